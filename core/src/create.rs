@@ -1,0 +1,1 @@
+//! Building a .torrent from files and their piece hashes.

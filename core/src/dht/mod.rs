@@ -1,0 +1,1 @@
+//! A Mainline DHT node (BEP 5) as a Sans-IO state machine.

@@ -1,0 +1,1 @@
+//! The extension protocol (BEP 10) and its extensions: ut_metadata (BEP 9), ut_pex (BEP 11).

@@ -1,0 +1,1 @@
+//! .torrent files: parsing, validation, safe file paths.

@@ -1,0 +1,1 @@
+//! The piece picker: rarest-first, blocks in flight, endgame.
