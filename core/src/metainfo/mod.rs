@@ -1,5 +1,181 @@
 //! .torrent files: parsing, validation, safe file paths.
+//!
+//! [`Metainfo::from_bytes`] parses a whole .torrent; [`Metainfo::from_info_bytes`] parses the
+//! bare `info` dictionary a magnet download receives over ut_metadata. Both validate the piece
+//! geometry, turn every file path into a [`RelativePath`] (sanitizing what libtorrent would
+//! sanitize, refusing path traversal and absolute paths), and keep the exact `info` bytes: the
+//! info-hash is SHA-1 over them, never over a re-encoding.
 
+mod error;
+mod files;
+mod parse;
 mod path;
 
-pub use path::{PathError, RelativePath};
+use crate::id::InfoHash;
+use crate::layout::Layout;
+
+pub use error::{MetainfoError, Warning};
+pub use path::{
+    Component, MAX_COMPONENT_LEN, PathError, RelativePath, Sanitization, sanitize_component,
+};
+
+/// Piece lengths must be a multiple of this (one block), as libtorrent requires.
+pub const PIECE_LENGTH_MULTIPLE: u32 = 16 * 1024;
+
+/// The largest piece length accepted (512 MiB): a piece is held in memory while it is hashed.
+pub const MAX_PIECE_LENGTH: u32 = 512 * 1024 * 1024;
+
+/// A parsed, validated .torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metainfo {
+    info_hash: InfoHash,
+    info_bytes: Vec<u8>,
+    name: String,
+    piece_hashes: Vec<[u8; 20]>,
+    files: Vec<FileEntry>,
+    layout: Layout,
+    private: bool,
+    version: MetaVersion,
+    trackers: Vec<Vec<String>>,
+    url_list: Vec<String>,
+    comment: Option<String>,
+    created_by: Option<String>,
+    creation_date: Option<i64>,
+    single_file: bool,
+    warnings: Vec<Warning>,
+}
+
+/// One file of a torrent, in torrent order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Where it goes, relative to the download directory. The torrent's name is the first
+    /// component (for a single-file torrent it is the whole path).
+    pub path: RelativePath,
+    /// Its length in bytes (may be zero).
+    pub length: u64,
+    /// A BEP 47 padding file (`attr` contains `p`): zeros that are never written to disk.
+    pub padding: bool,
+}
+
+/// Which BitTorrent metainfo versions a torrent carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetaVersion {
+    /// BitTorrent v1 only.
+    V1,
+    /// v1 and v2 (BEP 52 hybrid): downloaded as v1.
+    Hybrid,
+}
+
+impl Metainfo {
+    /// Parses and validates a whole .torrent file.
+    pub fn from_bytes(torrent: &[u8]) -> Result<Self, MetainfoError> {
+        parse::torrent(torrent)
+    }
+
+    /// Parses and validates a bare bencoded `info` dictionary (what ut_metadata delivers). The
+    /// result has no trackers, comment or dates; the caller checks that [`Metainfo::info_hash`]
+    /// is the one it asked for.
+    pub fn from_info_bytes(info_bytes: &[u8]) -> Result<Self, MetainfoError> {
+        parse::info_only(info_bytes)
+    }
+
+    /// The v1 info-hash: SHA-1 of the raw `info` bytes.
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// The exact bencoded `info` dictionary, as served to peers over ut_metadata.
+    pub fn info_bytes(&self) -> &[u8] {
+        &self.info_bytes
+    }
+
+    /// The torrent's name (sanitized): the file name of a single-file torrent, the top
+    /// directory of a multi-file one.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The nominal piece length in bytes.
+    pub fn piece_length(&self) -> u32 {
+        self.layout.piece_length()
+    }
+
+    /// Number of pieces.
+    pub fn piece_count(&self) -> u32 {
+        self.layout.piece_count()
+    }
+
+    /// The SHA-1 of every piece, in order.
+    pub fn piece_hashes(&self) -> &[[u8; 20]] {
+        &self.piece_hashes
+    }
+
+    /// The SHA-1 `piece` must have, or `None` past the end.
+    pub fn piece_hash(&self, piece: u32) -> Option<&[u8; 20]> {
+        self.piece_hashes.get(piece as usize)
+    }
+
+    /// The files, in torrent order (padding files included; see [`FileEntry::padding`]).
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
+    }
+
+    /// Whether this is a single-file torrent (`info.length` rather than `info.files`).
+    pub fn is_single_file(&self) -> bool {
+        self.single_file
+    }
+
+    /// The piece/file geometry for storage.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Total bytes of the torrent, padding included.
+    pub fn total_length(&self) -> u64 {
+        self.layout.total_length()
+    }
+
+    /// BEP 27: peers come only from the torrent's trackers (no DHT, no PEX).
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// Which metainfo versions the torrent carries.
+    pub fn version(&self) -> MetaVersion {
+        self.version
+    }
+
+    /// Tracker tiers (BEP 12): `announce-list` if it has any URL, else `announce` as one tier.
+    pub fn trackers(&self) -> &[Vec<String>] {
+        &self.trackers
+    }
+
+    /// BEP 19 web seeds (`url-list`).
+    pub fn url_list(&self) -> &[String] {
+        &self.url_list
+    }
+
+    /// The free-text `comment`.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The `created by` string.
+    pub fn created_by(&self) -> Option<&str> {
+        self.created_by.as_deref()
+    }
+
+    /// The `creation date`, seconds since the Unix epoch, as the torrent states it.
+    pub fn creation_date(&self) -> Option<i64> {
+        self.creation_date
+    }
+
+    /// What was repaired while parsing (sanitized paths, renamed duplicates, lossy text).
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+}
+
+#[cfg(test)]
+mod tests;

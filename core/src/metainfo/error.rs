@@ -1,0 +1,202 @@
+//! [`MetainfoError`]: why a .torrent was refused, naming the field and the problem; and
+//! [`Warning`]: what was repaired on the way in.
+
+use std::fmt;
+
+use super::path::{PathError, Sanitization};
+use crate::bencode::DecodeError;
+
+/// Why a .torrent (or an `info` dictionary from ut_metadata) was refused. Every variant that
+/// concerns a field names it the way a person would find it in the file, e.g.
+/// `info.files[3].length`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetainfoError {
+    /// The bytes are not valid bencode (or are nested too deep).
+    Bencode(DecodeError),
+    /// The top-level value is not a dictionary.
+    NotADictionary,
+    /// A required field is absent.
+    Missing(&'static str),
+    /// A field has the wrong bencode type.
+    WrongType {
+        /// The field, e.g. `info.piece length`.
+        field: String,
+        /// The type it must have.
+        expected: &'static str,
+        /// The type it has.
+        found: &'static str,
+    },
+    /// `piece length` is not a positive multiple of 16 KiB.
+    BadPieceLength(i64),
+    /// `piece length` is larger than [`super::MAX_PIECE_LENGTH`].
+    PieceLengthTooLarge(i64),
+    /// A file length is negative.
+    NegativeLength {
+        /// The field, e.g. `info.files[2].length`.
+        field: String,
+        /// The length it claimed.
+        value: i64,
+    },
+    /// The file lengths add up to more than 2^63 - 1 bytes.
+    TotalLengthOverflow,
+    /// The total length and piece length imply more pieces than a `u32` index can name.
+    TooManyPieces,
+    /// `pieces` is not a whole number of 20-byte SHA-1 hashes.
+    PiecesNotMultipleOf20(usize),
+    /// `pieces` holds a different number of hashes than the total length implies.
+    PieceCountMismatch {
+        /// Pieces implied by the total length and the piece length.
+        expected: u64,
+        /// Hashes present in `pieces`.
+        found: usize,
+    },
+    /// `info` has both `length` (single-file) and `files` (multi-file).
+    LengthAndFiles,
+    /// `info.files` is an empty list.
+    NoFiles,
+    /// A file path is unsafe: a path traversal, an absolute path, or empty.
+    UnsafePath {
+        /// The field, e.g. `info.files[0].path`.
+        field: String,
+        /// What is wrong with it.
+        error: PathError,
+    },
+    /// A BitTorrent v2-only torrent (`meta version` 2 without v1 `pieces`).
+    V2Only,
+    /// `meta version` is neither 1 nor 2.
+    UnsupportedMetaVersion(i64),
+}
+
+/// A repair made while parsing a torrent: the torrent loads, but not exactly as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A path component was sanitized (or dropped).
+    PathSanitized {
+        /// The field, e.g. `info.files[4].path`.
+        field: String,
+        /// The component as the torrent had it (lossy UTF-8).
+        original: String,
+        /// What it became (`None` if it was dropped).
+        sanitized: Option<String>,
+        /// What was done.
+        changes: Vec<Sanitization>,
+    },
+    /// Two files had the same path, or a file's path was also a directory of another file: the
+    /// later one was renamed.
+    DuplicatePath {
+        /// The file's index in the torrent.
+        file: usize,
+        /// The path it had.
+        original: String,
+        /// The path it got.
+        renamed: String,
+    },
+    /// A string field other than a path held invalid UTF-8 and was read lossily.
+    LossyText(&'static str),
+}
+
+impl From<DecodeError> for MetainfoError {
+    fn from(e: DecodeError) -> Self {
+        Self::Bencode(e)
+    }
+}
+
+impl fmt::Display for MetainfoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bencode(e) => write!(f, "{e}"),
+            Self::NotADictionary => write!(f, "not a .torrent: the top level is not a dictionary"),
+            Self::Missing(field) => write!(f, "{field}: missing"),
+            Self::WrongType {
+                field,
+                expected,
+                found,
+            } => write!(f, "{field}: expected a {expected}, found a {found}"),
+            Self::BadPieceLength(n) => write!(
+                f,
+                "info.piece length: {n} is not a positive multiple of 16384"
+            ),
+            Self::PieceLengthTooLarge(n) => write!(
+                f,
+                "info.piece length: {n} is larger than the limit of {}",
+                super::MAX_PIECE_LENGTH
+            ),
+            Self::NegativeLength { field, value } => {
+                write!(f, "{field}: negative length {value}")
+            }
+            Self::TotalLengthOverflow => {
+                write!(
+                    f,
+                    "info: the file lengths add up to more than 2^63 - 1 bytes"
+                )
+            }
+            Self::TooManyPieces => {
+                write!(f, "info: the torrent would have more than 2^32 - 2 pieces")
+            }
+            Self::PiecesNotMultipleOf20(n) => {
+                write!(f, "info.pieces: {n} bytes is not a multiple of 20")
+            }
+            Self::PieceCountMismatch { expected, found } => write!(
+                f,
+                "info.pieces: holds {found} hashes, but the total length implies {expected} pieces"
+            ),
+            Self::LengthAndFiles => write!(
+                f,
+                "info: has both `length` (single file) and `files` (multi-file)"
+            ),
+            Self::NoFiles => write!(f, "info.files: empty list"),
+            Self::UnsafePath { field, error } => write!(f, "{field}: {error}"),
+            Self::V2Only => write!(
+                f,
+                "info: v2-only torrents are not supported yet (no v1 `pieces`)"
+            ),
+            Self::UnsupportedMetaVersion(v) => {
+                write!(f, "info.meta version: {v} is not supported")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MetainfoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Bencode(e) => Some(e),
+            Self::UnsafePath { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PathSanitized {
+                field,
+                original,
+                sanitized,
+                changes,
+            } => {
+                let what: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                match sanitized {
+                    Some(s) => write!(
+                        f,
+                        "{field}: {original:?} became {s:?} ({})",
+                        what.join(", ")
+                    ),
+                    None => write!(f, "{field}: component {original:?} dropped"),
+                }
+            }
+            Self::DuplicatePath {
+                file,
+                original,
+                renamed,
+            } => write!(
+                f,
+                "file {file}: path {original:?} is already taken, renamed to {renamed:?}"
+            ),
+            Self::LossyText(field) => write!(f, "{field}: invalid UTF-8 replaced"),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! From bencode to [`Metainfo`]: the `info` dictionary, then the outer fields (trackers,
+//! web seeds, comment, dates).
+
+use super::error::{MetainfoError, Warning};
+use super::{FileEntry, MAX_PIECE_LENGTH, MetaVersion, Metainfo, PIECE_LENGTH_MULTIPLE, files};
+use crate::bencode::{Dict, Value, decode};
+use crate::id::InfoHash;
+use crate::layout::{Layout, LayoutError};
+
+/// Parses a whole .torrent.
+pub(super) fn torrent(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
+    let root = decode(bytes)?;
+    let dict = root.as_dict().ok_or(MetainfoError::NotADictionary)?;
+    let info = dict.get(b"info").ok_or(MetainfoError::Missing("info"))?;
+    let mut m = info_value(info)?;
+    m.trackers = trackers(dict);
+    m.url_list = url_list(dict);
+    m.comment = text(dict, b"comment", "comment", &mut m.warnings);
+    m.created_by = text(dict, b"created by", "created by", &mut m.warnings);
+    m.creation_date = dict.int(b"creation date");
+    Ok(m)
+}
+
+/// Parses a bare `info` dictionary.
+pub(super) fn info_only(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
+    let info = decode(bytes)?;
+    info_value(&info)
+}
+
+fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
+    let dict = info.as_dict().ok_or_else(|| MetainfoError::WrongType {
+        field: "info".into(),
+        expected: "dictionary",
+        found: info.type_name(),
+    })?;
+    let meta_version = int_field(dict, b"meta version", "info.meta version")?;
+    let has_v1 = dict.get(b"pieces").is_some();
+    let has_v2 = dict.get(b"file tree").is_some();
+    let version = match meta_version {
+        None | Some(1) if !has_v1 && has_v2 => return Err(MetainfoError::V2Only),
+        None | Some(1) => MetaVersion::V1,
+        Some(2) if has_v1 => MetaVersion::Hybrid,
+        Some(2) => return Err(MetainfoError::V2Only),
+        Some(v) => return Err(MetainfoError::UnsupportedMetaVersion(v)),
+    };
+    let mut warnings = Vec::new();
+    let name = files::name(dict, &mut warnings)?;
+    let piece_length = piece_length(dict)?;
+    let pieces = bytes_field(dict, b"pieces", "info.pieces")?
+        .ok_or(MetainfoError::Missing("info.pieces"))?;
+    if pieces.len() % 20 != 0 {
+        return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
+    }
+    let length = int_field(dict, b"length", "info.length")?;
+    let file_list = list_field(dict, b"files", "info.files")?;
+    let (files, single_file) = match (length, file_list) {
+        (Some(_), Some(_)) => return Err(MetainfoError::LengthAndFiles),
+        (None, None) => return Err(MetainfoError::Missing("info.length or info.files")),
+        (Some(length), None) => {
+            let length = u64::try_from(length).map_err(|_| MetainfoError::NegativeLength {
+                field: "info.length".into(),
+                value: length,
+            })?;
+            let path = super::RelativePath::from_components([&name]).map_err(|error| {
+                MetainfoError::UnsafePath {
+                    field: "info.name".into(),
+                    error,
+                }
+            })?;
+            let file = FileEntry {
+                path,
+                length,
+                padding: false,
+            };
+            (vec![file], true)
+        }
+        (None, Some(list)) => (files::multi(&name, list, &mut warnings)?, false),
+    };
+    let layout = Layout::new(piece_length, files.iter().map(|f| (f.length, f.padding))).map_err(
+        |e| match e {
+            LayoutError::TotalLengthOverflow => MetainfoError::TotalLengthOverflow,
+            _ => MetainfoError::TooManyPieces,
+        },
+    )?;
+    if pieces.len() / 20 != layout.piece_count() as usize {
+        return Err(MetainfoError::PieceCountMismatch {
+            expected: u64::from(layout.piece_count()),
+            found: pieces.len() / 20,
+        });
+    }
+    let piece_hashes = pieces
+        .chunks_exact(20)
+        .map(|c| {
+            let mut h = [0u8; 20];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect();
+    let private = int_field(dict, b"private", "info.private")? == Some(1);
+    Ok(Metainfo {
+        info_hash: InfoHash::of_info(info.raw()),
+        info_bytes: info.raw().to_vec(),
+        name,
+        piece_hashes,
+        files,
+        layout,
+        private,
+        version,
+        trackers: Vec::new(),
+        url_list: Vec::new(),
+        comment: None,
+        created_by: None,
+        creation_date: None,
+        single_file,
+        warnings,
+    })
+}
+
+fn piece_length(info: &Dict<'_>) -> Result<u32, MetainfoError> {
+    let n = int_field(info, b"piece length", "info.piece length")?
+        .ok_or(MetainfoError::Missing("info.piece length"))?;
+    if n <= 0 || n % i64::from(PIECE_LENGTH_MULTIPLE) != 0 {
+        return Err(MetainfoError::BadPieceLength(n));
+    }
+    match u32::try_from(n) {
+        Ok(n) if n <= MAX_PIECE_LENGTH => Ok(n),
+        _ => Err(MetainfoError::PieceLengthTooLarge(n)),
+    }
+}
+
+/// Tracker tiers: `announce-list` (BEP 12) if it holds any URL, else `announce`. Entries that
+/// are not UTF-8 strings, empty, or already listed are skipped, as libtorrent does.
+fn trackers(root: &Dict<'_>) -> Vec<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |tier: &mut Vec<String>, v: &Value<'_>| {
+        if let Some(url) = v.as_str().map(str::trim).filter(|u| !u.is_empty())
+            && seen.insert(url.to_owned())
+        {
+            tier.push(url.to_owned());
+        }
+    };
+    let mut tiers = Vec::new();
+    for entry in root.list(b"announce-list").unwrap_or_default() {
+        let mut tier = Vec::new();
+        match entry.as_list() {
+            Some(urls) => urls.iter().for_each(|u| add(&mut tier, u)),
+            // Some writers flatten the list: one URL per tier.
+            None => add(&mut tier, entry),
+        }
+        if !tier.is_empty() {
+            tiers.push(tier);
+        }
+    }
+    if tiers.is_empty()
+        && let Some(announce) = root.get(b"announce")
+    {
+        let mut tier = Vec::new();
+        add(&mut tier, announce);
+        if !tier.is_empty() {
+            tiers.push(tier);
+        }
+    }
+    tiers
+}
+
+/// BEP 19 `url-list`: one string or a list of strings.
+fn url_list(root: &Dict<'_>) -> Vec<String> {
+    let Some(v) = root.get(b"url-list") else {
+        return Vec::new();
+    };
+    let items: Vec<&Value<'_>> = match v.as_list() {
+        Some(l) => l.iter().collect(),
+        None => vec![v],
+    };
+    items
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::trim))
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An optional free-text field, preferring its `.utf-8` variant; invalid UTF-8 is read lossily
+/// with a warning, and a value of the wrong type is ignored.
+fn text(
+    root: &Dict<'_>,
+    key: &'static [u8],
+    field: &'static str,
+    warnings: &mut Vec<Warning>,
+) -> Option<String> {
+    let utf8_key = [key, b".utf-8"].concat();
+    if let Some(s) = root.str(&utf8_key) {
+        return Some(s.to_owned());
+    }
+    let raw = root.bytes(key)?;
+    match std::str::from_utf8(raw) {
+        Ok(s) => Some(s.to_owned()),
+        Err(_) => {
+            warnings.push(Warning::LossyText(field));
+            Some(String::from_utf8_lossy(raw).into_owned())
+        }
+    }
+}
+
+/// An optional integer field; present with another type is an error.
+pub(super) fn int_field(
+    dict: &Dict<'_>,
+    key: &[u8],
+    field: &str,
+) -> Result<Option<i64>, MetainfoError> {
+    match dict.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_int()
+            .map(Some)
+            .ok_or_else(|| wrong(field, "integer", v)),
+    }
+}
+
+/// An optional byte-string field; present with another type is an error.
+pub(super) fn bytes_field<'a>(
+    dict: &Dict<'a>,
+    key: &[u8],
+    field: &str,
+) -> Result<Option<&'a [u8]>, MetainfoError> {
+    match dict.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_bytes()
+            .map(Some)
+            .ok_or_else(|| wrong(field, "byte string", v)),
+    }
+}
+
+/// An optional list field; present with another type is an error.
+pub(super) fn list_field<'d, 'a>(
+    dict: &'d Dict<'a>,
+    key: &[u8],
+    field: &str,
+) -> Result<Option<&'d [Value<'a>]>, MetainfoError> {
+    match dict.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_list().map(Some).ok_or_else(|| wrong(field, "list", v)),
+    }
+}
+
+fn wrong(field: &str, expected: &'static str, v: &Value<'_>) -> MetainfoError {
+    MetainfoError::WrongType {
+        field: field.to_owned(),
+        expected,
+        found: v.type_name(),
+    }
+}

@@ -1,0 +1,684 @@
+//! Tests of [`Metainfo`] parsing: valid torrents of every shape, and a table of hostile ones,
+//! each with the exact error it must give.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::bencode::{DecodeError, DecodeErrorKind, OwnedValue};
+use crate::id::sha1_digest;
+
+fn s(v: &str) -> OwnedValue {
+    OwnedValue::bytes(v.as_bytes())
+}
+fn b(v: &[u8]) -> OwnedValue {
+    OwnedValue::bytes(v)
+}
+fn i(v: i64) -> OwnedValue {
+    OwnedValue::Int(v)
+}
+fn l(v: Vec<OwnedValue>) -> OwnedValue {
+    OwnedValue::List(v)
+}
+fn d(pairs: Vec<(&str, OwnedValue)>) -> OwnedValue {
+    OwnedValue::Dict(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+fn path(parts: &[&str]) -> OwnedValue {
+    l(parts.iter().map(|p| s(p)).collect())
+}
+fn file(len: i64, parts: &[&str]) -> OwnedValue {
+    d(vec![("length", i(len)), ("path", path(parts))])
+}
+
+const PL: i64 = 16384;
+
+/// A single-file info dict of `len` bytes with the right number of (fake) piece hashes.
+fn single_info(len: i64) -> OwnedValue {
+    let pieces = (len as u64).div_ceil(PL as u64) as usize;
+    d(vec![
+        ("length", i(len)),
+        ("name", s("file.bin")),
+        ("piece length", i(PL)),
+        ("pieces", b(&vec![7u8; pieces * 20])),
+    ])
+}
+
+fn multi_info(files: Vec<OwnedValue>, total: u64) -> OwnedValue {
+    let pieces = total.div_ceil(PL as u64) as usize;
+    d(vec![
+        ("files", l(files)),
+        ("name", s("dir")),
+        ("piece length", i(PL)),
+        ("pieces", b(&vec![9u8; pieces * 20])),
+    ])
+}
+
+fn torrent(info: OwnedValue) -> Vec<u8> {
+    d(vec![("announce", s("http://t/a")), ("info", info)]).to_bytes()
+}
+
+/// `info` with `key` set to `value` (or removed if `None`).
+fn with(info: &OwnedValue, key: &str, value: Option<OwnedValue>) -> OwnedValue {
+    let OwnedValue::Dict(mut map) = info.clone() else {
+        panic!("not a dict")
+    };
+    match value {
+        Some(v) => map.insert(key.as_bytes().to_vec(), v),
+        None => map.remove(key.as_bytes()),
+    };
+    OwnedValue::Dict(map)
+}
+
+#[test]
+fn single_file_torrent() {
+    let info = single_info(40_000);
+    let bytes = d(vec![
+        ("announce", s("http://tracker/announce")),
+        ("comment", s("hello")),
+        ("created by", s("test")),
+        ("creation date", i(1_700_000_000)),
+        ("info", info.clone()),
+        ("url-list", s("http://web/seed")),
+    ])
+    .to_bytes();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    let info_bytes = info.to_bytes();
+    assert_eq!(m.info_bytes(), &info_bytes[..]);
+    assert_eq!(m.info_hash().0, sha1_digest(&info_bytes));
+    assert_eq!(m.name(), "file.bin");
+    assert!(m.is_single_file());
+    assert_eq!(m.piece_length(), 16384);
+    assert_eq!(m.piece_count(), 3);
+    assert_eq!(m.piece_hash(2), Some(&[7u8; 20]));
+    assert_eq!(m.piece_hash(3), None);
+    assert_eq!(m.total_length(), 40_000);
+    assert_eq!(m.files().len(), 1);
+    assert_eq!(m.files()[0].path.to_string(), "file.bin");
+    assert_eq!(m.files()[0].length, 40_000);
+    assert_eq!(m.trackers(), &[vec!["http://tracker/announce".to_string()]]);
+    assert_eq!(m.url_list(), &["http://web/seed".to_string()]);
+    assert_eq!(m.comment(), Some("hello"));
+    assert_eq!(m.created_by(), Some("test"));
+    assert_eq!(m.creation_date(), Some(1_700_000_000));
+    assert!(!m.is_private());
+    assert_eq!(m.version(), MetaVersion::V1);
+    assert!(m.warnings().is_empty());
+    assert_eq!(m.layout().piece_len(2), 40_000 - 2 * 16384);
+}
+
+#[test]
+fn multi_file_torrent_with_padding_zero_length_and_nested_paths() {
+    let files = vec![
+        file(20_000, &["a.bin"]),
+        d(vec![
+            ("attr", s("p")),
+            ("length", i(12_768)),
+            ("path", path(&[".pad", "12768"])),
+        ]),
+        file(0, &["sub", "deeper", "empty.bin"]),
+        file(5, &["sub", "b.txt"]),
+    ];
+    let info = with(&multi_info(files, 32_773), "private", Some(i(1)));
+    let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+    let got: Vec<(String, u64, bool)> = m
+        .files()
+        .iter()
+        .map(|f| (f.path.to_string(), f.length, f.padding))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("dir/a.bin".to_string(), 20_000, false),
+            ("dir/.pad/12768".to_string(), 12_768, true),
+            ("dir/sub/deeper/empty.bin".to_string(), 0, false),
+            ("dir/sub/b.txt".to_string(), 5, false),
+        ]
+    );
+    assert!(!m.is_single_file());
+    assert!(m.is_private());
+    assert_eq!(m.piece_count(), 3);
+    assert_eq!(m.layout().file_pieces(3), 2..3);
+    assert!(m.warnings().is_empty());
+}
+
+#[test]
+fn non_power_of_two_piece_length_is_accepted() {
+    let info = d(vec![
+        ("length", i(100_000)),
+        ("name", s("x")),
+        ("piece length", i(3 * PL)),
+        ("pieces", b(&[1u8; 60])),
+    ]);
+    let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+    assert_eq!(m.piece_length(), 49_152);
+    assert_eq!(m.piece_count(), 3);
+}
+
+#[test]
+fn utf8_variants_are_preferred() {
+    let files = vec![d(vec![
+        ("length", i(10)),
+        ("path", l(vec![b(b"caf\xe9.txt")])),
+        ("path.utf-8", path(&["café.txt"])),
+    ])];
+    let info = with(&multi_info(files, 10), "name.utf-8", Some(s("répertoire")));
+    let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+    assert_eq!(m.name(), "répertoire");
+    assert_eq!(m.files()[0].path.to_string(), "répertoire/café.txt");
+    assert!(m.warnings().is_empty());
+}
+
+#[test]
+fn tracker_tiers_follow_bep12() {
+    let bytes = d(vec![
+        ("announce", s("http://ignored/a")),
+        (
+            "announce-list",
+            l(vec![
+                l(vec![s("http://a/1"), s("udp://b/2"), i(5), s("")]),
+                l(vec![]),
+                l(vec![s("http://a/1"), s("http://c/3")]),
+                s("http://flat/4"),
+            ]),
+        ),
+        ("info", single_info(10)),
+        ("url-list", l(vec![s("http://w/1"), s("http://w/2")])),
+    ])
+    .to_bytes();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        m.trackers(),
+        &[
+            vec!["http://a/1".to_string(), "udp://b/2".to_string()],
+            vec!["http://c/3".to_string()],
+            vec!["http://flat/4".to_string()],
+        ]
+    );
+    assert_eq!(m.url_list().len(), 2);
+    // An announce-list with nothing usable falls back to announce.
+    let bytes = d(vec![
+        ("announce", s("http://only/a")),
+        ("announce-list", l(vec![l(vec![])])),
+        ("info", single_info(10)),
+    ])
+    .to_bytes();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    assert_eq!(m.trackers(), &[vec!["http://only/a".to_string()]]);
+}
+
+#[test]
+fn info_hash_is_over_the_raw_bytes_not_a_reencoding() {
+    // Unsorted keys inside info: a re-encoding would sort them and change the hash.
+    let info: &[u8] =
+        b"d4:name1:x12:piece lengthi16384e6:lengthi3e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+    let bytes = [&b"d4:info"[..], info, b"e"].concat();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    assert_eq!(m.info_hash().0, sha1_digest(info));
+    let reencoded = OwnedValue::from(&crate::bencode::decode(info).unwrap()).to_bytes();
+    assert_ne!(m.info_hash().0, sha1_digest(&reencoded));
+}
+
+#[test]
+fn from_info_bytes_matches_the_whole_torrent() {
+    let info = single_info(50_000);
+    let whole = Metainfo::from_bytes(&torrent(info.clone())).unwrap();
+    let bare = Metainfo::from_info_bytes(&info.to_bytes()).unwrap();
+    assert_eq!(bare.info_hash(), whole.info_hash());
+    assert_eq!(bare.files(), whole.files());
+    assert_eq!(bare.piece_hashes(), whole.piece_hashes());
+    assert!(bare.trackers().is_empty());
+}
+
+#[test]
+fn hybrid_torrents_download_as_v1() {
+    let info = with(&single_info(10), "meta version", Some(i(2)));
+    let info = with(&info, "file tree", Some(d(vec![])));
+    let bytes = d(vec![("info", info), ("piece layers", d(vec![]))]).to_bytes();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    assert_eq!(m.version(), MetaVersion::Hybrid);
+    assert_eq!(m.piece_count(), 1);
+}
+
+#[test]
+fn unsafe_names_are_sanitized_with_warnings() {
+    let files = vec![
+        file(1, &["CON"]),
+        file(1, &["a:b?", "", "c. "]),
+        file(1, &["x", ".", "y"]),
+    ];
+    let m = Metainfo::from_bytes(&torrent(multi_info(files, 3))).unwrap();
+    let paths: Vec<String> = m.files().iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(paths, ["dir/_CON", "dir/a_b_/c", "dir/x/y"]);
+    let w: Vec<String> = m.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        [
+            "info.files[0].path: \"CON\" became \"_CON\" (Windows reserved name renamed)",
+            "info.files[1].path: \"a:b?\" became \"a_b_\" (forbidden characters replaced)",
+            "info.files[1].path: component \"\" dropped",
+            "info.files[1].path: \"c. \" became \"c\" (trailing dots or spaces removed)",
+            "info.files[2].path: component \".\" dropped",
+        ]
+    );
+}
+
+#[test]
+fn colliding_paths_are_renamed() {
+    let files = vec![
+        file(1, &["same"]),
+        file(1, &["same"]),
+        file(1, &["d"]),
+        file(1, &["d", "inner"]),
+        d(vec![
+            ("attr", s("p")),
+            ("length", i(1)),
+            ("path", path(&[".pad", "1"])),
+        ]),
+        d(vec![
+            ("attr", s("p")),
+            ("length", i(1)),
+            ("path", path(&[".pad", "1"])),
+        ]),
+    ];
+    let m = Metainfo::from_bytes(&torrent(multi_info(files, 6))).unwrap();
+    let paths: Vec<String> = m.files().iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(
+        paths,
+        [
+            "dir/same",
+            "dir/same.1",
+            "dir/d.1",
+            "dir/d/inner",
+            "dir/.pad/1",
+            "dir/.pad/1"
+        ]
+    );
+    assert_eq!(m.warnings().len(), 2);
+}
+
+fn bencode_err(offset: usize, kind: DecodeErrorKind) -> MetainfoError {
+    MetainfoError::Bencode(DecodeError { offset, kind })
+}
+
+fn wrong(field: &str, expected: &'static str, found: &'static str) -> MetainfoError {
+    MetainfoError::WrongType {
+        field: field.into(),
+        expected,
+        found,
+    }
+}
+
+fn unsafe_path(field: &str, error: PathError) -> MetainfoError {
+    MetainfoError::UnsafePath {
+        field: field.into(),
+        error,
+    }
+}
+
+/// At least 30 hostile .torrent files, each with the exact error it must produce.
+#[test]
+fn hostile_torrents_give_exact_errors() {
+    let good = single_info(40_000);
+    let multi = |files: Vec<OwnedValue>| torrent(multi_info(files, 1));
+    let deep = [&b"d4:info"[..], &[b'l'; 100], &[b'e'; 100], b"e"].concat();
+    let cases: Vec<(&str, Vec<u8>, MetainfoError)> = vec![
+        (
+            "empty input",
+            vec![],
+            bencode_err(0, DecodeErrorKind::UnexpectedEof),
+        ),
+        (
+            "not bencode",
+            b"<html>".to_vec(),
+            bencode_err(0, DecodeErrorKind::UnexpectedByte(b'<')),
+        ),
+        (
+            "top level list",
+            b"le".to_vec(),
+            MetainfoError::NotADictionary,
+        ),
+        (
+            "top level integer",
+            b"i42e".to_vec(),
+            MetainfoError::NotADictionary,
+        ),
+        (
+            "truncated inside info",
+            b"d4:infod4:name3:abc".to_vec(),
+            bencode_err(19, DecodeErrorKind::UnexpectedEof),
+        ),
+        (
+            "truncated string",
+            b"d4:info5:ab".to_vec(),
+            bencode_err(
+                7,
+                DecodeErrorKind::StringPastEnd {
+                    length: 5,
+                    remaining: 2,
+                },
+            ),
+        ),
+        (
+            "string length claims 2^60 bytes",
+            b"d4:info1152921504606846976:xe".to_vec(),
+            bencode_err(
+                7,
+                DecodeErrorKind::StringPastEnd {
+                    length: 1 << 60,
+                    remaining: 2,
+                },
+            ),
+        ),
+        (
+            "trailing garbage",
+            [torrent(good.clone()), b"xx".to_vec()].concat(),
+            bencode_err(torrent(good.clone()).len(), DecodeErrorKind::TrailingBytes),
+        ),
+        (
+            "nesting 100 deep",
+            deep,
+            bencode_err(70, DecodeErrorKind::DepthExceeded(64)),
+        ),
+        (
+            "integer overflow",
+            b"d4:infod6:lengthi99999999999999999999eee".to_vec(),
+            bencode_err(16, DecodeErrorKind::IntegerOverflow),
+        ),
+        (
+            "no info",
+            d(vec![("announce", s("x"))]).to_bytes(),
+            MetainfoError::Missing("info"),
+        ),
+        (
+            "info is a string",
+            torrent(s("info")),
+            wrong("info", "dictionary", "byte string"),
+        ),
+        (
+            "missing name",
+            torrent(with(&good, "name", None)),
+            MetainfoError::Missing("info.name"),
+        ),
+        (
+            "name is an integer",
+            torrent(with(&good, "name", Some(i(1)))),
+            wrong("info.name", "byte string", "integer"),
+        ),
+        (
+            "empty name",
+            torrent(with(&good, "name", Some(s("")))),
+            unsafe_path("info.name", PathError::Empty),
+        ),
+        (
+            "name is ..",
+            torrent(with(&good, "name", Some(s("..")))),
+            unsafe_path("info.name", PathError::DotComponent("..".into())),
+        ),
+        (
+            "name is absolute",
+            torrent(with(&good, "name", Some(s("/etc/passwd")))),
+            unsafe_path("info.name", PathError::Absolute("/etc/passwd".into())),
+        ),
+        (
+            "name traverses",
+            torrent(with(&good, "name", Some(s("../../.bashrc")))),
+            unsafe_path("info.name", PathError::DotComponent("../../.bashrc".into())),
+        ),
+        (
+            "missing piece length",
+            torrent(with(&good, "piece length", None)),
+            MetainfoError::Missing("info.piece length"),
+        ),
+        (
+            "piece length is a string",
+            torrent(with(&good, "piece length", Some(s("16384")))),
+            wrong("info.piece length", "integer", "byte string"),
+        ),
+        (
+            "zero piece length",
+            torrent(with(&good, "piece length", Some(i(0)))),
+            MetainfoError::BadPieceLength(0),
+        ),
+        (
+            "negative piece length",
+            torrent(with(&good, "piece length", Some(i(-16384)))),
+            MetainfoError::BadPieceLength(-16384),
+        ),
+        (
+            "piece length not a 16 KiB multiple",
+            torrent(with(&good, "piece length", Some(i(1000)))),
+            MetainfoError::BadPieceLength(1000),
+        ),
+        (
+            "piece length 1 TiB",
+            torrent(with(&good, "piece length", Some(i(1 << 40)))),
+            MetainfoError::PieceLengthTooLarge(1 << 40),
+        ),
+        (
+            "missing pieces",
+            torrent(with(&good, "pieces", None)),
+            MetainfoError::Missing("info.pieces"),
+        ),
+        (
+            "pieces is a list",
+            torrent(with(&good, "pieces", Some(l(vec![])))),
+            wrong("info.pieces", "byte string", "list"),
+        ),
+        (
+            "pieces 59 bytes",
+            torrent(with(&good, "pieces", Some(b(&[0; 59])))),
+            MetainfoError::PiecesNotMultipleOf20(59),
+        ),
+        (
+            "too few pieces",
+            torrent(with(&good, "pieces", Some(b(&[0; 40])))),
+            MetainfoError::PieceCountMismatch {
+                expected: 3,
+                found: 2,
+            },
+        ),
+        (
+            "too many pieces",
+            torrent(with(&good, "pieces", Some(b(&[0; 80])))),
+            MetainfoError::PieceCountMismatch {
+                expected: 3,
+                found: 4,
+            },
+        ),
+        (
+            "huge length, few hashes",
+            torrent(with(&good, "length", Some(i(1 << 40)))),
+            MetainfoError::PieceCountMismatch {
+                expected: 1 << 26,
+                found: 3,
+            },
+        ),
+        (
+            "length past u32 pieces",
+            torrent(with(&good, "length", Some(i(i64::MAX)))),
+            MetainfoError::TooManyPieces,
+        ),
+        (
+            "negative length",
+            torrent(with(&good, "length", Some(i(-1)))),
+            MetainfoError::NegativeLength {
+                field: "info.length".into(),
+                value: -1,
+            },
+        ),
+        (
+            "length is a string",
+            torrent(with(&good, "length", Some(s("1")))),
+            wrong("info.length", "integer", "byte string"),
+        ),
+        (
+            "length and files",
+            torrent(with(&good, "files", Some(l(vec![file(1, &["a"])])))),
+            MetainfoError::LengthAndFiles,
+        ),
+        (
+            "neither length nor files",
+            torrent(with(&good, "length", None)),
+            MetainfoError::Missing("info.length or info.files"),
+        ),
+        (
+            "files is a dict",
+            torrent(with(&with(&good, "length", None), "files", Some(d(vec![])))),
+            wrong("info.files", "list", "dictionary"),
+        ),
+        ("empty files", multi(vec![]), MetainfoError::NoFiles),
+        (
+            "file not a dict",
+            multi(vec![i(1)]),
+            wrong("info.files[0]", "dictionary", "integer"),
+        ),
+        (
+            "file without length",
+            multi(vec![d(vec![("path", path(&["a"]))])]),
+            wrong("info.files[0].length", "integer", "nothing"),
+        ),
+        (
+            "file with negative length",
+            multi(vec![file(1, &["a"]), file(-5, &["b"])]),
+            MetainfoError::NegativeLength {
+                field: "info.files[1].length".into(),
+                value: -5,
+            },
+        ),
+        (
+            "file without path",
+            multi(vec![d(vec![("length", i(1))])]),
+            wrong("info.files[0].path", "list", "nothing"),
+        ),
+        (
+            "path is a string",
+            multi(vec![d(vec![("length", i(1)), ("path", s("a/b"))])]),
+            wrong("info.files[0].path", "list", "byte string"),
+        ),
+        (
+            "path component is an integer",
+            multi(vec![d(vec![("length", i(1)), ("path", l(vec![i(1)]))])]),
+            wrong("info.files[0].path[0]", "byte string", "integer"),
+        ),
+        (
+            "path traversal",
+            multi(vec![file(1, &["..", "..", "etc", "passwd"])]),
+            unsafe_path("info.files[0].path", PathError::DotComponent("..".into())),
+        ),
+        (
+            "traversal inside a component",
+            multi(vec![file(1, &["ok", "../../x"])]),
+            unsafe_path(
+                "info.files[0].path",
+                PathError::DotComponent("../../x".into()),
+            ),
+        ),
+        (
+            "absolute path",
+            multi(vec![file(1, &["/etc/passwd"])]),
+            unsafe_path(
+                "info.files[0].path",
+                PathError::Absolute("/etc/passwd".into()),
+            ),
+        ),
+        (
+            "windows absolute path",
+            multi(vec![file(1, &["\\Windows\\system32"])]),
+            unsafe_path(
+                "info.files[0].path",
+                PathError::Absolute("\\Windows\\system32".into()),
+            ),
+        ),
+        (
+            "drive letter",
+            multi(vec![file(1, &["C:", "x"])]),
+            unsafe_path("info.files[0].path", PathError::Drive("C:".into())),
+        ),
+        (
+            "empty path",
+            multi(vec![file(1, &[])]),
+            unsafe_path("info.files[0].path", PathError::Empty),
+        ),
+        (
+            "path of only empty and dot components",
+            multi(vec![file(1, &["", "."])]),
+            unsafe_path("info.files[0].path", PathError::Empty),
+        ),
+        (
+            "overflow of total length",
+            torrent(multi_info(
+                vec![
+                    file(i64::MAX / 2 + 1, &["a"]),
+                    file(i64::MAX / 2 + 1, &["b"]),
+                ],
+                0,
+            )),
+            MetainfoError::TotalLengthOverflow,
+        ),
+        (
+            "private is a string",
+            torrent(with(&good, "private", Some(s("1")))),
+            wrong("info.private", "integer", "byte string"),
+        ),
+        (
+            "v2-only",
+            torrent(d(vec![
+                ("file tree", d(vec![])),
+                ("meta version", i(2)),
+                ("name", s("x")),
+                ("piece length", i(PL)),
+            ])),
+            MetainfoError::V2Only,
+        ),
+        (
+            "v2 file tree without meta version",
+            torrent(d(vec![
+                ("file tree", d(vec![])),
+                ("name", s("x")),
+                ("piece length", i(PL)),
+            ])),
+            MetainfoError::V2Only,
+        ),
+        (
+            "meta version 3",
+            torrent(with(&good, "meta version", Some(i(3)))),
+            MetainfoError::UnsupportedMetaVersion(3),
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    for (name, bytes, want) in cases {
+        let got = Metainfo::from_bytes(&bytes);
+        assert_eq!(
+            got.as_ref().err(),
+            Some(&want),
+            "case {name:?}: got {got:?}"
+        );
+        // Every message names what is wrong, on one line.
+        let msg = want.to_string();
+        assert!(!msg.is_empty() && !msg.contains('\n'), "{name}: {msg}");
+    }
+}
+
+#[test]
+fn error_messages_name_the_field() {
+    let e = MetainfoError::PieceCountMismatch {
+        expected: 3,
+        found: 2,
+    };
+    assert_eq!(
+        e.to_string(),
+        "info.pieces: holds 2 hashes, but the total length implies 3 pieces"
+    );
+    assert_eq!(
+        unsafe_path("info.files[0].path", PathError::DotComponent("..".into())).to_string(),
+        "info.files[0].path: file path component \"..\" is not allowed"
+    );
+    assert_eq!(
+        MetainfoError::V2Only.to_string(),
+        "info: v2-only torrents are not supported yet (no v1 `pieces`)"
+    );
+}
