@@ -1,0 +1,243 @@
+//! The command-line contract: every subcommand and flag, parsed by clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A Sans-IO BitTorrent client.
+#[derive(Parser, Debug)]
+#[command(name = "sanstorrent", version, about)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Download a torrent (from a .torrent file or a magnet link).
+    Download(DownloadArgs),
+    /// Seed a torrent whose data is already on disk.
+    Seed(SeedArgs),
+    /// Create a .torrent from a file or a directory.
+    Create(CreateArgs),
+    /// Show what a .torrent file or magnet link describes.
+    Info(InfoArgs),
+    /// Run a whole swarm on loopback: one seeder and several leechers.
+    Demo(DemoArgs),
+}
+
+/// Which async runtime drives the core.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Runtime {
+    /// smol + async-io (the default).
+    #[default]
+    Smol,
+    /// tokio (needs the `tokio` cargo feature).
+    Tokio,
+}
+
+/// `sanstorrent download`
+#[derive(clap::Args, Debug)]
+pub(crate) struct DownloadArgs {
+    /// A .torrent file or a magnet link.
+    #[arg(value_name = "TORRENT_FILE|MAGNET")]
+    pub(crate) source: String,
+    /// Directory to download into.
+    #[arg(short = 'o', value_name = "DIR", default_value = ".")]
+    pub(crate) output: PathBuf,
+    /// TCP (and DHT UDP) port to listen on; 0 picks a free one.
+    #[arg(short = 'p', value_name = "PORT", default_value_t = 6881)]
+    pub(crate) port: u16,
+    /// Local address to bind.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+    /// Most peers connected at once.
+    #[arg(short = 'j', value_name = "MAX_PEERS", default_value_t = 50)]
+    pub(crate) max_peers: usize,
+    /// Do not use the DHT.
+    #[arg(long)]
+    pub(crate) no_dht: bool,
+    /// A DHT node to bootstrap from (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) dht_bootstrap: Vec<String>,
+    /// A peer to connect to directly (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) peer: Vec<String>,
+    /// Keep seeding after the download completes.
+    #[arg(long)]
+    pub(crate) seed: bool,
+    /// The async runtime.
+    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    pub(crate) runtime: Runtime,
+    /// Where to keep resume state.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// `sanstorrent seed`
+#[derive(clap::Args, Debug)]
+pub(crate) struct SeedArgs {
+    /// The .torrent file.
+    #[arg(value_name = "TORRENT_FILE")]
+    pub(crate) torrent: PathBuf,
+    /// Directory holding the data.
+    #[arg(short = 'o', value_name = "DIR", default_value = ".")]
+    pub(crate) output: PathBuf,
+    /// TCP (and DHT UDP) port to listen on; 0 picks a free one.
+    #[arg(short = 'p', value_name = "PORT", default_value_t = 6881)]
+    pub(crate) port: u16,
+    /// Local address to bind.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+    /// Do not use the DHT.
+    #[arg(long)]
+    pub(crate) no_dht: bool,
+    /// A DHT node to bootstrap from (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) dht_bootstrap: Vec<String>,
+}
+
+/// `sanstorrent create`
+#[derive(clap::Args, Debug)]
+pub(crate) struct CreateArgs {
+    /// The file or directory to share.
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
+    /// A tracker URL (repeatable; each one is its own tier).
+    #[arg(short = 't', value_name = "TRACKER_URL", required = true)]
+    pub(crate) trackers: Vec<String>,
+    /// Piece length in bytes: a multiple of 16384 (default: chosen by total size).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) piece_length: Option<u32>,
+    /// Mark the torrent private (BEP 27: no DHT, no PEX).
+    #[arg(long)]
+    pub(crate) private: bool,
+    /// A comment stored in the torrent.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) comment: Option<String>,
+    /// Where to write the .torrent.
+    #[arg(short = 'o', value_name = "FILE.torrent", required = true)]
+    pub(crate) output: PathBuf,
+}
+
+/// `sanstorrent info`
+#[derive(clap::Args, Debug)]
+pub(crate) struct InfoArgs {
+    /// A .torrent file or a magnet link.
+    #[arg(value_name = "TORRENT_FILE|MAGNET")]
+    pub(crate) source: String,
+}
+
+/// `sanstorrent demo`
+#[derive(clap::Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Bytes of generated content.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub(crate) size: u64,
+    /// Number of files the content is split into.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) files: usize,
+    /// Number of leechers.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) leechers: usize,
+    /// The async runtime.
+    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    pub(crate) runtime: Runtime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_parses() {
+        Cli::command_for_test().debug_assert();
+        let cli = Cli::try_parse_from([
+            "sanstorrent",
+            "download",
+            "x.torrent",
+            "-o",
+            "d",
+            "-p",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "-j",
+            "9",
+            "--no-dht",
+            "--dht-bootstrap",
+            "127.0.0.1:1",
+            "--dht-bootstrap",
+            "127.0.0.1:2",
+            "--peer",
+            "127.0.0.1:3",
+            "--seed",
+            "--runtime",
+            "tokio",
+            "--state-dir",
+            "s",
+            "--quiet",
+        ])
+        .unwrap();
+        let Command::Download(d) = cli.command else {
+            panic!("not download")
+        };
+        assert_eq!(d.max_peers, 9);
+        assert_eq!(d.dht_bootstrap.len(), 2);
+        assert_eq!(d.runtime, Runtime::Tokio);
+        assert!(d.no_dht && d.seed && d.quiet);
+        let cli = Cli::try_parse_from([
+            "sanstorrent",
+            "create",
+            "p",
+            "-t",
+            "http://a",
+            "-t",
+            "http://b",
+            "--piece-length",
+            "32768",
+            "--private",
+            "--comment",
+            "c",
+            "-o",
+            "out.torrent",
+        ])
+        .unwrap();
+        let Command::Create(c) = cli.command else {
+            panic!("not create")
+        };
+        assert_eq!(c.trackers, ["http://a", "http://b"]);
+        assert_eq!(c.piece_length, Some(32768));
+        assert!(Cli::try_parse_from(["sanstorrent", "create", "p", "-o", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["sanstorrent", "seed", "t", "-o", "d", "-p", "1", "--no-dht"])
+                .is_ok()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "sanstorrent",
+                "demo",
+                "--size",
+                "1",
+                "--files",
+                "2",
+                "--leechers",
+                "3",
+                "--runtime",
+                "smol"
+            ])
+            .is_ok()
+        );
+    }
+
+    impl Cli {
+        fn command_for_test() -> clap::Command {
+            <Self as clap::CommandFactory>::command()
+        }
+    }
+}
