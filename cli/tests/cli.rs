@@ -1,0 +1,233 @@
+//! The `sanstorrent` binary end to end: `info` on good and hostile input, `create` → `info`
+//! round trips, and the exit-code contract (0 ok, 1 failure with one line, 2 usage).
+
+mod common;
+
+use common::{Scratch, field, run, s};
+use sanstorrent_core::id::sha1_digest;
+use sanstorrent_core::metainfo::Metainfo;
+
+const HASH: &str = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+
+/// Exit code 1 with exactly one line on stderr, starting `error: ` and containing `needle`.
+fn assert_fails(args: &[&str], needle: &str) {
+    let (code, stdout, stderr) = run(args);
+    assert_eq!(code, 1, "{args:?}: stdout {stdout} stderr {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} lacks {needle:?}"
+    );
+}
+
+#[test]
+fn create_then_info_round_trips_a_directory() {
+    let w = Scratch::new("dir");
+    w.file("content/a.bin", 100_000, 1);
+    w.file("content/sub/b.txt", 17, 2);
+    w.file("content/sub/deeper/empty", 0, 3);
+    w.file("content/z.bin", 40_000, 4);
+    let torrent = w.join("out.torrent");
+    let (code, created, err) = run(&[
+        "create",
+        s(&w.join("content")),
+        "-t",
+        "http://127.0.0.1:1/announce",
+        "-t",
+        "udp://127.0.0.1:2/announce",
+        "--piece-length",
+        "32768",
+        "--comment",
+        "round trip",
+        "-o",
+        s(&torrent),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, info, err) = run(&["info", s(&torrent)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(field(&created, "info-hash"), field(&info, "info-hash"));
+    assert_eq!(field(&info, "name"), "content");
+    assert_eq!(field(&info, "piece size"), "32768 (32.0 KiB)");
+    assert_eq!(field(&info, "piece count"), "5");
+    assert_eq!(field(&info, "total size"), "140017 (136.7 KiB)");
+    assert_eq!(field(&info, "private"), "no");
+    assert_eq!(field(&info, "comment"), "round trip");
+    assert!(
+        info.contains("  tier 0: http://127.0.0.1:1/announce\n"),
+        "{info}"
+    );
+    assert!(
+        info.contains("  tier 1: udp://127.0.0.1:2/announce\n"),
+        "{info}"
+    );
+    for line in [
+        "100000  content/a.bin",
+        "17  content/sub/b.txt",
+        "0  content/sub/deeper/empty",
+        "40000  content/z.bin",
+    ] {
+        assert!(info.contains(line), "{info} lacks {line}");
+    }
+    // The piece hashes are those of the files laid end to end in sorted order.
+    let m = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let mut stream = Vec::new();
+    for f in ["a.bin", "sub/b.txt", "sub/deeper/empty", "z.bin"] {
+        stream.extend(std::fs::read(w.join("content").join(f)).unwrap());
+    }
+    let want: Vec<[u8; 20]> = stream.chunks(32768).map(sha1_digest).collect();
+    assert_eq!(m.piece_hashes(), &want[..]);
+}
+
+#[test]
+fn create_single_file_private_with_odd_piece_length() {
+    let w = Scratch::new("single");
+    let file = w.file("movie.mkv", 150_000, 9);
+    let torrent = w.join("m.torrent");
+    let (code, _, err) = run(&[
+        "create",
+        s(&file),
+        "-t",
+        "http://t/a",
+        "--private",
+        "--piece-length",
+        "49152",
+        "-o",
+        s(&torrent),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, info, _) = run(&["info", s(&torrent)]);
+    assert_eq!(code, 0);
+    assert_eq!(field(&info, "name"), "movie.mkv");
+    assert_eq!(field(&info, "private"), "yes");
+    assert_eq!(field(&info, "piece size"), "49152 (48.0 KiB)");
+    assert_eq!(field(&info, "piece count"), "4");
+    let data = std::fs::read(&file).unwrap();
+    let m = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let want: Vec<[u8; 20]> = data.chunks(49152).map(sha1_digest).collect();
+    assert_eq!(m.piece_hashes(), &want[..]);
+}
+
+#[test]
+fn create_refuses_bad_requests() {
+    let w = Scratch::new("bad-create");
+    let file = w.file("f", 10, 1);
+    let out = w.join("o.torrent");
+    assert_fails(
+        &[
+            "create",
+            s(&file),
+            "-t",
+            "http://t",
+            "--piece-length",
+            "1000",
+            "-o",
+            s(&out),
+        ],
+        "piece length 1000",
+    );
+    assert_fails(
+        &[
+            "create",
+            s(&w.join("missing")),
+            "-t",
+            "http://t",
+            "-o",
+            s(&out),
+        ],
+        "missing",
+    );
+    assert!(!out.exists());
+    // Usage errors: no tracker, no output.
+    assert_eq!(run(&["create", s(&file), "-o", s(&out)]).0, 2);
+    assert_eq!(run(&["create", s(&file), "-t", "http://t"]).0, 2);
+}
+
+#[test]
+fn info_refuses_hostile_torrents_with_one_line() {
+    let w = Scratch::new("hostile");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = w.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let p20 = "x".repeat(20);
+    let cases: Vec<(std::path::PathBuf, String)> = vec![
+        (write("garbage.torrent", b"<html>"), "invalid bencode at byte 0".into()),
+        (write("empty.torrent", b""), "input ends inside a value".into()),
+        (
+            write(
+                "traversal.torrent",
+                format!(
+                    "d4:infod5:filesld6:lengthi1e4:pathl2:..6:passwdeee4:name1:x12:piece lengthi16384e6:pieces20:{p20}ee"
+                )
+                .as_bytes(),
+            ),
+            "info.files[0].path: file path component \"..\" is not allowed".into(),
+        ),
+        (
+            write(
+                "v2.torrent",
+                b"d4:infod9:file treede12:meta versioni2e4:name1:x12:piece lengthi16384eee",
+            ),
+            "v2-only torrents are not supported yet".into(),
+        ),
+        (
+            write(
+                "zero.torrent",
+                format!("d4:infod6:lengthi1e4:name1:x12:piece lengthi0e6:pieces20:{p20}ee").as_bytes(),
+            ),
+            "info.piece length: 0 is not a positive multiple of 16384".into(),
+        ),
+    ];
+    for (path, needle) in cases {
+        assert_fails(&["info", s(&path)], &format!("{}: ", path.display()));
+        assert_fails(&["info", s(&path)], &needle);
+    }
+    assert_fails(&["info", s(&w.join("nothere.torrent"))], "nothere.torrent");
+    assert_fails(&["info", s(w.path())], "");
+}
+
+#[test]
+fn info_on_magnets() {
+    let uri = format!(
+        "magnet:?xt=urn:btih:{HASH}&dn=Some%20Name&tr=http%3A%2F%2Ft%2Fa&x.pe=127.0.0.1:6881"
+    );
+    let (code, out, err) = run(&["info", &uri]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(field(&out, "name"), "Some Name");
+    assert_eq!(field(&out, "info-hash"), HASH);
+    assert!(out.contains("  http://t/a\n"), "{out}");
+    assert!(out.contains("  127.0.0.1:6881\n"), "{out}");
+    assert_fails(
+        &["info", "magnet:?xt=urn:btih:123"],
+        "magnet link: xt: info-hash \"123\"",
+    );
+    assert_fails(&["info", "magnet:?dn=x"], "magnet link: magnet link has no");
+}
+
+#[test]
+fn exit_codes_follow_the_contract() {
+    assert_eq!(run(&[]).0, 2);
+    assert_eq!(run(&["frobnicate"]).0, 2);
+    assert_eq!(run(&["info"]).0, 2);
+    assert_eq!(run(&["download", "x.torrent", "--no-such-flag"]).0, 2);
+    assert_eq!(run(&["download", "x.torrent", "--runtime", "gevent"]).0, 2);
+    assert_eq!(run(&["--help"]).0, 0);
+    assert_eq!(run(&["--version"]).0, 0);
+    for args in [
+        &[
+            "download",
+            "x.torrent",
+            "-o",
+            "d",
+            "--no-dht",
+            "--runtime",
+            "tokio",
+        ][..],
+        &["seed", "x.torrent", "-p", "0"],
+        &["demo", "--size", "1000"],
+    ] {
+        assert_fails(args, "not implemented yet");
+    }
+}
