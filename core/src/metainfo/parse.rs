@@ -33,7 +33,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
         expected: "dictionary",
         found: info.type_name(),
     })?;
-    let meta_version = int_field(dict, b"meta version", "info.meta version")?;
+    let meta_version = int_field(dict, b"meta version", Field::Info("meta version"))?;
     let has_v1 = dict.get(b"pieces").is_some();
     let has_v2 = dict.get(b"file tree").is_some();
     let version = match meta_version {
@@ -46,13 +46,13 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     let mut warnings = Vec::new();
     let name = files::name(dict, &mut warnings)?;
     let piece_length = piece_length(dict)?;
-    let pieces = bytes_field(dict, b"pieces", "info.pieces")?
+    let pieces = bytes_field(dict, b"pieces", Field::Info("pieces"))?
         .ok_or(MetainfoError::Missing("info.pieces"))?;
     if pieces.len() % 20 != 0 {
         return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
     }
-    let length = int_field(dict, b"length", "info.length")?;
-    let file_list = list_field(dict, b"files", "info.files")?;
+    let length = int_field(dict, b"length", Field::Info("length"))?;
+    let file_list = list_field(dict, b"files", Field::Info("files"))?;
     let (files, single_file) = match (length, file_list) {
         (Some(_), Some(_)) => return Err(MetainfoError::LengthAndFiles),
         (None, None) => return Err(MetainfoError::Missing("info.length or info.files")),
@@ -96,7 +96,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
             h
         })
         .collect();
-    let private = int_field(dict, b"private", "info.private")? == Some(1);
+    let private = int_field(dict, b"private", Field::Info("private"))? == Some(1);
     Ok(Metainfo {
         info_hash: InfoHash::of_info(info.raw()),
         info_bytes: info.raw().to_vec(),
@@ -117,7 +117,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
 }
 
 fn piece_length(info: &Dict<'_>) -> Result<u32, MetainfoError> {
-    let n = int_field(info, b"piece length", "info.piece length")?
+    let n = int_field(info, b"piece length", Field::Info("piece length"))?
         .ok_or(MetainfoError::Missing("info.piece length"))?;
     if n <= 0 || n % i64::from(PIECE_LENGTH_MULTIPLE) != 0 {
         return Err(MetainfoError::BadPieceLength(n));
@@ -206,7 +206,7 @@ fn text(
 pub(super) fn int_field(
     dict: &Dict<'_>,
     key: &[u8],
-    field: &str,
+    field: Field,
 ) -> Result<Option<i64>, MetainfoError> {
     match dict.get(key) {
         None => Ok(None),
@@ -221,7 +221,7 @@ pub(super) fn int_field(
 pub(super) fn bytes_field<'a>(
     dict: &Dict<'a>,
     key: &[u8],
-    field: &str,
+    field: Field,
 ) -> Result<Option<&'a [u8]>, MetainfoError> {
     match dict.get(key) {
         None => Ok(None),
@@ -236,7 +236,7 @@ pub(super) fn bytes_field<'a>(
 pub(super) fn list_field<'d, 'a>(
     dict: &'d Dict<'a>,
     key: &[u8],
-    field: &str,
+    field: Field,
 ) -> Result<Option<&'d [Value<'a>]>, MetainfoError> {
     match dict.get(key) {
         None => Ok(None),
@@ -244,10 +244,29 @@ pub(super) fn list_field<'d, 'a>(
     }
 }
 
-fn wrong(field: &str, expected: &'static str, v: &Value<'_>) -> MetainfoError {
+fn wrong(field: Field, expected: &'static str, v: &Value<'_>) -> MetainfoError {
     MetainfoError::WrongType {
-        field: field.to_owned(),
+        field: field.to_string(),
         expected,
         found: v.type_name(),
+    }
+}
+
+/// A field's name for error messages, formatted only when an error or warning needs it (a
+/// torrent with 10 000 files would otherwise format 40 000 names it never shows).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Field {
+    /// `info.<key>`
+    Info(&'static str),
+    /// `info.files[<index>].<key>`
+    File(usize, &'static str),
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Info(key) => write!(f, "info.{key}"),
+            Self::File(i, key) => write!(f, "info.files[{i}].{key}"),
+        }
     }
 }

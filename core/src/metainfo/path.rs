@@ -96,6 +96,13 @@ impl RelativePath {
         Ok(Self { components: out })
     }
 
+    /// A path from components that [`sanitize_component`] produced (checked in debug builds).
+    pub(super) fn from_sanitized(components: Vec<String>) -> Self {
+        debug_assert!(!components.is_empty());
+        debug_assert!(components.iter().all(|c| check_component(c).is_ok()));
+        Self { components }
+    }
+
     /// The components, outermost first.
     pub fn components(&self) -> &[String] {
         &self.components
@@ -167,11 +174,12 @@ pub fn sanitize_component(raw: &[u8]) -> Result<Component, PathError> {
     if text.split(['/', '\\']).any(|part| part == "..") {
         return Err(PathError::DotComponent(text));
     }
-    let mut name: String = text
-        .chars()
-        .map(|c| if is_forbidden(c) { '_' } else { c })
-        .collect();
-    if name != text {
+    let mut name = text;
+    if name.chars().any(is_forbidden) {
+        name = name
+            .chars()
+            .map(|c| if is_forbidden(c) { '_' } else { c })
+            .collect();
         changes.push(Sanitization::InvalidChars);
     }
     let trimmed = name.trim_end_matches(['.', ' ']);
@@ -230,16 +238,17 @@ fn is_drive(c: &str) -> bool {
 /// Windows device names, reserved with any extension (`CON`, `con.txt`, `COM1.log`).
 fn is_reserved(c: &str) -> bool {
     let stem = c.split('.').next().unwrap_or(c).trim_end_matches(' ');
-    let upper = stem.to_ascii_uppercase();
-    match upper.as_str() {
-        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
-        _ => {
-            let b = upper.as_bytes();
-            b.len() == 4
-                && (upper.starts_with("COM") || upper.starts_with("LPT"))
-                && (b'1'..=b'9').contains(&b[3])
-        }
-    }
+    let b = stem.as_bytes();
+    let is = |name: &str| stem.eq_ignore_ascii_case(name);
+    is("CON")
+        || is("PRN")
+        || is("AUX")
+        || is("NUL")
+        || is("CONIN$")
+        || is("CONOUT$")
+        || (b.len() == 4
+            && (b[..3].eq_ignore_ascii_case(b"COM") || b[..3].eq_ignore_ascii_case(b"LPT"))
+            && (b'1'..=b'9').contains(&b[3]))
 }
 
 fn check_component(c: &str) -> Result<(), PathError> {
