@@ -16,8 +16,8 @@ pub enum MetainfoError {
     Bencode(DecodeError),
     /// The top-level value is not a dictionary.
     NotADictionary,
-    /// A required field is absent.
-    Missing(&'static str),
+    /// A required field is absent (its name, e.g. `info.piece length`).
+    Missing(String),
     /// A field has the wrong bencode type.
     WrongType {
         /// The field, e.g. `info.piece length`.
@@ -113,7 +113,12 @@ impl fmt::Display for MetainfoError {
                 field,
                 expected,
                 found,
-            } => write!(f, "{field}: expected a {expected}, found a {found}"),
+            } => write!(
+                f,
+                "{field}: expected {} {expected}, found {} {found}",
+                article(expected),
+                article(found)
+            ),
             Self::BadPieceLength(n) => write!(
                 f,
                 "info.piece length: {n} is not a positive multiple of 16384"
@@ -156,6 +161,14 @@ impl fmt::Display for MetainfoError {
                 write!(f, "info.meta version: {v} is not supported")
             }
         }
+    }
+}
+
+fn article(noun: &str) -> &'static str {
+    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

@@ -14,7 +14,7 @@ pub(super) fn name(info: &Dict<'_>, warnings: &mut Vec<Warning>) -> Result<Strin
     let raw = match bytes_field(info, b"name.utf-8", Field::Info("name.utf-8")) {
         Ok(Some(raw)) if std::str::from_utf8(raw).is_ok() => raw,
         _ => bytes_field(info, b"name", Field::Info("name"))?
-            .ok_or(MetainfoError::Missing("info.name"))?,
+            .ok_or_else(|| MetainfoError::Missing("info.name".into()))?,
     };
     match component(Field::Info("name"), raw, warnings)? {
         Some(name) => Ok(name),
@@ -44,12 +44,8 @@ pub(super) fn multi(
             });
         };
         let length_field = Field::File(i, "length");
-        let length =
-            int_field(dict, b"length", length_field)?.ok_or_else(|| MetainfoError::WrongType {
-                field: length_field.to_string(),
-                expected: "integer",
-                found: "nothing",
-            })?;
+        let length = int_field(dict, b"length", length_field)?
+            .ok_or_else(|| MetainfoError::Missing(length_field.to_string()))?;
         let length = u64::try_from(length).map_err(|_| MetainfoError::NegativeLength {
             field: length_field.to_string(),
             value: length,
@@ -63,13 +59,8 @@ pub(super) fn multi(
             .filter(|l| l.iter().all(|c| c.as_str().is_some()));
         let raw = match utf8 {
             Some(l) => l,
-            None => {
-                list_field(dict, b"path", path_field)?.ok_or_else(|| MetainfoError::WrongType {
-                    field: path_field.to_string(),
-                    expected: "list",
-                    found: "nothing",
-                })?
-            }
+            None => list_field(dict, b"path", path_field)?
+                .ok_or_else(|| MetainfoError::Missing(path_field.to_string()))?,
         };
         let mut components = vec![name.to_owned()];
         for (j, c) in raw.iter().enumerate() {

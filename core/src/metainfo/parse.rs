@@ -11,7 +11,9 @@ use crate::layout::{Layout, LayoutError};
 pub(super) fn torrent(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
     let root = decode(bytes)?;
     let dict = root.as_dict().ok_or(MetainfoError::NotADictionary)?;
-    let info = dict.get(b"info").ok_or(MetainfoError::Missing("info"))?;
+    let info = dict
+        .get(b"info")
+        .ok_or_else(|| MetainfoError::Missing("info".into()))?;
     let mut m = info_value(info)?;
     m.trackers = trackers(dict);
     m.url_list = url_list(dict);
@@ -47,7 +49,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     let name = files::name(dict, &mut warnings)?;
     let piece_length = piece_length(dict)?;
     let pieces = bytes_field(dict, b"pieces", Field::Info("pieces"))?
-        .ok_or(MetainfoError::Missing("info.pieces"))?;
+        .ok_or_else(|| MetainfoError::Missing("info.pieces".into()))?;
     if pieces.len() % 20 != 0 {
         return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
     }
@@ -55,7 +57,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     let file_list = list_field(dict, b"files", Field::Info("files"))?;
     let (files, single_file) = match (length, file_list) {
         (Some(_), Some(_)) => return Err(MetainfoError::LengthAndFiles),
-        (None, None) => return Err(MetainfoError::Missing("info.length or info.files")),
+        (None, None) => return Err(MetainfoError::Missing("info.length or info.files".into())),
         (Some(length), None) => {
             let length = u64::try_from(length).map_err(|_| MetainfoError::NegativeLength {
                 field: "info.length".into(),
@@ -118,7 +120,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
 
 fn piece_length(info: &Dict<'_>) -> Result<u32, MetainfoError> {
     let n = int_field(info, b"piece length", Field::Info("piece length"))?
-        .ok_or(MetainfoError::Missing("info.piece length"))?;
+        .ok_or_else(|| MetainfoError::Missing("info.piece length".into()))?;
     if n <= 0 || n % i64::from(PIECE_LENGTH_MULTIPLE) != 0 {
         return Err(MetainfoError::BadPieceLength(n));
     }

@@ -391,7 +391,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "no info",
             d(vec![("announce", s("x"))]).to_bytes(),
-            MetainfoError::Missing("info"),
+            MetainfoError::Missing("info".into()),
         ),
         (
             "info is a string",
@@ -401,7 +401,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "missing name",
             torrent(with(&good, "name", None)),
-            MetainfoError::Missing("info.name"),
+            MetainfoError::Missing("info.name".into()),
         ),
         (
             "name is an integer",
@@ -431,7 +431,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "missing piece length",
             torrent(with(&good, "piece length", None)),
-            MetainfoError::Missing("info.piece length"),
+            MetainfoError::Missing("info.piece length".into()),
         ),
         (
             "piece length is a string",
@@ -461,7 +461,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "missing pieces",
             torrent(with(&good, "pieces", None)),
-            MetainfoError::Missing("info.pieces"),
+            MetainfoError::Missing("info.pieces".into()),
         ),
         (
             "pieces is a list",
@@ -523,7 +523,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "neither length nor files",
             torrent(with(&good, "length", None)),
-            MetainfoError::Missing("info.length or info.files"),
+            MetainfoError::Missing("info.length or info.files".into()),
         ),
         (
             "files is a dict",
@@ -539,7 +539,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "file without length",
             multi(vec![d(vec![("path", path(&["a"]))])]),
-            wrong("info.files[0].length", "integer", "nothing"),
+            MetainfoError::Missing("info.files[0].length".into()),
         ),
         (
             "file with negative length",
@@ -552,7 +552,7 @@ fn hostile_torrents_give_exact_errors() {
         (
             "file without path",
             multi(vec![d(vec![("length", i(1))])]),
-            wrong("info.files[0].path", "list", "nothing"),
+            MetainfoError::Missing("info.files[0].path".into()),
         ),
         (
             "path is a string",
@@ -676,6 +676,14 @@ fn error_messages_name_the_field() {
     assert_eq!(
         unsafe_path("info.files[0].path", PathError::DotComponent("..".into())).to_string(),
         "info.files[0].path: file path component \"..\" is not allowed"
+    );
+    assert_eq!(
+        wrong("info.name", "byte string", "integer").to_string(),
+        "info.name: expected a byte string, found an integer"
+    );
+    assert_eq!(
+        MetainfoError::Missing("info.pieces".into()).to_string(),
+        "info.pieces: missing"
     );
     assert_eq!(
         MetainfoError::V2Only.to_string(),
