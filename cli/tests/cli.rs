@@ -137,6 +137,23 @@ fn create_refuses_bad_requests() {
         ],
         "missing",
     );
+    let empty = w.file("empty", 0, 1);
+    assert_fails(
+        &["create", s(&empty), "-t", "http://t", "-o", s(&out)],
+        "no data",
+    );
+    std::fs::create_dir_all(w.join("emptydir")).unwrap();
+    assert_fails(
+        &[
+            "create",
+            s(&w.join("emptydir")),
+            "-t",
+            "http://t",
+            "-o",
+            s(&out),
+        ],
+        "no files",
+    );
     assert!(!out.exists());
     // Usage errors: no tracker, no output.
     assert_eq!(run(&["create", s(&file), "-o", s(&out)]).0, 2);

@@ -36,6 +36,8 @@ pub enum CreateError {
     BadName(PathError),
     /// A multi-file torrent with no files.
     NoFiles,
+    /// The files hold no data at all (total length 0): peers would refuse the torrent.
+    Empty,
     /// Two files have the same path.
     DuplicatePath(String),
     /// A file's path is also a directory of another file.
@@ -180,10 +182,15 @@ impl TorrentBuilder {
         if pl == 0 || !pl.is_multiple_of(PIECE_LENGTH_MULTIPLE) || pl > MAX_PIECE_LENGTH {
             return Err(CreateError::BadPieceLength(pl));
         }
-        Layout::new(pl, self.files.iter().map(|(_, l)| (*l, false))).map_err(|e| match e {
-            LayoutError::TotalLengthOverflow => CreateError::TotalLengthOverflow,
-            _ => CreateError::TooManyPieces,
-        })
+        let layout =
+            Layout::new(pl, self.files.iter().map(|(_, l)| (*l, false))).map_err(|e| match e {
+                LayoutError::TotalLengthOverflow => CreateError::TotalLengthOverflow,
+                _ => CreateError::TooManyPieces,
+            })?;
+        if layout.total_length() == 0 {
+            return Err(CreateError::Empty);
+        }
+        Ok(layout)
     }
 
     /// Emits canonical .torrent bytes (sorted keys, minimal integers) with these piece hashes.
@@ -278,6 +285,7 @@ impl fmt::Display for CreateError {
         match self {
             Self::BadName(e) => write!(f, "torrent name: {e}"),
             Self::NoFiles => write!(f, "no files to put in the torrent"),
+            Self::Empty => write!(f, "the files hold no data (total length 0)"),
             Self::DuplicatePath(p) => write!(f, "two files have the path {p:?}"),
             Self::FileIsDirectory(p) => {
                 write!(f, "{p:?} is both a file and a directory of another file")
@@ -418,6 +426,10 @@ mod tests {
                 expected: 1,
                 given: 0
             })
+        );
+        assert_eq!(
+            TorrentBuilder::single_file("f", 0).unwrap().layout(),
+            Err(CreateError::Empty)
         );
         let huge = TorrentBuilder::multi_file("x", vec![(rel("a"), u64::MAX), (rel("b"), 1)])
             .unwrap()

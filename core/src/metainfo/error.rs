@@ -51,6 +51,8 @@ pub enum MetainfoError {
         /// Hashes present in `pieces`.
         found: usize,
     },
+    /// The files hold no data at all (libtorrent refuses such torrents too).
+    EmptyTorrent,
     /// `info` has both `length` (single-file) and `files` (multi-file).
     LengthAndFiles,
     /// `info.files` is an empty list.
@@ -147,6 +149,7 @@ impl fmt::Display for MetainfoError {
                 f,
                 "info.pieces: holds {found} hashes, but the total length implies {expected} pieces"
             ),
+            Self::EmptyTorrent => write!(f, "info: the torrent holds no data (total length 0)"),
             Self::LengthAndFiles => write!(
                 f,
                 "info: has both `length` (single file) and `files` (multi-file)"

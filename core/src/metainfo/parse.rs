@@ -84,6 +84,9 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
             _ => MetainfoError::TooManyPieces,
         },
     )?;
+    if layout.total_length() == 0 {
+        return Err(MetainfoError::EmptyTorrent);
+    }
     if pieces.len() / 20 != layout.piece_count() as usize {
         return Err(MetainfoError::PieceCountMismatch {
             expected: u64::from(layout.piece_count()),
