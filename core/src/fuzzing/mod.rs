@@ -4,6 +4,8 @@
 //! Each function takes the fuzzer's raw bytes and panics only on a broken invariant.
 
 pub mod bencode;
+pub mod peer_connection;
+pub mod wire_codec;
 
 use std::path::PathBuf;
 
