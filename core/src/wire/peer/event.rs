@@ -217,6 +217,8 @@ pub enum UsageError {
     InvalidPiece(u32),
     /// The peer chokes us and the piece is not allowed fast.
     Choked,
+    /// The peer has not announced this piece.
+    PeerLacksPiece(u32),
     /// As many requests in flight as the peer's `reqq` or our limit allows.
     TooManyRequests,
     /// That block is already requested.
@@ -306,6 +308,7 @@ impl fmt::Display for UsageError {
             Self::InvalidBlock(b) => write!(f, "invalid block {b:?}"),
             Self::InvalidPiece(p) => write!(f, "piece {p} past the end"),
             Self::Choked => write!(f, "peer is choking us"),
+            Self::PeerLacksPiece(p) => write!(f, "peer does not have piece {p}"),
             Self::TooManyRequests => write!(f, "request queue to this peer is full"),
             Self::DuplicateRequest(b) => write!(f, "block {b:?} already requested"),
             Self::NotRequested(b) => write!(f, "block {b:?} is not requested"),

@@ -259,13 +259,16 @@ impl Connection {
         Ok(())
     }
 
-    /// Requests a block. Allowed when the peer unchokes us, or chokes us but allowed the piece
-    /// fast; at most [`Connection::request_slots`] at once.
+    /// Requests a block of a piece the peer has. Allowed when the peer unchokes us, or chokes
+    /// us but allowed the piece fast; at most [`Connection::request_slots`] at once.
     pub fn request(&mut self, now: Instant, block: BlockRef) -> Result<(), UsageError> {
         self.ready()?;
         let geometry = self.geometry.ok_or(UsageError::GeometryUnknown)?;
         if !geometry.is_valid_block(block) {
             return Err(UsageError::InvalidBlock(block));
+        }
+        if !self.peer_pieces.known || !self.peer_pieces.bits.get(block.piece) {
+            return Err(UsageError::PeerLacksPiece(block.piece));
         }
         if self.peer_choking && !(self.fast && self.peer_allowed_fast.contains(&block.piece)) {
             return Err(UsageError::Choked);

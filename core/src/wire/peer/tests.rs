@@ -381,6 +381,58 @@ fn keepalives_keep_an_idle_connection_open() {
 }
 
 #[test]
+fn keepalive_is_sent_after_two_idle_minutes() {
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    let sent_at = s.now;
+    assert_eq!(
+        s.conn.poll_timeout(),
+        Some(sent_at + Duration::from_secs(120))
+    );
+    s.conn.handle_timeout(sent_at + Duration::from_secs(119));
+    assert_eq!(s.sent(), Vec::new(), "early timeout does nothing");
+    s.conn.handle_timeout(sent_at + Duration::from_secs(120));
+    assert_eq!(s.sent(), vec![Message::KeepAlive]);
+    s.conn.handle_timeout(sent_at + Duration::from_secs(120));
+    assert_eq!(s.sent(), Vec::new(), "a repeated call does nothing");
+    // The peer was silent since the start: the idle close is next, at 180 s.
+    assert_eq!(
+        s.conn.poll_timeout(),
+        Some(sent_at + Duration::from_secs(180))
+    );
+    s.conn.handle_timeout(sent_at + Duration::from_secs(180));
+    assert_eq!(s.events(), vec![Event::Closed(CloseReason::Idle)]);
+}
+
+#[test]
+fn requests_need_a_piece_the_peer_has() {
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    s.feed(&[
+        Message::Bitfield(Bytes::from_static(&[0x40])),
+        Message::Unchoke,
+    ]);
+    s.events();
+    assert_eq!(
+        s.conn.request(s.now, BlockRef::new(0, 0, BLOCK)),
+        Err(UsageError::PeerLacksPiece(0))
+    );
+    assert_eq!(s.conn.request(s.now, BlockRef::new(1, 0, BLOCK)), Ok(()));
+    assert_eq!(
+        s.conn.request(s.now, BlockRef::new(1, 1, BLOCK)),
+        Ok(()),
+        "any valid range"
+    );
+    assert_eq!(
+        s.conn
+            .request(s.now, BlockRef::new(1, PIECE_LEN - 10, BLOCK)),
+        Err(UsageError::InvalidBlock(BlockRef::new(
+            1,
+            PIECE_LEN - 10,
+            BLOCK
+        )))
+    );
+}
+
+#[test]
 fn silence_closes_after_the_idle_timeout() {
     let mut pair = Pair::unchoked(true);
     pair.b.link_up = false; // b's bytes, keep-alives included, are lost
