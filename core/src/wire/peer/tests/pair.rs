@@ -62,11 +62,12 @@ impl Pair {
         }
     }
 
-    /// Drains outputs of both sides into the pipe and the event logs; accepts b's handshake.
+    /// Drains outputs of both sides into the pipe and the event logs; accepts b's handshake
+    /// (then drains again, for what accepting queued).
     fn collect(&mut self) {
         for _ in 0..2 {
-            for (from, to) in [(0, 1), (1, 0)] {
-                let (src, dst) = if from == 0 {
+            for a_to_b in [true, false] {
+                let (src, dst) = if a_to_b {
                     (&mut self.a, &mut self.b)
                 } else {
                     (&mut self.b, &mut self.a)
@@ -76,7 +77,6 @@ impl Pair {
                         dst.inbox.push_back((self.now + self.latency, bytes));
                     }
                 }
-                let _ = to;
                 while let Some(e) = src.conn.poll_event() {
                     src.events.push(e);
                 }
