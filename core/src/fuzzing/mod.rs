@@ -6,6 +6,8 @@
 pub mod bencode;
 pub mod magnet;
 pub mod metainfo;
+pub mod peer_connection;
+pub mod wire_codec;
 
 use std::path::PathBuf;
 

@@ -1,1 +1,28 @@
-//! The peer wire protocol (BEP 3, BEP 6, BEP 10 framing) and one peer connection.
+//! The peer wire protocol (BEP 3, BEP 6 Fast extension, BEP 10 framing) and one peer
+//! connection as a Sans-IO state machine.
+//!
+//! - [`handshake`]: the 68-byte handshake and its [`Reserved`] extension bits.
+//! - [`message`]: every message after it, [`Message`], and its encoding.
+//! - [`codec`]: the incremental [`Decoder`] over a `BytesMut` receive buffer, checking each
+//!   length prefix against [`limits`] before waiting for the payload.
+//! - [`bitfield`]: [`Bitfield`], one bit per piece.
+//! - [`fast`]: the BEP 6 allowed-fast set.
+//! - [`peer`]: [`Connection`], choke/interest, requests both ways, timers, misbehaviour.
+
+pub mod bitfield;
+pub mod codec;
+pub mod fast;
+pub mod handshake;
+pub mod limits;
+pub mod message;
+pub mod peer;
+
+pub use bitfield::{Bitfield, BitfieldError};
+pub use codec::{Decoder, PieceCount, ProtocolError};
+pub use fast::allowed_fast_set;
+pub use handshake::{Handshake, Reserved};
+pub use message::{BlockRef, Message, MessageId};
+pub use peer::{
+    CloseReason, Config, Connection, Event, Misbehaviour, Phase, PieceGeometry, TorrentParams,
+    UsageError,
+};

@@ -1,0 +1,346 @@
+//! The receiving half of a connection: handshake, message dispatch and the peer's faults.
+
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+
+use super::{CloseReason, Connection, Event, Misbehaviour, Phase};
+use crate::extensions::ExtendedHandshake;
+use crate::wire::bitfield::{Bitfield, byte_len};
+use crate::wire::handshake::Handshake;
+use crate::wire::limits::{
+    HANDSHAKE_LEN, MAX_ALLOWED_FAST_RECEIVED, MAX_BLOCK_LEN, MAX_MESSAGE_LEN,
+};
+use crate::wire::message::{BlockRef, Message};
+
+/// What the peer announced as its first message.
+enum Announce {
+    Bitfield(Bytes),
+    All,
+    None,
+}
+
+impl Connection {
+    /// Decodes and handles everything complete in the receive buffer.
+    pub(super) fn process(&mut self, now: Instant) {
+        loop {
+            match self.phase {
+                Phase::Handshaking => match Handshake::decode(&self.recv) {
+                    Err(e) => return self.close_with(CloseReason::Protocol(e)),
+                    Ok(None) => return,
+                    Ok(Some(hs)) => {
+                        self.recv.advance(HANDSHAKE_LEN);
+                        self.on_handshake(now, hs);
+                    }
+                },
+                Phase::AwaitingAccept => {
+                    if self.recv.len() > MAX_MESSAGE_LEN as usize + 4 {
+                        self.close_with(CloseReason::TooMuchBeforeAccept);
+                    }
+                    return;
+                }
+                Phase::Established => match self.decoder.decode(&mut self.recv) {
+                    Ok(Some(message)) => self.on_message(now, message),
+                    Ok(None) => return,
+                    Err(e) => return self.close_with(CloseReason::Protocol(e)),
+                },
+                Phase::Closed => return,
+            }
+        }
+    }
+
+    fn on_handshake(&mut self, now: Instant, hs: Handshake) {
+        if hs.peer_id == self.config.peer_id {
+            return self.close_with(CloseReason::ConnectedToSelf);
+        }
+        self.peer = Some(hs);
+        match self.info_hash {
+            Some(expected) if expected != hs.info_hash => {
+                self.close_with(CloseReason::InfoHashMismatch {
+                    expected,
+                    received: hs.info_hash,
+                });
+            }
+            Some(_) => self.establish(now),
+            None => {
+                self.phase = Phase::AwaitingAccept;
+                self.events.push_back(Event::HandshakeReceived {
+                    info_hash: hs.info_hash,
+                    peer_id: hs.peer_id,
+                    reserved: hs.reserved,
+                });
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, message: Message) {
+        if let Some(id) = message.id()
+            && id.is_fast()
+            && !self.fast
+        {
+            return self.misbehaved(Misbehaviour::FastNotNegotiated(id));
+        }
+        if !matches!(
+            message,
+            Message::KeepAlive
+                | Message::Extended { .. }
+                | Message::Port(_)
+                | Message::AllowedFast(_)
+                | Message::SuggestPiece(_)
+                | Message::Bitfield(_)
+                | Message::HaveAll
+                | Message::HaveNone
+        ) {
+            self.other_message_seen = true;
+        }
+        match message {
+            Message::KeepAlive => {}
+            Message::Choke => self.on_choke(now),
+            Message::Unchoke => {
+                if self.peer_choking {
+                    self.peer_choking = false;
+                    self.events.push_back(Event::Unchoked);
+                }
+            }
+            Message::Interested => {
+                if !self.peer_interested {
+                    self.peer_interested = true;
+                    self.events.push_back(Event::PeerInterested);
+                }
+            }
+            Message::NotInterested => {
+                if self.peer_interested {
+                    self.peer_interested = false;
+                    self.events.push_back(Event::PeerNotInterested);
+                }
+            }
+            Message::Have(piece) => self.on_have(piece),
+            Message::Bitfield(bytes) => self.on_announce(Announce::Bitfield(bytes)),
+            Message::HaveAll => self.on_announce(Announce::All),
+            Message::HaveNone => self.on_announce(Announce::None),
+            Message::Request(block) => self.on_request(now, block),
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => self.on_piece(now, piece, offset, data),
+            Message::Cancel(block) => {
+                if let Some(i) = self.theirs.iter().position(|b| *b == block) {
+                    self.theirs.remove(i);
+                    if self.fast {
+                        // BEP 6: a cancelled request is answered with a reject (or the piece).
+                        self.queue(now, &Message::RejectRequest(block));
+                    }
+                    self.events.push_back(Event::RequestCancelled(block));
+                }
+            }
+            Message::Port(port) => self.events.push_back(Event::DhtPort(port)),
+            Message::SuggestPiece(piece) => {
+                if self.piece_out_of_range(piece) {
+                    self.misbehaved(Misbehaviour::InvalidSuggest(piece));
+                } else {
+                    self.events.push_back(Event::Suggested(piece));
+                }
+            }
+            Message::RejectRequest(block) => {
+                if self.ours.remove(block) {
+                    self.events.push_back(Event::Rejected(block));
+                } else if !self.ours.take_abandoned(block) {
+                    self.misbehaved(Misbehaviour::RejectUnrequested(block));
+                }
+            }
+            Message::AllowedFast(piece) => {
+                if self.piece_out_of_range(piece) {
+                    self.misbehaved(Misbehaviour::InvalidAllowedFast(piece));
+                } else if !self.peer_allowed_fast.contains(&piece)
+                    && self.peer_allowed_fast.len() < MAX_ALLOWED_FAST_RECEIVED
+                {
+                    self.peer_allowed_fast.push(piece);
+                    self.events.push_back(Event::AllowedFast(piece));
+                }
+            }
+            Message::Extended { id, payload } => self.on_extended(id, payload),
+        }
+    }
+
+    fn on_choke(&mut self, now: Instant) {
+        if self.peer_choking {
+            return;
+        }
+        self.peer_choking = true;
+        self.events.push_back(Event::Choked);
+        if !self.fast {
+            // BEP 3: a choke discards every pending request. With Fast the peer rejects each.
+            for r in std::mem::take(&mut self.ours.live) {
+                self.ours.abandon(r.block, now);
+                self.events.push_back(Event::Rejected(r.block));
+            }
+        }
+    }
+
+    fn piece_out_of_range(&self, piece: u32) -> bool {
+        self.geometry.is_some_and(|g| piece >= g.piece_count())
+    }
+
+    fn on_have(&mut self, piece: u32) {
+        if self.peer_pieces.known {
+            if piece >= self.peer_pieces.bits.len() {
+                self.misbehaved(Misbehaviour::InvalidHave(piece));
+            } else if self.peer_pieces.bits.set(piece) {
+                self.events.push_back(Event::Have(piece));
+            }
+        } else if !self.peer_pieces.unknown_have(piece) {
+            self.misbehaved(Misbehaviour::InvalidHave(piece));
+        }
+    }
+
+    fn on_announce(&mut self, what: Announce) {
+        if self.peer_pieces.announced {
+            return self.misbehaved(Misbehaviour::DuplicateBitfield);
+        }
+        if self.other_message_seen {
+            return self.misbehaved(Misbehaviour::BitfieldNotFirst);
+        }
+        self.peer_pieces.announced = true;
+        let pieces = &mut self.peer_pieces;
+        if pieces.known {
+            let count = pieces.bits.len();
+            let event = match what {
+                Announce::Bitfield(bytes) => match Bitfield::from_bytes(&bytes, count) {
+                    Ok(bits) => {
+                        pieces.bits = bits;
+                        Event::Bitfield
+                    }
+                    Err(_) => {
+                        // The decoder checked length and spare bits against the same count.
+                        return self.misbehaved(Misbehaviour::BitfieldLength {
+                            length: bytes.len() as u32,
+                            expected: byte_len(count) as u32,
+                        });
+                    }
+                },
+                Announce::All => {
+                    pieces.bits.set_all();
+                    Event::HaveAll
+                }
+                Announce::None => {
+                    pieces.bits.clear_all();
+                    Event::HaveNone
+                }
+            };
+            self.events.push_back(event);
+            return;
+        }
+        match what {
+            Announce::Bitfield(bytes) => {
+                // The decoder capped the length at MAX_UNKNOWN_BITFIELD_LEN, so the bit count
+                // fits; every bit is a valid piece until the count is known.
+                let bits = bytes.len() as u32 * 8;
+                if let Ok(b) = Bitfield::from_bytes(&bytes, bits) {
+                    pieces.bits = b;
+                }
+                pieces.bitfield_len = Some(bytes.len());
+            }
+            Announce::All => pieces.have_all = true,
+            Announce::None => {}
+        }
+    }
+
+    /// The piece count became known: check what the peer announced before and report it.
+    pub(super) fn learn_piece_count(&mut self, count: u32) {
+        let pieces = &mut self.peer_pieces;
+        if pieces.known {
+            return;
+        }
+        pieces.known = true;
+        if pieces.have_all {
+            pieces.have_all = false;
+            pieces.bits = Bitfield::full(count);
+            self.events.push_back(Event::HaveAll);
+            return;
+        }
+        let fault = if let Some(len) = pieces.bitfield_len
+            && len != byte_len(count)
+        {
+            Some(Misbehaviour::BitfieldLength {
+                length: len as u32,
+                expected: byte_len(count) as u32,
+            })
+        } else if let Some(last) = pieces.bits.last_one()
+            && last >= count
+        {
+            Some(Misbehaviour::PieceBeyondCount(last))
+        } else {
+            None
+        };
+        pieces.bitfield_len = None;
+        if let Some(fault) = fault {
+            pieces.bits = Bitfield::new(count);
+            return self.misbehaved(fault);
+        }
+        pieces.bits.resize(count);
+        if !pieces.bits.is_clear() {
+            self.events.push_back(Event::Bitfield);
+        } else if pieces.announced {
+            self.events.push_back(Event::HaveNone);
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, block: BlockRef) {
+        let fault = if block.length > MAX_BLOCK_LEN {
+            Some(Misbehaviour::RequestTooLarge(block))
+        } else if !self.geometry.is_some_and(|g| g.is_valid_block(block)) {
+            Some(Misbehaviour::RequestOutOfRange(block))
+        } else if self.am_choking && !(self.fast && self.granted_fast.contains(&block.piece)) {
+            // A request crossing our choke is normal: reject (Fast) or ignore (BEP 3).
+            None
+        } else if self.theirs.contains(&block) {
+            return;
+        } else if self.theirs.len() >= self.config.requests_in() {
+            Some(Misbehaviour::RequestQueueOverflow(block))
+        } else {
+            self.theirs.push_back(block);
+            self.events.push_back(Event::RequestReceived(block));
+            return;
+        };
+        if self.fast {
+            self.queue(now, &Message::RejectRequest(block));
+        }
+        if let Some(fault) = fault {
+            self.misbehaved(fault);
+        }
+    }
+
+    fn on_piece(&mut self, now: Instant, piece: u32, offset: u32, data: Bytes) {
+        // The decoder bounds a block at MAX_BLOCK_LEN.
+        let block = BlockRef::new(piece, offset, data.len() as u32);
+        if self.ours.remove(block) || self.ours.take_abandoned(block) {
+            self.last_block = now;
+            self.events.push_back(Event::BlockReceived { block, data });
+        } else {
+            self.misbehaved(Misbehaviour::UnrequestedBlock(block));
+        }
+    }
+
+    fn on_extended(&mut self, id: u8, payload: Bytes) {
+        if !self.extended {
+            return self.misbehaved(Misbehaviour::ExtendedNotNegotiated);
+        }
+        if id == 0 {
+            match ExtendedHandshake::parse(&payload) {
+                Ok(hs) => {
+                    self.peer_extensions.update(&hs.extensions);
+                    self.set_reqq(hs.reqq);
+                    self.events
+                        .push_back(Event::ExtendedHandshake(Box::new(hs)));
+                }
+                Err(e) => self.misbehaved(Misbehaviour::InvalidExtendedHandshake(e)),
+            }
+        } else if self.config.extensions.name(id).is_some() {
+            self.events
+                .push_back(Event::ExtendedMessage { id, payload });
+        } else {
+            self.misbehaved(Misbehaviour::UnknownExtendedMessage(id));
+        }
+    }
+}

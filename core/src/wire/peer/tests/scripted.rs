@@ -1,0 +1,552 @@
+//! A connection driven by raw messages from a scripted peer (h2-style), its output decoded.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::wire::codec::ProtocolError;
+use crate::wire::limits::MAX_UNKNOWN_PIECE_COUNT;
+use crate::wire::message::MessageId;
+
+/// A connection (inbound, accepted) driven by raw messages from a scripted peer.
+struct Scripted {
+    conn: Connection,
+    now: Instant,
+    out: BytesMut,
+    /// What the connection sent after its handshake, before the script started.
+    opening: Vec<Message>,
+}
+
+impl Scripted {
+    fn new(fast: bool, geometry: Option<PieceGeometry>, ours: Option<&Bitfield>) -> Self {
+        let now = Instant::now();
+        let mut conn = Connection::inbound(
+            now,
+            config(2, fast),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+        );
+        let mut reserved = Reserved::EXTENSION_PROTOCOL;
+        if fast {
+            reserved = reserved.union(Reserved::FAST);
+        }
+        let hs = Handshake {
+            reserved,
+            info_hash: hash(),
+            peer_id: PeerId(*b"-XX0001-scriptedpeer"),
+        };
+        conn.handle_input(now, &hs.to_bytes());
+        conn.accept(
+            now,
+            TorrentParams {
+                info_hash: hash(),
+                geometry,
+                our_pieces: ours,
+                metadata_size: None,
+            },
+        )
+        .unwrap();
+        let mut s = Self {
+            conn,
+            now,
+            out: BytesMut::new(),
+            opening: Vec::new(),
+        };
+        while let Some(b) = s.conn.poll_transmit() {
+            s.out.extend_from_slice(&b);
+        }
+        assert_eq!(&s.out[..20], b"\x13BitTorrent protocol");
+        let _ = s.out.split_to(68);
+        s.opening = s.sent();
+        s.events();
+        s
+    }
+
+    /// A piece we did not grant as allowed fast.
+    fn plain_piece(&self) -> u32 {
+        (0..PIECES)
+            .find(|p| !self.conn.granted_allowed_fast().contains(p))
+            .unwrap()
+    }
+
+    fn feed(&mut self, messages: &[Message]) {
+        let mut bytes = Vec::new();
+        for m in messages {
+            m.encode(&mut bytes);
+        }
+        self.conn.handle_input(self.now, &bytes);
+    }
+
+    fn sent(&mut self) -> Vec<Message> {
+        while let Some(b) = self.conn.poll_transmit() {
+            self.out.extend_from_slice(&b);
+        }
+        let dec = Decoder::new(PieceCount::Unknown);
+        let mut out = Vec::new();
+        while let Ok(Some(m)) = dec.decode(&mut self.out) {
+            out.push(m);
+        }
+        out
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.conn.poll_event()).collect()
+    }
+}
+
+#[test]
+fn scripted_peer_opening_messages() {
+    let ours = Bitfield::full(PIECES);
+    let s = Scripted::new(true, Some(geometry()), Some(&ours));
+    assert_eq!(s.opening[0], Message::HaveAll);
+    assert!(matches!(s.opening[1], Message::Extended { id: 0, .. }));
+    assert_eq!(
+        s.opening[2..],
+        s.conn
+            .granted_allowed_fast()
+            .iter()
+            .map(|p| Message::AllowedFast(*p))
+            .collect::<Vec<_>>()
+    );
+    let s = Scripted::new(true, None, None);
+    assert_eq!(s.opening[0], Message::HaveNone);
+    assert_eq!(s.opening.len(), 2);
+
+    // Without Fast, some pieces: a bitfield that includes a have queued before the handshake.
+    let mut ours = Bitfield::new(PIECES);
+    ours.set(1);
+    let now = Instant::now();
+    let mut conn = Connection::outbound(
+        now,
+        config(5, false),
+        None,
+        TorrentParams {
+            info_hash: hash(),
+            geometry: Some(geometry()),
+            our_pieces: Some(&ours),
+            metadata_size: None,
+        },
+    )
+    .unwrap();
+    conn.send_have(now, 2).unwrap();
+    let peer = Handshake {
+        reserved: Reserved::EXTENSION_PROTOCOL,
+        info_hash: hash(),
+        peer_id: PeerId([9; 20]),
+    };
+    conn.handle_input(now, &peer.to_bytes());
+    let mut out = BytesMut::new();
+    while let Some(b) = conn.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    let _ = out.split_to(68);
+    let dec = Decoder::new(PieceCount::Known(PIECES));
+    assert_eq!(
+        dec.decode(&mut out),
+        Ok(Some(Message::Bitfield(Bytes::from_static(&[0b0110_0000]))))
+    );
+    assert!(matches!(
+        dec.decode(&mut out),
+        Ok(Some(Message::Extended { id: 0, .. }))
+    ));
+    assert_eq!(dec.decode(&mut out), Ok(None));
+}
+
+#[test]
+fn scripted_peer_requests_are_checked() {
+    let ours = Bitfield::full(PIECES);
+    let mut s = Scripted::new(true, Some(geometry()), Some(&ours));
+    let ok = BlockRef::new(s.plain_piece(), 0, BLOCK);
+    // Choked: rejected without a fault.
+    s.feed(&[Message::Request(ok)]);
+    assert_eq!(s.sent(), vec![Message::RejectRequest(ok)]);
+    assert!(s.events().is_empty());
+    s.conn.unchoke(s.now).unwrap();
+    s.sent();
+    s.events();
+    let too_big = BlockRef::new(0, 0, BLOCK + 1);
+    let outside = BlockRef::new(PIECES, 0, BLOCK);
+    let past_end = BlockRef::new(PIECES - 1, PIECE_LEN - 1000, BLOCK);
+    s.feed(&[
+        Message::Request(too_big),
+        Message::Request(outside),
+        Message::Request(past_end),
+    ]);
+    assert_eq!(
+        s.sent(),
+        vec![
+            Message::RejectRequest(too_big),
+            Message::RejectRequest(outside),
+            Message::RejectRequest(past_end)
+        ]
+    );
+    assert_eq!(
+        s.events(),
+        vec![
+            Event::Misbehaved(Misbehaviour::RequestTooLarge(too_big)),
+            Event::Misbehaved(Misbehaviour::RequestOutOfRange(outside)),
+            Event::Misbehaved(Misbehaviour::RequestOutOfRange(past_end)),
+        ]
+    );
+    assert_eq!(s.conn.misbehaviour_score(), 60);
+    // Cancel of a queued request: removed, rejected (Fast), reported.
+    s.feed(&[Message::Request(ok), Message::Cancel(ok)]);
+    assert_eq!(
+        s.events(),
+        vec![Event::RequestReceived(ok), Event::RequestCancelled(ok)]
+    );
+    assert_eq!(s.sent(), vec![Message::RejectRequest(ok)]);
+    assert_eq!(
+        s.conn
+            .send_block(s.now, ok.piece, 0, Bytes::from(vec![0; BLOCK as usize])),
+        Err(UsageError::NotRequested(ok))
+    );
+}
+
+#[test]
+fn request_flood_beyond_reqq_closes() {
+    let ours = Bitfield::full(PIECES);
+    let mut s = Scripted::new(true, Some(geometry()), Some(&ours));
+    s.conn.unchoke(s.now).unwrap();
+    s.sent();
+    let reqq = s.conn.config.max_requests_in;
+    let mut flood = Vec::new();
+    'outer: for piece in 0..PIECES {
+        for offset in 0..PIECE_LEN - 1000 {
+            flood.push(Message::Request(BlockRef::new(piece, offset, 1)));
+            if flood.len() as u32 == reqq + 20 {
+                break 'outer;
+            }
+        }
+    }
+    s.feed(&flood);
+    let events = s.events();
+    let received = events
+        .iter()
+        .filter(|e| matches!(e, Event::RequestReceived(_)))
+        .count();
+    assert_eq!(received, reqq as usize);
+    assert!(matches!(
+        events.last(),
+        Some(Event::Closed(CloseReason::Misbehaved(
+            Misbehaviour::RequestQueueOverflow(_)
+        )))
+    ));
+    assert_eq!(s.conn.requests_in().count(), 0, "state released on close");
+}
+
+/// Each hostile message, fed to a fresh established connection, and what it must cause.
+#[test]
+fn hostile_messages_table() {
+    use CloseReason as C;
+    use Misbehaviour as M;
+    let severe = |m: M| Event::Closed(C::Misbehaved(m));
+    let block = BlockRef::new(0, 0, 10);
+    let cases: Vec<(&str, bool, Vec<Message>, Event)> = vec![
+        (
+            "have past the end",
+            true,
+            vec![Message::Have(PIECES)],
+            severe(M::InvalidHave(PIECES)),
+        ),
+        (
+            "bitfield after have",
+            true,
+            vec![
+                Message::Have(0),
+                Message::Bitfield(Bytes::from_static(&[0x80])),
+            ],
+            severe(M::BitfieldNotFirst),
+        ),
+        (
+            "two bitfields",
+            true,
+            vec![Message::HaveNone, Message::HaveAll],
+            severe(M::DuplicateBitfield),
+        ),
+        (
+            "have all without fast",
+            false,
+            vec![Message::HaveAll],
+            severe(M::FastNotNegotiated(MessageId::HaveAll)),
+        ),
+        (
+            "reject without fast",
+            false,
+            vec![Message::RejectRequest(block)],
+            severe(M::FastNotNegotiated(MessageId::RejectRequest)),
+        ),
+        (
+            "extended handshake not a dictionary",
+            true,
+            vec![Message::Extended {
+                id: 0,
+                payload: Bytes::from_static(b"i1e"),
+            }],
+            severe(M::InvalidExtendedHandshake(
+                crate::extensions::ExtendedHandshakeError::NotADictionary,
+            )),
+        ),
+        (
+            "ten unrequested blocks",
+            true,
+            (0..10)
+                .map(|i| Message::Piece {
+                    piece: 0,
+                    offset: i,
+                    data: Bytes::from_static(b"x"),
+                })
+                .collect(),
+            severe(M::UnrequestedBlock(BlockRef::new(0, 9, 1))),
+        ),
+        (
+            "bitfield of the wrong length",
+            true,
+            vec![Message::Bitfield(Bytes::from_static(&[0, 0]))],
+            Event::Closed(C::Protocol(ProtocolError::BitfieldLength {
+                length: 2,
+                expected: 1,
+            })),
+        ),
+        (
+            "bitfield with spare bits",
+            true,
+            vec![Message::Bitfield(Bytes::from_static(&[0x08]))],
+            Event::Closed(C::Protocol(ProtocolError::BitfieldSpareBits)),
+        ),
+    ];
+    for (name, fast, messages, expected) in cases {
+        let mut s = Scripted::new(fast, Some(geometry()), None);
+        s.feed(&messages);
+        let events = s.events();
+        assert_eq!(events.last(), Some(&expected), "{name}: {events:?}");
+        assert!(s.conn.is_closed(), "{name}");
+        assert_eq!(s.conn.poll_timeout(), None, "{name}");
+        assert_eq!(s.conn.poll_transmit(), None, "{name}: output after close");
+        // Nothing more happens after the close.
+        s.feed(&[Message::Unchoke]);
+        assert!(s.events().is_empty(), "{name}");
+    }
+    // Minor faults are counted, not fatal.
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    s.feed(&[
+        Message::RejectRequest(block),
+        Message::SuggestPiece(PIECES),
+        Message::Extended {
+            id: 99,
+            payload: Bytes::new(),
+        },
+    ]);
+    assert_eq!(
+        s.events(),
+        vec![
+            Event::Misbehaved(M::RejectUnrequested(block)),
+            Event::Misbehaved(M::InvalidSuggest(PIECES)),
+            Event::Misbehaved(M::UnknownExtendedMessage(99)),
+        ]
+    );
+    assert_eq!(s.conn.misbehaviour_score(), 35);
+    assert!(!s.conn.is_closed());
+}
+
+#[test]
+fn magnet_connection_checks_pieces_once_the_count_is_known() {
+    // 20 pieces: 3 bytes of bitfield, 4 spare bits.
+    let g = PieceGeometry::new(16384, 20 * 16384).unwrap();
+    let mut s = Scripted::new(true, None, None);
+    assert_eq!(s.sent(), Vec::new());
+    s.feed(&[
+        Message::Bitfield(Bytes::from_static(&[0x80, 0, 0])),
+        Message::Have(19),
+        Message::Have(MAX_UNKNOWN_PIECE_COUNT - 1),
+    ]);
+    assert!(
+        s.events().is_empty(),
+        "nothing reported before the count is known"
+    );
+    assert!(s.conn.peer_pieces().is_none());
+    assert_eq!(
+        s.conn.request(s.now, BlockRef::new(0, 0, 1)),
+        Err(UsageError::GeometryUnknown)
+    );
+    s.conn.set_geometry(s.now, g).unwrap();
+    assert_eq!(
+        s.events(),
+        vec![
+            Event::Misbehaved(Misbehaviour::PieceBeyondCount(MAX_UNKNOWN_PIECE_COUNT - 1)),
+            Event::Closed(CloseReason::Misbehaved(Misbehaviour::PieceBeyondCount(
+                MAX_UNKNOWN_PIECE_COUNT - 1
+            )))
+        ]
+    );
+
+    let mut s = Scripted::new(true, None, None);
+    s.feed(&[
+        Message::Bitfield(Bytes::from_static(&[0x80, 0, 0])),
+        Message::Have(19),
+    ]);
+    s.conn.set_geometry(s.now, g).unwrap();
+    assert_eq!(s.events(), vec![Event::Bitfield]);
+    let pieces = s.conn.peer_pieces().unwrap();
+    assert_eq!(pieces.len(), 20);
+    assert_eq!(pieces.iter_ones().collect::<Vec<_>>(), vec![0, 19]);
+    assert_eq!(
+        s.conn.set_geometry(s.now, g),
+        Err(UsageError::GeometryKnown)
+    );
+    s.feed(&[Message::Have(20)]);
+    assert!(s.conn.is_closed());
+
+    let mut s = Scripted::new(true, None, None);
+    s.feed(&[Message::Bitfield(Bytes::from_static(&[0xff, 0xff]))]);
+    s.conn.set_geometry(s.now, g).unwrap();
+    assert_eq!(
+        s.events().last(),
+        Some(&Event::Closed(CloseReason::Misbehaved(
+            Misbehaviour::BitfieldLength {
+                length: 2,
+                expected: 3
+            }
+        )))
+    );
+
+    let mut s = Scripted::new(true, None, None);
+    s.feed(&[Message::HaveAll]);
+    s.conn.set_geometry(s.now, g).unwrap();
+    assert_eq!(s.events(), vec![Event::HaveAll]);
+    assert!(s.conn.peer_pieces().unwrap().is_full());
+}
+
+/// The same bytes in any chunking give the same events and the same output.
+#[test]
+fn connection_is_chunking_independent() {
+    let mut stream = Vec::new();
+    Handshake {
+        reserved: Reserved::FAST.union(Reserved::EXTENSION_PROTOCOL),
+        info_hash: hash(),
+        peer_id: PeerId([3; 20]),
+    }
+    .to_bytes()
+    .iter()
+    .for_each(|b| stream.push(*b));
+    let messages = [
+        Message::Bitfield(Bytes::from_static(&[0xa0])),
+        Message::Extended {
+            id: 0,
+            payload: Bytes::from_static(b"d1:md6:ut_pexi3ee4:reqqi7ee"),
+        },
+        Message::Interested,
+        Message::Unchoke,
+        Message::Have(1),
+        Message::AllowedFast(2),
+        Message::Request(BlockRef::new(0, 0, 100)),
+        Message::KeepAlive,
+        Message::Piece {
+            piece: 1,
+            offset: 0,
+            data: Bytes::from_static(b"zz"),
+        },
+    ];
+    for m in &messages {
+        m.encode(&mut stream);
+    }
+    let run = |cuts: &[usize]| {
+        let now = Instant::now();
+        let mut c = Connection::outbound(
+            now,
+            config(9, true),
+            None,
+            TorrentParams {
+                info_hash: hash(),
+                geometry: Some(geometry()),
+                our_pieces: Some(&Bitfield::full(PIECES)),
+                metadata_size: None,
+            },
+        )
+        .unwrap();
+        let mut start = 0;
+        let mut out = Vec::new();
+        for &end in cuts.iter().chain(std::iter::once(&stream.len())) {
+            c.handle_input(now, &stream[start..end]);
+            start = end;
+        }
+        while let Some(b) = c.poll_transmit() {
+            out.extend_from_slice(&b);
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        (events, out, c.peer_reqq())
+    };
+    let whole = run(&[]);
+    assert_eq!(whole.2, 7);
+    assert!(whole.0.contains(&Event::Have(1)));
+    assert!(
+        whole
+            .0
+            .contains(&Event::Misbehaved(Misbehaviour::UnrequestedBlock(
+                BlockRef::new(1, 0, 2)
+            )))
+    );
+    let bytewise: Vec<usize> = (1..stream.len()).collect();
+    assert_eq!(run(&bytewise), whole);
+    let mut rng = Rng::new(11);
+    for _ in 0..200 {
+        let mut cuts: Vec<usize> = (0..rng.index(30))
+            .map(|_| rng.index(stream.len()))
+            .collect();
+        cuts.sort_unstable();
+        assert_eq!(run(&cuts), whole);
+    }
+}
+
+#[test]
+fn keepalive_is_sent_after_two_idle_minutes() {
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    let sent_at = s.now;
+    assert_eq!(
+        s.conn.poll_timeout(),
+        Some(sent_at + Duration::from_secs(120))
+    );
+    s.conn.handle_timeout(sent_at + Duration::from_secs(119));
+    assert_eq!(s.sent(), Vec::new(), "early timeout does nothing");
+    s.conn.handle_timeout(sent_at + Duration::from_secs(120));
+    assert_eq!(s.sent(), vec![Message::KeepAlive]);
+    s.conn.handle_timeout(sent_at + Duration::from_secs(120));
+    assert_eq!(s.sent(), Vec::new(), "a repeated call does nothing");
+    // The peer was silent since the start: the idle close is next, at 180 s.
+    assert_eq!(
+        s.conn.poll_timeout(),
+        Some(sent_at + Duration::from_secs(180))
+    );
+    s.conn.handle_timeout(sent_at + Duration::from_secs(180));
+    assert_eq!(s.events(), vec![Event::Closed(CloseReason::Idle)]);
+}
+
+#[test]
+fn requests_need_a_piece_the_peer_has() {
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    s.feed(&[
+        Message::Bitfield(Bytes::from_static(&[0x40])),
+        Message::Unchoke,
+    ]);
+    s.events();
+    assert_eq!(
+        s.conn.request(s.now, BlockRef::new(0, 0, BLOCK)),
+        Err(UsageError::PeerLacksPiece(0))
+    );
+    assert_eq!(s.conn.request(s.now, BlockRef::new(1, 0, BLOCK)), Ok(()));
+    assert_eq!(
+        s.conn.request(s.now, BlockRef::new(1, 1, BLOCK)),
+        Ok(()),
+        "any valid range"
+    );
+    assert_eq!(
+        s.conn
+            .request(s.now, BlockRef::new(1, PIECE_LEN - 10, BLOCK)),
+        Err(UsageError::InvalidBlock(BlockRef::new(
+            1,
+            PIECE_LEN - 10,
+            BLOCK
+        )))
+    );
+}

@@ -1,0 +1,6 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = sanstorrent_core::fuzzing::peer_connection::peer_connection(std::time::Instant::now(), data);
+});
