@@ -12,19 +12,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The `shared/interop` directory: `$SANSTORRENT_INTEROP_DIR`, or `../shared/interop` beside the
-/// repository.
+/// The `shared/interop` directory: `$SANSTORRENT_INTEROP_DIR`, or the first `shared/interop`
+/// found beside the repository or one of its ancestors (CI clones the repo next to `shared/`).
 pub fn interop_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SANSTORRENT_INTEROP_DIR") {
         return PathBuf::from(dir);
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
-    assert!(
-        dir.join("lt_peer.py").exists(),
-        "{} not found: the interop scripts must sit beside the repository",
-        dir.display()
-    );
-    dir
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/interop"))
+        .find(|d| d.join("lt_peer.py").exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "shared/interop not found above {}: set SANSTORRENT_INTEROP_DIR",
+                manifest.display()
+            )
+        })
 }
 
 /// Debian's python3, which can import libtorrent (installed by `setup.sh`).
