@@ -4,6 +4,8 @@
 //! Each function takes the fuzzer's raw bytes and panics only on a broken invariant.
 
 pub mod bencode;
+pub mod tracker_http;
+pub mod tracker_udp;
 
 use std::path::PathBuf;
 
