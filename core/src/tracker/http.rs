@@ -325,8 +325,7 @@ impl ResponseReader {
             Framing::UntilClose => Ok(None),
             Framing::Chunked => {
                 if self.dechunk()? {
-                    let body = std::mem::take(&mut self.chunked_body);
-                    Ok(Some(self.response(body)))
+                    Ok(Some(self.response(self.chunked_body.clone())))
                 } else {
                     Ok(None)
                 }
