@@ -2,3 +2,5 @@
 //! and a worker pool for disk I/O and piece hashing.
 
 pub use sanstorrent_core as core;
+
+pub mod http_client;

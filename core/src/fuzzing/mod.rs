@@ -8,6 +8,8 @@ pub mod magnet;
 pub mod metainfo;
 pub mod peer_connection;
 pub mod wire_codec;
+pub mod tracker_http;
+pub mod tracker_udp;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,368 @@
+//! Deterministic virtual-time tests of the announce schedule.
+
+use super::*;
+use crate::tracker::ResponseError;
+
+fn url(name: &str) -> TrackerUrl {
+    TrackerUrl::parse(&format!("http://{name}/announce")).unwrap()
+}
+
+fn config() -> AnnouncerConfig {
+    AnnouncerConfig {
+        announce_ip: Some("192.0.2.1".parse().unwrap()),
+        announce_port: Some(7000),
+        ..AnnouncerConfig::default()
+    }
+}
+
+/// An announcer over `tiers` whose shuffle keeps the given order (checked), for readable tests.
+fn announcer(tiers: &[&[&str]]) -> Announcer {
+    let tiers: Vec<Vec<TrackerUrl>> = tiers
+        .iter()
+        .map(|t| t.iter().map(|n| url(n)).collect())
+        .collect();
+    for seed in 0..10_000 {
+        let a = Announcer::new(tiers.clone(), config(), &mut Rng::new(seed));
+        if a.tiers().tiers() == tiers.as_slice() {
+            return a;
+        }
+    }
+    panic!("no seed keeps the order");
+}
+
+fn ok(interval: u64) -> Result<HttpOutcome<AnnounceResponse>, TrackerError> {
+    Ok(HttpOutcome::Done(AnnounceResponse {
+        interval: Some(Duration::from_secs(interval)),
+        ..AnnounceResponse::default()
+    }))
+}
+
+fn fail() -> Result<HttpOutcome<AnnounceResponse>, TrackerError> {
+    Err(TrackerError::Transport("connection refused".into()))
+}
+
+fn job(a: &mut Announcer) -> AnnounceJob {
+    let j = a.poll_job().expect("a job");
+    assert!(a.poll_job().is_none(), "one announce at a time");
+    j
+}
+
+fn host(j: &AnnounceJob) -> String {
+    j.url.host_str()
+}
+
+fn secs(t0: Instant, t: Option<Instant>) -> Option<u64> {
+    t.map(|t| (t - t0).as_secs())
+}
+
+#[test]
+fn started_then_regular_interval() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"]]);
+    assert_eq!(a.poll_timeout(), None, "idle before start");
+    a.start(t0);
+    let j = job(&mut a);
+    assert_eq!((host(&j), j.event), ("a".into(), AnnounceEvent::Started));
+    assert_eq!(secs(t0, a.poll_timeout()), Some(60), "request timeout");
+    let req = j.request(
+        InfoHash([1; 20]),
+        PeerId([2; 20]),
+        6881,
+        Transfer::default(),
+    );
+    assert_eq!(req.port, 7000, "configured announce port");
+    assert_eq!(req.ip, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(req.numwant, Some(50));
+
+    assert!(a.handle_result(t0, j.id, ok(1800)));
+    assert!(
+        !a.handle_result(t0, j.id, ok(1800)),
+        "a second result is ignored"
+    );
+    assert!(matches!(
+        a.poll_event(),
+        Some(AnnouncerEvent::Announced { .. })
+    ));
+    assert_eq!(secs(t0, a.poll_timeout()), Some(1800));
+    a.handle_timeout(t0 + Duration::from_secs(1799));
+    assert!(a.poll_job().is_none());
+    let t1 = t0 + Duration::from_secs(1800);
+    a.handle_timeout(t1);
+    let j2 = job(&mut a);
+    assert_eq!(j2.event, AnnounceEvent::None);
+    assert_eq!(j2.key, j.key, "same key all session");
+}
+
+#[test]
+fn intervals_respect_min_interval_and_the_floor() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    let response = AnnounceResponse {
+        interval: Some(Duration::from_secs(0)),
+        min_interval: Some(Duration::from_secs(120)),
+        ..AnnounceResponse::default()
+    };
+    a.handle_result(t0, j.id, Ok(HttpOutcome::Done(response)));
+    assert_eq!(
+        secs(t0, a.next_announce()),
+        Some(120),
+        "interval raised to min interval"
+    );
+    // Asking for peers early waits for the min interval.
+    a.announce_now(t0 + Duration::from_secs(10));
+    assert!(a.poll_job().is_none());
+    assert_eq!(secs(t0, a.poll_timeout()), Some(120));
+
+    let t1 = t0 + Duration::from_secs(120);
+    a.handle_timeout(t1);
+    let j = job(&mut a);
+    a.handle_result(t1, j.id, ok(1)); // below the 30 s floor
+    assert_eq!(secs(t1, a.next_announce()), Some(30));
+    a.announce_now(t1 + Duration::from_secs(31));
+    assert!(
+        a.poll_job().is_some(),
+        "past the floor, announce_now announces at once"
+    );
+}
+
+#[test]
+fn falls_through_tiers_and_promotes_the_tracker_that_answered() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a", "b", "c"], &["d"]]);
+    a.start(t0);
+    let mut order = Vec::new();
+    let j = job(&mut a);
+    order.push(host(&j));
+    a.handle_result(t0, j.id, fail());
+    let j = job(&mut a);
+    order.push(host(&j));
+    assert_eq!(j.event, AnnounceEvent::Started, "the event carries over");
+    a.handle_result(t0, j.id, Err(ResponseError::Failure("no".into()).into()));
+    let j = job(&mut a);
+    order.push(host(&j));
+    a.handle_result(t0, j.id, ok(100));
+    assert_eq!(order, ["a", "b", "c"]);
+    let failed: Vec<String> = std::iter::from_fn(|| a.poll_event())
+        .filter_map(|e| match e {
+            AnnouncerEvent::TrackerFailed { url, .. } => Some(url.host_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ["a", "b"]);
+    assert_eq!(a.working_tracker(), Some(&url("c")));
+    let tier0: Vec<String> = a.tiers().tiers()[0].iter().map(|u| u.host_str()).collect();
+    assert_eq!(tier0, ["c", "a", "b"], "c moved to the front");
+
+    // Next round starts with c; when all of tier 0 fails, tier 1 answers.
+    let t1 = t0 + Duration::from_secs(100);
+    a.handle_timeout(t1);
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let j = job(&mut a);
+        order.push(host(&j));
+        a.handle_result(t1, j.id, fail());
+    }
+    let j = job(&mut a);
+    order.push(host(&j));
+    a.handle_result(t1, j.id, ok(100));
+    assert_eq!(order, ["c", "a", "b", "d"]);
+    assert_eq!(a.working_tracker(), Some(&url("d")));
+}
+
+#[test]
+fn exponential_backoff_when_every_tracker_fails() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"], &["b"]]);
+    a.start(t0);
+    let mut now = t0;
+    let mut waits = Vec::new();
+    for _ in 0..9 {
+        for _ in 0..2 {
+            let j = job(&mut a);
+            a.handle_result(now, j.id, fail());
+        }
+        let retry_at = std::iter::from_fn(|| a.poll_event())
+            .find_map(|e| match e {
+                AnnouncerEvent::AllFailed { retry_at } => Some(retry_at),
+                _ => None,
+            })
+            .expect("AllFailed");
+        assert_eq!(a.poll_timeout(), Some(retry_at));
+        waits.push((retry_at - now).as_secs());
+        now = retry_at;
+        a.handle_timeout(now);
+    }
+    assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    // A success resets the backoff.
+    let j = job(&mut a);
+    assert_eq!(
+        j.event,
+        AnnounceEvent::Started,
+        "still started: never acknowledged"
+    );
+    a.handle_result(now, j.id, ok(600));
+    a.handle_timeout(now + Duration::from_secs(600));
+    for _ in 0..2 {
+        let j = job(&mut a);
+        a.handle_result(now, j.id, fail());
+    }
+    assert_eq!(secs(now, a.next_announce()), Some(30));
+}
+
+#[test]
+fn request_timeout_moves_on_and_ignores_late_results() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a", "b"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    let t1 = t0 + Duration::from_secs(60);
+    a.handle_timeout(t1);
+    assert_eq!(a.poll_event(), Some(AnnouncerEvent::JobTimedOut(j.id)));
+    assert_eq!(
+        a.poll_event(),
+        Some(AnnouncerEvent::TrackerFailed {
+            url: url("a"),
+            error: TrackerError::Timeout
+        })
+    );
+    let j2 = job(&mut a);
+    assert_eq!(host(&j2), "b");
+    assert!(!a.handle_result(t1, j.id, ok(10)), "late result ignored");
+    assert!(a.handle_result(t1, j2.id, ok(10)));
+}
+
+#[test]
+fn completed_once_even_when_asked_during_an_announce() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    a.complete(t0);
+    assert!(a.poll_job().is_none(), "waits for the announce in flight");
+    a.handle_result(t0, j.id, ok(1800));
+    let j = job(&mut a);
+    assert_eq!(j.event, AnnounceEvent::Completed, "sent right away");
+    a.handle_result(t0, j.id, ok(1800));
+    a.complete(t0);
+    assert!(a.poll_job().is_none(), "completed only once");
+    a.handle_timeout(t0 + Duration::from_secs(1800));
+    assert_eq!(job(&mut a).event, AnnounceEvent::None);
+}
+
+#[test]
+fn stop_announces_stopped_with_a_bounded_wait() {
+    let t0 = Instant::now();
+    // Answered: stopped goes to the working tracker, Stopped follows its answer.
+    let mut a = announcer(&[&["a", "b"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    a.handle_result(t0, j.id, fail());
+    let j = job(&mut a);
+    a.handle_result(t0, j.id, ok(1800));
+    while a.poll_event().is_some() {}
+    a.stop(t0);
+    let j = job(&mut a);
+    assert_eq!(
+        (host(&j), j.event, j.numwant),
+        ("b".into(), AnnounceEvent::Stopped, Some(0))
+    );
+    assert!(a.handle_result(t0, j.id, ok(1800)));
+    assert_eq!(a.poll_event(), Some(AnnouncerEvent::Stopped));
+    assert!(a.is_stopped());
+    assert_eq!(a.poll_timeout(), None);
+
+    // Silent tracker: Stopped after the stop timeout, not sooner, no fall-through.
+    let mut a = announcer(&[&["a", "b"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    a.handle_result(t0, j.id, ok(1800));
+    while a.poll_event().is_some() {}
+    a.stop(t0);
+    let _ = job(&mut a);
+    assert_eq!(secs(t0, a.poll_timeout()), Some(5));
+    a.handle_timeout(t0 + Duration::from_secs(4));
+    assert!(!a.is_stopped());
+    a.handle_timeout(t0 + Duration::from_secs(5));
+    assert!(a.is_stopped());
+    assert!(a.poll_job().is_none());
+    assert!(std::iter::from_fn(|| a.poll_event()).any(|e| e == AnnouncerEvent::Stopped));
+
+    // Never answered: nothing to tell anyone.
+    let mut a = announcer(&[&["a"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    a.stop(t0);
+    assert!(a.poll_job().is_none());
+    assert_eq!(a.poll_event(), Some(AnnouncerEvent::Stopped));
+    assert!(
+        !a.handle_result(t0, j.id, ok(1)),
+        "the abandoned job is ignored"
+    );
+}
+
+#[test]
+fn redirects_are_followed_and_bounded() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a", "b"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    a.handle_result(t0, j.id, Ok(HttpOutcome::Redirect(url("r1"))));
+    let j = job(&mut a);
+    assert_eq!((host(&j), j.event), ("r1".into(), AnnounceEvent::Started));
+    a.handle_result(t0, j.id, Ok(HttpOutcome::Redirect(url("a"))));
+    assert_eq!(
+        a.poll_event(),
+        Some(AnnouncerEvent::TrackerFailed {
+            url: url("a"),
+            error: TrackerError::Redirect(RedirectError::Loop("http://a:80/announce".into()))
+        })
+    );
+    let j = job(&mut a);
+    assert_eq!(host(&j), "b", "a loop fails over to the next tracker");
+    let mut j = j;
+    for i in 0..5 {
+        a.handle_result(t0, j.id, Ok(HttpOutcome::Redirect(url(&format!("x{i}")))));
+        j = job(&mut a);
+    }
+    a.handle_result(t0, j.id, Ok(HttpOutcome::Redirect(url("x9"))));
+    assert_eq!(
+        a.poll_event(),
+        Some(AnnouncerEvent::TrackerFailed {
+            url: url("b"),
+            error: TrackerError::Redirect(RedirectError::TooMany(5))
+        })
+    );
+}
+
+#[test]
+fn tracker_id_is_echoed_and_the_schedule_is_deterministic() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    assert_eq!(j.tracker_id, None);
+    let response = AnnounceResponse {
+        interval: Some(Duration::from_secs(60)),
+        tracker_id: Some(b"T1".to_vec()),
+        ..AnnounceResponse::default()
+    };
+    a.handle_result(t0, j.id, Ok(HttpOutcome::Done(response)));
+    a.handle_timeout(t0 + Duration::from_secs(60));
+    assert_eq!(job(&mut a).tracker_id.as_deref(), Some(&b"T1"[..]));
+
+    let run = |seed| {
+        let tiers = vec![vec![url("a"), url("b"), url("c"), url("d")]];
+        let mut a = Announcer::new(tiers, AnnouncerConfig::default(), &mut Rng::new(seed));
+        a.start(t0);
+        let mut log = Vec::new();
+        while let Some(j) = a.poll_job() {
+            log.push((host(&j), j.key));
+            a.handle_result(t0, j.id, fail());
+        }
+        log
+    };
+    assert_eq!(run(3), run(3));
+    assert_ne!(run(3), run(4));
+}
