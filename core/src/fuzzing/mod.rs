@@ -7,9 +7,9 @@ pub mod bencode;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer_connection;
-pub mod wire_codec;
 pub mod tracker_http;
 pub mod tracker_udp;
+pub mod wire_codec;
 
 use std::path::PathBuf;
 
