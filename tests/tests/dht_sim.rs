@@ -142,12 +142,16 @@ impl Sim {
             }
             self.now = next;
             if net_at == Some(next) {
-                let Some(Reverse(p)) = self.net.pop() else { break };
+                let Some(Reverse(p)) = self.net.pop() else {
+                    break;
+                };
                 self.delivered += 1;
                 self.nodes[p.to].handle_datagram(self.now, addr(p.from), &p.payload);
                 self.flush(p.to);
             } else {
-                let Some(Reverse((t, i))) = self.timers.pop() else { break };
+                let Some(Reverse((t, i))) = self.timers.pop() else {
+                    break;
+                };
                 if self.armed[i] != Some(t) {
                     continue;
                 }
@@ -203,7 +207,10 @@ fn scenario(seed: u64) -> Outcome {
         .iter()
         .filter(|(_, _, e)| matches!(e, DhtEvent::Bootstrapped { nodes } if *nodes > 0))
         .count();
-    assert!(bootstrapped >= NODES - 1, "only {bootstrapped} nodes bootstrapped");
+    assert!(
+        bootstrapped >= NODES - 1,
+        "only {bootstrapped} nodes bootstrapped"
+    );
 
     // One node announces.
     let info_hash = InfoHash([0x5a; 20]);
@@ -217,7 +224,10 @@ fn scenario(seed: u64) -> Outcome {
         } if *n == announcer && *lookup == a => Some(*announced),
         _ => None,
     });
-    assert!(announced.is_some_and(|n| n >= 4), "announce reached {announced:?} nodes");
+    assert!(
+        announced.is_some_and(|n| n >= 4),
+        "announce reached {announced:?} nodes"
+    );
 
     // Every other node looks it up, 10 ms apart.
     let start = settle + Duration::from_secs(20);
@@ -242,14 +252,19 @@ fn scenario(seed: u64) -> Outcome {
                 DhtEvent::Peers { lookup, peers, .. } if lookup == id => {
                     got |= peers.contains(&want);
                 }
-                DhtEvent::LookupDone { lookup, queries, .. } if lookup == id => {
+                DhtEvent::LookupDone {
+                    lookup, queries, ..
+                } if lookup == id => {
                     done = Some(*queries);
                 }
                 _ => {}
             }
         }
         let q = done.unwrap_or_else(|| panic!("lookup of node {i} never finished"));
-        assert!(got, "node {i} did not find the announced peer ({q} queries)");
+        assert!(
+            got,
+            "node {i} did not find the announced peer ({q} queries)"
+        );
         found += usize::from(got);
         queries.push(q);
     }
