@@ -501,7 +501,14 @@ fn decode_error(dict: &Dict<'_>) -> Result<ErrorBody, KrpcError> {
         .and_then(Value::as_int)
         .ok_or(KrpcError::WrongType("e"))?;
     let text = list.get(1).and_then(Value::as_bytes).unwrap_or_default();
-    let message = String::from_utf8_lossy(text.get(..128).unwrap_or(text)).into_owned();
+    let mut message = String::from_utf8_lossy(text.get(..128).unwrap_or(text)).into_owned();
+    // Replacement characters may have grown it: cut at a char boundary within 128 bytes, so
+    // re-encoding and decoding again gives the same text.
+    let mut cut = message.len().min(128);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    message.truncate(cut);
     Ok(ErrorBody { code, message })
 }
 
