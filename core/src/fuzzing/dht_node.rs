@@ -122,7 +122,10 @@ fn reply(tid: &[u8], bytes: &[u8]) -> Vec<u8> {
             nodes,
             nodes6: Vec::new(),
             values,
-            token: (bytes.len() % 2 == 0).then(|| bytes.iter().take(8).copied().collect()),
+            token: bytes
+                .len()
+                .is_multiple_of(2)
+                .then(|| bytes.iter().take(8).copied().collect()),
         }),
         read_only: false,
         ip: Some(addr(0)),
