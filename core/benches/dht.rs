@@ -41,11 +41,17 @@ fn main() {
     let mut dht = Dht::new(config, start, 7);
     // Fill the routing table: 5 000 nodes ping us from distinct addresses.
     for i in 0..5_000 {
-        dht.handle_datagram(start, addr(i), &query(i, NodeId::random(&mut rng), Method::Ping));
+        dht.handle_datagram(
+            start,
+            addr(i),
+            &query(i, NodeId::random(&mut rng), Method::Ping),
+        );
         while dht.poll_transmit().is_some() {}
     }
     // 200 torrents with 20 announced peers each (tokens fetched with get_peers first).
-    let hashes: Vec<InfoHash> = (0..200).map(|_| InfoHash(NodeId::random(&mut rng).0)).collect();
+    let hashes: Vec<InfoHash> = (0..200)
+        .map(|_| InfoHash(NodeId::random(&mut rng).0))
+        .collect();
     for (h, ih) in hashes.iter().enumerate() {
         for p in 0..20u32 {
             let from = addr(10_000 + h as u32 * 20 + p);

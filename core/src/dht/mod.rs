@@ -37,7 +37,7 @@ pub use routing::{GOOD_FOR, K, MAX_FAILURES, Node, NodeState, REFRESH_EVERY, Rou
 pub use token::{ROTATE_EVERY, TOKEN_LEN, Tokens};
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ use bytes::Bytes;
 use crate::id::InfoHash;
 use crate::rng::Rng;
 use lookup::{Lookup, Phase};
-use routing::Seen;
+use routing::{Observed, Seen};
 
 /// How often maintenance runs: token rotation, peer expiry, pings, bucket refresh.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(5);
@@ -209,6 +209,8 @@ pub struct Dht {
     lookups: BTreeMap<LookupId, Running>,
     next_lookup: u64,
     routers: Vec<SocketAddr>,
+    /// Addresses with a ping in flight (at most `max_in_flight`).
+    pinging: BTreeSet<SocketAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DhtEvent>,
     next_maintenance: Instant,
@@ -240,6 +242,7 @@ impl Dht {
             lookups: BTreeMap::new(),
             next_lookup: 1,
             routers: Vec::new(),
+            pinging: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_maintenance: now + MAINTENANCE_EVERY,
@@ -431,9 +434,9 @@ impl Dht {
             self.stats.rate_limited += 1;
             return;
         }
-        if !ro {
-            self.table.observe(now, query.id, from, Seen::Queried);
-        }
+        let verify = !ro
+            && self.table.observe(now, query.id, from, Seen::Queried) == Observed::Unverified
+            && self.table.has_room(now, &query.id);
         let mut resp = Response {
             id: self.id,
             ..Response::default()
@@ -490,6 +493,16 @@ impl Dht {
             version: self.config.version.map(|v| v.to_vec()),
         };
         self.send(from, &msg);
+        if verify {
+            // A new node with a slot waiting: it enters the table if it answers a ping.
+            self.ping(now, from, Some(query.id));
+        }
+    }
+
+    fn ping(&mut self, now: Instant, to: SocketAddr, id: Option<NodeId>) {
+        if self.transactions.len() < self.config.max_in_flight && self.pinging.insert(to) {
+            self.query(now, to, id, Method::Ping, Purpose::Ping);
+        }
     }
 
     fn fill_nodes(
@@ -545,7 +558,9 @@ impl Dht {
             self.vote_ip(ip.ip());
         }
         match tx.purpose {
-            Purpose::Ping => {}
+            Purpose::Ping => {
+                self.pinging.remove(&from);
+            }
             Purpose::Lookup(id) => {
                 let resp = self.filter_families(resp);
                 let Some(run) = self.lookups.get_mut(&id) else {
@@ -591,7 +606,9 @@ impl Dht {
 
     fn fail_purpose(&mut self, now: Instant, tx: Transaction) {
         match tx.purpose {
-            Purpose::Ping => {}
+            Purpose::Ping => {
+                self.pinging.remove(&tx.to);
+            }
             Purpose::Lookup(id) => {
                 if let Some(run) = self.lookups.get_mut(&id) {
                     run.lookup.on_failure(tx.to);
@@ -793,9 +810,7 @@ impl Dht {
             self.store.expire(now);
         }
         for node in self.table.take_pings(now, PINGS_PER_ROUND) {
-            if self.transactions.len() < self.config.max_in_flight {
-                self.query(now, node.addr, Some(node.id), Method::Ping, Purpose::Ping);
-            }
+            self.ping(now, node.addr, Some(node.id));
         }
         for target in self.table.take_refreshes(now, &mut self.rng) {
             self.start_lookup(now, target, LookupKind::FindNode, &[], true, false);

@@ -71,6 +71,9 @@ pub enum Observed {
     Cached,
     /// Ignored (our own id, or an id or address clash with a node already known).
     Ignored,
+    /// An unknown node queried us: not added until it answers a query of ours (ping it if
+    /// [`RoutingTable::has_room`]).
+    Unverified,
 }
 
 #[derive(Clone, Debug)]
@@ -176,7 +179,18 @@ impl RoutingTable {
         self.buckets[b].nodes.iter().find(|n| n.id == *id)
     }
 
-    /// Records that a node answered us or queried us.
+    /// Whether a node with this id would get a bucket slot now (room, a split, or a bad node
+    /// to replace).
+    pub fn has_room(&self, now: Instant, id: &NodeId) -> bool {
+        let b = self.bucket_index(id);
+        let bucket = &self.buckets[b];
+        bucket.nodes.len() < K
+            || (b + 1 == self.buckets.len() && self.buckets.len() < NodeId::BITS)
+            || bucket.nodes.iter().any(|n| n.state(now) == NodeState::Bad)
+    }
+
+    /// Records that a node answered us or queried us. Unknown nodes enter the table only by
+    /// answering.
     pub fn observe(&mut self, now: Instant, id: NodeId, addr: SocketAddr, seen: Seen) -> Observed {
         if id == self.own {
             return Observed::Ignored;
@@ -198,6 +212,10 @@ impl RoutingTable {
             }
             if self.nodes().any(|n| n.addr == addr) {
                 return Observed::Ignored; // one id per address
+            }
+            if seen == Seen::Queried {
+                // Anyone can send a query with a spoofed source: only answers prove a node.
+                return Observed::Unverified;
             }
             let mut node = Node::new(id, addr);
             touch(&mut node, now, seen);
@@ -250,9 +268,6 @@ impl RoutingTable {
             if let Some(replacement) = bucket.replacements.pop() {
                 bucket.nodes[pos] = replacement;
                 bucket.last_changed = now;
-            } else if node.last_response.is_none() {
-                // Never verified and now unresponsive: not worth a slot.
-                bucket.nodes.remove(pos);
             }
         }
     }
@@ -422,14 +437,17 @@ mod tests {
         let id = NodeId([0x80; 20]);
         let querier = NodeId([0x40; 20]);
         table.observe(t0, id, addr(1), Seen::Responded);
-        table.observe(t0, querier, addr(2), Seen::Queried);
+        assert_eq!(
+            table.observe(t0, querier, addr(2), Seen::Queried),
+            Observed::Unverified
+        );
+        assert!(
+            table.get(&querier).is_none(),
+            "a query alone proves nothing"
+        );
+        assert!(table.has_room(t0, &querier));
         let min = |m: u64| t0 + Duration::from_secs(60 * m);
         assert_eq!(table.get(&id).unwrap().state(min(14)), NodeState::Good);
-        assert_eq!(
-            table.get(&querier).unwrap().state(t0),
-            NodeState::Questionable,
-            "never verified"
-        );
         assert_eq!(
             table.get(&id).unwrap().state(min(15)),
             NodeState::Questionable
@@ -442,9 +460,9 @@ mod tests {
             NodeState::Questionable
         );
         // Questionable nodes are pinged once per minute at most.
-        assert_eq!(table.take_pings(min(35), 10).len(), 2);
+        assert_eq!(table.take_pings(min(35), 10).len(), 1);
         assert!(table.take_pings(min(35), 10).is_empty());
-        assert_eq!(table.take_pings(min(36), 10).len(), 2);
+        assert_eq!(table.take_pings(min(36), 10).len(), 1);
         // Two failures make it bad; an answer resets the count.
         table.failed(min(36), &id, addr(1));
         assert_eq!(
@@ -456,10 +474,6 @@ mod tests {
         table.failed(min(37), &id, addr(1));
         assert_eq!(table.get(&id).unwrap().state(min(37)), NodeState::Bad);
         assert!(table.closest(min(37), &id, 8).iter().all(|n| n.id != id));
-        // An unverified node that fails is dropped.
-        table.failed(min(37), &querier, addr(2));
-        table.failed(min(37), &querier, addr(2));
-        assert!(table.get(&querier).is_none());
     }
 
     #[test]

@@ -18,19 +18,27 @@ fn query(id: NodeId, method: Method, ro: bool) -> Vec<u8> {
     .encode()
 }
 
-/// Sends one query and returns the decoded reply body, if any.
+/// Sends one query and returns the decoded reply body, if any (other datagrams, such as the
+/// ping that verifies a new querier, are dropped).
 fn ask(dht: &mut Dht, now: Instant, from: SocketAddr, method: Method) -> Option<Body> {
     dht.handle_datagram(now, from, &query(NodeId([0xee; 20]), method, false));
-    let t = dht.poll_transmit()?;
-    assert_eq!(t.to, from);
-    let msg = Message::decode(&t.payload).expect("our reply decodes");
-    assert_eq!(msg.tid, b"tx");
-    assert_eq!(
-        msg.ip,
-        Some(from),
-        "BEP 42: the reply tells the querier its address"
-    );
-    Some(msg.body)
+    let mut reply = None;
+    while let Some(t) = dht.poll_transmit() {
+        assert_eq!(t.to, from);
+        let msg = Message::decode(&t.payload).expect("our datagrams decode");
+        if matches!(msg.body, Body::Query(_)) {
+            continue;
+        }
+        assert_eq!(msg.tid, b"tx");
+        assert_eq!(
+            msg.ip,
+            Some(from),
+            "BEP 42: the reply tells the querier its address"
+        );
+        assert!(reply.is_none(), "one reply per query");
+        reply = Some(msg.body);
+    }
+    reply
 }
 
 #[test]
@@ -53,8 +61,10 @@ fn serves_every_query_type() {
     };
     assert!(r.values.is_empty());
     let token = r.token.expect("get_peers gives a token");
-    // The querier itself is now in the table, so it is returned as a node.
-    assert!(r.nodes.iter().any(|n| n.addr == me));
+    assert!(
+        r.nodes.is_empty(),
+        "an unverified querier is not handed out as a node"
+    );
 
     let announce = |token: Vec<u8>, implied: bool| Method::AnnouncePeer {
         info_hash: ih,
@@ -95,7 +105,10 @@ fn serves_every_query_type() {
     let Some(Body::Response(r)) = ask(&mut dht, t0, me, find) else {
         panic!("no find_node reply")
     };
-    assert!(!r.nodes.is_empty() && r.nodes6.is_empty());
+    assert!(
+        r.nodes.is_empty() && r.nodes6.is_empty(),
+        "the table is still empty"
+    );
     let Some(Body::Error(e)) = ask(&mut dht, t0, me, Method::Unknown(b"vote".to_vec())) else {
         panic!("unknown methods get an error")
     };
@@ -263,12 +276,17 @@ fn small_network_announce_get_peers_and_restart() {
     }
     for n in &mut nodes[1..] {
         let events: Vec<DhtEvent> = std::iter::from_fn(|| n.poll_event()).collect();
-        assert!(matches!(events.last(), Some(DhtEvent::Bootstrapped { nodes }) if *nodes > 0));
+        let boot = events
+            .iter()
+            .find(|e| matches!(e, DhtEvent::Bootstrapped { .. }));
+        assert!(matches!(boot, Some(DhtEvent::Bootstrapped { nodes }) if *nodes > 0));
     }
     let ih = InfoHash([0x42; 20]);
     let a = nodes[3].announce(now, ih, 5555);
     pump(&mut nodes, &mut now);
-    let done = std::iter::from_fn(|| nodes[3].poll_event()).last();
+    let done = std::iter::from_fn(|| nodes[3].poll_event())
+        .filter(|e| matches!(e, DhtEvent::LookupDone { .. }))
+        .last();
     let Some(DhtEvent::LookupDone {
         lookup, announced, ..
     }) = done
@@ -302,32 +320,72 @@ fn small_network_announce_get_peers_and_restart() {
     assert_eq!(nodes[20].id(), saved.id);
     nodes[20].bootstrap(now, &loaded.addrs());
     pump(&mut nodes, &mut now);
-    let boot = std::iter::from_fn(|| nodes[20].poll_event()).last();
+    let boot = std::iter::from_fn(|| nodes[20].poll_event())
+        .find(|e| matches!(e, DhtEvent::Bootstrapped { .. }));
     assert!(matches!(boot, Some(DhtEvent::Bootstrapped { nodes }) if nodes >= K));
 }
 
 #[test]
-fn maintenance_pings_questionable_nodes() {
+fn new_queriers_are_verified_by_a_ping_and_stale_nodes_repinged() {
     let t0 = Instant::now();
     let mut dht = Dht::new(Config::default(), t0, 1);
-    dht.handle_datagram(t0, addr(1), &query(NodeId([1; 20]), Method::Ping, false));
-    let _ = dht.poll_transmit();
-    assert_eq!(dht.routing_table().len(), 1);
-    // The querier is unverified: the next maintenance round pings it.
-    let next = dht.poll_timeout().unwrap();
-    assert_eq!(next, t0 + MAINTENANCE_EVERY);
-    dht.handle_timeout(next);
-    let t = dht.poll_transmit().expect("ping of a questionable node");
-    assert_eq!(t.to, addr(1));
-    let Body::Query(q) = Message::decode(&t.payload).unwrap().body else {
-        panic!()
+    let peer = NodeId([1; 20]);
+    dht.handle_datagram(t0, addr(1), &query(peer, Method::Ping, false));
+    let sent: Vec<Message> = std::iter::from_fn(|| dht.poll_transmit())
+        .map(|t| Message::decode(&t.payload).unwrap())
+        .collect();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the reply, then a ping to verify the querier"
+    );
+    let Body::Query(q) = &sent[1].body else {
+        panic!("expected a ping")
     };
     assert_eq!(q.method, Method::Ping);
-    // Unanswered twice, it is gone.
-    dht.handle_timeout(next + Duration::from_secs(2));
-    dht.handle_timeout(next + Duration::from_secs(61));
-    dht.handle_timeout(next + Duration::from_secs(70));
-    assert!(dht.routing_table().is_empty());
+    assert!(
+        dht.routing_table().is_empty(),
+        "not added before it answers"
+    );
+    // A second query while the ping is in flight sends no second ping.
+    dht.handle_datagram(t0, addr(1), &query(peer, Method::Ping, false));
+    assert_eq!(std::iter::from_fn(|| dht.poll_transmit()).count(), 1);
+    // It answers: now it is a good node.
+    let pong = Message {
+        tid: sent[1].tid.clone(),
+        body: Body::Response(Response {
+            id: peer,
+            ..Response::default()
+        }),
+        read_only: false,
+        ip: None,
+        version: None,
+    };
+    dht.handle_datagram(t0, addr(1), &pong.encode());
+    let node = dht
+        .routing_table()
+        .get(&peer)
+        .expect("added after answering");
+    assert_eq!(node.state(t0), NodeState::Good);
+    // Fifteen quiet minutes later it is questionable and maintenance pings it; two unanswered
+    // pings make it bad.
+    let mut now = t0 + GOOD_FOR;
+    dht.handle_timeout(now);
+    let t = dht.poll_transmit().expect("ping of a questionable node");
+    assert_eq!(t.to, addr(1));
+    now += Duration::from_secs(61);
+    dht.handle_timeout(now);
+    assert!(dht.poll_transmit().is_some(), "pinged again after a minute");
+    now += Duration::from_secs(3);
+    dht.handle_timeout(now);
+    assert_eq!(
+        dht.routing_table().get(&peer).unwrap().state(now),
+        NodeState::Bad
+    );
+    assert!(
+        dht.saved_state(now).nodes.is_empty(),
+        "bad nodes are not saved"
+    );
 }
 
 #[test]
