@@ -264,11 +264,11 @@ impl RoutingTable {
         };
         let node = &mut bucket.nodes[pos];
         node.failures = node.failures.saturating_add(1);
-        if node.state(now) == NodeState::Bad {
-            if let Some(replacement) = bucket.replacements.pop() {
-                bucket.nodes[pos] = replacement;
-                bucket.last_changed = now;
-            }
+        if node.state(now) == NodeState::Bad
+            && let Some(replacement) = bucket.replacements.pop()
+        {
+            bucket.nodes[pos] = replacement;
+            bucket.last_changed = now;
         }
     }
 
