@@ -319,8 +319,8 @@ impl Lookup {
             },
         );
         if self.candidates.len() > MAX_CANDIDATES {
-            // Forget the farthest unless a query to it is in flight (its answer is still
-            // counted through `in_flight`, which does not depend on the candidate list).
+            // Forget the farthest. If a query to it is in flight, its answer is still counted
+            // through `in_flight`, which does not depend on the candidate list.
             self.candidates.truncate(MAX_CANDIDATES);
         }
         true

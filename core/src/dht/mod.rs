@@ -11,6 +11,35 @@
 //! runtime. Between runs, save [`Dht::saved_state`] and start again with its id in
 //! [`Config::node_id`] and its nodes passed to [`Dht::bootstrap`].
 //!
+//! ```no_run
+//! use std::net::UdpSocket;
+//! use std::time::{Duration, Instant};
+//! use sanstorrent_core::dht::{Config, Dht, DhtEvent, looks_like_krpc};
+//!
+//! let sock = UdpSocket::bind("0.0.0.0:6881")?;
+//! let mut dht = Dht::new(Config::default(), Instant::now(), 42);
+//! dht.bootstrap(Instant::now(), &["67.215.246.10:6881".parse()?]); // resolved by the runtime
+//! let mut buf = [0u8; 2048];
+//! loop {
+//!     while let Some(t) = dht.poll_transmit() {
+//!         sock.send_to(&t.payload, t.to)?;
+//!     }
+//!     while let Some(event) = dht.poll_event() {
+//!         if let DhtEvent::Peers { peers, .. } = event { /* connect to them */ }
+//!     }
+//!     let now = Instant::now();
+//!     let wait = dht.poll_timeout().map_or(Duration::from_secs(1), |t| t - now.min(t));
+//!     sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+//!     if let Ok((n, from)) = sock.recv_from(&mut buf) {
+//!         if looks_like_krpc(&buf[..n]) {
+//!             dht.handle_datagram(Instant::now(), from, &buf[..n]);
+//!         } // else: a UDP tracker's answer, routed elsewhere
+//!     }
+//!     dht.handle_timeout(Instant::now());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Serving follows BEP 5 (with BEP 32 `nodes6`, the BEP 42 `ip` field and BEP 43 read-only
 //! mode): every query type is answered, tokens rotate every five minutes, announced peers are
 //! kept thirty minutes in a bounded store, and queries are rate-limited per address.
