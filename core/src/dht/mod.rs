@@ -99,6 +99,8 @@ const IP_VOTES_NEEDED: u32 = 5;
 pub struct Config {
     /// Our node id; `None` draws one from the seed. Pass the saved id to keep our place.
     pub node_id: Option<NodeId>,
+    /// Our external IP if the runtime knows it: a drawn id is then BEP 42 secure for it.
+    pub external_ip: Option<IpAddr>,
     /// BEP 43: send `ro=1`, answer no queries, stay out of others' routing tables.
     pub read_only: bool,
     /// How long to wait for an answer to one query.
@@ -119,6 +121,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             node_id: None,
+            external_ip: None,
             read_only: false,
             query_timeout: Duration::from_secs(2),
             max_in_flight: 256,
@@ -254,7 +257,11 @@ impl Dht {
     /// A node with `config`, its randomness (id, tokens, transaction ids) drawn from `seed`.
     pub fn new(config: Config, now: Instant, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let id = config.node_id.unwrap_or_else(|| NodeId::random(&mut rng));
+        let id = match (config.node_id, config.external_ip) {
+            (Some(id), _) => id,
+            (None, Some(ip)) => NodeId::secure(ip, &mut rng),
+            (None, None) => NodeId::random(&mut rng),
+        };
         let tokens = Tokens::new(now, &mut rng);
         let next_tid = rng.next_u32();
         Self {

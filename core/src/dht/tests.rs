@@ -425,3 +425,61 @@ fn tokens_rotate_with_maintenance() {
     };
     assert_eq!(e.code, code::PROTOCOL);
 }
+
+#[test]
+fn ipv6_queriers_get_nodes6_and_secure_ids_follow_the_external_ip() {
+    let t0 = Instant::now();
+    let config = Config {
+        ipv6: true,
+        external_ip: Some("84.124.73.14".parse().unwrap()),
+        ..Config::default()
+    };
+    let mut dht = Dht::new(config, t0, 1);
+    assert!(dht.id().is_secure_for("84.124.73.14".parse().unwrap()));
+    assert!(!dht.id().is_secure_for("21.75.31.124".parse().unwrap()));
+    // A v6 node queries us and answers our verifying ping.
+    let v6: SocketAddr = "[2001:db8::7]:6881".parse().unwrap();
+    let peer = NodeId([0x77; 20]);
+    dht.handle_datagram(t0, v6, &query(peer, Method::Ping, false));
+    let ping = std::iter::from_fn(|| dht.poll_transmit())
+        .map(|t| Message::decode(&t.payload).unwrap())
+        .find(|m| matches!(m.body, Body::Query(_)))
+        .expect("verifying ping");
+    let pong = Message {
+        tid: ping.tid,
+        body: Body::Response(Response {
+            id: peer,
+            ..Response::default()
+        }),
+        read_only: false,
+        ip: Some(v6),
+        version: None,
+    };
+    dht.handle_datagram(t0, v6, &pong.encode());
+    assert!(dht.routing_table().get(&peer).is_some());
+    let find = Method::FindNode {
+        target: peer,
+        want: Want::default(),
+    };
+    let Some(Body::Response(r)) = ask(&mut dht, t0, "[2001:db8::8]:1".parse().unwrap(), find)
+    else {
+        panic!("no reply")
+    };
+    assert!(r.nodes.is_empty());
+    assert_eq!(r.nodes6, vec![NodeInfo { id: peer, addr: v6 }]);
+    let find4 = Method::FindNode {
+        target: peer,
+        want: Want {
+            v4: true,
+            v6: false,
+        },
+    };
+    let Some(Body::Response(r)) = ask(&mut dht, t0, "[2001:db8::9]:1".parse().unwrap(), find4)
+    else {
+        panic!("no reply")
+    };
+    assert!(
+        r.nodes.is_empty() && r.nodes6.is_empty(),
+        "want n4 only: no v6 nodes"
+    );
+}
