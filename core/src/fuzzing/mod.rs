@@ -4,6 +4,8 @@
 //! Each function takes the fuzzer's raw bytes and panics only on a broken invariant.
 
 pub mod bencode;
+pub mod dht_node;
+pub mod krpc;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer_connection;
