@@ -73,7 +73,8 @@ fn hostile_resume_files_are_rejected() {
         files: vec![None; 4],
     }
     .encode();
-    let cases: [(&[u8], fn(&ResumeError) -> bool); 8] = [
+    type Check = fn(&ResumeError) -> bool;
+    let cases: [(&[u8], Check); 8] = [
         (b"", |e| matches!(e, ResumeError::Bencode(_))),
         (b"le", |e| matches!(e, ResumeError::Field(_))),
         (b"d7:versioni2ee", |e| matches!(e, ResumeError::Version(2))),
