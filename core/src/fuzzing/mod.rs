@@ -4,6 +4,7 @@
 //! Each function takes the fuzzer's raw bytes and panics only on a broken invariant.
 
 pub mod bencode;
+pub mod picker_ops;
 
 use std::path::PathBuf;
 

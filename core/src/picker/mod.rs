@@ -301,12 +301,12 @@ impl Picker {
 
     /// The length of block requests' pieces: `piece`'s length in bytes.
     pub fn piece_len(&self, piece: u32) -> u32 {
-        if piece + 1 == self.piece_count {
-            self.last_piece_len
-        } else if piece < self.piece_count {
-            self.piece_length
-        } else {
+        if piece >= self.piece_count {
             0
+        } else if piece == self.piece_count - 1 {
+            self.last_piece_len
+        } else {
+            self.piece_length
         }
     }
 

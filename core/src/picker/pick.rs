@@ -118,29 +118,31 @@ impl Picker {
     }
 
     /// The rarest untouched wanted piece the peer has (high priority first).
+    ///
+    /// Walks the availability-ordered list from its rare end; a peer with a fair share of the
+    /// pieces matches within a few steps. If the first `SCAN_LIMIT` entries miss (a peer with
+    /// few or no useful pieces), the peer's own pieces are searched for the one earliest in the
+    /// list instead, so a pick never walks the whole list.
     fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
         let state = &self.peers[&peer];
         for buckets in [&self.high, &self.normal] {
-            if buckets.len() == 0 {
-                continue;
-            }
-            match &state.has {
-                Has::All => return buckets.order().first().copied(),
-                // A peer with few pieces: walking its pieces is cheaper than walking the list.
-                Has::Some(set) if (set.count() as usize) * 8 < buckets.len() => {
-                    let best = set
-                        .iter()
-                        .filter(|&p| buckets.contains(p))
-                        .min_by_key(|&p| buckets.position(p));
-                    if best.is_some() {
-                        return best;
-                    }
-                }
+            let order = buckets.order();
+            let found = match &state.has {
+                Has::All => order.first().copied(),
                 Has::Some(set) => {
-                    if let Some(&p) = buckets.order().iter().find(|&&p| set.contains(p)) {
-                        return Some(p);
+                    let head = &order[..order.len().min(SCAN_LIMIT)];
+                    match head.iter().find(|&&p| set.contains(p)) {
+                        Some(&p) => Some(p),
+                        None if order.len() > SCAN_LIMIT => set
+                            .iter()
+                            .filter(|&p| buckets.contains(p))
+                            .min_by_key(|&p| buckets.position(p)),
+                        None => None,
                     }
                 }
+            };
+            if found.is_some() {
+                return found;
             }
         }
         None
@@ -159,3 +161,6 @@ impl Picker {
             .find(|&p| (self.high.contains(p) || self.normal.contains(p)) && state.has(p))
     }
 }
+
+/// Entries of the availability list walked before searching the peer's own pieces instead.
+const SCAN_LIMIT: usize = 128;

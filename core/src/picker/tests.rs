@@ -392,6 +392,11 @@ fn hostile_inputs_are_rejected_without_panic() {
             offset: u32::MAX,
             len: u32::MAX,
         },
+        BlockRequest {
+            piece: u32::MAX,
+            offset: 0,
+            len: BLOCK_LEN,
+        },
     ];
     for b in bad {
         assert_eq!(
