@@ -9,6 +9,7 @@ pub mod krpc;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer_connection;
+pub mod picker_ops;
 pub mod tracker_http;
 pub mod tracker_udp;
 pub mod wire_codec;

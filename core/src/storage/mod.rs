@@ -1,1 +1,99 @@
-//! Storage: the `Storage` trait, file and memory back-ends, piece hashing, resume data.
+//! Storage: where pieces live on disk (or in memory), piece hashing, recheck and resume data.
+//!
+//! [`Storage`] is positional file I/O over a torrent's [`Layout`]: [`Storage::read`] and
+//! [`Storage::write`] take a piece and an offset and split the range into file spans; padding
+//! files (BEP 47) are never written and read as zeros. Runtimes call it from worker threads
+//! (it is `Send + Sync` and takes `&self`); the session only sees the results. Two back-ends:
+//! [`FileStorage`] (std positional I/O under a download directory) and [`MemoryStorage`] (for
+//! simulations).
+//!
+//! Storage code may touch the file system but never reads a clock: file modification times
+//! come from file metadata.
+//!
+//! The resume rule, "a piece is recorded only once verified and flushed", is enforced by types:
+//! [`ResumeState`] accepts only a [`FlushedPiece`], which only [`VerifiedPiece::flush`] makes,
+//! from a [`VerifiedPiece`], which only [`verify_piece`] makes after the hash matched.
+
+mod error;
+mod file;
+mod handles;
+mod hash;
+mod memory;
+mod resume;
+
+use crate::layout::Layout;
+pub use error::{IoOp, StorageError};
+pub use file::{FileStorage, FileStorageOptions};
+pub use hash::{
+    FlushedPiece, Rechecked, VerifiedPiece, block_digests, hash_piece, recheck, recheck_pieces,
+    verify_piece,
+};
+pub use memory::MemoryStorage;
+pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError, ResumeState, save_atomically};
+
+/// Positional storage of a torrent's files.
+///
+/// Implementors provide per-file I/O ([`Storage::read_file`], [`Storage::write_file`]); the
+/// piece-level [`Storage::read`] and [`Storage::write`] are derived from the [`Layout`].
+pub trait Storage: Send + Sync {
+    /// The torrent's piece and file geometry.
+    fn layout(&self) -> &Layout;
+
+    /// Reads exactly `buf.len()` bytes at `offset` of (non-padding) file `file`. Data never
+    /// written is an error whose [`StorageError::is_missing_data`] is true.
+    fn read_file(&self, file: usize, offset: u64, buf: &mut [u8]) -> Result<(), StorageError>;
+
+    /// Writes `data` at `offset` of (non-padding) file `file`, creating the file if needed.
+    fn write_file(&self, file: usize, offset: u64, data: &[u8]) -> Result<(), StorageError>;
+
+    /// Makes every byte written so far durable (fsync of the files written since the last
+    /// flush).
+    fn flush(&self) -> Result<(), StorageError>;
+
+    /// Makes every existing file durable, including data written by an earlier process (before
+    /// trusting a recheck).
+    fn sync_all(&self) -> Result<(), StorageError> {
+        self.flush()
+    }
+
+    /// Each file's size and modification time, `None` for a file that does not exist.
+    fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError>;
+
+    /// Reads `buf.len()` bytes at `offset` of `piece`; padding reads as zeros.
+    fn read(&self, piece: u32, offset: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        let spans = spans(self.layout(), piece, offset, buf.len())?;
+        for span in spans {
+            let part = &mut buf[span.buffer_offset..span.buffer_offset + span.len];
+            if span.padding {
+                part.fill(0);
+            } else {
+                self.read_file(span.file, span.file_offset, part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` of `piece`; bytes falling in padding files are dropped.
+    fn write(&self, piece: u32, offset: u32, data: &[u8]) -> Result<(), StorageError> {
+        let spans = spans(self.layout(), piece, offset, data.len())?;
+        for span in spans {
+            if !span.padding {
+                let part = &data[span.buffer_offset..span.buffer_offset + span.len];
+                self.write_file(span.file, span.file_offset, part)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spans(
+    layout: &Layout,
+    piece: u32,
+    offset: u32,
+    len: usize,
+) -> Result<crate::layout::Spans<'_>, StorageError> {
+    u32::try_from(len)
+        .ok()
+        .and_then(|l| layout.spans(piece, offset, l))
+        .ok_or(StorageError::OutOfRange { piece, offset, len })
+}

@@ -1,0 +1,166 @@
+//! Choosing blocks to request: pipeline depth, partial pieces first, then rarest first (or
+//! sequential), then endgame.
+
+use std::time::Instant;
+
+use super::blocks::{Downloading, block_count, block_request};
+use super::{BLOCK_LEN, BlockRequest, Has, PeerKey, PeerRate, Picker, PickerConfig, Priority};
+
+/// How many requests to keep in flight to a peer: enough bytes to cover its rate times the
+/// round trip plus the configured queue time, at least `min_pipeline`, at most `max_pipeline`
+/// and the peer's `reqq`.
+pub fn pipeline_depth(config: &PickerConfig, rate: PeerRate) -> u32 {
+    let window = (rate.rtt + config.request_queue_time).as_secs_f64();
+    let blocks = (rate.download_rate as f64 * window / f64::from(BLOCK_LEN)).ceil();
+    let blocks = if blocks.is_finite() && blocks < f64::from(u32::MAX) {
+        blocks as u32
+    } else {
+        u32::MAX
+    };
+    blocks
+        .clamp(
+            config.min_pipeline,
+            config.max_pipeline.max(config.min_pipeline),
+        )
+        .min(rate.reqq.max(1))
+}
+
+impl Picker {
+    /// The next blocks to request from `peer`, given its measured `rate`: as many as fit its
+    /// pipeline ([`pipeline_depth`], one when snubbed) beyond what is already in flight. Empty
+    /// if the peer chokes us, is banned, or has nothing we need. The caller sends a `request`
+    /// for each; call again after blocks arrive, unchokes, haves and timeouts.
+    pub fn pick(&mut self, now: Instant, peer: PeerKey, rate: PeerRate) -> Vec<BlockRequest> {
+        let Some(state) = self.peers.get(&peer) else {
+            return Vec::new();
+        };
+        if !state.unchoked || state.banned {
+            return Vec::new();
+        }
+        let depth = if state.snubbed {
+            1
+        } else {
+            pipeline_depth(&self.config, rate)
+        } as usize;
+        let mut want = depth.saturating_sub(state.inflight.len());
+        let mut out = Vec::new();
+        if want == 0 {
+            return out;
+        }
+        self.pick_partial(peer, &mut want, &mut out);
+        while want > 0 {
+            let next = if self.config.sequential {
+                self.next_sequential(peer)
+            } else {
+                self.next_rarest(peer)
+            };
+            let Some(piece) = next else { break };
+            self.start_piece(piece);
+            self.take_free_blocks(piece, peer, &mut want, &mut out);
+        }
+        if want > 0 && self.in_endgame() {
+            self.pick_endgame(peer, &mut want, &mut out);
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.inflight.extend(out.iter().map(|r| (*r, now)));
+        }
+        out
+    }
+
+    /// Free blocks of partly downloaded pieces the peer has.
+    fn pick_partial(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
+        let mut cursor = 0;
+        while *want > 0 {
+            let Some(&piece) = self.partial.range(cursor..).next() else {
+                break;
+            };
+            cursor = piece + 1;
+            if self.priority(piece) == Priority::Skip || !self.peers[&peer].has(piece) {
+                continue;
+            }
+            self.take_free_blocks(piece, peer, want, out);
+        }
+    }
+
+    /// Requests free blocks of a downloading `piece` from `peer`, up to `want`.
+    fn take_free_blocks(
+        &mut self,
+        piece: u32,
+        peer: PeerKey,
+        want: &mut usize,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let piece_len = self.piece_len(piece);
+        let Some(dl) = self.downloading.get_mut(&piece) else {
+            return;
+        };
+        for i in 0..dl.blocks.len() as u32 {
+            if *want == 0 || dl.free == 0 {
+                break;
+            }
+            if dl.blocks[i as usize].is_free() {
+                dl.request(i, peer);
+                out.push(block_request(piece, piece_len, i));
+                *want -= 1;
+            }
+        }
+        if dl.free == 0 {
+            self.partial.remove(&piece);
+        }
+    }
+
+    /// Moves an untouched piece to the downloading state.
+    pub(super) fn start_piece(&mut self, piece: u32) {
+        self.unlist(piece);
+        let blocks = block_count(self.piece_len(piece));
+        self.downloading.insert(piece, Downloading::new(blocks));
+        self.partial.insert(piece);
+    }
+
+    /// The rarest untouched wanted piece the peer has (high priority first).
+    ///
+    /// Walks the availability-ordered list from its rare end; a peer with a fair share of the
+    /// pieces matches within a few steps. If the first `SCAN_LIMIT` entries miss (a peer with
+    /// few or no useful pieces), the peer's own pieces are searched for the one earliest in the
+    /// list instead, so a pick never walks the whole list.
+    fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
+        let state = &self.peers[&peer];
+        for buckets in [&self.high, &self.normal] {
+            let order = buckets.order();
+            let found = match &state.has {
+                Has::All => order.first().copied(),
+                Has::Some(set) => {
+                    let head = &order[..order.len().min(SCAN_LIMIT)];
+                    match head.iter().find(|&&p| set.contains(p)) {
+                        Some(&p) => Some(p),
+                        None if order.len() > SCAN_LIMIT => set
+                            .iter()
+                            .filter(|&p| buckets.contains(p))
+                            .min_by_key(|&p| buckets.position(p)),
+                        None => None,
+                    }
+                }
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// The lowest-index untouched wanted piece the peer has (sequential mode).
+    fn next_sequential(&mut self, peer: PeerKey) -> Option<u32> {
+        while self.seq_cursor < self.piece_count
+            && (self.have.contains(self.seq_cursor)
+                || self.priority(self.seq_cursor) == Priority::Skip)
+        {
+            self.seq_cursor += 1;
+        }
+        let state = &self.peers[&peer];
+        (self.seq_cursor..self.piece_count)
+            .find(|&p| (self.high.contains(p) || self.normal.contains(p)) && state.has(p))
+    }
+}
+
+/// Entries of the availability list walked before searching the peer's own pieces instead.
+const SCAN_LIMIT: usize = 128;

@@ -1,0 +1,798 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const RATE: PeerRate = PeerRate {
+    download_rate: 1 << 30,
+    rtt: Duration::ZERO,
+    reqq: 250,
+};
+
+fn layout(pieces: u32, piece_length: u32) -> Layout {
+    Layout::new(
+        piece_length,
+        [(u64::from(pieces) * u64::from(piece_length), false)],
+    )
+    .unwrap()
+}
+
+fn picker(pieces: u32, piece_length: u32) -> Picker {
+    Picker::new(&layout(pieces, piece_length), PickerConfig::default(), 1)
+}
+
+fn bitfield(n: u32, pieces: &[u32]) -> Vec<u8> {
+    let mut s = PieceSet::new(n);
+    for &p in pieces {
+        s.insert(p);
+    }
+    s.to_bitfield()
+}
+
+fn accept(r: Received) -> (bool, Vec<(PeerKey, BlockRequest)>) {
+    match r {
+        Received::Accepted {
+            piece_complete,
+            cancels,
+        } => (piece_complete, cancels),
+        other => panic!("expected Accepted, got {other:?}"),
+    }
+}
+
+#[test]
+fn rarest_piece_is_picked_first() {
+    let now = Instant::now();
+    let mut p = picker(10, BLOCK_LEN);
+    for k in 0..3 {
+        p.add_peer(PeerKey(k));
+    }
+    // Piece 7 is held by one peer, every other piece by all three.
+    let all: Vec<u32> = (0..10).collect();
+    p.peer_bitfield(PeerKey(0), &bitfield(10, &all)).unwrap();
+    let without7: Vec<u32> = (0..10).filter(|&x| x != 7).collect();
+    p.peer_bitfield(PeerKey(1), &bitfield(10, &without7))
+        .unwrap();
+    p.peer_bitfield(PeerKey(2), &bitfield(10, &without7))
+        .unwrap();
+    p.peer_unchoked(now, PeerKey(0));
+    let reqs = p.pick(now, PeerKey(0), PeerRate { reqq: 1, ..RATE });
+    assert_eq!(
+        reqs,
+        [BlockRequest {
+            piece: 7,
+            offset: 0,
+            len: BLOCK_LEN
+        }]
+    );
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn partial_pieces_are_finished_first_and_choked_peers_get_nothing() {
+    let now = Instant::now();
+    let mut p = picker(8, 4 * BLOCK_LEN);
+    p.add_peer(PeerKey(0));
+    p.add_peer(PeerKey(1));
+    p.peer_have_all(PeerKey(0)).unwrap();
+    p.peer_have_all(PeerKey(1)).unwrap();
+    assert!(p.pick(now, PeerKey(0), RATE).is_empty(), "choked");
+    p.peer_unchoked(now, PeerKey(0));
+    p.peer_unchoked(now, PeerKey(1));
+    let a = p.pick(now, PeerKey(0), PeerRate { reqq: 2, ..RATE });
+    assert_eq!(a.len(), 2);
+    let b = p.pick(now, PeerKey(1), PeerRate { reqq: 2, ..RATE });
+    // Peer 1 continues the piece peer 0 started.
+    assert!(b.iter().all(|r| r.piece == a[0].piece), "{a:?} {b:?}");
+    let dropped = p.peer_choked(PeerKey(0));
+    assert_eq!(dropped, a);
+    let c = p.pick(now, PeerKey(1), PeerRate { reqq: 4, ..RATE });
+    assert_eq!(c, a, "freed blocks are re-requested from the other peer");
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn pipeline_depth_follows_rate_and_bounds() {
+    let c = PickerConfig::default();
+    let slow = PeerRate {
+        download_rate: 0,
+        rtt: Duration::from_millis(50),
+        reqq: 250,
+    };
+    assert_eq!(pipeline_depth(&c, slow), c.min_pipeline);
+    let fast = PeerRate {
+        download_rate: 10 * 1024 * 1024,
+        rtt: Duration::from_millis(100),
+        reqq: 250,
+    };
+    // 10 MiB/s × 0.6 s = 6 MiB = 384 blocks, capped by reqq 250.
+    assert_eq!(pipeline_depth(&c, fast), 250);
+    assert_eq!(pipeline_depth(&c, PeerRate { reqq: 1000, ..fast }), 384);
+    assert_eq!(
+        pipeline_depth(
+            &c,
+            PeerRate {
+                download_rate: u64::MAX,
+                reqq: 100_000,
+                ..fast
+            }
+        ),
+        c.max_pipeline
+    );
+    assert_eq!(pipeline_depth(&c, PeerRate { reqq: 0, ..fast }), 1);
+}
+
+#[test]
+fn endgame_duplicates_last_blocks_and_cancels_on_arrival() {
+    let now = Instant::now();
+    let mut p = picker(1, 2 * BLOCK_LEN);
+    let (a, b) = (PeerKey(0), PeerKey(1));
+    for k in [a, b] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let ra = p.pick(now, a, RATE);
+    assert_eq!(ra.len(), 2);
+    assert!(p.in_endgame());
+    let rb = p.pick(now, b, RATE);
+    assert_eq!(
+        rb.len(),
+        2,
+        "endgame asks the second peer for the same blocks"
+    );
+    let (complete, cancels) = accept(p.block_received(now, b, rb[0]));
+    assert!(!complete);
+    assert_eq!(cancels, [(a, rb[0])]);
+    assert_eq!(p.block_received(now, a, rb[0]), Received::Duplicate);
+    let (complete, cancels) = accept(p.block_received(now, a, rb[1]));
+    assert!(complete);
+    assert_eq!(cancels, [(b, rb[1])]);
+    p.check_invariants().unwrap();
+    assert!(!p.piece_passed(0).smart_ban_check);
+    assert!(p.is_finished() && p.is_seed());
+}
+
+#[test]
+fn no_endgame_while_untouched_pieces_remain() {
+    let now = Instant::now();
+    let mut p = picker(3, BLOCK_LEN);
+    p.add_peer(PeerKey(0));
+    p.peer_bitfield(PeerKey(0), &bitfield(3, &[0])).unwrap();
+    p.add_peer(PeerKey(1));
+    p.peer_bitfield(PeerKey(1), &bitfield(3, &[0, 1])).unwrap();
+    p.peer_unchoked(now, PeerKey(0));
+    assert_eq!(p.pick(now, PeerKey(0), RATE).len(), 1);
+    assert!(!p.in_endgame(), "piece 1 is untouched and available");
+    assert!(p.pick(now, PeerKey(0), RATE).is_empty());
+    // Piece 2 is held by nobody: it does not hold endgame back once piece 1 is requested.
+    p.peer_unchoked(now, PeerKey(1));
+    let r = p.pick(now, PeerKey(1), RATE);
+    assert_eq!(r[0].piece, 1);
+    assert!(p.in_endgame());
+    assert!(
+        r.iter().any(|r| r.piece == 0),
+        "duplicate of piece 0's block: {r:?}"
+    );
+}
+
+#[test]
+fn timeouts_free_blocks_and_snub() {
+    let t0 = Instant::now();
+    let mut p = picker(4, BLOCK_LEN);
+    let (a, b) = (PeerKey(0), PeerKey(1));
+    for k in [a, b] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(t0, k);
+    }
+    let ra = p.pick(t0, a, PeerRate { reqq: 2, ..RATE });
+    assert_eq!(ra.len(), 2);
+    let deadline = p.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + PickerConfig::default().request_timeout);
+    assert!(
+        p.handle_timeout(deadline - Duration::from_millis(1))
+            .is_empty()
+    );
+    let cancels = p.handle_timeout(deadline);
+    assert_eq!(cancels.len(), 2);
+    assert!(p.is_snubbed(a));
+    assert_eq!(
+        p.pick(deadline, a, RATE).len(),
+        1,
+        "snubbed: one request at a time"
+    );
+    let rb = p.pick(deadline, b, RATE);
+    assert!(
+        rb.contains(&ra[1]) || rb.contains(&ra[0]),
+        "re-requested elsewhere"
+    );
+    // A block from the snubbed peer lifts the snub.
+    let ra2: Vec<_> = p.requests(a).collect();
+    accept(p.block_received(deadline, a, ra2[0]));
+    assert!(!p.is_snubbed(a));
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn unchoked_silent_peer_is_snubbed_after_60s() {
+    let t0 = Instant::now();
+    let config = PickerConfig {
+        request_timeout: Duration::from_secs(120),
+        ..Default::default()
+    };
+    let mut p = Picker::new(&layout(4, BLOCK_LEN), config, 3);
+    p.add_peer(PeerKey(0));
+    p.peer_have_all(PeerKey(0)).unwrap();
+    p.peer_unchoked(t0, PeerKey(0));
+    assert_eq!(p.pick(t0, PeerKey(0), RATE).len(), 4);
+    assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+    assert!(p.handle_timeout(t0 + Duration::from_secs(60)).is_empty());
+    assert!(p.is_snubbed(PeerKey(0)));
+}
+
+#[test]
+fn priorities_and_sequential_mode() {
+    let now = Instant::now();
+    let mut p = picker(6, BLOCK_LEN);
+    p.set_priorities(&[
+        Priority::Skip,
+        Priority::Normal,
+        Priority::Skip,
+        Priority::High,
+        Priority::Normal,
+        Priority::Skip,
+    ]);
+    p.add_peer(PeerKey(0));
+    p.peer_have_all(PeerKey(0)).unwrap();
+    p.peer_unchoked(now, PeerKey(0));
+    let r = p.pick(now, PeerKey(0), PeerRate { reqq: 1, ..RATE });
+    assert_eq!(r[0].piece, 3, "high first");
+    let r = p.pick(now, PeerKey(0), PeerRate { reqq: 10, ..RATE });
+    let pieces: BTreeSet<u32> = r.iter().map(|r| r.piece).collect();
+    assert_eq!(
+        pieces,
+        BTreeSet::from([1, 4]),
+        "skipped pieces are never requested"
+    );
+    for piece in [1, 3, 4] {
+        let block = BlockRequest {
+            piece,
+            offset: 0,
+            len: BLOCK_LEN,
+        };
+        assert!(accept(p.block_received(now, PeerKey(0), block)).0);
+        p.piece_passed(piece);
+    }
+    assert!(p.is_finished() && !p.is_seed());
+
+    let mut s = picker(6, BLOCK_LEN);
+    s.set_sequential(true);
+    s.add_peer(PeerKey(0));
+    s.peer_have_all(PeerKey(0)).unwrap();
+    s.peer_unchoked(now, PeerKey(0));
+    let r = s.pick(now, PeerKey(0), PeerRate { reqq: 6, ..RATE });
+    assert_eq!(
+        r.iter().map(|r| r.piece).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
+}
+
+#[test]
+fn file_priorities_map_to_pieces() {
+    let l = Layout::new(
+        BLOCK_LEN,
+        [
+            (u64::from(BLOCK_LEN) * 2, false),
+            (u64::from(BLOCK_LEN), false),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        piece_priorities(&l, &[Priority::Skip, Priority::High]),
+        [Priority::Skip, Priority::Skip, Priority::High]
+    );
+}
+
+#[test]
+fn two_failed_pieces_ban_a_contributor() {
+    let now = Instant::now();
+    let mut p = picker(3, BLOCK_LEN);
+    let (bad, good) = (PeerKey(0), PeerKey(1));
+    for k in [bad, good] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let r = p.pick(now, bad, PeerRate { reqq: 2, ..RATE });
+    for block in &r {
+        assert!(accept(p.block_received(now, bad, *block)).0);
+    }
+    let f = p.piece_failed(r[0].piece);
+    assert_eq!(f.contributors, [bad]);
+    assert!(f.banned.is_empty());
+    assert_eq!(p.strikes(bad), 1);
+    let f = p.piece_failed(r[1].piece);
+    assert_eq!(f.banned, [bad]);
+    assert!(p.is_banned(bad));
+    assert!(p.pick(now, bad, RATE).is_empty());
+    // The failed pieces are downloaded again, from the good peer.
+    let again = p.pick(now, good, PeerRate { reqq: 3, ..RATE });
+    assert_eq!(again.len(), 3);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn smart_ban_finds_the_peer_whose_block_differed() {
+    let now = Instant::now();
+    let mut p = picker(1, 2 * BLOCK_LEN);
+    let (a, b, c) = (PeerKey(0), PeerKey(1), PeerKey(2));
+    for k in [a, b, c] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let ra = p.pick(now, a, PeerRate { reqq: 1, ..RATE });
+    let rb = p.pick(now, b, PeerRate { reqq: 1, ..RATE });
+    accept(p.block_received(now, a, ra[0]));
+    assert!(accept(p.block_received(now, b, rb[0])).0);
+    let f = p.piece_failed(0);
+    assert_eq!(f.contributors, [a, b]);
+    assert!(f.banned.is_empty());
+    // Block 0 (from a) was good, block 1 (from b) was bad.
+    p.record_failed_blocks(0, &[[0; 20], [66; 20]]);
+    let rc = p.pick(now, c, PeerRate { reqq: 2, ..RATE });
+    for block in &rc {
+        accept(p.block_received(now, c, *block));
+    }
+    assert!(p.piece_passed(0).smart_ban_check);
+    assert_eq!(p.check_passed_blocks(0, &[[0; 20], [1; 20]]), [b]);
+    assert!(p.is_banned(b) && !p.is_banned(a));
+}
+
+#[test]
+fn hostile_inputs_are_rejected_without_panic() {
+    let now = Instant::now();
+    let mut p = picker(10, BLOCK_LEN);
+    p.add_peer(PeerKey(0));
+    assert!(matches!(
+        p.peer_bitfield(PeerKey(0), &[0xff]),
+        Err(PickerError::Bitfield(_))
+    ));
+    assert!(matches!(
+        p.peer_bitfield(PeerKey(9), &[0, 0]),
+        Err(PickerError::UnknownPeer(_))
+    ));
+    assert!(matches!(
+        p.peer_have(PeerKey(0), 10),
+        Err(PickerError::PieceOutOfRange { .. })
+    ));
+    let bad = [
+        BlockRequest {
+            piece: 10,
+            offset: 0,
+            len: BLOCK_LEN,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 1,
+            len: BLOCK_LEN,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 0,
+            len: 1,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: BLOCK_LEN,
+            len: BLOCK_LEN,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: u32::MAX,
+            len: u32::MAX,
+        },
+        BlockRequest {
+            piece: u32::MAX,
+            offset: 0,
+            len: BLOCK_LEN,
+        },
+    ];
+    for b in bad {
+        assert_eq!(
+            p.block_received(now, PeerKey(0), b),
+            Received::Invalid,
+            "{b:?}"
+        );
+    }
+    let ok = BlockRequest {
+        piece: 0,
+        offset: 0,
+        len: BLOCK_LEN,
+    };
+    assert_eq!(p.block_received(now, PeerKey(0), ok), Received::Unwanted);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn pick_cost_does_not_scan_all_pieces() {
+    // A 100 000-piece torrent with 50 peers: picking for a seed touches the front of the list.
+    let now = Instant::now();
+    let n = 100_000;
+    let mut p = picker(n, BLOCK_LEN);
+    let mut rng = Rng::new(4);
+    for k in 0..50 {
+        p.add_peer(PeerKey(k));
+        let mut s = PieceSet::new(n);
+        for x in 0..n {
+            if rng.chance(0.5) {
+                s.insert(x);
+            }
+        }
+        p.peer_bitfield(PeerKey(k), &s.to_bitfield()).unwrap();
+        p.peer_unchoked(now, PeerKey(k));
+    }
+    let r = p.pick(now, PeerKey(3), PeerRate { reqq: 8, ..RATE });
+    assert_eq!(r.len(), 8);
+    for req in &r {
+        // Rarest among what peer 3 has: availability close to the minimum.
+        assert!(
+            p.availability(req.piece) <= 15,
+            "{}",
+            p.availability(req.piece)
+        );
+    }
+}
+
+// ----- property test: a randomised swarm -----------------------------------------------------
+
+/// The test's own record of what was requested from whom.
+#[derive(Default)]
+struct Model {
+    outstanding: BTreeMap<BlockRequest, BTreeSet<PeerKey>>,
+    senders: BTreeMap<u32, BTreeSet<PeerKey>>,
+}
+
+impl Model {
+    fn drop_req(&mut self, peer: PeerKey, r: BlockRequest) {
+        if let Some(s) = self.outstanding.get_mut(&r) {
+            s.remove(&peer);
+            if s.is_empty() {
+                self.outstanding.remove(&r);
+            }
+        }
+    }
+    fn drop_peer(&mut self, peer: PeerKey) {
+        let keys: Vec<_> = self.outstanding.keys().copied().collect();
+        for r in keys {
+            self.drop_req(peer, r);
+        }
+    }
+}
+
+struct Swarm {
+    rng: Rng,
+    p: Picker,
+    m: Model,
+    now: Instant,
+    n: u32,
+    peers: BTreeMap<PeerKey, (bool /*corrupt*/, PieceSet)>,
+    next_key: u32,
+    endgame_dups: usize,
+}
+
+impl Swarm {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let n = 1 + rng.below(30) as u32;
+        let pl = [BLOCK_LEN, 3 * BLOCK_LEN, 4 * BLOCK_LEN][rng.index(3)];
+        let total = u64::from(n - 1) * u64::from(pl) + 1 + rng.below(u64::from(pl));
+        let l = Layout::new(pl, [(total, false)]).unwrap();
+        let config = PickerConfig {
+            sequential: rng.chance(0.2),
+            ..Default::default()
+        };
+        let mut p = Picker::new(&l, config, seed);
+        if rng.chance(0.3) {
+            let prios: Vec<Priority> = (0..n)
+                .map(|_| [Priority::Skip, Priority::Normal, Priority::High][rng.index(3)])
+                .collect();
+            p.set_priorities(&prios);
+        }
+        Self {
+            rng,
+            p,
+            m: Model::default(),
+            now: Instant::now(),
+            n,
+            peers: BTreeMap::new(),
+            next_key: 0,
+            endgame_dups: 0,
+        }
+    }
+
+    fn connect(&mut self, seed: bool, corrupt: bool) {
+        let key = PeerKey(self.next_key);
+        self.next_key += 1;
+        self.p.add_peer(key);
+        let set = if seed {
+            self.p.peer_have_all(key).unwrap();
+            PieceSet::full(self.n)
+        } else {
+            let mut s = PieceSet::new(self.n);
+            for x in 0..self.n {
+                if self.rng.chance(0.4) {
+                    s.insert(x);
+                }
+            }
+            match self.rng.below(3) {
+                0 if s.count() == 0 => self.p.peer_have_none(key).unwrap(),
+                _ => {
+                    self.p.peer_bitfield(key, &s.to_bitfield()).unwrap();
+                }
+            }
+            s
+        };
+        self.peers.insert(key, (corrupt, set));
+    }
+
+    fn random_peer(&mut self) -> Option<PeerKey> {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        (!keys.is_empty()).then(|| keys[self.rng.index(keys.len())])
+    }
+
+    fn pick(&mut self, key: PeerKey) {
+        let rate = PeerRate {
+            download_rate: self.rng.below(200_000),
+            rtt: Duration::from_millis(30),
+            reqq: 1 + self.rng.below(20) as u32,
+        };
+        let picked = self.p.pick(self.now, key, rate);
+        // A pick may itself take the last free blocks and so enter endgame; it cannot leave it.
+        let endgame = self.p.in_endgame();
+        for r in picked {
+            assert!(
+                self.peers[&key].1.contains(r.piece),
+                "requested {r:?} from {key:?} which lacks it"
+            );
+            assert!(
+                !self.p.have().contains(r.piece),
+                "requested a piece we have"
+            );
+            assert_ne!(self.p.priority(r.piece), Priority::Skip);
+            let reqs = self.m.outstanding.entry(r).or_default();
+            assert!(!reqs.contains(&key), "same block twice from one peer");
+            if !reqs.is_empty() {
+                assert!(endgame, "block {r:?} requested twice outside endgame");
+                self.endgame_dups += 1;
+            }
+            reqs.insert(key);
+        }
+    }
+
+    fn deliver(&mut self, r: BlockRequest, key: PeerKey) {
+        self.m.drop_req(key, r);
+        let others: BTreeSet<PeerKey> = self.m.outstanding.get(&r).cloned().unwrap_or_default();
+        match self.p.block_received(self.now, key, r) {
+            Received::Accepted {
+                piece_complete,
+                cancels,
+            } => {
+                let cancelled: BTreeSet<PeerKey> = cancels
+                    .iter()
+                    .map(|(k, c)| {
+                        assert_eq!(*c, r);
+                        *k
+                    })
+                    .collect();
+                assert_eq!(cancelled, others, "endgame must cancel every other copy");
+                self.m.outstanding.remove(&r);
+                self.m.senders.entry(r.piece).or_default().insert(key);
+                if piece_complete {
+                    let senders = self.m.senders.remove(&r.piece).unwrap_or_default();
+                    if senders
+                        .iter()
+                        .any(|k| self.peers.get(k).is_some_and(|p| p.0))
+                    {
+                        let f = self.p.piece_failed(r.piece);
+                        for (k, c) in f.cancels {
+                            self.m.drop_req(k, c);
+                        }
+                        for b in f.banned {
+                            self.disconnect(b);
+                        }
+                    } else {
+                        let passed = self.p.piece_passed(r.piece);
+                        for (k, c) in passed.cancels {
+                            self.m.drop_req(k, c);
+                        }
+                    }
+                }
+            }
+            Received::Duplicate | Received::Unwanted => {}
+            Received::Invalid => panic!("picker rejected its own block {r:?}"),
+        }
+    }
+
+    fn disconnect(&mut self, key: PeerKey) {
+        self.p.remove_peer(key);
+        self.m.drop_peer(key);
+        self.peers.remove(&key);
+    }
+
+    fn chaos_step(&mut self) {
+        match self.rng.below(12) {
+            0 if self.peers.len() < 8 => {
+                let corrupt = self.rng.chance(0.1);
+                let seed = self.rng.chance(0.2);
+                self.connect(seed, corrupt);
+            }
+            1 => {
+                if let Some(k) = self.random_peer() {
+                    self.disconnect(k);
+                }
+            }
+            2 => {
+                if let Some(k) = self.random_peer() {
+                    for r in self.p.peer_choked(k) {
+                        self.m.drop_req(k, r);
+                    }
+                    assert!(self.p.requests(k).next().is_none());
+                }
+            }
+            3 => {
+                if let Some(k) = self.random_peer() {
+                    let piece = self.rng.below(u64::from(self.n)) as u32;
+                    self.p.peer_have(k, piece).unwrap();
+                    self.peers.get_mut(&k).unwrap().1.insert(piece);
+                }
+            }
+            4 => {
+                self.now += Duration::from_secs(self.rng.below(30));
+                for (k, r) in self.p.handle_timeout(self.now) {
+                    self.m.drop_req(k, r);
+                }
+            }
+            5 => {
+                let all: Vec<(BlockRequest, PeerKey)> = self
+                    .m
+                    .outstanding
+                    .iter()
+                    .flat_map(|(r, s)| s.iter().map(move |k| (*r, *k)))
+                    .collect();
+                if !all.is_empty() {
+                    let (r, k) = all[self.rng.index(all.len())];
+                    self.p.request_rejected(k, r);
+                    self.m.drop_req(k, r);
+                }
+            }
+            6..=7 => {
+                if let Some(k) = self.random_peer() {
+                    self.p.peer_unchoked(self.now, k);
+                    self.pick(k);
+                }
+            }
+            _ => self.deliver_random(),
+        }
+    }
+
+    fn deliver_random(&mut self) {
+        let all: Vec<(BlockRequest, PeerKey)> = self
+            .m
+            .outstanding
+            .iter()
+            .flat_map(|(r, s)| s.iter().map(move |k| (*r, *k)))
+            .collect();
+        if !all.is_empty() {
+            let (r, k) = all[self.rng.index(all.len())];
+            self.deliver(r, k);
+        }
+    }
+
+    fn model_matches_picker(&self) {
+        for (r, peers) in &self.m.outstanding {
+            for k in peers {
+                assert!(
+                    self.p.requests(*k).any(|x| x == *r),
+                    "{k:?} {r:?} in model, not in picker"
+                );
+            }
+        }
+        let total: usize = self.peers.keys().map(|k| self.p.requests(*k).count()).sum();
+        let model: usize = self.m.outstanding.values().map(|s| s.len()).sum();
+        assert_eq!(total, model);
+    }
+}
+
+#[test]
+fn swarm_always_completes_under_random_chaos() {
+    let mut dups = 0;
+    for seed in 0..1000 {
+        let mut s = Swarm::new(seed);
+        for _ in 0..s.rng.below(6) {
+            s.connect(false, false);
+        }
+        let chaos = s.rng.below(400);
+        for step in 0..chaos {
+            s.chaos_step();
+            if step % 7 == 0 {
+                s.p.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                s.model_matches_picker();
+            }
+        }
+        // Calm phase: corrupt peers leave (else they could get an honest seed banned by shared
+        // strikes), an honest seed joins, everyone unchokes; arrivals stay in random order.
+        let corrupt: Vec<PeerKey> = s
+            .peers
+            .iter()
+            .filter(|(_, p)| p.0)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in corrupt {
+            s.disconnect(k);
+        }
+        s.connect(true, false);
+        let keys: Vec<PeerKey> = s.peers.keys().copied().collect();
+        for k in keys {
+            s.p.peer_unchoked(s.now, k);
+        }
+        let mut steps = 0;
+        while !s.p.is_finished() {
+            steps += 1;
+            if steps >= 20_000 {
+                let missing: Vec<u32> = (0..s.n).filter(|&x| s.p.wants(x)).collect();
+                let dl: Vec<_> = missing
+                    .iter()
+                    .map(|x| {
+                        (
+                            x,
+                            s.p.downloading.get(x).map(|d| {
+                                (
+                                    d.free,
+                                    d.received,
+                                    d.blocks.iter().map(|b| b.reqs.clone()).collect::<Vec<_>>(),
+                                )
+                            }),
+                            s.p.priority(*x),
+                            s.p.availability(*x),
+                        )
+                    })
+                    .collect();
+                let peers: Vec<_> =
+                    s.p.peers
+                        .iter()
+                        .map(|(k, p)| (k, p.unchoked, p.snubbed, p.banned, p.inflight.len()))
+                        .collect();
+                panic!(
+                    "seed {seed}: download hangs: {dl:?}\n{peers:?}\nendgame {} outstanding {:?}",
+                    s.p.in_endgame(),
+                    s.m.outstanding
+                );
+            }
+            let keys: Vec<PeerKey> = s.peers.keys().copied().collect();
+            for k in keys {
+                s.pick(k);
+            }
+            if s.m.outstanding.is_empty() {
+                // Nothing in flight yet not finished: only timeouts may free stuck blocks.
+                s.now += Duration::from_secs(61);
+                for (k, r) in s.p.handle_timeout(s.now) {
+                    s.m.drop_req(k, r);
+                }
+                continue;
+            }
+            for _ in 0..1 + s.rng.below(4) {
+                s.deliver_random();
+            }
+            if steps % 5 == 0 {
+                s.p.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                s.model_matches_picker();
+            }
+        }
+        s.p.check_invariants().unwrap();
+        dups += s.endgame_dups;
+    }
+    assert!(dups > 0, "endgame never exercised");
+}

@@ -1,0 +1,189 @@
+//! Hash verdicts: a passed piece becomes ours; a failed one is downloaded again, strikes its
+//! contributors, and feeds the smart ban.
+//!
+//! Smart ban (as libtorrent does it): when a piece fails, the session reads its blocks back and
+//! gives their digests ([`Picker::record_failed_blocks`]); the picker remembers, per block, who
+//! sent which digest. When the piece later passes, the session gives the good blocks' digests
+//! ([`Picker::check_passed_blocks`]); a peer that had sent a different block is proven bad and
+//! banned at once, and peers whose blocks matched are not the culprits.
+
+use std::collections::BTreeMap;
+
+use super::blocks::block_request;
+use super::{BLOCK_LEN, BlockRequest, PeerKey, Picker, Priority};
+
+/// Failed pieces remembered for the smart ban; older ones are forgotten first.
+const SMART_BAN_PIECES: usize = 256;
+/// Digests remembered per block (one per failure of its piece).
+const SMART_BAN_PER_BLOCK: usize = 8;
+
+/// What [`Picker::piece_passed`] asks of the caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PiecePassed {
+    /// Requests still in flight for the piece, to cancel (only when marked had early).
+    pub cancels: Vec<(PeerKey, BlockRequest)>,
+    /// The piece had failed before and its blocks' digests were recorded: compute the digest
+    /// of each block and call [`Picker::check_passed_blocks`].
+    pub smart_ban_check: bool,
+}
+
+/// What [`Picker::piece_failed`] decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PieceFailed {
+    /// Peers that sent at least one block of the failed piece (each got a strike).
+    pub contributors: Vec<PeerKey>,
+    /// Peers banned now (strikes reached the limit): disconnect them and refuse them again.
+    pub banned: Vec<PeerKey>,
+    /// Requests still in flight for the piece, to cancel.
+    pub cancels: Vec<(PeerKey, BlockRequest)>,
+}
+
+/// The (sender, digest) pairs seen for one block of a failed piece.
+type BlockDigests = Vec<(PeerKey, [u8; 20])>;
+
+/// Per failed piece: who sent each block, and the digests recorded per block.
+#[derive(Clone, Debug, Default)]
+pub(super) struct SmartBan {
+    /// Sender of each block of the last failure, until its digests are recorded.
+    pending: BTreeMap<u32, Vec<Option<PeerKey>>>,
+    /// Per piece, per block: (sender, digest of what it sent).
+    recorded: BTreeMap<u32, Vec<BlockDigests>>,
+}
+
+impl Picker {
+    /// The piece's hash matched (and its data is written): it is ours. Also used to mark pieces
+    /// had from resume data. Ignored for an index past the end.
+    pub fn piece_passed(&mut self, piece: u32) -> PiecePassed {
+        if piece >= self.piece_count || self.have.contains(piece) {
+            return PiecePassed::default();
+        }
+        let cancels = self.abandon(piece);
+        self.unlist(piece);
+        self.have.insert(piece);
+        if self.priority(piece) != Priority::Skip {
+            self.wanted_missing -= 1;
+        }
+        self.smart_ban.pending.remove(&piece);
+        PiecePassed {
+            cancels,
+            smart_ban_check: self.smart_ban.recorded.contains_key(&piece),
+        }
+    }
+
+    /// The piece's hash did not match: it will be downloaded again. Every peer that sent a
+    /// block of it gets a strike; peers reaching the strike limit are banned. Then compute each
+    /// block's digest from storage and call [`Self::record_failed_blocks`] for the smart ban.
+    pub fn piece_failed(&mut self, piece: u32) -> PieceFailed {
+        let Some(dl) = self.downloading.get(&piece) else {
+            return PieceFailed::default();
+        };
+        let senders: Vec<Option<PeerKey>> = dl.blocks.iter().map(|b| b.from).collect();
+        let cancels = self.abandon(piece);
+        self.relist(piece);
+        let mut contributors: Vec<PeerKey> = senders.iter().flatten().copied().collect();
+        contributors.sort_unstable();
+        contributors.dedup();
+        let mut banned = Vec::new();
+        for &peer in &contributors {
+            if let Some(state) = self.peers.get_mut(&peer) {
+                state.strikes += 1;
+                if state.strikes >= self.config.strikes_to_ban && !state.banned {
+                    banned.push(peer);
+                }
+            }
+        }
+        for &peer in &banned {
+            self.ban(peer);
+        }
+        if self.smart_ban.pending.len() >= SMART_BAN_PIECES {
+            self.smart_ban.pending.pop_first();
+        }
+        self.smart_ban.pending.insert(piece, senders);
+        PieceFailed {
+            contributors,
+            banned,
+            cancels,
+        }
+    }
+
+    /// Records the digests (any digest of the bytes, e.g. SHA-1) of each block of a piece that
+    /// just failed, in block order, for the smart ban.
+    pub fn record_failed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) {
+        let Some(senders) = self.smart_ban.pending.remove(&piece) else {
+            return;
+        };
+        if !self.smart_ban.recorded.contains_key(&piece)
+            && self.smart_ban.recorded.len() >= SMART_BAN_PIECES
+        {
+            self.smart_ban.recorded.pop_first();
+        }
+        let blocks = self
+            .smart_ban
+            .recorded
+            .entry(piece)
+            .or_insert_with(|| vec![Vec::new(); senders.len()]);
+        for ((sender, digest), seen) in senders.iter().zip(digests).zip(blocks.iter_mut()) {
+            if let Some(sender) = sender
+                && seen.len() < SMART_BAN_PER_BLOCK
+                && !seen.contains(&(*sender, *digest))
+            {
+                seen.push((*sender, *digest));
+            }
+        }
+    }
+
+    /// Compares the digests of a piece that passed (in block order) with those recorded when it
+    /// failed. Returns the peers proven to have sent bad data; they are banned.
+    pub fn check_passed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) -> Vec<PeerKey> {
+        let Some(blocks) = self.smart_ban.recorded.remove(&piece) else {
+            return Vec::new();
+        };
+        let mut bad: Vec<PeerKey> = blocks
+            .iter()
+            .zip(digests)
+            .flat_map(|(seen, good)| seen.iter().filter(move |(_, d)| d != good))
+            .map(|(peer, _)| *peer)
+            .collect();
+        bad.sort_unstable();
+        bad.dedup();
+        for &peer in &bad {
+            self.ban(peer);
+        }
+        bad
+    }
+
+    /// Strikes a peer has from failed pieces.
+    pub fn strikes(&self, peer: PeerKey) -> u32 {
+        self.peers.get(&peer).map_or(0, |p| p.strikes)
+    }
+
+    fn ban(&mut self, peer: PeerKey) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.banned = true;
+        }
+        let _ = self.drop_requests(peer);
+    }
+
+    /// Forgets the download state of `piece`; returns the requests that were in flight.
+    fn abandon(&mut self, piece: u32) -> Vec<(PeerKey, BlockRequest)> {
+        let Some(dl) = self.downloading.remove(&piece) else {
+            return Vec::new();
+        };
+        self.partial.remove(&piece);
+        let piece_len = self.piece_len(piece);
+        let mut cancels = Vec::new();
+        for (i, block) in dl.blocks.iter().enumerate() {
+            let request = block_request(piece, piece_len, i as u32);
+            for peer in &block.reqs {
+                if let Some(state) = self.peers.get_mut(peer) {
+                    state.inflight.retain(|(r, _)| *r != request);
+                }
+                cancels.push((*peer, request));
+            }
+        }
+        debug_assert!(cancels.iter().all(|(_, r)| r.offset % BLOCK_LEN == 0));
+        cancels
+    }
+}

@@ -1,0 +1,139 @@
+//! [`StorageError`]: what went wrong in storage, with the file path and the I/O error kind.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// The file-system operation that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// Creating a directory.
+    CreateDir,
+    /// Flushing data to stable storage (fsync).
+    Flush,
+    /// Reading a file's size and modification time.
+    Metadata,
+    /// Opening or creating a file.
+    Open,
+    /// Reading.
+    Read,
+    /// Renaming a file into place.
+    Rename,
+    /// Setting a file's length.
+    SetLen,
+    /// Writing.
+    Write,
+}
+
+/// An error of a [`super::Storage`] operation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A file-system operation failed on `path`.
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        error: io::Error,
+    },
+    /// A range does not lie inside its piece.
+    OutOfRange {
+        /// The piece.
+        piece: u32,
+        /// Offset inside the piece.
+        offset: u32,
+        /// Length of the range.
+        len: usize,
+    },
+    /// A file index past the torrent's file list, or a padding file given to per-file I/O.
+    NoSuchFile(usize),
+    /// The number of file paths does not match the layout's file count.
+    FileCount {
+        /// Files in the layout.
+        expected: usize,
+        /// Paths given.
+        actual: usize,
+    },
+    /// The number of piece hashes does not match the layout's piece count.
+    HashCount {
+        /// Pieces in the layout.
+        expected: u32,
+        /// Hashes given.
+        actual: usize,
+    },
+}
+
+impl StorageError {
+    pub(crate) fn io(op: IoOp, path: impl Into<PathBuf>, error: io::Error) -> Self {
+        Self::Io {
+            op,
+            path: path.into(),
+            error,
+        }
+    }
+
+    /// The I/O error kind, for [`StorageError::Io`].
+    pub fn kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Self::Io { error, .. } => Some(error.kind()),
+            _ => None,
+        }
+    }
+
+    /// Whether the data simply is not there (file absent or shorter than the range): the
+    /// piece is missing, not the disk broken.
+    pub fn is_missing_data(&self) -> bool {
+        matches!(
+            self.kind(),
+            Some(io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof)
+        )
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { op, path, error } => {
+                let op = match op {
+                    IoOp::CreateDir => "creating directory",
+                    IoOp::Flush => "flushing",
+                    IoOp::Metadata => "reading metadata of",
+                    IoOp::Open => "opening",
+                    IoOp::Read => "reading",
+                    IoOp::Rename => "renaming",
+                    IoOp::SetLen => "setting the length of",
+                    IoOp::Write => "writing",
+                };
+                write!(f, "{op} {}: {error}", path.display())
+            }
+            Self::OutOfRange { piece, offset, len } => {
+                write!(
+                    f,
+                    "{len} bytes at offset {offset} do not fit in piece {piece}"
+                )
+            }
+            Self::NoSuchFile(i) => write!(f, "file index {i} is not a stored file"),
+            Self::FileCount { expected, actual } => {
+                write!(
+                    f,
+                    "{actual} file paths given for a layout of {expected} files"
+                )
+            }
+            Self::HashCount { expected, actual } => {
+                write!(f, "{actual} piece hashes given for {expected} pieces")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! [`FileStorage`]: a torrent's files under a download directory, with positional I/O.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::UNIX_EPOCH;
+
+use super::handles::Handles;
+use super::{FileStamp, IoOp, Storage, StorageError};
+use crate::layout::Layout;
+use crate::metainfo::RelativePath;
+
+/// Options of a [`FileStorage`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FileStorageOptions {
+    /// Most file handles kept open at once.
+    pub max_open_files: usize,
+}
+
+impl Default for FileStorageOptions {
+    fn default() -> Self {
+        Self {
+            max_open_files: 128,
+        }
+    }
+}
+
+/// Files on disk under a root directory.
+///
+/// Files are created when first written, at their full length but sparse (`set_len`), with
+/// their parent directories; zero-length files are created by [`FileStorage::open`]; padding
+/// files never touch the disk. Reads and writes are positional (`pread`/`pwrite`), so worker
+/// threads share one `FileStorage` without seeking; a bounded LRU keeps file handles.
+#[derive(Debug)]
+pub struct FileStorage {
+    layout: Layout,
+    paths: Vec<PathBuf>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    handles: Handles,
+    /// Files written since the last flush.
+    dirty: BTreeSet<usize>,
+}
+
+impl FileStorage {
+    /// Storage for `layout`'s files at `paths` (one per file, padding included) under `root`,
+    /// with default options. Creates the zero-length files.
+    pub fn open(
+        root: impl Into<PathBuf>,
+        layout: Layout,
+        paths: &[RelativePath],
+    ) -> Result<Self, StorageError> {
+        Self::open_with(root, layout, paths, FileStorageOptions::default())
+    }
+
+    /// Like [`FileStorage::open`] with explicit options.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        layout: Layout,
+        paths: &[RelativePath],
+        options: FileStorageOptions,
+    ) -> Result<Self, StorageError> {
+        if paths.len() != layout.files().len() {
+            return Err(StorageError::FileCount {
+                expected: layout.files().len(),
+                actual: paths.len(),
+            });
+        }
+        let root = root.into();
+        let paths: Vec<PathBuf> = paths.iter().map(|p| root.join(p.to_path_buf())).collect();
+        let storage = Self {
+            state: Mutex::new(State {
+                handles: Handles::new(paths.len(), options.max_open_files),
+                dirty: BTreeSet::new(),
+            }),
+            layout,
+            paths,
+        };
+        for (i, f) in storage.layout.files().iter().enumerate() {
+            if f.length == 0 && !f.padding {
+                create_parent(&storage.paths[i])?;
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&storage.paths[i])
+                    .map_err(|e| StorageError::io(IoOp::Open, &storage.paths[i], e))?;
+            }
+        }
+        Ok(storage)
+    }
+
+    /// The absolute path of file `file`.
+    pub fn path(&self, file: usize) -> Option<&Path> {
+        self.paths.get(file).map(PathBuf::as_path)
+    }
+
+    /// Number of file handles currently cached.
+    pub fn open_handles(&self) -> usize {
+        self.lock().handles.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves only a cache behind: keep using it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_file(&self, file: usize) -> Result<(&Path, u64), StorageError> {
+        match self.layout.files().get(file) {
+            Some(f) if !f.padding => Ok((&self.paths[file], f.length)),
+            _ => Err(StorageError::NoSuchFile(file)),
+        }
+    }
+
+    /// A handle of `file`, opened (and for writing, created sparse at full length) if needed.
+    fn handle(&self, file: usize, write: bool) -> Result<Arc<File>, StorageError> {
+        let (path, length) = self.check_file(file)?;
+        let mut state = self.lock();
+        if let Some(h) = state.handles.get(file, write) {
+            return Ok(h);
+        }
+        let (handle, writable) = if write {
+            (open_for_write(path, length)?, true)
+        } else {
+            open_for_read(path)?
+        };
+        let handle = Arc::new(handle);
+        state.handles.insert(file, Arc::clone(&handle), writable);
+        Ok(handle)
+    }
+}
+
+impl Storage for FileStorage {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn read_file(&self, file: usize, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let handle = self.handle(file, false)?;
+        read_exact_at(&handle, buf, offset)
+            .map_err(|e| StorageError::io(IoOp::Read, &self.paths[file], e))
+    }
+
+    fn write_file(&self, file: usize, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        let handle = self.handle(file, true)?;
+        write_all_at(&handle, data, offset)
+            .map_err(|e| StorageError::io(IoOp::Write, &self.paths[file], e))?;
+        self.lock().dirty.insert(file);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        let dirty = std::mem::take(&mut self.lock().dirty);
+        let mut pending = dirty.iter();
+        while let Some(&file) = pending.next() {
+            let result = self.handle(file, true).and_then(|h| {
+                h.sync_data()
+                    .map_err(|e| StorageError::io(IoOp::Flush, &self.paths[file], e))
+            });
+            if let Err(e) = result {
+                // Still dirty: the next flush retries them.
+                let mut state = self.lock();
+                state.dirty.insert(file);
+                state.dirty.extend(pending.copied());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_all(&self) -> Result<(), StorageError> {
+        self.flush()?;
+        for (i, f) in self.layout.files().iter().enumerate() {
+            if f.padding || f.length == 0 {
+                continue;
+            }
+            match self.handle(i, false) {
+                Ok(h) => h
+                    .sync_data()
+                    .map_err(|e| StorageError::io(IoOp::Flush, &self.paths[i], e))?,
+                Err(e) if e.is_missing_data() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError> {
+        self.layout
+            .files()
+            .iter()
+            .zip(&self.paths)
+            .map(|(f, path)| {
+                if f.padding {
+                    return Ok(Some(FileStamp::padding(f.length)));
+                }
+                match fs::metadata(path) {
+                    Ok(meta) => Ok(Some(stamp_of(&meta))),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(StorageError::io(IoOp::Metadata, path, e)),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Size and modification time from file metadata (the file system's clock, not ours).
+fn stamp_of(meta: &fs::Metadata) -> FileStamp {
+    let (secs, nanos) = match meta.modified().map(|t| t.duration_since(UNIX_EPOCH)) {
+        Ok(Ok(d)) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Ok(Err(before)) => {
+            let d = before.duration();
+            (
+                -i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            )
+        }
+        Err(_) => (0, 0),
+    };
+    FileStamp {
+        size: meta.len(),
+        mtime_secs: secs,
+        mtime_nanos: nanos,
+    }
+}
+
+fn create_parent(path: &Path) -> Result<(), StorageError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| StorageError::io(IoOp::CreateDir, parent, e))?;
+    }
+    Ok(())
+}
+
+fn open_for_write(path: &Path, length: u64) -> Result<File, StorageError> {
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
+    let file = match open() {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_parent(path)?;
+            open().map_err(|e| StorageError::io(IoOp::Open, path, e))?
+        }
+        Err(e) => return Err(StorageError::io(IoOp::Open, path, e)),
+    };
+    let current = file
+        .metadata()
+        .map_err(|e| StorageError::io(IoOp::Metadata, path, e))?
+        .len();
+    if current < length {
+        // Sparse: the file system allocates blocks only where data is written.
+        file.set_len(length)
+            .map_err(|e| StorageError::io(IoOp::SetLen, path, e))?;
+    }
+    Ok(file)
+}
+
+/// Opens read-write if allowed (so the handle serves later writes), else read-only.
+fn open_for_read(path: &Path) -> Result<(File, bool), StorageError> {
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path)
+            .map(|f| (f, false))
+            .map_err(|e| StorageError::io(IoOp::Open, path, e)),
+        Err(e) => Err(StorageError::io(IoOp::Open, path, e)),
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !data.is_empty() {
+        match file.seek_write(data, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                data = &data[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::storage::hash_piece;
+
+    pub(crate) struct TempDir(pub(crate) PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("sanstorrent-storage-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn rel(s: &str) -> RelativePath {
+        RelativePath::from_components(s.split('/')).unwrap()
+    }
+
+    /// 5 files: 10 bytes, empty, 6 bytes padding, 30 bytes in a subdirectory, 3 bytes; piece
+    /// length 16 → 49 bytes, 4 pieces.
+    fn sample(dir: &Path, max_open: usize) -> FileStorage {
+        let layout = Layout::new(
+            16,
+            [(10, false), (0, false), (6, true), (30, false), (3, false)],
+        )
+        .unwrap();
+        let paths = [
+            rel("t/a"),
+            rel("t/empty"),
+            rel("t/.pad/6"),
+            rel("t/sub/dir/b"),
+            rel("t/c"),
+        ];
+        FileStorage::open_with(
+            dir,
+            layout,
+            &paths,
+            FileStorageOptions {
+                max_open_files: max_open,
+            },
+        )
+        .unwrap()
+    }
+
+    fn content(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + 1) as u8).collect()
+    }
+
+    #[test]
+    fn round_trip_across_files_and_padding() {
+        let tmp = TempDir::new("round-trip");
+        let s = sample(&tmp.0, 2);
+        assert!(
+            tmp.0.join("t/empty").exists(),
+            "zero-length file created at start"
+        );
+        assert!(
+            !tmp.0.join("t/a").exists(),
+            "files are created on first write"
+        );
+        let data = content(49);
+        // Padding bytes of the stream are zeros.
+        let mut stream = data.clone();
+        stream[10..16].fill(0);
+        for piece in 0..4u32 {
+            let start = piece as usize * 16;
+            let end = (start + 16).min(49);
+            s.write(piece, 0, &stream[start..end]).unwrap();
+        }
+        s.flush().unwrap();
+        assert!(!tmp.0.join("t/.pad").exists(), "padding never written");
+        assert_eq!(fs::read(tmp.0.join("t/a")).unwrap(), &stream[..10]);
+        assert_eq!(
+            fs::read(tmp.0.join("t/sub/dir/b")).unwrap(),
+            &stream[16..46]
+        );
+        assert!(s.open_handles() <= 2, "LRU bound");
+        // A read crossing a padding file and two data files.
+        let mut buf = vec![0xAA; 16];
+        s.read(0, 0, &mut buf).unwrap();
+        assert_eq!(buf, &stream[..16]);
+        let mut buf = vec![0; 8];
+        s.read(2, 8, &mut buf).unwrap();
+        assert_eq!(buf, &stream[40..48]);
+        let mut last = [0; 1];
+        s.read(3, 0, &mut last).unwrap();
+        assert_eq!(last[0], stream[48]);
+        assert!(matches!(
+            s.read(3, 0, &mut [0; 2]),
+            Err(StorageError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            s.write_file(2, 0, b"x"),
+            Err(StorageError::NoSuchFile(2))
+        ));
+        assert_eq!(s.stamps().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn writes_are_sparse_and_missing_data_is_reported() {
+        let tmp = TempDir::new("sparse");
+        let s = sample(&tmp.0, 4);
+        s.write(2, 12, &[1, 2]).unwrap();
+        let meta = fs::metadata(tmp.0.join("t/sub/dir/b")).unwrap();
+        assert_eq!(meta.len(), 30, "created at full length");
+        let mut buf = [0; 1];
+        let err = s.read(3, 0, &mut buf).unwrap_err();
+        assert!(err.is_missing_data(), "{err}");
+        assert!(err.to_string().contains("t/c"), "{err}");
+    }
+
+    #[test]
+    fn ten_thousand_files_do_not_exhaust_descriptors() {
+        let tmp = TempDir::new("many");
+        let n = 10_000;
+        let layout = Layout::new(64, (0..n).map(|_| (3u64, false))).unwrap();
+        let paths: Vec<RelativePath> = (0..n).map(|i| rel(&format!("d{}/f{i}", i % 50))).collect();
+        let s = FileStorage::open_with(
+            &tmp.0,
+            layout.clone(),
+            &paths,
+            FileStorageOptions { max_open_files: 16 },
+        )
+        .unwrap();
+        let data = content(layout.total_length() as usize);
+        for piece in 0..layout.piece_count() {
+            let start = piece as usize * 64;
+            let len = layout.piece_len(piece) as usize;
+            s.write(piece, 0, &data[start..start + len]).unwrap();
+            assert!(s.open_handles() <= 16);
+        }
+        // Read everything back (reopening evicted files) through the bounded cache.
+        for piece in (0..layout.piece_count()).step_by(7) {
+            let start = piece as usize * 64;
+            let expected = &data[start..start + layout.piece_len(piece) as usize];
+            assert_eq!(
+                hash_piece(&s, piece).unwrap(),
+                crate::id::sha1_digest(expected)
+            );
+            assert!(s.open_handles() <= 16);
+        }
+    }
+}

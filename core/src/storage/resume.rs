@@ -1,0 +1,332 @@
+//! Resume data: which pieces were verified, plus each file's size and modification time, so a
+//! restart trusts unchanged files and rechecks only changed ones.
+//!
+//! Lifecycle: [`ResumeState`] accumulates pieces as they are verified and flushed (it accepts
+//! only [`FlushedPiece`] proofs and [`Rechecked`] results). To save, take the storage's
+//! [`super::Storage::stamps`], build [`ResumeData`] with [`ResumeState::to_resume_data`],
+//! [`ResumeData::encode`] it and write it with [`save_atomically`]. On start,
+//! [`ResumeData::decode`] the file, compare with the current stamps ([`ResumeData::plan`]):
+//! pieces touching only unchanged files are trusted, pieces touching a changed or missing file
+//! are rechecked. A piece written but not yet recorded when the process died is never in the
+//! saved bitfield, so it is never trusted; its file's changed stamp gets it rechecked.
+//!
+//! Format (bencoded dictionary): `files`: a list with, per file, `[size, mtime seconds,
+//! mtime nanoseconds]` or `[]` for a missing file; `piece count`; `pieces`: the BEP 3 bitfield
+//! of verified pieces; `version`: 1.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use super::{FlushedPiece, IoOp, Rechecked, StorageError};
+use crate::bencode::{DecodeError, Decoder, Encoder};
+use crate::layout::Layout;
+use crate::picker::{BitfieldError, PieceSet};
+
+/// The resume format version written and accepted.
+const VERSION: i64 = 1;
+/// Nesting needed by the format (dict → list → list).
+const MAX_DEPTH: usize = 4;
+
+/// A file's size and modification time as the file system reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time: whole seconds since the Unix epoch (negative before it).
+    pub mtime_secs: i64,
+    /// Modification time: nanoseconds within the second.
+    pub mtime_nanos: u32,
+}
+
+impl FileStamp {
+    /// The fixed stamp of a padding file (never on disk, never changes).
+    pub fn padding(length: u64) -> Self {
+        Self {
+            size: length,
+            mtime_secs: 0,
+            mtime_nanos: 0,
+        }
+    }
+}
+
+/// The contents of a resume file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumeData {
+    /// Pieces verified and flushed when it was saved.
+    pub pieces: PieceSet,
+    /// Each file's stamp when it was saved (`None`: the file did not exist).
+    pub files: Vec<Option<FileStamp>>,
+}
+
+/// What a resume file lets a restart trust, given the files' current stamps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadPlan {
+    trusted: PieceSet,
+    recheck: PieceSet,
+}
+
+/// Verified pieces, recorded only with proof that they were verified and flushed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumeState {
+    verified: PieceSet,
+}
+
+/// Why a resume file cannot be used (start with a full recheck instead).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// Not valid bencode.
+    Bencode(DecodeError),
+    /// A required key is missing or has the wrong type.
+    Field(&'static str),
+    /// A version this code does not know.
+    Version(i64),
+    /// Made for a torrent with another piece count.
+    PieceCount {
+        /// Pieces of this torrent.
+        expected: u32,
+        /// Pieces in the file.
+        actual: i64,
+    },
+    /// Made for a torrent with another number of files.
+    FileCount {
+        /// Files of this torrent.
+        expected: usize,
+        /// Files in the file.
+        actual: usize,
+    },
+    /// The bitfield does not fit the piece count.
+    Bitfield(BitfieldError),
+    /// A file stamp is malformed (negative size, nanoseconds out of range, wrong arity).
+    Stamp(usize),
+}
+
+impl ResumeData {
+    /// Canonical bencoding of the resume data.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.dict();
+        e.bytes(b"files").list();
+        for f in &self.files {
+            e.list();
+            if let Some(s) = f {
+                e.int(i64::try_from(s.size).unwrap_or(i64::MAX))
+                    .int(s.mtime_secs)
+                    .int(i64::from(s.mtime_nanos));
+            }
+            e.end();
+        }
+        e.end();
+        e.bytes(b"piece count").int(i64::from(self.pieces.len()));
+        e.bytes(b"pieces").bytes(&self.pieces.to_bitfield());
+        e.bytes(b"version").int(VERSION);
+        e.end();
+        e.finish()
+    }
+
+    /// Decodes resume data (hostile input: a damaged file must not be trusted) for `layout`.
+    pub fn decode(bytes: &[u8], layout: &Layout) -> Result<Self, ResumeError> {
+        let value = Decoder::new(bytes)
+            .max_depth(MAX_DEPTH)
+            .decode()
+            .map_err(ResumeError::Bencode)?;
+        let dict = value.as_dict().ok_or(ResumeError::Field("top level"))?;
+        let version = dict.int(b"version").ok_or(ResumeError::Field("version"))?;
+        if version != VERSION {
+            return Err(ResumeError::Version(version));
+        }
+        let count = dict
+            .int(b"piece count")
+            .ok_or(ResumeError::Field("piece count"))?;
+        if count != i64::from(layout.piece_count()) {
+            return Err(ResumeError::PieceCount {
+                expected: layout.piece_count(),
+                actual: count,
+            });
+        }
+        let bits = dict.bytes(b"pieces").ok_or(ResumeError::Field("pieces"))?;
+        let pieces =
+            PieceSet::from_bitfield(bits, layout.piece_count()).map_err(ResumeError::Bitfield)?;
+        let list = dict.list(b"files").ok_or(ResumeError::Field("files"))?;
+        if list.len() != layout.files().len() {
+            return Err(ResumeError::FileCount {
+                expected: layout.files().len(),
+                actual: list.len(),
+            });
+        }
+        let files = list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let items = v.as_list().ok_or(ResumeError::Stamp(i))?;
+                let ints: Option<Vec<i64>> = items.iter().map(|x| x.as_int()).collect();
+                match ints.as_deref() {
+                    Some([]) => Ok(None),
+                    Some(&[size, secs, nanos]) => Ok(Some(FileStamp {
+                        size: u64::try_from(size).map_err(|_| ResumeError::Stamp(i))?,
+                        mtime_secs: secs,
+                        mtime_nanos: u32::try_from(nanos)
+                            .ok()
+                            .filter(|n| *n < 1_000_000_000)
+                            .ok_or(ResumeError::Stamp(i))?,
+                    })),
+                    _ => Err(ResumeError::Stamp(i)),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { pieces, files })
+    }
+
+    /// Compares the saved stamps with `current` ones (from [`super::Storage::stamps`]): every
+    /// piece touching a file whose stamp changed, or that is missing now, must be rechecked;
+    /// the other saved pieces are trusted. O(files + pieces).
+    pub fn plan(&self, layout: &Layout, current: &[Option<FileStamp>]) -> LoadPlan {
+        let n = layout.piece_count();
+        let mut recheck = PieceSet::new(n);
+        for (i, extent) in layout.files().iter().enumerate() {
+            if extent.padding {
+                continue;
+            }
+            let now = current.get(i).copied().flatten();
+            let then = self.files.get(i).copied().flatten();
+            if now.is_none() || now != then {
+                for piece in layout.file_pieces(i) {
+                    recheck.insert(piece);
+                }
+            }
+        }
+        let mut trusted = PieceSet::new(n);
+        if self.pieces.len() == n {
+            for piece in self.pieces.iter().filter(|p| !recheck.contains(*p)) {
+                trusted.insert(piece);
+            }
+        }
+        LoadPlan { trusted, recheck }
+    }
+}
+
+impl LoadPlan {
+    /// Pieces to treat as had without hashing.
+    pub fn trusted(&self) -> &PieceSet {
+        &self.trusted
+    }
+
+    /// Pieces to hash before use (see [`super::recheck_pieces`]).
+    pub fn recheck(&self) -> &PieceSet {
+        &self.recheck
+    }
+}
+
+impl ResumeState {
+    /// No piece verified yet.
+    pub fn new(piece_count: u32) -> Self {
+        Self {
+            verified: PieceSet::new(piece_count),
+        }
+    }
+
+    /// Starts from the pieces a resume file lets us trust.
+    pub fn from_plan(plan: &LoadPlan) -> Self {
+        Self {
+            verified: plan.trusted.clone(),
+        }
+    }
+
+    /// Records a piece verified and then flushed.
+    pub fn mark_verified_and_flushed(&mut self, piece: FlushedPiece) {
+        self.verified.insert(piece.piece());
+    }
+
+    /// Records a recheck: its good pieces become verified, its bad ones are forgotten.
+    pub fn mark_rechecked(&mut self, result: &Rechecked) {
+        for piece in result.checked().iter() {
+            if result.good().contains(piece) {
+                self.verified.insert(piece);
+            } else {
+                self.verified.remove(piece);
+            }
+        }
+    }
+
+    /// Forgets a piece (its data was found damaged, or its file deleted).
+    pub fn forget(&mut self, piece: u32) {
+        self.verified.remove(piece);
+    }
+
+    /// The verified pieces.
+    pub fn verified(&self) -> &PieceSet {
+        &self.verified
+    }
+
+    /// Resume data for saving, with the files' current `stamps` (take them after the last
+    /// flush, so they cover every recorded piece).
+    pub fn to_resume_data(&self, stamps: Vec<Option<FileStamp>>) -> ResumeData {
+        ResumeData {
+            pieces: self.verified.clone(),
+            files: stamps,
+        }
+    }
+}
+
+/// Replaces the file at `path` with `bytes` atomically: writes a temporary file beside it,
+/// fsyncs it, renames it over `path`, then fsyncs the directory. A crash at any instant leaves
+/// either the old file or the new one, never a mix.
+pub fn save_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| StorageError::io(IoOp::Open, &tmp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| StorageError::io(IoOp::Write, &tmp, e))?;
+    file.sync_all()
+        .map_err(|e| StorageError::io(IoOp::Flush, &tmp, e))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| StorageError::io(IoOp::Rename, path, e))?;
+    #[cfg(unix)]
+    {
+        let d = File::open(dir).map_err(|e| StorageError::io(IoOp::Open, dir, e))?;
+        d.sync_all()
+            .map_err(|e| StorageError::io(IoOp::Flush, dir, e))?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bencode(e) => write!(f, "resume data: {e}"),
+            Self::Field(k) => write!(f, "resume data: `{k}` missing or of the wrong type"),
+            Self::Version(v) => write!(f, "resume data: unknown version {v}"),
+            Self::PieceCount { expected, actual } => {
+                write!(
+                    f,
+                    "resume data is for {actual} pieces, torrent has {expected}"
+                )
+            }
+            Self::FileCount { expected, actual } => {
+                write!(
+                    f,
+                    "resume data is for {actual} files, torrent has {expected}"
+                )
+            }
+            Self::Bitfield(e) => write!(f, "resume data: {e}"),
+            Self::Stamp(i) => write!(f, "resume data: malformed stamp of file {i}"),
+        }
+    }
+}
+
+impl std::error::Error for ResumeError {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,272 @@
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::id::sha1_digest;
+use crate::metainfo::RelativePath;
+use crate::rng::Rng;
+use crate::storage::{FileStorage, MemoryStorage, Storage, recheck_pieces, verify_piece};
+
+fn layout() -> Layout {
+    // 5 pieces of 1000 bytes over files of 1500, 0, 2000 and 1500 bytes.
+    Layout::new(
+        1000,
+        [(1500, false), (0, false), (2000, false), (1500, false)],
+    )
+    .unwrap()
+}
+
+fn data(layout: &Layout, seed: u64) -> (Vec<u8>, Vec<[u8; 20]>) {
+    let mut d = vec![0; layout.total_length() as usize];
+    Rng::new(seed).fill(&mut d);
+    let hashes = (0..layout.piece_count())
+        .map(|p| sha1_digest(piece_bytes(layout, &d, p)))
+        .collect();
+    (d, hashes)
+}
+
+fn piece_bytes<'a>(layout: &Layout, d: &'a [u8], p: u32) -> &'a [u8] {
+    let start = layout.piece_offset(p) as usize;
+    &d[start..start + layout.piece_len(p) as usize]
+}
+
+#[test]
+fn encode_decode_round_trip() {
+    let l = layout();
+    let mut pieces = PieceSet::new(5);
+    pieces.insert(1);
+    pieces.insert(4);
+    let r = ResumeData {
+        pieces,
+        files: vec![
+            Some(FileStamp {
+                size: 1500,
+                mtime_secs: 1_700_000_000,
+                mtime_nanos: 5,
+            }),
+            Some(FileStamp {
+                size: 0,
+                mtime_secs: -3,
+                mtime_nanos: 999_999_999,
+            }),
+            None,
+            Some(FileStamp {
+                size: 1500,
+                mtime_secs: 0,
+                mtime_nanos: 0,
+            }),
+        ],
+    };
+    let bytes = r.encode();
+    assert!(
+        Decoder::new(&bytes).strict(true).decode().is_ok(),
+        "canonical"
+    );
+    assert_eq!(ResumeData::decode(&bytes, &l).unwrap(), r);
+}
+
+#[test]
+fn hostile_resume_files_are_rejected() {
+    let l = layout();
+    let ok = ResumeData {
+        pieces: PieceSet::new(5),
+        files: vec![None; 4],
+    }
+    .encode();
+    type Check = fn(&ResumeError) -> bool;
+    let cases: [(&[u8], Check); 8] = [
+        (b"", |e| matches!(e, ResumeError::Bencode(_))),
+        (b"le", |e| matches!(e, ResumeError::Field(_))),
+        (b"d7:versioni2ee", |e| matches!(e, ResumeError::Version(2))),
+        (b"d11:piece counti6e7:versioni1ee", |e| {
+            matches!(e, ResumeError::PieceCount { .. })
+        }),
+        (b"d11:piece counti5e6:pieces2:xx7:versioni1ee", |e| {
+            matches!(e, ResumeError::Bitfield(_))
+        }),
+        (
+            b"d5:filesle11:piece counti5e6:pieces1:\x007:versioni1ee",
+            |e| matches!(e, ResumeError::FileCount { .. }),
+        ),
+        (
+            b"d5:filesll i-1ei0ei0eelelelee11:piece counti5e6:pieces1:\x007:versioni1ee",
+            |e| matches!(e, ResumeError::Bencode(_)),
+        ),
+        (
+            b"d5:filesllli1eeelelelee11:piece counti5e6:pieces1:\x007:versioni1ee",
+            |e| matches!(e, ResumeError::Stamp(0)),
+        ),
+    ];
+    for (input, check) in cases {
+        let err = ResumeData::decode(input, &l).unwrap_err();
+        assert!(check(&err), "{:?}: {err}", String::from_utf8_lossy(input));
+    }
+    let neg = b"d5:filesli-1ei0ei0eelelelee11:piece counti5e6:pieces1:\x007:versioni1ee";
+    assert!(ResumeData::decode(neg, &l).is_err());
+    // Random corruption never panics and never yields data for another geometry.
+    let mut rng = Rng::new(8);
+    for _ in 0..2000 {
+        let mut b = ok.clone();
+        let i = rng.index(b.len());
+        b[i] = rng.next_u32() as u8;
+        if let Ok(r) = ResumeData::decode(&b, &l) {
+            assert_eq!(r.pieces.len(), 5);
+            assert_eq!(r.files.len(), 4);
+        }
+    }
+}
+
+#[test]
+fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
+    let l = layout();
+    let stamp = |t| {
+        Some(FileStamp {
+            size: 1,
+            mtime_secs: t,
+            mtime_nanos: 0,
+        })
+    };
+    let saved = ResumeData {
+        pieces: PieceSet::full(5),
+        files: vec![stamp(1), stamp(2), stamp(3), stamp(4)],
+    };
+    let plan = saved.plan(&l, &[stamp(1), stamp(2), stamp(3), stamp(4)]);
+    assert!(plan.trusted().is_full());
+    assert_eq!(plan.recheck().count(), 0);
+    // File 2 (bytes 1500..3500 = pieces 1..=3) changed; file 3 (pieces 3..=4) vanished.
+    let plan = saved.plan(&l, &[stamp(1), stamp(2), stamp(9), None]);
+    assert_eq!(plan.trusted().iter().collect::<Vec<_>>(), [0]);
+    assert_eq!(plan.recheck().iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    let state = ResumeState::from_plan(&plan);
+    assert_eq!(state.verified().iter().collect::<Vec<_>>(), [0]);
+}
+
+fn rel(s: &str) -> RelativePath {
+    RelativePath::from_components(s.split('/')).unwrap()
+}
+
+#[test]
+fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
+    let tmp = crate::storage::file::tests::TempDir::new("crash");
+    let l = layout();
+    let (d, hashes) = data(&l, 1);
+    let paths = [rel("x/a"), rel("x/empty"), rel("x/b"), rel("x/c")];
+    let resume_path = tmp.0.join("resume.dat");
+
+    // Run 1: pieces 0 and 1 verified, flushed, recorded and saved.
+    let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
+    let mut state = ResumeState::new(5);
+    for p in [0, 1] {
+        s.write(p, 0, piece_bytes(&l, &d, p)).unwrap();
+        let v = verify_piece(&s, p, &hashes[p as usize]).unwrap().unwrap();
+        state.mark_verified_and_flushed(v.flush(&s).unwrap());
+    }
+    save_atomically(
+        &resume_path,
+        &state.to_resume_data(s.stamps().unwrap()).encode(),
+    )
+    .unwrap();
+    // Then piece 3 fully written and piece 4 half written, neither recorded: crash.
+    s.write(3, 0, piece_bytes(&l, &d, 3)).unwrap();
+    s.write(4, 0, &piece_bytes(&l, &d, 4)[..300]).unwrap();
+    drop(s);
+
+    // Run 2.
+    let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
+    let saved = ResumeData::decode(&fs::read(&resume_path).unwrap(), &l).unwrap();
+    let plan = saved.plan(&l, &s.stamps().unwrap());
+    assert!(
+        !plan.trusted().contains(3) && !plan.trusted().contains(4),
+        "never trusted"
+    );
+    assert!(
+        plan.recheck().contains(3) && plan.recheck().contains(4),
+        "file c changed"
+    );
+    let mut state = ResumeState::from_plan(&plan);
+    let checked = recheck_pieces(&s, &hashes, plan.recheck()).unwrap();
+    state.mark_rechecked(&checked);
+    assert_eq!(state.verified().iter().collect::<Vec<_>>(), [0, 1, 3]);
+    save_atomically(
+        &resume_path,
+        &state.to_resume_data(s.stamps().unwrap()).encode(),
+    )
+    .unwrap();
+    drop(s);
+
+    // Run 3: a byte of trusted piece 0 is damaged behind our back (mtime changes).
+    let file_a = tmp.0.join("x/a");
+    let mut bytes = fs::read(&file_a).unwrap();
+    bytes[10] ^= 1;
+    fs::write(&file_a, &bytes).unwrap();
+    let f = File::options().write(true).open(&file_a).unwrap();
+    f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(12_345))
+        .unwrap();
+    drop(f);
+    let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
+    let saved = ResumeData::decode(&fs::read(&resume_path).unwrap(), &l).unwrap();
+    let plan = saved.plan(&l, &s.stamps().unwrap());
+    assert!(!plan.trusted().contains(0) && plan.recheck().contains(0));
+    let checked = recheck_pieces(&s, &hashes, plan.recheck()).unwrap();
+    assert!(!checked.good().contains(0), "damage found");
+    assert!(!tmp.0.join("resume.dat.tmp").exists());
+}
+
+#[test]
+fn crash_at_any_instant_never_makes_a_bad_piece_look_good() {
+    let l = Layout::new(1000, [(2500, false), (700, false), (1800, false)]).unwrap();
+    let (d, hashes) = data(&l, 2);
+    for seed in 0..300 {
+        let mut rng = Rng::new(seed);
+        let s = MemoryStorage::new(l.clone());
+        let mut state = ResumeState::new(l.piece_count());
+        let mut saved: Option<Vec<u8>> = None;
+        let crash_at = rng.below(60);
+        for _ in 0..crash_at {
+            let p = rng.below(u64::from(l.piece_count())) as u32;
+            match rng.below(4) {
+                // A block of good or garbage data arrives.
+                0 | 1 => {
+                    let len = l.piece_len(p);
+                    let off = rng.below(u64::from(len)) as u32;
+                    let n = 1 + rng.below(u64::from(len - off)) as usize;
+                    let mut chunk = piece_bytes(&l, &d, p)[off as usize..off as usize + n].to_vec();
+                    if rng.chance(0.3) {
+                        chunk[0] ^= 0x55;
+                    }
+                    s.write(p, off, &chunk).unwrap();
+                }
+                2 => {
+                    if let Some(v) = verify_piece(&s, p, &hashes[p as usize]).unwrap() {
+                        state.mark_verified_and_flushed(v.flush(&s).unwrap());
+                    }
+                }
+                _ => saved = Some(state.to_resume_data(s.stamps().unwrap()).encode()),
+            }
+        }
+        // Crash: restart from the last saved resume data and the storage as it is.
+        let Some(bytes) = saved else { continue };
+        let plan = ResumeData::decode(&bytes, &l)
+            .unwrap()
+            .plan(&l, &s.stamps().unwrap());
+        for p in plan.trusted().iter() {
+            assert_eq!(
+                crate::storage::hash_piece(&s, p).unwrap(),
+                hashes[p as usize],
+                "seed {seed}: piece {p} trusted but bad"
+            );
+        }
+    }
+}
+
+#[test]
+fn save_replaces_atomically() {
+    let tmp = crate::storage::file::tests::TempDir::new("atomic");
+    let path = tmp.0.join("r");
+    save_atomically(&path, b"one").unwrap();
+    fs::write(tmp.0.join("r.tmp"), b"leftover of a crash").unwrap();
+    save_atomically(&path, b"two").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"two");
+    let err = save_atomically(&tmp.0.join("missing/dir/r"), b"x").unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}
