@@ -29,6 +29,7 @@ pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 pub mod rng;
+pub mod session;
 pub mod storage;
 pub mod tracker;
 pub mod wire;

@@ -1,0 +1,205 @@
+//! The values that cross the boundary between the [`Session`](super::Session) and a runtime:
+//! ids, transmits, actions (work the runtime performs: connects, disk jobs, HTTP requests, DNS)
+//! and completions (their results, fed back through `handle_*` calls).
+//!
+//! This is the runtime contract. A runtime (smol, tokio, a custom event loop, the simulator)
+//! needs nothing else from core to drive a session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::layout::Layout;
+use crate::metainfo::RelativePath;
+use crate::storage::StorageError;
+use crate::tracker::TrackerUrl;
+
+/// A peer connection, allocated by the session (never by the runtime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// A torrent in the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TorrentId(pub u32);
+
+/// A disk or hash job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+/// An HTTP request or a DNS resolution the session asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Bytes to send.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Transmit {
+    /// Where the bytes go.
+    pub dest: Dest,
+    /// The bytes. For a peer, append them to the connection's write stream in order.
+    pub payload: Bytes,
+}
+
+/// Where a [`Transmit`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// The TCP stream of a peer connection.
+    Peer(ConnId),
+    /// A datagram from the session's one UDP socket (DHT and UDP trackers share it).
+    Udp(SocketAddr),
+}
+
+/// Work for the runtime. Each result comes back through the `handle_*` call named on the
+/// variant.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Open a TCP connection; report with `handle_connected`, then bytes with
+    /// `handle_peer_data` and the end with `handle_peer_closed`.
+    Connect {
+        /// The id the session gave this connection.
+        conn: ConnId,
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// Close a connection (after writing what was already transmitted to it). Do not report
+    /// `handle_peer_closed` for it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Stop reading from a connection until [`Action::ResumeReading`] (back-pressure).
+    PauseReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Start reading from a paused connection again.
+    ResumeReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Create the storage of a torrent (a `FileStorage` under the torrent's download directory,
+    /// or a `MemoryStorage` in a simulation). Later disk jobs for the torrent use it.
+    OpenStorage {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece and file geometry.
+        layout: Layout,
+        /// One safe relative path per file of the layout, padding files included.
+        paths: Arc<[RelativePath]>,
+    },
+    /// Run a disk or hash job on a worker thread; report with `handle_completion`.
+    Disk(DiskJob),
+    /// Send an HTTP(S) request (request bytes built by core) and report the response with
+    /// `handle_http_response`.
+    HttpRequest {
+        /// Identifies the response.
+        id: RequestId,
+        /// Where to connect (scheme decides TLS, host and port where).
+        url: TrackerUrl,
+        /// The whole request, ready to write.
+        request: Vec<u8>,
+    },
+    /// Resolve a host name; report with `handle_resolved`.
+    Resolve {
+        /// Identifies the answer.
+        id: RequestId,
+        /// The host name.
+        host: String,
+        /// The port to put in the resolved addresses.
+        port: u16,
+    },
+    /// Persist a torrent's resume data (write atomically: temp file, fsync, rename).
+    SaveResume {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Bencoded resume data.
+        data: Vec<u8>,
+    },
+    /// Persist the DHT node state (node id and good nodes).
+    SaveDhtState {
+        /// Encoded DHT state.
+        data: Vec<u8>,
+    },
+}
+
+/// A job for a worker thread.
+#[derive(Debug)]
+pub struct DiskJob {
+    /// Echoed in the completion.
+    pub id: JobId,
+    /// The torrent whose storage to use.
+    pub torrent: TorrentId,
+    /// What to do.
+    pub kind: DiskJobKind,
+}
+
+/// What a [`DiskJob`] does.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DiskJobKind {
+    /// Write a received block (a slice of the receive buffer: no copy on the way).
+    Write {
+        /// Piece index.
+        piece: u32,
+        /// Offset in the piece.
+        offset: u32,
+        /// The block.
+        data: Bytes,
+    },
+    /// Read a block to upload to a peer.
+    Read {
+        /// Piece index.
+        piece: u32,
+        /// Offset in the piece.
+        offset: u32,
+        /// Length in bytes.
+        len: u32,
+    },
+    /// Read a whole piece back and compare its SHA-1.
+    Verify {
+        /// Piece index.
+        piece: u32,
+        /// The hash from the metainfo.
+        expected: [u8; 20],
+    },
+    /// Make every write completed so far durable.
+    Flush,
+    /// Check existing data: hash each listed piece against `expected` (resume, recheck).
+    Check {
+        /// Pieces to hash, with their expected hashes.
+        pieces: Vec<(u32, [u8; 20])>,
+    },
+    /// Read each file's size and modification time (to decide what resume data can trust).
+    Stamps,
+}
+
+/// The result of a [`DiskJob`], for `handle_completion`.
+#[derive(Debug)]
+pub struct Completion {
+    /// The job's id.
+    pub id: JobId,
+    /// The job's torrent.
+    pub torrent: TorrentId,
+    /// What happened.
+    pub result: Result<CompletionKind, StorageError>,
+}
+
+/// The successful outcome of a [`DiskJob`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CompletionKind {
+    /// A `Write` finished.
+    Written,
+    /// A `Read` finished with the block.
+    Read(Bytes),
+    /// A `Verify` finished: whether the hash matched.
+    Verified(bool),
+    /// A `Flush` finished.
+    Flushed,
+    /// A `Check` finished: the pieces whose hash matched.
+    Checked(Vec<u32>),
+    /// `Stamps` finished: one entry per file, `None` for a missing file.
+    Stamps(Vec<Option<crate::storage::FileStamp>>),
+}
