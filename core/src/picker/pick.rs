@@ -126,20 +126,20 @@ impl Picker {
     fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
         let state = &self.peers[&peer];
         for buckets in [&self.high, &self.normal] {
-            let order = buckets.order();
             let found = match &state.has {
-                Has::All => order.first().copied(),
-                Has::Some(set) => {
-                    let head = &order[..order.len().min(SCAN_LIMIT)];
-                    match head.iter().find(|&&p| set.contains(p)) {
-                        Some(&p) => Some(p),
-                        None if order.len() > SCAN_LIMIT => set
-                            .iter()
-                            .filter(|&p| buckets.contains(p))
-                            .min_by_key(|&p| buckets.position(p)),
-                        None => None,
-                    }
-                }
+                Has::All => buckets.rarest_first().next(),
+                Has::Some(set) => match buckets
+                    .rarest_first()
+                    .take(SCAN_LIMIT)
+                    .find(|&p| set.contains(p))
+                {
+                    Some(p) => Some(p),
+                    None if buckets.len() > SCAN_LIMIT => set
+                        .iter()
+                        .filter(|&p| buckets.contains(p))
+                        .min_by_key(|&p| buckets.rank(p)),
+                    None => None,
+                },
             };
             if found.is_some() {
                 return found;
