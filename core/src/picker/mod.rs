@@ -132,8 +132,8 @@ pub enum Received {
     },
     /// Already received (a slow endgame copy): drop the data.
     Duplicate,
-    /// A well-formed block we are not downloading (piece owned, skipped, or never requested):
-    /// drop the data.
+    /// A well-formed block we are not downloading (piece owned, or never requested), or one
+    /// from a banned peer: drop the data.
     Unwanted,
     /// Offset or length does not match the torrent's blocks: the peer is faulty.
     Invalid,
@@ -451,6 +451,10 @@ impl Picker {
         let Some(index) = self.block_index(block) else {
             return Received::Invalid;
         };
+        if self.is_banned(peer) {
+            let _ = self.drop_requests(peer);
+            return Received::Unwanted;
+        }
         if let Some(state) = self.peers.get_mut(&peer)
             && let Some(i) = state.inflight.iter().position(|(r, _)| *r == block)
         {
