@@ -20,10 +20,23 @@
 //!
 //! The picker holds no clock: time comes in as `now` arguments. Cost: availability changes are
 //! O(1), picking starts with the partial pieces and then walks the availability-ordered list
-//! from its rare end, so a pick does not scan the whole torrent (see [`availability`]).
+//! from its rare end, so a pick does not scan the whole torrent.
 //!
 //! Peers are named by [`PeerKey`], a small id the session allocates (and never reuses while the
 //! picker may still name it in a ban).
+//!
+//! ## Driving it
+//! - connection up: [`Picker::add_peer`]; then its `bitfield` / `have all` / `have none` /
+//!   `have` messages ([`Picker::peer_bitfield`] etc.; each says whether to be interested);
+//!   `unchoke` / `choke`: [`Picker::peer_unchoked`] / [`Picker::peer_choked`]; `reject`:
+//!   [`Picker::request_rejected`]; connection down: [`Picker::remove_peer`];
+//! - after each of those, and after each block, call [`Picker::pick`] for the peer and send
+//!   the requests it returns;
+//! - a `piece` message: [`Picker::block_received`]; write accepted data, send the cancels; when
+//!   the piece is complete and written, hash it and call [`Picker::piece_passed`] or
+//!   [`Picker::piece_failed`] (then the smart-ban calls with
+//!   [`crate::storage::block_digests`]);
+//! - timers: [`Picker::poll_timeout`] / [`Picker::handle_timeout`] (send the returned cancels).
 
 mod availability;
 mod blocks;
