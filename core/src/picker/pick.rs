@@ -156,9 +156,11 @@ impl Picker {
         {
             self.seq_cursor += 1;
         }
-        let state = &self.peers[&peer];
-        (self.seq_cursor..self.piece_count)
-            .find(|&p| (self.high.contains(p) || self.normal.contains(p)) && state.has(p))
+        let listed = |p: &u32| self.high.contains(*p) || self.normal.contains(*p);
+        match &self.peers[&peer].has {
+            Has::All => (self.seq_cursor..self.piece_count).find(listed),
+            Has::Some(set) => set.iter_from(self.seq_cursor).find(listed),
+        }
     }
 }
 
