@@ -141,11 +141,7 @@ impl PieceSet {
     /// The members at or after `start`, in increasing order.
     pub fn iter_from(&self, start: u32) -> impl Iterator<Item = u32> + '_ {
         let first_word = (start / 64) as usize;
-        let mask = if start % 64 == 0 {
-            u64::MAX
-        } else {
-            u64::MAX >> (start % 64)
-        };
+        let mask = u64::MAX >> (start % 64);
         self.words
             .iter()
             .enumerate()
