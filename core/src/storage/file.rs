@@ -449,7 +449,7 @@ pub(crate) mod tests {
         let tmp = TempDir::new("threads");
         let layout = Layout::new(1000, (0..7).map(|i| (1234 + i * 100, false))).unwrap();
         let paths: Vec<RelativePath> = (0..7).map(|i| rel(&format!("t/f{i}"))).collect();
-        let s = std::sync::Arc::new(
+        let s = Arc::new(
             FileStorage::open_with(
                 &tmp.0,
                 layout.clone(),
@@ -458,7 +458,7 @@ pub(crate) mod tests {
             )
             .unwrap(),
         );
-        let data = std::sync::Arc::new(content(layout.total_length() as usize));
+        let data = Arc::new(content(layout.total_length() as usize));
         let workers: Vec<_> = (0..4u32)
             .map(|w| {
                 let (s, data, layout) = (s.clone(), data.clone(), layout.clone());
