@@ -153,6 +153,43 @@ fn endgame_duplicates_last_blocks_and_cancels_on_arrival() {
 }
 
 #[test]
+fn a_stalled_peer_cannot_hold_the_download_at_99_percent() {
+    // Peer `slow` takes blocks and never answers (no choke, no reject); `fast` answers at once.
+    // Endgame lets `fast` finish the download without waiting for any timeout.
+    let now = Instant::now();
+    let mut p = picker(50, 4 * BLOCK_LEN);
+    let (slow, fast) = (PeerKey(0), PeerKey(1));
+    for k in [slow, fast] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let stalled = p.pick(now, slow, PeerRate { reqq: 30, ..RATE });
+    assert_eq!(stalled.len(), 30);
+    let mut rounds = 0;
+    while !p.is_finished() {
+        rounds += 1;
+        assert!(
+            rounds < 1000,
+            "hangs with {} requests stalled",
+            p.requests(slow).count()
+        );
+        for r in p.pick(now, fast, PeerRate { reqq: 16, ..RATE }) {
+            if let (true, _) = accept(p.block_received(now, fast, r)) {
+                p.piece_passed(r.piece);
+            }
+        }
+    }
+    assert!(p.is_seed());
+    assert_eq!(
+        p.requests(slow).count(),
+        0,
+        "every stalled request was cancelled"
+    );
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn no_endgame_while_untouched_pieces_remain() {
     let now = Instant::now();
     let mut p = picker(3, BLOCK_LEN);
