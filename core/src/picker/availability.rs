@@ -1,12 +1,13 @@
 //! Pieces ordered by availability, in O(1) per availability change (libtorrent's layout).
 //!
 //! [`Buckets`] keeps the candidate pieces of one priority class in one vector sorted by
-//! availability: bucket `k` (the pieces `k` non-seed peers have) is a contiguous run starting at
-//! `starts[k]`. Moving a piece one bucket up or down swaps it with the bucket's boundary
-//! element and shifts the boundary: O(1). Inside a bucket the order is random (every move swaps
-//! the piece with a random member of its new bucket), which gives rarest-first its random
-//! tie-break. Inserting or removing a piece costs O(number of buckets), bounded by the peer
-//! count, never by the piece count.
+//! availability, most common first and rarest last: bucket `k` (the pieces `k` non-seed peers
+//! have) is a contiguous run. Moving a piece one bucket up or down swaps it with the bucket's
+//! boundary element and shifts the boundary: O(1). Inside a bucket the order is random (every
+//! move swaps the piece with a random member of its new bucket), which gives rarest-first its
+//! random tie-break. Inserting or removing a piece of availability `k` walks the `k` rarer
+//! buckets between it and the end of the vector: O(k), and rare pieces (the ones picked, and so
+//! removed) are near the end; never O(piece count).
 
 use crate::rng::Rng;
 
@@ -15,10 +16,11 @@ const ABSENT: u32 = u32::MAX;
 /// Pieces of one priority class ordered by availability; see the module docs.
 #[derive(Clone, Debug)]
 pub(crate) struct Buckets {
+    /// Most common first, rarest last.
     order: Vec<u32>,
-    /// `starts[k]`: index in `order` of bucket `k`'s first piece; bucket `k` ends where bucket
-    /// `k + 1` starts, the last bucket at `order.len()`.
-    starts: Vec<u32>,
+    /// `top[k]`: index in `order` of bucket `k`'s first piece. Bucket `k` ends where bucket
+    /// `k - 1` starts (bucket 0 at `order.len()`); the highest bucket starts at 0.
+    top: Vec<u32>,
     /// Each piece's index in `order`, or `ABSENT`.
     pos: Vec<u32>,
 }
@@ -27,7 +29,7 @@ impl Buckets {
     pub(crate) fn new(piece_count: u32) -> Self {
         Self {
             order: Vec::new(),
-            starts: vec![0],
+            top: vec![0],
             pos: vec![ABSENT; piece_count as usize],
         }
     }
@@ -41,18 +43,18 @@ impl Buckets {
     }
 
     /// The pieces, rarest first (random order among equals).
-    pub(crate) fn order(&self) -> &[u32] {
-        &self.order
+    pub(crate) fn rarest_first(&self) -> impl Iterator<Item = u32> + '_ {
+        self.order.iter().rev().copied()
     }
 
-    /// The position of `piece` in [`Self::order`] (smaller is picked first).
-    pub(crate) fn position(&self, piece: u32) -> u32 {
-        self.pos[piece as usize]
+    /// The rank of `piece` in [`Self::rarest_first`] (smaller is picked first).
+    pub(crate) fn rank(&self, piece: u32) -> usize {
+        self.order.len() - 1 - self.pos[piece as usize] as usize
     }
 
     /// Whether some piece here has availability above zero (excluding seeds).
     pub(crate) fn any_above_zero(&self) -> bool {
-        self.starts.len() > 1 && (self.starts[1] as usize) < self.order.len()
+        self.top[0] > 0
     }
 
     /// Adds `piece` (not present) with availability `avail`.
@@ -63,12 +65,12 @@ impl Buckets {
         self.order.push(piece);
         let mut i = self.order.len() - 1;
         self.pos[piece as usize] = i as u32;
-        // Walk down from the last bucket: each step swaps the piece with the first element of
-        // bucket `c` and shrinks `c` from the front, leaving the piece at the end of `c - 1`.
-        for c in (k + 1..self.starts.len()).rev() {
-            let first = self.starts[c] as usize;
+        // The piece starts as the last element of bucket 0. Each step swaps it with the first
+        // element of bucket `c` and shrinks `c` from the front, leaving it last in `c + 1`.
+        for c in 0..k {
+            let first = self.top[c] as usize;
             self.swap(i, first);
-            self.starts[c] += 1;
+            self.top[c] += 1;
             i = first;
         }
         self.shuffle_into(i, k, rng);
@@ -79,17 +81,16 @@ impl Buckets {
         debug_assert!(self.contains(piece));
         let k = avail as usize;
         let mut i = self.pos[piece as usize] as usize;
-        // Walk up: move the piece to the end of each bucket, then make it the first element of
-        // the next one, until it is the very last element.
-        for c in k..self.starts.len() {
+        // Walk towards the end: move the piece to the end of each bucket, then make it the
+        // first element of the next rarer one, until it is the very last element.
+        for c in (1..=k).rev() {
             let last = self.end(c) - 1;
             self.swap(i, last);
+            self.top[c - 1] -= 1;
             i = last;
-            if c + 1 < self.starts.len() {
-                self.starts[c + 1] -= 1;
-            }
         }
-        debug_assert_eq!(i, self.order.len() - 1);
+        let last = self.order.len() - 1;
+        self.swap(i, last);
         self.order.pop();
         self.pos[piece as usize] = ABSENT;
     }
@@ -99,10 +100,10 @@ impl Buckets {
         let k = avail as usize;
         self.ensure(k + 1);
         let i = self.pos[piece as usize] as usize;
-        let last = self.end(k) - 1;
-        self.swap(i, last);
-        self.starts[k + 1] -= 1;
-        self.shuffle_into(last, k + 1, rng);
+        let first = self.top[k] as usize;
+        self.swap(i, first);
+        self.top[k] += 1;
+        self.shuffle_into(first, k + 1, rng);
     }
 
     /// Moves `piece` from bucket `avail` (> 0) to bucket `avail - 1`.
@@ -110,10 +111,10 @@ impl Buckets {
         let k = avail as usize;
         debug_assert!(k > 0);
         let i = self.pos[piece as usize] as usize;
-        let first = self.starts[k] as usize;
-        self.swap(i, first);
-        self.starts[k] += 1;
-        self.shuffle_into(first, k - 1, rng);
+        let last = self.end(k) - 1;
+        self.swap(i, last);
+        self.top[k - 1] -= 1;
+        self.shuffle_into(last, k - 1, rng);
     }
 
     /// Checks the structure against the availability of each piece (for tests and fuzzing).
@@ -126,7 +127,7 @@ impl Buckets {
                 ));
             }
             let k = avail(p) as usize;
-            if k >= self.starts.len() || (self.starts[k] as usize) > i || self.end(k) <= i {
+            if k >= self.top.len() || (self.top[k] as usize) > i || self.end(k) <= i {
                 return Err(format!(
                     "piece {p} with availability {k} in the wrong bucket"
                 ));
@@ -136,28 +137,29 @@ impl Buckets {
         if present != self.order.len() {
             return Err("pos and order disagree on membership".into());
         }
-        if self.starts.windows(2).any(|w| w[0] > w[1]) {
-            return Err("bucket starts not sorted".into());
+        if self.top.windows(2).any(|w| w[0] < w[1]) || self.top.last() != Some(&0) {
+            return Err("bucket boundaries out of order".into());
         }
         Ok(())
     }
 
     fn end(&self, k: usize) -> usize {
-        match self.starts.get(k + 1) {
-            Some(&s) => s as usize,
-            None => self.order.len(),
+        if k == 0 {
+            self.order.len()
+        } else {
+            self.top[k - 1] as usize
         }
     }
 
     fn ensure(&mut self, k: usize) {
-        while self.starts.len() <= k {
-            self.starts.push(self.order.len() as u32);
+        while self.top.len() <= k {
+            self.top.push(0);
         }
     }
 
     /// Swaps the piece at `i` (in bucket `k`) with a random member of bucket `k`.
     fn shuffle_into(&mut self, i: usize, k: usize, rng: &mut Rng) {
-        let start = self.starts[k] as usize;
+        let start = self.top[k] as usize;
         let n = self.end(k) - start;
         if n > 1 {
             let j = start + rng.index(n);
@@ -214,7 +216,7 @@ mod tests {
             }
         }
         b.check(|p| avail[p as usize]).unwrap();
-        let keys: Vec<u32> = b.order().iter().map(|&p| avail[p as usize]).collect();
+        let keys: Vec<u32> = b.rarest_first().map(|p| avail[p as usize]).collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]), "rarest first");
     }
 
@@ -226,7 +228,7 @@ mod tests {
             for p in 0..50 {
                 b.insert(p, 0, &mut rng);
             }
-            b.order()[0]
+            b.rarest_first().next().unwrap()
         };
         let firsts: std::collections::BTreeSet<u32> = (0..20).map(first).collect();
         assert!(firsts.len() > 5, "{firsts:?}");

@@ -20,14 +20,28 @@
 //!
 //! The picker holds no clock: time comes in as `now` arguments. Cost: availability changes are
 //! O(1), picking starts with the partial pieces and then walks the availability-ordered list
-//! from its rare end, so a pick does not scan the whole torrent (see [`availability`]).
+//! from its rare end, so a pick does not scan the whole torrent.
 //!
 //! Peers are named by [`PeerKey`], a small id the session allocates (and never reuses while the
 //! picker may still name it in a ban).
+//!
+//! ## Driving it
+//! - connection up: [`Picker::add_peer`]; then its `bitfield` / `have all` / `have none` /
+//!   `have` messages ([`Picker::peer_bitfield`] etc.; each says whether to be interested);
+//!   `unchoke` / `choke`: [`Picker::peer_unchoked`] / [`Picker::peer_choked`]; `reject`:
+//!   [`Picker::request_rejected`]; connection down: [`Picker::remove_peer`];
+//! - after each of those, and after each block, call [`Picker::pick`] for the peer and send
+//!   the requests it returns;
+//! - a `piece` message: [`Picker::block_received`]; write accepted data, send the cancels; when
+//!   the piece is complete and written, hash it and call [`Picker::piece_passed`] or
+//!   [`Picker::piece_failed`] (then the smart-ban calls with
+//!   [`crate::storage::block_digests`]);
+//! - timers: [`Picker::poll_timeout`] / [`Picker::handle_timeout`] (send the returned cancels).
 
 mod availability;
 mod blocks;
 mod endgame;
+mod invariants;
 mod pick;
 mod pieces;
 mod priority;
@@ -132,8 +146,8 @@ pub enum Received {
     },
     /// Already received (a slow endgame copy): drop the data.
     Duplicate,
-    /// A well-formed block we are not downloading (piece owned, skipped, or never requested):
-    /// drop the data.
+    /// A well-formed block we are not downloading (piece owned, or never requested), or one
+    /// from a banned peer: drop the data.
     Unwanted,
     /// Offset or length does not match the torrent's blocks: the peer is faulty.
     Invalid,
@@ -451,6 +465,10 @@ impl Picker {
         let Some(index) = self.block_index(block) else {
             return Received::Invalid;
         };
+        if self.is_banned(peer) {
+            let _ = self.drop_requests(peer);
+            return Received::Unwanted;
+        }
         if let Some(state) = self.peers.get_mut(&peer)
             && let Some(i) = state.inflight.iter().position(|(r, _)| *r == block)
         {
@@ -680,86 +698,6 @@ impl Picker {
             self.unrequest(*r, peer);
         }
         dropped
-    }
-
-    /// Checks every internal invariant; for tests and fuzzing. Costs O(pieces × peers).
-    pub fn check_invariants(&self) -> Result<(), String> {
-        let mut avail = vec![0u32; self.piece_count as usize];
-        let mut seeds = 0;
-        for state in self.peers.values() {
-            match &state.has {
-                Has::All => seeds += 1,
-                Has::Some(set) => set.iter().for_each(|p| avail[p as usize] += 1),
-            }
-        }
-        if avail != self.avail || seeds != self.seeds {
-            return Err("availability counts disagree with peers".into());
-        }
-        self.high.check(|p| avail[p as usize])?;
-        self.normal.check(|p| avail[p as usize])?;
-        let mut wanted_missing = 0;
-        for p in 0..self.piece_count {
-            let listed = self.high.contains(p) || self.normal.contains(p);
-            let should = self.wants(p) && !self.downloading.contains_key(&p);
-            if listed != should {
-                return Err(format!("piece {p}: listed {listed}, should be {should}"));
-            }
-            if self.high.contains(p) && self.priority(p) != Priority::High {
-                return Err(format!("piece {p} in the wrong priority list"));
-            }
-            wanted_missing += u32::from(self.wants(p));
-        }
-        if wanted_missing != self.wanted_missing {
-            return Err("wanted_missing is off".into());
-        }
-        let mut inflight: BTreeSet<(PeerKey, BlockRequest)> = BTreeSet::new();
-        for (&key, state) in &self.peers {
-            for (r, _) in &state.inflight {
-                if !inflight.insert((key, *r)) {
-                    return Err(format!("{key:?} has {r:?} twice in flight"));
-                }
-                if !state.has(r.piece) {
-                    return Err(format!("{key:?} asked for {r:?} it does not have"));
-                }
-            }
-        }
-        let mut counted = 0;
-        for (&p, dl) in &self.downloading {
-            if self.have.contains(p) {
-                return Err(format!("piece {p} both had and downloading"));
-            }
-            let free = dl.blocks.iter().filter(|b| b.is_free()).count() as u32;
-            let received = dl.blocks.iter().filter(|b| b.is_received()).count() as u32;
-            if free != dl.free || received != dl.received {
-                return Err(format!("piece {p}: block counters are off"));
-            }
-            if (dl.free > 0) != self.partial.contains(&p) {
-                return Err(format!("piece {p}: partial set membership is off"));
-            }
-            for (i, b) in dl.blocks.iter().enumerate() {
-                if b.is_received() && !b.reqs.is_empty() {
-                    return Err(format!("piece {p} block {i}: received yet requested"));
-                }
-                for &peer in &b.reqs {
-                    let r = block_request(p, self.piece_len(p), i as u32);
-                    if !inflight.contains(&(peer, r)) {
-                        return Err(format!("{r:?} requested from {peer:?} not in flight"));
-                    }
-                    counted += 1;
-                }
-            }
-        }
-        if counted != inflight.len() {
-            return Err("requests in flight missing from block states".into());
-        }
-        if self
-            .partial
-            .iter()
-            .any(|p| !self.downloading.contains_key(p))
-        {
-            return Err("partial piece not downloading".into());
-        }
-        Ok(())
     }
 }
 

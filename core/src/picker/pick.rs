@@ -126,20 +126,20 @@ impl Picker {
     fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
         let state = &self.peers[&peer];
         for buckets in [&self.high, &self.normal] {
-            let order = buckets.order();
             let found = match &state.has {
-                Has::All => order.first().copied(),
-                Has::Some(set) => {
-                    let head = &order[..order.len().min(SCAN_LIMIT)];
-                    match head.iter().find(|&&p| set.contains(p)) {
-                        Some(&p) => Some(p),
-                        None if order.len() > SCAN_LIMIT => set
-                            .iter()
-                            .filter(|&p| buckets.contains(p))
-                            .min_by_key(|&p| buckets.position(p)),
-                        None => None,
-                    }
-                }
+                Has::All => buckets.rarest_first().next(),
+                Has::Some(set) => match buckets
+                    .rarest_first()
+                    .take(SCAN_LIMIT)
+                    .find(|&p| set.contains(p))
+                {
+                    Some(p) => Some(p),
+                    None if buckets.len() > SCAN_LIMIT => set
+                        .iter()
+                        .filter(|&p| buckets.contains(p))
+                        .min_by_key(|&p| buckets.rank(p)),
+                    None => None,
+                },
             };
             if found.is_some() {
                 return found;
@@ -156,9 +156,11 @@ impl Picker {
         {
             self.seq_cursor += 1;
         }
-        let state = &self.peers[&peer];
-        (self.seq_cursor..self.piece_count)
-            .find(|&p| (self.high.contains(p) || self.normal.contains(p)) && state.has(p))
+        let listed = |p: &u32| self.high.contains(*p) || self.normal.contains(*p);
+        match &self.peers[&peer].has {
+            Has::All => (self.seq_cursor..self.piece_count).find(listed),
+            Has::Some(set) => set.iter_from(self.seq_cursor).find(listed),
+        }
     }
 }
 

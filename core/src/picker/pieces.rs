@@ -135,17 +135,28 @@ impl PieceSet {
 
     /// The members in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words.iter().enumerate().flat_map(|(i, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                if w == 0 {
-                    return None;
-                }
-                let b = w.leading_zeros();
-                w &= !(1u64 << (63 - b));
-                Some(i as u32 * 64 + b)
+        self.iter_from(0)
+    }
+
+    /// The members at or after `start`, in increasing order.
+    pub fn iter_from(&self, start: u32) -> impl Iterator<Item = u32> + '_ {
+        let first_word = (start / 64) as usize;
+        let mask = u64::MAX >> (start % 64);
+        self.words
+            .iter()
+            .enumerate()
+            .skip(first_word)
+            .flat_map(move |(i, &w)| {
+                let mut w = if i == first_word { w & mask } else { w };
+                std::iter::from_fn(move || {
+                    if w == 0 {
+                        return None;
+                    }
+                    let b = w.leading_zeros();
+                    w &= !(1u64 << (63 - b));
+                    Some(i as u32 * 64 + b)
+                })
             })
-        })
     }
 
     /// Whether some member of `self` is not in `other` (both must have the same `len`).
@@ -204,6 +215,11 @@ mod tests {
         assert!(!s.insert(130));
         assert_eq!(s.count(), 3);
         assert_eq!(s.iter().collect::<Vec<_>>(), [0, 64, 129]);
+        assert_eq!(s.iter_from(1).collect::<Vec<_>>(), [64, 129]);
+        assert_eq!(s.iter_from(64).collect::<Vec<_>>(), [64, 129]);
+        assert_eq!(s.iter_from(65).collect::<Vec<_>>(), [129]);
+        assert_eq!(s.iter_from(130).count(), 0);
+        assert_eq!(s.iter_from(5000).count(), 0);
         assert!(s.remove(64));
         assert!(!s.remove(64));
         assert_eq!(s.count(), 2);

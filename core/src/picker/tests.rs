@@ -153,6 +153,43 @@ fn endgame_duplicates_last_blocks_and_cancels_on_arrival() {
 }
 
 #[test]
+fn a_stalled_peer_cannot_hold_the_download_at_99_percent() {
+    // Peer `slow` takes blocks and never answers (no choke, no reject); `fast` answers at once.
+    // Endgame lets `fast` finish the download without waiting for any timeout.
+    let now = Instant::now();
+    let mut p = picker(50, 4 * BLOCK_LEN);
+    let (slow, fast) = (PeerKey(0), PeerKey(1));
+    for k in [slow, fast] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let stalled = p.pick(now, slow, PeerRate { reqq: 30, ..RATE });
+    assert_eq!(stalled.len(), 30);
+    let mut rounds = 0;
+    while !p.is_finished() {
+        rounds += 1;
+        assert!(
+            rounds < 1000,
+            "hangs with {} requests stalled",
+            p.requests(slow).count()
+        );
+        for r in p.pick(now, fast, PeerRate { reqq: 16, ..RATE }) {
+            if let (true, _) = accept(p.block_received(now, fast, r)) {
+                p.piece_passed(r.piece);
+            }
+        }
+    }
+    assert!(p.is_seed());
+    assert_eq!(
+        p.requests(slow).count(),
+        0,
+        "every stalled request was cancelled"
+    );
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn no_endgame_while_untouched_pieces_remain() {
     let now = Instant::now();
     let mut p = picker(3, BLOCK_LEN);
@@ -442,6 +479,80 @@ fn pick_cost_does_not_scan_all_pieces() {
             p.availability(req.piece)
         );
     }
+}
+
+#[test]
+fn smart_ban_end_to_end_through_storage() {
+    use crate::storage::{MemoryStorage, ResumeState, Storage, block_digests, verify_piece};
+    let now = Instant::now();
+    let l = layout(2, 2 * BLOCK_LEN);
+    let mut source = vec![0u8; l.total_length() as usize];
+    Rng::new(5).fill(&mut source);
+    let hashes: Vec<[u8; 20]> = source
+        .chunks(2 * BLOCK_LEN as usize)
+        .map(crate::id::sha1_digest)
+        .collect();
+    let storage = MemoryStorage::new(l.clone());
+    let mut resume = ResumeState::new(2);
+    let mut p = Picker::new(&l, PickerConfig::default(), 9);
+    let (a, b, evil) = (PeerKey(0), PeerKey(1), PeerKey(2));
+    for k in [a, b, evil] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let one = PeerRate { reqq: 1, ..RATE };
+    // Deliver a block as `from` would send it (the evil peer flips bits) and handle the verdict.
+    let mut deliver = |p: &mut Picker, from: PeerKey, r: BlockRequest| -> Vec<PeerKey> {
+        let start = (l.piece_offset(r.piece) + u64::from(r.offset)) as usize;
+        let mut data = source[start..start + r.len as usize].to_vec();
+        if from == evil {
+            data[7] ^= 0xff;
+        }
+        storage.write(r.piece, r.offset, &data).unwrap();
+        let (complete, _) = accept(p.block_received(now, from, r));
+        if !complete {
+            return Vec::new();
+        }
+        match verify_piece(&storage, r.piece, &hashes[r.piece as usize]).unwrap() {
+            Some(v) => {
+                resume.mark_verified_and_flushed(v.flush(&storage).unwrap());
+                if p.piece_passed(r.piece).smart_ban_check {
+                    let digests = block_digests(&storage, r.piece).unwrap();
+                    return p.check_passed_blocks(r.piece, &digests);
+                }
+                Vec::new()
+            }
+            None => {
+                let failed = p.piece_failed(r.piece);
+                let digests = block_digests(&storage, r.piece).unwrap();
+                p.record_failed_blocks(r.piece, &digests);
+                failed.banned
+            }
+        }
+    };
+    // Piece download: a block from the honest peer, one from the evil peer: the hash fails.
+    let ra = p.pick(now, a, one);
+    let re = p.pick(now, evil, one);
+    assert_eq!(ra[0].piece, re[0].piece);
+    assert!(deliver(&mut p, a, ra[0]).is_empty());
+    assert!(
+        deliver(&mut p, evil, re[0]).is_empty(),
+        "one strike is no ban"
+    );
+    // Re-download from honest peers only: the good copy proves which peer lied.
+    let mut banned = Vec::new();
+    while !p.is_finished() {
+        for k in [a, b] {
+            for r in p.pick(now, k, one) {
+                banned.extend(deliver(&mut p, k, r));
+            }
+        }
+    }
+    assert_eq!(banned, [evil], "smart ban after a single failure");
+    assert!(!p.is_banned(a) && !p.is_banned(b));
+    assert!(resume.verified().is_full());
+    assert_eq!(storage.file_data(0).unwrap(), source);
 }
 
 // ----- property test: a randomised swarm -----------------------------------------------------

@@ -445,6 +445,46 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn worker_threads_share_one_storage() {
+        let tmp = TempDir::new("threads");
+        let layout = Layout::new(1000, (0..7).map(|i| (1234 + i * 100, false))).unwrap();
+        let paths: Vec<RelativePath> = (0..7).map(|i| rel(&format!("t/f{i}"))).collect();
+        let s = Arc::new(
+            FileStorage::open_with(
+                &tmp.0,
+                layout.clone(),
+                &paths,
+                FileStorageOptions { max_open_files: 3 },
+            )
+            .unwrap(),
+        );
+        let data = Arc::new(content(layout.total_length() as usize));
+        let workers: Vec<_> = (0..4u32)
+            .map(|w| {
+                let (s, data, layout) = (s.clone(), data.clone(), layout.clone());
+                std::thread::spawn(move || {
+                    for piece in (w..layout.piece_count()).step_by(4) {
+                        let start = layout.piece_offset(piece) as usize;
+                        let len = layout.piece_len(piece) as usize;
+                        s.write(piece, 0, &data[start..start + len]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        s.flush().unwrap();
+        let mut all = vec![0; data.len()];
+        for piece in 0..layout.piece_count() {
+            let start = layout.piece_offset(piece) as usize;
+            let len = layout.piece_len(piece) as usize;
+            s.read(piece, 0, &mut all[start..start + len]).unwrap();
+        }
+        assert_eq!(all, *data);
+    }
+
+    #[test]
     fn ten_thousand_files_do_not_exhaust_descriptors() {
         let tmp = TempDir::new("many");
         let n = 10_000;
