@@ -9,6 +9,8 @@ pub mod metainfo;
 pub mod peer_connection;
 pub mod tracker_http;
 pub mod tracker_udp;
+pub mod ut_metadata;
+pub mod ut_pex;
 pub mod wire_codec;
 
 use std::path::PathBuf;
