@@ -13,9 +13,10 @@
 //! named in [`FetchEvent::DropPeer`], as is every peer that advertised another size. If not,
 //! each piece then needs one more agreeing vote than before, from peers that have not sent it
 //! yet (a smart ban: the liar is outvoted by the others); after
-//! [`FetcherConfig::max_hash_failures`] failures the size is given up and the next one tried.
-//! One liar among three or more peers is therefore always found; with only two peers who
-//! disagree, the fetcher waits for a third.
+//! [`FetcherConfig::max_hash_failures`] failures, or once no peer is left to give a missing
+//! vote while peers of another size exist, the size is given up and the next one tried. One
+//! liar among three or more peers is therefore always found; with only two peers who disagree,
+//! the fetcher waits for a third.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -475,30 +476,58 @@ impl<P: Copy + Ord> MetadataFetcher<P> {
     }
 
     fn choose_size(&mut self) {
+        if self.assembly.is_none()
+            && self
+                .peers
+                .values()
+                .all(|s| self.failed_sizes.contains(&s.size))
+        {
+            // Every size offered has failed: give them all another chance.
+            self.failed_sizes.clear();
+        }
         let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
         for state in self.peers.values() {
             if !self.failed_sizes.contains(&state.size) {
                 *counts.entry(state.size).or_default() += 1;
             }
         }
-        // Most peers first; among equals the smallest size (BTreeMap order, max_by keeps last).
-        let Some((&best, &count)) = counts.iter().rev().max_by_key(|(_, count)| **count) else {
+        // Most peers first; among equals the smallest size (max_by_key keeps the last maximum
+        // of the reversed order).
+        let pick = |exclude: Option<u64>| {
+            counts
+                .iter()
+                .rev()
+                .filter(|(size, _)| Some(**size) != exclude)
+                .max_by_key(|(_, count)| **count)
+                .map(|(size, count)| (*size, *count))
+        };
+        let target = match &self.assembly {
+            None => pick(None).map(|(size, _)| size),
+            Some(asm) if asm.failures > 0 && self.stalled(asm) => {
+                // This size failed and nobody else can vote on it: try another, if any.
+                let other = pick(Some(asm.size)).map(|(size, _)| size);
+                if other.is_some() {
+                    if self.failed_sizes.len() >= MAX_FAILED_SIZES {
+                        self.failed_sizes.pop_first();
+                    }
+                    self.failed_sizes.insert(asm.size);
+                }
+                other
+            }
+            Some(asm) => pick(None)
+                .filter(|(size, count)| {
+                    *size != asm.size && *count > self.peers_with_size(asm.size)
+                })
+                .map(|(size, _)| size),
+        };
+        let Some(size) = target else {
             return;
         };
-        let current = self.assembly.as_ref().map(|a| a.size);
-        let switch = match current {
-            None => true,
-            Some(size) if self.failed_sizes.contains(&size) => true,
-            Some(size) => size != best && count > self.peers_with_size(size),
-        };
-        if !switch {
-            return;
-        }
         for state in self.peers.values_mut() {
             state.requests.clear();
         }
         self.transmits.clear();
-        let pieces = (0..metadata_piece_count(best))
+        let pieces = (0..metadata_piece_count(size))
             .map(|_| Piece {
                 versions: Vec::new(),
                 leader: 0,
@@ -507,10 +536,23 @@ impl<P: Copy + Ord> MetadataFetcher<P> {
             })
             .collect();
         self.assembly = Some(Assembly {
-            size: best,
+            size,
             failures: 0,
             pieces,
         });
+    }
+
+    /// Whether some piece lacks votes and no peer of the size could give one.
+    fn stalled(&self, asm: &Assembly<P>) -> bool {
+        let required = asm.failures + 1;
+        asm.pieces.iter().any(|piece| {
+            !piece.settled(required)
+                && piece.in_flight.is_none()
+                && !self
+                    .peers
+                    .iter()
+                    .any(|(peer, s)| s.size == asm.size && !piece.supplied_by(*peer))
+        })
     }
 
     fn schedule(&mut self, now: Instant) {

@@ -453,6 +453,54 @@ fn size_majority_wins_and_wrong_size_is_named() {
 }
 
 #[test]
+fn consistent_liars_with_another_size_are_outlasted() {
+    let info = info_dict(3000, 10);
+    let fake = info_dict(1000, 11);
+    let mut sim = Sim::new(&info);
+    // Three peers agree on a fake info dictionary of another size: a majority.
+    for id in [1, 2, 3] {
+        sim.peers.push(SimPeer {
+            id,
+            behaviour: Behaviour::Honest,
+            server: MetadataServer::with_info(Bytes::from(fake.clone())).unwrap(),
+        });
+        sim.fetcher
+            .add_peer(sim.now, id, Some(fake.len() as u64))
+            .unwrap();
+    }
+    sim.add(4, Behaviour::Honest, &info);
+    let got = sim.run().expect("complete from the lone honest peer");
+    assert_eq!(&got[..], &info[..]);
+    let dropped: Vec<u32> = sim.drops().iter().map(|d| d.0).collect();
+    assert_eq!(dropped, vec![1, 2, 3]);
+    assert!(
+        sim.drops()
+            .iter()
+            .all(|d| matches!(d.1, MetadataFault::WrongSize { .. }))
+    );
+}
+
+#[test]
+fn colluding_liars_wait_for_enough_honest_votes() {
+    let info = info_dict(2000, 12);
+    let mut sim = Sim::new(&info);
+    for id in [1, 2, 3] {
+        sim.add(id, Behaviour::Liar, &info); // all three tell the same lie
+    }
+    assert_eq!(sim.run(), None, "the liars cannot complete it");
+    let asked = sim.requests.len();
+    assert_eq!(sim.run(), None, "and it does not loop");
+    assert_eq!(sim.requests.len(), asked);
+    for id in [4, 5, 6, 7] {
+        sim.add(id, Behaviour::Honest, &info);
+    }
+    let got = sim.run().expect("complete once honest votes outnumber");
+    assert_eq!(&got[..], &info[..]);
+    let dropped: Vec<u32> = sim.drops().iter().map(|d| d.0).collect();
+    assert_eq!(dropped, vec![1, 2, 3]);
+}
+
+#[test]
 fn implausible_sizes_are_refused() {
     let mut f: MetadataFetcher<u8> =
         MetadataFetcher::new(InfoHash([1; 20]), FetcherConfig::default());
