@@ -4,7 +4,21 @@
 //! name → id table both sides advertise in its `m` dictionary. Each extension registers its
 //! name in our table; a message the peer sends uses the id *we* advertised for it, a message
 //! we send uses the id *the peer* advertised.
+//!
+//! [`ut_metadata`] fetches and serves a torrent's info dictionary ([`MetadataFetcher`],
+//! [`MetadataServer`]); [`pex`] exchanges peer addresses ([`PexPool`], [`PexSender`]). Both are
+//! per-torrent Sans-IO machines the session feeds with the payloads of
+//! `Event::ExtendedMessage` and whose output it sends with `Connection::send_extended`.
 
 pub mod handshake;
+pub mod pex;
+pub mod ut_metadata;
 
 pub use handshake::{ExtendedHandshake, ExtendedHandshakeError, ExtensionMap, UT_METADATA, UT_PEX};
+pub use pex::{
+    PexCandidate, PexConfig, PexError, PexFlags, PexMessage, PexPeer, PexPool, PexSender,
+};
+pub use ut_metadata::{
+    FetchEvent, FetcherConfig, MetadataFault, MetadataFetcher, MetadataMessage,
+    MetadataMessageError, MetadataServer, PeerRefusal,
+};

@@ -12,6 +12,8 @@ pub mod peer_connection;
 pub mod picker_ops;
 pub mod tracker_http;
 pub mod tracker_udp;
+pub mod ut_metadata;
+pub mod ut_pex;
 pub mod wire_codec;
 
 use std::path::PathBuf;
