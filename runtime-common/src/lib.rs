@@ -1,0 +1,17 @@
+//! The runtime-independent half of sanstorrent's runtimes (`sanstorrent-smol`,
+//! `sanstorrent-tokio`, or a hand-written event loop): a worker pool of std threads for disk
+//! I/O and piece hashing, the execution of each [`DiskJob`](sanstorrent_core::session::io::DiskJob)
+//! against a torrent's [`Storage`](sanstorrent_core::storage::Storage), and the state files
+//! (resume data, DHT state) written atomically.
+//!
+//! A runtime's loop hands every action it polls from the session to [`DiskIo::perform`]
+//! first: disk work is queued on the pool, and network work comes back for the runtime to do.
+//! Results arrive through the [`Sink`] the runtime gave the pool, usually a channel into its
+//! loop, and go to `Session::handle_completion`.
+
+pub mod disk;
+pub mod jobs;
+pub mod pool;
+
+pub use disk::{DiskConfig, DiskIo};
+pub use pool::{Done, Sink, WorkerPool};
