@@ -186,7 +186,7 @@ mod tests {
                 },
             );
         }
-        let mut seen = vec![false; 40];
+        let mut seen = [false; 40];
         for _ in 0..40 {
             match rx
                 .recv_timeout(Duration::from_secs(10))
