@@ -8,10 +8,19 @@
 //! first: disk work is queued on the pool, and network work comes back for the runtime to do.
 //! Results arrive through the [`Sink`] the runtime gave the pool, usually a channel into its
 //! loop, and go to `Session::handle_completion`.
+//!
+//! [`Core`] is the rest of a runtime's loop that does not depend on the runtime: it owns the
+//! session and the disk half, performs the application's [`Command`]s and drains the session's
+//! outputs into a [`NetIo`] (the runtime's sockets). The public client types ([`ClientConfig`],
+//! [`ClientError`], [`TorrentHandle`]) live here so both runtimes offer the same API.
 
+pub mod client;
 pub mod disk;
+pub mod driver;
 pub mod jobs;
 pub mod pool;
 
+pub use client::{ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};
+pub use driver::{Core, NetIo};
 pub use pool::{Done, Sink, WorkerPool};
