@@ -3,7 +3,7 @@
 //! [`Done`]s, and drains the session's outputs into a [`NetIo`] the runtime implements.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_channel::Sender;
 use sanstorrent_core::session::{Action, Event, Session, Transmit};
@@ -31,7 +31,11 @@ pub struct Core {
     stop_waiters: Vec<Sender<()>>,
     stopping: Option<Instant>,
     shutdown_complete: bool,
+    give_up_after: Duration,
 }
+
+/// How long past the session's own shutdown timeout a loop waits before it gives up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +77,7 @@ impl Core {
             stop_waiters: Vec::new(),
             stopping: None,
             shutdown_complete: false,
+            give_up_after: config.session.shutdown_timeout + SHUTDOWN_GRACE,
         })
     }
 
@@ -174,9 +179,21 @@ impl Core {
         self.stopping.is_some() && self.shutdown_complete && self.disk.pending() == 0
     }
 
-    /// When the shutdown started, if it did (a loop gives up waiting some time after).
-    pub fn stopping_since(&self) -> Option<Instant> {
-        self.stopping
+    /// When the loop should wake up next: the session's timer, or the moment a shutdown
+    /// that is taking too long is abandoned.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let give_up = self.stopping.map(|t| t + self.give_up_after);
+        match (self.session.poll_timeout(), give_up) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the loop should end: the shutdown finished (the session said so and every
+    /// save is written), or it took longer than the session's shutdown timeout plus a grace.
+    /// Then call [`Core::finish`].
+    pub fn should_exit(&self, now: Instant) -> bool {
+        self.finished() || self.stopping.is_some_and(|t| now >= t + self.give_up_after)
     }
 
     /// Answers everyone waiting for the shutdown.

@@ -17,8 +17,6 @@ use crate::net::{self, ConnHandle, Input, Read, Write};
 
 /// Capacity of the socket tasks' input channel (each item holds up to one read buffer).
 const INPUTS: usize = 64;
-/// How long past the session's own shutdown timeout the loop waits before it gives up.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The sockets and channels of one client.
 pub(crate) struct Sockets {
@@ -148,18 +146,16 @@ pub(crate) async fn run(
             Wake::Timer => core.session.handle_timeout(now),
         }
         core.drain(&mut net);
-        if core.finished() {
+        if core.should_exit(now) {
             break;
         }
-        deadline = core.session.poll_timeout();
-        if core.stopping_since().is_some_and(|t| {
-            now.duration_since(t) > config.session.shutdown_timeout + SHUTDOWN_GRACE
-        }) {
-            break;
-        }
+        deadline = core.poll_timeout();
     }
-    drop(listener);
-    drop(udp);
+    // Cancelled and awaited: the sockets are closed when `stop` returns.
+    listener.cancel().await;
+    udp.cancel().await;
+    // Dropping the connection handles ends their tasks (writers close their sockets).
+    drop(net);
     core.finish();
 }
 

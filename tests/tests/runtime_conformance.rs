@@ -36,6 +36,34 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn starts_accepts_and_stops() {
+                bounded(60, || {
+                    $rt::block_on(async {
+                        let work = WorkDir::new(concat!("rt0-", stringify!($name)));
+                        let mut config = ClientConfig::loopback();
+                        config.state_dir = Some(work.join("state"));
+                        config.session.shutdown_timeout = std::time::Duration::from_secs(1);
+                        let c = Client::new(config).await.expect("starts");
+                        let addr = c.listen_addr();
+                        assert_ne!(addr.port(), 0);
+                        assert_eq!(c.udp_addr().port(), addr.port());
+                        // A connection that never handshakes is accepted, then closed by the
+                        // session (no torrent); either way the socket ends.
+                        let mut s = std::net::TcpStream::connect(addr).expect("accepts");
+                        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+                        let _ = std::io::Write::write_all(&mut s, b"\x13BitTorrent protocol");
+                        let started = std::time::Instant::now();
+                        c.stop().await.expect("stops");
+                        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+                        let mut buf = [0u8; 64];
+                        let n = std::io::Read::read(&mut s, &mut buf);
+                        assert!(matches!(n, Ok(0) | Err(_)), "socket still open after stop: {n:?}");
+                        assert!(std::net::TcpStream::connect(addr).is_err(), "listener still open");
+                    })
+                })
+            }
+
+            #[test]
             fn seeder_to_leecher_single_file() {
                 one_to_one("single", 5_000_000, 64 * 1024);
             }
