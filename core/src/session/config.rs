@@ -28,6 +28,8 @@ pub struct SessionConfig {
     pub max_connections: usize,
     /// The most peer connections of one torrent.
     pub max_connections_per_torrent: usize,
+    /// An outbound connect not answered within this is abandoned.
+    pub connect_timeout: Duration,
     /// The most outbound connects in progress at once.
     pub max_half_open: usize,
     /// The most inbound connections whose handshake has not arrived yet.
@@ -87,6 +89,7 @@ impl Default for SessionConfig {
             announce_ip: None,
             max_connections: 200,
             max_connections_per_torrent: 50,
+            connect_timeout: Duration::from_secs(10),
             max_half_open: 20,
             max_pending_inbound: 20,
             max_connections_per_ip: 8,
