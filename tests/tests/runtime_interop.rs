@@ -1,6 +1,7 @@
 //! Both runtimes against real peers on 127.0.0.1: download from a libtorrent seeder found
 //! through opentracker over HTTP and over UDP, and a libtorrent leecher downloading from our
-//! seeder (found through the tracker too). Data verified byte for byte.
+//! seeder (found through the tracker too), and Transmission downloading from our seeder, which
+//! must dial it (Transmission never dials 127.0.0.0/8). Data verified byte for byte.
 
 mod runtime_support;
 
@@ -101,6 +102,55 @@ macro_rules! interop {
                         );
                         c.stop().await.expect("stops");
                     });
+                    assert_same_tree(&d.dir, &out);
+                })
+            }
+
+            #[test]
+            fn transmission_downloads_from_us() {
+                bounded(150, move || {
+                    let work = WorkDir::new(concat!("rtt-", stringify!($name)));
+                    let tracker = Tracker::start(&work, "trk");
+                    let d = data(&work, "single", 3_000_000, 64 * 1024, &[&tracker.http_url()]);
+                    tracker.allow(&d.info_hash);
+                    let out = work.join("tr-out");
+                    let conf = work.join("trconf");
+                    std::fs::create_dir_all(&out).expect("out dir");
+                    std::fs::create_dir_all(&conf).expect("conf dir");
+                    let port = sanstorrent_tests::interop::free_port();
+                    std::fs::write(conf.join("settings.json"), format!(
+                        r#"{{ "dht-enabled": false, "lpd-enabled": false, "pex-enabled": true,
+                        "utp-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false,
+                        "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+                        "peer-port": {port}, "peer-port-random-on-start": false,
+                        "rename-partial-files": false, "start-added-torrents": true,
+                        "blocklist-enabled": false, "message-level": 1, "encryption": 1 }}"#
+                    )).expect("settings");
+                    let finished = conf.join("finished");
+                    let fin = conf.join("fin.sh");
+                    std::fs::write(&fin, format!("#!/bin/sh\ntouch '{}'\n", finished.display())).expect("fin.sh");
+                    let _ = std::process::Command::new("chmod").arg("+x").arg(&fin).status();
+                    sanstorrent_tests::interop::require_tool("transmission-cli");
+                    let mut cmd = std::process::Command::new("transmission-cli");
+                    cmd.arg("-g").arg(&conf).arg("-w").arg(&out).arg("-f").arg(&fin).arg(&d.torrent);
+                    let tr = sanstorrent_tests::interop::Proc::spawn(cmd, work.join("transmission.log"));
+                    // Transmission announces first; our seeder then learns its address.
+                    std::thread::sleep(Duration::from_secs(3));
+                    $rt::block_on(async {
+                        let (c, t) = seeder(&work.join("state"), &d.torrent, &d.dir).await;
+                        wait_seeding(&c, t.id).await;
+                        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                        while !finished.exists() {
+                            assert!(
+                                std::time::Instant::now() < deadline,
+                                "transmission did not finish: {}",
+                                tr.output()
+                            );
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        c.stop().await.expect("stops");
+                    });
+                    drop(tr);
                     assert_same_tree(&d.dir, &out);
                 })
             }

@@ -20,14 +20,23 @@ fn seed_to_leech() {
     sim.run_until(|s| s.is_complete(leecher, tl), 200_000)
         .expect("download completes");
     let elapsed = sim.elapsed();
-    let got = sim.nodes[leecher].storages[&tl].file_data(0).expect("file written");
+    let got = sim.nodes[leecher].storages[&tl]
+        .file_data(0)
+        .expect("file written");
     assert!(got == t.files[0], "downloaded bytes differ");
     let stats = sim.nodes[leecher].session().torrent_stats(tl).unwrap();
     assert_eq!(stats.phase, TorrentPhase::Seeding);
     assert_eq!(stats.pieces_have, stats.piece_count);
     let seeded = sim.nodes[seeder].session().torrent_stats(ts).unwrap();
-    assert!(seeded.uploaded >= t.meta.total_length(), "seeder uploaded {}", seeded.uploaded);
-    assert!(sim.saw(seeder, |e| matches!(e, Event::Checked { have, .. } if *have == t.meta.piece_count())));
+    assert!(
+        seeded.uploaded >= t.meta.total_length(),
+        "seeder uploaded {}",
+        seeded.uploaded
+    );
+    assert!(sim.saw(
+        seeder,
+        |e| matches!(e, Event::Checked { have, .. } if *have == t.meta.piece_count())
+    ));
     let mbps = t.meta.total_length() as f64 / elapsed.as_secs_f64() / 1e6;
     eprintln!(
         "seed_to_leech: {} bytes in {:?} virtual ({mbps:.1} MB/s, link 10 MiB/s), {:?} wall, {} steps",

@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::Session;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, TorrentId};
 use super::peers::{Dialing, Peer};
 use super::torrent::candidates::Source;
-use super::Session;
 use crate::wire::{CloseReason, Connection, TorrentParams};
 
 impl Session {

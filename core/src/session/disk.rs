@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::Session;
 use super::event::Event;
 use super::io::{Action, Completion, CompletionKind, ConnId, DiskJobKind, JobId, TorrentId};
-use crate::storage::{ResumeData, StorageError};
 use crate::picker::PieceSet;
+use crate::storage::{ResumeData, StorageError};
 use crate::wire::BlockRef;
 
 /// Why a `Stamps` job was asked for.
@@ -24,11 +24,21 @@ pub(crate) enum StampsFor {
 /// What an outstanding job was for.
 #[derive(Clone, Debug)]
 pub(crate) enum JobMeta {
-    Write { piece: u32, len: u64 },
-    Read { conn: ConnId, block: BlockRef },
-    Verify { piece: u32 },
+    Write {
+        piece: u32,
+        len: u64,
+    },
+    Read {
+        conn: ConnId,
+        block: BlockRef,
+    },
+    Verify {
+        piece: u32,
+    },
     /// The pieces a completed flush makes durable.
-    Flush { pieces: PieceSet },
+    Flush {
+        pieces: PieceSet,
+    },
     Check,
     Stamps(StampsFor),
 }
@@ -161,7 +171,6 @@ impl TorrentDisk {
     }
 }
 
-
 impl Session {
     /// A disk job finished.
     pub(super) fn completion(&mut self, now: Instant, done: Completion) {
@@ -227,7 +236,8 @@ impl Session {
                 .encode();
                 d.disk.saving = false;
                 d.disk.dirty = false;
-                self.actions.push_back(Action::SaveResume { torrent: id, data });
+                self.actions
+                    .push_back(Action::SaveResume { torrent: id, data });
                 self.save_finished(id);
             }
             (meta, kind) => {

@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::disk::{JobMeta, StampsFor, TorrentDisk};
 use super::event::{Event, PeerCloseReason, TorrentStats};
 use super::io::{Action, DiskJob, DiskJobKind, TorrentId};
 use super::torrent::candidates::{Backoff, Candidates, Source};
 use super::torrent::{Data, Stage, Torrent};
-use super::Session;
 use crate::choker::Choker;
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
@@ -191,7 +191,8 @@ impl Session {
             return Err(MetadataError::WrongInfoHash);
         }
         self.init_data(id, meta.clone());
-        self.events.push_back(Event::MetadataReceived { torrent: id });
+        self.events
+            .push_back(Event::MetadataReceived { torrent: id });
         let geometry = PieceGeometry::of_layout(meta.layout());
         for conn in self.peers.ids_of(id) {
             if let Some(p) = self.peers.get_mut(conn) {
@@ -321,7 +322,8 @@ impl Session {
         self.events.push_back(Event::Checked { torrent: id, have });
         if finished {
             t.complete_sent = true;
-            self.events.push_back(Event::TorrentComplete { torrent: id });
+            self.events
+                .push_back(Event::TorrentComplete { torrent: id });
         }
         // Connections opened before the metadata (magnet) learn our pieces now.
         for conn in self.peers.ids_of(id) {
@@ -373,7 +375,8 @@ impl Session {
         if let Some(a) = t.announcer.as_mut() {
             a.complete(now);
         }
-        self.events.push_back(Event::TorrentComplete { torrent: id });
+        self.events
+            .push_back(Event::TorrentComplete { torrent: id });
         self.pump_announcer(now, id);
         // Flush and save at once: a finished download should survive a crash.
         self.start_save(id);
@@ -450,10 +453,7 @@ impl Session {
         if let Some(deadline) = self.shutdown
             && !self.shutdown_done
         {
-            let all_stopped = self
-                .torrents
-                .values()
-                .all(|t| t.stage == Stage::Stopped);
+            let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped);
             if all_stopped || now >= deadline {
                 self.shutdown_done = true;
                 self.save_dht_state(now);
@@ -466,8 +466,7 @@ impl Session {
     pub(super) fn save_finished(&mut self, id: TorrentId) {
         if let Some(t) = self.torrents.get_mut(&id)
             && let Stage::Stopping { deadline, .. } = t.stage
-            && t
-                .data
+            && t.data
                 .as_ref()
                 .is_some_and(|d| d.disk.outstanding == 0 && d.disk.unflushed.count() == 0)
         {
@@ -577,4 +576,3 @@ impl Session {
         }));
     }
 }
-

@@ -136,7 +136,10 @@ impl Peers {
 
     /// Connections (dialling or open) of one torrent.
     pub(crate) fn of_torrent(&self, torrent: TorrentId) -> usize {
-        self.dialing.values().filter(|d| d.torrent == torrent).count()
+        self.dialing
+            .values()
+            .filter(|d| d.torrent == torrent)
+            .count()
             + self
                 .open
                 .values()

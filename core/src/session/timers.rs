@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
+use super::Session;
 use super::event::Event;
 use super::io::TorrentId;
 use super::torrent::Stage;
-use super::Session;
 
 impl Session {
     /// The earliest deadline.

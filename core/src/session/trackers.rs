@@ -8,15 +8,15 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::Session;
 use super::event::Event;
 use super::io::{Action, Dest, RequestId, TorrentId, Transmit};
 use super::torrent::candidates::Source;
-use super::Session;
 use crate::tracker::announce::Transfer;
 use crate::tracker::udp::OpId;
 use crate::tracker::{
-    AnnounceJob, AnnounceRequest, AnnouncerEvent, HttpOutcome, Scheme, TrackerError, TrackerUrl,
-    UdpEvent, UdpTracker, http, JobId as AnnounceJobId,
+    AnnounceJob, AnnounceRequest, AnnouncerEvent, HttpOutcome, JobId as AnnounceJobId, Scheme,
+    TrackerError, TrackerUrl, UdpEvent, UdpTracker, http,
 };
 
 /// What an HTTP request or DNS resolution is for.
@@ -174,7 +174,11 @@ impl Session {
         job: AnnounceJobId,
         result: Result<HttpOutcome<crate::tracker::AnnounceResponse>, TrackerError>,
     ) {
-        if let Some(a) = self.torrents.get_mut(&id).and_then(|t| t.announcer.as_mut()) {
+        if let Some(a) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.announcer.as_mut())
+        {
             a.handle_result(now, job, result);
         }
         self.pump_announcer(now, id);
@@ -212,8 +216,12 @@ impl Session {
                     }
                 }
                 self.trackers.pending.retain(|_, p| match p {
-                    Pending::Http { torrent, job: j, .. }
-                    | Pending::TrackerHost { torrent, job: j, .. } => !(*torrent == id && *j == job),
+                    Pending::Http {
+                        torrent, job: j, ..
+                    }
+                    | Pending::TrackerHost {
+                        torrent, job: j, ..
+                    } => !(*torrent == id && *j == job),
                     Pending::PeerHost { .. } => true,
                 });
             }
@@ -244,7 +252,11 @@ impl Session {
     /// Resolves a peer host name from a magnet link.
     pub(super) fn resolve_peer_host(&mut self, id: TorrentId, host: String, port: u16) {
         let rid = self.trackers.alloc(Pending::PeerHost { torrent: id });
-        self.actions.push_back(Action::Resolve { id: rid, host, port });
+        self.actions.push_back(Action::Resolve {
+            id: rid,
+            host,
+            port,
+        });
     }
 
     /// A DNS answer.

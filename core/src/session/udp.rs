@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::Session;
 use super::event::Event;
 use super::io::{Action, Dest, Transmit};
 use super::torrent::candidates::Source;
-use super::Session;
 use crate::dht::{Dht, DhtEvent, SavedState, looks_like_krpc};
 
 /// Time between saves of the DHT state while running.

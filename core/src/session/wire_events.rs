@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use super::Session;
 use super::disk::JobMeta;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, Dest, DiskJobKind, TorrentId, Transmit};
 use super::torrent::candidates::Source;
-use super::Session;
 use crate::choker::{ChokeMode, PeerStats};
 use crate::picker::{BlockRequest, PeerRate, Received};
 use crate::wire::{BlockRef, Event as WireEvent, PieceGeometry, TorrentParams};
@@ -97,7 +97,10 @@ impl Session {
     }
 
     /// The picker of a connection's torrent, with the connection's key, if registered.
-    fn picker_of(&mut self, conn: ConnId) -> Option<(&mut super::torrent::Data, crate::picker::PeerKey)> {
+    fn picker_of(
+        &mut self,
+        conn: ConnId,
+    ) -> Option<(&mut super::torrent::Data, crate::picker::PeerKey)> {
         let peer = self.peers.get(conn)?;
         if !peer.in_picker {
             return None;
@@ -201,7 +204,8 @@ impl Session {
         {
             t.candidates.connected(addr);
         }
-        self.events.push_back(Event::PeerConnected { torrent: id, addr });
+        self.events
+            .push_back(Event::PeerConnected { torrent: id, addr });
         self.register_with_picker(now, conn);
     }
 
@@ -247,7 +251,9 @@ impl Session {
             let _ = if peer.seed {
                 d.picker.peer_have_all(peer.key).map(|_| ())
             } else {
-                d.picker.peer_bitfield(peer.key, &bits.to_bytes()).map(|_| ())
+                d.picker
+                    .peer_bitfield(peer.key, &bits.to_bytes())
+                    .map(|_| ())
             };
         }
         let both_seeds = peer.seed
@@ -321,8 +327,7 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        if d
-            .disk
+        if d.disk
             .is_behind(self.config.max_disk_jobs, self.config.max_unwritten_bytes)
             || !self.down_limit.allows(now)
         {
@@ -600,7 +605,8 @@ impl Session {
         d.bits.set(piece);
         d.disk.verified(piece);
         let finished = d.picker.is_finished();
-        self.events.push_back(Event::PieceVerified { torrent: id, piece });
+        self.events
+            .push_back(Event::PieceVerified { torrent: id, piece });
         self.send_cancels(now, &passed.cancels);
         for conn in self.peers.ids_of(id) {
             if let Some(p) = self.peers.get_mut(conn)
@@ -628,7 +634,8 @@ impl Session {
             return;
         };
         let failed = d.picker.piece_failed(piece);
-        self.events.push_back(Event::PieceFailed { torrent: id, piece });
+        self.events
+            .push_back(Event::PieceFailed { torrent: id, piece });
         self.send_cancels(now, &failed.cancels);
         for key in failed.banned {
             let Some(conn) = self.peers.by_key(key) else {

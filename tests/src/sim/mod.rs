@@ -414,7 +414,9 @@ impl Sim {
                     s.handle_http_response(
                         now,
                         id,
-                        Err(TrackerError::Transport("no tracker in the simulation".into())),
+                        Err(TrackerError::Transport(
+                            "no tracker in the simulation".into(),
+                        )),
                     );
                 }
             }

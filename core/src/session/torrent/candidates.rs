@@ -97,7 +97,6 @@ impl Candidates {
         Some(addr)
     }
 
-
     /// Marks a known address busy (an established connection to it exists).
     pub(crate) fn set_busy(&mut self, addr: SocketAddr) {
         if let Some(c) = self.list.get_mut(&addr) {
@@ -155,7 +154,6 @@ impl Candidates {
         self.banned_ids.contains(&id)
     }
 
-
     /// Addresses known.
     pub(crate) fn len(&self) -> usize {
         self.list.len()
@@ -169,7 +167,6 @@ impl Candidates {
             .filter_map(|c| c.not_before)
             .min()
     }
-
 }
 
 #[cfg(test)]
