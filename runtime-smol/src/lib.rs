@@ -1,6 +1,45 @@
 //! Drives [`sanstorrent_core`] on smol: TCP and UDP sockets, timers, TLS for HTTPS trackers,
-//! and a worker pool for disk I/O and piece hashing.
+//! and a worker pool for disk I/O and piece hashing (from `sanstorrent-runtime-common`).
+//!
+//! # Shape
+//! One loop task owns the [`Session`](sanstorrent_core::session::Session) by `&mut` (no lock).
+//! Socket tasks (a listener, a reader and a writer per peer connection, a UDP receiver, one
+//! task per tracker HTTP exchange or DNS lookup) and the disk workers talk to it through
+//! channels. The loop waits for one thing (a disk completion, an application command, the
+//! timer, or socket input), calls the one matching `handle_*` method, then drains
+//! `poll_transmit`, `poll_action` and `poll_event` until each returns `None`, and re-arms its
+//! timer from `poll_timeout`. `sanstorrent-tokio` has the same shape and the same API.
+//!
+//! # Use
+//! ```no_run
+//! use sanstorrent_smol::{Client, ClientConfig, TorrentOptions};
+//! sanstorrent_smol::block_on(async {
+//!     let client = Client::new(ClientConfig::default()).await?;
+//!     let t = client.add_torrent_file("a.torrent", "downloads", TorrentOptions::default()).await?;
+//!     while let Some(event) = client.next_event().await {
+//!         if event == (sanstorrent_smol::Event::TorrentComplete { torrent: t.id }) {
+//!             break;
+//!         }
+//!     }
+//!     client.stop().await
+//! })?;
+//! # Ok::<(), sanstorrent_smol::ClientError>(())
+//! ```
 
 pub use sanstorrent_core as core;
+pub use sanstorrent_core::session::{
+    Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
+};
+pub use sanstorrent_runtime_common::{ClientConfig, ClientError, TorrentHandle};
 
+mod client;
+mod driver;
 pub mod http_client;
+mod net;
+
+pub use client::Client;
+
+/// Runs a future to completion on the current thread (smol's executor runs the loop task).
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    smol::block_on(future)
+}

@@ -2,3 +2,4 @@
 //! the real peers of `../shared/interop/` (libtorrent, opentracker, Transmission) on loopback.
 
 pub mod interop;
+pub mod sim;

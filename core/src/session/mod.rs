@@ -1,3 +1,323 @@
 //! The session: the public Sans-IO hub that owns torrents, connections, trackers and the DHT.
+//!
+//! # Run loop
+//! A runtime (smol, tokio, a custom event loop, the simulator) owns one [`Session`] by `&mut`
+//! and moves bytes and time:
+//! 1. wait for one thing: inbound bytes, an accepted socket, a connect result, a disk job
+//!    completion, an HTTP response, a DNS answer, a datagram, the timer, or an application
+//!    command;
+//! 2. call the one matching `handle_*` method (or `add_torrent`, `add_peers`, `stop_torrent`,
+//!    `shutdown`), passing `now`;
+//! 3. drain [`Session::poll_transmit`], [`Session::poll_action`] and [`Session::poll_event`]
+//!    until each returns `None` (perform transmits and actions in the order polled);
+//! 4. arm the timer at [`Session::poll_timeout`] and call [`Session::handle_timeout`] when it
+//!    fires (extra calls are harmless).
+//!
+//! The session never blocks and never does I/O: it reads no clock, opens no socket, and takes
+//! randomness only from the seed given to [`Session::new`]. The same inputs give the same
+//! outputs, which the simulation tests rely on.
+//!
+//! Ids ([`ConnId`], [`JobId`], [`RequestId`], [`TorrentId`]) are allocated by the session.
 
+mod config;
+mod connect;
+mod disk;
+mod event;
 pub mod io;
+mod lifecycle;
+mod peers;
+mod rate;
+mod timers;
+mod torrent;
+mod trackers;
+mod udp;
+mod wire_events;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use config::{AddTorrentError, SessionConfig, TorrentOptions, TorrentSource};
+pub use event::{Event, PeerCloseReason, TorrentPhase, TorrentStats};
+pub use io::{
+    Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId,
+    TorrentId, Transmit,
+};
+pub use lifecycle::MetadataError;
+
+use crate::dht::Dht;
+use crate::id::{InfoHash, PeerId};
+use crate::metainfo::Metainfo;
+use crate::rng::Rng;
+use crate::tracker::{TrackerError, http::HttpResponse};
+use crate::wire;
+use disk::Jobs;
+use peers::Peers;
+use rate::TokenBucket;
+use torrent::Torrent;
+use trackers::Trackers;
+
+/// The BitTorrent session: several torrents, their peer connections, trackers and the DHT.
+/// See the [module docs](self) for the run loop.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    wire: Arc<wire::Config>,
+    peer_id: PeerId,
+    rng: Rng,
+    torrents: BTreeMap<TorrentId, Torrent>,
+    by_hash: BTreeMap<InfoHash, TorrentId>,
+    next_torrent: u32,
+    peers: Peers,
+    jobs: Jobs,
+    trackers: Trackers,
+    dht: Option<Dht>,
+    /// The IP the runtime bound its listener to (to recognise our own address).
+    listen_ip: Option<IpAddr>,
+    down_limit: TokenBucket,
+    up_limit: TokenBucket,
+    /// Shutdown deadline, once `shutdown` was called.
+    shutdown: Option<Instant>,
+    shutdown_done: bool,
+    next_dht_save: Option<Instant>,
+    /// The latest `now` given to any call.
+    now: Instant,
+    transmits: VecDeque<Transmit>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A session with `config`, started at `now`; `seed` drives every random choice (peer id,
+    /// tracker keys, piece order, optimistic unchokes, DHT ids).
+    pub fn new(config: SessionConfig, now: Instant, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let peer_id = PeerId::generate(&mut rng);
+        let mut wire = wire::Config::new(peer_id);
+        wire.listen_port = (config.listen_port != 0).then_some(config.listen_port);
+        let mut session = Self {
+            wire: Arc::new(wire),
+            peer_id,
+            torrents: BTreeMap::new(),
+            by_hash: BTreeMap::new(),
+            next_torrent: 0,
+            peers: Peers::default(),
+            jobs: Jobs::default(),
+            trackers: Trackers::default(),
+            dht: None,
+            listen_ip: None,
+            down_limit: TokenBucket::new(now, config.download_rate_limit),
+            up_limit: TokenBucket::new(now, config.upload_rate_limit),
+            shutdown: None,
+            shutdown_done: false,
+            next_dht_save: None,
+            now,
+            transmits: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            config,
+            rng,
+        };
+        session.start_dht(now);
+        session
+    }
+
+    /// Our peer id (drawn from the seed).
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Adds a torrent from a .torrent or a magnet link. For a metainfo torrent this emits
+    /// [`Action::OpenStorage`] and a `Stamps` disk job; the stamps decide what the resume data
+    /// (in `options`) lets us trust and which pieces to check with `Check` jobs. Once checked,
+    /// the torrent announces and dials.
+    pub fn add_torrent(
+        &mut self,
+        now: Instant,
+        source: TorrentSource,
+        options: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        let id = self.add_torrent_inner(now, source, options)?;
+        self.after(now);
+        Ok(id)
+    }
+
+    /// Gives a metadata-less (magnet) torrent its metadata, fetched by the application or by
+    /// the `ut_metadata` extension: it becomes a full torrent with the same connections.
+    pub fn set_metadata(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        meta: Arc<Metainfo>,
+    ) -> Result<(), MetadataError> {
+        self.set_metadata_inner(now, torrent, meta)?;
+        self.after(now);
+        Ok(())
+    }
+
+    /// Adds addresses to a torrent's candidates (dialled as limits allow).
+    pub fn add_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+        self.add_candidates(torrent, peers, torrent::candidates::Source::User);
+        self.after(now);
+    }
+
+    /// Stops a torrent gracefully: `stopped` to its trackers (bounded wait), flush, save
+    /// resume data, close its connections; then [`Event::TorrentStopped`].
+    pub fn stop_torrent(&mut self, now: Instant, torrent: TorrentId) {
+        self.begin_stop(now, torrent);
+        self.after(now);
+    }
+
+    /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits
+    /// [`Event::ShutdownComplete`] (at the latest after `shutdown_timeout`).
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.shutdown.is_none() {
+            self.shutdown = Some(now + self.config.shutdown_timeout);
+            let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+            for id in ids {
+                self.begin_stop(now, id);
+            }
+        }
+        self.after(now);
+    }
+
+    /// A socket was accepted from `remote`. `Some(id)`: feed its bytes with that id; `None`:
+    /// refused (limits, shutdown), close the socket.
+    pub fn handle_accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
+        let id = self.accept(now, remote);
+        self.after(now);
+        id
+    }
+
+    /// The result of an [`Action::Connect`].
+    pub fn handle_connected(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        result: Result<(), std::io::ErrorKind>,
+    ) {
+        self.connected(now, conn, result);
+        self.after(now);
+    }
+
+    /// Bytes read from a connection's socket.
+    pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+        if let Some(peer) = self.peers.get_mut(conn) {
+            peer.conn.handle_input(now, data);
+            self.drive(now, conn);
+        }
+        self.after(now);
+    }
+
+    /// A connection's socket reached end of stream or failed.
+    pub fn handle_peer_closed(&mut self, now: Instant, conn: ConnId) {
+        self.socket_closed(now, conn);
+        self.after(now);
+    }
+
+    /// A datagram on the session's UDP socket (DHT or UDP tracker).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.route_datagram(now, from, data);
+        self.after(now);
+    }
+
+    /// The response to an [`Action::HttpRequest`].
+    pub fn handle_http_response(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<HttpResponse, TrackerError>,
+    ) {
+        self.http_response(now, id, result);
+        self.after(now);
+    }
+
+    /// The answer to an [`Action::Resolve`].
+    pub fn handle_resolved(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<Vec<SocketAddr>, String>,
+    ) {
+        self.resolved(now, id, result);
+        self.after(now);
+    }
+
+    /// The result of an [`Action::Disk`] job.
+    pub fn handle_completion(&mut self, now: Instant, done: Completion) {
+        self.completion(now, done);
+        self.after(now);
+    }
+
+    /// The instant from [`Session::poll_timeout`] passed (or any time: extra calls do
+    /// nothing).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.timeout(now);
+        self.after(now);
+    }
+
+    /// The next bytes to send. Poll after every `handle_*` call until `None`.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next action for the runtime. Poll after every `handle_*` call until `None`.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the application. Poll after every `handle_*` call until `None`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Session::handle_timeout`] next (`None`: nothing scheduled).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout()
+    }
+
+    /// A torrent's statistics, for a progress bar (`None`: no such torrent).
+    pub fn torrent_stats(&self, torrent: TorrentId) -> Option<TorrentStats> {
+        self.stats_of(torrent, None)
+    }
+
+    /// A torrent's statistics with rates measured at `now` (rates decay while idle).
+    pub fn torrent_stats_at(&self, now: Instant, torrent: TorrentId) -> Option<TorrentStats> {
+        self.stats_of(torrent, Some(now))
+    }
+
+    /// The torrents of the session, in id order.
+    pub fn torrents(&self) -> Vec<TorrentId> {
+        self.torrents.keys().copied().collect()
+    }
+
+    /// The TCP port the session announces (0 until known).
+    pub fn local_listen_port(&self) -> u16 {
+        self.config.listen_port
+    }
+
+    /// The runtime bound its TCP listener to `addr`: its port is announced to trackers and
+    /// the DHT, and dialling it (our own address) is avoided.
+    pub fn set_listen_addr(&mut self, addr: SocketAddr) {
+        self.config.listen_port = addr.port();
+        self.listen_ip = Some(addr.ip());
+        let mut wire = (*self.wire).clone();
+        wire.listen_port = Some(addr.port());
+        self.wire = Arc::new(wire);
+    }
+
+    /// Work common to every entry point: dial what limits allow, finish stops and shutdown.
+    fn after(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.dial(now);
+        self.progress_stops(now);
+    }
+}

@@ -1,0 +1,188 @@
+//! What a session is told: its settings ([`SessionConfig`]), what a torrent comes from
+//! ([`TorrentSource`]) and how to run it ([`TorrentOptions`]), and why adding one fails
+//! ([`AddTorrentError`]).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::choker::ChokerConfig;
+use crate::dht;
+use crate::id::InfoHash;
+use crate::magnet::MagnetLink;
+use crate::metainfo::Metainfo;
+use crate::picker::{PickerConfig, Priority};
+use crate::tracker::{AnnouncerConfig, UdpConfig};
+
+/// Settings of a [`Session`](super::Session). `Default` gives sensible limits for a desktop
+/// client; the runtime sets `listen_port` (or calls
+/// [`Session::set_listen_addr`](super::Session::set_listen_addr) once bound).
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Our TCP listen port (announced to trackers and the DHT); 0 until known.
+    pub listen_port: u16,
+    /// An address to announce to trackers instead of the one they see.
+    pub announce_ip: Option<IpAddr>,
+    /// The most peer connections overall (established and half-open).
+    pub max_connections: usize,
+    /// The most peer connections of one torrent.
+    pub max_connections_per_torrent: usize,
+    /// An outbound connect not answered within this is abandoned.
+    pub connect_timeout: Duration,
+    /// The most outbound connects in progress at once.
+    pub max_half_open: usize,
+    /// The most inbound connections whose handshake has not arrived yet.
+    pub max_pending_inbound: usize,
+    /// The most connections to one IP address (all simulated and loopback peers share one).
+    pub max_connections_per_ip: usize,
+    /// The most addresses remembered per torrent to dial.
+    pub max_candidates_per_torrent: usize,
+    /// First wait before dialling an address again after a failure; doubles per failure.
+    pub reconnect_backoff: Duration,
+    /// The longest reconnect wait.
+    pub reconnect_backoff_max: Duration,
+    /// Failures after which an address is forgotten.
+    pub max_connect_failures: u32,
+    /// Disk back-pressure: the most disk jobs outstanding per torrent.
+    pub max_disk_jobs: usize,
+    /// Disk back-pressure: the most received bytes not yet written, per torrent. At the cap
+    /// the session stops requesting blocks until writes complete.
+    pub max_unwritten_bytes: u64,
+    /// Disk back-pressure: the most bytes read for uploads and not yet sent, per connection.
+    pub max_upload_queue_bytes: usize,
+    /// Overall download limit in bytes per second (`None`: unlimited).
+    pub download_rate_limit: Option<u64>,
+    /// Overall upload limit in bytes per second (`None`: unlimited).
+    pub upload_rate_limit: Option<u64>,
+    /// The choker's tunables (upload slots, rechoke interval, …).
+    pub choker: ChokerConfig,
+    /// The picker's tunables (pipelines, timeouts, strikes, …).
+    pub picker: PickerConfig,
+    /// The tracker scheduler's tunables (intervals, timeouts, `stopped` wait).
+    pub announcer: AnnouncerConfig,
+    /// The UDP tracker protocol's timing.
+    pub udp_tracker: UdpConfig,
+    /// Run a DHT node (never used for private torrents).
+    pub dht: bool,
+    /// The DHT node's settings.
+    pub dht_config: dht::Config,
+    /// DHT bootstrap addresses (resolved by the runtime).
+    pub dht_bootstrap: Vec<SocketAddr>,
+    /// Saved DHT state (from [`Action::SaveDhtState`](super::Action::SaveDhtState)) to start from.
+    pub dht_state: Option<Vec<u8>>,
+    /// Time between DHT `get_peers` lookups of a public torrent.
+    pub dht_lookup_interval: Duration,
+    /// Time between resume-data saves of a torrent that changed.
+    pub resume_save_interval: Duration,
+    /// Time between [`Event::Stats`](super::Event::Stats) of each torrent.
+    pub stats_interval: Duration,
+    /// The longest [`Session::shutdown`](super::Session::shutdown) waits for trackers and
+    /// disk before it reports [`Event::ShutdownComplete`](super::Event::ShutdownComplete).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            listen_port: 0,
+            announce_ip: None,
+            max_connections: 200,
+            max_connections_per_torrent: 50,
+            connect_timeout: Duration::from_secs(10),
+            max_half_open: 20,
+            max_pending_inbound: 20,
+            max_connections_per_ip: 8,
+            max_candidates_per_torrent: 500,
+            reconnect_backoff: Duration::from_secs(10),
+            reconnect_backoff_max: Duration::from_secs(600),
+            max_connect_failures: 6,
+            max_disk_jobs: 256,
+            max_unwritten_bytes: 16 * 1024 * 1024,
+            max_upload_queue_bytes: 1024 * 1024,
+            download_rate_limit: None,
+            upload_rate_limit: None,
+            choker: ChokerConfig::default(),
+            picker: PickerConfig::default(),
+            announcer: AnnouncerConfig::default(),
+            udp_tracker: UdpConfig::default(),
+            dht: false,
+            dht_config: dht::Config::default(),
+            dht_bootstrap: Vec::new(),
+            dht_state: None,
+            dht_lookup_interval: Duration::from_secs(300),
+            resume_save_interval: Duration::from_secs(60),
+            stats_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a torrent is added from.
+#[derive(Clone, Debug)]
+pub enum TorrentSource {
+    /// A parsed .torrent.
+    Metainfo(Arc<Metainfo>),
+    /// A magnet link: the torrent fetches its metadata from peers first.
+    Magnet(MagnetLink),
+}
+
+impl TorrentSource {
+    /// The torrent's info-hash.
+    pub fn info_hash(&self) -> InfoHash {
+        match self {
+            Self::Metainfo(m) => m.info_hash(),
+            Self::Magnet(m) => m.info_hash,
+        }
+    }
+}
+
+/// How to run a torrent.
+#[derive(Clone, Debug, Default)]
+pub struct TorrentOptions {
+    /// The data is expected to be complete already: check it all and seed.
+    pub seed_only: bool,
+    /// Download pieces in order (streaming) instead of rarest first.
+    pub sequential: bool,
+    /// One priority per file (missing entries are normal); [`Priority::Skip`] skips a file.
+    pub file_priorities: Vec<Priority>,
+    /// Saved resume data (from [`Action::SaveResume`](super::Action::SaveResume)) if the
+    /// runtime found some. The session trusts it only for files whose stamps did not change.
+    pub resume: Option<Vec<u8>>,
+    /// Peers to dial at once (besides trackers, DHT and the magnet's `x.pe`).
+    pub peers: Vec<SocketAddr>,
+    /// Start without announcing or dialling (only inbound connections and seeding).
+    pub no_outbound: bool,
+}
+
+/// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddTorrentError {
+    /// The session already has a torrent with this info-hash.
+    Duplicate(InfoHash),
+    /// The session is shutting down.
+    ShuttingDown,
+    /// More file priorities were given than the torrent has files.
+    FilePriorities {
+        /// Files of the torrent.
+        files: usize,
+        /// Priorities given.
+        given: usize,
+    },
+}
+
+impl fmt::Display for AddTorrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Duplicate(h) => write!(f, "torrent {} is already in the session", h.to_hex()),
+            Self::ShuttingDown => f.write_str("the session is shutting down"),
+            Self::FilePriorities { files, given } => write!(
+                f,
+                "{given} file priorities given for a torrent of {files} files"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AddTorrentError {}

@@ -1,0 +1,260 @@
+//! Opening and closing connections: dialling candidates within the limits, accepting inbound
+//! sockets, connect results, and removing a connection from everything that knows it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::Session;
+use super::event::{Event, PeerCloseReason};
+use super::io::{Action, ConnId, TorrentId};
+use super::peers::{Dialing, Peer};
+use super::torrent::candidates::Source;
+use crate::wire::{CloseReason, Connection, TorrentParams};
+
+impl Session {
+    /// Whether `addr` is our own listen address (dialling it would connect to ourselves;
+    /// opentracker returns our own address among the peers).
+    pub(super) fn is_own_addr(&self, addr: SocketAddr) -> bool {
+        let port = self.config.listen_port;
+        if port == 0 || addr.port() != port {
+            return false;
+        }
+        let ip = addr.ip();
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || Some(ip) == self.listen_ip
+            || Some(ip) == self.config.announce_ip
+    }
+
+    /// Adds addresses to a torrent's candidates (our own address excluded).
+    pub(super) fn add_candidates(&mut self, id: TorrentId, peers: &[SocketAddr], source: Source) {
+        let own: Vec<bool> = peers.iter().map(|a| self.is_own_addr(*a)).collect();
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        if !t.is_active() {
+            return;
+        }
+        for (addr, own) in peers.iter().zip(own) {
+            if !own {
+                t.candidates.add(*addr, source);
+            }
+        }
+    }
+
+    /// Whether another connection to `ip` is allowed (loopback is exempt: local swarms and
+    /// tests run every peer on 127.0.0.1).
+    fn ip_allows(&self, addr: SocketAddr) -> bool {
+        addr.ip().is_loopback() || self.peers.to_ip(addr.ip()) < self.config.max_connections_per_ip
+    }
+
+    /// Dials candidates while the limits allow.
+    pub(super) fn dial(&mut self, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+        for id in ids {
+            loop {
+                if self.peers.total() >= self.config.max_connections
+                    || self.peers.half_open() >= self.config.max_half_open
+                {
+                    return;
+                }
+                if self.peers.of_torrent(id) >= self.config.max_connections_per_torrent {
+                    break;
+                }
+                let Some(t) = self.torrents.get_mut(&id) else {
+                    break;
+                };
+                let dialable = matches!(
+                    t.stage,
+                    super::torrent::Stage::Running | super::torrent::Stage::Metadata
+                );
+                if !dialable || t.options.no_outbound {
+                    break;
+                }
+                let Some(addr) = t.candidates.next(now) else {
+                    break;
+                };
+                if !(addr.ip().is_loopback()
+                    || self.peers.to_ip(addr.ip()) < self.config.max_connections_per_ip)
+                {
+                    if let Some(t) = self.torrents.get_mut(&id) {
+                        t.candidates.closed(now, addr, false);
+                    }
+                    continue;
+                }
+                let conn = self.peers.alloc_conn();
+                self.peers.dialing.insert(
+                    conn,
+                    Dialing {
+                        addr,
+                        torrent: id,
+                        since: now,
+                    },
+                );
+                self.actions.push_back(Action::Connect { conn, addr });
+            }
+        }
+    }
+
+    /// An inbound socket: a connection waiting for the peer's handshake, if limits allow.
+    pub(super) fn accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
+        if self.shutdown.is_some()
+            || self.peers.total() >= self.config.max_connections
+            || self.peers.pending_inbound() >= self.config.max_pending_inbound
+            || !self.ip_allows(remote)
+        {
+            return None;
+        }
+        let id = self.peers.alloc_conn();
+        let key = self.peers.alloc_key();
+        let conn = Connection::inbound(now, self.wire.clone(), Some(remote.ip()));
+        self.peers
+            .insert(id, Peer::new(conn, remote, None, key, false, now));
+        Some(id)
+    }
+
+    /// The result of a connect.
+    pub(super) fn connected(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        result: Result<(), std::io::ErrorKind>,
+    ) {
+        let Some(dialing) = self.peers.dialing.remove(&conn) else {
+            return;
+        };
+        let addr = dialing.addr;
+        let id = dialing.torrent;
+        let active = self.torrents.get(&id).is_some_and(|t| t.is_active());
+        if let Err(kind) = result {
+            if let Some(t) = self.torrents.get_mut(&id) {
+                t.candidates.closed(now, addr, true);
+            }
+            self.events.push_back(Event::PeerClosed {
+                torrent: Some(id),
+                addr,
+                reason: PeerCloseReason::ConnectFailed(kind),
+            });
+            return;
+        }
+        if !active {
+            self.actions.push_back(Action::Close { conn });
+            return;
+        }
+        let Some(t) = self.torrents.get(&id) else {
+            return;
+        };
+        let (geometry, bits, metadata_size) = match &t.data {
+            Some(d) => (
+                Some(crate::wire::PieceGeometry::of_layout(d.meta.layout())),
+                Some(&d.bits),
+                Some(d.meta.info_bytes().len() as u64),
+            ),
+            None => (None, None, None),
+        };
+        let params = TorrentParams {
+            info_hash: t.info_hash,
+            geometry,
+            our_pieces: bits,
+            metadata_size,
+        };
+        let Ok(c) = Connection::outbound(now, self.wire.clone(), Some(addr.ip()), params) else {
+            self.actions.push_back(Action::Close { conn });
+            return;
+        };
+        let key = self.peers.alloc_key();
+        let mut peer = Peer::new(c, addr, Some(id), key, true, now);
+        peer.listen_addr = Some(addr);
+        self.peers.insert(conn, peer);
+        self.drive(now, conn);
+    }
+
+    /// Connects that took too long.
+    pub(super) fn expire_dials(&mut self, now: Instant) {
+        let expired: Vec<ConnId> = self
+            .peers
+            .dialing
+            .iter()
+            .filter(|(_, d)| now >= d.since + self.config.connect_timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in expired {
+            self.actions.push_back(Action::Close { conn });
+            self.connected(now, conn, Err(std::io::ErrorKind::TimedOut));
+        }
+    }
+
+    /// The runtime saw the socket close.
+    pub(super) fn socket_closed(&mut self, now: Instant, conn: ConnId) {
+        if let Some(d) = self.peers.dialing.remove(&conn) {
+            if let Some(t) = self.torrents.get_mut(&d.torrent) {
+                t.candidates.closed(now, d.addr, true);
+            }
+            return;
+        }
+        let reason = PeerCloseReason::Wire(CloseReason::RemoteClosed);
+        self.drop_conn(now, conn, reason, false);
+    }
+
+    /// Closes a connection on our initiative.
+    pub(super) fn close_conn(&mut self, now: Instant, conn: ConnId, reason: PeerCloseReason) {
+        self.drop_conn(now, conn, reason, true);
+    }
+
+    /// Removes a connection from the table, its torrent's picker and choker, and tells the
+    /// runtime (`send_close`) and the application.
+    pub(super) fn drop_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        reason: PeerCloseReason,
+        send_close: bool,
+    ) {
+        let Some(peer) = self.peers.remove(conn) else {
+            return;
+        };
+        if send_close {
+            self.actions.push_back(Action::Close { conn });
+        }
+        let failed = !peer.established
+            || matches!(
+                reason,
+                PeerCloseReason::Wire(
+                    CloseReason::Protocol(_)
+                        | CloseReason::Misbehaved(_)
+                        | CloseReason::HandshakeTimeout
+                )
+            );
+        let mut rechoke = false;
+        if let Some(id) = peer.torrent
+            && let Some(t) = self.torrents.get_mut(&id)
+        {
+            if let Some(d) = t.data.as_mut()
+                && peer.in_picker
+            {
+                d.picker.remove_peer(peer.key);
+            }
+            rechoke = t.choker.is_unchoked(peer.key);
+            if let Some(listen) = peer.listen_addr {
+                match reason {
+                    PeerCloseReason::SelfConnection => t.candidates.remove(listen),
+                    _ => t.candidates.closed(now, listen, failed),
+                }
+            }
+        }
+        self.events.push_back(Event::PeerClosed {
+            torrent: peer.torrent,
+            addr: peer.addr,
+            reason,
+        });
+        if let Some(id) = peer.torrent {
+            if rechoke {
+                self.rechoke(now, id);
+            }
+            self.fill_all(now, id);
+        }
+    }
+}

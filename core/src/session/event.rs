@@ -1,0 +1,224 @@
+//! What a session tells the application: [`Event`]s, why a peer connection ended
+//! ([`PeerCloseReason`]) and a torrent's progress ([`TorrentStats`], [`TorrentPhase`]).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use super::io::TorrentId;
+use crate::id::InfoHash;
+use crate::wire::CloseReason;
+
+/// Something the application may want to know; drain with
+/// [`Session::poll_event`](super::Session::poll_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A torrent joined the session.
+    TorrentAdded {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its info-hash.
+        info_hash: InfoHash,
+    },
+    /// A magnet torrent got its metadata and is now a full torrent.
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// Existing data is being checked (resume file missing, stale, or `seed_only`).
+    Checking {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Pieces to hash.
+        pieces: u32,
+    },
+    /// The check finished.
+    Checked {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Pieces we have now (trusted plus found good).
+        have: u32,
+    },
+    /// A downloaded piece matched its hash and is written.
+    PieceVerified {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The piece.
+        piece: u32,
+    },
+    /// A downloaded piece did not match its hash; it is downloaded again.
+    PieceFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The piece.
+        piece: u32,
+    },
+    /// Every wanted piece is verified: the torrent now seeds.
+    TorrentComplete {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// A peer connection finished its handshake.
+    PeerConnected {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// A peer connection ended (or a connect failed).
+    PeerClosed {
+        /// The torrent, if the connection had one.
+        torrent: Option<TorrentId>,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// Why.
+        reason: PeerCloseReason,
+    },
+    /// A tracker answered an announce.
+    TrackerAnnounced {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker.
+        url: String,
+        /// Peers it gave.
+        peers: usize,
+    },
+    /// A tracker announce failed.
+    TrackerError {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The DHT's state changed (bootstrapped, or a lookup ended).
+    DhtStatus {
+        /// Nodes in the routing table.
+        nodes: usize,
+    },
+    /// Periodic statistics of a torrent (every `stats_interval`).
+    Stats {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its statistics.
+        stats: TorrentStats,
+    },
+    /// A torrent stopped (after `stop_torrent` or during shutdown): trackers were told, data
+    /// flushed, resume data saved, connections closed.
+    TorrentStopped {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// Every torrent stopped after [`Session::shutdown`](super::Session::shutdown): the
+    /// runtime may exit.
+    ShutdownComplete,
+    /// Something failed that the application should show (disk errors above all).
+    Error {
+        /// The torrent concerned, if any.
+        torrent: Option<TorrentId>,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Why a peer connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerCloseReason {
+    /// The connection state machine closed it (protocol error, timeout, remote close, …).
+    Wire(CloseReason),
+    /// The outbound connect failed.
+    ConnectFailed(io::ErrorKind),
+    /// The runtime reported the socket closed.
+    SocketClosed,
+    /// The peer is us (same peer id, or our own listen address).
+    SelfConnection,
+    /// The peer asked for a torrent we do not have (or that is stopping).
+    UnknownTorrent,
+    /// The peer is banned (hash failures).
+    Banned,
+    /// Already connected to this peer id on this torrent.
+    Duplicate,
+    /// A connection limit was reached.
+    Limit,
+    /// Both sides are seeds: nothing to trade.
+    BothSeeds,
+    /// The torrent stopped, or the session shut down.
+    Stopped,
+}
+
+impl fmt::Display for PeerCloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Wire(r) => write!(f, "{r}"),
+            Self::ConnectFailed(k) => write!(f, "connect failed: {k}"),
+            Self::SocketClosed => f.write_str("socket closed"),
+            Self::SelfConnection => f.write_str("connected to ourselves"),
+            Self::UnknownTorrent => f.write_str("peer asked for a torrent we do not serve"),
+            Self::Banned => f.write_str("peer is banned"),
+            Self::Duplicate => f.write_str("already connected to this peer"),
+            Self::Limit => f.write_str("connection limit reached"),
+            Self::BothSeeds => f.write_str("both sides are seeds"),
+            Self::Stopped => f.write_str("torrent stopped"),
+        }
+    }
+}
+
+/// Where a torrent is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TorrentPhase {
+    /// Waiting for file stamps, or hashing existing data.
+    Checking,
+    /// A magnet link: fetching the info dictionary from peers.
+    FetchingMetadata,
+    /// Downloading pieces.
+    Downloading,
+    /// Every wanted piece is here: uploading only.
+    Seeding,
+    /// Stopping: `stopped` announce, flush, resume save.
+    Stopping,
+    /// Stopped.
+    Stopped,
+}
+
+/// A torrent's progress, for a progress bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentStats {
+    /// Where the torrent is.
+    pub phase: TorrentPhase,
+    /// The info-hash.
+    pub info_hash: InfoHash,
+    /// Total size in bytes (0 while the metadata is unknown).
+    pub total_bytes: u64,
+    /// Bytes of the wanted pieces (skipped files excluded).
+    pub wanted_bytes: u64,
+    /// Bytes of verified pieces.
+    pub have_bytes: u64,
+    /// Payload bytes received this session (including discarded duplicates).
+    pub downloaded: u64,
+    /// Payload bytes sent this session.
+    pub uploaded: u64,
+    /// Payload download rate, bytes per second.
+    pub download_rate: u64,
+    /// Payload upload rate, bytes per second.
+    pub upload_rate: u64,
+    /// Established peer connections.
+    pub peers_connected: usize,
+    /// Connections in progress (connecting or handshaking).
+    pub peers_connecting: usize,
+    /// Known addresses to dial.
+    pub peers_known: usize,
+    /// Connected peers that have every piece.
+    pub seeds_connected: usize,
+    /// Verified pieces.
+    pub pieces_have: u32,
+    /// Pieces of the torrent (0 while the metadata is unknown).
+    pub piece_count: u32,
+    /// Pieces hashed so far by the current check.
+    pub pieces_checked: u32,
+    /// Pieces that failed their hash this session.
+    pub hash_failures: u32,
+}

@@ -1,0 +1,578 @@
+//! A torrent's life: adding (metainfo or magnet), the metadata arriving, the start check
+//! (stamps, resume decision, `Check` jobs), running, stopping, and session shutdown.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Session;
+use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
+use super::disk::{JobMeta, StampsFor, TorrentDisk};
+use super::event::{Event, PeerCloseReason, TorrentStats};
+use super::io::{Action, DiskJob, DiskJobKind, TorrentId};
+use super::torrent::candidates::{Backoff, Candidates, Source};
+use super::torrent::{Data, Stage, Torrent};
+use crate::choker::Choker;
+use crate::magnet::PeerAddress;
+use crate::metainfo::Metainfo;
+use crate::picker::{Picker, PieceSet, piece_priorities};
+use crate::storage::{FileStamp, ResumeData};
+use crate::tracker::{Announcer, AnnouncerConfig, TrackerUrl};
+use crate::wire::{Bitfield, PieceGeometry};
+
+/// Pieces hashed per `Check` job (several jobs run in parallel on the runtime's workers).
+const CHECK_BATCH: usize = 64;
+
+/// Why [`Session::set_metadata`] refused the metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// No such torrent.
+    UnknownTorrent(TorrentId),
+    /// The torrent has its metadata already.
+    AlreadyKnown,
+    /// The metadata is for another info-hash.
+    WrongInfoHash,
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownTorrent(t) => write!(f, "no torrent {}", t.0),
+            Self::AlreadyKnown => f.write_str("the torrent already has its metadata"),
+            Self::WrongInfoHash => f.write_str("the metadata's info-hash is not the torrent's"),
+        }
+    }
+}
+
+impl std::error::Error for MetadataError {}
+
+impl Session {
+    pub(super) fn add_torrent_inner(
+        &mut self,
+        now: Instant,
+        source: TorrentSource,
+        options: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        if self.shutdown.is_some() {
+            return Err(AddTorrentError::ShuttingDown);
+        }
+        let info_hash = source.info_hash();
+        if self.by_hash.contains_key(&info_hash) {
+            return Err(AddTorrentError::Duplicate(info_hash));
+        }
+        if let TorrentSource::Metainfo(meta) = &source
+            && options.file_priorities.len() > meta.files().len()
+        {
+            return Err(AddTorrentError::FilePriorities {
+                files: meta.files().len(),
+                given: options.file_priorities.len(),
+            });
+        }
+        self.next_torrent += 1;
+        let id = TorrentId(self.next_torrent);
+        let (tiers, private, magnet) = match &source {
+            TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), None),
+            TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
+        };
+        let announcer = self.make_announcer(&tiers);
+        let backoff = Backoff {
+            base: self.config.reconnect_backoff,
+            max: self.config.reconnect_backoff_max,
+            max_failures: self.config.max_connect_failures,
+            capacity: self.config.max_candidates_per_torrent,
+        };
+        let torrent = Torrent {
+            info_hash,
+            private,
+            stage: Stage::Metadata,
+            data: None,
+            magnet,
+            choker: Choker::new(self.config.choker.clone(), self.rng.next_u64()),
+            announce_stopped: announcer.is_none(),
+            announcer,
+            candidates: Candidates::new(backoff),
+            down: super::rate::RateMeter::new(now),
+            up: super::rate::RateMeter::new(now),
+            hash_failures: 0,
+            complete_sent: false,
+            swarm_started: false,
+            next_stats: now + self.config.stats_interval,
+            next_save: now + self.config.resume_save_interval,
+            next_dht: None,
+            options,
+        };
+        self.torrents.insert(id, torrent);
+        self.by_hash.insert(info_hash, id);
+        self.events.push_back(Event::TorrentAdded {
+            torrent: id,
+            info_hash,
+        });
+        let peers = self.torrents[&id].options.peers.clone();
+        self.add_candidates(id, &peers, Source::User);
+        match source {
+            TorrentSource::Metainfo(meta) => self.init_data(id, meta),
+            TorrentSource::Magnet(m) => {
+                for p in &m.peers {
+                    match p {
+                        PeerAddress::Ip(addr) => self.add_candidates(id, &[*addr], Source::User),
+                        PeerAddress::Host(host, port) => {
+                            self.resolve_peer_host(id, host.clone(), *port);
+                        }
+                    }
+                }
+                self.start_swarm(now, id);
+            }
+        }
+        Ok(id)
+    }
+
+    fn make_announcer(&mut self, tiers: &[Vec<String>]) -> Option<Announcer> {
+        let tiers: Vec<Vec<TrackerUrl>> = tiers
+            .iter()
+            .map(|t| t.iter().filter_map(|u| TrackerUrl::parse(u).ok()).collect())
+            .filter(|t: &Vec<TrackerUrl>| !t.is_empty())
+            .collect();
+        if tiers.is_empty() {
+            return None;
+        }
+        let config = AnnouncerConfig {
+            announce_ip: self.config.announce_ip,
+            ..self.config.announcer.clone()
+        };
+        Some(Announcer::new(tiers, config, &mut self.rng))
+    }
+
+    /// Creates the metadata-dependent state and starts the check: storage, then stamps.
+    fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
+        let seed = self.rng.next_u64();
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let layout = meta.layout().clone();
+        let mut picker = Picker::new(&layout, self.config.picker.clone(), seed);
+        if !t.options.file_priorities.is_empty() {
+            picker.set_priorities(&piece_priorities(&layout, &t.options.file_priorities));
+        }
+        picker.set_sequential(t.options.sequential);
+        let n = layout.piece_count();
+        t.private = meta.is_private();
+        t.data = Some(Data {
+            bits: Bitfield::new(n),
+            disk: TorrentDisk::new(n),
+            resume: t.options.resume.take(),
+            picker,
+            meta: meta.clone(),
+        });
+        t.stage = Stage::Stamps;
+        let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+        self.actions.push_back(Action::OpenStorage {
+            torrent: id,
+            layout,
+            paths,
+        });
+        self.disk_job(id, JobMeta::Stamps(StampsFor::Start), DiskJobKind::Stamps);
+    }
+
+    pub(super) fn set_metadata_inner(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        meta: Arc<Metainfo>,
+    ) -> Result<(), MetadataError> {
+        let t = self
+            .torrents
+            .get(&id)
+            .ok_or(MetadataError::UnknownTorrent(id))?;
+        if t.data.is_some() {
+            return Err(MetadataError::AlreadyKnown);
+        }
+        if meta.info_hash() != t.info_hash {
+            return Err(MetadataError::WrongInfoHash);
+        }
+        self.init_data(id, meta.clone());
+        self.events
+            .push_back(Event::MetadataReceived { torrent: id });
+        let geometry = PieceGeometry::of_layout(meta.layout());
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn) {
+                let _ = p.conn.set_geometry(now, geometry);
+            }
+            self.register_with_picker(now, conn);
+            self.drive(now, conn);
+        }
+        if meta.is_private()
+            && let Some(t) = self.torrents.get_mut(&id)
+        {
+            t.next_dht = None;
+        }
+        Ok(())
+    }
+
+    /// The files' stamps arrived at start: decide what to trust and what to check.
+    pub(super) fn start_stamps(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        stamps: &[Option<FileStamp>],
+    ) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let Some(d) = t.data.as_mut() else {
+            return;
+        };
+        let layout = d.meta.layout();
+        let n = layout.piece_count();
+        let mut check = PieceSet::new(n);
+        let mut trusted = PieceSet::new(n);
+        let resume = d
+            .resume
+            .take()
+            .and_then(|bytes| ResumeData::decode(&bytes, layout).ok());
+        if t.options.seed_only {
+            check = PieceSet::full(n);
+        } else if let Some(resume) = resume {
+            let plan = resume.plan(layout, stamps);
+            trusted = plan.trusted().clone();
+            for p in plan.recheck().iter() {
+                check.insert(p);
+            }
+        } else {
+            // No usable resume data: hash the pieces of files that exist with data (a crash
+            // without a save, or data put there by the user).
+            for (i, extent) in layout.files().iter().enumerate() {
+                let exists = stamps.get(i).copied().flatten().is_some_and(|s| s.size > 0);
+                if !extent.padding && exists {
+                    for p in layout.file_pieces(i) {
+                        check.insert(p);
+                    }
+                }
+            }
+        }
+        for p in trusted.iter() {
+            let _ = d.picker.piece_passed(p);
+            d.bits.set(p);
+            d.disk.recorded.insert(p);
+            check.remove(p);
+        }
+        let pieces: Vec<(u32, [u8; 20])> = check
+            .iter()
+            .filter_map(|p| d.meta.piece_hash(p).map(|h| (p, *h)))
+            .collect();
+        if pieces.is_empty() {
+            self.finish_check(now, id);
+            return;
+        }
+        t.stage = Stage::Checking;
+        d.disk.checked = 0;
+        self.events.push_back(Event::Checking {
+            torrent: id,
+            pieces: pieces.len() as u32,
+        });
+        for batch in pieces.chunks(CHECK_BATCH) {
+            if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+                d.disk.checks += 1;
+            }
+            self.disk_job(
+                id,
+                JobMeta::Check,
+                DiskJobKind::Check {
+                    pieces: batch.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// A `Check` job finished with the pieces found good.
+    pub(super) fn check_done(&mut self, now: Instant, id: TorrentId, good: &[u32], hashed: u32) {
+        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
+        d.disk.checks = d.disk.checks.saturating_sub(1);
+        d.disk.checked += hashed;
+        for &p in good {
+            if p < d.picker.piece_count() {
+                let _ = d.picker.piece_passed(p);
+                d.bits.set(p);
+                d.disk.verified(p);
+            }
+        }
+        if d.disk.checks == 0 {
+            self.finish_check(now, id);
+        }
+    }
+
+    /// The start check is over: run.
+    fn finish_check(&mut self, now: Instant, id: TorrentId) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        if !matches!(t.stage, Stage::Stamps | Stage::Checking) {
+            return;
+        }
+        let swarm_started = t.swarm_started;
+        t.stage = Stage::Running;
+        let Some(d) = t.data.as_mut() else {
+            return;
+        };
+        let have = d.picker.have().count();
+        let finished = d.picker.is_finished();
+        let have_list: Vec<u32> = d.picker.have().iter().collect();
+        self.events.push_back(Event::Checked { torrent: id, have });
+        if finished {
+            t.complete_sent = true;
+            self.events
+                .push_back(Event::TorrentComplete { torrent: id });
+        }
+        // Connections opened before the metadata (magnet) learn our pieces now.
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn)
+                && p.established
+            {
+                for &piece in &have_list {
+                    let _ = p.conn.send_have(now, piece);
+                }
+            }
+            self.update_interest(now, conn);
+            self.drive(now, conn);
+        }
+        if !swarm_started {
+            self.start_swarm(now, id);
+        }
+        self.rechoke(now, id);
+        self.fill_all(now, id);
+    }
+
+    /// Announces and schedules DHT lookups.
+    fn start_swarm(&mut self, now: Instant, id: TorrentId) {
+        let dht = self.dht.is_some();
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        t.swarm_started = true;
+        if t.options.no_outbound {
+            return;
+        }
+        if let Some(a) = t.announcer.as_mut() {
+            a.start(now);
+        }
+        if dht && !t.private {
+            t.next_dht = Some(now);
+        }
+        self.pump_announcer(now, id);
+    }
+
+    /// Every wanted piece is verified (during the download).
+    pub(super) fn torrent_finished(&mut self, now: Instant, id: TorrentId) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        if t.complete_sent {
+            return;
+        }
+        t.complete_sent = true;
+        if let Some(a) = t.announcer.as_mut() {
+            a.complete(now);
+        }
+        self.events
+            .push_back(Event::TorrentComplete { torrent: id });
+        self.pump_announcer(now, id);
+        // Flush and save at once: a finished download should survive a crash.
+        self.start_save(id);
+        if self.torrents[&id].is_seed() {
+            for conn in self.peers.ids_of(id) {
+                if self.peers.get(conn).is_some_and(|p| p.seed) {
+                    self.close_conn(now, conn, PeerCloseReason::BothSeeds);
+                }
+            }
+        }
+        self.rechoke(now, id);
+    }
+
+    /// Starts stopping a torrent.
+    pub(super) fn begin_stop(&mut self, now: Instant, id: TorrentId) {
+        let deadline = now + self.config.shutdown_timeout;
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        if !t.is_active() {
+            return;
+        }
+        t.stage = Stage::Stopping {
+            deadline,
+            saved: t.data.is_none(),
+        };
+        t.next_dht = None;
+        if let Some(a) = t.announcer.as_mut() {
+            a.stop(now);
+        }
+        self.by_hash.remove(&t.info_hash);
+        self.pump_announcer(now, id);
+        for conn in self.peers.ids_of(id) {
+            self.close_conn(now, conn, PeerCloseReason::Stopped);
+        }
+        for conn in self.peers.dialing_of(id) {
+            self.peers.dialing.remove(&conn);
+            self.actions.push_back(Action::Close { conn });
+        }
+    }
+
+    /// Advances stopping torrents and the shutdown.
+    pub(super) fn progress_stops(&mut self, now: Instant) {
+        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+        for id in ids {
+            let Some(t) = self.torrents.get_mut(&id) else {
+                continue;
+            };
+            let Stage::Stopping { deadline, saved } = t.stage else {
+                continue;
+            };
+            let timed_out = now >= deadline;
+            if let Some(d) = t.data.as_mut()
+                && !saved
+                && !d.disk.saving
+                && d.disk.outstanding == 0
+            {
+                // Everything written and verified: flush, stamp and save once more.
+                d.disk.dirty = true;
+                self.start_save(id);
+                continue;
+            }
+            if (saved && t.announce_stopped) || timed_out {
+                if timed_out && !(saved && t.announce_stopped) {
+                    self.events.push_back(Event::Error {
+                        torrent: Some(id),
+                        message: "stop timed out waiting for trackers or disk".into(),
+                    });
+                }
+                t.stage = Stage::Stopped;
+                self.events.push_back(Event::TorrentStopped { torrent: id });
+            }
+        }
+        if let Some(deadline) = self.shutdown
+            && !self.shutdown_done
+        {
+            let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped);
+            if all_stopped || now >= deadline {
+                self.shutdown_done = true;
+                self.save_dht_state(now);
+                self.events.push_back(Event::ShutdownComplete);
+            }
+        }
+    }
+
+    /// A save finished (SaveResume emitted): a stopping torrent may finish.
+    pub(super) fn save_finished(&mut self, id: TorrentId) {
+        if let Some(t) = self.torrents.get_mut(&id)
+            && let Stage::Stopping { deadline, .. } = t.stage
+            && t.data
+                .as_ref()
+                .is_some_and(|d| d.disk.outstanding == 0 && d.disk.unflushed.count() == 0)
+        {
+            t.stage = Stage::Stopping {
+                deadline,
+                saved: true,
+            };
+        }
+    }
+
+    /// Starts a resume save (flush → stamps → SaveResume) unless one is running.
+    pub(super) fn start_save(&mut self, id: TorrentId) {
+        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
+        if d.disk.saving {
+            return;
+        }
+        d.disk.saving = true;
+        d.disk.flushing = true;
+        let pieces = d.disk.take_unflushed();
+        self.disk_job(id, JobMeta::Flush { pieces }, DiskJobKind::Flush);
+    }
+
+    /// Statistics of a torrent; rates at `now` if given, else at the last activity.
+    pub(super) fn stats_of(&self, id: TorrentId, now: Option<Instant>) -> Option<TorrentStats> {
+        let t = self.torrents.get(&id)?;
+        let at = now.unwrap_or(self.last_activity(t));
+        let (total, wanted, have_bytes, have, count, checked) = match &t.data {
+            Some(d) => {
+                let layout = d.meta.layout();
+                let mut wanted = 0;
+                let mut have_bytes = 0;
+                for p in 0..d.picker.piece_count() {
+                    let len = u64::from(layout.piece_len(p));
+                    if d.picker.priority(p) != crate::picker::Priority::Skip {
+                        wanted += len;
+                    }
+                    if d.picker.have().contains(p) {
+                        have_bytes += len;
+                    }
+                }
+                (
+                    layout.total_length(),
+                    wanted,
+                    have_bytes,
+                    d.picker.have().count(),
+                    d.picker.piece_count(),
+                    d.disk.checked,
+                )
+            }
+            None => (0, 0, 0, 0, 0, 0),
+        };
+        let mut connected = 0;
+        let mut connecting = 0;
+        let mut seeds = 0;
+        for p in self.peers.open.values().filter(|p| p.torrent == Some(id)) {
+            if p.established {
+                connected += 1;
+                seeds += usize::from(p.seed);
+            } else {
+                connecting += 1;
+            }
+        }
+        connecting += self.peers.dialing_of(id).len();
+        Some(TorrentStats {
+            phase: t.phase(),
+            info_hash: t.info_hash,
+            total_bytes: total,
+            wanted_bytes: wanted,
+            have_bytes,
+            downloaded: t.down.total(),
+            uploaded: t.up.total(),
+            download_rate: t.down.rate(at),
+            upload_rate: t.up.rate(at),
+            peers_connected: connected,
+            peers_connecting: connecting,
+            peers_known: t.candidates.len(),
+            seeds_connected: seeds,
+            pieces_have: have,
+            piece_count: count,
+            pieces_checked: checked,
+            hash_failures: t.hash_failures,
+        })
+    }
+
+    fn last_activity(&self, t: &Torrent) -> Instant {
+        // Rates without a clock: measured at the torrent's next stats instant minus one
+        // interval, i.e. the last time stats were due.
+        t.next_stats
+            .checked_sub(self.config.stats_interval)
+            .unwrap_or(t.next_stats)
+    }
+
+    /// Emits a disk job for a torrent and counts it.
+    pub(super) fn disk_job(&mut self, id: TorrentId, meta: JobMeta, kind: DiskJobKind) {
+        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut())
+            && !matches!(meta, JobMeta::Write { .. })
+        {
+            d.disk.outstanding += 1;
+        }
+        let job = self.jobs.alloc(id, meta);
+        self.actions.push_back(Action::Disk(DiskJob {
+            id: job,
+            torrent: id,
+            kind,
+        }));
+    }
+}

@@ -1,0 +1,169 @@
+//! Transfer rates ([`RateMeter`]: bytes per second over a sliding window, for progress and the
+//! choker) and rate limits ([`TokenBucket`]: optional upload and download caps).
+
+use std::time::{Duration, Instant};
+
+/// Width of one bucket of a [`RateMeter`].
+const SLOT: Duration = Duration::from_millis(500);
+/// Buckets kept: the window is `SLOTS × SLOT` (5 s).
+const SLOTS: usize = 10;
+
+/// Bytes per second over the last few seconds, from samples added with `now`.
+#[derive(Clone, Debug)]
+pub(crate) struct RateMeter {
+    epoch: Instant,
+    /// Index of the slot `buckets[last % SLOTS]` holds.
+    last: u64,
+    buckets: [u64; SLOTS],
+    total: u64,
+}
+
+impl RateMeter {
+    /// A meter with nothing counted.
+    pub(crate) fn new(now: Instant) -> Self {
+        Self {
+            epoch: now,
+            last: 0,
+            buckets: [0; SLOTS],
+            total: 0,
+        }
+    }
+
+    fn slot(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.epoch);
+        (since.as_millis() / SLOT.as_millis()) as u64
+    }
+
+    /// Moves the window to `now`, clearing slots that fell out of it.
+    fn advance(&mut self, now: Instant) {
+        let slot = self.slot(now);
+        if slot <= self.last {
+            return;
+        }
+        let gap = (slot - self.last).min(SLOTS as u64);
+        for i in 1..=gap {
+            self.buckets[((self.last + i) % SLOTS as u64) as usize] = 0;
+        }
+        self.last = slot;
+    }
+
+    /// Counts `bytes` transferred at `now`.
+    pub(crate) fn add(&mut self, now: Instant, bytes: u64) {
+        self.advance(now);
+        let i = (self.last % SLOTS as u64) as usize;
+        self.buckets[i] = self.buckets[i].saturating_add(bytes);
+        self.total = self.total.saturating_add(bytes);
+    }
+
+    /// Bytes per second over the window ending at `now` (shorter at the start).
+    pub(crate) fn rate(&self, now: Instant) -> u64 {
+        let slot = self.slot(now);
+        let oldest = slot.saturating_sub(SLOTS as u64 - 1);
+        let sum: u64 = (oldest..=self.last.min(slot))
+            .filter(|s| slot - s < SLOTS as u64)
+            .map(|s| self.buckets[(s % SLOTS as u64) as usize])
+            .sum();
+        let since = now.saturating_duration_since(self.epoch);
+        let window = since.min(SLOT * SLOTS as u32).max(SLOT);
+        (sum as f64 / window.as_secs_f64()) as u64
+    }
+
+    /// Every byte counted.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// A token bucket: `rate` bytes per second with a burst of one second. Spending may go into
+/// debt (a block is never split); nothing more is allowed until the debt is repaid.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenBucket {
+    rate: Option<u64>,
+    tokens: i64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket for `rate` bytes per second (`None`: unlimited).
+    pub(crate) fn new(now: Instant, rate: Option<u64>) -> Self {
+        Self {
+            rate: rate.filter(|r| *r > 0),
+            tokens: rate.map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let Some(rate) = self.rate else {
+            return;
+        };
+        let dt = now.saturating_duration_since(self.last);
+        let add = (rate as f64 * dt.as_secs_f64()) as i64;
+        if add > 0 {
+            self.last = now;
+            let cap = i64::try_from(rate).unwrap_or(i64::MAX);
+            self.tokens = self.tokens.saturating_add(add).min(cap);
+        }
+    }
+
+    /// Whether spending is allowed at `now` (no debt).
+    pub(crate) fn allows(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.rate.is_none() || self.tokens > 0
+    }
+
+    /// Spends `bytes` at `now`.
+    pub(crate) fn spend(&mut self, now: Instant, bytes: u64) {
+        if self.rate.is_none() {
+            return;
+        }
+        self.refill(now);
+        self.tokens = self
+            .tokens
+            .saturating_sub(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// When spending will be allowed again, if it is not now.
+    pub(crate) fn ready_at(&self) -> Option<Instant> {
+        let rate = self.rate?;
+        if self.tokens > 0 {
+            return None;
+        }
+        let need = (1 - self.tokens) as f64 / rate as f64;
+        Some(self.last + Duration::from_secs_f64(need.min(3600.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_measures_a_steady_rate_and_forgets() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(t0);
+        for i in 0..100u64 {
+            m.add(t0 + Duration::from_millis(i * 100), 10_000);
+        }
+        let r = m.rate(t0 + Duration::from_secs(10));
+        assert!((90_000..=110_000).contains(&r), "rate {r}");
+        assert_eq!(m.total(), 1_000_000);
+        assert_eq!(m.rate(t0 + Duration::from_secs(30)), 0);
+    }
+
+    #[test]
+    fn bucket_limits_and_refills() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(t0, Some(1000));
+        assert!(b.allows(t0));
+        b.spend(t0, 5000);
+        assert!(!b.allows(t0));
+        let ready = b.ready_at().unwrap();
+        assert!(ready > t0 + Duration::from_secs(3) && ready <= t0 + Duration::from_secs(5));
+        assert!(b.allows(t0 + Duration::from_secs(5)));
+        let mut free = TokenBucket::new(t0, None);
+        free.spend(t0, u64::MAX);
+        assert!(free.allows(t0));
+        assert_eq!(free.ready_at(), None);
+    }
+}

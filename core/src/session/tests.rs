@@ -1,0 +1,1 @@
+//! Unit tests of the session (limits, self-connections, back-pressure, shutdown).

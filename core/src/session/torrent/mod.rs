@@ -1,0 +1,131 @@
+//! One torrent's state in the session: metadata (absent for a magnet until fetched), picker,
+//! choker, announcer, candidates and ban list, disk and resume state, statistics.
+//!
+//! A magnet torrent starts as [`Stage::Metadata`] with `meta == None`: its connections are
+//! opened without piece geometry. When the metadata arrives (the `ut_metadata` extension, or
+//! [`Session::set_metadata`](super::Session::set_metadata)), the same torrent becomes a full
+//! one: picker and storage are created, each connection gets
+//! [`Connection::set_geometry`](crate::wire::Connection::set_geometry), and the start check
+//! runs as for a .torrent.
+
+pub(crate) mod candidates;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::config::TorrentOptions;
+use super::disk::TorrentDisk;
+use super::event::TorrentPhase;
+use super::rate::RateMeter;
+use crate::choker::Choker;
+use crate::id::InfoHash;
+use crate::magnet::MagnetLink;
+use crate::metainfo::Metainfo;
+use crate::picker::Picker;
+use crate::tracker::Announcer;
+use crate::wire::Bitfield;
+use candidates::Candidates;
+
+/// Where a torrent is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Magnet: waiting for the info dictionary.
+    Metadata,
+    /// Waiting for the files' stamps (resume decision).
+    Stamps,
+    /// Hashing existing data.
+    Checking,
+    /// Downloading or seeding.
+    Running,
+    /// Stopping: waiting for trackers and disk.
+    Stopping {
+        /// Give up waiting at this instant.
+        deadline: Instant,
+        /// The resume save finished (or is not needed).
+        saved: bool,
+    },
+    /// Stopped.
+    Stopped,
+}
+
+/// The metadata-dependent part of a torrent.
+#[derive(Debug)]
+pub(crate) struct Data {
+    pub(crate) meta: Arc<Metainfo>,
+    pub(crate) picker: Picker,
+    /// Our pieces as a wire bitfield (for handshakes).
+    pub(crate) bits: Bitfield,
+    pub(crate) disk: TorrentDisk,
+    /// Resume bytes to apply once the stamps arrive.
+    pub(crate) resume: Option<Vec<u8>>,
+}
+
+/// One torrent.
+#[derive(Debug)]
+pub(crate) struct Torrent {
+    pub(crate) info_hash: InfoHash,
+    pub(crate) private: bool,
+    pub(crate) options: TorrentOptions,
+    pub(crate) stage: Stage,
+    /// `None` until the metadata is known (magnet).
+    pub(crate) data: Option<Data>,
+    #[allow(dead_code)] // kept for the metadata fetcher (display name, select-only)
+    pub(crate) magnet: Option<MagnetLink>,
+    pub(crate) choker: Choker,
+    pub(crate) announcer: Option<Announcer>,
+    /// The announcer reported `Stopped` (or there is none).
+    pub(crate) announce_stopped: bool,
+    pub(crate) candidates: Candidates,
+    pub(crate) down: RateMeter,
+    pub(crate) up: RateMeter,
+    pub(crate) hash_failures: u32,
+    pub(crate) complete_sent: bool,
+    /// Announces and DHT lookups started.
+    pub(crate) swarm_started: bool,
+    pub(crate) next_stats: Instant,
+    pub(crate) next_save: Instant,
+    pub(crate) next_dht: Option<Instant>,
+}
+
+impl Torrent {
+    /// The phase shown to the application.
+    pub(crate) fn phase(&self) -> TorrentPhase {
+        match self.stage {
+            Stage::Metadata => TorrentPhase::FetchingMetadata,
+            Stage::Stamps | Stage::Checking => TorrentPhase::Checking,
+            Stage::Running => match &self.data {
+                Some(d) if d.picker.is_finished() => TorrentPhase::Seeding,
+                _ => TorrentPhase::Downloading,
+            },
+            Stage::Stopping { .. } => TorrentPhase::Stopping,
+            Stage::Stopped => TorrentPhase::Stopped,
+        }
+    }
+
+    /// Whether the torrent takes part in the swarm (connections allowed).
+    pub(crate) fn is_active(&self) -> bool {
+        !matches!(self.stage, Stage::Stopping { .. } | Stage::Stopped)
+    }
+
+    /// Whether it downloads or seeds now (requests and uploads allowed).
+    pub(crate) fn is_running(&self) -> bool {
+        self.stage == Stage::Running
+    }
+
+    /// Whether we have every piece.
+    pub(crate) fn is_seed(&self) -> bool {
+        self.data.as_ref().is_some_and(|d| d.picker.is_seed())
+    }
+
+    /// Bytes still wanted (for announces).
+    pub(crate) fn left(&self) -> u64 {
+        let Some(d) = &self.data else {
+            return 0;
+        };
+        let layout = d.meta.layout();
+        (0..d.picker.piece_count())
+            .filter(|p| !d.picker.have().contains(*p))
+            .map(|p| u64::from(layout.piece_len(p)))
+            .sum()
+    }
+}

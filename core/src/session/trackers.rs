@@ -1,0 +1,303 @@
+//! Trackers: carrying each torrent's [`Announcer`](crate::tracker::Announcer) jobs over HTTP
+//! ([`Action::HttpRequest`]) or UDP (one [`UdpTracker`] per tracker address, host names
+//! resolved with [`Action::Resolve`]), and feeding the answers back.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::Session;
+use super::event::Event;
+use super::io::{Action, Dest, RequestId, TorrentId, Transmit};
+use super::torrent::candidates::Source;
+use crate::tracker::announce::Transfer;
+use crate::tracker::udp::OpId;
+use crate::tracker::{
+    AnnounceJob, AnnounceRequest, AnnouncerEvent, HttpOutcome, JobId as AnnounceJobId, Scheme,
+    TrackerError, TrackerUrl, UdpEvent, UdpTracker, http,
+};
+
+/// What an HTTP request or DNS resolution is for.
+#[derive(Debug)]
+enum Pending {
+    Http {
+        torrent: TorrentId,
+        job: AnnounceJobId,
+        url: TrackerUrl,
+    },
+    TrackerHost {
+        torrent: TorrentId,
+        job: AnnounceJobId,
+        request: Box<AnnounceRequest>,
+    },
+    PeerHost {
+        torrent: TorrentId,
+    },
+}
+
+/// The session's tracker transports.
+#[derive(Debug, Default)]
+pub(crate) struct Trackers {
+    next_request: u64,
+    pending: BTreeMap<RequestId, Pending>,
+    pub(crate) udp: BTreeMap<SocketAddr, UdpTracker>,
+    udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
+}
+
+impl Trackers {
+    fn alloc(&mut self, pending: Pending) -> RequestId {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.pending.insert(id, pending);
+        id
+    }
+}
+
+impl Session {
+    /// Carries out a torrent's announce jobs and handles its announcer's events.
+    pub(super) fn pump_announcer(&mut self, now: Instant, id: TorrentId) {
+        loop {
+            let Some(t) = self.torrents.get_mut(&id) else {
+                return;
+            };
+            let Some(a) = t.announcer.as_mut() else {
+                return;
+            };
+            if let Some(job) = a.poll_job() {
+                self.launch_announce(now, id, job);
+                continue;
+            }
+            let Some(event) = a.poll_event() else {
+                return;
+            };
+            self.on_announcer_event(now, id, event);
+        }
+    }
+
+    fn launch_announce(&mut self, now: Instant, id: TorrentId, job: AnnounceJob) {
+        let Some(t) = self.torrents.get(&id) else {
+            return;
+        };
+        let transfer = Transfer {
+            uploaded: t.up.total(),
+            downloaded: t.down.total(),
+            left: t.left(),
+        };
+        let request = job.request(t.info_hash, self.peer_id, self.config.listen_port, transfer);
+        match job.url.scheme() {
+            Scheme::Http | Scheme::Https => {
+                let bytes = http::announce_request(&job.url, &request);
+                let rid = self.trackers.alloc(Pending::Http {
+                    torrent: id,
+                    job: job.id,
+                    url: job.url.clone(),
+                });
+                self.actions.push_back(Action::HttpRequest {
+                    id: rid,
+                    url: job.url,
+                    request: bytes,
+                });
+            }
+            Scheme::Udp => match job.url.socket_addr() {
+                Some(addr) => self.udp_announce(now, addr, id, job.id, request),
+                None => {
+                    let rid = self.trackers.alloc(Pending::TrackerHost {
+                        torrent: id,
+                        job: job.id,
+                        request: Box::new(request),
+                    });
+                    self.actions.push_back(Action::Resolve {
+                        id: rid,
+                        host: job.url.host_str(),
+                        port: job.url.port(),
+                    });
+                }
+            },
+        }
+    }
+
+    fn udp_announce(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        id: TorrentId,
+        job: AnnounceJobId,
+        request: AnnounceRequest,
+    ) {
+        let config = self.config.udp_tracker.clone();
+        let rng = self.rng.fork();
+        let tracker = self
+            .trackers
+            .udp
+            .entry(addr)
+            .or_insert_with(|| UdpTracker::new(addr, config, rng));
+        let op = tracker.announce(now, request);
+        self.trackers.udp_ops.insert((addr, op), (id, job));
+        self.pump_udp_tracker(now, addr);
+    }
+
+    /// Sends a UDP tracker's datagrams and handles its events.
+    pub(super) fn pump_udp_tracker(&mut self, now: Instant, addr: SocketAddr) {
+        let mut results = Vec::new();
+        if let Some(tracker) = self.trackers.udp.get_mut(&addr) {
+            while let Some(t) = tracker.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    dest: Dest::Udp(t.to),
+                    payload: Bytes::from(t.payload),
+                });
+            }
+            while let Some(event) = tracker.poll_event() {
+                match event {
+                    UdpEvent::Announced { op, response } => {
+                        results.push((op, Ok(HttpOutcome::Done(response))));
+                    }
+                    UdpEvent::Failed { op, error } => {
+                        results.push((op, Err(TrackerError::Udp(error))));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (op, result) in results {
+            if let Some((id, job)) = self.trackers.udp_ops.remove(&(addr, op)) {
+                self.announce_result(now, id, job, result);
+            }
+        }
+    }
+
+    fn announce_result(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        job: AnnounceJobId,
+        result: Result<HttpOutcome<crate::tracker::AnnounceResponse>, TrackerError>,
+    ) {
+        if let Some(a) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.announcer.as_mut())
+        {
+            a.handle_result(now, job, result);
+        }
+        self.pump_announcer(now, id);
+    }
+
+    fn on_announcer_event(&mut self, now: Instant, id: TorrentId, event: AnnouncerEvent) {
+        match event {
+            AnnouncerEvent::Announced { url, response } => {
+                self.events.push_back(Event::TrackerAnnounced {
+                    torrent: id,
+                    url: url.to_string(),
+                    peers: response.peers.len(),
+                });
+                self.add_candidates(id, &response.peers, Source::Tracker);
+            }
+            AnnouncerEvent::TrackerFailed { url, error } => {
+                self.events.push_back(Event::TrackerError {
+                    torrent: id,
+                    url: url.to_string(),
+                    message: error.to_string(),
+                });
+            }
+            AnnouncerEvent::JobTimedOut(job) => {
+                let ops: Vec<(SocketAddr, OpId)> = self
+                    .trackers
+                    .udp_ops
+                    .iter()
+                    .filter(|(_, v)| **v == (id, job))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for (addr, op) in ops {
+                    self.trackers.udp_ops.remove(&(addr, op));
+                    if let Some(t) = self.trackers.udp.get_mut(&addr) {
+                        t.cancel(op);
+                    }
+                }
+                self.trackers.pending.retain(|_, p| match p {
+                    Pending::Http {
+                        torrent, job: j, ..
+                    }
+                    | Pending::TrackerHost {
+                        torrent, job: j, ..
+                    } => !(*torrent == id && *j == job),
+                    Pending::PeerHost { .. } => true,
+                });
+            }
+            AnnouncerEvent::Stopped => {
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.announce_stopped = true;
+                }
+                self.progress_stops(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// The answer to an HTTP announce.
+    pub(super) fn http_response(
+        &mut self,
+        now: Instant,
+        rid: RequestId,
+        result: Result<http::HttpResponse, TrackerError>,
+    ) {
+        let Some(Pending::Http { torrent, job, url }) = self.trackers.pending.remove(&rid) else {
+            return;
+        };
+        let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
+        self.announce_result(now, torrent, job, outcome);
+    }
+
+    /// Resolves a peer host name from a magnet link.
+    pub(super) fn resolve_peer_host(&mut self, id: TorrentId, host: String, port: u16) {
+        let rid = self.trackers.alloc(Pending::PeerHost { torrent: id });
+        self.actions.push_back(Action::Resolve {
+            id: rid,
+            host,
+            port,
+        });
+    }
+
+    /// A DNS answer.
+    pub(super) fn resolved(
+        &mut self,
+        now: Instant,
+        rid: RequestId,
+        result: Result<Vec<SocketAddr>, String>,
+    ) {
+        match self.trackers.pending.remove(&rid) {
+            Some(Pending::TrackerHost {
+                torrent,
+                job,
+                request,
+            }) => {
+                let addr = result.as_ref().ok().and_then(|addrs| {
+                    addrs
+                        .iter()
+                        .find(|a| a.is_ipv4())
+                        .or_else(|| addrs.first())
+                        .copied()
+                });
+                match addr {
+                    Some(addr) => self.udp_announce(now, addr, torrent, job, *request),
+                    None => {
+                        let message = result.err().unwrap_or_else(|| "no address".into());
+                        self.announce_result(
+                            now,
+                            torrent,
+                            job,
+                            Err(TrackerError::Transport(message)),
+                        );
+                    }
+                }
+            }
+            Some(Pending::PeerHost { torrent }) => {
+                if let Ok(addrs) = result {
+                    self.add_candidates(torrent, &addrs, Source::User);
+                }
+            }
+            Some(Pending::Http { .. }) | None => {}
+        }
+    }
+}

@@ -1,0 +1,663 @@
+//! What the session does with each connection's events: the handshake and torrent matching,
+//! self and duplicate connections, availability and interest, requesting blocks (within the
+//! disk and rate limits), serving requests from storage under the choker, and rechoking.
+
+use std::time::{Duration, Instant};
+
+use super::Session;
+use super::disk::JobMeta;
+use super::event::{Event, PeerCloseReason};
+use super::io::{ConnId, Dest, DiskJobKind, TorrentId, Transmit};
+use super::torrent::candidates::Source;
+use crate::choker::{ChokeMode, PeerStats};
+use crate::picker::{BlockRequest, PeerRate, Received};
+use crate::wire::{BlockRef, Event as WireEvent, PieceGeometry, TorrentParams};
+
+/// Round trip assumed when sizing request pipelines.
+const ASSUMED_RTT: Duration = Duration::from_millis(100);
+
+impl Session {
+    /// Drains a connection's transmits into the session's queue and handles its events.
+    pub(super) fn drive(&mut self, now: Instant, conn: ConnId) {
+        loop {
+            let Some(peer) = self.peers.get_mut(conn) else {
+                return;
+            };
+            while let Some(payload) = peer.conn.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    dest: Dest::Peer(conn),
+                    payload,
+                });
+            }
+            let Some(event) = peer.conn.poll_event() else {
+                return;
+            };
+            self.on_wire_event(now, conn, event);
+        }
+    }
+
+    fn on_wire_event(&mut self, now: Instant, conn: ConnId, event: WireEvent) {
+        match event {
+            WireEvent::HandshakeReceived {
+                info_hash, peer_id, ..
+            } => self.on_inbound_handshake(now, conn, info_hash, peer_id),
+            WireEvent::Established { peer_id, .. } => self.on_established(now, conn, peer_id),
+            WireEvent::ExtendedHandshake(h) => {
+                if let Some(port) = h.port
+                    && let Some(peer) = self.peers.get_mut(conn)
+                    && !peer.outbound
+                    && port != 0
+                {
+                    let listen = std::net::SocketAddr::new(peer.addr.ip(), port);
+                    peer.listen_addr = Some(listen);
+                    if let Some(id) = peer.torrent
+                        && !self.is_own_addr(listen)
+                        && let Some(t) = self.torrents.get_mut(&id)
+                    {
+                        t.candidates.add(listen, Source::Incoming);
+                        t.candidates.set_busy(listen);
+                    }
+                }
+            }
+            WireEvent::Bitfield | WireEvent::HaveAll | WireEvent::HaveNone => {
+                self.sync_availability(now, conn);
+            }
+            WireEvent::Have(piece) => self.on_have(now, conn, piece),
+            WireEvent::Choked => {
+                if let Some((d, key)) = self.picker_of(conn) {
+                    let _ = d.picker.peer_choked(key);
+                }
+                if let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) {
+                    self.fill_all(now, id);
+                }
+            }
+            WireEvent::Unchoked => {
+                if let Some((d, key)) = self.picker_of(conn) {
+                    d.picker.peer_unchoked(now, key);
+                }
+                self.fill(now, conn);
+            }
+            WireEvent::PeerInterested | WireEvent::PeerNotInterested => {
+                self.interest_changed(now, conn);
+            }
+            WireEvent::BlockReceived { block, data } => self.on_block(now, conn, block, data),
+            WireEvent::Rejected(block) => {
+                if let Some((d, key)) = self.picker_of(conn) {
+                    d.picker.request_rejected(key, to_request(block));
+                }
+            }
+            WireEvent::RequestReceived(_) => self.serve(now, conn),
+            WireEvent::Closed(reason) => {
+                self.close_conn(now, conn, PeerCloseReason::Wire(reason));
+            }
+            // Timeouts are the picker's; cancelled requests are skipped when their read
+            // completes; the rest is for extensions (ut_metadata, pex) once wired in.
+            _ => {}
+        }
+    }
+
+    /// The picker of a connection's torrent, with the connection's key, if registered.
+    fn picker_of(
+        &mut self,
+        conn: ConnId,
+    ) -> Option<(&mut super::torrent::Data, crate::picker::PeerKey)> {
+        let peer = self.peers.get(conn)?;
+        if !peer.in_picker {
+            return None;
+        }
+        let key = peer.key;
+        let d = self.torrents.get_mut(&peer.torrent?)?.data.as_mut()?;
+        Some((d, key))
+    }
+
+    fn on_inbound_handshake(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        info_hash: crate::id::InfoHash,
+        peer_id: crate::id::PeerId,
+    ) {
+        if peer_id == self.peer_id {
+            return self.close_conn(now, conn, PeerCloseReason::SelfConnection);
+        }
+        let Some(&id) = self.by_hash.get(&info_hash) else {
+            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        };
+        let Some(t) = self.torrents.get(&id) else {
+            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        };
+        if !t.is_active() {
+            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        }
+        if t.candidates.is_banned_id(peer_id) {
+            return self.close_conn(now, conn, PeerCloseReason::Banned);
+        }
+        if self.peers.of_torrent(id) >= self.config.max_connections_per_torrent {
+            return self.close_conn(now, conn, PeerCloseReason::Limit);
+        }
+        let (geometry, bits, metadata_size) = match &t.data {
+            Some(d) => (
+                Some(PieceGeometry::of_layout(d.meta.layout())),
+                Some(&d.bits),
+                Some(d.meta.info_bytes().len() as u64),
+            ),
+            None => (None, None, None),
+        };
+        let params = TorrentParams {
+            info_hash,
+            geometry,
+            our_pieces: bits,
+            metadata_size,
+        };
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        peer.torrent = Some(id);
+        if peer.conn.accept(now, params).is_err() {
+            self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        }
+    }
+
+    fn on_established(&mut self, now: Instant, conn: ConnId, peer_id: crate::id::PeerId) {
+        if peer_id == self.peer_id {
+            return self.close_conn(now, conn, PeerCloseReason::SelfConnection);
+        }
+        let Some(peer) = self.peers.get(conn) else {
+            return;
+        };
+        let Some(id) = peer.torrent else {
+            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        };
+        if self
+            .torrents
+            .get(&id)
+            .is_some_and(|t| t.candidates.is_banned_id(peer_id))
+        {
+            return self.close_conn(now, conn, PeerCloseReason::Banned);
+        }
+        // Two connections between the same pair (both dialled at once): keep the one opened
+        // by the lower peer id, so both sides keep the same one.
+        let ours_outbound = peer.outbound;
+        let twin = self.peers.open.iter().find(|(other, p)| {
+            **other != conn
+                && p.established
+                && p.torrent == Some(id)
+                && p.conn.peer_id() == Some(peer_id)
+        });
+        if let Some((&twin, _)) = twin {
+            let we_initiate_kept = self.peer_id < peer_id;
+            // The kept connection is the one whose initiator has the lower id.
+            let keep_new = ours_outbound == we_initiate_kept;
+            let drop = if keep_new { twin } else { conn };
+            self.close_conn(now, drop, PeerCloseReason::Duplicate);
+            if !keep_new {
+                return;
+            }
+        }
+        let Some(peer) = self.peers.get_mut(conn) else {
+            return;
+        };
+        peer.established = true;
+        let addr = peer.addr;
+        if peer.outbound
+            && let Some(t) = self.torrents.get_mut(&id)
+        {
+            t.candidates.connected(addr);
+        }
+        self.events
+            .push_back(Event::PeerConnected { torrent: id, addr });
+        self.register_with_picker(now, conn);
+    }
+
+    /// Registers an established connection with its torrent's picker (once the torrent has
+    /// metadata), with what the peer announced so far.
+    pub(super) fn register_with_picker(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        if !peer.established || peer.in_picker {
+            return;
+        }
+        let Some(d) = peer
+            .torrent
+            .and_then(|id| self.torrents.get_mut(&id))
+            .and_then(|t| t.data.as_mut())
+        else {
+            return;
+        };
+        d.picker.add_peer(peer.key);
+        peer.in_picker = true;
+        if !peer.conn.peer_choking() {
+            d.picker.peer_unchoked(now, peer.key);
+        }
+        self.sync_availability(now, conn);
+    }
+
+    /// Gives the picker the peer's whole piece set (after a bitfield, have all or have none).
+    fn sync_availability(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        let Some(bits) = peer.conn.peer_pieces() else {
+            return;
+        };
+        peer.seed = bits.is_full();
+        if peer.in_picker
+            && let Some(d) = peer
+                .torrent
+                .and_then(|id| self.torrents.get_mut(&id))
+                .and_then(|t| t.data.as_mut())
+        {
+            let _ = if peer.seed {
+                d.picker.peer_have_all(peer.key).map(|_| ())
+            } else {
+                d.picker
+                    .peer_bitfield(peer.key, &bits.to_bytes())
+                    .map(|_| ())
+            };
+        }
+        let both_seeds = peer.seed
+            && peer
+                .torrent
+                .and_then(|id| self.torrents.get(&id))
+                .is_some_and(|t| t.is_running() && t.is_seed());
+        if both_seeds {
+            return self.close_conn(now, conn, PeerCloseReason::BothSeeds);
+        }
+        self.update_interest(now, conn);
+        self.fill(now, conn);
+    }
+
+    fn on_have(&mut self, now: Instant, conn: ConnId, piece: u32) {
+        let Some((d, key)) = self.picker_of(conn) else {
+            return;
+        };
+        let wanted = d.picker.peer_have(key, piece).unwrap_or(false);
+        let running = self
+            .peers
+            .get(conn)
+            .and_then(|p| p.torrent)
+            .and_then(|id| self.torrents.get(&id))
+            .is_some_and(|t| t.is_running());
+        if let Some(peer) = self.peers.get_mut(conn) {
+            peer.seed = peer.conn.peer_pieces().is_some_and(|b| b.is_full());
+            if wanted && running {
+                let _ = peer.conn.send_interested(now);
+            }
+        }
+        self.fill(now, conn);
+    }
+
+    /// Sends `interested` or `not interested` as the picker says (only while running).
+    pub(super) fn update_interest(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        let Some(t) = peer.torrent.and_then(|id| self.torrents.get(&id)) else {
+            return;
+        };
+        let Some(d) = t.data.as_ref() else {
+            return;
+        };
+        if !peer.in_picker || !peer.established || !t.is_running() {
+            return;
+        }
+        let _ = if d.picker.is_interesting(peer.key) {
+            peer.conn.send_interested(now)
+        } else {
+            peer.conn.send_not_interested(now)
+        };
+    }
+
+    /// Requests as many blocks from a peer as its pipeline, the disk and the download limit
+    /// allow.
+    pub(super) fn fill(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        if !peer.in_picker || peer.conn.peer_choking() {
+            return;
+        }
+        let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) else {
+            return;
+        };
+        if !t.is_running() {
+            return;
+        }
+        let Some(d) = t.data.as_mut() else {
+            return;
+        };
+        if d.disk
+            .is_behind(self.config.max_disk_jobs, self.config.max_unwritten_bytes)
+            || !self.down_limit.allows(now)
+        {
+            return;
+        }
+        let rate = PeerRate {
+            download_rate: peer.down.rate(now),
+            rtt: ASSUMED_RTT,
+            reqq: peer.conn.peer_reqq().min(self.wire.max_requests_out),
+        };
+        for r in d.picker.pick(now, peer.key, rate) {
+            let block = BlockRef::new(r.piece, r.offset, r.len);
+            if peer.conn.request(now, block).is_err() {
+                d.picker.request_rejected(peer.key, r);
+            } else {
+                self.down_limit.spend(now, u64::from(r.len));
+            }
+        }
+    }
+
+    /// [`Self::fill`] for every connection of a torrent, then drains them.
+    pub(super) fn fill_all(&mut self, now: Instant, id: TorrentId) {
+        for conn in self.peers.ids_of(id) {
+            self.fill(now, conn);
+            self.drive(now, conn);
+        }
+    }
+
+    fn on_block(&mut self, now: Instant, conn: ConnId, block: BlockRef, data: bytes::Bytes) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        let len = u64::from(block.length);
+        peer.down.add(now, len);
+        let key = peer.key;
+        let in_picker = peer.in_picker;
+        let Some(id) = peer.torrent else {
+            return;
+        };
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        t.down.add(now, len);
+        if !in_picker || !t.is_active() {
+            return;
+        }
+        let Some(d) = t.data.as_mut() else {
+            return;
+        };
+        let Received::Accepted {
+            piece_complete,
+            cancels,
+        } = d.picker.block_received(now, key, to_request(block))
+        else {
+            return;
+        };
+        d.disk.write_issued(block.piece, len);
+        let verify_now = piece_complete && d.disk.piece_complete(block.piece);
+        self.disk_job(
+            id,
+            JobMeta::Write {
+                piece: block.piece,
+                len,
+            },
+            DiskJobKind::Write {
+                piece: block.piece,
+                offset: block.offset,
+                data,
+            },
+        );
+        if verify_now {
+            self.verify(id, block.piece);
+        }
+        self.send_cancels(now, &cancels);
+        self.fill(now, conn);
+    }
+
+    /// Cancels requests the picker no longer needs.
+    pub(super) fn send_cancels(
+        &mut self,
+        now: Instant,
+        cancels: &[(crate::picker::PeerKey, BlockRequest)],
+    ) {
+        for (key, r) in cancels {
+            if let Some(other) = self.peers.by_key(*key) {
+                if let Some(p) = self.peers.get_mut(other) {
+                    let _ = p.conn.cancel(now, BlockRef::new(r.piece, r.offset, r.len));
+                }
+                self.drive(now, other);
+            }
+        }
+    }
+
+    /// Asks for a piece's hash check.
+    pub(super) fn verify(&mut self, id: TorrentId, piece: u32) {
+        let Some(expected) = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.data.as_ref())
+            .and_then(|d| d.meta.piece_hash(piece).copied())
+        else {
+            return;
+        };
+        self.disk_job(
+            id,
+            JobMeta::Verify { piece },
+            DiskJobKind::Verify { piece, expected },
+        );
+    }
+
+    /// Reads blocks the peer requested, within its upload queue and the upload limit; rejects
+    /// requests for pieces we do not have.
+    pub(super) fn serve(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        let Some(id) = peer.torrent else {
+            return;
+        };
+        let Some(t) = self.torrents.get(&id) else {
+            return;
+        };
+        let Some(d) = t.data.as_ref() else {
+            return;
+        };
+        if !t.is_running() {
+            return;
+        }
+        let wanted: Vec<BlockRef> = peer
+            .conn
+            .requests_in()
+            .filter(|b| !peer.reading.contains(b))
+            .collect();
+        let mut reads = Vec::new();
+        for block in wanted {
+            if !d.picker.have().contains(block.piece) {
+                let _ = peer.conn.reject(now, block);
+                continue;
+            }
+            if peer.reading_bytes >= self.config.max_upload_queue_bytes
+                || !self.up_limit.allows(now)
+            {
+                break;
+            }
+            self.up_limit.spend(now, u64::from(block.length));
+            peer.reading.insert(block);
+            peer.reading_bytes += block.length as usize;
+            reads.push(block);
+        }
+        for block in reads {
+            self.disk_job(
+                id,
+                JobMeta::Read { conn, block },
+                DiskJobKind::Read {
+                    piece: block.piece,
+                    offset: block.offset,
+                    len: block.length,
+                },
+            );
+        }
+    }
+
+    /// A read for an upload finished: send the block if still wanted.
+    pub(super) fn read_done(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        block: BlockRef,
+        data: Option<bytes::Bytes>,
+    ) {
+        let Some(peer) = self.peers.open.get_mut(&conn) else {
+            return;
+        };
+        if peer.reading.remove(&block) {
+            peer.reading_bytes = peer.reading_bytes.saturating_sub(block.length as usize);
+        }
+        match data {
+            Some(bytes) if bytes.len() == block.length as usize => {
+                if peer
+                    .conn
+                    .send_block(now, block.piece, block.offset, bytes)
+                    .is_ok()
+                {
+                    let len = u64::from(block.length);
+                    peer.up.add(now, len);
+                    if let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) {
+                        t.up.add(now, len);
+                    }
+                }
+            }
+            _ => {
+                let _ = peer.conn.reject(now, block);
+            }
+        }
+        self.serve(now, conn);
+        self.drive(now, conn);
+    }
+
+    fn interest_changed(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.get(conn) else {
+            return;
+        };
+        let Some(id) = peer.torrent else {
+            return;
+        };
+        let Some(t) = self.torrents.get(&id) else {
+            return;
+        };
+        let unchoked = t.choker.is_unchoked(peer.key);
+        let interested = peer.conn.peer_interested();
+        let slots = self.config.choker.upload_slots + self.config.choker.optimistic_slots;
+        let busy = self
+            .peers
+            .open
+            .values()
+            .filter(|p| p.torrent == Some(id) && t.choker.is_unchoked(p.key))
+            .count();
+        // A new interested peer takes a free slot at once; a peer leaving frees its slot.
+        if (interested && !unchoked && busy < slots) || (!interested && unchoked) {
+            self.rechoke(now, id);
+        }
+    }
+
+    /// Decides who we upload to, and chokes or unchokes accordingly.
+    pub(super) fn rechoke(&mut self, now: Instant, id: TorrentId) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let Some(d) = t.data.as_ref() else {
+            return;
+        };
+        if !t.is_running() {
+            return;
+        }
+        let mode = if d.picker.is_finished() {
+            ChokeMode::Seeding
+        } else {
+            ChokeMode::Downloading
+        };
+        let stats: Vec<PeerStats> = self
+            .peers
+            .open
+            .values()
+            .filter(|p| p.torrent == Some(id) && p.established)
+            .map(|p| PeerStats {
+                peer: p.key,
+                interested: p.conn.peer_interested(),
+                download_rate: p.down.rate(now),
+                upload_rate: p.up.rate(now),
+                connected_at: p.connected_at,
+                snubbed: d.picker.is_snubbed(p.key),
+            })
+            .collect();
+        let decision = t.choker.rechoke(now, mode, &stats);
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn)
+                && p.established
+            {
+                let _ = if decision.unchoke.contains(&p.key) {
+                    p.conn.unchoke(now)
+                } else {
+                    p.conn.choke(now)
+                };
+            }
+            self.drive(now, conn);
+        }
+    }
+
+    /// A piece passed its hash check.
+    pub(super) fn piece_passed(&mut self, now: Instant, id: TorrentId, piece: u32) {
+        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
+        let passed = d.picker.piece_passed(piece);
+        d.bits.set(piece);
+        d.disk.verified(piece);
+        let finished = d.picker.is_finished();
+        self.events
+            .push_back(Event::PieceVerified { torrent: id, piece });
+        self.send_cancels(now, &passed.cancels);
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn)
+                && p.established
+            {
+                let _ = p.conn.send_have(now, piece);
+                if p.conn.am_interested() {
+                    self.update_interest(now, conn);
+                }
+            }
+            self.drive(now, conn);
+        }
+        if finished {
+            self.torrent_finished(now, id);
+        }
+    }
+
+    /// A piece failed its hash check: strikes and bans, then download it again.
+    pub(super) fn piece_failed(&mut self, now: Instant, id: TorrentId, piece: u32) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        t.hash_failures += 1;
+        let Some(d) = t.data.as_mut() else {
+            return;
+        };
+        let failed = d.picker.piece_failed(piece);
+        self.events
+            .push_back(Event::PieceFailed { torrent: id, piece });
+        self.send_cancels(now, &failed.cancels);
+        for key in failed.banned {
+            let Some(conn) = self.peers.by_key(key) else {
+                continue;
+            };
+            let Some(p) = self.peers.get(conn) else {
+                continue;
+            };
+            let (addr, peer_id) = (p.listen_addr.unwrap_or(p.addr), p.conn.peer_id());
+            if let Some(t) = self.torrents.get_mut(&id) {
+                t.candidates.ban(addr, peer_id);
+            }
+            self.close_conn(now, conn, PeerCloseReason::Banned);
+        }
+        self.fill_all(now, id);
+    }
+}
+
+fn to_request(block: BlockRef) -> BlockRequest {
+    BlockRequest {
+        piece: block.piece,
+        offset: block.offset,
+        len: block.length,
+    }
+}

@@ -1,0 +1,198 @@
+//! The types of the runtimes' public API, shared so that `sanstorrent-smol` and
+//! `sanstorrent-tokio` offer exactly the same one: [`ClientConfig`], [`ClientError`],
+//! [`TorrentHandle`], and the [`Command`]s a `Client` sends to its loop.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_channel::Sender;
+use sanstorrent_core::id::InfoHash;
+use sanstorrent_core::magnet::MagnetError;
+use sanstorrent_core::metainfo::MetainfoError;
+use sanstorrent_core::session::{
+    AddTorrentError, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
+};
+
+/// Settings of a client (either runtime).
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Where the TCP listener binds (port 0: any free port). Its bound port is announced.
+    pub listen: SocketAddr,
+    /// Where the UDP socket (DHT and UDP trackers) binds; `None`: the listener's IP and port.
+    pub udp: Option<SocketAddr>,
+    /// Where resume data and the DHT state are kept; `None`: nothing is saved or loaded.
+    pub state_dir: Option<PathBuf>,
+    /// The session's settings (`listen_port` is set from the bound listener).
+    pub session: SessionConfig,
+    /// Disk and hashing worker threads; 0: one per core.
+    pub disk_threads: usize,
+    /// The longest an outbound peer connect may take.
+    pub connect_timeout: Duration,
+    /// The longest a tracker HTTP(S) exchange may take.
+    pub http_timeout: Duration,
+    /// Extra trusted root certificates (DER) for HTTPS trackers, besides the Mozilla roots.
+    pub extra_roots: Vec<Vec<u8>>,
+    /// The seed of the session's randomness; `None`: a fresh one from the OS.
+    pub seed: Option<u64>,
+    /// Bytes read from a socket per read call (and so the most per `handle_peer_data`).
+    pub read_buffer: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            udp: None,
+            state_dir: None,
+            session: SessionConfig::default(),
+            disk_threads: 0,
+            connect_timeout: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(30),
+            extra_roots: Vec::new(),
+            seed: None,
+            read_buffer: 64 * 1024,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A config for tests and local use: everything on 127.0.0.1 with free ports, no DHT.
+    pub fn loopback() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        }
+    }
+
+    /// The seed to use: the configured one or a fresh one from the OS's hasher keys.
+    pub fn seed_or_random(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        self.seed.unwrap_or_else(|| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.finish()
+        })
+    }
+}
+
+/// A torrent in a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TorrentHandle {
+    /// The session's id of the torrent (in events and for `stats`).
+    pub id: TorrentId,
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+}
+
+/// Why a client call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Binding a socket, starting threads or creating the state directory failed.
+    Io(io::Error),
+    /// The TLS setup for HTTPS trackers failed.
+    Tls(String),
+    /// A .torrent file could not be read.
+    ReadTorrent(PathBuf, io::Error),
+    /// A .torrent file is not valid.
+    Metainfo(MetainfoError),
+    /// A magnet link is not valid.
+    Magnet(MagnetError),
+    /// The session refused the torrent.
+    Add(AddTorrentError),
+    /// The client's loop has ended (after `stop`, or it failed).
+    Stopped,
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "I/O: {e}"),
+            Self::Tls(e) => write!(f, "TLS setup: {e}"),
+            Self::ReadTorrent(p, e) => write!(f, "cannot read {}: {e}", p.display()),
+            Self::Metainfo(e) => write!(f, "bad .torrent: {e}"),
+            Self::Magnet(e) => write!(f, "bad magnet link: {e}"),
+            Self::Add(e) => write!(f, "cannot add torrent: {e}"),
+            Self::Stopped => f.write_str("the client has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) | Self::ReadTorrent(_, e) => Some(e),
+            Self::Metainfo(e) => Some(e),
+            Self::Magnet(e) => Some(e),
+            Self::Add(e) => Some(e),
+            Self::Tls(_) | Self::Stopped => None,
+        }
+    }
+}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Reads and parses a .torrent file into a [`TorrentSource`].
+pub fn torrent_file(path: impl Into<PathBuf>) -> Result<TorrentSource, ClientError> {
+    let path = path.into();
+    let bytes = std::fs::read(&path).map_err(|e| ClientError::ReadTorrent(path, e))?;
+    let meta =
+        sanstorrent_core::metainfo::Metainfo::from_bytes(&bytes).map_err(ClientError::Metainfo)?;
+    Ok(TorrentSource::Metainfo(std::sync::Arc::new(meta)))
+}
+
+/// Parses a magnet link into a [`TorrentSource`].
+pub fn magnet(uri: &str) -> Result<TorrentSource, ClientError> {
+    sanstorrent_core::magnet::MagnetLink::parse(uri)
+        .map(TorrentSource::Magnet)
+        .map_err(ClientError::Magnet)
+}
+
+/// A request from a `Client` to its loop. Replies travel on one-shot channels.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // Commands are rare; boxing would only add noise.
+#[non_exhaustive]
+pub enum Command {
+    /// Add a torrent with its files under `dir`.
+    AddTorrent {
+        /// What to add.
+        source: TorrentSource,
+        /// The download directory.
+        dir: PathBuf,
+        /// How to run it.
+        options: TorrentOptions,
+        /// The answer.
+        reply: Sender<Result<TorrentHandle, ClientError>>,
+    },
+    /// Add peer addresses to a torrent.
+    AddPeers {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The addresses.
+        peers: Vec<SocketAddr>,
+    },
+    /// Ask for a torrent's statistics.
+    Stats {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer.
+        reply: Sender<Option<TorrentStats>>,
+    },
+    /// Stop one torrent gracefully.
+    StopTorrent {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// Stop everything gracefully; the reply comes when the loop has ended.
+    Shutdown {
+        /// Closed (or sent to) when done.
+        reply: Sender<()>,
+    },
+}

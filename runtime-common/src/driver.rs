@@ -1,0 +1,206 @@
+//! [`Core`]: the runtime-independent part of a runtime's loop. It owns the [`Session`] (by
+//! value, so the loop owns it by `&mut`) and the [`DiskIo`], performs [`Command`]s and
+//! [`Done`]s, and drains the session's outputs into a [`NetIo`] the runtime implements.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use async_channel::Sender;
+use sanstorrent_core::session::{Action, Event, Session, Transmit};
+
+use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
+use crate::disk::{DiskConfig, DiskIo};
+use crate::pool::{Done, Sink};
+
+/// The network half of a runtime: what [`Core::drain`] hands over.
+pub trait NetIo {
+    /// Sends `transmit` (append to a connection's write stream, or send a datagram).
+    fn transmit(&mut self, transmit: Transmit);
+    /// Performs a network action: `Connect`, `Close`, `PauseReading`, `ResumeReading`,
+    /// `HttpRequest`, `Resolve` (disk actions never get here).
+    fn act(&mut self, action: Action);
+}
+
+/// A session, its disk I/O, and the application's event channel.
+pub struct Core {
+    /// The session (call its `handle_*` methods, then [`Core::drain`]).
+    pub session: Session,
+    /// The disk half.
+    pub disk: DiskIo,
+    events: Sender<Event>,
+    stop_waiters: Vec<Sender<()>>,
+    stopping: Option<Instant>,
+    shutdown_complete: bool,
+    give_up_after: Duration,
+}
+
+/// How long past the session's own shutdown timeout a loop waits before it gives up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("disk", &self.disk)
+            .field("stopping", &self.stopping)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// A session configured from `config`, listening on `listen` (already bound), with disk
+    /// workers reporting to `sink` and events going to `events`. Loads the DHT state.
+    pub fn new(
+        config: &ClientConfig,
+        listen: SocketAddr,
+        sink: Sink,
+        events: Sender<Event>,
+        now: Instant,
+    ) -> Result<Self, ClientError> {
+        let disk = DiskIo::new(
+            DiskConfig {
+                threads: config.disk_threads,
+                state_dir: config.state_dir.clone(),
+            },
+            sink,
+        )?;
+        let mut session_config = config.session.clone();
+        session_config.listen_port = listen.port();
+        if session_config.dht_state.is_none() {
+            session_config.dht_state = disk.load_dht_state();
+        }
+        let mut session = Session::new(session_config, now, config.seed_or_random());
+        session.set_listen_addr(listen);
+        Ok(Self {
+            session,
+            disk,
+            events,
+            stop_waiters: Vec::new(),
+            stopping: None,
+            shutdown_complete: false,
+            give_up_after: config.session.shutdown_timeout + SHUTDOWN_GRACE,
+        })
+    }
+
+    /// Performs an application command.
+    pub fn command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::AddTorrent {
+                source,
+                dir,
+                mut options,
+                reply,
+            } => {
+                let info_hash = source.info_hash();
+                if options.resume.is_none() {
+                    options.resume = self.disk.load_resume(info_hash);
+                }
+                let result = match self.session.add_torrent(now, source, options) {
+                    Ok(id) => {
+                        self.disk.add_torrent(id, info_hash, dir);
+                        Ok(TorrentHandle { id, info_hash })
+                    }
+                    Err(e) => Err(ClientError::Add(e)),
+                };
+                let _ = reply.try_send(result);
+            }
+            Command::AddPeers { torrent, peers } => self.session.add_peers(now, torrent, &peers),
+            Command::Stats { torrent, reply } => {
+                let _ = reply.try_send(self.session.torrent_stats(torrent));
+            }
+            Command::StopTorrent { torrent } => self.session.stop_torrent(now, torrent),
+            Command::Shutdown { reply } => {
+                self.stop_waiters.push(reply);
+                self.shutdown(now);
+            }
+        }
+    }
+
+    /// Starts a graceful shutdown (also when the application dropped its client).
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.stopping.is_none() {
+            self.stopping = Some(now);
+            self.session.shutdown(now);
+        }
+    }
+
+    /// A worker's result: a disk completion goes to the session; a failed save becomes an
+    /// [`Event::Error`].
+    pub fn done(&mut self, now: Instant, done: Done) {
+        self.disk.finished(&done);
+        match done {
+            Done::Disk(completion) => self.session.handle_completion(now, completion),
+            Done::Saved {
+                result: Err(e),
+                path,
+            } => {
+                let message = format!("saving {}: {e}", path.display());
+                let _ = self.events.try_send(Event::Error {
+                    torrent: None,
+                    message,
+                });
+            }
+            Done::Saved { .. } => {}
+        }
+    }
+
+    /// Drains the session's transmits, actions and events (call after every `handle_*`).
+    pub fn drain(&mut self, net: &mut impl NetIo) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.session.poll_transmit() {
+                progressed = true;
+                net.transmit(t);
+            }
+            while let Some(a) = self.session.poll_action() {
+                progressed = true;
+                if let Some(a) = self.disk.perform(a) {
+                    net.act(a);
+                }
+            }
+            while let Some(e) = self.session.poll_event() {
+                progressed = true;
+                match &e {
+                    Event::TorrentStopped { torrent } => self.disk.remove_torrent(*torrent),
+                    Event::ShutdownComplete => self.shutdown_complete = true,
+                    _ => {}
+                }
+                // The application may not listen; an unbounded channel never refuses.
+                let _ = self.events.try_send(e);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Whether a shutdown finished (the session said so and every save is written): the
+    /// loop should end and call [`Core::finish`].
+    pub fn finished(&self) -> bool {
+        self.stopping.is_some() && self.shutdown_complete && self.disk.pending() == 0
+    }
+
+    /// When the loop should wake up next: the session's timer, or the moment a shutdown
+    /// that is taking too long is abandoned.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let give_up = self.stopping.map(|t| t + self.give_up_after);
+        match (self.session.poll_timeout(), give_up) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the loop should end: the shutdown finished (the session said so and every
+    /// save is written), or it took longer than the session's shutdown timeout plus a grace.
+    /// Then call [`Core::finish`].
+    pub fn should_exit(&self, now: Instant) -> bool {
+        self.finished() || self.stopping.is_some_and(|t| now >= t + self.give_up_after)
+    }
+
+    /// Answers everyone waiting for the shutdown.
+    pub fn finish(&mut self) {
+        for w in self.stop_waiters.drain(..) {
+            let _ = w.try_send(());
+        }
+        self.events.close();
+    }
+}

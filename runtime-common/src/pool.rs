@@ -1,0 +1,236 @@
+//! A fixed set of std threads that run disk jobs and piece hashing, plus one thread that
+//! writes state files in order. Results go to a sink the runtime supplies (a channel sender
+//! into its loop), so the pool knows nothing about smol, tokio or any event loop.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use sanstorrent_core::session::io::{Completion, DiskJob};
+use sanstorrent_core::storage::{Storage, StorageError, save_atomically};
+
+use crate::jobs::execute;
+
+/// What the pool reports back to the loop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Done {
+    /// A disk job finished: pass it to `Session::handle_completion`.
+    Disk(Completion),
+    /// A state file was written (or not).
+    Saved {
+        /// The file.
+        path: PathBuf,
+        /// Whether it was written and made durable.
+        result: Result<(), StorageError>,
+    },
+}
+
+/// Where the pool delivers [`Done`] values; called from worker threads, so it must not block
+/// for long (an unbounded channel's send is the usual choice).
+pub type Sink = Arc<dyn Fn(Done) + Send + Sync>;
+
+enum Work {
+    Disk {
+        storage: Arc<dyn Storage>,
+        job: DiskJob,
+    },
+}
+
+struct Save {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+/// Worker threads for disk I/O and hashing (as many as the machine has cores by default) and
+/// one state-file writer. Dropping the pool lets queued work finish, then joins every thread.
+pub struct WorkerPool {
+    work: Option<Sender<Work>>,
+    saves: Option<Sender<Save>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+impl WorkerPool {
+    /// Starts `threads` disk workers (0: one per available core) and the state writer, all
+    /// reporting to `sink`.
+    pub fn new(threads: usize, sink: Sink) -> std::io::Result<Self> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+        let (work, work_rx) = channel::<Work>();
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let mut handles = Vec::with_capacity(threads + 1);
+        for i in 0..threads {
+            let rx = Arc::clone(&work_rx);
+            let sink = Arc::clone(&sink);
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("sanstorrent-disk-{i}"))
+                    .spawn(move || disk_worker(&rx, &*sink))?,
+            );
+        }
+        let (saves, save_rx) = channel::<Save>();
+        handles.push(
+            std::thread::Builder::new()
+                .name("sanstorrent-state".into())
+                .spawn(move || state_writer(&save_rx, &*sink))?,
+        );
+        Ok(Self {
+            work: Some(work),
+            saves: Some(saves),
+            threads: handles,
+        })
+    }
+
+    /// How many disk worker threads run.
+    pub fn threads(&self) -> usize {
+        self.threads.len() - 1
+    }
+
+    /// Queues `job` to run on `storage`; its completion goes to the sink.
+    pub fn submit(&self, storage: Arc<dyn Storage>, job: DiskJob) {
+        if let Some(tx) = &self.work {
+            // Sending fails only once every worker is gone, which happens only after drop.
+            let _ = tx.send(Work::Disk { storage, job });
+        }
+    }
+
+    /// Queues `bytes` to be written atomically to `path`. Saves run one at a time in the order
+    /// queued, so a later save of the same file always wins.
+    pub fn save(&self, path: PathBuf, bytes: Vec<u8>) {
+        if let Some(tx) = &self.saves {
+            let _ = tx.send(Save { path, bytes });
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        self.work = None;
+        self.saves = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn disk_worker(rx: &Mutex<Receiver<Work>>, sink: &(dyn Fn(Done) + Send + Sync)) {
+    loop {
+        // The lock is held only while taking one job off the queue.
+        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(work) = next else { return };
+        match work {
+            Work::Disk { storage, job } => {
+                let result = execute(&*storage, job.kind);
+                sink(Done::Disk(Completion {
+                    id: job.id,
+                    torrent: job.torrent,
+                    result,
+                }));
+            }
+        }
+    }
+}
+
+fn state_writer(rx: &Receiver<Save>, sink: &(dyn Fn(Done) + Send + Sync)) {
+    while let Ok(save) = rx.recv() {
+        let result = save_atomically(&save.path, &save.bytes);
+        sink(Done::Saved {
+            path: save.path,
+            result,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sanstorrent_core::layout::Layout;
+    use sanstorrent_core::session::io::{CompletionKind, DiskJobKind, JobId, TorrentId};
+    use sanstorrent_core::storage::MemoryStorage;
+    use std::time::Duration;
+
+    #[test]
+    fn runs_jobs_on_several_threads_and_reports_each_once() {
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let sink: Sink = Arc::new(move |d| {
+            let _ = tx.lock().expect("not poisoned").send(d);
+        });
+        let pool = WorkerPool::new(3, sink).expect("threads start");
+        assert_eq!(pool.threads(), 3);
+        let layout = Layout::new(1 << 14, [(40 << 14, false)]).expect("valid layout");
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new(layout));
+        for piece in 0..40u32 {
+            pool.submit(
+                Arc::clone(&storage),
+                DiskJob {
+                    id: JobId(u64::from(piece)),
+                    torrent: TorrentId(7),
+                    kind: DiskJobKind::Write {
+                        piece,
+                        offset: 0,
+                        data: Bytes::from(vec![piece as u8; 1 << 14]),
+                    },
+                },
+            );
+        }
+        let mut seen = [false; 40];
+        for _ in 0..40 {
+            match rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a completion")
+            {
+                Done::Disk(c) => {
+                    assert_eq!(c.torrent, TorrentId(7));
+                    assert!(matches!(c.result, Ok(CompletionKind::Written)));
+                    assert!(!std::mem::replace(&mut seen[c.id.0 as usize], true));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let mut buf = [0; 4];
+        storage.read(39, 100, &mut buf).expect("written");
+        assert_eq!(buf, [39; 4]);
+        drop(pool);
+        assert!(rx.try_recv().is_err(), "nothing reported twice");
+    }
+
+    #[test]
+    fn saves_are_atomic_and_in_order() {
+        let dir = std::env::temp_dir().join(format!("st-pool-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let sink: Sink = Arc::new(move |d| {
+            let _ = tx.lock().expect("not poisoned").send(d);
+        });
+        let pool = WorkerPool::new(1, sink).expect("threads start");
+        let path = dir.join("x.resume");
+        for i in 0..20u8 {
+            pool.save(path.clone(), vec![i; 100]);
+        }
+        pool.save(dir.join("missing-dir").join("y"), vec![1]);
+        drop(pool);
+        let done: Vec<Done> = rx.try_iter().collect();
+        assert_eq!(done.len(), 21);
+        let failures = done
+            .iter()
+            .filter(|d| matches!(d, Done::Saved { result: Err(_), .. }))
+            .count();
+        assert_eq!(failures, 1, "only the save into a missing directory fails");
+        assert_eq!(std::fs::read(&path).expect("saved"), vec![19; 100]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,248 @@
+//! Socket tasks: the TCP listener, one reader and one writer per peer connection, the UDP
+//! receiver, tracker HTTP exchanges and DNS lookups. Each reports to the loop as an [`Input`]
+//! on a bounded channel (back-pressure: a slow loop slows the readers).
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use async_io::{Async, Timer};
+use bytes::Bytes;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use sanstorrent_core::session::{ConnId, RequestId};
+use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
+use smol::net::{TcpListener, TcpStream};
+
+use crate::http_client::HttpClient;
+
+/// Something a socket task tells the loop.
+#[derive(Debug)]
+pub(crate) enum Input {
+    Accepted(TcpStream, SocketAddr),
+    Connected(ConnId, Result<(), io::ErrorKind>),
+    Data(ConnId, Vec<u8>),
+    Closed(ConnId),
+    Datagram(SocketAddr, Vec<u8>),
+    Http(RequestId, Result<HttpResponse, TrackerError>),
+    Resolved(RequestId, Result<Vec<SocketAddr>, String>),
+}
+
+/// What the loop tells a connection's writer.
+#[derive(Debug)]
+pub(crate) enum Write {
+    Data(Bytes),
+    /// Write what came before, then close the socket.
+    Close,
+}
+
+/// What the loop tells a connection's reader.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Read {
+    Pause,
+    Resume,
+}
+
+/// The loop's side of a connection: dropping it ends both tasks.
+#[derive(Debug)]
+pub(crate) struct ConnHandle {
+    pub(crate) writes: Sender<Write>,
+    pub(crate) reads: Sender<Read>,
+}
+
+/// Small payloads are gathered into one write up to this size.
+const GATHER: usize = 256 * 1024;
+
+/// Starts the tasks of a connection: `dial` connects first (reporting `Connected`), otherwise
+/// `stream` is an accepted socket.
+pub(crate) fn spawn_conn(
+    conn: ConnId,
+    target: Result<TcpStream, SocketAddr>,
+    connect_timeout: Duration,
+    read_buffer: usize,
+    inputs: Sender<Input>,
+) -> ConnHandle {
+    let (writes, write_rx) = async_channel::unbounded();
+    let (reads, read_rx) = async_channel::unbounded();
+    smol::spawn(async move {
+        let stream = match target {
+            Ok(stream) => stream,
+            Err(addr) => {
+                let attempt = TcpStream::connect(addr).or(async {
+                    Timer::after(connect_timeout).await;
+                    Err(io::ErrorKind::TimedOut.into())
+                });
+                let result = attempt.await;
+                let report = result.as_ref().map(|_| ()).map_err(io::Error::kind);
+                let _ = inputs.send(Input::Connected(conn, report)).await;
+                match result {
+                    Ok(s) => s,
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        smol::spawn(writer(conn, stream.clone(), write_rx, inputs.clone())).detach();
+        reader(conn, stream, read_buffer, read_rx, inputs).await;
+    })
+    .detach();
+    ConnHandle { writes, reads }
+}
+
+async fn reader(
+    conn: ConnId,
+    mut stream: TcpStream,
+    size: usize,
+    control: Receiver<Read>,
+    inputs: Sender<Input>,
+) {
+    let mut buf = vec![0; size];
+    let mut paused = false;
+    loop {
+        let event = if paused {
+            control.recv().await.map(Err)
+        } else {
+            let read = async { Ok(Ok(stream.read(&mut buf).await)) };
+            read.or(async { control.recv().await.map(Err) }).await
+        };
+        match event {
+            // The loop dropped the connection: stop quietly.
+            Err(_) => return,
+            Ok(Err(Read::Pause)) => paused = true,
+            Ok(Err(Read::Resume)) => paused = false,
+            Ok(Ok(Ok(n))) if n > 0 => {
+                if inputs
+                    .send(Input::Data(conn, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Ok(_)) => {
+                let _ = inputs.send(Input::Closed(conn)).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn writer(
+    conn: ConnId,
+    mut stream: TcpStream,
+    writes: Receiver<Write>,
+    inputs: Sender<Input>,
+) {
+    let mut gathered = Vec::with_capacity(GATHER);
+    while let Ok(first) = writes.recv().await {
+        let mut next = Some(first);
+        let mut close = false;
+        while let Some(w) = next.take() {
+            match w {
+                Write::Close => close = true,
+                Write::Data(b) if gathered.len() + b.len() <= GATHER => {
+                    gathered.extend_from_slice(&b);
+                }
+                Write::Data(b) => {
+                    if write(&mut stream, &mut gathered).await.is_err()
+                        || stream.write_all(&b).await.is_err()
+                    {
+                        let _ = inputs.send(Input::Closed(conn)).await;
+                        return;
+                    }
+                }
+            }
+            if !close {
+                next = writes.try_recv().ok();
+            }
+        }
+        if write(&mut stream, &mut gathered).await.is_err() {
+            let _ = inputs.send(Input::Closed(conn)).await;
+            return;
+        }
+        if close {
+            let _ = stream.flush().await;
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    }
+    // The loop dropped the connection (the peer closed it or the client stopped).
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+async fn write(stream: &mut TcpStream, gathered: &mut Vec<u8>) -> io::Result<()> {
+    if !gathered.is_empty() {
+        stream.write_all(gathered).await?;
+        gathered.clear();
+    }
+    Ok(())
+}
+
+/// Accepts connections until the loop goes away.
+pub(crate) async fn listen(listener: TcpListener, inputs: Sender<Input>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                if inputs.send(Input::Accepted(stream, addr)).await.is_err() {
+                    return;
+                }
+            }
+            // Out of descriptors and the like: wait a little instead of spinning.
+            Err(_) => {
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Receives datagrams until the loop goes away.
+pub(crate) async fn receive_udp(socket: Arc<Async<UdpSocket>>, inputs: Sender<Input>) {
+    let mut buf = vec![0; 65536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                if inputs
+                    .send(Input::Datagram(from, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            // ICMP errors surface as failed receives; they concern one datagram only.
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Sends a datagram without waiting: a full socket buffer drops it, as the network may.
+pub(crate) fn send_udp(socket: &Async<UdpSocket>, to: SocketAddr, payload: &[u8]) {
+    let _ = socket.get_ref().send_to(payload, to);
+}
+
+/// Carries one tracker HTTP(S) request.
+pub(crate) fn spawn_http(
+    client: HttpClient,
+    id: RequestId,
+    url: TrackerUrl,
+    request: Vec<u8>,
+    inputs: Sender<Input>,
+) {
+    smol::spawn(async move {
+        let result = client.fetch(&url, &request).await.map_err(Into::into);
+        let _ = inputs.send(Input::Http(id, result)).await;
+    })
+    .detach();
+}
+
+/// Resolves a host name.
+pub(crate) fn spawn_resolve(id: RequestId, host: String, port: u16, inputs: Sender<Input>) {
+    smol::spawn(async move {
+        let result = smol::net::resolve((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"));
+        let _ = inputs.send(Input::Resolved(id, result)).await;
+    })
+    .detach();
+}

@@ -1,0 +1,162 @@
+//! Both runtimes against real peers on 127.0.0.1: download from a libtorrent seeder found
+//! through opentracker over HTTP and over UDP, and a libtorrent leecher downloading from our
+//! seeder (found through the tracker too), and Transmission downloading from our seeder, which
+//! must dial it (Transmission never dials 127.0.0.0/8). Data verified byte for byte.
+
+mod runtime_support;
+
+macro_rules! interop {
+    ($name:ident, $rt:ident) => {
+        mod $name {
+            use std::time::Duration;
+
+            use crate::runtime_support::{assert_same_tree, bounded, data};
+            use sanstorrent_tests::interop::{Tracker, WorkDir, lt_peer};
+
+            crate::runtime_helpers!($rt);
+
+            fn from_libtorrent(udp: bool) {
+                bounded(180, move || {
+                    let work = WorkDir::new(concat!("rti-", stringify!($name)));
+                    let tracker = Tracker::start(&work, "trk");
+                    let url = if udp {
+                        tracker.udp_url()
+                    } else {
+                        tracker.http_url()
+                    };
+                    let d = data(&work, "multi", 6_000_000, 64 * 1024, &[&url]);
+                    tracker.allow(&d.info_hash);
+                    let lt = lt_peer(
+                        &work,
+                        "lt-seeder",
+                        170,
+                        &[
+                            "--torrent",
+                            d.torrent.to_str().expect("UTF-8"),
+                            "--save",
+                            d.dir.to_str().expect("UTF-8"),
+                            "--seed",
+                            "--seed-mode",
+                            "--no-utp",
+                        ],
+                    );
+                    lt.wait_for_line("SEEDING", Duration::from_secs(30));
+                    let out = work.join("out");
+                    $rt::block_on(async {
+                        // No peers given: the tracker is the only way to find libtorrent.
+                        let (c, t) = leecher(&work.join("state"), &d.torrent, &out, vec![]).await;
+                        wait_complete(&c, t.id, "leecher").await;
+                        c.stop().await.expect("stops");
+                    });
+                    assert_same_tree(&d.dir, &out);
+                })
+            }
+
+            #[test]
+            fn download_from_libtorrent_via_http_tracker() {
+                from_libtorrent(false);
+            }
+
+            #[test]
+            fn download_from_libtorrent_via_udp_tracker() {
+                from_libtorrent(true);
+            }
+
+            #[test]
+            fn libtorrent_downloads_from_us() {
+                bounded(180, move || {
+                    let work = WorkDir::new(concat!("rto-", stringify!($name)));
+                    let tracker = Tracker::start(&work, "trk");
+                    let d = data(
+                        &work,
+                        "single",
+                        6_000_000,
+                        64 * 1024,
+                        &[&tracker.http_url()],
+                    );
+                    tracker.allow(&d.info_hash);
+                    let out = work.join("lt-out");
+                    $rt::block_on(async {
+                        let (c, t) = seeder(&work.join("state"), &d.torrent, &d.dir).await;
+                        wait_seeding(&c, t.id).await;
+                        let mut lt = lt_peer(
+                            &work,
+                            "lt-leecher",
+                            150,
+                            &[
+                                "--torrent",
+                                d.torrent.to_str().expect("UTF-8"),
+                                "--save",
+                                out.to_str().expect("UTF-8"),
+                                "--exit-on-done",
+                                "--no-utp",
+                            ],
+                        );
+                        let done = lt.wait_for_line("DONE", Duration::from_secs(150));
+                        eprintln!("libtorrent: {done}");
+                        let status = lt.wait(Duration::from_secs(20));
+                        assert!(
+                            status.success(),
+                            "libtorrent leecher failed: {}",
+                            lt.output()
+                        );
+                        c.stop().await.expect("stops");
+                    });
+                    assert_same_tree(&d.dir, &out);
+                })
+            }
+
+            #[test]
+            fn transmission_downloads_from_us() {
+                bounded(150, move || {
+                    let work = WorkDir::new(concat!("rtt-", stringify!($name)));
+                    let tracker = Tracker::start(&work, "trk");
+                    let d = data(&work, "single", 3_000_000, 64 * 1024, &[&tracker.http_url()]);
+                    tracker.allow(&d.info_hash);
+                    let out = work.join("tr-out");
+                    let conf = work.join("trconf");
+                    std::fs::create_dir_all(&out).expect("out dir");
+                    std::fs::create_dir_all(&conf).expect("conf dir");
+                    let port = sanstorrent_tests::interop::free_port();
+                    std::fs::write(conf.join("settings.json"), format!(
+                        r#"{{ "dht-enabled": false, "lpd-enabled": false, "pex-enabled": true,
+                        "utp-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false,
+                        "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+                        "peer-port": {port}, "peer-port-random-on-start": false,
+                        "rename-partial-files": false, "start-added-torrents": true,
+                        "blocklist-enabled": false, "message-level": 1, "encryption": 1 }}"#
+                    )).expect("settings");
+                    let finished = conf.join("finished");
+                    let fin = conf.join("fin.sh");
+                    std::fs::write(&fin, format!("#!/bin/sh\ntouch '{}'\n", finished.display())).expect("fin.sh");
+                    let _ = std::process::Command::new("chmod").arg("+x").arg(&fin).status();
+                    sanstorrent_tests::interop::require_tool("transmission-cli");
+                    let mut cmd = std::process::Command::new("transmission-cli");
+                    cmd.arg("-g").arg(&conf).arg("-w").arg(&out).arg("-f").arg(&fin).arg(&d.torrent);
+                    let tr = sanstorrent_tests::interop::Proc::spawn(cmd, work.join("transmission.log"));
+                    // Transmission announces first; our seeder then learns its address.
+                    std::thread::sleep(Duration::from_secs(3));
+                    $rt::block_on(async {
+                        let (c, t) = seeder(&work.join("state"), &d.torrent, &d.dir).await;
+                        wait_seeding(&c, t.id).await;
+                        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                        while !finished.exists() {
+                            assert!(
+                                std::time::Instant::now() < deadline,
+                                "transmission did not finish: {}",
+                                tr.output()
+                            );
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        c.stop().await.expect("stops");
+                    });
+                    drop(tr);
+                    assert_same_tree(&d.dir, &out);
+                })
+            }
+        }
+    };
+}
+
+interop!(smol, sanstorrent_smol);
+interop!(tokio, sanstorrent_tokio);
