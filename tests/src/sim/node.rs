@@ -6,11 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use sanstorrent_core::session::{
-    Completion, CompletionKind, DiskJob, DiskJobKind, Event, Session, TorrentId,
-};
-use sanstorrent_core::storage::{MemoryStorage, Storage, StorageError, hash_piece, verify_piece};
+use sanstorrent_core::session::{Completion, DiskJob, DiskJobKind, Event, Session, TorrentId};
+use sanstorrent_core::storage::{MemoryStorage, StorageError};
 
 /// One node of the simulation.
 #[derive(Debug)]
@@ -52,7 +49,7 @@ impl Node {
         *self.jobs_run.entry(name).or_default() += 1;
         let result = match storage {
             None => Err(StorageError::NoSuchFile(usize::MAX)),
-            Some(s) => execute(&*s, job.kind),
+            Some(s) => sanstorrent_runtime_common::jobs::execute(&*s, job.kind),
         };
         Completion {
             id: job.id,
@@ -60,43 +57,4 @@ impl Node {
             result,
         }
     }
-}
-
-fn execute(s: &MemoryStorage, kind: DiskJobKind) -> Result<CompletionKind, StorageError> {
-    Ok(match kind {
-        DiskJobKind::Write {
-            piece,
-            offset,
-            data,
-        } => {
-            s.write(piece, offset, &data)?;
-            CompletionKind::Written
-        }
-        DiskJobKind::Read { piece, offset, len } => {
-            let mut buf = vec![0u8; len as usize];
-            s.read(piece, offset, &mut buf)?;
-            CompletionKind::Read(Bytes::from(buf))
-        }
-        DiskJobKind::Verify { piece, expected } => {
-            CompletionKind::Verified(verify_piece(s, piece, &expected)?.is_some())
-        }
-        DiskJobKind::Flush => {
-            s.flush()?;
-            CompletionKind::Flushed
-        }
-        DiskJobKind::Check { pieces } => {
-            let mut good = Vec::new();
-            for (piece, expected) in pieces {
-                match hash_piece(s, piece) {
-                    Ok(h) if h == expected => good.push(piece),
-                    Ok(_) => {}
-                    Err(e) if e.is_missing_data() => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            CompletionKind::Checked(good)
-        }
-        DiskJobKind::Stamps => CompletionKind::Stamps(s.stamps()?),
-        other => panic!("unknown disk job {other:?}"),
-    })
 }
