@@ -17,6 +17,7 @@
 pub mod client;
 pub mod disk;
 pub mod driver;
+pub mod http;
 pub mod jobs;
 pub mod pool;
 

@@ -4,47 +4,17 @@
 //!
 //! The tokio runtime has the same module with the same API.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use futures_rustls::TlsConnector;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
-use sanstorrent_core::tracker::http::DEFAULT_MAX_RESPONSE;
-use sanstorrent_core::tracker::{
-    HttpError, HttpResponse, ResponseReader, Scheme, TrackerError, TrackerUrl,
-};
-
-/// Settings of an [`HttpClient`].
-#[derive(Clone, Debug)]
-pub struct HttpClientConfig {
-    /// The longest wait for a TCP connection (per resolved address).
-    pub connect_timeout: Duration,
-    /// The longest a whole exchange (resolve, connect, TLS, write, read) may take.
-    pub request_timeout: Duration,
-    /// The cap on a response, head and body.
-    pub max_response: usize,
-    /// Trust the bundled Mozilla roots (`webpki-roots`).
-    pub webpki_roots: bool,
-    /// Extra trusted root certificates (DER), e.g. a test server's self-signed certificate.
-    pub extra_roots: Vec<Vec<u8>>,
-}
-
-impl Default for HttpClientConfig {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(15),
-            request_timeout: Duration::from_secs(30),
-            max_response: DEFAULT_MAX_RESPONSE,
-            webpki_roots: true,
-            extra_roots: Vec::new(),
-        }
-    }
-}
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use sanstorrent_core::tracker::{HttpResponse, ResponseReader, Scheme, TrackerUrl};
+use sanstorrent_runtime_common::http::tls_client_config;
+pub use sanstorrent_runtime_common::http::{HttpClientConfig, HttpClientError};
 
 /// An HTTP(S) client for tracker requests; cheap to clone.
 #[derive(Clone, Debug)]
@@ -53,51 +23,13 @@ pub struct HttpClient {
     tls: Arc<ClientConfig>,
 }
 
-/// Why an HTTP exchange failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum HttpClientError {
-    /// The URL is not http or https.
-    NotHttp(String),
-    /// A configured root certificate is not a valid certificate.
-    BadRoot(String),
-    /// The TLS configuration could not be built.
-    TlsConfig(rustls::Error),
-    /// The host name did not resolve (or resolved to nothing).
-    Resolve(io::Error),
-    /// No resolved address accepted a connection.
-    Connect(io::Error),
-    /// The TLS handshake failed (untrusted certificate, wrong name, …).
-    Tls(io::Error),
-    /// Writing or reading failed.
-    Io(io::Error),
-    /// The exchange took longer than the request timeout.
-    Timeout,
-    /// The response was not acceptable HTTP (core's reader said why).
-    Http(HttpError),
-}
-
 impl HttpClient {
     /// A client with `config`'s trust roots and limits.
     pub fn new(config: HttpClientConfig) -> Result<Self, HttpClientError> {
-        let mut roots = RootCertStore::empty();
-        if config.webpki_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for der in &config.extra_roots {
-            roots
-                .add(CertificateDer::from(der.clone()))
-                .map_err(|e| HttpClientError::BadRoot(e.to_string()))?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(HttpClientError::TlsConfig)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = tls_client_config(&config)?;
         Ok(Self {
             config: Arc::new(config),
-            tls: Arc::new(tls),
+            tls,
         })
     }
 
@@ -195,34 +127,6 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-impl fmt::Display for HttpClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotHttp(u) => write!(f, "{u} is not an http(s) URL"),
-            Self::BadRoot(e) => write!(f, "bad trusted root certificate: {e}"),
-            Self::TlsConfig(e) => write!(f, "cannot configure TLS: {e}"),
-            Self::Resolve(e) => write!(f, "cannot resolve tracker host: {e}"),
-            Self::Connect(e) => write!(f, "cannot connect to tracker: {e}"),
-            Self::Tls(e) => write!(f, "TLS handshake with tracker failed: {e}"),
-            Self::Io(e) => write!(f, "tracker connection failed: {e}"),
-            Self::Timeout => write!(f, "tracker request timed out"),
-            Self::Http(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for HttpClientError {}
-
-impl From<HttpClientError> for TrackerError {
-    fn from(e: HttpClientError) -> Self {
-        match e {
-            HttpClientError::Http(e) => Self::Http(e),
-            HttpClientError::Timeout => Self::Timeout,
-            other => Self::Transport(other.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -236,6 +140,9 @@ mod tests {
     use smol::net::TcpListener;
 
     use super::*;
+    use rustls::pki_types::CertificateDer;
+    use sanstorrent_core::tracker::{HttpError, TrackerError};
+    use std::time::Duration;
 
     const BODY: &[u8] = b"d8:intervali900e5:peers6:\x7f\x00\x00\x01\x1a\xe1e";
 
