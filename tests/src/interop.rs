@@ -310,3 +310,29 @@ impl Tracker {
         std::thread::sleep(Duration::from_millis(300)); // the reload is asynchronous
     }
 }
+
+/// A libtorrent seeder of `torrent` whose data is in `save_dir` (trusted: `--seed-mode`), with
+/// `extra` arguments (e.g. `--no-tracker`, `--dht`); waits until it says `SEEDING` and returns
+/// it with its listen port.
+pub fn lt_seeder(
+    work: &WorkDir,
+    name: &str,
+    timeout_secs: u32,
+    torrent: &Path,
+    save_dir: &Path,
+    extra: &[&str],
+) -> (Proc, u16) {
+    let mut args = vec![
+        "--torrent",
+        torrent.to_str().expect("utf-8 torrent path"),
+        "--save",
+        save_dir.to_str().expect("utf-8 save path"),
+        "--seed",
+        "--seed-mode",
+    ];
+    args.extend_from_slice(extra);
+    let seeder = lt_peer(work, name, timeout_secs, &args);
+    let port = lt_listen_port(&seeder);
+    seeder.wait_for_line("SEEDING", Duration::from_secs(30));
+    (seeder, port)
+}

@@ -17,7 +17,7 @@ use sanstorrent_core::extensions::{
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::wire::{Config, Connection, Event, PieceGeometry, TorrentParams};
 use sanstorrent_core::{InfoHash, PeerId, Rng};
-use sanstorrent_tests::interop::{WorkDir, lt_listen_port, lt_peer, mktorrent};
+use sanstorrent_tests::interop::{WorkDir, lt_peer, lt_seeder, mktorrent};
 
 /// 30 MB in 16 KiB pieces: 1832 piece hashes, so the info dictionary spans 3 metadata pieces.
 const SIZE: &str = "30000000";
@@ -76,22 +76,14 @@ fn fetch_metadata_from_libtorrent() {
     let work = WorkDir::new("utmeta-fetch");
     let (seed_dir, torrent_path, info) = make_torrent(&work);
     let info_hash = InfoHash::of_info(&info);
-    let seeder = lt_peer(
+    let (seeder, port) = lt_seeder(
         &work,
         "seeder",
         60,
-        &[
-            "--torrent",
-            torrent_path.to_str().expect("utf-8 path"),
-            "--save",
-            seed_dir.to_str().expect("utf-8 path"),
-            "--seed",
-            "--seed-mode",
-            "--no-tracker",
-        ],
+        &torrent_path,
+        &seed_dir,
+        &["--no-tracker"],
     );
-    let port = lt_listen_port(&seeder);
-    seeder.wait_for_line("SEEDING", Duration::from_secs(20));
 
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to libtorrent");
     stream

@@ -13,7 +13,7 @@ use sanstorrent_core::extensions::UT_METADATA;
 use sanstorrent_core::id::sha1_digest;
 use sanstorrent_core::wire::{BlockRef, Config, Connection, Event, PieceGeometry, TorrentParams};
 use sanstorrent_core::{InfoHash, PeerId, Rng};
-use sanstorrent_tests::interop::{WorkDir, lt_listen_port, lt_peer, mktorrent};
+use sanstorrent_tests::interop::{WorkDir, lt_seeder, mktorrent};
 
 const PIECE_LEN: u32 = 32 * 1024;
 const BLOCK: u32 = 16 * 1024;
@@ -79,22 +79,14 @@ fn download_verified_pieces_from_libtorrent() {
     let geometry = PieceGeometry::new(torrent.piece_length, torrent.length).expect("geometry");
     assert_eq!(geometry.piece_count() as usize, torrent.pieces.len());
 
-    let seeder = lt_peer(
+    let (seeder, port) = lt_seeder(
         &work,
         "seeder",
         60,
-        &[
-            "--torrent",
-            torrent_path.to_str().expect("utf-8 path"),
-            "--save",
-            seed_dir.to_str().expect("utf-8 path"),
-            "--seed",
-            "--seed-mode",
-            "--no-tracker",
-        ],
+        &torrent_path,
+        &seed_dir,
+        &["--no-tracker"],
     );
-    let port = lt_listen_port(&seeder);
-    seeder.wait_for_line("SEEDING", Duration::from_secs(20));
 
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to libtorrent");
     stream
