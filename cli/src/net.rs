@@ -71,8 +71,13 @@ pub(crate) fn bootstrap(given: &[String]) -> Result<Vec<SocketAddr>, AddrError> 
         given.iter().map(String::as_str).collect()
     };
     let mut out = Vec::new();
+    let flag = if given.is_empty() {
+        "DHT router"
+    } else {
+        "--dht-bootstrap"
+    };
     for name in names {
-        match resolve("--dht-bootstrap", name) {
+        match resolve(flag, name) {
             Ok(a) => out.push(a),
             Err(AddrError::Resolve(why)) => tracing::warn!("skipping DHT bootstrap node: {why}"),
             Err(e @ AddrError::Syntax(_)) => return Err(e),

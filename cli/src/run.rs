@@ -1,13 +1,14 @@
 //! `sanstorrent download` and `sanstorrent seed`: one torrent in one client, a progress
 //! display, and a graceful stop on completion, failure or Ctrl+C.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::session::{
     Event, SessionConfig, TorrentId, TorrentOptions, TorrentPhase, TorrentSource, TorrentStats,
 };
-use sanstorrent_runtime_common::{ClientConfig, magnet, torrent_file};
+use sanstorrent_runtime_common::{ClientConfig, ClientError, magnet, torrent_file};
 
 use crate::Exit;
 use crate::args::{DownloadArgs, Runtime, SeedArgs};
@@ -50,6 +51,7 @@ enum Outcome {
 
 /// `sanstorrent download`.
 pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
+    let runtime = checked_runtime(args.runtime)?;
     let source = read_source(&args.source)?;
     let mut peers = Vec::new();
     for p in &args.peer {
@@ -69,7 +71,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         source,
         dir: args.output.clone(),
         config,
-        runtime: checked_runtime(args.runtime)?,
+        runtime,
         options: TorrentOptions {
             peers,
             ..TorrentOptions::default()
@@ -86,7 +88,13 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
 
 /// `sanstorrent seed`.
 pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
-    let source = torrent_file(&args.torrent).map_err(|e| Exit::Fail(e.to_string()))?;
+    if args.torrent.to_str().is_some_and(is_magnet) {
+        return Err(Exit::Usage(
+            "seed needs a .torrent file, not a magnet link".into(),
+        ));
+    }
+    let runtime = checked_runtime(args.runtime)?;
+    let source = read_torrent(&args.torrent)?;
     let config = client_config(Settings {
         bind: args.bind.as_deref(),
         port: args.port,
@@ -101,7 +109,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         source,
         dir: args.output.clone(),
         config,
-        runtime: checked_runtime(args.runtime)?,
+        runtime,
         options: TorrentOptions {
             seed_only: true,
             ..TorrentOptions::default()
@@ -114,15 +122,23 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
 
 /// A .torrent path or a magnet link (anything starting `magnet:`).
 pub(crate) fn read_source(text: &str) -> Result<TorrentSource, Exit> {
-    let is_magnet = text
-        .get(..7)
-        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"));
-    let source = if is_magnet {
-        magnet(text)
-    } else {
-        torrent_file(text)
-    };
-    source.map_err(|e| Exit::Fail(e.to_string()))
+    if is_magnet(text) {
+        return magnet(text).map_err(|e| Exit::Fail(e.to_string()));
+    }
+    read_torrent(Path::new(text))
+}
+
+fn is_magnet(text: &str) -> bool {
+    text.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+}
+
+/// Reads and parses a .torrent file; the error names the file.
+fn read_torrent(path: &Path) -> Result<TorrentSource, Exit> {
+    torrent_file(path).map_err(|e| match e {
+        ClientError::ReadTorrent(..) => Exit::Fail(e.to_string()),
+        other => Exit::Fail(format!("{}: {other}", path.display())),
+    })
 }
 
 /// The runtime, if this binary has it.
@@ -211,13 +227,19 @@ async fn run_plan(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         }
     };
     let mut progress = Progress::new(Mode::detect(plan.quiet));
-    let label = match &plan.source {
+    let label: String = match &plan.source {
         TorrentSource::Metainfo(m) => m.name().to_string(),
         TorrentSource::Magnet(m) => m
             .display_name
             .clone()
             .unwrap_or_else(|| handle.info_hash.to_hex()),
     };
+    // Names come from the torrent: no terminal control characters, and not a screenful.
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(60)
+        .collect();
     let row = progress.add(&label);
     tracing::info!(
         "{} on {} (info-hash {})",
@@ -300,6 +322,7 @@ impl Watch<'_> {
         let mut complete = false;
         let mut last_error: Option<String> = None;
         let mut last_peer = Instant::now();
+        let mut warned = HashSet::new();
         loop {
             wake.next().await;
             if wake.interrupted() {
@@ -330,7 +353,13 @@ impl Watch<'_> {
                         last_error = Some(message);
                     }
                     Event::TrackerError { url, message, .. } => {
-                        tracing::warn!("tracker {url}: {message}");
+                        let text = format!("tracker {url}: {message}");
+                        // Each distinct failure once; retries repeat it every few seconds.
+                        if warned.insert(text.clone()) {
+                            tracing::warn!("{text}");
+                        } else {
+                            tracing::debug!("{text}");
+                        }
                     }
                     Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
                     Event::PeerClosed { addr, reason, .. } => {
