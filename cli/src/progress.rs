@@ -72,7 +72,7 @@ impl Progress {
                 MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8))
             });
             let style = ProgressStyle::with_template(
-                "{prefix:<10.bold} {bar:24.cyan/blue} {percent:>3}% {msg}",
+                "{prefix:<10.bold} {bar:12.cyan/blue} {percent:>3}% {wide_msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -103,7 +103,7 @@ impl Progress {
                     let (pos, len) = position(stats);
                     bar.set_length(len.max(1));
                     bar.set_position(pos);
-                    bar.set_message(text);
+                    bar.set_message(compact(stats));
                 }
             }
             Mode::Lines => {
@@ -185,16 +185,8 @@ pub(crate) fn phase_name(phase: TorrentPhase) -> &'static str {
 
 /// `downloading 12.0 MiB/64.0 MiB ↓ 5.1 MiB/s ↑ 0 B/s peers 3/7 eta 10s`.
 fn describe(s: &TorrentStats) -> String {
-    let eta = match s.phase {
-        TorrentPhase::Downloading if s.download_rate > 0 => {
-            let left = s.wanted_bytes.saturating_sub(s.have_bytes);
-            duration(left / s.download_rate)
-        }
-        TorrentPhase::Downloading => "-".to_string(),
-        _ => "0s".to_string(),
-    };
     format!(
-        "{} {}/{} down {}/s up {}/s peers {}/{} eta {eta}",
+        "{} {}/{} down {}/s up {}/s peers {}/{} eta {}",
         phase_name(s.phase),
         size(s.have_bytes),
         size(s.wanted_bytes),
@@ -202,8 +194,45 @@ fn describe(s: &TorrentStats) -> String {
         size(s.upload_rate),
         s.peers_connected,
         s.peers_known + s.peers_connected,
-        eta = eta,
+        eta(s),
     )
+}
+
+/// The bar's text, short enough for 80 columns:
+/// `downloading 12.0M/64.0M ↓5.1M/s ↑0B/s peers 3/7 eta 10s`.
+fn compact(s: &TorrentStats) -> String {
+    let short = |b: u64| {
+        size(b)
+            .replace(" B", "B")
+            .replace("iB", "")
+            .replace(' ', "")
+    };
+    let eta = match s.phase {
+        TorrentPhase::Downloading => format!(" eta {}", eta(s)),
+        _ => String::new(),
+    };
+    format!(
+        "{} {}/{} ↓{}/s ↑{}/s peers {}/{}{eta}",
+        phase_name(s.phase),
+        short(s.have_bytes),
+        short(s.wanted_bytes),
+        short(s.download_rate),
+        short(s.upload_rate),
+        s.peers_connected,
+        s.peers_known + s.peers_connected,
+    )
+}
+
+/// Time left at the current rate while downloading.
+fn eta(s: &TorrentStats) -> String {
+    match s.phase {
+        TorrentPhase::Downloading if s.download_rate > 0 => {
+            let left = s.wanted_bytes.saturating_sub(s.have_bytes);
+            duration(left / s.download_rate)
+        }
+        TorrentPhase::Downloading | TorrentPhase::FetchingMetadata => "-".to_string(),
+        _ => "0s".to_string(),
+    }
 }
 
 /// `3725` → `1h02m05s`.
@@ -267,6 +296,10 @@ mod tests {
         let s = describe(&stats(TorrentPhase::Downloading, 0, 0));
         assert!(s.ends_with("eta -"), "{s}");
         assert!(describe(&stats(TorrentPhase::Seeding, 1 << 20, 0)).starts_with("seeding "));
+        assert_eq!(
+            compact(&stats(TorrentPhase::Downloading, 1 << 19, 1 << 10)),
+            "downloading 512.0K/1.0M ↓1.0K/s ↑0B/s peers 2/5 eta 8m32s"
+        );
         assert_eq!(
             position(&stats(TorrentPhase::Checking, 0, 0)),
             (1, 4),

@@ -123,8 +123,13 @@ impl Swarm {
 
     /// Stops the seeder with Ctrl+C: it exits 130.
     fn stop_seeder(&mut self) {
+        self.stop_seeder_with("INT");
+    }
+
+    /// Stops the seeder with a signal (`INT` or `TERM`): it exits 130.
+    fn stop_seeder_with(&mut self, signal: &str) {
         if let Some(seeder) = self.seeder.take() {
-            seeder.interrupt();
+            seeder.signal(signal);
             let (code, _, err) = seeder.wait(30);
             assert_eq!(code, 130, "seeder: {err}");
         }
@@ -158,7 +163,7 @@ fn seed_then_download(runtime: &str, files: usize) {
             .any(|l| l.starts_with(&format!("{}: 100.0% ", swarm.name))),
         "no final progress line in:\n{err}"
     );
-    swarm.stop_seeder();
+    swarm.stop_seeder_with("TERM");
 }
 
 #[test]

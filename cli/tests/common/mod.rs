@@ -118,8 +118,13 @@ impl Running {
 
     /// Sends SIGINT (as Ctrl+C does).
     pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    /// Sends the signal `name` (`INT`, `TERM`, ...).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
+            .args([&format!("-{name}"), &self.0.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -INT failed");
