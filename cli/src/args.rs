@@ -38,6 +38,17 @@ pub(crate) enum Runtime {
     Tokio,
 }
 
+impl Runtime {
+    /// The default: smol, or tokio in a binary built without smol.
+    pub(crate) const fn preferred() -> Self {
+        if cfg!(feature = "smol") {
+            Self::Smol
+        } else {
+            Self::Tokio
+        }
+    }
+}
+
 /// `sanstorrent download`
 #[derive(clap::Args, Debug)]
 pub(crate) struct DownloadArgs {
@@ -69,7 +80,7 @@ pub(crate) struct DownloadArgs {
     #[arg(long)]
     pub(crate) seed: bool,
     /// The async runtime.
-    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long, value_enum, default_value_t = Runtime::preferred())]
     pub(crate) runtime: Runtime,
     /// Where to keep resume state.
     #[arg(long, value_name = "DIR")]
@@ -110,7 +121,7 @@ pub(crate) struct SeedArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
     /// The async runtime.
-    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long, value_enum, default_value_t = Runtime::preferred())]
     pub(crate) runtime: Runtime,
     /// Where to keep the DHT state.
     #[arg(long, value_name = "DIR")]
@@ -167,7 +178,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub(crate) leechers: usize,
     /// The async runtime.
-    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long, value_enum, default_value_t = Runtime::preferred())]
     pub(crate) runtime: Runtime,
     /// Print only errors.
     #[arg(long)]

@@ -8,6 +8,13 @@ use std::path::{Path, PathBuf};
 
 use common::{Running, Scratch, downloaded, free_port, run, s, wait_listening};
 
+/// The runtimes this build has (`tokio` is a default feature of the cli).
+const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
+    &["smol", "tokio"]
+} else {
+    &["smol"]
+};
+
 /// A torrent made by `sanstorrent create` from generated files, and a seeder for it.
 struct Swarm {
     w: Scratch,
@@ -176,11 +183,13 @@ fn seed_to_download_multi_file_smol() {
     seed_then_download("smol", 5);
 }
 
+#[cfg(feature = "tokio")]
 #[test]
 fn seed_to_download_single_file_tokio() {
     seed_then_download("tokio", 1);
 }
 
+#[cfg(feature = "tokio")]
 #[test]
 fn seed_to_download_multi_file_tokio() {
     seed_then_download("tokio", 5);
@@ -228,7 +237,7 @@ fn a_corrupted_byte_refetches_only_its_piece() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[500_000] ^= 0xff;
     std::fs::write(&file, &bytes).unwrap();
-    let (code, out, err) = swarm.download("out", &["--runtime", "tokio"]);
+    let (code, out, err) = swarm.download("out", &["--runtime", RUNTIMES[RUNTIMES.len() - 1]]);
     assert_eq!(code, 0, "{out}{err}");
     swarm.assert_complete("out");
     assert_eq!(downloaded(&out), 32_768, "one piece: {out}");
@@ -296,7 +305,7 @@ fn seed_without_data_fails() {
 
 #[test]
 fn demo_runs_on_both_runtimes() {
-    for runtime in ["smol", "tokio"] {
+    for runtime in RUNTIMES {
         let (code, out, err) = run(&[
             "demo",
             "--size",
