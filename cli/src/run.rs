@@ -349,7 +349,10 @@ impl Watch<'_> {
                         self.progress.note("metadata received");
                     }
                     Event::Error { torrent, message } if torrent.is_none_or(|t| t == self.id) => {
-                        tracing::error!("{message}");
+                        // Shown once; if it stopped the torrent it becomes the exit reason.
+                        if warned.insert(message.clone()) {
+                            tracing::warn!("{message}");
+                        }
                         last_error = Some(message);
                     }
                     Event::TrackerError { url, message, .. } => {

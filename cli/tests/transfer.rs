@@ -283,6 +283,19 @@ fn no_peers_times_out_with_one_line() {
 }
 
 #[test]
+fn a_download_that_cannot_write_fails_with_one_line() {
+    let mut swarm = Swarm::new("nowrite", 1, 100_000);
+    swarm.seed("smol");
+    std::fs::write(swarm.w.join("notadir"), b"x").unwrap();
+    let (code, out, err) = swarm.download("notadir", &["--quiet"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: disk error"), "{err}");
+    assert!(err.contains("notadir"), "{err}");
+    swarm.stop_seeder();
+}
+
+#[test]
 fn seed_without_data_fails() {
     let swarm = Swarm::new("nodata", 1, 50_000);
     let (code, _, err) = run(&[
