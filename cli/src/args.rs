@@ -38,6 +38,17 @@ pub(crate) enum Runtime {
     Tokio,
 }
 
+impl Runtime {
+    /// The default: smol, or tokio in a binary built without smol.
+    pub(crate) const fn preferred() -> Self {
+        if cfg!(feature = "smol") {
+            Self::Smol
+        } else {
+            Self::Tokio
+        }
+    }
+}
+
 /// `sanstorrent download`
 #[derive(clap::Args, Debug)]
 pub(crate) struct DownloadArgs {
@@ -69,7 +80,7 @@ pub(crate) struct DownloadArgs {
     #[arg(long)]
     pub(crate) seed: bool,
     /// The async runtime.
-    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long, value_enum, default_value_t = Runtime::preferred())]
     pub(crate) runtime: Runtime,
     /// Where to keep resume state.
     #[arg(long, value_name = "DIR")]
@@ -77,6 +88,15 @@ pub(crate) struct DownloadArgs {
     /// Print only errors.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Give up (exit 1) when no peer has been connected for this long.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub(crate) no_peers_timeout: u64,
+    /// Download at most this many bytes per second (0: unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) download_limit: u64,
+    /// Upload at most this many bytes per second (0: unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) upload_limit: u64,
 }
 
 /// `sanstorrent seed`
@@ -100,6 +120,18 @@ pub(crate) struct SeedArgs {
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
+    /// The async runtime.
+    #[arg(long, value_enum, default_value_t = Runtime::preferred())]
+    pub(crate) runtime: Runtime,
+    /// Where to keep the DHT state.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Upload at most this many bytes per second (0: unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) upload_limit: u64,
 }
 
 /// `sanstorrent create`
@@ -146,8 +178,11 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub(crate) leechers: usize,
     /// The async runtime.
-    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long, value_enum, default_value_t = Runtime::preferred())]
     pub(crate) runtime: Runtime,
+    /// Print only errors.
+    #[arg(long)]
+    pub(crate) quiet: bool,
 }
 
 #[cfg(test)]

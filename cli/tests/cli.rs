@@ -232,7 +232,8 @@ fn exit_codes_follow_the_contract() {
     assert_eq!(run(&["download", "x.torrent", "--runtime", "gevent"]).0, 2);
     assert_eq!(run(&["--help"]).0, 0);
     assert_eq!(run(&["--version"]).0, 0);
-    for args in [
+    // Missing inputs are failures (1), not usage errors.
+    assert_fails(
         &[
             "download",
             "x.torrent",
@@ -241,10 +242,111 @@ fn exit_codes_follow_the_contract() {
             "--no-dht",
             "--runtime",
             "tokio",
-        ][..],
-        &["seed", "x.torrent", "-p", "0"],
-        &["demo", "--size", "1000"],
+        ],
+        "x.torrent",
+    );
+    assert_fails(&["seed", "x.torrent", "-p", "0"], "x.torrent");
+    // Values clap cannot judge are usage errors (2).
+    assert_eq!(run(&["demo", "--size", "0"]).0, 2);
+    assert_eq!(run(&["demo", "--leechers", "0"]).0, 2);
+    assert_eq!(run(&["demo", "--files", "5", "--size", "4"]).0, 2);
+}
+
+#[test]
+fn download_and_seed_refuse_hostile_input_with_one_line() {
+    let w = Scratch::new("hostile-dl");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = w.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let p20 = "x".repeat(20);
+    let files = [
+        (write("garbage.torrent", b"<html>"), "invalid bencode"),
+        (write("empty.torrent", b""), "input ends inside a value"),
+        (
+            write(
+                "traversal.torrent",
+                format!(
+                    "d4:infod5:filesld6:lengthi1e4:pathl2:..6:passwdeee4:name1:x12:piece lengthi16384e6:pieces20:{p20}ee"
+                )
+                .as_bytes(),
+            ),
+            "\"..\" is not allowed",
+        ),
+        (
+            write("deep.torrent", "l".repeat(100_000).as_bytes()),
+            "deep.torrent: ",
+        ),
+        (
+            write(
+                "huge.torrent",
+                format!("d4:infod6:lengthi99999999999999999999999e4:name1:x12:piece lengthi16384e6:pieces20:{p20}ee").as_bytes(),
+            ),
+            "huge.torrent: ",
+        ),
+    ];
+    let state = w.join("state");
+    for (path, needle) in &files {
+        let p = s(path);
+        let common = [
+            "-p",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--no-dht",
+            "--state-dir",
+            s(&state),
+        ];
+        let mut args = vec!["download", p, "-o", s(w.path())];
+        args.extend(common);
+        assert_fails(&args, needle);
+        let mut args = vec!["seed", p, "-o", s(w.path())];
+        args.extend(common);
+        assert_fails(&args, needle);
+    }
+    let long = format!("magnet:?xt=urn:btih:{}", "f".repeat(100_000));
+    for (magnet, needle) in [
+        ("magnet:?xt=urn:btih:123", "bad magnet link"),
+        ("magnet:?dn=x", "bad magnet link"),
+        (
+            "MAGNET:?xt=urn:btih:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+            "bad magnet link",
+        ),
+        ("magnet:", "bad magnet link"),
+        ("magnet:?xt=urn:btih:%ff%00&dn=%00%1b[2J", "bad magnet link"),
+        (long.as_str(), "bad magnet link"),
     ] {
-        assert_fails(args, "not implemented yet");
+        assert_fails(
+            &["download", magnet, "--no-dht", "--state-dir", s(&state)],
+            needle,
+        );
+    }
+    // A magnet for `seed`, and unusable addresses, are usage errors.
+    let uri = format!("magnet:?xt=urn:btih:{HASH}");
+    assert_eq!(run(&["seed", &uri, "--no-dht"]).0, 2);
+    w.file("data.bin", 1000, 1);
+    let good = w.join("good.torrent");
+    let made = run(&[
+        "create",
+        s(&w.join("data.bin")),
+        "-t",
+        "http://t",
+        "-o",
+        s(&good),
+    ]);
+    assert_eq!(made.0, 0, "{}", made.2);
+    let t = s(&good);
+    for bad in [
+        &["download", t, "--peer", "nonsense"][..],
+        &["download", t, "--peer", "1.2.3.4:99999"],
+        &["download", t, "--bind", "not-an-ip"],
+        &["download", t, "--dht-bootstrap", "noport"],
+        &["download", t, "-j", "0", "--no-dht"],
+        &["seed", t, "--bind", "::1::"],
+    ] {
+        let (code, _, err) = run(bad);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(err.starts_with("error: "), "{bad:?}: {err}");
     }
 }

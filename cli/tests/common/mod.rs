@@ -88,3 +88,103 @@ impl Drop for Scratch {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
+
+/// A TCP port free on 127.0.0.1 a moment ago (UDP on it too: the client binds both).
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = tcp.local_addr().expect("bound").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running `sanstorrent` process, killed on drop if still running.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    /// Starts `sanstorrent args...` with stdout and stderr piped.
+    pub fn start(args: &[&str]) -> Self {
+        let child = Command::new(bin())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sanstorrent");
+        Self(child)
+    }
+
+    /// Sends SIGINT (as Ctrl+C does).
+    pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    /// Sends the signal `name` (`INT`, `TERM`, ...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Waits at most `secs` for the exit; returns (code, stdout, stderr).
+    pub fn wait(mut self, secs: u64) -> (i32, String, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                let mut out = String::new();
+                let mut err = String::new();
+                use std::io::Read;
+                if let Some(mut o) = self.0.stdout.take() {
+                    let _ = o.read_to_string(&mut out);
+                }
+                if let Some(mut e) = self.0.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                assert!(
+                    !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+                    "sanstorrent panicked:\n{err}"
+                );
+                let code = status.code().expect("exited normally, not by a signal");
+                return (code, out, err);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sanstorrent still running after {secs} s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (at most 20 s) until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_listening(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// N from the summary line `downloaded N bytes ...` on stdout.
+pub fn downloaded(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("downloaded "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `downloaded N bytes` line in:\n{stdout}"))
+}
