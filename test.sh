@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 INTEROP="${SANSTORRENT_INTEROP_DIR:-../shared/interop}"
 bash "$INTEROP/setup.sh"
-cargo test --workspace --release "$@"
+cargo test --workspace --release --features sanstorrent-cli/tokio "$@"

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Running, Scratch, downloaded, free_port, run, s, wait_listening};
 
-/// The runtimes this build has (`tokio` is a default feature of the cli).
+/// The runtimes this build has (test.sh enables the cli's `tokio` feature).
 const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
     &["smol", "tokio"]
 } else {
