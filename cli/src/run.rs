@@ -146,9 +146,9 @@ pub(crate) fn checked_runtime(runtime: Runtime) -> Result<Runtime, Exit> {
     if engine::available(runtime) {
         Ok(runtime)
     } else {
+        let name = format!("{runtime:?}").to_lowercase();
         Err(Exit::Usage(format!(
-            "--runtime {runtime:?}: this binary was built without it (cargo feature `{}`)",
-            format!("{runtime:?}").to_lowercase()
+            "--runtime {name}: this binary was built without it (cargo feature `{name}`)"
         )))
     }
 }

@@ -233,18 +233,23 @@ fn exit_codes_follow_the_contract() {
     assert_eq!(run(&["--help"]).0, 0);
     assert_eq!(run(&["--version"]).0, 0);
     // Missing inputs are failures (1), not usage errors.
-    assert_fails(
-        &[
-            "download",
-            "x.torrent",
-            "-o",
-            "d",
-            "--no-dht",
-            "--runtime",
-            "tokio",
-        ],
+    let tokio_args = [
+        "download",
         "x.torrent",
-    );
+        "-o",
+        "d",
+        "--no-dht",
+        "--runtime",
+        "tokio",
+    ];
+    if cfg!(feature = "tokio") {
+        assert_fails(&tokio_args, "x.torrent");
+    } else {
+        // A runtime this binary lacks is a usage error that names the cargo feature.
+        let (code, _, stderr) = run(&tokio_args);
+        assert_eq!(code, 2);
+        assert!(stderr.contains("cargo feature `tokio`"), "{stderr}");
+    }
     assert_fails(&["seed", "x.torrent", "-p", "0"], "x.torrent");
     // Values clap cannot judge are usage errors (2).
     assert_eq!(run(&["demo", "--size", "0"]).0, 2);
