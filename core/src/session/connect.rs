@@ -74,14 +74,15 @@ impl Session {
                 if !dialable || t.options.no_outbound {
                     break;
                 }
-                let Some(addr) = t.candidates.next(now) else {
+                let we_are_seed = t.is_seed();
+                let Some(addr) = t.candidates.next(now, we_are_seed) else {
                     break;
                 };
                 if !(addr.ip().is_loopback()
                     || self.peers.to_ip(addr.ip()) < self.config.max_connections_per_ip)
                 {
                     if let Some(t) = self.torrents.get_mut(&id) {
-                        t.candidates.closed(now, addr, false);
+                        t.candidates.closed(now, addr, false, false);
                     }
                     continue;
                 }
@@ -131,7 +132,7 @@ impl Session {
         let active = self.torrents.get(&id).is_some_and(|t| t.is_active());
         if let Err(kind) = result {
             if let Some(t) = self.torrents.get_mut(&id) {
-                t.candidates.closed(now, addr, true);
+                t.candidates.closed(now, addr, true, false);
             }
             self.events.push_back(Event::PeerClosed {
                 torrent: Some(id),
@@ -191,7 +192,7 @@ impl Session {
     pub(super) fn socket_closed(&mut self, now: Instant, conn: ConnId) {
         if let Some(d) = self.peers.dialing.remove(&conn) {
             if let Some(t) = self.torrents.get_mut(&d.torrent) {
-                t.candidates.closed(now, d.addr, true);
+                t.candidates.closed(now, d.addr, true, false);
             }
             return;
         }
@@ -228,6 +229,10 @@ impl Session {
                         | CloseReason::HandshakeTimeout
                 )
             );
+        let peer_was_seed = peer
+            .conn
+            .peer_pieces()
+            .is_some_and(|p| p.len() > 0 && p.is_full());
         let mut rechoke = false;
         if let Some(id) = peer.torrent
             && let Some(t) = self.torrents.get_mut(&id)
@@ -241,7 +246,7 @@ impl Session {
             if let Some(listen) = peer.listen_addr {
                 match reason {
                     PeerCloseReason::SelfConnection => t.candidates.remove(listen),
-                    _ => t.candidates.closed(now, listen, failed),
+                    _ => t.candidates.closed(now, listen, failed, peer_was_seed),
                 }
             }
         }

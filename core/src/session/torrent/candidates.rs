@@ -30,6 +30,9 @@ struct Candidate {
     not_before: Option<Instant>,
     /// A connection to it is open or being opened.
     busy: bool,
+    /// Its last connection showed it has every piece: a seed has nothing for it and it has
+    /// nothing for a seed, so seeds do not redial it.
+    seed: bool,
 }
 
 /// Backoff settings of a [`Candidates`] list.
@@ -77,18 +80,20 @@ impl Candidates {
                 failures: 0,
                 not_before: None,
                 busy: false,
+                seed: false,
             },
         );
         true
     }
 
     /// The next address to dial at `now` (marked busy), preferring user-given ones, then the
-    /// fewest failures; deterministic.
-    pub(crate) fn next(&mut self, now: Instant) -> Option<SocketAddr> {
+    /// fewest failures; deterministic. A seed (`we_are_seed`) skips peers known to be seeds.
+    pub(crate) fn next(&mut self, now: Instant, we_are_seed: bool) -> Option<SocketAddr> {
         let (&addr, _) = self
             .list
             .iter()
             .filter(|(_, c)| !c.busy && c.not_before.is_none_or(|t| t <= now))
+            .filter(|(_, c)| !(we_are_seed && c.seed))
             .min_by_key(|(a, c)| (c.source != Source::User, c.failures, **a))?;
         if let Some(c) = self.list.get_mut(&addr) {
             c.busy = true;
@@ -111,13 +116,14 @@ impl Candidates {
         }
     }
 
-    /// A connection to `addr` ended at `now`; `failed` counts toward forgetting it. It may be
-    /// dialled again after the backoff.
-    pub(crate) fn closed(&mut self, now: Instant, addr: SocketAddr, failed: bool) {
+    /// A connection to `addr` ended at `now`; `failed` counts toward forgetting it, `seed` says
+    /// the peer had every piece. It may be dialled again after the backoff.
+    pub(crate) fn closed(&mut self, now: Instant, addr: SocketAddr, failed: bool, seed: bool) {
         let Some(c) = self.list.get_mut(&addr) else {
             return;
         };
         c.busy = false;
+        c.seed = seed;
         if failed {
             c.failures += 1;
             if c.failures >= self.backoff.max_failures {
@@ -188,15 +194,15 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
         assert!(c.add(a, Source::Tracker));
         assert!(!c.add(a, Source::Tracker));
-        assert_eq!(c.next(t0), Some(a));
-        assert_eq!(c.next(t0), None, "busy");
-        c.closed(t0, a, true);
-        assert_eq!(c.next(t0 + Duration::from_secs(19)), None);
-        assert_eq!(c.next(t0 + Duration::from_secs(20)), Some(a));
-        c.closed(t0, a, true);
+        assert_eq!(c.next(t0, false), Some(a));
+        assert_eq!(c.next(t0, false), None, "busy");
+        c.closed(t0, a, true, false);
+        assert_eq!(c.next(t0 + Duration::from_secs(19), false), None);
+        assert_eq!(c.next(t0 + Duration::from_secs(20), false), Some(a));
+        c.closed(t0, a, true, false);
         assert_eq!(c.next_ready(), Some(t0 + Duration::from_secs(40)));
-        assert_eq!(c.next(t0 + Duration::from_secs(40)), Some(a));
-        c.closed(t0, a, true);
+        assert_eq!(c.next(t0 + Duration::from_secs(40), false), Some(a));
+        c.closed(t0, a, true, false);
         assert_eq!(c.len(), 0, "forgotten after max failures");
     }
 
@@ -212,9 +218,22 @@ mod tests {
         }
         c.add(addrs[3], Source::User);
         assert!(!c.add(addrs[4], Source::Dht), "full");
-        assert_eq!(c.next(t0), Some(addrs[3]), "user first");
+        assert_eq!(c.next(t0, false), Some(addrs[3]), "user first");
         c.ban(addrs[0], None);
         assert!(!c.add(addrs[0], Source::User));
-        assert_eq!(c.next(t0), Some(addrs[1]));
+        assert_eq!(c.next(t0, false), Some(addrs[1]));
+    }
+
+    #[test]
+    fn seeds_do_not_redial_seeds() {
+        let t0 = Instant::now();
+        let mut c = Candidates::new(backoff());
+        let a: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        c.add(a, Source::Tracker);
+        assert_eq!(c.next(t0, true), Some(a));
+        c.closed(t0, a, false, true);
+        let later = t0 + Duration::from_secs(3600);
+        assert_eq!(c.next(later, true), None, "we are a seed and so is it");
+        assert_eq!(c.next(later, false), Some(a), "a leecher still wants it");
     }
 }
