@@ -232,7 +232,7 @@ impl Session {
         let peer_was_seed = peer
             .conn
             .peer_pieces()
-            .is_some_and(|p| p.len() > 0 && p.is_full());
+            .is_some_and(|p| !p.is_empty() && p.is_full());
         let mut rechoke = false;
         if let Some(id) = peer.torrent
             && let Some(t) = self.torrents.get_mut(&id)
