@@ -154,8 +154,6 @@ fn magnet_without_tracker_downloads_through_libtorrent_dht() {
 }
 
 #[test]
-#[ignore = "open: A names B over ut_pex (PexPeers seen) but our dial to B never completes and A \
-            closes on us; see the magnet branch report"]
 fn second_libtorrent_peer_found_only_through_pex() {
     bounded(170, || {
         let work = WorkDir::new("mag-pex");
@@ -201,6 +199,22 @@ fn second_libtorrent_peer_found_only_through_pex() {
         // A sees B connect in (from an ephemeral port; B's listen port comes in its
         // extended handshake, which is what A passes on over ut_pex).
         a.wait_for_line("PEER 127.0.0.1:", Duration::from_secs(30));
+        // Wait until B has A's bitfield (`seeds=1`): B has sent its extended handshake, so A
+        // knows B's listen port and names B in the full ut_pex list it sends us on connecting.
+        // (Earlier, A would list only us, and name B a minute later, after we had left.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !b
+            .output()
+            .lines()
+            .any(|l| l.starts_with("STATUS") && l.contains(" seeds=1"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "B never saw A as a seed:\n{}",
+                b.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
 
         let out = work.join("out");
         let events = block_on(async {
