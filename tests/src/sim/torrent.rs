@@ -7,6 +7,7 @@ use sanstorrent_core::bencode::Encoder;
 use sanstorrent_core::id::sha1_digest;
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::rng::Rng;
+use sanstorrent_core::storage::{MemoryStorage, Storage};
 
 /// One file of a test torrent.
 #[derive(Clone, Debug)]
@@ -51,15 +52,58 @@ pub struct TestTorrent {
 impl TestTorrent {
     /// A single-file torrent of `len` random bytes (from `seed`).
     pub fn single(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
-        Self::build(name, &[TestFile::new(name, len)], piece_length, seed, true)
+        Self::build(
+            name,
+            &[TestFile::new(name, len)],
+            piece_length,
+            seed,
+            true,
+            &[],
+        )
+    }
+
+    /// A single-file torrent announcing to `trackers` (one tier each).
+    pub fn with_trackers(
+        name: &str,
+        len: u64,
+        piece_length: u32,
+        seed: u64,
+        trackers: &[&str],
+    ) -> Self {
+        Self::build(
+            name,
+            &[TestFile::new(name, len)],
+            piece_length,
+            seed,
+            true,
+            trackers,
+        )
     }
 
     /// A multi-file torrent.
     pub fn multi(name: &str, files: &[TestFile], piece_length: u32, seed: u64) -> Self {
-        Self::build(name, files, piece_length, seed, false)
+        Self::build(name, files, piece_length, seed, false, &[])
     }
 
-    fn build(name: &str, files: &[TestFile], piece_length: u32, seed: u64, single: bool) -> Self {
+    /// A storage holding the whole content (a seeder's disk).
+    pub fn storage(&self) -> Arc<MemoryStorage> {
+        let s = MemoryStorage::new(self.meta.layout().clone());
+        for (f, bytes) in self.files.iter().enumerate() {
+            if !self.meta.files()[f].padding && !bytes.is_empty() {
+                s.write_file(f, 0, bytes).expect("memory write");
+            }
+        }
+        Arc::new(s)
+    }
+
+    fn build(
+        name: &str,
+        files: &[TestFile],
+        piece_length: u32,
+        seed: u64,
+        single: bool,
+        trackers: &[&str],
+    ) -> Self {
         let mut rng = Rng::new(seed);
         let contents: Vec<Vec<u8>> = files
             .iter()
@@ -78,6 +122,16 @@ impl TestTorrent {
         }
         let mut e = Encoder::new();
         e.dict();
+        if let Some(first) = trackers.first() {
+            e.bytes(b"announce").bytes(first.as_bytes());
+            e.bytes(b"announce-list").list();
+            for t in trackers {
+                e.list();
+                e.bytes(t.as_bytes());
+                e.end();
+            }
+            e.end();
+        }
         e.bytes(b"info").dict();
         if single {
             e.bytes(b"length").int(files[0].len as i64);
