@@ -184,6 +184,13 @@ pub struct NetStats {
     pub connects: u64,
 }
 
+impl Net {
+    /// Stream bytes host `h` sent that reached their receiver.
+    pub fn delivered_from(&self, h: usize) -> u64 {
+        self.delivered.get(&h).copied().unwrap_or(0)
+    }
+}
+
 /// The network.
 #[derive(Debug)]
 pub struct Net {
@@ -201,6 +208,7 @@ pub struct Net {
     next_port: u16,
     /// What was carried.
     pub stats: NetStats,
+    delivered: BTreeMap<usize, u64>,
 }
 
 impl Net {
@@ -218,6 +226,7 @@ impl Net {
             seq: 0,
             next_port: 40000,
             stats: NetStats::default(),
+            delivered: BTreeMap::new(),
         }
     }
 
@@ -535,6 +544,9 @@ impl Net {
                 return Some(d);
             };
             if !self.is_cut(a, b) {
+                if let Delivery::Data { from, bytes, .. } = &d {
+                    *self.delivered.entry(*from).or_default() += bytes.len() as u64;
+                }
                 return Some(d);
             }
             match d {
