@@ -5,8 +5,10 @@
 //! are lost) until [`Net::heal`].
 //!
 //! Streams are reliable and ordered: a segment is never delivered before an earlier one of the
-//! same direction, whatever the jitter. Bandwidth is shared by every connection of a host: a
-//! send occupies the sender's uplink, then the receiver's downlink, FIFO.
+//! same direction, whatever the jitter. A host's upload bandwidth is shared by all its
+//! connections (one FIFO uplink); each connection is also limited to the slower of its two
+//! hosts' bandwidths (downlinks are not shared: the model keeps seeders' uplinks as the
+//! bottleneck, as on the internet).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -157,14 +159,20 @@ impl LinkConfig {
 #[derive(Debug)]
 struct Direction {
     peer: End,
+    /// When this direction's path (at the slower of the two hosts' bandwidths) is free.
+    busy: Instant,
     /// The last delivery instant of this direction (streams stay ordered).
     last: Instant,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Host {
+    /// When the host's uplink (shared by all its connections) is free.
     up_busy: Option<Instant>,
-    down_busy: Option<Instant>,
+}
+
+fn transfer_time(len: u64, bytes_per_sec: u64) -> Duration {
+    Duration::from_nanos(len.saturating_mul(1_000_000_000) / bytes_per_sec)
 }
 
 /// Counters of what the network carried.
@@ -333,8 +341,22 @@ impl Net {
     }
 
     fn join(&mut self, a: End, b: End, now: Instant) {
-        self.links.insert(a, Direction { peer: b, last: now });
-        self.links.insert(b, Direction { peer: a, last: now });
+        self.links.insert(
+            a,
+            Direction {
+                peer: b,
+                busy: now,
+                last: now,
+            },
+        );
+        self.links.insert(
+            b,
+            Direction {
+                peer: a,
+                busy: now,
+                last: now,
+            },
+        );
     }
 
     /// Writes bytes from `from` to its peer (dropped if the link is gone). May reset the
@@ -350,20 +372,17 @@ impl Net {
         }
         let len = bytes.len() as u64;
         let up = self.link_of(from.0).bandwidth.max(1);
-        let down = self.link_of(peer.0).bandwidth.max(1);
+        let rate = up.min(self.link_of(peer.0).bandwidth.max(1));
         let sender = self.hosts.entry(from.0).or_default();
-        let start = sender.up_busy.map_or(now, |b| b.max(now));
-        let sent = start + Duration::from_nanos(len * 1_000_000_000 / up);
+        let sent = sender.up_busy.map_or(now, |b| b.max(now)) + transfer_time(len, up);
         sender.up_busy = Some(sent);
-        let receiver = self.hosts.entry(peer.0).or_default();
-        let rstart = receiver.down_busy.map_or(start, |b| b.max(start));
-        let received = (rstart + Duration::from_nanos(len * 1_000_000_000 / down)).max(sent);
-        receiver.down_busy = Some(received);
         let delay = self.path_delay(from.0, peer.0);
         let Some(dir) = self.links.get_mut(&from) else {
             return;
         };
-        let at = (received + delay).max(dir.last);
+        let done = dir.busy.max(now) + transfer_time(len, rate);
+        dir.busy = done;
+        let at = (sent.max(done) + delay).max(dir.last);
         dir.last = at;
         self.stats.segments += 1;
         self.stats.bytes += len;
