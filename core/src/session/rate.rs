@@ -74,6 +74,12 @@ impl RateMeter {
     }
 }
 
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+/// The longest [`TokenBucket::ready_at`] looks ahead (an hour).
+const MAX_WAIT_NANOS: u64 = 3600 * 1_000_000_000;
+/// Debt beyond this is treated as this much when computing the wait (it is capped anyway).
+const MAX_DEBT: i64 = 1 << 40;
+
 /// A token bucket: `rate` bytes per second with a burst of one second. Spending may go into
 /// debt (a block is never split); nothing more is allowed until the debt is repaid.
 #[derive(Clone, Debug)]
@@ -97,11 +103,14 @@ impl TokenBucket {
         let Some(rate) = self.rate else {
             return;
         };
-        let dt = now.saturating_duration_since(self.last);
-        let add = (rate as f64 * dt.as_secs_f64()) as i64;
+        // Integer arithmetic, so that refilling at `ready_at()` always yields what it promised
+        // (with floats, `rate × dt` could land a hair below one token and never progress).
+        let dt = now.saturating_duration_since(self.last).as_nanos();
+        let add = dt.saturating_mul(u128::from(rate)) / NANOS_PER_SEC;
         if add > 0 {
             self.last = now;
             let cap = i64::try_from(rate).unwrap_or(i64::MAX);
+            let add = i64::try_from(add).unwrap_or(i64::MAX);
             self.tokens = self.tokens.saturating_add(add).min(cap);
         }
     }
@@ -123,14 +132,17 @@ impl TokenBucket {
             .saturating_sub(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// When spending will be allowed again, if it is not now.
+    /// When spending will be allowed again, if it is not now: the first instant at which
+    /// [`TokenBucket::allows`] returns `true`.
     pub(crate) fn ready_at(&self) -> Option<Instant> {
         let rate = self.rate?;
         if self.tokens > 0 {
             return None;
         }
-        let need = (1 - self.tokens) as f64 / rate as f64;
-        Some(self.last + Duration::from_secs_f64(need.min(3600.0)))
+        let need = u128::try_from(1 - self.tokens.max(-MAX_DEBT)).unwrap_or(1);
+        let nanos = (need * NANOS_PER_SEC).div_ceil(u128::from(rate));
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).min(MAX_WAIT_NANOS);
+        Some(self.last + Duration::from_nanos(nanos))
     }
 }
 
@@ -165,5 +177,24 @@ mod tests {
         free.spend(t0, u64::MAX);
         assert!(free.allows(t0));
         assert_eq!(free.ready_at(), None);
+    }
+
+    #[test]
+    fn bucket_allows_at_the_instant_it_promised() {
+        // A float computation of the wait could fall a hair short of one token, so the timer
+        // fired at `ready_at` forever without progress (a livelock in the simulation).
+        let t0 = Instant::now();
+        for rate in [7, 1000, 12 * 1024, 12_345, 1 << 20, 999_999_937] {
+            let mut b = TokenBucket::new(t0, Some(rate));
+            let mut now = t0;
+            for spend in [rate, 16 * 1024, 1, 77, rate + 1] {
+                assert!(b.allows(now), "rate {rate}");
+                b.spend(now, spend);
+                let ready = b.ready_at().expect("in debt");
+                assert!(ready > now, "rate {rate}: ready_at does not move forward");
+                now = ready;
+                assert!(b.allows(now), "rate {rate}: not allowed at ready_at");
+            }
+        }
     }
 }
