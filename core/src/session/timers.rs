@@ -77,7 +77,15 @@ impl Session {
             }
         }
         self.expire_dials(now);
-        let limited = !self.down_limit.allows(now) || !self.up_limit.allows(now);
+        // A rate limit whose wait just ended: requesting and serving, stopped by it, resume.
+        // (Testing `!allows(now)` here was backwards: at the instant the bucket refills it
+        // allows again, so nothing resumed until some unrelated event.) The refill also makes
+        // sure a due bucket timer does not stay due.
+        let limited = [&self.down_limit, &self.up_limit]
+            .iter()
+            .any(|b| b.ready_at().is_some_and(|at| at <= now));
+        let _ = self.down_limit.allows(now);
+        let _ = self.up_limit.allows(now);
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {
             self.torrent_timeout(now, id, limited);
