@@ -36,7 +36,8 @@ fn run(seed: u64, endgame_copies: u32) -> (Duration, Duration, Summary) {
     // The slow peer first: it gets requests; the fast one arrives three seconds later.
     let (slow_addr, fast_addr) = (sim.nodes[slow].addr, sim.nodes[fast].addr);
     sim.add_peers(leecher, id, &[slow_addr]);
-    sim.run_for(Duration::from_secs(3), 100_000).expect("slow peer phase");
+    sim.run_for(Duration::from_secs(3), 100_000)
+        .expect("slow peer phase");
     sim.add_peers(leecher, id, &[fast_addr]);
     sim.run_until(|s| s.is_complete(leecher, id), 500_000)
         .expect("the download completes");
@@ -50,7 +51,11 @@ fn run(seed: u64, endgame_copies: u32) -> (Duration, Duration, Summary) {
     let n = verified.len();
     let tail = verified[n - 1] - verified[n - 2];
     let total = sim.elapsed();
-    let name = if endgame_copies > 1 { "endgame" } else { "endgame (off, control)" };
+    let name = if endgame_copies > 1 {
+        "endgame"
+    } else {
+        "endgame (off, control)"
+    };
     let summary = sim.print_summary(name);
     eprintln!("{name}: last piece {tail:?} after the one before, done at {total:?}");
     (tail, total, summary)
@@ -60,8 +65,14 @@ fn run(seed: u64, endgame_copies: u32) -> (Duration, Duration, Summary) {
 fn no_stall_at_99_percent_with_a_slow_last_peer() {
     sweep("endgame", 1, 3, |seed| {
         let (tail, total, summary) = run(seed, 3);
-        assert!(tail < Duration::from_secs(1), "seed {seed}: stalled {tail:?} on the last piece");
-        assert!(total < Duration::from_secs(5), "seed {seed}: took {total:?}");
+        assert!(
+            tail < Duration::from_secs(1),
+            "seed {seed}: stalled {tail:?} on the last piece"
+        );
+        assert!(
+            total < Duration::from_secs(5),
+            "seed {seed}: took {total:?}"
+        );
         summary
     });
 }

@@ -5,10 +5,10 @@
 //! are lost) until [`Net::heal`].
 //!
 //! Streams are reliable and ordered: a segment is never delivered before an earlier one of the
-//! same direction, whatever the jitter. A host's upload bandwidth is shared by all its
-//! connections (one FIFO uplink); each connection is also limited to the slower of its two
-//! hosts' bandwidths (downlinks are not shared: the model keeps seeders' uplinks as the
-//! bottleneck, as on the internet).
+//! same direction, whatever the jitter. A host's upload bandwidth is shared fairly by its
+//! connections that are sending (each write goes at `bandwidth / active` as TCP flows share a
+//! bottleneck); a connection is also limited by the receiver's bandwidth (downlinks are not
+//! shared: the model keeps uplinks as the bottleneck, as on the internet).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -165,12 +165,6 @@ struct Direction {
     last: Instant,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Host {
-    /// When the host's uplink (shared by all its connections) is free.
-    up_busy: Option<Instant>,
-}
-
 fn transfer_time(len: u64, bytes_per_sec: u64) -> Duration {
     Duration::from_nanos(len.saturating_mul(1_000_000_000) / bytes_per_sec)
 }
@@ -197,6 +191,11 @@ impl Net {
     pub fn delivered_from(&self, h: usize) -> u64 {
         self.delivered.get(&h).copied().unwrap_or(0)
     }
+
+    /// Stream bytes host `a` sent that reached host `b`.
+    pub fn delivered_between(&self, a: usize, b: usize) -> u64 {
+        self.pairs.get(&(a, b)).copied().unwrap_or(0)
+    }
 }
 
 /// The network.
@@ -205,7 +204,6 @@ pub struct Net {
     /// The access link of hosts without their own.
     pub default_link: LinkConfig,
     hosts_link: BTreeMap<usize, LinkConfig>,
-    hosts: BTreeMap<usize, Host>,
     links: BTreeMap<End, Direction>,
     queue: BTreeMap<(Instant, u64), Delivery>,
     /// Deliveries waiting for a partition to heal.
@@ -217,6 +215,7 @@ pub struct Net {
     /// What was carried.
     pub stats: NetStats,
     delivered: BTreeMap<usize, u64>,
+    pairs: BTreeMap<(usize, usize), u64>,
 }
 
 impl Net {
@@ -225,7 +224,6 @@ impl Net {
         Self {
             default_link,
             hosts_link: BTreeMap::new(),
-            hosts: BTreeMap::new(),
             links: BTreeMap::new(),
             queue: BTreeMap::new(),
             held: Vec::new(),
@@ -235,6 +233,7 @@ impl Net {
             next_port: 40000,
             stats: NetStats::default(),
             delivered: BTreeMap::new(),
+            pairs: BTreeMap::new(),
         }
     }
 
@@ -371,18 +370,24 @@ impl Net {
             return;
         }
         let len = bytes.len() as u64;
+        // Fair share: the uplink is split among this host's connections that are sending.
         let up = self.link_of(from.0).bandwidth.max(1);
-        let rate = up.min(self.link_of(peer.0).bandwidth.max(1));
-        let sender = self.hosts.entry(from.0).or_default();
-        let sent = sender.up_busy.map_or(now, |b| b.max(now)) + transfer_time(len, up);
-        sender.up_busy = Some(sent);
+        let active = self
+            .links
+            .range((from.0, ConnId(0))..=(from.0, ConnId(u64::MAX)))
+            .filter(|(e, d)| **e == from || d.busy > now)
+            .count()
+            .max(1) as u64;
+        let rate = (up / active)
+            .max(1)
+            .min(self.link_of(peer.0).bandwidth.max(1));
         let delay = self.path_delay(from.0, peer.0);
         let Some(dir) = self.links.get_mut(&from) else {
             return;
         };
         let done = dir.busy.max(now) + transfer_time(len, rate);
         dir.busy = done;
-        let at = (sent.max(done) + delay).max(dir.last);
+        let at = (done + delay).max(dir.last);
         dir.last = at;
         self.stats.segments += 1;
         self.stats.bytes += len;
@@ -505,7 +510,6 @@ impl Net {
         }
         self.queue.retain(|_, d| d.target() != h);
         self.held.retain(|d| d.target() != h);
-        self.hosts.remove(&h);
     }
 
     /// Cuts every host of `a` off from every host of `b`.
@@ -563,8 +567,9 @@ impl Net {
                 return Some(d);
             };
             if !self.is_cut(a, b) {
-                if let Delivery::Data { from, bytes, .. } = &d {
+                if let Delivery::Data { from, bytes, to } = &d {
                     *self.delivered.entry(*from).or_default() += bytes.len() as u64;
+                    *self.pairs.entry((*from, to.0)).or_default() += bytes.len() as u64;
                 }
                 return Some(d);
             }

@@ -96,6 +96,20 @@ impl TestTorrent {
         Arc::new(s)
     }
 
+    /// A storage holding only the pieces for which `keep` is true (a partial download).
+    pub fn partial_storage(&self, keep: impl Fn(u32) -> bool) -> Arc<MemoryStorage> {
+        let layout = self.meta.layout();
+        let s = MemoryStorage::new(layout.clone());
+        let stream: Vec<u8> = self.files.iter().flatten().copied().collect();
+        let plen = u64::from(layout.piece_len(0));
+        for p in (0..layout.piece_count()).filter(|p| keep(*p)) {
+            let start = (u64::from(p) * plen) as usize;
+            let end = start + layout.piece_len(p) as usize;
+            s.write(p, 0, &stream[start..end]).expect("memory write");
+        }
+        Arc::new(s)
+    }
+
     fn build(
         name: &str,
         files: &[TestFile],
