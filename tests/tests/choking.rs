@@ -90,6 +90,10 @@ fn scenario(seed: u64) -> Summary {
     let base: Vec<u64> = (0..sim.nodes.len()).map(|n| from_hub(&sim, n)).collect();
     sim.run_for(Duration::from_secs(60), 2_000_000)
         .expect("until 90 s");
+    assert!(
+        !sim.is_complete(hub, hub_t),
+        "seed {seed}: the hub finished, so it left tit-for-tat mode"
+    );
     let sent = |s: &Sim, n: usize| from_hub(s, n) - base[n];
     let to_contrib: Vec<u64> = contributors.iter().map(|&(n, _)| sent(&sim, n)).collect();
     let to_riders: Vec<u64> = riders.iter().map(|&(n, _)| sent(&sim, n)).collect();
