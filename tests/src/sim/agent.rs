@@ -40,6 +40,15 @@ pub enum Output {
         /// The payload.
         bytes: Bytes,
     },
+    /// Send a datagram from another port of the agent's IP (a tracker on port 6969).
+    DatagramFrom {
+        /// The source port.
+        port: u16,
+        /// Where.
+        to: SocketAddr,
+        /// The payload.
+        bytes: Bytes,
+    },
     /// A line for the event log.
     Log(String),
 }

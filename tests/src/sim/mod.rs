@@ -531,9 +531,13 @@ impl Sim {
                 }
             }
             for e in events {
-                if !matches!(e, Event::Stats { .. }) {
-                    self.log(i, format!("{e:?}"));
+                // Periodic stats are kept as the latest only (a log of them would make every
+                // scan of the events quadratic over a long run).
+                if let Event::Stats { torrent, stats } = e {
+                    self.nodes[i].stats.insert(torrent, stats);
+                    continue;
                 }
+                self.log(i, format!("{e:?}"));
                 self.nodes[i].events.push((now, e));
             }
             for a in actions {
@@ -562,6 +566,11 @@ impl Sim {
                 }
                 Output::Datagram { to, bytes } => {
                     let target = self.host_at(to);
+                    self.net.send_datagram(now, i, from, target, bytes);
+                }
+                Output::DatagramFrom { port, to, bytes } => {
+                    let target = self.host_at(to);
+                    let from = SocketAddr::new(from.ip(), port);
                     self.net.send_datagram(now, i, from, target, bytes);
                 }
                 Output::Log(line) => self.log(i, line),

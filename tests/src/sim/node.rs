@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::session::{
-    Completion, DiskJob, DiskJobKind, Event, Session, SessionConfig, TorrentId,
+    Completion, DiskJob, DiskJobKind, Event, Session, SessionConfig, TorrentId, TorrentStats,
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage, StorageError};
 
@@ -53,8 +53,10 @@ pub struct Node {
     pub preset: BTreeMap<TorrentId, Arc<MemoryStorage>>,
     /// The last resume data saved per torrent.
     pub resume: BTreeMap<TorrentId, Vec<u8>>,
-    /// Every event with its instant.
+    /// Every event with its instant, except periodic stats.
     pub events: Vec<(Instant, Event)>,
+    /// The latest periodic stats per torrent.
+    pub stats: BTreeMap<TorrentId, TorrentStats>,
     /// Disk jobs run, by kind name.
     pub jobs_run: BTreeMap<&'static str, u64>,
     /// The cached `poll_timeout` of the session or agent (refreshed after every input).
@@ -74,6 +76,7 @@ impl Node {
             preset: BTreeMap::new(),
             resume: BTreeMap::new(),
             events: Vec::new(),
+            stats: BTreeMap::new(),
             jobs_run: BTreeMap::new(),
             timer: None,
         }

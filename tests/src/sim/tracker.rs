@@ -25,6 +25,8 @@ pub struct SimTracker {
     pub interval: Duration,
     /// Announces answered (HTTP and UDP).
     pub announces: u64,
+    /// The UDP port it answers from (`udp://<ip>:<port>` URLs must name it).
+    pub udp_port: u16,
     /// Requests refused or ignored while down.
     pub refused: u64,
     /// Swarms: info-hash -> peer address -> bytes left.
@@ -42,6 +44,7 @@ impl SimTracker {
             max_peers: 50,
             interval: Duration::from_secs(60),
             announces: 0,
+            udp_port: 6969,
             refused: 0,
             swarms: BTreeMap::new(),
             rng: Rng::new(seed),
@@ -193,7 +196,8 @@ impl Agent for SimTracker {
             return;
         }
         if let Some(out) = self.udp(from, bytes) {
-            self.out.push_back(Output::Datagram {
+            self.out.push_back(Output::DatagramFrom {
+                port: self.udp_port,
                 to: from,
                 bytes: Bytes::from(out),
             });
