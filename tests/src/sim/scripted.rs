@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use sanstorrent_core::bencode::Encoder;
+use sanstorrent_core::bencode::{Encoder, decode};
 use sanstorrent_core::rng::Rng;
 use sanstorrent_core::session::ConnId;
 use sanstorrent_core::{InfoHash, PeerId};
@@ -345,19 +345,23 @@ impl Agent for ConnFlood {
     }
 }
 
-/// Sends `count` DHT queries to `target` (one every `every`): `announce_peer` for random
-/// info-hashes and `ping`s, each from a fresh random node id, spoofing `sources` source
-/// ports (the simulation delivers them from the flooder's IP with that port).
+/// Sends `count` DHT queries to `target` (one every millisecond): `get_peers` for random
+/// info-hashes, and once a response gave it a write token, `announce_peer`s of random
+/// info-hashes with that token (each valid: the store must bound itself), each from a fresh
+/// random node id.
 #[derive(Debug)]
 pub struct DhtFlood {
     /// Queries sent.
     pub sent: u64,
     /// Answers received.
     pub answers: u64,
+    /// Announces sent with a valid token.
+    pub announces: u64,
     target: SocketAddr,
     count: u64,
     every: Duration,
     next: Option<Instant>,
+    token: Option<Vec<u8>>,
     rng: Rng,
     out: VecDeque<Output>,
 }
@@ -368,10 +372,12 @@ impl DhtFlood {
         Self {
             sent: 0,
             answers: 0,
+            announces: 0,
             target,
             count,
             every: Duration::from_millis(1),
             next: Some(start),
+            token: None,
             rng: Rng::new(seed),
             out: VecDeque::new(),
         }
@@ -383,32 +389,45 @@ impl DhtFlood {
         let mut hash = [0u8; 20];
         self.rng.fill(&mut hash);
         let tid = (self.sent as u16).to_be_bytes();
+        let announce = self.token.clone().filter(|_| self.sent.is_multiple_of(2));
         let mut e = Encoder::new();
         e.dict();
         e.bytes(b"a").dict();
         e.bytes(b"id").bytes(&id);
-        if !self.sent.is_multiple_of(4) {
+        if announce.is_some() {
             e.bytes(b"implied_port").int(1);
-            e.bytes(b"info_hash").bytes(&hash);
+        }
+        e.bytes(b"info_hash").bytes(&hash);
+        if let Some(token) = &announce {
             e.bytes(b"port").int(6881);
-            e.bytes(b"token").bytes(b"forged");
+            e.bytes(b"token").bytes(token);
         }
         e.end();
-        e.bytes(b"q").bytes(if !self.sent.is_multiple_of(4) {
+        e.bytes(b"q").bytes(if announce.is_some() {
             b"announce_peer".as_slice()
         } else {
-            b"ping".as_slice()
+            b"get_peers".as_slice()
         });
         e.bytes(b"t").bytes(&tid);
         e.bytes(b"y").bytes(b"q");
         e.end();
+        if announce.is_some() {
+            self.announces += 1;
+        }
         e.finish()
     }
 }
 
 impl Agent for DhtFlood {
-    fn datagram(&mut self, _now: Instant, _from: SocketAddr, _bytes: &[u8]) {
+    fn datagram(&mut self, _now: Instant, _from: SocketAddr, bytes: &[u8]) {
         self.answers += 1;
+        let token = decode(bytes).ok().and_then(|v| {
+            let r = v.as_dict()?.dict(b"r")?;
+            r.bytes(b"token").map(<[u8]>::to_vec)
+        });
+        if token.is_some() {
+            self.token = token;
+        }
     }
 
     fn timeout(&mut self, now: Instant) {
