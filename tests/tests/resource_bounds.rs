@@ -102,9 +102,7 @@ fn dht_query_flood_stays_under_the_store_limits() {
         store: limits,
         ..Config::default()
     };
-    let node = DhtNode {
-        dht: Dht::new(config, sim.now, seed),
-    };
+    let node = DhtNode::new(Dht::new(config, sim.now, seed));
     let target = sim.add_agent(Box::new(node));
     let addr = sim.nodes[target].addr;
     let mut flooders = Vec::new();

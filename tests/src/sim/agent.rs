@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sanstorrent_core::dht::Dht;
+use sanstorrent_core::dht::{Dht, DhtEvent};
 use sanstorrent_core::session::ConnId;
 
 /// What an agent asks the network to do.
@@ -93,13 +93,29 @@ pub trait Agent: fmt::Debug {
 pub struct DhtNode {
     /// The node.
     pub dht: Dht,
+    /// Its events with their instants.
+    pub events: Vec<(Instant, DhtEvent)>,
+    now: Option<Instant>,
+}
+
+impl DhtNode {
+    /// A participant around `dht`.
+    pub fn new(dht: Dht) -> Self {
+        Self {
+            dht,
+            events: Vec::new(),
+            now: None,
+        }
+    }
 }
 
 impl Agent for DhtNode {
     fn datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.now = Some(now);
         self.dht.handle_datagram(now, from, bytes);
     }
     fn timeout(&mut self, now: Instant) {
+        self.now = Some(now);
         self.dht.handle_timeout(now);
     }
     fn poll_timeout(&self) -> Option<Instant> {
@@ -112,9 +128,12 @@ impl Agent for DhtNode {
                 bytes: t.payload,
             });
         }
-        self.dht
-            .poll_event()
-            .map(|e| Output::Log(format!("dht {e:?}")))
+        let e = self.dht.poll_event()?;
+        let line = format!("dht {e:?}");
+        if let Some(now) = self.now {
+            self.events.push((now, e));
+        }
+        Some(Output::Log(line))
     }
     fn as_any(&self) -> &dyn Any {
         self

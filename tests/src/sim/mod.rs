@@ -21,7 +21,7 @@ mod scripted;
 mod torrent;
 mod tracker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +58,7 @@ pub struct Sim {
     /// Host names and their addresses, for `Action::Resolve` and HTTP tracker URLs.
     pub dns: BTreeMap<String, IpAddr>,
     jobs: BTreeMap<(Instant, u64), (usize, Completion)>,
+    timers: BTreeSet<(Instant, usize)>,
     seq: u64,
     log: Vec<String>,
     /// Steps taken.
@@ -94,6 +95,7 @@ impl Sim {
             seed,
             dns: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            timers: BTreeSet::new(),
             seq: 0,
             log: Vec::new(),
             steps: 0,
@@ -153,7 +155,7 @@ impl Sim {
     /// jobs in progress are lost, its storage and saved resume data stay.
     pub fn crash(&mut self, i: usize) {
         self.nodes[i].session = None;
-        self.nodes[i].timer = None;
+        self.set_timer(i, None);
         self.nodes[i].disk_busy = None;
         self.net.close_host(self.now, i);
         self.jobs.retain(|_, (n, _)| *n != i);
@@ -223,9 +225,13 @@ impl Sim {
 
     /// The earliest instant anything can happen.
     pub fn next_at(&self) -> Option<Instant> {
-        let timers = self.nodes.iter().filter_map(|n| n.timer);
+        let timer = self.timers.iter().next().map(|(t, _)| *t);
         let jobs = self.jobs.keys().next().map(|(t, _)| *t);
-        timers.chain(self.net.next_at()).chain(jobs).min()
+        timer
+            .into_iter()
+            .chain(self.net.next_at())
+            .chain(jobs)
+            .min()
     }
 
     /// Performs the earliest thing; `false` when nothing is left to happen.
@@ -251,17 +257,19 @@ impl Sim {
             return true;
         }
         let due = self
-            .nodes
+            .timers
             .iter()
-            .position(|n| n.timer.is_some_and(|t| t <= now));
+            .next()
+            .filter(|(t, _)| *t <= now)
+            .map(|(_, i)| *i);
         if let Some(i) = due {
+            self.set_timer(i, None);
             let node = &mut self.nodes[i];
             if let Some(s) = node.session.as_mut() {
                 s.handle_timeout(now);
             } else if let Some(a) = node.agent.as_mut() {
                 a.timeout(now);
             }
-            node.timer = None;
             self.drain(i);
         }
         true
@@ -402,6 +410,17 @@ impl Sim {
         s
     }
 
+    /// Re-arms host `i`'s timer (kept in an index, so a step does not scan every host).
+    fn set_timer(&mut self, i: usize, at: Option<Instant>) {
+        if let Some(old) = self.nodes[i].timer.take() {
+            self.timers.remove(&(old, i));
+        }
+        if let Some(at) = at {
+            self.timers.insert((at, i));
+        }
+        self.nodes[i].timer = at;
+    }
+
     fn log(&mut self, i: usize, line: String) {
         let t = (self.now - self.epoch).as_micros();
         self.log.push(format!("{t} {i} {line}"));
@@ -501,7 +520,7 @@ impl Sim {
         let now = self.now;
         loop {
             let Some(s) = self.nodes[i].session.as_mut() else {
-                self.nodes[i].timer = None;
+                self.set_timer(i, None);
                 return;
             };
             let mut transmits = Vec::new();
@@ -517,7 +536,8 @@ impl Sim {
                 events.push(e);
             }
             if transmits.is_empty() && actions.is_empty() && events.is_empty() {
-                self.nodes[i].timer = s.poll_timeout();
+                let t = s.poll_timeout();
+                self.set_timer(i, t);
                 return;
             }
             let from = self.nodes[i].addr;
@@ -554,7 +574,8 @@ impl Sim {
                 return;
             };
             let Some(out) = a.poll_output() else {
-                self.nodes[i].timer = a.poll_timeout();
+                let t = a.poll_timeout();
+                self.set_timer(i, t);
                 return;
             };
             match out {
