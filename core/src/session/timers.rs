@@ -59,6 +59,8 @@ impl Session {
         if let Some(deadline) = self.shutdown.filter(|_| !self.shutdown_done) {
             take(Some(deadline));
         }
+        take(self.metadata_deadline());
+        take(self.pex_deadline());
         take(self.down_limit.ready_at());
         take(self.up_limit.ready_at());
         next
@@ -77,6 +79,8 @@ impl Session {
             }
         }
         self.expire_dials(now);
+        self.metadata_timeout(now);
+        self.pex_timeout(now);
         // A rate limit whose wait just ended: requesting and serving, stopped by it, resume.
         // (Testing `!allows(now)` here was backwards: at the instant the bucket refills it
         // allows again, so nothing resumed until some unrelated event.) The refill also makes

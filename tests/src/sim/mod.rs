@@ -26,6 +26,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 pub use agent::{Agent, DhtNode, Output};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};
@@ -63,6 +65,12 @@ pub struct Sim {
     log: Vec<String>,
     /// Steps taken.
     pub steps: u64,
+    /// Every datagram a session sent: (instant, node, destination, bytes), delivered or not
+    /// (a test can check what a node's DHT said).
+    pub datagrams: Vec<(Instant, usize, SocketAddr, Bytes)>,
+    /// Per node, a function rewriting every chunk it sends to a peer (a man in the middle:
+    /// makes an honest session look like a lying peer).
+    pub tamper: BTreeMap<usize, fn(Bytes) -> Bytes>,
 }
 
 /// Figures of a finished scenario, printed by [`Sim::summary`].
@@ -99,6 +107,8 @@ impl Sim {
             seq: 0,
             log: Vec::new(),
             steps: 0,
+            datagrams: Vec::new(),
+            tamper: BTreeMap::new(),
         }
     }
 
@@ -543,8 +553,15 @@ impl Sim {
             let from = self.nodes[i].addr;
             for t in transmits {
                 match t.dest {
-                    Dest::Peer(conn) => self.net.send(now, (i, conn), t.payload),
+                    Dest::Peer(conn) => {
+                        let payload = match self.tamper.get(&i) {
+                            Some(f) => f(t.payload),
+                            None => t.payload,
+                        };
+                        self.net.send(now, (i, conn), payload);
+                    }
                     Dest::Udp(to) => {
+                        self.datagrams.push((now, i, to, t.payload.clone()));
                         let target = self.host_at(to);
                         self.net.send_datagram(now, i, from, target, t.payload);
                     }

@@ -59,6 +59,7 @@ impl TestTorrent {
             seed,
             true,
             &[],
+            false,
         )
     }
 
@@ -77,12 +78,19 @@ impl TestTorrent {
             seed,
             true,
             trackers,
+            false,
         )
+    }
+
+    /// A single-file torrent marked `private` (BEP 27).
+    pub fn single_private(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
+        let files = [TestFile::new(name, len)];
+        Self::build(name, &files, piece_length, seed, true, &[], true)
     }
 
     /// A multi-file torrent.
     pub fn multi(name: &str, files: &[TestFile], piece_length: u32, seed: u64) -> Self {
-        Self::build(name, files, piece_length, seed, false, &[])
+        Self::build(name, files, piece_length, seed, false, &[], false)
     }
 
     /// A storage holding the whole content (a seeder's disk).
@@ -117,6 +125,7 @@ impl TestTorrent {
         seed: u64,
         single: bool,
         trackers: &[&str],
+        private: bool,
     ) -> Self {
         let mut rng = Rng::new(seed);
         let contents: Vec<Vec<u8>> = files
@@ -169,6 +178,9 @@ impl TestTorrent {
         e.bytes(b"name").bytes(name.as_bytes());
         e.bytes(b"piece length").int(i64::from(piece_length));
         e.bytes(b"pieces").bytes(&pieces);
+        if private {
+            e.bytes(b"private").int(1);
+        }
         e.end();
         e.end();
         let meta = Metainfo::from_bytes(&e.finish()).expect("test torrent parses");
