@@ -82,6 +82,18 @@ impl TestTorrent {
         )
     }
 
+    /// A private (BEP 27) single-file torrent announcing to `trackers`.
+    pub fn with_trackers_private(
+        name: &str,
+        len: u64,
+        piece_length: u32,
+        seed: u64,
+        trackers: &[&str],
+    ) -> Self {
+        let files = [TestFile::new(name, len)];
+        Self::build(name, &files, piece_length, seed, true, trackers, true)
+    }
+
     /// A single-file torrent marked `private` (BEP 27).
     pub fn single_private(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
         let files = [TestFile::new(name, len)];
