@@ -102,8 +102,8 @@ fn scenario(seed: u64) -> Summary {
         .map(|&(n, _)| sim.net.delivered_between(n, hub))
         .sum();
     eprintln!(
-        "choking: seed {seed}: from 30 s to 90 s the hub sent contributors {to_contrib:?}, free-riders {to_riders:?}; \
-         contributors sent the hub {got_by_hub}"
+        "choking: seed {seed}: from 30 s to 90 s the hub sent contributors {to_contrib:?}, \
+         free-riders {to_riders:?}; contributors sent the hub {got_by_hub}"
     );
     assert!(
         got_by_hub > 1024 * 1024,

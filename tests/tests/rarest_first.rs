@@ -1,8 +1,9 @@
 //! Rarest first spreads pieces: a seeder on a slow uplink and 8 fast leechers that trade among
 //! themselves. Every piece reaches some leecher before the seeder has delivered two copies
-//! (measured: about 1.7), so the seeder can leave then and the leechers still finish; and the seeder's first copy is mostly distinct
-//! pieces (at least 3/4: leechers picking the same rarest piece at once cost some duplicates). The same swarm
-//! picking pieces in order (`sequential`) fails that criterion: the test can tell them apart.
+//! (measured: about 1.7), so the seeder can leave then and the leechers still finish; and the
+//! seeder's first copy is mostly distinct pieces (at least 3/4: leechers picking the same
+//! rarest piece at once cost some duplicates). The same swarm picking pieces in order
+//! (`sequential`) fails both criteria: the test can tell them apart.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

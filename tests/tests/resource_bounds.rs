@@ -205,8 +205,8 @@ fn tracker_peer_flood_stays_under_the_candidate_limit() {
     .expect("five minutes of announces");
     let announces = sim.nodes[tracker].agent::<SimTracker>().announces;
     eprintln!(
-        "resource_bounds (tracked peers): {announces} announces of 200 peers each; peak {max_known} \
-         known, {max_connecting} connecting; {} connects tried",
+        "resource_bounds (tracked peers): {announces} announces of 200 peers each; peak \
+         {max_known} known, {max_connecting} connecting; {} connects tried",
         sim.net.stats.connects
     );
     assert!(announces >= 2, "only {announces} announces");

@@ -1,12 +1,12 @@
 //! One seeder and 30 leechers on mixed links (latency 5–120 ms, 256 KiB/s to 8 MiB/s, jitter,
-//! a few connection resets), found through a simulated HTTP tracker reached by name: every
-//! leecher finishes with the right bytes; the same seed gives the same event log.
+//! a few connection resets, some slow disks), found through a simulated HTTP tracker reached by
+//! name: every leecher finishes with the right bytes; the same seed gives the same event log.
 
 use std::time::Duration;
 
 use sanstorrent_core::rng::Rng;
 use sanstorrent_core::session::{SessionConfig, TorrentOptions};
-use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, Summary, TestTorrent, sweep};
+use sanstorrent_tests::sim::{DiskModel, LinkConfig, Sim, SimTracker, Summary, TestTorrent, sweep};
 
 const LEECHERS: usize = 30;
 
@@ -39,6 +39,13 @@ fn scenario(seed: u64) -> Summary {
             ..LinkConfig::default()
         };
         let n = sim.add_node_with(SessionConfig::default(), link);
+        if rng.chance(0.2) {
+            // A slow disk: 5 ms per job, 2 MiB/s.
+            sim.nodes[n].disk = DiskModel {
+                latency: Duration::from_millis(5),
+                bytes_per_sec: 2 * 1024 * 1024,
+            };
+        }
         let id = sim.add_torrent(n, &t, false, TorrentOptions::default());
         leechers.push((n, id));
         // Leechers arrive over the first few seconds.

@@ -406,8 +406,8 @@ impl Sim {
     pub fn print_summary(&mut self, name: &str) -> Summary {
         let s = self.summary();
         eprintln!(
-            "{name}: seed {} virtual {:.3}s, {} messages, {} bytes, {} bytes wasted on \
-             duplicates, {} resets, {} steps, log {:016x}",
+            "{name}: seed {} virtual {:.3}s, {} messages, {} bytes, {} bytes wasted \
+             (duplicates, failed pieces), {} resets, {} steps, log {:016x}",
             self.seed,
             s.virtual_time.as_secs_f64(),
             s.messages,
