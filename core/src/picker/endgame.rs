@@ -3,7 +3,13 @@
 //! at 99 %. The first copy to arrive cancels the others ([`super::Received::Accepted`]).
 
 use super::blocks::block_request;
-use super::{BlockRequest, PeerKey, Picker, Priority};
+use super::{BLOCK_LEN, BlockRequest, PeerKey, Picker, Priority};
+
+/// Blocks shared with another peer (endgame duplicates) one peer may have in flight at once
+/// (libtorrent's rule). Without it, a pipeline deep enough to request every block of a small
+/// torrent put the download in endgame at once, and every other peer was asked for all of them
+/// again: 44 % of the bytes of a 30-leecher simulated swarm were duplicates.
+const ENDGAME_BUSY_PER_PEER: usize = 1;
 
 impl Picker {
     /// Whether the picker is in endgame: no wanted piece has a free block that some connected
@@ -24,7 +30,8 @@ impl Picker {
     }
 
     /// Requests, from `peer`, blocks already requested from others and not yet received: those
-    /// with the fewest copies in flight first, at most `max_endgame_copies` copies each.
+    /// with the fewest copies in flight first, at most `max_endgame_copies` copies each, and at
+    /// most [`ENDGAME_BUSY_PER_PEER`] such shared blocks in flight per peer.
     pub(super) fn pick_endgame(
         &mut self,
         peer: PeerKey,
@@ -33,6 +40,19 @@ impl Picker {
     ) {
         let max = self.config.max_endgame_copies.max(1) as usize;
         let state = &self.peers[&peer];
+        let busy = state
+            .inflight
+            .iter()
+            .filter(|(r, _)| {
+                self.downloading.get(&r.piece).is_some_and(|dl| {
+                    dl.blocks
+                        .get((r.offset / BLOCK_LEN) as usize)
+                        .is_some_and(|b| b.reqs.len() > 1)
+                })
+            })
+            .count();
+        let mut allowed = ENDGAME_BUSY_PER_PEER.saturating_sub(busy).min(*want);
+        let want = &mut allowed;
         let mut candidates: Vec<(usize, u32, u32)> = Vec::new();
         for (&piece, dl) in &self.downloading {
             if self.priority(piece) == Priority::Skip || !state.has(piece) {

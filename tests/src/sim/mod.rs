@@ -1,36 +1,48 @@
-//! A deterministic in-memory simulation of sanstorrent sessions.
+//! A deterministic in-memory simulation of sanstorrent swarms, with fault injection.
 //!
-//! [`Sim`] holds virtual time (`epoch` plus simulated advances), several [`Node`]s (each a
-//! `Session` with in-memory storage per torrent), a [`Net`] that carries bytes between
-//! connections with a per-link latency and bandwidth, and a queue of disk job completions
-//! (each completes `disk_delay` after it was asked for). [`Sim::step`] moves time to the
-//! earliest thing that can happen (a node's `poll_timeout`, a delivery, a job completion),
-//! performs it, and drains the touched node's transmits, actions and events.
-//! [`Sim::run_until`] steps until a predicate holds and fails on livelock.
+//! [`Sim`] holds virtual time (`epoch` plus simulated advances), hosts ([`Node`]s: a `Session`
+//! with in-memory storage per torrent, or an [`Agent`] such as a [`SimTracker`], a
+//! [`DhtNode`] or a [`ScriptedPeer`]), a seeded [`Net`] (per-host latency, jitter, bandwidth,
+//! datagram loss and reordering, connection resets, partitions) and a queue of disk and hash
+//! job completions (each after its host's [`DiskModel`] delay). [`Sim::step`] moves time to the
+//! earliest thing that can happen (a host's timer, a delivery, a job completion), performs it,
+//! and drains the touched host's transmits, actions and events. [`Sim::run_until`] steps until
+//! a predicate holds and fails on livelock after a hard step limit.
 //!
-//! Everything is ordered by (instant, sequence number): the same seed gives the same run,
-//! which [`Sim::log_hash`] checks.
+//! Everything is ordered by (instant, sequence number) and every random choice comes from the
+//! seed: the same seed gives the same run, which [`Sim::log_hash`] checks. HTTP requests go to
+//! the agent at the URL's address (host names through [`Sim::dns`]); datagrams to the host
+//! with the destination address.
 
+mod agent;
 mod net;
 mod node;
+mod scripted;
 mod torrent;
+mod tracker;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub use net::{Delivery, End, LinkConfig, Net};
-pub use node::Node;
+pub use agent::{Agent, DhtNode, Output};
+pub use net::{Delivery, End, LinkConfig, Net, NetStats};
+pub use node::{DiskModel, Node};
 use sanstorrent_core::session::{
-    Action, Completion, Dest, Event, Session, SessionConfig, TorrentId, TorrentOptions,
+    Action, Completion, Dest, Event, RequestId, Session, SessionConfig, TorrentId, TorrentOptions,
     TorrentSource,
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage};
-use sanstorrent_core::tracker::TrackerError;
+use sanstorrent_core::tracker::{ResponseReader, TrackerError};
+pub use scripted::{Behaviour, ConnFlood, DhtFlood, ScriptedPeer};
 pub use torrent::{TestFile, TestTorrent};
+pub use tracker::SimTracker;
+
+/// How long an HTTP request to an unreachable (partitioned) host waits before failing.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The simulation.
 #[derive(Debug)]
@@ -39,39 +51,59 @@ pub struct Sim {
     pub epoch: Instant,
     /// Virtual now.
     pub now: Instant,
-    /// The nodes, by index.
+    /// The hosts, by index.
     pub nodes: Vec<Node>,
     /// The network.
     pub net: Net,
-    /// Time a disk job takes.
-    pub disk_delay: Duration,
-    /// The seed of the run (node `i`'s session gets `seed + i`).
+    /// The seed of the run (host `i`'s session seed is derived from it and `i`).
     pub seed: u64,
+    /// Host names and their addresses, for `Action::Resolve` and HTTP tracker URLs.
+    pub dns: BTreeMap<String, IpAddr>,
     jobs: BTreeMap<(Instant, u64), (usize, Completion)>,
+    timers: BTreeSet<(Instant, usize)>,
     seq: u64,
     log: Vec<String>,
     /// Steps taken.
     pub steps: u64,
-    /// Every datagram a node sent: (instant, node, destination, bytes). Datagrams are not
-    /// delivered; the log lets a test check what a node's DHT said.
+    /// Every datagram a session sent: (instant, node, destination, bytes), delivered or not
+    /// (a test can check what a node's DHT said).
     pub datagrams: Vec<(Instant, usize, SocketAddr, Bytes)>,
     /// Per node, a function rewriting every chunk it sends to a peer (a man in the middle:
     /// makes an honest session look like a lying peer).
     pub tamper: BTreeMap<usize, fn(Bytes) -> Bytes>,
 }
 
+/// Figures of a finished scenario, printed by [`Sim::summary`].
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Virtual time since the start.
+    pub virtual_time: Duration,
+    /// Stream writes plus datagrams sent.
+    pub messages: u64,
+    /// Stream bytes carried.
+    pub bytes: u64,
+    /// Payload bytes received by sessions beyond the pieces they verified (duplicates and
+    /// failed pieces).
+    pub wasted: u64,
+    /// Steps taken.
+    pub steps: u64,
+    /// The event-log hash.
+    pub hash: u64,
+}
+
 impl Sim {
-    /// An empty simulation.
+    /// An empty simulation whose hosts get `link` unless given their own.
     pub fn new(seed: u64, link: LinkConfig) -> Self {
         let epoch = Instant::now();
         Self {
             epoch,
             now: epoch,
             nodes: Vec::new(),
-            net: Net::new(link),
-            disk_delay: Duration::from_micros(200),
+            net: Net::new(link, seed),
             seed,
+            dns: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            timers: BTreeSet::new(),
             seq: 0,
             log: Vec::new(),
             steps: 0,
@@ -80,49 +112,68 @@ impl Sim {
         }
     }
 
-    /// Adds a node listening on 127.0.0.1:(6881 + index) with `config`.
+    /// The address host `i` gets: 10.0.x.y:6881 (one IP per host).
+    pub fn addr_of(i: usize) -> SocketAddr {
+        let i = u32::try_from(i).expect("small index") + 1;
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 6881)
+    }
+
+    /// Adds a session host with `config`.
     pub fn add_node(&mut self, config: SessionConfig) -> usize {
         let i = self.nodes.len();
-        let addr = SocketAddr::from(([127, 0, 0, 1], 6881 + i as u16));
-        self.nodes.push(Node {
-            session: None,
-            addr,
-            storages: BTreeMap::new(),
-            preset: BTreeMap::new(),
-            resume: BTreeMap::new(),
-            events: Vec::new(),
-            jobs_run: BTreeMap::new(),
-        });
+        self.nodes.push(Node::new(Self::addr_of(i), config.clone()));
         self.start_session(i, config);
         i
     }
 
-    /// (Re)starts node `i`'s session (after [`Sim::crash`] or a stop).
+    /// Adds a session host with its own access link.
+    pub fn add_node_with(&mut self, config: SessionConfig, link: LinkConfig) -> usize {
+        let i = self.add_node(config);
+        self.net.set_link(i, link);
+        i
+    }
+
+    /// Adds a participant host.
+    pub fn add_agent(&mut self, agent: Box<dyn Agent>) -> usize {
+        let i = self.nodes.len();
+        let mut node = Node::new(Self::addr_of(i), SessionConfig::default());
+        node.agent = Some(agent);
+        self.nodes.push(node);
+        self.drain(i);
+        i
+    }
+
+    /// (Re)starts host `i`'s session with `config` (after [`Sim::crash`] or a stop).
     pub fn start_session(&mut self, i: usize, config: SessionConfig) {
         let addr = self.nodes[i].addr;
         let seed = self.seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9);
         let mut s = Session::new(
             SessionConfig {
                 listen_port: addr.port(),
-                ..config
+                ..config.clone()
             },
             self.now,
-            seed,
+            seed ^ self.steps,
         );
         s.set_listen_addr(addr);
+        self.nodes[i].config = config;
         self.nodes[i].session = Some(s);
+        self.drain(i);
     }
 
-    /// Drops node `i`'s session without any goodbye (a crash): its connections die, its
-    /// storage stays as written.
+    /// Drops host `i`'s session without any goodbye (a crash): its connections die, its
+    /// jobs in progress are lost, its storage and saved resume data stay.
     pub fn crash(&mut self, i: usize) {
         self.nodes[i].session = None;
-        self.net.close_node(self.now, i);
+        self.set_timer(i, None);
+        self.nodes[i].disk_busy = None;
+        self.net.close_host(self.now, i);
         self.jobs.retain(|_, (n, _)| *n != i);
+        self.log(i, "crash".into());
     }
 
-    /// Adds a torrent to node `i`; with `data`, its storage is filled with the torrent's
-    /// content first (a seeder).
+    /// Adds a torrent to host `i`; with `with_data`, its storage holds the whole content
+    /// first (a seeder).
     pub fn add_torrent(
         &mut self,
         i: usize,
@@ -130,17 +181,7 @@ impl Sim {
         with_data: bool,
         options: TorrentOptions,
     ) -> TorrentId {
-        let storage = if with_data {
-            let s = MemoryStorage::new(t.meta.layout().clone());
-            for (f, bytes) in t.files.iter().enumerate() {
-                if !t.meta.files()[f].padding && !bytes.is_empty() {
-                    s.write_file(f, 0, bytes).expect("memory write");
-                }
-            }
-            Some(Arc::new(s))
-        } else {
-            None
-        };
+        let storage = with_data.then(|| t.storage());
         self.add_source(i, TorrentSource::Metainfo(t.meta.clone()), storage, options)
     }
 
@@ -164,28 +205,43 @@ impl Sim {
         id
     }
 
-    /// Tells node `i` about peers of its torrent.
+    /// Tells host `i` about peers of its torrent.
     pub fn add_peers(&mut self, i: usize, torrent: TorrentId, peers: &[SocketAddr]) {
         let now = self.now;
         self.nodes[i].session().add_peers(now, torrent, peers);
         self.drain(i);
     }
 
-    /// Calls `f` on node `i`'s session at the current time, then drains it.
+    /// Calls `f` on host `i`'s session at the current time, then drains it.
     pub fn with_session(&mut self, i: usize, f: impl FnOnce(&mut Session, Instant)) {
         let now = self.now;
         f(self.nodes[i].session(), now);
         self.drain(i);
     }
 
+    /// Calls `f` on host `i`'s agent at the current time, then drains it.
+    pub fn with_agent<T: 'static>(&mut self, i: usize, f: impl FnOnce(&mut T, Instant)) {
+        let now = self.now;
+        f(self.nodes[i].agent_mut::<T>(), now);
+        self.drain(i);
+    }
+
+    /// The host listening at `addr`: a session on its port, an agent on any port of its IP.
+    pub fn host_at(&self, addr: SocketAddr) -> Option<usize> {
+        let i = self.nodes.iter().position(|n| n.addr.ip() == addr.ip())?;
+        let n = &self.nodes[i];
+        (n.agent.is_some() || (n.session.is_some() && n.addr.port() == addr.port())).then_some(i)
+    }
+
     /// The earliest instant anything can happen.
     pub fn next_at(&self) -> Option<Instant> {
-        let nodes = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.session.as_ref()?.poll_timeout());
+        let timer = self.timers.iter().next().map(|(t, _)| *t);
         let jobs = self.jobs.keys().next().map(|(t, _)| *t);
-        nodes.chain(self.net.next_at()).chain(jobs).min()
+        timer
+            .into_iter()
+            .chain(self.net.next_at())
+            .chain(jobs)
+            .min()
     }
 
     /// Performs the earliest thing; `false` when nothing is left to happen.
@@ -210,22 +266,27 @@ impl Sim {
             }
             return true;
         }
-        for i in 0..self.nodes.len() {
-            let due = self.nodes[i]
-                .session
-                .as_ref()
-                .and_then(Session::poll_timeout)
-                .is_some_and(|t| t <= now);
-            if due {
-                self.nodes[i].session().handle_timeout(now);
-                self.drain(i);
+        let due = self
+            .timers
+            .iter()
+            .next()
+            .filter(|(t, _)| *t <= now)
+            .map(|(_, i)| *i);
+        if let Some(i) = due {
+            self.set_timer(i, None);
+            let node = &mut self.nodes[i];
+            if let Some(s) = node.session.as_mut() {
+                s.handle_timeout(now);
+            } else if let Some(a) = node.agent.as_mut() {
+                a.timeout(now);
             }
+            self.drain(i);
         }
         true
     }
 
-    /// Steps until `pred` holds. Fails when the simulation goes idle first, or after
-    /// `max_steps` (livelock).
+    /// Steps until `pred` holds. Fails (with the seed in the message) when the simulation goes
+    /// idle first, or after `max_steps` (livelock).
     pub fn run_until(
         &mut self,
         mut pred: impl FnMut(&Self) -> bool,
@@ -238,14 +299,27 @@ impl Sim {
             }
             if self.steps - start >= max_steps {
                 return Err(format!(
-                    "no progress after {max_steps} steps at t={:?}",
+                    "seed {}: no progress after {max_steps} steps at t={:?}",
+                    self.seed,
                     self.elapsed()
                 ));
             }
             if !self.step() {
-                return Err(format!("idle at t={:?} before the goal", self.elapsed()));
+                return Err(format!(
+                    "seed {}: idle at t={:?} before the goal",
+                    self.seed,
+                    self.elapsed()
+                ));
             }
         }
+    }
+
+    /// Runs until virtual time `d` from now (or the step limit).
+    pub fn run_for(&mut self, d: Duration, max_steps: u64) -> Result<u64, String> {
+        let until = self.now + d;
+        self.net.schedule_wake(until);
+        let r = self.run_until(|s| s.now >= until, max_steps);
+        r.map_err(|e| format!("{e} (running for {d:?})"))
     }
 
     /// Virtual time since the start.
@@ -253,11 +327,11 @@ impl Sim {
         self.now - self.epoch
     }
 
-    /// A hash of every node's event log (with virtual times): equal for equal runs.
+    /// A hash of every host's event log (with virtual times): equal for equal runs.
     pub fn log_hash(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for line in &self.log {
-            for b in line.bytes() {
+            for b in line.bytes().chain(std::iter::once(b'\n')) {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x100_0000_01b3);
             }
@@ -265,7 +339,12 @@ impl Sim {
         h
     }
 
-    /// Whether node `i`'s torrent `t` has emitted `TorrentComplete`.
+    /// The event log lines.
+    pub fn log_lines(&self) -> &[String] {
+        &self.log
+    }
+
+    /// Whether host `i`'s torrent `t` has emitted `TorrentComplete`.
     pub fn is_complete(&self, i: usize, t: TorrentId) -> bool {
         self.nodes[i]
             .events
@@ -273,9 +352,88 @@ impl Sim {
             .any(|(_, e)| matches!(e, Event::TorrentComplete { torrent } if *torrent == t))
     }
 
-    /// Whether node `i` has emitted an event matching `f`.
+    /// Whether host `i` has emitted an event matching `f`.
     pub fn saw(&self, i: usize, f: impl Fn(&Event) -> bool) -> bool {
         self.nodes[i].events.iter().any(|(_, e)| f(e))
+    }
+
+    /// Whether host `i`'s torrent `t` holds exactly `expected`'s content.
+    pub fn has_content(&self, i: usize, t: TorrentId, expected: &TestTorrent) -> bool {
+        let Some(s) = self.nodes[i].storages.get(&t) else {
+            return false;
+        };
+        expected.files.iter().enumerate().all(|(f, want)| {
+            expected.meta.files()[f].padding
+                || want.is_empty()
+                || s.file_data(f).is_some_and(|got| got == *want)
+        })
+    }
+
+    /// The scenario's figures.
+    pub fn summary(&mut self) -> Summary {
+        let mut wasted = 0;
+        for node in &mut self.nodes {
+            let Some(s) = node.session.as_ref() else {
+                continue;
+            };
+            for t in s.torrents() {
+                let Some(stats) = s.torrent_stats(t) else {
+                    continue;
+                };
+                let Some(storage) = node.storages.get(&t) else {
+                    continue;
+                };
+                let layout = storage.layout();
+                let verified: u64 = node
+                    .verified(t)
+                    .iter()
+                    .map(|p| u64::from(layout.piece_len(*p)))
+                    .sum();
+                wasted += stats.downloaded.saturating_sub(verified);
+            }
+        }
+        Summary {
+            virtual_time: self.elapsed(),
+            messages: self.net.stats.segments + self.net.stats.datagrams,
+            bytes: self.net.stats.bytes,
+            wasted,
+            steps: self.steps,
+            hash: self.log_hash(),
+        }
+    }
+
+    /// Prints the scenario's figures (one line) and returns them.
+    pub fn print_summary(&mut self, name: &str) -> Summary {
+        let s = self.summary();
+        eprintln!(
+            "{name}: seed {} virtual {:.3}s, {} messages, {} bytes, {} bytes wasted \
+             (duplicates, failed pieces), {} resets, {} steps, log {:016x}",
+            self.seed,
+            s.virtual_time.as_secs_f64(),
+            s.messages,
+            s.bytes,
+            s.wasted,
+            self.net.stats.resets,
+            s.steps,
+            s.hash
+        );
+        s
+    }
+
+    /// Re-arms host `i`'s timer (kept in an index, so a step does not scan every host).
+    fn set_timer(&mut self, i: usize, at: Option<Instant>) {
+        if let Some(old) = self.nodes[i].timer.take() {
+            self.timers.remove(&(old, i));
+        }
+        if let Some(at) = at {
+            self.timers.insert((at, i));
+        }
+        self.nodes[i].timer = at;
+    }
+
+    fn log(&mut self, i: usize, line: String) {
+        let t = (self.now - self.epoch).as_micros();
+        self.log.push(format!("{t} {i} {line}"));
     }
 
     fn deliver(&mut self, d: Delivery) {
@@ -286,73 +444,98 @@ impl Sim {
                 from_addr,
                 to,
             } => {
-                let accepted = self.nodes[to]
-                    .session
-                    .as_mut()
-                    .and_then(|s| s.handle_accept(now, from_addr));
-                let at = now + self.net.link.latency;
-                match accepted {
-                    Some(conn) => {
-                        self.net.link(from, (to, conn), at);
-                        self.net.schedule(
-                            at,
-                            Delivery::Connected {
-                                end: from,
-                                result: Ok(()),
-                            },
-                        );
-                        self.drain(to);
-                    }
-                    None => self.net.schedule(
-                        at,
-                        Delivery::Connected {
-                            end: from,
-                            result: Err(std::io::ErrorKind::ConnectionRefused),
-                        },
-                    ),
-                }
+                let node = &mut self.nodes[to];
+                let accepted = if let Some(s) = node.session.as_mut() {
+                    s.handle_accept(now, from_addr)
+                } else if let Some(a) = node.agent.as_mut() {
+                    a.accept(now, from_addr)
+                } else {
+                    None
+                };
+                self.net.answer_syn(now, from, to, accepted);
+                self.drain(to);
             }
-            Delivery::Connected { end, result } => {
-                if let Some(s) = self.nodes[end.0].session.as_mut() {
+            Delivery::Connected { end, result, .. } => {
+                let node = &mut self.nodes[end.0];
+                if let Some(s) = node.session.as_mut() {
                     s.handle_connected(now, end.1, result);
-                    self.drain(end.0);
+                } else if let Some(a) = node.agent.as_mut() {
+                    a.connected(now, end.1, result.is_ok());
                 }
+                self.drain(end.0);
             }
-            Delivery::Data { to, bytes } => {
-                if let Some(s) = self.nodes[to.0].session.as_mut() {
+            Delivery::Data { to, bytes, .. } => {
+                let node = &mut self.nodes[to.0];
+                if let Some(s) = node.session.as_mut() {
                     s.handle_peer_data(now, to.1, &bytes);
-                    self.drain(to.0);
+                } else if let Some(a) = node.agent.as_mut() {
+                    a.data(now, to.1, &bytes);
                 }
+                self.drain(to.0);
             }
-            Delivery::Fin { to } => {
-                if let Some(s) = self.nodes[to.0].session.as_mut() {
+            Delivery::Fin { to, .. } => {
+                let node = &mut self.nodes[to.0];
+                if let Some(s) = node.session.as_mut() {
                     s.handle_peer_closed(now, to.1);
-                    self.drain(to.0);
+                } else if let Some(a) = node.agent.as_mut() {
+                    a.closed(now, to.1);
+                }
+                self.drain(to.0);
+            }
+            Delivery::Datagram {
+                from_addr,
+                to,
+                bytes,
+                ..
+            } => {
+                let node = &mut self.nodes[to];
+                if let Some(s) = node.session.as_mut() {
+                    s.handle_datagram(now, from_addr, &bytes);
+                } else if let Some(a) = node.agent.as_mut() {
+                    a.datagram(now, from_addr, &bytes);
+                }
+                self.drain(to);
+            }
+            Delivery::Http { to, id, response } => {
+                let result = response.map_err(TrackerError::Transport).and_then(|bytes| {
+                    let mut r = ResponseReader::new(1 << 20);
+                    match r.push(&bytes) {
+                        Ok(Some(resp)) => Ok(resp),
+                        Ok(None) => r.eof().map_err(|e| TrackerError::Transport(e.to_string())),
+                        Err(e) => Err(TrackerError::Transport(e.to_string())),
+                    }
+                });
+                if let Some(s) = self.nodes[to].session.as_mut() {
+                    s.handle_http_response(now, RequestId(id), result);
+                    self.drain(to);
                 }
             }
+            Delivery::Dns { to, id, answer } => {
+                if let Some(s) = self.nodes[to].session.as_mut() {
+                    s.handle_resolved(now, RequestId(id), answer);
+                    self.drain(to);
+                }
+            }
+            Delivery::Wake => {}
         }
     }
 
-    /// Drains node `i`'s outputs into the network, the job queue and the logs.
+    /// Drains host `i`'s outputs into the network, the job queue and the logs, and refreshes
+    /// its timer.
     pub fn drain(&mut self, i: usize) {
+        if self.nodes[i].agent.is_some() {
+            self.drain_agent(i);
+            return;
+        }
         let now = self.now;
         loop {
             let Some(s) = self.nodes[i].session.as_mut() else {
+                self.set_timer(i, None);
                 return;
             };
-            let mut progressed = false;
+            let mut transmits = Vec::new();
             while let Some(t) = s.poll_transmit() {
-                progressed = true;
-                match t.dest {
-                    Dest::Peer(conn) => {
-                        let payload = match self.tamper.get(&i) {
-                            Some(f) => f(t.payload),
-                            None => t.payload,
-                        };
-                        self.net.send(now, (i, conn), payload);
-                    }
-                    Dest::Udp(to) => self.datagrams.push((now, i, to, t.payload)),
-                }
+                transmits.push(t);
             }
             let mut actions = Vec::new();
             while let Some(a) = s.poll_action() {
@@ -362,17 +545,73 @@ impl Sim {
             while let Some(e) = s.poll_event() {
                 events.push(e);
             }
-            progressed |= !actions.is_empty() || !events.is_empty();
+            if transmits.is_empty() && actions.is_empty() && events.is_empty() {
+                let t = s.poll_timeout();
+                self.set_timer(i, t);
+                return;
+            }
+            let from = self.nodes[i].addr;
+            for t in transmits {
+                match t.dest {
+                    Dest::Peer(conn) => {
+                        let payload = match self.tamper.get(&i) {
+                            Some(f) => f(t.payload),
+                            None => t.payload,
+                        };
+                        self.net.send(now, (i, conn), payload);
+                    }
+                    Dest::Udp(to) => {
+                        self.datagrams.push((now, i, to, t.payload.clone()));
+                        let target = self.host_at(to);
+                        self.net.send_datagram(now, i, from, target, t.payload);
+                    }
+                }
+            }
             for e in events {
-                let t = (now - self.epoch).as_micros();
-                self.log.push(format!("{t} {i} {e:?}"));
+                // Periodic stats are kept as the latest only (a log of them would make every
+                // scan of the events quadratic over a long run).
+                if let Event::Stats { torrent, stats } = e {
+                    self.nodes[i].stats.insert(torrent, stats);
+                    continue;
+                }
+                self.log(i, format!("{e:?}"));
                 self.nodes[i].events.push((now, e));
             }
             for a in actions {
                 self.perform(i, a);
             }
-            if !progressed {
+        }
+    }
+
+    fn drain_agent(&mut self, i: usize) {
+        let now = self.now;
+        let from = self.nodes[i].addr;
+        loop {
+            let Some(a) = self.nodes[i].agent.as_mut() else {
                 return;
+            };
+            let Some(out) = a.poll_output() else {
+                let t = a.poll_timeout();
+                self.set_timer(i, t);
+                return;
+            };
+            match out {
+                Output::Send { conn, bytes } => self.net.send(now, (i, conn), bytes),
+                Output::Close { conn } => self.net.close(now, (i, conn)),
+                Output::Connect { conn, addr } => {
+                    let to = self.host_at(addr);
+                    self.net.connect(now, (i, conn), from, to);
+                }
+                Output::Datagram { to, bytes } => {
+                    let target = self.host_at(to);
+                    self.net.send_datagram(now, i, from, target, bytes);
+                }
+                Output::DatagramFrom { port, to, bytes } => {
+                    let target = self.host_at(to);
+                    let from = SocketAddr::new(from.ip(), port);
+                    self.net.send_datagram(now, i, from, target, bytes);
+                }
+                Output::Log(line) => self.log(i, line),
             }
         }
     }
@@ -381,28 +620,9 @@ impl Sim {
         let now = self.now;
         match action {
             Action::Connect { conn, addr } => {
-                let target = self
-                    .nodes
-                    .iter()
-                    .position(|n| n.addr == addr && n.session.is_some());
-                let from_addr = self.net.ephemeral();
-                match target {
-                    Some(to) => self.net.schedule(
-                        now + self.net.link.latency,
-                        Delivery::Syn {
-                            from: (i, conn),
-                            from_addr,
-                            to,
-                        },
-                    ),
-                    None => self.net.schedule(
-                        now + self.net.link.latency,
-                        Delivery::Connected {
-                            end: (i, conn),
-                            result: Err(std::io::ErrorKind::ConnectionRefused),
-                        },
-                    ),
-                }
+                let to = self.host_at(addr);
+                let from = self.nodes[i].addr;
+                self.net.connect(now, (i, conn), from, to);
             }
             Action::Close { conn } => self.net.close(now, (i, conn)),
             Action::OpenStorage {
@@ -417,31 +637,114 @@ impl Sim {
                 node.storages.insert(torrent, s);
             }
             Action::Disk(job) => {
-                let done = self.nodes[i].run_job(job);
+                let node = &mut self.nodes[i];
+                let (done, took) = node.run_job(job);
+                let start = node.disk_busy.map_or(now, |b| b.max(now));
+                let at = start + took;
+                node.disk_busy = Some(at);
                 self.seq += 1;
-                self.jobs
-                    .insert((now + self.disk_delay, self.seq), (i, done));
+                self.jobs.insert((at, self.seq), (i, done));
             }
             Action::SaveResume { torrent, data } => {
                 self.nodes[i].resume.insert(torrent, data);
             }
-            Action::HttpRequest { id, .. } => {
-                if let Some(s) = self.nodes[i].session.as_mut() {
-                    s.handle_http_response(
-                        now,
-                        id,
-                        Err(TrackerError::Transport(
-                            "no tracker in the simulation".into(),
-                        )),
-                    );
-                }
+            Action::HttpRequest { id, url, request } => {
+                let addr = url.socket_addr().or_else(|| {
+                    let ip = self.dns.get(&url.host_str())?;
+                    Some(SocketAddr::new(*ip, url.port()))
+                });
+                let target = addr.and_then(|a| self.host_at(a));
+                let rtt = target.map_or(Duration::from_millis(1), |t| self.net.latency(i, t) * 2);
+                let (at, response) = match target {
+                    None => (now + rtt, Err("connection refused".to_string())),
+                    Some(t) if self.net.is_cut(i, t) => {
+                        (now + HTTP_TIMEOUT, Err("connection timed out".to_string()))
+                    }
+                    Some(t) => {
+                        let from = self.nodes[i].addr;
+                        let answer = self.nodes[t]
+                            .agent
+                            .as_mut()
+                            .and_then(|a| a.http(now, from, &request));
+                        self.drain(t);
+                        match answer {
+                            Some(bytes) => (now + rtt * 2, Ok(bytes)),
+                            None => (now + rtt, Err("connection refused".to_string())),
+                        }
+                    }
+                };
+                self.net.schedule(
+                    at,
+                    Delivery::Http {
+                        to: i,
+                        id: id.0,
+                        response,
+                    },
+                );
             }
-            Action::Resolve { id, .. } => {
-                if let Some(s) = self.nodes[i].session.as_mut() {
-                    s.handle_resolved(now, id, Err("no DNS in the simulation".into()));
-                }
+            Action::Resolve { id, host, port } => {
+                let answer = self
+                    .dns
+                    .get(&host)
+                    .map(|ip| vec![SocketAddr::new(*ip, port)])
+                    .ok_or_else(|| format!("{host}: no such host"));
+                self.net.schedule(
+                    now + Duration::from_millis(1),
+                    Delivery::Dns {
+                        to: i,
+                        id: id.0,
+                        answer,
+                    },
+                );
             }
             _ => {}
         }
     }
+}
+
+/// The seeds a scenario sweeps: `SANSTORRENT_SIM_SEEDS=n` widens the sweep to `n` seeds (from
+/// `first`, or from `SANSTORRENT_SIM_SEED` to replay a failure), the default is `default`
+/// seeds (kept small so CI stays fast).
+pub fn seeds(first: u64, default: u64) -> std::ops::Range<u64> {
+    let first = std::env::var("SANSTORRENT_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(first);
+    let n = std::env::var("SANSTORRENT_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    first..first + n
+}
+
+/// Runs `scenario` for each seed of [`seeds`], and the first seed twice to check that the
+/// event log is the same; a failure names its seed. Returns each run's summary.
+pub fn sweep(
+    name: &str,
+    first: u64,
+    default: u64,
+    scenario: impl Fn(u64) -> Summary,
+) -> Vec<Summary> {
+    let mut out = Vec::new();
+    let range = seeds(first, default);
+    let first = range.start;
+    for seed in range {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(seed)));
+        match result {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                eprintln!(
+                    "{name}: FAILED with seed {seed} \
+                     (replay: SANSTORRENT_SIM_SEED={seed} SANSTORRENT_SIM_SEEDS=1)"
+                );
+                std::panic::resume_unwind(e);
+            }
+        }
+    }
+    let again = scenario(first);
+    assert_eq!(
+        out[0].hash, again.hash,
+        "{name}: seed {first} gave two different event logs"
+    );
+    out
 }

@@ -1,60 +1,157 @@
-//! A simulated node: a [`Session`] with in-memory storage per torrent, its saved resume data,
-//! and its event log.
+//! A simulated host: a [`Session`] with in-memory storage per torrent, its saved resume data
+//! and its event log; or an [`Agent`] (tracker, DHT node, scripted peer).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use sanstorrent_core::session::{Completion, DiskJob, DiskJobKind, Event, Session, TorrentId};
-use sanstorrent_core::storage::{MemoryStorage, StorageError};
+use sanstorrent_core::session::{
+    Completion, DiskJob, DiskJobKind, Event, Session, SessionConfig, TorrentId, TorrentStats,
+};
+use sanstorrent_core::storage::{MemoryStorage, Storage, StorageError};
 
-/// One node of the simulation.
+use super::agent::Agent;
+
+/// How long a host's disk and hash jobs take: jobs run one at a time, each taking `latency`
+/// plus its bytes at `bytes_per_sec`.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskModel {
+    /// Fixed cost per job.
+    pub latency: Duration,
+    /// Throughput for the bytes a job reads, writes or hashes.
+    pub bytes_per_sec: u64,
+}
+
+impl Default for DiskModel {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_micros(200),
+            bytes_per_sec: 1 << 30,
+        }
+    }
+}
+
+/// One host of the simulation.
 #[derive(Debug)]
 pub struct Node {
-    /// The session (`None` after a crash or before a restart).
+    /// The session (`None` for an agent, or after a crash until a restart).
     pub session: Option<Session>,
-    /// The TCP listen address.
+    /// The participant, for hosts that are not sessions.
+    pub agent: Option<Box<dyn Agent>>,
+    /// The host's address: TCP listen port and UDP port alike.
     pub addr: SocketAddr,
+    /// The session's configuration (kept for restarts).
+    pub config: SessionConfig,
+    /// The disk's speed.
+    pub disk: DiskModel,
+    /// When the disk is free again.
+    pub disk_busy: Option<Instant>,
     /// Storage per torrent (kept across session restarts, like files on disk).
     pub storages: BTreeMap<TorrentId, Arc<MemoryStorage>>,
     /// Storage to use for the next `OpenStorage` of a torrent id (pre-seeded data).
     pub preset: BTreeMap<TorrentId, Arc<MemoryStorage>>,
     /// The last resume data saved per torrent.
     pub resume: BTreeMap<TorrentId, Vec<u8>>,
-    /// Every event with its instant.
+    /// Every event with its instant, except periodic stats.
     pub events: Vec<(Instant, Event)>,
+    /// The latest periodic stats per torrent.
+    pub stats: BTreeMap<TorrentId, TorrentStats>,
     /// Disk jobs run, by kind name.
     pub jobs_run: BTreeMap<&'static str, u64>,
+    /// The cached `poll_timeout` of the session or agent (refreshed after every input).
+    pub(super) timer: Option<Instant>,
 }
 
 impl Node {
-    /// The session; panics if crashed.
-    pub fn session(&mut self) -> &mut Session {
-        self.session.as_mut().expect("node is running")
+    pub(super) fn new(addr: SocketAddr, config: SessionConfig) -> Self {
+        Self {
+            session: None,
+            agent: None,
+            addr,
+            config,
+            disk: DiskModel::default(),
+            disk_busy: None,
+            storages: BTreeMap::new(),
+            preset: BTreeMap::new(),
+            resume: BTreeMap::new(),
+            events: Vec::new(),
+            stats: BTreeMap::new(),
+            jobs_run: BTreeMap::new(),
+            timer: None,
+        }
     }
 
-    /// Runs a disk job against the torrent's storage.
-    pub fn run_job(&mut self, job: DiskJob) -> Completion {
+    /// The session; panics if this host has none (an agent, or crashed).
+    pub fn session(&mut self) -> &mut Session {
+        self.session.as_mut().expect("node is running a session")
+    }
+
+    /// The agent as its concrete type; panics if it is another.
+    pub fn agent<T: 'static>(&self) -> &T {
+        self.agent
+            .as_ref()
+            .and_then(|a| a.as_any().downcast_ref())
+            .expect("agent of this type")
+    }
+
+    /// The agent as its concrete type, mutably; panics if it is another.
+    pub fn agent_mut<T: 'static>(&mut self) -> &mut T {
+        self.agent
+            .as_mut()
+            .and_then(|a| a.as_any_mut().downcast_mut())
+            .expect("agent of this type")
+    }
+
+    /// Verified pieces of torrent `t` according to the events (this node's whole life).
+    pub fn verified(&self, t: TorrentId) -> std::collections::BTreeSet<u32> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::PieceVerified { torrent, piece } if *torrent == t => Some(*piece),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs a disk job against the torrent's storage; returns the completion and the time
+    /// the job takes on this disk.
+    pub fn run_job(&mut self, job: DiskJob) -> (Completion, Duration) {
         let storage = self.storages.get(&job.torrent).cloned();
-        let name = match &job.kind {
-            DiskJobKind::Write { .. } => "write",
-            DiskJobKind::Read { .. } => "read",
-            DiskJobKind::Verify { .. } => "verify",
-            DiskJobKind::Flush => "flush",
-            DiskJobKind::Check { .. } => "check",
-            DiskJobKind::Stamps => "stamps",
-            _ => "other",
+        let (name, bytes) = match &job.kind {
+            DiskJobKind::Write { data, .. } => ("write", data.len() as u64),
+            DiskJobKind::Read { len, .. } => ("read", u64::from(*len)),
+            DiskJobKind::Verify { piece, .. } => (
+                "verify",
+                storage
+                    .as_ref()
+                    .map_or(0, |s| u64::from(s.layout().piece_len(*piece))),
+            ),
+            DiskJobKind::Flush => ("flush", 0),
+            DiskJobKind::Check { pieces } => (
+                "check",
+                storage.as_ref().map_or(0, |s| {
+                    pieces
+                        .iter()
+                        .map(|(p, _)| u64::from(s.layout().piece_len(*p)))
+                        .sum()
+                }),
+            ),
+            DiskJobKind::Stamps => ("stamps", 0),
+            _ => ("other", 0),
         };
         *self.jobs_run.entry(name).or_default() += 1;
         let result = match storage {
             None => Err(StorageError::NoSuchFile(usize::MAX)),
             Some(s) => sanstorrent_runtime_common::jobs::execute(&*s, job.kind),
         };
-        Completion {
+        let took = self.disk.latency
+            + Duration::from_nanos(bytes * 1_000_000_000 / self.disk.bytes_per_sec.max(1));
+        let done = Completion {
             id: job.id,
             torrent: job.torrent,
             result,
-        }
+        };
+        (done, took)
     }
 }

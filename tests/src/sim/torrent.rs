@@ -7,6 +7,7 @@ use sanstorrent_core::bencode::Encoder;
 use sanstorrent_core::id::sha1_digest;
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::rng::Rng;
+use sanstorrent_core::storage::{MemoryStorage, Storage};
 
 /// One file of a test torrent.
 #[derive(Clone, Debug)]
@@ -57,25 +58,76 @@ impl TestTorrent {
             piece_length,
             seed,
             true,
+            &[],
             false,
         )
     }
 
-    /// A single-file torrent marked `private` (BEP 27).
-    pub fn single_private(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
+    /// A single-file torrent announcing to `trackers` (one tier each).
+    pub fn with_trackers(
+        name: &str,
+        len: u64,
+        piece_length: u32,
+        seed: u64,
+        trackers: &[&str],
+    ) -> Self {
         Self::build(
             name,
             &[TestFile::new(name, len)],
             piece_length,
             seed,
             true,
-            true,
+            trackers,
+            false,
         )
+    }
+
+    /// A private (BEP 27) single-file torrent announcing to `trackers`.
+    pub fn with_trackers_private(
+        name: &str,
+        len: u64,
+        piece_length: u32,
+        seed: u64,
+        trackers: &[&str],
+    ) -> Self {
+        let files = [TestFile::new(name, len)];
+        Self::build(name, &files, piece_length, seed, true, trackers, true)
+    }
+
+    /// A single-file torrent marked `private` (BEP 27).
+    pub fn single_private(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
+        let files = [TestFile::new(name, len)];
+        Self::build(name, &files, piece_length, seed, true, &[], true)
     }
 
     /// A multi-file torrent.
     pub fn multi(name: &str, files: &[TestFile], piece_length: u32, seed: u64) -> Self {
-        Self::build(name, files, piece_length, seed, false, false)
+        Self::build(name, files, piece_length, seed, false, &[], false)
+    }
+
+    /// A storage holding the whole content (a seeder's disk).
+    pub fn storage(&self) -> Arc<MemoryStorage> {
+        let s = MemoryStorage::new(self.meta.layout().clone());
+        for (f, bytes) in self.files.iter().enumerate() {
+            if !self.meta.files()[f].padding && !bytes.is_empty() {
+                s.write_file(f, 0, bytes).expect("memory write");
+            }
+        }
+        Arc::new(s)
+    }
+
+    /// A storage holding only the pieces for which `keep` is true (a partial download).
+    pub fn partial_storage(&self, keep: impl Fn(u32) -> bool) -> Arc<MemoryStorage> {
+        let layout = self.meta.layout();
+        let s = MemoryStorage::new(layout.clone());
+        let stream: Vec<u8> = self.files.iter().flatten().copied().collect();
+        let plen = u64::from(layout.piece_len(0));
+        for p in (0..layout.piece_count()).filter(|p| keep(*p)) {
+            let start = (u64::from(p) * plen) as usize;
+            let end = start + layout.piece_len(p) as usize;
+            s.write(p, 0, &stream[start..end]).expect("memory write");
+        }
+        Arc::new(s)
     }
 
     fn build(
@@ -84,6 +136,7 @@ impl TestTorrent {
         piece_length: u32,
         seed: u64,
         single: bool,
+        trackers: &[&str],
         private: bool,
     ) -> Self {
         let mut rng = Rng::new(seed);
@@ -104,6 +157,16 @@ impl TestTorrent {
         }
         let mut e = Encoder::new();
         e.dict();
+        if let Some(first) = trackers.first() {
+            e.bytes(b"announce").bytes(first.as_bytes());
+            e.bytes(b"announce-list").list();
+            for t in trackers {
+                e.list();
+                e.bytes(t.as_bytes());
+                e.end();
+            }
+            e.end();
+        }
         e.bytes(b"info").dict();
         if single {
             e.bytes(b"length").int(files[0].len as i64);
