@@ -34,11 +34,12 @@ RQBIT="${RQBIT:-$(command -v rqbit || true)}"
 [[ -n "$RQBIT" && -x "$RQBIT" ]] || {
   echo "bench: rqbit not found: cargo install rqbit --locked (or set RQBIT=/path/to/rqbit)" >&2; exit 1; }
 
-RUNS=3; SIZE=$((1 << 30)); PASS=()
+RUNS=3; SIZE=$((1 << 30)); PIECE=$((1 << 20)); PASS=()
 while (($#)); do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
+    --piece) PIECE=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
@@ -55,12 +56,12 @@ trap 'rm -rf "$WORK"' EXIT
 echo "== machine limits" >&2
 SHA1=$(cargo bench -q -p sanstorrent-core --bench storage 2>/dev/null | grep 'SHA-1 alone' |
        sed -E 's/.* ([0-9.]+ GB\/s).*/\1/' || true)
-/usr/bin/python3 - "$WORK/limits.json" "$SIZE" "$RUNS" "${SHA1:-unknown}" \
+/usr/bin/python3 - "$WORK/limits.json" "$SIZE" "$PIECE" "$RUNS" "${SHA1:-unknown}" \
   "$("$RQBIT" --version 2>/dev/null | head -1)" \
   "libtorrent $(/usr/bin/python3 -c 'import libtorrent; print(libtorrent.__version__)')" \
   "sanstorrent $(git -C "$ROOT" rev-parse --short HEAD)" <<'EOF'
 import json, os, platform, socket, sys, threading, time
-out, size, runs, sha1, *versions = sys.argv[1:]
+out, size, piece, runs, sha1, *versions = sys.argv[1:]
 def loopback(total=4 << 30, chunk=1 << 20):
     srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
     got = [0]
@@ -81,7 +82,7 @@ model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.sta
 ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 limits = {"cores": os.cpu_count(), "cpu_model": model, "ram_gib": round(ram),
           "kernel": "Linux " + platform.release(), "loopback_mbps": max(loopback() for _ in range(2)),
-          "sha1": sha1, "size": int(size), "piece": 1 << 20, "runs": int(runs),
+          "sha1": sha1, "size": int(size), "piece": int(piece), "runs": int(runs),
           "versions": ", ".join(versions)}
 json.dump(limits, open(out, "w"))
 print(f"cores={limits['cores']} loopback={limits['loopback_mbps']:.0f} MB/s sha1={sha1}", file=sys.stderr)
@@ -90,7 +91,7 @@ EOF
 echo "== benchmark (rows: scenario client run wall_s MB/s peak_rss_kb cpu_s ok)" >&2
 : > "$WORK/rows.tsv"
 /usr/bin/python3 "$HERE/bench.py" --sanstorrent "$ST" --rqbit "$RQBIT" --interop "$INTEROP" \
-  --runs "$RUNS" --size "$SIZE" --out "$WORK/rows.tsv" ${PASS[@]+"${PASS[@]}"} || true
+  --runs "$RUNS" --size "$SIZE" --piece "$PIECE" --out "$WORK/rows.tsv" ${PASS[@]+"${PASS[@]}"} || true
 
 /usr/bin/python3 "$HERE/report.py" "$WORK/rows.tsv" "$WORK/limits.json" "$HERE/RESULTS.md"
 echo "== wrote $HERE/RESULTS.md" >&2
