@@ -77,6 +77,15 @@ pub(crate) struct DownloadArgs {
     /// Print only errors.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Give up (exit 1) when no peer has been connected for this long.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub(crate) no_peers_timeout: u64,
+    /// Download at most this many bytes per second (0: unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) download_limit: u64,
+    /// Upload at most this many bytes per second (0: unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) upload_limit: u64,
 }
 
 /// `sanstorrent seed`
@@ -100,6 +109,18 @@ pub(crate) struct SeedArgs {
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
+    /// The async runtime.
+    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    pub(crate) runtime: Runtime,
+    /// Where to keep the DHT state.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Upload at most this many bytes per second (0: unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) upload_limit: u64,
 }
 
 /// `sanstorrent create`
@@ -148,6 +169,9 @@ pub(crate) struct DemoArgs {
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = Runtime::Smol)]
     pub(crate) runtime: Runtime,
+    /// Print only errors.
+    #[arg(long)]
+    pub(crate) quiet: bool,
 }
 
 #[cfg(test)]

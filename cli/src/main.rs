@@ -1,34 +1,83 @@
 //! `sanstorrent`: the command-line BitTorrent client.
 //!
 //! Exit codes: 0 success, 1 failure (with a one-line `error: ...` reason on stderr), 2 usage
-//! error (clap's).
+//! error (clap's), 130 interrupted by Ctrl+C or SIGTERM (state saved).
 
 mod args;
 mod create;
+mod demo;
+mod engine;
 mod fmt;
 mod hash;
 mod info;
+mod net;
+mod progress;
+mod run;
+mod signals;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use tracing_subscriber::EnvFilter;
 
 use args::{Cli, Command};
 
+/// How a command ended, other than success.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// A failure with a one-line reason (exit 1).
+    Fail(String),
+    /// A usage mistake clap could not see (exit 2, with the usage text).
+    Usage(String),
+    /// Ctrl+C or SIGTERM: stopped gracefully, state saved (exit 130).
+    Interrupted,
+}
+
+impl From<String> for Exit {
+    fn from(reason: String) -> Self {
+        Self::Fail(reason)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let quiet = match &cli.command {
+        Command::Download(a) => a.quiet,
+        Command::Seed(a) => a.quiet,
+        Command::Demo(a) => a.quiet,
+        Command::Info(_) | Command::Create(_) => false,
+    };
+    init_logging(quiet);
     let result = match cli.command {
-        Command::Info(a) => info::run(&a),
-        Command::Create(a) => create::run(&a),
-        Command::Download(_) => Err("download is not implemented yet".to_string()),
-        Command::Seed(_) => Err("seed is not implemented yet".to_string()),
-        Command::Demo(_) => Err("demo is not implemented yet".to_string()),
+        Command::Info(a) => info::run(&a).map_err(Exit::Fail),
+        Command::Create(a) => create::run(&a).map_err(Exit::Fail),
+        Command::Download(a) => run::download(&a),
+        Command::Seed(a) => run::seed(&a),
+        Command::Demo(a) => demo::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
+        Err(Exit::Fail(reason)) => {
             eprintln!("error: {reason}");
             ExitCode::FAILURE
         }
+        Err(Exit::Usage(reason)) => Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, reason)
+            .exit(),
+        Err(Exit::Interrupted) => ExitCode::from(signals::INTERRUPTED),
     }
+}
+
+/// Logs to stderr (above the progress bars) at the level `RUST_LOG` asks for; by default
+/// warnings, or only errors with `--quiet`.
+fn init_logging(quiet: bool) {
+    let default = if quiet { "error" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| progress::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .try_init();
 }

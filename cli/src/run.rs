@@ -1,0 +1,409 @@
+//! `sanstorrent download` and `sanstorrent seed`: one torrent in one client, a progress
+//! display, and a graceful stop on completion, failure or Ctrl+C.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sanstorrent_core::session::{
+    Event, SessionConfig, TorrentId, TorrentOptions, TorrentPhase, TorrentSource, TorrentStats,
+};
+use sanstorrent_runtime_common::{ClientConfig, magnet, torrent_file};
+
+use crate::Exit;
+use crate::args::{DownloadArgs, Runtime, SeedArgs};
+use crate::engine::{self, Engine};
+use crate::fmt::{emit, size};
+use crate::net::{self, AddrError};
+use crate::progress::{Mode, Progress};
+use crate::signals::Wake;
+
+/// How often the loop looks at the client (events, statistics, Ctrl+C).
+const TICK: Duration = Duration::from_millis(200);
+
+/// Everything one run needs, from either command's arguments.
+struct Plan {
+    source: TorrentSource,
+    dir: PathBuf,
+    config: ClientConfig,
+    runtime: Runtime,
+    options: TorrentOptions,
+    goal: Goal,
+    no_peers_timeout: Option<Duration>,
+    quiet: bool,
+}
+
+/// When a run ends by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Goal {
+    /// Once every piece is verified and flushed.
+    Download,
+    /// Never: download (if needed), then seed until Ctrl+C.
+    Seed,
+}
+
+/// How the loop ended.
+enum Outcome {
+    Complete,
+    Interrupted,
+    Failed(String),
+}
+
+/// `sanstorrent download`.
+pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
+    let source = read_source(&args.source)?;
+    let mut peers = Vec::new();
+    for p in &args.peer {
+        peers.push(net::resolve("--peer", p).map_err(addr_exit)?);
+    }
+    let config = client_config(Settings {
+        bind: args.bind.as_deref(),
+        port: args.port,
+        dht: !args.no_dht,
+        bootstrap: &args.dht_bootstrap,
+        state_dir: args.state_dir.clone(),
+        max_peers: Some(args.max_peers),
+        download_limit: args.download_limit,
+        upload_limit: args.upload_limit,
+    })?;
+    execute(Plan {
+        source,
+        dir: args.output.clone(),
+        config,
+        runtime: checked_runtime(args.runtime)?,
+        options: TorrentOptions {
+            peers,
+            ..TorrentOptions::default()
+        },
+        goal: if args.seed {
+            Goal::Seed
+        } else {
+            Goal::Download
+        },
+        no_peers_timeout: Some(Duration::from_secs(args.no_peers_timeout)),
+        quiet: args.quiet,
+    })
+}
+
+/// `sanstorrent seed`.
+pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
+    let source = torrent_file(&args.torrent).map_err(|e| Exit::Fail(e.to_string()))?;
+    let config = client_config(Settings {
+        bind: args.bind.as_deref(),
+        port: args.port,
+        dht: !args.no_dht,
+        bootstrap: &args.dht_bootstrap,
+        state_dir: args.state_dir.clone(),
+        max_peers: None,
+        download_limit: 0,
+        upload_limit: args.upload_limit,
+    })?;
+    execute(Plan {
+        source,
+        dir: args.output.clone(),
+        config,
+        runtime: checked_runtime(args.runtime)?,
+        options: TorrentOptions {
+            seed_only: true,
+            ..TorrentOptions::default()
+        },
+        goal: Goal::Seed,
+        no_peers_timeout: None,
+        quiet: args.quiet,
+    })
+}
+
+/// A .torrent path or a magnet link (anything starting `magnet:`).
+pub(crate) fn read_source(text: &str) -> Result<TorrentSource, Exit> {
+    let is_magnet = text
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"));
+    let source = if is_magnet {
+        magnet(text)
+    } else {
+        torrent_file(text)
+    };
+    source.map_err(|e| Exit::Fail(e.to_string()))
+}
+
+/// The runtime, if this binary has it.
+pub(crate) fn checked_runtime(runtime: Runtime) -> Result<Runtime, Exit> {
+    if engine::available(runtime) {
+        Ok(runtime)
+    } else {
+        Err(Exit::Usage(format!(
+            "--runtime {runtime:?}: this binary was built without it (cargo feature `{}`)",
+            format!("{runtime:?}").to_lowercase()
+        )))
+    }
+}
+
+fn addr_exit(e: AddrError) -> Exit {
+    match e {
+        AddrError::Syntax(m) => Exit::Usage(m),
+        AddrError::Resolve(m) => Exit::Fail(m),
+    }
+}
+
+/// The client settings shared by `download` and `seed`.
+struct Settings<'a> {
+    bind: Option<&'a str>,
+    port: u16,
+    dht: bool,
+    bootstrap: &'a [String],
+    state_dir: Option<PathBuf>,
+    max_peers: Option<usize>,
+    download_limit: u64,
+    upload_limit: u64,
+}
+
+fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
+    let listen = net::listen_addr(s.bind, s.port).map_err(addr_exit)?;
+    let mut session = SessionConfig {
+        dht: s.dht,
+        download_rate_limit: (s.download_limit > 0).then_some(s.download_limit),
+        upload_rate_limit: (s.upload_limit > 0).then_some(s.upload_limit),
+        ..SessionConfig::default()
+    };
+    if let Some(n) = s.max_peers {
+        if n == 0 {
+            return Err(Exit::Usage("-j 0: at least one peer is needed".into()));
+        }
+        session.max_connections_per_torrent = n;
+        session.max_connections = session.max_connections.max(n);
+    }
+    if s.dht {
+        session.dht_bootstrap = net::bootstrap(s.bootstrap).map_err(addr_exit)?;
+    }
+    let state_dir = s.state_dir.or_else(net::default_state_dir);
+    if state_dir.is_none() {
+        tracing::warn!("no state directory (set HOME or --state-dir): resume data is not kept");
+    }
+    Ok(ClientConfig {
+        listen,
+        state_dir,
+        session,
+        ..ClientConfig::default()
+    })
+}
+
+/// Runs the plan to its end and reports how it went.
+fn execute(plan: Plan) -> Result<(), Exit> {
+    let wake = Wake::install(TICK)?;
+    let runtime = plan.runtime;
+    engine::block_on(runtime, run_plan(plan, &wake))
+}
+
+async fn run_plan(plan: Plan, wake: &Wake) -> Result<(), Exit> {
+    let started = Instant::now();
+    let listen = plan.config.listen;
+    let state_dir = plan.config.state_dir.clone();
+    let engine = Engine::start(plan.runtime, plan.config.clone())
+        .await
+        .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
+    let handle = match engine
+        .add_torrent(plan.source.clone(), plan.dir.clone(), plan.options.clone())
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = engine.stop().await;
+            return Err(Exit::Fail(e.to_string()));
+        }
+    };
+    let mut progress = Progress::new(Mode::detect(plan.quiet));
+    let label = match &plan.source {
+        TorrentSource::Metainfo(m) => m.name().to_string(),
+        TorrentSource::Magnet(m) => m
+            .display_name
+            .clone()
+            .unwrap_or_else(|| handle.info_hash.to_hex()),
+    };
+    let row = progress.add(&label);
+    tracing::info!(
+        "{} on {} (info-hash {})",
+        label,
+        engine.listen_addr(),
+        handle.info_hash.to_hex()
+    );
+    let mut watch = Watch {
+        engine: &engine,
+        id: handle.id,
+        plan: &plan,
+        progress: &mut progress,
+        row,
+        last: None,
+    };
+    let outcome = watch.run(wake).await;
+    let last = watch.last.take();
+    progress.finish();
+    let stopping = Instant::now();
+    if matches!(outcome, Outcome::Interrupted) {
+        progress.note("interrupted: stopping (announcing, flushing, saving resume data)...");
+    }
+    if let Err(e) = engine.stop().await {
+        tracing::warn!("stopping: {e}");
+    }
+    tracing::debug!("stopped in {:.2} s", stopping.elapsed().as_secs_f64());
+    let summary = last.as_ref().map(|s| summary(s, started.elapsed()));
+    let print_summary = || {
+        if let (Some(text), false) = (&summary, plan.quiet) {
+            emit(&format!("{text}\n"));
+        }
+    };
+    match outcome {
+        Outcome::Complete => {
+            print_summary();
+            Ok(())
+        }
+        Outcome::Interrupted => {
+            print_summary();
+            if !plan.quiet {
+                let place = state_dir.as_deref().map_or_else(
+                    || "nowhere (no state directory)".to_string(),
+                    |d| d.display().to_string(),
+                );
+                eprintln!("interrupted: state saved in {place}");
+            }
+            Err(Exit::Interrupted)
+        }
+        Outcome::Failed(reason) => Err(Exit::Fail(reason)),
+    }
+}
+
+/// `downloaded N bytes in T s (R MB/s), uploaded M bytes, have H of W bytes`.
+fn summary(s: &TorrentStats, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    format!(
+        "downloaded {} bytes in {:.1} s ({:.1} MB/s), uploaded {} bytes, have {} of {} bytes ({})",
+        s.downloaded,
+        secs,
+        s.downloaded as f64 / 1e6 / secs,
+        s.uploaded,
+        s.have_bytes,
+        s.wanted_bytes,
+        size(s.have_bytes),
+    )
+}
+
+/// The loop watching one torrent.
+struct Watch<'a> {
+    engine: &'a Engine,
+    id: TorrentId,
+    plan: &'a Plan,
+    progress: &'a mut Progress,
+    row: usize,
+    last: Option<TorrentStats>,
+}
+
+impl Watch<'_> {
+    async fn run(&mut self, wake: &Wake) -> Outcome {
+        let mut complete = false;
+        let mut last_error: Option<String> = None;
+        let mut last_peer = Instant::now();
+        loop {
+            wake.next().await;
+            if wake.interrupted() {
+                return Outcome::Interrupted;
+            }
+            let now = Instant::now();
+            let mut force = false;
+            while let Some(polled) = self.engine.try_event().await {
+                let Some(event) = polled else {
+                    return Outcome::Failed("the client stopped unexpectedly".into());
+                };
+                match event {
+                    Event::TorrentComplete { torrent } if torrent == self.id => {
+                        complete = true;
+                        force = true;
+                    }
+                    Event::Checked { torrent, have } if torrent == self.id => {
+                        force = true;
+                        if let Some(reason) = self.check_result(have) {
+                            return Outcome::Failed(reason);
+                        }
+                    }
+                    Event::MetadataReceived { torrent } if torrent == self.id => {
+                        self.progress.note("metadata received");
+                    }
+                    Event::Error { torrent, message } if torrent.is_none_or(|t| t == self.id) => {
+                        tracing::error!("{message}");
+                        last_error = Some(message);
+                    }
+                    Event::TrackerError { url, message, .. } => {
+                        tracing::warn!("tracker {url}: {message}");
+                    }
+                    Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
+                    Event::PeerClosed { addr, reason, .. } => {
+                        tracing::debug!("peer {addr} closed: {reason}");
+                    }
+                    _ => {}
+                }
+            }
+            let Ok(Some(stats)) = self.engine.stats(self.id).await else {
+                return Outcome::Failed(
+                    last_error.unwrap_or_else(|| "the torrent disappeared".into()),
+                );
+            };
+            self.progress.update(self.row, &stats, now, force);
+            let phase = stats.phase;
+            self.last = Some(stats);
+            if matches!(phase, TorrentPhase::Stopping | TorrentPhase::Stopped) {
+                // We did not stop it: the session did, after a disk error.
+                return Outcome::Failed(last_error.unwrap_or_else(|| "the torrent stopped".into()));
+            }
+            if complete && self.plan.goal == Goal::Download {
+                return Outcome::Complete;
+            }
+            if let Some(reason) = self.no_peers(now, &mut last_peer) {
+                return Outcome::Failed(reason);
+            }
+        }
+    }
+
+    /// For `seed`: the check must have found data.
+    fn check_result(&mut self, have: u32) -> Option<String> {
+        if !self.plan.options.seed_only {
+            return None;
+        }
+        let TorrentSource::Metainfo(meta) = &self.plan.source else {
+            return None;
+        };
+        let dir = self.plan.dir.display();
+        if have == 0 && meta.piece_count() > 0 {
+            return Some(format!(
+                "no data of {} found in {dir} (seed reads it from -o DIR)",
+                meta.name()
+            ));
+        }
+        if have < meta.piece_count() {
+            tracing::warn!(
+                "only {have} of {} pieces of {} are in {dir}: seeding those",
+                meta.piece_count(),
+                meta.name()
+            );
+        }
+        None
+    }
+
+    /// The no-peers timeout: `Some(reason)` once no peer was connected for too long while
+    /// data is still missing.
+    fn no_peers(&self, now: Instant, last_peer: &mut Instant) -> Option<String> {
+        let timeout = self.plan.no_peers_timeout?;
+        let stats = self.last.as_ref()?;
+        let waiting = matches!(
+            stats.phase,
+            TorrentPhase::Downloading | TorrentPhase::FetchingMetadata
+        );
+        if stats.peers_connected > 0 || !waiting {
+            *last_peer = now;
+            return None;
+        }
+        (now.duration_since(*last_peer) >= timeout).then(|| {
+            format!(
+                "no peer connected for {} s ({} addresses known); try --peer, trackers or the DHT",
+                timeout.as_secs(),
+                stats.peers_known + stats.peers_connecting
+            )
+        })
+    }
+}
