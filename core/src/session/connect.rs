@@ -251,6 +251,8 @@ impl Session {
             reason,
         });
         if let Some(id) = peer.torrent {
+            self.metadata_peer_gone(now, id, conn);
+            self.pex_peer_gone(id, peer.listen_addr);
             if rechoke {
                 self.rechoke(now, id);
             }

@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use super::io::TorrentId;
+use crate::extensions::MetadataFault;
 use crate::id::InfoHash;
 use crate::wire::CloseReason;
 
@@ -74,6 +75,16 @@ pub enum Event {
         addr: SocketAddr,
         /// Why.
         reason: PeerCloseReason,
+    },
+    /// A peer told us of other peers of a torrent over ut_pex (BEP 11); they are now
+    /// candidates to dial.
+    PexPeers {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The listen address of the peer that told us.
+        from: SocketAddr,
+        /// The new addresses (at most a few hundred).
+        peers: Vec<SocketAddr>,
     },
     /// A tracker answered an announce.
     TrackerAnnounced {
@@ -147,6 +158,10 @@ pub enum PeerCloseReason {
     BothSeeds,
     /// The torrent stopped, or the session shut down.
     Stopped,
+    /// The peer sent metadata (ut_metadata) proven wrong; it is banned.
+    BadMetadata(MetadataFault),
+    /// The peer sent a malformed extension message (ut_metadata, ut_pex).
+    BadExtensionMessage(String),
 }
 
 impl fmt::Display for PeerCloseReason {
@@ -162,6 +177,8 @@ impl fmt::Display for PeerCloseReason {
             Self::Limit => f.write_str("connection limit reached"),
             Self::BothSeeds => f.write_str("both sides are seeds"),
             Self::Stopped => f.write_str("torrent stopped"),
+            Self::BadMetadata(fault) => write!(f, "peer sent wrong metadata: {fault}"),
+            Self::BadExtensionMessage(e) => write!(f, "bad extension message: {e}"),
         }
     }
 }

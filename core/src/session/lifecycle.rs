@@ -13,6 +13,7 @@ use super::io::{Action, DiskJob, DiskJobKind, TorrentId};
 use super::torrent::candidates::{Backoff, Candidates, Source};
 use super::torrent::{Data, Stage, Torrent};
 use crate::choker::Choker;
+use crate::extensions::{FetcherConfig, MetadataFetcher, MetadataServer, PexConfig, PexPool};
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
 use crate::picker::{Picker, PieceSet, piece_priorities};
@@ -82,7 +83,13 @@ impl Session {
             max_failures: self.config.max_connect_failures,
             capacity: self.config.max_candidates_per_torrent,
         };
+        let fetcher = magnet
+            .as_ref()
+            .map(|_| MetadataFetcher::new(info_hash, FetcherConfig::default()));
         let torrent = Torrent {
+            fetcher,
+            server: MetadataServer::new(),
+            pex: PexPool::new(PexConfig::new(private)),
             info_hash,
             private,
             stage: Stage::Metadata,
@@ -156,7 +163,16 @@ impl Session {
         }
         picker.set_sequential(t.options.sequential);
         let n = layout.piece_count();
+        if meta.is_private() && !t.private {
+            // BEP 27 learnt late (a magnet): PEX stops in both directions.
+            t.pex = PexPool::new(PexConfig::new(true));
+        }
         t.private = meta.is_private();
+        t.fetcher = None;
+        // Info bytes beyond what ut_metadata can carry are simply not served.
+        let _ = t
+            .server
+            .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
         t.data = Some(Data {
             bits: Bitfield::new(n),
             disk: TorrentDisk::new(n),

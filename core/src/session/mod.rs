@@ -25,7 +25,9 @@ mod disk;
 mod event;
 pub mod io;
 mod lifecycle;
+mod metadata;
 mod peers;
+mod pex;
 mod rate;
 mod timers;
 mod torrent;
@@ -99,6 +101,9 @@ impl Session {
         let peer_id = PeerId::generate(&mut rng);
         let mut wire = wire::Config::new(peer_id);
         wire.listen_port = (config.listen_port != 0).then_some(config.listen_port);
+        // Our extensions (BEP 9, BEP 11); messages arrive under these ids.
+        let _ = wire.extensions.register(crate::extensions::UT_METADATA);
+        let _ = wire.extensions.register(crate::extensions::UT_PEX);
         let mut session = Self {
             wire: Arc::new(wire),
             peer_id,

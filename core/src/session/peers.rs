@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::io::{ConnId, TorrentId};
 use super::rate::RateMeter;
+use crate::extensions::PexSender;
 use crate::picker::PeerKey;
 use crate::wire::{BlockRef, Connection};
 
@@ -43,6 +44,9 @@ pub(crate) struct Peer {
     pub(crate) reading_bytes: usize,
     /// The peer has every piece.
     pub(crate) seed: bool,
+    /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
+    /// is private).
+    pub(crate) pex: Option<PexSender>,
 }
 
 impl Peer {
@@ -69,6 +73,7 @@ impl Peer {
             reading: BTreeSet::new(),
             reading_bytes: 0,
             seed: false,
+            pex: None,
         }
     }
 }

@@ -59,6 +59,8 @@ impl Session {
         if let Some(deadline) = self.shutdown.filter(|_| !self.shutdown_done) {
             take(Some(deadline));
         }
+        take(self.metadata_deadline());
+        take(self.pex_deadline());
         take(self.down_limit.ready_at());
         take(self.up_limit.ready_at());
         next
@@ -77,6 +79,8 @@ impl Session {
             }
         }
         self.expire_dials(now);
+        self.metadata_timeout(now);
+        self.pex_timeout(now);
         let limited = !self.down_limit.allows(now) || !self.up_limit.allows(now);
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {

@@ -87,7 +87,9 @@ impl Session {
             }
         }
         for (info_hash, peers) in found {
-            if let Some(&id) = self.by_hash.get(&info_hash) {
+            if let Some(&id) = self.by_hash.get(&info_hash)
+                && self.torrents.get(&id).is_some_and(|t| !t.private)
+            {
                 self.add_candidates(id, &peers, Source::Dht);
             }
         }

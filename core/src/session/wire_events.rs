@@ -10,6 +10,7 @@ use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, Dest, DiskJobKind, TorrentId, Transmit};
 use super::torrent::candidates::Source;
 use crate::choker::{ChokeMode, PeerStats};
+use crate::extensions::{UT_METADATA, UT_PEX};
 use crate::picker::{BlockRequest, PeerRate, Received};
 use crate::wire::{BlockRef, Event as WireEvent, PieceGeometry, TorrentParams};
 
@@ -58,7 +59,14 @@ impl Session {
                         t.candidates.set_busy(listen);
                     }
                 }
+                self.metadata_handshake(now, conn, &h);
+                self.pex_handshake(now, conn, &h);
             }
+            WireEvent::ExtendedMessage { id, payload } => match self.wire.extensions.name(id) {
+                Some(UT_METADATA) => self.metadata_message(now, conn, &payload),
+                Some(UT_PEX) => self.pex_message(now, conn, &payload),
+                _ => {}
+            },
             WireEvent::Bitfield | WireEvent::HaveAll | WireEvent::HaveNone => {
                 self.sync_availability(now, conn);
             }
@@ -91,7 +99,7 @@ impl Session {
                 self.close_conn(now, conn, PeerCloseReason::Wire(reason));
             }
             // Timeouts are the picker's; cancelled requests are skipped when their read
-            // completes; the rest is for extensions (ut_metadata, pex) once wired in.
+            // completes.
             _ => {}
         }
     }
@@ -207,6 +215,7 @@ impl Session {
         self.events
             .push_back(Event::PeerConnected { torrent: id, addr });
         self.register_with_picker(now, conn);
+        self.pex_connected(conn);
     }
 
     /// Registers an established connection with its torrent's picker (once the torrent has

@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 pub use net::{Delivery, End, LinkConfig, Net};
 pub use node::Node;
 use sanstorrent_core::session::{
@@ -50,6 +52,12 @@ pub struct Sim {
     log: Vec<String>,
     /// Steps taken.
     pub steps: u64,
+    /// Every datagram a node sent: (instant, node, destination, bytes). Datagrams are not
+    /// delivered; the log lets a test check what a node's DHT said.
+    pub datagrams: Vec<(Instant, usize, SocketAddr, Bytes)>,
+    /// Per node, a function rewriting every chunk it sends to a peer (a man in the middle:
+    /// makes an honest session look like a lying peer).
+    pub tamper: BTreeMap<usize, fn(Bytes) -> Bytes>,
 }
 
 impl Sim {
@@ -67,6 +75,8 @@ impl Sim {
             seq: 0,
             log: Vec::new(),
             steps: 0,
+            datagrams: Vec::new(),
+            tamper: BTreeMap::new(),
         }
     }
 
@@ -334,8 +344,14 @@ impl Sim {
             while let Some(t) = s.poll_transmit() {
                 progressed = true;
                 match t.dest {
-                    Dest::Peer(conn) => self.net.send(now, (i, conn), t.payload),
-                    Dest::Udp(_) => {} // no UDP participants yet
+                    Dest::Peer(conn) => {
+                        let payload = match self.tamper.get(&i) {
+                            Some(f) => f(t.payload),
+                            None => t.payload,
+                        };
+                        self.net.send(now, (i, conn), payload);
+                    }
+                    Dest::Udp(to) => self.datagrams.push((now, i, to, t.payload)),
                 }
             }
             let mut actions = Vec::new();

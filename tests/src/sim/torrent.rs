@@ -51,15 +51,41 @@ pub struct TestTorrent {
 impl TestTorrent {
     /// A single-file torrent of `len` random bytes (from `seed`).
     pub fn single(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
-        Self::build(name, &[TestFile::new(name, len)], piece_length, seed, true)
+        Self::build(
+            name,
+            &[TestFile::new(name, len)],
+            piece_length,
+            seed,
+            true,
+            false,
+        )
+    }
+
+    /// A single-file torrent marked `private` (BEP 27).
+    pub fn single_private(name: &str, len: u64, piece_length: u32, seed: u64) -> Self {
+        Self::build(
+            name,
+            &[TestFile::new(name, len)],
+            piece_length,
+            seed,
+            true,
+            true,
+        )
     }
 
     /// A multi-file torrent.
     pub fn multi(name: &str, files: &[TestFile], piece_length: u32, seed: u64) -> Self {
-        Self::build(name, files, piece_length, seed, false)
+        Self::build(name, files, piece_length, seed, false, false)
     }
 
-    fn build(name: &str, files: &[TestFile], piece_length: u32, seed: u64, single: bool) -> Self {
+    fn build(
+        name: &str,
+        files: &[TestFile],
+        piece_length: u32,
+        seed: u64,
+        single: bool,
+        private: bool,
+    ) -> Self {
         let mut rng = Rng::new(seed);
         let contents: Vec<Vec<u8>> = files
             .iter()
@@ -101,6 +127,9 @@ impl TestTorrent {
         e.bytes(b"name").bytes(name.as_bytes());
         e.bytes(b"piece length").int(i64::from(piece_length));
         e.bytes(b"pieces").bytes(&pieces);
+        if private {
+            e.bytes(b"private").int(1);
+        }
         e.end();
         e.end();
         let meta = Metainfo::from_bytes(&e.finish()).expect("test torrent parses");

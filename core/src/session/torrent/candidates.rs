@@ -17,7 +17,6 @@ pub(crate) enum Source {
     /// A DHT lookup.
     Dht,
     /// Peer exchange (BEP 11).
-    #[allow(dead_code)] // fed once the pex extension is wired in
     Pex,
     /// A peer that connected to us.
     Incoming,

@@ -16,8 +16,10 @@ use std::time::Instant;
 use super::config::TorrentOptions;
 use super::disk::TorrentDisk;
 use super::event::TorrentPhase;
+use super::io::ConnId;
 use super::rate::RateMeter;
 use crate::choker::Choker;
+use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
 use crate::id::InfoHash;
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
@@ -85,6 +87,12 @@ pub(crate) struct Torrent {
     pub(crate) next_stats: Instant,
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
+    /// Magnet: the ut_metadata download (`None` once the metadata is known).
+    pub(crate) fetcher: Option<MetadataFetcher<ConnId>>,
+    /// Answers ut_metadata requests (rejects until the metadata is known).
+    pub(crate) server: MetadataServer,
+    /// Peer exchange (disabled for a private torrent).
+    pub(crate) pex: PexPool<ConnId>,
 }
 
 impl Torrent {
