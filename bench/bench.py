@@ -347,7 +347,7 @@ def run_seed(args, procs, work, client, data, run):
         cmd = [args.rqbit, "--disable-dht", "--disable-dht-persistence",
                "--disable-upnp-port-forward", "--disable-lsd", "--listen-ip", "127.0.0.1",
                "--ipv4-only", *bind, "--listen-port", str(port), "download",
-               "--disable-http-api", "-o", data["dir"], data["torrent"]]
+               "--disable-http-api", "--overwrite", "-o", data["dir"], data["torrent"]]
         env = None
     seeder = procs.start(cmd, os.path.join(work, f"seed-{client}-{run}.log"), env=env)
     # Ready once it listens and its start-up hash check is over (CPU idle for 1 s).
