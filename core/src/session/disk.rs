@@ -61,6 +61,11 @@ impl Jobs {
     pub(crate) fn take(&mut self, id: JobId) -> Option<(TorrentId, JobMeta)> {
         self.jobs.remove(&id)
     }
+
+    /// The torrent a job in flight belongs to.
+    pub(crate) fn torrent_of(&self, id: JobId) -> Option<TorrentId> {
+        self.jobs.get(&id).map(|(t, _)| *t)
+    }
 }
 
 /// One torrent's disk state.
@@ -172,8 +177,31 @@ impl TorrentDisk {
 }
 
 impl Session {
-    /// A disk job finished.
+    /// A disk job finished. Whatever its kind, if it ends the disk back-pressure the
+    /// torrent's peers are refilled: requests stopped while the disk was behind, and the
+    /// peers' pipelines may have drained meanwhile, so no block arrival would refill them.
     pub(super) fn completion(&mut self, now: Instant, done: Completion) {
+        let Some(id) = self.jobs.torrent_of(done.id) else {
+            return;
+        };
+        let was_behind = self.disk_behind(id);
+        self.complete_job(now, done);
+        if was_behind && !self.disk_behind(id) {
+            self.fill_all(now, id);
+        }
+    }
+
+    fn disk_behind(&self, id: TorrentId) -> bool {
+        self.torrents
+            .get(&id)
+            .and_then(|t| t.data.as_ref())
+            .is_some_and(|d| {
+                d.disk
+                    .is_behind(self.config.max_disk_jobs, self.config.max_unwritten_bytes)
+            })
+    }
+
+    fn complete_job(&mut self, now: Instant, done: Completion) {
         let Some((id, meta)) = self.jobs.take(done.id) else {
             return;
         };
@@ -191,14 +219,8 @@ impl Session {
                 let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
                     return;
                 };
-                let was_behind = d
-                    .disk
-                    .is_behind(self.config.max_disk_jobs, self.config.max_unwritten_bytes);
                 if d.disk.write_done(piece, len) {
                     self.verify(id, piece);
-                }
-                if was_behind {
-                    self.fill_all(now, id);
                 }
             }
             (JobMeta::Read { conn, block }, CompletionKind::Read(bytes)) => {
@@ -288,6 +310,10 @@ impl Session {
         self.begin_stop(now, id);
     }
 }
+
+#[cfg(test)]
+#[path = "disk_backpressure_tests.rs"]
+mod backpressure_tests;
 
 #[cfg(test)]
 mod tests {

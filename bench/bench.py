@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""Loopback throughput benchmark: sanstorrent (smol, tokio) vs rqbit vs libtorrent.
+
+Called by bench/run.sh, which builds the binaries and writes bench/RESULTS.md; run that.
+
+Scenarios (all on 127.0.0.1, TCP, one opentracker for announces):
+  download  a torrent (single 1 GiB file, or 1 GiB in --files files in nested directories)
+            seeded by 1 and then N libtorrent seeders (lt_peer.py, normal hash check, so no
+            lazy hashing while timed), downloaded by every client in turn: runs are
+            interleaved (run 1 of every client, then run 2, ...) so slow drifts of a shared
+            machine hit every client alike. Each output is verified by sha256, file by file.
+  seed      sanstorrent `seed` vs rqbit seeding the single-file torrent to one libtorrent
+            leecher (the leecher's wall time is timed; the seeder's CPU is measured over the
+            transfer only, after its start-up hash check has finished).
+
+Each client runs under /usr/bin/time -v: wall seconds, MB/s (10^6 bytes), CPU seconds
+(user + sys), peak RSS. TSV rows go to --out; medians are computed by report.py.
+Never fails on slowness: a failed or timed-out run is recorded with ok=no.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PY = "/usr/bin/python3"  # Debian's python3: the one that can import libtorrent
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    for _ in range(200):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        p = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", p))
+        except OSError:
+            t.close()
+            continue
+        t.close()
+        u.close()
+        return p
+    raise RuntimeError("no free port")
+
+
+class Procs:
+    """Every background process started, killed at exit."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, logfile, **kw):
+        f = open(logfile, "wb")
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, wait=15):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(wait)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def stop_all(self):
+        for p in self.procs:
+            self.stop(p, wait=5)
+
+
+def wait_for_line(path, prefix, secs):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    if line.startswith(prefix):
+                        return line.strip()
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"no {prefix!r} in {path} within {secs} s")
+
+
+class Tracker:
+    """opentracker on one free port (HTTP and UDP), whitelist-only."""
+
+    def __init__(self, procs, work):
+        self.dir = os.path.join(work, "tracker")
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        os.chmod(work, 0o755)
+        open(os.path.join(self.dir, "whitelist.txt"), "w").close()
+        os.chmod(os.path.join(self.dir, "whitelist.txt"), 0o644)
+        for _ in range(5):
+            self.port = free_port()
+            self.proc = procs.start(
+                ["opentracker", "-i", "127.0.0.1", "-p", str(self.port), "-P", str(self.port),
+                 "-d", self.dir, "-w", "whitelist.txt"],
+                os.path.join(self.dir, "opentracker.log"))
+            deadline = time.time() + 5
+            while time.time() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+        raise RuntimeError("opentracker failed to start (run ../shared/interop/setup.sh)")
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/announce"
+
+    def allow(self, info_hash):
+        with open(os.path.join(self.dir, "whitelist.txt"), "a") as f:
+            f.write(info_hash.lower() + "\n")
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+
+
+def gen_files(root, total, count, seed):
+    """`count` files totalling `total` bytes under `root`, in nested directories; sizes vary
+    from a few bytes to several MB (a handful under 16 KiB). Reproducible from `seed`."""
+    rng = random.Random(seed)
+    weights = [rng.random() ** 3 for _ in range(count)]
+    for i in range(0, count, 17):
+        weights[i] = 0.0  # tiny files: smaller than a block
+    scale = total / sum(weights)
+    sizes = [int(w * scale) if w else rng.randrange(1, 4000) for w in weights]
+    sizes[-1] += total - sum(sizes)
+    chunk = rng.randbytes(1 << 20)
+    for i, size in enumerate(sizes):
+        path = os.path.join(root, f"d{i % 7}", f"e{i % 3}", f"f{i:03}.bin")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(i.to_bytes(8, "little"))  # makes every file's content distinct
+            left = size - 8
+            while left > 0:
+                n = min(len(chunk), left)
+                f.write(chunk[:n])
+                chunk = chunk[7:] + chunk[:7]  # cheap variation between pieces
+                left -= n
+            f.truncate(size)
+
+
+def sha256_tree(root):
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for fn in files:
+            p = os.path.join(dirpath, fn)
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for b in iter(lambda: f.read(1 << 20), b""):
+                    h.update(b)
+            out[os.path.relpath(p, root)] = h.hexdigest()
+    return out
+
+
+def make_data(args, work, tracker, layout):
+    """Generates the data and its torrent; returns a dict with torrent, dir, name, sums."""
+    d = os.path.join(work, f"src-{layout}")
+    torrent = os.path.join(work, f"{layout}.torrent")
+    if layout == "single":
+        name = "bench.bin"
+        cmd = [PY, f"{args.interop}/mktorrent.py", "both", "--layout", "single", "--dir", d,
+               "--name", name, "--size", str(args.size), "--seed", "42", "--piece-size",
+               str(args.piece), "--tracker", tracker.url(), "--torrent", torrent]
+    else:
+        name = "bench200"
+        gen_files(os.path.join(d, name), args.size, args.files, 42)
+        cmd = [PY, f"{args.interop}/mktorrent.py", "make", "--data", os.path.join(d, name),
+               "--torrent", torrent, "--piece-size", str(args.piece), "--tracker", tracker.url()]
+    info = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    tracker.allow(info["infohash"])
+    sums = sha256_tree(d)
+    log(f"{layout}: {len(sums)} files, {info['num_pieces']} pieces, {info['infohash']}")
+    return {"torrent": torrent, "dir": d, "name": name, "sums": sums,
+            "infohash": info["infohash"], "layout": layout}
+
+
+def client_cmd(args, client, data, out, port):
+    """The command line of one download client."""
+    t = data["torrent"]
+    if client.startswith("sanstorrent-"):
+        rt = client.split("-", 1)[1]
+        return [args.sanstorrent, "download", t, "-o", out, "-p", str(port),
+                "--bind", "127.0.0.1", "--no-dht", "--quiet", "--runtime", rt,
+                "--state-dir", out + ".state"]
+    if client == "rqbit":
+        bind = ["--bind-device", "lo"] if os.geteuid() == 0 else []
+        return [args.rqbit, "--disable-dht", "--disable-dht-persistence",
+                "--disable-upnp-port-forward", "--disable-lsd", "--listen-ip", "127.0.0.1",
+                "--ipv4-only", *bind, "--listen-port", str(port), "download",
+                "--disable-http-api", "--exit-on-finish", "-o", out, t]
+    if client == "libtorrent":
+        return [PY, f"{args.interop}/lt_peer.py", "--torrent", t, "--save", out,
+                "--exit-on-done", "--timeout", str(args.client_timeout), "--status-interval",
+                "0", "--no-utp", "--port", str(port)]
+    raise ValueError(client)
+
+
+def parse_time_v(path):
+    rss = cpu = None
+    try:
+        with open(path) as f:
+            u = s = 0.0
+            for line in f:
+                k, _, v = line.strip().rpartition(": ")
+                if k == "Maximum resident set size (kbytes)":
+                    rss = int(v)
+                elif k == "User time (seconds)":
+                    u = float(v)
+                elif k == "System time (seconds)":
+                    s = float(v)
+            cpu = u + s
+    except (FileNotFoundError, ValueError):
+        pass
+    return rss, cpu
+
+
+def row(out, fields):
+    line = "\t".join(str(x) for x in fields)
+    print(line, flush=True)
+    with open(out, "a") as f:
+        f.write(line + "\n")
+
+
+def verify(data, out):
+    got = sha256_tree(out) if os.path.isdir(out) else {}
+    return got == data["sums"]
+
+
+def run_download(args, work, client, data, scenario, run):
+    out = os.path.join(work, "out")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out + ".state", ignore_errors=True)
+    os.makedirs(out)
+    port = free_port()
+    cmd = client_cmd(args, client, data, out, port)
+    tv = os.path.join(work, "time.txt")
+    logf = os.path.join(work, f"client-{client}-{scenario}-{run}.log")
+    subprocess.run(["sync"])
+    t0 = time.monotonic()
+    with open(logf, "wb") as f:
+        try:
+            rc = subprocess.run(["/usr/bin/time", "-v", "-o", tv, *cmd], stdout=f,
+                                stderr=subprocess.STDOUT, timeout=args.client_timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    wall = time.monotonic() - t0
+    rss, cpu = parse_time_v(tv)
+    ok = rc == 0 and verify(data, out)
+    if not ok:
+        with open(logf, errors="replace") as f:
+            tail = f.read()[-600:]
+        log(f"{client} {scenario} run {run} FAILED rc={rc}: {tail}")
+    row(args.out, [scenario, client, run, f"{wall:.3f}", f"{args.size / 1e6 / wall:.1f}",
+                   rss if rss is not None else "NA", f"{cpu:.2f}" if cpu is not None else "NA",
+                   "yes" if ok else "no"])
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out + ".state", ignore_errors=True)
+
+
+def start_lt_seeders(args, procs, work, data, n):
+    seeders = []
+    for i in range(n):
+        logf = os.path.join(work, f"seeder-{data['layout']}-{i}.log")
+        p = procs.start([PY, f"{args.interop}/lt_peer.py", "--torrent", data["torrent"],
+                         "--save", data["dir"], "--seed", "--timeout", "7200",
+                         "--status-interval", "0", "--no-utp"], logf)
+        seeders.append((p, logf))
+    for p, logf in seeders:
+        wait_for_line(logf, "SEEDING", 600)
+    time.sleep(2)  # let every seeder's first announce land
+    return seeders
+
+
+def cpu_of(pid):
+    """user+sys seconds of a process and its reaped children, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields[11:15]) / tck
+
+
+def tree_pids(pid):
+    """`pid` and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def tree_cpu(pid):
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += cpu_of(p)
+        except OSError:
+            pass
+    return total
+
+
+def tree_hwm_kb(pid):
+    best = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        best = max(best, int(line.split()[1]))
+        except OSError:
+            pass
+    return best
+
+
+def run_seed(args, procs, work, client, data, run):
+    """One of our seeders (sanstorrent or rqbit) to one libtorrent leecher."""
+    port = free_port()
+    if client == "sanstorrent":
+        cmd = [args.sanstorrent, "seed", data["torrent"], "-o", data["dir"], "-p", str(port),
+               "--bind", "127.0.0.1", "--no-dht"]
+        env = dict(os.environ, XDG_DATA_HOME=os.path.join(work, "xdg"))
+    else:
+        bind = ["--bind-device", "lo"] if os.geteuid() == 0 else []
+        cmd = [args.rqbit, "--disable-dht", "--disable-dht-persistence",
+               "--disable-upnp-port-forward", "--disable-lsd", "--listen-ip", "127.0.0.1",
+               "--ipv4-only", *bind, "--listen-port", str(port), "download",
+               "--disable-http-api", "--overwrite", "-o", data["dir"], data["torrent"]]
+        env = None
+    seeder = procs.start(cmd, os.path.join(work, f"seed-{client}-{run}.log"), env=env)
+    # Ready once it listens and its start-up hash check is over (CPU idle for 1 s).
+    deadline = time.time() + 300
+    last, idle_since = -1.0, None
+    while time.time() < deadline and seeder.poll() is None:
+        c = tree_cpu(seeder.pid)
+        if c - last < 0.02:
+            idle_since = idle_since or time.time()
+            if time.time() - idle_since >= 1.0:
+                break
+        else:
+            idle_since = None
+        last = c
+        time.sleep(0.25)
+    cpu0 = tree_cpu(seeder.pid)
+    out = os.path.join(work, "lt-leech")
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.monotonic()
+    leech_log = os.path.join(work, f"leech-{client}-{run}.log")
+    with open(leech_log, "wb") as f:
+        try:
+            rc = subprocess.run(
+                [PY, f"{args.interop}/lt_peer.py", "--torrent", data["torrent"], "--save", out,
+                 "--exit-on-done", "--timeout", str(args.client_timeout), "--no-tracker",
+                 "--peer", f"127.0.0.1:{port}", "--status-interval", "0", "--no-utp"],
+                stdout=f, stderr=subprocess.STDOUT, timeout=args.client_timeout + 10).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    wall = time.monotonic() - t0
+    cpu = tree_cpu(seeder.pid) - cpu0 if seeder.poll() is None else None
+    rss = tree_hwm_kb(seeder.pid) if seeder.poll() is None else None
+    procs.stop(seeder, signal.SIGINT)
+    ok = rc == 0 and verify(data, out)
+    secs = None
+    with open(leech_log, errors="replace") as f:
+        for line in f:
+            if line.startswith("DONE "):
+                secs = float(line.split("secs=")[1].split()[0])
+    if not ok:
+        log(f"seed {client} run {run} FAILED rc={rc}")
+    row(args.out, ["seed-single-1", client + "-seeder", run, f"{wall:.3f}",
+                   f"{args.size / 1e6 / (secs or wall):.1f}", rss if rss else "NA",
+                   f"{cpu:.2f}" if cpu is not None else "NA", "yes" if ok else "no"])
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=1 << 30)
+    ap.add_argument("--piece", type=int, default=1 << 20)
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seeders", default="1,4", help="comma-separated seeder counts")
+    ap.add_argument("--layouts", default="single,multi")
+    ap.add_argument("--clients", default="sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent")
+    ap.add_argument("--no-seed-bench", action="store_true")
+    ap.add_argument("--sanstorrent", required=True)
+    ap.add_argument("--rqbit", required=True)
+    ap.add_argument("--interop", required=True)
+    ap.add_argument("--client-timeout", type=int, default=300)
+    ap.add_argument("--out", required=True, help="TSV file rows are appended to")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="sanstorrent-bench-")
+    procs = Procs()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        tracker = Tracker(procs, work)
+        clients = args.clients.split(",")
+        for layout in args.layouts.split(","):
+            data = make_data(args, work, tracker, layout)
+            for n in (int(x) for x in args.seeders.split(",")):
+                scenario = f"download-{layout}-{n}"
+                seeders = start_lt_seeders(args, procs, work, data, n)
+                log(f"{scenario}: {n} seeder(s) up")
+                for run in range(1, args.runs + 1):
+                    for client in clients:
+                        run_download(args, work, client, data, scenario, run)
+                for p, _ in seeders:
+                    procs.stop(p)
+            if layout == "single" and not args.no_seed_bench:
+                for run in range(1, args.runs + 1):
+                    for client in ("sanstorrent", "rqbit"):
+                        run_seed(args, procs, work, client, data, run)
+            shutil.rmtree(data["dir"], ignore_errors=True)
+    finally:
+        procs.stop_all()
+        if os.environ.get("KEEP_WORK") == "1":
+            log(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

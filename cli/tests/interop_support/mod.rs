@@ -1,0 +1,225 @@
+//! Helpers for the interop matrix: the real `sanstorrent` binary as a bounded background
+//! process, generated test data, byte-for-byte tree comparison, and a time bound per test.
+//! The real peers (libtorrent, opentracker, Transmission) come from
+//! `sanstorrent_tests::interop` (`../shared/interop/`, installed by `setup.sh`).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sanstorrent_tests::interop::{Proc, WorkDir, lt_peer, mktorrent};
+
+/// The `sanstorrent` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sanstorrent")
+}
+
+/// `path` as `&str` (every path here is made by the tests and is UTF-8).
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// Starts `sanstorrent args...` in the background, killed after `secs` even if the test
+/// thread is gone (`timeout -k`), with its output in `work/<name>.log`. Its platform data
+/// directory is redirected into `work` so that no test touches the user's state.
+pub fn sanstorrent(work: &WorkDir, name: &str, secs: u32, args: &[&str]) -> Proc {
+    let home = work.join(&format!("{name}-home"));
+    fs::create_dir_all(&home).expect("home dir");
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", &secs.to_string(), bin()]).args(args);
+    cmd.env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"));
+    Proc::spawn(cmd, work.join(&format!("{name}.log")))
+}
+
+/// Waits for a `sanstorrent download` (without `--seed`) to exit 0; panics with its log.
+pub fn expect_success(p: &mut Proc, what: &str, timeout: Duration) {
+    let status = p.wait(timeout);
+    let log = p.output();
+    assert!(status.success(), "{what} exited with {status}; log:\n{log}");
+    assert!(
+        !log.contains("panicked") && !log.contains("RUST_BACKTRACE"),
+        "{what} panicked:\n{log}"
+    );
+}
+
+/// A generated torrent: its file, the directory holding the data (the `-o` of a seeder), the
+/// info-hash (hex) and its magnet link.
+pub struct Data {
+    pub torrent: PathBuf,
+    pub dir: PathBuf,
+    pub info_hash: String,
+    pub magnet: String,
+}
+
+/// Generates `size` bytes of data in `layout` ("single" or "multi": nested directories,
+/// files smaller than a piece and a zero-length file) and its .torrent, with `trackers` and
+/// any further `mktorrent.py` flags (`--private`).
+pub fn data(
+    work: &WorkDir,
+    layout: &str,
+    size: u64,
+    piece: u32,
+    trackers: &[&str],
+    extra: &[&str],
+) -> Data {
+    let dir = work.join(&format!("src-{layout}"));
+    let torrent = work.join(&format!("{layout}.torrent"));
+    let (size, piece) = (size.to_string(), piece.to_string());
+    let mut args = vec![
+        "both",
+        "--layout",
+        layout,
+        "--dir",
+        s(&dir),
+        "--size",
+        &size,
+        "--seed",
+        "7",
+        "--piece-size",
+        &piece,
+        "--torrent",
+        s(&torrent),
+    ];
+    for t in trackers {
+        args.extend(["--tracker", t]);
+    }
+    args.extend(extra);
+    let json = mktorrent(&args);
+    let field = |key: &str| -> String {
+        json.split(&format!("\"{key}\": \""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("mktorrent.py printed no {key}: {json}"))
+            .to_string()
+    };
+    let info_hash = field("infohash");
+    assert_eq!(info_hash.len(), 40, "{json}");
+    Data {
+        torrent,
+        dir,
+        info_hash,
+        magnet: field("magnet"),
+    }
+}
+
+/// Every file under `a` exists under `b` with the same bytes, and the other way round.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    if let Err(e) = compare_trees(a, b) {
+        panic!("{e}");
+    }
+}
+
+/// Polls until the tree under `b` equals the one under `a` (for peers that keep seeding
+/// after they finish); panics with the last difference after `timeout`.
+pub fn wait_same_tree(a: &Path, b: &Path, timeout: Duration, what: &str) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match compare_trees(a, b) {
+            Ok(()) => return,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("{what}: not complete within {timeout:?}: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+fn compare_trees(a: &Path, b: &Path) -> Result<(), String> {
+    let (fa, fb) = (files(a), files(b));
+    if fa.is_empty() {
+        return Err(format!("no files under {a:?}"));
+    }
+    if fa != fb {
+        return Err(format!(
+            "file lists differ between {a:?} and {b:?}: {fa:?} vs {fb:?}"
+        ));
+    }
+    for rel in fa {
+        let x = fs::read(a.join(&rel)).map_err(|e| format!("{rel:?}: {e}"))?;
+        let y = fs::read(b.join(&rel)).map_err(|e| format!("{rel:?}: {e}"))?;
+        if x != y {
+            return Err(format!(
+                "{rel:?} differs ({} vs {} bytes)",
+                x.len(),
+                y.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Regular files under `root`, relative, sorted; a missing root has none.
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs `f` on its own thread and fails the test if it takes longer than `secs`.
+pub fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test took more than {secs} s"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test body panicked (see above)"),
+    }
+}
+
+/// A libtorrent seeder of `d` (TCP only, no initial hash check) that has printed `SEEDING`.
+pub fn lt_seeder(work: &WorkDir, name: &str, d: &Data, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--torrent",
+        s(&d.torrent),
+        "--save",
+        s(&d.dir),
+        "--seed",
+        "--seed-mode",
+        "--no-utp",
+    ];
+    args.extend(extra);
+    let p = lt_peer(work, name, 170, &args);
+    p.wait_for_line("SEEDING", Duration::from_secs(30));
+    p
+}
+
+/// The `--peer` value of a libtorrent peer: `127.0.0.1:PORT` from its `LISTEN` line.
+pub fn lt_addr(p: &Proc) -> String {
+    format!(
+        "127.0.0.1:{}",
+        sanstorrent_tests::interop::lt_listen_port(p)
+    )
+}
+
+/// Lines of a libtorrent peer's log starting with `PEER ` and containing `src=<src>`.
+pub fn lt_peers_from(p: &Proc, src: &str) -> Vec<String> {
+    p.output()
+        .lines()
+        .filter(|l| l.starts_with("PEER ") && l.contains(&format!("src={src}")))
+        .map(str::to_string)
+        .collect()
+}

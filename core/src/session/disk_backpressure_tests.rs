@@ -1,0 +1,206 @@
+//! Disk back-pressure ends however the disk catches up: when the last job that kept the torrent
+//! behind is a hash check rather than a write, requests must still resume.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::create::TorrentBuilder;
+use crate::id::{PeerId, sha1_digest};
+use crate::metainfo::Metainfo;
+use crate::session::{
+    Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, Event, JobId, Session,
+    SessionConfig, TorrentId, TorrentOptions, TorrentSource,
+};
+use crate::wire;
+
+const PIECE: u32 = 32 * 1024;
+const PIECES: u32 = 16;
+
+/// A torrent of zeros: 16 pieces of 2 blocks.
+fn metainfo() -> Arc<Metainfo> {
+    let b = TorrentBuilder::single_file("t.bin", u64::from(PIECES * PIECE))
+        .unwrap()
+        .piece_length(PIECE);
+    let hashes = vec![sha1_digest(&vec![0u8; PIECE as usize]); PIECES as usize];
+    Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Everything the session wants done now: transmits, then actions (events are dropped).
+fn drain(s: &mut Session) -> (Vec<crate::session::Transmit>, Vec<Action>) {
+    let mut t = Vec::new();
+    let mut a = Vec::new();
+    while let Some(x) = s.poll_transmit() {
+        t.push(x);
+    }
+    while let Some(x) = s.poll_action() {
+        a.push(x);
+    }
+    while let Some(e) = s.poll_event() {
+        let _: Event = e;
+    }
+    (t, a)
+}
+
+/// The write and hash-check jobs the session issued, with their pieces.
+#[derive(Default)]
+struct Jobs {
+    writes: Vec<(JobId, u32)>,
+    verifies: Vec<(JobId, u32)>,
+}
+
+impl Jobs {
+    fn collect(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            if let Action::Disk(DiskJob { id, kind, .. }) = a {
+                match kind {
+                    DiskJobKind::Write { piece, .. } => self.writes.push((id, piece)),
+                    DiskJobKind::Verify { piece, .. } => self.verifies.push((id, piece)),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Moves bytes between the session's `conn` and a remote seed until quiet; returns how many
+/// requests the remote received.
+fn pump(
+    s: &mut Session,
+    conn: ConnId,
+    remote: &mut wire::Connection,
+    now: Instant,
+    jobs: &mut Jobs,
+) -> usize {
+    let meta = metainfo();
+    let full = wire::Bitfield::full(PIECES);
+    let mut requests = 0;
+    for _ in 0..200 {
+        let (transmits, actions) = drain(s);
+        jobs.collect(actions);
+        let mut moved = false;
+        for t in transmits {
+            if t.dest == Dest::Peer(conn) {
+                remote.handle_input(now, &t.payload);
+                moved = true;
+            }
+        }
+        while let Some(e) = remote.poll_event() {
+            match e {
+                wire::Event::HandshakeReceived { info_hash, .. } => {
+                    let params = wire::TorrentParams {
+                        info_hash,
+                        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+                        our_pieces: Some(&full),
+                        metadata_size: None,
+                    };
+                    remote.accept(now, params).unwrap();
+                }
+                wire::Event::Established { .. } => remote.unchoke(now).unwrap(),
+                wire::Event::RequestReceived(b) => {
+                    requests += 1;
+                    let data = bytes::Bytes::from(vec![0u8; b.length as usize]);
+                    remote.send_block(now, b.piece, b.offset, data).unwrap();
+                }
+                _ => {}
+            }
+        }
+        while let Some(bytes) = remote.poll_transmit() {
+            s.handle_peer_data(now, conn, &bytes);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    requests
+}
+
+fn complete(s: &mut Session, t: TorrentId, id: JobId, result: CompletionKind, now: Instant) {
+    s.handle_completion(
+        now,
+        Completion {
+            id,
+            torrent: t,
+            result: Ok(result),
+        },
+    );
+}
+
+#[test]
+fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        max_disk_jobs: 2,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, now, 1);
+    s.set_listen_addr(addr(7000));
+    let t = s
+        .add_torrent(
+            now,
+            TorrentSource::Metainfo(metainfo()),
+            TorrentOptions::default(),
+        )
+        .unwrap();
+    // The start-up check: no file yet, nothing to check.
+    let (_, actions) = drain(&mut s);
+    let stamps = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Stamps,
+                ..
+            }) => Some(*id),
+            _ => None,
+        })
+        .expect("stamps job");
+    complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
+    s.add_peers(now, t, &[addr(8001)]);
+    let (_, actions) = drain(&mut s);
+    let conn = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("dials the peer");
+    s.handle_connected(now, conn, Ok(()));
+    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer01")));
+    let mut remote = wire::Connection::inbound(now, config, None);
+
+    // Blocks arrive; the writes stay pending: the disk is behind, requesting stops, and the
+    // pipeline drains.
+    let mut jobs = Jobs::default();
+    assert!(pump(&mut s, conn, &mut remote, now, &mut jobs) > 0);
+    assert!(jobs.writes.len() >= 4, "{} writes", jobs.writes.len());
+    assert_eq!(
+        pump(&mut s, conn, &mut remote, now, &mut Jobs::default()),
+        0
+    );
+
+    // Every write completes, but the hash checks they start keep the disk behind.
+    for (id, _) in std::mem::take(&mut jobs.writes) {
+        complete(&mut s, t, id, CompletionKind::Written, now);
+        let (_, actions) = drain(&mut s);
+        jobs.collect(actions);
+    }
+    assert!(jobs.verifies.len() >= 2, "{} checks", jobs.verifies.len());
+    assert_eq!(pump(&mut s, conn, &mut remote, now, &mut jobs), 0);
+
+    // The hash checks pass: the disk has caught up, so requesting must resume without any
+    // block arriving or timer firing.
+    for (id, _) in std::mem::take(&mut jobs.verifies) {
+        complete(&mut s, t, id, CompletionKind::Verified(true), now);
+    }
+    let resumed = pump(&mut s, conn, &mut remote, now, &mut jobs);
+    assert!(
+        resumed > 0,
+        "requests did not resume after the disk caught up"
+    );
+}
