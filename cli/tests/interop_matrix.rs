@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use interop_support::{
-    Data, assert_same_tree, bounded, data, expect_success, lt_addr, lt_peers_from, lt_seeder, s,
-    sanstorrent, wait_same_tree,
+    Bounded, Data, assert_same_tree, bounded, data, expect_success, lt_addr, lt_peers_from,
+    lt_seeder, s, sanstorrent, wait_same_tree,
 };
 use sanstorrent_core::bencode;
 use sanstorrent_tests::interop::{
@@ -40,7 +40,7 @@ fn download_args(work: &WorkDir, name: &str, port: &str) -> Vec<String> {
 }
 
 /// Runs `sanstorrent download SOURCE -o OUT` with `extra` flags to completion (exit 0).
-fn download(work: &WorkDir, name: &str, source: &str, extra: &[&str], secs: u32) -> Proc {
+fn download(work: &WorkDir, name: &str, source: &str, extra: &[&str], secs: u32) -> Bounded {
     let port = free_port().to_string();
     let out = work.join(&format!("{name}-out"));
     let mut args: Vec<String> = vec!["download".into(), source.into(), "-o".into()];
@@ -52,7 +52,7 @@ fn download(work: &WorkDir, name: &str, source: &str, extra: &[&str], secs: u32)
 }
 
 /// `sanstorrent seed TORRENT -o DIR -p PORT --bind 127.0.0.1 extra...`.
-fn seed(work: &WorkDir, name: &str, d: &Data, port: u16, extra: &[&str]) -> Proc {
+fn seed(work: &WorkDir, name: &str, d: &Data, port: u16, extra: &[&str]) -> Bounded {
     let port = port.to_string();
     let mut args = vec![
         "seed",
@@ -188,15 +188,13 @@ fn transmission_downloads_from_our_seeder() {
             .arg("+x")
             .arg(&fin)
             .status();
-        let mut cmd = std::process::Command::new("timeout");
-        cmd.args(["-k", "5", "160", "transmission-cli", "-g"])
-            .arg(&conf)
-            .arg("-w")
-            .arg(&out)
-            .arg("-f")
-            .arg(&fin)
-            .arg(&d.torrent);
-        let tr = Proc::spawn(cmd, work.join("transmission.log"));
+        let tr = Bounded::spawn(
+            160,
+            "transmission-cli",
+            &["-g", s(&conf), "-w", s(&out), "-f", s(&fin), s(&d.torrent)],
+            &[],
+            work.join("transmission.log"),
+        );
         // Transmission never dials 127.0.0.0/8: our seeder must learn its address from the
         // tracker and connect out. Start the seeder once the tracker lists Transmission.
         let listed = format!("127.0.0.1:{tr_port}");
@@ -508,7 +506,7 @@ fn swarm_of_two_libtorrent_and_two_sanstorrent_peers() {
                 "--seed",
             ],
         );
-        let ours: Vec<Proc> = (0..2)
+        let ours: Vec<Bounded> = (0..2)
             .map(|i| {
                 download(
                     &work,

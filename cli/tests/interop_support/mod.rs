@@ -23,20 +23,71 @@ pub fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
 
-/// Starts `sanstorrent args...` in the background, killed after `secs` even if the test
-/// thread is gone (`timeout -k`), with its output in `work/<name>.log`. Its platform data
-/// directory is redirected into `work` so that no test touches the user's state.
-pub fn sanstorrent(work: &WorkDir, name: &str, secs: u32, args: &[&str]) -> Proc {
+/// A process run under `timeout -k 5 SECS`, so that it dies by itself even if the test
+/// thread that owns it is gone. Dropping it sends SIGTERM to `timeout`, which passes it on
+/// (SIGKILL, as [`Proc`]'s own drop sends, would kill `timeout` and orphan the command).
+pub struct Bounded(Proc);
+
+impl Bounded {
+    /// Starts `program args...` under `timeout`, with its output in `log`.
+    pub fn spawn(
+        secs: u32,
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, PathBuf)],
+        log: PathBuf,
+    ) -> Self {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "5", &secs.to_string(), program]).args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Self(Proc::spawn(cmd, log))
+    }
+}
+
+impl std::ops::Deref for Bounded {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Bounded {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.0
+    }
+}
+
+impl Drop for Bounded {
+    fn drop(&mut self) {
+        if self.0.try_wait().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.0.try_wait().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Starts `sanstorrent args...` in the background (bounded by `secs`, see [`Bounded`]), with
+/// its output in `work/<name>.log`. Its platform data directory is redirected into `work` so
+/// that no test touches the user's state.
+pub fn sanstorrent(work: &WorkDir, name: &str, secs: u32, args: &[&str]) -> Bounded {
     let home = work.join(&format!("{name}-home"));
     fs::create_dir_all(&home).expect("home dir");
-    let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "5", &secs.to_string(), bin()]).args(args);
-    cmd.env("HOME", &home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"));
-    Proc::spawn(cmd, work.join(&format!("{name}.log")))
+    let envs = [
+        ("HOME", home.clone()),
+        ("XDG_DATA_HOME", home.join("data")),
+        ("XDG_STATE_HOME", home.join("state")),
+        ("XDG_CONFIG_HOME", home.join("config")),
+        ("XDG_CACHE_HOME", home.join("cache")),
+    ];
+    Bounded::spawn(secs, bin(), args, &envs, work.join(&format!("{name}.log")))
 }
 
 /// Waits for a `sanstorrent download` (without `--seed`) to exit 0; panics with its log.
