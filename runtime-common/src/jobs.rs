@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use sanstorrent_core::session::io::{CompletionKind, DiskJobKind};
-use sanstorrent_core::storage::{Storage, StorageError, hash_piece};
+use sanstorrent_core::storage::{Storage, StorageError, block_digests, hash_piece};
 
 /// The largest block a `Read` job may ask for. The session validates peer requests (16 KiB
 /// blocks); this is a second fence so a bad length can never size an allocation.
@@ -51,6 +51,9 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKin
             Ok(CompletionKind::Checked(good))
         }
         DiskJobKind::Stamps => Ok(CompletionKind::Stamps(storage.stamps()?)),
+        DiskJobKind::BlockDigests { piece } => {
+            Ok(CompletionKind::BlockDigests(block_digests(storage, piece)?))
+        }
         // A job kind added to core after this runtime was written.
         _ => Err(StorageError::Io {
             op: sanstorrent_core::storage::IoOp::Read,
@@ -169,5 +172,25 @@ mod tests {
             data: Bytes::from_static(&[1; 100]),
         };
         assert!(execute(&storage, overflow).is_err());
+    }
+
+    #[test]
+    fn block_digests_hash_each_block_of_the_piece() {
+        // Two pieces of 40 KiB: blocks of 16, 16 and 8 KiB.
+        let layout = Layout::new(40 * 1024, [(80 * 1024, false)]).expect("valid layout");
+        let storage = MemoryStorage::new(layout);
+        let data: Vec<u8> = (0..80 * 1024u32).map(|i| (i % 251) as u8).collect();
+        write(&storage, 1, 0, &data[40 * 1024..]);
+        match execute(&storage, DiskJobKind::BlockDigests { piece: 1 }) {
+            Ok(CompletionKind::BlockDigests(d)) => {
+                let base = 40 * 1024;
+                let block = |i: usize| {
+                    let start = base + i * 16 * 1024;
+                    sha1_digest(&data[start..(start + 16 * 1024).min(80 * 1024)])
+                };
+                assert_eq!(d, vec![block(0), block(1), block(2)]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 }

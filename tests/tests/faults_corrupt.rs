@@ -47,7 +47,7 @@ fn scenario(seed: u64) -> Summary {
         .count();
     let banned = |addr| {
         sim.saw(leecher, |e| {
-            matches!(e, Event::PeerClosed { addr: a, reason: PeerCloseReason::Banned, .. }
+            matches!(e, Event::PeerClosed { addr: a, reason: PeerCloseReason::Banned | PeerCloseReason::SmartBanned, .. }
                 if a.ip() == addr)
         })
     };

@@ -41,6 +41,22 @@ pub(crate) enum JobMeta {
     },
     Check,
     Stamps(StampsFor),
+    /// Block digests for the smart ban.
+    BlockDigests {
+        piece: u32,
+        why: DigestsFor,
+    },
+}
+
+/// Why a `BlockDigests` job was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DigestsFor {
+    /// The piece failed its hash: record who sent what, then download it again. The picker is
+    /// told of the failure only when the digests are in, so no block of the re-download can be
+    /// written over the bad data before it is read.
+    Failed,
+    /// The piece passed after failing before: find the peers whose blocks differed.
+    Passed,
 }
 
 /// Every outstanding disk job of the session.
@@ -231,7 +247,14 @@ impl Session {
                 if ok {
                     self.piece_passed(now, id, piece);
                 } else if active {
-                    self.piece_failed(now, id, piece);
+                    self.disk_job(
+                        id,
+                        JobMeta::BlockDigests {
+                            piece,
+                            why: DigestsFor::Failed,
+                        },
+                        DiskJobKind::BlockDigests { piece },
+                    );
                 }
             }
             (JobMeta::Flush { pieces }, CompletionKind::Flushed) => {
@@ -239,6 +262,9 @@ impl Session {
                     d.disk.flushed(&pieces);
                 }
                 self.disk_job(id, JobMeta::Stamps(StampsFor::Save), DiskJobKind::Stamps);
+            }
+            (JobMeta::BlockDigests { piece, why }, CompletionKind::BlockDigests(digests)) => {
+                self.block_digests_done(now, id, piece, why, Some(&digests));
             }
             (JobMeta::Check, CompletionKind::Checked(good)) => {
                 let hashed = good.len() as u32;
@@ -274,6 +300,15 @@ impl Session {
     /// A disk job failed: reads reject the block; anything else stops the torrent (its data
     /// can no longer be trusted to reach the disk).
     fn job_failed(&mut self, now: Instant, id: TorrentId, meta: JobMeta, error: &StorageError) {
+        // The smart ban is an extra: without the digests, a failed piece is still downloaded
+        // again (and strikes still apply); a passed one just bans nobody.
+        if let JobMeta::BlockDigests { piece, why } = meta {
+            self.events.push_back(Event::Error {
+                torrent: Some(id),
+                message: format!("reading piece {piece} back for the smart ban: {error}"),
+            });
+            return self.block_digests_done(now, id, piece, why, None);
+        }
         if let JobMeta::Read { conn, block } = meta {
             self.events.push_back(Event::Error {
                 torrent: Some(id),

@@ -150,6 +150,9 @@ pub enum PeerCloseReason {
     UnknownTorrent,
     /// The peer is banned (hash failures).
     Banned,
+    /// The smart ban proved the peer sent a bad block: a piece it contributed to failed, and
+    /// once that piece passed, its block differed from the good one. It is banned.
+    SmartBanned,
     /// Already connected to this peer id on this torrent.
     Duplicate,
     /// A connection limit was reached.
@@ -173,6 +176,7 @@ impl fmt::Display for PeerCloseReason {
             Self::SelfConnection => f.write_str("connected to ourselves"),
             Self::UnknownTorrent => f.write_str("peer asked for a torrent we do not serve"),
             Self::Banned => f.write_str("peer is banned"),
+            Self::SmartBanned => f.write_str("peer proven to have sent a bad block; banned"),
             Self::Duplicate => f.write_str("already connected to this peer"),
             Self::Limit => f.write_str("connection limit reached"),
             Self::BothSeeds => f.write_str("both sides are seeds"),

@@ -173,6 +173,12 @@ pub enum DiskJobKind {
     },
     /// Read each file's size and modification time (to decide what resume data can trust).
     Stamps,
+    /// Read a piece back and return the SHA-1 of each of its 16 KiB blocks, in block order
+    /// (the smart ban compares what each peer sent; see `storage::block_digests`).
+    BlockDigests {
+        /// Piece index.
+        piece: u32,
+    },
 }
 
 /// The result of a [`DiskJob`], for `handle_completion`.
@@ -202,4 +208,6 @@ pub enum CompletionKind {
     Checked(Vec<u32>),
     /// `Stamps` finished: one entry per file, `None` for a missing file.
     Stamps(Vec<Option<crate::storage::FileStamp>>),
+    /// `BlockDigests` finished: the SHA-1 of each block of the piece, in block order.
+    BlockDigests(Vec<[u8; 20]>),
 }

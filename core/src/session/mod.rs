@@ -29,6 +29,7 @@ mod metadata;
 mod peers;
 mod pex;
 mod rate;
+mod smart_ban;
 mod timers;
 mod torrent;
 mod trackers;

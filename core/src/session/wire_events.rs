@@ -5,13 +5,13 @@
 use std::time::{Duration, Instant};
 
 use super::Session;
-use super::disk::JobMeta;
+use super::disk::{DigestsFor, JobMeta};
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, Dest, DiskJobKind, TorrentId, Transmit};
 use super::torrent::candidates::Source;
 use crate::choker::{ChokeMode, PeerStats};
 use crate::extensions::{UT_METADATA, UT_PEX};
-use crate::picker::{BlockRequest, PeerRate, Received};
+use crate::picker::{BlockRequest, PeerKey, PeerRate, Received};
 use crate::wire::{BlockRef, Event as WireEvent, PieceGeometry, TorrentParams};
 
 /// Round trip assumed when sizing request pipelines.
@@ -105,10 +105,7 @@ impl Session {
     }
 
     /// The picker of a connection's torrent, with the connection's key, if registered.
-    fn picker_of(
-        &mut self,
-        conn: ConnId,
-    ) -> Option<(&mut super::torrent::Data, crate::picker::PeerKey)> {
+    fn picker_of(&mut self, conn: ConnId) -> Option<(&mut super::torrent::Data, PeerKey)> {
         let peer = self.peers.get(conn)?;
         if !peer.in_picker {
             return None;
@@ -415,11 +412,7 @@ impl Session {
     }
 
     /// Cancels requests the picker no longer needs.
-    pub(super) fn send_cancels(
-        &mut self,
-        now: Instant,
-        cancels: &[(crate::picker::PeerKey, BlockRequest)],
-    ) {
+    pub(super) fn send_cancels(&mut self, now: Instant, cancels: &[(PeerKey, BlockRequest)]) {
         for (key, r) in cancels {
             if let Some(other) = self.peers.by_key(*key) {
                 if let Some(p) = self.peers.get_mut(other) {
@@ -611,6 +604,19 @@ impl Session {
             return;
         };
         let passed = d.picker.piece_passed(piece);
+        if passed.smart_ban_check {
+            self.disk_job(
+                id,
+                JobMeta::BlockDigests {
+                    piece,
+                    why: DigestsFor::Passed,
+                },
+                DiskJobKind::BlockDigests { piece },
+            );
+        }
+        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
         d.bits.set(piece);
         d.disk.verified(piece);
         let finished = d.picker.is_finished();
@@ -633,8 +639,15 @@ impl Session {
         }
     }
 
-    /// A piece failed its hash check: strikes and bans, then download it again.
-    pub(super) fn piece_failed(&mut self, now: Instant, id: TorrentId, piece: u32) {
+    /// A piece failed its hash check (`digests`: its blocks as stored, for the smart ban):
+    /// strikes and bans, then download it again.
+    pub(super) fn piece_failed(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        piece: u32,
+        digests: Option<&[[u8; 20]]>,
+    ) {
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
@@ -643,10 +656,25 @@ impl Session {
             return;
         };
         let failed = d.picker.piece_failed(piece);
+        if let Some(digests) = digests {
+            d.picker.record_failed_blocks(piece, digests);
+        }
         self.events
             .push_back(Event::PieceFailed { torrent: id, piece });
         self.send_cancels(now, &failed.cancels);
-        for key in failed.banned {
+        self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
+        self.fill_all(now, id);
+    }
+
+    /// Refuses `peers` (by address and peer id) from now on and closes their connections.
+    pub(super) fn ban_peers(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        peers: &[PeerKey],
+        reason: &PeerCloseReason,
+    ) {
+        for &key in peers {
             let Some(conn) = self.peers.by_key(key) else {
                 continue;
             };
@@ -657,9 +685,8 @@ impl Session {
             if let Some(t) = self.torrents.get_mut(&id) {
                 t.candidates.ban(addr, peer_id);
             }
-            self.close_conn(now, conn, PeerCloseReason::Banned);
+            self.close_conn(now, conn, reason.clone());
         }
-        self.fill_all(now, id);
     }
 }
 
