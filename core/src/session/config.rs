@@ -51,6 +51,10 @@ pub struct SessionConfig {
     pub max_unwritten_bytes: u64,
     /// Disk back-pressure: the most bytes read for uploads and not yet sent, per connection.
     pub max_upload_queue_bytes: usize,
+    /// Flush (fsync) a torrent's data in the background once this many verified bytes are not
+    /// yet durable, so data reaches the disk during the download instead of all at the end
+    /// (and resume data can record it sooner).
+    pub flush_every_bytes: u64,
     /// Overall download limit in bytes per second (`None`: unlimited).
     pub download_rate_limit: Option<u64>,
     /// Overall upload limit in bytes per second (`None`: unlimited).
@@ -100,6 +104,7 @@ impl Default for SessionConfig {
             max_disk_jobs: 256,
             max_unwritten_bytes: 16 * 1024 * 1024,
             max_upload_queue_bytes: 1024 * 1024,
+            flush_every_bytes: 64 * 1024 * 1024,
             download_rate_limit: None,
             upload_rate_limit: None,
             choker: ChokerConfig::default(),

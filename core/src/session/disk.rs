@@ -28,16 +28,18 @@ pub(crate) enum JobMeta {
         piece: u32,
         len: u64,
     },
+    /// Consecutive blocks of one piece, read by one job.
     Read {
         conn: ConnId,
-        block: BlockRef,
+        blocks: Vec<BlockRef>,
     },
     Verify {
         piece: u32,
     },
-    /// The pieces a completed flush makes durable.
+    /// The pieces a completed flush makes durable; `save`: a resume save follows.
     Flush {
         pieces: PieceSet,
+        save: bool,
     },
     Check,
     Stamps(StampsFor),
@@ -95,14 +97,19 @@ pub(crate) struct TorrentDisk {
     pub(crate) writes_per_piece: BTreeMap<u32, u32>,
     /// Complete pieces waiting for their writes before `Verify`.
     pub(crate) complete: BTreeSet<u32>,
-    /// Verified, not yet covered by a completed flush.
+    /// Verified, not yet covered by a flush.
     pub(crate) unflushed: PieceSet,
+    /// Bytes of `unflushed`.
+    pub(crate) unflushed_bytes: u64,
     /// Verified and flushed: what resume data may record.
     pub(crate) recorded: PieceSet,
     /// A flush is in flight.
     pub(crate) flushing: bool,
     /// A save (flush → stamps → SaveResume) is in progress.
     pub(crate) saving: bool,
+    /// A save was asked for while a background flush ran: start it when the flush ends (one
+    /// flush at a time, so a flush never reports data durable that another is still syncing).
+    pub(crate) save_after_flush: bool,
     /// `recorded` changed since the last save.
     pub(crate) dirty: bool,
     /// Check jobs in flight during the start check.
@@ -119,9 +126,11 @@ impl TorrentDisk {
             writes_per_piece: BTreeMap::new(),
             complete: BTreeSet::new(),
             unflushed: PieceSet::new(piece_count),
+            unflushed_bytes: 0,
             recorded: PieceSet::new(piece_count),
             flushing: false,
             saving: false,
+            save_after_flush: false,
             dirty: false,
             checks: 0,
             checked: 0,
@@ -170,14 +179,24 @@ impl TorrentDisk {
         }
     }
 
-    /// A piece passed its hash check: it waits for the next flush to be recorded.
-    pub(crate) fn verified(&mut self, piece: u32) {
-        self.unflushed.insert(piece);
+    /// A piece of `len` bytes passed its hash check: it waits for the next flush to be
+    /// recorded.
+    pub(crate) fn verified(&mut self, piece: u32, len: u64) {
+        if self.unflushed.insert(piece) {
+            self.unflushed_bytes += len;
+        }
+    }
+
+    /// Whether a background flush is due: enough verified bytes wait and no flush or save
+    /// runs.
+    pub(crate) fn flush_due(&self, every: u64) -> bool {
+        self.unflushed_bytes >= every && !self.flushing && !self.saving
     }
 
     /// Takes the pieces a flush issued now will make durable.
     pub(crate) fn take_unflushed(&mut self) -> PieceSet {
         let n = self.unflushed.len();
+        self.unflushed_bytes = 0;
         std::mem::replace(&mut self.unflushed, PieceSet::new(n))
     }
 
@@ -239,8 +258,8 @@ impl Session {
                     self.verify(id, piece);
                 }
             }
-            (JobMeta::Read { conn, block }, CompletionKind::Read(bytes)) => {
-                self.read_done(now, conn, block, Some(bytes));
+            (JobMeta::Read { conn, blocks }, CompletionKind::Read(bytes)) => {
+                self.read_done(now, conn, &blocks, Some(bytes));
             }
             (JobMeta::Verify { piece }, CompletionKind::Verified(ok)) => {
                 let active = self.torrents.get(&id).is_some_and(|t| t.is_active());
@@ -257,11 +276,16 @@ impl Session {
                     );
                 }
             }
-            (JobMeta::Flush { pieces }, CompletionKind::Flushed) => {
-                if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
-                    d.disk.flushed(&pieces);
+            (JobMeta::Flush { pieces, save }, CompletionKind::Flushed) => {
+                let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+                    return;
+                };
+                d.disk.flushed(&pieces);
+                if save {
+                    self.disk_job(id, JobMeta::Stamps(StampsFor::Save), DiskJobKind::Stamps);
+                } else if std::mem::take(&mut d.disk.save_after_flush) {
+                    self.start_save(id);
                 }
-                self.disk_job(id, JobMeta::Stamps(StampsFor::Save), DiskJobKind::Stamps);
             }
             (JobMeta::BlockDigests { piece, why }, CompletionKind::BlockDigests(digests)) => {
                 self.block_digests_done(now, id, piece, why, Some(&digests));
@@ -309,12 +333,13 @@ impl Session {
             });
             return self.block_digests_done(now, id, piece, why, None);
         }
-        if let JobMeta::Read { conn, block } = meta {
+        if let JobMeta::Read { conn, blocks } = meta {
+            let piece = blocks.first().map_or(0, |b| b.piece);
             self.events.push_back(Event::Error {
                 torrent: Some(id),
-                message: format!("reading piece {} for upload: {error}", block.piece),
+                message: format!("reading piece {piece} for upload: {error}"),
             });
-            return self.read_done(now, conn, block, None);
+            return self.read_done(now, conn, &blocks, None);
         }
         if let (JobMeta::Write { piece, len }, Some(d)) = (
             &meta,
@@ -325,6 +350,7 @@ impl Session {
         if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
             d.disk.saving = false;
             d.disk.flushing = false;
+            d.disk.save_after_flush = false;
             if matches!(meta, JobMeta::Check) {
                 d.disk.checks = d.disk.checks.saturating_sub(1);
             }
@@ -351,6 +377,10 @@ impl Session {
 mod backpressure_tests;
 
 #[cfg(test)]
+#[path = "upload_tests.rs"]
+mod upload_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -373,10 +403,13 @@ mod tests {
     #[test]
     fn only_flushed_pieces_are_recorded() {
         let mut d = TorrentDisk::new(4);
-        d.verified(0);
-        d.verified(2);
+        d.verified(0, 10);
+        d.verified(2, 10);
+        d.verified(2, 10); // counted once
+        assert!(d.flush_due(20) && !d.flush_due(21));
         let batch = d.take_unflushed();
-        d.verified(3); // verified after the flush was issued: not covered
+        assert!(!d.flush_due(1), "nothing left to flush");
+        d.verified(3, 10); // verified after the flush was issued: not covered
         assert_eq!(d.recorded.count(), 0);
         d.flushed(&batch);
         assert!(d.recorded.contains(0) && d.recorded.contains(2));

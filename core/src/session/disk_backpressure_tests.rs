@@ -1,5 +1,6 @@
-//! Disk back-pressure ends however the disk catches up: when the last job that kept the torrent
-//! behind is a hash check rather than a write, requests must still resume.
+//! Disk bookkeeping seen from outside the session: back-pressure ends however the disk catches
+//! up (when the last job that kept the torrent behind is a hash check rather than a write,
+//! requests must still resume), and verified data is flushed in the background.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -202,5 +203,96 @@ fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
     assert!(
         resumed > 0,
         "requests did not resume after the disk caught up"
+    );
+}
+
+#[test]
+fn verified_data_is_flushed_in_the_background_without_a_save() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        flush_every_bytes: u64::from(2 * PIECE),
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, now, 1);
+    s.set_listen_addr(addr(7000));
+    let t = s
+        .add_torrent(
+            now,
+            TorrentSource::Metainfo(metainfo()),
+            TorrentOptions::default(),
+        )
+        .unwrap();
+    let (_, actions) = drain(&mut s);
+    let stamps = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Stamps,
+                ..
+            }) => Some(*id),
+            _ => None,
+        })
+        .expect("stamps job");
+    complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
+    s.add_peers(now, t, &[addr(8001)]);
+    let (_, actions) = drain(&mut s);
+    let conn = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("dials the peer");
+    s.handle_connected(now, conn, Ok(()));
+    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer01")));
+    let mut remote = wire::Connection::inbound(now, config, None);
+    let mut jobs = Jobs::default();
+    pump(&mut s, conn, &mut remote, now, &mut jobs);
+    for (id, _) in std::mem::take(&mut jobs.writes) {
+        complete(&mut s, t, id, CompletionKind::Written, now);
+        let (_, actions) = drain(&mut s);
+        jobs.collect(actions);
+    }
+    assert!(jobs.verifies.len() >= 3, "{} checks", jobs.verifies.len());
+    let flushes = |actions: Vec<Action>| {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Disk(DiskJob {
+                    id,
+                    kind: DiskJobKind::Flush,
+                    ..
+                }) => Some(id),
+                Action::Disk(DiskJob {
+                    kind: DiskJobKind::Stamps,
+                    ..
+                }) => panic!("a background flush saves no resume data"),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut verifies = std::mem::take(&mut jobs.verifies).into_iter();
+    let (first, _) = verifies.next().unwrap();
+    complete(&mut s, t, first, CompletionKind::Verified(true), now);
+    assert!(
+        flushes(drain(&mut s).1).is_empty(),
+        "one piece is not enough"
+    );
+    let (second, _) = verifies.next().unwrap();
+    complete(&mut s, t, second, CompletionKind::Verified(true), now);
+    let flush = flushes(drain(&mut s).1);
+    assert_eq!(flush.len(), 1, "two pieces verified: flush");
+    // Two more pieces while that flush runs: no second flush at the same time.
+    let (third, _) = verifies.next().unwrap();
+    complete(&mut s, t, third, CompletionKind::Verified(true), now);
+    if let Some((fourth, _)) = verifies.next() {
+        complete(&mut s, t, fourth, CompletionKind::Verified(true), now);
+    }
+    assert!(flushes(drain(&mut s).1).is_empty(), "one flush at a time");
+    complete(&mut s, t, flush[0], CompletionKind::Flushed, now);
+    assert!(
+        flushes(drain(&mut s).1).is_empty(),
+        "the next flush waits for more pieces"
     );
 }

@@ -311,7 +311,8 @@ impl Session {
             if p < d.picker.piece_count() {
                 let _ = d.picker.piece_passed(p);
                 d.bits.set(p);
-                d.disk.verified(p);
+                let len = u64::from(d.meta.layout().piece_len(p));
+                d.disk.verified(p, len);
             }
         }
         if d.disk.checks == 0 {
@@ -501,10 +502,40 @@ impl Session {
         if d.disk.saving {
             return;
         }
+        if d.disk.flushing {
+            d.disk.save_after_flush = true;
+            return;
+        }
         d.disk.saving = true;
         d.disk.flushing = true;
         let pieces = d.disk.take_unflushed();
-        self.disk_job(id, JobMeta::Flush { pieces }, DiskJobKind::Flush);
+        self.disk_job(
+            id,
+            JobMeta::Flush { pieces, save: true },
+            DiskJobKind::Flush,
+        );
+    }
+
+    /// Flushes verified data in the background once enough of it waits (see
+    /// [`SessionConfig::flush_every_bytes`](super::SessionConfig)); no resume save follows.
+    pub(super) fn flush_if_due(&mut self, id: TorrentId) {
+        let every = self.config.flush_every_bytes;
+        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
+        if !d.disk.flush_due(every) {
+            return;
+        }
+        d.disk.flushing = true;
+        let pieces = d.disk.take_unflushed();
+        self.disk_job(
+            id,
+            JobMeta::Flush {
+                pieces,
+                save: false,
+            },
+            DiskJobKind::Flush,
+        );
     }
 
     /// Statistics of a torrent; rates at `now` if given, else at the last activity.

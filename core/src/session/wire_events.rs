@@ -441,7 +441,8 @@ impl Session {
     }
 
     /// Reads blocks the peer requested, within its upload queue and the upload limit; rejects
-    /// requests for pieces we do not have.
+    /// requests for pieces we do not have. Requests for consecutive blocks of one piece are
+    /// read by one job (up to [`MAX_READ_RUN`] bytes): fewer jobs, fewer wake-ups.
     pub(super) fn serve(&mut self, now: Instant, conn: ConnId) {
         let Some(peer) = self.peers.open.get_mut(&conn) else {
             return;
@@ -455,73 +456,95 @@ impl Session {
         let Some(d) = t.data.as_ref() else {
             return;
         };
-        if !t.is_running() {
+        if !t.is_running() || peer.reading_bytes >= self.config.max_upload_queue_bytes {
             return;
         }
-        let wanted: Vec<BlockRef> = peer
-            .conn
-            .requests_in()
-            .filter(|b| !peer.reading.contains(b))
-            .collect();
-        let mut reads = Vec::new();
-        for block in wanted {
-            if !d.picker.have().contains(block.piece) {
-                let _ = peer.conn.reject(now, block);
+        let mut runs: Vec<Vec<BlockRef>> = Vec::new();
+        let mut rejects = Vec::new();
+        let mut budget = self.config.max_upload_queue_bytes - peer.reading_bytes;
+        // Oldest first; the ones being read already are skipped. Stops as soon as the upload
+        // queue is full, so a long request queue costs nothing while the queue is full.
+        for block in peer.conn.requests_in() {
+            if budget == 0 {
+                break;
+            }
+            if peer.reading.contains(&block) {
                 continue;
             }
-            if peer.reading_bytes >= self.config.max_upload_queue_bytes
-                || !self.up_limit.allows(now)
-            {
+            if !d.picker.have().contains(block.piece) {
+                rejects.push(block);
+                continue;
+            }
+            if !self.up_limit.allows(now) {
                 break;
             }
             self.up_limit.spend(now, u64::from(block.length));
+            budget = budget.saturating_sub(block.length as usize);
             peer.reading.insert(block);
             peer.reading_bytes += block.length as usize;
-            reads.push(block);
+            match runs.last_mut() {
+                Some(run) if extends_run(run, block) => run.push(block),
+                _ => runs.push(vec![block]),
+            }
         }
-        for block in reads {
+        for block in rejects {
+            let _ = peer.conn.reject(now, block);
+        }
+        for blocks in runs {
+            let (first, last) = (blocks[0], blocks[blocks.len() - 1]);
+            let len = last.offset + last.length - first.offset;
             self.disk_job(
                 id,
-                JobMeta::Read { conn, block },
+                JobMeta::Read { conn, blocks },
                 DiskJobKind::Read {
-                    piece: block.piece,
-                    offset: block.offset,
-                    len: block.length,
+                    piece: first.piece,
+                    offset: first.offset,
+                    len,
                 },
             );
         }
     }
 
-    /// A read for an upload finished: send the block if still wanted.
+    /// A read for an upload finished (`data`: the bytes of the consecutive `blocks`, `None`
+    /// if it failed): send each block still wanted.
     pub(super) fn read_done(
         &mut self,
         now: Instant,
         conn: ConnId,
-        block: BlockRef,
+        blocks: &[BlockRef],
         data: Option<bytes::Bytes>,
     ) {
         let Some(peer) = self.peers.open.get_mut(&conn) else {
             return;
         };
-        if peer.reading.remove(&block) {
-            peer.reading_bytes = peer.reading_bytes.saturating_sub(block.length as usize);
-        }
-        match data {
-            Some(bytes) if bytes.len() == block.length as usize => {
-                if peer
-                    .conn
-                    .send_block(now, block.piece, block.offset, bytes)
-                    .is_ok()
-                {
-                    let len = u64::from(block.length);
-                    peer.up.add(now, len);
-                    if let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) {
-                        t.up.add(now, len);
+        let start = blocks.first().map_or(0, |b| b.offset);
+        for &block in blocks {
+            if peer.reading.remove(&block) {
+                peer.reading_bytes = peer.reading_bytes.saturating_sub(block.length as usize);
+            }
+            let at = block.offset.saturating_sub(start) as usize;
+            let end = at + block.length as usize;
+            let bytes = data
+                .as_ref()
+                .filter(|d| end <= d.len())
+                .map(|d| d.slice(at..end));
+            match bytes {
+                Some(bytes) => {
+                    if peer
+                        .conn
+                        .send_block(now, block.piece, block.offset, bytes)
+                        .is_ok()
+                    {
+                        let len = u64::from(block.length);
+                        peer.up.add(now, len);
+                        if let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) {
+                            t.up.add(now, len);
+                        }
                     }
                 }
-            }
-            _ => {
-                let _ = peer.conn.reject(now, block);
+                None => {
+                    let _ = peer.conn.reject(now, block);
+                }
             }
         }
         self.serve(now, conn);
@@ -618,7 +641,8 @@ impl Session {
             return;
         };
         d.bits.set(piece);
-        d.disk.verified(piece);
+        let len = u64::from(d.meta.layout().piece_len(piece));
+        d.disk.verified(piece, len);
         let finished = d.picker.is_finished();
         self.events
             .push_back(Event::PieceVerified { torrent: id, piece });
@@ -636,6 +660,8 @@ impl Session {
         }
         if finished {
             self.torrent_finished(now, id);
+        } else {
+            self.flush_if_due(id);
         }
     }
 
@@ -688,6 +714,20 @@ impl Session {
             self.close_conn(now, conn, reason.clone());
         }
     }
+}
+
+/// The most bytes one upload read job covers.
+pub(super) const MAX_READ_RUN: u32 = 256 * 1024;
+
+/// Whether `block` continues `run` (the same piece, right after its last block) without making
+/// it longer than [`MAX_READ_RUN`].
+fn extends_run(run: &[BlockRef], block: BlockRef) -> bool {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return false;
+    };
+    block.piece == last.piece
+        && block.offset == last.offset + last.length
+        && block.offset + block.length - first.offset <= MAX_READ_RUN
 }
 
 fn to_request(block: BlockRef) -> BlockRequest {
