@@ -12,9 +12,15 @@ Scenarios (all on 127.0.0.1, TCP, one opentracker for announces):
   seed      sanstorrent `seed` vs rqbit seeding the single-file torrent to one libtorrent
             leecher (the leecher's wall time is timed; the seeder's CPU is measured over the
             transfer only, after its start-up hash check has finished).
+  pair      "same setup": each client seeds the single-file torrent (a copy without a
+            tracker) and the SAME client downloads it from that seeder, given its address
+            directly (sanstorrent-smol -> sanstorrent-smol, rqbit -> rqbit, libtorrent ->
+            libtorrent). The downloader is timed as in `download`; the seeder's CPU and peak
+            RSS are measured over the transfer only (its peak is reset after its hash check).
 
 Each client runs under /usr/bin/time -v: wall seconds, MB/s (10^6 bytes), CPU seconds
-(user + sys), peak RSS. TSV rows go to --out; medians are computed by report.py.
+(user + sys), peak RSS. TSV rows go to --out (scenario, client, run, wall, MB/s, RSS KiB,
+CPU s, ok; pair rows add the seeder's RSS KiB and CPU s); medians are computed by report.py.
 Never fails on slowness: a failed or timed-out run is recorded with ok=no.
 """
 import argparse
@@ -193,24 +199,48 @@ def make_data(args, work, tracker, layout):
             "infohash": info["infohash"], "layout": layout}
 
 
-def client_cmd(args, client, data, out, port):
-    """The command line of one download client."""
+def rqbit_cmd(args, port):
+    """rqbit's global flags: everything public off, listening on 127.0.0.1:`port`."""
+    bind = ["--bind-device", "lo"] if os.geteuid() == 0 else []
+    return [args.rqbit, "--disable-dht", "--disable-dht-persistence",
+            "--disable-upnp-port-forward", "--disable-lsd", "--listen-ip", "127.0.0.1",
+            "--ipv4-only", *bind, "--listen-port", str(port)]
+
+
+def lt_cmd(args, data, save, port, *extra):
+    """An lt_peer.py command line (TCP only, quiet) for `data` saved in `save`."""
+    return [PY, f"{args.interop}/lt_peer.py", "--torrent", data["torrent"], "--save", save,
+            "--status-interval", "0", "--no-utp", "--port", str(port), *extra]
+
+
+def client_cmd(args, client, data, out, port, peer=None):
+    """The command line of one download client; `peer` ("host:port"): connect to it directly
+    instead of asking the tracker."""
     t = data["torrent"]
     if client.startswith("sanstorrent-"):
         rt = client.split("-", 1)[1]
         return [args.sanstorrent, "download", t, "-o", out, "-p", str(port),
                 "--bind", "127.0.0.1", "--no-dht", "--quiet", "--runtime", rt,
-                "--state-dir", out + ".state"]
+                "--state-dir", out + ".state", *(["--peer", peer] if peer else [])]
     if client == "rqbit":
-        bind = ["--bind-device", "lo"] if os.geteuid() == 0 else []
-        return [args.rqbit, "--disable-dht", "--disable-dht-persistence",
-                "--disable-upnp-port-forward", "--disable-lsd", "--listen-ip", "127.0.0.1",
-                "--ipv4-only", *bind, "--listen-port", str(port), "download",
-                "--disable-http-api", "--exit-on-finish", "-o", out, t]
+        return [*rqbit_cmd(args, port), "download", "--disable-http-api", "--exit-on-finish",
+                *(["--initial-peers", peer] if peer else []), "-o", out, t]
     if client == "libtorrent":
-        return [PY, f"{args.interop}/lt_peer.py", "--torrent", t, "--save", out,
-                "--exit-on-done", "--timeout", str(args.client_timeout), "--status-interval",
-                "0", "--no-utp", "--port", str(port)]
+        return lt_cmd(args, data, out, port, "--exit-on-done", "--timeout",
+                      str(args.client_timeout), *(["--no-tracker", "--peer", peer] if peer else []))
+    raise ValueError(client)
+
+
+def seeder_cmd(args, client, data, port):
+    """The command line of one seeder of `data` (already complete in data["dir"])."""
+    if client.startswith("sanstorrent-"):
+        return [args.sanstorrent, "seed", data["torrent"], "-o", data["dir"], "-p", str(port),
+                "--bind", "127.0.0.1", "--no-dht", "--runtime", client.split("-", 1)[1]]
+    if client == "rqbit":
+        return [*rqbit_cmd(args, port), "download", "--disable-http-api", "--overwrite",
+                "-o", data["dir"], data["torrent"]]
+    if client == "libtorrent":
+        return lt_cmd(args, data, data["dir"], port, "--seed", "--no-tracker", "--timeout", "7200")
     raise ValueError(client)
 
 
@@ -240,21 +270,29 @@ def row(out, fields):
         f.write(line + "\n")
 
 
+def na(v, spec=""):
+    return "NA" if v is None else format(v, spec)
+
+
 def verify(data, out):
     got = sha256_tree(out) if os.path.isdir(out) else {}
     return got == data["sums"]
 
 
-def run_download(args, work, client, data, scenario, run):
+def run_download(args, work, client, data, scenario, run, peer=None, seeder=None):
+    """Times one download by `client` (from the tracker's peers, or from `peer` directly) and
+    writes its row; with `seeder` (the process seeding to it), the row also gets the seeder's
+    peak RSS and CPU over the transfer."""
     out = os.path.join(work, "out")
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out + ".state", ignore_errors=True)
     os.makedirs(out)
     port = free_port()
-    cmd = client_cmd(args, client, data, out, port)
+    cmd = client_cmd(args, client, data, out, port, peer)
     tv = os.path.join(work, "time.txt")
     logf = os.path.join(work, f"client-{client}-{scenario}-{run}.log")
     subprocess.run(["sync"])
+    meter = SeederMeter(seeder, reset_peak=True) if seeder else None
     t0 = time.monotonic()
     with open(logf, "wb") as f:
         try:
@@ -263,6 +301,10 @@ def run_download(args, work, client, data, scenario, run):
         except subprocess.TimeoutExpired:
             rc = "timeout"
     wall = time.monotonic() - t0
+    seeder_fields = []
+    if meter:
+        s_rss, s_cpu = meter.read()
+        seeder_fields = [na(s_rss), na(s_cpu, ".2f")]
     rss, cpu = parse_time_v(tv)
     ok = rc == 0 and verify(data, out)
     if not ok:
@@ -270,8 +312,7 @@ def run_download(args, work, client, data, scenario, run):
             tail = f.read()[-600:]
         log(f"{client} {scenario} run {run} FAILED rc={rc}: {tail}")
     row(args.out, [scenario, client, run, f"{wall:.3f}", f"{args.size / 1e6 / wall:.1f}",
-                   rss if rss is not None else "NA", f"{cpu:.2f}" if cpu is not None else "NA",
-                   "yes" if ok else "no"])
+                   na(rss), na(cpu, ".2f"), "yes" if ok else "no", *seeder_fields])
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out + ".state", ignore_errors=True)
 
@@ -280,9 +321,7 @@ def start_lt_seeders(args, procs, work, data, n):
     seeders = []
     for i in range(n):
         logf = os.path.join(work, f"seeder-{data['layout']}-{i}.log")
-        p = procs.start([PY, f"{args.interop}/lt_peer.py", "--torrent", data["torrent"],
-                         "--save", data["dir"], "--seed", "--timeout", "7200",
-                         "--status-interval", "0", "--no-utp"], logf)
+        p = procs.start(lt_cmd(args, data, data["dir"], 0, "--seed", "--timeout", "7200"), logf)
         seeders.append((p, logf))
     for p, logf in seeders:
         wait_for_line(logf, "SEEDING", 600)
@@ -335,22 +374,39 @@ def tree_hwm_kb(pid):
     return best
 
 
-def run_seed(args, procs, work, client, data, run):
-    """One of our seeders (sanstorrent or rqbit) to one libtorrent leecher."""
+def reset_tree_hwm(pid):
+    """Resets the peak RSS (VmHWM) of `pid` and its descendants to their current RSS."""
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError as e:
+            log(f"cannot reset the peak RSS of pid {p} ({e}): it includes the hash check")
+
+
+class SeederMeter:
+    """A running seeder's CPU seconds (user+sys) from now on, and its peak RSS: since its
+    start, or from now on with `reset_peak`. Both None if the seeder has died meanwhile."""
+
+    def __init__(self, proc, reset_peak):
+        self.proc = proc
+        if reset_peak:
+            reset_tree_hwm(proc.pid)
+        self.cpu0 = tree_cpu(proc.pid)
+
+    def read(self):
+        if self.proc.poll() is not None:
+            return None, None
+        return tree_hwm_kb(self.proc.pid), tree_cpu(self.proc.pid) - self.cpu0
+
+
+def start_seeder(args, procs, work, client, data, tag):
+    """Starts one `client` seeding `data` on a free port; returns (process, "127.0.0.1:port")
+    once its start-up hash check is over (its CPU has been idle for 1 s)."""
     port = free_port()
-    if client == "sanstorrent":
-        cmd = [args.sanstorrent, "seed", data["torrent"], "-o", data["dir"], "-p", str(port),
-               "--bind", "127.0.0.1", "--no-dht"]
-        env = dict(os.environ, XDG_DATA_HOME=os.path.join(work, "xdg"))
-    else:
-        bind = ["--bind-device", "lo"] if os.geteuid() == 0 else []
-        cmd = [args.rqbit, "--disable-dht", "--disable-dht-persistence",
-               "--disable-upnp-port-forward", "--disable-lsd", "--listen-ip", "127.0.0.1",
-               "--ipv4-only", *bind, "--listen-port", str(port), "download",
-               "--disable-http-api", "--overwrite", "-o", data["dir"], data["torrent"]]
-        env = None
-    seeder = procs.start(cmd, os.path.join(work, f"seed-{client}-{run}.log"), env=env)
-    # Ready once it listens and its start-up hash check is over (CPU idle for 1 s).
+    env = dict(os.environ, XDG_DATA_HOME=os.path.join(work, "xdg"))
+    seeder = procs.start(seeder_cmd(args, client, data, port),
+                         os.path.join(work, f"seed-{client}-{tag}.log"), env=env)
     deadline = time.time() + 300
     last, idle_since = -1.0, None
     while time.time() < deadline and seeder.poll() is None:
@@ -363,23 +419,26 @@ def run_seed(args, procs, work, client, data, run):
             idle_since = None
         last = c
         time.sleep(0.25)
-    cpu0 = tree_cpu(seeder.pid)
+    return seeder, f"127.0.0.1:{port}"
+
+
+def run_seed(args, procs, work, client, data, run):
+    """One of our seeders (sanstorrent or rqbit) to one libtorrent leecher."""
+    seeder, peer = start_seeder(args, procs, work, client, data, f"seed-{run}")
+    meter = SeederMeter(seeder, reset_peak=False)  # RSS: the peak including the check
     out = os.path.join(work, "lt-leech")
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.monotonic()
     leech_log = os.path.join(work, f"leech-{client}-{run}.log")
     with open(leech_log, "wb") as f:
         try:
-            rc = subprocess.run(
-                [PY, f"{args.interop}/lt_peer.py", "--torrent", data["torrent"], "--save", out,
-                 "--exit-on-done", "--timeout", str(args.client_timeout), "--no-tracker",
-                 "--peer", f"127.0.0.1:{port}", "--status-interval", "0", "--no-utp"],
-                stdout=f, stderr=subprocess.STDOUT, timeout=args.client_timeout + 10).returncode
+            rc = subprocess.run(client_cmd(args, "libtorrent", data, out, free_port(), peer),
+                                stdout=f, stderr=subprocess.STDOUT,
+                                timeout=args.client_timeout + 10).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
     wall = time.monotonic() - t0
-    cpu = tree_cpu(seeder.pid) - cpu0 if seeder.poll() is None else None
-    rss = tree_hwm_kb(seeder.pid) if seeder.poll() is None else None
+    rss, cpu = meter.read()
     procs.stop(seeder, signal.SIGINT)
     ok = rc == 0 and verify(data, out)
     secs = None
@@ -389,10 +448,26 @@ def run_seed(args, procs, work, client, data, run):
                 secs = float(line.split("secs=")[1].split()[0])
     if not ok:
         log(f"seed {client} run {run} FAILED rc={rc}")
-    row(args.out, ["seed-single-1", client + "-seeder", run, f"{wall:.3f}",
-                   f"{args.size / 1e6 / (secs or wall):.1f}", rss if rss else "NA",
-                   f"{cpu:.2f}" if cpu is not None else "NA", "yes" if ok else "no"])
+    row(args.out, ["seed-single-1", client.split("-")[0] + "-seeder", run, f"{wall:.3f}",
+                   f"{args.size / 1e6 / (secs or wall):.1f}", rss or "NA", na(cpu, ".2f"),
+                   "yes" if ok else "no"])
     shutil.rmtree(out, ignore_errors=True)
+
+
+def run_pair(args, procs, work, client, data, run):
+    """`client` seeding `data` to the same client downloading it, given the seeder's address."""
+    seeder, peer = start_seeder(args, procs, work, client, data, f"pair-{run}")
+    run_download(args, work, client, data, "pair-single-1", run, peer, seeder)
+    procs.stop(seeder, signal.SIGINT)
+
+
+def trackerless(args, work, data):
+    """A copy of `data` whose torrent has no tracker (same info dict, so same info-hash)."""
+    torrent = os.path.join(work, f"{data['layout']}-notracker.torrent")
+    subprocess.run([PY, f"{args.interop}/mktorrent.py", "make", "--data",
+                    os.path.join(data["dir"], data["name"]), "--torrent", torrent,
+                    "--piece-size", str(args.piece)], check=True, capture_output=True)
+    return dict(data, torrent=torrent)
 
 
 def main():
@@ -402,16 +477,34 @@ def main():
     ap.add_argument("--piece", type=int, default=1 << 20)
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--scenarios", default="download,seed,pair",
+                    help="comma-separated: download, seed, pair")
     ap.add_argument("--seeders", default="1,4", help="comma-separated seeder counts")
     ap.add_argument("--layouts", default="single,multi")
     ap.add_argument("--clients", default="sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent")
-    ap.add_argument("--no-seed-bench", action="store_true")
+    ap.add_argument("--pair-clients", default="sanstorrent-smol,rqbit,libtorrent")
+    ap.add_argument("--no-seed-bench", action="store_true", help="same as leaving seed out "
+                    "of --scenarios")
+    ap.add_argument("--no-pair-bench", action="store_true", help="same as leaving pair out "
+                    "of --scenarios")
     ap.add_argument("--sanstorrent", required=True)
     ap.add_argument("--rqbit", required=True)
     ap.add_argument("--interop", required=True)
     ap.add_argument("--client-timeout", type=int, default=300)
     ap.add_argument("--out", required=True, help="TSV file rows are appended to")
     args = ap.parse_args()
+    scenarios = set(args.scenarios.split(","))
+    unknown = scenarios - {"download", "seed", "pair"}
+    if unknown:
+        ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if args.no_seed_bench:
+        scenarios.discard("seed")
+    if args.no_pair_bench:
+        scenarios.discard("pair")
+    layouts = args.layouts.split(",")
+    counts = [int(x) for x in args.seeders.split(",")] if "download" in scenarios else []
+    if not counts:  # only the seed and pair scenarios: they need only the single file
+        layouts = ["single"] if "single" in layouts and scenarios else []
 
     work = tempfile.mkdtemp(prefix="sanstorrent-bench-")
     procs = Procs()
@@ -419,9 +512,9 @@ def main():
     try:
         tracker = Tracker(procs, work)
         clients = args.clients.split(",")
-        for layout in args.layouts.split(","):
+        for layout in layouts:
             data = make_data(args, work, tracker, layout)
-            for n in (int(x) for x in args.seeders.split(",")):
+            for n in counts:
                 scenario = f"download-{layout}-{n}"
                 seeders = start_lt_seeders(args, procs, work, data, n)
                 log(f"{scenario}: {n} seeder(s) up")
@@ -430,10 +523,15 @@ def main():
                         run_download(args, work, client, data, scenario, run)
                 for p, _ in seeders:
                     procs.stop(p)
-            if layout == "single" and not args.no_seed_bench:
+            if layout == "single" and "seed" in scenarios:
                 for run in range(1, args.runs + 1):
-                    for client in ("sanstorrent", "rqbit"):
+                    for client in ("sanstorrent-smol", "rqbit"):
                         run_seed(args, procs, work, client, data, run)
+            if layout == "single" and "pair" in scenarios:
+                pair_data = trackerless(args, work, data)
+                for run in range(1, args.runs + 1):
+                    for client in args.pair_clients.split(","):
+                        run_pair(args, procs, work, client, pair_data, run)
             shutil.rmtree(data["dir"], ignore_errors=True)
     finally:
         procs.stop_all()

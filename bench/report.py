@@ -4,14 +4,27 @@
   report.py ROWS.tsv LIMITS.json RESULTS.md
 
 Per scenario and client: the median of the successful runs of wall time, MB/s, CPU seconds
-and peak RSS, and the ratios to rqbit in the same scenario (throughput: higher is better;
-RSS and CPU: lower is better).
+and peak RSS (and, for the pair scenario, the seeder's CPU seconds and peak RSS), and the
+ratios to rqbit in the same scenario (throughput: higher is better; RSS and CPU: lower is
+better).
 """
 import json
 import statistics
 import sys
 import time
 from collections import OrderedDict
+
+# One line per kind of scenario, printed above its table (key: the name up to its last "-N").
+ABOUT = {
+    "download-single": "Each client downloads one file from N libtorrent seeders found "
+                       "through the tracker.",
+    "download-multi": "Each client downloads 200 files in nested directories from N libtorrent "
+                      "seeders found through the tracker.",
+    "seed-single": "sanstorrent or rqbit seeds the file to one libtorrent leecher.",
+    "pair-single": "Same setup: each client seeds the file and the same client downloads it "
+                   "from that seeder (given its address, no tracker); the seeder columns are "
+                   "its CPU and peak RSS during the transfer.",
+}
 
 
 def main():
@@ -20,11 +33,12 @@ def main():
     groups = OrderedDict()
     for line in open(rows_path):
         f = line.rstrip("\n").split("\t")
-        if len(f) != 8:
+        if len(f) not in (8, 10):
             continue
-        scenario, client, _run, wall, mbps, rss, cpu, ok = f
+        scenario, client, _run, wall, mbps, rss, cpu, ok = f[:8]
+        s_rss, s_cpu = f[8:] or ("NA", "NA")  # the seeder's, in the pair scenario
         g = groups.setdefault(scenario, OrderedDict()).setdefault(client, [])
-        g.append((float(wall), float(mbps), rss, cpu, ok == "yes"))
+        g.append((float(wall), float(mbps), rss, cpu, ok == "yes", s_rss, s_cpu))
 
     def med(vals):
         vals = [v for v in vals if v is not None]
@@ -48,6 +62,8 @@ def main():
                 "mbps": med([r[1] for r in ok]),
                 "rss_mib": med([num(r[2]) / 1024 if num(r[2]) else None for r in ok]),
                 "cpu": med([num(r[3]) for r in ok]),
+                "s_rss_mib": med([num(r[5]) / 1024 if num(r[5]) else None for r in ok]),
+                "s_cpu": med([num(r[6]) for r in ok]),
             }
 
     def fmt(v, spec):
@@ -76,22 +92,41 @@ def main():
              "rqbit; RSS and CPU ratios < 1 use less than rqbit.\n")
     for scenario, clients in summary.items():
         L.append(f"## {scenario}\n")
-        L.append("| client | ok | wall s | MB/s | CPU s | peak RSS MiB | MB/s vs rqbit | "
-                 "RSS vs rqbit | CPU vs rqbit |")
-        L.append("|---|---|---|---|---|---|---|---|---|")
+        about = ABOUT.get(scenario.rsplit("-", 1)[0])
+        if about:
+            L.append(about + "\n")
+        seeder = any(s["s_rss_mib"] is not None or s["s_cpu"] is not None
+                     for s in clients.values())
+        head = ["client", "ok", "wall s", "MB/s", "CPU s", "peak RSS MiB"]
+        if seeder:
+            head += ["seeder CPU s", "seeder peak RSS MiB"]
+        head += ["MB/s vs rqbit", "RSS vs rqbit", "CPU vs rqbit"]
+        if seeder:
+            head += ["seeder CPU vs rqbit", "seeder RSS vs rqbit"]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * len(head))
         base = clients.get("rqbit") or clients.get("rqbit-seeder") or {}
         for client, s in clients.items():
-            L.append(f"| {client} | {s['ok']}/{s['runs']} | {fmt(s['wall'], '.2f')} | "
-                     f"{fmt(s['mbps'], '.0f')} | {fmt(s['cpu'], '.2f')} | "
-                     f"{fmt(s['rss_mib'], '.0f')} | {ratio(s['mbps'], base.get('mbps'))} | "
-                     f"{ratio(s['rss_mib'], base.get('rss_mib'))} | "
-                     f"{ratio(s['cpu'], base.get('cpu'))} |")
+            cells = [client, f"{s['ok']}/{s['runs']}", fmt(s["wall"], ".2f"),
+                     fmt(s["mbps"], ".0f"), fmt(s["cpu"], ".2f"), fmt(s["rss_mib"], ".0f")]
+            if seeder:
+                cells += [fmt(s["s_cpu"], ".2f"), fmt(s["s_rss_mib"], ".0f")]
+            cells += [ratio(s["mbps"], base.get("mbps")),
+                      ratio(s["rss_mib"], base.get("rss_mib")), ratio(s["cpu"], base.get("cpu"))]
+            if seeder:
+                cells += [ratio(s["s_cpu"], base.get("s_cpu")),
+                          ratio(s["s_rss_mib"], base.get("s_rss_mib"))]
+            L.append("| " + " | ".join(cells) + " |")
         L.append("")
     L.append("Notes: libtorrent's RSS counts the pages of its memory-mapped files. In the "
              "seeding rows, MB/s is the libtorrent leecher's download rate (its own DONE "
              "time), CPU is the seeder's user+sys over the transfer only (after its start-up "
-             "hash check), and RSS is the seeder's peak including that check.\n")
-    L.append("Raw rows (scenario, client, run, wall s, MB/s, peak RSS KiB, CPU s, ok):\n")
+             "hash check), and RSS is the seeder's peak including that check. In the pair "
+             "rows, the first columns are the downloader's (as in the download rows); the "
+             "seeder's CPU and peak RSS are measured from the start of the download to its end "
+             "(the peak is reset after the seeder's hash check).\n")
+    L.append("Raw rows (scenario, client, run, wall s, MB/s, peak RSS KiB, CPU s, ok; pair rows "
+             "add the seeder's peak RSS KiB and CPU s):\n")
     L.append("```")
     L.extend(line.rstrip("\n") for line in open(rows_path))
     L.append("```")

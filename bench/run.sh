@@ -2,9 +2,11 @@
 # The loopback throughput benchmark: sanstorrent (smol and tokio) vs rqbit vs libtorrent.
 # Regenerates bench/RESULTS.md. Prints figures; never fails because something is slow.
 #
-#   bash bench/run.sh [--runs N] [--size BYTES] [--seeders 1,4] [--layouts single,multi]
+#   bash bench/run.sh [--runs N] [--size BYTES] [--scenarios download,seed,pair]
+#                     [--seeders 1,4] [--layouts single,multi]
 #                     [--clients sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent]
-#                     [--no-seed-bench]
+#                     [--pair-clients sanstorrent-smol,rqbit,libtorrent]
+#                     [--no-seed-bench] [--no-pair-bench]
 #
 # Needs: ../shared/interop/setup.sh (opentracker, python3-libtorrent), /usr/bin/time, and
 # rqbit (`cargo install rqbit --locked`; found on PATH or via $RQBIT). Not part of CI.
@@ -40,7 +42,7 @@ while (($#)); do
     --runs) RUNS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --piece) PIECE=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
@@ -88,7 +90,7 @@ json.dump(limits, open(out, "w"))
 print(f"cores={limits['cores']} loopback={limits['loopback_mbps']:.0f} MB/s sha1={sha1}", file=sys.stderr)
 EOF
 
-echo "== benchmark (rows: scenario client run wall_s MB/s peak_rss_kb cpu_s ok)" >&2
+echo "== benchmark (rows: scenario client run wall_s MB/s peak_rss_kb cpu_s ok [seeder_rss_kb seeder_cpu_s])" >&2
 : > "$WORK/rows.tsv"
 /usr/bin/python3 "$HERE/bench.py" --sanstorrent "$ST" --rqbit "$RQBIT" --interop "$INTEROP" \
   --runs "$RUNS" --size "$SIZE" --piece "$PIECE" --out "$WORK/rows.tsv" ${PASS[@]+"${PASS[@]}"} || true
