@@ -11,6 +11,7 @@ use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use sanstorrent_core::session::{ConnId, RequestId};
 use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
+use sanstorrent_runtime_common::WriteBatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -51,7 +52,7 @@ pub(crate) struct ConnHandle {
     pub(crate) reads: Sender<Read>,
 }
 
-/// Small payloads are gathered into one write up to this size.
+/// The most bytes taken from the queue for one round of vectored writes.
 const GATHER: usize = 256 * 1024;
 
 /// Starts the tasks of a connection: `dial` connects first (reporting `Connected`), otherwise
@@ -136,30 +137,21 @@ async fn writer(
     writes: Receiver<Write>,
     inputs: Sender<Input>,
 ) {
-    let mut gathered = Vec::with_capacity(GATHER);
+    let mut batch = WriteBatch::new();
     while let Ok(first) = writes.recv().await {
         let mut next = Some(first);
         let mut close = false;
+        // Everything already queued, up to GATHER bytes, goes out in vectored writes.
         while let Some(w) = next.take() {
             match w {
                 Write::Close => close = true,
-                Write::Data(b) if gathered.len() + b.len() <= GATHER => {
-                    gathered.extend_from_slice(&b);
-                }
-                Write::Data(b) => {
-                    if write(&mut stream, &mut gathered).await.is_err()
-                        || stream.write_all(&b).await.is_err()
-                    {
-                        let _ = inputs.send(Input::Closed(conn)).await;
-                        return;
-                    }
-                }
+                Write::Data(b) => batch.push(b),
             }
-            if !close {
+            if !close && batch.len() < GATHER {
                 next = writes.try_recv().ok();
             }
         }
-        if write(&mut stream, &mut gathered).await.is_err() {
+        if write_batch(&mut stream, &mut batch).await.is_err() {
             let _ = inputs.send(Input::Closed(conn)).await;
             return;
         }
@@ -172,10 +164,13 @@ async fn writer(
     let _ = stream.shutdown().await;
 }
 
-async fn write(stream: &mut OwnedWriteHalf, gathered: &mut Vec<u8>) -> io::Result<()> {
-    if !gathered.is_empty() {
-        stream.write_all(gathered).await?;
-        gathered.clear();
+async fn write_batch(stream: &mut OwnedWriteHalf, batch: &mut WriteBatch) -> io::Result<()> {
+    while !batch.is_empty() {
+        let n = stream.write_vectored(&batch.io_slices()).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        batch.advance(n);
     }
     Ok(())
 }
