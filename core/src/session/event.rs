@@ -76,6 +76,17 @@ pub enum Event {
         /// Why.
         reason: PeerCloseReason,
     },
+    /// A peer was banned from a torrent: it is never dialled or accepted again. Its open
+    /// connections, if any, are closed (each with a [`Event::PeerClosed`]).
+    PeerBanned {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The peer's listen address (or the address it connected from).
+        addr: SocketAddr,
+        /// Why ([`PeerCloseReason::Banned`], [`PeerCloseReason::SmartBanned`],
+        /// [`PeerCloseReason::BadMetadata`]).
+        reason: PeerCloseReason,
+    },
     /// A peer told us of other peers of a torrent over ut_pex (BEP 11); they are now
     /// candidates to dial.
     PexPeers {

@@ -90,6 +90,7 @@ impl Session {
             fetcher,
             server: MetadataServer::new(),
             pex: PexPool::new(PexConfig::new(private)),
+            departed: Default::default(),
             info_hash,
             private,
             stage: Stage::Metadata,
