@@ -106,6 +106,16 @@ pub enum Event {
         /// Peers it gave.
         peers: usize,
     },
+    /// A tracker answered a scrape (BEP 48): the swarm as it sees it. Trackers are scraped
+    /// after their first successful announce, then every `scrape_interval`.
+    TrackerScraped {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL (as in [`Event::TrackerAnnounced`]).
+        url: String,
+        /// Its counts.
+        counts: SwarmCounts,
+    },
     /// A tracker announce failed.
     TrackerError {
         /// The torrent.
@@ -253,4 +263,18 @@ pub struct TorrentStats {
     pub pieces_checked: u32,
     /// Pieces that failed their hash this session.
     pub hash_failures: u32,
+    /// The swarm's size by the trackers' latest scrapes (the largest count any tracker gave),
+    /// once one answered.
+    pub swarm: Option<SwarmCounts>,
+}
+
+/// A torrent's swarm as a tracker's scrape (BEP 48) counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwarmCounts {
+    /// Peers with the whole torrent (`complete`).
+    pub seeders: u32,
+    /// Peers still downloading (`incomplete`).
+    pub leechers: u32,
+    /// Completed downloads the tracker has seen (`downloaded`).
+    pub downloaded: u32,
 }

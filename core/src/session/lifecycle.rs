@@ -91,6 +91,7 @@ impl Session {
             server: MetadataServer::new(),
             pex: PexPool::new(PexConfig::new(private)),
             departed: Default::default(),
+            scrapes: Default::default(),
             info_hash,
             private,
             stage: Stage::Metadata,
@@ -576,6 +577,7 @@ impl Session {
             piece_count: count,
             pieces_checked: checked,
             hash_failures: t.hash_failures,
+            swarm: t.scrapes.counts(),
         })
     }
 
