@@ -283,6 +283,7 @@ mod tests {
             piece_count: 4,
             pieces_checked: 1,
             hash_failures: 0,
+            swarm: None,
         }
     }
 

@@ -1,4 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::dht_node::dht_node(data));
+fuzz_target!(|data: &[u8]| {
+    sanstorrent_core::fuzzing::dht_node::dht_node(std::time::Instant::now(), data);
+});

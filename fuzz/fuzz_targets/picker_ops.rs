@@ -1,4 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::picker_ops::picker_ops(data));
+fuzz_target!(|data: &[u8]| {
+    sanstorrent_core::fuzzing::picker_ops::picker_ops(std::time::Instant::now(), data);
+});

@@ -1,4 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::tracker_udp::tracker_udp(data));
+fuzz_target!(|data: &[u8]| {
+    sanstorrent_core::fuzzing::tracker_udp::tracker_udp(std::time::Instant::now(), data);
+});

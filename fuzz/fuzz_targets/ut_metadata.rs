@@ -1,4 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::ut_metadata::ut_metadata(data));
+fuzz_target!(|data: &[u8]| {
+    sanstorrent_core::fuzzing::ut_metadata::ut_metadata(std::time::Instant::now(), data);
+});

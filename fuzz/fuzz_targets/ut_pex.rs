@@ -1,4 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::ut_pex::ut_pex(data));
+fuzz_target!(|data: &[u8]| {
+    sanstorrent_core::fuzzing::ut_pex::ut_pex(std::time::Instant::now(), data);
+});

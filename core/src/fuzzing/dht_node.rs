@@ -12,15 +12,16 @@ use crate::id::InfoHash;
 /// The most operations taken from one input.
 const MAX_OPS: usize = 512;
 
-/// Interprets `data` as a script of operations on one node:
+/// Interprets `data` as a script of operations on one node, starting at `start` (the fuzz
+/// target passes the current instant; the node only ever sees instants derived from it):
 /// - `0 a n bytes…`: datagram of `n` raw bytes from address `a`;
 /// - `1 t`: time moves `t × 100 ms`, then `handle_timeout`;
 /// - `2 h`, `3 h`: `get_peers` / `announce` of info-hash `[h; 20]`;
 /// - `4 a`: bootstrap from address `a`;
 /// - `5 c n bytes…`: answer our `c`-th pending query with nodes / peers / token built from
 ///   `n` bytes.
-pub fn dht_node(data: &[u8]) {
-    let mut now = Instant::now();
+pub fn dht_node(start: Instant, data: &[u8]) {
+    let mut now = start;
     let config = Config {
         rate_limit: RateLimit {
             max_tracked: 64,
@@ -157,7 +158,7 @@ mod tests {
         let corpus = super::super::corpus("dht_node");
         assert!(!corpus.is_empty(), "fuzz/corpus/dht_node is empty");
         for input in corpus {
-            super::dht_node(&input);
+            super::dht_node(std::time::Instant::now(), &input);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Bodies of the cargo-fuzz targets in `fuzz/`, compiled on stable behind the `fuzzing`
 //! feature so that normal tests replay the committed seed corpus through them.
 //!
-//! Each function takes the fuzzer's raw bytes and panics only on a broken invariant.
+//! Each function takes the fuzzer's raw bytes and panics only on a broken invariant. Bodies
+//! that need time take their base `Instant` as an argument (the fuzz targets pass the current
+//! instant): like the rest of core, they never read the clock.
 
 pub mod bencode;
 pub mod dht_node;
@@ -36,4 +38,29 @@ pub fn corpus(target: &str) -> Vec<Vec<u8>> {
         .into_iter()
         .filter_map(|p| std::fs::read(p).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The clock is read only by the callers: no fuzz body (outside its tests) calls
+    /// `Instant::now()` or `SystemTime::now()`.
+    #[test]
+    fn fuzz_bodies_take_their_time_as_an_argument() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fuzzing");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let body = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for clock in ["Instant::now()", "SystemTime::now()"] {
+                assert!(
+                    !body.contains(clock),
+                    "{} calls {clock} outside its tests",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 13, "only {checked} files checked");
+    }
 }

@@ -20,10 +20,11 @@ const MAX_OPS: usize = 3000;
 /// Applies the operations encoded in `data` to a picker; panics if an invariant breaks:
 /// the picker's own consistency ([`Picker::check_invariants`]), no request for a piece the peer
 /// lacks or we have, no block requested twice outside endgame, and endgame cancels naming
-/// exactly the other copies in flight.
-pub fn picker_ops(data: &[u8]) {
+/// exactly the other copies in flight. Time starts at `start` (the fuzz target passes the
+/// current instant; the picker only ever sees instants derived from it).
+pub fn picker_ops(start: Instant, data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let mut h = Harness::new(&mut u);
+    let mut h = Harness::new(start, &mut u);
     for _ in 0..MAX_OPS {
         if u.is_empty() {
             break;
@@ -48,7 +49,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(u: &mut Unstructured<'_>) -> Self {
+    fn new(start: Instant, u: &mut Unstructured<'_>) -> Self {
         let n = u.int_in_range(1..=48u32).unwrap_or(1);
         let blocks_per_piece = u.int_in_range(1..=4u32).unwrap_or(1);
         let piece_length = blocks_per_piece * BLOCK_LEN;
@@ -64,7 +65,7 @@ impl Harness {
         Self {
             p: Picker::new(&layout, config, seed),
             n,
-            now: Instant::now(),
+            now: start,
             rng: Rng::new(seed),
             peers: BTreeMap::new(),
             next_key: 0,
@@ -355,7 +356,7 @@ mod tests {
         let corpus = super::super::corpus("picker_ops");
         assert!(!corpus.is_empty(), "fuzz/corpus/picker_ops is empty");
         for input in corpus {
-            super::picker_ops(&input);
+            super::picker_ops(std::time::Instant::now(), &input);
         }
     }
 
@@ -366,7 +367,7 @@ mod tests {
             for _ in 0..40 {
                 let mut data = vec![0; len];
                 rng.fill(&mut data);
-                super::picker_ops(&data);
+                super::picker_ops(std::time::Instant::now(), &data);
             }
         }
     }

@@ -9,14 +9,15 @@ use crate::rng::Rng;
 use crate::tracker::udp::{OpId, UdpConfig, UdpEvent, UdpTracker};
 use crate::tracker::{AnnounceEvent, AnnounceRequest};
 
-/// Interprets `data` as a script: `0` announce, `1` scrape (next byte: count), `2` advance the
+/// Interprets `data` as a script run from `start` (the fuzz target passes the current instant;
+/// the tracker only ever sees instants derived from it): `0` announce, `1` scrape (next byte: count), `2` advance the
 /// clock (next byte: seconds) and fire timers, `3 len bytes…` a datagram, `4 len bytes…` a
 /// datagram whose transaction id is replaced by the last one sent (to reach deep states).
 /// Invariants: every operation ends with exactly one event; datagrams that match nothing change
 /// nothing; transmits go to the tracker with a well-formed length; timers never fire in the
 /// past; once time runs on, every operation finishes.
-pub fn tracker_udp(data: &[u8]) {
-    let _ = run(data);
+pub fn tracker_udp(start: Instant, data: &[u8]) {
+    let _ = run(start, data);
 }
 
 /// How many operations ended which way.
@@ -27,7 +28,7 @@ struct Outcomes {
     failed: usize,
 }
 
-fn run(data: &[u8]) -> Outcomes {
+fn run(start: Instant, data: &[u8]) -> Outcomes {
     let mut outcomes = Outcomes::default();
     let remote: SocketAddr = if data.first().is_some_and(|b| b & 1 == 1) {
         "[::1]:6969".parse().expect("valid address")
@@ -40,7 +41,6 @@ fn run(data: &[u8]) -> Outcomes {
         connection_ttl: Duration::from_secs(60),
     };
     let mut t = UdpTracker::new(remote, config, Rng::new(1));
-    let start = Instant::now();
     let mut now = start;
     let mut open: BTreeSet<OpId> = BTreeSet::new();
     let mut last_tid = [0u8; 4];
@@ -149,19 +149,22 @@ fn request() -> AnnounceRequest {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     #[test]
     fn seed_corpus_replays() {
         let corpus = super::super::corpus("tracker_udp");
         assert!(!corpus.is_empty(), "fuzz/corpus/tracker_udp is empty");
         for input in corpus {
-            super::tracker_udp(&input);
+            super::tracker_udp(Instant::now(), &input);
         }
     }
 
     #[test]
     fn seeds_reach_the_answers() {
         let dir = super::super::corpus_dir("tracker_udp");
-        let run = |name: &str| super::run(&std::fs::read(dir.join(name)).unwrap());
+        let start = Instant::now();
+        let run = |name: &str| super::run(start, &std::fs::read(dir.join(name)).unwrap());
         let ok = |announced, scraped, failed| super::Outcomes {
             announced,
             scraped,

@@ -15,15 +15,16 @@ use crate::id::InfoHash;
 /// Peers are `0..PEERS`.
 const PEERS: u8 = 5;
 
-/// Parses `data` as one message (a parsed message must re-encode to itself); then runs it as a
-/// script: `0 p s` add peer `p` with size choice `s`, `1 p` remove, `2` honest answer to the
+/// Parses `data` as one message (a parsed message must re-encode to itself); then runs it from
+/// `start` (the fuzz target passes the current instant; the fetcher only ever sees instants
+/// derived from it) as a script: `0 p s` add peer `p` with size choice `s`, `1 p` remove, `2` honest answer to the
 /// oldest request, `3 x` lying answer (a byte flipped by `x`), `4 p n bytes…` raw payload from
 /// `p`, `5 s` advance `s` seconds and fire timers, `6` reject the oldest request.
 /// Invariants: requests per peer stay within the limit, every request is for a piece of a
 /// plausible size, held bytes stay within the cap, timers are never in the past after
 /// `handle_timeout`, a completed fetch is exactly the real info bytes, and only peers that lied
 /// (or sent raw bytes, or advertised a wrong size) are ever dropped.
-pub fn ut_metadata(data: &[u8]) {
+pub fn ut_metadata(start: Instant, data: &[u8]) {
     let payload = Bytes::copy_from_slice(data);
     if let Ok(message) = MetadataMessage::parse(&payload) {
         assert_eq!(
@@ -32,7 +33,7 @@ pub fn ut_metadata(data: &[u8]) {
             "round trip"
         );
     }
-    let _ = run(data);
+    let _ = run(start, data);
 }
 
 fn info() -> Bytes {
@@ -48,14 +49,14 @@ fn info() -> Bytes {
 }
 
 /// Runs the script; returns whether the fetch completed and which peers were dropped.
-fn run(data: &[u8]) -> (bool, BTreeSet<u8>) {
+fn run(start: Instant, data: &[u8]) -> (bool, BTreeSet<u8>) {
     let info = info();
     let size = info.len() as u64;
     let honest = MetadataServer::with_info(info.clone()).expect("small info");
     let config = FetcherConfig::default();
     let per_peer = config.requests_per_peer;
     let mut f: MetadataFetcher<u8> = MetadataFetcher::new(InfoHash::of_info(&info), config);
-    let mut now = Instant::now();
+    let mut now = start;
     let mut pending: VecDeque<(u8, u32)> = VecDeque::new();
     let mut dishonest: BTreeSet<u8> = BTreeSet::new();
     let mut bytes = data.iter().copied();
@@ -155,26 +156,28 @@ fn run(data: &[u8]) -> (bool, BTreeSet<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     #[test]
     fn seed_corpus_replays() {
         let corpus = super::super::corpus("ut_metadata");
         assert!(!corpus.is_empty(), "fuzz/corpus/ut_metadata is empty");
         for input in corpus {
-            super::ut_metadata(&input);
+            super::ut_metadata(Instant::now(), &input);
         }
     }
 
     #[test]
     fn scripts_complete_and_name_the_liar() {
         // Two honest peers, then honest answers (the info has 3 pieces).
-        let (done, dropped) = super::run(&[0, 0, 0, 0, 1, 0, 2, 2, 2]);
+        let (done, dropped) = super::run(Instant::now(), &[0, 0, 0, 0, 1, 0, 2, 2, 2]);
         assert!(done && dropped.is_empty());
         // Not enough answers: not complete.
-        assert!(!super::run(&[0, 0, 0, 0, 1, 0, 2, 2]).0);
+        assert!(!super::run(Instant::now(), &[0, 0, 0, 0, 1, 0, 2, 2]).0);
         // Three peers; peer 0's first answer is a lie; then honest answers only.
         let mut script = vec![0, 0, 0, 0, 1, 0, 0, 2, 0, 3, 7];
         script.extend_from_slice(&[2; 20]);
-        let (done, dropped) = super::run(&script);
+        let (done, dropped) = super::run(Instant::now(), &script);
         assert!(done);
         assert_eq!(dropped.into_iter().collect::<Vec<_>>(), vec![0]);
     }

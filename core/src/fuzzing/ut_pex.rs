@@ -12,15 +12,15 @@ use crate::extensions::pex::{
 /// the pool stays within its bounds and never holds our address, a sender's address, port 0,
 /// or a duplicate; a private pool stays empty. Finally every candidate is connected and a
 /// sender's messages carry at most 50 added, never the peer itself or our address, and
-/// eventually everything, each address once.
-pub fn ut_pex(data: &[u8]) {
+/// eventually everything, each address once. `now` is the pools' time (the fuzz target passes
+/// the current instant).
+pub fn ut_pex(now: Instant, data: &[u8]) {
     let parsed = PexMessage::parse(data);
     let Ok(message) = parsed else { return };
     assert!(message.added.len() <= 2 * MAX_PEX_ENTRIES);
     assert!(message.dropped.len() <= 2 * MAX_PEX_ENTRIES);
     assert_eq!(PexMessage::parse(&message.encode()).as_ref(), Ok(&message));
 
-    let now = Instant::now();
     let own: SocketAddr = "127.0.0.1:6881".parse().expect("valid address");
     let mut config = PexConfig::new(false);
     config.max_candidates = 64;
@@ -88,7 +88,7 @@ mod tests {
         let corpus = super::super::corpus("ut_pex");
         assert!(!corpus.is_empty(), "fuzz/corpus/ut_pex is empty");
         for input in corpus {
-            super::ut_pex(&input);
+            super::ut_pex(std::time::Instant::now(), &input);
         }
     }
 }

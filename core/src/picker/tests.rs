@@ -937,3 +937,34 @@ fn swarm_always_completes_under_random_chaos() {
     }
     assert!(dups > 0, "endgame never exercised");
 }
+
+#[test]
+fn records_of_a_departed_peer_last_until_its_blocks_are_judged() {
+    let now = Instant::now();
+    let mut p = picker(1, 2 * BLOCK_LEN);
+    let (a, b, c) = (PeerKey(0), PeerKey(1), PeerKey(2));
+    for k in [a, b, c] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    assert!(!p.has_records_of(b));
+    let ra = p.pick(now, a, PeerRate { reqq: 1, ..RATE });
+    let rb = p.pick(now, b, PeerRate { reqq: 1, ..RATE });
+    accept(p.block_received(now, b, rb[0]));
+    // b leaves with its block in an unverified piece.
+    p.remove_peer(b);
+    assert!(p.has_records_of(b) && !p.has_records_of(c));
+    assert!(accept(p.block_received(now, a, ra[0])).0);
+    let _ = p.piece_failed(0);
+    assert!(p.has_records_of(b), "pending digests name b");
+    p.record_failed_blocks(0, &[[0; 20], [66; 20]]);
+    assert_eq!(p.recorded_peers(), BTreeSet::from([a, b]));
+    for block in p.pick(now, c, PeerRate { reqq: 2, ..RATE }) {
+        accept(p.block_received(now, c, block));
+    }
+    assert!(p.piece_passed(0).smart_ban_check);
+    // b's block differed: it is named although it left; then nothing is left of it.
+    assert_eq!(p.check_passed_blocks(0, &[[0; 20], [1; 20]]), [b]);
+    assert!(!p.has_records_of(b) && p.recorded_peers().is_empty());
+}

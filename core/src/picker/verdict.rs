@@ -7,7 +7,7 @@
 //! ([`Picker::check_passed_blocks`]); a peer that had sent a different block is proven bad and
 //! banned at once, and peers whose blocks matched are not the culprits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::blocks::block_request;
 use super::{BLOCK_LEN, BlockRequest, PeerKey, Picker, Priority};
@@ -152,6 +152,45 @@ impl Picker {
             self.ban(peer);
         }
         bad
+    }
+
+    /// Whether the picker still holds something `peer` sent that a smart-ban proof may later
+    /// judge: a block of a piece not verified yet, or recorded digests of a failed piece. The
+    /// session keeps the address of such a peer after it disconnects, to ban it then.
+    pub fn has_records_of(&self, peer: PeerKey) -> bool {
+        let sent = |b: &super::blocks::Block| b.from == Some(peer);
+        self.downloading.values().any(|d| d.blocks.iter().any(sent))
+            || self
+                .smart_ban
+                .pending
+                .values()
+                .any(|senders| senders.contains(&Some(peer)))
+            || self
+                .smart_ban
+                .recorded
+                .values()
+                .flatten()
+                .flatten()
+                .any(|(p, _)| *p == peer)
+    }
+
+    /// Every peer [`Self::has_records_of`] is true for.
+    pub fn recorded_peers(&self) -> BTreeSet<PeerKey> {
+        let mut peers: BTreeSet<PeerKey> = self
+            .downloading
+            .values()
+            .flat_map(|d| d.blocks.iter().filter_map(|b| b.from))
+            .collect();
+        peers.extend(self.smart_ban.pending.values().flatten().flatten());
+        peers.extend(
+            self.smart_ban
+                .recorded
+                .values()
+                .flatten()
+                .flatten()
+                .map(|(p, _)| *p),
+        );
+        peers
     }
 
     /// Strikes a peer has from failed pieces.

@@ -65,6 +65,9 @@ pub struct SessionConfig {
     pub picker: PickerConfig,
     /// The tracker scheduler's tunables (intervals, timeouts, `stopped` wait).
     pub announcer: AnnouncerConfig,
+    /// Time between scrapes (BEP 48) of each tracker that answered an announce and has a
+    /// scrape URL; the first follows its first successful announce. `None`: never scrape.
+    pub scrape_interval: Option<Duration>,
     /// The UDP tracker protocol's timing.
     pub udp_tracker: UdpConfig,
     /// Run a DHT node (never used for private torrents).
@@ -110,6 +113,7 @@ impl Default for SessionConfig {
             choker: ChokerConfig::default(),
             picker: PickerConfig::default(),
             announcer: AnnouncerConfig::default(),
+            scrape_interval: Some(Duration::from_secs(30 * 60)),
             udp_tracker: UdpConfig::default(),
             dht: false,
             dht_config: dht::Config::default(),

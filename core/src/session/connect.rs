@@ -8,6 +8,7 @@ use super::Session;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, TorrentId};
 use super::peers::{Dialing, Peer};
+use super::smart_ban::DepartedPeer;
 use super::torrent::candidates::Source;
 use crate::wire::{CloseReason, Connection, TorrentParams};
 
@@ -241,6 +242,11 @@ impl Session {
                 && peer.in_picker
             {
                 d.picker.remove_peer(peer.key);
+                let who = DepartedPeer {
+                    addr: peer.listen_addr.unwrap_or(peer.addr),
+                    peer_id: peer.conn.peer_id(),
+                };
+                t.departed.peer_closed(&d.picker, peer.key, who);
             }
             rechoke = t.choker.is_unchoked(peer.key);
             if let Some(listen) = peer.listen_addr {

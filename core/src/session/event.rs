@@ -76,6 +76,17 @@ pub enum Event {
         /// Why.
         reason: PeerCloseReason,
     },
+    /// A peer was banned from a torrent: it is never dialled or accepted again. Its open
+    /// connections, if any, are closed (each with a [`Event::PeerClosed`]).
+    PeerBanned {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The peer's listen address (or the address it connected from).
+        addr: SocketAddr,
+        /// Why ([`PeerCloseReason::Banned`], [`PeerCloseReason::SmartBanned`],
+        /// [`PeerCloseReason::BadMetadata`]).
+        reason: PeerCloseReason,
+    },
     /// A peer told us of other peers of a torrent over ut_pex (BEP 11); they are now
     /// candidates to dial.
     PexPeers {
@@ -94,6 +105,16 @@ pub enum Event {
         url: String,
         /// Peers it gave.
         peers: usize,
+    },
+    /// A tracker answered a scrape (BEP 48): the swarm as it sees it. Trackers are scraped
+    /// after their first successful announce, then every `scrape_interval`.
+    TrackerScraped {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL (as in [`Event::TrackerAnnounced`]).
+        url: String,
+        /// Its counts.
+        counts: SwarmCounts,
     },
     /// A tracker announce failed.
     TrackerError {
@@ -242,4 +263,18 @@ pub struct TorrentStats {
     pub pieces_checked: u32,
     /// Pieces that failed their hash this session.
     pub hash_failures: u32,
+    /// The swarm's size by the trackers' latest scrapes (the largest count any tracker gave),
+    /// once one answered.
+    pub swarm: Option<SwarmCounts>,
+}
+
+/// A torrent's swarm as a tracker's scrape (BEP 48) counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwarmCounts {
+    /// Peers with the whole torrent (`complete`).
+    pub seeders: u32,
+    /// Peers still downloading (`incomplete`).
+    pub leechers: u32,
+    /// Completed downloads the tracker has seen (`downloaded`).
+    pub downloaded: u32,
 }

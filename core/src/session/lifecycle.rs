@@ -90,6 +90,8 @@ impl Session {
             fetcher,
             server: MetadataServer::new(),
             pex: PexPool::new(PexConfig::new(private)),
+            departed: Default::default(),
+            scrapes: Default::default(),
             info_hash,
             private,
             stage: Stage::Metadata,
@@ -210,9 +212,18 @@ impl Session {
         self.events
             .push_back(Event::MetadataReceived { torrent: id });
         let geometry = PieceGeometry::of_layout(meta.layout());
+        // Peers connected while we had no metadata learn its size from a fresh extended
+        // handshake, so they can fetch it from us (our server answers from now on).
+        let size = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.server.metadata_size());
         for conn in self.peers.ids_of(id) {
             if let Some(p) = self.peers.get_mut(conn) {
                 let _ = p.conn.set_geometry(now, geometry);
+                if let Some(size) = size {
+                    let _ = p.conn.set_metadata_size(now, size);
+                }
             }
             self.register_with_picker(now, conn);
             self.drive(now, conn);
@@ -597,6 +608,7 @@ impl Session {
             piece_count: count,
             pieces_checked: checked,
             hash_failures: t.hash_failures,
+            swarm: t.scrapes.counts(),
         })
     }
 

@@ -124,14 +124,15 @@ impl Session {
             match event {
                 None => return,
                 Some(FetchEvent::DropPeer { peer, fault }) => {
+                    let reason = PeerCloseReason::BadMetadata(fault);
                     if let Some(p) = self.peers.get(peer) {
                         let (addr, peer_id) = (p.listen_addr.unwrap_or(p.addr), p.conn.peer_id());
                         if let Some(t) = self.torrents.get_mut(&id) {
-                            t.candidates.ban(addr, peer_id);
                             t.pex.forget_source(peer);
                         }
+                        self.ban_addr(id, addr, peer_id, &reason);
                     }
-                    self.close_conn(now, peer, PeerCloseReason::BadMetadata(fault));
+                    self.close_conn(now, peer, reason);
                 }
                 Some(FetchEvent::Complete(info)) => self.metadata_complete(now, id, &info),
             }

@@ -29,6 +29,7 @@ mod metadata;
 mod peers;
 mod pex;
 mod rate;
+mod scrape;
 mod smart_ban;
 mod timers;
 mod torrent;
@@ -45,7 +46,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use config::{AddTorrentError, SessionConfig, TorrentOptions, TorrentSource};
-pub use event::{Event, PeerCloseReason, TorrentPhase, TorrentStats};
+pub use event::{Event, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use io::{
     Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId,
     TorrentId, Transmit,

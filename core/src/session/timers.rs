@@ -61,6 +61,7 @@ impl Session {
         }
         take(self.metadata_deadline());
         take(self.pex_deadline());
+        take(self.scrape_deadline());
         take(self.down_limit.ready_at());
         take(self.up_limit.ready_at());
         next
@@ -81,6 +82,7 @@ impl Session {
         self.expire_dials(now);
         self.metadata_timeout(now);
         self.pex_timeout(now);
+        self.scrape_timeout(now);
         // A rate limit whose wait just ended: requesting and serving, stopped by it, resume.
         // (Testing `!allows(now)` here was backwards: at the instant the bucket refills it
         // allows again, so nothing resumed until some unrelated event.) The refill also makes

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::Session;
 use super::event::Event;
 use super::io::{Action, Dest, RequestId, TorrentId, Transmit};
+use super::scrape::ScrapeRequests;
 use super::torrent::candidates::Source;
 use crate::tracker::announce::Transfer;
 use crate::tracker::udp::OpId;
@@ -44,14 +45,21 @@ pub(crate) struct Trackers {
     pending: BTreeMap<RequestId, Pending>,
     pub(crate) udp: BTreeMap<SocketAddr, UdpTracker>,
     udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
+    /// Scrapes in flight (their request ids come from [`Self::next_id`] too).
+    pub(crate) scrapes: ScrapeRequests,
 }
 
 impl Trackers {
     fn alloc(&mut self, pending: Pending) -> RequestId {
-        self.next_request += 1;
-        let id = RequestId(self.next_request);
+        let id = self.next_id();
         self.pending.insert(id, pending);
         id
+    }
+
+    /// A fresh request id.
+    pub(crate) fn next_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
     }
 }
 
@@ -126,21 +134,25 @@ impl Session {
         job: AnnounceJobId,
         request: AnnounceRequest,
     ) {
-        let config = self.config.udp_tracker.clone();
-        let rng = self.rng.fork();
-        let tracker = self
-            .trackers
-            .udp
-            .entry(addr)
-            .or_insert_with(|| UdpTracker::new(addr, config, rng));
-        let op = tracker.announce(now, request);
+        let op = self.udp_tracker(addr).announce(now, request);
         self.trackers.udp_ops.insert((addr, op), (id, job));
         self.pump_udp_tracker(now, addr);
+    }
+
+    /// The UDP tracker at `addr` (made on first use).
+    pub(super) fn udp_tracker(&mut self, addr: SocketAddr) -> &mut UdpTracker {
+        let config = self.config.udp_tracker.clone();
+        let rng = self.rng.fork();
+        self.trackers
+            .udp
+            .entry(addr)
+            .or_insert_with(|| UdpTracker::new(addr, config, rng))
     }
 
     /// Sends a UDP tracker's datagrams and handles its events.
     pub(super) fn pump_udp_tracker(&mut self, now: Instant, addr: SocketAddr) {
         let mut results = Vec::new();
+        let mut scrapes = Vec::new();
         if let Some(tracker) = self.trackers.udp.get_mut(&addr) {
             while let Some(t) = tracker.poll_transmit() {
                 self.transmits.push_back(Transmit {
@@ -153,12 +165,20 @@ impl Session {
                     UdpEvent::Announced { op, response } => {
                         results.push((op, Ok(HttpOutcome::Done(response))));
                     }
+                    UdpEvent::Failed { op, error }
+                        if self.trackers.scrapes.is_udp_scrape(addr, op) =>
+                    {
+                        scrapes.push((op, Err(TrackerError::Udp(error))));
+                    }
                     UdpEvent::Failed { op, error } => {
                         results.push((op, Err(TrackerError::Udp(error))));
                     }
-                    _ => {}
+                    UdpEvent::Scraped { op, stats } => scrapes.push((op, Ok(stats))),
                 }
             }
+        }
+        for (op, result) in scrapes {
+            self.udp_scrape_done(addr, op, result);
         }
         for (op, result) in results {
             if let Some((id, job)) = self.trackers.udp_ops.remove(&(addr, op)) {
@@ -193,6 +213,7 @@ impl Session {
                     peers: response.peers.len(),
                 });
                 self.add_candidates(id, &response.peers, Source::Tracker);
+                self.scrape_after_announce(now, id, &url);
             }
             AnnouncerEvent::TrackerFailed { url, error } => {
                 self.events.push_back(Event::TrackerError {
@@ -243,7 +264,7 @@ impl Session {
         result: Result<http::HttpResponse, TrackerError>,
     ) {
         let Some(Pending::Http { torrent, job, url }) = self.trackers.pending.remove(&rid) else {
-            return;
+            return self.scrape_http_response(rid, result);
         };
         let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
         self.announce_result(now, torrent, job, outcome);
@@ -297,7 +318,8 @@ impl Session {
                     self.add_candidates(torrent, &addrs, Source::User);
                 }
             }
-            Some(Pending::Http { .. }) | None => {}
+            None => self.scrape_resolved(now, rid, result),
+            Some(Pending::Http { .. }) => {}
         }
     }
 }

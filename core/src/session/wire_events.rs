@@ -692,7 +692,9 @@ impl Session {
         self.fill_all(now, id);
     }
 
-    /// Refuses `peers` (by address and peer id) from now on and closes their connections.
+    /// Refuses `peers` (by address and peer id) from now on and closes their connections. A
+    /// peer that already left is found among the torrent's departed peers; a connection it
+    /// opened again meanwhile is closed too.
     pub(super) fn ban_peers(
         &mut self,
         now: Instant,
@@ -701,17 +703,27 @@ impl Session {
         reason: &PeerCloseReason,
     ) {
         for &key in peers {
-            let Some(conn) = self.peers.by_key(key) else {
-                continue;
+            let open = self.peers.by_key(key).and_then(|conn| {
+                let p = self.peers.get(conn)?;
+                Some((conn, p.listen_addr.unwrap_or(p.addr), p.conn.peer_id()))
+            });
+            let (addr, peer_id, conns) = match open {
+                Some((conn, addr, peer_id)) => (addr, peer_id, vec![conn]),
+                None => {
+                    let Some(gone) = self
+                        .torrents
+                        .get_mut(&id)
+                        .and_then(|t| t.departed.take(key))
+                    else {
+                        continue;
+                    };
+                    (gone.addr, gone.peer_id, self.conns_of_peer(id, gone))
+                }
             };
-            let Some(p) = self.peers.get(conn) else {
-                continue;
-            };
-            let (addr, peer_id) = (p.listen_addr.unwrap_or(p.addr), p.conn.peer_id());
-            if let Some(t) = self.torrents.get_mut(&id) {
-                t.candidates.ban(addr, peer_id);
+            self.ban_addr(id, addr, peer_id, reason);
+            for conn in conns {
+                self.close_conn(now, conn, reason.clone());
             }
-            self.close_conn(now, conn, reason.clone());
         }
     }
 }

@@ -34,6 +34,9 @@ pub enum Behaviour {
     Liar,
     /// Serves honestly but drops the connection after this many blocks.
     Flaky(u32),
+    /// Serves like [`Behaviour::Corrupt`] but drops the connection after this many blocks
+    /// (it is gone before its bad blocks can be proven).
+    CorruptFlaky(u32),
 }
 
 #[derive(Debug, Default)]
@@ -134,11 +137,14 @@ impl ScriptedPeer {
 
     fn request(&mut self, conn: ConnId, piece: u32, offset: u32, len: u32) {
         self.requests += 1;
-        let served = self.conns.get(&conn).map_or(0, |c| c.served);
+        // A connection this peer dropped (Flaky) serves nothing more.
+        let Some(served) = self.conns.get(&conn).map(|c| c.served) else {
+            return;
+        };
         match self.behaviour {
             Behaviour::Liar | Behaviour::NeverUnchoke => return,
             Behaviour::Slowloris(n) if served >= n => return,
-            Behaviour::Flaky(n) if served >= n => {
+            Behaviour::Flaky(n) | Behaviour::CorruptFlaky(n) if served >= n => {
                 self.out.push_back(Output::Close { conn });
                 self.conns.remove(&conn);
                 return;
@@ -151,8 +157,10 @@ impl ScriptedPeer {
             return;
         };
         let mut block = block.to_vec();
-        if self.behaviour == Behaviour::Corrupt
-            && let Some(b) = block.first_mut()
+        if matches!(
+            self.behaviour,
+            Behaviour::Corrupt | Behaviour::CorruptFlaky(_)
+        ) && let Some(b) = block.first_mut()
         {
             *b ^= 0xff;
         }

@@ -1,6 +1,7 @@
 //! A simulated tracker answering HTTP announces (the session's `Action::HttpRequest`, answered
-//! with a bencoded compact response) and UDP announces (BEP 15 datagrams). It can be taken
-//! down ([`SimTracker::up`]) and limited to returning a few peers.
+//! with a bencoded compact response) and UDP announces (BEP 15 datagrams), and scrapes over
+//! both (BEP 48: `/scrape` paths, UDP action 2). It can be taken down ([`SimTracker::up`]) and
+//! limited to returning a few peers.
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
@@ -31,6 +32,10 @@ pub struct SimTracker {
     pub refused: u64,
     /// Swarms: info-hash -> peer address -> bytes left.
     pub swarms: BTreeMap<InfoHash, BTreeMap<SocketAddr, u64>>,
+    /// `completed` announces per info-hash (a scrape's `downloaded`).
+    pub completed: BTreeMap<InfoHash, u32>,
+    /// Scrapes answered (HTTP and UDP).
+    pub scrapes: u64,
     rng: Rng,
     out: VecDeque<Output>,
     next_conn_id: u64,
@@ -47,6 +52,8 @@ impl SimTracker {
             udp_port: 6969,
             refused: 0,
             swarms: BTreeMap::new(),
+            completed: BTreeMap::new(),
+            scrapes: 0,
             rng: Rng::new(seed),
             out: VecDeque::new(),
             next_conn_id: 0x1234_5678,
@@ -74,11 +81,46 @@ impl SimTracker {
         others
     }
 
+    /// A swarm's (seeders, completed, leechers).
+    fn counts(&self, hash: &InfoHash) -> (u32, u32, u32) {
+        let swarm = self.swarms.get(hash);
+        let seeders = swarm.map_or(0, |s| s.values().filter(|l| **l == 0).count());
+        let leechers = swarm.map_or(0, |s| s.values().filter(|l| **l > 0).count());
+        let completed = self.completed.get(hash).copied().unwrap_or(0);
+        (seeders as u32, completed, leechers as u32)
+    }
+
+    fn http_scrape(&mut self, query: &str) -> Vec<u8> {
+        self.scrapes += 1;
+        let mut hashes = Vec::new();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if let ("info_hash", Ok(h)) = (k, <[u8; 20]>::try_from(percent_decode(v))) {
+                hashes.push(InfoHash(h));
+            }
+        }
+        hashes.sort();
+        hashes.dedup();
+        let mut e = Encoder::new();
+        e.dict().bytes(b"files").dict();
+        for h in hashes {
+            let (seeders, completed, leechers) = self.counts(&h);
+            e.bytes(&h.0).dict();
+            e.bytes(b"complete").int(i64::from(seeders));
+            e.bytes(b"downloaded").int(i64::from(completed));
+            e.bytes(b"incomplete").int(i64::from(leechers));
+            e.end();
+        }
+        e.end().end();
+        e.finish()
+    }
+
     fn http_body(&mut self, query: &str, from: SocketAddr) -> Vec<u8> {
         let mut hash = None;
         let mut port = None;
         let mut left = 0;
         let mut stopped = false;
+        let mut completed = false;
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v);
@@ -95,7 +137,10 @@ impl SimTracker {
                         .and_then(|s| s.parse().ok())
                         .unwrap_or(0);
                 }
-                "event" => stopped = v == b"stopped",
+                "event" => {
+                    stopped = v == b"stopped";
+                    completed = v == b"completed";
+                }
                 _ => {}
             }
         }
@@ -107,6 +152,9 @@ impl SimTracker {
             e.end();
             return e.finish();
         };
+        if completed {
+            *self.completed.entry(hash).or_default() += 1;
+        }
         let peers = self.announce(hash, SocketAddr::new(from.ip(), port), left, stopped);
         let mut compact = Vec::new();
         for p in peers {
@@ -146,6 +194,9 @@ impl SimTracker {
                 let left = u64_at(64)?;
                 let event = u32_at(80)?;
                 let port = u16::from_be_bytes([b[96], b[97]]);
+                if event == 1 {
+                    *self.completed.entry(InfoHash(h)).or_default() += 1;
+                }
                 let peers = self.announce(
                     InfoHash(h),
                     SocketAddr::new(from.ip(), port),
@@ -164,6 +215,19 @@ impl SimTracker {
                     }
                 }
             }
+            2 if b.len() >= 36 && (b.len() - 16).is_multiple_of(20) => {
+                self.scrapes += 1;
+                out.extend_from_slice(&2u32.to_be_bytes());
+                out.extend_from_slice(&tid.to_be_bytes());
+                for chunk in b[16..].chunks_exact(20) {
+                    let mut h = [0u8; 20];
+                    h.copy_from_slice(chunk);
+                    let (seeders, completed, leechers) = self.counts(&InfoHash(h));
+                    for n in [seeders, completed, leechers] {
+                        out.extend_from_slice(&n.to_be_bytes());
+                    }
+                }
+            }
             _ => return None,
         }
         Some(out)
@@ -179,8 +243,12 @@ impl Agent for SimTracker {
         let line = request.split(|&c| c == b'\r').next().unwrap_or_default();
         let line = String::from_utf8_lossy(line);
         let target = line.split(' ').nth(1).unwrap_or("");
-        let query = target.split_once('?').map_or("", |(_, q)| q);
-        let body = self.http_body(query, from);
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let body = if path.ends_with("/scrape") {
+            self.http_scrape(query)
+        } else {
+            self.http_body(query, from)
+        };
         let mut resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
             body.len()

@@ -18,6 +18,8 @@ use super::disk::TorrentDisk;
 use super::event::TorrentPhase;
 use super::io::ConnId;
 use super::rate::RateMeter;
+use super::scrape::TorrentScrapes;
+use super::smart_ban::Departed;
 use crate::choker::Choker;
 use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
 use crate::id::InfoHash;
@@ -93,6 +95,10 @@ pub(crate) struct Torrent {
     pub(crate) server: MetadataServer,
     /// Peer exchange (disabled for a private torrent).
     pub(crate) pex: PexPool<ConnId>,
+    /// Closed peers a smart-ban proof may still name.
+    pub(crate) departed: Departed,
+    /// Trackers scraped, with their latest counts.
+    pub(crate) scrapes: TorrentScrapes,
 }
 
 impl Torrent {

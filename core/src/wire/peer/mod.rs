@@ -173,6 +173,24 @@ impl Connection {
         Ok(())
     }
 
+    /// The info dictionary became known (a magnet's metadata arrived): `metadata_size` is
+    /// advertised from now on. An established connection with the extension protocol gets a
+    /// fresh extended handshake carrying it at once (BEP 10 allows repeated handshakes), so the
+    /// peer can fetch the metadata from us; one still handshaking sends it in its first one.
+    pub fn set_metadata_size(&mut self, now: Instant, size: u64) -> Result<(), UsageError> {
+        if self.phase == Phase::Closed {
+            return Err(UsageError::Closed);
+        }
+        if self.metadata_size == Some(size) {
+            return Ok(());
+        }
+        self.metadata_size = Some(size);
+        if self.phase == Phase::Established && self.extended {
+            self.send_extended_handshake(now);
+        }
+        Ok(())
+    }
+
     /// Feeds bytes read from the socket. Then drain the polls.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         if self.phase == Phase::Closed || data.is_empty() {
@@ -525,7 +543,7 @@ impl Connection {
     fn set_torrent(&mut self, torrent: &TorrentParams<'_>) {
         self.info_hash = Some(torrent.info_hash);
         self.geometry = torrent.geometry;
-        self.metadata_size = torrent.metadata_size;
+        self.metadata_size = torrent.metadata_size.or(self.metadata_size);
         self.our_pieces = torrent.our_pieces.cloned();
         let count = torrent.geometry.map(|g| g.piece_count());
         self.decoder = Decoder::new(count.map_or(PieceCount::Unknown, PieceCount::Known));
@@ -567,16 +585,7 @@ impl Connection {
             _ => {}
         }
         if self.extended {
-            let hs = ExtendedHandshake {
-                extensions: self.config.extensions.clone(),
-                client: self.config.client_name.clone(),
-                port: self.config.listen_port,
-                reqq: Some(self.config.requests_in() as u32),
-                metadata_size: self.metadata_size,
-                your_ip: self.remote_ip,
-            };
-            let payload = Bytes::from(hs.encode());
-            self.queue(now, &Message::Extended { id: 0, payload });
+            self.send_extended_handshake(now);
         }
         if peer.reserved.dht()
             && let Some(port) = self.config.dht_port
@@ -599,6 +608,20 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Queues our extended handshake (BEP 10), with what we know now.
+    fn send_extended_handshake(&mut self, now: Instant) {
+        let hs = ExtendedHandshake {
+            extensions: self.config.extensions.clone(),
+            client: self.config.client_name.clone(),
+            port: self.config.listen_port,
+            reqq: Some(self.config.requests_in() as u32),
+            metadata_size: self.metadata_size,
+            your_ip: self.remote_ip,
+        };
+        let payload = Bytes::from(hs.encode());
+        self.queue(now, &Message::Extended { id: 0, payload });
     }
 
     fn queue(&mut self, now: Instant, message: &Message) {

@@ -483,3 +483,31 @@ fn wrong_torrent_and_self_connections_close() {
     );
     assert_eq!(b.poll_transmit(), None);
 }
+
+#[test]
+fn metadata_size_learnt_late_is_sent_in_a_fresh_extended_handshake() {
+    let mut pair = Pair::new(true, true);
+    pair.drive();
+    // a opened without metadata: its first extended handshake had no size.
+    assert!(pair.b_events().iter().any(|e| matches!(e,
+        Event::ExtendedHandshake(hs) if hs.metadata_size.is_none())));
+    pair.a.conn.set_metadata_size(pair.now, 777).unwrap();
+    pair.drive();
+    let b = pair.b_events();
+    assert!(
+        b.iter().any(|e| matches!(e, Event::ExtendedHandshake(hs)
+            if hs.metadata_size == Some(777) && hs.extensions.id(UT_METADATA).is_some())),
+        "{b:?}"
+    );
+    assert_eq!(pair.b.conn.misbehaviour_score(), 0);
+    assert!(pair.b.conn.peer_extensions().id(UT_METADATA).is_some());
+    // The same size again sends nothing.
+    pair.a.conn.set_metadata_size(pair.now, 777).unwrap();
+    assert!(pair.a.conn.poll_transmit().is_none());
+    // A closed connection refuses.
+    pair.a.conn.close();
+    assert_eq!(
+        pair.a.conn.set_metadata_size(pair.now, 778),
+        Err(UsageError::Closed)
+    );
+}
