@@ -80,6 +80,12 @@ impl Engine {
         each!(self, c => futures_lite::future::poll_once(c.next_event()).await)
     }
 
+    /// The next event, waiting for it (`None`: the client stopped). Cancel-safe: dropping the
+    /// future loses no event.
+    pub(crate) async fn next_event(&self) -> Option<Event> {
+        each!(self, c => c.next_event().await)
+    }
+
     /// Stops gracefully (`stopped` announces, flush, resume and DHT state saved).
     pub(crate) async fn stop(self) -> Result<(), ClientError> {
         each!(self, c => c.stop().await)

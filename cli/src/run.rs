@@ -324,13 +324,31 @@ impl Watch<'_> {
         let mut last_peer = Instant::now();
         let mut warned = HashSet::new();
         loop {
-            wake.next().await;
+            // Events are handled as they come (completion is seen at once, not at the next
+            // tick); the display and the peer watchdog move on ticks.
+            let woke = futures_lite::future::or(
+                async {
+                    wake.next().await;
+                    None
+                },
+                async { Some(self.engine.next_event().await) },
+            )
+            .await;
             if wake.interrupted() {
                 return Outcome::Interrupted;
             }
             let now = Instant::now();
+            let ticked = woke.is_none();
             let mut force = false;
-            while let Some(polled) = self.engine.try_event().await {
+            let mut first = woke;
+            loop {
+                let polled = match first.take() {
+                    Some(event) => event,
+                    None => match self.engine.try_event().await {
+                        Some(polled) => polled,
+                        None => break,
+                    },
+                };
                 let Some(event) = polled else {
                     return Outcome::Failed("the client stopped unexpectedly".into());
                 };
@@ -370,6 +388,9 @@ impl Watch<'_> {
                     }
                     _ => {}
                 }
+            }
+            if !ticked && !force {
+                continue;
             }
             let Ok(Some(stats)) = self.engine.stats(self.id).await else {
                 return Outcome::Failed(

@@ -458,6 +458,20 @@ impl Picker {
             .flat_map(|p| p.inflight.iter().map(|(r, _)| *r))
     }
 
+    /// Bytes requested from every peer and not yet arrived.
+    pub fn inflight_bytes(&self) -> u64 {
+        self.peers
+            .values()
+            .flat_map(|p| p.inflight.iter())
+            .map(|(r, _)| u64::from(r.len))
+            .sum()
+    }
+
+    /// Bytes requested from `peer` and not yet arrived.
+    pub fn inflight_bytes_of(&self, peer: PeerKey) -> u64 {
+        self.requests(peer).map(|r| u64::from(r.len)).sum()
+    }
+
     // ----- arrivals and timeouts -------------------------------------------------------------
 
     /// A block arrived from `peer`. See [`Received`] for what to do with it.

@@ -46,8 +46,10 @@ pub struct SessionConfig {
     pub max_connect_failures: u32,
     /// Disk back-pressure: the most disk jobs outstanding per torrent.
     pub max_disk_jobs: usize,
-    /// Disk back-pressure: the most received bytes not yet written, per torrent. At the cap
-    /// the session stops requesting blocks until writes complete.
+    /// Download memory bound: the most bytes requested and not yet arrived, plus arrived and
+    /// not yet written, per torrent. At the cap the session stops requesting blocks until
+    /// blocks arrive and writes complete, so a disk that falls behind never makes memory grow
+    /// with the number or speed of peers.
     pub max_unwritten_bytes: u64,
     /// Disk back-pressure: the most bytes read for uploads and not yet sent, per connection.
     pub max_upload_queue_bytes: usize,
@@ -105,7 +107,7 @@ impl Default for SessionConfig {
             reconnect_backoff_max: Duration::from_secs(600),
             max_connect_failures: 6,
             max_disk_jobs: 256,
-            max_unwritten_bytes: 16 * 1024 * 1024,
+            max_unwritten_bytes: 8 * 1024 * 1024,
             max_upload_queue_bytes: 1024 * 1024,
             flush_every_bytes: 64 * 1024 * 1024,
             download_rate_limit: None,

@@ -296,3 +296,56 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
         "the next flush waits for more pieces"
     );
 }
+
+#[test]
+fn requested_plus_unwritten_bytes_stay_under_the_budget() {
+    let now = Instant::now();
+    let block = 16 * 1024;
+    let config = SessionConfig {
+        max_unwritten_bytes: 6 * block,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, now, 1);
+    s.set_listen_addr(addr(7000));
+    let t = s
+        .add_torrent(
+            now,
+            TorrentSource::Metainfo(metainfo()),
+            TorrentOptions::default(),
+        )
+        .unwrap();
+    let (_, actions) = drain(&mut s);
+    let stamps = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Stamps,
+                ..
+            }) => Some(*id),
+            _ => None,
+        })
+        .expect("stamps job");
+    complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
+    s.add_peers(now, t, &[addr(8001)]);
+    let (_, actions) = drain(&mut s);
+    let conn = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("dials the peer");
+    s.handle_connected(now, conn, Ok(()));
+    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer01")));
+    let mut remote = wire::Connection::inbound(now, config, None);
+    let mut jobs = Jobs::default();
+    // The peer would take 250 requests; the budget allows six blocks requested or unwritten.
+    assert_eq!(pump(&mut s, conn, &mut remote, now, &mut jobs), 6);
+    assert_eq!(jobs.writes.len(), 6);
+    // Two writes complete: room for two more requests, no more.
+    for (id, _) in jobs.writes.drain(..2).collect::<Vec<_>>() {
+        complete(&mut s, t, id, CompletionKind::Written, now);
+    }
+    assert_eq!(pump(&mut s, conn, &mut remote, now, &mut jobs), 2);
+}

@@ -11,7 +11,7 @@ use super::io::{ConnId, Dest, DiskJobKind, TorrentId, Transmit};
 use super::torrent::candidates::Source;
 use crate::choker::{ChokeMode, PeerStats};
 use crate::extensions::{UT_METADATA, UT_PEX};
-use crate::picker::{BlockRequest, PeerKey, PeerRate, Received};
+use crate::picker::{BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Received};
 use crate::wire::{BlockRef, Event as WireEvent, PieceGeometry, TorrentParams};
 
 /// Round trip assumed when sizing request pipelines.
@@ -339,10 +339,20 @@ impl Session {
         {
             return;
         }
+        // The memory bound: what is requested or unwritten stays under the cap, so this peer
+        // may have at most the room left beyond what it already has in flight.
+        let budget = self.config.max_unwritten_bytes;
+        let used = d.disk.unwritten + d.picker.inflight_bytes();
+        let room = budget.saturating_sub(used) + d.picker.inflight_bytes_of(peer.key);
+        let room_blocks = u32::try_from(room / u64::from(BLOCK_LEN)).unwrap_or(u32::MAX);
         let rate = PeerRate {
             download_rate: peer.down.rate(now),
             rtt: ASSUMED_RTT,
-            reqq: peer.conn.peer_reqq().min(self.wire.max_requests_out),
+            reqq: peer
+                .conn
+                .peer_reqq()
+                .min(self.wire.max_requests_out)
+                .min(room_blocks),
         };
         for r in d.picker.pick(now, peer.key, rate) {
             let block = BlockRef::new(r.piece, r.offset, r.len);
