@@ -185,21 +185,31 @@ impl ResumeData {
     pub fn plan(&self, layout: &Layout, current: &[Option<FileStamp>]) -> LoadPlan {
         let n = layout.piece_count();
         let mut recheck = PieceSet::new(n);
+        // Pieces touching a file that is gone (or empty) cannot be complete: nothing to hash.
+        let mut missing = PieceSet::new(n);
         for (i, extent) in layout.files().iter().enumerate() {
             if extent.padding {
                 continue;
             }
             let now = current.get(i).copied().flatten();
             let then = self.files.get(i).copied().flatten();
-            if now.is_none() || now != then {
+            let gone = extent.length > 0 && now.is_none_or(|s| s.size == 0);
+            if gone || now != then {
                 for piece in layout.file_pieces(i) {
                     recheck.insert(piece);
+                    if gone {
+                        missing.insert(piece);
+                    }
                 }
             }
         }
+        for piece in missing.iter() {
+            recheck.remove(piece);
+        }
         let mut trusted = PieceSet::new(n);
         if self.pieces.len() == n {
-            for piece in self.pieces.iter().filter(|p| !recheck.contains(*p)) {
+            let untouched = |p: &u32| !recheck.contains(*p) && !missing.contains(*p);
+            for piece in self.pieces.iter().filter(untouched) {
                 trusted.insert(piece);
             }
         }

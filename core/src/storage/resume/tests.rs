@@ -133,12 +133,16 @@ fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
     let plan = saved.plan(&l, &[stamp(1), stamp(2), stamp(3), stamp(4)]);
     assert!(plan.trusted().is_full());
     assert_eq!(plan.recheck().count(), 0);
-    // File 2 (bytes 1500..3500 = pieces 1..=3) changed; file 3 (pieces 3..=4) vanished.
+    // File 2 (bytes 1500..3500 = pieces 1..=3) changed: recheck. File 3 (pieces 3..=4)
+    // vanished: its pieces cannot be complete, so they are neither trusted nor hashed.
     let plan = saved.plan(&l, &[stamp(1), stamp(2), stamp(9), None]);
     assert_eq!(plan.trusted().iter().collect::<Vec<_>>(), [0]);
-    assert_eq!(plan.recheck().iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(plan.recheck().iter().collect::<Vec<_>>(), [1, 2]);
     let state = ResumeState::from_plan(&plan);
     assert_eq!(state.verified().iter().collect::<Vec<_>>(), [0]);
+    // Every file gone (the download was deleted): nothing to trust or hash.
+    let plan = saved.plan(&l, &[None, None, None, None]);
+    assert_eq!(plan.trusted().count() + plan.recheck().count(), 0);
 }
 
 fn rel(s: &str) -> RelativePath {
