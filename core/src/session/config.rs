@@ -53,6 +53,23 @@ pub struct SessionConfig {
     pub max_unwritten_bytes: u64,
     /// Disk back-pressure: the most bytes read for uploads and not yet sent, per connection.
     pub max_upload_queue_bytes: usize,
+    /// The runtime reports what each connection's socket accepted with
+    /// [`Session::handle_peer_sent`](super::Session::handle_peer_sent), so the session can
+    /// bound what waits in the runtime's write queues (`max_send_backlog`) and close peers
+    /// that stop reading (`send_stall_timeout`). Off by default: a runtime that never reports
+    /// sends must leave it off, or every upload stops at the cap. Both bundled runtimes turn
+    /// it on.
+    pub send_accounting: bool,
+    /// Upload memory bound (with `send_accounting`): the most bytes handed to the runtime for
+    /// a connection and not yet reported written. At the cap the session reads no more
+    /// blocks for that peer until writes are reported, so a peer that requests but never
+    /// reads costs at most this plus `max_upload_queue_bytes`.
+    pub max_send_backlog: usize,
+    /// A connection whose send backlog stays at `max_send_backlog` with no byte reported
+    /// written for this long is closed
+    /// ([`PeerCloseReason::SendStalled`](super::PeerCloseReason::SendStalled)); any progress
+    /// restarts the wait.
+    pub send_stall_timeout: Duration,
     /// Flush (fsync) a torrent's data in the background once this many verified bytes are not
     /// yet durable, so data reaches the disk during the download instead of all at the end
     /// (and resume data can record it sooner).
@@ -109,6 +126,9 @@ impl Default for SessionConfig {
             max_disk_jobs: 256,
             max_unwritten_bytes: 8 * 1024 * 1024,
             max_upload_queue_bytes: 1024 * 1024,
+            send_accounting: false,
+            max_send_backlog: 4 * 1024 * 1024,
+            send_stall_timeout: Duration::from_secs(60),
             flush_every_bytes: 64 * 1024 * 1024,
             download_rate_limit: None,
             upload_rate_limit: None,

@@ -186,6 +186,9 @@ pub enum PeerCloseReason {
     BadMetadata(MetadataFault),
     /// The peer sent a malformed extension message (ut_metadata, ut_pex).
     BadExtensionMessage(String),
+    /// The peer stopped reading: our send backlog stayed at `max_send_backlog` with nothing
+    /// written for `send_stall_timeout`.
+    SendStalled,
 }
 
 impl fmt::Display for PeerCloseReason {
@@ -204,6 +207,7 @@ impl fmt::Display for PeerCloseReason {
             Self::Stopped => f.write_str("torrent stopped"),
             Self::BadMetadata(fault) => write!(f, "peer sent wrong metadata: {fault}"),
             Self::BadExtensionMessage(e) => write!(f, "bad extension message: {e}"),
+            Self::SendStalled => f.write_str("peer stopped reading what we send"),
         }
     }
 }

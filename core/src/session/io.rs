@@ -4,6 +4,13 @@
 //!
 //! This is the runtime contract. A runtime (smol, tokio, a custom event loop, the simulator)
 //! needs nothing else from core to drive a session.
+//!
+//! Peer transmits are appended to the connection's write stream. A runtime that sets
+//! [`SessionConfig::send_accounting`](super::SessionConfig::send_accounting) reports how many
+//! of those bytes each socket accepted with
+//! [`Session::handle_peer_sent`](super::Session::handle_peer_sent) (after every successful
+//! write, grouped as it likes): that is how the session bounds the bytes waiting in the
+//! runtime's write queue of a peer that does not read.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,14 +44,17 @@ pub struct RequestId(pub u64);
 pub struct Transmit {
     /// Where the bytes go.
     pub dest: Dest,
-    /// The bytes. For a peer, append them to the connection's write stream in order.
+    /// The bytes. For a peer, append them to the connection's write stream in order (and,
+    /// with send accounting, report them with `handle_peer_sent` once written).
     pub payload: Bytes,
 }
 
 /// Where a [`Transmit`] goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {
-    /// The TCP stream of a peer connection.
+    /// The TCP stream of a peer connection. With
+    /// [`SessionConfig::send_accounting`](super::SessionConfig::send_accounting), report the
+    /// bytes the socket accepts with [`Session::handle_peer_sent`](super::Session::handle_peer_sent).
     Peer(ConnId),
     /// A datagram from the session's one UDP socket (DHT and UDP trackers share it).
     Udp(SocketAddr),

@@ -13,6 +13,12 @@
 //! 4. arm the timer at [`Session::poll_timeout`] and call [`Session::handle_timeout`] when it
 //!    fires (extra calls are harmless).
 //!
+//! With [`SessionConfig::send_accounting`] on, the runtime also reports how many bytes of each
+//! connection's transmits its socket accepted ([`Session::handle_peer_sent`]); the session
+//! then stops serving a peer whose unwritten bytes reach [`SessionConfig::max_send_backlog`]
+//! and closes it if they stay there for [`SessionConfig::send_stall_timeout`]. Without it, a
+//! peer that requests blocks but never reads makes the runtime's write queue grow unbounded.
+//!
 //! The session never blocks and never does I/O: it reads no clock, opens no socket, and takes
 //! randomness only from the seed given to [`Session::new`]. The same inputs give the same
 //! outputs, which the simulation tests rely on.
@@ -30,6 +36,7 @@ mod peers;
 mod pex;
 mod rate;
 mod scrape;
+mod send_flow;
 mod smart_ban;
 mod timers;
 mod torrent;
@@ -217,6 +224,15 @@ impl Session {
             peer.conn.handle_input(now, data);
             self.drive(now, conn);
         }
+        self.after(now);
+    }
+
+    /// The runtime wrote `bytes` of a connection's transmits to its socket (the kernel took
+    /// them). Report after each successful write, in any grouping; only with
+    /// [`SessionConfig::send_accounting`] on (otherwise it does nothing). This bounds what
+    /// waits in the runtime's write queue: see [`SessionConfig::max_send_backlog`].
+    pub fn handle_peer_sent(&mut self, now: Instant, conn: ConnId, bytes: usize) {
+        self.peer_sent(now, conn, bytes);
         self.after(now);
     }
 

@@ -42,6 +42,10 @@ pub(crate) struct Peer {
     pub(crate) reading: BTreeSet<BlockRef>,
     /// Bytes of `reading`.
     pub(crate) reading_bytes: usize,
+    /// Bytes handed to the runtime and not yet reported written (with `send_accounting`).
+    pub(crate) unsent: usize,
+    /// Since when `unsent` is at the cap with no write reported (`None`: below the cap).
+    pub(crate) send_stalled_since: Option<Instant>,
     /// The peer has every piece.
     pub(crate) seed: bool,
     /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
@@ -72,6 +76,8 @@ impl Peer {
             up: RateMeter::new(now),
             reading: BTreeSet::new(),
             reading_bytes: 0,
+            unsent: 0,
+            send_stalled_since: None,
             seed: false,
             pex: None,
         }

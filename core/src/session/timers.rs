@@ -23,6 +23,7 @@ impl Session {
         for p in self.peers.open.values() {
             take(p.conn.poll_timeout());
         }
+        take(self.send_stall_deadline());
         for d in self.peers.dialing.values() {
             take(Some(d.since + self.config.connect_timeout));
         }
@@ -79,6 +80,7 @@ impl Session {
                 self.drive(now, conn);
             }
         }
+        self.expire_send_stalls(now);
         self.expire_dials(now);
         self.metadata_timeout(now);
         self.pex_timeout(now);

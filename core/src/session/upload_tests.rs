@@ -1,5 +1,6 @@
 //! Serving uploads: a leecher's requests for consecutive blocks are read by few, larger disk
-//! jobs, each block reaches the leecher intact, and a cancelled block is never sent.
+//! jobs, each block reaches the leecher intact, and a cancelled block is never sent; a leecher
+//! that never reads what is sent stops being served at the send backlog cap, then is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,11 +89,14 @@ fn pump(
     got
 }
 
-#[test]
-fn consecutive_requests_are_read_together_and_served_intact() {
-    let now = Instant::now();
+/// A session seeding the whole torrent with `config`, and a leecher connected to it that is
+/// interested and unchoked.
+fn seeder_and_leecher(
+    config: SessionConfig,
+    now: Instant,
+) -> (Session, TorrentId, ConnId, wire::Connection) {
     let meta = metainfo();
-    let mut s = Session::new(SessionConfig::default(), now, 7);
+    let mut s = Session::new(config, now, 7);
     s.set_listen_addr(SocketAddr::from(([127, 0, 0, 1], 7000)));
     let options = TorrentOptions {
         seed_only: true,
@@ -139,6 +143,13 @@ fn consecutive_requests_are_read_together_and_served_intact() {
     remote.send_interested(now).unwrap();
     pump(&mut s, conn, &mut remote, now);
     assert!(!remote.peer_choking(), "the seeder unchokes its only peer");
+    (s, t, conn, remote)
+}
+
+#[test]
+fn consecutive_requests_are_read_together_and_served_intact() {
+    let now = Instant::now();
+    let (mut s, t, conn, mut remote) = seeder_and_leecher(SessionConfig::default(), now);
 
     // 20 consecutive blocks of piece 0, then block 3 of piece 1.
     let mut wanted: Vec<BlockRef> = (0..20)
@@ -187,4 +198,130 @@ fn consecutive_requests_are_read_together_and_served_intact() {
         let start = (b.piece * PIECE + b.offset) as usize;
         assert_eq!(&bytes[..], &data[start..start + b.length as usize], "{b:?}");
     }
+}
+
+/// What the session asked for: the upload reads, and whether it closed the connection.
+fn reads_and_close(s: &mut Session) -> (Vec<(JobId, u32, u32, u32)>, bool) {
+    let mut reads = Vec::new();
+    let mut closed = false;
+    while let Some(a) = s.poll_action() {
+        match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Read { piece, offset, len },
+                ..
+            }) => reads.push((id, piece, offset, len)),
+            Action::Close { .. } => closed = true,
+            _ => {}
+        }
+    }
+    (reads, closed)
+}
+
+/// Serves `remote` until the session issues no more reads, never reporting a byte as written:
+/// every read completes, every transmit reaches the leecher, and the leecher asks for the next
+/// block of `wanted` for each block it gets (it keeps its request queue full). `reads` are
+/// reads issued already. Returns the bytes read.
+fn serve_unreported(
+    s: &mut Session,
+    t: TorrentId,
+    conn: ConnId,
+    remote: &mut wire::Connection,
+    now: Instant,
+    mut reads: Vec<(JobId, u32, u32, u32)>,
+    wanted: &mut impl Iterator<Item = BlockRef>,
+) -> u64 {
+    let data = content();
+    let mut read = 0;
+    for _ in 0..200 {
+        if reads.is_empty() {
+            return read;
+        }
+        for (id, piece, offset, len) in reads {
+            read += u64::from(len);
+            let start = (piece * PIECE + offset) as usize;
+            let bytes = Bytes::copy_from_slice(&data[start..start + len as usize]);
+            complete(s, t, id, CompletionKind::Read(bytes), now);
+        }
+        let got = pump(s, conn, remote, now);
+        for _ in got {
+            let next = wanted.next().expect("endless");
+            remote.request(now, next).unwrap();
+        }
+        pump(s, conn, remote, now);
+        let (more, closed) = reads_and_close(s);
+        assert!(!closed, "closed while serving");
+        reads = more;
+    }
+    panic!("still reading after 200 rounds: {read} bytes read, the backlog is unbounded");
+}
+
+#[test]
+fn a_leecher_that_never_reads_is_not_served_past_the_send_backlog_then_closed() {
+    const CAP: usize = 128 * 1024;
+    let stall = std::time::Duration::from_secs(20);
+    let config = SessionConfig {
+        send_accounting: true,
+        max_send_backlog: CAP,
+        max_upload_queue_bytes: 4 * BLOCK as usize,
+        send_stall_timeout: stall,
+        ..SessionConfig::default()
+    };
+    let start = Instant::now();
+    let (mut s, t, conn, mut remote) = seeder_and_leecher(config, start);
+    let mut wanted = (0..PIECES * PIECE / BLOCK)
+        .map(|i| BlockRef::new(i * BLOCK / PIECE, i * BLOCK % PIECE, BLOCK))
+        .cycle();
+    for b in wanted.by_ref().take(20) {
+        remote.request(start, b).unwrap();
+    }
+    pump(&mut s, conn, &mut remote, start);
+    let (reads, _) = reads_and_close(&mut s);
+    assert!(!reads.is_empty(), "the requests are served");
+
+    // Nothing is reported written: serving stops once the backlog reaches the cap, although
+    // the leecher keeps 20 requests queued.
+    let read = serve_unreported(&mut s, t, conn, &mut remote, start, reads, &mut wanted);
+    assert!(
+        read >= CAP as u64,
+        "served up to the cap: {read} bytes read"
+    );
+    assert!(
+        read <= (CAP + 4 * BLOCK as usize) as u64,
+        "at most the cap plus one upload queue is read: {read}"
+    );
+    assert!(
+        remote.requests_out().count() > 0,
+        "the leecher still wants blocks"
+    );
+
+    // The socket takes some of it: serving resumes until the cap again.
+    s.handle_peer_sent(start, conn, 64 * 1024);
+    let (reads, _) = reads_and_close(&mut s);
+    assert!(
+        !reads.is_empty(),
+        "written bytes below the cap resume serving"
+    );
+    let more = serve_unreported(&mut s, t, conn, &mut remote, start, reads, &mut wanted);
+    assert!(
+        (48 * 1024..=(64 + 4 * 16) * 1024).contains(&more),
+        "about what was written is read again: {more}"
+    );
+
+    // Stuck at the cap: closed after the stall timeout; any write restarts the wait.
+    assert!(s.poll_timeout().is_some_and(|at| at <= start + stall));
+    let progress = start + stall / 2;
+    s.handle_peer_sent(progress, conn, 1);
+    s.handle_timeout(start + stall);
+    assert!(!reads_and_close(&mut s).1, "a write restarted the wait");
+    assert!(s.poll_timeout().is_some_and(|at| at <= progress + stall));
+    s.handle_timeout(progress + stall);
+    assert!(reads_and_close(&mut s).1, "closed after the stall timeout");
+    let mut reasons = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let crate::session::Event::PeerClosed { reason, .. } = e {
+            reasons.push(reason);
+        }
+    }
+    assert_eq!(reasons, vec![crate::session::PeerCloseReason::SendStalled]);
 }

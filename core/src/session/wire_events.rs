@@ -25,6 +25,7 @@ impl Session {
                 return;
             };
             while let Some(payload) = peer.conn.poll_transmit() {
+                peer.count_unsent(now, payload.len(), &self.config);
                 self.transmits.push_back(Transmit {
                     dest: Dest::Peer(conn),
                     payload,
@@ -450,8 +451,8 @@ impl Session {
         );
     }
 
-    /// Reads blocks the peer requested, within its upload queue and the upload limit; rejects
-    /// requests for pieces we do not have. Requests for consecutive blocks of one piece are
+    /// Reads blocks the peer requested, within its upload queue, its send backlog (see
+    /// `send_flow`) and the upload limit; rejects requests for pieces we do not have. Requests for consecutive blocks of one piece are
     /// read by one job (up to [`MAX_READ_RUN`] bytes): fewer jobs, fewer wake-ups.
     pub(super) fn serve(&mut self, now: Instant, conn: ConnId) {
         let Some(peer) = self.peers.open.get_mut(&conn) else {
@@ -466,7 +467,10 @@ impl Session {
         let Some(d) = t.data.as_ref() else {
             return;
         };
-        if !t.is_running() || peer.reading_bytes >= self.config.max_upload_queue_bytes {
+        if !t.is_running()
+            || peer.reading_bytes >= self.config.max_upload_queue_bytes
+            || peer.send_backlogged(&self.config)
+        {
             return;
         }
         let mut runs: Vec<Vec<BlockRef>> = Vec::new();
@@ -557,6 +561,8 @@ impl Session {
                 }
             }
         }
+        // Hand the blocks over first: serving looks at the send backlog they join.
+        self.drive(now, conn);
         self.serve(now, conn);
         self.drive(now, conn);
     }
