@@ -118,15 +118,16 @@ impl Conn {
         }
     }
 
-    /// Writes what it can; `Err` means the socket failed.
-    fn flush(&mut self) -> std::io::Result<bool> {
-        let mut wrote = false;
+    /// Writes what it can and returns how many bytes the socket took; `Err` means the socket
+    /// failed.
+    fn flush(&mut self) -> std::io::Result<usize> {
+        let mut wrote = 0;
         while !self.out.is_empty() {
             match self.stream.write(&self.out) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.drain(..n);
-                    wrote = true;
+                    wrote += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
@@ -222,10 +223,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             };
             let mut closed = match c.flush() {
-                Ok(w) => {
-                    moved |= w;
+                // `Core` turned send accounting on: report what the socket took.
+                Ok(n) if n > 0 => {
+                    moved = true;
+                    core.session.handle_peer_sent(now, id, n);
                     false
                 }
+                Ok(_) => false,
                 Err(_) => true,
             };
             if c.closing && (closed || c.out.is_empty()) {

@@ -49,6 +49,10 @@ impl std::fmt::Debug for Core {
 impl Core {
     /// A session configured from `config`, listening on `listen` (already bound), with disk
     /// workers reporting to `sink` and events going to `events`. Loads the DHT state.
+    ///
+    /// Send accounting is turned on: the runtime must report the bytes each peer socket
+    /// accepted with `core.session.handle_peer_sent` after every write, or uploads to that
+    /// peer stop at `SessionConfig::max_send_backlog`.
     pub fn new(
         config: &ClientConfig,
         listen: SocketAddr,
@@ -65,6 +69,9 @@ impl Core {
         )?;
         let mut session_config = config.session.clone();
         session_config.listen_port = listen.port();
+        // Runtimes built on `Core` report what their sockets wrote (`handle_peer_sent`), so
+        // the session bounds each connection's write queue.
+        session_config.send_accounting = true;
         if session_config.dht_state.is_none() {
             session_config.dht_state = disk.load_dht_state();
         }

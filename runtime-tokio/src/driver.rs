@@ -182,6 +182,11 @@ fn handle_input(core: &mut Core, net: &mut Net, now: Instant, input: Input) {
                 session.handle_peer_data(now, conn, &data);
             }
         }
+        Input::Sent(conn, n) => {
+            if net.conns.contains_key(&conn) {
+                session.handle_peer_sent(now, conn, n);
+            }
+        }
         Input::Closed(conn) => {
             if net.conns.remove(&conn).is_some() {
                 session.handle_peer_closed(now, conn);

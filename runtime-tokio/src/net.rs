@@ -24,6 +24,8 @@ pub(crate) enum Input {
     Accepted(TcpStream, SocketAddr),
     Connected(ConnId, Result<(), io::ErrorKind>),
     Data(ConnId, Vec<u8>),
+    /// The socket accepted this many bytes of the connection's transmits.
+    Sent(ConnId, usize),
     Closed(ConnId),
     Datagram(SocketAddr, Vec<u8>),
     Http(RequestId, Result<HttpResponse, TrackerError>),
@@ -45,15 +47,22 @@ pub(crate) enum Read {
     Resume,
 }
 
-/// The loop's side of a connection: dropping it ends both tasks.
+/// The loop's side of a connection: dropping it ends both tasks (the writer first writes what
+/// is queued, for at most [`LINGER`]).
 #[derive(Debug)]
 pub(crate) struct ConnHandle {
     pub(crate) writes: Sender<Write>,
     pub(crate) reads: Sender<Read>,
+    /// Never sent on: its receiver sees the channel close when the loop drops the handle.
+    _alive: Sender<()>,
 }
 
 /// The most bytes taken from the queue for one round of vectored writes.
 const GATHER: usize = 256 * 1024;
+
+/// How long a writer keeps writing once the loop let go of its connection (closed it): a peer
+/// that does not read cannot hold the socket and the queued bytes forever.
+const LINGER: Duration = Duration::from_secs(10);
 
 /// Starts the tasks of a connection: `dial` connects first (reporting `Connected`), otherwise
 /// `stream` is an accepted socket.
@@ -66,6 +75,7 @@ pub(crate) fn spawn_conn(
 ) -> ConnHandle {
     let (writes, write_rx) = async_channel::unbounded();
     let (reads, read_rx) = async_channel::unbounded();
+    let (alive, gone) = async_channel::bounded(1);
     tokio::spawn(async move {
         let stream = match target {
             Ok(stream) => stream,
@@ -84,10 +94,14 @@ pub(crate) fn spawn_conn(
         };
         let _ = stream.set_nodelay(true);
         let (read_half, write_half) = stream.into_split();
-        tokio::spawn(writer(conn, write_half, write_rx, inputs.clone()));
+        tokio::spawn(writer(conn, write_half, write_rx, gone, inputs.clone()));
         reader(conn, read_half, read_buffer, read_rx, inputs).await;
     });
-    ConnHandle { writes, reads }
+    ConnHandle {
+        writes,
+        reads,
+        _alive: alive,
+    }
 }
 
 async fn reader(
@@ -135,6 +149,7 @@ async fn writer(
     conn: ConnId,
     mut stream: OwnedWriteHalf,
     writes: Receiver<Write>,
+    gone: Receiver<()>,
     inputs: Sender<Input>,
 ) {
     let mut batch = WriteBatch::new();
@@ -151,7 +166,15 @@ async fn writer(
                 next = writes.try_recv().ok();
             }
         }
-        if write_batch(&mut stream, &mut batch).await.is_err() {
+        let abandoned = async {
+            let _ = gone.recv().await;
+            tokio::time::sleep(LINGER).await;
+        };
+        let written = tokio::select! {
+            r = write_batch(conn, &mut stream, &mut batch, &inputs) => r,
+            () = abandoned => Err(io::ErrorKind::TimedOut.into()),
+        };
+        if written.is_err() {
             let _ = inputs.send(Input::Closed(conn)).await;
             return;
         }
@@ -164,13 +187,22 @@ async fn writer(
     let _ = stream.shutdown().await;
 }
 
-async fn write_batch(stream: &mut OwnedWriteHalf, batch: &mut WriteBatch) -> io::Result<()> {
+/// Writes `batch`, reporting each write's bytes to the loop (the session counts what waits).
+async fn write_batch(
+    conn: ConnId,
+    stream: &mut OwnedWriteHalf,
+    batch: &mut WriteBatch,
+    inputs: &Sender<Input>,
+) -> io::Result<()> {
     while !batch.is_empty() {
         let n = stream.write_vectored(&batch.io_slices()).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         batch.advance(n);
+        if inputs.send(Input::Sent(conn, n)).await.is_err() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
     }
     Ok(())
 }
