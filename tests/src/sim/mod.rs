@@ -150,6 +150,8 @@ impl Sim {
         let mut s = Session::new(
             SessionConfig {
                 listen_port: addr.port(),
+                // The simulation reports sends (`Delivery::Sent`).
+                send_accounting: true,
                 ..config.clone()
             },
             self.now,
@@ -253,6 +255,11 @@ impl Sim {
         self.now = self.now.max(at);
         let now = self.now;
         if let Some(d) = self.net.pop_due(now) {
+            // Send reports are bookkeeping, not events: they leave step budgets (and the
+            // seeds of restarted sessions) as they were.
+            if matches!(d, Delivery::Sent { .. }) {
+                self.steps -= 1;
+            }
             self.deliver(d);
             return true;
         }
@@ -516,6 +523,12 @@ impl Sim {
                     self.drain(to);
                 }
             }
+            Delivery::Sent { end, bytes } => {
+                if let Some(s) = self.nodes[end.0].session.as_mut() {
+                    s.handle_peer_sent(now, end.1, bytes);
+                    self.drain(end.0);
+                }
+            }
             Delivery::Wake => {}
         }
     }
@@ -554,11 +567,16 @@ impl Sim {
             for t in transmits {
                 match t.dest {
                     Dest::Peer(conn) => {
+                        let bytes = t.payload.len();
                         let payload = match self.tamper.get(&i) {
                             Some(f) => f(t.payload),
                             None => t.payload,
                         };
-                        self.net.send(now, (i, conn), payload);
+                        // The socket takes the bytes as the uplink sends them.
+                        if let Some(at) = self.net.send(now, (i, conn), payload) {
+                            let end = (i, conn);
+                            self.net.schedule(at, Delivery::Sent { end, bytes });
+                        }
                     }
                     Dest::Udp(to) => {
                         self.datagrams.push((now, i, to, t.payload.clone()));
@@ -596,7 +614,9 @@ impl Sim {
                 return;
             };
             match out {
-                Output::Send { conn, bytes } => self.net.send(now, (i, conn), bytes),
+                Output::Send { conn, bytes } => {
+                    let _ = self.net.send(now, (i, conn), bytes);
+                }
                 Output::Close { conn } => self.net.close(now, (i, conn)),
                 Output::Connect { conn, addr } => {
                     let to = self.host_at(addr);

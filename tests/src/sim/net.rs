@@ -87,6 +87,15 @@ pub enum Delivery {
         /// The addresses, or why there are none.
         answer: Result<Vec<SocketAddr>, String>,
     },
+    /// A host's uplink finished putting a segment on the wire: its socket took those bytes
+    /// (the simulation reports them with `handle_peer_sent`). Scheduled by the simulation from
+    /// what [`Net::send`] returns.
+    Sent {
+        /// The sending end.
+        end: End,
+        /// Bytes of the segment.
+        bytes: usize,
+    },
     /// Nothing: wakes the simulation at an instant (see [`Net::schedule_wake`]).
     Wake,
 }
@@ -99,7 +108,7 @@ impl Delivery {
             Self::Connected { end, from, .. } => Some((*from, end.0)),
             Self::Data { from, to, .. } | Self::Fin { from, to } => Some((*from, to.0)),
             Self::Datagram { from, to, .. } => Some((*from, *to)),
-            Self::Http { .. } | Self::Dns { .. } | Self::Wake => None,
+            Self::Http { .. } | Self::Dns { .. } | Self::Sent { .. } | Self::Wake => None,
         }
     }
 
@@ -110,6 +119,7 @@ impl Delivery {
             Self::Connected { end, .. } => end.0,
             Self::Data { to, .. } | Self::Fin { to, .. } => to.0,
             Self::Http { to, .. } | Self::Dns { to, .. } => *to,
+            Self::Sent { end, .. } => end.0,
             Self::Wake => usize::MAX,
         }
     }
@@ -359,15 +369,14 @@ impl Net {
     }
 
     /// Writes bytes from `from` to its peer (dropped if the link is gone). May reset the
-    /// connection instead (the link's reset rate).
-    pub fn send(&mut self, now: Instant, from: End, bytes: Bytes) {
-        let Some(peer) = self.links.get(&from).map(|d| d.peer) else {
-            return;
-        };
+    /// connection instead (the link's reset rate). Returns when the uplink finishes sending
+    /// them (`None`: dropped).
+    pub fn send(&mut self, now: Instant, from: End, bytes: Bytes) -> Option<Instant> {
+        let peer = self.links.get(&from).map(|d| d.peer)?;
         let reset = self.link_of(from.0).reset.max(self.link_of(peer.0).reset);
         if reset > 0.0 && self.rng.chance(reset) {
             self.reset(now, from);
-            return;
+            return None;
         }
         let len = bytes.len() as u64;
         // Fair share: the uplink is split among this host's connections that are sending.
@@ -382,9 +391,7 @@ impl Net {
             .max(1)
             .min(self.link_of(peer.0).bandwidth.max(1));
         let delay = self.path_delay(from.0, peer.0);
-        let Some(dir) = self.links.get_mut(&from) else {
-            return;
-        };
+        let dir = self.links.get_mut(&from)?;
         let done = dir.busy.max(now) + transfer_time(len, rate);
         dir.busy = done;
         let at = (done + delay).max(dir.last);
@@ -399,6 +406,7 @@ impl Net {
                 bytes,
             },
         );
+        Some(done)
     }
 
     /// Closes `from`'s side: the peer sees end of stream after the bytes in flight.
@@ -432,6 +440,7 @@ impl Net {
         self.links.remove(&peer);
         self.queue.retain(|_, d| match d {
             Delivery::Data { to, .. } | Delivery::Fin { to, .. } => *to != end && *to != peer,
+            Delivery::Sent { end: e, .. } => *e != end && *e != peer,
             _ => true,
         });
         self.held.retain(|d| match d {
