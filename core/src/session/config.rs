@@ -125,7 +125,7 @@ impl Default for SessionConfig {
             max_connect_failures: 6,
             max_disk_jobs: 256,
             max_unwritten_bytes: 8 * 1024 * 1024,
-            max_upload_queue_bytes: 1024 * 1024,
+            max_upload_queue_bytes: 2 * 1024 * 1024,
             send_accounting: false,
             max_send_backlog: 4 * 1024 * 1024,
             send_stall_timeout: Duration::from_secs(60),

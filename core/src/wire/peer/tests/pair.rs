@@ -214,7 +214,10 @@ fn pair_moves_a_whole_piece() {
     assert!(matches!(b[0], Event::HandshakeReceived { info_hash, .. } if info_hash == hash()));
     assert!(pair.a.conn.fast() && pair.a.conn.extension_protocol());
     assert!(pair.a.conn.peer_pieces().unwrap().is_full());
-    assert_eq!(pair.a.conn.peer_reqq(), 250);
+    assert_eq!(
+        pair.a.conn.peer_reqq(),
+        crate::wire::limits::DEFAULT_MAX_REQUESTS_IN
+    );
     // b granted a its allowed-fast set (b has every piece).
     assert_eq!(
         pair.a.conn.peer_allowed_fast(),
