@@ -132,13 +132,13 @@ fn complete(s: &mut Session, t: TorrentId, id: JobId, result: CompletionKind, no
     );
 }
 
-#[test]
-fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
-    let now = Instant::now();
-    let config = SessionConfig {
-        max_disk_jobs: 2,
-        ..SessionConfig::default()
-    };
+/// A session downloading [`metainfo`] (no data on disk yet) from one remote seed it dialled:
+/// the session, the torrent, the connection and the remote's side of it (handshake not yet
+/// exchanged; [`pump`] does that).
+fn downloading(
+    config: SessionConfig,
+    now: Instant,
+) -> (Session, TorrentId, ConnId, wire::Connection) {
     let mut s = Session::new(config, now, 1);
     s.set_listen_addr(addr(7000));
     let t = s
@@ -173,7 +173,18 @@ fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
         .expect("dials the peer");
     s.handle_connected(now, conn, Ok(()));
     let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer01")));
-    let mut remote = wire::Connection::inbound(now, config, None);
+    let remote = wire::Connection::inbound(now, config, None);
+    (s, t, conn, remote)
+}
+
+#[test]
+fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        max_disk_jobs: 2,
+        ..SessionConfig::default()
+    };
+    let (mut s, t, conn, mut remote) = downloading(config, now);
 
     // Blocks arrive; the writes stay pending: the disk is behind, requesting stops, and the
     // pipeline drains.
@@ -213,40 +224,7 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
         flush_every_bytes: u64::from(2 * PIECE),
         ..SessionConfig::default()
     };
-    let mut s = Session::new(config, now, 1);
-    s.set_listen_addr(addr(7000));
-    let t = s
-        .add_torrent(
-            now,
-            TorrentSource::Metainfo(metainfo()),
-            TorrentOptions::default(),
-        )
-        .unwrap();
-    let (_, actions) = drain(&mut s);
-    let stamps = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Stamps,
-                ..
-            }) => Some(*id),
-            _ => None,
-        })
-        .expect("stamps job");
-    complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
-    s.add_peers(now, t, &[addr(8001)]);
-    let (_, actions) = drain(&mut s);
-    let conn = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Connect { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .expect("dials the peer");
-    s.handle_connected(now, conn, Ok(()));
-    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer01")));
-    let mut remote = wire::Connection::inbound(now, config, None);
+    let (mut s, t, conn, mut remote) = downloading(config, now);
     let mut jobs = Jobs::default();
     pump(&mut s, conn, &mut remote, now, &mut jobs);
     for (id, _) in std::mem::take(&mut jobs.writes) {
@@ -305,40 +283,7 @@ fn requested_plus_unwritten_bytes_stay_under_the_budget() {
         max_unwritten_bytes: 6 * block,
         ..SessionConfig::default()
     };
-    let mut s = Session::new(config, now, 1);
-    s.set_listen_addr(addr(7000));
-    let t = s
-        .add_torrent(
-            now,
-            TorrentSource::Metainfo(metainfo()),
-            TorrentOptions::default(),
-        )
-        .unwrap();
-    let (_, actions) = drain(&mut s);
-    let stamps = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Stamps,
-                ..
-            }) => Some(*id),
-            _ => None,
-        })
-        .expect("stamps job");
-    complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
-    s.add_peers(now, t, &[addr(8001)]);
-    let (_, actions) = drain(&mut s);
-    let conn = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Connect { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .expect("dials the peer");
-    s.handle_connected(now, conn, Ok(()));
-    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer01")));
-    let mut remote = wire::Connection::inbound(now, config, None);
+    let (mut s, t, conn, mut remote) = downloading(config, now);
     let mut jobs = Jobs::default();
     // The peer would take 250 requests; the budget allows six blocks requested or unwritten.
     assert_eq!(pump(&mut s, conn, &mut remote, now, &mut jobs), 6);
