@@ -18,7 +18,9 @@ mod signals;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use args::{Cli, Command};
 
@@ -68,16 +70,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr (above the progress bars) at the level `RUST_LOG` asks for; by default
-/// warnings, or only errors with `--quiet`.
+/// Logs to stderr (above the progress bars) at the level `RUST_LOG` asks for (`warn`, or
+/// per target: `info,sanstorrent_core=debug`); by default warnings, or only errors with
+/// `--quiet`. An unparsable `RUST_LOG` falls back to the default.
 fn init_logging(quiet: bool) {
     let default = if quiet { "error" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| default.parse().expect("a level is a valid filter"));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(|| progress::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(filter)
         .try_init();
 }

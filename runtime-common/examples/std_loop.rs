@@ -242,7 +242,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok(0) => closed = true,
                     Ok(n) => {
                         moved = true;
-                        core.session.handle_peer_data(now, id, &buf[..n]);
+                        core.session
+                            .handle_peer_data(now, id, bytes::BytesMut::from(&buf[..n]));
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                     Err(_) => closed = true,

@@ -20,10 +20,12 @@ pub mod driver;
 pub mod http;
 pub mod jobs;
 pub mod pool;
+pub mod read_buffer;
 pub mod write_batch;
 
 pub use client::{ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};
 pub use driver::{Core, NetIo};
 pub use pool::{Done, Sink, WorkerPool};
+pub use read_buffer::ReadBuffer;
 pub use write_batch::WriteBatch;

@@ -15,8 +15,10 @@ use smol::net::TcpListener;
 use crate::http_client::HttpClient;
 use crate::net::{self, ConnHandle, Input, Read, Write};
 
-/// Capacity of the socket tasks' input channel (each item holds up to one read buffer).
-const INPUTS: usize = 64;
+/// Capacity of the socket tasks' input channel (each item holds up to one read buffer). Small:
+/// what is queued here when the session pauses a connection's reading still arrives, so this
+/// is how far a pause overshoots `max_unwritten_bytes`; readers simply wait for room.
+const INPUTS: usize = 4;
 
 /// The sockets and channels of one client.
 pub(crate) struct Sockets {
@@ -184,7 +186,7 @@ fn handle_input(core: &mut Core, net: &mut Net, now: Instant, input: Input) {
         }
         Input::Data(conn, data) => {
             if net.conns.contains_key(&conn) {
-                session.handle_peer_data(now, conn, &data);
+                session.handle_peer_data(now, conn, data);
             }
         }
         Input::Sent(conn, n) => {

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use sanstorrent_core::session::{ConnId, RequestId};
 use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
-use sanstorrent_runtime_common::WriteBatch;
+use sanstorrent_runtime_common::{ReadBuffer, WriteBatch};
 use smol::net::{TcpListener, TcpStream};
 
 use crate::http_client::HttpClient;
@@ -23,7 +23,7 @@ use crate::http_client::HttpClient;
 pub(crate) enum Input {
     Accepted(TcpStream, SocketAddr),
     Connected(ConnId, Result<(), io::ErrorKind>),
-    Data(ConnId, Vec<u8>),
+    Data(ConnId, BytesMut),
     /// The socket accepted this many bytes of the connection's transmits.
     Sent(ConnId, usize),
     Closed(ConnId),
@@ -112,14 +112,15 @@ async fn reader(
     control: Receiver<Read>,
     inputs: Sender<Input>,
 ) {
-    let mut buf = vec![0; size];
+    let mut buf = ReadBuffer::new(size);
     let mut paused = false;
     loop {
         let event = if paused {
             control.recv().await.map(Err)
         } else {
-            let read = async { Ok(Ok(stream.read(&mut buf).await)) };
-            read.or(async { control.recv().await.map(Err) }).await
+            // Control first: a socket that is always readable must not starve a pause.
+            let read = async { Ok(Ok(stream.read(buf.space()).await)) };
+            async { control.recv().await.map(Err) }.or(read).await
         };
         match event {
             // The loop dropped the connection: stop quietly.
@@ -127,11 +128,7 @@ async fn reader(
             Ok(Err(Read::Pause)) => paused = true,
             Ok(Err(Read::Resume)) => paused = false,
             Ok(Ok(Ok(n))) if n > 0 => {
-                if inputs
-                    .send(Input::Data(conn, buf[..n].to_vec()))
-                    .await
-                    .is_err()
-                {
+                if inputs.send(Input::Data(conn, buf.take(n))).await.is_err() {
                     return;
                 }
             }

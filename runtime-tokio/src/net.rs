@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sanstorrent_core::session::{ConnId, RequestId};
 use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
-use sanstorrent_runtime_common::WriteBatch;
+use sanstorrent_runtime_common::{ReadBuffer, WriteBatch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -23,7 +23,7 @@ use crate::http_client::HttpClient;
 pub(crate) enum Input {
     Accepted(TcpStream, SocketAddr),
     Connected(ConnId, Result<(), io::ErrorKind>),
-    Data(ConnId, Vec<u8>),
+    Data(ConnId, BytesMut),
     /// The socket accepted this many bytes of the connection's transmits.
     Sent(ConnId, usize),
     Closed(ConnId),
@@ -111,16 +111,17 @@ async fn reader(
     control: Receiver<Read>,
     inputs: Sender<Input>,
 ) {
-    let mut buf = vec![0; size];
+    let mut buf = ReadBuffer::new(size);
     let mut paused = false;
     loop {
         let event = if paused {
             control.recv().await.map(Err)
         } else {
+            // Control first: a socket that is always readable must not starve a pause.
             tokio::select! {
                 biased;
-                read = stream.read(&mut buf) => Ok(Ok(read)),
                 control = control.recv() => control.map(Err),
+                read = stream.read(buf.space()) => Ok(Ok(read)),
             }
         };
         match event {
@@ -129,11 +130,7 @@ async fn reader(
             Ok(Err(Read::Pause)) => paused = true,
             Ok(Err(Read::Resume)) => paused = false,
             Ok(Ok(Ok(n))) if n > 0 => {
-                if inputs
-                    .send(Input::Data(conn, buf[..n].to_vec()))
-                    .await
-                    .is_err()
-                {
+                if inputs.send(Input::Data(conn, buf.take(n))).await.is_err() {
                     return;
                 }
             }

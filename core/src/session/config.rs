@@ -46,11 +46,17 @@ pub struct SessionConfig {
     pub max_connect_failures: u32,
     /// Disk back-pressure: the most disk jobs outstanding per torrent.
     pub max_disk_jobs: usize,
-    /// Download memory bound: the most bytes requested and not yet arrived, plus arrived and
-    /// not yet written, per torrent. At the cap the session stops requesting blocks until
-    /// blocks arrive and writes complete, so a disk that falls behind never makes memory grow
-    /// with the number or speed of peers.
+    /// Download memory bound: the most bytes received and not yet written, per torrent. At
+    /// the cap the session pauses reading from the connections that deliver blocks
+    /// ([`Action::PauseReading`](super::Action::PauseReading)) until writes bring it down to
+    /// half: what peers send meanwhile waits in the kernel's socket buffers and TCP flow
+    /// control slows them, so a disk that falls behind never makes our memory grow with the
+    /// number or speed of peers.
     pub max_unwritten_bytes: u64,
+    /// The most bytes requested and not yet arrived, per torrent. Requests cost no memory
+    /// until their blocks arrive (then `max_unwritten_bytes` bounds them); this only keeps a
+    /// torrent with many fast peers from asking for far more than it can take in.
+    pub max_requested_bytes: u64,
     /// Disk back-pressure: the most bytes read for uploads and not yet sent, per connection.
     pub max_upload_queue_bytes: usize,
     /// The runtime reports what each connection's socket accepted with
@@ -124,7 +130,8 @@ impl Default for SessionConfig {
             reconnect_backoff_max: Duration::from_secs(600),
             max_connect_failures: 6,
             max_disk_jobs: 256,
-            max_unwritten_bytes: 8 * 1024 * 1024,
+            max_unwritten_bytes: 2 * 1024 * 1024,
+            max_requested_bytes: 32 * 1024 * 1024,
             max_upload_queue_bytes: 2 * 1024 * 1024,
             send_accounting: false,
             max_send_backlog: 4 * 1024 * 1024,

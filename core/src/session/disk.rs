@@ -137,9 +137,10 @@ impl TorrentDisk {
         }
     }
 
-    /// Whether the disk is behind: stop requesting blocks.
-    pub(crate) fn is_behind(&self, max_jobs: usize, max_unwritten: u64) -> bool {
-        self.outstanding >= max_jobs || self.unwritten >= max_unwritten
+    /// Whether the disk is behind on reads and hash checks: stop requesting blocks. (Writes
+    /// are bounded by pausing reads instead: see `receive_flow`.)
+    pub(crate) fn is_behind(&self, max_jobs: usize) -> bool {
+        self.outstanding >= max_jobs
     }
 
     /// A write of `len` bytes of `piece` was issued.
@@ -230,10 +231,7 @@ impl Session {
         self.torrents
             .get(&id)
             .and_then(|t| t.data.as_ref())
-            .is_some_and(|d| {
-                d.disk
-                    .is_behind(self.config.max_disk_jobs, self.config.max_unwritten_bytes)
-            })
+            .is_some_and(|d| d.disk.is_behind(self.config.max_disk_jobs))
     }
 
     fn complete_job(&mut self, now: Instant, done: Completion) {
@@ -257,6 +255,7 @@ impl Session {
                 if d.disk.write_done(piece, len) {
                     self.verify(id, piece);
                 }
+                self.resume_if_unwritten_drained(id);
             }
             (JobMeta::Read { conn, blocks }, CompletionKind::Read(bytes)) => {
                 self.read_done(now, conn, &blocks, Some(bytes));
@@ -346,6 +345,7 @@ impl Session {
             self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()),
         ) {
             d.disk.write_done(*piece, *len);
+            self.resume_if_unwritten_drained(id);
         }
         if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
             d.disk.saving = false;
@@ -389,9 +389,9 @@ mod tests {
         let mut d = TorrentDisk::new(4);
         d.write_issued(1, 100);
         d.write_issued(1, 100);
-        assert!(d.is_behind(2, u64::MAX));
-        assert!(d.is_behind(10, 200));
-        assert!(!d.is_behind(10, 201));
+        assert!(d.is_behind(2));
+        assert!(!d.is_behind(3));
+        assert_eq!(d.unwritten, 200);
         assert!(!d.piece_complete(1), "writes pending");
         assert!(!d.write_done(1, 100));
         assert!(d.write_done(1, 100), "last write: verify now");

@@ -1,6 +1,7 @@
 //! Disk bookkeeping seen from outside the session: back-pressure ends however the disk catches
 //! up (when the last job that kept the torrent behind is a hash check rather than a write,
-//! requests must still resume), and verified data is flushed in the background.
+//! requests must still resume), reading pauses while too much is unwritten, requests stay
+//! under their cap, and verified data is flushed in the background.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,22 +48,39 @@ fn drain(s: &mut Session) -> (Vec<crate::session::Transmit>, Vec<Action>) {
     (t, a)
 }
 
-/// The write and hash-check jobs the session issued, with their pieces.
+/// The write and hash-check jobs the session issued, with their pieces, and whether it asked
+/// to stop reading the connection (the bytes the remote sends meanwhile wait in `held`, as
+/// they would in the kernel).
 #[derive(Default)]
 struct Jobs {
     writes: Vec<(JobId, u32)>,
     verifies: Vec<(JobId, u32)>,
+    reading_paused: bool,
+    pauses: usize,
+    resumes: usize,
+    held: Vec<bytes::Bytes>,
 }
 
 impl Jobs {
     fn collect(&mut self, actions: Vec<Action>) {
         for a in actions {
-            if let Action::Disk(DiskJob { id, kind, .. }) = a {
-                match kind {
+            match a {
+                Action::Disk(DiskJob { id, kind, .. }) => match kind {
                     DiskJobKind::Write { piece, .. } => self.writes.push((id, piece)),
                     DiskJobKind::Verify { piece, .. } => self.verifies.push((id, piece)),
                     _ => {}
+                },
+                Action::PauseReading { .. } => {
+                    assert!(!self.reading_paused, "paused twice");
+                    self.reading_paused = true;
+                    self.pauses += 1;
                 }
+                Action::ResumeReading { .. } => {
+                    assert!(self.reading_paused, "resumed while reading");
+                    self.reading_paused = false;
+                    self.resumes += 1;
+                }
+                _ => {}
             }
         }
     }
@@ -111,7 +129,14 @@ fn pump(
             }
         }
         while let Some(bytes) = remote.poll_transmit() {
-            s.handle_peer_data(now, conn, &bytes);
+            jobs.held.push(bytes);
+        }
+        // One chunk at a time, as a runtime reads: a pause takes effect before the next.
+        while !jobs.reading_paused && !jobs.held.is_empty() {
+            let bytes = jobs.held.remove(0);
+            s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
+            let actions = std::iter::from_fn(|| s.poll_action()).collect();
+            jobs.collect(actions);
             moved = true;
         }
         if !moved {
@@ -276,21 +301,76 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
 }
 
 #[test]
-fn requested_plus_unwritten_bytes_stay_under_the_budget() {
+fn reading_pauses_at_the_unwritten_cap_and_resumes_at_half() {
     let now = Instant::now();
     let block = 16 * 1024;
     let config = SessionConfig {
-        max_unwritten_bytes: 6 * block,
+        max_unwritten_bytes: 4 * block,
         ..SessionConfig::default()
     };
     let (mut s, t, conn, mut remote) = downloading(config, now);
     let mut jobs = Jobs::default();
-    // The peer would take 250 requests; the budget allows six blocks requested or unwritten.
-    assert_eq!(pump(&mut s, conn, &mut remote, now, &mut jobs), 6);
-    assert_eq!(jobs.writes.len(), 6);
-    // Two writes complete: room for two more requests, no more.
-    for (id, _) in jobs.writes.drain(..2).collect::<Vec<_>>() {
-        complete(&mut s, t, id, CompletionKind::Written, now);
+    pump(&mut s, conn, &mut remote, now, &mut jobs);
+    // The fourth unwritten block pauses reading; requests went on, so more blocks wait.
+    assert_eq!(jobs.pauses, 1);
+    assert!(jobs.reading_paused);
+    assert_eq!(jobs.writes.len(), 4);
+    assert!(!jobs.held.is_empty(), "the remote kept sending");
+    // One write done: three blocks unwritten, above half the cap: still paused.
+    let mut writes = std::mem::take(&mut jobs.writes).into_iter();
+    let (first, _) = writes.next().unwrap();
+    complete(&mut s, t, first, CompletionKind::Written, now);
+    jobs.collect(drain(&mut s).1);
+    assert!(jobs.reading_paused);
+    // Two blocks unwritten, half the cap: reading resumes and blocks arrive again.
+    let (second, _) = writes.next().unwrap();
+    complete(&mut s, t, second, CompletionKind::Written, now);
+    jobs.collect(drain(&mut s).1);
+    assert_eq!(jobs.resumes, 1);
+    pump(&mut s, conn, &mut remote, now, &mut jobs);
+    assert_eq!(jobs.writes.len(), 2, "two more blocks reach the cap again");
+    assert_eq!(jobs.pauses, 2);
+}
+
+#[test]
+fn requested_bytes_stay_under_their_cap() {
+    let now = Instant::now();
+    let block = 16 * 1024;
+    let config = SessionConfig {
+        max_requested_bytes: 3 * block,
+        ..SessionConfig::default()
+    };
+    let (mut s, _, conn, mut remote) = downloading(config, now);
+    let meta = metainfo();
+    let full = wire::Bitfield::full(PIECES);
+    // A remote that takes requests and sends nothing back.
+    let mut requests = 0;
+    for _ in 0..20 {
+        let (transmits, _) = drain(&mut s);
+        for t in transmits {
+            remote.handle_input(now, &t.payload);
+        }
+        while let Some(e) = remote.poll_event() {
+            match e {
+                wire::Event::HandshakeReceived { info_hash, .. } => {
+                    let params = wire::TorrentParams {
+                        info_hash,
+                        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+                        our_pieces: Some(&full),
+                        metadata_size: None,
+                    };
+                    remote.accept(now, params).unwrap();
+                }
+                wire::Event::Established { .. } => remote.unchoke(now).unwrap(),
+                wire::Event::RequestReceived(_) => requests += 1,
+                _ => {}
+            }
+        }
+        while let Some(bytes) = remote.poll_transmit() {
+            s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
+        }
     }
-    assert_eq!(pump(&mut s, conn, &mut remote, now, &mut jobs), 2);
+    // The peer would take 250 requests and the pipeline starts at four; the cap allows three
+    // blocks in flight.
+    assert_eq!(requests, 3);
 }

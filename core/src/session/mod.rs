@@ -35,6 +35,7 @@ mod metadata;
 mod peers;
 mod pex;
 mod rate;
+mod receive_flow;
 mod scrape;
 mod send_flow;
 mod smart_ban;
@@ -218,10 +219,12 @@ impl Session {
         self.after(now);
     }
 
-    /// Bytes read from a connection's socket.
-    pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+    /// Bytes read from a connection's socket. Owned, so blocks go on to the disk as slices of
+    /// the runtime's read buffer, never copied: read into a `BytesMut` and hand over what was
+    /// read with `split_to` (see [`Connection::handle_input_buf`](crate::wire::Connection)).
+    pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: bytes::BytesMut) {
         if let Some(peer) = self.peers.get_mut(conn) {
-            peer.conn.handle_input(now, data);
+            peer.conn.handle_input_buf(now, data);
             self.drive(now, conn);
         }
         self.after(now);

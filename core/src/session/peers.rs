@@ -46,6 +46,9 @@ pub(crate) struct Peer {
     pub(crate) unsent: usize,
     /// Since when `unsent` is at the cap with no write reported (`None`: below the cap).
     pub(crate) send_stalled_since: Option<Instant>,
+    /// We asked the runtime to stop reading this socket: its torrent has too much received
+    /// and not yet written (`max_unwritten_bytes`).
+    pub(crate) reading_paused: bool,
     /// The peer has every piece.
     pub(crate) seed: bool,
     /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
@@ -78,6 +81,7 @@ impl Peer {
             reading_bytes: 0,
             unsent: 0,
             send_stalled_since: None,
+            reading_paused: false,
             seed: false,
             pex: None,
         }

@@ -79,7 +79,7 @@ fn pump(
             }
         }
         while let Some(bytes) = remote.poll_transmit() {
-            s.handle_peer_data(now, conn, &bytes);
+            s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
             moved = true;
         }
         if !moved {

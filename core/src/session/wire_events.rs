@@ -334,16 +334,14 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        if d.disk
-            .is_behind(self.config.max_disk_jobs, self.config.max_unwritten_bytes)
-            || !self.down_limit.allows(now)
-        {
+        if d.disk.is_behind(self.config.max_disk_jobs) || !self.down_limit.allows(now) {
             return;
         }
-        // The memory bound: what is requested or unwritten stays under the cap, so this peer
-        // may have at most the room left beyond what it already has in flight.
-        let budget = self.config.max_unwritten_bytes;
-        let used = d.disk.unwritten + d.picker.inflight_bytes();
+        // What is requested stays under the torrent's cap, so this peer may have at most the
+        // room left beyond what it already has in flight. (Memory is bounded where blocks
+        // arrive: see `receive_flow`.)
+        let budget = self.config.max_requested_bytes;
+        let used = d.picker.inflight_bytes();
         let room = budget.saturating_sub(used) + d.picker.inflight_bytes_of(peer.key);
         let room_blocks = u32::try_from(room / u64::from(BLOCK_LEN)).unwrap_or(u32::MAX);
         let rate = PeerRate {
@@ -418,6 +416,7 @@ impl Session {
         if verify_now {
             self.verify(id, block.piece);
         }
+        self.pause_if_unwritten_full(conn, id);
         self.send_cancels(now, &cancels);
         self.fill(now, conn);
     }

@@ -71,6 +71,11 @@ pub struct Sim {
     /// Per node, a function rewriting every chunk it sends to a peer (a man in the middle:
     /// makes an honest session look like a lying peer).
     pub tamper: BTreeMap<usize, fn(Bytes) -> Bytes>,
+    /// Connections whose session paused reading (`Action::PauseReading`), with the stream
+    /// deliveries held for them (as a kernel's socket buffer would) until it resumes.
+    paused: BTreeMap<End, Vec<Delivery>>,
+    /// The most bytes ever held for one paused connection.
+    pub max_held_bytes: usize,
 }
 
 /// Figures of a finished scenario, printed by [`Sim::summary`].
@@ -109,6 +114,8 @@ impl Sim {
             steps: 0,
             datagrams: Vec::new(),
             tamper: BTreeMap::new(),
+            paused: BTreeMap::new(),
+            max_held_bytes: 0,
         }
     }
 
@@ -445,6 +452,22 @@ impl Sim {
 
     fn deliver(&mut self, d: Delivery) {
         let now = self.now;
+        let held_for = match &d {
+            Delivery::Data { to, .. } | Delivery::Fin { to, .. } => Some(*to),
+            _ => None,
+        };
+        if let Some(held) = held_for.and_then(|to| self.paused.get_mut(&to)) {
+            held.push(d);
+            let bytes = held
+                .iter()
+                .map(|d| match d {
+                    Delivery::Data { bytes, .. } => bytes.len(),
+                    _ => 0,
+                })
+                .sum();
+            self.max_held_bytes = self.max_held_bytes.max(bytes);
+            return;
+        }
         match d {
             Delivery::Syn {
                 from,
@@ -474,7 +497,7 @@ impl Sim {
             Delivery::Data { to, bytes, .. } => {
                 let node = &mut self.nodes[to.0];
                 if let Some(s) = node.session.as_mut() {
-                    s.handle_peer_data(now, to.1, &bytes);
+                    s.handle_peer_data(now, to.1, bytes::BytesMut::from(&bytes[..]));
                 } else if let Some(a) = node.agent.as_mut() {
                     a.data(now, to.1, &bytes);
                 }
@@ -644,7 +667,18 @@ impl Sim {
                 let from = self.nodes[i].addr;
                 self.net.connect(now, (i, conn), from, to);
             }
-            Action::Close { conn } => self.net.close(now, (i, conn)),
+            Action::Close { conn } => {
+                self.paused.remove(&(i, conn));
+                self.net.close(now, (i, conn));
+            }
+            Action::PauseReading { conn } => {
+                self.paused.entry((i, conn)).or_default();
+            }
+            Action::ResumeReading { conn } => {
+                for d in self.paused.remove(&(i, conn)).unwrap_or_default() {
+                    self.net.schedule(now, d);
+                }
+            }
             Action::OpenStorage {
                 torrent, layout, ..
             } => {

@@ -191,13 +191,27 @@ impl Connection {
         Ok(())
     }
 
-    /// Feeds bytes read from the socket. Then drain the polls.
+    /// Feeds bytes read from the socket (copied into the receive buffer). Then drain the
+    /// polls.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         if self.phase == Phase::Closed || data.is_empty() {
             return;
         }
         self.last_received = now;
         self.recv.extend_from_slice(data);
+        self.process(now);
+    }
+
+    /// Feeds bytes read from the socket, owned, usually without copying them: read into a
+    /// `BytesMut` and hand over what was read (`split_to`), and blocks are passed on as slices
+    /// of that buffer. Consecutive reads from one allocation join in place; at an allocation
+    /// boundary only the message that straddles it is copied. Then drain the polls.
+    pub fn handle_input_buf(&mut self, now: Instant, data: BytesMut) {
+        if self.phase == Phase::Closed || data.is_empty() {
+            return;
+        }
+        self.last_received = now;
+        self.take_input(now, data);
         self.process(now);
     }
 

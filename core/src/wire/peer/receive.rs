@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseReason, Connection, Event, Misbehaviour, Phase};
 use crate::extensions::ExtendedHandshake;
@@ -21,6 +21,50 @@ enum Announce {
 }
 
 impl Connection {
+    /// Appends `data` to the receive buffer without copying where it can (see
+    /// [`Connection::handle_input_buf`]), handling each message completed on the way.
+    pub(super) fn take_input(&mut self, now: Instant, mut data: BytesMut) {
+        while !data.is_empty() && self.phase != Phase::Closed {
+            if self.recv.is_empty() {
+                self.recv = data;
+                return;
+            }
+            if self.recv.as_ptr_range().end == data.as_ptr() {
+                // The next read from the same allocation: `unsplit` joins in place.
+                self.recv.unsplit(data);
+                return;
+            }
+            // A new allocation: complete the message at the front in a buffer of its own
+            // (exactly its size, so a block kept for writing pins nothing more), handle it,
+            // and go on with the rest of `data`.
+            let take = self.front_missing().clamp(1, data.len());
+            let mut joined = BytesMut::with_capacity(self.recv.len() + take);
+            joined.extend_from_slice(&self.recv);
+            joined.extend_from_slice(&data.split_to(take));
+            self.recv = joined;
+            self.process(now);
+        }
+    }
+
+    /// How many more bytes the message (or handshake) at the front of the receive buffer
+    /// needs to be complete; at least 1 if the buffer cannot tell yet.
+    fn front_missing(&self) -> usize {
+        let have = self.recv.len();
+        match self.phase {
+            Phase::Handshaking => HANDSHAKE_LEN.saturating_sub(have),
+            // Everything waits in the buffer until accepted (bounded by `process`).
+            Phase::AwaitingAccept => usize::MAX,
+            Phase::Established => match self.decoder.frame_len(&self.recv) {
+                Ok(Some(frame)) => frame.saturating_sub(have),
+                // The length prefix and the id byte.
+                Ok(None) => 5usize.saturating_sub(have),
+                // `process` closes the connection on it.
+                Err(_) => 1,
+            },
+            Phase::Closed => 0,
+        }
+    }
+
     /// Decodes and handles everything complete in the receive buffer.
     pub(super) fn process(&mut self, now: Instant) {
         loop {

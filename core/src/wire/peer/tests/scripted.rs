@@ -451,7 +451,9 @@ fn connection_is_chunking_independent() {
     for m in &messages {
         m.encode(&mut stream);
     }
-    let run = |cuts: &[usize]| {
+    // `owned`: fed as a runtime's reader does, with `handle_input_buf`: each chunk split off a
+    // read buffer, a new buffer every three chunks.
+    let run = |cuts: &[usize], owned: bool| {
         let now = Instant::now();
         let mut c = Connection::outbound(
             now,
@@ -467,9 +469,22 @@ fn connection_is_chunking_independent() {
         .unwrap();
         let mut start = 0;
         let mut out = Vec::new();
-        for &end in cuts.iter().chain(std::iter::once(&stream.len())) {
-            c.handle_input(now, &stream[start..end]);
-            start = end;
+        let ends: Vec<usize> = cuts
+            .iter()
+            .chain(std::iter::once(&stream.len()))
+            .copied()
+            .collect();
+        for group in ends.chunks(3) {
+            let mut buffer = BytesMut::from(&stream[start..*group.last().unwrap()]);
+            for &end in group {
+                let chunk = buffer.split_to(end - start);
+                if owned {
+                    c.handle_input_buf(now, chunk);
+                } else {
+                    c.handle_input(now, &chunk);
+                }
+                start = end;
+            }
         }
         while let Some(b) = c.poll_transmit() {
             out.extend_from_slice(&b);
@@ -477,7 +492,7 @@ fn connection_is_chunking_independent() {
         let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
         (events, out, c.peer_reqq())
     };
-    let whole = run(&[]);
+    let whole = run(&[], false);
     assert_eq!(whole.2, 7);
     assert!(whole.0.contains(&Event::Have(1)));
     assert!(
@@ -488,14 +503,16 @@ fn connection_is_chunking_independent() {
             )))
     );
     let bytewise: Vec<usize> = (1..stream.len()).collect();
-    assert_eq!(run(&bytewise), whole);
+    assert_eq!(run(&bytewise, false), whole);
+    assert_eq!(run(&bytewise, true), whole);
     let mut rng = Rng::new(11);
     for _ in 0..200 {
         let mut cuts: Vec<usize> = (0..rng.index(30))
             .map(|_| rng.index(stream.len()))
             .collect();
         cuts.sort_unstable();
-        assert_eq!(run(&cuts), whole);
+        assert_eq!(run(&cuts, false), whole);
+        assert_eq!(run(&cuts, true), whole);
     }
 }
 
@@ -520,6 +537,65 @@ fn keepalive_is_sent_after_two_idle_minutes() {
     );
     s.conn.handle_timeout(sent_at + Duration::from_secs(180));
     assert_eq!(s.events(), vec![Event::Closed(CloseReason::Idle)]);
+}
+
+/// Owned input hands blocks on as slices of the reader's buffer; a block that straddles two
+/// buffers is copied into one of its own size (nothing else pinned by it).
+#[test]
+fn owned_input_passes_blocks_on_without_copying() {
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    s.feed(&[Message::HaveAll, Message::Unchoke]);
+    s.events();
+    for offset in [0, BLOCK, 2 * BLOCK] {
+        s.conn
+            .request(s.now, BlockRef::new(0, offset, BLOCK))
+            .unwrap();
+    }
+    let mut stream = Vec::new();
+    for (i, offset) in [0, BLOCK, 2 * BLOCK].into_iter().enumerate() {
+        Message::Piece {
+            piece: 0,
+            offset,
+            data: Bytes::from(vec![i as u8; BLOCK as usize]),
+        }
+        .encode(&mut stream);
+    }
+    // Buffer one: the first block and half the second. Buffer two: the rest, read twice.
+    let cut = stream.len() / 2;
+    let one = BytesMut::from(&stream[..cut]);
+    let mut two = BytesMut::from(&stream[cut..]);
+    let (one_at, two_at) = (one.as_ptr_range(), two.as_ptr_range());
+    s.conn.handle_input_buf(s.now, one);
+    let first_read = two.split_to(100);
+    s.conn.handle_input_buf(s.now, first_read);
+    s.conn.handle_input_buf(s.now, two);
+    let blocks: Vec<Bytes> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::BlockReceived { data, .. } => Some(data),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocks.len(), 3);
+    for (i, b) in blocks.iter().enumerate() {
+        assert!(b.iter().all(|&x| x == i as u8), "block {i} intact");
+    }
+    let inside = |b: &Bytes, r: &std::ops::Range<*const u8>| {
+        r.contains(&b.as_ptr()) && b.as_ptr_range().end <= r.end
+    };
+    assert!(
+        inside(&blocks[0], &one_at),
+        "first block: a slice of buffer one"
+    );
+    assert!(
+        !inside(&blocks[1], &one_at) && !inside(&blocks[1], &two_at),
+        "the straddling block is copied"
+    );
+    assert!(
+        inside(&blocks[2], &two_at),
+        "third block: a slice of buffer two"
+    );
 }
 
 #[test]
