@@ -268,3 +268,50 @@ pub(crate) fn spawn_resolve(id: RequestId, host: String, port: u16, inputs: Send
     })
     .detach();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that always has bytes to read must still see a pause: after it, only what
+    /// was already read (a channel's worth and the read in hand) arrives, then nothing until
+    /// the resume.
+    #[test]
+    fn a_pause_stops_the_reader_of_a_busy_socket() {
+        smol::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut sender = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (socket, _) = listener.accept().await.unwrap();
+            let flood = smol::spawn(async move {
+                let chunk = vec![7u8; 64 * 1024];
+                while sender.write_all(&chunk).await.is_ok() {}
+            });
+            let (control, control_rx) = async_channel::unbounded();
+            let (inputs, input_rx) = async_channel::bounded(2);
+            let _reader = smol::spawn(reader(ConnId(1), socket, 4096, control_rx, inputs));
+            input_rx.recv().await.unwrap();
+            control.send(Read::Pause).await.unwrap();
+            let quiet = Duration::from_millis(300);
+            let next = || async {
+                input_rx
+                    .recv()
+                    .or(async {
+                        Timer::after(quiet).await;
+                        Err(async_channel::RecvError)
+                    })
+                    .await
+            };
+            let mut after_pause = 0;
+            while next().await.is_ok() {
+                after_pause += 1;
+                assert!(after_pause <= 4, "the reader ignored the pause");
+            }
+            control.send(Read::Resume).await.unwrap();
+            let resumed = input_rx.recv().await.unwrap();
+            assert!(matches!(resumed, Input::Data(ConnId(1), _)));
+            drop(flood);
+        });
+    }
+}

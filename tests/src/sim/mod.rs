@@ -32,8 +32,8 @@ pub use agent::{Agent, DhtNode, Output};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};
 use sanstorrent_core::session::{
-    Action, Completion, Dest, Event, RequestId, Session, SessionConfig, TorrentId, TorrentOptions,
-    TorrentSource,
+    Action, Completion, Dest, DiskJobKind, Event, RequestId, Session, SessionConfig, TorrentId,
+    TorrentOptions, TorrentSource,
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage};
 use sanstorrent_core::tracker::{ResponseReader, TrackerError};
@@ -59,7 +59,8 @@ pub struct Sim {
     pub seed: u64,
     /// Host names and their addresses, for `Action::Resolve` and HTTP tracker URLs.
     pub dns: BTreeMap<String, IpAddr>,
-    jobs: BTreeMap<(Instant, u64), (usize, Completion)>,
+    /// Job completions due: (node, completion, bytes written by the job).
+    jobs: BTreeMap<(Instant, u64), (usize, Completion, u64)>,
     timers: BTreeSet<(Instant, usize)>,
     seq: u64,
     log: Vec<String>,
@@ -177,7 +178,9 @@ impl Sim {
         self.set_timer(i, None);
         self.nodes[i].disk_busy = None;
         self.net.close_host(self.now, i);
-        self.jobs.retain(|_, (n, _)| *n != i);
+        self.jobs.retain(|_, (n, _, _)| *n != i);
+        self.nodes[i].unwritten = 0;
+        self.paused.retain(|&(n, _), _| n != i);
         self.log(i, "crash".into());
     }
 
@@ -273,7 +276,8 @@ impl Sim {
         if let Some((&key, _)) = self.jobs.iter().next()
             && key.0 <= now
         {
-            let (i, done) = self.jobs.remove(&key).expect("job present");
+            let (i, done, written) = self.jobs.remove(&key).expect("job present");
+            self.nodes[i].unwritten -= written;
             if let Some(s) = self.nodes[i].session.as_mut() {
                 s.handle_completion(now, done);
                 self.drain(i);
@@ -692,12 +696,18 @@ impl Sim {
             }
             Action::Disk(job) => {
                 let node = &mut self.nodes[i];
+                let written = match &job.kind {
+                    DiskJobKind::Write { data, .. } => data.len() as u64,
+                    _ => 0,
+                };
+                node.unwritten += written;
+                node.max_unwritten = node.max_unwritten.max(node.unwritten);
                 let (done, took) = node.run_job(job);
                 let start = node.disk_busy.map_or(now, |b| b.max(now));
                 let at = start + took;
                 node.disk_busy = Some(at);
                 self.seq += 1;
-                self.jobs.insert((at, self.seq), (i, done));
+                self.jobs.insert((at, self.seq), (i, done, written));
             }
             Action::SaveResume { torrent, data } => {
                 self.nodes[i].resume.insert(torrent, data);

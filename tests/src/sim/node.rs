@@ -47,6 +47,10 @@ pub struct Node {
     pub disk: DiskModel,
     /// When the disk is free again.
     pub disk_busy: Option<Instant>,
+    /// Bytes of block writes issued and not yet reported done.
+    pub unwritten: u64,
+    /// The most `unwritten` ever was.
+    pub max_unwritten: u64,
     /// Storage per torrent (kept across session restarts, like files on disk).
     pub storages: BTreeMap<TorrentId, Arc<MemoryStorage>>,
     /// Storage to use for the next `OpenStorage` of a torrent id (pre-seeded data).
@@ -72,6 +76,8 @@ impl Node {
             config,
             disk: DiskModel::default(),
             disk_busy: None,
+            unwritten: 0,
+            max_unwritten: 0,
             storages: BTreeMap::new(),
             preset: BTreeMap::new(),
             resume: BTreeMap::new(),
