@@ -48,9 +48,9 @@ while (($#)); do
 done
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-echo "== building sanstorrent (release, smol + tokio)" >&2
-cargo build --release -q -p sanstorrent-cli --features tokio
-ST="$TARGET/release/sanstorrent"
+echo "== building sanstorrent (the dist profile: release with LTO; smol + tokio)" >&2
+cargo build --profile dist -q -p sanstorrent-cli --features tokio
+ST="$TARGET/dist/sanstorrent"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
