@@ -458,18 +458,15 @@ impl Picker {
             .flat_map(|p| p.inflight.iter().map(|(r, _)| *r))
     }
 
-    /// Bytes requested from every peer and not yet arrived.
-    pub fn inflight_bytes(&self) -> u64 {
-        self.peers
-            .values()
-            .flat_map(|p| p.inflight.iter())
-            .map(|(r, _)| u64::from(r.len))
-            .sum()
+    /// Requests in flight to every peer (each for at most [`BLOCK_LEN`] bytes). Costs one
+    /// step per peer, not per request: the session asks after every block.
+    pub fn inflight_count(&self) -> usize {
+        self.peers.values().map(|p| p.inflight.len()).sum()
     }
 
-    /// Bytes requested from `peer` and not yet arrived.
-    pub fn inflight_bytes_of(&self, peer: PeerKey) -> u64 {
-        self.requests(peer).map(|r| u64::from(r.len)).sum()
+    /// Requests in flight to `peer`.
+    pub fn inflight_count_of(&self, peer: PeerKey) -> usize {
+        self.peers.get(&peer).map_or(0, |p| p.inflight.len())
     }
 
     // ----- arrivals and timeouts -------------------------------------------------------------

@@ -337,13 +337,14 @@ impl Session {
         if d.disk.is_behind(self.config.max_disk_jobs) || !self.down_limit.allows(now) {
             return;
         }
-        // What is requested stays under the torrent's cap, so this peer may have at most the
-        // room left beyond what it already has in flight. (Memory is bounded where blocks
-        // arrive: see `receive_flow`.)
-        let budget = self.config.max_requested_bytes;
-        let used = d.picker.inflight_bytes();
-        let room = budget.saturating_sub(used) + d.picker.inflight_bytes_of(peer.key);
-        let room_blocks = u32::try_from(room / u64::from(BLOCK_LEN)).unwrap_or(u32::MAX);
+        // What is requested stays under the torrent's cap (counted in whole blocks), so this
+        // peer may have at most the room left beyond what it already has in flight. (Memory
+        // is bounded where blocks arrive: see `receive_flow`.)
+        let cap = usize::try_from(self.config.max_requested_bytes / u64::from(BLOCK_LEN))
+            .unwrap_or(usize::MAX);
+        let room = cap.saturating_sub(d.picker.inflight_count())
+            + d.picker.inflight_count_of(peer.key);
+        let room_blocks = u32::try_from(room).unwrap_or(u32::MAX);
         let rate = PeerRate {
             download_rate: peer.down.rate(now),
             rtt: ASSUMED_RTT,

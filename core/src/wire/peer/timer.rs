@@ -59,14 +59,10 @@ impl Connection {
     }
 
     /// A request times out once neither it was sent nor any block arrived for the timeout.
+    /// Requests are kept in the order sent, so the first one not yet timed out is the oldest
+    /// (this runs after every event: no scan of the whole pipeline).
     fn request_deadline(&self) -> Option<Instant> {
-        let oldest = self
-            .ours
-            .live
-            .iter()
-            .filter(|r| !r.timed_out)
-            .map(|r| r.sent_at)
-            .min()?;
+        let oldest = self.ours.live.iter().find(|r| !r.timed_out)?.sent_at;
         after(oldest.max(self.last_block), self.config.request_timeout)
     }
 
