@@ -342,8 +342,8 @@ impl Session {
         // is bounded where blocks arrive: see `receive_flow`.)
         let cap = usize::try_from(self.config.max_requested_bytes / u64::from(BLOCK_LEN))
             .unwrap_or(usize::MAX);
-        let room = cap.saturating_sub(d.picker.inflight_count())
-            + d.picker.inflight_count_of(peer.key);
+        let room =
+            cap.saturating_sub(d.picker.inflight_count()) + d.picker.inflight_count_of(peer.key);
         let room_blocks = u32::try_from(room).unwrap_or(u32::MAX);
         let rate = PeerRate {
             download_rate: peer.down.rate(now),
