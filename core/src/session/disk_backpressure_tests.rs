@@ -86,6 +86,37 @@ impl Jobs {
     }
 }
 
+/// The remote seed's side of its events: accepts the handshake, unchokes, and counts the
+/// requests it receives, answering each with a block of zeros when `serve`.
+fn remote_events(remote: &mut wire::Connection, now: Instant, serve: bool) -> usize {
+    let meta = metainfo();
+    let full = wire::Bitfield::full(PIECES);
+    let mut requests = 0;
+    while let Some(e) = remote.poll_event() {
+        match e {
+            wire::Event::HandshakeReceived { info_hash, .. } => {
+                let params = wire::TorrentParams {
+                    info_hash,
+                    geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+                    our_pieces: Some(&full),
+                    metadata_size: None,
+                };
+                remote.accept(now, params).unwrap();
+            }
+            wire::Event::Established { .. } => remote.unchoke(now).unwrap(),
+            wire::Event::RequestReceived(b) => {
+                requests += 1;
+                if serve {
+                    let data = bytes::Bytes::from(vec![0u8; b.length as usize]);
+                    remote.send_block(now, b.piece, b.offset, data).unwrap();
+                }
+            }
+            _ => {}
+        }
+    }
+    requests
+}
+
 /// Moves bytes between the session's `conn` and a remote seed until quiet; returns how many
 /// requests the remote received.
 fn pump(
@@ -95,8 +126,6 @@ fn pump(
     now: Instant,
     jobs: &mut Jobs,
 ) -> usize {
-    let meta = metainfo();
-    let full = wire::Bitfield::full(PIECES);
     let mut requests = 0;
     for _ in 0..200 {
         let (transmits, actions) = drain(s);
@@ -108,26 +137,7 @@ fn pump(
                 moved = true;
             }
         }
-        while let Some(e) = remote.poll_event() {
-            match e {
-                wire::Event::HandshakeReceived { info_hash, .. } => {
-                    let params = wire::TorrentParams {
-                        info_hash,
-                        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
-                        our_pieces: Some(&full),
-                        metadata_size: None,
-                    };
-                    remote.accept(now, params).unwrap();
-                }
-                wire::Event::Established { .. } => remote.unchoke(now).unwrap(),
-                wire::Event::RequestReceived(b) => {
-                    requests += 1;
-                    let data = bytes::Bytes::from(vec![0u8; b.length as usize]);
-                    remote.send_block(now, b.piece, b.offset, data).unwrap();
-                }
-                _ => {}
-            }
-        }
+        requests += remote_events(remote, now, true);
         while let Some(bytes) = remote.poll_transmit() {
             jobs.held.push(bytes);
         }
@@ -341,8 +351,6 @@ fn requested_bytes_stay_under_their_cap() {
         ..SessionConfig::default()
     };
     let (mut s, _, conn, mut remote) = downloading(config, now);
-    let meta = metainfo();
-    let full = wire::Bitfield::full(PIECES);
     // A remote that takes requests and sends nothing back.
     let mut requests = 0;
     for _ in 0..20 {
@@ -350,22 +358,7 @@ fn requested_bytes_stay_under_their_cap() {
         for t in transmits {
             remote.handle_input(now, &t.payload);
         }
-        while let Some(e) = remote.poll_event() {
-            match e {
-                wire::Event::HandshakeReceived { info_hash, .. } => {
-                    let params = wire::TorrentParams {
-                        info_hash,
-                        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
-                        our_pieces: Some(&full),
-                        metadata_size: None,
-                    };
-                    remote.accept(now, params).unwrap();
-                }
-                wire::Event::Established { .. } => remote.unchoke(now).unwrap(),
-                wire::Event::RequestReceived(_) => requests += 1,
-                _ => {}
-            }
-        }
+        requests += remote_events(&mut remote, now, false);
         while let Some(bytes) = remote.poll_transmit() {
             s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
         }
