@@ -42,9 +42,10 @@ impl Session {
         }
     }
 
-    /// Resumes every paused connection of torrent `id` (also when it stops: closing peers
-    /// must still see their end of stream).
-    pub(super) fn resume_reading(&mut self, id: TorrentId) {
+    /// Resumes every paused connection of torrent `id`. (A pause always has writes pending,
+    /// and every write's completion comes here through `resume_if_unwritten_drained`, so no
+    /// connection stays paused.)
+    fn resume_reading(&mut self, id: TorrentId) {
         for conn in self.peers.ids_of(id) {
             if let Some(peer) = self.peers.get_mut(conn)
                 && peer.reading_paused
