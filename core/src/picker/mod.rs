@@ -515,6 +515,14 @@ impl Picker {
         }
     }
 
+    /// `peer`'s blocks could not reach us until `now` (we paused reading its socket): its
+    /// request and snub clocks count from `now`.
+    pub fn restart_clock(&mut self, peer: PeerKey, now: Instant) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.last_progress = Some(state.last_progress.map_or(now, |p| p.max(now)));
+        }
+    }
+
     /// Applies request timeouts and snubbing at `now`. Returns the requests to cancel: their
     /// blocks are free again for any peer. Call when [`Self::poll_timeout`] expires.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerKey, BlockRequest)> {

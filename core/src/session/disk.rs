@@ -255,7 +255,7 @@ impl Session {
                 if d.disk.write_done(piece, len) {
                     self.verify(id, piece);
                 }
-                self.resume_if_unwritten_drained(id);
+                self.resume_if_unwritten_drained(now, id);
             }
             (JobMeta::Read { conn, blocks }, CompletionKind::Read(bytes)) => {
                 self.read_done(now, conn, &blocks, Some(bytes));
@@ -345,7 +345,7 @@ impl Session {
             self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()),
         ) {
             d.disk.write_done(*piece, *len);
-            self.resume_if_unwritten_drained(id);
+            self.resume_if_unwritten_drained(now, id);
         }
         if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
             d.disk.saving = false;

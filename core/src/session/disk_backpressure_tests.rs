@@ -367,3 +367,52 @@ fn requested_bytes_stay_under_their_cap() {
     // blocks in flight.
     assert_eq!(requests, 3);
 }
+
+#[test]
+fn a_long_pause_neither_drops_nor_snubs_the_paused_peer() {
+    let start = Instant::now();
+    let block = 16 * 1024;
+    let config = SessionConfig {
+        max_unwritten_bytes: 4 * block,
+        ..SessionConfig::default()
+    };
+    let (mut s, t, conn, mut remote) = downloading(config, start);
+    let mut jobs = Jobs::default();
+    pump(&mut s, conn, &mut remote, start, &mut jobs);
+    assert!(jobs.reading_paused);
+    // The disk stalls for five minutes (past the idle and request timeouts); the remote
+    // keeps its connection alive with keep-alives we do not read.
+    let mut now = start;
+    for _ in 0..30 {
+        now += std::time::Duration::from_secs(10);
+        s.handle_timeout(now);
+        let (transmits, actions) = drain(&mut s);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::Close { conn: c } if *c == conn)),
+            "a paused peer was dropped"
+        );
+        for t in transmits {
+            remote.handle_input(now, &t.payload);
+        }
+        while let Some(e) = remote.poll_event() {
+            assert!(
+                !matches!(e, wire::Event::RequestCancelled(_)),
+                "a paused peer's requests were cancelled"
+            );
+        }
+        remote.handle_timeout(now);
+        while let Some(bytes) = remote.poll_transmit() {
+            jobs.held.push(bytes);
+        }
+    }
+    // The writes finish: reading resumes and the blocks that waited arrive.
+    for (id, _) in std::mem::take(&mut jobs.writes) {
+        complete(&mut s, t, id, CompletionKind::Written, now);
+    }
+    jobs.collect(drain(&mut s).1);
+    assert_eq!(jobs.resumes, 1);
+    pump(&mut s, conn, &mut remote, now, &mut jobs);
+    assert!(!jobs.writes.is_empty(), "blocks flow again");
+}

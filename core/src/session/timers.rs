@@ -71,6 +71,7 @@ impl Session {
     /// Fires everything due at `now`.
     pub(super) fn timeout(&mut self, now: Instant) {
         self.now = now;
+        self.hold_paused_clocks(now);
         let conns: Vec<_> = self.peers.open.keys().copied().collect();
         for conn in conns {
             if let Some(p) = self.peers.get_mut(conn)

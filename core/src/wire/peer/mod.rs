@@ -220,6 +220,13 @@ impl Connection {
         self.close_with(CloseReason::RemoteClosed);
     }
 
+    /// The owner did not read this connection's socket until `now` (it paused reading):
+    /// the peer's silence since was ours, so the idle and request timers count from `now`.
+    pub fn restart_receive_clocks(&mut self, now: Instant) {
+        self.last_received = self.last_received.max(now);
+        self.last_block = self.last_block.max(now);
+    }
+
     /// Closes the connection from our side ([`CloseReason::Local`]); queued output is dropped.
     pub fn close(&mut self) {
         self.close_with(CloseReason::Local);
