@@ -310,17 +310,24 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
     );
 }
 
-#[test]
-fn reading_pauses_at_the_unwritten_cap_and_resumes_at_half() {
-    let now = Instant::now();
-    let block = 16 * 1024;
+/// [`downloading`] with room for four unwritten blocks, pumped until reading paused: the
+/// session, the torrent, the connection, the remote, and what the session asked for.
+fn paused_at_four_blocks(now: Instant) -> (Session, TorrentId, ConnId, wire::Connection, Jobs) {
     let config = SessionConfig {
-        max_unwritten_bytes: 4 * block,
+        max_unwritten_bytes: 4 * 16 * 1024,
         ..SessionConfig::default()
     };
     let (mut s, t, conn, mut remote) = downloading(config, now);
     let mut jobs = Jobs::default();
     pump(&mut s, conn, &mut remote, now, &mut jobs);
+    assert!(jobs.reading_paused);
+    (s, t, conn, remote, jobs)
+}
+
+#[test]
+fn reading_pauses_at_the_unwritten_cap_and_resumes_at_half() {
+    let now = Instant::now();
+    let (mut s, t, conn, mut remote, mut jobs) = paused_at_four_blocks(now);
     // The fourth unwritten block pauses reading; requests went on, so more blocks wait.
     assert_eq!(jobs.pauses, 1);
     assert!(jobs.reading_paused);
@@ -371,15 +378,7 @@ fn requested_bytes_stay_under_their_cap() {
 #[test]
 fn a_long_pause_neither_drops_nor_snubs_the_paused_peer() {
     let start = Instant::now();
-    let block = 16 * 1024;
-    let config = SessionConfig {
-        max_unwritten_bytes: 4 * block,
-        ..SessionConfig::default()
-    };
-    let (mut s, t, conn, mut remote) = downloading(config, start);
-    let mut jobs = Jobs::default();
-    pump(&mut s, conn, &mut remote, start, &mut jobs);
-    assert!(jobs.reading_paused);
+    let (mut s, t, conn, mut remote, mut jobs) = paused_at_four_blocks(start);
     // The disk stalls for five minutes (past the idle and request timeouts); the remote
     // keeps its connection alive with keep-alives we do not read.
     let mut now = start;
