@@ -97,6 +97,9 @@ pub(crate) struct DownloadArgs {
     /// Upload at most this many bytes per second (0: unlimited).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub(crate) upload_limit: u64,
+    /// Create files sparse instead of reserving their whole size on disk up front.
+    #[arg(long)]
+    pub(crate) sparse: bool,
 }
 
 /// `sanstorrent seed`

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use sanstorrent_core::session::{
     Event, SessionConfig, TorrentId, TorrentOptions, TorrentPhase, TorrentSource, TorrentStats,
 };
+use sanstorrent_core::storage::FileStorageOptions;
 use sanstorrent_runtime_common::{ClientConfig, ClientError, magnet, torrent_file};
 
 use crate::Exit;
@@ -66,6 +67,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         max_peers: Some(args.max_peers),
         download_limit: args.download_limit,
         upload_limit: args.upload_limit,
+        sparse: args.sparse,
     })?;
     execute(Plan {
         source,
@@ -104,6 +106,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         max_peers: None,
         download_limit: 0,
         upload_limit: args.upload_limit,
+        sparse: false,
     })?;
     execute(Plan {
         source,
@@ -170,6 +173,8 @@ struct Settings<'a> {
     max_peers: Option<usize>,
     download_limit: u64,
     upload_limit: u64,
+    /// Leave new files sparse (`--sparse`).
+    sparse: bool,
 }
 
 fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
@@ -194,10 +199,13 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
     if state_dir.is_none() {
         tracing::warn!("no state directory (set HOME or --state-dir): resume data is not kept");
     }
+    let mut storage = FileStorageOptions::default();
+    storage.preallocate = !s.sparse;
     Ok(ClientConfig {
         listen,
         state_dir,
         session,
+        storage,
         ..ClientConfig::default()
     })
 }

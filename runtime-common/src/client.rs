@@ -15,6 +15,7 @@ use sanstorrent_core::metainfo::MetainfoError;
 use sanstorrent_core::session::{
     AddTorrentError, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
 };
+use sanstorrent_core::storage::FileStorageOptions;
 
 /// Settings of a client (either runtime).
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ pub struct ClientConfig {
     pub seed: Option<u64>,
     /// Bytes read from a socket per read call (and so the most per `handle_peer_data`).
     pub read_buffer: usize,
+    /// How torrents' files are kept (open handles, preallocation).
+    pub storage: FileStorageOptions,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +57,7 @@ impl Default for ClientConfig {
             extra_roots: Vec::new(),
             seed: None,
             read_buffer: 64 * 1024,
+            storage: FileStorageOptions::default(),
         }
     }
 }

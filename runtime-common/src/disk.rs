@@ -11,7 +11,7 @@ use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::session::io::{Action, Completion, DiskJob, TorrentId};
-use sanstorrent_core::storage::{FileStorage, IoOp, Storage, StorageError};
+use sanstorrent_core::storage::{FileStorage, FileStorageOptions, IoOp, Storage, StorageError};
 
 use crate::pool::{Done, Sink, WorkerPool};
 
@@ -25,6 +25,8 @@ pub struct DiskConfig {
     pub threads: usize,
     /// Where resume data (`<info-hash>.resume`) and the DHT state go; `None` keeps nothing.
     pub state_dir: Option<PathBuf>,
+    /// How torrents' files are opened and created.
+    pub storage: FileStorageOptions,
 }
 
 struct TorrentDisk {
@@ -46,6 +48,7 @@ pub struct DiskIo {
     pool: WorkerPool,
     sink: Sink,
     state_dir: Option<PathBuf>,
+    storage: FileStorageOptions,
     torrents: HashMap<TorrentId, TorrentDisk>,
     pending: usize,
 }
@@ -71,6 +74,7 @@ impl DiskIo {
             pool: WorkerPool::new(config.threads, Arc::clone(&sink))?,
             sink,
             state_dir: config.state_dir,
+            storage: config.storage,
             torrents: HashMap::new(),
             pending: 0,
         })
@@ -161,7 +165,12 @@ impl DiskIo {
 
     fn open_storage(&mut self, torrent: TorrentId, layout: Layout, paths: Arc<[RelativePath]>) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
-            t.storage = match FileStorage::open(&t.dir, layout.clone(), &paths) {
+            t.storage = match FileStorage::open_with(
+                &t.dir,
+                layout.clone(),
+                &paths,
+                self.storage.clone(),
+            ) {
                 Ok(s) => Slot::Open(Arc::new(s)),
                 Err(_) => Slot::Failed(layout, paths),
             };
@@ -196,8 +205,12 @@ impl DiskIo {
                 torrent.0
             ))),
             Slot::Failed(layout, paths) => {
-                let s: Arc<dyn Storage> =
-                    Arc::new(FileStorage::open(&t.dir, layout.clone(), paths)?);
+                let s: Arc<dyn Storage> = Arc::new(FileStorage::open_with(
+                    &t.dir,
+                    layout.clone(),
+                    paths,
+                    self.storage.clone(),
+                )?);
                 t.storage = Slot::Open(Arc::clone(&s));
                 Ok(s)
             }
@@ -254,6 +267,7 @@ mod tests {
         let config = DiskConfig {
             threads: 2,
             state_dir: Some(tmp.0.join("state")),
+            ..Default::default()
         };
         let mut disk = DiskIo::new(config, sink).expect("pool starts");
         let t = TorrentId(1);

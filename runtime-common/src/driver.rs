@@ -64,6 +64,7 @@ impl Core {
             DiskConfig {
                 threads: config.disk_threads,
                 state_dir: config.state_dir.clone(),
+                storage: config.storage.clone(),
             },
             sink,
         )?;

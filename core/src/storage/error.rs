@@ -20,6 +20,8 @@ pub enum IoOp {
     Read,
     /// Renaming a file into place.
     Rename,
+    /// Reserving a file's space on disk.
+    Reserve,
     /// Setting a file's length.
     SetLen,
     /// Writing.
@@ -104,6 +106,7 @@ impl fmt::Display for StorageError {
                     IoOp::Open => "opening",
                     IoOp::Read => "reading",
                     IoOp::Rename => "renaming",
+                    IoOp::Reserve => "reserving disk space for",
                     IoOp::SetLen => "setting the length of",
                     IoOp::Write => "writing",
                 };
