@@ -17,6 +17,11 @@ use crate::net::{self, ConnHandle, Input, Read, Write};
 /// is how far a pause overshoots `max_unwritten_bytes`; readers simply wait for room.
 const INPUTS: usize = 4;
 
+/// Most inputs and completions already waiting that one turn of the loop takes after its
+/// wake-up, before draining the session's actions: fewer turns, each of which registers a
+/// listener per channel.
+const BATCH: usize = 32;
+
 /// The sockets and channels of one client.
 pub(crate) struct Sockets {
     pub(crate) listener: TcpListener,
@@ -112,20 +117,22 @@ pub(crate) async fn run(
         read_buffer: config.read_buffer,
     };
     let mut deadline: Option<Instant> = None;
+    // One timer, reset only when the session's deadline moves.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     let mut commands_open = true;
     core.drain(&mut net);
     loop {
-        let timer = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        if let Some(at) = deadline.filter(|_| deadline != armed) {
+            timer.as_mut().reset(at.into());
+        }
+        armed = deadline;
         let wake = tokio::select! {
             biased;
             d = done.recv() => d.map_or(Wake::Timer, Wake::Done),
             c = commands.recv(), if commands_open => Wake::Command(c.ok()),
-            () = timer => Wake::Timer,
+            () = timer.as_mut(), if deadline.is_some() => Wake::Timer,
             i = input_rx.recv() => i.map_or(Wake::Timer, Wake::Input),
         };
         let now = Instant::now();
@@ -139,6 +146,18 @@ pub(crate) async fn run(
                 core.shutdown(now);
             }
             Wake::Timer => core.session.handle_timeout(now),
+        }
+        for _ in 0..BATCH {
+            let Ok(input) = input_rx.try_recv() else {
+                break;
+            };
+            handle_input(&mut core, &mut net, now, input);
+        }
+        for _ in 0..BATCH {
+            let Ok(d) = done.try_recv() else {
+                break;
+            };
+            core.done(now, d);
         }
         core.drain(&mut net);
         if core.should_exit(now) {
