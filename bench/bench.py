@@ -291,7 +291,10 @@ def run_download(args, work, client, data, scenario, run, peer=None, seeder=None
     cmd = client_cmd(args, client, data, out, port, peer)
     tv = os.path.join(work, "time.txt")
     logf = os.path.join(work, f"client-{client}-{scenario}-{run}.log")
+    # The previous run's output was deleted: write back and discard it now, and let the
+    # kernel's writeback settle, so this run does not pay for the last one.
     subprocess.run(["sync"])
+    time.sleep(1)
     meter = SeederMeter(seeder, reset_peak=True) if seeder else None
     t0 = time.monotonic()
     with open(logf, "wb") as f:
