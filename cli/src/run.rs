@@ -468,3 +468,37 @@ impl Watch<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(sparse: bool) -> Settings<'static> {
+        Settings {
+            bind: Some("127.0.0.1"),
+            port: 0,
+            dht: false,
+            bootstrap: &[],
+            state_dir: Some(PathBuf::from("/nonexistent/state")),
+            max_peers: Some(7),
+            download_limit: 0,
+            upload_limit: 5,
+            sparse,
+        }
+    }
+
+    #[test]
+    fn settings_reach_the_client_config() {
+        let c = client_config(settings(false)).unwrap();
+        assert!(c.storage.preallocate, "files are reserved by default");
+        assert_eq!(c.session.max_connections_per_torrent, 7);
+        assert_eq!(c.session.upload_rate_limit, Some(5));
+        assert_eq!(c.session.download_rate_limit, None);
+        assert!(!c.session.dht);
+        let sparse = client_config(settings(true)).unwrap();
+        assert!(!sparse.storage.preallocate, "--sparse");
+        let mut none = settings(false);
+        none.max_peers = Some(0);
+        assert!(matches!(client_config(none), Err(Exit::Usage(_))));
+    }
+}

@@ -196,6 +196,16 @@ fn seed_to_download_multi_file_tokio() {
 }
 
 #[test]
+fn sparse_download_completes() {
+    let mut swarm = Swarm::new("sparse", 3, 200_000);
+    swarm.seed("smol");
+    let (code, out, err) = swarm.download("out", &["--sparse"]);
+    assert_eq!(code, 0, "download: {out}{err}");
+    swarm.assert_complete("out");
+    swarm.stop_seeder();
+}
+
+#[test]
 fn interrupted_download_resumes_with_fewer_bytes() {
     let mut swarm = Swarm::new("resume", 4, 4_000_000);
     swarm.seed("smol");
