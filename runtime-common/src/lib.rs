@@ -25,7 +25,7 @@ pub mod write_batch;
 
 pub use client::{ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};
-pub use driver::{Core, NetIo};
+pub use driver::{Core, NetIo, take_waiting};
 pub use pool::{Done, Sink, WorkerPool};
 pub use read_buffer::ReadBuffer;
 pub use write_batch::WriteBatch;

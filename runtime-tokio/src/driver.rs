@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use sanstorrent_core::session::{Action, ConnId, Dest, Transmit};
-use sanstorrent_runtime_common::{ClientConfig, Command, Core, Done, NetIo};
+use sanstorrent_runtime_common::{ClientConfig, Command, Core, Done, NetIo, take_waiting};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::http_client::HttpClient;
@@ -16,11 +16,6 @@ use crate::net::{self, ConnHandle, Input, Read, Write};
 /// what is queued here when the session pauses a connection's reading still arrives, so this
 /// is how far a pause overshoots `max_unwritten_bytes`; readers simply wait for room.
 const INPUTS: usize = 4;
-
-/// Most inputs and completions already waiting that one turn of the loop takes after its
-/// wake-up, before draining the session's actions: fewer turns, each of which registers a
-/// listener per channel.
-const BATCH: usize = 32;
 
 /// The sockets and channels of one client.
 pub(crate) struct Sockets {
@@ -147,18 +142,10 @@ pub(crate) async fn run(
             }
             Wake::Timer => core.session.handle_timeout(now),
         }
-        for _ in 0..BATCH {
-            let Ok(input) = input_rx.try_recv() else {
-                break;
-            };
-            handle_input(&mut core, &mut net, now, input);
-        }
-        for _ in 0..BATCH {
-            let Ok(d) = done.try_recv() else {
-                break;
-            };
-            core.done(now, d);
-        }
+        take_waiting(&input_rx, |input| {
+            handle_input(&mut core, &mut net, now, input)
+        });
+        take_waiting(&done, |d| core.done(now, d));
         core.drain(&mut net);
         if core.should_exit(now) {
             break;
