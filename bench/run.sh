@@ -36,7 +36,7 @@ RQBIT="${RQBIT:-$(command -v rqbit || true)}"
 [[ -n "$RQBIT" && -x "$RQBIT" ]] || {
   echo "bench: rqbit not found: cargo install rqbit --locked (or set RQBIT=/path/to/rqbit)" >&2; exit 1; }
 
-RUNS=3; SIZE=$((1 << 30)); PIECE=$((1 << 20)); PASS=()
+RUNS=5; SIZE=$((1 << 30)); PIECE=$((1 << 20)); PASS=()
 while (($#)); do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
