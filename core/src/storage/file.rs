@@ -289,10 +289,14 @@ fn open_for_write(path: &Path, length: u64, preallocate: bool) -> Result<File, S
 fn reserve(file: &File, length: u64) -> io::Result<bool> {
     use rustix::fs::{FallocateFlags, fallocate};
     use rustix::io::Errno;
-    match fallocate(file, FallocateFlags::empty(), 0, length) {
-        Ok(()) => Ok(true),
-        Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => Ok(false),
-        Err(e) => Err(e.into()),
+    loop {
+        match fallocate(file, FallocateFlags::empty(), 0, length) {
+            Ok(()) => return Ok(true),
+            // A signal arrived while a large file was being reserved: try again.
+            Err(Errno::INTR) => {}
+            Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
