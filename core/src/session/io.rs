@@ -79,12 +79,17 @@ pub enum Action {
         /// The connection.
         conn: ConnId,
     },
-    /// Stop reading from a connection until [`Action::ResumeReading`] (back-pressure).
+    /// Stop reading from a connection until [`Action::ResumeReading`] (back-pressure): the
+    /// torrent's received blocks waiting for the disk reached
+    /// `SessionConfig::max_unwritten_bytes`. What the peer sends meanwhile should wait in the
+    /// kernel's socket buffer (TCP flow control then slows the peer); a runtime may still
+    /// deliver what it had already read. The session holds the connection's idle and request
+    /// timers while it is paused.
     PauseReading {
         /// The connection.
         conn: ConnId,
     },
-    /// Start reading from a paused connection again.
+    /// Start reading from a paused connection again (the unwritten bytes fell to half the cap).
     ResumeReading {
         /// The connection.
         conn: ConnId,
