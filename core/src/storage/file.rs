@@ -39,8 +39,9 @@ impl Default for FileStorageOptions {
 ///
 /// Files are created when first written, at their full length (reserved on disk, or sparse:
 /// see [`FileStorageOptions::preallocate`]), with their parent directories; zero-length files
-/// are created by [`FileStorage::open`]; padding files never touch the disk. Reads and writes are positional (`pread`/`pwrite`), so worker
-/// threads share one `FileStorage` without seeking; a bounded LRU keeps file handles.
+/// are created by [`FileStorage::open`]; padding files never touch the disk. Reads and writes
+/// are positional (`pread`/`pwrite`), so worker threads share one `FileStorage` without
+/// seeking; a bounded LRU keeps file handles.
 #[derive(Debug)]
 pub struct FileStorage {
     layout: Layout,
