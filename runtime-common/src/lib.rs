@@ -14,6 +14,7 @@
 //! outputs into a [`NetIo`] (the runtime's sockets). The public client types ([`ClientConfig`],
 //! [`ClientError`], [`TorrentHandle`]) live here so both runtimes offer the same API.
 
+mod block_writer;
 pub mod client;
 pub mod disk;
 pub mod driver;

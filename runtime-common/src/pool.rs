@@ -3,8 +3,8 @@
 //! supplies (a channel sender into its loop), so the pool knows nothing about smol, tokio or
 //! any event loop.
 //!
-//! Block writes have a thread of their own: two threads writing the same file contend for its
-//! inode lock in the kernel (measured: 6 % of the downloader's CPU spinning on it), while
+//! Block writes have a thread of their own (`block_writer.rs`): two threads writing the same
+//! file contend for its inode lock in the kernel (measured: 6 % of the downloader's CPU spinning on it), while
 //! hashing and reads run in parallel on the other workers.
 
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use sanstorrent_core::session::io::{Completion, DiskJob, DiskJobKind};
 use sanstorrent_core::storage::{Storage, StorageError, save_atomically};
 
+use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute;
 
 /// What the pool reports back to the loop.
@@ -53,7 +54,7 @@ struct Save {
 /// joins every thread.
 pub struct WorkerPool {
     work: Option<async_channel::Sender<Work>>,
-    writes: Option<Sender<Work>>,
+    writes: Option<Sender<BlockWrite>>,
     saves: Option<Sender<Save>>,
     workers: usize,
     threads: Vec<JoinHandle<()>>,
@@ -91,16 +92,12 @@ impl WorkerPool {
                     })?,
             );
         }
-        let (writes, writes_rx) = channel::<Work>();
+        let (writes, writes_rx) = channel::<BlockWrite>();
         let writer_sink = Arc::clone(&sink);
         handles.push(
             std::thread::Builder::new()
                 .name("sanstorrent-write".into())
-                .spawn(move || {
-                    while let Ok(work) = writes_rx.recv() {
-                        run(work, &*writer_sink);
-                    }
-                })?,
+                .spawn(move || block_writer::run(&writes_rx, &*writer_sink))?,
         );
         let (saves, save_rx) = channel::<Save>();
         handles.push(
@@ -125,22 +122,30 @@ impl WorkerPool {
     /// Queues `job` to run on `storage`; its completion goes to the sink. Block writes run in
     /// order on the block writer; everything else on the first free worker.
     pub fn submit(&self, storage: Arc<dyn Storage>, job: DiskJob) {
-        let work = Work::Disk { storage, job };
         // Sending fails only once the threads are gone, which happens only after drop.
-        if let Work::Disk {
-            job:
-                DiskJob {
-                    kind: DiskJobKind::Write { .. },
-                    ..
-                },
-            ..
-        } = &work
-        {
-            if let Some(tx) = &self.writes {
-                let _ = tx.send(work);
+        match job.kind {
+            DiskJobKind::Write {
+                piece,
+                offset,
+                data,
+            } => {
+                if let Some(tx) = &self.writes {
+                    let _ = tx.send(BlockWrite {
+                        storage,
+                        id: job.id,
+                        torrent: job.torrent,
+                        piece,
+                        offset,
+                        data,
+                    });
+                }
             }
-        } else if let Some(tx) = &self.work {
-            let _ = tx.send_blocking(work);
+            kind => {
+                if let Some(tx) = &self.work {
+                    let job = DiskJob { kind, ..job };
+                    let _ = tx.send_blocking(Work::Disk { storage, job });
+                }
+            }
         }
     }
 

@@ -16,6 +16,7 @@
 
 mod error;
 mod file;
+mod gather;
 mod handles;
 mod hash;
 mod memory;
@@ -69,6 +70,27 @@ pub trait Storage: Send + Sync {
             } else {
                 self.read_file(span.file, span.file_offset, part)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Writes `blocks`, adjacent runs of bytes of `piece` starting at `offset`, as if they were
+    /// one buffer; bytes falling in padding files are dropped. A writer holding several blocks
+    /// that continue each other calls this once instead of [`Storage::write`] per block, so the
+    /// back-end can shape the writes for its medium ([`FileStorage`] aligns them to each
+    /// file's page cache). The default writes block by block.
+    fn write_blocks(&self, piece: u32, offset: u32, blocks: &[&[u8]]) -> Result<(), StorageError> {
+        let mut at = offset;
+        for block in blocks {
+            self.write(piece, at, block)?;
+            at = u32::try_from(block.len())
+                .ok()
+                .and_then(|len| at.checked_add(len))
+                .ok_or(StorageError::OutOfRange {
+                    piece,
+                    offset: at,
+                    len: block.len(),
+                })?;
         }
         Ok(())
     }

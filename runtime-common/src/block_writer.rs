@@ -1,0 +1,202 @@
+//! The block writer: the one thread that writes received blocks, in the order they were queued.
+//!
+//! Each time it wakes it takes what is already queued (up to [`MAX_BATCH`] blocks, never
+//! waiting for more) and joins the blocks that continue each other (same storage, same piece,
+//! each starting where the previous one ends) into one [`Storage::write_blocks`], so a file
+//! that does not start on a block boundary is still written in whole 16 KiB pages. Every block
+//! is still reported on its own, after its bytes were written.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use bytes::Bytes;
+use sanstorrent_core::session::io::{Completion, CompletionKind, JobId, TorrentId};
+use sanstorrent_core::storage::{Storage, StorageError};
+
+use crate::pool::Done;
+
+/// Most queued blocks taken (and so joined) at once: 1 MiB of 16 KiB blocks.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// A `Write` disk job, as queued for the block writer.
+pub(crate) struct BlockWrite {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) id: JobId,
+    pub(crate) torrent: TorrentId,
+    pub(crate) piece: u32,
+    pub(crate) offset: u32,
+    pub(crate) data: Bytes,
+}
+
+impl BlockWrite {
+    /// Whether `next` starts where this block ends, in the same piece of the same storage.
+    fn continued_by(&self, next: &Self) -> bool {
+        Arc::ptr_eq(&self.storage, &next.storage)
+            && self.piece == next.piece
+            && u32::try_from(self.data.len())
+                .ok()
+                .and_then(|len| self.offset.checked_add(len))
+                == Some(next.offset)
+    }
+}
+
+/// Runs the block writer until the channel closes, reporting each block to `sink`.
+pub(crate) fn run(rx: &Receiver<BlockWrite>, sink: &(dyn Fn(Done) + Send + Sync)) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        for run in runs(&batch) {
+            write_run(&batch[run], sink);
+        }
+        batch.clear();
+    }
+}
+
+/// Splits `batch` into maximal runs of blocks that continue each other, in order.
+fn runs(batch: &[BlockWrite]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= batch.len() {
+            return None;
+        }
+        let mut end = start + 1;
+        while end < batch.len() && batch[end - 1].continued_by(&batch[end]) {
+            end += 1;
+        }
+        let run = start..end;
+        start = end;
+        Some(run)
+    })
+}
+
+/// Writes one run and reports each of its blocks. If the joined write fails, each block is
+/// written again on its own, so each gets its own result.
+fn write_run(run: &[BlockWrite], sink: &(dyn Fn(Done) + Send + Sync)) {
+    let Some(first) = run.first() else {
+        return;
+    };
+    let blocks: Vec<&[u8]> = run.iter().map(|w| &w.data[..]).collect();
+    let report = |w: &BlockWrite, result: Result<(), StorageError>| {
+        sink(Done::Disk(Completion {
+            id: w.id,
+            torrent: w.torrent,
+            result: result.map(|()| CompletionKind::Written),
+        }));
+    };
+    match first
+        .storage
+        .write_blocks(first.piece, first.offset, &blocks)
+    {
+        Ok(()) => run.iter().for_each(|w| report(w, Ok(()))),
+        Err(e) if run.len() == 1 => report(first, Err(e)),
+        Err(_) => run
+            .iter()
+            .for_each(|w| report(w, w.storage.write(w.piece, w.offset, &w.data))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sanstorrent_core::layout::Layout;
+    use sanstorrent_core::storage::MemoryStorage;
+    use std::sync::Mutex;
+    use std::sync::mpsc::channel;
+
+    fn storage(piece_len: u32, len: u64) -> Arc<dyn Storage> {
+        let layout = Layout::new(piece_len, [(len, false)]).expect("valid layout");
+        Arc::new(MemoryStorage::new(layout))
+    }
+
+    fn write(
+        storage: &Arc<dyn Storage>,
+        id: u64,
+        piece: u32,
+        offset: u32,
+        data: &[u8],
+    ) -> BlockWrite {
+        BlockWrite {
+            storage: Arc::clone(storage),
+            id: JobId(id),
+            torrent: TorrentId(1),
+            piece,
+            offset,
+            data: Bytes::copy_from_slice(data),
+        }
+    }
+
+    /// Queues `writes`, runs the writer to the end and returns what it reported, in order.
+    fn run_all(writes: Vec<BlockWrite>) -> Vec<(u64, bool)> {
+        let (tx, rx) = channel();
+        for w in writes {
+            tx.send(w).expect("receiver alive");
+        }
+        drop(tx);
+        let done = Mutex::new(Vec::new());
+        run(&rx, &|d| {
+            if let Done::Disk(c) = d {
+                let ok = matches!(c.result, Ok(CompletionKind::Written));
+                done.lock().expect("not poisoned").push((c.id.0, ok));
+            }
+        });
+        done.into_inner().expect("not poisoned")
+    }
+
+    #[test]
+    fn runs_join_only_blocks_that_continue_each_other() {
+        let a = storage(100, 1000);
+        let b = storage(100, 1000);
+        let batch = vec![
+            write(&a, 0, 0, 0, &[1; 10]),
+            write(&a, 1, 0, 10, &[2; 10]),
+            write(&a, 2, 0, 20, &[3; 5]),
+            write(&a, 3, 0, 40, &[4; 10]), // a gap
+            write(&a, 4, 1, 0, &[5; 10]),  // another piece
+            write(&b, 5, 1, 10, &[6; 10]), // another storage
+            write(&b, 6, 1, 20, &[7; 10]),
+        ];
+        assert_eq!(runs(&batch).collect::<Vec<_>>(), [0..3, 3..4, 4..5, 5..7]);
+        assert_eq!(runs(&[]).count(), 0);
+    }
+
+    #[test]
+    fn every_block_is_written_and_reported_once_in_order() {
+        let s = storage(1 << 14, 20 << 14);
+        let mut writes = Vec::new();
+        for piece in 0..20u32 {
+            for (i, offset) in [0u32, 4096, 8192, 12288].into_iter().enumerate() {
+                let id = u64::from(piece) * 4 + i as u64;
+                writes.push(write(&s, id, piece, offset, &[piece as u8 + i as u8; 4096]));
+            }
+        }
+        let done = run_all(writes);
+        assert_eq!(done, (0..80).map(|id| (id, true)).collect::<Vec<_>>());
+        let mut buf = [0; 4];
+        s.read(19, 12288, &mut buf).expect("written");
+        assert_eq!(buf, [22; 4]);
+        s.read(3, 4095, &mut buf).expect("written");
+        assert_eq!(buf, [3, 4, 4, 4]);
+    }
+
+    #[test]
+    fn a_bad_block_fails_alone_and_its_run_is_still_written() {
+        let s = storage(100, 1000);
+        let done = run_all(vec![
+            write(&s, 0, 0, 0, &[1; 50]),
+            write(&s, 1, 0, 50, &[2; 60]), // runs past the piece's end
+            write(&s, 2, 0, 110, &[3; 10]),
+            write(&s, 3, 1, 0, &[4; 10]),
+        ]);
+        assert_eq!(done, [(0, true), (1, false), (2, false), (3, true)]);
+        let mut buf = [0; 2];
+        s.read(0, 49, &mut buf).expect("the good block is there");
+        assert_eq!(buf[0], 1);
+    }
+}
