@@ -51,6 +51,12 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKin
             Ok(CompletionKind::Checked(good))
         }
         DiskJobKind::Stamps => Ok(CompletionKind::Stamps(storage.stamps()?)),
+        DiskJobKind::Create { files } => {
+            for file in files {
+                storage.create_file(file)?;
+            }
+            Ok(CompletionKind::Created)
+        }
         DiskJobKind::BlockDigests { piece } => {
             Ok(CompletionKind::BlockDigests(block_digests(storage, piece)?))
         }
@@ -146,6 +152,30 @@ mod tests {
             Ok(CompletionKind::Stamps(s)) => assert_eq!(s.len(), 2),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn create_makes_each_listed_file_and_fails_on_the_first_it_cannot() {
+        let dir = std::env::temp_dir().join(format!("st-jobs-create-{}", std::process::id()));
+        let layout =
+            Layout::new(1024, [(1000, false), (24, true), (1500, false)]).expect("valid layout");
+        let paths = ["a", ".pad/24", "sub/b"].map(|p| {
+            sanstorrent_core::metainfo::RelativePath::from_components(p.split('/'))
+                .expect("valid path")
+        });
+        let storage =
+            sanstorrent_core::storage::FileStorage::open(&dir, layout, &paths).expect("opens");
+        let created = execute(&storage, DiskJobKind::Create { files: vec![0, 2] });
+        assert!(
+            matches!(created, Ok(CompletionKind::Created)),
+            "{created:?}"
+        );
+        assert_eq!(std::fs::metadata(dir.join("a")).expect("a").len(), 1000);
+        assert_eq!(std::fs::metadata(dir.join("sub/b")).expect("b").len(), 1500);
+        let padding = execute(&storage, DiskJobKind::Create { files: vec![1] });
+        assert!(matches!(padding, Err(StorageError::NoSuchFile(1))));
+        assert!(!dir.join(".pad").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub(crate) enum JobMeta {
         save: bool,
     },
     Check,
+    /// Files created ahead of the download.
+    Create,
     Stamps(StampsFor),
     /// Block digests for the smart ban.
     BlockDigests {
@@ -289,6 +291,7 @@ impl Session {
             (JobMeta::BlockDigests { piece, why }, CompletionKind::BlockDigests(digests)) => {
                 self.block_digests_done(now, id, piece, why, Some(&digests));
             }
+            (JobMeta::Create, CompletionKind::Created) => {}
             (JobMeta::Check, CompletionKind::Checked(good)) => {
                 let hashed = good.len() as u32;
                 self.check_done(now, id, &good, hashed);

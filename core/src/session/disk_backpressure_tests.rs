@@ -415,3 +415,158 @@ fn a_long_pause_neither_drops_nor_snubs_the_paused_peer() {
     pump(&mut s, conn, &mut remote, now, &mut jobs);
     assert!(!jobs.writes.is_empty(), "blocks flow again");
 }
+
+/// Starts a four-file torrent (the second skipped, the third empty) with nothing on disk and
+/// returns the session, the torrent and the jobs it asked for once the start check is over.
+fn started_with_a_skipped_and_an_empty_file(now: Instant) -> (Session, TorrentId, Vec<DiskJob>) {
+    let rel = |p: &str| crate::metainfo::RelativePath::from_components([p]).unwrap();
+    let files = vec![
+        (rel("a"), u64::from(2 * PIECE)),
+        (rel("b"), u64::from(2 * PIECE)),
+        (rel("c"), 0),
+        (rel("d"), u64::from(2 * PIECE)),
+    ];
+    let b = TorrentBuilder::multi_file("m", files)
+        .unwrap()
+        .piece_length(PIECE);
+    let hashes = vec![sha1_digest(&vec![0u8; PIECE as usize]); 6];
+    let meta = Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap());
+    let mut s = Session::new(SessionConfig::default(), now, 1);
+    let options = TorrentOptions {
+        file_priorities: vec![
+            crate::picker::Priority::Normal,
+            crate::picker::Priority::Skip,
+        ],
+        ..TorrentOptions::default()
+    };
+    let t = s
+        .add_torrent(now, TorrentSource::Metainfo(meta), options)
+        .unwrap();
+    let (_, actions) = drain(&mut s);
+    let stamps = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Stamps,
+                ..
+            }) => Some(*id),
+            _ => None,
+        })
+        .expect("stamps job");
+    complete(
+        &mut s,
+        t,
+        stamps,
+        CompletionKind::Stamps(vec![None; 4]),
+        now,
+    );
+    let (_, actions) = drain(&mut s);
+    let jobs = actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Disk(job) => Some(job),
+            _ => None,
+        })
+        .collect();
+    (s, t, jobs)
+}
+
+#[test]
+fn wanted_files_are_created_before_the_download_needs_them() {
+    let now = Instant::now();
+    let (mut s, t, jobs) = started_with_a_skipped_and_an_empty_file(now);
+    let creates: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| match &j.kind {
+            DiskJobKind::Create { files } => Some((j.id, files.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(creates.len(), 1, "{jobs:?}");
+    assert_eq!(
+        creates[0].1,
+        [0, 3],
+        "not the skipped file, not the empty one"
+    );
+    complete(&mut s, t, creates[0].0, CompletionKind::Created, now);
+    while let Some(e) = s.poll_event() {
+        assert!(!matches!(e, Event::Error { .. }), "{e:?}");
+    }
+}
+
+#[test]
+fn a_file_that_cannot_be_created_stops_the_torrent() {
+    let now = Instant::now();
+    let (mut s, t, jobs) = started_with_a_skipped_and_an_empty_file(now);
+    let create = jobs
+        .iter()
+        .find(|j| matches!(j.kind, DiskJobKind::Create { .. }))
+        .expect("a create job");
+    let error = crate::storage::StorageError::Io {
+        op: crate::storage::IoOp::Reserve,
+        path: "m/a".into(),
+        error: std::io::Error::other("no space left on device"),
+    };
+    s.handle_completion(
+        now,
+        Completion {
+            id: create.id,
+            torrent: t,
+            result: Err(error),
+        },
+    );
+    let mut messages = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let Event::Error { message, .. } = e {
+            messages.push(message);
+        }
+    }
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("stopping the torrent") && m.contains("m/a")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn a_complete_torrent_creates_nothing() {
+    let now = Instant::now();
+    let mut s = Session::new(SessionConfig::default(), now, 1);
+    let options = TorrentOptions {
+        seed_only: true,
+        ..TorrentOptions::default()
+    };
+    let t = s
+        .add_torrent(now, TorrentSource::Metainfo(metainfo()), options)
+        .unwrap();
+    let mut created = 0;
+    let mut complete_seen = false;
+    for _ in 0..10 {
+        let mut actions = Vec::new();
+        while let Some(a) = s.poll_action() {
+            actions.push(a);
+        }
+        while let Some(e) = s.poll_event() {
+            complete_seen |= matches!(e, Event::TorrentComplete { .. });
+        }
+        for a in actions {
+            let Action::Disk(job) = a else { continue };
+            let result = match job.kind {
+                DiskJobKind::Stamps => CompletionKind::Stamps(vec![None]),
+                DiskJobKind::Check { pieces } => {
+                    CompletionKind::Checked(pieces.iter().map(|(p, _)| *p).collect())
+                }
+                DiskJobKind::Create { .. } => {
+                    created += 1;
+                    CompletionKind::Created
+                }
+                _ => continue,
+            };
+            complete(&mut s, t, job.id, result, now);
+        }
+    }
+    assert!(complete_seen, "the check found every piece");
+    assert_eq!(created, 0);
+}

@@ -188,6 +188,12 @@ pub enum DiskJobKind {
     },
     /// Read each file's size and modification time (to decide what resume data can trust).
     Stamps,
+    /// Create the listed files (and reserve their space, as the storage is configured to) before
+    /// blocks arrive for them, so writing a block never waits for a file to be created.
+    Create {
+        /// File indices in the layout.
+        files: Vec<usize>,
+    },
     /// Read a piece back and return the SHA-1 of each of its 16 KiB blocks, in block order
     /// (the smart ban compares what each peer sent; see `storage::block_digests`).
     BlockDigests {
@@ -221,6 +227,8 @@ pub enum CompletionKind {
     Flushed,
     /// A `Check` finished: the pieces whose hash matched.
     Checked(Vec<u32>),
+    /// `Create` finished: the files exist.
+    Created,
     /// `Stamps` finished: one entry per file, `None` for a missing file.
     Stamps(Vec<Option<crate::storage::FileStamp>>),
     /// `BlockDigests` finished: the SHA-1 of each block of the piece, in block order.

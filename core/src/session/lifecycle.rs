@@ -14,9 +14,10 @@ use super::torrent::candidates::{Backoff, Candidates, Source};
 use super::torrent::{Data, Stage, Torrent};
 use crate::choker::Choker;
 use crate::extensions::{FetcherConfig, MetadataFetcher, MetadataServer, PexConfig, PexPool};
+use crate::layout::Layout;
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
-use crate::picker::{Picker, PieceSet, piece_priorities};
+use crate::picker::{Picker, PieceSet, Priority, piece_priorities};
 use crate::storage::{FileStamp, ResumeData};
 use crate::tracker::{Announcer, AnnouncerConfig, TrackerUrl};
 use crate::wire::{Bitfield, PieceGeometry};
@@ -348,10 +349,16 @@ impl Session {
         let finished = d.picker.is_finished();
         let have_list: Vec<u32> = d.picker.have().iter().collect();
         self.events.push_back(Event::Checked { torrent: id, have });
-        if finished {
+        let create = if finished {
             t.complete_sent = true;
             self.events
                 .push_back(Event::TorrentComplete { torrent: id });
+            Vec::new()
+        } else {
+            files_to_create(d.meta.layout(), &t.options.file_priorities, d.picker.have())
+        };
+        if !create.is_empty() {
+            self.disk_job(id, JobMeta::Create, DiskJobKind::Create { files: create });
         }
         // Connections opened before the metadata (magnet) learn our pieces now.
         for conn in self.peers.ids_of(id) {
@@ -560,7 +567,7 @@ impl Session {
                 let mut have_bytes = 0;
                 for p in 0..d.picker.piece_count() {
                     let len = u64::from(layout.piece_len(p));
-                    if d.picker.priority(p) != crate::picker::Priority::Skip {
+                    if d.picker.priority(p) != Priority::Skip {
                         wanted += len;
                     }
                     if d.picker.have().contains(p) {
@@ -634,4 +641,21 @@ impl Session {
             kind,
         }));
     }
+}
+
+/// The files a download will write that may not exist yet: wanted (not skipped), not padding,
+/// not empty, and with a piece still missing.
+fn files_to_create(layout: &Layout, priorities: &[Priority], have: &PieceSet) -> Vec<usize> {
+    layout
+        .files()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| {
+            !f.padding
+                && f.length > 0
+                && priorities.get(*i).copied().unwrap_or_default() != Priority::Skip
+                && layout.file_pieces(*i).any(|p| !have.contains(p))
+        })
+        .map(|(i, _)| i)
+        .collect()
 }

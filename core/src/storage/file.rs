@@ -20,8 +20,8 @@ pub struct FileStorageOptions {
     /// Most file handles kept open at once.
     pub max_open_files: usize,
     /// Reserve each file's whole length on disk when it is created (`fallocate`), instead of
-    /// leaving it sparse. A full disk then fails the first write, not one in the middle of
-    /// the download; the file is laid out in few extents; and each later write skips the file
+    /// leaving it sparse. A full disk then fails the file's creation (or first write), not one
+    /// in the middle of the download; the file is laid out in few extents; and each later write skips the file
     /// system's delayed allocation (measured: 0.1 CPU-s less per GiB downloaded on ext4).
     /// Where the file system cannot reserve space, files are sparse.
     pub preallocate: bool,
@@ -38,7 +38,7 @@ impl Default for FileStorageOptions {
 
 /// Files on disk under a root directory.
 ///
-/// Files are created when first written, at their full length (reserved on disk, or sparse:
+/// Files are created by [`Storage::create_file`] or when first written, at their full length (reserved on disk, or sparse:
 /// see [`FileStorageOptions::preallocate`]), with their parent directories; zero-length files
 /// are created by [`FileStorage::open`]; padding files never touch the disk. Reads and writes
 /// are positional (`pread`/`pwrite`), so worker threads share one `FileStorage` without
@@ -132,15 +132,21 @@ impl FileStorage {
     /// A handle of `file`, opened (and for writing, created at full length) if needed.
     fn handle(&self, file: usize, write: bool) -> Result<Arc<File>, StorageError> {
         let (path, length) = self.check_file(file)?;
-        let mut state = self.lock();
-        if let Some(h) = state.handles.get(file, write) {
+        if let Some(h) = self.lock().handles.get(file, write) {
             return Ok(h);
         }
+        // Opened without holding the lock: creating and reserving a file takes a while, and
+        // I/O on files already open must not wait for it. Two threads opening the same file
+        // both succeed (neither truncates it); the handle cached first is kept.
         let (handle, writable) = if write {
             (open_for_write(path, length, self.preallocate)?, true)
         } else {
             open_for_read(path)?
         };
+        let mut state = self.lock();
+        if let Some(h) = state.handles.get(file, write) {
+            return Ok(h);
+        }
         let handle = Arc::new(handle);
         state.handles.insert(file, Arc::clone(&handle), writable);
         Ok(handle)
@@ -187,6 +193,10 @@ impl Storage for FileStorage {
             self.lock().dirty.insert(span.file);
         }
         Ok(())
+    }
+
+    fn create_file(&self, file: usize) -> Result<(), StorageError> {
+        self.handle(file, true).map(drop)
     }
 
     fn flush(&self) -> Result<(), StorageError> {

@@ -47,6 +47,13 @@ pub trait Storage: Send + Sync {
     /// Writes `data` at `offset` of (non-padding) file `file`, creating the file if needed.
     fn write_file(&self, file: usize, offset: u64, data: &[u8]) -> Result<(), StorageError>;
 
+    /// Creates file `file` if it does not exist yet, as its first write would (so that write
+    /// does not wait for it). Storage without files does nothing.
+    fn create_file(&self, file: usize) -> Result<(), StorageError> {
+        let _ = file;
+        Ok(())
+    }
+
     /// Makes every byte written so far durable (fsync of the files written since the last
     /// flush).
     fn flush(&self) -> Result<(), StorageError>;

@@ -144,6 +144,7 @@ impl Node {
                 }),
             ),
             DiskJobKind::Stamps => ("stamps", 0),
+            DiskJobKind::Create { .. } => ("create", 0),
             _ => ("other", 0),
         };
         *self.jobs_run.entry(name).or_default() += 1;
