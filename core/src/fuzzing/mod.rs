@@ -10,6 +10,7 @@ pub mod dht_node;
 pub mod krpc;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod peer_connection;
 pub mod picker_ops;
 pub mod tracker_http;

@@ -6,11 +6,14 @@ use std::time::Instant;
 
 use super::Session;
 use super::event::{Event, PeerCloseReason};
-use super::io::{Action, ConnId, TorrentId};
+use super::io::{Action, ConnId, Dest, TorrentId, Transmit};
 use super::peers::{Dialing, Peer};
 use super::smart_ban::DepartedPeer;
 use super::torrent::candidates::Source;
+use crate::id::InfoHash;
+use crate::wire::mse::{MAX_PAD as MSE_MAX_PAD, MseResponder, MseStep};
 use crate::wire::{CloseReason, Connection, TorrentParams};
+use bytes::{Bytes, BytesMut};
 
 impl Session {
     /// Whether `addr` is our own listen address (dialling it would connect to ourselves;
@@ -113,9 +116,53 @@ impl Session {
         let id = self.peers.alloc_conn();
         let key = self.peers.alloc_key();
         let conn = Connection::inbound(now, self.wire.clone(), Some(remote.ip()));
-        self.peers
-            .insert(id, Peer::new(conn, remote, None, key, false, now));
+        let mut peer = Peer::new(conn, remote, None, key, false, now);
+        let mut private = [0; 20];
+        self.rng.fill(&mut private);
+        let mut pad = vec![0; self.rng.index(MSE_MAX_PAD + 1)];
+        self.rng.fill(&mut pad);
+        peer.mse = Some(Box::new(MseResponder::new(private, pad)));
+        self.peers.insert(id, peer);
         Some(id)
+    }
+
+    /// Bytes of an inbound connection still deciding between plain BitTorrent and MSE (see
+    /// [`crate::wire::mse`]): answers the handshake; returns the plain bytes for the wire once
+    /// there are some.
+    pub(super) fn mse_receive(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        data: BytesMut,
+    ) -> Option<BytesMut> {
+        let torrents: Vec<InfoHash> = self
+            .torrents
+            .values()
+            .filter(|t| t.is_active())
+            .map(|t| t.info_hash)
+            .collect();
+        let peer = self.peers.get_mut(conn)?;
+        let responder = peer.mse.as_mut()?;
+        let (send, plain) = match responder.receive(&data, &torrents) {
+            Ok(MseStep::Continue(send)) => (send, None),
+            Ok(MseStep::Plaintext(all)) => (Vec::new(), Some(all)),
+            Ok(MseStep::Established { reply, payload, .. }) => (reply, Some(payload)),
+            Err(e) => {
+                self.close_conn(now, conn, PeerCloseReason::EncryptedHandshake(e));
+                return None;
+            }
+        };
+        if plain.is_some() {
+            peer.mse = None;
+        }
+        if !send.is_empty() {
+            peer.count_unsent(now, send.len(), &self.config);
+            self.transmits.push_back(Transmit {
+                dest: Dest::Peer(conn),
+                payload: Bytes::from(send),
+            });
+        }
+        plain
     }
 
     /// The result of a connect.

@@ -1,6 +1,7 @@
 //! What a session tells the application: [`Event`]s, why a peer connection ended
 //! ([`PeerCloseReason`]) and a torrent's progress ([`TorrentStats`], [`TorrentPhase`]).
 
+use crate::wire::mse::MseError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -189,6 +190,8 @@ pub enum PeerCloseReason {
     /// The peer stopped reading: our send backlog stayed at `max_send_backlog` with nothing
     /// written for `send_stall_timeout`.
     SendStalled,
+    /// The peer's encrypted handshake (MSE) failed or asked for what we do not do.
+    EncryptedHandshake(MseError),
 }
 
 impl fmt::Display for PeerCloseReason {
@@ -208,6 +211,7 @@ impl fmt::Display for PeerCloseReason {
             Self::BadMetadata(fault) => write!(f, "peer sent wrong metadata: {fault}"),
             Self::BadExtensionMessage(e) => write!(f, "bad extension message: {e}"),
             Self::SendStalled => f.write_str("peer stopped reading what we send"),
+            Self::EncryptedHandshake(e) => write!(f, "{e}"),
         }
     }
 }

@@ -223,7 +223,13 @@ impl Session {
     /// the runtime's read buffer, never copied: read into a `BytesMut` and hand over what was
     /// read with `split_to` (see [`Connection::handle_input_buf`](crate::wire::Connection)).
     pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: bytes::BytesMut) {
-        if let Some(peer) = self.peers.get_mut(conn) {
+        let data = match self.peers.get(conn) {
+            Some(peer) if peer.mse.is_some() => self.mse_receive(now, conn, data),
+            _ => Some(data),
+        };
+        if let Some(data) = data
+            && let Some(peer) = self.peers.get_mut(conn)
+        {
             peer.conn.handle_input_buf(now, data);
             self.drive(now, conn);
         }

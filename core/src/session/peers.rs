@@ -1,6 +1,7 @@
 //! The connection table: every connection the session has, dialling or open, with its torrent,
 //! address, picker key and rates; and the counts the limits need.
 
+use crate::wire::mse::MseResponder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -54,6 +55,9 @@ pub(crate) struct Peer {
     /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
     /// is private).
     pub(crate) pex: Option<PexSender>,
+    /// An inbound connection's first bytes go here until they show plain BitTorrent or an
+    /// encrypted handshake (MSE) ends in plaintext; `None` after that, and for outbound ones.
+    pub(crate) mse: Option<Box<MseResponder>>,
 }
 
 impl Peer {
@@ -84,6 +88,7 @@ impl Peer {
             reading_paused: false,
             seed: false,
             pex: None,
+            mse: None,
         }
     }
 }

@@ -147,6 +147,69 @@ fn seeder_and_leecher(
 }
 
 #[test]
+fn an_encrypted_handshake_ends_in_a_plaintext_connection_that_is_served() {
+    use crate::wire::mse::tests::Initiator;
+    let now = Instant::now();
+    let meta = metainfo();
+    let (mut s, t, _, _) = seeder_and_leecher(SessionConfig::default(), now);
+    let conn = s
+        .handle_accept(now, SocketAddr::from(([127, 0, 0, 1], 9001)))
+        .expect("accepted");
+    let a = Initiator::new(42);
+    let mut first = a.public().to_vec();
+    first.extend_from_slice(&[9; 33]); // PadA
+    s.handle_peer_data(now, conn, bytes::BytesMut::from(&first[..]));
+    let from_b: Vec<u8> = std::iter::from_fn(|| s.poll_transmit())
+        .filter(|t| t.dest == Dest::Peer(conn))
+        .flat_map(|t| t.payload.to_vec())
+        .collect();
+    assert!(from_b.len() >= 96, "Yb and PadB");
+    let secret = a.secret(&from_b);
+
+    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-leecher00002")));
+    let empty = wire::Bitfield::new(PIECES);
+    let params = wire::TorrentParams {
+        info_hash: meta.info_hash(),
+        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+        our_pieces: Some(&empty),
+        metadata_size: None,
+    };
+    let mut remote = wire::Connection::outbound(now, config, None, params).unwrap();
+    let handshake = remote.poll_transmit().expect("the remote's handshake");
+    let third = a.negotiation(&secret, &meta.info_hash(), 0x03, 5, &handshake);
+    s.handle_peer_data(now, conn, bytes::BytesMut::from(&third[..]));
+    let mut to_remote: Vec<u8> = std::iter::from_fn(|| s.poll_transmit())
+        .filter(|t| t.dest == Dest::Peer(conn))
+        .flat_map(|t| t.payload.to_vec())
+        .collect();
+    Initiator::decrypt_reply(&secret, &meta.info_hash(), &mut to_remote[..14]);
+    assert_eq!(&to_remote[..8], &[0; 8], "verification constant");
+    assert_eq!(&to_remote[8..12], &[0, 0, 0, 1], "plaintext selected");
+    // Everything after the reply is plain BitTorrent: our handshake first.
+    remote.handle_input(now, &to_remote[14..]);
+    pump(&mut s, conn, &mut remote, now);
+    remote.send_interested(now).unwrap();
+    pump(&mut s, conn, &mut remote, now);
+    assert!(
+        !remote.peer_choking(),
+        "unchoked over the decrypted handshake"
+    );
+    let block = BlockRef::new(1, 0, BLOCK);
+    remote.request(now, block).unwrap();
+    pump(&mut s, conn, &mut remote, now);
+    let read = disk_jobs(&mut s)
+        .into_iter()
+        .find_map(|(id, kind)| matches!(kind, DiskJobKind::Read { .. }).then_some(id))
+        .expect("the block is read");
+    let data = content();
+    let start = PIECE as usize;
+    let bytes = Bytes::copy_from_slice(&data[start..start + BLOCK as usize]);
+    complete(&mut s, t, read, CompletionKind::Read(bytes.clone()), now);
+    let got = pump(&mut s, conn, &mut remote, now);
+    assert_eq!(got, vec![(block, bytes)]);
+}
+
+#[test]
 fn consecutive_requests_are_read_together_and_served_intact() {
     let now = Instant::now();
     let (mut s, t, conn, mut remote) = seeder_and_leecher(SessionConfig::default(), now);

@@ -8,6 +8,7 @@
 //! - [`bitfield`]: [`Bitfield`], one bit per piece.
 //! - [`fast`]: the BEP 6 allowed-fast set.
 //! - [`peer`]: [`Connection`], choke/interest, requests both ways, timers, misbehaviour.
+//! - [`mse`]: answering the encrypted handshake (MSE) other clients try first.
 
 pub mod bitfield;
 pub mod codec;
@@ -15,6 +16,7 @@ pub mod fast;
 pub mod handshake;
 pub mod limits;
 pub mod message;
+pub mod mse;
 pub mod peer;
 
 pub use bitfield::{Bitfield, BitfieldError};

@@ -1,0 +1,238 @@
+//! The responder against an initiator written from the specification here.
+
+use super::*;
+
+const TORRENT: InfoHash = InfoHash([7; 20]);
+const OTHER: InfoHash = InfoHash([9; 20]);
+
+/// Side A of the handshake (also used by the session's tests).
+pub(crate) struct Initiator {
+    private: [u8; 20],
+    public: [u8; KEY_LEN],
+}
+
+impl Initiator {
+    /// Step 1 without padding: the public key.
+    pub(crate) fn public(&self) -> [u8; KEY_LEN] {
+        self.public
+    }
+
+    /// Decrypts B's step-4 message in place.
+    pub(crate) fn decrypt_reply(secret: &[u8; KEY_LEN], skey: &InfoHash, reply: &mut [u8]) {
+        cipher(b"keyB", secret, skey).apply_keystream(reply);
+    }
+
+    pub(crate) fn new(seed: u8) -> Self {
+        let private = [seed; 20];
+        let prime = BigUint::parse_bytes(PRIME_HEX, 16).unwrap();
+        let public = fixed(&BigUint::from(2u8).modpow(&BigUint::from_bytes_be(&private), &prime));
+        Self { private, public }
+    }
+
+    /// The secret, from B's first message (its public key comes first).
+    pub(crate) fn secret(&self, from_b: &[u8]) -> [u8; KEY_LEN] {
+        let prime = BigUint::parse_bytes(PRIME_HEX, 16).unwrap();
+        let yb = BigUint::from_bytes_be(&from_b[..KEY_LEN]);
+        fixed(&yb.modpow(&BigUint::from_bytes_be(&self.private), &prime))
+    }
+
+    /// Step 3.
+    pub(crate) fn negotiation(
+        &self,
+        secret: &[u8; KEY_LEN],
+        skey: &InfoHash,
+        provide: u32,
+        pad_c: usize,
+        ia: &[u8],
+    ) -> Vec<u8> {
+        let mut out = hash(&[b"req1", secret]).to_vec();
+        let req2 = hash(&[b"req2", &skey.0]);
+        let req3 = hash(&[b"req3", secret]);
+        out.extend(req2.iter().zip(req3).map(|(a, b)| a ^ b));
+        let mut enc = Vec::new();
+        enc.extend_from_slice(&VC);
+        enc.extend_from_slice(&provide.to_be_bytes());
+        enc.extend_from_slice(&(pad_c as u16).to_be_bytes());
+        enc.extend(std::iter::repeat_n(0, pad_c));
+        enc.extend_from_slice(&(ia.len() as u16).to_be_bytes());
+        enc.extend_from_slice(ia);
+        cipher(b"keyA", secret, skey).apply_keystream(&mut enc);
+        out.extend(enc);
+        out
+    }
+}
+
+fn handshake_bytes() -> Vec<u8> {
+    let mut h = PLAIN_PREFIX.to_vec();
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&TORRENT.0);
+    h.extend_from_slice(b"-LT2080-abcdefghijkl");
+    h
+}
+
+/// Runs a whole handshake, feeding the responder `chunk` bytes at a time; returns the last
+/// step, everything the responder sent, and the bytes not fed (they follow the handshake).
+fn run(
+    a: &Initiator,
+    pad_a: usize,
+    provide: u32,
+    skey: InfoHash,
+    chunk: usize,
+) -> (Result<MseStep, MseError>, Vec<u8>, Vec<u8>) {
+    let mut b = MseResponder::new([3; 20], vec![0xAB; 100]);
+    let mut first = a.public.to_vec();
+    first.extend(std::iter::repeat_n(0x55, pad_a));
+    let mut sent = Vec::new();
+    for part in first.chunks(chunk) {
+        match b.receive(part, &[OTHER, TORRENT]) {
+            Ok(MseStep::Continue(s)) => sent.extend(s),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(sent.len(), KEY_LEN + 100, "Yb and our padding");
+    let secret = a.secret(&sent);
+    let mut third = a.negotiation(&secret, &skey, provide, 3, &handshake_bytes());
+    third.extend_from_slice(b"after");
+    let mut last = Ok(MseStep::Continue(Vec::new()));
+    let mut fed = 0;
+    for part in third.chunks(chunk) {
+        last = b.receive(part, &[OTHER, TORRENT]);
+        fed += part.len();
+        match &last {
+            Ok(MseStep::Continue(s)) => sent.extend(s),
+            _ => break,
+        }
+    }
+    (last, sent, third[fed..].to_vec())
+}
+
+#[test]
+fn a_handshake_ends_in_plaintext_with_the_initial_payload() {
+    for (pad_a, chunk) in [(0, 10_000), (512, 10_000), (37, 1), (200, 7)] {
+        let a = Initiator::new(5);
+        let (last, sent, unfed) = run(&a, pad_a, 0x03, TORRENT, chunk);
+        let Ok(MseStep::Established {
+            mut reply,
+            mut payload,
+            info_hash,
+        }) = last
+        else {
+            panic!("pad {pad_a} chunk {chunk}: {last:?}");
+        };
+        assert_eq!(info_hash, TORRENT);
+        let mut expected = handshake_bytes();
+        expected.extend_from_slice(b"after");
+        payload.extend_from_slice(&unfed);
+        assert_eq!(
+            &payload[..],
+            &expected[..],
+            "IA decrypted, the rest untouched"
+        );
+        let secret = a.secret(&sent);
+        cipher(b"keyB", &secret, &TORRENT).apply_keystream(&mut reply);
+        assert_eq!(&reply[..8], &VC, "B's verification constant");
+        assert_eq!(
+            &reply[8..12],
+            &CRYPTO_PLAINTEXT.to_be_bytes(),
+            "plaintext selected"
+        );
+        assert_eq!(&reply[12..14], &[0, 0], "no PadD");
+        assert_eq!(reply.len(), 14);
+    }
+}
+
+#[test]
+fn both_sides_derive_the_same_secret() {
+    let a = Initiator::new(11);
+    let (ours, secret) = key_exchange(&[3; 20], &a.public).unwrap();
+    assert_eq!(a.secret(&ours), *secret);
+    assert_ne!(ours, a.public);
+}
+
+#[test]
+fn plain_bittorrent_is_handed_back_untouched() {
+    let mut b = MseResponder::new([3; 20], Vec::new());
+    let h = handshake_bytes();
+    assert!(matches!(
+        b.receive(&h[..10], &[TORRENT]),
+        Ok(MseStep::Continue(s)) if s.is_empty()
+    ));
+    match b.receive(&h[10..], &[TORRENT]) {
+        Ok(MseStep::Plaintext(all)) => assert_eq!(&all[..], &h[..]),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn an_rc4_only_peer_is_refused() {
+    let (last, _, _) = run(&Initiator::new(5), 10, 0x02, TORRENT, 10_000);
+    assert_eq!(last.unwrap_err(), MseError::NoCommonMethod(2));
+}
+
+#[test]
+fn an_unknown_torrent_is_refused() {
+    let (last, _, _) = run(&Initiator::new(5), 10, 0x03, InfoHash([1; 20]), 10_000);
+    assert_eq!(last.unwrap_err(), MseError::UnknownTorrent);
+}
+
+#[test]
+fn garbage_without_the_sync_hash_fails_within_the_padding_bound() {
+    let mut b = MseResponder::new([3; 20], Vec::new());
+    let a = Initiator::new(5);
+    assert!(matches!(
+        b.receive(&a.public, &[TORRENT]),
+        Ok(MseStep::Continue(_))
+    ));
+    let mut result = Ok(MseStep::Continue(Vec::new()));
+    let mut fed = 0;
+    while matches!(result, Ok(MseStep::Continue(_))) && fed < 10_000 {
+        result = b.receive(&[0x42; 64], &[TORRENT]);
+        fed += 64;
+    }
+    assert_eq!(result.unwrap_err(), MseError::NoSync);
+    assert!(fed <= MAX_PAD + 20 + 64, "gave up after {fed} bytes");
+}
+
+#[test]
+fn degenerate_public_keys_are_refused() {
+    for y in [
+        [0u8; KEY_LEN],
+        {
+            let mut one = [0u8; KEY_LEN];
+            one[KEY_LEN - 1] = 1;
+            one
+        },
+        [0xFF; KEY_LEN],
+    ] {
+        let mut b = MseResponder::new([3; 20], Vec::new());
+        assert_eq!(
+            b.receive(&y, &[TORRENT]).unwrap_err(),
+            MseError::BadPublicKey
+        );
+    }
+}
+
+#[test]
+fn a_wrong_key_fails_verification() {
+    let a = Initiator::new(5);
+    let mut b = MseResponder::new([3; 20], Vec::new());
+    let Ok(MseStep::Continue(sent)) = b.receive(&a.public, &[TORRENT]) else {
+        panic!("expected Yb");
+    };
+    let mut secret = a.secret(&sent);
+    let req1 = hash(&[b"req1", &secret]);
+    // Right sync and torrent hashes, but step 3 encrypted under another secret.
+    secret[0] ^= 1;
+    let mut third = a.negotiation(&secret, &TORRENT, 0x03, 0, b"");
+    third[..20].copy_from_slice(&req1);
+    let real = a.secret(&sent);
+    let req2 = hash(&[b"req2", &TORRENT.0]);
+    let req3 = hash(&[b"req3", &real]);
+    for i in 0..20 {
+        third[20 + i] = req2[i] ^ req3[i];
+    }
+    assert_eq!(
+        b.receive(&third, &[TORRENT]).unwrap_err(),
+        MseError::BadVerification
+    );
+}
