@@ -51,7 +51,8 @@ pub struct SessionConfig {
     /// ([`Action::PauseReading`](super::Action::PauseReading)) until writes bring it down to
     /// half: what peers send meanwhile waits in the kernel's socket buffers and TCP flow
     /// control slows them, so a disk that falls behind never makes our memory grow with the
-    /// number or speed of peers.
+    /// number or speed of peers. Default 1.5 MiB (measured on loopback from four seeders: as
+    /// fast as 2 MiB with 0.7 MiB less peak RSS; 1 MiB was 6-10 % slower).
     pub max_unwritten_bytes: u64,
     /// The most bytes requested and not yet arrived, per torrent. Requests cost no memory
     /// until their blocks arrive (then `max_unwritten_bytes` bounds them); this only keeps a
@@ -130,7 +131,7 @@ impl Default for SessionConfig {
             reconnect_backoff_max: Duration::from_secs(600),
             max_connect_failures: 6,
             max_disk_jobs: 256,
-            max_unwritten_bytes: 2 * 1024 * 1024,
+            max_unwritten_bytes: 3 * 512 * 1024,
             max_requested_bytes: 32 * 1024 * 1024,
             max_upload_queue_bytes: 1024 * 1024,
             send_accounting: false,

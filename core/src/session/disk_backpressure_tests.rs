@@ -167,6 +167,21 @@ fn complete(s: &mut Session, t: TorrentId, id: JobId, result: CompletionKind, no
     );
 }
 
+/// The start-up `Stamps` job among `actions`.
+fn stamps_job(actions: &[Action]) -> JobId {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Stamps,
+                ..
+            }) => Some(*id),
+            _ => None,
+        })
+        .expect("stamps job")
+}
+
 /// A session downloading [`metainfo`] (no data on disk yet) from one remote seed it dialled:
 /// the session, the torrent, the connection and the remote's side of it (handshake not yet
 /// exchanged; [`pump`] does that).
@@ -185,17 +200,7 @@ fn downloading(
         .unwrap();
     // The start-up check: no file yet, nothing to check.
     let (_, actions) = drain(&mut s);
-    let stamps = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Stamps,
-                ..
-            }) => Some(*id),
-            _ => None,
-        })
-        .expect("stamps job");
+    let stamps = stamps_job(&actions);
     complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
     s.add_peers(now, t, &[addr(8001)]);
     let (_, actions) = drain(&mut s);
@@ -443,17 +448,7 @@ fn started_with_a_skipped_and_an_empty_file(now: Instant) -> (Session, TorrentId
         .add_torrent(now, TorrentSource::Metainfo(meta), options)
         .unwrap();
     let (_, actions) = drain(&mut s);
-    let stamps = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Stamps,
-                ..
-            }) => Some(*id),
-            _ => None,
-        })
-        .expect("stamps job");
+    let stamps = stamps_job(&actions);
     complete(
         &mut s,
         t,

@@ -89,6 +89,19 @@ fn pump(
     got
 }
 
+/// The connection of a leecher with no piece of `meta`, before its handshake.
+fn leecher(meta: &Metainfo, peer_id: [u8; 20], now: Instant) -> wire::Connection {
+    let config = Arc::new(wire::Config::new(PeerId(peer_id)));
+    let empty = wire::Bitfield::new(PIECES);
+    let params = wire::TorrentParams {
+        info_hash: meta.info_hash(),
+        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+        our_pieces: Some(&empty),
+        metadata_size: None,
+    };
+    wire::Connection::outbound(now, config, None, params).unwrap()
+}
+
 /// A session seeding the whole torrent with `config`, and a leecher connected to it that is
 /// interested and unchoked.
 fn seeder_and_leecher(
@@ -130,15 +143,7 @@ fn seeder_and_leecher(
     let conn = s
         .handle_accept(now, SocketAddr::from(([127, 0, 0, 1], 9000)))
         .expect("accepted");
-    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-leecher00001")));
-    let empty = wire::Bitfield::new(PIECES);
-    let params = wire::TorrentParams {
-        info_hash: meta.info_hash(),
-        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
-        our_pieces: Some(&empty),
-        metadata_size: None,
-    };
-    let mut remote = wire::Connection::outbound(now, config, None, params).unwrap();
+    let mut remote = leecher(&meta, *b"-XX0001-leecher00001", now);
     pump(&mut s, conn, &mut remote, now);
     remote.send_interested(now).unwrap();
     pump(&mut s, conn, &mut remote, now);
@@ -166,15 +171,7 @@ fn an_encrypted_handshake_ends_in_a_plaintext_connection_that_is_served() {
     assert!(from_b.len() >= 96, "Yb and PadB");
     let secret = a.secret(&from_b);
 
-    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-leecher00002")));
-    let empty = wire::Bitfield::new(PIECES);
-    let params = wire::TorrentParams {
-        info_hash: meta.info_hash(),
-        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
-        our_pieces: Some(&empty),
-        metadata_size: None,
-    };
-    let mut remote = wire::Connection::outbound(now, config, None, params).unwrap();
+    let mut remote = leecher(&meta, *b"-XX0001-leecher00002", now);
     let handshake = remote.poll_transmit().expect("the remote's handshake");
     let third = a.negotiation(&secret, &meta.info_hash(), 0x03, 5, &handshake);
     s.handle_peer_data(now, conn, bytes::BytesMut::from(&third[..]));
