@@ -1,6 +1,7 @@
 //! Both runtimes against real peers on 127.0.0.1: download from a libtorrent seeder found
 //! through opentracker over HTTP and over UDP, and a libtorrent leecher downloading from our
-//! seeder (found through the tracker too), and Transmission downloading from our seeder, which
+//! seeder (found through the tracker too), the same leecher requiring RC4 encryption (the MSE
+//! handshake and an encrypted payload), and Transmission downloading from our seeder, which
 //! must dial it (Transmission never dials 127.0.0.0/8). Data verified byte for byte.
 
 mod runtime_support;
@@ -106,7 +107,48 @@ macro_rules! interop {
                 })
             }
 
-            #[test]
+                        #[test]
+            fn libtorrent_requiring_rc4_downloads_from_us() {
+                bounded(180, move || {
+                    let work = WorkDir::new(concat!("rte-", stringify!($name)));
+                    let tracker = Tracker::start(&work, "trk");
+                    let d = data(
+                        &work,
+                        "single",
+                        6_000_000,
+                        64 * 1024,
+                        &[&tracker.http_url()],
+                    );
+                    tracker.allow(&d.info_hash);
+                    let out = work.join("lt-out");
+                    $rt::block_on(async {
+                        let (c, t) = seeder(&work.join("state"), &d.torrent, &d.dir).await;
+                        wait_seeding(&c, t.id).await;
+                        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("interop/lt_encrypted_leecher.py");
+                        let mut cmd = std::process::Command::new(sanstorrent_tests::interop::python());
+                        cmd.arg(script)
+                            .arg("--torrent")
+                            .arg(&d.torrent)
+                            .arg("--save")
+                            .arg(&out)
+                            .arg("--rc4-only")
+                            .args(["--timeout", "150"]);
+                        let mut lt = sanstorrent_tests::interop::Proc::spawn(
+                            cmd,
+                            work.join("lt-encrypted.log"),
+                        );
+                        let done = lt.wait_for_line("DONE", Duration::from_secs(150));
+                        eprintln!("libtorrent (RC4 required): {done}");
+                        let status = lt.wait(Duration::from_secs(20));
+                        assert!(status.success(), "libtorrent leecher failed: {}", lt.output());
+                        c.stop().await.expect("stops");
+                    });
+                    assert_same_tree(&d.dir, &out);
+                })
+            }
+
+#[test]
             fn transmission_downloads_from_us() {
                 bounded(150, move || {
                     let work = WorkDir::new(concat!("rtt-", stringify!($name)));

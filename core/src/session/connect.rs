@@ -127,8 +127,8 @@ impl Session {
     }
 
     /// Bytes of an inbound connection still deciding between plain BitTorrent and MSE (see
-    /// [`crate::wire::mse`]): answers the handshake; returns the plain bytes for the wire once
-    /// there are some.
+    /// [`crate::wire::mse`]): answers the handshake; returns the plain (decrypted) bytes for
+    /// the wire once there are some.
     pub(super) fn mse_receive(
         &mut self,
         now: Instant,
@@ -146,7 +146,15 @@ impl Session {
         let (send, plain) = match responder.receive(&data, &torrents) {
             Ok(MseStep::Continue(send)) => (send, None),
             Ok(MseStep::Plaintext(all)) => (Vec::new(), Some(all)),
-            Ok(MseStep::Established { reply, payload, .. }) => (reply, Some(payload)),
+            Ok(MseStep::Established {
+                reply,
+                payload,
+                stream,
+                ..
+            }) => {
+                peer.stream = stream;
+                (reply, Some(payload))
+            }
             Err(e) => {
                 self.close_conn(now, conn, PeerCloseReason::EncryptedHandshake(e));
                 return None;

@@ -68,7 +68,7 @@ use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
 use disk::Jobs;
-use peers::Peers;
+use peers::{Peer, Peers};
 use rate::TokenBucket;
 use torrent::Torrent;
 use trackers::Trackers;
@@ -223,8 +223,16 @@ impl Session {
     /// the runtime's read buffer, never copied: read into a `BytesMut` and hand over what was
     /// read with `split_to` (see [`Connection::handle_input_buf`](crate::wire::Connection)).
     pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: bytes::BytesMut) {
-        let data = match self.peers.get(conn) {
+        let data = match self.peers.get_mut(conn) {
             Some(peer) if peer.mse.is_some() => self.mse_receive(now, conn, data),
+            Some(Peer {
+                stream: Some(stream),
+                ..
+            }) => {
+                let mut data = data;
+                stream.decrypt(&mut data);
+                Some(data)
+            }
             _ => Some(data),
         };
         if let Some(data) = data

@@ -1,7 +1,7 @@
 //! The connection table: every connection the session has, dialling or open, with its torrent,
 //! address, picker key and rates; and the counts the limits need.
 
-use crate::wire::mse::MseResponder;
+use crate::wire::mse::{MseResponder, MseStream};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -58,6 +58,8 @@ pub(crate) struct Peer {
     /// An inbound connection's first bytes go here until they show plain BitTorrent or an
     /// encrypted handshake (MSE) ends in plaintext; `None` after that, and for outbound ones.
     pub(crate) mse: Option<Box<MseResponder>>,
+    /// The RC4 streams when the peer's MSE handshake selected an encrypted payload.
+    pub(crate) stream: Option<Box<MseStream>>,
 }
 
 impl Peer {
@@ -89,6 +91,7 @@ impl Peer {
             seed: false,
             pex: None,
             mse: None,
+            stream: None,
         }
     }
 }

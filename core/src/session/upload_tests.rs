@@ -151,9 +151,11 @@ fn seeder_and_leecher(
     (s, t, conn, remote)
 }
 
-#[test]
-fn an_encrypted_handshake_ends_in_a_plaintext_connection_that_is_served() {
+/// A leecher that connects with an MSE handshake offering `provide`, is served one block, and
+/// sees it intact: plaintext after the handshake (0x03), or RC4 all the way (0x02).
+fn serve_over_mse(provide: u32) {
     use crate::wire::mse::tests::Initiator;
+    use rc4::StreamCipher;
     let now = Instant::now();
     let meta = metainfo();
     let (mut s, t, _, _) = seeder_and_leecher(SessionConfig::default(), now);
@@ -173,27 +175,60 @@ fn an_encrypted_handshake_ends_in_a_plaintext_connection_that_is_served() {
 
     let mut remote = leecher(&meta, *b"-XX0001-leecher00002", now);
     let handshake = remote.poll_transmit().expect("the remote's handshake");
-    let third = a.negotiation(&secret, &meta.info_hash(), 0x03, 5, &handshake);
+    let (third, mut a_out) =
+        a.negotiation_and_stream(&secret, &meta.info_hash(), provide, 5, &handshake);
     s.handle_peer_data(now, conn, bytes::BytesMut::from(&third[..]));
-    let mut to_remote: Vec<u8> = std::iter::from_fn(|| s.poll_transmit())
-        .filter(|t| t.dest == Dest::Peer(conn))
-        .flat_map(|t| t.payload.to_vec())
-        .collect();
-    Initiator::decrypt_reply(&secret, &meta.info_hash(), &mut to_remote[..14]);
-    assert_eq!(&to_remote[..8], &[0; 8], "verification constant");
-    assert_eq!(&to_remote[8..12], &[0, 0, 0, 1], "plaintext selected");
-    // Everything after the reply is plain BitTorrent: our handshake first.
-    remote.handle_input(now, &to_remote[14..]);
-    pump(&mut s, conn, &mut remote, now);
+    let mut a_in = Initiator::b_stream(&secret, &meta.info_hash());
+    let rc4 = provide & 1 == 0;
+    let mut got = Vec::new();
+    let mut reply_seen = false;
+    let mut exchange = |s: &mut Session, remote: &mut wire::Connection| {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = s.poll_transmit() {
+                let mut bytes = t.payload.to_vec();
+                if !reply_seen {
+                    a_in.apply_keystream(&mut bytes[..14]);
+                    assert_eq!(&bytes[..8], &[0; 8], "verification constant");
+                    let select = if rc4 { [0, 0, 0, 2] } else { [0, 0, 0, 1] };
+                    assert_eq!(&bytes[8..12], &select, "the mode selected");
+                    bytes.drain(..14);
+                    reply_seen = true;
+                }
+                if rc4 {
+                    a_in.apply_keystream(&mut bytes);
+                }
+                remote.handle_input(now, &bytes);
+                moved = true;
+            }
+            while let Some(e) = remote.poll_event() {
+                if let wire::Event::BlockReceived { block, data } = e {
+                    got.push((block, data));
+                }
+            }
+            while let Some(bytes) = remote.poll_transmit() {
+                let mut bytes = bytes.to_vec();
+                if rc4 {
+                    a_out.apply_keystream(&mut bytes);
+                }
+                s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    };
+    exchange(&mut s, &mut remote);
     remote.send_interested(now).unwrap();
-    pump(&mut s, conn, &mut remote, now);
+    exchange(&mut s, &mut remote);
     assert!(
         !remote.peer_choking(),
         "unchoked over the decrypted handshake"
     );
     let block = BlockRef::new(1, 0, BLOCK);
     remote.request(now, block).unwrap();
-    pump(&mut s, conn, &mut remote, now);
+    exchange(&mut s, &mut remote);
     let read = disk_jobs(&mut s)
         .into_iter()
         .find_map(|(id, kind)| matches!(kind, DiskJobKind::Read { .. }).then_some(id))
@@ -202,8 +237,18 @@ fn an_encrypted_handshake_ends_in_a_plaintext_connection_that_is_served() {
     let start = PIECE as usize;
     let bytes = Bytes::copy_from_slice(&data[start..start + BLOCK as usize]);
     complete(&mut s, t, read, CompletionKind::Read(bytes.clone()), now);
-    let got = pump(&mut s, conn, &mut remote, now);
+    exchange(&mut s, &mut remote);
     assert_eq!(got, vec![(block, bytes)]);
+}
+
+#[test]
+fn an_encrypted_handshake_ends_in_a_plaintext_connection_that_is_served() {
+    serve_over_mse(0x03);
+}
+
+#[test]
+fn an_rc4_only_peer_is_served_over_rc4() {
+    serve_over_mse(0x02);
 }
 
 #[test]

@@ -24,7 +24,13 @@ impl Session {
             let Some(peer) = self.peers.get_mut(conn) else {
                 return;
             };
-            while let Some(payload) = peer.conn.poll_transmit() {
+            while let Some(mut payload) = peer.conn.poll_transmit() {
+                if let Some(stream) = peer.stream.as_mut() {
+                    // Encrypted in a copy: the payload may share a block read from disk.
+                    let mut copy = bytes::BytesMut::from(&payload[..]);
+                    stream.encrypt(&mut copy);
+                    payload = copy.freeze();
+                }
                 peer.count_unsent(now, payload.len(), &self.config);
                 self.transmits.push_back(Transmit {
                     dest: Dest::Peer(conn),

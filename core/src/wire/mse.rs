@@ -12,11 +12,12 @@
 //!    bytes), `crypto_provide`, `len(PadC)`, PadC, `len(IA)` and the initial payload IA
 //!    (usually A's BitTorrent handshake).
 //! 3. We answer, RC4-encrypted with `HASH("keyB", S, SKEY)`: VC, `crypto_select`, `len(PadD)`,
-//!    PadD. We select plaintext, so everything after that (and after IA) is plain BitTorrent.
+//!    PadD. We select plaintext when the peer offers it (libtorrent and Transmission do by
+//!    default): everything after that (and after IA) is plain BitTorrent. A peer that offers
+//!    only RC4 gets RC4: both RC4 streams go on over the payload ([`MseStream`]).
 //!
-//! A peer that offers only RC4 for the payload is refused with
-//! [`MseError::NoCommonMethod`]. A stream that starts with the plain BitTorrent handshake is
-//! handed back untouched ([`MseStep::Plaintext`]). Every length is bounded by the
+//! A stream that starts with the plain BitTorrent handshake is handed back untouched
+//! ([`MseStep::Plaintext`]). Every length is bounded by the
 //! specification, so at most [`MAX_BUFFERED`] bytes are held. Randomness (the private key and
 //! the padding) comes from the caller.
 
@@ -43,6 +44,8 @@ const PLAIN_PREFIX: &[u8; 20] = b"\x13BitTorrent protocol";
 const VC: [u8; 8] = [0; 8];
 /// `crypto_provide` / `crypto_select` bit: plaintext payload.
 const CRYPTO_PLAINTEXT: u32 = 0x01;
+/// `crypto_provide` / `crypto_select` bit: RC4-encrypted payload.
+const CRYPTO_RC4: u32 = 0x02;
 /// The most initial payload accepted (the field is 16 bits).
 const MAX_IA: usize = u16::MAX as usize;
 /// The most bytes a responder holds before the handshake ends.
@@ -60,7 +63,7 @@ pub enum MseError {
     UnknownTorrent,
     /// The decrypted verification constant is not zero: wrong key.
     BadVerification,
-    /// The peer offers no payload mode we speak (we speak plaintext).
+    /// The peer offers no payload mode we speak (plaintext or RC4).
     NoCommonMethod(u32),
     /// A padding length above 512.
     PadTooLong(usize),
@@ -75,7 +78,7 @@ impl fmt::Display for MseError {
             Self::BadVerification => f.write_str("encrypted handshake: bad verification"),
             Self::NoCommonMethod(p) => write!(
                 f,
-                "encrypted handshake: peer requires RC4 payload encryption (offers {p:#x})"
+                "encrypted handshake: no payload mode in common (peer offers {p:#x})"
             ),
             Self::PadTooLong(n) => write!(f, "encrypted handshake: padding of {n} bytes"),
         }
@@ -91,8 +94,8 @@ pub enum MseStep {
     Continue(Vec<u8>),
     /// Not an MSE handshake: the peer speaks plain BitTorrent. Everything received so far.
     Plaintext(BytesMut),
-    /// The handshake is over and the payload is plaintext from here on: send `reply`, then
-    /// treat `payload` (the initial payload, then whatever followed it) as received.
+    /// The handshake is over: send `reply`, then treat `payload` (the initial payload, then
+    /// whatever followed it, decrypted) as received.
     Established {
         /// Our last handshake message.
         reply: Vec<u8>,
@@ -100,7 +103,34 @@ pub enum MseStep {
         payload: BytesMut,
         /// The torrent the peer asked for.
         info_hash: InfoHash,
+        /// `None`: the payload is plaintext from here on. `Some`: RC4 was selected; decrypt
+        /// every later byte from the peer and encrypt every byte to it with this.
+        stream: Option<Box<MseStream>>,
     },
+}
+
+/// The two RC4 streams of a connection whose payload is encrypted.
+pub struct MseStream {
+    decrypt: Rc4<U20>,
+    encrypt: Rc4<U20>,
+}
+
+impl fmt::Debug for MseStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MseStream")
+    }
+}
+
+impl MseStream {
+    /// Decrypts bytes from the peer in place (in stream order).
+    pub fn decrypt(&mut self, data: &mut [u8]) {
+        self.decrypt.apply_keystream(data);
+    }
+
+    /// Encrypts bytes for the peer in place (in stream order).
+    pub fn encrypt(&mut self, data: &mut [u8]) {
+        self.encrypt.apply_keystream(data);
+    }
 }
 
 #[derive(Debug)]
@@ -201,12 +231,13 @@ impl MseResponder {
                 }
                 Stage::Negotiate { secret } => {
                     return match negotiate(&mut self.buf, &secret, torrents)? {
-                        Some((mut reply, info_hash, payload)) => {
-                            send.append(&mut reply);
+                        Some(mut done) => {
+                            send.append(&mut done.reply);
                             Ok(MseStep::Established {
                                 reply: send,
-                                payload,
-                                info_hash,
+                                payload: done.payload,
+                                info_hash: done.info_hash,
+                                stream: done.stream,
                             })
                         }
                         None => {
@@ -246,13 +277,22 @@ fn fixed(n: &BigUint) -> [u8; KEY_LEN] {
     out
 }
 
+/// The end of a handshake, from [`negotiate`].
+struct Negotiated {
+    reply: Vec<u8>,
+    info_hash: InfoHash,
+    payload: BytesMut,
+    stream: Option<Box<MseStream>>,
+}
+
 /// Step 3 once `HASH("req1", S)` was consumed: `None` until all of it has arrived; then our
-/// encrypted reply, the torrent and the plaintext that follows. Consumes nothing until then.
+/// encrypted reply, the torrent and the (decrypted) bytes that follow. Consumes nothing until
+/// then.
 fn negotiate(
     buf: &mut BytesMut,
     secret: &[u8; KEY_LEN],
     torrents: &[InfoHash],
-) -> Result<Option<(Vec<u8>, InfoHash, BytesMut)>, MseError> {
+) -> Result<Option<Negotiated>, MseError> {
     const FIXED: usize = 20 + 8 + 4 + 2;
     if buf.len() < FIXED {
         return Ok(None);
@@ -293,18 +333,32 @@ fn negotiate(
     if buf.len() < start + ia_len {
         return Ok(None);
     }
-    if provide & CRYPTO_PLAINTEXT == 0 {
+    let select = if provide & CRYPTO_PLAINTEXT != 0 {
+        CRYPTO_PLAINTEXT
+    } else if provide & CRYPTO_RC4 != 0 {
+        CRYPTO_RC4
+    } else {
         return Err(MseError::NoCommonMethod(provide));
-    }
+    };
     let _ = buf.split_to(start);
     let mut payload = std::mem::take(buf);
     decrypt.apply_keystream(&mut payload[..ia_len]);
     let mut reply = Vec::with_capacity(14);
     reply.extend_from_slice(&VC);
-    reply.extend_from_slice(&CRYPTO_PLAINTEXT.to_be_bytes());
+    reply.extend_from_slice(&select.to_be_bytes());
     reply.extend_from_slice(&0u16.to_be_bytes());
-    cipher(b"keyB", secret, &info_hash).apply_keystream(&mut reply);
-    Ok(Some((reply, info_hash, payload)))
+    let mut encrypt = cipher(b"keyB", secret, &info_hash);
+    encrypt.apply_keystream(&mut reply);
+    let stream = (select == CRYPTO_RC4).then(|| {
+        decrypt.apply_keystream(&mut payload[ia_len..]);
+        Box::new(MseStream { decrypt, encrypt })
+    });
+    Ok(Some(Negotiated {
+        reply,
+        info_hash,
+        payload,
+        stream,
+    }))
 }
 
 /// The RC4 stream keyed `HASH(name, S, SKEY)`, past its first 1024 bytes.

@@ -17,9 +17,9 @@ impl Initiator {
         self.public
     }
 
-    /// Decrypts B's step-4 message in place.
-    pub(crate) fn decrypt_reply(secret: &[u8; KEY_LEN], skey: &InfoHash, reply: &mut [u8]) {
-        cipher(b"keyB", secret, skey).apply_keystream(reply);
+    /// B's RC4 stream from its first byte (to decrypt its reply and an RC4 payload).
+    pub(crate) fn b_stream(secret: &[u8; KEY_LEN], skey: &InfoHash) -> Rc4<U20> {
+        cipher(b"keyB", secret, skey)
     }
 
     pub(crate) fn new(seed: u8) -> Self {
@@ -45,6 +45,19 @@ impl Initiator {
         pad_c: usize,
         ia: &[u8],
     ) -> Vec<u8> {
+        self.negotiation_and_stream(secret, skey, provide, pad_c, ia)
+            .0
+    }
+
+    /// Step 3, and A's RC4 stream after it (to encrypt an RC4 payload).
+    pub(crate) fn negotiation_and_stream(
+        &self,
+        secret: &[u8; KEY_LEN],
+        skey: &InfoHash,
+        provide: u32,
+        pad_c: usize,
+        ia: &[u8],
+    ) -> (Vec<u8>, Rc4<U20>) {
         let mut out = hash(&[b"req1", secret]).to_vec();
         let req2 = hash(&[b"req2", &skey.0]);
         let req3 = hash(&[b"req3", secret]);
@@ -56,9 +69,10 @@ impl Initiator {
         enc.extend(std::iter::repeat_n(0, pad_c));
         enc.extend_from_slice(&(ia.len() as u16).to_be_bytes());
         enc.extend_from_slice(ia);
-        cipher(b"keyA", secret, skey).apply_keystream(&mut enc);
+        let mut stream = cipher(b"keyA", secret, skey);
+        stream.apply_keystream(&mut enc);
         out.extend(enc);
-        out
+        (out, stream)
     }
 }
 
@@ -115,6 +129,7 @@ fn a_handshake_ends_in_plaintext_with_the_initial_payload() {
             mut reply,
             mut payload,
             info_hash,
+            stream: None,
         }) = last
         else {
             panic!("pad {pad_a} chunk {chunk}: {last:?}");
@@ -164,9 +179,45 @@ fn plain_bittorrent_is_handed_back_untouched() {
 }
 
 #[test]
-fn an_rc4_only_peer_is_refused() {
-    let (last, _, _) = run(&Initiator::new(5), 10, 0x02, TORRENT, 10_000);
-    assert_eq!(last.unwrap_err(), MseError::NoCommonMethod(2));
+fn an_rc4_only_peer_gets_an_encrypted_stream() {
+    let a = Initiator::new(5);
+    let mut b = MseResponder::new([3; 20], vec![1; 20]);
+    let Ok(MseStep::Continue(sent)) = b.receive(&a.public, &[TORRENT]) else {
+        panic!("expected Yb");
+    };
+    let secret = a.secret(&sent);
+    let (mut third, mut a_out) = a.negotiation_and_stream(&secret, &TORRENT, 0x02, 0, b"hi");
+    let mut more = *b"more";
+    a_out.apply_keystream(&mut more);
+    third.extend_from_slice(&more);
+    let Ok(MseStep::Established {
+        mut reply,
+        payload,
+        stream: Some(mut stream),
+        ..
+    }) = b.receive(&third, &[TORRENT])
+    else {
+        panic!("expected an RC4 stream");
+    };
+    assert_eq!(&payload[..], b"himore", "IA and what followed, decrypted");
+    let mut a_in = Initiator::b_stream(&secret, &TORRENT);
+    a_in.apply_keystream(&mut reply);
+    assert_eq!(&reply[8..12], &CRYPTO_RC4.to_be_bytes(), "RC4 selected");
+    // Both streams go on where the handshake left them.
+    let mut to_a = *b"payload to A";
+    stream.encrypt(&mut to_a);
+    a_in.apply_keystream(&mut to_a);
+    assert_eq!(&to_a, b"payload to A");
+    let mut to_b = *b"payload to B";
+    a_out.apply_keystream(&mut to_b);
+    stream.decrypt(&mut to_b);
+    assert_eq!(&to_b, b"payload to B");
+}
+
+#[test]
+fn a_peer_offering_nothing_we_speak_is_refused() {
+    let (last, _, _) = run(&Initiator::new(5), 10, 0x04, TORRENT, 10_000);
+    assert_eq!(last.unwrap_err(), MseError::NoCommonMethod(4));
 }
 
 #[test]
