@@ -12,7 +12,7 @@ macro_rules! interop {
             use std::time::Duration;
 
             use crate::runtime_support::{assert_same_tree, bounded, data};
-            use sanstorrent_tests::interop::{Tracker, WorkDir, lt_peer};
+            use sanstorrent_tests::interop::{Proc, Tracker, WorkDir, lt_peer};
 
             crate::runtime_helpers!($rt);
 
@@ -63,10 +63,16 @@ macro_rules! interop {
                 from_libtorrent(true);
             }
 
-            #[test]
-            fn libtorrent_downloads_from_us() {
+            /// Our seeder, found through opentracker, serves a 6 MB file to the libtorrent
+            /// leecher that `spawn` starts (given the torrent and where to save it); the
+            /// leecher must print `DONE`, exit 0 and hold the same bytes.
+            fn libtorrent_leeches(
+                label: &str,
+                spawn: fn(&WorkDir, &std::path::Path, &std::path::Path) -> Proc,
+            ) {
+                let label = format!("{label}-{}", stringify!($name));
                 bounded(180, move || {
-                    let work = WorkDir::new(concat!("rto-", stringify!($name)));
+                    let work = WorkDir::new(&label);
                     let tracker = Tracker::start(&work, "trk");
                     let d = data(
                         &work,
@@ -80,72 +86,52 @@ macro_rules! interop {
                     $rt::block_on(async {
                         let (c, t) = seeder(&work.join("state"), &d.torrent, &d.dir).await;
                         wait_seeding(&c, t.id).await;
-                        let mut lt = lt_peer(
-                            &work,
-                            "lt-leecher",
-                            150,
-                            &[
-                                "--torrent",
-                                d.torrent.to_str().expect("UTF-8"),
-                                "--save",
-                                out.to_str().expect("UTF-8"),
-                                "--exit-on-done",
-                                "--no-utp",
-                            ],
-                        );
+                        let mut lt = spawn(&work, &d.torrent, &out);
                         let done = lt.wait_for_line("DONE", Duration::from_secs(150));
                         eprintln!("libtorrent: {done}");
-                        let status = lt.wait(Duration::from_secs(20));
-                        assert!(
-                            status.success(),
-                            "libtorrent leecher failed: {}",
-                            lt.output()
-                        );
-                        c.stop().await.expect("stops");
-                    });
-                    assert_same_tree(&d.dir, &out);
-                })
-            }
-
-                        #[test]
-            fn libtorrent_requiring_rc4_downloads_from_us() {
-                bounded(180, move || {
-                    let work = WorkDir::new(concat!("rte-", stringify!($name)));
-                    let tracker = Tracker::start(&work, "trk");
-                    let d = data(
-                        &work,
-                        "single",
-                        6_000_000,
-                        64 * 1024,
-                        &[&tracker.http_url()],
-                    );
-                    tracker.allow(&d.info_hash);
-                    let out = work.join("lt-out");
-                    $rt::block_on(async {
-                        let (c, t) = seeder(&work.join("state"), &d.torrent, &d.dir).await;
-                        wait_seeding(&c, t.id).await;
-                        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                            .join("interop/lt_encrypted_leecher.py");
-                        let mut cmd = std::process::Command::new(sanstorrent_tests::interop::python());
-                        cmd.arg(script)
-                            .arg("--torrent")
-                            .arg(&d.torrent)
-                            .arg("--save")
-                            .arg(&out)
-                            .arg("--rc4-only")
-                            .args(["--timeout", "150"]);
-                        let mut lt = sanstorrent_tests::interop::Proc::spawn(
-                            cmd,
-                            work.join("lt-encrypted.log"),
-                        );
-                        let done = lt.wait_for_line("DONE", Duration::from_secs(150));
-                        eprintln!("libtorrent (RC4 required): {done}");
                         let status = lt.wait(Duration::from_secs(20));
                         assert!(status.success(), "libtorrent leecher failed: {}", lt.output());
                         c.stop().await.expect("stops");
                     });
                     assert_same_tree(&d.dir, &out);
                 })
+            }
+
+            #[test]
+            fn libtorrent_downloads_from_us() {
+                libtorrent_leeches("rto", |work, torrent, out| {
+                    lt_peer(
+                        work,
+                        "lt-leecher",
+                        150,
+                        &[
+                            "--torrent",
+                            torrent.to_str().expect("UTF-8"),
+                            "--save",
+                            out.to_str().expect("UTF-8"),
+                            "--exit-on-done",
+                            "--no-utp",
+                        ],
+                    )
+                });
+            }
+
+            /// The MSE handshake and an RC4-encrypted payload, as libtorrent does them.
+            #[test]
+            fn libtorrent_requiring_rc4_downloads_from_us() {
+                libtorrent_leeches("rte", |work, torrent, out| {
+                    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("interop/lt_encrypted_leecher.py");
+                    let mut cmd = std::process::Command::new(sanstorrent_tests::interop::python());
+                    cmd.arg(script)
+                        .arg("--torrent")
+                        .arg(torrent)
+                        .arg("--save")
+                        .arg(out)
+                        .arg("--rc4-only")
+                        .args(["--timeout", "150"]);
+                    Proc::spawn(cmd, work.join("lt-encrypted.log"))
+                });
             }
 
 #[test]

@@ -175,8 +175,7 @@ fn serve_over_mse(provide: u32) {
 
     let mut remote = leecher(&meta, *b"-XX0001-leecher00002", now);
     let handshake = remote.poll_transmit().expect("the remote's handshake");
-    let (third, mut a_out) =
-        a.negotiation_and_stream(&secret, &meta.info_hash(), provide, 5, &handshake);
+    let (third, mut a_out) = a.negotiation(&secret, &meta.info_hash(), provide, 5, &handshake);
     s.handle_peer_data(now, conn, bytes::BytesMut::from(&third[..]));
     let mut a_in = Initiator::b_stream(&secret, &meta.info_hash());
     let rc4 = provide & 1 == 0;

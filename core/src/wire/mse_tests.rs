@@ -36,21 +36,8 @@ impl Initiator {
         fixed(&yb.modpow(&BigUint::from_bytes_be(&self.private), &prime))
     }
 
-    /// Step 3.
-    pub(crate) fn negotiation(
-        &self,
-        secret: &[u8; KEY_LEN],
-        skey: &InfoHash,
-        provide: u32,
-        pad_c: usize,
-        ia: &[u8],
-    ) -> Vec<u8> {
-        self.negotiation_and_stream(secret, skey, provide, pad_c, ia)
-            .0
-    }
-
     /// Step 3, and A's RC4 stream after it (to encrypt an RC4 payload).
-    pub(crate) fn negotiation_and_stream(
+    pub(crate) fn negotiation(
         &self,
         secret: &[u8; KEY_LEN],
         skey: &InfoHash,
@@ -105,7 +92,9 @@ fn run(
     }
     assert_eq!(sent.len(), KEY_LEN + 100, "Yb and our padding");
     let secret = a.secret(&sent);
-    let mut third = a.negotiation(&secret, &skey, provide, 3, &handshake_bytes());
+    let mut third = a
+        .negotiation(&secret, &skey, provide, 3, &handshake_bytes())
+        .0;
     third.extend_from_slice(b"after");
     let mut last = Ok(MseStep::Continue(Vec::new()));
     let mut fed = 0;
@@ -186,7 +175,7 @@ fn an_rc4_only_peer_gets_an_encrypted_stream() {
         panic!("expected Yb");
     };
     let secret = a.secret(&sent);
-    let (mut third, mut a_out) = a.negotiation_and_stream(&secret, &TORRENT, 0x02, 0, b"hi");
+    let (mut third, mut a_out) = a.negotiation(&secret, &TORRENT, 0x02, 0, b"hi");
     let mut more = *b"more";
     a_out.apply_keystream(&mut more);
     third.extend_from_slice(&more);
@@ -274,7 +263,7 @@ fn a_wrong_key_fails_verification() {
     let req1 = hash(&[b"req1", &secret]);
     // Right sync and torrent hashes, but step 3 encrypted under another secret.
     secret[0] ^= 1;
-    let mut third = a.negotiation(&secret, &TORRENT, 0x03, 0, b"");
+    let mut third = a.negotiation(&secret, &TORRENT, 0x03, 0, b"").0;
     third[..20].copy_from_slice(&req1);
     let real = a.secret(&sent);
     let req2 = hash(&[b"req2", &TORRENT.0]);
