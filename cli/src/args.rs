@@ -49,6 +49,18 @@ impl Runtime {
     }
 }
 
+/// How connections we open begin (`--encryption`); peers may always connect to us either way.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Encryption {
+    /// Plain BitTorrent only.
+    Never,
+    /// Plain BitTorrent; the encrypted handshake (MSE) for a peer that hangs up on it.
+    #[default]
+    Fallback,
+    /// The encrypted handshake first; plain BitTorrent for a peer that hangs up on it.
+    Prefer,
+}
+
 /// `sanstorrent download`
 #[derive(clap::Args, Debug)]
 pub(crate) struct DownloadArgs {
@@ -100,6 +112,9 @@ pub(crate) struct DownloadArgs {
     /// Create files sparse instead of reserving their whole size on disk up front.
     #[arg(long)]
     pub(crate) sparse: bool,
+    /// How connections we open begin: plain BitTorrent or the encrypted handshake (MSE).
+    #[arg(long, value_enum, default_value_t = Encryption::default())]
+    pub(crate) encryption: Encryption,
 }
 
 /// `sanstorrent seed`
@@ -135,6 +150,9 @@ pub(crate) struct SeedArgs {
     /// Upload at most this many bytes per second (0: unlimited).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub(crate) upload_limit: u64,
+    /// How connections we open begin: plain BitTorrent or the encrypted handshake (MSE).
+    #[arg(long, value_enum, default_value_t = Encryption::default())]
+    pub(crate) encryption: Encryption,
 }
 
 /// `sanstorrent create`

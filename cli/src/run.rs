@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::session::{
-    Event, SessionConfig, TorrentId, TorrentOptions, TorrentPhase, TorrentSource, TorrentStats,
+    Event, OutgoingEncryption, SessionConfig, TorrentId, TorrentOptions, TorrentPhase,
+    TorrentSource, TorrentStats,
 };
 use sanstorrent_core::storage::FileStorageOptions;
 use sanstorrent_runtime_common::{ClientConfig, ClientError, magnet, torrent_file};
 
 use crate::Exit;
-use crate::args::{DownloadArgs, Runtime, SeedArgs};
+use crate::args::{DownloadArgs, Encryption, Runtime, SeedArgs};
 use crate::engine::{self, Engine};
 use crate::fmt::{emit, size};
 use crate::net::{self, AddrError};
@@ -68,6 +69,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         download_limit: args.download_limit,
         upload_limit: args.upload_limit,
         sparse: args.sparse,
+        encryption: args.encryption,
     })?;
     execute(Plan {
         source,
@@ -107,6 +109,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         download_limit: 0,
         upload_limit: args.upload_limit,
         sparse: false,
+        encryption: args.encryption,
     })?;
     execute(Plan {
         source,
@@ -175,6 +178,8 @@ struct Settings<'a> {
     upload_limit: u64,
     /// Leave new files sparse (`--sparse`).
     sparse: bool,
+    /// How connections we open begin (`--encryption`).
+    encryption: Encryption,
 }
 
 fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
@@ -183,6 +188,11 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
         dht: s.dht,
         download_rate_limit: (s.download_limit > 0).then_some(s.download_limit),
         upload_rate_limit: (s.upload_limit > 0).then_some(s.upload_limit),
+        outgoing_encryption: match s.encryption {
+            Encryption::Never => OutgoingEncryption::Never,
+            Encryption::Fallback => OutgoingEncryption::Fallback,
+            Encryption::Prefer => OutgoingEncryption::Prefer,
+        },
         ..SessionConfig::default()
     };
     if let Some(n) = s.max_peers {
@@ -484,6 +494,7 @@ mod tests {
             download_limit: 0,
             upload_limit: 5,
             sparse,
+            encryption: Encryption::Prefer,
         }
     }
 
@@ -495,6 +506,7 @@ mod tests {
         assert_eq!(c.session.upload_rate_limit, Some(5));
         assert_eq!(c.session.download_rate_limit, None);
         assert!(!c.session.dht);
+        assert_eq!(c.session.outgoing_encryption, OutgoingEncryption::Prefer);
         let sparse = client_config(settings(true)).unwrap();
         assert!(!sparse.storage.preallocate, "--sparse");
         let mut none = settings(false);

@@ -1,8 +1,9 @@
 //! Both runtimes against real peers on 127.0.0.1: download from a libtorrent seeder found
 //! through opentracker over HTTP and over UDP, and a libtorrent leecher downloading from our
 //! seeder (found through the tracker too), the same leecher requiring RC4 encryption (the MSE
-//! handshake and an encrypted payload), and Transmission downloading from our seeder, which
-//! must dial it (Transmission never dials 127.0.0.0/8). Data verified byte for byte.
+//! handshake and an encrypted payload), a libtorrent seeder requiring it (we open the MSE
+//! handshake), and Transmission downloading from our seeder, which must dial it (Transmission
+//! never dials 127.0.0.0/8). Data verified byte for byte.
 
 mod runtime_support;
 
@@ -120,18 +121,37 @@ macro_rules! interop {
             #[test]
             fn libtorrent_requiring_rc4_downloads_from_us() {
                 libtorrent_leeches("rte", |work, torrent, out| {
-                    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("interop/lt_encrypted_leecher.py");
-                    let mut cmd = std::process::Command::new(sanstorrent_tests::interop::python());
-                    cmd.arg(script)
-                        .arg("--torrent")
-                        .arg(torrent)
-                        .arg("--save")
-                        .arg(out)
-                        .arg("--rc4-only")
-                        .args(["--timeout", "150"]);
-                    Proc::spawn(cmd, work.join("lt-encrypted.log"))
+                    crate::lt_encrypted(work, "lt-encrypted", torrent, out, &["--timeout", "150"])
                 });
+            }
+
+            /// A libtorrent seeder that hangs up on plain BitTorrent and wants an RC4 payload,
+            /// and no tracker: we dial it plain, are hung up on, redial at once with the MSE
+            /// handshake, and download over RC4.
+            #[test]
+            fn download_from_libtorrent_requiring_rc4() {
+                bounded(180, move || {
+                    let work = WorkDir::new(concat!("rtd-", stringify!($name)));
+                    let d = data(&work, "single", 6_000_000, 64 * 1024, &[]);
+                    let lt = crate::lt_encrypted(
+                        &work,
+                        "lt-encrypted-seeder",
+                        &d.torrent,
+                        &d.dir,
+                        &["--seed", "--timeout", "170"],
+                    );
+                    let port = sanstorrent_tests::interop::lt_listen_port(&lt);
+                    lt.wait_for_line("SEEDING", Duration::from_secs(30));
+                    let out = work.join("out");
+                    let peer = SocketAddr::from(([127, 0, 0, 1], port));
+                    $rt::block_on(async {
+                        let (c, t) =
+                            leecher(&work.join("state"), &d.torrent, &out, vec![peer]).await;
+                        wait_complete(&c, t.id, "leecher").await;
+                        c.stop().await.expect("stops");
+                    });
+                    assert_same_tree(&d.dir, &out);
+                })
             }
 
 #[test]
@@ -184,6 +204,28 @@ macro_rules! interop {
             }
         }
     };
+}
+
+/// `tests/interop/lt_encrypted_peer.py` (a libtorrent peer requiring RC4 encryption) on
+/// `torrent`, saving to (or, with `--seed`, seeding from) `save`, with `args` added.
+fn lt_encrypted(
+    work: &sanstorrent_tests::interop::WorkDir,
+    name: &str,
+    torrent: &std::path::Path,
+    save: &std::path::Path,
+    args: &[&str],
+) -> sanstorrent_tests::interop::Proc {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/lt_encrypted_peer.py");
+    let mut cmd = std::process::Command::new(sanstorrent_tests::interop::python());
+    cmd.arg(script)
+        .arg("--torrent")
+        .arg(torrent)
+        .arg("--save")
+        .arg(save)
+        .arg("--rc4-only")
+        .args(args);
+    sanstorrent_tests::interop::Proc::spawn(cmd, work.join(&format!("{name}.log")))
 }
 
 interop!(smol, sanstorrent_smol);

@@ -11,6 +11,7 @@ pub mod krpc;
 pub mod magnet;
 pub mod metainfo;
 pub mod mse;
+pub mod mse_initiator;
 pub mod peer_connection;
 pub mod picker_ops;
 pub mod tracker_http;

@@ -44,6 +44,9 @@ pub struct SessionConfig {
     pub reconnect_backoff_max: Duration,
     /// Failures after which an address is forgotten.
     pub max_connect_failures: u32,
+    /// Whether connections we open start with the encrypted handshake (MSE) or plain
+    /// BitTorrent. Inbound connections accept both whatever this says.
+    pub outgoing_encryption: OutgoingEncryption,
     /// Disk back-pressure: the most disk jobs outstanding per torrent.
     pub max_disk_jobs: usize,
     /// Download memory bound: the most bytes received and not yet written, per torrent. At
@@ -130,6 +133,7 @@ impl Default for SessionConfig {
             reconnect_backoff: Duration::from_secs(10),
             reconnect_backoff_max: Duration::from_secs(600),
             max_connect_failures: 6,
+            outgoing_encryption: OutgoingEncryption::Fallback,
             max_disk_jobs: 256,
             max_unwritten_bytes: 3 * 512 * 1024,
             max_requested_bytes: 32 * 1024 * 1024,
@@ -155,6 +159,24 @@ impl Default for SessionConfig {
             shutdown_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// How we open connections: see [`SessionConfig::outgoing_encryption`]. Whenever we
+/// start with the encrypted handshake (MSE) we offer both payload modes, plaintext and
+/// RC4, and the peer chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OutgoingEncryption {
+    /// Plain BitTorrent only: a peer that requires encryption is never reached by dialling.
+    Never,
+    /// Plain BitTorrent first (no key exchange: the cheapest handshake, and every client
+    /// accepts it by default). When a connection to an address ends before the peer's
+    /// handshake, as with a peer that requires encryption, that address is redialled at once
+    /// with the encrypted handshake, and the two alternate on later failures.
+    #[default]
+    Fallback,
+    /// The encrypted handshake first; plain BitTorrent at once when that fails, then the two
+    /// alternate on later failures.
+    Prefer,
 }
 
 /// What a torrent is added from.

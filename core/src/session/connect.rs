@@ -5,13 +5,17 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Session;
+use super::config::OutgoingEncryption;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, Dest, TorrentId, Transmit};
-use super::peers::{Dialing, Peer};
+use super::peers::{Dialing, MseHandshake, Peer};
 use super::smart_ban::DepartedPeer;
 use super::torrent::candidates::Source;
 use crate::id::InfoHash;
-use crate::wire::mse::{MAX_PAD as MSE_MAX_PAD, MseResponder, MseStep};
+use crate::wire::mse::{
+    CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD, MseResponder, MseStep,
+};
+use crate::wire::mse_initiator::MseInitiator;
 use crate::wire::{CloseReason, Connection, TorrentParams};
 use bytes::{Bytes, BytesMut};
 
@@ -117,18 +121,40 @@ impl Session {
         let key = self.peers.alloc_key();
         let conn = Connection::inbound(now, self.wire.clone(), Some(remote.ip()));
         let mut peer = Peer::new(conn, remote, None, key, false, now);
-        let mut private = [0; 20];
-        self.rng.fill(&mut private);
-        let mut pad = vec![0; self.rng.index(MSE_MAX_PAD + 1)];
-        self.rng.fill(&mut pad);
-        peer.mse = Some(Box::new(MseResponder::new(private, pad)));
+        let (private, pad) = self.mse_secrets();
+        peer.mse = Some(Box::new(MseHandshake::Answering(MseResponder::new(
+            private, pad,
+        ))));
         self.peers.insert(id, peer);
         Some(id)
     }
 
-    /// Bytes of an inbound connection still deciding between plain BitTorrent and MSE (see
-    /// [`crate::wire::mse`]): answers the handshake; returns the plain (decrypted) bytes for
-    /// the wire once there are some.
+    /// A fresh MSE private key and padding (0–512 bytes) from the session's RNG.
+    fn mse_secrets(&mut self) -> ([u8; 20], Vec<u8>) {
+        let mut private = [0; 20];
+        self.rng.fill(&mut private);
+        let mut pad = vec![0; self.rng.index(MSE_MAX_PAD + 1)];
+        self.rng.fill(&mut pad);
+        (private, pad)
+    }
+
+    /// Whether to dial `addr` of torrent `id` with the encrypted handshake.
+    fn dial_encrypted(&self, id: TorrentId, addr: SocketAddr) -> bool {
+        let other = self
+            .torrents
+            .get(&id)
+            .is_some_and(|t| t.candidates.other_handshake(addr));
+        match self.config.outgoing_encryption {
+            OutgoingEncryption::Never => false,
+            OutgoingEncryption::Fallback => other,
+            OutgoingEncryption::Prefer => !other,
+        }
+    }
+
+    /// Bytes of a connection whose MSE handshake is in progress (an inbound one still deciding
+    /// between plain BitTorrent and MSE, or one we dialled with MSE; see
+    /// [`crate::wire::mse`]): goes on with the handshake; returns the plain (decrypted) bytes
+    /// for the wire once there are some.
     pub(super) fn mse_receive(
         &mut self,
         now: Instant,
@@ -142,8 +168,11 @@ impl Session {
             .map(|t| t.info_hash)
             .collect();
         let peer = self.peers.get_mut(conn)?;
-        let responder = peer.mse.as_mut()?;
-        let (send, plain) = match responder.receive(&data, &torrents) {
+        let step = match peer.mse.as_deref_mut()? {
+            MseHandshake::Answering(responder) => responder.receive(&data, &torrents),
+            MseHandshake::Opening(initiator) => initiator.receive(&data),
+        };
+        let (send, plain) = match step {
             Ok(MseStep::Continue(send)) => (send, None),
             Ok(MseStep::Plaintext(all)) => (Vec::new(), Some(all)),
             Ok(MseStep::Established {
@@ -222,9 +251,22 @@ impl Session {
             self.actions.push_back(Action::Close { conn });
             return;
         };
+        let info_hash = t.info_hash;
         let key = self.peers.alloc_key();
         let mut peer = Peer::new(c, addr, Some(id), key, true, now);
         peer.listen_addr = Some(addr);
+        if self.dial_encrypted(id, addr) {
+            // The wire connection's handshake waits in it until MSE ends (see `drive`).
+            let (private, pad) = self.mse_secrets();
+            let provide = CRYPTO_PLAINTEXT | CRYPTO_RC4;
+            let (initiator, first) = MseInitiator::new(private, pad, info_hash, provide);
+            peer.mse = Some(Box::new(MseHandshake::Opening(initiator)));
+            peer.count_unsent(now, first.len(), &self.config);
+            self.transmits.push_back(Transmit {
+                dest: Dest::Peer(conn),
+                payload: Bytes::from(first),
+            });
+        }
         self.peers.insert(conn, peer);
         self.drive(now, conn);
     }
@@ -309,6 +351,13 @@ impl Session {
                     PeerCloseReason::SelfConnection => t.candidates.remove(listen),
                     _ => t.candidates.closed(now, listen, failed, peer_was_seed),
                 }
+                let encryption = self.config.outgoing_encryption;
+                if peer.outbound
+                    && peer.conn.peer_id().is_none()
+                    && encryption != OutgoingEncryption::Never
+                {
+                    t.candidates.handshake_failed(now, listen);
+                }
             }
         }
         self.events.push_back(Event::PeerClosed {
@@ -326,3 +375,7 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "connect_mse_tests.rs"]
+mod mse_tests;

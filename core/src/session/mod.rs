@@ -53,7 +53,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use config::{AddTorrentError, SessionConfig, TorrentOptions, TorrentSource};
+pub use config::{
+    AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
+};
 pub use event::{Event, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use io::{
     Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId,

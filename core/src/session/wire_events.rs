@@ -24,7 +24,11 @@ impl Session {
             let Some(peer) = self.peers.get_mut(conn) else {
                 return;
             };
-            while let Some(mut payload) = peer.conn.poll_transmit() {
+            // During an MSE handshake the connection's transmits (its BitTorrent handshake)
+            // wait: they go out in plaintext or RC4 as the handshake decides.
+            while peer.mse.is_none()
+                && let Some(mut payload) = peer.conn.poll_transmit()
+            {
                 if let Some(stream) = peer.stream.as_mut() {
                     // Encrypted in a copy: the payload may share a block read from disk.
                     let mut copy = bytes::BytesMut::from(&payload[..]);

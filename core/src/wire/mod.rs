@@ -17,6 +17,7 @@ pub mod handshake;
 pub mod limits;
 pub mod message;
 pub mod mse;
+pub mod mse_initiator;
 pub mod peer;
 
 pub use bitfield::{Bitfield, BitfieldError};

@@ -1,4 +1,5 @@
-//! Message stream encryption (MSE, also called PE), the answering side.
+//! Message stream encryption (MSE, also called PE): the answering side, and what both sides
+//! share (the opening side is [`crate::wire::mse_initiator`]).
 //!
 //! libtorrent, Transmission and most other clients open connections with an MSE handshake
 //! first (a Diffie-Hellman exchange, then RC4-encrypted negotiation) and fall back to plain
@@ -35,17 +36,17 @@ const PRIME_HEX: &[u8] = b"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024
 020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7E\
 C6F44C42E9A63A36210000000000090563";
 /// Length of a public key and of the shared secret.
-const KEY_LEN: usize = 96;
+pub(crate) const KEY_LEN: usize = 96;
 /// The most padding either side may send.
 pub const MAX_PAD: usize = 512;
 /// The plain BitTorrent handshake's first 20 bytes.
 const PLAIN_PREFIX: &[u8; 20] = b"\x13BitTorrent protocol";
 /// Verification constant: eight zero bytes.
-const VC: [u8; 8] = [0; 8];
+pub(crate) const VC: [u8; 8] = [0; 8];
 /// `crypto_provide` / `crypto_select` bit: plaintext payload.
-const CRYPTO_PLAINTEXT: u32 = 0x01;
+pub const CRYPTO_PLAINTEXT: u32 = 0x01;
 /// `crypto_provide` / `crypto_select` bit: RC4-encrypted payload.
-const CRYPTO_RC4: u32 = 0x02;
+pub const CRYPTO_RC4: u32 = 0x02;
 /// The most initial payload accepted (the field is 16 bits).
 const MAX_IA: usize = u16::MAX as usize;
 /// The most bytes a responder holds before the handshake ends.
@@ -67,6 +68,8 @@ pub enum MseError {
     NoCommonMethod(u32),
     /// A padding length above 512.
     PadTooLong(usize),
+    /// The answering peer selected a payload mode we did not offer.
+    BadSelect(u32),
 }
 
 impl fmt::Display for MseError {
@@ -81,6 +84,10 @@ impl fmt::Display for MseError {
                 "encrypted handshake: no payload mode in common (peer offers {p:#x})"
             ),
             Self::PadTooLong(n) => write!(f, "encrypted handshake: padding of {n} bytes"),
+            Self::BadSelect(s) => write!(
+                f,
+                "encrypted handshake: the peer selected payload mode {s:#x}, not offered"
+            ),
         }
     }
 }
@@ -111,8 +118,8 @@ pub enum MseStep {
 
 /// The two RC4 streams of a connection whose payload is encrypted.
 pub struct MseStream {
-    decrypt: Rc4<U20>,
-    encrypt: Rc4<U20>,
+    pub(crate) decrypt: Rc4<U20>,
+    pub(crate) encrypt: Rc4<U20>,
 }
 
 impl fmt::Debug for MseStream {
@@ -253,20 +260,30 @@ impl MseResponder {
 }
 
 /// Our public key and the shared secret, from our private key and A's public key.
-fn key_exchange(
+pub(crate) fn key_exchange(
     private: &[u8; 20],
     theirs: &[u8],
 ) -> Result<([u8; KEY_LEN], Box<[u8; KEY_LEN]>), MseError> {
-    let prime = BigUint::parse_bytes(PRIME_HEX, 16).expect("the prime is valid hex");
+    let prime = prime();
     let x = BigUint::from_bytes_be(private);
     let y = BigUint::from_bytes_be(theirs);
     let one = BigUint::from(1u8);
     if y <= one || y >= &prime - &one {
         return Err(MseError::BadPublicKey);
     }
-    let ours = BigUint::from(2u8).modpow(&x, &prime);
     let secret = y.modpow(&x, &prime);
-    Ok((fixed(&ours), Box::new(fixed(&secret))))
+    Ok((public_key(private), Box::new(fixed(&secret))))
+}
+
+/// The public key of `private`: `2^private mod P`.
+pub(crate) fn public_key(private: &[u8; 20]) -> [u8; KEY_LEN] {
+    let x = BigUint::from_bytes_be(private);
+    fixed(&BigUint::from(2u8).modpow(&x, &prime()))
+}
+
+/// The prime `P` of the key exchange.
+fn prime() -> BigUint {
+    BigUint::parse_bytes(PRIME_HEX, 16).expect("the prime is valid hex")
 }
 
 /// `n` as 96 big-endian bytes.
@@ -362,7 +379,7 @@ fn negotiate(
 }
 
 /// The RC4 stream keyed `HASH(name, S, SKEY)`, past its first 1024 bytes.
-fn cipher(name: &[u8], secret: &[u8; KEY_LEN], info_hash: &InfoHash) -> Rc4<U20> {
+pub(crate) fn cipher(name: &[u8], secret: &[u8; KEY_LEN], info_hash: &InfoHash) -> Rc4<U20> {
     let key = hash(&[name, &secret[..], &info_hash.0]);
     let mut rc4 = Rc4::<U20>::new(&key.into());
     rc4.apply_keystream(&mut [0u8; 1024]);
@@ -370,12 +387,12 @@ fn cipher(name: &[u8], secret: &[u8; KEY_LEN], info_hash: &InfoHash) -> Rc4<U20>
 }
 
 /// SHA-1 of the concatenation of `parts`.
-fn hash(parts: &[&[u8]]) -> [u8; 20] {
+pub(crate) fn hash(parts: &[&[u8]]) -> [u8; 20] {
     sha1_digest(&parts.concat())
 }
 
 /// Where `needle` first occurs in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 

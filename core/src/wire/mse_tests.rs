@@ -24,16 +24,13 @@ impl Initiator {
 
     pub(crate) fn new(seed: u8) -> Self {
         let private = [seed; 20];
-        let prime = BigUint::parse_bytes(PRIME_HEX, 16).unwrap();
-        let public = fixed(&BigUint::from(2u8).modpow(&BigUint::from_bytes_be(&private), &prime));
+        let public = public_key(&private);
         Self { private, public }
     }
 
     /// The secret, from B's first message (its public key comes first).
     pub(crate) fn secret(&self, from_b: &[u8]) -> [u8; KEY_LEN] {
-        let prime = BigUint::parse_bytes(PRIME_HEX, 16).unwrap();
-        let yb = BigUint::from_bytes_be(&from_b[..KEY_LEN]);
-        fixed(&yb.modpow(&BigUint::from_bytes_be(&self.private), &prime))
+        *key_exchange(&self.private, &from_b[..KEY_LEN]).unwrap().1
     }
 
     /// Step 3, and A's RC4 stream after it (to encrypt an RC4 payload).

@@ -33,6 +33,11 @@ struct Candidate {
     /// Its last connection showed it has every piece: a seed has nothing for it and it has
     /// nothing for a seed, so seeds do not redial it.
     seed: bool,
+    /// Dial it with the handshake other than the session's first choice (plain BitTorrent
+    /// or MSE): a connection ended before the peer's handshake.
+    other_handshake: bool,
+    /// `other_handshake` was switched at least once (the first switch redials at once).
+    switched: bool,
 }
 
 /// Backoff settings of a [`Candidates`] list.
@@ -81,6 +86,8 @@ impl Candidates {
                 not_before: None,
                 busy: false,
                 seed: false,
+                other_handshake: false,
+                switched: false,
             },
         );
         true
@@ -138,6 +145,27 @@ impl Candidates {
             .saturating_mul(1 << shift)
             .min(self.backoff.max);
         c.not_before = Some(now + wait);
+    }
+
+    /// Whether `addr` is to be dialled with the handshake other than the first choice.
+    pub(crate) fn other_handshake(&self, addr: SocketAddr) -> bool {
+        self.list.get(&addr).is_some_and(|c| c.other_handshake)
+    }
+
+    /// A connection we opened to `addr` ended before the peer's handshake (after
+    /// [`Self::closed`]): the peer may not speak the handshake we opened with (it requires
+    /// encryption, or refuses it). The next dial uses the other one; the first time, at once
+    /// and without counting the failure.
+    pub(crate) fn handshake_failed(&mut self, now: Instant, addr: SocketAddr) {
+        let Some(c) = self.list.get_mut(&addr) else {
+            return;
+        };
+        c.other_handshake = !c.other_handshake;
+        if !c.switched {
+            c.switched = true;
+            c.failures = c.failures.saturating_sub(1);
+            c.not_before = Some(now);
+        }
     }
 
     /// Forgets an address (it is us, or useless).
@@ -222,6 +250,29 @@ mod tests {
         c.ban(addrs[0], None);
         assert!(!c.add(addrs[0], Source::User));
         assert_eq!(c.next(t0, false), Some(addrs[1]));
+    }
+
+    #[test]
+    fn a_failed_handshake_switches_at_once_then_alternates_with_backoff() {
+        let t0 = Instant::now();
+        let mut c = Candidates::new(backoff());
+        let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        c.add(a, Source::Tracker);
+        assert!(!c.other_handshake(a));
+        assert_eq!(c.next(t0, false), Some(a));
+        c.closed(t0, a, true, false);
+        c.handshake_failed(t0, a);
+        assert!(c.other_handshake(a));
+        assert_eq!(c.next(t0, false), Some(a), "redialled at once");
+        c.closed(t0, a, true, false);
+        c.handshake_failed(t0, a);
+        assert!(!c.other_handshake(a), "back to the first handshake");
+        assert_eq!(c.next(t0, false), None, "with the usual backoff");
+        c.connected(a);
+        assert!(!c.other_handshake(a));
+        c.handshake_failed(t0, a);
+        assert!(c.other_handshake(a));
+        c.handshake_failed(t0, "10.0.0.9:1".parse().unwrap());
     }
 
     #[test]
