@@ -6,7 +6,8 @@
 //! Cases: download from libtorrent via an HTTP and a UDP tracker, a multi-file torrent,
 //! libtorrent and Transmission downloading from our seeder, a magnet link resolved only
 //! through loopback libtorrent DHT nodes, PEX, a private torrent (tracker only, no DHT
-//! traffic for it), and a mixed swarm of two libtorrent and two sanstorrent peers.
+//! traffic for it), a mixed swarm of two libtorrent and two sanstorrent peers, and a
+//! libtorrent seeder that requires encryption (we dial it with the MSE handshake).
 
 mod interop_support;
 
@@ -134,6 +135,35 @@ fn libtorrent_downloads_from_our_seeder() {
         let status = lt.wait(Duration::from_secs(120));
         assert!(status.success(), "libtorrent leecher: {}", lt.output());
         assert_same_tree(&d.dir, &out);
+    });
+}
+
+/// A libtorrent seeder that requires encryption (it hangs up on plain BitTorrent, and wants
+/// an RC4 payload) and announces nowhere: given its address, we dial it plain, are hung up on,
+/// redial at once with the MSE handshake, and download over RC4.
+#[test]
+fn download_from_libtorrent_requiring_encryption() {
+    bounded(150, || {
+        let work = WorkDir::new("im-enc");
+        let d = data(&work, "single", 6_000_000, PIECE, &[], &[]);
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/interop/lt_encrypted_peer.py");
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(script)
+            .args(["--torrent", s(&d.torrent), "--save", s(&d.dir)])
+            .args(["--seed", "--rc4-only", "--timeout", "140"]);
+        let lt = Proc::spawn(cmd, work.join("lt-encrypted-seeder.log"));
+        let addr = lt_addr(&lt);
+        lt.wait_for_line("SEEDING", Duration::from_secs(30));
+        let mut ours = download(
+            &work,
+            "ours",
+            s(&d.torrent),
+            &["--no-dht", "--peer", &addr],
+            110,
+        );
+        expect_success(&mut ours, "sanstorrent download", Duration::from_secs(115));
+        assert_same_tree(&d.dir, &work.join("ours-out"));
     });
 }
 
