@@ -20,7 +20,8 @@ Scenarios (all on 127.0.0.1, TCP, one opentracker for announces):
 
 Each client runs under /usr/bin/time -v: wall seconds, MB/s (10^6 bytes), CPU seconds
 (user + sys), peak RSS. TSV rows go to --out (scenario, client, run, wall, MB/s, RSS KiB,
-CPU s, ok; pair rows add the seeder's RSS KiB and CPU s); medians are computed by report.py.
+CPU s, ok; pair rows add the seeder's RSS KiB and CPU s, download rows NA and the libtorrent
+seeders' CPU s together); medians are computed by report.py.
 Never fails on slowness: a failed or timed-out run is recorded with ok=no.
 """
 import argparse
@@ -279,10 +280,12 @@ def verify(data, out):
     return got == data["sums"]
 
 
-def run_download(args, work, client, data, scenario, run, peer=None, seeder=None):
+def run_download(args, work, client, data, scenario, run, peer=None, seeder=None,
+                 lt_seeders=()):
     """Times one download by `client` (from the tracker's peers, or from `peer` directly) and
     writes its row; with `seeder` (the process seeding to it), the row also gets the seeder's
-    peak RSS and CPU over the transfer."""
+    peak RSS and CPU over the transfer; with `lt_seeders`, their CPU together (the share of
+    the machine the download left to them)."""
     out = os.path.join(work, "out")
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out + ".state", ignore_errors=True)
@@ -296,6 +299,7 @@ def run_download(args, work, client, data, scenario, run, peer=None, seeder=None
     subprocess.run(["sync"])
     time.sleep(1)
     meter = SeederMeter(seeder, reset_peak=True) if seeder else None
+    lt_cpu0 = sum(tree_cpu(p.pid) for p in lt_seeders)
     t0 = time.monotonic()
     with open(logf, "wb") as f:
         try:
@@ -308,6 +312,10 @@ def run_download(args, work, client, data, scenario, run, peer=None, seeder=None
     if meter:
         s_rss, s_cpu = meter.read()
         seeder_fields = [na(s_rss), na(s_cpu, ".2f")]
+    elif lt_seeders:
+        alive = all(p.poll() is None for p in lt_seeders)
+        lt_cpu = sum(tree_cpu(p.pid) for p in lt_seeders) - lt_cpu0 if alive else None
+        seeder_fields = ["NA", na(lt_cpu, ".2f")]
     rss, cpu = parse_time_v(tv)
     ok = rc == 0 and verify(data, out)
     if not ok:
@@ -523,7 +531,8 @@ def main():
                 log(f"{scenario}: {n} seeder(s) up")
                 for run in range(1, args.runs + 1):
                     for client in clients:
-                        run_download(args, work, client, data, scenario, run)
+                        run_download(args, work, client, data, scenario, run,
+                                     lt_seeders=[p for p, _ in seeders])
                 for p, _ in seeders:
                     procs.stop(p)
             if layout == "single" and "seed" in scenarios:

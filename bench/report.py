@@ -17,14 +17,35 @@ from collections import OrderedDict
 # One line per kind of scenario, printed above its table (key: the name up to its last "-N").
 ABOUT = {
     "download-single": "Each client downloads one file from N libtorrent seeders found "
-                       "through the tracker.",
+                       "through the tracker; the seeder CPU column is the N seeders' together "
+                       "during the download.",
     "download-multi": "Each client downloads 200 files in nested directories from N libtorrent "
-                      "seeders found through the tracker.",
+                      "seeders found through the tracker; the seeder CPU column is the N "
+                      "seeders' together during the download.",
     "seed-single": "sanstorrent or rqbit seeds the file to one libtorrent leecher.",
     "pair-single": "Same setup: each client seeds the file and the same client downloads it "
                    "from that seeder (given its address, no tracker); the seeder columns are "
                    "its CPU and peak RSS during the transfer.",
 }
+
+
+def busy(wall, cpu, s_cpu, cores):
+    """The share of the machine's cores the client and its seeder(s) kept busy together over
+    the client's wall time (None without both CPU figures)."""
+    try:
+        return (float(cpu) + float(s_cpu)) / (wall * cores)
+    except ValueError:
+        return None
+
+
+def limit_mbps(limits):
+    """The machine's limit for one download: the lower of loopback and one core's SHA-1, in
+    MB/s (None if SHA-1 was not measured)."""
+    sha1 = str(limits.get("sha1", "")).split()
+    try:
+        return min(limits["loopback_mbps"], float(sha1[0]) * 1000)
+    except (ValueError, IndexError):
+        return None
 
 
 def main():
@@ -36,9 +57,10 @@ def main():
         if len(f) not in (8, 10):
             continue
         scenario, client, _run, wall, mbps, rss, cpu, ok = f[:8]
-        s_rss, s_cpu = f[8:] or ("NA", "NA")  # the seeder's, in the pair scenario
+        s_rss, s_cpu = f[8:] or ("NA", "NA")  # the seeder's (pair) or seeders' (download)
         g = groups.setdefault(scenario, OrderedDict()).setdefault(client, [])
-        g.append((float(wall), float(mbps), rss, cpu, ok == "yes", s_rss, s_cpu))
+        g.append((float(wall), float(mbps), rss, cpu, ok == "yes", s_rss, s_cpu,
+                  busy(float(wall), cpu, s_cpu, limits["cores"])))
 
     def med(vals):
         vals = [v for v in vals if v is not None]
@@ -64,6 +86,7 @@ def main():
                 "cpu": med([num(r[3]) for r in ok]),
                 "s_rss_mib": med([num(r[5]) / 1024 if num(r[5]) else None for r in ok]),
                 "s_cpu": med([num(r[6]) for r in ok]),
+                "busy": med([r[7] for r in ok]),
             }
 
     def fmt(v, spec):
@@ -85,7 +108,13 @@ def main():
              f"median of {limits['runs']} run(s) per cell, runs interleaved between clients.")
     L.append(f"- Versions: {limits.get('versions', '')}")
     L.append("- Seeders, downloader and the benchmark share the same cores: "
-             "compare clients within one scenario, as ratios.\n")
+             "compare clients within one scenario, as ratios.")
+    limit = limit_mbps(limits)
+    L.append(f"- The machine's limit for one download (the lower of the two above): "
+             f"**{fmt(limit, '.0f')} MB/s**. The `of limit` column is MB/s against it; "
+             "`busy` is the share of all cores the client and its seeder(s) used together "
+             "over the client's wall time: near 100 % the machine, not the client, sets the "
+             "pace.\n")
     L.append("MB/s is 10^6 bytes per second of wall time (process start to exit, "
              "including start-up and the final flush). CPU is user+sys seconds. "
              "Ratios are to rqbit in the same scenario: throughput ratio > 1 is faster than "
@@ -95,14 +124,18 @@ def main():
         about = ABOUT.get(scenario.rsplit("-", 1)[0])
         if about:
             L.append(about + "\n")
-        seeder = any(s["s_rss_mib"] is not None or s["s_cpu"] is not None
-                     for s in clients.values())
+        seeder = any(s["s_cpu"] is not None for s in clients.values())
+        seeder_rss = any(s["s_rss_mib"] is not None for s in clients.values())
         head = ["client", "ok", "wall s", "MB/s", "CPU s", "peak RSS MiB"]
         if seeder:
-            head += ["seeder CPU s", "seeder peak RSS MiB"]
-        head += ["MB/s vs rqbit", "RSS vs rqbit", "CPU vs rqbit"]
+            head += ["seeder CPU s"]
+        if seeder_rss:
+            head += ["seeder peak RSS MiB"]
+        head += ["busy", "of limit", "MB/s vs rqbit", "RSS vs rqbit", "CPU vs rqbit"]
         if seeder:
-            head += ["seeder CPU vs rqbit", "seeder RSS vs rqbit"]
+            head += ["seeder CPU vs rqbit"]
+        if seeder_rss:
+            head += ["seeder RSS vs rqbit"]
         L.append("| " + " | ".join(head) + " |")
         L.append("|" + "---|" * len(head))
         base = clients.get("rqbit") or clients.get("rqbit-seeder") or {}
@@ -110,12 +143,18 @@ def main():
             cells = [client, f"{s['ok']}/{s['runs']}", fmt(s["wall"], ".2f"),
                      fmt(s["mbps"], ".0f"), fmt(s["cpu"], ".2f"), fmt(s["rss_mib"], ".0f")]
             if seeder:
-                cells += [fmt(s["s_cpu"], ".2f"), fmt(s["s_rss_mib"], ".0f")]
-            cells += [ratio(s["mbps"], base.get("mbps")),
+                cells += [fmt(s["s_cpu"], ".2f")]
+            if seeder_rss:
+                cells += [fmt(s["s_rss_mib"], ".0f")]
+            cells += [fmt(s["busy"] and s["busy"] * 100, ".0f") + ("" if s["busy"] is None else " %"),
+                      fmt(s["mbps"] and limit and s["mbps"] / limit * 100, ".0f")
+                      + ("" if s["mbps"] is None or limit is None else " %"),
+                      ratio(s["mbps"], base.get("mbps")),
                       ratio(s["rss_mib"], base.get("rss_mib")), ratio(s["cpu"], base.get("cpu"))]
             if seeder:
-                cells += [ratio(s["s_cpu"], base.get("s_cpu")),
-                          ratio(s["s_rss_mib"], base.get("s_rss_mib"))]
+                cells += [ratio(s["s_cpu"], base.get("s_cpu"))]
+            if seeder_rss:
+                cells += [ratio(s["s_rss_mib"], base.get("s_rss_mib"))]
             L.append("| " + " | ".join(cells) + " |")
         L.append("")
     L.append("Notes: libtorrent's RSS counts the pages of its memory-mapped files. In the "
@@ -126,7 +165,8 @@ def main():
              "seeder's CPU and peak RSS are measured from the start of the download to its end "
              "(the peak is reset after the seeder's hash check).\n")
     L.append("Raw rows (scenario, client, run, wall s, MB/s, peak RSS KiB, CPU s, ok; pair rows "
-             "add the seeder's peak RSS KiB and CPU s):\n")
+             "add the seeder's peak RSS KiB and CPU s, download rows NA and the libtorrent "
+             "seeders' CPU s together):\n")
     L.append("```")
     L.extend(line.rstrip("\n") for line in open(rows_path))
     L.append("```")
