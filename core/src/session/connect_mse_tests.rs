@@ -176,3 +176,34 @@ fn a_failed_mse_dial_falls_back_to_plain() {
     let (_, first) = dial(&mut s, now);
     assert_eq!(&first[..PLAIN.len()], PLAIN);
 }
+
+#[test]
+fn a_peer_that_never_answers_the_key_exchange_times_out() {
+    let now = Instant::now();
+    let (mut s, _, _) = leecher(OutgoingEncryption::Prefer, now);
+    let (conn, first) = dial(&mut s, now);
+    assert_ne!(&first[..PLAIN.len()], PLAIN);
+    let mut closed = false;
+    let mut at = now;
+    for _ in 0..100 {
+        let Some(next) = s.poll_timeout() else {
+            break;
+        };
+        at = next.max(at);
+        s.handle_timeout(at);
+        while let Some(a) = s.poll_action() {
+            closed |= matches!(a, Action::Close { conn: c } if c == conn);
+        }
+        while s.poll_transmit().is_some() {}
+        while s.poll_event().is_some() {}
+        if closed {
+            break;
+        }
+    }
+    assert!(closed, "closed by the handshake timeout");
+    assert!(
+        at - now <= std::time::Duration::from_secs(60),
+        "within {:?}",
+        at - now
+    );
+}

@@ -9,6 +9,7 @@
 //! - [`fast`]: the BEP 6 allowed-fast set.
 //! - [`peer`]: [`Connection`], choke/interest, requests both ways, timers, misbehaviour.
 //! - [`mse`]: answering the encrypted handshake (MSE) other clients try first.
+//! - [`mse_initiator`]: opening it, for peers that require encryption.
 
 pub mod bitfield;
 pub mod codec;
