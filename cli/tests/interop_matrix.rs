@@ -6,8 +6,8 @@
 //! Cases: download from libtorrent via an HTTP and a UDP tracker, a multi-file torrent,
 //! libtorrent and Transmission downloading from our seeder, a magnet link resolved only
 //! through loopback libtorrent DHT nodes, PEX, a private torrent (tracker only, no DHT
-//! traffic for it), a mixed swarm of two libtorrent and two sanstorrent peers, and a
-//! libtorrent seeder that requires encryption (we dial it with the MSE handshake).
+//! traffic for it), a mixed swarm of two libtorrent and two sanstorrent peers, and libtorrent
+//! and Transmission seeders that require encryption (we dial them with the MSE handshake).
 
 mod interop_support;
 
@@ -177,6 +177,68 @@ fn tracker_peers(tracker: &Tracker, info_hash: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A Transmission configuration directory for one peer on 127.0.0.1:`port` (no DHT, LPD or
+/// uTP) with `encryption` 0 (plain preferred), 1 (encryption preferred) or 2 (required).
+fn transmission_conf(work: &WorkDir, port: u16, encryption: u8) -> std::path::PathBuf {
+    let conf = work.join("trconf");
+    std::fs::create_dir_all(&conf).expect("conf dir");
+    std::fs::write(
+        conf.join("settings.json"),
+        format!(
+            r#"{{ "dht-enabled": false, "lpd-enabled": false, "pex-enabled": true,
+            "utp-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false,
+            "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+            "peer-port": {port}, "peer-port-random-on-start": false,
+            "rename-partial-files": false, "start-added-torrents": true,
+            "blocklist-enabled": false, "message-level": 2, "encryption": {encryption} }}"#
+        ),
+    )
+    .expect("settings");
+    conf
+}
+
+/// Transmission seeds with encryption required (MSE, and it selects RC4 when offered);
+/// given its address, we dial it plain, are hung up on, and redial with the MSE handshake.
+/// Transmission unchokes a new peer at its next rechoke (every 10 s), so this takes ~15 s.
+#[test]
+fn download_from_transmission_requiring_encryption() {
+    bounded(150, || {
+        require_tool("transmission-cli");
+        let work = WorkDir::new("im-trseed");
+        let d = data(&work, "single", 3_000_000, PIECE, &[], &[]);
+        let tr_port = free_port();
+        let conf = transmission_conf(&work, tr_port, 2);
+        // `-w` is where the data already is: Transmission verifies it, then seeds.
+        let tr = Bounded::spawn(
+            140,
+            "transmission-cli",
+            &["-g", s(&conf), "-w", s(&d.dir), s(&d.torrent)],
+            &[],
+            work.join("transmission.log"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !tr.output().contains("Seeding") {
+            assert!(
+                Instant::now() < deadline,
+                "Transmission did not start seeding: {}",
+                tr.output()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let peer = format!("127.0.0.1:{tr_port}");
+        let mut ours = download(
+            &work,
+            "ours",
+            s(&d.torrent),
+            &["--no-dht", "--peer", &peer],
+            110,
+        );
+        expect_success(&mut ours, "sanstorrent download", Duration::from_secs(115));
+        drop(tr);
+        assert_same_tree(&d.dir, &work.join("ours-out"));
+    });
+}
+
 #[test]
 fn transmission_downloads_from_our_seeder() {
     bounded(170, || {
@@ -194,22 +256,9 @@ fn transmission_downloads_from_our_seeder() {
         );
         tracker.allow(&d.info_hash);
         let out = work.join("tr-out");
-        let conf = work.join("trconf");
         std::fs::create_dir_all(&out).expect("out dir");
-        std::fs::create_dir_all(&conf).expect("conf dir");
         let tr_port = free_port();
-        std::fs::write(
-            conf.join("settings.json"),
-            format!(
-                r#"{{ "dht-enabled": false, "lpd-enabled": false, "pex-enabled": true,
-                "utp-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false,
-                "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
-                "peer-port": {tr_port}, "peer-port-random-on-start": false,
-                "rename-partial-files": false, "start-added-torrents": true,
-                "blocklist-enabled": false, "message-level": 1, "encryption": 1 }}"#
-            ),
-        )
-        .expect("settings");
+        let conf = transmission_conf(&work, tr_port, 1);
         let finished = conf.join("finished");
         let fin = conf.join("fin.sh");
         std::fs::write(&fin, format!("#!/bin/sh\ntouch '{}'\n", finished.display()))

@@ -2,9 +2,11 @@
 //! themselves. Every piece reaches some leecher before the seeder has delivered two copies
 //! (measured: about 1.7), so the seeder can leave then and the leechers still finish; and the
 //! seeder's first copy is at least half distinct pieces (leechers picking the same rarest
-//! piece at once cost duplicates: measured 48-52 of 64 before ut_metadata/PEX were wired into
-//! the session, 35-46 since; in-order picking gives 11-15). The same swarm picking pieces in order
-//! (`sequential`) fails both criteria: the test can tell them apart.
+//! piece at once cost duplicates: measured 44-53 of 64; in-order picking gives 12). The same
+//! swarm picking pieces in order (`sequential`) fails both criteria: the test can tell them
+//! apart. Pieces are 64 KiB (4 blocks): with one block per piece, every request in a
+//! leecher's pipeline to the slow seeder (3 s of its rate, as libtorrent keeps) would be a
+//! different piece, and 8 leechers' pipelines overlap whatever the picker does.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -24,7 +26,7 @@ struct Outcome {
 
 fn run(seed: u64, sequential: bool) -> Outcome {
     let mut sim = Sim::new(seed, LinkConfig::default());
-    let t = TestTorrent::single("rare.bin", 64 * 16 * 1024, 16 * 1024, seed);
+    let t = TestTorrent::single("rare.bin", 64 * 64 * 1024, 64 * 1024, seed);
     let seeder = sim.add_node_with(
         SessionConfig::default(),
         LinkConfig::new(Duration::from_millis(20), 256 * 1024),

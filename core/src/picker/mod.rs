@@ -74,6 +74,12 @@ pub struct PickerConfig {
     /// Most requests kept in flight to one peer.
     pub max_pipeline: u32,
     /// Time of data the pipeline holds beyond the round trip, so a fast peer is never idle.
+    /// 3 s (libtorrent's default too): a peer that sends in timed bursts rather than as
+    /// requests arrive (Transmission serves its queue in pulses) delivers what was queued per
+    /// pulse, so the measured rate, and with it the pipeline, grows only as fast as this
+    /// window allows. With 0.5 s a Transmission seeder took 25 s for 3 MB on loopback (the
+    /// rate climbing 20 % per pulse from 130 kB/s); with 3 s, 15 s, 12 of them waiting for its
+    /// first unchoke.
     pub request_queue_time: Duration,
     /// A peer that delivers nothing for this long while having requests from us has them all
     /// cancelled (re-requested elsewhere) and is snubbed.
@@ -93,7 +99,7 @@ impl Default for PickerConfig {
         Self {
             min_pipeline: 4,
             max_pipeline: 500,
-            request_queue_time: Duration::from_millis(500),
+            request_queue_time: Duration::from_secs(3),
             request_timeout: Duration::from_secs(20),
             snub_timeout: Duration::from_secs(60),
             max_endgame_copies: 3,

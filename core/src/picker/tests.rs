@@ -100,13 +100,13 @@ fn pipeline_depth_follows_rate_and_bounds() {
     };
     assert_eq!(pipeline_depth(&c, slow), c.min_pipeline);
     let fast = PeerRate {
-        download_rate: 10 * 1024 * 1024,
+        download_rate: 1024 * 1024,
         rtt: Duration::from_millis(100),
-        reqq: 250,
+        reqq: 150,
     };
-    // 10 MiB/s × 0.6 s = 6 MiB = 384 blocks, capped by reqq 250.
-    assert_eq!(pipeline_depth(&c, fast), 250);
-    assert_eq!(pipeline_depth(&c, PeerRate { reqq: 1000, ..fast }), 384);
+    // 1 MiB/s × (0.1 s + 3 s) = 3.1 MiB = 198.4 blocks, capped by reqq 150.
+    assert_eq!(pipeline_depth(&c, fast), 150);
+    assert_eq!(pipeline_depth(&c, PeerRate { reqq: 1000, ..fast }), 199);
     assert_eq!(
         pipeline_depth(
             &c,
