@@ -3,8 +3,9 @@
 //! half and upload to it at 12 KiB/s each (so the hub is still downloading, in tit-for-tat
 //! mode, throughout); three free-riders (upload limited to 1 byte/s) want everything too.
 //! - tit-for-tat: from 30 s to 90 s the hub sends the contributors (who upload to it) more
-//!   than twice what it sends the free-riders (who got their BEP 6 allowed-fast pieces in
-//!   the first seconds, and then only optimistic turns);
+//!   than twice what it sends the free-riders (who get only optimistic turns: the hub grants
+//!   no BEP 6 allowed-fast pieces here, so that the newcomer's first piece too can only come
+//!   from an optimistic unchoke);
 //! - a free-rider gets less than the contributors' mean;
 //! - optimistic unchoke: a newcomer with nothing to offer, knowing only the hub, joins at 20 s
 //!   and is sent a piece's worth by the hub within 90 s (optimistic rounds every 10 s here; it
@@ -25,8 +26,11 @@ fn scenario(seed: u64) -> Summary {
     let mut choker = ChokerConfig::default();
     choker.upload_slots = 3;
     choker.optimistic_interval = Duration::from_secs(10);
+    // No allowed-fast grants (tests/allowed_fast.rs covers them): every byte the hub sends
+    // here is the choker's decision.
     let hub_config = SessionConfig {
         choker,
+        allowed_fast_count: 0,
         ..SessionConfig::default()
     };
     let hub = sim.add_node_with(

@@ -223,7 +223,7 @@ impl Harness {
             }
             _ => {
                 let piece = self.piece(u);
-                match u.arbitrary::<u8>().unwrap_or(0) % 4 {
+                match u.arbitrary::<u8>().unwrap_or(0) % 5 {
                     0 => {
                         let passed = self.p.piece_passed(piece);
                         for (k, r) in passed.cancels {
@@ -241,9 +241,14 @@ impl Harness {
                             .set_priority(piece, prio)
                             .expect("piece index is in range");
                     }
-                    _ => {
+                    3 => {
                         let on = u.arbitrary().unwrap_or(false);
                         self.p.set_sequential(on);
+                    }
+                    _ => {
+                        if let Some(k) = self.peer(u) {
+                            self.p.allowed_fast(k, piece);
+                        }
                     }
                 }
             }

@@ -28,7 +28,8 @@
 //! ## Driving it
 //! - connection up: [`Picker::add_peer`]; then its `bitfield` / `have all` / `have none` /
 //!   `have` messages ([`Picker::peer_bitfield`] etc.; each says whether to be interested);
-//!   `unchoke` / `choke`: [`Picker::peer_unchoked`] / [`Picker::peer_choked`]; `reject`:
+//!   `unchoke` / `choke`: [`Picker::peer_unchoked`] / [`Picker::peer_choked`]; `allowed
+//!   fast` (BEP 6: pieces a choking peer still serves): [`Picker::allowed_fast`]; `reject`:
 //!   [`Picker::request_rejected`]; connection down: [`Picker::remove_peer`];
 //! - after each of those, and after each block, call [`Picker::pick`] for the peer and send
 //!   the requests it returns;
@@ -177,7 +178,12 @@ struct Peer {
     snubbed: bool,
     strikes: u32,
     banned: bool,
+    /// Pieces the peer lets us request while it chokes us (BEP 6 `allowed fast`).
+    allowed_fast: Vec<u32>,
 }
+
+/// The most `allowed fast` pieces kept per peer (BEP 6 suggests 10).
+const MAX_ALLOWED_FAST: usize = 32;
 
 impl Peer {
     fn has(&self, piece: u32) -> bool {
@@ -347,6 +353,7 @@ impl Picker {
             snubbed: false,
             strikes: 0,
             banned: false,
+            allowed_fast: Vec::new(),
         });
     }
 
@@ -424,14 +431,38 @@ impl Picker {
         }
     }
 
-    /// The peer choked us: its requests are void (BEP 3) and their blocks free again. Returns
-    /// the dropped requests.
+    /// The peer choked us: its requests are void (BEP 3) and their blocks free again, except
+    /// those of pieces it allows us fast (BEP 6: it goes on serving them). Returns the dropped
+    /// requests.
     pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<BlockRequest> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
         state.unchoked = false;
-        self.drop_requests(peer)
+        if state.allowed_fast.is_empty() {
+            return self.drop_requests(peer);
+        }
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut state.inflight)
+            .into_iter()
+            .partition(|(r, _)| state.allowed_fast.contains(&r.piece));
+        state.inflight = kept;
+        let dropped: Vec<BlockRequest> = dropped.into_iter().map(|(r, _)| r).collect();
+        for r in &dropped {
+            self.unrequest(*r, peer);
+        }
+        dropped
+    }
+
+    /// The peer lets us request `piece` even while it chokes us (BEP 6 `allowed fast`; at
+    /// most 32 are kept).
+    pub fn allowed_fast(&mut self, peer: PeerKey, piece: u32) {
+        if let Some(state) = self.peers.get_mut(&peer)
+            && piece < self.piece_count
+            && !state.allowed_fast.contains(&piece)
+            && state.allowed_fast.len() < MAX_ALLOWED_FAST
+        {
+            state.allowed_fast.push(piece);
+        }
     }
 
     /// The peer rejected a request (BEP 6): the block is free for others.

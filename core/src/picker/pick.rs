@@ -27,14 +27,16 @@ pub fn pipeline_depth(config: &PickerConfig, rate: PeerRate) -> u32 {
 
 impl Picker {
     /// The next blocks to request from `peer`, given its measured `rate`: as many as fit its
-    /// pipeline ([`pipeline_depth`], one when snubbed) beyond what is already in flight. Empty
-    /// if the peer chokes us, is banned, or has nothing we need. The caller sends a `request`
-    /// for each; call again after blocks arrive, unchokes, haves and timeouts.
+    /// pipeline ([`pipeline_depth`], one when snubbed) beyond what is already in flight. While
+    /// the peer chokes us, only blocks of the pieces it allows us fast (BEP 6). Empty if the
+    /// peer is banned or has nothing we need. The caller sends a `request` for each; call
+    /// again after blocks arrive, unchokes, haves, allowed-fast pieces and timeouts.
     pub fn pick(&mut self, now: Instant, peer: PeerKey, rate: PeerRate) -> Vec<BlockRequest> {
         let Some(state) = self.peers.get(&peer) else {
             return Vec::new();
         };
-        if !state.unchoked || state.banned {
+        let choked = !state.unchoked;
+        if state.banned || (choked && state.allowed_fast.is_empty()) {
             return Vec::new();
         }
         let depth = if state.snubbed {
@@ -47,8 +49,21 @@ impl Picker {
         if want == 0 {
             return out;
         }
-        self.pick_partial(peer, &mut want, &mut out);
-        while want > 0 {
+        if choked {
+            self.pick_allowed_fast(peer, &mut want, &mut out);
+        } else {
+            self.pick_unchoked(peer, &mut want, &mut out);
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.inflight.extend(out.iter().map(|r| (*r, now)));
+        }
+        out
+    }
+
+    /// Partial pieces first, then untouched ones (rarest first or in order), then endgame.
+    fn pick_unchoked(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
+        self.pick_partial(peer, want, out);
+        while *want > 0 {
             let next = if self.config.sequential {
                 self.next_sequential(peer)
             } else {
@@ -56,15 +71,29 @@ impl Picker {
             };
             let Some(piece) = next else { break };
             self.start_piece(piece);
-            self.take_free_blocks(piece, peer, &mut want, &mut out);
+            self.take_free_blocks(piece, peer, want, out);
         }
-        if want > 0 && self.in_endgame() {
-            self.pick_endgame(peer, &mut want, &mut out);
+        if *want > 0 && self.in_endgame() {
+            self.pick_endgame(peer, want, out);
         }
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.inflight.extend(out.iter().map(|r| (*r, now)));
+    }
+
+    /// Free blocks of the wanted pieces `peer` allows us fast (BEP 6), in the order it named
+    /// them; a piece nobody started yet is started.
+    fn pick_allowed_fast(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
+        let allowed = self.peers[&peer].allowed_fast.clone();
+        for piece in allowed {
+            if *want == 0 {
+                break;
+            }
+            if !self.wants(piece) || !self.peers[&peer].has(piece) {
+                continue;
+            }
+            if !self.downloading.contains_key(&piece) {
+                self.start_piece(piece);
+            }
+            self.take_free_blocks(piece, peer, want, out);
         }
-        out
     }
 
     /// Free blocks of partly downloaded pieces the peer has.

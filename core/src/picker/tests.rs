@@ -968,3 +968,34 @@ fn records_of_a_departed_peer_last_until_its_blocks_are_judged() {
     assert_eq!(p.check_passed_blocks(0, &[[0; 20], [1; 20]]), [b]);
     assert!(!p.has_records_of(b) && p.recorded_peers().is_empty());
 }
+
+#[test]
+fn a_choking_peer_is_asked_only_for_its_allowed_fast_pieces() {
+    let now = Instant::now();
+    let mut p = picker(8, 2 * BLOCK_LEN);
+    p.add_peer(PeerKey(0));
+    p.peer_bitfield(PeerKey(0), &bitfield(8, &[1, 2, 3, 5, 6]))
+        .unwrap();
+    // Piece 7 it does not have, piece 9 does not exist: neither is asked for.
+    for piece in [7, 5, 9, 2] {
+        p.allowed_fast(PeerKey(0), piece);
+    }
+    let reqs = p.pick(now, PeerKey(0), RATE);
+    let pieces: BTreeSet<u32> = reqs.iter().map(|r| r.piece).collect();
+    assert_eq!(pieces, BTreeSet::from([2, 5]), "{reqs:?}");
+    assert_eq!(reqs.len(), 4, "both blocks of each");
+    p.check_invariants().unwrap();
+    // Once unchoked, the rest; a choke then keeps the allowed-fast requests (the peer goes on
+    // serving them, BEP 6) and frees the others.
+    p.peer_unchoked(now, PeerKey(0));
+    let more = p.pick(now, PeerKey(0), RATE);
+    assert!(more.iter().all(|r| ![2, 5].contains(&r.piece)));
+    assert!(!more.is_empty());
+    let dropped = p.peer_choked(PeerKey(0));
+    assert_eq!(dropped, more);
+    assert!(
+        p.pick(now, PeerKey(0), RATE).is_empty(),
+        "nothing else while choked"
+    );
+    p.check_invariants().unwrap();
+}

@@ -47,6 +47,9 @@ pub struct SessionConfig {
     /// Whether connections we open start with the encrypted handshake (MSE) or plain
     /// BitTorrent. Inbound connections accept both whatever this says.
     pub outgoing_encryption: OutgoingEncryption,
+    /// Pieces each peer with the Fast extension may request from us while we choke it
+    /// (BEP 6 `allowed fast`; 10, as BEP 6 suggests; 0 grants none).
+    pub allowed_fast_count: u32,
     /// Disk back-pressure: the most disk jobs outstanding per torrent.
     pub max_disk_jobs: usize,
     /// Download memory bound: the most bytes received and not yet written, per torrent. At
@@ -134,6 +137,7 @@ impl Default for SessionConfig {
             reconnect_backoff_max: Duration::from_secs(600),
             max_connect_failures: 6,
             outgoing_encryption: OutgoingEncryption::Fallback,
+            allowed_fast_count: crate::wire::limits::DEFAULT_ALLOWED_FAST_COUNT,
             max_disk_jobs: 256,
             max_unwritten_bytes: 3 * 512 * 1024,
             max_requested_bytes: 32 * 1024 * 1024,

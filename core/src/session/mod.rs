@@ -113,6 +113,7 @@ impl Session {
         let peer_id = PeerId::generate(&mut rng);
         let mut wire = wire::Config::new(peer_id);
         wire.listen_port = (config.listen_port != 0).then_some(config.listen_port);
+        wire.allowed_fast_count = config.allowed_fast_count;
         // Our extensions (BEP 9, BEP 11); messages arrive under these ids.
         let _ = wire.extensions.register(crate::extensions::UT_METADATA);
         let _ = wire.extensions.register(crate::extensions::UT_PEX);

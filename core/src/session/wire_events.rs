@@ -96,6 +96,12 @@ impl Session {
                 }
                 self.fill(now, conn);
             }
+            WireEvent::AllowedFast(piece) => {
+                if let Some((d, key)) = self.picker_of(conn) {
+                    d.picker.allowed_fast(key, piece);
+                }
+                self.fill(now, conn);
+            }
             WireEvent::PeerInterested | WireEvent::PeerNotInterested => {
                 self.interest_changed(now, conn);
             }
@@ -247,6 +253,9 @@ impl Session {
         if !peer.conn.peer_choking() {
             d.picker.peer_unchoked(now, peer.key);
         }
+        for &piece in peer.conn.peer_allowed_fast() {
+            d.picker.allowed_fast(peer.key, piece);
+        }
         self.sync_availability(now, conn);
     }
 
@@ -332,7 +341,8 @@ impl Session {
         let Some(peer) = self.peers.open.get_mut(&conn) else {
             return;
         };
-        if !peer.in_picker || peer.conn.peer_choking() {
+        // A choking peer is asked only for the pieces it allows us fast (the picker knows).
+        if !peer.in_picker {
             return;
         }
         let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) else {
