@@ -465,11 +465,16 @@ impl Picker {
         }
     }
 
-    /// The peer rejected a request (BEP 6): the block is free for others.
+    /// The peer rejected a request (BEP 6): the block is free for others. A choking peer
+    /// that rejects a piece it allowed us fast is not asked for that piece again while it
+    /// chokes us (no request-reject loop).
     pub fn request_rejected(&mut self, peer: PeerKey, request: BlockRequest) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
+        if !state.unchoked {
+            state.allowed_fast.retain(|&p| p != request.piece);
+        }
         let Some(i) = state.inflight.iter().position(|(r, _)| *r == request) else {
             return;
         };

@@ -997,5 +997,11 @@ fn a_choking_peer_is_asked_only_for_its_allowed_fast_pieces() {
         p.pick(now, PeerKey(0), RATE).is_empty(),
         "nothing else while choked"
     );
+    // A rejected allowed-fast block is not asked for again while choked.
+    p.request_rejected(PeerKey(0), reqs[0]);
+    assert!(
+        p.pick(now, PeerKey(0), RATE).is_empty(),
+        "no request-reject loop"
+    );
     p.check_invariants().unwrap();
 }
