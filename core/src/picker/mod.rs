@@ -439,16 +439,10 @@ impl Picker {
             return Vec::new();
         };
         state.unchoked = false;
-        if state.allowed_fast.is_empty() {
-            return self.drop_requests(peer);
-        }
-        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut state.inflight)
-            .into_iter()
-            .partition(|(r, _)| state.allowed_fast.contains(&r.piece));
-        state.inflight = kept;
-        let dropped: Vec<BlockRequest> = dropped.into_iter().map(|(r, _)| r).collect();
-        for r in &dropped {
-            self.unrequest(*r, peer);
+        let allowed = std::mem::take(&mut state.allowed_fast);
+        let dropped = self.drop_requests_where(peer, |r| !allowed.contains(&r.piece));
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.allowed_fast = allowed;
         }
         dropped
     }
@@ -751,10 +745,23 @@ impl Picker {
 
     /// Drops every request in flight to `peer`; returns them.
     fn drop_requests(&mut self, peer: PeerKey) -> Vec<BlockRequest> {
+        self.drop_requests_where(peer, |_| true)
+    }
+
+    /// Drops the requests in flight to `peer` that `drop` selects; returns them.
+    fn drop_requests_where(
+        &mut self,
+        peer: PeerKey,
+        drop: impl Fn(&BlockRequest) -> bool,
+    ) -> Vec<BlockRequest> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
-        let dropped: Vec<BlockRequest> = state.inflight.drain(..).map(|(r, _)| r).collect();
+        let (dropped, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.inflight)
+            .into_iter()
+            .partition(|(r, _)| drop(r));
+        state.inflight = kept;
+        let dropped: Vec<BlockRequest> = dropped.into_iter().map(|(r, _)| r).collect();
         for r in &dropped {
             self.unrequest(*r, peer);
         }

@@ -161,15 +161,17 @@ impl Session {
         conn: ConnId,
         data: BytesMut,
     ) -> Option<BytesMut> {
-        let torrents: Vec<InfoHash> = self
-            .torrents
-            .values()
-            .filter(|t| t.is_active())
-            .map(|t| t.info_hash)
-            .collect();
         let peer = self.peers.get_mut(conn)?;
         let step = match peer.mse.as_deref_mut()? {
-            MseHandshake::Answering(responder) => responder.receive(&data, &torrents),
+            MseHandshake::Answering(responder) => {
+                let torrents: Vec<InfoHash> = self
+                    .torrents
+                    .values()
+                    .filter(|t| t.is_active())
+                    .map(|t| t.info_hash)
+                    .collect();
+                responder.receive(&data, &torrents)
+            }
             MseHandshake::Opening(initiator) => initiator.receive(&data),
         };
         let (send, plain) = match step {

@@ -220,20 +220,11 @@ impl MseResponder {
                     self.stage = Stage::Sync { secret };
                 }
                 Stage::Sync { secret } => {
-                    let req1 = hash(&[b"req1", &secret[..]]);
-                    match find(&self.buf, &req1) {
-                        Some(at) if at <= MAX_PAD => {
-                            let _ = self.buf.split_to(at + req1.len());
-                            self.stage = Stage::Negotiate { secret };
-                        }
-                        Some(_) => return Err(MseError::NoSync),
-                        None if self.buf.len() >= MAX_PAD + req1.len() => {
-                            return Err(MseError::NoSync);
-                        }
-                        None => {
-                            self.stage = Stage::Sync { secret };
-                            return Ok(MseStep::Continue(send));
-                        }
+                    if sync(&mut self.buf, &hash(&[b"req1", &secret[..]]))? {
+                        self.stage = Stage::Negotiate { secret };
+                    } else {
+                        self.stage = Stage::Sync { secret };
+                        return Ok(MseStep::Continue(send));
                     }
                 }
                 Stage::Negotiate { secret } => {
@@ -391,9 +382,19 @@ pub(crate) fn hash(parts: &[&[u8]]) -> [u8; 20] {
     sha1_digest(&parts.concat())
 }
 
-/// Where `needle` first occurs in `haystack`.
-pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Looks for `marker` after the other side's padding (at most [`MAX_PAD`] bytes): consumes
+/// the padding and the marker and returns `true` once found, `false` while it may still come,
+/// [`MseError::NoSync`] once it cannot.
+pub(crate) fn sync(buf: &mut BytesMut, marker: &[u8]) -> Result<bool, MseError> {
+    match buf.windows(marker.len()).position(|w| w == marker) {
+        Some(at) if at <= MAX_PAD => {
+            let _ = buf.split_to(at + marker.len());
+            Ok(true)
+        }
+        Some(_) => Err(MseError::NoSync),
+        None if buf.len() >= MAX_PAD + marker.len() => Err(MseError::NoSync),
+        None => Ok(false),
+    }
 }
 
 #[cfg(test)]

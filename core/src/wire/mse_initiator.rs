@@ -21,8 +21,8 @@ use bytes::BytesMut;
 use rc4::StreamCipher;
 
 use super::mse::{
-    CRYPTO_RC4, KEY_LEN, MAX_PAD, MseError, MseStep, MseStream, VC, cipher, find, hash,
-    key_exchange, public_key,
+    CRYPTO_RC4, KEY_LEN, MAX_PAD, MseError, MseStep, MseStream, VC, cipher, hash, key_exchange,
+    public_key, sync,
 };
 use crate::id::InfoHash;
 
@@ -137,20 +137,14 @@ impl MseInitiator {
                     let stream = Box::new(MseStream { decrypt, encrypt });
                     self.stage = Stage::Sync { vc, stream };
                 }
-                Stage::Sync { vc, stream } => match find(&self.buf, &vc) {
-                    Some(at) if at <= MAX_PAD => {
-                        let _ = self.buf.split_to(at + vc.len());
+                Stage::Sync { vc, stream } => {
+                    if sync(&mut self.buf, &vc)? {
                         self.stage = Stage::Select { stream };
-                    }
-                    Some(_) => return Err(MseError::NoSync),
-                    None if self.buf.len() >= MAX_PAD + vc.len() => {
-                        return Err(MseError::NoSync);
-                    }
-                    None => {
+                    } else {
                         self.stage = Stage::Sync { vc, stream };
                         return Ok(MseStep::Continue(send));
                     }
-                },
+                }
                 Stage::Select { mut stream } => {
                     if self.buf.len() < SELECT_LEN {
                         self.stage = Stage::Select { stream };
