@@ -47,8 +47,9 @@ pub struct SessionConfig {
     /// Whether connections we open start with the encrypted handshake (MSE) or plain
     /// BitTorrent. Inbound connections accept both whatever this says.
     pub outgoing_encryption: OutgoingEncryption,
-    /// Pieces each peer with the Fast extension may request from us while we choke it
-    /// (BEP 6 `allowed fast`; 10, as BEP 6 suggests; 0 grants none).
+    /// Pieces a starting peer with the Fast extension may request from us while we choke it
+    /// (BEP 6 `allowed fast`; 10, as BEP 6 suggests; 0 grants none). Granted only to a peer
+    /// that announces fewer pieces than this, and only the pieces it lacks.
     pub allowed_fast_count: u32,
     /// Disk back-pressure: the most disk jobs outstanding per torrent.
     pub max_disk_jobs: usize,

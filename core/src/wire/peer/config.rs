@@ -38,7 +38,8 @@ pub struct Config {
     pub max_requests_in: u32,
     /// The most requests we keep in flight to one peer.
     pub max_requests_out: u32,
-    /// Size of the allowed-fast set we grant to choked Fast peers (0 = none).
+    /// Size of the allowed-fast set we grant to starting Fast peers, those that announce
+    /// fewer pieces than this (0 = none).
     pub allowed_fast_count: u32,
     /// Time from connection start to a finished handshake.
     pub handshake_timeout: Duration,

@@ -96,6 +96,9 @@ pub struct Connection {
     peer_allowed_fast: Vec<u32>,
     /// Pieces the peer may request while we choke it.
     granted_fast: Vec<u32>,
+    /// Our allowed-fast set (the pieces of it we have), granted when the peer's opening
+    /// announcement shows a starting peer (see `receive.rs`).
+    fast_to_grant: Vec<u32>,
     peer_extensions: ExtensionMap,
     peer_reqq: u32,
     score: u32,
@@ -551,6 +554,7 @@ impl Connection {
             theirs: VecDeque::new(),
             peer_allowed_fast: Vec::new(),
             granted_fast: Vec::new(),
+            fast_to_grant: Vec::new(),
             peer_extensions: ExtensionMap::new(),
             peer_reqq: DEFAULT_PEER_REQQ,
             score: 0,
@@ -622,12 +626,10 @@ impl Connection {
                 geometry.piece_count(),
                 self.config.allowed_fast(),
             );
-            for piece in set {
-                if ours.as_ref().is_some_and(|b| b.get(piece)) {
-                    self.granted_fast.push(piece);
-                    self.queue(now, &Message::AllowedFast(piece));
-                }
-            }
+            self.fast_to_grant = set
+                .into_iter()
+                .filter(|&piece| ours.as_ref().is_some_and(|b| b.get(piece)))
+                .collect();
         }
     }
 

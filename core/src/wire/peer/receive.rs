@@ -159,9 +159,9 @@ impl Connection {
                 }
             }
             Message::Have(piece) => self.on_have(piece),
-            Message::Bitfield(bytes) => self.on_announce(Announce::Bitfield(bytes)),
-            Message::HaveAll => self.on_announce(Announce::All),
-            Message::HaveNone => self.on_announce(Announce::None),
+            Message::Bitfield(bytes) => self.on_announce(now, Announce::Bitfield(bytes)),
+            Message::HaveAll => self.on_announce(now, Announce::All),
+            Message::HaveNone => self.on_announce(now, Announce::None),
             Message::Request(block) => self.on_request(now, block),
             Message::Piece {
                 piece,
@@ -238,7 +238,7 @@ impl Connection {
         }
     }
 
-    fn on_announce(&mut self, what: Announce) {
+    fn on_announce(&mut self, now: Instant, what: Announce) {
         if self.peer_pieces.announced {
             return self.misbehaved(Misbehaviour::DuplicateBitfield);
         }
@@ -273,7 +273,7 @@ impl Connection {
                 }
             };
             self.events.push_back(event);
-            return;
+            return self.grant_allowed_fast(now);
         }
         match what {
             Announce::Bitfield(bytes) => {
@@ -287,6 +287,23 @@ impl Connection {
             }
             Announce::All => pieces.have_all = true,
             Announce::None => {}
+        }
+    }
+
+    /// The peer announced its pieces: grant our allowed-fast set (BEP 6) if it is a starting
+    /// peer, one with fewer pieces than the set is large, and only the pieces it lacks. A
+    /// peer with more has pieces to trade for an unchoke; a seed needs nothing. Granting to
+    /// every peer would let each new connection take its set while we choke it.
+    fn grant_allowed_fast(&mut self, now: Instant) {
+        let set = std::mem::take(&mut self.fast_to_grant);
+        let bits = &self.peer_pieces.bits;
+        if bits.count_ones() >= self.config.allowed_fast() {
+            return;
+        }
+        let lacking: Vec<u32> = set.into_iter().filter(|&p| !bits.get(p)).collect();
+        for piece in lacking {
+            self.granted_fast.push(piece);
+            self.queue(now, &Message::AllowedFast(piece));
         }
     }
 

@@ -96,6 +96,50 @@ impl Scripted {
 }
 
 #[test]
+fn allowed_fast_is_granted_only_to_a_starting_peer_and_only_for_pieces_it_lacks() {
+    let ours = Bitfield::full(PIECES);
+    let granted = |announce: Message| {
+        let mut s = Scripted::new(true, Some(geometry()), Some(&ours));
+        assert!(
+            !s.opening
+                .iter()
+                .any(|m| matches!(m, Message::AllowedFast(_))),
+            "nothing is granted before the peer announces its pieces"
+        );
+        s.feed(&[announce]);
+        let sent: Vec<u32> = s
+            .sent()
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::AllowedFast(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, s.conn.granted_allowed_fast());
+        sent
+    };
+    let set = granted(Message::HaveNone);
+    assert_eq!(set.len(), 2, "the whole set to a peer with nothing");
+    assert!(granted(Message::HaveAll).is_empty(), "a seed needs nothing");
+    let bitfield = |pieces: &[u32]| {
+        let mut bits = Bitfield::new(PIECES);
+        pieces.iter().for_each(|&p| {
+            bits.set(p);
+        });
+        Message::Bitfield(Bytes::from(bits.to_bytes()))
+    };
+    assert_eq!(
+        granted(bitfield(&[set[0]])),
+        vec![set[1]],
+        "one piece, fewer than the set: the rest of the set"
+    );
+    assert!(
+        granted(bitfield(&[0, 1])).is_empty(),
+        "as many pieces as the set: not a starting peer"
+    );
+}
+
+#[test]
 fn scripted_peer_opening_messages() {
     let ours = Bitfield::full(PIECES);
     let s = Scripted::new(true, Some(geometry()), Some(&ours));
