@@ -2,7 +2,10 @@
 //! themselves. Every piece reaches some leecher before the seeder has delivered two copies
 //! (measured: about 1.7), so the seeder can leave then and the leechers still finish; and the
 //! seeder's first copy is at least half distinct pieces (leechers picking the same rarest
-//! piece at once cost duplicates: measured 44-53 of 64; in-order picking gives 12). The same
+//! piece at once cost duplicates: measured 38-46 of 64 over 12 seeds; in-order picking gives
+//! 13). Choked leechers start two pieces each with the seeder's allowed-fast grants (BEP 6):
+//! without grants the first copy has 44-53 distinct pieces; when leechers took their whole
+//! allowed-fast sets, 27-37, so `PickerConfig::starting_pieces` limits them. The same
 //! swarm picking pieces in order (`sequential`) fails both criteria: the test can tell them
 //! apart. Pieces are 64 KiB (4 blocks): with one block per piece, every request in a
 //! leecher's pipeline to the slow seeder (3 s of its rate, as libtorrent keeps) would be a

@@ -93,6 +93,13 @@ pub struct PickerConfig {
     pub strikes_to_ban: u32,
     /// Download pieces in index order instead of rarest first (streaming).
     pub sequential: bool,
+    /// While we have, or are downloading, fewer pieces than this, we are a starting peer: a
+    /// peer that chokes us is asked for the pieces it allows us fast (BEP 6), which are meant
+    /// to give a starting peer something to trade. Past it, a choking peer's upload is left
+    /// to the peers it unchokes. Measured in the rarest-first simulation (a slow seeder, eight
+    /// leechers): when every leecher took its whole allowed-fast set from the seeder, the
+    /// seeder's first copy reached 27-37 distinct pieces of 64; granting none, 44-53.
+    pub starting_pieces: u32,
 }
 
 impl Default for PickerConfig {
@@ -106,6 +113,7 @@ impl Default for PickerConfig {
             max_endgame_copies: 3,
             strikes_to_ban: 2,
             sequential: false,
+            starting_pieces: 2,
         }
     }
 }

@@ -79,7 +79,8 @@ impl Picker {
     }
 
     /// Free blocks of the wanted pieces `peer` allows us fast (BEP 6), in the order it named
-    /// them; a piece nobody started yet is started.
+    /// them; a piece nobody started yet is started only while we are a starting peer (see
+    /// [`PickerConfig::starting_pieces`]).
     fn pick_allowed_fast(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
         let allowed = self.peers[&peer].allowed_fast.clone();
         for piece in allowed {
@@ -90,6 +91,10 @@ impl Picker {
                 continue;
             }
             if !self.downloading.contains_key(&piece) {
+                let started = self.have.count() as usize + self.downloading.len();
+                if started >= self.config.starting_pieces as usize {
+                    continue;
+                }
                 self.start_piece(piece);
             }
             self.take_free_blocks(piece, peer, want, out);

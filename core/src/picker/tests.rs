@@ -1005,3 +1005,41 @@ fn a_choking_peer_is_asked_only_for_its_allowed_fast_pieces() {
     );
     p.check_invariants().unwrap();
 }
+
+#[test]
+fn allowed_fast_pieces_are_started_only_while_we_are_starting() {
+    let now = Instant::now();
+    let mut p = picker(8, 2 * BLOCK_LEN);
+    assert_eq!(PickerConfig::default().starting_pieces, 2);
+    let (choker, other) = (PeerKey(0), PeerKey(1));
+    for k in [choker, other] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+    }
+    for piece in [6, 1, 3] {
+        p.allowed_fast(choker, piece);
+    }
+    // Nothing had, nothing downloading: two pieces get us started, in the order granted.
+    let reqs = p.pick(now, choker, RATE);
+    let pieces: BTreeSet<u32> = reqs.iter().map(|r| r.piece).collect();
+    assert_eq!(pieces, BTreeSet::from([1, 6]), "{reqs:?}");
+    // One of them done, and another piece downloading from an unchoking peer: past the
+    // threshold, no third piece is started from the choking peer.
+    for r in reqs.iter().filter(|r| r.piece == 6) {
+        accept(p.block_received(now, choker, *r));
+    }
+    assert!(p.piece_passed(6).cancels.is_empty());
+    p.peer_unchoked(now, other);
+    let from_other = p.pick(now, other, PeerRate { reqq: 1, ..RATE });
+    assert_eq!(from_other.len(), 1);
+    assert!(p.pick(now, choker, RATE).is_empty());
+    // A granted piece someone else started may still be finished by the choking peer.
+    p.peer_choked(other);
+    p.allowed_fast(choker, from_other[0].piece);
+    let rest = p.pick(now, choker, RATE);
+    assert!(
+        rest.iter().all(|r| r.piece == from_other[0].piece) && !rest.is_empty(),
+        "{rest:?}"
+    );
+    p.check_invariants().unwrap();
+}
