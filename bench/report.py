@@ -3,8 +3,8 @@
 
   report.py ROWS.tsv LIMITS.json RESULTS.md
 
-Per scenario and client: the median of the successful runs of wall time, MB/s, CPU seconds
-and peak RSS (and, for the pair scenario, the seeder's CPU seconds and peak RSS), and the
+Per scenario and client: the median of the successful runs of wall time (and its range, so
+the noise of the shared machine shows), MB/s, CPU seconds and peak RSS (and, for the pair scenario, the seeder's CPU seconds and peak RSS), and the
 ratios to rqbit in the same scenario (throughput: higher is better; RSS and CPU: lower is
 better).
 """
@@ -81,6 +81,7 @@ def main():
                 "runs": len(runs),
                 "ok": len(ok),
                 "wall": med([r[0] for r in ok]),
+                "wall_range": (min(r[0] for r in ok), max(r[0] for r in ok)) if ok else None,
                 "mbps": med([r[1] for r in ok]),
                 "rss_mib": med([num(r[2]) / 1024 if num(r[2]) else None for r in ok]),
                 "cpu": med([num(r[3]) for r in ok]),
@@ -126,7 +127,7 @@ def main():
             L.append(about + "\n")
         seeder = any(s["s_cpu"] is not None for s in clients.values())
         seeder_rss = any(s["s_rss_mib"] is not None for s in clients.values())
-        head = ["client", "ok", "wall s", "MB/s", "CPU s", "peak RSS MiB"]
+        head = ["client", "ok", "wall s", "wall range s", "MB/s", "CPU s", "peak RSS MiB"]
         if seeder:
             head += ["seeder CPU s"]
         if seeder_rss:
@@ -140,7 +141,9 @@ def main():
         L.append("|" + "---|" * len(head))
         base = clients.get("rqbit") or clients.get("rqbit-seeder") or {}
         for client, s in clients.items():
+            lo_hi = s["wall_range"]
             cells = [client, f"{s['ok']}/{s['runs']}", fmt(s["wall"], ".2f"),
+                     "—" if lo_hi is None else f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}",
                      fmt(s["mbps"], ".0f"), fmt(s["cpu"], ".2f"), fmt(s["rss_mib"], ".0f")]
             if seeder:
                 cells += [fmt(s["s_cpu"], ".2f")]
