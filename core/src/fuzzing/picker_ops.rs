@@ -59,6 +59,7 @@ impl Harness {
             .expect("at most 48 pieces of at most 64 KiB always make a valid layout");
         let config = PickerConfig {
             sequential: u.arbitrary().unwrap_or(false),
+            starting_pieces: u.int_in_range(0..=8).unwrap_or(2),
             ..PickerConfig::default()
         };
         let seed: u64 = u.arbitrary().unwrap_or(0);
