@@ -481,6 +481,16 @@ def trackerless(args, work, data):
     return dict(data, torrent=torrent)
 
 
+def rotated(items, run):
+    """`items` in the order run `run` (from 1) uses: each run starts one client later, so no
+    client always follows the same other one. A run can leave the machine slower for the next:
+    with rqbit's 1 GiB output left on disk, the download after it cost its seeders 0.4-0.7
+    CPU-s more, three times out of three (each run here deletes the last output first, but
+    after-effects of other kinds would otherwise land on the same client every time)."""
+    k = (run - 1) % len(items)
+    return items[k:] + items[:k]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -530,19 +540,19 @@ def main():
                 seeders = start_lt_seeders(args, procs, work, data, n)
                 log(f"{scenario}: {n} seeder(s) up")
                 for run in range(1, args.runs + 1):
-                    for client in clients:
+                    for client in rotated(clients, run):
                         run_download(args, work, client, data, scenario, run,
                                      lt_seeders=[p for p, _ in seeders])
                 for p, _ in seeders:
                     procs.stop(p)
             if layout == "single" and "seed" in scenarios:
                 for run in range(1, args.runs + 1):
-                    for client in ("sanstorrent-smol", "rqbit"):
+                    for client in rotated(["sanstorrent-smol", "rqbit"], run):
                         run_seed(args, procs, work, client, data, run)
             if layout == "single" and "pair" in scenarios:
                 pair_data = trackerless(args, work, data)
                 for run in range(1, args.runs + 1):
-                    for client in args.pair_clients.split(","):
+                    for client in rotated(args.pair_clients.split(","), run):
                         run_pair(args, procs, work, client, pair_data, run)
             shutil.rmtree(data["dir"], ignore_errors=True)
     finally:
