@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
-use super::gather::{BlockCursor, grid_chunks, write_all_vectored_at};
+use super::gather::{BlockCursor, grid_chunks, write_all_vectored_at, write_grid};
 use super::handles::Handles;
 use super::{FileStamp, IoOp, Storage, StorageError};
 use crate::layout::Layout;
@@ -172,7 +172,7 @@ impl Storage for FileStorage {
         Ok(())
     }
 
-    /// Writes the blocks' bytes file by file, cut on each file's 16 KiB grid rather than on
+    /// Writes the blocks' bytes file by file, cut on each file's own grid rather than on
     /// block boundaries, each cut with one vectored write (see the `gather` module).
     fn write_blocks(&self, piece: u32, offset: u32, blocks: &[&[u8]]) -> Result<(), StorageError> {
         let total = blocks.iter().map(|b| b.len()).sum();
@@ -184,7 +184,8 @@ impl Storage for FileStorage {
                 continue;
             }
             let handle = self.handle(span.file, true)?;
-            for (at, len) in grid_chunks(span.file_offset, span.len as u64) {
+            let len = span.len as u64;
+            for (at, len) in grid_chunks(span.file_offset, len, write_grid(span.file_offset, len)) {
                 slices.clear();
                 source.take(len as usize, &mut slices);
                 write_all_vectored_at(&handle, &mut slices, at)
@@ -546,6 +547,35 @@ pub(crate) mod tests {
             s.write_blocks(0, 0, &past_end),
             Err(StorageError::OutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn aligned_runs_across_the_coarse_grid_land_whole() {
+        let tmp = TempDir::new("write-aligned");
+        // One file: every run lies on the block grid, the last block is short.
+        let len = 5 * (1 << 16) + 1000;
+        let layout = Layout::new(1 << 17, [(len as u64, false)]).unwrap();
+        let s = FileStorage::open(&tmp.0, layout.clone(), &[rel("f")]).unwrap();
+        let stream = content(len);
+        for piece in 0..layout.piece_count() {
+            let start = piece as usize * (1 << 17);
+            let data = &stream[start..start + layout.piece_len(piece) as usize];
+            let blocks: Vec<&[u8]> = data.chunks(1 << 14).collect();
+            // Runs of one, five and the rest: they start at 0, 16 and 96 KiB of the piece.
+            let mut at = 0;
+            for run in [
+                &blocks[..1],
+                &blocks[1..blocks.len().min(6)],
+                &blocks[6.min(blocks.len())..],
+            ] {
+                if run.is_empty() {
+                    continue;
+                }
+                s.write_blocks(piece, at, run).unwrap();
+                at += run.iter().map(|b| b.len() as u32).sum::<u32>();
+            }
+        }
+        assert_eq!(fs::read(tmp.0.join("f")).unwrap(), stream);
     }
 
     /// Bytes of disk the file at `path` occupies.

@@ -7,7 +7,9 @@
 //! Blocks are aligned in the torrent, but a file of a multi-file torrent starts anywhere, so
 //! [`super::FileStorage`] joins adjacent blocks and cuts the result on each file's own
 //! [`WRITE_GRID`] instead of on block boundaries (measured on a 1 GiB, 200-file download:
-//! a third less system time).
+//! a third less system time). Where the joined blocks lie on that grid in the file (every
+//! block of a single-file torrent does), they are cut on the coarser [`ALIGNED_WRITE_GRID`]
+//! instead: fewer calls and larger folios, each filled whole (see [`write_grid`]).
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -16,16 +18,36 @@ use std::io::{self, IoSlice};
 /// exactly as block-by-block writes would.
 pub(crate) const WRITE_GRID: u64 = 16 * 1024;
 
+/// The grid for writes that start and end on [`WRITE_GRID`]: four blocks. Measured on 1 GiB
+/// from four libtorrent seeders (alternated A/B, eight pairs): 0.1 CPU-s less system time
+/// and 7 % less wall time than cutting every block apart. A 256 KiB grid saved as much on
+/// most runs, but three runs of ten spent 1.4–2.8 times the system time.
+pub(crate) const ALIGNED_WRITE_GRID: u64 = 4 * WRITE_GRID;
+
+/// The grid to cut a write of `len` bytes at file offset `offset` on: [`ALIGNED_WRITE_GRID`]
+/// when both ends lie on [`WRITE_GRID`], so every folio it creates is written whole;
+/// [`WRITE_GRID`] otherwise, since a coarser grid there leaves larger folios partly written
+/// until a later write fills them (measured: a quarter more system time on a 200-file
+/// download).
+pub(crate) fn write_grid(offset: u64, len: u64) -> u64 {
+    if offset.is_multiple_of(WRITE_GRID) && len.is_multiple_of(WRITE_GRID) {
+        ALIGNED_WRITE_GRID
+    } else {
+        WRITE_GRID
+    }
+}
+
 /// Cuts `len` bytes at file offset `offset` into `(offset, len)` pieces that end on
-/// [`WRITE_GRID`] boundaries (except the last), so every piece but the first starts on one.
-pub(crate) fn grid_chunks(offset: u64, len: u64) -> impl Iterator<Item = (u64, u64)> {
+/// multiples of `grid` (except the last), so every piece but the first starts on one.
+pub(crate) fn grid_chunks(offset: u64, len: u64, grid: u64) -> impl Iterator<Item = (u64, u64)> {
+    let grid = grid.max(1);
     let end = offset.saturating_add(len);
     let mut at = offset;
     std::iter::from_fn(move || {
         if at >= end {
             return None;
         }
-        let next = (at / WRITE_GRID + 1).saturating_mul(WRITE_GRID).min(end);
+        let next = (at / grid + 1).saturating_mul(grid).min(end);
         let chunk = (at, next - at);
         at = next;
         Some(chunk)
@@ -124,7 +146,7 @@ mod tests {
     #[test]
     fn chunks_end_on_the_grid_and_cover_the_range() {
         for (offset, len) in [(0, 0), (0, 16384), (100, 16384), (16383, 2), (5, 100_000)] {
-            let chunks: Vec<_> = grid_chunks(offset, len).collect();
+            let chunks: Vec<_> = grid_chunks(offset, len, WRITE_GRID).collect();
             let mut at = offset;
             for (i, &(o, n)) in chunks.iter().enumerate() {
                 assert_eq!(o, at, "contiguous");
@@ -137,10 +159,27 @@ mod tests {
             assert_eq!(at, offset + len);
         }
         assert_eq!(
-            grid_chunks(100, 40_000).collect::<Vec<_>>(),
+            grid_chunks(100, 40_000, WRITE_GRID).collect::<Vec<_>>(),
             [(100, 16284), (16384, 16384), (32768, 7332)]
         );
-        assert_eq!(grid_chunks(u64::MAX - 1, 10).count(), 1, "no overflow");
+        assert_eq!(
+            grid_chunks(16384, 7 * 16384, ALIGNED_WRITE_GRID).collect::<Vec<_>>(),
+            [(16384, 49152), (65536, 65536)]
+        );
+        assert_eq!(
+            grid_chunks(u64::MAX - 1, 10, WRITE_GRID).count(),
+            1,
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn only_writes_on_the_block_grid_get_the_coarse_grid() {
+        assert_eq!(write_grid(0, 16384), ALIGNED_WRITE_GRID);
+        assert_eq!(write_grid(3 * 16384, 5 * 16384), ALIGNED_WRITE_GRID);
+        assert_eq!(write_grid(100, 16384), WRITE_GRID, "unaligned start");
+        assert_eq!(write_grid(16384, 16000), WRITE_GRID, "unaligned end");
+        assert_eq!(write_grid(0, 0), ALIGNED_WRITE_GRID);
     }
 
     #[test]
