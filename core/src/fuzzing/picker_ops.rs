@@ -60,6 +60,7 @@ impl Harness {
         let config = PickerConfig {
             sequential: u.arbitrary().unwrap_or(false),
             starting_pieces: u.int_in_range(0..=8).unwrap_or(2),
+            refill_batch: u.int_in_range(0..=40).unwrap_or(32),
             ..PickerConfig::default()
         };
         let seed: u64 = u.arbitrary().unwrap_or(0);

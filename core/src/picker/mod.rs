@@ -100,6 +100,13 @@ pub struct PickerConfig {
     /// leechers): when every leecher took its whole allowed-fast set from the seeder, the
     /// seeder's first copy reached 27-37 distinct pieces of 64; granting none, 44-53.
     pub starting_pieces: u32,
+    /// Free slots a peer's pipeline waits for before it is topped up again (at most an eighth
+    /// of the pipeline, so a small one still refills block by block; 1 refills at once).
+    /// Requests then reach the peer in batches, and a seeder such as libtorrent queues their
+    /// disk reads together instead of waking its disk threads for every few blocks. Measured
+    /// on 1 GiB from four libtorrent seeders given directly (eight alternated pairs): 32
+    /// against 1, 5 % less wall time, and the seeders spent 0.1 CPU-s less in seven of eight.
+    pub refill_batch: u32,
 }
 
 impl Default for PickerConfig {
@@ -114,6 +121,7 @@ impl Default for PickerConfig {
             strikes_to_ban: 2,
             sequential: false,
             starting_pieces: 2,
+            refill_batch: 32,
         }
     }
 }

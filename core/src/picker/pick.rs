@@ -27,7 +27,8 @@ pub fn pipeline_depth(config: &PickerConfig, rate: PeerRate) -> u32 {
 
 impl Picker {
     /// The next blocks to request from `peer`, given its measured `rate`: as many as fit its
-    /// pipeline ([`pipeline_depth`], one when snubbed) beyond what is already in flight. While
+    /// pipeline ([`pipeline_depth`], one when snubbed) beyond what is already in flight, once
+    /// that is at least a batch ([`PickerConfig::refill_batch`]) or nothing is. While
     /// the peer chokes us, only blocks of the pieces it allows us fast (BEP 6). Empty if the
     /// peer is banned or has nothing we need. The caller sends a `request` for each; call
     /// again after blocks arrive, unchokes, haves, allowed-fast pieces and timeouts.
@@ -45,8 +46,9 @@ impl Picker {
             pipeline_depth(&self.config, rate)
         } as usize;
         let mut want = depth.saturating_sub(state.inflight.len());
+        let batch = (depth / 8).min(self.config.refill_batch as usize);
         let mut out = Vec::new();
-        if want == 0 {
+        if want == 0 || (want < batch && !state.inflight.is_empty()) {
             return out;
         }
         if choked {

@@ -281,6 +281,48 @@ fn timeouts_free_blocks_and_snub() {
 }
 
 #[test]
+fn pipelines_are_topped_up_in_batches() {
+    let now = Instant::now();
+    // 40 pieces of 16 blocks: 640 blocks, more than two pipelines.
+    let mut p = picker(40, 16 * BLOCK_LEN);
+    let (big, small) = (PeerKey(0), PeerKey(1));
+    for k in [big, small] {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+    let big_rate = PeerRate { reqq: 256, ..RATE };
+    let mut flight = p.pick(now, big, big_rate);
+    assert_eq!(flight.len(), 256);
+    // 31 free slots: fewer than a batch (32 = 256 / 8), so nothing yet.
+    for r in flight.drain(..31) {
+        accept(p.block_received(now, big, r));
+    }
+    assert!(p.pick(now, big, big_rate).is_empty());
+    accept(p.block_received(now, big, flight.remove(0)));
+    assert_eq!(p.pick(now, big, big_rate).len(), 32);
+    // A pipeline of 8 has batches of one: every block refills it.
+    let small_rate = PeerRate { reqq: 8, ..RATE };
+    let mut flight = p.pick(now, small, small_rate);
+    assert_eq!(flight.len(), 8);
+    accept(p.block_received(now, small, flight.remove(0)));
+    assert_eq!(p.pick(now, small, small_rate).len(), 1);
+    // With batches of 1 configured, the big pipeline refills block by block too.
+    let config = PickerConfig {
+        refill_batch: 1,
+        ..Default::default()
+    };
+    let mut p = Picker::new(&layout(40, 16 * BLOCK_LEN), config, 1);
+    p.add_peer(big);
+    p.peer_have_all(big).unwrap();
+    p.peer_unchoked(now, big);
+    let flight = p.pick(now, big, big_rate);
+    accept(p.block_received(now, big, flight[0]));
+    assert_eq!(p.pick(now, big, big_rate).len(), 1);
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn unchoked_silent_peer_is_snubbed_after_60s() {
     let t0 = Instant::now();
     let config = PickerConfig {
