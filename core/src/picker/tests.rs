@@ -29,6 +29,15 @@ fn bitfield(n: u32, pieces: &[u32]) -> Vec<u8> {
     s.to_bitfield()
 }
 
+/// Adds `keys` as peers that have every piece and unchoke us.
+fn add_unchoking_seeds(p: &mut Picker, now: Instant, keys: &[PeerKey]) {
+    for &k in keys {
+        p.add_peer(k);
+        p.peer_have_all(k).unwrap();
+        p.peer_unchoked(now, k);
+    }
+}
+
 fn accept(r: Received) -> (bool, Vec<(PeerKey, BlockRequest)>) {
     match r {
         Received::Accepted {
@@ -126,11 +135,7 @@ fn endgame_duplicates_last_blocks_and_cancels_on_arrival() {
     let now = Instant::now();
     let mut p = picker(1, 2 * BLOCK_LEN);
     let (a, b) = (PeerKey(0), PeerKey(1));
-    for k in [a, b] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[a, b]);
     let ra = p.pick(now, a, RATE);
     assert_eq!(ra.len(), 2);
     assert!(p.in_endgame());
@@ -189,11 +194,7 @@ fn a_stalled_peer_cannot_hold_the_download_at_99_percent() {
     let now = Instant::now();
     let mut p = picker(50, 4 * BLOCK_LEN);
     let (slow, fast) = (PeerKey(0), PeerKey(1));
-    for k in [slow, fast] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[slow, fast]);
     let stalled = p.pick(now, slow, PeerRate { reqq: 30, ..RATE });
     assert_eq!(stalled.len(), 30);
     let mut rounds = 0;
@@ -247,11 +248,7 @@ fn timeouts_free_blocks_and_snub() {
     let t0 = Instant::now();
     let mut p = picker(4, BLOCK_LEN);
     let (a, b) = (PeerKey(0), PeerKey(1));
-    for k in [a, b] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(t0, k);
-    }
+    add_unchoking_seeds(&mut p, t0, &[a, b]);
     let ra = p.pick(t0, a, PeerRate { reqq: 2, ..RATE });
     assert_eq!(ra.len(), 2);
     let deadline = p.poll_timeout().unwrap();
@@ -286,11 +283,7 @@ fn pipelines_are_topped_up_in_batches() {
     // 40 pieces of 16 blocks: 640 blocks, more than two pipelines.
     let mut p = picker(40, 16 * BLOCK_LEN);
     let (big, small) = (PeerKey(0), PeerKey(1));
-    for k in [big, small] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[big, small]);
     let big_rate = PeerRate { reqq: 256, ..RATE };
     let mut flight = p.pick(now, big, big_rate);
     assert_eq!(flight.len(), 256);
@@ -313,9 +306,7 @@ fn pipelines_are_topped_up_in_batches() {
         ..Default::default()
     };
     let mut p = Picker::new(&layout(40, 16 * BLOCK_LEN), config, 1);
-    p.add_peer(big);
-    p.peer_have_all(big).unwrap();
-    p.peer_unchoked(now, big);
+    add_unchoking_seeds(&mut p, now, &[big]);
     let flight = p.pick(now, big, big_rate);
     accept(p.block_received(now, big, flight[0]));
     assert_eq!(p.pick(now, big, big_rate).len(), 1);
@@ -330,9 +321,7 @@ fn unchoked_silent_peer_is_snubbed_after_60s() {
         ..Default::default()
     };
     let mut p = Picker::new(&layout(4, BLOCK_LEN), config, 3);
-    p.add_peer(PeerKey(0));
-    p.peer_have_all(PeerKey(0)).unwrap();
-    p.peer_unchoked(t0, PeerKey(0));
+    add_unchoking_seeds(&mut p, t0, &[PeerKey(0)]);
     assert_eq!(p.pick(t0, PeerKey(0), RATE).len(), 4);
     assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(60)));
     assert!(p.handle_timeout(t0 + Duration::from_secs(60)).is_empty());
@@ -351,9 +340,7 @@ fn priorities_and_sequential_mode() {
         Priority::Normal,
         Priority::Skip,
     ]);
-    p.add_peer(PeerKey(0));
-    p.peer_have_all(PeerKey(0)).unwrap();
-    p.peer_unchoked(now, PeerKey(0));
+    add_unchoking_seeds(&mut p, now, &[PeerKey(0)]);
     let r = p.pick(now, PeerKey(0), PeerRate { reqq: 1, ..RATE });
     assert_eq!(r[0].piece, 3, "high first");
     let r = p.pick(now, PeerKey(0), PeerRate { reqq: 10, ..RATE });
@@ -407,11 +394,7 @@ fn two_failed_pieces_ban_a_contributor() {
     let now = Instant::now();
     let mut p = picker(3, BLOCK_LEN);
     let (bad, good) = (PeerKey(0), PeerKey(1));
-    for k in [bad, good] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[bad, good]);
     let r = p.pick(now, bad, PeerRate { reqq: 2, ..RATE });
     for block in &r {
         assert!(accept(p.block_received(now, bad, *block)).0);
@@ -435,11 +418,7 @@ fn smart_ban_finds_the_peer_whose_block_differed() {
     let now = Instant::now();
     let mut p = picker(1, 2 * BLOCK_LEN);
     let (a, b, c) = (PeerKey(0), PeerKey(1), PeerKey(2));
-    for k in [a, b, c] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[a, b, c]);
     let ra = p.pick(now, a, PeerRate { reqq: 1, ..RATE });
     let rb = p.pick(now, b, PeerRate { reqq: 1, ..RATE });
     accept(p.block_received(now, a, ra[0]));
@@ -568,11 +547,7 @@ fn smart_ban_end_to_end_through_storage() {
     let mut resume = ResumeState::new(2);
     let mut p = Picker::new(&l, PickerConfig::default(), 9);
     let (a, b, evil) = (PeerKey(0), PeerKey(1), PeerKey(2));
-    for k in [a, b, evil] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[a, b, evil]);
     let one = PeerRate { reqq: 1, ..RATE };
     // Deliver a block as `from` would send it (the evil peer flips bits) and handle the verdict.
     let mut deliver = |p: &mut Picker, from: PeerKey, r: BlockRequest| -> Vec<PeerKey> {
@@ -985,11 +960,7 @@ fn records_of_a_departed_peer_last_until_its_blocks_are_judged() {
     let now = Instant::now();
     let mut p = picker(1, 2 * BLOCK_LEN);
     let (a, b, c) = (PeerKey(0), PeerKey(1), PeerKey(2));
-    for k in [a, b, c] {
-        p.add_peer(k);
-        p.peer_have_all(k).unwrap();
-        p.peer_unchoked(now, k);
-    }
+    add_unchoking_seeds(&mut p, now, &[a, b, c]);
     assert!(!p.has_records_of(b));
     let ra = p.pick(now, a, PeerRate { reqq: 1, ..RATE });
     let rb = p.pick(now, b, PeerRate { reqq: 1, ..RATE });
