@@ -9,6 +9,7 @@ use sanstorrent_core::dht::{
     Body, Config, Dht, Message, Method, NodeId, PeerStore, Query, RateLimit, Response, StoreLimits,
     StoredPeer, Want,
 };
+use sanstorrent_core::io::Dest;
 use sanstorrent_core::{InfoHash, Rng};
 
 fn addr(i: u32) -> SocketAddr {
@@ -48,7 +49,7 @@ fn main() {
             let Ok(msg) = Message::decode(&t.payload) else {
                 continue;
             };
-            if matches!(msg.body, Body::Query(_)) {
+            if let (Body::Query(_), Dest::Udp(to)) = (&msg.body, t.dest) {
                 let pong = Message {
                     tid: msg.tid,
                     body: Body::Response(Response {
@@ -59,7 +60,7 @@ fn main() {
                     ip: None,
                     version: None,
                 };
-                dht.handle_datagram(start, t.to, &pong.encode());
+                dht.handle_datagram(start, to, &pong.encode());
             }
         }
     }

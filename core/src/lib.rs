@@ -24,6 +24,7 @@ pub mod extensions;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod id;
+pub mod io;
 pub mod layout;
 pub mod magnet;
 pub mod metainfo;

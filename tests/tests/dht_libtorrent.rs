@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sanstorrent_core::dht::{Config, Dht, DhtEvent, looks_like_krpc};
 use sanstorrent_core::id::to_hex;
+use sanstorrent_core::io::Dest;
 use sanstorrent_core::{InfoHash, Rng};
 use sanstorrent_tests::interop::{WorkDir, free_port, lt_listen_port, lt_peer, mktorrent};
 
@@ -32,7 +33,9 @@ impl Driver {
 
     fn flush(&mut self) {
         while let Some(t) = self.dht.poll_transmit() {
-            let _ = self.sock.send_to(&t.payload, t.to);
+            if let Dest::Udp(to) = t.dest {
+                let _ = self.sock.send_to(&t.payload, to);
+            }
         }
         while let Some(e) = self.dht.poll_event() {
             eprintln!("dht event: {e:?}");

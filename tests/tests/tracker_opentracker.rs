@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use sanstorrent_core::io::Dest;
 use sanstorrent_core::tracker::http::{DEFAULT_MAX_RESPONSE, announce_outcome, announce_request};
 use sanstorrent_core::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
 use sanstorrent_core::tracker::{
@@ -75,7 +76,10 @@ fn udp_drive(
     let mut buf = [0u8; 2048];
     loop {
         while let Some(tx) = t.poll_transmit() {
-            socket.send_to(&tx.payload, tx.to).unwrap();
+            let Dest::Udp(to) = tx.dest else {
+                panic!("a UDP tracker only sends datagrams: {tx:?}");
+            };
+            socket.send_to(&tx.payload, to).unwrap();
         }
         if let Some(event) = t.poll_event() {
             return event;

@@ -15,6 +15,7 @@
 //! use std::net::UdpSocket;
 //! use std::time::{Duration, Instant};
 //! use sanstorrent_core::dht::{Config, Dht, DhtEvent, looks_like_krpc};
+//! use sanstorrent_core::io::Dest;
 //!
 //! let sock = UdpSocket::bind("0.0.0.0:6881")?;
 //! let mut dht = Dht::new(Config::default(), Instant::now(), 42);
@@ -22,7 +23,9 @@
 //! let mut buf = [0u8; 2048];
 //! loop {
 //!     while let Some(t) = dht.poll_transmit() {
-//!         sock.send_to(&t.payload, t.to)?;
+//!         if let Dest::Udp(to) = t.dest {
+//!             sock.send_to(&t.payload, to)?;
+//!         }
 //!     }
 //!     while let Some(event) = dht.poll_event() {
 //!         if let DhtEvent::Peers { peers, .. } = event { /* connect to them */ }
@@ -73,6 +76,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::id::InfoHash;
+use crate::io::{Dest, Transmit};
 use crate::rng::Rng;
 use lookup::{Lookup, Phase};
 use routing::{Observed, Seen};
@@ -131,16 +135,6 @@ impl Default for Config {
             version: Some(*b"ST\x00\x01"),
         }
     }
-}
-
-/// A datagram to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct Transmit {
-    /// The destination.
-    pub to: SocketAddr,
-    /// The KRPC message.
-    pub payload: Bytes,
 }
 
 /// What the DHT tells the application.
@@ -827,7 +821,7 @@ impl Dht {
             return;
         }
         self.transmits.push_back(Transmit {
-            to,
+            dest: Dest::Udp(to),
             payload: Bytes::from(msg.encode()),
         });
     }

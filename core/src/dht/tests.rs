@@ -24,7 +24,7 @@ fn ask(dht: &mut Dht, now: Instant, from: SocketAddr, method: Method) -> Option<
     dht.handle_datagram(now, from, &query(NodeId([0xee; 20]), method, false));
     let mut reply = None;
     while let Some(t) = dht.poll_transmit() {
-        assert_eq!(t.to, from);
+        assert_eq!(t.dest, Dest::Udp(from));
         let msg = Message::decode(&t.payload).expect("our datagrams decode");
         if matches!(msg.body, Body::Query(_)) {
             continue;
@@ -250,7 +250,8 @@ fn pump(nodes: &mut [Dht], now: &mut Instant) {
         for i in 0..nodes.len() {
             while let Some(t) = nodes[i].poll_transmit() {
                 moved = true;
-                let Some(j) = (0..nodes.len()).find(|&j| addr(j as u32) == t.to) else {
+                let Some(j) = (0..nodes.len()).find(|&j| Dest::Udp(addr(j as u32)) == t.dest)
+                else {
                     continue;
                 };
                 *now += Duration::from_millis(10);
@@ -372,7 +373,7 @@ fn new_queriers_are_verified_by_a_ping_and_stale_nodes_repinged() {
     let mut now = t0 + GOOD_FOR;
     dht.handle_timeout(now);
     let t = dht.poll_transmit().expect("ping of a questionable node");
-    assert_eq!(t.to, addr(1));
+    assert_eq!(t.dest, Dest::Udp(addr(1)));
     now += Duration::from_secs(61);
     dht.handle_timeout(now);
     assert!(dht.poll_transmit().is_some(), "pinged again after a minute");

@@ -8,6 +8,7 @@ use crate::dht::{
     Body, Config, Dht, K, Message, NodeId, NodeInfo, RateLimit, Response, looks_like_krpc,
 };
 use crate::id::InfoHash;
+use crate::io::Dest;
 
 /// The most operations taken from one input.
 const MAX_OPS: usize = 512;
@@ -72,8 +73,10 @@ pub fn dht_node(start: Instant, data: &[u8]) {
         while let Some(t) = dht.poll_transmit() {
             assert!(looks_like_krpc(&t.payload), "we send KRPC");
             let msg = Message::decode(&t.payload).expect("our datagrams decode");
-            if matches!(msg.body, Body::Query(_)) && sent.len() < 256 {
-                sent.push((t.to, msg.tid));
+            if let (Body::Query(_), Dest::Udp(to)) = (&msg.body, t.dest)
+                && sent.len() < 256
+            {
+                sent.push((to, msg.tid));
             }
         }
         while dht.poll_event().is_some() {}

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::id::{InfoHash, PeerId};
+use crate::io::Dest;
 use crate::rng::Rng;
 use crate::tracker::udp::{OpId, UdpConfig, UdpEvent, UdpTracker};
 use crate::tracker::{AnnounceEvent, AnnounceRequest};
@@ -104,7 +105,7 @@ fn drain(
     outcomes: &mut Outcomes,
 ) {
     while let Some(tx) = t.poll_transmit() {
-        assert_eq!(tx.to, remote);
+        assert_eq!(tx.dest, Dest::Udp(remote));
         let len = tx.payload.len();
         assert!(
             len == 16 || len == 98 || (len > 16 && (len - 16) % 20 == 0),

@@ -17,14 +17,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use crate::io::{ConnId, Dest, Transmit};
 use crate::layout::Layout;
 use crate::metainfo::RelativePath;
 use crate::storage::StorageError;
 use crate::tracker::TrackerUrl;
-
-/// A peer connection, allocated by the session (never by the runtime).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
 
 /// A torrent in the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,28 +34,6 @@ pub struct JobId(pub u64);
 /// An HTTP request or a DNS resolution the session asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
-
-/// Bytes to send.
-#[derive(Clone, Debug)]
-#[must_use]
-pub struct Transmit {
-    /// Where the bytes go.
-    pub dest: Dest,
-    /// The bytes. For a peer, append them to the connection's write stream in order (and,
-    /// with send accounting, report them with `handle_peer_sent` once written).
-    pub payload: Bytes,
-}
-
-/// Where a [`Transmit`] goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dest {
-    /// The TCP stream of a peer connection. With
-    /// [`SessionConfig::send_accounting`](super::SessionConfig::send_accounting), report the
-    /// bytes the socket accepts with [`Session::handle_peer_sent`](super::Session::handle_peer_sent).
-    Peer(ConnId),
-    /// A datagram from the session's one UDP socket (DHT and UDP trackers share it).
-    Udp(SocketAddr),
-}
 
 /// Work for the runtime. Each result comes back through the `handle_*` call named on the
 /// variant.

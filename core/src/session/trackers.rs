@@ -6,11 +6,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use super::Session;
 use super::event::Event;
-use super::io::{Action, Dest, RequestId, TorrentId, Transmit};
+use super::io::{Action, RequestId, TorrentId};
 use super::scrape::ScrapeRequests;
 use super::torrent::candidates::Source;
 use crate::tracker::announce::Transfer;
@@ -155,10 +153,7 @@ impl Session {
         let mut scrapes = Vec::new();
         if let Some(tracker) = self.trackers.udp.get_mut(&addr) {
             while let Some(t) = tracker.poll_transmit() {
-                self.transmits.push_back(Transmit {
-                    dest: Dest::Udp(t.to),
-                    payload: Bytes::from(t.payload),
-                });
+                self.transmits.push_back(t);
             }
             while let Some(event) = tracker.poll_event() {
                 match event {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::Session;
 use super::event::Event;
-use super::io::{Action, Dest, Transmit};
+use super::io::Action;
 use super::torrent::candidates::Source;
 use crate::dht::{Dht, DhtEvent, SavedState, looks_like_krpc};
 
@@ -65,10 +65,7 @@ impl Session {
             return;
         };
         while let Some(t) = dht.poll_transmit() {
-            self.transmits.push_back(Transmit {
-                dest: Dest::Udp(t.to),
-                payload: t.payload,
-            });
+            self.transmits.push_back(t);
         }
         let mut found = Vec::new();
         while let Some(event) = dht.poll_event() {

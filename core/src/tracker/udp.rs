@@ -21,8 +21,11 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::{AnnounceRequest, AnnounceResponse, ScrapeStats, compact_v4, compact_v6};
 use crate::id::InfoHash;
+use crate::io::{Dest, Transmit};
 use crate::rng::Rng;
 
 /// The magic constant of a connect request.
@@ -59,16 +62,6 @@ impl Default for UdpConfig {
 /// Identifies one announce or scrape on a [`UdpTracker`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OpId(pub u64);
-
-/// A datagram to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct Transmit {
-    /// The tracker's address.
-    pub to: SocketAddr,
-    /// The datagram.
-    pub payload: Vec<u8>,
-}
 
 /// What a [`UdpTracker`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -410,8 +403,8 @@ impl UdpTracker {
                         self.ops[i].state = OpState::Sent { tid, deadline };
                         let payload = request_bytes(id, tid, &self.ops[i].kind);
                         self.transmits.push_back(Transmit {
-                            to: self.remote,
-                            payload,
+                            dest: Dest::Udp(self.remote),
+                            payload: Bytes::from(payload),
                         });
                     }
                 }
@@ -534,8 +527,8 @@ impl UdpTracker {
         p.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
         p.extend_from_slice(&tid.to_be_bytes());
         self.transmits.push_back(Transmit {
-            to: self.remote,
-            payload: p,
+            dest: Dest::Udp(self.remote),
+            payload: Bytes::from(p),
         });
     }
 }

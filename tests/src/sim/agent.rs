@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use sanstorrent_core::dht::{Dht, DhtEvent};
+use sanstorrent_core::io::Dest;
 use sanstorrent_core::session::ConnId;
 
 /// What an agent asks the network to do.
@@ -123,8 +124,11 @@ impl Agent for DhtNode {
     }
     fn poll_output(&mut self) -> Option<Output> {
         if let Some(t) = self.dht.poll_transmit() {
+            let Dest::Udp(to) = t.dest else {
+                unreachable!("the DHT only sends datagrams: {t:?}");
+            };
             return Some(Output::Datagram {
-                to: t.to,
+                to,
                 bytes: t.payload,
             });
         }

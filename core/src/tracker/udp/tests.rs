@@ -53,7 +53,7 @@ fn announce_answer(tid: u32, peers: &[u8]) -> Vec<u8> {
 }
 
 /// Connects `t` at `now` with connection id 0xC0FFEE; returns the announce datagram sent next.
-fn connect(t: &mut UdpTracker, now: Instant) -> Vec<u8> {
+fn connect(t: &mut UdpTracker, now: Instant) -> Bytes {
     let c = t.poll_transmit().expect("connect sent");
     assert_eq!(c.payload.len(), 16);
     assert_eq!(read_u64(&c.payload, 0), Some(PROTOCOL_ID));
