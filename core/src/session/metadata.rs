@@ -16,8 +16,9 @@ use bytes::Bytes;
 use super::Session;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
-use crate::extensions::{ExtendedHandshake, FetchEvent, MetadataMessage, UT_METADATA};
+use crate::extensions::{FetchEvent, MetadataMessage, UT_METADATA};
 use crate::metainfo::Metainfo;
+use crate::wire::ExtendedHandshake;
 
 impl Session {
     /// A peer's extended handshake: a magnet torrent's fetcher learns whether (and what size

@@ -14,7 +14,8 @@ use super::Session;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use super::torrent::candidates::Source;
-use crate::extensions::{ExtendedHandshake, PexFlags, UT_PEX};
+use crate::extensions::{PexFlags, UT_PEX};
+use crate::wire::ExtendedHandshake;
 
 impl Session {
     /// Our own listen address, when the runtime told us where it listens.

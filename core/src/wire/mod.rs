@@ -3,6 +3,7 @@
 //!
 //! - [`handshake`]: the 68-byte handshake and its [`Reserved`] extension bits.
 //! - [`message`]: every message after it, [`Message`], and its encoding.
+//! - [`extension_handshake`]: the BEP 10 extended handshake and its [`ExtensionMap`].
 //! - [`codec`]: the incremental [`Decoder`] over a `BytesMut` receive buffer, checking each
 //!   length prefix against [`limits`] before waiting for the payload.
 //! - [`bitfield`]: [`Bitfield`], one bit per piece.
@@ -13,6 +14,7 @@
 
 pub mod bitfield;
 pub mod codec;
+pub mod extension_handshake;
 pub mod fast;
 pub mod handshake;
 pub mod limits;
@@ -23,6 +25,7 @@ pub mod peer;
 
 pub use bitfield::{Bitfield, BitfieldError};
 pub use codec::{Decoder, PieceCount, ProtocolError};
+pub use extension_handshake::{ExtendedHandshake, ExtendedHandshakeError, ExtensionMap};
 pub use fast::allowed_fast_set;
 pub use handshake::{Handshake, Reserved};
 pub use message::{BlockRef, Message, MessageId};

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use crate::extensions::ExtensionMap;
 use crate::id::{InfoHash, PeerId};
 use crate::layout::Layout;
 use crate::wire::bitfield::Bitfield;
+use crate::wire::extension_handshake::ExtensionMap;
 use crate::wire::handshake::Reserved;
 use crate::wire::limits::{
     DEFAULT_ALLOWED_FAST_COUNT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

@@ -5,9 +5,9 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::extensions::{ExtendedHandshake, ExtendedHandshakeError};
 use crate::id::{InfoHash, PeerId};
 use crate::wire::codec::ProtocolError;
+use crate::wire::extension_handshake::{ExtendedHandshake, ExtendedHandshakeError};
 use crate::wire::handshake::Reserved;
 use crate::wire::message::{BlockRef, MessageId};
 

@@ -41,10 +41,10 @@ pub use config::{Config, PieceGeometry, TorrentParams};
 pub use event::{CloseReason, Event, Misbehaviour, UsageError};
 
 use self::state::{OutRequests, PeerPieces, SendQueue};
-use crate::extensions::{ExtendedHandshake, ExtensionMap};
 use crate::id::{InfoHash, PeerId};
 use crate::wire::bitfield::Bitfield;
 use crate::wire::codec::{Decoder, PieceCount};
+use crate::wire::extension_handshake::{ExtendedHandshake, ExtensionMap};
 use crate::wire::fast::allowed_fast_set;
 use crate::wire::handshake::{Handshake, Reserved};
 use crate::wire::limits::{DEFAULT_PEER_REQQ, MAX_EXTENDED_MESSAGE_LEN, MAX_PEER_REQQ};

@@ -5,8 +5,8 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseReason, Connection, Event, Misbehaviour, Phase};
-use crate::extensions::ExtendedHandshake;
 use crate::wire::bitfield::{Bitfield, byte_len};
+use crate::wire::extension_handshake::ExtendedHandshake;
 use crate::wire::handshake::Handshake;
 use crate::wire::limits::{
     HANDSHAKE_LEN, MAX_ALLOWED_FAST_RECEIVED, MAX_BLOCK_LEN, MAX_MESSAGE_LEN,

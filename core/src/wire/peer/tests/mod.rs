@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
-use crate::extensions::UT_METADATA;
 use crate::rng::Rng;
+use crate::wire::extension_handshake::UT_METADATA;
 
 const PIECE_LEN: u32 = 64 * 1024;
 const PIECES: u32 = 4;

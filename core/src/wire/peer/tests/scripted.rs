@@ -329,7 +329,7 @@ fn hostile_messages_table() {
                 payload: Bytes::from_static(b"i1e"),
             }],
             severe(M::InvalidExtendedHandshake(
-                crate::extensions::ExtendedHandshakeError::NotADictionary,
+                crate::wire::ExtendedHandshakeError::NotADictionary,
             )),
         ),
         (

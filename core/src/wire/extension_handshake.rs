@@ -3,8 +3,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::limits::{MAX_CLIENT_NAME_LEN, MAX_EXTENSION_NAME_LEN, MAX_EXTENSIONS};
 use crate::bencode::{DecodeError, Decoder, Encoder};
-use crate::wire::limits::{MAX_CLIENT_NAME_LEN, MAX_EXTENSION_NAME_LEN, MAX_EXTENSIONS};
 
 /// Name of the metadata exchange extension (BEP 9).
 pub const UT_METADATA: &str = "ut_metadata";
