@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use sanstorrent_core::session::io::{CompletionKind, DiskJobKind};
-use sanstorrent_core::storage::{Storage, StorageError, block_digests, hash_piece};
+use sanstorrent_core::storage::{Storage, StorageError, block_digests, piece_matches};
 
 /// The largest block a `Read` job may ask for. The session validates peer requests (16 KiB
 /// blocks); this is a second fence so a bad length can never size an allocation.
@@ -34,7 +34,7 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKin
             storage.read(piece, offset, &mut buf)?;
             Ok(CompletionKind::Read(Bytes::from(buf)))
         }
-        DiskJobKind::Verify { piece, expected } => Ok(CompletionKind::Verified(matches(
+        DiskJobKind::Verify { piece, expected } => Ok(CompletionKind::Verified(piece_matches(
             storage, piece, &expected,
         )?)),
         DiskJobKind::Flush => {
@@ -44,7 +44,7 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKin
         DiskJobKind::Check { pieces } => {
             let mut good = Vec::new();
             for (piece, expected) in pieces {
-                if matches(storage, piece, &expected)? {
+                if piece_matches(storage, piece, &expected)? {
                     good.push(piece);
                 }
             }
@@ -69,15 +69,6 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKin
                 "this runtime does not know the disk job kind",
             ),
         }),
-    }
-}
-
-/// Whether `piece` as stored hashes to `expected`; never-written data is a mismatch.
-fn matches(storage: &dyn Storage, piece: u32, expected: &[u8; 20]) -> Result<bool, StorageError> {
-    match hash_piece(storage, piece) {
-        Ok(hash) => Ok(&hash == expected),
-        Err(e) if e.is_missing_data() => Ok(false),
-        Err(e) => Err(e),
     }
 }
 

@@ -534,7 +534,7 @@ fn pick_cost_does_not_scan_all_pieces() {
 
 #[test]
 fn smart_ban_end_to_end_through_storage() {
-    use crate::storage::{MemoryStorage, ResumeState, Storage, block_digests, verify_piece};
+    use crate::storage::{MemoryStorage, Storage, block_digests, piece_matches};
     let now = Instant::now();
     let l = layout(2, 2 * BLOCK_LEN);
     let mut source = vec![0u8; l.total_length() as usize];
@@ -544,7 +544,7 @@ fn smart_ban_end_to_end_through_storage() {
         .map(crate::id::sha1_digest)
         .collect();
     let storage = MemoryStorage::new(l.clone());
-    let mut resume = ResumeState::new(2);
+    let mut verified = PieceSet::new(2);
     let mut p = Picker::new(&l, PickerConfig::default(), 9);
     let (a, b, evil) = (PeerKey(0), PeerKey(1), PeerKey(2));
     add_unchoking_seeds(&mut p, now, &[a, b, evil]);
@@ -561,21 +561,18 @@ fn smart_ban_end_to_end_through_storage() {
         if !complete {
             return Vec::new();
         }
-        match verify_piece(&storage, r.piece, &hashes[r.piece as usize]).unwrap() {
-            Some(v) => {
-                resume.mark_verified_and_flushed(v.flush(&storage).unwrap());
-                if p.piece_passed(r.piece).smart_ban_check {
-                    let digests = block_digests(&storage, r.piece).unwrap();
-                    return p.check_passed_blocks(r.piece, &digests);
-                }
-                Vec::new()
-            }
-            None => {
-                let failed = p.piece_failed(r.piece);
+        if piece_matches(&storage, r.piece, &hashes[r.piece as usize]).unwrap() {
+            verified.insert(r.piece);
+            if p.piece_passed(r.piece).smart_ban_check {
                 let digests = block_digests(&storage, r.piece).unwrap();
-                p.record_failed_blocks(r.piece, &digests);
-                failed.banned
+                return p.check_passed_blocks(r.piece, &digests);
             }
+            Vec::new()
+        } else {
+            let failed = p.piece_failed(r.piece);
+            let digests = block_digests(&storage, r.piece).unwrap();
+            p.record_failed_blocks(r.piece, &digests);
+            failed.banned
         }
     };
     // Piece download: a block from the honest peer, one from the evil peer: the hash fails.
@@ -598,7 +595,7 @@ fn smart_ban_end_to_end_through_storage() {
     }
     assert_eq!(banned, [evil], "smart ban after a single failure");
     assert!(!p.is_banned(a) && !p.is_banned(b));
-    assert!(resume.verified().is_full());
+    assert!(verified.is_full());
     assert_eq!(storage.file_data(0).unwrap(), source);
 }
 

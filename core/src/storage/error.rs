@@ -59,13 +59,6 @@ pub enum StorageError {
         /// Paths given.
         actual: usize,
     },
-    /// The number of piece hashes does not match the layout's piece count.
-    HashCount {
-        /// Pieces in the layout.
-        expected: u32,
-        /// Hashes given.
-        actual: usize,
-    },
 }
 
 impl StorageError {
@@ -124,9 +117,6 @@ impl fmt::Display for StorageError {
                     f,
                     "{actual} file paths given for a layout of {expected} files"
                 )
-            }
-            Self::HashCount { expected, actual } => {
-                write!(f, "{actual} piece hashes given for {expected} pieces")
             }
         }
     }

@@ -219,23 +219,6 @@ impl Storage for FileStorage {
         Ok(())
     }
 
-    fn sync_all(&self) -> Result<(), StorageError> {
-        self.flush()?;
-        for (i, f) in self.layout.files().iter().enumerate() {
-            if f.padding || f.length == 0 {
-                continue;
-            }
-            match self.handle(i, false) {
-                Ok(h) => h
-                    .sync_data()
-                    .map_err(|e| StorageError::io(IoOp::Flush, &self.paths[i], e))?,
-                Err(e) if e.is_missing_data() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError> {
         self.layout
             .files()

@@ -1,9 +1,9 @@
-//! Piece hashing from storage, verification tokens, and full or partial recheck.
+//! Piece hashing from storage: a piece's SHA-1, each block's, and whether a piece matches.
 
 use sha1::{Digest, Sha1};
 
 use super::{Storage, StorageError};
-use crate::picker::{BLOCK_LEN, PieceSet};
+use crate::picker::BLOCK_LEN;
 
 /// Bytes read per call while hashing: small enough to stay in cache between the read and the
 /// hash, and below the allocator's mmap threshold.
@@ -49,112 +49,18 @@ pub fn block_digests(
     Ok(out)
 }
 
-/// Proof that a piece's stored data matched its hash. Made only by [`verify_piece`]; turn it
-/// into a [`FlushedPiece`] with [`VerifiedPiece::flush`].
-#[derive(Debug, PartialEq, Eq)]
-#[must_use = "a verified piece must be flushed before it is recorded"]
-pub struct VerifiedPiece {
-    piece: u32,
-}
-
-/// Proof that a piece's data matched its hash and was then flushed to stable storage: the only
-/// way to record a piece in [`super::ResumeState`].
-#[derive(Debug, PartialEq, Eq)]
-#[must_use = "record it with ResumeState::mark_verified_and_flushed"]
-pub struct FlushedPiece {
-    piece: u32,
-}
-
-/// Hashes `piece` and compares with `expected`: `Some(proof)` if it matches, `None` if not.
-/// Missing data counts as a mismatch; other I/O errors are returned.
-pub fn verify_piece(
+/// Whether `piece` as stored hashes to `expected`. Data never written is a mismatch (the
+/// piece is simply not there yet); other I/O errors are returned.
+pub fn piece_matches(
     storage: &(impl Storage + ?Sized),
     piece: u32,
     expected: &[u8; 20],
-) -> Result<Option<VerifiedPiece>, StorageError> {
+) -> Result<bool, StorageError> {
     match hash_piece(storage, piece) {
-        Ok(h) if &h == expected => Ok(Some(VerifiedPiece { piece })),
-        Ok(_) => Ok(None),
-        Err(e) if e.is_missing_data() => Ok(None),
+        Ok(h) => Ok(&h == expected),
+        Err(e) if e.is_missing_data() => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-impl VerifiedPiece {
-    /// The piece index.
-    pub fn piece(&self) -> u32 {
-        self.piece
-    }
-
-    /// Flushes the storage so the piece's data is durable.
-    pub fn flush(self, storage: &(impl Storage + ?Sized)) -> Result<FlushedPiece, StorageError> {
-        storage.flush()?;
-        Ok(FlushedPiece { piece: self.piece })
-    }
-}
-
-impl FlushedPiece {
-    /// The piece index.
-    pub fn piece(&self) -> u32 {
-        self.piece
-    }
-}
-
-/// The result of a recheck: the pieces whose data matched, after syncing the files so they
-/// are durable. Record them with [`super::ResumeState::mark_rechecked`].
-#[derive(Debug, PartialEq, Eq)]
-#[must_use]
-pub struct Rechecked {
-    checked: PieceSet,
-    good: PieceSet,
-}
-
-impl Rechecked {
-    /// The pieces found good.
-    pub fn good(&self) -> &PieceSet {
-        &self.good
-    }
-
-    /// The pieces that were checked (good or not).
-    pub fn checked(&self) -> &PieceSet {
-        &self.checked
-    }
-}
-
-/// Hashes every piece; returns exactly the good ones. Missing data makes a piece bad; other
-/// I/O errors abort the recheck. `hashes` has one SHA-1 per piece.
-pub fn recheck(
-    storage: &(impl Storage + ?Sized),
-    hashes: &[[u8; 20]],
-) -> Result<Rechecked, StorageError> {
-    let all = PieceSet::full(storage.layout().piece_count());
-    recheck_pieces(storage, hashes, &all)
-}
-
-/// Like [`recheck`], for the pieces in `pieces` only (the others are not in the result).
-pub fn recheck_pieces(
-    storage: &(impl Storage + ?Sized),
-    hashes: &[[u8; 20]],
-    pieces: &PieceSet,
-) -> Result<Rechecked, StorageError> {
-    let count = storage.layout().piece_count();
-    if hashes.len() != count as usize || pieces.len() != count {
-        return Err(StorageError::HashCount {
-            expected: count,
-            actual: hashes.len(),
-        });
-    }
-    let mut good = PieceSet::new(count);
-    for piece in pieces.iter() {
-        if verify_piece(storage, piece, &hashes[piece as usize])?.is_some() {
-            good.insert(piece);
-        }
-    }
-    storage.sync_all()?;
-    Ok(Rechecked {
-        checked: pieces.clone(),
-        good,
-    })
 }
 
 #[cfg(test)]
@@ -207,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn recheck_finds_a_corrupted_byte_in_any_file() {
+    fn a_corrupted_byte_in_any_file_fails_its_piece_only() {
         let layout = Layout::new(
             1000,
             [
@@ -239,32 +145,26 @@ mod tests {
                 s.read_file(file, at, &mut byte).unwrap();
                 s.write_file(file, at, &[byte[0] ^ 0x40]).unwrap();
                 let bad = ((extent.offset + at) / pl as u64) as u32;
-                let result = recheck(&s, &hashes).unwrap();
+                let good: Vec<u32> = (0..layout.piece_count())
+                    .filter(|&p| piece_matches(&s, p, &hashes[p as usize]).unwrap())
+                    .collect();
                 let expected: Vec<u32> = (0..layout.piece_count()).filter(|&p| p != bad).collect();
-                assert_eq!(
-                    result.good().iter().collect::<Vec<_>>(),
-                    expected,
-                    "file {file} byte {at}"
-                );
+                assert_eq!(good, expected, "file {file} byte {at}");
             }
         }
     }
 
     #[test]
-    fn verification_tokens() {
+    fn matching_pieces() {
         let layout = Layout::new(100, [(250, false)]).unwrap();
         let (s, _, hashes) = filled(&layout, 4);
-        let v = verify_piece(&s, 2, &hashes[2]).unwrap().unwrap();
-        assert_eq!(v.flush(&s).unwrap().piece(), 2);
-        assert!(verify_piece(&s, 2, &hashes[1]).unwrap().is_none());
+        assert!(piece_matches(&s, 2, &hashes[2]).unwrap());
+        assert!(!piece_matches(&s, 2, &hashes[1]).unwrap());
         let empty = MemoryStorage::new(layout);
         assert!(
-            verify_piece(&empty, 0, &hashes[0]).unwrap().is_none(),
-            "missing data is bad"
+            !piece_matches(&empty, 0, &hashes[0]).unwrap(),
+            "missing data is a mismatch"
         );
-        assert!(matches!(
-            recheck(&empty, &hashes[..2]),
-            Err(StorageError::HashCount { .. })
-        ));
+        assert!(piece_matches(&s, 9, &hashes[0]).is_err(), "no such piece");
     }
 }

@@ -9,10 +9,6 @@
 //!
 //! Storage code may touch the file system but never reads a clock: file modification times
 //! come from file metadata.
-//!
-//! The resume rule, "a piece is recorded only once verified and flushed", is enforced by types:
-//! [`ResumeState`] accepts only a [`FlushedPiece`], which only [`VerifiedPiece::flush`] makes,
-//! from a [`VerifiedPiece`], which only [`verify_piece`] makes after the hash matched.
 
 mod error;
 mod file;
@@ -25,12 +21,9 @@ mod resume;
 use crate::layout::Layout;
 pub use error::{IoOp, StorageError};
 pub use file::{FileStorage, FileStorageOptions};
-pub use hash::{
-    FlushedPiece, Rechecked, VerifiedPiece, block_digests, hash_piece, recheck, recheck_pieces,
-    verify_piece,
-};
+pub use hash::{block_digests, hash_piece, piece_matches};
 pub use memory::MemoryStorage;
-pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError, ResumeState, save_atomically};
+pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError, save_atomically};
 
 /// Positional storage of a torrent's files.
 ///
@@ -57,12 +50,6 @@ pub trait Storage: Send + Sync {
     /// Makes every byte written so far durable (fsync of the files written since the last
     /// flush).
     fn flush(&self) -> Result<(), StorageError>;
-
-    /// Makes every existing file durable, including data written by an earlier process (before
-    /// trusting a recheck).
-    fn sync_all(&self) -> Result<(), StorageError> {
-        self.flush()
-    }
 
     /// Each file's size and modification time, `None` for a file that does not exist.
     fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError>;

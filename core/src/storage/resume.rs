@@ -1,14 +1,14 @@
 //! Resume data: which pieces were verified, plus each file's size and modification time, so a
 //! restart trusts unchanged files and rechecks only changed ones.
 //!
-//! Lifecycle: [`ResumeState`] accumulates pieces as they are verified and flushed (it accepts
-//! only [`FlushedPiece`] proofs and [`Rechecked`] results). To save, take the storage's
-//! [`super::Storage::stamps`], build [`ResumeData`] with [`ResumeState::to_resume_data`],
-//! [`ResumeData::encode`] it and write it with [`save_atomically`]. On start,
-//! [`ResumeData::decode`] the file, compare with the current stamps ([`ResumeData::plan`]):
-//! pieces touching only unchanged files are trusted, pieces touching a changed or missing file
-//! are rechecked. A piece written but not yet recorded when the process died is never in the
-//! saved bitfield, so it is never trusted; its file's changed stamp gets it rechecked.
+//! Lifecycle: the session records a piece once it was verified and flushed. To save, it takes
+//! the storage's [`super::Storage::stamps`] (after the last flush, so they cover every
+//! recorded piece), builds [`ResumeData`], [`ResumeData::encode`]s it and hands the bytes to
+//! the runtime, which writes them atomically. On start, [`ResumeData::decode`] the file,
+//! compare with the current stamps ([`ResumeData::plan`]): pieces touching only unchanged
+//! files are trusted, pieces touching a changed or missing file are rechecked. A piece written
+//! but not yet recorded when the process died is never in the saved bitfield, so it is never
+//! trusted; its file's changed stamp gets it rechecked.
 //!
 //! Format (bencoded dictionary): `files`: a list with, per file, `[size, mtime seconds,
 //! mtime nanoseconds]` or `[]` for a missing file; `piece count`; `pieces`: the BEP 3 bitfield
@@ -19,7 +19,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use super::{FlushedPiece, IoOp, Rechecked, StorageError};
+use super::{IoOp, StorageError};
 use crate::bencode::{DecodeError, Decoder, Encoder};
 use crate::layout::Layout;
 use crate::picker::{BitfieldError, PieceSet};
@@ -65,12 +65,6 @@ pub struct ResumeData {
 pub struct LoadPlan {
     trusted: PieceSet,
     recheck: PieceSet,
-}
-
-/// Verified pieces, recorded only with proof that they were verified and flushed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResumeState {
-    verified: PieceSet,
 }
 
 /// Why a resume file cannot be used (start with a full recheck instead).
@@ -223,60 +217,9 @@ impl LoadPlan {
         &self.trusted
     }
 
-    /// Pieces to hash before use (see [`super::recheck_pieces`]).
+    /// Pieces to hash before use.
     pub fn recheck(&self) -> &PieceSet {
         &self.recheck
-    }
-}
-
-impl ResumeState {
-    /// No piece verified yet.
-    pub fn new(piece_count: u32) -> Self {
-        Self {
-            verified: PieceSet::new(piece_count),
-        }
-    }
-
-    /// Starts from the pieces a resume file lets us trust.
-    pub fn from_plan(plan: &LoadPlan) -> Self {
-        Self {
-            verified: plan.trusted.clone(),
-        }
-    }
-
-    /// Records a piece verified and then flushed.
-    pub fn mark_verified_and_flushed(&mut self, piece: FlushedPiece) {
-        self.verified.insert(piece.piece());
-    }
-
-    /// Records a recheck: its good pieces become verified, its bad ones are forgotten.
-    pub fn mark_rechecked(&mut self, result: &Rechecked) {
-        for piece in result.checked().iter() {
-            if result.good().contains(piece) {
-                self.verified.insert(piece);
-            } else {
-                self.verified.remove(piece);
-            }
-        }
-    }
-
-    /// Forgets a piece (its data was found damaged, or its file deleted).
-    pub fn forget(&mut self, piece: u32) {
-        self.verified.remove(piece);
-    }
-
-    /// The verified pieces.
-    pub fn verified(&self) -> &PieceSet {
-        &self.verified
-    }
-
-    /// Resume data for saving, with the files' current `stamps` (take them after the last
-    /// flush, so they cover every recorded piece).
-    pub fn to_resume_data(&self, stamps: Vec<Option<FileStamp>>) -> ResumeData {
-        ResumeData {
-            pieces: self.verified.clone(),
-            files: stamps,
-        }
     }
 }
 

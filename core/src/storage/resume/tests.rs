@@ -5,7 +5,7 @@ use super::*;
 use crate::id::sha1_digest;
 use crate::metainfo::RelativePath;
 use crate::rng::Rng;
-use crate::storage::{FileStorage, MemoryStorage, Storage, recheck_pieces, verify_piece};
+use crate::storage::{FileStorage, MemoryStorage, Storage, piece_matches};
 
 fn layout() -> Layout {
     // 5 pieces of 1000 bytes over files of 1500, 0, 2000 and 1500 bytes.
@@ -138,11 +138,17 @@ fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
     let plan = saved.plan(&l, &[stamp(1), stamp(2), stamp(9), None]);
     assert_eq!(plan.trusted().iter().collect::<Vec<_>>(), [0]);
     assert_eq!(plan.recheck().iter().collect::<Vec<_>>(), [1, 2]);
-    let state = ResumeState::from_plan(&plan);
-    assert_eq!(state.verified().iter().collect::<Vec<_>>(), [0]);
     // Every file gone (the download was deleted): nothing to trust or hash.
     let plan = saved.plan(&l, &[None, None, None, None]);
     assert_eq!(plan.trusted().count() + plan.recheck().count(), 0);
+}
+
+/// What the session saves: the pieces recorded (verified, then flushed) and the stamps.
+fn resume_data(recorded: &PieceSet, s: &impl Storage) -> ResumeData {
+    ResumeData {
+        pieces: recorded.clone(),
+        files: s.stamps().unwrap(),
+    }
 }
 
 fn rel(s: &str) -> RelativePath {
@@ -159,17 +165,14 @@ fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
 
     // Run 1: pieces 0 and 1 verified, flushed, recorded and saved.
     let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
-    let mut state = ResumeState::new(5);
+    let mut recorded = PieceSet::new(5);
     for p in [0, 1] {
         s.write(p, 0, piece_bytes(&l, &d, p)).unwrap();
-        let v = verify_piece(&s, p, &hashes[p as usize]).unwrap().unwrap();
-        state.mark_verified_and_flushed(v.flush(&s).unwrap());
+        assert!(piece_matches(&s, p, &hashes[p as usize]).unwrap());
+        s.flush().unwrap();
+        recorded.insert(p);
     }
-    save_atomically(
-        &resume_path,
-        &state.to_resume_data(s.stamps().unwrap()).encode(),
-    )
-    .unwrap();
+    save_atomically(&resume_path, &resume_data(&recorded, &s).encode()).unwrap();
     // Then piece 3 fully written and piece 4 half written, neither recorded: crash.
     s.write(3, 0, piece_bytes(&l, &d, 3)).unwrap();
     s.write(4, 0, &piece_bytes(&l, &d, 4)[..300]).unwrap();
@@ -187,15 +190,14 @@ fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
         plan.recheck().contains(3) && plan.recheck().contains(4),
         "file c changed"
     );
-    let mut state = ResumeState::from_plan(&plan);
-    let checked = recheck_pieces(&s, &hashes, plan.recheck()).unwrap();
-    state.mark_rechecked(&checked);
-    assert_eq!(state.verified().iter().collect::<Vec<_>>(), [0, 1, 3]);
-    save_atomically(
-        &resume_path,
-        &state.to_resume_data(s.stamps().unwrap()).encode(),
-    )
-    .unwrap();
+    let mut recorded = plan.trusted().clone();
+    for p in plan.recheck().iter() {
+        if piece_matches(&s, p, &hashes[p as usize]).unwrap() {
+            recorded.insert(p);
+        }
+    }
+    assert_eq!(recorded.iter().collect::<Vec<_>>(), [0, 1, 3]);
+    save_atomically(&resume_path, &resume_data(&recorded, &s).encode()).unwrap();
     drop(s);
 
     // Run 3: a byte of trusted piece 0 is damaged behind our back (mtime changes).
@@ -211,8 +213,7 @@ fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
     let saved = ResumeData::decode(&fs::read(&resume_path).unwrap(), &l).unwrap();
     let plan = saved.plan(&l, &s.stamps().unwrap());
     assert!(!plan.trusted().contains(0) && plan.recheck().contains(0));
-    let checked = recheck_pieces(&s, &hashes, plan.recheck()).unwrap();
-    assert!(!checked.good().contains(0), "damage found");
+    assert!(!piece_matches(&s, 0, &hashes[0]).unwrap(), "damage found");
     assert!(!tmp.0.join("resume.dat.tmp").exists());
 }
 
@@ -223,7 +224,7 @@ fn crash_at_any_instant_never_makes_a_bad_piece_look_good() {
     for seed in 0..300 {
         let mut rng = Rng::new(seed);
         let s = MemoryStorage::new(l.clone());
-        let mut state = ResumeState::new(l.piece_count());
+        let mut recorded = PieceSet::new(l.piece_count());
         let mut saved: Option<Vec<u8>> = None;
         let crash_at = rng.below(60);
         for _ in 0..crash_at {
@@ -241,11 +242,12 @@ fn crash_at_any_instant_never_makes_a_bad_piece_look_good() {
                     s.write(p, off, &chunk).unwrap();
                 }
                 2 => {
-                    if let Some(v) = verify_piece(&s, p, &hashes[p as usize]).unwrap() {
-                        state.mark_verified_and_flushed(v.flush(&s).unwrap());
+                    if piece_matches(&s, p, &hashes[p as usize]).unwrap() {
+                        s.flush().unwrap();
+                        recorded.insert(p);
                     }
                 }
-                _ => saved = Some(state.to_resume_data(s.stamps().unwrap()).encode()),
+                _ => saved = Some(resume_data(&recorded, &s).encode()),
             }
         }
         // Crash: restart from the last saved resume data and the storage as it is.
