@@ -103,7 +103,7 @@ def main():
     L.append(f"- CPU cores: **{limits['cores']}** ({limits.get('cpu_model', '?')}); "
              f"RAM {limits.get('ram_gib', '?')} GiB; {limits.get('kernel', '')}")
     L.append(f"- Loopback TCP, one stream, 1 MiB writes: **{limits['loopback_mbps']:.0f} MB/s**")
-    L.append(f"- SHA-1, one core (`cargo bench -p sanstorrent-core --bench storage`): "
+    L.append(f"- SHA-1, one core (`cargo bench -p sanstorrent-runtime-common --bench storage`): "
              f"**{limits.get('sha1', '?')}**")
     L.append(f"- Size {limits['size']} bytes, piece {limits['piece']} bytes, "
              f"median of {limits['runs']} run(s) per cell, runs interleaved between clients.")

@@ -56,7 +56,7 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "== machine limits" >&2
-SHA1=$(cargo bench -q -p sanstorrent-core --bench storage 2>/dev/null | grep 'SHA-1 alone' |
+SHA1=$(cargo bench -q -p sanstorrent-runtime-common --bench storage 2>/dev/null | grep 'SHA-1 alone' |
        sed -E 's/.* ([0-9.]+ GB\/s).*/\1/' || true)
 /usr/bin/python3 - "$WORK/limits.json" "$SIZE" "$PIECE" "$RUNS" "${SHA1:-unknown}" \
   "$("$RQBIT" --version 2>/dev/null | head -1)" \

@@ -9,7 +9,7 @@ use sanstorrent_core::session::{
     Event, OutgoingEncryption, SessionConfig, TorrentId, TorrentOptions, TorrentPhase,
     TorrentSource, TorrentStats,
 };
-use sanstorrent_core::storage::FileStorageOptions;
+use sanstorrent_runtime_common::storage::FileStorageOptions;
 use sanstorrent_runtime_common::{ClientConfig, ClientError, magnet, torrent_file};
 
 use crate::Exit;

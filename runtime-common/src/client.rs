@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::storage::FileStorageOptions;
 use async_channel::Sender;
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
@@ -15,7 +16,6 @@ use sanstorrent_core::metainfo::MetainfoError;
 use sanstorrent_core::session::{
     AddTorrentError, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
 };
-use sanstorrent_core::storage::FileStorageOptions;
 
 /// Settings of a client (either runtime).
 #[derive(Clone, Debug)]

@@ -11,9 +11,10 @@ use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::session::io::{Action, Completion, DiskJob, TorrentId};
-use sanstorrent_core::storage::{FileStorage, FileStorageOptions, IoOp, Storage, StorageError};
+use sanstorrent_core::storage::{IoOp, Storage, StorageError};
 
 use crate::pool::{Done, Sink, WorkerPool};
+use crate::storage::{FileStorage, FileStorageOptions};
 
 /// The name of the DHT state file in the state directory.
 pub const DHT_STATE_FILE: &str = "dht.state";

@@ -1,4 +1,5 @@
-//! Running one [`DiskJob`] against a torrent's [`Storage`]: what a worker thread does.
+//! Running one [`DiskJob`](sanstorrent_core::session::io::DiskJob) against a torrent's
+//! [`Storage`]: what a worker thread does.
 
 use bytes::Bytes;
 use sanstorrent_core::session::io::{CompletionKind, DiskJobKind};
@@ -154,8 +155,7 @@ mod tests {
             sanstorrent_core::metainfo::RelativePath::from_components(p.split('/'))
                 .expect("valid path")
         });
-        let storage =
-            sanstorrent_core::storage::FileStorage::open(&dir, layout, &paths).expect("opens");
+        let storage = crate::storage::FileStorage::open(&dir, layout, &paths).expect("opens");
         let created = execute(&storage, DiskJobKind::Create { files: vec![0, 2] });
         assert!(
             matches!(created, Ok(CompletionKind::Created)),

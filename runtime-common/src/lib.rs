@@ -22,6 +22,7 @@ pub mod http;
 pub mod jobs;
 pub mod pool;
 pub mod read_buffer;
+pub mod storage;
 pub mod write_batch;
 
 pub use client::{ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};

@@ -13,10 +13,11 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use sanstorrent_core::session::io::{Completion, DiskJob, DiskJobKind};
-use sanstorrent_core::storage::{Storage, StorageError, save_atomically};
+use sanstorrent_core::storage::{Storage, StorageError};
 
 use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute;
+use crate::storage::save_atomically;
 
 /// What the pool reports back to the loop.
 #[derive(Debug)]

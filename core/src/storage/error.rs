@@ -62,7 +62,8 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    pub(crate) fn io(op: IoOp, path: impl Into<PathBuf>, error: io::Error) -> Self {
+    /// A failed file-system operation `op` on `path`.
+    pub fn io(op: IoOp, path: impl Into<PathBuf>, error: io::Error) -> Self {
         Self::Io {
             op,
             path: path.into(),

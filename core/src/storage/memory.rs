@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{FileStamp, IoOp, Storage, StorageError};
 use crate::layout::Layout;
 
-/// Files held in memory. Like [`super::FileStorage`], a file exists only once written (zero-length
+/// Files held in memory. Like the runtime's file storage, a file exists only once written (zero-length
 /// files exist from the start) and reading data never written is a missing-data error. Each
 /// write bumps the file's modification "time" (a counter), so resume logic sees changes.
 #[derive(Debug)]

@@ -1,29 +1,21 @@
-//! Storage: where pieces live on disk (or in memory), piece hashing, recheck and resume data.
+//! Storage: where a torrent's pieces lie in its files, piece hashing, and resume data.
 //!
-//! [`Storage`] is positional file I/O over a torrent's [`Layout`]: [`Storage::read`] and
-//! [`Storage::write`] take a piece and an offset and split the range into file spans; padding
-//! files (BEP 47) are never written and read as zeros. Runtimes call it from worker threads
-//! (it is `Send + Sync` and takes `&self`); the session only sees the results. Two back-ends:
-//! [`FileStorage`] (std positional I/O under a download directory) and [`MemoryStorage`] (for
-//! simulations).
-//!
-//! Storage code may touch the file system but never reads a clock: file modification times
-//! come from file metadata.
-
+//! [`Storage`] is positional I/O over a torrent's [`Layout`], as an interface: [`Storage::read`]
+//! and [`Storage::write`] take a piece and an offset and split the range into file spans;
+//! padding files (BEP 47) are never written and read as zeros. Core does no I/O itself: the
+//! session only asks for disk work (`Action::Disk`) and sees the results. The runtime's
+//! back-end keeps files under a download directory (`sanstorrent_runtime_common::storage`);
+//! [`MemoryStorage`] keeps them in memory, for simulations and tests.
 mod error;
-mod file;
-mod gather;
-mod handles;
 mod hash;
 mod memory;
 mod resume;
 
 use crate::layout::Layout;
 pub use error::{IoOp, StorageError};
-pub use file::{FileStorage, FileStorageOptions};
 pub use hash::{block_digests, hash_piece, piece_matches};
 pub use memory::MemoryStorage;
-pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError, save_atomically};
+pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError};
 
 /// Positional storage of a torrent's files.
 ///
@@ -71,8 +63,8 @@ pub trait Storage: Send + Sync {
     /// Writes `blocks`, adjacent runs of bytes of `piece` starting at `offset`, as if they were
     /// one buffer; bytes falling in padding files are dropped. A writer holding several blocks
     /// that continue each other calls this once instead of [`Storage::write`] per block, so the
-    /// back-end can shape the writes for its medium ([`FileStorage`] aligns them to each
-    /// file's page cache). The default writes block by block.
+    /// back-end can shape the writes for its medium (the runtime's file storage aligns them
+    /// to each file's page cache). The default writes block by block.
     fn write_blocks(&self, piece: u32, offset: u32, blocks: &[&[u8]]) -> Result<(), StorageError> {
         let mut at = offset;
         for block in blocks {
@@ -102,7 +94,9 @@ pub trait Storage: Send + Sync {
     }
 }
 
-fn spans(
+/// The file spans of `len` bytes at `offset` of `piece`, or [`StorageError::OutOfRange`] if
+/// the range does not lie inside the piece.
+pub fn spans(
     layout: &Layout,
     piece: u32,
     offset: u32,

@@ -15,11 +15,7 @@
 //! of verified pieces; `version`: 1.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::Path;
 
-use super::{IoOp, StorageError};
 use crate::bencode::{DecodeError, Decoder, Encoder};
 use crate::layout::Layout;
 use crate::picker::{BitfieldError, PieceSet};
@@ -221,38 +217,6 @@ impl LoadPlan {
     pub fn recheck(&self) -> &PieceSet {
         &self.recheck
     }
-}
-
-/// Replaces the file at `path` with `bytes` atomically: writes a temporary file beside it,
-/// fsyncs it, renames it over `path`, then fsyncs the directory. A crash at any instant leaves
-/// either the old file or the new one, never a mix.
-pub fn save_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = dir.join(name);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| StorageError::io(IoOp::Open, &tmp, e))?;
-    file.write_all(bytes)
-        .map_err(|e| StorageError::io(IoOp::Write, &tmp, e))?;
-    file.sync_all()
-        .map_err(|e| StorageError::io(IoOp::Flush, &tmp, e))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(|e| StorageError::io(IoOp::Rename, path, e))?;
-    #[cfg(unix)]
-    {
-        let d = File::open(dir).map_err(|e| StorageError::io(IoOp::Open, dir, e))?;
-        d.sync_all()
-            .map_err(|e| StorageError::io(IoOp::Flush, dir, e))?;
-    }
-    Ok(())
 }
 
 impl fmt::Display for ResumeError {

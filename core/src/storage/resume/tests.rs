@@ -1,11 +1,7 @@
-use std::fs;
-use std::time::{Duration, SystemTime};
-
 use super::*;
 use crate::id::sha1_digest;
-use crate::metainfo::RelativePath;
 use crate::rng::Rng;
-use crate::storage::{FileStorage, MemoryStorage, Storage, piece_matches};
+use crate::storage::{MemoryStorage, Storage, piece_matches};
 
 fn layout() -> Layout {
     // 5 pieces of 1000 bytes over files of 1500, 0, 2000 and 1500 bytes.
@@ -151,72 +147,6 @@ fn resume_data(recorded: &PieceSet, s: &impl Storage) -> ResumeData {
     }
 }
 
-fn rel(s: &str) -> RelativePath {
-    RelativePath::from_components(s.split('/')).unwrap()
-}
-
-#[test]
-fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
-    let tmp = crate::storage::file::tests::TempDir::new("crash");
-    let l = layout();
-    let (d, hashes) = data(&l, 1);
-    let paths = [rel("x/a"), rel("x/empty"), rel("x/b"), rel("x/c")];
-    let resume_path = tmp.0.join("resume.dat");
-
-    // Run 1: pieces 0 and 1 verified, flushed, recorded and saved.
-    let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
-    let mut recorded = PieceSet::new(5);
-    for p in [0, 1] {
-        s.write(p, 0, piece_bytes(&l, &d, p)).unwrap();
-        assert!(piece_matches(&s, p, &hashes[p as usize]).unwrap());
-        s.flush().unwrap();
-        recorded.insert(p);
-    }
-    save_atomically(&resume_path, &resume_data(&recorded, &s).encode()).unwrap();
-    // Then piece 3 fully written and piece 4 half written, neither recorded: crash.
-    s.write(3, 0, piece_bytes(&l, &d, 3)).unwrap();
-    s.write(4, 0, &piece_bytes(&l, &d, 4)[..300]).unwrap();
-    drop(s);
-
-    // Run 2.
-    let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
-    let saved = ResumeData::decode(&fs::read(&resume_path).unwrap(), &l).unwrap();
-    let plan = saved.plan(&l, &s.stamps().unwrap());
-    assert!(
-        !plan.trusted().contains(3) && !plan.trusted().contains(4),
-        "never trusted"
-    );
-    assert!(
-        plan.recheck().contains(3) && plan.recheck().contains(4),
-        "file c changed"
-    );
-    let mut recorded = plan.trusted().clone();
-    for p in plan.recheck().iter() {
-        if piece_matches(&s, p, &hashes[p as usize]).unwrap() {
-            recorded.insert(p);
-        }
-    }
-    assert_eq!(recorded.iter().collect::<Vec<_>>(), [0, 1, 3]);
-    save_atomically(&resume_path, &resume_data(&recorded, &s).encode()).unwrap();
-    drop(s);
-
-    // Run 3: a byte of trusted piece 0 is damaged behind our back (mtime changes).
-    let file_a = tmp.0.join("x/a");
-    let mut bytes = fs::read(&file_a).unwrap();
-    bytes[10] ^= 1;
-    fs::write(&file_a, &bytes).unwrap();
-    let f = File::options().write(true).open(&file_a).unwrap();
-    f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(12_345))
-        .unwrap();
-    drop(f);
-    let s = FileStorage::open(&tmp.0, l.clone(), &paths).unwrap();
-    let saved = ResumeData::decode(&fs::read(&resume_path).unwrap(), &l).unwrap();
-    let plan = saved.plan(&l, &s.stamps().unwrap());
-    assert!(!plan.trusted().contains(0) && plan.recheck().contains(0));
-    assert!(!piece_matches(&s, 0, &hashes[0]).unwrap(), "damage found");
-    assert!(!tmp.0.join("resume.dat.tmp").exists());
-}
-
 #[test]
 fn crash_at_any_instant_never_makes_a_bad_piece_look_good() {
     let l = Layout::new(1000, [(2500, false), (700, false), (1800, false)]).unwrap();
@@ -263,16 +193,4 @@ fn crash_at_any_instant_never_makes_a_bad_piece_look_good() {
             );
         }
     }
-}
-
-#[test]
-fn save_replaces_atomically() {
-    let tmp = crate::storage::file::tests::TempDir::new("atomic");
-    let path = tmp.0.join("r");
-    save_atomically(&path, b"one").unwrap();
-    fs::write(tmp.0.join("r.tmp"), b"leftover of a crash").unwrap();
-    save_atomically(&path, b"two").unwrap();
-    assert_eq!(fs::read(&path).unwrap(), b"two");
-    let err = save_atomically(&tmp.0.join("missing/dir/r"), b"x").unwrap_err();
-    assert!(err.to_string().contains("missing"), "{err}");
 }

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
+use sanstorrent_core::layout::Layout;
+use sanstorrent_core::metainfo::RelativePath;
+use sanstorrent_core::storage::{FileStamp, IoOp, Storage, StorageError, spans};
+
 use super::gather::{BlockCursor, grid_chunks, write_all_vectored_at, write_grid};
 use super::handles::Handles;
-use super::{FileStamp, IoOp, Storage, StorageError};
-use crate::layout::Layout;
-use crate::metainfo::RelativePath;
 
 /// Options of a [`FileStorage`].
 #[derive(Clone, Debug)]
@@ -178,7 +179,7 @@ impl Storage for FileStorage {
         let total = blocks.iter().map(|b| b.len()).sum();
         let mut source = BlockCursor::new(blocks);
         let mut slices = Vec::new();
-        for span in super::spans(&self.layout, piece, offset, total)? {
+        for span in spans(&self.layout, piece, offset, total)? {
             if span.padding {
                 source.skip(span.len);
                 continue;
@@ -383,7 +384,7 @@ pub(super) fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io:
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::storage::hash_piece;
+    use sanstorrent_core::storage::hash_piece;
 
     pub(crate) struct TempDir(pub(crate) PathBuf);
 
@@ -710,7 +711,7 @@ pub(crate) mod tests {
             let expected = &data[start..start + layout.piece_len(piece) as usize];
             assert_eq!(
                 hash_piece(&s, piece).unwrap(),
-                crate::id::sha1_digest(expected)
+                sanstorrent_core::id::sha1_digest(expected)
             );
             assert!(s.open_handles() <= 16);
         }

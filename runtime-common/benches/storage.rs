@@ -1,7 +1,7 @@
 //! Storage figures: `FileStorage` write and read throughput to the page cache (no fsync), and
 //! piece hashing throughput on one core. Prints, never asserts.
 //!
-//! `cargo bench -p sanstorrent-core --bench storage`
+//! `cargo bench -p sanstorrent-runtime-common --bench storage`
 
 use std::time::Instant;
 
@@ -9,7 +9,8 @@ use sanstorrent_core::Rng;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::picker::BLOCK_LEN;
-use sanstorrent_core::storage::{FileStorage, MemoryStorage, Storage, hash_piece};
+use sanstorrent_core::storage::{MemoryStorage, Storage, hash_piece};
+use sanstorrent_runtime_common::storage::FileStorage;
 
 /// Bytes written and read per run.
 const TOTAL: u64 = 1 << 30;

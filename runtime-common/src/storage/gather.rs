@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn vectored_writes_land_in_order_at_the_offset() {
-        let dir = super::super::file::tests::TempDir::new("gather");
+        let dir = crate::storage::file::tests::TempDir::new("gather");
         let path = dir.0.join("f");
         let file = std::fs::OpenOptions::new()
             .read(true)

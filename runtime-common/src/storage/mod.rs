@@ -1,0 +1,19 @@
+//! A torrent's files on disk: [`FileStorage`], the runtime's back-end of core's
+//! [`Storage`](sanstorrent_core::storage::Storage) (positional reads and writes, a bounded
+//! cache of file handles, preallocation, and block writes cut on each file's page-cache grid),
+//! and [`save_atomically`] for the state files (resume data, DHT state).
+//!
+//! This is where the file system is touched; core only maps pieces to file spans and decides
+//! what to read, write, hash and save. Storage code never reads a clock: file modification
+//! times come from file metadata.
+
+mod file;
+mod gather;
+mod handles;
+mod state_file;
+
+pub use file::{FileStorage, FileStorageOptions};
+pub use state_file::save_atomically;
+
+#[cfg(test)]
+mod resume_tests;
