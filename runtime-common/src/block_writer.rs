@@ -12,9 +12,10 @@ use std::sync::mpsc::Receiver;
 
 use bytes::Bytes;
 use sanstorrent_core::session::io::{Completion, CompletionKind, JobId, TorrentId};
-use sanstorrent_core::storage::{Storage, StorageError};
+use sanstorrent_core::storage::StorageError;
 
 use crate::pool::Done;
+use crate::storage::SharedStorage;
 
 /// Most queued blocks taken (and so joined) at once: 256 KiB of 16 KiB blocks. Measured on a
 /// 200-file download from four seeders: as fast as 64 blocks, and the blocks a batch holds
@@ -23,7 +24,7 @@ pub(crate) const MAX_BATCH: usize = 16;
 
 /// A `Write` disk job, as queued for the block writer.
 pub(crate) struct BlockWrite {
-    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) storage: SharedStorage,
     pub(crate) id: JobId,
     pub(crate) torrent: TorrentId,
     pub(crate) piece: u32,
@@ -107,23 +108,17 @@ fn write_run(run: &[BlockWrite], sink: &(dyn Fn(Done) + Send + Sync)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::shared_memory::SharedMemory;
     use sanstorrent_core::layout::Layout;
-    use sanstorrent_core::storage::MemoryStorage;
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
 
-    fn storage(piece_len: u32, len: u64) -> Arc<dyn Storage> {
+    fn storage(piece_len: u32, len: u64) -> SharedStorage {
         let layout = Layout::new(piece_len, [(len, false)]).expect("valid layout");
-        Arc::new(MemoryStorage::new(layout))
+        Arc::new(SharedMemory::new(layout))
     }
 
-    fn write(
-        storage: &Arc<dyn Storage>,
-        id: u64,
-        piece: u32,
-        offset: u32,
-        data: &[u8],
-    ) -> BlockWrite {
+    fn write(storage: &SharedStorage, id: u64, piece: u32, offset: u32, data: &[u8]) -> BlockWrite {
         BlockWrite {
             storage: Arc::clone(storage),
             id: JobId(id),

@@ -11,10 +11,10 @@ use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::session::io::{Action, Completion, DiskJob, TorrentId};
-use sanstorrent_core::storage::{IoOp, Storage, StorageError};
+use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::pool::{Done, Sink, WorkerPool};
-use crate::storage::{FileStorage, FileStorageOptions};
+use crate::storage::{FileStorage, FileStorageOptions, SharedStorage};
 
 /// The name of the DHT state file in the state directory.
 pub const DHT_STATE_FILE: &str = "dht.state";
@@ -39,7 +39,7 @@ struct TorrentDisk {
 enum Slot {
     /// No `OpenStorage` yet (a magnet link still fetching metadata).
     Closed,
-    Open(Arc<dyn Storage>),
+    Open(SharedStorage),
     /// Opening failed; retried by each job so the job reports the real error.
     Failed(Layout, Arc<[RelativePath]>),
 }
@@ -195,7 +195,7 @@ impl DiskIo {
         self.pool.submit(storage, job);
     }
 
-    fn storage(&mut self, torrent: TorrentId) -> Result<Arc<dyn Storage>, StorageError> {
+    fn storage(&mut self, torrent: TorrentId) -> Result<SharedStorage, StorageError> {
         let Some(t) = self.torrents.get_mut(&torrent) else {
             return Err(no_storage(format!("torrent {} is not known", torrent.0)));
         };
@@ -206,7 +206,7 @@ impl DiskIo {
                 torrent.0
             ))),
             Slot::Failed(layout, paths) => {
-                let s: Arc<dyn Storage> = Arc::new(FileStorage::open_with(
+                let s: SharedStorage = Arc::new(FileStorage::open_with(
                     &t.dir,
                     layout.clone(),
                     paths,

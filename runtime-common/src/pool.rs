@@ -13,11 +13,11 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use sanstorrent_core::session::io::{Completion, DiskJob, DiskJobKind};
-use sanstorrent_core::storage::{Storage, StorageError};
+use sanstorrent_core::storage::StorageError;
 
 use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute;
-use crate::storage::save_atomically;
+use crate::storage::{SharedStorage, save_atomically};
 
 /// What the pool reports back to the loop.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub type Sink = Arc<dyn Fn(Done) + Send + Sync>;
 
 enum Work {
     Disk {
-        storage: Arc<dyn Storage>,
+        storage: SharedStorage,
         job: DiskJob,
     },
 }
@@ -122,7 +122,7 @@ impl WorkerPool {
 
     /// Queues `job` to run on `storage`; its completion goes to the sink. Block writes run in
     /// order on the block writer; everything else on the first free worker.
-    pub fn submit(&self, storage: Arc<dyn Storage>, job: DiskJob) {
+    pub fn submit(&self, storage: SharedStorage, job: DiskJob) {
         // Sending fails only once the threads are gone, which happens only after drop.
         match job.kind {
             DiskJobKind::Write {
@@ -197,10 +197,10 @@ fn state_writer(rx: &Receiver<Save>, sink: &(dyn Fn(Done) + Send + Sync)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::shared_memory::SharedMemory;
     use bytes::Bytes;
     use sanstorrent_core::layout::Layout;
     use sanstorrent_core::session::io::{CompletionKind, DiskJobKind, JobId, TorrentId};
-    use sanstorrent_core::storage::MemoryStorage;
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -214,7 +214,7 @@ mod tests {
         let pool = WorkerPool::new(3, sink).expect("threads start");
         assert_eq!(pool.threads(), 3);
         let layout = Layout::new(1 << 14, [(40 << 14, false)]).expect("valid layout");
-        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new(layout));
+        let storage: SharedStorage = Arc::new(SharedMemory::new(layout));
         let job = |id: u64, kind| DiskJob {
             id: JobId(id),
             torrent: TorrentId(7),

@@ -1,7 +1,7 @@
 //! [`MemoryStorage`]: a torrent's files in memory, for simulations and tests.
 
+use std::cell::{Ref, RefCell, RefMut};
 use std::io;
-use std::sync::{Mutex, MutexGuard};
 
 use super::{FileStamp, IoOp, Storage, StorageError};
 use crate::layout::Layout;
@@ -9,10 +9,13 @@ use crate::layout::Layout;
 /// Files held in memory. Like the runtime's file storage, a file exists only once written (zero-length
 /// files exist from the start) and reading data never written is a missing-data error. Each
 /// write bumps the file's modification "time" (a counter), so resume logic sees changes.
+///
+/// It serves one thread, as a simulation runs: a runtime that shares storage between worker
+/// threads needs a `Sync` back-end (or wraps this one in its own lock).
 #[derive(Debug)]
 pub struct MemoryStorage {
     layout: Layout,
-    files: Mutex<Vec<MemFile>>,
+    files: RefCell<Vec<MemFile>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -34,18 +37,21 @@ impl MemoryStorage {
             .collect();
         Self {
             layout,
-            files: Mutex::new(files),
+            files: RefCell::new(files),
         }
     }
 
     /// A copy of file `file`'s bytes, if it exists.
     pub fn file_data(&self, file: usize) -> Option<Vec<u8>> {
-        self.lock().get(file)?.data.clone()
+        self.files().get(file)?.data.clone()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<MemFile>> {
-        // Poisoning leaves plain bytes behind: keep using them.
-        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    fn files(&self) -> Ref<'_, Vec<MemFile>> {
+        self.files.borrow()
+    }
+
+    fn files_mut(&self) -> RefMut<'_, Vec<MemFile>> {
+        self.files.borrow_mut()
     }
 
     fn check_file(&self, file: usize) -> Result<u64, StorageError> {
@@ -73,7 +79,7 @@ impl Storage for MemoryStorage {
 
     fn read_file(&self, file: usize, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         let length = self.check_file(file)?;
-        let files = self.lock();
+        let files = self.files();
         let Some(data) = &files[file].data else {
             return Err(StorageError::io(
                 IoOp::Open,
@@ -104,7 +110,7 @@ impl Storage for MemoryStorage {
                 ),
             ));
         };
-        let mut files = self.lock();
+        let mut files = self.files_mut();
         let f = &mut files[file];
         // Allocated at full length on first write, as FileStorage creates its files.
         let stored = f.data.get_or_insert_with(|| vec![0; length as usize]);
@@ -118,7 +124,7 @@ impl Storage for MemoryStorage {
     }
 
     fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError> {
-        let files = self.lock();
+        let files = self.files();
         Ok(self
             .layout
             .files()

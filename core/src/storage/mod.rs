@@ -20,8 +20,10 @@ pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError};
 /// Positional storage of a torrent's files.
 ///
 /// Implementors provide per-file I/O ([`Storage::read_file`], [`Storage::write_file`]); the
-/// piece-level [`Storage::read`] and [`Storage::write`] are derived from the [`Layout`].
-pub trait Storage: Send + Sync {
+/// piece-level [`Storage::read`] and [`Storage::write`] are derived from the [`Layout`]. Every
+/// method takes `&self`: a back-end shared by worker threads (the runtime's file storage is
+/// `Send + Sync`) synchronises itself.
+pub trait Storage {
     /// The torrent's piece and file geometry.
     fn layout(&self) -> &Layout;
 

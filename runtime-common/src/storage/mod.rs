@@ -12,8 +12,17 @@ mod gather;
 mod handles;
 mod state_file;
 
+use std::sync::Arc;
+
+use sanstorrent_core::storage::Storage;
+
 pub use file::{FileStorage, FileStorageOptions};
 pub use state_file::save_atomically;
 
+/// A torrent's storage as the worker threads share it.
+pub type SharedStorage = Arc<dyn Storage + Send + Sync>;
+
 #[cfg(test)]
 mod resume_tests;
+#[cfg(test)]
+pub(crate) mod shared_memory;

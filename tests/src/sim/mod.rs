@@ -23,7 +23,7 @@ mod tracker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -202,7 +202,7 @@ impl Sim {
         &mut self,
         i: usize,
         source: TorrentSource,
-        storage: Option<Arc<MemoryStorage>>,
+        storage: Option<Rc<MemoryStorage>>,
         options: TorrentOptions,
     ) -> TorrentId {
         let now = self.now;
@@ -691,7 +691,7 @@ impl Sim {
                     .preset
                     .remove(&torrent)
                     .or_else(|| node.storages.get(&torrent).cloned())
-                    .unwrap_or_else(|| Arc::new(MemoryStorage::new(layout)));
+                    .unwrap_or_else(|| Rc::new(MemoryStorage::new(layout)));
                 node.storages.insert(torrent, s);
             }
             Action::Disk(job) => {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::session::{
@@ -52,9 +52,9 @@ pub struct Node {
     /// The most `unwritten` ever was.
     pub max_unwritten: u64,
     /// Storage per torrent (kept across session restarts, like files on disk).
-    pub storages: BTreeMap<TorrentId, Arc<MemoryStorage>>,
+    pub storages: BTreeMap<TorrentId, Rc<MemoryStorage>>,
     /// Storage to use for the next `OpenStorage` of a torrent id (pre-seeded data).
-    pub preset: BTreeMap<TorrentId, Arc<MemoryStorage>>,
+    pub preset: BTreeMap<TorrentId, Rc<MemoryStorage>>,
     /// The last resume data saved per torrent.
     pub resume: BTreeMap<TorrentId, Vec<u8>>,
     /// Every event with its instant, except periodic stats.

@@ -1,6 +1,7 @@
 //! Test torrents: deterministic content and a .torrent built by hand (so padding files and
 //! zero-length files can be described exactly).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use sanstorrent_core::bencode::Encoder;
@@ -106,18 +107,18 @@ impl TestTorrent {
     }
 
     /// A storage holding the whole content (a seeder's disk).
-    pub fn storage(&self) -> Arc<MemoryStorage> {
+    pub fn storage(&self) -> Rc<MemoryStorage> {
         let s = MemoryStorage::new(self.meta.layout().clone());
         for (f, bytes) in self.files.iter().enumerate() {
             if !self.meta.files()[f].padding && !bytes.is_empty() {
                 s.write_file(f, 0, bytes).expect("memory write");
             }
         }
-        Arc::new(s)
+        Rc::new(s)
     }
 
     /// A storage holding only the pieces for which `keep` is true (a partial download).
-    pub fn partial_storage(&self, keep: impl Fn(u32) -> bool) -> Arc<MemoryStorage> {
+    pub fn partial_storage(&self, keep: impl Fn(u32) -> bool) -> Rc<MemoryStorage> {
         let layout = self.meta.layout();
         let s = MemoryStorage::new(layout.clone());
         let stream: Vec<u8> = self.files.iter().flatten().copied().collect();
@@ -127,7 +128,7 @@ impl TestTorrent {
             let end = start + layout.piece_len(p) as usize;
             s.write(p, 0, &stream[start..end]).expect("memory write");
         }
-        Arc::new(s)
+        Rc::new(s)
     }
 
     fn build(
