@@ -20,26 +20,33 @@ pub mod ut_metadata;
 pub mod ut_pex;
 pub mod wire_codec;
 
-use std::path::PathBuf;
+#[cfg(test)]
+use corpus::{corpus, corpus_dir};
 
-/// The seed corpus directory of a fuzz target (`fuzz/corpus/<target>`).
-pub fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
+/// The committed seed corpus, read by the replay tests (core itself reads no files).
+#[cfg(test)]
+mod corpus {
+    use std::path::PathBuf;
 
-/// Every file of a target's seed corpus, as bytes (empty if the directory does not exist).
-pub fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let Ok(entries) = std::fs::read_dir(corpus_dir(target)) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .collect()
+    /// The seed corpus directory of a fuzz target (`fuzz/corpus/<target>`).
+    pub(super) fn corpus_dir(target: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target)
+    }
+
+    /// Every file of a target's seed corpus, as bytes (empty if the directory does not exist).
+    pub(super) fn corpus(target: &str) -> Vec<Vec<u8>> {
+        let Ok(entries) = std::fs::read_dir(corpus_dir(target)) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .collect()
+    }
 }
 
 #[cfg(test)]
