@@ -112,7 +112,7 @@ impl Storage for MemoryStorage {
         };
         let mut files = self.files_mut();
         let f = &mut files[file];
-        // Allocated at full length on first write, as FileStorage creates its files.
+        // Allocated at full length on first write, as the runtime's file storage creates its files.
         let stored = f.data.get_or_insert_with(|| vec![0; length as usize]);
         stored[r].copy_from_slice(data);
         f.writes += 1;

@@ -6,6 +6,7 @@
 //! session only asks for disk work (`Action::Disk`) and sees the results. The runtime's
 //! back-end keeps files under a download directory (`sanstorrent_runtime_common::storage`);
 //! [`MemoryStorage`] keeps them in memory, for simulations and tests.
+
 mod error;
 mod hash;
 mod memory;
