@@ -58,7 +58,7 @@ impl Session {
 
     /// Dials candidates while the limits allow.
     pub(super) fn dial(&mut self, now: Instant) {
-        if self.shutdown.is_some() {
+        if self.shutting_down {
             return;
         }
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
@@ -95,7 +95,7 @@ impl Session {
                     continue;
                 }
                 let conn = self.peers.alloc_conn();
-                self.peers.dialing.insert(
+                self.peers.start_dial(
                     conn,
                     Dialing {
                         addr,
@@ -110,7 +110,7 @@ impl Session {
 
     /// An inbound socket: a connection waiting for the peer's handshake, if limits allow.
     pub(super) fn accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
-        if self.shutdown.is_some()
+        if self.shutting_down
             || self.peers.total() >= self.config.max_connections
             || self.peers.pending_inbound() >= self.config.max_pending_inbound
             || !self.ip_allows(remote)
@@ -211,7 +211,7 @@ impl Session {
         conn: ConnId,
         result: Result<(), std::io::ErrorKind>,
     ) {
-        let Some(dialing) = self.peers.dialing.remove(&conn) else {
+        let Some(dialing) = self.peers.end_dial(conn) else {
             return;
         };
         let addr = dialing.addr;
@@ -275,13 +275,13 @@ impl Session {
 
     /// Connects that took too long.
     pub(super) fn expire_dials(&mut self, now: Instant) {
-        let expired: Vec<ConnId> = self
-            .peers
-            .dialing
-            .iter()
-            .filter(|(_, d)| now >= d.since + self.config.connect_timeout)
-            .map(|(id, _)| *id)
-            .collect();
+        let timeout = self.config.connect_timeout;
+        let mut expired = self.conns_due(now);
+        expired.retain(|conn| {
+            self.peers
+                .dial(*conn)
+                .is_some_and(|d| now >= d.since + timeout)
+        });
         for conn in expired {
             self.actions.push_back(Action::Close { conn });
             self.connected(now, conn, Err(std::io::ErrorKind::TimedOut));
@@ -290,7 +290,7 @@ impl Session {
 
     /// The runtime saw the socket close.
     pub(super) fn socket_closed(&mut self, now: Instant, conn: ConnId) {
-        if let Some(d) = self.peers.dialing.remove(&conn) {
+        if let Some(d) = self.peers.end_dial(conn) {
             if let Some(t) = self.torrents.get_mut(&d.torrent) {
                 t.candidates.closed(now, d.addr, true, false);
             }

@@ -10,6 +10,7 @@ use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::disk::{JobMeta, StampsFor, TorrentDisk};
 use super::event::{Event, PeerCloseReason, TorrentStats};
 use super::io::{Action, DiskJob, DiskJobKind, TorrentId};
+use super::timers::Timer;
 use super::torrent::candidates::{Backoff, Candidates, Source};
 use super::torrent::{Data, Stage, Torrent};
 use crate::choker::Choker;
@@ -56,7 +57,7 @@ impl Session {
         source: TorrentSource,
         options: TorrentOptions,
     ) -> Result<TorrentId, AddTorrentError> {
-        if self.shutdown.is_some() {
+        if self.shutting_down {
             return Err(AddTorrentError::ShuttingDown);
         }
         let info_hash = source.info_hash();
@@ -448,7 +449,7 @@ impl Session {
             self.close_conn(now, conn, PeerCloseReason::Stopped);
         }
         for conn in self.peers.dialing_of(id) {
-            self.peers.dialing.remove(&conn);
+            self.peers.end_dial(conn);
             self.actions.push_back(Action::Close { conn });
         }
     }
@@ -485,12 +486,11 @@ impl Session {
                 self.events.push_back(Event::TorrentStopped { torrent: id });
             }
         }
-        if let Some(deadline) = self.shutdown
-            && !self.shutdown_done
-        {
+        if let Some(deadline) = self.timers.get(Timer::Shutdown) {
             let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped);
             if all_stopped || now >= deadline {
                 self.shutdown_done = true;
+                self.timers.stop(Timer::Shutdown);
                 self.save_dht_state(now);
                 self.events.push_back(Event::ShutdownComplete);
             }
@@ -588,7 +588,7 @@ impl Session {
         let mut connected = 0;
         let mut connecting = 0;
         let mut seeds = 0;
-        for p in self.peers.open.values().filter(|p| p.torrent == Some(id)) {
+        for p in self.peers.values().filter(|p| p.torrent == Some(id)) {
             if p.established {
                 connected += 1;
                 seeds += usize::from(p.seed);

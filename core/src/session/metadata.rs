@@ -74,15 +74,6 @@ impl Session {
         }
     }
 
-    /// The earliest fetcher deadline of any torrent.
-    pub(super) fn metadata_deadline(&self) -> Option<Instant> {
-        self.torrents
-            .values()
-            .filter(|t| t.is_active())
-            .filter_map(|t| t.fetcher.as_ref()?.poll_timeout())
-            .min()
-    }
-
     /// Fires the fetchers' deadlines due at `now`.
     pub(super) fn metadata_timeout(&mut self, now: Instant) {
         let due: Vec<TorrentId> = self

@@ -72,6 +72,7 @@ use crate::wire;
 use disk::Jobs;
 use peers::{Peer, Peers};
 use rate::TokenBucket;
+use timers::{Timer, TimerTable};
 use torrent::Torrent;
 use trackers::Trackers;
 
@@ -94,10 +95,11 @@ pub struct Session {
     listen_ip: Option<IpAddr>,
     down_limit: TokenBucket,
     up_limit: TokenBucket,
-    /// Shutdown deadline, once `shutdown` was called.
-    shutdown: Option<Instant>,
+    /// `shutdown` was called.
+    shutting_down: bool,
     shutdown_done: bool,
-    next_dht_save: Option<Instant>,
+    /// The session's own timers (DHT save, shutdown deadline).
+    timers: TimerTable,
     /// The latest `now` given to any call.
     now: Instant,
     transmits: VecDeque<Transmit>,
@@ -130,9 +132,9 @@ impl Session {
             listen_ip: None,
             down_limit: TokenBucket::new(now, config.download_rate_limit),
             up_limit: TokenBucket::new(now, config.upload_rate_limit),
-            shutdown: None,
+            shutting_down: false,
             shutdown_done: false,
-            next_dht_save: None,
+            timers: TimerTable::default(),
             now,
             transmits: VecDeque::new(),
             actions: VecDeque::new(),
@@ -193,8 +195,11 @@ impl Session {
     /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits
     /// [`Event::ShutdownComplete`] (at the latest after `shutdown_timeout`).
     pub fn shutdown(&mut self, now: Instant) {
-        if self.shutdown.is_none() {
-            self.shutdown = Some(now + self.config.shutdown_timeout);
+        if !self.shutting_down {
+            self.shutting_down = true;
+            self.timers
+                .set(Timer::Shutdown, now + self.config.shutdown_timeout);
+            self.timers.stop(Timer::DhtSave);
             let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
             for id in ids {
                 self.begin_stop(now, id);
@@ -362,5 +367,6 @@ impl Session {
         self.now = self.now.max(now);
         self.dial(now);
         self.progress_stops(now);
+        self.refresh_timers();
     }
 }

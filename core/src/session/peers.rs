@@ -5,10 +5,11 @@ use crate::wire::mse::{MseResponder, MseStream};
 use crate::wire::mse_initiator::MseInitiator;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::io::{ConnId, TorrentId};
 use super::rate::RateMeter;
+use super::timers::ConnTimers;
 use crate::extensions::PexSender;
 use crate::picker::PeerKey;
 use crate::wire::{BlockRef, Connection};
@@ -63,6 +64,8 @@ pub(crate) struct Peer {
     pub(crate) mse: Option<Box<MseHandshake>>,
     /// The RC4 streams when the peer's MSE handshake selected an encrypted payload.
     pub(crate) stream: Option<Box<MseStream>>,
+    /// Changed since its deadline was last filed with [`ConnTimers`] (see [`Peers::get_mut`]).
+    timer_dirty: bool,
 }
 
 impl Peer {
@@ -95,6 +98,7 @@ impl Peer {
             pex: None,
             mse: None,
             stream: None,
+            timer_dirty: false,
         }
     }
 }
@@ -108,14 +112,22 @@ pub(crate) enum MseHandshake {
     Opening(MseInitiator),
 }
 
-/// Every connection, by id.
+/// Every connection, by id, with the index of their deadlines.
+///
+/// A connection's deadline only moves when the connection changes, and every change goes
+/// through [`Peers::get_mut`] (or opens, dials or removes one): each marks the connection dirty
+/// once, and [`Peers::refresh_timers`] files the dirty ones' deadlines again. So the session's
+/// next deadline never needs a scan of every connection.
 #[derive(Debug, Default)]
 pub(crate) struct Peers {
     next_conn: u64,
     next_key: u32,
-    pub(crate) dialing: BTreeMap<ConnId, Dialing>,
-    pub(crate) open: BTreeMap<ConnId, Peer>,
+    dialing: BTreeMap<ConnId, Dialing>,
+    open: BTreeMap<ConnId, Peer>,
     by_key: BTreeMap<PeerKey, ConnId>,
+    /// Connections changed since the last [`Peers::refresh_timers`] (each once).
+    dirty: Vec<ConnId>,
+    timers: ConnTimers,
 }
 
 impl Peers {
@@ -131,19 +143,90 @@ impl Peers {
         PeerKey(self.next_key)
     }
 
-    pub(crate) fn insert(&mut self, id: ConnId, peer: Peer) {
+    /// Adds an open connection.
+    pub(crate) fn insert(&mut self, id: ConnId, mut peer: Peer) {
         self.by_key.insert(peer.key, id);
+        peer.timer_dirty = true;
+        self.dirty.push(id);
         self.open.insert(id, peer);
     }
 
+    /// Removes an open connection.
     pub(crate) fn remove(&mut self, id: ConnId) -> Option<Peer> {
         let peer = self.open.remove(&id)?;
         self.by_key.remove(&peer.key);
+        self.dirty.push(id);
         Some(peer)
     }
 
+    /// An open connection, to change: its deadline is filed again at the next
+    /// [`Peers::refresh_timers`].
     pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Peer> {
-        self.open.get_mut(&id)
+        let peer = self.open.get_mut(&id)?;
+        if !peer.timer_dirty {
+            peer.timer_dirty = true;
+            self.dirty.push(id);
+        }
+        Some(peer)
+    }
+
+    /// Open connections, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Peer)> {
+        self.open.iter().map(|(id, p)| (*id, p))
+    }
+
+    /// Open connections, in id order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Peer> {
+        self.open.values()
+    }
+
+    /// Starts tracking an outbound connect.
+    pub(crate) fn start_dial(&mut self, id: ConnId, dial: Dialing) {
+        self.dialing.insert(id, dial);
+        self.dirty.push(id);
+    }
+
+    /// Stops tracking an outbound connect (it finished, failed or was abandoned).
+    pub(crate) fn end_dial(&mut self, id: ConnId) -> Option<Dialing> {
+        let dial = self.dialing.remove(&id)?;
+        self.dirty.push(id);
+        Some(dial)
+    }
+
+    /// An outbound connect in progress.
+    pub(crate) fn dial(&self, id: ConnId) -> Option<&Dialing> {
+        self.dialing.get(&id)
+    }
+
+    /// Files the deadlines of the connections changed since the last call: `open` gives an
+    /// open connection's, a dial's is `connect_timeout` after it started.
+    pub(crate) fn refresh_timers(
+        &mut self,
+        connect_timeout: Duration,
+        open: impl Fn(&Peer) -> Option<Instant>,
+    ) {
+        for id in self.dirty.drain(..) {
+            let at = match (self.open.get_mut(&id), self.dialing.get(&id)) {
+                (Some(peer), _) => {
+                    peer.timer_dirty = false;
+                    open(peer)
+                }
+                (None, Some(dial)) => Some(dial.since + connect_timeout),
+                (None, None) => None,
+            };
+            self.timers.set(id, at);
+        }
+    }
+
+    /// The earliest deadline of any connection (as of the last [`Peers::refresh_timers`]).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.earliest()
+    }
+
+    /// The connections whose deadline is at or before `now` (as of the last
+    /// [`Peers::refresh_timers`]), in id order.
+    pub(crate) fn due(&self, now: Instant) -> Vec<ConnId> {
+        self.timers.due(now)
     }
 
     pub(crate) fn get(&self, id: ConnId) -> Option<&Peer> {

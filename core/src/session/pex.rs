@@ -60,7 +60,7 @@ impl Session {
         if h.extensions.id(UT_PEX).is_none() {
             return;
         }
-        let Some(p) = self.peers.open.get_mut(&conn) else {
+        let Some(p) = self.peers.get_mut(conn) else {
             return;
         };
         if p.pex.is_some() {
@@ -111,25 +111,15 @@ impl Session {
         }
     }
 
-    /// The earliest `ut_pex` message due.
-    pub(super) fn pex_deadline(&self) -> Option<Instant> {
-        self.peers
-            .open
-            .values()
-            .filter(|p| p.established && self.pex_enabled(p.torrent))
-            .filter_map(|p| p.pex.as_ref().map(|s| s.poll_timeout()))
-            .min()
-    }
-
     /// Sends the `ut_pex` messages due at `now`.
     pub(super) fn pex_timeout(&mut self, now: Instant) {
-        let due: Vec<ConnId> = self
-            .peers
-            .open
-            .iter()
-            .filter(|(_, p)| p.pex.as_ref().is_some_and(|s| s.poll_timeout() <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = self.conns_due(now);
+        due.retain(|conn| {
+            self.peers
+                .get(*conn)
+                .and_then(|p| p.pex.as_ref())
+                .is_some_and(|s| s.poll_timeout() <= now)
+        });
         for conn in due {
             self.pex_send(now, conn);
         }
@@ -144,7 +134,7 @@ impl Session {
     /// Sends a connection its `ut_pex` message if due (a disabled pool drops the sender).
     fn pex_send(&mut self, now: Instant, conn: ConnId) {
         let enabled = self.pex_enabled(self.peers.get(conn).and_then(|p| p.torrent));
-        let Some(p) = self.peers.open.get_mut(&conn) else {
+        let Some(p) = self.peers.get_mut(conn) else {
             return;
         };
         if !enabled {

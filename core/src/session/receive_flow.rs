@@ -50,10 +50,9 @@ impl Session {
     pub(super) fn hold_paused_clocks(&mut self, now: Instant) {
         let paused: Vec<ConnId> = self
             .peers
-            .open
             .iter()
             .filter(|(_, p)| p.reading_paused)
-            .map(|(c, _)| *c)
+            .map(|(c, _)| c)
             .collect();
         for conn in paused {
             self.restart_clocks(now, conn);

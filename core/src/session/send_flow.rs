@@ -54,27 +54,16 @@ impl Session {
         self.drive(now, conn);
     }
 
-    /// When the earliest send stall expires.
-    pub(super) fn send_stall_deadline(&self) -> Option<Instant> {
-        let timeout = self.config.send_stall_timeout;
-        self.peers
-            .open
-            .values()
-            .filter_map(|p| p.send_stalled_since)
-            .min()
-            .map(|since| since + timeout)
-    }
-
     /// Closes the connections whose send backlog made no progress for `send_stall_timeout`.
     pub(super) fn expire_send_stalls(&mut self, now: Instant) {
         let timeout = self.config.send_stall_timeout;
-        let stalled: Vec<ConnId> = self
-            .peers
-            .open
-            .iter()
-            .filter(|(_, p)| p.send_stalled_since.is_some_and(|t| t + timeout <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let mut stalled = self.conns_due(now);
+        stalled.retain(|conn| {
+            self.peers
+                .get(*conn)
+                .and_then(|p| p.send_stalled_since)
+                .is_some_and(|t| t + timeout <= now)
+        });
         for conn in stalled {
             self.close_conn(now, conn, PeerCloseReason::SendStalled);
         }

@@ -1,12 +1,115 @@
-//! Time: the session's next deadline (the earliest of every connection, picker, choker,
-//! announcer, UDP tracker, the DHT, and the session's own periodic work) and what fires at it.
+//! Time: the session's next deadline and what fires at it.
+//!
+//! The deadlines come from three places, none scanned whole:
+//! - the session's own timers, in a [`TimerTable`] ([`Timer`]: the DHT state save, the
+//!   shutdown deadline);
+//! - every connection (its wire timers, its send stall, its next `ut_pex` message) and every
+//!   dial (the connect timeout), filed by connection in [`ConnTimers`] whenever one changes
+//!   (see [`Peers`](super::peers::Peers)), so the earliest is read, not recomputed;
+//! - each torrent's parts (announcer, picker, choker, candidates, metadata fetcher, scrapes)
+//!   and the session's (UDP trackers, DHT, rate limits), asked in turn: a handful per torrent.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::Session;
 use super::event::Event;
-use super::io::TorrentId;
-use super::torrent::Stage;
+use super::io::{ConnId, TorrentId};
+use super::peers::Peer;
+use super::torrent::{Stage, Torrent};
+
+/// A timer the session keeps itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Save the DHT state (every ten minutes while running).
+    DhtSave,
+    /// Give up waiting for stops at shutdown.
+    Shutdown,
+}
+
+impl Timer {
+    const COUNT: usize = 2;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The session's own timers: one optional deadline per [`Timer`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimerTable {
+    data: [Option<Instant>; Timer::COUNT],
+}
+
+impl TimerTable {
+    /// Arms `timer` at `at` (replacing its deadline).
+    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
+        self.data[timer.index()] = Some(at);
+    }
+
+    /// `timer`'s deadline, if armed.
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        self.data[timer.index()]
+    }
+
+    /// Disarms `timer`.
+    pub(crate) fn stop(&mut self, timer: Timer) {
+        self.data[timer.index()] = None;
+    }
+
+    /// Whether `timer` is armed and due at `now`.
+    pub(crate) fn is_expired(&self, timer: Timer, now: Instant) -> bool {
+        self.get(timer).is_some_and(|at| at <= now)
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        self.data.iter().flatten().min().copied()
+    }
+}
+
+/// Each connection's earliest deadline, ordered by instant.
+#[derive(Debug, Default)]
+pub(crate) struct ConnTimers {
+    by_conn: BTreeMap<ConnId, Instant>,
+    order: BTreeSet<(Instant, ConnId)>,
+}
+
+impl ConnTimers {
+    /// Files `conn`'s deadline (`None`: it has none, or is gone).
+    pub(crate) fn set(&mut self, conn: ConnId, at: Option<Instant>) {
+        let old = match at {
+            Some(at) => self.by_conn.insert(conn, at),
+            None => self.by_conn.remove(&conn),
+        };
+        if old == at {
+            return;
+        }
+        if let Some(old) = old {
+            self.order.remove(&(old, conn));
+        }
+        if let Some(at) = at {
+            self.order.insert((at, conn));
+        }
+    }
+
+    /// The earliest deadline filed.
+    pub(crate) fn earliest(&self) -> Option<Instant> {
+        self.order.first().map(|(at, _)| *at)
+    }
+
+    /// The connections due at `now`, in id order.
+    pub(crate) fn due(&self, now: Instant) -> Vec<ConnId> {
+        let mut due: Vec<ConnId> = self
+            .order
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, conn)| *conn)
+            .collect();
+        due.sort_unstable();
+        due
+    }
+}
 
 impl Session {
     /// The earliest deadline.
@@ -20,13 +123,8 @@ impl Session {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        for p in self.peers.open.values() {
-            take(p.conn.poll_timeout());
-        }
-        take(self.send_stall_deadline());
-        for d in self.peers.dialing.values() {
-            take(Some(d.since + self.config.connect_timeout));
-        }
+        take(self.peers.next_deadline());
+        take(self.timers.next_timeout());
         for t in self.torrents.values() {
             if let Some(a) = &t.announcer {
                 take(a.poll_timeout());
@@ -49,31 +147,48 @@ impl Session {
                 take(Some(t.next_save));
             }
             take(t.candidates.next_ready().filter(|at| *at > self.now));
+            if t.is_active() {
+                take(t.fetcher.as_ref().and_then(|f| f.poll_timeout()));
+            }
         }
         for u in self.trackers.udp.values() {
             take(u.poll_timeout());
         }
         if let Some(dht) = &self.dht {
             take(dht.poll_timeout());
-            take(self.next_dht_save.filter(|_| self.shutdown.is_none()));
         }
-        if let Some(deadline) = self.shutdown.filter(|_| !self.shutdown_done) {
-            take(Some(deadline));
-        }
-        take(self.metadata_deadline());
-        take(self.pex_deadline());
         take(self.scrape_deadline());
         take(self.down_limit.ready_at());
         take(self.up_limit.ready_at());
         next
     }
 
+    /// Files again the deadlines of the connections changed since the last call (before
+    /// reading the next deadline or the connections due).
+    pub(super) fn refresh_timers(&mut self) {
+        let (torrents, config) = (&self.torrents, &self.config);
+        self.peers.refresh_timers(config.connect_timeout, |peer| {
+            peer_deadline(peer, torrents, config)
+        });
+    }
+
     /// Fires everything due at `now`.
     pub(super) fn timeout(&mut self, now: Instant) {
         self.now = now;
         self.hold_paused_clocks(now);
-        let conns: Vec<_> = self.peers.open.keys().copied().collect();
-        for conn in conns {
+        // The connections' wire timers, in id order, each checked when its turn comes.
+        let mut last: Option<ConnId> = None;
+        loop {
+            self.refresh_timers();
+            let Some(conn) = self
+                .peers
+                .due(now)
+                .into_iter()
+                .find(|c| last.is_none_or(|l| *c > l))
+            else {
+                break;
+            };
+            last = Some(conn);
             if let Some(p) = self.peers.get_mut(conn)
                 && p.conn.poll_timeout().is_some_and(|t| t <= now)
             {
@@ -115,9 +230,15 @@ impl Session {
             self.pump_dht(now);
         }
         self.dht_lookups(now);
-        if self.shutdown.is_none() && self.next_dht_save.is_some_and(|t| t <= now) {
+        if self.timers.is_expired(Timer::DhtSave, now) {
             self.save_dht_state(now);
         }
+    }
+
+    /// The connections due at `now` (deadlines filed afresh first), in id order.
+    pub(super) fn conns_due(&mut self, now: Instant) -> Vec<ConnId> {
+        self.refresh_timers();
+        self.peers.due(now)
     }
 
     fn torrent_timeout(&mut self, now: Instant, id: TorrentId, limited: bool) {
@@ -180,4 +301,30 @@ impl Session {
             }
         }
     }
+}
+
+/// An open connection's earliest deadline: its wire timers, its send stall (see `send_flow`),
+/// and its next `ut_pex` message while established in a torrent that exchanges peers.
+fn peer_deadline(
+    peer: &Peer,
+    torrents: &BTreeMap<TorrentId, Torrent>,
+    config: &super::SessionConfig,
+) -> Option<Instant> {
+    let stall = peer
+        .send_stalled_since
+        .map(|since| since + config.send_stall_timeout);
+    let pex_on = peer.established
+        && peer
+            .torrent
+            .and_then(|id| torrents.get(&id))
+            .is_some_and(|t| t.is_active() && t.pex.is_enabled());
+    let pex = peer
+        .pex
+        .as_ref()
+        .filter(|_| pex_on)
+        .map(|s| s.poll_timeout());
+    [peer.conn.poll_timeout(), stall, pex]
+        .into_iter()
+        .flatten()
+        .min()
 }

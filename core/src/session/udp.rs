@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::Session;
 use super::event::Event;
 use super::io::Action;
+use super::timers::Timer;
 use super::torrent::candidates::Source;
 use crate::dht::{Dht, DhtEvent, SavedState, looks_like_krpc};
 
@@ -36,7 +37,7 @@ impl Session {
             dht.bootstrap(now, &nodes);
         }
         self.dht = Some(dht);
-        self.next_dht_save = Some(now + DHT_SAVE_EVERY);
+        self.timers.set(Timer::DhtSave, now + DHT_SAVE_EVERY);
         self.pump_dht(now);
     }
 
@@ -118,7 +119,9 @@ impl Session {
         if let Some(dht) = self.dht.as_ref() {
             let data = dht.saved_state(now).encode();
             self.actions.push_back(Action::SaveDhtState { data });
-            self.next_dht_save = Some(now + DHT_SAVE_EVERY);
+            if !self.shutting_down {
+                self.timers.set(Timer::DhtSave, now + DHT_SAVE_EVERY);
+            }
         }
     }
 }

@@ -171,7 +171,7 @@ impl Session {
             our_pieces: bits,
             metadata_size,
         };
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         peer.torrent = Some(id);
@@ -200,13 +200,13 @@ impl Session {
         // Two connections between the same pair (both dialled at once): keep the one opened
         // by the lower peer id, so both sides keep the same one.
         let ours_outbound = peer.outbound;
-        let twin = self.peers.open.iter().find(|(other, p)| {
-            **other != conn
+        let twin = self.peers.iter().find(|(other, p)| {
+            *other != conn
                 && p.established
                 && p.torrent == Some(id)
                 && p.conn.peer_id() == Some(peer_id)
         });
-        if let Some((&twin, _)) = twin {
+        if let Some((twin, _)) = twin {
             let we_initiate_kept = self.peer_id < peer_id;
             // The kept connection is the one whose initiator has the lower id.
             let keep_new = ours_outbound == we_initiate_kept;
@@ -235,7 +235,7 @@ impl Session {
     /// Registers an established connection with its torrent's picker (once the torrent has
     /// metadata), with what the peer announced so far.
     pub(super) fn register_with_picker(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         if !peer.established || peer.in_picker {
@@ -261,7 +261,7 @@ impl Session {
 
     /// Gives the picker the peer's whole piece set (after a bitfield, have all or have none).
     fn sync_availability(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         let Some(bits) = peer.conn.peer_pieces() else {
@@ -316,7 +316,7 @@ impl Session {
 
     /// Sends `interested` or `not interested` as the picker says (only while running).
     pub(super) fn update_interest(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         let Some(t) = peer.torrent.and_then(|id| self.torrents.get(&id)) else {
@@ -338,7 +338,7 @@ impl Session {
     /// Requests as many blocks from a peer as its pipeline, the disk and the download limit
     /// allow.
     pub(super) fn fill(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         // A choking peer is asked only for the pieces it allows us fast (the picker knows).
@@ -393,7 +393,7 @@ impl Session {
     }
 
     fn on_block(&mut self, now: Instant, conn: ConnId, block: BlockRef, data: bytes::Bytes) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         let len = u64::from(block.length);
@@ -475,7 +475,7 @@ impl Session {
     /// `send_flow`) and the upload limit; rejects requests for pieces we do not have. Requests for consecutive blocks of one piece are
     /// read by one job (up to [`MAX_READ_RUN`] bytes): fewer jobs, fewer wake-ups.
     pub(super) fn serve(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         let Some(id) = peer.torrent else {
@@ -548,7 +548,7 @@ impl Session {
         blocks: &[BlockRef],
         data: Option<bytes::Bytes>,
     ) {
-        let Some(peer) = self.peers.open.get_mut(&conn) else {
+        let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
         let start = blocks.first().map_or(0, |b| b.offset);
@@ -602,7 +602,6 @@ impl Session {
         let slots = self.config.choker.upload_slots + self.config.choker.optimistic_slots;
         let busy = self
             .peers
-            .open
             .values()
             .filter(|p| p.torrent == Some(id) && t.choker.is_unchoked(p.key))
             .count();
@@ -630,7 +629,6 @@ impl Session {
         };
         let stats: Vec<PeerStats> = self
             .peers
-            .open
             .values()
             .filter(|p| p.torrent == Some(id) && p.established)
             .map(|p| PeerStats {
