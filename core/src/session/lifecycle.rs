@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
-use super::disk::{JobMeta, StampsFor, TorrentDisk};
 use super::event::{Event, PeerCloseReason, TorrentStats};
-use super::io::{Action, DiskJob, DiskJobKind, TorrentId};
+use super::io::{Action, TorrentId};
+use super::pipeline::{Job, PiecePipeline, StampsFor};
 use super::timers::Timer;
 use super::torrent::candidates::{Backoff, Candidates, Source};
 use super::torrent::{Data, Stage, Torrent};
@@ -179,7 +179,7 @@ impl Session {
             .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
         t.data = Some(Data {
             bits: Bitfield::new(n),
-            disk: TorrentDisk::new(n),
+            pipeline: PiecePipeline::new(n),
             resume: t.options.resume.take(),
             picker,
             meta: meta.clone(),
@@ -191,7 +191,7 @@ impl Session {
             layout,
             paths,
         });
-        self.disk_job(id, JobMeta::Stamps(StampsFor::Start), DiskJobKind::Stamps);
+        self.disk_job(id, Job::Stamps(StampsFor::Start));
     }
 
     pub(super) fn set_metadata_inner(
@@ -282,7 +282,7 @@ impl Session {
         for p in trusted.iter() {
             let _ = d.picker.piece_passed(p);
             d.bits.set(p);
-            d.disk.recorded.insert(p);
+            d.pipeline.recorded.insert(p);
             check.remove(p);
         }
         let pieces: Vec<(u32, [u8; 20])> = check
@@ -294,22 +294,17 @@ impl Session {
             return;
         }
         t.stage = Stage::Checking;
-        d.disk.checked = 0;
+        d.pipeline.checked = 0;
         self.events.push_back(Event::Checking {
             torrent: id,
             pieces: pieces.len() as u32,
         });
         for batch in pieces.chunks(CHECK_BATCH) {
             if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
-                d.disk.checks += 1;
+                d.pipeline.checks += 1;
             }
-            self.disk_job(
-                id,
-                JobMeta::Check,
-                DiskJobKind::Check {
-                    pieces: batch.to_vec(),
-                },
-            );
+            let pieces = batch.to_vec();
+            self.disk_job(id, Job::Check { pieces });
         }
     }
 
@@ -318,17 +313,17 @@ impl Session {
         let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
             return;
         };
-        d.disk.checks = d.disk.checks.saturating_sub(1);
-        d.disk.checked += hashed;
+        d.pipeline.checks = d.pipeline.checks.saturating_sub(1);
+        d.pipeline.checked += hashed;
         for &p in good {
             if p < d.picker.piece_count() {
                 let _ = d.picker.piece_passed(p);
                 d.bits.set(p);
                 let len = u64::from(d.meta.layout().piece_len(p));
-                d.disk.verified(p, len);
+                d.pipeline.verified(p, len);
             }
         }
-        if d.disk.checks == 0 {
+        if d.pipeline.checks == 0 {
             self.finish_check(now, id);
         }
     }
@@ -359,7 +354,7 @@ impl Session {
             files_to_create(d.meta.layout(), &t.options.file_priorities, d.picker.have())
         };
         if !create.is_empty() {
-            self.disk_job(id, JobMeta::Create, DiskJobKind::Create { files: create });
+            self.disk_job(id, Job::Create { files: create });
         }
         // Connections opened before the metadata (magnet) learn our pieces now.
         for conn in self.peers.ids_of(id) {
@@ -467,11 +462,11 @@ impl Session {
             let timed_out = now >= deadline;
             if let Some(d) = t.data.as_mut()
                 && !saved
-                && !d.disk.saving
-                && d.disk.outstanding == 0
+                && !d.pipeline.saving
+                && d.pipeline.outstanding == 0
             {
                 // Everything written and verified: flush, stamp and save once more.
-                d.disk.dirty = true;
+                d.pipeline.dirty = true;
                 self.start_save(id);
                 continue;
             }
@@ -495,65 +490,6 @@ impl Session {
                 self.events.push_back(Event::ShutdownComplete);
             }
         }
-    }
-
-    /// A save finished (SaveResume emitted): a stopping torrent may finish.
-    pub(super) fn save_finished(&mut self, id: TorrentId) {
-        if let Some(t) = self.torrents.get_mut(&id)
-            && let Stage::Stopping { deadline, .. } = t.stage
-            && t.data
-                .as_ref()
-                .is_some_and(|d| d.disk.outstanding == 0 && d.disk.unflushed.count() == 0)
-        {
-            t.stage = Stage::Stopping {
-                deadline,
-                saved: true,
-            };
-        }
-    }
-
-    /// Starts a resume save (flush → stamps → SaveResume) unless one is running.
-    pub(super) fn start_save(&mut self, id: TorrentId) {
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        if d.disk.saving {
-            return;
-        }
-        if d.disk.flushing {
-            d.disk.save_after_flush = true;
-            return;
-        }
-        d.disk.saving = true;
-        d.disk.flushing = true;
-        let pieces = d.disk.take_unflushed();
-        self.disk_job(
-            id,
-            JobMeta::Flush { pieces, save: true },
-            DiskJobKind::Flush,
-        );
-    }
-
-    /// Flushes verified data in the background once enough of it waits (see
-    /// [`SessionConfig::flush_every_bytes`](super::SessionConfig)); no resume save follows.
-    pub(super) fn flush_if_due(&mut self, id: TorrentId) {
-        let every = self.config.flush_every_bytes;
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        if !d.disk.flush_due(every) {
-            return;
-        }
-        d.disk.flushing = true;
-        let pieces = d.disk.take_unflushed();
-        self.disk_job(
-            id,
-            JobMeta::Flush {
-                pieces,
-                save: false,
-            },
-            DiskJobKind::Flush,
-        );
     }
 
     /// Statistics of a torrent; rates at `now` if given, else at the last activity.
@@ -580,7 +516,7 @@ impl Session {
                     have_bytes,
                     d.picker.have().count(),
                     d.picker.piece_count(),
-                    d.disk.checked,
+                    d.pipeline.checked,
                 )
             }
             None => (0, 0, 0, 0, 0, 0),
@@ -625,21 +561,6 @@ impl Session {
         t.next_stats
             .checked_sub(self.config.stats_interval)
             .unwrap_or(t.next_stats)
-    }
-
-    /// Emits a disk job for a torrent and counts it.
-    pub(super) fn disk_job(&mut self, id: TorrentId, meta: JobMeta, kind: DiskJobKind) {
-        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut())
-            && !matches!(meta, JobMeta::Write { .. })
-        {
-            d.disk.outstanding += 1;
-        }
-        let job = self.jobs.alloc(id, meta);
-        self.actions.push_back(Action::Disk(DiskJob {
-            id: job,
-            torrent: id,
-            kind,
-        }));
     }
 }
 

@@ -21,7 +21,7 @@ impl Session {
             .torrents
             .get(&id)
             .and_then(|t| t.data.as_ref())
-            .is_some_and(|d| d.disk.unwritten >= self.config.max_unwritten_bytes);
+            .is_some_and(|d| d.pipeline.unwritten >= self.config.max_unwritten_bytes);
         if !full {
             return;
         }
@@ -40,7 +40,7 @@ impl Session {
             .torrents
             .get(&id)
             .and_then(|t| t.data.as_ref())
-            .is_none_or(|d| d.disk.unwritten <= self.config.max_unwritten_bytes / 2);
+            .is_none_or(|d| d.pipeline.unwritten <= self.config.max_unwritten_bytes / 2);
         if drained {
             self.resume_reading(now, id);
         }

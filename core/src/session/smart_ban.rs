@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Session;
-use super::disk::DigestsFor;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
+use super::pipeline::DigestsFor;
 use crate::id::PeerId;
 use crate::picker::{PeerKey, Picker};
 

@@ -283,7 +283,7 @@ impl Session {
         let needs_save = t
             .data
             .as_ref()
-            .is_some_and(|d| d.disk.dirty || d.disk.unflushed.count() > 0);
+            .is_some_and(|d| d.pipeline.dirty || d.pipeline.unflushed.count() > 0);
         self.send_cancels(now, &cancels);
         if rechoke {
             self.rechoke(now, id);

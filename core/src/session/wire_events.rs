@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::Session;
-use super::disk::{DigestsFor, JobMeta};
 use super::event::{Event, PeerCloseReason};
-use super::io::{ConnId, Dest, DiskJobKind, TorrentId, Transmit};
+use super::io::{ConnId, Dest, TorrentId, Transmit};
+use super::pipeline::Job;
 use super::torrent::candidates::Source;
 use crate::choker::{ChokeMode, PeerStats};
 use crate::extensions::{UT_METADATA, UT_PEX};
@@ -354,7 +354,7 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        if d.disk.is_behind(self.config.max_disk_jobs) || !self.down_limit.allows(now) {
+        if d.pipeline.is_behind(self.config.max_disk_jobs) || !self.down_limit.allows(now) {
             return;
         }
         // What is requested stays under the torrent's cap (counted in whole blocks), so this
@@ -420,20 +420,9 @@ impl Session {
         else {
             return;
         };
-        d.disk.write_issued(block.piece, len);
-        let verify_now = piece_complete && d.disk.piece_complete(block.piece);
-        self.disk_job(
-            id,
-            JobMeta::Write {
-                piece: block.piece,
-                len,
-            },
-            DiskJobKind::Write {
-                piece: block.piece,
-                offset: block.offset,
-                data,
-            },
-        );
+        d.pipeline.write_issued(block.piece, len);
+        let verify_now = piece_complete && d.pipeline.piece_complete(block.piece);
+        self.disk_job(id, Job::Write { block, data });
         if verify_now {
             self.verify(id, block.piece);
         }
@@ -452,23 +441,6 @@ impl Session {
                 self.drive(now, other);
             }
         }
-    }
-
-    /// Asks for a piece's hash check.
-    pub(super) fn verify(&mut self, id: TorrentId, piece: u32) {
-        let Some(expected) = self
-            .torrents
-            .get(&id)
-            .and_then(|t| t.data.as_ref())
-            .and_then(|d| d.meta.piece_hash(piece).copied())
-        else {
-            return;
-        };
-        self.disk_job(
-            id,
-            JobMeta::Verify { piece },
-            DiskJobKind::Verify { piece, expected },
-        );
     }
 
     /// Reads blocks the peer requested, within its upload queue, its send backlog (see
@@ -525,17 +497,7 @@ impl Session {
             let _ = peer.conn.reject(now, block);
         }
         for blocks in runs {
-            let (first, last) = (blocks[0], blocks[blocks.len() - 1]);
-            let len = last.offset + last.length - first.offset;
-            self.disk_job(
-                id,
-                JobMeta::Read { conn, blocks },
-                DiskJobKind::Read {
-                    piece: first.piece,
-                    offset: first.offset,
-                    len,
-                },
-            );
+            self.disk_job(id, Job::Read { conn, blocks });
         }
     }
 
@@ -653,77 +615,6 @@ impl Session {
             }
             self.drive(now, conn);
         }
-    }
-
-    /// A piece passed its hash check.
-    pub(super) fn piece_passed(&mut self, now: Instant, id: TorrentId, piece: u32) {
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        let passed = d.picker.piece_passed(piece);
-        if passed.smart_ban_check {
-            self.disk_job(
-                id,
-                JobMeta::BlockDigests {
-                    piece,
-                    why: DigestsFor::Passed,
-                },
-                DiskJobKind::BlockDigests { piece },
-            );
-        }
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        d.bits.set(piece);
-        let len = u64::from(d.meta.layout().piece_len(piece));
-        d.disk.verified(piece, len);
-        let finished = d.picker.is_finished();
-        self.events
-            .push_back(Event::PieceVerified { torrent: id, piece });
-        self.send_cancels(now, &passed.cancels);
-        for conn in self.peers.ids_of(id) {
-            if let Some(p) = self.peers.get_mut(conn)
-                && p.established
-            {
-                let _ = p.conn.send_have(now, piece);
-                if p.conn.am_interested() {
-                    self.update_interest(now, conn);
-                }
-            }
-            self.drive(now, conn);
-        }
-        if finished {
-            self.torrent_finished(now, id);
-        } else {
-            self.flush_if_due(id);
-        }
-    }
-
-    /// A piece failed its hash check (`digests`: its blocks as stored, for the smart ban):
-    /// strikes and bans, then download it again.
-    pub(super) fn piece_failed(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-        piece: u32,
-        digests: Option<&[[u8; 20]]>,
-    ) {
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        t.hash_failures += 1;
-        let Some(d) = t.data.as_mut() else {
-            return;
-        };
-        let failed = d.picker.piece_failed(piece);
-        if let Some(digests) = digests {
-            d.picker.record_failed_blocks(piece, digests);
-        }
-        self.events
-            .push_back(Event::PieceFailed { torrent: id, piece });
-        self.send_cancels(now, &failed.cancels);
-        self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
-        self.fill_all(now, id);
     }
 
     /// Refuses `peers` (by address and peer id) from now on and closes their connections. A

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::TorrentOptions;
-use super::disk::TorrentDisk;
 use super::event::TorrentPhase;
 use super::io::ConnId;
+use super::pipeline::PiecePipeline;
 use super::rate::RateMeter;
 use super::scrape::TorrentScrapes;
 use super::smart_ban::Departed;
@@ -59,7 +59,7 @@ pub(crate) struct Data {
     pub(crate) picker: Picker,
     /// Our pieces as a wire bitfield (for handshakes).
     pub(crate) bits: Bitfield,
-    pub(crate) disk: TorrentDisk,
+    pub(crate) pipeline: PiecePipeline,
     /// Resume bytes to apply once the stamps arrive.
     pub(crate) resume: Option<Vec<u8>>,
 }
