@@ -7,17 +7,12 @@ use std::time::Instant;
 use super::Session;
 use super::config::OutgoingEncryption;
 use super::event::{Event, PeerCloseReason};
-use super::io::{Action, ConnId, Dest, TorrentId, Transmit};
-use super::peers::{Dialing, MseHandshake, Peer};
+use super::io::{Action, ConnId, TorrentId};
+use super::peers::{Dialing, Peer};
 use super::smart_ban::DepartedPeer;
 use super::torrent::candidates::Source;
-use crate::id::InfoHash;
-use crate::wire::mse::{
-    CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD, MseResponder, MseStep,
-};
-use crate::wire::mse_initiator::MseInitiator;
+use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD};
 use crate::wire::{CloseReason, Connection, TorrentParams};
-use bytes::{Bytes, BytesMut};
 
 impl Session {
     /// Whether `addr` is our own listen address (dialling it would connect to ourselves;
@@ -119,12 +114,10 @@ impl Session {
         }
         let id = self.peers.alloc_conn();
         let key = self.peers.alloc_key();
-        let conn = Connection::inbound(now, self.wire.clone(), Some(remote.ip()));
-        let mut peer = Peer::new(conn, remote, None, key, false, now);
+        let mut conn = Connection::inbound(now, self.wire.clone(), Some(remote.ip()));
         let (private, pad) = self.mse_secrets();
-        peer.mse = Some(Box::new(MseHandshake::Answering(MseResponder::new(
-            private, pad,
-        ))));
+        conn.answer_encrypted(private, pad);
+        let peer = Peer::new(conn, remote, None, key, false, now);
         self.peers.insert(id, peer);
         Some(id)
     }
@@ -149,59 +142,6 @@ impl Session {
             OutgoingEncryption::Fallback => other,
             OutgoingEncryption::Prefer => !other,
         }
-    }
-
-    /// Bytes of a connection whose MSE handshake is in progress (an inbound one still deciding
-    /// between plain BitTorrent and MSE, or one we dialled with MSE; see
-    /// [`crate::wire::mse`]): goes on with the handshake; returns the plain (decrypted) bytes
-    /// for the wire once there are some.
-    pub(super) fn mse_receive(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        data: BytesMut,
-    ) -> Option<BytesMut> {
-        let peer = self.peers.get_mut(conn)?;
-        let step = match peer.mse.as_deref_mut()? {
-            MseHandshake::Answering(responder) => {
-                let torrents: Vec<InfoHash> = self
-                    .torrents
-                    .values()
-                    .filter(|t| t.is_active())
-                    .map(|t| t.info_hash)
-                    .collect();
-                responder.receive(&data, &torrents)
-            }
-            MseHandshake::Opening(initiator) => initiator.receive(&data),
-        };
-        let (send, plain) = match step {
-            Ok(MseStep::Continue(send)) => (send, None),
-            Ok(MseStep::Plaintext(all)) => (Vec::new(), Some(all)),
-            Ok(MseStep::Established {
-                reply,
-                payload,
-                stream,
-                ..
-            }) => {
-                peer.stream = stream;
-                (reply, Some(payload))
-            }
-            Err(e) => {
-                self.close_conn(now, conn, PeerCloseReason::EncryptedHandshake(e));
-                return None;
-            }
-        };
-        if plain.is_some() {
-            peer.mse = None;
-        }
-        if !send.is_empty() {
-            peer.count_unsent(now, send.len(), &self.config);
-            self.transmits.push_back(Transmit {
-                dest: Dest::Peer(conn),
-                payload: Bytes::from(send),
-            });
-        }
-        plain
     }
 
     /// The result of a connect.
@@ -249,26 +189,19 @@ impl Session {
             our_pieces: bits,
             metadata_size,
         };
-        let Ok(c) = Connection::outbound(now, self.wire.clone(), Some(addr.ip()), params) else {
+        let Ok(mut c) = Connection::outbound(now, self.wire.clone(), Some(addr.ip()), params)
+        else {
             self.actions.push_back(Action::Close { conn });
             return;
         };
-        let info_hash = t.info_hash;
+        if self.dial_encrypted(id, addr) {
+            // The wire connection's handshake waits in it until MSE ends.
+            let (private, pad) = self.mse_secrets();
+            c.open_encrypted(private, pad, CRYPTO_PLAINTEXT | CRYPTO_RC4);
+        }
         let key = self.peers.alloc_key();
         let mut peer = Peer::new(c, addr, Some(id), key, true, now);
         peer.listen_addr = Some(addr);
-        if self.dial_encrypted(id, addr) {
-            // The wire connection's handshake waits in it until MSE ends (see `drive`).
-            let (private, pad) = self.mse_secrets();
-            let provide = CRYPTO_PLAINTEXT | CRYPTO_RC4;
-            let (initiator, first) = MseInitiator::new(private, pad, info_hash, provide);
-            peer.mse = Some(Box::new(MseHandshake::Opening(initiator)));
-            peer.count_unsent(now, first.len(), &self.config);
-            self.transmits.push_back(Transmit {
-                dest: Dest::Peer(conn),
-                payload: Bytes::from(first),
-            });
-        }
         self.peers.insert(conn, peer);
         self.drive(now, conn);
     }

@@ -25,10 +25,13 @@
 //!
 //! Ids ([`ConnId`], [`JobId`], [`RequestId`], [`TorrentId`]) are allocated by the session.
 
+mod choke;
 mod config;
 mod connect;
 mod disk;
+mod download;
 mod event;
+mod handshake;
 pub mod io;
 mod lifecycle;
 mod metadata;
@@ -44,6 +47,7 @@ mod timers;
 mod torrent;
 mod trackers;
 mod udp;
+mod upload;
 mod wire_events;
 
 #[cfg(test)]
@@ -70,7 +74,7 @@ use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
-use peers::{Peer, Peers};
+use peers::Peers;
 use pipeline::Jobs;
 use rate::TokenBucket;
 use timers::{Timer, TimerTable};
@@ -232,24 +236,7 @@ impl Session {
     /// the runtime's read buffer, never copied: read into a `BytesMut` and hand over what was
     /// read with `split_to` (see [`Connection::handle_input_buf`](crate::wire::Connection)).
     pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: bytes::BytesMut) {
-        let data = match self.peers.get_mut(conn) {
-            Some(peer) if peer.mse.is_some() => self.mse_receive(now, conn, data),
-            Some(Peer {
-                stream: Some(stream),
-                ..
-            }) => {
-                let mut data = data;
-                stream.decrypt(&mut data);
-                Some(data)
-            }
-            _ => Some(data),
-        };
-        if let Some(data) = data
-            && let Some(peer) = self.peers.get_mut(conn)
-        {
-            peer.conn.handle_input_buf(now, data);
-            self.drive(now, conn);
-        }
+        self.peer_data(now, conn, data);
         self.after(now);
     }
 

@@ -1,8 +1,6 @@
 //! The connection table: every connection the session has, dialling or open, with its torrent,
 //! address, picker key and rates; and the counts the limits need.
 
-use crate::wire::mse::{MseResponder, MseStream};
-use crate::wire::mse_initiator::MseInitiator;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -57,13 +55,6 @@ pub(crate) struct Peer {
     /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
     /// is private).
     pub(crate) pex: Option<PexSender>,
-    /// The encrypted handshake (MSE) in progress: the connection's bytes go here until it
-    /// ends, and the wire connection's transmits wait. An inbound connection starts here
-    /// until its first bytes show plain BitTorrent or MSE; an outbound one when we dial with
-    /// MSE. `None` after that, and for outbound plain connections.
-    pub(crate) mse: Option<Box<MseHandshake>>,
-    /// The RC4 streams when the peer's MSE handshake selected an encrypted payload.
-    pub(crate) stream: Option<Box<MseStream>>,
     /// Changed since its deadline was last filed with [`ConnTimers`] (see [`Peers::get_mut`]).
     timer_dirty: bool,
 }
@@ -96,20 +87,9 @@ impl Peer {
             reading_paused: false,
             seed: false,
             pex: None,
-            mse: None,
-            stream: None,
             timer_dirty: false,
         }
     }
-}
-
-/// One side of an encrypted handshake (see [`crate::wire::mse`]).
-#[derive(Debug)]
-pub(crate) enum MseHandshake {
-    /// An inbound connection: plain BitTorrent or MSE, as the peer chooses.
-    Answering(MseResponder),
-    /// A connection we dialled with MSE.
-    Opening(MseInitiator),
 }
 
 /// Every connection, by id, with the index of their deadlines.

@@ -100,6 +100,40 @@ impl Session {
             .collect()
     }
 
+    /// Refuses `peers` (by address and peer id) from now on and closes their connections. A
+    /// peer that already left is found among the torrent's departed peers; a connection it
+    /// opened again meanwhile is closed too.
+    pub(super) fn ban_peers(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        peers: &[PeerKey],
+        reason: &PeerCloseReason,
+    ) {
+        for &key in peers {
+            let open = self.peers.by_key(key).and_then(|conn| {
+                let p = self.peers.get(conn)?;
+                Some((conn, p.listen_addr.unwrap_or(p.addr), p.conn.peer_id()))
+            });
+            let (addr, peer_id, conns) = match open {
+                Some((conn, addr, peer_id)) => (addr, peer_id, vec![conn]),
+                None => {
+                    let Some(gone) = self
+                        .torrents
+                        .get_mut(&id)
+                        .and_then(|t| t.departed.take(key))
+                    else {
+                        continue;
+                    };
+                    (gone.addr, gone.peer_id, self.conns_of_peer(id, gone))
+                }
+            };
+            self.ban_addr(id, addr, peer_id, reason);
+            for conn in conns {
+                self.close_conn(now, conn, reason.clone());
+            }
+        }
+    }
     /// A `BlockDigests` job finished (`digests` is `None` when it failed).
     pub(super) fn block_digests_done(
         &mut self,

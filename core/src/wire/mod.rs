@@ -11,6 +11,7 @@
 //! - [`peer`]: [`Connection`], choke/interest, requests both ways, timers, misbehaviour.
 //! - [`mse`]: answering the encrypted handshake (MSE) other clients try first.
 //! - [`mse_initiator`]: opening it, for peers that require encryption.
+//! - [`transport`]: what a connection's bytes travel over (plain, or MSE then plain or RC4).
 
 pub mod bitfield;
 pub mod codec;
@@ -22,6 +23,7 @@ pub mod message;
 pub mod mse;
 pub mod mse_initiator;
 pub mod peer;
+pub mod transport;
 
 pub use bitfield::{Bitfield, BitfieldError};
 pub use codec::{Decoder, PieceCount, ProtocolError};

@@ -10,6 +10,7 @@ use crate::wire::codec::ProtocolError;
 use crate::wire::extension_handshake::{ExtendedHandshake, ExtendedHandshakeError};
 use crate::wire::handshake::Reserved;
 use crate::wire::message::{BlockRef, MessageId};
+use crate::wire::mse::MseError;
 
 /// Something the owner of a connection should know; drain with
 /// [`Connection::poll_event`](super::Connection::poll_event).
@@ -119,6 +120,8 @@ pub enum CloseReason {
     RemoteClosed,
     /// The owner closed it.
     Local,
+    /// The encrypted handshake (MSE) under the connection failed.
+    EncryptedHandshake(MseError),
 }
 
 /// A fault of the peer's, with its weight towards the close threshold.
@@ -253,6 +256,7 @@ impl fmt::Display for CloseReason {
             }
             Self::RemoteClosed => write!(f, "peer closed the connection"),
             Self::Local => write!(f, "closed by us"),
+            Self::EncryptedHandshake(e) => write!(f, "{e}"),
         }
     }
 }

@@ -49,6 +49,7 @@ use crate::wire::fast::allowed_fast_set;
 use crate::wire::handshake::{Handshake, Reserved};
 use crate::wire::limits::{DEFAULT_PEER_REQQ, MAX_EXTENDED_MESSAGE_LEN, MAX_PEER_REQQ};
 use crate::wire::message::{BlockRef, Message};
+use crate::wire::transport::{Link, Transport, Unwrapped};
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,8 @@ pub struct Connection {
     peer_extensions: ExtensionMap,
     peer_reqq: u32,
     score: u32,
+    /// What the bytes travel over (plain, or MSE).
+    link: Link,
     started: Instant,
     last_received: Instant,
     last_sent: Instant,
@@ -218,6 +221,50 @@ impl Connection {
         self.process(now);
     }
 
+    /// Raw bytes read from the socket, through the [`Transport`] (see
+    /// [`Connection::answer_encrypted`] and [`Connection::open_encrypted`]): what reaches the
+    /// plain stream goes on as with [`Connection::handle_input_buf`]. `torrents` names the
+    /// torrents an inbound encrypted handshake may ask for: read only while
+    /// [`Connection::needs_torrents`]. Then drain the polls.
+    pub fn handle_raw_input(&mut self, now: Instant, data: BytesMut, torrents: &[InfoHash]) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        match self.link.receive(data, torrents) {
+            Unwrapped::Plain(Some(plain)) => self.handle_input_buf(now, plain),
+            Unwrapped::Plain(None) => {}
+            Unwrapped::Failed(e) => self.close_with(CloseReason::EncryptedHandshake(e)),
+        }
+    }
+
+    /// An inbound connection that answers the encrypted handshake (MSE) if its first bytes
+    /// open one, or plain BitTorrent otherwise. `private` (160 random bits) and `pad`
+    /// (random, at most 512 bytes) come from the caller.
+    pub fn answer_encrypted(&mut self, private: [u8; 20], pad: Vec<u8>) {
+        self.link.answer(private, pad);
+    }
+
+    /// An outbound connection that opens with the encrypted handshake (MSE), offering the
+    /// payload modes `provide` ([`CRYPTO_PLAINTEXT`](crate::wire::mse::CRYPTO_PLAINTEXT),
+    /// [`CRYPTO_RC4`](crate::wire::mse::CRYPTO_RC4)); our BitTorrent handshake waits for its
+    /// end. Does nothing without a torrent (inbound).
+    pub fn open_encrypted(&mut self, private: [u8; 20], pad: Vec<u8>, provide: u32) {
+        if let Some(info_hash) = self.info_hash {
+            self.link.open(private, pad, info_hash, provide);
+        }
+    }
+
+    /// Whether the bytes given to [`Connection::handle_raw_input`] may be an encrypted
+    /// handshake asking for one of our torrents.
+    pub fn needs_torrents(&self) -> bool {
+        self.link.is_answering()
+    }
+
+    /// What the connection's bytes travel over now.
+    pub fn transport(&self) -> &Transport {
+        self.link.transport()
+    }
+
     /// The socket reached end of stream or failed: the connection closes.
     pub fn handle_eof(&mut self, _now: Instant) {
         self.close_with(CloseReason::RemoteClosed);
@@ -235,11 +282,19 @@ impl Connection {
         self.close_with(CloseReason::Local);
     }
 
-    /// The next chunk of bytes to write to the socket, in order. Poll after every `handle_*`
-    /// call and every action until it returns `None`.
+    /// The next chunk of bytes to write to the socket, in order (through the transport: an
+    /// encrypted handshake's own bytes first, the connection's output after its end). Poll
+    /// after every `handle_*` call and every action until it returns `None`.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.send.poll()
+        if let Some(handshake) = self.link.poll_handshake() {
+            return Some(handshake);
+        }
+        if self.link.holds_output() {
+            return None;
+        }
+        let payload = self.send.poll()?;
+        Some(self.link.seal(payload))
     }
 
     /// The next event for the owner. Poll after every `handle_*` call and action until `None`.
@@ -558,6 +613,7 @@ impl Connection {
             peer_extensions: ExtensionMap::new(),
             peer_reqq: DEFAULT_PEER_REQQ,
             score: 0,
+            link: Link::default(),
             started: now,
             last_received: now,
             last_sent: now,

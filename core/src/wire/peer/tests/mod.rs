@@ -3,6 +3,7 @@
 
 mod pair;
 mod scripted;
+mod transport;
 
 use std::sync::Arc;
 
