@@ -26,6 +26,8 @@ pub(crate) enum Command {
     Info(InfoArgs),
     /// Run a whole swarm on loopback: one seeder and several leechers.
     Demo(DemoArgs),
+    /// Run as a daemon managing many torrents, driven through the Transmission RPC.
+    Daemon(crate::daemon::DaemonArgs),
 }
 
 /// Which async runtime drives the core.

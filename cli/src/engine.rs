@@ -74,6 +74,11 @@ impl Engine {
         each!(self, c => c.stats(torrent).await)
     }
 
+    /// Stops one torrent gracefully (its `stopped` announce goes out; it stays stopped).
+    pub(crate) async fn stop_torrent(&self, torrent: TorrentId) -> Result<(), ClientError> {
+        each!(self, c => c.stop_torrent(torrent).await)
+    }
+
     /// The next event if one is queued, without waiting: `None` if nothing is queued,
     /// `Some(None)` if the client's loop has ended.
     pub(crate) async fn try_event(&self) -> Option<Option<Event>> {

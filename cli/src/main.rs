@@ -5,6 +5,7 @@
 
 mod args;
 mod create;
+mod daemon;
 mod demo;
 mod engine;
 mod fmt;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         Command::Download(a) => a.quiet,
         Command::Seed(a) => a.quiet,
         Command::Demo(a) => a.quiet,
+        Command::Daemon(a) => a.quiet,
         Command::Info(_) | Command::Create(_) => false,
     };
     init_logging(quiet);
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Download(a) => run::download(&a),
         Command::Seed(a) => run::seed(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Daemon(a) => daemon::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

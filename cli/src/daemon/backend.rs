@@ -1,0 +1,718 @@
+//! The management API every front end of the daemon talks to: [`Backend`], and the values it
+//! takes and returns ([`TorrentView`] is what a torrent shows).
+//!
+//! The RPC layers (Transmission's today, qBittorrent's next) translate their protocols into
+//! these calls; they never see the client's internals. Units are the client's, not a
+//! protocol's: bytes, bytes per second, seconds since the Unix epoch.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A torrent's number in this daemon run: small, stable while the daemon runs, not across
+/// restarts (Transmission's ids behave the same; the info-hash is the stable name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Id(pub(crate) u32);
+
+/// A torrent's info-hash (v1, SHA-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Hash(pub(crate) [u8; 20]);
+
+impl Hash {
+    /// Lowercase hex, as Transmission's `hashString`.
+    pub(crate) fn to_hex(self) -> String {
+        use std::fmt::Write;
+        self.0.iter().fold(String::with_capacity(40), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// Parses 40 hex digits (either case).
+    pub(crate) fn from_hex(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 40 {
+            return None;
+        }
+        let mut out = [0u8; 20];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = char::from(pair[0]).to_digit(16)?;
+            let lo = char::from(pair[1]).to_digit(16)?;
+            out[i] = u8::try_from(hi * 16 + lo).ok()?;
+        }
+        Some(Self(out))
+    }
+}
+
+/// What a torrent is doing (Transmission's numbering, which the qBittorrent states map onto).
+#[allow(dead_code)] // The model names every state; today's client reports only some.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Stopped by the user (or by a seeding limit).
+    Stopped = 0,
+    /// Waiting for its turn to check its data.
+    CheckWait = 1,
+    /// Checking its data.
+    Checking = 2,
+    /// Waiting for a download slot.
+    DownloadWait = 3,
+    /// Downloading (or fetching metadata).
+    Downloading = 4,
+    /// Waiting for a seeding slot.
+    SeedWait = 5,
+    /// Seeding.
+    Seeding = 6,
+}
+
+/// A file's download priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Priority {
+    /// Fetched after the others.
+    Low = -1,
+    /// The default.
+    #[default]
+    Normal = 0,
+    /// Fetched first.
+    High = 1,
+}
+
+impl Priority {
+    /// Transmission's number (-1, 0, 1).
+    pub(crate) fn number(self) -> i64 {
+        self as i64
+    }
+}
+
+/// Whether a torrent's own seeding limit applies, the session's, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum LimitMode {
+    /// The session's limit applies.
+    #[default]
+    Global = 0,
+    /// The torrent's own limit applies.
+    Single = 1,
+    /// No limit.
+    Unlimited = 2,
+}
+
+impl LimitMode {
+    /// From Transmission's number.
+    pub(crate) fn from_number(n: i64) -> Option<Self> {
+        match n {
+            0 => Some(Self::Global),
+            1 => Some(Self::Single),
+            2 => Some(Self::Unlimited),
+            _ => None,
+        }
+    }
+}
+
+/// A speed limit: a rate, and whether it is on (both are kept, as front ends expect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct SpeedLimit {
+    /// Bytes per second.
+    pub(crate) bytes_per_sec: u64,
+    /// Whether the limit applies.
+    pub(crate) enabled: bool,
+}
+
+/// A torrent's options: what a front end can set, and what is saved with the torrent.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct TorrentOptions {
+    /// Download limit.
+    pub(crate) download_limit: SpeedLimit,
+    /// Upload limit.
+    pub(crate) upload_limit: SpeedLimit,
+    /// Whether the session's limits also apply.
+    pub(crate) honors_session_limits: bool,
+    /// Stop seeding at this ratio (with `seed_ratio_mode` Single).
+    pub(crate) seed_ratio_limit: f64,
+    /// Which ratio limit applies.
+    pub(crate) seed_ratio_mode: LimitMode,
+    /// Stop seeding after this many idle minutes (with `seed_idle_mode` Single).
+    pub(crate) seed_idle_limit: u32,
+    /// Which idle limit applies.
+    pub(crate) seed_idle_mode: LimitMode,
+    /// Most peers connected for this torrent.
+    pub(crate) peer_limit: u32,
+    /// The torrent's bandwidth priority.
+    pub(crate) bandwidth_priority: Priority,
+    /// Download pieces in order.
+    pub(crate) sequential: bool,
+    /// Free-form labels (Transmission labels; the qBittorrent API maps category and tags here).
+    pub(crate) labels: Vec<String>,
+}
+
+/// Why a torrent is in error, if it is (Transmission's `error` numbers).
+#[allow(dead_code)] // Today's client reports no torrent errors; the model has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// A tracker answered with a warning.
+    TrackerWarning = 1,
+    /// A tracker answered with an error.
+    TrackerError = 2,
+    /// A local problem (disk full, missing files...).
+    Local = 3,
+}
+
+/// A torrent's current error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TorrentError {
+    /// Its kind.
+    pub(crate) kind: ErrorKind,
+    /// What went wrong, for people.
+    pub(crate) message: String,
+}
+
+/// One file of a torrent.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FileView {
+    /// The path inside the torrent, `/`-separated, starting with the torrent's name for
+    /// multi-file torrents (as Transmission shows it).
+    pub(crate) name: String,
+    /// Length in bytes.
+    pub(crate) length: u64,
+    /// Verified bytes of it we have.
+    pub(crate) bytes_completed: u64,
+    /// Whether it is to be downloaded.
+    pub(crate) wanted: bool,
+    /// Its priority.
+    pub(crate) priority: Priority,
+    /// The first piece holding its bytes.
+    pub(crate) begin_piece: u32,
+    /// One past the last piece holding its bytes.
+    pub(crate) end_piece: u32,
+}
+
+/// One tracker of a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TrackerView {
+    /// Stable within the torrent: edits name trackers by it.
+    pub(crate) id: u32,
+    /// The announce URL.
+    pub(crate) announce: String,
+    /// Its tier (BEP 12), from 0.
+    pub(crate) tier: u32,
+    /// Seeders it last reported (`None`: unknown).
+    pub(crate) seeders: Option<u32>,
+    /// Leechers it last reported (`None`: unknown).
+    pub(crate) leechers: Option<u32>,
+    /// When it was last announced to (Unix seconds; 0: never).
+    pub(crate) last_announce: u64,
+    /// Whether the last announce succeeded.
+    pub(crate) last_announce_ok: bool,
+    /// What the last announce gave: a peer count or an error.
+    pub(crate) last_result: String,
+    /// When the next announce is due (Unix seconds; 0: none planned).
+    pub(crate) next_announce: u64,
+}
+
+/// One connected peer of a torrent.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PeerView {
+    /// Its address.
+    pub(crate) address: SocketAddr,
+    /// Its client, from its peer id or extended handshake.
+    pub(crate) client: String,
+    /// The share of the torrent it has, 0 to 1.
+    pub(crate) progress: f64,
+    /// Bytes per second we get from it.
+    pub(crate) rate_to_client: u64,
+    /// Bytes per second we send it.
+    pub(crate) rate_to_peer: u64,
+    /// Whether it connected to us.
+    pub(crate) incoming: bool,
+    /// Whether the connection is encrypted (MSE).
+    pub(crate) encrypted: bool,
+    /// Whether we choke it.
+    pub(crate) peer_choked: bool,
+    /// Whether it is interested in us.
+    pub(crate) peer_interested: bool,
+    /// Whether it chokes us.
+    pub(crate) client_choked: bool,
+    /// Whether we are interested in it.
+    pub(crate) client_interested: bool,
+}
+
+/// What a torrent shows: everything a front end lists or details.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TorrentView {
+    /// Its number in this run.
+    pub(crate) id: Id,
+    /// Its info-hash.
+    pub(crate) hash: Hash,
+    /// Its name (from the metadata, or the magnet's `dn` until then).
+    pub(crate) name: String,
+    /// What it is doing.
+    pub(crate) status: Status,
+    /// Its error, if any.
+    pub(crate) error: Option<TorrentError>,
+    /// The directory its name is placed in.
+    pub(crate) download_dir: PathBuf,
+    /// Total size of its files (0 until the metadata is known).
+    pub(crate) total_size: u64,
+    /// Bytes of the wanted files.
+    pub(crate) size_when_done: u64,
+    /// Wanted bytes still missing.
+    pub(crate) left_until_done: u64,
+    /// Verified bytes we have.
+    pub(crate) have_valid: u64,
+    /// Bytes received and not verified yet.
+    pub(crate) have_unchecked: u64,
+    /// Missing wanted bytes that connected peers have.
+    pub(crate) desired_available: u64,
+    /// Bytes downloaded, all sessions.
+    pub(crate) downloaded_ever: u64,
+    /// Bytes uploaded, all sessions.
+    pub(crate) uploaded_ever: u64,
+    /// Bytes discarded because they failed a hash check.
+    pub(crate) corrupt_ever: u64,
+    /// How much of the metadata we have, 0 to 1 (1 once known).
+    pub(crate) metadata_done: f64,
+    /// Progress of a running check, 0 to 1.
+    pub(crate) recheck_progress: f64,
+    /// Number of pieces (0 until the metadata is known).
+    pub(crate) piece_count: u32,
+    /// Piece length in bytes.
+    pub(crate) piece_size: u64,
+    /// Which pieces we have, most significant bit first (empty without metadata).
+    pub(crate) pieces: Vec<u8>,
+    /// Bytes per second received.
+    pub(crate) rate_download: u64,
+    /// Bytes per second sent.
+    pub(crate) rate_upload: u64,
+    /// Connected peers.
+    pub(crate) peers_connected: u32,
+    /// Connected peers we download from.
+    pub(crate) peers_sending_to_us: u32,
+    /// Connected peers we upload to.
+    pub(crate) peers_getting_from_us: u32,
+    /// Seconds until done (`None`: unknown or not downloading).
+    pub(crate) eta: Option<u64>,
+    /// When it was added (Unix seconds).
+    pub(crate) added_date: u64,
+    /// When it completed (Unix seconds; 0: not yet).
+    pub(crate) done_date: u64,
+    /// When data last moved (Unix seconds; 0: never).
+    pub(crate) activity_date: u64,
+    /// When it was last started (Unix seconds; 0: never).
+    pub(crate) start_date: u64,
+    /// The metainfo's creation date (Unix seconds; 0: none).
+    pub(crate) date_created: u64,
+    /// The metainfo's comment.
+    pub(crate) comment: String,
+    /// The metainfo's creator.
+    pub(crate) creator: String,
+    /// Whether it is private (BEP 27).
+    pub(crate) is_private: bool,
+    /// A magnet link for it.
+    pub(crate) magnet_link: String,
+    /// Its place in the queue, from 0.
+    pub(crate) queue_position: u32,
+    /// Seconds spent downloading, all sessions.
+    pub(crate) seconds_downloading: u64,
+    /// Seconds spent seeding, all sessions.
+    pub(crate) seconds_seeding: u64,
+    /// Its options.
+    pub(crate) options: TorrentOptions,
+    /// Its files (empty until the metadata is known).
+    pub(crate) files: Vec<FileView>,
+    /// Its trackers.
+    pub(crate) trackers: Vec<TrackerView>,
+    /// Its connected peers (filled when [`Detail::peers`] asks).
+    pub(crate) peers: Vec<PeerView>,
+}
+
+/// Which costly parts of [`TorrentView`] a caller needs; a backend may fill more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Detail {
+    /// Files with progress, wanted flag and priority.
+    pub(crate) files: bool,
+    /// The connected peers.
+    pub(crate) peers: bool,
+    /// The pieces bitfield.
+    pub(crate) pieces: bool,
+    /// The trackers.
+    pub(crate) trackers: bool,
+}
+
+/// Where a torrent to add comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The bytes of a .torrent file.
+    Metainfo(Vec<u8>),
+    /// A magnet link.
+    Magnet(String),
+    /// An `http`/`https` URL of a .torrent file, for the backend to fetch.
+    Url(String),
+    /// A .torrent file on the daemon's disk (already checked to lie in an allowed directory).
+    File(PathBuf),
+}
+
+/// A torrent to add, with its first options.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct AddTorrent {
+    /// Where it comes from (`None` only in `Default`).
+    pub(crate) source: Option<Source>,
+    /// Where its name goes (`None`: the session's download dir).
+    pub(crate) download_dir: Option<PathBuf>,
+    /// Add it stopped (`None`: the session's `start_added_torrents` decides).
+    pub(crate) paused: Option<bool>,
+    /// File changes to apply once the metadata is known.
+    pub(crate) files: FileChanges,
+    /// Its labels.
+    pub(crate) labels: Vec<String>,
+    /// Its most peers (`None`: the session's default).
+    pub(crate) peer_limit: Option<u32>,
+    /// Its bandwidth priority.
+    pub(crate) bandwidth_priority: Option<Priority>,
+    /// Download pieces in order.
+    pub(crate) sequential: Option<bool>,
+}
+
+/// The answer to an add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// A new torrent.
+    New {
+        /// Its id.
+        id: Id,
+        /// Its info-hash.
+        hash: Hash,
+        /// Its name.
+        name: String,
+    },
+    /// The torrent was already there (nothing changed).
+    Duplicate {
+        /// Its id.
+        id: Id,
+        /// Its info-hash.
+        hash: Hash,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Which files a change names: listed indices, or every file (Transmission's empty list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Files {
+    /// Every file.
+    All,
+    /// These file indices.
+    Some(Vec<u32>),
+}
+
+/// Changes to files' wanted flags and priorities.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct FileChanges {
+    /// Files to download.
+    pub(crate) wanted: Option<Files>,
+    /// Files to skip.
+    pub(crate) unwanted: Option<Files>,
+    /// Files to fetch first.
+    pub(crate) high: Option<Files>,
+    /// Files at normal priority.
+    pub(crate) normal: Option<Files>,
+    /// Files to fetch last.
+    pub(crate) low: Option<Files>,
+}
+
+impl FileChanges {
+    /// Whether nothing changes.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// An edit to a torrent's trackers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TrackerEdit {
+    /// Add these announce URLs, each in a tier of its own.
+    Add(Vec<String>),
+    /// Remove the trackers with these ids.
+    Remove(Vec<u32>),
+    /// Give the tracker with this id a new announce URL.
+    Replace(Vec<(u32, String)>),
+    /// Replace the whole list: tiers of announce URLs.
+    Set(Vec<Vec<String>>),
+}
+
+/// Changes to torrents' options (`None`: unchanged).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct TorrentChanges {
+    /// Download limit rate (bytes/s).
+    pub(crate) download_limit: Option<u64>,
+    /// Download limit on or off.
+    pub(crate) download_limited: Option<bool>,
+    /// Upload limit rate (bytes/s).
+    pub(crate) upload_limit: Option<u64>,
+    /// Upload limit on or off.
+    pub(crate) upload_limited: Option<bool>,
+    /// Whether the session's limits also apply.
+    pub(crate) honors_session_limits: Option<bool>,
+    /// Seeding ratio limit.
+    pub(crate) seed_ratio_limit: Option<f64>,
+    /// Which ratio limit applies.
+    pub(crate) seed_ratio_mode: Option<LimitMode>,
+    /// Seeding idle limit, minutes.
+    pub(crate) seed_idle_limit: Option<u32>,
+    /// Which idle limit applies.
+    pub(crate) seed_idle_mode: Option<LimitMode>,
+    /// Most peers.
+    pub(crate) peer_limit: Option<u32>,
+    /// Bandwidth priority.
+    pub(crate) bandwidth_priority: Option<Priority>,
+    /// Sequential download.
+    pub(crate) sequential: Option<bool>,
+    /// Replace the labels.
+    pub(crate) labels: Option<Vec<String>>,
+    /// Move to this queue position.
+    pub(crate) queue_position: Option<u32>,
+    /// Files wanted and priorities.
+    pub(crate) files: FileChanges,
+    /// Tracker edits, applied in order.
+    pub(crate) trackers: Vec<TrackerEdit>,
+    /// Where the data is now (the data is not moved; see [`Backend::set_location`]).
+    pub(crate) location: Option<PathBuf>,
+}
+
+/// A per-torrent action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Announce to the trackers now.
+    Reannounce,
+    /// Start (through the queue).
+    Start,
+    /// Start at once, ahead of the queue.
+    StartNow,
+    /// Stop.
+    Stop,
+    /// Check the data again.
+    Verify,
+}
+
+/// A move in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueueMove {
+    /// To the end.
+    Bottom,
+    /// One place later.
+    Down,
+    /// To the front.
+    Top,
+    /// One place earlier.
+    Up,
+}
+
+/// Session-wide settings that a front end can read and change.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Settings {
+    /// Where new torrents go by default.
+    pub(crate) download_dir: PathBuf,
+    /// The listening peer port.
+    pub(crate) peer_port: u16,
+    /// Whether the DHT runs.
+    pub(crate) dht_enabled: bool,
+    /// Whether PEX is used.
+    pub(crate) pex_enabled: bool,
+    /// Global download limit.
+    pub(crate) download_limit: SpeedLimit,
+    /// Global upload limit.
+    pub(crate) upload_limit: SpeedLimit,
+    /// Whether the download queue applies.
+    pub(crate) download_queue_enabled: bool,
+    /// Most active downloads.
+    pub(crate) download_queue_size: u32,
+    /// Whether the seed queue applies.
+    pub(crate) seed_queue_enabled: bool,
+    /// Most active seeds.
+    pub(crate) seed_queue_size: u32,
+    /// Default seeding ratio limit.
+    pub(crate) seed_ratio_limit: f64,
+    /// Whether the default ratio limit applies.
+    pub(crate) seed_ratio_limited: bool,
+    /// Default idle seeding limit, minutes.
+    pub(crate) idle_seeding_limit: u32,
+    /// Whether the default idle limit applies.
+    pub(crate) idle_seeding_limit_enabled: bool,
+    /// Start torrents when added.
+    pub(crate) start_added_torrents: bool,
+    /// Most peers overall.
+    pub(crate) peer_limit_global: u32,
+    /// Default most peers per torrent.
+    pub(crate) peer_limit_per_torrent: u32,
+    /// Where state is kept.
+    pub(crate) state_dir: PathBuf,
+}
+
+/// Changes to [`Settings`] (`None`: unchanged).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct SettingsChanges {
+    /// Default download dir.
+    pub(crate) download_dir: Option<PathBuf>,
+    /// DHT on or off.
+    pub(crate) dht_enabled: Option<bool>,
+    /// PEX on or off.
+    pub(crate) pex_enabled: Option<bool>,
+    /// Global download limit rate (bytes/s).
+    pub(crate) download_limit: Option<u64>,
+    /// Global download limit on or off.
+    pub(crate) download_limited: Option<bool>,
+    /// Global upload limit rate (bytes/s).
+    pub(crate) upload_limit: Option<u64>,
+    /// Global upload limit on or off.
+    pub(crate) upload_limited: Option<bool>,
+    /// Download queue on or off.
+    pub(crate) download_queue_enabled: Option<bool>,
+    /// Most active downloads.
+    pub(crate) download_queue_size: Option<u32>,
+    /// Seed queue on or off.
+    pub(crate) seed_queue_enabled: Option<bool>,
+    /// Most active seeds.
+    pub(crate) seed_queue_size: Option<u32>,
+    /// Default ratio limit.
+    pub(crate) seed_ratio_limit: Option<f64>,
+    /// Default ratio limit on or off.
+    pub(crate) seed_ratio_limited: Option<bool>,
+    /// Default idle limit.
+    pub(crate) idle_seeding_limit: Option<u32>,
+    /// Default idle limit on or off.
+    pub(crate) idle_seeding_limit_enabled: Option<bool>,
+    /// Start torrents when added.
+    pub(crate) start_added_torrents: Option<bool>,
+    /// Most peers overall.
+    pub(crate) peer_limit_global: Option<u32>,
+    /// Default most peers per torrent.
+    pub(crate) peer_limit_per_torrent: Option<u32>,
+}
+
+/// Transfer totals over some span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Totals {
+    /// Bytes uploaded.
+    pub(crate) uploaded: u64,
+    /// Bytes downloaded.
+    pub(crate) downloaded: u64,
+    /// Torrents added.
+    pub(crate) files_added: u64,
+    /// Daemon starts.
+    pub(crate) sessions: u64,
+    /// Seconds running.
+    pub(crate) seconds_active: u64,
+}
+
+/// Session statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Stats {
+    /// Torrents transferring now.
+    pub(crate) active: u32,
+    /// Torrents stopped.
+    pub(crate) paused: u32,
+    /// All torrents.
+    pub(crate) total: u32,
+    /// Bytes per second received, all torrents.
+    pub(crate) download_rate: u64,
+    /// Bytes per second sent, all torrents.
+    pub(crate) upload_rate: u64,
+    /// Since this daemon started.
+    pub(crate) current: Totals,
+    /// Since the state dir was made.
+    pub(crate) cumulative: Totals,
+}
+
+/// Space on the file system holding a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Space {
+    /// Bytes free for us.
+    pub(crate) free: u64,
+    /// Bytes in all.
+    pub(crate) total: u64,
+}
+
+/// Why a backend call failed.
+#[allow(dead_code)] // File changes come with the client's file priorities (see README.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BackendError {
+    /// The .torrent could not be parsed, or is hostile.
+    Corrupt(String),
+    /// A file index past the torrent's files.
+    FileIndex(u32),
+    /// Fetching a URL failed (or its scheme is refused).
+    Http(String),
+    /// A bad argument the front end could have avoided.
+    Invalid(String),
+    /// The operation is not available (yet) in this daemon.
+    Unsupported(String),
+    /// The file system or the client failed.
+    System(String),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Corrupt(why) => write!(f, "invalid or corrupt torrent file: {why}"),
+            Self::FileIndex(i) => write!(f, "file index out of range: {i}"),
+            Self::Http(why) => write!(f, "cannot fetch the torrent: {why}"),
+            Self::Invalid(why) => write!(f, "invalid argument: {why}"),
+            Self::Unsupported(what) => write!(f, "not supported by this daemon: {what}"),
+            Self::System(why) => write!(f, "system error: {why}"),
+        }
+    }
+}
+
+/// What a backend call gives back.
+pub(crate) type Outcome<T> = Result<T, BackendError>;
+
+/// The client's management API, as the daemon's front ends need it.
+///
+/// Calls naming ids ignore ids that do not exist (as Transmission does); every call is
+/// cancel-safe only in that a dropped call may or may not have happened.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Adds a torrent (or reports the one already there).
+    fn add(&self, add: AddTorrent) -> impl Future<Output = Outcome<Added>> + Send;
+
+    /// The torrents, in id order, with at least the `detail` asked for.
+    fn torrents(&self, detail: Detail) -> impl Future<Output = Vec<TorrentView>> + Send;
+
+    /// Ids of torrents removed in the last minute (for `recently-active` queries).
+    fn recently_removed(&self) -> impl Future<Output = Vec<Id>> + Send;
+
+    /// Starts, stops, checks or reannounces torrents.
+    fn act(&self, ids: Vec<Id>, action: Action) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Removes torrents, and their downloaded data if `delete_data`.
+    fn remove(&self, ids: Vec<Id>, delete_data: bool) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Changes torrents' options, files and trackers.
+    fn change(
+        &self,
+        ids: Vec<Id>,
+        changes: TorrentChanges,
+    ) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Moves torrents' data to `location` (or, without `move_data`, looks for it there).
+    fn set_location(
+        &self,
+        ids: Vec<Id>,
+        location: PathBuf,
+        move_data: bool,
+    ) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Moves torrents in the queue.
+    fn queue_move(&self, ids: Vec<Id>, to: QueueMove) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// The session's settings.
+    fn settings(&self) -> impl Future<Output = Settings> + Send;
+
+    /// Changes session settings.
+    fn change_settings(&self, changes: SettingsChanges)
+    -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Session statistics.
+    fn stats(&self) -> impl Future<Output = Stats> + Send;
+
+    /// Free and total space where `path` lies.
+    fn free_space(&self, path: &Path) -> impl Future<Output = Outcome<Space>> + Send;
+
+    /// Whether our peer port is reachable from outside (`false` when unknown).
+    fn port_test(&self) -> impl Future<Output = bool> + Send;
+}

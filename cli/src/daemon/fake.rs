@@ -1,0 +1,316 @@
+//! A [`Backend`] in memory for tests: torrents are views in a list, every call is recorded.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::backend::*;
+
+/// A backend whose torrents are plain values.
+#[derive(Debug)]
+pub(crate) struct Fake {
+    pub(crate) state: Mutex<State>,
+}
+
+/// The fake's state.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) torrents: Vec<TorrentView>,
+    pub(crate) settings: Settings,
+    pub(crate) calls: Vec<String>,
+    pub(crate) removed: Vec<Id>,
+    pub(crate) next_id: u32,
+}
+
+/// A torrent view with one file, one tracker and one peer.
+pub(crate) fn view(id: u32, name: &str) -> TorrentView {
+    let mut hash = [0u8; 20];
+    hash[0] = u8::try_from(id).unwrap_or(0xff);
+    hash[19] = 0xab;
+    TorrentView {
+        id: Id(id),
+        hash: Hash(hash),
+        name: name.into(),
+        status: Status::Downloading,
+        error: None,
+        download_dir: "/dl".into(),
+        total_size: 1000,
+        size_when_done: 1000,
+        left_until_done: 250,
+        have_valid: 750,
+        have_unchecked: 0,
+        desired_available: 250,
+        downloaded_ever: 750,
+        uploaded_ever: 1500,
+        corrupt_ever: 0,
+        metadata_done: 1.0,
+        recheck_progress: 0.0,
+        piece_count: 4,
+        piece_size: 256,
+        pieces: vec![0b1110_0000],
+        rate_download: 2000,
+        rate_upload: 1000,
+        peers_connected: 1,
+        peers_sending_to_us: 1,
+        peers_getting_from_us: 1,
+        eta: Some(12),
+        added_date: 1_700_000_000,
+        done_date: 0,
+        activity_date: 1_700_000_100,
+        start_date: 1_700_000_000,
+        date_created: 1_600_000_000,
+        comment: "c".into(),
+        creator: "sanstorrent".into(),
+        is_private: false,
+        magnet_link: format!("magnet:?xt=urn:btih:{}", Hash(hash).to_hex()),
+        queue_position: id.saturating_sub(1),
+        seconds_downloading: 10,
+        seconds_seeding: 0,
+        options: TorrentOptions {
+            peer_limit: 50,
+            honors_session_limits: true,
+            seed_ratio_limit: 2.0,
+            labels: vec!["tv".into()],
+            ..TorrentOptions::default()
+        },
+        files: vec![FileView {
+            name: format!("{name}/a.bin"),
+            length: 1000,
+            bytes_completed: 750,
+            wanted: true,
+            priority: Priority::Normal,
+            begin_piece: 0,
+            end_piece: 4,
+        }],
+        trackers: vec![TrackerView {
+            id: 0,
+            announce: "http://tracker.example.org:6969/announce".into(),
+            tier: 0,
+            seeders: Some(3),
+            leechers: None,
+            last_announce: 1_700_000_050,
+            last_announce_ok: true,
+            last_result: "Success".into(),
+            next_announce: 1_700_001_850,
+        }],
+        peers: vec![PeerView {
+            address: SocketAddr::from(([127, 0, 0, 1], 6881)),
+            client: "Transmission 4.0".into(),
+            progress: 1.0,
+            rate_to_client: 2000,
+            rate_to_peer: 1000,
+            incoming: false,
+            encrypted: true,
+            peer_choked: false,
+            peer_interested: true,
+            client_choked: false,
+            client_interested: true,
+        }],
+    }
+}
+
+impl Fake {
+    /// A fake holding torrents 1 ("one") and 2 ("two").
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                torrents: vec![view(1, "one"), view(2, "two")],
+                settings: Settings {
+                    download_dir: "/dl".into(),
+                    peer_port: 6881,
+                    dht_enabled: true,
+                    pex_enabled: true,
+                    download_limit: SpeedLimit::default(),
+                    upload_limit: SpeedLimit::default(),
+                    download_queue_enabled: true,
+                    download_queue_size: 5,
+                    seed_queue_enabled: false,
+                    seed_queue_size: 10,
+                    seed_ratio_limit: 2.0,
+                    seed_ratio_limited: false,
+                    idle_seeding_limit: 30,
+                    idle_seeding_limit_enabled: false,
+                    start_added_torrents: true,
+                    peer_limit_global: 200,
+                    peer_limit_per_torrent: 50,
+                    state_dir: "/state".into(),
+                },
+                calls: Vec::new(),
+                removed: Vec::new(),
+                next_id: 3,
+            }),
+        }
+    }
+
+    /// The calls made so far, as `Debug` text.
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    /// The state, locked.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, call: String) {
+        self.lock().calls.push(call);
+    }
+}
+
+impl Backend for Fake {
+    async fn add(&self, add: AddTorrent) -> Outcome<Added> {
+        self.record(format!("add {add:?}"));
+        let name = match &add.source {
+            Some(Source::Metainfo(bytes)) if bytes.starts_with(b"d") => "added".to_owned(),
+            Some(Source::Metainfo(_)) => return Err(BackendError::Corrupt("not bencode".into())),
+            Some(Source::Magnet(_)) => "magnet".to_owned(),
+            Some(Source::Url(url)) => {
+                return Err(BackendError::Http(format!("cannot fetch {url}")));
+            }
+            Some(Source::File(path)) => path.display().to_string(),
+            None => return Err(BackendError::Invalid("no source".into())),
+        };
+        let mut state = self.lock();
+        if let Some(dup) = state.torrents.iter().find(|t| t.name == name) {
+            return Ok(Added::Duplicate {
+                id: dup.id,
+                hash: dup.hash,
+                name,
+            });
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let mut v = view(id, &name);
+        if let Some(dir) = add.download_dir {
+            v.download_dir = dir;
+        }
+        if add.paused == Some(true) {
+            v.status = Status::Stopped;
+        }
+        v.options.labels = add.labels;
+        let added = Added::New {
+            id: v.id,
+            hash: v.hash,
+            name,
+        };
+        state.torrents.push(v);
+        Ok(added)
+    }
+
+    async fn torrents(&self, _detail: Detail) -> Vec<TorrentView> {
+        self.lock().torrents.clone()
+    }
+
+    async fn recently_removed(&self) -> Vec<Id> {
+        self.lock().removed.clone()
+    }
+
+    async fn act(&self, ids: Vec<Id>, action: Action) -> Outcome<()> {
+        self.record(format!("act {ids:?} {action:?}"));
+        let mut state = self.lock();
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+            match action {
+                Action::Stop => t.status = Status::Stopped,
+                Action::Start | Action::StartNow => t.status = Status::Downloading,
+                Action::Verify => t.status = Status::CheckWait,
+                Action::Reannounce => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, ids: Vec<Id>, delete_data: bool) -> Outcome<()> {
+        self.record(format!("remove {ids:?} {delete_data}"));
+        let mut state = self.lock();
+        state.torrents.retain(|t| !ids.contains(&t.id));
+        state.removed.extend(ids);
+        Ok(())
+    }
+
+    async fn change(&self, ids: Vec<Id>, changes: TorrentChanges) -> Outcome<()> {
+        self.record(format!("change {ids:?} {changes:?}"));
+        let mut state = self.lock();
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+            if let Some(Files::Some(list)) = &changes.files.unwanted {
+                for i in list {
+                    let Some(file) = t.files.get_mut(*i as usize) else {
+                        return Err(BackendError::FileIndex(*i));
+                    };
+                    file.wanted = false;
+                }
+            }
+            if let Some(labels) = &changes.labels {
+                t.options.labels.clone_from(labels);
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_location(&self, ids: Vec<Id>, location: PathBuf, move_data: bool) -> Outcome<()> {
+        self.record(format!(
+            "set_location {ids:?} {} {move_data}",
+            location.display()
+        ));
+        Ok(())
+    }
+
+    async fn queue_move(&self, ids: Vec<Id>, to: QueueMove) -> Outcome<()> {
+        self.record(format!("queue_move {ids:?} {to:?}"));
+        Ok(())
+    }
+
+    async fn settings(&self) -> Settings {
+        self.lock().settings.clone()
+    }
+
+    async fn change_settings(&self, changes: SettingsChanges) -> Outcome<()> {
+        self.record(format!("change_settings {changes:?}"));
+        let mut state = self.lock();
+        if let Some(dir) = changes.download_dir {
+            state.settings.download_dir = dir;
+        }
+        if let Some(limit) = changes.download_limit {
+            state.settings.download_limit.bytes_per_sec = limit;
+        }
+        Ok(())
+    }
+
+    async fn stats(&self) -> Stats {
+        let state = self.lock();
+        Stats {
+            active: 2,
+            paused: 0,
+            total: u32::try_from(state.torrents.len()).unwrap_or(u32::MAX),
+            download_rate: 4000,
+            upload_rate: 2000,
+            current: Totals {
+                uploaded: 1,
+                downloaded: 2,
+                files_added: 3,
+                sessions: 1,
+                seconds_active: 5,
+            },
+            cumulative: Totals {
+                uploaded: 10,
+                downloaded: 20,
+                files_added: 30,
+                sessions: 4,
+                seconds_active: 50,
+            },
+        }
+    }
+
+    async fn free_space(&self, path: &Path) -> Outcome<Space> {
+        self.record(format!("free_space {}", path.display()));
+        Ok(Space {
+            free: 123,
+            total: 456,
+        })
+    }
+
+    async fn port_test(&self) -> bool {
+        false
+    }
+}

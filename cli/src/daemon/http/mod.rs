@@ -1,0 +1,343 @@
+//! The daemon's HTTP server, on hyper: routing, the Host check against DNS rebinding, basic
+//! auth, and bounds (body size, header and body read timeouts, connection count). Written
+//! once over hyper's I/O traits; `smol.rs` and `tokio.rs` only accept connections and spawn.
+//!
+//! Routes: `/transmission/rpc` (Transmission's RPC), `/` (a page saying what this is),
+//! anything else 404.
+
+#[cfg(feature = "smol")]
+pub(crate) mod smol;
+#[cfg(test)]
+mod tests;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Bytes};
+use hyper::header::{self, HeaderValue};
+use hyper::rt::{Sleep, Timer};
+use hyper::{Request, Response, StatusCode};
+
+use super::backend::Backend;
+use super::rpc::{Rpc, SESSION_ID_HEADER};
+
+/// The bounds every connection and request is held to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Largest RPC request body (a base64 .torrent in `torrent-add` is the big one).
+    pub(crate) rpc_body: usize,
+    /// Time allowed to send a request's headers (also closes idle keep-alive connections).
+    pub(crate) header_timeout: Duration,
+    /// Time allowed to send a request's body.
+    pub(crate) body_timeout: Duration,
+    /// Most connections served at once; more are closed on accept.
+    pub(crate) max_connections: usize,
+    /// Largest request head (start line and headers); larger ones get a 431.
+    pub(crate) max_head: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            rpc_body: 16 << 20,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 64,
+            max_head: 64 << 10,
+        }
+    }
+}
+
+/// Who may talk to the server.
+#[derive(Clone, Debug)]
+pub(crate) struct Access {
+    /// `user:password` for basic auth (`None`: no auth, loopback only).
+    pub(crate) credentials: Option<String>,
+    /// The address the server listens on.
+    pub(crate) bound: SocketAddr,
+}
+
+/// The server: the RPC endpoint, who may use it, and its bounds.
+#[derive(Debug)]
+pub(crate) struct Server<B> {
+    rpc: Rpc<B>,
+    access: Access,
+    limits: Limits,
+    timer: SharedTimer,
+    connections: AtomicUsize,
+}
+
+/// A response body.
+type Reply = Response<Full<Bytes>>;
+
+/// What a request body's errors turn into.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<B: Backend> Server<B> {
+    /// A server answering with `rpc`.
+    pub(crate) fn new(rpc: Rpc<B>, access: Access, limits: Limits, timer: SharedTimer) -> Self {
+        Self {
+            rpc,
+            access,
+            limits,
+            timer,
+            connections: AtomicUsize::new(0),
+        }
+    }
+
+    /// A slot for one more connection, or `None` at the cap (then close it at once).
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<Slot<B>> {
+        let prev = self.connections.fetch_add(1, Ordering::SeqCst);
+        let slot = Slot(Arc::clone(self));
+        if prev >= self.limits.max_connections {
+            tracing::warn!("HTTP: {prev} connections open, closing a new one");
+            drop(slot);
+            return None;
+        }
+        Some(slot)
+    }
+
+    /// Serves one connection until the client closes it or a bound is crossed.
+    pub(crate) async fn serve<I>(self: Arc<Self>, io: I, _slot: Slot<B>)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let server = Arc::clone(&self);
+        let service = hyper::service::service_fn(move |req| {
+            let server = Arc::clone(&server);
+            async move { Ok::<_, Infallible>(server.respond(req).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(self.timer.clone())
+            .header_read_timeout(self.limits.header_timeout)
+            .max_header_size(self.limits.max_head)
+            .serve_connection(io, service);
+        if let Err(e) = connection.await {
+            tracing::debug!("HTTP connection ended: {e}");
+        }
+    }
+
+    /// Answers one request.
+    pub(crate) async fn respond<Bd>(&self, req: Request<Bd>) -> Reply
+    where
+        Bd: Body<Data = Bytes>,
+        Bd::Error: Into<BoxError>,
+    {
+        if self.access.credentials.is_none() && !self.host_allowed(req.headers()) {
+            return text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "421: this daemon answers only requests addressed to localhost or its own \
+                 address (a Host header check against DNS rebinding); use --http-auth to \
+                 serve other names",
+            );
+        }
+        if !self.authorized(req.headers()) {
+            let mut reply = text(StatusCode::UNAUTHORIZED, "401: Unauthorized");
+            reply.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"sanstorrent\""),
+            );
+            return reply;
+        }
+        match req.uri().path() {
+            "/transmission/rpc" | "/transmission/rpc/" => self.rpc(req).await,
+            "/" => html(PAGE),
+            _ => text(StatusCode::NOT_FOUND, "404: Not Found"),
+        }
+    }
+
+    async fn rpc<Bd>(&self, req: Request<Bd>) -> Reply
+    where
+        Bd: Body<Data = Bytes>,
+        Bd::Error: Into<BoxError>,
+    {
+        let session_id = req
+            .headers()
+            .get(SESSION_ID_HEADER)
+            .map(|v| v.as_bytes().to_vec());
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.rpc_body as u64) {
+            return too_large(self.limits.rpc_body);
+        }
+        let body = match self.read_body(req.into_body()).await {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let reply = self.rpc.handle(session_id.as_deref(), &body).await;
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+        let content_type = if status == StatusCode::CONFLICT {
+            "text/html; charset=UTF-8"
+        } else {
+            "application/json; charset=UTF-8"
+        };
+        let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Ok(id) = HeaderValue::from_str(self.rpc.session_id()) {
+            headers.insert(SESSION_ID_HEADER, id);
+        }
+        response
+    }
+
+    /// The whole body, within the size and time bounds.
+    async fn read_body<Bd>(&self, body: Bd) -> Result<Bytes, Reply>
+    where
+        Bd: Body<Data = Bytes>,
+        Bd::Error: Into<BoxError>,
+    {
+        let limit = self.limits.rpc_body;
+        let collect = async {
+            match Limited::new(body, limit).collect().await {
+                Ok(collected) => Ok(collected.to_bytes()),
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+                Err(e) => Err(text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("400: cannot read the request body: {e}"),
+                )),
+            }
+        };
+        let deadline = async {
+            self.timer.0.sleep(self.limits.body_timeout).await;
+            Err(text(
+                StatusCode::REQUEST_TIMEOUT,
+                "408: the request body came too slowly",
+            ))
+        };
+        futures_lite::future::or(collect, deadline).await
+    }
+
+    /// Whether the Host header names this machine: `localhost`, a loopback address or the
+    /// address we listen on. A missing header is allowed (browsers always send one).
+    fn host_allowed(&self, headers: &hyper::HeaderMap) -> bool {
+        let Some(host) = headers.get(header::HOST) else {
+            return true;
+        };
+        let Ok(host) = host.to_str() else {
+            return false;
+        };
+        let name = host_name(host);
+        if name.eq_ignore_ascii_case("localhost") || name.eq_ignore_ascii_case("localhost.") {
+            return true;
+        }
+        match name.parse::<IpAddr>() {
+            Ok(ip) => ip.is_loopback() || ip == self.access.bound.ip(),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether the request carries the right basic-auth credentials (or none are needed).
+    fn authorized(&self, headers: &hyper::HeaderMap) -> bool {
+        let Some(expected) = &self.access.credentials else {
+            return true;
+        };
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Some((scheme, encoded)) = given.trim().split_once(' ') else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        constant_time_eq(&decoded, expected.as_bytes())
+    }
+}
+
+/// A connection slot; dropping it frees the slot.
+#[derive(Debug)]
+pub(crate) struct Slot<B: Backend>(Arc<Server<B>>);
+
+impl<B: Backend> Drop for Slot<B> {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The host part of a Host header (`[::1]:9091` → `::1`, `localhost:9091` → `localhost`).
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    host.split(':').next().unwrap_or("")
+}
+
+/// Compares without stopping at the first difference (the length may leak; the content not).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, message: &str) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    reply
+}
+
+fn too_large(limit: usize) -> Reply {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("413: the request body is larger than {limit} bytes"),
+    )
+}
+
+fn html(page: &'static str) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    reply
+}
+
+/// The page at `/` until the web UI exists.
+const PAGE: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sanstorrent \
+daemon</title></head>\n<body><h1>sanstorrent daemon</h1>\n<p>This is a sanstorrent BitTorrent \
+daemon. It speaks the Transmission RPC protocol at <code>/transmission/rpc</code>: point \
+<code>transmission-remote</code>, Transmission Remote GUI, Sonarr or Radarr (as a Transmission \
+download client) at this address and port.</p>\n<p>A web interface is not there yet.</p>\
+</body></html>\n";
+
+/// hyper's timer, shared: the runtime's timer behind an `Arc`.
+#[derive(Clone)]
+pub(crate) struct SharedTimer(pub(crate) Arc<dyn Timer + Send + Sync>);
+
+impl std::fmt::Debug for SharedTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedTimer")
+    }
+}
+
+impl Timer for SharedTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
+        self.0.sleep(duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        self.0.sleep_until(deadline)
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
+        self.0.reset(sleep, new_deadline);
+    }
+}

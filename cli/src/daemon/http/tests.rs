@@ -1,0 +1,401 @@
+//! Raw HTTP against a real server on loopback (fake backend): the 409 handshake, auth, the
+//! Host check, the bounds; every exchange has a read timeout, so a hang fails the test.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::daemon::fake::Fake;
+use crate::daemon::rpc::AllowedDirs;
+
+/// A server's address and session id.
+struct Running {
+    addr: SocketAddr,
+    session_id: String,
+}
+
+fn server_parts(
+    credentials: Option<&str>,
+    bound: SocketAddr,
+    limits: Limits,
+    timer: SharedTimer,
+) -> (Arc<Server<Fake>>, String) {
+    let rpc = Rpc::new(
+        Arc::new(Fake::new()),
+        AllowedDirs::new(vec!["/dl".into()]),
+        credentials.is_some(),
+        bound.port(),
+        None,
+    );
+    let session_id = rpc.session_id().to_owned();
+    let access = Access {
+        credentials: credentials.map(str::to_owned),
+        bound,
+    };
+    (
+        Arc::new(Server::new(rpc, access, limits, timer)),
+        session_id,
+    )
+}
+
+/// Starts a server on smol in a thread of its own (it lives until the test process ends).
+#[cfg(feature = "smol")]
+fn start(credentials: Option<&str>, limits: Limits) -> Running {
+    let credentials = credentials.map(str::to_owned);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        ::smol::block_on(async move {
+            let listener = smol::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .unwrap();
+            let bound = listener.local_addr().unwrap();
+            let (server, session_id) =
+                server_parts(credentials.as_deref(), bound, limits, smol::timer());
+            tx.send(Running {
+                addr: bound,
+                session_id,
+            })
+            .unwrap();
+            smol::run(server, listener).await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Starts a server on tokio in a thread of its own.
+#[cfg(feature = "tokio")]
+fn start_tokio(credentials: Option<&str>, limits: Limits) -> Running {
+    let credentials = credentials.map(str::to_owned);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .unwrap();
+            let bound = listener.local_addr().unwrap();
+            let (server, session_id) =
+                server_parts(credentials.as_deref(), bound, limits, tokio::timer());
+            tx.send(Running {
+                addr: bound,
+                session_id,
+            })
+            .unwrap();
+            tokio::run(server, listener).await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Sends `raw`, reads until the server closes (or 10 s pass: a failure).
+fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(raw).unwrap();
+    read_all(&mut stream)
+}
+
+fn read_all(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "no answer in time: {e} (got {:?})",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn post(path: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        raw.push_str(h);
+        raw.push_str("\r\n");
+    }
+    raw.push_str("\r\n");
+    raw.push_str(body);
+    raw.into_bytes()
+}
+
+fn status(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+fn body(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+const GET_SESSION: &str = r#"{"method":"session-get","arguments":{"fields":["version"]},"tag":1}"#;
+
+fn handshake(s: &Running) {
+    let first = exchange(
+        s.addr,
+        &post("/transmission/rpc", &["Host: localhost:9091"], GET_SESSION),
+    );
+    assert_eq!(status(&first), 409, "{first}");
+    let header = format!("x-transmission-session-id: {}", s.session_id);
+    assert!(
+        first
+            .to_ascii_lowercase()
+            .contains(&header.to_ascii_lowercase()),
+        "{first}"
+    );
+    let id = format!("X-Transmission-Session-Id: {}", s.session_id);
+    let second = exchange(
+        s.addr,
+        &post(
+            "/transmission/rpc",
+            &["Host: localhost:9091", &id],
+            GET_SESSION,
+        ),
+    );
+    assert_eq!(status(&second), 200, "{second}");
+    let json: serde_json::Value = serde_json::from_str(body(&second)).unwrap();
+    assert_eq!(json["result"], "success");
+    assert!(
+        json["arguments"]["version"]
+            .as_str()
+            .unwrap()
+            .contains("sanstorrent")
+    );
+    let wrong = exchange(
+        s.addr,
+        &post(
+            "/transmission/rpc",
+            &["Host: localhost", "X-Transmission-Session-Id: nope"],
+            GET_SESSION,
+        ),
+    );
+    assert_eq!(status(&wrong), 409);
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn the_409_handshake_on_smol() {
+    handshake(&start(None, Limits::default()));
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_409_handshake_on_tokio() {
+    handshake(&start_tokio(None, Limits::default()));
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn basic_auth_guards_everything() {
+    let s = start(Some("user:secret"), Limits::default());
+    let none = exchange(s.addr, &post("/transmission/rpc", &[], GET_SESSION));
+    assert_eq!(status(&none), 401);
+    assert!(
+        none.to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{none}"
+    );
+    let wrong = exchange(
+        s.addr,
+        &post("/", &["Authorization: Basic dXNlcjp3cm9uZw=="], ""),
+    );
+    assert_eq!(status(&wrong), 401);
+    let garbage = exchange(s.addr, &post("/", &["Authorization: Basic %%%"], ""));
+    assert_eq!(status(&garbage), 401);
+    // user:secret; any Host is accepted once auth is on.
+    let auth = "Authorization: Basic dXNlcjpzZWNyZXQ=";
+    let page = exchange(s.addr, &post("/", &[auth, "Host: seedbox.example"], ""));
+    assert_eq!(status(&page), 200, "{page}");
+    let id = format!("X-Transmission-Session-Id: {}", s.session_id);
+    let ok = exchange(
+        s.addr,
+        &post("/transmission/rpc", &[auth, &id], GET_SESSION),
+    );
+    assert_eq!(status(&ok), 200, "{ok}");
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn the_host_header_must_name_this_machine() {
+    let s = start(None, Limits::default());
+    for host in [
+        "evil.example",
+        "evil.example:9091",
+        "localhost.evil.example",
+        "10.1.2.3",
+    ] {
+        let answer = exchange(s.addr, &post("/", &[&format!("Host: {host}")], ""));
+        assert_eq!(status(&answer), 421, "{host}: {answer}");
+    }
+    for host in [
+        "localhost",
+        "LOCALHOST:9091",
+        "127.0.0.1:9091",
+        "[::1]:9091",
+        "127.0.0.2",
+    ] {
+        let answer = exchange(s.addr, &post("/", &[&format!("Host: {host}")], ""));
+        assert_eq!(status(&answer), 200, "{host}: {answer}");
+    }
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn routes_page_and_404() {
+    let s = start(None, Limits::default());
+    let page = exchange(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&page), 200);
+    assert!(page.contains("sanstorrent daemon") && page.contains("/transmission/rpc"));
+    let missing = exchange(
+        s.addr,
+        b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&missing), 404);
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn bodies_are_bounded() {
+    let limits = Limits {
+        rpc_body: 1024,
+        body_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let s = start(None, limits);
+    let id = format!("X-Transmission-Session-Id: {}", s.session_id);
+    // Declared too large: refused before any body is read.
+    let declared = exchange(
+        s.addr,
+        format!("POST /transmission/rpc HTTP/1.1\r\nHost: localhost\r\n{id}\r\nContent-Length: 17000000\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status(&declared), 413, "{declared}");
+    // Chunked, growing past the limit.
+    let mut raw = format!(
+        "POST /transmission/rpc HTTP/1.1\r\nHost: localhost\r\n{id}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for _ in 0..3 {
+        raw.push_str(&format!("400\r\n{}\r\n", "x".repeat(0x400)));
+    }
+    raw.push_str("0\r\n\r\n");
+    let chunked = exchange(s.addr, raw.as_bytes());
+    assert_eq!(status(&chunked), 413, "{chunked}");
+    // A body that never comes: 408 after the body timeout.
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(format!("POST /transmission/rpc HTTP/1.1\r\nHost: localhost\r\n{id}\r\nContent-Length: 100\r\n\r\n{{").as_bytes())
+        .unwrap();
+    let slow = read_all(&mut stream);
+    assert_eq!(status(&slow), 408, "{slow}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn malformed_json_gets_a_json_error() {
+    let s = start(None, Limits::default());
+    let id = format!("X-Transmission-Session-Id: {}", s.session_id);
+    for bad in ["{", "null", "[]", "{\"method\": 1}", "\u{0}"] {
+        let answer = exchange(
+            s.addr,
+            &post("/transmission/rpc", &["Host: localhost", &id], bad),
+        );
+        assert_eq!(status(&answer), 200, "{bad}: {answer}");
+        let json: serde_json::Value = serde_json::from_str(body(&answer)).unwrap();
+        let failed = json.get("error").is_some() || json["result"] != "success";
+        assert!(failed, "{bad}: {json}");
+    }
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn garbage_and_slow_heads_never_hang() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let s = start(None, limits);
+    let garbage = exchange(s.addr, b"\x00\x01GARBAGE\r\n\r\n");
+    assert!(garbage.is_empty() || status(&garbage) == 400, "{garbage}");
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: local").unwrap();
+    let _ = read_all(&mut stream);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // An idle keep-alive connection is closed too.
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let answer = read_all(&mut stream);
+    assert_eq!(status(&answer), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connection kept open"
+    );
+    let huge_head = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let answer = exchange(s.addr, huge_head.as_bytes());
+    assert!(
+        answer.is_empty() || status(&answer) == 431 || status(&answer) == 400,
+        "{answer}"
+    );
+}
+
+#[cfg(feature = "smol")]
+#[test]
+fn connections_are_capped() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let s = start(None, limits);
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = exchange(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(refused.is_empty(), "{refused}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let served = exchange(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&served), 200);
+}

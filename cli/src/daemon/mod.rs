@@ -1,0 +1,235 @@
+//! `sanstorrent daemon`: a long-running client driven over HTTP through the Transmission RPC.
+//!
+//! The parts, one idea each:
+//! - [`args`]: the command line and its checks (no open server without auth).
+//! - [`backend`]: the management API front ends use ([`backend::Backend`]) and what a
+//!   torrent shows ([`backend::TorrentView`]).
+//! - [`rpc`]: Transmission's protocol over any `Backend`.
+//! - [`http`]: the hyper server (routes, Host check, basic auth, bounds) on smol or tokio.
+//! - [`client`]: the `Backend` over today's client; [`watch`]: the watch folder.
+//!
+//! `README.md` beside this file says what the real backend still needs from the client.
+
+mod args;
+mod backend;
+mod client;
+#[cfg(test)]
+mod fake;
+mod http;
+mod rpc;
+mod space;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sanstorrent_core::session::SessionConfig;
+use sanstorrent_runtime_common::ClientConfig;
+
+pub(crate) use self::args::DaemonArgs;
+use self::args::HttpSettings;
+use self::backend::{Settings, SpeedLimit};
+use self::client::ClientBackend;
+use self::http::{Access, Limits, Server};
+use self::rpc::{AllowedDirs, Rpc};
+use crate::Exit;
+use crate::args::Runtime;
+use crate::engine::{self, Engine};
+use crate::net::{self, AddrError};
+use crate::signals::Wake;
+
+/// How often the daemon's loop wakes (events, the watch folder, Ctrl+C).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs the daemon until Ctrl+C, SIGTERM or `session-close`.
+pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
+    if !engine::available(args.runtime) {
+        return Err(Exit::Usage(format!(
+            "--runtime {:?}: this binary was built without it",
+            args.runtime
+        )));
+    }
+    let http = args::http_settings(args)?;
+    let download_dir = absolute_dir("-o", &args.output)?;
+    let watch_dir = args
+        .watch_dir
+        .as_deref()
+        .map(|d| absolute_dir("--watch-dir", d))
+        .transpose()?;
+    let state_dir = args.state_dir.clone().or_else(net::default_state_dir);
+    let Some(state_dir) = state_dir else {
+        return Err(Exit::Fail(
+            "no state directory: set HOME or give --state-dir".into(),
+        ));
+    };
+    let state_dir = absolute_dir("--state-dir", &state_dir)?;
+    let listen = net::listen_addr(args.bind.as_deref(), args.port).map_err(addr_exit)?;
+    let mut session = SessionConfig {
+        dht: !args.no_dht,
+        ..SessionConfig::default()
+    };
+    if session.dht {
+        session.dht_bootstrap = net::bootstrap(&args.dht_bootstrap).map_err(addr_exit)?;
+    }
+    let config = ClientConfig {
+        listen,
+        state_dir: Some(state_dir.clone()),
+        session: session.clone(),
+        ..ClientConfig::default()
+    };
+    let settings = Settings {
+        download_dir: download_dir.clone(),
+        peer_port: args.port,
+        dht_enabled: session.dht,
+        pex_enabled: true,
+        download_limit: SpeedLimit::default(),
+        upload_limit: SpeedLimit::default(),
+        download_queue_enabled: false,
+        download_queue_size: 5,
+        seed_queue_enabled: false,
+        seed_queue_size: 10,
+        seed_ratio_limit: 2.0,
+        seed_ratio_limited: false,
+        idle_seeding_limit: 30,
+        idle_seeding_limit_enabled: false,
+        start_added_torrents: true,
+        peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
+        peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
+            .unwrap_or(u32::MAX),
+        state_dir,
+    };
+    let mut allowed = vec![download_dir];
+    allowed.extend(watch_dir.clone());
+    let plan = Plan {
+        runtime: args.runtime,
+        config,
+        settings,
+        http,
+        allowed: AllowedDirs::new(allowed),
+        watch_dir,
+        quiet: args.quiet,
+    };
+    let wake = Wake::install(TICK)?;
+    engine::block_on(args.runtime, serve(plan, &wake))
+}
+
+/// What one daemon run needs, checked.
+struct Plan {
+    runtime: Runtime,
+    config: ClientConfig,
+    settings: Settings,
+    http: HttpSettings,
+    allowed: AllowedDirs,
+    watch_dir: Option<PathBuf>,
+    quiet: bool,
+}
+
+async fn serve(plan: Plan, wake: &Wake) -> Result<(), Exit> {
+    let listen = plan.config.listen;
+    let engine = Engine::start(plan.runtime, plan.config)
+        .await
+        .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
+    let mut settings = plan.settings;
+    settings.peer_port = engine.listen_addr().port();
+    let backend = Arc::new(ClientBackend::new(engine, settings));
+    let (close_tx, close_rx) = async_channel::bounded(1);
+    let rpc = Rpc::new(
+        Arc::clone(&backend),
+        plan.allowed,
+        plan.http.credentials.is_some(),
+        plan.http.addr.port(),
+        Some(close_tx),
+    );
+    let served = start_http(plan.runtime, rpc, &plan.http).await;
+    let addr = match served {
+        Ok(addr) => addr,
+        Err(e) => {
+            backend.shutdown().await;
+            return Err(Exit::Fail(format!(
+                "cannot serve HTTP on {}: {e}",
+                plan.http.addr
+            )));
+        }
+    };
+    if !plan.quiet {
+        eprintln!("sanstorrent daemon: Transmission RPC at http://{addr}/transmission/rpc");
+    }
+    loop {
+        wake.next().await;
+        if wake.interrupted() || close_rx.try_recv().is_ok() {
+            break;
+        }
+        backend.drain_events().await;
+        if let Some(dir) = &plan.watch_dir {
+            watch::scan(&*backend, dir).await;
+        }
+    }
+    if !plan.quiet {
+        eprintln!("stopping (announcing, flushing, saving)...");
+    }
+    backend.shutdown().await;
+    if wake.interrupted() {
+        Err(Exit::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Binds the HTTP server and starts its accept loop on `runtime`; the bound address.
+async fn start_http(
+    runtime: Runtime,
+    rpc: Rpc<ClientBackend>,
+    http: &HttpSettings,
+) -> std::io::Result<std::net::SocketAddr> {
+    let access = |bound| Access {
+        credentials: http.credentials.clone(),
+        bound,
+    };
+    match runtime {
+        #[cfg(feature = "smol")]
+        Runtime::Smol => {
+            let listener = http::smol::bind(http.addr).await?;
+            let bound = listener.local_addr()?;
+            let server = Arc::new(Server::new(
+                rpc,
+                access(bound),
+                Limits::default(),
+                http::smol::timer(),
+            ));
+            smol::spawn(http::smol::run(server, listener)).detach();
+            Ok(bound)
+        }
+        #[cfg(feature = "tokio")]
+        Runtime::Tokio => {
+            let listener = http::tokio::bind(http.addr).await?;
+            let bound = listener.local_addr()?;
+            let server = Arc::new(Server::new(
+                rpc,
+                access(bound),
+                Limits::default(),
+                http::tokio::timer(),
+            ));
+            tokio::spawn(http::tokio::run(server, listener));
+            Ok(bound)
+        }
+        #[allow(unreachable_patterns)] // Reached only when a feature is off.
+        other => Err(std::io::Error::other(format!(
+            "built without the {other:?} runtime"
+        ))),
+    }
+}
+
+/// `dir` made if missing, as an absolute path.
+fn absolute_dir(flag: &str, dir: &Path) -> Result<PathBuf, Exit> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::canonicalize(dir))
+        .map_err(|e| Exit::Fail(format!("{flag} {}: {e}", dir.display())))
+}
+
+fn addr_exit(e: AddrError) -> Exit {
+    match e {
+        AddrError::Syntax(m) => Exit::Usage(m),
+        AddrError::Resolve(m) => Exit::Fail(m),
+    }
+}

@@ -1,0 +1,221 @@
+//! Transmission's RPC protocol over a [`Backend`]: the `X-Transmission-Session-Id`
+//! handshake, the legacy and JSON-RPC 2.0 request forms, and each method.
+//!
+//! [`Rpc::handle`] takes a request's session-id header and body and gives the HTTP status,
+//! and body to answer; the HTTP server does the rest (auth, host check, limits).
+
+mod envelope;
+mod error;
+mod names;
+mod params;
+mod session;
+mod torrent;
+mod torrent_get;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+pub(crate) use params::{AllowedDirs, RECENT_SECS};
+
+use self::envelope::{Call, Rejected};
+use self::error::MethodError;
+use self::names::Style;
+use self::params::Params;
+use self::session::ServerFacts;
+use crate::daemon::backend::{Action, Backend, QueueMove};
+
+/// The CSRF header.
+pub(crate) const SESSION_ID_HEADER: &str = "X-Transmission-Session-Id";
+
+/// Most calls in one JSON-RPC batch.
+const MAX_BATCH: usize = 64;
+
+/// The RPC endpoint: a backend, the session id, and the directories requests may name.
+#[derive(Debug)]
+pub(crate) struct Rpc<B> {
+    backend: Arc<B>,
+    facts: ServerFacts,
+    allowed: AllowedDirs,
+    close: Option<async_channel::Sender<()>>,
+}
+
+/// What to answer over HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reply {
+    /// 200, 204 (a notification) or 409 (missing or stale session id).
+    pub(crate) status: u16,
+    /// The JSON body (or a short text for a 409).
+    pub(crate) body: Vec<u8>,
+}
+
+impl<B: Backend> Rpc<B> {
+    /// An endpoint over `backend` with a fresh random session id. `session-close` sends on
+    /// `close` (without it, the method is refused).
+    pub(crate) fn new(
+        backend: Arc<B>,
+        allowed: AllowedDirs,
+        auth_required: bool,
+        rpc_port: u16,
+        close: Option<async_channel::Sender<()>>,
+    ) -> Self {
+        Self {
+            backend,
+            facts: ServerFacts {
+                session_id: random_session_id(),
+                auth_required,
+                rpc_port,
+            },
+            allowed,
+            close,
+        }
+    }
+
+    /// The session id clients must send back.
+    pub(crate) fn session_id(&self) -> &str {
+        &self.facts.session_id
+    }
+
+    /// Answers one HTTP request to the RPC path. `session_id` is the request's
+    /// `X-Transmission-Session-Id`, if any.
+    pub(crate) async fn handle(&self, session_id: Option<&[u8]>, body: &[u8]) -> Reply {
+        if session_id != Some(self.facts.session_id.as_bytes()) {
+            return Reply {
+                status: 409,
+                body: format!(
+                    "<h1>409: Conflict</h1><p>Your request had an invalid session id. Send the \
+                     header <code>{SESSION_ID_HEADER}: {}</code>.</p>",
+                    self.facts.session_id
+                )
+                .into_bytes(),
+            };
+        }
+        let request: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return json_reply(envelope::parse_error(&format!("the body is not JSON: {e}")));
+            }
+        };
+        let answer = match request {
+            Value::Array(batch) if batch.is_empty() || batch.len() > MAX_BATCH => {
+                Some(match envelope::read_call(Value::Null) {
+                    Err(Rejected(error)) => error,
+                    Ok(_) => unreachable!("null is never a call"),
+                })
+            }
+            Value::Array(batch) => {
+                let mut answers = Vec::new();
+                for request in batch {
+                    answers.extend(self.one(request).await);
+                }
+                (!answers.is_empty()).then_some(Value::Array(answers))
+            }
+            single => self.one(single).await,
+        };
+        match answer {
+            Some(answer) => json_reply(answer),
+            None => Reply {
+                status: 204,
+                body: Vec::new(),
+            },
+        }
+    }
+
+    /// Runs one call; `None` for a notification.
+    async fn one(&self, request: Value) -> Option<Value> {
+        let call: Call = match envelope::read_call(request) {
+            Ok(call) => call,
+            Err(Rejected(error)) => return Some(error),
+        };
+        let style = match call.method.as_str() {
+            "session_get" | "session_set" | "free_space" | "port_test" => Style::Kebab,
+            _ => Style::Camel,
+        };
+        let outcome = self.dispatch(&call).await;
+        envelope::answer(call.form, outcome, style)
+    }
+
+    async fn dispatch(&self, call: &Call) -> Result<Map<String, Value>, MethodError> {
+        let b = &*self.backend;
+        let p = &Params(&call.params);
+        let legacy = call.form.legacy();
+        let now = unix_now();
+        let allowed = &self.allowed;
+        match call.method.as_str() {
+            "torrent_get" => torrent_get::run(b, p, legacy, now).await,
+            "torrent_add" => torrent::add(b, p, allowed).await,
+            "torrent_start" => torrent::act(b, p, Action::Start, now).await,
+            "torrent_start_now" => torrent::act(b, p, Action::StartNow, now).await,
+            "torrent_stop" => torrent::act(b, p, Action::Stop, now).await,
+            "torrent_verify" => torrent::act(b, p, Action::Verify, now).await,
+            "torrent_reannounce" => torrent::act(b, p, Action::Reannounce, now).await,
+            "torrent_remove" => torrent::remove(b, p, now).await,
+            "torrent_set" => torrent::set(b, p, allowed, now).await,
+            "torrent_set_location" => torrent::set_location(b, p, allowed, now).await,
+            "queue_move_top" => torrent::queue_move(b, p, QueueMove::Top, now).await,
+            "queue_move_up" => torrent::queue_move(b, p, QueueMove::Up, now).await,
+            "queue_move_down" => torrent::queue_move(b, p, QueueMove::Down, now).await,
+            "queue_move_bottom" => torrent::queue_move(b, p, QueueMove::Bottom, now).await,
+            "session_get" => session::get(b, p, &self.facts).await,
+            "session_set" => session::set(b, p, allowed).await,
+            "session_stats" => Ok(session::stats(b).await),
+            "free_space" => session::free_space(b, p, allowed).await,
+            "port_test" => session::port_test(b, p).await,
+            "blocklist_update" => session::blocklist_update(),
+            "group_get" => Ok(Map::from_iter([(
+                "group".to_owned(),
+                Value::Array(Vec::new()),
+            )])),
+            "session_close" => match &self.close {
+                Some(close) => {
+                    let _ = close.try_send(());
+                    Ok(Map::new())
+                }
+                None => Err(MethodError::new(
+                    error::SYSTEM_ERROR,
+                    "this server cannot close",
+                )),
+            },
+            other => Err(MethodError::method_not_found(other)),
+        }
+    }
+}
+
+fn json_reply(value: Value) -> Reply {
+    Reply {
+        status: 200,
+        // Serializing a `Value` cannot fail (its keys are strings).
+        body: serde_json::to_vec(&value).unwrap_or_default(),
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// 48 random alphanumeric characters. `RandomState` is seeded from the OS's randomness, which
+/// is all a CSRF token needs.
+fn random_session_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(48);
+    while out.len() < 48 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_usize(out.len());
+        let mut bits = h.finish();
+        for _ in 0..8 {
+            let idx = usize::try_from(bits % ALPHABET.len() as u64).unwrap_or(0);
+            out.push(char::from(ALPHABET[idx]));
+            bits /= ALPHABET.len() as u64;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,551 @@
+//! Every method against the fake backend, in both request forms.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::daemon::fake::Fake;
+
+fn rpc() -> (Rpc<Fake>, Arc<Fake>) {
+    let fake = Arc::new(Fake::new());
+    let rpc = Rpc::new(
+        Arc::clone(&fake),
+        AllowedDirs::new(vec!["/dl".into()]),
+        false,
+        9091,
+        None,
+    );
+    (rpc, fake)
+}
+
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    futures_lite::future::block_on(f)
+}
+
+/// Sends `request` with the right session id; the answer as JSON.
+fn call(rpc: &Rpc<Fake>, request: Value) -> Value {
+    let reply = block_on(rpc.handle(
+        Some(rpc.session_id().as_bytes()),
+        &serde_json::to_vec(&request).unwrap(),
+    ));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+/// A legacy call; its `arguments`, after checking it succeeded.
+fn legacy(rpc: &Rpc<Fake>, method: &str, arguments: Value) -> Value {
+    let out = call(
+        rpc,
+        json!({"method": method, "arguments": arguments, "tag": 5}),
+    );
+    assert_eq!(out["result"], "success", "{method}: {out}");
+    assert_eq!(out["tag"], 5);
+    out["arguments"].clone()
+}
+
+/// A JSON-RPC call; its `result`, after checking it succeeded.
+fn modern(rpc: &Rpc<Fake>, method: &str, params: Value) -> Value {
+    let out = call(
+        rpc,
+        json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 9}),
+    );
+    assert_eq!(out["id"], 9);
+    assert!(out.get("error").is_none(), "{method}: {out}");
+    out["result"].clone()
+}
+
+/// A JSON-RPC call that must fail; its error object.
+fn modern_error(rpc: &Rpc<Fake>, method: &str, params: Value) -> Value {
+    let out = call(
+        rpc,
+        json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}),
+    );
+    assert!(out.get("result").is_none(), "{method}: {out}");
+    out["error"].clone()
+}
+
+#[test]
+fn the_session_id_handshake_answers_409_with_the_id() {
+    let (rpc, _) = rpc();
+    let body = br#"{"method":"session-get"}"#;
+    for header in [None, Some(&b"wrong"[..])] {
+        let reply = block_on(rpc.handle(header, body));
+        assert_eq!(reply.status, 409);
+        assert!(String::from_utf8_lossy(&reply.body).contains(rpc.session_id()));
+    }
+    assert_eq!(rpc.session_id().len(), 48);
+    let (other, _) = self::rpc();
+    assert_ne!(rpc.session_id(), other.session_id());
+}
+
+#[test]
+fn malformed_bodies_get_a_parse_error() {
+    let (rpc, _) = rpc();
+    for body in [&b"{"[..], b"", b"\xff\xfe", b"[]"] {
+        let reply = block_on(rpc.handle(Some(rpc.session_id().as_bytes()), body));
+        assert_eq!(reply.status, 200);
+        let out: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert!(out["error"]["code"].as_i64().unwrap() < 0, "{out}");
+        assert!(out["error"]["message"].is_string());
+    }
+}
+
+#[test]
+fn unknown_methods_are_named() {
+    let (rpc, _) = rpc();
+    let out = call(&rpc, json!({"method": "torrent-frobnicate", "tag": 1}));
+    assert_eq!(out["result"], "method name not recognized");
+    assert_eq!(modern_error(&rpc, "nope", json!({}))["code"], -32601);
+}
+
+#[test]
+fn batches_and_notifications() {
+    let (rpc, _) = rpc();
+    let out = call(
+        &rpc,
+        json!([
+            {"jsonrpc": "2.0", "method": "session_stats", "id": 1},
+            {"jsonrpc": "2.0", "method": "session_stats"},
+            {"jsonrpc": "2.0", "method": "nope", "id": 2},
+        ]),
+    );
+    let answers = out.as_array().unwrap();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[1]["error"]["code"], -32601);
+    let reply = block_on(rpc.handle(
+        Some(rpc.session_id().as_bytes()),
+        br#"{"jsonrpc":"2.0","method":"session_stats"}"#,
+    ));
+    assert_eq!((reply.status, reply.body.len()), (204, 0));
+}
+
+#[test]
+fn torrent_get_answers_fields_in_each_spelling() {
+    let (rpc, _) = rpc();
+    let args = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"fields": ["id", "name", "hashString", "rateDownload", "fileStats", "wanted",
+                          "peersFrom", "file-count", "status", "eta", "bogus"]}),
+    );
+    let torrents = args["torrents"].as_array().unwrap();
+    assert_eq!(torrents.len(), 2);
+    let t = &torrents[0];
+    assert_eq!(t["id"], 1);
+    assert_eq!(t["name"], "one");
+    assert_eq!(t["hashString"].as_str().unwrap().len(), 40);
+    assert_eq!(t["rateDownload"], 2000);
+    assert_eq!(t["fileStats"][0]["bytesCompleted"], 750);
+    assert_eq!(t["wanted"], json!([1]));
+    assert_eq!(t["peersFrom"]["fromTracker"], 1);
+    assert_eq!(t["file-count"], 1);
+    assert_eq!(t["status"], 4);
+    assert_eq!(t["eta"], 12);
+    assert!(t.get("bogus").is_none());
+
+    let result = modern(
+        &rpc,
+        "torrent_get",
+        json!({"ids": [2], "fields": ["id", "hash_string", "file_stats", "wanted", "peers",
+                                       "trackers", "tracker_stats", "pieces", "labels",
+                                       "percent_done", "upload_ratio", "tracker_list"]}),
+    );
+    let t = &result["torrents"][0];
+    assert_eq!(result["torrents"].as_array().unwrap().len(), 1);
+    assert_eq!(t["id"], 2);
+    assert_eq!(t["file_stats"][0]["bytes_completed"], 750);
+    assert_eq!(t["wanted"], json!([true]));
+    assert_eq!(t["peers"][0]["address"], "127.0.0.1");
+    assert_eq!(t["peers"][0]["flag_str"], "EDU");
+    assert_eq!(t["trackers"][0]["sitename"], "example");
+    assert_eq!(t["tracker_stats"][0]["seeder_count"], 3);
+    assert_eq!(t["tracker_stats"][0]["leecher_count"], -1);
+    assert_eq!(t["pieces"], "4A==");
+    assert_eq!(t["labels"], json!(["tv"]));
+    assert_eq!(t["percent_done"], 0.75);
+    assert_eq!(t["upload_ratio"], 2.0);
+    assert_eq!(
+        t["tracker_list"],
+        "http://tracker.example.org:6969/announce\n"
+    );
+}
+
+#[test]
+fn torrent_get_ids_forms_and_table_format() {
+    let (rpc, fake) = rpc();
+    let hash = fake.lock().torrents[1].hash.to_hex();
+    let ids_of = |args: Value| -> Vec<u64> {
+        args["torrents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect()
+    };
+    let get = |ids: Value| legacy(&rpc, "torrent-get", json!({"ids": ids, "fields": ["id"]}));
+    assert_eq!(
+        ids_of(legacy(&rpc, "torrent-get", json!({"fields": ["id"]}))),
+        [1, 2]
+    );
+    assert_eq!(ids_of(get(json!(2))), [2]);
+    assert_eq!(ids_of(get(json!([hash.to_uppercase()]))), [2]);
+    assert_eq!(ids_of(get(json!([1, hash]))), [1, 2]);
+    assert_eq!(ids_of(get(json!([]))), Vec::<u64>::new());
+    assert_eq!(ids_of(get(json!([7]))), Vec::<u64>::new());
+    fake.lock().torrents[0].activity_date = unix_now();
+    let recent = get(json!("recently-active"));
+    assert_eq!(ids_of(recent.clone()), [1]);
+    assert_eq!(recent["removed"], json!([]));
+
+    let table = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"fields": ["id", "hashString", "fileStats"], "format": "table"}),
+    );
+    let rows = table["torrents"].as_array().unwrap();
+    assert_eq!(rows[0], json!(["id", "hashString", "fileStats"]));
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2][0], 2);
+    assert_eq!(rows[2][2][0]["bytesCompleted"], 750);
+
+    let error = modern_error(
+        &rpc,
+        "torrent_get",
+        json!({"fields": ["id"], "format": "csv"}),
+    );
+    assert_eq!(error["code"], -32602);
+    let error = modern_error(&rpc, "torrent_get", json!({}));
+    assert!(
+        error["data"]["error_string"]
+            .as_str()
+            .unwrap()
+            .contains("fields")
+    );
+    let error = modern_error(&rpc, "torrent_get", json!({"fields": ["id"], "ids": {}}));
+    assert_eq!(error["code"], -32602);
+}
+
+#[test]
+fn torrent_add_by_metainfo_magnet_path_and_url() {
+    let (rpc, fake) = rpc();
+    let args = legacy(
+        &rpc,
+        "torrent-add",
+        json!({"metainfo": "ZDQ6bmFtZTE6eGU=", "download-dir": "/dl/tv", "paused": true,
+               "labels": ["a", "b"], "files-unwanted": [0], "priority-high": []}),
+    );
+    assert_eq!(args["torrent-added"]["id"], 3);
+    assert_eq!(args["torrent-added"]["name"], "added");
+    assert_eq!(
+        args["torrent-added"]["hashString"].as_str().unwrap().len(),
+        40
+    );
+    let added = fake.lock().torrents[2].clone();
+    assert_eq!(added.download_dir, std::path::Path::new("/dl/tv"));
+    assert_eq!(added.status, crate::daemon::backend::Status::Stopped);
+    assert_eq!(added.options.labels, ["a", "b"]);
+    let calls = fake.calls();
+    assert!(calls[0].contains("unwanted: Some(Some([0]))"), "{calls:?}");
+    assert!(calls[0].contains("high: Some(All)"), "{calls:?}");
+
+    let again = legacy(&rpc, "torrent-add", json!({"metainfo": "ZDQ6bmFtZTE6eGU="}));
+    assert_eq!(again["torrent-duplicate"]["id"], 3);
+
+    let result = modern(
+        &rpc,
+        "torrent_add",
+        json!({"filename": "magnet:?xt=urn:btih:ab"}),
+    );
+    assert_eq!(result["torrent_added"]["name"], "magnet");
+    let result = modern(&rpc, "torrent_add", json!({"filename": "/dl/x.torrent"}));
+    assert_eq!(result["torrent_added"]["name"], "/dl/x.torrent");
+
+    let url = modern_error(
+        &rpc,
+        "torrent_add",
+        json!({"filename": "http://host/x.torrent"}),
+    );
+    assert_eq!(url["code"], 8);
+    let ftp = modern_error(
+        &rpc,
+        "torrent_add",
+        json!({"filename": "ftp://host/x.torrent"}),
+    );
+    assert!(
+        ftp["data"]["error_string"]
+            .as_str()
+            .unwrap()
+            .contains("only http and https")
+    );
+    let outside = modern_error(&rpc, "torrent_add", json!({"filename": "/etc/x.torrent"}));
+    assert!(
+        outside["data"]["error_string"]
+            .as_str()
+            .unwrap()
+            .contains("outside")
+    );
+    let relative = modern_error(
+        &rpc,
+        "torrent_add",
+        json!({"metainfo": "ZGU=", "download_dir": "dl"}),
+    );
+    assert_eq!(relative["code"], 3);
+    let corrupt = modern_error(&rpc, "torrent_add", json!({"metainfo": "eHg="}));
+    assert_eq!(corrupt["code"], 9);
+    let none = modern_error(&rpc, "torrent_add", json!({"paused": true}));
+    assert_eq!(none["code"], -32602);
+    let out = call(
+        &rpc,
+        json!({"method": "torrent-add", "arguments": {"metainfo": "eHg="}}),
+    );
+    assert!(
+        out["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid or corrupt torrent file")
+    );
+}
+
+#[test]
+fn actions_remove_and_queue_moves_reach_the_backend() {
+    let (rpc, fake) = rpc();
+    legacy(&rpc, "torrent-stop", json!({"ids": [1]}));
+    assert_eq!(
+        fake.lock().torrents[0].status,
+        crate::daemon::backend::Status::Stopped
+    );
+    legacy(&rpc, "torrent-start", json!({}));
+    modern(&rpc, "torrent_start_now", json!({"ids": 2}));
+    modern(&rpc, "torrent_verify", json!({"ids": [2]}));
+    modern(&rpc, "torrent_reannounce", json!({"ids": [2]}));
+    legacy(&rpc, "queue-move-top", json!({"ids": [2]}));
+    modern(&rpc, "queue_move_up", json!({"ids": [2]}));
+    modern(&rpc, "queue_move_down", json!({"ids": [1]}));
+    modern(&rpc, "queue_move_bottom", json!({"ids": [1]}));
+    legacy(
+        &rpc,
+        "torrent-remove",
+        json!({"ids": [1], "delete-local-data": true}),
+    );
+    assert_eq!(
+        fake.calls(),
+        [
+            "act [Id(1)] Stop",
+            "act [Id(1), Id(2)] Start",
+            "act [Id(2)] StartNow",
+            "act [Id(2)] Verify",
+            "act [Id(2)] Reannounce",
+            "queue_move [Id(2)] Top",
+            "queue_move [Id(2)] Up",
+            "queue_move [Id(1)] Down",
+            "queue_move [Id(1)] Bottom",
+            "remove [Id(1)] true",
+        ]
+    );
+    assert_eq!(fake.lock().torrents.len(), 1);
+    let recent = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"ids": "recently-active", "fields": ["id"]}),
+    );
+    assert_eq!(recent["removed"], json!([1]));
+}
+
+#[test]
+fn torrent_set_reads_every_option() {
+    let (rpc, fake) = rpc();
+    legacy(
+        &rpc,
+        "torrent-set",
+        json!({"ids": [1], "files-unwanted": [0], "files-wanted": [], "priority-high": [0],
+               "priority-low": [], "priority-normal": [0], "labels": ["x"],
+               "downloadLimit": 100, "downloadLimited": true, "uploadLimit": 5,
+               "uploadLimited": false, "seedRatioLimit": 1.5, "seedRatioMode": 1,
+               "seedIdleLimit": 30, "seedIdleMode": 2, "queuePosition": 0,
+               "trackerAdd": ["udp://t.example:1/announce"], "trackerRemove": [0],
+               "trackerReplace": [1, "http://new.example/announce"],
+               "honorsSessionLimits": false, "peer-limit": 9, "bandwidthPriority": 1,
+               "location": "/dl/moved", "sequentialDownload": true}),
+    );
+    let calls = fake.calls();
+    let change = &calls[0];
+    for part in [
+        "download_limit: Some(100000)",
+        "download_limited: Some(true)",
+        "upload_limit: Some(5000)",
+        "upload_limited: Some(false)",
+        "seed_ratio_limit: Some(1.5)",
+        "seed_ratio_mode: Some(Single)",
+        "seed_idle_limit: Some(30)",
+        "seed_idle_mode: Some(Unlimited)",
+        "queue_position: Some(0)",
+        "peer_limit: Some(9)",
+        "bandwidth_priority: Some(High)",
+        "sequential: Some(true)",
+        "honors_session_limits: Some(false)",
+        "labels: Some([\"x\"])",
+        "wanted: Some(All)",
+        "unwanted: Some(Some([0]))",
+        "high: Some(Some([0]))",
+        "low: Some(All)",
+        "Add([\"udp://t.example:1/announce\"])",
+        "Remove([0])",
+        "Replace([(1, \"http://new.example/announce\")])",
+        "location: Some(\"/dl/moved\")",
+    ] {
+        assert!(change.contains(part), "{part} missing from {change}");
+    }
+    assert!(!fake.lock().torrents[0].files[0].wanted);
+    assert_eq!(fake.lock().torrents[0].options.labels, ["x"]);
+
+    modern(
+        &rpc,
+        "torrent_set",
+        json!({"ids": [2], "tracker_list": "http://a/1\nhttp://a/2\n\nudp://b/3\n"}),
+    );
+    assert!(
+        fake.calls()[1].contains(r#"Set([["http://a/1", "http://a/2"], ["udp://b/3"]])"#),
+        "{:?}",
+        fake.calls()
+    );
+    let oor = modern_error(
+        &rpc,
+        "torrent_set",
+        json!({"ids": [2], "files_unwanted": [5]}),
+    );
+    assert_eq!(oor["code"], 6);
+    for bad in [
+        json!({"labels": ["a,b"]}),
+        json!({"seed_ratio_mode": 7}),
+        json!({"bandwidth_priority": 3}),
+        json!({"download_limit": "fast"}),
+        json!({"seed_ratio_limit": -1}),
+        json!({"tracker_add": ["javascript:alert(1)"]}),
+        json!({"tracker_replace": [1]}),
+        json!({"location": "/etc"}),
+    ] {
+        let error = modern_error(&rpc, "torrent_set", bad.clone());
+        assert!(error["code"].as_i64().unwrap() != 0, "{bad}");
+    }
+}
+
+#[test]
+fn set_location_checks_the_path() {
+    let (rpc, fake) = rpc();
+    legacy(
+        &rpc,
+        "torrent-set-location",
+        json!({"ids": [1], "location": "/dl/new", "move": true}),
+    );
+    assert_eq!(fake.calls(), ["set_location [Id(1)] /dl/new true"]);
+    assert_eq!(
+        modern_error(&rpc, "torrent_set_location", json!({"ids": [1]}))["code"],
+        -32602
+    );
+    let error = modern_error(
+        &rpc,
+        "torrent_set_location",
+        json!({"location": "/dl/../etc"}),
+    );
+    assert_eq!(error["code"], -32602);
+}
+
+#[test]
+fn session_get_set_and_stats() {
+    let (rpc, fake) = rpc();
+    let all = legacy(&rpc, "session-get", json!({}));
+    assert_eq!(all["download-dir"], "/dl");
+    assert_eq!(all["rpc-version"], 19);
+    assert_eq!(all["seedRatioLimit"], 2.0);
+    assert_eq!(all["session-id"], rpc.session_id());
+    assert_eq!(all["units"]["speed-bytes"], 1000);
+    assert!(all["version"].as_str().unwrap().contains("sanstorrent"));
+    let some = modern(
+        &rpc,
+        "session_get",
+        json!({"fields": ["rpc_version_semver", "peer_port"]}),
+    );
+    assert_eq!(
+        some,
+        json!({"rpc_version_semver": "6.0.1", "peer_port": 6881})
+    );
+
+    legacy(
+        &rpc,
+        "session-set",
+        json!({"download-dir": "/dl/new", "speed-limit-down": 10, "alt-speed-up": 5}),
+    );
+    assert_eq!(
+        fake.lock().settings.download_dir,
+        std::path::Path::new("/dl/new")
+    );
+    assert_eq!(fake.lock().settings.download_limit.bytes_per_sec, 10_000);
+    assert_eq!(
+        modern_error(&rpc, "session_set", json!({"download_dir": "/tmp"}))["code"],
+        -32602
+    );
+
+    let stats = legacy(&rpc, "session-stats", json!({}));
+    assert_eq!(stats["torrentCount"], 2);
+    assert_eq!(stats["downloadSpeed"], 4000);
+    assert_eq!(stats["cumulative-stats"]["uploadedBytes"], 10);
+    assert_eq!(stats["current-stats"]["sessionCount"], 1);
+    let stats = modern(&rpc, "session_stats", json!({}));
+    assert_eq!(stats["cumulative_stats"]["files_added"], 30);
+}
+
+#[test]
+fn free_space_port_test_and_blocklist() {
+    let (rpc, _) = rpc();
+    let space = legacy(&rpc, "free-space", json!({"path": "/dl"}));
+    assert_eq!(
+        space,
+        json!({"path": "/dl", "size-bytes": 123, "total_size": 456})
+    );
+    let space = modern(&rpc, "free_space", json!({"path": "/dl/"}));
+    assert_eq!(
+        space,
+        json!({"path": "/dl/", "size_bytes": 123, "total_size": 456})
+    );
+    assert!(
+        modern_error(&rpc, "free_space", json!({"path": "/"}))["data"]["error_string"]
+            .as_str()
+            .unwrap()
+            .contains("outside")
+    );
+    assert_eq!(
+        legacy(&rpc, "port-test", json!({})),
+        json!({"port-is-open": false})
+    );
+    assert_eq!(
+        modern(&rpc, "port_test", json!({"ip_protocol": "ipv4"})),
+        json!({"port_is_open": false, "ip_protocol": "ipv4"})
+    );
+    assert_eq!(
+        modern_error(&rpc, "blocklist_update", json!({}))["code"],
+        10
+    );
+    let out = call(&rpc, json!({"method": "blocklist-update"}));
+    assert_ne!(out["result"], "success");
+}
+
+#[test]
+fn session_close_signals_the_daemon() {
+    let fake = Arc::new(Fake::new());
+    let (tx, rx) = async_channel::bounded(1);
+    let rpc = Rpc::new(
+        fake,
+        AllowedDirs::new(vec!["/dl".into()]),
+        false,
+        9091,
+        Some(tx),
+    );
+    legacy(&rpc, "session-close", json!({}));
+    assert!(rx.try_recv().is_ok());
+}

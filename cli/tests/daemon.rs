@@ -1,0 +1,125 @@
+//! `sanstorrent daemon` end to end, driven by the real `transmission-remote` (Debian's
+//! `transmission-cli`, installed by the interop set-up): add, list, label, stop, remove, and
+//! the graceful stops (SIGTERM, `--exit`).
+
+mod common;
+
+use std::process::Command;
+
+use common::{Running, Scratch, free_port, run, s, wait_listening};
+
+/// The runtimes this build has (test.sh enables the cli's `tokio` feature).
+const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
+    &["smol", "tokio"]
+} else {
+    &["smol"]
+};
+
+/// Runs `transmission-remote 127.0.0.1:port args...`; its stdout, after checking it succeeded.
+fn remote(port: u16, args: &[&str]) -> String {
+    let out = Command::new("transmission-remote")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .output()
+        .expect("run transmission-remote (the interop set-up installs transmission-cli)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "transmission-remote {args:?}: {stdout} {stderr}"
+    );
+    stdout
+}
+
+/// A daemon on free ports; its HTTP port.
+fn start_daemon(w: &Scratch, runtime: &str) -> (Running, u16) {
+    let http = free_port();
+    let peer = free_port().to_string();
+    let http_addr = format!("127.0.0.1:{http}");
+    let daemon = Running::start(&[
+        "daemon",
+        "-o",
+        s(&w.join("dl")),
+        "--state-dir",
+        s(&w.join("state")),
+        "--http",
+        &http_addr,
+        "-p",
+        &peer,
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--runtime",
+        runtime,
+        "--quiet",
+    ]);
+    wait_listening(http);
+    (daemon, http)
+}
+
+fn make_torrent(w: &Scratch) -> String {
+    w.file("share/a.bin", 300_000, 7);
+    let torrent = w.join("share.torrent");
+    let (code, _, err) = run(&[
+        "create",
+        s(&w.join("share")),
+        "-t",
+        "http://127.0.0.1:1/announce",
+        "-o",
+        s(&torrent),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    s(&torrent).to_owned()
+}
+
+#[test]
+fn transmission_remote_adds_lists_labels_stops_and_removes() {
+    for runtime in RUNTIMES {
+        let w = Scratch::new(&format!("daemon-{runtime}"));
+        let torrent = make_torrent(&w);
+        let (daemon, port) = start_daemon(&w, runtime);
+
+        assert!(remote(port, &["-a", &torrent]).contains("success"));
+        let list = remote(port, &["-l"]);
+        let row = list
+            .lines()
+            .find(|l| l.trim_start().starts_with("1 "))
+            .unwrap_or_else(|| panic!("no torrent 1 in:\n{list}"));
+        assert!(row.ends_with("share"), "{row}");
+        let again = remote(port, &["-a", &torrent]);
+        assert!(again.contains("success"), "{again}");
+        assert_eq!(remote(port, &["-l"]).lines().count(), list.lines().count());
+
+        let files = remote(port, &["-t", "1", "-f"]);
+        assert!(files.contains("share/a.bin"), "{files}");
+        remote(port, &["-t", "1", "-L", "tv,hd"]);
+        assert!(remote(port, &["-t", "1", "-i"]).contains("Labels: tv, hd"));
+
+        remote(port, &["-t", "1", "-S"]);
+        assert!(remote(port, &["-l"]).contains("Stopped"), "{runtime}");
+        remote(port, &["-t", "1", "-r"]);
+        assert!(!remote(port, &["-l"]).contains("share"));
+
+        daemon.signal("TERM");
+        let (code, _, err) = daemon.wait(60);
+        assert_eq!(code, 130, "{runtime}: {err}");
+    }
+}
+
+#[test]
+fn session_close_stops_the_daemon() {
+    let w = Scratch::new("daemon-exit");
+    let (daemon, port) = start_daemon(&w, "smol");
+    let info = remote(port, &["-si"]);
+    assert!(info.contains("sanstorrent"), "{info}");
+    remote(port, &["--exit"]);
+    let (code, _, err) = daemon.wait(60);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn an_open_rpc_server_needs_auth() {
+    let (code, _, err) = run(&["daemon", "--http", "0.0.0.0:9091"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--http-auth"), "{err}");
+}
