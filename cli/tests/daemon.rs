@@ -123,3 +123,32 @@ fn an_open_rpc_server_needs_auth() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--http-auth"), "{err}");
 }
+
+#[test]
+fn the_torrent_list_survives_kill_9_and_sigterm() {
+    let w = Scratch::new("daemon-restart");
+    let torrent = make_torrent(&w);
+    let (daemon, port) = start_daemon(&w, "smol");
+    remote(port, &["-a", &torrent]);
+    let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=other";
+    remote(port, &["-a", magnet]);
+    remote(port, &["-t", "1", "-L", "keep"]);
+    remote(port, &["-t", "1", "-S"]);
+    drop(daemon); // SIGKILL: no chance to save anything more.
+
+    let (daemon, port) = start_daemon(&w, "smol");
+    let list = remote(port, &["-l"]);
+    assert!(list.contains("share") && list.contains("other"), "{list}");
+    let info = remote(port, &["-t", "1", "-i"]);
+    assert!(info.contains("Labels: keep"), "{info}");
+    assert!(info.contains("State: Stopped"), "{info}");
+    remote(port, &["-t", "2", "-r"]);
+    daemon.signal("TERM");
+    let (code, _, err) = daemon.wait(60);
+    assert_eq!(code, 130, "{err}");
+
+    let (daemon, port) = start_daemon(&w, "smol");
+    let list = remote(port, &["-l"]);
+    assert!(list.contains("share") && !list.contains("other"), "{list}");
+    drop(daemon);
+}

@@ -12,6 +12,7 @@ use sanstorrent_runtime_common::{ClientError, TorrentHandle};
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
+use super::store::{Saved, Store};
 use crate::engine::Engine;
 
 /// The daemon's torrents on a running client.
@@ -20,6 +21,7 @@ pub(crate) struct ClientBackend {
     /// Taken out at shutdown; each call holds a clone only while it runs.
     engine: Mutex<Option<Arc<Engine>>>,
     state: Mutex<State>,
+    store: Option<Store>,
 }
 
 #[derive(Debug)]
@@ -48,8 +50,9 @@ struct Entry {
 
 impl ClientBackend {
     /// A backend over `engine` with these settings.
-    pub(crate) fn new(engine: Engine, settings: Settings) -> Self {
+    pub(crate) fn new(engine: Engine, settings: Settings, store: Option<Store>) -> Self {
         Self {
+            store,
             engine: Mutex::new(Some(Arc::new(engine))),
             state: Mutex::new(State {
                 settings,
@@ -110,6 +113,70 @@ impl ClientBackend {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or_else(|| BackendError::System("the daemon is stopping".into()))
+    }
+
+    /// Adds the torrents of the saved list again (resume data spares a recheck), in their
+    /// saved order, stopping those saved as stopped.
+    pub(crate) async fn restore(&self) -> Result<usize, String> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let saved = store
+            .load()
+            .map_err(|e| format!("the saved torrent list: {e}"))?;
+        let mut restored = 0;
+        for t in saved {
+            let source = match &t.magnet {
+                Some(uri) => Source::Magnet(uri.clone()),
+                None => match store.metainfo(&t.hash) {
+                    Ok(bytes) => Source::Metainfo(bytes),
+                    Err(e) => {
+                        tracing::error!(
+                            "saved torrent {}: its .torrent is unreadable: {e}",
+                            t.hash
+                        );
+                        continue;
+                    }
+                },
+            };
+            let add = AddTorrent {
+                source: Some(source),
+                download_dir: Some(t.download_dir.clone()),
+                paused: Some(t.paused),
+                labels: t.labels.clone(),
+                sequential: Some(t.sequential),
+                ..AddTorrent::default()
+            };
+            match self.add_as(add, t.added_date, false).await {
+                Ok(_) => restored += 1,
+                Err(e) => tracing::error!("saved torrent {}: {e}", t.hash),
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Rewrites the saved list from the current one (under the state lock, so saves keep
+    /// their order).
+    fn persist(&self, state: &State) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let saved: Vec<Saved> = state
+            .torrents
+            .iter()
+            .map(|t| Saved {
+                hash: t.handle.info_hash.to_hex(),
+                magnet: t.meta.is_none().then(|| t.magnet_link.clone()),
+                download_dir: t.dir.clone(),
+                paused: t.stopped,
+                labels: t.options.labels.clone(),
+                sequential: t.options.sequential,
+                added_date: t.added,
+            })
+            .collect();
+        if let Err(e) = store.save(&saved) {
+            tracing::error!("cannot save the torrent list: {e}");
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -257,14 +324,20 @@ fn unsupported<T>(what: &str) -> Outcome<T> {
     )))
 }
 
-impl Backend for ClientBackend {
-    async fn add(&self, add: AddTorrent) -> Outcome<Added> {
-        let (source, meta) = match add.source {
+impl ClientBackend {
+    /// Adds a torrent with its added date; `persist`: save the list after (a restore saves
+    /// once at the end).
+    async fn add_as(&self, add: AddTorrent, added: u64, persist: bool) -> Outcome<Added> {
+        let (source, meta, raw) = match add.source {
             Some(Source::Metainfo(bytes)) => {
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| BackendError::Corrupt(e.to_string()))?;
                 let meta = Arc::new(meta);
-                (TorrentSource::Metainfo(Arc::clone(&meta)), Some(meta))
+                (
+                    TorrentSource::Metainfo(Arc::clone(&meta)),
+                    Some(meta),
+                    Some(bytes),
+                )
             }
             Some(Source::File(path)) => {
                 let bytes = std::fs::read(&path)
@@ -272,12 +345,16 @@ impl Backend for ClientBackend {
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| BackendError::Corrupt(e.to_string()))?;
                 let meta = Arc::new(meta);
-                (TorrentSource::Metainfo(Arc::clone(&meta)), Some(meta))
+                (
+                    TorrentSource::Metainfo(Arc::clone(&meta)),
+                    Some(meta),
+                    Some(bytes),
+                )
             }
             Some(Source::Magnet(uri)) => {
                 let link = sanstorrent_core::magnet::MagnetLink::parse(&uri)
                     .map_err(|e| BackendError::Invalid(format!("bad magnet link: {e}")))?;
-                (TorrentSource::Magnet(link), None)
+                (TorrentSource::Magnet(link), None, None)
             }
             Some(Source::Url(url)) => {
                 return Err(BackendError::Http(format!(
@@ -321,6 +398,11 @@ impl Backend for ClientBackend {
             sequential: add.sequential.unwrap_or(false),
             ..CoreOptions::default()
         };
+        if let (Some(store), Some(raw), true) = (&self.store, &raw, persist) {
+            store
+                .save_metainfo(&info_hash.to_hex(), raw)
+                .map_err(|e| BackendError::System(format!("cannot save the .torrent: {e}")))?;
+        }
         let engine = self.engine()?;
         let handle = engine
             .add_torrent(source, dir.clone(), options)
@@ -344,7 +426,7 @@ impl Backend for ClientBackend {
             dir,
             meta,
             magnet_link,
-            added: unix_now(),
+            added,
             stopped: add.paused == Some(true),
             options: TorrentOptions {
                 peer_limit: add.peer_limit.unwrap_or(peer_limit),
@@ -354,11 +436,18 @@ impl Backend for ClientBackend {
                 ..TorrentOptions::default()
             },
         });
+        self.persist(&state);
         Ok(Added::New {
             id,
             hash: Hash(info_hash.0),
             name,
         })
+    }
+}
+
+impl Backend for ClientBackend {
+    async fn add(&self, add: AddTorrent) -> Outcome<Added> {
+        self.add_as(add, unix_now(), true).await
     }
 
     async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
@@ -385,7 +474,7 @@ impl Backend for ClientBackend {
             Action::Stop => {
                 let handles: Vec<TorrentHandle> = {
                     let mut state = self.lock();
-                    state
+                    let handles = state
                         .torrents
                         .iter_mut()
                         .filter(|t| ids.contains(&t.id) && !t.stopped)
@@ -393,7 +482,9 @@ impl Backend for ClientBackend {
                             t.stopped = true;
                             t.handle
                         })
-                        .collect()
+                        .collect();
+                    self.persist(&state);
+                    handles
                 };
                 let engine = self.engine()?;
                 for handle in handles {
@@ -436,8 +527,14 @@ impl Backend for ClientBackend {
             state
                 .removed
                 .extend(gone.iter().map(|t: &Entry| (t.id, now)));
+            self.persist(&state);
             gone
         };
+        if let Some(store) = &self.store {
+            for entry in &removed {
+                store.remove_metainfo(&entry.handle.info_hash.to_hex());
+            }
+        }
         let engine = self.engine()?;
         for entry in removed {
             if !entry.stopped {
@@ -456,14 +553,11 @@ impl Backend for ClientBackend {
             return unsupported("changing torrent options other than labels");
         }
         if let Some(labels) = changes.labels {
-            for t in self
-                .lock()
-                .torrents
-                .iter_mut()
-                .filter(|t| ids.contains(&t.id))
-            {
+            let mut state = self.lock();
+            for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
                 t.options.labels.clone_from(&labels);
             }
+            self.persist(&state);
         }
         Ok(())
     }

@@ -6,7 +6,8 @@
 //!   torrent shows ([`backend::TorrentView`]).
 //! - [`rpc`]: Transmission's protocol over any `Backend`.
 //! - [`http`]: the hyper server (routes, Host check, basic auth, bounds) on smol or tokio.
-//! - [`client`]: the `Backend` over today's client; [`watch`]: the watch folder.
+//! - [`client`]: the `Backend` over today's client; [`store`]: the torrent list saved in the
+//!   state dir; [`watch`]: the watch folder.
 //!
 //! `README.md` beside this file says what the real backend still needs from the client.
 
@@ -18,6 +19,7 @@ mod fake;
 mod http;
 mod rpc;
 mod space;
+mod store;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -132,7 +134,24 @@ async fn serve(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
     let mut settings = plan.settings;
     settings.peer_port = engine.listen_addr().port();
-    let backend = Arc::new(ClientBackend::new(engine, settings));
+    let store = store::Store::open(settings.state_dir.join("daemon"))
+        .map_err(|e| Exit::Fail(format!("--state-dir: {e}")));
+    let store = match store {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = engine.stop().await;
+            return Err(e);
+        }
+    };
+    let backend = Arc::new(ClientBackend::new(engine, settings, Some(store)));
+    match backend.restore().await {
+        Ok(n) if n > 0 && !plan.quiet => eprintln!("restored {n} torrents"),
+        Ok(_) => {}
+        Err(e) => {
+            backend.shutdown().await;
+            return Err(Exit::Fail(e));
+        }
+    }
     let (close_tx, close_rx) = async_channel::bounded(1);
     let rpc = Rpc::new(
         Arc::clone(&backend),

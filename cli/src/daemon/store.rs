@@ -1,0 +1,160 @@
+//! The torrent list in the state dir (`<state>/daemon/`): `torrents.json` names each torrent
+//! with its options, and each .torrent's bytes sit beside it as `<info-hash>.torrent`.
+//!
+//! Every change rewrites the list atomically (write a temporary file, fsync, rename, fsync the
+//! directory), and a .torrent is saved before the list names it, so a crash (even kill -9)
+//! loses no torrent that an answer called added.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The list's format version.
+const VERSION: u32 = 1;
+
+/// One saved torrent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Saved {
+    /// The info-hash, lowercase hex.
+    pub(crate) hash: String,
+    /// A magnet link, for a torrent added by one (otherwise `<hash>.torrent` holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) magnet: Option<String>,
+    /// Where its name goes.
+    pub(crate) download_dir: PathBuf,
+    /// Stopped by the user.
+    #[serde(default)]
+    pub(crate) paused: bool,
+    /// Its labels.
+    #[serde(default)]
+    pub(crate) labels: Vec<String>,
+    /// Sequential download.
+    #[serde(default)]
+    pub(crate) sequential: bool,
+    /// When it was added (Unix seconds).
+    #[serde(default)]
+    pub(crate) added_date: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct List {
+    version: u32,
+    torrents: Vec<Saved>,
+}
+
+/// The store in one directory.
+#[derive(Clone, Debug)]
+pub(crate) struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// The store in `dir` (made if missing).
+    pub(crate) fn open(dir: PathBuf) -> io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// The saved torrents (none if the list is missing; an error if it is unreadable, so a
+    /// damaged list is never overwritten silently).
+    pub(crate) fn load(&self) -> io::Result<Vec<Saved>> {
+        let bytes = match std::fs::read(self.list_path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let list: List = serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", self.list_path().display()),
+            )
+        })?;
+        if list.version != VERSION {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: format version {} is not {VERSION}",
+                    self.list_path().display(),
+                    list.version
+                ),
+            ));
+        }
+        Ok(list.torrents)
+    }
+
+    /// Replaces the saved list.
+    pub(crate) fn save(&self, torrents: &[Saved]) -> io::Result<()> {
+        let list = List {
+            version: VERSION,
+            torrents: torrents.to_vec(),
+        };
+        let bytes = serde_json::to_vec_pretty(&list).map_err(io::Error::other)?;
+        self.write_atomic(&self.list_path(), &bytes)
+    }
+
+    /// Saves a .torrent's bytes (before the list names it).
+    pub(crate) fn save_metainfo(&self, hash: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic(&self.metainfo_path(hash), bytes)
+    }
+
+    /// A saved .torrent's bytes.
+    pub(crate) fn metainfo(&self, hash: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.metainfo_path(hash))
+    }
+
+    /// Forgets a saved .torrent (after the list stopped naming it).
+    pub(crate) fn remove_metainfo(&self, hash: &str) {
+        let _ = std::fs::remove_file(self.metainfo_path(hash));
+    }
+
+    fn list_path(&self) -> PathBuf {
+        self.dir.join("torrents.json")
+    }
+
+    fn metainfo_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.torrent"))
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_round_trips_and_damage_is_reported() {
+        let dir = std::env::temp_dir().join(format!("st-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(dir.clone()).unwrap();
+        assert_eq!(store.load().unwrap(), Vec::new());
+        let saved = vec![Saved {
+            hash: "ab".repeat(20),
+            magnet: None,
+            download_dir: "/dl".into(),
+            paused: true,
+            labels: vec!["tv".into()],
+            sequential: false,
+            added_date: 7,
+        }];
+        store.save_metainfo(&saved[0].hash, b"d4:infode").unwrap();
+        store.save(&saved).unwrap();
+        assert_eq!(Store::open(dir.clone()).unwrap().load().unwrap(), saved);
+        assert_eq!(store.metainfo(&saved[0].hash).unwrap(), b"d4:infode");
+        store.remove_metainfo(&saved[0].hash);
+        assert!(store.metainfo(&saved[0].hash).is_err());
+        std::fs::write(dir.join("torrents.json"), b"{").unwrap();
+        assert!(store.load().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
