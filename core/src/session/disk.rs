@@ -308,7 +308,3 @@ impl Session {
 #[cfg(test)]
 #[path = "disk_backpressure_tests.rs"]
 mod backpressure_tests;
-
-#[cfg(test)]
-#[path = "upload_tests.rs"]
-mod upload_tests;

@@ -24,6 +24,24 @@
 //! outputs, which the simulation tests rely on.
 //!
 //! Ids ([`ConnId`], [`JobId`], [`RequestId`], [`TorrentId`]) are allocated by the session.
+//!
+//! # Parts
+//! Each input is handed to the part that owns it; the parts live in files of their own:
+//! - `handshake`: which torrent an inbound connection is for (the encrypted handshake's
+//!   torrent list, the BitTorrent handshake's info-hash), ourselves, bans, limits, duplicates;
+//! - `wire_events`: a connection's transmits to the runtime, its events to the parts below
+//!   (the encrypted-stream state is the connection's [transport](crate::wire::transport));
+//! - `download`: availability, interest, request pipelines, blocks in, cancels;
+//!   `receive_flow`: pausing reads while blocks wait for the disk;
+//! - `upload`: serving requests and read completions, the send backlog (an `Upload` per
+//!   connection);
+//! - `choke`: who we upload to;
+//! - `pipeline` and `disk`: one piece pipeline per torrent (write → verify → flush → record →
+//!   save) with one description per disk job;
+//! - `lifecycle`: adding, checking, running, stopping torrents and the session;
+//! - `connect` and `peers`: dialling, accepting, closing, the connection table;
+//! - `timers`: the session's timer table and the connections' deadline index;
+//! - `trackers`, `scrape`, `udp` (DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`.
 
 mod choke;
 mod config;
@@ -41,7 +59,6 @@ mod pipeline;
 mod rate;
 mod receive_flow;
 mod scrape;
-mod send_flow;
 mod smart_ban;
 mod timers;
 mod torrent;

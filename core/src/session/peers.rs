@@ -1,16 +1,17 @@
 //! The connection table: every connection the session has, dialling or open, with its torrent,
 //! address, picker key and rates; and the counts the limits need.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::io::{ConnId, TorrentId};
 use super::rate::RateMeter;
 use super::timers::ConnTimers;
+use super::upload::Upload;
 use crate::extensions::PexSender;
 use crate::picker::PeerKey;
-use crate::wire::{BlockRef, Connection};
+use crate::wire::Connection;
 
 /// An outbound connect in progress (no [`Connection`] yet: it is made once connected).
 #[derive(Debug)]
@@ -39,14 +40,8 @@ pub(crate) struct Peer {
     pub(crate) connected_at: Instant,
     pub(crate) down: RateMeter,
     pub(crate) up: RateMeter,
-    /// Blocks being read from disk to upload.
-    pub(crate) reading: BTreeSet<BlockRef>,
-    /// Bytes of `reading`.
-    pub(crate) reading_bytes: usize,
-    /// Bytes handed to the runtime and not yet reported written (with `send_accounting`).
-    pub(crate) unsent: usize,
-    /// Since when `unsent` is at the cap with no write reported (`None`: below the cap).
-    pub(crate) send_stalled_since: Option<Instant>,
+    /// The upload part: blocks being read for the peer, the send backlog.
+    pub(crate) upload: Upload,
     /// We asked the runtime to stop reading this socket: its torrent has too much received
     /// and not yet written (`max_unwritten_bytes`).
     pub(crate) reading_paused: bool,
@@ -80,10 +75,7 @@ impl Peer {
             connected_at: now,
             down: RateMeter::new(now),
             up: RateMeter::new(now),
-            reading: BTreeSet::new(),
-            reading_bytes: 0,
-            unsent: 0,
-            send_stalled_since: None,
+            upload: Upload::default(),
             reading_paused: false,
             seed: false,
             pex: None,

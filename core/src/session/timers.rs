@@ -303,16 +303,14 @@ impl Session {
     }
 }
 
-/// An open connection's earliest deadline: its wire timers, its send stall (see `send_flow`),
+/// An open connection's earliest deadline: its wire timers, its send stall (see `upload`),
 /// and its next `ut_pex` message while established in a torrent that exchanges peers.
 fn peer_deadline(
     peer: &Peer,
     torrents: &BTreeMap<TorrentId, Torrent>,
     config: &super::SessionConfig,
 ) -> Option<Instant> {
-    let stall = peer
-        .send_stalled_since
-        .map(|since| since + config.send_stall_timeout);
+    let stall = peer.upload.stall_deadline(config);
     let pex_on = peer.established
         && peer
             .torrent

@@ -1,18 +1,148 @@
 //! The upload part: serving the blocks peers request from us, under the choker, the upload
-//! queue, the send backlog (see `send_flow`) and the upload limit, and sending them when their
-//! reads complete.
+//! queue, the send backlog and the upload limit, and sending them when their reads complete.
+//!
+//! Each connection has an [`Upload`]: the blocks being read for it and, with
+//! [`SessionConfig::send_accounting`], the bytes handed to the runtime and not yet reported
+//! written by its socket. While that backlog is at `max_send_backlog` nothing more is read for
+//! the peer, so a peer that requests but never reads cannot make the runtime's write queue
+//! grow; once writes are reported below the cap, serving resumes. A backlog stuck at the cap
+//! with no write for `send_stall_timeout` closes the connection
+//! ([`PeerCloseReason::SendStalled`]).
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::Session;
+use super::event::PeerCloseReason;
 use super::io::ConnId;
 use super::pipeline::Job;
+use super::rate::TokenBucket;
+use super::{Session, SessionConfig};
+use crate::picker::PieceSet;
 use crate::wire::BlockRef;
 
+/// The most bytes one upload read job covers.
+pub(super) const MAX_READ_RUN: u32 = 256 * 1024;
+
+/// One connection's upload state.
+#[derive(Debug, Default)]
+pub(crate) struct Upload {
+    /// Blocks being read from disk to upload.
+    reading: BTreeSet<BlockRef>,
+    /// Bytes of `reading`.
+    reading_bytes: usize,
+    /// Bytes handed to the runtime and not yet reported written (with `send_accounting`).
+    unsent: usize,
+    /// Since when `unsent` is at the cap with no write reported (`None`: below the cap).
+    stalled_since: Option<Instant>,
+}
+
+/// What to do about a peer's requests now.
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    /// Consecutive blocks of one piece per read job, oldest first.
+    pub(crate) runs: Vec<Vec<BlockRef>>,
+    /// Requests for pieces we do not have.
+    pub(crate) rejects: Vec<BlockRef>,
+}
+
+impl Upload {
+    /// Whether serving waits: the upload queue is full or the send backlog at its cap.
+    pub(crate) fn is_full(&self, config: &SessionConfig) -> bool {
+        self.reading_bytes >= config.max_upload_queue_bytes || self.backlogged(config)
+    }
+
+    /// Picks the peer's requests (`requests`, oldest first) to read now, within the upload
+    /// queue and the upload `limit`; the ones being read already are skipped, those for pieces
+    /// not in `have` are rejected. Consecutive blocks of one piece are read by one job (up to
+    /// [`MAX_READ_RUN`] bytes): fewer jobs, fewer wake-ups. Stops as soon as the queue is
+    /// full, so a long request queue costs nothing while it is.
+    pub(crate) fn plan(
+        &mut self,
+        now: Instant,
+        requests: impl Iterator<Item = BlockRef>,
+        have: &PieceSet,
+        limit: &mut TokenBucket,
+        config: &SessionConfig,
+    ) -> Reads {
+        let mut reads = Reads::default();
+        let mut budget = config
+            .max_upload_queue_bytes
+            .saturating_sub(self.reading_bytes);
+        for block in requests {
+            if budget == 0 {
+                break;
+            }
+            if self.reading.contains(&block) {
+                continue;
+            }
+            if !have.contains(block.piece) {
+                reads.rejects.push(block);
+                continue;
+            }
+            if !limit.allows(now) {
+                break;
+            }
+            limit.spend(now, u64::from(block.length));
+            budget = budget.saturating_sub(block.length as usize);
+            self.reading.insert(block);
+            self.reading_bytes += block.length as usize;
+            match reads.runs.last_mut() {
+                Some(run) if extends_run(run, block) => run.push(block),
+                _ => reads.runs.push(vec![block]),
+            }
+        }
+        reads
+    }
+
+    /// A read of `block` ended (sent or not): it leaves the upload queue.
+    pub(crate) fn read_ended(&mut self, block: BlockRef) {
+        if self.reading.remove(&block) {
+            self.reading_bytes = self.reading_bytes.saturating_sub(block.length as usize);
+        }
+    }
+
+    /// Counts `bytes` handed to the runtime for this connection (as transmits are queued).
+    pub(crate) fn count_unsent(&mut self, now: Instant, bytes: usize, config: &SessionConfig) {
+        if !config.send_accounting {
+            return;
+        }
+        self.unsent = self.unsent.saturating_add(bytes);
+        if self.unsent >= config.max_send_backlog && self.stalled_since.is_none() {
+            self.stalled_since = Some(now);
+        }
+    }
+
+    /// Whether serving this peer waits for its socket to take what was already sent.
+    fn backlogged(&self, config: &SessionConfig) -> bool {
+        config.send_accounting && self.unsent >= config.max_send_backlog
+    }
+
+    /// The runtime wrote `bytes` to the socket. Returns whether a stall just ended (serve
+    /// again).
+    pub(crate) fn sent(&mut self, now: Instant, bytes: usize, cap: usize) -> bool {
+        self.unsent = self.unsent.saturating_sub(bytes);
+        if self.stalled_since.is_none() {
+            return false;
+        }
+        if self.unsent >= cap {
+            // Still at the cap, but the peer reads: the stall clock starts again.
+            self.stalled_since = Some(now);
+            return false;
+        }
+        self.stalled_since = None;
+        true
+    }
+
+    /// When the send stall closes the connection, if stalled.
+    pub(crate) fn stall_deadline(&self, config: &SessionConfig) -> Option<Instant> {
+        self.stalled_since
+            .map(|since| since + config.send_stall_timeout)
+    }
+}
+
 impl Session {
-    /// Reads blocks the peer requested, within its upload queue, its send backlog (see
-    /// `send_flow`) and the upload limit; rejects requests for pieces we do not have. Requests for consecutive blocks of one piece are
-    /// read by one job (up to [`MAX_READ_RUN`] bytes): fewer jobs, fewer wake-ups.
+    /// Reads blocks the peer requested (see [`Upload::plan`]) while the torrent runs and the
+    /// peer's upload queue and send backlog allow; rejects requests for pieces we lack.
     pub(super) fn serve(&mut self, now: Instant, conn: ConnId) {
         let Some(peer) = self.peers.get_mut(conn) else {
             return;
@@ -26,44 +156,20 @@ impl Session {
         let Some(d) = t.data.as_ref() else {
             return;
         };
-        if !t.is_running()
-            || peer.reading_bytes >= self.config.max_upload_queue_bytes
-            || peer.send_backlogged(&self.config)
-        {
+        if !t.is_running() || peer.upload.is_full(&self.config) {
             return;
         }
-        let mut runs: Vec<Vec<BlockRef>> = Vec::new();
-        let mut rejects = Vec::new();
-        let mut budget = self.config.max_upload_queue_bytes - peer.reading_bytes;
-        // Oldest first; the ones being read already are skipped. Stops as soon as the upload
-        // queue is full, so a long request queue costs nothing while the queue is full.
-        for block in peer.conn.requests_in() {
-            if budget == 0 {
-                break;
-            }
-            if peer.reading.contains(&block) {
-                continue;
-            }
-            if !d.picker.have().contains(block.piece) {
-                rejects.push(block);
-                continue;
-            }
-            if !self.up_limit.allows(now) {
-                break;
-            }
-            self.up_limit.spend(now, u64::from(block.length));
-            budget = budget.saturating_sub(block.length as usize);
-            peer.reading.insert(block);
-            peer.reading_bytes += block.length as usize;
-            match runs.last_mut() {
-                Some(run) if extends_run(run, block) => run.push(block),
-                _ => runs.push(vec![block]),
-            }
-        }
-        for block in rejects {
+        let reads = peer.upload.plan(
+            now,
+            peer.conn.requests_in(),
+            d.picker.have(),
+            &mut self.up_limit,
+            &self.config,
+        );
+        for block in reads.rejects {
             let _ = peer.conn.reject(now, block);
         }
-        for blocks in runs {
+        for blocks in reads.runs {
             self.disk_job(id, Job::Read { conn, blocks });
         }
     }
@@ -82,9 +188,7 @@ impl Session {
         };
         let start = blocks.first().map_or(0, |b| b.offset);
         for &block in blocks {
-            if peer.reading.remove(&block) {
-                peer.reading_bytes = peer.reading_bytes.saturating_sub(block.length as usize);
-            }
+            peer.upload.read_ended(block);
             let at = block.offset.saturating_sub(start) as usize;
             let end = at + block.length as usize;
             let bytes = data
@@ -115,10 +219,36 @@ impl Session {
         self.serve(now, conn);
         self.drive(now, conn);
     }
-}
 
-/// The most bytes one upload read job covers.
-pub(super) const MAX_READ_RUN: u32 = 256 * 1024;
+    /// The runtime wrote `bytes` of `conn`'s transmits to its socket.
+    pub(super) fn peer_sent(&mut self, now: Instant, conn: ConnId, bytes: usize) {
+        if !self.config.send_accounting || bytes == 0 {
+            return;
+        }
+        let cap = self.config.max_send_backlog;
+        let Some(peer) = self.peers.get_mut(conn) else {
+            return;
+        };
+        if peer.upload.sent(now, bytes, cap) {
+            self.serve(now, conn);
+            self.drive(now, conn);
+        }
+    }
+
+    /// Closes the connections whose send backlog made no progress for `send_stall_timeout`.
+    pub(super) fn expire_send_stalls(&mut self, now: Instant) {
+        let mut stalled = self.conns_due(now);
+        stalled.retain(|conn| {
+            self.peers
+                .get(*conn)
+                .and_then(|p| p.upload.stall_deadline(&self.config))
+                .is_some_and(|at| at <= now)
+        });
+        for conn in stalled {
+            self.close_conn(now, conn, PeerCloseReason::SendStalled);
+        }
+    }
+}
 
 /// Whether `block` continues `run` (the same piece, right after its last block) without making
 /// it longer than [`MAX_READ_RUN`].
@@ -130,3 +260,7 @@ fn extends_run(run: &[BlockRef], block: BlockRef) -> bool {
         && block.offset == last.offset + last.length
         && block.offset + block.length - first.offset <= MAX_READ_RUN
 }
+
+#[cfg(test)]
+#[path = "upload_tests.rs"]
+mod tests;

@@ -23,7 +23,7 @@ impl Session {
             };
             // Raw bytes, whatever the transport (during an encrypted handshake, its own).
             while let Some(payload) = peer.conn.poll_transmit() {
-                peer.count_unsent(now, payload.len(), &self.config);
+                peer.upload.count_unsent(now, payload.len(), &self.config);
                 self.transmits.push_back(Transmit {
                     dest: Dest::Peer(conn),
                     payload,
