@@ -44,7 +44,9 @@ pub(crate) async fn get<B: Backend>(
 }
 
 fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
-    let version = format!("{} (sanstorrent)", env!("CARGO_PKG_VERSION"));
+    // The Transmission release whose RPC this is, first: front ends parse the leading
+    // number (Sonarr and Radarr refuse anything below 2.40).
+    let version = format!("4.1.1 (sanstorrent {})", env!("CARGO_PKG_VERSION"));
     let value = json!({
         "alt_speed_down": 50, "alt_speed_enabled": false, "alt_speed_time_begin": 540,
         "alt_speed_time_day": 127, "alt_speed_time_enabled": false, "alt_speed_time_end": 1020,

@@ -549,3 +549,90 @@ fn session_close_signals_the_daemon() {
     legacy(&rpc, "session-close", json!({}));
     assert!(rx.try_recv().is_ok());
 }
+
+#[test]
+fn no_input_panics() {
+    let (rpc, _) = rpc();
+    let methods = [
+        "torrent-get",
+        "torrent_add",
+        "torrent-start",
+        "torrent-stop",
+        "torrent-verify",
+        "torrent-remove",
+        "torrent-set",
+        "torrent-set-location",
+        "queue-move-up",
+        "session-get",
+        "session-set",
+        "session-stats",
+        "free-space",
+        "port-test",
+        "blocklist-update",
+        "group-get",
+    ];
+    let values = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1.5e300),
+        json!(u64::MAX),
+        json!("ü✓"),
+        json!(""),
+        json!([]),
+        json!([null, "x", -3, 2.5, [1]]),
+        json!({"a": {"b": []}}),
+        json!("recently-active"),
+        json!("magnet:"),
+        json!("/dl/../.."),
+        json!("ftp://x"),
+    ];
+    let keys = [
+        "ids",
+        "fields",
+        "format",
+        "filename",
+        "metainfo",
+        "download-dir",
+        "files-wanted",
+        "priority-high",
+        "labels",
+        "trackerReplace",
+        "trackerList",
+        "trackerAdd",
+        "location",
+        "path",
+        "seedRatioLimit",
+        "seedRatioMode",
+        "downloadLimit",
+        "queuePosition",
+        "move",
+        "delete-local-data",
+        "bandwidthPriority",
+        "speed-limit-down",
+        "peer-limit",
+    ];
+    for method in methods {
+        for key in keys {
+            for value in &values {
+                for form in [
+                    json!({"method": method, "arguments": {key: value}, "tag": value}),
+                    json!({"jsonrpc": "2.0", "method": method, "params": {key: value}, "id": 1}),
+                ] {
+                    let body = serde_json::to_vec(&form).unwrap();
+                    let reply = block_on(rpc.handle(Some(rpc.session_id().as_bytes()), &body));
+                    assert!(reply.status == 200 || reply.status == 204, "{form}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_version_reads_as_transmission_4_1() {
+    let (rpc, _) = rpc();
+    let version = legacy(&rpc, "session-get", json!({"fields": ["version"]}))["version"].clone();
+    let version = version.as_str().unwrap();
+    assert!(version.starts_with("4.1.1 ("), "{version}");
+    assert!(version.contains("sanstorrent"), "{version}");
+}

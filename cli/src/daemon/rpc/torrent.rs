@@ -67,7 +67,10 @@ pub(crate) async fn add<B: Backend>(
 /// What a `filename` names: a magnet link, an HTTP(S) URL, or a .torrent on this machine.
 fn source_of(filename: &str, allowed: &AllowedDirs) -> Result<Source, MethodError> {
     let trimmed = filename.trim();
-    if trimmed.len() >= 7 && trimmed[..7].eq_ignore_ascii_case("magnet:") {
+    if trimmed
+        .get(..7)
+        .is_some_and(|head| head.eq_ignore_ascii_case("magnet:"))
+    {
         return Ok(Source::Magnet(trimmed.to_owned()));
     }
     if let Some((scheme, _)) = trimmed.split_once("://") {
@@ -330,6 +333,8 @@ mod tests {
         assert!(source_of("file:///etc/passwd", &allowed).is_err());
         assert!(source_of("/etc/passwd", &allowed).is_err());
         assert!(source_of("a.torrent", &allowed).is_err());
+        assert!(source_of("mägnet:?x", &allowed).is_err());
+        assert!(source_of("ééééé", &allowed).is_err());
     }
 
     #[test]
