@@ -5,4 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 INTEROP="${SANSTORRENT_INTEROP_DIR:-../shared/interop}"
 bash "$INTEROP/setup.sh"
+# The Python Transmission client the daemon's tests drive (from the Python package index).
+PYENV=target/transmission-rpc
+if ! "$PYENV/bin/python" -c 'import transmission_rpc' 2>/dev/null; then
+    python3 -c 'import ensurepip' 2>/dev/null || apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$PYENV"
+    python3 -m venv "$PYENV"
+    "$PYENV/bin/pip" install --quiet transmission-rpc
+fi
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"

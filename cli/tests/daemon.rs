@@ -152,3 +152,61 @@ fn the_torrent_list_survives_kill_9_and_sigterm() {
     assert!(list.contains("share") && !list.contains("other"), "{list}");
     drop(daemon);
 }
+
+/// The Python client `transmission-rpc` (from the Python package index; test.sh installs it
+/// into `target/transmission-rpc`): add with labels, list with files, stop, relabel,
+/// session and free space, remove.
+const PYTHON_CLIENT: &str = r#"
+import sys, transmission_rpc as tr
+c = tr.Client(host="127.0.0.1", port=int(sys.argv[1]))
+s = c.get_session()
+assert s.rpc_version >= 15 and "sanstorrent" in s.version, s.version
+t = c.add_torrent(open(sys.argv[2], "rb"), labels=["py"])
+assert t.name == "share", t.name
+[got] = c.get_torrents()
+assert got.labels == ["py"] and [f.name for f in got.get_files()] == ["share/a.bin"]
+c.stop_torrent(t.id)
+assert c.get_torrent(t.id).status == "stopped"
+c.change_torrent(t.id, labels=["a", "b"])
+assert c.get_torrent(t.id).labels == ["a", "b"]
+assert c.session_stats().torrent_count == 1
+assert c.free_space(sys.argv[3]) > 0
+c.remove_torrent(t.id)
+assert c.get_torrents() == []
+print("python client ok")
+"#;
+
+#[test]
+fn python_transmission_rpc_drives_the_daemon() {
+    let python = std::env::var("SANSTORRENT_TRANSMISSION_RPC_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/transmission-rpc/bin/python"
+        )
+        .into()
+    });
+    if !std::path::Path::new(&python).exists() {
+        // test.sh (and so CI) installs it; a bare `cargo test` may not have it.
+        assert!(std::env::var_os("CI").is_none(), "no {python}: run test.sh");
+        eprintln!("skipped: no {python} (test.sh installs transmission-rpc there)");
+        return;
+    }
+    let w = Scratch::new("daemon-python");
+    let torrent = make_torrent(&w);
+    let (daemon, port) = start_daemon(&w, "smol");
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            PYTHON_CLIENT,
+            &port.to_string(),
+            &torrent,
+            s(&w.join("dl")),
+        ])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("python client ok"), "{stdout}\n{stderr}");
+    drop(daemon);
+}
