@@ -11,7 +11,7 @@
 //! Kept simple on purpose: the loop sleeps 1 ms when nothing moved (a real one would use
 //! epoll/kqueue through `polling` or `mio`), outbound connects block for up to the timeout
 //! (std has no non-blocking connect), and HTTP trackers are not carried (a full runtime uses
-//! `http_client`); disk work runs on the shared worker pool.
+//! `HttpClient`); disk work runs on the shared worker pool.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};

@@ -1,21 +1,180 @@
-//! The types of the runtimes' public API, shared so that `sanstorrent-smol` and
-//! `sanstorrent-tokio` offer exactly the same one: [`ClientConfig`], [`ClientError`],
-//! [`TorrentHandle`], and the [`Command`]s a `Client` sends to its loop.
+//! The public API of a client on any [`Runtime`]: [`Client`], [`ClientConfig`],
+//! [`ClientError`], [`TorrentHandle`], and the [`Command`]s a `Client` sends to its loop.
 
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::storage::FileStorageOptions;
-use async_channel::Sender;
+use async_channel::{Receiver, Sender};
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
 use sanstorrent_core::metainfo::MetainfoError;
 use sanstorrent_core::session::{
-    AddTorrentError, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
+    AddTorrentError, Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
 };
+
+use crate::driver::Core;
+use crate::event_loop::{self, Sockets};
+use crate::http::{HttpClient, HttpClientConfig};
+use crate::pool::{Done, Sink};
+use crate::runtime::Runtime;
+use crate::storage::FileStorageOptions;
+
+/// A BitTorrent client on runtime `R`: a session on its own loop task, with its sockets and
+/// disk workers. Cheap calls send commands to the loop; [`Client::next_event`] watches
+/// progress. Create it inside the runtime (e.g. within `R::block_on`).
+#[derive(Debug)]
+pub struct Client<R: Runtime> {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    listen: SocketAddr,
+    udp: SocketAddr,
+    runtime: PhantomData<R>,
+}
+
+impl<R: Runtime> Client<R> {
+    /// Binds the sockets, starts the disk workers and the loop task.
+    pub async fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let listener = R::bind_tcp(config.listen).await?;
+        let listen = R::listener_addr(&listener)?;
+        let udp = Arc::new(R::bind_udp(config.udp.unwrap_or(listen)).await?);
+        let udp_addr = R::udp_addr(&udp)?;
+        let http = HttpClient::<R>::new(HttpClientConfig {
+            request_timeout: config.http_timeout,
+            extra_roots: config.extra_roots.clone(),
+            ..HttpClientConfig::default()
+        })
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let (done_tx, done) = async_channel::unbounded::<Done>();
+        let sink: Sink = Arc::new(move |d| {
+            let _ = done_tx.try_send(d);
+        });
+        let (events_tx, events) = async_channel::unbounded();
+        let (commands, command_rx) = async_channel::unbounded();
+        let core = Core::new(&config, listen, sink, events_tx, Instant::now())?;
+        let sockets = Sockets {
+            listener,
+            udp,
+            http,
+        };
+        R::spawn(event_loop::run(core, sockets, config, done, command_rx));
+        Ok(Self {
+            commands,
+            events,
+            listen,
+            udp: udp_addr,
+            runtime: PhantomData,
+        })
+    }
+
+    /// The bound TCP listen address.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The bound UDP address (DHT and UDP trackers).
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp
+    }
+
+    /// Adds a torrent; its files go under `download_dir`.
+    pub async fn add_torrent(
+        &self,
+        source: TorrentSource,
+        download_dir: impl Into<PathBuf>,
+        options: TorrentOptions,
+    ) -> Result<TorrentHandle, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        let dir = download_dir.into();
+        self.send(Command::AddTorrent {
+            source,
+            dir,
+            options,
+            reply,
+        })
+        .await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Adds a torrent from a .torrent file.
+    pub async fn add_torrent_file(
+        &self,
+        path: impl Into<PathBuf>,
+        download_dir: impl Into<PathBuf>,
+        options: TorrentOptions,
+    ) -> Result<TorrentHandle, ClientError> {
+        self.add_torrent(torrent_file(path)?, download_dir, options)
+            .await
+    }
+
+    /// Adds a torrent from a magnet link (the metadata is fetched from peers first).
+    pub async fn add_magnet(
+        &self,
+        uri: &str,
+        download_dir: impl Into<PathBuf>,
+        options: TorrentOptions,
+    ) -> Result<TorrentHandle, ClientError> {
+        self.add_torrent(magnet(uri)?, download_dir, options).await
+    }
+
+    /// Gives a torrent peer addresses to dial.
+    pub async fn add_peers(
+        &self,
+        torrent: TorrentId,
+        peers: Vec<SocketAddr>,
+    ) -> Result<(), ClientError> {
+        self.send(Command::AddPeers { torrent, peers }).await
+    }
+
+    /// A torrent's statistics (`None`: no such torrent).
+    pub async fn stats(&self, torrent: TorrentId) -> Result<Option<TorrentStats>, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::Stats { torrent, reply }).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Stops one torrent gracefully ([`Event::TorrentStopped`] follows).
+    pub async fn stop_torrent(&self, torrent: TorrentId) -> Result<(), ClientError> {
+        self.send(Command::StopTorrent { torrent }).await
+    }
+
+    /// The next event (`None` once the client has stopped). Events queue up until read.
+    /// Cancel-safe: dropping the future loses no event.
+    pub async fn next_event(&self) -> Option<Event> {
+        self.events.recv().await.ok()
+    }
+
+    /// The next event if one is queued, without waiting: `None` if nothing is queued,
+    /// `Some(None)` if the client has stopped.
+    pub fn try_event(&self) -> Option<Option<Event>> {
+        match self.events.try_recv() {
+            Ok(event) => Some(Some(event)),
+            Err(async_channel::TryRecvError::Empty) => None,
+            Err(async_channel::TryRecvError::Closed) => Some(None),
+        }
+    }
+
+    /// Stops gracefully: `stopped` announces, flushes, resume data and DHT state saved,
+    /// connections closed. Returns when the loop has ended.
+    pub async fn stop(self) -> Result<(), ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::Shutdown { reply }).await?;
+        // Closed without a message if the loop gave up waiting: stopped all the same.
+        let _ = answer.recv().await;
+        Ok(())
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ClientError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+}
 
 /// Settings of a client (either runtime).
 #[derive(Clone, Debug)]
@@ -149,7 +308,7 @@ pub fn torrent_file(path: impl Into<PathBuf>) -> Result<TorrentSource, ClientErr
     let bytes = std::fs::read(&path).map_err(|e| ClientError::ReadTorrent(path, e))?;
     let meta =
         sanstorrent_core::metainfo::Metainfo::from_bytes(&bytes).map_err(ClientError::Metainfo)?;
-    Ok(TorrentSource::Metainfo(std::sync::Arc::new(meta)))
+    Ok(TorrentSource::Metainfo(Arc::new(meta)))
 }
 
 /// Parses a magnet link into a [`TorrentSource`].

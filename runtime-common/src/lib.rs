@@ -11,23 +11,79 @@
 //!
 //! [`Core`] is the rest of a runtime's loop that does not depend on the runtime: it owns the
 //! session and the disk half, performs the application's [`Command`]s and drains the session's
-//! outputs into a [`NetIo`] (the runtime's sockets). The public client types ([`ClientConfig`],
-//! [`ClientError`], [`TorrentHandle`]) live here so both runtimes offer the same API.
+//! outputs into a [`NetIo`] (a hand-written loop's sockets, as in `examples/std_loop.rs`).
+//!
+//! # The driver, written once
+//! [`Client`] runs on any [`Runtime`] (spawning, timers, TCP and UDP sockets, DNS);
+//! `sanstorrent-smol` and `sanstorrent-tokio` are the two implementations. One loop task owns
+//! the [`Session`](sanstorrent_core::session::Session) by `&mut` (no lock). Socket tasks (a
+//! listener, a reader and a writer per peer connection, a UDP receiver, one task per tracker
+//! HTTP exchange or DNS lookup) and the disk workers talk to it through channels. The loop
+//! waits for one thing (a disk completion, an application command, the timer, or socket
+//! input), calls the one matching `handle_*` method, takes up to [`BATCH`](driver::BATCH) more
+//! inputs already waiting, then drains `poll_transmit`, `poll_action` and `poll_event` until
+//! each returns `None`, and re-arms its timer from `poll_timeout`.
 
 mod block_writer;
 pub mod client;
+mod conn;
 pub mod disk;
 pub mod driver;
+mod event_loop;
 pub mod http;
 pub mod jobs;
+mod net;
 pub mod pool;
 pub mod read_buffer;
+pub mod runtime;
 pub mod storage;
 pub mod write_batch;
 
-pub use client::{ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
+pub use client::{Client, ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};
 pub use driver::{Core, NetIo, take_waiting};
+pub use http::HttpClient;
 pub use pool::{Done, Sink, WorkerPool};
 pub use read_buffer::ReadBuffer;
+pub use runtime::Runtime;
 pub use write_batch::WriteBatch;
+
+/// What each runtime crate re-exports for its users, besides its `Client` and `block_on`: the
+/// same names whichever runtime.
+pub mod api {
+    pub use sanstorrent_core::session::{
+        Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
+    };
+
+    pub use crate::{ClientConfig, ClientError, Runtime, TorrentHandle};
+}
+
+/// The shared code's tests, as async functions generic over the runtime (see
+/// [`runtime_tests`]).
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::conn::tests::a_pause_stops_the_reader_of_a_busy_socket;
+    pub use crate::http::tests::{
+        https_with_a_root_trusted_by_configuration, plain_http_cap_timeout_and_errors,
+    };
+}
+
+/// Defines the shared code's tests as `#[test]` functions run on the runtime `$rt`: each
+/// runtime crate calls it once in its test module, so every test runs on both runtimes.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! runtime_tests {
+    ($rt:ty) => {
+        $crate::runtime_tests!($rt, a_pause_stops_the_reader_of_a_busy_socket);
+        $crate::runtime_tests!($rt, https_with_a_root_trusted_by_configuration);
+        $crate::runtime_tests!($rt, plain_http_cap_timeout_and_errors);
+    };
+    ($rt:ty, $name:ident) => {
+        #[test]
+        fn $name() {
+            <$rt as $crate::Runtime>::block_on($crate::testing::$name::<$rt>());
+        }
+    };
+}

@@ -1,14 +1,6 @@
-//! Drives [`sanstorrent_core`] on smol: TCP and UDP sockets, timers, TLS for HTTPS trackers,
-//! and a worker pool for disk I/O and piece hashing (from `sanstorrent-runtime-common`).
-//!
-//! # Shape
-//! One loop task owns the [`Session`](sanstorrent_core::session::Session) by `&mut` (no lock).
-//! Socket tasks (a listener, a reader and a writer per peer connection, a UDP receiver, one
-//! task per tracker HTTP exchange or DNS lookup) and the disk workers talk to it through
-//! channels. The loop waits for one thing (a disk completion, an application command, the
-//! timer, or socket input), calls the one matching `handle_*` method, then drains
-//! `poll_transmit`, `poll_action` and `poll_event` until each returns `None`, and re-arms its
-//! timer from `poll_timeout`. `sanstorrent-tokio` has the same shape and the same API.
+//! Runs sanstorrent on smol: [`SmolRuntime`] gives the shared driver of
+//! `sanstorrent-runtime-common` smol's executor, async-io's timers and async-net's sockets.
+//! Disk I/O and piece hashing run on the common worker pool.
 //!
 //! # Use
 //! ```no_run
@@ -26,20 +18,104 @@
 //! # Ok::<(), sanstorrent_smol::ClientError>(())
 //! ```
 
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use smol::net::{TcpListener, TcpStream};
+
 pub use sanstorrent_core as core;
-pub use sanstorrent_core::session::{
-    Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
-};
-pub use sanstorrent_runtime_common::{ClientConfig, ClientError, TorrentHandle};
-
-mod client;
-mod driver;
-pub mod http_client;
-mod net;
-
-pub use client::Client;
+pub use sanstorrent_runtime_common::api::*;
 
 /// Runs a future to completion on the current thread (smol's executor runs the loop task).
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
-    smol::block_on(future)
+    SmolRuntime::block_on(future)
+}
+
+/// A client running on smol.
+pub type Client = sanstorrent_runtime_common::Client<SmolRuntime>;
+
+/// The smol runtime: its global executor, async-io's reactor and timers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SmolRuntime;
+
+impl Runtime for SmolRuntime {
+    type TcpListener = TcpListener;
+    // A clone of the stream is each half: they share one registration with the reactor.
+    type TcpStream = TcpStream;
+    type ReadHalf = TcpStream;
+    type WriteHalf = TcpStream;
+    type UdpSocket = Async<std::net::UdpSocket>;
+    type Timer = Timer;
+
+    fn block_on<T>(future: impl Future<Output = T>) -> T {
+        smol::block_on(future)
+    }
+
+    fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(future).detach();
+    }
+
+    fn timer(at: Instant) -> Timer {
+        Timer::at(at)
+    }
+
+    fn reset(timer: &mut Timer, at: Instant) {
+        timer.set_at(at);
+    }
+
+    async fn wait(timer: &mut Timer) {
+        timer.await;
+    }
+
+    async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        listener.accept().await
+    }
+
+    async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect(addr).await
+    }
+
+    fn split(stream: TcpStream) -> (TcpStream, TcpStream) {
+        let _ = stream.set_nodelay(true);
+        (stream.clone(), stream)
+    }
+
+    async fn bind_udp(addr: SocketAddr) -> io::Result<Self::UdpSocket> {
+        Async::<std::net::UdpSocket>::bind(addr)
+    }
+
+    fn udp_addr(socket: &Self::UdpSocket) -> io::Result<SocketAddr> {
+        socket.get_ref().local_addr()
+    }
+
+    async fn recv_from(
+        socket: &Self::UdpSocket,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr)> {
+        socket.recv_from(buf).await
+    }
+
+    fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize> {
+        // The socket is non-blocking (async-io made it so): a full buffer refuses at once.
+        socket.get_ref().send_to(payload, to)
+    }
+
+    async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        smol::net::resolve((host, port)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    sanstorrent_runtime_common::runtime_tests!(crate::SmolRuntime);
 }

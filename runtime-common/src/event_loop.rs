@@ -1,40 +1,45 @@
 //! The loop task: it owns the session (inside [`Core`]) and waits for one thing at a time.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
+use futures_lite::{FutureExt, future};
 use sanstorrent_core::session::{Action, ConnId, Dest, Transmit};
-use sanstorrent_runtime_common::{ClientConfig, Command, Core, Done, NetIo, take_waiting};
-use tokio::net::{TcpListener, UdpSocket};
 
-use crate::http_client::HttpClient;
-use crate::net::{self, ConnHandle, Input, Read, Write};
+use crate::client::{ClientConfig, Command};
+use crate::conn::{self, ConnHandle, Read, Write};
+use crate::driver::{Core, NetIo, take_waiting};
+use crate::http::HttpClient;
+use crate::net::{self, Input};
+use crate::pool::Done;
+use crate::runtime::Runtime;
 
 /// Capacity of the socket tasks' input channel (each item holds up to one read buffer). Small:
 /// what is queued here when the session pauses a connection's reading still arrives, so this
 /// is how far a pause overshoots `max_unwritten_bytes`; readers simply wait for room.
 const INPUTS: usize = 4;
 
-/// The sockets and channels of one client.
-pub(crate) struct Sockets {
-    pub(crate) listener: TcpListener,
-    pub(crate) udp: Arc<UdpSocket>,
-    pub(crate) http: HttpClient,
+/// The sockets of one client.
+pub(crate) struct Sockets<R: Runtime> {
+    pub(crate) listener: R::TcpListener,
+    pub(crate) udp: Arc<R::UdpSocket>,
+    pub(crate) http: HttpClient<R>,
 }
 
 /// The runtime's half of the loop: connections and the UDP socket.
-struct Net {
+struct Net<R: Runtime> {
     conns: HashMap<ConnId, ConnHandle>,
-    udp: Arc<UdpSocket>,
-    http: HttpClient,
-    inputs: Sender<Input>,
+    udp: Arc<R::UdpSocket>,
+    http: HttpClient<R>,
+    inputs: Sender<Input<R>>,
     connect_timeout: Duration,
     read_buffer: usize,
 }
 
-impl NetIo for Net {
+impl<R: Runtime> NetIo for Net<R> {
     fn transmit(&mut self, t: Transmit) {
         match t.dest {
             Dest::Peer(conn) => {
@@ -42,22 +47,14 @@ impl NetIo for Net {
                     let _ = c.writes.try_send(Write::Data(t.payload));
                 }
             }
-            Dest::Udp(addr) => net::send_udp(&self.udp, addr, &t.payload),
+            // A full socket buffer drops the datagram, as the network may.
+            Dest::Udp(addr) => _ = R::try_send_to(&self.udp, &t.payload, addr),
         }
     }
 
     fn act(&mut self, action: Action) {
         match action {
-            Action::Connect { conn, addr } => {
-                let handle = net::spawn_conn(
-                    conn,
-                    Err(addr),
-                    self.connect_timeout,
-                    self.read_buffer,
-                    self.inputs.clone(),
-                );
-                self.conns.insert(conn, handle);
-            }
+            Action::Connect { conn, addr } => self.start_conn(conn, Err(addr)),
             Action::Close { conn } => {
                 if let Some(c) = self.conns.remove(&conn) {
                     let _ = c.writes.try_send(Write::Close);
@@ -77,32 +74,52 @@ impl NetIo for Net {
     }
 }
 
-impl Net {
+impl<R: Runtime> Net<R> {
     fn control(&self, conn: ConnId, read: Read) {
         if let Some(c) = self.conns.get(&conn) {
             let _ = c.reads.try_send(read);
         }
     }
+
+    /// Starts the tasks of `conn`: dials `Err(addr)`, or takes over an accepted stream.
+    fn start_conn(&mut self, conn: ConnId, target: Result<R::TcpStream, SocketAddr>) {
+        let handle = conn::spawn_conn::<R>(
+            conn,
+            target,
+            self.connect_timeout,
+            self.read_buffer,
+            self.inputs.clone(),
+        );
+        self.conns.insert(conn, handle);
+    }
 }
 
-enum Wake {
-    Input(Input),
+enum Wake<R: Runtime> {
+    Input(Input<R>),
     Done(Done),
     Command(Option<Command>),
     Timer,
 }
 
 /// Runs the loop until a shutdown finishes.
-pub(crate) async fn run(
+pub(crate) async fn run<R: Runtime>(
     mut core: Core,
-    sockets: Sockets,
+    sockets: Sockets<R>,
     config: ClientConfig,
     done: Receiver<Done>,
     commands: Receiver<Command>,
 ) {
     let (inputs, input_rx) = async_channel::bounded(INPUTS);
-    let listener = tokio::spawn(net::listen(sockets.listener, inputs.clone()));
-    let udp = tokio::spawn(net::receive_udp(Arc::clone(&sockets.udp), inputs.clone()));
+    // Closed at the end: the listener and the UDP receiver stop, and their sockets close.
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let listener = net::spawn_until::<R>(
+        net::listen::<R>(sockets.listener, inputs.clone()),
+        stopped.clone(),
+    );
+    let udp = net::spawn_until::<R>(
+        net::receive_udp::<R>(Arc::clone(&sockets.udp), inputs.clone()),
+        stopped,
+    );
     let mut net = Net {
         conns: HashMap::new(),
         udp: sockets.udp,
@@ -112,24 +129,38 @@ pub(crate) async fn run(
         read_buffer: config.read_buffer,
     };
     let mut deadline: Option<Instant> = None;
-    // One timer, reset only when the session's deadline moves.
-    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
-    tokio::pin!(timer);
+    // One timer, re-armed only when the session's deadline moves (arming one may wake the
+    // runtime's timer thread) or after it fired; no deadline, no timer.
+    let mut timer: Option<R::Timer> = None;
     let mut armed: Option<Instant> = None;
     let mut commands_open = true;
     core.drain(&mut net);
     loop {
-        if let Some(at) = deadline.filter(|_| deadline != armed) {
-            timer.as_mut().reset(at.into());
+        if deadline != armed {
+            match (deadline, &mut timer) {
+                (Some(at), Some(t)) => R::reset(t, at),
+                (Some(at), None) => timer = Some(R::timer(at)),
+                (None, _) => timer = None,
+            }
+            armed = deadline;
         }
-        armed = deadline;
-        let wake = tokio::select! {
-            biased;
-            d = done.recv() => d.map_or(Wake::Timer, Wake::Done),
-            c = commands.recv(), if commands_open => Wake::Command(c.ok()),
-            () = timer.as_mut(), if deadline.is_some() => Wake::Timer,
-            i = input_rx.recv() => i.map_or(Wake::Timer, Wake::Input),
+        let fire = async {
+            match &mut timer {
+                Some(t) => R::wait(t).await,
+                None => future::pending().await,
+            }
+            Wake::Timer
         };
+        let wake = async { done.recv().await.map_or(Wake::Timer, Wake::Done) }
+            .or(async {
+                match commands_open {
+                    true => Wake::Command(commands.recv().await.ok()),
+                    false => future::pending().await,
+                }
+            })
+            .or(fire)
+            .or(async { input_rx.recv().await.map_or(Wake::Timer, Wake::Input) })
+            .await;
         let now = Instant::now();
         match wake {
             Wake::Input(input) => handle_input(&mut core, &mut net, now, input),
@@ -140,7 +171,10 @@ pub(crate) async fn run(
                 commands_open = false;
                 core.shutdown(now);
             }
-            Wake::Timer => core.session.handle_timeout(now),
+            Wake::Timer => {
+                armed = None;
+                core.session.handle_timeout(now);
+            }
         }
         take_waiting(&input_rx, |input| {
             handle_input(&mut core, &mut net, now, input)
@@ -152,29 +186,21 @@ pub(crate) async fn run(
         }
         deadline = core.poll_timeout();
     }
-    // Cancelled and awaited: the sockets are closed when `stop` returns.
-    listener.abort();
-    udp.abort();
-    let _ = listener.await;
-    let _ = udp.await;
+    // Awaited: the sockets are closed when `stop` returns.
+    drop(stop);
+    let _ = listener.recv().await;
+    let _ = udp.recv().await;
     // Dropping the connection handles ends their tasks (writers close their sockets).
     drop(net);
     core.finish();
 }
 
-fn handle_input(core: &mut Core, net: &mut Net, now: Instant, input: Input) {
+fn handle_input<R: Runtime>(core: &mut Core, net: &mut Net<R>, now: Instant, input: Input<R>) {
     let session = &mut core.session;
     match input {
         Input::Accepted(stream, addr) => {
             if let Some(conn) = session.handle_accept(now, addr) {
-                let handle = net::spawn_conn(
-                    conn,
-                    Ok(stream),
-                    net.connect_timeout,
-                    net.read_buffer,
-                    net.inputs.clone(),
-                );
-                net.conns.insert(conn, handle);
+                net.start_conn(conn, Ok(stream));
             }
         }
         Input::Connected(conn, result) => {

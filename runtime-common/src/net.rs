@@ -1,0 +1,109 @@
+//! The loop's [`Input`]s and the socket tasks other than a connection's (see
+//! [`conn`](crate::conn)): the TCP listener, the UDP receiver, tracker HTTP exchanges and DNS
+//! lookups. Each reports to the loop on a bounded channel.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use bytes::BytesMut;
+use futures_lite::FutureExt;
+use sanstorrent_core::session::{ConnId, RequestId};
+use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
+
+use crate::http::HttpClient;
+use crate::runtime::Runtime;
+
+/// Something a socket task tells the loop.
+#[derive(Debug)]
+pub(crate) enum Input<R: Runtime> {
+    Accepted(R::TcpStream, SocketAddr),
+    Connected(ConnId, Result<(), io::ErrorKind>),
+    Data(ConnId, BytesMut),
+    /// The socket accepted this many bytes of the connection's transmits.
+    Sent(ConnId, usize),
+    Closed(ConnId),
+    Datagram(SocketAddr, Vec<u8>),
+    Http(RequestId, Result<HttpResponse, TrackerError>),
+    Resolved(RequestId, Result<Vec<SocketAddr>, String>),
+}
+
+/// Runs `task` until `stop` closes; the receiver returned closes once `task` is dropped (and
+/// so its socket closed).
+pub(crate) fn spawn_until<R: Runtime>(
+    task: impl Future<Output = ()> + Send + 'static,
+    stop: Receiver<()>,
+) -> Receiver<()> {
+    let (ended, ended_rx) = async_channel::bounded(1);
+    R::spawn(async move {
+        task.or(async { _ = stop.recv().await }).await;
+        drop(ended);
+    });
+    ended_rx
+}
+
+/// Accepts connections until the loop goes away.
+pub(crate) async fn listen<R: Runtime>(listener: R::TcpListener, inputs: Sender<Input<R>>) {
+    loop {
+        match R::accept(&listener).await {
+            Ok((stream, addr)) => {
+                if inputs.send(Input::Accepted(stream, addr)).await.is_err() {
+                    return;
+                }
+            }
+            // Out of descriptors and the like: wait a little instead of spinning.
+            Err(_) => R::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Receives datagrams until the loop goes away.
+pub(crate) async fn receive_udp<R: Runtime>(socket: Arc<R::UdpSocket>, inputs: Sender<Input<R>>) {
+    let mut buf = vec![0; 65536];
+    loop {
+        match R::recv_from(&socket, &mut buf).await {
+            Ok((n, from)) => {
+                if inputs
+                    .send(Input::Datagram(from, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            // ICMP errors surface as failed receives; they concern one datagram only.
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Carries one tracker HTTP(S) request.
+pub(crate) fn spawn_http<R: Runtime>(
+    client: HttpClient<R>,
+    id: RequestId,
+    url: TrackerUrl,
+    request: Vec<u8>,
+    inputs: Sender<Input<R>>,
+) {
+    R::spawn(async move {
+        let result = client.fetch(&url, &request).await.map_err(Into::into);
+        let _ = inputs.send(Input::Http(id, result)).await;
+    });
+}
+
+/// Resolves a host name.
+pub(crate) fn spawn_resolve<R: Runtime>(
+    id: RequestId,
+    host: String,
+    port: u16,
+    inputs: Sender<Input<R>>,
+) {
+    R::spawn(async move {
+        let result = R::resolve(&host, port)
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"));
+        let _ = inputs.send(Input::Resolved(id, result)).await;
+    });
+}

@@ -1,0 +1,91 @@
+//! [`Runtime`]: what the driver needs from an async runtime (spawning tasks, timers, TCP and UDP
+//! sockets, DNS). `sanstorrent-smol` and `sanstorrent-tokio` implement it; everything else (the
+//! loop task, the socket tasks, the tracker HTTP client and the [`Client`](crate::Client)) is
+//! written once, generic over it.
+//!
+//! Byte streams use the `futures-io` traits ([`AsyncRead`], [`AsyncWrite`]), so TLS for HTTPS
+//! trackers (futures-rustls) works the same over either runtime's sockets.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncRead, AsyncWrite};
+
+/// An async runtime the client can run on: a zero-sized type naming the runtime's sockets,
+/// timer and executor. All methods are associated functions, called as `R::spawn(..)`.
+pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
+    /// A bound TCP listener.
+    type TcpListener: fmt::Debug + Send + Sync + 'static;
+    /// A connected TCP stream (a peer connection before [`Runtime::split`], or a tracker
+    /// exchange).
+    type TcpStream: AsyncRead + AsyncWrite + fmt::Debug + Send + Unpin + 'static;
+    /// The reading half of a peer connection.
+    type ReadHalf: AsyncRead + Send + Unpin + 'static;
+    /// The writing half of a peer connection (it writes vectored; closing it shuts the
+    /// stream down for writing).
+    type WriteHalf: AsyncWrite + Send + Unpin + 'static;
+    /// A bound UDP socket.
+    type UdpSocket: fmt::Debug + Send + Sync + 'static;
+    /// A timer that can be moved to another deadline.
+    type Timer: Send + Unpin + 'static;
+
+    /// Runs `future` to completion on the calling thread, with the runtime running (so the
+    /// client's tasks make progress while it waits).
+    fn block_on<T>(future: impl Future<Output = T>) -> T;
+
+    /// Runs `future` as a task of its own, detached (it ends by itself).
+    fn spawn(future: impl Future<Output = ()> + Send + 'static);
+
+    /// A timer that fires at `at`.
+    fn timer(at: Instant) -> Self::Timer;
+
+    /// Moves `timer` to `at` (a fired timer fires again then).
+    fn reset(timer: &mut Self::Timer, at: Instant);
+
+    /// Waits until `timer` fires.
+    fn wait(timer: &mut Self::Timer) -> impl Future<Output = ()> + Send;
+
+    /// Binds a TCP listener.
+    fn bind_tcp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpListener>> + Send;
+
+    /// The address a listener is bound to.
+    fn listener_addr(listener: &Self::TcpListener) -> io::Result<SocketAddr>;
+
+    /// Accepts the next connection.
+    fn accept(
+        listener: &Self::TcpListener,
+    ) -> impl Future<Output = io::Result<(Self::TcpStream, SocketAddr)>> + Send;
+
+    /// Connects to `addr` (without a timeout of its own).
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+
+    /// Turns a peer connection's stream into the halves its reader and writer tasks own, with
+    /// Nagle's delay off (the session batches its own writes).
+    fn split(stream: Self::TcpStream) -> (Self::ReadHalf, Self::WriteHalf);
+
+    /// Binds a UDP socket.
+    fn bind_udp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::UdpSocket>> + Send;
+
+    /// The address a UDP socket is bound to.
+    fn udp_addr(socket: &Self::UdpSocket) -> io::Result<SocketAddr>;
+
+    /// Receives one datagram into `buf`.
+    fn recv_from(
+        socket: &Self::UdpSocket,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+
+    /// Sends one datagram without waiting (a full socket buffer refuses it).
+    fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize>;
+
+    /// Resolves a host name.
+    fn resolve(host: &str, port: u16) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+
+    /// Waits for `duration`.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        let mut timer = Self::timer(Instant::now() + duration);
+        async move { Self::wait(&mut timer).await }
+    }
+}
