@@ -40,6 +40,9 @@ pub(crate) enum Runtime {
     Tokio,
 }
 
+#[cfg(not(any(feature = "smol", feature = "tokio")))]
+compile_error!("enable the `smol` feature, the `tokio` feature, or both");
+
 impl Runtime {
     /// The default: smol, or tokio in a binary built without smol.
     pub(crate) const fn preferred() -> Self {
@@ -49,6 +52,38 @@ impl Runtime {
             Self::Tokio
         }
     }
+
+    /// Whether this binary was built with this runtime.
+    pub(crate) fn available(self) -> bool {
+        match self {
+            Self::Smol => cfg!(feature = "smol"),
+            Self::Tokio => cfg!(feature = "tokio"),
+        }
+    }
+
+    /// Runs `work` to completion on this runtime (its client tasks run there too). Callers
+    /// check [`Runtime::available`] first.
+    pub(crate) fn block_on<W: OnRuntime>(self, work: W) -> W::Output {
+        match self {
+            #[cfg(feature = "smol")]
+            Self::Smol => sanstorrent_smol::block_on(work.run::<sanstorrent_smol::SmolRuntime>()),
+            #[cfg(feature = "tokio")]
+            Self::Tokio => {
+                sanstorrent_tokio::block_on(work.run::<sanstorrent_tokio::TokioRuntime>())
+            }
+            #[allow(unreachable_patterns)] // Reached only when a feature is off.
+            _ => unreachable!("runtime availability is checked when the arguments are read"),
+        }
+    }
+}
+
+/// Work written once for any runtime, run on the one chosen with `--runtime`.
+pub(crate) trait OnRuntime {
+    /// What the work gives back.
+    type Output;
+
+    /// The work on runtime `R` (polled inside `R`'s `block_on`).
+    fn run<R: sanstorrent_runtime_common::Runtime>(self) -> impl Future<Output = Self::Output>;
 }
 
 /// How connections we open begin (`--encryption`); peers may always connect to us either way.

@@ -14,11 +14,10 @@ use sanstorrent_core::rng::Rng;
 use sanstorrent_core::session::{
     SessionConfig, TorrentId, TorrentOptions, TorrentPhase, TorrentSource,
 };
-use sanstorrent_runtime_common::ClientConfig;
+use sanstorrent_runtime_common::{Client, ClientConfig, Runtime as AsyncRuntime};
 
 use crate::Exit;
-use crate::args::DemoArgs;
-use crate::engine::{self, Engine};
+use crate::args::{DemoArgs, OnRuntime};
 use crate::fmt::{emit, size};
 use crate::hash::hash_pieces;
 use crate::progress::{Mode, Progress};
@@ -74,7 +73,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Exit> {
         leechers: args.leechers,
         progress,
     };
-    let report = engine::block_on(runtime, swarm.run(runtime, &wake))?;
+    let report = runtime.block_on(DemoRun { swarm, wake: &wake })?;
     if !args.quiet {
         emit(&report);
     }
@@ -147,9 +146,23 @@ struct Swarm {
     progress: Progress,
 }
 
+/// The swarm and the display's wake-ups, to run on the chosen runtime.
+struct DemoRun<'a> {
+    swarm: Swarm,
+    wake: &'a Wake,
+}
+
+impl OnRuntime for DemoRun<'_> {
+    type Output = Result<String, Exit>;
+
+    fn run<R: AsyncRuntime>(self) -> impl Future<Output = Self::Output> {
+        self.swarm.run::<R>(self.wake)
+    }
+}
+
 /// One client of the swarm.
-struct Member {
-    engine: Engine,
+struct Member<R: AsyncRuntime> {
+    client: Client<R>,
     torrent: TorrentId,
     row: usize,
     done: Option<Duration>,
@@ -159,13 +172,13 @@ struct Member {
 }
 
 impl Swarm {
-    async fn run(mut self, runtime: crate::args::Runtime, wake: &Wake) -> Result<String, Exit> {
-        let mut members: Vec<Member> = Vec::new();
-        let result = self.start_and_watch(runtime, wake, &mut members).await;
+    async fn run<R: AsyncRuntime>(mut self, wake: &Wake) -> Result<String, Exit> {
+        let mut members: Vec<Member<R>> = Vec::new();
+        let result = self.start_and_watch(wake, &mut members).await;
         self.progress.finish();
         let peers = peers_line(&members);
         for m in members.drain(..) {
-            if let Err(e) = m.engine.stop().await {
+            if let Err(e) = m.client.stop().await {
                 tracing::warn!("stopping a demo client: {e}");
             }
         }
@@ -173,11 +186,10 @@ impl Swarm {
         self.report(elapsed, &peers)
     }
 
-    async fn start_and_watch(
+    async fn start_and_watch<R: AsyncRuntime>(
         &mut self,
-        runtime: crate::args::Runtime,
         wake: &Wake,
-        members: &mut Vec<Member>,
+        members: &mut Vec<Member<R>>,
     ) -> Result<Duration, Exit> {
         let config = ClientConfig {
             session: SessionConfig {
@@ -189,13 +201,13 @@ impl Swarm {
         };
         let source = TorrentSource::Metainfo(Arc::clone(&self.meta));
         let fail = |e: sanstorrent_runtime_common::ClientError| Exit::Fail(e.to_string());
-        let seeder = Engine::start(runtime, config.clone()).await.map_err(fail)?;
-        let mut engines = Vec::new();
+        let seeder = Client::<R>::new(config.clone()).await.map_err(fail)?;
+        let mut clients = Vec::new();
         for _ in 0..self.leechers {
-            engines.push(Engine::start(runtime, config.clone()).await.map_err(fail)?);
+            clients.push(Client::<R>::new(config.clone()).await.map_err(fail)?);
         }
         let seed_addr = seeder.listen_addr();
-        let addrs: Vec<_> = engines.iter().map(Engine::listen_addr).collect();
+        let addrs: Vec<_> = clients.iter().map(Client::listen_addr).collect();
         let seed_options = TorrentOptions {
             seed_only: true,
             ..TorrentOptions::default()
@@ -207,7 +219,7 @@ impl Swarm {
         let row = self.progress.add("seeder");
         members.push(Member::new(seeder, t.id, row));
         let started = Instant::now();
-        for (i, engine) in engines.into_iter().enumerate() {
+        for (i, client) in clients.into_iter().enumerate() {
             let mut peers = vec![seed_addr];
             peers.extend(
                 addrs
@@ -220,12 +232,12 @@ impl Swarm {
                 peers,
                 ..TorrentOptions::default()
             };
-            let t = engine
+            let t = client
                 .add_torrent(source.clone(), self.leech_dir(i), options)
                 .await
                 .map_err(fail)?;
             let row = self.progress.add(&format!("leecher {}", i + 1));
-            members.push(Member::new(engine, t.id, row));
+            members.push(Member::new(client, t.id, row));
         }
         let mut last_progress = (Instant::now(), 0u64);
         loop {
@@ -236,7 +248,7 @@ impl Swarm {
             let now = Instant::now();
             let mut have_sum = 0;
             for m in members.iter_mut() {
-                while let Some(polled) = m.engine.try_event().await {
+                while let Some(polled) = m.client.try_event() {
                     let Some(event) = polled else {
                         return Err(Exit::Fail("a demo client stopped unexpectedly".into()));
                     };
@@ -244,7 +256,7 @@ impl Swarm {
                         return Err(Exit::Fail(format!("demo: {message}")));
                     }
                 }
-                let Ok(Some(stats)) = m.engine.stats(m.torrent).await else {
+                let Ok(Some(stats)) = m.client.stats(m.torrent).await else {
                     return Err(Exit::Fail("a demo torrent disappeared".into()));
                 };
                 let finished = stats.phase == TorrentPhase::Seeding;
@@ -305,7 +317,7 @@ impl Swarm {
 }
 
 /// Peers and uploads of the swarm, for the summary (`members[0]` is the seeder).
-fn peers_line(members: &[Member]) -> String {
+fn peers_line<R: AsyncRuntime>(members: &[Member<R>]) -> String {
     let Some((seeder, leechers)) = members.split_first() else {
         return "no clients started".into();
     };
@@ -322,10 +334,10 @@ fn peers_line(members: &[Member]) -> String {
     )
 }
 
-impl Member {
-    fn new(engine: Engine, torrent: TorrentId, row: usize) -> Self {
+impl<R: AsyncRuntime> Member<R> {
+    fn new(client: Client<R>, torrent: TorrentId, row: usize) -> Self {
         Self {
-            engine,
+            client,
             torrent,
             row,
             done: None,

@@ -7,7 +7,6 @@ mod args;
 mod create;
 mod daemon;
 mod demo;
-mod engine;
 mod fmt;
 mod hash;
 mod info;

@@ -10,11 +10,12 @@ use sanstorrent_core::session::{
     TorrentSource, TorrentStats,
 };
 use sanstorrent_runtime_common::storage::FileStorageOptions;
-use sanstorrent_runtime_common::{ClientConfig, ClientError, magnet, torrent_file};
+use sanstorrent_runtime_common::{
+    Client, ClientConfig, ClientError, Runtime as AsyncRuntime, magnet, torrent_file,
+};
 
 use crate::Exit;
-use crate::args::{DownloadArgs, Encryption, Runtime, SeedArgs};
-use crate::engine::{self, Engine};
+use crate::args::{DownloadArgs, Encryption, OnRuntime, Runtime, SeedArgs};
 use crate::fmt::{emit, size};
 use crate::net::{self, AddrError};
 use crate::progress::{Mode, Progress};
@@ -149,7 +150,7 @@ fn read_torrent(path: &Path) -> Result<TorrentSource, Exit> {
 
 /// The runtime, if this binary has it.
 pub(crate) fn checked_runtime(runtime: Runtime) -> Result<Runtime, Exit> {
-    if engine::available(runtime) {
+    if runtime.available() {
         Ok(runtime)
     } else {
         let name = format!("{runtime:?}").to_lowercase();
@@ -224,23 +225,37 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
 fn execute(plan: Plan) -> Result<(), Exit> {
     let wake = Wake::install(TICK)?;
     let runtime = plan.runtime;
-    engine::block_on(runtime, run_plan(plan, &wake))
+    runtime.block_on(Execution { plan, wake: &wake })
 }
 
-async fn run_plan(plan: Plan, wake: &Wake) -> Result<(), Exit> {
+/// A plan and the wake-ups of its loop, to run on the chosen runtime.
+struct Execution<'a> {
+    plan: Plan,
+    wake: &'a Wake,
+}
+
+impl OnRuntime for Execution<'_> {
+    type Output = Result<(), Exit>;
+
+    fn run<R: AsyncRuntime>(self) -> impl Future<Output = Self::Output> {
+        run_plan::<R>(self.plan, self.wake)
+    }
+}
+
+async fn run_plan<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
     let started = Instant::now();
     let listen = plan.config.listen;
     let state_dir = plan.config.state_dir.clone();
-    let engine = Engine::start(plan.runtime, plan.config.clone())
+    let client = Client::<R>::new(plan.config.clone())
         .await
         .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
-    let handle = match engine
+    let handle = match client
         .add_torrent(plan.source.clone(), plan.dir.clone(), plan.options.clone())
         .await
     {
         Ok(h) => h,
         Err(e) => {
-            let _ = engine.stop().await;
+            let _ = client.stop().await;
             return Err(Exit::Fail(e.to_string()));
         }
     };
@@ -262,11 +277,11 @@ async fn run_plan(plan: Plan, wake: &Wake) -> Result<(), Exit> {
     tracing::info!(
         "{} on {} (info-hash {})",
         label,
-        engine.listen_addr(),
+        client.listen_addr(),
         handle.info_hash.to_hex()
     );
     let mut watch = Watch {
-        engine: &engine,
+        client: &client,
         id: handle.id,
         plan: &plan,
         progress: &mut progress,
@@ -280,7 +295,7 @@ async fn run_plan(plan: Plan, wake: &Wake) -> Result<(), Exit> {
     if matches!(outcome, Outcome::Interrupted) {
         progress.note("interrupted: stopping (announcing, flushing, saving resume data)...");
     }
-    if let Err(e) = engine.stop().await {
+    if let Err(e) = client.stop().await {
         tracing::warn!("stopping: {e}");
     }
     tracing::debug!("stopped in {:.2} s", stopping.elapsed().as_secs_f64());
@@ -326,8 +341,8 @@ fn summary(s: &TorrentStats, elapsed: Duration) -> String {
 }
 
 /// The loop watching one torrent.
-struct Watch<'a> {
-    engine: &'a Engine,
+struct Watch<'a, R: AsyncRuntime> {
+    client: &'a Client<R>,
     id: TorrentId,
     plan: &'a Plan,
     progress: &'a mut Progress,
@@ -335,7 +350,7 @@ struct Watch<'a> {
     last: Option<TorrentStats>,
 }
 
-impl Watch<'_> {
+impl<R: AsyncRuntime> Watch<'_, R> {
     async fn run(&mut self, wake: &Wake) -> Outcome {
         let mut complete = false;
         let mut last_error: Option<String> = None;
@@ -349,7 +364,7 @@ impl Watch<'_> {
                     wake.next().await;
                     None
                 },
-                async { Some(self.engine.next_event().await) },
+                async { Some(self.client.next_event().await) },
             )
             .await;
             if wake.interrupted() {
@@ -362,7 +377,7 @@ impl Watch<'_> {
             loop {
                 let polled = match first.take() {
                     Some(event) => event,
-                    None => match self.engine.try_event().await {
+                    None => match self.client.try_event() {
                         Some(polled) => polled,
                         None => break,
                     },
@@ -410,7 +425,7 @@ impl Watch<'_> {
             if !ticked && !force {
                 continue;
             }
-            let Ok(Some(stats)) = self.engine.stats(self.id).await else {
+            let Ok(Some(stats)) = self.client.stats(self.id).await else {
                 return Outcome::Failed(
                     last_error.unwrap_or_else(|| "the torrent disappeared".into()),
                 );

@@ -1,4 +1,4 @@
-//! [`Backend`] over today's client ([`Engine`]): what the client can already do (add by
+//! [`Backend`] over today's client ([`Client`]): what the client can already do (add by
 //! .torrent or magnet, list with statistics, stop, remove from the list). Everything else
 //! answers [`BackendError::Unsupported`]; `README.md` beside this file lists the client API
 //! it waits for.
@@ -8,18 +8,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{TorrentOptions as CoreOptions, TorrentPhase, TorrentSource};
-use sanstorrent_runtime_common::{ClientError, TorrentHandle};
+use sanstorrent_runtime_common::{Client, ClientError, Runtime, TorrentHandle};
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
 use super::store::{Saved, Store};
-use crate::engine::Engine;
 
 /// The daemon's torrents on a running client.
 #[derive(Debug)]
-pub(crate) struct ClientBackend {
+pub(crate) struct ClientBackend<R: Runtime> {
     /// Taken out at shutdown; each call holds a clone only while it runs.
-    engine: Mutex<Option<Arc<Engine>>>,
+    client: Mutex<Option<Arc<Client<R>>>>,
     state: Mutex<State>,
     store: Option<Store>,
 }
@@ -48,12 +47,12 @@ struct Entry {
     options: TorrentOptions,
 }
 
-impl ClientBackend {
-    /// A backend over `engine` with these settings.
-    pub(crate) fn new(engine: Engine, settings: Settings, store: Option<Store>) -> Self {
+impl<R: Runtime> ClientBackend<R> {
+    /// A backend over `client` with these settings.
+    pub(crate) fn new(client: Client<R>, settings: Settings, store: Option<Store>) -> Self {
         Self {
             store,
-            engine: Mutex::new(Some(Arc::new(engine))),
+            client: Mutex::new(Some(Arc::new(client))),
             state: Mutex::new(State {
                 settings,
                 torrents: Vec::new(),
@@ -67,10 +66,10 @@ impl ClientBackend {
 
     /// Reads events the client queued (they would pile up otherwise) without waiting.
     pub(crate) async fn drain_events(&self) {
-        let Ok(engine) = self.engine() else {
+        let Ok(client) = self.client() else {
             return;
         };
-        while let Some(Some(event)) = engine.try_event().await {
+        while let Some(Some(event)) = client.try_event() {
             tracing::debug!("client event: {event:?}");
         }
     }
@@ -79,23 +78,23 @@ impl ClientBackend {
     /// after this fail; calls in flight finish first.
     pub(crate) async fn shutdown(&self) {
         let taken = self
-            .engine
+            .client
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let Some(mut engine) = taken else {
+        let Some(mut client) = taken else {
             return;
         };
         loop {
-            match Arc::try_unwrap(engine) {
-                Ok(engine) => {
-                    if let Err(e) = engine.stop().await {
+            match Arc::try_unwrap(client) {
+                Ok(client) => {
+                    if let Err(e) = client.stop().await {
                         tracing::warn!("stopping the client: {e}");
                     }
                     return;
                 }
                 Err(shared) => {
-                    engine = shared;
+                    client = shared;
                     // A call in flight: it is one command round-trip with the client's loop,
                     // which runs on the runtime's other threads, not on this one (the
                     // daemon's main future runs in `block_on`).
@@ -107,8 +106,8 @@ impl ClientBackend {
     }
 
     /// The client, unless it is stopping.
-    fn engine(&self) -> Outcome<Arc<Engine>> {
-        self.engine
+    fn client(&self) -> Outcome<Arc<Client<R>>> {
+        self.client
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -184,8 +183,8 @@ impl ClientBackend {
     }
 
     async fn view(&self, entry: &Entry, _detail: Detail) -> TorrentView {
-        let stats = match self.engine() {
-            Ok(engine) => engine.stats(entry.handle.id).await.ok().flatten(),
+        let stats = match self.client() {
+            Ok(client) => client.stats(entry.handle.id).await.ok().flatten(),
             Err(_) => None,
         };
         let (status, total, wanted, have, rate_down, rate_up, peers, checked, pieces) = match &stats
@@ -324,7 +323,7 @@ fn unsupported<T>(what: &str) -> Outcome<T> {
     )))
 }
 
-impl ClientBackend {
+impl<R: Runtime> ClientBackend<R> {
     /// Adds a torrent with its added date; `persist`: save the list after (a restore saves
     /// once at the end).
     async fn add_as(&self, add: AddTorrent, added: u64, persist: bool) -> Outcome<Added> {
@@ -403,8 +402,8 @@ impl ClientBackend {
                 .save_metainfo(&info_hash.to_hex(), raw)
                 .map_err(|e| BackendError::System(format!("cannot save the .torrent: {e}")))?;
         }
-        let engine = self.engine()?;
-        let handle = engine
+        let client = self.client()?;
+        let handle = client
             .add_torrent(source, dir.clone(), options)
             .await
             .map_err(|e| match e {
@@ -412,7 +411,7 @@ impl ClientBackend {
                 other => BackendError::System(other.to_string()),
             })?;
         if add.paused == Some(true) {
-            let _ = engine.stop_torrent(handle.id).await;
+            let _ = client.stop_torrent(handle.id).await;
         }
         let mut state = self.lock();
         let id = Id(state.next_id);
@@ -445,7 +444,7 @@ impl ClientBackend {
     }
 }
 
-impl Backend for ClientBackend {
+impl<R: Runtime> Backend for ClientBackend<R> {
     async fn add(&self, add: AddTorrent) -> Outcome<Added> {
         self.add_as(add, unix_now(), true).await
     }
@@ -486,9 +485,9 @@ impl Backend for ClientBackend {
                     self.persist(&state);
                     handles
                 };
-                let engine = self.engine()?;
+                let client = self.client()?;
                 for handle in handles {
-                    engine
+                    client
                         .stop_torrent(handle.id)
                         .await
                         .map_err(|e| BackendError::System(e.to_string()))?;
@@ -535,10 +534,10 @@ impl Backend for ClientBackend {
                 store.remove_metainfo(&entry.handle.info_hash.to_hex());
             }
         }
-        let engine = self.engine()?;
+        let client = self.client()?;
         for entry in removed {
             if !entry.stopped {
-                let _ = engine.stop_torrent(entry.handle.id).await;
+                let _ = client.stop_torrent(entry.handle.id).await;
             }
         }
         Ok(())

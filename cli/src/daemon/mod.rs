@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sanstorrent_core::session::SessionConfig;
-use sanstorrent_runtime_common::ClientConfig;
+use sanstorrent_runtime_common::{Client, ClientConfig, Runtime as AsyncRuntime};
 
 pub(crate) use self::args::DaemonArgs;
 use self::args::HttpSettings;
@@ -36,8 +36,7 @@ use self::client::ClientBackend;
 use self::http::{Access, Limits, Server};
 use self::rpc::{AllowedDirs, Rpc};
 use crate::Exit;
-use crate::args::Runtime;
-use crate::engine::{self, Engine};
+use crate::args::{OnRuntime, Runtime};
 use crate::net::{self, AddrError};
 use crate::signals::Wake;
 
@@ -46,7 +45,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// Runs the daemon until Ctrl+C, SIGTERM or `session-close`.
 pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
-    if !engine::available(args.runtime) {
+    if !args.runtime.available() {
         return Err(Exit::Usage(format!(
             "--runtime {:?}: this binary was built without it",
             args.runtime
@@ -113,7 +112,21 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         quiet: args.quiet,
     };
     let wake = Wake::install(TICK)?;
-    engine::block_on(args.runtime, serve(plan, &wake))
+    args.runtime.block_on(Serve { plan, wake: &wake })
+}
+
+/// A daemon run, on the chosen runtime.
+struct Serve<'a> {
+    plan: Plan,
+    wake: &'a Wake,
+}
+
+impl OnRuntime for Serve<'_> {
+    type Output = Result<(), Exit>;
+
+    fn run<R: AsyncRuntime>(self) -> impl Future<Output = Self::Output> {
+        serve::<R>(self.plan, self.wake)
+    }
 }
 
 /// What one daemon run needs, checked.
@@ -127,23 +140,23 @@ struct Plan {
     quiet: bool,
 }
 
-async fn serve(plan: Plan, wake: &Wake) -> Result<(), Exit> {
+async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
     let listen = plan.config.listen;
-    let engine = Engine::start(plan.runtime, plan.config)
+    let client = Client::<R>::new(plan.config)
         .await
         .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
     let mut settings = plan.settings;
-    settings.peer_port = engine.listen_addr().port();
+    settings.peer_port = client.listen_addr().port();
     let store = store::Store::open(settings.state_dir.join("daemon"))
         .map_err(|e| Exit::Fail(format!("--state-dir: {e}")));
     let store = match store {
         Ok(store) => store,
         Err(e) => {
-            let _ = engine.stop().await;
+            let _ = client.stop().await;
             return Err(e);
         }
     };
-    let backend = Arc::new(ClientBackend::new(engine, settings, Some(store)));
+    let backend = Arc::new(ClientBackend::new(client, settings, Some(store)));
     match backend.restore().await {
         Ok(n) if n > 0 && !plan.quiet => eprintln!("restored {n} torrents"),
         Ok(_) => {}
@@ -196,9 +209,9 @@ async fn serve(plan: Plan, wake: &Wake) -> Result<(), Exit> {
 }
 
 /// Binds the HTTP server and starts its accept loop on `runtime`; the bound address.
-async fn start_http(
+async fn start_http<R: AsyncRuntime>(
     runtime: Runtime,
-    rpc: Rpc<ClientBackend>,
+    rpc: Rpc<ClientBackend<R>>,
     http: &HttpSettings,
 ) -> std::io::Result<std::net::SocketAddr> {
     let access = |bound| Access {
