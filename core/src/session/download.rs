@@ -7,10 +7,14 @@
 use std::time::{Duration, Instant};
 
 use super::Session;
+use super::SessionConfig;
 use super::event::PeerCloseReason;
 use super::io::{ConnId, TorrentId};
-use super::pipeline::Job;
-use crate::picker::{BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Received};
+use super::peers::Peer;
+use super::pipeline::{Job, PiecePipeline};
+use super::rate::TokenBucket;
+use super::torrent::Data;
+use crate::picker::{BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Picker, Received};
 use crate::wire::BlockRef;
 
 /// Round trip assumed when sizing request pipelines.
@@ -121,7 +125,7 @@ impl Session {
     }
 
     /// Requests as many blocks from a peer as its pipeline, the disk and the download limit
-    /// allow.
+    /// allow (see [`Download::fill`]).
     pub(super) fn fill(&mut self, now: Instant, conn: ConnId) {
         let Some(peer) = self.peers.get_mut(conn) else {
             return;
@@ -139,34 +143,8 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        if d.pipeline.is_behind(self.config.max_disk_jobs) || !self.down_limit.allows(now) {
-            return;
-        }
-        // What is requested stays under the torrent's cap (counted in whole blocks), so this
-        // peer may have at most the room left beyond what it already has in flight. (Memory
-        // is bounded where blocks arrive: see `receive_flow`.)
-        let cap = usize::try_from(self.config.max_requested_bytes / u64::from(BLOCK_LEN))
-            .unwrap_or(usize::MAX);
-        let room =
-            cap.saturating_sub(d.picker.inflight_count()) + d.picker.inflight_count_of(peer.key);
-        let room_blocks = u32::try_from(room).unwrap_or(u32::MAX);
-        let rate = PeerRate {
-            download_rate: peer.down.rate(now),
-            rtt: ASSUMED_RTT,
-            reqq: peer
-                .conn
-                .peer_reqq()
-                .min(self.wire.max_requests_out)
-                .min(room_blocks),
-        };
-        for r in d.picker.pick(now, peer.key, rate) {
-            let block = BlockRef::new(r.piece, r.offset, r.len);
-            if peer.conn.request(now, block).is_err() {
-                d.picker.request_rejected(peer.key, r);
-            } else {
-                self.down_limit.spend(now, u64::from(r.len));
-            }
-        }
+        let mut download = Download::of(d, &mut self.down_limit, &self.config, &self.wire);
+        download.fill(now, peer);
     }
 
     /// [`Self::fill`] for every connection of a torrent, then drains them.
@@ -177,6 +155,8 @@ impl Session {
         }
     }
 
+    /// A block arrived: it goes to the piece pipeline as a write (see [`Download::block_in`]);
+    /// the reading may pause, requests elsewhere for it are cancelled, the pipeline refilled.
     pub(super) fn on_block(
         &mut self,
         now: Instant,
@@ -204,15 +184,14 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        let Received::Accepted {
-            piece_complete,
+        let mut download = Download::of(d, &mut self.down_limit, &self.config, &self.wire);
+        let Some(BlockIn {
+            verify_now,
             cancels,
-        } = d.picker.block_received(now, key, to_request(block))
+        }) = download.block_in(now, key, block)
         else {
             return;
         };
-        d.pipeline.write_issued(block.piece, len);
-        let verify_now = piece_complete && d.pipeline.piece_complete(block.piece);
         self.disk_job(id, Job::Write { block, data });
         if verify_now {
             self.verify(id, block.piece);
@@ -241,5 +220,103 @@ pub(super) fn to_request(block: BlockRef) -> BlockRequest {
         piece: block.piece,
         offset: block.offset,
         len: block.length,
+    }
+}
+
+/// One torrent's download side for one step: its picker and piece pipeline, with the
+/// session's download limit and settings. Borrowed from the session as each input needs it.
+pub(crate) struct Download<'a> {
+    /// The torrent's picker.
+    pub(crate) picker: &'a mut Picker,
+    /// The torrent's piece pipeline (disk back-pressure, writes in flight).
+    pub(crate) pipeline: &'a mut PiecePipeline,
+    /// The session's download limit.
+    pub(crate) limit: &'a mut TokenBucket,
+    /// The session's settings.
+    pub(crate) config: &'a SessionConfig,
+    /// Our cap on requests in flight per connection.
+    pub(crate) max_requests_out: u32,
+}
+
+/// A block the picker accepted.
+pub(crate) struct BlockIn {
+    /// Its piece is complete and every write of it done: verify it now.
+    pub(crate) verify_now: bool,
+    /// Requests of other peers for the same block, to cancel.
+    pub(crate) cancels: Vec<(PeerKey, BlockRequest)>,
+}
+
+impl<'a> Download<'a> {
+    /// The download side of torrent data `d`.
+    pub(crate) fn of(
+        d: &'a mut Data,
+        limit: &'a mut TokenBucket,
+        config: &'a SessionConfig,
+        wire: &crate::wire::Config,
+    ) -> Self {
+        Self {
+            picker: &mut d.picker,
+            pipeline: &mut d.pipeline,
+            limit,
+            config,
+            max_requests_out: wire.max_requests_out,
+        }
+    }
+
+    /// Requests as many blocks from `peer` as its pipeline, the disk and the download limit
+    /// allow.
+    pub(crate) fn fill(&mut self, now: Instant, peer: &mut Peer) {
+        if self.pipeline.is_behind(self.config.max_disk_jobs) || !self.limit.allows(now) {
+            return;
+        }
+        // What is requested stays under the torrent's cap (counted in whole blocks), so this
+        // peer may have at most the room left beyond what it already has in flight. (Memory
+        // is bounded where blocks arrive: see `receive_flow`.)
+        let cap = usize::try_from(self.config.max_requested_bytes / u64::from(BLOCK_LEN))
+            .unwrap_or(usize::MAX);
+        let room = cap.saturating_sub(self.picker.inflight_count())
+            + self.picker.inflight_count_of(peer.key);
+        let room_blocks = u32::try_from(room).unwrap_or(u32::MAX);
+        let rate = PeerRate {
+            download_rate: peer.down.rate(now),
+            rtt: ASSUMED_RTT,
+            reqq: peer
+                .conn
+                .peer_reqq()
+                .min(self.max_requests_out)
+                .min(room_blocks),
+        };
+        for r in self.picker.pick(now, peer.key, rate) {
+            let block = BlockRef::new(r.piece, r.offset, r.len);
+            if peer.conn.request(now, block).is_err() {
+                self.picker.request_rejected(peer.key, r);
+            } else {
+                self.limit.spend(now, u64::from(r.len));
+            }
+        }
+    }
+
+    /// A block of the peer `key` arrived: the picker takes it (`None`: not wanted, a
+    /// duplicate) and the pipeline counts its write.
+    pub(crate) fn block_in(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        block: BlockRef,
+    ) -> Option<BlockIn> {
+        let Received::Accepted {
+            piece_complete,
+            cancels,
+        } = self.picker.block_received(now, key, to_request(block))
+        else {
+            return None;
+        };
+        self.pipeline
+            .write_issued(block.piece, u64::from(block.length));
+        let verify_now = piece_complete && self.pipeline.piece_complete(block.piece);
+        Some(BlockIn {
+            verify_now,
+            cancels,
+        })
     }
 }

@@ -449,6 +449,21 @@ impl Session {
         }
     }
 
+    /// Starts the shutdown (once): every torrent stops, within `shutdown_timeout`.
+    pub(super) fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.timers
+            .set(Timer::Shutdown, now + self.config.shutdown_timeout);
+        self.timers.stop(Timer::DhtSave);
+        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+        for id in ids {
+            self.begin_stop(now, id);
+        }
+    }
+
     /// Advances stopping torrents and the shutdown.
     pub(super) fn progress_stops(&mut self, now: Instant) {
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();

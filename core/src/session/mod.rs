@@ -94,7 +94,7 @@ use crate::wire;
 use peers::Peers;
 use pipeline::Jobs;
 use rate::TokenBucket;
-use timers::{Timer, TimerTable};
+use timers::TimerTable;
 use torrent::Torrent;
 use trackers::Trackers;
 
@@ -217,16 +217,7 @@ impl Session {
     /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits
     /// [`Event::ShutdownComplete`] (at the latest after `shutdown_timeout`).
     pub fn shutdown(&mut self, now: Instant) {
-        if !self.shutting_down {
-            self.shutting_down = true;
-            self.timers
-                .set(Timer::Shutdown, now + self.config.shutdown_timeout);
-            self.timers.stop(Timer::DhtSave);
-            let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
-            for id in ids {
-                self.begin_stop(now, id);
-            }
-        }
+        self.begin_shutdown(now);
         self.after(now);
     }
 
