@@ -210,3 +210,38 @@ fn python_transmission_rpc_drives_the_daemon() {
     assert!(stdout.contains("python client ok"), "{stdout}\n{stderr}");
     drop(daemon);
 }
+
+#[test]
+fn a_torrent_dropped_in_the_watch_folder_is_added() {
+    let w = Scratch::new("daemon-watch");
+    let torrent = make_torrent(&w);
+    std::fs::create_dir_all(w.join("watch")).unwrap();
+    let http = free_port();
+    let http_addr = format!("127.0.0.1:{http}");
+    let daemon = Running::start(&[
+        "daemon",
+        "-o",
+        s(&w.join("dl")),
+        "--state-dir",
+        s(&w.join("state")),
+        "--watch-dir",
+        s(&w.join("watch")),
+        "--http",
+        &http_addr,
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--quiet",
+    ]);
+    wait_listening(http);
+    std::fs::copy(&torrent, w.join("watch/share.torrent")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !w.join("watch/share.torrent.added").exists() {
+        assert!(std::time::Instant::now() < deadline, "not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(remote(http, &["-l"]).contains("share"));
+    drop(daemon);
+}
