@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use sanstorrent_core::Rng;
 use sanstorrent_core::layout::Layout;
-use sanstorrent_core::picker::{
-    BLOCK_LEN, PeerKey, PeerRate, Picker, PickerConfig, PieceSet, Received,
-};
+use sanstorrent_core::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, PickerConfig, Received};
+use sanstorrent_core::pieces::PieceSet;
 
 const PEERS: u32 = 200;
 

@@ -29,6 +29,7 @@ pub mod layout;
 pub mod magnet;
 pub mod metainfo;
 pub mod picker;
+pub mod pieces;
 pub mod rng;
 pub mod session;
 pub mod storage;

@@ -9,10 +9,11 @@ use bytes::{Bytes, BytesMut};
 
 use crate::extensions::{UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
+use crate::pieces::PieceSet;
 use crate::wire::limits::{HANDSHAKE_LEN, MAX_MESSAGE_LEN};
 use crate::wire::{
-    Bitfield, BlockRef, Config, Connection, Decoder, Event, Handshake, Message, PieceCount,
-    PieceGeometry, Reserved, TorrentParams,
+    BlockRef, Config, Connection, Decoder, Event, Handshake, Message, PieceCount, PieceGeometry,
+    Reserved, TorrentParams,
 };
 
 const INFO_HASH: InfoHash = InfoHash([0x42; 20]);
@@ -56,7 +57,7 @@ struct Script<'a> {
     conn: Connection,
     geometry: PieceGeometry,
     magnet: bool,
-    ours: Bitfield,
+    ours: PieceSet,
     config: Arc<Config>,
     out: BytesMut,
     handshake_seen: bool,
@@ -78,9 +79,9 @@ impl<'a> Script<'a> {
             .expect("a valid constant geometry");
         let magnet = flags & 8 != 0;
         let ours = if flags & 16 != 0 {
-            Bitfield::full(PIECES)
+            PieceSet::full(PIECES)
         } else {
-            Bitfield::new(PIECES)
+            PieceSet::new(PIECES)
         };
         let ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 9)));
         let conn = if flags & 4 != 0 {
@@ -309,7 +310,7 @@ impl<'a> Script<'a> {
             let dec = Decoder::new(PieceCount::Unknown);
             while let Some(m) = dec.decode(&mut self.out).expect("we send valid messages") {
                 if let Message::Bitfield(b) = m {
-                    assert_eq!(b.len(), self.ours.byte_len());
+                    assert_eq!(b.len(), self.ours.bitfield_len());
                 }
             }
         }
@@ -351,7 +352,7 @@ impl<'a> Script<'a> {
         assert!(c.requests_out().count() <= c.peer_reqq() as usize);
         if let Some(p) = c.peer_pieces() {
             assert_eq!(p.len(), PIECES);
-            assert!(p.iter_ones().all(|i| i < PIECES));
+            assert!(p.iter().all(|i| i < PIECES));
         }
         if !c.fast() {
             assert!(c.peer_allowed_fast().is_empty());
@@ -359,7 +360,7 @@ impl<'a> Script<'a> {
     }
 }
 
-fn params(magnet: bool, geometry: PieceGeometry, ours: &Bitfield) -> TorrentParams<'_> {
+fn params(magnet: bool, geometry: PieceGeometry, ours: &PieceSet) -> TorrentParams<'_> {
     TorrentParams {
         info_hash: INFO_HASH,
         geometry: (!magnet).then_some(geometry),

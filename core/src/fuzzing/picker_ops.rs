@@ -9,9 +9,10 @@ use arbitrary::Unstructured;
 
 use crate::layout::Layout;
 use crate::picker::{
-    BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Picker, PickerConfig, PieceFailed, PieceSet,
-    Priority, Received,
+    BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Picker, PickerConfig, PieceFailed, Priority,
+    Received,
 };
+use crate::pieces::PieceSet;
 use crate::rng::Rng;
 
 /// Most operations applied per input.

@@ -44,7 +44,6 @@ mod blocks;
 mod endgame;
 mod invariants;
 mod pick;
-mod pieces;
 mod priority;
 mod verdict;
 
@@ -53,12 +52,12 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::layout::Layout;
+use crate::pieces::{BitfieldError, PieceSet};
 use crate::rng::Rng;
 use availability::Buckets;
 pub use blocks::{BLOCK_LEN, BlockRequest};
 use blocks::{Downloading, block_request};
 pub use pick::pipeline_depth;
-pub use pieces::{BitfieldError, PieceSet};
 pub use priority::{Priority, piece_priorities};
 pub use verdict::{PieceFailed, PiecePassed};
 

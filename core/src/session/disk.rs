@@ -217,7 +217,7 @@ impl Session {
         let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
             return;
         };
-        d.bits.set(piece);
+        d.bits.insert(piece);
         let len = u64::from(d.meta.layout().piece_len(piece));
         d.pipeline.verified(piece, len);
         let finished = d.picker.is_finished();

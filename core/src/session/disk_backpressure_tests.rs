@@ -90,7 +90,7 @@ impl Jobs {
 /// requests it receives, answering each with a block of zeros when `serve`.
 fn remote_events(remote: &mut wire::Connection, now: Instant, serve: bool) -> usize {
     let meta = metainfo();
-    let full = wire::Bitfield::full(PIECES);
+    let full = crate::pieces::PieceSet::full(PIECES);
     let mut requests = 0;
     while let Some(e) = remote.poll_event() {
         match e {

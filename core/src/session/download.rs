@@ -67,7 +67,7 @@ impl Session {
                 d.picker.peer_have_all(peer.key).map(|_| ())
             } else {
                 d.picker
-                    .peer_bitfield(peer.key, &bits.to_bytes())
+                    .peer_bitfield(peer.key, &bits.to_bitfield())
                     .map(|_| ())
             };
         }

@@ -18,10 +18,11 @@ use crate::extensions::{FetcherConfig, MetadataFetcher, MetadataServer, PexConfi
 use crate::layout::Layout;
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
-use crate::picker::{Picker, PieceSet, Priority, piece_priorities};
+use crate::picker::{Picker, Priority, piece_priorities};
+use crate::pieces::PieceSet;
 use crate::storage::{FileStamp, ResumeData};
 use crate::tracker::{Announcer, AnnouncerConfig, TrackerUrl};
-use crate::wire::{Bitfield, PieceGeometry};
+use crate::wire::PieceGeometry;
 
 /// Pieces hashed per `Check` job (several jobs run in parallel on the runtime's workers).
 const CHECK_BATCH: usize = 64;
@@ -178,7 +179,7 @@ impl Session {
             .server
             .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
         t.data = Some(Data {
-            bits: Bitfield::new(n),
+            bits: PieceSet::new(n),
             pipeline: PiecePipeline::new(n),
             resume: t.options.resume.take(),
             picker,
@@ -281,7 +282,7 @@ impl Session {
         }
         for p in trusted.iter() {
             let _ = d.picker.piece_passed(p);
-            d.bits.set(p);
+            d.bits.insert(p);
             d.pipeline.recorded.insert(p);
             check.remove(p);
         }
@@ -318,7 +319,7 @@ impl Session {
         for &p in good {
             if p < d.picker.piece_count() {
                 let _ = d.picker.piece_passed(p);
-                d.bits.set(p);
+                d.bits.insert(p);
                 let len = u64::from(d.meta.layout().piece_len(p));
                 d.pipeline.verified(p, len);
             }

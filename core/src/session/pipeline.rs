@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::io::{CompletionKind, ConnId, DiskJobKind, JobId, TorrentId};
-use crate::picker::PieceSet;
+use crate::pieces::PieceSet;
 use crate::storage::FileStamp;
 use crate::wire::BlockRef;
 

@@ -17,7 +17,7 @@ use super::io::ConnId;
 use super::pipeline::Job;
 use super::rate::TokenBucket;
 use super::{Session, SessionConfig};
-use crate::picker::PieceSet;
+use crate::pieces::PieceSet;
 use crate::wire::BlockRef;
 
 /// The most bytes one upload read job covers.

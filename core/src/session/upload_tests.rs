@@ -92,7 +92,7 @@ fn pump(
 /// The connection of a leecher with no piece of `meta`, before its handshake.
 fn leecher(meta: &Metainfo, peer_id: [u8; 20], now: Instant) -> wire::Connection {
     let config = Arc::new(wire::Config::new(PeerId(peer_id)));
-    let empty = wire::Bitfield::new(PIECES);
+    let empty = crate::pieces::PieceSet::new(PIECES);
     let params = wire::TorrentParams {
         info_hash: meta.info_hash(),
         geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),

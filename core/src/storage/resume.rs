@@ -18,7 +18,7 @@ use std::fmt;
 
 use crate::bencode::{DecodeError, Decoder, Encoder};
 use crate::layout::Layout;
-use crate::picker::{BitfieldError, PieceSet};
+use crate::pieces::{BitfieldError, PieceSet};
 
 /// The resume format version written and accepted.
 const VERSION: i64 = 1;

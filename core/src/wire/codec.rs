@@ -10,11 +10,11 @@ use std::fmt;
 
 use bytes::{Buf, BytesMut};
 
-use super::bitfield::byte_len;
 use super::limits::{
     MAX_EXTENDED_MESSAGE_LEN, MAX_PIECE_MESSAGE_LEN, MAX_UNKNOWN_BITFIELD_LEN, PIECE_HEADER_LEN,
 };
 use super::message::{BlockRef, Message, MessageId};
+use crate::pieces::bitfield_len;
 
 /// How many pieces the torrent has, as far as the decoder knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +218,7 @@ impl Decoder {
                 PieceCount::Unknown => range(1, MAX_UNKNOWN_BITFIELD_LEN + 1),
                 PieceCount::Known(n) => {
                     // ceil(u32::MAX / 8) fits in u32.
-                    let expected = byte_len(n) as u32;
+                    let expected = bitfield_len(n) as u32;
                     if length - 1 == expected {
                         Ok(())
                     } else {

@@ -6,14 +6,12 @@
 //! - [`extension_handshake`]: the BEP 10 extended handshake and its [`ExtensionMap`].
 //! - [`codec`]: the incremental [`Decoder`] over a `BytesMut` receive buffer, checking each
 //!   length prefix against [`limits`] before waiting for the payload.
-//! - [`bitfield`]: [`Bitfield`], one bit per piece.
 //! - [`fast`]: the BEP 6 allowed-fast set.
 //! - [`peer`]: [`Connection`], choke/interest, requests both ways, timers, misbehaviour.
 //! - [`mse`]: answering the encrypted handshake (MSE) other clients try first.
 //! - [`mse_initiator`]: opening it, for peers that require encryption.
 //! - [`transport`]: what a connection's bytes travel over (plain, or MSE then plain or RC4).
 
-pub mod bitfield;
 pub mod codec;
 pub mod extension_handshake;
 pub mod fast;
@@ -25,7 +23,6 @@ pub mod mse_initiator;
 pub mod peer;
 pub mod transport;
 
-pub use bitfield::{Bitfield, BitfieldError};
 pub use codec::{Decoder, PieceCount, ProtocolError};
 pub use extension_handshake::{ExtendedHandshake, ExtendedHandshakeError, ExtensionMap};
 pub use fast::allowed_fast_set;

@@ -7,7 +7,7 @@ use sanstorrent_core::Rng;
 use sanstorrent_core::id::sha1_digest;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
-use sanstorrent_core::picker::PieceSet;
+use sanstorrent_core::pieces::PieceSet;
 use sanstorrent_core::storage::{ResumeData, Storage, piece_matches};
 
 use super::file::tests::TempDir;

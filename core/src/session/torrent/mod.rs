@@ -26,8 +26,8 @@ use crate::id::InfoHash;
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
 use crate::picker::Picker;
+use crate::pieces::PieceSet;
 use crate::tracker::Announcer;
-use crate::wire::Bitfield;
 use candidates::Candidates;
 
 /// Where a torrent is in its life.
@@ -58,7 +58,7 @@ pub(crate) struct Data {
     pub(crate) meta: Arc<Metainfo>,
     pub(crate) picker: Picker,
     /// Our pieces as a wire bitfield (for handshakes).
-    pub(crate) bits: Bitfield,
+    pub(crate) bits: PieceSet,
     pub(crate) pipeline: PiecePipeline,
     /// Resume bytes to apply once the stamps arrive.
     pub(crate) resume: Option<Vec<u8>>,

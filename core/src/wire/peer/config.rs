@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::id::{InfoHash, PeerId};
 use crate::layout::Layout;
-use crate::wire::bitfield::Bitfield;
+use crate::pieces::PieceSet;
 use crate::wire::extension_handshake::ExtensionMap;
 use crate::wire::handshake::Reserved;
 use crate::wire::limits::{
@@ -190,7 +190,7 @@ pub struct TorrentParams<'a> {
     pub geometry: Option<PieceGeometry>,
     /// Our pieces, sent as the first message (bitfield, have all or have none). Must have
     /// `geometry.piece_count()` bits; `None` means we have nothing.
-    pub our_pieces: Option<&'a Bitfield>,
+    pub our_pieces: Option<&'a PieceSet>,
     /// Size of the info dictionary, advertised as `metadata_size` when we know it.
     pub metadata_size: Option<u64>,
 }

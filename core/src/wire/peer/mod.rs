@@ -18,7 +18,7 @@
 //! # Memory
 //! Bounded per connection: the receive buffer holds at most one partial message (see
 //! [`limits`](crate::wire::limits)) plus the last input chunk; requests both ways are capped;
-//! the only torrent-sized state is the peer's [`Bitfield`]. The send queue holds what the owner
+//! the only torrent-sized state is the peer's [`PieceSet`]. The send queue holds what the owner
 //! queued: watch [`Connection::send_buffered`] for back-pressure.
 
 mod config;
@@ -42,7 +42,7 @@ pub use event::{CloseReason, Event, Misbehaviour, UsageError};
 
 use self::state::{OutRequests, PeerPieces, SendQueue};
 use crate::id::{InfoHash, PeerId};
-use crate::wire::bitfield::Bitfield;
+use crate::pieces::PieceSet;
 use crate::wire::codec::{Decoder, PieceCount};
 use crate::wire::extension_handshake::{ExtendedHandshake, ExtensionMap};
 use crate::wire::fast::allowed_fast_set;
@@ -77,7 +77,7 @@ pub struct Connection {
     geometry: Option<PieceGeometry>,
     metadata_size: Option<u64>,
     /// Our pieces until the first message after the handshake is sent.
-    our_pieces: Option<Bitfield>,
+    our_pieces: Option<PieceSet>,
     decoder: Decoder,
     recv: BytesMut,
     send: SendQueue,
@@ -364,7 +364,7 @@ impl Connection {
         if !geometry.is_valid_block(block) {
             return Err(UsageError::InvalidBlock(block));
         }
-        if !self.peer_pieces.known || !self.peer_pieces.bits.get(block.piece) {
+        if !self.peer_pieces.known || !self.peer_pieces.bits.contains(block.piece) {
             return Err(UsageError::PeerLacksPiece(block.piece));
         }
         if self.peer_choking && !(self.fast && self.peer_allowed_fast.contains(&block.piece)) {
@@ -408,8 +408,8 @@ impl Connection {
         } else {
             let count = geometry.piece_count();
             self.our_pieces
-                .get_or_insert_with(|| Bitfield::new(count))
-                .set(piece);
+                .get_or_insert_with(|| PieceSet::new(count))
+                .insert(piece);
         }
         Ok(())
     }
@@ -527,7 +527,7 @@ impl Connection {
     }
 
     /// The peer's pieces, once the piece count is known.
-    pub fn peer_pieces(&self) -> Option<&Bitfield> {
+    pub fn peer_pieces(&self) -> Option<&PieceSet> {
         self.peer_pieces.known.then_some(&self.peer_pieces.bits)
     }
 
@@ -659,8 +659,8 @@ impl Connection {
             (Some(_), Some(bits)) if self.fast && bits.is_full() => {
                 self.queue(now, &Message::HaveAll);
             }
-            (Some(_), Some(bits)) if !bits.is_clear() => {
-                self.queue(now, &Message::Bitfield(Bytes::from(bits.to_bytes())));
+            (Some(_), Some(bits)) if bits.count() != 0 => {
+                self.queue(now, &Message::Bitfield(Bytes::from(bits.to_bitfield())));
             }
             _ if self.fast => self.queue(now, &Message::HaveNone),
             _ => {}
@@ -684,7 +684,7 @@ impl Connection {
             );
             self.fast_to_grant = set
                 .into_iter()
-                .filter(|&piece| ours.as_ref().is_some_and(|b| b.get(piece)))
+                .filter(|&piece| ours.as_ref().is_some_and(|b| b.contains(piece)))
                 .collect();
         }
     }

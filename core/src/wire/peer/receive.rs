@@ -5,7 +5,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseReason, Connection, Event, Misbehaviour, Phase};
-use crate::wire::bitfield::{Bitfield, byte_len};
+use crate::pieces::{PieceSet, bitfield_len};
 use crate::wire::extension_handshake::ExtendedHandshake;
 use crate::wire::handshake::Handshake;
 use crate::wire::limits::{
@@ -230,7 +230,7 @@ impl Connection {
         if self.peer_pieces.known {
             if piece >= self.peer_pieces.bits.len() {
                 self.misbehaved(Misbehaviour::InvalidHave(piece));
-            } else if self.peer_pieces.bits.set(piece) {
+            } else if self.peer_pieces.bits.insert(piece) {
                 self.events.push_back(Event::Have(piece));
             }
         } else if !self.peer_pieces.unknown_have(piece) {
@@ -250,7 +250,7 @@ impl Connection {
         if pieces.known {
             let count = pieces.bits.len();
             let event = match what {
-                Announce::Bitfield(bytes) => match Bitfield::from_bytes(&bytes, count) {
+                Announce::Bitfield(bytes) => match PieceSet::from_bitfield(&bytes, count) {
                     Ok(bits) => {
                         pieces.bits = bits;
                         Event::Bitfield
@@ -259,16 +259,16 @@ impl Connection {
                         // The decoder checked length and spare bits against the same count.
                         return self.misbehaved(Misbehaviour::BitfieldLength {
                             length: bytes.len() as u32,
-                            expected: byte_len(count) as u32,
+                            expected: bitfield_len(count) as u32,
                         });
                     }
                 },
                 Announce::All => {
-                    pieces.bits.set_all();
+                    pieces.bits.insert_all();
                     Event::HaveAll
                 }
                 Announce::None => {
-                    pieces.bits.clear_all();
+                    pieces.bits.clear();
                     Event::HaveNone
                 }
             };
@@ -280,7 +280,7 @@ impl Connection {
                 // The decoder capped the length at MAX_UNKNOWN_BITFIELD_LEN, so the bit count
                 // fits; every bit is a valid piece until the count is known.
                 let bits = bytes.len() as u32 * 8;
-                if let Ok(b) = Bitfield::from_bytes(&bytes, bits) {
+                if let Ok(b) = PieceSet::from_bitfield(&bytes, bits) {
                     pieces.bits = b;
                 }
                 pieces.bitfield_len = Some(bytes.len());
@@ -297,10 +297,10 @@ impl Connection {
     fn grant_allowed_fast(&mut self, now: Instant) {
         let set = std::mem::take(&mut self.fast_to_grant);
         let bits = &self.peer_pieces.bits;
-        if bits.count_ones() >= self.config.allowed_fast() {
+        if bits.count() >= self.config.allowed_fast() {
             return;
         }
-        let lacking: Vec<u32> = set.into_iter().filter(|&p| !bits.get(p)).collect();
+        let lacking: Vec<u32> = set.into_iter().filter(|&p| !bits.contains(p)).collect();
         for piece in lacking {
             self.granted_fast.push(piece);
             self.queue(now, &Message::AllowedFast(piece));
@@ -316,18 +316,18 @@ impl Connection {
         pieces.known = true;
         if pieces.have_all {
             pieces.have_all = false;
-            pieces.bits = Bitfield::full(count);
+            pieces.bits = PieceSet::full(count);
             self.events.push_back(Event::HaveAll);
             return;
         }
         let fault = if let Some(len) = pieces.bitfield_len
-            && len != byte_len(count)
+            && len != bitfield_len(count)
         {
             Some(Misbehaviour::BitfieldLength {
                 length: len as u32,
-                expected: byte_len(count) as u32,
+                expected: bitfield_len(count) as u32,
             })
-        } else if let Some(last) = pieces.bits.last_one()
+        } else if let Some(last) = pieces.bits.last()
             && last >= count
         {
             Some(Misbehaviour::PieceBeyondCount(last))
@@ -336,11 +336,11 @@ impl Connection {
         };
         pieces.bitfield_len = None;
         if let Some(fault) = fault {
-            pieces.bits = Bitfield::new(count);
+            pieces.bits = PieceSet::new(count);
             return self.misbehaved(fault);
         }
         pieces.bits.resize(count);
-        if !pieces.bits.is_clear() {
+        if pieces.bits.count() != 0 {
             self.events.push_back(Event::Bitfield);
         } else if pieces.announced {
             self.events.push_back(Event::HaveNone);

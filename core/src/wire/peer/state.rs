@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::wire::bitfield::Bitfield;
+use crate::pieces::PieceSet;
 use crate::wire::limits::{MAX_CANCELLED_REMEMBERED, MAX_UNKNOWN_PIECE_COUNT};
 use crate::wire::message::{BlockRef, Message, encode_piece_header};
 
@@ -134,7 +134,7 @@ impl OutRequests {
 pub(super) struct PeerPieces {
     /// While the piece count is unknown this grows with the haves (capped); afterwards it has
     /// exactly the torrent's piece count.
-    pub(super) bits: Bitfield,
+    pub(super) bits: PieceSet,
     /// Whether the piece count is known.
     pub(super) known: bool,
     /// The peer sent a bitfield, have all or have none.
@@ -148,7 +148,7 @@ pub(super) struct PeerPieces {
 impl PeerPieces {
     pub(super) fn new(piece_count: Option<u32>) -> Self {
         Self {
-            bits: Bitfield::new(piece_count.unwrap_or(0)),
+            bits: PieceSet::new(piece_count.unwrap_or(0)),
             known: piece_count.is_some(),
             announced: false,
             have_all: false,
@@ -171,7 +171,7 @@ impl PeerPieces {
                 .min(MAX_UNKNOWN_PIECE_COUNT);
             self.bits.resize(len);
         }
-        self.bits.set(piece);
+        self.bits.insert(piece);
         true
     }
 }
@@ -217,7 +217,7 @@ mod tests {
         for i in 0..10_000 {
             assert!(p.unknown_have(i));
         }
-        assert_eq!(p.bits.count_ones(), 10_000);
+        assert_eq!(p.bits.count(), 10_000);
         assert!(p.unknown_have(MAX_UNKNOWN_PIECE_COUNT - 1));
         assert!(!p.unknown_have(MAX_UNKNOWN_PIECE_COUNT));
         assert_eq!(p.bits.len(), MAX_UNKNOWN_PIECE_COUNT);

@@ -24,7 +24,7 @@ struct Pair {
     latency: Duration,
     a: Side,
     b: Side,
-    b_pieces: Bitfield,
+    b_pieces: PieceSet,
 }
 
 impl Pair {
@@ -58,7 +58,7 @@ impl Pair {
             latency: Duration::from_millis(25),
             a: side(a),
             b: side(b),
-            b_pieces: Bitfield::full(PIECES),
+            b_pieces: PieceSet::full(PIECES),
         }
     }
 

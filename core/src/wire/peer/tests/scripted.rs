@@ -20,7 +20,7 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn new(fast: bool, geometry: Option<PieceGeometry>, ours: Option<&Bitfield>) -> Self {
+    fn new(fast: bool, geometry: Option<PieceGeometry>, ours: Option<&PieceSet>) -> Self {
         let now = Instant::now();
         let mut conn = Connection::inbound(
             now,
@@ -97,7 +97,7 @@ impl Scripted {
 
 #[test]
 fn allowed_fast_is_granted_only_to_a_starting_peer_and_only_for_pieces_it_lacks() {
-    let ours = Bitfield::full(PIECES);
+    let ours = PieceSet::full(PIECES);
     let granted = |announce: Message| {
         let mut s = Scripted::new(true, Some(geometry()), Some(&ours));
         assert!(
@@ -122,11 +122,11 @@ fn allowed_fast_is_granted_only_to_a_starting_peer_and_only_for_pieces_it_lacks(
     assert_eq!(set.len(), 2, "the whole set to a peer with nothing");
     assert!(granted(Message::HaveAll).is_empty(), "a seed needs nothing");
     let bitfield = |pieces: &[u32]| {
-        let mut bits = Bitfield::new(PIECES);
+        let mut bits = PieceSet::new(PIECES);
         pieces.iter().for_each(|&p| {
-            bits.set(p);
+            bits.insert(p);
         });
-        Message::Bitfield(Bytes::from(bits.to_bytes()))
+        Message::Bitfield(Bytes::from(bits.to_bitfield()))
     };
     assert_eq!(
         granted(bitfield(&[set[0]])),
@@ -141,7 +141,7 @@ fn allowed_fast_is_granted_only_to_a_starting_peer_and_only_for_pieces_it_lacks(
 
 #[test]
 fn scripted_peer_opening_messages() {
-    let ours = Bitfield::full(PIECES);
+    let ours = PieceSet::full(PIECES);
     let s = Scripted::new(true, Some(geometry()), Some(&ours));
     assert_eq!(s.opening[0], Message::HaveAll);
     assert!(matches!(s.opening[1], Message::Extended { id: 0, .. }));
@@ -158,8 +158,8 @@ fn scripted_peer_opening_messages() {
     assert_eq!(s.opening.len(), 2);
 
     // Without Fast, some pieces: a bitfield that includes a have queued before the handshake.
-    let mut ours = Bitfield::new(PIECES);
-    ours.set(1);
+    let mut ours = PieceSet::new(PIECES);
+    ours.insert(1);
     let now = Instant::now();
     let mut conn = Connection::outbound(
         now,
@@ -199,7 +199,7 @@ fn scripted_peer_opening_messages() {
 
 #[test]
 fn scripted_peer_requests_are_checked() {
-    let ours = Bitfield::full(PIECES);
+    let ours = PieceSet::full(PIECES);
     let mut s = Scripted::new(true, Some(geometry()), Some(&ours));
     let ok = BlockRef::new(s.plain_piece(), 0, BLOCK);
     // Choked: rejected without a fault.
@@ -250,7 +250,7 @@ fn scripted_peer_requests_are_checked() {
 
 #[test]
 fn request_flood_beyond_reqq_closes() {
-    let ours = Bitfield::full(PIECES);
+    let ours = PieceSet::full(PIECES);
     let mut s = Scripted::new(true, Some(geometry()), Some(&ours));
     s.conn.unchoke(s.now).unwrap();
     s.sent();
@@ -434,7 +434,7 @@ fn magnet_connection_checks_pieces_once_the_count_is_known() {
     assert_eq!(s.events(), vec![Event::Bitfield]);
     let pieces = s.conn.peer_pieces().unwrap();
     assert_eq!(pieces.len(), 20);
-    assert_eq!(pieces.iter_ones().collect::<Vec<_>>(), vec![0, 19]);
+    assert_eq!(pieces.iter().collect::<Vec<_>>(), vec![0, 19]);
     assert_eq!(
         s.conn.set_geometry(s.now, g),
         Err(UsageError::GeometryKnown)
@@ -506,7 +506,7 @@ fn connection_is_chunking_independent() {
             TorrentParams {
                 info_hash: hash(),
                 geometry: Some(geometry()),
-                our_pieces: Some(&Bitfield::full(PIECES)),
+                our_pieces: Some(&PieceSet::full(PIECES)),
                 metadata_size: None,
             },
         )
