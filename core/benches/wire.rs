@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use sanstorrent_core::pieces::BlockRef;
 use sanstorrent_core::wire::message::encode_piece_header;
 use sanstorrent_core::wire::{
-    BlockRef, Config, Connection, Decoder, Event, Handshake, Message, PieceCount, PieceGeometry,
-    Reserved, TorrentParams,
+    Config, Connection, Decoder, Event, Handshake, Message, PieceCount, PieceGeometry, Reserved,
+    TorrentParams,
 };
 use sanstorrent_core::{InfoHash, PeerId, Rng};
 

@@ -1,5 +1,6 @@
-//! The vocabulary of pieces that the wire protocol, the picker, the session and storage share:
-//! [`PieceSet`], a set of piece indices whose wire form is BEP 3's bitfield.
+//! The vocabulary of pieces and blocks that the wire protocol, the picker, the session and
+//! storage share: [`PieceSet`], a set of piece indices whose wire form is BEP 3's bitfield,
+//! and [`BlockRef`], one block of a piece.
 
 use std::fmt;
 
@@ -29,6 +30,19 @@ pub enum BitfieldError {
     },
     /// A bit past the last piece is set (BEP 3 requires spare bits to be zero).
     SpareBitSet,
+}
+
+/// One block of a piece: `length` bytes at `offset` in `piece`. It is what a `request`,
+/// `cancel` or `reject request` message names, and what the picker hands out and takes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct BlockRef {
+    /// The piece index.
+    pub piece: u32,
+    /// Byte offset of the block inside the piece.
+    pub offset: u32,
+    /// Length of the block in bytes.
+    pub length: u32,
 }
 
 impl PieceSet {
@@ -234,6 +248,17 @@ impl PieceSet {
             && let Some(w) = self.words.last_mut()
         {
             *w &= !(u64::MAX >> tail);
+        }
+    }
+}
+
+impl BlockRef {
+    /// A block of `length` bytes at `offset` in `piece`.
+    pub const fn new(piece: u32, offset: u32, length: u32) -> Self {
+        Self {
+            piece,
+            offset,
+            length,
         }
     }
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use sanstorrent_core::bencode;
 use sanstorrent_core::extensions::UT_METADATA;
 use sanstorrent_core::id::sha1_digest;
-use sanstorrent_core::wire::{BlockRef, Config, Connection, Event, PieceGeometry, TorrentParams};
+use sanstorrent_core::pieces::BlockRef;
+use sanstorrent_core::wire::{Config, Connection, Event, PieceGeometry, TorrentParams};
 use sanstorrent_core::{InfoHash, PeerId, Rng};
 use sanstorrent_tests::interop::{WorkDir, lt_seeder, mktorrent};
 

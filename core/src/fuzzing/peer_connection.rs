@@ -9,11 +9,11 @@ use bytes::{Bytes, BytesMut};
 
 use crate::extensions::{UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
-use crate::pieces::PieceSet;
+use crate::pieces::{BlockRef, PieceSet};
 use crate::wire::limits::{HANDSHAKE_LEN, MAX_MESSAGE_LEN};
 use crate::wire::{
-    BlockRef, Config, Connection, Decoder, Event, Handshake, Message, PieceCount, PieceGeometry,
-    Reserved, TorrentParams,
+    Config, Connection, Decoder, Event, Handshake, Message, PieceCount, PieceGeometry, Reserved,
+    TorrentParams,
 };
 
 const INFO_HASH: InfoHash = InfoHash([0x42; 20]);

@@ -9,10 +9,9 @@ use arbitrary::Unstructured;
 
 use crate::layout::Layout;
 use crate::picker::{
-    BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Picker, PickerConfig, PieceFailed, Priority,
-    Received,
+    BLOCK_LEN, PeerKey, PeerRate, Picker, PickerConfig, PieceFailed, Priority, Received,
 };
-use crate::pieces::PieceSet;
+use crate::pieces::{BlockRef, PieceSet};
 use crate::rng::Rng;
 
 /// Most operations applied per input.
@@ -46,7 +45,7 @@ struct Harness {
     peers: BTreeMap<PeerKey, PieceSet>,
     next_key: u32,
     /// What the harness believes is in flight, per block.
-    outstanding: BTreeMap<BlockRequest, BTreeSet<PeerKey>>,
+    outstanding: BTreeMap<BlockRef, BTreeSet<PeerKey>>,
 }
 
 impl Harness {
@@ -88,7 +87,7 @@ impl Harness {
         u.arbitrary::<u32>().unwrap_or(0) % self.n
     }
 
-    fn drop_req(&mut self, peer: PeerKey, r: BlockRequest) {
+    fn drop_req(&mut self, peer: PeerKey, r: BlockRef) {
         if let Some(s) = self.outstanding.get_mut(&r) {
             s.remove(&peer);
             if s.is_empty() {
@@ -97,7 +96,7 @@ impl Harness {
         }
     }
 
-    fn all_outstanding(&self) -> Vec<(BlockRequest, PeerKey)> {
+    fn all_outstanding(&self) -> Vec<(BlockRef, PeerKey)> {
         self.outstanding
             .iter()
             .flat_map(|(r, s)| s.iter().map(move |k| (*r, *k)))
@@ -190,10 +189,10 @@ impl Harness {
             12 => {
                 // A hostile or unsolicited block.
                 if let Some(k) = self.peer(u) {
-                    let r = BlockRequest {
+                    let r = BlockRef {
                         piece: u.arbitrary().unwrap_or(0),
                         offset: u.arbitrary().unwrap_or(0),
-                        len: u.arbitrary().unwrap_or(0),
+                        length: u.arbitrary().unwrap_or(0),
                     };
                     let others = self.outstanding.get(&r).cloned().unwrap_or_default();
                     if let Received::Accepted { cancels, .. } =
@@ -308,7 +307,7 @@ impl Harness {
         }
     }
 
-    fn deliver(&mut self, k: PeerKey, r: BlockRequest, good: bool) {
+    fn deliver(&mut self, k: PeerKey, r: BlockRef, good: bool) {
         self.drop_req(k, r);
         let others = self.outstanding.get(&r).cloned().unwrap_or_default();
         match self.p.block_received(self.now, k, r) {
@@ -336,9 +335,9 @@ impl Harness {
     fn check_cancels(
         &mut self,
         k: PeerKey,
-        r: BlockRequest,
+        r: BlockRef,
         others: &BTreeSet<PeerKey>,
-        cancels: &[(PeerKey, BlockRequest)],
+        cancels: &[(PeerKey, BlockRef)],
     ) {
         let cancelled: BTreeSet<PeerKey> = cancels
             .iter()

@@ -1,21 +1,10 @@
 //! Blocks of the pieces being downloaded: which are free, requested (from whom) or received.
 
 use super::PeerKey;
+use crate::pieces::BlockRef;
 
 /// Length of a block, the unit of a request (16 KiB, as every client uses).
 pub const BLOCK_LEN: u32 = 16 * 1024;
-
-/// One block request: `len` bytes at `offset` in `piece` (the fields of a `request`, `cancel`
-/// or `piece` message).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BlockRequest {
-    /// Piece index.
-    pub piece: u32,
-    /// Byte offset inside the piece (a multiple of [`BLOCK_LEN`]).
-    pub offset: u32,
-    /// Length in bytes ([`BLOCK_LEN`], or less for the last block of the last piece).
-    pub len: u32,
-}
 
 /// State of one block of a piece being downloaded.
 #[derive(Clone, Debug, Default)]
@@ -107,12 +96,12 @@ pub(crate) fn block_count(piece_len: u32) -> u32 {
 }
 
 /// The request for block `index` of a piece of `piece_len` bytes.
-pub(crate) fn block_request(piece: u32, piece_len: u32, index: u32) -> BlockRequest {
+pub(crate) fn block_request(piece: u32, piece_len: u32, index: u32) -> BlockRef {
     let offset = index * BLOCK_LEN;
-    BlockRequest {
+    BlockRef {
         piece,
         offset,
-        len: (piece_len - offset).min(BLOCK_LEN),
+        length: (piece_len - offset).min(BLOCK_LEN),
     }
 }
 
@@ -144,7 +133,7 @@ mod tests {
     #[test]
     fn block_geometry() {
         assert_eq!(block_count(BLOCK_LEN * 2 + 1), 3);
-        assert_eq!(block_request(4, BLOCK_LEN * 2 + 1, 2).len, 1);
+        assert_eq!(block_request(4, BLOCK_LEN * 2 + 1, 2).length, 1);
         assert_eq!(block_request(4, BLOCK_LEN * 2 + 1, 1).offset, BLOCK_LEN);
     }
 }

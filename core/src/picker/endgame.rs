@@ -3,7 +3,7 @@
 //! at 99 %. The first copy to arrive cancels the others ([`super::Received::Accepted`]).
 
 use super::blocks::block_request;
-use super::{BLOCK_LEN, BlockRequest, PeerKey, Picker, Priority};
+use super::{BLOCK_LEN, BlockRef, PeerKey, Picker, Priority};
 
 /// Blocks shared with another peer (endgame duplicates) one peer may have in flight at once
 /// (libtorrent's rule). Without it, a pipeline deep enough to request every block of a small
@@ -36,7 +36,7 @@ impl Picker {
         &mut self,
         peer: PeerKey,
         want: &mut usize,
-        out: &mut Vec<BlockRequest>,
+        out: &mut Vec<BlockRef>,
     ) {
         let max = self.config.max_endgame_copies.max(1) as usize;
         let state = &self.peers[&peer];

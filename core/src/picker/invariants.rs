@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::blocks::block_request;
-use super::{BlockRequest, Has, PeerKey, Picker, Priority};
+use super::{BlockRef, Has, PeerKey, Picker, Priority};
 
 impl Picker {
     /// Checks every internal invariant; for tests and fuzzing. Costs O(pieces × peers).
@@ -36,7 +36,7 @@ impl Picker {
         if wanted_missing != self.wanted_missing {
             return Err("wanted_missing is off".into());
         }
-        let mut inflight: BTreeSet<(PeerKey, BlockRequest)> = BTreeSet::new();
+        let mut inflight: BTreeSet<(PeerKey, BlockRef)> = BTreeSet::new();
         for (&key, state) in &self.peers {
             for (r, _) in &state.inflight {
                 if !inflight.insert((key, *r)) {

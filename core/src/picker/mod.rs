@@ -52,10 +52,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::layout::Layout;
-use crate::pieces::{BitfieldError, PieceSet};
+use crate::pieces::{BitfieldError, BlockRef, PieceSet};
 use crate::rng::Rng;
 use availability::Buckets;
-pub use blocks::{BLOCK_LEN, BlockRequest};
+pub use blocks::BLOCK_LEN;
 use blocks::{Downloading, block_request};
 pub use pick::pipeline_depth;
 pub use priority::{Priority, piece_priorities};
@@ -164,7 +164,7 @@ pub enum Received {
         /// Whether every block of the piece has now arrived.
         piece_complete: bool,
         /// Requests of this block from other peers to cancel.
-        cancels: Vec<(PeerKey, BlockRequest)>,
+        cancels: Vec<(PeerKey, BlockRef)>,
     },
     /// Already received (a slow endgame copy): drop the data.
     Duplicate,
@@ -187,7 +187,7 @@ struct Peer {
     has: Has,
     unchoked: bool,
     /// Requests in flight, oldest first, with when they were sent.
-    inflight: Vec<(BlockRequest, Instant)>,
+    inflight: Vec<(BlockRef, Instant)>,
     /// Last delivery, or unchoke: the start of the snub and timeout clocks.
     last_progress: Option<Instant>,
     snubbed: bool,
@@ -449,7 +449,7 @@ impl Picker {
     /// The peer choked us: its requests are void (BEP 3) and their blocks free again, except
     /// those of pieces it allows us fast (BEP 6: it goes on serving them). Returns the dropped
     /// requests.
-    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<BlockRequest> {
+    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<BlockRef> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
@@ -477,7 +477,7 @@ impl Picker {
     /// The peer rejected a request (BEP 6): the block is free for others. A choking peer
     /// that rejects a piece it allowed us fast is not asked for that piece again while it
     /// chokes us (no request-reject loop).
-    pub fn request_rejected(&mut self, peer: PeerKey, request: BlockRequest) {
+    pub fn request_rejected(&mut self, peer: PeerKey, request: BlockRef) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -502,7 +502,7 @@ impl Picker {
     }
 
     /// The requests in flight to `peer`, oldest first.
-    pub fn requests(&self, peer: PeerKey) -> impl Iterator<Item = BlockRequest> + '_ {
+    pub fn requests(&self, peer: PeerKey) -> impl Iterator<Item = BlockRef> + '_ {
         self.peers
             .get(&peer)
             .into_iter()
@@ -523,7 +523,7 @@ impl Picker {
     // ----- arrivals and timeouts -------------------------------------------------------------
 
     /// A block arrived from `peer`. See [`Received`] for what to do with it.
-    pub fn block_received(&mut self, now: Instant, peer: PeerKey, block: BlockRequest) -> Received {
+    pub fn block_received(&mut self, now: Instant, peer: PeerKey, block: BlockRef) -> Received {
         let Some(index) = self.block_index(block) else {
             return Received::Invalid;
         };
@@ -576,7 +576,7 @@ impl Picker {
 
     /// Applies request timeouts and snubbing at `now`. Returns the requests to cancel: their
     /// blocks are free again for any peer. Call when [`Self::poll_timeout`] expires.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerKey, BlockRequest)> {
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerKey, BlockRef)> {
         let mut expired = Vec::new();
         for (&key, state) in &mut self.peers {
             let Some(since) = Self::clock_start(state) else {
@@ -640,7 +640,7 @@ impl Picker {
     }
 
     /// The index of a well-formed block, or `None` if offset or length are wrong.
-    fn block_index(&self, block: BlockRequest) -> Option<u32> {
+    fn block_index(&self, block: BlockRef) -> Option<u32> {
         let piece_len = self.piece_len(block.piece);
         if piece_len == 0 || !block.offset.is_multiple_of(BLOCK_LEN) || block.offset >= piece_len {
             return None;
@@ -736,7 +736,7 @@ impl Picker {
             self.inc_avail(p);
         }
         // Requests for pieces the peer no longer claims cannot be served.
-        let stale: Vec<BlockRequest> = self.peers[&peer]
+        let stale: Vec<BlockRef> = self.peers[&peer]
             .inflight
             .iter()
             .map(|(r, _)| *r)
@@ -749,7 +749,7 @@ impl Picker {
     }
 
     /// Forgets `peer`'s request of `block` in the piece's block state.
-    fn unrequest(&mut self, block: BlockRequest, peer: PeerKey) {
+    fn unrequest(&mut self, block: BlockRef, peer: PeerKey) {
         let Some(dl) = self.downloading.get_mut(&block.piece) else {
             return;
         };
@@ -759,7 +759,7 @@ impl Picker {
     }
 
     /// Drops every request in flight to `peer`; returns them.
-    fn drop_requests(&mut self, peer: PeerKey) -> Vec<BlockRequest> {
+    fn drop_requests(&mut self, peer: PeerKey) -> Vec<BlockRef> {
         self.drop_requests_where(peer, |_| true)
     }
 
@@ -767,8 +767,8 @@ impl Picker {
     fn drop_requests_where(
         &mut self,
         peer: PeerKey,
-        drop: impl Fn(&BlockRequest) -> bool,
-    ) -> Vec<BlockRequest> {
+        drop: impl Fn(&BlockRef) -> bool,
+    ) -> Vec<BlockRef> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
@@ -776,7 +776,7 @@ impl Picker {
             .into_iter()
             .partition(|(r, _)| drop(r));
         state.inflight = kept;
-        let dropped: Vec<BlockRequest> = dropped.into_iter().map(|(r, _)| r).collect();
+        let dropped: Vec<BlockRef> = dropped.into_iter().map(|(r, _)| r).collect();
         for r in &dropped {
             self.unrequest(*r, peer);
         }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::blocks::{Downloading, block_count, block_request};
-use super::{BLOCK_LEN, BlockRequest, Has, PeerKey, PeerRate, Picker, PickerConfig, Priority};
+use super::{BLOCK_LEN, BlockRef, Has, PeerKey, PeerRate, Picker, PickerConfig, Priority};
 
 /// How many requests to keep in flight to a peer: enough bytes to cover its rate times the
 /// round trip plus the configured queue time, at least `min_pipeline`, at most `max_pipeline`
@@ -32,7 +32,7 @@ impl Picker {
     /// the peer chokes us, only blocks of the pieces it allows us fast (BEP 6). Empty if the
     /// peer is banned or has nothing we need. The caller sends a `request` for each; call
     /// again after blocks arrive, unchokes, haves, allowed-fast pieces and timeouts.
-    pub fn pick(&mut self, now: Instant, peer: PeerKey, rate: PeerRate) -> Vec<BlockRequest> {
+    pub fn pick(&mut self, now: Instant, peer: PeerKey, rate: PeerRate) -> Vec<BlockRef> {
         let Some(state) = self.peers.get(&peer) else {
             return Vec::new();
         };
@@ -63,7 +63,7 @@ impl Picker {
     }
 
     /// Partial pieces first, then untouched ones (rarest first or in order), then endgame.
-    fn pick_unchoked(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
+    fn pick_unchoked(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRef>) {
         self.pick_partial(peer, want, out);
         while *want > 0 {
             let next = if self.config.sequential {
@@ -83,7 +83,7 @@ impl Picker {
     /// Free blocks of the wanted pieces `peer` allows us fast (BEP 6), in the order it named
     /// them; a piece nobody started yet is started only while we are a starting peer (see
     /// [`PickerConfig::starting_pieces`]).
-    fn pick_allowed_fast(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
+    fn pick_allowed_fast(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRef>) {
         let allowed = self.peers[&peer].allowed_fast.clone();
         for piece in allowed {
             if *want == 0 {
@@ -104,7 +104,7 @@ impl Picker {
     }
 
     /// Free blocks of partly downloaded pieces the peer has.
-    fn pick_partial(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRequest>) {
+    fn pick_partial(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRef>) {
         let mut cursor = 0;
         while *want > 0 {
             let Some(&piece) = self.partial.range(cursor..).next() else {
@@ -124,7 +124,7 @@ impl Picker {
         piece: u32,
         peer: PeerKey,
         want: &mut usize,
-        out: &mut Vec<BlockRequest>,
+        out: &mut Vec<BlockRef>,
     ) {
         let piece_len = self.piece_len(piece);
         let Some(dl) = self.downloading.get_mut(&piece) else {

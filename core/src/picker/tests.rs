@@ -38,7 +38,7 @@ fn add_unchoking_seeds(p: &mut Picker, now: Instant, keys: &[PeerKey]) {
     }
 }
 
-fn accept(r: Received) -> (bool, Vec<(PeerKey, BlockRequest)>) {
+fn accept(r: Received) -> (bool, Vec<(PeerKey, BlockRef)>) {
     match r {
         Received::Accepted {
             piece_complete,
@@ -67,10 +67,10 @@ fn rarest_piece_is_picked_first() {
     let reqs = p.pick(now, PeerKey(0), PeerRate { reqq: 1, ..RATE });
     assert_eq!(
         reqs,
-        [BlockRequest {
+        [BlockRef {
             piece: 7,
             offset: 0,
-            len: BLOCK_LEN
+            length: BLOCK_LEN
         }]
     );
     p.check_invariants().unwrap();
@@ -351,10 +351,10 @@ fn priorities_and_sequential_mode() {
         "skipped pieces are never requested"
     );
     for piece in [1, 3, 4] {
-        let block = BlockRequest {
+        let block = BlockRef {
             piece,
             offset: 0,
-            len: BLOCK_LEN,
+            length: BLOCK_LEN,
         };
         assert!(accept(p.block_received(now, PeerKey(0), block)).0);
         p.piece_passed(piece);
@@ -455,35 +455,35 @@ fn hostile_inputs_are_rejected_without_panic() {
         Err(PickerError::PieceOutOfRange { .. })
     ));
     let bad = [
-        BlockRequest {
+        BlockRef {
             piece: 10,
             offset: 0,
-            len: BLOCK_LEN,
+            length: BLOCK_LEN,
         },
-        BlockRequest {
+        BlockRef {
             piece: 0,
             offset: 1,
-            len: BLOCK_LEN,
+            length: BLOCK_LEN,
         },
-        BlockRequest {
+        BlockRef {
             piece: 0,
             offset: 0,
-            len: 1,
+            length: 1,
         },
-        BlockRequest {
+        BlockRef {
             piece: 0,
             offset: BLOCK_LEN,
-            len: BLOCK_LEN,
+            length: BLOCK_LEN,
         },
-        BlockRequest {
+        BlockRef {
             piece: 0,
             offset: u32::MAX,
-            len: u32::MAX,
+            length: u32::MAX,
         },
-        BlockRequest {
+        BlockRef {
             piece: u32::MAX,
             offset: 0,
-            len: BLOCK_LEN,
+            length: BLOCK_LEN,
         },
     ];
     for b in bad {
@@ -493,10 +493,10 @@ fn hostile_inputs_are_rejected_without_panic() {
             "{b:?}"
         );
     }
-    let ok = BlockRequest {
+    let ok = BlockRef {
         piece: 0,
         offset: 0,
-        len: BLOCK_LEN,
+        length: BLOCK_LEN,
     };
     assert_eq!(p.block_received(now, PeerKey(0), ok), Received::Unwanted);
     p.check_invariants().unwrap();
@@ -550,9 +550,9 @@ fn smart_ban_end_to_end_through_storage() {
     add_unchoking_seeds(&mut p, now, &[a, b, evil]);
     let one = PeerRate { reqq: 1, ..RATE };
     // Deliver a block as `from` would send it (the evil peer flips bits) and handle the verdict.
-    let mut deliver = |p: &mut Picker, from: PeerKey, r: BlockRequest| -> Vec<PeerKey> {
+    let mut deliver = |p: &mut Picker, from: PeerKey, r: BlockRef| -> Vec<PeerKey> {
         let start = (l.piece_offset(r.piece) + u64::from(r.offset)) as usize;
-        let mut data = source[start..start + r.len as usize].to_vec();
+        let mut data = source[start..start + r.length as usize].to_vec();
         if from == evil {
             data[7] ^= 0xff;
         }
@@ -604,12 +604,12 @@ fn smart_ban_end_to_end_through_storage() {
 /// The test's own record of what was requested from whom.
 #[derive(Default)]
 struct Model {
-    outstanding: BTreeMap<BlockRequest, BTreeSet<PeerKey>>,
+    outstanding: BTreeMap<BlockRef, BTreeSet<PeerKey>>,
     senders: BTreeMap<u32, BTreeSet<PeerKey>>,
 }
 
 impl Model {
-    fn drop_req(&mut self, peer: PeerKey, r: BlockRequest) {
+    fn drop_req(&mut self, peer: PeerKey, r: BlockRef) {
         if let Some(s) = self.outstanding.get_mut(&r) {
             s.remove(&peer);
             if s.is_empty() {
@@ -725,7 +725,7 @@ impl Swarm {
         }
     }
 
-    fn deliver(&mut self, r: BlockRequest, key: PeerKey) {
+    fn deliver(&mut self, r: BlockRef, key: PeerKey) {
         self.m.drop_req(key, r);
         let others: BTreeSet<PeerKey> = self.m.outstanding.get(&r).cloned().unwrap_or_default();
         match self.p.block_received(self.now, key, r) {
@@ -809,7 +809,7 @@ impl Swarm {
                 }
             }
             5 => {
-                let all: Vec<(BlockRequest, PeerKey)> = self
+                let all: Vec<(BlockRef, PeerKey)> = self
                     .m
                     .outstanding
                     .iter()
@@ -832,7 +832,7 @@ impl Swarm {
     }
 
     fn deliver_random(&mut self) {
-        let all: Vec<(BlockRequest, PeerKey)> = self
+        let all: Vec<(BlockRef, PeerKey)> = self
             .m
             .outstanding
             .iter()

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::blocks::block_request;
-use super::{BLOCK_LEN, BlockRequest, PeerKey, Picker, Priority};
+use super::{BLOCK_LEN, BlockRef, PeerKey, Picker, Priority};
 
 /// Failed pieces remembered for the smart ban; older ones are forgotten first.
 const SMART_BAN_PIECES: usize = 256;
@@ -22,7 +22,7 @@ const SMART_BAN_PER_BLOCK: usize = 8;
 #[non_exhaustive]
 pub struct PiecePassed {
     /// Requests still in flight for the piece, to cancel (only when marked had early).
-    pub cancels: Vec<(PeerKey, BlockRequest)>,
+    pub cancels: Vec<(PeerKey, BlockRef)>,
     /// The piece had failed before and its blocks' digests were recorded: compute the digest
     /// of each block and call [`Picker::check_passed_blocks`].
     pub smart_ban_check: bool,
@@ -37,7 +37,7 @@ pub struct PieceFailed {
     /// Peers banned now (strikes reached the limit): disconnect them and refuse them again.
     pub banned: Vec<PeerKey>,
     /// Requests still in flight for the piece, to cancel.
-    pub cancels: Vec<(PeerKey, BlockRequest)>,
+    pub cancels: Vec<(PeerKey, BlockRef)>,
 }
 
 /// The (sender, digest) pairs seen for one block of a failed piece.
@@ -206,7 +206,7 @@ impl Picker {
     }
 
     /// Forgets the download state of `piece`; returns the requests that were in flight.
-    fn abandon(&mut self, piece: u32) -> Vec<(PeerKey, BlockRequest)> {
+    fn abandon(&mut self, piece: u32) -> Vec<(PeerKey, BlockRef)> {
         let Some(dl) = self.downloading.remove(&piece) else {
             return Vec::new();
         };

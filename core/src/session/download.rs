@@ -14,8 +14,8 @@ use super::peers::Peer;
 use super::pipeline::{Job, PiecePipeline};
 use super::rate::TokenBucket;
 use super::torrent::Data;
-use crate::picker::{BLOCK_LEN, BlockRequest, PeerKey, PeerRate, Picker, Received};
-use crate::wire::BlockRef;
+use crate::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, Received};
+use crate::pieces::BlockRef;
 
 /// Round trip assumed when sizing request pipelines.
 const ASSUMED_RTT: Duration = Duration::from_millis(100);
@@ -202,24 +202,15 @@ impl Session {
     }
 
     /// Cancels requests the picker no longer needs.
-    pub(super) fn send_cancels(&mut self, now: Instant, cancels: &[(PeerKey, BlockRequest)]) {
+    pub(super) fn send_cancels(&mut self, now: Instant, cancels: &[(PeerKey, BlockRef)]) {
         for (key, r) in cancels {
             if let Some(other) = self.peers.by_key(*key) {
                 if let Some(p) = self.peers.get_mut(other) {
-                    let _ = p.conn.cancel(now, BlockRef::new(r.piece, r.offset, r.len));
+                    let _ = p.conn.cancel(now, *r);
                 }
                 self.drive(now, other);
             }
         }
-    }
-}
-
-/// The picker's name for a block.
-pub(super) fn to_request(block: BlockRef) -> BlockRequest {
-    BlockRequest {
-        piece: block.piece,
-        offset: block.offset,
-        len: block.length,
     }
 }
 
@@ -243,7 +234,7 @@ pub(crate) struct BlockIn {
     /// Its piece is complete and every write of it done: verify it now.
     pub(crate) verify_now: bool,
     /// Requests of other peers for the same block, to cancel.
-    pub(crate) cancels: Vec<(PeerKey, BlockRequest)>,
+    pub(crate) cancels: Vec<(PeerKey, BlockRef)>,
 }
 
 impl<'a> Download<'a> {
@@ -287,11 +278,10 @@ impl<'a> Download<'a> {
                 .min(room_blocks),
         };
         for r in self.picker.pick(now, peer.key, rate) {
-            let block = BlockRef::new(r.piece, r.offset, r.len);
-            if peer.conn.request(now, block).is_err() {
+            if peer.conn.request(now, r).is_err() {
                 self.picker.request_rejected(peer.key, r);
             } else {
-                self.limit.spend(now, u64::from(r.len));
+                self.limit.spend(now, u64::from(r.length));
             }
         }
     }
@@ -307,7 +297,7 @@ impl<'a> Download<'a> {
         let Received::Accepted {
             piece_complete,
             cancels,
-        } = self.picker.block_received(now, key, to_request(block))
+        } = self.picker.block_received(now, key, block)
         else {
             return None;
         };

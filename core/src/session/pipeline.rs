@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::io::{CompletionKind, ConnId, DiskJobKind, JobId, TorrentId};
+use crate::pieces::BlockRef;
 use crate::pieces::PieceSet;
 use crate::storage::FileStamp;
-use crate::wire::BlockRef;
 
 /// Why a `Stamps` job was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,8 +17,7 @@ use super::io::ConnId;
 use super::pipeline::Job;
 use super::rate::TokenBucket;
 use super::{Session, SessionConfig};
-use crate::pieces::PieceSet;
-use crate::wire::BlockRef;
+use crate::pieces::{BlockRef, PieceSet};
 
 /// The most bytes one upload read job covers.
 pub(super) const MAX_READ_RUN: u32 = 256 * 1024;

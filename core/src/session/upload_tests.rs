@@ -11,12 +11,13 @@ use bytes::Bytes;
 use crate::create::TorrentBuilder;
 use crate::id::{PeerId, sha1_digest};
 use crate::metainfo::Metainfo;
+use crate::pieces::BlockRef;
 use crate::session::{
     Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, Session,
     SessionConfig, TorrentId, TorrentOptions, TorrentSource,
 };
 use crate::storage::FileStamp;
-use crate::wire::{self, BlockRef};
+use crate::wire;
 
 const PIECE: u32 = 512 * 1024;
 const PIECES: u32 = 2;

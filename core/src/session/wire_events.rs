@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use super::Session;
-use super::download::to_request;
 use super::event::PeerCloseReason;
 use super::io::{ConnId, Dest, Transmit};
 use super::torrent::candidates::Source;
@@ -96,7 +95,7 @@ impl Session {
             WireEvent::BlockReceived { block, data } => self.on_block(now, conn, block, data),
             WireEvent::Rejected(block) => {
                 if let Some((d, key)) = self.picker_of(conn) {
-                    d.picker.request_rejected(key, to_request(block));
+                    d.picker.request_rejected(key, block);
                 }
             }
             WireEvent::RequestReceived(_) => self.serve(now, conn),

@@ -13,7 +13,8 @@ use bytes::{Buf, BytesMut};
 use super::limits::{
     MAX_EXTENDED_MESSAGE_LEN, MAX_PIECE_MESSAGE_LEN, MAX_UNKNOWN_BITFIELD_LEN, PIECE_HEADER_LEN,
 };
-use super::message::{BlockRef, Message, MessageId};
+use super::message::{Message, MessageId};
+use crate::pieces::BlockRef;
 use crate::pieces::bitfield_len;
 
 /// How many pieces the torrent has, as far as the decoder knows.

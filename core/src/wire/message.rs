@@ -4,29 +4,7 @@
 use bytes::{BufMut, Bytes};
 
 use super::limits::PIECE_HEADER_LEN;
-
-/// One block of a piece: what a `request`, `cancel` or `reject request` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct BlockRef {
-    /// The piece index.
-    pub piece: u32,
-    /// Byte offset of the block inside the piece.
-    pub offset: u32,
-    /// Length of the block in bytes.
-    pub length: u32,
-}
-
-impl BlockRef {
-    /// A block of `length` bytes at `offset` in `piece`.
-    pub const fn new(piece: u32, offset: u32, length: u32) -> Self {
-        Self {
-            piece,
-            offset,
-            length,
-        }
-    }
-}
+use crate::pieces::BlockRef;
 
 /// A message id, the byte after the length prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

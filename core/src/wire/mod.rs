@@ -27,7 +27,7 @@ pub use codec::{Decoder, PieceCount, ProtocolError};
 pub use extension_handshake::{ExtendedHandshake, ExtendedHandshakeError, ExtensionMap};
 pub use fast::allowed_fast_set;
 pub use handshake::{Handshake, Reserved};
-pub use message::{BlockRef, Message, MessageId};
+pub use message::{Message, MessageId};
 pub use peer::{
     CloseReason, Config, Connection, Event, Misbehaviour, Phase, PieceGeometry, TorrentParams,
     UsageError,

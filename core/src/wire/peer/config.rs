@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::id::{InfoHash, PeerId};
 use crate::layout::Layout;
-use crate::pieces::PieceSet;
+use crate::pieces::{BlockRef, PieceSet};
 use crate::wire::extension_handshake::ExtensionMap;
 use crate::wire::handshake::Reserved;
 use crate::wire::limits::{
@@ -14,7 +14,6 @@ use crate::wire::limits::{
     DEFAULT_REQUEST_TIMEOUT, HARD_MAX_REQUESTS, MAX_ALLOWED_FAST_GRANTED, MAX_BLOCK_LEN,
     MISBEHAVIOUR_THRESHOLD,
 };
-use crate::wire::message::BlockRef;
 
 /// Settings shared by every connection of a session (wrap it in an `Arc`).
 #[derive(Clone, Debug)]

@@ -6,10 +6,11 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::id::{InfoHash, PeerId};
+use crate::pieces::BlockRef;
 use crate::wire::codec::ProtocolError;
 use crate::wire::extension_handshake::{ExtendedHandshake, ExtendedHandshakeError};
 use crate::wire::handshake::Reserved;
-use crate::wire::message::{BlockRef, MessageId};
+use crate::wire::message::MessageId;
 use crate::wire::mse::MseError;
 
 /// Something the owner of a connection should know; drain with

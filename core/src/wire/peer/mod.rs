@@ -42,13 +42,13 @@ pub use event::{CloseReason, Event, Misbehaviour, UsageError};
 
 use self::state::{OutRequests, PeerPieces, SendQueue};
 use crate::id::{InfoHash, PeerId};
-use crate::pieces::PieceSet;
+use crate::pieces::{BlockRef, PieceSet};
 use crate::wire::codec::{Decoder, PieceCount};
 use crate::wire::extension_handshake::{ExtendedHandshake, ExtensionMap};
 use crate::wire::fast::allowed_fast_set;
 use crate::wire::handshake::{Handshake, Reserved};
 use crate::wire::limits::{DEFAULT_PEER_REQQ, MAX_EXTENDED_MESSAGE_LEN, MAX_PEER_REQQ};
-use crate::wire::message::{BlockRef, Message};
+use crate::wire::message::Message;
 use crate::wire::transport::{Link, Transport, Unwrapped};
 
 /// Where a connection is in its life.

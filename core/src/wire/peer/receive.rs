@@ -5,13 +5,13 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseReason, Connection, Event, Misbehaviour, Phase};
-use crate::pieces::{PieceSet, bitfield_len};
+use crate::pieces::{BlockRef, PieceSet, bitfield_len};
 use crate::wire::extension_handshake::ExtendedHandshake;
 use crate::wire::handshake::Handshake;
 use crate::wire::limits::{
     HANDSHAKE_LEN, MAX_ALLOWED_FAST_RECEIVED, MAX_BLOCK_LEN, MAX_MESSAGE_LEN,
 };
-use crate::wire::message::{BlockRef, Message};
+use crate::wire::message::Message;
 
 /// What the peer announced as its first message.
 enum Announce {

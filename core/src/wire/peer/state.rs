@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::pieces::PieceSet;
+use crate::pieces::{BlockRef, PieceSet};
 use crate::wire::limits::{MAX_CANCELLED_REMEMBERED, MAX_UNKNOWN_PIECE_COUNT};
-use crate::wire::message::{BlockRef, Message, encode_piece_header};
+use crate::wire::message::{Message, encode_piece_header};
 
 /// Bytes waiting to be written: small messages coalesce in one buffer, blocks travel as the
 /// `Bytes` the owner gave (no copy).
