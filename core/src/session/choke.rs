@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use super::Session;
 use super::io::{ConnId, TorrentId};
-use crate::choker::{ChokeMode, PeerStats};
+use super::peers::Peer;
+use crate::choker::{ChokeMode, Choker, PeerStats};
+use crate::picker::Picker;
 
 impl Session {
     /// A peer became interested or not interested in us.
@@ -20,16 +22,9 @@ impl Session {
         let Some(t) = self.torrents.get(&id) else {
             return;
         };
-        let unchoked = t.choker.is_unchoked(peer.key);
-        let interested = peer.conn.peer_interested();
         let slots = self.config.choker.upload_slots + self.config.choker.optimistic_slots;
-        let busy = self
-            .peers
-            .values()
-            .filter(|p| p.torrent == Some(id) && t.choker.is_unchoked(p.key))
-            .count();
-        // A new interested peer takes a free slot at once; a peer leaving frees its slot.
-        if (interested && !unchoked && busy < slots) || (!interested && unchoked) {
+        let of_torrent = self.peers.values().filter(|p| p.torrent == Some(id));
+        if interest_needs_rechoke(&t.choker, peer, of_torrent, slots) {
             self.rechoke(now, id);
         }
     }
@@ -50,19 +45,8 @@ impl Session {
         } else {
             ChokeMode::Downloading
         };
-        let stats: Vec<PeerStats> = self
-            .peers
-            .values()
-            .filter(|p| p.torrent == Some(id) && p.established)
-            .map(|p| PeerStats {
-                peer: p.key,
-                interested: p.conn.peer_interested(),
-                download_rate: p.down.rate(now),
-                upload_rate: p.up.rate(now),
-                connected_at: p.connected_at,
-                snubbed: d.picker.is_snubbed(p.key),
-            })
-            .collect();
+        let of_torrent = self.peers.values().filter(|p| p.torrent == Some(id));
+        let stats = peer_stats(now, of_torrent, &d.picker);
         let decision = t.choker.rechoke(now, mode, &stats);
         for conn in self.peers.ids_of(id) {
             if let Some(p) = self.peers.get_mut(conn)
@@ -77,4 +61,40 @@ impl Session {
             self.drive(now, conn);
         }
     }
+}
+
+/// Whether `peer`'s change of interest calls for a rechoke at once: a new interested peer
+/// takes a free slot (of `slots`, counted over the torrent's peers `of_torrent`); a peer
+/// losing interest frees its slot.
+fn interest_needs_rechoke<'a>(
+    choker: &Choker,
+    peer: &Peer,
+    of_torrent: impl Iterator<Item = &'a Peer>,
+    slots: usize,
+) -> bool {
+    let unchoked = choker.is_unchoked(peer.key);
+    let interested = peer.conn.peer_interested();
+    if !interested {
+        return unchoked;
+    }
+    !unchoked && of_torrent.filter(|p| choker.is_unchoked(p.key)).count() < slots
+}
+
+/// What the choker weighs of each established peer of a torrent (`of_torrent`) at `now`.
+fn peer_stats<'a>(
+    now: Instant,
+    of_torrent: impl Iterator<Item = &'a Peer>,
+    picker: &Picker,
+) -> Vec<PeerStats> {
+    of_torrent
+        .filter(|p| p.established)
+        .map(|p| PeerStats {
+            peer: p.key,
+            interested: p.conn.peer_interested(),
+            download_rate: p.down.rate(now),
+            upload_rate: p.up.rate(now),
+            connected_at: p.connected_at,
+            snubbed: picker.is_snubbed(p.key),
+        })
+        .collect()
 }
