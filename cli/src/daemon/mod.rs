@@ -21,6 +21,7 @@ mod rpc;
 mod space;
 mod store;
 mod watch;
+mod webui;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

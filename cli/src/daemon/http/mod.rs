@@ -2,8 +2,8 @@
 //! auth, and bounds (body size, header and body read timeouts, connection count). Written
 //! once over hyper's I/O traits; `smol.rs` and `tokio.rs` only accept connections and spawn.
 //!
-//! Routes: `/transmission/rpc` (Transmission's RPC), `/` (a page saying what this is),
-//! anything else 404.
+//! Routes: `/transmission/rpc` (Transmission's RPC), `/`, `/app.js`, `/app.css` (the web UI,
+//! `webui/`), anything else 404.
 
 #[cfg(feature = "smol")]
 pub(crate) mod smol;
@@ -149,8 +149,10 @@ impl<B: Backend> Server<B> {
         }
         match req.uri().path() {
             "/transmission/rpc" | "/transmission/rpc/" => self.rpc(req).await,
-            "/" => html(PAGE),
-            _ => text(StatusCode::NOT_FOUND, "404: Not Found"),
+            path => match super::webui::asset(path) {
+                Some(asset) => ui_file(asset),
+                None => text(StatusCode::NOT_FOUND, "404: Not Found"),
+            },
         }
     }
 
@@ -301,22 +303,19 @@ fn too_large(limit: usize) -> Reply {
     )
 }
 
-fn html(page: &'static str) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
-    reply.headers_mut().insert(
+/// A file of the web UI, with its security headers.
+fn ui_file(asset: super::webui::Asset) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from_static(asset.body)));
+    let headers = reply.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=UTF-8"),
+        HeaderValue::from_static(asset.content_type),
     );
+    for (name, value) in super::webui::SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     reply
 }
-
-/// The page at `/` until the web UI exists.
-const PAGE: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sanstorrent \
-daemon</title></head>\n<body><h1>sanstorrent daemon</h1>\n<p>This is a sanstorrent BitTorrent \
-daemon. It speaks the Transmission RPC protocol at <code>/transmission/rpc</code>: point \
-<code>transmission-remote</code>, Transmission Remote GUI, Sonarr or Radarr (as a Transmission \
-download client) at this address and port.</p>\n<p>A web interface is not there yet.</p>\
-</body></html>\n";
 
 /// hyper's timer, shared: the runtime's timer behind an `Arc`.
 #[derive(Clone)]

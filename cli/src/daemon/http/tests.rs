@@ -265,7 +265,17 @@ fn routes_page_and_404() {
         b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status(&page), 200);
-    assert!(page.contains("sanstorrent daemon") && page.contains("/transmission/rpc"));
+    assert!(page.contains("<title>sanstorrent</title>") && page.contains("app.js"));
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'self'")
+    );
+    let script = exchange(
+        s.addr,
+        b"GET /app.js HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&script), 200);
+    assert!(script.contains("text/javascript") && script.contains("transmission/rpc"));
     let missing = exchange(
         s.addr,
         b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
