@@ -138,8 +138,10 @@ pub(crate) struct TorrentOptions {
     pub(crate) bandwidth_priority: Priority,
     /// Download pieces in order.
     pub(crate) sequential: bool,
-    /// Free-form labels (Transmission labels; the qBittorrent API maps category and tags here).
+    /// Free-form labels (Transmission labels; the qBittorrent API shows them as tags).
     pub(crate) labels: Vec<String>,
+    /// Its category (qBittorrent's; empty: none).
+    pub(crate) category: String,
 }
 
 /// Why a torrent is in error, if it is (Transmission's `error` numbers).
@@ -361,6 +363,8 @@ pub(crate) struct AddTorrent {
     pub(crate) files: FileChanges,
     /// Its labels.
     pub(crate) labels: Vec<String>,
+    /// Its category (empty: none).
+    pub(crate) category: String,
     /// Its most peers (`None`: the session's default).
     pub(crate) peer_limit: Option<u32>,
     /// Its bandwidth priority.
@@ -465,6 +469,8 @@ pub(crate) struct TorrentChanges {
     pub(crate) sequential: Option<bool>,
     /// Replace the labels.
     pub(crate) labels: Option<Vec<String>>,
+    /// Set the category (empty: none).
+    pub(crate) category: Option<String>,
     /// Move to this queue position.
     pub(crate) queue_position: Option<u32>,
     /// Files wanted and priorities.
@@ -583,6 +589,60 @@ pub(crate) struct SettingsChanges {
     pub(crate) peer_limit_global: Option<u32>,
     /// Default most peers per torrent.
     pub(crate) peer_limit_per_torrent: Option<u32>,
+}
+
+/// The named groups torrents can be put in (qBittorrent's categories and tags).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Groups {
+    /// Categories, each with its save path (empty: the session's download dir).
+    pub(crate) categories: std::collections::BTreeMap<String, PathBuf>,
+    /// Tags known besides those torrents carry.
+    pub(crate) tags: std::collections::BTreeSet<String>,
+}
+
+impl Groups {
+    /// Applies `edit`, and takes removed groups off the torrents whose `options` are given.
+    pub(crate) fn apply<'a>(
+        &mut self,
+        edit: &GroupEdit,
+        options: impl Iterator<Item = &'a mut TorrentOptions>,
+    ) {
+        match edit {
+            GroupEdit::SetCategory(name, path) => {
+                self.categories.insert(name.clone(), path.clone());
+            }
+            GroupEdit::RemoveCategories(names) => {
+                for name in names {
+                    self.categories.remove(name);
+                }
+                for o in options.filter(|o| names.contains(&o.category)) {
+                    o.category.clear();
+                }
+            }
+            GroupEdit::AddTags(tags) => self.tags.extend(tags.iter().cloned()),
+            GroupEdit::RemoveTags(tags) => {
+                for tag in tags {
+                    self.tags.remove(tag);
+                }
+                for o in options {
+                    o.labels.retain(|l| !tags.contains(l));
+                }
+            }
+        }
+    }
+}
+
+/// An edit to [`Groups`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum GroupEdit {
+    /// Create or change a category (its save path; empty: the default).
+    SetCategory(String, PathBuf),
+    /// Forget these categories (torrents in them lose their category).
+    RemoveCategories(Vec<String>),
+    /// Create these tags.
+    AddTags(Vec<String>),
+    /// Forget these tags (torrents carrying them lose them).
+    RemoveTags(Vec<String>),
 }
 
 /// Transfer totals over some span.
@@ -715,4 +775,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Whether our peer port is reachable from outside (`false` when unknown).
     fn port_test(&self) -> impl Future<Output = bool> + Send;
+
+    /// The categories and tags.
+    fn groups(&self) -> impl Future<Output = Groups> + Send;
+
+    /// Creates, changes or removes categories and tags.
+    fn change_groups(&self, edit: GroupEdit) -> impl Future<Output = Outcome<()>> + Send;
 }

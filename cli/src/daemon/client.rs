@@ -31,6 +31,7 @@ struct State {
     next_id: u32,
     started: u64,
     added_this_run: u64,
+    groups: Groups,
 }
 
 /// A torrent as the daemon knows it besides the client's statistics.
@@ -60,6 +61,7 @@ impl<R: Runtime> ClientBackend<R> {
                 next_id: 1,
                 started: unix_now(),
                 added_this_run: 0,
+                groups: Groups::default(),
             }),
         }
     }
@@ -143,6 +145,7 @@ impl<R: Runtime> ClientBackend<R> {
                 download_dir: Some(t.download_dir.clone()),
                 paused: Some(t.paused),
                 labels: t.labels.clone(),
+                category: t.category.clone(),
                 sequential: Some(t.sequential),
                 ..AddTorrent::default()
             };
@@ -169,6 +172,7 @@ impl<R: Runtime> ClientBackend<R> {
                 download_dir: t.dir.clone(),
                 paused: t.stopped,
                 labels: t.options.labels.clone(),
+                category: t.options.category.clone(),
                 sequential: t.options.sequential,
                 added_date: t.added,
             })
@@ -432,6 +436,7 @@ impl<R: Runtime> ClientBackend<R> {
                 honors_session_limits: true,
                 sequential: add.sequential.unwrap_or(false),
                 labels: add.labels,
+                category: add.category,
                 ..TorrentOptions::default()
             },
         });
@@ -544,17 +549,23 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn change(&self, ids: Vec<Id>, changes: TorrentChanges) -> Outcome<()> {
-        let only_labels = TorrentChanges {
+        let only_groups = TorrentChanges {
             labels: None,
+            category: None,
             ..changes.clone()
         } == TorrentChanges::default();
-        if !only_labels {
-            return unsupported("changing torrent options other than labels");
+        if !only_groups {
+            return unsupported("changing torrent options other than labels and category");
         }
-        if let Some(labels) = changes.labels {
+        if changes.labels.is_some() || changes.category.is_some() {
             let mut state = self.lock();
             for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
-                t.options.labels.clone_from(&labels);
+                if let Some(labels) = &changes.labels {
+                    t.options.labels.clone_from(labels);
+                }
+                if let Some(category) = &changes.category {
+                    t.options.category.clone_from(category);
+                }
             }
             self.persist(&state);
         }
@@ -633,5 +644,19 @@ impl<R: Runtime> Backend for ClientBackend<R> {
 
     async fn port_test(&self) -> bool {
         false
+    }
+
+    async fn groups(&self) -> Groups {
+        self.lock().groups.clone()
+    }
+
+    async fn change_groups(&self, edit: GroupEdit) -> Outcome<()> {
+        let mut state = self.lock();
+        let State {
+            groups, torrents, ..
+        } = &mut *state;
+        groups.apply(&edit, torrents.iter_mut().map(|t| &mut t.options));
+        self.persist(&state);
+        Ok(())
     }
 }

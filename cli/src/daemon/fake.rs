@@ -20,6 +20,7 @@ pub(crate) struct State {
     pub(crate) calls: Vec<String>,
     pub(crate) removed: Vec<Id>,
     pub(crate) next_id: u32,
+    pub(crate) groups: Groups,
 }
 
 /// A torrent view with one file, one tracker and one peer.
@@ -138,6 +139,7 @@ impl Fake {
                 calls: Vec::new(),
                 removed: Vec::new(),
                 next_id: 3,
+                groups: Groups::default(),
             }),
         }
     }
@@ -190,6 +192,7 @@ impl Backend for Fake {
             v.status = Status::Stopped;
         }
         v.options.labels = add.labels;
+        v.options.category = add.category;
         let added = Added::New {
             id: v.id,
             hash: v.hash,
@@ -244,6 +247,46 @@ impl Backend for Fake {
             if let Some(labels) = &changes.labels {
                 t.options.labels.clone_from(labels);
             }
+            if let Some(category) = &changes.category {
+                t.options.category.clone_from(category);
+            }
+            if let Some(seq) = changes.sequential {
+                t.options.sequential = seq;
+            }
+            if let Some(limit) = changes.download_limit {
+                t.options.download_limit.bytes_per_sec = limit;
+            }
+            if let Some(on) = changes.download_limited {
+                t.options.download_limit.enabled = on;
+            }
+            if let Some(limit) = changes.upload_limit {
+                t.options.upload_limit.bytes_per_sec = limit;
+            }
+            if let Some(on) = changes.upload_limited {
+                t.options.upload_limit.enabled = on;
+            }
+            if let Some(ratio) = changes.seed_ratio_limit {
+                t.options.seed_ratio_limit = ratio;
+            }
+            if let Some(mode) = changes.seed_ratio_mode {
+                t.options.seed_ratio_mode = mode;
+            }
+            if let Some(Files::Some(list)) = &changes.files.high {
+                for i in list {
+                    let Some(file) = t.files.get_mut(*i as usize) else {
+                        return Err(BackendError::FileIndex(*i));
+                    };
+                    file.priority = Priority::High;
+                }
+            }
+            if let Some(Files::Some(list)) = &changes.files.wanted {
+                for i in list {
+                    let Some(file) = t.files.get_mut(*i as usize) else {
+                        return Err(BackendError::FileIndex(*i));
+                    };
+                    file.wanted = true;
+                }
+            }
         }
         Ok(())
     }
@@ -253,6 +296,10 @@ impl Backend for Fake {
             "set_location {ids:?} {} {move_data}",
             location.display()
         ));
+        let mut state = self.lock();
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+            t.download_dir.clone_from(&location);
+        }
         Ok(())
     }
 
@@ -312,5 +359,19 @@ impl Backend for Fake {
 
     async fn port_test(&self) -> bool {
         false
+    }
+
+    async fn groups(&self) -> Groups {
+        self.lock().groups.clone()
+    }
+
+    async fn change_groups(&self, edit: GroupEdit) -> Outcome<()> {
+        self.record(format!("change_groups {edit:?}"));
+        let mut state = self.lock();
+        let State {
+            groups, torrents, ..
+        } = &mut *state;
+        groups.apply(&edit, torrents.iter_mut().map(|t| &mut t.options));
+        Ok(())
     }
 }

@@ -17,6 +17,7 @@ mod client;
 #[cfg(test)]
 mod fake;
 mod http;
+mod qbit;
 mod rpc;
 mod space;
 mod store;

@@ -29,6 +29,9 @@ pub(crate) struct Saved {
     /// Its labels.
     #[serde(default)]
     pub(crate) labels: Vec<String>,
+    /// Its category (qBittorrent's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) category: String,
     /// Sequential download.
     #[serde(default)]
     pub(crate) sequential: bool,
@@ -144,6 +147,7 @@ mod tests {
             download_dir: "/dl".into(),
             paused: true,
             labels: vec!["tv".into()],
+            category: "shows".into(),
             sequential: false,
             added_date: 7,
         }];

@@ -2,8 +2,9 @@
 //! auth, and bounds (body size, header and body read timeouts, connection count). Written
 //! once over hyper's I/O traits; `smol.rs` and `tokio.rs` only accept connections and spawn.
 //!
-//! Routes: `/transmission/rpc` (Transmission's RPC), `/`, `/app.js`, `/app.css` (the web UI,
-//! `webui/`), anything else 404.
+//! Routes: `/transmission/rpc` (Transmission's RPC), `/api/v2/…` (qBittorrent's Web API,
+//! which logs in with its own `SID` cookie instead of basic auth), `/`, `/app.js`, `/app.css`
+//! (the web UI, `webui/`), anything else 404.
 
 #[cfg(feature = "smol")]
 pub(crate) mod smol;
@@ -27,6 +28,7 @@ use hyper::rt::{Sleep, Timer};
 use hyper::{Request, Response, StatusCode};
 
 use super::backend::Backend;
+use super::qbit::{self, Credentials, Qbit};
 use super::rpc::{Rpc, SESSION_ID_HEADER};
 
 /// The bounds every connection and request is held to.
@@ -69,6 +71,7 @@ pub(crate) struct Access {
 #[derive(Debug)]
 pub(crate) struct Server<B> {
     rpc: Rpc<B>,
+    qbit: Qbit<B>,
     access: Access,
     limits: Limits,
     timer: SharedTimer,
@@ -84,8 +87,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 impl<B: Backend> Server<B> {
     /// A server answering with `rpc`.
     pub(crate) fn new(rpc: Rpc<B>, access: Access, limits: Limits, timer: SharedTimer) -> Self {
+        let qbit = Qbit::new(
+            Arc::clone(rpc.backend()),
+            access.credentials.as_deref().map(Credentials::parse),
+            rpc.allowed().clone(),
+        );
         Self {
             rpc,
+            qbit,
             access,
             limits,
             timer,
@@ -106,12 +115,13 @@ impl<B: Backend> Server<B> {
     }
 
     /// Serves one connection until the client closes it or a bound is crossed.
-    pub(crate) async fn serve<I>(self: Arc<Self>, io: I, _slot: Slot<B>)
+    pub(crate) async fn serve<I>(self: Arc<Self>, io: I, _slot: Slot<B>, remote: SocketAddr)
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
         let server = Arc::clone(&self);
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(Remote(remote.ip()));
             let server = Arc::clone(&server);
             async move { Ok::<_, Infallible>(server.respond(req).await) }
         });
@@ -138,6 +148,9 @@ impl<B: Backend> Server<B> {
                  address (a Host header check against DNS rebinding); use --http-auth to \
                  serve other names",
             );
+        }
+        if req.uri().path().starts_with(QBIT_PREFIX) {
+            return self.qbit(req).await;
         }
         if !self.authorized(req.headers()) {
             let mut reply = text(StatusCode::UNAUTHORIZED, "401: Unauthorized");
@@ -189,6 +202,84 @@ impl<B: Backend> Server<B> {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Ok(id) = HeaderValue::from_str(self.rpc.session_id()) {
             headers.insert(SESSION_ID_HEADER, id);
+        }
+        response
+    }
+
+    /// A qBittorrent API call: its form from the query and the (urlencoded or multipart)
+    /// body, its cookie and CSRF headers.
+    async fn qbit<Bd>(&self, req: Request<Bd>) -> Reply
+    where
+        Bd: Body<Data = Bytes>,
+        Bd::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let header =
+            |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let declared = header(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.rpc_body as u64) {
+            return too_large(self.limits.rpc_body);
+        }
+        let body = match self.read_body(body).await {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let mut form = qbit::Form::default();
+        if let Some(query) = parts.uri.query() {
+            form.add_urlencoded(query.as_bytes());
+        }
+        let content_type = header(header::CONTENT_TYPE).unwrap_or("");
+        if content_type
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+        {
+            let parsed = match multer::parse_boundary(content_type) {
+                Ok(boundary) => form.add_multipart(body, boundary.as_str()).await,
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = parsed {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("400: bad multipart body: {e}"),
+                );
+            }
+        } else if !body.is_empty() {
+            form.add_urlencoded(&body);
+        }
+        let sid = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("SID="));
+        let call = qbit::Request {
+            method: parts.uri.path()[QBIT_PREFIX.len()..].trim_end_matches('/'),
+            form,
+            sid,
+            host: header(header::HOST),
+            origin: header(header::ORIGIN),
+            referer: header(header::REFERER),
+            peer: parts.extensions.get::<Remote>().map(|r| r.0),
+        };
+        let reply = self.qbit.handle(&call, Instant::now()).await;
+        let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+        *response.status_mut() =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(if reply.json {
+                "application/json"
+            } else {
+                "text/plain; charset=UTF-8"
+            }),
+        );
+        if let Some(cookie) = reply
+            .set_cookie
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.insert(header::SET_COOKIE, cookie);
         }
         response
     }
@@ -262,6 +353,13 @@ impl<B: Backend> Server<B> {
         constant_time_eq(&decoded, expected.as_bytes())
     }
 }
+
+/// Where the qBittorrent API lives.
+const QBIT_PREFIX: &str = "/api/v2/";
+
+/// The address a request came from (a request extension).
+#[derive(Clone, Copy, Debug)]
+struct Remote(IpAddr);
 
 /// A connection slot; dropping it frees the slot.
 #[derive(Debug)]

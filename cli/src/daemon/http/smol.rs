@@ -24,8 +24,8 @@ pub(crate) async fn bind(addr: SocketAddr) -> io::Result<smol::net::TcpListener>
 /// Accepts connections forever, each served on its own task.
 pub(crate) async fn run<B: Backend>(server: Arc<Server<B>>, listener: smol::net::TcpListener) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, remote) = match listener.accept().await {
+            Ok((stream, remote)) => (stream, remote),
             Err(e) => {
                 // Out of file descriptors, or a connection reset before accept: wait a bit
                 // rather than spin.
@@ -38,6 +38,6 @@ pub(crate) async fn run<B: Backend>(server: Arc<Server<B>>, listener: smol::net:
             continue;
         };
         let server = Arc::clone(&server);
-        smol::spawn(server.serve(FuturesIo::new(stream), slot)).detach();
+        smol::spawn(server.serve(FuturesIo::new(stream), slot, remote)).detach();
     }
 }

@@ -24,8 +24,8 @@ pub(crate) async fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener
 /// Accepts connections forever, each served on its own task.
 pub(crate) async fn run<B: Backend>(server: Arc<Server<B>>, listener: tokio::net::TcpListener) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, remote) = match listener.accept().await {
+            Ok((stream, remote)) => (stream, remote),
             Err(e) => {
                 tracing::warn!("HTTP accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -36,6 +36,6 @@ pub(crate) async fn run<B: Backend>(server: Arc<Server<B>>, listener: tokio::net
             continue;
         };
         let server = Arc::clone(&server);
-        tokio::spawn(server.serve(TokioIo::new(stream), slot));
+        tokio::spawn(server.serve(TokioIo::new(stream), slot, remote));
     }
 }

@@ -74,6 +74,16 @@ impl<B: Backend> Rpc<B> {
         }
     }
 
+    /// The backend calls go to (the qBittorrent API shares it).
+    pub(crate) fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// The directories requests may name.
+    pub(crate) fn allowed(&self) -> &AllowedDirs {
+        &self.allowed
+    }
+
     /// The session id clients must send back.
     pub(crate) fn session_id(&self) -> &str {
         &self.facts.session_id

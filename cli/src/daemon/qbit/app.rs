@@ -1,0 +1,156 @@
+//! `app/…`: versions, build facts, and the preferences the *arr apps read and set.
+
+use serde_json::{Map, Value, json};
+
+use super::{Answer, Failure, Form, Qbit, Reply};
+use crate::daemon::backend::{Backend, SettingsChanges};
+
+/// The qBittorrent version reported (clients switch on its major number).
+pub(super) const VERSION: &str = "v5.0.0";
+/// The Web API version reported (qBittorrent 5.0's).
+pub(super) const WEBAPI_VERSION: &str = "2.11.2";
+
+impl<B: Backend> Qbit<B> {
+    pub(super) async fn app(&self, method: &str, form: &Form) -> Answer {
+        match method {
+            "version" => Ok(Reply::text(200, VERSION)),
+            "webapiVersion" => Ok(Reply::text(200, WEBAPI_VERSION)),
+            "buildInfo" => Ok(Reply::json(&json!({
+                "qt": "none",
+                "libtorrent": concat!("sanstorrent ", env!("CARGO_PKG_VERSION")),
+                "boost": "none",
+                "openssl": "none",
+                "zlib": "none",
+                "bitness": usize::BITS,
+                "platform": std::env::consts::OS,
+            }))),
+            "defaultSavePath" => {
+                let s = self.backend.settings().await;
+                Ok(Reply::text(200, &s.download_dir.display().to_string()))
+            }
+            "preferences" => Ok(Reply::json(&self.preferences().await)),
+            "setPreferences" => self.set_preferences(form).await,
+            "shutdown" => Err(Failure::Internal(
+                "not supported by this daemon: shutdown over the qBittorrent API (use \
+                 Transmission's session-close or a signal)"
+                    .into(),
+            )),
+            _ => Err(Failure::NotFound("Not Found".into())),
+        }
+    }
+
+    async fn preferences(&self) -> Value {
+        let s = self.backend.settings().await;
+        let limit = |l: crate::daemon::backend::SpeedLimit| {
+            if l.enabled { l.bytes_per_sec } else { 0 }
+        };
+        json!({
+            "save_path": s.download_dir.display().to_string(),
+            "temp_path_enabled": false,
+            "temp_path": "",
+            "start_paused_enabled": !s.start_added_torrents,
+            "add_stopped_enabled": !s.start_added_torrents,
+            "auto_tmm_enabled": false,
+            "queueing_enabled": s.download_queue_enabled || s.seed_queue_enabled,
+            "max_active_downloads": if s.download_queue_enabled { i64::from(s.download_queue_size) } else { -1 },
+            "max_active_uploads": if s.seed_queue_enabled { i64::from(s.seed_queue_size) } else { -1 },
+            "max_active_torrents": -1,
+            "dl_limit": limit(s.download_limit),
+            "up_limit": limit(s.upload_limit),
+            "alt_dl_limit": 0,
+            "alt_up_limit": 0,
+            "max_ratio_enabled": s.seed_ratio_limited,
+            "max_ratio": if s.seed_ratio_limited { s.seed_ratio_limit } else { -1.0 },
+            "max_ratio_act": 0,
+            "max_seeding_time_enabled": false,
+            "max_seeding_time": -1,
+            "max_inactive_seeding_time_enabled": s.idle_seeding_limit_enabled,
+            "max_inactive_seeding_time": if s.idle_seeding_limit_enabled { i64::from(s.idle_seeding_limit) } else { -1 },
+            "dht": s.dht_enabled,
+            "pex": s.pex_enabled,
+            "lsd": false,
+            "encryption": 0,
+            "listen_port": s.peer_port,
+            "random_port": false,
+            "upnp": false,
+            "max_connec": s.peer_limit_global,
+            "max_connec_per_torrent": s.peer_limit_per_torrent,
+            "web_ui_port": 0,
+            "bypass_local_auth": true,
+            "torrent_content_layout": "Original",
+            "create_subfolder_enabled": true,
+            "category_changed_tmm_enabled": false,
+            "save_path_changed_tmm_enabled": false,
+        })
+    }
+
+    async fn set_preferences(&self, form: &Form) -> Answer {
+        let text = form.required("json")?;
+        let Ok(Value::Object(prefs)) = serde_json::from_str::<Value>(text) else {
+            return Err(Failure::BadParams("json: not a JSON object".into()));
+        };
+        let mut c = SettingsChanges::default();
+        let n = |prefs: &Map<String, Value>, k: &str| prefs.get(k).and_then(Value::as_i64);
+        if let Some(p) = prefs.get("save_path").and_then(Value::as_str) {
+            c.download_dir = Some(self.check_dir(p)?);
+        }
+        if let Some(b) = prefs.get("dht").and_then(Value::as_bool) {
+            c.dht_enabled = Some(b);
+        }
+        if let Some(b) = prefs.get("pex").and_then(Value::as_bool) {
+            c.pex_enabled = Some(b);
+        }
+        if let Some(b) = prefs
+            .get("add_stopped_enabled")
+            .or_else(|| prefs.get("start_paused_enabled"))
+            .and_then(Value::as_bool)
+        {
+            c.start_added_torrents = Some(!b);
+        }
+        if let Some(v) = n(&prefs, "dl_limit") {
+            c.download_limited = Some(v > 0);
+            c.download_limit = Some(u64::try_from(v.max(0)).unwrap_or(0));
+        }
+        if let Some(v) = n(&prefs, "up_limit") {
+            c.upload_limited = Some(v > 0);
+            c.upload_limit = Some(u64::try_from(v.max(0)).unwrap_or(0));
+        }
+        if let Some(b) = prefs.get("queueing_enabled").and_then(Value::as_bool) {
+            c.download_queue_enabled = Some(b);
+            c.seed_queue_enabled = Some(b);
+        }
+        if let Some(v) = n(&prefs, "max_active_downloads").filter(|v| *v >= 0) {
+            c.download_queue_size = u32::try_from(v).ok();
+        }
+        if let Some(v) = n(&prefs, "max_active_uploads").filter(|v| *v >= 0) {
+            c.seed_queue_size = u32::try_from(v).ok();
+        }
+        if let Some(b) = prefs.get("max_ratio_enabled").and_then(Value::as_bool) {
+            c.seed_ratio_limited = Some(b);
+        }
+        if let Some(v) = prefs
+            .get("max_ratio")
+            .and_then(Value::as_f64)
+            .filter(|v| *v >= 0.0)
+        {
+            c.seed_ratio_limit = Some(v);
+        }
+        if let Some(v) = n(&prefs, "max_connec").filter(|v| *v > 0) {
+            c.peer_limit_global = u32::try_from(v).ok();
+        }
+        if let Some(v) = n(&prefs, "max_connec_per_torrent").filter(|v| *v > 0) {
+            c.peer_limit_per_torrent = u32::try_from(v).ok();
+        }
+        if c != SettingsChanges::default() {
+            self.backend.change_settings(c).await?;
+        }
+        Ok(Reply::ok())
+    }
+
+    /// A directory a request names: absolute, no `..`, inside an allowed directory.
+    pub(super) fn check_dir(&self, path: &str) -> Result<std::path::PathBuf, Failure> {
+        self.allowed
+            .check("savepath", path)
+            .map_err(|e| Failure::BadParams(e.detail.unwrap_or_default()))
+    }
+}

@@ -1,0 +1,330 @@
+//! qBittorrent's view of a torrent: its state strings, the `torrents/info` object, and the
+//! units it uses (bytes, bytes/s, seconds, progress 0-1, `eta` 8640000 when unknown, -1 for
+//! "no limit").
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::daemon::backend::{ErrorKind, LimitMode, Status, TorrentView};
+
+/// qBittorrent's "infinite" eta (100 days).
+pub(super) const ETA_UNKNOWN: u64 = 8_640_000;
+
+/// The `state` string (qBittorrent 5 spells "paused" as "stopped").
+pub(super) fn state(t: &TorrentView) -> &'static str {
+    let complete = t.metadata_done >= 1.0 && t.left_until_done == 0;
+    if let Some(e) = &t.error
+        && e.kind == ErrorKind::Local
+    {
+        return if e.message.contains("missing") || e.message.contains("No such file") {
+            "missingFiles"
+        } else {
+            "error"
+        };
+    }
+    match t.status {
+        Status::Stopped if complete => "stoppedUP",
+        Status::Stopped => "stoppedDL",
+        Status::CheckWait | Status::Checking if complete => "checkingUP",
+        Status::CheckWait | Status::Checking => "checkingDL",
+        Status::DownloadWait => "queuedDL",
+        Status::SeedWait => "queuedUP",
+        Status::Downloading if t.metadata_done < 1.0 => "metaDL",
+        Status::Downloading if t.rate_download > 0 => "downloading",
+        Status::Downloading => "stalledDL",
+        Status::Seeding if t.rate_upload > 0 => "uploading",
+        Status::Seeding => "stalledUP",
+    }
+}
+
+/// Whether `state` passes a `filter` of `torrents/info`.
+pub(super) fn filter_matches(filter: &str, t: &TorrentView) -> bool {
+    let s = state(t);
+    let complete = t.metadata_done >= 1.0 && t.left_until_done == 0;
+    let stopped = t.status == Status::Stopped;
+    let active = t.rate_download > 0 || t.rate_upload > 0;
+    match filter {
+        "all" | "" => true,
+        "downloading" => !complete && !s.starts_with("checking") && s != "error",
+        "seeding" => complete && !stopped && !s.starts_with("checking"),
+        "completed" => complete,
+        "paused" | "stopped" => stopped,
+        "resumed" | "running" => !stopped,
+        "active" => active,
+        "inactive" => !active,
+        "stalled" => s == "stalledDL" || s == "stalledUP",
+        "stalled_uploading" => s == "stalledUP",
+        "stalled_downloading" => s == "stalledDL",
+        "checking" => s.starts_with("checking"),
+        "moving" => false,
+        "errored" => s == "error" || s == "missingFiles",
+        _ => false,
+    }
+}
+
+/// The tags of a torrent, qBittorrent's way: `"a, b"`.
+pub(super) fn tags(t: &TorrentView) -> String {
+    t.options.labels.join(", ")
+}
+
+/// The `save_path` (a trailing separator-free absolute path).
+fn save_path(t: &TorrentView) -> String {
+    t.download_dir.display().to_string()
+}
+
+/// The ratio, as qBittorrent: uploaded / downloaded (or / size when nothing was downloaded).
+fn ratio(t: &TorrentView) -> f64 {
+    let base = if t.downloaded_ever > 0 {
+        t.downloaded_ever
+    } else {
+        t.size_when_done
+    };
+    if base == 0 {
+        0.0
+    } else {
+        t.uploaded_ever as f64 / base as f64
+    }
+}
+
+/// A limit in bytes/s, -1 (qBittorrent 5: 0) meaning none.
+fn limit(l: crate::daemon::backend::SpeedLimit) -> i64 {
+    if l.enabled {
+        i64::try_from(l.bytes_per_sec).unwrap_or(i64::MAX)
+    } else {
+        0
+    }
+}
+
+/// Unix seconds now.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The `torrents/info` object of one torrent (also what `sync/maindata` lists).
+pub(super) fn info(t: &TorrentView) -> Value {
+    let progress = if t.size_when_done == 0 {
+        if t.metadata_done >= 1.0 { 1.0 } else { 0.0 }
+    } else {
+        (t.size_when_done - t.left_until_done.min(t.size_when_done)) as f64
+            / t.size_when_done as f64
+    };
+    let tracker = t
+        .trackers
+        .iter()
+        .find(|tr| tr.last_announce_ok)
+        .map_or("", |tr| tr.announce.as_str());
+    let seeds = t
+        .trackers
+        .iter()
+        .filter_map(|tr| tr.seeders)
+        .max()
+        .unwrap_or(0);
+    let leechers = t
+        .trackers
+        .iter()
+        .filter_map(|tr| tr.leechers)
+        .max()
+        .unwrap_or(0);
+    let content_path = match t.files.as_slice() {
+        [one] if !one.name.contains('/') => t.download_dir.join(&one.name),
+        _ => t.download_dir.join(&t.name),
+    };
+    let (ratio_limit, max_ratio) = match t.options.seed_ratio_mode {
+        LimitMode::Global => (-2.0, -1.0),
+        LimitMode::Single => (t.options.seed_ratio_limit, t.options.seed_ratio_limit),
+        LimitMode::Unlimited => (-1.0, -1.0),
+    };
+    let hash = t.hash.to_hex();
+    let completed = t.size_when_done.saturating_sub(t.left_until_done);
+    let mut first = json!({
+        "added_on": t.added_date,
+        "amount_left": t.left_until_done,
+        "auto_tmm": false,
+        "availability": if t.peers_connected > 0 { 1.0 } else { 0.0 },
+        "category": t.options.category,
+        "comment": t.comment,
+        "completed": completed,
+        "completion_on": if t.done_date > 0 { t.done_date as i64 } else { -1 },
+        "content_path": content_path.display().to_string(),
+        "dl_limit": limit(t.options.download_limit),
+        "dlspeed": t.rate_download,
+        "download_path": "",
+        "downloaded": t.downloaded_ever,
+        "downloaded_session": t.downloaded_ever,
+        "eta": t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN),
+        "f_l_piece_prio": false,
+        "force_start": false,
+        "has_metadata": t.metadata_done >= 1.0,
+        "hash": hash,
+        "inactive_seeding_time_limit": -2,
+        "infohash_v1": hash,
+        "infohash_v2": "",
+        "last_activity": t.activity_date,
+        "magnet_uri": t.magnet_link,
+    });
+    let second = json!({
+        "max_inactive_seeding_time": -1,
+        "max_ratio": max_ratio,
+        "max_seeding_time": -1,
+        "name": t.name,
+        "num_complete": seeds,
+        "num_incomplete": leechers,
+        "num_leechs": t.peers_getting_from_us,
+        "num_seeds": t.peers_sending_to_us,
+        "popularity": 0,
+        "priority": if t.status == Status::Seeding || t.status == Status::SeedWait { 0 } else { t.queue_position + 1 },
+        "private": t.is_private,
+        "progress": progress,
+        "ratio": ratio(t),
+        "ratio_limit": ratio_limit,
+        "reannounce": t.trackers.iter().map(|tr| tr.next_announce).min().unwrap_or(0).saturating_sub(unix_now()),
+        "root_path": content_path.display().to_string(),
+        "save_path": save_path(t),
+        "seeding_time": t.seconds_seeding,
+        "seeding_time_limit": -2,
+        "seen_complete": t.done_date,
+        "seq_dl": t.options.sequential,
+        "size": t.size_when_done,
+        "state": state(t),
+        "super_seeding": false,
+        "tags": tags(t),
+        "time_active": t.seconds_downloading + t.seconds_seeding,
+        "total_size": t.total_size,
+        "tracker": tracker,
+        "trackers_count": t.trackers.len(),
+        "up_limit": limit(t.options.upload_limit),
+        "uploaded": t.uploaded_ever,
+        "uploaded_session": t.uploaded_ever,
+        "upspeed": t.rate_upload,
+    });
+    if let (Value::Object(a), Value::Object(b)) = (&mut first, second) {
+        a.extend(b);
+    }
+    first
+}
+
+/// `torrents/properties`.
+pub(super) fn properties(t: &TorrentView) -> Value {
+    let now = unix_now();
+    json!({
+        "addition_date": t.added_date,
+        "comment": t.comment,
+        "completion_date": if t.done_date > 0 { t.done_date as i64 } else { -1 },
+        "created_by": t.creator,
+        "creation_date": if t.date_created > 0 { t.date_created as i64 } else { -1 },
+        "dl_limit": limit(t.options.download_limit),
+        "dl_speed": t.rate_download,
+        "dl_speed_avg": t.downloaded_ever.checked_div(t.seconds_downloading).unwrap_or(0),
+        "download_path": "",
+        "eta": t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN),
+        "has_metadata": t.metadata_done >= 1.0,
+        "hash": t.hash.to_hex(),
+        "infohash_v1": t.hash.to_hex(),
+        "infohash_v2": "",
+        "is_private": t.is_private,
+        "last_seen": if t.done_date > 0 { t.done_date as i64 } else { -1 },
+        "name": t.name,
+        "nb_connections": t.peers_connected,
+        "nb_connections_limit": t.options.peer_limit,
+        "peers": t.peers_getting_from_us,
+        "peers_total": t.peers_getting_from_us,
+        "piece_size": t.piece_size,
+        "pieces_have": t.pieces.iter().map(|b| b.count_ones()).sum::<u32>(),
+        "pieces_num": t.piece_count,
+        "popularity": 0,
+        "reannounce": t.trackers.iter().map(|tr| tr.next_announce).min().unwrap_or(0).saturating_sub(now),
+        "save_path": save_path(t),
+        "seeding_time": t.seconds_seeding,
+        "seeds": t.peers_sending_to_us,
+        "seeds_total": t.peers_sending_to_us,
+        "share_ratio": ratio(t),
+        "time_elapsed": t.seconds_downloading + t.seconds_seeding,
+        "total_downloaded": t.downloaded_ever,
+        "total_downloaded_session": t.downloaded_ever,
+        "total_size": t.total_size,
+        "total_uploaded": t.uploaded_ever,
+        "total_uploaded_session": t.uploaded_ever,
+        "total_wasted": t.corrupt_ever,
+        "up_limit": limit(t.options.upload_limit),
+        "up_speed": t.rate_upload,
+        "up_speed_avg": t.uploaded_ever.checked_div(t.seconds_seeding + t.seconds_downloading).unwrap_or(0),
+    })
+}
+
+/// A file priority in qBittorrent's numbers: 0 skip, 1 normal, 6 high, 7 maximal.
+pub(super) fn file_priority(f: &crate::daemon::backend::FileView) -> u8 {
+    use crate::daemon::backend::Priority;
+    match (f.wanted, f.priority) {
+        (false, _) => 0,
+        (true, Priority::Low | Priority::Normal) => 1,
+        (true, Priority::High) => 6,
+    }
+}
+
+/// `torrents/files`.
+pub(super) fn files(t: &TorrentView) -> Value {
+    let files: Vec<Value> = t
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "index": i,
+                "name": f.name,
+                "size": f.length,
+                "progress": if f.length == 0 { 1.0 } else { f.bytes_completed as f64 / f.length as f64 },
+                "priority": file_priority(f),
+                "is_seed": f.bytes_completed == f.length,
+                "piece_range": [f.begin_piece, f.end_piece.saturating_sub(1)],
+                "availability": if t.peers_connected > 0 { 1.0 } else { 0.0 },
+            })
+        })
+        .collect();
+    Value::Array(files)
+}
+
+/// `torrents/pieceStates`: 0 not downloaded, 2 downloaded, per piece.
+pub(super) fn piece_states(t: &TorrentView) -> Value {
+    let states: Vec<u8> = (0..t.piece_count)
+        .map(|i| {
+            let byte = t.pieces.get((i / 8) as usize).copied().unwrap_or(0);
+            if byte & (0x80 >> (i % 8)) != 0 { 2 } else { 0 }
+        })
+        .collect();
+    json!(states)
+}
+
+/// `torrents/trackers`: the DHT, PEX and LSD rows first, as qBittorrent lists them.
+pub(super) fn trackers(t: &TorrentView) -> Value {
+    let mut rows = Vec::new();
+    for url in ["** [DHT] **", "** [PeX] **", "** [LSD] **"] {
+        rows.push(json!({
+            "url": url, "status": 2, "tier": -1, "num_peers": 0, "num_seeds": 0,
+            "num_leeches": 0, "num_downloaded": -1, "msg": "",
+        }));
+    }
+    for tr in &t.trackers {
+        // 0 disabled, 1 not contacted, 2 working, 3 updating, 4 not working.
+        let status = if tr.last_announce == 0 {
+            1
+        } else if tr.last_announce_ok {
+            2
+        } else {
+            4
+        };
+        rows.push(json!({
+            "url": tr.announce,
+            "status": status,
+            "tier": tr.tier,
+            "num_peers": tr.leechers.map_or(-1, i64::from),
+            "num_seeds": tr.seeders.map_or(-1, i64::from),
+            "num_leeches": tr.leechers.map_or(-1, i64::from),
+            "num_downloaded": -1,
+            "msg": if tr.last_announce_ok { String::new() } else { tr.last_result.clone() },
+        }));
+    }
+    Value::Array(rows)
+}

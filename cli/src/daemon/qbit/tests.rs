@@ -1,0 +1,369 @@
+//! The qBittorrent API against the fake backend: auth, the field and state mapping, adds,
+//! filters, `sync/maindata` deltas.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::*;
+use crate::daemon::backend::Status;
+use crate::daemon::fake::Fake;
+
+fn qbit(credentials: Option<&str>) -> (Arc<Fake>, Qbit<Fake>) {
+    let fake = Arc::new(Fake::new());
+    let q = Qbit::new(
+        Arc::clone(&fake),
+        credentials.map(Credentials::parse),
+        AllowedDirs::new(vec!["/dl".into()]),
+    );
+    (fake, q)
+}
+
+fn call(q: &Qbit<Fake>, method: &str, form: Form) -> Reply {
+    call_as(q, method, form, None, Instant::now())
+}
+
+fn call_as(q: &Qbit<Fake>, method: &str, form: Form, sid: Option<&str>, now: Instant) -> Reply {
+    let req = Request {
+        method,
+        form,
+        sid,
+        host: Some("127.0.0.1:8080"),
+        peer: Some(IpAddr::from([127, 0, 0, 1])),
+        ..Request::default()
+    };
+    futures_lite::future::block_on(q.handle(&req, now))
+}
+
+fn json(reply: &Reply) -> Value {
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.json);
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+fn body(reply: &Reply) -> &str {
+    std::str::from_utf8(&reply.body).unwrap()
+}
+
+fn hash(n: u8) -> String {
+    let mut h = [0u8; 20];
+    h[0] = n;
+    h[19] = 0xab;
+    Hash(h).to_hex()
+}
+
+#[test]
+fn without_credentials_every_login_succeeds_and_no_cookie_is_needed() {
+    let (_, q) = qbit(None);
+    let r = call(&q, "auth/login", Form::default().with("username", "x"));
+    assert_eq!(body(&r), "Ok.");
+    assert!(r.set_cookie.unwrap().starts_with("SID="));
+    assert_eq!(body(&call(&q, "app/version", Form::default())), "v5.0.0");
+    assert_eq!(
+        body(&call(&q, "app/webapiVersion", Form::default())),
+        "2.11.2"
+    );
+}
+
+#[test]
+fn with_credentials_a_session_cookie_is_needed_and_failures_ban() {
+    let (_, q) = qbit(Some("admin:secret"));
+    let now = Instant::now();
+    assert_eq!(
+        call_as(&q, "app/version", Form::default(), None, now).status,
+        403
+    );
+    let good = Form::default()
+        .with("username", "admin")
+        .with("password", "secret");
+    let r = call_as(&q, "auth/login", good, None, now);
+    assert_eq!(body(&r), "Ok.");
+    let cookie = r.set_cookie.unwrap();
+    let sid = cookie["SID=".len()..].split(';').next().unwrap().to_owned();
+    assert_eq!(
+        call_as(&q, "app/version", Form::default(), Some(&sid), now).status,
+        200
+    );
+    assert_eq!(
+        call_as(&q, "app/version", Form::default(), Some("nope"), now).status,
+        403
+    );
+    let later = now + Duration::from_secs(7200);
+    assert_eq!(
+        call_as(&q, "app/version", Form::default(), Some(&sid), later).status,
+        403
+    );
+    call_as(&q, "auth/logout", Form::default(), Some(&sid), now);
+    assert_eq!(
+        call_as(&q, "app/version", Form::default(), Some(&sid), now).status,
+        403
+    );
+
+    let bad = || {
+        Form::default()
+            .with("username", "admin")
+            .with("password", "guess")
+    };
+    for _ in 0..5 {
+        assert_eq!(body(&call_as(&q, "auth/login", bad(), None, now)), "Fails.");
+    }
+    let good = || {
+        Form::default()
+            .with("username", "admin")
+            .with("password", "secret")
+    };
+    assert_eq!(call_as(&q, "auth/login", good(), None, now).status, 403);
+    let after_ban = now + Duration::from_secs(3601);
+    assert_eq!(
+        body(&call_as(&q, "auth/login", good(), None, after_ban)),
+        "Ok."
+    );
+}
+
+#[test]
+fn a_cross_site_origin_or_referer_is_refused() {
+    let (_, q) = qbit(None);
+    let mut req = Request {
+        method: "app/version",
+        host: Some("127.0.0.1:8080"),
+        origin: Some("http://evil.example"),
+        ..Request::default()
+    };
+    let r = futures_lite::future::block_on(q.handle(&req, Instant::now()));
+    assert_eq!(r.status, 401);
+    req.origin = None;
+    req.referer = Some("http://127.0.0.1:8080/index.html");
+    let r = futures_lite::future::block_on(q.handle(&req, Instant::now()));
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn info_reports_qbittorrent_fields_states_and_units() {
+    let (fake, q) = qbit(None);
+    {
+        let mut s = fake.lock();
+        s.torrents[1].status = Status::Stopped;
+        s.torrents[1].left_until_done = 0;
+        s.torrents[0].eta = None;
+    }
+    let list = json(&call(&q, "torrents/info", Form::default()));
+    let one = &list[0];
+    assert_eq!(one["hash"], hash(1));
+    assert_eq!(one["state"], "downloading");
+    assert_eq!(one["progress"], 0.75);
+    assert_eq!(one["eta"], 8_640_000);
+    assert_eq!(one["dlspeed"], 2000);
+    assert_eq!(one["size"], 1000);
+    assert_eq!(one["tags"], "tv");
+    assert_eq!(one["save_path"], "/dl");
+    assert_eq!(one["tracker"], "http://tracker.example.org:6969/announce");
+    assert_eq!(list[1]["state"], "stoppedUP");
+
+    let stopped = json(&call(
+        &q,
+        "torrents/info",
+        Form::default().with("filter", "paused"),
+    ));
+    assert_eq!(stopped.as_array().unwrap().len(), 1);
+    let sorted = json(&call(
+        &q,
+        "torrents/info",
+        Form::default()
+            .with("sort", "name")
+            .with("reverse", "true")
+            .with("limit", "1"),
+    ));
+    assert_eq!(sorted[0]["name"], "two");
+    let offset = json(&call(
+        &q,
+        "torrents/info",
+        Form::default().with("offset", "1"),
+    ));
+    assert_eq!(offset[0]["name"], "two");
+    let by_hash = json(&call(
+        &q,
+        "torrents/info",
+        Form::default().with("hashes", &hash(2)),
+    ));
+    assert_eq!(by_hash.as_array().unwrap().len(), 1);
+    let files = json(&call(
+        &q,
+        "torrents/files",
+        Form::default().with("hash", &hash(1)),
+    ));
+    assert_eq!(files[0]["priority"], 1);
+    assert_eq!(files[0]["piece_range"], serde_json::json!([0, 3]));
+    let pieces = json(&call(
+        &q,
+        "torrents/pieceStates",
+        Form::default().with("hash", &hash(1)),
+    ));
+    assert_eq!(pieces, serde_json::json!([2, 2, 2, 0]));
+    let missing = call(
+        &q,
+        "torrents/properties",
+        Form::default().with("hash", &hash(9)),
+    );
+    assert_eq!(missing.status, 404);
+}
+
+#[test]
+fn add_with_category_and_tags_then_filter_and_change() {
+    let (fake, q) = qbit(None);
+    let mut form = Form::default()
+        .with(
+            "urls",
+            "magnet:?xt=urn:btih:0101010101010101010101010101010101010101",
+        )
+        .with("category", "tv")
+        .with("tags", "a, b")
+        .with("savepath", "/dl/tv")
+        .with("stopped", "true");
+    form.files
+        .push(hyper::body::Bytes::from_static(b"d4:infod4:name1:xee"));
+    assert_eq!(body(&call(&q, "torrents/add", form)), "Ok.");
+    let added: Vec<_> = fake.lock().torrents[2..].to_vec();
+    assert_eq!(added.len(), 2);
+    assert!(added.iter().all(|t| t.options.category == "tv"
+        && t.options.labels == ["a", "b"]
+        && t.status == Status::Stopped
+        && t.download_dir == std::path::Path::new("/dl/tv")));
+    let cats = json(&call(&q, "torrents/categories", Form::default()));
+    assert_eq!(cats["tv"]["name"], "tv");
+    let in_tv = json(&call(
+        &q,
+        "torrents/info",
+        Form::default().with("category", "tv"),
+    ));
+    assert_eq!(in_tv.as_array().unwrap().len(), 2);
+    let tagged = json(&call(&q, "torrents/info", Form::default().with("tag", "b")));
+    assert_eq!(tagged.as_array().unwrap().len(), 2);
+
+    let outside = Form::default()
+        .with("urls", "magnet:?xt=urn:btih:aa")
+        .with("savepath", "/etc");
+    assert_eq!(call(&q, "torrents/add", outside).status, 400);
+    let unknown = Form::default()
+        .with("hashes", "all")
+        .with("category", "nope");
+    assert_eq!(call(&q, "torrents/setCategory", unknown).status, 409);
+    let create = Form::default()
+        .with("category", "movies")
+        .with("savePath", "/dl/movies");
+    assert_eq!(call(&q, "torrents/createCategory", create).status, 200);
+    let set = Form::default()
+        .with("hashes", &hash(1))
+        .with("category", "movies");
+    assert_eq!(call(&q, "torrents/setCategory", set).status, 200);
+    assert_eq!(fake.lock().torrents[0].options.category, "movies");
+    let remove = Form::default().with("hashes", &hash(1)).with("tags", "tv");
+    assert_eq!(call(&q, "torrents/removeTags", remove).status, 200);
+    assert!(fake.lock().torrents[0].options.labels.is_empty());
+    let prio = Form::default()
+        .with("hash", &hash(1))
+        .with("id", "0")
+        .with("priority", "0");
+    assert_eq!(call(&q, "torrents/filePrio", prio).status, 200);
+    assert!(!fake.lock().torrents[0].files[0].wanted);
+    let bad = Form::default()
+        .with("hash", &hash(1))
+        .with("id", "5")
+        .with("priority", "1");
+    assert_eq!(call(&q, "torrents/filePrio", bad).status, 409);
+    let stop = Form::default().with("hashes", &format!("{}|{}", hash(1), hash(2)));
+    assert_eq!(call(&q, "torrents/stop", stop).status, 200);
+    assert!(
+        fake.lock().torrents[..2]
+            .iter()
+            .all(|t| t.status == Status::Stopped)
+    );
+    let del = Form::default()
+        .with("hashes", &hash(2))
+        .with("deleteFiles", "true");
+    assert_eq!(call(&q, "torrents/delete", del).status, 200);
+    assert!(fake.calls().iter().any(|c| c == "remove [Id(2)] true"));
+}
+
+#[test]
+fn maindata_sends_a_full_update_then_only_changes() {
+    let (fake, q) = qbit(None);
+    let full = json(&call(&q, "sync/maindata", Form::default().with("rid", "0")));
+    assert_eq!(full["full_update"], true);
+    assert_eq!(full["torrents"][hash(1)]["state"], "downloading");
+    assert!(full["torrents"][hash(1)].get("hash").is_none());
+    assert!(full["server_state"]["dl_info_speed"].is_number());
+    let rid = full["rid"].as_u64().unwrap();
+
+    let same = json(&call(
+        &q,
+        "sync/maindata",
+        Form::default().with("rid", &rid.to_string()),
+    ));
+    assert!(same.get("full_update").is_none());
+    assert!(same.get("torrents").is_none(), "{same}");
+    let rid = same["rid"].as_u64().unwrap();
+
+    fake.lock().torrents[0].rate_download = 0;
+    call(
+        &q,
+        "torrents/delete",
+        Form::default().with("hashes", &hash(2)),
+    );
+    let delta = json(&call(
+        &q,
+        "sync/maindata",
+        Form::default().with("rid", &rid.to_string()),
+    ));
+    let changed = delta["torrents"][hash(1)].as_object().unwrap();
+    assert_eq!(changed["state"], "stalledDL");
+    assert_eq!(changed["dlspeed"], 0);
+    assert!(!changed.contains_key("name"));
+    assert_eq!(delta["torrents_removed"], serde_json::json!([hash(2)]));
+
+    let unknown = json(&call(
+        &q,
+        "sync/maindata",
+        Form::default().with("rid", "999"),
+    ));
+    assert_eq!(unknown["full_update"], true);
+}
+
+#[test]
+fn transfer_and_preferences() {
+    let (fake, q) = qbit(None);
+    let info = json(&call(&q, "transfer/info", Form::default()));
+    assert_eq!(info["dl_info_speed"], 4000);
+    assert_eq!(info["connection_status"], "connected");
+    assert_eq!(
+        body(&call(&q, "transfer/speedLimitsMode", Form::default())),
+        "0"
+    );
+    call(&q, "transfer/toggleSpeedLimitsMode", Form::default());
+    assert_eq!(
+        body(&call(&q, "transfer/speedLimitsMode", Form::default())),
+        "1"
+    );
+    let set = Form::default().with("limit", "5000");
+    assert_eq!(call(&q, "transfer/setDownloadLimit", set).status, 200);
+    assert_eq!(fake.lock().settings.download_limit.bytes_per_sec, 5000);
+    let prefs = json(&call(&q, "app/preferences", Form::default()));
+    assert_eq!(prefs["save_path"], "/dl");
+    assert_eq!(prefs["listen_port"], 6881);
+    assert_eq!(prefs["dht"], true);
+    let set = Form::default().with("json", r#"{"save_path":"/dl/new"}"#);
+    assert_eq!(call(&q, "app/setPreferences", set).status, 200);
+    assert_eq!(
+        body(&call(&q, "app/defaultSavePath", Form::default())),
+        "/dl/new"
+    );
+    let outside = Form::default().with("json", r#"{"save_path":"/etc"}"#);
+    assert_eq!(call(&q, "app/setPreferences", outside).status, 400);
+    assert_eq!(call(&q, "nothing/here", Form::default()).status, 404);
+}

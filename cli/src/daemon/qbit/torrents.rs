@@ -1,0 +1,499 @@
+//! `torrents/…`: listing and details, adding, removing, actions, categories and tags,
+//! options, files and trackers.
+
+use std::cmp::Ordering;
+
+use serde_json::{Value, json};
+
+use super::{Answer, Failure, Form, Qbit, Reply, map};
+use crate::daemon::backend::{
+    Action, AddTorrent, Backend, Detail, FileChanges, Files, GroupEdit, LimitMode, QueueMove,
+    Source, TorrentChanges, TrackerEdit,
+};
+
+impl<B: Backend> Qbit<B> {
+    pub(super) async fn torrents(&self, method: &str, form: &Form) -> Answer {
+        match method {
+            "info" => self.info(form).await,
+            "properties" => Ok(Reply::json(&map::properties(
+                &self.one(form, Detail::default()).await?,
+            ))),
+            "trackers" => Ok(Reply::json(&map::trackers(
+                &self.one(form, detail(|d| d.trackers = true)).await?,
+            ))),
+            "webseeds" => {
+                self.one(form, Detail::default()).await?;
+                Ok(Reply::json(&json!([])))
+            }
+            "files" => Ok(Reply::json(&map::files(
+                &self.one(form, detail(|d| d.files = true)).await?,
+            ))),
+            "pieceStates" => Ok(Reply::json(&map::piece_states(
+                &self.one(form, detail(|d| d.pieces = true)).await?,
+            ))),
+            "pieceHashes" => {
+                self.one(form, Detail::default()).await?;
+                Err(Failure::Internal(
+                    "not supported by this daemon: piece hashes (the backend does not expose \
+                     the metainfo's pieces)"
+                        .into(),
+                ))
+            }
+            "add" => self.add(form).await,
+            "delete" => {
+                let ids = self.ids(form).await?;
+                let delete = form.bool("deleteFiles")?.unwrap_or(false);
+                self.backend.remove(ids, delete).await?;
+                Ok(Reply::ok())
+            }
+            "pause" | "stop" => self.act(form, Action::Stop).await,
+            "resume" | "start" => self.act(form, Action::Start).await,
+            "recheck" => self.act(form, Action::Verify).await,
+            "reannounce" => self.act(form, Action::Reannounce).await,
+            "setForceStart" => {
+                let action = if form.bool("value")?.unwrap_or(false) {
+                    Action::StartNow
+                } else {
+                    Action::Start
+                };
+                self.act(form, action).await
+            }
+            "topPrio" => self.queue(form, QueueMove::Top).await,
+            "bottomPrio" => self.queue(form, QueueMove::Bottom).await,
+            "increasePrio" => self.queue(form, QueueMove::Up).await,
+            "decreasePrio" => self.queue(form, QueueMove::Down).await,
+            "categories" => {
+                let groups = self.backend.groups().await;
+                let mut out = serde_json::Map::new();
+                for (name, path) in groups.categories {
+                    out.insert(
+                        name.clone(),
+                        json!({"name": name, "savePath": path.display().to_string()}),
+                    );
+                }
+                Ok(Reply::json(&Value::Object(out)))
+            }
+            "createCategory" | "editCategory" => self.set_category(method, form).await,
+            "removeCategories" => {
+                let names = form.list("categories", '\n');
+                self.backend
+                    .change_groups(GroupEdit::RemoveCategories(names))
+                    .await?;
+                Ok(Reply::ok())
+            }
+            "setCategory" => {
+                let category = form.required("category")?.to_owned();
+                if !category.is_empty()
+                    && !self
+                        .backend
+                        .groups()
+                        .await
+                        .categories
+                        .contains_key(&category)
+                {
+                    return Err(Failure::Conflict("Incorrect category name".into()));
+                }
+                let ids = self.ids(form).await?;
+                self.change(ids, |c| c.category = Some(category)).await
+            }
+            "tags" => {
+                let mut tags = self.backend.groups().await.tags;
+                for t in self.backend.torrents(Detail::default()).await {
+                    tags.extend(t.options.labels);
+                }
+                Ok(Reply::json(&json!(tags)))
+            }
+            "createTags" => {
+                let tags = form.list("tags", ',');
+                self.backend.change_groups(GroupEdit::AddTags(tags)).await?;
+                Ok(Reply::ok())
+            }
+            "deleteTags" => {
+                let tags = form.list("tags", ',');
+                self.backend
+                    .change_groups(GroupEdit::RemoveTags(tags))
+                    .await?;
+                Ok(Reply::ok())
+            }
+            "addTags" | "removeTags" | "setTags" => self.edit_tags(method, form).await,
+            "setLocation" => {
+                let location = self.check_dir(form.required("location")?)?;
+                let ids = self.ids(form).await?;
+                self.backend.set_location(ids, location, true).await?;
+                Ok(Reply::ok())
+            }
+            "setSavePath" => {
+                let location = self.check_dir(form.required("path")?)?;
+                let ids = self.ids(form).await?;
+                self.backend.set_location(ids, location, false).await?;
+                Ok(Reply::ok())
+            }
+            "rename" => {
+                self.one(form, Detail::default()).await?;
+                form.required("name")?;
+                Err(Failure::Internal(
+                    "not supported by this daemon: renaming a torrent".into(),
+                ))
+            }
+            "renameFile" | "renameFolder" => Err(Failure::Internal(
+                "not supported by this daemon: renaming files".into(),
+            )),
+            "setShareLimits" => {
+                let ratio = form.f64("ratioLimit")?.unwrap_or(-2.0);
+                let ids = self.ids(form).await?;
+                self.change(ids, |c| {
+                    if ratio == -2.0 {
+                        c.seed_ratio_mode = Some(LimitMode::Global);
+                    } else if ratio < 0.0 {
+                        c.seed_ratio_mode = Some(LimitMode::Unlimited);
+                    } else {
+                        c.seed_ratio_mode = Some(LimitMode::Single);
+                        c.seed_ratio_limit = Some(ratio);
+                    }
+                })
+                .await
+            }
+            "filePrio" => self.file_prio(form).await,
+            "setDownloadLimit" | "setUploadLimit" => {
+                let limit = form.i64("limit")?.unwrap_or(0);
+                let rate = u64::try_from(limit.max(0)).unwrap_or(0);
+                let ids = self.ids(form).await?;
+                let download = method == "setDownloadLimit";
+                self.change(ids, |c| {
+                    if download {
+                        c.download_limit = Some(rate);
+                        c.download_limited = Some(rate > 0);
+                    } else {
+                        c.upload_limit = Some(rate);
+                        c.upload_limited = Some(rate > 0);
+                    }
+                })
+                .await
+            }
+            "downloadLimit" | "uploadLimit" => {
+                let download = method == "downloadLimit";
+                let mut out = serde_json::Map::new();
+                for t in self.select(form).await? {
+                    let l = if download {
+                        t.options.download_limit
+                    } else {
+                        t.options.upload_limit
+                    };
+                    let v = if l.enabled { l.bytes_per_sec } else { 0 };
+                    out.insert(t.hash.to_hex(), json!(v));
+                }
+                Ok(Reply::json(&Value::Object(out)))
+            }
+            "toggleSequentialDownload" => {
+                for t in self.select(form).await? {
+                    let seq = !t.options.sequential;
+                    self.change(vec![t.id], |c| c.sequential = Some(seq))
+                        .await?;
+                }
+                Ok(Reply::ok())
+            }
+            "setSequentialDownload" => {
+                let value = form.bool("value")?.unwrap_or(false);
+                let ids = self.ids(form).await?;
+                self.change(ids, |c| c.sequential = Some(value)).await
+            }
+            "addTrackers" => {
+                let t = self.one(form, Detail::default()).await?;
+                let urls = form.list("urls", '\n');
+                self.change(vec![t.id], |c| c.trackers = vec![TrackerEdit::Add(urls)])
+                    .await
+            }
+            "editTracker" => {
+                let t = self.one(form, detail(|d| d.trackers = true)).await?;
+                let orig = form.required("origUrl")?;
+                let new = form.required("newUrl")?.to_owned();
+                let Some(tr) = t.trackers.iter().find(|tr| tr.announce == orig) else {
+                    return Err(Failure::Conflict("origUrl not found".into()));
+                };
+                let id = tr.id;
+                self.change(vec![t.id], |c| {
+                    c.trackers = vec![TrackerEdit::Replace(vec![(id, new)])];
+                })
+                .await
+            }
+            "removeTrackers" => {
+                let t = self.one(form, detail(|d| d.trackers = true)).await?;
+                let urls = form.list("urls", '|');
+                let ids: Vec<u32> = t
+                    .trackers
+                    .iter()
+                    .filter(|tr| urls.contains(&tr.announce))
+                    .map(|tr| tr.id)
+                    .collect();
+                if ids.is_empty() {
+                    return Err(Failure::Conflict("No trackers were removed".into()));
+                }
+                self.change(vec![t.id], |c| c.trackers = vec![TrackerEdit::Remove(ids)])
+                    .await
+            }
+            "count" => Ok(Reply::text(
+                200,
+                &self
+                    .backend
+                    .torrents(Detail::default())
+                    .await
+                    .len()
+                    .to_string(),
+            )),
+            _ => Err(Failure::NotFound("Not Found".into())),
+        }
+    }
+
+    async fn info(&self, form: &Form) -> Answer {
+        let mut list = self.backend.torrents(detail(|d| d.trackers = true)).await;
+        let filter = form.get("filter").unwrap_or("all");
+        list.retain(|t| map::filter_matches(filter, t));
+        if let Some(category) = form.get("category") {
+            list.retain(|t| t.options.category == category);
+        }
+        if let Some(tag) = form.get("tag") {
+            list.retain(|t| {
+                if tag.is_empty() {
+                    t.options.labels.is_empty()
+                } else {
+                    t.options.labels.iter().any(|l| l == tag)
+                }
+            });
+        }
+        if let Some(hashes) = form.get("hashes") {
+            let wanted: Vec<&str> = hashes.split('|').collect();
+            list.retain(|t| {
+                wanted
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&t.hash.to_hex()))
+            });
+        }
+        let mut rows: Vec<Value> = list.iter().map(map::info).collect();
+        if let Some(key) = form.get("sort") {
+            rows.sort_by(|a, b| compare(&a[key], &b[key]));
+            if form.bool("reverse")?.unwrap_or(false) {
+                rows.reverse();
+            }
+        }
+        let offset = form.i64("offset")?.unwrap_or(0);
+        let len = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let start = if offset < 0 {
+            (len + offset).max(0)
+        } else {
+            offset.min(len)
+        };
+        let mut rows = rows.split_off(usize::try_from(start).unwrap_or(0));
+        if let Some(limit) = form.i64("limit")?.filter(|l| *l > 0) {
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(Reply::json(&Value::Array(rows)))
+    }
+
+    async fn add(&self, form: &Form) -> Answer {
+        let mut sources: Vec<Source> = form
+            .files
+            .iter()
+            .map(|b| Source::Metainfo(b.to_vec()))
+            .collect();
+        for url in form.list("urls", '\n') {
+            let lower = url.to_ascii_lowercase();
+            if lower.starts_with("magnet:") {
+                sources.push(Source::Magnet(url));
+            } else if lower.starts_with("http://") || lower.starts_with("https://") {
+                sources.push(Source::Url(url));
+            } else if url.len() == 40 || url.len() == 32 {
+                sources.push(Source::Magnet(format!("magnet:?xt=urn:btih:{url}")));
+            } else {
+                return Err(Failure::BadParams(format!(
+                    "urls: not a URL or magnet: {url}"
+                )));
+            }
+        }
+        if sources.is_empty() {
+            return Err(Failure::BadParams(
+                "Missing parameter: urls or torrents".into(),
+            ));
+        }
+        let category = form.get("category").unwrap_or("").to_owned();
+        let groups = self.backend.groups().await;
+        let mut download_dir = match form.get("savepath").filter(|p| !p.is_empty()) {
+            Some(p) => Some(self.check_dir(p)?),
+            None => None,
+        };
+        if !category.is_empty() {
+            match groups.categories.get(&category) {
+                // qBittorrent creates a category named at add time.
+                None => {
+                    self.backend
+                        .change_groups(GroupEdit::SetCategory(category.clone(), Default::default()))
+                        .await?;
+                }
+                Some(path) if download_dir.is_none() && !path.as_os_str().is_empty() => {
+                    download_dir = Some(self.check_dir(&path.display().to_string())?);
+                }
+                Some(_) => {}
+            }
+        }
+        let paused = match (form.bool("stopped")?, form.bool("paused")?) {
+            (Some(v), _) | (None, Some(v)) => Some(v),
+            (None, None) => None,
+        };
+        let labels = form.list("tags", ',');
+        let mut added = 0;
+        let mut last_error = None;
+        for source in sources {
+            let add = AddTorrent {
+                source: Some(source),
+                download_dir: download_dir.clone(),
+                paused,
+                labels: labels.clone(),
+                category: category.clone(),
+                sequential: form.bool("sequentialDownload")?,
+                ..AddTorrent::default()
+            };
+            match self.backend.add(add).await {
+                Ok(_) => added += 1,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match (added, last_error) {
+            (0, Some(e)) => {
+                tracing::info!("qBittorrent API add failed: {e}");
+                Err(Failure::BadData("Fails.".into()))
+            }
+            _ => Ok(Reply::text(200, "Ok.")),
+        }
+    }
+
+    async fn act(&self, form: &Form, action: Action) -> Answer {
+        let ids = self.ids(form).await?;
+        self.backend.act(ids, action).await?;
+        Ok(Reply::ok())
+    }
+
+    async fn queue(&self, form: &Form, to: QueueMove) -> Answer {
+        let ids = self.ids(form).await?;
+        self.backend.queue_move(ids, to).await?;
+        Ok(Reply::ok())
+    }
+
+    async fn change(
+        &self,
+        ids: Vec<crate::daemon::backend::Id>,
+        edit: impl FnOnce(&mut TorrentChanges),
+    ) -> Answer {
+        let mut changes = TorrentChanges::default();
+        edit(&mut changes);
+        self.backend.change(ids, changes).await?;
+        Ok(Reply::ok())
+    }
+
+    async fn set_category(&self, method: &str, form: &Form) -> Answer {
+        let name = form.required("category")?.trim().to_owned();
+        if name.is_empty() || name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+            return Err(Failure::BadParams("Invalid category name".into()));
+        }
+        let path = match form.get("savePath").filter(|p| !p.is_empty()) {
+            Some(p) => self.check_dir(p)?,
+            None => Default::default(),
+        };
+        let exists = self.backend.groups().await.categories.contains_key(&name);
+        if method == "createCategory" && exists {
+            return Err(Failure::Conflict("Unable to create category".into()));
+        }
+        if method == "editCategory" && !exists {
+            return Err(Failure::Conflict("Unable to edit category".into()));
+        }
+        self.backend
+            .change_groups(GroupEdit::SetCategory(name, path))
+            .await?;
+        Ok(Reply::ok())
+    }
+
+    async fn edit_tags(&self, method: &str, form: &Form) -> Answer {
+        let tags = form.list("tags", ',');
+        let torrents = self.select(form).await?;
+        if method != "removeTags" {
+            self.backend
+                .change_groups(GroupEdit::AddTags(tags.clone()))
+                .await?;
+        }
+        for t in torrents {
+            let mut labels = t.options.labels.clone();
+            match method {
+                "addTags" => {
+                    for tag in &tags {
+                        if !labels.contains(tag) {
+                            labels.push(tag.clone());
+                        }
+                    }
+                }
+                "setTags" => labels.clone_from(&tags),
+                _ if tags.is_empty() => labels.clear(),
+                _ => labels.retain(|l| !tags.contains(l)),
+            }
+            if labels != t.options.labels {
+                self.change(vec![t.id], |c| c.labels = Some(labels)).await?;
+            }
+        }
+        Ok(Reply::ok())
+    }
+
+    async fn file_prio(&self, form: &Form) -> Answer {
+        let t = self.one(form, detail(|d| d.files = true)).await?;
+        let priority = form
+            .i64("priority")?
+            .ok_or_else(|| Failure::BadParams("Missing parameter: priority".into()))?;
+        let mut indices = Vec::new();
+        for id in form.required("id")?.split('|') {
+            let i: u32 = id
+                .trim()
+                .parse()
+                .map_err(|_| Failure::BadParams(format!("id: not a file index: {id}")))?;
+            if i as usize >= t.files.len() {
+                return Err(Failure::Conflict(format!("File index out of range: {i}")));
+            }
+            indices.push(i);
+        }
+        let some = || Some(Files::Some(indices.clone()));
+        let files = match priority {
+            0 => FileChanges {
+                unwanted: some(),
+                ..FileChanges::default()
+            },
+            1 => FileChanges {
+                wanted: some(),
+                normal: some(),
+                ..FileChanges::default()
+            },
+            6 | 7 => FileChanges {
+                wanted: some(),
+                high: some(),
+                ..FileChanges::default()
+            },
+            _ => return Err(Failure::BadParams(format!("Invalid priority: {priority}"))),
+        };
+        self.change(vec![t.id], |c| c.files = files).await
+    }
+}
+
+/// A [`Detail`] with some parts asked for.
+fn detail(set: impl FnOnce(&mut Detail)) -> Detail {
+    let mut d = Detail::default();
+    set(&mut d);
+    d
+}
+
+/// Orders JSON values of one field: numbers by value, strings by text, booleans false first.
+fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
