@@ -409,3 +409,98 @@ fn connections_are_capped() {
     );
     assert_eq!(status(&served), 200);
 }
+
+/// The qBittorrent API on the wire: the login form and its `SID` cookie (basic auth is not
+/// asked for under `/api/v2/`), a multipart add with a .torrent part and form fields, an
+/// urlencoded call, a JSON answer, and 403 without the cookie.
+#[cfg(feature = "smol")]
+#[test]
+fn the_qbittorrent_api_on_the_wire() {
+    let s = start(Some("admin:secret"), Limits::default());
+    let host = "Host: 127.0.0.1:8080";
+    let form = "application/x-www-form-urlencoded";
+    let no_cookie = exchange(s.addr, &post("/api/v2/app/version", &[host], ""));
+    assert_eq!(status(&no_cookie), 403, "{no_cookie}");
+    let login = exchange(
+        s.addr,
+        &post(
+            "/api/v2/auth/login",
+            &[host, &format!("Content-Type: {form}")],
+            "username=admin&password=secret",
+        ),
+    );
+    assert_eq!(status(&login), 200, "{login}");
+    assert_eq!(body(&login), "Ok.");
+    let cookie_line = login
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: sid="))
+        .unwrap_or_else(|| panic!("no SID cookie in {login}"));
+    assert!(cookie_line.contains("HttpOnly"), "{cookie_line}");
+    let sid = cookie_line["set-cookie: ".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+    let cookie = format!("Cookie: {sid}");
+
+    let version = exchange(s.addr, &post("/api/v2/app/version", &[host, &cookie], ""));
+    assert_eq!(body(&version), "v5.0.0");
+    let csrf = exchange(
+        s.addr,
+        &post(
+            "/api/v2/app/version",
+            &[host, &cookie, "Origin: http://evil.example"],
+            "",
+        ),
+    );
+    assert_eq!(status(&csrf), 401, "{csrf}");
+
+    let boundary = "XyZzY";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; \
+         filename=\"a.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\n\
+         d4:infod4:name1:xee\r\n--{boundary}\r\nContent-Disposition: form-data; \
+         name=\"category\"\r\n\r\ntv\r\n--{boundary}\r\nContent-Disposition: form-data; \
+         name=\"tags\"\r\n\r\nx,y\r\n--{boundary}\r\nContent-Disposition: form-data; \
+         name=\"paused\"\r\n\r\ntrue\r\n--{boundary}--\r\n"
+    );
+    let add = exchange(
+        s.addr,
+        &post(
+            "/api/v2/torrents/add",
+            &[
+                host,
+                &cookie,
+                &format!("Content-Type: multipart/form-data; boundary={boundary}"),
+            ],
+            &multipart,
+        ),
+    );
+    assert_eq!(status(&add), 200, "{add}");
+    assert_eq!(body(&add), "Ok.");
+
+    let info = exchange(
+        s.addr,
+        &post(
+            "/api/v2/torrents/info?category=tv",
+            &[host, &cookie, &format!("Content-Type: {form}")],
+            "filter=stopped",
+        ),
+    );
+    assert_eq!(status(&info), 200, "{info}");
+    assert!(
+        info.to_ascii_lowercase()
+            .contains("content-type: application/json")
+    );
+    let list: serde_json::Value = serde_json::from_str(body(&info)).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["tags"], "x, y");
+    assert_eq!(list[0]["state"], "stoppedDL");
+
+    let logout = exchange(s.addr, &post("/api/v2/auth/logout", &[host, &cookie], ""));
+    assert_eq!(status(&logout), 200);
+    let after = exchange(s.addr, &post("/api/v2/app/version", &[host, &cookie], ""));
+    assert_eq!(status(&after), 403);
+    // The Transmission RPC still asks for basic auth.
+    let rpc = exchange(s.addr, &post("/transmission/rpc", &[host], GET_SESSION));
+    assert_eq!(status(&rpc), 401);
+}
