@@ -5,15 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 INTEROP="${SANSTORRENT_INTEROP_DIR:-../shared/interop}"
 bash "$INTEROP/setup.sh"
-# The Python Transmission client the daemon's tests drive, and Playwright, which drives the
-# web UI test in Debian's chromium (from the Python package index; Playwright's own browser
-# download is never used).
+# The Python clients the daemon's tests drive (Transmission's and qBittorrent's), and
+# Playwright, which drives the web UI test in Debian's chromium (from the Python package index;
+# Playwright's own browser download is never used).
 PYENV=target/transmission-rpc
-if ! "$PYENV/bin/python" -c 'import transmission_rpc, playwright' 2>/dev/null; then
+if ! "$PYENV/bin/python" -c 'import transmission_rpc, qbittorrentapi, playwright' 2>/dev/null; then
     python3 -c 'import ensurepip' 2>/dev/null || apt-get install -y -qq python3-venv >/dev/null
     rm -rf "$PYENV"
     python3 -m venv "$PYENV"
-    "$PYENV/bin/pip" install --quiet transmission-rpc playwright
+    "$PYENV/bin/pip" install --quiet transmission-rpc qbittorrent-api playwright
 fi
 command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"

@@ -1,0 +1,154 @@
+//! The daemon's qBittorrent Web API end to end: the Python client `qbittorrent-api` (from the
+//! Python package index; test.sh installs it beside `transmission-rpc`) logs in, adds a
+//! torrent by file and one by magnet with a category and tags, follows them through
+//! `sync/maindata` deltas, stops and deletes them, while `transmission-remote` on the same
+//! daemon sees the same torrents and the same changes.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Running, Scratch, free_port, run, s, wait_listening};
+
+/// The client's script: each step asserts, and `transmission-remote -l` is read in between.
+const PYTHON_CLIENT: &str = r#"
+import subprocess, sys
+import qbittorrentapi
+
+port, torrent = int(sys.argv[1]), sys.argv[2]
+magnet = "magnet:?xt=urn:btih:" + "5a" * 20 + "&dn=from-magnet"
+
+def remote(*args):
+    out = subprocess.run(["transmission-remote", f"127.0.0.1:{port}", *args],
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+qb = qbittorrentapi.Client(host="127.0.0.1", port=port, username="any", password="any")
+qb.auth_log_in()
+assert qb.app.version == "v5.0.0", qb.app.version
+assert qb.app.web_api_version.startswith("2.11"), qb.app.web_api_version
+
+full = qb.sync_maindata(rid=0)
+assert full["full_update"] and not full["torrents"], full
+rid = full["rid"]
+
+assert qb.torrents_add(torrent_files=torrent, category="tv", tags=["one", "two"]) == "Ok."
+assert qb.torrents_add(urls=magnet, category="tv", tags="two") == "Ok."
+assert "tv" in qb.torrents_categories(), qb.torrents_categories()
+
+delta = qb.sync_maindata(rid=rid)
+assert not delta.get("full_update"), delta
+assert len(delta["torrents"]) == 2, delta
+by_name = {t["name"]: (h, t) for h, t in delta["torrents"].items()}
+file_hash, file_t = by_name["share"]
+magnet_hash, magnet_t = by_name["from-magnet"]
+assert magnet_hash == "5a" * 20
+assert file_t["category"] == "tv" and file_t["tags"] == "one, two", file_t
+assert file_t["state"] in ("downloading", "stalledDL", "checkingDL"), file_t["state"]
+assert file_t["eta"] == 8640000 or file_t["eta"] >= 0
+assert 0.0 <= file_t["progress"] <= 1.0
+assert magnet_t["state"] == "metaDL", magnet_t["state"]
+rid = delta["rid"]
+
+listed = remote("-l")
+assert "share" in listed and "from-magnet" in listed, listed
+
+info = qb.torrents_info(category="tv", tag="one")
+assert [t.hash for t in info] == [file_hash], info
+files = qb.torrents_files(torrent_hash=file_hash)
+assert files[0]["name"] == "share/a.bin" and files[0]["size"] == 300000, files
+
+qb.torrents_stop(torrent_hashes=file_hash)
+delta = qb.sync_maindata(rid=rid)
+assert delta["torrents"][file_hash]["state"] == "stoppedDL", delta
+assert magnet_hash not in delta.get("torrents", {}) or "state" not in delta["torrents"][magnet_hash]
+rid = delta["rid"]
+assert "Stopped" in remote("-l"), remote("-l")
+
+# Today's client cannot start a stopped torrent again: the API says so (see the README).
+try:
+    qb.torrents_start(torrent_hashes=file_hash)
+    raise SystemExit("starting a stopped torrent should be refused today")
+except qbittorrentapi.exceptions.InternalServerError500Error as e:
+    assert "not supported" in str(e), e
+qb.torrents_resume(torrent_hashes=magnet_hash)
+
+# A change made through Transmission shows in the qBittorrent delta.
+remote("-t", magnet_hash, "--stop")
+delta = qb.sync_maindata(rid=rid)
+assert delta["torrents"][magnet_hash]["state"] == "stoppedDL", delta
+rid = delta["rid"]
+
+qb.torrents_delete(delete_files=False, torrent_hashes=magnet_hash)
+delta = qb.sync_maindata(rid=rid)
+assert delta["torrents_removed"] == [magnet_hash], delta
+assert "from-magnet" not in remote("-l")
+qb.torrents_delete(delete_files=False, torrent_hashes="all")
+assert qb.torrents_info() == []
+qb.auth_log_out()
+print("qbittorrent-api ok")
+"#;
+
+#[test]
+fn qbittorrent_api_and_transmission_remote_share_one_daemon() {
+    let python = std::env::var("SANSTORRENT_TRANSMISSION_RPC_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/transmission-rpc/bin/python"
+        )
+        .into()
+    });
+    let has_client = Command::new(&python)
+        .args(["-c", "import qbittorrentapi"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        // test.sh (and so CI) installs it; a bare `cargo test` may not have it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no qbittorrent-api in {python}: run test.sh"
+        );
+        eprintln!("skipped: no qbittorrent-api in {python} (test.sh installs it)");
+        return;
+    }
+    let w = Scratch::new("daemon-qbit");
+    w.file("share/a.bin", 300_000, 7);
+    let torrent = w.join("share.torrent");
+    let (code, _, err) = run(&[
+        "create",
+        s(&w.join("share")),
+        "-t",
+        "http://127.0.0.1:1/announce",
+        "-o",
+        s(&torrent),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let http = free_port();
+    let peer = free_port().to_string();
+    let http_addr = format!("127.0.0.1:{http}");
+    let daemon = Running::start(&[
+        "daemon",
+        "-o",
+        s(&w.join("dl")),
+        "--state-dir",
+        s(&w.join("state")),
+        "--http",
+        &http_addr,
+        "-p",
+        &peer,
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--quiet",
+    ]);
+    wait_listening(http);
+    let out = Command::new(&python)
+        .args(["-c", PYTHON_CLIENT, &http.to_string(), s(&torrent)])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("qbittorrent-api ok"), "{stdout}\n{stderr}");
+    drop(daemon);
+}
