@@ -4,7 +4,7 @@
 //! - [`args`]: the command line and its checks (no open server without auth).
 //! - [`backend`]: the management API front ends use ([`backend::Backend`]) and what a
 //!   torrent shows ([`backend::TorrentView`]).
-//! - [`rpc`]: Transmission's protocol over any `Backend`.
+//! - [`rpc`]: Transmission's protocol over any `Backend`; [`qbit`]: qBittorrent's Web API v2.
 //! - [`http`]: the hyper server (routes, Host check, basic auth, bounds) on smol or tokio.
 //! - [`client`]: the `Backend` over today's client; [`store`]: the torrent list saved in the
 //!   state dir; [`watch`]: the watch folder.
@@ -187,7 +187,10 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         }
     };
     if !plan.quiet {
-        eprintln!("sanstorrent daemon: Transmission RPC at http://{addr}/transmission/rpc");
+        eprintln!(
+            "sanstorrent daemon: Transmission RPC at http://{addr}/transmission/rpc, \
+             qBittorrent Web API at http://{addr}/api/v2/"
+        );
     }
     loop {
         wake.next().await;
