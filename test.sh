@@ -15,5 +15,8 @@ if ! "$PYENV/bin/python" -c 'import transmission_rpc, qbittorrentapi, playwright
     python3 -m venv "$PYENV"
     "$PYENV/bin/pip" install --quiet transmission-rpc qbittorrent-api playwright
 fi
-command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null
+if ! command -v chromium >/dev/null; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq chromium >/dev/null
+fi
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"
