@@ -252,8 +252,8 @@ impl Swarm {
                     let Some(event) = polled else {
                         return Err(Exit::Fail("a demo client stopped unexpectedly".into()));
                     };
-                    if let sanstorrent_core::session::Event::Error { message, .. } = event {
-                        return Err(Exit::Fail(format!("demo: {message}")));
+                    if let sanstorrent_core::session::Event::Error { error, .. } = event {
+                        return Err(Exit::Fail(format!("demo: {error}")));
                     }
                 }
                 let Ok(Some(stats)) = m.client.stats(m.torrent).await else {

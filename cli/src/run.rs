@@ -399,15 +399,16 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                     Event::MetadataReceived { torrent } if torrent == self.id => {
                         self.progress.note("metadata received");
                     }
-                    Event::Error { torrent, message } if torrent.is_none_or(|t| t == self.id) => {
+                    Event::Error { torrent, error } if torrent.is_none_or(|t| t == self.id) => {
+                        let message = error.to_string();
                         // Shown once; if it stopped the torrent it becomes the exit reason.
                         if warned.insert(message.clone()) {
                             tracing::warn!("{message}");
                         }
                         last_error = Some(message);
                     }
-                    Event::TrackerError { url, message, .. } => {
-                        let text = format!("tracker {url}: {message}");
+                    Event::TrackerError { url, error, .. } => {
+                        let text = format!("tracker {url}: {error}");
                         // Each distinct failure once; retries repeat it every few seconds.
                         if warned.insert(text.clone()) {
                             tracing::warn!("{text}");

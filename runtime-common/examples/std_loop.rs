@@ -45,7 +45,7 @@ enum Pending {
     Http(sanstorrent_core::session::RequestId, TrackerError),
     Resolved(
         sanstorrent_core::session::RequestId,
-        Result<Vec<SocketAddr>, String>,
+        Result<Vec<SocketAddr>, ErrorKind>,
     ),
 }
 
@@ -92,7 +92,7 @@ impl NetIo for Net {
                 let result = (host.as_str(), port)
                     .to_socket_addrs()
                     .map(Iterator::collect)
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| e.kind());
                 self.pending.push(Pending::Resolved(id, result));
             }
             _ => {}
@@ -282,7 +282,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     core.drain(&mut net);
                 }
                 Event::PeerConnected { addr, .. } => println!("peer {addr} connected"),
-                Event::Error { message, .. } => eprintln!("error: {message}"),
+                Event::Error { error, .. } => eprintln!("error: {error}"),
                 _ => {}
             }
         }

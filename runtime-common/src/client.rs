@@ -19,7 +19,7 @@ use sanstorrent_core::session::{
 
 use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
-use crate::http::{HttpClient, HttpClientConfig};
+use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
 use crate::storage::FileStorageOptions;
@@ -48,7 +48,7 @@ impl<R: Runtime> Client<R> {
             extra_roots: config.extra_roots.clone(),
             ..HttpClientConfig::default()
         })
-        .map_err(|e| ClientError::Tls(e.to_string()))?;
+        .map_err(ClientError::Tls)?;
         let (done_tx, done) = async_channel::unbounded::<Done>();
         let sink: Sink = Arc::new(move |d| {
             let _ = done_tx.try_send(d);
@@ -257,7 +257,7 @@ pub enum ClientError {
     /// Binding a socket, starting threads or creating the state directory failed.
     Io(io::Error),
     /// The TLS setup for HTTPS trackers failed.
-    Tls(String),
+    Tls(HttpClientError),
     /// A .torrent file could not be read.
     ReadTorrent(PathBuf, io::Error),
     /// A .torrent file is not valid.
@@ -291,7 +291,8 @@ impl std::error::Error for ClientError {
             Self::Metainfo(e) => Some(e),
             Self::Magnet(e) => Some(e),
             Self::Add(e) => Some(e),
-            Self::Tls(_) | Self::Stopped => None,
+            Self::Tls(e) => Some(e),
+            Self::Stopped => None,
         }
     }
 }

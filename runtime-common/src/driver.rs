@@ -3,10 +3,12 @@
 //! [`Done`]s, and drains the session's outputs into a [`NetIo`] the runtime implements.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::Sender;
-use sanstorrent_core::session::{Action, Event, Session, Transmit};
+
+use sanstorrent_core::session::{Action, Event, Session, SessionError, Transmit};
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
 use crate::disk::{DiskConfig, DiskIo};
@@ -156,10 +158,12 @@ impl Core {
                 result: Err(e),
                 path,
             } => {
-                let message = format!("saving {}: {e}", path.display());
                 let _ = self.events.try_send(Event::Error {
                     torrent: None,
-                    message,
+                    error: SessionError::SaveState {
+                        path,
+                        error: Arc::new(e),
+                    },
                 });
             }
             Done::Saved { .. } => {}

@@ -27,7 +27,7 @@ pub(crate) enum Input<R: Runtime> {
     Closed(ConnId),
     Datagram(SocketAddr, Vec<u8>),
     Http(RequestId, Result<HttpResponse, TrackerError>),
-    Resolved(RequestId, Result<Vec<SocketAddr>, String>),
+    Resolved(RequestId, Result<Vec<SocketAddr>, io::ErrorKind>),
 }
 
 /// Runs `task` until `stop` closes; the receiver returned closes once `task` is dropped (and
@@ -101,9 +101,7 @@ pub(crate) fn spawn_resolve<R: Runtime>(
     inputs: Sender<Input<R>>,
 ) {
     R::spawn(async move {
-        let result = R::resolve(&host, port)
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"));
+        let result = R::resolve(&host, port).await.map_err(|e| e.kind());
         let _ = inputs.send(Input::Resolved(id, result)).await;
     });
 }

@@ -37,7 +37,7 @@ async fn events_until_complete(c: &Client, torrent: TorrentId) -> Vec<Event> {
             Some(Event::TorrentComplete { torrent: t }) if t == torrent => return seen,
             Some(e) => {
                 match &e {
-                    Event::Error { message, .. } => eprintln!("error: {message}"),
+                    Event::Error { error, .. } => eprintln!("error: {error}"),
                     Event::PeerClosed { addr, reason, .. } => {
                         eprintln!("peer {addr} closed: {reason}");
                     }

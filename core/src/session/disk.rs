@@ -3,9 +3,11 @@
 //! rest of the session: verify a piece once written, record it once verified (haves,
 //! interest, the picker), flush and save, and stop the torrent when the disk fails.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::Session;
+use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, Completion, DiskJob, TorrentId};
 use super::pipeline::{DigestsFor, Done, Job, Pending, StampsFor};
@@ -43,14 +45,16 @@ impl Session {
         }
         let kind = match done.result {
             Ok(kind) => kind,
-            Err(error) => return self.job_failed(now, id, pending, &error),
+            Err(error) => return self.job_failed(now, id, pending, Arc::new(error)),
         };
         match pending.finish(kind) {
             Ok(done) => self.job_done(now, id, done),
             Err((pending, kind)) => {
                 self.events.push_back(Event::Error {
                     torrent: Some(id),
-                    message: format!("disk job {pending:?} answered with {kind:?}"),
+                    error: SessionError::MismatchedCompletion {
+                        detail: format!("disk job {pending:?} answered with {kind:?}"),
+                    },
                 });
             }
         }
@@ -128,13 +132,19 @@ impl Session {
 
     /// A disk job failed: reads reject the block; anything else stops the torrent (its data
     /// can no longer be trusted to reach the disk).
-    fn job_failed(&mut self, now: Instant, id: TorrentId, pending: Pending, error: &StorageError) {
+    fn job_failed(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        pending: Pending,
+        error: Arc<StorageError>,
+    ) {
         // The smart ban is an extra: without the digests, a failed piece is still downloaded
         // again (and strikes still apply); a passed one just bans nobody.
         if let Pending::BlockDigests { piece, why } = pending {
             self.events.push_back(Event::Error {
                 torrent: Some(id),
-                message: format!("reading piece {piece} back for the smart ban: {error}"),
+                error: SessionError::SmartBanRead { piece, error },
             });
             return self.block_digests_done(now, id, piece, why, None);
         }
@@ -142,7 +152,7 @@ impl Session {
             let piece = blocks.first().map_or(0, |b| b.piece);
             self.events.push_back(Event::Error {
                 torrent: Some(id),
-                message: format!("reading piece {piece} for upload: {error}"),
+                error: SessionError::UploadRead { piece, error },
             });
             return self.read_done(now, conn, &blocks, None);
         }
@@ -163,7 +173,7 @@ impl Session {
         }
         self.events.push_back(Event::Error {
             torrent: Some(id),
-            message: format!("disk error, stopping the torrent: {error}"),
+            error: SessionError::Disk(error),
         });
         // A failed save must not keep a stop waiting for it.
         if let Some(t) = self.torrents.get_mut(&id)

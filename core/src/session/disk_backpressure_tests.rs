@@ -513,8 +513,8 @@ fn a_file_that_cannot_be_created_stops_the_torrent() {
     );
     let mut messages = Vec::new();
     while let Some(e) = s.poll_event() {
-        if let Event::Error { message, .. } = e {
-            messages.push(message);
+        if let Event::Error { error, .. } = e {
+            messages.push(error.to_string());
         }
     }
     assert!(

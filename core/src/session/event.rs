@@ -6,9 +6,11 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use super::error::SessionError;
 use super::io::TorrentId;
-use crate::extensions::MetadataFault;
+use crate::extensions::{MetadataFault, MetadataMessageError, PexError};
 use crate::id::InfoHash;
+use crate::tracker::TrackerError;
 use crate::wire::CloseReason;
 
 /// Something the application may want to know; drain with
@@ -124,7 +126,7 @@ pub enum Event {
         /// The tracker.
         url: String,
         /// What went wrong.
-        message: String,
+        error: TrackerError,
     },
     /// The DHT's state changed (bootstrapped, or a lookup ended).
     DhtStatus {
@@ -151,8 +153,8 @@ pub enum Event {
     Error {
         /// The torrent concerned, if any.
         torrent: Option<TorrentId>,
-        /// What went wrong.
-        message: String,
+        /// What went wrong (its `Display` is the message for the user).
+        error: SessionError,
     },
 }
 
@@ -186,7 +188,7 @@ pub enum PeerCloseReason {
     /// The peer sent metadata (ut_metadata) proven wrong; it is banned.
     BadMetadata(MetadataFault),
     /// The peer sent a malformed extension message (ut_metadata, ut_pex).
-    BadExtensionMessage(String),
+    BadExtensionMessage(ExtensionError),
     /// The peer stopped reading: our send backlog stayed at `max_send_backlog` with nothing
     /// written for `send_stall_timeout`.
     SendStalled,
@@ -212,6 +214,34 @@ impl fmt::Display for PeerCloseReason {
             Self::BadExtensionMessage(e) => write!(f, "bad extension message: {e}"),
             Self::SendStalled => f.write_str("peer stopped reading what we send"),
             Self::EncryptedHandshake(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A malformed extension message, by extension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtensionError {
+    /// A ut_metadata message (BEP 9).
+    Metadata(MetadataMessageError),
+    /// A ut_pex message (BEP 11).
+    Pex(PexError),
+}
+
+impl fmt::Display for ExtensionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Metadata(e) => e.fmt(f),
+            Self::Pex(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ExtensionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Metadata(e) => Some(e),
+            Self::Pex(e) => Some(e),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
+use super::error::SessionError;
 use super::event::{Event, PeerCloseReason, TorrentStats};
 use super::io::{Action, TorrentId};
 use super::pipeline::{Job, PiecePipeline, StampsFor};
@@ -490,7 +491,7 @@ impl Session {
                 if timed_out && !(saved && t.announce_stopped) {
                     self.events.push_back(Event::Error {
                         torrent: Some(id),
-                        message: "stop timed out waiting for trackers or disk".into(),
+                        error: SessionError::StopTimedOut,
                     });
                 }
                 t.stage = Stage::Stopped;

@@ -14,6 +14,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Session;
+use super::error::SessionError;
+use super::event::ExtensionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use crate::extensions::{FetchEvent, MetadataMessage, UT_METADATA};
@@ -47,7 +49,7 @@ impl Session {
             Ok(m) => m,
             Err(e) if e.is_ignorable() => return,
             Err(e) => {
-                let reason = PeerCloseReason::BadExtensionMessage(e.to_string());
+                let reason = PeerCloseReason::BadExtensionMessage(ExtensionError::Metadata(e));
                 return self.close_conn(now, conn, reason);
             }
         };
@@ -138,7 +140,7 @@ impl Session {
                 if let Err(e) = self.set_metadata_inner(now, id, Arc::new(meta)) {
                     self.events.push_back(Event::Error {
                         torrent: Some(id),
-                        message: format!("metadata from peers: {e}"),
+                        error: SessionError::Metadata(e),
                     });
                 }
             }
@@ -149,7 +151,7 @@ impl Session {
                 }
                 self.events.push_back(Event::Error {
                     torrent: Some(id),
-                    message: format!("the torrent's info dictionary is invalid: {e}"),
+                    error: SessionError::InvalidInfo(e),
                 });
             }
         }

@@ -48,6 +48,7 @@ mod config;
 mod connect;
 mod disk;
 mod download;
+mod error;
 mod event;
 mod handshake;
 pub mod io;
@@ -78,7 +79,8 @@ use std::time::Instant;
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
 };
-pub use event::{Event, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
+pub use error::SessionError;
+pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use io::{
     Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId,
     TorrentId, Transmit,
@@ -285,7 +287,7 @@ impl Session {
         &mut self,
         now: Instant,
         id: RequestId,
-        result: Result<Vec<SocketAddr>, String>,
+        result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     ) {
         self.resolved(now, id, result);
         self.after(now);

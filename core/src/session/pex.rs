@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Session;
+use super::event::ExtensionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use super::torrent::candidates::Source;
@@ -86,7 +87,7 @@ impl Session {
             return;
         };
         if let Err(e) = t.pex.handle_payload(now, conn, from, payload) {
-            let reason = PeerCloseReason::BadExtensionMessage(e.to_string());
+            let reason = PeerCloseReason::BadExtensionMessage(ExtensionError::Pex(e));
             return self.close_conn(now, conn, reason);
         }
         let mut peers = Vec::new();

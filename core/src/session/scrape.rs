@@ -260,7 +260,7 @@ impl Session {
         &mut self,
         now: Instant,
         rid: RequestId,
-        result: Result<Vec<SocketAddr>, String>,
+        result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     ) {
         let Some(Pending::Host { torrent, tracker }) = self.trackers.scrapes.pending.remove(&rid)
         else {

@@ -214,7 +214,7 @@ impl Session {
                 self.events.push_back(Event::TrackerError {
                     torrent: id,
                     url: url.to_string(),
-                    message: error.to_string(),
+                    error,
                 });
             }
             AnnouncerEvent::JobTimedOut(job) => {
@@ -280,7 +280,7 @@ impl Session {
         &mut self,
         now: Instant,
         rid: RequestId,
-        result: Result<Vec<SocketAddr>, String>,
+        result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     ) {
         match self.trackers.pending.remove(&rid) {
             Some(Pending::TrackerHost {
@@ -298,13 +298,9 @@ impl Session {
                 match addr {
                     Some(addr) => self.udp_announce(now, addr, torrent, job, *request),
                     None => {
-                        let message = result.err().unwrap_or_else(|| "no address".into());
-                        self.announce_result(
-                            now,
-                            torrent,
-                            job,
-                            Err(TrackerError::Transport(message)),
-                        );
+                        // An empty answer is a name with no address.
+                        let kind = result.err().unwrap_or(std::io::ErrorKind::NotFound);
+                        self.announce_result(now, torrent, job, Err(TrackerError::Resolve(kind)));
                     }
                 }
             }

@@ -137,7 +137,10 @@ pub enum TrackerError {
     Udp(UdpError),
     /// No answer in time.
     Timeout,
-    /// The runtime could not carry the request (DNS, connect, TLS, I/O), as text.
+    /// The tracker's host name did not resolve (`NotFound`: it resolved to no address).
+    Resolve(std::io::ErrorKind),
+    /// The runtime could not carry the request (connect, TLS, I/O): the runtime's own error
+    /// message.
     Transport(String),
 }
 
@@ -165,6 +168,10 @@ impl fmt::Display for TrackerError {
             Self::Response(e) => e.fmt(f),
             Self::Udp(e) => e.fmt(f),
             Self::Timeout => write!(f, "tracker did not answer in time"),
+            Self::Resolve(std::io::ErrorKind::NotFound) => {
+                f.write_str("cannot resolve tracker host: no address")
+            }
+            Self::Resolve(kind) => write!(f, "cannot resolve tracker host: {kind}"),
             Self::Transport(e) => write!(f, "cannot reach tracker: {e}"),
         }
     }

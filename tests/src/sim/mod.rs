@@ -751,7 +751,7 @@ impl Sim {
                     .dns
                     .get(&host)
                     .map(|ip| vec![SocketAddr::new(*ip, port)])
-                    .ok_or_else(|| format!("{host}: no such host"));
+                    .ok_or(std::io::ErrorKind::NotFound);
                 self.net.schedule(
                     now + Duration::from_millis(1),
                     Delivery::Dns {

@@ -85,7 +85,7 @@ pub enum Delivery {
         /// The session's request id.
         id: u64,
         /// The addresses, or why there are none.
-        answer: Result<Vec<SocketAddr>, String>,
+        answer: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     },
     /// A host's uplink finished putting a segment on the wire: its socket took those bytes
     /// (the simulation reports them with `handle_peer_sent`). Scheduled by the simulation from

@@ -158,7 +158,7 @@ macro_rules! runtime_helpers {
             loop {
                 match c.next_event().await {
                     Some(Event::TorrentComplete { torrent: t }) if t == torrent => return,
-                    Some(Event::Error { message, .. }) => eprintln!("{who}: error: {message}"),
+                    Some(Event::Error { error, .. }) => eprintln!("{who}: error: {error}"),
                     Some(Event::PeerClosed { addr, reason, .. }) => {
                         eprintln!("{who}: peer {addr} closed: {reason}")
                     }

@@ -1,0 +1,99 @@
+//! [`SessionError`]: what failed, for the application to show ([`Event::Error`]).
+//!
+//! [`Event::Error`]: super::Event::Error
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::metainfo::MetainfoError;
+use crate::storage::StorageError;
+
+use super::lifecycle::MetadataError;
+
+/// Something failed that the application should show, carried by
+/// [`Event::Error`](super::Event::Error). Its `Display` is the message for the user.
+///
+/// Storage errors are shared (`Arc`) so events stay `Clone`; two errors are equal when they
+/// say the same thing.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A disk job failed: the torrent stops, since its data can no longer be trusted to
+    /// reach the disk.
+    Disk(Arc<StorageError>),
+    /// Reading a piece to serve a peer failed (the request is rejected; the torrent goes on).
+    UploadRead {
+        /// The piece.
+        piece: u32,
+        /// What the storage said.
+        error: Arc<StorageError>,
+    },
+    /// Reading a failed piece back for the smart ban failed (nobody is banned for it).
+    SmartBanRead {
+        /// The piece.
+        piece: u32,
+        /// What the storage said.
+        error: Arc<StorageError>,
+    },
+    /// The runtime could not write a state file (resume data, DHT state).
+    SaveState {
+        /// The file.
+        path: PathBuf,
+        /// What the storage said.
+        error: Arc<StorageError>,
+    },
+    /// A disk job came back with the completion of another kind of job (a runtime bug).
+    MismatchedCompletion {
+        /// The job and the completion, as debug text.
+        detail: String,
+    },
+    /// Metadata fetched from peers could not be given to the torrent.
+    Metadata(MetadataError),
+    /// The info dictionary fetched from peers hashes to the info-hash but is not valid: the
+    /// torrent itself is unusable.
+    InvalidInfo(MetainfoError),
+    /// Stopping a torrent timed out waiting for its trackers or the disk.
+    StopTimedOut,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disk(e) => write!(f, "disk error, stopping the torrent: {e}"),
+            Self::UploadRead { piece, error } => {
+                write!(f, "reading piece {piece} for upload: {error}")
+            }
+            Self::SmartBanRead { piece, error } => {
+                write!(f, "reading piece {piece} back for the smart ban: {error}")
+            }
+            Self::SaveState { path, error } => write!(f, "saving {}: {error}", path.display()),
+            Self::MismatchedCompletion { detail } => f.write_str(detail),
+            Self::Metadata(e) => write!(f, "metadata from peers: {e}"),
+            Self::InvalidInfo(e) => write!(f, "the torrent's info dictionary is invalid: {e}"),
+            Self::StopTimedOut => f.write_str("stop timed out waiting for trackers or disk"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Disk(e)
+            | Self::UploadRead { error: e, .. }
+            | Self::SmartBanRead { error: e, .. }
+            | Self::SaveState { error: e, .. } => Some(&**e),
+            Self::Metadata(e) => Some(e),
+            Self::InvalidInfo(e) => Some(e),
+            Self::MismatchedCompletion { .. } | Self::StopTimedOut => None,
+        }
+    }
+}
+
+impl PartialEq for SessionError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for SessionError {}
