@@ -5,11 +5,11 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use sanstorrent_core::Dest;
 use sanstorrent_core::dht::{
     Body, Config, Dht, Message, Method, NodeId, PeerStore, Query, RateLimit, Response, StoreLimits,
     StoredPeer, Want,
 };
-use sanstorrent_core::io::Dest;
 use sanstorrent_core::{InfoHash, Rng};
 
 fn addr(i: u32) -> SocketAddr {

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use crate::picker::PeerKey;
 use crate::rng::Rng;
 
-/// Tunables of the [`Choker`].
+/// Tunables of the choker: who each torrent uploads to (tit-for-tat while downloading, turns
+/// while seeding, plus optimistic unchokes).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ChokerConfig {
@@ -59,7 +60,7 @@ impl Default for ChokerConfig {
 /// Whether we are still downloading the torrent or only seeding it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ChokeMode {
+pub(crate) enum ChokeMode {
     /// We still want pieces: reciprocate by download rate.
     Downloading,
     /// We have everything: serve peers in turn.
@@ -68,7 +69,7 @@ pub enum ChokeMode {
 
 /// One peer's statistics at rechoke time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerStats {
+pub(crate) struct PeerStats {
     /// The peer.
     pub peer: PeerKey,
     /// Whether the peer is interested in our pieces (only interested peers are unchoked).
@@ -86,7 +87,7 @@ pub struct PeerStats {
 /// The outcome of a rechoke.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ChokeDecision {
+pub(crate) struct ChokeDecision {
     /// Every peer to unchoke (regular and optimistic); choke all others.
     pub unchoke: BTreeSet<PeerKey>,
     /// The optimistic unchokes among them.
@@ -104,7 +105,7 @@ struct Turn {
 
 /// Decides who we upload to; see the module docs.
 #[derive(Clone, Debug)]
-pub struct Choker {
+pub(crate) struct Choker {
     config: ChokerConfig,
     rng: Rng,
     next_rechoke: Option<Instant>,
@@ -116,7 +117,7 @@ pub struct Choker {
 
 impl Choker {
     /// A choker with the given tunables; `seed` drives its random choices.
-    pub fn new(config: ChokerConfig, seed: u64) -> Self {
+    pub(crate) fn new(config: ChokerConfig, seed: u64) -> Self {
         Self {
             config,
             rng: Rng::new(seed),
@@ -130,13 +131,13 @@ impl Choker {
 
     /// When the next rechoke is due (`None` before the first one: rechoke at once).
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.next_rechoke
     }
 
     /// Decides who to unchoke at `now` from a snapshot of all connected peers. Peers absent from
     /// `peers` are forgotten.
-    pub fn rechoke(&mut self, now: Instant, mode: ChokeMode, peers: &[PeerStats]) -> ChokeDecision {
+    pub(crate) fn rechoke(&mut self, now: Instant, mode: ChokeMode, peers: &[PeerStats]) -> ChokeDecision {
         self.next_rechoke = Some(now + self.config.rechoke_interval);
         self.turns.retain(|k, _| peers.iter().any(|p| p.peer == *k));
         let regular = match mode {
@@ -155,7 +156,7 @@ impl Choker {
     }
 
     /// Whether `peer` is unchoked by the last decision.
-    pub fn is_unchoked(&self, peer: PeerKey) -> bool {
+    pub(crate) fn is_unchoked(&self, peer: PeerKey) -> bool {
         self.regular.contains(&peer) || self.optimistic.contains(&peer)
     }
 

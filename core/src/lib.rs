@@ -252,7 +252,8 @@
 //!   stand on their own, each a machine or a codec usable without the session:
 //!   [`bencode`], [`metainfo`] (.torrent files) and [`create`] (making them), [`magnet`]
 //!   links, [`wire`] (the peer wire protocol, its MSE transport and extension handshake),
-//!   [`extensions`] (ut_metadata, ut_pex), [`tracker`] (HTTP and UDP announce and scrape),
+//!   [`extensions`] (ut_metadata, ut_pex), [`pieces`] (piece sets and block references),
+//!   [`tracker`] (HTTP and UDP announce and scrape),
 //!   [`dht`] (a [`dht::Dht`] node with its own `handle_*`/`poll_*`), [`picker`] (piece and
 //!   block selection), [`layout`] and [`storage`] (the mapping from pieces to file spans,
 //!   the [`storage::Storage`] trait, an in-memory storage for simulations), [`id`] and
@@ -274,14 +275,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bencode;
-pub mod choker;
+mod choker;
 pub mod create;
 pub mod dht;
 pub mod extensions;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod id;
-pub mod io;
+mod io;
 pub mod layout;
 pub mod magnet;
 pub mod metainfo;
@@ -297,7 +298,7 @@ pub use id::{InfoHash, PeerId};
 pub use io::{ConnId, Dest, Transmit};
 pub use rng::Rng;
 pub use session::{
-    Action, AddTorrentError, Completion, CompletionKind, DiskJob, DiskJobKind, Event, JobId,
-    PeerCloseReason, RequestId, Session, SessionConfig, SessionError, TorrentId, TorrentOptions,
-    TorrentSource, TorrentStats,
+    Action, AddTorrentError, ChokerConfig, Completion, CompletionKind, DiskJob, DiskJobKind, Event,
+    JobId, PeerCloseReason, RequestId, Session, SessionConfig, SessionError, TorrentId,
+    TorrentOptions, TorrentSource, TorrentStats,
 };

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use sanstorrent_core::choker::ChokerConfig;
+use sanstorrent_core::ChokerConfig;
 use sanstorrent_core::session::{SessionConfig, TorrentId, TorrentOptions};
 use sanstorrent_core::storage::Storage;
 use sanstorrent_tests::sim::{LinkConfig, Sim, Summary, TestTorrent, sweep};

@@ -7,9 +7,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
+use sanstorrent_core::Dest;
 use sanstorrent_core::dht::{Config, Dht, DhtEvent, looks_like_krpc};
 use sanstorrent_core::id::to_hex;
-use sanstorrent_core::io::Dest;
 use sanstorrent_core::{InfoHash, Rng};
 use sanstorrent_tests::interop::{WorkDir, free_port, lt_listen_port, lt_peer, mktorrent};
 

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use sanstorrent_core::io::Dest;
+use sanstorrent_core::Dest;
 use sanstorrent_core::tracker::http::{DEFAULT_MAX_RESPONSE, announce_outcome, announce_request};
 use sanstorrent_core::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
 use sanstorrent_core::tracker::{

@@ -15,7 +15,7 @@
 //! use std::net::UdpSocket;
 //! use std::time::{Duration, Instant};
 //! use sanstorrent_core::dht::{Config, Dht, DhtEvent, looks_like_krpc};
-//! use sanstorrent_core::io::Dest;
+//! use sanstorrent_core::Dest;
 //!
 //! let sock = UdpSocket::bind("0.0.0.0:6881")?;
 //! let mut dht = Dht::new(Config::default(), Instant::now(), 42);

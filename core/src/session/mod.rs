@@ -76,6 +76,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::choker::ChokerConfig;
+pub use crate::extensions::MetadataFault;
+pub use crate::picker::{PickerConfig, Priority};
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
 };

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
+use sanstorrent_core::Dest;
 use sanstorrent_core::dht::{Dht, DhtEvent};
-use sanstorrent_core::io::Dest;
 use sanstorrent_core::session::ConnId;
 
 /// What an agent asks the network to do.
