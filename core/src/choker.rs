@@ -137,7 +137,12 @@ impl Choker {
 
     /// Decides who to unchoke at `now` from a snapshot of all connected peers. Peers absent from
     /// `peers` are forgotten.
-    pub(crate) fn rechoke(&mut self, now: Instant, mode: ChokeMode, peers: &[PeerStats]) -> ChokeDecision {
+    pub(crate) fn rechoke(
+        &mut self,
+        now: Instant,
+        mode: ChokeMode,
+        peers: &[PeerStats],
+    ) -> ChokeDecision {
         self.next_rechoke = Some(now + self.config.rechoke_interval);
         self.turns.retain(|k, _| peers.iter().any(|p| p.peer == *k));
         let regular = match mode {

@@ -1,6 +1,8 @@
-//! Drives sanstorrent's Sans-IO session from a plain std event loop: non-blocking std sockets,
-//! no async runtime. It shows what embedding in a custom event loop takes: feed bytes and time
-//! in, perform what the session polls out.
+//! Drives sanstorrent's Sans-IO [`Session`] from a plain std event loop: non-blocking std
+//! sockets, no async runtime. The example owns the session and shows what embedding it in a
+//! custom event loop takes: wait for one input, hand it to the matching `handle_*`, perform
+//! what the session polls out, re-arm the timer. The disk work goes to runtime-common's
+//! [`DiskIo`] (files on a worker pool); everything else is written out here.
 //!
 //! ```text
 //! cargo run -p sanstorrent-runtime-common --example std_loop -- FILE.torrent OUT_DIR PEER_ADDR...
@@ -8,133 +10,58 @@
 //! downloads the torrent into OUT_DIR from the peers given (e.g. `127.0.0.1:6881`), also
 //! accepting connections on 127.0.0.1 (any port), and exits once it is complete.
 //!
-//! Kept simple on purpose: the loop sleeps 1 ms when nothing moved (a real one would use
+//! Kept simple on purpose: the loop sleeps 1 ms when nothing is ready (a real one would use
 //! epoll/kqueue through `polling` or `mio`), outbound connects block for up to the timeout
 //! (std has no non-blocking connect), and HTTP trackers are not carried (a full runtime uses
-//! `HttpClient`); disk work runs on the shared worker pool.
+//! `HttpClient`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use sanstorrent_core::session::{Action, ConnId, Dest, Event, TorrentOptions, Transmit};
-use sanstorrent_core::tracker::TrackerError;
-use sanstorrent_runtime_common::{ClientConfig, Command, Core, Done, NetIo, Sink, torrent_file};
+use bytes::BytesMut;
+use sanstorrent_core::tracker::{TrackerError, http::HttpResponse};
+use sanstorrent_core::{
+    Action, ConnId, Dest, Event, RequestId, Session, SessionConfig, SessionError, TorrentOptions,
+};
+use sanstorrent_runtime_common::{DiskConfig, DiskIo, Done, Sink, torrent_file};
+
+/// One input for the session.
+enum Input {
+    Accepted(TcpStream, SocketAddr),
+    Connected(ConnId, Result<TcpStream, ErrorKind>),
+    PeerData(ConnId, BytesMut),
+    /// A socket took this many bytes of a connection's transmits.
+    PeerSent(ConnId, usize),
+    PeerClosed(ConnId),
+    Datagram(SocketAddr, Vec<u8>),
+    Disk(Done),
+    Http(RequestId, Result<HttpResponse, TrackerError>),
+    Resolved(RequestId, Result<Vec<SocketAddr>, ErrorKind>),
+    Timeout,
+}
 
 /// One peer connection: the socket, bytes waiting to be written, and flow control.
-struct Conn {
+struct Peer {
     stream: TcpStream,
     out: Vec<u8>,
     paused: bool,
+    /// The session asked to close it: write what is queued, then drop it.
     closing: bool,
 }
 
-/// The loop's sockets.
-struct Net {
-    conns: HashMap<ConnId, Conn>,
+/// The loop's sockets and the inputs already known.
+struct Sockets {
+    listener: TcpListener,
     udp: UdpSocket,
-    /// Results of connects, HTTP requests and lookups, fed to the session next turn.
-    pending: Vec<Pending>,
-}
-
-enum Pending {
-    Connected(ConnId, Result<(), ErrorKind>),
-    Http(sanstorrent_core::session::RequestId, TrackerError),
-    Resolved(
-        sanstorrent_core::session::RequestId,
-        Result<Vec<SocketAddr>, ErrorKind>,
-    ),
-}
-
-impl NetIo for Net {
-    fn transmit(&mut self, t: Transmit) {
-        match t.dest {
-            Dest::Peer(conn) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.out.extend_from_slice(&t.payload);
-                }
-            }
-            Dest::Udp(addr) => {
-                let _ = self.udp.send_to(&t.payload, addr);
-            }
-        }
-    }
-
-    fn act(&mut self, action: Action) {
-        match action {
-            Action::Connect { conn, addr } => {
-                let result = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                    .and_then(|s| s.set_nonblocking(true).map(|()| s));
-                match result {
-                    Ok(stream) => {
-                        let _ = stream.set_nodelay(true);
-                        self.conns.insert(conn, Conn::new(stream));
-                        self.pending.push(Pending::Connected(conn, Ok(())));
-                    }
-                    Err(e) => self.pending.push(Pending::Connected(conn, Err(e.kind()))),
-                }
-            }
-            Action::Close { conn } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.closing = true;
-                }
-            }
-            Action::PauseReading { conn } => self.set_paused(conn, true),
-            Action::ResumeReading { conn } => self.set_paused(conn, false),
-            Action::HttpRequest { id, .. } => self.pending.push(Pending::Http(
-                id,
-                TrackerError::Transport("this example carries no HTTP".into()),
-            )),
-            Action::Resolve { id, host, port } => {
-                let result = (host.as_str(), port)
-                    .to_socket_addrs()
-                    .map(Iterator::collect)
-                    .map_err(|e| e.kind());
-                self.pending.push(Pending::Resolved(id, result));
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Net {
-    fn set_paused(&mut self, conn: ConnId, paused: bool) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.paused = paused;
-        }
-    }
-}
-
-impl Conn {
-    fn new(stream: TcpStream) -> Self {
-        Self {
-            stream,
-            out: Vec::new(),
-            paused: false,
-            closing: false,
-        }
-    }
-
-    /// Writes what it can and returns how many bytes the socket took; `Err` means the socket
-    /// failed.
-    fn flush(&mut self) -> std::io::Result<usize> {
-        let mut wrote = 0;
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.drain(..n);
-                    wrote += n;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(wrote)
-    }
+    peers: HashMap<ConnId, Peer>,
+    /// Results of the actions performed, handed to the session next.
+    ready: VecDeque<Input>,
+    /// Disk results from the worker threads.
+    disk_done: mpsc::Receiver<Done>,
+    buf: Vec<u8>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -153,152 +80,246 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let udp = UdpSocket::bind(listen)?;
     udp.set_nonblocking(true)?;
 
-    // Worker results come back on a std channel the loop polls.
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
-    let done_tx = std::sync::Mutex::new(done_tx);
+    // The disk workers report on a std channel the loop polls.
+    let (done_tx, disk_done) = mpsc::channel::<Done>();
+    let done_tx = Mutex::new(done_tx);
     let sink: Sink = Arc::new(move |d| {
         let _ = done_tx.lock().map(|tx| tx.send(d));
     });
-    let (events_tx, events) = async_channel::unbounded();
-    let config = ClientConfig::loopback();
-    let mut core = Core::new(&config, listen, sink, events_tx, Instant::now())?;
-    let mut net = Net {
-        conns: HashMap::new(),
-        udp,
-        pending: Vec::new(),
-    };
+    let mut disk = DiskIo::new(DiskConfig::default(), sink)?;
 
-    let (reply, answer) = async_channel::bounded(1);
+    let config = SessionConfig {
+        // This loop reports what each socket wrote (`handle_peer_sent`), so the session
+        // bounds every connection's write queue.
+        send_accounting: true,
+        ..SessionConfig::default()
+    };
+    let seed = u64::from(std::process::id());
+    let mut session = Session::new(config, Instant::now(), seed);
+    session.set_listen_addr(listen);
+    let source = torrent_file(&args[0])?;
+    let info_hash = source.info_hash();
     let options = TorrentOptions {
         peers,
         ..TorrentOptions::default()
     };
-    core.command(
-        Instant::now(),
-        Command::AddTorrent {
-            source: torrent_file(&args[0])?,
-            dir: args[1].clone().into(),
-            options,
-            reply,
-        },
-    );
-    let torrent = answer.try_recv()??;
-    println!(
-        "added {} (listening on {listen})",
-        torrent.info_hash.to_hex()
-    );
-    core.drain(&mut net);
+    let torrent = session.add_torrent(Instant::now(), source, options)?;
+    disk.add_torrent(torrent, info_hash, args[1].clone().into());
+    println!("added {} (listening on {listen})", info_hash.to_hex());
 
+    let mut sockets = Sockets {
+        listener,
+        udp,
+        peers: HashMap::new(),
+        ready: VecDeque::new(),
+        disk_done,
+        buf: vec![0; 64 * 1024],
+    };
     let started = Instant::now();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut shut_down = false;
     loop {
-        let now = Instant::now();
-        let mut moved = false;
-
-        // Inbound connections.
-        while let Ok((stream, addr)) = listener.accept() {
-            moved = true;
-            if let Some(conn) = core.session.handle_accept(now, addr) {
-                match stream.set_nonblocking(true) {
-                    Ok(()) => drop(net.conns.insert(conn, Conn::new(stream))),
-                    Err(_) => core.session.handle_peer_closed(now, conn),
-                }
-            }
-            core.drain(&mut net);
-        }
-        // Results of the previous turn's actions.
-        for p in std::mem::take(&mut net.pending) {
-            moved = true;
-            match p {
-                Pending::Connected(conn, r) => core.session.handle_connected(now, conn, r),
-                Pending::Http(id, e) => core.session.handle_http_response(now, id, Err(e)),
-                Pending::Resolved(id, r) => core.session.handle_resolved(now, id, r),
-            }
-            core.drain(&mut net);
-        }
-        // Peer sockets: write what is queued, then read.
-        let ids: Vec<ConnId> = net.conns.keys().copied().collect();
-        for id in ids {
-            let Some(c) = net.conns.get_mut(&id) else {
-                continue;
-            };
-            let mut closed = match c.flush() {
-                // `Core` turned send accounting on: report what the socket took.
-                Ok(n) if n > 0 => {
-                    moved = true;
-                    core.session.handle_peer_sent(now, id, n);
-                    false
-                }
-                Ok(_) => false,
-                Err(_) => true,
-            };
-            if c.closing && (closed || c.out.is_empty()) {
-                // Closed at the session's request: no `handle_peer_closed`.
-                net.conns.remove(&id);
-                continue;
-            }
-            if !closed && !c.paused {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => closed = true,
-                    Ok(n) => {
-                        moved = true;
-                        core.session
-                            .handle_peer_data(now, id, bytes::BytesMut::from(&buf[..n]));
+        // 1. Drain the outputs of the last call: bytes to send, work to do, news.
+        while let Some(transmit) = session.poll_transmit() {
+            match transmit.dest {
+                Dest::Peer(conn) => {
+                    if let Some(peer) = sockets.peers.get_mut(&conn) {
+                        peer.out.extend_from_slice(&transmit.payload);
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => closed = true,
                 }
+                Dest::Udp(addr) => drop(sockets.udp.send_to(&transmit.payload, addr)),
             }
-            if closed {
-                net.conns.remove(&id);
-                core.session.handle_peer_closed(now, id);
+        }
+        while let Some(action) = session.poll_action() {
+            // Disk work (storage, jobs, resume data, DHT state) goes to the worker pool.
+            if let Some(action) = disk.perform(action) {
+                sockets.act(action);
             }
-            core.drain(&mut net);
         }
-        // Datagrams (DHT, UDP trackers).
-        while let Ok((n, from)) = net.udp.recv_from(&mut buf) {
-            moved = true;
-            core.session.handle_datagram(now, from, &buf[..n]);
-            core.drain(&mut net);
-        }
-        // Disk and hashing results.
-        while let Ok(d) = done_rx.try_recv() {
-            moved = true;
-            core.done(now, d);
-            core.drain(&mut net);
-        }
-        // The timer.
-        if core.session.poll_timeout().is_some_and(|t| t <= now) {
-            core.session.handle_timeout(now);
-            core.drain(&mut net);
-        }
-        // What the application sees.
-        while let Ok(event) = events.try_recv() {
+        while let Some(event) = session.poll_event() {
             match event {
                 Event::TorrentComplete { .. } => {
                     let secs = started.elapsed().as_secs_f64();
                     println!("complete in {secs:.2} s; stopping");
-                    core.shutdown(now);
-                    core.drain(&mut net);
+                    session.shutdown(Instant::now());
                 }
                 Event::PeerConnected { addr, .. } => println!("peer {addr} connected"),
                 Event::Error { error, .. } => eprintln!("error: {error}"),
+                Event::TorrentStopped { torrent } => disk.remove_torrent(torrent),
+                Event::ShutdownComplete => shut_down = true,
                 _ => {}
             }
         }
-        if core.finished() {
-            core.finish();
+        // Done once the session stopped and the disk wrote what it was given.
+        if shut_down && disk.pending() == 0 {
             return Ok(());
         }
-        if !moved {
-            let nap = core
-                .session
-                .poll_timeout()
-                .map_or(Duration::from_millis(1), |t| {
-                    t.saturating_duration_since(now)
-                })
-                .min(Duration::from_millis(1));
-            std::thread::sleep(nap);
+
+        // 2. Wait for one input (the timer re-armed from `poll_timeout`) and hand it to the
+        //    matching `handle_*`.
+        let input = sockets.wait(session.poll_timeout());
+        let now = Instant::now();
+        match input {
+            Input::Accepted(stream, remote) => {
+                // `None`: refused (limits, shutting down); dropping the stream closes it.
+                if let Some(conn) = session.handle_accept(now, remote) {
+                    sockets.add_peer(conn, stream);
+                }
+            }
+            Input::Connected(conn, result) => {
+                let result = result.map(|stream| sockets.add_peer(conn, stream));
+                session.handle_connected(now, conn, result);
+            }
+            Input::PeerData(conn, data) => session.handle_peer_data(now, conn, data),
+            Input::PeerSent(conn, n) => session.handle_peer_sent(now, conn, n),
+            Input::PeerClosed(conn) => {
+                sockets.peers.remove(&conn);
+                session.handle_peer_closed(now, conn);
+            }
+            Input::Datagram(from, data) => session.handle_datagram(now, from, &data),
+            Input::Disk(done) => {
+                disk.finished(&done);
+                match done {
+                    Done::Disk(completion) => session.handle_completion(now, completion),
+                    Done::Saved {
+                        path,
+                        result: Err(e),
+                    } => {
+                        let error = SessionError::SaveState {
+                            path,
+                            error: Arc::new(e),
+                        };
+                        eprintln!("error: {error}");
+                    }
+                    _ => {}
+                }
+            }
+            Input::Http(id, response) => session.handle_http_response(now, id, response),
+            Input::Resolved(id, addrs) => session.handle_resolved(now, id, addrs),
+            Input::Timeout => session.handle_timeout(now),
+        }
+    }
+}
+
+impl Sockets {
+    /// Performs a network action; its result, if any, becomes an input.
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Connect { conn, addr } => {
+                let result = TcpStream::connect_timeout(&addr, Duration::from_secs(5));
+                let result = result.map_err(|e| e.kind());
+                self.ready.push_back(Input::Connected(conn, result));
+            }
+            // Closed at the session's request: no `handle_peer_closed` for it.
+            Action::Close { conn } => {
+                if let Some(peer) = self.peers.get_mut(&conn) {
+                    peer.closing = true;
+                }
+            }
+            Action::PauseReading { conn } => self.set_paused(conn, true),
+            Action::ResumeReading { conn } => self.set_paused(conn, false),
+            Action::HttpRequest { id, .. } => {
+                let error = TrackerError::Transport("this example carries no HTTP".into());
+                self.ready.push_back(Input::Http(id, Err(error)));
+            }
+            Action::Resolve { id, host, port } => {
+                let addrs = (host.as_str(), port).to_socket_addrs();
+                let addrs = addrs.map(Iterator::collect).map_err(|e| e.kind());
+                self.ready.push_back(Input::Resolved(id, addrs));
+            }
+            _ => {}
+        }
+    }
+
+    fn add_peer(&mut self, conn: ConnId, stream: TcpStream) {
+        let _ = stream.set_nonblocking(true);
+        let _ = stream.set_nodelay(true);
+        let peer = Peer {
+            stream,
+            out: Vec::new(),
+            paused: false,
+            closing: false,
+        };
+        self.peers.insert(conn, peer);
+    }
+
+    fn set_paused(&mut self, conn: ConnId, paused: bool) {
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            peer.paused = paused;
+        }
+    }
+
+    /// Waits until an input is ready: a result of an action, a disk result, a connection,
+    /// bytes written or read, a datagram, or the timer at `timeout`.
+    fn wait(&mut self, timeout: Option<Instant>) -> Input {
+        loop {
+            if let Some(input) = self.ready.pop_front() {
+                return input;
+            }
+            if let Ok(done) = self.disk_done.try_recv() {
+                return Input::Disk(done);
+            }
+            if let Ok((stream, remote)) = self.listener.accept() {
+                return Input::Accepted(stream, remote);
+            }
+            if let Ok((n, from)) = self.udp.recv_from(&mut self.buf) {
+                return Input::Datagram(from, self.buf[..n].to_vec());
+            }
+            for conn in self.peers.keys().copied().collect::<Vec<_>>() {
+                self.poll_peer(conn);
+            }
+            if let Some(input) = self.ready.pop_front() {
+                return input;
+            }
+            let now = Instant::now();
+            if timeout.is_some_and(|t| t <= now) {
+                return Input::Timeout;
+            }
+            let nap = timeout.map_or(Duration::from_millis(1), |t| t.duration_since(now));
+            std::thread::sleep(nap.min(Duration::from_millis(1)));
+        }
+    }
+
+    /// Writes what a peer has queued, then reads from it; what happened becomes inputs.
+    fn poll_peer(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let mut wrote = 0;
+        let mut failed = false;
+        while !peer.out.is_empty() {
+            match peer.stream.write(&peer.out) {
+                Ok(n) if n > 0 => {
+                    peer.out.drain(..n);
+                    wrote += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                _ => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if peer.closing && (failed || peer.out.is_empty()) {
+            self.peers.remove(&conn);
+            return;
+        }
+        if wrote > 0 {
+            self.ready.push_back(Input::PeerSent(conn, wrote));
+        }
+        if !failed && !peer.paused {
+            match peer.stream.read(&mut self.buf) {
+                Ok(0) => failed = true,
+                Ok(n) => {
+                    let data = BytesMut::from(&self.buf[..n]);
+                    self.ready.push_back(Input::PeerData(conn, data));
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            self.peers.remove(&conn);
+            self.ready.push_back(Input::PeerClosed(conn));
         }
     }
 }
