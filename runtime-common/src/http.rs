@@ -168,7 +168,7 @@ pub enum HttpClientError {
     /// The URL is not http or https.
     NotHttp(String),
     /// A configured root certificate is not a valid certificate.
-    BadRoot(String),
+    BadRoot(rustls::Error),
     /// The TLS configuration could not be built.
     TlsConfig(rustls::Error),
     /// The host name did not resolve (or resolved to nothing).
@@ -194,7 +194,7 @@ pub fn tls_client_config(config: &HttpClientConfig) -> Result<Arc<ClientConfig>,
     for der in &config.extra_roots {
         roots
             .add(CertificateDer::from(der.clone()))
-            .map_err(|e| HttpClientError::BadRoot(e.to_string()))?;
+            .map_err(HttpClientError::BadRoot)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = ClientConfig::builder_with_provider(provider)
