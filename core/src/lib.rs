@@ -79,8 +79,9 @@
 //! #     fn open(&mut self, _torrent: TorrentId, _layout: Layout, _paths: Arc<[RelativePath]>) {}
 //! #     /// Runs the job on a worker thread; its `Completion` is sent to `self.done`.
 //! #     fn submit(&mut self, job: DiskJob) {
+//! #         // A worker pool, as in sanstorrent-runtime-common, runs `job` and sends its
+//! #         // completion on `self.done`.
 //! #         let _ = (job, &self.done);
-//! #         unimplemented!("a worker pool, as in sanstorrent-runtime-common")
 //! #     }
 //! #     /// Writes a state file atomically (temporary file, fsync, rename).
 //! #     fn save(&mut self, _name: &str, _data: Vec<u8>) {}
