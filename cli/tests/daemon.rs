@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Running, Scratch, free_port, run, s, wait_listening};
+use common::{Running, Scratch, create_torrent, run, s, start_daemon, test_python};
 
 /// The runtimes this build has (test.sh enables the cli's `tokio` feature).
 const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
@@ -31,45 +31,14 @@ fn remote(port: u16, args: &[&str]) -> String {
     stdout
 }
 
-/// A daemon on free ports; its HTTP port.
-fn start_daemon(w: &Scratch, runtime: &str) -> (Running, u16) {
-    let http = free_port();
-    let peer = free_port().to_string();
-    let http_addr = format!("127.0.0.1:{http}");
-    let daemon = Running::start(&[
-        "daemon",
-        "-o",
-        s(&w.join("dl")),
-        "--state-dir",
-        s(&w.join("state")),
-        "--http",
-        &http_addr,
-        "-p",
-        &peer,
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--runtime",
-        runtime,
-        "--quiet",
-    ]);
-    wait_listening(http);
-    (daemon, http)
+/// A daemon on free ports on `runtime`, downloading under `<scratch>/dl`; its HTTP port.
+fn start_on(w: &Scratch, runtime: &str) -> (Running, u16) {
+    start_daemon(w, &w.join("dl"), &["--runtime", runtime])
 }
 
 fn make_torrent(w: &Scratch) -> String {
     w.file("share/a.bin", 300_000, 7);
-    let torrent = w.join("share.torrent");
-    let (code, _, err) = run(&[
-        "create",
-        s(&w.join("share")),
-        "-t",
-        "http://127.0.0.1:1/announce",
-        "-o",
-        s(&torrent),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    s(&torrent).to_owned()
+    create_torrent(w, "share")
 }
 
 #[test]
@@ -77,7 +46,7 @@ fn transmission_remote_adds_lists_labels_stops_and_removes() {
     for runtime in RUNTIMES {
         let w = Scratch::new(&format!("daemon-{runtime}"));
         let torrent = make_torrent(&w);
-        let (daemon, port) = start_daemon(&w, runtime);
+        let (daemon, port) = start_on(&w, runtime);
 
         assert!(remote(port, &["-a", &torrent]).contains("success"));
         let list = remote(port, &["-l"]);
@@ -109,7 +78,7 @@ fn transmission_remote_adds_lists_labels_stops_and_removes() {
 #[test]
 fn session_close_stops_the_daemon() {
     let w = Scratch::new("daemon-exit");
-    let (daemon, port) = start_daemon(&w, "smol");
+    let (daemon, port) = start_on(&w, "smol");
     let info = remote(port, &["-si"]);
     assert!(info.contains("sanstorrent"), "{info}");
     remote(port, &["--exit"]);
@@ -128,7 +97,7 @@ fn an_open_rpc_server_needs_auth() {
 fn the_torrent_list_survives_kill_9_and_sigterm() {
     let w = Scratch::new("daemon-restart");
     let torrent = make_torrent(&w);
-    let (daemon, port) = start_daemon(&w, "smol");
+    let (daemon, port) = start_on(&w, "smol");
     remote(port, &["-a", &torrent]);
     let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=other";
     remote(port, &["-a", magnet]);
@@ -136,7 +105,7 @@ fn the_torrent_list_survives_kill_9_and_sigterm() {
     remote(port, &["-t", "1", "-S"]);
     drop(daemon); // SIGKILL: no chance to save anything more.
 
-    let (daemon, port) = start_daemon(&w, "smol");
+    let (daemon, port) = start_on(&w, "smol");
     let list = remote(port, &["-l"]);
     assert!(list.contains("share") && list.contains("other"), "{list}");
     let info = remote(port, &["-t", "1", "-i"]);
@@ -147,7 +116,7 @@ fn the_torrent_list_survives_kill_9_and_sigterm() {
     let (code, _, err) = daemon.wait(60);
     assert_eq!(code, 130, "{err}");
 
-    let (daemon, port) = start_daemon(&w, "smol");
+    let (daemon, port) = start_on(&w, "smol");
     let list = remote(port, &["-l"]);
     assert!(list.contains("share") && !list.contains("other"), "{list}");
     drop(daemon);
@@ -178,22 +147,12 @@ print("python client ok")
 
 #[test]
 fn python_transmission_rpc_drives_the_daemon() {
-    let python = std::env::var("SANSTORRENT_TRANSMISSION_RPC_PYTHON").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/transmission-rpc/bin/python"
-        )
-        .into()
-    });
-    if !std::path::Path::new(&python).exists() {
-        // test.sh (and so CI) installs it; a bare `cargo test` may not have it.
-        assert!(std::env::var_os("CI").is_none(), "no {python}: run test.sh");
-        eprintln!("skipped: no {python} (test.sh installs transmission-rpc there)");
+    let Some(python) = test_python(&["transmission_rpc"]) else {
         return;
-    }
+    };
     let w = Scratch::new("daemon-python");
     let torrent = make_torrent(&w);
-    let (daemon, port) = start_daemon(&w, "smol");
+    let (daemon, port) = start_on(&w, "smol");
     let out = Command::new(&python)
         .args([
             "-c",
@@ -216,26 +175,7 @@ fn a_torrent_dropped_in_the_watch_folder_is_added() {
     let w = Scratch::new("daemon-watch");
     let torrent = make_torrent(&w);
     std::fs::create_dir_all(w.join("watch")).unwrap();
-    let http = free_port();
-    let http_addr = format!("127.0.0.1:{http}");
-    let daemon = Running::start(&[
-        "daemon",
-        "-o",
-        s(&w.join("dl")),
-        "--state-dir",
-        s(&w.join("state")),
-        "--watch-dir",
-        s(&w.join("watch")),
-        "--http",
-        &http_addr,
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--quiet",
-    ]);
-    wait_listening(http);
+    let (daemon, http) = start_daemon(&w, &w.join("dl"), &["--watch-dir", s(&w.join("watch"))]);
     std::fs::copy(&torrent, w.join("watch/share.torrent")).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !w.join("watch/share.torrent.added").exists() {

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Running, Scratch, free_port, run, s, wait_listening};
+use common::{Scratch, create_torrent, start_daemon, test_python};
 
 /// The client's script: each step asserts, and `transmission-remote -l` is read in between.
 const PYTHON_CLIENT: &str = r#"
@@ -91,59 +91,15 @@ print("qbittorrent-api ok")
 
 #[test]
 fn qbittorrent_api_and_transmission_remote_share_one_daemon() {
-    let python = std::env::var("SANSTORRENT_TRANSMISSION_RPC_PYTHON").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/transmission-rpc/bin/python"
-        )
-        .into()
-    });
-    let has_client = Command::new(&python)
-        .args(["-c", "import qbittorrentapi"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_client {
-        // test.sh (and so CI) installs it; a bare `cargo test` may not have it.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no qbittorrent-api in {python}: run test.sh"
-        );
-        eprintln!("skipped: no qbittorrent-api in {python} (test.sh installs it)");
+    let Some(python) = test_python(&["qbittorrentapi"]) else {
         return;
-    }
+    };
     let w = Scratch::new("daemon-qbit");
     w.file("share/a.bin", 300_000, 7);
-    let torrent = w.join("share.torrent");
-    let (code, _, err) = run(&[
-        "create",
-        s(&w.join("share")),
-        "-t",
-        "http://127.0.0.1:1/announce",
-        "-o",
-        s(&torrent),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let http = free_port();
-    let peer = free_port().to_string();
-    let http_addr = format!("127.0.0.1:{http}");
-    let daemon = Running::start(&[
-        "daemon",
-        "-o",
-        s(&w.join("dl")),
-        "--state-dir",
-        s(&w.join("state")),
-        "--http",
-        &http_addr,
-        "-p",
-        &peer,
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--quiet",
-    ]);
-    wait_listening(http);
+    let torrent = create_torrent(&w, "share");
+    let (daemon, http) = start_daemon(&w, &w.join("dl"), &[]);
     let out = Command::new(&python)
-        .args(["-c", PYTHON_CLIENT, &http.to_string(), s(&torrent)])
+        .args(["-c", PYTHON_CLIENT, &http.to_string(), &torrent])
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);

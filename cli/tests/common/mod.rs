@@ -188,3 +188,75 @@ pub fn downloaded(stdout: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no `downloaded N bytes` line in:\n{stdout}"))
 }
+
+/// Makes `<scratch>/<dir>.torrent` of the directory `<scratch>/<dir>` (its tracker URL is one
+/// nothing listens on); returns the .torrent's path.
+pub fn create_torrent(w: &Scratch, dir: &str) -> String {
+    let torrent = w.join(&format!("{dir}.torrent"));
+    let (code, _, err) = run(&[
+        "create",
+        s(&w.join(dir)),
+        "-t",
+        "http://127.0.0.1:1/announce",
+        "-o",
+        s(&torrent),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    s(&torrent).to_owned()
+}
+
+/// Starts `sanstorrent daemon` on a free loopback HTTP port, downloading under
+/// `download_dir`, its state in `<scratch>/state`, no DHT, plus `extra` arguments; returns it
+/// once its HTTP port listens, with that port.
+pub fn start_daemon(w: &Scratch, download_dir: &Path, extra: &[&str]) -> (Running, u16) {
+    let http = free_port();
+    let http_addr = format!("127.0.0.1:{http}");
+    let state = w.join("state");
+    let mut args = vec![
+        "daemon",
+        "-o",
+        s(download_dir),
+        "--state-dir",
+        s(&state),
+        "--http",
+        &http_addr,
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let daemon = Running::start(&args);
+    wait_listening(http);
+    (daemon, http)
+}
+
+/// The Python of the virtual environment `test.sh` makes (`$SANSTORRENT_TRANSMISSION_RPC_PYTHON`
+/// overrides it), if it can import every one of `modules`. `None` means the test should skip:
+/// allowed outside CI only, since test.sh (and so CI) installs them.
+pub fn test_python(modules: &[&str]) -> Option<String> {
+    let python = std::env::var("SANSTORRENT_TRANSMISSION_RPC_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/transmission-rpc/bin/python"
+        )
+        .into()
+    });
+    let ready = modules.iter().all(|m| {
+        Command::new(&python)
+            .args(["-c", &format!("import {m}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if ready {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{python} cannot import {modules:?}: run test.sh"
+    );
+    eprintln!("skipped: {python} cannot import {modules:?} (test.sh installs them)");
+    None
+}
