@@ -189,8 +189,6 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Disk and hashing worker threads; 0: one per core.
     pub disk_threads: usize,
-    /// The longest an outbound peer connect may take.
-    pub connect_timeout: Duration,
     /// The longest a tracker HTTP(S) exchange may take.
     pub http_timeout: Duration,
     /// Extra trusted root certificates (DER) for HTTPS trackers, besides the Mozilla roots.
@@ -211,7 +209,6 @@ impl Default for ClientConfig {
             state_dir: None,
             session: SessionConfig::default(),
             disk_threads: 0,
-            connect_timeout: Duration::from_secs(10),
             http_timeout: Duration::from_secs(30),
             extra_roots: Vec::new(),
             seed: None,

@@ -48,11 +48,11 @@ const GATHER: usize = 256 * 1024;
 const LINGER: Duration = Duration::from_secs(10);
 
 /// Starts the tasks of a connection: `Err(addr)` connects first (reporting `Connected`),
-/// `Ok(stream)` is an accepted socket.
+/// `Ok(stream)` is an accepted socket. A connect has no timeout of its own: the session's
+/// (`SessionConfig::connect_timeout`) closes the dial, and dropping the handle ends it.
 pub(crate) fn spawn_conn<R: Runtime>(
     conn: ConnId,
     target: Result<R::TcpStream, SocketAddr>,
-    connect_timeout: Duration,
     read_buffer: usize,
     inputs: Sender<Input<R>>,
 ) -> ConnHandle {
@@ -63,11 +63,14 @@ pub(crate) fn spawn_conn<R: Runtime>(
         let stream = match target {
             Ok(stream) => stream,
             Err(addr) => {
-                let attempt = R::connect(addr).or(async {
-                    R::sleep(connect_timeout).await;
-                    Err(io::ErrorKind::TimedOut.into())
+                let attempt = async { Some(R::connect(addr).await) }.or(async {
+                    let _ = gone.recv().await;
+                    None
                 });
-                let result = attempt.await;
+                // `None`: the session gave up on the dial and the loop dropped its handle.
+                let Some(result) = attempt.await else {
+                    return;
+                };
                 let report = result.as_ref().map(|_| ()).map_err(io::Error::kind);
                 let _ = inputs.send(Input::Connected(conn, report)).await;
                 match result {

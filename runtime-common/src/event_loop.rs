@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::{FutureExt, future};
@@ -35,7 +35,6 @@ struct Net<R: Runtime> {
     udp: Arc<R::UdpSocket>,
     http: HttpClient<R>,
     inputs: Sender<Input<R>>,
-    connect_timeout: Duration,
     read_buffer: usize,
 }
 
@@ -83,13 +82,7 @@ impl<R: Runtime> Net<R> {
 
     /// Starts the tasks of `conn`: dials `Err(addr)`, or takes over an accepted stream.
     fn start_conn(&mut self, conn: ConnId, target: Result<R::TcpStream, SocketAddr>) {
-        let handle = conn::spawn_conn::<R>(
-            conn,
-            target,
-            self.connect_timeout,
-            self.read_buffer,
-            self.inputs.clone(),
-        );
+        let handle = conn::spawn_conn::<R>(conn, target, self.read_buffer, self.inputs.clone());
         self.conns.insert(conn, handle);
     }
 }
@@ -125,7 +118,6 @@ pub(crate) async fn run<R: Runtime>(
         udp: sockets.udp,
         http: sockets.http,
         inputs,
-        connect_timeout: config.connect_timeout,
         read_buffer: config.read_buffer,
     };
     let mut deadline: Option<Instant> = None;
