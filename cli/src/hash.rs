@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use sanstorrent_core::id::sha1_digest;
 use sanstorrent_core::layout::Layout;
+use sanstorrent_runtime_common::storage::read_exact_at;
 
 /// Bytes a worker claims at once: large enough to amortize the counter, small enough to keep
 /// all workers busy until the end.
@@ -91,28 +92,6 @@ fn hash_piece(files: &[File], layout: &Layout, piece: u32, buf: &mut [u8]) -> io
         })?;
     }
     Ok(sha1_digest(&buf[..len as usize]))
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -337,8 +337,10 @@ fn open_for_read(path: &Path) -> Result<(File, bool), StorageError> {
     }
 }
 
+/// Fills `buf` from `file` at `offset` without moving its cursor (so threads can share the
+/// handle); a file that ends first is `UnexpectedEof`.
 #[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
 }
 
@@ -347,8 +349,9 @@ pub(super) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<
     std::os::unix::fs::FileExt::write_all_at(file, data, offset)
 }
 
+/// Fills `buf` from `file` at `offset` (see the unix version).
 #[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
     use std::os::windows::fs::FileExt;
     while !buf.is_empty() {
         match file.seek_read(buf, offset) {

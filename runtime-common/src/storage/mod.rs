@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use sanstorrent_core::storage::Storage;
 
-pub use file::{FileStorage, FileStorageOptions};
+pub use file::{FileStorage, FileStorageOptions, read_exact_at};
 pub use state_file::save_atomically;
 
 /// A torrent's storage as the worker threads share it.
