@@ -550,6 +550,33 @@ pub(crate) struct Settings {
     pub(crate) state_dir: PathBuf,
 }
 
+impl Settings {
+    /// The settings of a daemon downloading into `download_dir`, listening on `peer_port`,
+    /// keeping its state in `state_dir`; queues, ratio and idle limits off, no rate limits.
+    pub(crate) fn new(download_dir: PathBuf, peer_port: u16, state_dir: PathBuf) -> Self {
+        Self {
+            download_dir,
+            peer_port,
+            dht_enabled: true,
+            pex_enabled: true,
+            download_limit: SpeedLimit::default(),
+            upload_limit: SpeedLimit::default(),
+            download_queue_enabled: false,
+            download_queue_size: 5,
+            seed_queue_enabled: false,
+            seed_queue_size: 10,
+            seed_ratio_limit: 2.0,
+            seed_ratio_limited: false,
+            idle_seeding_limit: 30,
+            idle_seeding_limit_enabled: false,
+            start_added_torrents: true,
+            peer_limit_global: 200,
+            peer_limit_per_torrent: 50,
+            state_dir,
+        }
+    }
+}
+
 /// Changes to [`Settings`] (`None`: unchanged).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub(crate) struct SettingsChanges {

@@ -331,8 +331,20 @@ impl<R: Runtime> ClientBackend<R> {
     /// Adds a torrent with its added date; `persist`: save the list after (a restore saves
     /// once at the end).
     async fn add_as(&self, add: AddTorrent, added: u64, persist: bool) -> Outcome<Added> {
-        let (source, meta, raw) = match add.source {
-            Some(Source::Metainfo(bytes)) => {
+        // A .torrent file or its content: both become the content.
+        let (metainfo, other) = match add.source {
+            Some(Source::File(path)) => (
+                Some(
+                    std::fs::read(&path)
+                        .map_err(|e| BackendError::System(format!("{}: {e}", path.display())))?,
+                ),
+                None,
+            ),
+            Some(Source::Metainfo(bytes)) => (Some(bytes), None),
+            other => (None, other),
+        };
+        let (source, meta, raw) = match (metainfo, other) {
+            (Some(bytes), _) => {
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| BackendError::Corrupt(e.to_string()))?;
                 let meta = Arc::new(meta);
@@ -342,30 +354,18 @@ impl<R: Runtime> ClientBackend<R> {
                     Some(bytes),
                 )
             }
-            Some(Source::File(path)) => {
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| BackendError::System(format!("{}: {e}", path.display())))?;
-                let meta = Metainfo::from_bytes(&bytes)
-                    .map_err(|e| BackendError::Corrupt(e.to_string()))?;
-                let meta = Arc::new(meta);
-                (
-                    TorrentSource::Metainfo(Arc::clone(&meta)),
-                    Some(meta),
-                    Some(bytes),
-                )
-            }
-            Some(Source::Magnet(uri)) => {
+            (None, Some(Source::Magnet(uri))) => {
                 let link = sanstorrent_core::magnet::MagnetLink::parse(&uri)
                     .map_err(|e| BackendError::Invalid(format!("bad magnet link: {e}")))?;
                 (TorrentSource::Magnet(link), None, None)
             }
-            Some(Source::Url(url)) => {
+            (None, Some(Source::Url(url))) => {
                 return Err(BackendError::Http(format!(
                     "{url}: this daemon does not fetch URLs yet; add the .torrent's content \
                      (`metainfo`) or a magnet link"
                 )));
             }
-            None => return Err(BackendError::Invalid("no torrent given".into())),
+            (None, _) => return Err(BackendError::Invalid("no torrent given".into())),
         };
         if !add.files.is_empty() {
             return unsupported("choosing files");

@@ -33,7 +33,7 @@ use sanstorrent_runtime_common::{Client, ClientConfig, Runtime as AsyncRuntime};
 
 pub(crate) use self::args::DaemonArgs;
 use self::args::HttpSettings;
-use self::backend::{Settings, SpeedLimit};
+use self::backend::Settings;
 use self::client::ClientBackend;
 use self::http::{Access, Limits, Server};
 use self::rpc::{AllowedDirs, Rpc};
@@ -82,25 +82,11 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         ..ClientConfig::default()
     };
     let settings = Settings {
-        download_dir: download_dir.clone(),
-        peer_port: args.port,
         dht_enabled: session.dht,
-        pex_enabled: true,
-        download_limit: SpeedLimit::default(),
-        upload_limit: SpeedLimit::default(),
-        download_queue_enabled: false,
-        download_queue_size: 5,
-        seed_queue_enabled: false,
-        seed_queue_size: 10,
-        seed_ratio_limit: 2.0,
-        seed_ratio_limited: false,
-        idle_seeding_limit: 30,
-        idle_seeding_limit_enabled: false,
-        start_added_torrents: true,
         peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
         peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
             .unwrap_or(u32::MAX),
-        state_dir,
+        ..Settings::new(download_dir.clone(), args.port, state_dir)
     };
     let mut allowed = vec![download_dir];
     allowed.extend(watch_dir.clone());

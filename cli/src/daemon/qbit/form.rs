@@ -83,25 +83,23 @@ impl Form {
 
     /// An integer field.
     pub(super) fn i64(&self, key: &str) -> Result<Option<i64>, Failure> {
-        match self.get(key) {
-            None | Some("") => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| Failure::BadParams(format!("{key}: not an integer: {v}"))),
-        }
+        self.parsed(key, "an integer")
     }
 
     /// A number field.
     pub(super) fn f64(&self, key: &str) -> Result<Option<f64>, Failure> {
+        self.parsed(key, "a number")
+    }
+
+    /// A field parsed as `T` (absent or empty: `None`); `what` names `T` in the error.
+    fn parsed<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<Option<T>, Failure> {
         match self.get(key) {
             None | Some("") => Ok(None),
             Some(v) => v
                 .trim()
                 .parse()
                 .map(Some)
-                .map_err(|_| Failure::BadParams(format!("{key}: not a number: {v}"))),
+                .map_err(|_| Failure::BadParams(format!("{key}: not {what}: {v}"))),
         }
     }
 
