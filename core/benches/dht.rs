@@ -36,6 +36,8 @@ fn main() {
             per_ip_burst: 1_000_000,
             max_tracked: 200_000,
             overflow_per_sec: 1_000_000,
+            global_per_sec: 1_000_000,
+            global_burst: 1_000_000,
         },
         ..Config::default()
     };

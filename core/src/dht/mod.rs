@@ -45,7 +45,11 @@
 //!
 //! Serving follows BEP 5 (with BEP 32 `nodes6`, the BEP 42 `ip` field and BEP 43 read-only
 //! mode): every query type is answered, tokens rotate every five minutes, announced peers are
-//! kept thirty minutes in a bounded store, and queries are rate-limited per address.
+//! kept thirty minutes in a bounded store, and queries are rate-limited per address and over
+//! all addresses. Under a flood of queries from new ids, only answers prove a node (a flood
+//! cannot push out nodes that answer), the pings that verify new queriers take at most a
+//! quarter of the query slots, and answers never take the queue room our own queries need, so
+//! our lookups keep working.
 
 pub mod krpc;
 pub mod lookup;
@@ -89,6 +93,11 @@ const PINGS_PER_ROUND: usize = 8;
 const MAX_VALUES_PER_REPLY: usize = 50;
 /// The most datagrams queued for the runtime; answers past it are dropped.
 const MAX_QUEUED_TRANSMITS: usize = 1024;
+/// Queue room only our own queries may use, so a flood's answers never crowd them out.
+const RESERVED_FOR_QUERIES: usize = 256;
+/// The share of `max_in_flight` that pings verifying new queriers may take (one in this
+/// many), so a flood of new ids cannot hold every query slot our lookups need.
+const VERIFY_SHARE: usize = 4;
 /// The most events queued for the application; the oldest are dropped past it.
 const MAX_QUEUED_EVENTS: usize = 4096;
 /// The most bootstrap addresses remembered.
@@ -522,8 +531,12 @@ impl Dht {
             ip: Some(from),
             version: self.config.version.map(|v| v.to_vec()),
         };
-        self.send(from, &msg);
-        if verify {
+        if self.transmits.len() >= MAX_QUEUED_TRANSMITS - RESERVED_FOR_QUERIES {
+            self.stats.dropped_transmits += 1;
+        } else {
+            self.send(from, &msg);
+        }
+        if verify && self.pinging.len() < (self.config.max_in_flight / VERIFY_SHARE).max(1) {
             // A new node with a slot waiting: it enters the table if it answers a ping.
             self.ping(now, from, Some(query.id));
         }
@@ -835,6 +848,7 @@ impl Dht {
 
     fn maintain(&mut self, now: Instant) {
         self.tokens.handle_timeout(now, &mut self.rng);
+        self.limiter.expire(now);
         if now >= self.next_expiry {
             self.next_expiry = now + Duration::from_secs(60);
             self.store.expire(now);
@@ -858,5 +872,7 @@ impl Dht {
     }
 }
 
+#[cfg(test)]
+mod flood_tests;
 #[cfg(test)]
 mod tests;

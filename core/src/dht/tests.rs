@@ -193,6 +193,7 @@ fn a_flood_is_rate_limited_with_bounded_memory() {
             per_ip_burst: 20,
             max_tracked: 256,
             overflow_per_sec: 50,
+            ..RateLimit::default()
         },
         ..Config::default()
     };
