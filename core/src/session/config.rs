@@ -105,6 +105,8 @@ pub struct SessionConfig {
     pub udp_tracker: UdpConfig,
     /// Run a DHT node (never used for private torrents).
     pub dht: bool,
+    /// Exchange peers with the peers of public torrents (BEP 11 `ut_pex`).
+    pub pex: bool,
     /// The DHT node's settings.
     pub dht_config: dht::Config,
     /// DHT bootstrap addresses (resolved by the runtime).
@@ -155,6 +157,7 @@ impl Default for SessionConfig {
             scrape_interval: Some(Duration::from_secs(30 * 60)),
             udp_tracker: UdpConfig::default(),
             dht: false,
+            pex: true,
             dht_config: dht::Config::default(),
             dht_bootstrap: Vec::new(),
             dht_state: None,

@@ -51,6 +51,14 @@ impl Session {
         addr.ip().is_loopback() || self.peers.to_ip(addr.ip()) < self.config.max_connections_per_ip
     }
 
+    /// The most connections of torrent `id`: its own limit, else the session's.
+    pub(super) fn peer_limit_of(&self, id: TorrentId) -> usize {
+        self.torrents
+            .get(&id)
+            .and_then(|t| t.limits.max_connections)
+            .unwrap_or(self.config.max_connections_per_torrent)
+    }
+
     /// Dials candidates while the limits allow.
     pub(super) fn dial(&mut self, now: Instant) {
         if self.shutting_down {
@@ -64,7 +72,7 @@ impl Session {
                 {
                     return;
                 }
-                if self.peers.of_torrent(id) >= self.config.max_connections_per_torrent {
+                if self.peers.of_torrent(id) >= self.peer_limit_of(id) {
                     break;
                 }
                 let Some(t) = self.torrents.get_mut(&id) else {

@@ -12,7 +12,7 @@ use super::event::PeerCloseReason;
 use super::io::{ConnId, TorrentId};
 use super::peers::Peer;
 use super::pipeline::{Job, PiecePipeline};
-use super::rate::TokenBucket;
+use super::rate::Buckets;
 use super::torrent::Data;
 use crate::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, Received};
 use crate::pieces::BlockRef;
@@ -143,7 +143,14 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        let mut download = Download::of(d, &mut self.down_limit, &self.config, &self.wire);
+        let limit = Buckets {
+            session: t
+                .limits
+                .honors_session_limits
+                .then_some(&mut self.down_limit),
+            torrent: &mut t.down_bucket,
+        };
+        let mut download = Download::of(d, limit, &self.config, &self.wire);
         download.fill(now, peer);
     }
 
@@ -184,7 +191,14 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
-        let mut download = Download::of(d, &mut self.down_limit, &self.config, &self.wire);
+        let limit = Buckets {
+            session: t
+                .limits
+                .honors_session_limits
+                .then_some(&mut self.down_limit),
+            torrent: &mut t.down_bucket,
+        };
+        let mut download = Download::of(d, limit, &self.config, &self.wire);
         let Some(BlockIn {
             verify_now,
             cancels,
@@ -221,8 +235,8 @@ pub(crate) struct Download<'a> {
     pub(crate) picker: &'a mut Picker,
     /// The torrent's piece pipeline (disk back-pressure, writes in flight).
     pub(crate) pipeline: &'a mut PiecePipeline,
-    /// The session's download limit.
-    pub(crate) limit: &'a mut TokenBucket,
+    /// The download limits that apply: the torrent's, and the session's if it honours them.
+    pub(crate) limit: Buckets<'a>,
     /// The session's settings.
     pub(crate) config: &'a SessionConfig,
     /// Our cap on requests in flight per connection.
@@ -241,7 +255,7 @@ impl<'a> Download<'a> {
     /// The download side of torrent data `d`.
     pub(crate) fn of(
         d: &'a mut Data,
-        limit: &'a mut TokenBucket,
+        limit: Buckets<'a>,
         config: &'a SessionConfig,
         wire: &crate::wire::Config,
     ) -> Self {

@@ -55,7 +55,7 @@ impl Session {
         if t.candidates.is_banned_id(peer_id) {
             return self.close_conn(now, conn, PeerCloseReason::Banned);
         }
-        if self.peers.of_torrent(id) >= self.config.max_connections_per_torrent {
+        if self.peers.of_torrent(id) >= self.peer_limit_of(id) {
             return self.close_conn(now, conn, PeerCloseReason::Limit);
         }
         let (geometry, bits, metadata_size) = match &t.data {

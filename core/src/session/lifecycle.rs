@@ -7,12 +7,15 @@ use std::time::Instant;
 
 use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
+use super::edit::{ChangeError, TorrentLimits};
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason, TorrentStats};
 use super::io::{Action, TorrentId};
 use super::pipeline::{Job, PiecePipeline, StampsFor};
+use super::rate::TokenBucket;
 use super::timers::Timer;
 use super::torrent::candidates::{Backoff, Candidates, Source};
+use super::torrent::tracker_list::TrackerList;
 use super::torrent::{Data, Stage, Torrent};
 use crate::choker::Choker;
 use crate::extensions::{FetcherConfig, MetadataFetcher, MetadataServer, PexConfig, PexPool};
@@ -80,7 +83,8 @@ impl Session {
             TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), None),
             TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
         };
-        let announcer = self.make_announcer(&tiers);
+        let tracker_list = TrackerList::new(&tiers);
+        let announcer = self.make_announcer(&tracker_list.tiers());
         let backoff = Backoff {
             base: self.config.reconnect_backoff,
             max: self.config.reconnect_backoff_max,
@@ -104,6 +108,10 @@ impl Session {
             choker: Choker::new(self.config.choker.clone(), self.rng.next_u64()),
             announce_stopped: announcer.is_none(),
             announcer,
+            tracker_list,
+            limits: TorrentLimits::default(),
+            down_bucket: TokenBucket::new(now, None),
+            up_bucket: TokenBucket::new(now, None),
             candidates: Candidates::new(backoff),
             down: super::rate::RateMeter::new(now),
             up: super::rate::RateMeter::new(now),
@@ -140,7 +148,7 @@ impl Session {
         Ok(id)
     }
 
-    fn make_announcer(&mut self, tiers: &[Vec<String>]) -> Option<Announcer> {
+    pub(super) fn make_announcer(&mut self, tiers: &[Vec<String>]) -> Option<Announcer> {
         let tiers: Vec<Vec<TrackerUrl>> = tiers
             .iter()
             .map(|t| t.iter().filter_map(|u| TrackerUrl::parse(u).ok()).collect())
@@ -375,6 +383,53 @@ impl Session {
         }
         self.rechoke(now, id);
         self.fill_all(now, id);
+    }
+
+    /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).
+    pub(super) fn change_file_priorities(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        priorities: Vec<Priority>,
+    ) -> Result<(), ChangeError> {
+        let t = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(ChangeError::UnknownTorrent(id))?;
+        if let Some(d) = &t.data
+            && priorities.len() > d.meta.files().len()
+        {
+            return Err(ChangeError::FilePriorities {
+                files: d.meta.files().len(),
+                given: priorities.len(),
+            });
+        }
+        t.options.file_priorities = priorities;
+        let Some(d) = t.data.as_mut() else {
+            return Ok(());
+        };
+        let layout = d.meta.layout();
+        d.picker
+            .set_priorities(&piece_priorities(layout, &t.options.file_priorities));
+        if t.stage != Stage::Running {
+            // The end of the check looks at the priorities.
+            return Ok(());
+        }
+        if d.picker.is_finished() {
+            self.torrent_finished(now, id);
+        } else {
+            // A file wanted again: downloading until it too is verified.
+            t.complete_sent = false;
+            let create = files_to_create(layout, &t.options.file_priorities, d.picker.have());
+            if !create.is_empty() {
+                self.disk_job(id, Job::Create { files: create });
+            }
+        }
+        for conn in self.peers.ids_of(id) {
+            self.update_interest(now, conn);
+        }
+        self.fill_all(now, id);
+        Ok(())
     }
 
     /// Announces and schedules DHT lookups.

@@ -41,13 +41,16 @@
 //! - `lifecycle`: adding, checking, running, stopping torrents and the session;
 //! - `connect` and `peers`: dialling, accepting, closing, the connection table;
 //! - `timers`: the session's timer table and the connections' deadline index;
-//! - `trackers`, `scrape`, `udp` (DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`.
+//! - `trackers`, `scrape`, `udp` (DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`;
+//! - `edit`: what the application may change while torrents run (file priorities, rate and
+//!   connection limits, trackers, DHT and PEX), applied by the parts above.
 
 mod choke;
 mod config;
 mod connect;
 mod disk;
 mod download;
+mod edit;
 mod error;
 mod event;
 mod handshake;
@@ -82,6 +85,7 @@ pub use crate::picker::{PickerConfig, Priority};
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
 };
+pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 pub use error::SessionError;
 pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use io::{
@@ -351,6 +355,100 @@ impl Session {
     /// The TCP port the session announces (0 until known).
     pub fn local_listen_port(&self) -> u16 {
         self.config.listen_port
+    }
+
+    /// Sets a torrent's file priorities while it runs (one per file; missing entries are
+    /// normal; [`Priority::Skip`] skips a file). The picker takes them at once: pieces only
+    /// skipped files touch are no longer requested, pieces of a file wanted again are, and the
+    /// torrent completes ([`Event::TorrentComplete`]) when every wanted piece is verified. A
+    /// magnet torrent keeps them until its metadata arrives.
+    pub fn set_file_priorities(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        priorities: Vec<Priority>,
+    ) -> Result<(), ChangeError> {
+        self.change_file_priorities(now, torrent, priorities)?;
+        self.after(now);
+        Ok(())
+    }
+
+    /// Changes the session's download and upload limits (bytes per second; `None`:
+    /// unlimited), from `now` on.
+    pub fn set_rate_limits(&mut self, now: Instant, download: Option<u64>, upload: Option<u64>) {
+        self.config.download_rate_limit = download;
+        self.config.upload_rate_limit = upload;
+        self.down_limit.set_rate(now, download);
+        self.up_limit.set_rate(now, upload);
+        for id in self.torrents() {
+            self.resume_transfers(now, id);
+        }
+        self.after(now);
+    }
+
+    /// Sets a torrent's own rate limits, whether the session's apply to it too, and its
+    /// connection limit (new connections only: those open stay).
+    pub fn set_torrent_limits(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        limits: TorrentLimits,
+    ) -> Result<(), ChangeError> {
+        let t = self
+            .torrents
+            .get_mut(&torrent)
+            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        t.limits = limits;
+        t.down_bucket.set_rate(now, limits.download_rate);
+        t.up_bucket.set_rate(now, limits.upload_rate);
+        self.resume_transfers(now, torrent);
+        self.after(now);
+        Ok(())
+    }
+
+    /// A torrent's limits (`None`: no such torrent).
+    pub fn torrent_limits(&self, torrent: TorrentId) -> Option<TorrentLimits> {
+        self.torrents.get(&torrent).map(|t| t.limits)
+    }
+
+    /// A torrent's trackers with their ids, in tier order (`None`: no such torrent).
+    pub fn torrent_trackers(&self, torrent: TorrentId) -> Option<Vec<TrackerInfo>> {
+        self.torrents.get(&torrent).map(|t| t.tracker_list.infos())
+    }
+
+    /// Edits a torrent's trackers; a running torrent announces to the new list at once.
+    pub fn edit_trackers(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        edit: TrackerEdit,
+    ) -> Result<(), ChangeError> {
+        self.change_trackers(now, torrent, &edit)?;
+        self.after(now);
+        Ok(())
+    }
+
+    /// Changes the connection limits: overall, and per torrent (for torrents without their
+    /// own, see [`TorrentLimits::max_connections`]). They bound new connections; those open
+    /// stay.
+    pub fn set_peer_limits(&mut self, now: Instant, max_connections: usize, per_torrent: usize) {
+        self.config.max_connections = max_connections;
+        self.config.max_connections_per_torrent = per_torrent;
+        self.after(now);
+    }
+
+    /// Starts or stops the DHT node (its state is saved when it stops). Public torrents look
+    /// peers up on it while it runs.
+    pub fn set_dht(&mut self, now: Instant, on: bool) {
+        self.switch_dht(now, on);
+        self.after(now);
+    }
+
+    /// Turns peer exchange (BEP 11) on or off for every public torrent: while off, no
+    /// `ut_pex` message is sent or read.
+    pub fn set_pex(&mut self, now: Instant, on: bool) {
+        self.config.pex = on;
+        self.after(now);
     }
 
     /// The runtime bound its TCP listener to `addr`: its port is announced to trackers and

@@ -86,6 +86,9 @@ impl Session {
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
+        if !self.config.pex {
+            return;
+        }
         if let Err(e) = t.pex.handle_payload(now, conn, from, payload) {
             let reason = PeerCloseReason::BadExtensionMessage(ExtensionError::Pex(e));
             return self.close_conn(now, conn, reason);
@@ -132,8 +135,12 @@ impl Session {
             .is_some_and(|t| t.is_active() && t.pex.is_enabled())
     }
 
-    /// Sends a connection its `ut_pex` message if due (a disabled pool drops the sender).
+    /// Sends a connection its `ut_pex` message if due (a disabled pool drops the sender;
+    /// while the session's PEX is off, the sender waits).
     fn pex_send(&mut self, now: Instant, conn: ConnId) {
+        if !self.config.pex {
+            return;
+        }
         let enabled = self.pex_enabled(self.peers.get(conn).and_then(|p| p.torrent));
         let Some(p) = self.peers.get_mut(conn) else {
             return;

@@ -115,6 +115,23 @@ impl TokenBucket {
         }
     }
 
+    /// Changes the rate at `now` (`None`: unlimited). A bucket that was unlimited starts
+    /// full; otherwise what it holds carries over, capped at the new burst.
+    pub(crate) fn set_rate(&mut self, now: Instant, rate: Option<u64>) {
+        let rate = rate.filter(|r| *r > 0);
+        if rate == self.rate {
+            return;
+        }
+        self.refill(now);
+        let cap = rate.map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX));
+        self.tokens = match self.rate {
+            None => cap,
+            Some(_) => self.tokens.min(cap),
+        };
+        self.rate = rate;
+        self.last = now;
+    }
+
     /// Whether spending is allowed at `now` (no debt).
     pub(crate) fn allows(&mut self, now: Instant) -> bool {
         self.refill(now);
@@ -143,6 +160,31 @@ impl TokenBucket {
         let nanos = (need * NANOS_PER_SEC).div_ceil(u128::from(rate));
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).min(MAX_WAIT_NANOS);
         Some(self.last + Duration::from_nanos(nanos))
+    }
+}
+
+/// The buckets one transfer spends from: the torrent's own, and the session's unless the
+/// torrent does not honour the session's limits.
+pub(crate) struct Buckets<'a> {
+    /// The session's bucket (`None`: not honoured).
+    pub(crate) session: Option<&'a mut TokenBucket>,
+    /// The torrent's own bucket.
+    pub(crate) torrent: &'a mut TokenBucket,
+}
+
+impl Buckets<'_> {
+    /// Whether every bucket allows spending at `now`.
+    pub(crate) fn allows(&mut self, now: Instant) -> bool {
+        let session = self.session.as_mut().is_none_or(|b| b.allows(now));
+        self.torrent.allows(now) && session
+    }
+
+    /// Spends `bytes` from every bucket at `now`.
+    pub(crate) fn spend(&mut self, now: Instant, bytes: u64) {
+        if let Some(b) = self.session.as_mut() {
+            b.spend(now, bytes);
+        }
+        self.torrent.spend(now, bytes);
     }
 }
 
@@ -177,6 +219,52 @@ mod tests {
         free.spend(t0, u64::MAX);
         assert!(free.allows(t0));
         assert_eq!(free.ready_at(), None);
+    }
+
+    #[test]
+    fn rate_changes_at_run_time() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(t0, None);
+        b.set_rate(t0, Some(1000));
+        assert!(b.allows(t0));
+        b.spend(t0, 3000);
+        assert!(!b.allows(t0));
+        // A lower rate keeps the debt and repays it more slowly.
+        b.set_rate(t0, Some(500));
+        let ready = b.ready_at().unwrap();
+        assert!(ready > t0 + Duration::from_secs(4), "{ready:?}");
+        // A higher rate repays it sooner; no limit forgives it.
+        b.set_rate(t0, Some(1_000_000));
+        assert!(b.allows(t0 + Duration::from_millis(3)));
+        b.spend(t0 + Duration::from_millis(3), 10_000_000);
+        b.set_rate(t0 + Duration::from_millis(3), None);
+        assert!(b.allows(t0 + Duration::from_millis(3)));
+        assert_eq!(b.ready_at(), None);
+    }
+
+    #[test]
+    fn buckets_allow_only_when_both_do() {
+        let t0 = Instant::now();
+        let mut session = TokenBucket::new(t0, Some(1000));
+        let mut torrent = TokenBucket::new(t0, None);
+        let mut both = Buckets {
+            session: Some(&mut session),
+            torrent: &mut torrent,
+        };
+        both.spend(t0, 2000);
+        assert!(!both.allows(t0));
+        let mut own = Buckets {
+            session: None,
+            torrent: &mut torrent,
+        };
+        assert!(own.allows(t0), "a torrent that ignores the session's limit");
+        torrent.set_rate(t0, Some(100));
+        let mut own = Buckets {
+            session: None,
+            torrent: &mut torrent,
+        };
+        own.spend(t0, 200);
+        assert!(!own.allows(t0));
     }
 
     #[test]

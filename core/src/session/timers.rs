@@ -145,6 +145,8 @@ impl Session {
                 take(d.picker.poll_timeout());
                 take(Some(t.choker.poll_timeout().unwrap_or(self.now)));
                 take(Some(t.next_save));
+                take(t.down_bucket.ready_at());
+                take(t.up_bucket.ready_at());
             }
             take(t.candidates.next_ready().filter(|at| *at > self.now));
             if t.is_active() {
@@ -284,6 +286,13 @@ impl Session {
             .data
             .as_ref()
             .is_some_and(|d| d.pipeline.dirty || d.pipeline.unflushed.count() > 0);
+        // The torrent's own limit whose wait just ended (see the session's in `timeout`).
+        let own = [&t.down_bucket, &t.up_bucket]
+            .iter()
+            .any(|b| b.ready_at().is_some_and(|at| at <= now));
+        let _ = t.down_bucket.allows(now);
+        let _ = t.up_bucket.allows(now);
+        let limited = limited || own;
         self.send_cancels(now, &cancels);
         if rechoke {
             self.rechoke(now, id);
@@ -291,14 +300,20 @@ impl Session {
         if save && needs_save {
             self.start_save(id);
         }
-        if !cancels.is_empty() || limited {
+        if limited {
+            self.resume_transfers(now, id);
+        } else if !cancels.is_empty() {
             self.fill_all(now, id);
         }
-        if limited {
-            for conn in self.peers.ids_of(id) {
-                self.serve(now, conn);
-                self.drive(now, conn);
-            }
+    }
+
+    /// Requests and serves again on every connection of a torrent: a rate limit it waited
+    /// for was repaid, raised or lifted.
+    pub(super) fn resume_transfers(&mut self, now: Instant, id: TorrentId) {
+        self.fill_all(now, id);
+        for conn in self.peers.ids_of(id) {
+            self.serve(now, conn);
+            self.drive(now, conn);
         }
     }
 }
@@ -311,7 +326,8 @@ fn peer_deadline(
     config: &super::SessionConfig,
 ) -> Option<Instant> {
     let stall = peer.upload.stall_deadline(config);
-    let pex_on = peer.established
+    let pex_on = config.pex
+        && peer.established
         && peer
             .torrent
             .and_then(|id| torrents.get(&id))

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Session;
+use super::edit::{ChangeError, TrackerEdit};
 use super::event::Event;
 use super::io::{Action, RequestId, TorrentId};
 use super::scrape::ScrapeRequests;
@@ -62,6 +63,46 @@ impl Trackers {
 }
 
 impl Session {
+    /// Edits a torrent's trackers (see [`Session::edit_trackers`]) and gives its announcer
+    /// the new list.
+    pub(super) fn change_trackers(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        edit: &TrackerEdit,
+    ) -> Result<(), ChangeError> {
+        let t = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(ChangeError::UnknownTorrent(id))?;
+        t.tracker_list.apply(edit)?;
+        let tiers = t.tracker_list.tiers();
+        if let Some(a) = t.announcer.as_mut() {
+            let urls = tiers
+                .iter()
+                .map(|tier| {
+                    tier.iter()
+                        .filter_map(|u| TrackerUrl::parse(u).ok())
+                        .collect()
+                })
+                .collect();
+            a.replace_tiers(urls, &mut self.rng, now);
+        } else if let Some(mut a) = self.make_announcer(&tiers) {
+            let Some(t) = self.torrents.get_mut(&id) else {
+                return Ok(());
+            };
+            // A torrent that had no tracker: it announces from now on, as it would have.
+            if t.swarm_started && t.is_active() && !t.options.no_outbound {
+                a.start(now);
+            }
+            // A stopping or stopped torrent owes this tracker no `stopped`.
+            t.announce_stopped = !t.is_active();
+            t.announcer = Some(a);
+        }
+        self.pump_announcer(now, id);
+        Ok(())
+    }
+
     /// Carries out a torrent's announce jobs and handles its announcer's events.
     pub(super) fn pump_announcer(&mut self, now: Instant, id: TorrentId) {
         loop {

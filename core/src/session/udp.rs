@@ -114,6 +114,30 @@ impl Session {
         self.pump_dht(now);
     }
 
+    /// Starts or stops the DHT node at run time (see [`Session::set_dht`]).
+    pub(super) fn switch_dht(&mut self, now: Instant, on: bool) {
+        self.config.dht = on;
+        if on == self.dht.is_some() || self.shutting_down {
+            return;
+        }
+        if on {
+            self.start_dht(now);
+            for t in self.torrents.values_mut() {
+                if t.swarm_started && t.is_active() && !t.private && !t.options.no_outbound {
+                    t.next_dht = Some(now);
+                }
+            }
+        } else {
+            // Saved, so that turning it on again (or the next start) knows the nodes.
+            self.save_dht_state(now);
+            self.timers.stop(Timer::DhtSave);
+            self.dht = None;
+            for t in self.torrents.values_mut() {
+                t.next_dht = None;
+            }
+        }
+    }
+
     /// Asks the runtime to persist the DHT state.
     pub(super) fn save_dht_state(&mut self, now: Instant) {
         if let Some(dht) = self.dht.as_ref() {

@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::event::PeerCloseReason;
 use super::io::ConnId;
 use super::pipeline::Job;
-use super::rate::TokenBucket;
+use super::rate::Buckets;
 use super::{Session, SessionConfig};
 use crate::pieces::{BlockRef, PieceSet};
 
@@ -60,7 +60,7 @@ impl Upload {
         now: Instant,
         requests: impl Iterator<Item = BlockRef>,
         have: &PieceSet,
-        limit: &mut TokenBucket,
+        mut limit: Buckets<'_>,
         config: &SessionConfig,
     ) -> Reads {
         let mut reads = Reads::default();
@@ -149,7 +149,7 @@ impl Session {
         let Some(id) = peer.torrent else {
             return;
         };
-        let Some(t) = self.torrents.get(&id) else {
+        let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
         let Some(d) = t.data.as_ref() else {
@@ -158,11 +158,15 @@ impl Session {
         if !t.is_running() || peer.upload.is_full(&self.config) {
             return;
         }
+        let limit = Buckets {
+            session: t.limits.honors_session_limits.then_some(&mut self.up_limit),
+            torrent: &mut t.up_bucket,
+        };
         let reads = peer.upload.plan(
             now,
             peer.conn.requests_in(),
             d.picker.have(),
-            &mut self.up_limit,
+            limit,
             &self.config,
         );
         for block in reads.rejects {

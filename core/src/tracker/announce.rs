@@ -260,6 +260,21 @@ impl Announcer {
         self.handle_timeout(now);
     }
 
+    /// Replaces the announce-list (shuffled within each tier by `rng`, as in [`Self::new`]).
+    /// An announce in flight is abandoned (its result will be ignored); a running announcer
+    /// announces to the new list at once, with the event it still owes.
+    pub fn replace_tiers(&mut self, tiers: Vec<Vec<TrackerUrl>>, rng: &mut Rng, now: Instant) {
+        self.tiers = Tiers::new(tiers, rng);
+        self.working = None;
+        self.failures = 0;
+        self.in_flight = None;
+        if self.phase == Phase::Running {
+            self.earliest = None;
+            self.next_announce = Some(now);
+            self.handle_timeout(now);
+        }
+    }
+
     /// Shuts down: abandons any announce in flight and sends `stopped` to the tracker that last
     /// answered; [`AnnouncerEvent::Stopped`] follows its answer or the stop timeout.
     pub fn stop(&mut self, now: Instant) {

@@ -9,15 +9,17 @@
 //! runs as for a .torrent.
 
 pub(crate) mod candidates;
+pub(crate) mod tracker_list;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::TorrentOptions;
+use super::edit::TorrentLimits;
 use super::event::TorrentPhase;
 use super::io::ConnId;
 use super::pipeline::PiecePipeline;
-use super::rate::RateMeter;
+use super::rate::{RateMeter, TokenBucket};
 use super::scrape::TorrentScrapes;
 use super::smart_ban::Departed;
 use crate::choker::Choker;
@@ -29,6 +31,7 @@ use crate::picker::Picker;
 use crate::pieces::PieceSet;
 use crate::tracker::Announcer;
 use candidates::Candidates;
+use tracker_list::TrackerList;
 
 /// Where a torrent is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +80,14 @@ pub(crate) struct Torrent {
     pub(crate) magnet: Option<MagnetLink>,
     pub(crate) choker: Choker,
     pub(crate) announcer: Option<Announcer>,
+    /// Its trackers with their ids; the announcer announces to these.
+    pub(crate) tracker_list: TrackerList,
+    /// Its own limits, as the application set them.
+    pub(crate) limits: TorrentLimits,
+    /// Its own download limit (unlimited unless `limits` says).
+    pub(crate) down_bucket: TokenBucket,
+    /// Its own upload limit (unlimited unless `limits` says).
+    pub(crate) up_bucket: TokenBucket,
     /// The announcer reported `Stopped` (or there is none).
     pub(crate) announce_stopped: bool,
     pub(crate) candidates: Candidates,

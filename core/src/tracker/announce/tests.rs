@@ -366,3 +366,33 @@ fn tracker_id_is_echoed_and_the_schedule_is_deterministic() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+#[test]
+fn replaced_tiers_are_announced_to_at_once() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"]]);
+    a.start(t0);
+    let j = job(&mut a);
+    assert_eq!(host(&j), "a");
+    // The list changes while `started` is in flight: that answer no longer counts, and the
+    // new tracker gets the `started` still owed, without waiting for an interval.
+    let t1 = t0 + Duration::from_secs(1);
+    a.replace_tiers(vec![vec![url("b")]], &mut Rng::new(1), t1);
+    assert!(!a.handle_result(t1, j.id, ok(1800)));
+    let j = job(&mut a);
+    assert_eq!(host(&j), "b");
+    assert_eq!(j.event, AnnounceEvent::Started);
+    assert!(a.handle_result(t1, j.id, ok(1800)));
+    assert_eq!(secs(t0, a.next_announce()), Some(1801));
+    // Answered, then replaced again: announced to at once, with no event owed.
+    let t2 = t0 + Duration::from_secs(10);
+    a.replace_tiers(vec![vec![url("c")], vec![url("d")]], &mut Rng::new(2), t2);
+    let j = job(&mut a);
+    assert_eq!(host(&j), "c");
+    assert_eq!(j.event, AnnounceEvent::None);
+    // An empty list announces nowhere, and a stop ends at once.
+    a.replace_tiers(Vec::new(), &mut Rng::new(3), t2);
+    assert!(a.poll_job().is_none());
+    a.stop(t2);
+    assert!(a.is_stopped());
+}

@@ -1,0 +1,98 @@
+//! What an application may change in a running session and its torrents, and why a change is
+//! refused: [`ChangeError`], [`TrackerEdit`], [`TrackerInfo`], [`TorrentLimits`].
+//!
+//! The changes themselves are [`Session`](super::Session) methods; each takes effect at once
+//! (the picker, the rate limits, the announcer and the connection limits read them from the
+//! next input on).
+
+use std::fmt;
+
+use super::io::TorrentId;
+
+/// Why a run-time change was refused (nothing changed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// No such torrent in the session.
+    UnknownTorrent(TorrentId),
+    /// More file priorities were given than the torrent has files.
+    FilePriorities {
+        /// Files of the torrent.
+        files: usize,
+        /// Priorities given.
+        given: usize,
+    },
+    /// An announce URL that is not an `http`, `https` or `udp` tracker URL.
+    TrackerUrl(String),
+    /// No tracker of the torrent has this id.
+    UnknownTracker(u32),
+}
+
+impl fmt::Display for ChangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownTorrent(t) => write!(f, "no torrent {}", t.0),
+            Self::FilePriorities { files, given } => write!(
+                f,
+                "{given} file priorities given for a torrent of {files} files"
+            ),
+            Self::TrackerUrl(url) => write!(f, "not a tracker announce URL: {url}"),
+            Self::UnknownTracker(id) => write!(f, "no tracker with id {id}"),
+        }
+    }
+}
+
+impl std::error::Error for ChangeError {}
+
+/// An edit to a torrent's trackers ([`Session::edit_trackers`](super::Session::edit_trackers)).
+/// Trackers are named by the id [`TrackerInfo`] shows: stable while the session runs, never
+/// reused within a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackerEdit {
+    /// Adds announce URLs, each in a new tier after the others (one already there is skipped).
+    Add(Vec<String>),
+    /// Removes the trackers with these ids.
+    Remove(Vec<u32>),
+    /// Gives the tracker with this id a new announce URL (it keeps its id and tier).
+    Replace(u32, String),
+    /// Replaces the whole list: tiers of announce URLs (BEP 12), first tier first.
+    Set(Vec<Vec<String>>),
+}
+
+/// One tracker of a torrent, as listed by
+/// [`Session::torrent_trackers`](super::Session::torrent_trackers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerInfo {
+    /// Its id within the torrent: stable across edits of other trackers.
+    pub id: u32,
+    /// Its announce URL.
+    pub url: String,
+    /// Its tier (BEP 12), from 0.
+    pub tier: u32,
+}
+
+/// A torrent's own transfer limits
+/// ([`Session::set_torrent_limits`](super::Session::set_torrent_limits)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TorrentLimits {
+    /// Its download limit in bytes per second (`None`: none of its own).
+    pub download_rate: Option<u64>,
+    /// Its upload limit in bytes per second (`None`: none of its own).
+    pub upload_rate: Option<u64>,
+    /// Whether the session's rate limits apply to it too (`false`: only its own).
+    pub honors_session_limits: bool,
+    /// The most peer connections of this torrent (`None`: the session's
+    /// [`max_connections_per_torrent`](super::SessionConfig::max_connections_per_torrent)).
+    pub max_connections: Option<usize>,
+}
+
+impl Default for TorrentLimits {
+    fn default() -> Self {
+        Self {
+            download_rate: None,
+            upload_rate: None,
+            honors_session_limits: true,
+            max_connections: None,
+        }
+    }
+}
