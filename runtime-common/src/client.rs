@@ -14,9 +14,11 @@ use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
 use sanstorrent_core::metainfo::MetainfoError;
 use sanstorrent_core::session::{
-    AddTorrentError, Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
+    AddTorrentError, ChangeError, Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
+    TorrentStats, TrackerInfo,
 };
 
+use crate::change::Change;
 use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
@@ -168,7 +170,7 @@ impl<R: Runtime> Client<R> {
         Ok(())
     }
 
-    async fn send(&self, command: Command) -> Result<(), ClientError> {
+    pub(crate) async fn send(&self, command: Command) -> Result<(), ClientError> {
         self.commands
             .send(command)
             .await
@@ -263,6 +265,8 @@ pub enum ClientError {
     Magnet(MagnetError),
     /// The session refused the torrent.
     Add(AddTorrentError),
+    /// The session refused a change.
+    Change(ChangeError),
     /// The client's loop has ended (after `stop`, or it failed).
     Stopped,
 }
@@ -276,6 +280,7 @@ impl fmt::Display for ClientError {
             Self::Metainfo(e) => write!(f, "bad .torrent: {e}"),
             Self::Magnet(e) => write!(f, "bad magnet link: {e}"),
             Self::Add(e) => write!(f, "cannot add torrent: {e}"),
+            Self::Change(e) => write!(f, "cannot change: {e}"),
             Self::Stopped => f.write_str("the client has stopped"),
         }
     }
@@ -288,6 +293,7 @@ impl std::error::Error for ClientError {
             Self::Metainfo(e) => Some(e),
             Self::Magnet(e) => Some(e),
             Self::Add(e) => Some(e),
+            Self::Change(e) => Some(e),
             Self::Tls(e) => Some(e),
             Self::Stopped => None,
         }
@@ -345,6 +351,20 @@ pub enum Command {
         torrent: TorrentId,
         /// The answer.
         reply: Sender<Option<TorrentStats>>,
+    },
+    /// Change the session or a torrent.
+    Change {
+        /// What to change.
+        change: Change,
+        /// The answer.
+        reply: Sender<Result<(), ChangeError>>,
+    },
+    /// Ask for a torrent's trackers.
+    Trackers {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer.
+        reply: Sender<Option<Vec<TrackerInfo>>>,
     },
     /// Stop one torrent gracefully.
     StopTorrent {

@@ -132,6 +132,12 @@ impl Core {
             Command::Stats { torrent, reply } => {
                 let _ = reply.try_send(self.session.torrent_stats(torrent));
             }
+            Command::Change { change, reply } => {
+                let _ = reply.try_send(self.change(now, change));
+            }
+            Command::Trackers { torrent, reply } => {
+                let _ = reply.try_send(self.session.torrent_trackers(torrent));
+            }
             Command::StopTorrent { torrent } => self.session.stop_torrent(now, torrent),
             Command::Shutdown { reply } => {
                 self.stop_waiters.push(reply);

@@ -25,6 +25,7 @@
 //! each returns `None`, and re-arms its timer from `poll_timeout`.
 
 mod block_writer;
+mod change;
 pub mod client;
 mod conn;
 pub mod disk;
@@ -39,6 +40,7 @@ pub mod runtime;
 pub mod storage;
 pub mod write_batch;
 
+pub use change::Change;
 pub use client::{Client, ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};
 pub use driver::{Core, NetIo, take_waiting};
@@ -52,10 +54,11 @@ pub use write_batch::WriteBatch;
 /// same names whichever runtime.
 pub mod api {
     pub use sanstorrent_core::session::{
-        Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource, TorrentStats,
+        ChangeError, Event, Priority, SessionConfig, TorrentId, TorrentLimits, TorrentOptions,
+        TorrentSource, TorrentStats, TrackerEdit, TrackerInfo,
     };
 
-    pub use crate::{ClientConfig, ClientError, Runtime, TorrentHandle};
+    pub use crate::{Change, ClientConfig, ClientError, Runtime, TorrentHandle};
 }
 
 /// The shared code's tests, as async functions generic over the runtime (see

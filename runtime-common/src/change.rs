@@ -1,0 +1,155 @@
+//! Changes to a running client ([`Change`]) and the [`Client`] methods that send them: file
+//! priorities, rate and connection limits, trackers, DHT and PEX. Each is applied by the loop
+//! to its session at once (see the session's methods of the same names).
+
+use sanstorrent_core::session::{
+    ChangeError, Priority, TorrentId, TorrentLimits, TrackerEdit, TrackerInfo,
+};
+
+use crate::client::{Client, ClientError, Command};
+use crate::driver::Core;
+use crate::runtime::Runtime;
+use std::time::Instant;
+
+/// A change to a running client's session or one of its torrents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// A torrent's file priorities (one per file; missing entries are normal).
+    FilePriorities {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The priorities.
+        priorities: Vec<Priority>,
+    },
+    /// A torrent's own limits.
+    TorrentLimits {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its limits.
+        limits: TorrentLimits,
+    },
+    /// A torrent's trackers.
+    Trackers {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The edit.
+        edit: TrackerEdit,
+    },
+    /// The session's rate limits (bytes per second; `None`: unlimited).
+    RateLimits {
+        /// Download.
+        download: Option<u64>,
+        /// Upload.
+        upload: Option<u64>,
+    },
+    /// The session's connection limits.
+    PeerLimits {
+        /// Overall.
+        max_connections: usize,
+        /// Per torrent without a limit of its own.
+        per_torrent: usize,
+    },
+    /// The DHT on or off.
+    Dht(bool),
+    /// Peer exchange on or off.
+    Pex(bool),
+}
+
+impl Core {
+    /// Applies `change` to the session.
+    pub(crate) fn change(&mut self, now: Instant, change: Change) -> Result<(), ChangeError> {
+        let s = &mut self.session;
+        match change {
+            Change::FilePriorities {
+                torrent,
+                priorities,
+            } => s.set_file_priorities(now, torrent, priorities),
+            Change::TorrentLimits { torrent, limits } => s.set_torrent_limits(now, torrent, limits),
+            Change::Trackers { torrent, edit } => s.edit_trackers(now, torrent, edit),
+            Change::RateLimits { download, upload } => {
+                s.set_rate_limits(now, download, upload);
+                Ok(())
+            }
+            Change::PeerLimits {
+                max_connections,
+                per_torrent,
+            } => {
+                s.set_peer_limits(now, max_connections, per_torrent);
+                Ok(())
+            }
+            Change::Dht(on) => {
+                s.set_dht(now, on);
+                Ok(())
+            }
+            Change::Pex(on) => {
+                s.set_pex(now, on);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Applies a change to the session or one of its torrents (the methods below are
+    /// shorthands).
+    pub async fn change(&self, change: Change) -> Result<(), ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::Change { change, reply }).await?;
+        answer
+            .recv()
+            .await
+            .map_err(|_| ClientError::Stopped)?
+            .map_err(ClientError::Change)
+    }
+
+    /// Sets a torrent's file priorities while it runs ([`Priority::Skip`] skips a file).
+    pub async fn set_file_priorities(
+        &self,
+        torrent: TorrentId,
+        priorities: Vec<Priority>,
+    ) -> Result<(), ClientError> {
+        self.change(Change::FilePriorities {
+            torrent,
+            priorities,
+        })
+        .await
+    }
+
+    /// Sets a torrent's own rate and connection limits.
+    pub async fn set_torrent_limits(
+        &self,
+        torrent: TorrentId,
+        limits: TorrentLimits,
+    ) -> Result<(), ClientError> {
+        self.change(Change::TorrentLimits { torrent, limits }).await
+    }
+
+    /// Edits a torrent's trackers (it announces to the new list at once).
+    pub async fn edit_trackers(
+        &self,
+        torrent: TorrentId,
+        edit: TrackerEdit,
+    ) -> Result<(), ClientError> {
+        self.change(Change::Trackers { torrent, edit }).await
+    }
+
+    /// Sets the session's download and upload limits (bytes per second; `None`: unlimited).
+    pub async fn set_rate_limits(
+        &self,
+        download: Option<u64>,
+        upload: Option<u64>,
+    ) -> Result<(), ClientError> {
+        self.change(Change::RateLimits { download, upload }).await
+    }
+
+    /// A torrent's trackers with their ids (`None`: no such torrent).
+    pub async fn trackers(
+        &self,
+        torrent: TorrentId,
+    ) -> Result<Option<Vec<TrackerInfo>>, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::Trackers { torrent, reply }).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)
+    }
+}
