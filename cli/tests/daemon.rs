@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Running, Scratch, create_torrent, run, s, start_daemon, test_python};
+use common::{Running, Scratch, create_torrent, remote, run, s, start_daemon, test_python};
 
 /// The runtimes this build has (test.sh enables the cli's `tokio` feature).
 const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
@@ -14,22 +14,6 @@ const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
 } else {
     &["smol"]
 };
-
-/// Runs `transmission-remote 127.0.0.1:port args...`; its stdout, after checking it succeeded.
-fn remote(port: u16, args: &[&str]) -> String {
-    let out = Command::new("transmission-remote")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(args)
-        .output()
-        .expect("run transmission-remote (the interop set-up installs transmission-cli)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "transmission-remote {args:?}: {stdout} {stderr}"
-    );
-    stdout
-}
 
 /// A daemon on free ports on `runtime`, downloading under `<scratch>/dl`; its HTTP port.
 fn start_on(w: &Scratch, runtime: &str) -> (Running, u16) {

@@ -280,6 +280,7 @@ mod choker;
 pub mod create;
 pub mod dht;
 pub mod extensions;
+pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod id;

@@ -47,8 +47,19 @@ impl<R: Runtime> HttpClient<R> {
         url: &TrackerUrl,
         request: &[u8],
     ) -> Result<HttpResponse, HttpClientError> {
+        self.fetch_capped(url, request, self.config.max_response)
+            .await
+    }
+
+    /// [`HttpClient::fetch`] with a response cap of `max` bytes instead of the configured one.
+    pub(crate) async fn fetch_capped(
+        &self,
+        url: &TrackerUrl,
+        request: &[u8],
+        max: usize,
+    ) -> Result<HttpResponse, HttpClientError> {
         let timeout = self.config.request_timeout;
-        self.exchange(url, request)
+        self.exchange(url, request, max)
             .or(async {
                 R::sleep(timeout).await;
                 Err(HttpClientError::Timeout)
@@ -60,6 +71,7 @@ impl<R: Runtime> HttpClient<R> {
         &self,
         url: &TrackerUrl,
         request: &[u8],
+        max: usize,
     ) -> Result<HttpResponse, HttpClientError> {
         let tls = match url.scheme() {
             Scheme::Http => false,
@@ -73,7 +85,6 @@ impl<R: Runtime> HttpClient<R> {
                 .map_err(HttpClientError::Resolve)?,
         };
         let tcp = self.connect(&addrs).await?;
-        let max = self.config.max_response;
         if tls {
             let name = ServerName::try_from(url.host_str()).map_err(|e| {
                 HttpClientError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))

@@ -1,14 +1,15 @@
 //! [`Backend`] over today's client ([`Client`]): what the client can already do (add by
-//! .torrent or magnet, list with statistics, stop, remove from the list). Everything else
+//! .torrent, magnet or URL, list with statistics, stop, remove from the list). Everything else
 //! answers [`BackendError::Unsupported`]; `README.md` beside this file lists the client API
 //! it waits for.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use sanstorrent_core::fetch::Fetched;
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{TorrentOptions as CoreOptions, TorrentPhase, TorrentSource};
-use sanstorrent_runtime_common::{Client, ClientError, Runtime, TorrentHandle};
+use sanstorrent_runtime_common::{Client, ClientError, HttpClient, Runtime, TorrentHandle};
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
@@ -21,6 +22,8 @@ pub(crate) struct ClientBackend<R: Runtime> {
     client: Mutex<Option<Arc<Client<R>>>>,
     state: Mutex<State>,
     store: Option<Store>,
+    /// Fetches `filename` URLs (`None`: adding by URL fails with the reason).
+    http: Option<HttpClient<R>>,
 }
 
 #[derive(Debug)]
@@ -53,6 +56,7 @@ impl<R: Runtime> ClientBackend<R> {
     pub(crate) fn new(client: Client<R>, settings: Settings, store: Option<Store>) -> Self {
         Self {
             store,
+            http: None,
             client: Mutex::new(Some(Arc::new(client))),
             state: Mutex::new(State {
                 settings,
@@ -64,6 +68,12 @@ impl<R: Runtime> ClientBackend<R> {
                 groups: Groups::default(),
             }),
         }
+    }
+
+    /// This backend, fetching `filename` URLs with `http`.
+    pub(crate) fn with_fetcher(mut self, http: HttpClient<R>) -> Self {
+        self.http = Some(http);
+        self
     }
 
     /// Reads events the client queued (they would pile up otherwise) without waiting.
@@ -328,11 +338,29 @@ fn unsupported<T>(what: &str) -> Outcome<T> {
 }
 
 impl<R: Runtime> ClientBackend<R> {
+    /// Fetches a `filename` URL: the .torrent's bytes, or the magnet link it leads to.
+    async fn fetch(&self, url: &str) -> Outcome<Source> {
+        let Some(http) = &self.http else {
+            return Err(BackendError::Http(format!(
+                "{url}: this daemon has no HTTP client"
+            )));
+        };
+        match http.fetch_torrent(url).await {
+            Ok(Fetched::Metainfo(bytes)) => Ok(Source::Metainfo(bytes)),
+            Ok(Fetched::Magnet(link)) => Ok(Source::Magnet(link)),
+            Err(e) => Err(BackendError::Http(format!("{url}: {e}"))),
+        }
+    }
+
     /// Adds a torrent with its added date; `persist`: save the list after (a restore saves
     /// once at the end).
     async fn add_as(&self, add: AddTorrent, added: u64, persist: bool) -> Outcome<Added> {
+        let source = match add.source {
+            Some(Source::Url(url)) => Some(self.fetch(&url).await?),
+            other => other,
+        };
         // A .torrent file or its content: both become the content.
-        let (metainfo, other) = match add.source {
+        let (metainfo, other) = match source {
             Some(Source::File(path)) => (
                 Some(
                     std::fs::read(&path)
@@ -358,12 +386,6 @@ impl<R: Runtime> ClientBackend<R> {
                 let link = sanstorrent_core::magnet::MagnetLink::parse(&uri)
                     .map_err(|e| BackendError::Invalid(format!("bad magnet link: {e}")))?;
                 (TorrentSource::Magnet(link), None, None)
-            }
-            (None, Some(Source::Url(url))) => {
-                return Err(BackendError::Http(format!(
-                    "{url}: this daemon does not fetch URLs yet; add the .torrent's content \
-                     (`metainfo`) or a magnet link"
-                )));
             }
             (None, _) => return Err(BackendError::Invalid("no torrent given".into())),
         };

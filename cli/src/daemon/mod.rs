@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sanstorrent_core::session::SessionConfig;
-use sanstorrent_runtime_common::{Client, ClientConfig, Runtime as AsyncRuntime};
+use sanstorrent_runtime_common::{
+    Client, ClientConfig, HttpClient, HttpClientConfig, Runtime as AsyncRuntime,
+};
 
 pub(crate) use self::args::DaemonArgs;
 use self::args::HttpSettings;
@@ -44,6 +46,8 @@ use crate::signals::Wake;
 
 /// How often the daemon's loop wakes (events, the watch folder, Ctrl+C).
 const TICK: Duration = Duration::from_secs(1);
+/// The longest one exchange of fetching a `filename` URL may take (each redirect gets its own).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the daemon until Ctrl+C, SIGTERM or `session-close`.
 pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
@@ -130,6 +134,12 @@ struct Plan {
 
 async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
     let listen = plan.config.listen;
+    let fetcher = HttpClient::<R>::new(HttpClientConfig {
+        request_timeout: FETCH_TIMEOUT,
+        extra_roots: plan.config.extra_roots.clone(),
+        ..HttpClientConfig::default()
+    })
+    .map_err(|e| Exit::Fail(format!("cannot configure the HTTP client: {e}")))?;
     let client = Client::<R>::new(plan.config)
         .await
         .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
@@ -144,7 +154,7 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
             return Err(e);
         }
     };
-    let backend = Arc::new(ClientBackend::new(client, settings, Some(store)));
+    let backend = Arc::new(ClientBackend::new(client, settings, Some(store)).with_fetcher(fetcher));
     match backend.restore().await {
         Ok(n) if n > 0 && !plan.quiet => eprintln!("restored {n} torrents"),
         Ok(_) => {}

@@ -260,3 +260,19 @@ pub fn test_python(modules: &[&str]) -> Option<String> {
     eprintln!("skipped: {python} cannot import {modules:?} (test.sh installs them)");
     None
 }
+
+/// Runs `transmission-remote 127.0.0.1:port args...`; its stdout, after checking it succeeded.
+pub fn remote(port: u16, args: &[&str]) -> String {
+    let out = Command::new("transmission-remote")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .output()
+        .expect("run transmission-remote (the interop set-up installs transmission-cli)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "transmission-remote {args:?}: {stdout} {stderr}"
+    );
+    stdout
+}
