@@ -332,3 +332,30 @@ fn dht_stops_and_starts_at_run_time() {
     s.set_dht(t0 + Duration::from_secs(600), true);
     assert!(pings(&mut s) > 0, "started again, it bootstraps again");
 }
+
+#[test]
+fn limits_and_trackers_given_at_add_apply_from_the_start() {
+    let mut sim = Sim::new(2, LinkConfig::default());
+    let t = TestTorrent::with_trackers("add.bin", 64 * 1024, PIECE, 2, &["http://a.sim/x"]);
+    let node = sim.add_node(SessionConfig::default());
+    let limits = TorrentLimits {
+        download_rate: Some(1000),
+        upload_rate: Some(2000),
+        honors_session_limits: false,
+        max_connections: Some(3),
+    };
+    let options = TorrentOptions {
+        limits,
+        trackers: Some(vec![vec!["udp://b.sim:80".into()], vec!["ftp://no".into()]]),
+        ..TorrentOptions::default()
+    };
+    let id = sim.add_torrent(node, &t, false, options);
+    let s = sim.nodes[node].session();
+    assert_eq!(s.torrent_limits(id), Some(limits));
+    let trackers = s.torrent_trackers(id).unwrap();
+    assert_eq!(trackers.len(), 1);
+    assert_eq!(
+        (trackers[0].id, trackers[0].url.as_str()),
+        (0, "udp://b.sim:80")
+    );
+}

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::edit::TorrentLimits;
 use crate::choker::ChokerConfig;
 use crate::dht;
 use crate::id::InfoHash;
@@ -222,6 +223,12 @@ pub struct TorrentOptions {
     pub peers: Vec<SocketAddr>,
     /// Start without announcing or dialling (only inbound connections and seeding).
     pub no_outbound: bool,
+    /// Its own rate and connection limits (see
+    /// [`Session::set_torrent_limits`](super::Session::set_torrent_limits)).
+    pub limits: TorrentLimits,
+    /// An announce-list to use instead of the metainfo's or the magnet's (tiers of URLs; one
+    /// edited earlier with [`Session::edit_trackers`](super::Session::edit_trackers)).
+    pub trackers: Option<Vec<Vec<String>>>,
 }
 
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.

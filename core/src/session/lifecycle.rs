@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
-use super::edit::{ChangeError, TorrentLimits};
+use super::edit::ChangeError;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason, TorrentStats};
 use super::io::{Action, TorrentId};
@@ -83,7 +83,7 @@ impl Session {
             TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), None),
             TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
         };
-        let tracker_list = TrackerList::new(&tiers);
+        let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
         let announcer = self.make_announcer(&tracker_list.tiers());
         let backoff = Backoff {
             base: self.config.reconnect_backoff,
@@ -109,9 +109,9 @@ impl Session {
             announce_stopped: announcer.is_none(),
             announcer,
             tracker_list,
-            limits: TorrentLimits::default(),
-            down_bucket: TokenBucket::new(now, None),
-            up_bucket: TokenBucket::new(now, None),
+            limits: options.limits,
+            down_bucket: TokenBucket::new(now, options.limits.download_rate),
+            up_bucket: TokenBucket::new(now, options.limits.upload_rate),
             candidates: Candidates::new(backoff),
             down: super::rate::RateMeter::new(now),
             up: super::rate::RateMeter::new(now),
