@@ -396,7 +396,7 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                             return Outcome::Failed(reason);
                         }
                     }
-                    Event::MetadataReceived { torrent } if torrent == self.id => {
+                    Event::MetadataReceived { torrent, .. } if torrent == self.id => {
                         self.progress.note("metadata received");
                     }
                     Event::Error { torrent, error } if torrent.is_none_or(|t| t == self.id) => {

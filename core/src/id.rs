@@ -68,7 +68,49 @@ impl PeerId {
             None
         }
     }
+
+    /// The client this id names, for people: `qBittorrent 4.6.2` from `-qB4620-`, the
+    /// Azureus-style tag itself for a client not in the table, `unknown` otherwise.
+    pub fn client_name(&self) -> String {
+        let Some(tag) = self.client_tag() else {
+            return "unknown".into();
+        };
+        let code = &tag[1..3];
+        let Some((_, name)) = CLIENTS.iter().find(|(c, _)| *c == code) else {
+            return tag.into();
+        };
+        let version: Vec<String> = tag[3..7]
+            .chars()
+            .map(|c| match c.to_digit(36) {
+                Some(d) => d.to_string(),
+                None => c.to_string(),
+            })
+            .collect();
+        format!("{name} {}", version.join("."))
+    }
 }
+
+/// Azureus-style peer id codes of common clients.
+const CLIENTS: &[(&str, &str)] = &[
+    ("ST", "sanstorrent"),
+    ("LT", "libtorrent"),
+    ("lt", "libTorrent"),
+    ("qB", "qBittorrent"),
+    ("TR", "Transmission"),
+    ("DE", "Deluge"),
+    ("UT", "µTorrent"),
+    ("UM", "µTorrent Mac"),
+    ("BT", "BitTorrent"),
+    ("AZ", "Vuze"),
+    ("BI", "BiglyBT"),
+    ("rq", "rqbit"),
+    ("RQ", "rqbit"),
+    ("KT", "KTorrent"),
+    ("AR", "Ares"),
+    ("A2", "aria2"),
+    ("FD", "Free Download Manager"),
+    ("WW", "WebTorrent"),
+];
 
 impl fmt::Debug for InfoHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -142,6 +184,19 @@ mod tests {
         assert_eq!(a.client_tag(), Some("-ST0100-"));
         assert_eq!(a, PeerId::generate(&mut Rng::new(1)));
         assert_ne!(a, PeerId::generate(&mut Rng::new(2)));
+    }
+
+    #[test]
+    fn client_names_come_from_the_azureus_tag() {
+        let id = |prefix: &[u8]| {
+            let mut bytes = [b'x'; 20];
+            bytes[..prefix.len()].copy_from_slice(prefix);
+            PeerId(bytes)
+        };
+        assert_eq!(id(b"-qB4620-").client_name(), "qBittorrent 4.6.2.0");
+        assert_eq!(id(b"-LT20A0-").client_name(), "libtorrent 2.0.10.0");
+        assert_eq!(id(b"-ZZ1234-").client_name(), "-ZZ1234-");
+        assert_eq!(id(b"M7-2-0--").client_name(), "unknown");
     }
 
     #[test]

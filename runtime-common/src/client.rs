@@ -14,8 +14,8 @@ use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
 use sanstorrent_core::metainfo::MetainfoError;
 use sanstorrent_core::session::{
-    AddTorrentError, ChangeError, Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
-    TorrentStats, TrackerInfo,
+    AddTorrentError, ChangeError, Event, SessionConfig, SnapshotDetail, TorrentId, TorrentOptions,
+    TorrentSnapshot, TorrentSource, TorrentStats, TrackerInfo,
 };
 
 use crate::change::Change;
@@ -136,6 +136,23 @@ impl<R: Runtime> Client<R> {
     pub async fn stats(&self, torrent: TorrentId) -> Result<Option<TorrentStats>, ClientError> {
         let (reply, answer) = async_channel::bounded(1);
         self.send(Command::Stats { torrent, reply }).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Snapshots of `torrents` in one round trip with the loop, in the same order (`None`
+    /// for an unknown torrent): statistics, error and counts, plus what `detail` asks for.
+    pub async fn snapshots(
+        &self,
+        torrents: Vec<TorrentId>,
+        detail: SnapshotDetail,
+    ) -> Result<Vec<Option<TorrentSnapshot>>, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::Snapshots {
+            torrents,
+            detail,
+            reply,
+        })
+        .await?;
         answer.recv().await.map_err(|_| ClientError::Stopped)
     }
 
@@ -365,6 +382,15 @@ pub enum Command {
         torrent: TorrentId,
         /// The answer.
         reply: Sender<Option<Vec<TrackerInfo>>>,
+    },
+    /// Ask for torrents' snapshots (one answer for all, in order).
+    Snapshots {
+        /// The torrents.
+        torrents: Vec<TorrentId>,
+        /// The costly parts wanted.
+        detail: SnapshotDetail,
+        /// The answer.
+        reply: Sender<Vec<Option<TorrentSnapshot>>>,
     },
     /// Stop one torrent gracefully.
     StopTorrent {

@@ -138,6 +138,17 @@ impl Core {
             Command::Trackers { torrent, reply } => {
                 let _ = reply.try_send(self.session.torrent_trackers(torrent));
             }
+            Command::Snapshots {
+                torrents,
+                detail,
+                reply,
+            } => {
+                let snapshots = torrents
+                    .into_iter()
+                    .map(|t| self.session.torrent_snapshot(now, t, detail))
+                    .collect();
+                let _ = reply.try_send(snapshots);
+            }
             Command::StopTorrent { torrent } => self.session.stop_torrent(now, torrent),
             Command::Shutdown { reply } => {
                 self.stop_waiters.push(reply);

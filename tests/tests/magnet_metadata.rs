@@ -93,7 +93,7 @@ fn run(seed: u64) -> (u64, Sim) {
     // The metadata came from peers, and the liar was caught and banned.
     assert!(sim.saw(
         leecher,
-        |e| matches!(e, Event::MetadataReceived { torrent } if *torrent == tl)
+        |e| matches!(e, Event::MetadataReceived { torrent, .. } if *torrent == tl)
     ));
     let liar_addr = sim.nodes[liar].addr;
     let dropped: Vec<_> = sim.nodes[leecher]

@@ -25,6 +25,17 @@ macro_rules! conformance {
                         wait_complete(&leech, lt.id, "leecher").await;
                         let stats = leech.stats(lt.id).await.expect("runs").expect("torrent");
                         assert_eq!(stats.pieces_have, stats.piece_count);
+                        let detail = sanstorrent_core::session::SnapshotDetail {
+                            pieces: true,
+                            files: true,
+                            ..Default::default()
+                        };
+                        let unknown = sanstorrent_core::session::TorrentId(u32::MAX);
+                        let snaps = leech.snapshots(vec![lt.id, unknown], detail).await.expect("runs");
+                        let snap = snaps[0].as_ref().expect("the torrent");
+                        assert!(snap.pieces.as_ref().is_some_and(|p| p.is_full()));
+                        assert_eq!(snap.file_bytes.iter().sum::<u64>(), size);
+                        assert!(snaps[1].is_none());
                         leech.stop().await.expect("leecher stops");
                         seed.stop().await.expect("seeder stops");
                         assert_same_tree(&d.dir, &out);

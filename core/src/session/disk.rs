@@ -171,6 +171,9 @@ impl Session {
                 d.pipeline.checks = d.pipeline.checks.saturating_sub(1);
             }
         }
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.disk_failed(&error);
+        }
         self.events.push_back(Event::Error {
             torrent: Some(id),
             error: SessionError::Disk(error),
@@ -268,6 +271,7 @@ impl Session {
         let Some(d) = t.data.as_mut() else {
             return;
         };
+        t.corrupt_bytes += u64::from(d.meta.layout().piece_len(piece));
         let failed = d.picker.piece_failed(piece);
         if let Some(digests) = digests {
             d.picker.record_failed_blocks(piece, digests);

@@ -5,11 +5,13 @@ use crate::wire::mse::MseError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::error::SessionError;
 use super::io::TorrentId;
 use crate::extensions::{MetadataFault, MetadataMessageError, PexError};
 use crate::id::InfoHash;
+use crate::metainfo::Metainfo;
 use crate::tracker::TrackerError;
 use crate::wire::CloseReason;
 
@@ -29,6 +31,9 @@ pub enum Event {
     MetadataReceived {
         /// The torrent.
         torrent: TorrentId,
+        /// The metadata (its [`Metainfo::info_bytes`] are what to save, so that a restart
+        /// need not fetch them again).
+        metainfo: Arc<Metainfo>,
     },
     /// Existing data is being checked (resume file missing, stale, or `seed_only`).
     Checking {

@@ -100,6 +100,9 @@ impl Session {
             pex: PexPool::new(PexConfig::new(private)),
             departed: Default::default(),
             scrapes: Default::default(),
+            announces: Default::default(),
+            error: None,
+            corrupt_bytes: 0,
             info_hash,
             private,
             stage: Stage::Metadata,
@@ -221,8 +224,10 @@ impl Session {
             return Err(MetadataError::WrongInfoHash);
         }
         self.init_data(id, meta.clone());
-        self.events
-            .push_back(Event::MetadataReceived { torrent: id });
+        self.events.push_back(Event::MetadataReceived {
+            torrent: id,
+            metainfo: meta.clone(),
+        });
         let geometry = PieceGeometry::of_layout(meta.layout());
         // Peers connected while we had no metadata learn its size from a fresh extended
         // handshake, so they can fetch it from us (our server answers from now on).

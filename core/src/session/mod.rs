@@ -64,6 +64,7 @@ mod rate;
 mod receive_flow;
 mod scrape;
 mod smart_ban;
+mod snapshot;
 mod timers;
 mod torrent;
 mod trackers;
@@ -93,6 +94,10 @@ pub use io::{
     TorrentId, Transmit,
 };
 pub use lifecycle::MetadataError;
+pub use snapshot::{
+    AnnounceResult, PeerInfo, SnapshotDetail, TorrentError, TorrentErrorKind, TorrentSnapshot,
+    TrackerStatus,
+};
 
 use crate::dht::Dht;
 use crate::id::{InfoHash, PeerId};
@@ -345,6 +350,21 @@ impl Session {
     /// A torrent's statistics with rates measured at `now` (rates decay while idle).
     pub fn torrent_stats_at(&self, now: Instant, torrent: TorrentId) -> Option<TorrentStats> {
         self.stats_of(torrent, Some(now))
+    }
+
+    /// What a front end shows of a torrent at `now`: its statistics, error and counts, and
+    /// the parts `detail` asks for (pieces, per-file bytes, peers, trackers). Built from the
+    /// session's state on each call (`None`: no such torrent).
+    pub fn torrent_snapshot(
+        &self,
+        now: Instant,
+        torrent: TorrentId,
+        detail: SnapshotDetail,
+    ) -> Option<TorrentSnapshot> {
+        let stats = self.stats_of(torrent, Some(now))?;
+        let t = self.torrents.get(&torrent)?;
+        let peers = self.peers.values().filter(|p| p.torrent == Some(torrent));
+        Some(t.snapshot(now, stats, peers, detail))
     }
 
     /// The torrents of the session, in id order.

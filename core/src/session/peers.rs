@@ -47,6 +47,8 @@ pub(crate) struct Peer {
     pub(crate) reading_paused: bool,
     /// The peer has every piece.
     pub(crate) seed: bool,
+    /// Its client as its extended handshake names it (`v`).
+    pub(crate) client: Option<String>,
     /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
     /// is private).
     pub(crate) pex: Option<PexSender>,
@@ -78,6 +80,7 @@ impl Peer {
             upload: Upload::default(),
             reading_paused: false,
             seed: false,
+            client: None,
             pex: None,
             timer_dirty: false,
         }

@@ -44,6 +44,11 @@ impl TorrentScrapes {
         self.trackers.values().map(|s| s.next_at).min()
     }
 
+    /// The latest counts the tracker with this announce URL gave, if it answered.
+    pub(crate) fn counts_of(&self, url: &str) -> Option<SwarmCounts> {
+        self.trackers.get(url).and_then(|s| s.last)
+    }
+
     /// The largest counts the trackers' latest answers gave.
     pub(crate) fn counts(&self) -> Option<SwarmCounts> {
         self.trackers

@@ -243,6 +243,10 @@ impl Session {
     fn on_announcer_event(&mut self, now: Instant, id: TorrentId, event: AnnouncerEvent) {
         match event {
             AnnouncerEvent::Announced { url, response } => {
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.announces.answered(now, &url.to_string(), &response);
+                    t.tracker_answered(response.warning.as_deref());
+                }
                 self.events.push_back(Event::TrackerAnnounced {
                     torrent: id,
                     url: url.to_string(),
@@ -252,6 +256,9 @@ impl Session {
                 self.scrape_after_announce(now, id, &url);
             }
             AnnouncerEvent::TrackerFailed { url, error } => {
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.announces.failed(now, &url.to_string(), &error);
+                }
                 self.events.push_back(Event::TrackerError {
                     torrent: id,
                     url: url.to_string(),
@@ -282,13 +289,17 @@ impl Session {
                     Pending::PeerHost { .. } => true,
                 });
             }
+            AnnouncerEvent::AllFailed { .. } => {
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.every_tracker_failed();
+                }
+            }
             AnnouncerEvent::Stopped => {
                 if let Some(t) = self.torrents.get_mut(&id) {
                     t.announce_stopped = true;
                 }
                 self.progress_stops(now);
             }
-            _ => {}
         }
     }
 

@@ -266,4 +266,4 @@ fn extends_run(run: &[BlockRef], block: BlockRef) -> bool {
 
 #[cfg(test)]
 #[path = "upload_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -19,8 +19,8 @@ use crate::session::{
 use crate::storage::FileStamp;
 use crate::wire;
 
-const PIECE: u32 = 512 * 1024;
-const PIECES: u32 = 2;
+pub(crate) const PIECE: u32 = 512 * 1024;
+pub(crate) const PIECES: u32 = 2;
 const BLOCK: u32 = 16 * 1024;
 
 /// The torrent's bytes: a pattern, so a block sent from the wrong offset shows.
@@ -28,7 +28,7 @@ fn content() -> Vec<u8> {
     (0..PIECES * PIECE).map(|i| (i / 7 % 251) as u8).collect()
 }
 
-fn metainfo() -> Arc<Metainfo> {
+pub(crate) fn metainfo() -> Arc<Metainfo> {
     let data = content();
     let b = TorrentBuilder::single_file("t.bin", data.len() as u64)
         .unwrap()
@@ -37,7 +37,7 @@ fn metainfo() -> Arc<Metainfo> {
     Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
 }
 
-fn disk_jobs(s: &mut Session) -> Vec<(JobId, DiskJobKind)> {
+pub(crate) fn disk_jobs(s: &mut Session) -> Vec<(JobId, DiskJobKind)> {
     let mut jobs = Vec::new();
     while let Some(a) = s.poll_action() {
         if let Action::Disk(DiskJob { id, kind, .. }) = a {
@@ -48,7 +48,13 @@ fn disk_jobs(s: &mut Session) -> Vec<(JobId, DiskJobKind)> {
     jobs
 }
 
-fn complete(s: &mut Session, t: TorrentId, id: JobId, result: CompletionKind, now: Instant) {
+pub(crate) fn complete(
+    s: &mut Session,
+    t: TorrentId,
+    id: JobId,
+    result: CompletionKind,
+    now: Instant,
+) {
     let done = Completion {
         id,
         torrent: t,
@@ -59,7 +65,7 @@ fn complete(s: &mut Session, t: TorrentId, id: JobId, result: CompletionKind, no
 
 /// Bytes both ways between the session's `conn` and `remote` until quiet; returns the blocks
 /// the remote received.
-fn pump(
+pub(crate) fn pump(
     s: &mut Session,
     conn: ConnId,
     remote: &mut wire::Connection,
@@ -91,7 +97,7 @@ fn pump(
 }
 
 /// The connection of a leecher with no piece of `meta`, before its handshake.
-fn leecher(meta: &Metainfo, peer_id: [u8; 20], now: Instant) -> wire::Connection {
+pub(crate) fn leecher(meta: &Metainfo, peer_id: [u8; 20], now: Instant) -> wire::Connection {
     let config = Arc::new(wire::Config::new(PeerId(peer_id)));
     let empty = crate::pieces::PieceSet::new(PIECES);
     let params = wire::TorrentParams {
@@ -105,7 +111,7 @@ fn leecher(meta: &Metainfo, peer_id: [u8; 20], now: Instant) -> wire::Connection
 
 /// A session seeding the whole torrent with `config`, and a leecher connected to it that is
 /// interested and unchoked.
-fn seeder_and_leecher(
+pub(crate) fn seeder_and_leecher(
     config: SessionConfig,
     now: Instant,
 ) -> (Session, TorrentId, ConnId, wire::Connection) {

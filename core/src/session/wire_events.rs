@@ -42,6 +42,9 @@ impl Session {
             } => self.on_inbound_handshake(now, conn, info_hash, peer_id),
             WireEvent::Established { peer_id, .. } => self.on_established(now, conn, peer_id),
             WireEvent::ExtendedHandshake(h) => {
+                if let (Some(client), Some(peer)) = (&h.client, self.peers.get_mut(conn)) {
+                    peer.client = Some(client.chars().take(64).collect());
+                }
                 if let Some(port) = h.port
                     && let Some(peer) = self.peers.get_mut(conn)
                     && !peer.outbound

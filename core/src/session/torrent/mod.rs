@@ -22,6 +22,7 @@ use super::pipeline::PiecePipeline;
 use super::rate::{RateMeter, TokenBucket};
 use super::scrape::TorrentScrapes;
 use super::smart_ban::Departed;
+use super::snapshot::{AnnounceLog, TorrentError};
 use crate::choker::Choker;
 use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
 use crate::id::InfoHash;
@@ -110,6 +111,12 @@ pub(crate) struct Torrent {
     pub(crate) departed: Departed,
     /// Trackers scraped, with their latest counts.
     pub(crate) scrapes: TorrentScrapes,
+    /// Each tracker's latest announce outcome.
+    pub(crate) announces: AnnounceLog,
+    /// What keeps the torrent from working well (tracker or disk trouble), if anything.
+    pub(crate) error: Option<TorrentError>,
+    /// Bytes of pieces that failed their hash this session.
+    pub(crate) corrupt_bytes: u64,
 }
 
 impl Torrent {

@@ -1,0 +1,415 @@
+//! What a front end shows of one torrent beyond its [`TorrentStats`]: which pieces and how much
+//! of each file is verified, the connected peers, each tracker's status, the torrent's error.
+//!
+//! A [`TorrentSnapshot`] is built on request from the state the session keeps anyway (nothing
+//! is updated per event for it), and only the costly parts a [`SnapshotDetail`] asks for.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::edit::TrackerInfo;
+use super::event::{SwarmCounts, TorrentStats};
+use super::peers::Peer;
+use super::torrent::Torrent;
+use crate::metainfo::Metainfo;
+use crate::picker::Priority;
+use crate::pieces::PieceSet;
+use crate::storage::StorageError;
+use crate::tracker::{AnnounceResponse, TrackerError, TrackerUrl};
+use crate::wire::transport::Transport;
+
+/// The longest tracker message kept (trackers are hostile).
+const MAX_MESSAGE: usize = 512;
+
+/// Which costly parts of a [`TorrentSnapshot`] to build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotDetail {
+    /// [`TorrentSnapshot::pieces`].
+    pub pieces: bool,
+    /// [`TorrentSnapshot::file_bytes`].
+    pub files: bool,
+    /// [`TorrentSnapshot::peers`].
+    pub peers: bool,
+    /// [`TorrentSnapshot::trackers`].
+    pub trackers: bool,
+}
+
+/// One torrent as a front end shows it; see
+/// [`Session::torrent_snapshot`](super::Session::torrent_snapshot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentSnapshot {
+    /// Its statistics, with rates measured at the snapshot's `now`.
+    pub stats: TorrentStats,
+    /// Its metadata, once known (a magnet's after the fetch).
+    pub metainfo: Option<Arc<Metainfo>>,
+    /// What keeps it from working well, if anything.
+    pub error: Option<TorrentError>,
+    /// Bytes of pieces that failed their hash this session.
+    pub corrupt_bytes: u64,
+    /// Bytes of missing wanted pieces that some connected peer has.
+    pub desired_available: u64,
+    /// Connected peers that sent us payload in the last few seconds.
+    pub peers_sending_to_us: usize,
+    /// Connected peers we sent payload to in the last few seconds.
+    pub peers_getting_from_us: usize,
+    /// Our verified pieces (with [`SnapshotDetail::pieces`] and the metadata).
+    pub pieces: Option<PieceSet>,
+    /// Verified bytes of each file, in the metainfo's file order, padding files included
+    /// (with [`SnapshotDetail::files`]; empty without the metadata).
+    pub file_bytes: Vec<u64>,
+    /// The connected peers (with [`SnapshotDetail::peers`]).
+    pub peers: Vec<PeerInfo>,
+    /// The trackers, tier by tier (with [`SnapshotDetail::trackers`]).
+    pub trackers: Vec<TrackerStatus>,
+}
+
+/// What is wrong with a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentError {
+    /// Where it comes from.
+    pub kind: TorrentErrorKind,
+    /// The message for the user.
+    pub message: String,
+}
+
+/// Where a [`TorrentError`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TorrentErrorKind {
+    /// A tracker answered with a warning (the announce still worked).
+    TrackerWarning,
+    /// Every tracker failed the last announce round.
+    TrackerError,
+    /// A disk job failed (reading, writing, checking, saving).
+    Disk,
+}
+
+/// One established peer connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Its client: the extended handshake's `v`, else a name from its peer id.
+    pub client: String,
+    /// Pieces it has (of the torrent's piece count; 0 until known).
+    pub pieces: u32,
+    /// Payload bytes per second we receive from it.
+    pub download_rate: u64,
+    /// Payload bytes per second we send it.
+    pub upload_rate: u64,
+    /// Payload bytes received from it over this connection.
+    pub downloaded: u64,
+    /// Payload bytes sent to it over this connection.
+    pub uploaded: u64,
+    /// It connected to us.
+    pub incoming: bool,
+    /// The connection is encrypted (MSE with RC4).
+    pub encrypted: bool,
+    /// We choke it.
+    pub am_choking: bool,
+    /// We are interested in it.
+    pub am_interested: bool,
+    /// It chokes us.
+    pub peer_choking: bool,
+    /// It is interested in us.
+    pub peer_interested: bool,
+}
+
+/// One tracker of a torrent and how its announces went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerStatus {
+    /// The tracker: its id, announce URL (as listed) and tier.
+    pub tracker: TrackerInfo,
+    /// When it last answered or failed an announce (`None`: never tried).
+    pub last_announce: Option<Instant>,
+    /// What the last announce gave (`None`: never tried).
+    pub last_result: Option<AnnounceResult>,
+    /// Its latest counts: from its last announce answer, else its last scrape.
+    pub swarm: Option<SwarmCounts>,
+    /// When the next regular announce to it is due (the tracker in use only).
+    pub next_announce: Option<Instant>,
+}
+
+/// How an announce ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnnounceResult {
+    /// It answered.
+    Ok {
+        /// Peers it gave.
+        peers: usize,
+        /// Its warning, if any.
+        warning: Option<String>,
+    },
+    /// It failed (its message).
+    Failed(String),
+}
+
+/// The trackers' latest announce outcomes of one torrent, by announce URL (as listed).
+#[derive(Debug, Default)]
+pub(crate) struct AnnounceLog {
+    trackers: std::collections::BTreeMap<String, Logged>,
+}
+
+#[derive(Debug)]
+struct Logged {
+    at: Instant,
+    result: AnnounceResult,
+    counts: Option<SwarmCounts>,
+}
+
+impl AnnounceLog {
+    /// A tracker answered.
+    pub(crate) fn answered(&mut self, now: Instant, url: &str, response: &AnnounceResponse) {
+        let counts = match (response.complete, response.incomplete) {
+            (None, None) => None,
+            (seeders, leechers) => Some(SwarmCounts {
+                seeders: seeders.unwrap_or(0),
+                leechers: leechers.unwrap_or(0),
+                downloaded: 0,
+            }),
+        };
+        let result = AnnounceResult::Ok {
+            peers: response.peers.len(),
+            warning: response
+                .warning
+                .as_ref()
+                .map(|w| w.chars().take(MAX_MESSAGE).collect()),
+        };
+        self.trackers.insert(
+            url.to_owned(),
+            Logged {
+                at: now,
+                result,
+                counts,
+            },
+        );
+    }
+
+    /// A tracker failed.
+    pub(crate) fn failed(&mut self, now: Instant, url: &str, error: &TrackerError) {
+        let counts = self.trackers.get(url).and_then(|l| l.counts);
+        self.trackers.insert(
+            url.to_owned(),
+            Logged {
+                at: now,
+                result: AnnounceResult::Failed(
+                    error.to_string().chars().take(MAX_MESSAGE).collect(),
+                ),
+                counts,
+            },
+        );
+    }
+
+    /// The latest failure message, for the torrent's error once every tracker failed.
+    pub(crate) fn last_failure(&self) -> Option<&str> {
+        self.trackers
+            .values()
+            .filter_map(|l| match &l.result {
+                AnnounceResult::Failed(m) => Some((l.at, m.as_str())),
+                AnnounceResult::Ok { .. } => None,
+            })
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, m)| m)
+    }
+}
+
+impl Torrent {
+    /// A tracker answered: its warning becomes the torrent's error, and a tracker error is
+    /// over.
+    pub(crate) fn tracker_answered(&mut self, warning: Option<&str>) {
+        let tracker_kind = self.error.as_ref().is_none_or(|e| {
+            matches!(
+                e.kind,
+                TorrentErrorKind::TrackerWarning | TorrentErrorKind::TrackerError
+            )
+        });
+        if tracker_kind {
+            self.error = warning.map(|w| TorrentError {
+                kind: TorrentErrorKind::TrackerWarning,
+                message: w.chars().take(MAX_MESSAGE).collect(),
+            });
+        }
+    }
+
+    /// Every tracker failed an announce round: the latest failure is the torrent's error
+    /// (unless a disk error is shown).
+    pub(crate) fn every_tracker_failed(&mut self) {
+        if self
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == TorrentErrorKind::Disk)
+        {
+            return;
+        }
+        let message = self
+            .announces
+            .last_failure()
+            .unwrap_or("every tracker failed")
+            .chars()
+            .take(MAX_MESSAGE)
+            .collect();
+        self.error = Some(TorrentError {
+            kind: TorrentErrorKind::TrackerError,
+            message,
+        });
+    }
+
+    /// A disk job failed: that is the torrent's error from now on.
+    pub(crate) fn disk_failed(&mut self, error: &StorageError) {
+        self.error = Some(TorrentError {
+            kind: TorrentErrorKind::Disk,
+            message: error.to_string(),
+        });
+    }
+
+    /// The torrent's snapshot; `stats` measured by the caller, `peers` its open connections.
+    pub(crate) fn snapshot<'a>(
+        &self,
+        now: Instant,
+        stats: TorrentStats,
+        peers: impl Iterator<Item = &'a Peer>,
+        detail: SnapshotDetail,
+    ) -> TorrentSnapshot {
+        let piece_count = stats.piece_count;
+        let mut sending = 0;
+        let mut getting = 0;
+        let mut infos = Vec::new();
+        for p in peers.filter(|p| p.established) {
+            let down = p.down.rate(now);
+            let up = p.up.rate(now);
+            sending += usize::from(down > 0);
+            getting += usize::from(up > 0);
+            if detail.peers {
+                infos.push(peer_info(p, down, up, piece_count));
+            }
+        }
+        let data = self.data.as_ref();
+        TorrentSnapshot {
+            metainfo: data.map(|d| Arc::clone(&d.meta)),
+            error: self.error.clone(),
+            corrupt_bytes: self.corrupt_bytes,
+            desired_available: self.desired_available(),
+            peers_sending_to_us: sending,
+            peers_getting_from_us: getting,
+            pieces: data
+                .filter(|_| detail.pieces)
+                .map(|d| d.picker.have().clone()),
+            file_bytes: if detail.files {
+                self.file_bytes()
+            } else {
+                Vec::new()
+            },
+            peers: infos,
+            trackers: if detail.trackers {
+                self.tracker_infos()
+            } else {
+                Vec::new()
+            },
+            stats,
+        }
+    }
+
+    /// Bytes of missing wanted pieces that some connected peer has.
+    fn desired_available(&self) -> u64 {
+        let Some(d) = &self.data else {
+            return 0;
+        };
+        let layout = d.meta.layout();
+        (0..d.picker.piece_count())
+            .filter(|&p| {
+                !d.picker.have().contains(p)
+                    && d.picker.priority(p) != Priority::Skip
+                    && d.picker.availability(p) > 0
+            })
+            .map(|p| u64::from(layout.piece_len(p)))
+            .sum()
+    }
+
+    /// Verified bytes of each file (its share of each verified piece it overlaps).
+    fn file_bytes(&self) -> Vec<u64> {
+        let Some(d) = &self.data else {
+            return Vec::new();
+        };
+        let layout = d.meta.layout();
+        let piece_len = u64::from(layout.piece_length());
+        layout
+            .files()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let end = f.offset + f.length;
+                layout
+                    .file_pieces(i)
+                    .filter(|&p| d.picker.have().contains(p))
+                    .map(|p| {
+                        let start = layout.piece_offset(p);
+                        let stop = start + piece_len;
+                        stop.min(end).saturating_sub(start.max(f.offset))
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Every tracker, tier by tier, with its logged announce and the announcer's schedule
+    /// (the log and the announcer name trackers by their parsed URL).
+    fn tracker_infos(&self) -> Vec<TrackerStatus> {
+        let working = self
+            .announcer
+            .as_ref()
+            .and_then(|a| a.working_tracker())
+            .map(ToString::to_string);
+        let next = self.announcer.as_ref().and_then(|a| a.next_announce());
+        self.tracker_list
+            .infos()
+            .into_iter()
+            .map(|tracker| {
+                let url = TrackerUrl::parse(&tracker.url)
+                    .map_or_else(|_| tracker.url.clone(), |u| u.to_string());
+                let logged = self.announces.trackers.get(&url);
+                TrackerStatus {
+                    last_announce: logged.map(|l| l.at),
+                    last_result: logged.map(|l| l.result.clone()),
+                    swarm: logged
+                        .and_then(|l| l.counts)
+                        .or_else(|| self.scrapes.counts_of(&url)),
+                    next_announce: next.filter(|_| working.as_ref() == Some(&url)),
+                    tracker,
+                }
+            })
+            .collect()
+    }
+}
+
+fn peer_info(p: &Peer, down: u64, up: u64, piece_count: u32) -> PeerInfo {
+    let pieces = if p.seed {
+        piece_count
+    } else {
+        p.conn.peer_pieces().map_or(0, PieceSet::count)
+    };
+    let client = p
+        .client
+        .clone()
+        .or_else(|| p.conn.peer_id().map(|id| id.client_name()))
+        .unwrap_or_default();
+    PeerInfo {
+        addr: p.addr,
+        client,
+        pieces,
+        download_rate: down,
+        upload_rate: up,
+        downloaded: p.down.total(),
+        uploaded: p.up.total(),
+        incoming: !p.outbound,
+        encrypted: matches!(p.conn.transport(), Transport::Rc4(_)),
+        am_choking: p.conn.am_choking(),
+        am_interested: p.conn.am_interested(),
+        peer_choking: p.conn.peer_choking(),
+        peer_interested: p.conn.peer_interested(),
+    }
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
