@@ -90,7 +90,8 @@ impl<R: Runtime> Net<R> {
 enum Wake<R: Runtime> {
     Input(Input<R>),
     Done(Done),
-    Command(Option<Command>),
+    /// Boxed: an add carries its whole `TorrentOptions`.
+    Command(Option<Box<Command>>),
     Timer,
 }
 
@@ -146,7 +147,7 @@ pub(crate) async fn run<R: Runtime>(
         let wake = async { done.recv().await.map_or(Wake::Timer, Wake::Done) }
             .or(async {
                 match commands_open {
-                    true => Wake::Command(commands.recv().await.ok()),
+                    true => Wake::Command(commands.recv().await.ok().map(Box::new)),
                     false => future::pending().await,
                 }
             })
@@ -157,7 +158,7 @@ pub(crate) async fn run<R: Runtime>(
         match wake {
             Wake::Input(input) => handle_input(&mut core, &mut net, now, input),
             Wake::Done(d) => core.done(now, d),
-            Wake::Command(Some(c)) => core.command(now, c),
+            Wake::Command(Some(c)) => core.command(now, *c),
             // The application dropped its client: stop gracefully all the same.
             Wake::Command(None) => {
                 commands_open = false;
