@@ -35,8 +35,35 @@ pub struct SessionConfig {
     pub max_half_open: usize,
     /// The most inbound connections whose handshake has not arrived yet.
     pub max_pending_inbound: usize,
-    /// The most connections to one IP address (all simulated and loopback peers share one).
+    /// The most connections to one IP address (loopback is exempt: local swarms and tests run
+    /// every peer on 127.0.0.1).
     pub max_connections_per_ip: usize,
+    /// Time from accepting or connecting a socket to the peer's BitTorrent handshake (the
+    /// encrypted handshake included); a connection still handshaking then is closed
+    /// (libtorrent: 10 s).
+    pub handshake_timeout: Duration,
+    /// Time from the end of the handshake to the peer's first message (anything but a
+    /// keep-alive: every client opens with its bitfield, `have_all`, `have_none` or extended
+    /// handshake); a connection silent until then is closed
+    /// ([`PeerCloseReason::Silent`](super::PeerCloseReason::Silent)).
+    pub first_message_timeout: Duration,
+    /// When a connection limit is reached (pending inbound, per torrent, overall), a newcomer
+    /// takes the slot of the least useful connection, if one is: one that has not finished
+    /// its handshake (silent ones first, then the oldest), then one that sent nothing since
+    /// its handshake, then one where neither side has been interested for this long since
+    /// its handshake ([`PeerCloseReason::Evicted`](super::PeerCloseReason::Evicted)).
+    /// Connections where either side is interested keep their slots.
+    pub interest_grace: Duration,
+    /// An address whose inbound connections are closed this many times in a row for
+    /// uselessness (handshake or first-message timeout, evicted before sending a message,
+    /// a malformed handshake) is refused for `penalty_duration`. Strikes older than
+    /// `penalty_duration` are forgotten.
+    pub penalty_strikes: u32,
+    /// How long a penalised address is refused.
+    pub penalty_duration: Duration,
+    /// The most addresses remembered with strikes or penalties (the least recently struck
+    /// is forgotten first).
+    pub max_penalized_addresses: usize,
     /// The most addresses remembered per torrent to dial.
     pub max_candidates_per_torrent: usize,
     /// First wait before dialling an address again after a failure; doubles per failure.
@@ -136,6 +163,12 @@ impl Default for SessionConfig {
             max_half_open: 20,
             max_pending_inbound: 20,
             max_connections_per_ip: 8,
+            handshake_timeout: Duration::from_secs(10),
+            first_message_timeout: Duration::from_secs(10),
+            interest_grace: Duration::from_secs(20),
+            penalty_strikes: 3,
+            penalty_duration: Duration::from_secs(60),
+            max_penalized_addresses: 4096,
             max_candidates_per_torrent: 500,
             reconnect_backoff: Duration::from_secs(10),
             reconnect_backoff_max: Duration::from_secs(600),

@@ -9,6 +9,7 @@ use super::config::OutgoingEncryption;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, TorrentId};
 use super::peers::{Dialing, Peer};
+use super::penalty::Penalties;
 use super::smart_ban::DepartedPeer;
 use super::torrent::candidates::Source;
 use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD};
@@ -59,6 +60,26 @@ impl Session {
             .unwrap_or(self.config.max_connections_per_torrent)
     }
 
+    /// The penalty box's settings.
+    fn penalties(&self) -> Penalties {
+        Penalties {
+            strikes: self.config.penalty_strikes,
+            duration: self.config.penalty_duration,
+            capacity: self.config.max_penalized_addresses,
+        }
+    }
+
+    /// Closes the least useful connection `eligible` allows to make room for a newcomer (see
+    /// `evict`); `false`: every one keeps its slot.
+    pub(super) fn evict(&mut self, now: Instant, eligible: impl Fn(ConnId, &Peer) -> bool) -> bool {
+        let grace = self.config.interest_grace;
+        let Some((conn, _)) = self.peers.least_useful(now, grace, eligible) else {
+            return false;
+        };
+        self.close_conn(now, conn, PeerCloseReason::Evicted);
+        true
+    }
+
     /// Dials candidates while the limits allow.
     pub(super) fn dial(&mut self, now: Instant) {
         if self.shutting_down {
@@ -67,15 +88,10 @@ impl Session {
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {
             loop {
-                if self.peers.total() >= self.config.max_connections
-                    || self.peers.half_open() >= self.config.max_half_open
-                {
+                if self.peers.half_open() >= self.config.max_half_open {
                     return;
                 }
-                if self.peers.of_torrent(id) >= self.peer_limit_of(id) {
-                    break;
-                }
-                let Some(t) = self.torrents.get_mut(&id) else {
+                let Some(t) = self.torrents.get(&id) else {
                     break;
                 };
                 let dialable = matches!(
@@ -85,6 +101,21 @@ impl Session {
                 if !dialable || t.options.no_outbound {
                     break;
                 }
+                // At a limit, a candidate ready to dial replaces the least useful connection.
+                let total_full = self.peers.total() >= self.config.max_connections;
+                let torrent_full = self.peers.of_torrent(id) >= self.peer_limit_of(id);
+                if (total_full || torrent_full) && !t.candidates.has_ready(now, t.is_seed()) {
+                    break;
+                }
+                if total_full && !self.evict(now, |_, _| true) {
+                    return;
+                }
+                if torrent_full && !self.evict(now, |_, p| p.torrent == Some(id)) {
+                    break;
+                }
+                let Some(t) = self.torrents.get_mut(&id) else {
+                    break;
+                };
                 let we_are_seed = t.is_seed();
                 let Some(addr) = t.candidates.next(now, we_are_seed) else {
                     break;
@@ -111,13 +142,22 @@ impl Session {
         }
     }
 
-    /// An inbound socket: a connection waiting for the peer's handshake, if limits allow.
+    /// An inbound socket: a connection waiting for the peer's handshake, if limits allow. At
+    /// the pending-inbound or overall limit it replaces the least useful connection (see
+    /// `evict`); a penalised address is refused.
     pub(super) fn accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
         if self.shutting_down
-            || self.peers.total() >= self.config.max_connections
-            || self.peers.pending_inbound() >= self.config.max_pending_inbound
+            || self.peers.penalties.is_refused(remote.ip(), now)
             || !self.ip_allows(remote)
         {
+            return None;
+        }
+        if self.peers.pending_inbound() >= self.config.max_pending_inbound
+            && !self.evict(now, |_, p| p.torrent.is_none())
+        {
+            return None;
+        }
+        if self.peers.total() >= self.config.max_connections && !self.evict(now, |_, _| true) {
             return None;
         }
         let id = self.peers.alloc_conn();
@@ -261,6 +301,10 @@ impl Session {
         if send_close {
             self.actions.push_back(Action::Close { conn });
         }
+        if is_strike(&peer, &reason) {
+            let penalties = self.penalties();
+            self.peers.penalties.strike(peer.addr.ip(), now, penalties);
+        }
         let failed = !peer.established
             || matches!(
                 reason,
@@ -317,6 +361,19 @@ impl Session {
             self.fill_all(now, id);
         }
     }
+}
+
+/// Whether closing `peer` for `reason` is a strike against its address: an inbound
+/// connection that never sent a message and was closed for it (handshake or first-message
+/// timeout, replaced by a newcomer, a malformed handshake).
+fn is_strike(peer: &Peer, reason: &PeerCloseReason) -> bool {
+    let useless = matches!(
+        reason,
+        PeerCloseReason::Evicted
+            | PeerCloseReason::Silent
+            | PeerCloseReason::Wire(CloseReason::HandshakeTimeout | CloseReason::Protocol(_))
+    );
+    !peer.outbound && peer.useful_at.is_none() && useless
 }
 
 #[cfg(test)]

@@ -186,6 +186,14 @@ pub enum PeerCloseReason {
     Duplicate,
     /// A connection limit was reached.
     Limit,
+    /// A connection limit was reached and a newcomer took this connection's slot: it had not
+    /// finished its handshake, sent nothing since, or neither side was interested (see
+    /// [`SessionConfig::interest_grace`](super::SessionConfig::interest_grace)).
+    Evicted,
+    /// The peer sent no message within
+    /// [`SessionConfig::first_message_timeout`](super::SessionConfig::first_message_timeout)
+    /// of the handshake.
+    Silent,
     /// Both sides are seeds: nothing to trade.
     BothSeeds,
     /// The torrent stopped, or the session shut down.
@@ -213,6 +221,8 @@ impl fmt::Display for PeerCloseReason {
             Self::SmartBanned => f.write_str("peer proven to have sent a bad block; banned"),
             Self::Duplicate => f.write_str("already connected to this peer"),
             Self::Limit => f.write_str("connection limit reached"),
+            Self::Evicted => f.write_str("replaced by a newcomer at the connection limit"),
+            Self::Silent => f.write_str("sent no message after its handshake"),
             Self::BothSeeds => f.write_str("both sides are seeds"),
             Self::Stopped => f.write_str("torrent stopped"),
             Self::BadMetadata(fault) => write!(f, "peer sent wrong metadata: {fault}"),

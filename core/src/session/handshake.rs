@@ -1,7 +1,8 @@
 //! Handshake matching: which torrent an inbound connection is for (the encrypted handshake
 //! names it among our active torrents, the BitTorrent handshake by info-hash), and which
 //! connections to refuse once the peer's id is known (ourselves, banned peers, limits, the
-//! second of two connections between the same pair).
+//! second of two connections between the same pair). At the torrent's connection limit a
+//! newcomer replaces the least useful connection of the torrent, if one is (see `evict`).
 
 use std::time::Instant;
 
@@ -20,6 +21,9 @@ impl Session {
         let Some(peer) = self.peers.get_mut(conn) else {
             return;
         };
+        if !data.is_empty() {
+            peer.heard_at.get_or_insert(now);
+        }
         let torrents: Vec<InfoHash> = if peer.conn.needs_torrents() {
             self.torrents
                 .values()
@@ -55,9 +59,14 @@ impl Session {
         if t.candidates.is_banned_id(peer_id) {
             return self.close_conn(now, conn, PeerCloseReason::Banned);
         }
-        if self.peers.of_torrent(id) >= self.peer_limit_of(id) {
+        if self.peers.of_torrent(id) >= self.peer_limit_of(id)
+            && !self.evict(now, |other, p| other != conn && p.torrent == Some(id))
+        {
             return self.close_conn(now, conn, PeerCloseReason::Limit);
         }
+        let Some(t) = self.torrents.get(&id) else {
+            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        };
         let (geometry, bits, metadata_size) = match &t.data {
             Some(d) => (
                 Some(PieceGeometry::of_layout(d.meta.layout())),
@@ -121,6 +130,7 @@ impl Session {
             return;
         };
         peer.established = true;
+        peer.established_at = Some(now);
         let addr = peer.addr;
         if peer.outbound
             && let Some(t) = self.torrents.get_mut(&id)

@@ -39,7 +39,9 @@
 //! - `pipeline` and `disk`: one piece pipeline per torrent (write → verify → flush → record →
 //!   save) with one description per disk job;
 //! - `lifecycle`: adding, checking, running, stopping torrents and the session;
-//! - `connect` and `peers`: dialling, accepting, closing, the connection table;
+//! - `connect` and `peers`: dialling, accepting, closing, the connection table; `evict`:
+//!   which connection a newcomer replaces when a limit is reached; `penalty`: addresses
+//!   refused for a while for opening useless connections;
 //! - `timers`: the session's timer table and the connections' deadline index;
 //! - `trackers`, `scrape`, `udp` (DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`;
 //! - `edit`: what the application may change while torrents run (file priorities, rate and
@@ -53,11 +55,13 @@ mod download;
 mod edit;
 mod error;
 mod event;
+mod evict;
 mod handshake;
 pub mod io;
 mod lifecycle;
 mod metadata;
 mod peers;
+mod penalty;
 mod pex;
 mod pipeline;
 mod rate;
@@ -152,6 +156,7 @@ impl Session {
         let mut wire = wire::Config::new(peer_id);
         wire.listen_port = (config.listen_port != 0).then_some(config.listen_port);
         wire.allowed_fast_count = config.allowed_fast_count;
+        wire.handshake_timeout = config.handshake_timeout;
         // Our extensions (BEP 9, BEP 11); messages arrive under these ids.
         let _ = wire.extensions.register(crate::extensions::UT_METADATA);
         let _ = wire.extensions.register(crate::extensions::UT_PEX);

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::io::{ConnId, TorrentId};
+use super::penalty::PenaltyBox;
 use super::rate::RateMeter;
 use super::timers::ConnTimers;
 use super::upload::Upload;
@@ -38,6 +39,13 @@ pub(crate) struct Peer {
     /// Registered with the torrent's picker.
     pub(crate) in_picker: bool,
     pub(crate) connected_at: Instant,
+    /// When the peer's first bytes arrived (`None`: none yet).
+    pub(crate) heard_at: Option<Instant>,
+    /// When the handshake finished (`None`: not yet).
+    pub(crate) established_at: Option<Instant>,
+    /// When the peer's latest message (anything but a keep-alive) arrived after the
+    /// handshake (`None`: none yet).
+    pub(crate) useful_at: Option<Instant>,
     pub(crate) down: RateMeter,
     pub(crate) up: RateMeter,
     /// The upload part: blocks being read for the peer, the send backlog.
@@ -75,6 +83,9 @@ impl Peer {
             established: false,
             in_picker: false,
             connected_at: now,
+            heard_at: None,
+            established_at: None,
+            useful_at: None,
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             upload: Upload::default(),
@@ -103,6 +114,8 @@ pub(crate) struct Peers {
     /// Connections changed since the last [`Peers::refresh_timers`] (each once).
     dirty: Vec<ConnId>,
     timers: ConnTimers,
+    /// Addresses refused for opening useless connections.
+    pub(crate) penalties: PenaltyBox,
 }
 
 impl Peers {

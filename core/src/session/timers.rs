@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::Session;
-use super::event::Event;
+use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use super::peers::Peer;
 use super::torrent::{Stage, Torrent};
@@ -197,6 +197,14 @@ impl Session {
                 p.conn.handle_timeout(now);
                 self.drive(now, conn);
             }
+            if self
+                .peers
+                .get(conn)
+                .and_then(|p| first_message_deadline(p, &self.config))
+                .is_some_and(|at| at <= now)
+            {
+                self.close_conn(now, conn, PeerCloseReason::Silent);
+            }
         }
         self.expire_send_stalls(now);
         self.expire_dials(now);
@@ -319,7 +327,8 @@ impl Session {
 }
 
 /// An open connection's earliest deadline: its wire timers, its send stall (see `upload`),
-/// and its next `ut_pex` message while established in a torrent that exchanges peers.
+/// its next `ut_pex` message while established in a torrent that exchanges peers, and its
+/// first-message deadline.
 fn peer_deadline(
     peer: &Peer,
     torrents: &BTreeMap<TorrentId, Torrent>,
@@ -337,8 +346,16 @@ fn peer_deadline(
         .as_ref()
         .filter(|_| pex_on)
         .map(|s| s.poll_timeout());
-    [peer.conn.poll_timeout(), stall, pex]
+    let silent = first_message_deadline(peer, config);
+    [peer.conn.poll_timeout(), stall, pex, silent]
         .into_iter()
         .flatten()
         .min()
+}
+
+/// When an established connection that has sent no message is closed
+/// ([`SessionConfig::first_message_timeout`](super::SessionConfig::first_message_timeout)).
+fn first_message_deadline(peer: &Peer, config: &super::SessionConfig) -> Option<Instant> {
+    let established = peer.established_at.filter(|_| peer.useful_at.is_none())?;
+    established.checked_add(config.first_message_timeout)
 }

@@ -31,6 +31,9 @@ impl Session {
             let Some(event) = peer.conn.poll_event() else {
                 return;
             };
+            if peer.established && is_message(&event) {
+                peer.useful_at = Some(now);
+            }
             self.on_wire_event(now, conn, event);
         }
     }
@@ -127,4 +130,17 @@ impl Session {
         let d = self.torrents.get_mut(&peer.torrent?)?.data.as_mut()?;
         Some((d, key))
     }
+}
+
+/// Whether a connection's event is a message from the peer (anything but a keep-alive,
+/// which makes no event), as opposed to the handshake, a timer or the close.
+fn is_message(event: &WireEvent) -> bool {
+    !matches!(
+        event,
+        WireEvent::HandshakeReceived { .. }
+            | WireEvent::Established { .. }
+            | WireEvent::RequestTimedOut(_)
+            | WireEvent::Misbehaved(_)
+            | WireEvent::Closed(_)
+    )
 }

@@ -97,15 +97,28 @@ impl Candidates {
     /// fewest failures; deterministic. A seed (`we_are_seed`) skips peers known to be seeds.
     pub(crate) fn next(&mut self, now: Instant, we_are_seed: bool) -> Option<SocketAddr> {
         let (&addr, _) = self
-            .list
-            .iter()
-            .filter(|(_, c)| !c.busy && c.not_before.is_none_or(|t| t <= now))
-            .filter(|(_, c)| !(we_are_seed && c.seed))
+            .ready(now, we_are_seed)
             .min_by_key(|(a, c)| (c.source != Source::User, c.failures, **a))?;
         if let Some(c) = self.list.get_mut(&addr) {
             c.busy = true;
         }
         Some(addr)
+    }
+
+    /// Whether [`Candidates::next`] would give an address.
+    pub(crate) fn has_ready(&self, now: Instant, we_are_seed: bool) -> bool {
+        self.ready(now, we_are_seed).next().is_some()
+    }
+
+    fn ready(
+        &self,
+        now: Instant,
+        we_are_seed: bool,
+    ) -> impl Iterator<Item = (&SocketAddr, &Candidate)> {
+        self.list
+            .iter()
+            .filter(move |(_, c)| !c.busy && c.not_before.is_none_or(|t| t <= now))
+            .filter(move |(_, c)| !(we_are_seed && c.seed))
     }
 
     /// Marks a known address busy (an established connection to it exists).

@@ -1,0 +1,255 @@
+//! Earning a slot: at each limit a newcomer replaces the least useful connection, in the
+//! documented order; connections that trade keep their slots; silent connections go at the
+//! handshake and first-message deadlines; an address that keeps opening useless connections
+//! is refused for a while.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::create::TorrentBuilder;
+use crate::id::{InfoHash, sha1_digest};
+use crate::metainfo::Metainfo;
+use crate::session::{
+    Action, Completion, CompletionKind, DiskJob, DiskJobKind, Event, PeerCloseReason, Session,
+    SessionConfig, TorrentOptions, TorrentSource,
+};
+use crate::wire::CloseReason;
+
+fn metainfo() -> Arc<Metainfo> {
+    let b = TorrentBuilder::single_file("t.bin", 32 * 1024)
+        .unwrap()
+        .piece_length(16 * 1024);
+    let hashes = vec![sha1_digest(&[0u8; 16 * 1024]); 2];
+    Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
+}
+
+fn addr(n: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, n)), 40000)
+}
+
+/// A running leecher with no piece and no candidate, under `config`.
+fn session(config: SessionConfig, now: Instant) -> (Session, InfoHash) {
+    let mut s = Session::new(config, now, 7);
+    s.set_listen_addr(SocketAddr::from(([10, 0, 0, 1], 7000)));
+    let meta = metainfo();
+    let source = TorrentSource::Metainfo(Arc::clone(&meta));
+    let t = s
+        .add_torrent(now, source, TorrentOptions::default())
+        .unwrap();
+    while let Some(a) = s.poll_action() {
+        if let Action::Disk(DiskJob {
+            id,
+            kind: DiskJobKind::Stamps,
+            ..
+        }) = a
+        {
+            let result = Ok(CompletionKind::Stamps(vec![None]));
+            s.handle_completion(
+                now,
+                Completion {
+                    id,
+                    torrent: t,
+                    result,
+                },
+            );
+        }
+    }
+    drain(&mut s);
+    (s, meta.info_hash())
+}
+
+/// The connections the session closed since the last call, with why.
+fn drain(s: &mut Session) -> Vec<(SocketAddr, PeerCloseReason)> {
+    while s.poll_transmit().is_some() {}
+    while s.poll_action().is_some() {}
+    let mut closed = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let Event::PeerClosed { addr, reason, .. } = e {
+            closed.push((addr, reason));
+        }
+    }
+    closed
+}
+
+fn handshake(info_hash: InfoHash, n: u8) -> BytesMut {
+    let mut hs = BytesMut::new();
+    hs.extend_from_slice(b"\x13BitTorrent protocol");
+    hs.extend_from_slice(&[0; 8]);
+    hs.extend_from_slice(&info_hash.0);
+    hs.extend_from_slice(&[n; 20]);
+    hs
+}
+
+/// A bitfield with both pieces: we become interested.
+const BITFIELD: &[u8] = &[0, 0, 0, 2, 5, 0b1100_0000];
+/// `interested`.
+const INTERESTED: &[u8] = &[0, 0, 0, 1, 2];
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[test]
+fn a_full_pending_table_replaces_the_mute_before_the_handshaking_oldest_first() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_pending_inbound: 3,
+        ..SessionConfig::default()
+    };
+    let (mut s, _) = session(config, t0);
+    let a = s.handle_accept(t0, addr(1)).unwrap();
+    let _b = s.handle_accept(t0 + secs(1), addr(2)).unwrap();
+    let _c = s.handle_accept(t0 + secs(2), addr(3)).unwrap();
+    // `a` sent half a handshake: it made progress, the silent ones go first.
+    s.handle_peer_data(t0 + secs(2), a, BytesMut::from(&b"\x13BitTorrent"[..]));
+    drain(&mut s);
+    assert!(s.handle_accept(t0 + secs(3), addr(4)).is_some());
+    assert_eq!(drain(&mut s), vec![(addr(2), PeerCloseReason::Evicted)]);
+    assert!(s.handle_accept(t0 + secs(3), addr(5)).is_some());
+    assert_eq!(drain(&mut s), vec![(addr(3), PeerCloseReason::Evicted)]);
+    // Only newer silent ones and `a` left: the oldest silent one goes.
+    assert!(s.handle_accept(t0 + secs(4), addr(6)).is_some());
+    assert_eq!(drain(&mut s), vec![(addr(4), PeerCloseReason::Evicted)]);
+}
+
+#[test]
+fn a_full_torrent_replaces_the_silent_but_never_a_peer_that_trades() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_connections_per_torrent: 2,
+        ..SessionConfig::default()
+    };
+    let (mut s, ih) = session(config, t0);
+    // Two peers handshake; one says it has every piece (we get interested), one is silent.
+    let a = s.handle_accept(t0, addr(1)).unwrap();
+    let mut first = handshake(ih, 1);
+    first.extend_from_slice(BITFIELD);
+    s.handle_peer_data(t0, a, first);
+    let b = s.handle_accept(t0, addr(2)).unwrap();
+    s.handle_peer_data(t0, b, handshake(ih, 2));
+    assert_eq!(drain(&mut s), vec![]);
+    // A third: the silent one makes room.
+    let c = s.handle_accept(t0 + secs(1), addr(3)).unwrap();
+    s.handle_peer_data(t0 + secs(1), c, handshake(ih, 3));
+    assert_eq!(drain(&mut s), vec![(addr(2), PeerCloseReason::Evicted)]);
+    s.handle_peer_data(t0 + secs(1), c, BytesMut::from(INTERESTED));
+    // Both trade (we want `a`'s pieces; `c` wants ours): a fourth is refused.
+    let d = s.handle_accept(t0 + secs(2), addr(4)).unwrap();
+    s.handle_peer_data(t0 + secs(2), d, handshake(ih, 4));
+    assert_eq!(drain(&mut s), vec![(addr(4), PeerCloseReason::Limit)]);
+}
+
+#[test]
+fn neither_side_interested_past_the_grace_gives_way() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_connections_per_torrent: 1,
+        ..SessionConfig::default()
+    };
+    let grace = config.interest_grace;
+    let (mut s, ih) = session(config, t0);
+    let a = s.handle_accept(t0, addr(1)).unwrap();
+    // A Fast peer that has nothing: neither side is interested.
+    let mut first = handshake(ih, 1);
+    first[27] |= 0x04;
+    first.extend_from_slice(&[0, 0, 0, 1, 0x0f]);
+    s.handle_peer_data(t0, a, first);
+    assert_eq!(drain(&mut s), vec![]);
+    // Within the grace it keeps its slot.
+    let b = s.handle_accept(t0 + secs(1), addr(2)).unwrap();
+    s.handle_peer_data(t0 + secs(1), b, handshake(ih, 2));
+    assert_eq!(drain(&mut s), vec![(addr(2), PeerCloseReason::Limit)]);
+    let late = t0 + grace;
+    s.handle_peer_data(late, a, BytesMut::from(&[0, 0, 0, 0][..]));
+    let c = s.handle_accept(late, addr(3)).unwrap();
+    s.handle_peer_data(late, c, handshake(ih, 3));
+    assert_eq!(drain(&mut s), vec![(addr(1), PeerCloseReason::Evicted)]);
+}
+
+#[test]
+fn silent_sockets_free_their_slots_at_the_deadlines() {
+    let t0 = Instant::now();
+    let config = SessionConfig::default();
+    let (hs_timeout, first_timeout) = (config.handshake_timeout, config.first_message_timeout);
+    let (mut s, ih) = session(config, t0);
+    let mute = s.handle_accept(t0, addr(1)).unwrap();
+    let quiet = s.handle_accept(t0, addr(2)).unwrap();
+    s.handle_peer_data(t0, quiet, handshake(ih, 2));
+    let talker = s.handle_accept(t0, addr(3)).unwrap();
+    let mut first = handshake(ih, 3);
+    first.extend_from_slice(BITFIELD);
+    s.handle_peer_data(t0, talker, first);
+    drain(&mut s);
+    let mut closed = Vec::new();
+    let end = t0 + hs_timeout.max(first_timeout);
+    while let Some(at) = s.poll_timeout().filter(|at| *at <= end) {
+        s.handle_timeout(at);
+        closed.extend(drain(&mut s).into_iter().map(|c| (at - t0, c)));
+    }
+    assert_eq!(
+        closed,
+        vec![
+            (
+                hs_timeout,
+                (
+                    addr(1),
+                    PeerCloseReason::Wire(CloseReason::HandshakeTimeout)
+                )
+            ),
+            (first_timeout, (addr(2), PeerCloseReason::Silent)),
+        ]
+    );
+    assert!(hs_timeout <= secs(10) && first_timeout <= secs(10));
+    let _ = (mute, talker);
+}
+
+#[test]
+fn an_address_that_keeps_opening_useless_connections_is_refused_for_a_while() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_pending_inbound: 1,
+        ..SessionConfig::default()
+    };
+    let (strikes, duration) = (config.penalty_strikes, config.penalty_duration);
+    let (mut s, ih) = session(config, t0);
+    let mut now = t0;
+    // Each silent connection from 10.0.1.1 is replaced by one from another address.
+    for k in 0..strikes {
+        now += secs(1);
+        assert!(s.handle_accept(now, addr(1)).is_some(), "strike {k}");
+        assert!(s.handle_accept(now, addr(100 + k as u8)).is_some());
+    }
+    drain(&mut s);
+    assert_eq!(s.handle_accept(now, addr(1)), None);
+    assert_eq!(s.handle_accept(now + duration - secs(1), addr(1)), None);
+    // Other addresses are not affected; an honest peer from one is served.
+    let honest = s.handle_accept(now, addr(50)).unwrap();
+    s.handle_peer_data(now, honest, handshake(ih, 50));
+    assert_eq!(
+        drain(&mut s).len(),
+        1,
+        "only the pending silent one was replaced"
+    );
+    assert!(s.handle_accept(now + duration, addr(1)).is_some());
+}
+
+#[test]
+fn a_peer_that_sends_messages_earns_no_strike() {
+    let t0 = Instant::now();
+    let config = SessionConfig::default();
+    let strikes = config.penalty_strikes;
+    let (mut s, ih) = session(config, t0);
+    let mut now = t0;
+    for n in 0..strikes * 3 {
+        now += secs(1);
+        let c = s.handle_accept(now, addr(1)).unwrap();
+        let mut first = handshake(ih, 1 + n as u8);
+        first.extend_from_slice(BITFIELD);
+        s.handle_peer_data(now, c, first);
+        s.handle_peer_closed(now, c);
+    }
+    assert!(s.handle_accept(now, addr(1)).is_some());
+}
