@@ -33,7 +33,10 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// The most outbound connects in progress at once.
     pub max_half_open: usize,
-    /// The most inbound connections whose handshake has not arrived yet.
+    /// The most inbound connections whose handshake has not arrived yet. At the limit a new
+    /// one replaces the one heard from least recently (see `interest_grace`): under a flood
+    /// of sockets that never speak, an honest newcomer keeps its slot for about this many
+    /// accepts, and must send its handshake meanwhile (one round trip).
     pub max_pending_inbound: usize,
     /// The most connections to one IP address (loopback is exempt: local swarms and tests run
     /// every peer on 127.0.0.1).
@@ -161,7 +164,7 @@ impl Default for SessionConfig {
             max_connections_per_torrent: 50,
             connect_timeout: Duration::from_secs(10),
             max_half_open: 20,
-            max_pending_inbound: 20,
+            max_pending_inbound: 64,
             max_connections_per_ip: 8,
             handshake_timeout: Duration::from_secs(10),
             first_message_timeout: Duration::from_secs(10),

@@ -3,14 +3,19 @@
 //! uninteresting ones).
 //!
 //! Only connections that have shown nothing worth a slot may be replaced, in this order:
-//! 1. [`Worth::Mute`]: handshake not finished and not one byte received;
-//! 2. [`Worth::Handshaking`]: handshake not finished;
-//! 3. [`Worth::Silent`]: no message since the handshake;
-//! 4. [`Worth::Idle`]: neither side interested, `interest_grace` after the handshake.
+//! 1. [`Worth::Handshaking`]: handshake not finished, the one heard from least recently first
+//!    (a socket that never sent a byte counts from its accept);
+//! 2. [`Worth::Silent`]: no message since the handshake, the oldest handshake first;
+//! 3. [`Worth::Idle`]: neither side interested, `interest_grace` after the handshake, the one
+//!    whose latest message is oldest first.
 //!
-//! Within a class, the one longest in it goes first: a connection that had the most time to
-//! show its worth and did not. A connection where either side is interested is never
-//! replaced (it waits for a slot, or trades).
+//! A connection where either side is interested is never replaced (it waits for a slot, or
+//! trades).
+//!
+//! Under a flood every new socket takes a slot, so a slot held by a handshaking connection
+//! lasts about `max_pending_inbound` accepts; an honest newcomer needs one round trip to
+//! speak. Least recently heard first (rather than, say, the silent before the talkative)
+//! gives each its full share: a newcomer is silent for its first round trip too.
 
 use std::time::{Duration, Instant};
 
@@ -20,8 +25,6 @@ use super::peers::{Peer, Peers};
 /// How little a connection has shown: the lower, the sooner it is replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Worth {
-    /// Handshake not finished, nothing received.
-    Mute,
     /// Handshake not finished.
     Handshaking,
     /// Handshake done, no message since.
@@ -33,10 +36,8 @@ pub(crate) enum Worth {
 /// A connection's class and since when it has been in it; `None`: it keeps its slot.
 pub(crate) fn worth(peer: &Peer, now: Instant, grace: Duration) -> Option<(Worth, Instant)> {
     let Some(established) = peer.established_at.filter(|_| peer.established) else {
-        return Some(match peer.heard_at {
-            None => (Worth::Mute, peer.connected_at),
-            Some(_) => (Worth::Handshaking, peer.connected_at),
-        });
+        let heard = peer.heard_at.unwrap_or(peer.connected_at);
+        return Some((Worth::Handshaking, heard.max(peer.connected_at)));
     };
     let Some(useful) = peer.useful_at else {
         return Some((Worth::Silent, established));

@@ -93,7 +93,7 @@ fn secs(n: u64) -> Duration {
 }
 
 #[test]
-fn a_full_pending_table_replaces_the_mute_before_the_handshaking_oldest_first() {
+fn a_full_pending_table_replaces_the_one_heard_from_least_recently() {
     let t0 = Instant::now();
     let config = SessionConfig {
         max_pending_inbound: 3,
@@ -103,15 +103,17 @@ fn a_full_pending_table_replaces_the_mute_before_the_handshaking_oldest_first() 
     let a = s.handle_accept(t0, addr(1)).unwrap();
     let _b = s.handle_accept(t0 + secs(1), addr(2)).unwrap();
     let _c = s.handle_accept(t0 + secs(2), addr(3)).unwrap();
-    // `a` sent half a handshake: it made progress, the silent ones go first.
+    // `a` sent half a handshake at 2 s: `b` (silent since 1 s) goes first, then `a` and `c`
+    // (both last heard at 2 s: the lower id first), then the newcomers in turn.
     s.handle_peer_data(t0 + secs(2), a, BytesMut::from(&b"\x13BitTorrent"[..]));
     drain(&mut s);
     assert!(s.handle_accept(t0 + secs(3), addr(4)).is_some());
     assert_eq!(drain(&mut s), vec![(addr(2), PeerCloseReason::Evicted)]);
     assert!(s.handle_accept(t0 + secs(3), addr(5)).is_some());
-    assert_eq!(drain(&mut s), vec![(addr(3), PeerCloseReason::Evicted)]);
-    // Only newer silent ones and `a` left: the oldest silent one goes.
+    assert_eq!(drain(&mut s), vec![(addr(1), PeerCloseReason::Evicted)]);
     assert!(s.handle_accept(t0 + secs(4), addr(6)).is_some());
+    assert_eq!(drain(&mut s), vec![(addr(3), PeerCloseReason::Evicted)]);
+    assert!(s.handle_accept(t0 + secs(4), addr(7)).is_some());
     assert_eq!(drain(&mut s), vec![(addr(4), PeerCloseReason::Evicted)]);
 }
 

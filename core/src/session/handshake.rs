@@ -22,7 +22,7 @@ impl Session {
             return;
         };
         if !data.is_empty() {
-            peer.heard_at.get_or_insert(now);
+            peer.heard_at = Some(now);
         }
         let torrents: Vec<InfoHash> = if peer.conn.needs_torrents() {
             self.torrents

@@ -39,7 +39,7 @@ pub(crate) struct Peer {
     /// Registered with the torrent's picker.
     pub(crate) in_picker: bool,
     pub(crate) connected_at: Instant,
-    /// When the peer's first bytes arrived (`None`: none yet).
+    /// When the peer's latest bytes arrived (`None`: none yet).
     pub(crate) heard_at: Option<Instant>,
     /// When the handshake finished (`None`: not yet).
     pub(crate) established_at: Option<Instant>,
