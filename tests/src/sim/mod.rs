@@ -15,6 +15,7 @@
 //! with the destination address.
 
 mod agent;
+mod flood;
 mod net;
 mod node;
 mod scripted;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use agent::{Agent, DhtNode, Output};
+pub use flood::{Hostile, Hostility};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};
 use sanstorrent_core::session::{

@@ -1,0 +1,116 @@
+//! A connection flood at scale: hostile endpoints (each its own address: silent sockets, half
+//! handshakes, a handshake byte every 3 s, a valid handshake then silence, each reopened 0.5 s
+//! after it is closed or refused; they join over the first 4 s) hold a seeder's listener
+//! with its default limits. An honest leecher that arrives 5 s into the flood gets the whole
+//! torrent, correct, within a bound; the seeder's connection table stays under its limits
+//! throughout. 2,000 endpoints with the defaults; 400 with the penalty box off, where the
+//! eviction alone must do it.
+
+use std::time::Duration;
+
+use sanstorrent_core::session::{SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_tests::sim::{Hostile, Hostility, LinkConfig, Sim, TestTorrent};
+
+/// The endpoints join over this time; the leecher arrives one second later.
+const JOIN: Duration = Duration::from_secs(4);
+
+#[test]
+fn an_honest_leecher_is_served_through_a_flood_of_useless_connections() {
+    flood("connection flood", SessionConfig::default(), 2_000);
+}
+
+#[test]
+fn eviction_alone_serves_the_honest_leecher() {
+    let config = SessionConfig {
+        penalty_strikes: 0,
+        ..SessionConfig::default()
+    };
+    flood("connection flood, no penalty box", config, 400);
+}
+
+fn flood(label: &str, config: SessionConfig, hostile_count: usize) {
+    let seed = 7;
+    let mut sim = Sim::new(seed, LinkConfig::default());
+    let t = TestTorrent::single("flood.bin", 2 * 1024 * 1024, 64 * 1024, seed);
+    let seeder = sim.add_node_with(
+        config.clone(),
+        LinkConfig::new(Duration::from_millis(20), 4 * 1024 * 1024),
+    );
+    sim.add_torrent(seeder, &t, true, TorrentOptions::default());
+    let target = sim.nodes[seeder].addr;
+    let start = sim.now;
+    let mut hostile = Vec::new();
+    for i in 0..hostile_count {
+        let at = start + JOIN * i as u32 / hostile_count as u32;
+        let h = Hostile::new(target, t.meta.info_hash(), Hostility::nth(i), at, i as u32);
+        hostile.push(sim.add_agent(Box::new(h)));
+    }
+    let (mut max_sockets, mut max_peers) = (0, 0);
+    let mut watch = |s: &Sim| {
+        max_sockets = max_sockets.max(s.net.ends_of(seeder));
+        if let Some(st) = s.nodes[seeder]
+            .session
+            .as_ref()
+            .and_then(|x| x.torrent_stats(TorrentId(1)))
+        {
+            max_peers = max_peers.max(st.peers_connected + st.peers_connecting);
+        }
+    };
+    // The flood takes hold first.
+    sim.run_until(
+        |s| {
+            watch(s);
+            s.elapsed() >= JOIN + Duration::from_secs(1)
+        },
+        5_000_000,
+    )
+    .expect("the flood runs");
+    let held = sim.net.ends_of(seeder);
+    let leecher = sim.add_node(SessionConfig::default());
+    let id = sim.add_torrent(leecher, &t, false, TorrentOptions::default());
+    sim.add_peers(leecher, id, &[target]);
+    let arrived = sim.now;
+    sim.run_until(
+        |s| {
+            watch(s);
+            s.is_complete(leecher, id) || s.now - arrived > Duration::from_secs(120)
+        },
+        20_000_000,
+    )
+    .expect("the simulation runs");
+    let took = sim.now - arrived;
+    let attempted: u64 = hostile
+        .iter()
+        .map(|&n| sim.nodes[n].agent::<Hostile>().attempted)
+        .sum();
+    let accepted: u64 = hostile
+        .iter()
+        .map(|&n| sim.nodes[n].agent::<Hostile>().accepted)
+        .sum();
+    eprintln!(
+        "{label}: {hostile_count} hostile endpoints, {attempted} connects, {accepted} \
+         accepted; seeder peak {max_sockets} sockets, {max_peers} peers on the torrent; \
+         {held} sockets at the leecher's arrival; honest leecher served in {took:?}"
+    );
+    assert!(sim.is_complete(leecher, id), "not served in {took:?}");
+    assert!(sim.has_content(leecher, id, &t));
+    assert!(
+        took < Duration::from_secs(10),
+        "served in {took:?} (2 MiB at 4 MiB/s)"
+    );
+    assert!(
+        held >= config.max_pending_inbound && attempted > 2 * hostile_count as u64,
+        "the flood held {held} sockets and made {attempted} connects: too little to test"
+    );
+    assert!(
+        max_sockets <= config.max_connections,
+        "{max_sockets} sockets open at once (limit {})",
+        config.max_connections
+    );
+    assert!(
+        max_peers <= config.max_connections_per_torrent,
+        "{max_peers} peers on the torrent (limit {})",
+        config.max_connections_per_torrent
+    );
+    sim.print_summary(label);
+}
