@@ -8,12 +8,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sanstorrent_core::fetch::Fetched;
 use sanstorrent_core::metainfo::Metainfo;
-use sanstorrent_core::session::{TorrentOptions as CoreOptions, TorrentPhase, TorrentSource};
+use sanstorrent_core::session::{TorrentOptions as CoreOptions, TorrentSource};
 use sanstorrent_runtime_common::{Client, ClientError, HttpClient, Runtime, TorrentHandle};
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
 use super::store::{Saved, Store};
+use super::totals::{Seen, SessionTotals, TorrentTotals};
+
+#[path = "client_events.rs"]
+mod events;
+#[path = "client_view.rs"]
+mod view;
 
 /// The daemon's torrents on a running client.
 #[derive(Debug)]
@@ -35,6 +41,13 @@ struct State {
     started: u64,
     added_this_run: u64,
     groups: Groups,
+    /// The session's statistics of the runs before this one, this run's start counted.
+    saved_stats: SessionTotals,
+    /// Bytes moved this run (by every torrent, removed ones too).
+    run: SessionTotals,
+    /// Totals changed since the last save.
+    totals_dirty: bool,
+    last_save: std::time::Instant,
 }
 
 /// A torrent as the daemon knows it besides the client's statistics.
@@ -49,11 +62,26 @@ struct Entry {
     added: u64,
     stopped: bool,
     options: TorrentOptions,
+    /// Its totals over every run (this one up to the last statistics read).
+    totals: TorrentTotals,
+    /// What of this run's counters the totals include.
+    seen: Seen,
 }
 
 impl<R: Runtime> ClientBackend<R> {
     /// A backend over `client` with these settings.
     pub(crate) fn new(client: Client<R>, settings: Settings, store: Option<Store>) -> Self {
+        let saved_stats = store.as_ref().map_or_else(SessionTotals::default, |store| {
+            let mut saved = store.load_stats().unwrap_or_else(|e| {
+                tracing::error!("the session statistics are lost: {e}");
+                SessionTotals::default()
+            });
+            saved.session_count += 1;
+            if let Err(e) = store.save_stats(&saved) {
+                tracing::error!("cannot save the session statistics: {e}");
+            }
+            saved
+        });
         Self {
             store,
             http: None,
@@ -66,6 +94,10 @@ impl<R: Runtime> ClientBackend<R> {
                 started: unix_now(),
                 added_this_run: 0,
                 groups: Groups::default(),
+                saved_stats,
+                run: SessionTotals::default(),
+                totals_dirty: false,
+                last_save: std::time::Instant::now(),
             }),
         }
     }
@@ -76,19 +108,12 @@ impl<R: Runtime> ClientBackend<R> {
         self
     }
 
-    /// Reads events the client queued (they would pile up otherwise) without waiting.
-    pub(crate) async fn drain_events(&self) {
-        let Ok(client) = self.client() else {
-            return;
-        };
-        while let Some(Some(event)) = client.try_event() {
-            tracing::debug!("client event: {event:?}");
-        }
-    }
-
     /// Stops the client gracefully (`stopped` announces, flush, resume data saved). Calls
     /// after this fail; calls in flight finish first.
     pub(crate) async fn shutdown(&self) {
+        // The latest totals, saved before the client's counters go.
+        self.drain_events().await;
+        self.save_totals(std::time::Instant::now(), true);
         let taken = self
             .client
             .lock()
@@ -138,7 +163,10 @@ impl<R: Runtime> ClientBackend<R> {
         let mut restored = 0;
         for t in saved {
             let source = match &t.magnet {
-                Some(uri) => Source::Magnet(uri.clone()),
+                // A magnet whose metadata was saved before the list said so.
+                Some(uri) => store
+                    .metainfo(&t.hash)
+                    .map_or_else(|_| Source::Magnet(uri.clone()), Source::Metainfo),
                 None => match store.metainfo(&t.hash) {
                     Ok(bytes) => Source::Metainfo(bytes),
                     Err(e) => {
@@ -160,10 +188,18 @@ impl<R: Runtime> ClientBackend<R> {
                 ..AddTorrent::default()
             };
             match self.add_as(add, t.added_date, false).await {
-                Ok(_) => restored += 1,
+                Ok(Added::New { id, .. }) => {
+                    restored += 1;
+                    let mut state = self.lock();
+                    if let Some(entry) = state.torrents.iter_mut().find(|e| e.id == id) {
+                        entry.totals = t.totals;
+                    }
+                }
+                Ok(Added::Duplicate { .. }) => {}
                 Err(e) => tracing::error!("saved torrent {}: {e}", t.hash),
             }
         }
+        self.persist(&self.lock());
         Ok(restored)
     }
 
@@ -185,6 +221,7 @@ impl<R: Runtime> ClientBackend<R> {
                 category: t.options.category.clone(),
                 sequential: t.options.sequential,
                 added_date: t.added,
+                totals: t.totals,
             })
             .collect();
         if let Err(e) = store.save(&saved) {
@@ -194,140 +231,6 @@ impl<R: Runtime> ClientBackend<R> {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn view(&self, entry: &Entry, _detail: Detail) -> TorrentView {
-        let stats = match self.client() {
-            Ok(client) => client.stats(entry.handle.id).await.ok().flatten(),
-            Err(_) => None,
-        };
-        let (status, total, wanted, have, rate_down, rate_up, peers, checked, pieces) = match &stats
-        {
-            Some(s) => (
-                match s.phase {
-                    TorrentPhase::Checking => Status::Checking,
-                    TorrentPhase::FetchingMetadata | TorrentPhase::Downloading => {
-                        Status::Downloading
-                    }
-                    TorrentPhase::Seeding => Status::Seeding,
-                    _ => Status::Stopped,
-                },
-                s.total_bytes,
-                s.wanted_bytes,
-                s.have_bytes,
-                s.download_rate,
-                s.upload_rate,
-                u32::try_from(s.peers_connected).unwrap_or(u32::MAX),
-                (s.pieces_checked, s.piece_count),
-                s.piece_count,
-            ),
-            None => (Status::Stopped, 0, 0, 0, 0, 0, 0, (0, 0), 0),
-        };
-        let status = if entry.stopped {
-            Status::Stopped
-        } else {
-            status
-        };
-        let left = wanted.saturating_sub(have);
-        let complete = total > 0 && left == 0;
-        let meta = entry.meta.as_deref();
-        let files = meta.map_or_else(Vec::new, |m| {
-            let piece = u64::from(m.piece_length().max(1));
-            let mut offset = 0u64;
-            m.files()
-                .iter()
-                .filter(|f| !f.padding)
-                .map(|f| {
-                    let begin = offset / piece;
-                    offset += f.length;
-                    FileView {
-                        name: f.path.components().join("/"),
-                        length: f.length,
-                        bytes_completed: if complete { f.length } else { 0 },
-                        wanted: true,
-                        priority: Priority::Normal,
-                        begin_piece: u32::try_from(begin).unwrap_or(u32::MAX),
-                        end_piece: u32::try_from(offset.div_ceil(piece)).unwrap_or(u32::MAX),
-                    }
-                })
-                .collect()
-        });
-        let trackers = meta.map_or_else(Vec::new, |m| {
-            let mut id = 0;
-            let mut out = Vec::new();
-            for (tier, urls) in m.trackers().iter().enumerate() {
-                for url in urls {
-                    out.push(TrackerView {
-                        id,
-                        announce: url.clone(),
-                        tier: u32::try_from(tier).unwrap_or(u32::MAX),
-                        seeders: stats.as_ref().and_then(|s| s.swarm).map(|s| s.seeders),
-                        leechers: stats.as_ref().and_then(|s| s.swarm).map(|s| s.leechers),
-                        last_announce: 0,
-                        last_announce_ok: false,
-                        last_result: String::new(),
-                        next_announce: 0,
-                    });
-                    id += 1;
-                }
-            }
-            out
-        });
-        TorrentView {
-            id: entry.id,
-            hash: Hash(entry.handle.info_hash.0),
-            name: meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned()),
-            status,
-            error: None,
-            download_dir: entry.dir.clone(),
-            total_size: total,
-            size_when_done: wanted,
-            left_until_done: left,
-            have_valid: have,
-            have_unchecked: 0,
-            desired_available: 0,
-            downloaded_ever: stats.as_ref().map_or(0, |s| s.downloaded),
-            uploaded_ever: stats.as_ref().map_or(0, |s| s.uploaded),
-            corrupt_ever: 0,
-            metadata_done: if total > 0 { 1.0 } else { 0.0 },
-            recheck_progress: if checked.1 > 0 {
-                f64::from(checked.0) / f64::from(checked.1)
-            } else {
-                0.0
-            },
-            piece_count: pieces,
-            piece_size: meta.map_or(0, |m| u64::from(m.piece_length())),
-            pieces: Vec::new(),
-            rate_download: rate_down,
-            rate_upload: rate_up,
-            peers_connected: peers,
-            peers_sending_to_us: 0,
-            peers_getting_from_us: 0,
-            eta: (status == Status::Downloading && rate_down > 0).then(|| left / rate_down),
-            added_date: entry.added,
-            done_date: 0,
-            activity_date: if rate_down + rate_up > 0 {
-                unix_now()
-            } else {
-                entry.added
-            },
-            start_date: entry.added,
-            date_created: meta
-                .and_then(Metainfo::creation_date)
-                .and_then(|d| u64::try_from(d).ok())
-                .unwrap_or(0),
-            comment: meta.and_then(Metainfo::comment).unwrap_or("").to_owned(),
-            creator: meta.and_then(Metainfo::created_by).unwrap_or("").to_owned(),
-            is_private: meta.is_some_and(Metainfo::is_private),
-            magnet_link: entry.magnet_link.clone(),
-            queue_position: entry.id.0.saturating_sub(1),
-            seconds_downloading: 0,
-            seconds_seeding: 0,
-            options: entry.options.clone(),
-            files,
-            trackers,
-            peers: Vec::new(),
-        }
     }
 }
 
@@ -442,7 +345,7 @@ impl<R: Runtime> ClientBackend<R> {
         let mut state = self.lock();
         let id = Id(state.next_id);
         state.next_id += 1;
-        state.added_this_run += 1;
+        state.added_this_run += u64::from(persist);
         let peer_limit = state.settings.peer_limit_per_torrent;
         state.torrents.push(Entry {
             id,
@@ -452,6 +355,8 @@ impl<R: Runtime> ClientBackend<R> {
             meta,
             magnet_link,
             added,
+            totals: TorrentTotals::default(),
+            seen: Seen::default(),
             stopped: add.paused == Some(true),
             options: TorrentOptions {
                 peer_limit: add.peer_limit.unwrap_or(peer_limit),
@@ -462,7 +367,9 @@ impl<R: Runtime> ClientBackend<R> {
                 ..TorrentOptions::default()
             },
         });
-        self.persist(&state);
+        if persist {
+            self.persist(&state);
+        }
         Ok(Added::New {
             id,
             hash: Hash(info_hash.0),
@@ -478,11 +385,20 @@ impl<R: Runtime> Backend for ClientBackend<R> {
 
     async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
         let entries = self.lock().torrents.clone();
-        let mut out = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            out.push(self.view(entry, detail).await);
-        }
-        out
+        let ids = entries.iter().map(|e| e.handle.id).collect();
+        let now = std::time::Instant::now();
+        let snaps = match self.client() {
+            Ok(client) => client
+                .snapshots(ids, view::snapshot_detail(detail))
+                .await
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| view::view(entry, snaps.get(i).and_then(Option::as_ref), now))
+            .collect()
     }
 
     async fn recently_removed(&self) -> Vec<Id> {
@@ -633,14 +549,21 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     async fn stats(&self) -> Stats {
         let views = self.torrents(Detail::default()).await;
         let state = self.lock();
-        let uploaded = views.iter().map(|v| v.uploaded_ever).sum();
-        let downloaded = views.iter().map(|v| v.downloaded_ever).sum();
+        let run = state.this_run();
         let current = Totals {
-            uploaded,
-            downloaded,
-            files_added: state.added_this_run,
+            uploaded: run.uploaded,
+            downloaded: run.downloaded,
+            files_added: run.files_added,
             sessions: 1,
-            seconds_active: unix_now().saturating_sub(state.started),
+            seconds_active: run.seconds_active,
+        };
+        let all = state.cumulative();
+        let cumulative = Totals {
+            uploaded: all.uploaded,
+            downloaded: all.downloaded,
+            files_added: all.files_added,
+            sessions: all.session_count,
+            seconds_active: all.seconds_active,
         };
         Stats {
             active: u32::try_from(
@@ -656,7 +579,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             download_rate: views.iter().map(|v| v.rate_download).sum(),
             upload_rate: views.iter().map(|v| v.rate_upload).sum(),
             current,
-            cumulative: current,
+            cumulative,
         }
     }
 

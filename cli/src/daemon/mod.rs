@@ -21,6 +21,7 @@ mod qbit;
 mod rpc;
 mod space;
 mod store;
+mod totals;
 mod watch;
 mod webui;
 

@@ -1,5 +1,7 @@
 //! The torrent list in the state dir (`<state>/daemon/`): `torrents.json` names each torrent
-//! with its options, and each .torrent's bytes sit beside it as `<info-hash>.torrent`.
+//! with its options and totals, each .torrent's bytes sit beside it as `<info-hash>.torrent`
+//! (a magnet's too, once its metadata is fetched), and `stats.json` holds the session's
+//! cumulative statistics.
 //!
 //! Every change rewrites the list atomically (write a temporary file, fsync, rename, fsync the
 //! directory), and a .torrent is saved before the list names it, so a crash (even kill -9)
@@ -9,6 +11,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::totals::{SessionTotals, TorrentTotals};
 
 /// The list's format version.
 const VERSION: u32 = 1;
@@ -38,6 +42,9 @@ pub(crate) struct Saved {
     /// When it was added (Unix seconds).
     #[serde(default)]
     pub(crate) added_date: u64,
+    /// Its totals over every run.
+    #[serde(default)]
+    pub(crate) totals: TorrentTotals,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -111,6 +118,30 @@ impl Store {
         let _ = std::fs::remove_file(self.metainfo_path(hash));
     }
 
+    /// The session's cumulative statistics (zero if never saved; an error if unreadable).
+    pub(crate) fn load_stats(&self) -> io::Result<SessionTotals> {
+        match std::fs::read(self.stats_path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", self.stats_path().display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SessionTotals::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the session's cumulative statistics.
+    pub(crate) fn save_stats(&self, totals: &SessionTotals) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(totals).map_err(io::Error::other)?;
+        self.write_atomic(&self.stats_path(), &bytes)
+    }
+
+    fn stats_path(&self) -> PathBuf {
+        self.dir.join("stats.json")
+    }
+
     fn list_path(&self) -> PathBuf {
         self.dir.join("torrents.json")
     }
@@ -150,6 +181,11 @@ mod tests {
             category: "shows".into(),
             sequential: false,
             added_date: 7,
+            totals: TorrentTotals {
+                uploaded: 5,
+                done_date: 9,
+                ..TorrentTotals::default()
+            },
         }];
         store.save_metainfo(&saved[0].hash, b"d4:infode").unwrap();
         store.save(&saved).unwrap();
@@ -159,6 +195,14 @@ mod tests {
         assert!(store.metainfo(&saved[0].hash).is_err());
         std::fs::write(dir.join("torrents.json"), b"{").unwrap();
         assert!(store.load().is_err());
+        assert_eq!(store.load_stats().unwrap(), SessionTotals::default());
+        let stats = SessionTotals {
+            downloaded: 3,
+            session_count: 2,
+            ..SessionTotals::default()
+        };
+        store.save_stats(&stats).unwrap();
+        assert_eq!(store.load_stats().unwrap(), stats);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

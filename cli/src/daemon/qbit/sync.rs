@@ -1,7 +1,9 @@
 //! `sync/maindata` with `rid` deltas, and `sync/torrentPeers`.
 //!
 //! Each answer gets a new `rid` and its snapshot is kept (the last [`KEPT`]); a request with
-//! a kept `rid` gets only what changed since, anything else a full update.
+//! a kept `rid` gets only what changed since, anything else a full update. `torrentPeers`
+//! works the same way per torrent: the peers whose fields changed (only those fields), and
+//! `peers_removed`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
@@ -9,7 +11,7 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 
 use super::{Answer, Failure, Form, Qbit, Reply, map};
-use crate::daemon::backend::{Backend, Detail};
+use crate::daemon::backend::{Backend, Detail, PeerView};
 
 /// Snapshots kept for deltas (several clients polling at once each get theirs).
 const KEPT: usize = 16;
@@ -31,64 +33,75 @@ pub(super) struct Snapshots(Mutex<Kept>);
 struct Kept {
     last_rid: u64,
     by_rid: VecDeque<(u64, Snapshot)>,
+    /// `torrentPeers` answers: rid, torrent hash, its peers by `ip:port`.
+    peers: VecDeque<(u64, String, Map<String, Value>)>,
 }
 
 impl<B: Backend> Qbit<B> {
     pub(super) async fn sync(&self, method: &str, form: &Form) -> Answer {
         match method {
             "maindata" => self.maindata(form).await,
-            "torrentPeers" => {
-                let t = self
-                    .one(
-                        form,
-                        Detail {
-                            peers: true,
-                            ..Detail::default()
-                        },
-                    )
-                    .await?;
-                let mut peers = Map::new();
-                for p in &t.peers {
-                    let mut flags = String::new();
-                    if p.client_interested && !p.client_choked {
-                        flags.push('D');
-                    }
-                    if p.peer_interested && !p.peer_choked {
-                        flags.push('U');
-                    }
-                    if p.encrypted {
-                        flags.push('E');
-                    }
-                    if p.incoming {
-                        flags.push('I');
-                    }
-                    peers.insert(
-                        p.address.to_string(),
-                        json!({
-                            "ip": p.address.ip().to_string(),
-                            "port": p.address.port(),
-                            "client": p.client,
-                            "progress": p.progress,
-                            "dl_speed": p.rate_to_client,
-                            "up_speed": p.rate_to_peer,
-                            "flags": flags,
-                            "connection": "BT",
-                            "country_code": "",
-                            "relevance": 1,
-                            "downloaded": 0,
-                            "uploaded": 0,
-                        }),
-                    );
-                }
-                Ok(Reply::json(&json!({
-                    "rid": form.i64("rid")?.unwrap_or(0) + 1,
-                    "full_update": true,
-                    "peers": peers,
-                    "show_flags": true,
-                })))
-            }
+            "torrentPeers" => self.torrent_peers(form).await,
             _ => Err(Failure::NotFound("Not Found".into())),
         }
+    }
+
+    async fn torrent_peers(&self, form: &Form) -> Answer {
+        let rid = u64::try_from(form.i64("rid")?.unwrap_or(0)).unwrap_or(0);
+        let t = self
+            .one(
+                form,
+                Detail {
+                    peers: true,
+                    ..Detail::default()
+                },
+            )
+            .await?;
+        let hash = t.hash.to_hex();
+        let now: Map<String, Value> = t
+            .peers
+            .iter()
+            .map(|p| (p.address.to_string(), peer_value(p)))
+            .collect();
+        let mut kept = self
+            .snapshots
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.last_rid += 1;
+        let new_rid = kept.last_rid;
+        let old = kept
+            .peers
+            .iter()
+            .find(|(r, h, _)| *r == rid && rid != 0 && *h == hash)
+            .map(|(_, _, p)| p.clone());
+        kept.peers.push_back((new_rid, hash, now.clone()));
+        while kept.peers.len() > KEPT {
+            kept.peers.pop_front();
+        }
+        drop(kept);
+        let mut out = Map::new();
+        out.insert("rid".into(), json!(new_rid));
+        out.insert("show_flags".into(), json!(true));
+        let Some(old) = old else {
+            out.insert("full_update".into(), json!(true));
+            out.insert("peers".into(), Value::Object(now));
+            return Ok(Reply::json(&Value::Object(out)));
+        };
+        let mut changed = Map::new();
+        for (addr, peer) in &now {
+            let delta = match (old.get(addr), peer) {
+                (Some(Value::Object(before)), Value::Object(p)) => Value::Object(diff(before, p)),
+                _ => peer.clone(),
+            };
+            if delta.as_object().is_none_or(|m| !m.is_empty()) {
+                changed.insert(addr.clone(), delta);
+            }
+        }
+        put(&mut out, "peers", Value::Object(changed));
+        let removed: Vec<&String> = old.keys().filter(|a| !now.contains_key(*a)).collect();
+        put(&mut out, "peers_removed", json!(removed));
+        Ok(Reply::json(&Value::Object(out)))
     }
 
     async fn maindata(&self, form: &Form) -> Answer {
@@ -212,6 +225,37 @@ impl<B: Backend> Qbit<B> {
             server_state,
         }
     }
+}
+
+/// One peer as `sync/torrentPeers` shows it.
+fn peer_value(p: &PeerView) -> Value {
+    let mut flags = String::new();
+    if p.client_interested && !p.client_choked {
+        flags.push('D');
+    }
+    if p.peer_interested && !p.peer_choked {
+        flags.push('U');
+    }
+    if p.encrypted {
+        flags.push('E');
+    }
+    if p.incoming {
+        flags.push('I');
+    }
+    json!({
+        "ip": p.address.ip().to_string(),
+        "port": p.address.port(),
+        "client": p.client,
+        "progress": p.progress,
+        "dl_speed": p.rate_to_client,
+        "up_speed": p.rate_to_peer,
+        "flags": flags,
+        "connection": "BT",
+        "country_code": "",
+        "relevance": 1,
+        "downloaded": 0,
+        "uploaded": 0,
+    })
 }
 
 /// The fields of `now` that differ from `before`.

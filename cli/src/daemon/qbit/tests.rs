@@ -336,6 +336,46 @@ fn maindata_sends_a_full_update_then_only_changes() {
 }
 
 #[test]
+fn torrent_peers_sends_a_full_update_then_only_changes() {
+    let (fake, q) = qbit(None);
+    let ask = |rid: u64| {
+        Form::default()
+            .with("hash", &hash(1))
+            .with("rid", &rid.to_string())
+    };
+    let full = json(&call(&q, "sync/torrentPeers", ask(0)));
+    assert_eq!(full["full_update"], true);
+    let peer = &full["peers"]["127.0.0.1:6881"];
+    assert_eq!(peer["client"], "Transmission 4.0");
+    assert_eq!(peer["flags"], "DUE");
+    let rid = full["rid"].as_u64().unwrap();
+
+    let same = json(&call(&q, "sync/torrentPeers", ask(rid)));
+    assert!(same.get("full_update").is_none(), "{same}");
+    assert!(same.get("peers").is_none(), "{same}");
+    let rid = same["rid"].as_u64().unwrap();
+
+    fake.lock().torrents[0].peers[0].rate_to_client = 7;
+    let delta = json(&call(&q, "sync/torrentPeers", ask(rid)));
+    let changed = delta["peers"]["127.0.0.1:6881"].as_object().unwrap();
+    assert_eq!(changed.len(), 1, "{delta}");
+    assert_eq!(changed["dl_speed"], 7);
+    let rid = delta["rid"].as_u64().unwrap();
+
+    fake.lock().torrents[0].peers.clear();
+    let gone = json(&call(&q, "sync/torrentPeers", ask(rid)));
+    assert_eq!(gone["peers_removed"], serde_json::json!(["127.0.0.1:6881"]));
+    // Another torrent's rid is unknown here: a full update.
+    let other = Form::default()
+        .with("hash", &hash(2))
+        .with("rid", &rid.to_string());
+    assert_eq!(
+        json(&call(&q, "sync/torrentPeers", other))["full_update"],
+        true
+    );
+}
+
+#[test]
 fn transfer_and_preferences() {
     let (fake, q) = qbit(None);
     let info = json(&call(&q, "transfer/info", Form::default()));

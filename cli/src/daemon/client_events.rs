@@ -1,0 +1,185 @@
+//! The client's events, read at every daemon tick: each torrent's statistics feed its totals
+//! (bytes, time by phase, done and activity dates) and the run's; a completed torrent's
+//! totals are settled from a fresh snapshot; a magnet's fetched metadata is saved as its
+//! `.torrent` so that a restart adds it from that. The list and the session's statistics
+//! are saved at once after a completion or a metadata fetch, otherwise at most every
+//! [`SAVE_EVERY`] while totals change, and at shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sanstorrent_core::bencode::Encoder;
+use sanstorrent_core::magnet::MagnetLink;
+use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::session::{Event, SnapshotDetail, TorrentId, TorrentStats};
+use sanstorrent_runtime_common::Runtime;
+
+use super::{ClientBackend, State};
+use crate::daemon::rpc::unix_now;
+use crate::daemon::totals::SessionTotals;
+
+/// How often changed totals are saved (a kill -9 loses at most this much of them).
+pub(super) const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+impl<R: Runtime> ClientBackend<R> {
+    /// Reads the events the client queued (without waiting) and saves what is due.
+    pub(crate) async fn drain_events(&self) {
+        let Ok(client) = self.client() else {
+            return;
+        };
+        let mut events = Vec::new();
+        while let Some(Some(event)) = client.try_event() {
+            events.push(event);
+        }
+        let now = Instant::now();
+        let mut completed = Vec::new();
+        let mut urgent = false;
+        {
+            let mut state = self.lock();
+            let index: HashMap<TorrentId, usize> = state
+                .torrents
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.handle.id, i))
+                .collect();
+            for event in events {
+                match event {
+                    Event::Stats { torrent, stats } => {
+                        if let Some(&i) = index.get(&torrent) {
+                            state.account(i, &stats, now);
+                        }
+                    }
+                    Event::TorrentComplete { torrent } => {
+                        completed.push(torrent);
+                        urgent = true;
+                    }
+                    Event::MetadataReceived { torrent, metainfo } => {
+                        if let Some(&i) = index.get(&torrent) {
+                            self.metadata_received(&mut state, i, metainfo);
+                            urgent = true;
+                        }
+                    }
+                    other => tracing::debug!("client event: {other:?}"),
+                }
+            }
+        }
+        if !completed.is_empty()
+            && let Ok(snaps) = client
+                .snapshots(completed.clone(), SnapshotDetail::default())
+                .await
+        {
+            let mut state = self.lock();
+            for (torrent, snap) in completed.iter().zip(snaps) {
+                let i = state.torrents.iter().position(|t| t.handle.id == *torrent);
+                if let (Some(i), Some(snap)) = (i, snap) {
+                    state.account(i, &snap.stats, now);
+                }
+            }
+        }
+        self.save_totals(now, urgent);
+    }
+
+    /// Saves the list and the session's statistics if `urgent`, or if totals changed and
+    /// the last save is [`SAVE_EVERY`] old.
+    pub(super) fn save_totals(&self, now: Instant, urgent: bool) {
+        let mut state = self.lock();
+        let due = state.totals_dirty && now.duration_since(state.last_save) >= SAVE_EVERY;
+        if !(urgent || due) {
+            return;
+        }
+        state.totals_dirty = false;
+        state.last_save = now;
+        self.persist(&state);
+        if let Some(store) = &self.store
+            && let Err(e) = store.save_stats(&state.cumulative())
+        {
+            tracing::error!("cannot save the session statistics: {e}");
+        }
+    }
+
+    /// Saves a magnet's metadata as `<hash>.torrent` (with the magnet's trackers), then
+    /// lets the list name that file instead of the magnet.
+    fn metadata_received(&self, state: &mut State, i: usize, meta: Arc<Metainfo>) {
+        let entry = &mut state.torrents[i];
+        if entry.meta.is_some() {
+            return;
+        }
+        let trackers = MagnetLink::parse(&entry.magnet_link)
+            .map(|m| m.trackers)
+            .unwrap_or_default();
+        if let Some(store) = &self.store {
+            let bytes = torrent_file(&meta, &trackers);
+            if let Err(e) = store.save_metainfo(&entry.handle.info_hash.to_hex(), &bytes) {
+                tracing::error!("cannot save the fetched metadata of {}: {e}", entry.name);
+                return;
+            }
+        }
+        entry.name = meta.name().to_owned();
+        entry.meta = Some(meta);
+    }
+}
+
+impl State {
+    /// Adds torrent `i`'s statistics to its totals and the run's.
+    fn account(&mut self, i: usize, stats: &TorrentStats, now: Instant) {
+        let entry = &mut self.torrents[i];
+        let (up, down) =
+            entry
+                .totals
+                .account(&mut entry.seen, stats, !entry.stopped, now, unix_now());
+        self.run.uploaded = self.run.uploaded.saturating_add(up);
+        self.run.downloaded = self.run.downloaded.saturating_add(down);
+        self.totals_dirty = true;
+    }
+
+    /// This run's statistics (its session counted in the saved ones).
+    pub(super) fn this_run(&self) -> SessionTotals {
+        SessionTotals {
+            files_added: self.added_this_run,
+            seconds_active: unix_now().saturating_sub(self.started),
+            ..self.run
+        }
+    }
+
+    /// The statistics of every run, this one included.
+    pub(super) fn cumulative(&self) -> SessionTotals {
+        self.saved_stats.plus(self.this_run())
+    }
+}
+
+/// A .torrent of `meta`'s info dictionary with `trackers` (one tier), keys in order.
+fn torrent_file(meta: &Metainfo, trackers: &[String]) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.dict();
+    if let Some(first) = trackers.first() {
+        e.bytes(b"announce").bytes(first.as_bytes());
+        e.bytes(b"announce-list").list().list();
+        for url in trackers {
+            e.bytes(url.as_bytes());
+        }
+        e.end().end();
+    }
+    e.bytes(b"info").raw(meta.info_bytes());
+    e.end();
+    e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetched_info_dictionary_becomes_a_torrent_with_the_magnets_trackers() {
+        let info = b"d6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+        let meta = Metainfo::from_info_bytes(info).unwrap();
+        let trackers = vec!["http://t.test/announce".to_owned(), "udp://u.test:1".into()];
+        let bytes = torrent_file(&meta, &trackers);
+        let again = Metainfo::from_bytes(&bytes).unwrap();
+        assert_eq!(again.info_hash(), meta.info_hash());
+        assert_eq!(again.trackers(), [trackers]);
+        let bare = Metainfo::from_bytes(&torrent_file(&meta, &[])).unwrap();
+        assert_eq!(bare.info_hash(), meta.info_hash());
+        assert!(bare.trackers().is_empty());
+    }
+}

@@ -1,0 +1,230 @@
+//! A torrent's [`TorrentView`] from the daemon's entry and the client's snapshot of it (its
+//! statistics, pieces, per-file bytes, peers, trackers and error), with the totals of every
+//! run; `Instant`s become Unix seconds.
+
+use std::time::Instant;
+
+use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::session::{
+    AnnounceResult, PeerInfo, SnapshotDetail, TorrentErrorKind, TorrentPhase, TorrentSnapshot,
+    TrackerStatus,
+};
+
+use super::Entry;
+use crate::daemon::backend::*;
+use crate::daemon::rpc::unix_now;
+
+/// What the client must build for `detail` (trackers always: front ends list them cheaply).
+pub(super) fn snapshot_detail(detail: Detail) -> SnapshotDetail {
+    SnapshotDetail {
+        pieces: detail.pieces,
+        files: detail.files,
+        peers: detail.peers,
+        trackers: true,
+    }
+}
+
+/// Unix seconds of `at`, given that `now` is `unix`.
+fn unix_of(at: Instant, now: Instant, unix: u64) -> u64 {
+    match at.checked_duration_since(now) {
+        Some(ahead) => unix.saturating_add(ahead.as_secs()),
+        None => unix.saturating_sub(now.saturating_duration_since(at).as_secs()),
+    }
+}
+
+/// The view of `entry`; `snap`: the client's snapshot taken at `now` (`None`: the client
+/// no longer has the torrent, or is stopping).
+pub(super) fn view(entry: &Entry, snap: Option<&TorrentSnapshot>, now: Instant) -> TorrentView {
+    let unix = unix_now();
+    let stats = snap.map(|s| &s.stats);
+    let (status, total, wanted, have, rate_down, rate_up, peers, checked, pieces) = match stats {
+        Some(s) => (
+            match s.phase {
+                TorrentPhase::Checking => Status::Checking,
+                TorrentPhase::FetchingMetadata | TorrentPhase::Downloading => Status::Downloading,
+                TorrentPhase::Seeding => Status::Seeding,
+                _ => Status::Stopped,
+            },
+            s.total_bytes,
+            s.wanted_bytes,
+            s.have_bytes,
+            s.download_rate,
+            s.upload_rate,
+            u32::try_from(s.peers_connected).unwrap_or(u32::MAX),
+            (s.pieces_checked, s.piece_count),
+            s.piece_count,
+        ),
+        None => (Status::Stopped, 0, 0, 0, 0, 0, 0, (0, 0), 0),
+    };
+    let status = if entry.stopped {
+        Status::Stopped
+    } else {
+        status
+    };
+    let left = wanted.saturating_sub(have);
+    let meta = snap
+        .and_then(|s| s.metainfo.as_deref())
+        .or(entry.meta.as_deref());
+    let file_bytes = snap.map_or(&[][..], |s| s.file_bytes.as_slice());
+    let files = meta.map_or_else(Vec::new, |m| files(m, file_bytes));
+    let trackers = snap.map_or_else(Vec::new, |s| {
+        s.trackers
+            .iter()
+            .map(|t| tracker_view(t, now, unix))
+            .collect()
+    });
+    // Bytes counted this run since the daemon last read the client's statistics.
+    let (up_unseen, down_unseen) = stats.map_or((0, 0), |s| entry.seen.unseen(s));
+    let totals = entry.totals;
+    let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    TorrentView {
+        id: entry.id,
+        hash: Hash(entry.handle.info_hash.0),
+        name: meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned()),
+        status,
+        error: snap.and_then(|s| s.error.as_ref()).map(|e| TorrentError {
+            kind: match e.kind {
+                TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
+                TorrentErrorKind::TrackerError => ErrorKind::TrackerError,
+                _ => ErrorKind::Local,
+            },
+            message: e.message.clone(),
+        }),
+        download_dir: entry.dir.clone(),
+        total_size: total,
+        size_when_done: wanted,
+        left_until_done: left,
+        have_valid: have,
+        have_unchecked: 0,
+        desired_available: snap.map_or(0, |s| s.desired_available),
+        downloaded_ever: totals.downloaded.saturating_add(down_unseen),
+        uploaded_ever: totals.uploaded.saturating_add(up_unseen),
+        corrupt_ever: snap.map_or(0, |s| s.corrupt_bytes),
+        metadata_done: if total > 0 { 1.0 } else { 0.0 },
+        recheck_progress: if checked.1 > 0 {
+            f64::from(checked.0) / f64::from(checked.1)
+        } else {
+            0.0
+        },
+        piece_count: pieces,
+        piece_size: meta.map_or(0, |m| u64::from(m.piece_length())),
+        pieces: snap
+            .and_then(|s| s.pieces.as_ref())
+            .map_or_else(Vec::new, |p| p.to_bitfield()),
+        rate_download: rate_down,
+        rate_upload: rate_up,
+        peers_connected: peers,
+        peers_sending_to_us: snap.map_or(0, |s| u32_of(s.peers_sending_to_us)),
+        peers_getting_from_us: snap.map_or(0, |s| u32_of(s.peers_getting_from_us)),
+        eta: (status == Status::Downloading && rate_down > 0).then(|| left / rate_down),
+        added_date: entry.added,
+        done_date: totals.done_date,
+        activity_date: if rate_down + rate_up > 0 {
+            unix
+        } else {
+            totals.activity_date
+        },
+        start_date: entry.added,
+        date_created: meta
+            .and_then(Metainfo::creation_date)
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        comment: meta.and_then(Metainfo::comment).unwrap_or("").to_owned(),
+        creator: meta.and_then(Metainfo::created_by).unwrap_or("").to_owned(),
+        is_private: meta.is_some_and(Metainfo::is_private),
+        magnet_link: entry.magnet_link.clone(),
+        queue_position: entry.id.0.saturating_sub(1),
+        seconds_downloading: totals.seconds_downloading,
+        seconds_seeding: totals.seconds_seeding,
+        options: entry.options.clone(),
+        files,
+        trackers,
+        peers: snap.map_or_else(Vec::new, |s| {
+            s.peers.iter().map(|p| peer_view(p, pieces)).collect()
+        }),
+    }
+}
+
+/// The files (padding left out) with their verified bytes (`file_bytes` in the metainfo's
+/// order, padding included; empty when not asked for).
+fn files(meta: &Metainfo, file_bytes: &[u64]) -> Vec<FileView> {
+    let piece = u64::from(meta.piece_length().max(1));
+    let mut offset = 0u64;
+    meta.files()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let begin = offset / piece;
+            offset += f.length;
+            (!f.padding).then(|| FileView {
+                name: f.path.components().join("/"),
+                length: f.length,
+                bytes_completed: file_bytes.get(i).copied().unwrap_or(0),
+                wanted: true,
+                priority: Priority::Normal,
+                begin_piece: u32::try_from(begin).unwrap_or(u32::MAX),
+                end_piece: u32::try_from(offset.div_ceil(piece)).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+}
+
+fn tracker_view(t: &TrackerStatus, now: Instant, unix: u64) -> TrackerView {
+    let (ok, result) = match &t.last_result {
+        Some(AnnounceResult::Ok { peers, warning }) => (
+            true,
+            match warning {
+                Some(w) => format!("Success (warning: {w})"),
+                None => format!("Success ({peers} peers)"),
+            },
+        ),
+        Some(AnnounceResult::Failed(m)) => (false, m.clone()),
+        None => (false, String::new()),
+    };
+    TrackerView {
+        id: t.tracker.id,
+        announce: t.tracker.url.clone(),
+        tier: t.tracker.tier,
+        seeders: t.swarm.map(|s| s.seeders),
+        leechers: t.swarm.map(|s| s.leechers),
+        last_announce: t.last_announce.map_or(0, |at| unix_of(at, now, unix)),
+        last_announce_ok: ok,
+        last_result: result,
+        next_announce: t.next_announce.map_or(0, |at| unix_of(at, now, unix)),
+    }
+}
+
+fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
+    PeerView {
+        address: p.addr,
+        client: p.client.clone(),
+        progress: if piece_count > 0 {
+            f64::from(p.pieces.min(piece_count)) / f64::from(piece_count)
+        } else {
+            0.0
+        },
+        rate_to_client: p.download_rate,
+        rate_to_peer: p.upload_rate,
+        incoming: p.incoming,
+        encrypted: p.encrypted,
+        peer_choked: p.am_choking,
+        peer_interested: p.peer_interested,
+        client_choked: p.peer_choking,
+        client_interested: p.am_interested,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn instants_become_unix_seconds_both_ways() {
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(unix_of(now, now, 1000), 1000);
+        assert_eq!(unix_of(now + s(30), now, 1000), 1030);
+        assert_eq!(unix_of(now - s(40), now, 1000), 960);
+    }
+}
