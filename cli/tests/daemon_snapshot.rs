@@ -1,8 +1,9 @@
 //! What the daemon shows of a real download and keeps across restarts, seen through the
 //! Python clients `transmission-rpc` and `qbittorrent-api`: a libtorrent seeder found through
 //! opentracker appears as a peer (address, client name), the tracker's status, file progress
-//! and the pieces bitfield fill in; totals, dates and the session's cumulative statistics
-//! survive a kill -9 and a graceful stop; a magnet's fetched metadata is not fetched again.
+//! and the pieces bitfield fill in, the piece hashes are listed; totals, dates and the
+//! session's cumulative statistics survive a kill -9 and a graceful stop; a magnet's fetched
+//! metadata is not fetched again.
 
 mod common;
 mod interop_support;
@@ -69,6 +70,8 @@ assert g.percent_done == 1.0, g.fields
 rows = [r for r in q.torrents_trackers(torrent_hash=h) if r["url"] == tracker]
 assert rows and rows[0]["status"] == 2 and rows[0]["num_seeds"] >= 1, rows
 f = g.fields
+hashes = q.torrents_piece_hashes(torrent_hash=h)
+assert len(hashes) == f["pieceCount"] and all(len(x) == 40 for x in hashes), hashes
 assert f["downloadedEver"] >= size and f["doneDate"] > 0 and f["activityDate"] > 0, f
 assert f["fileStats"][0]["bytesCompleted"] == size, f["fileStats"]
 cum = c.session_stats().cumulative_stats

@@ -278,6 +278,9 @@ pub(crate) struct TorrentView {
     pub(crate) piece_size: u64,
     /// Which pieces we have, most significant bit first (empty without metadata).
     pub(crate) pieces: Vec<u8>,
+    /// The metainfo's SHA-1 piece hashes (when [`Detail::piece_hashes`] asks; empty without
+    /// metadata or for a v2-only torrent).
+    pub(crate) piece_hashes: Vec<[u8; 20]>,
     /// Bytes per second received.
     pub(crate) rate_download: u64,
     /// Bytes per second sent.
@@ -335,6 +338,8 @@ pub(crate) struct Detail {
     pub(crate) pieces: bool,
     /// The trackers.
     pub(crate) trackers: bool,
+    /// The metainfo's piece hashes (v1).
+    pub(crate) piece_hashes: bool,
 }
 
 /// Where a torrent to add comes from.

@@ -397,7 +397,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         entries
             .iter()
             .enumerate()
-            .map(|(i, entry)| view::view(entry, snaps.get(i).and_then(Option::as_ref), now))
+            .map(|(i, entry)| view::view(entry, snaps.get(i).and_then(Option::as_ref), detail, now))
             .collect()
     }
 

@@ -34,7 +34,12 @@ fn unix_of(at: Instant, now: Instant, unix: u64) -> u64 {
 
 /// The view of `entry`; `snap`: the client's snapshot taken at `now` (`None`: the client
 /// no longer has the torrent, or is stopping).
-pub(super) fn view(entry: &Entry, snap: Option<&TorrentSnapshot>, now: Instant) -> TorrentView {
+pub(super) fn view(
+    entry: &Entry,
+    snap: Option<&TorrentSnapshot>,
+    detail: Detail,
+    now: Instant,
+) -> TorrentView {
     let unix = unix_now();
     let stats = snap.map(|s| &s.stats);
     let (status, total, wanted, have, rate_down, rate_up, peers, checked, pieces) = match stats {
@@ -111,6 +116,9 @@ pub(super) fn view(entry: &Entry, snap: Option<&TorrentSnapshot>, now: Instant) 
         pieces: snap
             .and_then(|s| s.pieces.as_ref())
             .map_or_else(Vec::new, |p| p.to_bitfield()),
+        piece_hashes: meta
+            .filter(|_| detail.piece_hashes)
+            .map_or_else(Vec::new, |m| m.piece_hashes().to_vec()),
         rate_download: rate_down,
         rate_upload: rate_up,
         peers_connected: peers,

@@ -49,6 +49,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
         piece_count: 4,
         piece_size: 256,
         pieces: vec![0b1110_0000],
+        piece_hashes: vec![[0xab; 20], [0x01; 20], [0; 20], [0xff; 20]],
         rate_download: 2000,
         rate_upload: 1000,
         peers_connected: 1,

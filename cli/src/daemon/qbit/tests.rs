@@ -206,6 +206,14 @@ fn info_reports_qbittorrent_fields_states_and_units() {
         Form::default().with("hash", &hash(1)),
     ));
     assert_eq!(pieces, serde_json::json!([2, 2, 2, 0]));
+    let hashes = json(&call(
+        &q,
+        "torrents/pieceHashes",
+        Form::default().with("hash", &hash(1)),
+    ));
+    assert_eq!(hashes[0], "ab".repeat(20));
+    assert_eq!(hashes[3], "ff".repeat(20));
+    assert_eq!(hashes.as_array().unwrap().len(), 4);
     let missing = call(
         &q,
         "torrents/properties",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Answer, Failure, Form, Qbit, Reply, map};
 use crate::daemon::backend::{
-    Action, AddTorrent, Backend, Detail, FileChanges, Files, GroupEdit, LimitMode, QueueMove,
+    Action, AddTorrent, Backend, Detail, FileChanges, Files, GroupEdit, Hash, LimitMode, QueueMove,
     Source, TorrentChanges, TrackerEdit,
 };
 
@@ -32,12 +32,10 @@ impl<B: Backend> Qbit<B> {
                 &self.one(form, detail(|d| d.pieces = true)).await?,
             ))),
             "pieceHashes" => {
-                self.one(form, Detail::default()).await?;
-                Err(Failure::Internal(
-                    "not supported by this daemon: piece hashes (the backend does not expose \
-                     the metainfo's pieces)"
-                        .into(),
-                ))
+                let t = self.one(form, detail(|d| d.piece_hashes = true)).await?;
+                let hashes: Vec<String> =
+                    t.piece_hashes.iter().map(|h| Hash(*h).to_hex()).collect();
+                Ok(Reply::json(&json!(hashes)))
             }
             "add" => self.add(form).await,
             "delete" => {
