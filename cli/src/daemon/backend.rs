@@ -221,6 +221,10 @@ pub(crate) struct PeerView {
     pub(crate) rate_to_client: u64,
     /// Bytes per second we send it.
     pub(crate) rate_to_peer: u64,
+    /// Payload bytes received from it over this connection.
+    pub(crate) downloaded: u64,
+    /// Payload bytes sent to it over this connection.
+    pub(crate) uploaded: u64,
     /// Whether it connected to us.
     pub(crate) incoming: bool,
     /// Whether the connection is encrypted (MSE).

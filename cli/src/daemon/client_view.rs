@@ -213,6 +213,8 @@ fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
         },
         rate_to_client: p.download_rate,
         rate_to_peer: p.upload_rate,
+        downloaded: p.downloaded,
+        uploaded: p.uploaded,
         incoming: p.incoming,
         encrypted: p.encrypted,
         peer_choked: p.am_choking,

@@ -101,6 +101,8 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
             progress: 1.0,
             rate_to_client: 2000,
             rate_to_peer: 1000,
+            downloaded: 5000,
+            uploaded: 3000,
             incoming: false,
             encrypted: true,
             peer_choked: false,

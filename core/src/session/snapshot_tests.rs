@@ -256,3 +256,39 @@ fn tracker_status_and_the_torrent_error_follow_the_announces() {
     assert_eq!((swarm.seeders, swarm.leechers), (3, 5));
     assert!(tracker.next_announce.is_some_and(|at| at > retry));
 }
+
+#[test]
+fn a_failed_disk_job_is_the_torrents_error() {
+    let now = Instant::now();
+    let mut s = Session::new(SessionConfig::default(), now, 5);
+    let t = s
+        .add_torrent(
+            now,
+            TorrentSource::Metainfo(two_files()),
+            TorrentOptions::default(),
+        )
+        .unwrap();
+    let stamps = std::iter::from_fn(|| s.poll_action())
+        .find_map(|a| match a {
+            Action::Disk(DiskJob {
+                id,
+                kind: DiskJobKind::Stamps,
+                ..
+            }) => Some(id),
+            _ => None,
+        })
+        .expect("a stamps job");
+    let done = Completion {
+        id: stamps,
+        torrent: t,
+        result: Err(crate::storage::StorageError::NoSuchFile(1)),
+    };
+    s.handle_completion(now, done);
+    let error = s
+        .torrent_snapshot(now, t, SnapshotDetail::default())
+        .unwrap()
+        .error
+        .expect("the disk error");
+    assert_eq!(error.kind, TorrentErrorKind::Disk);
+    assert!(!error.message.is_empty());
+}

@@ -253,8 +253,8 @@ fn peer_value(p: &PeerView) -> Value {
         "connection": "BT",
         "country_code": "",
         "relevance": 1,
-        "downloaded": 0,
-        "uploaded": 0,
+        "downloaded": p.downloaded,
+        "uploaded": p.uploaded,
     })
 }
 

@@ -356,6 +356,10 @@ fn torrent_peers_sends_a_full_update_then_only_changes() {
     let peer = &full["peers"]["127.0.0.1:6881"];
     assert_eq!(peer["client"], "Transmission 4.0");
     assert_eq!(peer["flags"], "DUE");
+    assert_eq!(
+        (&peer["downloaded"], &peer["uploaded"]),
+        (&5000.into(), &3000.into())
+    );
     let rid = full["rid"].as_u64().unwrap();
 
     let same = json(&call(&q, "sync/torrentPeers", ask(rid)));
