@@ -16,7 +16,7 @@ use crate::metainfo::Metainfo;
 use crate::picker::Priority;
 use crate::pieces::PieceSet;
 use crate::storage::StorageError;
-use crate::tracker::{AnnounceResponse, TrackerError, TrackerUrl};
+use crate::tracker::{AnnounceResponse, TrackerError, TrackerUrl, UdpError};
 use crate::wire::transport::Transport;
 
 /// The longest tracker message kept (trackers are hostile).
@@ -156,6 +156,8 @@ struct Logged {
     at: Instant,
     result: AnnounceResult,
     counts: Option<SwarmCounts>,
+    /// The failure was the tracker's own answer (not a connect, DNS or timeout failure).
+    refused: bool,
 }
 
 impl AnnounceLog {
@@ -182,6 +184,7 @@ impl AnnounceLog {
                 at: now,
                 result,
                 counts,
+                refused: false,
             },
         );
     }
@@ -193,6 +196,12 @@ impl AnnounceLog {
             url.to_owned(),
             Logged {
                 at: now,
+                refused: matches!(
+                    error,
+                    TrackerError::Status { .. }
+                        | TrackerError::Response(_)
+                        | TrackerError::Udp(UdpError::Tracker(_))
+                ),
                 result: AnnounceResult::Failed(
                     error.to_string().chars().take(MAX_MESSAGE).collect(),
                 ),
@@ -201,16 +210,18 @@ impl AnnounceLog {
         );
     }
 
-    /// The latest failure message, for the torrent's error once every tracker failed.
-    pub(crate) fn last_failure(&self) -> Option<&str> {
-        self.trackers
+    /// The latest failure, if it was a tracker's own answer (an error status, a `failure
+    /// reason`, a UDP error): its message.
+    pub(crate) fn last_refusal(&self) -> Option<&str> {
+        let latest = self
+            .trackers
             .values()
-            .filter_map(|l| match &l.result {
-                AnnounceResult::Failed(m) => Some((l.at, m.as_str())),
-                AnnounceResult::Ok { .. } => None,
-            })
-            .max_by_key(|(at, _)| *at)
-            .map(|(_, m)| m)
+            .filter(|l| matches!(l.result, AnnounceResult::Failed(_)))
+            .max_by_key(|l| l.at)?;
+        match &latest.result {
+            AnnounceResult::Failed(m) if latest.refused => Some(m),
+            _ => None,
+        }
     }
 }
 
@@ -232,8 +243,9 @@ impl Torrent {
         }
     }
 
-    /// Every tracker failed an announce round: the latest failure is the torrent's error
-    /// (unless a disk error is shown).
+    /// Every tracker failed an announce round: if the latest failure was a tracker's own
+    /// refusal, it is the torrent's error (unless a disk error is shown). A tracker that
+    /// cannot be reached shows only in its own status, as Transmission does.
     pub(crate) fn every_tracker_failed(&mut self) {
         if self
             .error
@@ -242,16 +254,12 @@ impl Torrent {
         {
             return;
         }
-        let message = self
-            .announces
-            .last_failure()
-            .unwrap_or("every tracker failed")
-            .chars()
-            .take(MAX_MESSAGE)
-            .collect();
+        let Some(message) = self.announces.last_refusal() else {
+            return;
+        };
         self.error = Some(TorrentError {
             kind: TorrentErrorKind::TrackerError,
-            message,
+            message: message.chars().take(MAX_MESSAGE).collect(),
         });
     }
 

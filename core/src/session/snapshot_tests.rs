@@ -292,3 +292,20 @@ fn a_failed_disk_job_is_the_torrents_error() {
     assert_eq!(error.kind, TorrentErrorKind::Disk);
     assert!(!error.message.is_empty());
 }
+
+#[test]
+fn an_unreachable_tracker_shows_in_its_status_only() {
+    let now = Instant::now();
+    let (mut s, t, pending) = partial(&[], now);
+    assert!(!pending.is_empty(), "an announce was sent");
+    for id in pending {
+        let error = crate::tracker::TrackerError::Transport("connection refused".into());
+        s.handle_http_response(now, id, Err(error));
+    }
+    let snap = s.torrent_snapshot(now, t, ALL).unwrap();
+    assert_eq!(snap.error, None);
+    assert!(matches!(
+        &snap.trackers[0].last_result,
+        Some(AnnounceResult::Failed(m)) if m.contains("connection refused")
+    ));
+}
