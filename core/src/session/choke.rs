@@ -2,82 +2,70 @@
 //! free one); otherwise the torrent's [`Choker`](crate::choker::Choker) decides at each
 //! rechoke from the peers' rates, and each connection is choked or unchoked accordingly.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::Session;
-use super::io::{ConnId, TorrentId};
-use super::peers::Peer;
-use crate::choker::{ChokeMode, Choker, PeerStats};
-use crate::picker::Picker;
+use super::SessionConfig;
+use super::io::TorrentId;
+use super::peers::{Peer, Peers};
+use super::torrent::Torrent;
+use crate::choker::{ChokeMode, PeerStats};
+use crate::picker::{PeerKey, Picker};
 
-impl Session {
-    /// A peer became interested or not interested in us.
-    pub(super) fn interest_changed(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get(conn) else {
-            return;
-        };
-        let Some(id) = peer.torrent else {
-            return;
-        };
-        let Some(t) = self.torrents.get(&id) else {
-            return;
-        };
-        let slots = self.config.choker.upload_slots + self.config.choker.optimistic_slots;
-        let of_torrent = self.peers.values().filter(|p| p.torrent == Some(id));
-        if interest_needs_rechoke(&t.choker, peer, of_torrent, slots) {
-            self.rechoke(now, id);
+impl Torrent {
+    /// Whether `peer`'s change of interest calls for a rechoke of torrent `id` at once: a new
+    /// interested peer takes a free slot; a peer losing interest frees its slot.
+    pub(crate) fn interest_needs_rechoke(
+        &self,
+        id: TorrentId,
+        peer: &Peer,
+        peers: &Peers,
+        config: &SessionConfig,
+    ) -> bool {
+        let slots = config.choker.upload_slots + config.choker.optimistic_slots;
+        let unchoked = self.choker.is_unchoked(peer.key);
+        if !peer.conn.peer_interested() {
+            return unchoked;
         }
+        !unchoked
+            && peers
+                .values()
+                .filter(|p| p.torrent == Some(id) && self.choker.is_unchoked(p.key))
+                .count()
+                < slots
     }
 
-    /// Decides who we upload to, and chokes or unchokes accordingly.
-    pub(super) fn rechoke(&mut self, now: Instant, id: TorrentId) {
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        let Some(d) = t.data.as_ref() else {
-            return;
-        };
-        if !t.is_running() {
-            return;
+    /// Decides who of torrent `id`'s peers we upload to (`None`: the torrent does not run).
+    pub(crate) fn choke_decision(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        peers: &Peers,
+    ) -> Option<BTreeSet<PeerKey>> {
+        let d = self.data.as_ref()?;
+        if !self.is_running() {
+            return None;
         }
         let mode = if d.picker.is_finished() {
             ChokeMode::Seeding
         } else {
             ChokeMode::Downloading
         };
-        let of_torrent = self.peers.values().filter(|p| p.torrent == Some(id));
+        let of_torrent = peers.values().filter(|p| p.torrent == Some(id));
         let stats = peer_stats(now, of_torrent, &d.picker);
-        let decision = t.choker.rechoke(now, mode, &stats);
-        for conn in self.peers.ids_of(id) {
-            if let Some(p) = self.peers.get_mut(conn)
-                && p.established
-            {
-                let _ = if decision.unchoke.contains(&p.key) {
-                    p.conn.unchoke(now)
-                } else {
-                    p.conn.choke(now)
-                };
-            }
-            self.drive(now, conn);
-        }
+        Some(self.choker.rechoke(now, mode, &stats).unchoke)
     }
 }
 
-/// Whether `peer`'s change of interest calls for a rechoke at once: a new interested peer
-/// takes a free slot (of `slots`, counted over the torrent's peers `of_torrent`); a peer
-/// losing interest frees its slot.
-fn interest_needs_rechoke<'a>(
-    choker: &Choker,
-    peer: &Peer,
-    of_torrent: impl Iterator<Item = &'a Peer>,
-    slots: usize,
-) -> bool {
-    let unchoked = choker.is_unchoked(peer.key);
-    let interested = peer.conn.peer_interested();
-    if !interested {
-        return unchoked;
+/// Chokes or unchokes an established connection as decided (`unchoke`).
+pub(crate) fn apply(now: Instant, peer: &mut Peer, unchoke: &BTreeSet<PeerKey>) {
+    if peer.established {
+        let _ = if unchoke.contains(&peer.key) {
+            peer.conn.unchoke(now)
+        } else {
+            peer.conn.choke(now)
+        };
     }
-    !unchoked && of_torrent.filter(|p| choker.is_unchoked(p.key)).count() < slots
 }
 
 /// What the choker weighs of each established peer of a torrent (`of_torrent`) at `now`.

@@ -1,309 +1,263 @@
 //! Opening and closing connections: dialling candidates within the limits, accepting inbound
-//! sockets, connect results, and removing a connection from everything that knows it.
+//! sockets, connect results, and removing a connection from everything that knows it (the
+//! connection table's side, on [`Peers`]).
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::Session;
+use super::SessionConfig;
 use super::config::OutgoingEncryption;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, TorrentId};
-use super::peers::{Dialing, Peer};
+use super::outputs::Outputs;
+use super::peers::{Dialing, Peer, Peers};
 use super::penalty::Penalties;
 use super::smart_ban::DepartedPeer;
+use super::torrent::Torrent;
 use super::torrent::candidates::Source;
+use crate::rng::Rng;
 use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD};
-use crate::wire::{CloseReason, Connection, TorrentParams};
+use crate::wire::{self, CloseReason, Connection};
 
-impl Session {
+/// Our own addresses, so that we never dial ourselves.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnAddr {
+    port: u16,
+    listen_ip: Option<IpAddr>,
+    announce_ip: Option<IpAddr>,
+}
+
+impl OwnAddr {
+    /// Our addresses under `config`, listening on `listen_ip` if the runtime told us.
+    pub(crate) fn new(config: &SessionConfig, listen_ip: Option<IpAddr>) -> Self {
+        Self {
+            port: config.listen_port,
+            listen_ip,
+            announce_ip: config.announce_ip,
+        }
+    }
+
     /// Whether `addr` is our own listen address (dialling it would connect to ourselves;
     /// opentracker returns our own address among the peers).
-    pub(super) fn is_own_addr(&self, addr: SocketAddr) -> bool {
-        let port = self.config.listen_port;
-        if port == 0 || addr.port() != port {
+    pub(crate) fn is(&self, addr: SocketAddr) -> bool {
+        if self.port == 0 || addr.port() != self.port {
             return false;
         }
         let ip = addr.ip();
         ip.is_loopback()
             || ip.is_unspecified()
             || Some(ip) == self.listen_ip
-            || Some(ip) == self.config.announce_ip
+            || Some(ip) == self.announce_ip
     }
 
-    /// Adds addresses to a torrent's candidates (our own address excluded).
-    pub(super) fn add_candidates(&mut self, id: TorrentId, peers: &[SocketAddr], source: Source) {
-        let own: Vec<bool> = peers.iter().map(|a| self.is_own_addr(*a)).collect();
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        if !t.is_active() {
+    /// Our own listen address, when the runtime told us where it listens.
+    pub(crate) fn listen_addr(&self) -> Option<SocketAddr> {
+        let ip = self.listen_ip.filter(|ip| !ip.is_unspecified())?;
+        (self.port != 0).then(|| SocketAddr::new(ip, self.port))
+    }
+}
+
+impl Torrent {
+    /// The most connections of the torrent: its own limit, else the session's.
+    pub(crate) fn peer_limit(&self, config: &SessionConfig) -> usize {
+        self.limits
+            .max_connections
+            .unwrap_or(config.max_connections_per_torrent)
+    }
+
+    /// Adds addresses to the torrent's candidates, if active (our own address excluded).
+    pub(crate) fn add_candidates(&mut self, peers: &[SocketAddr], source: Source, own: OwnAddr) {
+        if !self.is_active() {
             return;
         }
-        for (addr, own) in peers.iter().zip(own) {
-            if !own {
-                t.candidates.add(*addr, source);
+        for addr in peers {
+            if !own.is(*addr) {
+                self.candidates.add(*addr, source);
             }
         }
     }
+}
 
-    /// Whether another connection to `ip` is allowed (loopback is exempt: local swarms and
-    /// tests run every peer on 127.0.0.1).
-    fn ip_allows(&self, addr: SocketAddr) -> bool {
-        addr.ip().is_loopback() || self.peers.to_ip(addr.ip()) < self.config.max_connections_per_ip
+/// What opening a connection uses of the session: its settings, the wire settings every
+/// connection shares, and the random source (MSE keys and padding).
+pub(crate) struct ConnCx<'a> {
+    /// The session's settings.
+    pub(crate) config: &'a SessionConfig,
+    /// The wire settings.
+    pub(crate) wire: &'a Arc<wire::Config>,
+    /// The session's random source.
+    pub(crate) rng: &'a mut Rng,
+}
+
+impl Peers {
+    /// Whether another connection to `addr`'s IP is allowed (loopback is exempt: local swarms
+    /// and tests run every peer on 127.0.0.1).
+    fn ip_allows(&self, addr: SocketAddr, config: &SessionConfig) -> bool {
+        addr.ip().is_loopback() || self.to_ip(addr.ip()) < config.max_connections_per_ip
     }
 
-    /// The most connections of torrent `id`: its own limit, else the session's.
-    pub(super) fn peer_limit_of(&self, id: TorrentId) -> usize {
-        self.torrents
-            .get(&id)
-            .and_then(|t| t.limits.max_connections)
-            .unwrap_or(self.config.max_connections_per_torrent)
-    }
-
-    /// The penalty box's settings.
-    fn penalties(&self) -> Penalties {
-        Penalties {
-            strikes: self.config.penalty_strikes,
-            duration: self.config.penalty_duration,
-            capacity: self.config.max_penalized_addresses,
+    /// Dials the next candidate of torrent `id` (`t`), if the per-IP limit allows it (`false`:
+    /// it refused, and the candidate is put back as closed). `None`: no candidate is ready.
+    pub(crate) fn dial_next(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        t: &mut Torrent,
+        config: &SessionConfig,
+        out: &mut Outputs,
+    ) -> Option<bool> {
+        let addr = t.candidates.next(now, t.is_seed())?;
+        if !self.ip_allows(addr, config) {
+            t.candidates.closed(now, addr, false, false);
+            return Some(false);
         }
-    }
-
-    /// Closes the least useful connection `eligible` allows to make room for a newcomer (see
-    /// `evict`); `false`: every one keeps its slot.
-    pub(super) fn evict(&mut self, now: Instant, eligible: impl Fn(ConnId, &Peer) -> bool) -> bool {
-        let grace = self.config.interest_grace;
-        let Some((conn, _)) = self.peers.least_useful(now, grace, eligible) else {
-            return false;
-        };
-        self.close_conn(now, conn, PeerCloseReason::Evicted);
-        true
-    }
-
-    /// Dials candidates while the limits allow.
-    pub(super) fn dial(&mut self, now: Instant) {
-        if self.shutting_down {
-            return;
-        }
-        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
-        for id in ids {
-            loop {
-                if self.peers.half_open() >= self.config.max_half_open {
-                    return;
-                }
-                let Some(t) = self.torrents.get(&id) else {
-                    break;
-                };
-                let dialable = matches!(
-                    t.stage,
-                    super::torrent::Stage::Running | super::torrent::Stage::Metadata
-                );
-                if !dialable || t.options.no_outbound {
-                    break;
-                }
-                // At a limit, a candidate ready to dial replaces the least useful connection.
-                let total_full = self.peers.total() >= self.config.max_connections;
-                let torrent_full = self.peers.of_torrent(id) >= self.peer_limit_of(id);
-                if (total_full || torrent_full) && !t.candidates.has_ready(now, t.is_seed()) {
-                    break;
-                }
-                if total_full && !self.evict(now, |_, _| true) {
-                    return;
-                }
-                if torrent_full && !self.evict(now, |_, p| p.torrent == Some(id)) {
-                    break;
-                }
-                let Some(t) = self.torrents.get_mut(&id) else {
-                    break;
-                };
-                let we_are_seed = t.is_seed();
-                let Some(addr) = t.candidates.next(now, we_are_seed) else {
-                    break;
-                };
-                if !(addr.ip().is_loopback()
-                    || self.peers.to_ip(addr.ip()) < self.config.max_connections_per_ip)
-                {
-                    if let Some(t) = self.torrents.get_mut(&id) {
-                        t.candidates.closed(now, addr, false, false);
-                    }
-                    continue;
-                }
-                let conn = self.peers.alloc_conn();
-                self.peers.start_dial(
-                    conn,
-                    Dialing {
-                        addr,
-                        torrent: id,
-                        since: now,
-                    },
-                );
-                self.actions.push_back(Action::Connect { conn, addr });
-            }
-        }
-    }
-
-    /// An inbound socket: a connection waiting for the peer's handshake, if limits allow. At
-    /// the pending-inbound or overall limit it replaces the least useful connection (see
-    /// `evict`); a penalised address is refused.
-    pub(super) fn accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
-        if self.shutting_down
-            || self.peers.penalties.is_refused(remote.ip(), now)
-            || !self.ip_allows(remote)
         {
-            return None;
+            let conn = self.alloc_conn();
+            self.start_dial(
+                conn,
+                Dialing {
+                    addr,
+                    torrent: id,
+                    since: now,
+                },
+            );
+            out.action(Action::Connect { conn, addr });
         }
-        if self.peers.pending_inbound() >= self.config.max_pending_inbound
-            && !self.evict(now, |_, p| p.torrent.is_none())
-        {
-            return None;
-        }
-        if self.peers.total() >= self.config.max_connections && !self.evict(now, |_, _| true) {
-            return None;
-        }
-        let id = self.peers.alloc_conn();
-        let key = self.peers.alloc_key();
-        let mut conn = Connection::inbound(now, self.wire.clone(), Some(remote.ip()));
-        let (private, pad) = self.mse_secrets();
+        Some(true)
+    }
+
+    /// Whether an inbound socket from `remote` may be taken at all (a penalised address, or
+    /// one with too many connections, is refused).
+    pub(crate) fn may_accept(
+        &self,
+        now: Instant,
+        remote: SocketAddr,
+        config: &SessionConfig,
+    ) -> bool {
+        !self.penalties.is_refused(remote.ip(), now) && self.ip_allows(remote, config)
+    }
+
+    /// An inbound socket taken: a connection waiting for the peer's handshake.
+    pub(crate) fn open_inbound(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        cx: ConnCx<'_>,
+    ) -> ConnId {
+        let id = self.alloc_conn();
+        let key = self.alloc_key();
+        let mut conn = Connection::inbound(now, cx.wire.clone(), Some(remote.ip()));
+        let (private, pad) = mse_secrets(cx.rng);
         conn.answer_encrypted(private, pad);
         let peer = Peer::new(conn, remote, None, key, false, now);
-        self.peers.insert(id, peer);
-        Some(id)
+        self.insert(id, peer);
+        id
     }
 
-    /// A fresh MSE private key and padding (0–512 bytes) from the session's RNG.
-    fn mse_secrets(&mut self) -> ([u8; 20], Vec<u8>) {
-        let mut private = [0; 20];
-        self.rng.fill(&mut private);
-        let mut pad = vec![0; self.rng.index(MSE_MAX_PAD + 1)];
-        self.rng.fill(&mut pad);
-        (private, pad)
-    }
-
-    /// Whether to dial `addr` of torrent `id` with the encrypted handshake.
-    fn dial_encrypted(&self, id: TorrentId, addr: SocketAddr) -> bool {
-        let other = self
-            .torrents
-            .get(&id)
-            .is_some_and(|t| t.candidates.other_handshake(addr));
-        match self.config.outgoing_encryption {
-            OutgoingEncryption::Never => false,
-            OutgoingEncryption::Fallback => other,
-            OutgoingEncryption::Prefer => !other,
-        }
-    }
-
-    /// The result of a connect.
-    pub(super) fn connected(
+    /// The result of a connect: the connection opens (drive it: `true`), or the dial failed.
+    pub(crate) fn connected(
         &mut self,
         now: Instant,
         conn: ConnId,
         result: Result<(), std::io::ErrorKind>,
-    ) {
-        let Some(dialing) = self.peers.end_dial(conn) else {
-            return;
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
+        cx: ConnCx<'_>,
+    ) -> bool {
+        let Some(dialing) = self.end_dial(conn) else {
+            return false;
         };
         let addr = dialing.addr;
         let id = dialing.torrent;
-        let active = self.torrents.get(&id).is_some_and(|t| t.is_active());
+        let active = torrents.get(&id).is_some_and(|t| t.is_active());
         if let Err(kind) = result {
-            if let Some(t) = self.torrents.get_mut(&id) {
+            if let Some(t) = torrents.get_mut(&id) {
                 t.candidates.closed(now, addr, true, false);
             }
-            self.events.push_back(Event::PeerClosed {
+            out.event(Event::PeerClosed {
                 torrent: Some(id),
                 addr,
                 reason: PeerCloseReason::ConnectFailed(kind),
             });
-            return;
+            return false;
         }
         if !active {
-            self.actions.push_back(Action::Close { conn });
-            return;
+            out.action(Action::Close { conn });
+            return false;
         }
-        let Some(t) = self.torrents.get(&id) else {
-            return;
+        let Some(t) = torrents.get(&id) else {
+            return false;
         };
-        let (geometry, bits, metadata_size) = match &t.data {
-            Some(d) => (
-                Some(crate::wire::PieceGeometry::of_layout(d.meta.layout())),
-                Some(&d.bits),
-                Some(d.meta.info_bytes().len() as u64),
-            ),
-            None => (None, None, None),
-        };
-        let params = TorrentParams {
-            info_hash: t.info_hash,
-            geometry,
-            our_pieces: bits,
-            metadata_size,
-        };
-        let Ok(mut c) = Connection::outbound(now, self.wire.clone(), Some(addr.ip()), params)
+        let Ok(mut c) = Connection::outbound(now, cx.wire.clone(), Some(addr.ip()), t.params())
         else {
-            self.actions.push_back(Action::Close { conn });
-            return;
+            out.action(Action::Close { conn });
+            return false;
         };
-        if self.dial_encrypted(id, addr) {
+        if dial_encrypted(t, addr, cx.config) {
             // The wire connection's handshake waits in it until MSE ends.
-            let (private, pad) = self.mse_secrets();
+            let (private, pad) = mse_secrets(cx.rng);
             c.open_encrypted(private, pad, CRYPTO_PLAINTEXT | CRYPTO_RC4);
         }
-        let key = self.peers.alloc_key();
+        let key = self.alloc_key();
         let mut peer = Peer::new(c, addr, Some(id), key, true, now);
         peer.listen_addr = Some(addr);
-        self.peers.insert(conn, peer);
-        self.drive(now, conn);
+        self.insert(conn, peer);
+        true
     }
 
-    /// Connects that took too long.
-    pub(super) fn expire_dials(&mut self, now: Instant) {
-        let timeout = self.config.connect_timeout;
-        let mut expired = self.conns_due(now);
+    /// The dials that took too long by `now`, among the connections due.
+    pub(crate) fn expired_dials(
+        &self,
+        due: Vec<ConnId>,
+        now: Instant,
+        config: &SessionConfig,
+    ) -> Vec<ConnId> {
+        let mut expired = due;
         expired.retain(|conn| {
-            self.peers
-                .dial(*conn)
-                .is_some_and(|d| now >= d.since + timeout)
+            self.dial(*conn)
+                .is_some_and(|d| now >= d.since + config.connect_timeout)
         });
-        for conn in expired {
-            self.actions.push_back(Action::Close { conn });
-            self.connected(now, conn, Err(std::io::ErrorKind::TimedOut));
+        expired
+    }
+
+    /// The runtime saw a dial's socket close: the dial failed. `false`: not a dial.
+    pub(crate) fn dial_closed(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+    ) -> bool {
+        let Some(d) = self.end_dial(conn) else {
+            return false;
+        };
+        if let Some(t) = torrents.get_mut(&d.torrent) {
+            t.candidates.closed(now, d.addr, true, false);
         }
+        true
     }
 
-    /// The runtime saw the socket close.
-    pub(super) fn socket_closed(&mut self, now: Instant, conn: ConnId) {
-        if let Some(d) = self.peers.end_dial(conn) {
-            if let Some(t) = self.torrents.get_mut(&d.torrent) {
-                t.candidates.closed(now, d.addr, true, false);
-            }
-            return;
-        }
-        let reason = PeerCloseReason::Wire(CloseReason::RemoteClosed);
-        self.drop_conn(now, conn, reason, false);
-    }
-
-    /// Closes a connection on our initiative.
-    pub(super) fn close_conn(&mut self, now: Instant, conn: ConnId, reason: PeerCloseReason) {
-        self.drop_conn(now, conn, reason, true);
-    }
-
-    /// Removes a connection from the table, its torrent's picker and choker, and tells the
-    /// runtime (`send_close`) and the application.
-    pub(super) fn drop_conn(
+    /// Removes an open connection from the table and from its torrent's picker and
+    /// candidates, and tells the application. Returns what its torrent is left to do, if it
+    /// had one.
+    pub(crate) fn drop_conn(
         &mut self,
         now: Instant,
         conn: ConnId,
         reason: PeerCloseReason,
-        send_close: bool,
-    ) {
-        let Some(peer) = self.peers.remove(conn) else {
-            return;
-        };
-        if send_close {
-            self.actions.push_back(Action::Close { conn });
-        }
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        config: &SessionConfig,
+        out: &mut Outputs,
+    ) -> Option<Dropped> {
+        let peer = self.remove(conn)?;
         if is_strike(&peer, &reason) {
-            let penalties = self.penalties();
-            self.peers.penalties.strike(peer.addr.ip(), now, penalties);
+            let penalties = Penalties {
+                strikes: config.penalty_strikes,
+                duration: config.penalty_duration,
+                capacity: config.max_penalized_addresses,
+            };
+            self.penalties.strike(peer.addr.ip(), now, penalties);
         }
         let failed = !peer.established
             || matches!(
@@ -320,7 +274,7 @@ impl Session {
             .is_some_and(|p| !p.is_empty() && p.is_full());
         let mut rechoke = false;
         if let Some(id) = peer.torrent
-            && let Some(t) = self.torrents.get_mut(&id)
+            && let Some(t) = torrents.get_mut(&id)
         {
             if let Some(d) = t.data.as_mut()
                 && peer.in_picker
@@ -338,7 +292,7 @@ impl Session {
                     PeerCloseReason::SelfConnection => t.candidates.remove(listen),
                     _ => t.candidates.closed(now, listen, failed, peer_was_seed),
                 }
-                let encryption = self.config.outgoing_encryption;
+                let encryption = config.outgoing_encryption;
                 if peer.outbound
                     && peer.conn.peer_id().is_none()
                     && encryption != OutgoingEncryption::Never
@@ -347,20 +301,27 @@ impl Session {
                 }
             }
         }
-        self.events.push_back(Event::PeerClosed {
+        out.event(Event::PeerClosed {
             torrent: peer.torrent,
             addr: peer.addr,
             reason,
         });
-        if let Some(id) = peer.torrent {
-            self.metadata_peer_gone(now, id, conn);
-            self.pex_peer_gone(id, peer.listen_addr);
-            if rechoke {
-                self.rechoke(now, id);
-            }
-            self.fill_all(now, id);
-        }
+        Some(Dropped {
+            torrent: peer.torrent?,
+            listen_addr: peer.listen_addr,
+            rechoke,
+        })
     }
+}
+
+/// A connection of a torrent was removed: what the torrent is left to do.
+pub(crate) struct Dropped {
+    /// The torrent.
+    pub(crate) torrent: TorrentId,
+    /// Where the peer listens, if known (it leaves the peer exchange).
+    pub(crate) listen_addr: Option<SocketAddr>,
+    /// It was unchoked: its slot is free.
+    pub(crate) rechoke: bool,
 }
 
 /// Whether closing `peer` for `reason` is a strike against its address: an inbound
@@ -374,6 +335,25 @@ fn is_strike(peer: &Peer, reason: &PeerCloseReason) -> bool {
             | PeerCloseReason::Wire(CloseReason::HandshakeTimeout | CloseReason::Protocol(_))
     );
     !peer.outbound && peer.useful_at.is_none() && useless
+}
+
+/// A fresh MSE private key and padding (0–512 bytes) from the session's random source.
+fn mse_secrets(rng: &mut Rng) -> ([u8; 20], Vec<u8>) {
+    let mut private = [0; 20];
+    rng.fill(&mut private);
+    let mut pad = vec![0; rng.index(MSE_MAX_PAD + 1)];
+    rng.fill(&mut pad);
+    (private, pad)
+}
+
+/// Whether to dial `addr` of torrent `t` with the encrypted handshake.
+fn dial_encrypted(t: &Torrent, addr: SocketAddr, config: &SessionConfig) -> bool {
+    let other = t.candidates.other_handshake(addr);
+    match config.outgoing_encryption {
+        OutgoingEncryption::Never => false,
+        OutgoingEncryption::Fallback => other,
+        OutgoingEncryption::Prefer => !other,
+    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,111 @@
 //! rest of the session: verify a piece once written, record it once verified (haves,
 //! interest, the picker), flush and save, and stop the torrent when the disk fails.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::Session;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, Completion, DiskJob, TorrentId};
-use super::pipeline::{DigestsFor, Done, Job, Pending, StampsFor};
-use super::torrent::Stage;
+use super::outputs::Outputs;
+use super::pipeline::{DigestsFor, Done, Job, Jobs, Pending, StampsFor};
+use super::torrent::{Stage, Torrent};
+use super::{Session, SessionConfig};
 use crate::storage::{ResumeData, StorageError};
+
+impl Jobs {
+    /// Emits a disk job for torrent `id` and files it until it completes.
+    pub(crate) fn issue(
+        &mut self,
+        id: TorrentId,
+        job: Job,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
+    ) {
+        let (pending, kind) = job.issue();
+        if let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+            d.pipeline.issued(&pending);
+        }
+        let job = self.alloc(id, pending);
+        out.action(Action::Disk(DiskJob {
+            id: job,
+            torrent: id,
+            kind,
+        }));
+    }
+
+    /// Asks for a piece's hash check.
+    pub(crate) fn verify(
+        &mut self,
+        id: TorrentId,
+        piece: u32,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
+    ) {
+        let Some(expected) = torrents
+            .get(&id)
+            .and_then(|t| t.data.as_ref())
+            .and_then(|d| d.meta.piece_hash(piece).copied())
+        else {
+            return;
+        };
+        self.issue(id, Job::Verify { piece, expected }, torrents, out);
+    }
+
+    /// Starts a resume save (flush → stamps → SaveResume) unless one is running.
+    pub(crate) fn start_save(
+        &mut self,
+        id: TorrentId,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
+    ) {
+        let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
+        if let Some(flush) = d.pipeline.start_save() {
+            self.issue(id, flush, torrents, out);
+        }
+    }
+
+    /// Flushes verified data in the background once enough of it waits (see
+    /// [`SessionConfig::flush_every_bytes`]); no resume save follows.
+    pub(crate) fn flush_if_due(
+        &mut self,
+        id: TorrentId,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        config: &SessionConfig,
+        out: &mut Outputs,
+    ) {
+        let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
+            return;
+        };
+        if let Some(flush) = d.pipeline.flush_if_due(config.flush_every_bytes) {
+            self.issue(id, flush, torrents, out);
+        }
+    }
+}
+
+impl Torrent {
+    /// A save finished (SaveResume emitted): a stopping torrent may finish.
+    pub(crate) fn save_finished(&mut self) {
+        if let Stage::Stopping { deadline, .. } = self.stage
+            && self.data.as_ref().is_some_and(|d| d.pipeline.is_settled())
+        {
+            self.stage = Stage::Stopping {
+                deadline,
+                saved: true,
+            };
+        }
+    }
+
+    /// Whether the torrent's disk is behind (requests wait).
+    pub(crate) fn disk_behind(&self, config: &SessionConfig) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|d| d.pipeline.is_behind(config.max_disk_jobs))
+    }
+}
 
 impl Session {
     /// A disk job finished. Whatever its kind, if it ends the disk back-pressure the
@@ -32,8 +127,7 @@ impl Session {
     fn disk_behind(&self, id: TorrentId) -> bool {
         self.torrents
             .get(&id)
-            .and_then(|t| t.data.as_ref())
-            .is_some_and(|d| d.pipeline.is_behind(self.config.max_disk_jobs))
+            .is_some_and(|t| t.disk_behind(&self.config))
     }
 
     fn complete_job(&mut self, now: Instant, done: Completion) {
@@ -50,7 +144,7 @@ impl Session {
         match pending.finish(kind) {
             Ok(done) => self.job_done(now, id, done),
             Err((pending, kind)) => {
-                self.events.push_back(Event::Error {
+                self.out.event(Event::Error {
                     torrent: Some(id),
                     error: SessionError::MismatchedCompletion {
                         detail: format!("disk job {pending:?} answered with {kind:?}"),
@@ -68,9 +162,16 @@ impl Session {
                     return;
                 };
                 if d.pipeline.write_done(piece, len) {
-                    self.verify(id, piece);
+                    self.jobs
+                        .verify(id, piece, &mut self.torrents, &mut self.out);
                 }
-                self.resume_if_unwritten_drained(now, id);
+                self.peers.resume_if_unwritten_drained(
+                    now,
+                    id,
+                    &mut self.torrents,
+                    &self.config,
+                    &mut self.out,
+                );
             }
             Done::Read { conn, blocks, data } => self.read_done(now, conn, &blocks, Some(data)),
             Done::Verified { piece, ok } => {
@@ -79,7 +180,12 @@ impl Session {
                     self.piece_passed(now, id, piece);
                 } else if active {
                     let why = DigestsFor::Failed;
-                    self.disk_job(id, Job::BlockDigests { piece, why });
+                    self.jobs.issue(
+                        id,
+                        Job::BlockDigests { piece, why },
+                        &mut self.torrents,
+                        &mut self.out,
+                    );
                 }
             }
             Done::Flushed { pieces, save } => {
@@ -88,9 +194,14 @@ impl Session {
                 };
                 d.pipeline.flushed(&pieces);
                 if save {
-                    self.disk_job(id, Job::Stamps(StampsFor::Save));
+                    self.jobs.issue(
+                        id,
+                        Job::Stamps(StampsFor::Save),
+                        &mut self.torrents,
+                        &mut self.out,
+                    );
                 } else if std::mem::take(&mut d.pipeline.save_after_flush) {
-                    self.start_save(id);
+                    self.jobs.start_save(id, &mut self.torrents, &mut self.out);
                 }
             }
             Done::BlockDigests {
@@ -123,9 +234,10 @@ impl Session {
                 .encode();
                 d.pipeline.saving = false;
                 d.pipeline.dirty = false;
-                self.actions
-                    .push_back(Action::SaveResume { torrent: id, data });
-                self.save_finished(id);
+                self.out.action(Action::SaveResume { torrent: id, data });
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.save_finished();
+                }
             }
         }
     }
@@ -142,7 +254,7 @@ impl Session {
         // The smart ban is an extra: without the digests, a failed piece is still downloaded
         // again (and strikes still apply); a passed one just bans nobody.
         if let Pending::BlockDigests { piece, why } = pending {
-            self.events.push_back(Event::Error {
+            self.out.event(Event::Error {
                 torrent: Some(id),
                 error: SessionError::SmartBanRead { piece, error },
             });
@@ -150,7 +262,7 @@ impl Session {
         }
         if let Pending::Read { conn, blocks } = pending {
             let piece = blocks.first().map_or(0, |b| b.piece);
-            self.events.push_back(Event::Error {
+            self.out.event(Event::Error {
                 torrent: Some(id),
                 error: SessionError::UploadRead { piece, error },
             });
@@ -161,7 +273,13 @@ impl Session {
             self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()),
         ) {
             d.pipeline.write_done(*piece, *len);
-            self.resume_if_unwritten_drained(now, id);
+            self.peers.resume_if_unwritten_drained(
+                now,
+                id,
+                &mut self.torrents,
+                &self.config,
+                &mut self.out,
+            );
         }
         if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
             d.pipeline.saving = false;
@@ -174,7 +292,7 @@ impl Session {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.disk_failed(&error);
         }
-        self.events.push_back(Event::Error {
+        self.out.event(Event::Error {
             torrent: Some(id),
             error: SessionError::Disk(error),
         });
@@ -190,33 +308,6 @@ impl Session {
         self.begin_stop(now, id);
     }
 
-    /// Emits a disk job for a torrent and files it until it completes.
-    pub(super) fn disk_job(&mut self, id: TorrentId, job: Job) {
-        let (pending, kind) = job.issue();
-        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
-            d.pipeline.issued(&pending);
-        }
-        let job = self.jobs.alloc(id, pending);
-        self.actions.push_back(Action::Disk(DiskJob {
-            id: job,
-            torrent: id,
-            kind,
-        }));
-    }
-
-    /// Asks for a piece's hash check.
-    pub(super) fn verify(&mut self, id: TorrentId, piece: u32) {
-        let Some(expected) = self
-            .torrents
-            .get(&id)
-            .and_then(|t| t.data.as_ref())
-            .and_then(|d| d.meta.piece_hash(piece).copied())
-        else {
-            return;
-        };
-        self.disk_job(id, Job::Verify { piece, expected });
-    }
-
     /// A piece passed its hash check.
     pub(super) fn piece_passed(&mut self, now: Instant, id: TorrentId, piece: u32) {
         let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
@@ -225,7 +316,12 @@ impl Session {
         let passed = d.picker.piece_passed(piece);
         if passed.smart_ban_check {
             let why = DigestsFor::Passed;
-            self.disk_job(id, Job::BlockDigests { piece, why });
+            self.jobs.issue(
+                id,
+                Job::BlockDigests { piece, why },
+                &mut self.torrents,
+                &mut self.out,
+            );
         }
         let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
             return;
@@ -234,8 +330,7 @@ impl Session {
         let len = u64::from(d.meta.layout().piece_len(piece));
         d.pipeline.verified(piece, len);
         let finished = d.picker.is_finished();
-        self.events
-            .push_back(Event::PieceVerified { torrent: id, piece });
+        self.out.event(Event::PieceVerified { torrent: id, piece });
         self.send_cancels(now, &passed.cancels);
         for conn in self.peers.ids_of(id) {
             if let Some(p) = self.peers.get_mut(conn)
@@ -251,7 +346,8 @@ impl Session {
         if finished {
             self.torrent_finished(now, id);
         } else {
-            self.flush_if_due(id);
+            self.jobs
+                .flush_if_due(id, &mut self.torrents, &self.config, &mut self.out);
         }
     }
 
@@ -276,46 +372,10 @@ impl Session {
         if let Some(digests) = digests {
             d.picker.record_failed_blocks(piece, digests);
         }
-        self.events
-            .push_back(Event::PieceFailed { torrent: id, piece });
+        self.out.event(Event::PieceFailed { torrent: id, piece });
         self.send_cancels(now, &failed.cancels);
         self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
         self.fill_all(now, id);
-    }
-
-    /// A save finished (SaveResume emitted): a stopping torrent may finish.
-    pub(super) fn save_finished(&mut self, id: TorrentId) {
-        if let Some(t) = self.torrents.get_mut(&id)
-            && let Stage::Stopping { deadline, .. } = t.stage
-            && t.data.as_ref().is_some_and(|d| d.pipeline.is_settled())
-        {
-            t.stage = Stage::Stopping {
-                deadline,
-                saved: true,
-            };
-        }
-    }
-
-    /// Starts a resume save (flush → stamps → SaveResume) unless one is running.
-    pub(super) fn start_save(&mut self, id: TorrentId) {
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        if let Some(flush) = d.pipeline.start_save() {
-            self.disk_job(id, flush);
-        }
-    }
-
-    /// Flushes verified data in the background once enough of it waits (see
-    /// [`SessionConfig::flush_every_bytes`](super::SessionConfig)); no resume save follows.
-    pub(super) fn flush_if_due(&mut self, id: TorrentId) {
-        let every = self.config.flush_every_bytes;
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        if let Some(flush) = d.pipeline.flush_if_due(every) {
-            self.disk_job(id, flush);
-        }
     }
 }
 

@@ -4,228 +4,241 @@
 //! the torrent's requested-bytes cap, the disk and the download limit; a block in goes to the
 //! piece pipeline as a write, and requests the picker no longer needs are cancelled.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::Session;
 use super::SessionConfig;
-use super::event::PeerCloseReason;
 use super::io::{ConnId, TorrentId};
-use super::peers::Peer;
-use super::pipeline::{Job, PiecePipeline};
-use super::rate::Buckets;
-use super::torrent::Data;
+use super::peers::{Peer, Peers};
+use super::pipeline::PiecePipeline;
+use super::rate::{Buckets, TokenBucket};
+use super::torrent::{Data, Torrent};
 use crate::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, Received};
 use crate::pieces::BlockRef;
 
 /// Round trip assumed when sizing request pipelines.
 const ASSUMED_RTT: Duration = Duration::from_millis(100);
 
-impl Session {
-    /// Registers an established connection with its torrent's picker (once the torrent has
-    /// metadata), with what the peer announced so far.
-    pub(super) fn register_with_picker(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        if !peer.established || peer.in_picker {
-            return;
-        }
-        let Some(d) = peer
+/// Registers an established connection with its torrent's picker (once the torrent has
+/// metadata), with what the peer announced so far. Returns whether it was registered now (its
+/// availability is then synced).
+pub(crate) fn register_with_picker(
+    now: Instant,
+    conn: ConnId,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+) -> bool {
+    let Some(peer) = peers.get_mut(conn) else {
+        return false;
+    };
+    if !peer.established || peer.in_picker {
+        return false;
+    }
+    let Some(d) = peer
+        .torrent
+        .and_then(|id| torrents.get_mut(&id))
+        .and_then(|t| t.data.as_mut())
+    else {
+        return false;
+    };
+    d.picker.add_peer(peer.key);
+    peer.in_picker = true;
+    if !peer.conn.peer_choking() {
+        d.picker.peer_unchoked(now, peer.key);
+    }
+    for &piece in peer.conn.peer_allowed_fast() {
+        d.picker.allowed_fast(peer.key, piece);
+    }
+    true
+}
+
+/// What a peer's whole piece set (after a bitfield, have all or have none) calls for.
+pub(crate) enum Synced {
+    /// Nothing (no such connection, no piece set yet).
+    Nothing,
+    /// Both sides are seeds: close.
+    BothSeeds,
+    /// Update our interest and fill the peer's pipeline.
+    Fill,
+}
+
+/// Gives the picker the peer's whole piece set.
+pub(crate) fn sync_availability(
+    conn: ConnId,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+) -> Synced {
+    let Some(peer) = peers.get_mut(conn) else {
+        return Synced::Nothing;
+    };
+    let Some(bits) = peer.conn.peer_pieces() else {
+        return Synced::Nothing;
+    };
+    peer.seed = bits.is_full();
+    if peer.in_picker
+        && let Some(d) = peer
             .torrent
-            .and_then(|id| self.torrents.get_mut(&id))
+            .and_then(|id| torrents.get_mut(&id))
             .and_then(|t| t.data.as_mut())
-        else {
-            return;
-        };
-        d.picker.add_peer(peer.key);
-        peer.in_picker = true;
-        if !peer.conn.peer_choking() {
-            d.picker.peer_unchoked(now, peer.key);
-        }
-        for &piece in peer.conn.peer_allowed_fast() {
-            d.picker.allowed_fast(peer.key, piece);
-        }
-        self.sync_availability(now, conn);
-    }
-
-    /// Gives the picker the peer's whole piece set (after a bitfield, have all or have none).
-    pub(super) fn sync_availability(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let Some(bits) = peer.conn.peer_pieces() else {
-            return;
-        };
-        peer.seed = bits.is_full();
-        if peer.in_picker
-            && let Some(d) = peer
-                .torrent
-                .and_then(|id| self.torrents.get_mut(&id))
-                .and_then(|t| t.data.as_mut())
-        {
-            let _ = if peer.seed {
-                d.picker.peer_have_all(peer.key).map(|_| ())
-            } else {
-                d.picker
-                    .peer_bitfield(peer.key, &bits.to_bitfield())
-                    .map(|_| ())
-            };
-        }
-        let both_seeds = peer.seed
-            && peer
-                .torrent
-                .and_then(|id| self.torrents.get(&id))
-                .is_some_and(|t| t.is_running() && t.is_seed());
-        if both_seeds {
-            return self.close_conn(now, conn, PeerCloseReason::BothSeeds);
-        }
-        self.update_interest(now, conn);
-        self.fill(now, conn);
-    }
-
-    pub(super) fn on_have(&mut self, now: Instant, conn: ConnId, piece: u32) {
-        let Some((d, key)) = self.picker_of(conn) else {
-            return;
-        };
-        let wanted = d.picker.peer_have(key, piece).unwrap_or(false);
-        let running = self
-            .peers
-            .get(conn)
-            .and_then(|p| p.torrent)
-            .and_then(|id| self.torrents.get(&id))
-            .is_some_and(|t| t.is_running());
-        if let Some(peer) = self.peers.get_mut(conn) {
-            peer.seed = peer.conn.peer_pieces().is_some_and(|b| b.is_full());
-            if wanted && running {
-                let _ = peer.conn.send_interested(now);
-            }
-        }
-        self.fill(now, conn);
-    }
-
-    /// Sends `interested` or `not interested` as the picker says (only while running).
-    pub(super) fn update_interest(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let Some(t) = peer.torrent.and_then(|id| self.torrents.get(&id)) else {
-            return;
-        };
-        let Some(d) = t.data.as_ref() else {
-            return;
-        };
-        if !peer.in_picker || !peer.established || !t.is_running() {
-            return;
-        }
-        let _ = if d.picker.is_interesting(peer.key) {
-            peer.conn.send_interested(now)
+    {
+        let _ = if peer.seed {
+            d.picker.peer_have_all(peer.key).map(|_| ())
         } else {
-            peer.conn.send_not_interested(now)
+            d.picker
+                .peer_bitfield(peer.key, &bits.to_bitfield())
+                .map(|_| ())
         };
     }
+    let both_seeds = peer.seed
+        && peer
+            .torrent
+            .and_then(|id| torrents.get(&id))
+            .is_some_and(|t| t.is_running() && t.is_seed());
+    if both_seeds {
+        Synced::BothSeeds
+    } else {
+        Synced::Fill
+    }
+}
 
-    /// Requests as many blocks from a peer as its pipeline, the disk and the download limit
-    /// allow (see [`Download::fill`]).
-    pub(super) fn fill(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        // A choking peer is asked only for the pieces it allows us fast (the picker knows).
-        if !peer.in_picker {
-            return;
+/// The peer has a new piece: interest if we want it. Returns whether the connection is
+/// registered with the picker (fill its pipeline then).
+pub(crate) fn on_have(
+    now: Instant,
+    conn: ConnId,
+    piece: u32,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+) -> bool {
+    let Some((d, key)) = picker_of(conn, peers, torrents) else {
+        return false;
+    };
+    let wanted = d.picker.peer_have(key, piece).unwrap_or(false);
+    let running = peers
+        .get(conn)
+        .and_then(|p| p.torrent)
+        .and_then(|id| torrents.get(&id))
+        .is_some_and(|t| t.is_running());
+    if let Some(peer) = peers.get_mut(conn) {
+        peer.seed = peer.conn.peer_pieces().is_some_and(|b| b.is_full());
+        if wanted && running {
+            let _ = peer.conn.send_interested(now);
         }
-        let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) else {
-            return;
-        };
-        if !t.is_running() {
-            return;
-        }
-        let Some(d) = t.data.as_mut() else {
-            return;
-        };
-        let limit = Buckets {
-            session: t
-                .limits
-                .honors_session_limits
-                .then_some(&mut self.down_limit),
-            torrent: &mut t.down_bucket,
-        };
-        let mut download = Download::of(d, limit, &self.config, &self.wire);
-        download.fill(now, peer);
     }
+    true
+}
 
-    /// [`Self::fill`] for every connection of a torrent, then drains them.
-    pub(super) fn fill_all(&mut self, now: Instant, id: TorrentId) {
-        for conn in self.peers.ids_of(id) {
-            self.fill(now, conn);
-            self.drive(now, conn);
-        }
+/// Sends `interested` or `not interested` as the picker says (only while running).
+pub(crate) fn update_interest(
+    now: Instant,
+    conn: ConnId,
+    peers: &mut Peers,
+    torrents: &BTreeMap<TorrentId, Torrent>,
+) {
+    let Some(peer) = peers.get_mut(conn) else {
+        return;
+    };
+    let Some(t) = peer.torrent.and_then(|id| torrents.get(&id)) else {
+        return;
+    };
+    let Some(d) = t.data.as_ref() else {
+        return;
+    };
+    if !peer.in_picker || !peer.established || !t.is_running() {
+        return;
     }
+    let _ = if d.picker.is_interesting(peer.key) {
+        peer.conn.send_interested(now)
+    } else {
+        peer.conn.send_not_interested(now)
+    };
+}
 
-    /// A block arrived: it goes to the piece pipeline as a write (see [`Download::block_in`]);
-    /// the reading may pause, requests elsewhere for it are cancelled, the pipeline refilled.
-    pub(super) fn on_block(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        block: BlockRef,
-        data: bytes::Bytes,
-    ) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let len = u64::from(block.length);
-        peer.down.add(now, len);
-        let key = peer.key;
-        let in_picker = peer.in_picker;
-        let Some(id) = peer.torrent else {
-            return;
-        };
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        t.down.add(now, len);
-        if !in_picker || !t.is_active() {
-            return;
-        }
-        let Some(d) = t.data.as_mut() else {
-            return;
-        };
-        let limit = Buckets {
-            session: t
-                .limits
-                .honors_session_limits
-                .then_some(&mut self.down_limit),
-            torrent: &mut t.down_bucket,
-        };
-        let mut download = Download::of(d, limit, &self.config, &self.wire);
-        let Some(BlockIn {
-            verify_now,
-            cancels,
-        }) = download.block_in(now, key, block)
-        else {
-            return;
-        };
-        self.disk_job(id, Job::Write { block, data });
-        if verify_now {
-            self.verify(id, block.piece);
-        }
-        self.pause_if_unwritten_full(conn, id);
-        self.send_cancels(now, &cancels);
-        self.fill(now, conn);
+/// The picker of a connection's torrent, with the connection's key, if registered.
+pub(crate) fn picker_of<'a>(
+    conn: ConnId,
+    peers: &Peers,
+    torrents: &'a mut BTreeMap<TorrentId, Torrent>,
+) -> Option<(&'a mut Data, PeerKey)> {
+    let peer = peers.get(conn)?;
+    if !peer.in_picker {
+        return None;
     }
+    let key = peer.key;
+    let d = torrents.get_mut(&peer.torrent?)?.data.as_mut()?;
+    Some((d, key))
+}
 
-    /// Cancels requests the picker no longer needs.
-    pub(super) fn send_cancels(&mut self, now: Instant, cancels: &[(PeerKey, BlockRef)]) {
-        for (key, r) in cancels {
-            if let Some(other) = self.peers.by_key(*key) {
-                if let Some(p) = self.peers.get_mut(other) {
-                    let _ = p.conn.cancel(now, *r);
-                }
-                self.drive(now, other);
-            }
-        }
+/// A block of `conn` arrived: counted, and taken by the picker and the piece pipeline of its
+/// torrent (see [`Download::block_in`]). `None`: not wanted.
+pub(crate) fn block_in(
+    now: Instant,
+    conn: ConnId,
+    block: BlockRef,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    limits: Limits<'_>,
+) -> Option<(TorrentId, BlockIn)> {
+    let peer = peers.get_mut(conn)?;
+    let len = u64::from(block.length);
+    peer.down.add(now, len);
+    let key = peer.key;
+    let in_picker = peer.in_picker;
+    let id = peer.torrent?;
+    let t = torrents.get_mut(&id)?;
+    t.down.add(now, len);
+    if !in_picker || !t.is_active() {
+        return None;
     }
+    let limit = Buckets {
+        session: t.limits.honors_session_limits.then_some(limits.limit),
+        torrent: &mut t.down_bucket,
+    };
+    let d = t.data.as_mut()?;
+    let mut download = Download::of(d, limit, limits.config, limits.wire);
+    Some((id, download.block_in(now, key, block)?))
+}
+
+/// Requests as many blocks from a peer as its pipeline, the disk and the download limit allow
+/// (see [`Download::fill`]).
+pub(crate) fn fill(
+    now: Instant,
+    conn: ConnId,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    limits: Limits<'_>,
+) {
+    let Some(peer) = peers.get_mut(conn) else {
+        return;
+    };
+    // A choking peer is asked only for the pieces it allows us fast (the picker knows).
+    if !peer.in_picker {
+        return;
+    }
+    let Some(t) = peer.torrent.and_then(|id| torrents.get_mut(&id)) else {
+        return;
+    };
+    if !t.is_running() {
+        return;
+    }
+    let limit = Buckets {
+        session: t.limits.honors_session_limits.then_some(limits.limit),
+        torrent: &mut t.down_bucket,
+    };
+    let Some(d) = t.data.as_mut() else {
+        return;
+    };
+    Download::of(d, limit, limits.config, limits.wire).fill(now, peer);
+}
+
+/// The session's download limit and settings, borrowed for one step.
+pub(crate) struct Limits<'a> {
+    /// The session's download limit (applies to torrents that honour it).
+    pub(crate) limit: &'a mut TokenBucket,
+    /// The session's settings.
+    pub(crate) config: &'a SessionConfig,
+    /// The wire settings (our cap on requests in flight per connection).
+    pub(crate) wire: &'a crate::wire::Config,
 }
 
 /// One torrent's download side for one step: its picker and piece pipeline, with the

@@ -4,142 +4,148 @@
 //! second of two connections between the same pair). At the torrent's connection limit a
 //! newcomer replaces the least useful connection of the torrent, if one is (see `evict`).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bytes::BytesMut;
-
-use super::Session;
+use super::SessionConfig;
 use super::event::{Event, PeerCloseReason};
-use super::io::ConnId;
+use super::io::{ConnId, TorrentId};
+use super::outputs::Outputs;
+use super::peers::Peers;
+use super::torrent::Torrent;
 use crate::id::{InfoHash, PeerId};
-use crate::wire::{PieceGeometry, TorrentParams};
 
-impl Session {
-    /// Raw bytes of a connection: through its transport into the connection, then its
-    /// transmits and events. An inbound encrypted handshake may name any active torrent.
-    pub(super) fn peer_data(&mut self, now: Instant, conn: ConnId, data: BytesMut) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        if !data.is_empty() {
-            peer.heard_at = Some(now);
+/// The active torrents an inbound encrypted handshake may name, when `conn` waits for one.
+pub(crate) fn torrents_named(
+    peers: &Peers,
+    torrents: &BTreeMap<TorrentId, Torrent>,
+    conn: ConnId,
+) -> Vec<InfoHash> {
+    if !peers.get(conn).is_some_and(|p| p.conn.needs_torrents()) {
+        return Vec::new();
+    }
+    torrents
+        .values()
+        .filter(|t| t.is_active())
+        .map(|t| t.info_hash)
+        .collect()
+}
+
+impl Peers {
+    /// An inbound connection's handshake named torrent `id` (`t`) for the peer `peer_id`:
+    /// whether the torrent takes it (`Ok(true)`: yes; `Ok(false)`: at its connection limit) or
+    /// refuses it (`Err`: close it for that reason).
+    pub(crate) fn inbound_check(
+        &self,
+        id: TorrentId,
+        t: Option<&Torrent>,
+        peer_id: PeerId,
+        config: &SessionConfig,
+    ) -> Result<bool, PeerCloseReason> {
+        let t = t
+            .filter(|t| t.is_active())
+            .ok_or(PeerCloseReason::UnknownTorrent)?;
+        if t.candidates.is_banned_id(peer_id) {
+            return Err(PeerCloseReason::Banned);
         }
-        let torrents: Vec<InfoHash> = if peer.conn.needs_torrents() {
-            self.torrents
-                .values()
-                .filter(|t| t.is_active())
-                .map(|t| t.info_hash)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        peer.conn.handle_raw_input(now, data, &torrents);
-        self.drive(now, conn);
+        Ok(self.of_torrent(id) < t.peer_limit(config))
     }
 
-    pub(super) fn on_inbound_handshake(
+    /// An inbound connection joins torrent `id` (`t`): it tells the peer our side of the
+    /// handshake (`Err`: close it for that reason).
+    pub(crate) fn join(
         &mut self,
         now: Instant,
         conn: ConnId,
-        info_hash: InfoHash,
-        peer_id: PeerId,
-    ) {
-        if peer_id == self.peer_id {
-            return self.close_conn(now, conn, PeerCloseReason::SelfConnection);
-        }
-        let Some(&id) = self.by_hash.get(&info_hash) else {
-            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
-        };
-        let Some(t) = self.torrents.get(&id) else {
-            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
-        };
-        if !t.is_active() {
-            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
-        }
-        if t.candidates.is_banned_id(peer_id) {
-            return self.close_conn(now, conn, PeerCloseReason::Banned);
-        }
-        if self.peers.of_torrent(id) >= self.peer_limit_of(id)
-            && !self.evict(now, |other, p| other != conn && p.torrent == Some(id))
-        {
-            return self.close_conn(now, conn, PeerCloseReason::Limit);
-        }
-        let Some(t) = self.torrents.get(&id) else {
-            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
-        };
-        let (geometry, bits, metadata_size) = match &t.data {
-            Some(d) => (
-                Some(PieceGeometry::of_layout(d.meta.layout())),
-                Some(&d.bits),
-                Some(d.meta.info_bytes().len() as u64),
-            ),
-            None => (None, None, None),
-        };
-        let params = TorrentParams {
-            info_hash,
-            geometry,
-            our_pieces: bits,
-            metadata_size,
-        };
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
+        id: TorrentId,
+        t: &Torrent,
+    ) -> Result<(), PeerCloseReason> {
+        let Some(peer) = self.get_mut(conn) else {
+            return Ok(());
         };
         peer.torrent = Some(id);
-        if peer.conn.accept(now, params).is_err() {
-            self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
-        }
+        peer.conn
+            .accept(now, t.params())
+            .map_err(|_| PeerCloseReason::UnknownTorrent)
     }
 
-    pub(super) fn on_established(&mut self, now: Instant, conn: ConnId, peer_id: PeerId) {
-        if peer_id == self.peer_id {
-            return self.close_conn(now, conn, PeerCloseReason::SelfConnection);
+    /// What to do with a connection whose handshake finished with the peer's id `peer_id`
+    /// (`ours`: our own id).
+    pub(crate) fn established(
+        &self,
+        conn: ConnId,
+        peer_id: PeerId,
+        ours: PeerId,
+        torrents: &BTreeMap<TorrentId, Torrent>,
+    ) -> Established {
+        if peer_id == ours {
+            return Established::Refuse(PeerCloseReason::SelfConnection);
         }
-        let Some(peer) = self.peers.get(conn) else {
-            return;
+        let Some(peer) = self.get(conn) else {
+            return Established::Gone;
         };
         let Some(id) = peer.torrent else {
-            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+            return Established::Refuse(PeerCloseReason::UnknownTorrent);
         };
-        if self
-            .torrents
+        if torrents
             .get(&id)
             .is_some_and(|t| t.candidates.is_banned_id(peer_id))
         {
-            return self.close_conn(now, conn, PeerCloseReason::Banned);
+            return Established::Refuse(PeerCloseReason::Banned);
         }
         // Two connections between the same pair (both dialled at once): keep the one opened
         // by the lower peer id, so both sides keep the same one.
-        let ours_outbound = peer.outbound;
-        let twin = self.peers.iter().find(|(other, p)| {
+        let twin = self.iter().find(|(other, p)| {
             *other != conn
                 && p.established
                 && p.torrent == Some(id)
                 && p.conn.peer_id() == Some(peer_id)
         });
-        if let Some((twin, _)) = twin {
-            let we_initiate_kept = self.peer_id < peer_id;
-            // The kept connection is the one whose initiator has the lower id.
-            let keep_new = ours_outbound == we_initiate_kept;
-            let drop = if keep_new { twin } else { conn };
-            self.close_conn(now, drop, PeerCloseReason::Duplicate);
-            if !keep_new {
-                return;
-            }
-        }
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
+        let Some((twin, _)) = twin else {
+            return Established::Keep { twin: None };
         };
+        let we_initiate_kept = ours < peer_id;
+        // The kept connection is the one whose initiator has the lower id.
+        if peer.outbound == we_initiate_kept {
+            Established::Keep { twin: Some(twin) }
+        } else {
+            Established::Refuse(PeerCloseReason::Duplicate)
+        }
+    }
+
+    /// Marks a connection established in its torrent (an outbound one's candidate is
+    /// connected) and tells the application. Returns its torrent.
+    pub(crate) fn establish(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
+    ) -> Option<TorrentId> {
+        let peer = self.get_mut(conn)?;
+        let id = peer.torrent?;
         peer.established = true;
         peer.established_at = Some(now);
         let addr = peer.addr;
         if peer.outbound
-            && let Some(t) = self.torrents.get_mut(&id)
+            && let Some(t) = torrents.get_mut(&id)
         {
             t.candidates.connected(addr);
         }
-        self.events
-            .push_back(Event::PeerConnected { torrent: id, addr });
-        self.register_with_picker(now, conn);
-        self.pex_connected(conn);
+        out.event(Event::PeerConnected { torrent: id, addr });
+        Some(id)
     }
+}
+
+/// What to do with a connection whose handshake finished.
+pub(crate) enum Established {
+    /// The connection is gone.
+    Gone,
+    /// Close it for this reason.
+    Refuse(PeerCloseReason),
+    /// Keep it (closing its `twin`, the other connection between the same pair, if any).
+    Keep {
+        /// The duplicate to close first.
+        twin: Option<ConnId>,
+    },
 }

@@ -9,7 +9,7 @@ use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::edit::ChangeError;
 use super::error::SessionError;
-use super::event::{Event, PeerCloseReason, TorrentStats};
+use super::event::{Event, PeerCloseReason};
 use super::io::{Action, TorrentId};
 use super::pipeline::{Job, PiecePipeline, StampsFor};
 use super::rate::TokenBucket;
@@ -17,6 +17,7 @@ use super::timers::Timer;
 use super::torrent::candidates::{Backoff, Candidates, Source};
 use super::torrent::tracker_list::TrackerList;
 use super::torrent::{Data, Stage, Torrent};
+use super::trackers::make_announcer;
 use crate::choker::Choker;
 use crate::extensions::{FetcherConfig, MetadataFetcher, MetadataServer, PexConfig, PexPool};
 use crate::layout::Layout;
@@ -25,7 +26,6 @@ use crate::metainfo::Metainfo;
 use crate::picker::{Picker, Priority, piece_priorities};
 use crate::pieces::PieceSet;
 use crate::storage::{FileStamp, ResumeData};
-use crate::tracker::{Announcer, AnnouncerConfig, TrackerUrl};
 use crate::wire::PieceGeometry;
 
 /// Pieces hashed per `Check` job (several jobs run in parallel on the runtime's workers).
@@ -84,7 +84,7 @@ impl Session {
             TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
         };
         let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
-        let announcer = self.make_announcer(&tracker_list.tiers());
+        let announcer = make_announcer(&tracker_list.tiers(), &self.config, &mut self.rng);
         let backoff = Backoff {
             base: self.config.reconnect_backoff,
             max: self.config.reconnect_backoff_max,
@@ -128,7 +128,7 @@ impl Session {
         };
         self.torrents.insert(id, torrent);
         self.by_hash.insert(info_hash, id);
-        self.events.push_back(Event::TorrentAdded {
+        self.out.event(Event::TorrentAdded {
             torrent: id,
             info_hash,
         });
@@ -141,7 +141,9 @@ impl Session {
                     match p {
                         PeerAddress::Ip(addr) => self.add_candidates(id, &[*addr], Source::User),
                         PeerAddress::Host(host, port) => {
-                            self.resolve_peer_host(id, host.clone(), *port);
+                            let (host, port) = (host.clone(), *port);
+                            self.trackers
+                                .resolve_peer_host(id, host, port, &mut self.out);
                         }
                     }
                 }
@@ -149,22 +151,6 @@ impl Session {
             }
         }
         Ok(id)
-    }
-
-    pub(super) fn make_announcer(&mut self, tiers: &[Vec<String>]) -> Option<Announcer> {
-        let tiers: Vec<Vec<TrackerUrl>> = tiers
-            .iter()
-            .map(|t| t.iter().filter_map(|u| TrackerUrl::parse(u).ok()).collect())
-            .filter(|t: &Vec<TrackerUrl>| !t.is_empty())
-            .collect();
-        if tiers.is_empty() {
-            return None;
-        }
-        let config = AnnouncerConfig {
-            announce_ip: self.config.announce_ip,
-            ..self.config.announcer.clone()
-        };
-        Some(Announcer::new(tiers, config, &mut self.rng))
     }
 
     /// Creates the metadata-dependent state and starts the check: storage, then stamps.
@@ -199,12 +185,17 @@ impl Session {
         });
         t.stage = Stage::Stamps;
         let paths = meta.files().iter().map(|f| f.path.clone()).collect();
-        self.actions.push_back(Action::OpenStorage {
+        self.out.action(Action::OpenStorage {
             torrent: id,
             layout,
             paths,
         });
-        self.disk_job(id, Job::Stamps(StampsFor::Start));
+        self.jobs.issue(
+            id,
+            Job::Stamps(StampsFor::Start),
+            &mut self.torrents,
+            &mut self.out,
+        );
     }
 
     pub(super) fn set_metadata_inner(
@@ -224,7 +215,7 @@ impl Session {
             return Err(MetadataError::WrongInfoHash);
         }
         self.init_data(id, meta.clone());
-        self.events.push_back(Event::MetadataReceived {
+        self.out.event(Event::MetadataReceived {
             torrent: id,
             metainfo: meta.clone(),
         });
@@ -310,7 +301,7 @@ impl Session {
         }
         t.stage = Stage::Checking;
         d.pipeline.checked = 0;
-        self.events.push_back(Event::Checking {
+        self.out.event(Event::Checking {
             torrent: id,
             pieces: pieces.len() as u32,
         });
@@ -319,7 +310,8 @@ impl Session {
                 d.pipeline.checks += 1;
             }
             let pieces = batch.to_vec();
-            self.disk_job(id, Job::Check { pieces });
+            self.jobs
+                .issue(id, Job::Check { pieces }, &mut self.torrents, &mut self.out);
         }
     }
 
@@ -359,17 +351,21 @@ impl Session {
         let have = d.picker.have().count();
         let finished = d.picker.is_finished();
         let have_list: Vec<u32> = d.picker.have().iter().collect();
-        self.events.push_back(Event::Checked { torrent: id, have });
+        self.out.event(Event::Checked { torrent: id, have });
         let create = if finished {
             t.complete_sent = true;
-            self.events
-                .push_back(Event::TorrentComplete { torrent: id });
+            self.out.event(Event::TorrentComplete { torrent: id });
             Vec::new()
         } else {
             files_to_create(d.meta.layout(), &t.options.file_priorities, d.picker.have())
         };
         if !create.is_empty() {
-            self.disk_job(id, Job::Create { files: create });
+            self.jobs.issue(
+                id,
+                Job::Create { files: create },
+                &mut self.torrents,
+                &mut self.out,
+            );
         }
         // Connections opened before the metadata (magnet) learn our pieces now.
         for conn in self.peers.ids_of(id) {
@@ -427,7 +423,8 @@ impl Session {
             t.complete_sent = false;
             let create = files_to_create(layout, &t.options.file_priorities, d.picker.have());
             if !create.is_empty() {
-                self.disk_job(id, Job::Create { files: create });
+                let job = Job::Create { files: create };
+                self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
             }
         }
         for conn in self.peers.ids_of(id) {
@@ -468,11 +465,10 @@ impl Session {
         if let Some(a) = t.announcer.as_mut() {
             a.complete(now);
         }
-        self.events
-            .push_back(Event::TorrentComplete { torrent: id });
+        self.out.event(Event::TorrentComplete { torrent: id });
         self.pump_announcer(now, id);
         // Flush and save at once: a finished download should survive a crash.
-        self.start_save(id);
+        self.jobs.start_save(id, &mut self.torrents, &mut self.out);
         if self.torrents[&id].is_seed() {
             for conn in self.peers.ids_of(id) {
                 if self.peers.get(conn).is_some_and(|p| p.seed) {
@@ -507,7 +503,7 @@ impl Session {
         }
         for conn in self.peers.dialing_of(id) {
             self.peers.end_dial(conn);
-            self.actions.push_back(Action::Close { conn });
+            self.out.action(Action::Close { conn });
         }
     }
 
@@ -544,18 +540,18 @@ impl Session {
             {
                 // Everything written and verified: flush, stamp and save once more.
                 d.pipeline.dirty = true;
-                self.start_save(id);
+                self.jobs.start_save(id, &mut self.torrents, &mut self.out);
                 continue;
             }
             if (saved && t.announce_stopped) || timed_out {
                 if timed_out && !(saved && t.announce_stopped) {
-                    self.events.push_back(Event::Error {
+                    self.out.event(Event::Error {
                         torrent: Some(id),
                         error: SessionError::StopTimedOut,
                     });
                 }
                 t.stage = Stage::Stopped;
-                self.events.push_back(Event::TorrentStopped { torrent: id });
+                self.out.event(Event::TorrentStopped { torrent: id });
             }
         }
         if let Some(deadline) = self.timers.get(Timer::Shutdown) {
@@ -564,80 +560,9 @@ impl Session {
                 self.shutdown_done = true;
                 self.timers.stop(Timer::Shutdown);
                 self.save_dht_state(now);
-                self.events.push_back(Event::ShutdownComplete);
+                self.out.event(Event::ShutdownComplete);
             }
         }
-    }
-
-    /// Statistics of a torrent; rates at `now` if given, else at the last activity.
-    pub(super) fn stats_of(&self, id: TorrentId, now: Option<Instant>) -> Option<TorrentStats> {
-        let t = self.torrents.get(&id)?;
-        let at = now.unwrap_or(self.last_activity(t));
-        let (total, wanted, have_bytes, have, count, checked) = match &t.data {
-            Some(d) => {
-                let layout = d.meta.layout();
-                let mut wanted = 0;
-                let mut have_bytes = 0;
-                for p in 0..d.picker.piece_count() {
-                    let len = u64::from(layout.piece_len(p));
-                    if d.picker.priority(p) != Priority::Skip {
-                        wanted += len;
-                    }
-                    if d.picker.have().contains(p) {
-                        have_bytes += len;
-                    }
-                }
-                (
-                    layout.total_length(),
-                    wanted,
-                    have_bytes,
-                    d.picker.have().count(),
-                    d.picker.piece_count(),
-                    d.pipeline.checked,
-                )
-            }
-            None => (0, 0, 0, 0, 0, 0),
-        };
-        let mut connected = 0;
-        let mut connecting = 0;
-        let mut seeds = 0;
-        for p in self.peers.values().filter(|p| p.torrent == Some(id)) {
-            if p.established {
-                connected += 1;
-                seeds += usize::from(p.seed);
-            } else {
-                connecting += 1;
-            }
-        }
-        connecting += self.peers.dialing_of(id).len();
-        Some(TorrentStats {
-            phase: t.phase(),
-            info_hash: t.info_hash,
-            total_bytes: total,
-            wanted_bytes: wanted,
-            have_bytes,
-            downloaded: t.down.total(),
-            uploaded: t.up.total(),
-            download_rate: t.down.rate(at),
-            upload_rate: t.up.rate(at),
-            peers_connected: connected,
-            peers_connecting: connecting,
-            peers_known: t.candidates.len(),
-            seeds_connected: seeds,
-            pieces_have: have,
-            piece_count: count,
-            pieces_checked: checked,
-            hash_failures: t.hash_failures,
-            swarm: t.scrapes.counts(),
-        })
-    }
-
-    fn last_activity(&self, t: &Torrent) -> Instant {
-        // Rates without a clock: measured at the torrent's next stats instant minus one
-        // interval, i.e. the last time stats were due.
-        t.next_stats
-            .checked_sub(self.config.stats_interval)
-            .unwrap_or(t.next_stats)
     }
 }
 

@@ -8,152 +8,108 @@
 //! connections that fetched the metadata carry on with the download. Peers the fetcher proves
 //! wrong are banned and closed.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::Session;
-use super::error::SessionError;
-use super::event::ExtensionError;
-use super::event::{Event, PeerCloseReason};
+use super::event::{ExtensionError, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
+use super::peers::Peers;
+use super::torrent::Torrent;
 use crate::extensions::{FetchEvent, MetadataMessage, UT_METADATA};
-use crate::metainfo::Metainfo;
 use crate::wire::ExtendedHandshake;
 
-impl Session {
-    /// A peer's extended handshake: a magnet torrent's fetcher learns whether (and what size
-    /// of) metadata it offers.
-    pub(super) fn metadata_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
-        let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) else {
-            return;
-        };
-        if h.extensions.id(UT_METADATA).is_none() {
-            return;
-        }
-        let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) else {
-            return;
-        };
-        // A refused peer (no size, too large) is simply not asked.
-        let _ = fetcher.add_peer(now, conn, h.metadata_size);
-        self.pump_fetcher(now, id);
-    }
+/// A peer's extended handshake: a magnet torrent's fetcher learns whether (and what size of)
+/// metadata it offers. Returns the torrent whose fetcher to pump.
+pub(crate) fn handshake(
+    now: Instant,
+    conn: ConnId,
+    h: &ExtendedHandshake,
+    peers: &Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+) -> Option<TorrentId> {
+    let id = peers.get(conn).and_then(|p| p.torrent)?;
+    h.extensions.id(UT_METADATA)?;
+    let fetcher = torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut())?;
+    // A refused peer (no size, too large) is simply not asked.
+    let _ = fetcher.add_peer(now, conn, h.metadata_size);
+    Some(id)
+}
 
-    /// A ut_metadata message: requests go to the server, data and rejects to the fetcher.
-    pub(super) fn metadata_message(&mut self, now: Instant, conn: ConnId, payload: &Bytes) {
-        let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) else {
-            return;
-        };
-        let message = match MetadataMessage::parse(payload) {
-            Ok(m) => m,
-            Err(e) if e.is_ignorable() => return,
-            Err(e) => {
-                let reason = PeerCloseReason::BadExtensionMessage(ExtensionError::Metadata(e));
-                return self.close_conn(now, conn, reason);
-            }
-        };
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        if let Some(answer) = t.server.handle_message(&message) {
-            if let Some(p) = self.peers.get_mut(conn) {
-                let _ = p.conn.send_extended(now, UT_METADATA, answer);
-            }
-            return self.drive(now, conn);
+/// What a ut_metadata message calls for.
+pub(crate) enum Handled {
+    /// Nothing more.
+    Nothing,
+    /// The message is malformed: close the connection.
+    Close(PeerCloseReason),
+    /// Our server answered: drive the connection.
+    Answered,
+    /// The torrent's fetcher took it: pump the fetcher.
+    Fetch(TorrentId),
+}
+
+/// A ut_metadata message: requests go to the server, data and rejects to the fetcher.
+pub(crate) fn message(
+    now: Instant,
+    conn: ConnId,
+    payload: &Bytes,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+) -> Handled {
+    let Some(id) = peers.get(conn).and_then(|p| p.torrent) else {
+        return Handled::Nothing;
+    };
+    let message = match MetadataMessage::parse(payload) {
+        Ok(m) => m,
+        Err(e) if e.is_ignorable() => return Handled::Nothing,
+        Err(e) => {
+            let reason = PeerCloseReason::BadExtensionMessage(ExtensionError::Metadata(e));
+            return Handled::Close(reason);
         }
-        if let Some(fetcher) = t.fetcher.as_mut() {
+    };
+    let Some(t) = torrents.get_mut(&id) else {
+        return Handled::Nothing;
+    };
+    if let Some(answer) = t.server.handle_message(&message) {
+        if let Some(p) = peers.get_mut(conn) {
+            let _ = p.conn.send_extended(now, UT_METADATA, answer);
+        }
+        return Handled::Answered;
+    }
+    match t.fetcher.as_mut() {
+        Some(fetcher) => {
             fetcher.handle_message(now, conn, &message);
-            self.pump_fetcher(now, id);
+            Handled::Fetch(id)
         }
+        None => Handled::Nothing,
     }
+}
 
-    /// A connection of a magnet torrent closed: its pending requests go elsewhere.
-    pub(super) fn metadata_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
-        if let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
-            fetcher.remove_peer(now, conn);
-            self.pump_fetcher(now, id);
-        }
-    }
+/// The active torrents whose fetcher has a deadline due at `now`.
+pub(crate) fn due(now: Instant, torrents: &BTreeMap<TorrentId, Torrent>) -> Vec<TorrentId> {
+    torrents
+        .iter()
+        .filter(|(_, t)| t.is_active())
+        .filter(|(_, t)| {
+            t.fetcher
+                .as_ref()
+                .and_then(|f| f.poll_timeout())
+                .is_some_and(|at| at <= now)
+        })
+        .map(|(id, _)| *id)
+        .collect()
+}
 
-    /// Fires the fetchers' deadlines due at `now`.
-    pub(super) fn metadata_timeout(&mut self, now: Instant) {
-        let due: Vec<TorrentId> = self
-            .torrents
-            .iter()
-            .filter(|(_, t)| t.is_active())
-            .filter(|(_, t)| {
-                t.fetcher
-                    .as_ref()
-                    .and_then(|f| f.poll_timeout())
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(f) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
-                f.handle_timeout(now);
-            }
-            self.pump_fetcher(now, id);
-        }
-    }
+/// A fetcher's requests to send (connection, payload) and its next event.
+pub(crate) type FetcherOutput = (Vec<(ConnId, Bytes)>, Option<FetchEvent<ConnId>>);
 
-    /// Sends a fetcher's requests and acts on its events.
-    fn pump_fetcher(&mut self, now: Instant, id: TorrentId) {
-        loop {
-            let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) else {
-                return;
-            };
-            let mut sends = Vec::new();
-            while let Some(out) = fetcher.poll_transmit() {
-                sends.push(out);
-            }
-            let event = fetcher.poll_event();
-            for (conn, payload) in sends {
-                if let Some(p) = self.peers.get_mut(conn) {
-                    let _ = p.conn.send_extended(now, UT_METADATA, payload);
-                }
-                self.drive(now, conn);
-            }
-            match event {
-                None => return,
-                Some(FetchEvent::DropPeer { peer, fault }) => {
-                    let reason = PeerCloseReason::BadMetadata(fault);
-                    if let Some(p) = self.peers.get(peer) {
-                        let (addr, peer_id) = (p.listen_addr.unwrap_or(p.addr), p.conn.peer_id());
-                        if let Some(t) = self.torrents.get_mut(&id) {
-                            t.pex.forget_source(peer);
-                        }
-                        self.ban_addr(id, addr, peer_id, &reason);
-                    }
-                    self.close_conn(now, peer, reason);
-                }
-                Some(FetchEvent::Complete(info)) => self.metadata_complete(now, id, &info),
-            }
-        }
+/// Takes a torrent's fetcher's requests and its next event (`None`: no fetcher).
+pub(crate) fn poll_fetcher(t: &mut Torrent) -> Option<FetcherOutput> {
+    let fetcher = t.fetcher.as_mut()?;
+    let mut sends = Vec::new();
+    while let Some(out) = fetcher.poll_transmit() {
+        sends.push(out);
     }
-
-    /// Verified info bytes arrived: the torrent becomes a full one.
-    fn metadata_complete(&mut self, now: Instant, id: TorrentId, info: &Bytes) {
-        match Metainfo::from_info_bytes(info) {
-            Ok(meta) => {
-                if let Err(e) = self.set_metadata_inner(now, id, Arc::new(meta)) {
-                    self.events.push_back(Event::Error {
-                        torrent: Some(id),
-                        error: SessionError::Metadata(e),
-                    });
-                }
-            }
-            Err(e) => {
-                // The bytes hash to the info-hash, so the torrent itself is unusable.
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.fetcher = None;
-                }
-                self.events.push_back(Event::Error {
-                    torrent: Some(id),
-                    error: SessionError::InvalidInfo(e),
-                });
-            }
-        }
-    }
+    Some((sends, fetcher.poll_event()))
 }

@@ -56,10 +56,12 @@ mod edit;
 mod error;
 mod event;
 mod evict;
+mod glue;
 mod handshake;
 pub mod io;
 mod lifecycle;
 mod metadata;
+mod outputs;
 mod peers;
 mod penalty;
 mod pex;
@@ -69,8 +71,10 @@ mod receive_flow;
 mod scrape;
 mod smart_ban;
 mod snapshot;
+mod stats;
 mod timers;
 mod torrent;
+mod torrent_glue;
 mod trackers;
 mod udp;
 mod upload;
@@ -79,7 +83,7 @@ mod wire_events;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,11 +113,13 @@ use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
+use outputs::Outputs;
 use peers::Peers;
 use pipeline::Jobs;
 use rate::TokenBucket;
 use timers::TimerTable;
 use torrent::Torrent;
+use torrent::candidates::Source;
 use trackers::Trackers;
 
 /// The BitTorrent session: several torrents, their peer connections, trackers and the DHT.
@@ -142,9 +148,8 @@ pub struct Session {
     timers: TimerTable,
     /// The latest `now` given to any call.
     now: Instant,
-    transmits: VecDeque<Transmit>,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    /// Transmits, actions and events, until polled.
+    out: Outputs,
 }
 
 impl Session {
@@ -177,13 +182,12 @@ impl Session {
             shutdown_done: false,
             timers: TimerTable::default(),
             now,
-            transmits: VecDeque::new(),
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            out: Outputs::default(),
             config,
             rng,
         };
-        session.start_dht(now);
+        session.dht = udp::start(&session.config, now, &mut session.rng, &mut session.timers);
+        session.pump_dht();
         session
     }
 
@@ -222,7 +226,7 @@ impl Session {
 
     /// Adds addresses to a torrent's candidates (dialled as limits allow).
     pub fn add_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
-        self.add_candidates(torrent, peers, torrent::candidates::Source::User);
+        self.add_candidates(torrent, peers, Source::User);
         self.after(now);
     }
 
@@ -284,7 +288,14 @@ impl Session {
 
     /// A datagram on the session's UDP socket (DHT or UDP tracker).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.route_datagram(now, from, data);
+        if crate::dht::looks_like_krpc(data) {
+            if let Some(dht) = self.dht.as_mut() {
+                dht.handle_datagram(now, from, data);
+                self.pump_dht();
+            }
+        } else if self.trackers.udp_datagram(now, from, data) {
+            self.pump_udp_tracker(now, from);
+        }
         self.after(now);
     }
 
@@ -326,35 +337,53 @@ impl Session {
     /// The next bytes to send. Poll after every `handle_*` call until `None`.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.out.pop_transmit()
     }
 
     /// The next action for the runtime. Poll after every `handle_*` call until `None`.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.out.pop_action()
     }
 
     /// The next event for the application. Poll after every `handle_*` call until `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.out.pop_event()
     }
 
     /// When to call [`Session::handle_timeout`] next (`None`: nothing scheduled).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_timeout()
+        if self.shutdown_done && self.peers.total() == 0 {
+            return None;
+        }
+        let dht = self.dht.is_some();
+        let torrents = self.torrents.values();
+        [
+            self.peers.next_deadline(),
+            self.timers.next_timeout(),
+            self.trackers.next_deadline(),
+            self.dht.as_ref().and_then(|d| d.poll_timeout()),
+            self.down_limit.ready_at(),
+            self.up_limit.ready_at(),
+        ]
+        .into_iter()
+        .chain(torrents.map(|t| t.next_deadline(self.now, dht)))
+        .flatten()
+        .min()
     }
 
     /// A torrent's statistics, for a progress bar (`None`: no such torrent).
     pub fn torrent_stats(&self, torrent: TorrentId) -> Option<TorrentStats> {
-        self.stats_of(torrent, None)
+        let t = self.torrents.get(&torrent)?;
+        Some(t.stats(torrent, &self.peers, None, &self.config))
     }
 
     /// A torrent's statistics with rates measured at `now` (rates decay while idle).
     pub fn torrent_stats_at(&self, now: Instant, torrent: TorrentId) -> Option<TorrentStats> {
-        self.stats_of(torrent, Some(now))
+        let t = self.torrents.get(&torrent)?;
+        Some(t.stats(torrent, &self.peers, Some(now), &self.config))
     }
 
     /// What a front end shows of a torrent at `now`: its statistics, error and counts, and
@@ -366,8 +395,8 @@ impl Session {
         torrent: TorrentId,
         detail: SnapshotDetail,
     ) -> Option<TorrentSnapshot> {
-        let stats = self.stats_of(torrent, Some(now))?;
         let t = self.torrents.get(&torrent)?;
+        let stats = t.stats(torrent, &self.peers, Some(now), &self.config);
         let peers = self.peers.values().filter(|p| p.torrent == Some(torrent));
         Some(t.snapshot(now, stats, peers, detail))
     }
@@ -486,11 +515,51 @@ impl Session {
         self.wire = Arc::new(wire);
     }
 
+    /// Our own addresses (never dialled).
+    fn own_addr(&self) -> connect::OwnAddr {
+        connect::OwnAddr::new(&self.config, self.listen_ip)
+    }
+
+    /// Adds addresses to a torrent's candidates (our own address excluded).
+    fn add_candidates(&mut self, id: TorrentId, peers: &[SocketAddr], source: Source) {
+        let own = self.own_addr();
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.add_candidates(peers, source, own);
+        }
+    }
+
+    /// The tracker transports, with what of the session they use.
+    fn tracker_cx(&mut self) -> (&mut Trackers, trackers::TrackerCx<'_>) {
+        let cx = trackers::TrackerCx {
+            torrents: &mut self.torrents,
+            config: &self.config,
+            rng: &mut self.rng,
+            out: &mut self.out,
+        };
+        (&mut self.trackers, cx)
+    }
+
+    /// Sends the DHT's datagrams and hands the peers it found to their torrents.
+    fn pump_dht(&mut self) {
+        let own = self.own_addr();
+        if let Some(dht) = self.dht.as_mut() {
+            udp::pump(dht, &mut self.out, &self.by_hash, &mut self.torrents, own);
+        }
+    }
+
+    /// Asks the runtime to persist the DHT state.
+    fn save_dht_state(&mut self, now: Instant) {
+        if let Some(dht) = &self.dht {
+            let shutting_down = self.shutting_down;
+            udp::save_state(dht, now, shutting_down, &mut self.timers, &mut self.out);
+        }
+    }
+
     /// Work common to every entry point: dial what limits allow, finish stops and shutdown.
     fn after(&mut self, now: Instant) {
         self.now = self.now.max(now);
         self.dial(now);
         self.progress_stops(now);
-        self.refresh_timers();
+        self.peers.refresh_deadlines(&self.torrents, &self.config);
     }
 }

@@ -1,7 +1,7 @@
 //! The connection table: every connection the session has, dialling or open, with its torrent,
 //! address, picker key and rates; and the counts the limits need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -50,9 +50,6 @@ pub(crate) struct Peer {
     pub(crate) up: RateMeter,
     /// The upload part: blocks being read for the peer, the send backlog.
     pub(crate) upload: Upload,
-    /// We asked the runtime to stop reading this socket: its torrent has too much received
-    /// and not yet written (`max_unwritten_bytes`).
-    pub(crate) reading_paused: bool,
     /// The peer has every piece.
     pub(crate) seed: bool,
     /// Its client as its extended handshake names it (`v`).
@@ -89,7 +86,6 @@ impl Peer {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             upload: Upload::default(),
-            reading_paused: false,
             seed: false,
             client: None,
             pex: None,
@@ -111,6 +107,9 @@ pub(crate) struct Peers {
     dialing: BTreeMap<ConnId, Dialing>,
     open: BTreeMap<ConnId, Peer>,
     by_key: BTreeMap<PeerKey, ConnId>,
+    /// Open connections we asked the runtime to stop reading: their torrent has too much
+    /// received and not yet written (`max_unwritten_bytes`; see `receive_flow`).
+    paused: BTreeSet<ConnId>,
     /// Connections changed since the last [`Peers::refresh_timers`] (each once).
     dirty: Vec<ConnId>,
     timers: ConnTimers,
@@ -143,6 +142,7 @@ impl Peers {
     pub(crate) fn remove(&mut self, id: ConnId) -> Option<Peer> {
         let peer = self.open.remove(&id)?;
         self.by_key.remove(&peer.key);
+        self.paused.remove(&id);
         self.dirty.push(id);
         Some(peer)
     }
@@ -166,6 +166,21 @@ impl Peers {
     /// Open connections, in id order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &Peer> {
         self.open.values()
+    }
+
+    /// Marks an open connection's reading paused; whether it was reading.
+    pub(crate) fn pause_reading(&mut self, id: ConnId) -> bool {
+        self.open.contains_key(&id) && self.paused.insert(id)
+    }
+
+    /// Marks a connection's reading resumed; whether it was paused.
+    pub(crate) fn resume_reading(&mut self, id: ConnId) -> bool {
+        self.paused.remove(&id)
+    }
+
+    /// The connections whose reading is paused, in id order.
+    pub(crate) fn paused(&self) -> Vec<ConnId> {
+        self.paused.iter().copied().collect()
     }
 
     /// Starts tracking an outbound connect.

@@ -7,85 +7,92 @@
 //! so the pipeline is full again the moment reading resumes. While paused, a peer's silence is
 //! ours: its idle and request timers are held, so a disk that stalls for minutes does not
 //! make us drop or snub the peers we stopped reading.
+//!
+//! The state is the connection table's ([`Peers`]): which connections are paused.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::io::{Action, ConnId};
-use super::{Session, TorrentId};
+use super::SessionConfig;
+use super::io::{Action, ConnId, TorrentId};
+use super::outputs::Outputs;
+use super::peers::Peers;
+use super::torrent::Torrent;
 
-impl Session {
+impl Peers {
     /// A block of `conn` for torrent `id` was handed to the disk: pause the connection if the
     /// torrent's unwritten bytes reached the cap.
-    pub(super) fn pause_if_unwritten_full(&mut self, conn: ConnId, id: TorrentId) {
-        let full = self
-            .torrents
+    pub(crate) fn pause_if_unwritten_full(
+        &mut self,
+        conn: ConnId,
+        id: TorrentId,
+        torrents: &BTreeMap<TorrentId, Torrent>,
+        config: &SessionConfig,
+        out: &mut Outputs,
+    ) {
+        let full = torrents
             .get(&id)
             .and_then(|t| t.data.as_ref())
-            .is_some_and(|d| d.pipeline.unwritten >= self.config.max_unwritten_bytes);
-        if !full {
-            return;
-        }
-        if let Some(peer) = self.peers.get_mut(conn)
-            && !peer.reading_paused
-        {
-            peer.reading_paused = true;
-            self.actions.push_back(Action::PauseReading { conn });
+            .is_some_and(|d| d.pipeline.unwritten >= config.max_unwritten_bytes);
+        if full && self.pause_reading(conn) {
+            out.action(Action::PauseReading { conn });
         }
     }
 
     /// A write of torrent `id` finished: resume its paused connections once the unwritten
-    /// bytes are down to half the cap.
-    pub(super) fn resume_if_unwritten_drained(&mut self, now: Instant, id: TorrentId) {
-        let drained = self
-            .torrents
+    /// bytes are down to half the cap. (A pause always has writes pending, and every write's
+    /// completion comes here, so no connection stays paused.)
+    pub(crate) fn resume_if_unwritten_drained(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        config: &SessionConfig,
+        out: &mut Outputs,
+    ) {
+        let drained = torrents
             .get(&id)
             .and_then(|t| t.data.as_ref())
-            .is_none_or(|d| d.pipeline.unwritten <= self.config.max_unwritten_bytes / 2);
-        if drained {
-            self.resume_reading(now, id);
+            .is_none_or(|d| d.pipeline.unwritten <= config.max_unwritten_bytes / 2);
+        if !drained {
+            return;
+        }
+        for conn in self.ids_of(id) {
+            if self.resume_reading(conn) {
+                out.action(Action::ResumeReading { conn });
+                self.restart_clocks(now, conn, torrents);
+            }
         }
     }
 
     /// Holds the timers of every paused connection at `now` (before timers fire).
-    pub(super) fn hold_paused_clocks(&mut self, now: Instant) {
-        let paused: Vec<ConnId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.reading_paused)
-            .map(|(c, _)| c)
-            .collect();
-        for conn in paused {
-            self.restart_clocks(now, conn);
+    pub(crate) fn hold_paused_clocks(
+        &mut self,
+        now: Instant,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+    ) {
+        for conn in self.paused() {
+            self.restart_clocks(now, conn, torrents);
         }
     }
 
-    fn restart_clocks(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(conn) else {
+    fn restart_clocks(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+    ) {
+        let Some(peer) = self.get_mut(conn) else {
             return;
         };
         peer.conn.restart_receive_clocks(now);
         let key = peer.key;
         if let Some(d) = peer
             .torrent
-            .and_then(|id| self.torrents.get_mut(&id))
+            .and_then(|id| torrents.get_mut(&id))
             .and_then(|t| t.data.as_mut())
         {
             d.picker.restart_clock(key, now);
-        }
-    }
-
-    /// Resumes every paused connection of torrent `id`. (A pause always has writes pending,
-    /// and every write's completion comes here through `resume_if_unwritten_drained`, so no
-    /// connection stays paused.)
-    fn resume_reading(&mut self, now: Instant, id: TorrentId) {
-        for conn in self.peers.ids_of(id) {
-            if let Some(peer) = self.peers.get_mut(conn)
-                && peer.reading_paused
-            {
-                peer.reading_paused = false;
-                self.actions.push_back(Action::ResumeReading { conn });
-                self.restart_clocks(now, conn);
-            }
         }
     }
 }

@@ -15,9 +15,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::Session;
 use super::event::{Event, SwarmCounts};
 use super::io::{Action, RequestId, TorrentId};
+use super::outputs::Outputs;
+use super::torrent::Torrent;
+use super::trackers::{AnnounceDone, TrackerCx, Trackers, first_addr};
 use crate::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
 use crate::tracker::udp::OpId;
 use crate::tracker::{HttpOutcome, HttpResponse, Scheme, ScrapeStats, TrackerError, TrackerUrl};
@@ -40,7 +42,7 @@ struct Scraped {
 
 impl TorrentScrapes {
     /// The next scrape due.
-    fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.trackers.values().map(|s| s.next_at).min()
     }
 
@@ -109,21 +111,28 @@ impl ScrapeRequests {
     }
 }
 
-impl Session {
+impl Trackers {
     /// A tracker answered an announce: the first time, it is scraped at once (if it can be).
-    pub(super) fn scrape_after_announce(&mut self, now: Instant, id: TorrentId, url: &TrackerUrl) {
-        if self.config.scrape_interval.is_none() {
-            return;
+    /// Returns the announce results the UDP tracker gave meanwhile.
+    pub(crate) fn scrape_after_announce(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        url: &TrackerUrl,
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        if cx.config.scrape_interval.is_none() {
+            return Vec::new();
         }
         let Some(scrape) = scrape_url(url) else {
-            return;
+            return Vec::new();
         };
-        let Some(t) = self.torrents.get_mut(&id).filter(|t| t.is_active()) else {
-            return;
+        let Some(t) = cx.torrents.get_mut(&id).filter(|t| t.is_active()) else {
+            return Vec::new();
         };
         let key = url.to_string();
         if t.scrapes.trackers.contains_key(&key) {
-            return;
+            return Vec::new();
         }
         t.scrapes.trackers.insert(
             key.clone(),
@@ -133,21 +142,17 @@ impl Session {
                 last: None,
             },
         );
-        self.launch_scrape(now, id, key);
+        self.launch_scrape(now, id, key, cx)
     }
 
-    /// The earliest scrape due of any active torrent.
-    pub(super) fn scrape_deadline(&self) -> Option<Instant> {
-        self.torrents
-            .values()
-            .filter(|t| t.is_active())
-            .filter_map(|t| t.scrapes.deadline())
-            .min()
-    }
-
-    /// Starts the scrapes due at `now`.
-    pub(super) fn scrape_timeout(&mut self, now: Instant) {
-        let due: Vec<(TorrentId, String)> = self
+    /// Starts the scrapes due at `now`. Returns the announce results the UDP trackers gave
+    /// meanwhile.
+    pub(crate) fn scrape_timeout(
+        &mut self,
+        now: Instant,
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        let due: Vec<(TorrentId, String)> = cx
             .torrents
             .iter()
             .filter(|(_, t)| t.is_active())
@@ -159,54 +164,73 @@ impl Session {
                     .map(|(key, _)| (*id, key.clone()))
             })
             .collect();
+        let mut done = Vec::new();
         for (id, key) in due {
-            self.launch_scrape(now, id, key);
+            done.extend(self.launch_scrape(now, id, key, cx));
         }
+        done
     }
 
-    fn launch_scrape(&mut self, now: Instant, id: TorrentId, tracker: String) {
-        let Some(interval) = self.config.scrape_interval else {
-            return;
+    fn launch_scrape(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        tracker: String,
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        let Some(interval) = cx.config.scrape_interval else {
+            return Vec::new();
         };
-        let Some(t) = self.torrents.get_mut(&id).filter(|t| t.is_active()) else {
-            return;
+        let Some(t) = cx.torrents.get_mut(&id).filter(|t| t.is_active()) else {
+            return Vec::new();
         };
         let Some(s) = t.scrapes.trackers.get_mut(&tracker) else {
-            return;
+            return Vec::new();
         };
         s.next_at = now + interval;
         let url = s.url.clone();
-        self.trackers.scrapes.forget(id, &tracker);
+        self.scrapes.forget(id, &tracker);
         match url.scheme() {
-            Scheme::Http | Scheme::Https => self.http_scrape(id, tracker, url, 0),
+            Scheme::Http | Scheme::Https => {
+                self.http_scrape(id, tracker, url, 0, cx);
+                Vec::new()
+            }
             Scheme::Udp => match url.socket_addr() {
-                Some(addr) => self.udp_scrape(now, addr, id, tracker),
+                Some(addr) => self.udp_scrape(now, addr, id, tracker, cx),
                 None => {
-                    let rid = self.trackers.next_id();
-                    self.trackers.scrapes.pending.insert(
+                    let rid = self.next_id();
+                    self.scrapes.pending.insert(
                         rid,
                         Pending::Host {
                             torrent: id,
                             tracker,
                         },
                     );
-                    self.actions.push_back(Action::Resolve {
+                    cx.out.action(Action::Resolve {
                         id: rid,
                         host: url.host_str(),
                         port: url.port(),
                     });
+                    Vec::new()
                 }
             },
         }
     }
 
-    fn http_scrape(&mut self, id: TorrentId, tracker: String, url: TrackerUrl, redirects: u8) {
-        let Some(t) = self.torrents.get(&id) else {
+    fn http_scrape(
+        &mut self,
+        id: TorrentId,
+        tracker: String,
+        url: TrackerUrl,
+        redirects: u8,
+        cx: &mut TrackerCx<'_>,
+    ) {
+        let Some(t) = cx.torrents.get(&id) else {
             return;
         };
         let request = scrape_request(&url, &[t.info_hash]);
-        let rid = self.trackers.next_id();
-        self.trackers.scrapes.pending.insert(
+        let rid = self.next_id();
+        self.scrapes.pending.insert(
             rid,
             Pending::Http {
                 torrent: id,
@@ -215,111 +239,124 @@ impl Session {
                 redirects,
             },
         );
-        self.actions.push_back(Action::HttpRequest {
+        cx.out.action(Action::HttpRequest {
             id: rid,
             url,
             request,
         });
     }
 
-    fn udp_scrape(&mut self, now: Instant, addr: SocketAddr, id: TorrentId, tracker: String) {
-        let Some(hash) = self.torrents.get(&id).map(|t| t.info_hash) else {
-            return;
+    fn udp_scrape(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        id: TorrentId,
+        tracker: String,
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        let Some(hash) = cx.torrents.get(&id).map(|t| t.info_hash) else {
+            return Vec::new();
         };
-        let Ok(op) = self.udp_tracker(addr).scrape(now, vec![hash]) else {
-            return;
+        let Ok(op) = self
+            .udp_tracker(addr, cx.config, cx.rng)
+            .scrape(now, vec![hash])
+        else {
+            return Vec::new();
         };
-        self.trackers
-            .scrapes
-            .udp_ops
-            .insert((addr, op), (id, tracker));
-        self.pump_udp_tracker(now, addr);
+        self.scrapes.udp_ops.insert((addr, op), (id, tracker));
+        self.pump_udp(addr, cx.torrents, cx.out)
     }
 
     /// The answer to an HTTP request that is not an announce's (ignored if not a scrape's).
-    pub(super) fn scrape_http_response(
+    pub(crate) fn scrape_http_response(
         &mut self,
         rid: RequestId,
         result: Result<HttpResponse, TrackerError>,
+        cx: &mut TrackerCx<'_>,
     ) {
         let Some(Pending::Http {
             torrent,
             tracker,
             url,
             redirects,
-        }) = self.trackers.scrapes.pending.remove(&rid)
+        }) = self.scrapes.pending.remove(&rid)
         else {
             return;
         };
         match result.and_then(|r| scrape_outcome(&url, &r)) {
-            Ok(HttpOutcome::Done(stats)) => self.scraped(torrent, &tracker, &stats),
+            Ok(HttpOutcome::Done(stats)) => scraped(cx.torrents, cx.out, torrent, &tracker, &stats),
             Ok(HttpOutcome::Redirect(to)) if redirects < MAX_REDIRECTS => {
-                self.http_scrape(torrent, tracker, to, redirects + 1);
+                self.http_scrape(torrent, tracker, to, redirects + 1, cx);
             }
             Ok(HttpOutcome::Redirect(_)) | Err(_) => {}
         }
     }
 
-    /// A DNS answer that is not an announce's (ignored if not a scrape's).
-    pub(super) fn scrape_resolved(
+    /// A DNS answer that is not an announce's (ignored if not a scrape's). Returns the
+    /// announce results the UDP tracker gave meanwhile.
+    pub(crate) fn scrape_resolved(
         &mut self,
         now: Instant,
         rid: RequestId,
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
-    ) {
-        let Some(Pending::Host { torrent, tracker }) = self.trackers.scrapes.pending.remove(&rid)
-        else {
-            return;
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        let Some(Pending::Host { torrent, tracker }) = self.scrapes.pending.remove(&rid) else {
+            return Vec::new();
         };
-        let addr = result.ok().and_then(|addrs| {
-            addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or_else(|| addrs.first())
-                .copied()
-        });
-        if let Some(addr) = addr {
-            self.udp_scrape(now, addr, torrent, tracker);
+        match first_addr(result.ok().as_ref()) {
+            Some(addr) => self.udp_scrape(now, addr, torrent, tracker, cx),
+            None => Vec::new(),
         }
     }
+}
 
+impl ScrapeRequests {
     /// A UDP tracker finished a scrape.
-    pub(super) fn udp_scrape_done(
+    pub(crate) fn udp_done(
         &mut self,
         addr: SocketAddr,
         op: OpId,
         result: Result<Vec<ScrapeStats>, TrackerError>,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
     ) {
-        let Some((torrent, tracker)) = self.trackers.scrapes.udp_ops.remove(&(addr, op)) else {
+        let Some((torrent, tracker)) = self.udp_ops.remove(&(addr, op)) else {
             return;
         };
         if let Ok(stats) = result {
-            self.scraped(torrent, &tracker, &stats);
+            scraped(torrents, out, torrent, &tracker, &stats);
         }
     }
+}
 
-    /// A tracker's scrape answer: our torrent's counts, if it has them.
-    fn scraped(&mut self, id: TorrentId, tracker: &str, stats: &[ScrapeStats]) {
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        let hash = t.info_hash;
-        let Some(s) = stats.iter().find(|s| s.info_hash == hash) else {
-            return;
-        };
-        let Some(entry) = t.scrapes.trackers.get_mut(tracker) else {
-            return;
-        };
-        let counts = SwarmCounts {
-            seeders: s.complete,
-            leechers: s.incomplete,
-            downloaded: s.downloaded,
-        };
-        entry.last = Some(counts);
-        self.events.push_back(Event::TrackerScraped {
-            torrent: id,
-            url: tracker.to_string(),
-            counts,
-        });
-    }
+/// A tracker's scrape answer: our torrent's counts, if it has them.
+fn scraped(
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    out: &mut Outputs,
+    id: TorrentId,
+    tracker: &str,
+    stats: &[ScrapeStats],
+) {
+    let Some(t) = torrents.get_mut(&id) else {
+        return;
+    };
+    let hash = t.info_hash;
+    let Some(s) = stats.iter().find(|s| s.info_hash == hash) else {
+        return;
+    };
+    let Some(entry) = t.scrapes.trackers.get_mut(tracker) else {
+        return;
+    };
+    let counts = SwarmCounts {
+        seeders: s.complete,
+        leechers: s.incomplete,
+        downloaded: s.downloaded,
+    };
+    entry.last = Some(counts);
+    out.event(Event::TrackerScraped {
+        torrent: id,
+        url: tracker.to_string(),
+        counts,
+    });
 }

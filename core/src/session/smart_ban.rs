@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use super::Session;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
-use super::pipeline::DigestsFor;
+use super::outputs::Outputs;
+use super::peers::Peers;
+use super::torrent::Torrent;
 use crate::id::PeerId;
 use crate::picker::{PeerKey, Picker};
 
@@ -65,102 +65,62 @@ impl Departed {
     }
 }
 
-impl Session {
-    /// Bans a peer from a torrent by address and peer id (never dialled or accepted again) and
-    /// tells the application.
-    pub(super) fn ban_addr(
-        &mut self,
-        id: TorrentId,
-        addr: SocketAddr,
-        peer_id: Option<PeerId>,
-        reason: &PeerCloseReason,
-    ) {
-        if let Some(t) = self.torrents.get_mut(&id) {
-            t.candidates.ban(addr, peer_id);
-        }
-        self.events.push_back(Event::PeerBanned {
-            torrent: id,
-            addr,
-            reason: reason.clone(),
-        });
+/// Bans a peer from torrent `id` by address and peer id (never dialled or accepted again) and
+/// tells the application.
+pub(crate) fn ban_addr(
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    out: &mut Outputs,
+    id: TorrentId,
+    who: DepartedPeer,
+    reason: &PeerCloseReason,
+) {
+    if let Some(t) = torrents.get_mut(&id) {
+        t.candidates.ban(who.addr, who.peer_id);
     }
+    out.event(Event::PeerBanned {
+        torrent: id,
+        addr: who.addr,
+        reason: reason.clone(),
+    });
+}
 
+/// The peer with picker key `key` in torrent `id`, to ban, and its connections: open, or
+/// found among the torrent's departed peers (taken out) with any connection it opened again
+/// meanwhile. `None`: neither.
+pub(crate) fn ban_target(
+    peers: &Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    id: TorrentId,
+    key: PeerKey,
+) -> Option<(DepartedPeer, Vec<ConnId>)> {
+    let open = peers.by_key(key).and_then(|conn| {
+        let p = peers.get(conn)?;
+        let who = DepartedPeer {
+            addr: p.listen_addr.unwrap_or(p.addr),
+            peer_id: p.conn.peer_id(),
+        };
+        Some((who, vec![conn]))
+    });
+    if open.is_some() {
+        return open;
+    }
+    let gone = torrents.get_mut(&id).and_then(|t| t.departed.take(key))?;
+    Some((gone, peers.conns_of_peer(id, gone)))
+}
+
+impl Peers {
     /// Open connections of a torrent to a peer that left and may have come back: same peer id,
     /// or same listen address.
-    pub(super) fn conns_of_peer(&self, id: TorrentId, peer: DepartedPeer) -> Vec<ConnId> {
-        self.peers
-            .ids_of(id)
+    pub(crate) fn conns_of_peer(&self, id: TorrentId, peer: DepartedPeer) -> Vec<ConnId> {
+        self.ids_of(id)
             .into_iter()
             .filter(|&conn| {
-                self.peers.get(conn).is_some_and(|p| {
+                self.get(conn).is_some_and(|p| {
                     p.listen_addr.unwrap_or(p.addr) == peer.addr
                         || (peer.peer_id.is_some() && p.conn.peer_id() == peer.peer_id)
                 })
             })
             .collect()
-    }
-
-    /// Refuses `peers` (by address and peer id) from now on and closes their connections. A
-    /// peer that already left is found among the torrent's departed peers; a connection it
-    /// opened again meanwhile is closed too.
-    pub(super) fn ban_peers(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-        peers: &[PeerKey],
-        reason: &PeerCloseReason,
-    ) {
-        for &key in peers {
-            let open = self.peers.by_key(key).and_then(|conn| {
-                let p = self.peers.get(conn)?;
-                Some((conn, p.listen_addr.unwrap_or(p.addr), p.conn.peer_id()))
-            });
-            let (addr, peer_id, conns) = match open {
-                Some((conn, addr, peer_id)) => (addr, peer_id, vec![conn]),
-                None => {
-                    let Some(gone) = self
-                        .torrents
-                        .get_mut(&id)
-                        .and_then(|t| t.departed.take(key))
-                    else {
-                        continue;
-                    };
-                    (gone.addr, gone.peer_id, self.conns_of_peer(id, gone))
-                }
-            };
-            self.ban_addr(id, addr, peer_id, reason);
-            for conn in conns {
-                self.close_conn(now, conn, reason.clone());
-            }
-        }
-    }
-    /// A `BlockDigests` job finished (`digests` is `None` when it failed).
-    pub(super) fn block_digests_done(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-        piece: u32,
-        why: DigestsFor,
-        digests: Option<&[[u8; 20]]>,
-    ) {
-        match why {
-            DigestsFor::Failed => {
-                // A torrent that stopped meanwhile downloads nothing again.
-                if self.torrents.get(&id).is_some_and(|t| t.is_active()) {
-                    self.piece_failed(now, id, piece, digests);
-                }
-            }
-            DigestsFor::Passed => {
-                let Some(digests) = digests else {
-                    return;
-                };
-                let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-                    return;
-                };
-                let bad = d.picker.check_passed_blocks(piece, digests);
-                self.ban_peers(now, id, &bad, &PeerCloseReason::SmartBanned);
-            }
-        }
     }
 }
 

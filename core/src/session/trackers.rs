@@ -6,17 +6,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::Session;
-use super::edit::{ChangeError, TrackerEdit};
-use super::event::Event;
+use super::SessionConfig;
 use super::io::{Action, RequestId, TorrentId};
+use super::outputs::Outputs;
 use super::scrape::ScrapeRequests;
-use super::torrent::candidates::Source;
+use super::torrent::Torrent;
+use crate::id::PeerId;
+use crate::rng::Rng;
 use crate::tracker::announce::Transfer;
 use crate::tracker::udp::OpId;
 use crate::tracker::{
-    AnnounceJob, AnnounceRequest, AnnouncerEvent, HttpOutcome, JobId as AnnounceJobId, Scheme,
-    TrackerError, TrackerUrl, UdpEvent, UdpTracker, http,
+    AnnounceJob, AnnounceRequest, AnnounceResponse, Announcer, AnnouncerConfig, HttpOutcome,
+    JobId as AnnounceJobId, Scheme, TrackerError, TrackerUrl, UdpEvent, UdpTracker, http,
 };
 
 /// What an HTTP request or DNS resolution is for.
@@ -55,6 +56,24 @@ impl Trackers {
         id
     }
 
+    /// The earliest deadline of the UDP trackers.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.udp.values().filter_map(|u| u.poll_timeout()).min()
+    }
+
+    /// A datagram from `from`: whether it went to the UDP tracker there (pump it).
+    pub(crate) fn udp_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
+        let Some(tracker) = self.udp.get_mut(&from) else {
+            return false;
+        };
+        if !tracker.matches(from, data) {
+            return false;
+        }
+        // A bad datagram is dropped; the operation retransmits or times out.
+        let _ = tracker.handle_datagram(now, data);
+        true
+    }
+
     /// A fresh request id.
     pub(crate) fn next_id(&mut self) -> RequestId {
         self.next_request += 1;
@@ -62,104 +81,84 @@ impl Trackers {
     }
 }
 
-impl Session {
-    /// Edits a torrent's trackers (see [`Session::edit_trackers`]) and gives its announcer
-    /// the new list.
-    pub(super) fn change_trackers(
+/// The session's state that tracker requests use, borrowed from it for one step.
+pub(crate) struct TrackerCx<'a> {
+    /// The torrents (announce parameters, scrape records, candidates).
+    pub(crate) torrents: &'a mut BTreeMap<TorrentId, Torrent>,
+    /// The session's settings.
+    pub(crate) config: &'a SessionConfig,
+    /// The session's random source (each UDP tracker gets a fork).
+    pub(crate) rng: &'a mut Rng,
+    /// Where requests, datagrams and events go.
+    pub(crate) out: &'a mut Outputs,
+}
+
+/// An announce result, for a torrent's announcer.
+#[derive(Debug)]
+pub(crate) enum AnnounceDone {
+    /// The UDP tracker at an address finished an operation (whose announce job is looked up
+    /// when the result is handled: one that timed out meanwhile is gone).
+    Udp(SocketAddr, OpId, Result<AnnounceOutcome, TrackerError>),
+    /// A torrent's announce job finished.
+    Job(
+        TorrentId,
+        AnnounceJobId,
+        Result<AnnounceOutcome, TrackerError>,
+    ),
+}
+
+/// What a tracker answered to an announce.
+pub(crate) type AnnounceOutcome = HttpOutcome<AnnounceResponse>;
+
+impl Trackers {
+    /// Carries out an announce job of torrent `id` over HTTP or UDP (resolving the tracker's
+    /// host first if needed). Returns the announce results the UDP tracker gave meanwhile.
+    pub(crate) fn launch_announce(
         &mut self,
         now: Instant,
         id: TorrentId,
-        edit: &TrackerEdit,
-    ) -> Result<(), ChangeError> {
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ChangeError::UnknownTorrent(id))?;
-        t.tracker_list.apply(edit)?;
-        let tiers = t.tracker_list.tiers();
-        if let Some(a) = t.announcer.as_mut() {
-            let urls = tiers
-                .iter()
-                .map(|tier| {
-                    tier.iter()
-                        .filter_map(|u| TrackerUrl::parse(u).ok())
-                        .collect()
-                })
-                .collect();
-            a.replace_tiers(urls, &mut self.rng, now);
-        } else if let Some(mut a) = self.make_announcer(&tiers) {
-            let Some(t) = self.torrents.get_mut(&id) else {
-                return Ok(());
-            };
-            // A torrent that had no tracker: it announces from now on, as it would have.
-            if t.swarm_started && t.is_active() && !t.options.no_outbound {
-                a.start(now);
-            }
-            // A stopping or stopped torrent owes this tracker no `stopped`.
-            t.announce_stopped = !t.is_active();
-            t.announcer = Some(a);
-        }
-        self.pump_announcer(now, id);
-        Ok(())
-    }
-
-    /// Carries out a torrent's announce jobs and handles its announcer's events.
-    pub(super) fn pump_announcer(&mut self, now: Instant, id: TorrentId) {
-        loop {
-            let Some(t) = self.torrents.get_mut(&id) else {
-                return;
-            };
-            let Some(a) = t.announcer.as_mut() else {
-                return;
-            };
-            if let Some(job) = a.poll_job() {
-                self.launch_announce(now, id, job);
-                continue;
-            }
-            let Some(event) = a.poll_event() else {
-                return;
-            };
-            self.on_announcer_event(now, id, event);
-        }
-    }
-
-    fn launch_announce(&mut self, now: Instant, id: TorrentId, job: AnnounceJob) {
-        let Some(t) = self.torrents.get(&id) else {
-            return;
+        job: AnnounceJob,
+        peer_id: PeerId,
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        let Some(t) = cx.torrents.get(&id) else {
+            return Vec::new();
         };
         let transfer = Transfer {
             uploaded: t.up.total(),
             downloaded: t.down.total(),
             left: t.left(),
         };
-        let request = job.request(t.info_hash, self.peer_id, self.config.listen_port, transfer);
+        let request = job.request(t.info_hash, peer_id, cx.config.listen_port, transfer);
         match job.url.scheme() {
             Scheme::Http | Scheme::Https => {
                 let bytes = http::announce_request(&job.url, &request);
-                let rid = self.trackers.alloc(Pending::Http {
+                let rid = self.alloc(Pending::Http {
                     torrent: id,
                     job: job.id,
                     url: job.url.clone(),
                 });
-                self.actions.push_back(Action::HttpRequest {
+                cx.out.action(Action::HttpRequest {
                     id: rid,
                     url: job.url,
                     request: bytes,
                 });
+                Vec::new()
             }
             Scheme::Udp => match job.url.socket_addr() {
-                Some(addr) => self.udp_announce(now, addr, id, job.id, request),
+                Some(addr) => self.udp_announce(now, addr, id, job.id, request, cx),
                 None => {
-                    let rid = self.trackers.alloc(Pending::TrackerHost {
+                    let rid = self.alloc(Pending::TrackerHost {
                         torrent: id,
                         job: job.id,
                         request: Box::new(request),
                     });
-                    self.actions.push_back(Action::Resolve {
+                    cx.out.action(Action::Resolve {
                         id: rid,
                         host: job.url.host_str(),
                         port: job.url.port(),
                     });
+                    Vec::new()
                 }
             },
         }
@@ -172,38 +171,49 @@ impl Session {
         id: TorrentId,
         job: AnnounceJobId,
         request: AnnounceRequest,
-    ) {
-        let op = self.udp_tracker(addr).announce(now, request);
-        self.trackers.udp_ops.insert((addr, op), (id, job));
-        self.pump_udp_tracker(now, addr);
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
+        let op = self
+            .udp_tracker(addr, cx.config, cx.rng)
+            .announce(now, request);
+        self.udp_ops.insert((addr, op), (id, job));
+        self.pump_udp(addr, cx.torrents, cx.out)
     }
 
     /// The UDP tracker at `addr` (made on first use).
-    pub(super) fn udp_tracker(&mut self, addr: SocketAddr) -> &mut UdpTracker {
-        let config = self.config.udp_tracker.clone();
-        let rng = self.rng.fork();
-        self.trackers
-            .udp
+    pub(crate) fn udp_tracker(
+        &mut self,
+        addr: SocketAddr,
+        config: &SessionConfig,
+        rng: &mut Rng,
+    ) -> &mut UdpTracker {
+        let config = config.udp_tracker.clone();
+        let rng = rng.fork();
+        self.udp
             .entry(addr)
             .or_insert_with(|| UdpTracker::new(addr, config, rng))
     }
 
-    /// Sends a UDP tracker's datagrams and handles its events.
-    pub(super) fn pump_udp_tracker(&mut self, now: Instant, addr: SocketAddr) {
+    /// Sends a UDP tracker's datagrams and handles its events: scrape answers go to their
+    /// torrents; announce results are returned, for the announcers.
+    pub(crate) fn pump_udp(
+        &mut self,
+        addr: SocketAddr,
+        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        out: &mut Outputs,
+    ) -> Vec<AnnounceDone> {
         let mut results = Vec::new();
         let mut scrapes = Vec::new();
-        if let Some(tracker) = self.trackers.udp.get_mut(&addr) {
+        if let Some(tracker) = self.udp.get_mut(&addr) {
             while let Some(t) = tracker.poll_transmit() {
-                self.transmits.push_back(t);
+                out.transmit(t);
             }
             while let Some(event) = tracker.poll_event() {
                 match event {
                     UdpEvent::Announced { op, response } => {
                         results.push((op, Ok(HttpOutcome::Done(response))));
                     }
-                    UdpEvent::Failed { op, error }
-                        if self.trackers.scrapes.is_udp_scrape(addr, op) =>
-                    {
+                    UdpEvent::Failed { op, error } if self.scrapes.is_udp_scrape(addr, op) => {
                         scrapes.push((op, Err(TrackerError::Udp(error))));
                     }
                     UdpEvent::Failed { op, error } => {
@@ -214,155 +224,160 @@ impl Session {
             }
         }
         for (op, result) in scrapes {
-            self.udp_scrape_done(addr, op, result);
+            self.scrapes.udp_done(addr, op, result, torrents, out);
         }
-        for (op, result) in results {
-            if let Some((id, job)) = self.trackers.udp_ops.remove(&(addr, op)) {
-                self.announce_result(now, id, job, result);
-            }
-        }
+        results
+            .into_iter()
+            .map(|(op, result)| AnnounceDone::Udp(addr, op, result))
+            .collect()
     }
 
-    fn announce_result(
+    /// The torrent and announce job a result is for (`None`: a UDP operation no longer
+    /// wanted).
+    pub(crate) fn job_of(
         &mut self,
-        now: Instant,
-        id: TorrentId,
-        job: AnnounceJobId,
-        result: Result<HttpOutcome<crate::tracker::AnnounceResponse>, TrackerError>,
-    ) {
-        if let Some(a) = self
-            .torrents
-            .get_mut(&id)
-            .and_then(|t| t.announcer.as_mut())
-        {
-            a.handle_result(now, job, result);
-        }
-        self.pump_announcer(now, id);
-    }
-
-    fn on_announcer_event(&mut self, now: Instant, id: TorrentId, event: AnnouncerEvent) {
-        match event {
-            AnnouncerEvent::Announced { url, response } => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.announces.answered(now, &url.to_string(), &response);
-                    t.tracker_answered(response.warning.as_deref());
-                }
-                self.events.push_back(Event::TrackerAnnounced {
-                    torrent: id,
-                    url: url.to_string(),
-                    peers: response.peers.len(),
-                });
-                self.add_candidates(id, &response.peers, Source::Tracker);
-                self.scrape_after_announce(now, id, &url);
+        done: AnnounceDone,
+    ) -> Option<(
+        TorrentId,
+        AnnounceJobId,
+        Result<AnnounceOutcome, TrackerError>,
+    )> {
+        match done {
+            AnnounceDone::Udp(addr, op, result) => {
+                let (id, job) = self.udp_ops.remove(&(addr, op))?;
+                Some((id, job, result))
             }
-            AnnouncerEvent::TrackerFailed { url, error } => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.announces.failed(now, &url.to_string(), &error);
-                }
-                self.events.push_back(Event::TrackerError {
-                    torrent: id,
-                    url: url.to_string(),
-                    error,
-                });
-            }
-            AnnouncerEvent::JobTimedOut(job) => {
-                let ops: Vec<(SocketAddr, OpId)> = self
-                    .trackers
-                    .udp_ops
-                    .iter()
-                    .filter(|(_, v)| **v == (id, job))
-                    .map(|(k, _)| *k)
-                    .collect();
-                for (addr, op) in ops {
-                    self.trackers.udp_ops.remove(&(addr, op));
-                    if let Some(t) = self.trackers.udp.get_mut(&addr) {
-                        t.cancel(op);
-                    }
-                }
-                self.trackers.pending.retain(|_, p| match p {
-                    Pending::Http {
-                        torrent, job: j, ..
-                    }
-                    | Pending::TrackerHost {
-                        torrent, job: j, ..
-                    } => !(*torrent == id && *j == job),
-                    Pending::PeerHost { .. } => true,
-                });
-            }
-            AnnouncerEvent::AllFailed { .. } => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.every_tracker_failed();
-                }
-            }
-            AnnouncerEvent::Stopped => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.announce_stopped = true;
-                }
-                self.progress_stops(now);
-            }
+            AnnounceDone::Job(id, job, result) => Some((id, job, result)),
         }
     }
 
-    /// The answer to an HTTP announce.
-    pub(super) fn http_response(
+    /// An announce job of torrent `id` timed out: what is still in flight for it is dropped.
+    pub(crate) fn forget_job(&mut self, id: TorrentId, job: AnnounceJobId) {
+        let ops: Vec<(SocketAddr, OpId)> = self
+            .udp_ops
+            .iter()
+            .filter(|(_, v)| **v == (id, job))
+            .map(|(k, _)| *k)
+            .collect();
+        for (addr, op) in ops {
+            self.udp_ops.remove(&(addr, op));
+            if let Some(t) = self.udp.get_mut(&addr) {
+                t.cancel(op);
+            }
+        }
+        self.pending.retain(|_, p| match p {
+            Pending::Http {
+                torrent, job: j, ..
+            }
+            | Pending::TrackerHost {
+                torrent, job: j, ..
+            } => !(*torrent == id && *j == job),
+            Pending::PeerHost { .. } => true,
+        });
+    }
+
+    /// The answer to an HTTP request: an announce's result, or a scrape's answer (applied).
+    pub(crate) fn http_response(
         &mut self,
-        now: Instant,
         rid: RequestId,
         result: Result<http::HttpResponse, TrackerError>,
-    ) {
-        let Some(Pending::Http { torrent, job, url }) = self.trackers.pending.remove(&rid) else {
-            return self.scrape_http_response(rid, result);
+        cx: &mut TrackerCx<'_>,
+    ) -> Option<AnnounceDone> {
+        let Some(Pending::Http { torrent, job, url }) = self.pending.remove(&rid) else {
+            self.scrape_http_response(rid, result, cx);
+            return None;
         };
         let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
-        self.announce_result(now, torrent, job, outcome);
+        Some(AnnounceDone::Job(torrent, job, outcome))
     }
 
     /// Resolves a peer host name from a magnet link.
-    pub(super) fn resolve_peer_host(&mut self, id: TorrentId, host: String, port: u16) {
-        let rid = self.trackers.alloc(Pending::PeerHost { torrent: id });
-        self.actions.push_back(Action::Resolve {
+    pub(crate) fn resolve_peer_host(
+        &mut self,
+        id: TorrentId,
+        host: String,
+        port: u16,
+        out: &mut Outputs,
+    ) {
+        let rid = self.alloc(Pending::PeerHost { torrent: id });
+        out.action(Action::Resolve {
             id: rid,
             host,
             port,
         });
     }
 
-    /// A DNS answer.
-    pub(super) fn resolved(
+    /// A DNS answer: a UDP tracker's address (announced to at once, or the announce fails), a
+    /// magnet's peer (returned, for the torrent's candidates), or a scrape's tracker.
+    pub(crate) fn resolved(
         &mut self,
         now: Instant,
         rid: RequestId,
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
-    ) {
-        match self.trackers.pending.remove(&rid) {
+        cx: &mut TrackerCx<'_>,
+    ) -> Resolved {
+        match self.pending.remove(&rid) {
             Some(Pending::TrackerHost {
                 torrent,
                 job,
                 request,
-            }) => {
-                let addr = result.as_ref().ok().and_then(|addrs| {
-                    addrs
-                        .iter()
-                        .find(|a| a.is_ipv4())
-                        .or_else(|| addrs.first())
-                        .copied()
-                });
-                match addr {
-                    Some(addr) => self.udp_announce(now, addr, torrent, job, *request),
-                    None => {
-                        // An empty answer is a name with no address.
-                        let kind = result.err().unwrap_or(std::io::ErrorKind::NotFound);
-                        self.announce_result(now, torrent, job, Err(TrackerError::Resolve(kind)));
-                    }
+            }) => match first_addr(result.as_ref().ok()) {
+                Some(addr) => {
+                    Resolved::Announced(self.udp_announce(now, addr, torrent, job, *request, cx))
                 }
-            }
-            Some(Pending::PeerHost { torrent }) => {
-                if let Ok(addrs) = result {
-                    self.add_candidates(torrent, &addrs, Source::User);
+                None => {
+                    // An empty answer is a name with no address.
+                    let kind = result.err().unwrap_or(std::io::ErrorKind::NotFound);
+                    let error = Err(TrackerError::Resolve(kind));
+                    Resolved::Announced(vec![AnnounceDone::Job(torrent, job, error)])
                 }
-            }
-            None => self.scrape_resolved(now, rid, result),
-            Some(Pending::Http { .. }) => {}
+            },
+            Some(Pending::PeerHost { torrent }) => match result {
+                Ok(addrs) => Resolved::Peers(torrent, addrs),
+                Err(_) => Resolved::Announced(Vec::new()),
+            },
+            None => Resolved::Announced(self.scrape_resolved(now, rid, result, cx)),
+            Some(Pending::Http { .. }) => Resolved::Announced(Vec::new()),
         }
     }
+}
+
+/// What a DNS answer gave.
+pub(crate) enum Resolved {
+    /// Announce results, for the announcers (possibly none).
+    Announced(Vec<AnnounceDone>),
+    /// A magnet's peer host: its addresses, for the torrent's candidates.
+    Peers(TorrentId, Vec<SocketAddr>),
+}
+
+/// The address to use of a DNS answer: the first IPv4 one, else the first.
+pub(crate) fn first_addr(addrs: Option<&Vec<SocketAddr>>) -> Option<SocketAddr> {
+    addrs.and_then(|addrs| {
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .copied()
+    })
+}
+
+/// The announcer of a torrent with tracker `tiers` (`None`: no usable tracker URL).
+pub(crate) fn make_announcer(
+    tiers: &[Vec<String>],
+    config: &SessionConfig,
+    rng: &mut Rng,
+) -> Option<Announcer> {
+    let tiers: Vec<Vec<TrackerUrl>> = tiers
+        .iter()
+        .map(|t| t.iter().filter_map(|u| TrackerUrl::parse(u).ok()).collect())
+        .filter(|t: &Vec<TrackerUrl>| !t.is_empty())
+        .collect();
+    if tiers.is_empty() {
+        return None;
+    }
+    let config = AnnouncerConfig {
+        announce_ip: config.announce_ip,
+        ..config.announcer.clone()
+    };
+    Some(Announcer::new(tiers, config, rng))
 }

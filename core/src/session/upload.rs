@@ -9,14 +9,14 @@
 //! with no write for `send_stall_timeout` closes the connection
 //! ([`PeerCloseReason::SendStalled`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use super::event::PeerCloseReason;
-use super::io::ConnId;
-use super::pipeline::Job;
-use super::rate::Buckets;
-use super::{Session, SessionConfig};
+use super::SessionConfig;
+use super::io::{ConnId, TorrentId};
+use super::peers::Peers;
+use super::rate::{Buckets, TokenBucket};
+use super::torrent::Torrent;
 use crate::pieces::{BlockRef, PieceSet};
 
 /// The most bytes one upload read job covers.
@@ -139,118 +139,92 @@ impl Upload {
     }
 }
 
-impl Session {
-    /// Reads blocks the peer requested (see [`Upload::plan`]) while the torrent runs and the
-    /// peer's upload queue and send backlog allow; rejects requests for pieces we lack.
-    pub(super) fn serve(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let Some(id) = peer.torrent else {
-            return;
-        };
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        let Some(d) = t.data.as_ref() else {
-            return;
-        };
-        if !t.is_running() || peer.upload.is_full(&self.config) {
-            return;
-        }
-        let limit = Buckets {
-            session: t.limits.honors_session_limits.then_some(&mut self.up_limit),
-            torrent: &mut t.up_bucket,
-        };
-        let reads = peer.upload.plan(
-            now,
-            peer.conn.requests_in(),
-            d.picker.have(),
-            limit,
-            &self.config,
-        );
-        for block in reads.rejects {
-            let _ = peer.conn.reject(now, block);
-        }
-        for blocks in reads.runs {
-            self.disk_job(id, Job::Read { conn, blocks });
-        }
+/// The reads to issue for a peer's requests (see [`Upload::plan`]) while the torrent runs and
+/// the peer's upload queue and send backlog allow; requests for pieces we lack are rejected.
+/// Returns the torrent and one block run per read job.
+pub(crate) fn plan_reads(
+    now: Instant,
+    conn: ConnId,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    limit: &mut TokenBucket,
+    config: &SessionConfig,
+) -> Option<(TorrentId, Vec<Vec<BlockRef>>)> {
+    let peer = peers.get_mut(conn)?;
+    let id = peer.torrent?;
+    let t = torrents.get_mut(&id)?;
+    let d = t.data.as_ref()?;
+    if !t.is_running() || peer.upload.is_full(config) {
+        return None;
     }
+    let limit = Buckets {
+        session: t.limits.honors_session_limits.then_some(limit),
+        torrent: &mut t.up_bucket,
+    };
+    let reads = peer
+        .upload
+        .plan(now, peer.conn.requests_in(), d.picker.have(), limit, config);
+    for block in reads.rejects {
+        let _ = peer.conn.reject(now, block);
+    }
+    Some((id, reads.runs))
+}
 
-    /// A read for an upload finished (`data`: the bytes of the consecutive `blocks`, `None`
-    /// if it failed): send each block still wanted.
-    pub(super) fn read_done(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        blocks: &[BlockRef],
-        data: Option<bytes::Bytes>,
-    ) {
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let start = blocks.first().map_or(0, |b| b.offset);
-        for &block in blocks {
-            peer.upload.read_ended(block);
-            let at = block.offset.saturating_sub(start) as usize;
-            let end = at + block.length as usize;
-            let bytes = data
-                .as_ref()
-                .filter(|d| end <= d.len())
-                .map(|d| d.slice(at..end));
-            match bytes {
-                Some(bytes) => {
-                    if peer
-                        .conn
-                        .send_block(now, block.piece, block.offset, bytes)
-                        .is_ok()
-                    {
-                        let len = u64::from(block.length);
-                        peer.up.add(now, len);
-                        if let Some(t) = peer.torrent.and_then(|id| self.torrents.get_mut(&id)) {
-                            t.up.add(now, len);
-                        }
+/// A read for an upload finished (`data`: the bytes of the consecutive `blocks`, `None` if it
+/// failed): each block still wanted is sent (and counted), the others rejected.
+pub(crate) fn send_read(
+    now: Instant,
+    conn: ConnId,
+    blocks: &[BlockRef],
+    data: Option<bytes::Bytes>,
+    peers: &mut Peers,
+    torrents: &mut BTreeMap<TorrentId, Torrent>,
+) -> bool {
+    let Some(peer) = peers.get_mut(conn) else {
+        return false;
+    };
+    let start = blocks.first().map_or(0, |b| b.offset);
+    for &block in blocks {
+        peer.upload.read_ended(block);
+        let at = block.offset.saturating_sub(start) as usize;
+        let end = at + block.length as usize;
+        let bytes = data
+            .as_ref()
+            .filter(|d| end <= d.len())
+            .map(|d| d.slice(at..end));
+        match bytes {
+            Some(bytes) => {
+                if peer
+                    .conn
+                    .send_block(now, block.piece, block.offset, bytes)
+                    .is_ok()
+                {
+                    let len = u64::from(block.length);
+                    peer.up.add(now, len);
+                    if let Some(t) = peer.torrent.and_then(|id| torrents.get_mut(&id)) {
+                        t.up.add(now, len);
                     }
                 }
-                None => {
-                    let _ = peer.conn.reject(now, block);
-                }
+            }
+            None => {
+                let _ = peer.conn.reject(now, block);
             }
         }
-        // Hand the blocks over first: serving looks at the send backlog they join.
-        self.drive(now, conn);
-        self.serve(now, conn);
-        self.drive(now, conn);
     }
+    true
+}
 
-    /// The runtime wrote `bytes` of `conn`'s transmits to its socket.
-    pub(super) fn peer_sent(&mut self, now: Instant, conn: ConnId, bytes: usize) {
-        if !self.config.send_accounting || bytes == 0 {
-            return;
-        }
-        let cap = self.config.max_send_backlog;
-        let Some(peer) = self.peers.get_mut(conn) else {
-            return;
-        };
-        if peer.upload.sent(now, bytes, cap) {
-            self.serve(now, conn);
-            self.drive(now, conn);
-        }
-    }
-
-    /// Closes the connections whose send backlog made no progress for `send_stall_timeout`.
-    pub(super) fn expire_send_stalls(&mut self, now: Instant) {
-        let mut stalled = self.conns_due(now);
-        stalled.retain(|conn| {
-            self.peers
-                .get(*conn)
-                .and_then(|p| p.upload.stall_deadline(&self.config))
-                .is_some_and(|at| at <= now)
-        });
-        for conn in stalled {
-            self.close_conn(now, conn, PeerCloseReason::SendStalled);
-        }
-    }
+/// Whether `conn`'s send backlog made no progress for `send_stall_timeout` by `now`.
+pub(crate) fn is_stalled(
+    peers: &Peers,
+    conn: ConnId,
+    now: Instant,
+    config: &SessionConfig,
+) -> bool {
+    peers
+        .get(conn)
+        .and_then(|p| p.upload.stall_deadline(config))
+        .is_some_and(|at| at <= now)
 }
 
 /// Whether `block` continues `run` (the same piece, right after its last block) without making

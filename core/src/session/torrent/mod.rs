@@ -31,6 +31,7 @@ use crate::metainfo::Metainfo;
 use crate::picker::Picker;
 use crate::pieces::PieceSet;
 use crate::tracker::Announcer;
+use crate::wire::{PieceGeometry, TorrentParams};
 use candidates::Candidates;
 use tracker_list::TrackerList;
 
@@ -147,6 +148,18 @@ impl Torrent {
     /// Whether we have every piece.
     pub(crate) fn is_seed(&self) -> bool {
         self.data.as_ref().is_some_and(|d| d.picker.is_seed())
+    }
+
+    /// What a connection of the torrent is told of it: its info-hash and, once the metadata
+    /// is known, its piece geometry, our pieces and the metadata's size.
+    pub(crate) fn params(&self) -> TorrentParams<'_> {
+        let d = self.data.as_ref();
+        TorrentParams {
+            info_hash: self.info_hash,
+            geometry: d.map(|d| PieceGeometry::of_layout(d.meta.layout())),
+            our_pieces: d.map(|d| &d.bits),
+            metadata_size: d.map(|d| d.meta.info_bytes().len() as u64),
+        }
     }
 
     /// Bytes still wanted (for announces).

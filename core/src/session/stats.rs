@@ -1,0 +1,91 @@
+//! A torrent's statistics for the application: bytes wanted and had, rates, peers connected
+//! and known, swarm counts, check progress.
+
+use std::time::Instant;
+
+use super::SessionConfig;
+use super::event::TorrentStats;
+use super::io::TorrentId;
+use super::peers::Peers;
+use super::torrent::Torrent;
+use crate::picker::Priority;
+
+impl Torrent {
+    /// The torrent's statistics (`id`: its id among `peers`); rates at `now` if given,
+    /// else at the last activity.
+    pub(crate) fn stats(
+        &self,
+        id: TorrentId,
+        peers: &Peers,
+        now: Option<Instant>,
+        config: &SessionConfig,
+    ) -> TorrentStats {
+        let t = self;
+        let at = now.unwrap_or(t.last_activity(config));
+        let (total, wanted, have_bytes, have, count, checked) = match &t.data {
+            Some(d) => {
+                let layout = d.meta.layout();
+                let mut wanted = 0;
+                let mut have_bytes = 0;
+                for p in 0..d.picker.piece_count() {
+                    let len = u64::from(layout.piece_len(p));
+                    if d.picker.priority(p) != Priority::Skip {
+                        wanted += len;
+                    }
+                    if d.picker.have().contains(p) {
+                        have_bytes += len;
+                    }
+                }
+                (
+                    layout.total_length(),
+                    wanted,
+                    have_bytes,
+                    d.picker.have().count(),
+                    d.picker.piece_count(),
+                    d.pipeline.checked,
+                )
+            }
+            None => (0, 0, 0, 0, 0, 0),
+        };
+        let mut connected = 0;
+        let mut connecting = 0;
+        let mut seeds = 0;
+        for p in peers.values().filter(|p| p.torrent == Some(id)) {
+            if p.established {
+                connected += 1;
+                seeds += usize::from(p.seed);
+            } else {
+                connecting += 1;
+            }
+        }
+        connecting += peers.dialing_of(id).len();
+        TorrentStats {
+            phase: t.phase(),
+            info_hash: t.info_hash,
+            total_bytes: total,
+            wanted_bytes: wanted,
+            have_bytes,
+            downloaded: t.down.total(),
+            uploaded: t.up.total(),
+            download_rate: t.down.rate(at),
+            upload_rate: t.up.rate(at),
+            peers_connected: connected,
+            peers_connecting: connecting,
+            peers_known: t.candidates.len(),
+            seeds_connected: seeds,
+            pieces_have: have,
+            piece_count: count,
+            pieces_checked: checked,
+            hash_failures: t.hash_failures,
+            swarm: t.scrapes.counts(),
+        }
+    }
+
+    fn last_activity(&self, config: &SessionConfig) -> Instant {
+        // Rates without a clock: measured at the torrent's next stats instant minus one
+        // interval, i.e. the last time stats were due.
+        self.next_stats
+            .checked_sub(config.stats_interval)
+            .unwrap_or(self.next_stats)
+    }
+}
