@@ -11,21 +11,18 @@ use super::edit::ChangeError;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, TorrentId};
+use super::outputs::Outputs;
 use super::pipeline::{Job, PiecePipeline, StampsFor};
-use super::rate::TokenBucket;
 use super::timers::Timer;
-use super::torrent::candidates::{Backoff, Candidates, Source};
-use super::torrent::tracker_list::TrackerList;
+use super::torrent::candidates::Source;
 use super::torrent::{Data, Stage, Torrent};
-use super::trackers::make_announcer;
-use crate::choker::Choker;
-use crate::extensions::{FetcherConfig, MetadataFetcher, MetadataServer, PexConfig, PexPool};
+use crate::extensions::{PexConfig, PexPool};
 use crate::layout::Layout;
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
 use crate::picker::{Picker, Priority, piece_priorities};
 use crate::pieces::PieceSet;
-use crate::storage::{FileStamp, ResumeData};
+use crate::storage::FileStamp;
 use crate::wire::PieceGeometry;
 
 /// Pieces hashed per `Check` job (several jobs run in parallel on the runtime's workers).
@@ -79,53 +76,7 @@ impl Session {
         }
         self.next_torrent += 1;
         let id = TorrentId(self.next_torrent);
-        let (tiers, private, magnet) = match &source {
-            TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), None),
-            TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
-        };
-        let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
-        let announcer = make_announcer(&tracker_list.tiers(), &self.config, &mut self.rng);
-        let backoff = Backoff {
-            base: self.config.reconnect_backoff,
-            max: self.config.reconnect_backoff_max,
-            max_failures: self.config.max_connect_failures,
-            capacity: self.config.max_candidates_per_torrent,
-        };
-        let fetcher = magnet
-            .as_ref()
-            .map(|_| MetadataFetcher::new(info_hash, FetcherConfig::default()));
-        let torrent = Torrent {
-            fetcher,
-            server: MetadataServer::new(),
-            pex: PexPool::new(PexConfig::new(private)),
-            departed: Default::default(),
-            scrapes: Default::default(),
-            announces: Default::default(),
-            error: None,
-            corrupt_bytes: 0,
-            info_hash,
-            private,
-            stage: Stage::Metadata,
-            data: None,
-            magnet,
-            choker: Choker::new(self.config.choker.clone(), self.rng.next_u64()),
-            announce_stopped: announcer.is_none(),
-            announcer,
-            tracker_list,
-            limits: options.limits,
-            down_bucket: TokenBucket::new(now, options.limits.download_rate),
-            up_bucket: TokenBucket::new(now, options.limits.upload_rate),
-            candidates: Candidates::new(backoff),
-            down: super::rate::RateMeter::new(now),
-            up: super::rate::RateMeter::new(now),
-            hash_failures: 0,
-            complete_sent: false,
-            swarm_started: false,
-            next_stats: now + self.config.stats_interval,
-            next_save: now + self.config.resume_save_interval,
-            next_dht: None,
-            options,
-        };
+        let torrent = Torrent::new(now, &source, options, &self.config, &mut self.rng);
         self.torrents.insert(id, torrent);
         self.by_hash.insert(info_hash, id);
         self.out.event(Event::TorrentAdded {
@@ -244,63 +195,25 @@ impl Session {
         Ok(())
     }
 
-    /// The files' stamps arrived at start: decide what to trust and what to check.
+    /// The files' stamps arrived at start: trust what they allow (see
+    /// [`Torrent::plan_check`]), then check the rest with `Check` jobs or run.
     pub(super) fn start_stamps(
         &mut self,
         now: Instant,
         id: TorrentId,
         stamps: &[Option<FileStamp>],
     ) {
-        let Some(t) = self.torrents.get_mut(&id) else {
+        let Some(pieces) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.plan_check(stamps))
+        else {
             return;
         };
-        let Some(d) = t.data.as_mut() else {
-            return;
-        };
-        let layout = d.meta.layout();
-        let n = layout.piece_count();
-        let mut check = PieceSet::new(n);
-        let mut trusted = PieceSet::new(n);
-        let resume = d
-            .resume
-            .take()
-            .and_then(|bytes| ResumeData::decode(&bytes, layout).ok());
-        if t.options.seed_only {
-            check = PieceSet::full(n);
-        } else if let Some(resume) = resume {
-            let plan = resume.plan(layout, stamps);
-            trusted = plan.trusted().clone();
-            for p in plan.recheck().iter() {
-                check.insert(p);
-            }
-        } else {
-            // No usable resume data: hash the pieces of files that exist with data (a crash
-            // without a save, or data put there by the user).
-            for (i, extent) in layout.files().iter().enumerate() {
-                let exists = stamps.get(i).copied().flatten().is_some_and(|s| s.size > 0);
-                if !extent.padding && exists {
-                    for p in layout.file_pieces(i) {
-                        check.insert(p);
-                    }
-                }
-            }
-        }
-        for p in trusted.iter() {
-            let _ = d.picker.piece_passed(p);
-            d.bits.insert(p);
-            d.pipeline.recorded.insert(p);
-            check.remove(p);
-        }
-        let pieces: Vec<(u32, [u8; 20])> = check
-            .iter()
-            .filter_map(|p| d.meta.piece_hash(p).map(|h| (p, *h)))
-            .collect();
         if pieces.is_empty() {
             self.finish_check(now, id);
             return;
         }
-        t.stage = Stage::Checking;
-        d.pipeline.checked = 0;
         self.out.event(Event::Checking {
             torrent: id,
             pieces: pieces.len() as u32,
@@ -309,28 +222,20 @@ impl Session {
             if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
                 d.pipeline.checks += 1;
             }
-            let pieces = batch.to_vec();
-            self.jobs
-                .issue(id, Job::Check { pieces }, &mut self.torrents, &mut self.out);
+            let job = Job::Check {
+                pieces: batch.to_vec(),
+            };
+            self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
         }
     }
 
     /// A `Check` job finished with the pieces found good.
     pub(super) fn check_done(&mut self, now: Instant, id: TorrentId, good: &[u32], hashed: u32) {
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        d.pipeline.checks = d.pipeline.checks.saturating_sub(1);
-        d.pipeline.checked += hashed;
-        for &p in good {
-            if p < d.picker.piece_count() {
-                let _ = d.picker.piece_passed(p);
-                d.bits.insert(p);
-                let len = u64::from(d.meta.layout().piece_len(p));
-                d.pipeline.verified(p, len);
-            }
-        }
-        if d.pipeline.checks == 0 {
+        if self
+            .torrents
+            .get_mut(&id)
+            .is_some_and(|t| t.check_done(good, hashed))
+        {
             self.finish_check(now, id);
         }
     }
@@ -526,32 +431,12 @@ impl Session {
     pub(super) fn progress_stops(&mut self, now: Instant) {
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {
-            let Some(t) = self.torrents.get_mut(&id) else {
-                continue;
-            };
-            let Stage::Stopping { deadline, saved } = t.stage else {
-                continue;
-            };
-            let timed_out = now >= deadline;
-            if let Some(d) = t.data.as_mut()
-                && !saved
-                && !d.pipeline.saving
-                && d.pipeline.outstanding == 0
+            if self
+                .torrents
+                .get_mut(&id)
+                .is_some_and(|t| t.progress_stop(now, id, &mut self.out))
             {
-                // Everything written and verified: flush, stamp and save once more.
-                d.pipeline.dirty = true;
                 self.jobs.start_save(id, &mut self.torrents, &mut self.out);
-                continue;
-            }
-            if (saved && t.announce_stopped) || timed_out {
-                if timed_out && !(saved && t.announce_stopped) {
-                    self.out.event(Event::Error {
-                        torrent: Some(id),
-                        error: SessionError::StopTimedOut,
-                    });
-                }
-                t.stage = Stage::Stopped;
-                self.out.event(Event::TorrentStopped { torrent: id });
             }
         }
         if let Some(deadline) = self.timers.get(Timer::Shutdown) {
@@ -563,6 +448,37 @@ impl Session {
                 self.out.event(Event::ShutdownComplete);
             }
         }
+    }
+}
+
+impl Torrent {
+    /// Advances a stopping torrent (`id`): stopped once saved and its trackers told (or at
+    /// its deadline). Returns whether to save first: everything is written and verified.
+    fn progress_stop(&mut self, now: Instant, id: TorrentId, out: &mut Outputs) -> bool {
+        let Stage::Stopping { deadline, saved } = self.stage else {
+            return false;
+        };
+        let timed_out = now >= deadline;
+        if let Some(d) = self.data.as_mut()
+            && !saved
+            && !d.pipeline.saving
+            && d.pipeline.outstanding == 0
+        {
+            // Everything written and verified: flush, stamp and save once more.
+            d.pipeline.dirty = true;
+            return true;
+        }
+        if (saved && self.announce_stopped) || timed_out {
+            if timed_out && !(saved && self.announce_stopped) {
+                out.event(Event::Error {
+                    torrent: Some(id),
+                    error: SessionError::StopTimedOut,
+                });
+            }
+            self.stage = Stage::Stopped;
+            out.event(Event::TorrentStopped { torrent: id });
+        }
+        false
     }
 }
 

@@ -26,27 +26,27 @@
 //! Ids ([`ConnId`], [`JobId`], [`RequestId`], [`TorrentId`]) are allocated by the session.
 //!
 //! # Parts
-//! Each input is handed to the part that owns it; the parts live in files of their own:
-//! - `handshake`: which torrent an inbound connection is for (the encrypted handshake's
-//!   torrent list, the BitTorrent handshake's info-hash), ourselves, bans, limits, duplicates;
-//! - `wire_events`: a connection's transmits to the runtime, its events to the parts below
-//!   (the encrypted-stream state is the connection's [transport](crate::wire::transport));
-//! - `download`: availability, interest, request pipelines, blocks in, cancels;
-//!   `receive_flow`: pausing reads while blocks wait for the disk;
-//! - `upload`: serving requests and read completions, the send backlog (an `Upload` per
-//!   connection);
-//! - `choke`: who we upload to;
+//! Each input is handed to the part that owns it; the parts live in files of their own and
+//! take only the state they need (borrowed fields, or a small context such as `TrackerCx`):
+//! - `peers` (the connection table) with `connect` (dialling, accepting, closing),
+//!   `handshake` (which torrent an inbound connection is for; ourselves, bans, limits,
+//!   duplicates), `evict` (which connection a newcomer replaces when a limit is reached),
+//!   `penalty` (addresses refused for a while for opening useless connections) and
+//!   `receive_flow` (pausing reads while blocks wait for the disk);
+//! - `download`: availability, interest, request pipelines, blocks in, cancels; `upload`:
+//!   serving requests and read completions, the send backlog; `choke`: who we upload to;
 //! - `pipeline` and `disk`: one piece pipeline per torrent (write → verify → flush → record →
-//!   save) with one description per disk job;
-//! - `lifecycle`: adding, checking, running, stopping torrents and the session;
-//! - `connect` and `peers`: dialling, accepting, closing, the connection table; `evict`:
-//!   which connection a newcomer replaces when a limit is reached; `penalty`: addresses
-//!   refused for a while for opening useless connections;
-//! - `timers`: the session's timer table and the connections' deadline index;
-//! - `trackers`, `scrape`, `udp` (DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`;
-//! - `edit`: what the application may change while torrents run (file priorities, rate and
-//!   connection limits, trackers, DHT and PEX), applied by the parts above.
+//!   save) with one description per disk job; `check`: the start check; `stats`;
+//! - `trackers` and `scrape`, `udp` (the DHT), `metadata` (BEP 9), `pex` (BEP 11),
+//!   `smart_ban`; `timers`: every part's deadlines; `outputs`: the queues every part pushes to;
+//! - `edit`: what the application may change while torrents run.
+//!
+//! What crosses parts (a connection's event may close, refill or drive other connections) is
+//! routed by a few session steps: `wire_events` (a connection's life), `glue` (consequences
+//! between a torrent's parts), `torrent_glue` (timeouts, announcer results), and the piece
+//! pipeline's and a torrent's life steps in `disk` and `lifecycle`.
 
+mod check;
 mod choke;
 mod config;
 mod connect;

@@ -14,7 +14,8 @@ pub(crate) mod tracker_list;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::config::TorrentOptions;
+use super::SessionConfig;
+use super::config::{TorrentOptions, TorrentSource};
 use super::edit::TorrentLimits;
 use super::event::TorrentPhase;
 use super::io::ConnId;
@@ -23,15 +24,19 @@ use super::rate::{RateMeter, TokenBucket};
 use super::scrape::TorrentScrapes;
 use super::smart_ban::Departed;
 use super::snapshot::{AnnounceLog, TorrentError};
+use super::trackers::make_announcer;
 use crate::choker::Choker;
+use crate::extensions::{FetcherConfig, PexConfig};
 use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
 use crate::id::InfoHash;
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
 use crate::picker::Picker;
 use crate::pieces::PieceSet;
+use crate::rng::Rng;
 use crate::tracker::Announcer;
 use crate::wire::{PieceGeometry, TorrentParams};
+use candidates::Backoff;
 use candidates::Candidates;
 use tracker_list::TrackerList;
 
@@ -121,6 +126,65 @@ pub(crate) struct Torrent {
 }
 
 impl Torrent {
+    /// A new torrent from `source` with `options`, waiting for its metadata (a magnet) or
+    /// its start check; nothing is dialled or announced yet.
+    pub(crate) fn new(
+        now: Instant,
+        source: &TorrentSource,
+        options: TorrentOptions,
+        config: &SessionConfig,
+        rng: &mut Rng,
+    ) -> Self {
+        let info_hash = source.info_hash();
+        let (tiers, private, magnet) = match &source {
+            TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), None),
+            TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
+        };
+        let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
+        let announcer = make_announcer(&tracker_list.tiers(), config, rng);
+        let backoff = Backoff {
+            base: config.reconnect_backoff,
+            max: config.reconnect_backoff_max,
+            max_failures: config.max_connect_failures,
+            capacity: config.max_candidates_per_torrent,
+        };
+        let fetcher = magnet
+            .as_ref()
+            .map(|_| MetadataFetcher::new(info_hash, FetcherConfig::default()));
+        Self {
+            fetcher,
+            server: MetadataServer::new(),
+            pex: PexPool::new(PexConfig::new(private)),
+            departed: Default::default(),
+            scrapes: Default::default(),
+            announces: Default::default(),
+            error: None,
+            corrupt_bytes: 0,
+            info_hash,
+            private,
+            stage: Stage::Metadata,
+            data: None,
+            magnet,
+            choker: Choker::new(config.choker.clone(), rng.next_u64()),
+            announce_stopped: announcer.is_none(),
+            announcer,
+            tracker_list,
+            limits: options.limits,
+            down_bucket: TokenBucket::new(now, options.limits.download_rate),
+            up_bucket: TokenBucket::new(now, options.limits.upload_rate),
+            candidates: Candidates::new(backoff),
+            down: RateMeter::new(now),
+            up: RateMeter::new(now),
+            hash_failures: 0,
+            complete_sent: false,
+            swarm_started: false,
+            next_stats: now + config.stats_interval,
+            next_save: now + config.resume_save_interval,
+            next_dht: None,
+            options,
+        }
+    }
+
     /// The phase shown to the application.
     pub(crate) fn phase(&self) -> TorrentPhase {
         match self.stage {
