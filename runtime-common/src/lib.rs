@@ -33,6 +33,8 @@ pub mod driver;
 mod event_loop;
 pub mod fetch;
 pub mod http;
+#[cfg(feature = "testing")]
+mod http_hostile;
 pub mod jobs;
 mod net;
 pub mod pool;
@@ -72,6 +74,10 @@ pub mod testing {
     pub use crate::http::tests::{
         https_with_a_root_trusted_by_configuration, plain_http_cap_timeout_and_errors,
     };
+    pub use crate::http_hostile::{
+        a_slow_trickle_is_cut_off_by_the_request_timeout,
+        hostile_bodies_and_heads_are_cut_off_at_a_bound, redirect_loops_stop_with_a_typed_error,
+    };
 }
 
 /// Defines the shared code's tests as `#[test]` functions run on the runtime `$rt`: each
@@ -84,6 +90,9 @@ macro_rules! runtime_tests {
         $crate::runtime_tests!($rt, a_pause_stops_the_reader_of_a_busy_socket);
         $crate::runtime_tests!($rt, https_with_a_root_trusted_by_configuration);
         $crate::runtime_tests!($rt, plain_http_cap_timeout_and_errors);
+        $crate::runtime_tests!($rt, hostile_bodies_and_heads_are_cut_off_at_a_bound);
+        $crate::runtime_tests!($rt, a_slow_trickle_is_cut_off_by_the_request_timeout);
+        $crate::runtime_tests!($rt, redirect_loops_stop_with_a_typed_error);
     };
     ($rt:ty, $name:ident) => {
         #[test]
