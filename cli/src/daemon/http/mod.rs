@@ -6,6 +6,8 @@
 //! which logs in with its own `SID` cookie instead of basic auth), `/`, `/app.js`, `/app.css`
 //! (the web UI, `webui/`), anything else 404.
 
+#[cfg(all(test, feature = "smol"))]
+mod hostile_tests;
 #[cfg(feature = "smol")]
 pub(crate) mod smol;
 #[cfg(test)]

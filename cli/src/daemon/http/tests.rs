@@ -11,9 +11,9 @@ use crate::daemon::fake::Fake;
 use crate::daemon::rpc::AllowedDirs;
 
 /// A server's address and session id.
-struct Running {
-    addr: SocketAddr,
-    session_id: String,
+pub(super) struct Running {
+    pub(super) addr: SocketAddr,
+    pub(super) session_id: String,
 }
 
 fn server_parts(
@@ -42,7 +42,7 @@ fn server_parts(
 
 /// Starts a server on smol in a thread of its own (it lives until the test process ends).
 #[cfg(feature = "smol")]
-fn start(credentials: Option<&str>, limits: Limits) -> Running {
+pub(super) fn start(credentials: Option<&str>, limits: Limits) -> Running {
     let credentials = credentials.map(str::to_owned);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -93,7 +93,7 @@ fn start_tokio(credentials: Option<&str>, limits: Limits) -> Running {
 }
 
 /// Sends `raw`, reads until the server closes (or 10 s pass: a failure).
-fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+pub(super) fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -102,7 +102,7 @@ fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
     read_all(&mut stream)
 }
 
-fn read_all(stream: &mut TcpStream) -> String {
+pub(super) fn read_all(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -133,7 +133,7 @@ fn post(path: &str, headers: &[&str], body: &str) -> Vec<u8> {
     raw.into_bytes()
 }
 
-fn status(answer: &str) -> u16 {
+pub(super) fn status(answer: &str) -> u16 {
     answer
         .split(' ')
         .nth(1)
