@@ -515,46 +515,6 @@ impl Session {
         self.wire = Arc::new(wire);
     }
 
-    /// Our own addresses (never dialled).
-    fn own_addr(&self) -> connect::OwnAddr {
-        connect::OwnAddr::new(&self.config, self.listen_ip)
-    }
-
-    /// Adds addresses to a torrent's candidates (our own address excluded).
-    fn add_candidates(&mut self, id: TorrentId, peers: &[SocketAddr], source: Source) {
-        let own = self.own_addr();
-        if let Some(t) = self.torrents.get_mut(&id) {
-            t.add_candidates(peers, source, own);
-        }
-    }
-
-    /// The tracker transports, with what of the session they use.
-    fn tracker_cx(&mut self) -> (&mut Trackers, trackers::TrackerCx<'_>) {
-        let cx = trackers::TrackerCx {
-            torrents: &mut self.torrents,
-            config: &self.config,
-            rng: &mut self.rng,
-            out: &mut self.out,
-        };
-        (&mut self.trackers, cx)
-    }
-
-    /// Sends the DHT's datagrams and hands the peers it found to their torrents.
-    fn pump_dht(&mut self) {
-        let own = self.own_addr();
-        if let Some(dht) = self.dht.as_mut() {
-            udp::pump(dht, &mut self.out, &self.by_hash, &mut self.torrents, own);
-        }
-    }
-
-    /// Asks the runtime to persist the DHT state.
-    fn save_dht_state(&mut self, now: Instant) {
-        if let Some(dht) = &self.dht {
-            let shutting_down = self.shutting_down;
-            udp::save_state(dht, now, shutting_down, &mut self.timers, &mut self.out);
-        }
-    }
-
     /// Work common to every entry point: dial what limits allow, finish stops and shutdown.
     fn after(&mut self, now: Instant) {
         self.now = self.now.max(now);

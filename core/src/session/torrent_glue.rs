@@ -1,12 +1,14 @@
-//! The torrent-level steps that cross parts: firing what is due at a timeout, and carrying
-//! the trackers' answers to the announcers (an announce may add candidates, start a scrape,
-//! or let a stopping torrent finish). Like `glue`, these take the whole session and route
-//! the parts' decisions; the state and the decisions are the parts'.
+//! The torrent-level steps that cross parts: firing what is due at a timeout, carrying the
+//! trackers' answers to the announcers (an announce may add candidates, start a scrape, or
+//! let a stopping torrent finish), tracker edits, and the DHT node's pumping, saving and
+//! switching. Like `glue`, these take the whole session and route the parts' decisions; the
+//! state and the decisions are the parts'.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Session;
+use super::connect::OwnAddr;
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, RequestId, TorrentId};
@@ -14,7 +16,7 @@ use super::timers::{Timer, first_message_deadline};
 use super::torrent::Stage;
 use super::torrent::candidates::Source;
 use super::trackers::make_announcer;
-use super::trackers::{AnnounceDone, Resolved};
+use super::trackers::{AnnounceDone, Resolved, TrackerCx, Trackers};
 use super::udp;
 use crate::tracker::{AnnouncerEvent, HttpResponse, TrackerError, TrackerUrl};
 
@@ -353,5 +355,45 @@ impl Session {
         let (trackers, mut cx) = self.tracker_cx();
         let done = trackers.scrape_timeout(now, &mut cx);
         self.announce_results(now, done);
+    }
+
+    /// Our own addresses (never dialled).
+    pub(super) fn own_addr(&self) -> OwnAddr {
+        OwnAddr::new(&self.config, self.listen_ip)
+    }
+
+    /// Adds addresses to a torrent's candidates (our own address excluded).
+    pub(super) fn add_candidates(&mut self, id: TorrentId, peers: &[SocketAddr], source: Source) {
+        let own = self.own_addr();
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.add_candidates(peers, source, own);
+        }
+    }
+
+    /// The tracker transports, with what of the session they use.
+    pub(super) fn tracker_cx(&mut self) -> (&mut Trackers, TrackerCx<'_>) {
+        let cx = TrackerCx {
+            torrents: &mut self.torrents,
+            config: &self.config,
+            rng: &mut self.rng,
+            out: &mut self.out,
+        };
+        (&mut self.trackers, cx)
+    }
+
+    /// Sends the DHT's datagrams and hands the peers it found to their torrents.
+    pub(super) fn pump_dht(&mut self) {
+        let own = self.own_addr();
+        if let Some(dht) = self.dht.as_mut() {
+            udp::pump(dht, &mut self.out, &self.by_hash, &mut self.torrents, own);
+        }
+    }
+
+    /// Asks the runtime to persist the DHT state.
+    pub(super) fn save_dht_state(&mut self, now: Instant) {
+        if let Some(dht) = &self.dht {
+            let shutting_down = self.shutting_down;
+            udp::save_state(dht, now, shutting_down, &mut self.timers, &mut self.out);
+        }
     }
 }
