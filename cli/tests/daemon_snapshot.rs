@@ -36,6 +36,7 @@ while time.time() < deadline:
         p = peers[0]
         assert "libtorrent" in p["clientName"], p
         assert not p["isIncoming"], p
+        assert f["peersFrom"]["fromTracker"] >= 1, f["peersFrom"]
         seen["peer"] = p["clientName"]
     partial = [s["bytesCompleted"] for s in f["fileStats"] if 0 < s["bytesCompleted"] < size]
     if partial:

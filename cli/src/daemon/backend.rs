@@ -208,6 +208,21 @@ pub(crate) struct TrackerView {
     pub(crate) next_announce: u64,
 }
 
+/// Where a peer's address came from (Transmission's `peersFrom` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerFrom {
+    /// A tracker (`fromTracker`).
+    Tracker,
+    /// The DHT (`fromDht`).
+    Dht,
+    /// Peer exchange (`fromPex`).
+    Pex,
+    /// It connected to us (`fromIncoming`).
+    Incoming,
+    /// Given with the torrent (a magnet's `x.pe`) or by hand (`fromCache`).
+    Given,
+}
+
 /// One connected peer of a torrent.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PeerView {
@@ -227,6 +242,8 @@ pub(crate) struct PeerView {
     pub(crate) uploaded: u64,
     /// Whether it connected to us.
     pub(crate) incoming: bool,
+    /// Where we learnt of it.
+    pub(crate) from: PeerFrom,
     /// Whether the connection is encrypted (MSE).
     pub(crate) encrypted: bool,
     /// Whether we choke it.

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{
-    AnnounceResult, PeerInfo, SnapshotDetail, TorrentErrorKind, TorrentPhase, TorrentSnapshot,
-    TrackerStatus,
+    AnnounceResult, PeerInfo, PeerSource, SnapshotDetail, TorrentErrorKind, TorrentPhase,
+    TorrentSnapshot, TrackerStatus,
 };
 
 use super::Entry;
@@ -216,6 +216,13 @@ fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
         downloaded: p.downloaded,
         uploaded: p.uploaded,
         incoming: p.incoming,
+        from: match p.source {
+            PeerSource::Tracker => PeerFrom::Tracker,
+            PeerSource::Dht => PeerFrom::Dht,
+            PeerSource::Pex => PeerFrom::Pex,
+            PeerSource::Incoming => PeerFrom::Incoming,
+            _ => PeerFrom::Given,
+        },
         encrypted: p.encrypted,
         peer_choked: p.am_choking,
         peer_interested: p.peer_interested,

@@ -104,6 +104,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
             downloaded: 5000,
             uploaded: 3000,
             incoming: false,
+            from: PeerFrom::Tracker,
             encrypted: true,
             peer_choked: false,
             peer_interested: true,

@@ -103,8 +103,8 @@ pub use io::{
 };
 pub use lifecycle::MetadataError;
 pub use snapshot::{
-    AnnounceResult, PeerInfo, SnapshotDetail, TorrentError, TorrentErrorKind, TorrentSnapshot,
-    TrackerStatus,
+    AnnounceResult, PeerInfo, PeerSource, SnapshotDetail, TorrentError, TorrentErrorKind,
+    TorrentSnapshot, TrackerStatus,
 };
 
 use crate::dht::Dht;

@@ -12,6 +12,7 @@ use super::edit::TrackerInfo;
 use super::event::{SwarmCounts, TorrentStats};
 use super::peers::Peer;
 use super::torrent::Torrent;
+use super::torrent::candidates::Source;
 use crate::metainfo::Metainfo;
 use crate::picker::Priority;
 use crate::pieces::PieceSet;
@@ -104,6 +105,8 @@ pub struct PeerInfo {
     pub uploaded: u64,
     /// It connected to us.
     pub incoming: bool,
+    /// Where we learnt of it.
+    pub source: PeerSource,
     /// The connection is encrypted (MSE with RC4).
     pub encrypted: bool,
     /// We choke it.
@@ -114,6 +117,34 @@ pub struct PeerInfo {
     pub peer_choking: bool,
     /// It is interested in us.
     pub peer_interested: bool,
+}
+
+/// Where a peer's address came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerSource {
+    /// Given by the application (`add_peers`, the options) or a magnet's `x.pe`.
+    User,
+    /// A tracker's answer.
+    Tracker,
+    /// A DHT lookup.
+    Dht,
+    /// Peer exchange (BEP 11).
+    Pex,
+    /// It connected to us.
+    Incoming,
+}
+
+impl From<Source> for PeerSource {
+    fn from(source: Source) -> Self {
+        match source {
+            Source::User => Self::User,
+            Source::Tracker => Self::Tracker,
+            Source::Dht => Self::Dht,
+            Source::Pex => Self::Pex,
+            Source::Incoming => Self::Incoming,
+        }
+    }
 }
 
 /// One tracker of a torrent and how its announces went.
@@ -289,7 +320,14 @@ impl Torrent {
             sending += usize::from(down > 0);
             getting += usize::from(up > 0);
             if detail.peers {
-                infos.push(peer_info(p, down, up, piece_count));
+                let source = if p.outbound {
+                    self.candidates
+                        .source_of(p.addr)
+                        .map_or(PeerSource::User, PeerSource::from)
+                } else {
+                    PeerSource::Incoming
+                };
+                infos.push(peer_info(p, down, up, piece_count, source));
             }
         }
         let data = self.data.as_ref();
@@ -390,7 +428,7 @@ impl Torrent {
     }
 }
 
-fn peer_info(p: &Peer, down: u64, up: u64, piece_count: u32) -> PeerInfo {
+fn peer_info(p: &Peer, down: u64, up: u64, piece_count: u32, source: PeerSource) -> PeerInfo {
     let pieces = if p.seed {
         piece_count
     } else {
@@ -410,6 +448,7 @@ fn peer_info(p: &Peer, down: u64, up: u64, piece_count: u32) -> PeerInfo {
         downloaded: p.down.total(),
         uploaded: p.up.total(),
         incoming: !p.outbound,
+        source,
         encrypted: matches!(p.conn.transport(), Transport::Rc4(_)),
         am_choking: p.conn.am_choking(),
         am_interested: p.conn.am_interested(),

@@ -11,8 +11,9 @@ use crate::id::sha1_digest;
 use crate::metainfo::{Metainfo, RelativePath};
 use crate::session::upload::tests::{PIECE, PIECES, pump, seeder_and_leecher};
 use crate::session::{
-    Action, AnnounceResult, Completion, CompletionKind, DiskJob, DiskJobKind, RequestId, Session,
-    SessionConfig, SnapshotDetail, TorrentErrorKind, TorrentId, TorrentOptions, TorrentSource,
+    Action, AnnounceResult, Completion, CompletionKind, DiskJob, DiskJobKind, PeerSource,
+    RequestId, Session, SessionConfig, SnapshotDetail, TorrentErrorKind, TorrentId, TorrentOptions,
+    TorrentSource,
 };
 use crate::storage::FileStamp;
 use crate::tracker::ResponseReader;
@@ -72,6 +73,7 @@ fn a_seeder_sees_its_leecher_with_client_flags_and_rates() {
     assert_eq!(peer.addr, SocketAddr::from(([127, 0, 0, 1], 9000)));
     assert!(peer.client.starts_with("sanstorrent "), "{}", peer.client);
     assert!(peer.incoming && !peer.encrypted);
+    assert_eq!(peer.source, PeerSource::Incoming);
     assert!(!peer.am_choking && peer.peer_interested && !peer.am_interested);
     assert_eq!(peer.pieces, 0);
     assert_eq!(peer.uploaded, 16 * 1024);

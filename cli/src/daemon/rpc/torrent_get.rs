@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::error::MethodError;
 use super::names::{self, Style};
 use super::params::{Params, Selector};
-use crate::daemon::backend::{Backend, Detail, Status, TorrentView};
+use crate::daemon::backend::{Backend, Detail, PeerFrom, Status, TorrentView};
 
 /// Transmission's speed unit: kB/s are 1000 bytes per second.
 pub(crate) const SPEED_K: u64 = 1000;
@@ -272,10 +272,11 @@ fn field_value(v: &TorrentView, field: &str, legacy: bool) -> Value {
         "peers" => v.peers.iter().map(peer_value).collect::<Vec<_>>().into(),
         "peers_connected" => v.peers_connected.into(),
         "peers_from" => {
-            let incoming = v.peers.iter().filter(|p| p.incoming).count();
+            let count = |from| v.peers.iter().filter(|p| p.from == from).count();
             json!({
-                "from_cache": 0, "from_dht": 0, "from_incoming": incoming, "from_lpd": 0,
-                "from_ltep": 0, "from_pex": 0, "from_tracker": v.peers.len() - incoming,
+                "from_cache": count(PeerFrom::Given), "from_dht": count(PeerFrom::Dht),
+                "from_incoming": count(PeerFrom::Incoming), "from_lpd": 0, "from_ltep": 0,
+                "from_pex": count(PeerFrom::Pex), "from_tracker": count(PeerFrom::Tracker),
             })
         }
         "peers_getting_from_us" => v.peers_getting_from_us.into(),

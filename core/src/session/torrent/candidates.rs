@@ -121,6 +121,11 @@ impl Candidates {
             .filter(move |(_, c)| !(we_are_seed && c.seed))
     }
 
+    /// Where a known address came from.
+    pub(crate) fn source_of(&self, addr: SocketAddr) -> Option<Source> {
+        self.list.get(&addr).map(|c| c.source)
+    }
+
     /// Marks a known address busy (an established connection to it exists).
     pub(crate) fn set_busy(&mut self, addr: SocketAddr) {
         if let Some(c) = self.list.get_mut(&addr) {
