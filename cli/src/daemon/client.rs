@@ -13,11 +13,13 @@ use sanstorrent_runtime_common::{Client, ClientError, HttpClient, Runtime, Torre
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
-use super::store::{Saved, Store};
+use super::store::{Saved, SavedLive, Store};
 use super::totals::{Seen, SessionTotals, TorrentTotals};
 
 #[path = "client_events.rs"]
 mod events;
+#[path = "client_live.rs"]
+pub(crate) mod live;
 #[path = "client_view.rs"]
 mod view;
 
@@ -62,6 +64,10 @@ struct Entry {
     added: u64,
     stopped: bool,
     options: TorrentOptions,
+    /// Its files' wanted flags and priorities (empty until the metadata is known).
+    files: Vec<live::FileState>,
+    /// Its announce-list once edited (`None`: the metainfo's or magnet's).
+    trackers: Option<Vec<Vec<String>>>,
     /// Its totals over every run (this one up to the last statistics read).
     totals: TorrentTotals,
     /// What of this run's counters the totals include.
@@ -187,7 +193,7 @@ impl<R: Runtime> ClientBackend<R> {
                 sequential: Some(t.sequential),
                 ..AddTorrent::default()
             };
-            match self.add_as(add, t.added_date, false).await {
+            match self.add_as(add, t.added_date, false, &t.live).await {
                 Ok(Added::New { id, .. }) => {
                     restored += 1;
                     let mut state = self.lock();
@@ -221,6 +227,7 @@ impl<R: Runtime> ClientBackend<R> {
                 category: t.options.category.clone(),
                 sequential: t.options.sequential,
                 added_date: t.added,
+                live: live::saved_live(&t.files, &t.options, t.trackers.as_ref()),
                 totals: t.totals,
             })
             .collect();
@@ -257,7 +264,13 @@ impl<R: Runtime> ClientBackend<R> {
 
     /// Adds a torrent with its added date; `persist`: save the list after (a restore saves
     /// once at the end).
-    async fn add_as(&self, add: AddTorrent, added: u64, persist: bool) -> Outcome<Added> {
+    async fn add_as(
+        &self,
+        add: AddTorrent,
+        added: u64,
+        persist: bool,
+        saved: &SavedLive,
+    ) -> Outcome<Added> {
         let source = match add.source {
             Some(Source::Url(url)) => Some(self.fetch(&url).await?),
             other => other,
@@ -292,8 +305,8 @@ impl<R: Runtime> ClientBackend<R> {
             }
             (None, _) => return Err(BackendError::Invalid("no torrent given".into())),
         };
-        if !add.files.is_empty() {
-            return unsupported("choosing files");
+        if !add.files.is_empty() && meta.is_none() {
+            return unsupported("choosing files of a magnet link before its metadata");
         }
         let info_hash = source.info_hash();
         let name = match &source {
@@ -322,8 +335,25 @@ impl<R: Runtime> ClientBackend<R> {
         let dir = add
             .download_dir
             .unwrap_or_else(|| self.lock().settings.download_dir.clone());
-        let options = CoreOptions {
+        let peer_limit = self.lock().settings.peer_limit_per_torrent;
+        let mut options = TorrentOptions {
+            peer_limit: add.peer_limit.unwrap_or(peer_limit),
+            honors_session_limits: true,
             sequential: add.sequential.unwrap_or(false),
+            labels: add.labels,
+            category: add.category,
+            ..TorrentOptions::default()
+        };
+        let mut files = meta.as_deref().map_or_else(Vec::new, live::initial_files);
+        live::restore_live(saved, &mut files, &mut options);
+        live::apply_files(&mut files, &add.files)?;
+        let core = CoreOptions {
+            sequential: options.sequential,
+            file_priorities: meta
+                .as_deref()
+                .map_or_else(Vec::new, |m| live::core_priorities(m, &files)),
+            limits: live::core_limits(&options),
+            trackers: saved.trackers.clone(),
             ..CoreOptions::default()
         };
         if let (Some(store), Some(raw), true) = (&self.store, &raw, persist) {
@@ -333,7 +363,7 @@ impl<R: Runtime> ClientBackend<R> {
         }
         let client = self.client()?;
         let handle = client
-            .add_torrent(source, dir.clone(), options)
+            .add_torrent(source, dir.clone(), core)
             .await
             .map_err(|e| match e {
                 ClientError::Add(e) => BackendError::Invalid(e.to_string()),
@@ -346,7 +376,6 @@ impl<R: Runtime> ClientBackend<R> {
         let id = Id(state.next_id);
         state.next_id += 1;
         state.added_this_run += u64::from(persist);
-        let peer_limit = state.settings.peer_limit_per_torrent;
         state.torrents.push(Entry {
             id,
             handle,
@@ -358,14 +387,9 @@ impl<R: Runtime> ClientBackend<R> {
             totals: TorrentTotals::default(),
             seen: Seen::default(),
             stopped: add.paused == Some(true),
-            options: TorrentOptions {
-                peer_limit: add.peer_limit.unwrap_or(peer_limit),
-                honors_session_limits: true,
-                sequential: add.sequential.unwrap_or(false),
-                labels: add.labels,
-                category: add.category,
-                ..TorrentOptions::default()
-            },
+            options,
+            files,
+            trackers: saved.trackers.clone(),
         });
         if persist {
             self.persist(&state);
@@ -380,7 +404,8 @@ impl<R: Runtime> ClientBackend<R> {
 
 impl<R: Runtime> Backend for ClientBackend<R> {
     async fn add(&self, add: AddTorrent) -> Outcome<Added> {
-        self.add_as(add, unix_now(), true).await
+        self.add_as(add, unix_now(), true, &SavedLive::default())
+            .await
     }
 
     async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
@@ -487,27 +512,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn change(&self, ids: Vec<Id>, changes: TorrentChanges) -> Outcome<()> {
-        let only_groups = TorrentChanges {
-            labels: None,
-            category: None,
-            ..changes.clone()
-        } == TorrentChanges::default();
-        if !only_groups {
-            return unsupported("changing torrent options other than labels and category");
-        }
-        if changes.labels.is_some() || changes.category.is_some() {
-            let mut state = self.lock();
-            for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
-                if let Some(labels) = &changes.labels {
-                    t.options.labels.clone_from(labels);
-                }
-                if let Some(category) = &changes.category {
-                    t.options.category.clone_from(category);
-                }
-            }
-            self.persist(&state);
-        }
-        Ok(())
+        self.change_torrents(ids, changes).await
     }
 
     async fn set_location(&self, _ids: Vec<Id>, _to: PathBuf, _move_data: bool) -> Outcome<()> {
@@ -523,27 +528,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn change_settings(&self, changes: SettingsChanges) -> Outcome<()> {
-        let SettingsChanges {
-            download_dir,
-            start_added_torrents,
-            ..
-        } = changes.clone();
-        let rest = SettingsChanges {
-            download_dir: None,
-            start_added_torrents: None,
-            ..changes
-        };
-        if rest != SettingsChanges::default() {
-            return unsupported("changing session settings other than download-dir");
-        }
-        let mut state = self.lock();
-        if let Some(dir) = download_dir {
-            state.settings.download_dir = dir;
-        }
-        if let Some(start) = start_added_torrents {
-            state.settings.start_added_torrents = start;
-        }
-        Ok(())
+        self.change_session(changes).await
     }
 
     async fn stats(&self) -> Stats {

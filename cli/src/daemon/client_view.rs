@@ -11,6 +11,7 @@ use sanstorrent_core::session::{
 };
 
 use super::Entry;
+use super::live::FileState;
 use crate::daemon::backend::*;
 use crate::daemon::rpc::unix_now;
 
@@ -71,7 +72,7 @@ pub(super) fn view(
         .and_then(|s| s.metainfo.as_deref())
         .or(entry.meta.as_deref());
     let file_bytes = snap.map_or(&[][..], |s| s.file_bytes.as_slice());
-    let files = meta.map_or_else(Vec::new, |m| files(m, file_bytes));
+    let files = meta.map_or_else(Vec::new, |m| files(m, file_bytes, &entry.files));
     let trackers = snap.map_or_else(Vec::new, |s| {
         s.trackers
             .iter()
@@ -155,23 +156,27 @@ pub(super) fn view(
 
 /// The files (padding left out) with their verified bytes (`file_bytes` in the metainfo's
 /// order, padding included; empty when not asked for).
-fn files(meta: &Metainfo, file_bytes: &[u64]) -> Vec<FileView> {
+fn files(meta: &Metainfo, file_bytes: &[u64], states: &[FileState]) -> Vec<FileView> {
     let piece = u64::from(meta.piece_length().max(1));
     let mut offset = 0u64;
+    let mut states = states.iter();
     meta.files()
         .iter()
         .enumerate()
         .filter_map(|(i, f)| {
             let begin = offset / piece;
             offset += f.length;
-            (!f.padding).then(|| FileView {
-                name: f.path.components().join("/"),
-                length: f.length,
-                bytes_completed: file_bytes.get(i).copied().unwrap_or(0),
-                wanted: true,
-                priority: Priority::Normal,
-                begin_piece: u32::try_from(begin).unwrap_or(u32::MAX),
-                end_piece: u32::try_from(offset.div_ceil(piece)).unwrap_or(u32::MAX),
+            (!f.padding).then(|| {
+                let state = states.next();
+                FileView {
+                    name: f.path.components().join("/"),
+                    length: f.length,
+                    bytes_completed: file_bytes.get(i).copied().unwrap_or(0),
+                    wanted: state.is_none_or(|s| s.wanted),
+                    priority: state.map_or(Priority::Normal, |s| s.priority),
+                    begin_piece: u32::try_from(begin).unwrap_or(u32::MAX),
+                    end_piece: u32::try_from(offset.div_ceil(piece)).unwrap_or(u32::MAX),
+                }
             })
         })
         .collect()

@@ -80,18 +80,23 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     if session.dht {
         session.dht_bootstrap = net::bootstrap(&args.dht_bootstrap).map_err(addr_exit)?;
     }
+    let mut settings = Settings {
+        dht_enabled: session.dht,
+        peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
+        peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
+            .unwrap_or(u32::MAX),
+        ..Settings::new(download_dir.clone(), args.port, state_dir.clone())
+    };
+    // Settings changed at run time (limits, DHT, PEX) survive a restart.
+    match store::Store::open(state_dir.join("daemon")).and_then(|s| s.load_settings()) {
+        Ok(saved) => client::live::apply_saved_settings(&saved, &mut session, &mut settings),
+        Err(e) => tracing::error!("the saved session settings are lost: {e}"),
+    }
     let config = ClientConfig {
         listen,
         state_dir: Some(state_dir.clone()),
         session: session.clone(),
         ..ClientConfig::default()
-    };
-    let settings = Settings {
-        dht_enabled: session.dht,
-        peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
-        peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
-            .unwrap_or(u32::MAX),
-        ..Settings::new(download_dir.clone(), args.port, state_dir)
     };
     let mut allowed = vec![download_dir];
     allowed.extend(watch_dir.clone());

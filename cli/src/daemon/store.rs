@@ -42,9 +42,73 @@ pub(crate) struct Saved {
     /// When it was added (Unix seconds).
     #[serde(default)]
     pub(crate) added_date: u64,
+    /// Files, limits and trackers changed from their defaults.
+    #[serde(flatten, default)]
+    pub(crate) live: SavedLive,
     /// Its totals over every run.
     #[serde(default)]
     pub(crate) totals: TorrentTotals,
+}
+
+/// What of a torrent changes while it runs: files wanted and their priorities (indices
+/// among its files, padding left out), its limits, its trackers once edited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedLive {
+    /// Files not downloaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unwanted: Vec<u32>,
+    /// Files at high priority.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) high: Vec<u32>,
+    /// Files at low priority.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) low: Vec<u32>,
+    /// Its own limits (`None`: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limits: Option<SavedLimits>,
+    /// Its announce-list once edited (`None`: the metainfo's or magnet's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) trackers: Option<Vec<Vec<String>>>,
+}
+
+/// A torrent's own limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SavedLimits {
+    /// Download limit, bytes per second.
+    pub(crate) download: u64,
+    /// Whether it applies.
+    pub(crate) download_limited: bool,
+    /// Upload limit, bytes per second.
+    pub(crate) upload: u64,
+    /// Whether it applies.
+    pub(crate) upload_limited: bool,
+    /// Whether the session's limits apply too.
+    pub(crate) honors_session_limits: bool,
+    /// Most peers.
+    pub(crate) peer_limit: u32,
+}
+
+/// Session settings changed at run time (`None`: the command line's or the default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SavedSettings {
+    /// Global download limit, bytes per second, and whether it applies.
+    #[serde(default)]
+    pub(crate) download_limit: Option<(u64, bool)>,
+    /// Global upload limit, bytes per second, and whether it applies.
+    #[serde(default)]
+    pub(crate) upload_limit: Option<(u64, bool)>,
+    /// Most peers overall.
+    #[serde(default)]
+    pub(crate) peer_limit_global: Option<u32>,
+    /// Default most peers per torrent.
+    #[serde(default)]
+    pub(crate) peer_limit_per_torrent: Option<u32>,
+    /// DHT on or off.
+    #[serde(default)]
+    pub(crate) dht_enabled: Option<bool>,
+    /// PEX on or off.
+    #[serde(default)]
+    pub(crate) pex_enabled: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,6 +202,30 @@ impl Store {
         self.write_atomic(&self.stats_path(), &bytes)
     }
 
+    /// The session settings changed at run time (none saved: all `None`).
+    pub(crate) fn load_settings(&self) -> io::Result<SavedSettings> {
+        match std::fs::read(self.settings_path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", self.settings_path().display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SavedSettings::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves the session settings changed at run time.
+    pub(crate) fn save_settings(&self, settings: &SavedSettings) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(settings).map_err(io::Error::other)?;
+        self.write_atomic(&self.settings_path(), &bytes)
+    }
+
+    fn settings_path(&self) -> PathBuf {
+        self.dir.join("settings.json")
+    }
+
     fn stats_path(&self) -> PathBuf {
         self.dir.join("stats.json")
     }
@@ -181,6 +269,20 @@ mod tests {
             category: "shows".into(),
             sequential: false,
             added_date: 7,
+            live: SavedLive {
+                unwanted: vec![1],
+                high: vec![0, 2],
+                low: Vec::new(),
+                limits: Some(SavedLimits {
+                    download: 1000,
+                    download_limited: true,
+                    upload: 0,
+                    upload_limited: false,
+                    honors_session_limits: false,
+                    peer_limit: 9,
+                }),
+                trackers: Some(vec![vec!["udp://t.example:80".into()]]),
+            },
             totals: TorrentTotals {
                 uploaded: 5,
                 done_date: 9,
@@ -203,6 +305,14 @@ mod tests {
         };
         store.save_stats(&stats).unwrap();
         assert_eq!(store.load_stats().unwrap(), stats);
+        assert_eq!(store.load_settings().unwrap(), SavedSettings::default());
+        let settings = SavedSettings {
+            download_limit: Some((5000, true)),
+            dht_enabled: Some(false),
+            ..SavedSettings::default()
+        };
+        store.save_settings(&settings).unwrap();
+        assert_eq!(store.load_settings().unwrap(), settings);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

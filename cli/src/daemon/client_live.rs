@@ -1,0 +1,537 @@
+//! Changes to running torrents and to the session through the client: files wanted and their
+//! priorities, a torrent's limits and trackers ([`Backend::change`]), the session's rate and
+//! peer limits, DHT and PEX ([`Backend::change_settings`]), and what of them is saved.
+//!
+//! The client knows three file priorities (skip, normal, high): a low priority is kept and
+//! shown, and downloaded as normal. A limit of 0 turned on means no limit, as in qBittorrent.
+
+use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::session::{
+    ChangeError, Priority as CorePriority, TorrentLimits, TrackerEdit as CoreEdit, TrackerInfo,
+};
+use sanstorrent_runtime_common::{Change, ClientError, Runtime};
+
+use super::{ClientBackend, unsupported};
+use crate::daemon::backend::*;
+use crate::daemon::store::{SavedLimits, SavedLive, SavedSettings};
+
+/// A file's wanted flag and priority (files of the metainfo, padding left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FileState {
+    /// To be downloaded.
+    pub(super) wanted: bool,
+    /// Its priority.
+    pub(super) priority: Priority,
+}
+
+/// Every file of `meta` wanted at normal priority.
+pub(super) fn initial_files(meta: &Metainfo) -> Vec<FileState> {
+    let count = meta.files().iter().filter(|f| !f.padding).count();
+    vec![
+        FileState {
+            wanted: true,
+            priority: Priority::Normal,
+        };
+        count
+    ]
+}
+
+/// Applies `changes` to `files`; an index past the files changes nothing.
+pub(super) fn apply_files(files: &mut [FileState], changes: &FileChanges) -> Outcome<()> {
+    let lists = [
+        &changes.wanted,
+        &changes.unwanted,
+        &changes.high,
+        &changes.normal,
+        &changes.low,
+    ];
+    for list in lists.into_iter().flatten() {
+        if let Files::Some(ids) = list
+            && let Some(bad) = ids.iter().find(|i| **i as usize >= files.len())
+        {
+            return Err(BackendError::FileIndex(*bad));
+        }
+    }
+    let mut set = |list: &Option<Files>, f: &dyn Fn(&mut FileState)| match list {
+        None => {}
+        Some(Files::All) => files.iter_mut().for_each(f),
+        Some(Files::Some(ids)) => {
+            for i in ids {
+                if let Some(file) = files.get_mut(*i as usize) {
+                    f(file);
+                }
+            }
+        }
+    };
+    set(&changes.wanted, &|f| f.wanted = true);
+    set(&changes.unwanted, &|f| f.wanted = false);
+    set(&changes.high, &|f| f.priority = Priority::High);
+    set(&changes.normal, &|f| f.priority = Priority::Normal);
+    set(&changes.low, &|f| f.priority = Priority::Low);
+    Ok(())
+}
+
+/// The client's priorities (one per file of the metainfo, padding included).
+pub(super) fn core_priorities(meta: &Metainfo, files: &[FileState]) -> Vec<CorePriority> {
+    let mut states = files.iter();
+    meta.files()
+        .iter()
+        .map(|f| match (!f.padding).then(|| states.next()).flatten() {
+            Some(s) if !s.wanted => CorePriority::Skip,
+            Some(s) if s.priority == Priority::High => CorePriority::High,
+            _ => CorePriority::Normal,
+        })
+        .collect()
+}
+
+/// The client's limits of a torrent with `options`.
+pub(super) fn core_limits(o: &TorrentOptions) -> TorrentLimits {
+    let rate = |l: SpeedLimit| l.enabled.then_some(l.bytes_per_sec).filter(|r| *r > 0);
+    TorrentLimits {
+        download_rate: rate(o.download_limit),
+        upload_rate: rate(o.upload_limit),
+        honors_session_limits: o.honors_session_limits,
+        max_connections: Some(o.peer_limit as usize),
+    }
+}
+
+/// What of a torrent's files, limits and trackers to save.
+pub(super) fn saved_live(
+    files: &[FileState],
+    o: &TorrentOptions,
+    trackers: Option<&Vec<Vec<String>>>,
+) -> SavedLive {
+    let pick = |f: &dyn Fn(&FileState) -> bool| -> Vec<u32> {
+        (0u32..)
+            .zip(files)
+            .filter(|(_, s)| f(s))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let limits = SavedLimits {
+        download: o.download_limit.bytes_per_sec,
+        download_limited: o.download_limit.enabled,
+        upload: o.upload_limit.bytes_per_sec,
+        upload_limited: o.upload_limit.enabled,
+        honors_session_limits: o.honors_session_limits,
+        peer_limit: o.peer_limit,
+    };
+    let default = SavedLimits {
+        download: 0,
+        download_limited: false,
+        upload: 0,
+        upload_limited: false,
+        honors_session_limits: true,
+        peer_limit: limits.peer_limit,
+    };
+    SavedLive {
+        unwanted: pick(&|s| !s.wanted),
+        high: pick(&|s| s.priority == Priority::High),
+        low: pick(&|s| s.priority == Priority::Low),
+        limits: (limits != default).then_some(limits),
+        trackers: trackers.cloned(),
+    }
+}
+
+/// Puts saved files and limits back (indices past the files are ignored).
+pub(super) fn restore_live(live: &SavedLive, files: &mut [FileState], o: &mut TorrentOptions) {
+    let some = |ids: &Vec<u32>| (!ids.is_empty()).then(|| Files::Some(ids.clone()));
+    let valid = |ids: &[u32]| ids.iter().all(|i| (*i as usize) < files.len());
+    if [&live.unwanted, &live.high, &live.low]
+        .iter()
+        .all(|ids| valid(ids))
+    {
+        let changes = FileChanges {
+            unwanted: some(&live.unwanted),
+            high: some(&live.high),
+            low: some(&live.low),
+            ..FileChanges::default()
+        };
+        let _ = apply_files(files, &changes);
+    }
+    if let Some(l) = live.limits {
+        o.download_limit = SpeedLimit {
+            bytes_per_sec: l.download,
+            enabled: l.download_limited,
+        };
+        o.upload_limit = SpeedLimit {
+            bytes_per_sec: l.upload,
+            enabled: l.upload_limited,
+        };
+        o.honors_session_limits = l.honors_session_limits;
+        o.peer_limit = l.peer_limit;
+    }
+}
+
+/// The announce-list of `trackers` (tiers in order).
+fn tiers(trackers: &[TrackerInfo]) -> Vec<Vec<String>> {
+    let mut out: Vec<(u32, Vec<String>)> = Vec::new();
+    for t in trackers {
+        match out.iter_mut().find(|(tier, _)| *tier == t.tier) {
+            Some((_, urls)) => urls.push(t.url.clone()),
+            None => out.push((t.tier, vec![t.url.clone()])),
+        }
+    }
+    out.sort_by_key(|(tier, _)| *tier);
+    out.into_iter().map(|(_, urls)| urls).collect()
+}
+
+/// The client's refusal as a backend error.
+fn refused(e: ClientError) -> BackendError {
+    match e {
+        ClientError::Change(
+            e @ (ChangeError::TrackerUrl(_)
+            | ChangeError::UnknownTracker(_)
+            | ChangeError::FilePriorities { .. }),
+        ) => BackendError::Invalid(e.to_string()),
+        other => BackendError::System(other.to_string()),
+    }
+}
+
+/// What one torrent's change sends to the client.
+struct Plan {
+    id: Id,
+    torrent: sanstorrent_core::session::TorrentId,
+    files: Option<(Vec<FileState>, Vec<CorePriority>)>,
+    options: TorrentOptions,
+    limits: Option<TorrentLimits>,
+}
+
+impl<R: Runtime> ClientBackend<R> {
+    /// [`Backend::change`]: files, limits, trackers, labels and category.
+    pub(super) async fn change_torrents(
+        &self,
+        ids: Vec<Id>,
+        changes: TorrentChanges,
+    ) -> Outcome<()> {
+        let rest = TorrentChanges {
+            labels: None,
+            category: None,
+            download_limit: None,
+            download_limited: None,
+            upload_limit: None,
+            upload_limited: None,
+            honors_session_limits: None,
+            peer_limit: None,
+            files: FileChanges::default(),
+            trackers: Vec::new(),
+            ..changes.clone()
+        };
+        if rest != TorrentChanges::default() {
+            return unsupported(
+                "changing torrent options other than files, limits, trackers, labels and \
+                 category",
+            );
+        }
+        let plans = {
+            let state = self.lock();
+            let mut plans = Vec::new();
+            for t in state.torrents.iter().filter(|t| ids.contains(&t.id)) {
+                let files = match (&t.meta, changes.files.is_empty()) {
+                    (_, true) => None,
+                    (None, false) => {
+                        return unsupported("choosing files before the metadata arrived");
+                    }
+                    (Some(meta), false) => {
+                        let mut files = t.files.clone();
+                        apply_files(&mut files, &changes.files)?;
+                        let core = core_priorities(meta, &files);
+                        Some((files, core))
+                    }
+                };
+                let mut o = t.options.clone();
+                let c = &changes;
+                if let Some(v) = c.download_limit {
+                    o.download_limit.bytes_per_sec = v;
+                }
+                if let Some(v) = c.download_limited {
+                    o.download_limit.enabled = v;
+                }
+                if let Some(v) = c.upload_limit {
+                    o.upload_limit.bytes_per_sec = v;
+                }
+                if let Some(v) = c.upload_limited {
+                    o.upload_limit.enabled = v;
+                }
+                if let Some(v) = c.honors_session_limits {
+                    o.honors_session_limits = v;
+                }
+                if let Some(v) = c.peer_limit {
+                    o.peer_limit = v;
+                }
+                if let Some(labels) = &c.labels {
+                    o.labels.clone_from(labels);
+                }
+                if let Some(category) = &c.category {
+                    o.category.clone_from(category);
+                }
+                let limits = (core_limits(&o) != core_limits(&t.options)).then(|| core_limits(&o));
+                plans.push(Plan {
+                    id: t.id,
+                    torrent: t.handle.id,
+                    files,
+                    options: o,
+                    limits,
+                });
+            }
+            plans
+        };
+        let client = self.client()?;
+        let mut done = Vec::new();
+        for plan in plans {
+            if let Some((_, core)) = &plan.files {
+                client
+                    .set_file_priorities(plan.torrent, core.clone())
+                    .await
+                    .map_err(refused)?;
+            }
+            if let Some(limits) = plan.limits {
+                client
+                    .set_torrent_limits(plan.torrent, limits)
+                    .await
+                    .map_err(refused)?;
+            }
+            let mut trackers = None;
+            if !changes.trackers.is_empty() {
+                for edit in &changes.trackers {
+                    for edit in core_edits(edit) {
+                        client
+                            .edit_trackers(plan.torrent, edit)
+                            .await
+                            .map_err(refused)?;
+                    }
+                }
+                let list = client
+                    .trackers(plan.torrent)
+                    .await
+                    .map_err(refused)?
+                    .unwrap_or_default();
+                trackers = Some(tiers(&list));
+            }
+            done.push((plan, trackers));
+        }
+        let mut state = self.lock();
+        for (plan, trackers) in done {
+            if let Some(t) = state.torrents.iter_mut().find(|t| t.id == plan.id) {
+                if let Some((files, _)) = plan.files {
+                    t.files = files;
+                }
+                t.options = plan.options;
+                if trackers.is_some() {
+                    t.trackers = trackers;
+                }
+            }
+        }
+        self.persist(&state);
+        Ok(())
+    }
+
+    /// [`Backend::change_settings`]: the default download dir, starting added torrents, rate
+    /// and peer limits, DHT and PEX (saved in the state dir).
+    pub(super) async fn change_session(&self, changes: SettingsChanges) -> Outcome<()> {
+        let c = changes.clone();
+        let rest = SettingsChanges {
+            download_dir: None,
+            start_added_torrents: None,
+            download_limit: None,
+            download_limited: None,
+            upload_limit: None,
+            upload_limited: None,
+            peer_limit_global: None,
+            peer_limit_per_torrent: None,
+            dht_enabled: None,
+            pex_enabled: None,
+            ..changes
+        };
+        if rest != SettingsChanges::default() {
+            return unsupported(
+                "changing session settings other than download-dir, limits, DHT and PEX",
+            );
+        }
+        let mut sends = Vec::new();
+        let saved = {
+            let mut state = self.lock();
+            let s = &mut state.settings;
+            if let Some(dir) = c.download_dir {
+                s.download_dir = dir;
+            }
+            if let Some(start) = c.start_added_torrents {
+                s.start_added_torrents = start;
+            }
+            let rates = (s.download_limit, s.upload_limit);
+            if let Some(v) = c.download_limit {
+                s.download_limit.bytes_per_sec = v;
+            }
+            if let Some(v) = c.download_limited {
+                s.download_limit.enabled = v;
+            }
+            if let Some(v) = c.upload_limit {
+                s.upload_limit.bytes_per_sec = v;
+            }
+            if let Some(v) = c.upload_limited {
+                s.upload_limit.enabled = v;
+            }
+            if rates != (s.download_limit, s.upload_limit) {
+                let rate = |l: SpeedLimit| l.enabled.then_some(l.bytes_per_sec).filter(|r| *r > 0);
+                sends.push(Change::RateLimits {
+                    download: rate(s.download_limit),
+                    upload: rate(s.upload_limit),
+                });
+            }
+            let peers = (s.peer_limit_global, s.peer_limit_per_torrent);
+            s.peer_limit_global = c.peer_limit_global.unwrap_or(s.peer_limit_global);
+            s.peer_limit_per_torrent = c.peer_limit_per_torrent.unwrap_or(s.peer_limit_per_torrent);
+            if peers != (s.peer_limit_global, s.peer_limit_per_torrent) {
+                sends.push(Change::PeerLimits {
+                    max_connections: s.peer_limit_global as usize,
+                    per_torrent: s.peer_limit_per_torrent as usize,
+                });
+            }
+            if let Some(on) = c.dht_enabled.filter(|on| *on != s.dht_enabled) {
+                s.dht_enabled = on;
+                sends.push(Change::Dht(on));
+            }
+            if let Some(on) = c.pex_enabled.filter(|on| *on != s.pex_enabled) {
+                s.pex_enabled = on;
+                sends.push(Change::Pex(on));
+            }
+            SavedSettings {
+                download_limit: Some((s.download_limit.bytes_per_sec, s.download_limit.enabled)),
+                upload_limit: Some((s.upload_limit.bytes_per_sec, s.upload_limit.enabled)),
+                peer_limit_global: Some(s.peer_limit_global),
+                peer_limit_per_torrent: Some(s.peer_limit_per_torrent),
+                dht_enabled: Some(s.dht_enabled),
+                pex_enabled: Some(s.pex_enabled),
+            }
+        };
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let client = self.client()?;
+        for change in sends {
+            client.change(change).await.map_err(refused)?;
+        }
+        if let Some(store) = &self.store
+            && let Err(e) = store.save_settings(&saved)
+        {
+            return Err(BackendError::System(format!(
+                "cannot save the settings: {e}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The client's edits for one of the backend's.
+fn core_edits(edit: &TrackerEdit) -> Vec<CoreEdit> {
+    match edit {
+        TrackerEdit::Add(urls) => vec![CoreEdit::Add(urls.clone())],
+        TrackerEdit::Remove(ids) => vec![CoreEdit::Remove(ids.clone())],
+        TrackerEdit::Replace(pairs) => pairs
+            .iter()
+            .map(|(id, url)| CoreEdit::Replace(*id, url.clone()))
+            .collect(),
+        TrackerEdit::Set(tiers) => vec![CoreEdit::Set(tiers.clone())],
+    }
+}
+
+/// Applies saved settings to the session's config and the daemon's settings before the
+/// client starts (`--no-dht` keeps the DHT off).
+pub(crate) fn apply_saved_settings(
+    saved: &SavedSettings,
+    session: &mut sanstorrent_core::session::SessionConfig,
+    settings: &mut Settings,
+) {
+    let rate = |(v, on): (u64, bool)| on.then_some(v).filter(|r| *r > 0);
+    if let Some((v, on)) = saved.download_limit {
+        settings.download_limit = SpeedLimit {
+            bytes_per_sec: v,
+            enabled: on,
+        };
+        session.download_rate_limit = rate((v, on));
+    }
+    if let Some((v, on)) = saved.upload_limit {
+        settings.upload_limit = SpeedLimit {
+            bytes_per_sec: v,
+            enabled: on,
+        };
+        session.upload_rate_limit = rate((v, on));
+    }
+    if let Some(n) = saved.peer_limit_global {
+        settings.peer_limit_global = n;
+        session.max_connections = n as usize;
+    }
+    if let Some(n) = saved.peer_limit_per_torrent {
+        settings.peer_limit_per_torrent = n;
+        session.max_connections_per_torrent = n as usize;
+    }
+    if let Some(on) = saved.dht_enabled {
+        session.dht &= on;
+        settings.dht_enabled = session.dht;
+    }
+    if let Some(on) = saved.pex_enabled {
+        session.pex = on;
+        settings.pex_enabled = on;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(wanted: bool, priority: Priority) -> FileState {
+        FileState { wanted, priority }
+    }
+
+    #[test]
+    fn file_changes_apply_and_saved_files_come_back() {
+        let mut files = vec![state(true, Priority::Normal); 3];
+        let bad = FileChanges {
+            unwanted: Some(Files::Some(vec![0, 3])),
+            ..FileChanges::default()
+        };
+        assert_eq!(
+            apply_files(&mut files, &bad),
+            Err(BackendError::FileIndex(3))
+        );
+        assert!(files.iter().all(|f| f.wanted));
+        let changes = FileChanges {
+            unwanted: Some(Files::Some(vec![1])),
+            high: Some(Files::Some(vec![0])),
+            low: Some(Files::All),
+            ..FileChanges::default()
+        };
+        apply_files(&mut files, &changes).unwrap();
+        assert_eq!(
+            files,
+            [
+                state(true, Priority::Low),
+                state(false, Priority::Low),
+                state(true, Priority::Low)
+            ]
+        );
+        let options = TorrentOptions {
+            peer_limit: 50,
+            honors_session_limits: true,
+            download_limit: SpeedLimit {
+                bytes_per_sec: 2048,
+                enabled: true,
+            },
+            ..TorrentOptions::default()
+        };
+        let live = saved_live(&files, &options, None);
+        assert_eq!(live.unwanted, [1]);
+        assert_eq!(live.low, [0, 1, 2]);
+        let mut back = vec![state(true, Priority::Normal); 3];
+        let mut o = TorrentOptions {
+            peer_limit: 50,
+            honors_session_limits: true,
+            ..TorrentOptions::default()
+        };
+        restore_live(&live, &mut back, &mut o);
+        assert_eq!(back, files);
+        assert_eq!(o, options);
+        assert_eq!(core_limits(&o).download_rate, Some(2048));
+        assert_eq!(core_limits(&o).upload_rate, None);
+    }
+}
