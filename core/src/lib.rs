@@ -300,7 +300,7 @@ pub use id::{InfoHash, PeerId};
 pub use io::{ConnId, Dest, Transmit};
 pub use rng::Rng;
 pub use session::{
-    Action, AddTorrentError, ChokerConfig, Completion, CompletionKind, DiskJob, DiskJobKind, Event,
-    JobId, PeerCloseReason, RequestId, Session, SessionConfig, SessionError, TorrentId,
-    TorrentOptions, TorrentSource, TorrentStats,
+    Action, AddTorrentError, ChokerConfig, Completion, DiskJob, DiskJobKind, Event, JobId,
+    PeerCloseReason, RequestId, Session, SessionConfig, SessionError, TorrentId, TorrentOptions,
+    TorrentSource, TorrentStats,
 };

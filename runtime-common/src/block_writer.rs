@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use bytes::Bytes;
-use sanstorrent_core::session::io::{Completion, CompletionKind, JobId, TorrentId};
+use sanstorrent_core::session::io::WriteReply;
 use sanstorrent_core::storage::StorageError;
 
 use crate::pool::Done;
@@ -25,11 +25,10 @@ pub(crate) const MAX_BATCH: usize = 16;
 /// A `Write` disk job, as queued for the block writer.
 pub(crate) struct BlockWrite {
     pub(crate) storage: SharedStorage,
-    pub(crate) id: JobId,
-    pub(crate) torrent: TorrentId,
     pub(crate) piece: u32,
     pub(crate) offset: u32,
     pub(crate) data: Bytes,
+    pub(crate) reply: WriteReply,
 }
 
 impl BlockWrite {
@@ -55,10 +54,11 @@ pub(crate) fn run(rx: &Receiver<BlockWrite>, sink: &(dyn Fn(Done) + Send + Sync)
                 Err(_) => break,
             }
         }
-        for run in runs(&batch) {
-            write_run(&batch[run], sink);
+        let lens: Vec<usize> = runs(&batch).map(|run| run.len()).collect();
+        let mut blocks = batch.drain(..);
+        for len in lens {
+            write_run(blocks.by_ref().take(len).collect(), sink);
         }
-        batch.clear();
     }
 }
 
@@ -81,27 +81,29 @@ fn runs(batch: &[BlockWrite]) -> impl Iterator<Item = Range<usize>> + '_ {
 
 /// Writes one run and reports each of its blocks. If the joined write fails, each block is
 /// written again on its own, so each gets its own result.
-fn write_run(run: &[BlockWrite], sink: &(dyn Fn(Done) + Send + Sync)) {
+fn write_run(run: Vec<BlockWrite>, sink: &(dyn Fn(Done) + Send + Sync)) {
     let Some(first) = run.first() else {
         return;
     };
     let blocks: Vec<&[u8]> = run.iter().map(|w| &w.data[..]).collect();
-    let report = |w: &BlockWrite, result: Result<(), StorageError>| {
-        sink(Done::Disk(Completion {
-            id: w.id,
-            torrent: w.torrent,
-            result: result.map(|()| CompletionKind::Written),
-        }));
-    };
-    match first
+    let joined = first
         .storage
-        .write_blocks(first.piece, first.offset, &blocks)
-    {
-        Ok(()) => run.iter().for_each(|w| report(w, Ok(()))),
-        Err(e) if run.len() == 1 => report(first, Err(e)),
-        Err(_) => run
-            .iter()
-            .for_each(|w| report(w, w.storage.write(w.piece, w.offset, &w.data))),
+        .write_blocks(first.piece, first.offset, &blocks);
+    drop(blocks);
+    let report = |w: BlockWrite, result: Result<(), StorageError>| {
+        sink(Done::Disk(w.reply.send(result)));
+    };
+    match joined {
+        Ok(()) => run.into_iter().for_each(|w| report(w, Ok(()))),
+        Err(e) if run.len() == 1 => {
+            if let Some(w) = run.into_iter().next() {
+                report(w, Err(e));
+            }
+        }
+        Err(_) => run.into_iter().for_each(|w| {
+            let result = w.storage.write(w.piece, w.offset, &w.data);
+            report(w, result);
+        }),
     }
 }
 
@@ -110,6 +112,8 @@ mod tests {
     use super::*;
     use crate::storage::shared_memory::SharedMemory;
     use sanstorrent_core::layout::Layout;
+    use sanstorrent_core::session::io::{Answer, DiskJobKind, JobId, TorrentId};
+    use sanstorrent_core::session::testing::write_job;
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
 
@@ -119,13 +123,23 @@ mod tests {
     }
 
     fn write(storage: &SharedStorage, id: u64, piece: u32, offset: u32, data: &[u8]) -> BlockWrite {
-        BlockWrite {
-            storage: Arc::clone(storage),
-            id: JobId(id),
-            torrent: TorrentId(1),
+        let data = Bytes::copy_from_slice(data);
+        let job = write_job(JobId(id), TorrentId(1), piece, offset, data);
+        let DiskJobKind::Write {
             piece,
             offset,
-            data: Bytes::copy_from_slice(data),
+            data,
+            reply,
+        } = job.kind
+        else {
+            unreachable!("a write job")
+        };
+        BlockWrite {
+            storage: Arc::clone(storage),
+            piece,
+            offset,
+            data,
+            reply,
         }
     }
 
@@ -139,8 +153,8 @@ mod tests {
         let done = Mutex::new(Vec::new());
         run(&rx, &|d| {
             if let Done::Disk(c) = d {
-                let ok = matches!(c.result, Ok(CompletionKind::Written));
-                done.lock().expect("not poisoned").push((c.id.0, ok));
+                let ok = matches!(c.result(), Ok(Answer::Written));
+                done.lock().expect("not poisoned").push((c.id().0, ok));
             }
         });
         done.into_inner().expect("not poisoned")

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
-use sanstorrent_core::session::io::{Action, Completion, DiskJob, TorrentId};
+use sanstorrent_core::session::io::{Action, DiskJob, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::pool::{Done, Sink, WorkerPool};
@@ -184,11 +184,7 @@ impl DiskIo {
         let storage = match self.storage(job.torrent) {
             Ok(s) => s,
             Err(e) => {
-                (self.sink)(Done::Disk(Completion {
-                    id: job.id,
-                    torrent: job.torrent,
-                    result: Err(e),
-                }));
+                (self.sink)(Done::Disk(job.kind.fail(e)));
                 return;
             }
         };
@@ -241,7 +237,8 @@ fn no_storage(message: String) -> StorageError {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use sanstorrent_core::session::io::{CompletionKind, DiskJobKind, JobId};
+    use sanstorrent_core::session::io::{Answer, JobId};
+    use sanstorrent_core::session::testing::{flush_job, verify_job, write_job};
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
     use std::time::Duration;
@@ -276,17 +273,13 @@ mod tests {
         disk.add_torrent(t, hash, tmp.0.join("dl"));
 
         // A job before OpenStorage fails cleanly.
-        disk.submit(DiskJob {
-            id: JobId(1),
-            torrent: t,
-            kind: DiskJobKind::Flush,
-        });
+        disk.submit(flush_job(JobId(1), t));
         let next = || match rx.recv_timeout(Duration::from_secs(10)).expect("done") {
             Done::Disk(c) => c,
             other => panic!("unexpected {other:?}"),
         };
         let c = next();
-        assert!(c.result.is_err());
+        assert!(c.result().is_err());
         disk.finished(&Done::Disk(c));
 
         let layout = Layout::new(16, [(20, false), (12, false)]).expect("layout");
@@ -299,28 +292,17 @@ mod tests {
         assert!(disk.perform(open).is_none());
         let data: Vec<u8> = (0..32).collect();
         for (id, piece) in [(2, 0u32), (3, 1)] {
-            let job = DiskJob {
-                id: JobId(id),
-                torrent: t,
-                kind: DiskJobKind::Write {
-                    piece,
-                    offset: 0,
-                    data: Bytes::copy_from_slice(&data[piece as usize * 16..][..16]),
-                },
-            };
+            let block = Bytes::copy_from_slice(&data[piece as usize * 16..][..16]);
+            let job = write_job(JobId(id), t, piece, 0, block);
             assert!(disk.perform(Action::Disk(job)).is_none());
         }
         for _ in 0..2 {
             let c = next();
-            assert!(matches!(c.result, Ok(CompletionKind::Written)), "{c:?}");
+            assert!(matches!(c.result(), Ok(Answer::Written)), "{c:?}");
         }
         let expected = sanstorrent_core::id::sha1_digest(&data[16..]);
-        disk.submit(DiskJob {
-            id: JobId(4),
-            torrent: t,
-            kind: DiskJobKind::Verify { piece: 1, expected },
-        });
-        assert!(matches!(next().result, Ok(CompletionKind::Verified(true))));
+        disk.submit(verify_job(JobId(4), t, 1, expected));
+        assert!(matches!(next().result(), Ok(Answer::Verified(true))));
         assert_eq!(
             std::fs::read(tmp.0.join("dl/d/a")).expect("file a"),
             &data[..20]

@@ -2,68 +2,45 @@
 //! [`Storage`]: what a worker thread does.
 
 use bytes::Bytes;
-use sanstorrent_core::session::io::{CompletionKind, DiskJobKind};
-use sanstorrent_core::storage::{Storage, StorageError, block_digests, piece_matches};
+use sanstorrent_core::session::io::{Completion, DiskJobKind};
+use sanstorrent_core::storage::{IoOp, Storage, StorageError, block_digests, piece_matches};
 
 /// The largest block a `Read` job may ask for. The session validates peer requests (16 KiB
 /// blocks); this is a second fence so a bad length can never size an allocation.
 pub const MAX_READ: u32 = 4 << 20;
 
-/// Runs `kind` on `storage` and returns what the session's `handle_completion` expects.
+/// Runs `kind` on `storage` and answers it through its reply, for the session's
+/// `handle_completion`.
 ///
 /// `Verify` and `Check` treat data that was never written as a hash mismatch, not as an error:
 /// a missing piece is simply not there yet. Other I/O errors are returned.
-pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKind, StorageError> {
+pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Completion {
     match kind {
         DiskJobKind::Write {
             piece,
             offset,
             data,
-        } => {
-            storage.write(piece, offset, &data)?;
-            Ok(CompletionKind::Written)
-        }
-        DiskJobKind::Read { piece, offset, len } => {
-            if len > MAX_READ {
-                return Err(StorageError::OutOfRange {
-                    piece,
-                    offset,
-                    len: len as usize,
-                });
-            }
-            let mut buf = vec![0; len as usize];
-            storage.read(piece, offset, &mut buf)?;
-            Ok(CompletionKind::Read(Bytes::from(buf)))
-        }
-        DiskJobKind::Verify { piece, expected } => Ok(CompletionKind::Verified(piece_matches(
-            storage, piece, &expected,
-        )?)),
-        DiskJobKind::Flush => {
-            storage.flush()?;
-            Ok(CompletionKind::Flushed)
-        }
-        DiskJobKind::Check { pieces } => {
-            let mut good = Vec::new();
-            for (piece, expected) in pieces {
-                if piece_matches(storage, piece, &expected)? {
-                    good.push(piece);
-                }
-            }
-            Ok(CompletionKind::Checked(good))
-        }
-        DiskJobKind::Stamps => Ok(CompletionKind::Stamps(storage.stamps()?)),
-        DiskJobKind::Create { files } => {
-            for file in files {
-                storage.create_file(file)?;
-            }
-            Ok(CompletionKind::Created)
-        }
-        DiskJobKind::BlockDigests { piece } => {
-            Ok(CompletionKind::BlockDigests(block_digests(storage, piece)?))
-        }
+            reply,
+        } => reply.send(storage.write(piece, offset, &data)),
+        DiskJobKind::Read {
+            piece,
+            offset,
+            len,
+            reply,
+        } => reply.send(read(storage, piece, offset, len)),
+        DiskJobKind::Verify {
+            piece,
+            expected,
+            reply,
+        } => reply.send(piece_matches(storage, piece, &expected)),
+        DiskJobKind::Flush { reply } => reply.send(storage.flush()),
+        DiskJobKind::Check { pieces, reply } => reply.send(check(storage, &pieces)),
+        DiskJobKind::Stamps { reply } => reply.send(storage.stamps()),
+        DiskJobKind::Create { files, reply } => reply.send(create(storage, &files)),
+        DiskJobKind::BlockDigests { piece, reply } => reply.send(block_digests(storage, piece)),
         // A job kind added to core after this runtime was written.
-        _ => Err(StorageError::Io {
-            op: sanstorrent_core::storage::IoOp::Read,
+        other => other.fail(StorageError::Io {
+            op: IoOp::Read,
             path: Default::default(),
             error: std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
@@ -73,11 +50,46 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Result<CompletionKin
     }
 }
 
+/// Reads `len` bytes at `offset` in `piece` (at most [`MAX_READ`]).
+fn read(storage: &dyn Storage, piece: u32, offset: u32, len: u32) -> Result<Bytes, StorageError> {
+    if len > MAX_READ {
+        return Err(StorageError::OutOfRange {
+            piece,
+            offset,
+            len: len as usize,
+        });
+    }
+    let mut buf = vec![0; len as usize];
+    storage.read(piece, offset, &mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+/// The pieces whose data hashes to the expected hash.
+fn check(storage: &dyn Storage, pieces: &[(u32, [u8; 20])]) -> Result<Vec<u32>, StorageError> {
+    let mut good = Vec::new();
+    for (piece, expected) in pieces {
+        if piece_matches(storage, *piece, expected)? {
+            good.push(*piece);
+        }
+    }
+    Ok(good)
+}
+
+/// Creates each listed file, stopping at the first that fails.
+fn create(storage: &dyn Storage, files: &[usize]) -> Result<(), StorageError> {
+    for file in files {
+        storage.create_file(*file)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sanstorrent_core::id::sha1_digest;
     use sanstorrent_core::layout::Layout;
+    use sanstorrent_core::session::io::{Answer, JobId, TorrentId};
+    use sanstorrent_core::session::testing::{flush_job, verify_job, write_job};
     use sanstorrent_core::storage::MemoryStorage;
 
     /// Two files (1000 + 1500 bytes) in 1024-byte pieces, filled with a pattern.
@@ -89,15 +101,10 @@ mod tests {
     }
 
     fn write(storage: &MemoryStorage, piece: u32, offset: u32, data: &[u8]) {
-        let kind = DiskJobKind::Write {
-            piece,
-            offset,
-            data: Bytes::copy_from_slice(data),
-        };
-        assert!(matches!(
-            execute(storage, kind),
-            Ok(CompletionKind::Written)
-        ));
+        let data = Bytes::copy_from_slice(data);
+        let job = write_job(JobId(1), TorrentId(1), piece, offset, data);
+        let done = execute(storage, job.kind);
+        assert!(matches!(done.result(), Ok(Answer::Written)), "{done:?}");
     }
 
     #[test]
@@ -108,42 +115,26 @@ mod tests {
         write(&storage, 0, 600, &data[600..1024]);
         write(&storage, 1, 0, &data[1024..2048]);
 
-        let read = execute(
-            &storage,
-            DiskJobKind::Read {
-                piece: 0,
-                offset: 900,
-                len: 124,
-            },
-        );
-        match read {
-            Ok(CompletionKind::Read(b)) => assert_eq!(&b[..], &data[900..1024]),
-            other => panic!("unexpected {other:?}"),
-        }
+        let read = read(&storage, 0, 900, 124).expect("reads");
+        assert_eq!(&read[..], &data[900..1024]);
 
         let hash = |r: std::ops::Range<usize>| sha1_digest(&data[r]);
-        let verify =
-            |piece, expected| match execute(&storage, DiskJobKind::Verify { piece, expected }) {
-                Ok(CompletionKind::Verified(ok)) => ok,
+        let verify = |piece, expected| {
+            let job = verify_job(JobId(2), TorrentId(1), piece, expected);
+            match execute(&storage, job.kind).result() {
+                Ok(Answer::Verified(ok)) => ok,
                 other => panic!("unexpected {other:?}"),
-            };
+            }
+        };
         assert!(verify(0, hash(0..1024)));
         assert!(!verify(0, hash(1..1025)), "a wrong hash must not verify");
         assert!(!verify(2, hash(2048..2500)), "unwritten data is a mismatch");
 
         let pieces = vec![(0, hash(0..1024)), (1, [0; 20]), (2, hash(2048..2500))];
-        match execute(&storage, DiskJobKind::Check { pieces }) {
-            Ok(CompletionKind::Checked(good)) => assert_eq!(good, vec![0]),
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(matches!(
-            execute(&storage, DiskJobKind::Flush),
-            Ok(CompletionKind::Flushed)
-        ));
-        match execute(&storage, DiskJobKind::Stamps) {
-            Ok(CompletionKind::Stamps(s)) => assert_eq!(s.len(), 2),
-            other => panic!("unexpected {other:?}"),
-        }
+        assert_eq!(check(&storage, &pieces).expect("checks"), vec![0]);
+        let flush = execute(&storage, flush_job(JobId(3), TorrentId(1)).kind);
+        assert!(matches!(flush.result(), Ok(Answer::Flushed)), "{flush:?}");
+        assert_eq!(storage.stamps().expect("stamps").len(), 2);
     }
 
     #[test]
@@ -156,14 +147,11 @@ mod tests {
                 .expect("valid path")
         });
         let storage = crate::storage::FileStorage::open(&dir, layout, &paths).expect("opens");
-        let created = execute(&storage, DiskJobKind::Create { files: vec![0, 2] });
-        assert!(
-            matches!(created, Ok(CompletionKind::Created)),
-            "{created:?}"
-        );
+        let created = create(&storage, &[0, 2]);
+        assert!(created.is_ok(), "{created:?}");
         assert_eq!(std::fs::metadata(dir.join("a")).expect("a").len(), 1000);
         assert_eq!(std::fs::metadata(dir.join("sub/b")).expect("b").len(), 1500);
-        let padding = execute(&storage, DiskJobKind::Create { files: vec![1] });
+        let padding = create(&storage, &[1]);
         assert!(matches!(padding, Err(StorageError::NoSuchFile(1))));
         assert!(!dir.join(".pad").exists());
         let _ = std::fs::remove_dir_all(&dir);
@@ -172,27 +160,14 @@ mod tests {
     #[test]
     fn bad_ranges_are_errors_not_panics() {
         let (storage, _) = filled();
-        let huge = DiskJobKind::Read {
-            piece: 0,
-            offset: 0,
-            len: u32::MAX,
-        };
         assert!(matches!(
-            execute(&storage, huge),
+            read(&storage, 0, 0, u32::MAX),
             Err(StorageError::OutOfRange { .. })
         ));
-        let past = DiskJobKind::Read {
-            piece: 9,
-            offset: 0,
-            len: 16,
-        };
-        assert!(execute(&storage, past).is_err());
-        let overflow = DiskJobKind::Write {
-            piece: 2,
-            offset: 400,
-            data: Bytes::from_static(&[1; 100]),
-        };
-        assert!(execute(&storage, overflow).is_err());
+        assert!(read(&storage, 9, 0, 16).is_err());
+        let data = Bytes::from_static(&[1; 100]);
+        let overflow = write_job(JobId(4), TorrentId(1), 2, 400, data);
+        assert!(execute(&storage, overflow.kind).result().is_err());
     }
 
     #[test]
@@ -202,8 +177,8 @@ mod tests {
         let storage = MemoryStorage::new(layout);
         let data: Vec<u8> = (0..80 * 1024u32).map(|i| (i % 251) as u8).collect();
         write(&storage, 1, 0, &data[40 * 1024..]);
-        match execute(&storage, DiskJobKind::BlockDigests { piece: 1 }) {
-            Ok(CompletionKind::BlockDigests(d)) => {
+        match block_digests(&storage, 1) {
+            Ok(d) => {
                 let base = 40 * 1024;
                 let block = |i: usize| {
                     let start = base + i * 16 * 1024;

@@ -129,15 +129,15 @@ impl WorkerPool {
                 piece,
                 offset,
                 data,
+                reply,
             } => {
                 if let Some(tx) = &self.writes {
                     let _ = tx.send(BlockWrite {
                         storage,
-                        id: job.id,
-                        torrent: job.torrent,
                         piece,
                         offset,
                         data,
+                        reply,
                     });
                 }
             }
@@ -174,12 +174,7 @@ impl Drop for WorkerPool {
 fn run(work: Work, sink: &(dyn Fn(Done) + Send + Sync)) {
     match work {
         Work::Disk { storage, job } => {
-            let result = execute(&*storage, job.kind);
-            sink(Done::Disk(Completion {
-                id: job.id,
-                torrent: job.torrent,
-                result,
-            }));
+            sink(Done::Disk(execute(&*storage, job.kind)));
         }
     }
 }
@@ -200,7 +195,8 @@ mod tests {
     use crate::storage::shared_memory::SharedMemory;
     use bytes::Bytes;
     use sanstorrent_core::layout::Layout;
-    use sanstorrent_core::session::io::{CompletionKind, DiskJobKind, JobId, TorrentId};
+    use sanstorrent_core::session::io::{Answer, JobId, TorrentId};
+    use sanstorrent_core::session::testing::{verify_job, write_job};
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -215,40 +211,29 @@ mod tests {
         assert_eq!(pool.threads(), 3);
         let layout = Layout::new(1 << 14, [(40 << 14, false)]).expect("valid layout");
         let storage: SharedStorage = Arc::new(SharedMemory::new(layout));
-        let job = |id: u64, kind| DiskJob {
-            id: JobId(id),
-            torrent: TorrentId(7),
-            kind,
-        };
+        let t = TorrentId(7);
         for piece in 0..40u32 {
             let data = Bytes::from(vec![piece as u8; 1 << 14]);
-            let write = DiskJobKind::Write {
-                piece,
-                offset: 0,
-                data,
-            };
-            pool.submit(Arc::clone(&storage), job(u64::from(piece), write));
+            let write = write_job(JobId(u64::from(piece)), t, piece, 0, data);
+            pool.submit(Arc::clone(&storage), write);
         }
         for piece in 0..40u32 {
-            let verify = DiskJobKind::Verify {
-                piece,
-                expected: [0; 20],
-            };
-            pool.submit(Arc::clone(&storage), job(100 + u64::from(piece), verify));
+            let verify = verify_job(JobId(100 + u64::from(piece)), t, piece, [0; 20]);
+            pool.submit(Arc::clone(&storage), verify);
         }
         let mut writes = Vec::new();
         let mut verified = [false; 40];
         for _ in 0..80 {
             let done = rx.recv_timeout(Duration::from_secs(10));
             match done.expect("a completion") {
-                Done::Disk(c) if c.id.0 < 100 => {
-                    assert!(matches!(c.result, Ok(CompletionKind::Written)));
-                    writes.push(c.id.0);
+                Done::Disk(c) if c.id().0 < 100 => {
+                    assert!(matches!(c.result(), Ok(Answer::Written)));
+                    writes.push(c.id().0);
                 }
                 Done::Disk(c) => {
-                    assert_eq!(c.torrent, TorrentId(7));
-                    assert!(matches!(c.result, Ok(CompletionKind::Verified(false))));
-                    let i = (c.id.0 - 100) as usize;
+                    assert_eq!(c.torrent(), TorrentId(7));
+                    assert!(matches!(c.result(), Ok(Answer::Verified(false))));
+                    let i = (c.id().0 - 100) as usize;
                     assert!(!std::mem::replace(&mut verified[i], true));
                 }
                 other => panic!("unexpected {other:?}"),

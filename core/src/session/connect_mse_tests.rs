@@ -12,8 +12,8 @@ use crate::create::TorrentBuilder;
 use crate::id::{InfoHash, sha1_digest};
 use crate::metainfo::Metainfo;
 use crate::session::{
-    Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, OutgoingEncryption,
-    Session, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
+    Action, ConnId, Dest, DiskJob, DiskJobKind, OutgoingEncryption, Session, SessionConfig,
+    TorrentId, TorrentOptions, TorrentSource,
 };
 use crate::wire::mse::{MseResponder, MseStep};
 
@@ -69,17 +69,11 @@ fn leecher(encryption: OutgoingEncryption, now: Instant) -> (Session, TorrentId,
         .unwrap();
     while let Some(a) = s.poll_action() {
         if let Action::Disk(DiskJob {
-            id,
-            kind: DiskJobKind::Stamps,
+            kind: DiskJobKind::Stamps { reply },
             ..
         }) = a
         {
-            let done = Completion {
-                id,
-                torrent: t,
-                result: Ok(CompletionKind::Stamps(vec![None])),
-            };
-            s.handle_completion(now, done);
+            s.handle_completion(now, reply.send(Ok(vec![None])));
         }
     }
     s.add_peers(now, t, &[PEER]);

@@ -11,7 +11,7 @@ use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, Completion, DiskJob, TorrentId};
 use super::outputs::Outputs;
-use super::pipeline::{DigestsFor, Done, Job, Jobs, Pending, StampsFor};
+use super::pipeline::{DigestsFor, Done, FailedJob, Job, Jobs, StampsFor};
 use super::torrent::{Stage, Torrent};
 use super::{Session, SessionConfig};
 use crate::storage::{ResumeData, StorageError};
@@ -25,15 +25,14 @@ impl Jobs {
         torrents: &mut BTreeMap<TorrentId, Torrent>,
         out: &mut Outputs,
     ) {
-        let (pending, kind) = job.issue();
         if let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
-            d.pipeline.issued(&pending);
+            d.pipeline.issued(job.counted());
         }
-        let job = self.alloc(id, pending);
+        let ticket = self.alloc(id);
         out.action(Action::Disk(DiskJob {
-            id: job,
+            id: ticket.id,
             torrent: id,
-            kind,
+            kind: job.issue(ticket),
         }));
     }
 
@@ -114,7 +113,7 @@ impl Session {
     /// torrent's peers are refilled: requests stopped while the disk was behind, and the
     /// peers' pipelines may have drained meanwhile, so no block arrival would refill them.
     pub(super) fn completion(&mut self, now: Instant, done: Completion) {
-        let Some(id) = self.jobs.torrent_of(done.id) else {
+        let Some(id) = self.jobs.torrent_of(done.id()) else {
             return;
         };
         let was_behind = self.disk_behind(id);
@@ -131,26 +130,20 @@ impl Session {
     }
 
     fn complete_job(&mut self, now: Instant, done: Completion) {
-        let Some((id, pending)) = self.jobs.take(done.id) else {
+        let (job, outcome) = done.into_outcome();
+        let Some(id) = self.jobs.take(job) else {
             return;
         };
-        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
-            d.pipeline.finished(&pending);
-        }
-        let kind = match done.result {
-            Ok(kind) => kind,
-            Err(error) => return self.job_failed(now, id, pending, Arc::new(error)),
+        let counted = match &outcome {
+            Ok(done) => done.counted(),
+            Err((failed, _)) => failed.counted(),
         };
-        match pending.finish(kind) {
+        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+            d.pipeline.finished(counted);
+        }
+        match outcome {
             Ok(done) => self.job_done(now, id, done),
-            Err((pending, kind)) => {
-                self.out.event(Event::Error {
-                    torrent: Some(id),
-                    error: SessionError::MismatchedCompletion {
-                        detail: format!("disk job {pending:?} answered with {kind:?}"),
-                    },
-                });
-            }
+            Err((failed, error)) => self.job_failed(now, id, failed, Arc::new(error)),
         }
     }
 
@@ -248,19 +241,19 @@ impl Session {
         &mut self,
         now: Instant,
         id: TorrentId,
-        pending: Pending,
+        failed: FailedJob,
         error: Arc<StorageError>,
     ) {
         // The smart ban is an extra: without the digests, a failed piece is still downloaded
         // again (and strikes still apply); a passed one just bans nobody.
-        if let Pending::BlockDigests { piece, why } = pending {
+        if let FailedJob::BlockDigests { piece, why } = failed {
             self.out.event(Event::Error {
                 torrent: Some(id),
                 error: SessionError::SmartBanRead { piece, error },
             });
             return self.block_digests_done(now, id, piece, why, None);
         }
-        if let Pending::Read { conn, blocks } = pending {
+        if let FailedJob::Read { conn, blocks } = failed {
             let piece = blocks.first().map_or(0, |b| b.piece);
             self.out.event(Event::Error {
                 torrent: Some(id),
@@ -268,8 +261,8 @@ impl Session {
             });
             return self.read_done(now, conn, &blocks, None);
         }
-        if let (Pending::Write { piece, len }, Some(d)) = (
-            &pending,
+        if let (FailedJob::Write { piece, len }, Some(d)) = (
+            &failed,
             self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()),
         ) {
             d.pipeline.write_done(*piece, *len);
@@ -285,7 +278,7 @@ impl Session {
             d.pipeline.saving = false;
             d.pipeline.flushing = false;
             d.pipeline.save_after_flush = false;
-            if matches!(pending, Pending::Check) {
+            if matches!(failed, FailedJob::Check) {
                 d.pipeline.checks = d.pipeline.checks.saturating_sub(1);
             }
         }

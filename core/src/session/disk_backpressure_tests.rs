@@ -10,9 +10,10 @@ use std::time::Instant;
 use crate::create::TorrentBuilder;
 use crate::id::{PeerId, sha1_digest};
 use crate::metainfo::Metainfo;
+use crate::session::completion::TestAnswer;
 use crate::session::{
-    Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, Event, JobId, Session,
-    SessionConfig, TorrentId, TorrentOptions, TorrentSource,
+    Action, ConnId, Dest, DiskJob, DiskJobKind, Event, Session, SessionConfig, TorrentId,
+    TorrentOptions, TorrentSource,
 };
 use crate::wire;
 
@@ -53,8 +54,8 @@ fn drain(s: &mut Session) -> (Vec<crate::session::Transmit>, Vec<Action>) {
 /// they would in the kernel).
 #[derive(Default)]
 struct Jobs {
-    writes: Vec<(JobId, u32)>,
-    verifies: Vec<(JobId, u32)>,
+    writes: Vec<(DiskJobKind, u32)>,
+    verifies: Vec<(DiskJobKind, u32)>,
     reading_paused: bool,
     pauses: usize,
     resumes: usize,
@@ -65,9 +66,9 @@ impl Jobs {
     fn collect(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Disk(DiskJob { id, kind, .. }) => match kind {
-                    DiskJobKind::Write { piece, .. } => self.writes.push((id, piece)),
-                    DiskJobKind::Verify { piece, .. } => self.verifies.push((id, piece)),
+                Action::Disk(DiskJob { kind, .. }) => match kind {
+                    DiskJobKind::Write { piece, .. } => self.writes.push((kind, piece)),
+                    DiskJobKind::Verify { piece, .. } => self.verifies.push((kind, piece)),
                     _ => {}
                 },
                 Action::PauseReading { .. } => {
@@ -156,27 +157,19 @@ fn pump(
     requests
 }
 
-fn complete(s: &mut Session, t: TorrentId, id: JobId, result: CompletionKind, now: Instant) {
-    s.handle_completion(
-        now,
-        Completion {
-            id,
-            torrent: t,
-            result: Ok(result),
-        },
-    );
+fn complete(s: &mut Session, job: DiskJobKind, result: TestAnswer, now: Instant) {
+    s.handle_completion(now, job.answer(result));
 }
 
 /// The start-up `Stamps` job among `actions`.
-fn stamps_job(actions: &[Action]) -> JobId {
+fn stamps_job(actions: Vec<Action>) -> DiskJobKind {
     actions
-        .iter()
+        .into_iter()
         .find_map(|a| match a {
             Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Stamps,
+                kind: kind @ DiskJobKind::Stamps { .. },
                 ..
-            }) => Some(*id),
+            }) => Some(kind),
             _ => None,
         })
         .expect("stamps job")
@@ -200,8 +193,8 @@ fn downloading(
         .unwrap();
     // The start-up check: no file yet, nothing to check.
     let (_, actions) = drain(&mut s);
-    let stamps = stamps_job(&actions);
-    complete(&mut s, t, stamps, CompletionKind::Stamps(vec![None]), now);
+    let stamps = stamps_job(actions);
+    complete(&mut s, stamps, TestAnswer::Stamps(vec![None]), now);
     s.add_peers(now, t, &[addr(8001)]);
     let (_, actions) = drain(&mut s);
     let conn = actions
@@ -224,7 +217,7 @@ fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
         max_disk_jobs: 2,
         ..SessionConfig::default()
     };
-    let (mut s, t, conn, mut remote) = downloading(config, now);
+    let (mut s, _, conn, mut remote) = downloading(config, now);
 
     // Blocks arrive; the writes stay pending: the disk is behind, requesting stops, and the
     // pipeline drains.
@@ -238,7 +231,7 @@ fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
 
     // Every write completes, but the hash checks they start keep the disk behind.
     for (id, _) in std::mem::take(&mut jobs.writes) {
-        complete(&mut s, t, id, CompletionKind::Written, now);
+        complete(&mut s, id, TestAnswer::Written, now);
         let (_, actions) = drain(&mut s);
         jobs.collect(actions);
     }
@@ -248,7 +241,7 @@ fn requests_resume_when_a_hash_check_ends_the_back_pressure() {
     // The hash checks pass: the disk has caught up, so requesting must resume without any
     // block arriving or timer firing.
     for (id, _) in std::mem::take(&mut jobs.verifies) {
-        complete(&mut s, t, id, CompletionKind::Verified(true), now);
+        complete(&mut s, id, TestAnswer::Verified(true), now);
     }
     let resumed = pump(&mut s, conn, &mut remote, now, &mut jobs);
     assert!(
@@ -264,11 +257,11 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
         flush_every_bytes: u64::from(2 * PIECE),
         ..SessionConfig::default()
     };
-    let (mut s, t, conn, mut remote) = downloading(config, now);
+    let (mut s, _, conn, mut remote) = downloading(config, now);
     let mut jobs = Jobs::default();
     pump(&mut s, conn, &mut remote, now, &mut jobs);
     for (id, _) in std::mem::take(&mut jobs.writes) {
-        complete(&mut s, t, id, CompletionKind::Written, now);
+        complete(&mut s, id, TestAnswer::Written, now);
         let (_, actions) = drain(&mut s);
         jobs.collect(actions);
     }
@@ -278,12 +271,11 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
             .into_iter()
             .filter_map(|a| match a {
                 Action::Disk(DiskJob {
-                    id,
-                    kind: DiskJobKind::Flush,
+                    kind: kind @ DiskJobKind::Flush { .. },
                     ..
-                }) => Some(id),
+                }) => Some(kind),
                 Action::Disk(DiskJob {
-                    kind: DiskJobKind::Stamps,
+                    kind: DiskJobKind::Stamps { .. },
                     ..
                 }) => panic!("a background flush saves no resume data"),
                 _ => None,
@@ -292,23 +284,23 @@ fn verified_data_is_flushed_in_the_background_without_a_save() {
     };
     let mut verifies = std::mem::take(&mut jobs.verifies).into_iter();
     let (first, _) = verifies.next().unwrap();
-    complete(&mut s, t, first, CompletionKind::Verified(true), now);
+    complete(&mut s, first, TestAnswer::Verified(true), now);
     assert!(
         flushes(drain(&mut s).1).is_empty(),
         "one piece is not enough"
     );
     let (second, _) = verifies.next().unwrap();
-    complete(&mut s, t, second, CompletionKind::Verified(true), now);
-    let flush = flushes(drain(&mut s).1);
+    complete(&mut s, second, TestAnswer::Verified(true), now);
+    let mut flush = flushes(drain(&mut s).1);
     assert_eq!(flush.len(), 1, "two pieces verified: flush");
     // Two more pieces while that flush runs: no second flush at the same time.
     let (third, _) = verifies.next().unwrap();
-    complete(&mut s, t, third, CompletionKind::Verified(true), now);
+    complete(&mut s, third, TestAnswer::Verified(true), now);
     if let Some((fourth, _)) = verifies.next() {
-        complete(&mut s, t, fourth, CompletionKind::Verified(true), now);
+        complete(&mut s, fourth, TestAnswer::Verified(true), now);
     }
     assert!(flushes(drain(&mut s).1).is_empty(), "one flush at a time");
-    complete(&mut s, t, flush[0], CompletionKind::Flushed, now);
+    complete(&mut s, flush.remove(0), TestAnswer::Flushed, now);
     assert!(
         flushes(drain(&mut s).1).is_empty(),
         "the next flush waits for more pieces"
@@ -332,7 +324,7 @@ fn paused_at_four_blocks(now: Instant) -> (Session, TorrentId, ConnId, wire::Con
 #[test]
 fn reading_pauses_at_the_unwritten_cap_and_resumes_at_half() {
     let now = Instant::now();
-    let (mut s, t, conn, mut remote, mut jobs) = paused_at_four_blocks(now);
+    let (mut s, _, conn, mut remote, mut jobs) = paused_at_four_blocks(now);
     // The fourth unwritten block pauses reading; requests went on, so more blocks wait.
     assert_eq!(jobs.pauses, 1);
     assert!(jobs.reading_paused);
@@ -341,12 +333,12 @@ fn reading_pauses_at_the_unwritten_cap_and_resumes_at_half() {
     // One write done: three blocks unwritten, above half the cap: still paused.
     let mut writes = std::mem::take(&mut jobs.writes).into_iter();
     let (first, _) = writes.next().unwrap();
-    complete(&mut s, t, first, CompletionKind::Written, now);
+    complete(&mut s, first, TestAnswer::Written, now);
     jobs.collect(drain(&mut s).1);
     assert!(jobs.reading_paused);
     // Two blocks unwritten, half the cap: reading resumes and blocks arrive again.
     let (second, _) = writes.next().unwrap();
-    complete(&mut s, t, second, CompletionKind::Written, now);
+    complete(&mut s, second, TestAnswer::Written, now);
     jobs.collect(drain(&mut s).1);
     assert_eq!(jobs.resumes, 1);
     pump(&mut s, conn, &mut remote, now, &mut jobs);
@@ -383,7 +375,7 @@ fn requested_bytes_stay_under_their_cap() {
 #[test]
 fn a_long_pause_neither_drops_nor_snubs_the_paused_peer() {
     let start = Instant::now();
-    let (mut s, t, conn, mut remote, mut jobs) = paused_at_four_blocks(start);
+    let (mut s, _, conn, mut remote, mut jobs) = paused_at_four_blocks(start);
     // The disk stalls for five minutes (past the idle and request timeouts); the remote
     // keeps its connection alive with keep-alives we do not read.
     let mut now = start;
@@ -413,7 +405,7 @@ fn a_long_pause_neither_drops_nor_snubs_the_paused_peer() {
     }
     // The writes finish: reading resumes and the blocks that waited arrive.
     for (id, _) in std::mem::take(&mut jobs.writes) {
-        complete(&mut s, t, id, CompletionKind::Written, now);
+        complete(&mut s, id, TestAnswer::Written, now);
     }
     jobs.collect(drain(&mut s).1);
     assert_eq!(jobs.resumes, 1);
@@ -448,14 +440,8 @@ fn started_with_a_skipped_and_an_empty_file(now: Instant) -> (Session, TorrentId
         .add_torrent(now, TorrentSource::Metainfo(meta), options)
         .unwrap();
     let (_, actions) = drain(&mut s);
-    let stamps = stamps_job(&actions);
-    complete(
-        &mut s,
-        t,
-        stamps,
-        CompletionKind::Stamps(vec![None; 4]),
-        now,
-    );
+    let stamps = stamps_job(actions);
+    complete(&mut s, stamps, TestAnswer::Stamps(vec![None; 4]), now);
     let (_, actions) = drain(&mut s);
     let jobs = actions
         .into_iter()
@@ -470,21 +456,22 @@ fn started_with_a_skipped_and_an_empty_file(now: Instant) -> (Session, TorrentId
 #[test]
 fn wanted_files_are_created_before_the_download_needs_them() {
     let now = Instant::now();
-    let (mut s, t, jobs) = started_with_a_skipped_and_an_empty_file(now);
-    let creates: Vec<_> = jobs
-        .iter()
-        .filter_map(|j| match &j.kind {
-            DiskJobKind::Create { files } => Some((j.id, files.clone())),
+    let (mut s, _, jobs) = started_with_a_skipped_and_an_empty_file(now);
+    let listed = format!("{jobs:?}");
+    let mut creates: Vec<_> = jobs
+        .into_iter()
+        .filter_map(|j| match j.kind {
+            DiskJobKind::Create { ref files, .. } => Some((files.clone(), j.kind)),
             _ => None,
         })
         .collect();
-    assert_eq!(creates.len(), 1, "{jobs:?}");
+    assert_eq!(creates.len(), 1, "{listed}");
     assert_eq!(
-        creates[0].1,
+        creates[0].0,
         [0, 3],
         "not the skipped file, not the empty one"
     );
-    complete(&mut s, t, creates[0].0, CompletionKind::Created, now);
+    complete(&mut s, creates.remove(0).1, TestAnswer::Created, now);
     while let Some(e) = s.poll_event() {
         assert!(!matches!(e, Event::Error { .. }), "{e:?}");
     }
@@ -493,9 +480,9 @@ fn wanted_files_are_created_before_the_download_needs_them() {
 #[test]
 fn a_file_that_cannot_be_created_stops_the_torrent() {
     let now = Instant::now();
-    let (mut s, t, jobs) = started_with_a_skipped_and_an_empty_file(now);
+    let (mut s, _, jobs) = started_with_a_skipped_and_an_empty_file(now);
     let create = jobs
-        .iter()
+        .into_iter()
         .find(|j| matches!(j.kind, DiskJobKind::Create { .. }))
         .expect("a create job");
     let error = crate::storage::StorageError::Io {
@@ -503,14 +490,7 @@ fn a_file_that_cannot_be_created_stops_the_torrent() {
         path: "m/a".into(),
         error: std::io::Error::other("no space left on device"),
     };
-    s.handle_completion(
-        now,
-        Completion {
-            id: create.id,
-            torrent: t,
-            result: Err(error),
-        },
-    );
+    s.handle_completion(now, create.kind.fail(error));
     let mut messages = Vec::new();
     while let Some(e) = s.poll_event() {
         if let Event::Error { error, .. } = e {
@@ -533,7 +513,7 @@ fn a_complete_torrent_creates_nothing() {
         seed_only: true,
         ..TorrentOptions::default()
     };
-    let t = s
+    let _ = s
         .add_torrent(now, TorrentSource::Metainfo(metainfo()), options)
         .unwrap();
     let mut created = 0;
@@ -548,18 +528,18 @@ fn a_complete_torrent_creates_nothing() {
         }
         for a in actions {
             let Action::Disk(job) = a else { continue };
-            let result = match job.kind {
-                DiskJobKind::Stamps => CompletionKind::Stamps(vec![None]),
-                DiskJobKind::Check { pieces } => {
-                    CompletionKind::Checked(pieces.iter().map(|(p, _)| *p).collect())
+            let result = match &job.kind {
+                DiskJobKind::Stamps { .. } => TestAnswer::Stamps(vec![None]),
+                DiskJobKind::Check { pieces, .. } => {
+                    TestAnswer::Checked(pieces.iter().map(|(p, _)| *p).collect())
                 }
                 DiskJobKind::Create { .. } => {
                     created += 1;
-                    CompletionKind::Created
+                    TestAnswer::Created
                 }
                 _ => continue,
             };
-            complete(&mut s, t, job.id, result, now);
+            complete(&mut s, job.kind, result, now);
         }
     }
     assert!(complete_seen, "the check found every piece");

@@ -43,11 +43,6 @@ pub enum SessionError {
         /// What the storage said.
         error: Arc<StorageError>,
     },
-    /// A disk job came back with the completion of another kind of job (a runtime bug).
-    MismatchedCompletion {
-        /// The job and the completion, as debug text.
-        detail: String,
-    },
     /// Metadata fetched from peers could not be given to the torrent.
     Metadata(MetadataError),
     /// The info dictionary fetched from peers hashes to the info-hash but is not valid: the
@@ -68,7 +63,6 @@ impl fmt::Display for SessionError {
                 write!(f, "reading piece {piece} back for the smart ban: {error}")
             }
             Self::SaveState { path, error } => write!(f, "saving {}: {error}", path.display()),
-            Self::MismatchedCompletion { detail } => f.write_str(detail),
             Self::Metadata(e) => write!(f, "metadata from peers: {e}"),
             Self::InvalidInfo(e) => write!(f, "the torrent's info dictionary is invalid: {e}"),
             Self::StopTimedOut => f.write_str("stop timed out waiting for trackers or disk"),
@@ -85,7 +79,7 @@ impl std::error::Error for SessionError {
             | Self::SaveState { error: e, .. } => Some(&**e),
             Self::Metadata(e) => Some(e),
             Self::InvalidInfo(e) => Some(e),
-            Self::MismatchedCompletion { .. } | Self::StopTimedOut => None,
+            Self::StopTimedOut => None,
         }
     }
 }

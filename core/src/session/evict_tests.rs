@@ -13,8 +13,8 @@ use crate::create::TorrentBuilder;
 use crate::id::{InfoHash, sha1_digest};
 use crate::metainfo::Metainfo;
 use crate::session::{
-    Action, Completion, CompletionKind, DiskJob, DiskJobKind, Event, PeerCloseReason, Session,
-    SessionConfig, TorrentOptions, TorrentSource,
+    Action, DiskJob, DiskJobKind, Event, PeerCloseReason, Session, SessionConfig, TorrentOptions,
+    TorrentSource,
 };
 use crate::wire::CloseReason;
 
@@ -36,25 +36,15 @@ fn session(config: SessionConfig, now: Instant) -> (Session, InfoHash) {
     s.set_listen_addr(SocketAddr::from(([10, 0, 0, 1], 7000)));
     let meta = metainfo();
     let source = TorrentSource::Metainfo(Arc::clone(&meta));
-    let t = s
-        .add_torrent(now, source, TorrentOptions::default())
+    s.add_torrent(now, source, TorrentOptions::default())
         .unwrap();
     while let Some(a) = s.poll_action() {
         if let Action::Disk(DiskJob {
-            id,
-            kind: DiskJobKind::Stamps,
+            kind: DiskJobKind::Stamps { reply },
             ..
         }) = a
         {
-            let result = Ok(CompletionKind::Stamps(vec![None]));
-            s.handle_completion(
-                now,
-                Completion {
-                    id,
-                    torrent: t,
-                    result,
-                },
-            );
+            s.handle_completion(now, reply.send(Ok(vec![None])));
         }
     }
     drain(&mut s);

@@ -23,6 +23,11 @@ use crate::metainfo::RelativePath;
 use crate::storage::StorageError;
 use crate::tracker::TrackerUrl;
 
+pub use super::completion::{
+    Answer, CheckReply, Completion, CreateReply, DigestsReply, FlushReply, ReadReply, StampsReply,
+    VerifyReply, WriteReply,
+};
+
 /// A torrent in the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TorrentId(pub u32);
@@ -125,7 +130,8 @@ pub struct DiskJob {
     pub kind: DiskJobKind,
 }
 
-/// What a [`DiskJob`] does.
+/// What a [`DiskJob`] does, with the reply that answers it: each reply takes only its own
+/// job's result, so the answer always fits the job.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DiskJobKind {
@@ -137,6 +143,8 @@ pub enum DiskJobKind {
         offset: u32,
         /// The block.
         data: Bytes,
+        /// Answers the job.
+        reply: WriteReply,
     },
     /// Read a block to upload to a peer.
     Read {
@@ -146,6 +154,8 @@ pub enum DiskJobKind {
         offset: u32,
         /// Length in bytes.
         len: u32,
+        /// Answers the job with the bytes read.
+        reply: ReadReply,
     },
     /// Read a whole piece back and compare its SHA-1.
     Verify {
@@ -153,59 +163,57 @@ pub enum DiskJobKind {
         piece: u32,
         /// The hash from the metainfo.
         expected: [u8; 20],
+        /// Answers the job with whether the hash matched.
+        reply: VerifyReply,
     },
     /// Make every write completed so far durable.
-    Flush,
+    Flush {
+        /// Answers the job.
+        reply: FlushReply,
+    },
     /// Check existing data: hash each listed piece against `expected` (resume, recheck).
     Check {
         /// Pieces to hash, with their expected hashes.
         pieces: Vec<(u32, [u8; 20])>,
+        /// Answers the job with the pieces whose hash matched.
+        reply: CheckReply,
     },
     /// Read each file's size and modification time (to decide what resume data can trust).
-    Stamps,
+    Stamps {
+        /// Answers the job with one stamp per file.
+        reply: StampsReply,
+    },
     /// Create the listed files (and reserve their space, as the storage is configured to) before
     /// blocks arrive for them, so writing a block never waits for a file to be created.
     Create {
         /// File indices in the layout.
         files: Vec<usize>,
+        /// Answers the job.
+        reply: CreateReply,
     },
     /// Read a piece back and return the SHA-1 of each of its 16 KiB blocks, in block order
     /// (the smart ban compares what each peer sent; see `storage::block_digests`).
     BlockDigests {
         /// Piece index.
         piece: u32,
+        /// Answers the job with the digests.
+        reply: DigestsReply,
     },
 }
 
-/// The result of a [`DiskJob`], for `handle_completion`.
-#[derive(Debug)]
-pub struct Completion {
-    /// The job's id.
-    pub id: JobId,
-    /// The job's torrent.
-    pub torrent: TorrentId,
-    /// What happened.
-    pub result: Result<CompletionKind, StorageError>,
-}
-
-/// The successful outcome of a [`DiskJob`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CompletionKind {
-    /// A `Write` finished.
-    Written,
-    /// A `Read` finished with the block.
-    Read(Bytes),
-    /// A `Verify` finished: whether the hash matched.
-    Verified(bool),
-    /// A `Flush` finished.
-    Flushed,
-    /// A `Check` finished: the pieces whose hash matched.
-    Checked(Vec<u32>),
-    /// `Create` finished: the files exist.
-    Created,
-    /// `Stamps` finished: one entry per file, `None` for a missing file.
-    Stamps(Vec<Option<crate::storage::FileStamp>>),
-    /// `BlockDigests` finished: the SHA-1 of each block of the piece, in block order.
-    BlockDigests(Vec<[u8; 20]>),
+impl DiskJobKind {
+    /// The completion of a job that could not run (no storage, or a kind this runtime does
+    /// not know).
+    pub fn fail(self, error: StorageError) -> Completion {
+        match self {
+            Self::Write { reply, .. } => reply.send(Err(error)),
+            Self::Read { reply, .. } => reply.send(Err(error)),
+            Self::Verify { reply, .. } => reply.send(Err(error)),
+            Self::Flush { reply } => reply.send(Err(error)),
+            Self::Check { reply, .. } => reply.send(Err(error)),
+            Self::Stamps { reply } => reply.send(Err(error)),
+            Self::Create { reply, .. } => reply.send(Err(error)),
+            Self::BlockDigests { reply, .. } => reply.send(Err(error)),
+        }
+    }
 }

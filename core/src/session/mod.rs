@@ -48,6 +48,7 @@
 
 mod check;
 mod choke;
+mod completion;
 mod config;
 mod connect;
 mod disk;
@@ -72,6 +73,8 @@ mod scrape;
 mod smart_ban;
 mod snapshot;
 mod stats;
+#[doc(hidden)]
+pub mod testing;
 mod timers;
 mod torrent;
 mod torrent_glue;
@@ -98,8 +101,7 @@ pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 pub use error::SessionError;
 pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use io::{
-    Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId,
-    TorrentId, Transmit,
+    Action, Completion, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId, TorrentId, Transmit,
 };
 pub use lifecycle::MetadataError;
 pub use snapshot::{

@@ -1,11 +1,11 @@
 //! The piece pipeline: a piece's life on the disk side, write → verify → flush → record →
 //! save, and the one description of every disk job the session issues.
 //!
-//! A disk job is described once, as a [`Job`]: [`Job::issue`] splits it into what the runtime
-//! runs ([`DiskJobKind`]) and what the session keeps until it completes ([`Pending`], without
-//! the bytes written). A completion joins the two again in one place, [`Pending::finish`],
-//! which gives a [`Done`]: the job with its typed result. Everything after it matches on
-//! `Done` alone.
+//! A disk job is described once, as a [`Job`]: [`Job::issue`] turns it into what the runtime
+//! runs ([`DiskJobKind`]), each kind with a reply that keeps what the session needs when the
+//! job ends (without the bytes written) and takes only that job's result type. The
+//! completion is then a [`Done`] (the job with its typed result) or, if the job failed, a
+//! [`FailedJob`] with the error: everything after it matches on those alone.
 //!
 //! Per torrent, [`PiecePipeline`] holds the state: outstanding jobs and unwritten bytes (the
 //! back-pressure), pieces complete but still being written, pieces verified and not yet
@@ -16,7 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use super::io::{CompletionKind, ConnId, DiskJobKind, JobId, TorrentId};
+use super::completion::{
+    CheckReply, CreateReply, DigestsReply, FlushReply, ReadReply, StampsReply, Ticket, VerifyReply,
+    WriteReply,
+};
+use super::io::{ConnId, DiskJobKind, JobId, TorrentId};
 use crate::pieces::BlockRef;
 use crate::pieces::PieceSet;
 use crate::storage::FileStamp;
@@ -94,66 +98,91 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    /// Splits the job into what the runtime runs and what waits for its completion.
-    pub(crate) fn issue(self) -> (Pending, DiskJobKind) {
+    /// What the runtime runs for the job `ticket` names, with the reply that carries what the
+    /// session needs when it completes (not the bytes written).
+    pub(crate) fn issue(self, ticket: Ticket) -> DiskJobKind {
         match self {
-            Self::Write { block, data } => (
-                Pending::Write {
+            Self::Write { block, data } => DiskJobKind::Write {
+                piece: block.piece,
+                offset: block.offset,
+                data,
+                reply: WriteReply {
+                    ticket,
                     piece: block.piece,
                     len: u64::from(block.length),
                 },
-                DiskJobKind::Write {
-                    piece: block.piece,
-                    offset: block.offset,
-                    data,
-                },
-            ),
+            },
             Self::Read { conn, blocks } => {
                 let (first, last) = match (blocks.first(), blocks.last()) {
                     (Some(first), Some(last)) => (*first, *last),
                     _ => (BlockRef::new(0, 0, 0), BlockRef::new(0, 0, 0)),
                 };
                 let len = last.offset + last.length - first.offset;
-                let kind = DiskJobKind::Read {
+                DiskJobKind::Read {
                     piece: first.piece,
                     offset: first.offset,
                     len,
-                };
-                (Pending::Read { conn, blocks }, kind)
+                    reply: ReadReply {
+                        ticket,
+                        conn,
+                        blocks,
+                    },
+                }
             }
-            Self::Verify { piece, expected } => (
-                Pending::Verify { piece },
-                DiskJobKind::Verify { piece, expected },
-            ),
-            Self::Flush { pieces, save } => (Pending::Flush { pieces, save }, DiskJobKind::Flush),
-            Self::Check { pieces } => (Pending::Check, DiskJobKind::Check { pieces }),
-            Self::Create { files } => (Pending::Create, DiskJobKind::Create { files }),
-            Self::Stamps(why) => (Pending::Stamps(why), DiskJobKind::Stamps),
-            Self::BlockDigests { piece, why } => (
-                Pending::BlockDigests { piece, why },
-                DiskJobKind::BlockDigests { piece },
-            ),
+            Self::Verify { piece, expected } => DiskJobKind::Verify {
+                piece,
+                expected,
+                reply: VerifyReply { ticket, piece },
+            },
+            Self::Flush { pieces, save } => DiskJobKind::Flush {
+                reply: FlushReply {
+                    ticket,
+                    pieces,
+                    save,
+                },
+            },
+            Self::Check { pieces } => DiskJobKind::Check {
+                pieces,
+                reply: CheckReply { ticket },
+            },
+            Self::Create { files } => DiskJobKind::Create {
+                files,
+                reply: CreateReply { ticket },
+            },
+            Self::Stamps(why) => DiskJobKind::Stamps {
+                reply: StampsReply { ticket, why },
+            },
+            Self::BlockDigests { piece, why } => DiskJobKind::BlockDigests {
+                piece,
+                reply: DigestsReply { ticket, piece, why },
+            },
         }
+    }
+
+    /// Whether the job counts toward a torrent's outstanding jobs (writes are bounded by the
+    /// unwritten bytes instead).
+    pub(crate) fn counted(&self) -> bool {
+        !matches!(self, Self::Write { .. })
     }
 }
 
-/// A disk job in flight: what its completion needs (the written bytes are not kept).
+/// A disk job that failed: what the session needs to undo (carried by the job's reply).
 #[derive(Clone, Debug)]
-pub(crate) enum Pending {
+pub(crate) enum FailedJob {
     /// See [`Job::Write`].
     Write { piece: u32, len: u64 },
     /// See [`Job::Read`].
     Read { conn: ConnId, blocks: Vec<BlockRef> },
     /// See [`Job::Verify`].
-    Verify { piece: u32 },
+    Verify,
     /// See [`Job::Flush`].
-    Flush { pieces: PieceSet, save: bool },
+    Flush,
     /// See [`Job::Check`].
     Check,
     /// See [`Job::Create`].
     Create,
     /// See [`Job::Stamps`].
-    Stamps(StampsFor),
+    Stamps,
     /// See [`Job::BlockDigests`].
     BlockDigests { piece: u32, why: DigestsFor },
 }
@@ -190,64 +219,44 @@ pub(crate) enum Done {
     },
 }
 
-impl Pending {
-    /// Joins the job with the runtime's answer. `Err` gives both back when the answer is of
-    /// another kind than the job (a runtime bug; a write takes any answer).
-    pub(crate) fn finish(self, kind: CompletionKind) -> Result<Done, (Self, CompletionKind)> {
-        Ok(match (self, kind) {
-            (Self::Write { piece, len }, _) => Done::Written { piece, len },
-            (Self::Read { conn, blocks }, CompletionKind::Read(data)) => {
-                Done::Read { conn, blocks, data }
-            }
-            (Self::Verify { piece }, CompletionKind::Verified(ok)) => Done::Verified { piece, ok },
-            (Self::Flush { pieces, save }, CompletionKind::Flushed) => {
-                Done::Flushed { pieces, save }
-            }
-            (Self::Check, CompletionKind::Checked(good)) => Done::Checked { good },
-            (Self::Create, CompletionKind::Created) => Done::Created,
-            (Self::Stamps(why), CompletionKind::Stamps(stamps)) => Done::Stamps { why, stamps },
-            (Self::BlockDigests { piece, why }, CompletionKind::BlockDigests(digests)) => {
-                Done::BlockDigests {
-                    piece,
-                    why,
-                    digests,
-                }
-            }
-            (pending, kind) => return Err((pending, kind)),
-        })
+impl Done {
+    /// See [`Job::counted`].
+    pub(crate) fn counted(&self) -> bool {
+        !matches!(self, Self::Written { .. })
     }
+}
 
-    /// Whether the job counts toward a torrent's outstanding jobs (writes are bounded by the
-    /// unwritten bytes instead).
-    fn counted(&self) -> bool {
+impl FailedJob {
+    /// See [`Job::counted`].
+    pub(crate) fn counted(&self) -> bool {
         !matches!(self, Self::Write { .. })
     }
 }
 
-/// Every outstanding disk job of the session.
+/// Every outstanding disk job of the session (what each needs next travels in its reply).
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
     next: u64,
-    jobs: BTreeMap<JobId, (TorrentId, Pending)>,
+    jobs: BTreeMap<JobId, TorrentId>,
 }
 
 impl Jobs {
-    /// Files a job of `torrent` and gives it an id.
-    pub(crate) fn alloc(&mut self, torrent: TorrentId, pending: Pending) -> JobId {
+    /// Files a job of `torrent` and names it.
+    pub(crate) fn alloc(&mut self, torrent: TorrentId) -> Ticket {
         self.next += 1;
         let id = JobId(self.next);
-        self.jobs.insert(id, (torrent, pending));
-        id
+        self.jobs.insert(id, torrent);
+        Ticket { id, torrent }
     }
 
     /// Takes a job out as it completes.
-    pub(crate) fn take(&mut self, id: JobId) -> Option<(TorrentId, Pending)> {
+    pub(crate) fn take(&mut self, id: JobId) -> Option<TorrentId> {
         self.jobs.remove(&id)
     }
 
     /// The torrent a job in flight belongs to.
     pub(crate) fn torrent_of(&self, id: JobId) -> Option<TorrentId> {
-        self.jobs.get(&id).map(|(t, _)| *t)
+        self.jobs.get(&id).copied()
     }
 }
 
@@ -309,16 +318,18 @@ impl PiecePipeline {
         self.outstanding >= max_jobs
     }
 
-    /// A job is issued (a write counts through [`Self::write_issued`]).
-    pub(crate) fn issued(&mut self, pending: &Pending) {
-        if pending.counted() {
+    /// A job is issued; `counted`: see [`Job::counted`] (a write counts through
+    /// [`Self::write_issued`]).
+    pub(crate) fn issued(&mut self, counted: bool) {
+        if counted {
             self.outstanding += 1;
         }
     }
 
-    /// A job completed or failed (a write counts through [`Self::write_done`]).
-    pub(crate) fn finished(&mut self, pending: &Pending) {
-        if pending.counted() {
+    /// A job completed or failed; `counted`: see [`Job::counted`] (a write counts through
+    /// [`Self::write_done`]).
+    pub(crate) fn finished(&mut self, counted: bool) {
+        if counted {
             self.outstanding = self.outstanding.saturating_sub(1);
         }
     }
@@ -463,19 +474,5 @@ mod tests {
         assert!(!d.recorded.contains(3));
         assert!(d.dirty);
         assert!(d.unflushed.contains(3));
-    }
-
-    #[test]
-    fn a_completion_of_another_kind_is_refused() {
-        let read = Pending::Read {
-            conn: ConnId(1),
-            blocks: vec![BlockRef::new(0, 0, 16)],
-        };
-        assert!(read.finish(CompletionKind::Flushed).is_err());
-        let write = Pending::Write { piece: 0, len: 16 };
-        assert!(matches!(
-            write.finish(CompletionKind::Flushed),
-            Ok(Done::Written { piece: 0, len: 16 })
-        ));
     }
 }

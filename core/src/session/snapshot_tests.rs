@@ -11,9 +11,8 @@ use crate::id::sha1_digest;
 use crate::metainfo::{Metainfo, RelativePath};
 use crate::session::upload::tests::{PIECE, PIECES, pump, seeder_and_leecher};
 use crate::session::{
-    Action, AnnounceResult, Completion, CompletionKind, DiskJob, DiskJobKind, PeerSource,
-    RequestId, Session, SessionConfig, SnapshotDetail, TorrentErrorKind, TorrentId, TorrentOptions,
-    TorrentSource,
+    Action, AnnounceResult, DiskJob, DiskJobKind, PeerSource, RequestId, Session, SessionConfig,
+    SnapshotDetail, TorrentErrorKind, TorrentId, TorrentOptions, TorrentSource,
 };
 use crate::storage::FileStamp;
 use crate::tracker::ResponseReader;
@@ -40,18 +39,12 @@ fn a_seeder_sees_its_leecher_with_client_flags_and_rates() {
     let mut served = false;
     while let Some(a) = s.poll_action() {
         if let Action::Disk(DiskJob {
-            id,
-            kind: DiskJobKind::Read { len, .. },
+            kind: DiskJobKind::Read { len, reply, .. },
             ..
         }) = a
         {
             let data = bytes::Bytes::from(vec![0u8; len as usize]);
-            let done = Completion {
-                id,
-                torrent: t,
-                result: Ok(CompletionKind::Read(data)),
-            };
-            s.handle_completion(now, done);
+            s.handle_completion(now, reply.send(Ok(data)));
             served = true;
         }
     }
@@ -123,14 +116,14 @@ fn partial(have: &[u32], now: Instant) -> (Session, TorrentId, Vec<RequestId>) {
         let mut jobs = Vec::new();
         while let Some(a) = s.poll_action() {
             match a {
-                Action::Disk(DiskJob { id, kind, .. }) => jobs.push((id, kind)),
+                Action::Disk(DiskJob { kind, .. }) => jobs.push(kind),
                 Action::HttpRequest { id, .. } => announces.push(id),
                 _ => {}
             }
         }
-        for (id, kind) in jobs {
-            let result = match kind {
-                DiskJobKind::Stamps => CompletionKind::Stamps(vec![
+        for kind in jobs {
+            let done = match kind {
+                DiskJobKind::Stamps { reply } => reply.send(Ok(vec![
                     Some(FileStamp {
                         size: 48 * 1024,
                         mtime_secs: 1,
@@ -141,14 +134,9 @@ fn partial(have: &[u32], now: Instant) -> (Session, TorrentId, Vec<RequestId>) {
                         mtime_secs: 1,
                         mtime_nanos: 0,
                     }),
-                ]),
-                DiskJobKind::Check { .. } => CompletionKind::Checked(have.to_vec()),
+                ])),
+                DiskJobKind::Check { reply, .. } => reply.send(Ok(have.to_vec())),
                 _ => continue,
-            };
-            let done = Completion {
-                id,
-                torrent: t,
-                result: Ok(result),
             };
             s.handle_completion(now, done);
         }
@@ -273,18 +261,13 @@ fn a_failed_disk_job_is_the_torrents_error() {
     let stamps = std::iter::from_fn(|| s.poll_action())
         .find_map(|a| match a {
             Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Stamps,
+                kind: kind @ DiskJobKind::Stamps { .. },
                 ..
-            }) => Some(id),
+            }) => Some(kind),
             _ => None,
         })
         .expect("a stamps job");
-    let done = Completion {
-        id: stamps,
-        torrent: t,
-        result: Err(crate::storage::StorageError::NoSuchFile(1)),
-    };
+    let done = stamps.fail(crate::storage::StorageError::NoSuchFile(1));
     s.handle_completion(now, done);
     let error = s
         .torrent_snapshot(now, t, SnapshotDetail::default())

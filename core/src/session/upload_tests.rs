@@ -12,9 +12,10 @@ use crate::create::TorrentBuilder;
 use crate::id::{PeerId, sha1_digest};
 use crate::metainfo::Metainfo;
 use crate::pieces::BlockRef;
+use crate::session::io::ReadReply;
 use crate::session::{
-    Action, Completion, CompletionKind, ConnId, Dest, DiskJob, DiskJobKind, JobId, Session,
-    SessionConfig, TorrentId, TorrentOptions, TorrentSource,
+    Action, ConnId, Dest, DiskJob, DiskJobKind, Session, SessionConfig, TorrentId, TorrentOptions,
+    TorrentSource,
 };
 use crate::storage::FileStamp;
 use crate::wire;
@@ -37,30 +38,15 @@ pub(crate) fn metainfo() -> Arc<Metainfo> {
     Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
 }
 
-pub(crate) fn disk_jobs(s: &mut Session) -> Vec<(JobId, DiskJobKind)> {
+pub(crate) fn disk_jobs(s: &mut Session) -> Vec<DiskJobKind> {
     let mut jobs = Vec::new();
     while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob { id, kind, .. }) = a {
-            jobs.push((id, kind));
+        if let Action::Disk(DiskJob { kind, .. }) = a {
+            jobs.push(kind);
         }
     }
     while s.poll_event().is_some() {}
     jobs
-}
-
-pub(crate) fn complete(
-    s: &mut Session,
-    t: TorrentId,
-    id: JobId,
-    result: CompletionKind,
-    now: Instant,
-) {
-    let done = Completion {
-        id,
-        torrent: t,
-        result: Ok(result),
-    };
-    s.handle_completion(now, done);
 }
 
 /// Bytes both ways between the session's `conn` and `remote` until quiet; returns the blocks
@@ -127,19 +113,19 @@ pub(crate) fn seeder_and_leecher(
         .unwrap();
     // Start-up: the file exists and every piece checks out.
     for _ in 0..4 {
-        for (id, kind) in disk_jobs(&mut s) {
-            let result = match kind {
-                DiskJobKind::Stamps => CompletionKind::Stamps(vec![Some(FileStamp {
+        for kind in disk_jobs(&mut s) {
+            let done = match kind {
+                DiskJobKind::Stamps { reply } => reply.send(Ok(vec![Some(FileStamp {
                     size: u64::from(PIECES * PIECE),
                     mtime_secs: 1,
                     mtime_nanos: 0,
-                })]),
-                DiskJobKind::Check { pieces } => {
-                    CompletionKind::Checked(pieces.iter().map(|(p, _)| *p).collect())
+                })])),
+                DiskJobKind::Check { pieces, reply } => {
+                    reply.send(Ok(pieces.iter().map(|(p, _)| *p).collect()))
                 }
                 other => panic!("unexpected start-up job {other:?}"),
             };
-            complete(&mut s, t, id, result, now);
+            s.handle_completion(now, done);
         }
     }
     assert!(
@@ -165,7 +151,7 @@ fn serve_over_mse(provide: u32) {
     use rc4::StreamCipher;
     let now = Instant::now();
     let meta = metainfo();
-    let (mut s, t, _, _) = seeder_and_leecher(SessionConfig::default(), now);
+    let (mut s, _, _, _) = seeder_and_leecher(SessionConfig::default(), now);
     let conn = s
         .handle_accept(now, SocketAddr::from(([127, 0, 0, 1], 9001)))
         .expect("accepted");
@@ -237,12 +223,15 @@ fn serve_over_mse(provide: u32) {
     exchange(&mut s, &mut remote);
     let read = disk_jobs(&mut s)
         .into_iter()
-        .find_map(|(id, kind)| matches!(kind, DiskJobKind::Read { .. }).then_some(id))
+        .find_map(|kind| match kind {
+            DiskJobKind::Read { reply, .. } => Some(reply),
+            _ => None,
+        })
         .expect("the block is read");
     let data = content();
     let start = PIECE as usize;
     let bytes = Bytes::copy_from_slice(&data[start..start + BLOCK as usize]);
-    complete(&mut s, t, read, CompletionKind::Read(bytes.clone()), now);
+    s.handle_completion(now, read.send(Ok(bytes.clone())));
     exchange(&mut s, &mut remote);
     assert_eq!(got, vec![(block, bytes)]);
 }
@@ -260,7 +249,7 @@ fn an_rc4_only_peer_is_served_over_rc4() {
 #[test]
 fn consecutive_requests_are_read_together_and_served_intact() {
     let now = Instant::now();
-    let (mut s, t, conn, mut remote) = seeder_and_leecher(SessionConfig::default(), now);
+    let (mut s, _, conn, mut remote) = seeder_and_leecher(SessionConfig::default(), now);
 
     // 20 consecutive blocks of piece 0, then block 3 of piece 1.
     let mut wanted: Vec<BlockRef> = (0..20)
@@ -271,10 +260,15 @@ fn consecutive_requests_are_read_together_and_served_intact() {
         remote.request(now, *b).unwrap();
     }
     pump(&mut s, conn, &mut remote, now);
-    let reads: Vec<(JobId, u32, u32, u32)> = disk_jobs(&mut s)
+    let reads: Vec<(ReadReply, u32, u32, u32)> = disk_jobs(&mut s)
         .into_iter()
-        .filter_map(|(id, kind)| match kind {
-            DiskJobKind::Read { piece, offset, len } => Some((id, piece, offset, len)),
+        .filter_map(|kind| match kind {
+            DiskJobKind::Read {
+                piece,
+                offset,
+                len,
+                reply,
+            } => Some((reply, piece, offset, len)),
             _ => None,
         })
         .collect();
@@ -296,10 +290,10 @@ fn consecutive_requests_are_read_together_and_served_intact() {
 
     let data = content();
     let mut got = Vec::new();
-    for (id, piece, offset, len) in reads {
+    for (reply, piece, offset, len) in reads {
         let start = (piece * PIECE + offset) as usize;
         let bytes = Bytes::copy_from_slice(&data[start..start + len as usize]);
-        complete(&mut s, t, id, CompletionKind::Read(bytes), now);
+        s.handle_completion(now, reply.send(Ok(bytes)));
         got.extend(pump(&mut s, conn, &mut remote, now));
     }
     let sent: Vec<BlockRef> = got.iter().map(|(b, _)| *b).collect();
@@ -312,16 +306,21 @@ fn consecutive_requests_are_read_together_and_served_intact() {
 }
 
 /// What the session asked for: the upload reads, and whether it closed the connection.
-fn reads_and_close(s: &mut Session) -> (Vec<(JobId, u32, u32, u32)>, bool) {
+fn reads_and_close(s: &mut Session) -> (Vec<(ReadReply, u32, u32, u32)>, bool) {
     let mut reads = Vec::new();
     let mut closed = false;
     while let Some(a) = s.poll_action() {
         match a {
             Action::Disk(DiskJob {
-                id,
-                kind: DiskJobKind::Read { piece, offset, len },
+                kind:
+                    DiskJobKind::Read {
+                        piece,
+                        offset,
+                        len,
+                        reply,
+                    },
                 ..
-            }) => reads.push((id, piece, offset, len)),
+            }) => reads.push((reply, piece, offset, len)),
             Action::Close { .. } => closed = true,
             _ => {}
         }
@@ -335,11 +334,10 @@ fn reads_and_close(s: &mut Session) -> (Vec<(JobId, u32, u32, u32)>, bool) {
 /// reads issued already. Returns the bytes read.
 fn serve_unreported(
     s: &mut Session,
-    t: TorrentId,
     conn: ConnId,
     remote: &mut wire::Connection,
     now: Instant,
-    mut reads: Vec<(JobId, u32, u32, u32)>,
+    mut reads: Vec<(ReadReply, u32, u32, u32)>,
     wanted: &mut impl Iterator<Item = BlockRef>,
 ) -> u64 {
     let data = content();
@@ -348,11 +346,11 @@ fn serve_unreported(
         if reads.is_empty() {
             return read;
         }
-        for (id, piece, offset, len) in reads {
+        for (reply, piece, offset, len) in reads {
             read += u64::from(len);
             let start = (piece * PIECE + offset) as usize;
             let bytes = Bytes::copy_from_slice(&data[start..start + len as usize]);
-            complete(s, t, id, CompletionKind::Read(bytes), now);
+            s.handle_completion(now, reply.send(Ok(bytes)));
         }
         let got = pump(s, conn, remote, now);
         for _ in got {
@@ -379,7 +377,7 @@ fn a_leecher_that_never_reads_is_not_served_past_the_send_backlog_then_closed() 
         ..SessionConfig::default()
     };
     let start = Instant::now();
-    let (mut s, t, conn, mut remote) = seeder_and_leecher(config, start);
+    let (mut s, _, conn, mut remote) = seeder_and_leecher(config, start);
     let mut wanted = (0..PIECES * PIECE / BLOCK)
         .map(|i| BlockRef::new(i * BLOCK / PIECE, i * BLOCK % PIECE, BLOCK))
         .cycle();
@@ -392,7 +390,7 @@ fn a_leecher_that_never_reads_is_not_served_past_the_send_backlog_then_closed() 
 
     // Nothing is reported written: serving stops once the backlog reaches the cap, although
     // the leecher keeps 20 requests queued.
-    let read = serve_unreported(&mut s, t, conn, &mut remote, start, reads, &mut wanted);
+    let read = serve_unreported(&mut s, conn, &mut remote, start, reads, &mut wanted);
     assert!(
         read >= CAP as u64,
         "served up to the cap: {read} bytes read"
@@ -413,7 +411,7 @@ fn a_leecher_that_never_reads_is_not_served_past_the_send_backlog_then_closed() 
         !reads.is_empty(),
         "written bytes below the cap resume serving"
     );
-    let more = serve_unreported(&mut s, t, conn, &mut remote, start, reads, &mut wanted);
+    let more = serve_unreported(&mut s, conn, &mut remote, start, reads, &mut wanted);
     assert!(
         (48 * 1024..=(64 + 4 * 16) * 1024).contains(&more),
         "about what was written is read again: {more}"

@@ -133,8 +133,8 @@ impl Node {
                     .as_ref()
                     .map_or(0, |s| u64::from(s.layout().piece_len(*piece))),
             ),
-            DiskJobKind::Flush => ("flush", 0),
-            DiskJobKind::Check { pieces } => (
+            DiskJobKind::Flush { .. } => ("flush", 0),
+            DiskJobKind::Check { pieces, .. } => (
                 "check",
                 storage.as_ref().map_or(0, |s| {
                     pieces
@@ -143,22 +143,17 @@ impl Node {
                         .sum()
                 }),
             ),
-            DiskJobKind::Stamps => ("stamps", 0),
+            DiskJobKind::Stamps { .. } => ("stamps", 0),
             DiskJobKind::Create { .. } => ("create", 0),
             _ => ("other", 0),
         };
         *self.jobs_run.entry(name).or_default() += 1;
-        let result = match storage {
-            None => Err(StorageError::NoSuchFile(usize::MAX)),
+        let done = match storage {
+            None => job.kind.fail(StorageError::NoSuchFile(usize::MAX)),
             Some(s) => sanstorrent_runtime_common::jobs::execute(&*s, job.kind),
         };
         let took = self.disk.latency
             + Duration::from_nanos(bytes * 1_000_000_000 / self.disk.bytes_per_sec.max(1));
-        let done = Completion {
-            id: job.id,
-            torrent: job.torrent,
-            result,
-        };
         (done, took)
     }
 }
