@@ -98,3 +98,48 @@ fn torrents_are_added_by_url_from_a_local_server() {
     );
     drop(daemon);
 }
+
+/// Logs in to the qBittorrent API on `sys.argv[1]`, then either creates a category and a tag
+/// (`create`) or prints the categories and tags (`show`), with the standard library only.
+const QBIT_GROUPS: &str = r#"
+import sys, json, urllib.request, urllib.parse, http.cookiejar
+base = f"http://127.0.0.1:{sys.argv[1]}/api/v2/"
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+def call(path, **form):
+    data = urllib.parse.urlencode(form).encode() if form else None
+    return opener.open(base + path, data).read().decode()
+assert call("auth/login", username="u", password="p") == "Ok."
+if sys.argv[2] == "create":
+    call("torrents/createCategory", category="tv", savePath=sys.argv[3])
+    call("torrents/createTags", tags="unused")
+else:
+    cats = json.loads(call("torrents/categories"))
+    print(json.dumps({"categories": {k: v["savePath"] for k, v in cats.items()},
+                      "tags": json.loads(call("torrents/tags"))}, sort_keys=True))
+"#;
+
+#[test]
+fn categories_and_unused_tags_survive_a_kill_9() {
+    let w = Scratch::new("daemon-groups");
+    let tv = w.join("dl/tv");
+    let qbit = |port: u16, args: &[&str]| {
+        let out = Command::new("python3")
+            .args(["-c", QBIT_GROUPS, &port.to_string()])
+            .args(args)
+            .output()
+            .expect("run python3");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (daemon, port) = start_daemon(&w, &w.join("dl"), &[]);
+    qbit(port, &["create", s(&tv)]);
+    drop(daemon); // SIGKILL
+    let (daemon, port) = start_daemon(&w, &w.join("dl"), &[]);
+    let shown = qbit(port, &["show"]);
+    let expected = format!(
+        "{{\"categories\": {{\"tv\": \"{}\"}}, \"tags\": [\"unused\"]}}",
+        s(&tv)
+    );
+    assert_eq!(shown.trim(), expected);
+    drop(daemon);
+}

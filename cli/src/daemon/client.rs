@@ -166,6 +166,9 @@ impl<R: Runtime> ClientBackend<R> {
         let saved = store
             .load()
             .map_err(|e| format!("the saved torrent list: {e}"))?;
+        self.lock().groups = store
+            .load_groups()
+            .map_err(|e| format!("the saved categories and tags: {e}"))?;
         let mut restored = 0;
         for t in saved {
             let source = match &t.magnet {
@@ -586,6 +589,11 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             groups, torrents, ..
         } = &mut *state;
         groups.apply(&edit, torrents.iter_mut().map(|t| &mut t.options));
+        if let Some(store) = &self.store {
+            store
+                .save_groups(groups)
+                .map_err(|e| BackendError::System(format!("cannot save the groups: {e}")))?;
+        }
         self.persist(&state);
         Ok(())
     }

@@ -1,17 +1,19 @@
 //! The torrent list in the state dir (`<state>/daemon/`): `torrents.json` names each torrent
 //! with its options and totals, each .torrent's bytes sit beside it as `<info-hash>.torrent`
-//! (a magnet's too, once its metadata is fetched), and `stats.json` holds the session's
-//! cumulative statistics.
+//! (a magnet's too, once its metadata is fetched), `stats.json` holds the session's
+//! cumulative statistics, and `groups.json` qBittorrent's categories and tags.
 //!
 //! Every change rewrites the list atomically (write a temporary file, fsync, rename, fsync the
 //! directory), and a .torrent is saved before the list names it, so a crash (even kill -9)
 //! loses no torrent that an answer called added.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::Groups;
 use super::totals::{SessionTotals, TorrentTotals};
 
 /// The list's format version.
@@ -117,6 +119,20 @@ struct List {
     torrents: Vec<Saved>,
 }
 
+/// The file of the session's cumulative statistics.
+const STATS: &str = "stats.json";
+/// The file of the categories and tags.
+const GROUPS: &str = "groups.json";
+
+/// qBittorrent's categories (with save paths) and tags created but carried by no torrent.
+#[derive(Serialize, Deserialize)]
+struct SavedGroups {
+    #[serde(default)]
+    categories: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    tags: BTreeSet<String>,
+}
+
 /// The store in one directory.
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
@@ -184,22 +200,47 @@ impl Store {
 
     /// The session's cumulative statistics (zero if never saved; an error if unreadable).
     pub(crate) fn load_stats(&self) -> io::Result<SessionTotals> {
-        match std::fs::read(self.stats_path()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        Ok(self.load_json(STATS)?.unwrap_or_default())
+    }
+
+    /// The saved categories and tags (none if never saved).
+    pub(crate) fn load_groups(&self) -> io::Result<Groups> {
+        let saved: Option<SavedGroups> = self.load_json(GROUPS)?;
+        Ok(saved.map_or_else(Groups::default, |g| Groups {
+            categories: g.categories,
+            tags: g.tags,
+        }))
+    }
+
+    /// Replaces the saved categories and tags.
+    pub(crate) fn save_groups(&self, groups: &Groups) -> io::Result<()> {
+        self.save_json(
+            GROUPS,
+            &SavedGroups {
+                categories: groups.categories.clone(),
+                tags: groups.tags.clone(),
+            },
+        )
+    }
+
+    /// `name`'s value (`None` if the file is missing; an error if it is unreadable).
+    fn load_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> io::Result<Option<T>> {
+        let path = self.dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{}: {e}", self.stats_path().display()),
+                    format!("{}: {e}", path.display()),
                 )
             }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SessionTotals::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Replaces the session's cumulative statistics.
     pub(crate) fn save_stats(&self, totals: &SessionTotals) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(totals).map_err(io::Error::other)?;
-        self.write_atomic(&self.stats_path(), &bytes)
+        self.save_json(STATS, totals)
     }
 
     /// The session settings changed at run time (none saved: all `None`).
@@ -226,8 +267,10 @@ impl Store {
         self.dir.join("settings.json")
     }
 
-    fn stats_path(&self) -> PathBuf {
-        self.dir.join("stats.json")
+    /// Rewrites `name` atomically with `value`.
+    fn save_json<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+        self.write_atomic(&self.dir.join(name), &bytes)
     }
 
     fn list_path(&self) -> PathBuf {
@@ -313,6 +356,26 @@ mod tests {
         };
         store.save_settings(&settings).unwrap();
         assert_eq!(store.load_settings().unwrap(), settings);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn groups_round_trip() {
+        let dir = std::env::temp_dir().join(format!("st-store-groups-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(dir.clone()).unwrap();
+        assert_eq!(store.load_groups().unwrap(), Groups::default());
+        let mut groups = Groups::default();
+        groups.categories.insert("tv".into(), "/dl/tv".into());
+        groups.categories.insert("any".into(), PathBuf::new());
+        groups.tags.insert("unused".into());
+        store.save_groups(&groups).unwrap();
+        assert_eq!(
+            Store::open(dir.clone()).unwrap().load_groups().unwrap(),
+            groups
+        );
+        std::fs::write(dir.join(GROUPS), b"[").unwrap();
+        assert!(store.load_groups().is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
