@@ -265,6 +265,10 @@ pub struct TorrentOptions {
     /// An announce-list to use instead of the metainfo's or the magnet's (tiers of URLs; one
     /// edited earlier with [`Session::edit_trackers`](super::Session::edit_trackers)).
     pub trackers: Option<Vec<Vec<String>>>,
+    /// Add it stopped: its data is checked as at any start (resume data first), then it stops
+    /// without announcing, dialling or accepting a peer, until
+    /// [`Session::start_torrent`](super::Session::start_torrent). A magnet stops at once.
+    pub stopped: bool,
 }
 
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.

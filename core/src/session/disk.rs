@@ -12,7 +12,7 @@ use super::event::{Event, PeerCloseReason};
 use super::io::{Action, Completion, DiskJob, TorrentId};
 use super::outputs::Outputs;
 use super::pipeline::{DigestsFor, Done, FailedJob, Job, Jobs, StampsFor};
-use super::torrent::{Stage, Torrent};
+use super::torrent::{AfterStop, Stage, Torrent};
 use super::{Session, SessionConfig};
 use crate::storage::{ResumeData, StorageError};
 
@@ -227,7 +227,14 @@ impl Session {
                 .encode();
                 d.pipeline.saving = false;
                 d.pipeline.dirty = false;
-                self.out.action(Action::SaveResume { torrent: id, data });
+                // A torrent leaving the session keeps no resume data.
+                let removing = self
+                    .torrents
+                    .get(&id)
+                    .is_some_and(|t| t.after_stop == AfterStop::Remove);
+                if !removing {
+                    self.out.action(Action::SaveResume { torrent: id, data });
+                }
                 if let Some(t) = self.torrents.get_mut(&id) {
                     t.save_finished();
                 }

@@ -68,6 +68,15 @@ pub enum Event {
         /// The torrent.
         torrent: TorrentId,
     },
+    /// A torrent left the session ([`Session::remove_torrent`](super::Session::remove_torrent)):
+    /// its id is no longer known. Its resume data is stale; its files are untouched (the
+    /// runtime deletes them if asked to).
+    TorrentRemoved {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its info-hash.
+        info_hash: InfoHash,
+    },
     /// A peer connection finished its handshake.
     PeerConnected {
         /// The torrent.

@@ -26,7 +26,7 @@ pub(crate) fn torrents_named(
     }
     torrents
         .values()
-        .filter(|t| t.is_active())
+        .filter(|t| t.accepts_peers())
         .map(|t| t.info_hash)
         .collect()
 }
@@ -43,7 +43,7 @@ impl Peers {
         config: &SessionConfig,
     ) -> Result<bool, PeerCloseReason> {
         let t = t
-            .filter(|t| t.is_active())
+            .filter(|t| t.accepts_peers())
             .ok_or(PeerCloseReason::UnknownTorrent)?;
         if t.candidates.is_banned_id(peer_id) {
             return Err(PeerCloseReason::Banned);

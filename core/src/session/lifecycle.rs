@@ -15,7 +15,7 @@ use super::outputs::Outputs;
 use super::pipeline::{Job, PiecePipeline, StampsFor};
 use super::timers::Timer;
 use super::torrent::candidates::Source;
-use super::torrent::{Data, Stage, Torrent};
+use super::torrent::{AfterStop, Data, Stage, Torrent};
 use crate::extensions::{PexConfig, PexPool};
 use crate::layout::Layout;
 use crate::magnet::PeerAddress;
@@ -98,14 +98,18 @@ impl Session {
                         }
                     }
                 }
-                self.start_swarm(now, id);
+                if self.torrents[&id].hold {
+                    self.stop_held_magnet(id);
+                } else {
+                    self.start_swarm(now, id);
+                }
             }
         }
         Ok(id)
     }
 
     /// Creates the metadata-dependent state and starts the check: storage, then stamps.
-    fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
+    pub(super) fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
         let seed = self.rng.next_u64();
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
@@ -240,8 +244,8 @@ impl Session {
         }
     }
 
-    /// The start check is over: run.
-    fn finish_check(&mut self, now: Instant, id: TorrentId) {
+    /// The start check is over: run (or stop, if held).
+    pub(super) fn finish_check(&mut self, now: Instant, id: TorrentId) {
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
@@ -257,9 +261,16 @@ impl Session {
         let finished = d.picker.is_finished();
         let have_list: Vec<u32> = d.picker.have().iter().collect();
         self.out.event(Event::Checked { torrent: id, have });
-        let create = if finished {
-            t.complete_sent = true;
+        if finished && !t.complete_sent {
             self.out.event(Event::TorrentComplete { torrent: id });
+        }
+        t.complete_sent |= finished;
+        if std::mem::take(&mut t.hold) {
+            // Checked while stopped: stop again (the stop saves what the check found).
+            self.begin_stop(now, id);
+            return;
+        }
+        let create = if finished {
             Vec::new()
         } else {
             files_to_create(d.meta.layout(), &t.options.file_priorities, d.picker.have())
@@ -339,8 +350,22 @@ impl Session {
         Ok(())
     }
 
+    /// A magnet added stopped: nothing to check, so it is stopped at once.
+    fn stop_held_magnet(&mut self, id: TorrentId) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        t.hold = false;
+        t.stage = Stage::Stopped;
+        t.announce_stopped = true;
+        if self.by_hash.get(&t.info_hash) == Some(&id) {
+            self.by_hash.remove(&t.info_hash);
+        }
+        self.out.event(Event::TorrentStopped { torrent: id });
+    }
+
     /// Announces and schedules DHT lookups.
-    fn start_swarm(&mut self, now: Instant, id: TorrentId) {
+    pub(super) fn start_swarm(&mut self, now: Instant, id: TorrentId) {
         let dht = self.dht.is_some();
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
@@ -393,9 +418,10 @@ impl Session {
         if !t.is_active() {
             return;
         }
+        // A torrent leaving the session saves no resume data (the runtime deletes it).
         t.stage = Stage::Stopping {
             deadline,
-            saved: t.data.is_none(),
+            saved: t.data.is_none() || t.after_stop == AfterStop::Remove,
         };
         t.next_dht = None;
         if let Some(a) = t.announcer.as_mut() {
@@ -431,6 +457,10 @@ impl Session {
     pub(super) fn progress_stops(&mut self, now: Instant) {
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {
+            let was_stopping = self
+                .torrents
+                .get(&id)
+                .is_some_and(|t| matches!(t.stage, Stage::Stopping { .. }));
             if self
                 .torrents
                 .get_mut(&id)
@@ -438,6 +468,13 @@ impl Session {
             {
                 self.jobs.start_save(id, &mut self.torrents, &mut self.out);
             }
+            let then = match self.torrents.get_mut(&id) {
+                Some(t) if was_stopping && t.stage == Stage::Stopped => {
+                    std::mem::take(&mut t.after_stop)
+                }
+                _ => continue,
+            };
+            self.stopped(now, id, then);
         }
         if let Some(deadline) = self.timers.get(Timer::Shutdown) {
             let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped);
@@ -468,15 +505,22 @@ impl Torrent {
             d.pipeline.dirty = true;
             return true;
         }
-        if (saved && self.announce_stopped) || timed_out {
-            if timed_out && !(saved && self.announce_stopped) {
+        // A removed torrent's files may be deleted next: no disk job may still run.
+        let settled = self.after_stop != AfterStop::Remove
+            || self
+                .data
+                .as_ref()
+                .is_none_or(|d| d.pipeline.outstanding == 0 && d.pipeline.unwritten == 0);
+        let done = saved && self.announce_stopped && settled;
+        if done || timed_out {
+            if !done {
                 out.event(Event::Error {
                     torrent: Some(id),
                     error: SessionError::StopTimedOut,
                 });
             }
+            // `Session::stopped` reports it (or carries on with what was asked meanwhile).
             self.stage = Stage::Stopped;
-            out.event(Event::TorrentStopped { torrent: id });
         }
         false
     }

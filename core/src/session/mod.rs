@@ -51,6 +51,7 @@ mod choke;
 mod completion;
 mod config;
 mod connect;
+mod control;
 mod disk;
 mod download;
 mod edit;
@@ -97,6 +98,7 @@ pub use crate::picker::{PickerConfig, Priority};
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
 };
+pub use control::ControlError;
 pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 pub use error::SessionError;
 pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
@@ -233,10 +235,56 @@ impl Session {
     }
 
     /// Stops a torrent gracefully: `stopped` to its trackers (bounded wait), flush, save
-    /// resume data, close its connections; then [`Event::TorrentStopped`].
+    /// resume data, close its connections; then [`Event::TorrentStopped`]. The torrent stays
+    /// in the session, its verified pieces known; [`Session::start_torrent`] starts it again.
     pub fn stop_torrent(&mut self, now: Instant, torrent: TorrentId) {
-        self.begin_stop(now, torrent);
+        self.stop_inner(now, torrent);
         self.after(now);
+    }
+
+    /// Starts a stopped torrent again from the pieces it verified (no check): it reopens its
+    /// storage ([`Action::OpenStorage`]; its handles were closed at [`Event::TorrentStopped`]),
+    /// announces and dials. Asked while it stops, it starts once stopped (no
+    /// `TorrentStopped`); asked while a held check runs (added
+    /// [`stopped`](TorrentOptions::stopped)), it runs after the check. A running torrent is
+    /// left as it is.
+    pub fn start_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
+        let result = self.start_inner(now, torrent);
+        self.after(now);
+        result
+    }
+
+    /// Checks a torrent's data again: every piece of the files that exist is hashed
+    /// ([`TorrentPhase::Checking`], `pieces_checked` in its stats), from an empty piece set,
+    /// so a piece that fails is downloaded again. A running torrent stops, checks and runs
+    /// on; a stopped one checks and stays stopped.
+    pub fn recheck_torrent(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+    ) -> Result<(), ControlError> {
+        let result = self.recheck_inner(now, torrent);
+        self.after(now);
+        result
+    }
+
+    /// Announces a running torrent to its trackers now, outside the schedule, but never
+    /// before the last answer's minimum interval (floored by
+    /// [`AnnouncerConfig`](crate::tracker::AnnouncerConfig)), so it cannot flood a tracker.
+    pub fn reannounce(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
+        let result = self.reannounce_inner(now, torrent);
+        self.after(now);
+        result
+    }
+
+    /// Removes a torrent from the session: it stops (`stopped` announced, connections
+    /// closed) without saving resume data, waits for its disk jobs, then
+    /// [`Event::TorrentStopped`] and [`Event::TorrentRemoved`] follow and its id is gone. Its
+    /// files are untouched: a runtime deletes them (and the resume data) if asked.
+    pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
+        let result = self.remove_inner(now, torrent);
+        self.after(now);
+        result
     }
 
     /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits

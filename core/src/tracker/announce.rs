@@ -238,6 +238,21 @@ impl Announcer {
         self.handle_timeout(now);
     }
 
+    /// Makes a stopped (or stopping) announcer ready for [`Self::start`] again, abandoning a
+    /// `stopped` announce still in flight. Its tiers, key and tracker ids are kept.
+    pub fn reset(&mut self) {
+        if matches!(self.phase, Phase::Idle | Phase::Running) {
+            return;
+        }
+        self.phase = Phase::Idle;
+        self.in_flight = None;
+        self.next_announce = None;
+        self.pending = AnnounceEvent::None;
+        self.failures = 0;
+        self.jobs.clear();
+        self.events.clear();
+    }
+
     /// The download finished: announce `completed` now (only once per announcer).
     pub fn complete(&mut self, now: Instant) {
         if self.completed_sent || self.pending == AnnounceEvent::Completed {

@@ -62,6 +62,23 @@ pub(crate) enum Stage {
     Stopped,
 }
 
+/// What a stopping torrent does once it is stopped (the application asked while it stopped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum AfterStop {
+    /// Stays stopped.
+    #[default]
+    Stay,
+    /// Starts again.
+    Start,
+    /// Hashes every piece again; then runs if `run`, else stays stopped.
+    Recheck {
+        /// Join the swarm after the check.
+        run: bool,
+    },
+    /// Leaves the session (without saving resume data).
+    Remove,
+}
+
 /// The metadata-dependent part of a torrent.
 #[derive(Debug)]
 pub(crate) struct Data {
@@ -104,6 +121,12 @@ pub(crate) struct Torrent {
     pub(crate) complete_sent: bool,
     /// Announces and DHT lookups started.
     pub(crate) swarm_started: bool,
+    /// Held: the check runs (resume data, hashing) but the torrent stops once it is over,
+    /// without announcing, dialling or accepting peers (added stopped, or checked while
+    /// stopped).
+    pub(crate) hold: bool,
+    /// What to do once stopped (a start, recheck or removal asked for while stopping).
+    pub(crate) after_stop: AfterStop,
     pub(crate) next_stats: Instant,
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
@@ -178,6 +201,8 @@ impl Torrent {
             hash_failures: 0,
             complete_sent: false,
             swarm_started: false,
+            hold: options.stopped,
+            after_stop: AfterStop::Stay,
             next_stats: now + config.stats_interval,
             next_save: now + config.resume_save_interval,
             next_dht: None,
@@ -202,6 +227,11 @@ impl Torrent {
     /// Whether the torrent takes part in the swarm (connections allowed).
     pub(crate) fn is_active(&self) -> bool {
         !matches!(self.stage, Stage::Stopping { .. } | Stage::Stopped)
+    }
+
+    /// Whether peers may connect to it (active and not held for a check).
+    pub(crate) fn accepts_peers(&self) -> bool {
+        self.is_active() && !self.hold
     }
 
     /// Whether it downloads or seeds now (requests and uploads allowed).
