@@ -14,8 +14,8 @@ use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
 use sanstorrent_core::metainfo::MetainfoError;
 use sanstorrent_core::session::{
-    AddTorrentError, ChangeError, Event, SessionConfig, SnapshotDetail, TorrentId, TorrentOptions,
-    TorrentSnapshot, TorrentSource, TorrentStats, TrackerInfo,
+    AddTorrentError, ChangeError, ControlError, Event, SessionConfig, SnapshotDetail, TorrentId,
+    TorrentOptions, TorrentSnapshot, TorrentSource, TorrentStats, TrackerInfo,
 };
 
 use crate::change::Change;
@@ -156,9 +156,47 @@ impl<R: Runtime> Client<R> {
         answer.recv().await.map_err(|_| ClientError::Stopped)
     }
 
-    /// Stops one torrent gracefully ([`Event::TorrentStopped`] follows).
+    /// Stops one torrent gracefully ([`Event::TorrentStopped`] follows). It stays in the
+    /// client; [`Client::start_torrent`] starts it again.
     pub async fn stop_torrent(&self, torrent: TorrentId) -> Result<(), ClientError> {
         self.send(Command::StopTorrent { torrent }).await
+    }
+
+    /// Starts a stopped torrent again from the pieces it verified (no recheck): it announces
+    /// and dials again. A running torrent is left as it is.
+    pub async fn start_torrent(&self, torrent: TorrentId) -> Result<(), ClientError> {
+        self.ask(|reply| Command::StartTorrent { torrent, reply })
+            .await
+    }
+
+    /// Hashes a torrent's data again (phase `Checking`); pieces that fail are downloaded
+    /// again. A stopped torrent stays stopped after the check.
+    pub async fn recheck_torrent(&self, torrent: TorrentId) -> Result<(), ClientError> {
+        self.ask(|reply| Command::RecheckTorrent { torrent, reply })
+            .await
+    }
+
+    /// Announces a running torrent now (not before the tracker's minimum interval).
+    pub async fn reannounce(&self, torrent: TorrentId) -> Result<(), ClientError> {
+        self.ask(|reply| Command::Reannounce { torrent, reply })
+            .await
+    }
+
+    /// Removes a torrent: it stops (no resume data saved), leaves the client
+    /// ([`Event::TorrentRemoved`]), and its resume data is deleted; with `delete_data`, so are
+    /// its files under its download directory (only those it names) and the directories they
+    /// leave empty. Returns once the removal has begun; the deletion follows it.
+    pub async fn remove_torrent(
+        &self,
+        torrent: TorrentId,
+        delete_data: bool,
+    ) -> Result<(), ClientError> {
+        self.ask(|reply| Command::RemoveTorrent {
+            torrent,
+            delete_data,
+            reply,
+        })
+        .await
     }
 
     /// The next event (`None` once the client has stopped). Events queue up until read.
@@ -185,6 +223,16 @@ impl<R: Runtime> Client<R> {
         // Closed without a message if the loop gave up waiting: stopped all the same.
         let _ = answer.recv().await;
         Ok(())
+    }
+
+    /// Sends a command with a reply channel and waits for its answer.
+    async fn ask(
+        &self,
+        command: impl FnOnce(Sender<Result<(), ClientError>>) -> Command,
+    ) -> Result<(), ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(command(reply)).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)?
     }
 
     pub(crate) async fn send(&self, command: Command) -> Result<(), ClientError> {
@@ -284,6 +332,8 @@ pub enum ClientError {
     Add(AddTorrentError),
     /// The session refused a change.
     Change(ChangeError),
+    /// The session refused a request about a torrent (unknown, or a duplicate started).
+    Control(ControlError),
     /// The client's loop has ended (after `stop`, or it failed).
     Stopped,
 }
@@ -298,6 +348,7 @@ impl fmt::Display for ClientError {
             Self::Magnet(e) => write!(f, "bad magnet link: {e}"),
             Self::Add(e) => write!(f, "cannot add torrent: {e}"),
             Self::Change(e) => write!(f, "cannot change: {e}"),
+            Self::Control(e) => write!(f, "{e}"),
             Self::Stopped => f.write_str("the client has stopped"),
         }
     }
@@ -311,6 +362,7 @@ impl std::error::Error for ClientError {
             Self::Magnet(e) => Some(e),
             Self::Add(e) => Some(e),
             Self::Change(e) => Some(e),
+            Self::Control(e) => Some(e),
             Self::Tls(e) => Some(e),
             Self::Stopped => None,
         }
@@ -396,6 +448,36 @@ pub enum Command {
     StopTorrent {
         /// The torrent.
         torrent: TorrentId,
+    },
+    /// Start a stopped torrent again.
+    StartTorrent {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer.
+        reply: Sender<Result<(), ClientError>>,
+    },
+    /// Check a torrent's data again.
+    RecheckTorrent {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer.
+        reply: Sender<Result<(), ClientError>>,
+    },
+    /// Announce a torrent now.
+    Reannounce {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer.
+        reply: Sender<Result<(), ClientError>>,
+    },
+    /// Remove a torrent, and its files if `delete_data`.
+    RemoveTorrent {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Delete its files too.
+        delete_data: bool,
+        /// The answer.
+        reply: Sender<Result<(), ClientError>>,
     },
     /// Stop everything gracefully; the reply comes when the loop has ended.
     Shutdown {

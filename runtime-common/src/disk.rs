@@ -34,6 +34,8 @@ struct TorrentDisk {
     dir: PathBuf,
     info_hash: InfoHash,
     storage: Slot,
+    /// Its files' paths (padding left out) once known: what a removal may delete.
+    files: Vec<PathBuf>,
 }
 
 enum Slot {
@@ -112,6 +114,7 @@ impl DiskIo {
                 dir: download_dir,
                 info_hash,
                 storage: Slot::Closed,
+                files: Vec::new(),
             },
         );
     }
@@ -119,6 +122,27 @@ impl DiskIo {
     /// Forgets a torrent (after it stopped). Jobs already queued finish on the old storage.
     pub fn remove_torrent(&mut self, torrent: TorrentId) {
         self.torrents.remove(&torrent);
+    }
+
+    /// Closes a stopped torrent's storage (its file handles close once queued jobs finish);
+    /// its directory and files are remembered for a later `OpenStorage` or removal.
+    pub fn close_storage(&mut self, torrent: TorrentId) {
+        if let Some(t) = self.torrents.get_mut(&torrent) {
+            t.storage = Slot::Closed;
+        }
+    }
+
+    /// Forgets a torrent removed from the session and deletes its resume data and, if
+    /// `delete_data`, its files under its directory (then the directories they leave empty),
+    /// on the state writer, after every save queued before ([`Done::Removed`] reports it).
+    pub fn forget_torrent(&mut self, torrent: TorrentId, delete_data: bool) {
+        let Some(t) = self.torrents.remove(&torrent) else {
+            return;
+        };
+        let state = self.resume_path(t.info_hash);
+        let data = delete_data.then_some((t.dir, t.files));
+        self.pending += 1;
+        self.pool.remove(torrent, state, data);
     }
 
     /// The download directory of a torrent.
@@ -166,6 +190,13 @@ impl DiskIo {
 
     fn open_storage(&mut self, torrent: TorrentId, layout: Layout, paths: Arc<[RelativePath]>) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
+            t.files = layout
+                .files()
+                .iter()
+                .zip(paths.iter())
+                .filter(|(f, _)| !f.padding)
+                .map(|(_, p)| p.to_path_buf())
+                .collect();
             t.storage = match FileStorage::open_with(
                 &t.dir,
                 layout.clone(),

@@ -2,13 +2,14 @@
 //! value, so the loop owns it by `&mut`) and the [`DiskIo`], performs [`Command`]s and
 //! [`Done`]s, and drains the session's outputs into a [`NetIo`] the runtime implements.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::Sender;
 
-use sanstorrent_core::session::{Action, Event, Session, SessionError, Transmit};
+use sanstorrent_core::session::{Action, Event, Session, SessionError, TorrentId, Transmit};
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
 use crate::disk::{DiskConfig, DiskIo};
@@ -31,6 +32,8 @@ pub struct Core {
     pub disk: DiskIo,
     events: Sender<Event>,
     stop_waiters: Vec<Sender<()>>,
+    /// Torrents being removed whose files go too.
+    delete_on_removal: HashSet<TorrentId>,
     stopping: Option<Instant>,
     shutdown_complete: bool,
     give_up_after: Duration,
@@ -100,6 +103,7 @@ impl Core {
             disk,
             events,
             stop_waiters: Vec::new(),
+            delete_on_removal: HashSet::new(),
             stopping: None,
             shutdown_complete: false,
             give_up_after: config.session.shutdown_timeout + SHUTDOWN_GRACE,
@@ -150,6 +154,29 @@ impl Core {
                 let _ = reply.try_send(snapshots);
             }
             Command::StopTorrent { torrent } => self.session.stop_torrent(now, torrent),
+            Command::StartTorrent { torrent, reply } => {
+                let result = self.session.start_torrent(now, torrent);
+                let _ = reply.try_send(result.map_err(ClientError::Control));
+            }
+            Command::RecheckTorrent { torrent, reply } => {
+                let result = self.session.recheck_torrent(now, torrent);
+                let _ = reply.try_send(result.map_err(ClientError::Control));
+            }
+            Command::Reannounce { torrent, reply } => {
+                let result = self.session.reannounce(now, torrent);
+                let _ = reply.try_send(result.map_err(ClientError::Control));
+            }
+            Command::RemoveTorrent {
+                torrent,
+                delete_data,
+                reply,
+            } => {
+                let result = self.session.remove_torrent(now, torrent);
+                if result.is_ok() && delete_data {
+                    self.delete_on_removal.insert(torrent);
+                }
+                let _ = reply.try_send(result.map_err(ClientError::Control));
+            }
             Command::Shutdown { reply } => {
                 self.stop_waiters.push(reply);
                 self.shutdown(now);
@@ -183,7 +210,16 @@ impl Core {
                     },
                 });
             }
-            Done::Saved { .. } => {}
+            Done::Removed {
+                torrent,
+                result: Err(e),
+            } => {
+                let _ = self.events.try_send(Event::Error {
+                    torrent: Some(torrent),
+                    error: SessionError::Disk(Arc::new(e)),
+                });
+            }
+            Done::Saved { .. } | Done::Removed { .. } => {}
         }
     }
 
@@ -204,7 +240,11 @@ impl Core {
             while let Some(e) = self.session.poll_event() {
                 progressed = true;
                 match &e {
-                    Event::TorrentStopped { torrent } => self.disk.remove_torrent(*torrent),
+                    Event::TorrentStopped { torrent } => self.disk.close_storage(*torrent),
+                    Event::TorrentRemoved { torrent, .. } => {
+                        let delete = self.delete_on_removal.remove(torrent);
+                        self.disk.forget_torrent(*torrent, delete);
+                    }
                     Event::ShutdownComplete => self.shutdown_complete = true,
                     _ => {}
                 }

@@ -1,5 +1,5 @@
 //! A fixed set of std threads that run disk jobs and piece hashing, one thread that writes
-//! received blocks, and one that writes state files in order. Results go to a sink the runtime
+//! received blocks, and one that writes (and deletes) state files in order. Results go to a sink the runtime
 //! supplies (a channel sender into its loop), so the pool knows nothing about smol, tokio or
 //! any event loop.
 //!
@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
-use sanstorrent_core::session::io::{Completion, DiskJob, DiskJobKind};
-use sanstorrent_core::storage::StorageError;
+use sanstorrent_core::session::io::{Completion, DiskJob, DiskJobKind, TorrentId};
+use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute;
-use crate::storage::{SharedStorage, save_atomically};
+use crate::storage::{SharedStorage, delete_files, save_atomically};
 
 /// What the pool reports back to the loop.
 #[derive(Debug)]
@@ -25,6 +25,13 @@ use crate::storage::{SharedStorage, save_atomically};
 pub enum Done {
     /// A disk job finished: pass it to `Session::handle_completion`.
     Disk(Completion),
+    /// A removed torrent's state file (and data, if asked) was deleted (or not).
+    Removed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The first failure, if any.
+        result: Result<(), StorageError>,
+    },
     /// A state file was written (or not).
     Saved {
         /// The file.
@@ -45,9 +52,17 @@ enum Work {
     },
 }
 
-struct Save {
-    path: PathBuf,
-    bytes: Vec<u8>,
+/// Work for the state writer, done one at a time in the order queued.
+enum Save {
+    Write {
+        path: PathBuf,
+        bytes: Vec<u8>,
+    },
+    Remove {
+        torrent: TorrentId,
+        state: Option<PathBuf>,
+        data: Option<(PathBuf, Vec<PathBuf>)>,
+    },
 }
 
 /// Worker threads for disk I/O and hashing (as many as the machine has cores by default), one
@@ -154,7 +169,26 @@ impl WorkerPool {
     /// queued, so a later save of the same file always wins.
     pub fn save(&self, path: PathBuf, bytes: Vec<u8>) {
         if let Some(tx) = &self.saves {
-            let _ = tx.send(Save { path, bytes });
+            let _ = tx.send(Save::Write { path, bytes });
+        }
+    }
+
+    /// Queues the deletion of a removed torrent's state file `state` and, if given, its
+    /// `data`: files (relative paths) under a directory, see
+    /// [`delete_files`](crate::storage::delete_files). It runs on the state writer after
+    /// every save queued before it, so no earlier save of `state` can bring it back.
+    pub fn remove(
+        &self,
+        torrent: TorrentId,
+        state: Option<PathBuf>,
+        data: Option<(PathBuf, Vec<PathBuf>)>,
+    ) {
+        if let Some(tx) = &self.saves {
+            let _ = tx.send(Save::Remove {
+                torrent,
+                state,
+                data,
+            });
         }
     }
 }
@@ -181,11 +215,30 @@ fn run(work: Work, sink: &(dyn Fn(Done) + Send + Sync)) {
 
 fn state_writer(rx: &Receiver<Save>, sink: &(dyn Fn(Done) + Send + Sync)) {
     while let Ok(save) = rx.recv() {
-        let result = save_atomically(&save.path, &save.bytes);
-        sink(Done::Saved {
-            path: save.path,
-            result,
-        });
+        match save {
+            Save::Write { path, bytes } => {
+                let result = save_atomically(&path, &bytes);
+                sink(Done::Saved { path, result });
+            }
+            Save::Remove {
+                torrent,
+                state,
+                data,
+            } => {
+                let mut result = Ok(());
+                if let Some((dir, files)) = data {
+                    result = delete_files(&dir, &files);
+                }
+                if let Some(path) = state
+                    && let Err(e) = std::fs::remove_file(&path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                    && result.is_ok()
+                {
+                    result = Err(StorageError::io(IoOp::Write, &path, e));
+                }
+                sink(Done::Removed { torrent, result });
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ mod runtime_support;
 macro_rules! conformance {
     ($name:ident, $rt:ident) => {
         mod $name {
-            use crate::runtime_support::{assert_same_tree, bounded, data};
+            use crate::runtime_support::{assert_same_tree, bounded, data, files};
             use sanstorrent_tests::interop::WorkDir;
 
             crate::runtime_helpers!($rt);
@@ -70,6 +70,87 @@ macro_rules! conformance {
                         let n = std::io::Read::read(&mut s, &mut buf);
                         assert!(matches!(n, Ok(0) | Err(_)), "socket still open after stop: {n:?}");
                         assert!(std::net::TcpStream::connect(addr).is_err(), "listener still open");
+                    })
+                })
+            }
+
+            /// Waits for the first event that `pick` maps to a value.
+            async fn wait_for<T>(c: &Client, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+                loop {
+                    match c.next_event().await {
+                        Some(e) => {
+                            if let Some(v) = pick(&e) {
+                                return v;
+                            }
+                        }
+                        None => panic!("client stopped"),
+                    }
+                }
+            }
+
+            #[test]
+            fn stop_start_recheck_and_remove_with_data() {
+                bounded(180, || {
+                    $rt::block_on(async {
+                        let work = WorkDir::new(concat!("rtc-", stringify!($name)));
+                        let d = data(&work, "multi", 2_000_000, 32 * 1024, &[]);
+                        let (seed, st) = seeder(&work.join("s-state"), &d.torrent, &d.dir).await;
+                        wait_seeding(&seed, st.id).await;
+                        let out = work.join("out");
+                        let state = work.join("l-state");
+                        let peers = vec![seed.listen_addr()];
+                        let (leech, lt) = leecher(&state, &d.torrent, &out, peers).await;
+                        wait_complete(&leech, lt.id, "leecher").await;
+                        let stopped = |e: &Event| matches!(e, Event::TorrentStopped { torrent } if *torrent == lt.id).then_some(());
+                        leech.stop_torrent(lt.id).await.expect("stops");
+                        wait_for(&leech, stopped).await;
+
+                        // Damage one piece while stopped: a start trusts what was verified.
+                        let first = out.join(&files(&out)[0]);
+                        let mut bytes = std::fs::read(&first).expect("downloaded file");
+                        bytes[100] ^= 0xff;
+                        std::fs::write(&first, &bytes).expect("damaged");
+                        leech.start_torrent(lt.id).await.expect("starts");
+                        let s = leech.stats(lt.id).await.expect("runs").expect("torrent");
+                        assert_eq!(s.pieces_have, s.piece_count, "started without a check");
+
+                        // A recheck finds the damaged piece and downloads it again.
+                        leech.recheck_torrent(lt.id).await.expect("rechecks");
+                        let hashing = wait_for(&leech, |e| match e {
+                            Event::Checking { torrent, pieces } if *torrent == lt.id => Some(*pieces),
+                            _ => None,
+                        })
+                        .await;
+                        assert_eq!(hashing, s.piece_count, "every piece is hashed");
+                        let have = wait_for(&leech, |e| match e {
+                            Event::Checked { torrent, have } if *torrent == lt.id => Some(*have),
+                            _ => None,
+                        })
+                        .await;
+                        assert_eq!(have + 1, s.piece_count, "the check drops the damaged piece");
+                        wait_complete(&leech, lt.id, "leecher after the recheck").await;
+                        assert_same_tree(&d.dir, &out);
+                        leech.reannounce(lt.id).await.expect("no tracker: nothing to do");
+
+                        leech.remove_torrent(lt.id, true).await.expect("removes");
+                        wait_for(&leech, |e| matches!(e, Event::TorrentRemoved { torrent, .. } if *torrent == lt.id).then_some(())).await;
+                        assert!(leech.stats(lt.id).await.expect("runs").is_none(), "gone");
+                        assert!(leech.start_torrent(lt.id).await.is_err(), "unknown now");
+                        // The deletion runs on the state writer: wait for it.
+                        let resume = state.join(format!("{}.resume", d.info_hash));
+                        for _ in 0..500 {
+                            if files(&out).is_empty() && !resume.exists() {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        assert_eq!(files(&out), Vec::<std::path::PathBuf>::new(), "files deleted");
+                        assert!(out.exists(), "the download directory stays");
+                        assert_eq!(std::fs::read_dir(&out).expect("dir").count(), 0, "emptied directories deleted");
+                        assert!(!resume.exists(), "resume data deleted");
+                        leech.stop().await.expect("leecher stops");
+                        seed.stop().await.expect("seeder stops");
+                        assert!(d.dir.exists() && !files(&d.dir).is_empty(), "the seeder's data stays");
                     })
                 })
             }

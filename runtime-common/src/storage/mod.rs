@@ -1,8 +1,9 @@
 //! A torrent's files on disk: [`FileStorage`], the runtime's back-end of core's
 //! [`Storage`](sanstorrent_core::storage::Storage) (positional reads and writes, a bounded
 //! cache of file handles, preallocation, and block writes cut on each file's page-cache grid),
-//! [`save_atomically`] for the state files (resume data, DHT state), and [`Relocation`] to move
-//! a torrent's files to another directory, crash-safe.
+//! [`save_atomically`] for the state files (resume data, DHT state), [`Relocation`] to move
+//! a torrent's files to another directory, crash-safe, and [`delete_files`] for a removed
+//! torrent's data.
 //!
 //! This is where the file system is touched; core only maps pieces to file spans and decides
 //! what to read, write, hash and save. Storage code never reads a clock: file modification
@@ -12,6 +13,7 @@ mod file;
 mod gather;
 mod handles;
 mod relocate;
+mod remove;
 mod state_file;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use sanstorrent_core::storage::Storage;
 
 pub use file::{FileStorage, FileStorageOptions, read_exact_at};
 pub use relocate::{RelocateError, Relocation};
+pub use remove::delete_files;
 pub use state_file::save_atomically;
 
 /// A torrent's storage as the worker threads share it.

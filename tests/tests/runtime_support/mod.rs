@@ -70,7 +70,8 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     }
 }
 
-fn files(root: &Path) -> Vec<PathBuf> {
+/// The files under `root` (relative, sorted; `.tmp` files left out).
+pub fn files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
