@@ -34,7 +34,7 @@
 //! # use std::sync::mpsc;
 //! # use sanstorrent_core::layout::Layout;
 //! # use sanstorrent_core::metainfo::RelativePath;
-//! # use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
+//! # use sanstorrent_core::tracker::{TrackerError, TrackerUrl, TransportError, http::HttpResponse};
 //! # use sanstorrent_core::{Completion, ConnId, DiskJob, RequestId, TorrentId};
 //! #
 //! # /// One input for the session.
@@ -97,7 +97,7 @@
 //! #
 //! # /// One HTTP(S) exchange with a tracker (runtime-common's `HttpClient` does it).
 //! # fn http_exchange(_url: &TrackerUrl, _request: &[u8]) -> Result<HttpResponse, TrackerError> {
-//! #     Err(TrackerError::Transport("no HTTP client in this example".into()))
+//! #     Err(TrackerError::Transport(TransportError::Unavailable))
 //! # }
 //! #
 //! # /// Waits until something is ready: results queued by actions, a disk completion, a

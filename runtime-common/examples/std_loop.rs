@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use sanstorrent_core::tracker::{TrackerError, http::HttpResponse};
+use sanstorrent_core::tracker::{TrackerError, TransportError, http::HttpResponse};
 use sanstorrent_core::{
     Action, ConnId, Dest, Event, RequestId, Session, SessionConfig, SessionError, TorrentOptions,
 };
@@ -218,7 +218,7 @@ impl Sockets {
             Action::PauseReading { conn } => self.set_paused(conn, true),
             Action::ResumeReading { conn } => self.set_paused(conn, false),
             Action::HttpRequest { id, .. } => {
-                let error = TrackerError::Transport("this example carries no HTTP".into());
+                let error = TrackerError::Transport(TransportError::Unavailable);
                 self.ready.push_back(Input::Http(id, Err(error)));
             }
             Action::Resolve { id, host, port } => {

@@ -16,7 +16,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use sanstorrent_core::tracker::http::DEFAULT_MAX_RESPONSE;
 use sanstorrent_core::tracker::{
-    HttpError, HttpResponse, ResponseReader, Scheme, TrackerError, TrackerUrl,
+    HttpError, HttpResponse, ResponseReader, Scheme, TlsError, TrackerError, TrackerUrl,
+    TransportError,
 };
 
 use crate::runtime::Runtime;
@@ -239,8 +240,38 @@ impl From<HttpClientError> for TrackerError {
         match e {
             HttpClientError::Http(e) => Self::Http(e),
             HttpClientError::Timeout => Self::Timeout,
-            other => Self::Transport(other.to_string()),
+            HttpClientError::Resolve(e) => Self::Resolve(e.kind()),
+            HttpClientError::NotHttp(_) => Self::Transport(TransportError::UnsupportedScheme),
+            HttpClientError::BadRoot(_) | HttpClientError::TlsConfig(_) => {
+                Self::Transport(TransportError::Tls(TlsError::Config))
+            }
+            HttpClientError::Connect(e) => Self::Transport(TransportError::Connect(e.kind())),
+            HttpClientError::Tls(e) => Self::Transport(TransportError::Tls(tls_error(&e))),
+            HttpClientError::Io(e) => Self::Transport(TransportError::Io(e.kind())),
         }
+    }
+}
+
+/// What a failed TLS handshake says, from the rustls error inside the I/O error.
+fn tls_error(e: &io::Error) -> TlsError {
+    use rustls::CertificateError as C;
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::UnknownIssuer | C::BadSignature => TlsError::UntrustedCertificate,
+            C::NotValidForName | C::NotValidForNameContext { .. } => TlsError::WrongName,
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => TlsError::Expired,
+            _ => TlsError::BadCertificate,
+        },
+        Some(_) => TlsError::Handshake,
+        // The host is not a valid TLS server name.
+        None if e.kind() == io::ErrorKind::InvalidInput => TlsError::WrongName,
+        None => TlsError::Handshake,
     }
 }
 
@@ -368,6 +399,10 @@ pub(crate) mod tests {
             panic!("untrusted certificate accepted: {result:?}")
         };
         assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+        assert_eq!(
+            TrackerError::from(HttpClientError::Tls(e)),
+            TrackerError::Transport(TransportError::Tls(TlsError::UntrustedCertificate))
+        );
     }
 
     /// Plain HTTP: a good answer, the size cap, a truncated body, a silent server (timeout),

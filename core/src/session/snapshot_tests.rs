@@ -284,7 +284,9 @@ fn an_unreachable_tracker_shows_in_its_status_only() {
     let (mut s, t, pending) = partial(&[], now);
     assert!(!pending.is_empty(), "an announce was sent");
     for id in pending {
-        let error = crate::tracker::TrackerError::Transport("connection refused".into());
+        let error = crate::tracker::TrackerError::Transport(
+            crate::tracker::TransportError::Connect(std::io::ErrorKind::ConnectionRefused),
+        );
         s.handle_http_response(now, id, Err(error));
     }
     let snap = s.torrent_snapshot(now, t, ALL).unwrap();

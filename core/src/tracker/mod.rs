@@ -14,6 +14,7 @@ pub mod announce;
 pub mod http;
 pub mod scrape;
 pub mod tiers;
+mod transport;
 pub mod udp;
 pub mod url;
 
@@ -25,6 +26,7 @@ use crate::id::{InfoHash, PeerId};
 
 pub use announce::{AnnounceJob, Announcer, AnnouncerConfig, AnnouncerEvent, JobId};
 pub use http::{HttpError, HttpOutcome, HttpResponse, ResponseError, ResponseReader};
+pub use transport::{TlsError, TransportError};
 pub use udp::{UdpConfig, UdpError, UdpEvent, UdpTracker};
 pub use url::{Host, Scheme, TrackerUrl, UrlError};
 
@@ -139,9 +141,8 @@ pub enum TrackerError {
     Timeout,
     /// The tracker's host name did not resolve (`NotFound`: it resolved to no address).
     Resolve(std::io::ErrorKind),
-    /// The runtime could not carry the request (connect, TLS, I/O): the runtime's own error
-    /// message.
-    Transport(String),
+    /// The runtime could not carry the request (connect, TLS, I/O).
+    Transport(TransportError),
 }
 
 /// Why an HTTP redirect was not followed.

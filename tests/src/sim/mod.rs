@@ -38,8 +38,9 @@ use sanstorrent_core::session::{
     TorrentOptions, TorrentSource,
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage};
-use sanstorrent_core::tracker::{ResponseReader, TrackerError};
+use sanstorrent_core::tracker::{ResponseReader, TrackerError, TransportError};
 pub use scripted::{Behaviour, ConnFlood, DhtFlood, ScriptedPeer};
+use std::io::ErrorKind;
 pub use torrent::{TestFile, TestTorrent};
 pub use tracker::SimTracker;
 
@@ -537,8 +538,8 @@ impl Sim {
                     let mut r = ResponseReader::new(1 << 20);
                     match r.push(&bytes) {
                         Ok(Some(resp)) => Ok(resp),
-                        Ok(None) => r.eof().map_err(|e| TrackerError::Transport(e.to_string())),
-                        Err(e) => Err(TrackerError::Transport(e.to_string())),
+                        Ok(None) => r.eof().map_err(TrackerError::Http),
+                        Err(e) => Err(TrackerError::Http(e)),
                     }
                 });
                 if let Some(s) = self.nodes[to].session.as_mut() {
@@ -722,10 +723,11 @@ impl Sim {
                 let target = addr.and_then(|a| self.host_at(a));
                 let rtt = target.map_or(Duration::from_millis(1), |t| self.net.latency(i, t) * 2);
                 let (at, response) = match target {
-                    None => (now + rtt, Err("connection refused".to_string())),
-                    Some(t) if self.net.is_cut(i, t) => {
-                        (now + HTTP_TIMEOUT, Err("connection timed out".to_string()))
-                    }
+                    None => (now + rtt, Err(refused())),
+                    Some(t) if self.net.is_cut(i, t) => (
+                        now + HTTP_TIMEOUT,
+                        Err(TransportError::Connect(ErrorKind::TimedOut)),
+                    ),
                     Some(t) => {
                         let from = self.nodes[i].addr;
                         let answer = self.nodes[t]
@@ -735,7 +737,7 @@ impl Sim {
                         self.drain(t);
                         match answer {
                             Some(bytes) => (now + rtt * 2, Ok(bytes)),
-                            None => (now + rtt, Err("connection refused".to_string())),
+                            None => (now + rtt, Err(refused())),
                         }
                     }
                 };
@@ -753,7 +755,7 @@ impl Sim {
                     .dns
                     .get(&host)
                     .map(|ip| vec![SocketAddr::new(*ip, port)])
-                    .ok_or(std::io::ErrorKind::NotFound);
+                    .ok_or(ErrorKind::NotFound);
                 self.net.schedule(
                     now + Duration::from_millis(1),
                     Delivery::Dns {
@@ -813,4 +815,9 @@ pub fn sweep(
         "{name}: seed {first} gave two different event logs"
     );
     out
+}
+
+/// What a dial to a closed port gives.
+fn refused() -> TransportError {
+    TransportError::Connect(ErrorKind::ConnectionRefused)
 }

@@ -76,7 +76,7 @@ pub enum Delivery {
         /// The session's request id.
         id: u64,
         /// The response bytes, or why there is none.
-        response: Result<Vec<u8>, String>,
+        response: Result<Vec<u8>, sanstorrent_core::tracker::TransportError>,
     },
     /// A DNS answer reaches the host that asked.
     Dns {

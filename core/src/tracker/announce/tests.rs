@@ -38,7 +38,9 @@ fn ok(interval: u64) -> Result<HttpOutcome<AnnounceResponse>, TrackerError> {
 }
 
 fn fail() -> Result<HttpOutcome<AnnounceResponse>, TrackerError> {
-    Err(TrackerError::Transport("connection refused".into()))
+    Err(TrackerError::Transport(
+        crate::tracker::TransportError::Connect(std::io::ErrorKind::ConnectionRefused),
+    ))
 }
 
 fn job(a: &mut Announcer) -> AnnounceJob {
