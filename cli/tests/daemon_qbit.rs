@@ -65,12 +65,12 @@ assert magnet_hash not in delta.get("torrents", {}) or "state" not in delta["tor
 rid = delta["rid"]
 assert "Stopped" in remote("-l"), remote("-l")
 
-# Today's client cannot start a stopped torrent again: the API says so (see the README).
-try:
-    qb.torrents_start(torrent_hashes=file_hash)
-    raise SystemExit("starting a stopped torrent should be refused today")
-except qbittorrentapi.exceptions.InternalServerError500Error as e:
-    assert "not supported" in str(e), e
+# A stopped torrent starts again.
+qb.torrents_start(torrent_hashes=file_hash)
+delta = qb.sync_maindata(rid=rid)
+assert delta["torrents"][file_hash]["state"] != "stoppedDL", delta
+rid = delta["rid"]
+assert "Stopped" not in remote("-t", file_hash, "-i"), remote("-t", file_hash, "-i")
 qb.torrents_resume(torrent_hashes=magnet_hash)
 
 # A change made through Transmission shows in the qBittorrent delta.

@@ -357,6 +357,7 @@ impl<R: Runtime> ClientBackend<R> {
                 .map_or_else(Vec::new, |m| live::core_priorities(m, &files)),
             limits: live::core_limits(&options),
             trackers: saved.trackers.clone(),
+            stopped: add.paused == Some(true),
             ..CoreOptions::default()
         };
         if let (Some(store), Some(raw), true) = (&self.store, &raw, persist) {
@@ -372,9 +373,6 @@ impl<R: Runtime> ClientBackend<R> {
                 ClientError::Add(e) => BackendError::Invalid(e.to_string()),
                 other => BackendError::System(other.to_string()),
             })?;
-        if add.paused == Some(true) {
-            let _ = client.stop_torrent(handle.id).await;
-        }
         let mut state = self.lock();
         let id = Id(state.next_id);
         state.next_id += 1;
@@ -402,6 +400,19 @@ impl<R: Runtime> ClientBackend<R> {
             hash: Hash(info_hash.0),
             name,
         })
+    }
+}
+
+impl<R: Runtime> ClientBackend<R> {
+    /// The client handles of the listed torrents.
+    fn handles_of(&self, ids: &[Id]) -> Vec<TorrentHandle> {
+        let state = self.lock();
+        state
+            .torrents
+            .iter()
+            .filter(|t| ids.contains(&t.id))
+            .map(|t| t.handle)
+            .collect()
     }
 }
 
@@ -466,27 +477,62 @@ impl<R: Runtime> Backend for ClientBackend<R> {
                 Ok(())
             }
             Action::Start | Action::StartNow => {
-                let all_running = self
-                    .lock()
-                    .torrents
-                    .iter()
-                    .filter(|t| ids.contains(&t.id))
-                    .all(|t| !t.stopped);
-                if all_running {
-                    Ok(())
-                } else {
-                    unsupported("starting a stopped torrent")
+                let handles: Vec<TorrentHandle> = {
+                    let mut state = self.lock();
+                    let handles = state
+                        .torrents
+                        .iter_mut()
+                        .filter(|t| ids.contains(&t.id) && t.stopped)
+                        .map(|t| {
+                            t.stopped = false;
+                            t.handle
+                        })
+                        .collect();
+                    self.persist(&state);
+                    handles
+                };
+                let client = self.client()?;
+                for handle in handles {
+                    client
+                        .start_torrent(handle.id)
+                        .await
+                        .map_err(|e| BackendError::System(e.to_string()))?;
                 }
+                Ok(())
             }
-            Action::Verify => unsupported("checking data again"),
-            Action::Reannounce => unsupported("announcing on request"),
+            Action::Verify => {
+                let client = self.client()?;
+                for handle in self.handles_of(&ids) {
+                    client
+                        .recheck_torrent(handle.id)
+                        .await
+                        .map_err(|e| BackendError::System(e.to_string()))?;
+                }
+                Ok(())
+            }
+            Action::Reannounce => {
+                let client = self.client()?;
+                let running: Vec<TorrentHandle> = {
+                    let state = self.lock();
+                    state
+                        .torrents
+                        .iter()
+                        .filter(|t| ids.contains(&t.id) && !t.stopped)
+                        .map(|t| t.handle)
+                        .collect()
+                };
+                for handle in running {
+                    client
+                        .reannounce(handle.id)
+                        .await
+                        .map_err(|e| BackendError::System(e.to_string()))?;
+                }
+                Ok(())
+            }
         }
     }
 
     async fn remove(&self, ids: Vec<Id>, delete_data: bool) -> Outcome<()> {
-        if delete_data && !ids.is_empty() {
-            return unsupported("removing data");
-        }
         let removed: Vec<Entry> = {
             let mut state = self.lock();
             let (gone, kept) = std::mem::take(&mut state.torrents)
@@ -507,9 +553,10 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         }
         let client = self.client()?;
         for entry in removed {
-            if !entry.stopped {
-                let _ = client.stop_torrent(entry.handle.id).await;
-            }
+            client
+                .remove_torrent(entry.handle.id, delete_data)
+                .await
+                .map_err(|e| BackendError::System(e.to_string()))?;
         }
         Ok(())
     }
