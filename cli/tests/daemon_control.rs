@@ -124,7 +124,8 @@ fn transmission_remote_stops_starts_verifies_and_removes_with_data() {
         }
         assert!(dl.exists(), "the download directory itself stays");
 
-        // Added paused, it downloads nothing; a plain remove keeps what it has.
+        // Added paused (`--start-paused` turns the session's start-added-torrents off before the
+        // add), it downloads nothing; a plain remove keeps what it has.
         let added = remote(port, &["--start-paused", "-a", &magnet]);
         assert!(added.contains("success"), "{added}");
         std::thread::sleep(Duration::from_millis(2000));

@@ -338,7 +338,14 @@ impl<R: Runtime> ClientBackend<R> {
         let dir = add
             .download_dir
             .unwrap_or_else(|| self.lock().settings.download_dir.clone());
-        let peer_limit = self.lock().settings.peer_limit_per_torrent;
+        let (peer_limit, paused) = {
+            let state = self.lock();
+            let settings = &state.settings;
+            (
+                settings.peer_limit_per_torrent,
+                add.paused.unwrap_or(!settings.start_added_torrents),
+            )
+        };
         let mut options = TorrentOptions {
             peer_limit: add.peer_limit.unwrap_or(peer_limit),
             honors_session_limits: true,
@@ -357,7 +364,7 @@ impl<R: Runtime> ClientBackend<R> {
                 .map_or_else(Vec::new, |m| live::core_priorities(m, &files)),
             limits: live::core_limits(&options),
             trackers: saved.trackers.clone(),
-            stopped: add.paused == Some(true),
+            stopped: paused,
             ..CoreOptions::default()
         };
         if let (Some(store), Some(raw), true) = (&self.store, &raw, persist) {
@@ -387,7 +394,7 @@ impl<R: Runtime> ClientBackend<R> {
             added,
             totals: TorrentTotals::default(),
             seen: Seen::default(),
-            stopped: add.paused == Some(true),
+            stopped: paused,
             options,
             files,
             trackers: saved.trackers.clone(),
