@@ -107,9 +107,12 @@ fn transmission_remote_stops_starts_verifies_and_removes_with_data() {
             "a stopped torrent stays stopped after its check"
         );
         remote(port, &["-t", "1", "-s"]);
-        wait_done(port, 90, "complete after the damaged piece came again", |d| {
-            d == "100%"
-        });
+        wait_done(
+            port,
+            90,
+            "complete after the damaged piece came again",
+            |d| d == "100%",
+        );
         assert_eq!(
             std::fs::read(&file).expect("the downloaded file"),
             std::fs::read(d.dir.join(&name)).expect("the seeder's file")
