@@ -61,14 +61,7 @@ fn transmission_remote_stops_starts_verifies_and_removes_with_data() {
         // About 5 s for the whole torrent: there is time to stop it halfway.
         let seeder = lt_seeder(&work, "seeder", &d, &["--upload-limit", "600000"]);
         let magnet = format!("{}&x.pe={}", d.magnet, lt_addr(&seeder));
-        let name = d
-            .dir
-            .read_dir()
-            .expect("the data dir")
-            .next()
-            .expect("one file")
-            .expect("an entry")
-            .file_name();
+        let name = d.single_file_name();
 
         let w = Scratch::new("daemon-control");
         let dl = w.join("dl");

@@ -241,16 +241,7 @@ fn a_magnets_metadata_is_saved_and_not_fetched_again_after_a_restart() {
         let d = data(&work, "single", 1_000_000, 32 * 1024, &[], &[]);
         let seeder = lt_seeder(&work, "seeder", &d, &[]);
         let magnet = format!("{}&x.pe={}", d.magnet, lt_addr(&seeder));
-        let name = d
-            .dir
-            .read_dir()
-            .expect("the data dir")
-            .next()
-            .expect("one file")
-            .expect("an entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+        let name = d.single_file_name();
 
         let w = Scratch::new("daemon-magnet");
         let dl = w.join("dl");

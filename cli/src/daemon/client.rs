@@ -411,15 +411,32 @@ impl<R: Runtime> ClientBackend<R> {
 }
 
 impl<R: Runtime> ClientBackend<R> {
-    /// The client handles of the listed torrents.
-    fn handles_of(&self, ids: &[Id]) -> Vec<TorrentHandle> {
+    /// The client handles of the listed torrents that `pick` keeps.
+    fn handles_of(&self, ids: &[Id], pick: impl Fn(&Entry) -> bool) -> Vec<TorrentHandle> {
         let state = self.lock();
         state
             .torrents
             .iter()
-            .filter(|t| ids.contains(&t.id))
+            .filter(|t| ids.contains(&t.id) && pick(t))
             .map(|t| t.handle)
             .collect()
+    }
+
+    /// Marks the listed torrents stopped (or running) and saves the list; the handles of
+    /// those that changed.
+    fn set_stopped(&self, ids: &[Id], stopped: bool) -> Vec<TorrentHandle> {
+        let mut state = self.lock();
+        let handles = state
+            .torrents
+            .iter_mut()
+            .filter(|t| ids.contains(&t.id) && t.stopped != stopped)
+            .map(|t| {
+                t.stopped = stopped;
+                t.handle
+            })
+            .collect();
+        self.persist(&state);
+        handles
     }
 }
 
@@ -458,85 +475,24 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         if ids.is_empty() {
             return Ok(());
         }
-        match action {
-            Action::Stop => {
-                let handles: Vec<TorrentHandle> = {
-                    let mut state = self.lock();
-                    let handles = state
-                        .torrents
-                        .iter_mut()
-                        .filter(|t| ids.contains(&t.id) && !t.stopped)
-                        .map(|t| {
-                            t.stopped = true;
-                            t.handle
-                        })
-                        .collect();
-                    self.persist(&state);
-                    handles
-                };
-                let client = self.client()?;
-                for handle in handles {
-                    client
-                        .stop_torrent(handle.id)
-                        .await
-                        .map_err(|e| BackendError::System(e.to_string()))?;
-                }
-                Ok(())
+        let client = self.client()?;
+        let handles = match action {
+            Action::Stop => self.set_stopped(&ids, true),
+            Action::Start | Action::StartNow => self.set_stopped(&ids, false),
+            Action::Verify => self.handles_of(&ids, |_| true),
+            Action::Reannounce => self.handles_of(&ids, |t| !t.stopped),
+        };
+        for handle in handles {
+            let id = handle.id;
+            match action {
+                Action::Stop => client.stop_torrent(id).await,
+                Action::Start | Action::StartNow => client.start_torrent(id).await,
+                Action::Verify => client.recheck_torrent(id).await,
+                Action::Reannounce => client.reannounce(id).await,
             }
-            Action::Start | Action::StartNow => {
-                let handles: Vec<TorrentHandle> = {
-                    let mut state = self.lock();
-                    let handles = state
-                        .torrents
-                        .iter_mut()
-                        .filter(|t| ids.contains(&t.id) && t.stopped)
-                        .map(|t| {
-                            t.stopped = false;
-                            t.handle
-                        })
-                        .collect();
-                    self.persist(&state);
-                    handles
-                };
-                let client = self.client()?;
-                for handle in handles {
-                    client
-                        .start_torrent(handle.id)
-                        .await
-                        .map_err(|e| BackendError::System(e.to_string()))?;
-                }
-                Ok(())
-            }
-            Action::Verify => {
-                let client = self.client()?;
-                for handle in self.handles_of(&ids) {
-                    client
-                        .recheck_torrent(handle.id)
-                        .await
-                        .map_err(|e| BackendError::System(e.to_string()))?;
-                }
-                Ok(())
-            }
-            Action::Reannounce => {
-                let client = self.client()?;
-                let running: Vec<TorrentHandle> = {
-                    let state = self.lock();
-                    state
-                        .torrents
-                        .iter()
-                        .filter(|t| ids.contains(&t.id) && !t.stopped)
-                        .map(|t| t.handle)
-                        .collect()
-                };
-                for handle in running {
-                    client
-                        .reannounce(handle.id)
-                        .await
-                        .map_err(|e| BackendError::System(e.to_string()))?;
-                }
-                Ok(())
-            }
+            .map_err(|e| BackendError::System(e.to_string()))?;
         }
+        Ok(())
     }
 
     async fn remove(&self, ids: Vec<Id>, delete_data: bool) -> Outcome<()> {

@@ -110,6 +110,21 @@ pub struct Data {
     pub magnet: String,
 }
 
+impl Data {
+    /// The name of a "single" layout's one file (the first entry of its directory).
+    pub fn single_file_name(&self) -> String {
+        self.dir
+            .read_dir()
+            .expect("the data dir")
+            .next()
+            .expect("one file")
+            .expect("an entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// Generates `size` bytes of data in `layout` ("single" or "multi": nested directories,
 /// files smaller than a piece and a zero-length file) and its .torrent, with `trackers` and
 /// any further `mktorrent.py` flags (`--private`).
