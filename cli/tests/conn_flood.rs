@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use interop_support::{assert_same_tree, bounded, data, s, sanstorrent};
+use interop_support::{assert_same_tree, bounded, data, s, seed};
 use sanstorrent_tests::interop::{Proc, WorkDir, free_port, lt_peer, python};
 
 const SOCKETS: u32 = 400;
@@ -38,23 +38,7 @@ fn libtorrent_leecher_is_served_through_a_connection_flood() {
         let work = WorkDir::new("conn-flood");
         let d = data(&work, "single", 4_000_000, 64 * 1024, &[], &[]);
         let port = free_port();
-        let port_s = port.to_string();
-        let _ours = sanstorrent(
-            &work,
-            "ours",
-            160,
-            &[
-                "seed",
-                s(&d.torrent),
-                "-o",
-                s(&d.dir),
-                "-p",
-                &port_s,
-                "--bind",
-                "127.0.0.1",
-                "--no-dht",
-            ],
-        );
+        let _ours = seed(&work, "ours", &d, port, 160, &["--no-dht"]);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "our seeder never listened");

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use interop_support::{
-    Bounded, Data, assert_same_tree, bounded, data, expect_success, lt_addr, lt_peers_from,
-    lt_seeder, s, sanstorrent, wait_same_tree,
+    Bounded, assert_same_tree, bounded, data, expect_success, lt_addr, lt_peers_from, lt_seeder, s,
+    sanstorrent, seed, wait_same_tree,
 };
 use sanstorrent_core::bencode;
 use sanstorrent_tests::interop::{
@@ -50,23 +50,6 @@ fn download(work: &WorkDir, name: &str, source: &str, extra: &[&str], secs: u32)
     args.extend(extra.iter().map(|a| (*a).to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sanstorrent(work, name, secs, &args)
-}
-
-/// `sanstorrent seed TORRENT -o DIR -p PORT --bind 127.0.0.1 extra...`.
-fn seed(work: &WorkDir, name: &str, d: &Data, port: u16, extra: &[&str]) -> Bounded {
-    let port = port.to_string();
-    let mut args = vec![
-        "seed",
-        s(&d.torrent),
-        "-o",
-        s(&d.dir),
-        "-p",
-        &port,
-        "--bind",
-        "127.0.0.1",
-    ];
-    args.extend(extra);
-    sanstorrent(work, name, 170, &args)
 }
 
 fn from_libtorrent(label: &str, layout: &str, udp: bool) {
@@ -116,7 +99,7 @@ fn libtorrent_downloads_from_our_seeder() {
             &[],
         );
         tracker.allow(&d.info_hash);
-        let _ours = seed(&work, "ours", &d, free_port(), &["--no-dht"]);
+        let _ours = seed(&work, "ours", &d, free_port(), 170, &["--no-dht"]);
         // The leecher finds us only through the tracker.
         let out = work.join("lt-out");
         let mut lt = lt_peer(
@@ -286,7 +269,7 @@ fn transmission_downloads_from_our_seeder() {
             );
             std::thread::sleep(Duration::from_millis(300));
         }
-        let ours = seed(&work, "ours", &d, free_port(), &["--no-dht"]);
+        let ours = seed(&work, "ours", &d, free_port(), 170, &["--no-dht"]);
         let deadline = Instant::now() + Duration::from_secs(120);
         while !finished.exists() {
             assert!(

@@ -292,7 +292,8 @@ pub(crate) mod tests {
 
     const BODY: &[u8] = b"d8:intervali900e5:peers6:\x7f\x00\x00\x01\x1a\xe1e";
 
-    fn request() -> AnnounceRequest {
+    /// A started announce for tests.
+    pub(crate) fn request() -> AnnounceRequest {
         AnnounceRequest {
             info_hash: InfoHash([7; 20]),
             peer_id: PeerId([8; 20]),

@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use sanstorrent_core::Rng;
 use sanstorrent_core::fetch::FetchError;
 use sanstorrent_core::tracker::http::{MAX_HEAD, announce_outcome, announce_request};
 use sanstorrent_core::tracker::{
-    AnnounceEvent, AnnounceRequest, Announcer, AnnouncerConfig, AnnouncerEvent, HttpError,
-    RedirectError, TrackerError, TrackerUrl,
+    Announcer, AnnouncerConfig, AnnouncerEvent, HttpError, RedirectError, TrackerError, TrackerUrl,
 };
-use sanstorrent_core::{InfoHash, PeerId, Rng};
 
 use crate::TorrentFetchError;
+use crate::http::tests::request;
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
 use crate::runtime::Runtime;
 
@@ -181,22 +181,6 @@ fn client<R: Runtime>() -> HttpClient<R> {
         ..HttpClientConfig::default()
     })
     .unwrap()
-}
-
-fn request() -> AnnounceRequest {
-    AnnounceRequest {
-        info_hash: InfoHash([7; 20]),
-        peer_id: PeerId([8; 20]),
-        port: 6881,
-        uploaded: 0,
-        downloaded: 0,
-        left: 1,
-        event: AnnounceEvent::Started,
-        numwant: None,
-        key: 1,
-        ip: None,
-        tracker_id: None,
-    }
 }
 
 /// One announce exchange against a server doing `how`: the result, how long it took, and

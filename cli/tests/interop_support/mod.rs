@@ -289,3 +289,20 @@ pub fn lt_peers_from(p: &Proc, src: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// `sanstorrent seed TORRENT -o DIR -p PORT --bind 127.0.0.1 extra...`.
+pub fn seed(work: &WorkDir, name: &str, d: &Data, port: u16, secs: u32, extra: &[&str]) -> Bounded {
+    let port = port.to_string();
+    let mut args = vec![
+        "seed",
+        s(&d.torrent),
+        "-o",
+        s(&d.dir),
+        "-p",
+        &port,
+        "--bind",
+        "127.0.0.1",
+    ];
+    args.extend(extra);
+    sanstorrent(work, name, secs, &args)
+}
