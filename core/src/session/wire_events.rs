@@ -352,7 +352,6 @@ fn is_message(event: &WireEvent) -> bool {
         event,
         WireEvent::HandshakeReceived { .. }
             | WireEvent::Established { .. }
-            | WireEvent::RequestTimedOut(_)
             | WireEvent::Misbehaved(_)
             | WireEvent::Closed(_)
     )

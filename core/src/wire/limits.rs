@@ -76,9 +76,9 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 /// The connection is dropped after this long without receiving anything.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// A request times out when no block has arrived from the peer for this long since it was
-/// sent (libtorrent's `request_timeout` is 60 s).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// A block we cancelled (or a choke dropped) that arrives within this long is taken, not
+/// counted as unrequested: it may have crossed our cancel on a slow link.
+pub const ABANDONED_BLOCK_GRACE: Duration = Duration::from_secs(60);
 
 /// Misbehaviour score at which a connection is closed (see
 /// [`Misbehaviour::weight`](super::Misbehaviour::weight)).

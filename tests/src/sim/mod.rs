@@ -39,7 +39,7 @@ use sanstorrent_core::session::{
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage};
 use sanstorrent_core::tracker::{ResponseReader, TrackerError, TransportError};
-pub use scripted::{Behaviour, ConnFlood, DhtFlood, ScriptedPeer};
+pub use scripted::{Behaviour, Block, ConnFlood, DhtFlood, ScriptedPeer};
 use std::io::ErrorKind;
 pub use torrent::{TestFile, TestTorrent};
 pub use tracker::SimTracker;

@@ -37,7 +37,12 @@ pub enum Behaviour {
     /// Serves like [`Behaviour::Corrupt`] but drops the connection after this many blocks
     /// (it is gone before its bad blocks can be proven).
     CorruptFlaky(u32),
+    /// Serves every request with the right bytes (the honest other side of a scenario).
+    Honest,
 }
+
+/// A block named by a request or cancel: piece, offset, length.
+pub type Block = (u32, u32, u32);
 
 #[derive(Debug, Default)]
 struct Conn {
@@ -53,6 +58,10 @@ pub struct ScriptedPeer {
     pub behaviour: Behaviour,
     /// Requests received.
     pub requests: u64,
+    /// Each request received, with when.
+    pub requested: Vec<(Instant, Block)>,
+    /// Each cancel received, with when.
+    pub cancelled: Vec<(Instant, Block)>,
     /// Blocks sent.
     pub blocks_sent: u64,
     /// Connections accepted.
@@ -79,6 +88,8 @@ impl ScriptedPeer {
         Self {
             behaviour,
             requests: 0,
+            requested: Vec::new(),
+            cancelled: Vec::new(),
             blocks_sent: 0,
             accepted: 0,
             closed: 0,
@@ -135,8 +146,9 @@ impl ScriptedPeer {
             .get_or_insert(now + Duration::from_secs(30));
     }
 
-    fn request(&mut self, conn: ConnId, piece: u32, offset: u32, len: u32) {
+    fn request(&mut self, now: Instant, conn: ConnId, piece: u32, offset: u32, len: u32) {
         self.requests += 1;
+        self.requested.push((now, (piece, offset, len)));
         // A connection this peer dropped (Flaky) serves nothing more.
         let Some(served) = self.conns.get(&conn).map(|c| c.served) else {
             return;
@@ -204,6 +216,7 @@ impl Agent for ScriptedPeer {
             self.greet(now, conn);
         }
         let mut requests = Vec::new();
+        let mut cancels = Vec::new();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -216,14 +229,19 @@ impl Agent for ScriptedPeer {
                 break;
             }
             let msg: Vec<u8> = c.buf.drain(..4 + len).skip(4).collect();
-            if msg.len() == 13 && msg[0] == 6 {
+            if msg.len() == 13 && (msg[0] == 6 || msg[0] == 8) {
                 let word =
                     |i: usize| u32::from_be_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
-                requests.push((word(1), word(5), word(9)));
+                let block = (word(1), word(5), word(9));
+                match msg[0] {
+                    6 => requests.push(block),
+                    _ => cancels.push(block),
+                }
             }
         }
+        self.cancelled.extend(cancels.into_iter().map(|b| (now, b)));
         for (piece, offset, len) in requests {
-            self.request(conn, piece, offset, len);
+            self.request(now, conn, piece, offset, len);
         }
     }
 

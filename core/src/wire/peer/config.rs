@@ -11,8 +11,7 @@ use crate::wire::handshake::Reserved;
 use crate::wire::limits::{
     DEFAULT_ALLOWED_FAST_COUNT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_REQUESTS_IN, DEFAULT_MAX_REQUESTS_OUT,
-    DEFAULT_REQUEST_TIMEOUT, HARD_MAX_REQUESTS, MAX_ALLOWED_FAST_GRANTED, MAX_BLOCK_LEN,
-    MISBEHAVIOUR_THRESHOLD,
+    HARD_MAX_REQUESTS, MAX_ALLOWED_FAST_GRANTED, MAX_BLOCK_LEN, MISBEHAVIOUR_THRESHOLD,
 };
 
 /// Settings shared by every connection of a session (wrap it in an `Arc`).
@@ -46,8 +45,6 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// Close after this long without receiving.
     pub idle_timeout: Duration,
-    /// A request times out after this long without any block from the peer.
-    pub request_timeout: Duration,
     /// Misbehaviour score that closes the connection.
     pub misbehaviour_threshold: u32,
 }
@@ -69,7 +66,6 @@ impl Config {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             misbehaviour_threshold: MISBEHAVIOUR_THRESHOLD,
         }
     }

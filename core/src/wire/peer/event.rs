@@ -67,9 +67,6 @@ pub enum Event {
     },
     /// A request of ours will not be served: rejected (Fast) or dropped by a choke.
     Rejected(BlockRef),
-    /// A request of ours got no block for [`Config::request_timeout`](super::Config). It stays
-    /// in flight until it arrives or is cancelled.
-    RequestTimedOut(BlockRef),
     /// The peer requests a block: answer with `send_block` or `reject`.
     RequestReceived(BlockRef),
     /// A request of the peer's is void (it cancelled, or we choked it): do not send it.

@@ -108,7 +108,6 @@ pub struct Connection {
     started: Instant,
     last_received: Instant,
     last_sent: Instant,
-    last_block: Instant,
 }
 
 impl Connection {
@@ -271,10 +270,9 @@ impl Connection {
     }
 
     /// The owner did not read this connection's socket until `now` (it paused reading):
-    /// the peer's silence since was ours, so the idle and request timers count from `now`.
+    /// the peer's silence since was ours, so the idle timer counts from `now`.
     pub fn restart_receive_clocks(&mut self, now: Instant) {
         self.last_received = self.last_received.max(now);
-        self.last_block = self.last_block.max(now);
     }
 
     /// Closes the connection from our side ([`CloseReason::Local`]); queued output is dropped.
@@ -376,7 +374,7 @@ impl Connection {
         if self.request_slots() == 0 {
             return Err(UsageError::TooManyRequests);
         }
-        self.ours.push(block, now);
+        self.ours.push(block);
         self.queue(now, &Message::Request(block));
         Ok(())
     }
@@ -533,7 +531,7 @@ impl Connection {
 
     /// Our requests in flight, oldest first.
     pub fn requests_out(&self) -> impl Iterator<Item = BlockRef> + '_ {
-        self.ours.live.iter().map(|r| r.block)
+        self.ours.live.iter().copied()
     }
 
     /// How many more requests we may send now: the peer's `reqq` and our limit, minus those in
@@ -617,7 +615,6 @@ impl Connection {
             started: now,
             last_received: now,
             last_sent: now,
-            last_block: now,
         }
     }
 

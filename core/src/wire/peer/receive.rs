@@ -189,7 +189,7 @@ impl Connection {
             Message::RejectRequest(block) => {
                 if self.ours.remove(block) {
                     self.events.push_back(Event::Rejected(block));
-                } else if !self.ours.take_abandoned(block) {
+                } else if !self.ours.take_abandoned(block, now) {
                     self.misbehaved(Misbehaviour::RejectUnrequested(block));
                 }
             }
@@ -215,9 +215,9 @@ impl Connection {
         self.events.push_back(Event::Choked);
         if !self.fast {
             // BEP 3: a choke discards every pending request. With Fast the peer rejects each.
-            for r in std::mem::take(&mut self.ours.live) {
-                self.ours.abandon(r.block, now);
-                self.events.push_back(Event::Rejected(r.block));
+            for block in std::mem::take(&mut self.ours.live) {
+                self.ours.abandon(block, now);
+                self.events.push_back(Event::Rejected(block));
             }
         }
     }
@@ -375,8 +375,7 @@ impl Connection {
     fn on_piece(&mut self, now: Instant, piece: u32, offset: u32, data: Bytes) {
         // The decoder bounds a block at MAX_BLOCK_LEN.
         let block = BlockRef::new(piece, offset, data.len() as u32);
-        if self.ours.remove(block) || self.ours.take_abandoned(block) {
-            self.last_block = now;
+        if self.ours.remove(block) || self.ours.take_abandoned(block, now) {
             self.events.push_back(Event::BlockReceived { block, data });
         } else {
             self.misbehaved(Misbehaviour::UnrequestedBlock(block));

@@ -6,7 +6,9 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::pieces::{BlockRef, PieceSet};
-use crate::wire::limits::{MAX_CANCELLED_REMEMBERED, MAX_UNKNOWN_PIECE_COUNT};
+use crate::wire::limits::{
+    ABANDONED_BLOCK_GRACE, MAX_CANCELLED_REMEMBERED, MAX_UNKNOWN_PIECE_COUNT,
+};
 use crate::wire::message::{Message, encode_piece_header};
 
 /// Bytes waiting to be written: small messages coalesce in one buffer, blocks travel as the
@@ -57,38 +59,26 @@ impl SendQueue {
     }
 }
 
-/// One of our requests in flight.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct OutRequest {
-    pub(super) block: BlockRef,
-    pub(super) sent_at: Instant,
-    pub(super) timed_out: bool,
-}
-
 /// Our requests to the peer, in the order sent, plus recently abandoned ones (cancelled by us,
 /// dropped by a choke) whose blocks may still be on the wire.
 #[derive(Debug, Default)]
 pub(super) struct OutRequests {
-    pub(super) live: VecDeque<OutRequest>,
+    pub(super) live: VecDeque<BlockRef>,
     abandoned: VecDeque<(BlockRef, Instant)>,
 }
 
 impl OutRequests {
     pub(super) fn contains(&self, block: BlockRef) -> bool {
-        self.live.iter().any(|r| r.block == block)
+        self.live.contains(&block)
     }
 
-    pub(super) fn push(&mut self, block: BlockRef, now: Instant) {
-        self.live.push_back(OutRequest {
-            block,
-            sent_at: now,
-            timed_out: false,
-        });
+    pub(super) fn push(&mut self, block: BlockRef) {
+        self.live.push_back(block);
     }
 
     /// Removes a live request; `true` if it was there.
     pub(super) fn remove(&mut self, block: BlockRef) -> bool {
-        match self.live.iter().position(|r| r.block == block) {
+        match self.live.iter().position(|b| *b == block) {
             Some(i) => {
                 self.live.remove(i);
                 true
@@ -97,16 +87,20 @@ impl OutRequests {
         }
     }
 
-    /// Remembers a block we no longer wait for, so its late arrival is not a fault.
+    /// Remembers a block we no longer wait for, so its late arrival (within
+    /// [`ABANDONED_BLOCK_GRACE`]) is not a fault.
     pub(super) fn abandon(&mut self, block: BlockRef, now: Instant) {
+        self.expire_abandoned(now);
         if self.abandoned.len() >= MAX_CANCELLED_REMEMBERED {
             self.abandoned.pop_front();
         }
         self.abandoned.push_back((block, now));
     }
 
-    /// Forgets an abandoned block; `true` if it was remembered.
-    pub(super) fn take_abandoned(&mut self, block: BlockRef) -> bool {
+    /// Forgets an abandoned block; `true` if it was remembered (and abandoned within
+    /// [`ABANDONED_BLOCK_GRACE`] of `now`).
+    pub(super) fn take_abandoned(&mut self, block: BlockRef, now: Instant) -> bool {
+        self.expire_abandoned(now);
         match self.abandoned.iter().position(|(b, _)| *b == block) {
             Some(i) => {
                 self.abandoned.remove(i);
@@ -116,8 +110,11 @@ impl OutRequests {
         }
     }
 
-    /// Forgets abandoned blocks older than `cutoff`.
-    pub(super) fn expire_abandoned(&mut self, cutoff: Instant) {
+    /// Forgets abandoned blocks older than the grace period at `now`.
+    fn expire_abandoned(&mut self, now: Instant) {
+        let Some(cutoff) = now.checked_sub(ABANDONED_BLOCK_GRACE) else {
+            return;
+        };
         while self.abandoned.front().is_some_and(|(_, t)| *t < cutoff) {
             self.abandoned.pop_front();
         }

@@ -361,26 +361,19 @@ fn silence_closes_after_the_idle_timeout() {
     assert_eq!(pair.a.conn.poll_timeout(), None);
 }
 
+/// The connection has no request timer (the picker's is the one): an unanswered request
+/// stays in flight, unreported, until the owner cancels it.
 #[test]
-fn requests_time_out_once_and_stay_until_cancelled() {
+fn unanswered_requests_stay_until_cancelled() {
     let mut pair = Pair::unchoked(true);
     let blocks = Pair::blocks_of(2);
     for &b in &blocks {
         pair.a.conn.request(pair.now, b).unwrap();
     }
     pair.drive();
-    pair.advance(Duration::from_secs(59));
+    pair.advance(Duration::from_secs(170));
     assert!(pair.a_events().is_empty());
-    pair.advance(Duration::from_secs(2));
-    assert_eq!(
-        pair.a_events(),
-        blocks
-            .iter()
-            .map(|b| Event::RequestTimedOut(*b))
-            .collect::<Vec<_>>()
-    );
-    pair.advance(Duration::from_secs(100));
-    assert!(pair.a_events().is_empty(), "reported twice");
+    assert_eq!(pair.a.conn.phase(), Phase::Established);
     assert_eq!(pair.a.conn.requests_out().count(), 4);
     assert_eq!(pair.b_events().len(), 4, "the requests");
     for &b in &blocks {

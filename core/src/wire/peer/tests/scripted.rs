@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::*;
 use crate::wire::codec::ProtocolError;
-use crate::wire::limits::MAX_UNKNOWN_PIECE_COUNT;
+use crate::wire::limits::{ABANDONED_BLOCK_GRACE, MAX_UNKNOWN_PIECE_COUNT};
 use crate::wire::message::MessageId;
 
 /// A connection (inbound, accepted) driven by raw messages from a scripted peer.
@@ -669,4 +669,40 @@ fn requests_need_a_piece_the_peer_has() {
             BLOCK
         )))
     );
+}
+
+/// A block we cancelled may still arrive for [`ABANDONED_BLOCK_GRACE`]: it is taken; later it
+/// is unrequested.
+#[test]
+fn a_cancelled_block_is_taken_within_the_grace_only() {
+    let mut s = Scripted::new(false, Some(geometry()), None);
+    s.feed(&[
+        Message::Bitfield(Bytes::from_static(&[0xf0])),
+        Message::Unchoke,
+    ]);
+    s.events();
+    let early = BlockRef::new(0, 0, BLOCK);
+    let late = BlockRef::new(0, BLOCK, BLOCK);
+    for b in [early, late] {
+        s.conn.request(s.now, b).unwrap();
+        s.conn.cancel(s.now, b).unwrap();
+    }
+    let piece = |b: BlockRef| Message::Piece {
+        piece: b.piece,
+        offset: b.offset,
+        data: Bytes::from(vec![0; b.length as usize]),
+    };
+    s.now += ABANDONED_BLOCK_GRACE - Duration::from_secs(1);
+    s.feed(&[piece(early)]);
+    assert!(matches!(s.events()[..], [Event::BlockReceived { block, .. }] if block == early));
+    assert_eq!(s.conn.misbehaviour_score(), 0);
+    s.now += Duration::from_secs(2);
+    s.feed(&[piece(late)]);
+    assert!(
+        !s.events()
+            .iter()
+            .any(|e| matches!(e, Event::BlockReceived { .. })),
+        "taken after the grace"
+    );
+    assert!(s.conn.misbehaviour_score() > 0, "an unrequested block");
 }
