@@ -1,5 +1,5 @@
 //! Changes to a running client ([`Change`]) and the [`Client`] methods that send them: file
-//! priorities, rate and connection limits, trackers, DHT and PEX. Each is applied by the loop
+//! priorities and piece order, rate and connection limits, trackers, DHT and PEX. Each is applied by the loop
 //! to its session at once (see the session's methods of the same names).
 
 use sanstorrent_core::session::{
@@ -21,6 +21,15 @@ pub enum Change {
         torrent: TorrentId,
         /// The priorities.
         priorities: Vec<Priority>,
+    },
+    /// A torrent's piece order: sequential mode and first-and-last pieces first.
+    PieceOrder {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Pieces in index order instead of rarest first.
+        sequential: bool,
+        /// Every wanted file's first and last piece first.
+        first_last_pieces: bool,
     },
     /// A torrent's own limits.
     TorrentLimits {
@@ -65,6 +74,13 @@ impl Core {
                 torrent,
                 priorities,
             } => s.set_file_priorities(now, torrent, priorities),
+            Change::PieceOrder {
+                torrent,
+                sequential,
+                first_last_pieces,
+            } => s
+                .set_sequential(now, torrent, sequential)
+                .and_then(|()| s.set_first_last_pieces(now, torrent, first_last_pieces)),
             Change::TorrentLimits { torrent, limits } => s.set_torrent_limits(now, torrent, limits),
             Change::Trackers { torrent, edit } => s.edit_trackers(now, torrent, edit),
             Change::RateLimits { download, upload } => {

@@ -2,8 +2,8 @@
 //! priorities, a torrent's limits and trackers ([`Backend::change`]), the session's rate and
 //! peer limits, DHT and PEX ([`Backend::change_settings`]), and what of them is saved.
 //!
-//! The client knows three file priorities (skip, normal, high): a low priority is kept and
-//! shown, and downloaded as normal. A limit of 0 turned on means no limit, as in qBittorrent.
+//! File priorities reach the client's picker as they are: high files' pieces first, low last.
+//! A limit of 0 turned on means no limit, as in qBittorrent.
 
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{
@@ -79,6 +79,7 @@ pub(super) fn core_priorities(meta: &Metainfo, files: &[FileState]) -> Vec<CoreP
         .map(|f| match (!f.padding).then(|| states.next()).flatten() {
             Some(s) if !s.wanted => CorePriority::Skip,
             Some(s) if s.priority == Priority::High => CorePriority::High,
+            Some(s) if s.priority == Priority::Low => CorePriority::Low,
             _ => CorePriority::Normal,
         })
         .collect()

@@ -237,8 +237,12 @@ impl Harness {
                         self.apply_failure(failed);
                     }
                     2 => {
-                        let prio = [Priority::Skip, Priority::Normal, Priority::High]
-                            [usize::from(u.arbitrary::<u8>().unwrap_or(0)) % 3];
+                        let prio = [
+                            Priority::Skip,
+                            Priority::Low,
+                            Priority::Normal,
+                            Priority::High,
+                        ][usize::from(u.arbitrary::<u8>().unwrap_or(0)) % 4];
                         self.p
                             .set_priority(piece, prio)
                             .expect("piece index is in range");

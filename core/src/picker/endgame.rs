@@ -18,7 +18,7 @@ impl Picker {
         if self.wanted_missing == 0 || self.downloading.is_empty() {
             return false;
         }
-        for buckets in [&self.high, &self.normal] {
+        for buckets in &self.tiers {
             if buckets.len() > 0 && (self.seeds > 0 || buckets.any_above_zero()) {
                 return false;
             }

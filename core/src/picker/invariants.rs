@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::blocks::block_request;
-use super::{BlockRef, Has, PeerKey, Picker, Priority};
+use super::{BlockRef, Has, PeerKey, Picker};
 
 impl Picker {
     /// Checks every internal invariant; for tests and fuzzing. Costs O(pieces × peers).
@@ -19,16 +19,19 @@ impl Picker {
         if avail != self.avail || seeds != self.seeds {
             return Err("availability counts disagree with peers".into());
         }
-        self.high.check(|p| avail[p as usize])?;
-        self.normal.check(|p| avail[p as usize])?;
+        for buckets in &self.tiers {
+            buckets.check(|p| avail[p as usize])?;
+        }
         let mut wanted_missing = 0;
         for p in 0..self.piece_count {
-            let listed = self.high.contains(p) || self.normal.contains(p);
+            let listed = self.listed(p);
             let should = self.wants(p) && !self.downloading.contains_key(&p);
             if listed != should {
                 return Err(format!("piece {p}: listed {listed}, should be {should}"));
             }
-            if self.high.contains(p) && self.priority(p) != Priority::High {
+            let lists = self.tiers.iter().filter(|b| b.contains(p)).count();
+            let right = super::tier(self.priority(p)).is_some_and(|t| self.tiers[t].contains(p));
+            if lists > 1 || (listed && !right) {
                 return Err(format!("piece {p} in the wrong priority list"));
             }
             wanted_missing += u32::from(self.wants(p));

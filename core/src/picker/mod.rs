@@ -5,7 +5,8 @@
 //! answers [`Picker::pick`]: the next blocks to request from one peer. Policy:
 //! - pieces already partly downloaded are finished first; then new pieces are started
 //!   rarest first (random among equally rare pieces), [`Priority::High`] before
-//!   [`Priority::Normal`], never [`Priority::Skip`]; or in index order in sequential mode;
+//!   [`Priority::Normal`] before [`Priority::Low`], never [`Priority::Skip`]; or in index
+//!   order in sequential mode (high first, then normal, then low, each in index order);
 //! - the number of requests in flight to a peer is its measured rate × (round trip + a queue
 //!   time), bounded, and never more than the peer's `reqq` ([`pipeline_depth`]);
 //! - endgame: once no free block is left that a connected peer could give, a peer may request
@@ -58,7 +59,7 @@ use availability::Buckets;
 pub use blocks::BLOCK_LEN;
 use blocks::{Downloading, block_request};
 pub use pick::pipeline_depth;
-pub use priority::{Priority, piece_priorities};
+pub use priority::{Priority, piece_priorities, piece_priorities_first_last};
 pub use verdict::{PieceFailed, PiecePassed};
 
 /// A peer connection's id in the picker, allocated by the session.
@@ -222,9 +223,9 @@ pub struct Picker {
     /// Non-seed peers having each piece; seeds are counted once in `seeds`.
     avail: Vec<u32>,
     seeds: u32,
-    /// Untouched wanted pieces (not had, not downloading, priority above skip).
-    high: Buckets,
-    normal: Buckets,
+    /// Untouched wanted pieces (not had, not downloading, priority above skip), one list per
+    /// priority: high, normal, low ([`tier`]).
+    tiers: [Buckets; 3],
     downloading: BTreeMap<u32, Downloading>,
     /// Downloading pieces with at least one free block.
     partial: BTreeSet<u32>,
@@ -257,8 +258,7 @@ impl Picker {
             priority: vec![Priority::Normal; n as usize],
             avail: vec![0; n as usize],
             seeds: 0,
-            high: Buckets::new(n),
-            normal,
+            tiers: [Buckets::new(n), normal, Buckets::new(n)],
             downloading: BTreeMap::new(),
             partial: BTreeSet::new(),
             wanted_missing: n,
@@ -650,11 +650,12 @@ impl Picker {
     }
 
     fn buckets_mut(&mut self, prio: Priority) -> Option<&mut Buckets> {
-        match prio {
-            Priority::High => Some(&mut self.high),
-            Priority::Normal => Some(&mut self.normal),
-            Priority::Skip => None,
-        }
+        tier(prio).map(|t| &mut self.tiers[t])
+    }
+
+    /// Whether `piece` is in one of the untouched lists.
+    fn listed(&self, piece: u32) -> bool {
+        self.tiers.iter().any(|b| b.contains(piece))
     }
 
     /// Removes `piece` from the untouched lists if it is there.
@@ -781,6 +782,16 @@ impl Picker {
             self.unrequest(*r, peer);
         }
         dropped
+    }
+}
+
+/// The index in [`Picker::tiers`] of a priority's list (`None`: skipped, never listed).
+fn tier(prio: Priority) -> Option<usize> {
+    match prio {
+        Priority::High => Some(0),
+        Priority::Normal => Some(1),
+        Priority::Low => Some(2),
+        Priority::Skip => None,
     }
 }
 

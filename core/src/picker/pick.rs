@@ -153,7 +153,7 @@ impl Picker {
         self.partial.insert(piece);
     }
 
-    /// The rarest untouched wanted piece the peer has (high priority first).
+    /// The rarest untouched wanted piece the peer has (high priority first, low last).
     ///
     /// Walks the availability-ordered list from its rare end; a peer with a fair share of the
     /// pieces matches within a few steps. If the first `SCAN_LIMIT` entries miss (a peer with
@@ -161,7 +161,7 @@ impl Picker {
     /// list instead, so a pick never walks the whole list.
     fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
         let state = &self.peers[&peer];
-        for buckets in [&self.high, &self.normal] {
+        for buckets in &self.tiers {
             let found = match &state.has {
                 Has::All => buckets.rarest_first().next(),
                 Has::Some(set) => match buckets
@@ -184,7 +184,9 @@ impl Picker {
         None
     }
 
-    /// The lowest-index untouched wanted piece the peer has (sequential mode).
+    /// The lowest-index untouched wanted piece the peer has (sequential mode), high priority
+    /// first, low last: a priority's list is searched only if the peer has none of the higher
+    /// ones. An empty list costs nothing.
     fn next_sequential(&mut self, peer: PeerKey) -> Option<u32> {
         while self.seq_cursor < self.piece_count
             && (self.have.contains(self.seq_cursor)
@@ -192,11 +194,17 @@ impl Picker {
         {
             self.seq_cursor += 1;
         }
-        let listed = |p: &u32| self.high.contains(*p) || self.normal.contains(*p);
-        match &self.peers[&peer].has {
-            Has::All => (self.seq_cursor..self.piece_count).find(listed),
-            Has::Some(set) => set.iter_from(self.seq_cursor).find(listed),
+        for buckets in self.tiers.iter().filter(|b| b.len() > 0) {
+            let listed = |p: &u32| buckets.contains(*p);
+            let found = match &self.peers[&peer].has {
+                Has::All => (self.seq_cursor..self.piece_count).find(listed),
+                Has::Some(set) => set.iter_from(self.seq_cursor).find(listed),
+            };
+            if found.is_some() {
+                return found;
+            }
         }
+        None
     }
 }
 

@@ -1,4 +1,4 @@
-//! Piece priorities: skip / normal / high, and deriving them from per-file priorities.
+//! Piece priorities: skip / low / normal / high, and deriving them from per-file priorities.
 
 use crate::layout::Layout;
 
@@ -8,6 +8,8 @@ use crate::layout::Layout;
 pub enum Priority {
     /// Do not download.
     Skip,
+    /// Download after every normal and high piece a peer could give.
+    Low,
     /// Download, rarest first.
     #[default]
     Normal,
@@ -29,6 +31,28 @@ pub fn piece_priorities(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
         for piece in layout.file_pieces(i) {
             let slot = &mut out[piece as usize];
             *slot = (*slot).max(prio);
+        }
+    }
+    out
+}
+
+/// [`piece_priorities`] with qBittorrent's "first and last piece priority": the first and last
+/// piece of every wanted (not skipped), non-padding, non-empty file are raised to
+/// [`Priority::High`], so a player can read the file's header and index early.
+pub fn piece_priorities_first_last(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
+    let mut out = piece_priorities(layout, files);
+    for (i, extent) in layout.files().iter().enumerate() {
+        if extent.padding
+            || extent.length == 0
+            || files.get(i).copied().unwrap_or_default() == Priority::Skip
+        {
+            continue;
+        }
+        let mut pieces = layout.file_pieces(i);
+        let first = pieces.next();
+        let last = pieces.next_back().or(first);
+        for piece in [first, last].into_iter().flatten() {
+            out[piece as usize] = Priority::High;
         }
     }
     out
@@ -59,6 +83,58 @@ mod tests {
                 Priority::Normal,
                 Priority::High
             ]
+        );
+    }
+
+    #[test]
+    fn low_loses_to_normal_in_shared_pieces() {
+        // piece length 10: file 0 = 0..15 (low), file 1 = 15..30 (normal), file 2 = 30..40 (low)
+        let layout = Layout::new(10, [(15, false), (15, false), (10, false)]).unwrap();
+        let prios = piece_priorities(&layout, &[Priority::Low, Priority::Normal, Priority::Low]);
+        assert_eq!(
+            prios,
+            [
+                Priority::Low,
+                Priority::Normal,
+                Priority::Normal,
+                Priority::Low
+            ]
+        );
+    }
+
+    #[test]
+    fn first_and_last_pieces_of_wanted_files_are_high() {
+        // piece length 10: file 0 = 0..45 (pieces 0-4), file 1 = 45..50 (skipped, piece 4),
+        // file 2 = 50..55 (one piece, 5), empty file 3, file 4 = 55..80 (pieces 5-7)
+        let layout = Layout::new(
+            10,
+            [(45, false), (5, false), (5, false), (0, false), (25, false)],
+        )
+        .unwrap();
+        let files = [
+            Priority::Low,
+            Priority::Skip,
+            Priority::Normal,
+            Priority::Normal,
+            Priority::Normal,
+        ];
+        assert_eq!(
+            piece_priorities_first_last(&layout, &files),
+            [
+                Priority::High,
+                Priority::Low,
+                Priority::Low,
+                Priority::Low,
+                Priority::High,
+                Priority::High,
+                Priority::Normal,
+                Priority::High,
+            ]
+        );
+        let skipped = [Priority::Skip; 5];
+        assert_eq!(
+            piece_priorities_first_last(&layout, &skipped),
+            [Priority::Skip; 8]
         );
     }
 }

@@ -374,6 +374,62 @@ fn priorities_and_sequential_mode() {
 }
 
 #[test]
+fn low_pieces_come_last_rarest_first_and_in_sequence() {
+    let now = Instant::now();
+    let prios = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::Low,
+        Priority::High,
+        Priority::Normal,
+        Priority::Skip,
+    ];
+    let one = PeerRate { reqq: 1, ..RATE };
+    let order = |sequential: bool| {
+        let mut p = picker(6, BLOCK_LEN);
+        p.set_priorities(&prios);
+        p.set_sequential(sequential);
+        // Low piece 0 is the rarest: only the seed has the others, a second peer has 0 too.
+        add_unchoking_seeds(&mut p, now, &[PeerKey(0)]);
+        p.add_peer(PeerKey(1));
+        p.peer_bitfield(PeerKey(1), &bitfield(6, &[1, 2, 3, 4]))
+            .unwrap();
+        let mut order = Vec::new();
+        while let Some(r) = p.pick(now, PeerKey(0), one).first().copied() {
+            order.push(r.piece);
+            assert!(accept(p.block_received(now, PeerKey(0), r)).0);
+            p.piece_passed(r.piece);
+            p.check_invariants().unwrap();
+        }
+        assert!(p.is_finished() && !p.is_seed());
+        order
+    };
+    let rarest = order(false);
+    assert_eq!(rarest[0], 3, "high first");
+    assert_eq!(
+        rarest[1..3].iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([1, 4]),
+        "normal before low"
+    );
+    assert_eq!(rarest[3..], [0, 2], "low last, the rarest first");
+    assert_eq!(order(true), [3, 1, 4, 0, 2], "each priority in index order");
+
+    // A piece lowered while untouched moves to the end; raised, to the front.
+    let mut p = picker(4, BLOCK_LEN);
+    add_unchoking_seeds(&mut p, now, &[PeerKey(0)]);
+    p.set_sequential(true);
+    p.set_priority(0, Priority::Low).unwrap();
+    p.set_priority(3, Priority::High).unwrap();
+    let picked: Vec<u32> = p
+        .pick(now, PeerKey(0), PeerRate { reqq: 4, ..RATE })
+        .iter()
+        .map(|r| r.piece)
+        .collect();
+    assert_eq!(picked, [3, 1, 2, 0]);
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn file_priorities_map_to_pieces() {
     let l = Layout::new(
         BLOCK_LEN,
@@ -650,7 +706,14 @@ impl Swarm {
         let mut p = Picker::new(&l, config, seed);
         if rng.chance(0.3) {
             let prios: Vec<Priority> = (0..n)
-                .map(|_| [Priority::Skip, Priority::Normal, Priority::High][rng.index(3)])
+                .map(|_| {
+                    [
+                        Priority::Skip,
+                        Priority::Low,
+                        Priority::Normal,
+                        Priority::High,
+                    ][rng.index(4)]
+                })
                 .collect();
             p.set_priorities(&prios);
         }

@@ -252,6 +252,9 @@ pub struct TorrentOptions {
     pub sequential: bool,
     /// One priority per file (missing entries are normal); [`Priority::Skip`] skips a file.
     pub file_priorities: Vec<Priority>,
+    /// Fetch the first and last piece of every wanted file before the others (qBittorrent's
+    /// "first and last piece priority": a player can read a file's header and index early).
+    pub first_last_pieces: bool,
     /// Saved resume data (from [`Action::SaveResume`](super::Action::SaveResume)) if the
     /// runtime found some. The session trusts it only for files whose stamps did not change.
     pub resume: Option<Vec<u8>>,

@@ -20,7 +20,7 @@ use crate::extensions::{PexConfig, PexPool};
 use crate::layout::Layout;
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
-use crate::picker::{Picker, Priority, piece_priorities};
+use crate::picker::{Picker, Priority, piece_priorities, piece_priorities_first_last};
 use crate::pieces::PieceSet;
 use crate::storage::FileStamp;
 use crate::wire::PieceGeometry;
@@ -116,8 +116,8 @@ impl Session {
         };
         let layout = meta.layout().clone();
         let mut picker = Picker::new(&layout, self.config.picker.clone(), seed);
-        if !t.options.file_priorities.is_empty() {
-            picker.set_priorities(&piece_priorities(&layout, &t.options.file_priorities));
+        if !t.options.file_priorities.is_empty() || t.options.first_last_pieces {
+            picker.set_priorities(&wanted_pieces(&layout, &t.options));
         }
         picker.set_sequential(t.options.sequential);
         let n = layout.piece_count();
@@ -326,8 +326,7 @@ impl Session {
             return Ok(());
         };
         let layout = d.meta.layout();
-        d.picker
-            .set_priorities(&piece_priorities(layout, &t.options.file_priorities));
+        d.picker.set_priorities(&wanted_pieces(layout, &t.options));
         if t.stage != Stage::Running {
             // The end of the check looks at the priorities.
             return Ok(());
@@ -523,6 +522,16 @@ impl Torrent {
             self.stage = Stage::Stopped;
         }
         false
+    }
+}
+
+/// Each piece's priority from the torrent's file priorities and its first-and-last-pieces
+/// option.
+fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
+    if options.first_last_pieces {
+        piece_priorities_first_last(layout, &options.file_priorities)
+    } else {
+        piece_priorities(layout, &options.file_priorities)
     }
 }
 

@@ -477,6 +477,44 @@ impl Session {
         Ok(())
     }
 
+    /// Switches a torrent's sequential mode (pieces in index order, each priority in turn,
+    /// instead of rarest first) while it runs; pieces already started are finished first.
+    pub fn set_sequential(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        sequential: bool,
+    ) -> Result<(), ChangeError> {
+        let t = self
+            .torrents
+            .get_mut(&torrent)
+            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        t.options.sequential = sequential;
+        if let Some(d) = t.data.as_mut() {
+            d.picker.set_sequential(sequential);
+        }
+        self.fill_all(now, torrent);
+        self.after(now);
+        Ok(())
+    }
+
+    /// Switches a torrent's first-and-last-pieces option
+    /// ([`TorrentOptions::first_last_pieces`]) while it runs.
+    pub fn set_first_last_pieces(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        on: bool,
+    ) -> Result<(), ChangeError> {
+        let t = self
+            .torrents
+            .get_mut(&torrent)
+            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        t.options.first_last_pieces = on;
+        let priorities = t.options.file_priorities.clone();
+        self.set_file_priorities(now, torrent, priorities)
+    }
+
     /// Changes the session's download and upload limits (bytes per second; `None`:
     /// unlimited), from `now` on.
     pub fn set_rate_limits(&mut self, now: Instant, download: Option<u64>, upload: Option<u64>) {
