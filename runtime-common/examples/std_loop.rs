@@ -11,11 +11,13 @@
 //! accepting connections on 127.0.0.1 (any port), and exits once it is complete.
 //!
 //! Kept simple on purpose: the loop sleeps 1 ms when nothing is ready (a real one would use
-//! epoll/kqueue through `polling` or `mio`), outbound connects block for up to the timeout
+//! epoll/kqueue through `polling` or `mio`), each outbound connect blocks a thread of its own
 //! (std has no non-blocking connect), and HTTP trackers are not carried (a full runtime uses
-//! `HttpClient`).
+//! `HttpClient`). A connect has no timeout here: the session's
+//! (`SessionConfig::connect_timeout`) closes a dial that takes too long, and the loop then
+//! drops whatever the thread connects.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::{Arc, Mutex, mpsc};
@@ -61,6 +63,11 @@ struct Sockets {
     ready: VecDeque<Input>,
     /// Disk results from the worker threads.
     disk_done: mpsc::Receiver<Done>,
+    /// Outbound connects in progress, each on a thread of its own.
+    dialing: HashSet<ConnId>,
+    /// Their results, sent by those threads.
+    dialed: mpsc::Receiver<(ConnId, std::io::Result<TcpStream>)>,
+    dial_done: mpsc::Sender<(ConnId, std::io::Result<TcpStream>)>,
     buf: Vec<u8>,
 }
 
@@ -107,12 +114,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     disk.add_torrent(torrent, info_hash, args[1].clone().into());
     println!("added {} (listening on {listen})", info_hash.to_hex());
 
+    let (dial_done, dialed) = mpsc::channel();
     let mut sockets = Sockets {
         listener,
         udp,
         peers: HashMap::new(),
         ready: VecDeque::new(),
         disk_done,
+        dialing: HashSet::new(),
+        dialed,
+        dial_done,
         buf: vec![0; 64 * 1024],
     };
     let started = Instant::now();
@@ -205,12 +216,14 @@ impl Sockets {
     fn act(&mut self, action: Action) {
         match action {
             Action::Connect { conn, addr } => {
-                let result = TcpStream::connect_timeout(&addr, Duration::from_secs(5));
-                let result = result.map_err(|e| e.kind());
-                self.ready.push_back(Input::Connected(conn, result));
+                self.dialing.insert(conn);
+                let done = self.dial_done.clone();
+                std::thread::spawn(move || drop(done.send((conn, TcpStream::connect(addr)))));
             }
-            // Closed at the session's request: no `handle_peer_closed` for it.
+            // Closed at the session's request: no `handle_peer_closed` for it. A dial still
+            // in progress is forgotten (its socket is dropped when the thread reports).
             Action::Close { conn } => {
+                self.dialing.remove(&conn);
                 if let Some(peer) = self.peers.get_mut(&conn) {
                     peer.closing = true;
                 }
@@ -257,6 +270,11 @@ impl Sockets {
             }
             if let Ok(done) = self.disk_done.try_recv() {
                 return Input::Disk(done);
+            }
+            while let Ok((conn, result)) = self.dialed.try_recv() {
+                if self.dialing.remove(&conn) {
+                    return Input::Connected(conn, result.map_err(|e| e.kind()));
+                }
             }
             if let Ok((stream, remote)) = self.listener.accept() {
                 return Input::Accepted(stream, remote);

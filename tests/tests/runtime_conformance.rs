@@ -6,7 +6,7 @@ mod runtime_support;
 macro_rules! conformance {
     ($name:ident, $rt:ident) => {
         mod $name {
-            use crate::runtime_support::{assert_same_tree, bounded, data, files};
+            use crate::runtime_support::{assert_same_tree, black_hole, bounded, data, files};
             use sanstorrent_tests::interop::WorkDir;
 
             crate::runtime_helpers!($rt);
@@ -151,6 +151,42 @@ macro_rules! conformance {
                         leech.stop().await.expect("leecher stops");
                         seed.stop().await.expect("seeder stops");
                         assert!(d.dir.exists() && !files(&d.dir).is_empty(), "the seeder's data stays");
+                    })
+                })
+            }
+
+            /// A dial that never completes is closed by the session's connect timeout (the
+            /// runtime has none of its own).
+            #[test]
+            fn a_dial_that_never_completes_is_closed_by_the_session() {
+                bounded(60, || {
+                    $rt::block_on(async {
+                        use sanstorrent_core::session::PeerCloseReason;
+                        use std::time::{Duration, Instant};
+
+                        let (_listener, _queued, hole) = black_hole();
+                        let work = WorkDir::new(concat!("rtd-", stringify!($name)));
+                        let mut config = ClientConfig::loopback();
+                        config.state_dir = Some(work.join("state"));
+                        let timeout = Duration::from_secs(2);
+                        config.session.connect_timeout = timeout;
+                        let c = Client::new(config).await.expect("starts");
+                        let options = TorrentOptions { peers: vec![hole], ..TorrentOptions::default() };
+                        let started = Instant::now();
+                        let uri = format!("magnet:?xt=urn:btih:{}", "ab".repeat(20));
+                        c.add_magnet(&uri, work.join("out"), options).await.expect("added");
+                        let reason = wait_for(&c, |e| match e {
+                            Event::PeerClosed { addr, reason, .. } if *addr == hole => Some(reason.clone()),
+                            _ => None,
+                        })
+                        .await;
+                        let took = started.elapsed();
+                        assert_eq!(reason, PeerCloseReason::ConnectFailed(std::io::ErrorKind::TimedOut));
+                        assert!(
+                            took >= timeout - Duration::from_millis(100) && took < timeout + Duration::from_secs(3),
+                            "closed after {took:?}, the connect timeout is {timeout:?}"
+                        );
+                        c.stop().await.expect("stops");
                     })
                 })
             }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -86,6 +87,22 @@ pub fn files(root: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// An address on 127.0.0.1 whose connects never complete: a listener that never accepts, its
+/// accept queue filled (the kernel then drops new SYNs). Keep the listener and the streams.
+pub fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("bound");
+    let mut queued = Vec::new();
+    for _ in 0..4096 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return (listener, queued, addr),
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+    }
+    panic!("the accept queue of {addr} never filled");
 }
 
 /// Runs `f` on its own thread and fails the test if it takes longer than `secs`.
