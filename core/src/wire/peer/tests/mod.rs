@@ -10,8 +10,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
+use crate::id::PeerId;
 use crate::rng::Rng;
 use crate::wire::extension_handshake::UT_METADATA;
+use crate::wire::handshake::Reserved;
 
 const PIECE_LEN: u32 = 64 * 1024;
 const PIECES: u32 = 4;
