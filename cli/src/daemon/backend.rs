@@ -138,6 +138,11 @@ pub(crate) struct TorrentOptions {
     pub(crate) bandwidth_priority: Priority,
     /// Download pieces in order.
     pub(crate) sequential: bool,
+    /// Fetch every wanted file's first and last piece first (qBittorrent's
+    /// `firstLastPiecePrio`).
+    pub(crate) first_last_pieces: bool,
+    /// The name a front end gave it (qBittorrent's `torrents/rename`; empty: its own).
+    pub(crate) name: String,
     /// Free-form labels (Transmission labels; the qBittorrent API shows them as tags).
     pub(crate) labels: Vec<String>,
     /// Its category (qBittorrent's; empty: none).
@@ -397,6 +402,10 @@ pub(crate) struct AddTorrent {
     pub(crate) bandwidth_priority: Option<Priority>,
     /// Download pieces in order.
     pub(crate) sequential: Option<bool>,
+    /// Fetch every wanted file's first and last piece first.
+    pub(crate) first_last_pieces: Option<bool>,
+    /// The name to show instead of its own (qBittorrent's `rename`).
+    pub(crate) name: Option<String>,
 }
 
 /// The answer to an add.
@@ -493,6 +502,10 @@ pub(crate) struct TorrentChanges {
     pub(crate) bandwidth_priority: Option<Priority>,
     /// Sequential download.
     pub(crate) sequential: Option<bool>,
+    /// Every wanted file's first and last piece first.
+    pub(crate) first_last_pieces: Option<bool>,
+    /// The name to show (empty: its own again).
+    pub(crate) name: Option<String>,
     /// Replace the labels.
     pub(crate) labels: Option<Vec<String>>,
     /// Set the category (empty: none).
@@ -550,6 +563,8 @@ pub(crate) struct Settings {
     pub(crate) download_limit: SpeedLimit,
     /// Global upload limit.
     pub(crate) upload_limit: SpeedLimit,
+    /// The alternative limits ("turtle mode") and their schedule.
+    pub(crate) alt_speed: AltSpeed,
     /// Whether the download queue applies.
     pub(crate) download_queue_enabled: bool,
     /// Most active downloads.
@@ -587,6 +602,7 @@ impl Settings {
             pex_enabled: true,
             download_limit: SpeedLimit::default(),
             upload_limit: SpeedLimit::default(),
+            alt_speed: AltSpeed::default(),
             download_queue_enabled: false,
             download_queue_size: 5,
             seed_queue_enabled: false,
@@ -599,6 +615,54 @@ impl Settings {
             peer_limit_global: 200,
             peer_limit_per_torrent: 50,
             state_dir,
+        }
+    }
+
+    /// The session's rate limits in force (bytes per second; `None`: unlimited): the
+    /// alternative ones while they are on, otherwise the normal ones that are enabled. A
+    /// limit of 0 means none, as in qBittorrent.
+    pub(crate) fn rates_in_force(&self) -> (Option<u64>, Option<u64>) {
+        let positive = |r: u64| Some(r).filter(|r| *r > 0);
+        if self.alt_speed.enabled {
+            (positive(self.alt_speed.down), positive(self.alt_speed.up))
+        } else {
+            let rate = |l: SpeedLimit| positive(l.bytes_per_sec).filter(|_| l.enabled);
+            (rate(self.download_limit), rate(self.upload_limit))
+        }
+    }
+}
+
+/// The alternative speed limits (Transmission's "turtle mode", qBittorrent's alternative
+/// rate limits) and the schedule that turns them on and off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AltSpeed {
+    /// Download limit, bytes per second (0: none).
+    pub(crate) down: u64,
+    /// Upload limit, bytes per second (0: none).
+    pub(crate) up: u64,
+    /// Whether they are in force.
+    pub(crate) enabled: bool,
+    /// Whether a schedule is set (stored and reported; this daemon does not apply it).
+    pub(crate) time_enabled: bool,
+    /// Minutes after local midnight they go on.
+    pub(crate) time_begin: u32,
+    /// Minutes after local midnight they go off.
+    pub(crate) time_end: u32,
+    /// The days the schedule runs: bit 0 Sunday ... bit 6 Saturday (Transmission's mask).
+    pub(crate) time_day: u32,
+}
+
+impl Default for AltSpeed {
+    /// Transmission's defaults: 50 kB/s each way, off, scheduled 9:00 to 17:00 every day.
+    fn default() -> Self {
+        Self {
+            down: 50_000,
+            up: 50_000,
+            enabled: false,
+            time_enabled: false,
+            time_begin: 540,
+            time_end: 1020,
+            time_day: 127,
         }
     }
 }
@@ -620,6 +684,20 @@ pub(crate) struct SettingsChanges {
     pub(crate) upload_limit: Option<u64>,
     /// Global upload limit on or off.
     pub(crate) upload_limited: Option<bool>,
+    /// Alternative download limit (bytes/s).
+    pub(crate) alt_speed_down: Option<u64>,
+    /// Alternative upload limit (bytes/s).
+    pub(crate) alt_speed_up: Option<u64>,
+    /// Alternative limits on or off.
+    pub(crate) alt_speed_enabled: Option<bool>,
+    /// Their schedule on or off.
+    pub(crate) alt_speed_time_enabled: Option<bool>,
+    /// When the schedule turns them on (minutes after local midnight, below 1440).
+    pub(crate) alt_speed_time_begin: Option<u32>,
+    /// When the schedule turns them off (minutes after local midnight, below 1440).
+    pub(crate) alt_speed_time_end: Option<u32>,
+    /// The schedule's days (bit 0 Sunday ... bit 6 Saturday).
+    pub(crate) alt_speed_time_day: Option<u32>,
     /// Download queue on or off.
     pub(crate) download_queue_enabled: Option<bool>,
     /// Most active downloads.

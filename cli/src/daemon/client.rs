@@ -194,6 +194,8 @@ impl<R: Runtime> ClientBackend<R> {
                 labels: t.labels.clone(),
                 category: t.category.clone(),
                 sequential: Some(t.sequential),
+                first_last_pieces: Some(t.first_last_pieces),
+                name: Some(t.name.clone()).filter(|n| !n.is_empty()),
                 ..AddTorrent::default()
             };
             match self.add_as(add, t.added_date, false, &t.live).await {
@@ -229,6 +231,8 @@ impl<R: Runtime> ClientBackend<R> {
                 labels: t.options.labels.clone(),
                 category: t.options.category.clone(),
                 sequential: t.options.sequential,
+                first_last_pieces: t.options.first_last_pieces,
+                name: t.options.name.clone(),
                 added_date: t.added,
                 live: live::saved_live(&t.files, &t.options, t.trackers.as_ref()),
                 totals: t.totals,
@@ -350,6 +354,8 @@ impl<R: Runtime> ClientBackend<R> {
             peer_limit: add.peer_limit.unwrap_or(peer_limit),
             honors_session_limits: true,
             sequential: add.sequential.unwrap_or(false),
+            first_last_pieces: add.first_last_pieces.unwrap_or(false),
+            name: add.name.map(|n| n.trim().to_owned()).unwrap_or_default(),
             labels: add.labels,
             category: add.category,
             ..TorrentOptions::default()
@@ -359,6 +365,7 @@ impl<R: Runtime> ClientBackend<R> {
         live::apply_files(&mut files, &add.files)?;
         let core = CoreOptions {
             sequential: options.sequential,
+            first_last_pieces: options.first_last_pieces,
             file_priorities: meta
                 .as_deref()
                 .map_or_else(Vec::new, |m| live::core_priorities(m, &files)),

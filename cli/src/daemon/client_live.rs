@@ -6,6 +6,7 @@
 //! A limit of 0 turned on means no limit, as in qBittorrent.
 
 use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::session::TorrentId;
 use sanstorrent_core::session::{
     ChangeError, Priority as CorePriority, TorrentLimits, TrackerEdit as CoreEdit, TrackerInfo,
 };
@@ -13,7 +14,7 @@ use sanstorrent_runtime_common::{Change, ClientError, Runtime};
 
 use super::{ClientBackend, unsupported};
 use crate::daemon::backend::*;
-use crate::daemon::store::{SavedLimits, SavedLive, SavedSettings};
+use crate::daemon::store::{SavedAltSpeed, SavedLimits, SavedLive, SavedSettings};
 
 /// A file's wanted flag and priority (files of the metainfo, padding left out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,14 +193,17 @@ fn refused(e: ClientError) -> BackendError {
 /// What one torrent's change sends to the client.
 struct Plan {
     id: Id,
-    torrent: sanstorrent_core::session::TorrentId,
+    torrent: TorrentId,
     files: Option<(Vec<FileState>, Vec<CorePriority>)>,
     options: TorrentOptions,
     limits: Option<TorrentLimits>,
+    /// Sequential and first-and-last-pieces, when either changes.
+    order: Option<(bool, bool)>,
 }
 
 impl<R: Runtime> ClientBackend<R> {
-    /// [`Backend::change`]: files, limits, trackers, labels and category.
+    /// [`Backend::change`]: files, limits, trackers, labels, category, name, sequential and
+    /// first-and-last-pieces.
     pub(super) async fn change_torrents(
         &self,
         ids: Vec<Id>,
@@ -214,14 +218,17 @@ impl<R: Runtime> ClientBackend<R> {
             upload_limited: None,
             honors_session_limits: None,
             peer_limit: None,
+            sequential: None,
+            first_last_pieces: None,
+            name: None,
             files: FileChanges::default(),
             trackers: Vec::new(),
             ..changes.clone()
         };
         if rest != TorrentChanges::default() {
             return unsupported(
-                "changing torrent options other than files, limits, trackers, labels and \
-                 category",
+                "changing torrent options other than files, limits, trackers, labels, \
+                 category, name, sequential and first-and-last-pieces",
             );
         }
         let plans = {
@@ -266,6 +273,14 @@ impl<R: Runtime> ClientBackend<R> {
                 if let Some(category) = &c.category {
                     o.category.clone_from(category);
                 }
+                if let Some(name) = &c.name {
+                    o.name = name.trim().to_owned();
+                }
+                o.sequential = c.sequential.unwrap_or(o.sequential);
+                o.first_last_pieces = c.first_last_pieces.unwrap_or(o.first_last_pieces);
+                let order = (o.sequential, o.first_last_pieces);
+                let order =
+                    (order != (t.options.sequential, t.options.first_last_pieces)).then_some(order);
                 let limits = (core_limits(&o) != core_limits(&t.options)).then(|| core_limits(&o));
                 plans.push(Plan {
                     id: t.id,
@@ -273,6 +288,7 @@ impl<R: Runtime> ClientBackend<R> {
                     files,
                     options: o,
                     limits,
+                    order,
                 });
             }
             plans
@@ -289,6 +305,12 @@ impl<R: Runtime> ClientBackend<R> {
             if let Some(limits) = plan.limits {
                 client
                     .set_torrent_limits(plan.torrent, limits)
+                    .await
+                    .map_err(refused)?;
+            }
+            if let Some(order) = plan.order {
+                client
+                    .change(piece_order(plan.torrent, order))
                     .await
                     .map_err(refused)?;
             }
@@ -338,6 +360,13 @@ impl<R: Runtime> ClientBackend<R> {
             download_limited: None,
             upload_limit: None,
             upload_limited: None,
+            alt_speed_down: None,
+            alt_speed_up: None,
+            alt_speed_enabled: None,
+            alt_speed_time_enabled: None,
+            alt_speed_time_begin: None,
+            alt_speed_time_end: None,
+            alt_speed_time_day: None,
             peer_limit_global: None,
             peer_limit_per_torrent: None,
             dht_enabled: None,
@@ -346,7 +375,8 @@ impl<R: Runtime> ClientBackend<R> {
         };
         if rest != SettingsChanges::default() {
             return unsupported(
-                "changing session settings other than download-dir, limits, DHT and PEX",
+                "changing session settings other than download-dir, limits, alternative \
+                 limits, DHT and PEX",
             );
         }
         let mut sends = Vec::new();
@@ -359,7 +389,15 @@ impl<R: Runtime> ClientBackend<R> {
             if let Some(start) = c.start_added_torrents {
                 s.start_added_torrents = start;
             }
-            let rates = (s.download_limit, s.upload_limit);
+            let rates = s.rates_in_force();
+            let alt = &mut s.alt_speed;
+            alt.down = c.alt_speed_down.unwrap_or(alt.down);
+            alt.up = c.alt_speed_up.unwrap_or(alt.up);
+            alt.enabled = c.alt_speed_enabled.unwrap_or(alt.enabled);
+            alt.time_enabled = c.alt_speed_time_enabled.unwrap_or(alt.time_enabled);
+            alt.time_begin = c.alt_speed_time_begin.unwrap_or(alt.time_begin).min(1439);
+            alt.time_end = c.alt_speed_time_end.unwrap_or(alt.time_end).min(1439);
+            alt.time_day = c.alt_speed_time_day.unwrap_or(alt.time_day) & 127;
             if let Some(v) = c.download_limit {
                 s.download_limit.bytes_per_sec = v;
             }
@@ -372,12 +410,9 @@ impl<R: Runtime> ClientBackend<R> {
             if let Some(v) = c.upload_limited {
                 s.upload_limit.enabled = v;
             }
-            if rates != (s.download_limit, s.upload_limit) {
-                let rate = |l: SpeedLimit| l.enabled.then_some(l.bytes_per_sec).filter(|r| *r > 0);
-                sends.push(Change::RateLimits {
-                    download: rate(s.download_limit),
-                    upload: rate(s.upload_limit),
-                });
+            if rates != s.rates_in_force() {
+                let (download, upload) = s.rates_in_force();
+                sends.push(Change::RateLimits { download, upload });
             }
             let peers = (s.peer_limit_global, s.peer_limit_per_torrent);
             s.peer_limit_global = c.peer_limit_global.unwrap_or(s.peer_limit_global);
@@ -403,11 +438,9 @@ impl<R: Runtime> ClientBackend<R> {
                 peer_limit_per_torrent: Some(s.peer_limit_per_torrent),
                 dht_enabled: Some(s.dht_enabled),
                 pex_enabled: Some(s.pex_enabled),
+                alt_speed: Some(saved_alt(s.alt_speed)),
             }
         };
-        if sends.is_empty() {
-            return Ok(());
-        }
         let client = self.client()?;
         for change in sends {
             client.change(change).await.map_err(refused)?;
@@ -420,6 +453,28 @@ impl<R: Runtime> ClientBackend<R> {
             )));
         }
         Ok(())
+    }
+}
+
+/// The client's change of a torrent's piece order (sequential, first and last pieces).
+fn piece_order(torrent: TorrentId, (sequential, first_last_pieces): (bool, bool)) -> Change {
+    Change::PieceOrder {
+        torrent,
+        sequential,
+        first_last_pieces,
+    }
+}
+
+/// The alternative limits as saved.
+fn saved_alt(a: AltSpeed) -> SavedAltSpeed {
+    SavedAltSpeed {
+        down: a.down,
+        up: a.up,
+        enabled: a.enabled,
+        time_enabled: a.time_enabled,
+        time_begin: a.time_begin,
+        time_end: a.time_end,
+        time_day: a.time_day,
     }
 }
 
@@ -443,21 +498,30 @@ pub(crate) fn apply_saved_settings(
     session: &mut sanstorrent_core::session::SessionConfig,
     settings: &mut Settings,
 ) {
-    let rate = |(v, on): (u64, bool)| on.then_some(v).filter(|r| *r > 0);
     if let Some((v, on)) = saved.download_limit {
         settings.download_limit = SpeedLimit {
             bytes_per_sec: v,
             enabled: on,
         };
-        session.download_rate_limit = rate((v, on));
     }
     if let Some((v, on)) = saved.upload_limit {
         settings.upload_limit = SpeedLimit {
             bytes_per_sec: v,
             enabled: on,
         };
-        session.upload_rate_limit = rate((v, on));
     }
+    if let Some(a) = saved.alt_speed {
+        settings.alt_speed = AltSpeed {
+            down: a.down,
+            up: a.up,
+            enabled: a.enabled,
+            time_enabled: a.time_enabled,
+            time_begin: a.time_begin.min(1439),
+            time_end: a.time_end.min(1439),
+            time_day: a.time_day & 127,
+        };
+    }
+    (session.download_rate_limit, session.upload_rate_limit) = settings.rates_in_force();
     if let Some(n) = saved.peer_limit_global {
         settings.peer_limit_global = n;
         session.max_connections = n as usize;
@@ -534,5 +598,35 @@ mod tests {
         assert_eq!(o, options);
         assert_eq!(core_limits(&o).download_rate, Some(2048));
         assert_eq!(core_limits(&o).upload_rate, None);
+    }
+
+    #[test]
+    fn saved_alternative_limits_are_the_rates_in_force_while_on() {
+        let mut session = sanstorrent_core::session::SessionConfig::default();
+        let mut settings = Settings::new("/dl".into(), 1, "/state".into());
+        let mut saved = SavedSettings {
+            download_limit: Some((9000, true)),
+            upload_limit: Some((0, true)),
+            alt_speed: Some(saved_alt(AltSpeed {
+                down: 1000,
+                up: 0,
+                enabled: true,
+                ..AltSpeed::default()
+            })),
+            ..SavedSettings::default()
+        };
+        apply_saved_settings(&saved, &mut session, &mut settings);
+        assert_eq!(
+            (session.download_rate_limit, session.upload_rate_limit),
+            (Some(1000), None),
+            "the alternative limits, 0 being none"
+        );
+        saved.alt_speed = Some(saved_alt(AltSpeed::default()));
+        apply_saved_settings(&saved, &mut session, &mut settings);
+        assert_eq!(
+            (session.download_rate_limit, session.upload_rate_limit),
+            (Some(9000), None)
+        );
+        assert_eq!(settings.alt_speed, AltSpeed::default());
     }
 }

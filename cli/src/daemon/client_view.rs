@@ -86,7 +86,11 @@ pub(super) fn view(
     TorrentView {
         id: entry.id,
         hash: Hash(entry.handle.info_hash.0),
-        name: meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned()),
+        name: if entry.options.name.is_empty() {
+            meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned())
+        } else {
+            entry.options.name.clone()
+        },
         status,
         error: snap.and_then(|s| s.error.as_ref()).map(|e| TorrentError {
             kind: match e.kind {

@@ -181,6 +181,12 @@ impl Backend for Fake {
         }
         v.options.labels = add.labels;
         v.options.category = add.category;
+        v.options.sequential = add.sequential.unwrap_or(false);
+        v.options.first_last_pieces = add.first_last_pieces.unwrap_or(false);
+        if let Some(renamed) = add.name {
+            v.name.clone_from(&renamed);
+            v.options.name = renamed;
+        }
         let added = Added::New {
             id: v.id,
             hash: v.hash,
@@ -240,6 +246,13 @@ impl Backend for Fake {
             }
             if let Some(seq) = changes.sequential {
                 t.options.sequential = seq;
+            }
+            if let Some(on) = changes.first_last_pieces {
+                t.options.first_last_pieces = on;
+            }
+            if let Some(name) = &changes.name {
+                t.name.clone_from(name);
+                t.options.name.clone_from(name);
             }
             if let Some(limit) = changes.download_limit {
                 t.options.download_limit.bytes_per_sec = limit;
@@ -306,9 +319,21 @@ impl Backend for Fake {
         if let Some(dir) = changes.download_dir {
             state.settings.download_dir = dir;
         }
+        let s = &mut state.settings;
         if let Some(limit) = changes.download_limit {
-            state.settings.download_limit.bytes_per_sec = limit;
+            s.download_limit.bytes_per_sec = limit;
         }
+        s.download_limit.enabled = changes.download_limited.unwrap_or(s.download_limit.enabled);
+        s.upload_limit.bytes_per_sec = changes.upload_limit.unwrap_or(s.upload_limit.bytes_per_sec);
+        s.upload_limit.enabled = changes.upload_limited.unwrap_or(s.upload_limit.enabled);
+        let alt = &mut s.alt_speed;
+        alt.down = changes.alt_speed_down.unwrap_or(alt.down);
+        alt.up = changes.alt_speed_up.unwrap_or(alt.up);
+        alt.enabled = changes.alt_speed_enabled.unwrap_or(alt.enabled);
+        alt.time_enabled = changes.alt_speed_time_enabled.unwrap_or(alt.time_enabled);
+        alt.time_begin = changes.alt_speed_time_begin.unwrap_or(alt.time_begin);
+        alt.time_end = changes.alt_speed_time_end.unwrap_or(alt.time_end);
+        alt.time_day = changes.alt_speed_time_day.unwrap_or(alt.time_day);
         Ok(())
     }
 

@@ -41,6 +41,12 @@ pub(crate) struct Saved {
     /// Sequential download.
     #[serde(default)]
     pub(crate) sequential: bool,
+    /// Every wanted file's first and last piece first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) first_last_pieces: bool,
+    /// The name a front end gave it (empty: its own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) name: String,
     /// When it was added (Unix seconds).
     #[serde(default)]
     pub(crate) added_date: u64,
@@ -111,6 +117,28 @@ pub(crate) struct SavedSettings {
     /// PEX on or off.
     #[serde(default)]
     pub(crate) pex_enabled: Option<bool>,
+    /// The alternative speed limits and their schedule.
+    #[serde(default)]
+    pub(crate) alt_speed: Option<SavedAltSpeed>,
+}
+
+/// The alternative speed limits as saved ([`AltSpeed`](super::backend::AltSpeed)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SavedAltSpeed {
+    /// Download limit, bytes per second.
+    pub(crate) down: u64,
+    /// Upload limit, bytes per second.
+    pub(crate) up: u64,
+    /// In force.
+    pub(crate) enabled: bool,
+    /// The schedule on.
+    pub(crate) time_enabled: bool,
+    /// Minutes after local midnight the schedule turns them on.
+    pub(crate) time_begin: u32,
+    /// Minutes after local midnight it turns them off.
+    pub(crate) time_end: u32,
+    /// The schedule's days (bit 0 Sunday).
+    pub(crate) time_day: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -310,7 +338,9 @@ mod tests {
             paused: true,
             labels: vec!["tv".into()],
             category: "shows".into(),
-            sequential: false,
+            sequential: true,
+            first_last_pieces: true,
+            name: "renamed".into(),
             added_date: 7,
             live: SavedLive {
                 unwanted: vec![1],
@@ -352,6 +382,15 @@ mod tests {
         let settings = SavedSettings {
             download_limit: Some((5000, true)),
             dht_enabled: Some(false),
+            alt_speed: Some(SavedAltSpeed {
+                down: 1000,
+                up: 2000,
+                enabled: true,
+                time_enabled: true,
+                time_begin: 60,
+                time_end: 120,
+                time_day: 2,
+            }),
             ..SavedSettings::default()
         };
         store.save_settings(&settings).unwrap();

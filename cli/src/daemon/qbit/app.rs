@@ -44,7 +44,7 @@ impl<B: Backend> Qbit<B> {
         let limit = |l: crate::daemon::backend::SpeedLimit| {
             if l.enabled { l.bytes_per_sec } else { 0 }
         };
-        json!({
+        let mut prefs = json!({
             "save_path": s.download_dir.display().to_string(),
             "temp_path_enabled": false,
             "temp_path": "",
@@ -57,8 +57,6 @@ impl<B: Backend> Qbit<B> {
             "max_active_torrents": -1,
             "dl_limit": limit(s.download_limit),
             "up_limit": limit(s.upload_limit),
-            "alt_dl_limit": 0,
-            "alt_up_limit": 0,
             "max_ratio_enabled": s.seed_ratio_limited,
             "max_ratio": if s.seed_ratio_limited { s.seed_ratio_limit } else { -1.0 },
             "max_ratio_act": 0,
@@ -81,7 +79,22 @@ impl<B: Backend> Qbit<B> {
             "create_subfolder_enabled": true,
             "category_changed_tmm_enabled": false,
             "save_path_changed_tmm_enabled": false,
-        })
+        });
+        let alt = s.alt_speed;
+        let schedule = json!({
+            "alt_dl_limit": alt.down,
+            "alt_up_limit": alt.up,
+            "scheduler_enabled": alt.time_enabled,
+            "schedule_from_hour": alt.time_begin / 60,
+            "schedule_from_min": alt.time_begin % 60,
+            "schedule_to_hour": alt.time_end / 60,
+            "schedule_to_min": alt.time_end % 60,
+            "scheduler_days": scheduler_days(alt.time_day),
+        });
+        if let (Value::Object(all), Value::Object(more)) = (&mut prefs, schedule) {
+            all.extend(more);
+        }
+        prefs
     }
 
     async fn set_preferences(&self, form: &Form) -> Answer {
@@ -114,6 +127,33 @@ impl<B: Backend> Qbit<B> {
         if let Some(v) = n(&prefs, "up_limit") {
             c.upload_limited = Some(v > 0);
             c.upload_limit = Some(u64::try_from(v.max(0)).unwrap_or(0));
+        }
+        if let Some(v) = n(&prefs, "alt_dl_limit") {
+            c.alt_speed_down = Some(u64::try_from(v.max(0)).unwrap_or(0));
+        }
+        if let Some(v) = n(&prefs, "alt_up_limit") {
+            c.alt_speed_up = Some(u64::try_from(v.max(0)).unwrap_or(0));
+        }
+        if let Some(b) = prefs.get("scheduler_enabled").and_then(Value::as_bool) {
+            c.alt_speed_time_enabled = Some(b);
+        }
+        let settings = self.backend.settings().await;
+        let time = |hour: &str, min: &str, old: u32| -> Option<u32> {
+            let (h, m) = (n(&prefs, hour), n(&prefs, min));
+            if h.is_none() && m.is_none() {
+                return None;
+            }
+            let h = h.map_or(old / 60, |h| u32::try_from(h.clamp(0, 23)).unwrap_or(0));
+            let m = m.map_or(old % 60, |m| u32::try_from(m.clamp(0, 59)).unwrap_or(0));
+            Some(h * 60 + m)
+        };
+        let alt = settings.alt_speed;
+        c.alt_speed_time_begin = time("schedule_from_hour", "schedule_from_min", alt.time_begin);
+        c.alt_speed_time_end = time("schedule_to_hour", "schedule_to_min", alt.time_end);
+        if let Some(days) = n(&prefs, "scheduler_days") {
+            c.alt_speed_time_day = Some(day_mask(days).ok_or_else(|| {
+                Failure::BadParams(format!("scheduler_days: 0 to 9, not {days}"))
+            })?);
         }
         if let Some(b) = prefs.get("queueing_enabled").and_then(Value::as_bool) {
             c.download_queue_enabled = Some(b);
@@ -152,5 +192,45 @@ impl<B: Backend> Qbit<B> {
         self.allowed
             .check("savepath", path)
             .map_err(|e| Failure::BadParams(e.detail.unwrap_or_default()))
+    }
+}
+
+/// qBittorrent's `scheduler_days` for Transmission's day mask (bit 0 Sunday ... bit 6
+/// Saturday): 0 every day, 1 weekdays, 2 weekends, 3 Monday ... 8 Saturday, 9 Sunday. A mask
+/// qBittorrent cannot name shows as every day.
+fn scheduler_days(mask: u32) -> u32 {
+    match mask {
+        0b011_1110 => 1,
+        0b100_0001 => 2,
+        0b000_0001 => 9,
+        m if m.count_ones() == 1 && m < 128 => m.trailing_zeros() + 2,
+        _ => 0,
+    }
+}
+
+/// Transmission's day mask for qBittorrent's `scheduler_days` (`None`: not 0 to 9).
+fn day_mask(days: i64) -> Option<u32> {
+    match days {
+        0 => Some(0b111_1111),
+        1 => Some(0b011_1110),
+        2 => Some(0b100_0001),
+        3..=8 => Some(1 << (days - 2)),
+        9 => Some(1),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_days_and_day_masks_agree() {
+        for days in 0..=9 {
+            assert_eq!(scheduler_days(day_mask(days).unwrap()), days as u32);
+        }
+        assert_eq!(day_mask(3), Some(0b10), "Monday is bit 1");
+        assert_eq!(day_mask(10), None);
+        assert_eq!(scheduler_days(0b11), 0);
     }
 }

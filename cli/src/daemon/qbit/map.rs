@@ -155,7 +155,7 @@ pub(super) fn info(t: &TorrentView) -> Value {
         "downloaded": t.downloaded_ever,
         "downloaded_session": t.downloaded_ever,
         "eta": t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN),
-        "f_l_piece_prio": false,
+        "f_l_piece_prio": t.options.first_last_pieces,
         "force_start": false,
         "has_metadata": t.metadata_done >= 1.0,
         "hash": hash,

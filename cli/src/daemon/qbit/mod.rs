@@ -132,8 +132,6 @@ pub(crate) struct Qbit<B> {
     auth: Auth,
     allowed: AllowedDirs,
     snapshots: Snapshots,
-    /// Whether the global limits are the alternative ones (qBittorrent's "speed limits mode").
-    alt_speed: std::sync::atomic::AtomicBool,
 }
 
 impl<B: Backend> Qbit<B> {
@@ -150,7 +148,6 @@ impl<B: Backend> Qbit<B> {
             auth: Auth::new(credentials),
             allowed,
             snapshots: Snapshots::default(),
-            alt_speed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

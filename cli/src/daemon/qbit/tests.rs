@@ -402,9 +402,35 @@ fn transfer_and_preferences() {
         body(&call(&q, "transfer/speedLimitsMode", Form::default())),
         "1"
     );
+    assert!(
+        fake.lock().settings.alt_speed.enabled,
+        "the mode is the session's"
+    );
+    // As qBittorrent: the limits of the mode in force are set and reported.
+    let set = Form::default().with("limit", "7000");
+    assert_eq!(call(&q, "transfer/setDownloadLimit", set).status, 200);
+    assert_eq!(fake.lock().settings.alt_speed.down, 7000);
+    assert_eq!(
+        body(&call(&q, "transfer/downloadLimit", Form::default())),
+        "7000"
+    );
+    assert_eq!(
+        json(&call(&q, "transfer/info", Form::default()))["dl_rate_limit"],
+        7000
+    );
+    let mode = Form::default().with("mode", "0");
+    assert_eq!(call(&q, "transfer/setSpeedLimitsMode", mode).status, 200);
+    assert!(!fake.lock().settings.alt_speed.enabled);
     let set = Form::default().with("limit", "5000");
     assert_eq!(call(&q, "transfer/setDownloadLimit", set).status, 200);
     assert_eq!(fake.lock().settings.download_limit.bytes_per_sec, 5000);
+    assert_eq!(fake.lock().settings.alt_speed.down, 7000);
+    assert_eq!(
+        body(&call(&q, "transfer/downloadLimit", Form::default())),
+        "5000"
+    );
+    let bad = Form::default().with("mode", "2");
+    assert_eq!(call(&q, "transfer/setSpeedLimitsMode", bad).status, 400);
     let prefs = json(&call(&q, "app/preferences", Form::default()));
     assert_eq!(prefs["save_path"], "/dl");
     assert_eq!(prefs["listen_port"], 6881);
@@ -415,7 +441,89 @@ fn transfer_and_preferences() {
         body(&call(&q, "app/defaultSavePath", Form::default())),
         "/dl/new"
     );
+    assert_eq!(prefs["alt_dl_limit"], 7000);
+    assert_eq!(prefs["alt_up_limit"], 50_000);
+    assert_eq!(prefs["scheduler_days"], 0);
+    assert_eq!(prefs["schedule_from_hour"], 9);
+    let alt = Form::default().with(
+        "json",
+        r#"{"alt_dl_limit":1000,"alt_up_limit":2000,"scheduler_enabled":true,
+            "schedule_from_hour":22,"schedule_from_min":30,"schedule_to_min":15,
+            "scheduler_days":1}"#,
+    );
+    assert_eq!(call(&q, "app/setPreferences", alt).status, 200);
+    let a = fake.lock().settings.alt_speed;
+    assert_eq!((a.down, a.up, a.time_enabled), (1000, 2000, true));
+    assert_eq!(
+        (a.time_begin, a.time_end, a.time_day),
+        (22 * 60 + 30, 17 * 60 + 15, 62)
+    );
+    let prefs = json(&call(&q, "app/preferences", Form::default()));
+    assert_eq!(prefs["schedule_from_min"], 30);
+    assert_eq!(prefs["schedule_to_hour"], 17);
+    assert_eq!(prefs["scheduler_days"], 1);
+    let bad = Form::default().with("json", r#"{"scheduler_days":12}"#);
+    assert_eq!(call(&q, "app/setPreferences", bad).status, 400);
     let outside = Form::default().with("json", r#"{"save_path":"/etc"}"#);
     assert_eq!(call(&q, "app/setPreferences", outside).status, 400);
     assert_eq!(call(&q, "nothing/here", Form::default()).status, 404);
+}
+
+#[test]
+fn rename_sequential_and_first_last_piece_priority() {
+    let (fake, q) = qbit(None);
+    let rename = Form::default()
+        .with("hash", &hash(1))
+        .with("name", " Better name ");
+    assert_eq!(call(&q, "torrents/rename", rename).status, 200);
+    let info = json(&call(&q, "torrents/info", Form::default()));
+    assert_eq!(info[0]["name"], "Better name");
+    let empty = Form::default().with("hash", &hash(1)).with("name", " ");
+    assert_eq!(call(&q, "torrents/rename", empty).status, 409);
+    let missing = Form::default().with("hash", &hash(9)).with("name", "x");
+    assert_eq!(call(&q, "torrents/rename", missing).status, 404);
+
+    let both = || Form::default().with("hashes", &format!("{}|{}", hash(1), hash(2)));
+    assert_eq!(
+        call(&q, "torrents/toggleSequentialDownload", both()).status,
+        200
+    );
+    assert_eq!(
+        call(&q, "torrents/toggleFirstLastPiecePrio", both()).status,
+        200
+    );
+    let info = json(&call(&q, "torrents/info", Form::default()));
+    for t in info.as_array().unwrap() {
+        assert_eq!(t["seq_dl"], true);
+        assert_eq!(t["f_l_piece_prio"], true);
+    }
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.contains("first_last_pieces: Some(true)"))
+    );
+    call(&q, "torrents/toggleFirstLastPiecePrio", both());
+    let info = json(&call(&q, "torrents/info", Form::default()));
+    assert_eq!(info[1]["f_l_piece_prio"], false);
+
+    let add = Form::default()
+        .with(
+            "urls",
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+        )
+        .with("firstLastPiecePrio", "true")
+        .with("sequentialDownload", "true")
+        .with("rename", "Shown");
+    assert_eq!(body(&call(&q, "torrents/add", add)), "Ok.");
+    let calls = fake.calls();
+    let added = calls.iter().find(|c| c.starts_with("add ")).unwrap();
+    for part in [
+        "sequential: Some(true)",
+        "first_last_pieces: Some(true)",
+        "name: Some(\"Shown\")",
+    ] {
+        assert!(added.contains(part), "{part} missing from {added}");
+    }
+    let info = json(&call(&q, "torrents/info", Form::default()));
+    assert_eq!(info[2]["name"], "Shown");
 }

@@ -127,11 +127,12 @@ impl<B: Backend> Qbit<B> {
                 Ok(Reply::ok())
             }
             "rename" => {
-                self.one(form, Detail::default()).await?;
-                form.required("name")?;
-                Err(Failure::Internal(
-                    "not supported by this daemon: renaming a torrent".into(),
-                ))
+                let t = self.one(form, Detail::default()).await?;
+                let name = form.required("name")?.trim().to_owned();
+                if name.is_empty() {
+                    return Err(Failure::Conflict("Incorrect torrent name".into()));
+                }
+                self.change(vec![t.id], |c| c.name = Some(name)).await
             }
             "renameFile" | "renameFolder" => Err(Failure::Internal(
                 "not supported by this daemon: renaming files".into(),
@@ -189,6 +190,20 @@ impl<B: Backend> Qbit<B> {
                         .await?;
                 }
                 Ok(Reply::ok())
+            }
+            "toggleFirstLastPiecePrio" => {
+                for t in self.select(form).await? {
+                    let on = !t.options.first_last_pieces;
+                    self.change(vec![t.id], |c| c.first_last_pieces = Some(on))
+                        .await?;
+                }
+                Ok(Reply::ok())
+            }
+            "setFirstLastPiecePrio" => {
+                let value = form.bool("value")?.unwrap_or(false);
+                let ids = self.ids(form).await?;
+                self.change(ids, |c| c.first_last_pieces = Some(value))
+                    .await
             }
             "setSequentialDownload" => {
                 let value = form.bool("value")?.unwrap_or(false);
@@ -347,6 +362,11 @@ impl<B: Backend> Qbit<B> {
                 labels: labels.clone(),
                 category: category.clone(),
                 sequential: form.bool("sequentialDownload")?,
+                first_last_pieces: form.bool("firstLastPiecePrio")?,
+                name: form
+                    .get("rename")
+                    .filter(|n| !n.trim().is_empty())
+                    .map(str::to_owned),
                 ..AddTorrent::default()
             };
             match self.backend.add(add).await {

@@ -1,11 +1,9 @@
 //! `transfer/…`: global rates, totals and limits; also the `server_state` of `sync/maindata`.
 
-use std::sync::atomic::Ordering;
-
 use serde_json::{Value, json};
 
 use super::{Answer, Failure, Form, Qbit, Reply};
-use crate::daemon::backend::{Backend, SettingsChanges, SpeedLimit};
+use crate::daemon::backend::{Backend, SettingsChanges};
 
 impl<B: Backend> Qbit<B> {
     pub(super) async fn transfer(&self, method: &str, form: &Form) -> Answer {
@@ -17,41 +15,43 @@ impl<B: Backend> Qbit<B> {
                 }
                 Ok(Reply::json(&state))
             }
-            "speedLimitsMode" => Ok(Reply::text(
-                200,
-                if self.alt_speed.load(Ordering::Relaxed) {
-                    "1"
-                } else {
-                    "0"
-                },
-            )),
+            "speedLimitsMode" => {
+                let alt = self.backend.settings().await.alt_speed.enabled;
+                Ok(Reply::text(200, if alt { "1" } else { "0" }))
+            }
             "toggleSpeedLimitsMode" => {
-                self.alt_speed.fetch_xor(true, Ordering::Relaxed);
-                Ok(Reply::ok())
+                let alt = self.backend.settings().await.alt_speed.enabled;
+                self.set_alt_speed(!alt).await
             }
             "setSpeedLimitsMode" => {
                 let mode = form.i64("mode")?.unwrap_or(0);
-                self.alt_speed.store(mode == 1, Ordering::Relaxed);
-                Ok(Reply::ok())
+                if mode != 0 && mode != 1 {
+                    return Err(Failure::BadParams(format!("mode: 0 or 1, not {mode}")));
+                }
+                self.set_alt_speed(mode == 1).await
             }
-            "downloadLimit" => {
-                let s = self.backend.settings().await;
-                Ok(Reply::text(200, &rate(s.download_limit).to_string()))
+            "downloadLimit" | "uploadLimit" => {
+                let (down, up) = self.backend.settings().await.rates_in_force();
+                let limit = if method == "downloadLimit" { down } else { up };
+                Ok(Reply::text(200, &limit.unwrap_or(0).to_string()))
             }
-            "uploadLimit" => {
-                let s = self.backend.settings().await;
-                Ok(Reply::text(200, &rate(s.upload_limit).to_string()))
-            }
+            // As qBittorrent: the limits of the mode in force change.
             "setDownloadLimit" | "setUploadLimit" => {
                 let limit = form.i64("limit")?.unwrap_or(0);
                 let bytes = u64::try_from(limit.max(0)).unwrap_or(0);
+                let alt = self.backend.settings().await.alt_speed.enabled;
                 let mut c = SettingsChanges::default();
-                if method == "setDownloadLimit" {
-                    c.download_limit = Some(bytes);
-                    c.download_limited = Some(bytes > 0);
-                } else {
-                    c.upload_limit = Some(bytes);
-                    c.upload_limited = Some(bytes > 0);
+                match (method == "setDownloadLimit", alt) {
+                    (true, true) => c.alt_speed_down = Some(bytes),
+                    (false, true) => c.alt_speed_up = Some(bytes),
+                    (true, false) => {
+                        c.download_limit = Some(bytes);
+                        c.download_limited = Some(bytes > 0);
+                    }
+                    (false, false) => {
+                        c.upload_limit = Some(bytes);
+                        c.upload_limited = Some(bytes > 0);
+                    }
                 }
                 self.backend.change_settings(c).await?;
                 Ok(Reply::ok())
@@ -63,10 +63,21 @@ impl<B: Backend> Qbit<B> {
         }
     }
 
+    /// Turns the alternative limits on or off.
+    async fn set_alt_speed(&self, on: bool) -> Answer {
+        let changes = SettingsChanges {
+            alt_speed_enabled: Some(on),
+            ..SettingsChanges::default()
+        };
+        self.backend.change_settings(changes).await?;
+        Ok(Reply::ok())
+    }
+
     /// `server_state`: the session's rates, totals, limits and modes.
     pub(super) async fn server_state(&self) -> Value {
         let stats = self.backend.stats().await;
         let s = self.backend.settings().await;
+        let (down_limit, up_limit) = s.rates_in_force();
         let free = self
             .backend
             .free_space(&s.download_dir)
@@ -84,7 +95,7 @@ impl<B: Backend> Qbit<B> {
             "dht_nodes": 0,
             "dl_info_data": stats.current.downloaded,
             "dl_info_speed": stats.download_rate,
-            "dl_rate_limit": rate(s.download_limit),
+            "dl_rate_limit": down_limit.unwrap_or(0),
             "free_space_on_disk": free,
             "global_ratio": format!("{ratio:.2}"),
             "queueing": s.download_queue_enabled || s.seed_queue_enabled,
@@ -92,8 +103,8 @@ impl<B: Backend> Qbit<B> {
             "total_peer_connections": 0,
             "up_info_data": stats.current.uploaded,
             "up_info_speed": stats.upload_rate,
-            "up_rate_limit": rate(s.upload_limit),
-            "use_alt_speed_limits": self.alt_speed.load(Ordering::Relaxed),
+            "up_rate_limit": up_limit.unwrap_or(0),
+            "use_alt_speed_limits": s.alt_speed.enabled,
             "use_subcategories": false,
         })
     }
@@ -110,8 +121,3 @@ const INFO_KEYS: &[&str] = &[
     "up_info_speed",
     "up_rate_limit",
 ];
-
-/// A limit in bytes/s, 0 for none.
-fn rate(l: SpeedLimit) -> u64 {
-    if l.enabled { l.bytes_per_sec } else { 0 }
-}

@@ -48,9 +48,11 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
     // number (Sonarr and Radarr refuse anything below 2.40).
     let version = format!("4.1.1 (sanstorrent {})", env!("CARGO_PKG_VERSION"));
     let value = json!({
-        "alt_speed_down": 50, "alt_speed_enabled": false, "alt_speed_time_begin": 540,
-        "alt_speed_time_day": 127, "alt_speed_time_enabled": false, "alt_speed_time_end": 1020,
-        "alt_speed_up": 50, "anti_brute_force_enabled": false, "blocklist_enabled": false,
+        "alt_speed_down": s.alt_speed.down / SPEED_K, "alt_speed_enabled": s.alt_speed.enabled,
+        "alt_speed_time_begin": s.alt_speed.time_begin, "alt_speed_time_day": s.alt_speed.time_day,
+        "alt_speed_time_enabled": s.alt_speed.time_enabled,
+        "alt_speed_time_end": s.alt_speed.time_end, "alt_speed_up": s.alt_speed.up / SPEED_K,
+        "anti_brute_force_enabled": false, "blocklist_enabled": false,
         "blocklist_size": 0, "blocklist_url": "", "cache_size_mib": 4,
         "config_dir": s.state_dir.display().to_string(), "default_trackers": "",
         "dht_enabled": s.dht_enabled, "download_dir": s.download_dir.display().to_string(),
@@ -124,6 +126,24 @@ pub(crate) async fn set<B: Backend>(
             .u64("speed_limit_up")?
             .map(|k| k.saturating_mul(SPEED_K)),
         upload_limited: params.bool("speed_limit_up_enabled")?,
+        alt_speed_down: params
+            .u64("alt_speed_down")?
+            .map(|k| k.saturating_mul(SPEED_K)),
+        alt_speed_up: params
+            .u64("alt_speed_up")?
+            .map(|k| k.saturating_mul(SPEED_K)),
+        alt_speed_enabled: params.bool("alt_speed_enabled")?,
+        alt_speed_time_enabled: params.bool("alt_speed_time_enabled")?,
+        alt_speed_time_begin: minute(params, "alt_speed_time_begin")?,
+        alt_speed_time_end: minute(params, "alt_speed_time_end")?,
+        alt_speed_time_day: match params.u32("alt_speed_time_day")? {
+            Some(d) if d > 127 => {
+                return Err(MethodError::invalid_params(
+                    "`alt_speed_time_day` is a mask of the 7 days (0 to 127)",
+                ));
+            }
+            d => d,
+        },
         download_queue_enabled: params.bool("download_queue_enabled")?,
         download_queue_size: params.u32("download_queue_size")?,
         seed_queue_enabled: params.bool("seed_queue_enabled")?,
@@ -140,6 +160,16 @@ pub(crate) async fn set<B: Backend>(
         backend.change_settings(changes).await?;
     }
     Ok(Map::new())
+}
+
+/// A time of day in minutes after midnight (0 to 1439).
+fn minute(params: &Params<'_>, key: &str) -> Result<Option<u32>, MethodError> {
+    match params.u32(key)? {
+        Some(m) if m >= 24 * 60 => Err(MethodError::invalid_params(format!(
+            "`{key}` is minutes after midnight (0 to 1439)"
+        ))),
+        m => Ok(m),
+    }
 }
 
 /// Answers `session-stats`.

@@ -486,10 +486,47 @@ fn session_get_set_and_stats() {
         std::path::Path::new("/dl/new")
     );
     assert_eq!(fake.lock().settings.download_limit.bytes_per_sec, 10_000);
+    assert_eq!(fake.lock().settings.alt_speed.up, 5000);
     assert_eq!(
         modern_error(&rpc, "session_set", json!({"download_dir": "/tmp"}))["code"],
         -32602
     );
+    // Turtle mode and its schedule: kB/s on the wire, bytes/s inside.
+    assert_eq!(all["alt-speed-down"], 50);
+    assert_eq!(all["alt-speed-enabled"], false);
+    legacy(
+        &rpc,
+        "session-set",
+        json!({"alt-speed-down": 20, "alt-speed-enabled": true, "alt-speed-time-enabled": true,
+               "alt-speed-time-begin": 60, "alt-speed-time-end": 1439,
+               "alt-speed-time-day": 65}),
+    );
+    let a = fake.lock().settings.alt_speed;
+    assert_eq!((a.down, a.up, a.enabled), (20_000, 5000, true));
+    assert_eq!(
+        (a.time_enabled, a.time_begin, a.time_end, a.time_day),
+        (true, 60, 1439, 65)
+    );
+    let alt = modern(
+        &rpc,
+        "session_get",
+        json!({"fields": ["alt_speed_down", "alt_speed_up", "alt_speed_enabled",
+                          "alt_speed_time_enabled", "alt_speed_time_begin",
+                          "alt_speed_time_end", "alt_speed_time_day"]}),
+    );
+    assert_eq!(
+        alt,
+        json!({"alt_speed_down": 20, "alt_speed_up": 5, "alt_speed_enabled": true,
+               "alt_speed_time_enabled": true, "alt_speed_time_begin": 60,
+               "alt_speed_time_end": 1439, "alt_speed_time_day": 65})
+    );
+    for bad in [
+        json!({"alt_speed_time_begin": 1440}),
+        json!({"alt_speed_time_day": 128}),
+        json!({"alt_speed_enabled": "yes"}),
+    ] {
+        assert_eq!(modern_error(&rpc, "session_set", bad)["code"], -32602);
+    }
 
     let stats = legacy(&rpc, "session-stats", json!({}));
     assert_eq!(stats["torrentCount"], 2);

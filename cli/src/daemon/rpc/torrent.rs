@@ -52,6 +52,8 @@ pub(crate) async fn add<B: Backend>(
         peer_limit: params.u32("peer_limit")?,
         bandwidth_priority: priority(params, "bandwidth_priority")?,
         sequential: params.bool("sequential_download")?,
+        first_last_pieces: None,
+        name: None,
     };
     let (key, id, hash, name) = match backend.add(add).await? {
         Added::New { id, hash, name } => ("torrent_added", id, hash, name),
@@ -194,6 +196,8 @@ pub(crate) async fn set<B: Backend>(
         peer_limit: params.u32("peer_limit")?,
         bandwidth_priority: priority(params, "bandwidth_priority")?,
         sequential: params.bool("sequential_download")?,
+        first_last_pieces: None,
+        name: None,
         labels: params.labels("labels")?,
         category: None,
         queue_position: params.u32("queue_position")?,
