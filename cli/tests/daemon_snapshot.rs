@@ -216,6 +216,11 @@ while time.time() < deadline:
         break
     time.sleep(0.2)
 assert g.name == name and g.metadata_percent_complete == 1.0, g.fields
+# Its files are choosable once the metadata came.
+c.change_torrent(t.id, files_unwanted=[0])
+assert not c.get_torrent(t.id).get_files()[0].selected
+c.change_torrent(t.id, files_wanted=[0])
+assert c.get_torrent(t.id).get_files()[0].selected
 print("metadata fetched")
 "#;
 

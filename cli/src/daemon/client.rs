@@ -464,6 +464,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
+        self.adopt_metadata(&entries, &snaps);
         entries
             .iter()
             .enumerate()

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use sanstorrent_core::bencode::Encoder;
 use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::metainfo::Metainfo;
-use sanstorrent_core::session::{Event, SnapshotDetail, TorrentId, TorrentStats};
+use sanstorrent_core::session::{Event, SnapshotDetail, TorrentId, TorrentSnapshot, TorrentStats};
 use sanstorrent_runtime_common::Runtime;
 
-use super::{ClientBackend, State};
+use super::{ClientBackend, Entry, State};
 use crate::daemon::rpc::unix_now;
 use crate::daemon::totals::SessionTotals;
 
@@ -98,6 +98,26 @@ impl<R: Runtime> ClientBackend<R> {
         }
     }
 
+    /// Takes the metadata a snapshot shows before its event is drained: a front end that
+    /// saw a magnet's files can choose them at once.
+    pub(super) fn adopt_metadata(&self, entries: &[Entry], snaps: &[Option<TorrentSnapshot>]) {
+        let fetched: Vec<_> = entries
+            .iter()
+            .zip(snaps)
+            .filter(|(entry, _)| entry.meta.is_none())
+            .filter_map(|(entry, snap)| Some((entry.handle.id, snap.as_ref()?.metainfo.clone()?)))
+            .collect();
+        if fetched.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        for (torrent, meta) in fetched {
+            if let Some(i) = state.torrents.iter().position(|t| t.handle.id == torrent) {
+                self.metadata_received(&mut state, i, meta);
+            }
+        }
+    }
+
     /// Saves a magnet's metadata as `<hash>.torrent` (with the magnet's trackers), then
     /// lets the list name that file instead of the magnet.
     fn metadata_received(&self, state: &mut State, i: usize, meta: Arc<Metainfo>) {
@@ -116,6 +136,8 @@ impl<R: Runtime> ClientBackend<R> {
             }
         }
         entry.name = meta.name().to_owned();
+        // Its files become choosable: every one wanted, as the client fetches them.
+        entry.files = super::live::initial_files(&meta);
         entry.meta = Some(meta);
     }
 }
