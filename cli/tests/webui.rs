@@ -1,17 +1,22 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium`) driven by
-//! Playwright's Python package (test.sh installs both), through `webui.py` beside this file.
+//! Playwright's Python package (test.sh installs both), through `webui.py` beside this file,
+//! against a daemon behind `--http-auth` that downloads from a libtorrent seeder found through
+//! opentracker (the dropped .torrent and the one served by URL) or named in the magnet link.
 
 mod common;
+mod interop_support;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{Scratch, create_torrent, start_daemon, test_python};
+use common::{Scratch, s, start_daemon, test_python};
+use interop_support::{bounded, data, lt_addr, lt_seeder};
+use sanstorrent_tests::interop::{Tracker, WorkDir};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[test]
-fn a_dropped_torrent_is_added_completed_stopped_and_removed_in_the_browser() {
+fn the_web_ui_adds_downloads_chooses_files_limits_moves_and_removes_in_a_browser() {
     if !Path::new(CHROMIUM).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -20,34 +25,54 @@ fn a_dropped_torrent_is_added_completed_stopped_and_removed_in_the_browser() {
         eprintln!("skipped: no {CHROMIUM} (test.sh installs it)");
         return;
     }
-    let Some(python) = test_python(&["playwright"]) else {
+    let Some(python) = test_python(&["playwright", "transmission_rpc"]) else {
         return;
     };
-    let w = Scratch::new("webui");
-    // The data is already in the download directory: the daemon checks it and seeds.
-    w.file("share/a.bin", 300_000, 1);
-    w.file("share/b.bin", 200_000, 2);
-    let torrent = create_torrent(&w, "share");
-    let (daemon, http) = start_daemon(&w, w.path(), &["--http-auth", "user:secret"]);
-    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/webui-screenshots");
-    std::fs::create_dir_all(shots).unwrap();
-    let out = Command::new(&python)
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webui.py"),
-            &format!("http://127.0.0.1:{http}/"),
-            "user:secret",
-            &torrent,
-            shots,
-        ])
-        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        .output()
-        .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{stderr}\n(screenshots in {shots})"
-    );
-    assert!(stdout.contains("web ui ok"), "{stdout}\n{stderr}");
-    drop(daemon);
+    bounded(500, move || {
+        let work = WorkDir::new("webui");
+        let tracker = Tracker::start(&work, "trk");
+        // Nested directories, a file sharing its pieces with others, an empty file.
+        let d = data(
+            &work,
+            "multi",
+            3_000_000,
+            32 * 1024,
+            &[&tracker.http_url()],
+            &[],
+        );
+        tracker.allow(&d.info_hash);
+        // About 6 s per download: the page is watched while it runs.
+        let seeder = lt_seeder(&work, "seeder", &d, &["--upload-limit", "500000"]);
+        let magnet = format!("{}&x.pe={}", d.magnet, lt_addr(&seeder));
+
+        let w = Scratch::new("webui");
+        let dl = w.join("dl");
+        std::fs::create_dir_all(&dl).unwrap();
+        let (daemon, http) = start_daemon(&w, &dl, &["--http-auth", "user:secret"]);
+        let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/webui-screenshots");
+        std::fs::create_dir_all(shots).unwrap();
+        let out = Command::new(&python)
+            .args([
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webui.py"),
+                &format!("http://127.0.0.1:{http}/"),
+                "user:secret",
+                s(&d.torrent),
+                &magnet,
+                s(&d.dir),
+                s(&dl),
+                shots,
+            ])
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .output()
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{stderr}\n(screenshots in {shots})"
+        );
+        assert!(stdout.contains("web ui ok"), "{stdout}\n{stderr}");
+        drop(daemon);
+        drop(seeder);
+    });
 }

@@ -114,9 +114,10 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function bar(fraction, label) {
+  const fill = el('span');
+  fill.style.width = `${(100 * fraction).toFixed(1)}%`; // Through the DOM: CSP refuses style="".
   return el('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100,
-    'aria-valuenow': Math.round(100 * fraction), 'aria-label': label },
-  el('span', { style: `width:${(100 * fraction).toFixed(1)}%` }));
+    'aria-valuenow': Math.round(100 * fraction), 'aria-label': label }, fill);
 }
 
 // ---- The list -----------------------------------------------------------------------------
@@ -235,7 +236,9 @@ async function refresh() {
 
 function showTotals(stats) {
   const n = stats.torrent_count;
-  const parts = [`↓ ${speed(stats.download_speed)}`, `↑ ${speed(stats.upload_speed)}`,
+  const limit = (on, kbps) => (on ? ` (at most ${speed(kbps * 1000)})` : '');
+  const parts = [`↓ ${speed(stats.download_speed)}${limit(session.speed_limit_down_enabled, session.speed_limit_down)}`,
+    `↑ ${speed(stats.upload_speed)}${limit(session.speed_limit_up_enabled, session.speed_limit_up)}`,
     `${n} torrent${n === 1 ? '' : 's'}`,
     `total ↓ ${size(stats.cumulative_stats.downloaded_bytes)} ↑ ${size(stats.cumulative_stats.uploaded_bytes)}`];
   if (session.free != null) parts.push(`${size(session.free)} free`);
@@ -264,20 +267,64 @@ function onAction(name) {
     if (!confirm(`Remove ${names}${data ? ' and delete its data' : ''}?`)) return;
     return act(rpc('torrent_remove', { ids, delete_local_data: data }));
   }
-  if (name === 'move') {
-    const location = prompt(`Move ${names} to:`, session.download_dir || '');
-    if (location) act(rpc('torrent_set_location', { ids, location, move: true }));
-  } else if (name === 'labels') {
+  if (name === 'move') openMove(ids, names);
+  else if (name === 'limits') openLimits(ids, names);
+  else if (name === 'labels') {
     const labels = prompt(`Labels of ${names} (comma separated):`, torrents.get(ids[0]).labels.join(', '));
     if (labels != null) act(rpc('torrent_set', { ids, labels: splitList(labels) }));
-  } else if (name === 'limits') {
-    const down = prompt('Download limit in kB/s (empty: none):', '');
-    if (down == null) return;
-    const up = prompt('Upload limit in kB/s (empty: none):', '');
-    if (up == null) return;
-    act(rpc('torrent_set', { ids, download_limited: down !== '', download_limit: Number(down) || 0,
-      upload_limited: up !== '', upload_limit: Number(up) || 0 }));
   }
+}
+
+/** Opens a form dialog: fills it, runs `save` on submit, shows its error in `errorSel`. */
+function formDialog(dialog, errorSel, save) {
+  $(errorSel).textContent = '';
+  dialog.onsubmit = async e => {
+    e.preventDefault();
+    try {
+      await save();
+      dialog.close();
+      fullFetch = true;
+      refresh();
+    } catch (err) {
+      $(errorSel).textContent = err.message;
+    }
+  };
+  dialog.showModal();
+}
+
+function openMove(ids, names) {
+  $('#move-title').textContent = `Move ${names}`;
+  $('#move-location').value = torrents.get(ids[0]).download_dir || session.download_dir || '';
+  $('#move-data').checked = true;
+  formDialog($('#move'), '#move-error', () => rpc('torrent_set_location',
+    { ids, location: $('#move-location').value.trim(), move: $('#move-data').checked }));
+}
+
+async function openLimits(ids, names) {
+  const fields = ['download_limit', 'download_limited', 'upload_limit', 'upload_limited',
+    'honors_session_limits', 'peer_limit'];
+  let t;
+  try {
+    [t] = (await rpc('torrent_get', { ids: [ids[0]], fields })).torrents;
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  const form = $('#limits-form');
+  $('#limits-title').textContent = `Limits of ${names}`;
+  for (const name of fields) {
+    const input = form.elements[name];
+    if (input.type === 'checkbox') input.checked = !!t[name]; else input.value = t[name] ?? '';
+  }
+  formDialog($('#limits'), '#limits-error', () => {
+    const changes = {};
+    for (const name of fields) {
+      const input = form.elements[name];
+      const v = input.type === 'checkbox' ? input.checked : Number(input.value);
+      if (ids.length > 1 || v !== t[name]) changes[name] = v;
+    }
+    return Object.keys(changes).length ? rpc('torrent_set', { ids, ...changes }) : null;
+  });
 }
 
 const splitList = text => text.split(',').map(s => s.trim()).filter(Boolean);
@@ -290,27 +337,36 @@ function openAdd() {
   $('#add-file-name').textContent = '';
   $('#add-error').textContent = '';
   $('#add-files').hidden = true;
+  $('#add-choose-label').hidden = false;
   $('#add-dir').value = session.download_dir || '';
   $('#add-paused').checked = session.start_added_torrents === false;
   if (!$('#add').open) $('#add').showModal();
 }
 
+/** Fills `list` with a checkbox per file ([path, length] pairs), all checked. */
+function fileChecklist(list, files) {
+  list.replaceChildren(...files.map(([name, length], i) => el('li', {},
+    el('label', { class: 'check' }, el('input', { type: 'checkbox', checked: true, 'data-index': i }),
+      ` ${name} (${size(length)})`))));
+}
+
+/** Indices of the files left unchecked in `list`. */
+const unchecked = list => [...list.querySelectorAll('input:not(:checked)')].map(b => Number(b.dataset.index));
+
 async function chooseFile(file) {
   if (!$('#add').open) openAdd();
   const bytes = new Uint8Array(await file.arrayBuffer());
   $('#add-file-name').textContent = file.name;
+  $('#add-error').textContent = '';
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
   addMetainfo = btoa(binary);
-  const list = $('#add-files ul');
-  list.replaceChildren();
   try {
-    torrentFiles(bdecode(bytes)).forEach(([name, length], i) => list.append(el('li', {},
-      el('label', { class: 'check' }, el('input', { type: 'checkbox', checked: true, 'data-index': i }),
-        ` ${name} (${size(length)})`))));
+    fileChecklist($('#add-files ul'), torrentFiles(bdecode(bytes)));
     $('#add-files').hidden = false;
+    $('#add-choose-label').hidden = true; // The files are listed here already.
   } catch (e) {
     $('#add-error').textContent = `Not a .torrent file: ${e.message}`;
     addMetainfo = null;
@@ -318,17 +374,22 @@ async function chooseFile(file) {
 }
 
 async function submitAdd() {
-  const params = { download_dir: $('#add-dir').value.trim(), paused: $('#add-paused').checked };
+  const paused = $('#add-paused').checked;
+  const params = { download_dir: $('#add-dir').value.trim(), paused };
   const labels = splitList($('#add-labels').value);
   if (labels.length) params.labels = labels;
   const link = $('#add-link').value.trim();
+  let choose = false;
   if (addMetainfo) {
     params.metainfo = addMetainfo;
-    const unwanted = [...$('#add-files').querySelectorAll('input:not(:checked)')]
-      .map(b => Number(b.dataset.index));
+    const unwanted = unchecked($('#add-files'));
     if (unwanted.length) params.files_unwanted = unwanted;
   } else if (link) {
     params.filename = link;
+    choose = $('#add-choose').checked;
+    // A magnet's files are known only once its metadata came from peers, which a stopped
+    // torrent never asks: it runs until then, and the chooser stops it.
+    if (choose) params.paused = !/^magnet:/i.test(link);
   } else {
     $('#add-error').textContent = 'Give a magnet link, a URL, or a .torrent file.';
     return;
@@ -336,11 +397,75 @@ async function submitAdd() {
   try {
     const r = await rpc('torrent_add', params);
     $('#add').close();
-    if (r.torrent_duplicate) showError(`Already there: ${r.torrent_duplicate.name}`);
     fullFetch = true;
     refresh();
+    if (r.torrent_duplicate) showError(`Already there: ${r.torrent_duplicate.name}`);
+    else if (choose) openChooser(r.torrent_added.id, !paused);
   } catch (e) {
     $('#add-error').textContent = e.message;
+  }
+}
+
+const sleep = ms => new Promise(resolve => { setTimeout(resolve, ms); });
+
+/** The file chooser of a torrent just added from a link: waits for its metadata, makes sure
+ * it is stopped, lists its files, then sets the unchecked ones unwanted and starts it (unless
+ * it was to start paused). */
+async function openChooser(id, start) {
+  const dialog = $('#choose');
+  const list = $('#choose-files ul');
+  $('#choose-name').textContent = 'Choose files';
+  $('#choose-status').textContent = 'Waiting for the list of files (a magnet link asks peers for it)…';
+  $('#choose-files').hidden = true;
+  $('#choose-error').textContent = '';
+  $('#choose-submit').disabled = true;
+  $('#choose-submit').textContent = start ? 'Start' : 'Save';
+  dialog.dataset.id = id;
+  dialog.onsubmit = async e => {
+    e.preventDefault();
+    const unwanted = unchecked(list);
+    const wanted = [...list.querySelectorAll('input:checked')].map(b => Number(b.dataset.index));
+    try {
+      const changes = {};
+      if (unwanted.length) changes.files_unwanted = unwanted;
+      if (wanted.length) changes.files_wanted = wanted;
+      await rpc('torrent_set', { ids: [id], ...changes });
+      if (start) await rpc('torrent_start', { ids: [id] });
+      dialog.close();
+    } catch (err) {
+      $('#choose-error').textContent = err.message;
+    }
+    fullFetch = true;
+    refresh();
+  };
+  dialog.showModal();
+  const fields = ['name', 'status', 'files', 'metadata_percent_complete'];
+  while (dialog.open && dialog.dataset.id === String(id)) {
+    let t;
+    try {
+      [t] = (await rpc('torrent_get', { ids: [id], fields })).torrents;
+    } catch (e) {
+      $('#choose-error').textContent = e.message;
+    }
+    if (!t) {
+      $('#choose-status').textContent = 'The torrent is gone.';
+      return;
+    }
+    if (t.metadata_percent_complete >= 1 && t.files.length) {
+      try {
+        if (t.status !== 0) await rpc('torrent_stop', { ids: [id] });
+      } catch (e) {
+        $('#choose-error').textContent = e.message;
+      }
+      $('#choose-name').textContent = `Choose files of ${t.name}`;
+      $('#choose-status').textContent = 'It stays stopped until you start it.';
+      fileChecklist(list, t.files.map(f => [f.name, f.length]));
+      $('#choose-files').hidden = false;
+      $('#choose-submit').disabled = false;
+      fullFetch = true;
+      return;
+    }
+    await sleep(250);
   }
 }
 
@@ -411,32 +536,56 @@ async function refreshDetails() {
   }
   if (!t || id !== detailsId) return;
   drawPieces(t.pieces, t.piece_count);
-  const focused = document.activeElement && document.activeElement.dataset.key;
-  const view = { files: filesView, peers: peersView, trackers: trackersView, info: infoView }[detailsTab](t);
-  $('#details-body').replaceChildren(view);
-  if (focused) { const again = $(`[data-key="${focused}"]`, view); if (again) again.focus(); }
+  const body = $('#details-body');
+  if (detailsTab === 'files') {
+    const tree = body.firstChild;
+    // The tree is kept while its torrent and files stay: what is open, focused or picked stays.
+    if (tree && tree.dataset.files === `${t.id}:${t.files.length}`) updateFiles(tree, t);
+    else body.replaceChildren(filesView(t));
+    return;
+  }
+  const view = { peers: peersView, trackers: trackersView, info: infoView }[detailsTab](t);
+  body.replaceChildren(view);
 }
 
+/** Draws which pieces we have, at most one column per pixel: a column's shade is the share
+ * of its pieces we have. */
 function drawPieces(base64, count) {
   const canvas = $('#pieces');
-  canvas.hidden = !base64; // The daemon may not report pieces.
-  const bits = atob(base64 || '');
-  canvas.width = Math.max(1, count);
-  const ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, canvas.width, 1);
-  ctx.fillStyle = getComputedStyle(canvas).color;
+  canvas.hidden = !base64 || !count; // No metadata yet.
+  if (canvas.hidden) return;
+  const bits = atob(base64);
+  const columns = Math.max(1, Math.min(count, canvas.clientWidth || 600));
+  canvas.width = columns;
+  const have = new Array(columns).fill(0);
+  let total = 0;
   for (let p = 0; p < count; p++) {
-    if (bits.charCodeAt(p >> 3) & (0x80 >> (p & 7))) ctx.fillRect(p, 0, 1, 1);
+    if (bits.charCodeAt(p >> 3) & (0x80 >> (p & 7))) {
+      have[Math.floor((p * columns) / count)]++;
+      total++;
+    }
   }
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, columns, 1);
+  ctx.fillStyle = getComputedStyle(canvas).color;
+  for (let c = 0; c < columns; c++) {
+    const start = Math.ceil((c * count) / columns);
+    const end = Math.ceil(((c + 1) * count) / columns);
+    if (!have[c] || end <= start) continue;
+    ctx.globalAlpha = have[c] / (end - start);
+    ctx.fillRect(c, 0, 1, 1);
+  }
+  ctx.globalAlpha = 1;
+  canvas.setAttribute('aria-label', `Pieces: ${total} of ${count}`);
 }
 
 function filesView(t) {
-  const root = { dirs: new Map(), files: [] };
+  const root = { dirs: new Map(), files: [], path: '' };
   t.files.forEach((f, i) => {
     const parts = f.name.split('/');
     let node = root;
     for (const dir of parts.slice(0, -1)) {
-      if (!node.dirs.has(dir)) node.dirs.set(dir, { dirs: new Map(), files: [] });
+      if (!node.dirs.has(dir)) node.dirs.set(dir, { dirs: new Map(), files: [], path: `${node.path}${dir}/` });
       node = node.dirs.get(dir);
     }
     node.files.push({ ...f, ...t.file_stats[i], index: i, leaf: parts[parts.length - 1] });
@@ -448,32 +597,55 @@ function filesView(t) {
     const list = el('ul', { class: 'tree' });
     for (const [name, dir] of node.dirs) {
       const all = indices(dir);
-      const wanted = all.every(i => t.file_stats[i].wanted);
       list.append(el('li', {}, el('details', { open: true }, el('summary', {},
-        el('input', { type: 'checkbox', checked: wanted, 'aria-label': `Download ${name}`, 'data-key': `d${name}`,
+        el('input', { type: 'checkbox', 'aria-label': `Download ${dir.path}`, 'data-files': all.join(','),
           onchange: e => setWanted(all, e.target.checked) }), ` ${name}/`), tree(dir))));
     }
     for (const f of node.files) {
-      const done = f.length ? f.bytes_completed / f.length : 1;
-      list.append(el('li', { class: 'file' },
-        el('label', { class: 'check' }, el('input', { type: 'checkbox', checked: f.wanted,
-          'data-key': `w${f.index}`, 'aria-label': `Download ${f.name}`,
-          onchange: e => setWanted([f.index], e.target.checked) }), ` ${f.leaf}`),
-        el('span', { class: 'progress' }, bar(done, `${f.leaf} progress`), el('small', {}, percent(done))),
+      list.append(el('li', { class: 'file', 'data-index': f.index },
+        el('label', { class: 'check' }, el('input', { type: 'checkbox', 'data-key': 'wanted',
+          'aria-label': `Download ${f.name}`, onchange: e => setWanted([f.index], e.target.checked) }), ` ${f.leaf}`),
+        el('span', { class: 'progress' }, bar(0, `${f.leaf} progress`), el('small', {})),
         el('span', {}, size(f.length)),
         prioritySelect(t.id, f)));
     }
     return list;
   }
-  return tree(root);
+  const view = tree(root);
+  view.dataset.files = `${t.id}:${t.files.length}`;
+  updateFiles(view, t);
+  return view;
 }
 
+/** Shows each file's wanted flag, priority and progress in the tree made by `filesView`. */
+function updateFiles(view, t) {
+  for (const li of view.querySelectorAll('li.file')) {
+    const i = Number(li.dataset.index);
+    const f = t.files[i];
+    const stats = t.file_stats[i];
+    const done = f.length ? f.bytes_completed / f.length : 1;
+    $('[data-key=wanted]', li).checked = stats.wanted;
+    const select = $('select', li);
+    if (document.activeElement !== select) select.value = PRIORITIES[stats.priority];
+    const fill = $('.bar', li);
+    fill.setAttribute('aria-valuenow', Math.round(100 * done));
+    fill.firstChild.style.width = `${(100 * done).toFixed(1)}%`;
+    $('small', li).textContent = percent(done);
+  }
+  for (const box of view.querySelectorAll('input[data-files]')) {
+    const all = box.dataset.files.split(',').map(Number);
+    const wanted = all.filter(i => t.file_stats[i].wanted).length;
+    box.checked = wanted === all.length;
+    box.indeterminate = wanted > 0 && wanted < all.length;
+  }
+}
+
+const PRIORITIES = { 1: 'high', 0: 'normal', '-1': 'low' };
+
 function prioritySelect(id, f) {
-  const select = el('select', { 'aria-label': `Priority of ${f.name}`, 'data-key': `p${f.index}`,
+  return el('select', { 'aria-label': `Priority of ${f.name}`,
     onchange: e => act(rpc('torrent_set', { ids: [id], [`priority_${e.target.value}`]: [f.index] })) },
   ...['high', 'normal', 'low'].map(p => el('option', { value: p }, p)));
-  select.value = { 1: 'high', 0: 'normal', '-1': 'low' }[f.priority];
-  return select;
 }
 
 function table(headings, rowsData) {
@@ -546,20 +718,36 @@ function init() {
     if (e.target.checked) for (const id of torrents.keys()) selected.add(id);
     updateActions();
   });
-  $('#add-form').addEventListener('submit', e => {
-    if (e.submitter && e.submitter.value === 'ok') { e.preventDefault(); submitAdd(); }
+  $('#choose-all').addEventListener('click', () => {
+    for (const b of $('#choose-files').querySelectorAll('input')) b.checked = true;
   });
+  $('#choose-none').addEventListener('click', () => {
+    for (const b of $('#choose-files').querySelectorAll('input')) b.checked = false;
+  });
+  $('#choose').addEventListener('close', () => { delete $('#choose').dataset.id; });
+  // Cancel closes; Enter in a field submits (the form's first button is its own).
+  for (const b of document.querySelectorAll('button.cancel')) {
+    b.addEventListener('click', () => b.closest('dialog').close());
+  }
+  $('#add-form').addEventListener('submit', e => { e.preventDefault(); submitAdd(); });
   $('#add-file').addEventListener('change', e => { if (e.target.files[0]) chooseFile(e.target.files[0]); });
-  $('#settings-form').addEventListener('submit', e => {
-    if (e.submitter && e.submitter.value === 'ok') { e.preventDefault(); saveSettings(); }
-  });
+  $('#settings-form').addEventListener('submit', e => { e.preventDefault(); saveSettings(); });
   $('#details-close').addEventListener('click', () => $('#details').close());
   $('#details').addEventListener('close', () => { detailsId = null; });
-  for (const tab of document.querySelectorAll('[role=tab]')) {
+  const tabs = [...document.querySelectorAll('[role=tab]')];
+  for (const tab of tabs) {
     tab.addEventListener('click', () => {
       detailsTab = tab.dataset.tab;
-      for (const t of document.querySelectorAll('[role=tab]')) t.setAttribute('aria-selected', t === tab);
+      for (const t of tabs) t.setAttribute('aria-selected', t === tab);
+      $('#details-body').replaceChildren();
       refreshDetails();
+    });
+    tab.addEventListener('keydown', e => { // Arrows move between the tabs.
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (!step) return;
+      const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+      next.focus();
+      next.click();
     });
   }
   document.addEventListener('dragover', e => { e.preventDefault(); document.body.classList.add('dragging'); });
@@ -579,7 +767,12 @@ function init() {
   });
   updateActions();
   loadSession().then(refresh);
-  setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+  let polls = 0;
+  setInterval(() => {
+    if (document.hidden) return;
+    // The session (limits, free space) changes rarely, or from other front ends.
+    if (++polls % 10 === 0) loadSession().then(refresh); else refresh();
+  }, POLL_MS);
 }
 
 init();
