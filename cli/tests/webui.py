@@ -183,6 +183,17 @@ with sync_playwright() as p:
         page.select_option("#filter-label", "")
         page.fill("#search", "")
 
+        # Keyboard: Space selects a row, Enter on its name opens the details, Escape closes.
+        row.locator("input[type=checkbox]").focus()
+        page.keyboard.press("Space")
+        assert row.locator("input[type=checkbox]").is_checked()
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "multi"
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#details[open]")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#details:not([open])", state="attached")
+
         # The torrent's limits, then the global ones and PEX in the settings.
         row.locator("input[type=checkbox]").check()
         page.click("[data-act=limits]")
