@@ -132,6 +132,11 @@ pub(crate) struct TorrentOptions {
     pub(crate) seed_idle_limit: u32,
     /// Which idle limit applies.
     pub(crate) seed_idle_mode: LimitMode,
+    /// Stop seeding after this many minutes of seeding (with `seed_time_mode` Single;
+    /// qBittorrent's `seeding_time_limit`).
+    pub(crate) seed_time_limit: u32,
+    /// Which seeding time limit applies.
+    pub(crate) seed_time_mode: LimitMode,
     /// Most peers connected for this torrent.
     pub(crate) peer_limit: u32,
     /// The torrent's bandwidth priority.
@@ -339,6 +344,10 @@ pub(crate) struct TorrentView {
     pub(crate) magnet_link: String,
     /// Its place in the queue, from 0.
     pub(crate) queue_position: u32,
+    /// Started ahead of the queue (`torrent-start-now`, qBittorrent's force start).
+    pub(crate) forced: bool,
+    /// Stopped by a seeding limit (Transmission's `isFinished`).
+    pub(crate) is_finished: bool,
     /// Seconds spent downloading, all sessions.
     pub(crate) seconds_downloading: u64,
     /// Seconds spent seeding, all sessions.
@@ -496,6 +505,10 @@ pub(crate) struct TorrentChanges {
     pub(crate) seed_idle_limit: Option<u32>,
     /// Which idle limit applies.
     pub(crate) seed_idle_mode: Option<LimitMode>,
+    /// Seeding time limit, minutes.
+    pub(crate) seed_time_limit: Option<u32>,
+    /// Which seeding time limit applies.
+    pub(crate) seed_time_mode: Option<LimitMode>,
     /// Most peers.
     pub(crate) peer_limit: Option<u32>,
     /// Bandwidth priority.
@@ -573,6 +586,13 @@ pub(crate) struct Settings {
     pub(crate) seed_queue_enabled: bool,
     /// Most active seeds.
     pub(crate) seed_queue_size: u32,
+    /// Most active torrents of both kinds while a queue applies (qBittorrent's
+    /// `max_active_torrents`; `None`: no limit).
+    pub(crate) max_active_torrents: Option<u32>,
+    /// Whether running torrents idle for `queue_stalled_minutes` take no queue slot.
+    pub(crate) queue_stalled_enabled: bool,
+    /// Minutes without data moving after which a running torrent is stalled.
+    pub(crate) queue_stalled_minutes: u32,
     /// Default seeding ratio limit.
     pub(crate) seed_ratio_limit: f64,
     /// Whether the default ratio limit applies.
@@ -581,6 +601,10 @@ pub(crate) struct Settings {
     pub(crate) idle_seeding_limit: u32,
     /// Whether the default idle limit applies.
     pub(crate) idle_seeding_limit_enabled: bool,
+    /// Default seeding time limit, minutes (qBittorrent's `max_seeding_time`).
+    pub(crate) seeding_time_limit: u32,
+    /// Whether the default seeding time limit applies.
+    pub(crate) seeding_time_limit_enabled: bool,
     /// Start torrents when added.
     pub(crate) start_added_torrents: bool,
     /// Most peers overall.
@@ -607,10 +631,15 @@ impl Settings {
             download_queue_size: 5,
             seed_queue_enabled: false,
             seed_queue_size: 10,
+            max_active_torrents: None,
+            queue_stalled_enabled: true,
+            queue_stalled_minutes: 30,
             seed_ratio_limit: 2.0,
             seed_ratio_limited: false,
             idle_seeding_limit: 30,
             idle_seeding_limit_enabled: false,
+            seeding_time_limit: 1440,
+            seeding_time_limit_enabled: false,
             start_added_torrents: true,
             peer_limit_global: 200,
             peer_limit_per_torrent: 50,
@@ -706,6 +735,12 @@ pub(crate) struct SettingsChanges {
     pub(crate) seed_queue_enabled: Option<bool>,
     /// Most active seeds.
     pub(crate) seed_queue_size: Option<u32>,
+    /// Most active torrents (`Some(None)`: no limit).
+    pub(crate) max_active_torrents: Option<Option<u32>>,
+    /// Stalled torrents take no slot, on or off.
+    pub(crate) queue_stalled_enabled: Option<bool>,
+    /// Minutes until a running torrent is stalled.
+    pub(crate) queue_stalled_minutes: Option<u32>,
     /// Default ratio limit.
     pub(crate) seed_ratio_limit: Option<f64>,
     /// Default ratio limit on or off.
@@ -714,6 +749,10 @@ pub(crate) struct SettingsChanges {
     pub(crate) idle_seeding_limit: Option<u32>,
     /// Default idle limit on or off.
     pub(crate) idle_seeding_limit_enabled: Option<bool>,
+    /// Default seeding time limit, minutes.
+    pub(crate) seeding_time_limit: Option<u32>,
+    /// Default seeding time limit on or off.
+    pub(crate) seeding_time_limit_enabled: Option<bool>,
     /// Start torrents when added.
     pub(crate) start_added_torrents: Option<bool>,
     /// Most peers overall.

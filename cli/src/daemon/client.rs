@@ -13,6 +13,7 @@ use sanstorrent_runtime_common::{Client, ClientError, HttpClient, Runtime, Torre
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
+use super::seed_limits::Reached;
 use super::store::{Saved, SavedLive, Store};
 use super::totals::{Seen, SessionTotals, TorrentTotals};
 
@@ -20,6 +21,8 @@ use super::totals::{Seen, SessionTotals, TorrentTotals};
 mod events;
 #[path = "client_live.rs"]
 pub(crate) mod live;
+#[path = "client_queue.rs"]
+mod queueing;
 #[path = "client_view.rs"]
 mod view;
 
@@ -32,6 +35,9 @@ pub(crate) struct ClientBackend<R: Runtime> {
     store: Option<Store>,
     /// Fetches `filename` URLs (`None`: adding by URL fails with the reason).
     http: Option<HttpClient<R>>,
+    /// One token: whoever holds it applies the queue and the seeding limits (one at a time,
+    /// so the client gets starts and stops in the order they were decided).
+    turn: (async_channel::Sender<()>, async_channel::Receiver<()>),
 }
 
 #[derive(Debug)]
@@ -62,7 +68,18 @@ struct Entry {
     meta: Option<Arc<Metainfo>>,
     magnet_link: String,
     added: u64,
+    /// Stopped by the user or by a seeding limit (the queue never starts it).
     stopped: bool,
+    /// Runs in the client (otherwise stopped, or waiting in the queue).
+    running: bool,
+    /// Its place in the queue.
+    position: u32,
+    /// Started ahead of the queue.
+    forced: bool,
+    /// The seeding limit that stopped it, if one did.
+    finished: Option<Reached>,
+    /// When it last started running (Unix seconds; 0: not this run).
+    started_at: u64,
     options: TorrentOptions,
     /// Its files' wanted flags and priorities (empty until the metadata is known).
     files: Vec<live::FileState>,
@@ -88,8 +105,11 @@ impl<R: Runtime> ClientBackend<R> {
             }
             saved
         });
+        let turn = async_channel::bounded(1);
+        let _ = turn.0.try_send(());
         Self {
             store,
+            turn,
             http: None,
             client: Mutex::new(Some(Arc::new(client))),
             state: Mutex::new(State {
@@ -170,7 +190,7 @@ impl<R: Runtime> ClientBackend<R> {
             .load_groups()
             .map_err(|e| format!("the saved categories and tags: {e}"))?;
         let mut restored = 0;
-        for t in saved {
+        for (place, t) in (0u32..).zip(saved) {
             let source = match &t.magnet {
                 // A magnet whose metadata was saved before the list said so.
                 Some(uri) => store
@@ -204,13 +224,23 @@ impl<R: Runtime> ClientBackend<R> {
                     let mut state = self.lock();
                     if let Some(entry) = state.torrents.iter_mut().find(|e| e.id == id) {
                         entry.totals = t.totals;
+                        entry.position = t.queue_position.unwrap_or(place);
+                        entry.forced = t.forced;
+                        entry.finished = t.finished;
                     }
                 }
                 Ok(Added::Duplicate { .. }) => {}
                 Err(e) => tracing::error!("saved torrent {}: {e}", t.hash),
             }
         }
-        self.persist(&self.lock());
+        {
+            let mut state = self.lock();
+            queueing::renumber(&mut state.torrents, &[], crate::daemon::queue::Move::Top);
+            self.persist(&state);
+        }
+        if let Err(e) = self.enforce().await {
+            tracing::warn!("applying the queue: {e}");
+        }
         Ok(restored)
     }
 
@@ -236,6 +266,9 @@ impl<R: Runtime> ClientBackend<R> {
                 added_date: t.added,
                 live: live::saved_live(&t.files, &t.options, t.trackers.as_ref()),
                 totals: t.totals,
+                queue_position: Some(t.position),
+                forced: t.forced,
+                finished: t.finished,
             })
             .collect();
         if let Err(e) = store.save(&saved) {
@@ -342,16 +375,18 @@ impl<R: Runtime> ClientBackend<R> {
         let dir = add
             .download_dir
             .unwrap_or_else(|| self.lock().settings.download_dir.clone());
-        let (peer_limit, paused) = {
+        let (paused, queued, s) = {
             let state = self.lock();
-            let settings = &state.settings;
-            (
-                settings.peer_limit_per_torrent,
-                add.paused.unwrap_or(!settings.start_added_torrents),
-            )
+            let s = state.settings.clone();
+            let paused = add.paused.unwrap_or(!s.start_added_torrents);
+            // With a queue, the queue starts it (see `enforce` below).
+            (paused, queueing::limits(&s).any(), s)
         };
         let mut options = TorrentOptions {
-            peer_limit: add.peer_limit.unwrap_or(peer_limit),
+            peer_limit: add.peer_limit.unwrap_or(s.peer_limit_per_torrent),
+            seed_ratio_limit: s.seed_ratio_limit,
+            seed_idle_limit: s.idle_seeding_limit,
+            seed_time_limit: s.seeding_time_limit,
             honors_session_limits: true,
             sequential: add.sequential.unwrap_or(false),
             first_last_pieces: add.first_last_pieces.unwrap_or(false),
@@ -371,7 +406,7 @@ impl<R: Runtime> ClientBackend<R> {
                 .map_or_else(Vec::new, |m| live::core_priorities(m, &files)),
             limits: live::core_limits(&options),
             trackers: saved.trackers.clone(),
-            stopped: paused,
+            stopped: paused || queued,
             ..CoreOptions::default()
         };
         if let (Some(store), Some(raw), true) = (&self.store, &raw, persist) {
@@ -387,27 +422,40 @@ impl<R: Runtime> ClientBackend<R> {
                 ClientError::Add(e) => BackendError::Invalid(e.to_string()),
                 other => BackendError::System(other.to_string()),
             })?;
-        let mut state = self.lock();
-        let id = Id(state.next_id);
-        state.next_id += 1;
-        state.added_this_run += u64::from(persist);
-        state.torrents.push(Entry {
-            id,
-            handle,
-            name: name.clone(),
-            dir,
-            meta,
-            magnet_link,
-            added,
-            totals: TorrentTotals::default(),
-            seen: Seen::default(),
-            stopped: paused,
-            options,
-            files,
-            trackers: saved.trackers.clone(),
-        });
-        if persist {
-            self.persist(&state);
+        let id = {
+            let mut state = self.lock();
+            let id = Id(state.next_id);
+            state.next_id += 1;
+            state.added_this_run += u64::from(persist);
+            let running = !(paused || queued);
+            let position = state.torrents.iter().map(|t| t.position + 1).max();
+            state.torrents.push(Entry {
+                running,
+                position: position.unwrap_or(0),
+                forced: false,
+                finished: None,
+                started_at: if running { unix_now() } else { 0 },
+                id,
+                handle,
+                name: name.clone(),
+                dir,
+                meta,
+                magnet_link,
+                added,
+                totals: TorrentTotals::default(),
+                seen: Seen::default(),
+                stopped: paused,
+                options,
+                files,
+                trackers: saved.trackers.clone(),
+            });
+            if persist {
+                self.persist(&state);
+            }
+            id
+        };
+        if persist && let Err(e) = self.enforce().await {
+            tracing::warn!("applying the queue: {e}");
         }
         Ok(Added::New {
             id,
@@ -429,19 +477,31 @@ impl<R: Runtime> ClientBackend<R> {
             .collect()
     }
 
-    /// Marks the listed torrents stopped (or running) and saves the list; the handles of
-    /// those that changed.
-    fn set_stopped(&self, ids: &[Id], stopped: bool) -> Vec<TorrentHandle> {
+    /// Marks the listed torrents stopped by the user (or not: then the queue decides when
+    /// they run; `now`: ahead of the queue) and saves the list; the handles of those to stop
+    /// in the client.
+    fn set_stopped(&self, ids: &[Id], stopped: bool, now: bool) -> Vec<TorrentHandle> {
         let mut state = self.lock();
-        let handles = state
-            .torrents
-            .iter_mut()
-            .filter(|t| ids.contains(&t.id) && t.stopped != stopped)
-            .map(|t| {
-                t.stopped = stopped;
-                t.handle
-            })
-            .collect();
+        let mut handles = Vec::new();
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+            t.stopped = stopped;
+            t.forced = !stopped && (now || t.forced);
+            if stopped && t.running {
+                t.running = false;
+                handles.push(t.handle);
+            }
+            if !stopped {
+                // A manual start lifts the limit that stopped it (as Transmission does
+                // for a reached ratio); an idle limit counts from this start.
+                match t.finished.take() {
+                    Some(Reached::Ratio) => t.options.seed_ratio_mode = LimitMode::Unlimited,
+                    Some(Reached::SeedingTime) => {
+                        t.options.seed_time_mode = LimitMode::Unlimited;
+                    }
+                    Some(Reached::Idle) | None => {}
+                }
+            }
+        }
         self.persist(&state);
         handles
     }
@@ -485,20 +545,27 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         }
         let client = self.client()?;
         let handles = match action {
-            Action::Stop => self.set_stopped(&ids, true),
-            Action::Start | Action::StartNow => self.set_stopped(&ids, false),
+            Action::Stop => self.set_stopped(&ids, true, false),
+            Action::Start | Action::StartNow => {
+                self.set_stopped(&ids, false, action == Action::StartNow);
+                // The queue starts them (at once when it has room).
+                return self.enforce().await;
+            }
             Action::Verify => self.handles_of(&ids, |_| true),
-            Action::Reannounce => self.handles_of(&ids, |t| !t.stopped),
+            Action::Reannounce => self.handles_of(&ids, |t| t.running),
         };
         for handle in handles {
             let id = handle.id;
             match action {
                 Action::Stop => client.stop_torrent(id).await,
-                Action::Start | Action::StartNow => client.start_torrent(id).await,
                 Action::Verify => client.recheck_torrent(id).await,
-                Action::Reannounce => client.reannounce(id).await,
+                _ => client.reannounce(id).await,
             }
             .map_err(|e| BackendError::System(e.to_string()))?;
+        }
+        if action == Action::Stop {
+            // Their slots go to the next in the queue.
+            self.enforce().await?;
         }
         Ok(())
     }
@@ -514,6 +581,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             state
                 .removed
                 .extend(gone.iter().map(|t: &Entry| (t.id, now)));
+            queueing::renumber(&mut state.torrents, &[], crate::daemon::queue::Move::Top);
             self.persist(&state);
             gone
         };
@@ -529,7 +597,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
                 .await
                 .map_err(|e| BackendError::System(e.to_string()))?;
         }
-        Ok(())
+        self.enforce().await
     }
 
     async fn change(&self, ids: Vec<Id>, changes: TorrentChanges) -> Outcome<()> {
@@ -540,8 +608,19 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         unsupported("moving data")
     }
 
-    async fn queue_move(&self, _ids: Vec<Id>, _to: QueueMove) -> Outcome<()> {
-        unsupported("a queue")
+    async fn queue_move(&self, ids: Vec<Id>, to: QueueMove) -> Outcome<()> {
+        let to = match to {
+            QueueMove::Top => crate::daemon::queue::Move::Top,
+            QueueMove::Up => crate::daemon::queue::Move::Up,
+            QueueMove::Down => crate::daemon::queue::Move::Down,
+            QueueMove::Bottom => crate::daemon::queue::Move::Bottom,
+        };
+        {
+            let mut state = self.lock();
+            queueing::renumber(&mut state.torrents, &ids, to);
+            self.persist(&state);
+        }
+        self.enforce().await
     }
 
     async fn settings(&self) -> Settings {

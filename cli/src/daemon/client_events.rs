@@ -149,7 +149,7 @@ impl State {
         let (up, down) =
             entry
                 .totals
-                .account(&mut entry.seen, stats, !entry.stopped, now, unix_now());
+                .account(&mut entry.seen, stats, entry.running, now, unix_now());
         self.run.uploaded = self.run.uploaded.saturating_add(up);
         self.run.downloaded = self.run.downloaded.saturating_add(down);
         self.totals_dirty = true;

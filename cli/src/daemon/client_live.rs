@@ -132,6 +132,7 @@ pub(super) fn saved_live(
         low: pick(&|s| s.priority == Priority::Low),
         limits: (limits != default).then_some(limits),
         trackers: trackers.cloned(),
+        seed_limits: super::queueing::saved_seed_limits(o),
     }
 }
 
@@ -163,6 +164,7 @@ pub(super) fn restore_live(live: &SavedLive, files: &mut [FileState], o: &mut To
         o.honors_session_limits = l.honors_session_limits;
         o.peer_limit = l.peer_limit;
     }
+    super::queueing::restore_seed_limits(live.seed_limits.as_ref(), o);
 }
 
 /// The announce-list of `trackers` (tiers in order).
@@ -223,12 +225,20 @@ impl<R: Runtime> ClientBackend<R> {
             name: None,
             files: FileChanges::default(),
             trackers: Vec::new(),
+            seed_ratio_limit: None,
+            seed_ratio_mode: None,
+            seed_idle_limit: None,
+            seed_idle_mode: None,
+            seed_time_limit: None,
+            seed_time_mode: None,
+            queue_position: None,
             ..changes.clone()
         };
         if rest != TorrentChanges::default() {
             return unsupported(
-                "changing torrent options other than files, limits, trackers, labels, \
-                 category, name, sequential and first-and-last-pieces",
+                "changing torrent options other than files, limits, seeding limits, queue \
+                 position, trackers, labels, category, name, sequential and \
+                 first-and-last-pieces",
             );
         }
         let plans = {
@@ -281,6 +291,7 @@ impl<R: Runtime> ClientBackend<R> {
                 let order = (o.sequential, o.first_last_pieces);
                 let order =
                     (order != (t.options.sequential, t.options.first_last_pieces)).then_some(order);
+                super::queueing::change_options(&mut o, c);
                 let limits = (core_limits(&o) != core_limits(&t.options)).then(|| core_limits(&o));
                 plans.push(Plan {
                     id: t.id,
@@ -333,56 +344,38 @@ impl<R: Runtime> ClientBackend<R> {
             }
             done.push((plan, trackers));
         }
-        let mut state = self.lock();
-        for (plan, trackers) in done {
-            if let Some(t) = state.torrents.iter_mut().find(|t| t.id == plan.id) {
-                if let Some((files, _)) = plan.files {
-                    t.files = files;
-                }
-                t.options = plan.options;
-                if trackers.is_some() {
-                    t.trackers = trackers;
+        {
+            let mut state = self.lock();
+            for (plan, trackers) in done {
+                if let Some(t) = state.torrents.iter_mut().find(|t| t.id == plan.id) {
+                    if let Some((files, _)) = plan.files {
+                        t.files = files;
+                    }
+                    t.options = plan.options;
+                    if trackers.is_some() {
+                        t.trackers = trackers;
+                    }
                 }
             }
+            if let Some(place) = changes.queue_position {
+                let to = crate::daemon::queue::Move::To(place);
+                super::queueing::renumber(&mut state.torrents, &ids, to);
+            }
+            self.persist(&state);
         }
-        self.persist(&state);
-        Ok(())
+        self.enforce().await
     }
 
     /// [`Backend::change_settings`]: the default download dir, starting added torrents, rate
     /// and peer limits, DHT and PEX (saved in the state dir).
     pub(super) async fn change_session(&self, changes: SettingsChanges) -> Outcome<()> {
-        let c = changes.clone();
-        let rest = SettingsChanges {
-            download_dir: None,
-            start_added_torrents: None,
-            download_limit: None,
-            download_limited: None,
-            upload_limit: None,
-            upload_limited: None,
-            alt_speed_down: None,
-            alt_speed_up: None,
-            alt_speed_enabled: None,
-            alt_speed_time_enabled: None,
-            alt_speed_time_begin: None,
-            alt_speed_time_end: None,
-            alt_speed_time_day: None,
-            peer_limit_global: None,
-            peer_limit_per_torrent: None,
-            dht_enabled: None,
-            pex_enabled: None,
-            ..changes
-        };
-        if rest != SettingsChanges::default() {
-            return unsupported(
-                "changing session settings other than download-dir, limits, alternative \
-                 limits, DHT and PEX",
-            );
-        }
+        let c = changes;
         let mut sends = Vec::new();
+        let queue_changed;
         let saved = {
             let mut state = self.lock();
             let s = &mut state.settings;
+            queue_changed = super::queueing::change_settings(s, &c);
             if let Some(dir) = c.download_dir {
                 s.download_dir = dir;
             }
@@ -439,6 +432,7 @@ impl<R: Runtime> ClientBackend<R> {
                 dht_enabled: Some(s.dht_enabled),
                 pex_enabled: Some(s.pex_enabled),
                 alt_speed: Some(saved_alt(s.alt_speed)),
+                queue: Some(super::queueing::saved_queue(s)),
             }
         };
         let client = self.client()?;
@@ -451,6 +445,9 @@ impl<R: Runtime> ClientBackend<R> {
             return Err(BackendError::System(format!(
                 "cannot save the settings: {e}"
             )));
+        }
+        if queue_changed {
+            self.enforce().await?;
         }
         Ok(())
     }
@@ -537,6 +534,9 @@ pub(crate) fn apply_saved_settings(
     if let Some(on) = saved.pex_enabled {
         session.pex = on;
         settings.pex_enabled = on;
+    }
+    if let Some(q) = &saved.queue {
+        super::queueing::restore_queue(q, settings);
     }
 }
 

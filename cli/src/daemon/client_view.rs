@@ -62,12 +62,13 @@ pub(super) fn view(
         ),
         None => (Status::Stopped, 0, 0, 0, 0, 0, 0, (0, 0), 0),
     };
-    let status = if entry.stopped {
-        Status::Stopped
-    } else {
-        status
-    };
     let left = wanted.saturating_sub(have);
+    let status = match (entry.stopped, entry.running) {
+        (true, _) => Status::Stopped,
+        (false, false) if total > 0 && left == 0 => Status::SeedWait,
+        (false, false) => Status::DownloadWait,
+        (false, true) => status,
+    };
     let meta = snap
         .and_then(|s| s.metainfo.as_deref())
         .or(entry.meta.as_deref());
@@ -137,7 +138,7 @@ pub(super) fn view(
         } else {
             totals.activity_date
         },
-        start_date: entry.added,
+        start_date: entry.started_at,
         date_created: meta
             .and_then(Metainfo::creation_date)
             .and_then(|d| u64::try_from(d).ok())
@@ -146,7 +147,9 @@ pub(super) fn view(
         creator: meta.and_then(Metainfo::created_by).unwrap_or("").to_owned(),
         is_private: meta.is_some_and(Metainfo::is_private),
         magnet_link: entry.magnet_link.clone(),
-        queue_position: entry.id.0.saturating_sub(1),
+        queue_position: entry.position,
+        forced: entry.forced,
+        is_finished: entry.stopped && entry.finished.is_some(),
         seconds_downloading: totals.seconds_downloading,
         seconds_seeding: totals.seconds_seeding,
         options: entry.options.clone(),

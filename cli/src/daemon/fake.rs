@@ -66,6 +66,8 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
         is_private: false,
         magnet_link: format!("magnet:?xt=urn:btih:{}", Hash(hash).to_hex()),
         queue_position: id.saturating_sub(1),
+        forced: false,
+        is_finished: false,
         seconds_downloading: 10,
         seconds_seeding: 0,
         options: TorrentOptions {

@@ -18,7 +18,9 @@ mod client;
 mod fake;
 mod http;
 mod qbit;
+mod queue;
 mod rpc;
+mod seed_limits;
 mod space;
 mod store;
 mod totals;
@@ -200,6 +202,9 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
             break;
         }
         backend.drain_events().await;
+        if let Err(e) = backend.enforce().await {
+            tracing::warn!("applying the queue: {e}");
+        }
         if let Some(dir) = &plan.watch_dir {
             watch::scan(&*backend, dir).await;
         }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::backend::Groups;
+use super::seed_limits::Reached;
 use super::totals::{SessionTotals, TorrentTotals};
 
 /// The list's format version.
@@ -56,6 +57,15 @@ pub(crate) struct Saved {
     /// Its totals over every run.
     #[serde(default)]
     pub(crate) totals: TorrentTotals,
+    /// Its place in the queue (`None`: its place in the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) queue_position: Option<u32>,
+    /// Started ahead of the queue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) forced: bool,
+    /// The seeding limit that stopped it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) finished: Option<Reached>,
 }
 
 /// What of a torrent changes while it runs: files wanted and their priorities (indices
@@ -77,6 +87,29 @@ pub(crate) struct SavedLive {
     /// Its announce-list once edited (`None`: the metainfo's or magnet's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) trackers: Option<Vec<Vec<String>>>,
+    /// Its seeding limits (`None`: the session's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) seed_limits: Option<SavedSeedLimits>,
+}
+
+/// A torrent's seeding limits: each a value and a mode (Transmission's numbers: 0 the
+/// session's, 1 its own, 2 none).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedSeedLimits {
+    /// Ratio.
+    pub(crate) ratio: f64,
+    /// Which ratio limit applies.
+    pub(crate) ratio_mode: i64,
+    /// Idle minutes.
+    pub(crate) idle_minutes: u32,
+    /// Which idle limit applies.
+    pub(crate) idle_mode: i64,
+    /// Seeding minutes.
+    #[serde(default)]
+    pub(crate) seeding_minutes: u32,
+    /// Which seeding time limit applies.
+    #[serde(default)]
+    pub(crate) seeding_mode: i64,
 }
 
 /// A torrent's own limits.
@@ -97,7 +130,7 @@ pub(crate) struct SavedLimits {
 }
 
 /// Session settings changed at run time (`None`: the command line's or the default).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SavedSettings {
     /// Global download limit, bytes per second, and whether it applies.
     #[serde(default)]
@@ -120,6 +153,9 @@ pub(crate) struct SavedSettings {
     /// The alternative speed limits and their schedule.
     #[serde(default)]
     pub(crate) alt_speed: Option<SavedAltSpeed>,
+    /// The queues and seeding limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) queue: Option<SavedQueue>,
 }
 
 /// The alternative speed limits as saved ([`AltSpeed`](super::backend::AltSpeed)).
@@ -139,6 +175,39 @@ pub(crate) struct SavedAltSpeed {
     pub(crate) time_end: u32,
     /// The schedule's days (bit 0 Sunday).
     pub(crate) time_day: u32,
+}
+
+/// The session's queue settings and default seeding limits, as changed at run time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // Each is a setting of its own.
+pub(crate) struct SavedQueue {
+    /// Whether the download queue applies.
+    pub(crate) download_queue_enabled: bool,
+    /// Most active downloads.
+    pub(crate) download_queue_size: u32,
+    /// Whether the seed queue applies.
+    pub(crate) seed_queue_enabled: bool,
+    /// Most active seeds.
+    pub(crate) seed_queue_size: u32,
+    /// Most active torrents (`None`: no limit).
+    #[serde(default)]
+    pub(crate) max_active_torrents: Option<u32>,
+    /// Whether stalled torrents take no slot.
+    pub(crate) queue_stalled_enabled: bool,
+    /// Minutes until a torrent is stalled.
+    pub(crate) queue_stalled_minutes: u32,
+    /// Default ratio limit.
+    pub(crate) seed_ratio_limit: f64,
+    /// Whether it applies.
+    pub(crate) seed_ratio_limited: bool,
+    /// Default idle limit, minutes.
+    pub(crate) idle_seeding_limit: u32,
+    /// Whether it applies.
+    pub(crate) idle_seeding_limit_enabled: bool,
+    /// Default seeding time limit, minutes.
+    pub(crate) seeding_time_limit: u32,
+    /// Whether it applies.
+    pub(crate) seeding_time_limit_enabled: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -355,12 +424,23 @@ mod tests {
                     peer_limit: 9,
                 }),
                 trackers: Some(vec![vec!["udp://t.example:80".into()]]),
+                seed_limits: Some(SavedSeedLimits {
+                    ratio: 0.5,
+                    ratio_mode: 1,
+                    idle_minutes: 30,
+                    idle_mode: 2,
+                    seeding_minutes: 0,
+                    seeding_mode: 0,
+                }),
             },
             totals: TorrentTotals {
                 uploaded: 5,
                 done_date: 9,
                 ..TorrentTotals::default()
             },
+            queue_position: Some(3),
+            forced: true,
+            finished: Some(Reached::Ratio),
         }];
         store.save_metainfo(&saved[0].hash, b"d4:infode").unwrap();
         store.save(&saved).unwrap();
@@ -390,6 +470,21 @@ mod tests {
                 time_begin: 60,
                 time_end: 120,
                 time_day: 2,
+            }),
+            queue: Some(SavedQueue {
+                download_queue_enabled: true,
+                download_queue_size: 1,
+                seed_queue_enabled: false,
+                seed_queue_size: 10,
+                max_active_torrents: Some(4),
+                queue_stalled_enabled: true,
+                queue_stalled_minutes: 30,
+                seed_ratio_limit: 2.0,
+                seed_ratio_limited: true,
+                idle_seeding_limit: 30,
+                idle_seeding_limit_enabled: false,
+                seeding_time_limit: 60,
+                seeding_time_limit_enabled: true,
             }),
             ..SavedSettings::default()
         };

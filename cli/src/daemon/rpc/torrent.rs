@@ -193,6 +193,8 @@ pub(crate) async fn set<B: Backend>(
         seed_ratio_mode: limit_mode(params, "seed_ratio_mode")?,
         seed_idle_limit: params.u32("seed_idle_limit")?,
         seed_idle_mode: limit_mode(params, "seed_idle_mode")?,
+        seed_time_limit: None,
+        seed_time_mode: None,
         peer_limit: params.u32("peer_limit")?,
         bandwidth_priority: priority(params, "bandwidth_priority")?,
         sequential: params.bool("sequential_download")?,

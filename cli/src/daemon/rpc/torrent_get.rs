@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::error::MethodError;
 use super::names::{self, Style};
 use super::params::{Params, Selector};
-use crate::daemon::backend::{Backend, Detail, PeerFrom, Status, TorrentView};
+use crate::daemon::backend::{Backend, Detail, PeerFrom, TorrentView};
 
 /// Transmission's speed unit: kB/s are 1000 bytes per second.
 pub(crate) const SPEED_K: u64 = 1000;
@@ -257,9 +257,7 @@ fn field_value(v: &TorrentView, field: &str, legacy: bool) -> Value {
         "have_valid" => v.have_valid.into(),
         "honors_session_limits" => o.honors_session_limits.into(),
         "id" => v.id.0.into(),
-        "is_finished" => {
-            (v.status == Status::Stopped && v.left_until_done == 0 && v.done_date > 0).into()
-        }
+        "is_finished" => v.is_finished.into(),
         "is_private" => v.is_private.into(),
         "is_stalled" => false.into(),
         "labels" => o.labels.clone().into(),
