@@ -542,6 +542,8 @@ pub(crate) enum Action {
     Start,
     /// Start at once, ahead of the queue.
     StartNow,
+    /// Start through the queue, no longer ahead of it (qBittorrent's force start off).
+    StartQueued,
     /// Stop.
     Stop,
     /// Check the data again.

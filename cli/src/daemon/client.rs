@@ -478,14 +478,14 @@ impl<R: Runtime> ClientBackend<R> {
     }
 
     /// Marks the listed torrents stopped by the user (or not: then the queue decides when
-    /// they run; `now`: ahead of the queue) and saves the list; the handles of those to stop
-    /// in the client.
-    fn set_stopped(&self, ids: &[Id], stopped: bool, now: bool) -> Vec<TorrentHandle> {
+    /// they run; `forced`: ahead of the queue or not, `None`: as they were) and saves the
+    /// list; the handles of those to stop in the client.
+    fn set_stopped(&self, ids: &[Id], stopped: bool, forced: Option<bool>) -> Vec<TorrentHandle> {
         let mut state = self.lock();
         let mut handles = Vec::new();
         for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
             t.stopped = stopped;
-            t.forced = !stopped && (now || t.forced);
+            t.forced = !stopped && forced.unwrap_or(t.forced);
             if stopped && t.running {
                 t.running = false;
                 handles.push(t.handle);
@@ -545,9 +545,14 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         }
         let client = self.client()?;
         let handles = match action {
-            Action::Stop => self.set_stopped(&ids, true, false),
-            Action::Start | Action::StartNow => {
-                self.set_stopped(&ids, false, action == Action::StartNow);
+            Action::Stop => self.set_stopped(&ids, true, None),
+            Action::Start | Action::StartNow | Action::StartQueued => {
+                let forced = match action {
+                    Action::StartNow => Some(true),
+                    Action::StartQueued => Some(false),
+                    _ => None,
+                };
+                self.set_stopped(&ids, false, forced);
                 // The queue starts them (at once when it has room).
                 return self.enforce().await;
             }

@@ -62,15 +62,24 @@ fn needed(state: &State) -> bool {
         })
 }
 
+/// The token of [`ClientBackend::enforce`], given back when dropped.
+struct Turn<'a>(&'a async_channel::Sender<()>);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
+    }
+}
+
 impl<R: Runtime> ClientBackend<R> {
     /// Applies the seeding limits and the queue now (one caller at a time).
     pub(crate) async fn enforce(&self) -> Outcome<()> {
         if self.turn.1.recv().await.is_err() {
             return Ok(());
         }
-        let result = self.enforce_turn().await;
-        let _ = self.turn.0.try_send(());
-        result
+        // Given back even if this call is dropped halfway (a client hung up).
+        let _turn = Turn(&self.turn.0);
+        self.enforce_turn().await
     }
 
     async fn enforce_turn(&self) -> Outcome<()> {

@@ -212,7 +212,9 @@ impl Backend for Fake {
         for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
             match action {
                 Action::Stop => t.status = Status::Stopped,
-                Action::Start | Action::StartNow => t.status = Status::Downloading,
+                Action::Start | Action::StartNow | Action::StartQueued => {
+                    t.status = Status::Downloading
+                }
                 Action::Verify => t.status = Status::CheckWait,
                 Action::Reannounce => {}
             }
@@ -336,6 +338,12 @@ impl Backend for Fake {
         alt.time_begin = changes.alt_speed_time_begin.unwrap_or(alt.time_begin);
         alt.time_end = changes.alt_speed_time_end.unwrap_or(alt.time_end);
         alt.time_day = changes.alt_speed_time_day.unwrap_or(alt.time_day);
+        if let Some(on) = changes.download_queue_enabled {
+            s.download_queue_enabled = on;
+        }
+        if let Some(on) = changes.seed_queue_enabled {
+            s.seed_queue_enabled = on;
+        }
         Ok(())
     }
 

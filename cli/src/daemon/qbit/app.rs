@@ -44,6 +44,11 @@ impl<B: Backend> Qbit<B> {
         let limit = |l: crate::daemon::backend::SpeedLimit| {
             if l.enabled { l.bytes_per_sec } else { 0 }
         };
+        // qBittorrent keeps each size while queueing is off; -1 is "no limit" while it is on.
+        let queueing = s.download_queue_enabled || s.seed_queue_enabled;
+        let active = |on: bool, size: u32| {
+            if on || !queueing { i64::from(size) } else { -1 }
+        };
         let mut prefs = json!({
             "save_path": s.download_dir.display().to_string(),
             "temp_path_enabled": false,
@@ -51,17 +56,21 @@ impl<B: Backend> Qbit<B> {
             "start_paused_enabled": !s.start_added_torrents,
             "add_stopped_enabled": !s.start_added_torrents,
             "auto_tmm_enabled": false,
-            "queueing_enabled": s.download_queue_enabled || s.seed_queue_enabled,
-            "max_active_downloads": if s.download_queue_enabled { i64::from(s.download_queue_size) } else { -1 },
-            "max_active_uploads": if s.seed_queue_enabled { i64::from(s.seed_queue_size) } else { -1 },
-            "max_active_torrents": -1,
+            "queueing_enabled": queueing,
+            "max_active_downloads": active(s.download_queue_enabled, s.download_queue_size),
+            "max_active_uploads": active(s.seed_queue_enabled, s.seed_queue_size),
+            "max_active_torrents": s.max_active_torrents.map_or(-1, i64::from),
+            "dont_count_slow_torrents": s.queue_stalled_enabled,
+            "slow_torrent_dl_rate_threshold": 2,
+            "slow_torrent_ul_rate_threshold": 2,
+            "slow_torrent_inactive_timer": u64::from(s.queue_stalled_minutes) * 60,
             "dl_limit": limit(s.download_limit),
             "up_limit": limit(s.upload_limit),
             "max_ratio_enabled": s.seed_ratio_limited,
             "max_ratio": if s.seed_ratio_limited { s.seed_ratio_limit } else { -1.0 },
             "max_ratio_act": 0,
-            "max_seeding_time_enabled": false,
-            "max_seeding_time": -1,
+            "max_seeding_time_enabled": s.seeding_time_limit_enabled,
+            "max_seeding_time": if s.seeding_time_limit_enabled { i64::from(s.seeding_time_limit) } else { -1 },
             "max_inactive_seeding_time_enabled": s.idle_seeding_limit_enabled,
             "max_inactive_seeding_time": if s.idle_seeding_limit_enabled { i64::from(s.idle_seeding_limit) } else { -1 },
             "dht": s.dht_enabled,
@@ -155,16 +164,7 @@ impl<B: Backend> Qbit<B> {
                 Failure::BadParams(format!("scheduler_days: 0 to 9, not {days}"))
             })?);
         }
-        if let Some(b) = prefs.get("queueing_enabled").and_then(Value::as_bool) {
-            c.download_queue_enabled = Some(b);
-            c.seed_queue_enabled = Some(b);
-        }
-        if let Some(v) = n(&prefs, "max_active_downloads").filter(|v| *v >= 0) {
-            c.download_queue_size = u32::try_from(v).ok();
-        }
-        if let Some(v) = n(&prefs, "max_active_uploads").filter(|v| *v >= 0) {
-            c.seed_queue_size = u32::try_from(v).ok();
-        }
+        self.queue_preferences(&prefs, &mut c).await?;
         if let Some(b) = prefs.get("max_ratio_enabled").and_then(Value::as_bool) {
             c.seed_ratio_limited = Some(b);
         }
@@ -185,6 +185,69 @@ impl<B: Backend> Qbit<B> {
             self.backend.change_settings(c).await?;
         }
         Ok(Reply::ok())
+    }
+
+    /// The queue and share-limit preferences into `c`: qBittorrent's one `queueing_enabled`
+    /// with a size of -1 (no limit) becomes Transmission's enabled flag per queue.
+    async fn queue_preferences(
+        &self,
+        prefs: &Map<String, Value>,
+        c: &mut SettingsChanges,
+    ) -> Result<(), Failure> {
+        let n = |k: &str| prefs.get(k).and_then(Value::as_i64);
+        let on = |k: &str| prefs.get(k).and_then(Value::as_bool);
+        let s = self.backend.settings().await;
+        let was = s.download_queue_enabled || s.seed_queue_enabled;
+        let (queueing, downloads, uploads) = (
+            on("queueing_enabled"),
+            n("max_active_downloads"),
+            n("max_active_uploads"),
+        );
+        if queueing.is_some() || downloads.is_some() || uploads.is_some() {
+            let queueing = queueing.unwrap_or(was);
+            let size = |enabled: bool, size: u32| {
+                if enabled || !was { i64::from(size) } else { -1 }
+            };
+            let downloads =
+                downloads.unwrap_or_else(|| size(s.download_queue_enabled, s.download_queue_size));
+            let uploads = uploads.unwrap_or_else(|| size(s.seed_queue_enabled, s.seed_queue_size));
+            c.download_queue_enabled = Some(queueing && downloads >= 0);
+            c.download_queue_size = u32::try_from(downloads).ok();
+            c.seed_queue_enabled = Some(queueing && uploads >= 0);
+            c.seed_queue_size = u32::try_from(uploads).ok();
+        }
+        if let Some(v) = n("max_active_torrents") {
+            c.max_active_torrents = Some(u32::try_from(v).ok());
+        }
+        c.queue_stalled_enabled = on("dont_count_slow_torrents");
+        if let Some(secs) = n("slow_torrent_inactive_timer").filter(|s| *s > 0) {
+            c.queue_stalled_minutes = u32::try_from(secs.saturating_add(59) / 60).ok();
+        }
+        if let Some(b) = on("max_seeding_time_enabled") {
+            c.seeding_time_limit_enabled = Some(b);
+        }
+        if let Some(v) = n("max_seeding_time") {
+            // -1 turns it off, as qBittorrent's own front end does.
+            match u32::try_from(v) {
+                Ok(v) => c.seeding_time_limit = Some(v),
+                Err(_) => c.seeding_time_limit_enabled = Some(false),
+            }
+        }
+        if let Some(b) = on("max_inactive_seeding_time_enabled") {
+            c.idle_seeding_limit_enabled = Some(b);
+        }
+        if let Some(v) = n("max_inactive_seeding_time") {
+            match u32::try_from(v) {
+                Ok(v) => c.idle_seeding_limit = Some(v),
+                Err(_) => c.idle_seeding_limit_enabled = Some(false),
+            }
+        }
+        if n("max_ratio_act").is_some_and(|a| a != 0) {
+            return Err(Failure::BadParams(
+                "max_ratio_act: this daemon only stops torrents at their share limits (0)".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// A directory a request names: absolute, no `..`, inside an allowed directory.

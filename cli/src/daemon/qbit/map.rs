@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::daemon::backend::{ErrorKind, LimitMode, Status, TorrentView};
+use std::collections::HashMap;
+
+use crate::daemon::backend::{ErrorKind, Id, LimitMode, Settings, Status, TorrentView};
 
 /// qBittorrent's "infinite" eta (100 days).
 pub(super) const ETA_UNKNOWN: u64 = 8_640_000;
@@ -30,9 +32,12 @@ pub(super) fn state(t: &TorrentView) -> &'static str {
         Status::CheckWait | Status::Checking => "checkingDL",
         Status::DownloadWait => "queuedDL",
         Status::SeedWait => "queuedUP",
+        Status::Downloading if t.metadata_done < 1.0 && t.forced => "forcedMetaDL",
         Status::Downloading if t.metadata_done < 1.0 => "metaDL",
+        Status::Downloading if t.forced => "forcedDL",
         Status::Downloading if t.rate_download > 0 => "downloading",
         Status::Downloading => "stalledDL",
+        Status::Seeding if t.forced => "forcedUP",
         Status::Seeding if t.rate_upload > 0 => "uploading",
         Status::Seeding => "stalledUP",
     }
@@ -103,8 +108,55 @@ pub(super) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// What `torrents/info` shows besides a torrent's own fields: the session's share limits
+/// and each unfinished torrent's place among the unfinished ones (qBittorrent's `priority`,
+/// from 1; 0 for a finished torrent, which has no place in its queue).
+pub(super) struct Context {
+    max_ratio: f64,
+    max_seeding_time: i64,
+    max_inactive_seeding_time: i64,
+    places: HashMap<Id, u32>,
+}
+
+impl Context {
+    /// The context of `list` (every torrent) under settings `s`.
+    pub(super) fn new(list: &[TorrentView], s: &Settings) -> Self {
+        let mut unfinished: Vec<&TorrentView> = list.iter().filter(|t| !complete(t)).collect();
+        unfinished.sort_by_key(|t| (t.queue_position, t.id));
+        Self {
+            max_ratio: if s.seed_ratio_limited {
+                s.seed_ratio_limit
+            } else {
+                -1.0
+            },
+            max_seeding_time: minutes(s.seeding_time_limit_enabled, s.seeding_time_limit),
+            max_inactive_seeding_time: minutes(s.idle_seeding_limit_enabled, s.idle_seeding_limit),
+            places: (1u32..).zip(unfinished).map(|(n, t)| (t.id, n)).collect(),
+        }
+    }
+}
+
+/// A limit in minutes, -1 when off.
+fn minutes(on: bool, m: u32) -> i64 {
+    if on { i64::from(m) } else { -1 }
+}
+
+/// Every wanted byte is here.
+fn complete(t: &TorrentView) -> bool {
+    t.metadata_done >= 1.0 && t.left_until_done == 0
+}
+
+/// A torrent's own limit (-2: the session's, -1: none) and the one that applies to it.
+fn share_limit<T: Copy>(mode: LimitMode, own: T, global: T, none: T, global_mark: T) -> (T, T) {
+    match mode {
+        LimitMode::Global => (global_mark, global),
+        LimitMode::Single => (own, own),
+        LimitMode::Unlimited => (none, none),
+    }
+}
+
 /// The `torrents/info` object of one torrent (also what `sync/maindata` lists).
-pub(super) fn info(t: &TorrentView) -> Value {
+pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
     let progress = if t.size_when_done == 0 {
         if t.metadata_done >= 1.0 { 1.0 } else { 0.0 }
     } else {
@@ -132,11 +184,28 @@ pub(super) fn info(t: &TorrentView) -> Value {
         [one] if !one.name.contains('/') => t.download_dir.join(&one.name),
         _ => t.download_dir.join(&t.name),
     };
-    let (ratio_limit, max_ratio) = match t.options.seed_ratio_mode {
-        LimitMode::Global => (-2.0, -1.0),
-        LimitMode::Single => (t.options.seed_ratio_limit, t.options.seed_ratio_limit),
-        LimitMode::Unlimited => (-1.0, -1.0),
-    };
+    let o = &t.options;
+    let (ratio_limit, max_ratio) = share_limit(
+        o.seed_ratio_mode,
+        o.seed_ratio_limit,
+        ctx.max_ratio,
+        -1.0,
+        -2.0,
+    );
+    let (seeding_time_limit, max_seeding_time) = share_limit(
+        o.seed_time_mode,
+        i64::from(o.seed_time_limit),
+        ctx.max_seeding_time,
+        -1,
+        -2,
+    );
+    let (inactive_limit, max_inactive) = share_limit(
+        o.seed_idle_mode,
+        i64::from(o.seed_idle_limit),
+        ctx.max_inactive_seeding_time,
+        -1,
+        -2,
+    );
     let hash = t.hash.to_hex();
     let completed = t.size_when_done.saturating_sub(t.left_until_done);
     let mut first = json!({
@@ -156,26 +225,26 @@ pub(super) fn info(t: &TorrentView) -> Value {
         "downloaded_session": t.downloaded_ever,
         "eta": t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN),
         "f_l_piece_prio": t.options.first_last_pieces,
-        "force_start": false,
+        "force_start": t.forced,
         "has_metadata": t.metadata_done >= 1.0,
         "hash": hash,
-        "inactive_seeding_time_limit": -2,
+        "inactive_seeding_time_limit": inactive_limit,
         "infohash_v1": hash,
         "infohash_v2": "",
         "last_activity": t.activity_date,
         "magnet_uri": t.magnet_link,
     });
     let second = json!({
-        "max_inactive_seeding_time": -1,
+        "max_inactive_seeding_time": max_inactive,
         "max_ratio": max_ratio,
-        "max_seeding_time": -1,
+        "max_seeding_time": max_seeding_time,
         "name": t.name,
         "num_complete": seeds,
         "num_incomplete": leechers,
         "num_leechs": t.peers_getting_from_us,
         "num_seeds": t.peers_sending_to_us,
         "popularity": 0,
-        "priority": if t.status == Status::Seeding || t.status == Status::SeedWait { 0 } else { t.queue_position + 1 },
+        "priority": ctx.places.get(&t.id).copied().unwrap_or(0),
         "private": t.is_private,
         "progress": progress,
         "ratio": ratio(t),
@@ -184,7 +253,7 @@ pub(super) fn info(t: &TorrentView) -> Value {
         "root_path": content_path.display().to_string(),
         "save_path": save_path(t),
         "seeding_time": t.seconds_seeding,
-        "seeding_time_limit": -2,
+        "seeding_time_limit": seeding_time_limit,
         "seen_complete": t.done_date,
         "seq_dl": t.options.sequential,
         "size": t.size_when_done,

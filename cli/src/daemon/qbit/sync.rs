@@ -197,11 +197,12 @@ impl<B: Backend> Qbit<B> {
             })
             .await;
         let groups = self.backend.groups().await;
+        let ctx = map::Context::new(&list, &self.backend.settings().await);
         let mut tags = groups.tags;
         let mut torrents = BTreeMap::new();
         for t in &list {
             tags.extend(t.options.labels.iter().cloned());
-            let Value::Object(mut info) = map::info(t) else {
+            let Value::Object(mut info) = map::info(t, &ctx) else {
                 continue;
             };
             info.remove("hash");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::*;
-use crate::daemon::backend::Status;
+use crate::daemon::backend::{LimitMode, Status};
 use crate::daemon::fake::Fake;
 
 fn qbit(credentials: Option<&str>) -> (Arc<Fake>, Qbit<Fake>) {
@@ -526,4 +526,83 @@ fn rename_sequential_and_first_last_piece_priority() {
     }
     let info = json(&call(&q, "torrents/info", Form::default()));
     assert_eq!(info[2]["name"], "Shown");
+}
+
+#[test]
+fn queue_places_forced_states_and_share_limits() {
+    let (fake, q) = qbit(None);
+    {
+        let mut s = fake.lock();
+        s.settings.seed_ratio_limited = true;
+        s.torrents[0].queue_position = 5;
+        s.torrents[0].forced = true;
+        s.torrents[1].status = Status::Seeding;
+        s.torrents[1].left_until_done = 0;
+        s.torrents[1].queue_position = 0;
+        s.torrents[1].options.seed_ratio_mode = LimitMode::Single;
+        s.torrents[1].options.seed_ratio_limit = 0.5;
+    }
+    let list = json(&call(&q, "torrents/info", Form::default()));
+    // Places count unfinished torrents only; a finished one has none.
+    assert_eq!(
+        (&list[0]["priority"], &list[1]["priority"]),
+        (&1.into(), &0.into())
+    );
+    assert_eq!(list[0]["state"], "forcedDL");
+    assert_eq!(list[0]["force_start"], true);
+    assert_eq!(
+        (&list[0]["ratio_limit"], &list[0]["max_ratio"]),
+        (&(-2.0).into(), &2.0.into())
+    );
+    assert_eq!(
+        (&list[1]["ratio_limit"], &list[1]["max_ratio"]),
+        (&0.5.into(), &0.5.into())
+    );
+    assert_eq!(list[0]["seeding_time_limit"], -2);
+    assert_eq!(list[0]["max_seeding_time"], -1);
+
+    let limits = Form::default()
+        .with("hashes", &hash(1))
+        .with("ratioLimit", "1.5")
+        .with("seedingTimeLimit", "-1")
+        .with("inactiveSeedingTimeLimit", "30");
+    assert_eq!(call(&q, "torrents/setShareLimits", limits).status, 200);
+    let calls = fake.lock().calls.join("\n");
+    for part in [
+        "seed_ratio_limit: Some(1.5)",
+        "seed_ratio_mode: Some(Single)",
+        "seed_time_mode: Some(Unlimited)",
+        "seed_idle_limit: Some(30)",
+        "seed_idle_mode: Some(Single)",
+    ] {
+        assert!(calls.contains(part), "{part} in {calls}");
+    }
+
+    let prefs = json(&call(&q, "app/preferences", Form::default()));
+    assert_eq!(prefs["queueing_enabled"], true);
+    assert_eq!(prefs["max_active_downloads"], 5);
+    assert_eq!(prefs["max_active_uploads"], -1, "the seed queue is off");
+    let top = || {
+        call(
+            &q,
+            "torrents/topPrio",
+            Form::default().with("hashes", &hash(2)),
+        )
+    };
+    assert_eq!(top().status, 200);
+    assert!(
+        fake.lock()
+            .calls
+            .iter()
+            .any(|c| c.starts_with("queue_move [Id(2)] Top"))
+    );
+    let off = Form::default().with("json", r#"{"queueing_enabled":false}"#);
+    assert_eq!(call(&q, "app/setPreferences", off).status, 200);
+    assert_eq!(
+        top().status,
+        409,
+        "qBittorrent refuses queue moves without queueing"
+    );
+    let act = Form::default().with("json", r#"{"max_ratio_act":1}"#);
+    assert_eq!(call(&q, "app/setPreferences", act).status, 400);
 }

@@ -52,7 +52,7 @@ impl<B: Backend> Qbit<B> {
                 let action = if form.bool("value")?.unwrap_or(false) {
                     Action::StartNow
                 } else {
-                    Action::Start
+                    Action::StartQueued
                 };
                 self.act(form, action).await
             }
@@ -139,16 +139,28 @@ impl<B: Backend> Qbit<B> {
             )),
             "setShareLimits" => {
                 let ratio = form.f64("ratioLimit")?.unwrap_or(-2.0);
+                let seeding = form.i64("seedingTimeLimit")?.unwrap_or(-2);
+                let inactive = form.i64("inactiveSeedingTimeLimit")?.unwrap_or(-2);
                 let ids = self.ids(form).await?;
                 self.change(ids, |c| {
-                    if ratio == -2.0 {
-                        c.seed_ratio_mode = Some(LimitMode::Global);
+                    // qBittorrent's -2: the session's limit; any other negative: none.
+                    (c.seed_ratio_mode, c.seed_ratio_limit) = if ratio == -2.0 {
+                        (Some(LimitMode::Global), None)
                     } else if ratio < 0.0 {
-                        c.seed_ratio_mode = Some(LimitMode::Unlimited);
+                        (Some(LimitMode::Unlimited), None)
                     } else {
-                        c.seed_ratio_mode = Some(LimitMode::Single);
-                        c.seed_ratio_limit = Some(ratio);
-                    }
+                        (Some(LimitMode::Single), Some(ratio))
+                    };
+                    let minutes = |m: i64| match m {
+                        -2 => (Some(LimitMode::Global), None),
+                        m if m < 0 => (Some(LimitMode::Unlimited), None),
+                        m => (
+                            Some(LimitMode::Single),
+                            Some(u32::try_from(m).unwrap_or(u32::MAX)),
+                        ),
+                    };
+                    (c.seed_time_mode, c.seed_time_limit) = minutes(seeding);
+                    (c.seed_idle_mode, c.seed_idle_limit) = minutes(inactive);
                 })
                 .await
             }
@@ -259,6 +271,7 @@ impl<B: Backend> Qbit<B> {
 
     async fn info(&self, form: &Form) -> Answer {
         let mut list = self.backend.torrents(detail(|d| d.trackers = true)).await;
+        let ctx = map::Context::new(&list, &self.backend.settings().await);
         let filter = form.get("filter").unwrap_or("all");
         list.retain(|t| map::filter_matches(filter, t));
         if let Some(category) = form.get("category") {
@@ -281,7 +294,7 @@ impl<B: Backend> Qbit<B> {
                     .any(|h| h.eq_ignore_ascii_case(&t.hash.to_hex()))
             });
         }
-        let mut rows: Vec<Value> = list.iter().map(map::info).collect();
+        let mut rows: Vec<Value> = list.iter().map(|t| map::info(t, &ctx)).collect();
         if let Some(key) = form.get("sort") {
             rows.sort_by(|a, b| compare(&a[key], &b[key]));
             if form.bool("reverse")?.unwrap_or(false) {
@@ -390,6 +403,10 @@ impl<B: Backend> Qbit<B> {
     }
 
     async fn queue(&self, form: &Form, to: QueueMove) -> Answer {
+        let s = self.backend.settings().await;
+        if !(s.download_queue_enabled || s.seed_queue_enabled) {
+            return Err(Failure::Conflict("Torrent queueing must be enabled".into()));
+        }
         let ids = self.ids(form).await?;
         self.backend.queue_move(ids, to).await?;
         Ok(Reply::ok())
