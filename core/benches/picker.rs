@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use sanstorrent_core::Rng;
 use sanstorrent_core::layout::Layout;
-use sanstorrent_core::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, PickerConfig, Received};
 use sanstorrent_core::pieces::PieceSet;
+use sanstorrent_core::testing::picker::{
+    BLOCK_LEN, PeerKey, PeerRate, Picker, PickerConfig, Received,
+};
 
 const PEERS: u32 = 200;
 

@@ -89,6 +89,40 @@
 //! #     fn save_resume(&mut self, _torrent: TorrentId, _data: Vec<u8>) {}
 //! # }
 //! #
+//! # /// Outbound connects, each on a thread of its own (std has no non-blocking connect).
+//! # struct Dials {
+//! #     done: mpsc::Sender<(ConnId, std::io::Result<TcpStream>)>,
+//! #     results: mpsc::Receiver<(ConnId, std::io::Result<TcpStream>)>,
+//! #     open: std::collections::HashSet<ConnId>,
+//! # }
+//! #
+//! # impl Dials {
+//! #     fn new() -> Self {
+//! #         let (done, results) = mpsc::channel();
+//! #         Self { done, results, open: Default::default() }
+//! #     }
+//! #     /// Connects with no timeout of its own: the session's (`connect_timeout`) closes a
+//! #     /// dial that takes too long.
+//! #     fn start(&mut self, conn: ConnId, addr: SocketAddr) {
+//! #         self.open.insert(conn);
+//! #         let done = self.done.clone();
+//! #         std::thread::spawn(move || drop(done.send((conn, TcpStream::connect(addr)))));
+//! #     }
+//! #     /// Forgets a dial the session closed (what it connects later is dropped).
+//! #     fn cancel(&mut self, conn: ConnId) {
+//! #         self.open.remove(&conn);
+//! #     }
+//! #     /// A dial that finished and that the session still waits for.
+//! #     fn finished(&mut self) -> Option<Input> {
+//! #         while let Ok((conn, result)) = self.results.try_recv() {
+//! #             if self.open.remove(&conn) {
+//! #                 return Some(Input::Connected(conn, result.map_err(|e| e.kind())));
+//! #             }
+//! #         }
+//! #         None
+//! #     }
+//! # }
+//! #
 //! # fn set_paused(peers: &mut HashMap<ConnId, Peer>, conn: ConnId, paused: bool) {
 //! #     if let Some(peer) = peers.get_mut(&conn) {
 //! #         peer.paused = paused;
@@ -108,6 +142,7 @@
 //! #     udp: &UdpSocket,
 //! #     peers: &mut HashMap<ConnId, Peer>,
 //! #     disk: &Disk,
+//! #     dials: &mut Dials,
 //! #     timeout: Option<Instant>,
 //! # ) -> Input {
 //! #     let mut buf = vec![0; 64 * 1024];
@@ -117,6 +152,9 @@
 //! #         }
 //! #         if let Ok(done) = disk.results.try_recv() {
 //! #             return Input::Disk(done);
+//! #         }
+//! #         if let Some(connected) = dials.finished() {
+//! #             return connected;
 //! #         }
 //! #         if let Ok((stream, remote)) = listener.accept() {
 //! #             return Input::Accepted(stream, remote);
@@ -164,12 +202,13 @@
 //!
 //! let mut peers = HashMap::new();
 //! let mut disk = Disk::new("downloads".into());
+//! let mut dials = Dials::new();
 //! // Results of the actions performed below, handed to the session as inputs.
 //! let mut ready = VecDeque::new();
 //! loop {
 //!     // 1. Wait for one input and hand it to the matching `handle_*`.
 //!     let timeout = session.poll_timeout();
-//!     let input = wait(&mut ready, &listener, &udp, &mut peers, &disk, timeout);
+//!     let input = wait(&mut ready, &listener, &udp, &mut peers, &disk, &mut dials, timeout);
 //!     let now = Instant::now();
 //!     match input {
 //!         Input::Accepted(stream, remote) => {
@@ -208,12 +247,14 @@
 //!     }
 //!     while let Some(action) = session.poll_action() {
 //!         match action {
-//!             Action::Connect { conn, addr } => {
-//!                 let result = TcpStream::connect_timeout(&addr, Duration::from_secs(5));
-//!                 ready.push_back(Input::Connected(conn, result.map_err(|e| e.kind())));
+//!             // Its result comes back as `Input::Connected`.
+//!             Action::Connect { conn, addr } => dials.start(conn, addr),
+//!             // Closed at the session's request (a dial, or a connection that failed or
+//!             // timed out): no `handle_peer_closed` for it.
+//!             Action::Close { conn } => {
+//!                 dials.cancel(conn);
+//!                 peers.remove(&conn);
 //!             }
-//!             // Closed at the session's request: no `handle_peer_closed` for it.
-//!             Action::Close { conn } => drop(peers.remove(&conn)),
 //!             Action::PauseReading { conn } => set_paused(&mut peers, conn, true),
 //!             Action::ResumeReading { conn } => set_paused(&mut peers, conn, false),
 //!             Action::OpenStorage { torrent, layout, paths } => disk.open(torrent, layout, paths),
@@ -255,10 +296,11 @@
 //!   links, [`wire`] (the peer wire protocol, its MSE transport and extension handshake),
 //!   [`extensions`] (ut_metadata, ut_pex), [`pieces`] (piece sets and block references),
 //!   [`tracker`] (HTTP and UDP announce and scrape),
-//!   [`dht`] (a [`dht::Dht`] node with its own `handle_*`/`poll_*`), [`picker`] (piece and
-//!   block selection), [`layout`] and [`storage`] (the mapping from pieces to file spans,
-//!   the [`storage::Storage`] trait, an in-memory storage for simulations), [`id`] and
-//!   [`rng`].
+//!   [`dht`] (a [`dht::Dht`] node with its own `handle_*`/`poll_*`), [`layout`] and
+//!   [`storage`] (the mapping from pieces to file spans, the [`storage::Storage`] trait, an
+//!   in-memory storage for simulations), [`id`] and [`rng`]. The session's own parts (piece
+//!   and block selection, choking, its timers) are private; their settings are public
+//!   ([`session::PickerConfig`], [`ChokerConfig`]).
 //! - **Sans-IO.** Nothing here blocks or does I/O. Time comes in as an [`Instant`] argument
 //!   on every call, randomness from the seed given to [`Session::new`] ([`Rng`]), bytes from
 //!   the caller; everything to do goes out through the `poll_*` methods. The same inputs give
@@ -281,18 +323,18 @@ pub mod create;
 pub mod dht;
 pub mod extensions;
 pub mod fetch;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod id;
 mod io;
 pub mod layout;
 pub mod magnet;
 pub mod metainfo;
-pub mod picker;
+mod picker;
 pub mod pieces;
 pub mod rng;
 pub mod session;
 pub mod storage;
+#[doc(hidden)]
+pub mod testing;
 pub mod tracker;
 pub mod wire;
 

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+pub use crate::picker::BLOCK_LEN;
+
 /// A set of the pieces of a torrent with `len` pieces, stored as 64-bit words, with a cached
 /// count of members.
 ///

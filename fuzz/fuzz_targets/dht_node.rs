@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sanstorrent_core::fuzzing::dht_node::dht_node(std::time::Instant::now(), data);
+    sanstorrent_core::testing::fuzz::dht_node::dht_node(std::time::Instant::now(), data);
 });

@@ -1,4 +1,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::magnet::magnet(data));
+fuzz_target!(|data: &[u8]| sanstorrent_core::testing::fuzz::magnet::magnet(data));

@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = sanstorrent_core::fuzzing::peer_connection::peer_connection(std::time::Instant::now(), data);
+    let _ = sanstorrent_core::testing::fuzz::peer_connection::peer_connection(std::time::Instant::now(), data);
 });

@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sanstorrent_core::fuzzing::picker_ops::picker_ops(std::time::Instant::now(), data);
+    sanstorrent_core::testing::fuzz::picker_ops::picker_ops(std::time::Instant::now(), data);
 });

@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sanstorrent_core::fuzzing::tracker_udp::tracker_udp(std::time::Instant::now(), data);
+    sanstorrent_core::testing::fuzz::tracker_udp::tracker_udp(std::time::Instant::now(), data);
 });

@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sanstorrent_core::fuzzing::ut_metadata::ut_metadata(std::time::Instant::now(), data);
+    sanstorrent_core::testing::fuzz::ut_metadata::ut_metadata(std::time::Instant::now(), data);
 });

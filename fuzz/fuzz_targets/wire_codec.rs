@@ -1,4 +1,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| sanstorrent_core::fuzzing::wire_codec::wire_codec(data));
+fuzz_target!(|data: &[u8]| sanstorrent_core::testing::fuzz::wire_codec::wire_codec(data));

@@ -8,7 +8,7 @@ use std::time::Instant;
 use sanstorrent_core::Rng;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
-use sanstorrent_core::picker::BLOCK_LEN;
+use sanstorrent_core::pieces::BLOCK_LEN;
 use sanstorrent_core::storage::{MemoryStorage, Storage, hash_piece};
 use sanstorrent_runtime_common::storage::FileStorage;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use bytes::Bytes;
-use sanstorrent_core::session::io::WriteReply;
+use sanstorrent_core::session::WriteReply;
 use sanstorrent_core::storage::StorageError;
 
 use crate::pool::Done;
@@ -112,8 +112,8 @@ mod tests {
     use super::*;
     use crate::storage::shared_memory::SharedMemory;
     use sanstorrent_core::layout::Layout;
-    use sanstorrent_core::session::io::{Answer, DiskJobKind, JobId, TorrentId};
-    use sanstorrent_core::session::testing::write_job;
+    use sanstorrent_core::session::{Answer, DiskJobKind, JobId, TorrentId};
+    use sanstorrent_core::testing::write_job;
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
 

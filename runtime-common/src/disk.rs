@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::layout::Layout;
 use sanstorrent_core::metainfo::RelativePath;
-use sanstorrent_core::session::io::{Action, DiskJob, TorrentId};
+use sanstorrent_core::session::{Action, DiskJob, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::pool::{Done, Sink, WorkerPool};
@@ -268,8 +268,8 @@ fn no_storage(message: String) -> StorageError {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use sanstorrent_core::session::io::{Answer, JobId};
-    use sanstorrent_core::session::testing::{flush_job, verify_job, write_job};
+    use sanstorrent_core::session::{Answer, JobId};
+    use sanstorrent_core::testing::{flush_job, verify_job, write_job};
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
     use std::time::Duration;
@@ -357,7 +357,7 @@ mod tests {
 
         // Network actions are handed back.
         let connect = Action::Connect {
-            conn: sanstorrent_core::session::io::ConnId(1),
+            conn: sanstorrent_core::session::ConnId(1),
             addr: "127.0.0.1:1".parse().expect("addr"),
         };
         assert!(matches!(

@@ -1,8 +1,8 @@
-//! Running one [`DiskJob`](sanstorrent_core::session::io::DiskJob) against a torrent's
+//! Running one [`DiskJob`](sanstorrent_core::session::DiskJob) against a torrent's
 //! [`Storage`]: what a worker thread does.
 
 use bytes::Bytes;
-use sanstorrent_core::session::io::{Completion, DiskJobKind};
+use sanstorrent_core::session::{Completion, DiskJobKind};
 use sanstorrent_core::storage::{IoOp, Storage, StorageError, block_digests, piece_matches};
 
 /// The largest block a `Read` job may ask for. The session validates peer requests (16 KiB
@@ -88,9 +88,9 @@ mod tests {
     use super::*;
     use sanstorrent_core::id::sha1_digest;
     use sanstorrent_core::layout::Layout;
-    use sanstorrent_core::session::io::{Answer, JobId, TorrentId};
-    use sanstorrent_core::session::testing::{flush_job, verify_job, write_job};
+    use sanstorrent_core::session::{Answer, JobId, TorrentId};
     use sanstorrent_core::storage::MemoryStorage;
+    use sanstorrent_core::testing::{flush_job, verify_job, write_job};
 
     /// Two files (1000 + 1500 bytes) in 1024-byte pieces, filled with a pattern.
     fn filled() -> (MemoryStorage, Vec<u8>) {

@@ -1,6 +1,6 @@
 //! The runtime-independent half of sanstorrent's runtimes (`sanstorrent-smol`,
 //! `sanstorrent-tokio`, or a hand-written event loop): a worker pool of std threads for disk
-//! I/O and piece hashing, the execution of each [`DiskJob`](sanstorrent_core::session::io::DiskJob)
+//! I/O and piece hashing, the execution of each [`DiskJob`](sanstorrent_core::session::DiskJob)
 //! against a torrent's [`Storage`](sanstorrent_core::storage::Storage), and the state files
 //! (resume data, DHT state) written atomically.
 //!

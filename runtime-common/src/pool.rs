@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
-use sanstorrent_core::session::io::{Completion, DiskJob, DiskJobKind, TorrentId};
+use sanstorrent_core::session::{Completion, DiskJob, DiskJobKind, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::block_writer::{self, BlockWrite};
@@ -248,8 +248,8 @@ mod tests {
     use crate::storage::shared_memory::SharedMemory;
     use bytes::Bytes;
     use sanstorrent_core::layout::Layout;
-    use sanstorrent_core::session::io::{Answer, JobId, TorrentId};
-    use sanstorrent_core::session::testing::{verify_job, write_job};
+    use sanstorrent_core::session::{Answer, JobId, TorrentId};
+    use sanstorrent_core::testing::{verify_job, write_job};
     use std::sync::Mutex;
     use std::time::Duration;
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use sanstorrent_core::picker::PickerConfig;
+use sanstorrent_core::session::PickerConfig;
 use sanstorrent_core::session::{Event, SessionConfig, TorrentOptions};
 use sanstorrent_tests::sim::{LinkConfig, Sim, Summary, TestTorrent, sweep};
 

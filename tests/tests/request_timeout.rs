@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sanstorrent_core::picker::PickerConfig;
+use sanstorrent_core::session::PickerConfig;
 use sanstorrent_core::session::{SessionConfig, TorrentOptions};
 use sanstorrent_tests::sim::{
     Behaviour, LinkConfig, ScriptedPeer, Sim, Summary, TestTorrent, sweep,

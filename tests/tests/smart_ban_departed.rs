@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sanstorrent_core::picker::Priority;
+use sanstorrent_core::session::Priority;
 use sanstorrent_core::session::{Event, PeerCloseReason, SessionConfig, TorrentOptions};
 use sanstorrent_tests::sim::{
     Behaviour, LinkConfig, ScriptedPeer, Sim, Summary, TestFile, TestTorrent, sweep,

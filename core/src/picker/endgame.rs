@@ -14,7 +14,7 @@ const ENDGAME_BUSY_PER_PEER: usize = 1;
 impl Picker {
     /// Whether the picker is in endgame: no wanted piece has a free block that some connected
     /// peer has (pieces nobody has do not hold endgame back).
-    pub fn in_endgame(&self) -> bool {
+    pub(crate) fn in_endgame(&self) -> bool {
         if self.wanted_missing == 0 || self.downloading.is_empty() {
             return false;
         }

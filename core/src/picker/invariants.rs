@@ -7,7 +7,7 @@ use super::{BlockRef, Has, PeerKey, Picker};
 
 impl Picker {
     /// Checks every internal invariant; for tests and fuzzing. Costs O(pieces × peers).
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
         let mut avail = vec![0u32; self.piece_count as usize];
         let mut seeds = 0;
         for state in self.peers.values() {

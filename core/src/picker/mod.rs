@@ -58,15 +58,17 @@ use crate::rng::Rng;
 use availability::Buckets;
 pub use blocks::BLOCK_LEN;
 use blocks::{Downloading, block_request};
-pub use pick::pipeline_depth;
-pub use priority::{Priority, piece_priorities, piece_priorities_first_last};
-pub use verdict::{PieceFailed, PiecePassed};
+pub use priority::Priority;
+pub(crate) use priority::{piece_priorities, piece_priorities_first_last};
+pub(crate) use verdict::PieceFailed;
+pub use verdict::PiecePassed;
 
 /// A peer connection's id in the picker, allocated by the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerKey(pub u32);
 
-/// Tunables of the [`Picker`].
+/// Tunables of the piece picker: which blocks the session requests from which peer, when a
+/// request times out, endgame.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PickerConfig {
@@ -160,7 +162,7 @@ pub enum PickerError {
 pub enum Received {
     /// Needed: write it to storage. Send `cancels` (the same block requested from other peers
     /// in endgame). When `piece_complete`, hash the piece once its blocks are written and call
-    /// [`Picker::piece_passed`] or [`Picker::piece_failed`].
+    /// [`Picker::piece_passed`] or `Picker::piece_failed`.
     Accepted {
         /// Whether every block of the piece has now arrived.
         piece_complete: bool,
@@ -271,7 +273,7 @@ impl Picker {
     // ----- our pieces and priorities ---------------------------------------------------------
 
     /// Number of pieces of the torrent.
-    pub fn piece_count(&self) -> u32 {
+    pub(crate) fn piece_count(&self) -> u32 {
         self.piece_count
     }
 
@@ -286,19 +288,12 @@ impl Picker {
     }
 
     /// Whether we have every piece.
-    pub fn is_seed(&self) -> bool {
+    pub(crate) fn is_seed(&self) -> bool {
         self.have.is_full()
     }
 
-    /// Marks pieces as had without downloading them (verified by a resume file or a recheck).
-    pub fn set_have(&mut self, pieces: &PieceSet) {
-        for p in pieces.iter() {
-            let _ = self.piece_passed(p);
-        }
-    }
-
     /// A piece's priority.
-    pub fn priority(&self, piece: u32) -> Priority {
+    pub(crate) fn priority(&self, piece: u32) -> Priority {
         self.priority
             .get(piece as usize)
             .copied()
@@ -306,7 +301,7 @@ impl Picker {
     }
 
     /// Sets one piece's priority (see [`piece_priorities`] to derive them from files).
-    pub fn set_priority(&mut self, piece: u32, prio: Priority) -> Result<(), PickerError> {
+    pub(crate) fn set_priority(&mut self, piece: u32, prio: Priority) -> Result<(), PickerError> {
         self.check_piece(piece)?;
         let old = self.priority[piece as usize];
         if old == prio {
@@ -327,7 +322,7 @@ impl Picker {
     }
 
     /// Sets every piece's priority (`prios` has one entry per piece; missing ones are normal).
-    pub fn set_priorities(&mut self, prios: &[Priority]) {
+    pub(crate) fn set_priorities(&mut self, prios: &[Priority]) {
         for p in 0..self.piece_count {
             let prio = prios.get(p as usize).copied().unwrap_or_default();
             let _ = self.set_priority(p, prio);
@@ -335,13 +330,13 @@ impl Picker {
     }
 
     /// Switches sequential mode (index order instead of rarest first) on or off.
-    pub fn set_sequential(&mut self, sequential: bool) {
+    pub(crate) fn set_sequential(&mut self, sequential: bool) {
         self.config.sequential = sequential;
         self.seq_cursor = 0;
     }
 
     /// The length of block requests' pieces: `piece`'s length in bytes.
-    pub fn piece_len(&self, piece: u32) -> u32 {
+    pub(crate) fn piece_len(&self, piece: u32) -> u32 {
         if piece >= self.piece_count {
             0
         } else if piece == self.piece_count - 1 {
@@ -352,7 +347,7 @@ impl Picker {
     }
 
     /// How many peers have `piece` (seeds included).
-    pub fn availability(&self, piece: u32) -> u32 {
+    pub(crate) fn availability(&self, piece: u32) -> u32 {
         self.avail.get(piece as usize).map_or(0, |a| a + self.seeds)
     }
 
@@ -374,7 +369,7 @@ impl Picker {
 
     /// Forgets a disconnected peer: its pieces leave the availability counts and its requests
     /// are freed. Its strikes are forgotten (the session bans by address).
-    pub fn remove_peer(&mut self, peer: PeerKey) {
+    pub(crate) fn remove_peer(&mut self, peer: PeerKey) {
         self.drop_requests(peer);
         let Some(state) = self.peers.remove(&peer) else {
             return;
@@ -404,12 +399,12 @@ impl Picker {
     }
 
     /// The peer's `have none` message (BEP 6).
-    pub fn peer_have_none(&mut self, peer: PeerKey) -> Result<(), PickerError> {
+    pub(crate) fn peer_have_none(&mut self, peer: PeerKey) -> Result<(), PickerError> {
         self.replace_has(peer, Has::Some(PieceSet::new(self.piece_count)))
     }
 
     /// The peer's `have` message. Returns whether the piece is one we want (interest).
-    pub fn peer_have(&mut self, peer: PeerKey, piece: u32) -> Result<bool, PickerError> {
+    pub(crate) fn peer_have(&mut self, peer: PeerKey, piece: u32) -> Result<bool, PickerError> {
         self.check_piece(piece)?;
         let state = self
             .peers
@@ -426,7 +421,7 @@ impl Picker {
     }
 
     /// Whether the peer has a piece we want (so we should be interested in it).
-    pub fn is_interesting(&self, peer: PeerKey) -> bool {
+    pub(crate) fn is_interesting(&self, peer: PeerKey) -> bool {
         let Some(state) = self.peers.get(&peer) else {
             return false;
         };
@@ -449,7 +444,7 @@ impl Picker {
     /// The peer choked us: its requests are void (BEP 3) and their blocks free again, except
     /// those of pieces it allows us fast (BEP 6: it goes on serving them). Returns the dropped
     /// requests.
-    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<BlockRef> {
+    pub(crate) fn peer_choked(&mut self, peer: PeerKey) -> Vec<BlockRef> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
@@ -464,7 +459,7 @@ impl Picker {
 
     /// The peer lets us request `piece` even while it chokes us (BEP 6 `allowed fast`; at
     /// most 32 are kept).
-    pub fn allowed_fast(&mut self, peer: PeerKey, piece: u32) {
+    pub(crate) fn allowed_fast(&mut self, peer: PeerKey, piece: u32) {
         if let Some(state) = self.peers.get_mut(&peer)
             && piece < self.piece_count
             && !state.allowed_fast.contains(&piece)
@@ -477,7 +472,7 @@ impl Picker {
     /// The peer rejected a request (BEP 6): the block is free for others. A choking peer
     /// that rejects a piece it allowed us fast is not asked for that piece again while it
     /// chokes us (no request-reject loop).
-    pub fn request_rejected(&mut self, peer: PeerKey, request: BlockRef) {
+    pub(crate) fn request_rejected(&mut self, peer: PeerKey, request: BlockRef) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -492,17 +487,17 @@ impl Picker {
     }
 
     /// Whether the peer is snubbed (limited to one request in flight).
-    pub fn is_snubbed(&self, peer: PeerKey) -> bool {
+    pub(crate) fn is_snubbed(&self, peer: PeerKey) -> bool {
         self.peers.get(&peer).is_some_and(|p| p.snubbed)
     }
 
     /// Whether the peer was banned by hash failures (the session should disconnect it).
-    pub fn is_banned(&self, peer: PeerKey) -> bool {
+    pub(crate) fn is_banned(&self, peer: PeerKey) -> bool {
         self.peers.get(&peer).is_some_and(|p| p.banned)
     }
 
     /// The requests in flight to `peer`, oldest first.
-    pub fn requests(&self, peer: PeerKey) -> impl Iterator<Item = BlockRef> + '_ {
+    pub(crate) fn requests(&self, peer: PeerKey) -> impl Iterator<Item = BlockRef> + '_ {
         self.peers
             .get(&peer)
             .into_iter()
@@ -511,12 +506,12 @@ impl Picker {
 
     /// Requests in flight to every peer (each for at most [`BLOCK_LEN`] bytes). Costs one
     /// step per peer, not per request: the session asks after every block.
-    pub fn inflight_count(&self) -> usize {
+    pub(crate) fn inflight_count(&self) -> usize {
         self.peers.values().map(|p| p.inflight.len()).sum()
     }
 
     /// Requests in flight to `peer`.
-    pub fn inflight_count_of(&self, peer: PeerKey) -> usize {
+    pub(crate) fn inflight_count_of(&self, peer: PeerKey) -> usize {
         self.peers.get(&peer).map_or(0, |p| p.inflight.len())
     }
 
@@ -568,7 +563,7 @@ impl Picker {
 
     /// `peer`'s blocks could not reach us until `now` (we paused reading its socket): its
     /// request and snub clocks count from `now`.
-    pub fn restart_clock(&mut self, peer: PeerKey, now: Instant) {
+    pub(crate) fn restart_clock(&mut self, peer: PeerKey, now: Instant) {
         if let Some(state) = self.peers.get_mut(&peer) {
             state.last_progress = Some(state.last_progress.map_or(now, |p| p.max(now)));
         }
@@ -576,7 +571,7 @@ impl Picker {
 
     /// Applies request timeouts and snubbing at `now`. Returns the requests to cancel: their
     /// blocks are free again for any peer. Call when [`Self::poll_timeout`] expires.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerKey, BlockRef)> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerKey, BlockRef)> {
         let mut expired = Vec::new();
         for (&key, state) in &mut self.peers {
             let Some(since) = Self::clock_start(state) else {
@@ -600,7 +595,7 @@ impl Picker {
 
     /// The next instant at which [`Self::handle_timeout`] has something to do.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .values()
             .filter_map(|state| {

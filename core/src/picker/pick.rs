@@ -9,7 +9,7 @@ use super::{BLOCK_LEN, BlockRef, Has, PeerKey, PeerRate, Picker, PickerConfig, P
 /// How many requests to keep in flight to a peer: enough bytes to cover its rate times the
 /// round trip plus the configured queue time, at least `min_pipeline`, at most `max_pipeline`
 /// and the peer's `reqq`.
-pub fn pipeline_depth(config: &PickerConfig, rate: PeerRate) -> u32 {
+pub(crate) fn pipeline_depth(config: &PickerConfig, rate: PeerRate) -> u32 {
     let window = (rate.rtt + config.request_queue_time).as_secs_f64();
     let blocks = (rate.download_rate as f64 * window / f64::from(BLOCK_LEN)).ceil();
     let blocks = if blocks.is_finite() && blocks < f64::from(u32::MAX) {

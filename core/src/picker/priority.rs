@@ -21,7 +21,7 @@ pub enum Priority {
 /// non-padding files the piece touches (a piece shared by a skipped file and a wanted one must
 /// be downloaded). Pieces touching only padding get [`Priority::Skip`]. Costs
 /// O(files + pieces). Missing entries in `files` count as [`Priority::Normal`].
-pub fn piece_priorities(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
+pub(crate) fn piece_priorities(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
     let mut out = vec![Priority::Skip; layout.piece_count() as usize];
     for (i, extent) in layout.files().iter().enumerate() {
         if extent.padding {
@@ -39,7 +39,7 @@ pub fn piece_priorities(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
 /// [`piece_priorities`] with qBittorrent's "first and last piece priority": the first and last
 /// piece of every wanted (not skipped), non-padding, non-empty file are raised to
 /// [`Priority::High`], so a player can read the file's header and index early.
-pub fn piece_priorities_first_last(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
+pub(crate) fn piece_priorities_first_last(layout: &Layout, files: &[Priority]) -> Vec<Priority> {
     let mut out = piece_priorities(layout, files);
     for (i, extent) in layout.files().iter().enumerate() {
         if extent.padding

@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::pick::pipeline_depth;
 use super::*;
 
 const RATE: PeerRate = PeerRate {

@@ -24,14 +24,14 @@ pub struct PiecePassed {
     /// Requests still in flight for the piece, to cancel (only when marked had early).
     pub cancels: Vec<(PeerKey, BlockRef)>,
     /// The piece had failed before and its blocks' digests were recorded: compute the digest
-    /// of each block and call [`Picker::check_passed_blocks`].
+    /// of each block and call `Picker::check_passed_blocks`.
     pub smart_ban_check: bool,
 }
 
 /// What [`Picker::piece_failed`] decided.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PieceFailed {
+pub(crate) struct PieceFailed {
     /// Peers that sent at least one block of the failed piece (each got a strike).
     pub contributors: Vec<PeerKey>,
     /// Peers banned now (strikes reached the limit): disconnect them and refuse them again.
@@ -75,7 +75,7 @@ impl Picker {
     /// The piece's hash did not match: it will be downloaded again. Every peer that sent a
     /// block of it gets a strike; peers reaching the strike limit are banned. Then compute each
     /// block's digest from storage and call [`Self::record_failed_blocks`] for the smart ban.
-    pub fn piece_failed(&mut self, piece: u32) -> PieceFailed {
+    pub(crate) fn piece_failed(&mut self, piece: u32) -> PieceFailed {
         let Some(dl) = self.downloading.get(&piece) else {
             return PieceFailed::default();
         };
@@ -110,7 +110,7 @@ impl Picker {
 
     /// Records the digests (any digest of the bytes, e.g. SHA-1) of each block of a piece that
     /// just failed, in block order, for the smart ban.
-    pub fn record_failed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) {
+    pub(crate) fn record_failed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) {
         let Some(senders) = self.smart_ban.pending.remove(&piece) else {
             return;
         };
@@ -136,7 +136,7 @@ impl Picker {
 
     /// Compares the digests of a piece that passed (in block order) with those recorded when it
     /// failed. Returns the peers proven to have sent bad data; they are banned.
-    pub fn check_passed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) -> Vec<PeerKey> {
+    pub(crate) fn check_passed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) -> Vec<PeerKey> {
         let Some(blocks) = self.smart_ban.recorded.remove(&piece) else {
             return Vec::new();
         };
@@ -157,7 +157,7 @@ impl Picker {
     /// Whether the picker still holds something `peer` sent that a smart-ban proof may later
     /// judge: a block of a piece not verified yet, or recorded digests of a failed piece. The
     /// session keeps the address of such a peer after it disconnects, to ban it then.
-    pub fn has_records_of(&self, peer: PeerKey) -> bool {
+    pub(crate) fn has_records_of(&self, peer: PeerKey) -> bool {
         let sent = |b: &super::blocks::Block| b.from == Some(peer);
         self.downloading.values().any(|d| d.blocks.iter().any(sent))
             || self
@@ -175,7 +175,7 @@ impl Picker {
     }
 
     /// Every peer [`Self::has_records_of`] is true for.
-    pub fn recorded_peers(&self) -> BTreeSet<PeerKey> {
+    pub(crate) fn recorded_peers(&self) -> BTreeSet<PeerKey> {
         let mut peers: BTreeSet<PeerKey> = self
             .downloading
             .values()
@@ -194,7 +194,8 @@ impl Picker {
     }
 
     /// Strikes a peer has from failed pieces.
-    pub fn strikes(&self, peer: PeerKey) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn strikes(&self, peer: PeerKey) -> u32 {
         self.peers.get(&peer).map_or(0, |p| p.strikes)
     }
 

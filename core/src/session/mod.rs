@@ -60,7 +60,7 @@ mod event;
 mod evict;
 mod glue;
 mod handshake;
-pub mod io;
+mod io;
 mod lifecycle;
 mod metadata;
 mod outputs;
@@ -74,8 +74,7 @@ mod scrape;
 mod smart_ban;
 mod snapshot;
 mod stats;
-#[doc(hidden)]
-pub mod testing;
+pub(crate) mod testing;
 mod timers;
 mod torrent;
 mod torrent_glue;
@@ -103,7 +102,9 @@ pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 pub use error::SessionError;
 pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use io::{
-    Action, Completion, ConnId, Dest, DiskJob, DiskJobKind, JobId, RequestId, TorrentId, Transmit,
+    Action, Answer, CheckReply, Completion, ConnId, CreateReply, Dest, DigestsReply, DiskJob,
+    DiskJobKind, FlushReply, JobId, ReadReply, RequestId, StampsReply, TorrentId, Transmit,
+    VerifyReply, WriteReply,
 };
 pub use lifecycle::MetadataError;
 pub use snapshot::{

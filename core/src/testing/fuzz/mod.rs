@@ -55,7 +55,7 @@ mod tests {
     /// `Instant::now()` or `SystemTime::now()`.
     #[test]
     fn fuzz_bodies_take_their_time_as_an_argument() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fuzzing");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testing/fuzz");
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
