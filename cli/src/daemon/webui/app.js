@@ -7,7 +7,7 @@ const POLL_MS = 1500;
 const STATES = ['Stopped', 'Check queued', 'Checking', 'Queued', 'Downloading', 'Seed queued', 'Seeding'];
 const LIST_FIELDS = ['id', 'name', 'status', 'error', 'error_string', 'percent_done', 'rate_download',
   'rate_upload', 'peers_connected', 'eta', 'upload_ratio', 'total_size', 'labels', 'queue_position',
-  'added_date', 'recheck_progress', 'metadata_percent_complete'];
+  'added_date', 'recheck_progress', 'metadata_percent_complete', 'download_dir'];
 const DETAIL_FIELDS = ['id', 'name', 'files', 'file_stats', 'peers', 'tracker_stats', 'pieces',
   'piece_count', 'piece_size', 'hash_string', 'download_dir', 'comment', 'creator', 'date_created',
   'magnet_link', 'downloaded_ever', 'uploaded_ever', 'corrupt_ever', 'have_valid', 'is_private'];
