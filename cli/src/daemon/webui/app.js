@@ -302,7 +302,7 @@ function openMove(ids, names) {
 
 async function openLimits(ids, names) {
   const fields = ['download_limit', 'download_limited', 'upload_limit', 'upload_limited',
-    'honors_session_limits', 'peer_limit'];
+    'honors_session_limits', 'peer_limit', 'seed_ratio_mode', 'seed_ratio_limit'];
   let t;
   try {
     [t] = (await rpc('torrent_get', { ids: [ids[0]], fields })).torrents;
@@ -314,13 +314,13 @@ async function openLimits(ids, names) {
   $('#limits-title').textContent = `Limits of ${names}`;
   for (const name of fields) {
     const input = form.elements[name];
-    if (input.type === 'checkbox') input.checked = !!t[name]; else input.value = t[name] ?? '';
+    if (input.type === 'checkbox') input.checked = !!t[name]; else input.value = String(t[name] ?? '');
   }
   formDialog($('#limits'), '#limits-error', () => {
     const changes = {};
     for (const name of fields) {
       const input = form.elements[name];
-      const v = input.type === 'checkbox' ? input.checked : Number(input.value);
+      const v = input.type === 'checkbox' ? input.checked : Number(input.value); // Selects too.
       if (ids.length > 1 || v !== t[name]) changes[name] = v;
     }
     return Object.keys(changes).length ? rpc('torrent_set', { ids, ...changes }) : null;
