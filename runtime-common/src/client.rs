@@ -336,6 +336,8 @@ pub enum ClientError {
     Control(ControlError),
     /// The client's loop has ended (after `stop`, or it failed).
     Stopped,
+    /// The torrent must be stopped first (its download directory changes only then).
+    NotStopped(TorrentId),
 }
 
 impl fmt::Display for ClientError {
@@ -350,6 +352,7 @@ impl fmt::Display for ClientError {
             Self::Change(e) => write!(f, "cannot change: {e}"),
             Self::Control(e) => write!(f, "{e}"),
             Self::Stopped => f.write_str("the client has stopped"),
+            Self::NotStopped(t) => write!(f, "torrent {} is not stopped", t.0),
         }
     }
 }
@@ -364,7 +367,7 @@ impl std::error::Error for ClientError {
             Self::Change(e) => Some(e),
             Self::Control(e) => Some(e),
             Self::Tls(e) => Some(e),
-            Self::Stopped => None,
+            Self::Stopped | Self::NotStopped(_) => None,
         }
     }
 }
@@ -476,6 +479,22 @@ pub enum Command {
         torrent: TorrentId,
         /// Delete its files too.
         delete_data: bool,
+        /// The answer.
+        reply: Sender<Result<(), ClientError>>,
+    },
+    /// Answer once a torrent is stopped, its storage closed.
+    WhenStopped {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer (an error if it is removed or unknown).
+        reply: Sender<Result<(), ClientError>>,
+    },
+    /// Give a stopped torrent another download directory.
+    SetDownloadDir {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its new directory.
+        dir: PathBuf,
         /// The answer.
         reply: Sender<Result<(), ClientError>>,
     },

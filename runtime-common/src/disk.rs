@@ -145,6 +145,15 @@ impl DiskIo {
         self.pool.remove(torrent, state, data);
     }
 
+    /// Gives a torrent (stopped: its storage closed) another download directory; its next
+    /// `OpenStorage`, or a removal with its data, uses that.
+    pub fn set_download_dir(&mut self, torrent: TorrentId, download_dir: PathBuf) {
+        if let Some(t) = self.torrents.get_mut(&torrent) {
+            t.dir = download_dir;
+            t.storage = Slot::Closed;
+        }
+    }
+
     /// The download directory of a torrent.
     pub fn download_dir(&self, torrent: TorrentId) -> Option<&Path> {
         self.torrents.get(&torrent).map(|t| t.dir.as_path())

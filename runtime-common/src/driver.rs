@@ -2,17 +2,20 @@
 //! value, so the loop owns it by `&mut`) and the [`DiskIo`], performs [`Command`]s and
 //! [`Done`]s, and drains the session's outputs into a [`NetIo`] the runtime implements.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::Sender;
 
-use sanstorrent_core::session::{Action, Event, Session, SessionError, TorrentId, Transmit};
+use sanstorrent_core::session::{
+    Action, ControlError, Event, Session, SessionError, TorrentId, Transmit,
+};
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
 use crate::disk::{DiskConfig, DiskIo};
+use crate::location::StopWaiter;
 use crate::pool::{Done, Sink};
 
 /// The network half of a runtime: what [`Core::drain`] hands over.
@@ -32,6 +35,8 @@ pub struct Core {
     pub disk: DiskIo,
     events: Sender<Event>,
     stop_waiters: Vec<Sender<()>>,
+    /// Who waits for a torrent to stop ([`crate::Client::stopped`]).
+    pub(crate) stopped_waiters: HashMap<TorrentId, Vec<StopWaiter>>,
     /// Torrents being removed whose files go too.
     delete_on_removal: HashSet<TorrentId>,
     stopping: Option<Instant>,
@@ -103,6 +108,7 @@ impl Core {
             disk,
             events,
             stop_waiters: Vec::new(),
+            stopped_waiters: HashMap::new(),
             delete_on_removal: HashSet::new(),
             stopping: None,
             shutdown_complete: false,
@@ -177,6 +183,14 @@ impl Core {
                 }
                 let _ = reply.try_send(result.map_err(ClientError::Control));
             }
+            Command::WhenStopped { torrent, reply } => self.when_stopped(torrent, reply),
+            Command::SetDownloadDir {
+                torrent,
+                dir,
+                reply,
+            } => {
+                let _ = reply.try_send(self.set_download_dir(torrent, dir));
+            }
             Command::Shutdown { reply } => {
                 self.stop_waiters.push(reply);
                 self.shutdown(now);
@@ -240,10 +254,15 @@ impl Core {
             while let Some(e) = self.session.poll_event() {
                 progressed = true;
                 match &e {
-                    Event::TorrentStopped { torrent } => self.disk.close_storage(*torrent),
+                    Event::TorrentStopped { torrent } => {
+                        self.disk.close_storage(*torrent);
+                        self.answer_stopped(*torrent, Ok(()));
+                    }
                     Event::TorrentRemoved { torrent, .. } => {
                         let delete = self.delete_on_removal.remove(torrent);
                         self.disk.forget_torrent(*torrent, delete);
+                        let gone = ControlError::UnknownTorrent(*torrent);
+                        self.answer_stopped(*torrent, Err(gone));
                     }
                     Event::ShutdownComplete => self.shutdown_complete = true,
                     _ => {}

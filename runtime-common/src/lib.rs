@@ -36,6 +36,7 @@ pub mod http;
 #[cfg(feature = "testing")]
 mod http_hostile;
 pub mod jobs;
+mod location;
 mod net;
 pub mod pool;
 pub mod read_buffer;

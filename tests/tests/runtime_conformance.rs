@@ -192,6 +192,46 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn a_stopped_torrent_seeds_from_another_directory() {
+                bounded(180, || {
+                    $rt::block_on(async {
+                        let work = WorkDir::new(concat!("rtd-", stringify!($name)));
+                        let d = data(&work, "multi", 2_000_000, 32 * 1024, &[]);
+                        let (seed, st) = seeder(&work.join("s-state"), &d.torrent, &d.dir).await;
+                        wait_seeding(&seed, st.id).await;
+                        let moved = work.join("moved");
+                        let refused = seed.set_download_dir(st.id, &moved).await;
+                        assert!(
+                            matches!(refused, Err($rt::ClientError::NotStopped(t)) if t == st.id),
+                            "{refused:?}"
+                        );
+                        seed.stop_torrent(st.id).await.expect("stops");
+                        seed.stopped(st.id).await.expect("stopped");
+                        seed.stopped(st.id).await.expect("already stopped: answered at once");
+                        let unknown = TorrentId(u32::MAX);
+                        assert!(seed.stopped(unknown).await.is_err(), "no such torrent");
+                        assert!(seed.set_download_dir(unknown, &moved).await.is_err());
+
+                        std::fs::rename(&d.dir, &moved).expect("the files move");
+                        seed.set_download_dir(st.id, &moved).await.expect("a new directory");
+                        seed.start_torrent(st.id).await.expect("starts");
+                        let s = seed.stats(st.id).await.expect("runs").expect("torrent");
+                        assert_eq!(s.pieces_have, s.piece_count, "started without a check");
+                        assert_eq!(s.phase, sanstorrent_core::session::TorrentPhase::Seeding);
+
+                        let out = work.join("out");
+                        let peers = vec![seed.listen_addr()];
+                        let (leech, lt) = leecher(&work.join("l-state"), &d.torrent, &out, peers).await;
+                        wait_complete(&leech, lt.id, "leecher").await;
+                        leech.stop().await.expect("leecher stops");
+                        seed.stop().await.expect("seeder stops");
+                        assert_same_tree(&moved, &out);
+                        assert!(!d.dir.exists(), "nothing was written at the old place");
+                    })
+                })
+            }
+
+            #[test]
             fn seeder_to_leecher_single_file() {
                 one_to_one("single", 5_000_000, 64 * 1024);
             }

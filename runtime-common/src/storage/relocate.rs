@@ -235,10 +235,18 @@ fn part_path(dst: &Path) -> PathBuf {
     dst.with_file_name(name)
 }
 
+/// Removes `path` if it is there (a parent that is not a directory: it is not).
 fn remove_if_present(path: &Path) -> Result<(), RelocateError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(RelocateError::Io(path.to_path_buf(), e)),
     }
 }
@@ -395,6 +403,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A target directory that is a file stops the move at that file (even as root); the
+    /// revert brings back what had moved.
+    #[test]
+    fn a_blocked_target_fails_and_the_revert_brings_everything_back() {
+        let tmp = TempDir::new("relocate-blocked");
+        let r = setup(&tmp);
+        fs::create_dir_all(r.to.join("t")).unwrap();
+        fs::write(r.to.join("t/sub"), b"in the way").unwrap();
+        let journal = tmp.0.join("j");
+        r.start(&journal).unwrap();
+        assert!(matches!(r.apply(), Err(RelocateError::Io(..))));
+        assert!(r.to.join("t/a").exists(), "the first file had moved");
+        r.revert().unwrap();
+        assert_eq!(fs::read(r.from.join("t/a")).unwrap(), b"aaaa");
+        assert_eq!(fs::read(r.from.join("t/sub/b")).unwrap(), b"bb");
+        assert!(!r.to.join("t/a").exists());
+        assert_eq!(fs::read(r.to.join("t/sub")).unwrap(), b"in the way");
     }
 
     #[test]
