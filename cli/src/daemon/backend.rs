@@ -277,6 +277,9 @@ pub(crate) struct TorrentView {
     pub(crate) name: String,
     /// What it is doing.
     pub(crate) status: Status,
+    /// Its data is moving to another directory, or waits to (qBittorrent's `moving`; the
+    /// Transmission status shows the stop the move needs).
+    pub(crate) moving: bool,
     /// Its error, if any.
     pub(crate) error: Option<TorrentError>,
     /// The directory its name is placed in.

@@ -23,6 +23,8 @@ mod events;
 pub(crate) mod live;
 #[path = "client_queue.rs"]
 mod queueing;
+#[path = "client_move.rs"]
+mod relocate;
 #[path = "client_view.rs"]
 mod view;
 
@@ -38,6 +40,8 @@ pub(crate) struct ClientBackend<R: Runtime> {
     /// One token: whoever holds it applies the queue and the seeding limits (one at a time,
     /// so the client gets starts and stops in the order they were decided).
     turn: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    /// Moves waiting for [`ClientBackend::run_moves`].
+    moves: relocate::Queue,
 }
 
 #[derive(Debug)]
@@ -89,6 +93,10 @@ struct Entry {
     totals: TorrentTotals,
     /// What of this run's counters the totals include.
     seen: Seen,
+    /// Its data is moving (or waits to): the mover owns its stops and starts.
+    moving: bool,
+    /// Why its last move failed (cleared by a start, a check or a move).
+    move_error: Option<String>,
 }
 
 impl<R: Runtime> ClientBackend<R> {
@@ -111,6 +119,7 @@ impl<R: Runtime> ClientBackend<R> {
             store,
             turn,
             http: None,
+            moves: relocate::Queue::default(),
             client: Mutex::new(Some(Arc::new(client))),
             state: Mutex::new(State {
                 settings,
@@ -140,6 +149,7 @@ impl<R: Runtime> ClientBackend<R> {
         // The latest totals, saved before the client's counters go.
         self.drain_events().await;
         self.save_totals(std::time::Instant::now(), true);
+        self.moves.close();
         let taken = self
             .client
             .lock()
@@ -247,8 +257,15 @@ impl<R: Runtime> ClientBackend<R> {
     /// Rewrites the saved list from the current one (under the state lock, so saves keep
     /// their order).
     fn persist(&self, state: &State) {
+        if let Err(e) = self.save_list(state) {
+            tracing::error!("cannot save the torrent list: {e}");
+        }
+    }
+
+    /// Rewrites the saved list from `state` (nothing without a store).
+    fn save_list(&self, state: &State) -> std::io::Result<()> {
         let Some(store) = &self.store else {
-            return;
+            return Ok(());
         };
         let saved: Vec<Saved> = state
             .torrents
@@ -271,9 +288,7 @@ impl<R: Runtime> ClientBackend<R> {
                 finished: t.finished,
             })
             .collect();
-        if let Err(e) = store.save(&saved) {
-            tracing::error!("cannot save the torrent list: {e}");
-        }
+        store.save(&saved)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -448,6 +463,8 @@ impl<R: Runtime> ClientBackend<R> {
                 options,
                 files,
                 trackers: saved.trackers.clone(),
+                moving: false,
+                move_error: None,
             });
             if persist {
                 self.persist(&state);
@@ -472,7 +489,7 @@ impl<R: Runtime> ClientBackend<R> {
         state
             .torrents
             .iter()
-            .filter(|t| ids.contains(&t.id) && pick(t))
+            .filter(|t| ids.contains(&t.id) && !t.moving && pick(t))
             .map(|t| t.handle)
             .collect()
     }
@@ -488,7 +505,10 @@ impl<R: Runtime> ClientBackend<R> {
             t.forced = !stopped && forced.unwrap_or(t.forced);
             if stopped && t.running {
                 t.running = false;
-                handles.push(t.handle);
+                // A moving torrent is stopped already: the mover leaves it so.
+                if !t.moving {
+                    handles.push(t.handle);
+                }
             }
             if !stopped {
                 // A manual start lifts the limit that stopped it (as Transmission does
@@ -544,6 +564,9 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             return Ok(());
         }
         let client = self.client()?;
+        if matches!(action, Action::Start | Action::StartNow | Action::Verify) {
+            self.clear_move_errors(&ids);
+        }
         let handles = match action {
             Action::Stop => self.set_stopped(&ids, true, None),
             Action::Start | Action::StartNow | Action::StartQueued => {
@@ -578,6 +601,16 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     async fn remove(&self, ids: Vec<Id>, delete_data: bool) -> Outcome<()> {
         let removed: Vec<Entry> = {
             let mut state = self.lock();
+            if let Some(t) = state
+                .torrents
+                .iter()
+                .find(|t| ids.contains(&t.id) && t.moving)
+            {
+                return Err(BackendError::Invalid(format!(
+                    "{} is moving: remove it once the move is over",
+                    t.name
+                )));
+            }
             let (gone, kept) = std::mem::take(&mut state.torrents)
                 .into_iter()
                 .partition(|t| ids.contains(&t.id));
@@ -605,12 +638,16 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         self.enforce().await
     }
 
-    async fn change(&self, ids: Vec<Id>, changes: TorrentChanges) -> Outcome<()> {
+    async fn change(&self, ids: Vec<Id>, mut changes: TorrentChanges) -> Outcome<()> {
+        // Transmission's `torrent-set` `location`: the data is looked for there.
+        if let Some(location) = changes.location.take() {
+            self.queue_moves(&ids, location, false)?;
+        }
         self.change_torrents(ids, changes).await
     }
 
-    async fn set_location(&self, _ids: Vec<Id>, _to: PathBuf, _move_data: bool) -> Outcome<()> {
-        unsupported("moving data")
+    async fn set_location(&self, ids: Vec<Id>, to: PathBuf, move_data: bool) -> Outcome<()> {
+        self.queue_moves(&ids, to, move_data)
     }
 
     async fn queue_move(&self, ids: Vec<Id>, to: QueueMove) -> Outcome<()> {

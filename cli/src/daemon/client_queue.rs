@@ -146,7 +146,10 @@ impl<R: Runtime> ClientBackend<R> {
                     if run {
                         t.started_at = now;
                     }
-                    changes.push((t.handle.id, run));
+                    // A moving torrent is started (or not) by the mover, as marked here.
+                    if !t.moving {
+                        changes.push((t.handle.id, run));
+                    }
                 }
             }
             if finished {

@@ -93,14 +93,24 @@ pub(super) fn view(
             entry.options.name.clone()
         },
         status,
-        error: snap.and_then(|s| s.error.as_ref()).map(|e| TorrentError {
-            kind: match e.kind {
-                TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
-                TorrentErrorKind::TrackerError => ErrorKind::TrackerError,
-                _ => ErrorKind::Local,
-            },
-            message: e.message.clone(),
-        }),
+        moving: entry.moving,
+        error: entry
+            .move_error
+            .as_ref()
+            .map(|message| TorrentError {
+                kind: ErrorKind::Local,
+                message: message.clone(),
+            })
+            .or_else(|| {
+                snap.and_then(|s| s.error.as_ref()).map(|e| TorrentError {
+                    kind: match e.kind {
+                        TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
+                        TorrentErrorKind::TrackerError => ErrorKind::TrackerError,
+                        _ => ErrorKind::Local,
+                    },
+                    message: e.message.clone(),
+                })
+            }),
         download_dir: entry.dir.clone(),
         total_size: total,
         size_when_done: wanted,

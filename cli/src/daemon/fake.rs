@@ -33,6 +33,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
         hash: Hash(hash),
         name: name.into(),
         status: Status::Downloading,
+        moving: false,
         error: None,
         download_dir: "/dl".into(),
         total_size: 1000,

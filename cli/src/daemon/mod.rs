@@ -17,6 +17,7 @@ mod client;
 #[cfg(test)]
 mod fake;
 mod http;
+mod moves;
 mod qbit;
 mod queue;
 mod rpc;
@@ -162,6 +163,15 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
             return Err(e);
         }
     };
+    // Moves a crash interrupted: finished or undone before any torrent is added.
+    for (journal, what) in moves::recover(&store) {
+        match what {
+            moves::Recovered::Failed(e) => {
+                tracing::error!("{}: an interrupted move: {e}", journal.display());
+            }
+            done => tracing::info!("{}: an interrupted move, {done:?}", journal.display()),
+        }
+    }
     let backend = Arc::new(ClientBackend::new(client, settings, Some(store)).with_fetcher(fetcher));
     match backend.restore().await {
         Ok(n) if n > 0 && !plan.quiet => eprintln!("restored {n} torrents"),
@@ -171,6 +181,7 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
             return Err(Exit::Fail(e));
         }
     }
+    R::spawn(Arc::clone(&backend).run_moves());
     let (close_tx, close_rx) = async_channel::bounded(1);
     let rpc = Rpc::new(
         Arc::clone(&backend),

@@ -370,6 +370,11 @@ impl Store {
         self.write_atomic(&self.dir.join(name), &bytes)
     }
 
+    /// Where the journals of moves under way are kept (see `moves.rs`).
+    pub(crate) fn moves_dir(&self) -> PathBuf {
+        self.dir.join("moves")
+    }
+
     fn list_path(&self) -> PathBuf {
         self.dir.join("torrents.json")
     }

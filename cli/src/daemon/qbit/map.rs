@@ -16,6 +16,9 @@ pub(super) const ETA_UNKNOWN: u64 = 8_640_000;
 /// The `state` string (qBittorrent 5 spells "paused" as "stopped").
 pub(super) fn state(t: &TorrentView) -> &'static str {
     let complete = t.metadata_done >= 1.0 && t.left_until_done == 0;
+    if t.moving {
+        return "moving";
+    }
     if let Some(e) = &t.error
         && e.kind == ErrorKind::Local
     {
@@ -62,7 +65,7 @@ pub(super) fn filter_matches(filter: &str, t: &TorrentView) -> bool {
         "stalled_uploading" => s == "stalledUP",
         "stalled_downloading" => s == "stalledDL",
         "checking" => s.starts_with("checking"),
-        "moving" => false,
+        "moving" => t.moving,
         "errored" => s == "error" || s == "missingFiles",
         _ => false,
     }

@@ -606,3 +606,36 @@ fn queue_places_forced_states_and_share_limits() {
     let act = Form::default().with("json", r#"{"max_ratio_act":1}"#);
     assert_eq!(call(&q, "app/setPreferences", act).status, 400);
 }
+
+#[test]
+fn set_location_moves_the_data_and_a_moving_torrent_shows_it() {
+    let (fake, q) = qbit(None);
+    let reply = call(
+        &q,
+        "torrents/setLocation",
+        Form::default()
+            .with("hashes", &hash(1))
+            .with("location", "/dl/elsewhere"),
+    );
+    assert_eq!(reply.status, 200, "{}", body(&reply));
+    assert_eq!(fake.calls(), ["set_location [Id(1)] /dl/elsewhere true"]);
+    let outside = call(
+        &q,
+        "torrents/setLocation",
+        Form::default()
+            .with("hashes", &hash(1))
+            .with("location", "/etc"),
+    );
+    assert_eq!(outside.status, 400, "{}", body(&outside));
+
+    fake.lock().torrents[1].moving = true;
+    let list = json(&call(&q, "torrents/info", Form::default()));
+    assert_eq!(list[1]["state"], "moving");
+    let moving = json(&call(
+        &q,
+        "torrents/info",
+        Form::default().with("filter", "moving"),
+    ));
+    assert_eq!(moving.as_array().unwrap().len(), 1);
+    assert_eq!(moving[0]["hash"], hash(2));
+}
