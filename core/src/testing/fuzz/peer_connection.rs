@@ -62,6 +62,9 @@ struct Script<'a> {
     out: BytesMut,
     handshake_seen: bool,
     closed: bool,
+    /// Requests in flight at the last check: more than the peer's `reqq` only if it lowered
+    /// its `reqq` (a later extended handshake) while they were out.
+    requests_out: usize,
     reached: Reached,
 }
 
@@ -100,6 +103,7 @@ impl<'a> Script<'a> {
             config,
             out: BytesMut::new(),
             handshake_seen: false,
+            requests_out: 0,
             closed: false,
             reached: Reached::default(),
         };
@@ -334,7 +338,7 @@ impl<'a> Script<'a> {
         }
     }
 
-    fn check(&self) {
+    fn check(&mut self) {
         let c = &self.conn;
         assert_eq!(c.is_closed(), self.closed, "closed without an event");
         if c.is_closed() {
@@ -349,7 +353,11 @@ impl<'a> Script<'a> {
         assert!(c.recv_buffered() <= MAX_MESSAGE_LEN as usize + 4);
         assert!(c.requests_in().count() <= self.config.max_requests_in as usize);
         assert!(c.requests_out().count() <= self.config.max_requests_out as usize);
-        assert!(c.requests_out().count() <= c.peer_reqq() as usize);
+        let out = c.requests_out().count();
+        assert!(
+            out <= c.peer_reqq() as usize || out <= self.requests_out,
+            "a request sent beyond the peer's reqq"
+        );
         if let Some(p) = c.peer_pieces() {
             assert_eq!(p.len(), PIECES);
             assert!(p.iter().all(|i| i < PIECES));
@@ -357,6 +365,7 @@ impl<'a> Script<'a> {
         if !c.fast() {
             assert!(c.peer_allowed_fast().is_empty());
         }
+        self.requests_out = out;
     }
 }
 
