@@ -209,6 +209,7 @@ impl Session {
             _ => {}
         }
         self.by_hash.insert(t.info_hash, id);
+        t.clear_disk_error();
         t.after_stop = AfterStop::Stay;
         t.hold = false;
         t.swarm_started = false;

@@ -220,11 +220,8 @@ impl Session {
                 let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
                     return;
                 };
-                let data = ResumeData {
-                    pieces: d.pipeline.recorded.clone(),
-                    files: stamps,
-                }
-                .encode();
+                let data =
+                    ResumeData::of_disk(d.meta.layout(), &d.pipeline.recorded, stamps).encode();
                 d.pipeline.saving = false;
                 d.pipeline.dirty = false;
                 // A torrent leaving the session keeps no resume data.
@@ -242,8 +239,9 @@ impl Session {
         }
     }
 
-    /// A disk job failed: reads reject the block; anything else stops the torrent (its data
-    /// can no longer be trusted to reach the disk).
+    /// A disk job failed: a read rejects the blocks and rechecks the torrent when the data
+    /// is missing; anything else stops the torrent (its data can no longer be trusted to reach
+    /// or come back from the disk).
     fn job_failed(
         &mut self,
         now: Instant,
@@ -260,13 +258,23 @@ impl Session {
             });
             return self.block_digests_done(now, id, piece, why, None);
         }
-        if let FailedJob::Read { conn, blocks } = failed {
+        if let FailedJob::Read { conn, blocks } = &failed {
             let piece = blocks.first().map_or(0, |b| b.piece);
-            self.out.event(Event::Error {
-                torrent: Some(id),
-                error: SessionError::UploadRead { piece, error },
-            });
-            return self.read_done(now, conn, &blocks, None);
+            self.read_done(now, *conn, blocks, None);
+            let running = self
+                .torrents
+                .get(&id)
+                .is_some_and(|t| t.stage == Stage::Running);
+            if !running {
+                self.out.event(Event::Error {
+                    torrent: Some(id),
+                    error: SessionError::UploadRead { piece, error },
+                });
+                return;
+            }
+            if error.is_missing_data() {
+                return self.data_missing(now, id, piece, error);
+            }
         }
         if let (FailedJob::Write { piece, len }, Some(d)) = (
             &failed,
@@ -281,7 +289,10 @@ impl Session {
                 &mut self.out,
             );
         }
-        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+        // A failed read is no part of a save: one in flight goes on.
+        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut())
+            && !matches!(failed, FailedJob::Read { .. })
+        {
             d.pipeline.saving = false;
             d.pipeline.flushing = false;
             d.pipeline.save_after_flush = false;
@@ -306,6 +317,18 @@ impl Session {
             };
         }
         self.begin_stop(now, id);
+    }
+
+    /// A piece we have was missing when read for a peer: check the whole torrent again
+    /// (what else vanished is unknown). The stop before the check saves resume data without
+    /// the pieces of files now missing or short.
+    fn data_missing(&mut self, now: Instant, id: TorrentId, piece: u32, error: Arc<StorageError>) {
+        self.out.event(Event::Error {
+            torrent: Some(id),
+            error: SessionError::DataMissing { piece, error },
+        });
+        // Running (checked by the caller), so the recheck is always accepted.
+        let _ = self.recheck_inner(now, id);
     }
 
     /// A piece passed its hash check.
@@ -382,3 +405,7 @@ impl Session {
 #[cfg(test)]
 #[path = "disk_backpressure_tests.rs"]
 mod backpressure_tests;
+
+#[cfg(test)]
+#[path = "disk_fault_tests.rs"]
+mod fault_tests;

@@ -22,7 +22,17 @@ pub enum SessionError {
     /// A disk job failed: the torrent stops, since its data can no longer be trusted to
     /// reach the disk.
     Disk(Arc<StorageError>),
-    /// Reading a piece to serve a peer failed (the request is rejected; the torrent goes on).
+    /// A piece we have was not on disk when read to serve a peer (its file was deleted or
+    /// truncated under the torrent): the request is rejected and the torrent is checked
+    /// again, so it never claims or serves data it does not hold.
+    DataMissing {
+        /// The piece.
+        piece: u32,
+        /// What the storage said.
+        error: Arc<StorageError>,
+    },
+    /// Reading a piece to serve a peer failed while the torrent was stopping or checking
+    /// (the request is rejected). A running torrent stops instead: [`SessionError::Disk`].
     UploadRead {
         /// The piece.
         piece: u32,
@@ -56,6 +66,10 @@ impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Disk(e) => write!(f, "disk error, stopping the torrent: {e}"),
+            Self::DataMissing { piece, error } => write!(
+                f,
+                "piece {piece} is missing from disk ({error}): checking the torrent again"
+            ),
             Self::UploadRead { piece, error } => {
                 write!(f, "reading piece {piece} for upload: {error}")
             }
@@ -74,6 +88,7 @@ impl std::error::Error for SessionError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Disk(e)
+            | Self::DataMissing { error: e, .. }
             | Self::UploadRead { error: e, .. }
             | Self::SmartBanRead { error: e, .. }
             | Self::SaveState { error: e, .. } => Some(&**e),

@@ -270,7 +270,8 @@ impl Session {
             self.begin_stop(now, id);
             return;
         }
-        let create = if finished {
+        // A seed-only torrent writes nothing (its directory may well be read-only).
+        let create = if finished || t.options.seed_only {
             Vec::new()
         } else {
             files_to_create(d.meta.layout(), &t.options.file_priorities, d.picker.have())

@@ -302,6 +302,18 @@ impl Torrent {
         });
     }
 
+    /// Started or checked again: a disk error is over (it comes back if the disk still
+    /// fails).
+    pub(crate) fn clear_disk_error(&mut self) {
+        if self
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == TorrentErrorKind::Disk)
+        {
+            self.error = None;
+        }
+    }
+
     /// The torrent's snapshot; `stats` measured by the caller, `peers` its open connections.
     pub(crate) fn snapshot<'a>(
         &self,

@@ -46,6 +46,27 @@ impl MemoryStorage {
         self.files().get(file)?.data.clone()
     }
 
+    /// Shortens file `file` to `len` bytes, as a user truncating it under the torrent would
+    /// (reads past the new end are missing data; the next write grows it back). A file that
+    /// does not exist or is shorter already stays as it is.
+    pub fn truncate_file(&self, file: usize, len: u64) {
+        if let Some(f) = self.files_mut().get_mut(file)
+            && let Some(data) = &mut f.data
+            && (len as usize) < data.len()
+        {
+            data.truncate(len as usize);
+            f.writes += 1;
+        }
+    }
+
+    /// Deletes file `file`, as a user deleting it under the torrent would.
+    pub fn remove_file(&self, file: usize) {
+        if let Some(f) = self.files_mut().get_mut(file) {
+            f.data = None;
+            f.writes += 1;
+        }
+    }
+
     fn files(&self) -> Ref<'_, Vec<MemFile>> {
         self.files.borrow()
     }
@@ -87,7 +108,7 @@ impl Storage for MemoryStorage {
                 io::ErrorKind::NotFound.into(),
             ));
         };
-        let Some(r) = range(offset, buf.len(), length) else {
+        let Some(r) = range(offset, buf.len(), length.min(data.len() as u64)) else {
             return Err(StorageError::io(
                 IoOp::Read,
                 name(file),
@@ -114,6 +135,8 @@ impl Storage for MemoryStorage {
         let f = &mut files[file];
         // Allocated at full length on first write, as the runtime's file storage creates its files.
         let stored = f.data.get_or_insert_with(|| vec![0; length as usize]);
+        // A truncated file grows back to full length, as the runtime's `set_len` does.
+        stored.resize(length as usize, 0);
         stored[r].copy_from_slice(data);
         f.writes += 1;
         Ok(())
@@ -165,5 +188,31 @@ mod tests {
         assert_eq!(stamps[3].unwrap().mtime_secs, 1);
         s.write(1, 0, &[0]).unwrap();
         assert_ne!(s.stamps().unwrap()[3], stamps[3]);
+    }
+
+    #[test]
+    fn truncated_and_removed_files_read_as_missing_data() {
+        let layout = Layout::new(4, [(8, false)]).unwrap();
+        let s = MemoryStorage::new(layout);
+        s.write(0, 0, &[1, 2, 3, 4]).unwrap();
+        s.write(1, 0, &[5, 6, 7, 8]).unwrap();
+        let before = s.stamps().unwrap()[0].unwrap();
+        s.truncate_file(0, 6);
+        let after = s.stamps().unwrap()[0].unwrap();
+        assert_eq!(after.size, 6);
+        assert_ne!(after.mtime_secs, before.mtime_secs);
+        let mut buf = [0; 4];
+        s.read(0, 0, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3, 4]);
+        assert!(s.read(1, 0, &mut buf).unwrap_err().is_missing_data());
+        s.write(1, 2, &[9, 9]).unwrap();
+        assert_eq!(
+            s.file_data(0).unwrap(),
+            [1, 2, 3, 4, 5, 6, 9, 9],
+            "grown back"
+        );
+        s.remove_file(0);
+        assert_eq!(s.stamps().unwrap()[0], None);
+        assert!(s.read(0, 0, &mut buf).unwrap_err().is_missing_data());
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Lifecycle: the session records a piece once it was verified and flushed. To save, it takes
 //! the storage's [`super::Storage::stamps`] (after the last flush, so they cover every
-//! recorded piece), builds [`ResumeData`], [`ResumeData::encode`]s it and hands the bytes to
+//! recorded piece), builds [`ResumeData`] ([`ResumeData::of_disk`]: no piece of a file
+//! missing or cut short), [`ResumeData::encode`]s it and hands the bytes to
 //! the runtime, which writes them atomically. On start, [`ResumeData::decode`] the file,
 //! compare with the current stamps ([`ResumeData::plan`]): pieces touching only unchanged
 //! files are trusted, pieces touching a changed or missing file are rechecked. A piece written
@@ -94,6 +95,27 @@ pub enum ResumeError {
 }
 
 impl ResumeData {
+    /// The resume data to save: the `recorded` pieces the files as `stamped` can still hold,
+    /// with those stamps. A piece touching a file that is missing or shorter than its extent
+    /// (deleted or truncated under the torrent) is left out, so resume data never claims a
+    /// piece the disk does not hold, whatever the stamps say next time.
+    pub fn of_disk(layout: &Layout, recorded: &PieceSet, stamped: Vec<Option<FileStamp>>) -> Self {
+        let mut pieces = recorded.clone();
+        for (i, extent) in layout.files().iter().enumerate() {
+            let size = stamped.get(i).copied().flatten().map(|s| s.size);
+            if extent.padding || size.is_some_and(|s| s >= extent.length) {
+                continue;
+            }
+            for p in layout.file_pieces(i) {
+                pieces.remove(p);
+            }
+        }
+        Self {
+            pieces,
+            files: stamped,
+        }
+    }
+
     /// Canonical bencoding of the resume data.
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::new();

@@ -326,13 +326,21 @@ fn reserve(_file: &File, _length: u64) -> io::Result<bool> {
     Ok(false)
 }
 
-/// Opens read-write if allowed (so the handle serves later writes), else read-only.
+/// Opens read-write if allowed (so the handle serves later writes), else read-only: a file
+/// without write permission, or on a read-only file system (data seeded from read-only media).
 fn open_for_read(path: &Path) -> Result<(File, bool), StorageError> {
     match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => Ok((f, true)),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path)
-            .map(|f| (f, false))
-            .map_err(|e| StorageError::io(IoOp::Open, path, e)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            File::open(path)
+                .map(|f| (f, false))
+                .map_err(|e| StorageError::io(IoOp::Open, path, e))
+        }
         Err(e) => Err(StorageError::io(IoOp::Open, path, e)),
     }
 }

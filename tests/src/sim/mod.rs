@@ -4,10 +4,11 @@
 //! with in-memory storage per torrent, or an [`Agent`] such as a [`SimTracker`], a
 //! [`DhtNode`] or a [`ScriptedPeer`]), a seeded [`Net`] (per-host latency, jitter, bandwidth,
 //! datagram loss and reordering, connection resets, partitions) and a queue of disk and hash
-//! job completions (each after its host's [`DiskModel`] delay). [`Sim::step`] moves time to the
-//! earliest thing that can happen (a host's timer, a delivery, a job completion), performs it,
-//! and drains the touched host's transmits, actions and events. [`Sim::run_until`] steps until
-//! a predicate holds and fails on livelock after a hard step limit.
+//! job completions (each after its host's [`DiskModel`] delay, failing as its [`DiskFaults`]
+//! say). [`Sim::step`] moves time to the earliest thing that can happen (a host's timer, a
+//! delivery, a job completion), performs it, and drains the touched host's transmits, actions
+//! and events. [`Sim::run_until`] steps until a predicate holds and fails on livelock after a
+//! hard step limit.
 //!
 //! Everything is ordered by (instant, sequence number) and every random choice comes from the
 //! seed: the same seed gives the same run, which [`Sim::log_hash`] checks. HTTP requests go to
@@ -15,6 +16,7 @@
 //! with the destination address.
 
 mod agent;
+mod disk_faults;
 mod flood;
 mod net;
 mod node;
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use agent::{Agent, DhtNode, Output};
+pub use disk_faults::{DiskFaults, FaultyStorage};
 pub use flood::{Hostile, Hostility};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};

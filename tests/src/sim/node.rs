@@ -12,6 +12,7 @@ use sanstorrent_core::session::{
 use sanstorrent_core::storage::{MemoryStorage, Storage, StorageError};
 
 use super::agent::Agent;
+use super::disk_faults::{DiskFaults, FaultyStorage};
 
 /// How long a host's disk and hash jobs take: jobs run one at a time, each taking `latency`
 /// plus its bytes at `bytes_per_sec`.
@@ -55,6 +56,8 @@ pub struct Node {
     pub storages: BTreeMap<TorrentId, Rc<MemoryStorage>>,
     /// Storage to use for the next `OpenStorage` of a torrent id (pre-seeded data).
     pub preset: BTreeMap<TorrentId, Rc<MemoryStorage>>,
+    /// Faults of each torrent's disk (none for a torrent not listed).
+    pub faults: BTreeMap<TorrentId, DiskFaults>,
     /// The last resume data saved per torrent.
     pub resume: BTreeMap<TorrentId, Vec<u8>>,
     /// Every event with its instant, except periodic stats.
@@ -80,6 +83,7 @@ impl Node {
             max_unwritten: 0,
             storages: BTreeMap::new(),
             preset: BTreeMap::new(),
+            faults: BTreeMap::new(),
             resume: BTreeMap::new(),
             events: Vec::new(),
             stats: BTreeMap::new(),
@@ -148,9 +152,15 @@ impl Node {
             _ => ("other", 0),
         };
         *self.jobs_run.entry(name).or_default() += 1;
-        let done = match storage {
-            None => job.kind.fail(StorageError::NoSuchFile(usize::MAX)),
-            Some(s) => sanstorrent_runtime_common::jobs::execute(&*s, job.kind),
+        let done = match (storage, self.faults.remove(&job.torrent)) {
+            (None, _) => job.kind.fail(StorageError::NoSuchFile(usize::MAX)),
+            (Some(s), None) => sanstorrent_runtime_common::jobs::execute(&*s, job.kind),
+            (Some(s), Some(faults)) => {
+                let disk = FaultyStorage::new(&s, faults);
+                let done = sanstorrent_runtime_common::jobs::execute(&disk, job.kind);
+                self.faults.insert(job.torrent, disk.into_faults());
+                done
+            }
         };
         let took = self.disk.latency
             + Duration::from_nanos(bytes * 1_000_000_000 / self.disk.bytes_per_sec.max(1));

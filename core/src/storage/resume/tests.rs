@@ -139,6 +139,33 @@ fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
     assert_eq!(plan.trusted().count() + plan.recheck().count(), 0);
 }
 
+#[test]
+fn saved_data_never_claims_pieces_of_a_missing_or_short_file() {
+    let l = layout();
+    let stamp = |size| {
+        Some(FileStamp {
+            size,
+            mtime_secs: 7,
+            mtime_nanos: 0,
+        })
+    };
+    let whole = [stamp(1500), stamp(0), stamp(2000), stamp(1500)];
+    let saved = ResumeData::of_disk(&l, &PieceSet::full(5), whole.to_vec());
+    assert!(saved.pieces.is_full(), "every file there at full length");
+    assert_eq!(saved.files, whole);
+    // File 2 (pieces 1..=3) truncated to 1999 bytes: a zero-length file is never short.
+    let short = vec![stamp(1500), None, stamp(1999), stamp(1500)];
+    let saved = ResumeData::of_disk(&l, &PieceSet::full(5), short.clone());
+    assert_eq!(saved.pieces.iter().collect::<Vec<_>>(), [0, 4]);
+    assert_eq!(saved.files, short, "the stamps are saved as they are");
+    // File 3 (pieces 3..=4) deleted; piece 0 was never recorded.
+    let mut recorded = PieceSet::full(5);
+    recorded.remove(0);
+    let gone = vec![stamp(1500), stamp(0), stamp(2000), None];
+    let saved = ResumeData::of_disk(&l, &recorded, gone);
+    assert_eq!(saved.pieces.iter().collect::<Vec<_>>(), [1, 2]);
+}
+
 /// What the session saves: the pieces recorded (verified, then flushed) and the stamps.
 fn resume_data(recorded: &PieceSet, s: &impl Storage) -> ResumeData {
     ResumeData {
