@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::session::{
-    Event, OutgoingEncryption, SessionConfig, TorrentId, TorrentOptions, TorrentPhase,
-    TorrentSource, TorrentStats,
+    Event, OutgoingEncryption, SessionConfig, SessionError, TorrentId, TorrentOptions,
+    TorrentPhase, TorrentSource, TorrentStats,
 };
 use sanstorrent_runtime_common::storage::FileStorageOptions;
 use sanstorrent_runtime_common::{
@@ -350,12 +350,23 @@ struct Watch<'a, R: AsyncRuntime> {
     last: Option<TorrentStats>,
 }
 
+/// What the events told the loop so far.
+#[derive(Default)]
+struct Seen {
+    complete: bool,
+    /// The latest error: the exit reason if the torrent stopped.
+    last_error: Option<String>,
+    /// Messages shown already (each once).
+    warned: HashSet<String>,
+    /// The session is checking the torrent again after data went missing from disk: its
+    /// stop on the way is no failure.
+    rechecking: bool,
+}
+
 impl<R: AsyncRuntime> Watch<'_, R> {
     async fn run(&mut self, wake: &Wake) -> Outcome {
-        let mut complete = false;
-        let mut last_error: Option<String> = None;
+        let mut seen = Seen::default();
         let mut last_peer = Instant::now();
-        let mut warned = HashSet::new();
         loop {
             // Events are handled as they come (completion is seen at once, not at the next
             // tick); the display and the peer watchdog move on ticks.
@@ -372,79 +383,114 @@ impl<R: AsyncRuntime> Watch<'_, R> {
             }
             let now = Instant::now();
             let ticked = woke.is_none();
-            let mut force = false;
-            let mut first = woke;
-            loop {
-                let polled = match first.take() {
-                    Some(event) => event,
-                    None => match self.client.try_event() {
-                        Some(polled) => polled,
-                        None => break,
-                    },
-                };
-                let Some(event) = polled else {
-                    return Outcome::Failed("the client stopped unexpectedly".into());
-                };
-                match event {
-                    Event::TorrentComplete { torrent } if torrent == self.id => {
-                        complete = true;
-                        force = true;
-                    }
-                    Event::Checked { torrent, have } if torrent == self.id => {
-                        force = true;
-                        if let Some(reason) = self.check_result(have) {
-                            return Outcome::Failed(reason);
-                        }
-                    }
-                    Event::MetadataReceived { torrent, .. } if torrent == self.id => {
-                        self.progress.note("metadata received");
-                    }
-                    Event::Error { torrent, error } if torrent.is_none_or(|t| t == self.id) => {
-                        let message = error.to_string();
-                        // Shown once; if it stopped the torrent it becomes the exit reason.
-                        if warned.insert(message.clone()) {
-                            tracing::warn!("{message}");
-                        }
-                        last_error = Some(message);
-                    }
-                    Event::TrackerError { url, error, .. } => {
-                        let text = format!("tracker {url}: {error}");
-                        // Each distinct failure once; retries repeat it every few seconds.
-                        if warned.insert(text.clone()) {
-                            tracing::warn!("{text}");
-                        } else {
-                            tracing::debug!("{text}");
-                        }
-                    }
-                    Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
-                    Event::PeerClosed { addr, reason, .. } => {
-                        tracing::debug!("peer {addr} closed: {reason}");
-                    }
-                    _ => {}
-                }
-            }
+            let force = match self.drain(woke, &mut seen) {
+                Ok(force) => force,
+                Err(outcome) => return outcome,
+            };
             if !ticked && !force {
                 continue;
             }
             let Ok(Some(stats)) = self.client.stats(self.id).await else {
                 return Outcome::Failed(
-                    last_error.unwrap_or_else(|| "the torrent disappeared".into()),
+                    seen.last_error
+                        .unwrap_or_else(|| "the torrent disappeared".into()),
                 );
             };
+            // Every event sent before these statistics is queued by now: read them first, so
+            // a stop is seen with its reason (a recheck's, or an error's).
+            if let Err(outcome) = self.drain(None, &mut seen) {
+                return outcome;
+            }
             self.progress.update(self.row, &stats, now, force);
             let phase = stats.phase;
             self.last = Some(stats);
-            if matches!(phase, TorrentPhase::Stopping | TorrentPhase::Stopped) {
+            if matches!(phase, TorrentPhase::Stopping | TorrentPhase::Stopped) && !seen.rechecking {
                 // We did not stop it: the session did, after a disk error.
-                return Outcome::Failed(last_error.unwrap_or_else(|| "the torrent stopped".into()));
+                return Outcome::Failed(
+                    seen.last_error
+                        .unwrap_or_else(|| "the torrent stopped".into()),
+                );
             }
-            if complete && self.plan.goal == Goal::Download {
+            if seen.complete && self.plan.goal == Goal::Download {
                 return Outcome::Complete;
             }
             if let Some(reason) = self.no_peers(now, &mut last_peer) {
                 return Outcome::Failed(reason);
             }
         }
+    }
+
+    /// Handles `first` (if any) and every event queued. `Ok(force)`: whether to refresh the
+    /// display now; `Err`: the run is over.
+    fn drain(
+        &mut self,
+        mut first: Option<Option<Event>>,
+        seen: &mut Seen,
+    ) -> Result<bool, Outcome> {
+        let mut force = false;
+        loop {
+            let polled = match first.take() {
+                Some(event) => event,
+                None => match self.client.try_event() {
+                    Some(polled) => polled,
+                    None => return Ok(force),
+                },
+            };
+            let Some(event) = polled else {
+                return Err(Outcome::Failed("the client stopped unexpectedly".into()));
+            };
+            force |= self.handle(event, seen)?;
+        }
+    }
+
+    /// Handles one event. `Ok(force)`: whether to refresh the display now; `Err`: the run is
+    /// over.
+    fn handle(&mut self, event: Event, seen: &mut Seen) -> Result<bool, Outcome> {
+        match event {
+            Event::TorrentComplete { torrent } if torrent == self.id => {
+                seen.complete = true;
+                return Ok(true);
+            }
+            Event::Checked { torrent, have } if torrent == self.id => {
+                seen.rechecking = false;
+                if let Some(reason) = self.check_result(have) {
+                    return Err(Outcome::Failed(reason));
+                }
+                return Ok(true);
+            }
+            Event::MetadataReceived { torrent, .. } if torrent == self.id => {
+                self.progress.note("metadata received");
+            }
+            Event::Error { torrent, error } if torrent.is_none_or(|t| t == self.id) => {
+                match error {
+                    SessionError::DataMissing { .. } => seen.rechecking = true,
+                    // The check itself failed: the torrent stops for good.
+                    SessionError::Disk(_) => seen.rechecking = false,
+                    _ => {}
+                }
+                let message = error.to_string();
+                // Shown once; if it stopped the torrent it becomes the exit reason.
+                if seen.warned.insert(message.clone()) {
+                    tracing::warn!("{message}");
+                }
+                seen.last_error = Some(message);
+            }
+            Event::TrackerError { url, error, .. } => {
+                let text = format!("tracker {url}: {error}");
+                // Each distinct failure once; retries repeat it every few seconds.
+                if seen.warned.insert(text.clone()) {
+                    tracing::warn!("{text}");
+                } else {
+                    tracing::debug!("{text}");
+                }
+            }
+            Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
+            Event::PeerClosed { addr, reason, .. } => {
+                tracing::debug!("peer {addr} closed: {reason}");
+            }
+            _ => {}
+        }
+        Ok(false)
     }
 
     /// For `seed`: the check must have found data.
