@@ -302,6 +302,24 @@ with sync_playwright() as p:
         target.locator("[role=progressbar][aria-valuenow='100']").wait_for(state="attached")
         server.shutdown()
 
+        # Move storage: the data goes to a new directory while the daemon runs.
+        def by_name(name):
+            return [t for t in rpc.get_torrents() if t.name == name][0]
+
+        moved = dl / "moved"
+        page.click("[data-act=move]")
+        page.wait_for_selector("#move[open]")
+        assert page.input_value("#move-location") == str(via_url)
+        assert page.is_checked("#move-data")
+        page.fill("#move-location", str(moved))
+        page.click("#move-submit")
+        page.wait_for_selector("#move:not([open])", state="attached")
+        wait_until("moved", lambda: pathlib.Path(by_name("multi").download_dir) == moved, 60)
+        wait_until("the data moved", lambda: (moved / FILES[REST]).exists()
+                   and not (via_url / FILES[REST]).exists(), 60)
+        assert (moved / FILES[REST]).read_bytes() == (src / FILES[REST]).read_bytes()
+        wait_until("still complete", lambda: by_name("multi").percent_done == 1.0, 60)
+
         assert not errors, errors
         print("web ui ok")
     except Exception:
