@@ -2,7 +2,6 @@
 //! sockets, connect results, and removing a connection from everything that knows it (the
 //! connection table's side, on [`Peers`]).
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +16,7 @@ use super::penalty::Penalties;
 use super::smart_ban::DepartedPeer;
 use super::torrent::Torrent;
 use super::torrent::candidates::Source;
+use super::torrent::table::Torrents;
 use crate::rng::Rng;
 use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD};
 use crate::wire::{self, CloseReason, Connection};
@@ -162,7 +162,7 @@ impl Peers {
         now: Instant,
         conn: ConnId,
         result: Result<(), std::io::ErrorKind>,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         out: &mut Outputs,
         cx: ConnCx<'_>,
     ) -> bool {
@@ -227,7 +227,7 @@ impl Peers {
         &mut self,
         now: Instant,
         conn: ConnId,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
     ) -> bool {
         let Some(d) = self.end_dial(conn) else {
             return false;
@@ -246,7 +246,7 @@ impl Peers {
         now: Instant,
         conn: ConnId,
         reason: PeerCloseReason,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         config: &SessionConfig,
         out: &mut Outputs,
     ) -> Option<Dropped> {

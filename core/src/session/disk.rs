@@ -3,7 +3,6 @@
 //! rest of the session: verify a piece once written, record it once verified (haves,
 //! interest, the picker), flush and save, and stop the torrent when the disk fails.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +11,7 @@ use super::event::{Event, PeerCloseReason};
 use super::io::{Action, Completion, DiskJob, TorrentId};
 use super::outputs::Outputs;
 use super::pipeline::{DigestsFor, Done, FailedJob, Job, Jobs, StampsFor};
+use super::torrent::table::Torrents;
 use super::torrent::{AfterStop, Stage, Torrent};
 use super::{Session, SessionConfig};
 use crate::storage::{ResumeData, StorageError};
@@ -22,7 +22,7 @@ impl Jobs {
         &mut self,
         id: TorrentId,
         job: Job,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         out: &mut Outputs,
     ) {
         if let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
@@ -41,7 +41,7 @@ impl Jobs {
         &mut self,
         id: TorrentId,
         piece: u32,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         out: &mut Outputs,
     ) {
         let Some(expected) = torrents
@@ -55,12 +55,7 @@ impl Jobs {
     }
 
     /// Starts a resume save (flush → stamps → SaveResume) unless one is running.
-    pub(crate) fn start_save(
-        &mut self,
-        id: TorrentId,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
-        out: &mut Outputs,
-    ) {
+    pub(crate) fn start_save(&mut self, id: TorrentId, torrents: &mut Torrents, out: &mut Outputs) {
         let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
             return;
         };
@@ -74,7 +69,7 @@ impl Jobs {
     pub(crate) fn flush_if_due(
         &mut self,
         id: TorrentId,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         config: &SessionConfig,
         out: &mut Outputs,
     ) {

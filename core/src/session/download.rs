@@ -4,7 +4,6 @@
 //! the torrent's requested-bytes cap, the disk and the download limit; a block in goes to the
 //! piece pipeline as a write, and requests the picker no longer needs are cancelled.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::SessionConfig;
@@ -12,7 +11,8 @@ use super::io::{ConnId, TorrentId};
 use super::peers::{Peer, Peers};
 use super::pipeline::PiecePipeline;
 use super::rate::{Buckets, TokenBucket};
-use super::torrent::{Data, Torrent};
+use super::torrent::Data;
+use super::torrent::table::Torrents;
 use crate::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, Received};
 use crate::pieces::BlockRef;
 
@@ -26,7 +26,7 @@ pub(crate) fn register_with_picker(
     now: Instant,
     conn: ConnId,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
 ) -> bool {
     let Some(peer) = peers.get_mut(conn) else {
         return false;
@@ -66,7 +66,7 @@ pub(crate) enum Synced {
 pub(crate) fn sync_availability(
     conn: ConnId,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
 ) -> Synced {
     let Some(peer) = peers.get_mut(conn) else {
         return Synced::Nothing;
@@ -108,7 +108,7 @@ pub(crate) fn on_have(
     conn: ConnId,
     piece: u32,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
 ) -> bool {
     let Some((d, key)) = picker_of(conn, peers, torrents) else {
         return false;
@@ -129,12 +129,7 @@ pub(crate) fn on_have(
 }
 
 /// Sends `interested` or `not interested` as the picker says (only while running).
-pub(crate) fn update_interest(
-    now: Instant,
-    conn: ConnId,
-    peers: &mut Peers,
-    torrents: &BTreeMap<TorrentId, Torrent>,
-) {
+pub(crate) fn update_interest(now: Instant, conn: ConnId, peers: &mut Peers, torrents: &Torrents) {
     let Some(peer) = peers.get_mut(conn) else {
         return;
     };
@@ -158,7 +153,7 @@ pub(crate) fn update_interest(
 pub(crate) fn picker_of<'a>(
     conn: ConnId,
     peers: &Peers,
-    torrents: &'a mut BTreeMap<TorrentId, Torrent>,
+    torrents: &'a mut Torrents,
 ) -> Option<(&'a mut Data, PeerKey)> {
     let peer = peers.get(conn)?;
     if !peer.in_picker {
@@ -176,7 +171,7 @@ pub(crate) fn block_in(
     conn: ConnId,
     block: BlockRef,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     limits: Limits<'_>,
 ) -> Option<(TorrentId, BlockIn)> {
     let peer = peers.get_mut(conn)?;
@@ -205,7 +200,7 @@ pub(crate) fn fill(
     now: Instant,
     conn: ConnId,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     limits: Limits<'_>,
 ) {
     let Some(peer) = peers.get_mut(conn) else {

@@ -331,7 +331,8 @@ impl Session {
 
     /// Fires the fetchers' deadlines due at `now`.
     pub(super) fn metadata_timeout(&mut self, now: Instant) {
-        for id in metadata::due(now, &self.torrents) {
+        let due = self.torrents_due(now);
+        for id in metadata::due(now, &due, &self.torrents) {
             if let Some(f) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
                 f.handle_timeout(now);
             }

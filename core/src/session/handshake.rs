@@ -4,7 +4,6 @@
 //! second of two connections between the same pair). At the torrent's connection limit a
 //! newcomer replaces the least useful connection of the torrent, if one is (see `evict`).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::SessionConfig;
@@ -13,14 +12,11 @@ use super::io::{ConnId, TorrentId};
 use super::outputs::Outputs;
 use super::peers::Peers;
 use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 use crate::id::{InfoHash, PeerId};
 
 /// The active torrents an inbound encrypted handshake may name, when `conn` waits for one.
-pub(crate) fn torrents_named(
-    peers: &Peers,
-    torrents: &BTreeMap<TorrentId, Torrent>,
-    conn: ConnId,
-) -> Vec<InfoHash> {
+pub(crate) fn torrents_named(peers: &Peers, torrents: &Torrents, conn: ConnId) -> Vec<InfoHash> {
     if !peers.get(conn).is_some_and(|p| p.conn.needs_torrents()) {
         return Vec::new();
     }
@@ -76,7 +72,7 @@ impl Peers {
         conn: ConnId,
         peer_id: PeerId,
         ours: PeerId,
-        torrents: &BTreeMap<TorrentId, Torrent>,
+        torrents: &Torrents,
     ) -> Established {
         if peer_id == ours {
             return Established::Refuse(PeerCloseReason::SelfConnection);
@@ -119,7 +115,7 @@ impl Peers {
         &mut self,
         now: Instant,
         conn: ConnId,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         out: &mut Outputs,
     ) -> Option<TorrentId> {
         let peer = self.get_mut(conn)?;

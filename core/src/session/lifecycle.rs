@@ -461,6 +461,9 @@ impl Session {
                 .torrents
                 .get(&id)
                 .is_some_and(|t| matches!(t.stage, Stage::Stopping { .. }));
+            if !was_stopping {
+                continue;
+            }
             if self
                 .torrents
                 .get_mut(&id)
@@ -469,9 +472,7 @@ impl Session {
                 self.jobs.start_save(id, &mut self.torrents, &mut self.out);
             }
             let then = match self.torrents.get_mut(&id) {
-                Some(t) if was_stopping && t.stage == Stage::Stopped => {
-                    std::mem::take(&mut t.after_stop)
-                }
+                Some(t) if t.stage == Stage::Stopped => std::mem::take(&mut t.after_stop),
                 _ => continue,
             };
             self.stopped(now, id, then);

@@ -8,7 +8,6 @@
 //! connections that fetched the metadata carry on with the download. Peers the fetcher proves
 //! wrong are banned and closed.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,6 +16,7 @@ use super::event::{ExtensionError, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use super::peers::Peers;
 use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 use crate::extensions::{FetchEvent, MetadataMessage, UT_METADATA};
 use crate::wire::ExtendedHandshake;
 
@@ -27,7 +27,7 @@ pub(crate) fn handshake(
     conn: ConnId,
     h: &ExtendedHandshake,
     peers: &Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
 ) -> Option<TorrentId> {
     let id = peers.get(conn).and_then(|p| p.torrent)?;
     h.extensions.id(UT_METADATA)?;
@@ -55,7 +55,7 @@ pub(crate) fn message(
     conn: ConnId,
     payload: &Bytes,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
 ) -> Handled {
     let Some(id) = peers.get(conn).and_then(|p| p.torrent) else {
         return Handled::Nothing;
@@ -86,18 +86,20 @@ pub(crate) fn message(
     }
 }
 
-/// The active torrents whose fetcher has a deadline due at `now`.
-pub(crate) fn due(now: Instant, torrents: &BTreeMap<TorrentId, Torrent>) -> Vec<TorrentId> {
-    torrents
-        .iter()
-        .filter(|(_, t)| t.is_active())
-        .filter(|(_, t)| {
-            t.fetcher
-                .as_ref()
-                .and_then(|f| f.poll_timeout())
-                .is_some_and(|at| at <= now)
+/// The active torrents among `due` (those whose deadline is due) whose fetcher has a
+/// deadline due at `now`.
+pub(crate) fn due(now: Instant, due: &[TorrentId], torrents: &Torrents) -> Vec<TorrentId> {
+    due.iter()
+        .copied()
+        .filter(|id| {
+            torrents.get(id).is_some_and(|t| {
+                t.is_active()
+                    && t.fetcher
+                        .as_ref()
+                        .and_then(|f| f.poll_timeout())
+                        .is_some_and(|at| at <= now)
+            })
         })
-        .map(|(id, _)| *id)
         .collect()
 }
 

@@ -90,6 +90,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
+use torrent::table::Torrents;
 
 pub use crate::choker::ChokerConfig;
 pub use crate::extensions::MetadataFault;
@@ -123,7 +124,6 @@ use peers::Peers;
 use pipeline::Jobs;
 use rate::TokenBucket;
 use timers::TimerTable;
-use torrent::Torrent;
 use torrent::candidates::Source;
 use trackers::Trackers;
 
@@ -135,7 +135,7 @@ pub struct Session {
     wire: Arc<wire::Config>,
     peer_id: PeerId,
     rng: Rng,
-    torrents: BTreeMap<TorrentId, Torrent>,
+    torrents: Torrents,
     by_hash: BTreeMap<InfoHash, TorrentId>,
     next_torrent: u32,
     peers: Peers,
@@ -173,7 +173,7 @@ impl Session {
         let mut session = Self {
             wire: Arc::new(wire),
             peer_id,
-            torrents: BTreeMap::new(),
+            torrents: Torrents::default(),
             by_hash: BTreeMap::new(),
             next_torrent: 0,
             peers: Peers::default(),
@@ -410,9 +410,16 @@ impl Session {
             return None;
         }
         let dht = self.dht.is_some();
-        let torrents = self.torrents.values();
+        // The torrents' deadlines are filed as they change: a scan finds the same.
+        debug_assert_eq!(
+            self.torrents.next_deadline(),
+            (self.torrents.values())
+                .filter_map(|t| t.next_deadline(self.now, dht))
+                .min(),
+        );
         [
             self.peers.next_deadline(),
+            self.torrents.next_deadline(),
             self.timers.next_timeout(),
             self.trackers.next_deadline(),
             self.dht.as_ref().and_then(|d| d.poll_timeout()),
@@ -420,7 +427,6 @@ impl Session {
             self.up_limit.ready_at(),
         ]
         .into_iter()
-        .chain(torrents.map(|t| t.next_deadline(self.now, dht)))
         .flatten()
         .min()
     }
@@ -610,5 +616,7 @@ impl Session {
         self.dial(now);
         self.progress_stops(now);
         self.peers.refresh_deadlines(&self.torrents, &self.config);
+        let dht = self.dht.is_some();
+        self.torrents.refresh_deadlines(self.now, dht);
     }
 }

@@ -7,27 +7,21 @@
 //! A private torrent (BEP 27) has a disabled pool: nothing is taken from peers and nothing is
 //! sent to them.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::connect::OwnAddr;
 use super::event::{Event, ExtensionError, PeerCloseReason};
-use super::io::{ConnId, TorrentId};
+use super::io::ConnId;
 use super::outputs::Outputs;
 use super::peers::Peers;
-use super::torrent::Torrent;
 use super::torrent::candidates::Source;
+use super::torrent::table::Torrents;
 use crate::extensions::{PexFlags, UT_PEX};
 use crate::wire::ExtendedHandshake;
 
 /// A connection is established, or its extended handshake told us its listen port: its
 /// listen address joins the torrent's connected peers (told to others).
-pub(crate) fn connected(
-    peers: &Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
-    own: OwnAddr,
-    conn: ConnId,
-) {
+pub(crate) fn connected(peers: &Peers, torrents: &mut Torrents, own: OwnAddr, conn: ConnId) {
     let Some(p) = peers.get(conn) else {
         return;
     };
@@ -61,7 +55,7 @@ pub(crate) fn handshake(
     conn: ConnId,
     h: &ExtendedHandshake,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     own: OwnAddr,
     on: bool,
 ) -> bool {
@@ -89,7 +83,7 @@ pub(crate) fn message(
     conn: ConnId,
     payload: &[u8],
     peers: &Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     own: OwnAddr,
     out: &mut Outputs,
 ) -> Result<(), PeerCloseReason> {
@@ -137,7 +131,7 @@ pub(crate) fn send(
     now: Instant,
     conn: ConnId,
     peers: &mut Peers,
-    torrents: &BTreeMap<TorrentId, Torrent>,
+    torrents: &Torrents,
     on: bool,
 ) -> bool {
     if !on {

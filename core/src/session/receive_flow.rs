@@ -10,14 +10,13 @@
 //!
 //! The state is the connection table's ([`Peers`]): which connections are paused.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::SessionConfig;
 use super::io::{Action, ConnId, TorrentId};
 use super::outputs::Outputs;
 use super::peers::Peers;
-use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 
 impl Peers {
     /// A block of `conn` for torrent `id` was handed to the disk: pause the connection if the
@@ -26,7 +25,7 @@ impl Peers {
         &mut self,
         conn: ConnId,
         id: TorrentId,
-        torrents: &BTreeMap<TorrentId, Torrent>,
+        torrents: &Torrents,
         config: &SessionConfig,
         out: &mut Outputs,
     ) {
@@ -46,7 +45,7 @@ impl Peers {
         &mut self,
         now: Instant,
         id: TorrentId,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         config: &SessionConfig,
         out: &mut Outputs,
     ) {
@@ -66,22 +65,13 @@ impl Peers {
     }
 
     /// Holds the timers of every paused connection at `now` (before timers fire).
-    pub(crate) fn hold_paused_clocks(
-        &mut self,
-        now: Instant,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
-    ) {
+    pub(crate) fn hold_paused_clocks(&mut self, now: Instant, torrents: &mut Torrents) {
         for conn in self.paused() {
             self.restart_clocks(now, conn, torrents);
         }
     }
 
-    fn restart_clocks(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
-    ) {
+    fn restart_clocks(&mut self, now: Instant, conn: ConnId, torrents: &mut Torrents) {
         let Some(peer) = self.get_mut(conn) else {
             return;
         };

@@ -18,7 +18,7 @@ use std::time::Instant;
 use super::event::{Event, SwarmCounts};
 use super::io::{Action, RequestId, TorrentId};
 use super::outputs::Outputs;
-use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 use super::trackers::{AnnounceDone, TrackerCx, Trackers, first_addr};
 use crate::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
 use crate::tracker::udp::OpId;
@@ -145,16 +145,18 @@ impl Trackers {
         self.launch_scrape(now, id, key, cx)
     }
 
-    /// Starts the scrapes due at `now`. Returns the announce results the UDP trackers gave
+    /// Starts the scrapes due at `now` (of the torrents in `due`, those whose deadline is
+    /// due). Returns the announce results the UDP trackers gave
     /// meanwhile.
     pub(crate) fn scrape_timeout(
         &mut self,
         now: Instant,
+        due: &[TorrentId],
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
-        let due: Vec<(TorrentId, String)> = cx
-            .torrents
+        let due: Vec<(TorrentId, String)> = due
             .iter()
+            .filter_map(|id| cx.torrents.get(id).map(|t| (id, t)))
             .filter(|(_, t)| t.is_active())
             .flat_map(|(id, t)| {
                 t.scrapes
@@ -318,7 +320,7 @@ impl ScrapeRequests {
         addr: SocketAddr,
         op: OpId,
         result: Result<Vec<ScrapeStats>, TrackerError>,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         out: &mut Outputs,
     ) {
         let Some((torrent, tracker)) = self.udp_ops.remove(&(addr, op)) else {
@@ -332,7 +334,7 @@ impl ScrapeRequests {
 
 /// A tracker's scrape answer: our torrent's counts, if it has them.
 fn scraped(
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     out: &mut Outputs,
     id: TorrentId,
     tracker: &str,

@@ -14,7 +14,7 @@ use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use super::outputs::Outputs;
 use super::peers::Peers;
-use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 use crate::id::PeerId;
 use crate::picker::{PeerKey, Picker};
 
@@ -68,7 +68,7 @@ impl Departed {
 /// Bans a peer from torrent `id` by address and peer id (never dialled or accepted again) and
 /// tells the application.
 pub(crate) fn ban_addr(
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     out: &mut Outputs,
     id: TorrentId,
     who: DepartedPeer,
@@ -89,7 +89,7 @@ pub(crate) fn ban_addr(
 /// meanwhile. `None`: neither.
 pub(crate) fn ban_target(
     peers: &Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     id: TorrentId,
     key: PeerKey,
 ) -> Option<(DepartedPeer, Vec<ConnId>)> {

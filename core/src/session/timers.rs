@@ -1,20 +1,24 @@
 //! Time: the session's next deadline and what fires at it.
 //!
-//! The deadlines come from three places, none scanned whole:
+//! The deadlines come from a few places, none scanned whole:
 //! - the session's own timers, in a [`TimerTable`] ([`Timer`]: the DHT state save, the
 //!   shutdown deadline);
 //! - every connection (its wire timers, its send stall, its next `ut_pex` message) and every
 //!   dial (the connect timeout), filed by connection in [`ConnTimers`] whenever one changes
 //!   (see [`Peers`](super::peers::Peers)), so the earliest is read, not recomputed;
-//! - each torrent's parts (announcer, picker, choker, candidates, metadata fetcher, scrapes)
-//!   and the session's (UDP trackers, DHT, rate limits), asked in turn: a handful per torrent.
+//! - every torrent's parts (announcer, picker, choker, candidates, metadata fetcher, scrapes,
+//!   rate limits, stats and save intervals, DHT lookups; see [`Torrent::next_deadline`]),
+//!   filed by torrent in the same kind of table whenever the torrent changes (see
+//!   [`Torrents`](super::torrent::table::Torrents)); a timeout visits only the torrents due;
+//! - the session's shared parts (UDP trackers, DHT, rate limits), asked in turn.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::SessionConfig;
-use super::io::{ConnId, TorrentId};
+use super::io::ConnId;
 use super::peers::{Peer, Peers};
+use super::torrent::table::Torrents;
 use super::torrent::{Stage, Torrent};
 
 /// A timer the session keeps itself.
@@ -67,28 +71,41 @@ impl TimerTable {
     }
 }
 
-/// Each connection's earliest deadline, ordered by instant.
-#[derive(Debug, Default)]
-pub(crate) struct ConnTimers {
-    by_conn: BTreeMap<ConnId, Instant>,
-    order: BTreeSet<(Instant, ConnId)>,
+/// Each key's earliest deadline (a connection's, a torrent's), ordered by instant, so the
+/// earliest is read and the due ones found without a scan.
+#[derive(Debug)]
+pub(crate) struct Deadlines<K> {
+    by_key: BTreeMap<K, Instant>,
+    order: BTreeSet<(Instant, K)>,
 }
 
-impl ConnTimers {
-    /// Files `conn`'s deadline (`None`: it has none, or is gone).
-    pub(crate) fn set(&mut self, conn: ConnId, at: Option<Instant>) {
+impl<K> Default for Deadlines<K> {
+    fn default() -> Self {
+        Self {
+            by_key: BTreeMap::new(),
+            order: BTreeSet::new(),
+        }
+    }
+}
+
+/// Each connection's earliest deadline.
+pub(crate) type ConnTimers = Deadlines<ConnId>;
+
+impl<K: Copy + Ord> Deadlines<K> {
+    /// Files `key`'s deadline (`None`: it has none, or is gone).
+    pub(crate) fn set(&mut self, key: K, at: Option<Instant>) {
         let old = match at {
-            Some(at) => self.by_conn.insert(conn, at),
-            None => self.by_conn.remove(&conn),
+            Some(at) => self.by_key.insert(key, at),
+            None => self.by_key.remove(&key),
         };
         if old == at {
             return;
         }
         if let Some(old) = old {
-            self.order.remove(&(old, conn));
+            self.order.remove(&(old, key));
         }
         if let Some(at) = at {
-            self.order.insert((at, conn));
+            self.order.insert((at, key));
         }
     }
 
@@ -97,13 +114,13 @@ impl ConnTimers {
         self.order.first().map(|(at, _)| *at)
     }
 
-    /// The connections due at `now`, in id order.
-    pub(crate) fn due(&self, now: Instant) -> Vec<ConnId> {
-        let mut due: Vec<ConnId> = self
+    /// The keys due at `now`, in key order.
+    pub(crate) fn due(&self, now: Instant) -> Vec<K> {
+        let mut due: Vec<K> = self
             .order
             .iter()
             .take_while(|(at, _)| *at <= now)
-            .map(|(_, conn)| *conn)
+            .map(|(_, key)| *key)
             .collect();
         due.sort_unstable();
         due
@@ -147,11 +164,7 @@ impl Torrent {
 impl Peers {
     /// Files again the deadlines of the connections changed since the last call (before
     /// reading the next deadline or the connections due).
-    pub(crate) fn refresh_deadlines(
-        &mut self,
-        torrents: &BTreeMap<TorrentId, Torrent>,
-        config: &SessionConfig,
-    ) {
+    pub(crate) fn refresh_deadlines(&mut self, torrents: &Torrents, config: &SessionConfig) {
         self.refresh_timers(config.connect_timeout, |peer| {
             peer_deadline(peer, torrents, config)
         });
@@ -161,7 +174,7 @@ impl Peers {
     pub(crate) fn due_now(
         &mut self,
         now: Instant,
-        torrents: &BTreeMap<TorrentId, Torrent>,
+        torrents: &Torrents,
         config: &SessionConfig,
     ) -> Vec<ConnId> {
         self.refresh_deadlines(torrents, config);
@@ -172,11 +185,7 @@ impl Peers {
 /// An open connection's earliest deadline: its wire timers, its send stall (see `upload`),
 /// its next `ut_pex` message while established in a torrent that exchanges peers, and its
 /// first-message deadline.
-fn peer_deadline(
-    peer: &Peer,
-    torrents: &BTreeMap<TorrentId, Torrent>,
-    config: &SessionConfig,
-) -> Option<Instant> {
+fn peer_deadline(peer: &Peer, torrents: &Torrents, config: &SessionConfig) -> Option<Instant> {
     let stall = peer.upload.stall_deadline(config);
     let pex_on = config.pex
         && peer.established
@@ -201,4 +210,38 @@ fn peer_deadline(
 pub(crate) fn first_message_deadline(peer: &Peer, config: &SessionConfig) -> Option<Instant> {
     let established = peer.established_at.filter(|_| peer.useful_at.is_none())?;
     established.checked_add(config.first_message_timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn deadlines_keep_the_earliest_and_the_due_in_key_order() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut d = Deadlines::<u32>::default();
+        assert_eq!(d.earliest(), None);
+        d.set(3, Some(at(5)));
+        d.set(1, Some(at(7)));
+        d.set(2, Some(at(5)));
+        assert_eq!(d.earliest(), Some(at(5)));
+        assert_eq!(d.due(at(4)), Vec::<u32>::new());
+        assert_eq!(d.due(at(5)), vec![2, 3]);
+        assert_eq!(d.due(at(9)), vec![1, 2, 3]);
+        // Moved later: its old instant is forgotten.
+        d.set(3, Some(at(8)));
+        d.set(2, None);
+        assert_eq!(d.earliest(), Some(at(7)));
+        assert_eq!(d.due(at(7)), vec![1]);
+        // Filing the same instant again changes nothing.
+        d.set(1, Some(at(7)));
+        assert_eq!(d.due(at(8)), vec![1, 3]);
+        d.set(1, None);
+        d.set(3, None);
+        assert_eq!(d.earliest(), None);
+        assert!(d.due(at(100)).is_empty());
+    }
 }

@@ -4,6 +4,7 @@
 //! switching. Like `glue`, these take the whole session and route the parts' decisions; the
 //! state and the decisions are the parts'.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -67,9 +68,21 @@ impl Session {
             .any(|b| b.ready_at().is_some_and(|at| at <= now));
         let _ = self.down_limit.allows(now);
         let _ = self.up_limit.allows(now);
-        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
-        for id in ids {
-            self.torrent_timeout(now, id, limited);
+        if limited {
+            let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+            for id in ids {
+                self.torrent_timeout(now, id, true);
+            }
+        } else {
+            // Only the torrents due; one may make another due, handled in its turn (in id
+            // order, as a full pass would).
+            let mut due: BTreeSet<TorrentId> = self.torrents_due(now).into_iter().collect();
+            while let Some(id) = due.pop_first() {
+                self.torrent_timeout(now, id, false);
+                let dht = self.dht.is_some();
+                let more = self.torrents.refresh_changed(now, dht);
+                due.extend(more.into_iter().filter(|other| *other > id));
+            }
         }
         let addrs: Vec<_> = self.trackers.udp.keys().copied().collect();
         for addr in addrs {
@@ -86,13 +99,24 @@ impl Session {
             dht.handle_timeout(now);
             self.pump_dht();
         }
-        if let Some(dht) = self.dht.as_mut() {
-            udp::lookups(dht, now, &mut self.torrents, &self.config);
+        if self.dht.is_some() {
+            let due = self.torrents_due(now);
+            if let Some(dht) = self.dht.as_mut() {
+                udp::lookups(dht, now, &due, &mut self.torrents, &self.config);
+            }
             self.pump_dht();
         }
         if self.timers.is_expired(Timer::DhtSave, now) {
             self.save_dht_state(now);
         }
+    }
+
+    /// The torrents whose deadline is due at `now` (deadlines filed afresh first), in id
+    /// order.
+    pub(super) fn torrents_due(&mut self, now: Instant) -> Vec<TorrentId> {
+        let dht = self.dht.is_some();
+        self.torrents.refresh_deadlines(now, dht);
+        self.torrents.due(now)
     }
 
     fn torrent_timeout(&mut self, now: Instant, id: TorrentId, limited: bool) {
@@ -352,8 +376,9 @@ impl Session {
 
     /// Starts the scrapes due at `now`.
     pub(super) fn scrape_timeout(&mut self, now: Instant) {
+        let due = self.torrents_due(now);
         let (trackers, mut cx) = self.tracker_cx();
-        let done = trackers.scrape_timeout(now, &mut cx);
+        let done = trackers.scrape_timeout(now, &due, &mut cx);
         self.announce_results(now, done);
     }
 

@@ -10,7 +10,7 @@ use super::SessionConfig;
 use super::io::{Action, RequestId, TorrentId};
 use super::outputs::Outputs;
 use super::scrape::ScrapeRequests;
-use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 use crate::id::PeerId;
 use crate::rng::Rng;
 use crate::tracker::announce::Transfer;
@@ -84,7 +84,7 @@ impl Trackers {
 /// The session's state that tracker requests use, borrowed from it for one step.
 pub(crate) struct TrackerCx<'a> {
     /// The torrents (announce parameters, scrape records, candidates).
-    pub(crate) torrents: &'a mut BTreeMap<TorrentId, Torrent>,
+    pub(crate) torrents: &'a mut Torrents,
     /// The session's settings.
     pub(crate) config: &'a SessionConfig,
     /// The session's random source (each UDP tracker gets a fork).
@@ -199,7 +199,7 @@ impl Trackers {
     pub(crate) fn pump_udp(
         &mut self,
         addr: SocketAddr,
-        torrents: &mut BTreeMap<TorrentId, Torrent>,
+        torrents: &mut Torrents,
         out: &mut Outputs,
     ) -> Vec<AnnounceDone> {
         let mut results = Vec::new();

@@ -13,8 +13,8 @@ use super::event::Event;
 use super::io::{Action, TorrentId};
 use super::outputs::Outputs;
 use super::timers::{Timer, TimerTable};
-use super::torrent::Torrent;
 use super::torrent::candidates::Source;
+use super::torrent::table::Torrents;
 use crate::dht::{Dht, DhtEvent, SavedState};
 use crate::id::InfoHash;
 use crate::rng::Rng;
@@ -58,7 +58,7 @@ pub(crate) fn pump(
     dht: &mut Dht,
     out: &mut Outputs,
     by_hash: &BTreeMap<InfoHash, TorrentId>,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     own: OwnAddr,
 ) {
     while let Some(t) = dht.poll_transmit() {
@@ -87,16 +87,20 @@ pub(crate) fn pump(
     }
 }
 
-/// Starts the DHT lookups that are due: `announce` (which also finds peers) when our port is
-/// known, else `get_peers`.
+/// Starts the DHT lookups that are due (of the torrents in `due`, those whose deadline is
+/// due): `announce` (which also finds peers) when our port is known, else `get_peers`.
 pub(crate) fn lookups(
     dht: &mut Dht,
     now: Instant,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    due: &[TorrentId],
+    torrents: &mut Torrents,
     config: &SessionConfig,
 ) {
     let port = config.listen_port;
-    for t in torrents.values_mut() {
+    for id in due {
+        let Some(t) = torrents.get_mut(id) else {
+            continue;
+        };
         if t.private || !t.is_active() || t.next_dht.is_none_or(|at| at > now) {
             continue;
         }

@@ -9,14 +9,14 @@
 //! with no write for `send_stall_timeout` closes the connection
 //! ([`PeerCloseReason::SendStalled`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::SessionConfig;
 use super::io::{ConnId, TorrentId};
 use super::peers::Peers;
 use super::rate::{Buckets, TokenBucket};
-use super::torrent::Torrent;
+use super::torrent::table::Torrents;
 use crate::pieces::{BlockRef, PieceSet};
 
 /// The most bytes one upload read job covers.
@@ -146,7 +146,7 @@ pub(crate) fn plan_reads(
     now: Instant,
     conn: ConnId,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
     limit: &mut TokenBucket,
     config: &SessionConfig,
 ) -> Option<(TorrentId, Vec<Vec<BlockRef>>)> {
@@ -178,7 +178,7 @@ pub(crate) fn send_read(
     blocks: &[BlockRef],
     data: Option<bytes::Bytes>,
     peers: &mut Peers,
-    torrents: &mut BTreeMap<TorrentId, Torrent>,
+    torrents: &mut Torrents,
 ) -> bool {
     let Some(peer) = peers.get_mut(conn) else {
         return false;

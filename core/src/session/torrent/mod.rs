@@ -9,6 +9,7 @@
 //! runs as for a .torrent.
 
 pub(crate) mod candidates;
+pub(crate) mod table;
 pub(crate) mod tracker_list;
 
 use std::sync::Arc;
@@ -146,6 +147,8 @@ pub(crate) struct Torrent {
     pub(crate) error: Option<TorrentError>,
     /// Bytes of pieces that failed their hash this session.
     pub(crate) corrupt_bytes: u64,
+    /// Changed since its deadline was last filed (see [`table::Torrents::get_mut`]).
+    pub(crate) timer_dirty: bool,
 }
 
 impl Torrent {
@@ -183,6 +186,7 @@ impl Torrent {
             announces: Default::default(),
             error: None,
             corrupt_bytes: 0,
+            timer_dirty: false,
             info_hash,
             private,
             stage: Stage::Metadata,

@@ -1,0 +1,263 @@
+//! The session's torrents, by id, with the index of their deadlines.
+//!
+//! A torrent's deadline (see [`Torrent::next_deadline`]) only moves when the torrent changes,
+//! and every change goes through [`Torrents::get_mut`] or [`Torrents::values_mut`] (or adds or
+//! removes one): each marks the torrent dirty once, and [`Torrents::refresh_deadlines`] files
+//! the dirty ones' deadlines again, with those already due (a deadline that depends on `now`,
+//! such as a candidate's backoff, moves as time passes). So the session's next deadline, and
+//! the torrents due at a timeout, never need a scan of every torrent.
+
+use std::collections::BTreeMap;
+use std::ops::Index;
+use std::time::Instant;
+
+use super::Torrent;
+use crate::session::io::TorrentId;
+use crate::session::timers::Deadlines;
+
+/// Every torrent, by id, with each one's earliest deadline filed.
+#[derive(Debug, Default)]
+pub(crate) struct Torrents {
+    map: BTreeMap<TorrentId, Torrent>,
+    /// Torrents changed since the last [`Torrents::refresh_deadlines`] (each once).
+    dirty: Vec<TorrentId>,
+    timers: Deadlines<TorrentId>,
+}
+
+impl Torrents {
+    /// Adds a torrent.
+    pub(crate) fn insert(&mut self, id: TorrentId, mut torrent: Torrent) {
+        torrent.timer_dirty = true;
+        self.dirty.push(id);
+        self.map.insert(id, torrent);
+    }
+
+    /// Removes a torrent.
+    pub(crate) fn remove(&mut self, id: &TorrentId) -> Option<Torrent> {
+        let torrent = self.map.remove(id)?;
+        self.dirty.push(*id);
+        Some(torrent)
+    }
+
+    /// A torrent.
+    pub(crate) fn get(&self, id: &TorrentId) -> Option<&Torrent> {
+        self.map.get(id)
+    }
+
+    /// A torrent, to change: its deadline is filed again at the next
+    /// [`Torrents::refresh_deadlines`].
+    pub(crate) fn get_mut(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
+        let torrent = self.map.get_mut(id)?;
+        if !torrent.timer_dirty {
+            torrent.timer_dirty = true;
+            self.dirty.push(*id);
+        }
+        Some(torrent)
+    }
+
+    /// The torrents' ids, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &TorrentId> {
+        self.map.keys()
+    }
+
+    /// The torrents, in id order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Torrent> {
+        self.map.values()
+    }
+
+    /// Every torrent, to change (each one's deadline is filed again).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Torrent> {
+        for (id, torrent) in &mut self.map {
+            if !torrent.timer_dirty {
+                torrent.timer_dirty = true;
+                self.dirty.push(*id);
+            }
+        }
+        self.map.values_mut()
+    }
+
+    /// Files the deadlines of the torrents changed since the last call and of those due at
+    /// `now` (`now`: the session's latest instant; `dht`: whether it runs a DHT node).
+    pub(crate) fn refresh_deadlines(&mut self, now: Instant, dht: bool) {
+        let mut ids = std::mem::take(&mut self.dirty);
+        ids.extend(self.timers.due(now));
+        for id in ids {
+            self.file(id, now, dht);
+        }
+    }
+
+    /// Files the deadlines of the torrents changed since the last call; returns those of them
+    /// now due at `now`, in id order (for a timeout that goes through the due torrents while
+    /// each may make another due).
+    pub(crate) fn refresh_changed(&mut self, now: Instant, dht: bool) -> Vec<TorrentId> {
+        let mut due: Vec<TorrentId> = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter(|id| self.file(*id, now, dht).is_some_and(|at| at <= now))
+            .collect();
+        due.sort_unstable();
+        due.dedup();
+        due
+    }
+
+    /// Files `id`'s deadline afresh and returns it.
+    fn file(&mut self, id: TorrentId, now: Instant, dht: bool) -> Option<Instant> {
+        let at = self.map.get_mut(&id).and_then(|t| {
+            t.timer_dirty = false;
+            t.next_deadline(now, dht)
+        });
+        self.timers.set(id, at);
+        at
+    }
+
+    /// The earliest deadline of any torrent (as of the last [`Torrents::refresh_deadlines`]).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.earliest()
+    }
+
+    /// The torrents whose deadline is at or before `now` (as of the last
+    /// [`Torrents::refresh_deadlines`]), in id order.
+    pub(crate) fn due(&self, now: Instant) -> Vec<TorrentId> {
+        self.timers.due(now)
+    }
+}
+
+impl Index<&TorrentId> for Torrents {
+    type Output = Torrent;
+
+    fn index(&self, id: &TorrentId) -> &Torrent {
+        &self.map[id]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::magnet::MagnetLink;
+    use crate::rng::Rng;
+    use crate::session::config::{SessionConfig, TorrentOptions, TorrentSource};
+    use crate::session::torrent::Stage;
+
+    fn torrent(now: Instant, byte: u8, config: &SessionConfig) -> Torrent {
+        let hash = format!("{byte:02x}").repeat(20);
+        let link = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hash}")).unwrap();
+        let source = TorrentSource::Magnet(link);
+        let options = TorrentOptions::default();
+        Torrent::new(now, &source, options, config, &mut Rng::new(1))
+    }
+
+    /// The earliest deadline as a scan of every torrent finds it.
+    fn scanned(t: &Torrents, now: Instant) -> Option<Instant> {
+        t.values().filter_map(|t| t.next_deadline(now, false)).min()
+    }
+
+    #[test]
+    fn a_change_through_get_mut_is_filed_at_the_next_refresh() {
+        let config = SessionConfig::default();
+        let now = Instant::now();
+        let at = |s| now + Duration::from_secs(s);
+        let mut t = Torrents::default();
+        t.insert(TorrentId(1), torrent(now, 1, &config));
+        t.insert(TorrentId(2), torrent(now, 2, &config));
+        assert_eq!(t.next_deadline(), None);
+        t.refresh_deadlines(now, false);
+        let first = now + config.stats_interval;
+        assert_eq!(t.next_deadline(), Some(first));
+        assert_eq!(t.next_deadline(), scanned(&t, now));
+
+        let soon = now + Duration::from_millis(1);
+        assert!(soon < first);
+        t.get_mut(&TorrentId(2)).unwrap().next_stats = soon;
+        assert_eq!(t.next_deadline(), Some(first));
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), Some(soon));
+        assert_eq!(t.due(soon), vec![TorrentId(2)]);
+
+        // Stopping: only the stop's deadline counts; stopped: nothing.
+        let stopping = Stage::Stopping {
+            deadline: first + Duration::from_secs(3),
+            saved: true,
+        };
+        t.get_mut(&TorrentId(2)).unwrap().stage = stopping;
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), Some(first));
+        t.get_mut(&TorrentId(1)).unwrap().stage = Stage::Stopped;
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), Some(first + Duration::from_secs(3)));
+        t.get_mut(&TorrentId(1)).unwrap().stage = Stage::Metadata;
+        t.get_mut(&TorrentId(2)).unwrap().stage = Stage::Stopped;
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), Some(first));
+        assert_eq!(t.next_deadline(), scanned(&t, now));
+
+        t.remove(&TorrentId(1));
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), None);
+        assert!(t.due(at(1000)).is_empty());
+    }
+
+    #[test]
+    fn values_mut_files_every_torrent_again() {
+        let config = SessionConfig::default();
+        let now = Instant::now();
+        let mut t = Torrents::default();
+        for i in 1..=3 {
+            t.insert(TorrentId(i), torrent(now, i as u8, &config));
+        }
+        t.refresh_deadlines(now, false);
+        for (i, torrent) in t.values_mut().enumerate() {
+            torrent.next_stats = now + Duration::from_secs(10 - i as u64);
+        }
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(8)));
+        assert_eq!(t.next_deadline(), scanned(&t, now));
+    }
+
+    #[test]
+    fn refresh_changed_returns_the_changed_torrents_now_due() {
+        let config = SessionConfig::default();
+        let now = Instant::now();
+        let mut t = Torrents::default();
+        for i in 1..=3 {
+            t.insert(TorrentId(i), torrent(now, i as u8, &config));
+        }
+        t.refresh_deadlines(now, false);
+        assert!(t.refresh_changed(now, false).is_empty());
+        t.get_mut(&TorrentId(3)).unwrap().next_stats = now;
+        t.get_mut(&TorrentId(1)).unwrap().next_stats = now;
+        t.get_mut(&TorrentId(2)).unwrap().next_stats = now + Duration::from_secs(1);
+        assert_eq!(
+            t.refresh_changed(now, false),
+            vec![TorrentId(1), TorrentId(3)]
+        );
+        assert_eq!(t.due(now), vec![TorrentId(1), TorrentId(3)]);
+        // Nothing changed since: nothing returned, though two are due.
+        assert!(t.refresh_changed(now, false).is_empty());
+    }
+
+    #[test]
+    fn a_deadline_that_moves_with_time_is_filed_again_once_due() {
+        let config = SessionConfig::default();
+        let now = Instant::now();
+        let at = |s| now + Duration::from_secs(s);
+        let mut t = Torrents::default();
+        t.insert(TorrentId(1), torrent(now, 1, &config));
+        let addr = "10.0.0.1:6881".parse().unwrap();
+        let tr = t.get_mut(&TorrentId(1)).unwrap();
+        tr.next_stats = at(100);
+        tr.candidates
+            .add(addr, crate::session::torrent::candidates::Source::User);
+        tr.candidates.set_busy(addr);
+        tr.candidates.closed(now, addr, true, false);
+        let ready = tr.candidates.next_ready().unwrap();
+        assert!(ready > now && ready < at(100));
+        t.refresh_deadlines(now, false);
+        assert_eq!(t.next_deadline(), Some(ready));
+        // Past the backoff the candidate no longer counts (the dial is the session's), so the
+        // torrent is filed again at its next deadline without being changed.
+        t.refresh_deadlines(ready, false);
+        assert_eq!(t.next_deadline(), Some(at(100)));
+        assert_eq!(t.next_deadline(), scanned(&t, ready));
+    }
+}
