@@ -1,20 +1,96 @@
-//! The session's side of the piece pipeline (see [`pipeline`](super::pipeline)): issuing
-//! disk jobs, routing each completion to the step that owns it, and the steps that need the
-//! rest of the session: verify a piece once written, record it once verified (haves,
-//! interest, the picker), flush and save, and stop the torrent when the disk fails.
+//! The piece pipeline's steps (see [`pipeline`](super::pipeline)): issuing disk jobs, and
+//! taking each completion through the pipeline's own steps (verify a piece once written,
+//! record it once flushed, save the resume data, stop trusting the disk when it fails). What
+//! a completion means for the rest of the session (peers to tell, reads to resume, a
+//! torrent to stop) comes back as a [`Next`] for the session to route.
 
 use std::sync::Arc;
-use std::time::Instant;
 
+use bytes::Bytes;
+
+use super::SessionConfig;
 use super::error::SessionError;
-use super::event::{Event, PeerCloseReason};
-use super::io::{Action, Completion, DiskJob, TorrentId};
+use super::event::Event;
+use super::io::{Action, Completion, ConnId, DiskJob, TorrentId};
 use super::outputs::Outputs;
 use super::pipeline::{DigestsFor, Done, FailedJob, Job, Jobs, StampsFor};
 use super::torrent::table::Torrents;
 use super::torrent::{AfterStop, Stage, Torrent};
-use super::{Session, SessionConfig};
-use crate::storage::{ResumeData, StorageError};
+use crate::picker::PeerKey;
+use crate::pieces::BlockRef;
+use crate::storage::{FileStamp, ResumeData, StorageError};
+
+/// What a completed disk job asks of the rest of the session (the pipeline's own steps are
+/// taken already).
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Nothing more.
+    Nothing,
+    /// A write finished: paused reading resumes if the torrent's unwritten bytes drained.
+    Written,
+    /// A read for an upload finished (`data`: `None` if it failed).
+    Read {
+        /// The connection served.
+        conn: ConnId,
+        /// The blocks read.
+        blocks: Vec<BlockRef>,
+        /// Their bytes.
+        data: Option<Bytes>,
+    },
+    /// A piece passed its hash check.
+    Passed(u32),
+    /// A piece's block digests (the smart ban; `None`: the read failed).
+    Digests {
+        /// The piece.
+        piece: u32,
+        /// What they were asked for.
+        why: DigestsFor,
+        /// One per block, as stored.
+        digests: Option<Vec<[u8; 20]>>,
+    },
+    /// A `Check` job found these pieces good.
+    Checked(Vec<u32>),
+    /// The files' stamps at start.
+    StartStamps(Vec<Option<FileStamp>>),
+    /// The disk failed: the torrent stops (`written`: a write ended, so reading may resume;
+    /// `read`: an upload read failed, its blocks are rejected first).
+    Failed {
+        /// A write ended with the failure.
+        written: bool,
+        /// The connection and blocks of a failed upload read.
+        read: Option<(ConnId, Vec<BlockRef>)>,
+    },
+    /// A piece we have was missing when read for a peer (the torrent runs): the blocks are
+    /// rejected and the whole torrent checked again.
+    DataMissing {
+        /// The connection served.
+        conn: ConnId,
+        /// The blocks read.
+        blocks: Vec<BlockRef>,
+        /// The piece.
+        piece: u32,
+        /// The read's error.
+        error: Arc<StorageError>,
+    },
+}
+
+/// A passed piece's consequences for the torrent's peers.
+#[derive(Debug)]
+pub(crate) struct PiecePassed {
+    /// Requests for the piece's blocks still out elsewhere.
+    pub(crate) cancels: Vec<(PeerKey, BlockRef)>,
+    /// Every wanted piece is verified now.
+    pub(crate) finished: bool,
+}
+
+/// A failed piece's consequences for the torrent's peers.
+#[derive(Debug)]
+pub(crate) struct PieceFailed {
+    /// Requests for the piece's blocks still out elsewhere.
+    pub(crate) cancels: Vec<(PeerKey, BlockRef)>,
+    /// The peers to ban.
+    pub(crate) banned: Vec<PeerKey>,
+}
 
 impl Jobs {
     /// Emits a disk job for torrent `id` and files it until it completes.
@@ -103,189 +179,210 @@ impl Torrent {
     }
 }
 
-impl Session {
-    /// A disk job finished. Whatever its kind, if it ends the disk back-pressure the
-    /// torrent's peers are refilled: requests stopped while the disk was behind, and the
-    /// peers' pipelines may have drained meanwhile, so no block arrival would refill them.
-    pub(super) fn completion(&mut self, now: Instant, done: Completion) {
-        let Some(id) = self.jobs.torrent_of(done.id()) else {
-            return;
-        };
-        let was_behind = self.disk_behind(id);
-        self.complete_job(now, done);
-        if was_behind && !self.disk_behind(id) {
-            self.fill_all(now, id);
-        }
-    }
-
-    fn disk_behind(&self, id: TorrentId) -> bool {
-        self.torrents
-            .get(&id)
-            .is_some_and(|t| t.disk_behind(&self.config))
-    }
-
-    fn complete_job(&mut self, now: Instant, done: Completion) {
+impl Jobs {
+    /// Takes a completed job through the pipeline's steps; returns its torrent and what the
+    /// rest of the session must do (`None`: an unknown job, or its torrent is gone).
+    pub(crate) fn complete(
+        &mut self,
+        done: Completion,
+        torrents: &mut Torrents,
+        out: &mut Outputs,
+    ) -> Option<(TorrentId, Next)> {
         let (job, outcome) = done.into_outcome();
-        let Some(id) = self.jobs.take(job) else {
-            return;
-        };
+        let id = self.take(job)?;
         let counted = match &outcome {
             Ok(done) => done.counted(),
             Err((failed, _)) => failed.counted(),
         };
-        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+        if let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
             d.pipeline.finished(counted);
         }
-        match outcome {
-            Ok(done) => self.job_done(now, id, done),
-            Err((failed, error)) => self.job_failed(now, id, failed, Arc::new(error)),
-        }
+        let next = match outcome {
+            Ok(done) => self.job_done(id, done, torrents, out)?,
+            Err((failed, error)) => job_failed(id, failed, Arc::new(error), torrents, out),
+        };
+        Some((id, next))
     }
 
-    /// Hands a finished job to the step that owns it.
-    fn job_done(&mut self, now: Instant, id: TorrentId, done: Done) {
-        match done {
+    /// The pipeline's step after a job that succeeded.
+    fn job_done(
+        &mut self,
+        id: TorrentId,
+        done: Done,
+        torrents: &mut Torrents,
+        out: &mut Outputs,
+    ) -> Option<Next> {
+        Some(match done {
             Done::Written { piece, len } => {
-                let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-                    return;
-                };
+                let d = torrents.get_mut(&id).and_then(|t| t.data.as_mut())?;
                 if d.pipeline.write_done(piece, len) {
-                    self.jobs
-                        .verify(id, piece, &mut self.torrents, &mut self.out);
+                    self.verify(id, piece, torrents, out);
                 }
-                self.peers.resume_if_unwritten_drained(
-                    now,
-                    id,
-                    &mut self.torrents,
-                    &self.config,
-                    &mut self.out,
-                );
+                Next::Written
             }
-            Done::Read { conn, blocks, data } => self.read_done(now, conn, &blocks, Some(data)),
-            Done::Verified { piece, ok } => {
-                let active = self.torrents.get(&id).is_some_and(|t| t.is_active());
-                if ok {
-                    self.piece_passed(now, id, piece);
-                } else if active {
+            Done::Read { conn, blocks, data } => Next::Read {
+                conn,
+                blocks,
+                data: Some(data),
+            },
+            Done::Verified { piece, ok: true } => Next::Passed(piece),
+            Done::Verified { piece, ok: false } => {
+                if torrents.get(&id).is_some_and(|t| t.is_active()) {
                     let why = DigestsFor::Failed;
-                    self.jobs.issue(
-                        id,
-                        Job::BlockDigests { piece, why },
-                        &mut self.torrents,
-                        &mut self.out,
-                    );
+                    self.issue(id, Job::BlockDigests { piece, why }, torrents, out);
                 }
+                Next::Nothing
             }
             Done::Flushed { pieces, save } => {
-                let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-                    return;
-                };
+                let d = torrents.get_mut(&id).and_then(|t| t.data.as_mut())?;
                 d.pipeline.flushed(&pieces);
                 if save {
-                    self.jobs.issue(
-                        id,
-                        Job::Stamps(StampsFor::Save),
-                        &mut self.torrents,
-                        &mut self.out,
-                    );
+                    self.issue(id, Job::Stamps(StampsFor::Save), torrents, out);
                 } else if std::mem::take(&mut d.pipeline.save_after_flush) {
-                    self.jobs.start_save(id, &mut self.torrents, &mut self.out);
+                    self.start_save(id, torrents, out);
                 }
+                Next::Nothing
             }
             Done::BlockDigests {
                 piece,
                 why,
                 digests,
-            } => {
-                self.block_digests_done(now, id, piece, why, Some(&digests));
-            }
-            Done::Created => {}
-            Done::Checked { good } => {
-                let hashed = good.len() as u32;
-                self.check_done(now, id, &good, hashed);
-            }
+            } => Next::Digests {
+                piece,
+                why,
+                digests: Some(digests),
+            },
+            Done::Created => Next::Nothing,
+            Done::Checked { good } => Next::Checked(good),
             Done::Stamps {
                 why: StampsFor::Start,
                 stamps,
-            } => self.start_stamps(now, id, &stamps),
+            } => Next::StartStamps(stamps),
             Done::Stamps {
                 why: StampsFor::Save,
                 stamps,
             } => {
-                let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-                    return;
-                };
-                let data =
-                    ResumeData::of_disk(d.meta.layout(), &d.pipeline.recorded, stamps).encode();
-                d.pipeline.saving = false;
-                d.pipeline.dirty = false;
-                // A torrent leaving the session keeps no resume data.
-                let removing = self
-                    .torrents
-                    .get(&id)
-                    .is_some_and(|t| t.after_stop == AfterStop::Remove);
-                if !removing {
-                    self.out.action(Action::SaveResume { torrent: id, data });
-                }
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.save_finished();
-                }
+                let t = torrents.get_mut(&id)?;
+                t.save_resume(id, stamps, out);
+                Next::Nothing
             }
-        }
+        })
     }
 
-    /// A disk job failed: a read rejects the blocks and rechecks the torrent when the data
-    /// is missing; anything else stops the torrent (its data can no longer be trusted to reach
-    /// or come back from the disk).
-    fn job_failed(
+    /// A piece passed its hash check: the picker, our pieces and the pipeline take it (a
+    /// smart-ban check reads it back); `None`: the torrent or its data is gone.
+    pub(crate) fn piece_passed(
         &mut self,
-        now: Instant,
         id: TorrentId,
-        failed: FailedJob,
-        error: Arc<StorageError>,
-    ) {
-        // The smart ban is an extra: without the digests, a failed piece is still downloaded
-        // again (and strikes still apply); a passed one just bans nobody.
-        if let FailedJob::BlockDigests { piece, why } = failed {
-            self.out.event(Event::Error {
+        piece: u32,
+        torrents: &mut Torrents,
+        out: &mut Outputs,
+    ) -> Option<PiecePassed> {
+        let d = torrents.get_mut(&id).and_then(|t| t.data.as_mut())?;
+        let passed = d.picker.piece_passed(piece);
+        if passed.smart_ban_check {
+            let why = DigestsFor::Passed;
+            self.issue(id, Job::BlockDigests { piece, why }, torrents, out);
+        }
+        let d = torrents.get_mut(&id).and_then(|t| t.data.as_mut())?;
+        d.bits.insert(piece);
+        let len = u64::from(d.meta.layout().piece_len(piece));
+        d.pipeline.verified(piece, len);
+        out.event(Event::PieceVerified { torrent: id, piece });
+        Some(PiecePassed {
+            cancels: passed.cancels,
+            finished: d.picker.is_finished(),
+        })
+    }
+}
+
+/// A disk job failed: reads reject the block; anything else stops the torrent (its data can
+/// no longer be trusted to reach the disk).
+fn job_failed(
+    id: TorrentId,
+    failed: FailedJob,
+    error: Arc<StorageError>,
+    torrents: &mut Torrents,
+    out: &mut Outputs,
+) -> Next {
+    // The smart ban is an extra: without the digests, a failed piece is still downloaded
+    // again (and strikes still apply); a passed one just bans nobody.
+    if let FailedJob::BlockDigests { piece, why } = failed {
+        out.event(Event::Error {
+            torrent: Some(id),
+            error: SessionError::SmartBanRead { piece, error },
+        });
+        return Next::Digests {
+            piece,
+            why,
+            digests: None,
+        };
+    }
+    let mut read = None;
+    if let FailedJob::Read { conn, blocks } = &failed {
+        let piece = blocks.first().map_or(0, |b| b.piece);
+        let running = torrents.get(&id).is_some_and(|t| t.stage == Stage::Running);
+        let (conn, blocks) = (*conn, blocks.clone());
+        if !running {
+            out.event(Event::Error {
                 torrent: Some(id),
-                error: SessionError::SmartBanRead { piece, error },
+                error: SessionError::UploadRead { piece, error },
             });
-            return self.block_digests_done(now, id, piece, why, None);
+            return Next::Read {
+                conn,
+                blocks,
+                data: None,
+            };
         }
-        if let FailedJob::Read { conn, blocks } = &failed {
-            let piece = blocks.first().map_or(0, |b| b.piece);
-            self.read_done(now, *conn, blocks, None);
-            let running = self
-                .torrents
-                .get(&id)
-                .is_some_and(|t| t.stage == Stage::Running);
-            if !running {
-                self.out.event(Event::Error {
-                    torrent: Some(id),
-                    error: SessionError::UploadRead { piece, error },
-                });
-                return;
-            }
-            if error.is_missing_data() {
-                return self.data_missing(now, id, piece, error);
-            }
+        if error.is_missing_data() {
+            return Next::DataMissing {
+                conn,
+                blocks,
+                piece,
+                error,
+            };
         }
-        if let (FailedJob::Write { piece, len }, Some(d)) = (
-            &failed,
-            self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()),
-        ) {
-            d.pipeline.write_done(*piece, *len);
-            self.peers.resume_if_unwritten_drained(
-                now,
-                id,
-                &mut self.torrents,
-                &self.config,
-                &mut self.out,
-            );
+        read = Some((conn, blocks));
+    }
+    let mut written = false;
+    if let (FailedJob::Write { piece, len }, Some(d)) =
+        (&failed, torrents.get_mut(&id).and_then(|t| t.data.as_mut()))
+    {
+        d.pipeline.write_done(*piece, *len);
+        written = true;
+    }
+    if let Some(t) = torrents.get_mut(&id) {
+        t.disk_failed_stop(&failed, &error);
+    }
+    out.event(Event::Error {
+        torrent: Some(id),
+        error: SessionError::Disk(error),
+    });
+    Next::Failed { written, read }
+}
+
+impl Torrent {
+    /// The files' stamps for a resume save arrived: the resume data is handed to the runtime
+    /// (unless the torrent leaves the session) and a stopping torrent may finish.
+    fn save_resume(&mut self, id: TorrentId, stamps: Vec<Option<FileStamp>>, out: &mut Outputs) {
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        let data = ResumeData::of_disk(d.meta.layout(), &d.pipeline.recorded, stamps).encode();
+        d.pipeline.saving = false;
+        d.pipeline.dirty = false;
+        // A torrent leaving the session keeps no resume data.
+        if self.after_stop != AfterStop::Remove {
+            out.action(Action::SaveResume { torrent: id, data });
         }
+        self.save_finished();
+    }
+
+    /// A disk job other than a read failed: no flush or save is in progress any more, the
+    /// error is the torrent's, and a stop no longer waits for a save.
+    fn disk_failed_stop(&mut self, failed: &FailedJob, error: &StorageError) {
         // A failed read is no part of a save: one in flight goes on.
-        if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut())
+        if let Some(d) = self.data.as_mut()
             && !matches!(failed, FailedJob::Read { .. })
         {
             d.pipeline.saving = false;
@@ -295,105 +392,34 @@ impl Session {
                 d.pipeline.checks = d.pipeline.checks.saturating_sub(1);
             }
         }
-        if let Some(t) = self.torrents.get_mut(&id) {
-            t.disk_failed(&error);
-        }
-        self.out.event(Event::Error {
-            torrent: Some(id),
-            error: SessionError::Disk(error),
-        });
+        self.disk_failed(error);
         // A failed save must not keep a stop waiting for it.
-        if let Some(t) = self.torrents.get_mut(&id)
-            && let Stage::Stopping { deadline, .. } = t.stage
-        {
-            t.stage = Stage::Stopping {
+        if let Stage::Stopping { deadline, .. } = self.stage {
+            self.stage = Stage::Stopping {
                 deadline,
                 saved: true,
             };
         }
-        self.begin_stop(now, id);
-    }
-
-    /// A piece we have was missing when read for a peer: check the whole torrent again
-    /// (what else vanished is unknown). The stop before the check saves resume data without
-    /// the pieces of files now missing or short.
-    fn data_missing(&mut self, now: Instant, id: TorrentId, piece: u32, error: Arc<StorageError>) {
-        self.out.event(Event::Error {
-            torrent: Some(id),
-            error: SessionError::DataMissing { piece, error },
-        });
-        // Running (checked by the caller), so the recheck is always accepted.
-        let _ = self.recheck_inner(now, id);
-    }
-
-    /// A piece passed its hash check.
-    pub(super) fn piece_passed(&mut self, now: Instant, id: TorrentId, piece: u32) {
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        let passed = d.picker.piece_passed(piece);
-        if passed.smart_ban_check {
-            let why = DigestsFor::Passed;
-            self.jobs.issue(
-                id,
-                Job::BlockDigests { piece, why },
-                &mut self.torrents,
-                &mut self.out,
-            );
-        }
-        let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) else {
-            return;
-        };
-        d.bits.insert(piece);
-        let len = u64::from(d.meta.layout().piece_len(piece));
-        d.pipeline.verified(piece, len);
-        let finished = d.picker.is_finished();
-        self.out.event(Event::PieceVerified { torrent: id, piece });
-        self.send_cancels(now, &passed.cancels);
-        for conn in self.peers.ids_of(id) {
-            if let Some(p) = self.peers.get_mut(conn)
-                && p.established
-            {
-                let _ = p.conn.send_have(now, piece);
-                if p.conn.am_interested() {
-                    self.update_interest(now, conn);
-                }
-            }
-            self.drive(now, conn);
-        }
-        if finished {
-            self.torrent_finished(now, id);
-        } else {
-            self.jobs
-                .flush_if_due(id, &mut self.torrents, &self.config, &mut self.out);
-        }
     }
 
     /// A piece failed its hash check (`digests`: its blocks as stored, for the smart ban):
-    /// strikes and bans, then download it again.
-    pub(super) fn piece_failed(
+    /// counted, and the picker strikes its senders; `None`: no metadata.
+    pub(crate) fn piece_failed(
         &mut self,
-        now: Instant,
-        id: TorrentId,
         piece: u32,
         digests: Option<&[[u8; 20]]>,
-    ) {
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        t.hash_failures += 1;
-        let Some(d) = t.data.as_mut() else {
-            return;
-        };
-        t.corrupt_bytes += u64::from(d.meta.layout().piece_len(piece));
+    ) -> Option<PieceFailed> {
+        self.hash_failures += 1;
+        let d = self.data.as_mut()?;
+        self.corrupt_bytes += u64::from(d.meta.layout().piece_len(piece));
         let failed = d.picker.piece_failed(piece);
         if let Some(digests) = digests {
             d.picker.record_failed_blocks(piece, digests);
         }
-        self.out.event(Event::PieceFailed { torrent: id, piece });
-        self.send_cancels(now, &failed.cancels);
-        self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
-        self.fill_all(now, id);
+        Some(PieceFailed {
+            cancels: failed.cancels,
+            banned: failed.banned,
+        })
     }
 }
 

@@ -10,9 +10,11 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Session;
+use super::disk::Next;
 use super::download::{BlockIn, Limits, Synced};
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
+use super::io::Completion;
 use super::io::{ConnId, TorrentId};
 use super::metadata::Handled;
 use super::pipeline::{DigestsFor, Job};
@@ -80,6 +82,127 @@ impl Session {
                 self.close_conn(now, conn, reason.clone());
             }
         }
+    }
+
+    /// A disk job finished: the piece pipeline takes it (see [`Jobs::complete`](super::pipeline::Jobs::complete)) and its
+    /// consequences are routed. Whatever its kind, if it ends the disk back-pressure the
+    /// torrent's peers are refilled: requests stopped while the disk was behind, and the
+    /// peers' pipelines may have drained meanwhile, so no block arrival would refill them.
+    pub(super) fn completion(&mut self, now: Instant, done: Completion) {
+        let Some(id) = self.jobs.torrent_of(done.id()) else {
+            return;
+        };
+        let was_behind = self.disk_behind(id);
+        if let Some((id, next)) = self.jobs.complete(done, &mut self.torrents, &mut self.out) {
+            self.after_job(now, id, next);
+        }
+        if was_behind && !self.disk_behind(id) {
+            self.fill_all(now, id);
+        }
+    }
+
+    fn disk_behind(&self, id: TorrentId) -> bool {
+        self.torrents
+            .get(&id)
+            .is_some_and(|t| t.disk_behind(&self.config))
+    }
+
+    /// Routes what a completed disk job asks of the other parts.
+    fn after_job(&mut self, now: Instant, id: TorrentId, next: Next) {
+        match next {
+            Next::Nothing => {}
+            Next::Written => self.resume_if_drained(now, id),
+            Next::Read { conn, blocks, data } => self.read_done(now, conn, &blocks, data),
+            Next::Passed(piece) => self.piece_passed(now, id, piece),
+            Next::Digests {
+                piece,
+                why,
+                digests,
+            } => self.block_digests_done(now, id, piece, why, digests.as_deref()),
+            Next::Checked(good) => self.check_done(now, id, &good, good.len() as u32),
+            Next::StartStamps(stamps) => self.start_stamps(now, id, &stamps),
+            Next::DataMissing {
+                conn,
+                blocks,
+                piece,
+                error,
+            } => {
+                self.read_done(now, conn, &blocks, None);
+                self.out.event(Event::Error {
+                    torrent: Some(id),
+                    error: SessionError::DataMissing { piece, error },
+                });
+                // Running (checked by the pipeline), so the recheck is always accepted.
+                let _ = self.recheck_inner(now, id);
+            }
+            Next::Failed { written, read } => {
+                if let Some((conn, blocks)) = read {
+                    self.read_done(now, conn, &blocks, None);
+                }
+                if written {
+                    self.resume_if_drained(now, id);
+                }
+                self.begin_stop(now, id);
+            }
+        }
+    }
+
+    /// Reading paused for the torrent's unwritten bytes resumes if they drained.
+    fn resume_if_drained(&mut self, now: Instant, id: TorrentId) {
+        let (torrents, config, out) = (&mut self.torrents, &self.config, &mut self.out);
+        self.peers
+            .resume_if_unwritten_drained(now, id, torrents, config, out);
+    }
+
+    /// A piece passed its hash check (see
+    /// [`Jobs::piece_passed`](super::pipeline::Jobs::piece_passed)): requests for it elsewhere
+    /// are cancelled, every peer is told, and the torrent finishes or flushes.
+    pub(super) fn piece_passed(&mut self, now: Instant, id: TorrentId, piece: u32) {
+        let (torrents, out) = (&mut self.torrents, &mut self.out);
+        let Some(passed) = self.jobs.piece_passed(id, piece, torrents, out) else {
+            return;
+        };
+        self.send_cancels(now, &passed.cancels);
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn)
+                && p.established
+            {
+                let _ = p.conn.send_have(now, piece);
+                if p.conn.am_interested() {
+                    self.update_interest(now, conn);
+                }
+            }
+            self.drive(now, conn);
+        }
+        if passed.finished {
+            self.torrent_finished(now, id);
+        } else {
+            self.jobs
+                .flush_if_due(id, &mut self.torrents, &self.config, &mut self.out);
+        }
+    }
+
+    /// A piece failed its hash check (see
+    /// [`Torrent::piece_failed`](super::torrent::Torrent::piece_failed)): strikes and bans, then
+    /// download it again.
+    fn piece_failed(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        piece: u32,
+        digests: Option<&[[u8; 20]]>,
+    ) {
+        let Some(failed) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.piece_failed(piece, digests))
+        else {
+            return;
+        };
+        self.out.event(Event::PieceFailed { torrent: id, piece });
+        self.send_cancels(now, &failed.cancels);
+        self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
+        self.fill_all(now, id);
     }
 
     /// A `BlockDigests` job finished (`digests` is `None` when it failed): a failed piece is
