@@ -6,16 +6,18 @@
 //! survive the stop), reopens its storage and rejoins the swarm. A recheck hashes the pieces of
 //! every file that exists, as a start without resume data does, from an empty piece set: what
 //! fails is downloaded again. A removal stops the torrent without saving resume data, waits
-//! for its disk jobs, then forgets it ([`Event::TorrentRemoved`]); deleting files is the
+//! for its disk jobs, then forgets it ([`Event::TorrentRemoved`](super::Event::TorrentRemoved)); deleting files is the
 //! runtime's business.
+//!
+//! The torrent decides (these are its state's transitions); the session carries out what
+//! follows (`torrent_glue`).
 
 use std::fmt;
 use std::time::Instant;
 
-use super::Session;
-use super::event::Event;
-use super::io::{Action, TorrentId};
-use super::torrent::{AfterStop, Stage};
+use super::SessionConfig;
+use super::io::TorrentId;
+use super::torrent::{AfterStop, Stage, Torrent};
 use crate::id::InfoHash;
 
 /// Why a request about a torrent was refused.
@@ -46,134 +48,130 @@ impl fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-impl Session {
-    /// Stops a torrent (see [`Session::stop_torrent`]); a start or run asked for while it
-    /// was stopping is cancelled.
-    pub(super) fn stop_inner(&mut self, now: Instant, id: TorrentId) {
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        t.after_stop = match t.after_stop {
+/// What the session does for a start the torrent accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Nothing now (it runs, or starts once stopped or checked).
+    Later,
+    /// It is stopped: start it again.
+    Now,
+}
+
+/// What the session does for a recheck the torrent accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recheck {
+    /// Nothing now (nothing to check yet, a check runs, or it checks once stopped).
+    Later,
+    /// It runs: stop it first (it checks once stopped, then runs).
+    StopFirst,
+    /// It is stopped: check it now, and stay stopped.
+    Now,
+}
+
+/// What the session does for a removal the torrent accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Remove {
+    /// Nothing now (it leaves once stopped).
+    Later,
+    /// It is active: stop it (it leaves once stopped).
+    Stop,
+    /// It is stopped: forget it now.
+    Now,
+}
+
+impl Torrent {
+    /// A stop was asked for: a start or run asked for while it was stopping is cancelled.
+    pub(crate) fn ask_stop(&mut self) {
+        self.after_stop = match self.after_stop {
             AfterStop::Start | AfterStop::Stay => AfterStop::Stay,
             AfterStop::Recheck { .. } => AfterStop::Recheck { run: false },
             AfterStop::Remove => AfterStop::Remove,
         };
-        self.begin_stop(now, id);
     }
 
-    /// See [`Session::start_torrent`].
-    pub(super) fn start_inner(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        if self.shutting_down {
-            return Err(ControlError::ShuttingDown);
-        }
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?;
-        match t.stage {
-            Stage::Stopped => self.restart(now, id),
+    /// A start was asked for (see [`Session::start_torrent`](super::Session::start_torrent)).
+    pub(crate) fn ask_start(&mut self, id: TorrentId) -> Result<Start, ControlError> {
+        match self.stage {
+            Stage::Stopped => Ok(Start::Now),
             Stage::Stopping { .. } => {
-                t.after_stop = match t.after_stop {
+                self.after_stop = match self.after_stop {
                     AfterStop::Remove => return Err(ControlError::UnknownTorrent(id)),
                     AfterStop::Recheck { .. } => AfterStop::Recheck { run: true },
                     AfterStop::Start | AfterStop::Stay => AfterStop::Start,
                 };
-                Ok(())
+                Ok(Start::Later)
             }
             // Running, or checking: a held check runs on once it is over.
             _ => {
-                t.hold = false;
-                Ok(())
+                self.hold = false;
+                Ok(Start::Later)
             }
         }
     }
 
-    /// See [`Session::recheck_torrent`].
-    pub(super) fn recheck_inner(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-    ) -> Result<(), ControlError> {
-        if self.shutting_down {
-            return Err(ControlError::ShuttingDown);
-        }
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?;
-        match t.stage {
+    /// A recheck was asked for (see
+    /// [`Session::recheck_torrent`](super::Session::recheck_torrent)).
+    pub(crate) fn ask_recheck(&mut self, id: TorrentId) -> Result<Recheck, ControlError> {
+        match self.stage {
             // Nothing to check yet, or a check runs already.
-            Stage::Metadata | Stage::Stamps | Stage::Checking => Ok(()),
+            Stage::Metadata | Stage::Stamps | Stage::Checking => Ok(Recheck::Later),
             Stage::Running => {
-                t.after_stop = AfterStop::Recheck { run: true };
-                self.begin_stop(now, id);
-                Ok(())
+                self.after_stop = AfterStop::Recheck { run: true };
+                Ok(Recheck::StopFirst)
             }
             Stage::Stopping { .. } => {
-                t.after_stop = match t.after_stop {
+                self.after_stop = match self.after_stop {
                     AfterStop::Remove => return Err(ControlError::UnknownTorrent(id)),
                     AfterStop::Start | AfterStop::Recheck { run: true } => {
                         AfterStop::Recheck { run: true }
                     }
                     _ => AfterStop::Recheck { run: false },
                 };
-                Ok(())
+                Ok(Recheck::Later)
             }
-            Stage::Stopped => self.check_again(now, id, false),
+            Stage::Stopped => Ok(Recheck::Now),
         }
     }
 
-    /// See [`Session::reannounce`].
-    pub(super) fn reannounce_inner(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-    ) -> Result<(), ControlError> {
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?;
-        if !t.is_active() || !t.swarm_started {
-            return Ok(());
+    /// An announce now was asked for: whether the announcer was told (it runs in the swarm).
+    pub(crate) fn ask_reannounce(&mut self, now: Instant) -> bool {
+        if !self.is_active() || !self.swarm_started {
+            return false;
         }
-        if let Some(a) = t.announcer.as_mut() {
+        if let Some(a) = self.announcer.as_mut() {
             a.announce_now(now);
         }
-        self.pump_announcer(now, id);
-        Ok(())
+        true
     }
 
-    /// See [`Session::remove_torrent`].
-    pub(super) fn remove_inner(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?;
-        if t.after_stop == AfterStop::Remove {
+    /// A removal was asked for (see
+    /// [`Session::remove_torrent`](super::Session::remove_torrent)).
+    pub(crate) fn ask_remove(&mut self, id: TorrentId) -> Result<Remove, ControlError> {
+        if self.after_stop == AfterStop::Remove {
             return Err(ControlError::UnknownTorrent(id));
         }
-        t.after_stop = AfterStop::Remove;
-        match t.stage {
-            Stage::Stopped => self.forget(id),
+        self.after_stop = AfterStop::Remove;
+        Ok(match self.stage {
+            Stage::Stopped => Remove::Now,
             // The save under way, if any, is not written (see `begin_stop`).
             Stage::Stopping { deadline, .. } => {
-                t.stage = Stage::Stopping {
+                self.stage = Stage::Stopping {
                     deadline,
                     saved: true,
                 };
+                Remove::Later
             }
-            _ => self.begin_stop(now, id),
-        }
-        Ok(())
+            _ => Remove::Stop,
+        })
     }
 
-    /// A stopping torrent has stopped: carry out what was asked meanwhile.
-    pub(super) fn stopped(&mut self, now: Instant, id: TorrentId, then: AfterStop) {
-        let has_data = self.torrents.get(&id).is_some_and(|t| t.data.is_some());
-        let then = match then {
+    /// What a torrent that just stopped does of `then`, the request kept while it stopped
+    /// (during the session's shutdown, only a removal).
+    pub(crate) fn after_stopped(&self, then: AfterStop, shutting_down: bool) -> AfterStop {
+        match then {
             AfterStop::Remove => AfterStop::Remove,
-            _ if self.shutting_down => AfterStop::Stay,
-            AfterStop::Recheck { run } if !has_data => {
+            _ if shutting_down => AfterStop::Stay,
+            AfterStop::Recheck { run } if self.data.is_none() => {
                 if run {
                     AfterStop::Start
                 } else {
@@ -181,103 +179,22 @@ impl Session {
                 }
             }
             other => other,
-        };
-        let carried_on = match then {
-            AfterStop::Stay => false,
-            AfterStop::Start => self.restart(now, id).is_ok(),
-            AfterStop::Recheck { run } => self.check_again(now, id, run).is_ok(),
-            AfterStop::Remove => {
-                self.out.event(Event::TorrentStopped { torrent: id });
-                self.forget(id);
-                return;
-            }
-        };
-        if !carried_on {
-            self.out.event(Event::TorrentStopped { torrent: id });
         }
     }
 
-    /// Takes a stopped torrent back into the session's tables and resets its swarm state.
-    fn rejoin(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        let (stats, save) = (self.config.stats_interval, self.config.resume_save_interval);
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?;
-        match self.by_hash.get(&t.info_hash) {
-            Some(&other) if other != id => return Err(ControlError::Duplicate(t.info_hash)),
-            _ => {}
-        }
-        self.by_hash.insert(t.info_hash, id);
-        t.clear_disk_error();
-        t.after_stop = AfterStop::Stay;
-        t.hold = false;
-        t.swarm_started = false;
-        t.announce_stopped = t.announcer.is_none();
-        if let Some(a) = t.announcer.as_mut() {
+    /// Takes a stopped torrent back into the swarm's state (announcer reset, timers from
+    /// `now`).
+    pub(crate) fn rejoin(&mut self, now: Instant, config: &SessionConfig) {
+        self.clear_disk_error();
+        self.after_stop = AfterStop::Stay;
+        self.hold = false;
+        self.swarm_started = false;
+        self.announce_stopped = self.announcer.is_none();
+        if let Some(a) = self.announcer.as_mut() {
             a.reset();
         }
-        t.next_stats = now + stats;
-        t.next_save = now + save;
-        Ok(())
-    }
-
-    /// Starts a stopped torrent from what it has verified: storage reopened, swarm joined.
-    fn restart(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        self.rejoin(now, id)?;
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return Ok(());
-        };
-        let Some(d) = &t.data else {
-            t.stage = Stage::Metadata;
-            self.start_swarm(now, id);
-            return Ok(());
-        };
-        let paths = d.meta.files().iter().map(|f| f.path.clone()).collect();
-        self.out.action(Action::OpenStorage {
-            torrent: id,
-            layout: d.meta.layout().clone(),
-            paths,
-        });
-        // What was verified stays verified: the check is over at once.
-        t.stage = Stage::Stamps;
-        self.finish_check(now, id);
-        Ok(())
-    }
-
-    /// Checks a stopped torrent's data again from nothing; it runs afterwards if `run`, else
-    /// stops again.
-    fn check_again(&mut self, now: Instant, id: TorrentId, run: bool) -> Result<(), ControlError> {
-        let Some(meta) = self
-            .torrents
-            .get(&id)
-            .and_then(|t| t.data.as_ref())
-            .map(|d| d.meta.clone())
-        else {
-            return Ok(());
-        };
-        self.rejoin(now, id)?;
-        if let Some(t) = self.torrents.get_mut(&id) {
-            t.hold = !run;
-            t.complete_sent = false;
-            t.options.resume = None;
-        }
-        self.init_data(id, meta);
-        Ok(())
-    }
-
-    /// Drops a stopped torrent from the session.
-    fn forget(&mut self, id: TorrentId) {
-        let Some(t) = self.torrents.remove(&id) else {
-            return;
-        };
-        if self.by_hash.get(&t.info_hash) == Some(&id) {
-            self.by_hash.remove(&t.info_hash);
-        }
-        self.out.event(Event::TorrentRemoved {
-            torrent: id,
-            info_hash: t.info_hash,
-        });
+        self.next_stats = now + config.stats_interval;
+        self.next_save = now + config.resume_save_interval;
     }
 }
 

@@ -1,7 +1,8 @@
 //! The torrent-level steps that cross parts: firing what is due at a timeout, carrying the
 //! trackers' answers to the announcers (an announce may add candidates, start a scrape, or
-//! let a stopping torrent finish), tracker edits, and the DHT node's pumping, saving and
-//! switching. Like `glue`, these take the whole session and route the parts' decisions; the
+//! let a stopping torrent finish), what the application asks of a torrent (stop, start,
+//! recheck, reannounce, remove: the torrent decides, see `control`, and these carry it out),
+//! tracker edits, and the DHT node's pumping, saving and switching. Like `glue`, these take the whole session and route the parts' decisions; the
 //! state and the decisions are the parts'.
 
 use std::collections::BTreeSet;
@@ -10,12 +11,14 @@ use std::time::Instant;
 
 use super::Session;
 use super::connect::OwnAddr;
+use super::control::{ControlError, Recheck, Remove, Start};
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
+use super::io::Action;
 use super::io::{ConnId, RequestId, TorrentId};
 use super::timers::{Timer, first_message_deadline};
-use super::torrent::Stage;
 use super::torrent::candidates::Source;
+use super::torrent::{AfterStop, Stage};
 use super::trackers::make_announcer;
 use super::trackers::{AnnounceDone, Resolved, TrackerCx, Trackers};
 use super::udp;
@@ -190,6 +193,172 @@ impl Session {
             self.serve(now, conn);
             self.drive(now, conn);
         }
+    }
+
+    /// Stops a torrent (see [`Session::stop_torrent`]).
+    pub(super) fn stop_inner(&mut self, now: Instant, id: TorrentId) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        t.ask_stop();
+        self.begin_stop(now, id);
+    }
+
+    /// See [`Session::start_torrent`].
+    pub(super) fn start_inner(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
+        if self.shutting_down {
+            return Err(ControlError::ShuttingDown);
+        }
+        let t = self.torrents.get_mut(&id);
+        match t.ok_or(ControlError::UnknownTorrent(id))?.ask_start(id)? {
+            Start::Now => self.restart(now, id),
+            Start::Later => Ok(()),
+        }
+    }
+
+    /// See [`Session::recheck_torrent`].
+    pub(super) fn recheck_inner(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+    ) -> Result<(), ControlError> {
+        if self.shutting_down {
+            return Err(ControlError::ShuttingDown);
+        }
+        let t = self.torrents.get_mut(&id);
+        match t.ok_or(ControlError::UnknownTorrent(id))?.ask_recheck(id)? {
+            Recheck::Later => Ok(()),
+            Recheck::StopFirst => {
+                self.begin_stop(now, id);
+                Ok(())
+            }
+            Recheck::Now => self.check_again(now, id, false),
+        }
+    }
+
+    /// See [`Session::reannounce`].
+    pub(super) fn reannounce_inner(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+    ) -> Result<(), ControlError> {
+        let t = self.torrents.get_mut(&id);
+        if t.ok_or(ControlError::UnknownTorrent(id))?
+            .ask_reannounce(now)
+        {
+            self.pump_announcer(now, id);
+        }
+        Ok(())
+    }
+
+    /// See [`Session::remove_torrent`].
+    pub(super) fn remove_inner(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
+        let t = self.torrents.get_mut(&id);
+        match t.ok_or(ControlError::UnknownTorrent(id))?.ask_remove(id)? {
+            Remove::Now => self.forget(id),
+            Remove::Later => {}
+            Remove::Stop => self.begin_stop(now, id),
+        }
+        Ok(())
+    }
+
+    /// A stopping torrent has stopped: carry out what was asked meanwhile (see
+    /// [`Torrent::after_stopped`](super::torrent::Torrent::after_stopped)).
+    pub(super) fn stopped(&mut self, now: Instant, id: TorrentId, then: AfterStop) {
+        let shutting_down = self.shutting_down;
+        let Some(then) = self
+            .torrents
+            .get(&id)
+            .map(|t| t.after_stopped(then, shutting_down))
+        else {
+            return;
+        };
+        let carried_on = match then {
+            AfterStop::Stay => false,
+            AfterStop::Start => self.restart(now, id).is_ok(),
+            AfterStop::Recheck { run } => self.check_again(now, id, run).is_ok(),
+            AfterStop::Remove => {
+                self.out.event(Event::TorrentStopped { torrent: id });
+                self.forget(id);
+                return;
+            }
+        };
+        if !carried_on {
+            self.out.event(Event::TorrentStopped { torrent: id });
+        }
+    }
+
+    /// Takes a stopped torrent back into the session's tables and resets its swarm state.
+    fn rejoin(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
+        let t = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(ControlError::UnknownTorrent(id))?;
+        match self.by_hash.get(&t.info_hash) {
+            Some(&other) if other != id => return Err(ControlError::Duplicate(t.info_hash)),
+            _ => {}
+        }
+        self.by_hash.insert(t.info_hash, id);
+        t.rejoin(now, &self.config);
+        Ok(())
+    }
+
+    /// Starts a stopped torrent from what it has verified: storage reopened, swarm joined.
+    fn restart(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
+        self.rejoin(now, id)?;
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(d) = &t.data else {
+            t.stage = Stage::Metadata;
+            self.start_swarm(now, id);
+            return Ok(());
+        };
+        let paths = d.meta.files().iter().map(|f| f.path.clone()).collect();
+        self.out.action(Action::OpenStorage {
+            torrent: id,
+            layout: d.meta.layout().clone(),
+            paths,
+        });
+        // What was verified stays verified: the check is over at once.
+        t.stage = Stage::Stamps;
+        self.finish_check(now, id);
+        Ok(())
+    }
+
+    /// Checks a stopped torrent's data again from nothing; it runs afterwards if `run`, else
+    /// stops again.
+    fn check_again(&mut self, now: Instant, id: TorrentId, run: bool) -> Result<(), ControlError> {
+        let Some(meta) = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.data.as_ref())
+            .map(|d| d.meta.clone())
+        else {
+            return Ok(());
+        };
+        self.rejoin(now, id)?;
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.hold = !run;
+            t.complete_sent = false;
+            t.options.resume = None;
+        }
+        self.init_data(id, meta);
+        Ok(())
+    }
+
+    /// Drops a stopped torrent from the session.
+    fn forget(&mut self, id: TorrentId) {
+        let Some(t) = self.torrents.remove(&id) else {
+            return;
+        };
+        if self.by_hash.get(&t.info_hash) == Some(&id) {
+            self.by_hash.remove(&t.info_hash);
+        }
+        self.out.event(Event::TorrentRemoved {
+            torrent: id,
+            info_hash: t.info_hash,
+        });
     }
 
     /// Edits a torrent's trackers (see [`Session::edit_trackers`]) and gives its announcer
