@@ -1,5 +1,7 @@
-//! A torrent's life: adding (metainfo or magnet), the metadata arriving, the start check
-//! (stamps, resume decision, `Check` jobs), running, stopping, and session shutdown.
+//! A torrent's life, as the session carries it out: adding (metainfo or magnet), the
+//! metadata arriving, the start check (stamps, resume decision, `Check` jobs), running,
+//! stopping, and session shutdown. The torrent's own steps are its own (`torrent::life`);
+//! these route what follows to its connections, disk jobs and trackers.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,20 +10,16 @@ use std::time::Instant;
 use super::Session;
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::edit::ChangeError;
-use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, TorrentId};
-use super::outputs::Outputs;
-use super::pipeline::{Job, PiecePipeline, StampsFor};
+use super::pipeline::{Job, StampsFor};
 use super::timers::Timer;
 use super::torrent::candidates::Source;
-use super::torrent::{AfterStop, Data, Stage, Torrent};
-use crate::extensions::{PexConfig, PexPool};
-use crate::layout::Layout;
+use super::torrent::life::{CheckOver, NewPriorities};
+use super::torrent::{Stage, Torrent};
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
-use crate::picker::{Picker, Priority, piece_priorities, piece_priorities_first_last};
-use crate::pieces::PieceSet;
+use crate::picker::Priority;
 use crate::storage::FileStamp;
 use crate::wire::PieceGeometry;
 
@@ -108,49 +106,18 @@ impl Session {
         Ok(id)
     }
 
-    /// Creates the metadata-dependent state and starts the check: storage, then stamps.
+    /// Creates the metadata-dependent state (see [`Torrent::init_data`]) and starts the
+    /// check: storage, then stamps.
     pub(super) fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
         let seed = self.rng.next_u64();
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
-        let layout = meta.layout().clone();
-        let mut picker = Picker::new(&layout, self.config.picker.clone(), seed);
-        if !t.options.file_priorities.is_empty() || t.options.first_last_pieces {
-            picker.set_priorities(&wanted_pieces(&layout, &t.options));
-        }
-        picker.set_sequential(t.options.sequential);
-        let n = layout.piece_count();
-        if meta.is_private() && !t.private {
-            // BEP 27 learnt late (a magnet): PEX stops in both directions.
-            t.pex = PexPool::new(PexConfig::new(true));
-        }
-        t.private = meta.is_private();
-        t.fetcher = None;
-        // Info bytes beyond what ut_metadata can carry are simply not served.
-        let _ = t
-            .server
-            .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
-        t.data = Some(Data {
-            bits: PieceSet::new(n),
-            pipeline: PiecePipeline::new(n),
-            resume: t.options.resume.take(),
-            picker,
-            meta: meta.clone(),
-        });
-        t.stage = Stage::Stamps;
-        let paths = meta.files().iter().map(|f| f.path.clone()).collect();
-        self.out.action(Action::OpenStorage {
-            torrent: id,
-            layout,
-            paths,
-        });
-        self.jobs.issue(
-            id,
-            Job::Stamps(StampsFor::Start),
-            &mut self.torrents,
-            &mut self.out,
-        );
+        let open = t.init_data(id, meta, seed, &self.config);
+        self.out.action(open);
+        let stamps = Job::Stamps(StampsFor::Start);
+        self.jobs
+            .issue(id, stamps, &mut self.torrents, &mut self.out);
     }
 
     pub(super) fn set_metadata_inner(
@@ -159,16 +126,9 @@ impl Session {
         id: TorrentId,
         meta: Arc<Metainfo>,
     ) -> Result<(), MetadataError> {
-        let t = self
-            .torrents
-            .get(&id)
-            .ok_or(MetadataError::UnknownTorrent(id))?;
-        if t.data.is_some() {
-            return Err(MetadataError::AlreadyKnown);
-        }
-        if meta.info_hash() != t.info_hash {
-            return Err(MetadataError::WrongInfoHash);
-        }
+        let t = self.torrents.get(&id);
+        t.ok_or(MetadataError::UnknownTorrent(id))?
+            .accepts_metadata(&meta)?;
         self.init_data(id, meta.clone());
         self.out.event(Event::MetadataReceived {
             torrent: id,
@@ -244,52 +204,34 @@ impl Session {
         }
     }
 
-    /// The start check is over: run (or stop, if held).
+    /// The start check is over (see [`Torrent::finish_check`]): run (or stop, if held).
     pub(super) fn finish_check(&mut self, now: Instant, id: TorrentId) {
-        let Some(t) = self.torrents.get_mut(&id) else {
+        let Some(over) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.finish_check(id, &mut self.out))
+        else {
             return;
         };
-        if !matches!(t.stage, Stage::Stamps | Stage::Checking) {
-            return;
-        }
-        let swarm_started = t.swarm_started;
-        t.stage = Stage::Running;
-        let Some(d) = t.data.as_mut() else {
-            return;
-        };
-        let have = d.picker.have().count();
-        let finished = d.picker.is_finished();
-        let have_list: Vec<u32> = d.picker.have().iter().collect();
-        self.out.event(Event::Checked { torrent: id, have });
-        if finished && !t.complete_sent {
-            self.out.event(Event::TorrentComplete { torrent: id });
-        }
-        t.complete_sent |= finished;
-        if std::mem::take(&mut t.hold) {
-            // Checked while stopped: stop again (the stop saves what the check found).
+        let CheckOver::Run {
+            have,
+            create,
+            swarm_started,
+        } = over
+        else {
             self.begin_stop(now, id);
             return;
-        }
-        // A seed-only torrent writes nothing (its directory may well be read-only).
-        let create = if finished || t.options.seed_only {
-            Vec::new()
-        } else {
-            files_to_create(d.meta.layout(), &t.options.file_priorities, d.picker.have())
         };
         if !create.is_empty() {
-            self.jobs.issue(
-                id,
-                Job::Create { files: create },
-                &mut self.torrents,
-                &mut self.out,
-            );
+            let job = Job::Create { files: create };
+            self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
         }
         // Connections opened before the metadata (magnet) learn our pieces now.
         for conn in self.peers.ids_of(id) {
             if let Some(p) = self.peers.get_mut(conn)
                 && p.established
             {
-                for &piece in &have_list {
+                for &piece in &have {
                     let _ = p.conn.send_have(now, piece);
                 }
             }
@@ -310,37 +252,16 @@ impl Session {
         id: TorrentId,
         priorities: Vec<Priority>,
     ) -> Result<(), ChangeError> {
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ChangeError::UnknownTorrent(id))?;
-        if let Some(d) = &t.data
-            && priorities.len() > d.meta.files().len()
-        {
-            return Err(ChangeError::FilePriorities {
-                files: d.meta.files().len(),
-                given: priorities.len(),
-            });
-        }
-        t.options.file_priorities = priorities;
-        let Some(d) = t.data.as_mut() else {
-            return Ok(());
-        };
-        let layout = d.meta.layout();
-        d.picker.set_priorities(&wanted_pieces(layout, &t.options));
-        if t.stage != Stage::Running {
-            // The end of the check looks at the priorities.
-            return Ok(());
-        }
-        if d.picker.is_finished() {
-            self.torrent_finished(now, id);
-        } else {
-            // A file wanted again: downloading until it too is verified.
-            t.complete_sent = false;
-            let create = files_to_create(layout, &t.options.file_priorities, d.picker.have());
-            if !create.is_empty() {
-                let job = Job::Create { files: create };
-                self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+        let t = self.torrents.get_mut(&id);
+        let t = t.ok_or(ChangeError::UnknownTorrent(id))?;
+        match t.set_file_priorities(priorities)? {
+            None => return Ok(()),
+            Some(NewPriorities::Finished) => self.torrent_finished(now, id),
+            Some(NewPriorities::Wanted { create }) => {
+                if !create.is_empty() {
+                    let job = Job::Create { files: create };
+                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+                }
             }
         }
         for conn in self.peers.ids_of(id) {
@@ -355,9 +276,7 @@ impl Session {
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
-        t.hold = false;
-        t.stage = Stage::Stopped;
-        t.announce_stopped = true;
+        t.stop_held();
         if self.by_hash.get(&t.info_hash) == Some(&id) {
             self.by_hash.remove(&t.info_hash);
         }
@@ -367,35 +286,25 @@ impl Session {
     /// Announces and schedules DHT lookups.
     pub(super) fn start_swarm(&mut self, now: Instant, id: TorrentId) {
         let dht = self.dht.is_some();
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        t.swarm_started = true;
-        if t.options.no_outbound {
-            return;
+        if self
+            .torrents
+            .get_mut(&id)
+            .is_some_and(|t| t.start_swarm(now, dht))
+        {
+            self.pump_announcer(now, id);
         }
-        if let Some(a) = t.announcer.as_mut() {
-            a.start(now);
-        }
-        if dht && !t.private {
-            t.next_dht = Some(now);
-        }
-        self.pump_announcer(now, id);
     }
 
     /// Every wanted piece is verified (during the download).
     pub(super) fn torrent_finished(&mut self, now: Instant, id: TorrentId) {
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        if t.complete_sent {
+        let out = &mut self.out;
+        if !self
+            .torrents
+            .get_mut(&id)
+            .is_some_and(|t| t.finish(now, id, out))
+        {
             return;
         }
-        t.complete_sent = true;
-        if let Some(a) = t.announcer.as_mut() {
-            a.complete(now);
-        }
-        self.out.event(Event::TorrentComplete { torrent: id });
         self.pump_announcer(now, id);
         // Flush and save at once: a finished download should survive a crash.
         self.jobs.start_save(id, &mut self.torrents, &mut self.out);
@@ -409,23 +318,15 @@ impl Session {
         self.rechoke(now, id);
     }
 
-    /// Starts stopping a torrent.
+    /// Starts stopping a torrent (see [`Torrent::begin_stop`]): its trackers are told, its
+    /// connections and dials closed.
     pub(super) fn begin_stop(&mut self, now: Instant, id: TorrentId) {
         let deadline = now + self.config.shutdown_timeout;
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
-        if !t.is_active() {
+        if !t.begin_stop(now, deadline) {
             return;
-        }
-        // A torrent leaving the session saves no resume data (the runtime deletes it).
-        t.stage = Stage::Stopping {
-            deadline,
-            saved: t.data.is_none() || t.after_stop == AfterStop::Remove,
-        };
-        t.next_dht = None;
-        if let Some(a) = t.announcer.as_mut() {
-            a.stop(now);
         }
         self.by_hash.remove(&t.info_hash);
         self.pump_announcer(now, id);
@@ -487,69 +388,4 @@ impl Session {
             }
         }
     }
-}
-
-impl Torrent {
-    /// Advances a stopping torrent (`id`): stopped once saved and its trackers told (or at
-    /// its deadline). Returns whether to save first: everything is written and verified.
-    fn progress_stop(&mut self, now: Instant, id: TorrentId, out: &mut Outputs) -> bool {
-        let Stage::Stopping { deadline, saved } = self.stage else {
-            return false;
-        };
-        let timed_out = now >= deadline;
-        if let Some(d) = self.data.as_mut()
-            && !saved
-            && !d.pipeline.saving
-            && d.pipeline.outstanding == 0
-        {
-            // Everything written and verified: flush, stamp and save once more.
-            d.pipeline.dirty = true;
-            return true;
-        }
-        // A removed torrent's files may be deleted next: no disk job may still run.
-        let settled = self.after_stop != AfterStop::Remove
-            || self
-                .data
-                .as_ref()
-                .is_none_or(|d| d.pipeline.outstanding == 0 && d.pipeline.unwritten == 0);
-        let done = saved && self.announce_stopped && settled;
-        if done || timed_out {
-            if !done {
-                out.event(Event::Error {
-                    torrent: Some(id),
-                    error: SessionError::StopTimedOut,
-                });
-            }
-            // `Session::stopped` reports it (or carries on with what was asked meanwhile).
-            self.stage = Stage::Stopped;
-        }
-        false
-    }
-}
-
-/// Each piece's priority from the torrent's file priorities and its first-and-last-pieces
-/// option.
-fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
-    if options.first_last_pieces {
-        piece_priorities_first_last(layout, &options.file_priorities)
-    } else {
-        piece_priorities(layout, &options.file_priorities)
-    }
-}
-
-/// The files a download will write that may not exist yet: wanted (not skipped), not padding,
-/// not empty, and with a piece still missing.
-fn files_to_create(layout: &Layout, priorities: &[Priority], have: &PieceSet) -> Vec<usize> {
-    layout
-        .files()
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| {
-            !f.padding
-                && f.length > 0
-                && priorities.get(*i).copied().unwrap_or_default() != Priority::Skip
-                && layout.file_pieces(*i).any(|p| !have.contains(p))
-        })
-        .map(|(i, _)| i)
-        .collect()
 }

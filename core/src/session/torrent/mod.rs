@@ -9,6 +9,7 @@
 //! runs as for a .torrent.
 
 pub(crate) mod candidates;
+pub(crate) mod life;
 pub(crate) mod table;
 pub(crate) mod tracker_list;
 

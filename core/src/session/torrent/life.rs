@@ -1,0 +1,294 @@
+//! A torrent's life as its own state sees it: the metadata arriving, the end of the start
+//! check, file priorities, joining the swarm, finishing, stopping. Each step changes the
+//! torrent and says what follows for the rest of the session (its connections, its disk
+//! jobs, the session's tables), which the session's `lifecycle` carries out.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{AfterStop, Data, Stage, Torrent};
+use crate::extensions::{PexConfig, PexPool};
+use crate::layout::Layout;
+use crate::metainfo::Metainfo;
+use crate::picker::{Picker, Priority, piece_priorities, piece_priorities_first_last};
+use crate::pieces::PieceSet;
+use crate::session::SessionConfig;
+use crate::session::config::TorrentOptions;
+use crate::session::edit::ChangeError;
+use crate::session::error::SessionError;
+use crate::session::event::Event;
+use crate::session::io::{Action, TorrentId};
+use crate::session::lifecycle::MetadataError;
+use crate::session::outputs::Outputs;
+use crate::session::pipeline::PiecePipeline;
+
+/// How the start check ended, for the rest of the session.
+#[derive(Debug)]
+pub(crate) enum CheckOver {
+    /// Checked while stopped (held): it stops again.
+    Hold,
+    /// It runs.
+    Run {
+        /// Our pieces (told to connections opened before the metadata).
+        have: Vec<u32>,
+        /// Files to create ahead of the download.
+        create: Vec<usize>,
+        /// It announced and looked peers up already (a magnet that got its metadata).
+        swarm_started: bool,
+    },
+}
+
+/// What new file priorities mean for a running torrent.
+#[derive(Debug)]
+pub(crate) enum NewPriorities {
+    /// Every wanted piece is verified.
+    Finished,
+    /// It downloads (again): these files may need creating.
+    Wanted {
+        /// Files to create.
+        create: Vec<usize>,
+    },
+}
+
+impl Torrent {
+    /// Whether `meta` may become this torrent's metadata.
+    pub(crate) fn accepts_metadata(&self, meta: &Metainfo) -> Result<(), MetadataError> {
+        if self.data.is_some() {
+            return Err(MetadataError::AlreadyKnown);
+        }
+        if meta.info_hash() != self.info_hash {
+            return Err(MetadataError::WrongInfoHash);
+        }
+        Ok(())
+    }
+
+    /// Creates the metadata-dependent state (picker drawn from `seed`, pieces, pipeline) and
+    /// waits for the files' stamps; returns the storage to open.
+    pub(crate) fn init_data(
+        &mut self,
+        id: TorrentId,
+        meta: Arc<Metainfo>,
+        seed: u64,
+        config: &SessionConfig,
+    ) -> Action {
+        let layout = meta.layout().clone();
+        let mut picker = Picker::new(&layout, config.picker.clone(), seed);
+        if !self.options.file_priorities.is_empty() || self.options.first_last_pieces {
+            picker.set_priorities(&wanted_pieces(&layout, &self.options));
+        }
+        picker.set_sequential(self.options.sequential);
+        let n = layout.piece_count();
+        if meta.is_private() && !self.private {
+            // BEP 27 learnt late (a magnet): PEX stops in both directions.
+            self.pex = PexPool::new(PexConfig::new(true));
+        }
+        self.private = meta.is_private();
+        self.fetcher = None;
+        // Info bytes beyond what ut_metadata can carry are simply not served.
+        let _ = self
+            .server
+            .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
+        self.data = Some(Data {
+            bits: PieceSet::new(n),
+            pipeline: PiecePipeline::new(n),
+            resume: self.options.resume.take(),
+            picker,
+            meta: meta.clone(),
+        });
+        self.stage = Stage::Stamps;
+        let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+        Action::OpenStorage {
+            torrent: id,
+            layout,
+            paths,
+        }
+    }
+
+    /// The start check is over (`None`: it was not checking, or has no metadata): it runs,
+    /// or stops again if held.
+    pub(crate) fn finish_check(&mut self, id: TorrentId, out: &mut Outputs) -> Option<CheckOver> {
+        if !matches!(self.stage, Stage::Stamps | Stage::Checking) {
+            return None;
+        }
+        let swarm_started = self.swarm_started;
+        self.stage = Stage::Running;
+        let d = self.data.as_mut()?;
+        let have = d.picker.have().count();
+        let finished = d.picker.is_finished();
+        let have_list: Vec<u32> = d.picker.have().iter().collect();
+        out.event(Event::Checked { torrent: id, have });
+        if finished && !self.complete_sent {
+            out.event(Event::TorrentComplete { torrent: id });
+        }
+        self.complete_sent |= finished;
+        if std::mem::take(&mut self.hold) {
+            // Checked while stopped: stop again (the stop saves what the check found).
+            return Some(CheckOver::Hold);
+        }
+        // A seed-only torrent writes nothing (its directory may well be read-only).
+        let create = if finished || self.options.seed_only {
+            Vec::new()
+        } else {
+            let priorities = &self.options.file_priorities;
+            files_to_create(d.meta.layout(), priorities, d.picker.have())
+        };
+        Some(CheckOver::Run {
+            have: have_list,
+            create,
+            swarm_started,
+        })
+    }
+
+    /// Sets the file priorities (see
+    /// [`Session::set_file_priorities`](crate::session::Session::set_file_priorities));
+    /// `None`: nothing follows yet (no metadata, or not running).
+    pub(crate) fn set_file_priorities(
+        &mut self,
+        priorities: Vec<Priority>,
+    ) -> Result<Option<NewPriorities>, ChangeError> {
+        if let Some(d) = &self.data
+            && priorities.len() > d.meta.files().len()
+        {
+            return Err(ChangeError::FilePriorities {
+                files: d.meta.files().len(),
+                given: priorities.len(),
+            });
+        }
+        self.options.file_priorities = priorities;
+        let Some(d) = self.data.as_mut() else {
+            return Ok(None);
+        };
+        let layout = d.meta.layout();
+        d.picker
+            .set_priorities(&wanted_pieces(layout, &self.options));
+        if self.stage != Stage::Running {
+            // The end of the check looks at the priorities.
+            return Ok(None);
+        }
+        if d.picker.is_finished() {
+            return Ok(Some(NewPriorities::Finished));
+        }
+        // A file wanted again: downloading until it too is verified.
+        self.complete_sent = false;
+        let create = files_to_create(layout, &self.options.file_priorities, d.picker.have());
+        Ok(Some(NewPriorities::Wanted { create }))
+    }
+
+    /// A magnet added stopped: nothing to check, so it is stopped at once.
+    pub(crate) fn stop_held(&mut self) {
+        self.hold = false;
+        self.stage = Stage::Stopped;
+        self.announce_stopped = true;
+    }
+
+    /// Joins the swarm: announces and schedules DHT lookups (`dht`: the session runs a
+    /// node). Returns whether the announcer has work (not for a torrent that never dials).
+    pub(crate) fn start_swarm(&mut self, now: Instant, dht: bool) -> bool {
+        self.swarm_started = true;
+        if self.options.no_outbound {
+            return false;
+        }
+        if let Some(a) = self.announcer.as_mut() {
+            a.start(now);
+        }
+        if dht && !self.private {
+            self.next_dht = Some(now);
+        }
+        true
+    }
+
+    /// Every wanted piece is verified: the announcer is told, once. Returns whether this is
+    /// the first time.
+    pub(crate) fn finish(&mut self, now: Instant, id: TorrentId, out: &mut Outputs) -> bool {
+        if self.complete_sent {
+            return false;
+        }
+        self.complete_sent = true;
+        if let Some(a) = self.announcer.as_mut() {
+            a.complete(now);
+        }
+        out.event(Event::TorrentComplete { torrent: id });
+        true
+    }
+
+    /// Starts stopping (deadline: when to give up waiting for trackers and disk); whether it
+    /// was active.
+    pub(crate) fn begin_stop(&mut self, now: Instant, deadline: Instant) -> bool {
+        if !self.is_active() {
+            return false;
+        }
+        // A torrent leaving the session saves no resume data (the runtime deletes it).
+        self.stage = Stage::Stopping {
+            deadline,
+            saved: self.data.is_none() || self.after_stop == AfterStop::Remove,
+        };
+        self.next_dht = None;
+        if let Some(a) = self.announcer.as_mut() {
+            a.stop(now);
+        }
+        true
+    }
+
+    /// Advances a stopping torrent (`id`): stopped once saved and its trackers told (or at
+    /// its deadline). Returns whether to save first: everything is written and verified.
+    pub(crate) fn progress_stop(&mut self, now: Instant, id: TorrentId, out: &mut Outputs) -> bool {
+        let Stage::Stopping { deadline, saved } = self.stage else {
+            return false;
+        };
+        let timed_out = now >= deadline;
+        if let Some(d) = self.data.as_mut()
+            && !saved
+            && !d.pipeline.saving
+            && d.pipeline.outstanding == 0
+        {
+            // Everything written and verified: flush, stamp and save once more.
+            d.pipeline.dirty = true;
+            return true;
+        }
+        // A removed torrent's files may be deleted next: no disk job may still run.
+        let settled = self.after_stop != AfterStop::Remove
+            || self
+                .data
+                .as_ref()
+                .is_none_or(|d| d.pipeline.outstanding == 0 && d.pipeline.unwritten == 0);
+        let done = saved && self.announce_stopped && settled;
+        if done || timed_out {
+            if !done {
+                out.event(Event::Error {
+                    torrent: Some(id),
+                    error: SessionError::StopTimedOut,
+                });
+            }
+            // `Session::stopped` reports it (or carries on with what was asked meanwhile).
+            self.stage = Stage::Stopped;
+        }
+        false
+    }
+}
+
+/// Each piece's priority from the torrent's file priorities and its first-and-last-pieces
+/// option.
+fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
+    if options.first_last_pieces {
+        piece_priorities_first_last(layout, &options.file_priorities)
+    } else {
+        piece_priorities(layout, &options.file_priorities)
+    }
+}
+
+/// The files a download will write that may not exist yet: wanted (not skipped), not padding,
+/// not empty, and with a piece still missing.
+fn files_to_create(layout: &Layout, priorities: &[Priority], have: &PieceSet) -> Vec<usize> {
+    layout
+        .files()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| {
+            !f.padding
+                && f.length > 0
+                && priorities.get(*i).copied().unwrap_or_default() != Priority::Skip
+                && layout.file_pieces(*i).any(|p| !have.contains(p))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
