@@ -6,8 +6,11 @@
 //! next input on).
 
 use std::fmt;
+use std::time::Instant;
 
 use super::io::TorrentId;
+use super::torrent::Torrent;
+use crate::picker::Priority;
 
 /// Why a run-time change was refused (nothing changed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,5 +97,29 @@ impl Default for TorrentLimits {
             honors_session_limits: true,
             max_connections: None,
         }
+    }
+}
+
+impl Torrent {
+    /// Switches sequential mode (the picker takes it at once).
+    pub(crate) fn set_sequential(&mut self, sequential: bool) {
+        self.options.sequential = sequential;
+        if let Some(d) = self.data.as_mut() {
+            d.picker.set_sequential(sequential);
+        }
+    }
+
+    /// Switches the first-and-last-pieces option; returns the file priorities to set again
+    /// (the pieces' priorities follow from both).
+    pub(crate) fn set_first_last_pieces(&mut self, on: bool) -> Vec<Priority> {
+        self.options.first_last_pieces = on;
+        self.options.file_priorities.clone()
+    }
+
+    /// Sets its own limits, from `now` on.
+    pub(crate) fn set_limits(&mut self, now: Instant, limits: TorrentLimits) {
+        self.limits = limits;
+        self.down_bucket.set_rate(now, limits.download_rate);
+        self.up_bucket.set_rate(now, limits.upload_rate);
     }
 }

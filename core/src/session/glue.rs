@@ -4,6 +4,7 @@
 //! whole session. Each one asks the parts (their own files) what to do and routes the
 //! consequences; none keeps state of its own.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -203,6 +204,18 @@ impl Session {
         self.send_cancels(now, &failed.cancels);
         self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
         self.fill_all(now, id);
+    }
+
+    /// A datagram on the session's UDP socket: the DHT's or a UDP tracker's.
+    pub(super) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if crate::dht::looks_like_krpc(data) {
+            if let Some(dht) = self.dht.as_mut() {
+                dht.handle_datagram(now, from, data);
+                self.pump_dht();
+            }
+        } else if self.trackers.udp_datagram(now, from, data) {
+            self.pump_udp_tracker(now, from);
+        }
     }
 
     /// A `BlockDigests` job finished (`digests` is `None` when it failed): a failed piece is

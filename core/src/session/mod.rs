@@ -6,8 +6,7 @@
 //! 1. wait for one thing: inbound bytes, an accepted socket, a connect result, a disk job
 //!    completion, an HTTP response, a DNS answer, a datagram, the timer, or an application
 //!    command;
-//! 2. call the one matching `handle_*` method (or `add_torrent`, `add_peers`, `stop_torrent`,
-//!    `shutdown`), passing `now`;
+//! 2. call the matching `handle_*` method (or `add_torrent`, `stop_torrent`, ...) with `now`;
 //! 3. drain [`Session::poll_transmit`], [`Session::poll_action`] and [`Session::poll_event`]
 //!    until each returns `None` (perform transmits and actions in the order polled);
 //! 4. arm the timer at [`Session::poll_timeout`] and call [`Session::handle_timeout`] when it
@@ -36,15 +35,18 @@
 //! - `download`: availability, interest, request pipelines, blocks in, cancels; `upload`:
 //!   serving requests and read completions, the send backlog; `choke`: who we upload to;
 //! - `pipeline` and `disk`: one piece pipeline per torrent (write → verify → flush → record →
-//!   save) with one description per disk job; `check`: the start check; `stats`;
+//!   save), one description per disk job, completions through the pipeline's own steps;
+//!   `check`: the start check; `stats`; `edit`: changes while torrents run;
+//! - `torrent` (its state; `table`: the torrents, deadlines filed; `life`: its own life
+//!   steps) and `control` (what a stop, start, recheck or removal means in each stage);
 //! - `trackers` and `scrape`, `udp` (the DHT), `metadata` (BEP 9), `pex` (BEP 11),
-//!   `smart_ban`; `timers`: every part's deadlines; `outputs`: the queues every part pushes to;
-//! - `edit`: what the application may change while torrents run.
+//!   `smart_ban`; `timers`: every part's deadlines; `outputs`: the queues parts push to.
 //!
 //! What crosses parts (a connection's event may close, refill or drive other connections) is
-//! routed by a few session steps: `wire_events` (a connection's life), `glue` (consequences
-//! between a torrent's parts), `torrent_glue` (timeouts, announcer results), and the piece
-//! pipeline's and a torrent's life steps in `disk` and `lifecycle`.
+//! routed by a few session steps, which take the whole session and hold no state of their
+//! own: `wire_events` (a connection's life), `glue` (consequences between a torrent's parts,
+//! disk completions), `torrent_glue` (timeouts, announcer results, the application's
+//! requests about a torrent) and `lifecycle` (adding, checking, finishing, stopping).
 
 mod check;
 mod choke;
@@ -339,14 +341,7 @@ impl Session {
 
     /// A datagram on the session's UDP socket (DHT or UDP tracker).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if crate::dht::looks_like_krpc(data) {
-            if let Some(dht) = self.dht.as_mut() {
-                dht.handle_datagram(now, from, data);
-                self.pump_dht();
-            }
-        } else if self.trackers.udp_datagram(now, from, data) {
-            self.pump_udp_tracker(now, from);
-        }
+        self.datagram(now, from, data);
         self.after(now);
     }
 
@@ -410,13 +405,7 @@ impl Session {
             return None;
         }
         let dht = self.dht.is_some();
-        // The torrents' deadlines are filed as they change: a scan finds the same.
-        debug_assert_eq!(
-            self.torrents.next_deadline(),
-            (self.torrents.values())
-                .filter_map(|t| t.next_deadline(self.now, dht))
-                .min(),
-        );
+        debug_assert!(self.torrents.filed_as_scanned(self.now, dht));
         [
             self.peers.next_deadline(),
             self.torrents.next_deadline(),
@@ -492,14 +481,9 @@ impl Session {
         torrent: TorrentId,
         sequential: bool,
     ) -> Result<(), ChangeError> {
-        let t = self
-            .torrents
-            .get_mut(&torrent)
-            .ok_or(ChangeError::UnknownTorrent(torrent))?;
-        t.options.sequential = sequential;
-        if let Some(d) = t.data.as_mut() {
-            d.picker.set_sequential(sequential);
-        }
+        let t = self.torrents.get_mut(&torrent);
+        t.ok_or(ChangeError::UnknownTorrent(torrent))?
+            .set_sequential(sequential);
         self.fill_all(now, torrent);
         self.after(now);
         Ok(())
@@ -513,12 +497,10 @@ impl Session {
         torrent: TorrentId,
         on: bool,
     ) -> Result<(), ChangeError> {
-        let t = self
-            .torrents
-            .get_mut(&torrent)
-            .ok_or(ChangeError::UnknownTorrent(torrent))?;
-        t.options.first_last_pieces = on;
-        let priorities = t.options.file_priorities.clone();
+        let t = self.torrents.get_mut(&torrent);
+        let priorities = t
+            .ok_or(ChangeError::UnknownTorrent(torrent))?
+            .set_first_last_pieces(on);
         self.set_file_priorities(now, torrent, priorities)
     }
 
@@ -543,13 +525,9 @@ impl Session {
         torrent: TorrentId,
         limits: TorrentLimits,
     ) -> Result<(), ChangeError> {
-        let t = self
-            .torrents
-            .get_mut(&torrent)
-            .ok_or(ChangeError::UnknownTorrent(torrent))?;
-        t.limits = limits;
-        t.down_bucket.set_rate(now, limits.download_rate);
-        t.up_bucket.set_rate(now, limits.upload_rate);
+        let t = self.torrents.get_mut(&torrent);
+        t.ok_or(ChangeError::UnknownTorrent(torrent))?
+            .set_limits(now, limits);
         self.resume_transfers(now, torrent);
         self.after(now);
         Ok(())

@@ -114,6 +114,17 @@ impl Torrents {
         self.timers.earliest()
     }
 
+    /// Whether the earliest deadline filed is the one a scan of every torrent finds at `now`
+    /// (a check for debug builds and tests: it is what the table saves).
+    pub(crate) fn filed_as_scanned(&self, now: Instant, dht: bool) -> bool {
+        let scanned = self
+            .map
+            .values()
+            .filter_map(|t| t.next_deadline(now, dht))
+            .min();
+        self.next_deadline() == scanned
+    }
+
     /// The torrents whose deadline is at or before `now` (as of the last
     /// [`Torrents::refresh_deadlines`]), in id order.
     pub(crate) fn due(&self, now: Instant) -> Vec<TorrentId> {
