@@ -271,6 +271,7 @@ mod tests {
             total_bytes: 1 << 20,
             wanted_bytes: 1 << 20,
             have_bytes: have,
+            wanted_have_bytes: have,
             downloaded: have,
             uploaded: 0,
             download_rate: rate,

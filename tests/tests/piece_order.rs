@@ -82,6 +82,13 @@ fn high_files_come_first_and_low_files_last() {
             .unwrap();
         });
         assert_eq!(order.len(), 24, "seed {seed}: every piece once: {order:?}");
+        assert_eq!(
+            order
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            24
+        );
         let last = |r: std::ops::Range<u32>| r.map(|p| rank(&order, p)).max().unwrap();
         let first = |r: std::ops::Range<u32>| r.map(|p| rank(&order, p)).min().unwrap();
         assert!(

@@ -80,6 +80,7 @@ fn unwanted_file_is_skipped_then_fetched_when_wanted_again() {
     let wanted = (t.meta.layout().total_length()) - b_only.len() as u64 * u64::from(PIECE);
     assert_eq!(stats.wanted_bytes, wanted);
     assert_eq!(stats.have_bytes, wanted);
+    assert_eq!(stats.wanted_have_bytes, wanted);
     // Nothing of b's own pieces crossed the link (never requested): at most what endgame
     // duplicates of wanted blocks add.
     assert!(

@@ -241,6 +241,17 @@ impl<R: Runtime> ClientBackend<R> {
                  first-and-last-pieces",
             );
         }
+        let waiting = |state: &super::State| {
+            state
+                .torrents
+                .iter()
+                .any(|t| ids.contains(&t.id) && t.meta.is_none())
+        };
+        if !changes.files.is_empty() && waiting(&self.lock()) {
+            // A magnet's metadata may have arrived since the last tick: the client lists its
+            // files already, so front ends may name them.
+            self.drain_events().await;
+        }
         let plans = {
             let state = self.lock();
             let mut plans = Vec::new();

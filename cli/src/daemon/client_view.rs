@@ -53,16 +53,17 @@ pub(super) fn view(
             },
             s.total_bytes,
             s.wanted_bytes,
-            s.have_bytes,
+            (s.have_bytes, s.wanted_have_bytes),
             s.download_rate,
             s.upload_rate,
             u32::try_from(s.peers_connected).unwrap_or(u32::MAX),
             (s.pieces_checked, s.piece_count),
             s.piece_count,
         ),
-        None => (Status::Stopped, 0, 0, 0, 0, 0, 0, (0, 0), 0),
+        None => (Status::Stopped, 0, 0, (0, 0), 0, 0, 0, (0, 0), 0),
     };
-    let left = wanted.saturating_sub(have);
+    let (have, wanted_have) = have;
+    let left = wanted.saturating_sub(wanted_have);
     let status = match (entry.stopped, entry.running) {
         (true, _) => Status::Stopped,
         (false, false) if total > 0 && left == 0 => Status::SeedWait,

@@ -148,6 +148,7 @@ mod tests {
             total_bytes: 100,
             wanted_bytes: 100,
             have_bytes: 0,
+            wanted_have_bytes: 0,
             downloaded,
             uploaded,
             download_rate: 0,

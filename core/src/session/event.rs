@@ -301,6 +301,9 @@ pub struct TorrentStats {
     pub wanted_bytes: u64,
     /// Bytes of verified pieces.
     pub have_bytes: u64,
+    /// Bytes of verified wanted pieces (at most `wanted_bytes`: pieces of skipped files had
+    /// before they were skipped are left out).
+    pub wanted_have_bytes: u64,
     /// Payload bytes received this session (including discarded duplicates).
     pub downloaded: u64,
     /// Payload bytes sent this session.

@@ -22,30 +22,27 @@ impl Torrent {
     ) -> TorrentStats {
         let t = self;
         let at = now.unwrap_or(t.last_activity(config));
-        let (total, wanted, have_bytes, have, count, checked) = match &t.data {
+        let (total, (wanted, have_bytes, wanted_have), have, count, checked) = match &t.data {
             Some(d) => {
                 let layout = d.meta.layout();
-                let mut wanted = 0;
-                let mut have_bytes = 0;
+                let mut bytes = (0, 0, 0);
                 for p in 0..d.picker.piece_count() {
                     let len = u64::from(layout.piece_len(p));
-                    if d.picker.priority(p) != Priority::Skip {
-                        wanted += len;
-                    }
-                    if d.picker.have().contains(p) {
-                        have_bytes += len;
-                    }
+                    let is_wanted = d.picker.priority(p) != Priority::Skip;
+                    let is_had = d.picker.have().contains(p);
+                    bytes.0 += if is_wanted { len } else { 0 };
+                    bytes.1 += if is_had { len } else { 0 };
+                    bytes.2 += if is_wanted && is_had { len } else { 0 };
                 }
                 (
                     layout.total_length(),
-                    wanted,
-                    have_bytes,
+                    bytes,
                     d.picker.have().count(),
                     d.picker.piece_count(),
                     d.pipeline.checked,
                 )
             }
-            None => (0, 0, 0, 0, 0, 0),
+            None => (0, (0, 0, 0), 0, 0, 0),
         };
         let mut connected = 0;
         let mut connecting = 0;
@@ -65,6 +62,7 @@ impl Torrent {
             total_bytes: total,
             wanted_bytes: wanted,
             have_bytes,
+            wanted_have_bytes: wanted_have,
             downloaded: t.down.total(),
             uploaded: t.up.total(),
             download_rate: t.down.rate(at),

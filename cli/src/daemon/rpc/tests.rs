@@ -414,6 +414,16 @@ fn torrent_set_reads_every_option() {
         "{:?}",
         fake.calls()
     );
+    modern(
+        &rpc,
+        "torrent_set",
+        json!({"ids": [2], "tracker_replace": [[1, "http://pair.example/announce"]]}),
+    );
+    assert!(
+        fake.calls()[2].contains(r#"Replace([(1, "http://pair.example/announce")])"#),
+        "{:?}",
+        fake.calls()
+    );
     let oor = modern_error(
         &rpc,
         "torrent_set",
@@ -428,6 +438,8 @@ fn torrent_set_reads_every_option() {
         json!({"seed_ratio_limit": -1}),
         json!({"tracker_add": ["javascript:alert(1)"]}),
         json!({"tracker_replace": [1]}),
+        json!({"tracker_replace": [[1]]}),
+        json!({"tracker_replace": [[1, "http://a/"], 2]}),
         json!({"location": "/etc"}),
     ] {
         let error = modern_error(&rpc, "torrent_set", bad.clone());

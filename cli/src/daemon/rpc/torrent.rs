@@ -217,6 +217,25 @@ pub(crate) async fn set<B: Backend>(
     Ok(Map::new())
 }
 
+/// Tracker ids and URLs alternating, checked.
+fn replace_pairs(flat: &[Value]) -> Result<Vec<(u32, String)>, MethodError> {
+    let pairs = flat
+        .chunks_exact(2)
+        .map(|pair| {
+            let id = pair[0].as_u64().and_then(|n| u32::try_from(n).ok())?;
+            Some((id, pair[1].as_str()?.to_owned()))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            MethodError::new(
+                error::INVALID_TRACKER_LIST,
+                "`tracker_replace` must alternate tracker ids and URLs",
+            )
+        })?;
+    check_urls(pairs.iter().map(|(_, url)| url))?;
+    Ok(pairs)
+}
+
 fn tracker_edits(params: &Params<'_>) -> Result<Vec<TrackerEdit>, MethodError> {
     let mut edits = Vec::new();
     if let Some(list) = params.str("tracker_list")? {
@@ -243,22 +262,26 @@ fn tracker_edits(params: &Params<'_>) -> Result<Vec<TrackerEdit>, MethodError> {
     }
     match params.0.get("tracker_replace") {
         None | Some(Value::Null) => {}
+        // Transmission's flat [id, url, id, url...], or the [[id, url]...] pairs the Python
+        // `transmission-rpc` sends.
+        Some(Value::Array(list)) if list.iter().all(Value::is_array) => {
+            let flat: Vec<Value> = list
+                .iter()
+                .filter_map(Value::as_array)
+                .filter(|pair| pair.len() == 2)
+                .flatten()
+                .cloned()
+                .collect();
+            if flat.len() != list.len() * 2 {
+                return Err(MethodError::new(
+                    error::INVALID_TRACKER_LIST,
+                    "`tracker_replace` pairs must be [tracker id, URL]",
+                ));
+            }
+            edits.push(TrackerEdit::Replace(replace_pairs(&flat)?));
+        }
         Some(Value::Array(flat)) if flat.len() % 2 == 0 => {
-            let pairs = flat
-                .chunks_exact(2)
-                .map(|pair| {
-                    let id = pair[0].as_u64().and_then(|n| u32::try_from(n).ok())?;
-                    Some((id, pair[1].as_str()?.to_owned()))
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    MethodError::new(
-                        error::INVALID_TRACKER_LIST,
-                        "`tracker_replace` must alternate tracker ids and URLs",
-                    )
-                })?;
-            check_urls(pairs.iter().map(|(_, url)| url))?;
-            edits.push(TrackerEdit::Replace(pairs));
+            edits.push(TrackerEdit::Replace(replace_pairs(flat)?));
         }
         Some(_) => {
             return Err(MethodError::new(
