@@ -14,8 +14,11 @@
 mod args;
 mod backend;
 mod client;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 mod fake;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod http;
 mod moves;
 mod qbit;
