@@ -170,6 +170,7 @@ fn main() {
             max_torrents: 100_000,
             max_peers_per_torrent: 100_000,
             max_peers: 1_000_000,
+            ..StoreLimits::default()
         });
         let mut n = 0u32;
         for t in 0..torrents {

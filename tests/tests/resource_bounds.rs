@@ -97,6 +97,7 @@ fn dht_query_flood_stays_under_the_store_limits() {
         max_torrents: 50,
         max_peers_per_torrent: 10,
         max_peers: 200,
+        ..StoreLimits::default()
     };
     let config = Config {
         store: limits,

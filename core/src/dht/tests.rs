@@ -485,3 +485,70 @@ fn ipv6_queriers_get_nodes6_and_secure_ids_follow_the_external_ip() {
         "want n4 only: no v6 nodes"
     );
 }
+
+#[test]
+fn one_address_with_a_valid_token_cannot_fill_the_peer_store() {
+    let t0 = Instant::now();
+    let mut dht = Dht::new(Config::default(), t0, 3);
+    let me = addr(1);
+    let honest = addr(2);
+    let get = |ih: InfoHash| Method::GetPeers {
+        info_hash: ih,
+        want: Want::default(),
+    };
+    let token_of = |dht: &mut Dht, now: Instant, from: SocketAddr| {
+        let Some(Body::Response(r)) = ask(dht, now, from, get(InfoHash([0; 20]))) else {
+            panic!("no get_peers reply")
+        };
+        r.token.expect("a token")
+    };
+    let announce = |ih: InfoHash, port: u16, token: Vec<u8>| Method::AnnouncePeer {
+        info_hash: ih,
+        port,
+        implied_port: false,
+        token,
+    };
+    let honest_ih = InfoHash([0x77; 20]);
+    let token = token_of(&mut dht, t0, honest);
+    let Some(Body::Response(_)) = ask(&mut dht, t0, honest, announce(honest_ih, 6881, token))
+    else {
+        panic!("the honest announce is refused")
+    };
+    // One address, with its valid token, announces 500 info-hashes on 4 ports each (within
+    // its rate limit: one query every 50 ms).
+    let token = token_of(&mut dht, t0, me);
+    let mut now = t0;
+    let mut stored = 0;
+    for i in 0..500u32 {
+        let mut h = [0u8; 20];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        for port in 0..4 {
+            now += Duration::from_millis(50);
+            if let Some(Body::Response(_)) = ask(
+                &mut dht,
+                now,
+                me,
+                announce(InfoHash(h), 7000 + port, token.clone()),
+            ) {
+                stored += 1;
+            }
+        }
+    }
+    assert_eq!(stored, 2_000, "each announce is answered");
+    let limits = StoreLimits::default();
+    let store = dht.peer_store();
+    assert_eq!(store.of_ip(me.ip()), limits.max_peers_per_ip);
+    assert_eq!(
+        store.len(),
+        limits.max_peers_per_ip + 1,
+        "its own entries and the honest one"
+    );
+    let Some(Body::Response(r)) = ask(&mut dht, now, addr(3), get(honest_ih)) else {
+        panic!("no get_peers reply")
+    };
+    assert_eq!(
+        r.values,
+        vec![SocketAddr::new(honest.ip(), 6881)],
+        "the honest peer stays"
+    );
+}
