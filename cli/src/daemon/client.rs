@@ -62,6 +62,16 @@ struct State {
     last_save: std::time::Instant,
 }
 
+impl State {
+    /// The first of `ids` whose data is being moved (such a torrent refuses removal and a
+    /// second move).
+    fn moving_among(&self, ids: &[Id]) -> Option<&Entry> {
+        self.torrents
+            .iter()
+            .find(|t| ids.contains(&t.id) && t.moving)
+    }
+}
+
 /// A torrent as the daemon knows it besides the client's statistics.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -601,11 +611,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     async fn remove(&self, ids: Vec<Id>, delete_data: bool) -> Outcome<()> {
         let removed: Vec<Entry> = {
             let mut state = self.lock();
-            if let Some(t) = state
-                .torrents
-                .iter()
-                .find(|t| ids.contains(&t.id) && t.moving)
-            {
+            if let Some(t) = state.moving_among(&ids) {
                 return Err(BackendError::Invalid(format!(
                     "{} is moving: remove it once the move is over",
                     t.name

@@ -70,11 +70,7 @@ impl<R: Runtime> ClientBackend<R> {
     /// moving until its move is over. Refused for a torrent already moving.
     pub(super) fn queue_moves(&self, ids: &[Id], to: PathBuf, move_data: bool) -> Outcome<()> {
         let mut state = self.lock();
-        if let Some(t) = state
-            .torrents
-            .iter()
-            .find(|t| ids.contains(&t.id) && t.moving)
-        {
+        if let Some(t) = state.moving_among(ids) {
             return Err(BackendError::Invalid(format!(
                 "{} is moving already",
                 t.name
