@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 /// A torrent's number in this daemon run: small, stable while the daemon runs, not across
 /// restarts (Transmission's ids behave the same; the info-hash is the stable name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,8 +108,10 @@ impl LimitMode {
     }
 }
 
-/// A speed limit: a rate, and whether it is on (both are kept, as front ends expect).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// A speed limit: a rate, and whether it is on (both are kept, as front ends expect). Saved
+/// as `[bytes_per_sec, enabled]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "(u64, bool)", into = "(u64, bool)")]
 pub(crate) struct SpeedLimit {
     /// Bytes per second.
     pub(crate) bytes_per_sec: u64,
@@ -567,11 +571,20 @@ pub(crate) enum QueueMove {
 }
 
 /// Session-wide settings that a front end can read and change.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Also their saved form (`settings.json` in the state dir, see `store.rs`): what the command
+/// line gives (the directories and the port) and `start_added_torrents` are not saved, and a
+/// field missing from the file keeps its default, so a file written before a setting existed
+/// still loads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(clippy::struct_excessive_bools)] // Each is a setting of its own.
 pub(crate) struct Settings {
     /// Where new torrents go by default.
+    #[serde(skip)]
     pub(crate) download_dir: PathBuf,
     /// The listening peer port.
+    #[serde(skip)]
     pub(crate) peer_port: u16,
     /// Whether the DHT runs.
     pub(crate) dht_enabled: bool,
@@ -611,13 +624,22 @@ pub(crate) struct Settings {
     /// Whether the default seeding time limit applies.
     pub(crate) seeding_time_limit_enabled: bool,
     /// Start torrents when added.
+    #[serde(skip)]
     pub(crate) start_added_torrents: bool,
     /// Most peers overall.
     pub(crate) peer_limit_global: u32,
     /// Default most peers per torrent.
     pub(crate) peer_limit_per_torrent: u32,
     /// Where state is kept.
+    #[serde(skip)]
     pub(crate) state_dir: PathBuf,
+}
+
+impl Default for Settings {
+    /// The defaults of [`Settings::new`], with no directories and port 0.
+    fn default() -> Self {
+        Self::new(PathBuf::new(), 0, PathBuf::new())
+    }
 }
 
 impl Settings {
@@ -652,6 +674,15 @@ impl Settings {
         }
     }
 
+    /// Brings values from outside (a saved file) into range: schedule times below 1440
+    /// minutes, the day mask to its seven bits.
+    pub(crate) fn clamp(&mut self) {
+        let alt = &mut self.alt_speed;
+        alt.time_begin = alt.time_begin.min(1439);
+        alt.time_end = alt.time_end.min(1439);
+        alt.time_day &= 127;
+    }
+
     /// The session's rate limits in force (bytes per second; `None`: unlimited): the
     /// alternative ones while they are on, otherwise the normal ones that are enabled. A
     /// limit of 0 means none, as in qBittorrent.
@@ -668,7 +699,8 @@ impl Settings {
 
 /// The alternative speed limits (Transmission's "turtle mode", qBittorrent's alternative
 /// rate limits) and the schedule that turns them on and off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct AltSpeed {
     /// Download limit, bytes per second (0: none).
     pub(crate) down: u64,
@@ -684,6 +716,21 @@ pub(crate) struct AltSpeed {
     pub(crate) time_end: u32,
     /// The days the schedule runs: bit 0 Sunday ... bit 6 Saturday (Transmission's mask).
     pub(crate) time_day: u32,
+}
+
+impl From<(u64, bool)> for SpeedLimit {
+    fn from((bytes_per_sec, enabled): (u64, bool)) -> Self {
+        Self {
+            bytes_per_sec,
+            enabled,
+        }
+    }
+}
+
+impl From<SpeedLimit> for (u64, bool) {
+    fn from(l: SpeedLimit) -> Self {
+        (l.bytes_per_sec, l.enabled)
+    }
 }
 
 impl Default for AltSpeed {

@@ -14,7 +14,7 @@ use sanstorrent_runtime_common::{Change, ClientError, Runtime};
 
 use super::{ClientBackend, unsupported};
 use crate::daemon::backend::*;
-use crate::daemon::store::{SavedAltSpeed, SavedLimits, SavedLive, SavedSettings};
+use crate::daemon::store::{SavedLimits, SavedLive};
 
 /// A file's wanted flag and priority (files of the metainfo, padding left out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -435,16 +435,7 @@ impl<R: Runtime> ClientBackend<R> {
                 s.pex_enabled = on;
                 sends.push(Change::Pex(on));
             }
-            SavedSettings {
-                download_limit: Some((s.download_limit.bytes_per_sec, s.download_limit.enabled)),
-                upload_limit: Some((s.upload_limit.bytes_per_sec, s.upload_limit.enabled)),
-                peer_limit_global: Some(s.peer_limit_global),
-                peer_limit_per_torrent: Some(s.peer_limit_per_torrent),
-                dht_enabled: Some(s.dht_enabled),
-                pex_enabled: Some(s.pex_enabled),
-                alt_speed: Some(saved_alt(s.alt_speed)),
-                queue: Some(super::queueing::saved_queue(s)),
-            }
+            s.clone()
         };
         let client = self.client()?;
         for change in sends {
@@ -473,19 +464,6 @@ fn piece_order(torrent: TorrentId, (sequential, first_last_pieces): (bool, bool)
     }
 }
 
-/// The alternative limits as saved.
-fn saved_alt(a: AltSpeed) -> SavedAltSpeed {
-    SavedAltSpeed {
-        down: a.down,
-        up: a.up,
-        enabled: a.enabled,
-        time_enabled: a.time_enabled,
-        time_begin: a.time_begin,
-        time_end: a.time_end,
-        time_day: a.time_day,
-    }
-}
-
 /// The client's edits for one of the backend's.
 fn core_edits(edit: &TrackerEdit) -> Vec<CoreEdit> {
     match edit {
@@ -499,56 +477,18 @@ fn core_edits(edit: &TrackerEdit) -> Vec<CoreEdit> {
     }
 }
 
-/// Applies saved settings to the session's config and the daemon's settings before the
-/// client starts (`--no-dht` keeps the DHT off).
+/// Makes the session's config follow the daemon's settings (as loaded from the state dir)
+/// before the client starts: rate and peer limits, DHT (`--no-dht` keeps it off) and PEX.
 pub(crate) fn apply_saved_settings(
-    saved: &SavedSettings,
     session: &mut sanstorrent_core::session::SessionConfig,
     settings: &mut Settings,
 ) {
-    if let Some((v, on)) = saved.download_limit {
-        settings.download_limit = SpeedLimit {
-            bytes_per_sec: v,
-            enabled: on,
-        };
-    }
-    if let Some((v, on)) = saved.upload_limit {
-        settings.upload_limit = SpeedLimit {
-            bytes_per_sec: v,
-            enabled: on,
-        };
-    }
-    if let Some(a) = saved.alt_speed {
-        settings.alt_speed = AltSpeed {
-            down: a.down,
-            up: a.up,
-            enabled: a.enabled,
-            time_enabled: a.time_enabled,
-            time_begin: a.time_begin.min(1439),
-            time_end: a.time_end.min(1439),
-            time_day: a.time_day & 127,
-        };
-    }
     (session.download_rate_limit, session.upload_rate_limit) = settings.rates_in_force();
-    if let Some(n) = saved.peer_limit_global {
-        settings.peer_limit_global = n;
-        session.max_connections = n as usize;
-    }
-    if let Some(n) = saved.peer_limit_per_torrent {
-        settings.peer_limit_per_torrent = n;
-        session.max_connections_per_torrent = n as usize;
-    }
-    if let Some(on) = saved.dht_enabled {
-        session.dht &= on;
-        settings.dht_enabled = session.dht;
-    }
-    if let Some(on) = saved.pex_enabled {
-        session.pex = on;
-        settings.pex_enabled = on;
-    }
-    if let Some(q) = &saved.queue {
-        super::queueing::restore_queue(q, settings);
-    }
+    session.max_connections = settings.peer_limit_global as usize;
+    session.max_connections_per_torrent = settings.peer_limit_per_torrent as usize;
+    session.dht &= settings.dht_enabled;
+    settings.dht_enabled = session.dht;
+    session.pex = settings.pex_enabled;
 }
 
 #[cfg(test)]
@@ -614,30 +554,47 @@ mod tests {
     #[test]
     fn saved_alternative_limits_are_the_rates_in_force_while_on() {
         let mut session = sanstorrent_core::session::SessionConfig::default();
-        let mut settings = Settings::new("/dl".into(), 1, "/state".into());
-        let mut saved = SavedSettings {
-            download_limit: Some((9000, true)),
-            upload_limit: Some((0, true)),
-            alt_speed: Some(saved_alt(AltSpeed {
+        let mut settings = Settings {
+            download_limit: SpeedLimit {
+                bytes_per_sec: 9000,
+                enabled: true,
+            },
+            upload_limit: SpeedLimit {
+                bytes_per_sec: 0,
+                enabled: true,
+            },
+            alt_speed: AltSpeed {
                 down: 1000,
                 up: 0,
                 enabled: true,
                 ..AltSpeed::default()
-            })),
-            ..SavedSettings::default()
+            },
+            ..Settings::new("/dl".into(), 1, "/state".into())
         };
-        apply_saved_settings(&saved, &mut session, &mut settings);
+        apply_saved_settings(&mut session, &mut settings);
         assert_eq!(
             (session.download_rate_limit, session.upload_rate_limit),
             (Some(1000), None),
             "the alternative limits, 0 being none"
         );
-        saved.alt_speed = Some(saved_alt(AltSpeed::default()));
-        apply_saved_settings(&saved, &mut session, &mut settings);
+        settings.alt_speed = AltSpeed::default();
+        apply_saved_settings(&mut session, &mut settings);
         assert_eq!(
             (session.download_rate_limit, session.upload_rate_limit),
             (Some(9000), None)
         );
         assert_eq!(settings.alt_speed, AltSpeed::default());
+    }
+
+    #[test]
+    fn no_dht_on_the_command_line_wins_over_saved_settings() {
+        let mut session = sanstorrent_core::session::SessionConfig {
+            dht: false,
+            ..Default::default()
+        };
+        let mut settings = Settings::new("/dl".into(), 1, "/state".into());
+        apply_saved_settings(&mut session, &mut settings);
+        assert!(!session.dht);
+        assert!(!settings.dht_enabled);
     }
 }

@@ -17,7 +17,7 @@ use crate::daemon::backend::{
 use crate::daemon::queue::{self, Move, Slot};
 use crate::daemon::rpc::unix_now;
 use crate::daemon::seed_limits::{SeedLimits, Seeding};
-use crate::daemon::store::{SavedQueue, SavedSeedLimits};
+use crate::daemon::store::SavedSeedLimits;
 
 /// The queue's limits under settings `s`.
 pub(super) fn limits(s: &Settings) -> queue::Limits {
@@ -208,42 +208,6 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
     }
-}
-
-/// What of `s` the queue saves.
-pub(super) fn saved_queue(s: &Settings) -> SavedQueue {
-    SavedQueue {
-        download_queue_enabled: s.download_queue_enabled,
-        download_queue_size: s.download_queue_size,
-        seed_queue_enabled: s.seed_queue_enabled,
-        seed_queue_size: s.seed_queue_size,
-        max_active_torrents: s.max_active_torrents,
-        queue_stalled_enabled: s.queue_stalled_enabled,
-        queue_stalled_minutes: s.queue_stalled_minutes,
-        seed_ratio_limit: s.seed_ratio_limit,
-        seed_ratio_limited: s.seed_ratio_limited,
-        idle_seeding_limit: s.idle_seeding_limit,
-        idle_seeding_limit_enabled: s.idle_seeding_limit_enabled,
-        seeding_time_limit: s.seeding_time_limit,
-        seeding_time_limit_enabled: s.seeding_time_limit_enabled,
-    }
-}
-
-/// Puts saved queue settings back.
-pub(crate) fn restore_queue(q: &SavedQueue, s: &mut Settings) {
-    s.download_queue_enabled = q.download_queue_enabled;
-    s.download_queue_size = q.download_queue_size;
-    s.seed_queue_enabled = q.seed_queue_enabled;
-    s.seed_queue_size = q.seed_queue_size;
-    s.max_active_torrents = q.max_active_torrents;
-    s.queue_stalled_enabled = q.queue_stalled_enabled;
-    s.queue_stalled_minutes = q.queue_stalled_minutes;
-    s.seed_ratio_limit = q.seed_ratio_limit;
-    s.seed_ratio_limited = q.seed_ratio_limited;
-    s.idle_seeding_limit = q.idle_seeding_limit;
-    s.idle_seeding_limit_enabled = q.idle_seeding_limit_enabled;
-    s.seeding_time_limit = q.seeding_time_limit;
-    s.seeding_time_limit_enabled = q.seeding_time_limit_enabled;
 }
 
 /// A torrent's seeding limits to save (`None`: every mode is the session's).

@@ -94,10 +94,11 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         ..Settings::new(download_dir.clone(), args.port, state_dir.clone())
     };
     // Settings changed at run time (limits, DHT, PEX) survive a restart.
-    match store::Store::open(state_dir.join("daemon")).and_then(|s| s.load_settings()) {
-        Ok(saved) => client::live::apply_saved_settings(&saved, &mut session, &mut settings),
+    match store::Store::open(state_dir.join("daemon")).and_then(|s| s.load_settings(&settings)) {
+        Ok(saved) => settings = saved,
         Err(e) => tracing::error!("the saved session settings are lost: {e}"),
     }
+    client::live::apply_saved_settings(&mut session, &mut settings);
     let config = ClientConfig {
         listen,
         state_dir: Some(state_dir.clone()),

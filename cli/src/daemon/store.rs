@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::Groups;
+use super::backend::{Groups, Settings};
 use super::seed_limits::Reached;
 use super::totals::{SessionTotals, TorrentTotals};
 
@@ -127,87 +127,6 @@ pub(crate) struct SavedLimits {
     pub(crate) honors_session_limits: bool,
     /// Most peers.
     pub(crate) peer_limit: u32,
-}
-
-/// Session settings changed at run time (`None`: the command line's or the default).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SavedSettings {
-    /// Global download limit, bytes per second, and whether it applies.
-    #[serde(default)]
-    pub(crate) download_limit: Option<(u64, bool)>,
-    /// Global upload limit, bytes per second, and whether it applies.
-    #[serde(default)]
-    pub(crate) upload_limit: Option<(u64, bool)>,
-    /// Most peers overall.
-    #[serde(default)]
-    pub(crate) peer_limit_global: Option<u32>,
-    /// Default most peers per torrent.
-    #[serde(default)]
-    pub(crate) peer_limit_per_torrent: Option<u32>,
-    /// DHT on or off.
-    #[serde(default)]
-    pub(crate) dht_enabled: Option<bool>,
-    /// PEX on or off.
-    #[serde(default)]
-    pub(crate) pex_enabled: Option<bool>,
-    /// The alternative speed limits and their schedule.
-    #[serde(default)]
-    pub(crate) alt_speed: Option<SavedAltSpeed>,
-    /// The queues and seeding limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) queue: Option<SavedQueue>,
-}
-
-/// The alternative speed limits as saved ([`AltSpeed`](super::backend::AltSpeed)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SavedAltSpeed {
-    /// Download limit, bytes per second.
-    pub(crate) down: u64,
-    /// Upload limit, bytes per second.
-    pub(crate) up: u64,
-    /// In force.
-    pub(crate) enabled: bool,
-    /// The schedule on.
-    pub(crate) time_enabled: bool,
-    /// Minutes after local midnight the schedule turns them on.
-    pub(crate) time_begin: u32,
-    /// Minutes after local midnight it turns them off.
-    pub(crate) time_end: u32,
-    /// The schedule's days (bit 0 Sunday).
-    pub(crate) time_day: u32,
-}
-
-/// The session's queue settings and default seeding limits, as changed at run time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[allow(clippy::struct_excessive_bools)] // Each is a setting of its own.
-pub(crate) struct SavedQueue {
-    /// Whether the download queue applies.
-    pub(crate) download_queue_enabled: bool,
-    /// Most active downloads.
-    pub(crate) download_queue_size: u32,
-    /// Whether the seed queue applies.
-    pub(crate) seed_queue_enabled: bool,
-    /// Most active seeds.
-    pub(crate) seed_queue_size: u32,
-    /// Most active torrents (`None`: no limit).
-    #[serde(default)]
-    pub(crate) max_active_torrents: Option<u32>,
-    /// Whether stalled torrents take no slot.
-    pub(crate) queue_stalled_enabled: bool,
-    /// Minutes until a torrent is stalled.
-    pub(crate) queue_stalled_minutes: u32,
-    /// Default ratio limit.
-    pub(crate) seed_ratio_limit: f64,
-    /// Whether it applies.
-    pub(crate) seed_ratio_limited: bool,
-    /// Default idle limit, minutes.
-    pub(crate) idle_seeding_limit: u32,
-    /// Whether it applies.
-    pub(crate) idle_seeding_limit_enabled: bool,
-    /// Default seeding time limit, minutes.
-    pub(crate) seeding_time_limit: u32,
-    /// Whether it applies.
-    pub(crate) seeding_time_limit_enabled: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -340,22 +259,38 @@ impl Store {
         self.save_json(STATS, totals)
     }
 
-    /// The session settings changed at run time (none saved: all `None`).
-    pub(crate) fn load_settings(&self) -> io::Result<SavedSettings> {
-        match std::fs::read(self.settings_path()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: {e}", self.settings_path().display()),
-                )
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SavedSettings::default()),
-            Err(e) => Err(e),
-        }
+    /// The session settings saved over `base` (the command line's): the saved fields replace
+    /// `base`'s, those the file lacks keep their defaults, and the fields never saved (the
+    /// directories, the port) stay `base`'s. No file: `base` as it is; an unreadable file is
+    /// an error.
+    pub(crate) fn load_settings(&self, base: &Settings) -> io::Result<Settings> {
+        let path = self.settings_path();
+        let bad = |e: serde_json::Error| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(base.clone()),
+            Err(e) => return Err(e),
+        };
+        let value = serde_json::from_slice(&bytes).map_err(bad)?;
+        let saved: Settings = serde_json::from_value(lift_legacy(value)).map_err(bad)?;
+        let mut settings = Settings {
+            download_dir: base.download_dir.clone(),
+            peer_port: base.peer_port,
+            start_added_torrents: base.start_added_torrents,
+            state_dir: base.state_dir.clone(),
+            ..saved
+        };
+        settings.clamp();
+        Ok(settings)
     }
 
-    /// Saves the session settings changed at run time.
-    pub(crate) fn save_settings(&self, settings: &SavedSettings) -> io::Result<()> {
+    /// Saves the session settings.
+    pub(crate) fn save_settings(&self, settings: &Settings) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(settings).map_err(io::Error::other)?;
         self.write_atomic(&self.settings_path(), &bytes)
     }
@@ -395,9 +330,26 @@ impl Store {
     }
 }
 
+/// The settings file as earlier versions wrote it, read as today's: the queue settings sat in
+/// an object of their own (`queue`), and a setting never changed was `null`.
+fn lift_legacy(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let Value::Object(mut fields) = value else {
+        return value;
+    };
+    if let Some(Value::Object(queue)) = fields.remove("queue") {
+        for (key, v) in queue {
+            fields.entry(key).or_insert(v);
+        }
+    }
+    fields.retain(|_, v| !v.is_null());
+    Value::Object(fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::backend::{AltSpeed, SpeedLimit};
 
     #[test]
     fn a_list_round_trips_and_damage_is_reported() {
@@ -463,38 +415,112 @@ mod tests {
         };
         store.save_stats(&stats).unwrap();
         assert_eq!(store.load_stats().unwrap(), stats);
-        assert_eq!(store.load_settings().unwrap(), SavedSettings::default());
-        let settings = SavedSettings {
-            download_limit: Some((5000, true)),
-            dht_enabled: Some(false),
-            alt_speed: Some(SavedAltSpeed {
-                down: 1000,
-                up: 2000,
-                enabled: true,
-                time_enabled: true,
-                time_begin: 60,
-                time_end: 120,
-                time_day: 2,
-            }),
-            queue: Some(SavedQueue {
-                download_queue_enabled: true,
-                download_queue_size: 1,
-                seed_queue_enabled: false,
-                seed_queue_size: 10,
-                max_active_torrents: Some(4),
-                queue_stalled_enabled: true,
-                queue_stalled_minutes: 30,
-                seed_ratio_limit: 2.0,
-                seed_ratio_limited: true,
-                idle_seeding_limit: 30,
-                idle_seeding_limit_enabled: false,
-                seeding_time_limit: 60,
-                seeding_time_limit_enabled: true,
-            }),
-            ..SavedSettings::default()
+        let base = Settings::new("/dl".into(), 6881, "/state".into());
+        assert_eq!(store.load_settings(&base).unwrap(), base);
+        let mut settings = base.clone();
+        settings.download_limit = SpeedLimit {
+            bytes_per_sec: 5000,
+            enabled: true,
         };
+        settings.dht_enabled = false;
+        settings.alt_speed = AltSpeed {
+            down: 1000,
+            up: 2000,
+            enabled: true,
+            time_enabled: true,
+            time_begin: 60,
+            time_end: 120,
+            time_day: 2,
+        };
+        settings.download_queue_enabled = true;
+        settings.download_queue_size = 1;
+        settings.max_active_torrents = Some(4);
+        settings.seeding_time_limit_enabled = true;
         store.save_settings(&settings).unwrap();
-        assert_eq!(store.load_settings().unwrap(), settings);
+        let elsewhere = Settings::new("/other".into(), 1, "/s2".into());
+        assert_eq!(
+            store.load_settings(&elsewhere).unwrap(),
+            Settings {
+                download_dir: "/other".into(),
+                peer_port: 1,
+                state_dir: "/s2".into(),
+                ..settings
+            },
+            "the saved settings, over the command line's directories and port"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn settings_files_of_earlier_versions_load() {
+        let dir = std::env::temp_dir().join(format!("st-store-old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(dir.clone()).unwrap();
+        let base = Settings::new("/dl".into(), 6881, "/state".into());
+        // Before the queue and the seeding limits: no `queue`, some settings never changed.
+        std::fs::write(
+            dir.join("settings.json"),
+            br#"{"download_limit": [5000, true], "upload_limit": null,
+                "peer_limit_global": 80, "dht_enabled": false, "pex_enabled": null,
+                "alt_speed": {"down": 1000, "up": 2000, "enabled": true,
+                              "time_enabled": true, "time_begin": 60, "time_end": 2000,
+                              "time_day": 255}}"#,
+        )
+        .unwrap();
+        let loaded = store.load_settings(&base).unwrap();
+        let mut expected = base.clone();
+        expected.download_limit = SpeedLimit {
+            bytes_per_sec: 5000,
+            enabled: true,
+        };
+        expected.peer_limit_global = 80;
+        expected.dht_enabled = false;
+        expected.alt_speed = AltSpeed {
+            down: 1000,
+            up: 2000,
+            enabled: true,
+            time_enabled: true,
+            time_begin: 60,
+            time_end: 1439,
+            time_day: 127,
+        };
+        assert_eq!(loaded, expected);
+        // The queue in an object of its own, from before `max_active_torrents` and the
+        // seeding time limit; an alternative-speed object missing fields.
+        std::fs::write(
+            dir.join("settings.json"),
+            br#"{"alt_speed": {"down": 7, "enabled": true},
+                "queue": {"download_queue_enabled": true, "download_queue_size": 1,
+                          "seed_queue_enabled": false, "seed_queue_size": 3,
+                          "queue_stalled_enabled": false, "queue_stalled_minutes": 9,
+                          "seed_ratio_limit": 0.5, "seed_ratio_limited": true,
+                          "idle_seeding_limit": 12, "idle_seeding_limit_enabled": true}}"#,
+        )
+        .unwrap();
+        let loaded = store.load_settings(&base).unwrap();
+        let expected = Settings {
+            alt_speed: AltSpeed {
+                down: 7,
+                enabled: true,
+                ..AltSpeed::default()
+            },
+            download_queue_enabled: true,
+            download_queue_size: 1,
+            seed_queue_size: 3,
+            queue_stalled_enabled: false,
+            queue_stalled_minutes: 9,
+            seed_ratio_limit: 0.5,
+            seed_ratio_limited: true,
+            idle_seeding_limit: 12,
+            idle_seeding_limit_enabled: true,
+            ..base.clone()
+        };
+        assert_eq!(loaded, expected);
+        std::fs::write(dir.join("settings.json"), br#"{"download_limit": "fast"}"#).unwrap();
+        assert!(
+            store.load_settings(&base).is_err(),
+            "a damaged file is an error"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
