@@ -327,6 +327,7 @@ pub mod id;
 mod io;
 pub mod layout;
 pub mod magnet;
+pub mod merkle;
 pub mod metainfo;
 mod picker;
 pub mod pieces;
