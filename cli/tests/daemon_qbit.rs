@@ -79,6 +79,16 @@ delta = qb.sync_maindata(rid=rid)
 assert delta["torrents"][magnet_hash]["state"] == "stoppedDL", delta
 rid = delta["rid"]
 
+# Names are bounded: qBittorrent's 409 saying why, nothing kept or listed.
+try:
+    qb.torrents_rename(torrent_hash=file_hash, new_torrent_name="x" * 2048)
+    raise AssertionError("a 2 KiB name was accepted")
+except qbittorrentapi.Conflict409Error as e:
+    assert "more than 1024" in str(e), e
+assert qb.torrents_info(torrent_hashes=file_hash)[0].name == "share"
+qb.torrents_rename(torrent_hash=file_hash, new_torrent_name="renamed share")
+assert "renamed share" in remote("-l"), remote("-l")
+
 qb.torrents_delete(delete_files=False, torrent_hashes=magnet_hash)
 delta = qb.sync_maindata(rid=rid)
 assert delta["torrents_removed"] == [magnet_hash], delta

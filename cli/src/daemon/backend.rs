@@ -420,7 +420,7 @@ pub(crate) struct AddTorrent {
     pub(crate) sequential: Option<bool>,
     /// Fetch every wanted file's first and last piece first.
     pub(crate) first_last_pieces: Option<bool>,
-    /// The name to show instead of its own (qBittorrent's `rename`).
+    /// The name to show instead of its own (qBittorrent's `rename`; see [`check_name`]).
     pub(crate) name: Option<String>,
 }
 
@@ -524,7 +524,7 @@ pub(crate) struct TorrentChanges {
     pub(crate) sequential: Option<bool>,
     /// Every wanted file's first and last piece first.
     pub(crate) first_last_pieces: Option<bool>,
-    /// The name to show (empty: its own again).
+    /// The name to show (empty: its own again; otherwise see [`check_name`]).
     pub(crate) name: Option<String>,
     /// Replace the labels.
     pub(crate) labels: Option<Vec<String>>,
@@ -910,10 +910,62 @@ pub(crate) struct Space {
     pub(crate) total: u64,
 }
 
+/// The longest name a front end can give a torrent, in bytes.
+pub(crate) const NAME_MAX_BYTES: usize = 1024;
+
+/// Why a name a front end gives is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameError {
+    /// Nothing but white space.
+    Empty,
+    /// Longer than [`NAME_MAX_BYTES`] (its length in bytes).
+    TooLong(usize),
+    /// It holds a control character (a line break, a NUL...).
+    Control,
+    /// It holds a `/` (a name is one path component).
+    Slash,
+    /// `.` or `..`.
+    Dots,
+}
+
+impl std::fmt::Display for NameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => write!(f, "the name is empty"),
+            Self::TooLong(n) => write!(f, "the name is {n} bytes long, more than {NAME_MAX_BYTES}"),
+            Self::Control => write!(f, "the name holds a control character"),
+            Self::Slash => write!(f, "the name holds a '/'"),
+            Self::Dots => write!(f, "the name is '.' or '..'"),
+        }
+    }
+}
+
+/// A name a front end gives (a torrent's, a file's or a folder's), trimmed of white space at
+/// both ends; refused if empty, longer than [`NAME_MAX_BYTES`], `.` or `..`, or if it holds a
+/// control character or a `/`.
+pub(crate) fn check_name(name: &str) -> Result<&str, NameError> {
+    let name = name.trim();
+    if name.is_empty() {
+        Err(NameError::Empty)
+    } else if name.len() > NAME_MAX_BYTES {
+        Err(NameError::TooLong(name.len()))
+    } else if name.chars().any(char::is_control) {
+        Err(NameError::Control)
+    } else if name.contains('/') {
+        Err(NameError::Slash)
+    } else if name == "." || name == ".." {
+        Err(NameError::Dots)
+    } else {
+        Ok(name)
+    }
+}
+
 /// Why a backend call failed.
 #[allow(dead_code)] // File changes come with the client's file priorities (see README.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BackendError {
+    /// A name given is refused.
+    Name(NameError),
     /// The .torrent could not be parsed, or is hostile.
     Corrupt(String),
     /// A file index past the torrent's files.
@@ -931,6 +983,7 @@ pub(crate) enum BackendError {
 impl std::fmt::Display for BackendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Name(why) => write!(f, "invalid name: {why}"),
             Self::Corrupt(why) => write!(f, "invalid or corrupt torrent file: {why}"),
             Self::FileIndex(i) => write!(f, "file index out of range: {i}"),
             Self::Http(why) => write!(f, "cannot fetch the torrent: {why}"),
@@ -938,6 +991,12 @@ impl std::fmt::Display for BackendError {
             Self::Unsupported(what) => write!(f, "not supported by this daemon: {what}"),
             Self::System(why) => write!(f, "system error: {why}"),
         }
+    }
+}
+
+impl From<NameError> for BackendError {
+    fn from(e: NameError) -> Self {
+        Self::Name(e)
     }
 }
 
@@ -1003,4 +1062,24 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Creates, changes or removes categories and tags.
     fn change_groups(&self, edit: GroupEdit) -> impl Future<Output = Outcome<()>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_single_components_without_control_characters() {
+        assert_eq!(check_name("  Some name  "), Ok("Some name"));
+        assert_eq!(check_name(&"é".repeat(512)).map(str::len), Ok(1024));
+        assert_eq!(check_name(&"x".repeat(1025)), Err(NameError::TooLong(1025)));
+        assert_eq!(check_name(" \t "), Err(NameError::Empty));
+        assert_eq!(check_name("a\nb"), Err(NameError::Control));
+        assert_eq!(check_name("nul\0"), Err(NameError::Control));
+        assert_eq!(check_name("esc\u{1b}[0m"), Err(NameError::Control));
+        assert_eq!(check_name("a/b"), Err(NameError::Slash));
+        assert_eq!(check_name(".."), Err(NameError::Dots));
+        assert_eq!(check_name("."), Err(NameError::Dots));
+        assert_eq!(check_name("..."), Ok("..."));
+    }
 }

@@ -235,7 +235,7 @@ impl<R: Runtime> ClientBackend<R> {
                 category: t.category.clone(),
                 sequential: Some(t.sequential),
                 first_last_pieces: Some(t.first_last_pieces),
-                name: Some(t.name.clone()).filter(|n| !n.is_empty()),
+                name: Some(t.name.clone()).filter(|n| check_name(n).is_ok()),
                 ..AddTorrent::default()
             };
             match self.add_as(add, t.added_date, false, &t.live).await {
@@ -538,7 +538,10 @@ impl<R: Runtime> ClientBackend<R> {
 }
 
 impl<R: Runtime> Backend for ClientBackend<R> {
-    async fn add(&self, add: AddTorrent) -> Outcome<Added> {
+    async fn add(&self, mut add: AddTorrent) -> Outcome<Added> {
+        if let Some(name) = &add.name {
+            add.name = Some(check_name(name)?.to_owned());
+        }
         self.add_as(add, unix_now(), true, &SavedLive::default())
             .await
     }

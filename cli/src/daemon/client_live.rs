@@ -211,6 +211,9 @@ impl<R: Runtime> ClientBackend<R> {
         ids: Vec<Id>,
         changes: TorrentChanges,
     ) -> Outcome<()> {
+        if let Some(name) = changes.name.as_deref().filter(|n| !n.trim().is_empty()) {
+            check_name(name)?;
+        }
         let rest = TorrentChanges {
             labels: None,
             category: None,

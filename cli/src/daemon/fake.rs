@@ -155,6 +155,9 @@ impl Fake {
 impl Backend for Fake {
     async fn add(&self, add: AddTorrent) -> Outcome<Added> {
         self.record(format!("add {add:?}"));
+        if let Some(name) = &add.name {
+            check_name(name)?;
+        }
         let name = match &add.source {
             Some(Source::Metainfo(bytes)) if bytes.starts_with(b"d") => "added".to_owned(),
             Some(Source::Metainfo(_)) => return Err(BackendError::Corrupt("not bencode".into())),
@@ -233,6 +236,9 @@ impl Backend for Fake {
 
     async fn change(&self, ids: Vec<Id>, changes: TorrentChanges) -> Outcome<()> {
         self.record(format!("change {ids:?} {changes:?}"));
+        if let Some(name) = changes.name.as_deref().filter(|n| !n.trim().is_empty()) {
+            check_name(name)?;
+        }
         let mut state = self.lock();
         for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
             if let Some(Files::Some(list)) = &changes.files.unwanted {

@@ -114,6 +114,8 @@ impl From<Failure> for Reply {
 impl From<BackendError> for Failure {
     fn from(e: BackendError) -> Self {
         match e {
+            // qBittorrent answers 409 to a name it refuses (`rename`, `renameFile`).
+            BackendError::Name(_) => Self::Conflict(e.to_string()),
             BackendError::Corrupt(_) => Self::BadData(e.to_string()),
             BackendError::FileIndex(_) | BackendError::Invalid(_) => Self::BadParams(e.to_string()),
             BackendError::Http(_) => Self::BadData(e.to_string()),

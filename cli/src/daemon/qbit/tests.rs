@@ -482,6 +482,35 @@ fn rename_sequential_and_first_last_piece_priority() {
     assert_eq!(call(&q, "torrents/rename", empty).status, 409);
     let missing = Form::default().with("hash", &hash(9)).with("name", "x");
     assert_eq!(call(&q, "torrents/rename", missing).status, 404);
+    for bad in [
+        "x".repeat(1025),
+        "a/b".into(),
+        "bell\u{7}".into(),
+        "..".into(),
+    ] {
+        let form = Form::default().with("hash", &hash(1)).with("name", &bad);
+        let reply = call(&q, "torrents/rename", form);
+        assert_eq!(reply.status, 409, "{bad:?}");
+        assert!(
+            body(&reply).starts_with("invalid name: "),
+            "{}",
+            body(&reply)
+        );
+    }
+    let broken = Form::default()
+        .with("hash", &hash(1))
+        .with("name", "two\r\nlines");
+    assert_eq!(call(&q, "torrents/rename", broken).status, 200);
+    let info = json(&call(&q, "torrents/info", Form::default()));
+    assert_eq!(
+        info[0]["name"], "two lines",
+        "line breaks become spaces, as in qBittorrent"
+    );
+    let longest = "é".repeat(512);
+    let form = Form::default()
+        .with("hash", &hash(1))
+        .with("name", &longest);
+    assert_eq!(call(&q, "torrents/rename", form).status, 200);
 
     let both = || Form::default().with("hashes", &format!("{}|{}", hash(1), hash(2)));
     assert_eq!(
@@ -526,6 +555,23 @@ fn rename_sequential_and_first_last_piece_priority() {
     }
     let info = json(&call(&q, "torrents/info", Form::default()));
     assert_eq!(info[2]["name"], "Shown");
+    let long = Form::default()
+        .with(
+            "urls",
+            "magnet:?xt=urn:btih:2222222222222222222222222222222222222222",
+        )
+        .with("rename", &"x".repeat(2048));
+    let reply = call(&q, "torrents/add", long);
+    assert_eq!(reply.status, 400);
+    assert!(body(&reply).contains("2048 bytes"), "{}", body(&reply));
+    assert_eq!(
+        json(&call(&q, "torrents/info", Form::default()))
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "nothing added"
+    );
 }
 
 #[test]

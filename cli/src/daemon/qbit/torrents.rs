@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{Answer, Failure, Form, Qbit, Reply, map};
 use crate::daemon::backend::{
     Action, AddTorrent, Backend, Detail, FileChanges, Files, GroupEdit, Hash, LimitMode, QueueMove,
-    Source, TorrentChanges, TrackerEdit,
+    Source, TorrentChanges, TrackerEdit, check_name,
 };
 
 impl<B: Backend> Qbit<B> {
@@ -128,8 +128,10 @@ impl<B: Backend> Qbit<B> {
             }
             "rename" => {
                 let t = self.one(form, Detail::default()).await?;
-                let name = form.required("name")?.trim().to_owned();
-                if name.is_empty() {
+                // qBittorrent turns line breaks into spaces.
+                let name = form.required("name")?.trim().replace("\r\n", " ");
+                let name = name.replace(['\r', '\n'], " ");
+                if name.trim().is_empty() {
                     return Err(Failure::Conflict("Incorrect torrent name".into()));
                 }
                 self.change(vec![t.id], |c| c.name = Some(name)).await
@@ -365,6 +367,14 @@ impl<B: Backend> Qbit<B> {
             (None, None) => None,
         };
         let labels = form.list("tags", ',');
+        let rename = match form.get("rename").filter(|n| !n.trim().is_empty()) {
+            Some(name) => Some(
+                check_name(name)
+                    .map_err(|e| Failure::BadParams(format!("rename: {e}")))?
+                    .to_owned(),
+            ),
+            None => None,
+        };
         let mut added = 0;
         let mut last_error = None;
         for source in sources {
@@ -376,10 +386,7 @@ impl<B: Backend> Qbit<B> {
                 category: category.clone(),
                 sequential: form.bool("sequentialDownload")?,
                 first_last_pieces: form.bool("firstLastPiecePrio")?,
-                name: form
-                    .get("rename")
-                    .filter(|n| !n.trim().is_empty())
-                    .map(str::to_owned),
+                name: rename.clone(),
                 ..AddTorrent::default()
             };
             match self.backend.add(add).await {

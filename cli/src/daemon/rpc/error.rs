@@ -101,9 +101,25 @@ impl From<BackendError> for MethodError {
             BackendError::Corrupt(_) => CORRUPT_TORRENT,
             BackendError::FileIndex(_) => FILE_IDX_OOR,
             BackendError::Http(_) => HTTP_ERROR,
-            BackendError::Invalid(_) => INVALID_PARAMS,
+            BackendError::Invalid(_) | BackendError::Name(_) => INVALID_PARAMS,
             BackendError::Unsupported(_) | BackendError::System(_) => SYSTEM_ERROR,
         };
         Self::new(code, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::backend::NameError;
+
+    #[test]
+    fn a_refused_name_is_invalid_params_saying_why() {
+        let e = MethodError::from(BackendError::Name(NameError::TooLong(2048)));
+        assert_eq!(e.code, INVALID_PARAMS);
+        assert_eq!(
+            e.legacy_text(),
+            "Invalid params: invalid name: the name is 2048 bytes long, more than 1024"
+        );
     }
 }
