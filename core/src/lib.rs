@@ -337,6 +337,7 @@ pub mod storage;
 #[doc(hidden)]
 pub mod testing;
 pub mod tracker;
+pub mod utp;
 pub mod wire;
 
 pub use id::{InfoHash, PeerId};
