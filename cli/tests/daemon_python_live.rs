@@ -2,7 +2,8 @@
 //! and removed, a rename, sequential download and first-and-last-piece priority, through the
 //! Python clients `transmission-rpc` and `qbittorrent-api` on one daemon: a change made
 //! through one API is read back through the other and through `transmission-remote`, and
-//! everything is still there after a kill -9.
+//! everything is still there after a kill -9. The alternative-speed schedule, set through
+//! either API, switches the alternative limits.
 
 mod common;
 
@@ -117,5 +118,70 @@ fn python_clients_change_limits_trackers_and_names_through_both_apis() {
     drop(daemon);
     let (daemon, port) = start_daemon(&w, &dl, &[]);
     python(&py, port, &torrent, "check");
+    drop(daemon);
+}
+
+/// The alternative-speed schedule, set through each API around the local time now.
+const SCHEDULE_SCRIPT: &str = r#"
+import sys, time
+import qbittorrentapi, transmission_rpc
+
+port = int(sys.argv[1])
+tr = transmission_rpc.Client(host="127.0.0.1", port=port)
+qb = qbittorrentapi.Client(host="127.0.0.1", port=port, username="any", password="any")
+
+def both(on):
+    s = tr.get_session()
+    assert s.alt_speed_enabled is on, (on, s.alt_speed_enabled)
+    mode = qb.transfer_speed_limits_mode()
+    assert mode == ("1" if on else "0"), (on, mode)
+
+t = time.localtime()
+now = t.tm_hour * 60 + t.tm_min
+before, after = (now - 10) % 1440, (now + 10) % 1440
+both(False)
+# Transmission: a window around now, every day; the schedule applies at once.
+tr.set_session(alt_speed_time_begin=before, alt_speed_time_end=after, alt_speed_time_day=127,
+               alt_speed_time_enabled=True)
+both(True)
+# The window moved away from now: off.
+tr.set_session(alt_speed_time_begin=(now + 60) % 1440, alt_speed_time_end=(now + 120) % 1440)
+both(False)
+# A hand switch holds until the window opens or closes (ticks pass meanwhile).
+tr.set_session(alt_speed_enabled=True)
+time.sleep(2.5)
+both(True)
+tr.set_session(alt_speed_enabled=False)
+time.sleep(2.5)
+both(False)
+# qBittorrent's scheduler preferences: the window around now again, every day (0).
+qb.app_set_preferences({"scheduler_enabled": True, "scheduler_days": 0,
+                        "schedule_from_hour": before // 60, "schedule_from_min": before % 60,
+                        "schedule_to_hour": after // 60, "schedule_to_min": after % 60})
+both(True)
+# Turning the schedule off leaves the limits as they are.
+qb.app_set_preferences({"scheduler_enabled": False})
+time.sleep(2.5)
+both(True)
+print("schedule ok")
+"#;
+
+#[test]
+fn the_alternative_speed_schedule_switches_the_limits_through_both_apis() {
+    let Some(py) = test_python(&["transmission_rpc", "qbittorrentapi"]) else {
+        return;
+    };
+    let w = Scratch::new("daemon-schedule");
+    let (daemon, port) = start_daemon(&w, &w.join("dl"), &[]);
+    let out = Command::new(&py)
+        .args(["-c", SCHEDULE_SCRIPT, &port.to_string()])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("schedule ok"),
+        "{stdout}\n{stderr}"
+    );
     drop(daemon);
 }

@@ -708,7 +708,7 @@ pub(crate) struct AltSpeed {
     pub(crate) up: u64,
     /// Whether they are in force.
     pub(crate) enabled: bool,
-    /// Whether a schedule is set (stored and reported; this daemon does not apply it).
+    /// Whether the schedule switches them (see `schedule.rs`).
     pub(crate) time_enabled: bool,
     /// Minutes after local midnight they go on.
     pub(crate) time_begin: u32,

@@ -60,6 +60,8 @@ struct State {
     /// Totals changed since the last save.
     totals_dirty: bool,
     last_save: std::time::Instant,
+    /// The alternative-speed schedule's last decision.
+    schedule: super::schedule::Schedule,
 }
 
 impl State {
@@ -143,6 +145,7 @@ impl<R: Runtime> ClientBackend<R> {
                 run: SessionTotals::default(),
                 totals_dirty: false,
                 last_save: std::time::Instant::now(),
+                schedule: super::schedule::Schedule::default(),
             }),
         }
     }

@@ -14,6 +14,7 @@ use sanstorrent_runtime_common::{Change, ClientError, Runtime};
 
 use super::{ClientBackend, unsupported};
 use crate::daemon::backend::*;
+use crate::daemon::schedule;
 use crate::daemon::store::{SavedLimits, SavedLive};
 
 /// A file's wanted flag and priority (files of the metainfo, padding left out).
@@ -386,8 +387,10 @@ impl<R: Runtime> ClientBackend<R> {
         let c = changes;
         let mut sends = Vec::new();
         let queue_changed;
+        let now = schedule::local_now();
         let saved = {
-            let mut state = self.lock();
+            let mut guard = self.lock();
+            let state = &mut *guard;
             let s = &mut state.settings;
             queue_changed = super::queueing::change_settings(s, &c);
             if let Some(dir) = c.download_dir {
@@ -405,6 +408,18 @@ impl<R: Runtime> ClientBackend<R> {
             alt.time_begin = c.alt_speed_time_begin.unwrap_or(alt.time_begin).min(1439);
             alt.time_end = c.alt_speed_time_end.unwrap_or(alt.time_end).min(1439);
             alt.time_day = c.alt_speed_time_day.unwrap_or(alt.time_day) & 127;
+            let times = [
+                c.alt_speed_time_begin,
+                c.alt_speed_time_end,
+                c.alt_speed_time_day,
+            ];
+            if c.alt_speed_time_enabled.is_some() || times.iter().any(Option::is_some) {
+                // Transmission and qBittorrent apply a schedule as soon as it is set.
+                state.schedule.reset();
+            }
+            if let Some(on) = state.schedule.decide(alt, now) {
+                alt.enabled = on;
+            }
             if let Some(v) = c.download_limit {
                 s.download_limit.bytes_per_sec = v;
             }
@@ -455,6 +470,37 @@ impl<R: Runtime> ClientBackend<R> {
             self.enforce().await?;
         }
         Ok(())
+    }
+}
+
+impl<R: Runtime> ClientBackend<R> {
+    /// Switches the alternative limits on or off as the schedule's window opens or closes
+    /// (each tick; `change_session` applies a schedule just set).
+    pub(crate) async fn apply_schedule(&self) -> Outcome<()> {
+        let now = schedule::local_now();
+        let switch = {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let alt = &state.settings.alt_speed;
+            state
+                .schedule
+                .decide(alt, now)
+                .filter(|on| *on != alt.enabled)
+        };
+        match switch {
+            Some(on) => {
+                tracing::info!(
+                    "the schedule turns the alternative speed limits {}",
+                    if on { "on" } else { "off" }
+                );
+                self.change_session(SettingsChanges {
+                    alt_speed_enabled: Some(on),
+                    ..SettingsChanges::default()
+                })
+                .await
+            }
+            None => Ok(()),
+        }
     }
 }
 

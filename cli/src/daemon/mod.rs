@@ -24,6 +24,7 @@ mod moves;
 mod qbit;
 mod queue;
 mod rpc;
+mod schedule;
 mod seed_limits;
 mod space;
 mod store;
@@ -219,6 +220,9 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         backend.drain_events().await;
         if let Err(e) = backend.enforce().await {
             tracing::warn!("applying the queue: {e}");
+        }
+        if let Err(e) = backend.apply_schedule().await {
+            tracing::warn!("applying the alternative-speed schedule: {e}");
         }
         if let Some(dir) = &plan.watch_dir {
             watch::scan(&*backend, dir).await;
