@@ -31,8 +31,14 @@ pub struct SessionConfig {
     pub max_connections_per_torrent: usize,
     /// An outbound connect not answered within this is abandoned.
     pub connect_timeout: Duration,
-    /// The most outbound connects in progress at once.
+    /// The most outbound connects in progress at once. At the limit, a candidate ready to
+    /// dial takes the place of the oldest connect in progress for `dial_patience` or longer,
+    /// which counts as a failure of that address and of the source that gave it.
     pub max_half_open: usize,
+    /// How long a connect in progress keeps its half-open slot against a candidate waiting
+    /// to dial (see `max_half_open`): hostile trackers, PEX peers or DHT nodes that hand out
+    /// unreachable addresses cannot hold every slot for the whole `connect_timeout`.
+    pub dial_patience: Duration,
     /// The most inbound connections whose handshake has not arrived yet. At the limit a new
     /// one replaces the one heard from least recently (see `interest_grace`): under a flood
     /// of sockets that never speak, an honest newcomer keeps its slot for about this many
@@ -164,6 +170,7 @@ impl Default for SessionConfig {
             max_connections_per_torrent: 50,
             connect_timeout: Duration::from_secs(10),
             max_half_open: 20,
+            dial_patience: Duration::from_secs(3),
             max_pending_inbound: 64,
             max_connections_per_ip: 8,
             handshake_timeout: Duration::from_secs(10),

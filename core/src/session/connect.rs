@@ -121,6 +121,7 @@ impl Peers {
                     addr,
                     torrent: id,
                     since: now,
+                    patience_passed: false,
                 },
             );
             out.action(Action::Connect { conn, addr });
@@ -172,6 +173,9 @@ impl Peers {
         let addr = dialing.addr;
         let id = dialing.torrent;
         let active = torrents.get(&id).is_some_and(|t| t.is_active());
+        if let Some(t) = torrents.get_mut(&id) {
+            t.candidates.dial_ended(addr, result.is_ok());
+        }
         if let Err(kind) = result {
             if let Some(t) = torrents.get_mut(&id) {
                 t.candidates.closed(now, addr, true, false);
@@ -207,17 +211,25 @@ impl Peers {
         true
     }
 
-    /// The dials that took too long by `now`, among the connections due.
+    /// The dials that took too long by `now`, among the connections due. The others due are
+    /// dials whose patience ran out (see [`Self::stale_dial`]): they are marked so, and their
+    /// deadline moves to the connect timeout.
     pub(crate) fn expired_dials(
-        &self,
+        &mut self,
         due: Vec<ConnId>,
         now: Instant,
         config: &SessionConfig,
     ) -> Vec<ConnId> {
         let mut expired = due;
         expired.retain(|conn| {
-            self.dial(*conn)
-                .is_some_and(|d| now >= d.since + config.connect_timeout)
+            let Some(d) = self.dial(*conn) else {
+                return false;
+            };
+            if now >= d.since + config.connect_timeout {
+                return true;
+            }
+            self.patience_passed(*conn);
+            false
         });
         expired
     }
@@ -233,9 +245,20 @@ impl Peers {
             return false;
         };
         if let Some(t) = torrents.get_mut(&d.torrent) {
+            t.candidates.dial_ended(d.addr, false);
             t.candidates.closed(now, d.addr, true, false);
         }
         true
+    }
+
+    /// The dial to give up at the half-open limit so that a candidate ready to dial can take
+    /// its place: the oldest one in progress for at least `config.dial_patience` (an honest
+    /// peer answers a connect within a round trip or two; a black hole never does).
+    pub(crate) fn stale_dial(&self, now: Instant, config: &SessionConfig) -> Option<ConnId> {
+        self.dialing()
+            .filter(|(_, d)| d.since + config.dial_patience <= now)
+            .min_by_key(|(id, d)| (d.since, *id))
+            .map(|(id, _)| id)
     }
 
     /// Removes an open connection from the table and from its torrent's picker and
@@ -359,3 +382,7 @@ fn dial_encrypted(t: &Torrent, addr: SocketAddr, config: &SessionConfig) -> bool
 #[cfg(test)]
 #[path = "connect_mse_tests.rs"]
 mod mse_tests;
+
+#[cfg(test)]
+#[path = "dial_patience_tests.rs"]
+mod dial_patience_tests;

@@ -20,6 +20,8 @@ pub(crate) struct Dialing {
     pub(crate) addr: SocketAddr,
     pub(crate) torrent: TorrentId,
     pub(crate) since: Instant,
+    /// Its `dial_patience` deadline passed (its timer now waits for the connect timeout).
+    pub(crate) patience_passed: bool,
 }
 
 /// One open connection.
@@ -201,11 +203,26 @@ impl Peers {
         self.dialing.get(&id)
     }
 
+    /// The outbound connects in progress, in id order.
+    pub(crate) fn dialing(&self) -> impl Iterator<Item = (ConnId, &Dialing)> {
+        self.dialing.iter().map(|(id, d)| (*id, d))
+    }
+
+    /// A dial's `dial_patience` ran out: its deadline becomes the connect timeout.
+    pub(crate) fn patience_passed(&mut self, id: ConnId) {
+        if let Some(d) = self.dialing.get_mut(&id).filter(|d| !d.patience_passed) {
+            d.patience_passed = true;
+            self.dirty.push(id);
+        }
+    }
+
     /// Files the deadlines of the connections changed since the last call: `open` gives an
-    /// open connection's, a dial's is `connect_timeout` after it started.
+    /// open connection's; a dial's is `patience` after it started (when, at the half-open
+    /// limit, it may give way to a new candidate), then `connect_timeout` after it started.
     pub(crate) fn refresh_timers(
         &mut self,
         connect_timeout: Duration,
+        patience: Duration,
         open: impl Fn(&Peer) -> Option<Instant>,
     ) {
         for id in self.dirty.drain(..) {
@@ -214,7 +231,10 @@ impl Peers {
                     peer.timer_dirty = false;
                     open(peer)
                 }
-                (None, Some(dial)) => Some(dial.since + connect_timeout),
+                (None, Some(dial)) if dial.patience_passed || patience >= connect_timeout => {
+                    Some(dial.since + connect_timeout)
+                }
+                (None, Some(dial)) => Some(dial.since + patience),
                 (None, None) => None,
             };
             self.timers.set(id, at);

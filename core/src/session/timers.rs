@@ -165,7 +165,7 @@ impl Peers {
     /// Files again the deadlines of the connections changed since the last call (before
     /// reading the next deadline or the connections due).
     pub(crate) fn refresh_deadlines(&mut self, torrents: &Torrents, config: &SessionConfig) {
-        self.refresh_timers(config.connect_timeout, |peer| {
+        self.refresh_timers(config.connect_timeout, config.dial_patience, |peer| {
             peer_deadline(peer, torrents, config)
         });
     }

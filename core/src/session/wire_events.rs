@@ -281,23 +281,29 @@ impl Session {
     }
 
     /// Dials candidates while the limits allow; at a limit, a candidate ready to dial replaces
-    /// the least useful connection.
+    /// the least useful connection, or at the half-open limit the oldest dial past its
+    /// patience (see `SessionConfig::dial_patience`).
     pub(super) fn dial(&mut self, now: Instant) {
         if self.shutting_down {
             return;
         }
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {
-            loop {
-                if self.peers.half_open() >= self.config.max_half_open {
-                    return;
-                }
-                let Some(t) = self.torrents.get(&id) else {
-                    break;
-                };
+            while let Some(t) = self.torrents.get(&id) {
                 let dialable = matches!(t.stage, Stage::Running | Stage::Metadata);
                 if !dialable || t.options.no_outbound {
                     break;
+                }
+                if self.peers.half_open() >= self.config.max_half_open {
+                    if !t.candidates.has_ready(now, t.is_seed()) {
+                        break;
+                    }
+                    let Some(stale) = self.peers.stale_dial(now, &self.config) else {
+                        return;
+                    };
+                    self.out.action(Action::Close { conn: stale });
+                    self.connected(now, stale, Err(std::io::ErrorKind::TimedOut));
+                    continue;
                 }
                 let total_full = self.peers.total() >= self.config.max_connections;
                 let torrent_full = self.peers.of_torrent(id) >= t.peer_limit(&self.config);

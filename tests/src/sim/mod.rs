@@ -83,6 +83,11 @@ pub struct Sim {
     paused: BTreeMap<End, Vec<Delivery>>,
     /// The most bytes ever held for one paused connection.
     pub max_held_bytes: usize,
+    /// Addresses whose connects are never answered (a SYN into the void): a session's dial to
+    /// one hears nothing until it gives up.
+    pub black_holes: BTreeSet<IpAddr>,
+    /// Session dials to a black hole.
+    pub black_hole_dials: u64,
 }
 
 /// Figures of a finished scenario, printed by [`Sim::summary`].
@@ -123,6 +128,8 @@ impl Sim {
             tamper: BTreeMap::new(),
             paused: BTreeMap::new(),
             max_held_bytes: 0,
+            black_holes: BTreeSet::new(),
+            black_hole_dials: 0,
         }
     }
 
@@ -672,6 +679,9 @@ impl Sim {
     fn perform(&mut self, i: usize, action: Action) {
         let now = self.now;
         match action {
+            Action::Connect { addr, .. } if self.black_holes.contains(&addr.ip()) => {
+                self.black_hole_dials += 1;
+            }
             Action::Connect { conn, addr } => {
                 let to = self.host_at(addr);
                 let from = self.nodes[i].addr;

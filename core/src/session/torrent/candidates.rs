@@ -1,5 +1,12 @@
 //! A torrent's candidate peers: addresses to dial, where each came from, and when it may be
 //! tried again (exponential backoff after failures), plus the ban list.
+//!
+//! Sources earn trust: each [`Source`] keeps a record of its dials that got an answer and
+//! those that did not (refused, timed out, or given up at the half-open limit). A source whose
+//! addresses mostly go unanswered (a hostile tracker, PEX peer or DHT node feeding black
+//! holes) has its candidates dialled after those of sources that answer, and its untried
+//! candidates make room for newcomers from better sources when the list is full. Unknown
+//! sources start trusted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -9,6 +16,7 @@ use crate::id::PeerId;
 
 /// Where a candidate address came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub(crate) enum Source {
     /// Given by the user (`add_peers`, options) or a magnet's `x.pe`.
     User,
@@ -20,6 +28,26 @@ pub(crate) enum Source {
     Pex,
     /// A peer that connected to us.
     Incoming,
+}
+
+impl Source {
+    const COUNT: usize = 5;
+}
+
+/// How a source's dials went: the ones answered (connected) and the ones that were not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Record {
+    answered: u32,
+    unanswered: u32,
+}
+
+impl Record {
+    /// 0 (every dial answered, or none tried) to 7 (none answered): the lower, the sooner its
+    /// candidates are dialled.
+    fn distrust(self) -> u64 {
+        let (a, u) = (u64::from(self.answered), u64::from(self.unanswered));
+        u * 8 / (a + u + 1)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +84,8 @@ pub(crate) struct Candidates {
     list: BTreeMap<SocketAddr, Candidate>,
     banned_addrs: BTreeSet<SocketAddr>,
     banned_ids: BTreeSet<PeerId>,
+    /// Per [`Source`], how its dials went.
+    records: [Record; Source::COUNT],
 }
 
 impl Candidates {
@@ -65,18 +95,31 @@ impl Candidates {
             list: BTreeMap::new(),
             banned_addrs: BTreeSet::new(),
             banned_ids: BTreeSet::new(),
+            records: [Record::default(); Source::COUNT],
         }
     }
 
-    /// Adds an address (ignored when banned, known, or the list is full). Returns whether it
-    /// was new.
+    /// Adds an address (ignored when banned or known). When the list is full it takes the
+    /// place of the idle candidate least worth dialling, if that one ranks below a newcomer
+    /// from `source` (see [`Self::rank`]); else it is ignored. Returns whether it was added.
     pub(crate) fn add(&mut self, addr: SocketAddr, source: Source) -> bool {
-        if self.banned_addrs.contains(&addr)
-            || self.list.contains_key(&addr)
-            || self.list.len() >= self.backoff.capacity
-            || addr.port() == 0
-        {
+        if self.banned_addrs.contains(&addr) || self.list.contains_key(&addr) || addr.port() == 0 {
             return false;
+        }
+        if self.list.len() >= self.backoff.capacity {
+            let newcomer = self.rank(source, 0);
+            let victim = self
+                .list
+                .iter()
+                .filter(|(_, c)| !c.busy)
+                .map(|(a, c)| (self.rank(c.source, c.failures), *a))
+                .max();
+            match victim {
+                Some((rank, victim)) if rank > newcomer => {
+                    self.list.remove(&victim);
+                }
+                _ => return false,
+            }
         }
         self.list.insert(
             addr,
@@ -93,12 +136,21 @@ impl Candidates {
         true
     }
 
-    /// The next address to dial at `now` (marked busy), preferring user-given ones, then the
-    /// fewest failures; deterministic. A seed (`we_are_seed`) skips peers known to be seeds.
+    /// How soon a candidate from `source` with `failures` is dialled (lower first): user-given
+    /// ones first, then by how much its source's dials went unanswered, then the fewest
+    /// failures.
+    fn rank(&self, source: Source, failures: u32) -> (bool, u64, u32) {
+        let distrust = self.records[source as usize].distrust();
+        (source != Source::User, distrust, failures)
+    }
+
+    /// The next address to dial at `now` (marked busy), the lowest [`Self::rank`] first (then
+    /// the lowest address); deterministic. A seed (`we_are_seed`) skips peers known to be
+    /// seeds.
     pub(crate) fn next(&mut self, now: Instant, we_are_seed: bool) -> Option<SocketAddr> {
         let (&addr, _) = self
             .ready(now, we_are_seed)
-            .min_by_key(|(a, c)| (c.source != Source::User, c.failures, **a))?;
+            .min_by_key(|(a, c)| (self.rank(c.source, c.failures), **a))?;
         if let Some(c) = self.list.get_mut(&addr) {
             c.busy = true;
         }
@@ -130,6 +182,20 @@ impl Candidates {
     pub(crate) fn set_busy(&mut self, addr: SocketAddr) {
         if let Some(c) = self.list.get_mut(&addr) {
             c.busy = true;
+        }
+    }
+
+    /// A dial to `addr` ended: answered (connected) or not (refused, timed out, abandoned). It
+    /// counts in the record of the source `addr` came from.
+    pub(crate) fn dial_ended(&mut self, addr: SocketAddr, answered: bool) {
+        let Some(c) = self.list.get(&addr) else {
+            return;
+        };
+        let r = &mut self.records[c.source as usize];
+        if answered {
+            r.answered = r.answered.saturating_add(1);
+        } else {
+            r.unanswered = r.unanswered.saturating_add(1);
         }
     }
 
@@ -304,5 +370,75 @@ mod tests {
         let later = t0 + Duration::from_secs(3600);
         assert_eq!(c.next(later, true), None, "we are a seed and so is it");
         assert_eq!(c.next(later, false), Some(a), "a leecher still wants it");
+    }
+
+    #[test]
+    fn candidates_of_sources_that_go_unanswered_are_dialled_last() {
+        let t0 = Instant::now();
+        let mut c = Candidates::new(Backoff {
+            capacity: 16,
+            ..backoff()
+        });
+        let addr = |n: u8| SocketAddr::from(([10, 0, 0, n], 6881));
+        for n in 1..=4 {
+            c.add(addr(n), Source::Tracker);
+        }
+        c.add(addr(9), Source::Pex);
+        // The tracker's first address does not answer: the PEX one goes next.
+        assert_eq!(c.next(t0, false), Some(addr(1)), "lowest address first");
+        c.dial_ended(addr(1), false);
+        c.closed(t0, addr(1), true, false);
+        assert_eq!(
+            c.next(t0, false),
+            Some(addr(9)),
+            "the PEX one before the tracker's"
+        );
+        c.dial_ended(addr(9), true);
+        assert_eq!(c.next(t0, false), Some(addr(2)), "then the tracker's");
+        c.dial_ended(addr(2), false);
+        c.add(addr(8), Source::Pex);
+        assert_eq!(c.next(t0, false), Some(addr(8)));
+        // Once the tracker's addresses mostly answer, they rank with the others again.
+        for _ in 0..20 {
+            c.dial_ended(addr(3), true);
+        }
+        c.add(addr(6), Source::Pex);
+        assert_eq!(c.next(t0, false), Some(addr(3)));
+        // User-given addresses go first whatever the records.
+        c.add(addr(200), Source::User);
+        c.dial_ended(addr(200), false);
+        assert_eq!(c.next(t0, false), Some(addr(200)));
+    }
+
+    #[test]
+    fn a_full_list_makes_room_only_for_a_better_newcomer() {
+        let t0 = Instant::now();
+        let mut c = Candidates::new(backoff());
+        let addr = |n: u8| SocketAddr::from(([10, 0, 0, n], 6881));
+        for n in 1..=4 {
+            assert!(c.add(addr(n), Source::Dht));
+        }
+        assert!(!c.add(addr(5), Source::Dht), "full, and no worse candidate");
+        assert!(!c.add(addr(5), Source::Pex), "full, and no worse candidate");
+        // addr(1) fails: a newcomer of the same source takes its place.
+        assert_eq!(c.next(t0, false), Some(addr(1)));
+        c.dial_ended(addr(1), false);
+        c.closed(t0, addr(1), true, false);
+        assert!(c.add(addr(6), Source::Dht));
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.source_of(addr(1)), None, "the failed one made room");
+        // The DHT's dials go unanswered: its untried addresses make room for a PEX one, but
+        // not for more of its own; a busy candidate is never replaced.
+        assert_eq!(c.next(t0, false), Some(addr(2)));
+        c.dial_ended(addr(2), false);
+        assert!(c.add(addr(7), Source::Pex));
+        assert_eq!(
+            c.source_of(addr(6)),
+            None,
+            "the highest address of the worst rank"
+        );
+        assert!(!c.add(addr(8), Source::Dht));
+        assert_eq!(c.source_of(addr(2)), Some(Source::Dht), "busy: kept");
+        assert_eq!(c.len(), 4);
     }
 }
