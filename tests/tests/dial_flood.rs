@@ -7,13 +7,16 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use sanstorrent_core::session::{Event, SessionConfig, TorrentOptions};
+use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions};
 use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, TestTorrent};
 
 /// Addresses the hostile tracker hands out, none of which ever answers.
 const BLACK_HOLES: u32 = 1_000;
 /// When the honest peer is made known to the leecher (the flood holds every slot by then).
 const ARRIVAL: Duration = Duration::from_secs(2);
+/// The relay's download limit (bytes per second): it stays a leecher, connected to the
+/// seeder, for the whole run.
+const RELAY_RATE: u64 = 2 * 1024;
 
 /// How the leecher learns of the honest seeder.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +24,8 @@ enum Via {
     /// `add_peers`, at [`ARRIVAL`].
     User,
     /// A relay (named with `add_peers` at [`ARRIVAL`]) connected to the seeder tells of it.
+    /// The relay downloads slowly ([`RELAY_RATE`]): a relay that finished would have closed
+    /// its connection to the seeder (both seeds) and could no longer tell of it.
     Pex,
 }
 
@@ -40,6 +45,17 @@ fn connected_at(sim: &Sim, node: usize, addr: SocketAddr) -> Option<Duration> {
         Event::PeerConnected { addr: a, .. } if *a == addr => Some(*at - sim.epoch),
         _ => None,
     })
+}
+
+fn complete_at(sim: &Sim, node: usize, id: TorrentId) -> Duration {
+    sim.nodes[node]
+        .events
+        .iter()
+        .find_map(|(at, e)| match e {
+            Event::TorrentComplete { torrent, .. } if *torrent == id => Some(*at - sim.epoch),
+            _ => None,
+        })
+        .expect("complete")
 }
 
 fn run(seed: u64, via: Via, config: SessionConfig) -> Timings {
@@ -70,7 +86,10 @@ fn run(seed: u64, via: Via, config: SessionConfig) -> Timings {
     let seeder = sim.add_node(SessionConfig::default());
     sim.add_torrent(seeder, &t, true, quiet.clone());
     let seeder_addr = sim.nodes[seeder].addr;
-    let relay = sim.add_node(SessionConfig::default());
+    let relay = sim.add_node(SessionConfig {
+        download_rate_limit: Some(RELAY_RATE),
+        ..SessionConfig::default()
+    });
     let relay_torrent = sim.add_torrent(relay, &t, false, quiet);
     sim.add_peers(relay, relay_torrent, &[seeder_addr]);
     let leecher = sim.add_node(config);
@@ -109,10 +128,14 @@ fn run(seed: u64, via: Via, config: SessionConfig) -> Timings {
             |(_, e)| matches!(e, Event::PexPeers { peers, .. } if peers.contains(&seeder_addr)),
         );
         assert!(told, "the relay told of the seeder");
+        assert!(
+            !sim.is_complete(relay, relay_torrent),
+            "the relay stayed a leecher"
+        );
     }
     Timings {
         reached: reached - ARRIVAL,
-        complete: sim.elapsed() - ARRIVAL,
+        complete: complete_at(&sim, leecher, id) - ARRIVAL,
         black_hole_dials: sim.black_hole_dials,
     }
 }
