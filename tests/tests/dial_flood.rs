@@ -1,8 +1,9 @@
 //! Dial slots flooded with black holes: a hostile tracker answers with hundreds of addresses
 //! that never answer a connect, enough to keep every half-open slot of a leecher busy. An
-//! honest seeder must still be reached within seconds, whether the user names it (it waits
-//! only for the oldest dial's patience, not its connect timeout) or a peer tells of it over
-//! PEX (its source has answered, the tracker's has not, so it goes before the black holes).
+//! honest seeder must still be reached within seconds, whether the user names it or a peer
+//! tells of it over PEX (its source has answered, the tracker's has not): it goes before the
+//! black holes, and takes the slot of one dialled at least `dial_patience_outranked` (1 s)
+//! ago rather than waiting for the connect timeout or the 3 s `dial_patience`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -12,8 +13,10 @@ use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, TestTorrent};
 
 /// Addresses the hostile tracker hands out, none of which ever answers.
 const BLACK_HOLES: u32 = 1_000;
-/// When the honest peer is made known to the leecher (the flood holds every slot by then).
-const ARRIVAL: Duration = Duration::from_secs(2);
+/// When the honest peer is made known to the leecher: just after the first black-hole dials
+/// gave way to fresh ones (at their 3 s patience), so every slot is held by a dial younger
+/// than `dial_patience_outranked`, the worst moment to arrive.
+const ARRIVAL: Duration = Duration::from_millis(3_100);
 /// The relay's download limit (bytes per second): it stays a leecher, connected to the
 /// seeder, for the whole run.
 const RELAY_RATE: u64 = 2 * 1024;
@@ -149,18 +152,20 @@ fn report(label: &str, t: &Timings) {
 }
 
 #[test]
-fn a_user_given_peer_waits_only_for_the_dial_patience() {
+fn a_user_given_peer_waits_only_for_the_outranked_patience() {
     let t = run(3, Via::User, SessionConfig::default());
     report("dial flood, user-given peer", &t);
     assert!(
-        t.reached < Duration::from_secs(4),
-        "reached in {:?} (patience 3 s)",
+        t.reached < Duration::from_millis(1_500),
+        "reached in {:?} (black-hole dials give way to it after 1 s)",
         t.reached
     );
     // Without patience (dials hold their slot to the connect timeout) the same peer waits
     // for the 10 s timeout: the flood did hold every slot.
+    let timeout = SessionConfig::default().connect_timeout;
     let config = SessionConfig {
-        dial_patience: SessionConfig::default().connect_timeout,
+        dial_patience: timeout,
+        dial_patience_outranked: timeout,
         ..SessionConfig::default()
     };
     let slow = run(3, Via::User, config);
@@ -176,14 +181,31 @@ fn a_user_given_peer_waits_only_for_the_dial_patience() {
 fn a_peer_told_of_over_pex_goes_before_the_black_holes() {
     let t = run(4, Via::Pex, SessionConfig::default());
     report("dial flood, peer from PEX", &t);
+    // The relay's connect and PEX message, then at most 1 s for a black-hole dial to give
+    // way.
     assert!(
-        t.reached < Duration::from_secs(10),
+        t.reached < Duration::from_millis(2_500),
         "reached in {:?}",
         t.reached
     );
     assert!(
-        t.complete < Duration::from_secs(15),
+        t.complete < Duration::from_secs(4),
         "complete in {:?}",
         t.complete
+    );
+    // When a better source's candidate waits as long as any other (the full 3 s patience),
+    // it is later: the black holes, redialled as their predecessors give way, did hold the
+    // slots.
+    let config = SessionConfig {
+        dial_patience_outranked: SessionConfig::default().dial_patience,
+        ..SessionConfig::default()
+    };
+    let slow = run(4, Via::Pex, config);
+    report("dial flood, peer from PEX, one patience for all", &slow);
+    assert!(
+        slow.reached > t.reached + Duration::from_secs(1),
+        "reached in {:?} with one patience for all, {:?} without",
+        slow.reached,
+        t.reached
     );
 }

@@ -32,13 +32,21 @@ pub struct SessionConfig {
     /// An outbound connect not answered within this is abandoned.
     pub connect_timeout: Duration,
     /// The most outbound connects in progress at once. At the limit, a candidate ready to
-    /// dial takes the place of the oldest connect in progress for `dial_patience` or longer,
-    /// which counts as a failure of that address and of the source that gave it.
+    /// dial takes the place of the oldest connect in progress for `dial_patience` or longer
+    /// (`dial_patience_outranked` if the candidate's source ranks better than that of the
+    /// connect's address), which counts as a failure of that address and of the source that
+    /// gave it.
     pub max_half_open: usize,
     /// How long a connect in progress keeps its half-open slot against a candidate waiting
     /// to dial (see `max_half_open`): hostile trackers, PEX peers or DHT nodes that hand out
     /// unreachable addresses cannot hold every slot for the whole `connect_timeout`.
     pub dial_patience: Duration,
+    /// How long a connect in progress keeps its half-open slot against a waiting candidate
+    /// whose source ranks better than the one that gave the connect's address: user-given,
+    /// or a source whose dials go unanswered less often (a connect is answered within a
+    /// round trip or two). Sources that fill the slots with unreachable addresses hold up a
+    /// peer from a source that answers for about this long, not for `dial_patience`.
+    pub dial_patience_outranked: Duration,
     /// The most inbound connections whose handshake has not arrived yet. At the limit a new
     /// one replaces the one heard from least recently (see `interest_grace`): under a flood
     /// of sockets that never speak, an honest newcomer keeps its slot for about this many
@@ -171,6 +179,7 @@ impl Default for SessionConfig {
             connect_timeout: Duration::from_secs(10),
             max_half_open: 20,
             dial_patience: Duration::from_secs(3),
+            dial_patience_outranked: Duration::from_secs(1),
             max_pending_inbound: 64,
             max_connections_per_ip: 8,
             handshake_timeout: Duration::from_secs(10),

@@ -15,7 +15,7 @@ use super::peers::{Dialing, Peer, Peers};
 use super::penalty::Penalties;
 use super::smart_ban::DepartedPeer;
 use super::torrent::Torrent;
-use super::torrent::candidates::Source;
+use super::torrent::candidates::{Source, Standing};
 use super::torrent::table::Torrents;
 use crate::rng::Rng;
 use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD};
@@ -121,7 +121,7 @@ impl Peers {
                     addr,
                     torrent: id,
                     since: now,
-                    patience_passed: false,
+                    woken: None,
                 },
             );
             out.action(Action::Connect { conn, addr });
@@ -212,8 +212,8 @@ impl Peers {
     }
 
     /// The dials that took too long by `now`, among the connections due. The others due are
-    /// dials whose patience ran out (see [`Self::stale_dial`]): they are marked so, and their
-    /// deadline moves to the connect timeout.
+    /// dials whose patience ran out (see [`Self::stale_dial`]): their deadline moves to the
+    /// next one.
     pub(crate) fn expired_dials(
         &mut self,
         due: Vec<ConnId>,
@@ -228,7 +228,7 @@ impl Peers {
             if now >= d.since + config.connect_timeout {
                 return true;
             }
-            self.patience_passed(*conn);
+            self.dial_woken(*conn, now);
             false
         });
         expired
@@ -251,12 +251,25 @@ impl Peers {
         true
     }
 
-    /// The dial to give up at the half-open limit so that a candidate ready to dial can take
-    /// its place: the oldest one in progress for at least `config.dial_patience` (an honest
-    /// peer answers a connect within a round trip or two; a black hole never does).
-    pub(crate) fn stale_dial(&self, now: Instant, config: &SessionConfig) -> Option<ConnId> {
+    /// The dial to give up at the half-open limit so that a candidate ready to dial, of
+    /// standing `waiting`, can take its place: the oldest one in progress for at least
+    /// `config.dial_patience`, or `config.dial_patience_outranked` if `waiting` ranks better
+    /// than the standing of its address (`standing`; see [`Standing`]). An honest peer
+    /// answers a connect within a round trip or two; a black hole never does.
+    pub(crate) fn stale_dial(
+        &self,
+        now: Instant,
+        config: &SessionConfig,
+        waiting: Standing,
+        standing: impl Fn(&Dialing) -> Option<Standing>,
+    ) -> Option<ConnId> {
         self.dialing()
-            .filter(|(_, d)| d.since + config.dial_patience <= now)
+            .filter(|(_, d)| {
+                let age = now.saturating_duration_since(d.since);
+                age >= config.dial_patience
+                    || (age >= config.dial_patience_outranked
+                        && standing(d).is_some_and(|s| waiting < s))
+            })
             .min_by_key(|(id, d)| (d.since, *id))
             .map(|(id, _)| id)
     }

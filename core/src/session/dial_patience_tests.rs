@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::create::TorrentBuilder;
 use crate::id::sha1_digest;
 use crate::metainfo::Metainfo;
+use crate::session::peers::{DialStages, Dialing, Peers};
 use crate::session::{
     Action, ConnId, DiskJob, DiskJobKind, Event, PeerCloseReason, Session, SessionConfig,
     TorrentId, TorrentOptions, TorrentSource,
@@ -20,6 +21,10 @@ fn addr(n: u8) -> SocketAddr {
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 /// A running leecher with no candidate; two half-open slots, 3 s patience, 10 s timeout.
@@ -155,4 +160,91 @@ fn a_fresh_dial_keeps_its_slot() {
     s.add_peers(t0 + secs(2), id, &[addr(3)]);
     let d = drain(&mut s);
     assert!(d.closed.is_empty() && d.dialled.is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_candidate_of_a_better_source_waits_only_for_the_outranked_patience() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        dial_patience: secs(3),
+        dial_patience_outranked: secs(1),
+        ..SessionConfig::default()
+    };
+    let mut peers = Peers::default();
+    let (a, b) = (peers.alloc_conn(), peers.alloc_conn());
+    let dial = |n, since| Dialing {
+        addr: addr(n),
+        torrent: TorrentId(1),
+        since,
+        woken: None,
+    };
+    peers.start_dial(a, dial(1, t0));
+    peers.start_dial(b, dial(2, t0 + ms(500)));
+    let (distrusted, trusted, user) = ((true, 7), (true, 0), (false, 7));
+    let holes = |_: &Dialing| Some(distrusted);
+    // A candidate of the same standing waits for the full patience, the oldest gives way.
+    assert_eq!(
+        peers.stale_dial(t0 + ms(2999), &config, distrusted, holes),
+        None
+    );
+    assert_eq!(
+        peers.stale_dial(t0 + secs(3), &config, distrusted, holes),
+        Some(a)
+    );
+    // One of a better standing (a source that answers, or the user) only for 1 s.
+    assert_eq!(
+        peers.stale_dial(t0 + ms(999), &config, trusted, holes),
+        None
+    );
+    assert_eq!(
+        peers.stale_dial(t0 + secs(1), &config, trusted, holes),
+        Some(a)
+    );
+    assert_eq!(
+        peers.stale_dial(t0 + secs(1), &config, user, holes),
+        Some(a)
+    );
+    // A dial of a better standing than the candidate keeps its full patience, and one whose
+    // address is no longer known counts as not outranked.
+    let good = |_: &Dialing| Some(trusted);
+    assert_eq!(
+        peers.stale_dial(t0 + secs(2), &config, distrusted, good),
+        None
+    );
+    assert_eq!(
+        peers.stale_dial(t0 + secs(2), &config, trusted, |_| None),
+        None
+    );
+    assert_eq!(
+        peers.stale_dial(t0 + secs(3), &config, trusted, |_| None),
+        Some(a)
+    );
+}
+
+#[test]
+fn a_dial_wakes_the_session_at_each_patience_then_at_its_timeout() {
+    let t0 = Instant::now();
+    let stages = DialStages {
+        patience: [secs(1), secs(3)],
+        connect_timeout: secs(10),
+    };
+    let mut d = Dialing {
+        addr: addr(1),
+        torrent: TorrentId(1),
+        since: t0,
+        woken: None,
+    };
+    assert_eq!(stages.next(&d), t0 + secs(1));
+    d.woken = Some(t0 + secs(1));
+    assert_eq!(stages.next(&d), t0 + secs(3));
+    // Woken late (past both patiences): straight to the timeout.
+    d.woken = Some(t0 + secs(4));
+    assert_eq!(stages.next(&d), t0 + secs(10));
+    d.woken = None;
+    // Patiences at or past the timeout are no stages.
+    let off = DialStages {
+        patience: [secs(10), secs(12)],
+        ..stages
+    };
+    assert_eq!(off.next(&d), t0 + secs(10));
 }

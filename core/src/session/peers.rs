@@ -20,8 +20,32 @@ pub(crate) struct Dialing {
     pub(crate) addr: SocketAddr,
     pub(crate) torrent: TorrentId,
     pub(crate) since: Instant,
-    /// Its `dial_patience` deadline passed (its timer now waits for the connect timeout).
-    pub(crate) patience_passed: bool,
+    /// When its timer last fired (its next deadline is the first of `dial_patience_outranked`,
+    /// `dial_patience` and the connect timeout after it started that comes after this).
+    pub(crate) woken: Option<Instant>,
+}
+
+/// When a dial's timer fires: at each patience (the session then looks whether a candidate
+/// waiting may take its slot), then at the connect timeout.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DialStages {
+    /// `dial_patience_outranked` and `dial_patience`.
+    pub(crate) patience: [Duration; 2],
+    /// The connect is abandoned then.
+    pub(crate) connect_timeout: Duration,
+}
+
+impl DialStages {
+    /// `dial`'s next deadline: the first stage after its timer last fired.
+    pub(crate) fn next(self, dial: &Dialing) -> Instant {
+        let timeout = dial.since + self.connect_timeout;
+        self.patience
+            .iter()
+            .map(|p| dial.since + *p)
+            .filter(|at| *at < timeout && dial.woken.is_none_or(|w| *at > w))
+            .min()
+            .unwrap_or(timeout)
+    }
 }
 
 /// One open connection.
@@ -208,21 +232,21 @@ impl Peers {
         self.dialing.iter().map(|(id, d)| (*id, d))
     }
 
-    /// A dial's `dial_patience` ran out: its deadline becomes the connect timeout.
-    pub(crate) fn patience_passed(&mut self, id: ConnId) {
-        if let Some(d) = self.dialing.get_mut(&id).filter(|d| !d.patience_passed) {
-            d.patience_passed = true;
+    /// A dial's timer fired at `now` (a patience ran out): its deadline moves to the next one.
+    pub(crate) fn dial_woken(&mut self, id: ConnId, now: Instant) {
+        if let Some(d) = self.dialing.get_mut(&id) {
+            d.woken = Some(now);
             self.dirty.push(id);
         }
     }
 
     /// Files the deadlines of the connections changed since the last call: `open` gives an
-    /// open connection's; a dial's is `patience` after it started (when, at the half-open
-    /// limit, it may give way to a new candidate), then `connect_timeout` after it started.
+    /// open connection's; a dial's is the first of `stages.patience` after it started (when,
+    /// at the half-open limit, it may give way to a candidate waiting), then
+    /// `stages.connect_timeout` after it started, that comes after its timer last fired.
     pub(crate) fn refresh_timers(
         &mut self,
-        connect_timeout: Duration,
-        patience: Duration,
+        stages: DialStages,
         open: impl Fn(&Peer) -> Option<Instant>,
     ) {
         for id in self.dirty.drain(..) {
@@ -231,10 +255,7 @@ impl Peers {
                     peer.timer_dirty = false;
                     open(peer)
                 }
-                (None, Some(dial)) if dial.patience_passed || patience >= connect_timeout => {
-                    Some(dial.since + connect_timeout)
-                }
-                (None, Some(dial)) => Some(dial.since + patience),
+                (None, Some(dial)) => Some(stages.next(dial)),
                 (None, None) => None,
             };
             self.timers.set(id, at);

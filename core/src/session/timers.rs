@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::SessionConfig;
 use super::io::ConnId;
-use super::peers::{Peer, Peers};
+use super::peers::{DialStages, Peer, Peers};
 use super::torrent::table::Torrents;
 use super::torrent::{Stage, Torrent};
 
@@ -165,9 +165,11 @@ impl Peers {
     /// Files again the deadlines of the connections changed since the last call (before
     /// reading the next deadline or the connections due).
     pub(crate) fn refresh_deadlines(&mut self, torrents: &Torrents, config: &SessionConfig) {
-        self.refresh_timers(config.connect_timeout, config.dial_patience, |peer| {
-            peer_deadline(peer, torrents, config)
-        });
+        let stages = DialStages {
+            patience: [config.dial_patience_outranked, config.dial_patience],
+            connect_timeout: config.connect_timeout,
+        };
+        self.refresh_timers(stages, |peer| peer_deadline(peer, torrents, config));
     }
 
     /// The connections due at `now` (deadlines filed afresh first), in id order.

@@ -15,7 +15,7 @@ use super::connect::ConnCx;
 use super::event::PeerCloseReason;
 use super::handshake::Established;
 use super::io::{Action, ConnId, Dest, TorrentId, Transmit};
-use super::peers::Peer;
+use super::peers::{Dialing, Peer};
 use super::torrent::Stage;
 use super::torrent::candidates::Source;
 use super::{Session, download, handshake, pex};
@@ -282,7 +282,7 @@ impl Session {
 
     /// Dials candidates while the limits allow; at a limit, a candidate ready to dial replaces
     /// the least useful connection, or at the half-open limit the oldest dial past its
-    /// patience (see `SessionConfig::dial_patience`).
+    /// patience (see `SessionConfig::dial_patience` and `dial_patience_outranked`).
     pub(super) fn dial(&mut self, now: Instant) {
         if self.shutting_down {
             return;
@@ -295,11 +295,17 @@ impl Session {
                     break;
                 }
                 if self.peers.half_open() >= self.config.max_half_open {
-                    if !t.candidates.has_ready(now, t.is_seed()) {
+                    let Some(waiting) = t.candidates.next_standing(now, t.is_seed()) else {
                         break;
-                    }
-                    let Some(stale) = self.peers.stale_dial(now, &self.config) else {
-                        return;
+                    };
+                    let torrents = &self.torrents;
+                    let standing = |d: &Dialing| {
+                        let t = torrents.get(&d.torrent)?;
+                        t.candidates.standing_of(d.addr)
+                    };
+                    let Some(stale) = self.peers.stale_dial(now, &self.config, waiting, standing)
+                    else {
+                        break;
                     };
                     self.out.action(Action::Close { conn: stale });
                     self.connected(now, stale, Err(std::io::ErrorKind::TimedOut));

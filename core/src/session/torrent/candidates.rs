@@ -34,6 +34,10 @@ impl Source {
     const COUNT: usize = 5;
 }
 
+/// How a candidate's source ranks when it waits for a half-open slot (lower first): user-given
+/// before the others, then by how much its source's dials went unanswered (0 to 7).
+pub(crate) type Standing = (bool, u64);
+
 /// How a source's dials went: the ones answered (connected) and the ones that were not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Record {
@@ -140,8 +144,27 @@ impl Candidates {
     /// ones first, then by how much its source's dials went unanswered, then the fewest
     /// failures.
     fn rank(&self, source: Source, failures: u32) -> (bool, u64, u32) {
-        let distrust = self.records[source as usize].distrust();
-        (source != Source::User, distrust, failures)
+        let (others, distrust) = self.standing(source);
+        (others, distrust, failures)
+    }
+
+    fn standing(&self, source: Source) -> Standing {
+        (
+            source != Source::User,
+            self.records[source as usize].distrust(),
+        )
+    }
+
+    /// The standing of the candidate [`Self::next`] would give at `now`.
+    pub(crate) fn next_standing(&self, now: Instant, we_are_seed: bool) -> Option<Standing> {
+        self.ready(now, we_are_seed)
+            .map(|(_, c)| self.standing(c.source))
+            .min()
+    }
+
+    /// The standing of a known address (busy ones included: a dial in progress).
+    pub(crate) fn standing_of(&self, addr: SocketAddr) -> Option<Standing> {
+        self.list.get(&addr).map(|c| self.standing(c.source))
     }
 
     /// The next address to dial at `now` (marked busy), the lowest [`Self::rank`] first (then
@@ -440,5 +463,23 @@ mod tests {
         assert!(!c.add(addr(8), Source::Dht));
         assert_eq!(c.source_of(addr(2)), Some(Source::Dht), "busy: kept");
         assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn standing_is_by_source_user_given_first_then_trust() {
+        let t0 = Instant::now();
+        let mut c = Candidates::new(backoff());
+        let addr = |n: u8| SocketAddr::from(([10, 0, 0, n], 6881));
+        assert_eq!(c.next_standing(t0, false), None);
+        c.add(addr(1), Source::Tracker);
+        c.add(addr(2), Source::Pex);
+        assert_eq!(c.next_standing(t0, false), Some((true, 0)));
+        assert_eq!(c.next(t0, false), Some(addr(1)));
+        c.dial_ended(addr(1), false);
+        assert_eq!(c.standing_of(addr(1)), Some((true, 4)), "busy, still known");
+        assert_eq!(c.next_standing(t0, false), Some((true, 0)), "the PEX one");
+        c.add(addr(3), Source::User);
+        assert_eq!(c.next_standing(t0, false), Some((false, 0)));
+        assert_eq!(c.standing_of(addr(9)), None);
     }
 }
