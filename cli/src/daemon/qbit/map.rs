@@ -81,18 +81,69 @@ fn save_path(t: &TorrentView) -> String {
     t.download_dir.display().to_string()
 }
 
-/// The ratio, as qBittorrent: uploaded / downloaded (or / size when nothing was downloaded).
+/// qBittorrent's largest ratio (`Torrent::MAX_RATIO` in 5.0).
+const MAX_RATIO: f64 = 9999.0;
+
+/// The ratio as qBittorrent 5.0 computes it (`TorrentImpl::realRatio`): uploaded over
+/// downloaded, where the verified bytes had stand for the downloaded ones when fewer than 1 %
+/// of them were downloaded (a seeder that lost its totals); `MAX_RATIO` when something was
+/// uploaded and nothing downloaded, and at most that.
 fn ratio(t: &TorrentView) -> f64 {
-    let base = if t.downloaded_ever > 0 {
+    let download = if (t.downloaded_ever as f64) < t.have_valid as f64 * 0.01 {
+        t.have_valid
+    } else {
         t.downloaded_ever
-    } else {
-        t.size_when_done
     };
-    if base == 0 {
-        0.0
-    } else {
-        t.uploaded_ever as f64 / base as f64
+    if download == 0 {
+        return if t.uploaded_ever == 0 { 0.0 } else { MAX_RATIO };
     }
+    (t.uploaded_ever as f64 / download as f64).min(MAX_RATIO)
+}
+
+/// The share limits that apply to a torrent (qBittorrent's `max_ratio`, `max_seeding_time`,
+/// `max_inactive_seeding_time`; negative: none).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ShareLimits {
+    ratio: f64,
+    seeding_minutes: i64,
+    inactive_minutes: i64,
+}
+
+/// The `eta` as qBittorrent 5.0 computes it (`TorrentImpl::eta`): unknown while stopped; while
+/// seeding, the soonest of the share limits that apply (the ratio's at the current upload
+/// rate, unknown without one; the seeding time's; the inactive time's), each at least 0;
+/// while downloading, the wanted bytes left at the current rate.
+fn eta(t: &TorrentView, limits: ShareLimits, now: u64) -> u64 {
+    if t.status == Status::Stopped {
+        return ETA_UNKNOWN;
+    }
+    if !complete(t) {
+        return t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN);
+    }
+    let mut soonest = ETA_UNKNOWN;
+    if limits.ratio >= 0.0 && t.rate_upload > 0 {
+        let downloaded = if t.downloaded_ever > 0 {
+            t.downloaded_ever
+        } else {
+            t.size_when_done
+        };
+        let goal = downloaded as f64 * limits.ratio;
+        let left = (goal - t.uploaded_ever as f64).max(0.0);
+        soonest = soonest.min((left / t.rate_upload as f64) as u64);
+    }
+    if let Ok(minutes) = u64::try_from(limits.seeding_minutes) {
+        soonest = soonest.min((minutes * 60).saturating_sub(t.seconds_seeding));
+    }
+    if let Ok(minutes) = u64::try_from(limits.inactive_minutes) {
+        let since = t.activity_date.max(t.start_date);
+        let idle = if since == 0 {
+            0
+        } else {
+            now.saturating_sub(since)
+        };
+        soonest = soonest.min((minutes * 60).saturating_sub(idle));
+    }
+    soonest
 }
 
 /// A limit in bytes/s, -1 (qBittorrent 5: 0) meaning none.
@@ -135,6 +186,35 @@ impl Context {
             max_seeding_time: minutes(s.seeding_time_limit_enabled, s.seeding_time_limit),
             max_inactive_seeding_time: minutes(s.idle_seeding_limit_enabled, s.idle_seeding_limit),
             places: (1u32..).zip(unfinished).map(|(n, t)| (t.id, n)).collect(),
+        }
+    }
+}
+
+impl Context {
+    /// The share limits that apply to `t`: its own, or the session's.
+    fn limits(&self, t: &TorrentView) -> ShareLimits {
+        let o = &t.options;
+        let applies = |mode, own, global| match mode {
+            LimitMode::Global => global,
+            LimitMode::Single => own,
+            LimitMode::Unlimited => -1,
+        };
+        ShareLimits {
+            ratio: match o.seed_ratio_mode {
+                LimitMode::Global => self.max_ratio,
+                LimitMode::Single => o.seed_ratio_limit,
+                LimitMode::Unlimited => -1.0,
+            },
+            seeding_minutes: applies(
+                o.seed_time_mode,
+                i64::from(o.seed_time_limit),
+                self.max_seeding_time,
+            ),
+            inactive_minutes: applies(
+                o.seed_idle_mode,
+                i64::from(o.seed_idle_limit),
+                self.max_inactive_seeding_time,
+            ),
         }
     }
 }
@@ -226,7 +306,7 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "download_path": "",
         "downloaded": t.downloaded_ever,
         "downloaded_session": t.downloaded_ever,
-        "eta": t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN),
+        "eta": eta(t, ctx.limits(t), unix_now()),
         "f_l_piece_prio": t.options.first_last_pieces,
         "force_start": t.forced,
         "has_metadata": t.metadata_done >= 1.0,
@@ -279,7 +359,7 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
 }
 
 /// `torrents/properties`.
-pub(super) fn properties(t: &TorrentView) -> Value {
+pub(super) fn properties(t: &TorrentView, ctx: &Context) -> Value {
     let now = unix_now();
     json!({
         "addition_date": t.added_date,
@@ -291,7 +371,7 @@ pub(super) fn properties(t: &TorrentView) -> Value {
         "dl_speed": t.rate_download,
         "dl_speed_avg": t.downloaded_ever.checked_div(t.seconds_downloading).unwrap_or(0),
         "download_path": "",
-        "eta": t.eta.unwrap_or(ETA_UNKNOWN).min(ETA_UNKNOWN),
+        "eta": eta(t, ctx.limits(t), now),
         "has_metadata": t.metadata_done >= 1.0,
         "hash": t.hash.to_hex(),
         "infohash_v1": t.hash.to_hex(),
@@ -399,4 +479,99 @@ pub(super) fn trackers(t: &TorrentView) -> Value {
         }));
     }
     Value::Array(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::fake::view;
+
+    #[test]
+    fn the_ratio_is_qbittorrents_real_ratio() {
+        let mut t = view(1, "a");
+        (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (500, 1000, 1000);
+        assert_eq!(ratio(&t), 0.5);
+        // A seeder that lost its totals: the bytes had stand for the downloaded ones.
+        (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (3000, 5, 1000);
+        assert_eq!(ratio(&t), 3.0);
+        (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (3000, 10, 1000);
+        assert_eq!(ratio(&t), 300.0, "1 % downloaded counts as downloaded");
+        (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (7, 0, 0);
+        assert_eq!(ratio(&t), MAX_RATIO);
+        (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (0, 0, 0);
+        assert_eq!(ratio(&t), 0.0);
+        (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (u64::MAX / 2, 1, 0);
+        assert_eq!(ratio(&t), MAX_RATIO, "capped");
+    }
+
+    fn seeding() -> TorrentView {
+        let mut t = view(1, "a");
+        t.status = Status::Seeding;
+        t.left_until_done = 0;
+        (t.size_when_done, t.downloaded_ever, t.uploaded_ever) = (1000, 1000, 500);
+        t.rate_upload = 10;
+        t.seconds_seeding = 600;
+        (t.start_date, t.activity_date) = (1_000, 9_000);
+        t
+    }
+
+    const NONE: ShareLimits = ShareLimits {
+        ratio: -1.0,
+        seeding_minutes: -1,
+        inactive_minutes: -1,
+    };
+
+    #[test]
+    fn a_seeding_eta_is_the_soonest_share_limit_as_qbittorrent_computes_it() {
+        let t = seeding();
+        let now = 10_000;
+        assert_eq!(eta(&t, NONE, now), ETA_UNKNOWN, "no limit");
+        let ratio_two = ShareLimits { ratio: 2.0, ..NONE };
+        assert_eq!(eta(&t, ratio_two, now), 150, "1500 bytes to go at 10 B/s");
+        let mut idle = t.clone();
+        idle.rate_upload = 0;
+        assert_eq!(eta(&idle, ratio_two, now), ETA_UNKNOWN, "no upload rate");
+        let reached = ShareLimits {
+            ratio: 0.25,
+            ..NONE
+        };
+        assert_eq!(eta(&t, reached, now), 0);
+        let time = ShareLimits {
+            seeding_minutes: 12,
+            ..ratio_two
+        };
+        assert_eq!(eta(&t, time, now), 120, "12 minutes less 600 s seeded");
+        let inactive = ShareLimits {
+            inactive_minutes: 20,
+            ..time
+        };
+        assert_eq!(eta(&t, inactive, now), 120);
+        let inactive = ShareLimits {
+            inactive_minutes: 17,
+            ..NONE
+        };
+        assert_eq!(eta(&t, inactive, now), 20, "17 minutes less 1000 s idle");
+        let mut stopped = t.clone();
+        stopped.status = Status::Stopped;
+        assert_eq!(eta(&stopped, time, now), ETA_UNKNOWN);
+        let mut downloading = view(1, "a");
+        downloading.eta = Some(42);
+        assert_eq!(eta(&downloading, time, now), 42);
+    }
+
+    #[test]
+    fn info_reports_the_seeding_eta_of_the_limits_that_apply() {
+        let mut t = seeding();
+        t.activity_date = unix_now();
+        let mut s = Settings::new("/dl".into(), 1, "/s".into());
+        (s.seed_ratio_limited, s.seed_ratio_limit) = (true, 2.0);
+        let ctx = Context::new(std::slice::from_ref(&t), &s);
+        assert_eq!(info(&t, &ctx)["eta"], 150);
+        assert_eq!(properties(&t, &ctx)["eta"], 150);
+        t.options.seed_ratio_mode = LimitMode::Unlimited;
+        assert_eq!(info(&t, &ctx)["eta"], ETA_UNKNOWN);
+        t.options.seed_ratio_mode = LimitMode::Single;
+        t.options.seed_ratio_limit = 1.0;
+        assert_eq!(info(&t, &ctx)["eta"], 50);
+    }
 }

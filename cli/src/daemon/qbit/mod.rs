@@ -178,16 +178,19 @@ impl<B: Backend> Qbit<B> {
 
     /// The torrents named by `hashes` (`h1|h2|…` or `all`), with their ids.
     async fn select(&self, form: &Form) -> Result<Vec<TorrentView>, Failure> {
-        let hashes = form.required("hashes")?;
+        Ok(self.select_hashes(form.required("hashes")?).await)
+    }
+
+    /// The torrents `hashes` names (`|`-separated, or `all`).
+    async fn select_hashes(&self, hashes: &str) -> Vec<TorrentView> {
         let all = self.backend.torrents(Default::default()).await;
         if hashes == "all" {
-            return Ok(all);
+            return all;
         }
         let wanted: Vec<Hash> = hashes.split('|').filter_map(Hash::from_hex).collect();
-        Ok(all
-            .into_iter()
+        all.into_iter()
             .filter(|t| wanted.contains(&t.hash))
-            .collect())
+            .collect()
     }
 
     /// The ids of [`Self::select`].

@@ -673,6 +673,19 @@ fn set_location_moves_the_data_and_a_moving_torrent_shows_it() {
             .with("location", "/etc"),
     );
     assert_eq!(outside.status, 400, "{}", body(&outside));
+    // setSavePath names torrents by `id` and moves the data too, as qBittorrent does.
+    let reply = call(
+        &q,
+        "torrents/setSavePath",
+        Form::default()
+            .with("id", &format!("{}|{}", hash(1), hash(2)))
+            .with("path", "/dl/saved"),
+    );
+    assert_eq!(reply.status, 200, "{}", body(&reply));
+    assert_eq!(
+        fake.calls().last().unwrap(),
+        "set_location [Id(1), Id(2)] /dl/saved true"
+    );
 
     fake.lock().torrents[1].moving = true;
     let list = json(&call(&q, "torrents/info", Form::default()));

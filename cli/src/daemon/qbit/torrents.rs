@@ -15,9 +15,12 @@ impl<B: Backend> Qbit<B> {
     pub(super) async fn torrents(&self, method: &str, form: &Form) -> Answer {
         match method {
             "info" => self.info(form).await,
-            "properties" => Ok(Reply::json(&map::properties(
-                &self.one(form, Detail::default()).await?,
-            ))),
+            "properties" => {
+                let t = self.one(form, Detail::default()).await?;
+                let list = self.backend.torrents(Detail::default()).await;
+                let ctx = map::Context::new(&list, &self.backend.settings().await);
+                Ok(Reply::json(&map::properties(&t, &ctx)))
+            }
             "trackers" => Ok(Reply::json(&map::trackers(
                 &self.one(form, detail(|d| d.trackers = true)).await?,
             ))),
@@ -120,10 +123,20 @@ impl<B: Backend> Qbit<B> {
                 self.backend.set_location(ids, location, true).await?;
                 Ok(Reply::ok())
             }
+            // qBittorrent names the torrents by `id` here, and moves the data to the new save
+            // path (as `setLocation` does); `hashes` is read too.
             "setSavePath" => {
                 let location = self.check_dir(form.required("path")?)?;
-                let ids = self.ids(form).await?;
-                self.backend.set_location(ids, location, false).await?;
+                let ids = match form.get("id") {
+                    Some(list) => self
+                        .select_hashes(list)
+                        .await
+                        .iter()
+                        .map(|t| t.id)
+                        .collect(),
+                    None => self.ids(form).await?,
+                };
+                self.backend.set_location(ids, location, true).await?;
                 Ok(Reply::ok())
             }
             "rename" => {
