@@ -108,10 +108,14 @@ pub(crate) fn describe(m: &Metainfo) -> String {
     }
     let _ = writeln!(o, "files:         {}", m.files().len());
     for f in m.files() {
-        let pad = if f.padding { "  (padding)" } else { "" };
+        let note = match (&f.symlink, f.padding) {
+            (Some(target), _) => format!("  -> {}", one_line(&target.to_string())),
+            (None, true) => "  (padding)".to_owned(),
+            (None, false) => String::new(),
+        };
         let _ = writeln!(
             o,
-            "  {:>14}  {}{pad}",
+            "  {:>14}  {}{note}",
             f.length,
             one_line(&f.path.to_string())
         );
@@ -194,6 +198,24 @@ mod tests {
         assert!(is_magnet("MAGNET:?xt"));
         assert!(!is_magnet("magnet.torrent"));
         assert!(!is_magnet("m"));
+    }
+
+    #[test]
+    fn hostile_names_are_shown_as_they_will_be_written() {
+        let bytes = [
+            &b"d4:infod5:filesld6:lengthi5e4:pathl2:..3:etc6:passwdee"[..],
+            b"d4:attr1:l4:pathl3:lnke12:symlink pathl3:etc6:passwdee",
+            b"d6:lengthi3e4:pathl6:/abs\\x1:.1:yeee",
+            b"4:name1:t12:piece lengthi16384e6:pieces20:",
+            &[0; 20],
+            b"ee",
+        ]
+        .concat();
+        let text = describe(&Metainfo::from_bytes(&bytes).unwrap());
+        assert!(text.contains("  5  t/etc/passwd\n"), "{text}");
+        assert!(text.contains("  0  t/lnk  -> t/etc/passwd\n"), "{text}");
+        assert!(text.contains("  3  t/absx/y\n"), "{text}");
+        assert!(text.contains("component \"..\" dropped"), "{text}");
     }
 
     #[test]

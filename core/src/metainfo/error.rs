@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use super::path::{PathError, Sanitization};
+use super::path::PathError;
+use super::sanitize::Sanitization;
 use crate::bencode::DecodeError;
 
 /// Why a .torrent (or an `info` dictionary from ut_metadata) was refused. Every variant that
@@ -97,6 +98,19 @@ pub enum Warning {
     },
     /// A string field other than a path held invalid UTF-8 and was read lossily.
     LossyText(&'static str),
+    /// A BEP 47 symbolic link whose target is not a file or directory of the torrent: it is
+    /// made a plain empty file.
+    SymlinkOutside {
+        /// The link's index in the torrent.
+        file: usize,
+        /// Its target, sanitized, relative to the torrent's top directory.
+        target: String,
+    },
+    /// Bytes followed the top-level dictionary; they were ignored, as libtorrent ignores them.
+    TrailingBytes(usize),
+    /// `info.name` sanitized to nothing (`..`, `/`): the top directory is named after the
+    /// info-hash, as libtorrent names it.
+    NameFromInfoHash(String),
 }
 
 impl From<DecodeError> for MetainfoError {
@@ -213,6 +227,18 @@ impl fmt::Display for Warning {
                 "file {file}: path {original:?} is already taken, renamed to {renamed:?}"
             ),
             Self::LossyText(field) => write!(f, "{field}: invalid UTF-8 replaced"),
+            Self::SymlinkOutside { file, target } => write!(
+                f,
+                "file {file}: symbolic link to {target:?}, which is not in the torrent: \
+                 created as an empty file"
+            ),
+            Self::TrailingBytes(n) => {
+                write!(f, "{n} bytes after the top-level dictionary ignored")
+            }
+            Self::NameFromInfoHash(name) => write!(
+                f,
+                "info.name: nothing left after sanitizing, the top directory is {name:?}"
+            ),
         }
     }
 }

@@ -2,22 +2,25 @@
 //!
 //! [`Metainfo::from_bytes`] parses a whole .torrent; [`Metainfo::from_info_bytes`] parses the
 //! bare `info` dictionary a magnet download receives over ut_metadata. Both validate the piece
-//! geometry, turn every file path into a [`RelativePath`] (sanitizing what libtorrent would
-//! sanitize, refusing path traversal and absolute paths), and keep the exact `info` bytes: the
+//! geometry, turn every file path into a [`RelativePath`] (sanitized by libtorrent 2.0's rules,
+//! so that `..`, absolute paths and separators can never lead outside the download directory,
+//! and a torrent gets the names libtorrent gives it), and keep the exact `info` bytes: the
 //! info-hash is SHA-1 over them, never over a re-encoding.
 
+mod collisions;
 mod error;
 mod files;
 mod parse;
 mod path;
+mod sanitize;
+mod symlinks;
 
 use crate::id::InfoHash;
 use crate::layout::Layout;
 
 pub use error::{MetainfoError, Warning};
-pub use path::{
-    Component, MAX_COMPONENT_LEN, PathError, RelativePath, Sanitization, sanitize_component,
-};
+pub use path::{MAX_COMPONENT_LEN, PathError, PathRules, RelativePath};
+pub use sanitize::{Component, Sanitization, sanitize_component, sanitize_component_with};
 
 /// Piece lengths must be a multiple of this (one block), as libtorrent requires.
 pub const PIECE_LENGTH_MULTIPLE: u32 = 16 * 1024;
@@ -55,6 +58,11 @@ pub struct FileEntry {
     pub length: u64,
     /// A BEP 47 padding file (`attr` contains `p`): zeros that are never written to disk.
     pub padding: bool,
+    /// A BEP 47 symbolic link (`attr` contains `l`): the file it points to, a path of this
+    /// torrent (the torrent's name first, like [`FileEntry::path`]). Set only when the target
+    /// is a file or directory of the torrent; a link to anywhere else is a plain empty file.
+    /// A link holds no data (`length` is 0).
+    pub symlink: Option<RelativePath>,
 }
 
 /// Which BitTorrent metainfo versions a torrent carries.

@@ -3,18 +3,22 @@
 
 use super::error::{MetainfoError, Warning};
 use super::{FileEntry, MAX_PIECE_LENGTH, MetaVersion, Metainfo, PIECE_LENGTH_MULTIPLE, files};
-use crate::bencode::{Dict, Value, decode};
+use crate::bencode::{Dict, Value, decode, decode_prefix};
 use crate::id::InfoHash;
 use crate::layout::{Layout, LayoutError};
 
 /// Parses a whole .torrent.
+/// Bytes after the top-level dictionary are ignored, as libtorrent ignores them.
 pub(super) fn torrent(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
-    let root = decode(bytes)?;
+    let (root, used) = decode_prefix(bytes)?;
     let dict = root.as_dict().ok_or(MetainfoError::NotADictionary)?;
     let info = dict
         .get(b"info")
         .ok_or_else(|| MetainfoError::Missing("info".into()))?;
     let mut m = info_value(info)?;
+    if used < bytes.len() {
+        m.warnings.push(Warning::TrailingBytes(bytes.len() - used));
+    }
     m.trackers = trackers(dict);
     m.url_list = url_list(dict);
     m.comment = text(dict, b"comment", "comment", &mut m.warnings);
@@ -46,7 +50,25 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
         Some(v) => return Err(MetainfoError::UnsupportedMetaVersion(v)),
     };
     let mut warnings = Vec::new();
-    let name = files::name(dict, &mut warnings)?;
+    let info_hash = InfoHash::of_info(info.raw());
+    let single = dict.get(b"files").is_none();
+    let name = match files::name(dict, single, &mut warnings)? {
+        Some(name) => name,
+        // A single file needs a name; libtorrent refuses it too.
+        None if single => {
+            return Err(MetainfoError::UnsafePath {
+                field: "info.name".into(),
+                error: super::PathError::DotComponent(
+                    String::from_utf8_lossy(dict.bytes(b"name").unwrap_or_default()).into_owned(),
+                ),
+            });
+        }
+        None => {
+            let hex = info_hash.to_hex();
+            warnings.push(Warning::NameFromInfoHash(hex.clone()));
+            hex
+        }
+    };
     let piece_length = piece_length(dict)?;
     let pieces = bytes_field(dict, b"pieces", Field::Info("pieces"))?
         .ok_or_else(|| MetainfoError::Missing("info.pieces".into()))?;
@@ -63,6 +85,9 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
                 field: "info.length".into(),
                 value: length,
             })?;
+            // A symbolic link holds no data: a single-file torrent of one is empty.
+            let link = dict.bytes(b"attr").is_some_and(|a| a.contains(&b'l'));
+            let length = if link { 0 } else { length };
             let path = super::RelativePath::from_components([&name]).map_err(|error| {
                 MetainfoError::UnsafePath {
                     field: "info.name".into(),
@@ -73,6 +98,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
                 path,
                 length,
                 padding: false,
+                symlink: None,
             };
             (vec![file], true)
         }
@@ -103,7 +129,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
         .collect();
     let private = int_field(dict, b"private", Field::Info("private"))? == Some(1);
     Ok(Metainfo {
-        info_hash: InfoHash::of_info(info.raw()),
+        info_hash,
         info_bytes: info.raw().to_vec(),
         name,
         piece_hashes,

@@ -1,15 +1,17 @@
 //! [`RelativePath`]: a file path from a torrent that can only ever name a place inside the
-//! download directory, and [`sanitize_component`], which turns a torrent's raw path component
-//! into a safe one the way libtorrent would, or refuses it when the torrent is clearly hostile.
+//! download directory, checked by the rules of the platform it is stored on ([`PathRules`]).
 
 use std::fmt;
 use std::path::PathBuf;
 
+use super::sanitize::{is_removed, is_reserved};
+
 /// A relative path made of safe components: none empty, `.` or `..`, none containing `/`, `\`,
-/// NUL or another control character, no drive letters, no Windows reserved device names, no
-/// trailing dot or space, none longer than [`MAX_COMPONENT_LEN`] bytes. Built only through
-/// [`RelativePath::from_components`] (or the metainfo parser, which sanitizes first), so storage
-/// can join it to the download directory without further checks, on any platform.
+/// a control character or a direction override, none longer than [`MAX_COMPONENT_LEN`] bytes;
+/// where Windows rules apply ([`PathRules::HOST`]), also no drive letters, no `:*?"<>|`, no
+/// device names, no trailing dot or space. Built only through [`RelativePath::from_components`]
+/// (or the metainfo parser, which sanitizes first), so storage can join it to the download
+/// directory without further checks.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RelativePath {
     components: Vec<String>,
@@ -31,7 +33,8 @@ pub enum PathError {
     Drive(String),
     /// A component starts with `/` or `\`: the torrent names an absolute path.
     Absolute(String),
-    /// A component contains a control character or one of `:*?"<>|`.
+    /// A component contains a control character, a direction override or (Windows) one of
+    /// `:*?"<>|`.
     InvalidChar(String),
     /// A component is a Windows device name (`CON`, `NUL`, `COM1`, ...), with or without an
     /// extension.
@@ -42,52 +45,48 @@ pub enum PathError {
     TooLong(usize),
 }
 
-/// The longest path component accepted, in bytes (file systems allow 255; libtorrent trims to
-/// 240 to leave room for suffixes such as `.1` or `.part`).
-pub const MAX_COMPONENT_LEN: usize = 240;
+/// The longest path component accepted, in bytes (characters under Windows rules): what file
+/// systems store. libtorrent cuts names near 240 bytes, keeping an extension of up to 9 bytes.
+pub const MAX_COMPONENT_LEN: usize = 255;
 
-/// What [`sanitize_component`] changed in a component, so the caller can warn about it.
+/// Which platform's file-name rules apply. libtorrent sanitizes names differently on Windows
+/// (trailing dots, `:*?"<>|`, device names), and so do we, so that a torrent gets the names
+/// libtorrent on the same platform would give it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Sanitization {
-    /// Bytes that are not UTF-8 were replaced by `_`.
-    InvalidUtf8,
-    /// Separators, control characters or `:*?"<>|` were replaced by `_`.
-    InvalidChars,
-    /// A Windows device name (`CON`, `NUL`, `COM1`, ...) got a `_` prefix.
-    ReservedName,
-    /// Trailing dots and spaces were removed.
-    TrailingDotsOrSpaces,
-    /// The component was cut to [`MAX_COMPONENT_LEN`] bytes, keeping its extension.
-    Truncated,
-    /// An empty or `.` component was dropped.
-    Dropped,
+pub enum PathRules {
+    /// Linux, macOS and the other Unixes: only `/`, NUL and control characters are unsafe.
+    Unix,
+    /// Windows.
+    Windows,
 }
 
-/// The outcome of [`sanitize_component`] for one raw component.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Component {
-    /// The component, possibly changed; `changes` says how (empty if it was already safe).
-    Keep {
-        /// The safe component.
-        name: String,
-        /// What was changed, in the order it was done.
-        changes: Vec<Sanitization>,
-    },
-    /// The component is empty or `.` and is left out of the path (as libtorrent does).
-    Drop,
+impl PathRules {
+    /// The rules of the platform this was built for.
+    pub const HOST: Self = if cfg!(windows) {
+        Self::Windows
+    } else {
+        Self::Unix
+    };
 }
 
 impl RelativePath {
     /// Builds a path from components, rejecting any that could escape the download directory
-    /// or that some platform would not store under that exact name.
+    /// or that this platform would not store under that exact name.
     pub fn from_components<S: AsRef<str>>(
         components: impl IntoIterator<Item = S>,
+    ) -> Result<Self, PathError> {
+        Self::from_components_with(components, PathRules::HOST)
+    }
+
+    /// [`RelativePath::from_components`] with the given platform's rules.
+    pub fn from_components_with<S: AsRef<str>>(
+        components: impl IntoIterator<Item = S>,
+        rules: PathRules,
     ) -> Result<Self, PathError> {
         let mut out = Vec::new();
         for c in components {
             let c = c.as_ref();
-            check_component(c)?;
+            check_component_with(c, rules)?;
             out.push(c.to_owned());
         }
         if out.is_empty() {
@@ -143,115 +142,12 @@ impl RelativePath {
     }
 }
 
-/// Turns one raw path component from a torrent into a safe one, as libtorrent would: invalid
-/// UTF-8 and forbidden characters become `_`, Windows device names get a `_` prefix, trailing
-/// dots and spaces go, over-long names are cut keeping the extension, and empty or `.`
-/// components are dropped. It refuses only what is clearly an attack: `..` and absolute paths
-/// (a component starting with `/` or `\`, or a drive such as `C:`).
-pub fn sanitize_component(raw: &[u8]) -> Result<Component, PathError> {
-    let mut changes = Vec::new();
-    let text = match std::str::from_utf8(raw) {
-        Ok(s) => s.to_owned(),
-        Err(_) => {
-            changes.push(Sanitization::InvalidUtf8);
-            String::from_utf8_lossy(raw).replace('\u{FFFD}', "_")
-        }
-    };
-    if text == ".." {
-        return Err(PathError::DotComponent(text));
-    }
-    if text.is_empty() || text == "." {
-        return Ok(Component::Drop);
-    }
-    if text.starts_with(['/', '\\']) {
-        return Err(PathError::Absolute(text));
-    }
-    if is_drive_root(&text) {
-        return Err(PathError::Drive(text));
-    }
-    // `../x` or `a/../../b` inside one component: after replacing separators it is a harmless
-    // name, but a torrent that tries it is hostile.
-    if text.split(['/', '\\']).any(|part| part == "..") {
-        return Err(PathError::DotComponent(text));
-    }
-    let mut name = text;
-    if name.chars().any(is_forbidden) {
-        name = name
-            .chars()
-            .map(|c| if is_forbidden(c) { '_' } else { c })
-            .collect();
-        changes.push(Sanitization::InvalidChars);
-    }
-    let trimmed = name.trim_end_matches(['.', ' ']);
-    if trimmed.len() != name.len() {
-        changes.push(Sanitization::TrailingDotsOrSpaces);
-        name = if trimmed.is_empty() {
-            "_".to_owned()
-        } else {
-            trimmed.to_owned()
-        };
-    }
-    if is_reserved(&name) {
-        changes.push(Sanitization::ReservedName);
-        name.insert(0, '_');
-    }
-    if name.len() > MAX_COMPONENT_LEN {
-        changes.push(Sanitization::Truncated);
-        name = truncate_keeping_extension(&name);
-    }
-    debug_assert!(check_component(&name).is_ok(), "{name:?}");
-    Ok(Component::Keep { name, changes })
-}
-
-fn truncate_keeping_extension(name: &str) -> String {
-    let ext = match name.rfind('.') {
-        Some(dot) if name.len() - dot <= 16 && dot > 0 => &name[dot..],
-        _ => "",
-    };
-    let mut cut = MAX_COMPONENT_LEN - ext.len();
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut out = name[..cut].trim_end_matches(['.', ' ']).to_owned();
-    if out.is_empty() {
-        out.push('_');
-    }
-    out.push_str(ext);
-    out
-}
-
-fn is_forbidden(c: char) -> bool {
-    c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
-}
-
-/// `C:`, `C:\x` or `C:/x`: a path that starts at a drive's root (`a:b` is merely a bad name).
-fn is_drive_root(c: &str) -> bool {
-    let b = c.as_bytes();
-    is_drive(c) && (b.len() == 2 || b[2] == b'/' || b[2] == b'\\')
-}
-
-fn is_drive(c: &str) -> bool {
-    let b = c.as_bytes();
-    b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic()
-}
-
-/// Windows device names, reserved with any extension (`CON`, `con.txt`, `COM1.log`).
-fn is_reserved(c: &str) -> bool {
-    let stem = c.split('.').next().unwrap_or(c).trim_end_matches(' ');
-    let b = stem.as_bytes();
-    let is = |name: &str| stem.eq_ignore_ascii_case(name);
-    is("CON")
-        || is("PRN")
-        || is("AUX")
-        || is("NUL")
-        || is("CONIN$")
-        || is("CONOUT$")
-        || (b.len() == 4
-            && (b[..3].eq_ignore_ascii_case(b"COM") || b[..3].eq_ignore_ascii_case(b"LPT"))
-            && (b'1'..=b'9').contains(&b[3]))
-}
-
 fn check_component(c: &str) -> Result<(), PathError> {
+    check_component_with(c, PathRules::HOST)
+}
+
+/// Whether `c` is a component that [`RelativePath`] may hold under `rules`.
+pub(super) fn check_component_with(c: &str, rules: PathRules) -> Result<(), PathError> {
     if c.is_empty() {
         return Err(PathError::EmptyComponent);
     }
@@ -261,22 +157,36 @@ fn check_component(c: &str) -> Result<(), PathError> {
     if c.contains(['/', '\\', '\0']) {
         return Err(PathError::Separator(c.to_owned()));
     }
-    if is_drive(c) {
-        return Err(PathError::Drive(c.to_owned()));
-    }
-    if c.chars().any(is_forbidden) {
+    if c.chars().any(|ch| u32::from(ch) < 32 || is_removed(ch)) {
         return Err(PathError::InvalidChar(c.to_owned()));
     }
-    if c.ends_with(['.', ' ']) {
-        return Err(PathError::TrailingDotOrSpace(c.to_owned()));
+    if rules == PathRules::Windows {
+        if is_drive(c) {
+            return Err(PathError::Drive(c.to_owned()));
+        }
+        if c.contains([':', '*', '?', '"', '<', '>', '|']) {
+            return Err(PathError::InvalidChar(c.to_owned()));
+        }
+        if c.ends_with(['.', ' ']) {
+            return Err(PathError::TrailingDotOrSpace(c.to_owned()));
+        }
+        if is_reserved(c) {
+            return Err(PathError::ReservedName(c.to_owned()));
+        }
     }
-    if is_reserved(c) {
-        return Err(PathError::ReservedName(c.to_owned()));
-    }
-    if c.len() > MAX_COMPONENT_LEN {
-        return Err(PathError::TooLong(c.len()));
+    let len = match rules {
+        PathRules::Unix => c.len(),
+        PathRules::Windows => c.chars().count(),
+    };
+    if len > MAX_COMPONENT_LEN {
+        return Err(PathError::TooLong(len));
     }
     Ok(())
+}
+
+fn is_drive(c: &str) -> bool {
+    let b = c.as_bytes();
+    b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic()
 }
 
 impl fmt::Debug for RelativePath {
@@ -324,29 +234,9 @@ impl fmt::Display for PathError {
 
 impl std::error::Error for PathError {}
 
-impl fmt::Display for Sanitization {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::InvalidUtf8 => "invalid UTF-8 replaced",
-            Self::InvalidChars => "forbidden characters replaced",
-            Self::ReservedName => "Windows reserved name renamed",
-            Self::TrailingDotsOrSpaces => "trailing dots or spaces removed",
-            Self::Truncated => "over-long name truncated",
-            Self::Dropped => "empty or '.' component dropped",
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keep(raw: &[u8]) -> (String, Vec<Sanitization>) {
-        match sanitize_component(raw).unwrap() {
-            Component::Keep { name, changes } => (name, changes),
-            Component::Drop => panic!("{raw:?} dropped"),
-        }
-    }
 
     #[test]
     fn safe_paths_join_below_the_root() {
@@ -368,144 +258,68 @@ mod tests {
     }
 
     #[test]
-    fn escapes_are_rejected() {
-        assert_eq!(
-            RelativePath::from_components(Vec::<&str>::new()),
-            Err(PathError::Empty)
-        );
-        assert!(matches!(
-            RelativePath::from_components(["a", ".."]),
-            Err(PathError::DotComponent(_))
-        ));
-        assert!(matches!(
-            RelativePath::from_components(["/etc"]),
-            Err(PathError::Separator(_))
-        ));
-        assert!(matches!(
-            RelativePath::from_components(["a\\b"]),
-            Err(PathError::Separator(_))
-        ));
-        assert!(matches!(
-            RelativePath::from_components(["a\0"]),
-            Err(PathError::Separator(_))
-        ));
-        assert!(matches!(
-            RelativePath::from_components(["C:"]),
-            Err(PathError::Drive(_))
-        ));
-        assert_eq!(
-            RelativePath::from_components(["a", ""]),
-            Err(PathError::EmptyComponent)
-        );
+    fn escapes_are_rejected_under_every_rule_set() {
+        for rules in [PathRules::Unix, PathRules::Windows] {
+            let from = |c: &[&str]| RelativePath::from_components_with(c.iter(), rules);
+            assert_eq!(from(&[]), Err(PathError::Empty));
+            assert!(matches!(
+                from(&["a", ".."]),
+                Err(PathError::DotComponent(_))
+            ));
+            assert!(matches!(from(&["."]), Err(PathError::DotComponent(_))));
+            assert!(matches!(from(&["/etc"]), Err(PathError::Separator(_))));
+            assert!(matches!(from(&["a\\b"]), Err(PathError::Separator(_))));
+            assert!(matches!(from(&["a\0"]), Err(PathError::Separator(_))));
+            assert!(matches!(from(&["a\nb"]), Err(PathError::InvalidChar(_))));
+            assert!(matches!(
+                from(&["exe\u{202e}iva"]),
+                Err(PathError::InvalidChar(_))
+            ));
+            assert_eq!(from(&["a", ""]), Err(PathError::EmptyComponent));
+            assert_eq!(
+                from(&["x".repeat(256).as_str()]),
+                Err(PathError::TooLong(256))
+            );
+            assert!(from(&["x".repeat(255).as_str()]).is_ok());
+        }
     }
 
     #[test]
-    fn platform_hazards_are_rejected_by_from_components() {
-        for (c, want) in [
-            ("CON", PathError::ReservedName("CON".into())),
-            ("nul.txt", PathError::ReservedName("nul.txt".into())),
-            ("com1", PathError::ReservedName("com1".into())),
-            ("a.", PathError::TrailingDotOrSpace("a.".into())),
-            ("a ", PathError::TrailingDotOrSpace("a ".into())),
-            ("ab:c", PathError::InvalidChar("ab:c".into())),
-            ("a\nb", PathError::InvalidChar("a\nb".into())),
-        ] {
-            assert_eq!(RelativePath::from_components([c]), Err(want), "{c:?}");
+    fn windows_hazards_are_rejected_only_under_windows_rules() {
+        for c in ["CON", "nul.txt", "com1", "a.", "a ", "ab:c", "q?", "C:"] {
+            let win = RelativePath::from_components_with([c], PathRules::Windows);
+            assert!(win.is_err(), "{c:?} under Windows rules: {win:?}");
+            // libtorrent on Linux keeps these names, and so do we.
+            assert!(
+                RelativePath::from_components_with([c], PathRules::Unix).is_ok(),
+                "{c:?}"
+            );
         }
         assert_eq!(
-            RelativePath::from_components(["x".repeat(241)]),
-            Err(PathError::TooLong(241))
+            RelativePath::from_components_with(["C:"], PathRules::Windows),
+            Err(PathError::Drive("C:".into()))
+        );
+        assert_eq!(
+            RelativePath::from_components_with(["CON"], PathRules::Windows),
+            Err(PathError::ReservedName("CON".into()))
+        );
+        assert_eq!(
+            RelativePath::from_components_with(["a."], PathRules::Windows),
+            Err(PathError::TrailingDotOrSpace("a.".into()))
         );
         // Look-alikes of reserved names are fine.
-        assert!(RelativePath::from_components(["COM0", "CONSOLE", "LPT10", "nul_"]).is_ok());
-    }
-
-    #[test]
-    fn sanitize_keeps_safe_names_unchanged() {
-        assert_eq!(keep(b"movie.mkv"), ("movie.mkv".into(), vec![]));
-        assert_eq!(keep("日本語.txt".as_bytes()), ("日本語.txt".into(), vec![]));
-        assert_eq!(
-            keep(b"..."),
-            ("_".into(), vec![Sanitization::TrailingDotsOrSpaces])
-        );
-    }
-
-    #[test]
-    fn sanitize_repairs_what_libtorrent_repairs() {
-        assert_eq!(
-            keep(b"a/b\\c"),
-            ("a_b_c".into(), vec![Sanitization::InvalidChars])
-        );
-        assert_eq!(
-            keep(b"a\0b:c*?"),
-            ("a_b_c__".into(), vec![Sanitization::InvalidChars])
-        );
-        assert_eq!(
-            keep(b"a:b"),
-            ("a_b".into(), vec![Sanitization::InvalidChars])
-        );
-        assert_eq!(
-            keep(b"CON"),
-            ("_CON".into(), vec![Sanitization::ReservedName])
-        );
-        assert_eq!(
-            keep(b"lpt3.log"),
-            ("_lpt3.log".into(), vec![Sanitization::ReservedName])
-        );
-        assert_eq!(
-            keep(b"name. . "),
-            ("name".into(), vec![Sanitization::TrailingDotsOrSpaces])
-        );
-        assert_eq!(
-            keep(b"nul."),
-            (
-                "_nul".into(),
-                vec![
-                    Sanitization::TrailingDotsOrSpaces,
-                    Sanitization::ReservedName
-                ]
-            )
-        );
-        assert_eq!(
-            keep(b"ab\xffcd"),
-            ("ab_cd".into(), vec![Sanitization::InvalidUtf8])
-        );
-        let long = format!("{}.mkv", "é".repeat(200));
-        let (name, changes) = keep(long.as_bytes());
-        assert_eq!(changes, vec![Sanitization::Truncated]);
         assert!(
-            name.len() <= MAX_COMPONENT_LEN && name.ends_with(".mkv"),
-            "{name}"
+            RelativePath::from_components_with(
+                ["CONSOLE", "LPT10", "nul_", "COMX"],
+                PathRules::Windows
+            )
+            .is_ok()
         );
-        assert_eq!(sanitize_component(b"").unwrap(), Component::Drop);
-        assert_eq!(sanitize_component(b".").unwrap(), Component::Drop);
-    }
-
-    #[test]
-    fn sanitize_refuses_attacks() {
+        // Windows counts characters, not bytes.
+        assert!(RelativePath::from_components_with(["é".repeat(255)], PathRules::Windows).is_ok());
         assert_eq!(
-            sanitize_component(b".."),
-            Err(PathError::DotComponent("..".into()))
-        );
-        assert_eq!(
-            sanitize_component(b"../../etc"),
-            Err(PathError::DotComponent("../../etc".into()))
-        );
-        assert_eq!(
-            sanitize_component(b"a\\..\\b"),
-            Err(PathError::DotComponent("a\\..\\b".into()))
-        );
-        assert_eq!(
-            sanitize_component(b"/etc/passwd"),
-            Err(PathError::Absolute("/etc/passwd".into()))
-        );
-        assert_eq!(
-            sanitize_component(b"\\\\server\\share"),
-            Err(PathError::Absolute("\\\\server\\share".into()))
-        );
-        assert_eq!(
-            sanitize_component(b"C:\\Windows"),
-            Err(PathError::Drive("C:\\Windows".into()))
+            RelativePath::from_components_with(["é".repeat(255)], PathRules::Unix),
+            Err(PathError::TooLong(510))
         );
     }
 }

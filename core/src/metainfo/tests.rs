@@ -243,26 +243,178 @@ fn hybrid_torrents_download_as_v1() {
     assert_eq!(m.piece_count(), 1);
 }
 
+/// What libtorrent 2.0 loads, loads here under the names libtorrent gives (tests/tests/
+/// metainfo_interop.rs checks the same names against libtorrent itself). These torrents were
+/// refused before; loading them sanitized is what issue 27 asks for.
 #[test]
-fn unsafe_names_are_sanitized_with_warnings() {
+fn hostile_names_load_under_libtorrents_names() {
     let files = vec![
-        file(1, &["CON"]),
-        file(1, &["a:b?", "", "c. "]),
-        file(1, &["x", ".", "y"]),
+        file(1, &["..", "..", "etc", "passwd"]),
+        file(1, &["/abs", "x"]),
+        file(1, &["a", "", "b"]),
+        file(1, &["a\\b"]),
+        file(1, &["c/d"]),
+        file(1, &[".", "e"]),
+        file(1, &["..."]),
+        file(1, &[".."]),
+        file(1, &["ok", "../../x"]),
+        file(1, &["C:", "x"]),
+        file(1, &["", "."]),
     ];
-    let m = Metainfo::from_bytes(&torrent(multi_info(files, 3))).unwrap();
+    let m = Metainfo::from_bytes(&torrent(multi_info(files, 11))).unwrap();
     let paths: Vec<String> = m.files().iter().map(|f| f.path.to_string()).collect();
-    assert_eq!(paths, ["dir/_CON", "dir/a_b_/c", "dir/x/y"]);
-    let w: Vec<String> = m.warnings().iter().map(ToString::to_string).collect();
     assert_eq!(
-        w,
+        paths,
         [
-            "info.files[0].path: \"CON\" became \"_CON\" (Windows reserved name renamed)",
-            "info.files[1].path: \"a:b?\" became \"a_b_\" (forbidden characters replaced)",
-            "info.files[1].path: component \"\" dropped",
-            "info.files[1].path: \"c. \" became \"c\" (trailing dots or spaces removed)",
-            "info.files[2].path: component \".\" dropped",
+            "dir/etc/passwd",
+            "dir/abs/x",
+            "dir/a/_/b",
+            "dir/ab",
+            "dir/cd",
+            "dir/e",
+            "dir/...",
+            "dir/_",
+            "dir/ok/....x",
+            "dir/C:/x",
+            "dir/_.1",
         ]
+    );
+    let w: Vec<String> = m.warnings().iter().map(ToString::to_string).collect();
+    assert!(
+        w.contains(&"info.files[0].path: component \"..\" dropped".to_owned()),
+        "{w:?}"
+    );
+    assert!(
+        w.contains(
+            &"info.files[1].path: \"/abs\" became \"abs\" (separators or direction marks removed)"
+                .to_owned()
+        ),
+        "{w:?}"
+    );
+    assert!(
+        w.contains(&"file 10: path \"dir/_\" is already taken, renamed to \"dir/_.1\"".to_owned()),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn hostile_names_of_the_torrent_itself() {
+    let single =
+        |name: &str| Metainfo::from_bytes(&torrent(with(&single_info(5), "name", Some(s(name)))));
+    assert_eq!(
+        single("/etc/passwd").unwrap().files()[0].path.to_string(),
+        "etcpasswd"
+    );
+    assert_eq!(single("../../.bashrc").unwrap().name(), ".....bashrc");
+    let multi = |name: &str| {
+        let info = with(&multi_info(vec![file(1, &["x"])], 1), "name", Some(s(name)));
+        Metainfo::from_bytes(&torrent(info)).unwrap()
+    };
+    assert_eq!(multi("/abs/n").name(), "absn");
+    assert_eq!(multi("").name(), "_");
+    // A multi-file torrent whose name sanitizes to nothing is named after its info-hash.
+    let m = multi("..");
+    assert_eq!(m.name(), m.info_hash().to_hex());
+    assert_eq!(
+        m.files()[0].path.to_string(),
+        format!("{}/x", m.info_hash().to_hex())
+    );
+    assert!(matches!(
+        m.warnings()[..],
+        [_, Warning::NameFromInfoHash(_)]
+    ));
+}
+
+#[test]
+fn padding_files_need_no_path() {
+    let files = vec![
+        file(5, &["x"]),
+        d(vec![("attr", s("p")), ("length", i(16379))]),
+        file(5, &["y"]),
+        file(3, &["_____padding_file_0_"]),
+    ];
+    let m = Metainfo::from_bytes(&torrent(multi_info(files, 16392))).unwrap();
+    let got: Vec<(String, bool)> = m
+        .files()
+        .iter()
+        .map(|f| (f.path.to_string(), f.padding))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("dir/x".to_owned(), false),
+            (".pad/16379".to_owned(), true),
+            ("dir/y".to_owned(), false),
+            // BitComet's padding files are padding too, as libtorrent reads them.
+            ("dir/_____padding_file_0_".to_owned(), true),
+        ]
+    );
+}
+
+#[test]
+fn symlinks_need_no_length_and_point_only_inside() {
+    let link = |name: &str, target: Option<&[&str]>| {
+        let mut e = vec![("attr", s("l")), ("path", path(&[name]))];
+        if let Some(t) = target {
+            e.push(("symlink path", path(t)));
+        }
+        d(e)
+    };
+    let files = vec![
+        file(5, &["x"]),
+        link("lnk", Some(&["x"])),
+        link("bad", Some(&["..", "..", "etc"])),
+        link("nolink", None),
+        // A stated length is ignored: a link holds no data.
+        d(vec![
+            ("attr", s("l")),
+            ("length", i(999)),
+            ("path", path(&["sized"])),
+            ("symlink path", path(&["x"])),
+        ]),
+        file(5, &["y"]),
+    ];
+    let m = Metainfo::from_bytes(&torrent(multi_info(files, 10))).unwrap();
+    let got: Vec<(String, u64, Option<String>)> = m
+        .files()
+        .iter()
+        .map(|f| {
+            (
+                f.path.to_string(),
+                f.length,
+                f.symlink.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect();
+    let x = Some("dir/x".to_owned());
+    assert_eq!(
+        got,
+        [
+            ("dir/x".to_owned(), 5, None),
+            ("dir/lnk".to_owned(), 0, x.clone()),
+            ("dir/bad".to_owned(), 0, None),
+            ("dir/nolink".to_owned(), 0, None),
+            ("dir/sized".to_owned(), 0, x),
+            ("dir/y".to_owned(), 5, None),
+        ]
+    );
+    assert!(m.warnings().contains(&Warning::SymlinkOutside {
+        file: 2,
+        target: "etc".into()
+    }));
+    assert_eq!(m.total_length(), 10);
+}
+
+#[test]
+fn bytes_after_the_torrent_are_ignored() {
+    let good = torrent(single_info(40_000));
+    let m = Metainfo::from_bytes(&[good.clone(), b"garbage".to_vec()].concat()).unwrap();
+    assert_eq!(
+        m,
+        Metainfo {
+            warnings: vec![Warning::TrailingBytes(7)],
+            ..Metainfo::from_bytes(&good).unwrap()
+        }
     );
 }
 
@@ -374,11 +526,6 @@ fn hostile_torrents_give_exact_errors() {
             ),
         ),
         (
-            "trailing garbage",
-            [torrent(good.clone()), b"xx".to_vec()].concat(),
-            bencode_err(torrent(good.clone()).len(), DecodeErrorKind::TrailingBytes),
-        ),
-        (
             "nesting 100 deep",
             deep,
             bencode_err(70, DecodeErrorKind::DepthExceeded(64)),
@@ -417,16 +564,6 @@ fn hostile_torrents_give_exact_errors() {
             "name is ..",
             torrent(with(&good, "name", Some(s("..")))),
             unsafe_path("info.name", PathError::DotComponent("..".into())),
-        ),
-        (
-            "name is absolute",
-            torrent(with(&good, "name", Some(s("/etc/passwd")))),
-            unsafe_path("info.name", PathError::Absolute("/etc/passwd".into())),
-        ),
-        (
-            "name traverses",
-            torrent(with(&good, "name", Some(s("../../.bashrc")))),
-            unsafe_path("info.name", PathError::DotComponent("../../.bashrc".into())),
         ),
         (
             "missing piece length",
@@ -565,47 +702,8 @@ fn hostile_torrents_give_exact_errors() {
             wrong("info.files[0].path[0]", "byte string", "integer"),
         ),
         (
-            "path traversal",
-            multi(vec![file(1, &["..", "..", "etc", "passwd"])]),
-            unsafe_path("info.files[0].path", PathError::DotComponent("..".into())),
-        ),
-        (
-            "traversal inside a component",
-            multi(vec![file(1, &["ok", "../../x"])]),
-            unsafe_path(
-                "info.files[0].path",
-                PathError::DotComponent("../../x".into()),
-            ),
-        ),
-        (
-            "absolute path",
-            multi(vec![file(1, &["/etc/passwd"])]),
-            unsafe_path(
-                "info.files[0].path",
-                PathError::Absolute("/etc/passwd".into()),
-            ),
-        ),
-        (
-            "windows absolute path",
-            multi(vec![file(1, &["\\Windows\\system32"])]),
-            unsafe_path(
-                "info.files[0].path",
-                PathError::Absolute("\\Windows\\system32".into()),
-            ),
-        ),
-        (
-            "drive letter",
-            multi(vec![file(1, &["C:", "x"])]),
-            unsafe_path("info.files[0].path", PathError::Drive("C:".into())),
-        ),
-        (
             "empty path",
             multi(vec![file(1, &[])]),
-            unsafe_path("info.files[0].path", PathError::Empty),
-        ),
-        (
-            "path of only empty and dot components",
-            multi(vec![file(1, &["", "."])]),
             unsafe_path("info.files[0].path", PathError::Empty),
         ),
         (
