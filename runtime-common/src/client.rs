@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender};
+use async_channel::Sender;
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
 use sanstorrent_core::metainfo::MetainfoError;
@@ -21,6 +21,7 @@ use sanstorrent_core::session::{
 use crate::change::Change;
 use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
+use crate::events::{EVENT_CAPACITY, EventReceiver, event_queue};
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
@@ -32,7 +33,7 @@ use crate::storage::FileStorageOptions;
 #[derive(Debug)]
 pub struct Client<R: Runtime> {
     commands: Sender<Command>,
-    events: Receiver<Event>,
+    events: EventReceiver,
     listen: SocketAddr,
     udp: SocketAddr,
     runtime: PhantomData<R>,
@@ -55,7 +56,7 @@ impl<R: Runtime> Client<R> {
         let sink: Sink = Arc::new(move |d| {
             let _ = done_tx.try_send(d);
         });
-        let (events_tx, events) = async_channel::unbounded();
+        let (events_tx, events) = event_queue(EVENT_CAPACITY);
         let (commands, command_rx) = async_channel::unbounded();
         let core = Core::new(&config, listen, sink, events_tx, Instant::now())?;
         let sockets = Sockets {
@@ -199,20 +200,26 @@ impl<R: Runtime> Client<R> {
         .await
     }
 
-    /// The next event (`None` once the client has stopped). Events queue up until read.
-    /// Cancel-safe: dropping the future loses no event.
+    /// The next event (`None` once the client has stopped). Events queue up until read, in
+    /// bounded memory: state changes (added, checked, complete, stopped, removed, metadata,
+    /// bans, errors) are never dropped, an unread `Stats` or `DhtStatus` is replaced by the
+    /// newer one, and past [`EVENT_CAPACITY`] unread peer, piece and tracker events the
+    /// oldest is dropped (see [`Client::dropped_events`]). Cancel-safe: dropping the future
+    /// loses no event.
     pub async fn next_event(&self) -> Option<Event> {
-        self.events.recv().await.ok()
+        self.events.recv().await
     }
 
     /// The next event if one is queued, without waiting: `None` if nothing is queued,
     /// `Some(None)` if the client has stopped.
     pub fn try_event(&self) -> Option<Option<Event>> {
-        match self.events.try_recv() {
-            Ok(event) => Some(Some(event)),
-            Err(async_channel::TryRecvError::Empty) => None,
-            Err(async_channel::TryRecvError::Closed) => Some(None),
-        }
+        self.events.try_recv()
+    }
+
+    /// Peer, piece and tracker events dropped so far because they were not read in time
+    /// (see [`Client::next_event`]).
+    pub fn dropped_events(&self) -> u64 {
+        self.events.dropped()
     }
 
     /// Stops gracefully: `stopped` announces, flushes, resume data and DHT state saved,

@@ -15,6 +15,7 @@ use sanstorrent_core::session::{
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
 use crate::disk::{DiskConfig, DiskIo};
+use crate::events::EventSender;
 use crate::location::StopWaiter;
 use crate::pool::{Done, Sink};
 
@@ -33,7 +34,7 @@ pub struct Core {
     pub session: Session,
     /// The disk half.
     pub disk: DiskIo,
-    events: Sender<Event>,
+    events: EventSender,
     stop_waiters: Vec<Sender<()>>,
     /// Who waits for a torrent to stop ([`crate::Client::stopped`]).
     pub(crate) stopped_waiters: HashMap<TorrentId, Vec<StopWaiter>>,
@@ -82,7 +83,7 @@ impl Core {
         config: &ClientConfig,
         listen: SocketAddr,
         sink: Sink,
-        events: Sender<Event>,
+        events: EventSender,
         now: Instant,
     ) -> Result<Self, ClientError> {
         let disk = DiskIo::new(
@@ -216,7 +217,7 @@ impl Core {
                 result: Err(e),
                 path,
             } => {
-                let _ = self.events.try_send(Event::Error {
+                self.events.send(Event::Error {
                     torrent: None,
                     error: SessionError::SaveState {
                         path,
@@ -228,7 +229,7 @@ impl Core {
                 torrent,
                 result: Err(e),
             } => {
-                let _ = self.events.try_send(Event::Error {
+                self.events.send(Event::Error {
                     torrent: Some(torrent),
                     error: SessionError::Disk(Arc::new(e)),
                 });
@@ -267,8 +268,8 @@ impl Core {
                     Event::ShutdownComplete => self.shutdown_complete = true,
                     _ => {}
                 }
-                // The application may not listen; an unbounded channel never refuses.
-                let _ = self.events.try_send(e);
+                // Bounded whether or not the application listens; state changes are kept.
+                self.events.send(e);
             }
             if !progressed {
                 return;

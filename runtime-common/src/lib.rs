@@ -31,6 +31,7 @@ mod conn;
 pub mod disk;
 pub mod driver;
 mod event_loop;
+pub mod events;
 pub mod fetch;
 pub mod http;
 #[cfg(feature = "testing")]
@@ -48,6 +49,7 @@ pub use change::Change;
 pub use client::{Client, ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};
 pub use driver::{Core, NetIo, take_waiting};
+pub use events::{EventReceiver, EventSender, event_queue};
 pub use fetch::TorrentFetchError;
 pub use http::{HttpClient, HttpClientConfig};
 pub use pool::{Done, Sink, WorkerPool};
