@@ -3,3 +3,4 @@
 
 pub mod interop;
 pub mod sim;
+pub mod utp_link;

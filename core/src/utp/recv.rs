@@ -1,0 +1,272 @@
+//! The receive side of a connection: in-order bytes for the application, a bounded reorder
+//! buffer for packets past a gap, the peer's FIN, and the selective ACK that describes them.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::sack;
+use super::seq::Seq;
+
+/// What became of one received data packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Already held or delivered.
+    Duplicate,
+    /// Delivered in order (with whatever it unblocked from the reorder buffer).
+    InOrder,
+    /// Held past a gap.
+    Buffered,
+    /// Too far ahead, past the FIN, or no room: not acknowledged, the peer will send it again.
+    Dropped,
+}
+
+/// Received bytes, in order and out of order, within a byte budget.
+#[derive(Clone, Debug)]
+pub(crate) struct RecvBuffer {
+    /// The last sequence number received in order.
+    ack_nr: Seq,
+    readable: VecDeque<Bytes>,
+    readable_len: usize,
+    /// `reorder[i]` holds packet `ack_nr + 2 + i`.
+    reorder: VecDeque<Option<Bytes>>,
+    reorder_bytes: usize,
+    /// The peer's FIN, once seen.
+    fin: Option<Seq>,
+    /// Everything up to the FIN arrived.
+    eof: bool,
+    capacity: usize,
+    max_reorder: usize,
+}
+
+impl RecvBuffer {
+    /// A buffer after `ack_nr`, holding at most `capacity` bytes and `max_reorder` packets past
+    /// a gap.
+    pub(crate) fn new(ack_nr: Seq, capacity: usize, max_reorder: usize) -> Self {
+        Self {
+            ack_nr,
+            readable: VecDeque::new(),
+            readable_len: 0,
+            reorder: VecDeque::new(),
+            reorder_bytes: 0,
+            fin: None,
+            eof: false,
+            capacity,
+            max_reorder,
+        }
+    }
+
+    /// The last sequence number received in order: our `ack_nr`.
+    pub(crate) fn ack_nr(&self) -> Seq {
+        self.ack_nr
+    }
+
+    /// Whether the peer's stream ended and every byte before its FIN arrived.
+    pub(crate) fn eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Bytes the application can read.
+    pub(crate) fn readable(&self) -> usize {
+        self.readable_len
+    }
+
+    /// The receive window to advertise: free room in the byte budget.
+    pub(crate) fn window(&self) -> u32 {
+        let used = self.readable_len + self.reorder_bytes;
+        u32::try_from(self.capacity.saturating_sub(used)).unwrap_or(u32::MAX)
+    }
+
+    /// Takes a data packet.
+    pub(crate) fn on_data(&mut self, seq: Seq, payload: &[u8]) -> Received {
+        let ahead = seq.since(self.ack_nr);
+        if ahead <= 0 {
+            return Received::Duplicate;
+        }
+        if self.fin.is_some_and(|fin| !seq.before(fin)) {
+            return Received::Dropped;
+        }
+        let Ok(slot) = usize::try_from(ahead - 2) else {
+            if !self.has_room(payload.len()) {
+                return Received::Dropped;
+            }
+            self.deliver(Bytes::copy_from_slice(payload));
+            self.advance();
+            return Received::InOrder;
+        };
+        if slot >= self.max_reorder {
+            return Received::Dropped;
+        }
+        if self.reorder.get(slot).is_some_and(Option::is_some) {
+            return Received::Duplicate;
+        }
+        if !self.has_room(payload.len()) {
+            return Received::Dropped;
+        }
+        if self.reorder.len() <= slot {
+            self.reorder.resize(slot + 1, None);
+        }
+        self.reorder_bytes += payload.len();
+        self.reorder[slot] = Some(Bytes::copy_from_slice(payload));
+        Received::Buffered
+    }
+
+    /// Takes the peer's FIN; `false` if it is not acceptable (a second FIN at another number,
+    /// or before what we already received, or too far ahead).
+    pub(crate) fn on_fin(&mut self, seq: Seq) -> bool {
+        if let Some(fin) = self.fin {
+            return fin == seq;
+        }
+        let ahead = seq.since(self.ack_nr);
+        if ahead <= 0 || ahead as usize > self.max_reorder + 1 {
+            return false;
+        }
+        self.fin = Some(seq);
+        // Nothing at or past the FIN can be data.
+        let keep = (ahead - 1) as usize;
+        while self.reorder.len() > keep {
+            if let Some(Some(b)) = self.reorder.pop_back() {
+                self.reorder_bytes -= b.len();
+            }
+        }
+        self.check_fin();
+        true
+    }
+
+    /// Copies readable bytes into `buf`: `Some(n)` bytes, `Some(0)` at the end of the stream
+    /// (or for an empty `buf`), `None` when nothing is there yet.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if self.readable_len == 0 {
+            return (self.eof || buf.is_empty()).then_some(0);
+        }
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(front) = self.readable.front_mut() else {
+                break;
+            };
+            let take = front.len().min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&front.split_to(take));
+            n += take;
+            if front.is_empty() {
+                self.readable.pop_front();
+            }
+        }
+        self.readable_len -= n;
+        Some(n)
+    }
+
+    /// The selective ACK bitmask for what the reorder buffer holds.
+    pub(crate) fn sack(&self) -> Option<Vec<u8>> {
+        sack::encode(self.reorder.iter().map(Option::is_some))
+    }
+
+    fn has_room(&self, len: usize) -> bool {
+        self.readable_len + self.reorder_bytes + len <= self.capacity
+    }
+
+    fn deliver(&mut self, bytes: Bytes) {
+        self.ack_nr = self.ack_nr.next();
+        self.readable_len += bytes.len();
+        if !bytes.is_empty() {
+            self.readable.push_back(bytes);
+        }
+    }
+
+    /// After `ack_nr` moved by one: takes what the reorder buffer now holds in order.
+    fn advance(&mut self) {
+        // reorder[0] was ack_nr + 1 before the move: it is now the next one in order.
+        while let Some(next) = self.reorder.pop_front() {
+            let Some(bytes) = next else {
+                break;
+            };
+            self.reorder_bytes -= bytes.len();
+            self.deliver(bytes);
+        }
+        self.check_fin();
+    }
+
+    fn check_fin(&mut self) {
+        if self.fin == Some(self.ack_nr.next()) {
+            self.ack_nr = self.ack_nr.next();
+            self.eof = true;
+            self.reorder.clear();
+            self.reorder_bytes = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(r: &mut RecvBuffer) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 3];
+        while let Some(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    #[test]
+    fn reorders_across_the_wrap() {
+        let mut r = RecvBuffer::new(Seq(65534), 100, 8);
+        assert_eq!(r.on_data(Seq(1), b"cc"), Received::Buffered);
+        assert_eq!(r.sack(), Some(vec![0b10, 0, 0, 0]));
+        assert_eq!(r.on_data(Seq(1), b"cc"), Received::Duplicate);
+        assert_eq!(r.on_data(Seq(0), b"bb"), Received::Buffered);
+        assert_eq!(r.window(), 96);
+        assert_eq!(r.read(&mut [0u8; 4]), None);
+        assert_eq!(r.on_data(Seq(65535), b"aa"), Received::InOrder);
+        assert_eq!(r.ack_nr(), Seq(1));
+        assert_eq!(r.sack(), None);
+        assert_eq!(read_all(&mut r), b"aabbcc");
+        assert_eq!(r.on_data(Seq(0), b"bb"), Received::Duplicate);
+        assert_eq!(r.window(), 100);
+    }
+
+    #[test]
+    fn bounded_by_bytes_and_packets() {
+        let mut r = RecvBuffer::new(Seq(10), 10, 4);
+        assert_eq!(
+            r.on_data(Seq(16), b"x"),
+            Received::Dropped,
+            "past the reorder limit"
+        );
+        assert_eq!(r.on_data(Seq(15), b"x"), Received::Buffered);
+        assert_eq!(r.on_data(Seq(12), &[0; 9]), Received::Buffered);
+        assert_eq!(r.window(), 0);
+        assert_eq!(r.on_data(Seq(11), b"y"), Received::Dropped, "no room");
+        assert_eq!(r.on_data(Seq(13), b""), Received::Buffered);
+    }
+
+    #[test]
+    fn fin_after_gap_ends_the_stream_once_filled() {
+        let mut r = RecvBuffer::new(Seq(1), 100, 8);
+        assert_eq!(r.on_data(Seq(3), b"b"), Received::Buffered);
+        assert_eq!(r.on_data(Seq(5), b"late"), Received::Buffered);
+        assert!(r.on_fin(Seq(4)));
+        assert!(!r.on_fin(Seq(6)), "a second FIN elsewhere");
+        assert!(r.on_fin(Seq(4)), "the same FIN again");
+        assert_eq!(r.on_data(Seq(5), b"x"), Received::Dropped, "past the FIN");
+        assert!(!r.eof());
+        assert_eq!(r.on_data(Seq(2), b"a"), Received::InOrder);
+        assert!(r.eof());
+        assert_eq!(r.ack_nr(), Seq(4));
+        assert_eq!(read_all(&mut r), b"ab");
+        assert_eq!(r.read(&mut [0u8; 4]), Some(0));
+        assert_eq!(r.window(), 100, "bytes past the FIN were discarded");
+    }
+
+    #[test]
+    fn fin_is_bounded_and_ordered() {
+        let mut r = RecvBuffer::new(Seq(100), 100, 8);
+        assert!(!r.on_fin(Seq(100)));
+        assert!(!r.on_fin(Seq(200)));
+        assert!(r.on_fin(Seq(101)));
+        assert!(r.eof());
+    }
+}

@@ -1,0 +1,227 @@
+//! A seeded simulated path for uTP tests: per-direction bottleneck links (rate, drop-tail
+//! queue, propagation delay, loss, reordering, duplication) between [`UtpSocket`]s, driven in
+//! virtual time.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sanstorrent_core::Dest;
+use sanstorrent_core::rng::Rng;
+use sanstorrent_core::utp::UtpSocket;
+
+/// One direction of a path.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// Propagation delay.
+    pub delay: Duration,
+    /// Bottleneck rate in bytes per second.
+    pub rate: f64,
+    /// Drop-tail queue limit in bytes.
+    pub queue_limit: usize,
+    /// Probability a packet is lost.
+    pub loss: f64,
+    /// Probability a packet is delayed by up to `reorder_by` more (and so reordered).
+    pub reorder: f64,
+    /// The most extra delay of a reordered packet.
+    pub reorder_by: Duration,
+    /// Probability a packet arrives twice.
+    pub duplicate: f64,
+}
+
+impl LinkConfig {
+    /// A clean link: `delay`, `rate` bytes per second, a queue of one second.
+    pub fn new(delay: Duration, rate: f64) -> Self {
+        Self {
+            delay,
+            rate,
+            queue_limit: rate as usize,
+            loss: 0.0,
+            reorder: 0.0,
+            reorder_by: Duration::ZERO,
+            duplicate: 0.0,
+        }
+    }
+}
+
+/// A bottleneck link with a queue.
+pub struct Link {
+    /// Its settings.
+    pub config: LinkConfig,
+    rng: Rng,
+    /// Packets in the queue: when each finishes leaving, and its size.
+    queue: VecDeque<(Instant, usize)>,
+    queued_bytes: usize,
+}
+
+impl Link {
+    /// A link whose randomness comes from `seed`.
+    pub fn new(config: LinkConfig, seed: u64) -> Self {
+        Self {
+            config,
+            rng: Rng::new(seed),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+        }
+    }
+
+    /// Sends `size` bytes at `now`: the arrival times (none if dropped, two if duplicated)
+    /// and the time the packet waited in the queue.
+    pub fn send(&mut self, now: Instant, size: usize) -> (Vec<Instant>, Option<Duration>) {
+        while self.queue.front().is_some_and(|(t, _)| *t <= now) {
+            if let Some((_, s)) = self.queue.pop_front() {
+                self.queued_bytes -= s;
+            }
+        }
+        if self.queued_bytes + size > self.config.queue_limit {
+            return (Vec::new(), None);
+        }
+        let start = self.queue.back().map_or(now, |(t, _)| (*t).max(now));
+        let done = start + Duration::from_secs_f64(size as f64 / self.config.rate);
+        self.queue.push_back((done, size));
+        self.queued_bytes += size;
+        let waited = start - now;
+        if self.rng.chance(self.config.loss) {
+            return (Vec::new(), Some(waited));
+        }
+        let mut arrive = done + self.config.delay;
+        if self.rng.chance(self.config.reorder) {
+            let extra = self.config.reorder_by.as_micros() as u64;
+            arrive += Duration::from_micros(self.rng.below(extra.max(1)));
+        }
+        let mut out = vec![arrive];
+        if self.rng.chance(self.config.duplicate) {
+            out.push(arrive + Duration::from_millis(1));
+        }
+        (out, Some(waited))
+    }
+}
+
+/// A datagram on its way: arrival, tie-break order, receiving side, bytes (empty: competitor).
+type InFlight = (Instant, u64, usize, Vec<u8>);
+
+/// Two uTP sockets joined by a link each way, in virtual time.
+pub struct UtpPair {
+    /// The current virtual time.
+    pub now: Instant,
+    /// The sockets, `[a, b]`.
+    pub sockets: [UtpSocket; 2],
+    /// Their addresses.
+    pub addrs: [SocketAddr; 2],
+    /// `links[0]` carries a → b, `links[1]` b → a.
+    pub links: [Link; 2],
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    order: u64,
+    /// Queueing delays met by packets a → b: (time sent, delay, size).
+    pub queue_log: Vec<(Instant, Duration, usize)>,
+    /// Extra traffic on link a → b: (next send, interval, size); `None` when off.
+    pub competitor: Option<(Instant, Duration, usize)>,
+    /// Competitor bytes delivered.
+    pub competitor_delivered: usize,
+    /// Competitor bytes sent.
+    pub competitor_sent: usize,
+}
+
+impl UtpPair {
+    /// A pair at `now` with the given links and seeds.
+    pub fn new(now: Instant, ab: LinkConfig, ba: LinkConfig, seed: u64) -> Self {
+        let config = sanstorrent_core::utp::SocketConfig::default();
+        Self {
+            now,
+            sockets: [
+                UtpSocket::new(config.clone(), now, seed),
+                UtpSocket::new(config, now, seed ^ 0xABCD),
+            ],
+            addrs: [
+                "10.0.0.1:6881".parse().unwrap(),
+                "10.0.0.2:6881".parse().unwrap(),
+            ],
+            links: [Link::new(ab, seed ^ 1), Link::new(ba, seed ^ 2)],
+            in_flight: BinaryHeap::new(),
+            order: 0,
+            queue_log: Vec::new(),
+            competitor: None,
+            competitor_delivered: 0,
+            competitor_sent: 0,
+        }
+    }
+
+    /// Sends everything both sockets have to send into the links.
+    pub fn flush(&mut self) {
+        for side in 0..2 {
+            while let Some(t) = self.sockets[side].poll_transmit(self.now) {
+                let Dest::Udp(to) = t.dest else {
+                    panic!("uTP sends datagrams");
+                };
+                assert_eq!(to, self.addrs[1 - side]);
+                self.enqueue(side, t.payload);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, side: usize, payload: Bytes) {
+        let (arrivals, waited) = self.links[side].send(self.now, payload.len() + 28);
+        if side == 0
+            && let Some(w) = waited
+        {
+            self.queue_log.push((self.now, w, payload.len()));
+        }
+        for at in arrivals {
+            self.order += 1;
+            self.in_flight
+                .push(Reverse((at, self.order, 1 - side, payload.to_vec())));
+        }
+    }
+
+    /// Advances to the next event (a delivery, a timer or the competitor) and performs it;
+    /// `false` when nothing is left to do.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let next_packet = self.in_flight.peek().map(|Reverse((t, ..))| *t);
+        let timers = [
+            self.sockets[0].poll_timeout(),
+            self.sockets[1].poll_timeout(),
+        ];
+        let competitor = self.competitor.map(|(t, ..)| t);
+        let Some(next) = [next_packet, timers[0], timers[1], competitor]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        if next_packet == Some(next) {
+            let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else {
+                return false;
+            };
+            if bytes.is_empty() {
+                self.competitor_delivered += 1200;
+            } else {
+                let from = self.addrs[1 - to];
+                let taken = self.sockets[to].handle_datagram(self.now, from, &bytes);
+                assert!(taken, "a uTP datagram was refused");
+            }
+        } else if competitor == Some(next) {
+            if let Some((t, every, size)) = self.competitor.as_mut() {
+                *t += *every;
+                let size = *size;
+                self.competitor_sent += size;
+                let (arrivals, _) = self.links[0].send(self.now, size);
+                for at in arrivals.into_iter().take(1) {
+                    self.order += 1;
+                    self.in_flight
+                        .push(Reverse((at, self.order, 1, Vec::new())));
+                }
+            }
+        } else {
+            for s in &mut self.sockets {
+                s.handle_timeout(self.now);
+            }
+        }
+        self.flush();
+        true
+    }
+}
