@@ -10,8 +10,10 @@ use std::fmt;
 
 use bytes::{Buf, BytesMut};
 
+use super::hashes::{HASH_LEN, HASH_REQUEST_LEN, HashRequest};
 use super::limits::{
-    MAX_EXTENDED_MESSAGE_LEN, MAX_PIECE_MESSAGE_LEN, MAX_UNKNOWN_BITFIELD_LEN, PIECE_HEADER_LEN,
+    MAX_EXTENDED_MESSAGE_LEN, MAX_HASHES_MESSAGE_LEN, MAX_PIECE_MESSAGE_LEN,
+    MAX_UNKNOWN_BITFIELD_LEN, PIECE_HEADER_LEN,
 };
 use super::message::{Message, MessageId};
 use crate::pieces::BlockRef;
@@ -80,6 +82,19 @@ pub enum ProtocolError {
     },
     /// A bitfield with a bit set past the last piece.
     BitfieldSpareBits,
+    /// A `hashes` message (BEP 52) whose payload is not whole 32-byte hashes.
+    HashesNotWhole {
+        /// Its length prefix.
+        length: u32,
+    },
+    /// A `hashes` message holding another number of hashes than its request implies (or a
+    /// request of 0 or more than 8192 hashes, or a proof of more than 64).
+    HashesCount {
+        /// Hashes in the message.
+        found: u32,
+        /// Hashes its request implies (`None`: the request itself is out of bounds).
+        expected: Option<u32>,
+    },
 }
 
 impl Decoder {
@@ -168,6 +183,23 @@ impl Decoder {
                     data: frame.freeze(),
                 }));
             }
+            MessageId::HashRequest => Message::HashRequest(HashRequest::read(body)),
+            MessageId::HashReject => Message::HashReject(HashRequest::read(body)),
+            MessageId::Hashes => {
+                let request = HashRequest::read(body);
+                // check_length made the payload whole hashes, at most MAX_HASHES_MESSAGE_LEN.
+                let found = ((body.len() - HASH_REQUEST_LEN) / HASH_LEN) as u32;
+                let expected = request.hashes_in_reply();
+                if expected != Some(found) {
+                    return Err(ProtocolError::HashesCount { found, expected });
+                }
+                let mut frame = buf.split_to(frame);
+                frame.advance(5 + HASH_REQUEST_LEN);
+                return Ok(Some(Message::Hashes {
+                    request,
+                    hashes: frame.freeze(),
+                }));
+            }
             MessageId::Extended => {
                 let ext = body[0];
                 let mut frame = buf.split_to(frame);
@@ -215,6 +247,15 @@ impl Decoder {
             MessageId::Port => exact(3),
             MessageId::Piece => range(PIECE_HEADER_LEN, MAX_PIECE_MESSAGE_LEN),
             MessageId::Extended => range(2, MAX_EXTENDED_MESSAGE_LEN),
+            MessageId::HashRequest | MessageId::HashReject => exact(1 + HASH_REQUEST_LEN as u32),
+            MessageId::Hashes => {
+                range(1 + HASH_REQUEST_LEN as u32, MAX_HASHES_MESSAGE_LEN)?;
+                if (length as usize - 1 - HASH_REQUEST_LEN).is_multiple_of(HASH_LEN) {
+                    Ok(())
+                } else {
+                    Err(ProtocolError::HashesNotWhole { length })
+                }
+            }
             MessageId::Bitfield => match self.pieces {
                 PieceCount::Unknown => range(1, MAX_UNKNOWN_BITFIELD_LEN + 1),
                 PieceCount::Known(n) => {
@@ -273,6 +314,25 @@ impl fmt::Display for ProtocolError {
                 "bitfield has {length} bytes, the torrent's piece count needs {expected}"
             ),
             Self::BitfieldSpareBits => write!(f, "bitfield sets a bit past the last piece"),
+            Self::HashesNotWhole { length } => write!(
+                f,
+                "hashes message of {length} bytes does not hold whole 32-byte hashes"
+            ),
+            Self::HashesCount {
+                found,
+                expected: Some(expected),
+            } => write!(
+                f,
+                "hashes message holds {found} hashes, its request implies {expected}"
+            ),
+            Self::HashesCount {
+                found,
+                expected: None,
+            } => write!(
+                f,
+                "hashes message ({found} hashes) answers a request of 0 or more than 8192 hashes \
+                 or with more than 64 proof hashes"
+            ),
         }
     }
 }
@@ -331,7 +391,38 @@ mod tests {
                 id: 3,
                 payload: Bytes::new(),
             },
+            Message::HashRequest(hash_request(512, 3)),
+            Message::Hashes {
+                request: hash_request(512, 10),
+                hashes: Bytes::from(vec![5u8; 514 * 32]),
+            },
+            Message::Hashes {
+                request: hash_request(1, 0),
+                hashes: Bytes::from(vec![6u8; 2 * 32]),
+            },
+            Message::HashReject(hash_request(8192, 0)),
         ]
+    }
+
+    fn hash_request(length: u32, proof_layers: u32) -> HashRequest {
+        HashRequest {
+            pieces_root: [0x5a; 32],
+            base_layer: 2,
+            index: 1024,
+            length,
+            proof_layers,
+        }
+    }
+
+    /// A `hashes` message for `request` carrying `count` hashes.
+    fn hashes_bytes(request: HashRequest, count: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        Message::Hashes {
+            request,
+            hashes: Bytes::from(vec![1u8; count * 32]),
+        }
+        .encode(&mut out);
+        out
     }
 
     fn encode_all(messages: &[Message]) -> Vec<u8> {
@@ -562,7 +653,7 @@ mod tests {
                 },
             ),
         ];
-        for (name, pieces, bytes, err) in cases {
+        for (name, pieces, bytes, err) in cases.into_iter().chain(hostile_hash_messages()) {
             let dec = Decoder::new(pieces);
             let mut buf = BytesMut::from(&bytes[..]);
             assert_eq!(dec.decode(&mut buf), Err(err), "{name}");
@@ -570,13 +661,149 @@ mod tests {
             if bytes.len() >= 5 {
                 let mut head = BytesMut::from(&bytes[..5]);
                 let early = dec.decode(&mut head);
-                if err != E::BitfieldSpareBits {
+                if !matches!(err, E::BitfieldSpareBits | E::HashesCount { .. }) {
                     assert_eq!(early, Err(err), "{name}: not caught from the header");
                 } else {
                     assert_eq!(early, Ok(None), "{name}");
                 }
             }
         }
+    }
+
+    /// `hashes` messages whose size disagrees with their own request, or with the limits.
+    fn hostile_hash_messages() -> Vec<(&'static str, PieceCount, Vec<u8>, ProtocolError)> {
+        use MessageId as I;
+        use ProtocolError as E;
+        let known = PieceCount::Known(20);
+        let mut truncated_request = vec![0, 0, 0, 48, 21];
+        truncated_request.extend_from_slice(&[0; 47]);
+        let mut long_reject = vec![0, 0, 0, 50, 23];
+        long_reject.extend_from_slice(&[0; 49]);
+        let mut not_whole = hashes_bytes(hash_request(1, 0), 2);
+        not_whole.pop();
+        not_whole[3] -= 1;
+        let mut huge = vec![0, 0, 0, 0, 22];
+        huge[..4].copy_from_slice(&(MAX_HASHES_MESSAGE_LEN + 32).to_be_bytes());
+        vec![
+            (
+                "hash request of 47 bytes",
+                known,
+                truncated_request,
+                E::WrongLength {
+                    id: I::HashRequest,
+                    length: 48,
+                    expected: 49,
+                },
+            ),
+            (
+                "hash reject of 49 bytes",
+                known,
+                long_reject,
+                E::WrongLength {
+                    id: I::HashReject,
+                    length: 50,
+                    expected: 49,
+                },
+            ),
+            (
+                "hashes without a request",
+                known,
+                vec![0, 0, 0, 33, 22],
+                E::TooShort {
+                    id: I::Hashes,
+                    length: 33,
+                    min: 49,
+                },
+            ),
+            (
+                "hashes past the limit",
+                PieceCount::Unknown,
+                huge,
+                E::TooLong {
+                    id: I::Hashes,
+                    length: MAX_HASHES_MESSAGE_LEN + 32,
+                    max: MAX_HASHES_MESSAGE_LEN,
+                },
+            ),
+            (
+                "hashes not whole",
+                known,
+                not_whole,
+                E::HashesNotWhole {
+                    length: 1 + 48 + 63,
+                },
+            ),
+            (
+                "fewer hashes than requested",
+                known,
+                hashes_bytes(hash_request(512, 0), 511),
+                E::HashesCount {
+                    found: 511,
+                    expected: Some(512),
+                },
+            ),
+            (
+                "more hashes than requested",
+                known,
+                hashes_bytes(hash_request(4, 0), 5),
+                E::HashesCount {
+                    found: 5,
+                    expected: Some(4),
+                },
+            ),
+            (
+                "the proof missing",
+                known,
+                hashes_bytes(hash_request(512, 10), 512),
+                E::HashesCount {
+                    found: 512,
+                    expected: Some(514),
+                },
+            ),
+            (
+                "a request of no hashes",
+                known,
+                hashes_bytes(hash_request(0, 0), 0),
+                E::HashesCount {
+                    found: 0,
+                    expected: None,
+                },
+            ),
+            (
+                "a request past 8192 hashes",
+                known,
+                hashes_bytes(hash_request(8193, 0), 8193),
+                E::HashesCount {
+                    found: 8193,
+                    expected: None,
+                },
+            ),
+            (
+                "a proof of 2^32 - 1 layers",
+                known,
+                hashes_bytes(hash_request(2, u32::MAX), 66),
+                E::HashesCount {
+                    found: 66,
+                    expected: None,
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn hashes_message_holds_the_hashes_as_a_slice_of_the_receive_buffer() {
+        let mut buf = BytesMut::from(&hashes_bytes(hash_request(8192, 20), 8200)[..]);
+        assert_eq!(buf.len() as u32, 4 + MAX_HASHES_MESSAGE_LEN - 56 * 32);
+        let base = buf.as_ptr() as usize;
+        let Ok(Some(Message::Hashes { request, hashes })) =
+            Decoder::new(PieceCount::Known(1)).decode(&mut buf)
+        else {
+            panic!("not decoded");
+        };
+        assert_eq!(request, hash_request(8192, 20));
+        assert_eq!(hashes.len(), 8200 * 32);
+        assert_eq!(hashes.as_ptr() as usize, base + 4 + 1 + 48);
+        assert!(buf.is_empty());
     }
 
     #[test]

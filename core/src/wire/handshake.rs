@@ -23,6 +23,8 @@ impl Reserved {
     pub const FAST: Self = Self([0, 0, 0, 0, 0, 0, 0, 0x04]);
     /// BEP 5 DHT (the peer accepts `port` messages): byte 7, 0x01.
     pub const DHT: Self = Self([0, 0, 0, 0, 0, 0, 0, 0x01]);
+    /// BEP 52 BitTorrent v2 (the peer can switch a hybrid torrent to v2): byte 7, 0x10.
+    pub const V2: Self = Self([0, 0, 0, 0, 0, 0, 0, 0x10]);
 
     /// Every bit of `self` and `other`.
     pub const fn union(self, other: Self) -> Self {
@@ -53,6 +55,11 @@ impl Reserved {
     /// Whether the BEP 5 DHT bit is set.
     pub fn dht(self) -> bool {
         self.contains(Self::DHT)
+    }
+
+    /// Whether the BEP 52 v2 bit is set.
+    pub fn v2(self) -> bool {
+        self.contains(Self::V2)
     }
 }
 
@@ -145,6 +152,9 @@ mod tests {
         assert_eq!(r.0, [0, 0, 0, 0, 0, 0x10, 0, 0x05]);
         assert!(r.fast() && r.dht() && r.extension_protocol());
         assert!(!Reserved::NONE.fast());
+        // BEP 52: the fourth most significant bit of the last byte, as libtorrent sets it.
+        assert_eq!(Reserved::V2.0, [0, 0, 0, 0, 0, 0, 0, 0x10]);
+        assert!(!r.v2() && r.union(Reserved::V2).v2() && r.union(Reserved::V2).fast());
     }
 
     #[test]

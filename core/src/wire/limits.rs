@@ -26,11 +26,22 @@ pub const MAX_UNKNOWN_BITFIELD_LEN: u32 = 256 * 1024;
 /// beyond this close the connection): the bits of [`MAX_UNKNOWN_BITFIELD_LEN`].
 pub const MAX_UNKNOWN_PIECE_COUNT: u32 = MAX_UNKNOWN_BITFIELD_LEN * 8;
 
-/// The longest message of any kind (the bitfield of an unknown torrent, an extended message).
+/// The longest `hashes` (BEP 52) message body: id, the 48-byte request, and
+/// [`super::hashes::MAX_HASH_COUNT`] hashes plus [`super::hashes::MAX_PROOF_HASHES`] proof
+/// hashes of 32 bytes.
+pub const MAX_HASHES_MESSAGE_LEN: u32 = 1
+    + super::hashes::HASH_REQUEST_LEN as u32
+    + (super::hashes::MAX_HASH_COUNT + super::hashes::MAX_PROOF_HASHES)
+        * super::hashes::HASH_LEN as u32;
+
+/// The longest message of any kind (the bitfield of an unknown torrent, an extended message, a
+/// `hashes` message).
 pub const MAX_MESSAGE_LEN: u32 = {
     let a = MAX_EXTENDED_MESSAGE_LEN;
     let b = MAX_UNKNOWN_BITFIELD_LEN + 1;
-    if a > b { a } else { b }
+    let c = MAX_HASHES_MESSAGE_LEN;
+    let ab = if a > b { a } else { b };
+    if ab > c { ab } else { c }
 };
 
 /// Length of the handshake: pstrlen, "BitTorrent protocol", reserved, info-hash, peer id.

@@ -1,8 +1,9 @@
-//! The messages that follow the handshake (BEP 3, BEP 5 `port`, BEP 6, BEP 10 `extended`) and
-//! their encoding.
+//! The messages that follow the handshake (BEP 3, BEP 5 `port`, BEP 6, BEP 10 `extended`,
+//! BEP 52 merkle hashes) and their encoding.
 
 use bytes::{BufMut, Bytes};
 
+use super::hashes::{HASH_REQUEST_LEN, HashRequest};
 use super::limits::PIECE_HEADER_LEN;
 use crate::pieces::BlockRef;
 
@@ -43,6 +44,12 @@ pub enum MessageId {
     AllowedFast = 17,
     /// 20, BEP 10.
     Extended = 20,
+    /// 21, BEP 52.
+    HashRequest = 21,
+    /// 22, BEP 52.
+    Hashes = 22,
+    /// 23, BEP 52.
+    HashReject = 23,
 }
 
 impl MessageId {
@@ -65,6 +72,9 @@ impl MessageId {
             16 => Self::RejectRequest,
             17 => Self::AllowedFast,
             20 => Self::Extended,
+            21 => Self::HashRequest,
+            22 => Self::Hashes,
+            23 => Self::HashReject,
             _ => return None,
         })
     }
@@ -133,6 +143,18 @@ pub enum Message {
         /// The payload after the id.
         payload: Bytes,
     },
+    /// The sender asks for merkle hashes of a v2 file (BEP 52).
+    HashRequest(HashRequest),
+    /// Merkle hashes answering a request (BEP 52): the requested ones, then the proof. The
+    /// decoder checked that their number is what the request implies.
+    Hashes {
+        /// The request answered.
+        request: HashRequest,
+        /// The hashes, 32 bytes each.
+        hashes: Bytes,
+    },
+    /// The sender will not send the hashes of this request (BEP 52).
+    HashReject(HashRequest),
 }
 
 impl Message {
@@ -156,6 +178,9 @@ impl Message {
             Self::RejectRequest(_) => MessageId::RejectRequest,
             Self::AllowedFast(_) => MessageId::AllowedFast,
             Self::Extended { .. } => MessageId::Extended,
+            Self::HashRequest(_) => MessageId::HashRequest,
+            Self::Hashes { .. } => MessageId::Hashes,
+            Self::HashReject(_) => MessageId::HashReject,
         })
     }
 
@@ -175,6 +200,8 @@ impl Message {
             Self::Piece { data, .. } => PIECE_HEADER_LEN as usize + data.len(),
             Self::Port(_) => 3,
             Self::Extended { payload, .. } => 2 + payload.len(),
+            Self::HashRequest(_) | Self::HashReject(_) => 1 + HASH_REQUEST_LEN,
+            Self::Hashes { hashes, .. } => 1 + HASH_REQUEST_LEN + hashes.len(),
         }
     }
 
@@ -222,6 +249,11 @@ impl Message {
                 out.put_u8(*id);
                 out.put_slice(payload);
             }
+            Self::HashRequest(r) | Self::HashReject(r) => r.write(out),
+            Self::Hashes { request, hashes } => {
+                request.write(out);
+                out.put_slice(hashes);
+            }
         }
     }
 }
@@ -251,6 +283,21 @@ mod tests {
             ),
             (Message::Port(6881), vec![0, 0, 0, 3, 9, 0x1a, 0xe1]),
             (Message::HaveAll, vec![0, 0, 0, 1, 14]),
+            (
+                Message::HashReject(HashRequest {
+                    pieces_root: [0xab; 32],
+                    base_layer: 1,
+                    index: 2,
+                    length: 3,
+                    proof_layers: 4,
+                }),
+                [
+                    &[0, 0, 0, 49, 23][..],
+                    &[0xab; 32],
+                    &[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4],
+                ]
+                .concat(),
+            ),
             (
                 Message::Extended {
                     id: 0,
@@ -291,6 +338,10 @@ mod tests {
             }
         }
         assert!(MessageId::from_u8(10).is_none());
+        assert_eq!(MessageId::from_u8(21), Some(MessageId::HashRequest));
+        assert_eq!(MessageId::from_u8(22), Some(MessageId::Hashes));
+        assert_eq!(MessageId::from_u8(23), Some(MessageId::HashReject));
+        assert!(MessageId::from_u8(24).is_none());
         assert!(MessageId::AllowedFast.is_fast() && !MessageId::Port.is_fast());
     }
 }

@@ -7,6 +7,7 @@
 //! - [`codec`]: the incremental [`Decoder`] over a `BytesMut` receive buffer, checking each
 //!   length prefix against [`limits`] before waiting for the payload.
 //! - [`fast`]: the BEP 6 allowed-fast set.
+//! - [`hashes`]: the BEP 52 merkle-hash messages' common [`hashes::HashRequest`].
 //! - [`peer`]: [`Connection`], choke/interest, requests both ways, timers, misbehaviour.
 //! - [`mse`]: answering the encrypted handshake (MSE) other clients try first.
 //! - [`mse_initiator`]: opening it, for peers that require encryption.
@@ -16,6 +17,7 @@ pub mod codec;
 pub mod extension_handshake;
 pub mod fast;
 pub mod handshake;
+pub mod hashes;
 pub mod limits;
 pub mod message;
 pub mod mse;

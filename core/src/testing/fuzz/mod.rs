@@ -7,6 +7,7 @@
 
 pub mod bencode;
 pub mod dht_node;
+pub mod hash_messages;
 pub mod krpc;
 pub mod magnet;
 pub mod metainfo;

@@ -706,3 +706,33 @@ fn a_cancelled_block_is_taken_within_the_grace_only() {
     );
     assert!(s.conn.misbehaviour_score() > 0, "an unrequested block");
 }
+
+#[test]
+fn v2_hash_messages_are_ignored_on_a_v1_connection() {
+    use crate::wire::hashes::HashRequest;
+    let request = HashRequest {
+        pieces_root: [7; 32],
+        base_layer: 0,
+        index: 0,
+        length: 2,
+        proof_layers: 1,
+    };
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    s.feed(&[
+        Message::HashRequest(request),
+        Message::Hashes {
+            request,
+            hashes: Bytes::from(vec![1u8; 3 * 32]),
+        },
+        Message::HashReject(request),
+        // Still a fresh connection: a bitfield after them is no protocol error.
+        Message::HaveNone,
+    ]);
+    assert!(s.sent().is_empty(), "no reply");
+    let events = s.events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Closed(_))),
+        "{events:?}"
+    );
+    assert!(!s.conn.is_closed());
+}
