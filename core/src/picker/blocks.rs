@@ -13,6 +13,9 @@ pub(crate) struct Block {
     pub(crate) reqs: Vec<PeerKey>,
     /// Who delivered the block, once received.
     pub(crate) from: Option<PeerKey>,
+    /// The peer its latest request timed out on: not asked for it again while another peer
+    /// can be.
+    pub(crate) timed_out_on: Option<PeerKey>,
 }
 
 impl Block {

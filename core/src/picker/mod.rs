@@ -588,9 +588,26 @@ impl Picker {
             if let Some(state) = self.peers.get_mut(&key) {
                 state.snubbed = true;
             }
-            cancels.extend(self.drop_requests(key).into_iter().map(|r| (key, r)));
+            for r in self.drop_requests(key) {
+                self.mark_timed_out(r, key);
+                cancels.push((key, r));
+            }
         }
         cancels
+    }
+
+    /// `block`'s request timed out on `peer`: while another peer can give it, `peer` is not
+    /// asked for it again (a slow peer would otherwise get the same block back at its next
+    /// pick, and time out on it again, for as long as it stays connected).
+    fn mark_timed_out(&mut self, block: BlockRef, peer: PeerKey) {
+        let index = (block.offset / BLOCK_LEN) as usize;
+        if let Some(b) = self
+            .downloading
+            .get_mut(&block.piece)
+            .and_then(|dl| dl.blocks.get_mut(index))
+        {
+            b.timed_out_on = Some(peer);
+        }
     }
 
     /// The next instant at which [`Self::handle_timeout`] has something to do.
@@ -778,6 +795,14 @@ impl Picker {
         }
         dropped
     }
+}
+
+/// Whether a peer other than `peer` could be asked for a block of `piece` now: it has the
+/// piece, is not banned, and unchokes us (or allows the piece fast).
+fn another_can_give(peers: &BTreeMap<PeerKey, Peer>, piece: u32, peer: PeerKey) -> bool {
+    peers.iter().any(|(&k, s)| {
+        k != peer && !s.banned && s.has(piece) && (s.unchoked || s.allowed_fast.contains(&piece))
+    })
 }
 
 /// The index in [`Picker::tiers`] of a priority's list (`None`: skipped, never listed).

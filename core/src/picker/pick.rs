@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use super::blocks::{Downloading, block_count, block_request};
-use super::{BLOCK_LEN, BlockRef, Has, PeerKey, PeerRate, Picker, PickerConfig, Priority};
+use super::{
+    BLOCK_LEN, BlockRef, Has, PeerKey, PeerRate, Picker, PickerConfig, Priority, another_can_give,
+};
 
 /// How many requests to keep in flight to a peer: enough bytes to cover its rate times the
 /// round trip plus the configured queue time, at least `min_pipeline`, at most `max_pipeline`
@@ -130,15 +132,24 @@ impl Picker {
         let Some(dl) = self.downloading.get_mut(&piece) else {
             return;
         };
+        // A block that timed out on this peer goes to another one, if another can give it.
+        let mut avoid = None;
         for i in 0..dl.blocks.len() as u32 {
             if *want == 0 || dl.free == 0 {
                 break;
             }
-            if dl.blocks[i as usize].is_free() {
-                dl.request(i, peer);
-                out.push(block_request(piece, piece_len, i));
-                *want -= 1;
+            let block = &dl.blocks[i as usize];
+            if !block.is_free() {
+                continue;
             }
+            if block.timed_out_on == Some(peer)
+                && *avoid.get_or_insert_with(|| another_can_give(&self.peers, piece, peer))
+            {
+                continue;
+            }
+            dl.request(i, peer);
+            out.push(block_request(piece, piece_len, i));
+            *want -= 1;
         }
         if dl.free == 0 {
             self.partial.remove(&piece);

@@ -279,6 +279,32 @@ fn timeouts_free_blocks_and_snub() {
 }
 
 #[test]
+fn a_timed_out_block_goes_to_another_peer_not_back() {
+    let t0 = Instant::now();
+    // One piece of four blocks: free blocks remain, so no endgame.
+    let mut p = picker(1, 4 * BLOCK_LEN);
+    let (slow, other) = (PeerKey(0), PeerKey(1));
+    add_unchoking_seeds(&mut p, t0, &[slow]);
+    p.add_peer(other);
+    p.peer_have_all(other).unwrap();
+    let first = p.pick(t0, slow, PeerRate { reqq: 1, ..RATE });
+    assert_eq!(first.len(), 1);
+    let deadline = p.poll_timeout().unwrap();
+    assert_eq!(p.handle_timeout(deadline), [(slow, first[0])]);
+    // `other` chokes us: nobody else can give the block, so `slow` gets it back.
+    assert_eq!(p.pick(deadline, slow, RATE), first);
+    let again = deadline + PickerConfig::default().request_timeout;
+    assert_eq!(p.handle_timeout(again), [(slow, first[0])]);
+    // Once `other` unchokes us, the block is its, never `slow`'s again.
+    p.peer_unchoked(again, other);
+    let retry = p.pick(again, slow, RATE);
+    assert_eq!(retry.len(), 1, "snubbed: one request at a time");
+    assert_ne!(retry, first, "the block it timed out on");
+    assert!(p.pick(again, other, RATE).contains(&first[0]));
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn pipelines_are_topped_up_in_batches() {
     let now = Instant::now();
     // 40 pieces of 16 blocks: 640 blocks, more than two pipelines.
