@@ -1,7 +1,12 @@
-//! The start check, the torrent's side: what the files' stamps and the resume data let us
-//! trust, which pieces to hash, and the hashes as they come back. (The session issues the
-//! `Check` jobs and runs the torrent once the check is over: `lifecycle`.)
+//! The start check: what the files' stamps and the resume data let us trust, which pieces to
+//! hash (the piece pipeline issues the `Check` jobs), and the hashes as they come back. (The
+//! session runs the torrent once the check is over.)
 
+use super::event::Event;
+use super::io::TorrentId;
+use super::outputs::Outputs;
+use super::pipeline::{Job, Jobs};
+use super::torrent::table::Torrents;
 use super::torrent::{Stage, Torrent};
 use crate::pieces::PieceSet;
 use crate::storage::{FileStamp, ResumeData};
@@ -77,5 +82,42 @@ impl Torrent {
             }
         }
         d.pipeline.checks == 0
+    }
+}
+
+/// Pieces hashed per `Check` job (several jobs run in parallel on the runtime's workers).
+const CHECK_BATCH: usize = 64;
+
+impl Jobs {
+    /// The files' stamps arrived at start: trust what they allow (see
+    /// [`Torrent::plan_check`]), then check the rest with `Check` jobs. Returns whether the
+    /// check is over already (nothing to hash).
+    pub(crate) fn start_check(
+        &mut self,
+        id: TorrentId,
+        stamps: &[Option<FileStamp>],
+        torrents: &mut Torrents,
+        out: &mut Outputs,
+    ) -> bool {
+        let Some(pieces) = torrents.get_mut(&id).and_then(|t| t.plan_check(stamps)) else {
+            return false;
+        };
+        if pieces.is_empty() {
+            return true;
+        }
+        out.event(Event::Checking {
+            torrent: id,
+            pieces: pieces.len() as u32,
+        });
+        for batch in pieces.chunks(CHECK_BATCH) {
+            if let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+                d.pipeline.checks += 1;
+            }
+            let job = Job::Check {
+                pieces: batch.to_vec(),
+            };
+            self.issue(id, job, torrents, out);
+        }
+        false
     }
 }

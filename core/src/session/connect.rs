@@ -14,12 +14,31 @@ use super::outputs::Outputs;
 use super::peers::{Dialing, Peer, Peers};
 use super::penalty::Penalties;
 use super::smart_ban::DepartedPeer;
-use super::torrent::Torrent;
 use super::torrent::candidates::{Source, Standing};
 use super::torrent::table::Torrents;
+use super::torrent::{Stage, Torrent};
 use crate::rng::Rng;
 use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD as MSE_MAX_PAD};
 use crate::wire::{self, CloseReason, Connection};
+
+/// What dialling for a torrent may do next (see [`Peers::dial_plan`]).
+pub(crate) enum DialPlan {
+    /// At the half-open limit: a dial past its patience may give way (see
+    /// [`Peers::stale_for`]), else dial nothing more for this torrent.
+    HalfOpen,
+    /// Dial nothing more for this torrent.
+    Next,
+    /// Dial its next ready candidate, once room is made: first by closing the least useful
+    /// connection of any torrent (`evict_any`: at the overall limit; if none can go, stop
+    /// dialling), then of this torrent (`evict_own`: at its limit; if none can go, dial
+    /// nothing more for it).
+    Dial {
+        /// At the overall connection limit.
+        evict_any: bool,
+        /// At the torrent's connection limit.
+        evict_own: bool,
+    },
+}
 
 /// Our own addresses, so that we never dial ourselves.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +115,53 @@ impl Peers {
     /// and tests run every peer on 127.0.0.1).
     fn ip_allows(&self, addr: SocketAddr, config: &SessionConfig) -> bool {
         addr.ip().is_loopback() || self.to_ip(addr.ip()) < config.max_connections_per_ip
+    }
+
+    /// What dialling for torrent `id` may do next under the limits.
+    pub(crate) fn dial_plan(
+        &self,
+        now: Instant,
+        id: TorrentId,
+        torrents: &Torrents,
+        config: &SessionConfig,
+    ) -> DialPlan {
+        let Some(t) = torrents.get(&id) else {
+            return DialPlan::Next;
+        };
+        let dialable = matches!(t.stage, Stage::Running | Stage::Metadata);
+        if !dialable || t.options.no_outbound {
+            return DialPlan::Next;
+        }
+        if self.half_open() >= config.max_half_open {
+            return DialPlan::HalfOpen;
+        }
+        let evict_any = self.total() >= config.max_connections;
+        let evict_own = self.of_torrent(id) >= t.peer_limit(config);
+        if (evict_any || evict_own) && !t.candidates.has_ready(now, t.is_seed()) {
+            return DialPlan::Next;
+        }
+        DialPlan::Dial {
+            evict_any,
+            evict_own,
+        }
+    }
+
+    /// At the half-open limit: the dial past its patience that torrent `id`'s best waiting
+    /// candidate replaces (see [`Peers::stale_dial`]), if any.
+    pub(crate) fn stale_for(
+        &self,
+        now: Instant,
+        id: TorrentId,
+        torrents: &Torrents,
+        config: &SessionConfig,
+    ) -> Option<ConnId> {
+        let t = torrents.get(&id)?;
+        let waiting = t.candidates.next_standing(now, t.is_seed())?;
+        let standing = |d: &Dialing| {
+            let t = torrents.get(&d.torrent)?;
+            t.candidates.standing_of(d.addr)
+        };
+        self.stale_dial(now, config, waiting, standing)
     }
 
     /// Dials the next candidate of torrent `id` (`t`), if the per-IP limit allows it (`false`:

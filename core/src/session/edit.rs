@@ -8,9 +8,13 @@
 use std::fmt;
 use std::time::Instant;
 
+use super::SessionConfig;
 use super::io::TorrentId;
 use super::torrent::Torrent;
+use super::trackers::make_announcer;
 use crate::picker::Priority;
+use crate::rng::Rng;
+use crate::tracker::TrackerUrl;
 
 /// Why a run-time change was refused (nothing changed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,5 +125,38 @@ impl Torrent {
         self.limits = limits;
         self.down_bucket.set_rate(now, limits.download_rate);
         self.up_bucket.set_rate(now, limits.upload_rate);
+    }
+
+    /// Edits the torrent's trackers and gives its announcer the new list (a torrent that had
+    /// no tracker gets an announcer, started if it runs). Pump the announcer next.
+    pub(crate) fn edit_trackers(
+        &mut self,
+        now: Instant,
+        edit: &TrackerEdit,
+        config: &SessionConfig,
+        rng: &mut Rng,
+    ) -> Result<(), ChangeError> {
+        self.tracker_list.apply(edit)?;
+        let tiers = self.tracker_list.tiers();
+        if let Some(a) = self.announcer.as_mut() {
+            let urls = tiers
+                .iter()
+                .map(|tier| {
+                    tier.iter()
+                        .filter_map(|u| TrackerUrl::parse(u).ok())
+                        .collect()
+                })
+                .collect();
+            a.replace_tiers(urls, rng, now);
+        } else if let Some(mut a) = make_announcer(&tiers, config, rng) {
+            // A torrent that had no tracker: it announces from now on, as it would have.
+            if self.swarm_started && self.is_active() && !self.options.no_outbound {
+                a.start(now);
+            }
+            // A stopping or stopped torrent owes this tracker no `stopped`.
+            self.announce_stopped = !self.is_active();
+            self.announcer = Some(a);
+        }
+        Ok(())
     }
 }

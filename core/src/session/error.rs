@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::metainfo::MetainfoError;
 use crate::storage::StorageError;
 
-use super::lifecycle::MetadataError;
+use super::metadata::MetadataError;
 
 /// Something failed that the application should show, carried by
 /// [`Event::Error`](super::Event::Error). Its `Display` is the message for the user.

@@ -1,51 +1,37 @@
-//! The steps that cross parts. A connection's events reach every part, and a part's decision
-//! often has consequences in others (a close refills and rechokes the torrent, a piece that
-//! passes tells every peer), each of which drives connections again; so these steps take the
-//! whole session. Each one asks the parts (their own files) what to do and routes the
-//! consequences; none keeps state of its own.
+//! The consequences between a torrent's parts, dispatched: a part's decision often has
+//! consequences in others (a piece that passes tells every peer, a finished download closes
+//! seeds, a choke refills requests), each of which drives connections again; so these steps
+//! take the whole session. Here: choking, requests and blocks in, cancels, serving, the piece
+//! pipeline's completions (write, verify, the start check, finishing), bans, and a torrent's
+//! arrival (added, its metadata, its file priorities). Each asks the parts what to do and
+//! routes the consequences; none keeps state of its own.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::Session;
+use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::disk::Next;
-use super::download::{BlockIn, Limits, Synced};
+use super::download::{BlockIn, Limits};
+use super::edit::ChangeError;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
-use super::io::Completion;
-use super::io::{ConnId, TorrentId};
-use super::metadata::Handled;
-use super::pipeline::{DigestsFor, Job};
-use super::smart_ban::DepartedPeer;
-use super::{choke, download, metadata, pex, smart_ban, upload};
-use crate::extensions::{FetchEvent, UT_METADATA};
+use super::io::{Completion, ConnId, TorrentId};
+use super::metadata::MetadataError;
+use super::pipeline::{DigestsFor, Job, StampsFor};
+use super::torrent::candidates::Source;
+use super::torrent::life::{CheckOver, NewPriorities};
+use super::{choke, download, smart_ban, upload};
+use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
-use crate::picker::PeerKey;
+use crate::picker::{PeerKey, Priority};
 use crate::pieces::BlockRef;
-use crate::wire::ExtendedHandshake;
+use crate::storage::FileStamp;
+use crate::wire::PieceGeometry;
 
 impl Session {
-    /// A peer became interested or not interested in us: a rechoke if it changes a slot.
-    pub(super) fn interest_changed(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.peers.get(conn) else {
-            return;
-        };
-        let Some(id) = peer.torrent else {
-            return;
-        };
-        let config = &self.config;
-        let needs = self
-            .torrents
-            .get(&id)
-            .is_some_and(|t| t.interest_needs_rechoke(id, peer, &self.peers, config));
-        if needs {
-            self.rechoke(now, id);
-        }
-    }
-
     /// Decides who we upload to, and chokes or unchokes accordingly.
     pub(super) fn rechoke(&mut self, now: Instant, id: TorrentId) {
         let Some(unchoke) = self
@@ -206,18 +192,6 @@ impl Session {
         self.fill_all(now, id);
     }
 
-    /// A datagram on the session's UDP socket: the DHT's or a UDP tracker's.
-    pub(super) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if crate::dht::looks_like_krpc(data) {
-            if let Some(dht) = self.dht.as_mut() {
-                dht.handle_datagram(now, from, data);
-                self.pump_dht();
-            }
-        } else if self.trackers.udp_datagram(now, from, data) {
-            self.pump_udp_tracker(now, from);
-        }
-    }
-
     /// A `BlockDigests` job finished (`digests` is `None` when it failed): a failed piece is
     /// downloaded again, a passed one bans the peers whose blocks differed.
     pub(super) fn block_digests_done(
@@ -246,72 +220,6 @@ impl Session {
                 self.ban_peers(now, id, &bad, &PeerCloseReason::SmartBanned);
             }
         }
-    }
-
-    /// A peer's extended handshake, for peer exchange (see [`pex::handshake`]).
-    pub(super) fn pex_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
-        let own = self.own_addr();
-        let (peers, torrents, on) = (&mut self.peers, &mut self.torrents, self.config.pex);
-        if pex::handshake(now, conn, h, peers, torrents, own, on) {
-            self.drive(now, conn);
-        }
-    }
-
-    /// A `ut_pex` message (see [`pex::message`]).
-    pub(super) fn pex_message(&mut self, now: Instant, conn: ConnId, payload: &[u8]) {
-        // While the session's PEX is off, messages are not read.
-        if !self.config.pex {
-            return;
-        }
-        let own = self.own_addr();
-        let (peers, torrents, out) = (&self.peers, &mut self.torrents, &mut self.out);
-        if let Err(reason) = pex::message(now, conn, payload, peers, torrents, own, out) {
-            self.close_conn(now, conn, reason);
-        }
-    }
-
-    /// Sends the `ut_pex` messages due at `now`.
-    pub(super) fn pex_timeout(&mut self, now: Instant) {
-        let mut due = self.peers.due_now(now, &self.torrents, &self.config);
-        due.retain(|conn| pex::is_due(&self.peers, *conn, now));
-        for conn in due {
-            if pex::send(now, conn, &mut self.peers, &self.torrents, self.config.pex) {
-                self.drive(now, conn);
-            }
-        }
-    }
-
-    /// Registers an established connection with its torrent's picker, then syncs what the
-    /// peer has.
-    pub(super) fn register_with_picker(&mut self, now: Instant, conn: ConnId) {
-        if download::register_with_picker(now, conn, &mut self.peers, &mut self.torrents) {
-            self.sync_availability(now, conn);
-        }
-    }
-
-    /// Gives the picker the peer's whole piece set: both seeds close; else interest and
-    /// requests follow.
-    pub(super) fn sync_availability(&mut self, now: Instant, conn: ConnId) {
-        match download::sync_availability(conn, &mut self.peers, &mut self.torrents) {
-            Synced::Nothing => {}
-            Synced::BothSeeds => self.close_conn(now, conn, PeerCloseReason::BothSeeds),
-            Synced::Fill => {
-                self.update_interest(now, conn);
-                self.fill(now, conn);
-            }
-        }
-    }
-
-    /// The peer has a new piece.
-    pub(super) fn on_have(&mut self, now: Instant, conn: ConnId, piece: u32) {
-        if download::on_have(now, conn, piece, &mut self.peers, &mut self.torrents) {
-            self.fill(now, conn);
-        }
-    }
-
-    /// Sends `interested` or `not interested` as the picker says.
-    pub(super) fn update_interest(&mut self, now: Instant, conn: ConnId) {
-        download::update_interest(now, conn, &mut self.peers, &self.torrents);
     }
 
     /// Requests as many blocks from a peer as allowed (see [`download::fill`]).
@@ -415,123 +323,224 @@ impl Session {
         self.drive(now, conn);
     }
 
-    /// The runtime wrote `bytes` of `conn`'s transmits to its socket: serving resumes if that
-    /// ended a stall.
-    pub(super) fn peer_sent(&mut self, now: Instant, conn: ConnId, bytes: usize) {
-        if !self.config.send_accounting || bytes == 0 {
-            return;
+    /// The files' stamps arrived at start: the pipeline starts the check (see
+    /// [`Jobs::start_check`](super::pipeline::Jobs::start_check)), over at once if nothing
+    /// needs hashing.
+    fn start_stamps(&mut self, now: Instant, id: TorrentId, stamps: &[Option<FileStamp>]) {
+        if self
+            .jobs
+            .start_check(id, stamps, &mut self.torrents, &mut self.out)
+        {
+            self.finish_check(now, id);
         }
-        let cap = self.config.max_send_backlog;
-        let Some(peer) = self.peers.get_mut(conn) else {
+    }
+
+    /// A `Check` job finished with the pieces found good.
+    fn check_done(&mut self, now: Instant, id: TorrentId, good: &[u32], hashed: u32) {
+        if self
+            .torrents
+            .get_mut(&id)
+            .is_some_and(|t| t.check_done(good, hashed))
+        {
+            self.finish_check(now, id);
+        }
+    }
+
+    /// The start check is over (see [`Torrent::finish_check`](super::torrent::Torrent)): run
+    /// (or stop, if held).
+    pub(super) fn finish_check(&mut self, now: Instant, id: TorrentId) {
+        let Some(over) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.finish_check(id, &mut self.out))
+        else {
             return;
         };
-        if peer.upload.sent(now, bytes, cap) {
-            self.serve(now, conn);
+        let CheckOver::Run {
+            have,
+            create,
+            swarm_started,
+        } = over
+        else {
+            self.begin_stop(now, id);
+            return;
+        };
+        if !create.is_empty() {
+            let job = Job::Create { files: create };
+            self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+        }
+        // Connections opened before the metadata (magnet) learn our pieces now.
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn)
+                && p.established
+            {
+                for &piece in &have {
+                    let _ = p.conn.send_have(now, piece);
+                }
+            }
+            self.update_interest(now, conn);
             self.drive(now, conn);
         }
-    }
-
-    /// Closes the connections whose send backlog made no progress for `send_stall_timeout`.
-    pub(super) fn expire_send_stalls(&mut self, now: Instant) {
-        let mut stalled = self.peers.due_now(now, &self.torrents, &self.config);
-        stalled.retain(|conn| upload::is_stalled(&self.peers, *conn, now, &self.config));
-        for conn in stalled {
-            self.close_conn(now, conn, PeerCloseReason::SendStalled);
+        if !swarm_started {
+            self.start_swarm(now, id);
         }
+        self.rechoke(now, id);
+        self.fill_all(now, id);
     }
 
-    /// A peer's extended handshake, for a magnet torrent's metadata fetch.
-    pub(super) fn metadata_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
-        if let Some(id) = metadata::handshake(now, conn, h, &self.peers, &mut self.torrents) {
-            self.pump_fetcher(now, id);
+    /// Every wanted piece is verified (during the download): trackers told, data saved, seeds
+    /// closed if we are one.
+    pub(super) fn torrent_finished(&mut self, now: Instant, id: TorrentId) {
+        let out = &mut self.out;
+        if !self
+            .torrents
+            .get_mut(&id)
+            .is_some_and(|t| t.finish(now, id, out))
+        {
+            return;
         }
-    }
-
-    /// A ut_metadata message (see [`metadata::message`]).
-    pub(super) fn metadata_message(&mut self, now: Instant, conn: ConnId, payload: &Bytes) {
-        match metadata::message(now, conn, payload, &mut self.peers, &mut self.torrents) {
-            Handled::Nothing => {}
-            Handled::Close(reason) => self.close_conn(now, conn, reason),
-            Handled::Answered => self.drive(now, conn),
-            Handled::Fetch(id) => self.pump_fetcher(now, id),
-        }
-    }
-
-    /// A connection of a magnet torrent closed: its pending requests go elsewhere.
-    pub(super) fn metadata_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
-        if let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
-            fetcher.remove_peer(now, conn);
-            self.pump_fetcher(now, id);
-        }
-    }
-
-    /// Fires the fetchers' deadlines due at `now`.
-    pub(super) fn metadata_timeout(&mut self, now: Instant) {
-        let due = self.torrents_due(now);
-        for id in metadata::due(now, &due, &self.torrents) {
-            if let Some(f) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
-                f.handle_timeout(now);
-            }
-            self.pump_fetcher(now, id);
-        }
-    }
-
-    /// Sends a fetcher's requests and acts on its events: a peer proved wrong is banned and
-    /// closed; verified info bytes make the torrent a full one.
-    fn pump_fetcher(&mut self, now: Instant, id: TorrentId) {
-        loop {
-            let Some((sends, event)) = self.torrents.get_mut(&id).and_then(metadata::poll_fetcher)
-            else {
-                return;
-            };
-            for (conn, payload) in sends {
-                if let Some(p) = self.peers.get_mut(conn) {
-                    let _ = p.conn.send_extended(now, UT_METADATA, payload);
+        self.pump_announcer(now, id);
+        // Flush and save at once: a finished download should survive a crash.
+        self.jobs.start_save(id, &mut self.torrents, &mut self.out);
+        if self.torrents[&id].is_seed() {
+            for conn in self.peers.ids_of(id) {
+                if self.peers.get(conn).is_some_and(|p| p.seed) {
+                    self.close_conn(now, conn, PeerCloseReason::BothSeeds);
                 }
-                self.drive(now, conn);
             }
-            match event {
-                None => return,
-                Some(FetchEvent::DropPeer { peer, fault }) => {
-                    let reason = PeerCloseReason::BadMetadata(fault);
-                    if let Some(p) = self.peers.get(peer) {
-                        let who = DepartedPeer {
-                            addr: p.listen_addr.unwrap_or(p.addr),
-                            peer_id: p.conn.peer_id(),
-                        };
-                        if let Some(t) = self.torrents.get_mut(&id) {
-                            t.pex.forget_source(peer);
+        }
+        self.rechoke(now, id);
+    }
+
+    /// Adds a torrent (see [`Session::add_torrent`]): its metadata's check starts, or a
+    /// magnet joins its swarm (or stops at once, if added stopped).
+    pub(super) fn add_torrent_inner(
+        &mut self,
+        now: Instant,
+        source: TorrentSource,
+        options: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        if self.shutting_down {
+            return Err(AddTorrentError::ShuttingDown);
+        }
+        let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
+        let id = self.torrents.add(now, &source, options, config, rng, out)?;
+        let peers = self.torrents[&id].options.peers.clone();
+        self.add_candidates(id, &peers, Source::User);
+        match source {
+            TorrentSource::Metainfo(meta) => self.init_data(id, meta),
+            TorrentSource::Magnet(m) => {
+                for p in &m.peers {
+                    match p {
+                        PeerAddress::Ip(addr) => self.add_candidates(id, &[*addr], Source::User),
+                        PeerAddress::Host(host, port) => {
+                            let (host, port) = (host.clone(), *port);
+                            self.trackers
+                                .resolve_peer_host(id, host, port, &mut self.out);
                         }
-                        smart_ban::ban_addr(&mut self.torrents, &mut self.out, id, who, &reason);
                     }
-                    self.close_conn(now, peer, reason);
                 }
-                Some(FetchEvent::Complete(info)) => self.metadata_complete(now, id, &info),
+                if self.torrents[&id].hold {
+                    self.torrents.stop_held(id, &mut self.out);
+                } else {
+                    self.start_swarm(now, id);
+                }
             }
         }
+        Ok(id)
     }
 
-    /// Verified info bytes arrived: the torrent becomes a full one.
-    fn metadata_complete(&mut self, now: Instant, id: TorrentId, info: &Bytes) {
-        match Metainfo::from_info_bytes(info) {
-            Ok(meta) => {
-                if let Err(e) = self.set_metadata_inner(now, id, Arc::new(meta)) {
-                    self.out.event(Event::Error {
-                        torrent: Some(id),
-                        error: SessionError::Metadata(e),
-                    });
+    /// Creates the metadata-dependent state (see
+    /// [`Torrent::init_data`](super::torrent::Torrent)) and starts the check: storage, then
+    /// stamps.
+    pub(super) fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
+        let seed = self.rng.next_u64();
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let open = t.init_data(id, meta, seed, &self.config);
+        self.out.action(open);
+        let stamps = Job::Stamps(StampsFor::Start);
+        self.jobs
+            .issue(id, stamps, &mut self.torrents, &mut self.out);
+    }
+
+    /// A magnet torrent's metadata (see [`Session::set_metadata`]): its check starts, and its
+    /// connections learn the geometry (and may fetch the metadata from us).
+    pub(super) fn set_metadata_inner(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        meta: Arc<Metainfo>,
+    ) -> Result<(), MetadataError> {
+        let t = self.torrents.get(&id);
+        t.ok_or(MetadataError::UnknownTorrent(id))?
+            .accepts_metadata(&meta)?;
+        self.init_data(id, meta.clone());
+        self.out.event(Event::MetadataReceived {
+            torrent: id,
+            metainfo: meta.clone(),
+        });
+        let geometry = PieceGeometry::of_layout(meta.layout());
+        // Peers connected while we had no metadata learn its size from a fresh extended
+        // handshake, so they can fetch it from us (our server answers from now on).
+        let size = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.server.metadata_size());
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn) {
+                let _ = p.conn.set_geometry(now, geometry);
+                if let Some(size) = size {
+                    let _ = p.conn.set_metadata_size(now, size);
                 }
             }
-            Err(e) => {
-                // The bytes hash to the info-hash, so the torrent itself is unusable.
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.fetcher = None;
+            self.register_with_picker(now, conn);
+            self.drive(now, conn);
+        }
+        if meta.is_private()
+            && let Some(t) = self.torrents.get_mut(&id)
+        {
+            t.next_dht = None;
+        }
+        Ok(())
+    }
+
+    /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).
+    pub(super) fn change_file_priorities(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        priorities: Vec<Priority>,
+    ) -> Result<(), ChangeError> {
+        let t = self.torrents.get_mut(&id);
+        let t = t.ok_or(ChangeError::UnknownTorrent(id))?;
+        match t.set_file_priorities(priorities)? {
+            None => return Ok(()),
+            Some(NewPriorities::Finished) => self.torrent_finished(now, id),
+            Some(NewPriorities::Wanted { create }) => {
+                if !create.is_empty() {
+                    let job = Job::Create { files: create };
+                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
                 }
-                self.out.event(Event::Error {
-                    torrent: Some(id),
-                    error: SessionError::InvalidInfo(e),
-                });
             }
+        }
+        for conn in self.peers.ids_of(id) {
+            self.update_interest(now, conn);
+        }
+        self.fill_all(now, id);
+        Ok(())
+    }
+
+    /// Announces and schedules DHT lookups.
+    pub(super) fn start_swarm(&mut self, now: Instant, id: TorrentId) {
+        let dht = self.dht.is_some();
+        if self
+            .torrents
+            .get_mut(&id)
+            .is_some_and(|t| t.start_swarm(now, dht))
+        {
+            self.pump_announcer(now, id);
         }
     }
 }

@@ -4,16 +4,20 @@
 //! second of two connections between the same pair). At the torrent's connection limit a
 //! newcomer replaces the least useful connection of the torrent, if one is (see `evict`).
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::SessionConfig;
+use super::connect::OwnAddr;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
 use super::outputs::Outputs;
 use super::peers::Peers;
 use super::torrent::Torrent;
+use super::torrent::candidates::Source;
 use super::torrent::table::Torrents;
 use crate::id::{InfoHash, PeerId};
+use crate::wire::ExtendedHandshake;
 
 /// The active torrents an inbound encrypted handshake may name, when `conn` waits for one.
 pub(crate) fn torrents_named(peers: &Peers, torrents: &Torrents, conn: ConnId) -> Vec<InfoHash> {
@@ -27,7 +31,70 @@ pub(crate) fn torrents_named(peers: &Peers, torrents: &Torrents, conn: ConnId) -
         .collect()
 }
 
+/// What an inbound connection's handshake leads to.
+pub(crate) enum Inbound {
+    /// Close it for this reason.
+    Refuse(PeerCloseReason),
+    /// It joins torrent `.0`.
+    Join(TorrentId),
+    /// It joins torrent `.0` if a connection of that torrent makes room (see `evict`).
+    Full(TorrentId),
+}
+
 impl Peers {
+    /// An inbound connection's handshake named `info_hash`, for the peer `peer_id` (`ours`:
+    /// our own id): which torrent it joins, or why it closes.
+    pub(crate) fn inbound(
+        &self,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        ours: PeerId,
+        torrents: &Torrents,
+        config: &SessionConfig,
+    ) -> Inbound {
+        if peer_id == ours {
+            return Inbound::Refuse(PeerCloseReason::SelfConnection);
+        }
+        let Some(id) = torrents.by_hash(&info_hash) else {
+            return Inbound::Refuse(PeerCloseReason::UnknownTorrent);
+        };
+        match self.inbound_check(id, torrents.get(&id), peer_id, config) {
+            Err(reason) => Inbound::Refuse(reason),
+            Ok(true) => Inbound::Join(id),
+            Ok(false) => Inbound::Full(id),
+        }
+    }
+
+    /// A peer's extended handshake: its client's name, and for an inbound connection the
+    /// port it listens on (a candidate of its torrent, kept busy while connected; `own`: our
+    /// own addresses, never candidates).
+    pub(crate) fn extended_handshake(
+        &mut self,
+        conn: ConnId,
+        h: &ExtendedHandshake,
+        torrents: &mut Torrents,
+        own: OwnAddr,
+    ) {
+        let Some(peer) = self.get_mut(conn) else {
+            return;
+        };
+        if let Some(client) = &h.client {
+            peer.client = Some(client.chars().take(64).collect());
+        }
+        let Some(port) = h.port.filter(|p| *p != 0 && !peer.outbound) else {
+            return;
+        };
+        let listen = SocketAddr::new(peer.addr.ip(), port);
+        peer.listen_addr = Some(listen);
+        if let Some(id) = peer.torrent
+            && !own.is(listen)
+            && let Some(t) = torrents.get_mut(&id)
+        {
+            t.candidates.add(listen, Source::Incoming);
+            t.candidates.set_busy(listen);
+        }
+    }
+
     /// An inbound connection's handshake named torrent `id` (`t`) for the peer `peer_id`:
     /// whether the torrent takes it (`Ok(true)`: yes; `Ok(false)`: at its connection limit) or
     /// refuses it (`Err`: close it for that reason).

@@ -8,17 +8,46 @@
 //! connections that fetched the metadata carry on with the download. Peers the fetcher proves
 //! wrong are banned and closed.
 
+use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::event::{ExtensionError, PeerCloseReason};
+use super::error::SessionError;
+use super::event::{Event, ExtensionError, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
+use super::outputs::Outputs;
 use super::peers::Peers;
+use super::smart_ban::{self, DepartedPeer};
 use super::torrent::Torrent;
 use super::torrent::table::Torrents;
-use crate::extensions::{FetchEvent, MetadataMessage, UT_METADATA};
+use crate::extensions::{FetchEvent, MetadataFault, MetadataMessage, UT_METADATA};
+use crate::metainfo::Metainfo;
 use crate::wire::ExtendedHandshake;
+
+/// Why [`Session::set_metadata`] refused the metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// No such torrent.
+    UnknownTorrent(TorrentId),
+    /// The torrent has its metadata already.
+    AlreadyKnown,
+    /// The metadata is for another info-hash.
+    WrongInfoHash,
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownTorrent(t) => write!(f, "no torrent {}", t.0),
+            Self::AlreadyKnown => f.write_str("the torrent already has its metadata"),
+            Self::WrongInfoHash => f.write_str("the metadata's info-hash is not the torrent's"),
+        }
+    }
+}
+
+impl std::error::Error for MetadataError {}
 
 /// A peer's extended handshake: a magnet torrent's fetcher learns whether (and what size of)
 /// metadata it offers. Returns the torrent whose fetcher to pump.
@@ -114,4 +143,52 @@ pub(crate) fn poll_fetcher(t: &mut Torrent) -> Option<FetcherOutput> {
         sends.push(out);
     }
     Some((sends, fetcher.poll_event()))
+}
+
+/// The fetcher proved a peer wrong: it is banned from torrent `id` and forgotten as a source
+/// of peers. Returns the reason to close it with.
+pub(crate) fn ban_source(
+    id: TorrentId,
+    peer: ConnId,
+    fault: MetadataFault,
+    peers: &Peers,
+    torrents: &mut Torrents,
+    out: &mut Outputs,
+) -> PeerCloseReason {
+    let reason = PeerCloseReason::BadMetadata(fault);
+    if let Some(p) = peers.get(peer) {
+        let who = DepartedPeer {
+            addr: p.listen_addr.unwrap_or(p.addr),
+            peer_id: p.conn.peer_id(),
+        };
+        if let Some(t) = torrents.get_mut(&id) {
+            t.pex.forget_source(peer);
+        }
+        smart_ban::ban_addr(torrents, out, id, who, &reason);
+    }
+    reason
+}
+
+/// Verified info bytes arrived: the metainfo they make (`None`: they do not make one, which
+/// leaves the torrent unusable: its fetch ends and the application is told).
+pub(crate) fn complete(
+    id: TorrentId,
+    info: &Bytes,
+    torrents: &mut Torrents,
+    out: &mut Outputs,
+) -> Option<Metainfo> {
+    match Metainfo::from_info_bytes(info) {
+        Ok(meta) => Some(meta),
+        Err(e) => {
+            // The bytes hash to the info-hash, so the torrent itself is unusable.
+            if let Some(t) = torrents.get_mut(&id) {
+                t.fetcher = None;
+            }
+            out.event(Event::Error {
+                torrent: Some(id),
+                error: SessionError::InvalidInfo(e),
+            });
+            None
+        }
+    }
 }

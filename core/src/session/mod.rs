@@ -37,21 +37,27 @@
 //! - `pipeline` and `disk`: one piece pipeline per torrent (write → verify → flush → record →
 //!   save), one description per disk job, completions through the pipeline's own steps;
 //!   `check`: the start check; `stats`; `edit`: changes while torrents run;
-//! - `torrent` (its state; `table`: the torrents, deadlines filed; `life`: its own life
-//!   steps) and `control` (what a stop, start, recheck or removal means in each stage);
-//! - `trackers` and `scrape`, `udp` (the DHT), `metadata` (BEP 9), `pex` (BEP 11),
-//!   `smart_ban`; `timers`: every part's deadlines; `outputs`: the queues parts push to.
+//! - `torrent` (its state; `table`: the torrents, deadlines filed; `roster`: adding,
+//!   rejoining and dropping, the info-hash index; `life`: its own life steps) and `control`
+//!   (what a stop, start, recheck or removal means in each stage);
+//! - `trackers` with `announce` (the announcers' jobs and results) and `scrape`, `udp` (the
+//!   DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`; `timers`: every part's
+//!   deadlines; `outputs`: the queues parts push to.
 //!
 //! What crosses parts (a connection's event may close, refill or drive other connections) is
-//! routed by a few session steps, which take the whole session and hold no state of their
-//! own: `wire_events` (a connection's life), `glue` (consequences between a torrent's parts,
-//! disk completions), `torrent_glue` (timeouts, announcer results, the application's
-//! requests about a torrent) and `lifecycle` (adding, checking, finishing, stopping).
+//! dispatched by three session files, which take the whole session, hold no state of their
+//! own and leave the decisions to the parts: `conn_glue` (a connection's events, connects,
+//! accepts, dials and closes), `glue` (consequences between a torrent's parts: choking,
+//! requests, blocks, serving, the piece pipeline's completions, adding a torrent and its
+//! metadata) and `torrent_glue` (timeouts, announcer results from `announce`, what the
+//! application asks of a torrent, stopping and shutdown).
 
+mod announce;
 mod check;
 mod choke;
 mod completion;
 mod config;
+mod conn_glue;
 mod connect;
 mod control;
 mod disk;
@@ -63,7 +69,6 @@ mod evict;
 mod glue;
 mod handshake;
 mod io;
-mod lifecycle;
 mod metadata;
 mod outputs;
 mod peers;
@@ -83,12 +88,10 @@ mod torrent_glue;
 mod trackers;
 mod udp;
 mod upload;
-mod wire_events;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,14 +112,14 @@ pub use io::{
     DiskJobKind, FlushReply, JobId, ReadReply, RequestId, StampsReply, TorrentId, Transmit,
     VerifyReply, WriteReply,
 };
-pub use lifecycle::MetadataError;
+pub use metadata::MetadataError;
 pub use snapshot::{
     AnnounceResult, PeerInfo, PeerSource, SnapshotDetail, TorrentError, TorrentErrorKind,
     TorrentSnapshot, TrackerStatus,
 };
 
 use crate::dht::Dht;
-use crate::id::{InfoHash, PeerId};
+use crate::id::PeerId;
 use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
@@ -138,8 +141,6 @@ pub struct Session {
     peer_id: PeerId,
     rng: Rng,
     torrents: Torrents,
-    by_hash: BTreeMap<InfoHash, TorrentId>,
-    next_torrent: u32,
     peers: Peers,
     jobs: Jobs,
     trackers: Trackers,
@@ -176,8 +177,6 @@ impl Session {
             wire: Arc::new(wire),
             peer_id,
             torrents: Torrents::default(),
-            by_hash: BTreeMap::new(),
-            next_torrent: 0,
             peers: Peers::default(),
             jobs: Jobs::default(),
             trackers: Trackers::default(),

@@ -5,14 +5,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::io::{ConnId, TorrentId};
+use bytes::BytesMut;
+
+use super::SessionConfig;
+use super::handshake;
+use super::io::{ConnId, Dest, TorrentId, Transmit};
+use super::outputs::Outputs;
 use super::penalty::PenaltyBox;
 use super::rate::RateMeter;
 use super::timers::ConnTimers;
+use super::torrent::table::Torrents;
 use super::upload::Upload;
 use crate::extensions::PexSender;
 use crate::picker::PeerKey;
-use crate::wire::Connection;
+use crate::wire::{Connection, Event as WireEvent};
 
 /// An outbound connect in progress (no [`Connection`] yet: it is made once connected).
 #[derive(Debug)]
@@ -332,4 +338,62 @@ impl Peers {
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+impl Peers {
+    /// Drains a connection's transmits into `out` (raw bytes, whatever the transport: during
+    /// an encrypted handshake, its own) and returns its next event, if any. A message from
+    /// an established peer marks it useful.
+    pub(crate) fn next_event(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        config: &SessionConfig,
+        out: &mut Outputs,
+    ) -> Option<WireEvent> {
+        let peer = self.get_mut(conn)?;
+        while let Some(payload) = peer.conn.poll_transmit() {
+            peer.upload.count_unsent(now, payload.len(), config);
+            out.transmit(Transmit {
+                dest: Dest::Peer(conn),
+                payload,
+            });
+        }
+        let event = peer.conn.poll_event()?;
+        if peer.established && is_message(&event) {
+            peer.useful_at = Some(now);
+        }
+        Some(event)
+    }
+
+    /// Raw bytes of a connection, through its transport into the connection (an inbound
+    /// encrypted handshake may name any active torrent); drain it next.
+    pub(crate) fn raw_input(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        data: BytesMut,
+        torrents: &Torrents,
+    ) {
+        let named = handshake::torrents_named(self, torrents, conn);
+        let Some(peer) = self.get_mut(conn) else {
+            return;
+        };
+        if !data.is_empty() {
+            peer.heard_at = Some(now);
+        }
+        peer.conn.handle_raw_input(now, data, &named);
+    }
+}
+
+/// Whether a connection's event is a message from the peer (anything but a keep-alive,
+/// which makes no event), as opposed to the handshake, a timer or the close.
+fn is_message(event: &WireEvent) -> bool {
+    !matches!(
+        event,
+        WireEvent::HandshakeReceived { .. }
+            | WireEvent::Established { .. }
+            | WireEvent::Misbehaved(_)
+            | WireEvent::Closed(_)
+    )
 }

@@ -1,28 +1,28 @@
-//! The torrent-level steps that cross parts: firing what is due at a timeout, carrying the
-//! trackers' answers to the announcers (an announce may add candidates, start a scrape, or
-//! let a stopping torrent finish), what the application asks of a torrent (stop, start,
-//! recheck, reannounce, remove: the torrent decides, see `control`, and these carry it out),
-//! tracker edits, and the DHT node's pumping, saving and switching. Like `glue`, these take the whole session and route the parts' decisions; the
-//! state and the decisions are the parts'.
+//! The torrent-level steps that cross parts, dispatched: firing what is due at a timeout,
+//! the trackers' and the DHT's inputs (the trackers part routes answers to the announcers,
+//! see `announce`; a finished `stopped` announce lets stopping torrents advance), what the
+//! application asks of a torrent (stop, start, recheck, reannounce, remove: the torrent
+//! decides, see `control`, and these carry it out), tracker edits, the DHT node's switching
+//! and saving, stopping and the shutdown. Like `glue`, these take the whole session and route
+//! the parts' decisions; the state and the decisions are the parts'.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Session;
+use super::announce::{Stopped, Us};
 use super::connect::OwnAddr;
 use super::control::{ControlError, Recheck, Remove, Start};
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
-use super::io::Action;
-use super::io::{ConnId, RequestId, TorrentId};
+use super::io::{Action, ConnId, RequestId, TorrentId};
 use super::timers::{Timer, first_message_deadline};
 use super::torrent::candidates::Source;
 use super::torrent::{AfterStop, Stage};
-use super::trackers::make_announcer;
-use super::trackers::{AnnounceDone, Resolved, TrackerCx, Trackers};
+use super::trackers::{TrackerCx, Trackers};
 use super::udp;
-use crate::tracker::{AnnouncerEvent, HttpResponse, TrackerError, TrackerUrl};
+use crate::tracker::{HttpResponse, TrackerError};
 
 impl Session {
     /// Fires everything due at `now`.
@@ -87,15 +87,9 @@ impl Session {
                 due.extend(more.into_iter().filter(|other| *other > id));
             }
         }
-        let addrs: Vec<_> = self.trackers.udp.keys().copied().collect();
-        for addr in addrs {
-            if let Some(u) = self.trackers.udp.get_mut(&addr)
-                && u.poll_timeout().is_some_and(|t| t <= now)
-            {
-                u.handle_timeout(now);
-                self.pump_udp_tracker(now, addr);
-            }
-        }
+        let (trackers, us, mut cx) = self.tracker_cx();
+        let stopped = trackers.udp_timeout(now, us, &mut cx);
+        self.after_announces(now, stopped);
         if let Some(dht) = self.dht.as_mut()
             && dht.poll_timeout().is_some_and(|t| t <= now)
         {
@@ -143,42 +137,23 @@ impl Session {
             let stats = t.stats(id, &self.peers, Some(now), &self.config);
             self.out.event(Event::Stats { torrent: id, stats });
         }
-        let Some(t) = self.torrents.get_mut(&id) else {
+        let config = &self.config;
+        let Some(fired) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.fire_timers(now, config))
+        else {
             return;
         };
-        if t.stage != Stage::Running {
-            return;
-        }
-        let mut cancels = Vec::new();
-        if let Some(d) = t.data.as_mut()
-            && d.picker.poll_timeout().is_some_and(|at| at <= now)
-        {
-            cancels = d.picker.handle_timeout(now);
-        }
-        let rechoke = t.choker.poll_timeout().is_none_or(|at| at <= now);
-        let save = now >= t.next_save;
-        if save {
-            t.next_save = now + self.config.resume_save_interval;
-        }
-        let needs_save = t
-            .data
-            .as_ref()
-            .is_some_and(|d| d.pipeline.dirty || d.pipeline.unflushed.count() > 0);
-        // The torrent's own limit whose wait just ended (see the session's in `timeout`).
-        let own = [&t.down_bucket, &t.up_bucket]
-            .iter()
-            .any(|b| b.ready_at().is_some_and(|at| at <= now));
-        let _ = t.down_bucket.allows(now);
-        let _ = t.up_bucket.allows(now);
-        let limited = limited || own;
+        let cancels = fired.cancels;
         self.send_cancels(now, &cancels);
-        if rechoke {
+        if fired.rechoke {
             self.rechoke(now, id);
         }
-        if save && needs_save {
+        if fired.save {
             self.jobs.start_save(id, &mut self.torrents, &mut self.out);
         }
-        if limited {
+        if limited || fired.limited {
             self.resume_transfers(now, id);
         } else if !cancels.is_empty() {
             self.fill_all(now, id);
@@ -255,7 +230,7 @@ impl Session {
     pub(super) fn remove_inner(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
         let t = self.torrents.get_mut(&id);
         match t.ok_or(ControlError::UnknownTorrent(id))?.ask_remove(id)? {
-            Remove::Now => self.forget(id),
+            Remove::Now => self.torrents.forget(id, &mut self.out),
             Remove::Later => {}
             Remove::Stop => self.begin_stop(now, id),
         }
@@ -279,7 +254,7 @@ impl Session {
             AfterStop::Recheck { run } => self.check_again(now, id, run).is_ok(),
             AfterStop::Remove => {
                 self.out.event(Event::TorrentStopped { torrent: id });
-                self.forget(id);
+                self.torrents.forget(id, &mut self.out);
                 return;
             }
         };
@@ -288,24 +263,9 @@ impl Session {
         }
     }
 
-    /// Takes a stopped torrent back into the session's tables and resets its swarm state.
-    fn rejoin(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?;
-        match self.by_hash.get(&t.info_hash) {
-            Some(&other) if other != id => return Err(ControlError::Duplicate(t.info_hash)),
-            _ => {}
-        }
-        self.by_hash.insert(t.info_hash, id);
-        t.rejoin(now, &self.config);
-        Ok(())
-    }
-
     /// Starts a stopped torrent from what it has verified: storage reopened, swarm joined.
     fn restart(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        self.rejoin(now, id)?;
+        self.torrents.rejoin(now, id, &self.config)?;
         let Some(t) = self.torrents.get_mut(&id) else {
             return Ok(());
         };
@@ -337,7 +297,7 @@ impl Session {
         else {
             return Ok(());
         };
-        self.rejoin(now, id)?;
+        self.torrents.rejoin(now, id, &self.config)?;
         if let Some(t) = self.torrents.get_mut(&id) {
             t.hold = !run;
             t.complete_sent = false;
@@ -347,56 +307,20 @@ impl Session {
         Ok(())
     }
 
-    /// Drops a stopped torrent from the session.
-    fn forget(&mut self, id: TorrentId) {
-        let Some(t) = self.torrents.remove(&id) else {
-            return;
-        };
-        if self.by_hash.get(&t.info_hash) == Some(&id) {
-            self.by_hash.remove(&t.info_hash);
-        }
-        self.out.event(Event::TorrentRemoved {
-            torrent: id,
-            info_hash: t.info_hash,
-        });
-    }
-
-    /// Edits a torrent's trackers (see [`Session::edit_trackers`]) and gives its announcer
-    /// the new list.
+    /// Edits a torrent's trackers (see [`Session::edit_trackers`]) and pumps its announcer.
     pub(super) fn change_trackers(
         &mut self,
         now: Instant,
         id: TorrentId,
         edit: &TrackerEdit,
     ) -> Result<(), ChangeError> {
-        let t = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(ChangeError::UnknownTorrent(id))?;
-        t.tracker_list.apply(edit)?;
-        let tiers = t.tracker_list.tiers();
-        if let Some(a) = t.announcer.as_mut() {
-            let urls = tiers
-                .iter()
-                .map(|tier| {
-                    tier.iter()
-                        .filter_map(|u| TrackerUrl::parse(u).ok())
-                        .collect()
-                })
-                .collect();
-            a.replace_tiers(urls, &mut self.rng, now);
-        } else if let Some(mut a) = make_announcer(&tiers, &self.config, &mut self.rng) {
-            let Some(t) = self.torrents.get_mut(&id) else {
-                return Ok(());
-            };
-            // A torrent that had no tracker: it announces from now on, as it would have.
-            if t.swarm_started && t.is_active() && !t.options.no_outbound {
-                a.start(now);
-            }
-            // A stopping or stopped torrent owes this tracker no `stopped`.
-            t.announce_stopped = !t.is_active();
-            t.announcer = Some(a);
-        }
+        let t = self.torrents.get_mut(&id);
+        t.ok_or(ChangeError::UnknownTorrent(id))?.edit_trackers(
+            now,
+            edit,
+            &self.config,
+            &mut self.rng,
+        )?;
         self.pump_announcer(now, id);
         Ok(())
     }
@@ -410,111 +334,42 @@ impl Session {
         if on {
             self.dht = udp::start(&self.config, now, &mut self.rng, &mut self.timers);
             self.pump_dht();
-            for t in self.torrents.values_mut() {
-                if t.swarm_started && t.is_active() && !t.private && !t.options.no_outbound {
-                    t.next_dht = Some(now);
-                }
-            }
         } else {
             // Saved, so that turning it on again (or the next start) knows the nodes.
             self.save_dht_state(now);
             self.timers.stop(Timer::DhtSave);
             self.dht = None;
-            for t in self.torrents.values_mut() {
-                t.next_dht = None;
-            }
         }
+        udp::reschedule(now, on, &mut self.torrents);
     }
 
-    /// Carries out a torrent's announce jobs and handles its announcer's events.
+    /// Carries out a torrent's announce jobs (see
+    /// [`Trackers::pump_announcer`](super::trackers::Trackers)).
     pub(super) fn pump_announcer(&mut self, now: Instant, id: TorrentId) {
-        loop {
-            let Some(a) = self
-                .torrents
-                .get_mut(&id)
-                .and_then(|t| t.announcer.as_mut())
-            else {
-                return;
-            };
-            if let Some(job) = a.poll_job() {
-                let peer_id = self.peer_id;
-                let (trackers, mut cx) = self.tracker_cx();
-                let done = trackers.launch_announce(now, id, job, peer_id, &mut cx);
-                self.announce_results(now, done);
-                continue;
-            }
-            let Some(event) = a.poll_event() else {
-                return;
-            };
-            self.on_announcer_event(now, id, event);
+        let (trackers, us, mut cx) = self.tracker_cx();
+        let stopped = trackers.pump_announcer(now, id, us, &mut cx);
+        self.after_announces(now, stopped);
+    }
+
+    /// A torrent's `stopped` announce finished: stopping torrents may be done.
+    fn after_announces(&mut self, now: Instant, stopped: Stopped) {
+        if stopped.0 {
+            self.progress_stops(now);
         }
     }
 
-    /// Hands announce results to their announcers, in order.
-    pub(super) fn announce_results(&mut self, now: Instant, done: Vec<AnnounceDone>) {
-        for done in done {
-            let Some((id, job, result)) = self.trackers.job_of(done) else {
-                continue;
-            };
-            if let Some(a) = self
-                .torrents
-                .get_mut(&id)
-                .and_then(|t| t.announcer.as_mut())
-            {
-                a.handle_result(now, job, result);
+    /// A datagram on the session's UDP socket: the DHT's or a UDP tracker's.
+    pub(super) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if crate::dht::looks_like_krpc(data) {
+            if let Some(dht) = self.dht.as_mut() {
+                dht.handle_datagram(now, from, data);
+                self.pump_dht();
             }
-            self.pump_announcer(now, id);
+        } else if self.trackers.udp_datagram(now, from, data) {
+            let (trackers, us, mut cx) = self.tracker_cx();
+            let stopped = trackers.udp_pumped(now, from, us, &mut cx);
+            self.after_announces(now, stopped);
         }
-    }
-
-    fn on_announcer_event(&mut self, now: Instant, id: TorrentId, event: AnnouncerEvent) {
-        match event {
-            AnnouncerEvent::Announced { url, response } => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.announces.answered(now, &url.to_string(), &response);
-                    t.tracker_answered(response.warning.as_deref());
-                }
-                self.out.event(Event::TrackerAnnounced {
-                    torrent: id,
-                    url: url.to_string(),
-                    peers: response.peers.len(),
-                });
-                self.add_candidates(id, &response.peers, Source::Tracker);
-                let (trackers, mut cx) = self.tracker_cx();
-                let done = trackers.scrape_after_announce(now, id, &url, &mut cx);
-                self.announce_results(now, done);
-            }
-            AnnouncerEvent::TrackerFailed { url, error } => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.announces.failed(now, &url.to_string(), &error);
-                }
-                self.out.event(Event::TrackerError {
-                    torrent: id,
-                    url: url.to_string(),
-                    error,
-                });
-            }
-            AnnouncerEvent::JobTimedOut(job) => self.trackers.forget_job(id, job),
-            AnnouncerEvent::AllFailed { .. } => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.every_tracker_failed();
-                }
-            }
-            AnnouncerEvent::Stopped => {
-                if let Some(t) = self.torrents.get_mut(&id) {
-                    t.announce_stopped = true;
-                }
-                self.progress_stops(now);
-            }
-        }
-    }
-
-    /// Sends a UDP tracker's datagrams and handles its events.
-    pub(super) fn pump_udp_tracker(&mut self, now: Instant, addr: SocketAddr) {
-        let done = self
-            .trackers
-            .pump_udp(addr, &mut self.torrents, &mut self.out);
-        self.announce_results(now, done);
     }
 
     /// The answer to an HTTP request (an announce's or a scrape's).
@@ -524,9 +379,9 @@ impl Session {
         rid: RequestId,
         result: Result<HttpResponse, TrackerError>,
     ) {
-        let (trackers, mut cx) = self.tracker_cx();
-        let done = trackers.http_response(rid, result, &mut cx);
-        self.announce_results(now, done.into_iter().collect());
+        let (trackers, us, mut cx) = self.tracker_cx();
+        let stopped = trackers.http_answer(now, rid, result, us, &mut cx);
+        self.after_announces(now, stopped);
     }
 
     /// A DNS answer (a tracker's, a scrape's or a magnet's peer's).
@@ -536,19 +391,17 @@ impl Session {
         rid: RequestId,
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     ) {
-        let (trackers, mut cx) = self.tracker_cx();
-        match trackers.resolved(now, rid, result, &mut cx) {
-            Resolved::Announced(done) => self.announce_results(now, done),
-            Resolved::Peers(id, addrs) => self.add_candidates(id, &addrs, Source::User),
-        }
+        let (trackers, us, mut cx) = self.tracker_cx();
+        let stopped = trackers.resolved_answer(now, rid, result, us, &mut cx);
+        self.after_announces(now, stopped);
     }
 
     /// Starts the scrapes due at `now`.
     pub(super) fn scrape_timeout(&mut self, now: Instant) {
         let due = self.torrents_due(now);
-        let (trackers, mut cx) = self.tracker_cx();
-        let done = trackers.scrape_timeout(now, &due, &mut cx);
-        self.announce_results(now, done);
+        let (trackers, us, mut cx) = self.tracker_cx();
+        let stopped = trackers.scrapes_due(now, &due, us, &mut cx);
+        self.after_announces(now, stopped);
     }
 
     /// Our own addresses (never dialled).
@@ -565,21 +418,25 @@ impl Session {
     }
 
     /// The tracker transports, with what of the session they use.
-    pub(super) fn tracker_cx(&mut self) -> (&mut Trackers, TrackerCx<'_>) {
+    fn tracker_cx(&mut self) -> (&mut Trackers, Us, TrackerCx<'_>) {
+        let us = Us {
+            peer_id: self.peer_id,
+            own: self.own_addr(),
+        };
         let cx = TrackerCx {
             torrents: &mut self.torrents,
             config: &self.config,
             rng: &mut self.rng,
             out: &mut self.out,
         };
-        (&mut self.trackers, cx)
+        (&mut self.trackers, us, cx)
     }
 
     /// Sends the DHT's datagrams and hands the peers it found to their torrents.
     pub(super) fn pump_dht(&mut self) {
         let own = self.own_addr();
         if let Some(dht) = self.dht.as_mut() {
-            udp::pump(dht, &mut self.out, &self.by_hash, &mut self.torrents, own);
+            udp::pump(dht, &mut self.out, &mut self.torrents, own);
         }
     }
 
@@ -588,6 +445,59 @@ impl Session {
         if let Some(dht) = &self.dht {
             let shutting_down = self.shutting_down;
             udp::save_state(dht, now, shutting_down, &mut self.timers, &mut self.out);
+        }
+    }
+
+    /// Starts stopping a torrent (see [`Torrents::begin_stop`](super::torrent::table::Torrents)):
+    /// its trackers are told, its connections and dials closed.
+    pub(super) fn begin_stop(&mut self, now: Instant, id: TorrentId) {
+        let deadline = now + self.config.shutdown_timeout;
+        if !self.torrents.begin_stop(now, id, deadline) {
+            return;
+        }
+        self.pump_announcer(now, id);
+        for conn in self.peers.ids_of(id) {
+            self.close_conn(now, conn, PeerCloseReason::Stopped);
+        }
+        for conn in self.peers.dialing_of(id) {
+            self.peers.end_dial(conn);
+            self.out.action(Action::Close { conn });
+        }
+    }
+
+    /// Starts the shutdown (once): every torrent stops, within `shutdown_timeout`.
+    pub(super) fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.timers
+            .set(Timer::Shutdown, now + self.config.shutdown_timeout);
+        self.timers.stop(Timer::DhtSave);
+        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+        for id in ids {
+            self.begin_stop(now, id);
+        }
+    }
+
+    /// Advances stopping torrents (see
+    /// [`Torrents::progress_stop`](super::torrent::table::Torrents)) and the shutdown.
+    pub(super) fn progress_stops(&mut self, now: Instant) {
+        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+        for id in ids {
+            let (jobs, out) = (&mut self.jobs, &mut self.out);
+            if let Some(then) = self.torrents.progress_stop(now, id, jobs, out) {
+                self.stopped(now, id, then);
+            }
+        }
+        if let Some(deadline) = self.timers.get(Timer::Shutdown) {
+            let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped);
+            if all_stopped || now >= deadline {
+                self.shutdown_done = true;
+                self.timers.stop(Timer::Shutdown);
+                self.save_dht_state(now);
+                self.out.event(Event::ShutdownComplete);
+            }
         }
     }
 }

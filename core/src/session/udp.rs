@@ -4,7 +4,6 @@
 //! UDP socket is shared with the UDP trackers: the session routes each datagram to one or the
 //! other.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::SessionConfig;
@@ -16,7 +15,6 @@ use super::timers::{Timer, TimerTable};
 use super::torrent::candidates::Source;
 use super::torrent::table::Torrents;
 use crate::dht::{Dht, DhtEvent, SavedState};
-use crate::id::InfoHash;
 use crate::rng::Rng;
 
 /// Time between saves of the DHT state while running.
@@ -54,13 +52,7 @@ pub(crate) fn start(
 
 /// Sends the DHT's datagrams and handles its events: peers found become candidates of the
 /// public torrent they are for.
-pub(crate) fn pump(
-    dht: &mut Dht,
-    out: &mut Outputs,
-    by_hash: &BTreeMap<InfoHash, TorrentId>,
-    torrents: &mut Torrents,
-    own: OwnAddr,
-) {
+pub(crate) fn pump(dht: &mut Dht, out: &mut Outputs, torrents: &mut Torrents, own: OwnAddr) {
     while let Some(t) = dht.poll_transmit() {
         out.transmit(t);
     }
@@ -79,7 +71,9 @@ pub(crate) fn pump(
         }
     }
     for (info_hash, peers) in found {
-        if let Some(t) = by_hash.get(&info_hash).and_then(|id| torrents.get_mut(id))
+        if let Some(t) = torrents
+            .by_hash(&info_hash)
+            .and_then(|id| torrents.get_mut(&id))
             && !t.private
         {
             t.add_candidates(&peers, Source::Dht, own);
@@ -109,6 +103,18 @@ pub(crate) fn lookups(
             dht.announce(now, t.info_hash, port);
         } else {
             dht.get_peers(now, t.info_hash);
+        }
+    }
+}
+
+/// The DHT node started (`true`) or stopped while torrents run: those that look peers up
+/// do so at once, or no longer.
+pub(crate) fn reschedule(now: Instant, on: bool, torrents: &mut Torrents) {
+    for t in torrents.values_mut() {
+        if !on {
+            t.next_dht = None;
+        } else if t.swarm_started && t.is_active() && !t.private && !t.options.no_outbound {
+            t.next_dht = Some(now);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A torrent's life as its own state sees it: the metadata arriving, the end of the start
 //! check, file priorities, joining the swarm, finishing, stopping. Each step changes the
 //! torrent and says what follows for the rest of the session (its connections, its disk
-//! jobs, the session's tables), which the session's `lifecycle` carries out.
+//! jobs, the session's tables), which the session carries out.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,15 +10,15 @@ use super::{AfterStop, Data, Stage, Torrent};
 use crate::extensions::{PexConfig, PexPool};
 use crate::layout::Layout;
 use crate::metainfo::Metainfo;
-use crate::picker::{Picker, Priority, piece_priorities, piece_priorities_first_last};
-use crate::pieces::PieceSet;
+use crate::picker::{PeerKey, Picker, Priority, piece_priorities, piece_priorities_first_last};
+use crate::pieces::{BlockRef, PieceSet};
 use crate::session::SessionConfig;
 use crate::session::config::TorrentOptions;
 use crate::session::edit::ChangeError;
 use crate::session::error::SessionError;
 use crate::session::event::Event;
 use crate::session::io::{Action, TorrentId};
-use crate::session::lifecycle::MetadataError;
+use crate::session::metadata::MetadataError;
 use crate::session::outputs::Outputs;
 use crate::session::pipeline::PiecePipeline;
 
@@ -36,6 +36,19 @@ pub(crate) enum CheckOver {
         /// It announced and looked peers up already (a magnet that got its metadata).
         swarm_started: bool,
     },
+}
+
+/// What a running torrent's own timers fired (see [`Torrent::fire_timers`]).
+#[derive(Debug)]
+pub(crate) struct Fired {
+    /// Requests the picker gave up on, to cancel.
+    pub(crate) cancels: Vec<(PeerKey, BlockRef)>,
+    /// The choker is due.
+    pub(crate) rechoke: bool,
+    /// The resume data is due for a save, and has changed.
+    pub(crate) save: bool,
+    /// One of the torrent's own rate limits ended a wait.
+    pub(crate) limited: bool,
 }
 
 /// What new file priorities mean for a running torrent.
@@ -172,6 +185,41 @@ impl Torrent {
         self.complete_sent = false;
         let create = files_to_create(layout, &self.options.file_priorities, d.picker.have());
         Ok(Some(NewPriorities::Wanted { create }))
+    }
+
+    /// Fires a running torrent's own timers due at `now` (the picker's request timeouts, the
+    /// choker, the resume save, its rate limits); `None`: it is not running.
+    pub(crate) fn fire_timers(&mut self, now: Instant, config: &SessionConfig) -> Option<Fired> {
+        if self.stage != Stage::Running {
+            return None;
+        }
+        let mut cancels = Vec::new();
+        if let Some(d) = self.data.as_mut()
+            && d.picker.poll_timeout().is_some_and(|at| at <= now)
+        {
+            cancels = d.picker.handle_timeout(now);
+        }
+        let rechoke = self.choker.poll_timeout().is_none_or(|at| at <= now);
+        let save = now >= self.next_save;
+        if save {
+            self.next_save = now + config.resume_save_interval;
+        }
+        let needs_save = self
+            .data
+            .as_ref()
+            .is_some_and(|d| d.pipeline.dirty || d.pipeline.unflushed.count() > 0);
+        // A limit whose wait just ended (see the session's in its timeout).
+        let limited = [&self.down_bucket, &self.up_bucket]
+            .iter()
+            .any(|b| b.ready_at().is_some_and(|at| at <= now));
+        let _ = self.down_bucket.allows(now);
+        let _ = self.up_bucket.allows(now);
+        Some(Fired {
+            cancels,
+            rechoke,
+            save: save && needs_save,
+            limited,
+        })
     }
 
     /// A magnet added stopped: nothing to check, so it is stopped at once.

@@ -10,6 +10,7 @@
 
 pub(crate) mod candidates;
 pub(crate) mod life;
+pub(crate) mod roster;
 pub(crate) mod table;
 pub(crate) mod tracker_list;
 

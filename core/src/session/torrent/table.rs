@@ -12,6 +12,7 @@ use std::ops::Index;
 use std::time::Instant;
 
 use super::Torrent;
+use crate::id::InfoHash;
 use crate::session::io::TorrentId;
 use crate::session::timers::Deadlines;
 
@@ -22,6 +23,10 @@ pub(crate) struct Torrents {
     /// Torrents changed since the last [`Torrents::refresh_deadlines`] (each once).
     dirty: Vec<TorrentId>,
     timers: Deadlines<TorrentId>,
+    /// The torrents the session knows by info-hash (active ones: see `roster`).
+    pub(super) by_hash: BTreeMap<InfoHash, TorrentId>,
+    /// The last torrent id given.
+    pub(super) last_id: u32,
 }
 
 impl Torrents {

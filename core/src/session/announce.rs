@@ -1,0 +1,200 @@
+//! Announcer routing, on the trackers part: carrying a torrent's announce jobs out, handing
+//! the results back to its announcer, and acting on the announcer's events (peers become
+//! candidates, an answer may start a scrape). Every step says whether an announcer reported
+//! its `stopped` announce done, for the session to advance stopping torrents.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::connect::OwnAddr;
+use super::event::Event;
+use super::io::{RequestId, TorrentId};
+use super::torrent::candidates::Source;
+use super::trackers::{AnnounceDone, Resolved, TrackerCx, Trackers};
+use crate::id::PeerId;
+use crate::tracker::{AnnouncerEvent, HttpResponse, TrackerError};
+
+/// Whether an announcer's `stopped` announce finished during a step (a stopping torrent may
+/// be done: the session advances stops).
+#[must_use]
+pub(crate) struct Stopped(pub(crate) bool);
+
+/// Who we are, for announces and for the candidates they return.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Us {
+    /// Our peer id, sent in announces.
+    pub(crate) peer_id: PeerId,
+    /// Our own addresses, never made candidates.
+    pub(crate) own: OwnAddr,
+}
+
+impl Trackers {
+    /// Carries out a torrent's announce jobs and handles its announcer's events.
+    pub(crate) fn pump_announcer(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let mut stopped = false;
+        loop {
+            let Some(a) = cx.torrents.get_mut(&id).and_then(|t| t.announcer.as_mut()) else {
+                return Stopped(stopped);
+            };
+            if let Some(job) = a.poll_job() {
+                let done = self.launch_announce(now, id, job, us.peer_id, cx);
+                stopped |= self.announce_results(now, done, us, cx).0;
+                continue;
+            }
+            let Some(event) = a.poll_event() else {
+                return Stopped(stopped);
+            };
+            stopped |= self.on_announcer_event(now, id, event, us, cx).0;
+        }
+    }
+
+    /// Hands announce results to their announcers, in order.
+    pub(crate) fn announce_results(
+        &mut self,
+        now: Instant,
+        done: Vec<AnnounceDone>,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let mut stopped = false;
+        for done in done {
+            let Some((id, job, result)) = self.job_of(done) else {
+                continue;
+            };
+            if let Some(a) = cx.torrents.get_mut(&id).and_then(|t| t.announcer.as_mut()) {
+                a.handle_result(now, job, result);
+            }
+            stopped |= self.pump_announcer(now, id, us, cx).0;
+        }
+        Stopped(stopped)
+    }
+
+    fn on_announcer_event(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        event: AnnouncerEvent,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        match event {
+            AnnouncerEvent::Announced { url, response } => {
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.announces.answered(now, &url.to_string(), &response);
+                    t.tracker_answered(response.warning.as_deref());
+                }
+                cx.out.event(Event::TrackerAnnounced {
+                    torrent: id,
+                    url: url.to_string(),
+                    peers: response.peers.len(),
+                });
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.add_candidates(&response.peers, Source::Tracker, us.own);
+                }
+                let done = self.scrape_after_announce(now, id, &url, cx);
+                return self.announce_results(now, done, us, cx);
+            }
+            AnnouncerEvent::TrackerFailed { url, error } => {
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.announces.failed(now, &url.to_string(), &error);
+                }
+                cx.out.event(Event::TrackerError {
+                    torrent: id,
+                    url: url.to_string(),
+                    error,
+                });
+            }
+            AnnouncerEvent::JobTimedOut(job) => self.forget_job(id, job),
+            AnnouncerEvent::AllFailed { .. } => {
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.every_tracker_failed();
+                }
+            }
+            AnnouncerEvent::Stopped => {
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.announce_stopped = true;
+                }
+                return Stopped(true);
+            }
+        }
+        Stopped(false)
+    }
+
+    /// Sends a UDP tracker's datagrams and hands its results to the announcers.
+    pub(crate) fn udp_pumped(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let done = self.pump_udp(addr, cx.torrents, cx.out);
+        self.announce_results(now, done, us, cx)
+    }
+
+    /// Fires the UDP trackers' timers due at `now`.
+    pub(crate) fn udp_timeout(&mut self, now: Instant, us: Us, cx: &mut TrackerCx<'_>) -> Stopped {
+        let mut stopped = false;
+        let addrs: Vec<_> = self.udp.keys().copied().collect();
+        for addr in addrs {
+            if let Some(u) = self.udp.get_mut(&addr)
+                && u.poll_timeout().is_some_and(|t| t <= now)
+            {
+                u.handle_timeout(now);
+                stopped |= self.udp_pumped(now, addr, us, cx).0;
+            }
+        }
+        Stopped(stopped)
+    }
+
+    /// The answer to an HTTP request (an announce's or a scrape's).
+    pub(crate) fn http_answer(
+        &mut self,
+        now: Instant,
+        rid: RequestId,
+        result: Result<HttpResponse, TrackerError>,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let done = self.http_response(rid, result, cx);
+        self.announce_results(now, done.into_iter().collect(), us, cx)
+    }
+
+    /// A DNS answer (a tracker's, a scrape's or a magnet's peer's).
+    pub(crate) fn resolved_answer(
+        &mut self,
+        now: Instant,
+        rid: RequestId,
+        result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        match self.resolved(now, rid, result, cx) {
+            Resolved::Announced(done) => self.announce_results(now, done, us, cx),
+            Resolved::Peers(id, addrs) => {
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.add_candidates(&addrs, Source::User, us.own);
+                }
+                Stopped(false)
+            }
+        }
+    }
+
+    /// Starts the scrapes due at `now` (`due`: the torrents due).
+    pub(crate) fn scrapes_due(
+        &mut self,
+        now: Instant,
+        due: &[TorrentId],
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let done = self.scrape_timeout(now, due, cx);
+        self.announce_results(now, done, us, cx)
+    }
+}

@@ -1,0 +1,497 @@
+//! A connection's life, dispatched: the peers part drains a connection (its transmits out,
+//! its next event), and each event goes to the part that owns it (handshake matching in
+//! `handshake`, availability, choking and blocks in `download`, requests from the peer in
+//! `upload`, interest in us in `choke`, extension messages in `metadata` and `pex`); connect
+//! results, accepts, dials and closes go to the connection table (`connect`). Handling an
+//! event may close or drive other connections, so these steps take the whole session; the
+//! decisions are the parts'.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::Session;
+use super::connect::{ConnCx, DialPlan};
+use super::download::Synced;
+use super::error::SessionError;
+use super::event::{Event, PeerCloseReason};
+use super::handshake::{Established, Inbound};
+use super::io::{Action, ConnId, TorrentId};
+use super::metadata::Handled;
+use super::peers::Peer;
+use super::{download, metadata, pex, upload};
+use crate::extensions::{FetchEvent, UT_METADATA, UT_PEX};
+use crate::id::{InfoHash, PeerId};
+use crate::wire::{CloseReason, Event as WireEvent, ExtendedHandshake};
+
+impl Session {
+    /// Drains a connection's transmits into the session's queue and handles its events.
+    pub(super) fn drive(&mut self, now: Instant, conn: ConnId) {
+        while let Some(event) = self
+            .peers
+            .next_event(now, conn, &self.config, &mut self.out)
+        {
+            self.on_wire_event(now, conn, event);
+        }
+    }
+
+    fn on_wire_event(&mut self, now: Instant, conn: ConnId, event: WireEvent) {
+        match event {
+            WireEvent::HandshakeReceived {
+                info_hash, peer_id, ..
+            } => self.on_inbound_handshake(now, conn, info_hash, peer_id),
+            WireEvent::Established { peer_id, .. } => self.on_established(now, conn, peer_id),
+            WireEvent::ExtendedHandshake(h) => {
+                let own = self.own_addr();
+                self.peers
+                    .extended_handshake(conn, &h, &mut self.torrents, own);
+                self.metadata_handshake(now, conn, &h);
+                self.pex_handshake(now, conn, &h);
+            }
+            WireEvent::ExtendedMessage { id, payload } => match self.wire.extensions.name(id) {
+                Some(UT_METADATA) => self.metadata_message(now, conn, &payload),
+                Some(UT_PEX) => self.pex_message(now, conn, &payload),
+                _ => {}
+            },
+            WireEvent::Bitfield | WireEvent::HaveAll | WireEvent::HaveNone => {
+                self.sync_availability(now, conn);
+            }
+            WireEvent::Have(piece) => self.on_have(now, conn, piece),
+            WireEvent::Choked => {
+                if let Some((d, key)) = download::picker_of(conn, &self.peers, &mut self.torrents) {
+                    let _ = d.picker.peer_choked(key);
+                }
+                if let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) {
+                    self.fill_all(now, id);
+                }
+            }
+            WireEvent::Unchoked => {
+                if let Some((d, key)) = download::picker_of(conn, &self.peers, &mut self.torrents) {
+                    d.picker.peer_unchoked(now, key);
+                }
+                self.fill(now, conn);
+            }
+            WireEvent::AllowedFast(piece) => {
+                if let Some((d, key)) = download::picker_of(conn, &self.peers, &mut self.torrents) {
+                    d.picker.allowed_fast(key, piece);
+                }
+                self.fill(now, conn);
+            }
+            WireEvent::PeerInterested | WireEvent::PeerNotInterested => {
+                self.interest_changed(now, conn);
+            }
+            WireEvent::BlockReceived { block, data } => self.on_block(now, conn, block, data),
+            WireEvent::Rejected(block) => {
+                if let Some((d, key)) = download::picker_of(conn, &self.peers, &mut self.torrents) {
+                    d.picker.request_rejected(key, block);
+                }
+            }
+            WireEvent::RequestReceived(_) => self.serve(now, conn),
+            WireEvent::Closed(CloseReason::EncryptedHandshake(e)) => {
+                self.close_conn(now, conn, PeerCloseReason::EncryptedHandshake(e));
+            }
+            WireEvent::Closed(reason) => {
+                self.close_conn(now, conn, PeerCloseReason::Wire(reason));
+            }
+            // Timeouts are the picker's; cancelled requests are skipped when their read
+            // completes.
+            _ => {}
+        }
+    }
+
+    /// Raw bytes of a connection (see [`Peers::raw_input`](super::peers::Peers::raw_input)),
+    /// then its transmits and events.
+    pub(super) fn peer_data(&mut self, now: Instant, conn: ConnId, data: BytesMut) {
+        self.peers.raw_input(now, conn, data, &self.torrents);
+        self.drive(now, conn);
+    }
+
+    /// An inbound connection's handshake named a torrent by info-hash: the connection joins
+    /// it (making room at its limit) or closes.
+    fn on_inbound_handshake(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+    ) {
+        let (torrents, config) = (&self.torrents, &self.config);
+        let id = match self
+            .peers
+            .inbound(info_hash, peer_id, self.peer_id, torrents, config)
+        {
+            Inbound::Refuse(reason) => return self.close_conn(now, conn, reason),
+            Inbound::Join(id) => id,
+            Inbound::Full(id) => {
+                if !self.evict(now, |other, p| other != conn && p.torrent == Some(id)) {
+                    return self.close_conn(now, conn, PeerCloseReason::Limit);
+                }
+                id
+            }
+        };
+        let Some(t) = self.torrents.get(&id) else {
+            return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
+        };
+        if let Err(reason) = self.peers.join(now, conn, id, t) {
+            self.close_conn(now, conn, reason);
+        }
+    }
+
+    /// A connection's handshake finished: refused, or established in its torrent (joining
+    /// the picker and the peer exchange).
+    fn on_established(&mut self, now: Instant, conn: ConnId, peer_id: PeerId) {
+        match self
+            .peers
+            .established(conn, peer_id, self.peer_id, &self.torrents)
+        {
+            Established::Gone => return,
+            Established::Refuse(reason) => return self.close_conn(now, conn, reason),
+            Established::Keep { twin: Some(twin) } => {
+                self.close_conn(now, twin, PeerCloseReason::Duplicate);
+            }
+            Established::Keep { twin: None } => {}
+        }
+        if self
+            .peers
+            .establish(now, conn, &mut self.torrents, &mut self.out)
+            .is_none()
+        {
+            return;
+        }
+        self.register_with_picker(now, conn);
+        let own = self.own_addr();
+        pex::connected(&self.peers, &mut self.torrents, own, conn);
+    }
+
+    /// The result of a connect.
+    pub(super) fn connected(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        result: Result<(), std::io::ErrorKind>,
+    ) {
+        let cx = ConnCx {
+            config: &self.config,
+            wire: &self.wire,
+            rng: &mut self.rng,
+        };
+        let (torrents, out) = (&mut self.torrents, &mut self.out);
+        if self.peers.connected(now, conn, result, torrents, out, cx) {
+            self.drive(now, conn);
+        }
+    }
+
+    /// Connects that took too long.
+    pub(super) fn expire_dials(&mut self, now: Instant) {
+        let due = self.peers.due_now(now, &self.torrents, &self.config);
+        for conn in self.peers.expired_dials(due, now, &self.config) {
+            self.out.action(Action::Close { conn });
+            self.connected(now, conn, Err(std::io::ErrorKind::TimedOut));
+        }
+    }
+
+    /// The runtime saw the socket close.
+    pub(super) fn socket_closed(&mut self, now: Instant, conn: ConnId) {
+        if self.peers.dial_closed(now, conn, &mut self.torrents) {
+            return;
+        }
+        let reason = PeerCloseReason::Wire(CloseReason::RemoteClosed);
+        self.drop_conn(now, conn, reason, false);
+    }
+
+    /// Closes a connection on our initiative.
+    pub(super) fn close_conn(&mut self, now: Instant, conn: ConnId, reason: PeerCloseReason) {
+        self.drop_conn(now, conn, reason, true);
+    }
+
+    /// Removes a connection (see [`Peers::drop_conn`](super::peers::Peers)) and tells the
+    /// runtime (`send_close`); its torrent's metadata fetch, peer exchange, choker and
+    /// requests carry on without it.
+    fn drop_conn(&mut self, now: Instant, conn: ConnId, reason: PeerCloseReason, send_close: bool) {
+        if self.peers.get(conn).is_none() {
+            return;
+        }
+        if send_close {
+            self.out.action(Action::Close { conn });
+        }
+        let (torrents, config, out) = (&mut self.torrents, &self.config, &mut self.out);
+        let Some(gone) = self
+            .peers
+            .drop_conn(now, conn, reason, torrents, config, out)
+        else {
+            return;
+        };
+        let id = gone.torrent;
+        self.metadata_peer_gone(now, id, conn);
+        if let (Some(t), Some(addr)) = (self.torrents.get_mut(&id), gone.listen_addr) {
+            t.pex.peer_disconnected(addr);
+        }
+        if gone.rechoke {
+            self.rechoke(now, id);
+        }
+        self.fill_all(now, id);
+    }
+
+    /// Closes the least useful connection `eligible` allows to make room for a newcomer (see
+    /// `evict`); `false`: every one keeps its slot.
+    fn evict(&mut self, now: Instant, eligible: impl Fn(ConnId, &Peer) -> bool) -> bool {
+        let grace = self.config.interest_grace;
+        let Some((conn, _)) = self.peers.least_useful(now, grace, eligible) else {
+            return false;
+        };
+        self.close_conn(now, conn, PeerCloseReason::Evicted);
+        true
+    }
+
+    /// Dials candidates while the limits allow (see
+    /// [`Peers::dial_plan`](super::peers::Peers::dial_plan)); at a limit, a candidate ready to
+    /// dial replaces the least useful connection, or at the half-open limit the oldest dial
+    /// past its patience (see `SessionConfig::dial_patience` and `dial_patience_outranked`).
+    pub(super) fn dial(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+        for id in ids {
+            loop {
+                let (evict_any, evict_own) =
+                    match self.peers.dial_plan(now, id, &self.torrents, &self.config) {
+                        DialPlan::Next => break,
+                        DialPlan::HalfOpen => {
+                            let (torrents, config) = (&self.torrents, &self.config);
+                            let Some(stale) = self.peers.stale_for(now, id, torrents, config)
+                            else {
+                                break;
+                            };
+                            self.out.action(Action::Close { conn: stale });
+                            self.connected(now, stale, Err(std::io::ErrorKind::TimedOut));
+                            continue;
+                        }
+                        DialPlan::Dial {
+                            evict_any,
+                            evict_own,
+                        } => (evict_any, evict_own),
+                    };
+                if evict_any && !self.evict(now, |_, _| true) {
+                    return;
+                }
+                if evict_own && !self.evict(now, |_, p| p.torrent == Some(id)) {
+                    break;
+                }
+                let Some(t) = self.torrents.get_mut(&id) else {
+                    break;
+                };
+                let (config, out) = (&self.config, &mut self.out);
+                if self.peers.dial_next(now, id, t, config, out).is_none() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// An inbound socket: a connection waiting for the peer's handshake, if limits allow. At
+    /// the pending-inbound or overall limit it replaces the least useful connection (see
+    /// `evict`); a penalised address is refused.
+    pub(super) fn accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
+        if self.shutting_down || !self.peers.may_accept(now, remote, &self.config) {
+            return None;
+        }
+        if self.peers.pending_inbound() >= self.config.max_pending_inbound
+            && !self.evict(now, |_, p| p.torrent.is_none())
+        {
+            return None;
+        }
+        if self.peers.total() >= self.config.max_connections && !self.evict(now, |_, _| true) {
+            return None;
+        }
+        let cx = ConnCx {
+            config: &self.config,
+            wire: &self.wire,
+            rng: &mut self.rng,
+        };
+        Some(self.peers.open_inbound(now, remote, cx))
+    }
+
+    /// A peer became interested or not interested in us: a rechoke if it changes a slot.
+    pub(super) fn interest_changed(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.get(conn) else {
+            return;
+        };
+        let Some(id) = peer.torrent else {
+            return;
+        };
+        let config = &self.config;
+        let needs = self
+            .torrents
+            .get(&id)
+            .is_some_and(|t| t.interest_needs_rechoke(id, peer, &self.peers, config));
+        if needs {
+            self.rechoke(now, id);
+        }
+    }
+
+    /// A peer's extended handshake, for peer exchange (see [`pex::handshake`]).
+    pub(super) fn pex_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
+        let own = self.own_addr();
+        let (peers, torrents, on) = (&mut self.peers, &mut self.torrents, self.config.pex);
+        if pex::handshake(now, conn, h, peers, torrents, own, on) {
+            self.drive(now, conn);
+        }
+    }
+
+    /// A `ut_pex` message (see [`pex::message`]).
+    pub(super) fn pex_message(&mut self, now: Instant, conn: ConnId, payload: &[u8]) {
+        // While the session's PEX is off, messages are not read.
+        if !self.config.pex {
+            return;
+        }
+        let own = self.own_addr();
+        let (peers, torrents, out) = (&self.peers, &mut self.torrents, &mut self.out);
+        if let Err(reason) = pex::message(now, conn, payload, peers, torrents, own, out) {
+            self.close_conn(now, conn, reason);
+        }
+    }
+
+    /// Sends the `ut_pex` messages due at `now`.
+    pub(super) fn pex_timeout(&mut self, now: Instant) {
+        let mut due = self.peers.due_now(now, &self.torrents, &self.config);
+        due.retain(|conn| pex::is_due(&self.peers, *conn, now));
+        for conn in due {
+            if pex::send(now, conn, &mut self.peers, &self.torrents, self.config.pex) {
+                self.drive(now, conn);
+            }
+        }
+    }
+
+    /// Registers an established connection with its torrent's picker, then syncs what the
+    /// peer has.
+    pub(super) fn register_with_picker(&mut self, now: Instant, conn: ConnId) {
+        if download::register_with_picker(now, conn, &mut self.peers, &mut self.torrents) {
+            self.sync_availability(now, conn);
+        }
+    }
+
+    /// Gives the picker the peer's whole piece set: both seeds close; else interest and
+    /// requests follow.
+    pub(super) fn sync_availability(&mut self, now: Instant, conn: ConnId) {
+        match download::sync_availability(conn, &mut self.peers, &mut self.torrents) {
+            Synced::Nothing => {}
+            Synced::BothSeeds => self.close_conn(now, conn, PeerCloseReason::BothSeeds),
+            Synced::Fill => {
+                self.update_interest(now, conn);
+                self.fill(now, conn);
+            }
+        }
+    }
+
+    /// The peer has a new piece.
+    pub(super) fn on_have(&mut self, now: Instant, conn: ConnId, piece: u32) {
+        if download::on_have(now, conn, piece, &mut self.peers, &mut self.torrents) {
+            self.fill(now, conn);
+        }
+    }
+
+    /// Sends `interested` or `not interested` as the picker says.
+    pub(super) fn update_interest(&mut self, now: Instant, conn: ConnId) {
+        download::update_interest(now, conn, &mut self.peers, &self.torrents);
+    }
+
+    /// The runtime wrote `bytes` of `conn`'s transmits to its socket: serving resumes if that
+    /// ended a stall.
+    pub(super) fn peer_sent(&mut self, now: Instant, conn: ConnId, bytes: usize) {
+        if !self.config.send_accounting || bytes == 0 {
+            return;
+        }
+        let cap = self.config.max_send_backlog;
+        let Some(peer) = self.peers.get_mut(conn) else {
+            return;
+        };
+        if peer.upload.sent(now, bytes, cap) {
+            self.serve(now, conn);
+            self.drive(now, conn);
+        }
+    }
+
+    /// Closes the connections whose send backlog made no progress for `send_stall_timeout`.
+    pub(super) fn expire_send_stalls(&mut self, now: Instant) {
+        let mut stalled = self.peers.due_now(now, &self.torrents, &self.config);
+        stalled.retain(|conn| upload::is_stalled(&self.peers, *conn, now, &self.config));
+        for conn in stalled {
+            self.close_conn(now, conn, PeerCloseReason::SendStalled);
+        }
+    }
+
+    /// A peer's extended handshake, for a magnet torrent's metadata fetch.
+    pub(super) fn metadata_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
+        if let Some(id) = metadata::handshake(now, conn, h, &self.peers, &mut self.torrents) {
+            self.pump_fetcher(now, id);
+        }
+    }
+
+    /// A ut_metadata message (see [`metadata::message`]).
+    pub(super) fn metadata_message(&mut self, now: Instant, conn: ConnId, payload: &Bytes) {
+        match metadata::message(now, conn, payload, &mut self.peers, &mut self.torrents) {
+            Handled::Nothing => {}
+            Handled::Close(reason) => self.close_conn(now, conn, reason),
+            Handled::Answered => self.drive(now, conn),
+            Handled::Fetch(id) => self.pump_fetcher(now, id),
+        }
+    }
+
+    /// A connection of a magnet torrent closed: its pending requests go elsewhere.
+    pub(super) fn metadata_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
+        if let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
+            fetcher.remove_peer(now, conn);
+            self.pump_fetcher(now, id);
+        }
+    }
+
+    /// Fires the fetchers' deadlines due at `now`.
+    pub(super) fn metadata_timeout(&mut self, now: Instant) {
+        let due = self.torrents_due(now);
+        for id in metadata::due(now, &due, &self.torrents) {
+            if let Some(f) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
+                f.handle_timeout(now);
+            }
+            self.pump_fetcher(now, id);
+        }
+    }
+
+    /// Sends a fetcher's requests and acts on its events: a peer proved wrong is banned and
+    /// closed (see [`metadata::ban_source`]); verified info bytes make the torrent a full one.
+    fn pump_fetcher(&mut self, now: Instant, id: TorrentId) {
+        loop {
+            let Some((sends, event)) = self.torrents.get_mut(&id).and_then(metadata::poll_fetcher)
+            else {
+                return;
+            };
+            for (conn, payload) in sends {
+                if let Some(p) = self.peers.get_mut(conn) {
+                    let _ = p.conn.send_extended(now, UT_METADATA, payload);
+                }
+                self.drive(now, conn);
+            }
+            match event {
+                None => return,
+                Some(FetchEvent::DropPeer { peer, fault }) => {
+                    let (torrents, out) = (&mut self.torrents, &mut self.out);
+                    let reason = metadata::ban_source(id, peer, fault, &self.peers, torrents, out);
+                    self.close_conn(now, peer, reason);
+                }
+                Some(FetchEvent::Complete(info)) => {
+                    let (torrents, out) = (&mut self.torrents, &mut self.out);
+                    if let Some(meta) = metadata::complete(id, &info, torrents, out)
+                        && let Err(e) = self.set_metadata_inner(now, id, Arc::new(meta))
+                    {
+                        self.out.event(Event::Error {
+                            torrent: Some(id),
+                            error: SessionError::Metadata(e),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

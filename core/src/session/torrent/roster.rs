@@ -1,0 +1,152 @@
+//! The torrents as the session's tables see them: adding one (ids, the info-hash index),
+//! taking a stopped one back, dropping one, and a stop's steps that touch the index or the
+//! disk jobs. Only active torrents are found by info-hash (inbound handshakes, the DHT).
+
+use std::time::Instant;
+
+use super::table::Torrents;
+use super::{AfterStop, Stage, Torrent};
+use crate::id::InfoHash;
+use crate::rng::Rng;
+use crate::session::SessionConfig;
+use crate::session::config::{AddTorrentError, TorrentOptions, TorrentSource};
+use crate::session::control::ControlError;
+use crate::session::event::Event;
+use crate::session::io::TorrentId;
+use crate::session::outputs::Outputs;
+use crate::session::pipeline::Jobs;
+
+impl Torrents {
+    /// The active torrent with `info_hash`.
+    pub(crate) fn by_hash(&self, info_hash: &InfoHash) -> Option<TorrentId> {
+        self.by_hash.get(info_hash).copied()
+    }
+
+    /// Adds a torrent from `source` (a duplicate info-hash, or more file priorities than
+    /// files, is refused) and reports it.
+    pub(crate) fn add(
+        &mut self,
+        now: Instant,
+        source: &TorrentSource,
+        options: TorrentOptions,
+        config: &SessionConfig,
+        rng: &mut Rng,
+        out: &mut Outputs,
+    ) -> Result<TorrentId, AddTorrentError> {
+        let info_hash = source.info_hash();
+        if self.by_hash.contains_key(&info_hash) {
+            return Err(AddTorrentError::Duplicate(info_hash));
+        }
+        if let TorrentSource::Metainfo(meta) = source
+            && options.file_priorities.len() > meta.files().len()
+        {
+            return Err(AddTorrentError::FilePriorities {
+                files: meta.files().len(),
+                given: options.file_priorities.len(),
+            });
+        }
+        self.last_id += 1;
+        let id = TorrentId(self.last_id);
+        let torrent = Torrent::new(now, source, options, config, rng);
+        self.insert(id, torrent);
+        self.by_hash.insert(info_hash, id);
+        out.event(Event::TorrentAdded {
+            torrent: id,
+            info_hash,
+        });
+        Ok(id)
+    }
+
+    /// Takes a stopped torrent back into the info-hash index and resets its swarm state.
+    pub(crate) fn rejoin(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        config: &SessionConfig,
+    ) -> Result<(), ControlError> {
+        let info_hash = self
+            .get(&id)
+            .ok_or(ControlError::UnknownTorrent(id))?
+            .info_hash;
+        match self.by_hash.get(&info_hash) {
+            Some(&other) if other != id => return Err(ControlError::Duplicate(info_hash)),
+            _ => {}
+        }
+        self.by_hash.insert(info_hash, id);
+        if let Some(t) = self.get_mut(&id) {
+            t.rejoin(now, config);
+        }
+        Ok(())
+    }
+
+    /// Drops a stopped torrent and reports it.
+    pub(crate) fn forget(&mut self, id: TorrentId, out: &mut Outputs) {
+        let Some(t) = self.remove(&id) else {
+            return;
+        };
+        self.unlist(id, t.info_hash);
+        out.event(Event::TorrentRemoved {
+            torrent: id,
+            info_hash: t.info_hash,
+        });
+    }
+
+    /// Removes `info_hash` from the index if it names `id`.
+    fn unlist(&mut self, id: TorrentId, info_hash: InfoHash) {
+        if self.by_hash.get(&info_hash) == Some(&id) {
+            self.by_hash.remove(&info_hash);
+        }
+    }
+
+    /// A magnet added stopped: nothing to check, so it is stopped at once.
+    pub(crate) fn stop_held(&mut self, id: TorrentId, out: &mut Outputs) {
+        let Some(t) = self.get_mut(&id) else {
+            return;
+        };
+        t.stop_held();
+        let info_hash = t.info_hash;
+        self.unlist(id, info_hash);
+        out.event(Event::TorrentStopped { torrent: id });
+    }
+
+    /// Starts stopping a torrent (see [`Torrent::begin_stop`]); it leaves the info-hash
+    /// index. Returns whether it was active.
+    pub(crate) fn begin_stop(&mut self, now: Instant, id: TorrentId, deadline: Instant) -> bool {
+        let Some(t) = self.get_mut(&id) else {
+            return false;
+        };
+        if !t.begin_stop(now, deadline) {
+            return false;
+        }
+        let info_hash = t.info_hash;
+        self.by_hash.remove(&info_hash);
+        true
+    }
+
+    /// Advances a stopping torrent (see [`Torrent::progress_stop`]), saving first when it
+    /// asks. Returns what to do now that it stopped (`None`: not stopped).
+    pub(crate) fn progress_stop(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        jobs: &mut Jobs,
+        out: &mut Outputs,
+    ) -> Option<AfterStop> {
+        let stopping = self
+            .get(&id)
+            .is_some_and(|t| matches!(t.stage, Stage::Stopping { .. }));
+        if !stopping {
+            return None;
+        }
+        if self
+            .get_mut(&id)
+            .is_some_and(|t| t.progress_stop(now, id, out))
+        {
+            jobs.start_save(id, self, out);
+        }
+        match self.get_mut(&id) {
+            Some(t) if t.stage == Stage::Stopped => Some(std::mem::take(&mut t.after_stop)),
+            _ => None,
+        }
+    }
+}
