@@ -91,7 +91,7 @@ fn shown_error(sim: &mut Sim, node: usize, t: TorrentId) -> Option<(TorrentError
         .session()
         .torrent_snapshot(now, t, SnapshotDetail::default())
         .expect("torrent");
-    snap.error.map(|e| (e.kind, e.message))
+    snap.error.map(|e| (e.kind(), e.to_string()))
 }
 
 /// The pieces node `node`'s last saved resume data claims for `t`; panics if one of them is

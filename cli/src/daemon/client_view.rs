@@ -104,12 +104,12 @@ pub(super) fn view(
             })
             .or_else(|| {
                 snap.and_then(|s| s.error.as_ref()).map(|e| TorrentError {
-                    kind: match e.kind {
+                    kind: match e.kind() {
                         TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
                         TorrentErrorKind::TrackerError => ErrorKind::TrackerError,
                         _ => ErrorKind::Local,
                     },
-                    message: e.message.clone(),
+                    message: e.to_string(),
                 })
             }),
         download_dir: entry.dir.clone(),
@@ -209,7 +209,7 @@ fn tracker_view(t: &TrackerStatus, now: Instant, unix: u64) -> TrackerView {
                 None => format!("Success ({peers} peers)"),
             },
         ),
-        Some(AnnounceResult::Failed(m)) => (false, m.clone()),
+        Some(failed @ AnnounceResult::Failed(_)) => (false, failed.to_string()),
         None => (false, String::new()),
     };
     TrackerView {

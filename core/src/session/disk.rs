@@ -380,7 +380,7 @@ impl Torrent {
 
     /// A disk job other than a read failed: no flush or save is in progress any more, the
     /// error is the torrent's, and a stop no longer waits for a save.
-    fn disk_failed_stop(&mut self, failed: &FailedJob, error: &StorageError) {
+    fn disk_failed_stop(&mut self, failed: &FailedJob, error: &Arc<StorageError>) {
         // A failed read is no part of a save: one in flight goes on.
         if let Some(d) = self.data.as_mut()
             && !matches!(failed, FailedJob::Read { .. })
@@ -392,7 +392,7 @@ impl Torrent {
                 d.pipeline.checks = d.pipeline.checks.saturating_sub(1);
             }
         }
-        self.disk_failed(error);
+        self.disk_failed(error.clone());
         // A failed save must not keep a stop waiting for it.
         if let Stage::Stopping { deadline, .. } = self.stage {
             self.stage = Stage::Stopping {

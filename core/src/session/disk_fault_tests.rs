@@ -160,8 +160,8 @@ fn a_read_error_stops_the_seed_with_a_disk_error_that_a_start_clears() {
         .unwrap()
         .error
         .expect("the torrent's error");
-    assert_eq!(error.kind, TorrentErrorKind::Disk);
-    assert!(error.message.contains("reading t.bin"), "{}", error.message);
+    assert_eq!(error.kind(), TorrentErrorKind::Disk);
+    assert!(error.to_string().contains("reading t.bin"), "{error}");
     // The data was not lost: the stop saved every piece.
     let layout = crate::layout::Layout::new(PIECE, [(full, false)]).unwrap();
     let saved = ResumeData::decode(seen.saved.last().unwrap(), &layout).unwrap();

@@ -114,8 +114,8 @@ pub use io::{
 };
 pub use metadata::MetadataError;
 pub use snapshot::{
-    AnnounceResult, PeerInfo, PeerSource, SnapshotDetail, TorrentError, TorrentErrorKind,
-    TorrentSnapshot, TrackerStatus,
+    AnnounceResult, MAX_TRACKER_MESSAGE, PeerInfo, PeerSource, SnapshotDetail, TorrentError,
+    TorrentErrorKind, TorrentSnapshot, TrackerStatus,
 };
 
 use crate::dht::Dht;

@@ -4,6 +4,7 @@
 //! A [`TorrentSnapshot`] is built on request from the state the session keeps anyway (nothing
 //! is updated per event for it), and only the costly parts a [`SnapshotDetail`] asks for.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,8 +21,9 @@ use crate::storage::StorageError;
 use crate::tracker::{AnnounceResponse, TrackerError, TrackerUrl, UdpError};
 use crate::wire::transport::Transport;
 
-/// The longest tracker message kept (trackers are hostile).
-const MAX_MESSAGE: usize = 512;
+/// The most characters of a tracker's text shown (trackers are hostile): a warning, or the
+/// message of a failed announce.
+pub const MAX_TRACKER_MESSAGE: usize = 512;
 
 /// Which costly parts of a [`TorrentSnapshot`] to build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,14 +67,53 @@ pub struct TorrentSnapshot {
     pub trackers: Vec<TrackerStatus>,
 }
 
-/// What is wrong with a torrent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TorrentError {
-    /// Where it comes from.
-    pub kind: TorrentErrorKind,
-    /// The message for the user.
-    pub message: String,
+/// What is wrong with a torrent. Its `Display` is the message for the user (a tracker's text
+/// cut at [`MAX_TRACKER_MESSAGE`] characters).
+///
+/// Storage errors are shared (`Arc`) so snapshots stay `Clone`; two errors are equal when
+/// they say the same thing.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum TorrentError {
+    /// A tracker answered with this warning (the announce still worked).
+    TrackerWarning(String),
+    /// Every tracker failed the last announce round, the latest by refusing (an error
+    /// status, a `failure reason`, a UDP tracker error): that refusal.
+    TrackerRefused(TrackerError),
+    /// A disk job failed (reading, writing, checking, saving).
+    Disk(Arc<StorageError>),
 }
+
+impl TorrentError {
+    /// Where it comes from.
+    pub fn kind(&self) -> TorrentErrorKind {
+        match self {
+            Self::TrackerWarning(_) => TorrentErrorKind::TrackerWarning,
+            Self::TrackerRefused(_) => TorrentErrorKind::TrackerError,
+            Self::Disk(_) => TorrentErrorKind::Disk,
+        }
+    }
+}
+
+impl fmt::Display for TorrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TrackerWarning(w) => f.write_str(&cut(w)),
+            Self::TrackerRefused(e) => f.write_str(&cut(&e.to_string())),
+            Self::Disk(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl PartialEq for TorrentError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for TorrentError {}
+
+impl std::error::Error for TorrentError {}
 
 /// Where a [`TorrentError`] comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +125,11 @@ pub enum TorrentErrorKind {
     TrackerError,
     /// A disk job failed (reading, writing, checking, saving).
     Disk,
+}
+
+/// A tracker's text as shown: at most [`MAX_TRACKER_MESSAGE`] characters.
+fn cut(text: &str) -> String {
+    text.chars().take(MAX_TRACKER_MESSAGE).collect()
 }
 
 /// One established peer connection.
@@ -169,11 +215,27 @@ pub enum AnnounceResult {
     Ok {
         /// Peers it gave.
         peers: usize,
-        /// Its warning, if any.
+        /// Its warning, if any (at most [`MAX_TRACKER_MESSAGE`] characters).
         warning: Option<String>,
     },
-    /// It failed (its message).
-    Failed(String),
+    /// It failed. `Display` shows its message cut at [`MAX_TRACKER_MESSAGE`] characters.
+    Failed(TrackerError),
+}
+
+impl fmt::Display for AnnounceResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ok {
+                peers,
+                warning: None,
+            } => write!(f, "{peers} peers"),
+            Self::Ok {
+                peers,
+                warning: Some(w),
+            } => write!(f, "{peers} peers (warning: {w})"),
+            Self::Failed(e) => f.write_str(&cut(&e.to_string())),
+        }
+    }
 }
 
 /// The trackers' latest announce outcomes of one torrent, by announce URL (as listed).
@@ -204,10 +266,7 @@ impl AnnounceLog {
         };
         let result = AnnounceResult::Ok {
             peers: response.peers.len(),
-            warning: response
-                .warning
-                .as_ref()
-                .map(|w| w.chars().take(MAX_MESSAGE).collect()),
+            warning: response.warning.as_ref().map(|w| cut(w)),
         };
         self.trackers.insert(
             url.to_owned(),
@@ -233,24 +292,22 @@ impl AnnounceLog {
                         | TrackerError::Response(_)
                         | TrackerError::Udp(UdpError::Tracker(_))
                 ),
-                result: AnnounceResult::Failed(
-                    error.to_string().chars().take(MAX_MESSAGE).collect(),
-                ),
+                result: AnnounceResult::Failed(error.clone()),
                 counts,
             },
         );
     }
 
     /// The latest failure, if it was a tracker's own answer (an error status, a `failure
-    /// reason`, a UDP error): its message.
-    pub(crate) fn last_refusal(&self) -> Option<&str> {
+    /// reason`, a UDP error): that error.
+    pub(crate) fn last_refusal(&self) -> Option<&TrackerError> {
         let latest = self
             .trackers
             .values()
             .filter(|l| matches!(l.result, AnnounceResult::Failed(_)))
             .max_by_key(|l| l.at)?;
         match &latest.result {
-            AnnounceResult::Failed(m) if latest.refused => Some(m),
+            AnnounceResult::Failed(e) if latest.refused => Some(e),
             _ => None,
         }
     }
@@ -262,15 +319,12 @@ impl Torrent {
     pub(crate) fn tracker_answered(&mut self, warning: Option<&str>) {
         let tracker_kind = self.error.as_ref().is_none_or(|e| {
             matches!(
-                e.kind,
+                e.kind(),
                 TorrentErrorKind::TrackerWarning | TorrentErrorKind::TrackerError
             )
         });
         if tracker_kind {
-            self.error = warning.map(|w| TorrentError {
-                kind: TorrentErrorKind::TrackerWarning,
-                message: w.chars().take(MAX_MESSAGE).collect(),
-            });
+            self.error = warning.map(|w| TorrentError::TrackerWarning(cut(w)));
         }
     }
 
@@ -281,25 +335,19 @@ impl Torrent {
         if self
             .error
             .as_ref()
-            .is_some_and(|e| e.kind == TorrentErrorKind::Disk)
+            .is_some_and(|e| e.kind() == TorrentErrorKind::Disk)
         {
             return;
         }
-        let Some(message) = self.announces.last_refusal() else {
+        let Some(refusal) = self.announces.last_refusal() else {
             return;
         };
-        self.error = Some(TorrentError {
-            kind: TorrentErrorKind::TrackerError,
-            message: message.chars().take(MAX_MESSAGE).collect(),
-        });
+        self.error = Some(TorrentError::TrackerRefused(refusal.clone()));
     }
 
     /// A disk job failed: that is the torrent's error from now on.
-    pub(crate) fn disk_failed(&mut self, error: &StorageError) {
-        self.error = Some(TorrentError {
-            kind: TorrentErrorKind::Disk,
-            message: error.to_string(),
-        });
+    pub(crate) fn disk_failed(&mut self, error: Arc<StorageError>) {
+        self.error = Some(TorrentError::Disk(error));
     }
 
     /// Started or checked again: a disk error is over (it comes back if the disk still
@@ -308,7 +356,7 @@ impl Torrent {
         if self
             .error
             .as_ref()
-            .is_some_and(|e| e.kind == TorrentErrorKind::Disk)
+            .is_some_and(|e| e.kind() == TorrentErrorKind::Disk)
         {
             self.error = None;
         }

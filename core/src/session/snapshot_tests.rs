@@ -198,12 +198,12 @@ fn tracker_status_and_the_torrent_error_follow_the_announces() {
     answer_announce(&mut s, now, pending, b"d14:failure reason6:deniede");
     let snap = s.torrent_snapshot(now, t, ALL).unwrap();
     let error = snap.error.expect("every tracker failed");
-    assert_eq!(error.kind, TorrentErrorKind::TrackerError);
-    assert!(error.message.contains("denied"), "{}", error.message);
+    assert_eq!(error.kind(), TorrentErrorKind::TrackerError);
+    assert!(error.to_string().contains("denied"), "{error}");
     assert_eq!(snap.trackers[0].last_announce, Some(now));
     assert!(matches!(
         &snap.trackers[0].last_result,
-        Some(AnnounceResult::Failed(m)) if m.contains("denied")
+        Some(AnnounceResult::Failed(m)) if m.to_string().contains("denied")
     ));
 
     // Time passes until the announcer tries again.
@@ -231,8 +231,8 @@ fn tracker_status_and_the_torrent_error_follow_the_announces() {
     );
     let snap = s.torrent_snapshot(retry, t, ALL).unwrap();
     let error = snap.error.expect("the warning");
-    assert_eq!(error.kind, TorrentErrorKind::TrackerWarning);
-    assert_eq!(error.message, "slow");
+    assert_eq!(error.kind(), TorrentErrorKind::TrackerWarning);
+    assert_eq!(error.to_string(), "slow");
     let tracker = &snap.trackers[0];
     assert_eq!(tracker.last_announce, Some(retry));
     assert_eq!(
@@ -274,8 +274,8 @@ fn a_failed_disk_job_is_the_torrents_error() {
         .unwrap()
         .error
         .expect("the disk error");
-    assert_eq!(error.kind, TorrentErrorKind::Disk);
-    assert!(!error.message.is_empty());
+    assert_eq!(error.kind(), TorrentErrorKind::Disk);
+    assert!(!error.to_string().is_empty());
 }
 
 #[test]
@@ -293,6 +293,34 @@ fn an_unreachable_tracker_shows_in_its_status_only() {
     assert_eq!(snap.error, None);
     assert!(matches!(
         &snap.trackers[0].last_result,
-        Some(AnnounceResult::Failed(m)) if m.contains("connection refused")
+        Some(AnnounceResult::Failed(m)) if m.to_string().contains("connection refused")
     ));
+}
+
+#[test]
+fn a_refusal_is_typed_and_shown_cut_at_the_limit() {
+    let now = Instant::now();
+    let (mut s, t, pending) = partial(&[], now);
+    let reason = "x".repeat(2 * crate::session::MAX_TRACKER_MESSAGE);
+    let body = format!("d14:failure reason{}:{reason}e", reason.len());
+    answer_announce(&mut s, now, pending, body.as_bytes());
+    let snap = s.torrent_snapshot(now, t, ALL).unwrap();
+    let error = snap.error.expect("every tracker failed");
+    let crate::session::TorrentError::TrackerRefused(refusal) = &error else {
+        panic!("a tracker's refusal: {error:?}");
+    };
+    assert!(matches!(
+        refusal,
+        crate::tracker::TrackerError::Response(crate::tracker::http::ResponseError::Failure(r))
+            if *r == reason
+    ));
+    assert_eq!(
+        error.to_string().chars().count(),
+        crate::session::MAX_TRACKER_MESSAGE
+    );
+    let Some(result) = &snap.trackers[0].last_result else {
+        panic!("an announce result");
+    };
+    assert!(matches!(result, AnnounceResult::Failed(e) if *e == *refusal));
+    assert_eq!(result.to_string(), error.to_string());
 }
