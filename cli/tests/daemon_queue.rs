@@ -6,7 +6,8 @@
 //! (`queue-move-*`, `topPrio`, `increasePrio`); a ratio limit of 0 stops a torrent as it
 //! completes, a ratio of 0.5 once a leecher took half of it (both `isFinished`); a restart
 //! keeps the order, the settings and the finished torrents, and a manual start lifts the
-//! ratio limit that stopped one, as Transmission does.
+//! ratio limit that stopped one, as Transmission does. With qBittorrent's `max_ratio_act`, a
+//! seed at its share limit is removed, with or without its files.
 //!
 //! `transmission-remote` 3.00 has no queue options: the queue moves go through
 //! `transmission-rpc`, the ratio limits through `transmission-remote -sr`.
@@ -153,6 +154,25 @@ assert get(hash_a)["status"] == 0
 print("second run ok")
 "#;
 
+/// qBittorrent's `max_ratio_act`: a seed that reaches the session's ratio (0: at once) is
+/// removed (1), then removed with its files (3).
+const REMOVE_AT_RATIO: &str = r#"
+import os
+keep_torrent, gone_torrent, keep_data, gone_data = sys.argv[2:6]
+qb.app_set_preferences({"max_ratio_enabled": True, "max_ratio": 0, "max_ratio_act": 1})
+assert qb.app_preferences()["max_ratio_act"] == 1
+assert qb.torrents_add(torrent_files=keep_torrent) == "Ok."
+until("the first seed removed", lambda: qb.torrents_info() == [])
+assert os.path.exists(keep_data), "removed without its files"
+qb.app_set_preferences({"max_ratio_act": 3})
+assert qb.torrents_add(torrent_files=gone_torrent) == "Ok."
+until("the second seed removed", lambda: qb.torrents_info() == [])
+until("its files deleted", lambda: not os.path.exists(gone_data), 10)
+assert os.path.exists(keep_data)
+assert tr.get_torrents() == []
+print("remove ok")
+"#;
+
 fn python(python: &str, script: &str, args: &[&str]) {
     let out = Command::new(python)
         .args(["-c", &format!("{PRELUDE}{script}")])
@@ -211,4 +231,29 @@ fn a_download_queue_of_one_and_ratio_limits_through_both_apis() {
         drop(daemon);
         drop((seeder_a, seeder_b));
     });
+}
+
+#[test]
+fn seeds_at_their_share_limit_are_removed_with_or_without_files() {
+    let Some(py) = test_python(&["transmission_rpc", "qbittorrentapi"]) else {
+        return;
+    };
+    let w = Scratch::new("daemon-remove-at-ratio");
+    w.file("keep/a.bin", 100_000, 1);
+    w.file("gone/b.bin", 100_000, 2);
+    let keep = common::create_torrent(&w, "keep");
+    let gone = common::create_torrent(&w, "gone");
+    let (daemon, port) = start_daemon(&w, w.path(), &[]);
+    python(
+        &py,
+        REMOVE_AT_RATIO,
+        &[
+            &port.to_string(),
+            &keep,
+            &gone,
+            s(&w.join("keep/a.bin")),
+            s(&w.join("gone/b.bin")),
+        ],
+    );
+    drop(daemon);
 }

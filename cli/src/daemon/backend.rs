@@ -623,6 +623,8 @@ pub(crate) struct Settings {
     pub(crate) seeding_time_limit: u32,
     /// Whether the default seeding time limit applies.
     pub(crate) seeding_time_limit_enabled: bool,
+    /// What a torrent that reaches a seeding limit does.
+    pub(crate) seed_limit_action: SeedLimitAction,
     /// Start torrents when added.
     #[serde(skip)]
     pub(crate) start_added_torrents: bool,
@@ -667,6 +669,7 @@ impl Settings {
             idle_seeding_limit_enabled: false,
             seeding_time_limit: 1440,
             seeding_time_limit_enabled: false,
+            seed_limit_action: SeedLimitAction::Stop,
             start_added_torrents: true,
             peer_limit_global: 200,
             peer_limit_per_torrent: 50,
@@ -695,6 +698,19 @@ impl Settings {
             (rate(self.download_limit), rate(self.upload_limit))
         }
     }
+}
+
+/// What a torrent that reaches a seeding limit (ratio, seeding time, idle time) does
+/// (qBittorrent's `max_ratio_act`; Transmission only stops).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SeedLimitAction {
+    /// It stops, and shows as finished.
+    #[default]
+    Stop,
+    /// It is removed; its data stays.
+    Remove,
+    /// It is removed with its data.
+    RemoveWithData,
 }
 
 /// The alternative speed limits (Transmission's "turtle mode", qBittorrent's alternative
@@ -805,6 +821,8 @@ pub(crate) struct SettingsChanges {
     pub(crate) seeding_time_limit: Option<u32>,
     /// Default seeding time limit on or off.
     pub(crate) seeding_time_limit_enabled: Option<bool>,
+    /// What a torrent that reaches a seeding limit does.
+    pub(crate) seed_limit_action: Option<SeedLimitAction>,
     /// Start torrents when added.
     pub(crate) start_added_torrents: Option<bool>,
     /// Most peers overall.

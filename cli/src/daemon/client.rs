@@ -540,6 +540,45 @@ impl<R: Runtime> ClientBackend<R> {
     }
 }
 
+impl<R: Runtime> ClientBackend<R> {
+    /// Removes torrents (and their data if `delete_data`), without applying the queue after.
+    pub(super) async fn remove_torrents(&self, ids: &[Id], delete_data: bool) -> Outcome<()> {
+        let removed: Vec<Entry> = {
+            let mut state = self.lock();
+            if let Some(t) = state.moving_among(ids) {
+                return Err(BackendError::Invalid(format!(
+                    "{} is moving: remove it once the move is over",
+                    t.name
+                )));
+            }
+            let (gone, kept) = std::mem::take(&mut state.torrents)
+                .into_iter()
+                .partition(|t| ids.contains(&t.id));
+            state.torrents = kept;
+            let now = unix_now();
+            state
+                .removed
+                .extend(gone.iter().map(|t: &Entry| (t.id, now)));
+            queueing::renumber(&mut state.torrents, &[], crate::daemon::queue::Move::Top);
+            self.persist(&state);
+            gone
+        };
+        if let Some(store) = &self.store {
+            for entry in &removed {
+                store.remove_metainfo(&entry.handle.info_hash.to_hex());
+            }
+        }
+        let client = self.client()?;
+        for entry in removed {
+            client
+                .remove_torrent(entry.handle.id, delete_data)
+                .await
+                .map_err(|e| BackendError::System(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 impl<R: Runtime> Backend for ClientBackend<R> {
     async fn add(&self, mut add: AddTorrent) -> Outcome<Added> {
         if let Some(name) = &add.name {
@@ -615,38 +654,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn remove(&self, ids: Vec<Id>, delete_data: bool) -> Outcome<()> {
-        let removed: Vec<Entry> = {
-            let mut state = self.lock();
-            if let Some(t) = state.moving_among(&ids) {
-                return Err(BackendError::Invalid(format!(
-                    "{} is moving: remove it once the move is over",
-                    t.name
-                )));
-            }
-            let (gone, kept) = std::mem::take(&mut state.torrents)
-                .into_iter()
-                .partition(|t| ids.contains(&t.id));
-            state.torrents = kept;
-            let now = unix_now();
-            state
-                .removed
-                .extend(gone.iter().map(|t: &Entry| (t.id, now)));
-            queueing::renumber(&mut state.torrents, &[], crate::daemon::queue::Move::Top);
-            self.persist(&state);
-            gone
-        };
-        if let Some(store) = &self.store {
-            for entry in &removed {
-                store.remove_metainfo(&entry.handle.info_hash.to_hex());
-            }
-        }
-        let client = self.client()?;
-        for entry in removed {
-            client
-                .remove_torrent(entry.handle.id, delete_data)
-                .await
-                .map_err(|e| BackendError::System(e.to_string()))?;
-        }
+        self.remove_torrents(&ids, delete_data).await?;
         self.enforce().await
     }
 

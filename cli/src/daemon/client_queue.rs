@@ -12,7 +12,8 @@ use sanstorrent_runtime_common::Runtime;
 
 use super::{ClientBackend, Entry, State};
 use crate::daemon::backend::{
-    BackendError, Id, LimitMode, Outcome, Settings, SettingsChanges, TorrentChanges, TorrentOptions,
+    BackendError, Id, LimitMode, Outcome, SeedLimitAction, Settings, SettingsChanges,
+    TorrentChanges, TorrentOptions,
 };
 use crate::daemon::queue::{self, Move, Slot};
 use crate::daemon::rpc::unix_now;
@@ -105,6 +106,7 @@ impl<R: Runtime> ClientBackend<R> {
             let mut state = self.lock();
             let settings = state.settings.clone();
             let mut finished = false;
+            let mut removals = Vec::new();
             for t in &mut state.torrents {
                 let Some(s) = stats.get(&t.handle.id) else {
                     continue;
@@ -119,11 +121,20 @@ impl<R: Runtime> ClientBackend<R> {
                     idle_secs: idle_secs(t, now),
                 };
                 if let Some(reached) = SeedLimits::of(&t.options, &settings).reached(&figures) {
-                    tracing::info!("{}: seeding limit reached ({reached:?}), stopping", t.name);
+                    let action = settings.seed_limit_action;
+                    tracing::info!(
+                        "{}: seeding limit reached ({reached:?}): {action:?}",
+                        t.name
+                    );
                     t.stopped = true;
                     t.forced = false;
                     t.finished = Some(reached);
                     finished = true;
+                    match action {
+                        SeedLimitAction::Stop => {}
+                        SeedLimitAction::Remove => removals.push((t.id, false)),
+                        SeedLimitAction::RemoveWithData => removals.push((t.id, true)),
+                    }
                 }
             }
             let slots: Vec<Slot> = state
@@ -155,8 +166,9 @@ impl<R: Runtime> ClientBackend<R> {
             if finished {
                 self.persist(&state);
             }
-            changes
+            (changes, removals)
         };
+        let (changes, removals) = changes;
         for (id, run) in changes {
             if run {
                 client.start_torrent(id).await
@@ -164,6 +176,9 @@ impl<R: Runtime> ClientBackend<R> {
                 client.stop_torrent(id).await
             }
             .map_err(|e| BackendError::System(e.to_string()))?;
+        }
+        for (id, delete_data) in removals {
+            self.remove_torrents(&[id], delete_data).await?;
         }
         Ok(())
     }
@@ -191,6 +206,7 @@ pub(super) fn change_settings(s: &mut Settings, c: &SettingsChanges) -> bool {
         &mut s.seeding_time_limit_enabled,
         c.seeding_time_limit_enabled,
     );
+    set(&mut s.seed_limit_action, c.seed_limit_action);
     *s != before
 }
 

@@ -351,6 +351,9 @@ impl Backend for Fake {
         if let Some(on) = changes.seed_queue_enabled {
             s.seed_queue_enabled = on;
         }
+        if let Some(act) = changes.seed_limit_action {
+            s.seed_limit_action = act;
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Answer, Failure, Form, Qbit, Reply};
-use crate::daemon::backend::{Backend, SettingsChanges};
+use crate::daemon::backend::{Backend, SeedLimitAction, SettingsChanges};
 
 /// The qBittorrent version reported (clients switch on its major number).
 pub(super) const VERSION: &str = "v5.0.0";
@@ -68,7 +68,11 @@ impl<B: Backend> Qbit<B> {
             "up_limit": limit(s.upload_limit),
             "max_ratio_enabled": s.seed_ratio_limited,
             "max_ratio": if s.seed_ratio_limited { s.seed_ratio_limit } else { -1.0 },
-            "max_ratio_act": 0,
+            "max_ratio_act": match s.seed_limit_action {
+                SeedLimitAction::Stop => 0,
+                SeedLimitAction::Remove => 1,
+                SeedLimitAction::RemoveWithData => 3,
+            },
             "max_seeding_time_enabled": s.seeding_time_limit_enabled,
             "max_seeding_time": if s.seeding_time_limit_enabled { i64::from(s.seeding_time_limit) } else { -1 },
             "max_inactive_seeding_time_enabled": s.idle_seeding_limit_enabled,
@@ -242,10 +246,22 @@ impl<B: Backend> Qbit<B> {
                 Err(_) => c.idle_seeding_limit_enabled = Some(false),
             }
         }
-        if n("max_ratio_act").is_some_and(|a| a != 0) {
-            return Err(Failure::BadParams(
-                "max_ratio_act: this daemon only stops torrents at their share limits (0)".into(),
-            ));
+        if let Some(act) = n("max_ratio_act") {
+            c.seed_limit_action = Some(match act {
+                0 => SeedLimitAction::Stop,
+                1 => SeedLimitAction::Remove,
+                3 => SeedLimitAction::RemoveWithData,
+                2 => {
+                    return Err(Failure::BadParams(
+                        "max_ratio_act: super seeding (2) is not supported by this daemon".into(),
+                    ));
+                }
+                _ => {
+                    return Err(Failure::BadParams(format!(
+                        "max_ratio_act: 0 (stop), 1 (remove) or 3 (remove with files), not {act}"
+                    )));
+                }
+            });
         }
         Ok(())
     }

@@ -649,8 +649,18 @@ fn queue_places_forced_states_and_share_limits() {
         409,
         "qBittorrent refuses queue moves without queueing"
     );
-    let act = Form::default().with("json", r#"{"max_ratio_act":1}"#);
-    assert_eq!(call(&q, "app/setPreferences", act).status, 400);
+    for (act, status, shown) in [
+        (1, 200, 1),
+        (3, 200, 3),
+        (2, 400, 3),
+        (4, 400, 3),
+        (0, 200, 0),
+    ] {
+        let form = Form::default().with("json", &format!(r#"{{"max_ratio_act":{act}}}"#));
+        assert_eq!(call(&q, "app/setPreferences", form).status, status, "{act}");
+        let prefs = json(&call(&q, "app/preferences", Form::default()));
+        assert_eq!(prefs["max_ratio_act"], shown, "after {act}");
+    }
 }
 
 #[test]

@@ -155,6 +155,7 @@ pub(crate) async fn set<B: Backend>(
         idle_seeding_limit_enabled: params.bool("idle_seeding_limit_enabled")?,
         seeding_time_limit: None,
         seeding_time_limit_enabled: None,
+        seed_limit_action: None,
         max_active_torrents: None,
         queue_stalled_enabled: params.bool("queue_stalled_enabled")?,
         queue_stalled_minutes: params.u32("queue_stalled_minutes")?,
