@@ -416,6 +416,21 @@ fn a_long_pause_neither_drops_nor_snubs_the_paused_peer() {
 /// Starts a four-file torrent (the second skipped, the third empty) with nothing on disk and
 /// returns the session, the torrent and the jobs it asked for once the start check is over.
 fn started_with_a_skipped_and_an_empty_file(now: Instant) -> (Session, TorrentId, Vec<DiskJob>) {
+    started_with_priorities(
+        now,
+        vec![
+            crate::picker::Priority::Normal,
+            crate::picker::Priority::Skip,
+        ],
+    )
+}
+
+/// Files `a`, `b` (two pieces each), `c` (empty) and `d` (two pieces) with `priorities`,
+/// started: the jobs issued once its check is over.
+fn started_with_priorities(
+    now: Instant,
+    priorities: Vec<crate::picker::Priority>,
+) -> (Session, TorrentId, Vec<DiskJob>) {
     let rel = |p: &str| crate::metainfo::RelativePath::from_components([p]).unwrap();
     let files = vec![
         (rel("a"), u64::from(2 * PIECE)),
@@ -430,10 +445,7 @@ fn started_with_a_skipped_and_an_empty_file(now: Instant) -> (Session, TorrentId
     let meta = Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap());
     let mut s = Session::new(SessionConfig::default(), now, 1);
     let options = TorrentOptions {
-        file_priorities: vec![
-            crate::picker::Priority::Normal,
-            crate::picker::Priority::Skip,
-        ],
+        file_priorities: priorities,
         ..TorrentOptions::default()
     };
     let t = s
@@ -468,13 +480,28 @@ fn wanted_files_are_created_before_the_download_needs_them() {
     assert_eq!(creates.len(), 1, "{listed}");
     assert_eq!(
         creates[0].0,
-        [0, 3],
-        "not the skipped file, not the empty one"
+        [0, 2, 3],
+        "the wanted files, the empty one too (storage creates nothing at open); not the \
+         skipped file"
     );
     complete(&mut s, creates.remove(0).1, TestAnswer::Created, now);
     while let Some(e) = s.poll_event() {
         assert!(!matches!(e, Event::Error { .. }), "{e:?}");
     }
+}
+
+#[test]
+fn a_skipped_empty_file_is_not_created() {
+    use crate::picker::Priority::{Normal, Skip};
+    let (_, _, jobs) = started_with_priorities(Instant::now(), vec![Skip, Normal, Skip, Skip]);
+    let creates: Vec<Vec<usize>> = jobs
+        .into_iter()
+        .filter_map(|j| match j.kind {
+            DiskJobKind::Create { files, .. } => Some(files),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(creates, [vec![1]]);
 }
 
 #[test]

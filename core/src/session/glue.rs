@@ -517,7 +517,13 @@ impl Session {
         let t = t.ok_or(ChangeError::UnknownTorrent(id))?;
         match t.set_file_priorities(priorities)? {
             None => return Ok(()),
-            Some(NewPriorities::Finished) => self.torrent_finished(now, id),
+            Some(NewPriorities::Finished { create }) => {
+                if !create.is_empty() {
+                    let job = Job::Create { files: create };
+                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+                }
+                self.torrent_finished(now, id);
+            }
             Some(NewPriorities::Wanted { create }) => {
                 if !create.is_empty() {
                     let job = Job::Create { files: create };

@@ -39,9 +39,11 @@ impl Default for FileStorageOptions {
 
 /// Files on disk under a root directory.
 ///
-/// Files are created by [`Storage::create_file`] or when first written, at their full length (reserved on disk, or sparse:
-/// see [`FileStorageOptions::preallocate`]), with their parent directories; zero-length files
-/// are created by [`FileStorage::open`]; padding files never touch the disk. Reads and writes
+/// Files are created at their full length with their parent directories, by
+/// [`Storage::create_file`] (reserved on disk, or sparse: see
+/// [`FileStorageOptions::preallocate`]) or, sparse, when first written: a file the session
+/// skips is created only when a piece it shares with a wanted file is written, and then holds
+/// only that part. Padding files never touch the disk. Reads and writes
 /// are positional (`pread`/`pwrite`), so worker threads share one `FileStorage` without
 /// seeking; a bounded LRU keeps file handles.
 #[derive(Debug)]
@@ -61,7 +63,7 @@ struct State {
 
 impl FileStorage {
     /// Storage for `layout`'s files at `paths` (one per file, padding included) under `root`,
-    /// with default options. Creates the zero-length files.
+    /// with default options. Creates nothing yet.
     pub fn open(
         root: impl Into<PathBuf>,
         layout: Layout,
@@ -85,7 +87,7 @@ impl FileStorage {
         }
         let root = root.into();
         let paths: Vec<PathBuf> = paths.iter().map(|p| root.join(p.to_path_buf())).collect();
-        let storage = Self {
+        Ok(Self {
             state: Mutex::new(State {
                 handles: Handles::new(paths.len(), options.max_open_files),
                 dirty: BTreeSet::new(),
@@ -93,19 +95,7 @@ impl FileStorage {
             layout,
             paths,
             preallocate: options.preallocate,
-        };
-        for (i, f) in storage.layout.files().iter().enumerate() {
-            if f.length == 0 && !f.padding {
-                create_parent(&storage.paths[i])?;
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&storage.paths[i])
-                    .map_err(|e| StorageError::io(IoOp::Open, &storage.paths[i], e))?;
-            }
-        }
-        Ok(storage)
+        })
     }
 
     /// The absolute path of file `file`.
@@ -132,6 +122,17 @@ impl FileStorage {
 
     /// A handle of `file`, opened (and for writing, created at full length) if needed.
     fn handle(&self, file: usize, write: bool) -> Result<Arc<File>, StorageError> {
+        self.handle_with(file, write, false)
+    }
+
+    /// [`FileStorage::handle`]; `reserve`: a file created now gets its space reserved if
+    /// [`FileStorageOptions::preallocate`] says so (else it is sparse).
+    fn handle_with(
+        &self,
+        file: usize,
+        write: bool,
+        reserve: bool,
+    ) -> Result<Arc<File>, StorageError> {
         let (path, length) = self.check_file(file)?;
         if let Some(h) = self.lock().handles.get(file, write) {
             return Ok(h);
@@ -140,7 +141,10 @@ impl FileStorage {
         // I/O on files already open must not wait for it. Two threads opening the same file
         // both succeed (neither truncates it); the handle cached first is kept.
         let (handle, writable) = if write {
-            (open_for_write(path, length, self.preallocate)?, true)
+            (
+                open_for_write(path, length, reserve && self.preallocate)?,
+                true,
+            )
         } else {
             open_for_read(path)?
         };
@@ -198,7 +202,7 @@ impl Storage for FileStorage {
     }
 
     fn create_file(&self, file: usize) -> Result<(), StorageError> {
-        self.handle(file, true).map(drop)
+        self.handle_with(file, true, true).map(drop)
     }
 
     fn flush(&self) -> Result<(), StorageError> {
@@ -455,8 +459,13 @@ pub(crate) mod tests {
         let tmp = TempDir::new("round-trip");
         let s = sample(&tmp.0, 2);
         assert!(
+            !tmp.0.join("t/empty").exists(),
+            "nothing created at open, not even empty files"
+        );
+        s.create_file(1).unwrap();
+        assert!(
             tmp.0.join("t/empty").exists(),
-            "zero-length file created at start"
+            "an empty file is created when asked"
         );
         assert!(
             !tmp.0.join("t/a").exists(),
@@ -601,7 +610,9 @@ pub(crate) mod tests {
         let reserved = open(true, "reserved");
         let sparse = open(false, "sparse");
         for s in [&reserved, &sparse] {
-            // The last byte of the first file only.
+            // The first file is created as the session creates wanted files, then gets its
+            // last byte only.
+            s.create_file(0).unwrap();
             s.write(3, (1 << 20) - 1, &[7]).unwrap();
         }
         assert!(allocated(&tmp.0.join("reserved/a")) >= LEN);
@@ -619,6 +630,11 @@ pub(crate) mod tests {
         let mut buf = [0; 1];
         reserved.read(3, (1 << 20) - 1, &mut buf).unwrap();
         assert_eq!(buf, [7]);
+        // A file first created by a write (a skipped file's share of a wanted piece) holds
+        // only what was written, even with preallocation on.
+        reserved.write(4, 0, &[8; 16]).unwrap();
+        assert_eq!(fs::metadata(tmp.0.join("reserved/b")).unwrap().len(), LEN);
+        assert!(allocated(&tmp.0.join("reserved/b")) < LEN / 4);
     }
 
     #[cfg(target_os = "linux")]
@@ -629,6 +645,7 @@ pub(crate) mod tests {
         fs::create_dir_all(tmp.0.join("t")).unwrap();
         fs::write(tmp.0.join("t/a"), content(1000)).unwrap();
         let s = FileStorage::open(&tmp.0, layout, &[rel("t/a")]).unwrap();
+        s.create_file(0).unwrap();
         s.write(15, 0, &[9; 16]).unwrap();
         let data = fs::read(tmp.0.join("t/a")).unwrap();
         assert_eq!(data.len(), 1 << 20);

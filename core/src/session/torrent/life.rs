@@ -54,8 +54,11 @@ pub(crate) struct Fired {
 /// What new file priorities mean for a running torrent.
 #[derive(Debug)]
 pub(crate) enum NewPriorities {
-    /// Every wanted piece is verified.
-    Finished,
+    /// Every wanted piece is verified; these (empty) files may need creating.
+    Finished {
+        /// Files to create.
+        create: Vec<usize>,
+    },
     /// It downloads (again): these files may need creating.
     Wanted {
         /// Files to create.
@@ -138,8 +141,9 @@ impl Torrent {
             // Checked while stopped: stop again (the stop saves what the check found).
             return Some(CheckOver::Hold);
         }
-        // A seed-only torrent writes nothing (its directory may well be read-only).
-        let create = if finished || self.options.seed_only {
+        // A seed-only torrent writes nothing (its directory may well be read-only). A finished
+        // one has only its wanted empty files to create.
+        let create = if self.options.seed_only {
             Vec::new()
         } else {
             let priorities = &self.options.file_priorities;
@@ -178,12 +182,12 @@ impl Torrent {
             // The end of the check looks at the priorities.
             return Ok(None);
         }
+        let create = files_to_create(layout, &self.options.file_priorities, d.picker.have());
         if d.picker.is_finished() {
-            return Ok(Some(NewPriorities::Finished));
+            return Ok(Some(NewPriorities::Finished { create }));
         }
         // A file wanted again: downloading until it too is verified.
         self.complete_sent = false;
-        let create = files_to_create(layout, &self.options.file_priorities, d.picker.have());
         Ok(Some(NewPriorities::Wanted { create }))
     }
 
@@ -325,7 +329,8 @@ fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
 }
 
 /// The files a download will write that may not exist yet: wanted (not skipped), not padding,
-/// not empty, and with a piece still missing.
+/// and empty or with a piece still missing. Skipped files are never created ahead (a skipped
+/// file sharing a piece with a wanted one is created when that piece is written).
 fn files_to_create(layout: &Layout, priorities: &[Priority], have: &PieceSet) -> Vec<usize> {
     layout
         .files()
@@ -333,9 +338,8 @@ fn files_to_create(layout: &Layout, priorities: &[Priority], have: &PieceSet) ->
         .enumerate()
         .filter(|(i, f)| {
             !f.padding
-                && f.length > 0
                 && priorities.get(*i).copied().unwrap_or_default() != Priority::Skip
-                && layout.file_pieces(*i).any(|p| !have.contains(p))
+                && (f.length == 0 || layout.file_pieces(*i).any(|p| !have.contains(p)))
         })
         .map(|(i, _)| i)
         .collect()
