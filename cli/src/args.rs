@@ -1,5 +1,6 @@
 //! The command-line contract: every subcommand and flag, parsed by clap.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -152,6 +153,19 @@ pub(crate) struct DownloadArgs {
     /// How connections we open begin: plain BitTorrent or the encrypted handshake (MSE).
     #[arg(long, value_enum, default_value_t = Encryption::default())]
     pub(crate) encryption: Encryption,
+    /// Download only these files: comma-separated 0-based indexes as `info` numbers them
+    /// (ranges like 2-5 allowed). Other files are not created, except for the part of a
+    /// piece they share with a chosen file.
+    #[arg(long, value_name = "INDEXES", value_parser = parse_only)]
+    pub(crate) only: Option<BTreeSet<u64>>,
+    /// Download pieces in order (to play a file while it downloads) instead of rarest first.
+    #[arg(long)]
+    pub(crate) sequential: bool,
+}
+
+/// `--only`'s list, or why it is refused.
+fn parse_only(text: &str) -> Result<BTreeSet<u64>, String> {
+    crate::select::parse(text).map_err(|e| e.to_string())
 }
 
 /// `sanstorrent seed`
@@ -275,11 +289,20 @@ mod tests {
             "--state-dir",
             "s",
             "--quiet",
+            "--only",
+            "0,3-4",
+            "--sequential",
         ])
         .unwrap();
         let Command::Download(d) = cli.command else {
             panic!("not download")
         };
+        assert_eq!(d.only, Some(BTreeSet::from([0, 3, 4])));
+        assert!(d.sequential);
+        let err = Cli::try_parse_from(["sanstorrent", "download", "x", "--only", "1,,2"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("empty file index"), "{err}");
         assert_eq!(d.max_peers, 9);
         assert_eq!(d.dht_bootstrap.len(), 2);
         assert_eq!(d.runtime, Runtime::Tokio);

@@ -107,7 +107,15 @@ pub(crate) fn describe(m: &Metainfo) -> String {
         }
     }
     let _ = writeln!(o, "files:         {}", m.files().len());
+    // Numbered as `download --only` and Transmission number them: padding files left out.
+    let mut index = 0usize;
     for f in m.files() {
+        let number = if f.padding {
+            String::new()
+        } else {
+            index += 1;
+            (index - 1).to_string()
+        };
         let note = match (&f.symlink, f.padding) {
             (Some(target), _) => format!("  -> {}", one_line(&target.to_string())),
             (None, true) => "  (padding)".to_owned(),
@@ -115,7 +123,7 @@ pub(crate) fn describe(m: &Metainfo) -> String {
         };
         let _ = writeln!(
             o,
-            "  {:>14}  {}{note}",
+            "  {number:>5}  {:>14}  {}{note}",
             f.length,
             one_line(&f.path.to_string())
         );

@@ -15,6 +15,7 @@ mod info;
 mod net;
 mod progress;
 mod run;
+mod select;
 mod signals;
 
 /// The daemon's cargo-fuzz target bodies (`fuzz/`).

@@ -72,6 +72,19 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         sparse: args.sparse,
         encryption: args.encryption,
     })?;
+    let file_priorities = match (&args.only, &source) {
+        (None, _) => Vec::new(),
+        (Some(only), TorrentSource::Metainfo(meta)) => {
+            crate::select::priorities(meta, only).map_err(|e| Exit::Usage(e.to_string()))?
+        }
+        (Some(_), TorrentSource::Magnet(_)) => {
+            return Err(Exit::Usage(
+                "--only needs a .torrent file: a magnet link's files are unknown until its \
+                 metadata arrives"
+                    .into(),
+            ));
+        }
+    };
     execute(Plan {
         source,
         dir: args.output.clone(),
@@ -79,6 +92,8 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         runtime,
         options: TorrentOptions {
             peers,
+            sequential: args.sequential,
+            file_priorities,
             ..TorrentOptions::default()
         },
         goal: if args.seed {

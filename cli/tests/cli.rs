@@ -69,6 +69,23 @@ fn create_then_info_round_trips_a_directory() {
     ] {
         assert!(info.contains(line), "{info} lacks {line}");
     }
+    // Each file is numbered as `download --only` takes it.
+    for (index, (length, name)) in [
+        ("100000", "content/a.bin"),
+        ("17", "content/sub/b.txt"),
+        ("0", "content/sub/deeper/empty"),
+        ("40000", "content/z.bin"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = [index.to_string().as_str(), length, name].join(" ");
+        assert!(
+            info.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == line),
+            "{info} lacks {line}"
+        );
+    }
     // The piece hashes are those of the files laid end to end in sorted order.
     let m = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
     let mut stream = Vec::new();

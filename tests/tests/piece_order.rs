@@ -1,6 +1,7 @@
 //! Piece order changed while a torrent runs: files of high priority arrive before normal ones
 //! and low ones last; sequential mode switched on after the add fetches pieces in index
-//! order; "first and last piece priority" fetches every wanted file's ends first.
+//! order, as does sequential mode set at the add (`download --sequential`); "first and last
+//! piece priority" fetches every wanted file's ends first.
 
 use sanstorrent_core::session::{Event, Priority, SessionConfig, TorrentId, TorrentOptions};
 use sanstorrent_tests::sim::{LinkConfig, Sim, TestFile, TestTorrent};
@@ -28,6 +29,16 @@ fn verified_order(
     t: &TestTorrent,
     change: impl FnOnce(&mut sanstorrent_core::session::Session, std::time::Instant, TorrentId),
 ) -> Vec<u32> {
+    verified_order_with(seed, t, TorrentOptions::default(), change)
+}
+
+/// [`verified_order`] with the leecher's torrent added with `options`.
+fn verified_order_with(
+    seed: u64,
+    t: &TestTorrent,
+    options: TorrentOptions,
+    change: impl FnOnce(&mut sanstorrent_core::session::Session, std::time::Instant, TorrentId),
+) -> Vec<u32> {
     // A slow link: the pipeline holds a few pieces, not the whole torrent.
     let mut sim = Sim::new(
         seed,
@@ -40,7 +51,7 @@ fn verified_order(
     let mut config = SessionConfig::default();
     config.picker.starting_pieces = 0;
     let leecher = sim.add_node(config);
-    let id = sim.add_torrent(leecher, t, false, TorrentOptions::default());
+    let id = sim.add_torrent(leecher, t, false, options);
     sim.run_until(
         |s| s.saw(leecher, |e| matches!(e, Event::Checked { .. })),
         10_000,
@@ -129,6 +140,32 @@ fn sequential_switched_on_after_the_add_fetches_in_index_order() {
             inversions > 5,
             "seed {seed}: rarest first was ordered: {random:?}"
         );
+    }
+}
+
+#[test]
+fn sequential_from_the_add_completes_pieces_in_index_order() {
+    for seed in 1..=3 {
+        let t = three_files(seed);
+        let options = TorrentOptions {
+            sequential: true,
+            ..TorrentOptions::default()
+        };
+        let order = verified_order_with(seed, &t, options, |_, _, _| {});
+        assert_eq!(order.len(), 24, "seed {seed}: every piece once: {order:?}");
+        // A piece may finish just before the one requested ahead of it (several are in
+        // flight at once), never far out of place.
+        let inversions = order.windows(2).filter(|w| w[0] > w[1]).count();
+        assert!(
+            inversions <= 2,
+            "seed {seed}: {inversions} out of order: {order:?}"
+        );
+        for (rank, &piece) in order.iter().enumerate() {
+            assert!(
+                rank.abs_diff(piece as usize) <= 2,
+                "seed {seed}: piece {piece} verified {rank}th: {order:?}"
+            );
+        }
     }
 }
 
