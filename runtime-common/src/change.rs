@@ -31,6 +31,17 @@ pub enum Change {
         /// Every wanted file's first and last piece first.
         first_last_pieces: bool,
     },
+    /// A reader's time-critical pieces of a torrent (streaming): each piece with the time it
+    /// is needed by; an empty list clears the reader's (see the session's
+    /// `set_piece_deadlines`).
+    PieceDeadlines {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Any number naming the reader.
+        reader: u64,
+        /// Pieces and deadlines.
+        pieces: Vec<(u32, Instant)>,
+    },
     /// A torrent's own limits.
     TorrentLimits {
         /// The torrent.
@@ -81,6 +92,11 @@ impl Core {
             } => s
                 .set_sequential(now, torrent, sequential)
                 .and_then(|()| s.set_first_last_pieces(now, torrent, first_last_pieces)),
+            Change::PieceDeadlines {
+                torrent,
+                reader,
+                pieces,
+            } => s.set_piece_deadlines(now, torrent, reader, &pieces),
             Change::TorrentLimits { torrent, limits } => s.set_torrent_limits(now, torrent, limits),
             Change::Trackers { torrent, edit } => s.edit_trackers(now, torrent, edit),
             Change::RateLimits { download, upload } => {

@@ -42,6 +42,7 @@
 
 mod availability;
 mod blocks;
+mod deadline;
 mod endgame;
 mod invariants;
 mod pick;
@@ -58,6 +59,7 @@ use crate::rng::Rng;
 use availability::Buckets;
 pub use blocks::BLOCK_LEN;
 use blocks::{Downloading, block_request};
+pub use deadline::{MAX_DEADLINE_READERS, MAX_DEADLINES_PER_READER};
 pub use priority::Priority;
 pub(crate) use priority::{piece_priorities, piece_priorities_first_last};
 pub(crate) use verdict::PieceFailed;
@@ -154,6 +156,8 @@ pub enum PickerError {
     },
     /// A peer's bitfield does not fit the torrent.
     Bitfield(BitfieldError),
+    /// A new reader's deadlines beyond [`MAX_DEADLINE_READERS`].
+    TooManyReaders,
 }
 
 /// What became of a block that arrived ([`Picker::block_received`]).
@@ -237,6 +241,8 @@ pub struct Picker {
     seq_cursor: u32,
     peers: BTreeMap<PeerKey, Peer>,
     smart_ban: verdict::SmartBan,
+    /// Time-critical pieces (streaming readers), picked before all others.
+    deadlines: deadline::Deadlines,
 }
 
 impl Picker {
@@ -267,6 +273,7 @@ impl Picker {
             seq_cursor: 0,
             peers: BTreeMap::new(),
             smart_ban: verdict::SmartBan::default(),
+            deadlines: deadline::Deadlines::default(),
         }
     }
 
@@ -823,11 +830,17 @@ impl fmt::Display for PickerError {
                 write!(f, "piece {piece} out of range (torrent has {piece_count})")
             }
             Self::Bitfield(e) => write!(f, "bad bitfield: {e}"),
+            Self::TooManyReaders => write!(
+                f,
+                "more than {MAX_DEADLINE_READERS} readers with piece deadlines"
+            ),
         }
     }
 }
 
 impl std::error::Error for PickerError {}
 
+#[cfg(test)]
+mod deadline_tests;
 #[cfg(test)]
 mod tests;

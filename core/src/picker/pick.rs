@@ -64,8 +64,10 @@ impl Picker {
         out
     }
 
-    /// Partial pieces first, then untouched ones (rarest first or in order), then endgame.
+    /// Time-critical pieces first, then partial pieces, then untouched ones (rarest first or
+    /// in order), then endgame.
     fn pick_unchoked(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRef>) {
+        self.pick_deadlines(peer, want, out);
         self.pick_partial(peer, want, out);
         while *want > 0 {
             let next = if self.config.sequential {
@@ -121,7 +123,7 @@ impl Picker {
     }
 
     /// Requests free blocks of a downloading `piece` from `peer`, up to `want`.
-    fn take_free_blocks(
+    pub(super) fn take_free_blocks(
         &mut self,
         piece: u32,
         peer: PeerKey,

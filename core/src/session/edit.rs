@@ -12,7 +12,7 @@ use super::SessionConfig;
 use super::io::TorrentId;
 use super::torrent::Torrent;
 use super::trackers::make_announcer;
-use crate::picker::Priority;
+use crate::picker::{PickerError, Priority};
 use crate::rng::Rng;
 use crate::tracker::TrackerUrl;
 
@@ -33,6 +33,10 @@ pub enum ChangeError {
     TrackerUrl(String),
     /// No tracker of the torrent has this id.
     UnknownTracker(u32),
+    /// The torrent's metadata is not known yet (a magnet still fetching it).
+    NoMetadata(TorrentId),
+    /// Piece deadlines the picker refused (a piece past the end, too many readers).
+    Deadlines(PickerError),
 }
 
 impl fmt::Display for ChangeError {
@@ -45,6 +49,8 @@ impl fmt::Display for ChangeError {
             ),
             Self::TrackerUrl(url) => write!(f, "not a tracker announce URL: {url}"),
             Self::UnknownTracker(id) => write!(f, "no tracker with id {id}"),
+            Self::NoMetadata(t) => write!(f, "torrent {} has no metadata yet", t.0),
+            Self::Deadlines(e) => write!(f, "piece deadlines: {e}"),
         }
     }
 }
@@ -110,6 +116,24 @@ impl Torrent {
         self.options.sequential = sequential;
         if let Some(d) = self.data.as_mut() {
             d.picker.set_sequential(sequential);
+        }
+    }
+
+    /// Sets `reader`'s time-critical pieces (see
+    /// [`Session::set_piece_deadlines`](crate::session::Session::set_piece_deadlines)).
+    pub(crate) fn set_piece_deadlines(
+        &mut self,
+        id: TorrentId,
+        reader: u64,
+        pieces: &[(u32, Instant)],
+    ) -> Result<(), ChangeError> {
+        match self.data.as_mut() {
+            Some(d) => d
+                .picker
+                .set_deadlines(reader, pieces)
+                .map_err(ChangeError::Deadlines),
+            None if pieces.is_empty() => Ok(()),
+            None => Err(ChangeError::NoMetadata(id)),
         }
     }
 

@@ -99,7 +99,9 @@ use torrent::table::Torrents;
 
 pub use crate::choker::ChokerConfig;
 pub use crate::extensions::MetadataFault;
-pub use crate::picker::{PickerConfig, Priority};
+pub use crate::picker::{
+    MAX_DEADLINE_READERS, MAX_DEADLINES_PER_READER, PickerConfig, PickerError, Priority,
+};
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
 };
@@ -484,6 +486,31 @@ impl Session {
         t.ok_or(ChangeError::UnknownTorrent(torrent))?
             .set_sequential(sequential);
         self.fill_all(now, torrent);
+        self.after(now);
+        Ok(())
+    }
+
+    /// Sets a reader's time-critical pieces of a torrent (streaming), replacing those the
+    /// reader set before; an empty list clears them. They are requested before every other
+    /// piece, earliest deadline first, as libtorrent's `set_piece_deadline` does; pieces had or
+    /// skipped are passed over. `reader` is any number the caller picks per reader (a stream
+    /// being served), so that readers sharing a piece do not clear each other's. Bounds:
+    /// [`MAX_DEADLINES_PER_READER`](crate::session::MAX_DEADLINES_PER_READER) pieces per reader
+    /// (the earliest kept), [`MAX_DEADLINE_READERS`](crate::session::MAX_DEADLINE_READERS)
+    /// readers per torrent. Watch [`Event::PieceVerified`] for the pieces arriving.
+    pub fn set_piece_deadlines(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        reader: u64,
+        pieces: &[(u32, Instant)],
+    ) -> Result<(), ChangeError> {
+        let t = self.torrents.get_mut(&torrent);
+        t.ok_or(ChangeError::UnknownTorrent(torrent))?
+            .set_piece_deadlines(torrent, reader, pieces)?;
+        if !pieces.is_empty() {
+            self.fill_all(now, torrent);
+        }
         self.after(now);
         Ok(())
     }
