@@ -19,4 +19,9 @@ if ! command -v chromium >/dev/null; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq chromium >/dev/null
 fi
+# ffmpeg makes the video the streaming test plays, and its ffprobe reads it from the daemon.
+if ! command -v ffprobe >/dev/null; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq ffmpeg >/dev/null
+fi
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use super::stream::{OpenError, StreamFile};
+
 /// A torrent's number in this daemon run: small, stable while the daemon runs, not across
 /// restarts (Transmission's ids behave the same; the info-hash is the stable name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1080,6 +1082,16 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Creates, changes or removes categories and tags.
     fn change_groups(&self, edit: GroupEdit) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Opens file `index` (padding files left out) of the torrent `hash` for streaming.
+    fn open_stream(
+        &self,
+        hash: Hash,
+        index: usize,
+    ) -> impl Future<Output = Result<StreamFile, OpenError>> + Send {
+        let _ = (hash, index);
+        async { Err(OpenError::Unsupported) }
+    }
 }
 
 #[cfg(test)]

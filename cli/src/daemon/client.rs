@@ -25,6 +25,8 @@ pub(crate) mod live;
 mod queueing;
 #[path = "client_move.rs"]
 mod relocate;
+#[path = "client_stream.rs"]
+mod stream;
 #[path = "client_view.rs"]
 mod view;
 
@@ -32,7 +34,11 @@ mod view;
 #[derive(Debug)]
 pub(crate) struct ClientBackend<R: Runtime> {
     /// Taken out at shutdown; each call holds a clone only while it runs.
-    client: Mutex<Option<Arc<Client<R>>>>,
+    client: stream::SharedClient<R>,
+    /// Wakes stream readers when pieces arrive.
+    streams: Arc<stream::Hub>,
+    /// Events read while waiting for one ([`ClientBackend::wait_event`]), not handled yet.
+    early: Mutex<Vec<sanstorrent_core::session::Event>>,
     state: Mutex<State>,
     store: Option<Store>,
     /// Fetches `filename` URLs (`None`: adding by URL fails with the reason).
@@ -132,7 +138,9 @@ impl<R: Runtime> ClientBackend<R> {
             turn,
             http: None,
             moves: relocate::Queue::default(),
-            client: Mutex::new(Some(Arc::new(client))),
+            client: Arc::new(Mutex::new(Some(Arc::new(client)))),
+            streams: Arc::default(),
+            early: Mutex::default(),
             state: Mutex::new(State {
                 settings,
                 torrents: Vec::new(),
@@ -168,6 +176,7 @@ impl<R: Runtime> ClientBackend<R> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        self.streams.notify_all();
         let Some(mut client) = taken else {
             return;
         };
@@ -755,5 +764,9 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         }
         self.persist(&state);
         Ok(())
+    }
+
+    async fn open_stream(&self, hash: Hash, index: usize) -> Result<StreamFile, OpenError> {
+        self.open_stream_file(hash, index).await
     }
 }

@@ -6,7 +6,7 @@
 //! [`SAVE_EVERY`] while totals change, and at shutdown.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::bencode::Encoder;
@@ -23,12 +23,30 @@ use crate::daemon::totals::SessionTotals;
 pub(super) const SAVE_EVERY: Duration = Duration::from_secs(10);
 
 impl<R: Runtime> ClientBackend<R> {
+    /// Waits until the client has an event (kept for [`ClientBackend::drain_events`]), so that
+    /// the daemon's loop handles events as they come (stream readers wait for pieces) rather
+    /// than at its next tick. Never returns once the client is gone.
+    pub(crate) async fn wait_event(&self) {
+        let Ok(client) = self.client() else {
+            return std::future::pending().await;
+        };
+        match client.next_event().await {
+            Some(event) => self
+                .early
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(event),
+            None => std::future::pending().await,
+        }
+    }
+
     /// Reads the events the client queued (without waiting) and saves what is due.
     pub(crate) async fn drain_events(&self) {
         let Ok(client) = self.client() else {
             return;
         };
-        let mut events = Vec::new();
+        let mut events =
+            std::mem::take(&mut *self.early.lock().unwrap_or_else(PoisonError::into_inner));
         while let Some(Some(event)) = client.try_event() {
             events.push(event);
         }
@@ -50,6 +68,10 @@ impl<R: Runtime> ClientBackend<R> {
                             state.account(i, &stats, now);
                         }
                     }
+                    Event::PieceVerified { torrent, .. }
+                    | Event::TorrentStopped { torrent, .. }
+                    | Event::TorrentRemoved { torrent, .. }
+                    | Event::Checked { torrent, .. } => self.streams.notify(torrent),
                     Event::TorrentComplete { torrent } => {
                         completed.push(torrent);
                         urgent = true;

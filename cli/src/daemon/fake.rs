@@ -407,4 +407,35 @@ impl Backend for Fake {
         groups.apply(&edit, torrents.iter_mut().map(|t| &mut t.options));
         Ok(())
     }
+
+    /// File 0 of each torrent is [`STREAM_LEN`] bytes, byte `i` being `i % 251`, named
+    /// `clip.mkv`, all of it verified.
+    async fn open_stream(&self, hash: Hash, index: usize) -> Result<StreamFile, OpenError> {
+        self.record(format!("open_stream {} {index}", hash.to_hex()));
+        let known = self.lock().torrents.iter().any(|t| t.hash == hash);
+        if !known || index != 0 {
+            return Err(OpenError::NotFound("no such file".into()));
+        }
+        Ok(StreamFile {
+            name: "clip.mkv".into(),
+            length: STREAM_LEN,
+            reader: std::sync::Arc::new(Pattern),
+        })
+    }
+}
+
+/// The length of the fake's streamed files.
+pub(crate) const STREAM_LEN: u64 = 1_000_000;
+
+/// The fake's streamed bytes.
+struct Pattern;
+
+impl super::stream::StreamReader for Pattern {
+    fn read(&self, offset: u64, len: usize) -> super::stream::Read<'_> {
+        Box::pin(async move {
+            Ok((offset..offset + len as u64)
+                .map(|i| (i % 251) as u8)
+                .collect())
+        })
+    }
 }

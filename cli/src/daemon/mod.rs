@@ -6,6 +6,7 @@
 //!   torrent shows ([`backend::TorrentView`]).
 //! - [`rpc`]: Transmission's protocol over any `Backend`; [`qbit`]: qBittorrent's Web API v2.
 //! - [`http`]: the hyper server (routes, Host check, basic auth, bounds) on smol or tokio.
+//! - [`stream`]: `/stream/<info-hash>/<file>`, files served while they download.
 //! - [`client`]: the `Backend` over today's client; [`store`]: the torrent list saved in the
 //!   state dir; [`watch`]: the watch folder.
 //!
@@ -28,6 +29,7 @@ mod schedule;
 mod seed_limits;
 mod space;
 mod store;
+mod stream;
 mod totals;
 mod watch;
 mod webui;
@@ -213,11 +215,26 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         );
     }
     loop {
-        wake.next().await;
+        // Events are handled as they come (a stream waits for its pieces); the queue and the
+        // watch folder move on ticks.
+        let ticked = futures_lite::future::or(
+            async {
+                wake.next().await;
+                true
+            },
+            async {
+                backend.wait_event().await;
+                false
+            },
+        )
+        .await;
         if wake.interrupted() || close_rx.try_recv().is_ok() {
             break;
         }
         backend.drain_events().await;
+        if !ticked {
+            continue;
+        }
         if let Err(e) = backend.enforce().await {
             tracing::warn!("applying the queue: {e}");
         }

@@ -3,13 +3,16 @@
 //! once over hyper's I/O traits; `smol.rs` and `tokio.rs` only accept connections and spawn.
 //!
 //! Routes: `/transmission/rpc` (Transmission's RPC), `/api/v2/…` (qBittorrent's Web API,
-//! which logs in with its own `SID` cookie instead of basic auth), `/`, `/app.js`, `/app.css`
-//! (the web UI, `webui/`), anything else 404.
+//! which logs in with its own `SID` cookie instead of basic auth), `/stream/<info-hash>/<file>`
+//! (a file while it downloads, with byte ranges: basic auth or a qBittorrent `SID`), `/`,
+//! `/app.js`, `/app.css` (the web UI, `webui/`), anything else 404.
 
 #[cfg(all(test, feature = "smol"))]
 mod hostile_tests;
 #[cfg(feature = "smol")]
 pub(crate) mod smol;
+#[cfg(all(test, feature = "smol"))]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "tokio")]
@@ -32,6 +35,7 @@ use hyper::{Request, Response, StatusCode};
 use super::backend::Backend;
 use super::qbit::{self, Credentials, Qbit};
 use super::rpc::{Rpc, SESSION_ID_HEADER};
+use super::stream::{self, OpenError, StreamBody, range::Ranged};
 
 /// The bounds every connection and request is held to.
 #[derive(Clone, Copy, Debug)]
@@ -125,7 +129,7 @@ impl<B: Backend> Server<B> {
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(Remote(remote.ip()));
             let server = Arc::clone(&server);
-            async move { Ok::<_, Infallible>(server.respond(req).await) }
+            async move { Ok::<_, Infallible>(server.answer(req).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(self.timer.clone())
@@ -135,6 +139,119 @@ impl<B: Backend> Server<B> {
         if let Err(e) = connection.await {
             tracing::debug!("HTTP connection ended: {e}");
         }
+    }
+
+    /// Answers one request, streams included (what connections are served).
+    pub(crate) async fn answer<Bd>(&self, req: Request<Bd>) -> Response<StreamBody>
+    where
+        Bd: Body<Data = Bytes>,
+        Bd::Error: Into<BoxError>,
+    {
+        if req.uri().path().starts_with(stream::PREFIX) {
+            return self.stream(req).await;
+        }
+        boxed(self.respond(req).await)
+    }
+
+    /// `GET`/`HEAD /stream/<info-hash>/<file index>`: the file's bytes, or the range asked
+    /// for (see the `stream` module). Authenticated like the RPC (basic auth), or by a live
+    /// qBittorrent `SID` cookie; the Host check applies as everywhere.
+    async fn stream<Bd>(&self, req: Request<Bd>) -> Response<StreamBody> {
+        if self.access.credentials.is_none() && !self.host_allowed(req.headers()) {
+            return boxed(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "421: this daemon answers only requests addressed to localhost or its own \
+                 address (a Host header check against DNS rebinding)",
+            ));
+        }
+        let sid = sid_cookie(req.headers());
+        if !self.authorized(req.headers()) && !self.qbit.session_alive(sid, Instant::now()) {
+            let mut reply = text(StatusCode::UNAUTHORIZED, "401: Unauthorized");
+            reply.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"sanstorrent\""),
+            );
+            return boxed(reply);
+        }
+        let head = req.method() == hyper::Method::HEAD;
+        if !head && req.method() != hyper::Method::GET {
+            let mut reply = text(StatusCode::METHOD_NOT_ALLOWED, "405: GET or HEAD only");
+            reply
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return boxed(reply);
+        }
+        let Some((hash, index)) = stream::parse_path(req.uri().path()) else {
+            return boxed(text(
+                StatusCode::NOT_FOUND,
+                "404: a stream is /stream/<info-hash: 40 hex digits>/<file index>",
+            ));
+        };
+        let file = match self.rpc.backend().open_stream(hash, index).await {
+            Ok(file) => file,
+            Err(e) => {
+                let status = match e {
+                    OpenError::NotFound(_) => StatusCode::NOT_FOUND,
+                    OpenError::NotWanted(_) => StatusCode::CONFLICT,
+                    OpenError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    OpenError::Unsupported => StatusCode::NOT_IMPLEMENTED,
+                };
+                return boxed(text(status, &format!("{}: {e}", status.as_u16())));
+            }
+        };
+        let range = req
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok());
+        let len = file.length;
+        let (status, span) = match stream::range::parse(range, len) {
+            Ranged::Whole => (StatusCode::OK, len.checked_sub(1).map(|end| (0, end))),
+            Ranged::Part { start, end } => (StatusCode::PARTIAL_CONTENT, Some((start, end))),
+            Ranged::Unsatisfiable => {
+                let mut reply = text(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    &format!("416: the file has {len} bytes"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    reply.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                reply
+                    .headers_mut()
+                    .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+                return boxed(reply);
+            }
+        };
+        let body = match span {
+            Some((start, end)) if !head => stream::body(file.reader, start, end),
+            _ => boxed(Response::new(Full::new(Bytes::new()))).into_body(),
+        };
+        let mut reply = Response::new(body);
+        *reply.status_mut() = status;
+        let headers = reply.headers_mut();
+        let count = span.map_or(0, |(start, end)| end - start + 1);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        if let (StatusCode::PARTIAL_CONTENT, Some((start, end))) = (status, span)
+            && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+        {
+            headers.insert(header::CONTENT_RANGE, v);
+        }
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(stream::mime::content_type(&file.name)),
+        );
+        // Torrent content is data: never sniffed into a page, never run with the daemon's
+        // origin (a sandboxed document has no access to it), never kept by caches.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        reply
     }
 
     /// Answers one request.
@@ -248,13 +365,7 @@ impl<B: Backend> Server<B> {
         } else if !body.is_empty() {
             form.add_urlencoded(&body);
         }
-        let sid = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix("SID="));
+        let sid = sid_cookie(&parts.headers);
         let call = qbit::Request {
             method: parts.uri.path()[QBIT_PREFIX.len()..].trim_end_matches('/'),
             form,
@@ -354,6 +465,21 @@ impl<B: Backend> Server<B> {
         };
         constant_time_eq(&decoded, expected.as_bytes())
     }
+}
+
+/// The value of the `SID` cookie (qBittorrent's session), if the request has one.
+fn sid_cookie(headers: &hyper::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("SID="))
+}
+
+/// A whole response as a body that may also be streamed.
+fn boxed(reply: Reply) -> Response<StreamBody> {
+    reply.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }
 
 /// Where the qBittorrent API lives.

@@ -136,10 +136,16 @@ impl Auth {
 
     /// Whether the caller may use the API: no credentials needed, or a live session.
     pub(super) fn allowed(&self, req: &Request<'_>, now: Instant) -> bool {
+        self.session_alive(req.sid, now)
+    }
+
+    /// Whether `sid` names a live session (or no credentials are needed); using it keeps it
+    /// alive.
+    pub(super) fn session_alive(&self, sid: Option<&str>, now: Instant) -> bool {
         if self.credentials.is_none() {
             return true;
         }
-        let Some(sid) = req.sid else {
+        let Some(sid) = sid else {
             return false;
         };
         let mut state = self.lock();

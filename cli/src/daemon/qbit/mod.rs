@@ -137,6 +137,12 @@ pub(crate) struct Qbit<B> {
 }
 
 impl<B: Backend> Qbit<B> {
+    /// Whether a request's `SID` cookie names a live session of this API (the stream
+    /// endpoint accepts one instead of basic auth).
+    pub(crate) fn session_alive(&self, sid: Option<&str>, now: Instant) -> bool {
+        self.auth.session_alive(sid, now)
+    }
+
     /// An endpoint over `backend`; `credentials` `None` means every caller is let in (the
     /// server allows that only on loopback), as qBittorrent's "bypass authentication for
     /// clients on localhost".

@@ -602,9 +602,14 @@ function filesView(t) {
           onchange: e => setWanted(all, e.target.checked) }), ` ${name}/`), tree(dir))));
     }
     for (const f of node.files) {
+      // The daemon serves each file at stream/<hash>/<index> while it downloads (byte ranges,
+      // so a player can seek); same origin, so the browser sends the page's credentials.
+      const stream = el('a', { class: 'stream', href: `stream/${t.hash_string}/${f.index}`,
+        target: '_blank', rel: 'noopener', title: `Stream ${f.name}`, 'aria-label': `Stream ${f.name}` }, 'stream');
       list.append(el('li', { class: 'file', 'data-index': f.index },
-        el('label', { class: 'check' }, el('input', { type: 'checkbox', 'data-key': 'wanted',
+        el('span', { class: 'name' }, el('label', { class: 'check' }, el('input', { type: 'checkbox', 'data-key': 'wanted',
           'aria-label': `Download ${f.name}`, onchange: e => setWanted([f.index], e.target.checked) }), ` ${f.leaf}`),
+        ' ', stream),
         el('span', { class: 'progress' }, bar(0, `${f.leaf} progress`), el('small', {})),
         el('span', {}, size(f.length)),
         prioritySelect(t.id, f)));
