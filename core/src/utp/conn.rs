@@ -169,6 +169,7 @@ impl Connection {
         c.on_timestamps(now, &syn.header);
         c.peer_wnd = syn.header.wnd_size as usize;
         c.ack_pending = true;
+        c.rto_at = Some(now + HALF_OPEN_TIMEOUT);
         c
     }
 
@@ -338,6 +339,10 @@ impl Connection {
         }
         if self.rto_at.is_some_and(|t| now >= t) {
             self.rto_at = None;
+            if self.state == State::SynRecv && self.send.outstanding() == 0 {
+                self.finish(now, CloseReason::TimedOut, false);
+                return;
+            }
             if self.send.outstanding() > 0 {
                 self.timeouts += 1;
                 self.rtt.timed_out();
@@ -400,6 +405,8 @@ impl Connection {
                     self.config.recv_buffer,
                     self.config.max_reorder,
                 );
+                // Confirms the connection to the acceptor even if we have nothing to send.
+                self.ack_pending = true;
                 self.events.push_back(ConnEvent::Connected);
             }
             (_, PacketType::Syn) => {
@@ -624,6 +631,9 @@ impl Connection {
         self.events.push_back(ConnEvent::Closed(reason));
     }
 }
+
+/// How long an accepted connection waits for a packet after the SYN.
+const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Packets outstanding at most, far below half the sequence space.
 const MAX_OUTSTANDING: usize = 4096;
