@@ -338,6 +338,7 @@ pub mod storage;
 pub mod testing;
 pub mod tracker;
 pub mod utp;
+pub mod webseed;
 pub mod wire;
 
 pub use id::{InfoHash, PeerId};
