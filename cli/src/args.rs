@@ -224,6 +224,9 @@ pub(crate) struct CreateArgs {
     /// A comment stored in the torrent.
     #[arg(long, value_name = "TEXT")]
     pub(crate) comment: Option<String>,
+    /// A web seed URL (BEP 19 `url-list`; repeatable): an HTTP server holding the files.
+    #[arg(long = "web-seed", value_name = "URL")]
+    pub(crate) web_seeds: Vec<String>,
     /// Where to write the .torrent.
     #[arg(short = 'o', value_name = "FILE.torrent", required = true)]
     pub(crate) output: PathBuf,

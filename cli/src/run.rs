@@ -306,6 +306,13 @@ async fn run_plan<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> 
     let outcome = watch.run(wake).await;
     let last = watch.last.take();
     progress.finish();
+    // What each web seed delivered, for the summary (asked before the client stops).
+    let web_seeds = client
+        .web_seeds(handle.id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let stopping = Instant::now();
     if matches!(outcome, Outcome::Interrupted) {
         progress.note("interrupted: stopping (announcing, flushing, saving resume data)...");
@@ -318,6 +325,9 @@ async fn run_plan<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> 
     let print_summary = || {
         if let (Some(text), false) = (&summary, plan.quiet) {
             emit(&format!("{text}\n"));
+            for w in &web_seeds {
+                emit(&format!("web seed {}: {} bytes\n", w.url, w.downloaded));
+            }
         }
     };
     match outcome {
@@ -498,6 +508,22 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                 } else {
                     tracing::debug!("{text}");
                 }
+            }
+            Event::WebSeedFailed {
+                url,
+                error,
+                retry_in,
+                ..
+            } => {
+                let text = format!("web seed {url}: {error}");
+                if seen.warned.insert(text.clone()) {
+                    tracing::warn!("{text} (retry in {} s)", retry_in.as_secs());
+                } else {
+                    tracing::debug!("{text}");
+                }
+            }
+            Event::WebSeedDropped { url, error, .. } => {
+                tracing::warn!("web seed {url} dropped: {error}");
             }
             Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
             Event::PeerClosed { addr, reason, .. } => {

@@ -3,7 +3,7 @@
 //! to its session at once (see the session's methods of the same names).
 
 use sanstorrent_core::session::{
-    ChangeError, Priority, TorrentId, TorrentLimits, TrackerEdit, TrackerInfo,
+    ChangeError, Priority, TorrentId, TorrentLimits, TrackerEdit, TrackerInfo, WebSeedInfo,
 };
 
 use crate::client::{Client, ClientError, Command};
@@ -70,6 +70,20 @@ pub enum Change {
         /// Per torrent without a limit of its own.
         per_torrent: usize,
     },
+    /// Add a web seed (BEP 19) to a torrent (one it has already is left as it is).
+    AddWebSeed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The web seed's `http`/`https` URL.
+        url: String,
+    },
+    /// Remove a web seed from a torrent.
+    RemoveWebSeed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The web seed's URL.
+        url: String,
+    },
     /// The DHT on or off.
     Dht(bool),
     /// Peer exchange on or off.
@@ -109,6 +123,10 @@ impl Core {
             } => {
                 s.set_peer_limits(now, max_connections, per_torrent);
                 Ok(())
+            }
+            Change::AddWebSeed { torrent, url } => s.add_web_seed(now, torrent, &url).map(|_| ()),
+            Change::RemoveWebSeed { torrent, url } => {
+                s.remove_web_seed(now, torrent, &url).map(|_| ())
             }
             Change::Dht(on) => {
                 s.set_dht(now, on);
@@ -182,6 +200,28 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Option<Vec<TrackerInfo>>, ClientError> {
         let (reply, answer) = async_channel::bounded(1);
         self.send(Command::Trackers { torrent, reply }).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Adds a web seed (an `http`/`https` URL, BEP 19) to a torrent.
+    pub async fn add_web_seed(&self, torrent: TorrentId, url: &str) -> Result<(), ClientError> {
+        let url = url.to_string();
+        self.change(Change::AddWebSeed { torrent, url }).await
+    }
+
+    /// Removes a web seed from a torrent (nothing if it had none by that URL).
+    pub async fn remove_web_seed(&self, torrent: TorrentId, url: &str) -> Result<(), ClientError> {
+        let url = url.to_string();
+        self.change(Change::RemoveWebSeed { torrent, url }).await
+    }
+
+    /// A torrent's web seeds with what each delivered (`None`: no such torrent).
+    pub async fn web_seeds(
+        &self,
+        torrent: TorrentId,
+    ) -> Result<Option<Vec<WebSeedInfo>>, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::WebSeeds { torrent, reply }).await?;
         answer.recv().await.map_err(|_| ClientError::Stopped)
     }
 }

@@ -445,6 +445,13 @@ pub enum Command {
         /// The answer.
         reply: Sender<Option<Vec<TrackerInfo>>>,
     },
+    /// Ask for a torrent's web seeds.
+    WebSeeds {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer.
+        reply: Sender<Option<Vec<sanstorrent_core::session::WebSeedInfo>>>,
+    },
     /// Ask for torrents' snapshots (one answer for all, in order).
     Snapshots {
         /// The torrents.

@@ -149,6 +149,9 @@ impl Core {
             Command::Trackers { torrent, reply } => {
                 let _ = reply.try_send(self.session.torrent_trackers(torrent));
             }
+            Command::WebSeeds { torrent, reply } => {
+                let _ = reply.try_send(self.session.web_seeds(torrent));
+            }
             Command::Snapshots {
                 torrents,
                 detail,

@@ -64,6 +64,21 @@ impl<R: Runtime> NetIo for Net<R> {
             Action::HttpRequest { id, url, request } => {
                 net::spawn_http(self.http.clone(), id, url, request, self.inputs.clone());
             }
+            Action::WebSeedRequest {
+                id,
+                url,
+                request,
+                max_response,
+            } => {
+                net::spawn_web_seed(
+                    self.http.clone(),
+                    id,
+                    url,
+                    request,
+                    max_response,
+                    self.inputs.clone(),
+                );
+            }
             Action::Resolve { id, host, port } => {
                 net::spawn_resolve(id, host, port, self.inputs.clone());
             }

@@ -20,6 +20,7 @@ use sanstorrent_core::tracker::{
     TransportError,
 };
 
+use crate::keepalive::IdleConnections;
 use crate::runtime::Runtime;
 
 /// An HTTP(S) client for tracker requests on runtime `R`; cheap to clone.
@@ -27,6 +28,7 @@ use crate::runtime::Runtime;
 pub struct HttpClient<R: Runtime> {
     config: Arc<HttpClientConfig>,
     tls: Arc<ClientConfig>,
+    idle: IdleConnections,
     runtime: PhantomData<R>,
 }
 
@@ -37,6 +39,7 @@ impl<R: Runtime> HttpClient<R> {
         Ok(Self {
             config: Arc::new(config),
             tls,
+            idle: IdleConnections::default(),
             runtime: PhantomData,
         })
     }
@@ -100,7 +103,25 @@ impl<R: Runtime> HttpClient<R> {
         }
     }
 
-    async fn connect(&self, addrs: &[SocketAddr]) -> Result<R::TcpStream, HttpClientError> {
+    /// The client's settings.
+    pub(crate) fn config(&self) -> &HttpClientConfig {
+        &self.config
+    }
+
+    /// The TLS client configuration.
+    pub(crate) fn tls(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.tls)
+    }
+
+    /// Idle kept-alive connections (web seeds).
+    pub(crate) fn idle(&self) -> &IdleConnections {
+        &self.idle
+    }
+
+    pub(crate) async fn connect(
+        &self,
+        addrs: &[SocketAddr],
+    ) -> Result<R::TcpStream, HttpClientError> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "host resolved to no address");
         for addr in addrs {
             let timeout = self.config.connect_timeout;

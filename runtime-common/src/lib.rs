@@ -37,6 +37,7 @@ pub mod http;
 #[cfg(feature = "testing")]
 mod http_hostile;
 pub mod jobs;
+mod keepalive;
 mod location;
 mod net;
 pub mod pool;
@@ -62,7 +63,7 @@ pub use write_batch::WriteBatch;
 pub mod api {
     pub use sanstorrent_core::session::{
         ChangeError, Event, Priority, SessionConfig, TorrentId, TorrentLimits, TorrentOptions,
-        TorrentSource, TorrentStats, TrackerEdit, TrackerInfo,
+        TorrentSource, TorrentStats, TrackerEdit, TrackerInfo, WebSeedInfo,
     };
 
     pub use crate::{Change, ClientConfig, ClientError, Runtime, TorrentHandle};

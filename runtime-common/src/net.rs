@@ -93,6 +93,24 @@ pub(crate) fn spawn_http<R: Runtime>(
     });
 }
 
+/// Carries a web seed's range request on a kept-alive connection.
+pub(crate) fn spawn_web_seed<R: Runtime>(
+    client: HttpClient<R>,
+    id: RequestId,
+    url: TrackerUrl,
+    request: Vec<u8>,
+    max: usize,
+    inputs: Sender<Input<R>>,
+) {
+    R::spawn(async move {
+        let result = client
+            .fetch_kept_alive(&url, &request, max)
+            .await
+            .map_err(Into::into);
+        let _ = inputs.send(Input::Http(id, result)).await;
+    });
+}
+
 /// Resolves a host name.
 pub(crate) fn spawn_resolve<R: Runtime>(
     id: RequestId,

@@ -369,6 +369,19 @@ pub(crate) struct TorrentView {
     pub(crate) trackers: Vec<TrackerView>,
     /// Its connected peers (filled when [`Detail::peers`] asks).
     pub(crate) peers: Vec<PeerView>,
+    /// Its web seeds (BEP 19).
+    pub(crate) web_seeds: Vec<WebSeedView>,
+}
+
+/// One web seed of a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WebSeedView {
+    /// Its URL.
+    pub(crate) url: String,
+    /// Bytes per second recently received from it.
+    pub(crate) download_rate: u64,
+    /// Whether it has requests in flight (and was not dropped).
+    pub(crate) downloading: bool,
 }
 
 /// Which costly parts of [`TorrentView`] a caller needs; a backend may fill more.
@@ -493,6 +506,15 @@ pub(crate) enum TrackerEdit {
     Set(Vec<Vec<String>>),
 }
 
+/// An edit to a torrent's web seeds (BEP 19).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WebSeedEdit {
+    /// Add these URLs.
+    Add(Vec<String>),
+    /// Remove these URLs.
+    Remove(Vec<String>),
+}
+
 /// Changes to torrents' options (`None`: unchanged).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub(crate) struct TorrentChanges {
@@ -538,6 +560,8 @@ pub(crate) struct TorrentChanges {
     pub(crate) files: FileChanges,
     /// Tracker edits, applied in order.
     pub(crate) trackers: Vec<TrackerEdit>,
+    /// Web seed edits, applied in order.
+    pub(crate) web_seeds: Vec<WebSeedEdit>,
     /// Where the data is now (the data is not moved; see [`Backend::set_location`]).
     pub(crate) location: Option<PathBuf>,
 }

@@ -187,6 +187,7 @@ fn refused(e: ClientError) -> BackendError {
         ClientError::Change(
             e @ (ChangeError::TrackerUrl(_)
             | ChangeError::UnknownTracker(_)
+            | ChangeError::WebSeedUrl(_)
             | ChangeError::FilePriorities { .. }),
         ) => BackendError::Invalid(e.to_string()),
         other => BackendError::System(other.to_string()),
@@ -339,6 +340,26 @@ impl<R: Runtime> ClientBackend<R> {
                     .change(piece_order(plan.torrent, order))
                     .await
                     .map_err(refused)?;
+            }
+            for edit in &changes.web_seeds {
+                match edit {
+                    WebSeedEdit::Add(urls) => {
+                        for url in urls {
+                            client
+                                .add_web_seed(plan.torrent, url)
+                                .await
+                                .map_err(refused)?;
+                        }
+                    }
+                    WebSeedEdit::Remove(urls) => {
+                        for url in urls {
+                            client
+                                .remove_web_seed(plan.torrent, url)
+                                .await
+                                .map_err(refused)?;
+                        }
+                    }
+                }
             }
             let mut trackers = None;
             if !changes.trackers.is_empty() {

@@ -169,6 +169,16 @@ pub(super) fn view(
         peers: snap.map_or_else(Vec::new, |s| {
             s.peers.iter().map(|p| peer_view(p, pieces)).collect()
         }),
+        web_seeds: snap.map_or_else(Vec::new, |s| {
+            s.web_seeds
+                .iter()
+                .map(|w| WebSeedView {
+                    url: w.url.clone(),
+                    download_rate: w.download_rate,
+                    downloading: w.active && w.dropped.is_none(),
+                })
+                .collect()
+        }),
     }
 }
 

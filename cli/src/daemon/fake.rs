@@ -114,6 +114,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
             client_choked: false,
             client_interested: true,
         }],
+        web_seeds: Vec::new(),
     }
 }
 
@@ -251,6 +252,22 @@ impl Backend for Fake {
             }
             if let Some(labels) = &changes.labels {
                 t.options.labels.clone_from(labels);
+            }
+            for edit in &changes.web_seeds {
+                match edit {
+                    WebSeedEdit::Add(urls) => {
+                        for url in urls {
+                            if !t.web_seeds.iter().any(|w| &w.url == url) {
+                                t.web_seeds.push(WebSeedView {
+                                    url: url.clone(),
+                                    download_rate: 0,
+                                    downloading: false,
+                                });
+                            }
+                        }
+                    }
+                    WebSeedEdit::Remove(urls) => t.web_seeds.retain(|w| !urls.contains(&w.url)),
+                }
             }
             if let Some(category) = &changes.category {
                 t.options.category.clone_from(category);

@@ -42,6 +42,7 @@
 
 mod availability;
 mod blocks;
+mod contiguous;
 mod deadline;
 mod endgame;
 mod invariants;
@@ -372,6 +373,11 @@ impl Picker {
             banned: false,
             allowed_fast: Vec::new(),
         });
+    }
+
+    /// Whether `peer` is registered.
+    pub(crate) fn knows_peer(&self, peer: PeerKey) -> bool {
+        self.peers.contains_key(&peer)
     }
 
     /// Forgets a disconnected peer: its pieces leave the availability counts and its requests

@@ -172,7 +172,7 @@ impl Picker {
     /// pieces matches within a few steps. If the first `SCAN_LIMIT` entries miss (a peer with
     /// few or no useful pieces), the peer's own pieces are searched for the one earliest in the
     /// list instead, so a pick never walks the whole list.
-    fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
+    pub(super) fn next_rarest(&self, peer: PeerKey) -> Option<u32> {
         let state = &self.peers[&peer];
         for buckets in &self.tiers {
             let found = match &state.has {
@@ -200,7 +200,7 @@ impl Picker {
     /// The lowest-index untouched wanted piece the peer has (sequential mode), high priority
     /// first, low last: a priority's list is searched only if the peer has none of the higher
     /// ones. An empty list costs nothing.
-    fn next_sequential(&mut self, peer: PeerKey) -> Option<u32> {
+    pub(super) fn next_sequential(&mut self, peer: PeerKey) -> Option<u32> {
         while self.seq_cursor < self.piece_count
             && (self.have.contains(self.seq_cursor)
                 || self.priority(self.seq_cursor) == Priority::Skip)

@@ -90,6 +90,8 @@ pub(crate) struct PieceFailed {
     pub(crate) cancels: Vec<(PeerKey, BlockRef)>,
     /// The peers to ban.
     pub(crate) banned: Vec<PeerKey>,
+    /// Every peer (or web seed) that sent a block of it.
+    pub(crate) contributors: Vec<PeerKey>,
 }
 
 impl Jobs {
@@ -419,6 +421,7 @@ impl Torrent {
         Some(PieceFailed {
             cancels: failed.cancels,
             banned: failed.banned,
+            contributors: failed.contributors,
         })
     }
 }

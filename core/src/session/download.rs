@@ -308,6 +308,30 @@ impl<'a> Download<'a> {
         }
     }
 
+    /// Blocks for a web seed (`key`, a peer that has every piece): a contiguous run of up to
+    /// `blocks` (see `Picker::pick_contiguous`), within the torrent's requested-bytes cap,
+    /// the disk and the download limit (spent here).
+    pub(crate) fn pick_for_web(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        blocks: u32,
+    ) -> Vec<BlockRef> {
+        if self.pipeline.is_behind(self.config.max_disk_jobs) || !self.limit.allows(now) {
+            return Vec::new();
+        }
+        let cap = usize::try_from(self.config.max_requested_bytes / u64::from(BLOCK_LEN))
+            .unwrap_or(usize::MAX);
+        let mine = self.picker.inflight_count_of(key);
+        let room = cap.saturating_sub(self.picker.inflight_count()) + mine;
+        let want = (blocks as usize).min(room.saturating_sub(mine));
+        let picked = self.picker.pick_contiguous(now, key, want);
+        for r in &picked {
+            self.limit.spend(now, u64::from(r.length));
+        }
+        picked
+    }
+
     /// A block of the peer `key` arrived: the picker takes it (`None`: not wanted, a
     /// duplicate) and the pipeline counts its write.
     pub(crate) fn block_in(

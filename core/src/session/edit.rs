@@ -37,6 +37,8 @@ pub enum ChangeError {
     NoMetadata(TorrentId),
     /// Piece deadlines the picker refused (a piece past the end, too many readers).
     Deadlines(PickerError),
+    /// A web seed URL that is not an `http` or `https` URL.
+    WebSeedUrl(String),
 }
 
 impl fmt::Display for ChangeError {
@@ -51,6 +53,7 @@ impl fmt::Display for ChangeError {
             Self::UnknownTracker(id) => write!(f, "no tracker with id {id}"),
             Self::NoMetadata(t) => write!(f, "torrent {} has no metadata yet", t.0),
             Self::Deadlines(e) => write!(f, "piece deadlines: {e}"),
+            Self::WebSeedUrl(url) => write!(f, "not an http or https web seed URL: {url}"),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::extensions::{MetadataFault, MetadataMessageError, PexError};
 use crate::id::InfoHash;
 use crate::metainfo::Metainfo;
 use crate::tracker::TrackerError;
+use crate::webseed::WebSeedError;
 use crate::wire::CloseReason;
 
 /// Something the application may want to know; drain with
@@ -103,6 +104,28 @@ pub enum Event {
         /// Why ([`PeerCloseReason::Banned`], [`PeerCloseReason::SmartBanned`],
         /// [`PeerCloseReason::BadMetadata`]).
         reason: PeerCloseReason,
+    },
+    /// A web seed's request failed (BEP 19): it is asked for nothing until `retry_in` has
+    /// passed; its blocks went back to the other sources.
+    WebSeedFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The web seed's URL.
+        url: String,
+        /// Why.
+        error: WebSeedError,
+        /// The back-off.
+        retry_in: std::time::Duration,
+    },
+    /// A web seed failed too often (or sent data that failed hash checks) and is no longer
+    /// used.
+    WebSeedDropped {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The web seed's URL.
+        url: String,
+        /// The last failure.
+        error: WebSeedError,
     },
     /// A peer told us of other peers of a torrent over ut_pex (BEP 11); they are now
     /// candidates to dial.

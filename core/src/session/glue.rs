@@ -188,6 +188,7 @@ impl Session {
         };
         self.out.event(Event::PieceFailed { torrent: id, piece });
         self.send_cancels(now, &failed.cancels);
+        self.web_seeds_hash_failed(now, id, piece, &failed.contributors, &failed.banned);
         self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
         self.fill_all(now, id);
     }
@@ -427,6 +428,13 @@ impl Session {
         let id = self.torrents.add(now, &source, options, config, rng, out)?;
         let peers = self.torrents[&id].options.peers.clone();
         self.add_candidates(id, &peers, Source::User);
+        let web_seeds = match &source {
+            TorrentSource::Metainfo(meta) => meta.url_list().to_vec(),
+            TorrentSource::Magnet(m) => m.web_seeds.clone(),
+        };
+        for url in web_seeds {
+            self.add_web_seed_inner(now, id, &url);
+        }
         match source {
             TorrentSource::Metainfo(meta) => self.init_data(id, meta),
             TorrentSource::Magnet(m) => {

@@ -96,6 +96,20 @@ pub enum Action {
         /// The whole request, ready to write.
         request: Vec<u8>,
     },
+    /// Send a web seed's HTTP(S) range request (BEP 19) and report the response with
+    /// `handle_http_response`. Read at most `max_response` bytes (head and body): a larger
+    /// answer is an error, never buffered. The connection may be kept alive and reused for
+    /// later requests to the same host.
+    WebSeedRequest {
+        /// Identifies the response.
+        id: RequestId,
+        /// Where to connect (scheme decides TLS, host and port where).
+        url: TrackerUrl,
+        /// The whole request, ready to write.
+        request: Vec<u8>,
+        /// The cap on the response.
+        max_response: usize,
+    },
     /// Resolve a host name; report with `handle_resolved`.
     Resolve {
         /// Identifies the answer.

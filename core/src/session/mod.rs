@@ -88,9 +88,12 @@ mod torrent_glue;
 mod trackers;
 mod udp;
 mod upload;
+mod webseeds;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webseed_tests;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -119,6 +122,7 @@ pub use snapshot::{
     AnnounceResult, MAX_TRACKER_MESSAGE, PeerInfo, PeerSource, SnapshotDetail, TorrentError,
     TorrentErrorKind, TorrentSnapshot, TrackerStatus,
 };
+pub use webseeds::WebSeedInfo;
 
 use crate::dht::Dht;
 use crate::id::PeerId;
@@ -160,6 +164,8 @@ pub struct Session {
     now: Instant,
     /// Transmits, actions and events, until polled.
     out: Outputs,
+    /// Every torrent's web seeds (BEP 19) and their requests in flight.
+    web: webseeds::WebSeeds,
 }
 
 impl Session {
@@ -191,6 +197,7 @@ impl Session {
             timers: TimerTable::default(),
             now,
             out: Outputs::default(),
+            web: webseeds::WebSeeds::default(),
             config,
             rng,
         };
@@ -415,6 +422,7 @@ impl Session {
             self.dht.as_ref().and_then(|d| d.poll_timeout()),
             self.down_limit.ready_at(),
             self.up_limit.ready_at(),
+            self.web.next_deadline(self.now),
         ]
         .into_iter()
         .flatten()
@@ -445,7 +453,9 @@ impl Session {
         let t = self.torrents.get(&torrent)?;
         let stats = t.stats(torrent, &self.peers, Some(now), &self.config);
         let peers = self.peers.values().filter(|p| p.torrent == Some(torrent));
-        Some(t.snapshot(now, stats, peers, detail))
+        let mut snapshot = t.snapshot(now, stats, peers, detail);
+        snapshot.web_seeds = self.web.infos(now, torrent);
+        Some(snapshot)
     }
 
     /// The torrents of the session, in id order.
@@ -569,6 +579,47 @@ impl Session {
         self.torrents.get(&torrent).map(|t| t.tracker_list.infos())
     }
 
+    /// A torrent's web seeds (BEP 19) with what each delivered (`None`: no such torrent).
+    pub fn web_seeds(&self, torrent: TorrentId) -> Option<Vec<WebSeedInfo>> {
+        self.torrents.get(&torrent)?;
+        Some(self.web.infos(self.now, torrent))
+    }
+
+    /// Adds a web seed (an `http`/`https` URL, BEP 19) to a torrent; a running torrent with
+    /// metadata uses it at once. Returns whether it was added (`false`: it had it already).
+    pub fn add_web_seed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+    ) -> Result<bool, ChangeError> {
+        self.torrents
+            .get(&torrent)
+            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        if !webseeds::usable_url(url) {
+            return Err(ChangeError::WebSeedUrl(url.to_string()));
+        }
+        let added = self.add_web_seed_inner(now, torrent, url);
+        self.after(now);
+        Ok(added)
+    }
+
+    /// Removes a web seed from a torrent; its requests in flight are abandoned. Returns
+    /// whether it had it.
+    pub fn remove_web_seed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+    ) -> Result<bool, ChangeError> {
+        self.torrents
+            .get(&torrent)
+            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        let removed = self.remove_web_seed_inner(torrent, url);
+        self.after(now);
+        Ok(removed)
+    }
+
     /// Edits a torrent's trackers; a running torrent announces to the new list at once.
     pub fn edit_trackers(
         &mut self,
@@ -618,6 +669,7 @@ impl Session {
     fn after(&mut self, now: Instant) {
         self.now = self.now.max(now);
         self.dial(now);
+        self.pump_web_seeds(now);
         self.progress_stops(now);
         self.peers.refresh_deadlines(&self.torrents, &self.config);
         let dht = self.dht.is_some();

@@ -65,6 +65,8 @@ pub struct TorrentSnapshot {
     pub peers: Vec<PeerInfo>,
     /// The trackers, tier by tier (with [`SnapshotDetail::trackers`]).
     pub trackers: Vec<TrackerStatus>,
+    /// Its web seeds (BEP 19) with what each delivered.
+    pub web_seeds: Vec<super::WebSeedInfo>,
 }
 
 /// What is wrong with a torrent. Its `Display` is the message for the user (a tracker's text
@@ -412,6 +414,7 @@ impl Torrent {
             } else {
                 Vec::new()
             },
+            web_seeds: Vec::new(),
             stats,
         }
     }

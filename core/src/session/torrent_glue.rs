@@ -379,6 +379,9 @@ impl Session {
         rid: RequestId,
         result: Result<HttpResponse, TrackerError>,
     ) {
+        let Some(result) = self.web_seed_response(now, rid, result) else {
+            return;
+        };
         let (trackers, us, mut cx) = self.tracker_cx();
         let stopped = trackers.http_answer(now, rid, result, us, &mut cx);
         self.after_announces(now, stopped);

@@ -74,7 +74,10 @@ mod tests {
             };
             waits.push(at - now);
         }
-        assert_eq!(waits[..3], [FIRST_BACKOFF, FIRST_BACKOFF * 2, FIRST_BACKOFF * 4]);
+        assert_eq!(
+            waits[..3],
+            [FIRST_BACKOFF, FIRST_BACKOFF * 2, FIRST_BACKOFF * 4]
+        );
         assert!(!h.ready(now) && h.ready(now + MAX_BACKOFF));
         assert_eq!(h.failed(now), Verdict::Drop);
     }

@@ -60,6 +60,8 @@ pub enum WebSeedError {
         /// The piece.
         piece: u32,
     },
+    /// The smart ban proved a block from this server bad.
+    Banned,
 }
 
 impl fmt::Display for WebSeedError {
@@ -77,6 +79,7 @@ impl fmt::Display for WebSeedError {
             Self::Transport(e) => write!(f, "{e}"),
             Self::Timeout => f.write_str("the request timed out"),
             Self::HashFailed { piece } => write!(f, "piece {piece} from it failed its hash check"),
+            Self::Banned => f.write_str("data from it was proven bad (smart ban)"),
         }
     }
 }

@@ -190,7 +190,8 @@ mod tests {
                 Err(WebSeedError::Status(code))
             );
         }
-        let hop = response(b"HTTP/1.1 302 Found\r\nLocation: https://o/b\r\nContent-Length: 0\r\n\r\n");
+        let hop =
+            response(b"HTTP/1.1 302 Found\r\nLocation: https://o/b\r\nContent-Length: 0\r\n\r\n");
         let Ok(PartOutcome::Redirect(next)) = read_part(&url(), &PART, 900, 0, &hop) else {
             panic!("a redirect");
         };
@@ -199,7 +200,8 @@ mod tests {
             read_part(&url(), &PART, 900, MAX_REDIRECTS, &hop),
             Err(WebSeedError::TooManyRedirects)
         );
-        let udp = response(b"HTTP/1.1 302 Found\r\nLocation: udp://o:1/b\r\nContent-Length: 0\r\n\r\n");
+        let udp =
+            response(b"HTTP/1.1 302 Found\r\nLocation: udp://o:1/b\r\nContent-Length: 0\r\n\r\n");
         assert!(matches!(
             read_part(&url(), &PART, 900, 0, &udp),
             Err(WebSeedError::Url(_))

@@ -104,7 +104,10 @@ mod tests {
     fn multi_file_url_is_base_name_and_path_encoded() {
         let m = meta(&[("dir one/a b.txt", 10), ("ü/c", 10)], false);
         let u = file_url("https://h/mirror", &m, 0).expect("url");
-        assert_eq!(u.path(), "/mirror/my%20torrent%20%C3%A9/dir%20one/a%20b.txt");
+        assert_eq!(
+            u.path(),
+            "/mirror/my%20torrent%20%C3%A9/dir%20one/a%20b.txt"
+        );
         let u = file_url("https://h/mirror/?k=v", &m, 1).expect("url");
         assert_eq!(u.path(), "/mirror/my%20torrent%20%C3%A9/%C3%BC/c");
         assert_eq!(u.query(), Some("k=v"));

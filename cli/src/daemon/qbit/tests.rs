@@ -708,3 +708,75 @@ fn set_location_moves_the_data_and_a_moving_torrent_shows_it() {
     assert_eq!(moving.as_array().unwrap().len(), 1);
     assert_eq!(moving[0]["hash"], hash(2));
 }
+
+#[test]
+fn web_seeds_are_listed_added_edited_and_removed() {
+    let (fake, q) = qbit(None);
+    let list = |q: &Qbit<Fake>| {
+        json(&call(
+            q,
+            "torrents/webseeds",
+            Form::default().with("hash", &hash(1)),
+        ))
+    };
+    assert_eq!(list(&q), serde_json::json!([]));
+    let add = Form::default()
+        .with("hash", &hash(1))
+        .with("urls", "http://a.test/x/|https://b.test/y");
+    assert_eq!(call(&q, "torrents/addWebSeeds", add).status, 200);
+    assert_eq!(
+        list(&q),
+        serde_json::json!([{"url": "http://a.test/x/"}, {"url": "https://b.test/y"}])
+    );
+    let bad = Form::default()
+        .with("hash", &hash(1))
+        .with("urls", "ftp://c.test/");
+    assert_eq!(call(&q, "torrents/addWebSeeds", bad).status, 400);
+    let edit = |orig: &str, new: &str| {
+        Form::default()
+            .with("hash", &hash(1))
+            .with("origUrl", orig)
+            .with("newUrl", new)
+    };
+    assert_eq!(
+        call(
+            &q,
+            "torrents/editWebSeed",
+            edit("http://nope.test/", "http://d.test/")
+        )
+        .status,
+        409
+    );
+    assert_eq!(
+        call(
+            &q,
+            "torrents/editWebSeed",
+            edit("http://a.test/x/", "https://b.test/y")
+        )
+        .status,
+        409
+    );
+    assert_eq!(
+        call(
+            &q,
+            "torrents/editWebSeed",
+            edit("http://a.test/x/", "http://d.test/")
+        )
+        .status,
+        200
+    );
+    let remove = Form::default()
+        .with("hash", &hash(1))
+        .with("urls", "https://b.test/y");
+    assert_eq!(call(&q, "torrents/removeWebSeeds", remove).status, 200);
+    assert_eq!(list(&q), serde_json::json!([{"url": "http://d.test/"}]));
+    let missing = Form::default()
+        .with("hash", &hash(9))
+        .with("urls", "http://a.test/");
+    assert_eq!(call(&q, "torrents/addWebSeeds", missing).status, 404);
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.contains("web_seeds: [Add([\"http://a.test/x/\", \"https://b.test/y\"])]"))
+    );
+}

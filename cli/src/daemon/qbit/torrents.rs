@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{Answer, Failure, Form, Qbit, Reply, map};
 use crate::daemon::backend::{
     Action, AddTorrent, Backend, Detail, FileChanges, Files, GroupEdit, Hash, LimitMode, QueueMove,
-    Source, TorrentChanges, TrackerEdit, check_name,
+    Source, TorrentChanges, TrackerEdit, WebSeedEdit, check_name,
 };
 
 impl<B: Backend> Qbit<B> {
@@ -25,8 +25,48 @@ impl<B: Backend> Qbit<B> {
                 &self.one(form, detail(|d| d.trackers = true)).await?,
             ))),
             "webseeds" => {
-                self.one(form, Detail::default()).await?;
-                Ok(Reply::json(&json!([])))
+                let t = self.one(form, Detail::default()).await?;
+                let list: Vec<Value> = t.web_seeds.iter().map(|w| json!({"url": w.url})).collect();
+                Ok(Reply::json(&json!(list)))
+            }
+            "addWebSeeds" => {
+                let t = self.one(form, Detail::default()).await?;
+                let urls = form.list("urls", '|');
+                if let Some(bad) = urls.iter().find(|u| !web_url(u)) {
+                    return Err(Failure::BadParams(format!("'{bad}' is not a valid URL")));
+                }
+                self.change(vec![t.id], |c| c.web_seeds = vec![WebSeedEdit::Add(urls)])
+                    .await
+            }
+            "editWebSeed" => {
+                let t = self.one(form, Detail::default()).await?;
+                let orig = form.required("origUrl")?.to_owned();
+                let new = form.required("newUrl")?.to_owned();
+                if !web_url(&new) {
+                    return Err(Failure::BadParams(format!("'{new}' is not a valid URL")));
+                }
+                if !t.web_seeds.iter().any(|w| w.url == orig) {
+                    return Err(Failure::Conflict(format!("'{orig}' is not a web seed")));
+                }
+                if orig != new && t.web_seeds.iter().any(|w| w.url == new) {
+                    return Err(Failure::Conflict(format!("'{new}' is already a web seed")));
+                }
+                self.change(vec![t.id], |c| {
+                    c.web_seeds =
+                        vec![WebSeedEdit::Remove(vec![orig]), WebSeedEdit::Add(vec![new])];
+                })
+                .await
+            }
+            "removeWebSeeds" => {
+                let t = self.one(form, Detail::default()).await?;
+                let urls = form.list("urls", '|');
+                if let Some(bad) = urls.iter().find(|u| !web_url(u)) {
+                    return Err(Failure::BadParams(format!("'{bad}' is not a valid URL")));
+                }
+                self.change(vec![t.id], |c| {
+                    c.web_seeds = vec![WebSeedEdit::Remove(urls)]
+                })
+                .await
             }
             "files" => Ok(Reply::json(&map::files(
                 &self.one(form, detail(|d| d.files = true)).await?,
@@ -551,4 +591,10 @@ fn compare(a: &Value, b: &Value) -> Ordering {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => Ordering::Equal,
     }
+}
+
+/// Whether `url` is an `http` or `https` URL (qBittorrent refuses others with 400).
+fn web_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")) && !url.trim().contains(' ')
 }

@@ -685,3 +685,47 @@ fn the_version_reads_as_transmission_4_1() {
     assert!(version.starts_with("4.1.1 ("), "{version}");
     assert!(version.contains("sanstorrent"), "{version}");
 }
+
+#[test]
+fn torrent_get_lists_the_web_seeds() {
+    let (rpc, fake) = rpc();
+    fake.lock().torrents[0].web_seeds = vec![
+        crate::daemon::backend::WebSeedView {
+            url: "http://mirror.test/pub/".into(),
+            download_rate: 5000,
+            downloading: true,
+        },
+        crate::daemon::backend::WebSeedView {
+            url: "https://slow.test/x".into(),
+            download_rate: 0,
+            downloading: false,
+        },
+    ];
+    let args = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"ids": [1], "fields": ["webseeds", "webseedsSendingToUs"]}),
+    );
+    let t = &args["torrents"][0];
+    assert_eq!(
+        t["webseeds"],
+        json!(["http://mirror.test/pub/", "https://slow.test/x"])
+    );
+    assert_eq!(t["webseedsSendingToUs"], 1);
+    let result = modern(
+        &rpc,
+        "torrent_get",
+        json!({"ids": [1], "fields": ["webseeds_ex"]}),
+    );
+    assert_eq!(
+        result["torrents"][0]["webseeds_ex"][0],
+        json!({"url": "http://mirror.test/pub/", "is_downloading": true,
+               "download_bytes_per_second": 5000})
+    );
+    let two = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"ids": [2], "fields": ["webseeds"]}),
+    );
+    assert_eq!(two["torrents"][0]["webseeds"], json!([]));
+}

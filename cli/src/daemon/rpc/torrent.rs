@@ -205,6 +205,7 @@ pub(crate) async fn set<B: Backend>(
         queue_position: params.u32("queue_position")?,
         files: file_changes(params)?,
         trackers: tracker_edits(params)?,
+        web_seeds: Vec::new(),
         location: params
             .str("location")?
             .map(|l| allowed.check("location", l))

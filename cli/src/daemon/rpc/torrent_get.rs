@@ -365,8 +365,29 @@ fn field_value(v: &TorrentView, field: &str, legacy: bool) -> Value {
             .collect::<Vec<_>>()
             .into(),
         "wanted" => v.files.iter().map(|f| f.wanted).collect::<Vec<_>>().into(),
-        "webseeds" | "webseeds_ex" => Value::Array(Vec::new()),
-        "webseeds_sending_to_us" => 0.into(),
+        "webseeds" => v
+            .web_seeds
+            .iter()
+            .map(|w| Value::from(w.url.clone()))
+            .collect::<Vec<_>>()
+            .into(),
+        "webseeds_ex" => v
+            .web_seeds
+            .iter()
+            .map(|w| {
+                json!({
+                    "url": w.url, "is_downloading": w.downloading,
+                    "download_bytes_per_second": w.download_rate,
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+        "webseeds_sending_to_us" => v
+            .web_seeds
+            .iter()
+            .filter(|w| w.download_rate > 0)
+            .count()
+            .into(),
         _ => Value::Null,
     }
 }

@@ -1,0 +1,279 @@
+//! Web seeds (BEP 19) end to end: the real binary downloads from Debian's nginx (started by
+//! the test on a free 127.0.0.1 port, with its own configuration, pid, logs and temp files in
+//! the test's directory), alone and beside a libtorrent seeder; a mirror serving a corrupted
+//! file is dropped and the peer finishes. `test.sh` installs nginx when it is missing.
+
+mod interop_support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use interop_support::{assert_same_tree, data, expect_success, lt_addr, lt_seeder, s, sanstorrent};
+use sanstorrent_tests::interop::{Proc, WorkDir, free_port};
+
+/// nginx serving `root` on 127.0.0.1:`port`, stopped when dropped.
+struct Nginx {
+    _proc: Proc,
+}
+
+impl Nginx {
+    /// `limit_rate`: nginx's cap per response in bytes per second (0: none; without
+    /// `sendfile` and with small output buffers so that it holds for small responses too).
+    fn start(work: &WorkDir, root: &Path, port: u16, limit_rate: u32) -> Self {
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx is not installed: run test.sh (apt-get install nginx-light)");
+        let dir = work.join("nginx");
+        fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
+        let d = s(&dir);
+        let conf = format!(
+            "user root;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp/body;\n\
+               proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
+               keepalive_requests 1000;\n  limit_rate {limit_rate};\n\
+               sendfile off;\n  output_buffers 1 32k;\n\
+               server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
+            root = s(root),
+        );
+        fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
+        let mut cmd = Command::new(nginx);
+        cmd.args([
+            "-p",
+            d,
+            "-c",
+            &format!("{d}/nginx.conf"),
+            "-g",
+            "daemon off;",
+        ]);
+        let proc = Proc::spawn(cmd, work.join("nginx.log"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen: {}",
+                proc.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { _proc: proc }
+    }
+
+    /// The lines of its access log.
+    fn requests(&self, work: &WorkDir) -> Vec<String> {
+        fs::read_to_string(work.join("nginx/access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Deterministic bytes (xorshift) of length `len`.
+fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn write(path: &Path, data: &[u8]) {
+    fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+    fs::write(path, data).expect("write");
+}
+
+/// `sanstorrent create PATH -t ... --web-seed URL --piece-length 65536 -o OUT`.
+fn create(work: &WorkDir, path: &Path, web_seed: &str, out: &Path) {
+    let mut p = sanstorrent(
+        work,
+        "create",
+        60,
+        &[
+            "create",
+            s(path),
+            "-t",
+            "http://127.0.0.1:1/announce",
+            "--piece-length",
+            "65536",
+            "--web-seed",
+            web_seed,
+            "-o",
+            s(out),
+        ],
+    );
+    expect_success(&mut p, "sanstorrent create", Duration::from_secs(60));
+}
+
+/// Downloads `torrent` into `work/NAME-out` with `extra` flags; returns the log.
+fn download(work: &WorkDir, name: &str, torrent: &Path, extra: &[&str]) -> String {
+    let out = work.join(&format!("{name}-out"));
+    let state = work.join(&format!("{name}-state"));
+    let mut args = vec![
+        "download",
+        s(torrent),
+        "-o",
+        s(&out),
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--state-dir",
+        s(&state),
+    ];
+    args.extend(extra);
+    let mut p = sanstorrent(work, name, 170, &args);
+    expect_success(&mut p, "sanstorrent download", Duration::from_secs(175));
+    let log = p.output();
+    eprintln!(
+        "{name}: {}",
+        log.lines()
+            .filter(|l| l.starts_with("downloaded") || l.starts_with("web seed"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    log
+}
+
+/// Bytes the summary says web seed `url` delivered.
+fn web_seed_bytes(log: &str, url: &str) -> u64 {
+    let prefix = format!("web seed {url}: ");
+    log.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.strip_suffix(" bytes"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{log}"))
+}
+
+#[test]
+fn single_file_from_nginx_only_with_an_encoded_name() {
+    let work = WorkDir::new("webseed-single");
+    let port = free_port();
+    let root = work.join("www");
+    let name = "a file é+%.bin";
+    let data = bytes(5_000_000 + 123, 1);
+    write(&root.join("files").join(name), &data);
+    // A URL ending in `/`: the file is there under the torrent's name.
+    let url = format!("http://127.0.0.1:{port}/files/");
+    let torrent = work.join("single.torrent");
+    create(&work, &root.join("files").join(name), &url, &torrent);
+    let nginx = Nginx::start(&work, &root, port, 0);
+    let log = download(&work, "ours", &torrent, &[]);
+    assert_eq!(
+        fs::read(work.join("ours-out").join(name)).expect("downloaded"),
+        data
+    );
+    assert!(web_seed_bytes(&log, &url) >= data.len() as u64, "{log}");
+    let requests = nginx.requests(&work);
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("/files/a%20file%20%C3%A9%2B%25.bin") && l.contains(" 206 ")),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn multi_file_from_nginx_only_with_spaces_and_unicode() {
+    let work = WorkDir::new("webseed-multi");
+    let port = free_port();
+    let src = work.join("src");
+    let name = "my dir ü";
+    let files = [
+        ("sub dir/a b.bin", 3_000_001usize),
+        ("ñ.bin", 70_000),
+        ("c.txt", 10),
+        ("sub dir/zz z.bin", 1_500_000),
+    ];
+    for (i, (path, len)) in files.iter().enumerate() {
+        write(&src.join(name).join(path), &bytes(*len, i as u64 + 10));
+    }
+    // The mirror holds the torrent's directory under /mirror (URL without a trailing `/`).
+    let url = format!("http://127.0.0.1:{port}/mirror");
+    let torrent = work.join("multi.torrent");
+    create(&work, &src.join(name), &url, &torrent);
+    let www = work.join("www");
+    fs::create_dir_all(&www).expect("www");
+    let status = Command::new("cp")
+        .args(["-r", s(&src), s(&www.join("mirror"))])
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let _nginx = Nginx::start(&work, &www, port, 0);
+    let log = download(&work, "ours", &torrent, &[]);
+    assert_same_tree(&src, &work.join("ours-out"));
+    assert!(web_seed_bytes(&log, &url) > 4_500_000, "{log}");
+}
+
+/// Seconds a `download` took, from its summary line.
+fn seconds(log: &str) -> f64 {
+    log.lines()
+        .find_map(|l| l.strip_prefix("downloaded ")?.split(" bytes in ").nth(1))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in:\n{log}"))
+}
+
+#[test]
+fn a_slow_peer_and_a_slow_mirror_both_contribute_and_beat_the_mirror_alone() {
+    const SIZE: u64 = 6_000_000;
+    let work = WorkDir::new("webseed-mixed");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let d = data(&work, "single", SIZE, 64 * 1024, &[], &["--web-seed", &url]);
+    // About 0.6 MB/s from the mirror (four requests in flight) and as much from the peer.
+    let _nginx = Nginx::start(&work, &d.dir, port, 150_000);
+    let lt = lt_seeder(&work, "lt-seeder", &d, &["--upload-limit", "600000"]);
+    let peer = lt_addr(&lt);
+    let both = download(&work, "both", &d.torrent, &["--peer", &peer]);
+    assert_same_tree(&d.dir, &work.join("both-out"));
+    let from_web = web_seed_bytes(&both, &url);
+    assert!(from_web > SIZE / 10, "nginx delivered little:\n{both}");
+    assert!(
+        from_web < SIZE * 9 / 10,
+        "the peer delivered little:\n{both}"
+    );
+    let web_only = download(&work, "web", &d.torrent, &[]);
+    assert_same_tree(&d.dir, &work.join("web-out"));
+    let (t_both, t_web) = (seconds(&both), seconds(&web_only));
+    eprintln!("both {t_both:.1} s ({from_web} bytes from the mirror), mirror only {t_web:.1} s");
+    assert!(t_both < t_web, "both {t_both} s, mirror only {t_web} s");
+}
+
+#[test]
+fn a_mirror_with_a_corrupted_file_is_dropped_and_the_peer_finishes() {
+    let work = WorkDir::new("webseed-corrupt");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let d = data(
+        &work,
+        "single",
+        6_000_000,
+        64 * 1024,
+        &[],
+        &["--web-seed", &url],
+    );
+    let mirror = work.join("mirror");
+    fs::create_dir_all(&mirror).expect("mirror");
+    let file = d.single_file_name();
+    let mut bad = fs::read(d.dir.join(&file)).expect("data");
+    for b in bad.iter_mut().step_by(4096) {
+        *b ^= 0xff;
+    }
+    fs::write(mirror.join(&file), bad).expect("corrupt copy");
+    let _nginx = Nginx::start(&work, &mirror, port, 0);
+    let lt = lt_seeder(&work, "lt-seeder", &d, &["--upload-limit", "2000000"]);
+    let log = download(&work, "ours", &d.torrent, &["--peer", &lt_addr(&lt)]);
+    assert_same_tree(&d.dir, &work.join("ours-out"));
+    assert!(
+        log.contains(&format!("web seed {url} dropped")) && log.contains("failed its hash check"),
+        "{log}"
+    );
+}
