@@ -23,10 +23,13 @@ const IDLE_PER_HOST: usize = 8;
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
+/// Idle streams by `scheme://host:port`.
+type ByHost = HashMap<String, Vec<Box<dyn Stream>>>;
+
 /// Idle kept-alive connections by `scheme://host:port`; cheap to clone (shared).
 #[derive(Clone, Default)]
 pub(crate) struct IdleConnections {
-    idle: Arc<Mutex<HashMap<String, Vec<Box<dyn Stream>>>>>,
+    idle: Arc<Mutex<ByHost>>,
 }
 
 impl fmt::Debug for IdleConnections {
