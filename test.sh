@@ -24,4 +24,9 @@ if ! command -v ffprobe >/dev/null; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq ffmpeg >/dev/null
 fi
+# nginx serves the web seed tests (cli/tests/webseed.rs).
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq nginx-light >/dev/null
+fi
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"
