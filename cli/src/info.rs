@@ -58,6 +58,9 @@ pub(crate) fn describe(m: &Metainfo) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "name:          {}", m.name());
     let _ = writeln!(o, "info-hash:     {}", m.info_hash().to_hex());
+    if let Some(v2) = m.info_hashes().v2 {
+        let _ = writeln!(o, "info-hash v2:  {}", v2.to_hex());
+    }
     let _ = writeln!(
         o,
         "piece size:    {} ({})",
@@ -78,6 +81,7 @@ pub(crate) fn describe(m: &Metainfo) -> String {
     );
     let version = match m.version() {
         MetaVersion::Hybrid => "hybrid v1+v2 (downloaded as v1)",
+        MetaVersion::V2 => "v2 only (cannot be downloaded yet)",
         _ => "v1",
     };
     let _ = writeln!(o, "version:       {version}");
@@ -144,7 +148,15 @@ fn describe_magnet(link: &MagnetLink) -> String {
         .as_deref()
         .map_or("(unknown)".into(), one_line);
     let _ = writeln!(o, "name:          {name}");
-    let _ = writeln!(o, "info-hash:     {}", link.info_hash.to_hex());
+    if link.has_v1 {
+        let _ = writeln!(o, "info-hash:     {}", link.info_hash.to_hex());
+    } else {
+        let _ = writeln!(
+            o,
+            "info-hash:     {} (v2 truncated)",
+            link.info_hash.to_hex()
+        );
+    }
     if let Some(v2) = &link.info_hash_v2 {
         let _ = writeln!(o, "info-hash v2:  {}", sanstorrent_core::id::to_hex(v2));
     }

@@ -1,4 +1,5 @@
-//! Twenty-byte identifiers: [`InfoHash`] names a torrent, [`PeerId`] names a client.
+//! Identifiers: [`InfoHash`] names a torrent (v1), [`InfoHashV2`] names a v2 torrent,
+//! [`InfoHashes`] holds either or both, [`PeerId`] names a client.
 
 use std::fmt;
 
@@ -10,6 +11,23 @@ use crate::rng::Rng;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct InfoHash(pub [u8; 20]);
+
+/// The SHA-256 of a torrent's bencoded `info` dictionary: its identity in BitTorrent v2
+/// (BEP 52).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct InfoHashV2(pub [u8; 32]);
+
+/// The info-hashes of a torrent: v1 (SHA-1), v2 (SHA-256), or both for a hybrid. At least
+/// one is present in any value the crate builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct InfoHashes {
+    /// The v1 info-hash, if the torrent has a v1 half.
+    pub v1: Option<InfoHash>,
+    /// The v2 info-hash, if the torrent has a v2 half.
+    pub v2: Option<InfoHashV2>,
+}
 
 /// A 20-byte peer id as sent in the handshake.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +56,64 @@ impl InfoHash {
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; 20] {
         &self.0
+    }
+}
+
+impl InfoHashV2 {
+    /// The v2 info-hash of raw `info` dictionary bytes.
+    pub fn of_info(info_bytes: &[u8]) -> Self {
+        Self(crate::merkle::sha256(info_bytes))
+    }
+
+    /// Parses 64 hexadecimal digits (either case).
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        parse_hex(hex).map(Self)
+    }
+
+    /// Lower-case hexadecimal.
+    pub fn to_hex(&self) -> String {
+        to_hex(&self.0)
+    }
+
+    /// The first 20 bytes: what trackers, the DHT and the handshake use for a v2-only torrent.
+    pub fn truncated(&self) -> InfoHash {
+        let mut h = [0u8; 20];
+        h.copy_from_slice(&self.0[..20]);
+        InfoHash(h)
+    }
+}
+
+impl InfoHashes {
+    /// A v1-only torrent's hashes.
+    pub fn v1(v1: InfoHash) -> Self {
+        Self {
+            v1: Some(v1),
+            v2: None,
+        }
+    }
+
+    /// A v2-only torrent's hashes.
+    pub fn v2(v2: InfoHashV2) -> Self {
+        Self {
+            v1: None,
+            v2: Some(v2),
+        }
+    }
+
+    /// The 20-byte id used with trackers, the DHT and in the handshake: the v1 hash when there
+    /// is one (v1 and hybrid torrents), else the v2 hash truncated to 20 bytes (as libtorrent
+    /// does). All zeros only for a value with neither, which the crate never builds.
+    pub fn id(&self) -> InfoHash {
+        match (self.v1, self.v2) {
+            (Some(v1), _) => v1,
+            (None, Some(v2)) => v2.truncated(),
+            (None, None) => InfoHash([0; 20]),
+        }
+    }
+
+    /// Whether there is a v2 hash and no v1 hash.
+    pub fn is_v2_only(&self) -> bool {
+        self.v1.is_none() && self.v2.is_some()
     }
 }
 
@@ -124,6 +200,18 @@ impl fmt::Display for InfoHash {
     }
 }
 
+impl fmt::Debug for InfoHashV2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfoHashV2({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for InfoHashV2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
 impl fmt::Debug for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -197,6 +285,30 @@ mod tests {
         assert_eq!(id(b"-LT20A0-").client_name(), "libtorrent 2.0.10.0");
         assert_eq!(id(b"-ZZ1234-").client_name(), "-ZZ1234-");
         assert_eq!(id(b"M7-2-0--").client_name(), "unknown");
+    }
+
+    #[test]
+    fn the_20_byte_id_is_v1_else_truncated_v2() {
+        let v1 = InfoHash([1; 20]);
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let v2 = InfoHashV2(bytes);
+        assert_eq!(v2.truncated().0[..], bytes[..20]);
+        assert_eq!(InfoHashes::v1(v1).id(), v1);
+        assert_eq!(InfoHashes::v2(v2).id(), v2.truncated());
+        let both = InfoHashes {
+            v1: Some(v1),
+            v2: Some(v2),
+        };
+        assert_eq!(both.id(), v1);
+        assert!(InfoHashes::v2(v2).is_v2_only() && !both.is_v2_only());
+        assert_eq!(InfoHashV2::from_hex(&v2.to_hex()), Some(v2));
+        assert_eq!(
+            InfoHashV2::of_info(b"abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -341,7 +341,7 @@ pub mod utp;
 pub mod webseed;
 pub mod wire;
 
-pub use id::{InfoHash, PeerId};
+pub use id::{InfoHash, InfoHashV2, InfoHashes, PeerId};
 pub use io::{ConnId, Dest, Transmit};
 pub use rng::Rng;
 pub use session::{

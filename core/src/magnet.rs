@@ -1,8 +1,8 @@
 //! Magnet links (BEP 9, BEP 53): parsing and printing.
 //!
 //! `magnet:?xt=urn:btih:<40 hex | 32 base32>&dn=<name>&tr=<tracker>...&x.pe=<host:port>...
-//! &ws=<web seed>...&so=<0,2,4-6>`. `xt=urn:btmh:` (a BitTorrent v2 multihash) is recognized and
-//! kept; a link with only a v2 hash is refused, since v2-only downloads are not supported yet.
+//! &ws=<web seed>...&so=<0,2,4-6>`. `xt=urn:btmh:1220<64 hex>` (a BitTorrent v2 SHA-256
+//! multihash) is read alone or beside `urn:btih:`; [`MagnetLink::info_hashes`] gives both.
 //! [`MagnetLink::to_uri`] prints a link that parses back to the same value.
 
 use std::fmt;
@@ -10,15 +10,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-use crate::id::{InfoHash, parse_hex, to_hex};
+use crate::id::{InfoHash, InfoHashV2, InfoHashes, parse_hex, to_hex};
 
 /// A parsed magnet link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MagnetLink {
-    /// The v1 info-hash (`xt=urn:btih:`).
+    /// The 20-byte id used with trackers, the DHT and in the handshake: the v1 info-hash
+    /// (`xt=urn:btih:`), or for a link with only a v2 hash, that hash truncated to 20 bytes
+    /// (see [`MagnetLink::has_v1`]).
     pub info_hash: InfoHash,
     /// The v2 info-hash (SHA-256, from `xt=urn:btmh:1220...`), if the link carries one.
     pub info_hash_v2: Option<[u8; 32]>,
+    /// Whether the link names a v1 info-hash (`urn:btih:`); false for a link with only
+    /// `urn:btmh:`, whose [`MagnetLink::info_hash`] is then the truncated v2 hash.
+    pub has_v1: bool,
     /// The display name (`dn`), percent-decoded.
     pub display_name: Option<String>,
     /// Tracker URLs (`tr`), percent-decoded, in link order, without duplicates.
@@ -48,8 +53,6 @@ pub enum MagnetError {
     NotMagnet,
     /// There is no `xt=urn:btih:` (nor `urn:btmh:`) parameter.
     MissingInfoHash,
-    /// Only a v2 hash (`urn:btmh:`): v2-only downloads are not supported yet.
-    V2Only,
     /// An `xt` with a `urn:btih:` hash that is neither 40 hex nor 32 base32 characters.
     BadInfoHash(String),
     /// An `xt` with a `urn:btmh:` hash that is not a hex SHA-256 multihash (`1220` + 64 hex).
@@ -74,6 +77,7 @@ impl MagnetLink {
         Self {
             info_hash,
             info_hash_v2: None,
+            has_v1: true,
             display_name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
@@ -148,19 +152,35 @@ impl MagnetLink {
         }
         link.info_hash = match (v1, v2) {
             (Some(h), _) => h,
-            (None, Some(_)) => return Err(MagnetError::V2Only),
+            (None, Some(v2)) => InfoHashV2(v2).truncated(),
             (None, None) => return Err(MagnetError::MissingInfoHash),
         };
+        link.has_v1 = v1.is_some();
         link.info_hash_v2 = v2;
         Ok(link)
+    }
+
+    /// The link's v1 and v2 info-hashes.
+    pub fn info_hashes(&self) -> InfoHashes {
+        InfoHashes {
+            v1: self.has_v1.then_some(self.info_hash),
+            v2: self.info_hash_v2.map(InfoHashV2),
+        }
     }
 
     /// Prints the link as a magnet URI (hex info-hash, values percent-encoded), which
     /// [`MagnetLink::parse`] turns back into an equal value.
     pub fn to_uri(&self) -> String {
-        let mut out = format!("magnet:?xt=urn:btih:{}", self.info_hash.to_hex());
+        let mut out = String::from("magnet:?");
+        if self.has_v1 || self.info_hash_v2.is_none() {
+            out.push_str("xt=urn:btih:");
+            out.push_str(&self.info_hash.to_hex());
+        }
         if let Some(v2) = &self.info_hash_v2 {
-            out.push_str("&xt=urn:btmh:1220");
+            if out.len() > "magnet:?".len() {
+                out.push('&');
+            }
+            out.push_str("xt=urn:btmh:1220");
             out.push_str(&to_hex(v2));
         }
         if let Some(dn) = &self.display_name {
@@ -357,10 +377,6 @@ impl fmt::Display for MagnetError {
         match self {
             Self::NotMagnet => write!(f, "not a magnet link (must start with `magnet:?`)"),
             Self::MissingInfoHash => write!(f, "magnet link has no `xt=urn:btih:` info-hash"),
-            Self::V2Only => write!(
-                f,
-                "magnet link has only a v2 hash (urn:btmh): v2-only torrents are not supported yet"
-            ),
             Self::BadInfoHash(h) => write!(
                 f,
                 "xt: info-hash {h:?} is neither 40 hex nor 32 base32 characters"
@@ -440,9 +456,30 @@ mod tests {
         let m = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{HEX}&xt=urn:btmh:{v2}")).unwrap();
         assert_eq!(m.info_hash_v2, Some([0xab; 32]));
         assert_eq!(MagnetLink::parse(&m.to_uri()).unwrap(), m);
+        assert!(m.has_v1);
+        assert_eq!(m.info_hashes().v1, Some(m.info_hash));
+        assert_eq!(m.info_hashes().v2, Some(InfoHashV2([0xab; 32])));
+        // A v2 hash alone: the 20-byte id is its truncation, and it prints back alone.
+        let only = MagnetLink::parse(&format!("magnet:?xt=urn:btmh:{v2}&dn=x")).unwrap();
+        assert!(!only.has_v1);
+        assert_eq!(only.info_hash, InfoHash([0xab; 20]));
+        assert_eq!(only.info_hashes(), InfoHashes::v2(InfoHashV2([0xab; 32])));
+        assert!(only.info_hashes().is_v2_only());
+        assert_eq!(only.to_uri(), format!("magnet:?xt=urn:btmh:{v2}&dn=x"));
+        assert_eq!(MagnetLink::parse(&only.to_uri()).unwrap(), only);
+        // Upper-case hex, and a conflicting second btmh.
+        let upper = MagnetLink::parse(&format!("magnet:?xt=urn:btmh:{}", v2.to_uppercase()));
         assert_eq!(
-            MagnetLink::parse(&format!("magnet:?xt=urn:btmh:{v2}")),
-            Err(MagnetError::V2Only)
+            upper.unwrap(),
+            MagnetLink {
+                display_name: None,
+                ..only
+            }
+        );
+        let other = "1220".to_string() + &"cd".repeat(32);
+        assert_eq!(
+            MagnetLink::parse(&format!("magnet:?xt=urn:btmh:{v2}&xt=urn:btmh:{other}")),
+            Err(MagnetError::ConflictingInfoHashes)
         );
         let mut bytes = [0u8; 32];
         for (i, b) in bytes.iter_mut().enumerate() {

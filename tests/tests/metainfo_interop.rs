@@ -1,18 +1,21 @@
 //! Torrents made by other software parse to exactly what libtorrent reports: the Debian
 //! `mktorrent` tool (single and multi-file, private, several trackers) and libtorrent itself via
-//! `mktorrent.py` (v1 and hybrid with BEP 47 padding files), and hand-made torrents with hostile
-//! names, which load under libtorrent's names. A v2-only torrent is refused with the "not
-//! supported yet" error. Everything runs on temp dirs, each tool call bounded.
+//! `mktorrent.py` (v1, hybrid with BEP 47 padding files, and v2-only, whose padding is implied),
+//! and hand-made torrents with hostile names, which load under libtorrent's names. Everything
+//! runs on temp dirs, each tool call bounded.
 
 use std::process::Command;
 
-use sanstorrent_core::metainfo::{MetaVersion, Metainfo, MetainfoError};
+use sanstorrent_core::metainfo::{MetaVersion, Metainfo};
 use sanstorrent_tests::interop::{WorkDir, mktorrent, python, require_tool};
 
 /// libtorrent's view of a torrent file.
 #[derive(Debug, PartialEq, Eq)]
 struct View {
+    /// v1 hash, or the v2 hash truncated (the 20-byte id).
     info_hash: String,
+    /// v2 hash, or empty.
+    info_hash_v2: String,
     pieces: u32,
     piece_length: u32,
     private: bool,
@@ -25,7 +28,9 @@ fn libtorrent_view(torrent: &std::path::Path) -> View {
 import sys, libtorrent as lt
 ti = lt.torrent_info(sys.argv[1])
 fs = ti.files()
-print(str(ti.info_hashes().v1), ti.num_pieces(), ti.piece_length(), int(ti.priv()))
+ih = ti.info_hashes()
+v2 = str(ih.v2) if ih.has_v2() else "-"
+print(str(ih.v1) if ih.has_v1() else v2[:40], v2, ti.num_pieces(), ti.piece_length(), int(ti.priv()))
 for i in range(fs.num_files()):
     pad = 1 if int(fs.file_flags(i)) & int(lt.file_storage.flag_pad_file) else 0
     print(fs.file_size(i), pad, fs.file_path(i).replace('\\', '/'))
@@ -55,9 +60,10 @@ for i in range(fs.num_files()):
         .collect();
     View {
         info_hash: head[0].to_string(),
-        pieces: head[1].parse().unwrap(),
-        piece_length: head[2].parse().unwrap(),
-        private: head[3] == "1",
+        info_hash_v2: head[1].to_string(),
+        pieces: head[2].parse().unwrap(),
+        piece_length: head[3].parse().unwrap(),
+        private: head[4] == "1",
         files,
     }
 }
@@ -68,6 +74,10 @@ fn our_view(torrent: &std::path::Path) -> (View, Metainfo) {
         .unwrap_or_else(|e| panic!("{} did not parse: {e}", torrent.display()));
     let view = View {
         info_hash: m.info_hash().to_hex(),
+        info_hash_v2: m
+            .info_hashes()
+            .v2
+            .map_or_else(|| "-".to_string(), |h| h.to_hex()),
         pieces: m.piece_count(),
         piece_length: m.piece_length(),
         private: m.is_private(),
@@ -204,32 +214,36 @@ fn libtorrent_made_torrents_match_libtorrent() {
 }
 
 #[test]
-fn libtorrent_v2_only_torrents_are_refused_clearly() {
+fn libtorrent_v2_only_torrents_match_libtorrent() {
     let work = WorkDir::new("mi-v2");
-    let torrent = work.join("v2.torrent");
-    mktorrent(&[
-        "both",
-        "--layout",
-        "multi",
-        "--dir",
-        work.join("d").to_str().unwrap(),
-        "--size",
-        "200000",
-        "--seed",
-        "1",
-        "--piece-size",
-        "32768",
-        "--format",
-        "v2",
-        "--torrent",
-        torrent.to_str().unwrap(),
-    ]);
-    let err = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap_err();
-    assert_eq!(err, MetainfoError::V2Only);
-    assert!(
-        err.to_string()
-            .contains("v2-only torrents are not supported yet")
-    );
+    for (layout, size) in [("multi", 200_000u64), ("single", 100_001)] {
+        let torrent = work.join(&format!("{layout}-v2.torrent"));
+        let json = mktorrent(&[
+            "both",
+            "--layout",
+            layout,
+            "--dir",
+            work.join(layout).to_str().unwrap(),
+            "--size",
+            &size.to_string(),
+            "--seed",
+            "1",
+            "--piece-size",
+            "32768",
+            "--format",
+            "v2",
+            "--torrent",
+            torrent.to_str().unwrap(),
+        ]);
+        let (ours, m) = our_view(&torrent);
+        assert_eq!(ours, libtorrent_view(&torrent), "{layout}");
+        assert_eq!(m.version(), MetaVersion::V2);
+        assert!(json.contains(&format!("\"infohash_v2\": \"{}\"", ours.info_hash_v2)));
+        assert!(m.has_all_piece_layers());
+        let bare = Metainfo::from_info_bytes(m.info_bytes()).unwrap();
+        assert_eq!(bare.info_hashes(), m.info_hashes());
+        assert_eq!(bare.files(), m.files());
+    }
 }
 
 /// Hand-bencoded torrents with the names issue 27 lists (`..`, absolute paths, empty elements,

@@ -385,6 +385,12 @@ impl<R: Runtime> ClientBackend<R> {
         if !add.files.is_empty() && meta.is_none() {
             return unsupported("choosing files of a magnet link before its metadata");
         }
+        if source.is_v2_only() {
+            // Refused before anything is saved, so a restart does not try it again.
+            return Err(BackendError::Invalid(
+                sanstorrent_core::session::V2_ONLY_MESSAGE.into(),
+            ));
+        }
         let info_hash = source.info_hash();
         let name = match &source {
             TorrentSource::Metainfo(m) => m.name().to_owned(),

@@ -65,8 +65,20 @@ pub enum MetainfoError {
         /// What is wrong with it.
         error: PathError,
     },
-    /// A BitTorrent v2-only torrent (`meta version` 2 without v1 `pieces`).
-    V2Only,
+    /// `info.file tree` without `meta version` 2 (nor v1 `pieces`).
+    FileTreeWithoutMetaVersion,
+    /// A v2 or hybrid torrent's `piece length` is not a power of two (BEP 52).
+    PieceLengthNotPowerOfTwo(i64),
+    /// The v2 `file tree` is malformed (what is wrong with it).
+    BadFileTree(String),
+    /// A non-empty file of the v2 `file tree` has no valid `pieces root` (32 bytes, not all
+    /// zeros).
+    MissingPiecesRoot,
+    /// A hybrid torrent whose v1 and v2 halves describe different files (where they differ):
+    /// two contents under one torrent.
+    HybridMismatch(String),
+    /// The top-level `piece layers` are malformed or do not match the files' roots.
+    BadPieceLayer(String),
     /// `meta version` is neither 1 nor 2.
     UnsupportedMetaVersion(i64),
 }
@@ -170,10 +182,24 @@ impl fmt::Display for MetainfoError {
             ),
             Self::NoFiles => write!(f, "info.files: empty list"),
             Self::UnsafePath { field, error } => write!(f, "{field}: {error}"),
-            Self::V2Only => write!(
+            Self::FileTreeWithoutMetaVersion => write!(
                 f,
-                "info: v2-only torrents are not supported yet (no v1 `pieces`)"
+                "info: has a v2 `file tree` but no `meta version` 2 and no v1 `pieces`"
             ),
+            Self::PieceLengthNotPowerOfTwo(n) => write!(
+                f,
+                "info.piece length: {n} is not a power of two, as BitTorrent v2 requires"
+            ),
+            Self::BadFileTree(what) => write!(f, "info.file tree: {what}"),
+            Self::MissingPiecesRoot => write!(
+                f,
+                "info.file tree: a non-empty file has no valid 32-byte `pieces root`"
+            ),
+            Self::HybridMismatch(what) => write!(
+                f,
+                "hybrid torrent whose v1 and v2 halves describe different files: {what}"
+            ),
+            Self::BadPieceLayer(what) => write!(f, "piece layers: {what}"),
             Self::UnsupportedMetaVersion(v) => {
                 write!(f, "info.meta version: {v} is not supported")
             }

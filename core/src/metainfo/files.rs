@@ -135,7 +135,7 @@ fn elements(
 }
 
 /// Sanitizes one component, with a warning if it changed; `None` if it is dropped.
-fn component(field: Field, raw: &[u8], warnings: &mut Vec<Warning>) -> Option<String> {
+pub(super) fn component(field: Field, raw: &[u8], warnings: &mut Vec<Warning>) -> Option<String> {
     let original = || String::from_utf8_lossy(raw).into_owned();
     match sanitize_component(raw) {
         Component::Drop => {

@@ -5,7 +5,11 @@
 //! geometry, turn every file path into a [`RelativePath`] (sanitized by libtorrent 2.0's rules,
 //! so that `..`, absolute paths and separators can never lead outside the download directory,
 //! and a torrent gets the names libtorrent gives it), and keep the exact `info` bytes: the
-//! info-hash is SHA-1 over them, never over a re-encoding.
+//! info-hashes are SHA-1 (v1) and SHA-256 (v2) over them, never over a re-encoding.
+//!
+//! BitTorrent v2 (BEP 52) and hybrid torrents are read too (see `v2.rs`): the `file tree`, each
+//! file's `pieces root`, the `piece layers` (checked against the roots), and for a hybrid the
+//! check that both halves describe the same files.
 
 mod collisions;
 mod error;
@@ -14,13 +18,16 @@ mod parse;
 mod path;
 mod sanitize;
 mod symlinks;
+mod v2;
 
-use crate::id::InfoHash;
+use crate::id::{InfoHash, InfoHashes};
 use crate::layout::Layout;
+use crate::merkle::Hash;
 
 pub use error::{MetainfoError, Warning};
 pub use path::{MAX_COMPONENT_LEN, PathError, PathRules, RelativePath};
 pub use sanitize::{Component, Sanitization, sanitize_component, sanitize_component_with};
+pub use v2::MAX_FILE_TREE_DEPTH;
 
 /// Piece lengths must be a multiple of this (one block), as libtorrent requires.
 pub const PIECE_LENGTH_MULTIPLE: u32 = 16 * 1024;
@@ -31,7 +38,7 @@ pub const MAX_PIECE_LENGTH: u32 = 512 * 1024 * 1024;
 /// A parsed, validated .torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metainfo {
-    info_hash: InfoHash,
+    info_hashes: InfoHashes,
     info_bytes: Vec<u8>,
     name: String,
     piece_hashes: Vec<[u8; 20]>,
@@ -39,6 +46,7 @@ pub struct Metainfo {
     layout: Layout,
     private: bool,
     version: MetaVersion,
+    v2: Option<v2::V2Data>,
     trackers: Vec<Vec<String>>,
     url_list: Vec<String>,
     comment: Option<String>,
@@ -71,8 +79,11 @@ pub struct FileEntry {
 pub enum MetaVersion {
     /// BitTorrent v1 only.
     V1,
-    /// v1 and v2 (BEP 52 hybrid): downloaded as v1.
+    /// v1 and v2 (BEP 52 hybrid): downloaded as v1, once both halves were found to describe
+    /// the same files.
     Hybrid,
+    /// BitTorrent v2 only (BEP 52): no v1 `pieces`, so no SHA-1 piece hashes.
+    V2,
 }
 
 impl Metainfo {
@@ -88,9 +99,41 @@ impl Metainfo {
         parse::info_only(info_bytes)
     }
 
-    /// The v1 info-hash: SHA-1 of the raw `info` bytes.
+    /// The 20-byte id used with trackers, the DHT and in the handshake: the v1 info-hash
+    /// (SHA-1 of the raw `info` bytes) of a v1 or hybrid torrent, the v2 info-hash truncated
+    /// to 20 bytes for a v2-only one.
     pub fn info_hash(&self) -> InfoHash {
-        self.info_hash
+        self.info_hashes.id()
+    }
+
+    /// The v1 and v2 info-hashes, as the torrent has them.
+    pub fn info_hashes(&self) -> InfoHashes {
+        self.info_hashes
+    }
+
+    /// The `pieces root` of file `file` (v2 and hybrid torrents; `None` for a v1 torrent, an
+    /// empty file, a padding file or a symlink).
+    pub fn pieces_root(&self, file: usize) -> Option<&Hash> {
+        self.v2.as_ref()?.roots.get(file)?.as_ref()
+    }
+
+    /// The piece layer of file `file` (one SHA-256 per piece of the file), if the .torrent had
+    /// it: checked to hash up to the file's root. `None` for a file no longer than one piece
+    /// (its root covers it), and for layers still to be fetched from peers.
+    pub fn piece_layer(&self, file: usize) -> Option<&[Hash]> {
+        let v2 = self.v2.as_ref()?;
+        let root = v2.roots.get(file)?.as_ref()?;
+        v2.piece_layers.get(root).map(Vec::as_slice)
+    }
+
+    /// Whether every file longer than one piece has its piece layer (a .torrent from
+    /// libtorrent does; one from metadata exchange has none). Always true for v1 torrents.
+    pub fn has_all_piece_layers(&self) -> bool {
+        (0..self.files.len()).all(|i| {
+            self.pieces_root(i).is_none()
+                || self.files[i].length <= u64::from(self.piece_length())
+                || self.piece_layer(i).is_some()
+        })
     }
 
     /// The exact bencoded `info` dictionary, as served to peers over ut_metadata.
@@ -114,7 +157,7 @@ impl Metainfo {
         self.layout.piece_count()
     }
 
-    /// The SHA-1 of every piece, in order.
+    /// The SHA-1 of every piece, in order (empty for a v2-only torrent).
     pub fn piece_hashes(&self) -> &[[u8; 20]] {
         &self.piece_hashes
     }
@@ -187,3 +230,5 @@ impl Metainfo {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_tests;

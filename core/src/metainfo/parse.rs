@@ -2,9 +2,10 @@
 //! web seeds, comment, dates).
 
 use super::error::{MetainfoError, Warning};
+use super::v2::{self, V2Data};
 use super::{FileEntry, MAX_PIECE_LENGTH, MetaVersion, Metainfo, PIECE_LENGTH_MULTIPLE, files};
 use crate::bencode::{Dict, Value, decode, decode_prefix};
-use crate::id::InfoHash;
+use crate::id::{InfoHash, InfoHashV2, InfoHashes};
 use crate::layout::{Layout, LayoutError};
 
 /// Parses a whole .torrent.
@@ -16,6 +17,9 @@ pub(super) fn torrent(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
         .get(b"info")
         .ok_or_else(|| MetainfoError::Missing("info".into()))?;
     let mut m = info_value(info)?;
+    if let Some(v2) = &mut m.v2 {
+        v2.piece_layers = v2::piece_layers(dict, &m.files, &v2.roots, m.layout.piece_length())?;
+    }
     if used < bytes.len() {
         m.warnings.push(Warning::TrailingBytes(bytes.len() - used));
     }
@@ -43,14 +47,19 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     let has_v1 = dict.get(b"pieces").is_some();
     let has_v2 = dict.get(b"file tree").is_some();
     let version = match meta_version {
-        None | Some(1) if !has_v1 && has_v2 => return Err(MetainfoError::V2Only),
+        None | Some(1) if !has_v1 && has_v2 => {
+            return Err(MetainfoError::FileTreeWithoutMetaVersion);
+        }
         None | Some(1) => MetaVersion::V1,
         Some(2) if has_v1 => MetaVersion::Hybrid,
-        Some(2) => return Err(MetainfoError::V2Only),
+        Some(2) => MetaVersion::V2,
         Some(v) => return Err(MetainfoError::UnsupportedMetaVersion(v)),
     };
     let mut warnings = Vec::new();
-    let info_hash = InfoHash::of_info(info.raw());
+    let info_hashes = InfoHashes {
+        v1: (version != MetaVersion::V2).then(|| InfoHash::of_info(info.raw())),
+        v2: (version != MetaVersion::V1).then(|| InfoHashV2::of_info(info.raw())),
+    };
     let single = dict.get(b"files").is_none();
     let name = match files::name(dict, single, &mut warnings)? {
         Some(name) => name,
@@ -64,12 +73,95 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
             });
         }
         None => {
-            let hex = info_hash.to_hex();
+            let hex = match info_hashes {
+                InfoHashes { v1: Some(v1), .. } => v1.to_hex(),
+                InfoHashes { v2: Some(v2), .. } => v2.to_hex(),
+                _ => String::new(),
+            };
             warnings.push(Warning::NameFromInfoHash(hex.clone()));
             hex
         }
     };
     let piece_length = piece_length(dict)?;
+    let tree = if version == MetaVersion::V1 {
+        None
+    } else {
+        if crate::merkle::piece_height(piece_length).is_none() {
+            return Err(MetainfoError::PieceLengthNotPowerOfTwo(i64::from(
+                piece_length,
+            )));
+        }
+        // A hybrid's warnings come from its v1 half, which names the same files.
+        let mut tree_warnings = Vec::new();
+        let sink = if version == MetaVersion::V2 {
+            &mut warnings
+        } else {
+            &mut tree_warnings
+        };
+        Some(v2::file_tree(dict, &name, !single, piece_length, sink)?)
+    };
+    let (files, single_file, piece_hashes, roots) = match tree {
+        Some(tree) if version == MetaVersion::V2 => {
+            let single = tree.single_file;
+            (tree.files, single, Vec::new(), Some(tree.roots))
+        }
+        tree => {
+            let (files, single, hashes) = v1_files(dict, &name, &mut warnings)?;
+            let roots = match tree {
+                Some(tree) => Some(v2::match_hybrid(&files, tree)?),
+                None => None,
+            };
+            (files, single, hashes, roots)
+        }
+    };
+    let layout = Layout::new(piece_length, files.iter().map(|f| (f.length, f.padding))).map_err(
+        |e| match e {
+            LayoutError::TotalLengthOverflow => MetainfoError::TotalLengthOverflow,
+            _ => MetainfoError::TooManyPieces,
+        },
+    )?;
+    if layout.total_length() == 0 {
+        return Err(MetainfoError::EmptyTorrent);
+    }
+    if version != MetaVersion::V2 && piece_hashes.len() != layout.piece_count() as usize {
+        return Err(MetainfoError::PieceCountMismatch {
+            expected: u64::from(layout.piece_count()),
+            found: piece_hashes.len(),
+        });
+    }
+    let private = int_field(dict, b"private", Field::Info("private"))? == Some(1);
+    Ok(Metainfo {
+        info_hashes,
+        info_bytes: info.raw().to_vec(),
+        name,
+        piece_hashes,
+        files,
+        layout,
+        private,
+        version,
+        v2: roots.map(|roots| V2Data {
+            roots,
+            piece_layers: Default::default(),
+        }),
+        trackers: Vec::new(),
+        url_list: Vec::new(),
+        comment: None,
+        created_by: None,
+        creation_date: None,
+        single_file,
+        warnings,
+    })
+}
+
+/// The files, whether it is a single-file torrent, and the SHA-1 piece hashes.
+type V1Files = (Vec<FileEntry>, bool, Vec<[u8; 20]>);
+
+/// The v1 half: `length` or `files`, and the `pieces` hashes.
+fn v1_files(
+    dict: &Dict<'_>,
+    name: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<V1Files, MetainfoError> {
     let pieces = bytes_field(dict, b"pieces", Field::Info("pieces"))?
         .ok_or_else(|| MetainfoError::Missing("info.pieces".into()))?;
     if pieces.len() % 20 != 0 {
@@ -88,7 +180,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
             // A symbolic link holds no data: a single-file torrent of one is empty.
             let link = dict.bytes(b"attr").is_some_and(|a| a.contains(&b'l'));
             let length = if link { 0 } else { length };
-            let path = super::RelativePath::from_components([&name]).map_err(|error| {
+            let path = super::RelativePath::from_components([name]).map_err(|error| {
                 MetainfoError::UnsafePath {
                     field: "info.name".into(),
                     error,
@@ -102,23 +194,8 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
             };
             (vec![file], true)
         }
-        (None, Some(list)) => (files::multi(&name, list, &mut warnings)?, false),
+        (None, Some(list)) => (files::multi(name, list, warnings)?, false),
     };
-    let layout = Layout::new(piece_length, files.iter().map(|f| (f.length, f.padding))).map_err(
-        |e| match e {
-            LayoutError::TotalLengthOverflow => MetainfoError::TotalLengthOverflow,
-            _ => MetainfoError::TooManyPieces,
-        },
-    )?;
-    if layout.total_length() == 0 {
-        return Err(MetainfoError::EmptyTorrent);
-    }
-    if pieces.len() / 20 != layout.piece_count() as usize {
-        return Err(MetainfoError::PieceCountMismatch {
-            expected: u64::from(layout.piece_count()),
-            found: pieces.len() / 20,
-        });
-    }
     let piece_hashes = pieces
         .chunks_exact(20)
         .map(|c| {
@@ -127,24 +204,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
             h
         })
         .collect();
-    let private = int_field(dict, b"private", Field::Info("private"))? == Some(1);
-    Ok(Metainfo {
-        info_hash,
-        info_bytes: info.raw().to_vec(),
-        name,
-        piece_hashes,
-        files,
-        layout,
-        private,
-        version,
-        trackers: Vec::new(),
-        url_list: Vec::new(),
-        comment: None,
-        created_by: None,
-        creation_date: None,
-        single_file,
-        warnings,
-    })
+    Ok((files, single_file, piece_hashes))
 }
 
 fn piece_length(info: &Dict<'_>) -> Result<u32, MetainfoError> {

@@ -236,11 +236,20 @@ fn from_info_bytes_matches_the_whole_torrent() {
 #[test]
 fn hybrid_torrents_download_as_v1() {
     let info = with(&single_info(10), "meta version", Some(i(2)));
-    let info = with(&info, "file tree", Some(d(vec![])));
-    let bytes = d(vec![("info", info), ("piece layers", d(vec![]))]).to_bytes();
+    let leaf = d(vec![("length", i(10)), ("pieces root", b(&[1; 32]))]);
+    let tree = d(vec![("file.bin", d(vec![("", leaf)]))]);
+    let hybrid = with(&info, "file tree", Some(tree));
+    let bytes = d(vec![("info", hybrid), ("piece layers", d(vec![]))]).to_bytes();
     let m = Metainfo::from_bytes(&bytes).unwrap();
     assert_eq!(m.version(), MetaVersion::Hybrid);
     assert_eq!(m.piece_count(), 1);
+    assert_eq!(m.piece_hashes().len(), 1);
+    // A v2 half naming no files does not describe the v1 half's file.
+    let empty_tree = with(&info, "file tree", Some(d(vec![])));
+    assert_eq!(
+        Metainfo::from_bytes(&torrent(empty_tree)),
+        Err(MetainfoError::NoFiles)
+    );
 }
 
 /// What libtorrent 2.0 loads, loads here under the names libtorrent gives (tests/tests/
@@ -723,14 +732,14 @@ fn hostile_torrents_give_exact_errors() {
             wrong("info.private", "integer", "byte string"),
         ),
         (
-            "v2-only",
+            "v2 with an empty file tree",
             torrent(d(vec![
                 ("file tree", d(vec![])),
                 ("meta version", i(2)),
                 ("name", s("x")),
                 ("piece length", i(PL)),
             ])),
-            MetainfoError::V2Only,
+            MetainfoError::NoFiles,
         ),
         (
             "v2 file tree without meta version",
@@ -739,7 +748,7 @@ fn hostile_torrents_give_exact_errors() {
                 ("name", s("x")),
                 ("piece length", i(PL)),
             ])),
-            MetainfoError::V2Only,
+            MetainfoError::FileTreeWithoutMetaVersion,
         ),
         (
             "meta version 3",
@@ -784,7 +793,7 @@ fn error_messages_name_the_field() {
         "info.pieces: missing"
     );
     assert_eq!(
-        MetainfoError::V2Only.to_string(),
-        "info: v2-only torrents are not supported yet (no v1 `pieces`)"
+        MetainfoError::MissingPiecesRoot.to_string(),
+        "info.file tree: a non-empty file has no valid 32-byte `pieces root`"
     );
 }

@@ -250,6 +250,14 @@ pub enum TorrentSource {
 }
 
 impl TorrentSource {
+    /// Whether the torrent has a v2 hash and no v1 hash (it cannot be downloaded yet).
+    pub fn is_v2_only(&self) -> bool {
+        match self {
+            Self::Metainfo(m) => m.info_hashes().is_v2_only(),
+            Self::Magnet(m) => m.info_hashes().is_v2_only(),
+        }
+    }
+
     /// The torrent's info-hash.
     pub fn info_hash(&self) -> InfoHash {
         match self {
@@ -290,6 +298,10 @@ pub struct TorrentOptions {
     pub stopped: bool,
 }
 
+/// What [`AddTorrentError::V2OnlyNotSupported`] says.
+pub const V2_ONLY_MESSAGE: &str =
+    "v2-only torrents cannot be downloaded yet (hybrid v1+v2 torrents can)";
+
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -298,6 +310,9 @@ pub enum AddTorrentError {
     Duplicate(InfoHash),
     /// The session is shutting down.
     ShuttingDown,
+    /// A BitTorrent v2-only torrent (or a magnet link with only a `urn:btmh:` hash): v2
+    /// downloads are not supported yet (hybrids download through their v1 half).
+    V2OnlyNotSupported,
     /// More file priorities were given than the torrent has files.
     FilePriorities {
         /// Files of the torrent.
@@ -312,6 +327,7 @@ impl fmt::Display for AddTorrentError {
         match self {
             Self::Duplicate(h) => write!(f, "torrent {} is already in the session", h.to_hex()),
             Self::ShuttingDown => f.write_str("the session is shutting down"),
+            Self::V2OnlyNotSupported => f.write_str(V2_ONLY_MESSAGE),
             Self::FilePriorities { files, given } => write!(
                 f,
                 "{given} file priorities given for a torrent of {files} files"

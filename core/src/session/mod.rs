@@ -107,6 +107,7 @@ pub use crate::picker::{
 };
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
+    V2_ONLY_MESSAGE,
 };
 pub use control::ControlError;
 pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};

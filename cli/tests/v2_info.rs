@@ -1,0 +1,64 @@
+//! BitTorrent v2: `info` shows a v2-only torrent (its v2 info-hash and files) and a btmh-only
+//! magnet; `download` and `seed` refuse them with one clear line, since v2 downloads do not
+//! exist yet.
+
+mod common;
+
+use common::{Scratch, field, run, s};
+
+const FX_V2: &[u8] = include_bytes!("../../core/tests/data/v2/fx_v2.torrent");
+const V2_HEX: &str = "11e8a871c815eb2a4801fe1462d46af3bc49376dda33b1faf698b9ae678454ed";
+
+#[test]
+fn info_shows_v2_only_torrents() {
+    let w = Scratch::new("v2-info");
+    let path = w.join("fx_v2.torrent");
+    std::fs::write(&path, FX_V2).unwrap();
+    let (code, out, err) = run(&["info", s(&path)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(field(&out, "name"), "fx");
+    assert_eq!(field(&out, "info-hash"), &V2_HEX[..40]);
+    assert_eq!(field(&out, "info-hash v2"), V2_HEX);
+    assert!(field(&out, "version").starts_with("v2 only"), "{out}");
+    assert!(out.contains("fx/sub/f_six\n"), "{out}");
+    assert!(out.contains("fx/g_big\n"), "{out}");
+
+    let magnet = format!("magnet:?xt=urn:btmh:1220{V2_HEX}&dn=fx");
+    let (code, out, err) = run(&["info", &magnet]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(field(&out, "info-hash v2"), V2_HEX);
+}
+
+#[test]
+fn download_and_seed_refuse_v2_only_with_one_line() {
+    let w = Scratch::new("v2-refuse");
+    let path = w.join("fx_v2.torrent");
+    std::fs::write(&path, FX_V2).unwrap();
+    let state = w.join("state");
+    let magnet = format!("magnet:?xt=urn:btmh:1220{V2_HEX}");
+    for (verb, source) in [
+        ("download", s(&path)),
+        ("seed", s(&path)),
+        ("download", magnet.as_str()),
+    ] {
+        let (code, stdout, stderr) = run(&[
+            verb,
+            source,
+            "-o",
+            s(w.path()),
+            "-p",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--no-dht",
+            "--state-dir",
+            s(&state),
+        ]);
+        assert_eq!(code, 1, "{verb} {source}: {stdout} {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("v2-only torrents cannot be downloaded yet"),
+            "{verb}: {stderr}"
+        );
+    }
+}
