@@ -204,7 +204,7 @@ fn info_refuses_hostile_torrents_with_one_line() {
                 "v2.torrent",
                 b"d4:infod9:file treede12:meta versioni2e4:name1:x12:piece lengthi16384eee",
             ),
-            "v2-only torrents are not supported yet".into(),
+            "info.files: empty list".into(),
         ),
         (
             write(
