@@ -19,6 +19,8 @@ pub mod tracker_http;
 pub mod tracker_udp;
 pub mod ut_metadata;
 pub mod ut_pex;
+pub mod utp_conn;
+pub mod utp_packet;
 pub mod wire_codec;
 
 #[cfg(test)]
