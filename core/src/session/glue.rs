@@ -424,6 +424,9 @@ impl Session {
         if self.shutting_down {
             return Err(AddTorrentError::ShuttingDown);
         }
+        if source.is_v2_only() {
+            return Err(AddTorrentError::V2OnlyNotSupported);
+        }
         let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
         let id = self.torrents.add(now, &source, options, config, rng, out)?;
         let peers = self.torrents[&id].options.peers.clone();
@@ -484,6 +487,9 @@ impl Session {
         let t = self.torrents.get(&id);
         t.ok_or(MetadataError::UnknownTorrent(id))?
             .accepts_metadata(&meta)?;
+        if meta.info_hashes().is_v2_only() {
+            return Err(MetadataError::V2OnlyNotSupported);
+        }
         self.init_data(id, meta.clone());
         self.out.event(Event::MetadataReceived {
             torrent: id,

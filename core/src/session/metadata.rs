@@ -35,6 +35,8 @@ pub enum MetadataError {
     AlreadyKnown,
     /// The metadata is for another info-hash.
     WrongInfoHash,
+    /// The metadata describes a v2-only torrent, which cannot be downloaded yet.
+    V2OnlyNotSupported,
 }
 
 impl fmt::Display for MetadataError {
@@ -43,6 +45,7 @@ impl fmt::Display for MetadataError {
             Self::UnknownTorrent(t) => write!(f, "no torrent {}", t.0),
             Self::AlreadyKnown => f.write_str("the torrent already has its metadata"),
             Self::WrongInfoHash => f.write_str("the metadata's info-hash is not the torrent's"),
+            Self::V2OnlyNotSupported => f.write_str(super::config::V2_ONLY_MESSAGE),
         }
     }
 }

@@ -93,6 +93,8 @@ mod webseeds;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod v2_add_tests;
+#[cfg(test)]
 mod webseed_tests;
 
 use std::net::{IpAddr, SocketAddr};
