@@ -5,6 +5,8 @@
 //! from the URL (it seeks to the MP4 index at the end) while it is still downloading; a whole
 //! `HEAD`, a range past the end (416), a missing file (404) and a request without credentials
 //! (401) get their answers, and a qBittorrent `SID` cookie is accepted instead of basic auth.
+//! A file the user had skipped is turned on (wanted, high priority) by a `GET` of its stream,
+//! and `ffprobe` reads it; a `HEAD` leaves it skipped.
 
 mod common;
 mod interop_support;
@@ -103,16 +105,25 @@ fn has(head: &str, line: &str) -> bool {
     head.to_ascii_lowercase().lines().any(|l| l.trim() == line)
 }
 
-/// The torrent's `percentDone` from the Transmission RPC (the session-id handshake first).
-fn percent_done(port: u16) -> f64 {
+/// A Transmission RPC call (the session-id handshake first): the answer's JSON text.
+fn rpc(port: u16, body: &str) -> String {
     let url = format!("http://127.0.0.1:{port}/transmission/rpc");
-    let body = r#"{"method":"torrent-get","arguments":{"fields":["percentDone"]}}"#;
     let (_, head, _) = curl(&["-X", "POST", "-d", body, &url]);
     let id = header(&head, "x-transmission-session-id").expect("a session id");
     let session = format!("X-Transmission-Session-Id: {id}");
     let (status, _, json) = curl(&["-X", "POST", "-H", &session, "-d", body, &url]);
-    assert_eq!(status, 200);
     let json = String::from_utf8_lossy(&json).into_owned();
+    assert_eq!(status, 200, "{json}");
+    assert!(json.contains(r#""result":"success""#), "{json}");
+    json
+}
+
+/// The torrent's `percentDone` from the Transmission RPC.
+fn percent_done(port: u16) -> f64 {
+    let json = rpc(
+        port,
+        r#"{"method":"torrent-get","arguments":{"fields":["percentDone"]}}"#,
+    );
     json.split("\"percentDone\":")
         .nth(1)
         .and_then(|x| x.split(['}', ',']).next())
@@ -250,6 +261,99 @@ fn a_file_streams_with_ranges_while_it_downloads() {
             .unwrap();
         let (status, _, body) = split_response(&out.stdout);
         assert_eq!((status, body.as_slice()), (206, &source[..10]));
+        drop(daemon);
+        drop(seeder);
+    });
+}
+
+/// The torrent's files' `wanted` flags, priorities and bytes completed, from `torrent-get`
+/// `fileStats`.
+fn file_stats(port: u16) -> Vec<(bool, i64, u64)> {
+    let json = rpc(
+        port,
+        r#"{"method":"torrent-get","arguments":{"fields":["fileStats"]}}"#,
+    );
+    let number = |text: &str, key: &str| -> i64 {
+        text.split(&format!(r#""{key}":"#))
+            .nth(1)
+            .and_then(|p| p.split([',', '}']).next())
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {json}"))
+    };
+    json.split(r#"{"bytesCompleted":"#)
+        .skip(1)
+        .map(|stat| {
+            let stat = format!(r#"{{"bytesCompleted":{stat}"#);
+            let wanted = stat.contains(r#""wanted":true"#);
+            let done = u64::try_from(number(&stat, "bytesCompleted")).unwrap();
+            (wanted, number(&stat, "priority"), done)
+        })
+        .collect()
+}
+
+#[test]
+fn streaming_a_skipped_file_turns_it_on() {
+    sanstorrent_tests::interop::require_tool("ffprobe");
+    bounded(200, || {
+        let work = WorkDir::new("stream-skipped");
+        let d = make_video(&work);
+        let len = fs::metadata(d.dir.join("clip.mp4")).unwrap().len();
+        let seeder = lt_seeder(&work, "seeder", &d, &["--upload-limit", "400000"]);
+        let w = Scratch::new("stream-skipped");
+        let (daemon, port) = start_daemon(&w, &w.join("dl"), &["--http-auth", AUTH]);
+        let magnet = format!("{}&x.pe={}", d.magnet, lt_addr(&seeder));
+        rpc(
+            port,
+            &format!(
+                r#"{{"method":"torrent-add","arguments":{{"filename":"{}"}}}}"#,
+                magnet.replace('"', "")
+            ),
+        );
+        let url = format!("http://127.0.0.1:{port}/stream/{}/0", d.info_hash);
+        let started = Instant::now();
+        while curl(&["-I", &url]).0 != 200 {
+            assert!(started.elapsed() < Duration::from_secs(30), "no metadata");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The user skips the file (a few pieces may have come meanwhile).
+        rpc(
+            port,
+            r#"{"method":"torrent-set","arguments":{"files-unwanted":[0]}}"#,
+        );
+        let skipped = |stats: Vec<(bool, i64, u64)>| {
+            assert_eq!(stats.len(), 1, "{stats:?}");
+            assert_eq!((stats[0].0, stats[0].1), (false, 0), "{stats:?}");
+            assert!(stats[0].2 < len, "the file was complete before the stream");
+        };
+        skipped(file_stats(port));
+        // A HEAD only looks.
+        let (status, head, _) = curl(&["-I", &url]);
+        assert_eq!(status, 200, "{head}");
+        skipped(file_stats(port));
+
+        // A player reads it: the file is turned on, first in line, and streams.
+        let asked = Instant::now();
+        let auth_url = url.replace("http://", &format!("http://{AUTH}@"));
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries"])
+            .arg("stream=codec_type,width,height")
+            .args(["-of", "csv=p=0", &auth_url])
+            .output()
+            .expect("run ffprobe");
+        let out = String::from_utf8_lossy(&probe.stdout);
+        assert!(
+            probe.status.success() && out.trim() == "video,640,360",
+            "ffprobe: {out} {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        let stats = file_stats(port);
+        assert_eq!((stats[0].0, stats[0].1), (true, 1), "{stats:?}");
+        eprintln!(
+            "skipped file streamed: ffprobe {} in {:.1} s, torrent {:.0} % done",
+            out.trim(),
+            asked.elapsed().as_secs_f64(),
+            percent_done(port) * 100.0
+        );
         drop(daemon);
         drop(seeder);
     });

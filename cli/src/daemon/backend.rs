@@ -1107,13 +1107,16 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Creates, changes or removes categories and tags.
     fn change_groups(&self, edit: GroupEdit) -> impl Future<Output = Outcome<()>> + Send;
 
-    /// Opens file `index` (padding files left out) of the torrent `hash` for streaming.
+    /// Opens file `index` (padding files left out) of the torrent `hash` for streaming. With
+    /// `fetch` (a `GET`: the bytes will be read) a file not wanted and not complete is
+    /// turned on (wanted, high priority); without it (a `HEAD`) nothing changes.
     fn open_stream(
         &self,
         hash: Hash,
         index: usize,
+        fetch: bool,
     ) -> impl Future<Output = Result<StreamFile, OpenError>> + Send {
-        let _ = (hash, index);
+        let _ = (hash, index, fetch);
         async { Err(OpenError::Unsupported) }
     }
 }

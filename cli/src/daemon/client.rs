@@ -772,7 +772,12 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         Ok(())
     }
 
-    async fn open_stream(&self, hash: Hash, index: usize) -> Result<StreamFile, OpenError> {
-        self.open_stream_file(hash, index).await
+    async fn open_stream(
+        &self,
+        hash: Hash,
+        index: usize,
+        fetch: bool,
+    ) -> Result<StreamFile, OpenError> {
+        self.open_stream_file(hash, index, fetch).await
     }
 }

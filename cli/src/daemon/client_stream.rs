@@ -1,4 +1,5 @@
-//! Streaming over the client: a reader asks the client for the pieces under each read with a
+//! Streaming over the client: a file the user had skipped is turned on (wanted, high
+//! priority) when a `GET` asks for its missing bytes, as a player expects; a reader asks the client for the pieces under each read with a
 //! deadline (`Change::PieceDeadlines`, the session's time-critical pieces) and for a few
 //! pieces after them (read-ahead follows the reader), waits for [`Event::PieceVerified`]
 //! (the daemon's event loop wakes it through [`Hub`]), then reads the bytes from disk on a
@@ -21,7 +22,7 @@ use sanstorrent_core::session::{
 use sanstorrent_runtime_common::{Change, Client, Runtime};
 
 use super::ClientBackend;
-use crate::daemon::backend::Hash;
+use crate::daemon::backend::{FileChanges, Files, Hash, TorrentChanges};
 use crate::daemon::stream::{OpenError, Read, StreamFile, StreamReader};
 
 /// Bytes asked for ahead of what a reader reads (in whole pieces: at least 2, and at most
@@ -86,8 +87,9 @@ impl<R: Runtime> ClientBackend<R> {
         &self,
         hash: Hash,
         index: usize,
+        fetch: bool,
     ) -> Result<StreamFile, OpenError> {
-        let (torrent, meta, dir, wanted) = {
+        let (id, torrent, meta, dir, wanted) = {
             let state = self.lock();
             let entry = state
                 .torrents
@@ -103,7 +105,7 @@ impl<R: Runtime> ClientBackend<R> {
                 ))
             })?;
             let wanted = entry.files.get(index).is_none_or(|f| f.wanted);
-            (entry.handle.id, meta, entry.dir.clone(), wanted)
+            (entry.id, entry.handle.id, meta, entry.dir.clone(), wanted)
         };
         let (file, entry) = meta
             .files()
@@ -128,14 +130,12 @@ impl<R: Runtime> ClientBackend<R> {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or_else(|| OpenError::Unavailable("the daemon is stopping".into()))?;
-        if !wanted && extent.length > 0 {
+        if fetch && !wanted && extent.length > 0 {
             let (have, _) = have_pieces(&client, torrent)
                 .await
                 .map_err(OpenError::Unavailable)?;
             if (first_piece..=last_piece).any(|p| !have.contains(p)) {
-                return Err(OpenError::NotWanted(format!(
-                    "file {index} is not wanted and not complete: select it to stream it"
-                )));
+                self.turn_on(id, index).await?;
             }
         }
         let ahead = READ_AHEAD
@@ -159,6 +159,25 @@ impl<R: Runtime> ClientBackend<R> {
             length: extent.length,
             reader: Arc::new(reader),
         })
+    }
+}
+
+impl<R: Runtime> ClientBackend<R> {
+    /// Makes file `index` of torrent `id` wanted, at high priority (a reader waits for it).
+    async fn turn_on(&self, id: crate::daemon::backend::Id, index: usize) -> Result<(), OpenError> {
+        let file =
+            u32::try_from(index).map_err(|_| OpenError::NotFound(format!("no file {index}")))?;
+        let changes = TorrentChanges {
+            files: FileChanges {
+                wanted: Some(Files::Some(vec![file])),
+                high: Some(Files::Some(vec![file])),
+                ..FileChanges::default()
+            },
+            ..TorrentChanges::default()
+        };
+        self.change_torrents(vec![id], changes)
+            .await
+            .map_err(|e| OpenError::Unavailable(format!("file {index} cannot be turned on: {e}")))
     }
 }
 

@@ -427,8 +427,14 @@ impl Backend for Fake {
 
     /// File 0 of each torrent is [`STREAM_LEN`] bytes, byte `i` being `i % 251`, named
     /// `clip.mkv`, all of it verified.
-    async fn open_stream(&self, hash: Hash, index: usize) -> Result<StreamFile, OpenError> {
-        self.record(format!("open_stream {} {index}", hash.to_hex()));
+    async fn open_stream(
+        &self,
+        hash: Hash,
+        index: usize,
+        fetch: bool,
+    ) -> Result<StreamFile, OpenError> {
+        let how = if fetch { "get" } else { "head" };
+        self.record(format!("open_stream {} {index} {how}", hash.to_hex()));
         let known = self.lock().torrents.iter().any(|t| t.hash == hash);
         if !known || index != 0 {
             return Err(OpenError::NotFound("no such file".into()));

@@ -187,12 +187,11 @@ impl<B: Backend> Server<B> {
                 "404: a stream is /stream/<info-hash: 40 hex digits>/<file index>",
             ));
         };
-        let file = match self.rpc.backend().open_stream(hash, index).await {
+        let file = match self.rpc.backend().open_stream(hash, index, !head).await {
             Ok(file) => file,
             Err(e) => {
                 let status = match e {
                     OpenError::NotFound(_) => StatusCode::NOT_FOUND,
-                    OpenError::NotWanted(_) => StatusCode::CONFLICT,
                     OpenError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                     OpenError::Unsupported => StatusCode::NOT_IMPLEMENTED,
                 };

@@ -58,8 +58,6 @@ impl std::fmt::Debug for StreamFile {
 pub(crate) enum OpenError {
     /// No torrent with this info-hash, or no file with this index (404).
     NotFound(String),
-    /// The file is not wanted and not complete: its missing pieces would never come (409).
-    NotWanted(String),
     /// Not now: the metadata is still being fetched, or the daemon is stopping (503).
     Unavailable(String),
     /// This backend does not stream (501).
@@ -69,7 +67,7 @@ pub(crate) enum OpenError {
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NotFound(why) | Self::NotWanted(why) | Self::Unavailable(why) => f.write_str(why),
+            Self::NotFound(why) | Self::Unavailable(why) => f.write_str(why),
             Self::Unsupported => f.write_str("this daemon does not stream files"),
         }
     }
