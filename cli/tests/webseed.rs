@@ -1,7 +1,9 @@
 //! Web seeds (BEP 19) end to end: the real binary downloads from Debian's nginx (started by
 //! the test on a free 127.0.0.1 port, with its own configuration, pid, logs and temp files in
 //! the test's directory), alone and beside a libtorrent seeder; a mirror serving a corrupted
-//! file is dropped and the peer finishes. `test.sh` installs nginx when it is missing.
+//! file is dropped and the peer finishes. Mirrors edited at run time through the daemon's
+//! qBittorrent API are saved and used again after a restart. `test.sh` installs nginx when it
+//! is missing.
 
 mod interop_support;
 
@@ -275,5 +277,115 @@ fn a_mirror_with_a_corrupted_file_is_dropped_and_the_peer_finishes() {
     assert!(
         log.contains(&format!("web seed {url} dropped")) && log.contains("failed its hash check"),
         "{log}"
+    );
+}
+
+/// A qBittorrent Web API call with `curl` (the cookie jar in `work`): the status and body.
+fn qbit(work: &WorkDir, port: u16, method: &str, form: &[&str]) -> (u16, String) {
+    let jar = work.join("cookies");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "--max-time", "20", "-w", "\n%{http_code}"])
+        .args(["-c", s(&jar), "-b", s(&jar)]);
+    for field in form {
+        cmd.args([
+            if field.contains("=@") {
+                "-F"
+            } else {
+                "--data-urlencode"
+            },
+            field,
+        ]);
+    }
+    let out = cmd
+        .arg(format!("http://127.0.0.1:{port}/api/v2/{method}"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// `sanstorrent daemon` on `http` with its state in `work/daemon-state`, once it listens.
+fn daemon(work: &WorkDir, name: &str, http: u16, out: &Path) -> interop_support::Bounded {
+    let state = work.join("daemon-state");
+    let addr = format!("127.0.0.1:{http}");
+    let p = sanstorrent(
+        work,
+        name,
+        170,
+        &[
+            "daemon",
+            "-o",
+            s(out),
+            "--state-dir",
+            s(&state),
+            "--http",
+            &addr,
+            "-p",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--no-dht",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(Instant::now() < deadline, "no daemon: {}", p.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p
+}
+
+#[test]
+fn mirrors_edited_at_run_time_are_restored_after_a_daemon_restart() {
+    let work = WorkDir::new("webseed-restart");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let dead = "http://127.0.0.1:1/dead/";
+    let d = data(
+        &work,
+        "single",
+        3_000_000,
+        64 * 1024,
+        &[],
+        &["--web-seed", dead],
+    );
+    let out = work.join("out");
+    let http = free_port();
+    let hash = format!("hash={}", d.info_hash);
+    let listed = |work: &WorkDir| {
+        let (code, body) = qbit(work, http, "torrents/webseeds", &[&hash]);
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+    {
+        let first = daemon(&work, "daemon-1", http, &out);
+        let login = ["username=any", "password=any"];
+        assert_eq!(qbit(&work, http, "auth/login", &login).0, 200);
+        let file = format!("torrents=@{}", s(&d.torrent));
+        let (code, body) = qbit(&work, http, "torrents/add", &[&file]);
+        assert_eq!((code, body.as_str()), (200, "Ok."), "{}", first.output());
+        assert_eq!(listed(&work), format!(r#"[{{"url":"{dead}"}}]"#));
+        // The metainfo's dead mirror goes, the (not yet running) nginx comes.
+        let urls = format!("urls={url}");
+        let (code, body) = qbit(&work, http, "torrents/addWebSeeds", &[&hash, &urls]);
+        assert_eq!(code, 200, "{body} {}", first.output());
+        let urls = format!("urls={dead}");
+        let (code, body) = qbit(&work, http, "torrents/removeWebSeeds", &[&hash, &urls]);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(listed(&work), format!(r#"[{{"url":"{url}"}}]"#));
+    }
+    // Restarted with the mirror up: the saved list, and the mirror (the only source) brings
+    // every byte.
+    let _nginx = Nginx::start(&work, &d.dir, port, 0);
+    let second = daemon(&work, "daemon-2", http, &out);
+    let login = ["username=any", "password=any"];
+    assert_eq!(qbit(&work, http, "auth/login", &login).0, 200);
+    assert_eq!(listed(&work), format!(r#"[{{"url":"{url}"}}]"#));
+    interop_support::wait_same_tree(
+        &d.dir,
+        &out,
+        Duration::from_secs(60),
+        &format!("the download from the restored mirror: {}", second.output()),
     );
 }

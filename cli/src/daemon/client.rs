@@ -107,6 +107,8 @@ struct Entry {
     files: Vec<live::FileState>,
     /// Its announce-list once edited (`None`: the metainfo's or magnet's).
     trackers: Option<Vec<Vec<String>>>,
+    /// Its web seeds once edited (`None`: the metainfo's or magnet's).
+    web_seeds: Option<Vec<String>>,
     /// Its totals over every run (this one up to the last statistics read).
     totals: TorrentTotals,
     /// What of this run's counters the totals include.
@@ -303,7 +305,12 @@ impl<R: Runtime> ClientBackend<R> {
                 first_last_pieces: t.options.first_last_pieces,
                 name: t.options.name.clone(),
                 added_date: t.added,
-                live: live::saved_live(&t.files, &t.options, t.trackers.as_ref()),
+                live: live::saved_live(
+                    &t.files,
+                    &t.options,
+                    t.trackers.as_ref(),
+                    t.web_seeds.as_ref(),
+                ),
                 totals: t.totals,
                 queue_position: Some(t.position),
                 forced: t.forced,
@@ -465,6 +472,9 @@ impl<R: Runtime> ClientBackend<R> {
                 ClientError::Add(e) => BackendError::Invalid(e.to_string()),
                 other => BackendError::System(other.to_string()),
             })?;
+        if let Some(urls) = &saved.web_seeds {
+            live::restore_web_seeds(&client, handle.id, urls).await?;
+        }
         let id = {
             let mut state = self.lock();
             let id = Id(state.next_id);
@@ -491,6 +501,7 @@ impl<R: Runtime> ClientBackend<R> {
                 options,
                 files,
                 trackers: saved.trackers.clone(),
+                web_seeds: saved.web_seeds.clone(),
                 moving: false,
                 move_error: None,
             });

@@ -10,7 +10,7 @@ use sanstorrent_core::session::TorrentId;
 use sanstorrent_core::session::{
     ChangeError, Priority as CorePriority, TorrentLimits, TrackerEdit as CoreEdit, TrackerInfo,
 };
-use sanstorrent_runtime_common::{Change, ClientError, Runtime};
+use sanstorrent_runtime_common::{Change, Client, ClientError, Runtime};
 
 use super::{ClientBackend, unsupported};
 use crate::daemon::backend::*;
@@ -98,11 +98,12 @@ pub(super) fn core_limits(o: &TorrentOptions) -> TorrentLimits {
     }
 }
 
-/// What of a torrent's files, limits and trackers to save.
+/// What of a torrent's files, limits, trackers and web seeds to save.
 pub(super) fn saved_live(
     files: &[FileState],
     o: &TorrentOptions,
     trackers: Option<&Vec<Vec<String>>>,
+    web_seeds: Option<&Vec<String>>,
 ) -> SavedLive {
     let pick = |f: &dyn Fn(&FileState) -> bool| -> Vec<u32> {
         (0u32..)
@@ -134,6 +135,7 @@ pub(super) fn saved_live(
         limits: (limits != default).then_some(limits),
         trackers: trackers.cloned(),
         seed_limits: super::queueing::saved_seed_limits(o),
+        web_seeds: web_seeds.cloned(),
     }
 }
 
@@ -166,6 +168,35 @@ pub(super) fn restore_live(live: &SavedLive, files: &mut [FileState], o: &mut To
         o.peer_limit = l.peer_limit;
     }
     super::queueing::restore_seed_limits(live.seed_limits.as_ref(), o);
+}
+
+/// The URLs of `torrent`'s web seeds in the client.
+async fn web_seed_urls<R: Runtime>(client: &Client<R>, torrent: TorrentId) -> Outcome<Vec<String>> {
+    let seeds = client.web_seeds(torrent).await.map_err(refused)?;
+    Ok(seeds
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| w.url)
+        .collect())
+}
+
+/// Makes `torrent`'s web seeds in the client exactly `urls` (a list saved after an edit).
+pub(super) async fn restore_web_seeds<R: Runtime>(
+    client: &Client<R>,
+    torrent: TorrentId,
+    urls: &[String],
+) -> Outcome<()> {
+    let now = web_seed_urls(client, torrent).await?;
+    for url in now.iter().filter(|u| !urls.contains(u)) {
+        client
+            .remove_web_seed(torrent, url)
+            .await
+            .map_err(refused)?;
+    }
+    for url in urls.iter().filter(|u| !now.contains(u)) {
+        client.add_web_seed(torrent, url).await.map_err(refused)?;
+    }
+    Ok(())
 }
 
 /// The announce-list of `trackers` (tiers in order).
@@ -206,8 +237,8 @@ struct Plan {
 }
 
 impl<R: Runtime> ClientBackend<R> {
-    /// [`Backend::change`]: files, limits, trackers, labels, category, name, sequential and
-    /// first-and-last-pieces.
+    /// [`Backend::change`]: files, limits, trackers, web seeds, labels, category, name,
+    /// sequential and first-and-last-pieces.
     pub(super) async fn change_torrents(
         &self,
         ids: Vec<Id>,
@@ -230,6 +261,7 @@ impl<R: Runtime> ClientBackend<R> {
             name: None,
             files: FileChanges::default(),
             trackers: Vec::new(),
+            web_seeds: Vec::new(),
             seed_ratio_limit: None,
             seed_ratio_mode: None,
             seed_idle_limit: None,
@@ -242,7 +274,7 @@ impl<R: Runtime> ClientBackend<R> {
         if rest != TorrentChanges::default() {
             return unsupported(
                 "changing torrent options other than files, limits, seeding limits, queue \
-                 position, trackers, labels, category, name, sequential and \
+                 position, trackers, web seeds, labels, category, name, sequential and \
                  first-and-last-pieces",
             );
         }
@@ -341,6 +373,7 @@ impl<R: Runtime> ClientBackend<R> {
                     .await
                     .map_err(refused)?;
             }
+            let mut web_seeds = None;
             for edit in &changes.web_seeds {
                 match edit {
                     WebSeedEdit::Add(urls) => {
@@ -361,6 +394,9 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                 }
             }
+            if !changes.web_seeds.is_empty() {
+                web_seeds = Some(web_seed_urls(&client, plan.torrent).await?);
+            }
             let mut trackers = None;
             if !changes.trackers.is_empty() {
                 for edit in &changes.trackers {
@@ -378,11 +414,11 @@ impl<R: Runtime> ClientBackend<R> {
                     .unwrap_or_default();
                 trackers = Some(tiers(&list));
             }
-            done.push((plan, trackers));
+            done.push((plan, trackers, web_seeds));
         }
         {
             let mut state = self.lock();
-            for (plan, trackers) in done {
+            for (plan, trackers, web_seeds) in done {
                 if let Some(t) = state.torrents.iter_mut().find(|t| t.id == plan.id) {
                     if let Some((files, _)) = plan.files {
                         t.files = files;
@@ -390,6 +426,9 @@ impl<R: Runtime> ClientBackend<R> {
                     t.options = plan.options;
                     if trackers.is_some() {
                         t.trackers = trackers;
+                    }
+                    if web_seeds.is_some() {
+                        t.web_seeds = web_seeds;
                     }
                 }
             }
@@ -605,7 +644,7 @@ mod tests {
             },
             ..TorrentOptions::default()
         };
-        let live = saved_live(&files, &options, None);
+        let live = saved_live(&files, &options, None, None);
         assert_eq!(live.unwanted, [1]);
         assert_eq!(live.low, [0, 1, 2]);
         let mut back = vec![state(true, Priority::Normal); 3];

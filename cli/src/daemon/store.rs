@@ -69,7 +69,7 @@ pub(crate) struct Saved {
 }
 
 /// What of a torrent changes while it runs: files wanted and their priorities (indices
-/// among its files, padding left out), its limits, its trackers once edited.
+/// among its files, padding left out), its limits, its trackers and web seeds once edited.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SavedLive {
     /// Files not downloaded.
@@ -90,6 +90,9 @@ pub(crate) struct SavedLive {
     /// Its seeding limits (`None`: the session's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) seed_limits: Option<SavedSeedLimits>,
+    /// Its web seeds once edited at run time (`None`: the metainfo's or magnet's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) web_seeds: Option<Vec<String>>,
 }
 
 /// A torrent's seeding limits: each a value and a mode (Transmission's numbers: 0 the
@@ -389,6 +392,7 @@ mod tests {
                     seeding_minutes: 0,
                     seeding_mode: 0,
                 }),
+                web_seeds: Some(vec!["http://mirror.example/pub/".into()]),
             },
             totals: TorrentTotals {
                 uploaded: 5,
