@@ -1,9 +1,13 @@
 //! Running one [`DiskJob`](sanstorrent_core::session::DiskJob) against a torrent's
 //! [`Storage`]: what a worker thread does.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use sanstorrent_core::session::{Completion, DiskJobKind};
 use sanstorrent_core::storage::{IoOp, Storage, StorageError, block_digests, piece_matches};
+
+use crate::read_pool::ReadBuffers;
 
 /// The largest block a `Read` job may ask for. The session validates peer requests (16 KiB
 /// blocks); this is a second fence so a bad length can never size an allocation.
@@ -15,6 +19,15 @@ pub const MAX_READ: u32 = 4 << 20;
 /// `Verify` and `Check` treat data that was never written as a hash mismatch, not as an error:
 /// a missing piece is simply not there yet. Other I/O errors are returned.
 pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Completion {
+    execute_with(storage, kind, None)
+}
+
+/// [`execute`], with upload reads served from `buffers` when given.
+pub(crate) fn execute_with(
+    storage: &dyn Storage,
+    kind: DiskJobKind,
+    buffers: Option<&Arc<ReadBuffers>>,
+) -> Completion {
     match kind {
         DiskJobKind::Write {
             piece,
@@ -27,7 +40,7 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Completion {
             offset,
             len,
             reply,
-        } => reply.send(read(storage, piece, offset, len)),
+        } => reply.send(read(storage, piece, offset, len, buffers)),
         DiskJobKind::Verify {
             piece,
             expected,
@@ -50,8 +63,15 @@ pub fn execute(storage: &dyn Storage, kind: DiskJobKind) -> Completion {
     }
 }
 
-/// Reads `len` bytes at `offset` in `piece` (at most [`MAX_READ`]).
-fn read(storage: &dyn Storage, piece: u32, offset: u32, len: u32) -> Result<Bytes, StorageError> {
+/// Reads `len` bytes at `offset` in `piece` (at most [`MAX_READ`]), into a buffer from
+/// `buffers` if given.
+fn read(
+    storage: &dyn Storage,
+    piece: u32,
+    offset: u32,
+    len: u32,
+    buffers: Option<&Arc<ReadBuffers>>,
+) -> Result<Bytes, StorageError> {
     if len > MAX_READ {
         return Err(StorageError::OutOfRange {
             piece,
@@ -59,9 +79,15 @@ fn read(storage: &dyn Storage, piece: u32, offset: u32, len: u32) -> Result<Byte
             len: len as usize,
         });
     }
-    let mut buf = vec![0; len as usize];
-    storage.read(piece, offset, &mut buf)?;
-    Ok(Bytes::from(buf))
+    let fill = |buf: &mut [u8]| storage.read(piece, offset, buf);
+    match buffers {
+        Some(pool) => pool.fill(len as usize, fill),
+        None => {
+            let mut buf = vec![0; len as usize];
+            fill(&mut buf)?;
+            Ok(Bytes::from(buf))
+        }
+    }
 }
 
 /// The pieces whose data hashes to the expected hash.
@@ -115,7 +141,7 @@ mod tests {
         write(&storage, 0, 600, &data[600..1024]);
         write(&storage, 1, 0, &data[1024..2048]);
 
-        let read = read(&storage, 0, 900, 124).expect("reads");
+        let read = read(&storage, 0, 900, 124, None).expect("reads");
         assert_eq!(&read[..], &data[900..1024]);
 
         let hash = |r: std::ops::Range<usize>| sha1_digest(&data[r]);
@@ -161,10 +187,10 @@ mod tests {
     fn bad_ranges_are_errors_not_panics() {
         let (storage, _) = filled();
         assert!(matches!(
-            read(&storage, 0, 0, u32::MAX),
+            read(&storage, 0, 0, u32::MAX, None),
             Err(StorageError::OutOfRange { .. })
         ));
-        assert!(read(&storage, 9, 0, 16).is_err());
+        assert!(read(&storage, 9, 0, 16, None).is_err());
         let data = Bytes::from_static(&[1; 100]);
         let overflow = write_job(JobId(4), TorrentId(1), 2, 400, data);
         assert!(execute(&storage, overflow.kind).result().is_err());

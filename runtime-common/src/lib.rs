@@ -42,6 +42,7 @@ mod location;
 mod net;
 pub mod pool;
 pub mod read_buffer;
+mod read_pool;
 pub mod runtime;
 pub mod storage;
 pub mod write_batch;

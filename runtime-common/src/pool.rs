@@ -16,7 +16,8 @@ use sanstorrent_core::session::{Completion, DiskJob, DiskJobKind, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::block_writer::{self, BlockWrite};
-use crate::jobs::execute;
+use crate::jobs::execute_with;
+use crate::read_pool::ReadBuffers;
 use crate::storage::{SharedStorage, delete_files, save_atomically};
 
 /// What the pool reports back to the loop.
@@ -51,6 +52,10 @@ enum Work {
         job: DiskJob,
     },
 }
+
+/// Spare upload read buffers the workers keep (256 KiB each, see `read_pool`): as many as a
+/// seeder has in flight to a few fast peers at once.
+const SPARE_READ_BUFFERS: usize = 16;
 
 /// Work for the state writer, done one at a time in the order queued.
 enum Save {
@@ -94,16 +99,18 @@ impl WorkerPool {
         };
         // Workers share one multi-consumer queue: each waits on it without a lock.
         let (work, work_rx) = async_channel::unbounded::<Work>();
+        let buffers = ReadBuffers::new(SPARE_READ_BUFFERS);
         let mut handles = Vec::with_capacity(threads + 2);
         for i in 0..threads {
             let rx = work_rx.clone();
             let sink = Arc::clone(&sink);
+            let buffers = Arc::clone(&buffers);
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("sanstorrent-disk-{i}"))
                     .spawn(move || {
                         while let Ok(work) = rx.recv_blocking() {
-                            run(work, &*sink);
+                            run(work, &buffers, &*sink);
                         }
                     })?,
             );
@@ -205,10 +212,10 @@ impl Drop for WorkerPool {
 }
 
 /// Runs one piece of work and reports it.
-fn run(work: Work, sink: &(dyn Fn(Done) + Send + Sync)) {
+fn run(work: Work, buffers: &Arc<ReadBuffers>, sink: &(dyn Fn(Done) + Send + Sync)) {
     match work {
         Work::Disk { storage, job } => {
-            sink(Done::Disk(execute(&*storage, job.kind)));
+            sink(Done::Disk(execute_with(&*storage, job.kind, Some(buffers))));
         }
     }
 }
