@@ -13,11 +13,14 @@
 //! Everything is ordered by (instant, sequence number) and every random choice comes from the
 //! seed: the same seed gives the same run, which [`Sim::log_hash`] checks. HTTP requests go to
 //! the agent at the URL's address (host names through [`Sim::dns`]); datagrams to the host
-//! with the destination address.
+//! with the destination address. A web seed's answer (`Action::WebSeedRequest`) takes its
+//! length over the answering host's bandwidth, one answer at a time per host (the mirror's
+//! uplink; the asking host's downlink is not shared with its peers' traffic).
 
 mod agent;
 mod disk_faults;
 mod flood;
+mod mirror;
 mod net;
 mod node;
 mod scripted;
@@ -34,6 +37,7 @@ use bytes::Bytes;
 pub use agent::{Agent, DhtNode, Output};
 pub use disk_faults::{DiskFaults, FaultyStorage};
 pub use flood::{Hostile, Hostility};
+pub use mirror::{MirrorBehaviour, SimMirror};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};
 use sanstorrent_core::session::{
@@ -86,6 +90,8 @@ pub struct Sim {
     /// Addresses whose connects are never answered (a SYN into the void): a session's dial to
     /// one hears nothing until it gives up.
     pub black_holes: BTreeSet<IpAddr>,
+    /// Per host answering web seed requests, when its uplink is free again.
+    http_busy: BTreeMap<usize, Instant>,
     /// Session dials to a black hole.
     pub black_hole_dials: u64,
 }
@@ -130,6 +136,7 @@ impl Sim {
             max_held_bytes: 0,
             black_holes: BTreeSet::new(),
             black_hole_dials: 0,
+            http_busy: BTreeMap::new(),
         }
     }
 
@@ -543,9 +550,14 @@ impl Sim {
                 }
                 self.drain(to);
             }
-            Delivery::Http { to, id, response } => {
+            Delivery::Http {
+                to,
+                id,
+                response,
+                limit,
+            } => {
                 let result = response.map_err(TrackerError::Transport).and_then(|bytes| {
-                    let mut r = ResponseReader::new(1 << 20);
+                    let mut r = ResponseReader::new(limit);
                     match r.push(&bytes) {
                         Ok(Some(resp)) => Ok(resp),
                         Ok(None) => r.eof().map_err(TrackerError::Http),
@@ -729,39 +741,15 @@ impl Sim {
                 self.nodes[i].resume.insert(torrent, data);
             }
             Action::HttpRequest { id, url, request } => {
-                let addr = url.socket_addr().or_else(|| {
-                    let ip = self.dns.get(&url.host_str())?;
-                    Some(SocketAddr::new(*ip, url.port()))
-                });
-                let target = addr.and_then(|a| self.host_at(a));
-                let rtt = target.map_or(Duration::from_millis(1), |t| self.net.latency(i, t) * 2);
-                let (at, response) = match target {
-                    None => (now + rtt, Err(refused())),
-                    Some(t) if self.net.is_cut(i, t) => (
-                        now + HTTP_TIMEOUT,
-                        Err(TransportError::Connect(ErrorKind::TimedOut)),
-                    ),
-                    Some(t) => {
-                        let from = self.nodes[i].addr;
-                        let answer = self.nodes[t]
-                            .agent
-                            .as_mut()
-                            .and_then(|a| a.http(now, from, &request));
-                        self.drain(t);
-                        match answer {
-                            Some(bytes) => (now + rtt * 2, Ok(bytes)),
-                            None => (now + rtt, Err(refused())),
-                        }
-                    }
-                };
-                self.net.schedule(
-                    at,
-                    Delivery::Http {
-                        to: i,
-                        id: id.0,
-                        response,
-                    },
-                );
+                self.http_request(i, id, &url, &request, None);
+            }
+            Action::WebSeedRequest {
+                id,
+                url,
+                request,
+                max_response,
+            } => {
+                self.http_request(i, id, &url, &request, Some(max_response));
             }
             Action::Resolve { id, host, port } => {
                 let answer = self
@@ -780,6 +768,64 @@ impl Sim {
             }
             _ => {}
         }
+    }
+}
+
+impl Sim {
+    /// Host `i`'s HTTP request: answered by the agent at the URL's address after the round
+    /// trips, a web seed's answer (`limit`: its cap) also after its length over the answering
+    /// host's uplink, one answer at a time.
+    fn http_request(
+        &mut self,
+        i: usize,
+        id: RequestId,
+        url: &sanstorrent_core::tracker::TrackerUrl,
+        request: &[u8],
+        limit: Option<usize>,
+    ) {
+        let now = self.now;
+        let addr = url.socket_addr().or_else(|| {
+            let ip = self.dns.get(&url.host_str())?;
+            Some(SocketAddr::new(*ip, url.port()))
+        });
+        let target = addr.and_then(|a| self.host_at(a));
+        let rtt = target.map_or(Duration::from_millis(1), |t| self.net.latency(i, t) * 2);
+        let (at, response) = match target {
+            None => (now + rtt, Err(refused())),
+            Some(t) if self.net.is_cut(i, t) => (
+                now + HTTP_TIMEOUT,
+                Err(TransportError::Connect(ErrorKind::TimedOut)),
+            ),
+            Some(t) => {
+                let from = self.nodes[i].addr;
+                let answer = self.nodes[t]
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.http(now, from, request));
+                self.drain(t);
+                match answer {
+                    Some(bytes) if limit.is_some() => {
+                        let bandwidth = self.net.link_of(t).bandwidth.max(1);
+                        let nanos = (bytes.len() as u64).saturating_mul(1_000_000_000) / bandwidth;
+                        let free = self.http_busy.get(&t).map_or(now, |b| (*b).max(now));
+                        let sent = free + Duration::from_nanos(nanos);
+                        self.http_busy.insert(t, sent);
+                        (sent + rtt * 2, Ok(bytes))
+                    }
+                    Some(bytes) => (now + rtt * 2, Ok(bytes)),
+                    None => (now + rtt, Err(refused())),
+                }
+            }
+        };
+        self.net.schedule(
+            at,
+            Delivery::Http {
+                to: i,
+                id: id.0,
+                response,
+                limit: limit.unwrap_or(1 << 20),
+            },
+        );
     }
 }
 

@@ -77,6 +77,8 @@ pub enum Delivery {
         id: u64,
         /// The response bytes, or why there is none.
         response: Result<Vec<u8>, sanstorrent_core::tracker::TransportError>,
+        /// The most response bytes read (head and body): more is an error.
+        limit: usize,
     },
     /// A DNS answer reaches the host that asked.
     Dns {
