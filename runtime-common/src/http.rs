@@ -4,6 +4,7 @@
 //! [`ResponseReader`] has a whole response, within a timeout.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -22,6 +23,10 @@ use sanstorrent_core::tracker::{
 
 use crate::keepalive::IdleConnections;
 use crate::runtime::Runtime;
+
+/// A connection an HTTP exchange runs over: TCP, or TLS over TCP.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// An HTTP(S) client for tracker requests on runtime `R`; cheap to clone.
 #[derive(Clone, Debug)]
@@ -62,8 +67,18 @@ impl<R: Runtime> HttpClient<R> {
         request: &[u8],
         max: usize,
     ) -> Result<HttpResponse, HttpClientError> {
+        self.timed(async { carry(self.open(url).await?, request, max).await })
+            .await
+    }
+
+    /// `exchange` (connecting, writing a request, reading its response), bounded by the
+    /// request timeout.
+    pub(crate) async fn timed<T>(
+        &self,
+        exchange: impl Future<Output = Result<T, HttpClientError>>,
+    ) -> Result<T, HttpClientError> {
         let timeout = self.config.request_timeout;
-        self.exchange(url, request, max)
+        exchange
             .or(async {
                 R::sleep(timeout).await;
                 Err(HttpClientError::Timeout)
@@ -71,12 +86,8 @@ impl<R: Runtime> HttpClient<R> {
             .await
     }
 
-    async fn exchange(
-        &self,
-        url: &TrackerUrl,
-        request: &[u8],
-        max: usize,
-    ) -> Result<HttpResponse, HttpClientError> {
+    /// A new connection to `url`'s host (TLS for `https`).
+    pub(crate) async fn open(&self, url: &TrackerUrl) -> Result<Box<dyn Stream>, HttpClientError> {
         let tls = match url.scheme() {
             Scheme::Http => false,
             Scheme::Https => true,
@@ -89,23 +100,16 @@ impl<R: Runtime> HttpClient<R> {
                 .map_err(HttpClientError::Resolve)?,
         };
         let tcp = self.connect(&addrs).await?;
-        if tls {
-            let name = ServerName::try_from(url.host_str()).map_err(|e| {
-                HttpClientError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))
-            })?;
-            let stream = TlsConnector::from(self.tls.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(HttpClientError::Tls)?;
-            carry(stream, request, max).await
-        } else {
-            carry(tcp, request, max).await
+        if !tls {
+            return Ok(Box::new(tcp));
         }
-    }
-
-    /// The client's settings.
-    pub(crate) fn config(&self) -> &HttpClientConfig {
-        &self.config
+        let name = ServerName::try_from(url.host_str())
+            .map_err(|e| HttpClientError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        let stream = TlsConnector::from(self.tls())
+            .connect(name, tcp)
+            .await
+            .map_err(HttpClientError::Tls)?;
+        Ok(Box::new(stream))
     }
 
     /// The TLS client configuration.

@@ -9,19 +9,14 @@ use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
-use futures_rustls::TlsConnector;
-use rustls::pki_types::ServerName;
-use sanstorrent_core::tracker::{HttpResponse, ResponseReader, Scheme, TrackerUrl};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use sanstorrent_core::tracker::{HttpResponse, ResponseReader, TrackerUrl};
 
-use crate::http::{HttpClient, HttpClientError};
+use crate::http::{HttpClient, HttpClientError, Stream};
 use crate::runtime::Runtime;
 
 /// Idle connections kept per host.
 const IDLE_PER_HOST: usize = 8;
-
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Idle streams by `scheme://host:port`.
 type ByHost = HashMap<String, Vec<Box<dyn Stream>>>;
@@ -71,12 +66,7 @@ impl<R: Runtime> HttpClient<R> {
         request: &[u8],
         max: usize,
     ) -> Result<HttpResponse, HttpClientError> {
-        let timeout = self.config().request_timeout;
-        self.kept_alive_exchange(url, request, max)
-            .or(async {
-                R::sleep(timeout).await;
-                Err(HttpClientError::Timeout)
-            })
+        self.timed(self.kept_alive_exchange(url, request, max))
             .await
     }
 
@@ -112,32 +102,6 @@ impl<R: Runtime> HttpClient<R> {
             self.idle().put(key, stream);
         }
         response
-    }
-
-    /// A new connection to `url`'s host (TLS for `https`).
-    async fn open(&self, url: &TrackerUrl) -> Result<Box<dyn Stream>, HttpClientError> {
-        let tls = match url.scheme() {
-            Scheme::Http => false,
-            Scheme::Https => true,
-            _ => return Err(HttpClientError::NotHttp(url.to_string())),
-        };
-        let addrs = match url.socket_addr() {
-            Some(addr) => vec![addr],
-            None => R::resolve(&url.host_str(), url.port())
-                .await
-                .map_err(HttpClientError::Resolve)?,
-        };
-        let tcp = self.connect(&addrs).await?;
-        if !tls {
-            return Ok(Box::new(tcp));
-        }
-        let name = ServerName::try_from(url.host_str())
-            .map_err(|e| HttpClientError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        let stream = TlsConnector::from(self.tls())
-            .connect(name, tcp)
-            .await
-            .map_err(HttpClientError::Tls)?;
-        Ok(Box::new(stream))
     }
 }
 
