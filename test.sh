@@ -29,4 +29,10 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq nginx-light >/dev/null
 fi
+# iproute2 and util-linux's unshare build the network namespace of the local discovery test
+# (cli/tests/lsd.rs).
+if ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq iproute2 util-linux >/dev/null
+fi
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"

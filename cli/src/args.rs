@@ -120,6 +120,10 @@ pub(crate) struct DownloadArgs {
     /// Do not use the DHT.
     #[arg(long)]
     pub(crate) no_dht: bool,
+    /// Do not look for peers on the local network (BEP 14 local service discovery; never
+    /// used for private torrents or when bound to a loopback address).
+    #[arg(long)]
+    pub(crate) no_lsd: bool,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
@@ -186,6 +190,10 @@ pub(crate) struct SeedArgs {
     /// Do not use the DHT.
     #[arg(long)]
     pub(crate) no_dht: bool,
+    /// Do not look for peers on the local network (BEP 14 local service discovery; never
+    /// used for private torrents or when bound to a loopback address).
+    #[arg(long)]
+    pub(crate) no_lsd: bool,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,

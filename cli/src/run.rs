@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use sanstorrent_core::lsd::LsdConfig;
 use sanstorrent_core::session::{
     Event, OutgoingEncryption, SessionConfig, SessionError, TorrentId, TorrentOptions,
     TorrentPhase, TorrentSource, TorrentStats,
@@ -64,6 +65,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         bind: args.bind.as_deref(),
         port: args.port,
         dht: !args.no_dht,
+        lsd: !args.no_lsd,
         bootstrap: &args.dht_bootstrap,
         state_dir: args.state_dir.clone(),
         max_peers: Some(args.max_peers),
@@ -119,6 +121,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         bind: args.bind.as_deref(),
         port: args.port,
         dht: !args.no_dht,
+        lsd: !args.no_lsd,
         bootstrap: &args.dht_bootstrap,
         state_dir: args.state_dir.clone(),
         max_peers: None,
@@ -187,6 +190,8 @@ struct Settings<'a> {
     bind: Option<&'a str>,
     port: u16,
     dht: bool,
+    /// Local service discovery (`--no-lsd` turns it off).
+    lsd: bool,
     bootstrap: &'a [String],
     state_dir: Option<PathBuf>,
     max_peers: Option<usize>,
@@ -202,6 +207,7 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
     let listen = net::listen_addr(s.bind, s.port).map_err(addr_exit)?;
     let mut session = SessionConfig {
         dht: s.dht,
+        local_discovery: s.lsd.then(LsdConfig::default),
         download_rate_limit: (s.download_limit > 0).then_some(s.download_limit),
         upload_rate_limit: (s.upload_limit > 0).then_some(s.upload_limit),
         outgoing_encryption: match s.encryption {
@@ -591,6 +597,7 @@ mod tests {
             bind: Some("127.0.0.1"),
             port: 0,
             dht: false,
+            lsd: true,
             bootstrap: &[],
             state_dir: Some(PathBuf::from("/nonexistent/state")),
             max_peers: Some(7),
@@ -609,11 +616,15 @@ mod tests {
         assert_eq!(c.session.upload_rate_limit, Some(5));
         assert_eq!(c.session.download_rate_limit, None);
         assert!(!c.session.dht);
+        assert!(c.session.local_discovery.is_some(), "discovery is on by default");
         assert_eq!(c.session.outgoing_encryption, OutgoingEncryption::Prefer);
         let sparse = client_config(settings(true)).unwrap();
         assert!(!sparse.storage.preallocate, "--sparse");
         let mut none = settings(false);
         none.max_peers = Some(0);
         assert!(matches!(client_config(none), Err(Exit::Usage(_))));
+        let mut no_lsd = settings(false);
+        no_lsd.lsd = false;
+        assert!(client_config(no_lsd).unwrap().session.local_discovery.is_none());
     }
 }

@@ -34,4 +34,7 @@ pub enum Dest {
     Peer(ConnId),
     /// A datagram from the one UDP socket (DHT and UDP trackers share it).
     Udp(SocketAddr),
+    /// A datagram from the local discovery socket (BEP 14) to its multicast group: see
+    /// [`lsd`](crate::lsd).
+    LocalDiscovery(SocketAddr),
 }

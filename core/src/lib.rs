@@ -243,6 +243,8 @@
 //!                 }
 //!             }
 //!             Dest::Udp(addr) => drop(udp.send_to(&transmit.payload, addr)),
+//!             // Only with `SessionConfig::local_discovery` (see `lsd`), off here.
+//!             Dest::LocalDiscovery(_) => {}
 //!         }
 //!     }
 //!     while let Some(action) = session.poll_action() {
@@ -326,6 +328,7 @@ pub mod fetch;
 pub mod id;
 mod io;
 pub mod layout;
+pub mod lsd;
 pub mod magnet;
 pub mod merkle;
 pub mod metainfo;

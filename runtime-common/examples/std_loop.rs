@@ -138,6 +138,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 Dest::Udp(addr) => drop(sockets.udp.send_to(&transmit.payload, addr)),
+                // Local discovery is off in this loop's configuration.
+                Dest::LocalDiscovery(_) => {}
             }
         }
         while let Some(action) = session.poll_action() {

@@ -23,6 +23,7 @@ use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
 use crate::events::{EVENT_CAPACITY, EventReceiver, event_queue};
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
+use crate::local_discovery;
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
 use crate::storage::FileStorageOptions;
@@ -41,10 +42,21 @@ pub struct Client<R: Runtime> {
 
 impl<R: Runtime> Client<R> {
     /// Binds the sockets, starts the disk workers and the loop task.
-    pub async fn new(config: ClientConfig) -> Result<Self, ClientError> {
+    pub async fn new(mut config: ClientConfig) -> Result<Self, ClientError> {
         let listener = R::bind_tcp(config.listen).await?;
         let listen = R::listener_addr(&listener)?;
         let udp = Arc::new(R::bind_udp(config.udp.unwrap_or(listen)).await?);
+        // Without its socket (loopback, or the port refused) discovery stays off.
+        let lsd = match config.session.local_discovery {
+            Some(_) => match local_discovery::open(listen.ip()).ok().flatten() {
+                Some(socket) => Some(Arc::new(R::adopt_udp(socket)?)),
+                None => None,
+            },
+            None => None,
+        };
+        if lsd.is_none() {
+            config.session.local_discovery = None;
+        }
         let udp_addr = R::udp_addr(&udp)?;
         let http = HttpClient::<R>::new(HttpClientConfig {
             request_timeout: config.http_timeout,
@@ -62,6 +74,7 @@ impl<R: Runtime> Client<R> {
         let sockets = Sockets {
             listener,
             udp,
+            lsd,
             http,
         };
         R::spawn(event_loop::run(core, sockets, config, done, command_rx));

@@ -26,6 +26,8 @@ const INPUTS: usize = 4;
 pub(crate) struct Sockets<R: Runtime> {
     pub(crate) listener: R::TcpListener,
     pub(crate) udp: Arc<R::UdpSocket>,
+    /// The local discovery socket, when discovery is on.
+    pub(crate) lsd: Option<Arc<R::UdpSocket>>,
     pub(crate) http: HttpClient<R>,
 }
 
@@ -33,6 +35,7 @@ pub(crate) struct Sockets<R: Runtime> {
 struct Net<R: Runtime> {
     conns: HashMap<ConnId, ConnHandle>,
     udp: Arc<R::UdpSocket>,
+    lsd: Option<Arc<R::UdpSocket>>,
     http: HttpClient<R>,
     inputs: Sender<Input<R>>,
     read_buffer: usize,
@@ -48,6 +51,11 @@ impl<R: Runtime> NetIo for Net<R> {
             }
             // A full socket buffer drops the datagram, as the network may.
             Dest::Udp(addr) => _ = R::try_send_to(&self.udp, &t.payload, addr),
+            Dest::LocalDiscovery(group) => {
+                if let Some(lsd) = &self.lsd {
+                    _ = R::try_send_to(lsd, &t.payload, group);
+                }
+            }
         }
     }
 
@@ -126,12 +134,17 @@ pub(crate) async fn run<R: Runtime>(
         stopped.clone(),
     );
     let udp = net::spawn_until::<R>(
-        net::receive_udp::<R>(Arc::clone(&sockets.udp), inputs.clone()),
-        stopped,
+        net::receive_udp::<R>(Arc::clone(&sockets.udp), inputs.clone(), Input::Datagram),
+        stopped.clone(),
     );
+    let lsd = sockets.lsd.as_ref().map(|socket| {
+        let receive = net::receive_udp::<R>(Arc::clone(socket), inputs.clone(), Input::Local);
+        net::spawn_until::<R>(receive, stopped)
+    });
     let mut net = Net {
         conns: HashMap::new(),
         udp: sockets.udp,
+        lsd: sockets.lsd,
         http: sockets.http,
         inputs,
         read_buffer: config.read_buffer,
@@ -198,6 +211,9 @@ pub(crate) async fn run<R: Runtime>(
     drop(stop);
     let _ = listener.recv().await;
     let _ = udp.recv().await;
+    if let Some(lsd) = lsd {
+        let _ = lsd.recv().await;
+    }
     // Dropping the connection handles ends their tasks (writers close their sockets).
     drop(net);
     core.finish();
@@ -235,6 +251,7 @@ fn handle_input<R: Runtime>(core: &mut Core, net: &mut Net<R>, now: Instant, inp
             }
         }
         Input::Datagram(from, data) => session.handle_datagram(now, from, &data),
+        Input::Local(from, data) => session.handle_local_datagram(now, from, &data),
         Input::Http(id, result) => session.handle_http_response(now, id, result),
         Input::Resolved(id, result) => session.handle_resolved(now, id, result),
     }

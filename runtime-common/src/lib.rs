@@ -38,6 +38,7 @@ pub mod http;
 mod http_hostile;
 pub mod jobs;
 mod keepalive;
+mod local_discovery;
 mod location;
 mod net;
 pub mod pool;

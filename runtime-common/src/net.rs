@@ -26,6 +26,8 @@ pub(crate) enum Input<R: Runtime> {
     Sent(ConnId, usize),
     Closed(ConnId),
     Datagram(SocketAddr, Vec<u8>),
+    /// A datagram on the local discovery socket.
+    Local(SocketAddr, Vec<u8>),
     Http(RequestId, Result<HttpResponse, TrackerError>),
     Resolved(RequestId, Result<Vec<SocketAddr>, io::ErrorKind>),
 }
@@ -59,17 +61,17 @@ pub(crate) async fn listen<R: Runtime>(listener: R::TcpListener, inputs: Sender<
     }
 }
 
-/// Receives datagrams until the loop goes away.
-pub(crate) async fn receive_udp<R: Runtime>(socket: Arc<R::UdpSocket>, inputs: Sender<Input<R>>) {
+/// Receives datagrams until the loop goes away, each told as `input`.
+pub(crate) async fn receive_udp<R: Runtime>(
+    socket: Arc<R::UdpSocket>,
+    inputs: Sender<Input<R>>,
+    input: fn(SocketAddr, Vec<u8>) -> Input<R>,
+) {
     let mut buf = vec![0; 65536];
     loop {
         match R::recv_from(&socket, &mut buf).await {
             Ok((n, from)) => {
-                if inputs
-                    .send(Input::Datagram(from, buf[..n].to_vec()))
-                    .await
-                    .is_err()
-                {
+                if inputs.send(input(from, buf[..n].to_vec())).await.is_err() {
                     return;
                 }
             }

@@ -68,6 +68,10 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// Binds a UDP socket.
     fn bind_udp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::UdpSocket>> + Send;
 
+    /// Takes over a bound, non-blocking std socket (one with options the runtime's own
+    /// `bind_udp` cannot set, such as the local discovery socket).
+    fn adopt_udp(socket: std::net::UdpSocket) -> io::Result<Self::UdpSocket>;
+
     /// The address a UDP socket is bound to.
     fn udp_addr(socket: &Self::UdpSocket) -> io::Result<SocketAddr>;
 

@@ -94,6 +94,10 @@ impl Runtime for SmolRuntime {
         Async::<std::net::UdpSocket>::bind(addr)
     }
 
+    fn adopt_udp(socket: std::net::UdpSocket) -> io::Result<Self::UdpSocket> {
+        Async::new(socket)
+    }
+
     fn udp_addr(socket: &Self::UdpSocket) -> io::Result<SocketAddr> {
         socket.get_ref().local_addr()
     }

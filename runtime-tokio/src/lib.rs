@@ -107,6 +107,10 @@ impl Runtime for TokioRuntime {
         UdpSocket::bind(addr)
     }
 
+    fn adopt_udp(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        UdpSocket::from_std(socket)
+    }
+
     fn udp_addr(socket: &UdpSocket) -> io::Result<SocketAddr> {
         socket.local_addr()
     }

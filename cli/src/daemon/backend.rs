@@ -237,6 +237,8 @@ pub(crate) enum PeerFrom {
     Incoming,
     /// Given with the torrent (a magnet's `x.pe`) or by hand (`fromCache`).
     Given,
+    /// Local service discovery (`fromLpd`).
+    Lsd,
 }
 
 /// One connected peer of a torrent.
@@ -616,6 +618,10 @@ pub(crate) struct Settings {
     pub(crate) dht_enabled: bool,
     /// Whether PEX is used.
     pub(crate) pex_enabled: bool,
+    /// Whether local service discovery runs (the command line decides: `--no-lsd`, or a
+    /// loopback `--bind`).
+    #[serde(skip)]
+    pub(crate) lpd_enabled: bool,
     /// Global download limit.
     pub(crate) download_limit: SpeedLimit,
     /// Global upload limit.
@@ -679,6 +685,7 @@ impl Settings {
             peer_port,
             dht_enabled: true,
             pex_enabled: true,
+            lpd_enabled: false,
             download_limit: SpeedLimit::default(),
             upload_limit: SpeedLimit::default(),
             alt_speed: AltSpeed::default(),

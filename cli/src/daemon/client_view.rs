@@ -254,6 +254,7 @@ fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
             PeerSource::Dht => PeerFrom::Dht,
             PeerSource::Pex => PeerFrom::Pex,
             PeerSource::Incoming => PeerFrom::Incoming,
+            PeerSource::Lsd => PeerFrom::Lsd,
             _ => PeerFrom::Given,
         },
         encrypted: p.encrypted,

@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sanstorrent_core::lsd::LsdConfig;
 use sanstorrent_core::session::SessionConfig;
 use sanstorrent_runtime_common::{
     Client, ClientConfig, HttpClient, HttpClientConfig, Runtime as AsyncRuntime,
@@ -84,6 +85,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     let listen = net::listen_addr(args.bind.as_deref(), args.port).map_err(addr_exit)?;
     let mut session = SessionConfig {
         dht: !args.no_dht,
+        local_discovery: (!args.no_lsd).then(LsdConfig::default),
         ..SessionConfig::default()
     };
     if session.dht {
@@ -91,6 +93,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     }
     let mut settings = Settings {
         dht_enabled: session.dht,
+        lpd_enabled: session.local_discovery.is_some() && !listen.ip().is_loopback(),
         peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
         peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
             .unwrap_or(u32::MAX),

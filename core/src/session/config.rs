@@ -150,6 +150,11 @@ pub struct SessionConfig {
     pub udp_tracker: UdpConfig,
     /// Run a DHT node (never used for private torrents).
     pub dht: bool,
+    /// Local service discovery (BEP 14) with these settings; `None`: off. The runtime sends
+    /// and receives its datagrams on a socket of its own ([`Dest::LocalDiscovery`](crate::Dest),
+    /// [`Session::handle_local_datagram`](super::Session::handle_local_datagram)); private
+    /// torrents never take part.
+    pub local_discovery: Option<crate::lsd::LsdConfig>,
     /// Exchange peers with the peers of public torrents (BEP 11 `ut_pex`).
     pub pex: bool,
     /// The DHT node's settings.
@@ -210,6 +215,7 @@ impl Default for SessionConfig {
             scrape_interval: Some(Duration::from_secs(30 * 60)),
             udp_tracker: UdpConfig::default(),
             dht: false,
+            local_discovery: None,
             pex: true,
             dht_config: dht::Config::default(),
             dht_bootstrap: Vec::new(),

@@ -23,7 +23,7 @@ use super::metadata::MetadataError;
 use super::pipeline::{DigestsFor, Job, StampsFor};
 use super::torrent::candidates::Source;
 use super::torrent::life::{CheckOver, NewPriorities};
-use super::{choke, download, smart_ban, upload};
+use super::{choke, download, local, smart_ban, upload};
 use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
 use crate::picker::{PeerKey, Priority};
@@ -516,6 +516,7 @@ impl Session {
             && let Some(t) = self.torrents.get_mut(&id)
         {
             t.next_dht = None;
+            local::leave(self.lsd.as_mut(), t);
         }
         Ok(())
     }
@@ -561,6 +562,9 @@ impl Session {
             .is_some_and(|t| t.start_swarm(now, dht))
         {
             self.pump_announcer(now, id);
+        }
+        if let Some(t) = self.torrents.get(&id) {
+            local::join(self.lsd.as_mut(), now, t);
         }
     }
 }

@@ -69,6 +69,7 @@ mod evict;
 mod glue;
 mod handshake;
 mod io;
+mod local;
 mod metadata;
 mod outputs;
 mod peers;
@@ -90,6 +91,8 @@ mod udp;
 mod upload;
 mod webseeds;
 
+#[cfg(test)]
+mod local_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -129,6 +132,7 @@ pub use webseeds::WebSeedInfo;
 
 use crate::dht::Dht;
 use crate::id::PeerId;
+use crate::lsd::Lsd;
 use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
@@ -169,6 +173,8 @@ pub struct Session {
     out: Outputs,
     /// Every torrent's web seeds (BEP 19) and their requests in flight.
     web: webseeds::WebSeeds,
+    /// Local service discovery (BEP 14), when configured.
+    lsd: Option<Lsd>,
 }
 
 impl Session {
@@ -201,9 +207,11 @@ impl Session {
             now,
             out: Outputs::default(),
             web: webseeds::WebSeeds::default(),
+            lsd: None,
             config,
             rng,
         };
+        session.lsd = local::start(&session.config, now, &mut session.rng);
         session.dht = udp::start(&session.config, now, &mut session.rng, &mut session.timers);
         session.pump_dht();
         session
@@ -356,6 +364,12 @@ impl Session {
         self.after(now);
     }
 
+    /// A datagram on the runtime's local discovery socket (see [`crate::lsd`]).
+    pub fn handle_local_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.local_datagram(now, from, data);
+        self.after(now);
+    }
+
     /// The response to an [`Action::HttpRequest`].
     pub fn handle_http_response(
         &mut self,
@@ -426,6 +440,7 @@ impl Session {
             self.down_limit.ready_at(),
             self.up_limit.ready_at(),
             self.web.next_deadline(self.now),
+            self.lsd.as_ref().and_then(Lsd::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -666,6 +681,9 @@ impl Session {
         let mut wire = (*self.wire).clone();
         wire.listen_port = Some(addr.port());
         self.wire = Arc::new(wire);
+        if let Some(lsd) = self.lsd.as_mut() {
+            lsd.set_listen(crate::lsd::group_for(addr.ip()), addr.port());
+        }
     }
 
     /// Work common to every entry point: dial what limits allow, finish stops and shutdown.

@@ -181,6 +181,8 @@ pub enum PeerSource {
     Pex,
     /// It connected to us.
     Incoming,
+    /// Local service discovery (BEP 14).
+    Lsd,
 }
 
 impl From<Source> for PeerSource {
@@ -191,6 +193,7 @@ impl From<Source> for PeerSource {
             Source::Dht => Self::Dht,
             Source::Pex => Self::Pex,
             Source::Incoming => Self::Incoming,
+            Source::Lsd => Self::Lsd,
         }
     }
 }

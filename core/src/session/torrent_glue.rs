@@ -17,6 +17,7 @@ use super::control::{ControlError, Recheck, Remove, Start};
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, RequestId, TorrentId};
+use super::local;
 use super::timers::{Timer, first_message_deadline};
 use super::torrent::candidates::Source;
 use super::torrent::{AfterStop, Stage};
@@ -103,6 +104,7 @@ impl Session {
             }
             self.pump_dht();
         }
+        local::timeout(self.lsd.as_mut(), now, &mut self.out);
         if self.timers.is_expired(Timer::DhtSave, now) {
             self.save_dht_state(now);
         }
@@ -420,6 +422,12 @@ impl Session {
         }
     }
 
+    /// A datagram on the local discovery socket.
+    pub(super) fn local_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let own = self.own_addr();
+        local::datagram(self.lsd.as_mut(), now, from, data, &mut self.torrents, own);
+    }
+
     /// The tracker transports, with what of the session they use.
     fn tracker_cx(&mut self) -> (&mut Trackers, Us, TrackerCx<'_>) {
         let us = Us {
@@ -457,6 +465,9 @@ impl Session {
         let deadline = now + self.config.shutdown_timeout;
         if !self.torrents.begin_stop(now, id, deadline) {
             return;
+        }
+        if let Some(t) = self.torrents.get(&id) {
+            local::leave(self.lsd.as_mut(), t);
         }
         self.pump_announcer(now, id);
         for conn in self.peers.ids_of(id) {

@@ -635,6 +635,8 @@ impl Sim {
                         let target = self.host_at(to);
                         self.net.send_datagram(now, i, from, target, t.payload);
                     }
+                    // No simulated node turns local discovery on: the network has no group.
+                    Dest::LocalDiscovery(_) => {}
                 }
             }
             for e in events {

@@ -79,7 +79,7 @@ impl<B: Backend> Qbit<B> {
             "max_inactive_seeding_time": if s.idle_seeding_limit_enabled { i64::from(s.idle_seeding_limit) } else { -1 },
             "dht": s.dht_enabled,
             "pex": s.pex_enabled,
-            "lsd": false,
+            "lsd": s.lpd_enabled,
             "encryption": 0,
             "listen_port": s.peer_port,
             "random_port": false,

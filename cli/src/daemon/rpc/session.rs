@@ -63,7 +63,7 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
         "incomplete_dir": s.download_dir.display().to_string(), "incomplete_dir_enabled": false,
     });
     let more = json!({
-        "lpd_enabled": false, "peer_limit_global": s.peer_limit_global,
+        "lpd_enabled": s.lpd_enabled, "peer_limit_global": s.peer_limit_global,
         "peer_limit_per_torrent": s.peer_limit_per_torrent, "peer_port": s.peer_port,
         "peer_port_random_on_start": false, "pex_enabled": s.pex_enabled,
         "port_forwarding_enabled": false, "preferred_transports": ["tcp"],

@@ -273,7 +273,7 @@ fn field_value(v: &TorrentView, field: &str, legacy: bool) -> Value {
             let count = |from| v.peers.iter().filter(|p| p.from == from).count();
             json!({
                 "from_cache": count(PeerFrom::Given), "from_dht": count(PeerFrom::Dht),
-                "from_incoming": count(PeerFrom::Incoming), "from_lpd": 0, "from_ltep": 0,
+                "from_incoming": count(PeerFrom::Incoming), "from_lpd": count(PeerFrom::Lsd), "from_ltep": 0,
                 "from_pex": count(PeerFrom::Pex), "from_tracker": count(PeerFrom::Tracker),
             })
         }

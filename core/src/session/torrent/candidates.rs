@@ -28,10 +28,12 @@ pub(crate) enum Source {
     Pex,
     /// A peer that connected to us.
     Incoming,
+    /// Local service discovery (BEP 14).
+    Lsd,
 }
 
 impl Source {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 }
 
 /// How a candidate's source ranks when it waits for a half-open slot (lower first): user-given
