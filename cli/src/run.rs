@@ -616,7 +616,10 @@ mod tests {
         assert_eq!(c.session.upload_rate_limit, Some(5));
         assert_eq!(c.session.download_rate_limit, None);
         assert!(!c.session.dht);
-        assert!(c.session.local_discovery.is_some(), "discovery is on by default");
+        assert!(
+            c.session.local_discovery.is_some(),
+            "discovery is on by default"
+        );
         assert_eq!(c.session.outgoing_encryption, OutgoingEncryption::Prefer);
         let sparse = client_config(settings(true)).unwrap();
         assert!(!sparse.storage.preallocate, "--sparse");
@@ -625,6 +628,12 @@ mod tests {
         assert!(matches!(client_config(none), Err(Exit::Usage(_))));
         let mut no_lsd = settings(false);
         no_lsd.lsd = false;
-        assert!(client_config(no_lsd).unwrap().session.local_discovery.is_none());
+        assert!(
+            client_config(no_lsd)
+                .unwrap()
+                .session
+                .local_discovery
+                .is_none()
+        );
     }
 }
