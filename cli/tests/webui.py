@@ -106,7 +106,8 @@ with sync_playwright() as p:
                                   http_credentials={"username": user, "password": password})
     context.set_default_timeout(30_000)
     page = context.new_page()
-    page.on("dialog", lambda d: d.accept())  # the "Remove …?" confirmations
+    browser_dialogs = []
+    page.on("dialog", lambda d: (browser_dialogs.append(d.type), d.accept()))  # "Remove …?"
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     # Console errors include what the Content-Security-Policy refused; the RPC's 409 (the
@@ -182,6 +183,28 @@ with sync_playwright() as p:
         page.select_option("#filter-state", "")
         page.select_option("#filter-label", "")
         page.fill("#search", "")
+
+        # Labels in an in-page dialog (no browser prompt): those in use are toggles kept in step
+        # with the text field, which takes new ones.
+        row.locator("input[type=checkbox]").check()
+        page.click("[data-act=labels]")
+        page.wait_for_selector("#labels[open]")
+        assert page.input_value("#labels-input") == "demo, linux"
+        demo = page.locator("#labels-known input[value=demo]")
+        assert demo.is_checked() and page.locator("#labels-known input[value=linux]").is_checked()
+        demo.uncheck()
+        assert page.input_value("#labels-input") == "linux"
+        page.fill("#labels-input", "linux, tv, demo")
+        assert demo.is_checked()
+        page.fill("#labels-input", "linux, tv")
+        assert not demo.is_checked()
+        page.screenshot(path=shots / "labels.png")
+        page.click("#labels-submit")
+        page.wait_for_selector("#labels:not([open])", state="attached")
+        wait_until("labels set", lambda: only_torrent().labels == ["linux", "tv"], 20)
+        row.locator("text=linux, tv").wait_for()
+        assert "prompt" not in browser_dialogs, browser_dialogs
+        row.locator("input[type=checkbox]").uncheck()
 
         # Keyboard: Space selects a row, Enter on its name opens the details, Escape closes.
         row.locator("input[type=checkbox]").focus()

@@ -269,10 +269,7 @@ function onAction(name) {
   }
   if (name === 'move') openMove(ids, names);
   else if (name === 'limits') openLimits(ids, names);
-  else if (name === 'labels') {
-    const labels = prompt(`Labels of ${names} (comma separated):`, torrents.get(ids[0]).labels.join(', '));
-    if (labels != null) act(rpc('torrent_set', { ids, labels: splitList(labels) }));
-  }
+  else if (name === 'labels') openLabels(ids, names);
 }
 
 /** Opens a form dialog: fills it, runs `save` on submit, shows its error in `errorSel`. */
@@ -328,6 +325,32 @@ async function openLimits(ids, names) {
 }
 
 const splitList = text => text.split(',').map(s => s.trim()).filter(Boolean);
+
+/** The labels dialog: the labels in use as toggles beside a text field (comma separated, for
+ * new ones), kept in step both ways; saving sets them on every selected torrent. */
+function openLabels(ids, names) {
+  const input = $('#labels-input');
+  const list = $('#labels-known ul');
+  const known = [...new Set([...torrents.values()].flatMap(t => t.labels))].sort();
+  input.value = torrents.get(ids[0]).labels.join(', ');
+  const sync = () => {
+    const chosen = splitList(input.value);
+    for (const box of list.querySelectorAll('input')) box.checked = chosen.includes(box.value);
+  };
+  list.replaceChildren(...known.map(l => el('li', {}, el('label', { class: 'check' },
+    el('input', { type: 'checkbox', value: l, onchange: e => {
+      const chosen = splitList(input.value).filter(c => c !== l);
+      if (e.target.checked) chosen.push(l);
+      input.value = chosen.join(', ');
+    } }), l))));
+  $('#labels-known').hidden = !known.length;
+  input.oninput = sync;
+  sync();
+  $('#labels-title').textContent = `Labels of ${names}`;
+  formDialog($('#labels'), '#labels-error',
+    () => rpc('torrent_set', { ids, labels: splitList(input.value) }));
+  input.focus();
+}
 
 // ---- Adding -------------------------------------------------------------------------------
 
