@@ -334,6 +334,7 @@ pub mod merkle;
 pub mod metainfo;
 mod picker;
 pub mod pieces;
+pub mod portmap;
 pub mod rng;
 pub mod session;
 pub mod storage;
