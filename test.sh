@@ -35,4 +35,10 @@ if ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq iproute2 util-linux >/dev/null
 fi
+# miniupnpd (nftables backend) is the real gateway of the port mapping test
+# (cli/tests/port_mapping.rs).
+if ! [ -x /usr/sbin/miniupnpd ] || ! command -v nft >/dev/null; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq miniupnpd nftables >/dev/null
+fi
 cargo test --workspace --release --features sanstorrent-cli/tokio "$@"

@@ -99,6 +99,18 @@ pub(crate) enum Encryption {
     Prefer,
 }
 
+/// Which protocol port mapping speaks to the gateway (`--port-mapping-protocol`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum PortMapProtocol {
+    /// PCP, falling back to NAT-PMP when the gateway does not speak it.
+    #[default]
+    Auto,
+    /// PCP only (RFC 6887).
+    Pcp,
+    /// NAT-PMP only (RFC 6886).
+    Natpmp,
+}
+
 /// `sanstorrent download`
 #[derive(clap::Args, Debug)]
 pub(crate) struct DownloadArgs {
@@ -124,6 +136,13 @@ pub(crate) struct DownloadArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP); never done when
+    /// bound to a loopback or IPv6 address.
+    #[arg(long)]
+    pub(crate) no_port_mapping: bool,
+    /// The protocol port mapping speaks to the gateway.
+    #[arg(long, value_enum, default_value_t = PortMapProtocol::Auto)]
+    pub(crate) port_mapping_protocol: PortMapProtocol,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
@@ -194,6 +213,13 @@ pub(crate) struct SeedArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP); never done when
+    /// bound to a loopback or IPv6 address.
+    #[arg(long)]
+    pub(crate) no_port_mapping: bool,
+    /// The protocol port mapping speaks to the gateway.
+    #[arg(long, value_enum, default_value_t = PortMapProtocol::Auto)]
+    pub(crate) port_mapping_protocol: PortMapProtocol,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::lsd::LsdConfig;
+use sanstorrent_core::portmap::{PortMapConfig, Version as PortMapVersion};
 use sanstorrent_core::session::{
     Event, OutgoingEncryption, SessionConfig, SessionError, TorrentId, TorrentOptions,
     TorrentPhase, TorrentSource, TorrentStats,
@@ -16,7 +17,7 @@ use sanstorrent_runtime_common::{
 };
 
 use crate::Exit;
-use crate::args::{DownloadArgs, Encryption, OnRuntime, Runtime, SeedArgs};
+use crate::args::{DownloadArgs, Encryption, OnRuntime, PortMapProtocol, Runtime, SeedArgs};
 use crate::fmt::{emit, size};
 use crate::net::{self, AddrError};
 use crate::progress::{Mode, Progress};
@@ -66,6 +67,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         port: args.port,
         dht: !args.no_dht,
         lsd: !args.no_lsd,
+        port_mapping: (!args.no_port_mapping).then_some(args.port_mapping_protocol),
         bootstrap: &args.dht_bootstrap,
         state_dir: args.state_dir.clone(),
         max_peers: Some(args.max_peers),
@@ -122,6 +124,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         port: args.port,
         dht: !args.no_dht,
         lsd: !args.no_lsd,
+        port_mapping: (!args.no_port_mapping).then_some(args.port_mapping_protocol),
         bootstrap: &args.dht_bootstrap,
         state_dir: args.state_dir.clone(),
         max_peers: None,
@@ -192,6 +195,8 @@ struct Settings<'a> {
     dht: bool,
     /// Local service discovery (`--no-lsd` turns it off).
     lsd: bool,
+    /// Port mapping on the gateway and its protocol (`--no-port-mapping` turns it off).
+    port_mapping: Option<PortMapProtocol>,
     bootstrap: &'a [String],
     state_dir: Option<PathBuf>,
     max_peers: Option<usize>,
@@ -208,6 +213,14 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
     let mut session = SessionConfig {
         dht: s.dht,
         local_discovery: s.lsd.then(LsdConfig::default),
+        port_mapping: s.port_mapping.map(|protocol| PortMapConfig {
+            version: match protocol {
+                PortMapProtocol::Auto => None,
+                PortMapProtocol::Pcp => Some(PortMapVersion::Pcp),
+                PortMapProtocol::Natpmp => Some(PortMapVersion::NatPmp),
+            },
+            ..PortMapConfig::default()
+        }),
         download_rate_limit: (s.download_limit > 0).then_some(s.download_limit),
         upload_rate_limit: (s.upload_limit > 0).then_some(s.upload_limit),
         outgoing_encryption: match s.encryption {
@@ -531,6 +544,7 @@ impl<R: AsyncRuntime> Watch<'_, R> {
             Event::WebSeedDropped { url, error, .. } => {
                 tracing::warn!("web seed {url} dropped: {error}");
             }
+            Event::PortMapping(e) => tracing::info!("port mapping: {e:?}"),
             Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
             Event::PeerClosed { addr, reason, .. } => {
                 tracing::debug!("peer {addr} closed: {reason}");
@@ -598,6 +612,7 @@ mod tests {
             port: 0,
             dht: false,
             lsd: true,
+            port_mapping: Some(PortMapProtocol::Auto),
             bootstrap: &[],
             state_dir: Some(PathBuf::from("/nonexistent/state")),
             max_peers: Some(7),
@@ -626,6 +641,10 @@ mod tests {
         let mut none = settings(false);
         none.max_peers = Some(0);
         assert!(matches!(client_config(none), Err(Exit::Usage(_))));
+        assert!(
+            c.session.port_mapping.is_some(),
+            "port mapping is on by default"
+        );
         let mut no_lsd = settings(false);
         no_lsd.lsd = false;
         assert!(

@@ -23,10 +23,10 @@ use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
 use crate::events::{EVENT_CAPACITY, EventReceiver, event_queue};
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
-use crate::local_discovery;
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
 use crate::storage::FileStorageOptions;
+use crate::{gateway, local_discovery};
 
 /// A BitTorrent client on runtime `R`: a session on its own loop task, with its sockets and
 /// disk workers. Cheap calls send commands to the loop; [`Client::next_event`] watches
@@ -70,7 +70,13 @@ impl<R: Runtime> Client<R> {
         });
         let (events_tx, events) = event_queue(EVENT_CAPACITY);
         let (commands, command_rx) = async_channel::unbounded();
-        let core = Core::new(&config, listen, sink, events_tx, Instant::now())?;
+        let mut core = Core::new(&config, listen, sink, events_tx, Instant::now())?;
+        if config.session.port_mapping.is_some()
+            && let Some((gateway, local)) = gateway::find(listen.ip())
+        {
+            core.session
+                .set_gateway(Instant::now(), gateway, local, udp_addr.port());
+        }
         let sockets = Sockets {
             listener,
             udp,

@@ -33,6 +33,7 @@ pub mod driver;
 mod event_loop;
 pub mod events;
 pub mod fetch;
+mod gateway;
 pub mod http;
 #[cfg(feature = "testing")]
 mod http_hostile;

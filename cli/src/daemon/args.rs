@@ -42,6 +42,10 @@ pub(crate) struct DaemonArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP); never done when
+    /// bound to a loopback or IPv6 address.
+    #[arg(long)]
+    pub(crate) no_port_mapping: bool,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,

@@ -622,6 +622,10 @@ pub(crate) struct Settings {
     /// loopback `--bind`).
     #[serde(skip)]
     pub(crate) lpd_enabled: bool,
+    /// Whether the listening ports are mapped on the gateway (the command line decides:
+    /// `--no-port-mapping`, or a loopback `--bind`).
+    #[serde(skip)]
+    pub(crate) port_forwarding_enabled: bool,
     /// Global download limit.
     pub(crate) download_limit: SpeedLimit,
     /// Global upload limit.
@@ -686,6 +690,7 @@ impl Settings {
             dht_enabled: true,
             pex_enabled: true,
             lpd_enabled: false,
+            port_forwarding_enabled: false,
             download_limit: SpeedLimit::default(),
             upload_limit: SpeedLimit::default(),
             alt_speed: AltSpeed::default(),

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sanstorrent_core::lsd::LsdConfig;
+use sanstorrent_core::portmap::PortMapConfig;
 use sanstorrent_core::session::SessionConfig;
 use sanstorrent_runtime_common::{
     Client, ClientConfig, HttpClient, HttpClientConfig, Runtime as AsyncRuntime,
@@ -86,6 +87,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     let mut session = SessionConfig {
         dht: !args.no_dht,
         local_discovery: (!args.no_lsd).then(LsdConfig::default),
+        port_mapping: (!args.no_port_mapping).then(PortMapConfig::default),
         ..SessionConfig::default()
     };
     if session.dht {
@@ -94,6 +96,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     let mut settings = Settings {
         dht_enabled: session.dht,
         lpd_enabled: session.local_discovery.is_some() && !listen.ip().is_loopback(),
+        port_forwarding_enabled: session.port_mapping.is_some() && !listen.ip().is_loopback(),
         peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
         peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
             .unwrap_or(u32::MAX),

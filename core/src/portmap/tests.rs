@@ -118,7 +118,8 @@ fn unmap_all_removes_every_mapping() {
     p.handle_timeout(t0);
     let req = p.poll_transmit().expect("a removal");
     assert_eq!(&req[4..8], &[0, 0, 0, 0], "lifetime 0");
-    p.handle_datagram(t0, gw(), &answer(&req, false, 11)).unwrap();
+    p.handle_datagram(t0, gw(), &answer(&req, false, 11))
+        .unwrap();
     assert_eq!(
         p.poll_event(),
         Some(PortMapEvent::Removed {
@@ -169,7 +170,8 @@ fn a_gateway_that_restarted_is_asked_again() {
     p.handle_timeout(t0);
     let req = p.poll_transmit().unwrap();
     // Its epoch went back: it lost the TCP mapping.
-    p.handle_datagram(t0, gw(), &answer(&req, false, 3)).unwrap();
+    p.handle_datagram(t0, gw(), &answer(&req, false, 3))
+        .unwrap();
     p.handle_timeout(t0);
     let again = p.poll_transmit().expect("the TCP mapping asked again");
     assert_eq!(again[36], 6);

@@ -308,7 +308,10 @@ mod tests {
         let r = request().encode(Version::Pcp);
         assert_eq!(r.len(), 60);
         assert_eq!(&r[..8], &[2, 1, 0, 0, 0, 0, 0x1c, 0x20]);
-        assert_eq!(&r[8..24], &Ipv4Addr::new(192, 168, 1, 2).to_ipv6_mapped().octets());
+        assert_eq!(
+            &r[8..24],
+            &Ipv4Addr::new(192, 168, 1, 2).to_ipv6_mapped().octets()
+        );
         assert_eq!(&r[24..36], &[7; 12]);
         assert_eq!(r[36], 6);
         assert_eq!(&r[40..44], &[0x1a, 0xe1, 0x1a, 0xe1]);
@@ -324,7 +327,9 @@ mod tests {
                 ip: Ipv4Addr::new(198, 51, 100, 7)
             })
         );
-        let map = [0, 130, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x1a, 0xe2, 0, 0, 0x0e, 0x10];
+        let map = [
+            0, 130, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x1a, 0xe2, 0, 0, 0x0e, 0x10,
+        ];
         let Ok(Response::Mapped {
             protocol,
             internal_port,
@@ -335,7 +340,10 @@ mod tests {
         else {
             panic!("a mapping");
         };
-        assert_eq!((protocol, internal_port, external_port, lifetime), (Protocol::Tcp, 6881, 6882, 3600));
+        assert_eq!(
+            (protocol, internal_port, external_port, lifetime),
+            (Protocol::Tcp, 6881, 6882, 3600)
+        );
         let refused = [0, 130, 0, 2, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(
             Response::parse(&refused),
@@ -367,7 +375,10 @@ mod tests {
         };
         assert_eq!(version, Version::Pcp);
         assert_eq!(external_port, 40000);
-        assert_eq!(external_ip, Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7))));
+        assert_eq!(
+            external_ip,
+            Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)))
+        );
         assert_eq!(epoch, 77);
         assert_eq!(nonce, Some([7; 12]));
     }
@@ -380,7 +391,9 @@ mod tests {
             &[0, 2, 0, 0, 0, 0, 0, 0][..],
             &[0, 130, 0, 0, 0, 0, 0, 9][..],
             &[2, 0x81, 0, 0][..],
-            &[2, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..],
+            &[
+                2, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ][..],
         ] {
             assert_eq!(Response::parse(d), Err(ResponseError::Malformed), "{d:?}");
         }

@@ -155,6 +155,9 @@ pub struct SessionConfig {
     /// [`Session::handle_local_datagram`](super::Session::handle_local_datagram)); private
     /// torrents never take part.
     pub local_discovery: Option<crate::lsd::LsdConfig>,
+    /// Port mapping on the gateway (NAT-PMP, PCP) with these settings; `None`: off. It starts
+    /// when the runtime names the gateway ([`Session::set_gateway`](super::Session::set_gateway)).
+    pub port_mapping: Option<crate::portmap::PortMapConfig>,
     /// Exchange peers with the peers of public torrents (BEP 11 `ut_pex`).
     pub pex: bool,
     /// The DHT node's settings.
@@ -216,6 +219,7 @@ impl Default for SessionConfig {
             udp_tracker: UdpConfig::default(),
             dht: false,
             local_discovery: None,
+            port_mapping: None,
             pex: true,
             dht_config: dht::Config::default(),
             dht_bootstrap: Vec::new(),

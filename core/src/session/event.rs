@@ -170,6 +170,9 @@ pub enum Event {
         /// Nodes in the routing table.
         nodes: usize,
     },
+    /// Port mapping on the gateway (see [`Session::set_gateway`](super::Session::set_gateway)):
+    /// a mapping made, failed or removed, or the external address learned.
+    PortMapping(crate::portmap::PortMapEvent),
     /// Periodic statistics of a torrent (every `stats_interval`).
     Stats {
         /// The torrent.

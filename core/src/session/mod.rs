@@ -76,6 +76,7 @@ mod peers;
 mod penalty;
 mod pex;
 mod pipeline;
+mod portmap;
 mod rate;
 mod receive_flow;
 mod scrape;
@@ -100,7 +101,7 @@ mod v2_add_tests;
 #[cfg(test)]
 mod webseed_tests;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 use torrent::table::Torrents;
@@ -134,6 +135,7 @@ use crate::dht::Dht;
 use crate::id::PeerId;
 use crate::lsd::Lsd;
 use crate::metainfo::Metainfo;
+use crate::portmap::PortMapper;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
@@ -175,6 +177,8 @@ pub struct Session {
     web: webseeds::WebSeeds,
     /// Local service discovery (BEP 14), when configured.
     lsd: Option<Lsd>,
+    /// Port mapping on the gateway, once the runtime named it.
+    portmap: Option<PortMapper>,
 }
 
 impl Session {
@@ -208,6 +212,7 @@ impl Session {
             out: Outputs::default(),
             web: webseeds::WebSeeds::default(),
             lsd: None,
+            portmap: None,
             config,
             rng,
         };
@@ -441,6 +446,7 @@ impl Session {
             self.up_limit.ready_at(),
             self.web.next_deadline(self.now),
             self.lsd.as_ref().and_then(Lsd::poll_timeout),
+            self.portmap.as_ref().and_then(PortMapper::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -684,6 +690,15 @@ impl Session {
         if let Some(lsd) = self.lsd.as_mut() {
             lsd.set_listen(crate::lsd::group_for(addr.ip()), addr.port());
         }
+    }
+
+    /// The runtime found the gateway at `gateway`, reached from our address `local`: with
+    /// [`SessionConfig::port_mapping`] on, the TCP listen port and the UDP socket's
+    /// `udp_port` are mapped on it (renewed, removed at shutdown; see [`crate::portmap`]).
+    /// The gateway's answers arrive on the UDP socket ([`Session::handle_datagram`]).
+    pub fn set_gateway(&mut self, now: Instant, gateway: Ipv4Addr, local: Ipv4Addr, udp_port: u16) {
+        self.portmap = portmap::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
+        self.after(now);
     }
 
     /// Work common to every entry point: dial what limits allow, finish stops and shutdown.

@@ -17,12 +17,12 @@ use super::control::{ControlError, Recheck, Remove, Start};
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, RequestId, TorrentId};
-use super::local;
 use super::timers::{Timer, first_message_deadline};
 use super::torrent::candidates::Source;
 use super::torrent::{AfterStop, Stage};
 use super::trackers::{TrackerCx, Trackers};
 use super::udp;
+use super::{local, portmap};
 use crate::tracker::{HttpResponse, TrackerError};
 
 impl Session {
@@ -105,6 +105,9 @@ impl Session {
             self.pump_dht();
         }
         local::timeout(self.lsd.as_mut(), now, &mut self.out);
+        if let Some(mapper) = self.portmap.as_mut() {
+            portmap::timeout(mapper, now, &mut self.out);
+        }
         if self.timers.is_expired(Timer::DhtSave, now) {
             self.save_dht_state(now);
         }
@@ -362,7 +365,11 @@ impl Session {
 
     /// A datagram on the session's UDP socket: the DHT's or a UDP tracker's.
     pub(super) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if crate::dht::looks_like_krpc(data) {
+        if let Some(mapper) = self.portmap.as_mut()
+            && from == mapper.gateway()
+        {
+            portmap::datagram(mapper, now, from, data, &mut self.out);
+        } else if crate::dht::looks_like_krpc(data) {
             if let Some(dht) = self.dht.as_mut() {
                 dht.handle_datagram(now, from, data);
                 self.pump_dht();
@@ -485,6 +492,10 @@ impl Session {
             return;
         }
         self.shutting_down = true;
+        if let Some(mapper) = self.portmap.as_mut() {
+            mapper.unmap_all(now);
+            portmap::timeout(mapper, now, &mut self.out);
+        }
         self.timers
             .set(Timer::Shutdown, now + self.config.shutdown_timeout);
         self.timers.stop(Timer::DhtSave);

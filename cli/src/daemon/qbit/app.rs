@@ -83,7 +83,7 @@ impl<B: Backend> Qbit<B> {
             "encryption": 0,
             "listen_port": s.peer_port,
             "random_port": false,
-            "upnp": false,
+            "upnp": s.port_forwarding_enabled,
             "max_connec": s.peer_limit_global,
             "max_connec_per_torrent": s.peer_limit_per_torrent,
             "web_ui_port": 0,

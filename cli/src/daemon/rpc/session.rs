@@ -66,7 +66,7 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
         "lpd_enabled": s.lpd_enabled, "peer_limit_global": s.peer_limit_global,
         "peer_limit_per_torrent": s.peer_limit_per_torrent, "peer_port": s.peer_port,
         "peer_port_random_on_start": false, "pex_enabled": s.pex_enabled,
-        "port_forwarding_enabled": false, "preferred_transports": ["tcp"],
+        "port_forwarding_enabled": s.port_forwarding_enabled, "preferred_transports": ["tcp"],
         "queue_stalled_enabled": s.queue_stalled_enabled,
         "queue_stalled_minutes": s.queue_stalled_minutes,
         "rename_partial_files": false, "reqq": 500,
