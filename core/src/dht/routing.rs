@@ -3,7 +3,8 @@
 //!
 //! Bucket `i` (for `i` below the last) holds the nodes sharing exactly `i` leading bits with
 //! our id; the last bucket holds all nodes sharing at least that many, and is the only one that
-//! splits when full.
+//! splits when full. In a full bucket a node whose id matches its address (BEP 42) takes the
+//! slot of one whose id does not.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -240,12 +241,35 @@ impl RoutingTable {
                 bucket.last_changed = now;
                 return Observed::Added;
             }
-            bucket.replacements.retain(|n| n.id != id && n.addr != addr);
+            // BEP 42: a node whose id matches its address takes the slot of one whose id
+            // does not (a questionable one first); the displaced node waits in the cache.
+            let mut added = false;
+            if node.id.is_secure_for(addr.ip()) {
+                let insecure = |n: &Node| !n.id.is_secure_for(n.addr.ip());
+                let slot = bucket
+                    .nodes
+                    .iter()
+                    .position(|n| insecure(n) && n.state(now) != NodeState::Good)
+                    .or_else(|| bucket.nodes.iter().position(insecure));
+                if let Some(slot) = slot {
+                    node = std::mem::replace(&mut bucket.nodes[slot], node);
+                    bucket.last_changed = now;
+                    added = true;
+                }
+            }
+            let displaced = node.id;
+            bucket
+                .replacements
+                .retain(|n| n.id != id && n.addr != addr && n.id != displaced);
             if bucket.replacements.len() >= K {
                 bucket.replacements.remove(0);
             }
             bucket.replacements.push(node);
-            return Observed::Cached;
+            return if added {
+                Observed::Added
+            } else {
+                Observed::Cached
+            };
         }
     }
 
@@ -378,6 +402,54 @@ mod tests {
 
     fn addr(i: u32) -> SocketAddr {
         SocketAddr::new(std::net::Ipv4Addr::from(0x0a00_0000 + i).into(), 6881)
+    }
+
+    #[test]
+    fn a_node_whose_id_matches_its_address_displaces_one_whose_id_does_not() {
+        let t0 = Instant::now();
+        let mut rng = Rng::new(9);
+        let global = |i: u8| SocketAddr::new(std::net::Ipv4Addr::new(84, 124, 73, i).into(), 6881);
+        let secure = NodeId::secure(global(200).ip(), &mut rng);
+        // Our id differs in the first bit: all the others share one far bucket.
+        let mut own = secure;
+        own.0[0] ^= 0x80;
+        let mut table = RoutingTable::new(own, t0);
+        let mut far = Vec::new();
+        while far.len() < 2 * K {
+            let mut id = NodeId::random(&mut rng);
+            id.0[0] = (id.0[0] & 0x7f) | (secure.0[0] & 0x80);
+            let at = global(far.len() as u8 + 1);
+            if !id.is_secure_for(at.ip()) {
+                far.push((id, at));
+            }
+        }
+        for (id, at) in &far {
+            table.observe(t0, *id, *at, Seen::Responded);
+        }
+        let full = table.len();
+        assert!(full >= K);
+        let insecure = |t: &RoutingTable| {
+            t.nodes()
+                .filter(|n| !n.id.is_secure_for(n.addr.ip()))
+                .count()
+        };
+        let before = insecure(&table);
+        let (late, late_at) = (NodeId::random(&mut rng), global(250));
+        let mut late = late;
+        late.0[0] = (late.0[0] & 0x7f) | (secure.0[0] & 0x80);
+        if !late.is_secure_for(late_at.ip()) {
+            assert_eq!(
+                table.observe(t0, late, late_at, Seen::Responded),
+                Observed::Cached
+            );
+        }
+        assert_eq!(
+            table.observe(t0, secure, global(200), Seen::Responded),
+            Observed::Added
+        );
+        assert_eq!(table.len(), full);
+        assert_eq!(insecure(&table), before - 1);
+        assert!(table.get(&secure).is_some());
     }
 
     #[test]
