@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Load-independent figures of one short download (not a benchmark: one run, no rqbit, no table):
+# CPU, context switches, page faults and syscalls of our leecher (and of our seeder in the
+# pair), from `perf stat`; or their syscalls by kind (`strace -c`), a profile (`perf record`),
+# or where each thread waits (sampled /proc wchan). See bench/README.md, session 14.
+#
+#   bash bench/probe.sh BINARY pair|four [stat|strace|perf|wchan]
+#
+# pair: BINARY seeds to BINARY; four: four libtorrent seeders (lt_peer.py). The data (SIZE
+# bytes, default 256 MiB, 1 MiB pieces) is made once in $PROBE_DIR (default /tmp/st-probe).
+# `perf` leaves leech.data (and seed.data in the pair) there for `perf report -i`.
+set -euo pipefail
+BIN=$(realpath "$1"); MODE=$2; HOW=${3:-stat}
+HERE="$(cd "$(dirname "$0")" && pwd)"
+INTEROP="${SANSTORRENT_INTEROP_DIR:-$HERE/../../shared/interop}"
+PY=/usr/bin/python3
+DIR=${PROBE_DIR:-/tmp/st-probe}; D=$DIR/data; SIZE=${SIZE:-$((256 << 20))}
+if [[ ! -f $D/t.torrent ]]; then
+  mkdir -p "$D"
+  $PY "$INTEROP/mktorrent.py" both --layout single --dir "$D/seed" --size "$SIZE" --seed 42 \
+    --piece-size $((1 << 20)) --torrent "$D/t.torrent" >/dev/null
+fi
+W=$(mktemp -d "$DIR/run.XXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+free_port() { $PY -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# Waits until the process used no CPU for 1 s (its start-up hash check is over).
+wait_idle() {
+  local last=-1 idle=0 c
+  for _ in $(seq 1 400); do
+    c=$(ticks "$1")
+    if ((c - last < 2)); then idle=$((idle + 1)); ((idle >= 4)) && return; else idle=0; fi
+    last=$c; sleep 0.25
+  done
+}
+
+PEERS=()
+if [[ $MODE == pair ]]; then
+  port=$(free_port)
+  "$BIN" seed "$D/t.torrent" -o "$D/seed" -p "$port" --bind 127.0.0.1 --no-dht >"$W/seed.log" 2>&1 &
+  SEEDER=$!; pids+=("$SEEDER"); PEERS+=(--peer "127.0.0.1:$port")
+  wait_idle "$SEEDER"
+else
+  for i in 1 2 3 4; do
+    port=$(free_port)
+    $PY "$INTEROP/lt_peer.py" --torrent "$D/t.torrent" --save "$D/seed" --status-interval 0 \
+      --no-utp --port "$port" --seed --no-tracker --timeout 7200 >"$W/lt$i.log" 2>&1 &
+    pids+=($!); PEERS+=(--peer "127.0.0.1:$port")
+  done
+  for i in 1 2 3 4; do
+    for _ in $(seq 1 600); do grep -q '^SEEDING' "$W/lt$i.log" && break; sleep 0.1; done
+  done
+  sleep 1
+fi
+
+EVENTS=task-clock,context-switches,page-faults,raw_syscalls:sys_enter
+before=0; for p in "${pids[@]}"; do before=$((before + $(ticks "$p"))); done
+WATCH=
+if [[ $MODE == pair ]]; then
+  case $HOW in
+    strace) strace -c -f -p "$SEEDER" -o "$W/seed.out" 2>/dev/null & WATCH=$! ;;
+    perf) perf record -q -F 997 -p "$SEEDER" -o "$DIR/seed.data" 2>/dev/null & WATCH=$! ;;
+    *) perf stat -e "$EVENTS" -p "$SEEDER" -o "$W/seed.out" 2>/dev/null & WATCH=$! ;;
+  esac
+fi
+LEECH=("$BIN" download "$D/t.torrent" -o "$W/out" -p "$(free_port)" --bind 127.0.0.1 --no-dht
+  --quiet --state-dir "$W/state" "${PEERS[@]}")
+t0=$(date +%s.%N)
+case $HOW in
+  strace) strace -c -f -o "$W/leech.out" "${LEECH[@]}" ;;
+  perf) perf record -q -F 997 -o "$DIR/leech.data" "${LEECH[@]}"; : >"$W/leech.out" ;;
+  wchan) "${LEECH[@]}" & L=$!; $PY "$HERE/wchan.py" "$L" >"$W/leech.out"; wait "$L" ;;
+  *) perf stat -e "$EVENTS" -o "$W/leech.out" "${LEECH[@]}" ;;
+esac
+t1=$(date +%s.%N)
+after=0; for p in "${pids[@]}"; do after=$((after + $(ticks "$p"))); done
+if [[ -n $WATCH ]]; then sleep 0.3; kill -INT "$WATCH"; wait "$WATCH" || true; fi
+cmp -s "$W/out/$(ls "$W/out")" "$D/seed/$(ls "$D/seed")" && ok=verified || ok=CORRUPT
+echo "== $MODE $(basename "$BIN") wall $(echo "$t1 - $t0" | bc) s, $ok, seeders $(echo "($after - $before) / 100" | bc -l | cut -c1-5) CPU-s"
+grep_stat() { grep -E 'task-clock|context|faults|sys_enter|seconds user|seconds sys' "$1" || true; }
+echo "-- leecher"
+if [[ $HOW == stat ]]; then grep_stat "$W/leech.out"; else head -30 "$W/leech.out"; fi
+if [[ $MODE == pair && $HOW != perf && $HOW != wchan ]]; then
+  echo "-- seeder"
+  if [[ $HOW == stat ]]; then grep_stat "$W/seed.out"; else head -30 "$W/seed.out"; fi
+fi
