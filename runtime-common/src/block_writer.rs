@@ -1,7 +1,8 @@
 //! The block writer: the one thread that writes received blocks, in the order they were queued.
 //!
-//! Each time it wakes it takes what is already queued (up to [`MAX_BATCH`] blocks, never
-//! waiting for more) and joins the blocks that continue each other (same storage, same piece,
+//! Each time it wakes it takes what is already queued (up to [`MAX_BATCH`] blocks; if the last
+//! one stops inside its piece short of the 64 KiB grid, it waits up to [`JOIN_WAIT`] for the
+//! next) and joins the blocks that continue each other (same storage, same piece,
 //! each starting where the previous one ends) into one [`Storage::write_blocks`], so a file
 //! that does not start on a block boundary is still written in whole 16 KiB pages. Every block
 //! is still reported on its own, after its bytes were written.
@@ -9,6 +10,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use bytes::Bytes;
 use sanstorrent_core::session::WriteReply;
@@ -22,6 +24,14 @@ use crate::storage::SharedStorage;
 /// until it is written cost 0.6 MiB less peak RSS.
 pub(crate) const MAX_BATCH: usize = 16;
 
+/// The grid a joined write tries to end on: the storage cuts writes of whole blocks on 64 KiB
+/// of the file, and a run that stops short of it goes out as smaller writes.
+const JOIN_GRID: u32 = 64 * 1024;
+
+/// How long the writer waits for the block that continues a run ending off [`JOIN_GRID`]
+/// before writing what it has (the loop hands blocks over one socket read at a time).
+const JOIN_WAIT: Duration = Duration::from_millis(1);
+
 /// A `Write` disk job, as queued for the block writer.
 pub(crate) struct BlockWrite {
     pub(crate) storage: SharedStorage,
@@ -32,6 +42,13 @@ pub(crate) struct BlockWrite {
 }
 
 impl BlockWrite {
+    /// Whether the block ends inside its piece off [`JOIN_GRID`]: the next block would join it.
+    fn ends_mid_grid(&self) -> bool {
+        let end = u64::from(self.offset) + self.data.len() as u64;
+        !end.is_multiple_of(u64::from(JOIN_GRID))
+            && end < u64::from(self.storage.layout().piece_len(self.piece))
+    }
+
     /// Whether `next` starts where this block ends, in the same piece of the same storage.
     fn continued_by(&self, next: &Self) -> bool {
         Arc::ptr_eq(&self.storage, &next.storage)
@@ -48,8 +65,17 @@ pub(crate) fn run(rx: &Receiver<BlockWrite>, sink: &(dyn Fn(Done) + Send + Sync)
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
+        loop {
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() >= MAX_BATCH || !batch.last().is_some_and(BlockWrite::ends_mid_grid) {
+                break;
+            }
+            match rx.recv_timeout(JOIN_WAIT) {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
@@ -175,6 +201,20 @@ mod tests {
         ];
         assert_eq!(runs(&batch).collect::<Vec<_>>(), [0..3, 3..4, 4..5, 5..7]);
         assert_eq!(runs(&[]).count(), 0);
+    }
+
+    #[test]
+    fn only_a_block_ending_inside_its_piece_off_the_join_grid_waits_for_more() {
+        // 1 MiB pieces, the last one 40 KiB.
+        let s = storage(1 << 20, (2 << 20) + (40 << 10));
+        let block = 16 << 10;
+        let waits = |piece, offset, len| write(&s, 0, piece, offset, &vec![0; len]).ends_mid_grid();
+        assert!(waits(0, 0, block));
+        assert!(waits(0, 32 << 10, block));
+        assert!(!waits(0, 48 << 10, block), "ends on the grid");
+        assert!(!waits(0, (1 << 20) - block as u32, block), "ends the piece");
+        assert!(waits(2, 16 << 10, block));
+        assert!(!waits(2, 32 << 10, 8 << 10), "ends the last, short piece");
     }
 
     #[test]
