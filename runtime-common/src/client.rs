@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::magnet::MagnetError;
-use sanstorrent_core::metainfo::MetainfoError;
+use sanstorrent_core::metainfo::{MetainfoError, RelativePath};
 use sanstorrent_core::session::{
     AddTorrentError, ChangeError, ControlError, Event, SessionConfig, SnapshotDetail, TorrentId,
     TorrentOptions, TorrentSnapshot, TorrentSource, TorrentStats, TrackerInfo,
@@ -25,7 +25,7 @@ use crate::events::{EVENT_CAPACITY, EventReceiver, event_queue};
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
-use crate::storage::FileStorageOptions;
+use crate::storage::{FileStorageOptions, RenameError};
 use crate::{gateway, local_discovery};
 
 /// A BitTorrent client on runtime `R`: a session on its own loop task, with its sockets and
@@ -364,6 +364,8 @@ pub enum ClientError {
     Stopped,
     /// The torrent must be stopped first (its download directory changes only then).
     NotStopped(TorrentId),
+    /// Files could not be renamed.
+    Rename(RenameError),
 }
 
 impl fmt::Display for ClientError {
@@ -379,6 +381,7 @@ impl fmt::Display for ClientError {
             Self::Control(e) => write!(f, "{e}"),
             Self::Stopped => f.write_str("the client has stopped"),
             Self::NotStopped(t) => write!(f, "torrent {} is not stopped", t.0),
+            Self::Rename(e) => write!(f, "cannot rename: {e}"),
         }
     }
 }
@@ -392,8 +395,9 @@ impl std::error::Error for ClientError {
             Self::Add(e) => Some(e),
             Self::Change(e) => Some(e),
             Self::Control(e) => Some(e),
-            Self::Tls(e) => Some(e),
+            Self::Rename(e) => Some(e),
             Self::Stopped | Self::NotStopped(_) => None,
+            Self::Tls(e) => Some(e),
         }
     }
 }
@@ -530,6 +534,22 @@ pub enum Command {
         dir: PathBuf,
         /// The answer.
         reply: Sender<Result<(), ClientError>>,
+    },
+    /// Rename files of a stopped torrent (file index, new path).
+    RenameFiles {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The renames.
+        renames: Vec<(usize, RelativePath)>,
+        /// The answer, once the files are renamed on disk.
+        reply: Sender<Result<(), ClientError>>,
+    },
+    /// Ask for a torrent's file paths as storage uses them.
+    FilePaths {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The answer: one per file, padding included; `None` before the metadata.
+        reply: Sender<Option<Vec<RelativePath>>>,
     },
     /// Stop everything gracefully; the reply comes when the loop has ended.
     Shutdown {

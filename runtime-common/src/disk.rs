@@ -13,11 +13,17 @@ use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::session::{Action, DiskJob, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
-use crate::pool::{Done, Sink, WorkerPool};
-use crate::storage::{FileStorage, FileStorageOptions, SharedStorage};
+use crate::pool::{Done, Rename, Sink, WorkerPool};
+use crate::storage::{
+    FileMap, FileStorage, FileStorageOptions, RenameError, SharedStorage, finish_pending,
+    save_atomically,
+};
 
 /// The name of the DHT state file in the state directory.
 pub const DHT_STATE_FILE: &str = "dht.state";
+
+/// Most entries a file map's state file may hold.
+const MAX_MAPPED_FILES: usize = 1 << 20;
 
 /// Settings of a [`DiskIo`].
 #[derive(Clone, Debug, Default)]
@@ -36,6 +42,44 @@ struct TorrentDisk {
     storage: Slot,
     /// Its files' paths (padding left out) once known: what a removal may delete.
     files: Vec<PathBuf>,
+    /// Its files renamed by the application.
+    map: FileMap,
+    /// The metainfo's paths and padding flags, once an `OpenStorage` gave them.
+    original: Option<(Arc<[RelativePath]>, Vec<bool>)>,
+    /// While files are being renamed: the map before.
+    renaming: Option<FileMap>,
+}
+
+impl TorrentDisk {
+    /// The paths storage uses: the map's over the metainfo's (the metainfo's alone if the map
+    /// does not fit them: a state file from elsewhere).
+    fn paths(&self) -> Option<Vec<RelativePath>> {
+        let (original, padding) = self.original.as_ref()?;
+        Some(if self.map.fits(original, padding) {
+            self.map.paths(original)
+        } else {
+            original.to_vec()
+        })
+    }
+
+    /// Remembers the metainfo's paths and computes what a removal may delete.
+    fn set_original(&mut self, layout: &Layout, paths: Arc<[RelativePath]>) {
+        let padding: Vec<bool> = layout.files().iter().map(|f| f.padding).collect();
+        self.original = Some((paths, padding));
+        self.refresh_files();
+    }
+
+    fn refresh_files(&mut self) {
+        let (Some(paths), Some((_, padding))) = (self.paths(), self.original.as_ref()) else {
+            return;
+        };
+        self.files = paths
+            .iter()
+            .zip(padding)
+            .filter(|(_, pad)| !**pad)
+            .map(|(p, _)| p.to_path_buf())
+            .collect();
+    }
 }
 
 enum Slot {
@@ -99,15 +143,26 @@ impl DiskIo {
     }
 
     fn resume_path(&self, info_hash: InfoHash) -> Option<PathBuf> {
+        self.state_file(info_hash, "resume")
+    }
+
+    /// The file map's state file, beside the resume data.
+    fn map_path(&self, info_hash: InfoHash) -> Option<PathBuf> {
+        self.state_file(info_hash, "paths")
+    }
+
+    fn state_file(&self, info_hash: InfoHash, extension: &str) -> Option<PathBuf> {
         Some(
             self.state_dir
                 .as_ref()?
-                .join(format!("{}.resume", info_hash.to_hex())),
+                .join(format!("{}.{extension}", info_hash.to_hex())),
         )
     }
 
-    /// Records a torrent the session accepted: its files go under `download_dir`.
+    /// Records a torrent the session accepted: its files go under `download_dir`, renamed as
+    /// its saved file map says (renames a crash interrupted are finished first).
     pub fn add_torrent(&mut self, torrent: TorrentId, info_hash: InfoHash, download_dir: PathBuf) {
+        let map = self.load_map(info_hash, &download_dir);
         self.torrents.insert(
             torrent,
             TorrentDisk {
@@ -115,8 +170,102 @@ impl DiskIo {
                 info_hash,
                 storage: Slot::Closed,
                 files: Vec::new(),
+                map,
+                original: None,
+                renaming: None,
             },
         );
+    }
+
+    /// The saved file map of `info_hash`; a damaged one is dropped (the metainfo's names are
+    /// used), and moves left pending are made now.
+    fn load_map(&self, info_hash: InfoHash, dir: &Path) -> FileMap {
+        let Some(path) = self.map_path(info_hash) else {
+            return FileMap::default();
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return FileMap::default();
+        };
+        let Ok((map, pending)) = FileMap::decode(&bytes, MAX_MAPPED_FILES) else {
+            return FileMap::default();
+        };
+        if !pending.is_empty() {
+            // What cannot move now stays where it is: its data is checked and fetched again.
+            let _ = finish_pending(dir, &pending);
+            let _ = save_atomically(&path, &map.encode(&[]));
+        }
+        map
+    }
+
+    /// Every file's path (padding included) as storage uses it, once the metadata is known.
+    pub fn file_paths(&self, torrent: TorrentId) -> Option<Vec<RelativePath>> {
+        self.torrents.get(&torrent)?.paths()
+    }
+
+    /// Learns a torrent's metainfo paths before its storage opens (to tell its file paths).
+    pub fn learn_paths(&mut self, torrent: TorrentId, layout: &Layout, paths: Arc<[RelativePath]>) {
+        if let Some(t) = self.torrents.get_mut(&torrent) {
+            t.set_original(layout, paths);
+        }
+    }
+
+    /// Whether `torrent` is renaming files.
+    pub fn is_renaming(&self, torrent: TorrentId) -> bool {
+        self.torrents
+            .get(&torrent)
+            .is_some_and(|t| t.renaming.is_some())
+    }
+
+    /// Renames files of a stopped torrent (file index, new path): checked at once, then made
+    /// on the state writer ([`Done::Renamed`]; call [`DiskIo::renamed`] with it). Storage uses
+    /// the new paths from the torrent's next start.
+    pub fn rename_files(
+        &mut self,
+        torrent: TorrentId,
+        renames: &[(usize, RelativePath)],
+    ) -> Result<(), RenameError> {
+        let map_path = {
+            let t = self.torrents.get(&torrent).ok_or(RenameError::NoMetadata)?;
+            self.map_path(t.info_hash)
+        };
+        let Some(t) = self.torrents.get_mut(&torrent) else {
+            return Err(RenameError::NoMetadata);
+        };
+        if t.renaming.is_some() {
+            return Err(RenameError::Busy);
+        }
+        let (original, padding) = t.original.as_ref().ok_or(RenameError::NoMetadata)?;
+        let base = if t.map.fits(original, padding) {
+            t.map.clone()
+        } else {
+            FileMap::default()
+        };
+        let (map, moves) = base.with_renames(original, padding, renames)?;
+        let previous = std::mem::replace(&mut t.map, map.clone());
+        t.renaming = Some(previous.clone());
+        t.storage = Slot::Closed;
+        t.refresh_files();
+        self.pending += 1;
+        self.pool.rename(Rename {
+            torrent,
+            dir: t.dir.clone(),
+            state: map_path,
+            map,
+            previous,
+            moves,
+        });
+        Ok(())
+    }
+
+    /// The renames of `torrent` are over: kept if `made`, else its map is what it was.
+    pub fn renamed(&mut self, torrent: TorrentId, made: bool) {
+        if let Some(t) = self.torrents.get_mut(&torrent)
+            && let Some(previous) = t.renaming.take()
+            && !made
+        {
+            t.map = previous;
+            t.refresh_files();
+        }
     }
 
     /// Forgets a torrent (after it stopped). Jobs already queued finish on the old storage.
@@ -139,7 +288,10 @@ impl DiskIo {
         let Some(t) = self.torrents.remove(&torrent) else {
             return;
         };
-        let state = self.resume_path(t.info_hash);
+        let state = [self.resume_path(t.info_hash), self.map_path(t.info_hash)]
+            .into_iter()
+            .flatten()
+            .collect();
         let data = delete_data.then_some((t.dir, t.files));
         self.pending += 1;
         self.pool.remove(torrent, state, data);
@@ -199,13 +351,8 @@ impl DiskIo {
 
     fn open_storage(&mut self, torrent: TorrentId, layout: Layout, paths: Arc<[RelativePath]>) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
-            t.files = layout
-                .files()
-                .iter()
-                .zip(paths.iter())
-                .filter(|(f, _)| !f.padding)
-                .map(|(_, p)| p.to_path_buf())
-                .collect();
+            t.set_original(&layout, paths);
+            let paths: Arc<[RelativePath]> = t.paths().unwrap_or_default().into();
             t.storage = match FileStorage::open_with(
                 &t.dir,
                 layout.clone(),

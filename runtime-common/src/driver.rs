@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 
 use sanstorrent_core::session::{
-    Action, ControlError, Event, Session, SessionError, TorrentId, Transmit,
+    Action, ControlError, Event, Session, SessionError, SnapshotDetail, TorrentId, Transmit,
 };
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
@@ -18,6 +18,8 @@ use crate::disk::{DiskConfig, DiskIo};
 use crate::events::EventSender;
 use crate::location::StopWaiter;
 use crate::pool::{Done, Sink};
+use crate::rename::RenameWaiter;
+use crate::storage::RenameError;
 
 /// The network half of a runtime: what [`Core::drain`] hands over.
 pub trait NetIo {
@@ -38,6 +40,8 @@ pub struct Core {
     stop_waiters: Vec<Sender<()>>,
     /// Who waits for a torrent to stop ([`crate::Client::stopped`]).
     pub(crate) stopped_waiters: HashMap<TorrentId, Vec<StopWaiter>>,
+    /// Who waits for a torrent's renames.
+    pub(crate) rename_waiters: HashMap<TorrentId, RenameWaiter>,
     /// Torrents being removed whose files go too.
     delete_on_removal: HashSet<TorrentId>,
     stopping: Option<Instant>,
@@ -110,6 +114,7 @@ impl Core {
             events,
             stop_waiters: Vec::new(),
             stopped_waiters: HashMap::new(),
+            rename_waiters: HashMap::new(),
             delete_on_removal: HashSet::new(),
             stopping: None,
             shutdown_complete: false,
@@ -165,10 +170,18 @@ impl Core {
             }
             Command::StopTorrent { torrent } => self.session.stop_torrent(now, torrent),
             Command::StartTorrent { torrent, reply } => {
+                if self.disk.is_renaming(torrent) {
+                    let _ = reply.try_send(Err(ClientError::Rename(RenameError::Busy)));
+                    return;
+                }
                 let result = self.session.start_torrent(now, torrent);
                 let _ = reply.try_send(result.map_err(ClientError::Control));
             }
             Command::RecheckTorrent { torrent, reply } => {
+                if self.disk.is_renaming(torrent) {
+                    let _ = reply.try_send(Err(ClientError::Rename(RenameError::Busy)));
+                    return;
+                }
                 let result = self.session.recheck_torrent(now, torrent);
                 let _ = reply.try_send(result.map_err(ClientError::Control));
             }
@@ -194,6 +207,23 @@ impl Core {
                 reply,
             } => {
                 let _ = reply.try_send(self.set_download_dir(torrent, dir));
+            }
+            Command::RenameFiles {
+                torrent,
+                renames,
+                reply,
+            } => self.rename_files(torrent, &renames, reply),
+            Command::FilePaths { torrent, reply } => {
+                if self.disk.file_paths(torrent).is_none()
+                    && let Some(meta) = self
+                        .session
+                        .torrent_snapshot(now, torrent, SnapshotDetail::default())
+                        .and_then(|s| s.metainfo)
+                {
+                    let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+                    self.disk.learn_paths(torrent, meta.layout(), paths);
+                }
+                let _ = reply.try_send(self.disk.file_paths(torrent));
             }
             Command::Shutdown { reply } => {
                 self.stop_waiters.push(reply);
@@ -237,6 +267,7 @@ impl Core {
                     error: SessionError::Disk(Arc::new(e)),
                 });
             }
+            Done::Renamed { torrent, result } => self.renamed(torrent, result),
             Done::Saved { .. } | Done::Removed { .. } => {}
         }
     }

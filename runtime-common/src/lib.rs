@@ -45,6 +45,7 @@ mod net;
 pub mod pool;
 pub mod read_buffer;
 mod read_pool;
+mod rename;
 pub mod runtime;
 pub mod storage;
 pub mod write_batch;

@@ -18,7 +18,9 @@ use sanstorrent_core::storage::{IoOp, StorageError};
 use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute_with;
 use crate::read_pool::ReadBuffers;
-use crate::storage::{SharedStorage, delete_files, save_atomically};
+use crate::storage::{
+    FileMap, FileMove, RenameError, SharedStorage, apply_moves, delete_files, save_atomically,
+};
 
 /// What the pool reports back to the loop.
 #[derive(Debug)]
@@ -32,6 +34,14 @@ pub enum Done {
         torrent: TorrentId,
         /// The first failure, if any.
         result: Result<(), StorageError>,
+    },
+    /// A torrent's files were renamed (or not: then none was, and its file map was saved
+    /// back as it was).
+    Renamed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Whether the renames were made.
+        result: Result<(), RenameError>,
     },
     /// A state file was written (or not).
     Saved {
@@ -65,9 +75,44 @@ enum Save {
     },
     Remove {
         torrent: TorrentId,
-        state: Option<PathBuf>,
+        state: Vec<PathBuf>,
         data: Option<(PathBuf, Vec<PathBuf>)>,
     },
+    Rename(Rename),
+}
+
+/// Renames of a torrent's files for the state writer (see [`WorkerPool::rename`]).
+#[derive(Debug)]
+pub struct Rename {
+    /// The torrent.
+    pub torrent: TorrentId,
+    /// Its download directory.
+    pub dir: PathBuf,
+    /// Its file-map state file, if state is kept.
+    pub state: Option<PathBuf>,
+    /// The map after the renames.
+    pub map: FileMap,
+    /// The map before them (saved back if they fail).
+    pub previous: FileMap,
+    /// The files to rename on disk.
+    pub moves: Vec<FileMove>,
+}
+
+impl Rename {
+    /// Saves the new map with the moves pending, makes them, then saves it without; if a move
+    /// fails, the moves made are undone and the previous map is saved back.
+    fn run(&self) -> Result<(), RenameError> {
+        let save = |bytes: Vec<u8>| match &self.state {
+            Some(path) => save_atomically(path, &bytes).map_err(RenameError::Io),
+            None => Ok(()),
+        };
+        save(self.map.encode(&self.moves))?;
+        if let Err(e) = apply_moves(&self.dir, &self.moves) {
+            save(self.previous.encode(&[]))?;
+            return Err(e);
+        }
+        save(self.map.encode(&[]))
+    }
 }
 
 /// Worker threads for disk I/O and hashing (as many as the machine has cores by default), one
@@ -180,14 +225,22 @@ impl WorkerPool {
         }
     }
 
-    /// Queues the deletion of a removed torrent's state file `state` and, if given, its
+    /// Queues renames of a torrent's files (stopped: no job uses its storage) on the state
+    /// writer, after every save queued before; [`Done::Renamed`] reports them.
+    pub fn rename(&self, rename: Rename) {
+        if let Some(tx) = &self.saves {
+            let _ = tx.send(Save::Rename(rename));
+        }
+    }
+
+    /// Queues the deletion of a removed torrent's state files `state` and, if given, its
     /// `data`: files (relative paths) under a directory, see
     /// [`delete_files`](crate::storage::delete_files). It runs on the state writer after
     /// every save queued before it, so no earlier save of `state` can bring it back.
     pub fn remove(
         &self,
         torrent: TorrentId,
-        state: Option<PathBuf>,
+        state: Vec<PathBuf>,
         data: Option<(PathBuf, Vec<PathBuf>)>,
     ) {
         if let Some(tx) = &self.saves {
@@ -236,14 +289,22 @@ fn state_writer(rx: &Receiver<Save>, sink: &(dyn Fn(Done) + Send + Sync)) {
                 if let Some((dir, files)) = data {
                     result = delete_files(&dir, &files);
                 }
-                if let Some(path) = state
-                    && let Err(e) = std::fs::remove_file(&path)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                    && result.is_ok()
-                {
-                    result = Err(StorageError::io(IoOp::Write, &path, e));
+                for path in state {
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                        && result.is_ok()
+                    {
+                        result = Err(StorageError::io(IoOp::Write, &path, e));
+                    }
                 }
                 sink(Done::Removed { torrent, result });
+            }
+            Save::Rename(rename) => {
+                let result = rename.run();
+                sink(Done::Renamed {
+                    torrent: rename.torrent,
+                    result,
+                });
             }
         }
     }

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub(crate) use super::rename::PathKind;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use super::stream::{OpenError, StreamFile};
@@ -1092,6 +1093,18 @@ pub(crate) trait Backend: Send + Sync + 'static {
         ids: Vec<Id>,
         location: PathBuf,
         move_data: bool,
+    ) -> impl Future<Output = Outcome<()>> + Send;
+
+    /// Renames a file or folder of torrent `id` (`from` as its `files` show it, `/` between
+    /// components) to the path `to`, on disk too; a running torrent stops meanwhile. With
+    /// [`PathKind::Either`] (Transmission), renaming its top folder (or its only file)
+    /// renames the torrent too.
+    fn rename_path(
+        &self,
+        id: Id,
+        from: String,
+        to: String,
+        kind: PathKind,
     ) -> impl Future<Output = Outcome<()>> + Send;
 
     /// Moves torrents in the queue.

@@ -25,6 +25,8 @@ pub(crate) mod live;
 mod queueing;
 #[path = "client_move.rs"]
 mod relocate;
+#[path = "client_rename.rs"]
+mod renaming;
 #[path = "client_stream.rs"]
 mod stream;
 #[path = "client_view.rs"]
@@ -117,6 +119,9 @@ struct Entry {
     moving: bool,
     /// Why its last move failed (cleared by a start, a check or a move).
     move_error: Option<String>,
+    /// Its files' paths in the client, padding included, when some were renamed (`None`:
+    /// the metainfo's).
+    paths: Option<Arc<[sanstorrent_core::metainfo::RelativePath]>>,
 }
 
 impl<R: Runtime> ClientBackend<R> {
@@ -475,6 +480,15 @@ impl<R: Runtime> ClientBackend<R> {
         if let Some(urls) = &saved.web_seeds {
             live::restore_web_seeds(&client, handle.id, urls).await?;
         }
+        // Files renamed before (the client's saved file map), if any.
+        let paths = match (client.file_paths(handle.id).await, meta.as_deref()) {
+            (Ok(Some(paths)), Some(m))
+                if paths.iter().zip(m.files()).any(|(p, f)| *p != f.path) =>
+            {
+                Some(Arc::from(paths))
+            }
+            _ => None,
+        };
         let id = {
             let mut state = self.lock();
             let id = Id(state.next_id);
@@ -504,6 +518,7 @@ impl<R: Runtime> ClientBackend<R> {
                 web_seeds: saved.web_seeds.clone(),
                 moving: false,
                 move_error: None,
+                paths,
             });
             if persist {
                 self.persist(&state);
@@ -694,6 +709,10 @@ impl<R: Runtime> Backend for ClientBackend<R> {
 
     async fn set_location(&self, ids: Vec<Id>, to: PathBuf, move_data: bool) -> Outcome<()> {
         self.queue_moves(&ids, to, move_data)
+    }
+
+    async fn rename_path(&self, id: Id, from: String, to: String, kind: PathKind) -> Outcome<()> {
+        self.rename(id, &from, &to, kind).await
     }
 
     async fn queue_move(&self, ids: Vec<Id>, to: QueueMove) -> Outcome<()> {

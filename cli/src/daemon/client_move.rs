@@ -21,15 +21,17 @@ use sanstorrent_runtime_common::storage::Relocation;
 use sanstorrent_runtime_common::{Runtime, TorrentHandle};
 
 use super::ClientBackend;
+use super::renaming::RenameJob;
 use crate::daemon::backend::{BackendError, Id, Outcome};
 use crate::daemon::moves;
 
-/// A move waiting for the mover.
+/// A move (or renames) waiting for the mover.
 #[derive(Debug)]
 struct Job {
     id: Id,
     to: PathBuf,
     move_data: bool,
+    rename: Option<RenameJob>,
 }
 
 /// The mover's queue.
@@ -85,9 +87,37 @@ impl<R: Runtime> ClientBackend<R> {
                 id: t.id,
                 to: to.clone(),
                 move_data,
+                rename: None,
             };
             let _ = self.moves.tx.try_send(job);
         }
+        Ok(())
+    }
+
+    /// Queues renames of torrent `id`'s files; it shows as moving until they are over.
+    pub(super) fn queue_rename(&self, id: Id, rename: RenameJob) -> Outcome<()> {
+        let mut state = self.lock();
+        if let Some(t) = state.moving_among(&[id]) {
+            return Err(BackendError::Invalid(format!(
+                "{} is moving already",
+                t.name
+            )));
+        }
+        if self.moves.tx.is_closed() {
+            return Err(BackendError::System("the daemon is stopping".into()));
+        }
+        let Some(t) = state.torrents.iter_mut().find(|t| t.id == id) else {
+            return Err(BackendError::Invalid(format!("no torrent {}", id.0)));
+        };
+        t.moving = true;
+        let to = t.dir.clone();
+        let job = Job {
+            id,
+            to,
+            move_data: false,
+            rename: Some(rename),
+        };
+        let _ = self.moves.tx.try_send(job);
         Ok(())
     }
 
@@ -106,6 +136,25 @@ impl<R: Runtime> ClientBackend<R> {
             let Some(handle) = self.handle_of(job.id) else {
                 continue;
             };
+            if let Some(rename) = &job.rename {
+                let result = self.rename_files(job.id, handle, rename).await;
+                let run = {
+                    let mut state = self.lock();
+                    state
+                        .torrents
+                        .iter_mut()
+                        .find(|t| t.id == job.id)
+                        .is_some_and(|t| {
+                            t.moving = false;
+                            t.running
+                        })
+                };
+                if run && let Ok(client) = self.client() {
+                    let _ = client.start_torrent(handle.id).await;
+                }
+                let _ = rename.reply.try_send(result);
+                continue;
+            }
             let result = self.relocate(&job, handle).await;
             if let Err(e) = &result {
                 tracing::error!("moving torrent {} to {}: {e}", job.id.0, job.to.display());
@@ -134,7 +183,8 @@ impl<R: Runtime> ClientBackend<R> {
 
     /// One move; the torrent is left stopped (the caller starts it again if it ran).
     async fn relocate(&self, job: &Job, handle: TorrentHandle) -> Result<(), String> {
-        let Some((from, known)) = self.with_entry(job.id, |t| (t.dir.clone(), t.meta.clone()))
+        let Some((from, known, paths)) =
+            self.with_entry(job.id, |t| (t.dir.clone(), t.meta.clone(), t.paths.clone()))
         else {
             return Ok(());
         };
@@ -155,10 +205,8 @@ impl<R: Runtime> ClientBackend<R> {
                 .and_then(|s| s.metainfo)
                 .or(known);
             let files = meta.map_or_else(Vec::new, |m| {
-                m.files()
-                    .iter()
-                    .filter(|f| !f.padding)
-                    .map(|f| f.path.to_path_buf())
+                super::renaming::shown_files(&m, paths.as_deref())
+                    .map(|(_, p)| p.to_path_buf())
                     .collect()
             });
             drop(client);

@@ -89,7 +89,7 @@ impl<R: Runtime> ClientBackend<R> {
         index: usize,
         fetch: bool,
     ) -> Result<StreamFile, OpenError> {
-        let (id, torrent, meta, dir, wanted) = {
+        let (id, torrent, meta, dir, wanted, paths) = {
             let state = self.lock();
             let entry = state
                 .torrents
@@ -105,14 +105,19 @@ impl<R: Runtime> ClientBackend<R> {
                 ))
             })?;
             let wanted = entry.files.get(index).is_none_or(|f| f.wanted);
-            (entry.id, entry.handle.id, meta, entry.dir.clone(), wanted)
+            let paths = entry.paths.clone();
+            (
+                entry.id,
+                entry.handle.id,
+                meta,
+                entry.dir.clone(),
+                wanted,
+                paths,
+            )
         };
-        let (file, entry) = meta
-            .files()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !f.padding)
+        let (file, path) = super::renaming::shown_files(&meta, paths.as_deref())
             .nth(index)
+            .map(|(i, p)| (i, p.clone()))
             .ok_or_else(|| {
                 OpenError::NotFound(format!(
                     "torrent {} has no file {index} (files are numbered from 0)",
@@ -146,7 +151,7 @@ impl<R: Runtime> ClientBackend<R> {
             hub: Arc::clone(&self.streams),
             torrent,
             reader: self.streams.next_reader.fetch_add(1, Ordering::Relaxed),
-            path: dir.join(entry.path.to_path_buf()),
+            path: dir.join(path.to_path_buf()),
             start: extent.offset,
             length: extent.length,
             piece_length,
@@ -155,7 +160,7 @@ impl<R: Runtime> ClientBackend<R> {
             asked: Mutex::new(Vec::new()),
         };
         Ok(StreamFile {
-            name: entry.path.to_string(),
+            name: path.to_string(),
             length: extent.length,
             reader: Arc::new(reader),
         })

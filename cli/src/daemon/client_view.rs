@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::metainfo::{Metainfo, RelativePath};
 use sanstorrent_core::session::{
     AnnounceResult, PeerInfo, PeerSource, SnapshotDetail, TorrentErrorKind, TorrentPhase,
     TorrentSnapshot, TrackerStatus,
@@ -74,7 +74,9 @@ pub(super) fn view(
         .and_then(|s| s.metainfo.as_deref())
         .or(entry.meta.as_deref());
     let file_bytes = snap.map_or(&[][..], |s| s.file_bytes.as_slice());
-    let files = meta.map_or_else(Vec::new, |m| files(m, file_bytes, &entry.files));
+    let files = meta.map_or_else(Vec::new, |m| {
+        files(m, entry.paths.as_deref(), file_bytes, &entry.files)
+    });
     let trackers = snap.map_or_else(Vec::new, |s| {
         s.trackers
             .iter()
@@ -183,8 +185,14 @@ pub(super) fn view(
 }
 
 /// The files (padding left out) with their verified bytes (`file_bytes` in the metainfo's
-/// order, padding included; empty when not asked for).
-fn files(meta: &Metainfo, file_bytes: &[u64], states: &[FileState]) -> Vec<FileView> {
+/// order, padding included; empty when not asked for), named by `paths` (the client's, after
+/// renames; padding included) or else the metainfo.
+fn files(
+    meta: &Metainfo,
+    paths: Option<&[RelativePath]>,
+    file_bytes: &[u64],
+    states: &[FileState],
+) -> Vec<FileView> {
     let piece = u64::from(meta.piece_length().max(1));
     let mut offset = 0u64;
     let mut states = states.iter();
@@ -196,8 +204,9 @@ fn files(meta: &Metainfo, file_bytes: &[u64], states: &[FileState]) -> Vec<FileV
             offset += f.length;
             (!f.padding).then(|| {
                 let state = states.next();
+                let path = paths.and_then(|p| p.get(i)).unwrap_or(&f.path);
                 FileView {
-                    name: f.path.components().join("/"),
+                    name: path.components().join("/"),
                     length: f.length,
                     bytes_completed: file_bytes.get(i).copied().unwrap_or(0),
                     wanted: state.is_none_or(|s| s.wanted),

@@ -332,6 +332,35 @@ impl Backend for Fake {
         Ok(())
     }
 
+    async fn rename_path(&self, id: Id, from: String, to: String, kind: PathKind) -> Outcome<()> {
+        self.record(format!("rename_path {id:?} {from} {to} {kind:?}"));
+        let mut state = self.lock();
+        let t = state
+            .torrents
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or_else(|| BackendError::Invalid("no such torrent".into()))?;
+        let names: Vec<String> = t.files.iter().map(|f| f.name.clone()).collect();
+        let renames = crate::daemon::rename::plan(&names, &from, &to, kind)?;
+        let mut after = names.clone();
+        for (i, path) in &renames {
+            after[*i] = path.to_string();
+        }
+        let mut sorted = after.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != after.len() {
+            return Err(BackendError::Invalid(format!("{to} exists already")));
+        }
+        for (f, name) in t.files.iter_mut().zip(after) {
+            f.name = name;
+        }
+        if kind == PathKind::Either && names.iter().all(|n| n.split('/').next() == Some(&from)) {
+            t.name = to;
+        }
+        Ok(())
+    }
+
     async fn queue_move(&self, ids: Vec<Id>, to: QueueMove) -> Outcome<()> {
         self.record(format!("queue_move {ids:?} {to:?}"));
         Ok(())

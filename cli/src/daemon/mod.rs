@@ -24,6 +24,7 @@ mod http;
 mod moves;
 mod qbit;
 mod queue;
+mod rename;
 mod rpc;
 mod schedule;
 mod seed_limits;

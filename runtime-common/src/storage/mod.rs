@@ -2,14 +2,15 @@
 //! [`Storage`](sanstorrent_core::storage::Storage) (positional reads and writes, a bounded
 //! cache of file handles, preallocation, and block writes cut on each file's page-cache grid),
 //! [`save_atomically`] for the state files (resume data, DHT state), [`Relocation`] to move
-//! a torrent's files to another directory, crash-safe, and [`delete_files`] for a removed
-//! torrent's data.
+//! a torrent's files to another directory, crash-safe, [`FileMap`] for files renamed by the
+//! application (crash-safe too), and [`delete_files`] for a removed torrent's data.
 //!
 //! This is where the file system is touched; core only maps pieces to file spans and decides
 //! what to read, write, hash and save. Storage code never reads a clock: file modification
 //! times come from file metadata.
 
 mod file;
+mod file_map;
 mod gather;
 mod handles;
 mod relocate;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use sanstorrent_core::storage::Storage;
 
 pub use file::{FileStorage, FileStorageOptions, read_exact_at};
+pub use file_map::{FileMap, FileMove, RenameError, apply_moves, finish_pending};
 pub use relocate::{RelocateError, Relocation};
 pub use remove::delete_files;
 pub use state_file::save_atomically;

@@ -780,3 +780,62 @@ fn web_seeds_are_listed_added_edited_and_removed() {
             .any(|c| c.contains("web_seeds: [Add([\"http://a.test/x/\", \"https://b.test/y\"])]"))
     );
 }
+
+#[test]
+fn rename_file_and_folder_take_whole_paths_and_answer_409_when_refused() {
+    let (fake, q) = qbit(None);
+    {
+        let mut state = fake.lock();
+        let files = &mut state.torrents[0].files;
+        let mut sub = files[0].clone();
+        sub.name = "one/sub/c.srt".into();
+        files.push(sub);
+    }
+    let form = |old: &str, new: &str| {
+        Form::default()
+            .with("hash", &hash(1))
+            .with("oldPath", old)
+            .with("newPath", new)
+    };
+    let names = || -> Vec<String> {
+        let files = json(&call(
+            &q,
+            "torrents/files",
+            Form::default().with("hash", &hash(1)),
+        ));
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        call(&q, "torrents/renameFile", form("one/a.bin", "one/x/a2.bin")).status,
+        200
+    );
+    assert_eq!(
+        call(&q, "torrents/renameFolder", form("one/sub", "one/subs")).status,
+        200
+    );
+    assert_eq!(names(), ["one/x/a2.bin", "one/subs/c.srt"]);
+    for (method, old, new) in [
+        ("renameFile", "one/x/a2.bin", "../../etc/passwd"),
+        ("renameFile", "one/x/a2.bin", "/etc/passwd"),
+        ("renameFile", "one/x/a2.bin", "one/subs/c.srt"),
+        ("renameFile", "one/subs", "one/y"),
+        ("renameFolder", "one/x/a2.bin", "one/y"),
+        ("renameFolder", "one/subs", "one/subs/deeper"),
+        ("renameFile", "one/none", "one/y"),
+    ] {
+        let reply = call(&q, &format!("torrents/{method}"), form(old, new));
+        assert_eq!(reply.status, 409, "{method} {old} {new}: {}", body(&reply));
+    }
+    assert_eq!(names(), ["one/x/a2.bin", "one/subs/c.srt"]);
+    let missing = Form::default()
+        .with("hash", &hash(1))
+        .with("oldPath", "one/x/a2.bin");
+    assert_eq!(call(&q, "torrents/renameFile", missing).status, 400);
+    let unknown = form("one/x/a2.bin", "z").with("hash", &hash(9));
+    assert_eq!(call(&q, "torrents/renameFile", unknown).status, 404);
+}

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::{Answer, Failure, Form, Qbit, Reply, map};
 use crate::daemon::backend::{
-    Action, AddTorrent, Backend, Detail, FileChanges, Files, GroupEdit, Hash, LimitMode, QueueMove,
-    Source, TorrentChanges, TrackerEdit, WebSeedEdit, check_name,
+    Action, AddTorrent, Backend, BackendError, Detail, FileChanges, Files, GroupEdit, Hash,
+    LimitMode, PathKind, QueueMove, Source, TorrentChanges, TrackerEdit, WebSeedEdit, check_name,
 };
 
 impl<B: Backend> Qbit<B> {
@@ -189,9 +189,24 @@ impl<B: Backend> Qbit<B> {
                 }
                 self.change(vec![t.id], |c| c.name = Some(name)).await
             }
-            "renameFile" | "renameFolder" => Err(Failure::Internal(
-                "not supported by this daemon: renaming files".into(),
-            )),
+            // qBittorrent answers 409 with the reason to a rename it cannot make.
+            "renameFile" | "renameFolder" => {
+                let from = form.required("oldPath")?.to_owned();
+                let to = form.required("newPath")?.to_owned();
+                let t = self.one(form, Detail::default()).await?;
+                let kind = if method == "renameFile" {
+                    PathKind::File
+                } else {
+                    PathKind::Folder
+                };
+                match self.backend.rename_path(t.id, from, to, kind).await {
+                    Ok(()) => Ok(Reply::ok()),
+                    Err(e @ (BackendError::Unsupported(_) | BackendError::System(_))) => {
+                        Err(e.into())
+                    }
+                    Err(e) => Err(Failure::Conflict(e.to_string())),
+                }
+            }
             "setShareLimits" => {
                 let ratio = form.f64("ratioLimit")?.unwrap_or(-2.0);
                 let seeding = form.i64("seedingTimeLimit")?.unwrap_or(-2);

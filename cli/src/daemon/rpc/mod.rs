@@ -165,6 +165,7 @@ impl<B: Backend> Rpc<B> {
             "torrent_remove" => torrent::remove(b, p, now).await,
             "torrent_set" => torrent::set(b, p, allowed, now).await,
             "torrent_set_location" => torrent::set_location(b, p, allowed, now).await,
+            "torrent_rename_path" => torrent::rename_path(b, p, now).await,
             "queue_move_top" => torrent::queue_move(b, p, QueueMove::Top, now).await,
             "queue_move_up" => torrent::queue_move(b, p, QueueMove::Up, now).await,
             "queue_move_down" => torrent::queue_move(b, p, QueueMove::Down, now).await,

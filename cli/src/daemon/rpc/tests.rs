@@ -729,3 +729,51 @@ fn torrent_get_lists_the_web_seeds() {
     );
     assert_eq!(two["torrents"][0]["webseeds"], json!([]));
 }
+
+#[test]
+fn rename_path_renames_a_file_or_the_top_folder_and_refuses_hostile_names() {
+    let (rpc, fake) = rpc();
+    let out = legacy(
+        &rpc,
+        "torrent-rename-path",
+        json!({"ids": [1], "path": "one/a.bin", "name": "b.bin"}),
+    );
+    assert_eq!(out, json!({"path": "one/a.bin", "name": "b.bin", "id": 1}));
+    assert_eq!(
+        fake.calls(),
+        ["rename_path Id(1) one/a.bin one/b.bin Either"]
+    );
+    let out = modern(
+        &rpc,
+        "torrent_rename_path",
+        json!({"ids": [1], "path": "one", "name": "Uno"}),
+    );
+    assert_eq!(out["name"], "Uno");
+    let got = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"ids": [1], "fields": ["name", "files"]}),
+    );
+    assert_eq!(got["torrents"][0]["name"], "Uno");
+    assert_eq!(got["torrents"][0]["files"][0]["name"], "Uno/b.bin");
+    for bad in [
+        json!({"ids": [1], "path": "Uno/b.bin", "name": "../x"}),
+        json!({"ids": [1], "path": "Uno/b.bin", "name": "a/b"}),
+        json!({"ids": [1], "path": "Uno/b.bin", "name": ".."}),
+        json!({"ids": [1], "path": "Uno/b.bin", "name": ""}),
+        json!({"ids": [1], "path": "Uno/nothing", "name": "x"}),
+        json!({"ids": [1], "path": "/Uno/b.bin", "name": "x"}),
+        json!({"ids": [1, 2], "path": "Uno/b.bin", "name": "x"}),
+        json!({"ids": [1], "name": "x"}),
+        json!({"ids": [1], "path": "Uno/b.bin"}),
+    ] {
+        let error = modern_error(&rpc, "torrent_rename_path", bad.clone());
+        assert_eq!(error["code"], -32602, "{bad}: {error}");
+    }
+    let got = legacy(
+        &rpc,
+        "torrent-get",
+        json!({"ids": [1], "fields": ["files"]}),
+    );
+    assert_eq!(got["torrents"][0]["files"][0]["name"], "Uno/b.bin");
+}

@@ -8,9 +8,10 @@ use super::error::{self, MethodError};
 use super::params::{AllowedDirs, Params, Selector};
 use super::torrent_get::SPEED_K;
 use crate::daemon::backend::{
-    Action, AddTorrent, Added, Backend, Detail, FileChanges, Id, LimitMode, Priority, QueueMove,
-    Source, TorrentChanges, TrackerEdit,
+    Action, AddTorrent, Added, Backend, Detail, FileChanges, Id, LimitMode, PathKind, Priority,
+    QueueMove, Source, TorrentChanges, TrackerEdit,
 };
+use crate::daemon::rename::transmission_target;
 
 /// The ids `selector` names, in id order.
 pub(crate) async fn resolve<B: Backend>(backend: &B, selector: &Selector, now: u64) -> Vec<Id> {
@@ -322,6 +323,36 @@ pub(crate) async fn set_location<B: Backend>(
     let ids = resolve(backend, &params.ids()?, now).await;
     backend.set_location(ids, location, move_data).await?;
     Ok(Map::new())
+}
+
+/// Answers `torrent-rename-path`: `ids` names one torrent, `path` one of its files or folders
+/// (as `files` shows it), `name` the new name of that path's last component. Answers with
+/// `path`, `name` and `id`.
+pub(crate) async fn rename_path<B: Backend>(
+    backend: &B,
+    params: &Params<'_>,
+    now: u64,
+) -> Result<Map<String, Value>, MethodError> {
+    let (Some(path), Some(name)) = (params.str("path")?, params.str("name")?) else {
+        return Err(MethodError::invalid_params(
+            "`path` and `name` are required",
+        ));
+    };
+    let ids = resolve(backend, &params.ids()?, now).await;
+    let [id] = ids[..] else {
+        return Err(MethodError::invalid_params(
+            "torrent-rename-path requires exactly one torrent",
+        ));
+    };
+    let to = transmission_target(path, name)?;
+    backend
+        .rename_path(id, path.to_owned(), to, PathKind::Either)
+        .await?;
+    let mut out = Map::new();
+    out.insert("path".into(), json!(path));
+    out.insert("name".into(), json!(name));
+    out.insert("id".into(), json!(id.0));
+    Ok(out)
 }
 
 /// Answers `queue-move-top`, `-up`, `-down`, `-bottom`.

@@ -1,0 +1,115 @@
+//! Renaming a torrent's files and folders ([`Backend::rename_path`]) on the mover task, like a
+//! move: stop the torrent and wait until its storage is closed, rename the files (the client's
+//! file map: checked, then made on disk crash-safe, kept beside the resume data), note the new
+//! paths, start it again if it ran. What it verified stays verified: a rename keeps each
+//! file's size and modification time.
+
+use std::sync::Arc;
+
+use async_channel::Sender;
+use sanstorrent_core::metainfo::{Metainfo, RelativePath};
+use sanstorrent_runtime_common::{ClientError, Runtime, TorrentHandle};
+
+use super::ClientBackend;
+use crate::daemon::backend::{BackendError, Id, Outcome, PathKind};
+use crate::daemon::rename;
+
+/// Renames waiting for the mover.
+#[derive(Debug)]
+pub(super) struct RenameJob {
+    /// File index (padding counted) and new path.
+    pub(super) renames: Vec<(usize, RelativePath)>,
+    /// The torrent's new name, when its top folder or only file is renamed (Transmission).
+    pub(super) new_name: Option<String>,
+    /// The answer.
+    pub(super) reply: Sender<Outcome<()>>,
+}
+
+/// The files of `meta` as front ends see them (padding left out): index in the metainfo and
+/// path, `paths` (the client's, padding included) over the metainfo's.
+pub(super) fn shown_files<'a>(
+    meta: &'a Metainfo,
+    paths: Option<&'a [RelativePath]>,
+) -> impl Iterator<Item = (usize, &'a RelativePath)> + 'a {
+    meta.files()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.padding)
+        .map(move |(i, f)| (i, paths.and_then(|p| p.get(i)).unwrap_or(&f.path)))
+}
+
+impl<R: Runtime> ClientBackend<R> {
+    /// Plans the rename, hands it to the mover and waits for it.
+    pub(super) async fn rename(&self, id: Id, from: &str, to: &str, kind: PathKind) -> Outcome<()> {
+        let (renames, new_name) = {
+            let state = self.lock();
+            let t = state
+                .torrents
+                .iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| BackendError::Invalid(format!("no torrent {}", id.0)))?;
+            let meta = t.meta.as_deref().ok_or_else(|| {
+                BackendError::Invalid("the torrent's files are not known yet".into())
+            })?;
+            let files: Vec<(usize, &RelativePath)> =
+                shown_files(meta, t.paths.as_deref()).collect();
+            let names: Vec<String> = files.iter().map(|(_, p)| p.to_string()).collect();
+            let plan = rename::plan(&names, from, to, kind)?;
+            // Transmission renames the torrent with its top folder (or its only file).
+            let root = names
+                .iter()
+                .all(|n| n == from || n.strip_prefix(from).is_some_and(|r| r.starts_with('/')))
+                && !from.contains('/');
+            let new_name = (kind == PathKind::Either && root).then(|| to.to_owned());
+            let renames = plan
+                .into_iter()
+                .map(|(position, path)| (files[position].0, path))
+                .collect();
+            (renames, new_name)
+        };
+        let (reply, answer) = async_channel::bounded(1);
+        self.queue_rename(
+            id,
+            RenameJob {
+                renames,
+                new_name,
+                reply,
+            },
+        )?;
+        answer
+            .recv()
+            .await
+            .map_err(|_| BackendError::System("the daemon is stopping".into()))?
+    }
+
+    /// One rename job on the mover; the torrent is left stopped (the caller starts it again
+    /// if it ran).
+    pub(super) async fn rename_files(
+        &self,
+        id: Id,
+        handle: TorrentHandle,
+        job: &RenameJob,
+    ) -> Outcome<()> {
+        let client = self.client()?;
+        let system = |e: ClientError| BackendError::System(e.to_string());
+        client.stop_torrent(handle.id).await.map_err(system)?;
+        client.stopped(handle.id).await.map_err(system)?;
+        client
+            .rename_files(handle.id, job.renames.clone())
+            .await
+            .map_err(|e| match e {
+                ClientError::Rename(e) => BackendError::Invalid(e.to_string()),
+                other => BackendError::System(other.to_string()),
+            })?;
+        let paths = client.file_paths(handle.id).await.ok().flatten();
+        let mut state = self.lock();
+        if let Some(t) = state.torrents.iter_mut().find(|t| t.id == id) {
+            t.paths = paths.map(Arc::from);
+            if let Some(name) = &job.new_name {
+                t.options.name.clone_from(name);
+            }
+        }
+        self.persist(&state);
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Renaming a torrent's files while the client runs: [`Client::rename_files`] renames files of
+//! a stopped torrent on disk (crash-safe, see `storage::FileMap`) and storage uses the new
+//! paths from its next start; [`Client::file_paths`] tells the paths storage uses. An
+//! application renaming a running torrent's files stops it, waits ([`Client::stopped`]),
+//! renames, and starts it again: what it verified stays verified (a rename keeps each file's
+//! size and modification time).
+
+use async_channel::Sender;
+use sanstorrent_core::metainfo::RelativePath;
+use sanstorrent_core::session::{TorrentId, TorrentPhase};
+
+use crate::client::{Client, ClientError, Command};
+use crate::driver::Core;
+use crate::runtime::Runtime;
+use crate::storage::RenameError;
+
+/// Where the answer about a torrent's renames goes.
+pub(crate) type RenameWaiter = Sender<Result<(), ClientError>>;
+
+impl<R: Runtime> Client<R> {
+    /// Renames files of a stopped torrent: each (file index, padding files counted, new path
+    /// relative to its download directory). Answers once the files are renamed on disk (a
+    /// file not created yet only changes name). Refused, with nothing renamed, when the
+    /// torrent is not stopped ([`ClientError::NotStopped`]), its metadata is unknown, a file
+    /// index is wrong, two files would clash or something else is at a new path
+    /// ([`ClientError::Rename`]).
+    pub async fn rename_files(
+        &self,
+        torrent: TorrentId,
+        renames: Vec<(usize, RelativePath)>,
+    ) -> Result<(), ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::RenameFiles {
+            torrent,
+            renames,
+            reply,
+        })
+        .await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// The paths of `torrent`'s files as storage uses them (padding files included), `None`
+    /// before its metadata is known (or for an unknown torrent).
+    pub async fn file_paths(
+        &self,
+        torrent: TorrentId,
+    ) -> Result<Option<Vec<RelativePath>>, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::FilePaths { torrent, reply }).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)
+    }
+}
+
+impl Core {
+    /// Starts renames of a stopped torrent; `reply` is answered when they are over.
+    pub(crate) fn rename_files(
+        &mut self,
+        torrent: TorrentId,
+        renames: &[(usize, RelativePath)],
+        reply: RenameWaiter,
+    ) {
+        let stopped = self
+            .session
+            .torrent_stats(torrent)
+            .map(|s| s.phase == TorrentPhase::Stopped);
+        let result = match stopped {
+            None => Err(ClientError::Control(
+                sanstorrent_core::session::ControlError::UnknownTorrent(torrent),
+            )),
+            Some(false) => Err(ClientError::NotStopped(torrent)),
+            Some(true) => self
+                .disk
+                .rename_files(torrent, renames)
+                .map_err(ClientError::Rename),
+        };
+        match result {
+            Ok(()) => {
+                self.rename_waiters.insert(torrent, reply);
+            }
+            Err(e) => {
+                let _ = reply.try_send(Err(e));
+            }
+        }
+    }
+
+    /// The renames of `torrent` are over.
+    pub(crate) fn renamed(&mut self, torrent: TorrentId, result: Result<(), RenameError>) {
+        self.disk.renamed(torrent, result.is_ok());
+        if let Some(reply) = self.rename_waiters.remove(&torrent) {
+            let _ = reply.try_send(result.map_err(ClientError::Rename));
+        }
+    }
+}
