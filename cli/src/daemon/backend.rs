@@ -180,6 +180,9 @@ pub(crate) struct TorrentError {
     pub(crate) kind: ErrorKind,
     /// What went wrong, for people.
     pub(crate) message: String,
+    /// The torrent's data is not there (a file deleted or cut short under it): qBittorrent's
+    /// `missingFiles`.
+    pub(crate) missing_files: bool,
 }
 
 /// One file of a torrent.

@@ -103,17 +103,9 @@ pub(super) fn view(
             .map(|message| TorrentError {
                 kind: ErrorKind::Local,
                 message: message.clone(),
+                missing_files: false,
             })
-            .or_else(|| {
-                snap.and_then(|s| s.error.as_ref()).map(|e| TorrentError {
-                    kind: match e.kind() {
-                        TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
-                        TorrentErrorKind::TrackerError => ErrorKind::TrackerError,
-                        _ => ErrorKind::Local,
-                    },
-                    message: e.to_string(),
-                })
-            }),
+            .or_else(|| snap.and_then(|s| s.error.as_ref()).map(error_view)),
         download_dir: entry.dir.clone(),
         total_size: total,
         size_when_done: wanted,
@@ -181,6 +173,23 @@ pub(super) fn view(
                 })
                 .collect()
         }),
+    }
+}
+
+/// What a front end shows of the client's error: its kind (Transmission's numbers), its
+/// text, and whether the data is missing (a disk error of that kind, not a broken disk).
+fn error_view(e: &sanstorrent_core::session::TorrentError) -> TorrentError {
+    TorrentError {
+        kind: match e.kind() {
+            TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
+            TorrentErrorKind::TrackerError => ErrorKind::TrackerError,
+            _ => ErrorKind::Local,
+        },
+        message: e.to_string(),
+        missing_files: matches!(
+            e,
+            sanstorrent_core::session::TorrentError::Disk(d) if d.is_missing_data()
+        ),
     }
 }
 
@@ -286,5 +295,32 @@ mod tests {
         assert_eq!(unix_of(now, now, 1000), 1000);
         assert_eq!(unix_of(now + s(30), now, 1000), 1030);
         assert_eq!(unix_of(now - s(40), now, 1000), 960);
+    }
+
+    #[test]
+    fn only_a_disk_error_of_missing_data_is_missing_files() {
+        use sanstorrent_core::session::TorrentError as Core;
+        use sanstorrent_core::storage::{IoOp, StorageError};
+        use std::io::{Error, ErrorKind as Io};
+        use std::sync::Arc;
+        let disk = |kind: Io, text: &str| {
+            Core::Disk(Arc::new(StorageError::io(
+                IoOp::Read,
+                "/dl/t/a",
+                Error::new(kind, text.to_owned()),
+            )))
+        };
+        for kind in [Io::NotFound, Io::UnexpectedEof] {
+            let e = error_view(&disk(kind, "gone"));
+            assert!(e.missing_files, "{kind:?}");
+            assert_eq!(e.kind, ErrorKind::Local);
+        }
+        // The text says "missing", but the disk is broken: an error, not missing files.
+        let broken = error_view(&disk(Io::PermissionDenied, "missing permission"));
+        assert!(!broken.missing_files);
+        assert_eq!(broken.kind, ErrorKind::Local);
+        let warning = error_view(&Core::TrackerWarning("No such file".into()));
+        assert!(!warning.missing_files);
+        assert_eq!(warning.kind, ErrorKind::TrackerWarning);
     }
 }

@@ -22,7 +22,7 @@ pub(super) fn state(t: &TorrentView) -> &'static str {
     if let Some(e) = &t.error
         && e.kind == ErrorKind::Local
     {
-        return if e.message.contains("missing") || e.message.contains("No such file") {
+        return if e.missing_files {
             "missingFiles"
         } else {
             "error"
@@ -502,6 +502,25 @@ mod tests {
         assert_eq!(ratio(&t), 0.0);
         (t.uploaded_ever, t.downloaded_ever, t.have_valid) = (u64::MAX / 2, 1, 0);
         assert_eq!(ratio(&t), MAX_RATIO, "capped");
+    }
+
+    #[test]
+    fn missing_files_comes_from_the_typed_error_not_its_text() {
+        let mut t = view(1, "a");
+        let error = |message: &str, missing_files| {
+            Some(crate::daemon::backend::TorrentError {
+                kind: ErrorKind::Local,
+                message: message.into(),
+                missing_files,
+            })
+        };
+        t.error = error("reading /dl/a/x: gone", true);
+        assert_eq!(state(&t), "missingFiles");
+        assert!(filter_matches("errored", &t));
+        t.error = error("reading /dl/a/x: missing permission (No such file)", false);
+        assert_eq!(state(&t), "error");
+        t.error = None;
+        assert_ne!(state(&t), "error");
     }
 
     fn seeding() -> TorrentView {
