@@ -6,6 +6,7 @@
 
 mod envelope;
 mod error;
+mod eta;
 mod names;
 mod params;
 mod session;

@@ -777,3 +777,45 @@ fn rename_path_renames_a_file_or_the_top_folder_and_refuses_hostile_names() {
     );
     assert_eq!(got["torrents"][0]["files"][0]["name"], "Uno/b.bin");
 }
+
+#[test]
+fn eta_and_eta_idle_while_seeding_follow_transmission() {
+    let (rpc, fake) = rpc();
+    let set = |rate_upload| {
+        let mut state = fake.lock();
+        let t = &mut state.torrents[1];
+        t.status = crate::daemon::backend::Status::Seeding;
+        (t.left_until_done, t.size_when_done, t.uploaded_ever) = (0, 1000, 500);
+        t.rate_upload = rate_upload;
+        t.options.seed_ratio_mode = crate::daemon::backend::LimitMode::Single;
+        t.options.seed_ratio_limit = 2.0;
+        t.options.seed_idle_mode = crate::daemon::backend::LimitMode::Single;
+        t.options.seed_idle_limit = 1;
+    };
+    let get = || {
+        let got = legacy(
+            &rpc,
+            "torrent-get",
+            json!({"ids": [2], "fields": ["eta", "etaIdle"]}),
+        );
+        (
+            got["torrents"][0]["eta"].clone(),
+            got["torrents"][0]["etaIdle"].clone(),
+        )
+    };
+    set(10);
+    assert_eq!(get(), (json!(150), json!(-1)), "1500 bytes to go at 10 B/s");
+    set(0);
+    assert_eq!(
+        get(),
+        (json!(-2), json!(0)),
+        "idle since 2023: the limit is due"
+    );
+    let got = modern(
+        &rpc,
+        "torrent_get",
+        json!({"ids": [1], "fields": ["eta", "eta_idle"]}),
+    );
+    assert_eq!(got["torrents"][0]["eta"], 12, "downloading");
+    assert_eq!(got["torrents"][0]["eta_idle"], -1);
+}

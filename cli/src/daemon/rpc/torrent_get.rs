@@ -5,9 +5,11 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use super::error::MethodError;
+use super::eta;
 use super::names::{self, Style};
 use super::params::{Params, Selector};
-use crate::daemon::backend::{Backend, Detail, PeerFrom, TorrentView};
+use crate::daemon::backend::{Backend, Detail, PeerFrom, Settings, TorrentView};
+use crate::daemon::seed_limits::SeedLimits;
 
 /// Transmission's speed unit: kB/s are 1000 bytes per second.
 pub(crate) const SPEED_K: u64 = 1000;
@@ -47,8 +49,14 @@ pub(crate) async fn run<B: Backend>(
         .into_iter()
         .filter(|v| selector.matches(v, now))
         .collect();
+    // The seeding limits that apply, for `eta` and `eta_idle`.
+    let settings = if fields.iter().any(|(f, _)| f.starts_with("eta")) {
+        Some(backend.settings().await)
+    } else {
+        None
+    };
     let value_of = |view: &TorrentView, field: &str| {
-        let v = field_value(view, field, legacy);
+        let v = field_value(view, field, legacy, settings.as_ref(), now);
         if legacy {
             names::legacy_keys(v, Style::Camel)
         } else {
@@ -189,9 +197,17 @@ pub(crate) const KNOWN: &[&str] = &[
     "webseeds_sending_to_us",
 ];
 
-/// One field of one torrent, keys in snake_case.
-fn field_value(v: &TorrentView, field: &str, legacy: bool) -> Value {
+/// One field of one torrent, keys in snake_case; `settings` (the session's, for the seeding
+/// limits of `eta` and `eta_idle`; none without them) and `now` (Unix seconds).
+fn field_value(
+    v: &TorrentView,
+    field: &str,
+    legacy: bool,
+    settings: Option<&Settings>,
+    now: u64,
+) -> Value {
     let o = &v.options;
+    let limits = || settings.map(|s| SeedLimits::of(o, s)).unwrap_or_default();
     match field {
         "activity_date" => v.activity_date.into(),
         "added_date" => v.added_date.into(),
@@ -219,11 +235,8 @@ fn field_value(v: &TorrentView, field: &str, legacy: bool) -> Value {
         "edit_date" => 0.into(),
         "error" => v.error.as_ref().map_or(0, |e| e.kind as i64).into(),
         "error_string" => v.error.as_ref().map_or("", |e| e.message.as_str()).into(),
-        "eta" => v
-            .eta
-            .map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX))
-            .into(),
-        "eta_idle" => (-1).into(),
+        "eta" => eta::eta(v, &limits()).into(),
+        "eta_idle" => eta::eta_idle(v, &limits(), now).into(),
         "file_count" => v.files.len().into(),
         "file_stats" => v
             .files
@@ -518,7 +531,11 @@ mod tests {
     fn every_known_field_has_a_value() {
         let view = crate::daemon::fake::view(1, "x");
         for field in KNOWN {
-            assert_ne!(field_value(&view, field, false), Value::Null, "{field}");
+            assert_ne!(
+                field_value(&view, field, false, None, 0),
+                Value::Null,
+                "{field}"
+            );
         }
     }
 }
