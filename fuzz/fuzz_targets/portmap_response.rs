@@ -1,0 +1,6 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    sanstorrent_core::testing::fuzz::portmap_response::portmap_response(std::time::Instant::now(), data);
+});
