@@ -11,8 +11,8 @@ use super::io::{ConnId, TorrentId};
 use super::peers::{Peer, Peers};
 use super::pipeline::PiecePipeline;
 use super::rate::{Buckets, TokenBucket};
-use super::torrent::Data;
 use super::torrent::table::Torrents;
+use super::torrent::{Data, Torrent};
 use crate::picker::{BLOCK_LEN, PeerKey, PeerRate, Picker, Received};
 use crate::pieces::BlockRef;
 
@@ -185,13 +185,25 @@ pub(crate) fn block_in(
     if !in_picker || !t.is_active() {
         return None;
     }
-    let limit = Buckets {
-        session: t.limits.honors_session_limits.then_some(limits.limit),
-        torrent: &mut t.down_bucket,
-    };
-    let d = t.data.as_mut()?;
-    let mut download = Download::of(d, limit, limits.config, limits.wire);
-    Some((id, download.block_in(now, key, block)?))
+    Some((
+        id,
+        Download::of_torrent(t, limits)?.block_in(now, key, block)?,
+    ))
+}
+
+/// A block of the web seed `key` (a peer without a connection) arrived for torrent `id`:
+/// counted, and taken as [`block_in`] takes a connection's. `None`: not wanted.
+pub(crate) fn web_block_in(
+    now: Instant,
+    id: TorrentId,
+    key: PeerKey,
+    block: BlockRef,
+    torrents: &mut Torrents,
+    limits: Limits<'_>,
+) -> Option<BlockIn> {
+    let t = torrents.get_mut(&id)?;
+    t.down.add(now, u64::from(block.length));
+    Download::of_torrent(t, limits)?.block_in(now, key, block)
 }
 
 /// Requests as many blocks from a peer as its pipeline, the disk and the download limit allow
@@ -216,14 +228,9 @@ pub(crate) fn fill(
     if !t.is_running() {
         return;
     }
-    let limit = Buckets {
-        session: t.limits.honors_session_limits.then_some(limits.limit),
-        torrent: &mut t.down_bucket,
-    };
-    let Some(d) = t.data.as_mut() else {
-        return;
-    };
-    Download::of(d, limit, limits.config, limits.wire).fill(now, peer);
+    if let Some(mut download) = Download::of_torrent(t, limits) {
+        download.fill(now, peer);
+    }
 }
 
 /// The session's download limit and settings, borrowed for one step.
@@ -234,6 +241,17 @@ pub(crate) struct Limits<'a> {
     pub(crate) config: &'a SessionConfig,
     /// The wire settings (our cap on requests in flight per connection).
     pub(crate) wire: &'a crate::wire::Config,
+}
+
+impl Limits<'_> {
+    /// The same limits, lent for a shorter step.
+    pub(crate) fn reborrow(&mut self) -> Limits<'_> {
+        Limits {
+            limit: &mut *self.limit,
+            config: self.config,
+            wire: self.wire,
+        }
+    }
 }
 
 /// One torrent's download side for one step: its picker and piece pipeline, with the
@@ -274,6 +292,17 @@ impl<'a> Download<'a> {
             config,
             max_requests_out: wire.max_requests_out,
         }
+    }
+
+    /// The download side of torrent `t` (`None`: it has no metadata yet), limited by its own
+    /// bucket and by the session's if it honours the session's limits.
+    pub(crate) fn of_torrent(t: &'a mut Torrent, limits: Limits<'a>) -> Option<Self> {
+        let limit = Buckets {
+            session: t.limits.honors_session_limits.then_some(limits.limit),
+            torrent: &mut t.down_bucket,
+        };
+        let d = t.data.as_mut()?;
+        Some(Self::of(d, limit, limits.config, limits.wire))
     }
 
     /// Requests as many blocks from `peer` as its pipeline, the disk and the download limit

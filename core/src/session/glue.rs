@@ -188,7 +188,15 @@ impl Session {
         };
         self.out.event(Event::PieceFailed { torrent: id, piece });
         self.send_cancels(now, &failed.cancels);
-        self.web_seeds_hash_failed(now, id, piece, &failed.contributors, &failed.banned);
+        let (web, mut cx) = self.web_cx();
+        web.hash_failed(
+            now,
+            id,
+            piece,
+            &failed.contributors,
+            &failed.banned,
+            &mut cx,
+        );
         self.ban_peers(now, id, &failed.banned, &PeerCloseReason::Banned);
         self.fill_all(now, id);
     }
@@ -260,21 +268,29 @@ impl Session {
         else {
             return;
         };
-        self.jobs.issue(
-            id,
-            Job::Write { block, data },
-            &mut self.torrents,
-            &mut self.out,
-        );
-        if verify_now {
-            self.jobs
-                .verify(id, block.piece, &mut self.torrents, &mut self.out);
-        }
+        self.write_block(id, block, data, verify_now);
         let (torrents, config, out) = (&self.torrents, &self.config, &mut self.out);
         self.peers
             .pause_if_unwritten_full(conn, id, torrents, config, out);
         self.send_cancels(now, &cancels);
         self.fill(now, conn);
+    }
+
+    /// A block the picker took (a peer's or a web seed's) goes to the piece pipeline as a
+    /// write; its piece is verified once complete and written.
+    pub(super) fn write_block(
+        &mut self,
+        id: TorrentId,
+        block: BlockRef,
+        data: Bytes,
+        verify: bool,
+    ) {
+        let (torrents, out) = (&mut self.torrents, &mut self.out);
+        self.jobs
+            .issue(id, Job::Write { block, data }, torrents, out);
+        if verify {
+            self.jobs.verify(id, block.piece, torrents, out);
+        }
     }
 
     /// Cancels requests the picker no longer needs.
@@ -436,7 +452,7 @@ impl Session {
             TorrentSource::Magnet(m) => m.web_seeds.clone(),
         };
         for url in web_seeds {
-            self.add_web_seed_inner(now, id, &url);
+            self.web.add(now, id, &url, || self.peers.alloc_key());
         }
         match source {
             TorrentSource::Metainfo(meta) => self.init_data(id, meta),

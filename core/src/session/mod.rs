@@ -623,7 +623,7 @@ impl Session {
         if !webseeds::usable_url(url) {
             return Err(ChangeError::WebSeedUrl(url.to_string()));
         }
-        let added = self.add_web_seed_inner(now, torrent, url);
+        let added = self.web.add(now, torrent, url, || self.peers.alloc_key());
         self.after(now);
         Ok(added)
     }
@@ -639,7 +639,7 @@ impl Session {
         self.torrents
             .get(&torrent)
             .ok_or(ChangeError::UnknownTorrent(torrent))?;
-        let removed = self.remove_web_seed_inner(torrent, url);
+        let removed = self.web.remove(torrent, url, &mut self.torrents);
         self.after(now);
         Ok(removed)
     }
