@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::edit::TorrentLimits;
 use crate::choker::ChokerConfig;
 use crate::dht;
-use crate::id::InfoHash;
+use crate::id::{InfoHash, PeerId};
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
 use crate::picker::{PickerConfig, Priority};
@@ -175,6 +175,21 @@ pub struct SessionConfig {
     /// The longest [`Session::shutdown`](super::Session::shutdown) waits for trackers and
     /// disk before it reports [`Event::ShutdownComplete`](super::Event::ShutdownComplete).
     pub shutdown_timeout: Duration,
+}
+
+impl SessionConfig {
+    /// The wire settings of a session with these settings and `peer_id`: the port to
+    /// announce, the allowed-fast count, the handshake timeout and our extensions (BEP 9,
+    /// BEP 11; messages arrive under these ids).
+    pub(crate) fn wire(&self, peer_id: PeerId) -> crate::wire::Config {
+        let mut wire = crate::wire::Config::new(peer_id);
+        wire.listen_port = (self.listen_port != 0).then_some(self.listen_port);
+        wire.allowed_fast_count = self.allowed_fast_count;
+        wire.handshake_timeout = self.handshake_timeout;
+        let _ = wire.extensions.register(crate::extensions::UT_METADATA);
+        let _ = wire.extensions.register(crate::extensions::UT_PEX);
+        wire
+    }
 }
 
 impl Default for SessionConfig {

@@ -2,55 +2,24 @@
 //!
 //! # Run loop
 //! A runtime (smol, tokio, a custom event loop, the simulator) owns one [`Session`] by `&mut`
-//! and moves bytes and time:
-//! 1. wait for one thing: inbound bytes, an accepted socket, a connect result, a disk job
-//!    completion, an HTTP response, a DNS answer, a datagram, the timer, or an application
-//!    command;
-//! 2. call the matching `handle_*` method (or `add_torrent`, `stop_torrent`, ...) with `now`;
-//! 3. drain [`Session::poll_transmit`], [`Session::poll_action`] and [`Session::poll_event`]
-//!    until each returns `None` (perform transmits and actions in the order polled);
-//! 4. arm the timer at [`Session::poll_timeout`] and call [`Session::handle_timeout`] when it
-//!    fires (extra calls are harmless).
+//! and moves bytes and time, as the [crate docs](crate) show with a whole loop: for each input
+//! (bytes, an accepted socket, a connect result, a disk job completion, an HTTP response, a
+//! DNS answer, a datagram, the timer, an application command) it calls the matching method
+//! with `now`, drains [`Session::poll_transmit`], [`Session::poll_action`] and
+//! [`Session::poll_event`] until each returns `None` (performing transmits and actions in the
+//! order polled), and arms the timer at [`Session::poll_timeout`] (an early or extra
+//! [`Session::handle_timeout`] is harmless).
 //!
-//! With [`SessionConfig::send_accounting`] on, the runtime also reports how many bytes of each
-//! connection's transmits its socket accepted ([`Session::handle_peer_sent`]); the session
-//! then stops serving a peer whose unwritten bytes reach [`SessionConfig::max_send_backlog`]
-//! and closes it if they stay there for [`SessionConfig::send_stall_timeout`]. Without it, a
-//! peer that requests blocks but never reads makes the runtime's write queue grow unbounded.
-//!
-//! The session never blocks and never does I/O: it reads no clock, opens no socket, and takes
-//! randomness only from the seed given to [`Session::new`]. The same inputs give the same
-//! outputs, which the simulation tests rely on.
-//!
-//! Ids ([`ConnId`], [`JobId`], [`RequestId`], [`TorrentId`]) are allocated by the session.
+//! With [`SessionConfig::send_accounting`] on, the runtime also reports what each socket
+//! took ([`Session::handle_peer_sent`]), which bounds the bytes waiting to be written. The
+//! session does no I/O and takes randomness only from the seed given to [`Session::new`]; it
+//! allocates every id ([`ConnId`], [`JobId`], [`RequestId`], [`TorrentId`]).
 //!
 //! # Parts
-//! Each input is handed to the part that owns it; the parts live in files of their own and
-//! take only the state they need (borrowed fields, or a small context such as `TrackerCx`):
-//! - `peers` (the connection table) with `connect` (dialling, accepting, closing),
-//!   `handshake` (which torrent an inbound connection is for; ourselves, bans, limits,
-//!   duplicates), `evict` (which connection a newcomer replaces when a limit is reached),
-//!   `penalty` (addresses refused for a while for opening useless connections) and
-//!   `receive_flow` (pausing reads while blocks wait for the disk);
-//! - `download`: availability, interest, request pipelines, blocks in, cancels; `upload`:
-//!   serving requests and read completions, the send backlog; `choke`: who we upload to;
-//! - `pipeline` and `disk`: one piece pipeline per torrent (write → verify → flush → record →
-//!   save), one description per disk job, completions through the pipeline's own steps;
-//!   `check`: the start check; `stats`; `edit`: changes while torrents run;
-//! - `torrent` (its state; `table`: the torrents, deadlines filed; `roster`: adding,
-//!   rejoining and dropping, the info-hash index; `life`: its own life steps) and `control`
-//!   (what a stop, start, recheck or removal means in each stage);
-//! - `trackers` with `announce` (the announcers' jobs and results) and `scrape`, `udp` (the
-//!   DHT), `metadata` (BEP 9), `pex` (BEP 11), `smart_ban`; `timers`: every part's
-//!   deadlines; `outputs`: the queues parts push to.
-//!
-//! What crosses parts (a connection's event may close, refill or drive other connections) is
-//! dispatched by three session files, which take the whole session, hold no state of their
-//! own and leave the decisions to the parts: `conn_glue` (a connection's events, connects,
-//! accepts, dials and closes), `glue` (consequences between a torrent's parts: choking,
-//! requests, blocks, serving, the piece pipeline's completions, adding a torrent and its
-//! metadata) and `torrent_glue` (timeouts, announcer results from `announce`, what the
-//! application asks of a torrent, stopping and shutdown).
+//! Each input is handed to the part that owns it (the connection table, the download and
+//! upload sides, the piece pipeline, the torrent table, the trackers, the DHT, web seeds,
+//! ...); the parts, and the three glue files that route what crosses them, are described in
+//! `README.md` beside this file.
 
 mod announce;
 mod check;
@@ -95,11 +64,7 @@ mod webseeds;
 #[cfg(test)]
 mod local_tests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod v2_add_tests;
-#[cfg(test)]
-mod webseed_tests;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -187,15 +152,8 @@ impl Session {
     pub fn new(config: SessionConfig, now: Instant, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
         let peer_id = PeerId::generate(&mut rng);
-        let mut wire = wire::Config::new(peer_id);
-        wire.listen_port = (config.listen_port != 0).then_some(config.listen_port);
-        wire.allowed_fast_count = config.allowed_fast_count;
-        wire.handshake_timeout = config.handshake_timeout;
-        // Our extensions (BEP 9, BEP 11); messages arrive under these ids.
-        let _ = wire.extensions.register(crate::extensions::UT_METADATA);
-        let _ = wire.extensions.register(crate::extensions::UT_PEX);
         let mut session = Self {
-            wire: Arc::new(wire),
+            wire: Arc::new(config.wire(peer_id)),
             peer_id,
             torrents: Torrents::default(),
             peers: Peers::default(),
@@ -257,16 +215,14 @@ impl Session {
 
     /// Adds addresses to a torrent's candidates (dialled as limits allow).
     pub fn add_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
-        self.add_candidates(torrent, peers, Source::User);
-        self.after(now);
+        self.step(now, |s| s.add_candidates(torrent, peers, Source::User));
     }
 
     /// Stops a torrent gracefully: `stopped` to its trackers (bounded wait), flush, save
     /// resume data, close its connections; then [`Event::TorrentStopped`]. The torrent stays
     /// in the session, its verified pieces known; [`Session::start_torrent`] starts it again.
     pub fn stop_torrent(&mut self, now: Instant, torrent: TorrentId) {
-        self.stop_inner(now, torrent);
-        self.after(now);
+        self.step(now, |s| s.stop_inner(now, torrent));
     }
 
     /// Starts a stopped torrent again from the pieces it verified (no check): it reopens its
@@ -276,9 +232,7 @@ impl Session {
     /// [`stopped`](TorrentOptions::stopped)), it runs after the check. A running torrent is
     /// left as it is.
     pub fn start_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
-        let result = self.start_inner(now, torrent);
-        self.after(now);
-        result
+        self.step(now, |s| s.start_inner(now, torrent))
     }
 
     /// Checks a torrent's data again: every piece of the files that exist is hashed
@@ -290,18 +244,14 @@ impl Session {
         now: Instant,
         torrent: TorrentId,
     ) -> Result<(), ControlError> {
-        let result = self.recheck_inner(now, torrent);
-        self.after(now);
-        result
+        self.step(now, |s| s.recheck_inner(now, torrent))
     }
 
     /// Announces a running torrent to its trackers now, outside the schedule, but never
     /// before the last answer's minimum interval (floored by
     /// [`AnnouncerConfig`](crate::tracker::AnnouncerConfig)), so it cannot flood a tracker.
     pub fn reannounce(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
-        let result = self.reannounce_inner(now, torrent);
-        self.after(now);
-        result
+        self.step(now, |s| s.reannounce_inner(now, torrent))
     }
 
     /// Removes a torrent from the session: it stops (`stopped` announced, connections
@@ -309,24 +259,19 @@ impl Session {
     /// [`Event::TorrentStopped`] and [`Event::TorrentRemoved`] follow and its id is gone. Its
     /// files are untouched: a runtime deletes them (and the resume data) if asked.
     pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
-        let result = self.remove_inner(now, torrent);
-        self.after(now);
-        result
+        self.step(now, |s| s.remove_inner(now, torrent))
     }
 
     /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits
     /// [`Event::ShutdownComplete`] (at the latest after `shutdown_timeout`).
     pub fn shutdown(&mut self, now: Instant) {
-        self.begin_shutdown(now);
-        self.after(now);
+        self.step(now, |s| s.begin_shutdown(now));
     }
 
     /// A socket was accepted from `remote`. `Some(id)`: feed its bytes with that id; `None`:
     /// refused (limits, shutdown), close the socket.
     pub fn handle_accept(&mut self, now: Instant, remote: SocketAddr) -> Option<ConnId> {
-        let id = self.accept(now, remote);
-        self.after(now);
-        id
+        self.step(now, |s| s.accept(now, remote))
     }
 
     /// The result of an [`Action::Connect`].
@@ -336,16 +281,14 @@ impl Session {
         conn: ConnId,
         result: Result<(), std::io::ErrorKind>,
     ) {
-        self.connected(now, conn, result);
-        self.after(now);
+        self.step(now, |s| s.connected(now, conn, result));
     }
 
     /// Bytes read from a connection's socket. Owned, so blocks go on to the disk as slices of
     /// the runtime's read buffer, never copied: read into a `BytesMut` and hand over what was
     /// read with `split_to` (see [`Connection::handle_input_buf`](crate::wire::Connection)).
     pub fn handle_peer_data(&mut self, now: Instant, conn: ConnId, data: bytes::BytesMut) {
-        self.peer_data(now, conn, data);
-        self.after(now);
+        self.step(now, |s| s.peer_data(now, conn, data));
     }
 
     /// The runtime wrote `bytes` of a connection's transmits to its socket (the kernel took
@@ -353,26 +296,22 @@ impl Session {
     /// [`SessionConfig::send_accounting`] on (otherwise it does nothing). This bounds what
     /// waits in the runtime's write queue: see [`SessionConfig::max_send_backlog`].
     pub fn handle_peer_sent(&mut self, now: Instant, conn: ConnId, bytes: usize) {
-        self.peer_sent(now, conn, bytes);
-        self.after(now);
+        self.step(now, |s| s.peer_sent(now, conn, bytes));
     }
 
     /// A connection's socket reached end of stream or failed.
     pub fn handle_peer_closed(&mut self, now: Instant, conn: ConnId) {
-        self.socket_closed(now, conn);
-        self.after(now);
+        self.step(now, |s| s.socket_closed(now, conn));
     }
 
     /// A datagram on the session's UDP socket (DHT or UDP tracker).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.datagram(now, from, data);
-        self.after(now);
+        self.step(now, |s| s.datagram(now, from, data));
     }
 
     /// A datagram on the runtime's local discovery socket (see [`crate::lsd`]).
     pub fn handle_local_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.local_datagram(now, from, data);
-        self.after(now);
+        self.step(now, |s| s.local_datagram(now, from, data));
     }
 
     /// The response to an [`Action::HttpRequest`].
@@ -382,8 +321,7 @@ impl Session {
         id: RequestId,
         result: Result<HttpResponse, TrackerError>,
     ) {
-        self.http_response(now, id, result);
-        self.after(now);
+        self.step(now, |s| s.http_response(now, id, result));
     }
 
     /// The answer to an [`Action::Resolve`].
@@ -393,21 +331,18 @@ impl Session {
         id: RequestId,
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     ) {
-        self.resolved(now, id, result);
-        self.after(now);
+        self.step(now, |s| s.resolved(now, id, result));
     }
 
     /// The result of an [`Action::Disk`] job.
     pub fn handle_completion(&mut self, now: Instant, done: Completion) {
-        self.completion(now, done);
-        self.after(now);
+        self.step(now, |s| s.completion(now, done));
     }
 
     /// The instant from [`Session::poll_timeout`] passed (or any time: extra calls do
     /// nothing).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.timeout(now);
-        self.after(now);
+        self.step(now, |s| s.timeout(now));
     }
 
     /// The next bytes to send. Poll after every `handle_*` call until `None`.
@@ -668,8 +603,7 @@ impl Session {
     /// Starts or stops the DHT node (its state is saved when it stops). Public torrents look
     /// peers up on it while it runs.
     pub fn set_dht(&mut self, now: Instant, on: bool) {
-        self.switch_dht(now, on);
-        self.after(now);
+        self.step(now, |s| s.switch_dht(now, on));
     }
 
     /// Turns peer exchange (BEP 11) on or off for every public torrent: while off, no
@@ -699,6 +633,13 @@ impl Session {
     pub fn set_gateway(&mut self, now: Instant, gateway: Ipv4Addr, local: Ipv4Addr, udp_port: u16) {
         self.portmap = portmap::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
         self.after(now);
+    }
+
+    /// Runs an entry point's `step`, then the work common to every entry point.
+    fn step<T>(&mut self, now: Instant, step: impl FnOnce(&mut Self) -> T) -> T {
+        let out = step(self);
+        self.after(now);
+        out
     }
 
     /// Work common to every entry point: dial what limits allow, finish stops and shutdown.

@@ -358,7 +358,7 @@ fn a_silent_server_times_out_and_its_blocks_are_freed() {
     r.drive();
     let asked = r.requests.len();
     assert!(asked > 0);
-    r.later(super::webseeds::RUN_TIMEOUT);
+    r.later(super::RUN_TIMEOUT);
     r.drive();
     assert!(
         r.failures()

@@ -36,6 +36,10 @@ pub(crate) use runs::Delivery;
 pub(crate) use runs::RUN_TIMEOUT;
 use runs::{Pending, Run};
 
+#[cfg(test)]
+#[path = "../webseed_tests.rs"]
+mod tests;
+
 /// Whether `url` can be a web seed: an `http` or `https` URL this client parses.
 pub(crate) fn usable_url(url: &str) -> bool {
     TrackerUrl::parse(url.trim()).is_ok_and(|u| {

@@ -1,1 +1,0 @@
-//! Unit tests of the session (limits, self-connections, back-pressure, shutdown).
