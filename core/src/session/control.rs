@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use super::SessionConfig;
 use super::io::TorrentId;
+use super::torrent::table::Unknown;
 use super::torrent::{AfterStop, Stage, Torrent};
 use crate::id::InfoHash;
 
@@ -47,6 +48,12 @@ impl fmt::Display for ControlError {
 }
 
 impl std::error::Error for ControlError {}
+
+impl From<Unknown> for ControlError {
+    fn from(Unknown(id): Unknown) -> Self {
+        Self::UnknownTorrent(id)
+    }
+}
 
 /// What the session does for a start the torrent accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::SessionConfig;
 use super::io::TorrentId;
 use super::torrent::Torrent;
+use super::torrent::table::Unknown;
 use super::trackers::make_announcer;
 use crate::picker::{PickerError, Priority};
 use crate::rng::Rng;
@@ -59,6 +60,12 @@ impl fmt::Display for ChangeError {
 }
 
 impl std::error::Error for ChangeError {}
+
+impl From<Unknown> for ChangeError {
+    fn from(Unknown(id): Unknown) -> Self {
+        Self::UnknownTorrent(id)
+    }
+}
 
 /// An edit to a torrent's trackers ([`Session::edit_trackers`](super::Session::edit_trackers)).
 /// Trackers are named by the id [`TrackerInfo`] shows: stable while the session runs, never

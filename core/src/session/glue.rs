@@ -500,9 +500,7 @@ impl Session {
         id: TorrentId,
         meta: Arc<Metainfo>,
     ) -> Result<(), MetadataError> {
-        let t = self.torrents.get(&id);
-        t.ok_or(MetadataError::UnknownTorrent(id))?
-            .accepts_metadata(&meta)?;
+        self.torrents.known(id)?.accepts_metadata(&meta)?;
         if meta.info_hashes().is_v2_only() {
             return Err(MetadataError::V2OnlyNotSupported);
         }
@@ -544,9 +542,11 @@ impl Session {
         id: TorrentId,
         priorities: Vec<Priority>,
     ) -> Result<(), ChangeError> {
-        let t = self.torrents.get_mut(&id);
-        let t = t.ok_or(ChangeError::UnknownTorrent(id))?;
-        match t.set_file_priorities(priorities)? {
+        match self
+            .torrents
+            .known_mut(id)?
+            .set_file_priorities(priorities)?
+        {
             None => return Ok(()),
             Some(NewPriorities::Finished { create }) => {
                 if !create.is_empty() {

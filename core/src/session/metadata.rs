@@ -21,6 +21,7 @@ use super::peers::Peers;
 use super::smart_ban::{self, DepartedPeer};
 use super::torrent::Torrent;
 use super::torrent::table::Torrents;
+use super::torrent::table::Unknown;
 use crate::extensions::{FetchEvent, MetadataFault, MetadataMessage, UT_METADATA};
 use crate::metainfo::Metainfo;
 use crate::wire::ExtendedHandshake;
@@ -51,6 +52,12 @@ impl fmt::Display for MetadataError {
 }
 
 impl std::error::Error for MetadataError {}
+
+impl From<Unknown> for MetadataError {
+    fn from(Unknown(id): Unknown) -> Self {
+        Self::UnknownTorrent(id)
+    }
+}
 
 /// A peer's extended handshake: a magnet torrent's fetcher learns whether (and what size of)
 /// metadata it offers. Returns the torrent whose fetcher to pump.

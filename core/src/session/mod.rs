@@ -451,9 +451,7 @@ impl Session {
         torrent: TorrentId,
         sequential: bool,
     ) -> Result<(), ChangeError> {
-        let t = self.torrents.get_mut(&torrent);
-        t.ok_or(ChangeError::UnknownTorrent(torrent))?
-            .set_sequential(sequential);
+        self.torrents.known_mut(torrent)?.set_sequential(sequential);
         self.fill_all(now, torrent);
         self.after(now);
         Ok(())
@@ -474,9 +472,8 @@ impl Session {
         reader: u64,
         pieces: &[(u32, Instant)],
     ) -> Result<(), ChangeError> {
-        let t = self.torrents.get_mut(&torrent);
-        t.ok_or(ChangeError::UnknownTorrent(torrent))?
-            .set_piece_deadlines(torrent, reader, pieces)?;
+        let t = self.torrents.known_mut(torrent)?;
+        t.set_piece_deadlines(torrent, reader, pieces)?;
         if !pieces.is_empty() {
             self.fill_all(now, torrent);
         }
@@ -492,10 +489,7 @@ impl Session {
         torrent: TorrentId,
         on: bool,
     ) -> Result<(), ChangeError> {
-        let t = self.torrents.get_mut(&torrent);
-        let priorities = t
-            .ok_or(ChangeError::UnknownTorrent(torrent))?
-            .set_first_last_pieces(on);
+        let priorities = self.torrents.known_mut(torrent)?.set_first_last_pieces(on);
         self.set_file_priorities(now, torrent, priorities)
     }
 
@@ -520,9 +514,7 @@ impl Session {
         torrent: TorrentId,
         limits: TorrentLimits,
     ) -> Result<(), ChangeError> {
-        let t = self.torrents.get_mut(&torrent);
-        t.ok_or(ChangeError::UnknownTorrent(torrent))?
-            .set_limits(now, limits);
+        self.torrents.known_mut(torrent)?.set_limits(now, limits);
         self.resume_transfers(now, torrent);
         self.after(now);
         Ok(())
@@ -552,9 +544,7 @@ impl Session {
         torrent: TorrentId,
         url: &str,
     ) -> Result<bool, ChangeError> {
-        self.torrents
-            .get(&torrent)
-            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        self.torrents.known(torrent)?;
         if !webseeds::usable_url(url) {
             return Err(ChangeError::WebSeedUrl(url.to_string()));
         }
@@ -571,9 +561,7 @@ impl Session {
         torrent: TorrentId,
         url: &str,
     ) -> Result<bool, ChangeError> {
-        self.torrents
-            .get(&torrent)
-            .ok_or(ChangeError::UnknownTorrent(torrent))?;
+        self.torrents.known(torrent)?;
         let removed = self.web.remove(torrent, url, &mut self.torrents);
         self.after(now);
         Ok(removed)

@@ -191,8 +191,7 @@ impl Session {
         if self.shutting_down {
             return Err(ControlError::ShuttingDown);
         }
-        let t = self.torrents.get_mut(&id);
-        match t.ok_or(ControlError::UnknownTorrent(id))?.ask_start(id)? {
+        match self.torrents.known_mut(id)?.ask_start(id)? {
             Start::Now => self.restart(now, id),
             Start::Later => Ok(()),
         }
@@ -207,8 +206,7 @@ impl Session {
         if self.shutting_down {
             return Err(ControlError::ShuttingDown);
         }
-        let t = self.torrents.get_mut(&id);
-        match t.ok_or(ControlError::UnknownTorrent(id))?.ask_recheck(id)? {
+        match self.torrents.known_mut(id)?.ask_recheck(id)? {
             Recheck::Later => Ok(()),
             Recheck::StopFirst => {
                 self.begin_stop(now, id);
@@ -224,10 +222,7 @@ impl Session {
         now: Instant,
         id: TorrentId,
     ) -> Result<(), ControlError> {
-        let t = self.torrents.get_mut(&id);
-        if t.ok_or(ControlError::UnknownTorrent(id))?
-            .ask_reannounce(now)
-        {
+        if self.torrents.known_mut(id)?.ask_reannounce(now) {
             self.pump_announcer(now, id);
         }
         Ok(())
@@ -235,8 +230,7 @@ impl Session {
 
     /// See [`Session::remove_torrent`].
     pub(super) fn remove_inner(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
-        let t = self.torrents.get_mut(&id);
-        match t.ok_or(ControlError::UnknownTorrent(id))?.ask_remove(id)? {
+        match self.torrents.known_mut(id)?.ask_remove(id)? {
             Remove::Now => self.torrents.forget(id, &mut self.out),
             Remove::Later => {}
             Remove::Stop => self.begin_stop(now, id),
@@ -321,13 +315,9 @@ impl Session {
         id: TorrentId,
         edit: &TrackerEdit,
     ) -> Result<(), ChangeError> {
-        let t = self.torrents.get_mut(&id);
-        t.ok_or(ChangeError::UnknownTorrent(id))?.edit_trackers(
-            now,
-            edit,
-            &self.config,
-            &mut self.rng,
-        )?;
+        self.torrents
+            .known_mut(id)?
+            .edit_trackers(now, edit, &self.config, &mut self.rng)?;
         self.pump_announcer(now, id);
         Ok(())
     }

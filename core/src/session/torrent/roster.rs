@@ -64,10 +64,7 @@ impl Torrents {
         id: TorrentId,
         config: &SessionConfig,
     ) -> Result<(), ControlError> {
-        let info_hash = self
-            .get(&id)
-            .ok_or(ControlError::UnknownTorrent(id))?
-            .info_hash;
+        let info_hash = self.known(id)?.info_hash;
         match self.by_hash.get(&info_hash) {
             Some(&other) if other != id => return Err(ControlError::Duplicate(info_hash)),
             _ => {}

@@ -29,7 +29,22 @@ pub(crate) struct Torrents {
     pub(super) last_id: u32,
 }
 
+/// No torrent has this id: what every command naming a torrent answers then (each command's
+/// error type takes it as its `UnknownTorrent`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unknown(pub(crate) TorrentId);
+
 impl Torrents {
+    /// Torrent `id`, or [`Unknown`].
+    pub(crate) fn known(&self, id: TorrentId) -> Result<&Torrent, Unknown> {
+        self.get(&id).ok_or(Unknown(id))
+    }
+
+    /// Torrent `id` to change (see [`Torrents::get_mut`]), or [`Unknown`].
+    pub(crate) fn known_mut(&mut self, id: TorrentId) -> Result<&mut Torrent, Unknown> {
+        self.get_mut(&id).ok_or(Unknown(id))
+    }
+
     /// Adds a torrent.
     pub(crate) fn insert(&mut self, id: TorrentId, mut torrent: Torrent) {
         torrent.timer_dirty = true;
