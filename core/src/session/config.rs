@@ -175,6 +175,11 @@ pub struct SessionConfig {
     /// The longest [`Session::shutdown`](super::Session::shutdown) waits for trackers and
     /// disk before it reports [`Event::ShutdownComplete`](super::Event::ShutdownComplete).
     pub shutdown_timeout: Duration,
+    /// Which transports peer connections use (uTP needs the runtime to feed the UDP
+    /// socket's datagrams to [`Session::handle_datagram`](super::Session::handle_datagram)).
+    pub transport: Transport,
+    /// With [`Transport::Both`], a uTP dial still unanswered after this falls back to TCP.
+    pub utp_fallback: Duration,
 }
 
 impl SessionConfig {
@@ -243,7 +248,31 @@ impl Default for SessionConfig {
             resume_save_interval: Duration::from_secs(60),
             stats_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
+            transport: Transport::Tcp,
+            utp_fallback: Duration::from_secs(1),
         }
+    }
+}
+
+/// Which transports carry peer connections ([`SessionConfig::transport`]). The session sees
+/// a byte stream either way: the handshake, encryption, rate limits and the choker treat
+/// both alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// TCP only: no uTP connection is opened or accepted.
+    #[default]
+    Tcp,
+    /// Dial over uTP only (BEP 29); inbound connections are accepted over both.
+    Utp,
+    /// Dial over uTP first and fall back to TCP when uTP gets no answer within
+    /// [`SessionConfig::utp_fallback`] (or is refused); accept both.
+    Both,
+}
+
+impl Transport {
+    /// Whether uTP connections are dialled and accepted.
+    pub fn utp(self) -> bool {
+        self != Self::Tcp
     }
 }
 

@@ -21,6 +21,7 @@ use super::handshake::{Established, Inbound};
 use super::io::{Action, ConnId, TorrentId};
 use super::metadata::Handled;
 use super::peers::Peer;
+use super::streams::StreamInput;
 use super::{download, metadata, pex, upload};
 use crate::extensions::{FetchEvent, UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
@@ -99,6 +100,29 @@ impl Session {
             // completes.
             _ => {}
         }
+    }
+
+    /// Routes the outputs for uTP connections to them and feeds what they report back, as a
+    /// runtime does for TCP (see [`Streams`](super::streams::Streams)); then their datagrams
+    /// go out.
+    pub(super) fn pump_streams(&mut self, now: Instant) {
+        loop {
+            self.streams.route(now, &mut self.out, &self.config);
+            let Some(input) = self.streams.next_input(now, &mut self.out, &self.config) else {
+                break;
+            };
+            match input {
+                StreamInput::Connected(conn, result) => self.connected(now, conn, result),
+                StreamInput::Data(conn, data) => self.peer_data(now, conn, data),
+                StreamInput::Sent(conn, bytes) => self.peer_sent(now, conn, bytes),
+                StreamInput::Closed(conn) => self.socket_closed(now, conn),
+                StreamInput::Accepted(utp, remote) => match self.accept(now, remote) {
+                    Some(conn) => self.streams.bind(conn, utp, remote),
+                    None => self.streams.refuse(now, utp),
+                },
+            }
+        }
+        self.streams.transmit(now, &mut self.out);
     }
 
     /// Raw bytes of a connection (see [`Peers::raw_input`](super::peers::Peers::raw_input)),

@@ -52,6 +52,7 @@ mod scrape;
 mod smart_ban;
 mod snapshot;
 mod stats;
+mod streams;
 pub(crate) mod testing;
 mod timers;
 mod torrent;
@@ -77,7 +78,7 @@ pub use crate::picker::{
     MAX_DEADLINE_READERS, MAX_DEADLINES_PER_READER, PickerConfig, PickerError, Priority,
 };
 pub use config::{
-    AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource,
+    AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource, Transport,
     V2_ONLY_MESSAGE,
 };
 pub use control::ControlError;
@@ -112,6 +113,10 @@ use timers::TimerTable;
 use torrent::candidates::Source;
 use trackers::Trackers;
 
+/// Mixed into the session's seed for its uTP socket (which keeps the session's own random
+/// draws as they were without uTP).
+const UTP_SEED: u64 = 0x7574_7020_6964_7321;
+
 /// The BitTorrent session: several torrents, their peer connections, trackers and the DHT.
 /// See the [module docs](self) for the run loop.
 #[derive(Debug)]
@@ -144,6 +149,8 @@ pub struct Session {
     lsd: Option<Lsd>,
     /// Port mapping on the gateway, once the runtime named it.
     portmap: Option<PortMapper>,
+    /// The peer connections over uTP.
+    streams: streams::Streams,
 }
 
 impl Session {
@@ -171,6 +178,7 @@ impl Session {
             web: webseeds::WebSeeds::default(),
             lsd: None,
             portmap: None,
+            streams: streams::Streams::new(&config, now, seed ^ UTP_SEED),
             config,
             rng,
         };
@@ -382,6 +390,7 @@ impl Session {
             self.web.next_deadline(self.now),
             self.lsd.as_ref().and_then(Lsd::poll_timeout),
             self.portmap.as_ref().and_then(PortMapper::poll_timeout),
+            self.streams.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -633,9 +642,11 @@ impl Session {
     /// Work common to every entry point: dial what limits allow, finish stops and shutdown.
     fn after(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        self.pump_streams(now);
         self.dial(now);
         self.pump_web_seeds(now);
         self.progress_stops(now);
+        self.pump_streams(now);
         self.peers.refresh_deadlines(&self.torrents, &self.config);
         let dht = self.dht.is_some();
         self.torrents.refresh_deadlines(self.now, dht);

@@ -44,8 +44,40 @@ impl Outputs {
         self.actions.pop_front()
     }
 
+    /// Takes out the queued transmits `take` claims, in order; the rest stay queued.
+    pub(crate) fn take_transmits(&mut self, take: impl FnMut(&Transmit) -> bool) -> Vec<Transmit> {
+        take_where(&mut self.transmits, take)
+    }
+
+    /// The queued actions, oldest first.
+    pub(crate) fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter()
+    }
+
+    /// Takes out the queued actions `take` claims, in order; the rest stay queued.
+    pub(crate) fn take_actions(&mut self, take: impl FnMut(&Action) -> bool) -> Vec<Action> {
+        take_where(&mut self.actions, take)
+    }
+
     /// The oldest event.
     pub(crate) fn pop_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
+}
+
+fn take_where<T>(queue: &mut VecDeque<T>, mut take: impl FnMut(&T) -> bool) -> Vec<T> {
+    if !queue.iter().any(&mut take) {
+        return Vec::new();
+    }
+    let mut taken = Vec::new();
+    let mut kept = VecDeque::with_capacity(queue.len());
+    for item in queue.drain(..) {
+        if take(&item) {
+            taken.push(item);
+        } else {
+            kept.push_back(item);
+        }
+    }
+    *queue = kept;
+    taken
 }

@@ -31,6 +31,7 @@ impl Session {
     /// Fires everything due at `now`.
     pub(super) fn timeout(&mut self, now: Instant) {
         self.now = now;
+        self.streams.handle_timeout(now, &mut self.out);
         self.peers.hold_paused_clocks(now, &mut self.torrents);
         // The connections' wire timers, in id order, each checked when its turn comes.
         let mut last: Option<ConnId> = None;
@@ -355,12 +356,16 @@ impl Session {
         }
     }
 
-    /// A datagram on the session's UDP socket: the DHT's or a UDP tracker's.
+    /// A datagram on the session's UDP socket: the gateway's (port mapping), a uTP
+    /// connection's, the DHT's or a UDP tracker's (uTP's first byte is a type and version 1,
+    /// KRPC's `d`, a tracker's 0).
     pub(super) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         if let Some(mapper) = self.portmap.as_mut()
             && from == mapper.gateway()
         {
             portmap::datagram(mapper, now, from, data, &mut self.out);
+        } else if self.streams.handle_datagram(now, from, data, &self.config) {
+            // A uTP connection's (its answers go out with the session's transmits).
         } else if crate::dht::looks_like_krpc(data) {
             if let Some(dht) = self.dht.as_mut() {
                 dht.handle_datagram(now, from, data);
