@@ -113,7 +113,7 @@ pub enum PacketError {
     ExtensionTruncated,
     /// More than [`MAX_EXTENSIONS`] extensions.
     TooManyExtensions,
-    /// A selective ACK of length zero or not a multiple of four.
+    /// A selective ACK of length zero.
     SackLength(u8),
 }
 
@@ -171,7 +171,9 @@ impl<'a> Packet<'a> {
                 return Err(PacketError::ExtensionTruncated);
             };
             if next == EXT_SELECTIVE_ACK {
-                if len == 0 || len % 4 != 0 {
+                // BEP 29 asks for multiples of four bytes, but libtorrent sends as many bytes
+                // as its reorder buffer spans (one, for up to eight packets).
+                if len == 0 {
                     return Err(PacketError::SackLength(len));
                 }
                 sack = Some(SelectiveAck::new(body));
@@ -314,13 +316,6 @@ mod tests {
             (
                 with(&|b| {
                     b[1] = 1;
-                    b.extend_from_slice(&[0, 3, 1, 2, 3]);
-                }),
-                PacketError::SackLength(3),
-            ),
-            (
-                with(&|b| {
-                    b[1] = 1;
                     b.extend_from_slice(&[0, 0]);
                 }),
                 PacketError::SackLength(0),
@@ -341,5 +336,17 @@ mod tests {
             assert!(!err.to_string().is_empty());
         }
         assert!(!looks_like_utp(b"d1:ad2:id20:"));
+    }
+
+    #[test]
+    fn takes_a_selective_ack_of_any_length_as_libtorrent_sends() {
+        let mut bytes = header(PacketType::Data).encode(None, b"have");
+        bytes[1] = 1;
+        bytes.splice(HEADER_LEN..HEADER_LEN, [0, 1, 0b101]);
+        let p = Packet::parse(&bytes).unwrap();
+        assert_eq!(p.payload, b"have");
+        let sack = p.sack.unwrap();
+        let acked: Vec<Seq> = sack.acked(Seq(7)).collect();
+        assert_eq!(acked, [Seq(9), Seq(11)]);
     }
 }
