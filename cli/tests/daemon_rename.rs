@@ -12,7 +12,7 @@ mod interop_support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Scratch, create_torrent, field, run, start_daemon, test_python};
+use common::{Scratch, create_torrent, curl_text, field, rpc_text, run, start_daemon, test_python};
 use interop_support::{Data, bounded, lt_addr, lt_seeder};
 use sanstorrent_tests::interop::WorkDir;
 
@@ -155,41 +155,9 @@ fn python_clients_rename_files_and_folders_while_it_downloads() {
     });
 }
 
-/// `curl -s` with `args`: (HTTP status, head and body).
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-i", "--max-time", "60"])
-        .args(args)
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
-
-/// A Transmission RPC call (the session-id handshake first); the answer's text.
-fn rpc(port: u16, body: &str) -> String {
-    let url = format!("http://127.0.0.1:{port}/transmission/rpc");
-    let (_, head) = curl(&["-X", "POST", "-d", body, &url]);
-    let id = head
-        .lines()
-        .find_map(|l| l.strip_prefix("x-transmission-session-id: "))
-        .expect("a session id")
-        .trim()
-        .to_owned();
-    let session = format!("X-Transmission-Session-Id: {id}");
-    let (status, text) = curl(&["-X", "POST", "-H", &session, "-d", body, &url]);
-    assert_eq!(status, 200, "{text}");
-    text
-}
-
 /// Torrent 1's `percentDone` and `status` (as the RPC's JSON text).
 fn progress(port: u16) -> String {
-    rpc(
+    rpc_text(
         port,
         r#"{"method":"torrent-get","arguments":{"ids":[1],"fields":["percentDone","status","files"]}}"#,
     )
@@ -219,12 +187,12 @@ fn renamed_files_of_a_seeding_torrent_verify_in_place_and_survive_a_restart() {
         let dl = w.join("dl");
         let (daemon, port) = start_daemon(&w, &dl, &[]);
         let add = format!(r#"{{"method":"torrent-add","arguments":{{"filename":"{torrent}"}}}}"#);
-        assert!(rpc(port, &add).contains("success"));
+        assert!(rpc_text(port, &add).contains("success"));
         let seeding = |t: &str| t.contains(r#""percentDone":1"#) && t.contains(r#""status":6"#);
         wait_for(port, "seeding what it found", seeding);
 
         // Transmission's rename of a file (raw JSON), then qBittorrent's of a folder (a form).
-        let answer = rpc(
+        let answer = rpc_text(
             port,
             r#"{"method":"torrent-rename-path","arguments":{"ids":[1],"path":"share/a.bin","name":"A.bin"},"tag":7}"#,
         );
@@ -240,9 +208,9 @@ fn renamed_files_of_a_seeding_torrent_verify_in_place_and_survive_a_restart() {
         let hash = field(&info, "info-hash").to_owned();
         let qbit = format!("http://127.0.0.1:{port}/api/v2/torrents/renameFolder");
         let form = format!("hash={hash}&oldPath=share%2Fsub&newPath=share%2Fsubs%20new");
-        let (status, text) = curl(&["-d", &form, &qbit]);
+        let (status, text) = curl_text(&["-d", &form, &qbit]);
         assert_eq!(status, 200, "{text}");
-        let (status, text) = curl(&[
+        let (status, text) = curl_text(&[
             "-d",
             &format!("hash={hash}&oldPath=share%2FA.bin&newPath=..%2F..%2Fescape"),
             &qbit.replace("renameFolder", "renameFile"),
@@ -259,7 +227,7 @@ fn renamed_files_of_a_seeding_torrent_verify_in_place_and_survive_a_restart() {
         wait_for(port, "seeding again", seeding);
         // A check reads the data from the new paths: all of it is there.
         assert!(
-            rpc(
+            rpc_text(
                 port,
                 r#"{"method":"torrent-verify","arguments":{"ids":[1]}}"#
             )

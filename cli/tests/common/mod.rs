@@ -276,3 +276,38 @@ pub fn remote(port: u16, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// `curl -s -i` with `args`: (HTTP status, head and body as text).
+pub fn curl_text(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A Transmission RPC call with `body` on the daemon at `port` (the session-id handshake
+/// first); the answer as text, after checking it is HTTP 200.
+pub fn rpc_text(port: u16, body: &str) -> String {
+    let url = format!("http://127.0.0.1:{port}/transmission/rpc");
+    let (_, head) = curl_text(&["-X", "POST", "-d", body, &url]);
+    let id = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-transmission-session-id")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("a session id");
+    let session = format!("X-Transmission-Session-Id: {id}");
+    let (status, text) = curl_text(&["-X", "POST", "-H", &session, "-d", body, &url]);
+    assert_eq!(status, 200, "{text}");
+    text
+}
