@@ -249,9 +249,14 @@ pub(crate) struct CreateArgs {
     /// A tracker URL (repeatable; each one is its own tier).
     #[arg(short = 't', value_name = "TRACKER_URL", required = true)]
     pub(crate) trackers: Vec<String>,
-    /// Piece length in bytes: a multiple of 16384 (default: chosen by total size).
+    /// Piece length in bytes: a multiple of 16384, a power of two for v2 and hybrid
+    /// (default: chosen by total size).
     #[arg(long, value_name = "BYTES")]
     pub(crate) piece_length: Option<u32>,
+    /// Which BitTorrent versions the torrent carries: v1, v2 (BEP 52) or hybrid (both, read
+    /// by v1 and v2 clients alike).
+    #[arg(long, value_enum, default_value_t = CreateFormat::Hybrid)]
+    pub(crate) format: CreateFormat,
     /// Mark the torrent private (BEP 27: no DHT, no PEX).
     #[arg(long)]
     pub(crate) private: bool,
@@ -264,6 +269,27 @@ pub(crate) struct CreateArgs {
     /// Where to write the .torrent.
     #[arg(short = 'o', value_name = "FILE.torrent", required = true)]
     pub(crate) output: PathBuf,
+}
+
+/// `create --format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CreateFormat {
+    /// BitTorrent v1 only (SHA-1 pieces).
+    V1,
+    /// BitTorrent v2 only (SHA-256 merkle trees, BEP 52).
+    V2,
+    /// Both halves, describing the same files (BEP 52 hybrid, with BEP 47 padding files).
+    Hybrid,
+}
+
+impl From<CreateFormat> for sanstorrent_core::create::TorrentFormat {
+    fn from(format: CreateFormat) -> Self {
+        match format {
+            CreateFormat::V1 => Self::V1,
+            CreateFormat::V2 => Self::V2,
+            CreateFormat::Hybrid => Self::Hybrid,
+        }
+    }
 }
 
 /// `sanstorrent info`

@@ -1,16 +1,20 @@
 //! `sanstorrent create`: walk a file or directory, hash it on every core, write the .torrent.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use sanstorrent_core::create::TorrentBuilder;
+use sanstorrent_core::create::{TorrentBuilder, TorrentFormat};
+use sanstorrent_core::id::sha1_digest;
+use sanstorrent_core::layout::Layout;
+use sanstorrent_core::merkle::{Hash, V2Piece};
 use sanstorrent_core::metainfo::{Metainfo, RelativePath};
 
 use crate::args::CreateArgs;
 use crate::fmt::size;
-use crate::hash::hash_pieces;
+use crate::hash::digest_pieces;
 
 /// Most files a directory may hold (a guard against walking something huge by mistake).
 const MAX_FILES: usize = 1_000_000;
@@ -21,21 +25,26 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
     let root = &args.path;
     let meta = fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let name = torrent_name(root)?;
-    let (builder, paths) = if meta.is_file() {
+    let (builder, mut paths) = if meta.is_file() {
         let b = TorrentBuilder::single_file(&name, meta.len())
             .map_err(|e| format!("{}: {e}", root.display()))?;
-        (b, vec![root.clone()])
+        (b, HashMap::from([(None, root.clone())]))
     } else {
         let mut found = Vec::new();
         walk(root, &mut Vec::new(), &mut found)?;
         found.sort_by(|a, b| a.0.cmp(&b.0));
-        let paths = found.iter().map(|(_, p, _)| p.clone()).collect();
+        let paths = found
+            .iter()
+            .map(|(rel, p, _)| (Some(rel.clone()), p.clone()))
+            .collect();
         let files = found.into_iter().map(|(rel, _, len)| (rel, len)).collect();
         let b = TorrentBuilder::multi_file(&name, files)
             .map_err(|e| format!("{}: {e}", root.display()))?;
         (b, paths)
     };
+    let format = TorrentFormat::from(args.format);
     let mut builder = builder
+        .format(format)
         .private(args.private)
         .created_by(format!("sanstorrent/{}", env!("CARGO_PKG_VERSION")));
     for url in &args.trackers {
@@ -54,16 +63,31 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
         builder = builder.creation_date(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
     }
     let layout = builder.layout().map_err(|e| e.to_string())?;
-    let files = paths
+    // The builder's files in its order (v2 sorts them), then the layout's (padding: None).
+    let opened = builder
+        .files()
         .iter()
-        .map(|p| File::open(p).map_err(|e| format!("{}: {e}", p.display())))
+        .map(|(rel, _)| {
+            let p = paths
+                .remove(rel)
+                .ok_or("a file went missing from the list")?;
+            File::open(&p).map_err(|e| format!("{}: {e}", p.display()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    let files: Vec<Option<&File>> = builder
+        .layout_files()
+        .into_iter()
+        .map(|i| i.and_then(|i| opened.get(i)))
+        .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let hash_start = Instant::now();
-    let hashes =
-        hash_pieces(&files, &layout, threads).map_err(|e| format!("{}: {e}", root.display()))?;
+    let digests = digest_pieces(&files, &layout, threads, |piece, bytes| {
+        digest(format, &layout, piece, bytes)
+    })
+    .map_err(|e| format!("{}: {e}", root.display()))?;
     let hash_secs = hash_start.elapsed().as_secs_f64();
-    let bytes = builder.build(&hashes).map_err(|e| e.to_string())?;
+    let (sha1, v2): (Vec<[u8; 20]>, Vec<Hash>) = digests.into_iter().unzip();
+    let bytes = builder.build_with(&sha1, &v2).map_err(|e| e.to_string())?;
     let m =
         Metainfo::from_bytes(&bytes).map_err(|e| format!("created torrent does not parse: {e}"))?;
     fs::write(&args.output, &bytes).map_err(|e| format!("{}: {e}", args.output.display()))?;
@@ -72,6 +96,9 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
     let _ = writeln!(o, "created:       {}", args.output.display());
     let _ = writeln!(o, "name:          {}", m.name());
     let _ = writeln!(o, "info-hash:     {}", m.info_hash().to_hex());
+    if let Some(v2) = m.info_hashes().v2 {
+        let _ = writeln!(o, "info-hash v2:  {}", v2.to_hex());
+    }
     let _ = writeln!(o, "files:         {}", m.files().len());
     let _ = writeln!(o, "total size:    {total} ({})", size(total));
     let _ = writeln!(
@@ -90,6 +117,24 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
     );
     crate::fmt::emit(&o);
     Ok(())
+}
+
+/// A piece's SHA-1 (v1, hybrid) and merkle digest (v2, hybrid); zeros for the half the
+/// format lacks.
+fn digest(format: TorrentFormat, layout: &Layout, piece: u32, bytes: &[u8]) -> ([u8; 20], Hash) {
+    let sha1 = if format.has_v1() {
+        sha1_digest(bytes)
+    } else {
+        [0; 20]
+    };
+    let v2 = if format.has_v2() {
+        V2Piece::of(layout, piece)
+            .and_then(|g| g.digest(bytes))
+            .unwrap_or_default()
+    } else {
+        [0; 32]
+    };
+    (sha1, v2)
 }
 
 /// The torrent's name: the last component of the path (after resolving `.` and `..`).

@@ -20,13 +20,29 @@ pub(crate) fn hash_pieces(
     layout: &Layout,
     threads: usize,
 ) -> io::Result<Vec<[u8; 20]>> {
+    let files: Vec<Option<&File>> = files.iter().map(Some).collect();
+    digest_pieces(&files, layout, threads, |_, bytes| sha1_digest(bytes))
+}
+
+/// Runs `digest(piece, bytes)` over every piece of `layout` on `threads` threads, in any
+/// order; returns the digests in piece order. File `i` of the layout is `files[i]`, `None` for
+/// a padding file (read as zeros).
+pub(crate) fn digest_pieces<T, F>(
+    files: &[Option<&File>],
+    layout: &Layout,
+    threads: usize,
+    digest: F,
+) -> io::Result<Vec<T>>
+where
+    T: Send,
+    F: Fn(u32, &[u8]) -> T + Sync,
+{
     let count = layout.piece_count();
     let batch = (BATCH_BYTES / u64::from(layout.piece_length())).max(1) as u32;
     let next = AtomicU32::new(0);
     let failed = AtomicBool::new(false);
     let error: Mutex<Option<io::Error>> = Mutex::new(None);
-    let mut hashes = vec![[0u8; 20]; count as usize];
-    let results: Vec<Vec<(u32, [u8; 20])>> = std::thread::scope(|s| {
+    let results: Vec<Vec<(u32, T)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 s.spawn(|| {
@@ -38,8 +54,8 @@ pub(crate) fn hash_pieces(
                             break;
                         }
                         for piece in start..start.saturating_add(batch).min(count) {
-                            match hash_piece(files, layout, piece, &mut buf) {
-                                Ok(h) => out.push((piece, h)),
+                            match read_piece(files, layout, piece, &mut buf) {
+                                Ok(bytes) => out.push((piece, digest(piece, bytes))),
                                 Err(e) => {
                                     failed.store(true, Ordering::Relaxed);
                                     if let Ok(mut slot) = error.lock() {
@@ -62,25 +78,32 @@ pub(crate) fn hash_pieces(
     if let Some(e) = error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let mut done = 0usize;
-    for (piece, h) in results.into_iter().flatten() {
-        hashes[piece as usize] = h;
-        done += 1;
-    }
-    if done != count as usize {
+    let mut all: Vec<(u32, T)> = results.into_iter().flatten().collect();
+    if all.len() != count as usize {
         return Err(io::Error::other("a hashing thread failed"));
     }
-    Ok(hashes)
+    all.sort_unstable_by_key(|(piece, _)| *piece);
+    Ok(all.into_iter().map(|(_, digest)| digest).collect())
 }
 
-fn hash_piece(files: &[File], layout: &Layout, piece: u32, buf: &mut [u8]) -> io::Result<[u8; 20]> {
+/// Reads `piece` into the front of `buf` and returns those bytes.
+fn read_piece<'b>(
+    files: &[Option<&File>],
+    layout: &Layout,
+    piece: u32,
+    buf: &'b mut [u8],
+) -> io::Result<&'b [u8]> {
     let len = layout.piece_len(piece);
     let spans = layout
         .spans(piece, 0, len)
         .ok_or_else(|| io::Error::other("piece outside the layout"))?;
     for span in spans {
         let dst = &mut buf[span.buffer_offset..span.buffer_offset + span.len];
-        read_exact_at(&files[span.file], dst, span.file_offset).map_err(|e| {
+        let Some(file) = files.get(span.file).copied().flatten() else {
+            dst.fill(0);
+            continue;
+        };
+        read_exact_at(file, dst, span.file_offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 io::Error::other(format!(
                     "file {} shrank while it was being hashed",
@@ -91,7 +114,7 @@ fn hash_piece(files: &[File], layout: &Layout, piece: u32, buf: &mut [u8]) -> io
             }
         })?;
     }
-    Ok(sha1_digest(&buf[..len as usize]))
+    Ok(&buf[..len as usize])
 }
 
 #[cfg(test)]
@@ -123,6 +146,22 @@ mod tests {
         let short = Layout::new(16384, [(200_000, false)]).unwrap();
         let err = hash_pieces(&files[..1], &short, 2).unwrap_err();
         assert!(err.to_string().contains("shrank"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn padding_files_read_as_zeros() {
+        let dir = std::env::temp_dir().join(format!("st-hash-pad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a");
+        File::create(&path).unwrap().write_all(&[7u8; 100]).unwrap();
+        let file = File::open(&path).unwrap();
+        let layout = Layout::new(16384, [(100, false), (16284, true), (100, false)]).unwrap();
+        let files = [Some(&file), None, Some(&file)];
+        let got = digest_pieces(&files, &layout, 2, |p, b| (p, b.to_vec())).unwrap();
+        let mut first = vec![7u8; 100];
+        first.resize(16384, 0);
+        assert_eq!(got, vec![(0, first), (1, vec![7u8; 100])]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -40,6 +40,8 @@ fn create_then_info_round_trips_a_directory() {
         "32768",
         "--comment",
         "round trip",
+        "--format",
+        "v1",
         "-o",
         s(&torrent),
     ]);
@@ -109,6 +111,8 @@ fn create_single_file_private_with_odd_piece_length() {
         "--private",
         "--piece-length",
         "49152",
+        "--format",
+        "v1",
         "-o",
         s(&torrent),
     ]);

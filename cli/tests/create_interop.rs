@@ -57,7 +57,14 @@ fn libtorrent_loads_what_sanstorrent_creates() {
         ),
     ] {
         let torrent = w.join("t.torrent");
-        let mut args = vec!["create", s(&src), "-t", "http://127.0.0.1:1/announce"];
+        let mut args = vec![
+            "create",
+            s(&src),
+            "-t",
+            "http://127.0.0.1:1/announce",
+            "--format",
+            "v1",
+        ];
         args.extend(extra);
         args.extend(["-o", s(&torrent)]);
         let (code, created, err) = run(&args);

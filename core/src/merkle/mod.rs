@@ -16,6 +16,10 @@
 
 use sha2::{Digest, Sha256};
 
+mod pieces;
+
+pub use pieces::V2Piece;
+
 /// A SHA-256 digest: a node of a merkle tree, a `pieces root`, a v2 info-hash.
 pub type Hash = [u8; 32];
 

@@ -5,13 +5,47 @@
 //! piece hashes into canonical .torrent bytes. Reading and hashing the content is the caller's
 //! job (the CLI does it on every core): core reads no file and spawns no thread. The creation
 //! date is passed in, never read from the clock.
+//!
+//! A torrent is made as BitTorrent v1, v2 (BEP 52) or hybrid ([`TorrentFormat`]). For v2 and
+//! hybrid the files are kept in `file tree` order and every file starts on a piece boundary
+//! (BEP 47 padding files in the layout, and in a hybrid's v1 list); the caller gives each
+//! piece's merkle digest as well ([`crate::merkle::V2Piece::digest`]) and the builder derives
+//! the `pieces root`s and `piece layers`.
+
+mod v2;
 
 use std::collections::HashSet;
 use std::fmt;
 
 use crate::bencode::Encoder;
 use crate::layout::{Layout, LayoutError};
+use crate::merkle::Hash;
 use crate::metainfo::{MAX_PIECE_LENGTH, PIECE_LENGTH_MULTIPLE, PathError, RelativePath};
+use v2::Entry;
+
+/// Which BitTorrent versions a created torrent carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TorrentFormat {
+    /// v1 only: SHA-1 piece hashes over the files laid end to end.
+    #[default]
+    V1,
+    /// v2 only (BEP 52): a merkle tree per file, each file on a piece boundary.
+    V2,
+    /// Both halves, describing the same files (v1 with BEP 47 padding files between them).
+    Hybrid,
+}
+
+impl TorrentFormat {
+    /// Whether the torrent has a v1 half (SHA-1 piece hashes).
+    pub fn has_v1(self) -> bool {
+        self != Self::V2
+    }
+
+    /// Whether the torrent has a v2 half (merkle trees).
+    pub fn has_v2(self) -> bool {
+        self != Self::V1
+    }
+}
 
 /// Describes a torrent to create; [`TorrentBuilder::build`] emits it once the pieces are hashed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +60,7 @@ pub struct TorrentBuilder {
     comment: Option<String>,
     created_by: Option<String>,
     creation_date: Option<i64>,
+    format: TorrentFormat,
 }
 
 /// Why a torrent cannot be built as described.
@@ -44,6 +79,8 @@ pub enum CreateError {
     FileIsDirectory(String),
     /// The piece length is not a positive multiple of 16 KiB up to 512 MiB.
     BadPieceLength(u32),
+    /// A v2 or hybrid torrent's piece length is not a power of two (BEP 52).
+    PieceLengthNotPowerOfTwo(u32),
     /// The files add up to more than 2^63 - 1 bytes.
     TotalLengthOverflow,
     /// More pieces than a `u32` index can name.
@@ -55,6 +92,8 @@ pub enum CreateError {
         /// Hashes given.
         given: usize,
     },
+    /// The v2 digests given do not describe the files (one per piece of the layout).
+    V2Digests,
 }
 
 /// A piece length for a torrent of `total` bytes: a power of two giving about 1,000 to 2,000
@@ -109,7 +148,18 @@ impl TorrentBuilder {
             comment: None,
             created_by: None,
             creation_date: None,
+            format: TorrentFormat::V1,
         }
+    }
+
+    /// Sets the format (default [`TorrentFormat::V1`]). For v2 and hybrid the files are put
+    /// in `file tree` order (sorted by path), which [`TorrentBuilder::files`] then shows.
+    pub fn format(mut self, format: TorrentFormat) -> Self {
+        self.format = format;
+        if format.has_v2() {
+            self.files.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        self
     }
 
     /// Sets the piece length (default: [`auto_piece_length`] of the total).
@@ -170,9 +220,31 @@ impl TorrentBuilder {
     }
 
     /// The files' paths relative to the torrent's directory (`None` for a single-file torrent),
-    /// with their lengths, in torrent order: file `i` of [`TorrentBuilder::layout`].
+    /// with their lengths, in torrent order (see [`TorrentBuilder::layout_files`]).
     pub fn files(&self) -> &[(Option<RelativePath>, u64)] {
         &self.files
+    }
+
+    /// For each file of [`TorrentBuilder::layout`], the index in [`TorrentBuilder::files`] of
+    /// the file it is, or `None` for a padding file (zeros).
+    pub fn layout_files(&self) -> Vec<Option<usize>> {
+        self.entries()
+            .iter()
+            .map(|e| match e {
+                Entry::File(i) => Some(*i),
+                Entry::Pad(_) => None,
+            })
+            .collect()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        if self.format.has_v2() {
+            let lengths: Vec<u64> = self.files.iter().map(|(_, l)| *l).collect();
+            let single = matches!(self.files.as_slice(), [(None, _)]);
+            v2::entries(&lengths, self.effective_piece_length(), single)
+        } else {
+            (0..self.files.len()).map(Entry::File).collect()
+        }
     }
 
     /// The piece geometry to hash against: hash every piece of it, in order, and pass the
@@ -182,26 +254,61 @@ impl TorrentBuilder {
         if pl == 0 || !pl.is_multiple_of(PIECE_LENGTH_MULTIPLE) || pl > MAX_PIECE_LENGTH {
             return Err(CreateError::BadPieceLength(pl));
         }
-        let layout =
-            Layout::new(pl, self.files.iter().map(|(_, l)| (*l, false))).map_err(|e| match e {
-                LayoutError::TotalLengthOverflow => CreateError::TotalLengthOverflow,
-                _ => CreateError::TooManyPieces,
-            })?;
+        if self.format.has_v2() && !pl.is_power_of_two() {
+            return Err(CreateError::PieceLengthNotPowerOfTwo(pl));
+        }
+        let extents = self.entries().into_iter().map(|e| match e {
+            Entry::File(i) => (self.files[i].1, false),
+            Entry::Pad(n) => (n, true),
+        });
+        let layout = Layout::new(pl, extents).map_err(|e| match e {
+            LayoutError::TotalLengthOverflow => CreateError::TotalLengthOverflow,
+            _ => CreateError::TooManyPieces,
+        })?;
         if layout.total_length() == 0 {
             return Err(CreateError::Empty);
         }
         Ok(layout)
     }
 
-    /// Emits canonical .torrent bytes (sorted keys, minimal integers) with these piece hashes.
+    /// Emits canonical .torrent bytes (sorted keys, minimal integers) with these piece hashes
+    /// (a v1 torrent; see [`TorrentBuilder::build_with`] for the other formats).
     pub fn build(&self, piece_hashes: &[[u8; 20]]) -> Result<Vec<u8>, CreateError> {
+        self.build_with(piece_hashes, &[])
+    }
+
+    /// Emits canonical .torrent bytes: `piece_hashes` are the SHA-1 of each piece of
+    /// [`TorrentBuilder::layout`] (ignored for v2), `v2_digests` each piece's merkle digest
+    /// ([`crate::merkle::V2Piece::digest`]; ignored for v1).
+    pub fn build_with(
+        &self,
+        piece_hashes: &[[u8; 20]],
+        v2_digests: &[Hash],
+    ) -> Result<Vec<u8>, CreateError> {
         let layout = self.layout()?;
-        if piece_hashes.len() != layout.piece_count() as usize {
-            return Err(CreateError::PieceCount {
-                expected: layout.piece_count(),
-                given: piece_hashes.len(),
-            });
+        let count = |given: usize| {
+            if given == layout.piece_count() as usize {
+                Ok(())
+            } else {
+                Err(CreateError::PieceCount {
+                    expected: layout.piece_count(),
+                    given,
+                })
+            }
+        };
+        if self.format.has_v1() {
+            count(piece_hashes.len())?;
         }
+        let v2 = if self.format.has_v2() {
+            count(v2_digests.len())?;
+            let entries = self.entries();
+            Some(
+                v2::roots_and_layers(&layout, &entries, self.files.len(), v2_digests)
+                    .ok_or(CreateError::V2Digests)?,
+            )
+        } else {
+            None
+        };
         let mut e = Encoder::new();
         e.dict();
         let urls: Vec<&String> = self.trackers.iter().flatten().collect();
@@ -229,7 +336,13 @@ impl TorrentBuilder {
             e.bytes(b"creation date").int(d);
         }
         e.bytes(b"info");
-        self.write_info(&mut e, layout.piece_length(), piece_hashes);
+        let roots = v2.as_ref().map(|(roots, _)| roots.as_slice());
+        self.write_info(&mut e, layout.piece_length(), piece_hashes, roots);
+        if let Some((_, layers)) = &v2
+            && !layers.is_empty()
+        {
+            v2::write_piece_layers(&mut e, layers);
+        }
         if !self.web_seeds.is_empty() {
             e.bytes(b"url-list").list();
             for url in &self.web_seeds {
@@ -241,30 +354,61 @@ impl TorrentBuilder {
         Ok(e.finish())
     }
 
-    fn write_info(&self, e: &mut Encoder, piece_length: u32, piece_hashes: &[[u8; 20]]) {
+    fn write_info(
+        &self,
+        e: &mut Encoder,
+        piece_length: u32,
+        piece_hashes: &[[u8; 20]],
+        roots: Option<&[Option<Hash>]>,
+    ) {
         e.dict();
-        match self.files.as_slice() {
-            [(None, length)] => {
-                e.bytes(b"length").int(as_i64(*length));
-            }
-            files => {
-                e.bytes(b"files").list();
-                for (path, length) in files {
+        if let Some(roots) = roots {
+            v2::write_file_tree(e, &self.name, &self.files, roots);
+        }
+        if self.format.has_v1() {
+            self.write_v1_files(e);
+        }
+        if self.format.has_v2() {
+            e.bytes(b"meta version").int(2);
+        }
+        e.bytes(b"name").bytes(self.name.as_bytes());
+        e.bytes(b"piece length").int(i64::from(piece_length));
+        if self.format.has_v1() {
+            e.bytes(b"pieces").bytes(piece_hashes.as_flattened());
+        }
+        if self.private {
+            e.bytes(b"private").int(1);
+        }
+        e.end();
+    }
+}
+
+impl TorrentBuilder {
+    /// `length` of a single file, or the `files` list (padding files included).
+    fn write_v1_files(&self, e: &mut Encoder) {
+        if let [(None, length)] = self.files.as_slice() {
+            e.bytes(b"length").int(as_i64(*length));
+            return;
+        }
+        e.bytes(b"files").list();
+        for entry in self.entries() {
+            match entry {
+                Entry::File(i) => {
+                    let (path, length) = &self.files[i];
                     e.dict().bytes(b"length").int(as_i64(*length));
                     e.bytes(b"path").list();
                     for c in path.iter().flat_map(|p| p.components()) {
                         e.bytes(c.as_bytes());
                     }
-                    e.end().end();
                 }
-                e.end();
+                Entry::Pad(length) => {
+                    e.dict().bytes(b"attr").bytes(b"p");
+                    e.bytes(b"length").int(as_i64(length));
+                    e.bytes(b"path").list().bytes(b".pad");
+                    e.bytes(length.to_string().as_bytes());
+                }
             }
-        }
-        e.bytes(b"name").bytes(self.name.as_bytes());
-        e.bytes(b"piece length").int(i64::from(piece_length));
-        e.bytes(b"pieces").bytes(piece_hashes.as_flattened());
-        if self.private {
-            e.bytes(b"private").int(1);
+            e.end().end();
         }
         e.end();
     }
@@ -294,6 +438,11 @@ impl fmt::Display for CreateError {
                 f,
                 "piece length {n} is not a positive multiple of 16384 up to {MAX_PIECE_LENGTH}"
             ),
+            Self::PieceLengthNotPowerOfTwo(n) => write!(
+                f,
+                "piece length {n} is not a power of two (v2 and hybrid torrents need one)"
+            ),
+            Self::V2Digests => write!(f, "the v2 piece digests do not describe the files"),
             Self::TotalLengthOverflow => write!(f, "the files add up to more than 2^63 - 1 bytes"),
             Self::TooManyPieces => write!(f, "too many pieces: choose a larger piece length"),
             Self::PieceCount { expected, given } => {
@@ -306,134 +455,6 @@ impl fmt::Display for CreateError {
 impl std::error::Error for CreateError {}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bencode::Decoder;
-    use crate::id::sha1_digest;
-    use crate::metainfo::Metainfo;
-
-    fn rel(p: &str) -> RelativePath {
-        RelativePath::from_components(p.split('/')).unwrap()
-    }
-
-    #[test]
-    fn auto_piece_length_scales() {
-        assert_eq!(auto_piece_length(0), 16 * 1024);
-        assert_eq!(auto_piece_length(10_000_000), 8192 * 2);
-        assert_eq!(auto_piece_length(1 << 30), 1 << 20);
-        assert_eq!(auto_piece_length(1 << 40), 16 << 20);
-        for total in [1u64, 1 << 20, 700 << 20, 5 << 30, u64::MAX] {
-            let pl = auto_piece_length(total);
-            assert!(
-                pl.is_power_of_two() && (16384..=16 << 20).contains(&pl),
-                "{total}"
-            );
-        }
-    }
-
-    #[test]
-    fn single_file_round_trips_through_the_parser() {
-        let b = TorrentBuilder::single_file("data.bin", 40_000)
-            .unwrap()
-            .piece_length(16384)
-            .tracker_tier(vec!["http://a/announce".into()])
-            .comment("hi".into())
-            .created_by("sanstorrent".into())
-            .creation_date(1_700_000_000)
-            .private(true);
-        let layout = b.layout().unwrap();
-        assert_eq!(layout.piece_count(), 3);
-        let hashes: Vec<[u8; 20]> = (0..3u8).map(|i| sha1_digest(&[i])).collect();
-        let bytes = b.build(&hashes).unwrap();
-        // Canonical: the strict decoder accepts it.
-        Decoder::new(&bytes).strict(true).decode().unwrap();
-        let m = Metainfo::from_bytes(&bytes).unwrap();
-        assert_eq!(m.name(), "data.bin");
-        assert!(m.is_single_file() && m.is_private());
-        assert_eq!(m.piece_hashes(), &hashes[..]);
-        assert_eq!(m.trackers(), &[vec!["http://a/announce".to_string()]]);
-        assert_eq!(m.comment(), Some("hi"));
-        assert_eq!(m.created_by(), Some("sanstorrent"));
-        assert_eq!(m.creation_date(), Some(1_700_000_000));
-        // The announce-list is written only for more than one tracker.
-        assert!(!bytes.windows(13).any(|w| w == b"announce-list"));
-    }
-
-    #[test]
-    fn multi_file_round_trips_with_tiers() {
-        let b = TorrentBuilder::multi_file(
-            "top",
-            vec![
-                (rel("a.txt"), 5),
-                (rel("sub/empty"), 0),
-                (rel("sub/b.bin"), 70_000),
-            ],
-        )
-        .unwrap()
-        .piece_length(32768)
-        .tracker_tier(vec!["http://a/1".into(), "http://b/2".into()])
-        .tracker_tier(vec!["udp://c/3".into()])
-        .web_seed("http://w/".into());
-        let hashes = vec![[1u8; 20]; 3];
-        let bytes = b.build(&hashes).unwrap();
-        Decoder::new(&bytes).strict(true).decode().unwrap();
-        let m = Metainfo::from_bytes(&bytes).unwrap();
-        let files: Vec<(String, u64)> = m
-            .files()
-            .iter()
-            .map(|f| (f.path.to_string(), f.length))
-            .collect();
-        assert_eq!(
-            files,
-            [
-                ("top/a.txt".to_string(), 5),
-                ("top/sub/empty".to_string(), 0),
-                ("top/sub/b.bin".to_string(), 70_000)
-            ]
-        );
-        assert_eq!(m.trackers().len(), 2);
-        assert_eq!(m.trackers()[0].len(), 2);
-        assert_eq!(m.url_list(), &["http://w/".to_string()]);
-        assert!(!m.is_private());
-    }
-
-    #[test]
-    fn bad_descriptions_are_refused() {
-        assert!(matches!(
-            TorrentBuilder::single_file("..", 1),
-            Err(CreateError::BadName(_))
-        ));
-        assert_eq!(
-            TorrentBuilder::multi_file("x", vec![]),
-            Err(CreateError::NoFiles)
-        );
-        assert_eq!(
-            TorrentBuilder::multi_file("x", vec![(rel("a"), 1), (rel("a"), 2)]),
-            Err(CreateError::DuplicatePath("a".into()))
-        );
-        assert_eq!(
-            TorrentBuilder::multi_file("x", vec![(rel("a"), 1), (rel("a/b"), 2)]),
-            Err(CreateError::FileIsDirectory("a".into()))
-        );
-        let b = TorrentBuilder::single_file("f", 10).unwrap();
-        assert_eq!(
-            b.clone().piece_length(1000).layout(),
-            Err(CreateError::BadPieceLength(1000))
-        );
-        assert_eq!(
-            b.build(&[]),
-            Err(CreateError::PieceCount {
-                expected: 1,
-                given: 0
-            })
-        );
-        assert_eq!(
-            TorrentBuilder::single_file("f", 0).unwrap().layout(),
-            Err(CreateError::Empty)
-        );
-        let huge = TorrentBuilder::multi_file("x", vec![(rel("a"), u64::MAX), (rel("b"), 1)])
-            .unwrap()
-            .piece_length(16384);
-        assert_eq!(huge.layout(), Err(CreateError::TotalLengthOverflow));
-    }
-}
+mod tests;
+#[cfg(test)]
+mod v2_tests;
