@@ -81,7 +81,7 @@ pub(crate) fn describe(m: &Metainfo) -> String {
     );
     let version = match m.version() {
         MetaVersion::Hybrid => "hybrid v1+v2 (downloaded as v1)",
-        MetaVersion::V2 => "v2 only (cannot be downloaded yet)",
+        MetaVersion::V2 => "v2 only",
         _ => "v1",
     };
     let _ = writeln!(o, "version:       {version}");

@@ -1,10 +1,11 @@
 //! BitTorrent v2: `info` shows a v2-only torrent (its v2 info-hash and files) and a btmh-only
-//! magnet; `download` and `seed` refuse them with one clear line, since v2 downloads do not
-//! exist yet.
+//! magnet; `download` and `seed` refuse a btmh-only magnet and a v2 torrent without its piece
+//! layers with one clear line, since fetching piece layers from peers does not exist yet.
 
 mod common;
 
 use common::{Scratch, field, run, s};
+use sanstorrent_core::bencode::{Encoder, decode};
 
 const FX_V2: &[u8] = include_bytes!("../../core/tests/data/v2/fx_v2.torrent");
 const V2_HEX: &str = "11e8a871c815eb2a4801fe1462d46af3bc49376dda33b1faf698b9ae678454ed";
@@ -29,11 +30,25 @@ fn info_shows_v2_only_torrents() {
     assert_eq!(field(&out, "info-hash v2"), V2_HEX);
 }
 
+/// The torrent without its top-level `piece layers`.
+fn without_layers(bytes: &[u8]) -> Vec<u8> {
+    let torrent = decode(bytes).unwrap();
+    let mut e = Encoder::new();
+    e.dict();
+    for (key, value) in torrent.as_dict().unwrap().entries() {
+        if *key != b"piece layers" {
+            e.bytes(key).raw(value.raw());
+        }
+    }
+    e.end();
+    e.finish()
+}
+
 #[test]
-fn download_and_seed_refuse_v2_only_with_one_line() {
+fn download_and_seed_refuse_v2_without_piece_layers_with_one_line() {
     let w = Scratch::new("v2-refuse");
-    let path = w.join("fx_v2.torrent");
-    std::fs::write(&path, FX_V2).unwrap();
+    let path = w.join("fx_v2_bare.torrent");
+    std::fs::write(&path, without_layers(FX_V2)).unwrap();
     let state = w.join("state");
     let magnet = format!("magnet:?xt=urn:btmh:1220{V2_HEX}");
     for (verb, source) in [
@@ -57,7 +72,7 @@ fn download_and_seed_refuse_v2_only_with_one_line() {
         assert_eq!(code, 1, "{verb} {source}: {stdout} {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
-            stderr.contains("v2-only torrents cannot be downloaded yet"),
+            stderr.contains("v2-only magnet links (and v2 torrents without their piece layers) cannot be downloaded yet"),
             "{verb}: {stderr}"
         );
     }

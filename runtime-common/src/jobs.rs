@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sanstorrent_core::metainfo::PieceHash;
 use sanstorrent_core::session::{Completion, DiskJobKind};
 use sanstorrent_core::storage::{IoOp, Storage, StorageError, block_digests, piece_matches};
 
@@ -91,7 +92,7 @@ fn read(
 }
 
 /// The pieces whose data hashes to the expected hash.
-fn check(storage: &dyn Storage, pieces: &[(u32, [u8; 20])]) -> Result<Vec<u32>, StorageError> {
+fn check(storage: &dyn Storage, pieces: &[(u32, PieceHash)]) -> Result<Vec<u32>, StorageError> {
     let mut good = Vec::new();
     for (piece, expected) in pieces {
         if piece_matches(storage, *piece, expected)? {
@@ -156,7 +157,11 @@ mod tests {
         assert!(!verify(0, hash(1..1025)), "a wrong hash must not verify");
         assert!(!verify(2, hash(2048..2500)), "unwritten data is a mismatch");
 
-        let pieces = vec![(0, hash(0..1024)), (1, [0; 20]), (2, hash(2048..2500))];
+        let pieces = vec![
+            (0, hash(0..1024).into()),
+            (1, [0; 20].into()),
+            (2, hash(2048..2500).into()),
+        ];
         assert_eq!(check(&storage, &pieces).expect("checks"), vec![0]);
         let flush = execute(&storage, flush_job(JobId(3), TorrentId(1)).kind);
         assert!(matches!(flush.result(), Ok(Answer::Flushed)), "{flush:?}");

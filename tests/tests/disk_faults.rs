@@ -105,7 +105,7 @@ fn resume_claims(sim: &Sim, node: usize, t: TorrentId, torrent: &TestTorrent) ->
     for &p in &claimed {
         let hash = torrent.meta.piece_hash(p).expect("piece hash");
         assert!(
-            piece_matches(&**storage, p, hash).expect("readable"),
+            piece_matches(&**storage, p, &(*hash).into()).expect("readable"),
             "resume data claims piece {p}, which the disk does not hold"
         );
     }

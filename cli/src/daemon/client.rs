@@ -397,7 +397,7 @@ impl<R: Runtime> ClientBackend<R> {
         if !add.files.is_empty() && meta.is_none() {
             return unsupported("choosing files of a magnet link before its metadata");
         }
-        if source.is_v2_only() {
+        if source.lacks_piece_layers() {
             // Refused before anything is saved, so a restart does not try it again.
             return Err(BackendError::Invalid(
                 sanstorrent_core::session::V2_ONLY_MESSAGE.into(),

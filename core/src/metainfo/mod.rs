@@ -16,6 +16,7 @@ mod error;
 mod files;
 mod parse;
 mod path;
+mod piece_hash;
 mod sanitize;
 mod symlinks;
 mod v2;
@@ -26,6 +27,7 @@ use crate::merkle::Hash;
 
 pub use error::{MetainfoError, Warning};
 pub use path::{MAX_COMPONENT_LEN, PathError, PathRules, RelativePath};
+pub use piece_hash::PieceHash;
 pub use sanitize::{Component, Sanitization, sanitize_component, sanitize_component_with};
 pub use v2::MAX_FILE_TREE_DEPTH;
 

@@ -644,7 +644,7 @@ fn smart_ban_end_to_end_through_storage() {
         if !complete {
             return Vec::new();
         }
-        if piece_matches(&storage, r.piece, &hashes[r.piece as usize]).unwrap() {
+        if piece_matches(&storage, r.piece, &hashes[r.piece as usize].into()).unwrap() {
             verified.insert(r.piece);
             if p.piece_passed(r.piece).smart_ban_check {
                 let digests = block_digests(&storage, r.piece).unwrap();

@@ -8,6 +8,7 @@ use super::outputs::Outputs;
 use super::pipeline::{Job, Jobs};
 use super::torrent::table::Torrents;
 use super::torrent::{Stage, Torrent};
+use crate::metainfo::PieceHash;
 use crate::pieces::PieceSet;
 use crate::storage::{FileStamp, ResumeData};
 
@@ -18,7 +19,7 @@ impl Torrent {
     pub(crate) fn plan_check(
         &mut self,
         stamps: &[Option<FileStamp>],
-    ) -> Option<Vec<(u32, [u8; 20])>> {
+    ) -> Option<Vec<(u32, PieceHash)>> {
         let d = self.data.as_mut()?;
         let layout = d.meta.layout();
         let n = layout.piece_count();
@@ -54,9 +55,9 @@ impl Torrent {
             d.pipeline.recorded.insert(p);
             check.remove(p);
         }
-        let pieces: Vec<(u32, [u8; 20])> = check
+        let pieces: Vec<(u32, PieceHash)> = check
             .iter()
-            .filter_map(|p| d.meta.piece_hash(p).map(|h| (p, *h)))
+            .filter_map(|p| d.meta.expected_hash(p).map(|h| (p, h)))
             .collect();
         if !pieces.is_empty() {
             self.stage = Stage::Checking;

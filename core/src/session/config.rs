@@ -304,10 +304,20 @@ pub enum TorrentSource {
 }
 
 impl TorrentSource {
-    /// Whether the torrent has a v2 hash and no v1 hash (it cannot be downloaded yet).
+    /// Whether the torrent has a v2 hash and no v1 hash (it is verified by merkle trees).
     pub fn is_v2_only(&self) -> bool {
         match self {
             Self::Metainfo(m) => m.info_hashes().is_v2_only(),
+            Self::Magnet(m) => m.info_hashes().is_v2_only(),
+        }
+    }
+
+    /// Whether the torrent is v2-only and lacks piece layers that only hash requests could
+    /// fetch: a magnet link with only a `urn:btmh:` hash, or a .torrent without the `piece
+    /// layers` of a file longer than one piece. Such torrents cannot be downloaded yet.
+    pub fn lacks_piece_layers(&self) -> bool {
+        match self {
+            Self::Metainfo(m) => m.info_hashes().is_v2_only() && !m.has_all_piece_layers(),
             Self::Magnet(m) => m.info_hashes().is_v2_only(),
         }
     }
@@ -353,8 +363,8 @@ pub struct TorrentOptions {
 }
 
 /// What [`AddTorrentError::V2OnlyNotSupported`] says.
-pub const V2_ONLY_MESSAGE: &str =
-    "v2-only torrents cannot be downloaded yet (hybrid v1+v2 torrents can)";
+pub const V2_ONLY_MESSAGE: &str = "v2-only magnet links (and v2 torrents without their piece \
+     layers) cannot be downloaded yet (v2 .torrent files and hybrid v1+v2 torrents can)";
 
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,8 +374,9 @@ pub enum AddTorrentError {
     Duplicate(InfoHash),
     /// The session is shutting down.
     ShuttingDown,
-    /// A BitTorrent v2-only torrent (or a magnet link with only a `urn:btmh:` hash): v2
-    /// downloads are not supported yet (hybrids download through their v1 half).
+    /// A BitTorrent v2-only magnet link (only a `urn:btmh:` hash), or a v2-only .torrent
+    /// without its piece layers: fetching piece layers with hash requests is not supported
+    /// yet (see [`TorrentSource::lacks_piece_layers`]).
     V2OnlyNotSupported,
     /// More file priorities were given than the torrent has files.
     FilePriorities {

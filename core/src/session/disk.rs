@@ -125,7 +125,7 @@ impl Jobs {
         let Some(expected) = torrents
             .get(&id)
             .and_then(|t| t.data.as_ref())
-            .and_then(|d| d.meta.piece_hash(piece).copied())
+            .and_then(|d| d.meta.expected_hash(piece))
         else {
             return;
         };

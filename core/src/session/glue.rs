@@ -440,7 +440,7 @@ impl Session {
         if self.shutting_down {
             return Err(AddTorrentError::ShuttingDown);
         }
-        if source.is_v2_only() {
+        if source.lacks_piece_layers() {
             return Err(AddTorrentError::V2OnlyNotSupported);
         }
         let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
@@ -501,7 +501,7 @@ impl Session {
         meta: Arc<Metainfo>,
     ) -> Result<(), MetadataError> {
         self.torrents.known(id)?.accepts_metadata(&meta)?;
-        if meta.info_hashes().is_v2_only() {
+        if meta.info_hashes().is_v2_only() && !meta.has_all_piece_layers() {
             return Err(MetadataError::V2OnlyNotSupported);
         }
         self.init_data(id, meta.clone());

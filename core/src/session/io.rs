@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::metainfo::PieceHash;
+
 pub use crate::io::{ConnId, Dest, Transmit};
 use crate::layout::Layout;
 use crate::metainfo::RelativePath;
@@ -171,12 +173,12 @@ pub enum DiskJobKind {
         /// Answers the job with the bytes read.
         reply: ReadReply,
     },
-    /// Read a whole piece back and compare its SHA-1.
+    /// Read a whole piece back and compare its hash (SHA-1, or merkle root for v2).
     Verify {
         /// Piece index.
         piece: u32,
         /// The hash from the metainfo.
-        expected: [u8; 20],
+        expected: PieceHash,
         /// Answers the job with whether the hash matched.
         reply: VerifyReply,
     },
@@ -188,7 +190,7 @@ pub enum DiskJobKind {
     /// Check existing data: hash each listed piece against `expected` (resume, recheck).
     Check {
         /// Pieces to hash, with their expected hashes.
-        pieces: Vec<(u32, [u8; 20])>,
+        pieces: Vec<(u32, PieceHash)>,
         /// Answers the job with the pieces whose hash matched.
         reply: CheckReply,
     },

@@ -36,7 +36,8 @@ pub enum MetadataError {
     AlreadyKnown,
     /// The metadata is for another info-hash.
     WrongInfoHash,
-    /// The metadata describes a v2-only torrent, which cannot be downloaded yet.
+    /// The metadata describes a v2-only torrent with files longer than one piece, whose piece
+    /// layers (not in the `info` dictionary) cannot be fetched yet.
     V2OnlyNotSupported,
 }
 

@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
+use crate::metainfo::PieceHash;
+
 use super::completion::{
     CheckReply, CreateReply, DigestsReply, FlushReply, ReadReply, StampsReply, Ticket, VerifyReply,
     WriteReply,
@@ -67,7 +69,7 @@ pub(crate) enum Job {
         /// The piece.
         piece: u32,
         /// Its hash from the metainfo.
-        expected: [u8; 20],
+        expected: PieceHash,
     },
     /// Make the writes so far durable: `pieces` become recorded; `save`: a resume save follows.
     Flush {
@@ -79,7 +81,7 @@ pub(crate) enum Job {
     /// Hash existing pieces (the start check).
     Check {
         /// Pieces with their expected hashes.
-        pieces: Vec<(u32, [u8; 20])>,
+        pieces: Vec<(u32, PieceHash)>,
     },
     /// Create files ahead of the download.
     Create {

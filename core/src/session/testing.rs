@@ -4,6 +4,8 @@
 
 use bytes::Bytes;
 
+use crate::metainfo::PieceHash;
+
 use super::completion::Ticket;
 use super::io::{DiskJob, JobId, TorrentId};
 use super::pipeline::Job;
@@ -25,7 +27,13 @@ pub fn write_job(id: JobId, torrent: TorrentId, piece: u32, offset: u32, data: B
 }
 
 /// A `Verify` of `piece` against `expected`.
-pub fn verify_job(id: JobId, torrent: TorrentId, piece: u32, expected: [u8; 20]) -> DiskJob {
+pub fn verify_job(
+    id: JobId,
+    torrent: TorrentId,
+    piece: u32,
+    expected: impl Into<PieceHash>,
+) -> DiskJob {
+    let expected = expected.into();
     job(id, torrent, Job::Verify { piece, expected })
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::create::TorrentBuilder;
 use crate::id::sha1_digest;
 use crate::magnet::MagnetLink;
-use crate::metainfo::{Metainfo, RelativePath};
+use crate::metainfo::{Metainfo, PieceHash, RelativePath};
 use crate::session::{
     Action, DiskJobKind, Event, Session, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
 };
@@ -197,7 +197,9 @@ impl Rig {
                             } => {
                                 let a = (piece * PIECE) as usize;
                                 let b = (a + PIECE as usize).min(self.disk.len());
-                                reply.send(Ok(sha1_digest(&self.disk[a..b]) == expected))
+                                reply.send(Ok(
+                                    PieceHash::Sha1(sha1_digest(&self.disk[a..b])) == expected
+                                ))
                             }
                             DiskJobKind::BlockDigests { piece, reply } => {
                                 let a = (piece * PIECE) as usize;

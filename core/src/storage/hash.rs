@@ -1,8 +1,11 @@
-//! Piece hashing from storage: a piece's SHA-1, each block's, and whether a piece matches.
+//! Piece hashing from storage: a piece's SHA-1 or merkle root, each block's SHA-1, and
+//! whether a piece matches what the metainfo says.
 
 use sha1::{Digest, Sha1};
 
 use super::{Storage, StorageError};
+use crate::merkle::{self, Hash};
+use crate::metainfo::PieceHash;
 use crate::picker::BLOCK_LEN;
 
 /// Bytes read per call while hashing: small enough to stay in cache between the read and the
@@ -49,17 +52,51 @@ pub fn block_digests(
     Ok(out)
 }
 
+/// The merkle root of the first `data_len` bytes of `piece` as stored, in 16 KiB leaves
+/// padded with zero hashes to `leaves` (BEP 52). `None` if `data_len` does not fit the piece
+/// or `leaves` is not a power of two holding every block.
+pub fn merkle_piece_root(
+    storage: &(impl Storage + ?Sized),
+    piece: u32,
+    data_len: u32,
+    leaves: u64,
+) -> Result<Option<Hash>, StorageError> {
+    if data_len == 0 || data_len > storage.layout().piece_len(piece) {
+        return Ok(None);
+    }
+    if u64::from(data_len.div_ceil(merkle::BLOCK_SIZE)) > leaves {
+        return Ok(None);
+    }
+    let mut buf = vec![0; merkle::BLOCK_SIZE as usize];
+    let mut hashes = Vec::with_capacity(data_len.div_ceil(merkle::BLOCK_SIZE) as usize);
+    let mut offset = 0;
+    while offset < data_len {
+        let n = (data_len - offset).min(merkle::BLOCK_SIZE) as usize;
+        storage.read(piece, offset, &mut buf[..n])?;
+        hashes.push(merkle::sha256(&buf[..n]));
+        offset += n as u32;
+    }
+    Ok(merkle::root_of(&hashes, 0, leaves))
+}
+
 /// Whether `piece` as stored hashes to `expected`. Data never written is a mismatch (the
 /// piece is simply not there yet); other I/O errors are returned.
 pub fn piece_matches(
     storage: &(impl Storage + ?Sized),
     piece: u32,
-    expected: &[u8; 20],
+    expected: &PieceHash,
 ) -> Result<bool, StorageError> {
-    match hash_piece(storage, piece) {
-        Ok(h) => Ok(&h == expected),
+    let got = match *expected {
+        PieceHash::Sha1(sha1) => hash_piece(storage, piece).map(|h| h == sha1),
+        PieceHash::Merkle {
+            root,
+            data_len,
+            leaves,
+        } => merkle_piece_root(storage, piece, data_len, leaves).map(|h| h == Some(root)),
+    };
+    match got {
         Err(e) if e.is_missing_data() => Ok(false),
-        Err(e) => Err(e),
+        other => other,
     }
 }
 
@@ -146,7 +183,7 @@ mod tests {
                 s.write_file(file, at, &[byte[0] ^ 0x40]).unwrap();
                 let bad = ((extent.offset + at) / pl as u64) as u32;
                 let good: Vec<u32> = (0..layout.piece_count())
-                    .filter(|&p| piece_matches(&s, p, &hashes[p as usize]).unwrap())
+                    .filter(|&p| piece_matches(&s, p, &hashes[p as usize].into()).unwrap())
                     .collect();
                 let expected: Vec<u32> = (0..layout.piece_count()).filter(|&p| p != bad).collect();
                 assert_eq!(good, expected, "file {file} byte {at}");
@@ -158,13 +195,62 @@ mod tests {
     fn matching_pieces() {
         let layout = Layout::new(100, [(250, false)]).unwrap();
         let (s, _, hashes) = filled(&layout, 4);
-        assert!(piece_matches(&s, 2, &hashes[2]).unwrap());
-        assert!(!piece_matches(&s, 2, &hashes[1]).unwrap());
+        assert!(piece_matches(&s, 2, &hashes[2].into()).unwrap());
+        assert!(!piece_matches(&s, 2, &hashes[1].into()).unwrap());
         let empty = MemoryStorage::new(layout);
         assert!(
-            !piece_matches(&empty, 0, &hashes[0]).unwrap(),
+            !piece_matches(&empty, 0, &hashes[0].into()).unwrap(),
             "missing data is a mismatch"
         );
-        assert!(piece_matches(&s, 9, &hashes[0]).is_err(), "no such piece");
+        assert!(
+            piece_matches(&s, 9, &hashes[0].into()).is_err(),
+            "no such piece"
+        );
+    }
+
+    #[test]
+    fn v2_pieces_match_their_merkle_roots_and_only_them() {
+        // A 50,000-byte file (two 32 KiB pieces, the second part padding) and a 100-byte one.
+        let pl = 32 * 1024u32;
+        let layout = Layout::new(
+            pl,
+            [
+                (50_000, false),
+                (15_536, true),
+                (100, false),
+                (32_668, true),
+            ],
+        )
+        .unwrap();
+        let (s, data, _) = filled(&layout, 9);
+        let want = merkle::file_hashes(&data[..50_000], pl).unwrap();
+        let small = merkle::file_hashes(&data[65_536..65_636], pl).unwrap();
+        let merkle = |p: u32, root| {
+            let at = merkle::V2Piece::of(&layout, p).unwrap();
+            PieceHash::Merkle {
+                root,
+                data_len: at.data_len,
+                leaves: at.leaves,
+            }
+        };
+        assert!(piece_matches(&s, 0, &merkle(0, want.piece_layer[0])).unwrap());
+        assert!(piece_matches(&s, 1, &merkle(1, want.piece_layer[1])).unwrap());
+        assert!(piece_matches(&s, 2, &merkle(2, small.root.unwrap())).unwrap());
+        assert!(!piece_matches(&s, 1, &merkle(1, want.piece_layer[0])).unwrap());
+        // One flipped byte in the second block of piece 1.
+        let mut bad = data[32_768 + 20_000..32_768 + 20_001].to_vec();
+        bad[0] ^= 1;
+        s.write(1, 20_000, &bad).unwrap();
+        assert!(!piece_matches(&s, 1, &merkle(1, want.piece_layer[1])).unwrap());
+        let empty = MemoryStorage::new(layout.clone());
+        assert!(!piece_matches(&empty, 0, &merkle(0, want.piece_layer[0])).unwrap());
+        // Lengths that do not fit the piece are no match, not a panic.
+        let odd = PieceHash::Merkle {
+            root: want.piece_layer[0],
+            data_len: pl + 1,
+            leaves: 2,
+        };
+        assert!(!piece_matches(&s, 0, &odd).unwrap());
+        assert_eq!(merkle_piece_root(&s, 0, 40_000, 2).unwrap(), None);
     }
 }

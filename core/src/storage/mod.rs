@@ -14,7 +14,7 @@ mod resume;
 
 use crate::layout::Layout;
 pub use error::{IoOp, StorageError};
-pub use hash::{block_digests, hash_piece, piece_matches};
+pub use hash::{block_digests, hash_piece, merkle_piece_root, piece_matches};
 pub use memory::MemoryStorage;
 pub use resume::{FileStamp, LoadPlan, ResumeData, ResumeError};
 

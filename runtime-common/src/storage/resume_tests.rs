@@ -61,7 +61,7 @@ fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
     let mut recorded = PieceSet::new(5);
     for p in [0, 1] {
         s.write(p, 0, piece_bytes(&l, &d, p)).unwrap();
-        assert!(piece_matches(&s, p, &hashes[p as usize]).unwrap());
+        assert!(piece_matches(&s, p, &hashes[p as usize].into()).unwrap());
         s.flush().unwrap();
         recorded.insert(p);
     }
@@ -85,7 +85,7 @@ fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
     );
     let mut recorded = plan.trusted().clone();
     for p in plan.recheck().iter() {
-        if piece_matches(&s, p, &hashes[p as usize]).unwrap() {
+        if piece_matches(&s, p, &hashes[p as usize].into()).unwrap() {
             recorded.insert(p);
         }
     }
@@ -106,6 +106,9 @@ fn crash_mid_write_on_disk_never_trusts_unrecorded_pieces() {
     let saved = ResumeData::decode(&fs::read(&resume_path).unwrap(), &l).unwrap();
     let plan = saved.plan(&l, &s.stamps().unwrap());
     assert!(!plan.trusted().contains(0) && plan.recheck().contains(0));
-    assert!(!piece_matches(&s, 0, &hashes[0]).unwrap(), "damage found");
+    assert!(
+        !piece_matches(&s, 0, &hashes[0].into()).unwrap(),
+        "damage found"
+    );
     assert!(!tmp.0.join("resume.dat.tmp").exists());
 }

@@ -5,8 +5,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use sanstorrent_core::bencode::Encoder;
+use sanstorrent_core::create::{TorrentBuilder, TorrentFormat};
 use sanstorrent_core::id::sha1_digest;
-use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::merkle::V2Piece;
+use sanstorrent_core::metainfo::{Metainfo, RelativePath};
 use sanstorrent_core::rng::Rng;
 use sanstorrent_core::storage::{MemoryStorage, Storage};
 
@@ -104,6 +106,65 @@ impl TestTorrent {
     /// A multi-file torrent.
     pub fn multi(name: &str, files: &[TestFile], piece_length: u32, seed: u64) -> Self {
         Self::build(name, files, piece_length, seed, false, &[], false)
+    }
+
+    /// A BitTorrent v2-only multi-file torrent (BEP 52) of `(path, length)` files with random
+    /// content, made by [`TorrentBuilder`]: every file starts on a piece boundary (the
+    /// metainfo lists the implied padding), and pieces are checked by merkle trees.
+    pub fn v2(name: &str, files: &[(&str, u64)], piece_length: u32, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let list = files
+            .iter()
+            .map(|(p, n)| {
+                let path = RelativePath::from_components(p.split('/')).expect("test path");
+                (path, *n)
+            })
+            .collect();
+        let b = TorrentBuilder::multi_file(name, list)
+            .expect("test torrent")
+            .piece_length(piece_length)
+            .format(TorrentFormat::V2);
+        let data: Vec<Vec<u8>> = b
+            .files()
+            .iter()
+            .map(|(_, n)| {
+                let mut v = vec![0u8; *n as usize];
+                rng.fill(&mut v);
+                v
+            })
+            .collect();
+        let layout = b.layout().expect("test layout");
+        let contents: Vec<Vec<u8>> = b
+            .layout_files()
+            .iter()
+            .zip(layout.files())
+            .map(|(which, extent)| match which {
+                Some(i) => data[*i].clone(),
+                None => vec![0u8; extent.length as usize],
+            })
+            .collect();
+        let stream: Vec<u8> = contents.iter().flatten().copied().collect();
+        let pl = piece_length as usize;
+        let digests: Vec<_> = (0..layout.piece_count())
+            .map(|p| {
+                let start = p as usize * pl;
+                let piece = &stream[start..start + layout.piece_len(p) as usize];
+                V2Piece::of(&layout, p)
+                    .and_then(|at| at.digest(piece))
+                    .expect("v2 piece")
+            })
+            .collect();
+        let bytes = b.build_with(&[], &digests).expect("v2 torrent");
+        let meta = Metainfo::from_bytes(&bytes).expect("test torrent parses");
+        assert_eq!(
+            meta.layout(),
+            &layout,
+            "the parser lays the files out alike"
+        );
+        Self {
+            meta: Arc::new(meta),
+            files: contents,
+        }
     }
 
     /// A storage holding the whole content (a seeder's disk).

@@ -199,7 +199,7 @@ fn crash_at_any_instant_never_makes_a_bad_piece_look_good() {
                     s.write(p, off, &chunk).unwrap();
                 }
                 2 => {
-                    if piece_matches(&s, p, &hashes[p as usize]).unwrap() {
+                    if piece_matches(&s, p, &hashes[p as usize].into()).unwrap() {
                         s.flush().unwrap();
                         recorded.insert(p);
                     }
