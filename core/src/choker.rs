@@ -82,6 +82,9 @@ pub(crate) struct PeerStats {
     pub connected_at: Instant,
     /// Whether it snubs us (unchoked us but sent nothing for a while; see the picker).
     pub snubbed: bool,
+    /// Whether it wasted its last unchoke (requested nothing; see the session's
+    /// `unchoke_patience`): it ranks after every other interested peer until it trades.
+    pub wasted: bool,
 }
 
 /// The outcome of a rechoke.
@@ -171,10 +174,12 @@ impl Choker {
             .iter()
             .filter(|p| p.interested && !p.snubbed)
             .collect();
-        // Ties favour the peers already unchoked (fewer choke/unchoke flips), then the key.
+        // Ties favour the peers that use their slot, then those already unchoked (fewer
+        // choke/unchoke flips), then the key.
         ranked.sort_by_key(|p| {
             (
                 std::cmp::Reverse(p.download_rate),
+                p.wasted,
                 !self.regular.contains(&p.peer),
                 p.peer,
             )
@@ -187,7 +192,8 @@ impl Choker {
     }
 
     /// Seeding: holders of an unexpired turn first (fastest upload first), then the peers that
-    /// waited longest, then holders whose turn expired.
+    /// waited longest, then holders whose turn expired, then the peers that wasted their last
+    /// unchoke.
     fn seed_turns(&self, now: Instant, peers: &[PeerStats]) -> BTreeSet<PeerKey> {
         let mut ranked: Vec<(u8, Option<Instant>, std::cmp::Reverse<u64>, PeerKey)> = peers
             .iter()
@@ -195,6 +201,7 @@ impl Choker {
             .map(|p| {
                 let turn = self.turns.get(&p.peer).copied().unwrap_or_default();
                 let group = match turn.since {
+                    _ if p.wasted => 3,
                     Some(since) if now < since + self.config.seed_turn => 0,
                     Some(_) => 2,
                     None => 1,
@@ -231,6 +238,7 @@ impl Choker {
         let eligible = |k: &PeerKey, regular: &BTreeSet<PeerKey>| {
             peers.iter().any(|p| p.peer == *k && p.interested) && !regular.contains(k)
         };
+        let wasted = |k: &PeerKey| peers.iter().any(|p| p.peer == *k && p.wasted);
         let due = self
             .optimistic_at
             .is_none_or(|at| now >= at + self.config.optimistic_interval);
@@ -239,14 +247,18 @@ impl Choker {
             self.optimistic = previous
                 .iter()
                 .copied()
-                .filter(|k| eligible(k, &self.regular))
+                .filter(|k| eligible(k, &self.regular) && !wasted(k))
                 .collect();
         }
         let mut pool: Vec<&PeerStats> = peers
             .iter()
             .filter(|p| eligible(&p.peer, &self.regular) && !self.optimistic.contains(&p.peer))
             .collect();
-        // On rotation, prefer someone other than the last optimistic peers.
+        // Prefer peers that did not waste their last unchoke; on rotation, someone other than
+        // the last optimistic peers.
+        if pool.iter().any(|p| !p.wasted) {
+            pool.retain(|p| !p.wasted);
+        }
         if due && pool.iter().any(|p| !previous.contains(&p.peer)) {
             pool.retain(|p| !previous.contains(&p.peer));
         }
@@ -292,6 +304,7 @@ mod tests {
                 upload_rate: u64::from(i) * 10,
                 connected_at: now - Duration::from_secs(1000),
                 snubbed: false,
+                wasted: false,
             })
             .collect()
     }
@@ -346,6 +359,49 @@ mod tests {
         let mut c = Choker::new(config, 1);
         let d = c.rechoke(now, ChokeMode::Downloading, &peers);
         assert_eq!(d.unchoke, keys(&[1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn peers_that_wasted_their_unchoke_rank_after_every_other() {
+        let now = Instant::now();
+        // Seeding: 0..=3 wasted their last unchoke and upload fastest; 4..=7 wait.
+        let mut peers = stats(now, 8);
+        for p in &mut peers[..4] {
+            p.wasted = true;
+            p.upload_rate = 1_000_000;
+        }
+        let mut c = Choker::new(ChokerConfig::default(), 1);
+        let d = c.rechoke(now, ChokeMode::Seeding, &peers);
+        let regular: BTreeSet<PeerKey> = d
+            .unchoke
+            .iter()
+            .copied()
+            .filter(|k| !d.optimistic.contains(k))
+            .collect();
+        assert_eq!(regular, keys(&[4, 5, 6, 7]));
+        assert_eq!(d.optimistic.len(), 1, "only the wasted are left for it");
+        // Downloading, equal rates: those that use their slot first. Then the optimistic slot
+        // goes to the one left that did not waste it.
+        let mut peers = stats(now, 6);
+        for p in &mut peers {
+            p.download_rate = 0;
+        }
+        peers[0].wasted = true;
+        peers[1].wasted = true;
+        let config = ChokerConfig {
+            optimistic_slots: 0,
+            ..Default::default()
+        };
+        let d = Choker::new(config, 1).rechoke(now, ChokeMode::Downloading, &peers);
+        assert_eq!(d.unchoke, keys(&[2, 3, 4, 5]));
+        let mut peers = stats(now, 7);
+        peers[0].wasted = true;
+        peers[1].wasted = true;
+        for seed in 0..20 {
+            let mut c = Choker::new(ChokerConfig::default(), seed);
+            let d = c.rechoke(now, ChokeMode::Downloading, &peers);
+            assert_eq!(d.optimistic, [PeerKey(2)], "seed {seed}");
+        }
     }
 
     #[test]

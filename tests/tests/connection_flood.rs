@@ -4,11 +4,14 @@
 //! with its default limits. An honest leecher that arrives 5 s into the flood gets the whole
 //! torrent, correct, within a bound; the seeder's connection table stays under its limits
 //! throughout. 2,000 endpoints with the defaults; 400 with the penalty box off, where the
-//! eviction alone must do it.
+//! eviction alone must do it. Then 400 endpoints that handshake, say `interested` and never
+//! request: an interested peer that wastes its unchoke or trades nothing gives way, and the
+//! leecher is served within the same bound (kept however little they trade, they hold every
+//! slot and it is not served in 120 s).
 
 use std::time::Duration;
 
-use sanstorrent_core::session::{SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions};
 use sanstorrent_tests::sim::{Hostile, Hostility, LinkConfig, Sim, TestTorrent};
 
 /// The endpoints join over this time; the leecher arrives one second later.
@@ -28,7 +31,48 @@ fn eviction_alone_serves_the_honest_leecher() {
     flood("connection flood, no penalty box", config, 400);
 }
 
+#[test]
+fn interested_connections_that_never_trade_give_way() {
+    flood_of(
+        "connection flood, interested and idle",
+        SessionConfig::default(),
+        400,
+        |_| Hostility::Interested,
+        true,
+    );
+}
+
+/// The same flood with the interested connections kept however little they trade (their
+/// graces beyond the run): every slot stays taken and the leecher is not served.
+#[test]
+fn without_trade_eviction_interested_connections_hold_every_slot() {
+    let config = SessionConfig {
+        trade_grace: Duration::from_secs(3600),
+        unchoke_patience: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    };
+    flood_of(
+        "connection flood, interested and idle, kept",
+        config,
+        400,
+        |_| Hostility::Interested,
+        false,
+    );
+}
+
 fn flood(label: &str, config: SessionConfig, hostile_count: usize) {
+    flood_of(label, config, hostile_count, Hostility::nth, true);
+}
+
+/// `hostile_count` endpoints of `kind` against a seeder with `config`, then an honest leecher;
+/// `served`: whether it must get the torrent within the bound (or must not, within the run).
+fn flood_of(
+    label: &str,
+    config: SessionConfig,
+    hostile_count: usize,
+    kind: fn(usize) -> Hostility,
+    served: bool,
+) {
     let seed = 7;
     let mut sim = Sim::new(seed, LinkConfig::default());
     let t = TestTorrent::single("flood.bin", 2 * 1024 * 1024, 64 * 1024, seed);
@@ -42,7 +86,7 @@ fn flood(label: &str, config: SessionConfig, hostile_count: usize) {
     let mut hostile = Vec::new();
     for i in 0..hostile_count {
         let at = start + JOIN * i as u32 / hostile_count as u32;
-        let h = Hostile::new(target, t.meta.info_hash(), Hostility::nth(i), at, i as u32);
+        let h = Hostile::new(target, t.meta.info_hash(), kind(i), at, i as u32);
         hostile.push(sim.add_agent(Box::new(h)));
     }
     let (mut max_sockets, mut max_peers) = (0, 0);
@@ -92,14 +136,31 @@ fn flood(label: &str, config: SessionConfig, hostile_count: usize) {
          accepted; seeder peak {max_sockets} sockets, {max_peers} peers on the torrent; \
          {held} sockets at the leecher's arrival; honest leecher served in {took:?}"
     );
+    let mut closes = std::collections::BTreeMap::new();
+    for (_, e) in &sim.nodes[seeder].events {
+        if let Event::PeerClosed { reason, .. } = e {
+            *closes.entry(format!("{reason:?}")).or_insert(0) += 1;
+        }
+    }
+    eprintln!("{label}: the seeder's closes by reason: {closes:?}");
+    if !served {
+        assert!(!sim.is_complete(leecher, id), "served in {took:?}");
+        return;
+    }
     assert!(sim.is_complete(leecher, id), "not served in {took:?}");
     assert!(sim.has_content(leecher, id, &t));
     assert!(
         took < Duration::from_secs(10),
         "served in {took:?} (2 MiB at 4 MiB/s)"
     );
+    // Handshake floods fill the pending-inbound table; interested ones the torrent's slots.
+    let floor = if kind(0) == Hostility::Interested {
+        config.max_connections_per_torrent
+    } else {
+        config.max_pending_inbound
+    };
     assert!(
-        held >= config.max_pending_inbound && attempted > 2 * hostile_count as u64,
+        held >= floor && attempted > 2 * hostile_count as u64,
         "the flood held {held} sockets and made {attempted} connects: too little to test"
     );
     assert!(

@@ -14,7 +14,8 @@ use crate::picker::{PeerKey, Picker};
 
 impl Torrent {
     /// Whether `peer`'s change of interest calls for a rechoke of torrent `id` at once: a new
-    /// interested peer takes a free slot; a peer losing interest frees its slot.
+    /// interested peer takes a free slot or one held by a peer that wasted it; a peer losing
+    /// interest frees its slot.
     pub(crate) fn interest_needs_rechoke(
         &self,
         id: TorrentId,
@@ -27,12 +28,17 @@ impl Torrent {
         if !peer.conn.peer_interested() {
             return unchoked;
         }
-        !unchoked
-            && peers
-                .values()
-                .filter(|p| p.torrent == Some(id) && self.choker.is_unchoked(p.key))
-                .count()
-                < slots
+        if unchoked {
+            return false;
+        }
+        let (mut held, mut wasted) = (0, false);
+        for p in peers.values() {
+            if p.torrent == Some(id) && self.choker.is_unchoked(p.key) {
+                held += 1;
+                wasted |= p.wasted;
+            }
+        }
+        held < slots || wasted
     }
 
     /// Decides who of torrent `id`'s peers we upload to (`None`: the torrent does not run).
@@ -60,12 +66,26 @@ impl Torrent {
 /// Chokes or unchokes an established connection as decided (`unchoke`).
 pub(crate) fn apply(now: Instant, peer: &mut Peer, unchoke: &BTreeSet<PeerKey>) {
     if peer.established {
-        let _ = if unchoke.contains(&peer.key) {
-            peer.conn.unchoke(now)
-        } else {
-            peer.conn.choke(now)
-        };
+        if unchoke.contains(&peer.key) {
+            if peer.conn.unchoke(now).is_ok() && peer.unchoked_at.is_none() {
+                peer.unchoked_at = Some(now);
+            }
+        } else if peer.conn.choke(now).is_ok() {
+            peer.unchoked_at = None;
+        }
     }
+}
+
+/// When an unchoked, interested peer that has not traded since its unchoke is found to waste
+/// its upload slot ([`SessionConfig::unchoke_patience`]); `None`: it is choked, trades, or
+/// was found so already.
+pub(crate) fn waste_deadline(peer: &Peer, config: &SessionConfig) -> Option<Instant> {
+    let since = peer.unchoked_at?;
+    let traded = peer.traded_at.is_some_and(|t| t >= since);
+    if peer.wasted || traded || !peer.conn.peer_interested() {
+        return None;
+    }
+    since.checked_add(config.unchoke_patience)
 }
 
 /// What the choker weighs of each established peer of a torrent (`of_torrent`) at `now`.
@@ -83,6 +103,7 @@ fn peer_stats<'a>(
             upload_rate: p.up.rate(now),
             connected_at: p.connected_at,
             snubbed: picker.is_snubbed(p.key),
+            wasted: p.wasted,
         })
         .collect()
 }

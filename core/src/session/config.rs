@@ -69,12 +69,30 @@ pub struct SessionConfig {
     /// its handshake (silent ones first, then the oldest), then one that sent nothing since
     /// its handshake, then one where neither side has been interested for this long since
     /// its handshake ([`PeerCloseReason::Evicted`](super::PeerCloseReason::Evicted)).
-    /// Connections where either side is interested keep their slots.
+    /// Connections where either side is interested keep their slots unless they trade
+    /// nothing (see `trade_grace`). A newcomer whose address has strikes, or was refused at a
+    /// limit within the last seconds, takes only a free slot.
     pub interest_grace: Duration,
+    /// At a connection limit, a peer interested in us that has nothing we want and has traded
+    /// nothing for this long (since its handshake or its latest request we could serve or
+    /// block either way) is replaced too, after the connections `interest_grace` names
+    /// ([`PeerCloseReason::Evicted`](super::PeerCloseReason::Evicted)); an inbound one is a
+    /// strike against its address (see `penalty_strikes`). A peer we unchoke and that
+    /// requests, or that sends us blocks, keeps its slot however slowly it trades. Default
+    /// 10 s.
+    pub trade_grace: Duration,
+    /// A peer we unchoke while it is interested and that requests nothing for this long
+    /// wastes its upload slot: a peer waiting for one gets it at once, the peer ranks after
+    /// every other for upload slots until it trades, and at a connection limit it is replaced
+    /// first among the peers interested in us (see `trade_grace`). Default 2 s: clients
+    /// request within a round trip of an unchoke.
+    pub unchoke_patience: Duration,
     /// An address whose inbound connections are closed this many times in a row for
-    /// uselessness (handshake or first-message timeout, evicted before sending a message,
-    /// a malformed handshake) is refused for `penalty_duration`. Strikes older than
-    /// `penalty_duration` are forgotten.
+    /// uselessness (handshake or first-message timeout, evicted before sending a message or
+    /// for trading nothing, a malformed handshake, refused at a limit again and again within
+    /// seconds) is refused for `penalty_duration`, twice as long each time it strikes out
+    /// again within `penalty_duration` of its refusal's end (up to 16 times). Strikes older
+    /// than `penalty_duration` are forgotten.
     pub penalty_strikes: u32,
     /// How long a penalised address is refused.
     pub penalty_duration: Duration,
@@ -213,6 +231,8 @@ impl Default for SessionConfig {
             handshake_timeout: Duration::from_secs(10),
             first_message_timeout: Duration::from_secs(10),
             interest_grace: Duration::from_secs(20),
+            trade_grace: Duration::from_secs(10),
+            unchoke_patience: Duration::from_secs(2),
             penalty_strikes: 3,
             penalty_duration: Duration::from_secs(60),
             max_penalized_addresses: 4096,

@@ -17,12 +17,14 @@ use super::connect::{ConnCx, DialPlan};
 use super::download::Synced;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
+use super::evict::{Graces, Worth};
 use super::handshake::{Established, Inbound};
 use super::io::{Action, ConnId, TorrentId};
 use super::metadata::Handled;
 use super::peers::Peer;
+use super::penalty::Penalties;
 use super::streams::StreamInput;
-use super::{download, metadata, pex, upload};
+use super::{choke, download, metadata, pex, upload};
 use crate::extensions::{FetchEvent, UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
 use crate::wire::{CloseReason, Event as WireEvent, ExtendedHandshake};
@@ -133,7 +135,8 @@ impl Session {
     }
 
     /// An inbound connection's handshake named a torrent by info-hash: the connection joins
-    /// it (making room at its limit) or closes.
+    /// it (making room at its limit, unless its address has strikes or was just refused so)
+    /// or closes.
     fn on_inbound_handshake(
         &mut self,
         now: Instant,
@@ -149,7 +152,14 @@ impl Session {
             Inbound::Refuse(reason) => return self.close_conn(now, conn, reason),
             Inbound::Join(id) => id,
             Inbound::Full(id) => {
-                if !self.evict(now, |other, p| other != conn && p.torrent == Some(id)) {
+                let penalties = Penalties::of(&self.config);
+                let strikes = &self.peers.penalties;
+                let only_free = self
+                    .peers
+                    .get(conn)
+                    .is_some_and(|p| strikes.takes_only_free_slots(p.addr.ip(), now, penalties));
+                if only_free || !self.evict(now, |other, p| other != conn && p.torrent == Some(id))
+                {
                     return self.close_conn(now, conn, PeerCloseReason::Limit);
                 }
                 id
@@ -260,11 +270,22 @@ impl Session {
 
     /// Closes the least useful connection `eligible` allows to make room for a newcomer (see
     /// `evict`); `false`: every one keeps its slot.
+    /// A peer that traded nothing gives its address a strike if it came to us.
     fn evict(&mut self, now: Instant, eligible: impl Fn(ConnId, &Peer) -> bool) -> bool {
-        let grace = self.config.interest_grace;
-        let Some((conn, _)) = self.peers.least_useful(now, grace, eligible) else {
+        let grace = Graces {
+            interest: self.config.interest_grace,
+            trade: self.config.trade_grace,
+        };
+        let Some((conn, worth)) = self.peers.least_useful(now, grace, eligible) else {
             return false;
         };
+        if matches!(worth, Worth::Wasted | Worth::NoTrade)
+            && let Some(peer) = self.peers.get(conn).filter(|p| !p.outbound)
+        {
+            let ip = peer.addr.ip();
+            let penalties = Penalties::of(&self.config);
+            self.peers.penalties.strike(ip, now, penalties);
+        }
         self.close_conn(now, conn, PeerCloseReason::Evicted);
         true
     }
@@ -336,6 +357,26 @@ impl Session {
             rng: &mut self.rng,
         };
         Some(self.peers.open_inbound(now, remote, cx))
+    }
+
+    /// An unchoked peer that requested nothing for `unchoke_patience`: marked wasted (it
+    /// ranks last for upload slots and may be replaced at a limit) and its slot given to
+    /// another at once.
+    pub(super) fn unchoke_wasted(&mut self, now: Instant, conn: ConnId) {
+        let config = &self.config;
+        let Some(peer) = self.peers.get(conn) else {
+            return;
+        };
+        if choke::waste_deadline(peer, config).is_none_or(|at| at > now) {
+            return;
+        }
+        let torrent = peer.torrent;
+        if let Some(p) = self.peers.get_mut(conn) {
+            p.wasted = true;
+        }
+        if let Some(id) = torrent {
+            self.rechoke(now, id);
+        }
     }
 
     /// A peer became interested or not interested in us: a rechoke if it changes a slot.

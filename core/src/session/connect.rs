@@ -353,13 +353,12 @@ impl Peers {
         out: &mut Outputs,
     ) -> Option<Dropped> {
         let peer = self.remove(conn)?;
+        let penalties = Penalties::of(config);
         if is_strike(&peer, &reason) {
-            let penalties = Penalties {
-                strikes: config.penalty_strikes,
-                duration: config.penalty_duration,
-                capacity: config.max_penalized_addresses,
-            };
             self.penalties.strike(peer.addr.ip(), now, penalties);
+        } else if !peer.outbound && reason == PeerCloseReason::Limit {
+            self.penalties
+                .refused_at_limit(peer.addr.ip(), now, penalties);
         }
         let failed = !peer.established
             || matches!(
@@ -428,7 +427,9 @@ pub(crate) struct Dropped {
 
 /// Whether closing `peer` for `reason` is a strike against its address: an inbound
 /// connection that never sent a message and was closed for it (handshake or first-message
-/// timeout, replaced by a newcomer, a malformed handshake).
+/// timeout, replaced by a newcomer, a malformed handshake). Replacing one that traded
+/// nothing is one too (see `Session::evict`), and so is a refusal at a limit right after
+/// another (see [`PenaltyBox::refused_at_limit`](super::penalty::PenaltyBox)).
 fn is_strike(peer: &Peer, reason: &PeerCloseReason) -> bool {
     let useless = matches!(
         reason,

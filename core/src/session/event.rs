@@ -222,8 +222,11 @@ pub enum PeerCloseReason {
     /// A connection limit was reached.
     Limit,
     /// A connection limit was reached and a newcomer took this connection's slot: it had not
-    /// finished its handshake, sent nothing since, or neither side was interested (see
-    /// [`SessionConfig::interest_grace`](super::SessionConfig::interest_grace)).
+    /// finished its handshake, sent nothing since, neither side was interested (see
+    /// [`SessionConfig::interest_grace`](super::SessionConfig::interest_grace)), or it was
+    /// interested in us and traded nothing (see
+    /// [`SessionConfig::trade_grace`](super::SessionConfig::trade_grace) and
+    /// [`SessionConfig::unchoke_patience`](super::SessionConfig::unchoke_patience)).
     Evicted,
     /// The peer sent no message within
     /// [`SessionConfig::first_message_timeout`](super::SessionConfig::first_message_timeout)

@@ -78,6 +78,14 @@ pub(crate) struct Peer {
     /// When the peer's latest message (anything but a keep-alive) arrived after the
     /// handshake (`None`: none yet).
     pub(crate) useful_at: Option<Instant>,
+    /// When the peer last traded: a request from it we may serve, a block from it or to it
+    /// (`None`: never).
+    pub(crate) traded_at: Option<Instant>,
+    /// Since when we unchoke the peer (`None`: we choke it).
+    pub(crate) unchoked_at: Option<Instant>,
+    /// We unchoked the peer while it was interested and it requested nothing for
+    /// `unchoke_patience`; cleared when it trades.
+    pub(crate) wasted: bool,
     pub(crate) down: RateMeter,
     pub(crate) up: RateMeter,
     /// The upload part: blocks being read for the peer, the send backlog.
@@ -115,6 +123,9 @@ impl Peer {
             heard_at: None,
             established_at: None,
             useful_at: None,
+            traded_at: None,
+            unchoked_at: None,
+            wasted: false,
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             upload: Upload::default(),
@@ -363,6 +374,10 @@ impl Peers {
         if peer.established && is_message(&event) {
             peer.useful_at = Some(now);
         }
+        if is_trade(&event) {
+            peer.traded_at = Some(now);
+            peer.wasted = false;
+        }
         Some(event)
     }
 
@@ -384,6 +399,15 @@ impl Peers {
         }
         peer.conn.handle_raw_input(now, data, &named);
     }
+}
+
+/// Whether a connection's event is a trade: a block from the peer, or a request the wire
+/// let through (we unchoke the peer, or granted the piece allowed-fast).
+fn is_trade(event: &WireEvent) -> bool {
+    matches!(
+        event,
+        WireEvent::BlockReceived { .. } | WireEvent::RequestReceived(_)
+    )
 }
 
 /// Whether a connection's event is a message from the peer (anything but a keep-alive,

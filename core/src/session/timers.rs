@@ -185,8 +185,8 @@ impl Peers {
 }
 
 /// An open connection's earliest deadline: its wire timers, its send stall (see `upload`),
-/// its next `ut_pex` message while established in a torrent that exchanges peers, and its
-/// first-message deadline.
+/// its next `ut_pex` message while established in a torrent that exchanges peers, its
+/// first-message deadline, and when an unchoke it does not use is found wasted.
 fn peer_deadline(peer: &Peer, torrents: &Torrents, config: &SessionConfig) -> Option<Instant> {
     let stall = peer.upload.stall_deadline(config);
     let pex_on = config.pex
@@ -201,7 +201,8 @@ fn peer_deadline(peer: &Peer, torrents: &Torrents, config: &SessionConfig) -> Op
         .filter(|_| pex_on)
         .map(|s| s.poll_timeout());
     let silent = first_message_deadline(peer, config);
-    [peer.conn.poll_timeout(), stall, pex, silent]
+    let waste = super::choke::waste_deadline(peer, config);
+    [peer.conn.poll_timeout(), stall, pex, silent, waste]
         .into_iter()
         .flatten()
         .min()

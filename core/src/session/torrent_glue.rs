@@ -60,6 +60,7 @@ impl Session {
             {
                 self.close_conn(now, conn, PeerCloseReason::Silent);
             }
+            self.unchoke_wasted(now, conn);
         }
         self.expire_send_stalls(now);
         self.expire_dials(now);

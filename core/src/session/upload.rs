@@ -201,6 +201,8 @@ pub(crate) fn send_read(
                 {
                     let len = u64::from(block.length);
                     peer.up.add(now, len);
+                    peer.traded_at = Some(now);
+                    peer.wasted = false;
                     if let Some(t) = peer.torrent.and_then(|id| torrents.get_mut(&id)) {
                         t.up.add(now, len);
                     }

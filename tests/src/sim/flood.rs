@@ -23,6 +23,9 @@ pub enum Hostility {
     Trickle,
     /// A valid handshake, then nothing.
     HandshakeThenSilence,
+    /// A valid handshake and `interested`, then nothing (it never requests: it holds a slot
+    /// a leecher waiting to be unchoked would hold).
+    Interested,
 }
 
 impl Hostility {
@@ -123,6 +126,11 @@ impl Agent for Hostile {
                 self.next_trickle = Some(now + Self::TRICKLE);
             }
             Hostility::HandshakeThenSilence => self.send(conn, &hs),
+            Hostility::Interested => {
+                let mut bytes = hs;
+                bytes.extend_from_slice(&[0, 0, 0, 1, 2]);
+                self.send(conn, &bytes);
+            }
         }
     }
 
