@@ -237,10 +237,10 @@ mod tests {
         assert!(piece_matches(&s, 1, &merkle(1, want.piece_layer[1])).unwrap());
         assert!(piece_matches(&s, 2, &merkle(2, small.root.unwrap())).unwrap());
         assert!(!piece_matches(&s, 1, &merkle(1, want.piece_layer[0])).unwrap());
-        // One flipped byte in the second block of piece 1.
-        let mut bad = data[32_768 + 20_000..32_768 + 20_001].to_vec();
+        // One flipped byte in the second block of piece 1 (its data ends at 17,232).
+        let mut bad = data[32_768 + 16_500..32_768 + 16_501].to_vec();
         bad[0] ^= 1;
-        s.write(1, 20_000, &bad).unwrap();
+        s.write(1, 16_500, &bad).unwrap();
         assert!(!piece_matches(&s, 1, &merkle(1, want.piece_layer[1])).unwrap());
         let empty = MemoryStorage::new(layout.clone());
         assert!(!piece_matches(&empty, 0, &merkle(0, want.piece_layer[0])).unwrap());
