@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Scale benchmark (issue 25): N small seeding torrents in one daemon, ours and Transmission's.
+#
+#   bash bench/scale.sh [--n 1000] [--clients sanstorrent,transmission] [--idle SECS]
+#                       [--timeout SECS]
+#
+# Generates N single-file torrents of 4 KiB (bench/scale.py gen) with their data, written
+# straight into each daemon's state directory (sanstorrent: <state>/daemon/torrents.json and
+# the .torrent files; transmission-daemon: <config>/torrents/), all announcing to opentracker
+# on loopback (whitelisted, stats open to 127.0.0.1). For each client, twice (the first start,
+# which checks the data, then a restart over the state the first run left), it prints:
+#   rpc_s       seconds from exec to the first RPC answer (session-get)
+#   announced_s seconds from exec until opentracker holds all N torrents (its
+#               /stats?mode=torr; the tracker is restarted empty before each run)
+#   cpu_min     CPU seconds per minute while idle (measured over --idle seconds, 10 s after
+#               everything was announced)
+#   get_ms      torrent-get of every torrent, 8 fields incl. trackerStats: best and median of 5
+#   rss_mib / hwm_mib   VmRSS at the end and its peak (VmHWM); kib_per_torrent = (VmRSS -
+#               the same daemon's VmRSS with no torrent) / N
+# Nothing here is a test: it prints figures and never fails because something is slow. The
+# machine is shared; figures are noisy. Needs opentracker (../shared/interop/setup.sh) and
+# installs Debian's transmission-daemon when missing. ST=/path/to/sanstorrent skips the build.
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900
+while (($#)); do
+  case "$1" in
+    --n) N=$2; shift 2 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    --idle) IDLE=$2; shift 2 ;;
+    --timeout) TIMEOUT=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "scale: unknown flag $1" >&2; exit 2 ;;
+  esac
+done
+command -v opentracker >/dev/null || { echo "scale: no opentracker: run shared/interop/setup.sh" >&2; exit 1; }
+if [[ ,$CLIENTS, == *,transmission,* ]] && ! command -v transmission-daemon >/dev/null; then
+  apt-get install -y -qq transmission-daemon >/dev/null || { echo "scale: cannot install transmission-daemon" >&2; exit 1; }
+fi
+if [[ -z "${ST:-}" ]]; then
+  (cd "$ROOT" && cargo build --release -q -p sanstorrent-cli) || exit 1
+  ST="${CARGO_TARGET_DIR:-$ROOT/target}/release/sanstorrent"
+fi
+PYH="python3 $HERE/scale.py"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+TRK="$WORK/trk"; mkdir -p "$TRK"; chmod 755 "$TRK" "$WORK"
+TPORT=$(free_port)
+echo "access.stats 127.0.0.1" > "$TRK/ot.conf"; : > "$TRK/whitelist.txt"; chmod 644 "$TRK"/*
+TRACKER_PID=""
+tracker_restart() {
+  [[ -n "$TRACKER_PID" ]] && { kill -TERM "$TRACKER_PID" 2>/dev/null; wait "$TRACKER_PID" 2>/dev/null; }
+  opentracker -i 127.0.0.1 -p "$TPORT" -P "$TPORT" -d "$TRK" -w whitelist.txt -f "$TRK/ot.conf" \
+    > "$TRK/log" 2>&1 &
+  TRACKER_PID=$!; PIDS+=("$TRACKER_PID")
+  for _ in $(seq 1 50); do [[ $($PYH torrents "http://127.0.0.1:$TPORT") -ge 0 ]] && return; sleep 0.1; done
+  echo "scale: opentracker did not start: $(cat "$TRK/log")" >&2; exit 1
+}
+
+echo "== generating $N torrents" >&2
+t0=$(date +%s.%N)
+$PYH gen "$N" "$WORK/data" "http://127.0.0.1:$TPORT/announce" "$WORK/st" "$WORK/tr" "$TRK/whitelist.txt"
+printf '   %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)" >&2
+
+RPCPORT=$(free_port); PEERPORT=$(free_port)
+start_client() { # client state_dir -> sets CPID, RPC
+  local c=$1 dir=$2
+  case "$c" in
+    sanstorrent)
+      "$ST" daemon -o "$WORK/data" --state-dir "$dir" --http "127.0.0.1:$RPCPORT" -p "$PEERPORT" \
+        --no-dht --quiet > "$WORK/$c.log" 2>&1 &
+      CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
+    transmission)
+      mkdir -p "$dir"
+      [[ -f "$dir/settings.json" ]] || cat > "$dir/settings.json" <<EOF
+{"download-dir": "$WORK/data", "rpc-bind-address": "127.0.0.1", "rpc-port": $RPCPORT,
+ "rpc-authentication-required": false, "rpc-whitelist-enabled": false,
+ "rpc-host-whitelist-enabled": false, "peer-port": $PEERPORT, "dht-enabled": false,
+ "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+ "port-forwarding-enabled": false, "download-queue-enabled": false,
+ "seed-queue-enabled": false, "start-added-torrents": true, "message-level": 1}
+EOF
+      transmission-daemon -f -g "$dir" > "$WORK/$c.log" 2>&1 &
+      CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
+  esac
+  PIDS+=("$CPID")
+}
+stop_client() {
+  kill -TERM "$CPID" 2>/dev/null
+  for _ in $(seq 1 600); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null
+}
+empty_rss() { # client -> VmRSS KiB of the daemon with no torrent
+  local c=$1 rss
+  start_client "$c" "$WORK/empty-$c"
+  $PYH wait-rpc "$RPC" 30 >/dev/null; sleep 2
+  rss=$($PYH proc "$CPID" | cut -d' ' -f2)
+  stop_client; echo "$rss"
+}
+
+printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\trss_mib\thwm_mib\tkib_per_torrent\n'
+IFS=, read -ra CL <<< "$CLIENTS"
+for c in "${CL[@]}"; do
+  base=$(empty_rss "$c")
+  case "$c" in sanstorrent) dir="$WORK/st" ;; transmission) dir="$WORK/tr" ;; *) echo "scale: unknown client $c" >&2; continue ;; esac
+  for run in first restart; do
+    tracker_restart
+    start_client "$c" "$dir"
+    s=$(date +%s.%N)
+    rpc_s=$($PYH wait-rpc "$RPC" "$TIMEOUT")
+    announced="-"
+    while :; do
+      el=$(echo "$(date +%s.%N) - $s" | bc)
+      if [[ $($PYH torrents "http://127.0.0.1:$TPORT") -ge $N ]]; then announced=$(printf '%.1f' "$el"); break; fi
+      if (( $(echo "$el > $TIMEOUT" | bc) )) || ! kill -0 "$CPID" 2>/dev/null; then
+        announced="not all ($($PYH torrents "http://127.0.0.1:$TPORT")/$N)"; break
+      fi
+      sleep 0.5
+    done
+    sleep 10
+    c0=$($PYH proc "$CPID" | cut -d' ' -f1); sleep "$IDLE"; c1=$($PYH proc "$CPID" | cut -d' ' -f1)
+    cpu=$(printf '%.2f' "$(echo "scale=3; ($c1 - $c0) * 60 / $IDLE" | bc)")
+    read -r count best median <<< "$($PYH rpc "$RPC" 5)"
+    read -r _ rss hwm <<< "$($PYH proc "$CPID")"
+    per=$(printf '%.1f' "$(echo "scale=3; ($rss - $base) / $N" | bc)")
+    printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n' "$c" "$N" "$run" "$rpc_s" "$announced" "$cpu" \
+      "$best" "$median" $((rss / 1024)) $((hwm / 1024)) "$per"
+    [[ "$count" == "$N" ]] || echo "   ($c listed $count torrents over RPC)" >&2
+    stop_client
+  done
+done
