@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::budget::Slot;
 use super::connect::OwnAddr;
 use super::event::Event;
 use super::io::{RequestId, TorrentId};
@@ -29,7 +30,8 @@ pub(crate) struct Us {
 }
 
 impl Trackers {
-    /// Carries out a torrent's announce jobs and handles its announcer's events.
+    /// Carries out a torrent's announce jobs and handles its announcer's events; then grants
+    /// the waiting announces the budget allows.
     pub(crate) fn pump_announcer(
         &mut self,
         now: Instant,
@@ -37,25 +39,80 @@ impl Trackers {
         us: Us,
         cx: &mut TrackerCx<'_>,
     ) -> Stopped {
+        let stopped = self.pump_one(now, id, us, cx).0;
+        Stopped(stopped | self.grant_announces(now, us, cx).0)
+    }
+
+    /// Grants the waiting announces the budget allows at `now`, in its order.
+    pub(crate) fn grant_announces(
+        &mut self,
+        now: Instant,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let mut stopped = false;
+        while let Some(id) = self.budget.take(now) {
+            let granted = cx
+                .torrents
+                .get_mut(&id)
+                .and_then(|t| t.announcer.as_mut())
+                .is_some_and(|a| a.grant(now));
+            if granted {
+                stopped |= self.pump_one(now, id, us, cx).0;
+            } else {
+                self.budget.forget(id);
+            }
+        }
+        Stopped(stopped)
+    }
+
+    /// [`Self::pump_announcer`] without the grants; the budget learns where the announcer
+    /// stands.
+    fn pump_one(&mut self, now: Instant, id: TorrentId, us: Us, cx: &mut TrackerCx<'_>) -> Stopped {
         let mut stopped = false;
         loop {
-            let Some(a) = cx.torrents.get_mut(&id).and_then(|t| t.announcer.as_mut()) else {
+            let Some(t) = cx.torrents.get_mut(&id) else {
+                self.budget.forget(id);
+                return Stopped(stopped);
+            };
+            let seeding = t.left() == 0;
+            let Some(a) = t.announcer.as_mut() else {
+                self.budget.forget(id);
                 return Stopped(stopped);
             };
             if let Some(job) = a.poll_job() {
                 let done = self.launch_announce(now, id, job, us.peer_id, cx);
-                stopped |= self.announce_results(now, done, us, cx).0;
+                stopped |= self.announce_results_one(now, done, us, cx).0;
                 continue;
             }
             let Some(event) = a.poll_event() else {
+                let slot = match a.waiting() {
+                    Some(since) => Slot::Waiting { since, seeding },
+                    None if a.announcing() => Slot::Announcing,
+                    None => Slot::Idle,
+                };
+                self.budget.note(id, slot);
                 return Stopped(stopped);
             };
             stopped |= self.on_announcer_event(now, id, event, us, cx).0;
         }
     }
 
-    /// Hands announce results to their announcers, in order.
+    /// Hands announce results to their announcers, in order; then grants the waiting
+    /// announces the budget allows (a result frees a place in flight).
     pub(crate) fn announce_results(
+        &mut self,
+        now: Instant,
+        done: Vec<AnnounceDone>,
+        us: Us,
+        cx: &mut TrackerCx<'_>,
+    ) -> Stopped {
+        let stopped = self.announce_results_one(now, done, us, cx).0;
+        Stopped(stopped | self.grant_announces(now, us, cx).0)
+    }
+
+    /// [`Self::announce_results`] without the grants.
+    fn announce_results_one(
         &mut self,
         now: Instant,
         done: Vec<AnnounceDone>,
@@ -70,7 +127,7 @@ impl Trackers {
             if let Some(a) = cx.torrents.get_mut(&id).and_then(|t| t.announcer.as_mut()) {
                 a.handle_result(now, job, result);
             }
-            stopped |= self.pump_announcer(now, id, us, cx).0;
+            stopped |= self.pump_one(now, id, us, cx).0;
         }
         Stopped(stopped)
     }
@@ -98,7 +155,7 @@ impl Trackers {
                     t.add_candidates(&response.peers, Source::Tracker, us.own);
                 }
                 let done = self.scrape_after_announce(now, id, &url, cx);
-                return self.announce_results(now, done, us, cx);
+                return self.announce_results_one(now, done, us, cx);
             }
             AnnouncerEvent::TrackerFailed { url, error } => {
                 if let Some(t) = cx.torrents.get_mut(&id) {

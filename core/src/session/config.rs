@@ -161,6 +161,14 @@ pub struct SessionConfig {
     pub picker: PickerConfig,
     /// The tracker scheduler's tunables (intervals, timeouts, `stopped` wait).
     pub announcer: AnnouncerConfig,
+    /// Tracker announces started per second across every torrent (0: no limit); due
+    /// announces beyond it wait their turn, downloading torrents first (see `budget`).
+    pub announce_rate: u32,
+    /// Torrents with a tracker announce in flight at once, at most.
+    pub announces_in_flight: usize,
+    /// DHT lookups (announce or `get_peers`) started per second across every torrent (0: no
+    /// limit); a lookup due beyond it is put off to the next free slot.
+    pub dht_lookup_rate: u32,
     /// Time between scrapes (BEP 48) of each tracker that answered an announce and has a
     /// scrape URL; the first follows its first successful announce. `None`: never scrape.
     pub scrape_interval: Option<Duration>,
@@ -255,6 +263,9 @@ impl Default for SessionConfig {
             choker: ChokerConfig::default(),
             picker: PickerConfig::default(),
             announcer: AnnouncerConfig::default(),
+            announce_rate: 100,
+            announces_in_flight: 50,
+            dht_lookup_rate: 20,
             scrape_interval: Some(Duration::from_secs(30 * 60)),
             udp_tracker: UdpConfig::default(),
             dht: false,

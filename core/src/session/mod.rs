@@ -22,6 +22,7 @@
 //! `README.md` beside this file.
 
 mod announce;
+mod budget;
 mod check;
 mod choke;
 mod completion;
@@ -165,7 +166,7 @@ impl Session {
             torrents: Torrents::default(),
             peers: Peers::default(),
             jobs: Jobs::default(),
-            trackers: Trackers::default(),
+            trackers: Trackers::new(&config),
             dht: None,
             listen_ip: None,
             down_limit: TokenBucket::new(now, config.download_rate_limit),
@@ -429,6 +430,13 @@ impl Session {
     /// The torrents of the session, in id order.
     pub fn torrents(&self) -> Vec<TorrentId> {
         self.torrents.keys().copied().collect()
+    }
+
+    /// The tracker announce budget's queue: announces due that wait for their turn, and
+    /// torrents with an announce in flight (see [`SessionConfig::announce_rate`]).
+    pub fn announce_queue(&self) -> (usize, usize) {
+        let b = &self.trackers.budget;
+        (b.waiting(), b.in_flight())
     }
 
     /// The TCP port the session announces (0 until known).

@@ -93,8 +93,9 @@ impl Session {
             }
         }
         let (trackers, us, mut cx) = self.tracker_cx();
-        let stopped = trackers.udp_timeout(now, us, &mut cx);
-        self.after_announces(now, stopped);
+        let stopped = trackers.udp_timeout(now, us, &mut cx).0;
+        let granted = trackers.grant_announces(now, us, &mut cx).0;
+        self.after_announces(now, Stopped(stopped | granted));
         if let Some(dht) = self.dht.as_mut()
             && dht.poll_timeout().is_some_and(|t| t <= now)
         {
@@ -104,7 +105,8 @@ impl Session {
         if self.dht.is_some() {
             let due = self.torrents_due(now);
             if let Some(dht) = self.dht.as_mut() {
-                udp::lookups(dht, now, &due, &mut self.torrents, &self.config);
+                let slots = &mut self.trackers.dht_slots;
+                udp::lookups(dht, now, &due, &mut self.torrents, slots, &self.config);
             }
             self.pump_dht();
         }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::SessionConfig;
+use super::budget::{AnnounceBudget, DhtBudget};
 use super::io::{Action, RequestId, TorrentId};
 use super::outputs::Outputs;
 use super::scrape::ScrapeRequests;
@@ -38,8 +39,8 @@ enum Pending {
     },
 }
 
-/// The session's tracker transports.
-#[derive(Debug, Default)]
+/// The session's tracker transports, and the budgets every torrent's announces share.
+#[derive(Debug)]
 pub(crate) struct Trackers {
     next_request: u64,
     pending: BTreeMap<RequestId, Pending>,
@@ -47,18 +48,36 @@ pub(crate) struct Trackers {
     udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
     /// Scrapes in flight (their request ids come from [`Self::next_id`] too).
     pub(crate) scrapes: ScrapeRequests,
+    /// The tracker announces' budget.
+    pub(crate) budget: AnnounceBudget,
+    /// The DHT lookups' budget.
+    pub(crate) dht_slots: DhtBudget,
 }
 
 impl Trackers {
+    /// The transports of a session with `config` (its budgets).
+    pub(crate) fn new(config: &SessionConfig) -> Self {
+        Self {
+            next_request: 0,
+            pending: BTreeMap::new(),
+            udp: BTreeMap::new(),
+            udp_ops: BTreeMap::new(),
+            scrapes: ScrapeRequests::default(),
+            budget: AnnounceBudget::new(config.announce_rate, config.announces_in_flight),
+            dht_slots: DhtBudget::new(config.dht_lookup_rate),
+        }
+    }
+
     fn alloc(&mut self, pending: Pending) -> RequestId {
         let id = self.next_id();
         self.pending.insert(id, pending);
         id
     }
 
-    /// The earliest deadline of the UDP trackers.
+    /// The earliest deadline of the UDP trackers and of the announce budget.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.udp.values().filter_map(|u| u.poll_timeout()).min()
+        let udp = self.udp.values().filter_map(|u| u.poll_timeout());
+        udp.chain(self.budget.next_deadline()).min()
     }
 
     /// A datagram from `from`: whether it went to the UDP tracker there (pump it).
@@ -377,6 +396,7 @@ pub(crate) fn make_announcer(
     }
     let config = AnnouncerConfig {
         announce_ip: config.announce_ip,
+        gated: true,
         ..config.announcer.clone()
     };
     Some(Announcer::new(tiers, config, rng))

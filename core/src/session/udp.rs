@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::SessionConfig;
+use super::budget::DhtBudget;
 use super::connect::OwnAddr;
 use super::event::Event;
 use super::io::{Action, TorrentId};
@@ -82,20 +83,29 @@ pub(crate) fn pump(dht: &mut Dht, out: &mut Outputs, torrents: &mut Torrents, ow
 }
 
 /// Starts the DHT lookups that are due (of the torrents in `due`, those whose deadline is
-/// due): `announce` (which also finds peers) when our port is known, else `get_peers`.
+/// due) as the budget allows (one beyond it is put off to its slot): `announce` (which also
+/// finds peers) when our port is known, else `get_peers`.
 pub(crate) fn lookups(
     dht: &mut Dht,
     now: Instant,
     due: &[TorrentId],
     torrents: &mut Torrents,
+    budget: &mut DhtBudget,
     config: &SessionConfig,
 ) {
     let port = config.listen_port;
     for id in due {
         let Some(t) = torrents.get_mut(id) else {
+            budget.forget(*id);
             continue;
         };
         if t.private || !t.is_active() || t.next_dht.is_none_or(|at| at > now) {
+            budget.forget(*id);
+            continue;
+        }
+        let slot = budget.slot(*id, now);
+        if slot > now {
+            t.next_dht = Some(slot);
             continue;
         }
         t.next_dht = Some(now + config.dht_lookup_interval);

@@ -53,6 +53,9 @@ pub struct AnnouncerConfig {
     pub announce_ip: Option<IpAddr>,
     /// A port to announce instead of the session's listen port.
     pub announce_port: Option<u16>,
+    /// Announces (other than `stopped`) wait for [`Announcer::grant`] instead of going out
+    /// when due: a session spreads every torrent's announces within one budget.
+    pub gated: bool,
 }
 
 impl Default for AnnouncerConfig {
@@ -68,6 +71,7 @@ impl Default for AnnouncerConfig {
             numwant: Some(50),
             announce_ip: None,
             announce_port: None,
+            gated: false,
         }
     }
 }
@@ -190,6 +194,8 @@ pub struct Announcer {
     key: u32,
     phase: Phase,
     in_flight: Option<InFlight>,
+    /// A gated announce due since this instant, to this tracker, waiting for its grant.
+    waiting: Option<(TierPos, Instant)>,
     next_announce: Option<Instant>,
     /// No regular announce before this (the last answer's min interval).
     earliest: Option<Instant>,
@@ -214,6 +220,7 @@ impl Announcer {
             key: rng.next_u32(),
             phase: Phase::Idle,
             in_flight: None,
+            waiting: None,
             next_announce: None,
             earliest: None,
             pending: AnnounceEvent::None,
@@ -246,6 +253,7 @@ impl Announcer {
         }
         self.phase = Phase::Idle;
         self.in_flight = None;
+        self.waiting = None;
         self.next_announce = None;
         self.pending = AnnounceEvent::None;
         self.failures = 0;
@@ -259,7 +267,7 @@ impl Announcer {
             return;
         }
         self.pending = AnnounceEvent::Completed;
-        if self.phase == Phase::Running && self.in_flight.is_none() {
+        if self.phase == Phase::Running && self.in_flight.is_none() && self.waiting.is_none() {
             self.next_announce = Some(now);
             self.handle_timeout(now);
         }
@@ -267,7 +275,7 @@ impl Announcer {
 
     /// Asks for an announce as soon as the last tracker's min interval allows (for more peers).
     pub fn announce_now(&mut self, now: Instant) {
-        if self.phase != Phase::Running || self.in_flight.is_some() {
+        if self.phase != Phase::Running || self.in_flight.is_some() || self.waiting.is_some() {
             return;
         }
         let at = self.earliest.map_or(now, |e| e.max(now));
@@ -283,6 +291,7 @@ impl Announcer {
         self.working = None;
         self.failures = 0;
         self.in_flight = None;
+        self.waiting = None;
         if self.phase == Phase::Running {
             self.earliest = None;
             self.next_announce = Some(now);
@@ -298,6 +307,7 @@ impl Announcer {
             Phase::Idle | Phase::Running => {}
         }
         self.in_flight = None;
+        self.waiting = None;
         self.next_announce = None;
         let Some(pos) = self.working.filter(|_| self.phase == Phase::Running) else {
             self.phase = Phase::Stopped;
@@ -306,7 +316,7 @@ impl Announcer {
         };
         let deadline = now + self.config.stop_timeout;
         self.phase = Phase::Stopping { deadline };
-        self.launch(pos, AnnounceEvent::Stopped, deadline);
+        self.launch(now, pos, AnnounceEvent::Stopped, deadline);
     }
 
     /// Feeds the result of a job: [`super::http::announce_outcome`]'s value for HTTP, or
@@ -343,14 +353,42 @@ impl Announcer {
         }
         if self.phase == Phase::Running
             && self.in_flight.is_none()
+            && self.waiting.is_none()
             && self.next_announce.is_some_and(|t| t <= now)
         {
             self.next_announce = None;
             if let Some(pos) = self.tiers.first() {
                 let event = self.pending;
-                self.launch(pos, event, now + self.config.request_timeout);
+                self.launch(now, pos, event, now + self.config.request_timeout);
             }
         }
+    }
+
+    /// When the gated announce waiting for its grant became due (`None`: none waits).
+    pub fn waiting(&self) -> Option<Instant> {
+        self.waiting.map(|(_, since)| since)
+    }
+
+    /// Whether an announce other than `stopped` is in flight (it holds a place in the
+    /// session's budget until its result or timeout).
+    pub fn announcing(&self) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|f| f.event != AnnounceEvent::Stopped)
+    }
+
+    /// Lets the waiting gated announce go out (with the event owed now); returns whether one
+    /// was waiting.
+    pub fn grant(&mut self, now: Instant) -> bool {
+        let Some((pos, _)) = self.waiting.take() else {
+            return false;
+        };
+        let Some(url) = self.tiers.url(pos).cloned() else {
+            return false;
+        };
+        let deadline = now + self.config.request_timeout;
+        self.push_job(url.clone(), pos, self.pending, vec![url], deadline);
+        true
     }
 
     /// The next job to carry out.
@@ -401,7 +439,11 @@ impl Announcer {
         self.phase == Phase::Stopped
     }
 
-    fn launch(&mut self, pos: TierPos, event: AnnounceEvent, deadline: Instant) {
+    fn launch(&mut self, now: Instant, pos: TierPos, event: AnnounceEvent, deadline: Instant) {
+        if self.config.gated && event != AnnounceEvent::Stopped {
+            self.waiting = Some((pos, now));
+            return;
+        }
         let Some(url) = self.tiers.url(pos).cloned() else {
             return;
         };
@@ -512,7 +554,7 @@ impl Announcer {
             return;
         }
         if let Some(next) = self.tiers.next(flight.pos) {
-            self.launch(next, flight.event, now + self.config.request_timeout);
+            self.launch(now, next, flight.event, now + self.config.request_timeout);
             return;
         }
         self.failures = self.failures.saturating_add(1);

@@ -36,6 +36,12 @@ pub struct SimTracker {
     pub completed: BTreeMap<InfoHash, u32>,
     /// Scrapes answered (HTTP and UDP).
     pub scrapes: u64,
+    /// The `min interval` it gives (HTTP only; `None`: none).
+    pub min_interval: Option<Duration>,
+    /// UDP connect requests answered.
+    pub connects: u64,
+    /// Every announce with its instant (kept only when `Some`: `Some(Vec::new())` turns it on).
+    pub log: Option<Vec<(Instant, InfoHash)>>,
     rng: Rng,
     out: VecDeque<Output>,
     next_conn_id: u64,
@@ -54,6 +60,9 @@ impl SimTracker {
             swarms: BTreeMap::new(),
             completed: BTreeMap::new(),
             scrapes: 0,
+            min_interval: None,
+            connects: 0,
+            log: None,
             rng: Rng::new(seed),
             out: VecDeque::new(),
             next_conn_id: 0x1234_5678,
@@ -63,12 +72,16 @@ impl SimTracker {
     /// Records an announce and returns the peers to give back.
     fn announce(
         &mut self,
+        now: Instant,
         hash: InfoHash,
         peer: SocketAddr,
         left: u64,
         stopped: bool,
     ) -> Vec<SocketAddr> {
         self.announces += 1;
+        if let Some(log) = self.log.as_mut() {
+            log.push((now, hash));
+        }
         let swarm = self.swarms.entry(hash).or_default();
         if stopped {
             swarm.remove(&peer);
@@ -115,7 +128,7 @@ impl SimTracker {
         e.finish()
     }
 
-    fn http_body(&mut self, query: &str, from: SocketAddr) -> Vec<u8> {
+    fn http_body(&mut self, now: Instant, query: &str, from: SocketAddr) -> Vec<u8> {
         let mut hash = None;
         let mut port = None;
         let mut left = 0;
@@ -155,7 +168,7 @@ impl SimTracker {
         if completed {
             *self.completed.entry(hash).or_default() += 1;
         }
-        let peers = self.announce(hash, SocketAddr::new(from.ip(), port), left, stopped);
+        let peers = self.announce(now, hash, SocketAddr::new(from.ip(), port), left, stopped);
         let mut compact = Vec::new();
         for p in peers {
             if let IpAddr::V4(ip) = p.ip() {
@@ -164,12 +177,15 @@ impl SimTracker {
             }
         }
         e.bytes(b"interval").int(self.interval.as_secs() as i64);
+        if let Some(min) = self.min_interval {
+            e.bytes(b"min interval").int(min.as_secs() as i64);
+        }
         e.bytes(b"peers").bytes(&compact);
         e.end();
         e.finish()
     }
 
-    fn udp(&mut self, from: SocketAddr, b: &[u8]) -> Option<Vec<u8>> {
+    fn udp(&mut self, now: Instant, from: SocketAddr, b: &[u8]) -> Option<Vec<u8>> {
         let u32_at = |i: usize| {
             b.get(i..i + 4)
                 .map(|s| u32::from_be_bytes(s.try_into().expect("4 bytes")))
@@ -184,6 +200,7 @@ impl SimTracker {
         match action {
             0 if b.len() >= 16 && u64_at(0)? == 0x0417_2710_1980 => {
                 self.next_conn_id += 1;
+                self.connects += 1;
                 out.extend_from_slice(&0u32.to_be_bytes());
                 out.extend_from_slice(&tid.to_be_bytes());
                 out.extend_from_slice(&self.next_conn_id.to_be_bytes());
@@ -198,6 +215,7 @@ impl SimTracker {
                     *self.completed.entry(InfoHash(h)).or_default() += 1;
                 }
                 let peers = self.announce(
+                    now,
                     InfoHash(h),
                     SocketAddr::new(from.ip(), port),
                     left,
@@ -235,7 +253,7 @@ impl SimTracker {
 }
 
 impl Agent for SimTracker {
-    fn http(&mut self, _now: Instant, from: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
+    fn http(&mut self, now: Instant, from: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
         if !self.up {
             self.refused += 1;
             return None;
@@ -247,7 +265,7 @@ impl Agent for SimTracker {
         let body = if path.ends_with("/scrape") {
             self.http_scrape(query)
         } else {
-            self.http_body(query, from)
+            self.http_body(now, query, from)
         };
         let mut resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
@@ -258,12 +276,12 @@ impl Agent for SimTracker {
         Some(resp)
     }
 
-    fn datagram(&mut self, _now: Instant, from: SocketAddr, bytes: &[u8]) {
+    fn datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         if !self.up {
             self.refused += 1;
             return;
         }
-        if let Some(out) = self.udp(from, bytes) {
+        if let Some(out) = self.udp(now, from, bytes) {
             self.out.push_back(Output::DatagramFrom {
                 port: self.udp_port,
                 to: from,

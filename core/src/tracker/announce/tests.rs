@@ -398,3 +398,97 @@ fn replaced_tiers_are_announced_to_at_once() {
     a.stop(t2);
     assert!(a.is_stopped());
 }
+
+fn gated(tiers: &[&[&str]]) -> Announcer {
+    let mut a = announcer(tiers);
+    a.config.gated = true;
+    a
+}
+
+#[test]
+fn a_gated_announce_waits_for_its_grant() {
+    let t0 = Instant::now();
+    let s = |n| t0 + Duration::from_secs(n);
+    let mut a = gated(&[&["a"]]);
+    a.start(t0);
+    assert!(a.poll_job().is_none(), "nothing goes out before the grant");
+    assert_eq!(a.waiting(), Some(t0));
+    assert_eq!(
+        a.poll_timeout(),
+        None,
+        "the budget, not the announcer, wakes it"
+    );
+    assert!(!a.announcing());
+    // Still waiting later: the same announce, still owed `started`.
+    a.handle_timeout(s(5));
+    a.announce_now(s(5));
+    assert_eq!(a.waiting(), Some(t0));
+    assert!(a.grant(s(7)));
+    assert!(!a.grant(s(7)), "one grant per wait");
+    let j = job(&mut a);
+    assert_eq!(j.event, AnnounceEvent::Started);
+    assert!(a.announcing());
+    assert_eq!(
+        secs(t0, a.poll_timeout()),
+        Some(67),
+        "the request timeout runs from the grant"
+    );
+    assert!(a.handle_result(s(8), j.id, ok(1800)));
+    assert!(!a.announcing());
+    assert_eq!(
+        secs(t0, a.poll_timeout()),
+        Some(1808),
+        "the interval from the answer"
+    );
+    // Due: waits again, from the instant it fell due.
+    a.handle_timeout(s(1808));
+    assert_eq!(a.waiting(), Some(s(1808)));
+    assert!(a.poll_job().is_none());
+}
+
+#[test]
+fn a_gated_announce_takes_the_event_owed_at_its_grant_and_stopped_never_waits() {
+    let t0 = Instant::now();
+    let s = |n| t0 + Duration::from_secs(n);
+    let mut a = gated(&[&["a"]]);
+    a.start(t0);
+    let _ = a.grant(t0);
+    let j = job(&mut a);
+    assert!(a.handle_result(s(1), j.id, ok(1800)));
+    // The download finishes: `completed` waits for a grant too, and is what goes out.
+    a.complete(s(2));
+    assert_eq!(a.waiting(), Some(s(2)));
+    assert!(a.grant(s(3)));
+    let j = job(&mut a);
+    assert_eq!(j.event, AnnounceEvent::Completed);
+    assert!(a.handle_result(s(4), j.id, ok(1800)));
+    // A wait abandoned by the stop: `stopped` goes at once, ungated, and holds no place.
+    a.handle_timeout(s(1804));
+    assert!(a.waiting().is_some());
+    a.stop(s(1805));
+    assert_eq!(a.waiting(), None);
+    let j = job(&mut a);
+    assert_eq!(j.event, AnnounceEvent::Stopped);
+    assert!(!a.announcing(), "a stop is outside the budget");
+}
+
+#[test]
+fn a_gated_fallback_to_the_next_tracker_waits_for_a_grant_of_its_own() {
+    let t0 = Instant::now();
+    let s = |n| t0 + Duration::from_secs(n);
+    let mut a = gated(&[&["a"], &["b"]]);
+    a.start(t0);
+    let _ = a.grant(t0);
+    let j = job(&mut a);
+    assert!(a.handle_result(s(1), j.id, fail()));
+    assert_eq!(a.waiting(), Some(s(1)), "the next tier is another request");
+    assert!(a.poll_job().is_none());
+    assert!(a.grant(s(2)));
+    let j = job(&mut a);
+    assert_eq!((host(&j), j.event), ("b".into(), AnnounceEvent::Started));
+    // A new list drops the wait and waits again for its first tracker.
+    a.replace_tiers(vec![vec![url("c")]], &mut Rng::new(1), s(3));
+    assert_eq!(a.waiting(), Some(s(3)));
+    assert!(a.grant(s(3)));
+    assert_eq!(host(&job(&mut a)), "c");
+}
