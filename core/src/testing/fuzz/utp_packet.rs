@@ -11,7 +11,9 @@ pub fn utp_packet(data: &[u8]) {
     };
     assert!(looks_like_utp(data), "parsed but not recognised");
     let sack = p.sack.map(|s| s.bytes());
-    if sack.is_some_and(|s| s.len() > 252) {
+    // Our encoder writes whole 32-bit words (what the connection builds); peers may send any
+    // length (libtorrent sends 14 bytes), which parses but is not ours to re-encode.
+    if sack.is_some_and(|s| s.len() > 252 || s.len() % 4 != 0) {
         return;
     }
     let again = p.header.encode(sack, p.payload);
