@@ -56,13 +56,16 @@ pub struct SessionConfig {
     /// every peer on 127.0.0.1).
     pub max_connections_per_ip: usize,
     /// Time from accepting or connecting a socket to the peer's BitTorrent handshake (the
-    /// encrypted handshake included); a connection still handshaking then is closed
-    /// (libtorrent: 10 s).
+    /// encrypted handshake included); a connection still handshaking then is closed. Default
+    /// 5 s (libtorrent 10 s, Transmission 30 s): a peer sends its handshake at once, within
+    /// two round trips with the encrypted one, so 5 s leaves room for second-long round trips
+    /// and a lost segment, and a socket that sends nothing frees its slot within seconds even
+    /// when no newcomer asks for it.
     pub handshake_timeout: Duration,
     /// Time from the end of the handshake to the peer's first message (anything but a
     /// keep-alive: every client opens with its bitfield, `have_all`, `have_none` or extended
-    /// handshake); a connection silent until then is closed
-    /// ([`PeerCloseReason::Silent`](super::PeerCloseReason::Silent)).
+    /// handshake, usually in the handshake's own segment); a connection silent until then is
+    /// closed ([`PeerCloseReason::Silent`](super::PeerCloseReason::Silent)). Default 5 s.
     pub first_message_timeout: Duration,
     /// When a connection limit is reached (pending inbound, per torrent, overall), a newcomer
     /// takes the slot of the least useful connection, if one is: one that has not finished
@@ -236,8 +239,8 @@ impl Default for SessionConfig {
             dial_patience_outranked: Duration::from_secs(1),
             max_pending_inbound: 64,
             max_connections_per_ip: 8,
-            handshake_timeout: Duration::from_secs(10),
-            first_message_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
+            first_message_timeout: Duration::from_secs(5),
             interest_grace: Duration::from_secs(20),
             trade_grace: Duration::from_secs(10),
             unchoke_patience: Duration::from_secs(2),

@@ -194,8 +194,40 @@ fn silent_sockets_free_their_slots_at_the_deadlines() {
             (first_timeout, (addr(2), PeerCloseReason::Silent)),
         ]
     );
-    assert!(hs_timeout <= secs(10) && first_timeout <= secs(10));
+    assert!(hs_timeout <= secs(5) && first_timeout <= secs(5));
     let _ = (mute, talker);
+}
+
+#[test]
+fn a_slow_peer_within_the_deadlines_keeps_its_connection() {
+    let t0 = Instant::now();
+    let config = SessionConfig::default();
+    let (hs_timeout, first_timeout) = (config.handshake_timeout, config.first_message_timeout);
+    let (mut s, ih) = session(config, t0);
+    // The handshake in two parts, the second just before the deadline; the first message
+    // just before its own.
+    let slow = s.handle_accept(t0, addr(1)).unwrap();
+    let hs = handshake(ih, 1);
+    let just = |d: Duration| d - Duration::from_millis(10);
+    s.handle_peer_data(t0 + secs(1), slow, BytesMut::from(&hs[..20]));
+    let handshaken = t0 + just(hs_timeout);
+    s.handle_peer_data(handshaken, slow, BytesMut::from(&hs[20..]));
+    let spoke = handshaken + just(first_timeout);
+    let mut closed = Vec::new();
+    let mut run = |s: &mut Session, end: Instant| {
+        while let Some(at) = s.poll_timeout().filter(|at| *at <= end) {
+            s.handle_timeout(at);
+            closed.extend(drain(s));
+        }
+    };
+    run(&mut s, spoke);
+    s.handle_peer_data(spoke, slow, BytesMut::from(BITFIELD));
+    run(&mut s, spoke + secs(30));
+    assert_eq!(closed, vec![], "a peer that speaks in time is kept");
+    assert!(
+        s.torrent_stats(crate::session::TorrentId(1))
+            .is_some_and(|t| t.peers_connected == 1)
+    );
 }
 
 #[test]
