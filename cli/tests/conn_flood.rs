@@ -3,7 +3,8 @@
 //! valid handshakes then silence, each reopened as soon as it is closed or refused) hold its
 //! listener, and a libtorrent leecher that arrives during the flood still gets the whole
 //! torrent, byte for byte, within a generous bound (before connections had to earn their
-//! slots it got nothing in 60 s).
+//! slots it got nothing in 60 s). The same through a flood of sockets that handshake, say
+//! `interested` and never request.
 
 mod interop_support;
 
@@ -34,8 +35,27 @@ fn flood_connects(flood: &Proc) -> u64 {
 
 #[test]
 fn libtorrent_leecher_is_served_through_a_connection_flood() {
-    bounded(170, || {
-        let work = WorkDir::new("conn-flood");
+    served_through_flood("conn-flood", &[], "flood");
+}
+
+/// The flood's sockets handshake, say `interested` and never request: each wastes the unchoke
+/// it gets and gives way (before, they held every slot: see `tests/tests/connection_flood.rs`).
+#[test]
+fn libtorrent_leecher_is_served_through_an_interested_flood() {
+    served_through_flood(
+        "conn-flood-interested",
+        &["--interested"],
+        "interested flood",
+    );
+}
+
+fn served_through_flood(
+    name: &'static str,
+    flood_args: &'static [&'static str],
+    label: &'static str,
+) {
+    bounded(170, move || {
+        let work = WorkDir::new(name);
         let d = data(&work, "single", 4_000_000, 64 * 1024, &[], &[]);
         let port = free_port();
         let _ours = seed(&work, "ours", &d, port, 160, &["--no-dht"]);
@@ -55,6 +75,7 @@ fn libtorrent_leecher_is_served_through_a_connection_flood() {
             "--seconds",
             "150",
         ]);
+        cmd.args(flood_args);
         let flood = Proc::spawn(cmd, work.join("flood.log"));
         // Let the flood take hold: every socket has connected at least once.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -91,14 +112,14 @@ fn libtorrent_leecher_is_served_through_a_connection_flood() {
         std::thread::sleep(Duration::from_secs(2));
         let during = flood_connects(&flood) - before;
         eprintln!(
-            "flood: libtorrent leecher served in {took:?} while {SOCKETS} flood sockets \
+            "{label}: libtorrent leecher served in {took:?} while {SOCKETS} flood sockets \
              opened {during} connections (until 2 s after)"
         );
         assert!(status.success(), "libtorrent leecher: {}", lt.output());
         assert_same_tree(&d.dir, &out);
         assert!(
             took < Duration::from_secs(90),
-            "served in {took:?} under the flood"
+            "served in {took:?} under the {label}"
         );
         assert!(
             during >= u64::from(SOCKETS),

@@ -8,10 +8,12 @@ of four behaviours by slot (i % 4):
   1 half handshake            the first 34 bytes of a BitTorrent handshake, then nothing
   2 trickle                   a valid handshake one byte every 3 s
   3 handshake then silence    a valid handshake (for --info-hash), then nothing
-Whatever is received is read and dropped. A socket closed or refused is reopened after
---reconnect seconds, so the flood never lets go.
+With --interested every slot sends a valid handshake and `interested`, then nothing (it
+never requests, whatever it is sent). Whatever is received is read and dropped. A socket
+closed or refused is reopened after --reconnect seconds, so the flood never lets go.
 
 Usage: conn_flood.py --target 127.0.0.1:PORT --info-hash HEX [--sockets 400] [--seconds 120]
+                     [--interested]
 Prints (flushed) 'FLOOD t=S open=N connects=N refused=N closed=N' every second; exits after
 --seconds.
 """
@@ -30,10 +32,13 @@ def handshake(info_hash, slot):
     return b"\x13BitTorrent protocol" + bytes(8) + info_hash + peer_id
 
 
+INTERESTED = b"\x00\x00\x00\x01\x02"
+
+
 class Slot:
-    def __init__(self, i, hs):
+    def __init__(self, i, hs, interested):
         self.i = i
-        self.kind = i % 4
+        self.kind = 4 if interested else i % 4
         self.src = "127.0.%d.%d" % (1 + i // 250, 1 + i % 250)
         self.hs = hs
         self.sock = None
@@ -49,6 +54,7 @@ def main():
     ap.add_argument("--sockets", type=int, default=400)
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--reconnect", type=float, default=0.2)
+    ap.add_argument("--interested", action="store_true")
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
     target = (host, int(port))
@@ -56,7 +62,7 @@ def main():
     if len(info_hash) != 20 or a.sockets > 250 * 250:
         sys.exit("bad --info-hash or --sockets")
     sel = selectors.DefaultSelector()
-    slots = [Slot(i, handshake(info_hash, i)) for i in range(a.sockets)]
+    slots = [Slot(i, handshake(info_hash, i), a.interested) for i in range(a.sockets)]
     stats = {"connects": 0, "refused": 0, "closed": 0}
     start = time.monotonic()
     for s in slots:
@@ -90,6 +96,8 @@ def main():
             s.next_at = now + TRICKLE
         elif s.kind == 3:
             send(s, s.hs, now)
+        elif s.kind == 4:
+            send(s, s.hs + INTERESTED, now)
 
     next_report = start + 1
     while True:
