@@ -111,6 +111,30 @@ pub(crate) enum PortMapProtocol {
     Natpmp,
 }
 
+/// Which transports carry peer connections (`--transport`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum TransportArg {
+    /// Dial over uTP only (BEP 29); accept both.
+    Utp,
+    /// TCP only: no uTP connection is opened or accepted.
+    Tcp,
+    /// Dial over uTP first, over TCP when uTP gets no answer; accept both.
+    #[default]
+    Both,
+}
+
+impl TransportArg {
+    /// The session's setting.
+    pub(crate) fn session(self) -> sanstorrent_core::session::Transport {
+        use sanstorrent_core::session::Transport;
+        match self {
+            Self::Utp => Transport::Utp,
+            Self::Tcp => Transport::Tcp,
+            Self::Both => Transport::Both,
+        }
+    }
+}
+
 /// `sanstorrent download`
 #[derive(clap::Args, Debug)]
 pub(crate) struct DownloadArgs {
@@ -176,6 +200,9 @@ pub(crate) struct DownloadArgs {
     /// How connections we open begin: plain BitTorrent or the encrypted handshake (MSE).
     #[arg(long, value_enum, default_value_t = Encryption::default())]
     pub(crate) encryption: Encryption,
+    /// Which transports peer connections use: uTP (on the UDP port), TCP, or both.
+    #[arg(long, value_enum, default_value_t = TransportArg::default())]
+    pub(crate) transport: TransportArg,
     /// Download only these files: comma-separated 0-based indexes as `info` numbers them
     /// (ranges like 2-5 allowed). Other files are not created, except for the part of a
     /// piece they share with a chosen file.
@@ -238,6 +265,9 @@ pub(crate) struct SeedArgs {
     /// How connections we open begin: plain BitTorrent or the encrypted handshake (MSE).
     #[arg(long, value_enum, default_value_t = Encryption::default())]
     pub(crate) encryption: Encryption,
+    /// Which transports peer connections use: uTP (on the UDP port), TCP, or both.
+    #[arg(long, value_enum, default_value_t = TransportArg::default())]
+    pub(crate) transport: TransportArg,
 }
 
 /// `sanstorrent create`

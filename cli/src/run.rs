@@ -17,7 +17,9 @@ use sanstorrent_runtime_common::{
 };
 
 use crate::Exit;
-use crate::args::{DownloadArgs, Encryption, OnRuntime, PortMapProtocol, Runtime, SeedArgs};
+use crate::args::{
+    DownloadArgs, Encryption, OnRuntime, PortMapProtocol, Runtime, SeedArgs, TransportArg,
+};
 use crate::fmt::{emit, size};
 use crate::net::{self, AddrError};
 use crate::progress::{Mode, Progress};
@@ -75,6 +77,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         upload_limit: args.upload_limit,
         sparse: args.sparse,
         encryption: args.encryption,
+        transport: args.transport,
     })?;
     let file_priorities = match (&args.only, &source) {
         (None, _) => Vec::new(),
@@ -132,6 +135,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         upload_limit: args.upload_limit,
         sparse: false,
         encryption: args.encryption,
+        transport: args.transport,
     })?;
     execute(Plan {
         source,
@@ -206,6 +210,8 @@ struct Settings<'a> {
     sparse: bool,
     /// How connections we open begin (`--encryption`).
     encryption: Encryption,
+    /// Which transports peer connections use (`--transport`).
+    transport: TransportArg,
 }
 
 fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
@@ -228,6 +234,7 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
             Encryption::Fallback => OutgoingEncryption::Fallback,
             Encryption::Prefer => OutgoingEncryption::Prefer,
         },
+        transport: s.transport.session(),
         ..SessionConfig::default()
     };
     if let Some(n) = s.max_peers {
@@ -620,6 +627,7 @@ mod tests {
             upload_limit: 5,
             sparse,
             encryption: Encryption::Prefer,
+            transport: TransportArg::Utp,
         }
     }
 
@@ -636,6 +644,10 @@ mod tests {
             "discovery is on by default"
         );
         assert_eq!(c.session.outgoing_encryption, OutgoingEncryption::Prefer);
+        assert_eq!(
+            c.session.transport,
+            sanstorrent_core::session::Transport::Utp
+        );
         let sparse = client_config(settings(true)).unwrap();
         assert!(!sparse.storage.preallocate, "--sparse");
         let mut none = settings(false);

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::Exit;
-use crate::args::Runtime;
+use crate::args::{Runtime, TransportArg};
 use crate::net;
 
 /// The default RPC address: loopback only, Transmission's port.
@@ -52,6 +52,9 @@ pub(crate) struct DaemonArgs {
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = Runtime::preferred())]
     pub(crate) runtime: Runtime,
+    /// Which transports peer connections use: uTP (on the UDP port), TCP, or both.
+    #[arg(long, value_enum, default_value_t = TransportArg::default())]
+    pub(crate) transport: TransportArg,
     /// Print only errors.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -135,6 +138,7 @@ mod tests {
         ]);
         assert_eq!(args.dht_bootstrap.len(), 2);
         assert!(args.no_dht && args.quiet);
+        assert_eq!(args.transport, TransportArg::Both);
         assert_eq!(args.port, 0);
         let http = http_settings(&args).unwrap();
         assert_eq!(http.addr, SocketAddr::from(([127, 0, 0, 1], 9999)));

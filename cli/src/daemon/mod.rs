@@ -89,6 +89,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         dht: !args.no_dht,
         local_discovery: (!args.no_lsd).then(LsdConfig::default),
         port_mapping: (!args.no_port_mapping).then(PortMapConfig::default),
+        transport: args.transport.session(),
         ..SessionConfig::default()
     };
     if session.dht {
