@@ -45,9 +45,12 @@ while time.time() < deadline:
     bits = base64.b64decode(f["pieces"])
     if 0 < sum(bin(b).count("1") for b in bits) < f["pieceCount"]:
         seen["partial_pieces"] = True
+        # Read a moment after Transmission's view: the download may have moved on (even
+        # finished), so a mix of done and missing pieces is required once, not every time.
         states = q.torrents_piece_states(torrent_hash=h)
-        assert 2 in states and 0 in states, states
-        seen["piece_states"] = True
+        assert len(states) == f["pieceCount"] and set(states) <= {0, 1, 2}, states
+        if 2 in states and 0 in states:
+            seen["piece_states"] = True
     ts = [s for s in f["trackerStats"] if s["announce"] == tracker]
     if ts and ts[0]["lastAnnounceSucceeded"] and ts[0]["seederCount"] >= 1:
         assert ts[0]["lastAnnounceTime"] > 0 and ts[0]["nextAnnounceTime"] > time.time(), ts
