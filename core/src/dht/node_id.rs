@@ -78,6 +78,13 @@ impl NodeId {
         Self(id)
     }
 
+    /// Whether this id is BEP 42 secure for `ip` and `ip` is one the BEP checks (a public
+    /// address): what earns a node preference in the routing table, which an exempt address
+    /// cannot.
+    pub fn proves_address(&self, ip: IpAddr) -> bool {
+        !is_exempt(ip) && self.is_secure_for(ip)
+    }
+
     /// Whether this id satisfies BEP 42 for a node at `ip`. Local, private and loopback
     /// addresses are exempt (always true), as the BEP says.
     pub fn is_secure_for(&self, ip: IpAddr) -> bool {

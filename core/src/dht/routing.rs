@@ -244,7 +244,7 @@ impl RoutingTable {
             // BEP 42: a node whose id matches its address takes the slot of one whose id
             // does not (a questionable one first); the displaced node waits in the cache.
             let mut added = false;
-            if node.id.is_secure_for(addr.ip()) {
+            if node.id.proves_address(addr.ip()) {
                 let insecure = |n: &Node| !n.id.is_secure_for(n.addr.ip());
                 let slot = bucket
                     .nodes
@@ -450,6 +450,15 @@ mod tests {
         assert_eq!(table.len(), full);
         assert_eq!(insecure(&table), before - 1);
         assert!(table.get(&secure).is_some());
+        // An exempt (private) address proves nothing: such a node waits in the cache.
+        let private = SocketAddr::new(std::net::Ipv4Addr::new(192, 168, 0, 9).into(), 6881);
+        let mut lan = NodeId::random(&mut rng);
+        lan.0[0] = (lan.0[0] & 0x7f) | (secure.0[0] & 0x80);
+        assert_eq!(
+            table.observe(t0, lan, private, Seen::Responded),
+            Observed::Cached
+        );
+        assert_eq!(insecure(&table), before - 1);
     }
 
     #[test]
