@@ -22,10 +22,11 @@ pub(crate) enum AddrError {
     Resolve(String),
 }
 
-/// The TCP listen address from `--bind ADDR` (an IP, default all IPv4 interfaces) and `-p`.
+/// The TCP listen address from `--bind ADDR` (an IP; by default `[::]`, every interface over
+/// IPv4 and IPv6 on one dual-stack socket, or IPv4 alone where the host has no IPv6) and `-p`.
 pub(crate) fn listen_addr(bind: Option<&str>, port: u16) -> Result<SocketAddr, AddrError> {
     let ip = match bind {
-        None => IpAddr::from([0, 0, 0, 0]),
+        None => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
         Some(text) => text
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -115,7 +116,7 @@ mod tests {
     fn listen_addresses() {
         assert_eq!(
             listen_addr(None, 7).unwrap(),
-            "0.0.0.0:7".parse::<SocketAddr>().unwrap()
+            "[::]:7".parse::<SocketAddr>().unwrap()
         );
         assert_eq!(
             listen_addr(Some("127.0.0.1"), 0).unwrap(),

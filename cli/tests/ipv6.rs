@@ -1,6 +1,7 @@
 //! IPv6 only, on `[::1]`: a magnet link resolved through a DHT of libtorrent 2.0 nodes that
 //! listen on IPv6 alone (BEP 32: `nodes6`, IPv6 `values`), the metadata fetched from and the
-//! data downloaded from a libtorrent seeder on `[::1]`, with no tracker.
+//! data downloaded from a libtorrent seeder on `[::1]`, with no tracker. And dual stack: a
+//! seeder with no `--bind` serves peers over IPv4 and IPv6 at once on one port.
 
 mod interop_support;
 
@@ -91,5 +92,74 @@ fn magnet_link_resolved_through_an_ipv6_only_dht() {
                 .any(|l| l.starts_with("PEER [::1]:") || l.starts_with("PEER ::1:")),
             "libtorrent saw no IPv6 peer:\n{seen}"
         );
+    });
+}
+
+#[test]
+fn a_seeder_without_bind_serves_ipv4_and_ipv6_peers_on_one_port() {
+    bounded(170, || {
+        let work = WorkDir::new("dual-stack");
+        let d = data(&work, "multi", 2_000_000, 32 * 1024, &[], &[]);
+        let port = free_port().to_string();
+        // Nothing but the listening socket: no DHT, discovery or gateway beyond loopback.
+        let seed_args = [
+            "seed",
+            s(&d.torrent),
+            "-o",
+            s(&d.dir),
+            "-p",
+            &port,
+            "--no-dht",
+            "--no-lsd",
+            "--no-port-mapping",
+        ];
+        let _seeder = sanstorrent(&work, "seeder", 160, &seed_args);
+        let peers = [
+            ("127.0.0.1", format!("127.0.0.1:{port}")),
+            ("::1", format!("[::1]:{port}")),
+        ];
+        let mut leechers = Vec::new();
+        for (i, (bind, peer)) in peers.iter().enumerate() {
+            let out = work.join(&format!("ours-{i}"));
+            let args = [
+                "download",
+                s(&d.torrent),
+                "-o",
+                s(&out),
+                "-p",
+                "0",
+                "--bind",
+                bind,
+                "--no-dht",
+                "--peer",
+                peer,
+            ];
+            leechers.push((sanstorrent(&work, &format!("ours-{i}"), 120, &args), out));
+        }
+        let lt6 = lt_peer(
+            &work,
+            "lt-leecher6",
+            120,
+            &[
+                "--torrent",
+                s(&d.torrent),
+                "--save",
+                s(&work.join("lt6")),
+                "--ipv6",
+                "--no-utp",
+                "--exit-on-done",
+                "--peer",
+                &peers[1].1,
+            ],
+        );
+        for (i, (leecher, out)) in leechers.iter_mut().enumerate() {
+            let what = format!("a leecher over {}", peers[i].0);
+            expect_success(leecher, &what, Duration::from_secs(125));
+            assert_same_tree(&d.dir, out);
+        }
+        let mut lt6 = lt6;
+        let status = lt6.wait(Duration::from_secs(125));
+        assert!(status.success(), "libtorrent on [::1]:\n{}", lt6.output());
+        assert_same_tree(&d.dir, &work.join("lt6"));
     });
 }

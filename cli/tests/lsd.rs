@@ -3,6 +3,9 @@
 //! group, so nothing leaves the namespace): our leecher finds our seeder, a libtorrent 2.0
 //! leecher hears our seeder's announces and downloads from it, and our leecher downloads from
 //! a libtorrent seeder it finds the same way. `--no-lsd` turns it off: then nobody is found.
+//! Over IPv6 (a namespace whose veth carries fd77::1-4 and routes the IPv6 group): a
+//! dual-stack seeder (no `--bind`) is found by our leecher bound to one IPv6 address, through
+//! the announce it hears from the seeder's link-local address.
 
 mod interop_support;
 
@@ -21,12 +24,32 @@ ip route add 239.0.0.0/8 dev lo
 set +e
 ";
 
+/// An IPv6 network: a veth pair (multicast looped back on it to the host's other sockets),
+/// fd77::1-4 on one end without duplicate address detection, the IPv6 group routed there.
+const NETWORK6: &str = "set -e
+sysctl -qw net.ipv6.conf.default.accept_dad=0
+sysctl -qw net.ipv6.conf.all.accept_dad=0
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip link set v0 up
+ip link set v1 up
+for i in 1 2 3 4; do ip -6 addr add fd77::$i/64 dev v0 nodad; done
+ip -6 route add ff15::/16 dev v0
+set +e
+";
+
 /// Runs `script` (after [`NETWORK`]) in a new network namespace, in `dir`, bounded; its
 /// standard output.
 fn in_namespace(dir: &Path, script: &str) -> String {
+    in_network(dir, NETWORK, script)
+}
+
+/// Runs `script` after `network` in a new network namespace, in `dir`, bounded; its standard
+/// output.
+fn in_network(dir: &Path, network: &str, script: &str) -> String {
     let out = Command::new("timeout")
         .args(["170", "unshare", "-n", "bash", "-c"])
-        .arg(format!("{NETWORK}{script}"))
+        .arg(format!("{network}{script}"))
         .current_dir(dir)
         .env("BIN", bin())
         .env("PY", python())
@@ -106,4 +129,25 @@ true
         "with --no-lsd nothing should be found:\n{out}\n{}",
         log(dir, "deaf.log")
     );
+}
+
+#[test]
+fn a_dual_stack_seeder_is_found_over_ipv6_local_discovery() {
+    let work = WorkDir::new("lsd6");
+    let d = data(&work, "multi", 2_000_000, 32 * 1024, &[], &[]);
+    let dir = work.path();
+    let torrent = s(&d.torrent);
+    let src = s(&d.dir);
+    let script = format!(
+        "$BIN seed {torrent} -o {src} -p 0 --no-dht --no-port-mapping --quiet > seed.log 2>&1 &
+SEED=$!
+timeout 60 $BIN download {torrent} -o ours --bind fd77::2 -p 0 --no-dht --quiet > ours.log 2>&1
+echo ours=$?
+kill $SEED
+true
+"
+    );
+    let out = in_network(dir, NETWORK6, &script);
+    assert!(out.contains("ours=0"), "{out}\n{}", log(dir, "ours.log"));
+    assert_same_tree(&d.dir, &dir.join("ours"));
 }

@@ -26,7 +26,7 @@ use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
 use crate::storage::{FileStorageOptions, RenameError};
-use crate::{gateway, local_discovery};
+use crate::{bind, gateway, local_discovery};
 
 /// A BitTorrent client on runtime `R`: a session on its own loop task, with its sockets and
 /// disk workers. Cheap calls send commands to the loop; [`Client::next_event`] watches
@@ -37,24 +37,25 @@ pub struct Client<R: Runtime> {
     events: EventReceiver,
     listen: SocketAddr,
     udp: SocketAddr,
+    local_discovery: bool,
+    port_mapping: bool,
     runtime: PhantomData<R>,
 }
 
 impl<R: Runtime> Client<R> {
     /// Binds the sockets, starts the disk workers and the loop task.
     pub async fn new(mut config: ClientConfig) -> Result<Self, ClientError> {
-        let listener = R::bind_tcp(config.listen).await?;
+        let listener = bind::tcp::<R>(config.listen).await?;
         let listen = R::listener_addr(&listener)?;
-        let udp = Arc::new(R::bind_udp(config.udp.unwrap_or(listen)).await?);
-        // Without its socket (loopback, or the port refused) discovery stays off.
-        let lsd = match config.session.local_discovery {
-            Some(_) => match local_discovery::open(listen.ip()).ok().flatten() {
-                Some(socket) => Some(Arc::new(R::adopt_udp(socket)?)),
-                None => None,
-            },
-            None => None,
-        };
-        if lsd.is_none() {
+        let udp = Arc::new(bind::udp::<R>(config.udp.unwrap_or(listen)).await?);
+        // Without a socket (loopback, or the port refused) discovery stays off.
+        let mut lsd = Vec::new();
+        if config.session.local_discovery.is_some() {
+            for (group, socket) in local_discovery::open(listen.ip()) {
+                lsd.push((group, Arc::new(R::adopt_udp(socket)?)));
+            }
+        }
+        if lsd.is_empty() {
             config.session.local_discovery = None;
         }
         let udp_addr = R::udp_addr(&udp)?;
@@ -71,12 +72,14 @@ impl<R: Runtime> Client<R> {
         let (events_tx, events) = event_queue(EVENT_CAPACITY);
         let (commands, command_rx) = async_channel::unbounded();
         let mut core = Core::new(&config, listen, sink, events_tx, Instant::now())?;
-        if config.session.port_mapping.is_some()
-            && let Some((gateway, local)) = gateway::find(listen.ip())
-        {
+        let gateway = (config.session.port_mapping.is_some())
+            .then(|| gateway::find(listen.ip()))
+            .flatten();
+        if let Some((gateway, local)) = gateway {
             core.session
                 .set_gateway(Instant::now(), gateway, local, udp_addr.port());
         }
+        let local_discovery = config.session.local_discovery.is_some();
         let sockets = Sockets {
             listener,
             udp,
@@ -89,6 +92,8 @@ impl<R: Runtime> Client<R> {
             events,
             listen,
             udp: udp_addr,
+            local_discovery,
+            port_mapping: gateway.is_some(),
             runtime: PhantomData,
         })
     }
@@ -101,6 +106,18 @@ impl<R: Runtime> Client<R> {
     /// The bound UDP address (DHT and UDP trackers).
     pub fn udp_addr(&self) -> SocketAddr {
         self.udp
+    }
+
+    /// Whether local service discovery runs: asked for, and its sockets open (never on a
+    /// loopback address).
+    pub fn local_discovery(&self) -> bool {
+        self.local_discovery
+    }
+
+    /// Whether port mapping runs: asked for, and a default gateway found for the listening
+    /// address.
+    pub fn port_mapping(&self) -> bool {
+        self.port_mapping
     }
 
     /// Adds a torrent; its files go under `download_dir`.

@@ -9,6 +9,7 @@ use async_channel::{Receiver, Sender};
 use futures_lite::{FutureExt, future};
 use sanstorrent_core::session::{Action, ConnId, Dest, Transmit};
 
+use crate::bind;
 use crate::client::{ClientConfig, Command};
 use crate::conn::{self, ConnHandle, Read, Write};
 use crate::driver::{Core, NetIo, take_waiting};
@@ -26,8 +27,8 @@ const INPUTS: usize = 4;
 pub(crate) struct Sockets<R: Runtime> {
     pub(crate) listener: R::TcpListener,
     pub(crate) udp: Arc<R::UdpSocket>,
-    /// The local discovery socket, when discovery is on.
-    pub(crate) lsd: Option<Arc<R::UdpSocket>>,
+    /// The local discovery sockets, each with its group (none when discovery is off).
+    pub(crate) lsd: Vec<(SocketAddr, Arc<R::UdpSocket>)>,
     pub(crate) http: HttpClient<R>,
 }
 
@@ -35,7 +36,7 @@ pub(crate) struct Sockets<R: Runtime> {
 struct Net<R: Runtime> {
     conns: HashMap<ConnId, ConnHandle>,
     udp: Arc<R::UdpSocket>,
-    lsd: Option<Arc<R::UdpSocket>>,
+    lsd: Vec<(SocketAddr, Arc<R::UdpSocket>)>,
     http: HttpClient<R>,
     inputs: Sender<Input<R>>,
     read_buffer: usize,
@@ -52,7 +53,7 @@ impl<R: Runtime> NetIo for Net<R> {
             // A full socket buffer drops the datagram, as the network may.
             Dest::Udp(addr) => _ = R::try_send_to(&self.udp, &t.payload, addr),
             Dest::LocalDiscovery(group) => {
-                if let Some(lsd) = &self.lsd {
+                if let Some((_, lsd)) = self.lsd.iter().find(|(g, _)| *g == group) {
                     _ = R::try_send_to(lsd, &t.payload, group);
                 }
             }
@@ -137,10 +138,12 @@ pub(crate) async fn run<R: Runtime>(
         net::receive_udp::<R>(Arc::clone(&sockets.udp), inputs.clone(), Input::Datagram),
         stopped.clone(),
     );
-    let lsd = sockets.lsd.as_ref().map(|socket| {
-        let receive = net::receive_udp::<R>(Arc::clone(socket), inputs.clone(), Input::Local);
-        net::spawn_until::<R>(receive, stopped)
-    });
+    let lsd: Vec<_> = (sockets.lsd.iter())
+        .map(|(_, socket)| {
+            let receive = net::receive_udp::<R>(Arc::clone(socket), inputs.clone(), Input::Local);
+            net::spawn_until::<R>(receive, stopped.clone())
+        })
+        .collect();
     let mut net = Net {
         conns: HashMap::new(),
         udp: sockets.udp,
@@ -211,7 +214,7 @@ pub(crate) async fn run<R: Runtime>(
     drop(stop);
     let _ = listener.recv().await;
     let _ = udp.recv().await;
-    if let Some(lsd) = lsd {
+    for lsd in lsd {
         let _ = lsd.recv().await;
     }
     // Dropping the connection handles ends their tasks (writers close their sockets).
@@ -223,7 +226,7 @@ fn handle_input<R: Runtime>(core: &mut Core, net: &mut Net<R>, now: Instant, inp
     let session = &mut core.session;
     match input {
         Input::Accepted(stream, addr) => {
-            if let Some(conn) = session.handle_accept(now, addr) {
+            if let Some(conn) = session.handle_accept(now, bind::canonical(addr)) {
                 net.start_conn(conn, Ok(stream));
             }
         }
@@ -250,8 +253,10 @@ fn handle_input<R: Runtime>(core: &mut Core, net: &mut Net<R>, now: Instant, inp
                 session.handle_peer_closed(now, conn);
             }
         }
-        Input::Datagram(from, data) => session.handle_datagram(now, from, &data),
-        Input::Local(from, data) => session.handle_local_datagram(now, from, &data),
+        Input::Datagram(from, data) => session.handle_datagram(now, bind::canonical(from), &data),
+        Input::Local(from, data) => {
+            session.handle_local_datagram(now, bind::canonical(from), &data)
+        }
         Input::Http(id, result) => session.handle_http_response(now, id, result),
         Input::Resolved(id, result) => session.handle_resolved(now, id, result),
     }

@@ -6,10 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use sanstorrent_core::portmap::GATEWAY_PORT;
 
 /// The gateway and our address towards it, for a client bound to `bind`: `None` without a
-/// default route, or when bound to loopback or IPv6 (no gateway to map on).
+/// default route, or when bound to loopback or to an IPv6 address (no gateway to map on; a
+/// dual-stack client, bound to `[::]`, maps its IPv4 side).
 pub(crate) fn find(bind: IpAddr) -> Option<(Ipv4Addr, Ipv4Addr)> {
     let bind = match bind {
         IpAddr::V4(ip) if !ip.is_loopback() => ip,
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv4Addr::UNSPECIFIED,
         _ => return None,
     };
     let table = std::fs::read_to_string("/proc/net/route").ok()?;

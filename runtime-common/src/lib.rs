@@ -24,6 +24,7 @@
 //! inputs already waiting, then drains `poll_transmit`, `poll_action` and `poll_event` until
 //! each returns `None`, and re-arms its timer from `poll_timeout`.
 
+mod bind;
 mod block_writer;
 mod change;
 pub mod client;

@@ -50,6 +50,10 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// Binds a TCP listener.
     fn bind_tcp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpListener>> + Send;
 
+    /// Takes over a bound, listening, non-blocking std listener (one with options the
+    /// runtime's own `bind_tcp` cannot set, such as a dual-stack one).
+    fn adopt_tcp(listener: std::net::TcpListener) -> io::Result<Self::TcpListener>;
+
     /// The address a listener is bound to.
     fn listener_addr(listener: &Self::TcpListener) -> io::Result<SocketAddr>;
 
@@ -69,7 +73,7 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     fn bind_udp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::UdpSocket>> + Send;
 
     /// Takes over a bound, non-blocking std socket (one with options the runtime's own
-    /// `bind_udp` cannot set, such as the local discovery socket).
+    /// `bind_udp` cannot set, such as the local discovery or a dual-stack socket).
     fn adopt_udp(socket: std::net::UdpSocket) -> io::Result<Self::UdpSocket>;
 
     /// The address a UDP socket is bound to.

@@ -73,6 +73,10 @@ impl Runtime for SmolRuntime {
         TcpListener::bind(addr).await
     }
 
+    fn adopt_tcp(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::try_from(listener)
+    }
+
     fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
         listener.local_addr()
     }

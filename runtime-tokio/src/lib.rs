@@ -84,6 +84,10 @@ impl Runtime for TokioRuntime {
         TcpListener::bind(addr)
     }
 
+    fn adopt_tcp(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_std(listener)
+    }
+
     fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
         listener.local_addr()
     }

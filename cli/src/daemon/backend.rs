@@ -622,12 +622,12 @@ pub(crate) struct Settings {
     pub(crate) dht_enabled: bool,
     /// Whether PEX is used.
     pub(crate) pex_enabled: bool,
-    /// Whether local service discovery runs (the command line decides: `--no-lsd`, or a
-    /// loopback `--bind`).
+    /// Whether local service discovery runs (as the client reports it: not with `--no-lsd`,
+    /// nor on a loopback `--bind`).
     #[serde(skip)]
     pub(crate) lpd_enabled: bool,
-    /// Whether the listening ports are mapped on the gateway (the command line decides:
-    /// `--no-port-mapping`, or a loopback `--bind`).
+    /// Whether the listening ports are mapped on the gateway (as the client reports it: not
+    /// with `--no-port-mapping`, nor without a gateway for the listening address).
     #[serde(skip)]
     pub(crate) port_forwarding_enabled: bool,
     /// Global download limit.

@@ -97,8 +97,6 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     }
     let mut settings = Settings {
         dht_enabled: session.dht,
-        lpd_enabled: session.local_discovery.is_some() && !listen.ip().is_loopback(),
-        port_forwarding_enabled: session.port_mapping.is_some() && !listen.ip().is_loopback(),
         peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
         peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
             .unwrap_or(u32::MAX),
@@ -169,6 +167,8 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
     let mut settings = plan.settings;
     settings.peer_port = client.listen_addr().port();
+    settings.lpd_enabled = client.local_discovery();
+    settings.port_forwarding_enabled = client.port_mapping();
     let store = store::Store::open(settings.state_dir.join("daemon"))
         .map_err(|e| Exit::Fail(format!("--state-dir: {e}")));
     let store = match store {

@@ -2,9 +2,10 @@
 //! multicast announces without a tracker or the DHT.
 //!
 //! [`Lsd`] decides what to announce and when, and what a received announce means; it does no
-//! I/O. The runtime owns one UDP socket bound to [`LSD_PORT`] with address reuse (so several
-//! clients on one host can listen), joined to the group on the listening interface, with
-//! multicast loop on; it sends the datagrams of [`Lsd::poll_transmit`] from that socket and
+//! I/O. The runtime owns a UDP socket per group (one for each address family it listens on:
+//! both for a dual-stack client) bound to [`LSD_PORT`] with address reuse (so several clients
+//! on one host can listen), joined to the group on the listening interface, with multicast
+//! loop on; it sends each datagram of [`Lsd::poll_transmit`] from the socket of its group and
 //! hands what it receives to [`Lsd::handle_datagram`]. The [`Session`](crate::Session) owns
 //! one when [`SessionConfig::local_discovery`](crate::session::SessionConfig) is on, and
 //! keeps private torrents out of it.
@@ -37,11 +38,13 @@ pub const GROUP_V6: SocketAddr = SocketAddr::new(
     LSD_PORT,
 );
 
-/// The group that serves a socket listening on `ip` (IPv6 for an IPv6 address).
-pub fn group_for(ip: IpAddr) -> SocketAddr {
+/// The groups that serve a client listening on `ip`: the IPv4 group for an IPv4 address, the
+/// IPv6 group for an IPv6 one, both for the unspecified IPv6 address (a dual-stack socket).
+pub fn groups_for(ip: IpAddr) -> &'static [SocketAddr] {
     match ip {
-        IpAddr::V4(_) => GROUP_V4,
-        IpAddr::V6(_) => GROUP_V6,
+        IpAddr::V4(_) => &[GROUP_V4],
+        IpAddr::V6(ip) if ip.is_unspecified() => &[GROUP_V4, GROUP_V6],
+        IpAddr::V6(_) => &[GROUP_V6],
     }
 }
 
@@ -80,7 +83,7 @@ pub struct LocalPeer {
 #[derive(Debug)]
 pub struct Lsd {
     config: LsdConfig,
-    group: SocketAddr,
+    groups: Vec<SocketAddr>,
     port: u16,
     cookie: String,
     /// Each torrent's next announce.
@@ -89,18 +92,18 @@ pub struct Lsd {
     order: BTreeSet<(Instant, InfoHash)>,
     /// The earliest instant the next datagram may go.
     next_send: Instant,
-    /// Datagrams built and not yet polled.
-    out: VecDeque<Vec<u8>>,
+    /// Datagrams built and not yet polled, each with its group.
+    out: VecDeque<(SocketAddr, Vec<u8>)>,
     /// The second peers are being counted in, and how many were taken in it.
     window: (Instant, u32),
 }
 
 impl Lsd {
-    /// A machine announcing our listening `port` to `group` (see [`group_for`]), its cookie
+    /// A machine announcing our listening `port` to `groups` (see [`groups_for`]), its cookie
     /// drawn from `rng`.
     pub fn new(
         config: LsdConfig,
-        group: SocketAddr,
+        groups: &[SocketAddr],
         port: u16,
         rng: &mut Rng,
         now: Instant,
@@ -108,7 +111,7 @@ impl Lsd {
         let cookie = format!("{:08x}", rng.next_u64() as u32);
         Self {
             config,
-            group,
+            groups: groups.to_vec(),
             port,
             cookie,
             next: BTreeMap::new(),
@@ -119,15 +122,15 @@ impl Lsd {
         }
     }
 
-    /// The runtime's listening address changed: announce `port` to `group` from now on.
-    pub fn set_listen(&mut self, group: SocketAddr, port: u16) {
-        self.group = group;
+    /// The runtime's listening address changed: announce `port` to `groups` from now on.
+    pub fn set_listen(&mut self, groups: &[SocketAddr], port: u16) {
+        self.groups = groups.to_vec();
         self.port = port;
     }
 
     /// Where the datagrams go.
-    pub fn group(&self) -> SocketAddr {
-        self.group
+    pub fn groups(&self) -> &[SocketAddr] {
+        &self.groups
     }
 
     /// Starts announcing `info_hash` (at the next send slot).
@@ -158,6 +161,9 @@ impl Lsd {
 
     /// When to call [`Lsd::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.groups.is_empty() {
+            return None;
+        }
         let (first, _) = self.order.first()?;
         Some((*first).max(self.next_send))
     }
@@ -167,7 +173,12 @@ impl Lsd {
         if now < self.next_send {
             return;
         }
-        let fit = Announce::fit(self.group, self.port, &self.cookie);
+        let Some(fit) = (self.groups.iter())
+            .map(|group| Announce::fit(*group, self.port, &self.cookie))
+            .min()
+        else {
+            return;
+        };
         let mut due = Vec::new();
         while due.len() < fit
             && let Some(&(at, hash)) = self.order.first()
@@ -179,14 +190,19 @@ impl Lsd {
             self.order.insert((again, hash));
             due.push(hash);
         }
-        if let Some(datagram) = Announce::encode(self.group, self.port, &self.cookie, &due).pop() {
-            self.out.push_back(datagram);
-            self.next_send = now + self.config.send_gap;
+        if due.is_empty() {
+            return;
         }
+        for group in &self.groups {
+            if let Some(datagram) = Announce::encode(*group, self.port, &self.cookie, &due).pop() {
+                self.out.push_back((*group, datagram));
+            }
+        }
+        self.next_send = now + self.config.send_gap;
     }
 
-    /// The next datagram to send to [`Lsd::group`].
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+    /// The next datagram to send, and the group it goes to (one of [`Lsd::groups`]).
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
         self.out.pop_front()
     }
 
@@ -205,7 +221,9 @@ impl Lsd {
         if now.saturating_duration_since(self.window.0) >= Duration::from_secs(1) {
             self.window = (now, 0);
         }
-        let addr = SocketAddr::new(from.ip(), announce.port);
+        // A link-local source keeps its scope (the interface it came in on).
+        let mut addr = from;
+        addr.set_port(announce.port);
         let mut found = Vec::new();
         for info_hash in announce.info_hashes {
             if !self.next.contains_key(&info_hash) {
@@ -230,12 +248,18 @@ mod tests {
     }
 
     fn machine(now: Instant) -> Lsd {
-        Lsd::new(LsdConfig::default(), GROUP_V4, 6881, &mut Rng::new(7), now)
+        Lsd::new(
+            LsdConfig::default(),
+            &[GROUP_V4],
+            6881,
+            &mut Rng::new(7),
+            now,
+        )
     }
 
     fn sent(lsd: &mut Lsd) -> Vec<InfoHash> {
         let mut hashes = Vec::new();
-        while let Some(datagram) = lsd.poll_transmit() {
+        while let Some((_, datagram)) = lsd.poll_transmit() {
             hashes.extend(Announce::parse(&datagram).unwrap().info_hashes);
         }
         hashes
@@ -322,9 +346,40 @@ mod tests {
         let mut lsd = machine(t0);
         lsd.add(t0, hash(1));
         lsd.handle_timeout(t0);
-        let ours = lsd.poll_transmit().unwrap();
+        let (_, ours) = lsd.poll_transmit().unwrap();
         let from: SocketAddr = "192.168.1.2:6771".parse().unwrap();
         assert_eq!(lsd.handle_datagram(t0, from, &ours), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_dual_stack_client_announces_to_both_groups_with_each_groups_host() {
+        let t0 = Instant::now();
+        let groups = groups_for(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        assert_eq!(groups, [GROUP_V4, GROUP_V6]);
+        let mut lsd = Lsd::new(LsdConfig::default(), groups, 6881, &mut Rng::new(7), t0);
+        lsd.add(t0, hash(1));
+        lsd.handle_timeout(t0);
+        let mut to = Vec::new();
+        while let Some((group, datagram)) = lsd.poll_transmit() {
+            let text = String::from_utf8(datagram.clone()).unwrap();
+            assert!(text.contains(&format!("Host: {group}\r\n")), "{text}");
+            assert_eq!(Announce::parse(&datagram).unwrap().info_hashes, [hash(1)]);
+            to.push(group);
+        }
+        assert_eq!(to, [GROUP_V4, GROUP_V6]);
+        assert_eq!(groups_for("10.0.0.1".parse().unwrap()), [GROUP_V4]);
+        assert_eq!(groups_for("fd77::1".parse().unwrap()), [GROUP_V6]);
+    }
+
+    #[test]
+    fn a_link_local_announcer_keeps_its_scope() {
+        let t0 = Instant::now();
+        let mut lsd = machine(t0);
+        lsd.add(t0, hash(1));
+        let theirs = &Announce::encode(GROUP_V6, 5000, "other", &[hash(1)])[0];
+        let from: SocketAddr = "[fe80::1%3]:6771".parse().unwrap();
+        let found = lsd.handle_datagram(t0, from, theirs).unwrap();
+        assert_eq!(found[0].addr, "[fe80::1%3]:5000".parse().unwrap());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::rng::Rng;
 /// runtime tells the listening address).
 pub(super) fn start(config: &SessionConfig, now: Instant, rng: &mut Rng) -> Option<Lsd> {
     let lsd = config.local_discovery.clone()?;
-    Some(Lsd::new(lsd, GROUP_V4, config.listen_port, rng, now))
+    Some(Lsd::new(lsd, &[GROUP_V4], config.listen_port, rng, now))
 }
 
 /// Announces `torrent` from now on, unless it is private.
@@ -44,9 +44,9 @@ pub(super) fn timeout(lsd: Option<&mut Lsd>, now: Instant, out: &mut Outputs) {
     if lsd.poll_timeout().is_some_and(|at| at <= now) {
         lsd.handle_timeout(now);
     }
-    while let Some(datagram) = lsd.poll_transmit() {
+    while let Some((group, datagram)) = lsd.poll_transmit() {
         out.transmit(Transmit {
-            dest: Dest::LocalDiscovery(lsd.group()),
+            dest: Dest::LocalDiscovery(group),
             payload: datagram.into(),
         });
     }

@@ -627,7 +627,7 @@ impl Session {
         wire.listen_port = Some(addr.port());
         self.wire = Arc::new(wire);
         if let Some(lsd) = self.lsd.as_mut() {
-            lsd.set_listen(crate::lsd::group_for(addr.ip()), addr.port());
+            lsd.set_listen(crate::lsd::groups_for(addr.ip()), addr.port());
         }
     }
 

@@ -25,7 +25,7 @@ pub fn lsd_announce(now: Instant, data: &[u8]) {
     }
     let ours = [InfoHash([1; 20]), InfoHash([2; 20])];
     let config = LsdConfig::default();
-    let mut lsd = Lsd::new(config.clone(), GROUP_V4, 6881, &mut Rng::new(1), now);
+    let mut lsd = Lsd::new(config.clone(), &[GROUP_V4], 6881, &mut Rng::new(1), now);
     for hash in ours {
         lsd.add(now, hash);
     }
