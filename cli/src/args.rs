@@ -102,13 +102,16 @@ pub(crate) enum Encryption {
 /// Which protocol port mapping speaks to the gateway (`--port-mapping-protocol`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) enum PortMapProtocol {
-    /// PCP, falling back to NAT-PMP when the gateway does not speak it.
+    /// PCP (falling back to NAT-PMP when the gateway does not speak it) and UPnP IGD
+    /// together; the first to map a port is kept.
     #[default]
     Auto,
     /// PCP only (RFC 6887).
     Pcp,
     /// NAT-PMP only (RFC 6886).
     Natpmp,
+    /// UPnP IGD only (SSDP, then SOAP over HTTP).
+    Upnp,
 }
 
 /// Which transports carry peer connections (`--transport`).
@@ -160,8 +163,8 @@ pub(crate) struct DownloadArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
-    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP); never done when
-    /// bound to a loopback or IPv6 address.
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
+    /// done when bound to a loopback or IPv6 address.
     #[arg(long)]
     pub(crate) no_port_mapping: bool,
     /// The protocol port mapping speaks to the gateway.
@@ -240,8 +243,8 @@ pub(crate) struct SeedArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
-    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP); never done when
-    /// bound to a loopback or IPv6 address.
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
+    /// done when bound to a loopback or IPv6 address.
     #[arg(long)]
     pub(crate) no_port_mapping: bool,
     /// The protocol port mapping speaks to the gateway.

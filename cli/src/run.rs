@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::lsd::LsdConfig;
-use sanstorrent_core::portmap::{PortMapConfig, Version as PortMapVersion};
+use sanstorrent_core::portmap::{Method as PortMapMethod, PortMapConfig};
 use sanstorrent_core::session::{
     Event, OutgoingEncryption, SessionConfig, SessionError, TorrentId, TorrentOptions,
     TorrentPhase, TorrentSource, TorrentStats,
@@ -220,10 +220,11 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
         dht: s.dht,
         local_discovery: s.lsd.then(LsdConfig::default),
         port_mapping: s.port_mapping.map(|protocol| PortMapConfig {
-            version: match protocol {
-                PortMapProtocol::Auto => None,
-                PortMapProtocol::Pcp => Some(PortMapVersion::Pcp),
-                PortMapProtocol::Natpmp => Some(PortMapVersion::NatPmp),
+            method: match protocol {
+                PortMapProtocol::Auto => PortMapMethod::Auto,
+                PortMapProtocol::Pcp => PortMapMethod::Pcp,
+                PortMapProtocol::Natpmp => PortMapMethod::NatPmp,
+                PortMapProtocol::Upnp => PortMapMethod::Upnp,
             },
             ..PortMapConfig::default()
         }),

@@ -42,8 +42,8 @@ pub(crate) struct DaemonArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
-    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP); never done when
-    /// bound to a loopback or IPv6 address.
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
+    /// done when bound to a loopback or IPv6 address.
     #[arg(long)]
     pub(crate) no_port_mapping: bool,
     /// A DHT node to bootstrap from (repeatable).

@@ -1,5 +1,5 @@
-//! Port mapping on the home gateway with NAT-PMP (RFC 6886) and PCP (RFC 6887), so that peers
-//! outside can connect to us.
+//! Port mapping on the home gateway with NAT-PMP (RFC 6886), PCP (RFC 6887) and UPnP IGD
+//! ([`upnp`]), so that peers outside can connect to us.
 //!
 //! [`PortMapper`] is Sans-IO: it builds the requests for the gateway (one UDP exchange each,
 //! retried with doubling waits), reads its answers, renews every mapping at half its lifetime,
@@ -10,6 +10,7 @@
 //! [`Session`](crate::Session) owns one through
 //! [`Session::set_gateway`](crate::Session::set_gateway).
 
+pub mod upnp;
 mod wire;
 
 use std::collections::VecDeque;
@@ -35,8 +36,44 @@ pub struct PortMapConfig {
     pub max_tries: u32,
     /// The wait before a failed mapping is asked for again.
     pub retry_after_failure: Duration,
-    /// The protocol to speak; `None`: PCP, falling back to NAT-PMP.
-    pub version: Option<Version>,
+    /// The protocols to speak.
+    pub method: Method,
+}
+
+/// Which protocols port mapping speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    /// PCP (falling back to NAT-PMP) and UPnP IGD together; the first to map a port is kept
+    /// and the other's mappings are removed.
+    #[default]
+    Auto,
+    /// PCP only.
+    Pcp,
+    /// NAT-PMP only.
+    NatPmp,
+    /// UPnP IGD only.
+    Upnp,
+}
+
+impl Method {
+    /// The one NAT-PMP/PCP version spoken (`None`: PCP, falling back to NAT-PMP).
+    fn fixed_version(self) -> Option<Version> {
+        match self {
+            Self::Pcp => Some(Version::Pcp),
+            Self::NatPmp => Some(Version::NatPmp),
+            Self::Auto | Self::Upnp => None,
+        }
+    }
+
+    /// Whether NAT-PMP or PCP is spoken.
+    pub fn uses_pcp(self) -> bool {
+        self != Self::Upnp
+    }
+
+    /// Whether UPnP IGD is spoken.
+    pub fn uses_upnp(self) -> bool {
+        matches!(self, Self::Auto | Self::Upnp)
+    }
 }
 
 impl Default for PortMapConfig {
@@ -46,7 +83,7 @@ impl Default for PortMapConfig {
             first_retry: Duration::from_millis(250),
             max_tries: 6,
             retry_after_failure: Duration::from_secs(300),
-            version: None,
+            method: Method::Auto,
         }
     }
 }
@@ -62,7 +99,8 @@ pub enum PortMapEvent {
         internal_port: u16,
         /// The gateway's port.
         external_port: u16,
-        /// How long, unless renewed (it is, at half of it).
+        /// How long, unless renewed (it is, at half of it); zero for a permanent mapping (a UPnP
+        /// gateway that takes no other).
         lifetime: Duration,
     },
     /// The gateway's external address.
@@ -92,6 +130,8 @@ pub enum PortMapError {
     NoAnswer,
     /// The gateway refused.
     Refused(ResultCode),
+    /// The UPnP gateway refused, or answered what could not be used.
+    Upnp(upnp::UpnpError),
 }
 
 impl fmt::Display for PortMapError {
@@ -99,6 +139,7 @@ impl fmt::Display for PortMapError {
         match self {
             Self::NoAnswer => f.write_str("the gateway did not answer"),
             Self::Refused(code) => write!(f, "the gateway refused: {code}"),
+            Self::Upnp(e) => write!(f, "UPnP: {e}"),
         }
     }
 }
@@ -150,7 +191,7 @@ impl PortMapper {
     /// A machine for the gateway at `gateway`, reached from our address `client`.
     pub fn new(config: PortMapConfig, gateway: Ipv4Addr, client: Ipv4Addr, rng: &mut Rng) -> Self {
         Self {
-            version: config.version.unwrap_or(Version::Pcp),
+            version: config.method.fixed_version().unwrap_or(Version::Pcp),
             config,
             gateway: SocketAddr::new(IpAddr::V4(gateway), GATEWAY_PORT),
             client,
@@ -305,7 +346,7 @@ impl PortMapper {
             Response::Refused {
                 version: Version::NatPmp,
                 code: ResultCode::UnsupportedVersion,
-            } if self.version == Version::Pcp && self.config.version.is_none() => {
+            } if self.version == Version::Pcp && self.config.method == Method::Auto => {
                 self.version = Version::NatPmp;
                 for m in &mut self.mappings {
                     if let State::Asking { lifetime, .. } = m.state {
@@ -423,4 +464,4 @@ impl PortMapper {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

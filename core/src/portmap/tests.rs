@@ -10,7 +10,7 @@ fn gw() -> SocketAddr {
 
 /// A gateway's answer to `req`: NAT-PMP-only ones refuse PCP; mappings get port + 1000 and
 /// `lifetime` (what was asked, capped at an hour).
-fn answer(req: &[u8], natpmp_only: bool, epoch: u32) -> Vec<u8> {
+pub(crate) fn answer(req: &[u8], natpmp_only: bool, epoch: u32) -> Vec<u8> {
     match req[0] {
         2 if natpmp_only => {
             let mut d = vec![0, 128 + req[1], 0, 1];

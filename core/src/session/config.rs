@@ -184,7 +184,7 @@ pub struct SessionConfig {
     /// [`Session::handle_local_datagram`](super::Session::handle_local_datagram)); private
     /// torrents never take part.
     pub local_discovery: Option<crate::lsd::LsdConfig>,
-    /// Port mapping on the gateway (NAT-PMP, PCP) with these settings; `None`: off. It starts
+    /// Port mapping on the gateway (NAT-PMP, PCP, UPnP IGD) with these settings; `None`: off. It starts
     /// when the runtime names the gateway ([`Session::set_gateway`](super::Session::set_gateway)).
     pub port_mapping: Option<crate::portmap::PortMapConfig>,
     /// Exchange peers with the peers of public torrents (BEP 11 `ut_pex`).

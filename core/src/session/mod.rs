@@ -66,6 +66,8 @@ mod webseeds;
 #[cfg(test)]
 mod local_tests;
 #[cfg(test)]
+mod portmap_tests;
+#[cfg(test)]
 mod v2_add_tests;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -102,7 +104,6 @@ use crate::dht::Dht;
 use crate::id::PeerId;
 use crate::lsd::Lsd;
 use crate::metainfo::Metainfo;
-use crate::portmap::PortMapper;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
@@ -149,7 +150,7 @@ pub struct Session {
     /// Local service discovery (BEP 14), when configured.
     lsd: Option<Lsd>,
     /// Port mapping on the gateway, once the runtime named it.
-    portmap: Option<PortMapper>,
+    portmap: Option<portmap::Gateway>,
     /// The peer connections over uTP.
     streams: streams::Streams,
 }
@@ -390,7 +391,9 @@ impl Session {
             self.up_limit.ready_at(),
             self.web.next_deadline(self.now),
             self.lsd.as_ref().and_then(Lsd::poll_timeout),
-            self.portmap.as_ref().and_then(PortMapper::poll_timeout),
+            self.portmap
+                .as_ref()
+                .and_then(portmap::Gateway::poll_timeout),
             self.streams.next_deadline(),
         ]
         .into_iter()
@@ -636,7 +639,8 @@ impl Session {
     /// `udp_port` are mapped on it (renewed, removed at shutdown; see [`crate::portmap`]).
     /// The gateway's answers arrive on the UDP socket ([`Session::handle_datagram`]).
     pub fn set_gateway(&mut self, now: Instant, gateway: Ipv4Addr, local: Ipv4Addr, udp_port: u16) {
-        self.portmap = portmap::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
+        self.portmap =
+            portmap::Gateway::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
         self.after(now);
     }
 

@@ -111,8 +111,8 @@ impl Session {
             self.pump_dht();
         }
         local::timeout(self.lsd.as_mut(), now, &mut self.out);
-        if let Some(mapper) = self.portmap.as_mut() {
-            portmap::timeout(mapper, now, &mut self.out);
+        if let Some(gateway) = self.portmap.as_mut() {
+            gateway.timeout(now, &mut self.trackers, &mut self.out);
         }
         if self.timers.is_expired(Timer::DhtSave, now) {
             self.save_dht_state(now);
@@ -359,14 +359,14 @@ impl Session {
         }
     }
 
-    /// A datagram on the session's UDP socket: the gateway's (port mapping), a uTP
+    /// A datagram on the session's UDP socket: the gateway's (port mapping, SSDP), a uTP
     /// connection's, the DHT's or a UDP tracker's (uTP's first byte is a type and version 1,
     /// KRPC's `d`, a tracker's 0).
     pub(super) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if let Some(mapper) = self.portmap.as_mut()
-            && from == mapper.gateway()
+        if let Some(gateway) = self.portmap.as_mut()
+            && gateway.datagram(now, from, data, &mut self.trackers, &mut self.out)
         {
-            portmap::datagram(mapper, now, from, data, &mut self.out);
+            // A gateway's answer (port mapping).
         } else if self.streams.handle_datagram(now, from, data, &self.config) {
             // A uTP connection's (its answers go out with the session's transmits).
         } else if crate::dht::looks_like_krpc(data) {
@@ -388,6 +388,14 @@ impl Session {
         rid: RequestId,
         result: Result<HttpResponse, TrackerError>,
     ) {
+        if let Some(gateway) = self.portmap.as_mut()
+            && gateway.http_response(now, rid, &result, &mut self.trackers, &mut self.out)
+        {
+            if self.shutting_down {
+                self.progress_stops(now);
+            }
+            return;
+        }
         if self.web.owns(rid) {
             let (web, mut cx) = self.web_cx();
             if let Some(run) = web.response(now, rid, result, &mut cx) {
@@ -553,9 +561,8 @@ impl Session {
             return;
         }
         self.shutting_down = true;
-        if let Some(mapper) = self.portmap.as_mut() {
-            mapper.unmap_all(now);
-            portmap::timeout(mapper, now, &mut self.out);
+        if let Some(gateway) = self.portmap.as_mut() {
+            gateway.unmap_all(now, &mut self.trackers, &mut self.out);
         }
         self.timers
             .set(Timer::Shutdown, now + self.config.shutdown_timeout);
@@ -577,7 +584,11 @@ impl Session {
             }
         }
         if let Some(deadline) = self.timers.get(Timer::Shutdown) {
-            let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped);
+            let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped)
+                && self
+                    .portmap
+                    .as_ref()
+                    .is_none_or(portmap::Gateway::is_settled);
             if all_stopped || now >= deadline {
                 self.shutdown_done = true;
                 self.timers.stop(Timer::Shutdown);

@@ -21,6 +21,8 @@ pub mod picker_ops;
 pub mod portmap_response;
 pub mod tracker_http;
 pub mod tracker_udp;
+pub mod upnp_answer;
+pub mod upnp_xml;
 pub mod ut_metadata;
 pub mod ut_pex;
 pub mod utp_conn;

@@ -14,9 +14,9 @@ pub fn portmap_response(now: Instant, data: &[u8]) {
     let _ = Response::parse(data);
     let gateway = Ipv4Addr::new(192, 168, 1, 1);
     let from = SocketAddr::new(IpAddr::V4(gateway), GATEWAY_PORT);
-    for version in [None, Some(crate::portmap::Version::NatPmp)] {
+    for method in [crate::portmap::Method::Auto, crate::portmap::Method::NatPmp] {
         let config = PortMapConfig {
-            version,
+            method,
             ..PortMapConfig::default()
         };
         let client = Ipv4Addr::new(192, 168, 1, 2);
