@@ -151,3 +151,48 @@ true
     assert!(out.contains("ours=0"), "{out}\n{}", log(dir, "ours.log"));
     assert_same_tree(&d.dir, &dir.join("ours"));
 }
+
+#[test]
+fn the_daemon_turns_local_discovery_off_and_on_at_run_time() {
+    let work = WorkDir::new("lsd-toggle");
+    let d = data(&work, "multi", 2_000_000, 32 * 1024, &[], &[]);
+    let dir = work.path();
+    let torrent = s(&d.torrent);
+    let src = s(&d.dir);
+    // The daemon seeds on .1 with discovery switched off over RPC: a leecher on .2 finds
+    // nobody. Switched on, the same leecher finds it.
+    let script = format!(
+        "$BIN daemon -o {src} --state-dir state --http 127.0.0.1:9091 -p 0 --bind 10.77.0.1 \
+  --no-dht --quiet > seed.log 2>&1 &
+DAEMON=$!
+TR='transmission-remote 127.0.0.1:9091'
+for i in $(seq 100); do $TR -si > /dev/null 2>&1 && break; sleep 0.1; done
+$TR -si | grep 'Local peer discovery'
+$TR -Y > /dev/null
+$TR -si | grep 'Local peer discovery'
+$TR -a {torrent} > /dev/null
+sleep 2
+timeout 8 $BIN download {torrent} -o deaf --bind 10.77.0.2 -p 0 --no-dht --quiet \
+  --no-peers-timeout 5 > deaf.log 2>&1
+echo deaf=$?
+$TR -y > /dev/null
+$TR -si | grep 'Local peer discovery'
+timeout 60 $BIN download {torrent} -o ours --bind 10.77.0.2 -p 0 --no-dht --quiet > ours.log 2>&1
+echo ours=$?
+kill $DAEMON
+true
+"
+    );
+    let out = in_namespace(dir, &script);
+    let states: Vec<&str> = (out.lines())
+        .filter_map(|l| l.trim().strip_prefix("Local peer discovery enabled: "))
+        .collect();
+    assert_eq!(states, ["Yes", "No", "Yes"], "{out}");
+    assert!(
+        !out.contains("deaf=0"),
+        "with discovery off nothing should be found:\n{out}\n{}",
+        log(dir, "deaf.log")
+    );
+    assert!(out.contains("ours=0"), "{out}\n{}", log(dir, "ours.log"));
+    assert_same_tree(&d.dir, &dir.join("ours"));
+}

@@ -2,6 +2,7 @@
 //! priorities and piece order, rate and connection limits, trackers, DHT and PEX. Each is applied by the loop
 //! to its session at once (see the session's methods of the same names).
 
+use sanstorrent_core::lsd::LsdConfig;
 use sanstorrent_core::session::{
     ChangeError, Priority, TorrentId, TorrentLimits, TrackerEdit, TrackerInfo, WebSeedInfo,
 };
@@ -88,6 +89,9 @@ pub enum Change {
     Dht(bool),
     /// Peer exchange on or off.
     Pex(bool),
+    /// Local service discovery on (with the default pacing; only where its sockets open: not
+    /// on a loopback address) or off.
+    LocalDiscovery(bool),
 }
 
 impl Core {
@@ -134,6 +138,10 @@ impl Core {
             }
             Change::Pex(on) => {
                 s.set_pex(now, on);
+                Ok(())
+            }
+            Change::LocalDiscovery(on) => {
+                s.set_local_discovery(now, on.then(LsdConfig::default));
                 Ok(())
             }
         }

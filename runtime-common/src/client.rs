@@ -49,12 +49,10 @@ impl<R: Runtime> Client<R> {
         let listen = R::listener_addr(&listener)?;
         let udp = Arc::new(bind::udp::<R>(config.udp.unwrap_or(listen)).await?);
         // Without a socket (loopback, or the port refused) discovery stays off.
-        let mut lsd = Vec::new();
-        if config.session.local_discovery.is_some() {
-            for (group, socket) in local_discovery::open(listen.ip()) {
-                lsd.push((group, Arc::new(R::adopt_udp(socket)?)));
-            }
-        }
+        let lsd = match config.session.local_discovery {
+            Some(_) => local_discovery::open(listen.ip()),
+            None => Vec::new(),
+        };
         if lsd.is_empty() {
             config.session.local_discovery = None;
         }
@@ -108,10 +106,16 @@ impl<R: Runtime> Client<R> {
         self.udp
     }
 
-    /// Whether local service discovery runs: asked for, and its sockets open (never on a
-    /// loopback address).
+    /// Whether local service discovery ran at start: asked for, and its sockets open (never
+    /// on a loopback address). [`Change::LocalDiscovery`] turns it on or off later.
     pub fn local_discovery(&self) -> bool {
         self.local_discovery
+    }
+
+    /// Whether local service discovery can run on this client's listening address (not on
+    /// loopback).
+    pub fn local_discovery_available(&self) -> bool {
+        local_discovery::available(self.listen.ip())
     }
 
     /// Whether port mapping runs: asked for, and a default gateway found for the listening

@@ -10,10 +10,12 @@ use futures_lite::{FutureExt, future};
 use sanstorrent_core::session::{Action, ConnId, Dest, Transmit};
 
 use crate::bind;
+use crate::change::Change;
 use crate::client::{ClientConfig, Command};
 use crate::conn::{self, ConnHandle, Read, Write};
 use crate::driver::{Core, NetIo, take_waiting};
 use crate::http::HttpClient;
+use crate::local_discovery::LocalSockets;
 use crate::net::{self, Input};
 use crate::pool::Done;
 use crate::runtime::Runtime;
@@ -27,8 +29,9 @@ const INPUTS: usize = 4;
 pub(crate) struct Sockets<R: Runtime> {
     pub(crate) listener: R::TcpListener,
     pub(crate) udp: Arc<R::UdpSocket>,
-    /// The local discovery sockets, each with its group (none when discovery is off).
-    pub(crate) lsd: Vec<(SocketAddr, Arc<R::UdpSocket>)>,
+    /// The local discovery sockets opened at start, each with its group (none when
+    /// discovery is off).
+    pub(crate) lsd: Vec<(SocketAddr, std::net::UdpSocket)>,
     pub(crate) http: HttpClient<R>,
 }
 
@@ -36,7 +39,7 @@ pub(crate) struct Sockets<R: Runtime> {
 struct Net<R: Runtime> {
     conns: HashMap<ConnId, ConnHandle>,
     udp: Arc<R::UdpSocket>,
-    lsd: Vec<(SocketAddr, Arc<R::UdpSocket>)>,
+    lsd: LocalSockets<R>,
     http: HttpClient<R>,
     inputs: Sender<Input<R>>,
     read_buffer: usize,
@@ -52,11 +55,7 @@ impl<R: Runtime> NetIo for Net<R> {
             }
             // A full socket buffer drops the datagram, as the network may.
             Dest::Udp(addr) => _ = R::try_send_to(&self.udp, &t.payload, addr),
-            Dest::LocalDiscovery(group) => {
-                if let Some((_, lsd)) = self.lsd.iter().find(|(g, _)| *g == group) {
-                    _ = R::try_send_to(lsd, &t.payload, group);
-                }
-            }
+            Dest::LocalDiscovery(group) => self.lsd.send(group, &t.payload),
         }
     }
 
@@ -98,6 +97,22 @@ impl<R: Runtime> NetIo for Net<R> {
 }
 
 impl<R: Runtime> Net<R> {
+    /// The sockets a command needs, before the session carries it out: turning local
+    /// discovery on opens its sockets (and turns it on only if one opened), off closes them.
+    fn prepare(&mut self, command: &mut Command) {
+        if let Command::Change {
+            change: Change::LocalDiscovery(on),
+            ..
+        } = command
+        {
+            if *on {
+                *on = self.lsd.start(&self.inputs);
+            } else {
+                self.lsd.stop();
+            }
+        }
+    }
+
     fn control(&self, conn: ConnId, read: Read) {
         if let Some(c) = self.conns.get(&conn) {
             let _ = c.reads.try_send(read);
@@ -130,6 +145,9 @@ pub(crate) async fn run<R: Runtime>(
     let (inputs, input_rx) = async_channel::bounded(INPUTS);
     // Closed at the end: the listener and the UDP receiver stop, and their sockets close.
     let (stop, stopped) = async_channel::bounded::<()>(1);
+    let listen = R::listener_addr(&sockets.listener).map_or(config.listen.ip(), |a| a.ip());
+    let mut lsd = LocalSockets::new(listen);
+    lsd.adopt(sockets.lsd, &inputs);
     let listener = net::spawn_until::<R>(
         net::listen::<R>(sockets.listener, inputs.clone()),
         stopped.clone(),
@@ -138,16 +156,10 @@ pub(crate) async fn run<R: Runtime>(
         net::receive_udp::<R>(Arc::clone(&sockets.udp), inputs.clone(), Input::Datagram),
         stopped.clone(),
     );
-    let lsd: Vec<_> = (sockets.lsd.iter())
-        .map(|(_, socket)| {
-            let receive = net::receive_udp::<R>(Arc::clone(socket), inputs.clone(), Input::Local);
-            net::spawn_until::<R>(receive, stopped.clone())
-        })
-        .collect();
     let mut net = Net {
         conns: HashMap::new(),
         udp: sockets.udp,
-        lsd: sockets.lsd,
+        lsd,
         http: sockets.http,
         inputs,
         read_buffer: config.read_buffer,
@@ -189,7 +201,10 @@ pub(crate) async fn run<R: Runtime>(
         match wake {
             Wake::Input(input) => handle_input(&mut core, &mut net, now, input),
             Wake::Done(d) => core.done(now, d),
-            Wake::Command(Some(c)) => core.command(now, *c),
+            Wake::Command(Some(mut c)) => {
+                net.prepare(&mut c);
+                core.command(now, *c);
+            }
             // The application dropped its client: stop gracefully all the same.
             Wake::Command(None) => {
                 commands_open = false;
@@ -214,11 +229,9 @@ pub(crate) async fn run<R: Runtime>(
     drop(stop);
     let _ = listener.recv().await;
     let _ = udp.recv().await;
-    for lsd in lsd {
-        let _ = lsd.recv().await;
-    }
     // Dropping the connection handles ends their tasks (writers close their sockets).
-    drop(net);
+    let Net { lsd, .. } = net;
+    lsd.finish().await;
     core.finish();
 }
 

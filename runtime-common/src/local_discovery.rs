@@ -5,15 +5,97 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 
+use async_channel::{Receiver, Sender};
 use sanstorrent_core::lsd::{LSD_PORT, groups_for};
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::net::{self, Input};
+use crate::runtime::Runtime;
+
+/// The loop's discovery sockets, opened when discovery starts (at start or at run time) and
+/// closed when it stops, each with the task that receives on it.
+pub(crate) struct LocalSockets<R: Runtime> {
+    listen: IpAddr,
+    sockets: Vec<(SocketAddr, Arc<R::UdpSocket>)>,
+    /// Dropped to stop the receiving tasks.
+    stop: Option<Sender<()>>,
+    /// Each closes when its receiving task has ended (and so its socket is closed).
+    ended: Vec<Receiver<()>>,
+}
+
+impl<R: Runtime> LocalSockets<R> {
+    /// Sockets for a client listening on `listen`, none open yet.
+    pub(crate) fn new(listen: IpAddr) -> Self {
+        Self {
+            listen,
+            sockets: Vec::new(),
+            stop: None,
+            ended: Vec::new(),
+        }
+    }
+
+    /// Takes over `sockets` (opened by [`open`]) and receives on them.
+    pub(crate) fn adopt(
+        &mut self,
+        sockets: Vec<(SocketAddr, UdpSocket)>,
+        inputs: &Sender<Input<R>>,
+    ) {
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        for (group, socket) in sockets {
+            let Ok(socket) = R::adopt_udp(socket) else {
+                continue;
+            };
+            let socket = Arc::new(socket);
+            let receive = net::receive_udp::<R>(Arc::clone(&socket), inputs.clone(), Input::Local);
+            self.ended
+                .push(net::spawn_until::<R>(receive, stopped.clone()));
+            self.sockets.push((group, socket));
+        }
+        self.stop = Some(stop);
+    }
+
+    /// Opens the sockets unless they are open; whether any is open after.
+    pub(crate) fn start(&mut self, inputs: &Sender<Input<R>>) -> bool {
+        if self.sockets.is_empty() {
+            self.adopt(open(self.listen), inputs);
+        }
+        !self.sockets.is_empty()
+    }
+
+    /// Closes the sockets (their tasks end by themselves).
+    pub(crate) fn stop(&mut self) {
+        self.sockets.clear();
+        self.stop = None;
+    }
+
+    /// Sends `payload` to `group` from its socket, if open (a full buffer drops it).
+    pub(crate) fn send(&self, group: SocketAddr, payload: &[u8]) {
+        if let Some((_, socket)) = self.sockets.iter().find(|(g, _)| *g == group) {
+            _ = R::try_send_to(socket, payload, group);
+        }
+    }
+
+    /// Closes the sockets and waits until their tasks have ended.
+    pub(crate) async fn finish(mut self) {
+        self.stop();
+        for ended in self.ended {
+            let _ = ended.recv().await;
+        }
+    }
+}
+
+/// Whether a client listening on `listen` has neighbours to discover (not on loopback).
+pub(crate) fn available(listen: IpAddr) -> bool {
+    !listen.is_loopback()
+}
 
 /// Opens a socket per group for a client listening on `listen`, each with its group. A group
 /// whose socket cannot be opened (no IPv6 on the host, say) is left out; loopback has no
 /// neighbours: nothing there.
 pub(crate) fn open(listen: IpAddr) -> Vec<(SocketAddr, UdpSocket)> {
-    if listen.is_loopback() {
+    if !available(listen) {
         return Vec::new();
     }
     groups_for(listen)

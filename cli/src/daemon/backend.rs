@@ -622,10 +622,12 @@ pub(crate) struct Settings {
     pub(crate) dht_enabled: bool,
     /// Whether PEX is used.
     pub(crate) pex_enabled: bool,
-    /// Whether local service discovery runs (as the client reports it: not with `--no-lsd`,
-    /// nor on a loopback `--bind`).
-    #[serde(skip)]
+    /// Whether local service discovery is wanted (`--no-lsd` turns it off at start; it runs
+    /// only where the client can open its sockets, see [`Settings::lpd_running`]).
     pub(crate) lpd_enabled: bool,
+    /// Whether the client can run local service discovery (not on a loopback `--bind`).
+    #[serde(skip)]
+    pub(crate) lpd_available: bool,
     /// Whether the listening ports are mapped on the gateway (as the client reports it: not
     /// with `--no-port-mapping`, nor without a gateway for the listening address).
     #[serde(skip)]
@@ -685,6 +687,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Whether local service discovery runs: wanted, and possible for the client.
+    pub(crate) fn lpd_running(&self) -> bool {
+        self.lpd_enabled && self.lpd_available
+    }
+
     /// The settings of a daemon downloading into `download_dir`, listening on `peer_port`,
     /// keeping its state in `state_dir`; queues, ratio and idle limits off, no rate limits.
     pub(crate) fn new(download_dir: PathBuf, peer_port: u16, state_dir: PathBuf) -> Self {
@@ -693,7 +700,8 @@ impl Settings {
             peer_port,
             dht_enabled: true,
             pex_enabled: true,
-            lpd_enabled: false,
+            lpd_enabled: true,
+            lpd_available: false,
             port_forwarding_enabled: false,
             download_limit: SpeedLimit::default(),
             upload_limit: SpeedLimit::default(),
@@ -815,6 +823,8 @@ pub(crate) struct SettingsChanges {
     pub(crate) dht_enabled: Option<bool>,
     /// PEX on or off.
     pub(crate) pex_enabled: Option<bool>,
+    /// Local service discovery on or off.
+    pub(crate) lpd_enabled: Option<bool>,
     /// Global download limit rate (bytes/s).
     pub(crate) download_limit: Option<u64>,
     /// Global download limit on or off.

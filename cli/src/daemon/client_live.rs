@@ -513,6 +513,10 @@ impl<R: Runtime> ClientBackend<R> {
                 s.pex_enabled = on;
                 sends.push(Change::Pex(on));
             }
+            if let Some(on) = c.lpd_enabled.filter(|on| *on != s.lpd_enabled) {
+                s.lpd_enabled = on;
+                sends.push(Change::LocalDiscovery(on));
+            }
             s.clone()
         };
         let client = self.client()?;
@@ -587,7 +591,8 @@ fn core_edits(edit: &TrackerEdit) -> Vec<CoreEdit> {
 }
 
 /// Makes the session's config follow the daemon's settings (as loaded from the state dir)
-/// before the client starts: rate and peer limits, DHT (`--no-dht` keeps it off) and PEX.
+/// before the client starts: rate and peer limits, DHT (`--no-dht` keeps it off), PEX and
+/// local discovery (`--no-lsd` keeps it off).
 pub(crate) fn apply_saved_settings(
     session: &mut sanstorrent_core::session::SessionConfig,
     settings: &mut Settings,
@@ -598,6 +603,10 @@ pub(crate) fn apply_saved_settings(
     session.dht &= settings.dht_enabled;
     settings.dht_enabled = session.dht;
     session.pex = settings.pex_enabled;
+    if !settings.lpd_enabled {
+        session.local_discovery = None;
+    }
+    settings.lpd_enabled = session.local_discovery.is_some();
 }
 
 #[cfg(test)]
@@ -705,5 +714,35 @@ mod tests {
         apply_saved_settings(&mut session, &mut settings);
         assert!(!session.dht);
         assert!(!settings.dht_enabled);
+    }
+
+    #[test]
+    fn local_discovery_follows_the_saved_wish_and_no_lsd_wins() {
+        use sanstorrent_core::lsd::LsdConfig;
+        let on = || sanstorrent_core::session::SessionConfig {
+            local_discovery: Some(LsdConfig::default()),
+            ..Default::default()
+        };
+        let mut settings = Settings::new("/dl".into(), 1, "/state".into());
+        let mut session = on();
+        apply_saved_settings(&mut session, &mut settings);
+        assert!(session.local_discovery.is_some() && settings.lpd_enabled);
+        settings.lpd_enabled = false;
+        let mut session = on();
+        apply_saved_settings(&mut session, &mut settings);
+        assert!(
+            session.local_discovery.is_none(),
+            "turned off over RPC before"
+        );
+        settings.lpd_enabled = true;
+        let mut session = sanstorrent_core::session::SessionConfig {
+            local_discovery: None,
+            ..Default::default()
+        };
+        apply_saved_settings(&mut session, &mut settings);
+        assert!(
+            session.local_discovery.is_none() && !settings.lpd_enabled,
+            "--no-lsd"
+        );
     }
 }

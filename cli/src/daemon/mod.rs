@@ -167,7 +167,7 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         .map_err(|e| Exit::Fail(format!("cannot start on {listen}: {e}")))?;
     let mut settings = plan.settings;
     settings.peer_port = client.listen_addr().port();
-    settings.lpd_enabled = client.local_discovery();
+    settings.lpd_available = client.local_discovery_available();
     settings.port_forwarding_enabled = client.port_mapping();
     let store = store::Store::open(settings.state_dir.join("daemon"))
         .map_err(|e| Exit::Fail(format!("--state-dir: {e}")));

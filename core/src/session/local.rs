@@ -2,7 +2,7 @@
 //! announces (running, not private) and where the peers it finds go (the torrent's
 //! candidates, as [`Source::Lsd`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::config::SessionConfig;
@@ -12,7 +12,7 @@ use super::outputs::Outputs;
 use super::torrent::Torrent;
 use super::torrent::candidates::Source;
 use super::torrent::table::Torrents;
-use crate::lsd::{GROUP_V4, Lsd};
+use crate::lsd::{GROUP_V4, Lsd, groups_for};
 use crate::rng::Rng;
 
 /// The machine, if `config` turns discovery on (announcing the configured port until the
@@ -20,6 +20,35 @@ use crate::rng::Rng;
 pub(super) fn start(config: &SessionConfig, now: Instant, rng: &mut Rng) -> Option<Lsd> {
     let lsd = config.local_discovery.clone()?;
     Some(Lsd::new(lsd, &[GROUP_V4], config.listen_port, rng, now))
+}
+
+/// Turns discovery on or off at run time: on, a machine for `listen_ip` (if the runtime told
+/// it) announcing every torrent in the swarm; off, none.
+pub(super) fn switch(
+    lsd: &mut Option<Lsd>,
+    config: &SessionConfig,
+    now: Instant,
+    rng: &mut Rng,
+    listen_ip: Option<IpAddr>,
+    torrents: &Torrents,
+) {
+    if config.local_discovery.is_none() {
+        *lsd = None;
+        return;
+    }
+    if lsd.is_some() {
+        return;
+    }
+    let mut machine = start(config, now, rng);
+    if let (Some(m), Some(ip)) = (machine.as_mut(), listen_ip) {
+        m.set_listen(groups_for(ip), config.listen_port);
+    }
+    for t in torrents.values() {
+        if t.swarm_started && t.is_active() {
+            join(machine.as_mut(), now, t);
+        }
+    }
+    *lsd = machine;
 }
 
 /// Announces `torrent` from now on, unless it is private.

@@ -122,3 +122,21 @@ fn without_discovery_configured_nothing_goes_to_the_group() {
         .unwrap();
     assert!(announced(&mut s, now).is_empty());
 }
+
+#[test]
+fn discovery_turned_on_at_run_time_announces_running_torrents_and_off_stops() {
+    let now = Instant::now();
+    let m = meta(false);
+    let (mut s, _) = running(&m, now);
+    s.set_local_discovery(now, None);
+    let later = now + Duration::from_secs(600);
+    assert!(
+        announced(&mut s, later).is_empty(),
+        "off: nothing announced"
+    );
+    s.set_local_discovery(later, Some(LsdConfig::default()));
+    assert_eq!(announced(&mut s, later), vec![m.info_hash()]);
+    s.set_local_discovery(later, None);
+    let end = later + Duration::from_secs(600);
+    assert!(announced(&mut s, end).is_empty(), "off again");
+}

@@ -102,7 +102,7 @@ pub use webseeds::WebSeedInfo;
 
 use crate::dht::Dht;
 use crate::id::PeerId;
-use crate::lsd::Lsd;
+use crate::lsd::{Lsd, LsdConfig};
 use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
@@ -618,6 +618,22 @@ impl Session {
     /// `ut_pex` message is sent or read.
     pub fn set_pex(&mut self, now: Instant, on: bool) {
         self.config.pex = on;
+        self.after(now);
+    }
+
+    /// Turns local service discovery (BEP 14) on with `config`, or off with `None`: on, every
+    /// running public torrent is announced (the runtime opens the discovery sockets first).
+    pub fn set_local_discovery(&mut self, now: Instant, config: Option<LsdConfig>) {
+        self.config.local_discovery = config;
+        let (torrents, ip) = (&self.torrents, self.listen_ip);
+        local::switch(
+            &mut self.lsd,
+            &self.config,
+            now,
+            &mut self.rng,
+            ip,
+            torrents,
+        );
         self.after(now);
     }
 

@@ -79,7 +79,7 @@ impl<B: Backend> Qbit<B> {
             "max_inactive_seeding_time": if s.idle_seeding_limit_enabled { i64::from(s.idle_seeding_limit) } else { -1 },
             "dht": s.dht_enabled,
             "pex": s.pex_enabled,
-            "lsd": s.lpd_enabled,
+            "lsd": s.lpd_running(),
             "encryption": 0,
             "listen_port": s.peer_port,
             "random_port": false,
@@ -125,6 +125,9 @@ impl<B: Backend> Qbit<B> {
         }
         if let Some(b) = prefs.get("pex").and_then(Value::as_bool) {
             c.pex_enabled = Some(b);
+        }
+        if let Some(b) = prefs.get("lsd").and_then(Value::as_bool) {
+            c.lpd_enabled = Some(b);
         }
         if let Some(b) = prefs
             .get("add_stopped_enabled")

@@ -63,7 +63,7 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
         "incomplete_dir": s.download_dir.display().to_string(), "incomplete_dir_enabled": false,
     });
     let more = json!({
-        "lpd_enabled": s.lpd_enabled, "peer_limit_global": s.peer_limit_global,
+        "lpd_enabled": s.lpd_running(), "peer_limit_global": s.peer_limit_global,
         "peer_limit_per_torrent": s.peer_limit_per_torrent, "peer_port": s.peer_port,
         "peer_port_random_on_start": false, "pex_enabled": s.pex_enabled,
         "port_forwarding_enabled": s.port_forwarding_enabled, "preferred_transports": ["tcp"],
@@ -119,6 +119,7 @@ pub(crate) async fn set<B: Backend>(
         download_dir,
         dht_enabled: params.bool("dht_enabled")?,
         pex_enabled: params.bool("pex_enabled")?,
+        lpd_enabled: params.bool("lpd_enabled")?,
         download_limit: params
             .u64("speed_limit_down")?
             .map(|k| k.saturating_mul(SPEED_K)),
