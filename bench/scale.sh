@@ -79,7 +79,7 @@ start_client() { # client state_dir -> sets CPID, RPC
   case "$c" in
     sanstorrent)
       "$ST" daemon -o "$WORK/data" --state-dir "$dir" --http "127.0.0.1:$RPCPORT" -p "$PEERPORT" \
-        --no-dht --quiet > "$WORK/$c.log" 2>&1 &
+        --no-dht --no-lsd --no-port-mapping --quiet > "$WORK/$c.log" 2>&1 &
       CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
     transmission)
       mkdir -p "$dir"
