@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use wire::{
-    GATEWAY_PORT, MapRequest, Protocol, Response, ResponseError, ResultCode, Version,
+    GATEWAY_PORT, MapRequest, Protocol, Refusal, Response, ResponseError, ResultCode, Version,
     natpmp_address_request,
 };
 
@@ -346,6 +346,7 @@ impl PortMapper {
             Response::Refused {
                 version: Version::NatPmp,
                 code: ResultCode::UnsupportedVersion,
+                ..
             } if self.version == Version::Pcp && self.config.method == Method::Auto => {
                 self.version = Version::NatPmp;
                 for m in &mut self.mappings {
@@ -358,9 +359,19 @@ impl PortMapper {
                     }
                 }
             }
-            Response::Refused { code, .. } => {
+            Response::Refused { code, of, .. } => {
+                let names = |m: &Mapping| match of {
+                    Refusal::Unknown => true,
+                    Refusal::Address => false,
+                    Refusal::Map { protocol, nonce } => {
+                        protocol.is_none_or(|p| p == m.protocol)
+                            && nonce.is_none_or(|n| n == m.nonce)
+                    }
+                };
                 for m in &mut self.mappings {
-                    if let State::Asking { lifetime, .. } = m.state {
+                    if let State::Asking { lifetime, .. } = m.state
+                        && names(m)
+                    {
                         m.state = if lifetime == 0 {
                             State::Removed
                         } else {

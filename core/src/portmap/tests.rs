@@ -192,3 +192,72 @@ fn answers_from_elsewhere_or_for_another_nonce_change_nothing() {
     assert_eq!(p.poll_event(), None);
     assert!(p.handle_datagram(t0, gw(), &[2, 0x81]).is_err());
 }
+
+/// `req`'s refusal with `code`: PCP copies the request (nonce, transport, port), NAT-PMP
+/// names the opcode.
+fn refusal(req: &[u8], code: u8) -> Vec<u8> {
+    if req[0] == 2 {
+        let mut d = req.to_vec();
+        d[1] |= 0x80;
+        d[3] = code;
+        d
+    } else {
+        let mut d = vec![0, 128 + req[1], 0, code, 0, 0, 0, 9];
+        d.extend_from_slice(&[0; 8]);
+        d
+    }
+}
+
+#[test]
+fn a_refusal_fails_only_the_mapping_it_names() {
+    for method in [Method::Pcp, Method::NatPmp] {
+        let t0 = Instant::now();
+        let config = PortMapConfig {
+            method,
+            ..PortMapConfig::default()
+        };
+        let mut p = PortMapper::new(config, GW, ME, &mut Rng::new(1));
+        p.map(t0, Protocol::Tcp, 6881);
+        p.map(t0, Protocol::Udp, 6881);
+        p.handle_timeout(t0);
+        let (tcp, udp) = (p.poll_transmit().unwrap(), p.poll_transmit().unwrap());
+        p.handle_datagram(t0, gw(), &refusal(&udp, 2)).unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        assert_eq!(
+            events,
+            [PortMapEvent::Failed {
+                protocol: Protocol::Udp,
+                internal_port: 6881,
+                error: PortMapError::Refused(ResultCode::NotAuthorized),
+            }],
+            "{method:?}"
+        );
+        // The TCP request is still in flight, and its answer is taken.
+        p.handle_datagram(t0, gw(), &answer(&tcp, false, 10))
+            .unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        assert_eq!(
+            mapped(&events),
+            vec![(Protocol::Tcp, 6881, 7881)],
+            "{method:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pcp_refusal_for_another_nonce_or_of_the_address_fails_nothing() {
+    let t0 = Instant::now();
+    let mut p = mapper();
+    p.map(t0, Protocol::Tcp, 6881);
+    p.handle_timeout(t0);
+    let mut req = p.poll_transmit().unwrap();
+    req[24] ^= 1;
+    p.handle_datagram(t0, gw(), &refusal(&req, 2)).unwrap();
+    p.handle_datagram(t0, gw(), &[0, 128, 0, 3, 0, 0, 0, 9, 0, 0, 0, 0])
+        .unwrap();
+    assert_eq!(p.poll_event(), None);
+    // A short refusal that names nothing still fails what is in flight.
+    p.handle_datagram(t0, gw(), &refusal(&req[..24], 2))
+        .unwrap();
+    assert!(matches!(p.poll_event(), Some(PortMapEvent::Failed { .. })));
+}

@@ -125,6 +125,25 @@ pub enum Response {
         version: Version,
         /// Its result code.
         code: ResultCode,
+        /// The request it refuses, as far as the answer says.
+        of: Refusal,
+    },
+}
+
+/// Which request a refusal answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The answer does not say (a short PCP answer, an unknown opcode).
+    Unknown,
+    /// NAT-PMP's external address request.
+    Address,
+    /// A mapping request: NAT-PMP's answer names the transport (its opcode), PCP's echoes
+    /// the transport and the request's nonce.
+    Map {
+        /// The transport, if known.
+        protocol: Option<Protocol>,
+        /// PCP's echoed nonce.
+        nonce: Option<[u8; 12]>,
     },
 }
 
@@ -213,9 +232,22 @@ impl Response {
         let epoch = be32(d, 4);
         if code != 0 {
             let code = ResultCode::natpmp(code);
+            let of = match d[1] - 128 {
+                0 => Refusal::Address,
+                1 => Refusal::Map {
+                    protocol: Some(Protocol::Udp),
+                    nonce: None,
+                },
+                2 => Refusal::Map {
+                    protocol: Some(Protocol::Tcp),
+                    nonce: None,
+                },
+                _ => Refusal::Unknown,
+            };
             return Ok(Self::Refused {
                 version: Version::NatPmp,
                 code,
+                of,
             });
         }
         let protocol = match (d[1] - 128, d.len()) {
@@ -245,9 +277,26 @@ impl Response {
         }
         if d[3] != 0 {
             let code = ResultCode::pcp(d[3]);
+            let of = match d.get(24..60) {
+                Some(body) if d[1] & 0x7f == 1 => {
+                    let mut nonce = [0; 12];
+                    nonce.copy_from_slice(&body[..12]);
+                    let protocol = match body[12] {
+                        6 => Some(Protocol::Tcp),
+                        17 => Some(Protocol::Udp),
+                        _ => None,
+                    };
+                    Refusal::Map {
+                        protocol,
+                        nonce: Some(nonce),
+                    }
+                }
+                _ => Refusal::Unknown,
+            };
             return Ok(Self::Refused {
                 version: Version::Pcp,
                 code,
+                of,
             });
         }
         if d[1] & 0x7f != 1 || d.len() < 60 {
@@ -349,9 +398,22 @@ mod tests {
             Response::parse(&refused),
             Ok(Response::Refused {
                 version: Version::NatPmp,
-                code: ResultCode::NotAuthorized
+                code: ResultCode::NotAuthorized,
+                of: Refusal::Map {
+                    protocol: Some(Protocol::Tcp),
+                    nonce: None
+                }
             })
         );
+        let mut address = refused;
+        address[1] = 128;
+        assert!(matches!(
+            Response::parse(&address),
+            Ok(Response::Refused {
+                of: Refusal::Address,
+                ..
+            })
+        ));
     }
 
     #[test]
