@@ -323,6 +323,30 @@ impl Dht {
         self.external_ip
     }
 
+    /// Our external IP as the gateway told it (port mapping): believed at once, without
+    /// votes. If our id is not BEP 42 secure for it, we take a secure one (as libtorrent does
+    /// when its address changes) and file the known nodes again under the new id, so that
+    /// nodes enforcing BEP 42 keep us in their tables.
+    pub fn set_external_ip(&mut self, now: Instant, ip: IpAddr) {
+        self.ip_votes.clear();
+        if self.external_ip == Some(ip) {
+            return;
+        }
+        self.external_ip = Some(ip);
+        if !self.id.is_secure_for(ip) {
+            self.id = NodeId::secure(ip, &mut self.rng);
+            let nodes: Vec<NodeInfo> = self.table.nodes().map(Node::info).collect();
+            self.table = RoutingTable::new(self.id, now);
+            for n in nodes {
+                self.table.observe(now, n.id, n.addr, Seen::Responded);
+            }
+        }
+        self.push_event(DhtEvent::ExternalAddress {
+            ip,
+            secure_id: self.id.is_secure_for(ip),
+        });
+    }
+
     /// Our id and the good nodes of the routing table, to save for the next run.
     pub fn saved_state(&self, now: Instant) -> SavedState {
         let mut nodes = self.table.good_nodes(now);

@@ -149,7 +149,7 @@ pub fn bep42_prefix(ip: IpAddr, r: u8) -> [u8; 3] {
     [b[0], b[1], b[2]]
 }
 
-fn is_exempt(ip: IpAddr) -> bool {
+pub(crate) fn is_exempt(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified()

@@ -552,3 +552,59 @@ fn one_address_with_a_valid_token_cannot_fill_the_peer_store() {
         "the honest peer stays"
     );
 }
+
+#[test]
+fn the_gateways_external_address_gives_a_secure_id_and_keeps_the_nodes() {
+    let t0 = Instant::now();
+    let ip: IpAddr = "84.124.73.14".parse().unwrap();
+    let mut dht = Dht::new(Config::default(), t0, 1);
+    let old = dht.id();
+    assert!(!old.is_secure_for(ip));
+    // A node queries us and answers our verifying ping: it is in the table.
+    let peer = NodeId([0x77; 20]);
+    let from = addr(7);
+    dht.handle_datagram(t0, from, &query(peer, Method::Ping, false));
+    let ping = std::iter::from_fn(|| dht.poll_transmit())
+        .map(|t| Message::decode(&t.payload).unwrap())
+        .find(|m| matches!(m.body, Body::Query(_)))
+        .expect("verifying ping");
+    let pong = Message {
+        tid: ping.tid,
+        body: Body::Response(Response {
+            id: peer,
+            ..Response::default()
+        }),
+        read_only: false,
+        ip: None,
+        version: None,
+    };
+    dht.handle_datagram(t0, from, &pong.encode());
+    assert!(dht.routing_table().get(&peer).is_some());
+    dht.set_external_ip(t0, ip);
+    assert_eq!(dht.external_ip(), Some(ip));
+    assert_ne!(dht.id(), old);
+    assert!(dht.id().proves_address(ip));
+    assert_eq!(dht.routing_table().own_id(), dht.id());
+    assert!(
+        dht.routing_table().get(&peer).is_some(),
+        "the nodes are kept"
+    );
+    let event = std::iter::from_fn(|| dht.poll_event())
+        .find(|e| matches!(e, DhtEvent::ExternalAddress { .. }));
+    assert_eq!(
+        event,
+        Some(DhtEvent::ExternalAddress {
+            ip,
+            secure_id: true
+        })
+    );
+    // Our answers carry the new id.
+    let Some(Body::Response(r)) = ask(&mut dht, t0, addr(8), Method::Ping) else {
+        panic!("no reply")
+    };
+    assert_eq!(r.id, dht.id());
+    // The same address again changes nothing.
+    let id = dht.id();
+    dht.set_external_ip(t0, ip);
+    assert_eq!(dht.id(), id);
+}

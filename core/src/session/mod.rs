@@ -138,6 +138,8 @@ pub struct Session {
     up_limit: TokenBucket,
     /// `shutdown` was called.
     shutting_down: bool,
+    /// `config.announce_ip` came from the gateway (port mapping), not from the user.
+    announce_ip_learned: bool,
     shutdown_done: bool,
     /// The session's own timers (DHT save, shutdown deadline).
     timers: TimerTable,
@@ -173,6 +175,7 @@ impl Session {
             down_limit: TokenBucket::new(now, config.download_rate_limit),
             up_limit: TokenBucket::new(now, config.upload_rate_limit),
             shutting_down: false,
+            announce_ip_learned: false,
             shutdown_done: false,
             timers: TimerTable::default(),
             now,

@@ -4,7 +4,7 @@
 //! [`Event::PortMapping`]. With [`Method::Auto`] both start; the first to map a port is
 //! kept and the other removes whatever it mapped.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use super::config::SessionConfig;
@@ -32,6 +32,8 @@ pub(super) struct Gateway {
     request: Option<RequestId>,
     /// The machine that mapped first; the other one leaves.
     winner: Option<Side>,
+    /// An external address told since [`Gateway::take_learned_ip`] was last called.
+    learned: Option<IpAddr>,
 }
 
 impl Gateway {
@@ -72,6 +74,7 @@ impl Gateway {
             upnp,
             request: None,
             winner: None,
+            learned: None,
         })
     }
 
@@ -162,6 +165,11 @@ impl Gateway {
         true
     }
 
+    /// The external address the gateway told since the last call, if any.
+    pub(super) fn take_learned_ip(&mut self) -> Option<IpAddr> {
+        self.learned.take()
+    }
+
     fn flush(&mut self, now: Instant, ids: &mut Trackers, out: &mut Outputs) {
         let mut news = Vec::new();
         if let Some(m) = self.pcp.as_mut() {
@@ -206,6 +214,9 @@ impl Gateway {
                 again = true;
             }
             if self.winner.is_none_or(|w| w == side) {
+                if let PortMapEvent::ExternalAddress(ip) = event {
+                    self.learned = Some(ip);
+                }
                 out.event(Event::PortMapping(event));
             }
         }

@@ -218,3 +218,86 @@ fn upnp_removals_hold_the_shutdown_until_answered() {
     );
     assert!(out.http.is_empty());
 }
+
+/// Adds a torrent with an HTTP tracker, runs it, and returns the request text of its first
+/// announce.
+fn first_announce(s: &mut Session, now: Instant, n: u8) -> String {
+    use crate::create::TorrentBuilder;
+    use crate::metainfo::Metainfo;
+    use crate::session::{DiskJob, DiskJobKind, TorrentOptions, TorrentSource};
+    let b = TorrentBuilder::single_file("t.bin", 32 * 1024)
+        .unwrap()
+        .piece_length(16 * 1024)
+        .tracker_tier(vec!["http://127.0.0.1:9/announce".into()]);
+    let meta = Metainfo::from_bytes(&b.build(&[[n; 20], [n + 1; 20]]).unwrap()).unwrap();
+    let source = TorrentSource::Metainfo(std::sync::Arc::new(meta));
+    s.add_torrent(now, source, TorrentOptions::default())
+        .unwrap();
+    for _ in 0..8 {
+        s.handle_timeout(now);
+        while let Some(a) = s.poll_action() {
+            match a {
+                Action::Disk(DiskJob {
+                    kind: DiskJobKind::Stamps { reply },
+                    ..
+                }) => s.handle_completion(now, reply.send(Ok(vec![None]))),
+                Action::HttpRequest { url, request, .. } if url.port() == 9 => {
+                    return String::from_utf8(request).unwrap();
+                }
+                _ => {}
+            }
+        }
+        while s.poll_transmit().is_some() {}
+    }
+    panic!("no announce");
+}
+
+#[test]
+fn the_external_address_gives_the_dht_a_secure_id_and_is_announced_to_trackers() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        listen_port: 7000,
+        port_mapping: Some(PortMapConfig {
+            method: Method::Pcp,
+            ..PortMapConfig::default()
+        }),
+        dht: true,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, now, 3);
+    let before = first_announce(&mut s, now, 1);
+    assert!(!before.contains("&ip="), "{before}");
+    s.set_gateway(now, GW, ME, 7001);
+    s.handle_timeout(now);
+    let gateway = SocketAddr::from((GW, GATEWAY_PORT));
+    let requests: Vec<Vec<u8>> = std::iter::from_fn(|| s.poll_transmit())
+        .filter(|t| t.dest == Dest::Udp(gateway))
+        .map(|t| t.payload.to_vec())
+        .collect();
+    assert_eq!(requests.len(), 2);
+    for req in &requests {
+        s.handle_datagram(now, gateway, &pcp::answer(req, false, 9));
+    }
+    let ext: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events.contains(&Event::PortMapping(PortMapEvent::ExternalAddress(ext))),
+        "{events:?}"
+    );
+    let after = first_announce(&mut s, now, 3);
+    assert!(after.contains("&ip=198.51.100.7"), "{after}");
+    s.shutdown(now);
+    // The trackers never answer the `stopped` announces: the shutdown ends at its timeout.
+    s.handle_timeout(now + std::time::Duration::from_secs(11));
+    let saved = std::iter::from_fn(|| s.poll_action())
+        .find_map(|a| match a {
+            Action::SaveDhtState { data } => Some(data),
+            _ => None,
+        })
+        .expect("the DHT state saved at shutdown");
+    let id = crate::dht::SavedState::decode(&saved).unwrap().id;
+    assert!(
+        id.proves_address(ext),
+        "the node id is BEP 42 secure for {ext}"
+    );
+}

@@ -113,6 +113,7 @@ impl Session {
         local::timeout(self.lsd.as_mut(), now, &mut self.out);
         if let Some(gateway) = self.portmap.as_mut() {
             gateway.timeout(now, &mut self.trackers, &mut self.out);
+            self.learned_external_ip(now);
         }
         if self.timers.is_expired(Timer::DhtSave, now) {
             self.save_dht_state(now);
@@ -352,6 +353,35 @@ impl Session {
         self.after_announces(now, stopped);
     }
 
+    /// The gateway told our external address (port mapping): the DHT believes it (and takes
+    /// a BEP 42 id for it), and a public one is announced to trackers as `ip` unless the user
+    /// configured an address to announce.
+    fn learned_external_ip(&mut self, now: Instant) {
+        let Some(ip) = self
+            .portmap
+            .as_mut()
+            .and_then(portmap::Gateway::take_learned_ip)
+        else {
+            return;
+        };
+        if crate::dht::node_id::is_exempt(ip) {
+            return;
+        }
+        if let Some(dht) = self.dht.as_mut() {
+            dht.set_external_ip(now, ip);
+            self.pump_dht();
+        }
+        if self.config.announce_ip.is_none() || self.announce_ip_learned {
+            self.config.announce_ip = Some(ip);
+            self.announce_ip_learned = true;
+            for t in self.torrents.values_mut() {
+                if let Some(a) = t.announcer.as_mut() {
+                    a.set_announce_ip(Some(ip));
+                }
+            }
+        }
+    }
+
     /// A torrent's `stopped` announce finished: stopping torrents may be done.
     fn after_announces(&mut self, now: Instant, stopped: Stopped) {
         if stopped.0 {
@@ -366,7 +396,7 @@ impl Session {
         if let Some(gateway) = self.portmap.as_mut()
             && gateway.datagram(now, from, data, &mut self.trackers, &mut self.out)
         {
-            // A gateway's answer (port mapping).
+            self.learned_external_ip(now);
         } else if self.streams.handle_datagram(now, from, data, &self.config) {
             // A uTP connection's (its answers go out with the session's transmits).
         } else if crate::dht::looks_like_krpc(data) {
@@ -391,6 +421,7 @@ impl Session {
         if let Some(gateway) = self.portmap.as_mut()
             && gateway.http_response(now, rid, &result, &mut self.trackers, &mut self.out)
         {
+            self.learned_external_ip(now);
             if self.shutting_down {
                 self.progress_stops(now);
             }

@@ -210,6 +210,11 @@ pub struct Announcer {
 }
 
 impl Announcer {
+    /// The address announced as `ip` from the next announce on (`None`: the one trackers see).
+    pub fn set_announce_ip(&mut self, ip: Option<IpAddr>) {
+        self.config.announce_ip = ip;
+    }
+
     /// A scheduler over the announce-list `tiers` (shuffled within each tier by `rng`, which
     /// also draws the announce key). Nothing happens before [`Self::start`].
     pub fn new(tiers: Vec<Vec<TrackerUrl>>, config: AnnouncerConfig, rng: &mut Rng) -> Self {
