@@ -51,10 +51,6 @@ impl Swarm {
             "http://127.0.0.1:1/announce",
             "--piece-length",
             "32768",
-            // v1: the byte counts below are the data's; a hybrid's padding files are counted
-            // (and fetched) too.
-            "--format",
-            "v1",
             "-o",
             s(&torrent),
         ]);

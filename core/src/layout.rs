@@ -41,6 +41,8 @@ pub struct Layout {
     total_length: u64,
     piece_count: u32,
     files: Vec<FileExtent>,
+    /// Bytes in padding files.
+    padding_length: u64,
 }
 
 /// Why a layout cannot exist.
@@ -66,6 +68,7 @@ impl Layout {
         }
         let mut offset: u64 = 0;
         let mut extents = Vec::new();
+        let mut padding_length = 0;
         for (length, padding) in files {
             extents.push(FileExtent {
                 offset,
@@ -76,6 +79,10 @@ impl Layout {
                 .checked_add(length)
                 .filter(|o| *o <= i64::MAX as u64)
                 .ok_or(LayoutError::TotalLengthOverflow)?;
+            if padding {
+                // At most `offset`, which was just checked.
+                padding_length += length;
+            }
         }
         let piece_count = offset.div_ceil(u64::from(piece_length));
         let piece_count = u32::try_from(piece_count)
@@ -87,6 +94,7 @@ impl Layout {
             total_length: offset,
             piece_count,
             files: extents,
+            padding_length,
         })
     }
 
@@ -98,6 +106,12 @@ impl Layout {
     /// The total length of the torrent's byte stream, padding included.
     pub fn total_length(&self) -> u64 {
         self.total_length
+    }
+
+    /// The bytes of the torrent that are data: its length less its padding files (the figure
+    /// libtorrent reports as the torrent's wanted size).
+    pub fn data_length(&self) -> u64 {
+        self.total_length - self.padding_length
     }
 
     /// Number of pieces.
@@ -117,6 +131,23 @@ impl Layout {
         }
         let start = self.piece_offset(piece);
         (self.total_length - start).min(u64::from(self.piece_length)) as u32
+    }
+
+    /// How many of the `len` bytes at `offset` inside `piece` lie in padding files (0 for a
+    /// range outside the piece).
+    pub fn padding_in(&self, piece: u32, offset: u32, len: u32) -> u32 {
+        if self.padding_length == 0 {
+            return 0;
+        }
+        self.spans(piece, offset, len).map_or(0, |spans| {
+            spans.filter(|s| s.padding).map(|s| s.len as u32).sum()
+        })
+    }
+
+    /// The bytes of `piece` that are data, not padding.
+    pub fn piece_data_len(&self, piece: u32) -> u32 {
+        let len = self.piece_len(piece);
+        len - self.padding_in(piece, 0, len)
     }
 
     /// Offset of the first byte of `piece` in the torrent's byte stream.
@@ -300,6 +331,23 @@ mod tests {
             let covered: usize = l.spans(piece, 0, len).unwrap().map(|s| s.len).sum();
             assert_eq!(covered, len as usize);
         }
+    }
+
+    #[test]
+    fn padding_bytes_of_a_range_and_of_pieces() {
+        let l = layout();
+        assert_eq!(l.data_length(), 30);
+        assert_eq!(l.padding_in(0, 0, 16), 6);
+        assert_eq!(l.padding_in(0, 12, 2), 2);
+        assert_eq!(l.padding_in(0, 0, 10), 0);
+        assert_eq!(l.padding_in(1, 0, 16), 0);
+        assert_eq!(l.padding_in(0, 10, 7), 0, "past the piece: no range");
+        assert_eq!(
+            (0..3).map(|p| l.piece_data_len(p)).collect::<Vec<_>>(),
+            [10, 16, 4]
+        );
+        let plain = Layout::new(16, [(20, false)]).unwrap();
+        assert_eq!((plain.data_length(), plain.piece_data_len(1)), (20, 4));
     }
 
     #[test]

@@ -16,15 +16,18 @@ pub(crate) struct Block {
     /// The peer its latest request timed out on: not asked for it again while another peer
     /// can be.
     pub(crate) timed_out_on: Option<PeerKey>,
+    /// The block lies wholly in padding files (BEP 47): zeros, never requested, received from
+    /// the start.
+    pub(crate) padding: bool,
 }
 
 impl Block {
     pub(crate) fn is_received(&self) -> bool {
-        self.from.is_some()
+        self.from.is_some() || self.padding
     }
 
     pub(crate) fn is_free(&self) -> bool {
-        self.from.is_none() && self.reqs.is_empty()
+        !self.is_received() && self.reqs.is_empty()
     }
 }
 
@@ -49,6 +52,18 @@ impl Downloading {
 
     pub(crate) fn is_complete(&self) -> bool {
         self.received as usize == self.blocks.len()
+    }
+
+    /// Marks free block `index` as padding: received, from nobody.
+    pub(crate) fn pad(&mut self, index: u32) {
+        let Some(block) = self.blocks.get_mut(index as usize) else {
+            return;
+        };
+        if block.is_free() {
+            block.padding = true;
+            self.free -= 1;
+            self.received += 1;
+        }
     }
 
     /// Records a request of block `index` from `peer`.

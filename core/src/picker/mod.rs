@@ -46,6 +46,7 @@ mod contiguous;
 mod deadline;
 mod endgame;
 mod invariants;
+mod padding;
 mod pick;
 mod priority;
 mod verdict;
@@ -244,10 +245,13 @@ pub struct Picker {
     smart_ban: verdict::SmartBan,
     /// Time-critical pieces (streaming readers), picked before all others.
     deadlines: deadline::Deadlines,
+    /// The torrent's padding files (BEP 47): blocks never requested.
+    padding: padding::Padding,
 }
 
 impl Picker {
-    /// A picker for `layout`'s pieces, all missing and of normal priority.
+    /// A picker for `layout`'s pieces, all missing and of normal priority, but for pieces
+    /// made only of padding files (BEP 47), had from the start.
     pub fn new(layout: &Layout, config: PickerConfig, seed: u64) -> Self {
         let n = layout.piece_count();
         let mut rng = Rng::new(seed);
@@ -257,7 +261,7 @@ impl Picker {
         for p in order {
             normal.insert(p, 0, &mut rng);
         }
-        Self {
+        let mut picker = Self {
             config,
             piece_count: n,
             piece_length: layout.piece_length(),
@@ -275,7 +279,12 @@ impl Picker {
             peers: BTreeMap::new(),
             smart_ban: verdict::SmartBan::default(),
             deadlines: deadline::Deadlines::default(),
+            padding: padding::Padding::of(layout),
+        };
+        for p in picker.padding.pieces(layout) {
+            let _ = picker.piece_passed(p);
         }
+        picker
     }
 
     // ----- our pieces and priorities ---------------------------------------------------------

@@ -158,12 +158,18 @@ impl Picker {
         }
     }
 
-    /// Moves an untouched piece to the downloading state.
+    /// Moves an untouched piece to the downloading state (its blocks of padding received).
     pub(super) fn start_piece(&mut self, piece: u32) {
         self.unlist(piece);
-        let blocks = block_count(self.piece_len(piece));
-        self.downloading.insert(piece, Downloading::new(blocks));
-        self.partial.insert(piece);
+        let piece_len = self.piece_len(piece);
+        let mut dl = Downloading::new(block_count(piece_len));
+        for i in self.padding.blocks(piece, piece_len) {
+            dl.pad(i);
+        }
+        if dl.free > 0 {
+            self.partial.insert(piece);
+        }
+        self.downloading.insert(piece, dl);
     }
 
     /// The rarest untouched wanted piece the peer has (high priority first, low last).

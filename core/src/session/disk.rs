@@ -413,7 +413,7 @@ impl Torrent {
     ) -> Option<PieceFailed> {
         self.hash_failures += 1;
         let d = self.data.as_mut()?;
-        self.corrupt_bytes += u64::from(d.meta.layout().piece_len(piece));
+        self.corrupt_bytes += u64::from(d.meta.layout().piece_data_len(piece));
         let failed = d.picker.piece_failed(piece);
         if let Some(digests) = digests {
             d.picker.record_failed_blocks(piece, digests);

@@ -181,7 +181,7 @@ pub(crate) fn block_in(
     let in_picker = peer.in_picker;
     let id = peer.torrent?;
     let t = torrents.get_mut(&id)?;
-    t.down.add(now, len);
+    t.down.add(now, data_bytes(t, block));
     if !in_picker || !t.is_active() {
         return None;
     }
@@ -202,8 +202,19 @@ pub(crate) fn web_block_in(
     limits: Limits<'_>,
 ) -> Option<BlockIn> {
     let t = torrents.get_mut(&id)?;
-    t.down.add(now, u64::from(block.length));
+    t.down.add(now, data_bytes(t, block));
     Download::of_torrent(t, limits)?.block_in(now, key, block)
+}
+
+/// The bytes of `block` that are data: its length less the padding files' zeros it carries
+/// (all of it while the metadata is unknown).
+fn data_bytes(t: &Torrent, block: BlockRef) -> u64 {
+    let padding = t.data.as_ref().map_or(0, |d| {
+        d.meta
+            .layout()
+            .padding_in(block.piece, block.offset, block.length)
+    });
+    u64::from(block.length - padding)
 }
 
 /// Requests as many blocks from a peer as its pipeline, the disk and the download limit allow

@@ -324,7 +324,8 @@ pub struct TorrentStats {
     pub phase: TorrentPhase,
     /// The info-hash.
     pub info_hash: InfoHash,
-    /// Total size in bytes (0 while the metadata is unknown).
+    /// Total size in bytes (0 while the metadata is unknown). Here and below, bytes of
+    /// padding files (BEP 47) are left out, as libtorrent leaves them out.
     pub total_bytes: u64,
     /// Bytes of the wanted pieces (skipped files excluded).
     pub wanted_bytes: u64,
@@ -333,7 +334,8 @@ pub struct TorrentStats {
     /// Bytes of verified wanted pieces (at most `wanted_bytes`: pieces of skipped files had
     /// before they were skipped are left out).
     pub wanted_have_bytes: u64,
-    /// Payload bytes received this session (including discarded duplicates).
+    /// Payload bytes received this session (including discarded duplicates; the zeros of
+    /// padding files a block carries are left out).
     pub downloaded: u64,
     /// Payload bytes sent this session.
     pub uploaded: u64,

@@ -434,7 +434,7 @@ impl Torrent {
                     && d.picker.priority(p) != Priority::Skip
                     && d.picker.availability(p) > 0
             })
-            .map(|p| u64::from(layout.piece_len(p)))
+            .map(|p| u64::from(layout.piece_data_len(p)))
             .sum()
     }
 

@@ -27,7 +27,7 @@ impl Torrent {
                 let layout = d.meta.layout();
                 let mut bytes = (0, 0, 0);
                 for p in 0..d.picker.piece_count() {
-                    let len = u64::from(layout.piece_len(p));
+                    let len = u64::from(layout.piece_data_len(p));
                     let is_wanted = d.picker.priority(p) != Priority::Skip;
                     let is_had = d.picker.have().contains(p);
                     bytes.0 += if is_wanted { len } else { 0 };
@@ -35,7 +35,7 @@ impl Torrent {
                     bytes.2 += if is_wanted && is_had { len } else { 0 };
                 }
                 (
-                    layout.total_length(),
+                    layout.data_length(),
                     bytes,
                     d.picker.have().count(),
                     d.picker.piece_count(),

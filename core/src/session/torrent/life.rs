@@ -105,7 +105,8 @@ impl Torrent {
             .server
             .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
         self.data = Some(Data {
-            bits: PieceSet::new(n),
+            // Pieces made only of padding are had from the start (see `Picker::new`).
+            bits: picker.have().clone(),
             pipeline: PiecePipeline::new(n),
             resume: self.options.resume.take(),
             picker,

@@ -262,7 +262,8 @@ impl Torrent {
         }
     }
 
-    /// Bytes still wanted (for announces).
+    /// Bytes still missing, padding files left out (for announces, as libtorrent reports
+    /// them).
     pub(crate) fn left(&self) -> u64 {
         let Some(d) = &self.data else {
             return 0;
@@ -270,7 +271,7 @@ impl Torrent {
         let layout = d.meta.layout();
         (0..d.picker.piece_count())
             .filter(|p| !d.picker.have().contains(*p))
-            .map(|p| u64::from(layout.piece_len(p)))
+            .map(|p| u64::from(layout.piece_data_len(p)))
             .sum()
     }
 }
