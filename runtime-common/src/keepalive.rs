@@ -1,6 +1,7 @@
 //! Web seed range requests (BEP 19) over kept-alive HTTP/1.1 connections: an idle connection
 //! to the same scheme, host and port is reused, and put back after a response that ended by
-//! its framing (not by the server closing) without `Connection: close`. A reused connection
+//! its framing (not by the server closing) without `Connection: close` and with nothing read
+//! past its end. A reused connection
 //! the server had closed meanwhile is replaced by a fresh one once. Each exchange is bounded
 //! by the client's request timeout and the response by the cap core gave.
 
@@ -134,7 +135,9 @@ async fn exchange(
         }
         any = true;
         if let Some(response) = reader.push(&buf[..n]).map_err(HttpClientError::Http)? {
-            return Ok((response, Some(stream)));
+            // Bytes past the response would be read as the next one: not kept.
+            let stream = (!reader.has_surplus()).then_some(stream);
+            return Ok((response, stream));
         }
     }
 }

@@ -49,6 +49,8 @@ mod read_pool;
 mod rename;
 pub mod runtime;
 pub mod storage;
+#[cfg(feature = "testing")]
+mod webseed_hostile;
 pub mod write_batch;
 
 pub use change::Change;
@@ -87,6 +89,10 @@ pub mod testing {
         a_slow_trickle_is_cut_off_by_the_request_timeout,
         hostile_bodies_and_heads_are_cut_off_at_a_bound, redirect_loops_stop_with_a_typed_error,
     };
+    pub use crate::webseed_hostile::{
+        a_body_longer_than_announced_is_not_read_as_the_next_answer,
+        hostile_mirrors_end_a_part_with_a_typed_error,
+    };
 }
 
 /// Defines the shared code's tests as `#[test]` functions run on the runtime `$rt`: each
@@ -102,6 +108,11 @@ macro_rules! runtime_tests {
         $crate::runtime_tests!($rt, hostile_bodies_and_heads_are_cut_off_at_a_bound);
         $crate::runtime_tests!($rt, a_slow_trickle_is_cut_off_by_the_request_timeout);
         $crate::runtime_tests!($rt, redirect_loops_stop_with_a_typed_error);
+        $crate::runtime_tests!($rt, hostile_mirrors_end_a_part_with_a_typed_error);
+        $crate::runtime_tests!(
+            $rt,
+            a_body_longer_than_announced_is_not_read_as_the_next_answer
+        );
     };
     ($rt:ty, $name:ident) => {
         #[test]

@@ -148,6 +148,8 @@ pub struct ResponseReader {
     /// For chunked bodies: where the next chunk-size line starts, and the body so far.
     chunk_pos: usize,
     chunked_body: Vec<u8>,
+    /// Where the complete response ends in `buf`, once it is complete.
+    end: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -215,7 +217,15 @@ impl ResponseReader {
             head: None,
             chunk_pos: 0,
             chunked_body: Vec::new(),
+            end: None,
         }
+    }
+
+    /// Whether bytes beyond the complete response were read (a server sending more than its
+    /// framing says): the connection cannot carry another exchange, since they would be read
+    /// as the next response.
+    pub fn has_surplus(&self) -> bool {
+        self.end.is_some_and(|end| self.buf.len() > end)
     }
 
     /// Feeds bytes read from the stream; returns the response once it is complete. Bytes after
@@ -313,13 +323,18 @@ impl ResponseReader {
             return Ok(None);
         };
         match head.framing {
-            Framing::Empty => Ok(Some(self.response(Vec::new()))),
+            Framing::Empty => {
+                self.end = Some(head.body_start);
+                Ok(Some(self.response(Vec::new())))
+            }
             Framing::Length(n) => {
                 let have = self.buf.len() - head.body_start;
                 if have < n {
                     return Ok(None);
                 }
-                let body = self.buf[head.body_start..head.body_start + n].to_vec();
+                let end = head.body_start + n;
+                let body = self.buf[head.body_start..end].to_vec();
+                self.end = Some(end);
                 Ok(Some(self.response(body)))
             }
             Framing::UntilClose => Ok(None),
@@ -345,10 +360,16 @@ impl ResponseReader {
             if size == 0 {
                 // Trailers: none (CRLF) or header lines ended by an empty line.
                 let trailers = &rest[line..];
-                if trailers.starts_with(b"\r\n") {
-                    return Ok(true);
-                }
-                return Ok(trailers.windows(4).any(|w| w == b"\r\n\r\n"));
+                let after = if trailers.starts_with(b"\r\n") {
+                    Some(2)
+                } else {
+                    trailers
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|i| i + 4)
+                };
+                self.end = after.map(|a| self.chunk_pos + line + a);
+                return Ok(after.is_some());
             }
             let size = usize::try_from(size).map_err(|_| HttpError::BadChunk)?;
             if size > self.limit {

@@ -489,3 +489,32 @@ fn hostile_announce_bodies_give_exact_errors() {
     };
     assert_eq!(e.kind, DecodeErrorKind::UnexpectedByte(b'<'));
 }
+
+#[test]
+fn bytes_past_a_complete_response_are_reported_as_surplus() {
+    let exact: [&[u8]; 3] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+    ];
+    for raw in exact {
+        let mut reader = ResponseReader::new(1024);
+        assert!(reader.push(raw).expect("valid").is_some());
+        assert!(!reader.has_surplus(), "{}", String::from_utf8_lossy(raw));
+        let mut reader = ResponseReader::new(1024);
+        assert!(reader.push(&[raw, b"H"].concat()).expect("valid").is_some());
+        assert!(reader.has_surplus(), "{}", String::from_utf8_lossy(raw));
+    }
+    let mut reader = ResponseReader::new(1024);
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nX";
+    assert!(reader.push(chunked).expect("valid").is_some());
+    assert!(reader.has_surplus());
+    let mut partial = ResponseReader::new(1024);
+    assert!(
+        partial
+            .push(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab")
+            .expect("valid")
+            .is_none()
+    );
+    assert!(!partial.has_surplus());
+}
