@@ -389,3 +389,53 @@ fn mirrors_edited_at_run_time_are_restored_after_a_daemon_restart() {
         &format!("the download from the restored mirror: {}", second.output()),
     );
 }
+
+#[test]
+fn a_magnets_mirrors_are_saved_with_its_metadata_and_used_after_a_restart() {
+    let work = WorkDir::new("webseed-magnet");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let d = data(&work, "single", 3_000_000, 64 * 1024, &[], &[]);
+    let out = work.join("out");
+    let http = free_port();
+    let hash = format!("hash={}", d.info_hash);
+    let login = ["username=any", "password=any"];
+    let saved = work.join(&format!("daemon-state/daemon/{}.torrent", d.info_hash));
+    {
+        // A slow peer brings the metadata (and a few pieces); the mirror is not up yet.
+        let lt = lt_seeder(&work, "lt-seeder", &d, &["--upload-limit", "50000"]);
+        let magnet = format!("{}&ws={url}&x.pe={}", d.magnet, lt_addr(&lt));
+        let first = daemon(&work, "daemon-1", http, &out);
+        assert_eq!(qbit(&work, http, "auth/login", &login).0, 200);
+        let urls = format!("urls={magnet}");
+        let (code, body) = qbit(&work, http, "torrents/add", &[&urls]);
+        assert_eq!((code, body.as_str()), (200, "Ok."), "{}", first.output());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !saved.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no metadata saved: {}",
+                first.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Restarted without the peer: the saved .torrent names the mirror, which brings the rest.
+    let _nginx = Nginx::start(&work, &d.dir, port, 0);
+    let second = daemon(&work, "daemon-2", http, &out);
+    assert_eq!(qbit(&work, http, "auth/login", &login).0, 200);
+    let (code, body) = qbit(&work, http, "torrents/webseeds", &[&hash]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        format!(r#"[{{"url":"{url}"}}]"#),
+        "{}",
+        second.output()
+    );
+    interop_support::wait_same_tree(
+        &d.dir,
+        &out,
+        Duration::from_secs(60),
+        &format!("the download from the magnet's mirror: {}", second.output()),
+    );
+}

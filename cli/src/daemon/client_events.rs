@@ -140,18 +140,19 @@ impl<R: Runtime> ClientBackend<R> {
         }
     }
 
-    /// Saves a magnet's metadata as `<hash>.torrent` (with the magnet's trackers), then
-    /// lets the list name that file instead of the magnet.
+    /// Saves a magnet's metadata as `<hash>.torrent` (with the magnet's trackers and `ws=`
+    /// mirrors, so both survive a restart), then lets the list name that file instead of the
+    /// magnet.
     fn metadata_received(&self, state: &mut State, i: usize, meta: Arc<Metainfo>) {
         let entry = &mut state.torrents[i];
         if entry.meta.is_some() {
             return;
         }
-        let trackers = MagnetLink::parse(&entry.magnet_link)
-            .map(|m| m.trackers)
+        let (trackers, web_seeds) = MagnetLink::parse(&entry.magnet_link)
+            .map(|m| (m.trackers, m.web_seeds))
             .unwrap_or_default();
         if let Some(store) = &self.store {
-            let bytes = torrent_file(&meta, &trackers);
+            let bytes = torrent_file(&meta, &trackers, &web_seeds);
             if let Err(e) = store.save_metainfo(&entry.handle.info_hash.to_hex(), &bytes) {
                 tracing::error!("cannot save the fetched metadata of {}: {e}", entry.name);
                 return;
@@ -192,8 +193,9 @@ impl State {
     }
 }
 
-/// A .torrent of `meta`'s info dictionary with `trackers` (one tier), keys in order.
-fn torrent_file(meta: &Metainfo, trackers: &[String]) -> Vec<u8> {
+/// A .torrent of `meta`'s info dictionary with `trackers` (one tier) and `web_seeds` (BEP 19
+/// `url-list`), keys in order.
+fn torrent_file(meta: &Metainfo, trackers: &[String], web_seeds: &[String]) -> Vec<u8> {
     let mut e = Encoder::new();
     e.dict();
     if let Some(first) = trackers.first() {
@@ -205,6 +207,13 @@ fn torrent_file(meta: &Metainfo, trackers: &[String]) -> Vec<u8> {
         e.end().end();
     }
     e.bytes(b"info").raw(meta.info_bytes());
+    if !web_seeds.is_empty() {
+        e.bytes(b"url-list").list();
+        for url in web_seeds {
+            e.bytes(url.as_bytes());
+        }
+        e.end();
+    }
     e.end();
     e.finish()
 }
@@ -214,16 +223,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fetched_info_dictionary_becomes_a_torrent_with_the_magnets_trackers() {
+    fn a_fetched_info_dictionary_becomes_a_torrent_with_the_magnets_trackers_and_mirrors() {
         let info = b"d6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
         let meta = Metainfo::from_info_bytes(info).unwrap();
         let trackers = vec!["http://t.test/announce".to_owned(), "udp://u.test:1".into()];
-        let bytes = torrent_file(&meta, &trackers);
+        let mirrors = vec!["http://m.test/a/".to_owned(), "https://n.test/b".into()];
+        let bytes = torrent_file(&meta, &trackers, &mirrors);
         let again = Metainfo::from_bytes(&bytes).unwrap();
         assert_eq!(again.info_hash(), meta.info_hash());
         assert_eq!(again.trackers(), [trackers]);
-        let bare = Metainfo::from_bytes(&torrent_file(&meta, &[])).unwrap();
+        assert_eq!(again.url_list(), mirrors);
+        let bare = Metainfo::from_bytes(&torrent_file(&meta, &[], &[])).unwrap();
         assert_eq!(bare.info_hash(), meta.info_hash());
         assert!(bare.trackers().is_empty());
+        assert!(bare.url_list().is_empty());
     }
 }
