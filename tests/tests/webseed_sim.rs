@@ -3,14 +3,18 @@
 //! seeding session. A mirror alone brings a multi-file torrent; a mirror and a peer of the same
 //! speed share the pieces and finish in less virtual time than the peer alone; a mirror
 //! answering wrong bytes is dropped and the peer finishes; a very slow mirror does not hold
-//! the download back much past what the peer alone takes. Virtual time is deterministic, so
-//! comparing it is not a timing test; the shares are counted per source as well.
+//! the download back much past what the peer alone takes. A BEP 17 HTTP seed
+//! ([`SimHttpSeed`]) that first answers `503` is waited for as long as it asks, then brings
+//! the torrent alone; one sending wrong bytes is dropped and the peer finishes. Virtual time is
+//! deterministic, so comparing it is not a timing test; the shares are counted per source as
+//! well.
 
 use std::time::Duration;
 
 use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_core::webseed::{WebSeedError, WebSeedProtocol};
 use sanstorrent_tests::sim::{
-    LinkConfig, MirrorBehaviour, Sim, SimMirror, TestFile, TestTorrent, sweep,
+    LinkConfig, MirrorBehaviour, Sim, SimHttpSeed, SimMirror, TestFile, TestTorrent, sweep,
 };
 
 /// The seeding peer's and the mirrors' uplink (bytes per second) unless a scenario says.
@@ -249,5 +253,128 @@ fn a_very_slow_mirror_does_not_hold_the_peer_back() {
             secs(&alone)
         );
         slow.sim.summary()
+    });
+}
+
+/// A leecher with one BEP 17 HTTP seed (answering `503` "`busy_secs`" to every request within
+/// `busy_secs` of its first) and, with `peer`, a seeding session; runs until the download completes with the
+/// right bytes. Returns the sim, the leecher, its torrent and the seed's host.
+fn from_http_seed(
+    seed: u64,
+    t: &TestTorrent,
+    peer: bool,
+    behaviour: MirrorBehaviour,
+    busy_secs: u64,
+) -> (Sim, usize, TorrentId, usize) {
+    let mut sim = Sim::new(seed, LinkConfig::default());
+    let seeder = peer.then(|| {
+        let s = sim.add_node_with(
+            SessionConfig::default(),
+            LinkConfig::new(Duration::from_millis(20), SPEED),
+        );
+        sim.add_torrent(s, t, true, TorrentOptions::default());
+        sim.nodes[s].addr
+    });
+    let host = sim.add_agent(Box::new(SimHttpSeed::new(
+        t,
+        "/seed.php",
+        behaviour,
+        busy_secs,
+    )));
+    sim.net
+        .set_link(host, LinkConfig::new(Duration::from_millis(20), SPEED));
+    let url = format!("http://{}/seed.php", Sim::addr_of(host).ip());
+    let leecher = sim.add_node(SessionConfig::default());
+    let torrent = sim.add_torrent(leecher, t, false, TorrentOptions::default());
+    sim.with_session(leecher, |s, now| {
+        assert!(s.add_http_seed(now, torrent, &url).expect("a usable URL"));
+    });
+    if let Some(addr) = seeder {
+        sim.add_peers(leecher, torrent, &[addr]);
+    }
+    sim.run_until(|s| s.is_complete(leecher, torrent), 3_000_000)
+        .unwrap_or_else(|e| panic!("seed {seed}: the download did not complete: {e}"));
+    assert!(
+        sim.has_content(leecher, torrent, t),
+        "seed {seed}: wrong bytes"
+    );
+    (sim, leecher, torrent, host)
+}
+
+#[test]
+fn an_http_seed_alone_is_waited_for_when_busy_then_brings_the_torrent() {
+    sweep("httpseed_busy_then_alone", 1, 2, |seed| {
+        let files = [
+            TestFile::new("set/a.bin", 300_001),
+            TestFile::pad(65_536 - 300_001 % 65_536),
+            TestFile::new("set/b.bin", 900_000),
+        ];
+        let t = TestTorrent::multi("set", &files, 64 * 1024, seed);
+        let (mut sim, leecher, torrent, host) =
+            from_http_seed(seed, &t, false, MirrorBehaviour::Honest, 5);
+        let server = sim.nodes[host].agent::<SimHttpSeed>();
+        let total: u64 = files.iter().filter(|f| !f.padding).map(|f| f.len).sum();
+        assert!(
+            server.bytes_served >= total,
+            "seed {seed}: {}",
+            server.bytes_served
+        );
+        // The first requests (those sent at once) were answered 503 "5": nothing more was
+        // asked for five seconds, then nothing was refused.
+        let (first, _) = server.requests[0];
+        let busy = server.requests.iter().filter(|(_, b)| *b).count();
+        assert!(busy > 0, "seed {seed}: never busy");
+        for &(at, was_busy) in &server.requests {
+            let after = at - first;
+            assert!(
+                (was_busy && after < Duration::from_secs(1))
+                    || (!was_busy && after >= Duration::from_secs(5)),
+                "seed {seed}: a request {after:?} after the first (503: {was_busy})"
+            );
+        }
+        let requests = server.requests.len();
+        let info = sim.nodes[leecher]
+            .session()
+            .web_seeds(torrent)
+            .expect("the torrent");
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].protocol, WebSeedProtocol::HttpSeed);
+        assert!(info[0].downloaded >= total, "seed {seed}: {info:?}");
+        // Busy is no failure: never dropped, the count back at zero.
+        assert!(
+            info[0].dropped.is_none() && info[0].failures == 0,
+            "seed {seed}: {info:?}"
+        );
+        assert!(sim.saw(leecher, |e| matches!(
+            e,
+            Event::WebSeedFailed { error: WebSeedError::Busy, retry_in, .. }
+                if *retry_in == Duration::from_secs(5)
+        )));
+        eprintln!(
+            "webseed_sim http seed: seed {seed}: {total} bytes in {:.1} s (virtual), {requests} \
+             requests, the first {busy} answered 503",
+            sim.elapsed().as_secs_f64()
+        );
+        sim.summary()
+    });
+}
+
+#[test]
+fn an_http_seed_sending_wrong_bytes_is_dropped_and_the_peer_finishes() {
+    sweep("httpseed_corrupt", 1, 2, |seed| {
+        let t = TestTorrent::single("wrong.bin", 2 << 20, 64 * 1024, seed);
+        let (mut sim, leecher, _, host) =
+            from_http_seed(seed, &t, true, MirrorBehaviour::Corrupt, 0);
+        assert!(
+            sim.saw(leecher, |e| matches!(e, Event::WebSeedDropped { .. })),
+            "seed {seed}: the corrupt HTTP seed was not dropped"
+        );
+        let served = sim.nodes[host].agent::<SimHttpSeed>().bytes_served;
+        assert!(served > 0, "seed {seed}: the HTTP seed was not used");
+        eprintln!(
+            "webseed_sim corrupt http seed: seed {seed}: {served} bytes from it, done in {:.1} s",
+            sim.elapsed().as_secs_f64()
+        );
+        sim.summary()
     });
 }

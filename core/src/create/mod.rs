@@ -56,6 +56,7 @@ pub struct TorrentBuilder {
     piece_length: Option<u32>,
     trackers: Vec<Vec<String>>,
     web_seeds: Vec<String>,
+    http_seeds: Vec<String>,
     private: bool,
     comment: Option<String>,
     created_by: Option<String>,
@@ -144,6 +145,7 @@ impl TorrentBuilder {
             piece_length: None,
             trackers: Vec::new(),
             web_seeds: Vec::new(),
+            http_seeds: Vec::new(),
             private: false,
             comment: None,
             created_by: None,
@@ -179,6 +181,12 @@ impl TorrentBuilder {
     /// Adds a BEP 19 web seed URL (`url-list`).
     pub fn web_seed(mut self, url: String) -> Self {
         self.web_seeds.push(url);
+        self
+    }
+
+    /// Adds a BEP 17 HTTP seed URL (`httpseeds`).
+    pub fn http_seed(mut self, url: String) -> Self {
+        self.http_seeds.push(url);
         self
     }
 
@@ -334,6 +342,13 @@ impl TorrentBuilder {
         }
         if let Some(d) = self.creation_date {
             e.bytes(b"creation date").int(d);
+        }
+        if !self.http_seeds.is_empty() {
+            e.bytes(b"httpseeds").list();
+            for url in &self.http_seeds {
+                e.bytes(url.as_bytes());
+            }
+            e.end();
         }
         e.bytes(b"info");
         let roots = v2.as_ref().map(|(roots, _)| roots.as_slice());

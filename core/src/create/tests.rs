@@ -64,7 +64,8 @@ fn multi_file_round_trips_with_tiers() {
     .piece_length(32768)
     .tracker_tier(vec!["http://a/1".into(), "http://b/2".into()])
     .tracker_tier(vec!["udp://c/3".into()])
-    .web_seed("http://w/".into());
+    .web_seed("http://w/".into())
+    .http_seed("http://h/seed.php".into());
     let hashes = vec![[1u8; 20]; 3];
     let bytes = b.build(&hashes).unwrap();
     Decoder::new(&bytes).strict(true).decode().unwrap();
@@ -85,6 +86,7 @@ fn multi_file_round_trips_with_tiers() {
     assert_eq!(m.trackers().len(), 2);
     assert_eq!(m.trackers()[0].len(), 2);
     assert_eq!(m.url_list(), &["http://w/".to_string()]);
+    assert_eq!(m.http_seeds(), &["http://h/seed.php".to_string()]);
     assert!(!m.is_private());
 }
 

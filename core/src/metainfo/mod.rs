@@ -36,6 +36,8 @@ pub const PIECE_LENGTH_MULTIPLE: u32 = 16 * 1024;
 
 /// The largest piece length accepted (512 MiB): a piece is held in memory while it is hashed.
 pub const MAX_PIECE_LENGTH: u32 = 512 * 1024 * 1024;
+/// The most BEP 17 HTTP seeds taken from a .torrent's `httpseeds`.
+pub const MAX_HTTP_SEEDS: usize = 16;
 
 /// A parsed, validated .torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,7 @@ pub struct Metainfo {
     v2: Option<v2::V2Data>,
     trackers: Vec<Vec<String>>,
     url_list: Vec<String>,
+    http_seeds: Vec<String>,
     comment: Option<String>,
     created_by: Option<String>,
     creation_date: Option<i64>,
@@ -207,6 +210,12 @@ impl Metainfo {
     /// BEP 19 web seeds (`url-list`).
     pub fn url_list(&self) -> &[String] {
         &self.url_list
+    }
+
+    /// BEP 17 HTTP seeds (`httpseeds`): at most [`MAX_HTTP_SEEDS`] distinct http(s) URLs;
+    /// anything else in the list is left out.
+    pub fn http_seeds(&self) -> &[String] {
+        &self.http_seeds
     }
 
     /// The free-text `comment`.

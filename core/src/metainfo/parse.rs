@@ -3,10 +3,14 @@
 
 use super::error::{MetainfoError, Warning};
 use super::v2::{self, V2Data};
-use super::{FileEntry, MAX_PIECE_LENGTH, MetaVersion, Metainfo, PIECE_LENGTH_MULTIPLE, files};
+use super::{
+    FileEntry, MAX_HTTP_SEEDS, MAX_PIECE_LENGTH, MetaVersion, Metainfo, PIECE_LENGTH_MULTIPLE,
+    files,
+};
 use crate::bencode::{Dict, Value, decode, decode_prefix};
 use crate::id::{InfoHash, InfoHashV2, InfoHashes};
 use crate::layout::{Layout, LayoutError};
+use crate::tracker::{Scheme, TrackerUrl};
 
 /// Parses a whole .torrent.
 /// Bytes after the top-level dictionary are ignored, as libtorrent ignores them.
@@ -25,6 +29,7 @@ pub(super) fn torrent(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
     }
     m.trackers = trackers(dict);
     m.url_list = url_list(dict);
+    m.http_seeds = http_seeds(dict);
     m.comment = text(dict, b"comment", "comment", &mut m.warnings);
     m.created_by = text(dict, b"created by", "created by", &mut m.warnings);
     m.creation_date = dict.int(b"creation date");
@@ -145,6 +150,7 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
         }),
         trackers: Vec::new(),
         url_list: Vec::new(),
+        http_seeds: Vec::new(),
         comment: None,
         created_by: None,
         creation_date: None,
@@ -269,6 +275,26 @@ fn url_list(root: &Dict<'_>) -> Vec<String> {
         .filter(|u| !u.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// BEP 17 `httpseeds`: a list of strings, of which the first [`MAX_HTTP_SEEDS`] distinct
+/// http(s) URLs are kept (a hostile list cannot make the session hold thousands of servers).
+fn http_seeds(root: &Dict<'_>) -> Vec<String> {
+    let Some(list) = root.get(b"httpseeds").and_then(Value::as_list) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for url in list.iter().filter_map(|v| v.as_str().map(str::trim)) {
+        if out.len() >= MAX_HTTP_SEEDS {
+            break;
+        }
+        let usable = TrackerUrl::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), Scheme::Http | Scheme::Https));
+        if usable && !out.iter().any(|u| u == url) {
+            out.push(url.to_owned());
+        }
+    }
+    out
 }
 
 /// An optional free-text field, preferring its `.utf-8` variant; invalid UTF-8 is read lossily

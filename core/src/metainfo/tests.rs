@@ -211,6 +211,40 @@ fn tracker_tiers_follow_bep12() {
 }
 
 #[test]
+fn http_seeds_keep_distinct_http_urls_up_to_the_bound() {
+    let mut list = vec![
+        s("http://h/seed.php"),
+        s(" https://h2/s?x=1 "),
+        s("udp://h/x"),
+        s("not a url"),
+        i(5),
+        l(vec![s("http://nested/")]),
+        s("http://h/seed.php"),
+    ];
+    list.extend((0..100).map(|k| s(&format!("http://many/{k}"))));
+    let bytes = d(vec![("httpseeds", l(list)), ("info", single_info(10))]).to_bytes();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    let seeds = m.http_seeds();
+    assert_eq!(seeds.len(), MAX_HTTP_SEEDS);
+    assert_eq!(
+        seeds[..3],
+        ["http://h/seed.php", "https://h2/s?x=1", "http://many/0"]
+    );
+    // Not a list: nothing (BEP 17 has no single-string form).
+    let bytes = d(vec![
+        ("httpseeds", s("http://h/")),
+        ("info", single_info(10)),
+    ])
+    .to_bytes();
+    assert!(
+        Metainfo::from_bytes(&bytes)
+            .unwrap()
+            .http_seeds()
+            .is_empty()
+    );
+}
+
+#[test]
 fn info_hash_is_over_the_raw_bytes_not_a_reencoding() {
     // Unsorted keys inside info: a re-encoding would sort them and change the hash.
     let info: &[u8] =

@@ -29,6 +29,7 @@ use crate::metainfo::Metainfo;
 use crate::picker::{PeerKey, Priority};
 use crate::pieces::BlockRef;
 use crate::storage::FileStamp;
+use crate::webseed::WebSeedProtocol;
 use crate::wire::PieceGeometry;
 
 impl Session {
@@ -447,12 +448,15 @@ impl Session {
         let id = self.torrents.add(now, &source, options, config, rng, out)?;
         let peers = self.torrents[&id].options.peers.clone();
         self.add_candidates(id, &peers, Source::User);
-        let web_seeds = match &source {
-            TorrentSource::Metainfo(meta) => meta.url_list().to_vec(),
-            TorrentSource::Magnet(m) => m.web_seeds.clone(),
+        let (url_list, http_seeds) = match &source {
+            TorrentSource::Metainfo(meta) => (meta.url_list().to_vec(), meta.http_seeds().to_vec()),
+            TorrentSource::Magnet(m) => (m.web_seeds.clone(), Vec::new()),
         };
-        for url in web_seeds {
-            self.web.add(now, id, &url, || self.peers.alloc_key());
+        let seeds = (url_list.iter().map(|u| (u, WebSeedProtocol::UrlList)))
+            .chain(http_seeds.iter().map(|u| (u, WebSeedProtocol::HttpSeed)));
+        for (url, protocol) in seeds {
+            self.web
+                .add(now, id, url, protocol, || self.peers.alloc_key());
         }
         match source {
             TorrentSource::Metainfo(meta) => self.init_data(id, meta),

@@ -106,6 +106,7 @@ use crate::lsd::{Lsd, LsdConfig};
 use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
+use crate::webseed::WebSeedProtocol;
 use crate::wire;
 use outputs::Outputs;
 use peers::Peers;
@@ -553,7 +554,8 @@ impl Session {
         self.torrents.get(&torrent).map(|t| t.tracker_list.infos())
     }
 
-    /// A torrent's web seeds (BEP 19) with what each delivered (`None`: no such torrent).
+    /// A torrent's web seeds (BEP 19 and BEP 17) with what each delivered (`None`: no such
+    /// torrent).
     pub fn web_seeds(&self, torrent: TorrentId) -> Option<Vec<WebSeedInfo>> {
         self.torrents.get(&torrent)?;
         Some(self.web.infos(self.now, torrent))
@@ -571,7 +573,33 @@ impl Session {
         if !webseeds::usable_url(url) {
             return Err(ChangeError::WebSeedUrl(url.to_string()));
         }
-        let added = self.web.add(now, torrent, url, || self.peers.alloc_key());
+        let added = self
+            .web
+            .add(now, torrent, url, WebSeedProtocol::UrlList, || {
+                self.peers.alloc_key()
+            });
+        self.after(now);
+        Ok(added)
+    }
+
+    /// Adds a BEP 17 HTTP seed (an `http`/`https` URL answering `?info_hash=&piece=&ranges=`)
+    /// to a torrent, as a .torrent's `httpseeds` does. Returns whether it was added (`false`:
+    /// it had this URL already, as either kind of web seed).
+    pub fn add_http_seed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+    ) -> Result<bool, ChangeError> {
+        self.torrents.known(torrent)?;
+        if !webseeds::usable_url(url) {
+            return Err(ChangeError::WebSeedUrl(url.to_string()));
+        }
+        let added = self
+            .web
+            .add(now, torrent, url, WebSeedProtocol::HttpSeed, || {
+                self.peers.alloc_key()
+            });
         self.after(now);
         Ok(added)
     }

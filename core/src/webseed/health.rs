@@ -36,6 +36,12 @@ impl Health {
         Verdict::RetryAt(at)
     }
 
+    /// The server said it is busy until `until`: nothing is sent to it before then, and it
+    /// does not count as a failure.
+    pub fn busy(&mut self, until: Instant) {
+        self.retry_at = Some(self.retry_at.map_or(until, |r| r.max(until)));
+    }
+
     /// A request succeeded: the count starts again.
     pub fn succeeded(&mut self) {
         self.failures = 0;
@@ -80,6 +86,17 @@ mod tests {
         );
         assert!(!h.ready(now) && h.ready(now + MAX_BACKOFF));
         assert_eq!(h.failed(now), Verdict::Drop);
+    }
+
+    #[test]
+    fn busy_waits_without_counting_a_failure() {
+        let now = Instant::now();
+        let mut h = Health::default();
+        h.busy(now + Duration::from_secs(7));
+        assert!(!h.ready(now) && h.ready(now + Duration::from_secs(7)));
+        assert_eq!(h.failures(), 0);
+        h.busy(now + Duration::from_secs(3));
+        assert_eq!(h.backoff_until(now), Some(now + Duration::from_secs(7)));
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! plans the HTTP range requests of a run of blocks ([`plan`]: one range per file the run
 //! touches), reads each response ([`read_part`]: the right range and length, or a redirect to
 //! follow) and keeps each server's health ([`Health`]: exponential back-off, then dropped).
-//! The session drives it (`session::webseeds`); the runtime only carries the bytes.
+//! The session drives it (`session::webseeds`); the runtime only carries the bytes. BEP 17
+//! HTTP seeds (`httpseeds`), which serve pieces by number, share all of this but the requests
+//! ([`httpseed`]).
 
 mod health;
+mod httpseed;
 mod plan;
 mod response;
 mod url;
@@ -14,6 +17,10 @@ use std::fmt;
 use std::time::Duration;
 
 pub use health::{Health, Verdict};
+pub use httpseed::{
+    DEFAULT_BUSY_WAIT, MAX_BUSY_WAIT, PieceOutcome, PieceRange, piece_ranges, piece_request,
+    piece_url, read_piece,
+};
 pub use plan::{Part, RunPlan, plan};
 pub use response::{PartOutcome, range_request, read_part};
 pub use url::{file_url, percent_encode};
@@ -28,6 +35,16 @@ pub const MAX_FAILURES: u32 = 6;
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest back-off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Which protocol a web seed speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WebSeedProtocol {
+    /// BEP 19 (`url-list`, a magnet's `ws=`): files fetched with HTTP range requests.
+    #[default]
+    UrlList,
+    /// BEP 17 (`httpseeds`): pieces fetched by number from a script.
+    HttpSeed,
+}
 
 /// Why a web seed's request failed (the server is backed off; repeated, dropped).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +79,8 @@ pub enum WebSeedError {
     },
     /// The smart ban proved a block from this server bad.
     Banned,
+    /// A BEP 17 server answered `503`: busy, ask again later (not counted as a failure).
+    Busy,
 }
 
 impl fmt::Display for WebSeedError {
@@ -80,6 +99,7 @@ impl fmt::Display for WebSeedError {
             Self::Timeout => f.write_str("the request timed out"),
             Self::HashFailed { piece } => write!(f, "piece {piece} from it failed its hash check"),
             Self::Banned => f.write_str("data from it was proven bad (smart ban)"),
+            Self::Busy => f.write_str("the server is busy (503)"),
         }
     }
 }

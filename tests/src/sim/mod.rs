@@ -20,6 +20,7 @@
 mod agent;
 mod disk_faults;
 mod flood;
+mod httpseed;
 mod mirror;
 mod net;
 mod node;
@@ -37,6 +38,7 @@ use bytes::Bytes;
 pub use agent::{Agent, DhtNode, Output};
 pub use disk_faults::{DiskFaults, FaultyStorage};
 pub use flood::{Hostile, Hostility};
+pub use httpseed::SimHttpSeed;
 pub use mirror::{MirrorBehaviour, SimMirror};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};

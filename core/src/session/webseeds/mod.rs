@@ -7,7 +7,9 @@
 //! they are trusted. A failure (status, range, length, transport, time bound, or a piece that
 //! fails its hash) frees the run's blocks for other sources and backs the server off;
 //! repeated failures drop it ([`Event::WebSeedDropped`]). Seeds come from the metainfo's
-//! `url-list`, a magnet's `ws=` (used once the metadata arrives) and the application.
+//! `url-list`, a magnet's `ws=` (used once the metadata arrives) and the application; BEP 17
+//! HTTP seeds (`httpseeds`) are the same but for their requests (one per piece, and a `503`
+//! that asks for a wait without counting as a failure).
 //!
 //! [`WebSeeds`] holds every torrent's seeds, runs and requests in flight and makes every
 //! decision about them; the session lends it what it needs for one step ([`WebCx`]: the
@@ -29,7 +31,7 @@ use super::torrent::table::Torrents;
 use super::trackers::Trackers;
 use crate::picker::PeerKey;
 use crate::tracker::TrackerUrl;
-use crate::webseed::{Health, Verdict, WebSeedError};
+use crate::webseed::{Health, Verdict, WebSeedError, WebSeedProtocol};
 
 pub(crate) use runs::Delivery;
 #[cfg(test)]
@@ -53,8 +55,10 @@ pub(crate) fn usable_url(url: &str) -> bool {
 /// What the application is told of a web seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebSeedInfo {
-    /// The URL as given (`url-list`, `ws=`, or by the application).
+    /// The URL as given (`url-list`, `ws=`, `httpseeds`, or by the application).
     pub url: String,
+    /// The protocol it speaks.
+    pub protocol: WebSeedProtocol,
     /// Bytes of the blocks it delivered that were taken (not duplicates of another
     /// source's), before their hash check.
     pub downloaded: u64,
@@ -71,6 +75,7 @@ pub struct WebSeedInfo {
 #[derive(Debug)]
 struct Seed {
     url: String,
+    protocol: WebSeedProtocol,
     key: PeerKey,
     health: Health,
     runs: usize,
@@ -121,6 +126,7 @@ impl WebSeeds {
             .flatten()
             .map(|s| WebSeedInfo {
                 url: s.url.clone(),
+                protocol: s.protocol,
                 downloaded: s.downloaded,
                 download_rate: s.rate.rate(now),
                 active: s.runs > 0,
@@ -142,13 +148,14 @@ impl WebSeeds {
             .find(|s| s.key == key)
     }
 
-    /// Adds web seed `url` to torrent `id`, as the picker's peer `key()` (a URL it already
-    /// has is left as it is). Returns whether it was added.
+    /// Adds web seed `url` speaking `protocol` to torrent `id`, as the picker's peer `key()`
+    /// (a URL it already has is left as it is). Returns whether it was added.
     pub(crate) fn add(
         &mut self,
         now: Instant,
         id: TorrentId,
         url: &str,
+        protocol: WebSeedProtocol,
         key: impl FnOnce() -> PeerKey,
     ) -> bool {
         let url = url.trim();
@@ -161,6 +168,7 @@ impl WebSeeds {
         }
         list.push(Seed {
             url: url.to_string(),
+            protocol,
             key: key(),
             health: Health::default(),
             runs: 0,
@@ -235,6 +243,31 @@ impl WebSeeds {
             }
             Verdict::Drop => self.drop_seed(id, key, error, cx),
         }
+    }
+
+    /// Web seed `key` said it is busy: it is asked nothing for `wait`, which is no failure.
+    fn busy(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        key: PeerKey,
+        wait: std::time::Duration,
+        cx: &mut WebCx<'_>,
+    ) {
+        let Some(seed) = self.seed_mut(id, key) else {
+            return;
+        };
+        if seed.dropped.is_some() {
+            return;
+        }
+        seed.health.busy(now + wait);
+        let url = seed.url.clone();
+        cx.out.event(Event::WebSeedFailed {
+            torrent: id,
+            url,
+            error: WebSeedError::Busy,
+            retry_in: wait,
+        });
     }
 
     /// Stops using web seed `key`: its runs are abandoned and the picker forgets it.

@@ -1,7 +1,8 @@
 //! The web-seed part's runs: a run is a contiguous set of blocks the picker gave one web seed,
-//! fetched as one range request per file it touches. Here runs are started (sized to the
-//! server's rate), their answers read (data, redirect, failure), timed out and finished: a
-//! finished run's bytes become a [`Delivery`] for the session to hand to the piece pipeline.
+//! fetched as one range request per file it touches (BEP 19) or one request per piece it
+//! touches (BEP 17). Here runs are started (sized to the server's rate), their answers read
+//! (data, redirect, busy, failure), timed out and finished: a finished run's bytes become a
+//! [`Delivery`] for the session to hand to the piece pipeline.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use crate::session::torrent::table::Torrents;
 use crate::tracker::http::{HttpResponse, MAX_HEAD};
 use crate::tracker::{TrackerError, TrackerUrl};
 use crate::webseed::{
-    PartOutcome, RunPlan, WebSeedError, file_url, plan, range_request, read_part,
+    Part, PartOutcome, PieceOutcome, PieceRange, RunPlan, WebSeedError, WebSeedProtocol, file_url,
+    piece_ranges, piece_request, piece_url, plan, range_request, read_part, read_piece,
 };
 
 /// Runs in flight per web seed.
@@ -45,10 +47,61 @@ pub(super) struct Run {
 #[derive(Debug)]
 pub(super) struct Pending {
     run: u64,
-    part: usize,
+    target: Target,
     url: TrackerUrl,
-    file_len: u64,
     redirects: u32,
+}
+
+/// What one request of a run asks for.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// BEP 19: a range of a file of `file_len` bytes.
+    File { part: Part, file_len: u64 },
+    /// BEP 17: a range of a piece.
+    Piece(PieceRange),
+}
+
+impl Target {
+    /// Where its bytes go in the run's buffer.
+    fn buffer_offset(&self) -> usize {
+        match self {
+            Self::File { part, .. } => part.buffer_offset,
+            Self::Piece(r) => r.buffer_offset,
+        }
+    }
+
+    /// Bytes asked for.
+    fn len(&self) -> u64 {
+        match self {
+            Self::File { part, .. } => part.len,
+            Self::Piece(r) => u64::from(r.len),
+        }
+    }
+
+    /// The request's bytes, sent to `url`.
+    fn request(&self, url: &TrackerUrl) -> Vec<u8> {
+        match self {
+            Self::File { part, .. } => range_request(url, part.file_offset, part.len),
+            Self::Piece(_) => piece_request(url),
+        }
+    }
+
+    /// Checks an answer to it (sent to `url` after `redirects` redirects).
+    fn read(
+        &self,
+        url: &TrackerUrl,
+        redirects: u32,
+        response: &HttpResponse,
+    ) -> Result<PieceOutcome, WebSeedError> {
+        match self {
+            Self::File { part, file_len } => read_part(url, part, *file_len, redirects, response)
+                .map(|o| match o {
+                    PartOutcome::Data => PieceOutcome::Data,
+                    PartOutcome::Redirect(next) => PieceOutcome::Redirect(next),
+                }),
+            Self::Piece(range) => read_piece(url, range, redirects, response),
+        }
+    }
 }
 
 /// A finished run's blocks, contiguous and in order, for the piece pipeline.
@@ -66,6 +119,7 @@ pub(crate) struct Delivery {
 struct Sizing {
     key: PeerKey,
     url: String,
+    protocol: WebSeedProtocol,
     runs: usize,
     blocks: u32,
     run_len: u64,
@@ -157,6 +211,7 @@ impl WebSeeds {
             Sizing {
                 key: s.key,
                 url: s.url.clone(),
+                protocol: s.protocol,
                 runs: s.runs,
                 blocks: u32::try_from(run_len / u64::from(BLOCK_LEN)).unwrap_or(1),
                 run_len,
@@ -194,12 +249,25 @@ impl WebSeeds {
         // of their own, even past the limit of runs in flight: never more than picked.
         let mut started = false;
         for p in plans.drain(..) {
-            let requests: Option<Vec<(usize, TrackerUrl, u64)>> = (p.parts.iter().enumerate())
-                .map(|(i, part)| {
-                    let url = file_url(&s.url, &meta, part.file)?;
-                    Some((i, url, meta.layout().files()[part.file].length))
-                })
-                .collect();
+            let requests: Option<Vec<(Target, TrackerUrl)>> = match s.protocol {
+                WebSeedProtocol::UrlList => (p.parts.iter())
+                    .map(|part| {
+                        let url = file_url(&s.url, &meta, part.file)?;
+                        let file_len = meta.layout().files()[part.file].length;
+                        Some((
+                            Target::File {
+                                part: *part,
+                                file_len,
+                            },
+                            url,
+                        ))
+                    })
+                    .collect(),
+                WebSeedProtocol::HttpSeed => piece_ranges(meta.layout(), &p)
+                    .into_iter()
+                    .map(|r| Some((Target::Piece(r), piece_url(&s.url, &meta.info_hash(), &r)?)))
+                    .collect(),
+            };
             let Some(requests) = requests else {
                 for block in &p.blocks {
                     reject(cx.torrents, id, s.key, *block);
@@ -229,35 +297,33 @@ impl WebSeeds {
                 done.extend(self.finish_run(run_id, cx.torrents));
                 continue;
             }
-            for (part, url, file_len) in requests {
-                self.send_part(run_id, part, url, file_len, 0, cx);
+            for (target, url) in requests {
+                self.send(run_id, target, url, 0, cx);
             }
         }
         started
     }
 
-    fn send_part(
+    fn send(
         &mut self,
         run: u64,
-        part: usize,
+        target: Target,
         url: TrackerUrl,
-        file_len: u64,
         redirects: u32,
         cx: &mut WebCx<'_>,
     ) {
-        let Some(p) = self.runs.get(&run).and_then(|r| r.plan.parts.get(part)) else {
+        if !self.runs.contains_key(&run) {
             return;
-        };
-        let request = range_request(&url, p.file_offset, p.len);
-        let max_response = usize::try_from(p.len)
+        }
+        let request = target.request(&url);
+        let max_response = usize::try_from(target.len())
             .unwrap_or(usize::MAX)
             .saturating_add(MAX_HEAD);
         let rid = cx.ids.next_id();
         let pending = Pending {
             run,
-            part,
+            target,
             url: url.clone(),
-            file_len,
             redirects,
         };
         self.pending.insert(rid, pending);
@@ -275,7 +341,8 @@ impl WebSeeds {
     }
 
     /// The answer to a web seed's request `rid`: the run's part is filled (a run then complete
-    /// is returned), a redirect followed, or the run failed.
+    /// is returned), a redirect followed, or the run failed (or, for a busy server, is given
+    /// back and the server waited for).
     pub(crate) fn response(
         &mut self,
         now: Instant,
@@ -286,14 +353,14 @@ impl WebSeeds {
         let pending = self.pending.remove(&rid)?;
         let run = self.runs.get_mut(&pending.run)?;
         let (id, key) = (run.torrent, run.key);
-        let part = run.plan.parts.get(pending.part).copied()?;
-        let outcome = result.map_err(WebSeedError::Transport).and_then(|r| {
-            read_part(&pending.url, &part, pending.file_len, pending.redirects, &r).map(|o| (o, r))
-        });
+        let target = pending.target;
+        let outcome = result
+            .map_err(WebSeedError::Transport)
+            .and_then(|r| (target.read(&pending.url, pending.redirects, &r)).map(|o| (o, r)));
         match outcome {
-            Ok((PartOutcome::Data, response)) => {
+            Ok((PieceOutcome::Data, response)) => {
                 let body = response.body();
-                let start = part.buffer_offset;
+                let start = target.buffer_offset();
                 if let Some(dest) = run.buf.get_mut(start..start + body.len()) {
                     dest.copy_from_slice(body);
                 }
@@ -306,16 +373,15 @@ impl WebSeeds {
                     return self.finish_run(pending.run, cx.torrents);
                 }
             }
-            Ok((PartOutcome::Redirect(next), _)) => {
+            Ok((PieceOutcome::Redirect(next), _)) => {
                 let redirects = pending.redirects + 1;
-                self.send_part(
-                    pending.run,
-                    pending.part,
-                    next,
-                    pending.file_len,
-                    redirects,
-                    cx,
-                );
+                self.send(pending.run, target, next, redirects, cx);
+            }
+            Ok((PieceOutcome::Busy(wait), _)) => {
+                if let Some(run) = self.take_run(pending.run) {
+                    free_blocks(&run, cx.torrents);
+                }
+                self.busy(now, id, key, wait, cx);
             }
             Err(error) => {
                 if let Some(run) = self.take_run(pending.run) {
