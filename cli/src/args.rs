@@ -299,6 +299,10 @@ pub(crate) struct CreateArgs {
     /// A web seed URL (BEP 19 `url-list`; repeatable): an HTTP server holding the files.
     #[arg(long = "web-seed", value_name = "URL")]
     pub(crate) web_seeds: Vec<String>,
+    /// An HTTP seed URL (BEP 17 `httpseeds`; repeatable): a script serving the torrent's
+    /// pieces by number (`?info_hash=...&piece=N&ranges=A-B`).
+    #[arg(long = "http-seed", value_name = "URL")]
+    pub(crate) http_seeds: Vec<String>,
     /// Where to write the .torrent.
     #[arg(short = 'o', value_name = "FILE.torrent", required = true)]
     pub(crate) output: PathBuf,

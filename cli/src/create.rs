@@ -59,6 +59,9 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
     for url in &args.web_seeds {
         builder = builder.web_seed(url.clone());
     }
+    for url in &args.http_seeds {
+        builder = builder.http_seed(url.clone());
+    }
     if let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) {
         builder = builder.creation_date(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
     }

@@ -110,6 +110,12 @@ pub(crate) fn describe(m: &Metainfo) -> String {
             let _ = writeln!(o, "  {}", one_line(url));
         }
     }
+    if !m.http_seeds().is_empty() {
+        let _ = writeln!(o, "http seeds:    {}", m.http_seeds().len());
+        for url in m.http_seeds() {
+            let _ = writeln!(o, "  {}", one_line(url));
+        }
+    }
     let _ = writeln!(o, "files:         {}", m.files().len());
     // Numbered as `download --only` and Transmission number them: padding files left out.
     let mut index = 0usize;

@@ -439,3 +439,55 @@ fn a_magnets_mirrors_are_saved_with_its_metadata_and_used_after_a_restart() {
         &format!("the download from the magnet's mirror: {}", second.output()),
     );
 }
+
+#[test]
+fn the_daemon_lists_http_seeds_beside_the_url_list() {
+    let work = WorkDir::new("webseed-both-kinds");
+    let file = work.join("src/both.bin");
+    write(&file, &bytes(200_000, 3));
+    let torrent = work.join("both.torrent");
+    let (web, http_seed) = ("http://127.0.0.1:1/w/", "http://127.0.0.1:1/seed.php");
+    let mut p = sanstorrent(
+        &work,
+        "create",
+        60,
+        &[
+            "create",
+            s(&file),
+            "-t",
+            "http://127.0.0.1:1/announce",
+            "--web-seed",
+            web,
+            "--http-seed",
+            http_seed,
+            "-o",
+            s(&torrent),
+        ],
+    );
+    expect_success(&mut p, "sanstorrent create", Duration::from_secs(60));
+    let http = free_port();
+    let d = daemon(&work, "daemon", http, &work.join("out"));
+    assert_eq!(
+        qbit(&work, http, "auth/login", &["username=any", "password=any"]).0,
+        200
+    );
+    let file = format!("torrents=@{}", s(&torrent));
+    let (code, body) = qbit(&work, http, "torrents/add", &[&file]);
+    assert_eq!((code, body.as_str()), (200, "Ok."), "{}", d.output());
+    let (code, body) = qbit(&work, http, "torrents/info", &[]);
+    assert_eq!(code, 200, "{body}");
+    let hash = body
+        .split("\"hash\":\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .unwrap_or_else(|| panic!("no hash in {body}"))
+        .to_string();
+    let (code, body) = qbit(&work, http, "torrents/webseeds", &[&format!("hash={hash}")]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        format!(r#"[{{"url":"{web}"}},{{"url":"{http_seed}"}}]"#),
+        "{}",
+        d.output()
+    );
+}
