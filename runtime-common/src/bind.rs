@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::runtime::Runtime;
+use crate::udp;
 
 /// How many connections the kernel queues before the accept loop takes them.
 const BACKLOG: i32 = 1024;
@@ -28,14 +29,18 @@ pub(crate) async fn tcp<R: Runtime>(addr: SocketAddr) -> io::Result<R::TcpListen
     }
 }
 
-/// Binds the UDP socket on `addr` (dual-stack for `[::]`).
-pub(crate) async fn udp<R: Runtime>(addr: SocketAddr) -> io::Result<R::UdpSocket> {
+/// Binds the UDP socket on `addr` (dual-stack for `[::]`), with large kernel buffers (see
+/// [`udp::enlarge`]).
+pub(crate) fn udp<R: Runtime>(addr: SocketAddr) -> io::Result<R::UdpSocket> {
     if !dual_stack(addr) {
-        return R::bind_udp(addr).await;
+        return R::adopt_udp(udp::bind(addr)?);
     }
-    match dual_stack_socket(addr, Type::DGRAM).and_then(|socket| R::adopt_udp(socket.into())) {
+    match dual_stack_socket(addr, Type::DGRAM).and_then(|socket| {
+        udp::enlarge(&socket);
+        R::adopt_udp(socket.into())
+    }) {
         Ok(socket) => Ok(socket),
-        Err(_) => R::bind_udp(ipv4_fallback(addr)).await,
+        Err(_) => R::adopt_udp(udp::bind(ipv4_fallback(addr))?),
     }
 }
 

@@ -47,7 +47,7 @@ impl<R: Runtime> Client<R> {
     pub async fn new(mut config: ClientConfig) -> Result<Self, ClientError> {
         let listener = bind::tcp::<R>(config.listen).await?;
         let listen = R::listener_addr(&listener)?;
-        let udp = Arc::new(bind::udp::<R>(config.udp.unwrap_or(listen)).await?);
+        let udp = Arc::new(bind::udp::<R>(config.udp.unwrap_or(listen))?);
         // Without a socket (loopback, or the port refused) discovery stays off.
         let lsd = match config.session.local_discovery {
             Some(_) => local_discovery::open(listen.ip()),

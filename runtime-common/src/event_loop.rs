@@ -19,6 +19,7 @@ use crate::local_discovery::LocalSockets;
 use crate::net::{self, Input};
 use crate::pool::Done;
 use crate::runtime::Runtime;
+use crate::udp;
 
 /// Capacity of the socket tasks' input channel (each item holds up to one read buffer). Small:
 /// what is queued here when the session pauses a connection's reading still arrives, so this
@@ -153,7 +154,7 @@ pub(crate) async fn run<R: Runtime>(
         stopped.clone(),
     );
     let udp = net::spawn_until::<R>(
-        net::receive_udp::<R>(Arc::clone(&sockets.udp), inputs.clone(), Input::Datagram),
+        udp::receive::<R>(Arc::clone(&sockets.udp), inputs.clone(), Input::Datagrams),
         stopped.clone(),
     );
     let mut net = Net {
@@ -266,9 +267,16 @@ fn handle_input<R: Runtime>(core: &mut Core, net: &mut Net<R>, now: Instant, inp
                 session.handle_peer_closed(now, conn);
             }
         }
-        Input::Datagram(from, data) => session.handle_datagram(now, bind::canonical(from), &data),
-        Input::Local(from, data) => {
-            session.handle_local_datagram(now, bind::canonical(from), &data)
+        Input::Datagrams(batch) => {
+            let datagrams = batch
+                .iter()
+                .map(|(from, data)| (bind::canonical(from), data));
+            session.handle_datagrams(now, datagrams);
+        }
+        Input::Local(batch) => {
+            for (from, data) in batch.iter() {
+                session.handle_local_datagram(now, bind::canonical(from), data);
+            }
         }
         Input::Http(id, result) => session.handle_http_response(now, id, result),
         Input::Resolved(id, result) => session.handle_resolved(now, id, result),

@@ -49,6 +49,7 @@ mod read_pool;
 mod rename;
 pub mod runtime;
 pub mod storage;
+mod udp;
 #[cfg(feature = "testing")]
 mod webseed_hostile;
 pub mod write_batch;

@@ -13,6 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::net::{self, Input};
 use crate::runtime::Runtime;
+use crate::udp;
 
 /// The loop's discovery sockets, opened when discovery starts (at start or at run time) and
 /// closed when it stops, each with the task that receives on it.
@@ -48,7 +49,7 @@ impl<R: Runtime> LocalSockets<R> {
                 continue;
             };
             let socket = Arc::new(socket);
-            let receive = net::receive_udp::<R>(Arc::clone(&socket), inputs.clone(), Input::Local);
+            let receive = udp::receive::<R>(Arc::clone(&socket), inputs.clone(), Input::Local);
             self.ended
                 .push(net::spawn_until::<R>(receive, stopped.clone()));
             self.sockets.push((group, socket));

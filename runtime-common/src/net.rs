@@ -1,10 +1,9 @@
 //! The loop's [`Input`]s and the socket tasks other than a connection's (see
-//! [`conn`](crate::conn)): the TCP listener, the UDP receiver, tracker HTTP exchanges and DNS
+//! [`conn`](crate::conn)): the TCP listener, tracker HTTP exchanges and DNS
 //! lookups. Each reports to the loop on a bounded channel.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
@@ -15,6 +14,7 @@ use sanstorrent_core::tracker::{TrackerError, TrackerUrl, http::HttpResponse};
 
 use crate::http::HttpClient;
 use crate::runtime::Runtime;
+use crate::udp::Datagrams;
 
 /// Something a socket task tells the loop.
 #[derive(Debug)]
@@ -25,9 +25,10 @@ pub(crate) enum Input<R: Runtime> {
     /// The socket accepted this many bytes of the connection's transmits.
     Sent(ConnId, usize),
     Closed(ConnId),
-    Datagram(SocketAddr, Vec<u8>),
-    /// A datagram on the local discovery socket.
-    Local(SocketAddr, Vec<u8>),
+    /// Datagrams on the shared UDP socket.
+    Datagrams(Datagrams),
+    /// Datagrams on the local discovery socket.
+    Local(Datagrams),
     Http(RequestId, Result<HttpResponse, TrackerError>),
     Resolved(RequestId, Result<Vec<SocketAddr>, io::ErrorKind>),
 }
@@ -57,26 +58,6 @@ pub(crate) async fn listen<R: Runtime>(listener: R::TcpListener, inputs: Sender<
             }
             // Out of descriptors and the like: wait a little instead of spinning.
             Err(_) => R::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// Receives datagrams until the loop goes away, each told as `input`.
-pub(crate) async fn receive_udp<R: Runtime>(
-    socket: Arc<R::UdpSocket>,
-    inputs: Sender<Input<R>>,
-    input: fn(SocketAddr, Vec<u8>) -> Input<R>,
-) {
-    let mut buf = vec![0; 65536];
-    loop {
-        match R::recv_from(&socket, &mut buf).await {
-            Ok((n, from)) => {
-                if inputs.send(input(from, buf[..n].to_vec())).await.is_err() {
-                    return;
-                }
-            }
-            // ICMP errors surface as failed receives; they concern one datagram only.
-            Err(_) => continue,
         }
     }
 }

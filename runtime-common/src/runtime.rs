@@ -85,6 +85,10 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
         buf: &mut [u8],
     ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
 
+    /// Receives one datagram into `buf` if one is queued, without waiting
+    /// ([`io::ErrorKind::WouldBlock`] otherwise).
+    fn try_recv_from(socket: &Self::UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+
     /// Sends one datagram without waiting (a full socket buffer refuses it).
     fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize>;
 

@@ -113,6 +113,10 @@ impl Runtime for SmolRuntime {
         socket.recv_from(buf).await
     }
 
+    fn try_recv_from(socket: &Self::UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket.get_ref().recv_from(buf)
+    }
+
     fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize> {
         // The socket is non-blocking (async-io made it so): a full buffer refuses at once.
         socket.get_ref().send_to(payload, to)

@@ -126,6 +126,10 @@ impl Runtime for TokioRuntime {
         socket.recv_from(buf)
     }
 
+    fn try_recv_from(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket.try_recv_from(buf)
+    }
+
     fn try_send_to(socket: &UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize> {
         socket.try_send_to(payload, to)
     }

@@ -323,6 +323,21 @@ impl Session {
         self.step(now, |s| s.datagram(now, from, data));
     }
 
+    /// Datagrams the runtime received together on its UDP socket, taken in one step: a uTP
+    /// connection answers a burst with one acknowledgement, and the session's other work runs
+    /// once per burst rather than once per datagram.
+    pub fn handle_datagrams<'a>(
+        &mut self,
+        now: Instant,
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) {
+        self.step(now, |s| {
+            for (from, data) in datagrams {
+                s.datagram(now, from, data);
+            }
+        });
+    }
+
     /// A datagram on the runtime's local discovery socket (see [`crate::lsd`]).
     pub fn handle_local_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         self.step(now, |s| s.local_datagram(now, from, data));
