@@ -181,6 +181,7 @@ impl SendBuffer {
     ) -> AckOutcome {
         let mut out = AckOutcome::default();
         let mut newest_sample = None;
+        let mut arrived = Latest::default();
         while let Some(front) = self.outstanding.front() {
             if front.seq.after(ack_nr) {
                 break;
@@ -199,6 +200,7 @@ impl SendBuffer {
             if o.transmissions == 1 {
                 newest_sample = Some(now.saturating_duration_since(o.sent_at));
             }
+            arrived.add(o.sent_at);
         }
         if let Some(sack) = sack {
             for o in self.outstanding.iter_mut() {
@@ -214,12 +216,22 @@ impl SendBuffer {
                     }
                 }
             }
-            // A packet with DUP_ACK_THRESHOLD or more later packets received is lost.
+            // A packet with DUP_ACK_THRESHOLD or more later packets received is lost; for a
+            // packet sent again, "later" is by time: packets sent after its last
+            // transmission (so a lost retransmission is found without waiting for the timer).
             let mut later = 0;
             for o in self.outstanding.iter_mut().rev() {
                 if o.sacked {
                     later += 1;
-                } else if later >= DUP_ACK_THRESHOLD && !o.lost && o.transmissions == 1 {
+                    arrived.add(o.sent_at);
+                    continue;
+                }
+                let overtaken = if o.transmissions == 1 {
+                    later >= DUP_ACK_THRESHOLD
+                } else {
+                    arrived.third().is_some_and(|t| t > o.sent_at)
+                };
+                if overtaken && !o.lost {
                     o.lost = true;
                     self.in_flight -= o.payload.len();
                     out.lost = Some(o.seq);
@@ -228,6 +240,26 @@ impl SendBuffer {
         }
         out.rtt = newest_sample;
         out
+    }
+}
+
+/// The [`DUP_ACK_THRESHOLD`] latest send times of packets known to have arrived.
+#[derive(Default)]
+struct Latest([Option<Instant>; DUP_ACK_THRESHOLD]);
+
+impl Latest {
+    fn add(&mut self, t: Instant) {
+        let mut t = Some(t);
+        for slot in &mut self.0 {
+            if t > *slot {
+                std::mem::swap(slot, &mut t);
+            }
+        }
+    }
+
+    /// The oldest of them, once there are that many.
+    fn third(&self) -> Option<Instant> {
+        self.0[DUP_ACK_THRESHOLD - 1]
     }
 }
 
@@ -295,6 +327,38 @@ mod tests {
         );
         assert_eq!(s.in_flight(), 0);
         assert_eq!(s.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_lost_retransmission_is_found_by_later_arrivals() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(1);
+        let mut s = SendBuffer::new(Seq(10), 100_000);
+        for _ in 0..5 {
+            s.push(PacketType::Data, data(100), t0);
+        }
+        // 11 missing, 12..=14 received: 11 is lost and sent again at t1.
+        let bits = [0b0000_0111u8, 0, 0, 0];
+        assert_eq!(
+            s.on_ack(Seq(10), Some(SelectiveAck::new(&bits)), t1).lost,
+            Some(Seq(11))
+        );
+        s.resend(Seq(11), t1);
+        // Two packets sent after the retransmission arrive: not yet enough.
+        for _ in 0..3 {
+            s.push(PacketType::Data, data(100), t1 + Duration::from_millis(1));
+        }
+        let bits = [0b0001_1111u8, 0, 0, 0];
+        let later = t1 + Duration::from_millis(2);
+        let out = s.on_ack(Seq(10), Some(SelectiveAck::new(&bits)), later);
+        assert_eq!(out.lost, None);
+        assert_eq!(s.first_lost().map(|o| o.seq), None);
+        // A third: the retransmission of 11 is lost too, without the timer.
+        let bits = [0b0011_1111u8, 0, 0, 0];
+        let out = s.on_ack(Seq(10), Some(SelectiveAck::new(&bits)), later);
+        assert_eq!(out.lost, Some(Seq(11)));
+        assert_eq!(s.first_lost().map(|o| o.seq), Some(Seq(11)));
+        assert_eq!(s.in_flight(), 0);
     }
 
     #[test]
