@@ -5,13 +5,15 @@
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::session::{
-    OutgoingEncryption, SessionConfig, TorrentOptions, TorrentPhase, Transport,
+    OutgoingEncryption, SessionConfig, SnapshotDetail, TorrentOptions, TorrentPhase, Transport,
 };
 use sanstorrent_tests::sim::{LinkConfig, Sim, TestTorrent};
 
 struct Run {
     sim: Sim,
     virtual_time: Duration,
+    /// For each peer of the leecher when it finished: whether it was connected over uTP.
+    peers_utp: Vec<bool>,
 }
 
 fn transfer(
@@ -30,6 +32,18 @@ fn transfer(
     let tl = sim.add_torrent(l, &t, false, TorrentOptions::default());
     let seeder_addr = sim.nodes[s].addr;
     sim.add_peers(l, tl, &[seeder_addr]);
+    let peers_utp = |sim: &Sim| -> Vec<bool> {
+        let detail = SnapshotDetail {
+            peers: true,
+            ..SnapshotDetail::default()
+        };
+        let session = sim.nodes[l].session.as_ref();
+        let snapshot = session.and_then(|s| s.torrent_snapshot(sim.now, tl, detail));
+        snapshot.map_or(Vec::new(), |s| s.peers.iter().map(|p| p.utp).collect())
+    };
+    sim.run_until(|s| !peers_utp(s).is_empty(), 2_000_000)
+        .expect("a peer connects");
+    let peers_utp = peers_utp(&sim);
     sim.run_until(|s| s.is_complete(l, tl), 2_000_000)
         .expect("download completes");
     let got = sim.nodes[l].storages[&tl]
@@ -45,7 +59,11 @@ fn transfer(
         wall.elapsed(),
         sim.net.stats
     );
-    Run { sim, virtual_time }
+    Run {
+        sim,
+        virtual_time,
+        peers_utp,
+    }
 }
 
 fn config(transport: Transport) -> SessionConfig {
@@ -97,6 +115,11 @@ fn both_prefers_utp_and_falls_back_to_tcp() {
         512 * 1024,
     );
     assert_eq!(run.sim.net.stats.connects, 0, "uTP answered: no TCP");
+    assert_eq!(
+        run.peers_utp,
+        [true],
+        "the snapshot shows the uTP connection"
+    );
 
     // A seeder without uTP ignores the SYN: the leecher dials TCP after `utp_fallback`.
     let fallback = Duration::from_millis(700);
@@ -112,6 +135,11 @@ fn both_prefers_utp_and_falls_back_to_tcp() {
         512 * 1024,
     );
     assert_eq!(run.sim.net.stats.connects, 1, "one TCP connect after uTP");
+    assert_eq!(
+        run.peers_utp,
+        [false],
+        "the snapshot shows TCP after the fallback"
+    );
     assert!(run.virtual_time >= fallback, "{:?}", run.virtual_time);
 
     // uTP only to a peer without it: no TCP, and no download.

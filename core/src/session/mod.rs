@@ -443,7 +443,9 @@ impl Session {
     ) -> Option<TorrentSnapshot> {
         let t = self.torrents.get(&torrent)?;
         let stats = t.stats(torrent, &self.peers, Some(now), &self.config);
-        let peers = self.peers.values().filter(|p| p.torrent == Some(torrent));
+        let peers = (self.peers.iter())
+            .filter(|(_, p)| p.torrent == Some(torrent))
+            .map(|(conn, p)| (p, self.streams.is_utp(conn)));
         let mut snapshot = t.snapshot(now, stats, peers, detail);
         snapshot.web_seeds = self.web.infos(now, torrent);
         Some(snapshot)

@@ -157,6 +157,8 @@ pub struct PeerInfo {
     pub source: PeerSource,
     /// The connection is encrypted (MSE with RC4).
     pub encrypted: bool,
+    /// The connection runs over uTP (else TCP).
+    pub utp: bool,
     /// We choke it.
     pub am_choking: bool,
     /// We are interested in it.
@@ -367,19 +369,20 @@ impl Torrent {
         }
     }
 
-    /// The torrent's snapshot; `stats` measured by the caller, `peers` its open connections.
+    /// The torrent's snapshot; `stats` measured by the caller, `peers` its open connections
+    /// (each with whether it runs over uTP).
     pub(crate) fn snapshot<'a>(
         &self,
         now: Instant,
         stats: TorrentStats,
-        peers: impl Iterator<Item = &'a Peer>,
+        peers: impl Iterator<Item = (&'a Peer, bool)>,
         detail: SnapshotDetail,
     ) -> TorrentSnapshot {
         let piece_count = stats.piece_count;
         let mut sending = 0;
         let mut getting = 0;
         let mut infos = Vec::new();
-        for p in peers.filter(|p| p.established) {
+        for (p, utp) in peers.filter(|(p, _)| p.established) {
             let down = p.down.rate(now);
             let up = p.up.rate(now);
             sending += usize::from(down > 0);
@@ -392,7 +395,7 @@ impl Torrent {
                 } else {
                     PeerSource::Incoming
                 };
-                infos.push(peer_info(p, down, up, piece_count, source));
+                infos.push(peer_info(p, down, up, piece_count, source, utp));
             }
         }
         let data = self.data.as_ref();
@@ -494,7 +497,14 @@ impl Torrent {
     }
 }
 
-fn peer_info(p: &Peer, down: u64, up: u64, piece_count: u32, source: PeerSource) -> PeerInfo {
+fn peer_info(
+    p: &Peer,
+    down: u64,
+    up: u64,
+    piece_count: u32,
+    source: PeerSource,
+    utp: bool,
+) -> PeerInfo {
     let pieces = if p.seed {
         piece_count
     } else {
@@ -516,6 +526,7 @@ fn peer_info(p: &Peer, down: u64, up: u64, piece_count: u32, source: PeerSource)
         incoming: !p.outbound,
         source,
         encrypted: matches!(p.conn.transport(), Transport::Rc4(_)),
+        utp,
         am_choking: p.conn.am_choking(),
         am_interested: p.conn.am_interested(),
         peer_choking: p.conn.peer_choking(),

@@ -177,6 +177,11 @@ impl Streams {
         }
     }
 
+    /// Whether `conn` runs over uTP (a dial that fell back to TCP no longer does).
+    pub(crate) fn is_utp(&self, conn: ConnId) -> bool {
+        self.links.contains_key(&conn)
+    }
+
     /// The session accepted a connection a peer opened: it is `conn` from now on.
     pub(crate) fn bind(&mut self, conn: ConnId, utp: UtpConnId, addr: SocketAddr) {
         self.links.insert(conn, Link::new(utp, addr, None));
