@@ -268,6 +268,8 @@ pub(crate) struct PeerView {
     pub(crate) from: PeerFrom,
     /// Whether the connection is encrypted (MSE).
     pub(crate) encrypted: bool,
+    /// Whether the connection runs over uTP (else TCP).
+    pub(crate) utp: bool,
     /// Whether we choke it.
     pub(crate) peer_choked: bool,
     /// Whether it is interested in us.
@@ -632,6 +634,12 @@ pub(crate) struct Settings {
     /// with `--no-port-mapping`, nor without a gateway for the listening address).
     #[serde(skip)]
     pub(crate) port_forwarding_enabled: bool,
+    /// Whether peer connections may use uTP (the command line decides: `--transport`).
+    #[serde(skip)]
+    pub(crate) utp_enabled: bool,
+    /// Whether peer connections may use TCP (the command line decides: `--transport`).
+    #[serde(skip)]
+    pub(crate) tcp_enabled: bool,
     /// Global download limit.
     pub(crate) download_limit: SpeedLimit,
     /// Global upload limit.
@@ -703,6 +711,8 @@ impl Settings {
             lpd_enabled: true,
             lpd_available: false,
             port_forwarding_enabled: false,
+            utp_enabled: true,
+            tcp_enabled: true,
             download_limit: SpeedLimit::default(),
             upload_limit: SpeedLimit::default(),
             alt_speed: AltSpeed::default(),

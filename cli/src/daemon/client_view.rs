@@ -267,6 +267,7 @@ fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
         downloaded: p.downloaded,
         uploaded: p.uploaded,
         incoming: p.incoming,
+        utp: p.utp,
         from: match p.source {
             PeerSource::Tracker => PeerFrom::Tracker,
             PeerSource::Dht => PeerFrom::Dht,

@@ -109,6 +109,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
             incoming: false,
             from: PeerFrom::Tracker,
             encrypted: true,
+            utp: false,
             peer_choked: false,
             peer_interested: true,
             client_choked: false,

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use sanstorrent_core::lsd::LsdConfig;
 use sanstorrent_core::portmap::PortMapConfig;
-use sanstorrent_core::session::SessionConfig;
+use sanstorrent_core::session::{SessionConfig, Transport};
 use sanstorrent_runtime_common::{
     Client, ClientConfig, HttpClient, HttpClientConfig, Runtime as AsyncRuntime,
 };
@@ -97,6 +97,8 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     }
     let mut settings = Settings {
         dht_enabled: session.dht,
+        utp_enabled: session.transport.utp(),
+        tcp_enabled: session.transport != Transport::Utp,
         peer_limit_global: u32::try_from(session.max_connections).unwrap_or(u32::MAX),
         peer_limit_per_torrent: u32::try_from(session.max_connections_per_torrent)
             .unwrap_or(u32::MAX),

@@ -286,6 +286,9 @@ impl Store {
             peer_port: base.peer_port,
             start_added_torrents: base.start_added_torrents,
             state_dir: base.state_dir.clone(),
+            // What the command line decides is not saved.
+            utp_enabled: base.utp_enabled,
+            tcp_enabled: base.tcp_enabled,
             ..saved
         };
         settings.clamp();
@@ -441,16 +444,20 @@ mod tests {
         settings.max_active_torrents = Some(4);
         settings.seeding_time_limit_enabled = true;
         store.save_settings(&settings).unwrap();
-        let elsewhere = Settings::new("/other".into(), 1, "/s2".into());
+        let elsewhere = Settings {
+            tcp_enabled: false,
+            ..Settings::new("/other".into(), 1, "/s2".into())
+        };
         assert_eq!(
             store.load_settings(&elsewhere).unwrap(),
             Settings {
                 download_dir: "/other".into(),
                 peer_port: 1,
                 state_dir: "/s2".into(),
+                tcp_enabled: false,
                 ..settings
             },
-            "the saved settings, over the command line's directories and port"
+            "the saved settings, over the command line's directories, port and transports"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

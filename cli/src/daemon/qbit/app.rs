@@ -80,6 +80,12 @@ impl<B: Backend> Qbit<B> {
             "dht": s.dht_enabled,
             "pex": s.pex_enabled,
             "lsd": s.lpd_running(),
+            // qBittorrent's numbering: 0 TCP and uTP, 1 TCP only, 2 uTP only.
+            "bittorrent_protocol": match (s.tcp_enabled, s.utp_enabled) {
+                (true, false) => 1,
+                (false, true) => 2,
+                _ => 0,
+            },
             "encryption": 0,
             "listen_port": s.peer_port,
             "random_port": false,

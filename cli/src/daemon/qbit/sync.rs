@@ -243,6 +243,9 @@ fn peer_value(p: &PeerView) -> Value {
     if p.incoming {
         flags.push('I');
     }
+    if p.utp {
+        flags.push('P');
+    }
     json!({
         "ip": p.address.ip().to_string(),
         "port": p.address.port(),
@@ -251,7 +254,7 @@ fn peer_value(p: &PeerView) -> Value {
         "dl_speed": p.rate_to_client,
         "up_speed": p.rate_to_peer,
         "flags": flags,
-        "connection": "BT",
+        "connection": if p.utp { "μTP" } else { "BT" },
         "country_code": "",
         "relevance": 1,
         "downloaded": p.downloaded,

@@ -356,6 +356,7 @@ fn torrent_peers_sends_a_full_update_then_only_changes() {
     let peer = &full["peers"]["127.0.0.1:6881"];
     assert_eq!(peer["client"], "Transmission 4.0");
     assert_eq!(peer["flags"], "DUE");
+    assert_eq!(peer["connection"], "BT");
     assert_eq!(
         (&peer["downloaded"], &peer["uploaded"]),
         (&5000.into(), &3000.into())
@@ -838,4 +839,24 @@ fn rename_file_and_folder_take_whole_paths_and_answer_409_when_refused() {
     assert_eq!(call(&q, "torrents/renameFile", missing).status, 400);
     let unknown = form("one/x/a2.bin", "z").with("hash", &hash(9));
     assert_eq!(call(&q, "torrents/renameFile", unknown).status, 404);
+}
+
+#[test]
+fn a_utp_peer_and_the_protocol_preference_show_utp() {
+    let (fake, q) = qbit(None);
+    fake.lock().torrents[0].peers[0].utp = true;
+    let form = Form::default().with("hash", &hash(1)).with("rid", "0");
+    let full = json(&call(&q, "sync/torrentPeers", form));
+    let peer = &full["peers"]["127.0.0.1:6881"];
+    assert_eq!(peer["connection"], "μTP");
+    assert_eq!(peer["flags"], "DUEP");
+    let prefs = json(&call(&q, "app/preferences", Form::default()));
+    assert_eq!(prefs["bittorrent_protocol"], 0);
+    fake.lock().settings.tcp_enabled = false;
+    let prefs = json(&call(&q, "app/preferences", Form::default()));
+    assert_eq!(prefs["bittorrent_protocol"], 2);
+    fake.lock().settings.tcp_enabled = true;
+    fake.lock().settings.utp_enabled = false;
+    let prefs = json(&call(&q, "app/preferences", Form::default()));
+    assert_eq!(prefs["bittorrent_protocol"], 1);
 }

@@ -47,6 +47,10 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
     // The Transmission release whose RPC this is, first: front ends parse the leading
     // number (Sonarr and Radarr refuse anything below 2.40).
     let version = format!("4.1.1 (sanstorrent {})", env!("CARGO_PKG_VERSION"));
+    let transports: Vec<&str> = [(s.utp_enabled, "utp"), (s.tcp_enabled, "tcp")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
     let value = json!({
         "alt_speed_down": s.alt_speed.down / SPEED_K, "alt_speed_enabled": s.alt_speed.enabled,
         "alt_speed_time_begin": s.alt_speed.time_begin, "alt_speed_time_day": s.alt_speed.time_day,
@@ -66,7 +70,7 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
         "lpd_enabled": s.lpd_running(), "peer_limit_global": s.peer_limit_global,
         "peer_limit_per_torrent": s.peer_limit_per_torrent, "peer_port": s.peer_port,
         "peer_port_random_on_start": false, "pex_enabled": s.pex_enabled,
-        "port_forwarding_enabled": s.port_forwarding_enabled, "preferred_transports": ["tcp"],
+        "port_forwarding_enabled": s.port_forwarding_enabled, "preferred_transports": transports,
         "queue_stalled_enabled": s.queue_stalled_enabled,
         "queue_stalled_minutes": s.queue_stalled_minutes,
         "rename_partial_files": false, "reqq": 500,
@@ -86,14 +90,14 @@ fn settings_value(s: &Settings, facts: &ServerFacts) -> Map<String, Value> {
         "speed_limit_down_enabled": s.download_limit.enabled,
         "speed_limit_up": s.upload_limit.bytes_per_sec / SPEED_K,
         "speed_limit_up_enabled": s.upload_limit.enabled,
-        "start_added_torrents": s.start_added_torrents, "tcp_enabled": true,
+        "start_added_torrents": s.start_added_torrents, "tcp_enabled": s.tcp_enabled,
         "trash_original_torrent_files": false,
         "units": {
             "speed_units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed_bytes": SPEED_K,
             "size_units": ["kB", "MB", "GB", "TB"], "size_bytes": 1000,
             "memory_units": ["KiB", "MiB", "GiB", "TiB"], "memory_bytes": 1024,
         },
-        "utp_enabled": false, "version": version,
+        "utp_enabled": s.utp_enabled, "version": version,
     });
     let mut out = Map::new();
     for part in [value, more, rest] {

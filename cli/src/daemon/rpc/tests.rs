@@ -819,3 +819,30 @@ fn eta_and_eta_idle_while_seeding_follow_transmission() {
     assert_eq!(got["torrents"][0]["eta"], 12, "downloading");
     assert_eq!(got["torrents"][0]["eta_idle"], -1);
 }
+
+#[test]
+fn transports_and_utp_peers_show_what_runs() {
+    let (rpc, fake) = rpc();
+    let fields = json!({"fields": ["utp-enabled", "tcp-enabled", "preferred-transports"]});
+    let both = legacy(&rpc, "session-get", fields.clone());
+    assert_eq!(
+        both,
+        json!({"utp-enabled": true, "tcp-enabled": true, "preferred-transports": ["utp", "tcp"]})
+    );
+    fake.lock().settings.tcp_enabled = false;
+    let utp_only = legacy(&rpc, "session-get", fields);
+    assert_eq!(utp_only["tcp-enabled"], false);
+    assert_eq!(utp_only["preferred-transports"], json!(["utp"]));
+
+    let peer = |rpc: &Rpc<Fake>| {
+        let args = legacy(rpc, "torrent-get", json!({"ids": [1], "fields": ["peers"]}));
+        args["torrents"][0]["peers"][0].clone()
+    };
+    let tcp = peer(&rpc);
+    assert_eq!(tcp["isUTP"], false);
+    assert!(!tcp["flagStr"].as_str().unwrap().contains('T'));
+    fake.lock().torrents[0].peers[0].utp = true;
+    let utp = peer(&rpc);
+    assert_eq!(utp["isUTP"], true);
+    assert!(utp["flagStr"].as_str().unwrap().contains('T'));
+}

@@ -412,6 +412,7 @@ fn peer_value(p: &crate::daemon::backend::PeerView) -> Value {
     for (on, c) in [
         (p.encrypted, 'E'),
         (p.incoming, 'I'),
+        (p.utp, 'T'),
         (downloading, 'D'),
         (!downloading && p.client_interested && !p.client_choked, 'd'),
         (uploading, 'U'),
@@ -428,7 +429,7 @@ fn peer_value(p: &crate::daemon::backend::PeerView) -> Value {
         "client_name": p.client, "client_is_choked": p.client_choked,
         "client_is_interested": p.client_interested, "flag_str": flags,
         "is_downloading_from": downloading, "is_encrypted": p.encrypted,
-        "is_incoming": p.incoming, "is_uploading_to": uploading, "is_utp": false,
+        "is_incoming": p.incoming, "is_uploading_to": uploading, "is_utp": p.utp,
         "peer_is_choked": p.peer_choked, "peer_is_interested": p.peer_interested,
         "peer_id": "", "progress": p.progress, "rate_to_client": p.rate_to_client,
         "rate_to_peer": p.rate_to_peer, "bytes_to_client": 0, "bytes_to_peer": 0,
