@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `--max-open-files`' default (download, seed, daemon).
+pub(crate) const DEFAULT_MAX_OPEN_FILES: usize = 512;
+
 /// A Sans-IO BitTorrent client.
 #[derive(Parser, Debug)]
 #[command(name = "sanstorrent", version, about)]
@@ -200,6 +203,9 @@ pub(crate) struct DownloadArgs {
     /// Create files sparse instead of reserving their whole size on disk up front.
     #[arg(long)]
     pub(crate) sparse: bool,
+    /// Most files kept open at once, across all torrents (least recently used closed first).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPEN_FILES)]
+    pub(crate) max_open_files: usize,
     /// How connections we open begin: plain BitTorrent or the encrypted handshake (MSE).
     #[arg(long, value_enum, default_value_t = Encryption::default())]
     pub(crate) encryption: Encryption,
@@ -271,6 +277,9 @@ pub(crate) struct SeedArgs {
     /// Which transports peer connections use: uTP (on the UDP port), TCP, or both.
     #[arg(long, value_enum, default_value_t = TransportArg::default())]
     pub(crate) transport: TransportArg,
+    /// Most files kept open at once, across all torrents (least recently used closed first).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPEN_FILES)]
+    pub(crate) max_open_files: usize,
 }
 
 /// `sanstorrent create`

@@ -76,6 +76,7 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         download_limit: args.download_limit,
         upload_limit: args.upload_limit,
         sparse: args.sparse,
+        max_open_files: args.max_open_files,
         encryption: args.encryption,
         transport: args.transport,
     })?;
@@ -134,6 +135,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         download_limit: 0,
         upload_limit: args.upload_limit,
         sparse: false,
+        max_open_files: args.max_open_files,
         encryption: args.encryption,
         transport: args.transport,
     })?;
@@ -208,6 +210,8 @@ struct Settings<'a> {
     upload_limit: u64,
     /// Leave new files sparse (`--sparse`).
     sparse: bool,
+    /// Most files open at once (`--max-open-files`).
+    max_open_files: usize,
     /// How connections we open begin (`--encryption`).
     encryption: Encryption,
     /// Which transports peer connections use (`--transport`).
@@ -252,8 +256,7 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
     if state_dir.is_none() {
         tracing::warn!("no state directory (set HOME or --state-dir): resume data is not kept");
     }
-    let mut storage = FileStorageOptions::default();
-    storage.preallocate = !s.sparse;
+    let storage = storage_options(s.max_open_files, s.sparse)?;
     Ok(ClientConfig {
         listen,
         state_dir,
@@ -261,6 +264,23 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
         storage,
         ..ClientConfig::default()
     })
+}
+
+/// How files are opened: at most `max_open_files` at once (`--max-open-files`, at least 1),
+/// sparse or reserved (`--sparse`).
+pub(crate) fn storage_options(
+    max_open_files: usize,
+    sparse: bool,
+) -> Result<FileStorageOptions, Exit> {
+    if max_open_files == 0 {
+        return Err(Exit::Usage(
+            "--max-open-files 0: at least one file must be open to read or write".into(),
+        ));
+    }
+    let mut storage = FileStorageOptions::default();
+    storage.max_open_files = max_open_files;
+    storage.preallocate = !sparse;
+    Ok(storage)
 }
 
 /// Runs the plan to its end and reports how it went.
@@ -627,6 +647,7 @@ mod tests {
             download_limit: 0,
             upload_limit: 5,
             sparse,
+            max_open_files: 9,
             encryption: Encryption::Prefer,
             transport: TransportArg::Utp,
         }
@@ -651,6 +672,10 @@ mod tests {
         );
         let sparse = client_config(settings(true)).unwrap();
         assert!(!sparse.storage.preallocate, "--sparse");
+        assert_eq!(c.storage.max_open_files, 9, "--max-open-files");
+        let mut closed = settings(false);
+        closed.max_open_files = 0;
+        assert!(matches!(client_config(closed), Err(Exit::Usage(_))));
         let mut none = settings(false);
         none.max_peers = Some(0);
         assert!(matches!(client_config(none), Err(Exit::Usage(_))));

@@ -15,8 +15,8 @@ use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::pool::{Done, Rename, Sink, WorkerPool};
 use crate::storage::{
-    FileMap, FileStorage, FileStorageOptions, RenameError, SharedStorage, finish_pending,
-    save_atomically,
+    FileMap, FileStorage, FileStorageOptions, HandleCache, RenameError, SharedStorage,
+    finish_pending, save_atomically,
 };
 
 /// The name of the DHT state file in the state directory.
@@ -32,7 +32,8 @@ pub struct DiskConfig {
     pub threads: usize,
     /// Where resume data (`<info-hash>.resume`) and the DHT state go; `None` keeps nothing.
     pub state_dir: Option<PathBuf>,
-    /// How torrents' files are opened and created.
+    /// How torrents' files are opened and created. Every torrent's files share one cache of
+    /// [`FileStorageOptions::max_open_files`] handles (or the options' own cache).
     pub storage: FileStorageOptions,
 }
 
@@ -51,6 +52,13 @@ struct TorrentDisk {
 }
 
 impl TorrentDisk {
+    /// Closes its storage: its cached file handles close once queued jobs finish with them.
+    fn close(&mut self) {
+        if let Slot::Open(s) = std::mem::replace(&mut self.storage, Slot::Closed) {
+            s.close_handles();
+        }
+    }
+
     /// The paths storage uses: the map's over the metainfo's (the metainfo's alone if the map
     /// does not fit them: a state file from elsewhere).
     fn paths(&self) -> Option<Vec<RelativePath>> {
@@ -85,7 +93,7 @@ impl TorrentDisk {
 enum Slot {
     /// No `OpenStorage` yet (a magnet link still fetching metadata).
     Closed,
-    Open(SharedStorage),
+    Open(Arc<FileStorage>),
     /// Opening failed; retried by each job so the job reports the real error.
     Failed(Layout, Arc<[RelativePath]>),
 }
@@ -117,11 +125,15 @@ impl DiskIo {
         if let Some(dir) = &config.state_dir {
             std::fs::create_dir_all(dir)?;
         }
+        let mut storage = config.storage;
+        if storage.cache.is_none() {
+            storage.cache = Some(HandleCache::new(storage.max_open_files));
+        }
         Ok(Self {
             pool: WorkerPool::new(config.threads, Arc::clone(&sink))?,
             sink,
             state_dir: config.state_dir,
-            storage: config.storage,
+            storage,
             torrents: HashMap::new(),
             pending: 0,
         })
@@ -243,7 +255,7 @@ impl DiskIo {
         let (map, moves) = base.with_renames(original, padding, renames)?;
         let previous = std::mem::replace(&mut t.map, map.clone());
         t.renaming = Some(previous.clone());
-        t.storage = Slot::Closed;
+        t.close();
         t.refresh_files();
         self.pending += 1;
         self.pool.rename(Rename {
@@ -270,14 +282,16 @@ impl DiskIo {
 
     /// Forgets a torrent (after it stopped). Jobs already queued finish on the old storage.
     pub fn remove_torrent(&mut self, torrent: TorrentId) {
-        self.torrents.remove(&torrent);
+        if let Some(mut t) = self.torrents.remove(&torrent) {
+            t.close();
+        }
     }
 
     /// Closes a stopped torrent's storage (its file handles close once queued jobs finish);
     /// its directory and files are remembered for a later `OpenStorage` or removal.
     pub fn close_storage(&mut self, torrent: TorrentId) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
-            t.storage = Slot::Closed;
+            t.close();
         }
     }
 
@@ -285,9 +299,10 @@ impl DiskIo {
     /// `delete_data`, its files under its directory (then the directories they leave empty),
     /// on the state writer, after every save queued before ([`Done::Removed`] reports it).
     pub fn forget_torrent(&mut self, torrent: TorrentId, delete_data: bool) {
-        let Some(t) = self.torrents.remove(&torrent) else {
+        let Some(mut t) = self.torrents.remove(&torrent) else {
             return;
         };
+        t.close();
         let state = [self.resume_path(t.info_hash), self.map_path(t.info_hash)]
             .into_iter()
             .flatten()
@@ -302,7 +317,7 @@ impl DiskIo {
     pub fn set_download_dir(&mut self, torrent: TorrentId, download_dir: PathBuf) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
             t.dir = download_dir;
-            t.storage = Slot::Closed;
+            t.close();
         }
     }
 
@@ -353,6 +368,7 @@ impl DiskIo {
         if let Some(t) = self.torrents.get_mut(&torrent) {
             t.set_original(&layout, paths);
             let paths: Arc<[RelativePath]> = t.paths().unwrap_or_default().into();
+            t.close();
             t.storage = match FileStorage::open_with(
                 &t.dir,
                 layout.clone(),
@@ -383,13 +399,13 @@ impl DiskIo {
             return Err(no_storage(format!("torrent {} is not known", torrent.0)));
         };
         match &t.storage {
-            Slot::Open(s) => Ok(Arc::clone(s)),
+            Slot::Open(s) => Ok(Arc::clone(s) as SharedStorage),
             Slot::Closed => Err(no_storage(format!(
                 "torrent {} has no storage open yet",
                 torrent.0
             ))),
             Slot::Failed(layout, paths) => {
-                let s: SharedStorage = Arc::new(FileStorage::open_with(
+                let s = Arc::new(FileStorage::open_with(
                     &t.dir,
                     layout.clone(),
                     paths,

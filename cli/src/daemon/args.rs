@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::Exit;
-use crate::args::{Runtime, TransportArg};
+use crate::args::{DEFAULT_MAX_OPEN_FILES, Runtime, TransportArg};
 use crate::net;
 
 /// The default RPC address: loopback only, Transmission's port.
@@ -55,6 +55,9 @@ pub(crate) struct DaemonArgs {
     /// Which transports peer connections use: uTP (on the UDP port), TCP, or both.
     #[arg(long, value_enum, default_value_t = TransportArg::default())]
     pub(crate) transport: TransportArg,
+    /// Most files kept open at once, across all torrents (least recently used closed first).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPEN_FILES)]
+    pub(crate) max_open_files: usize,
     /// Print only errors.
     #[arg(long)]
     pub(crate) quiet: bool,

@@ -85,6 +85,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     };
     let state_dir = absolute_dir("--state-dir", &state_dir)?;
     let listen = net::listen_addr(args.bind.as_deref(), args.port).map_err(addr_exit)?;
+    let storage = crate::run::storage_options(args.max_open_files, false)?;
     let mut session = SessionConfig {
         dht: !args.no_dht,
         local_discovery: (!args.no_lsd).then(LsdConfig::default),
@@ -114,6 +115,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         listen,
         state_dir: Some(state_dir.clone()),
         session: session.clone(),
+        storage,
         ..ClientConfig::default()
     };
     let mut allowed = vec![download_dir];

@@ -12,14 +12,18 @@ use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::storage::{FileStamp, IoOp, Storage, StorageError, spans};
 
 use super::gather::{BlockCursor, grid_chunks, write_all_vectored_at, write_grid};
-use super::handles::Handles;
+use super::handles::{HandleCache, Owner};
 
 /// Options of a [`FileStorage`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct FileStorageOptions {
-    /// Most file handles kept open at once.
+    /// Most file handles kept open at once, by the storage's own cache (see `cache`).
     pub max_open_files: usize,
+    /// A cache of open files to share with other storages (every torrent of a session, or
+    /// several sessions); `None`: each storage opened with these options gets its own, of
+    /// `max_open_files` handles.
+    pub cache: Option<Arc<HandleCache>>,
     /// Reserve each file's whole length on disk when it is created (`fallocate`), instead of
     /// leaving it sparse. A full disk then fails the file's creation (or first write), not one
     /// in the middle of the download; the file is laid out in few extents; and each later write skips the file
@@ -31,7 +35,8 @@ pub struct FileStorageOptions {
 impl Default for FileStorageOptions {
     fn default() -> Self {
         Self {
-            max_open_files: 128,
+            max_open_files: 512,
+            cache: None,
             preallocate: true,
         }
     }
@@ -45,18 +50,20 @@ impl Default for FileStorageOptions {
 /// skips is created only when a piece it shares with a wanted file is written, and then holds
 /// only that part. Padding files never touch the disk. Reads and writes
 /// are positional (`pread`/`pwrite`), so worker threads share one `FileStorage` without
-/// seeking; a bounded LRU keeps file handles.
+/// seeking; file handles live in a bounded LRU [`HandleCache`], possibly shared with other
+/// storages, and close when the storage is dropped or [`FileStorage::close_handles`] is called.
 #[derive(Debug)]
 pub struct FileStorage {
     layout: Layout,
     paths: Vec<PathBuf>,
     preallocate: bool,
+    handles: Arc<HandleCache>,
+    owner: Owner,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
-    handles: Handles,
     /// Files written since the last flush.
     dirty: BTreeSet<usize>,
 }
@@ -87,11 +94,15 @@ impl FileStorage {
         }
         let root = root.into();
         let paths: Vec<PathBuf> = paths.iter().map(|p| root.join(p.to_path_buf())).collect();
+        let handles = options
+            .cache
+            .unwrap_or_else(|| HandleCache::new(options.max_open_files));
         Ok(Self {
             state: Mutex::new(State {
-                handles: Handles::new(paths.len(), options.max_open_files),
                 dirty: BTreeSet::new(),
             }),
+            owner: handles.owner(),
+            handles,
             layout,
             paths,
             preallocate: options.preallocate,
@@ -103,9 +114,15 @@ impl FileStorage {
         self.paths.get(file).map(PathBuf::as_path)
     }
 
-    /// Number of file handles currently cached.
+    /// Number of this storage's file handles currently cached.
     pub fn open_handles(&self) -> usize {
-        self.lock().handles.len()
+        self.handles.count(self.owner)
+    }
+
+    /// Closes this storage's cached file handles (each once the operations using it finish);
+    /// later I/O opens files again.
+    pub fn close_handles(&self) {
+        self.handles.close(self.owner);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -134,7 +151,7 @@ impl FileStorage {
         reserve: bool,
     ) -> Result<Arc<File>, StorageError> {
         let (path, length) = self.check_file(file)?;
-        if let Some(h) = self.lock().handles.get(file, write) {
+        if let Some(h) = self.handles.get(self.owner, file, write) {
             return Ok(h);
         }
         // Opened without holding the lock: creating and reserving a file takes a while, and
@@ -148,13 +165,19 @@ impl FileStorage {
         } else {
             open_for_read(path)?
         };
-        let mut state = self.lock();
-        if let Some(h) = state.handles.get(file, write) {
+        if let Some(h) = self.handles.get(self.owner, file, write) {
             return Ok(h);
         }
         let handle = Arc::new(handle);
-        state.handles.insert(file, Arc::clone(&handle), writable);
+        self.handles
+            .insert(self.owner, file, Arc::clone(&handle), writable);
         Ok(handle)
+    }
+}
+
+impl Drop for FileStorage {
+    fn drop(&mut self) {
+        self.close_handles();
     }
 }
 

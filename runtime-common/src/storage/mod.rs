@@ -1,6 +1,6 @@
 //! A torrent's files on disk: [`FileStorage`], the runtime's back-end of core's
 //! [`Storage`](sanstorrent_core::storage::Storage) (positional reads and writes, a bounded
-//! cache of file handles, preallocation, and block writes cut on each file's page-cache grid),
+//! cache of file handles shared by every torrent ([`HandleCache`]), preallocation, and block writes cut on each file's page-cache grid),
 //! [`save_atomically`] for the state files (resume data, DHT state), [`Relocation`] to move
 //! a torrent's files to another directory, crash-safe, [`FileMap`] for files renamed by the
 //! application (crash-safe too), and [`delete_files`] for a removed torrent's data.
@@ -23,6 +23,7 @@ use sanstorrent_core::storage::Storage;
 
 pub use file::{FileStorage, FileStorageOptions, read_exact_at};
 pub use file_map::{FileMap, FileMove, RenameError, apply_moves, finish_pending};
+pub use handles::HandleCache;
 pub use relocate::{RelocateError, Relocation};
 pub use remove::delete_files;
 pub use state_file::save_atomically;
@@ -30,6 +31,8 @@ pub use state_file::save_atomically;
 /// A torrent's storage as the worker threads share it.
 pub type SharedStorage = Arc<dyn Storage + Send + Sync>;
 
+#[cfg(test)]
+mod handles_tests;
 #[cfg(test)]
 mod resume_tests;
 #[cfg(test)]
