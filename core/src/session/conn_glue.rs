@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::Session;
-use super::connect::{ConnCx, DialPlan};
+use super::connect::ConnCx;
 use super::download::Synced;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
@@ -271,7 +271,7 @@ impl Session {
     /// Closes the least useful connection `eligible` allows to make room for a newcomer (see
     /// `evict`); `false`: every one keeps its slot.
     /// A peer that traded nothing gives its address a strike if it came to us.
-    fn evict(&mut self, now: Instant, eligible: impl Fn(ConnId, &Peer) -> bool) -> bool {
+    pub(super) fn evict(&mut self, now: Instant, eligible: impl Fn(ConnId, &Peer) -> bool) -> bool {
         let grace = Graces {
             interest: self.config.interest_grace,
             trade: self.config.trade_grace,
@@ -288,52 +288,6 @@ impl Session {
         }
         self.close_conn(now, conn, PeerCloseReason::Evicted);
         true
-    }
-
-    /// Dials candidates while the limits allow (see
-    /// [`Peers::dial_plan`](super::peers::Peers::dial_plan)); at a limit, a candidate ready to
-    /// dial replaces the least useful connection, or at the half-open limit the oldest dial
-    /// past its patience (see `SessionConfig::dial_patience` and `dial_patience_outranked`).
-    pub(super) fn dial(&mut self, now: Instant) {
-        if self.shutting_down {
-            return;
-        }
-        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
-        for id in ids {
-            loop {
-                let (evict_any, evict_own) =
-                    match self.peers.dial_plan(now, id, &self.torrents, &self.config) {
-                        DialPlan::Next => break,
-                        DialPlan::HalfOpen => {
-                            let (torrents, config) = (&self.torrents, &self.config);
-                            let Some(stale) = self.peers.stale_for(now, id, torrents, config)
-                            else {
-                                break;
-                            };
-                            self.out.action(Action::Close { conn: stale });
-                            self.connected(now, stale, Err(std::io::ErrorKind::TimedOut));
-                            continue;
-                        }
-                        DialPlan::Dial {
-                            evict_any,
-                            evict_own,
-                        } => (evict_any, evict_own),
-                    };
-                if evict_any && !self.evict(now, |_, _| true) {
-                    return;
-                }
-                if evict_own && !self.evict(now, |_, p| p.torrent == Some(id)) {
-                    break;
-                }
-                let Some(t) = self.torrents.get_mut(&id) else {
-                    break;
-                };
-                let (config, out) = (&self.config, &mut self.out);
-                if self.peers.dial_next(now, id, t, config, out).is_none() {
-                    break;
-                }
-            }
-        }
     }
 
     /// An inbound socket: a connection waiting for the peer's handshake, if limits allow. At

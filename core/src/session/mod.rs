@@ -21,6 +21,7 @@
 //! ...); the parts, and the three glue files that route what crosses them, are described in
 //! `README.md` beside this file.
 
+mod after;
 mod announce;
 mod budget;
 mod check;
@@ -706,25 +707,5 @@ impl Session {
         self.portmap =
             portmap::Gateway::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
         self.after(now);
-    }
-
-    /// Runs an entry point's `step`, then the work common to every entry point.
-    fn step<T>(&mut self, now: Instant, step: impl FnOnce(&mut Self) -> T) -> T {
-        let out = step(self);
-        self.after(now);
-        out
-    }
-
-    /// Work common to every entry point: dial what limits allow, finish stops and shutdown.
-    fn after(&mut self, now: Instant) {
-        self.now = self.now.max(now);
-        self.pump_streams(now);
-        self.dial(now);
-        self.pump_web_seeds(now);
-        self.progress_stops(now);
-        self.pump_streams(now);
-        self.peers.refresh_deadlines(&self.torrents, &self.config);
-        let dht = self.dht.is_some();
-        self.torrents.refresh_deadlines(self.now, dht);
     }
 }

@@ -42,6 +42,14 @@ pub(crate) struct DialStages {
 }
 
 impl DialStages {
+    /// The stages under `config`.
+    pub(crate) fn of(config: &SessionConfig) -> Self {
+        Self {
+            patience: [config.dial_patience_outranked, config.dial_patience],
+            connect_timeout: config.connect_timeout,
+        }
+    }
+
     /// `dial`'s next deadline: the first stage after its timer last fired.
     pub(crate) fn next(self, dial: &Dialing) -> Instant {
         let timeout = dial.since + self.connect_timeout;
@@ -156,6 +164,9 @@ pub(crate) struct Peers {
     /// Connections changed since the last [`Peers::refresh_timers`] (each once).
     dirty: Vec<ConnId>,
     timers: ConnTimers,
+    /// A dial ended or its timer fired (a patience ran out) since the last
+    /// [`Peers::take_dial_news`]: torrents waiting at the half-open limit may dial.
+    dial_news: bool,
     /// Addresses refused for opening useless connections.
     pub(crate) penalties: PenaltyBox,
 }
@@ -236,6 +247,7 @@ impl Peers {
     pub(crate) fn end_dial(&mut self, id: ConnId) -> Option<Dialing> {
         let dial = self.dialing.remove(&id)?;
         self.dirty.push(id);
+        self.dial_news = true;
         Some(dial)
     }
 
@@ -254,7 +266,26 @@ impl Peers {
         if let Some(d) = self.dialing.get_mut(&id) {
             d.woken = Some(now);
             self.dirty.push(id);
+            self.dial_news = true;
         }
+    }
+
+    /// Whether a dial ended or its timer fired since the last call.
+    pub(crate) fn take_dial_news(&mut self) -> bool {
+        std::mem::take(&mut self.dial_news)
+    }
+
+    /// Whether a dial's timer (a patience or the connect timeout, see [`DialStages`]) is due
+    /// at `now` but has not fired yet.
+    pub(crate) fn dial_stage_passed(&self, now: Instant, stages: DialStages) -> bool {
+        self.dialing.values().any(|d| stages.next(d) <= now)
+    }
+
+    /// Whether some dial has been in progress for `patience` or longer at `now`.
+    pub(crate) fn dial_older_than(&self, now: Instant, patience: Duration) -> bool {
+        self.dialing
+            .values()
+            .any(|d| now.saturating_duration_since(d.since) >= patience)
     }
 
     /// Files the deadlines of the connections changed since the last call: `open` gives an

@@ -165,10 +165,7 @@ impl Peers {
     /// Files again the deadlines of the connections changed since the last call (before
     /// reading the next deadline or the connections due).
     pub(crate) fn refresh_deadlines(&mut self, torrents: &Torrents, config: &SessionConfig) {
-        let stages = DialStages {
-            patience: [config.dial_patience_outranked, config.dial_patience],
-            connect_timeout: config.connect_timeout,
-        };
+        let stages = DialStages::of(config);
         self.refresh_timers(stages, |peer| peer_deadline(peer, torrents, config));
     }
 

@@ -607,15 +607,16 @@ impl Session {
     /// Advances stopping torrents (see
     /// [`Torrents::progress_stop`](super::torrent::table::Torrents)) and the shutdown.
     pub(super) fn progress_stops(&mut self, now: Instant) {
-        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
-        for id in ids {
+        let mut last = None;
+        while let Some(id) = self.torrents.next_stopping(last) {
+            last = Some(id);
             let (jobs, out) = (&mut self.jobs, &mut self.out);
             if let Some(then) = self.torrents.progress_stop(now, id, jobs, out) {
                 self.stopped(now, id, then);
             }
         }
         if let Some(deadline) = self.timers.get(Timer::Shutdown) {
-            let all_stopped = self.torrents.values().all(|t| t.stage == Stage::Stopped)
+            let all_stopped = self.torrents.all_stopped()
                 && self
                     .portmap
                     .as_ref()

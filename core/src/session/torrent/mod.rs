@@ -13,6 +13,7 @@ pub(crate) mod life;
 pub(crate) mod roster;
 pub(crate) mod table;
 pub(crate) mod tracker_list;
+pub(crate) mod work;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -151,6 +152,8 @@ pub(crate) struct Torrent {
     pub(crate) corrupt_bytes: u64,
     /// Changed since its deadline was last filed (see [`table::Torrents::get_mut`]).
     pub(crate) timer_dirty: bool,
+    /// Changed since the work sets last looked at it (see [`work::Work`]).
+    pub(crate) work_dirty: bool,
 }
 
 impl Torrent {
@@ -189,6 +192,7 @@ impl Torrent {
             error: None,
             corrupt_bytes: 0,
             timer_dirty: false,
+            work_dirty: false,
             info_hash,
             private,
             stage: Stage::Metadata,

@@ -5,13 +5,15 @@
 //! removes one): each marks the torrent dirty once, and [`Torrents::refresh_deadlines`] files
 //! the dirty ones' deadlines again, with those already due (a deadline that depends on `now`,
 //! such as a candidate's backoff, moves as time passes). So the session's next deadline, and
-//! the torrents due at a timeout, never need a scan of every torrent.
+//! the torrents due at a timeout, never need a scan of every torrent. The same changes feed
+//! the work sets (see [`Work`]): which torrents may dial, which are stopping.
 
 use std::collections::BTreeMap;
 use std::ops::Index;
 use std::time::Instant;
 
 use super::Torrent;
+use super::work::Work;
 use crate::id::InfoHash;
 use crate::session::io::TorrentId;
 use crate::session::timers::Deadlines;
@@ -23,6 +25,10 @@ pub(crate) struct Torrents {
     /// Torrents changed since the last [`Torrents::refresh_deadlines`] (each once).
     dirty: Vec<TorrentId>,
     timers: Deadlines<TorrentId>,
+    /// Torrents changed since the work sets last looked (each once).
+    pub(super) changed: Vec<TorrentId>,
+    /// Which torrents the work after an input visits (see [`Work`]).
+    pub(super) work: Work,
     /// The torrents the session knows by info-hash (active ones: see `roster`).
     pub(super) by_hash: BTreeMap<InfoHash, TorrentId>,
     /// The last torrent id given.
@@ -49,6 +55,8 @@ impl Torrents {
     pub(crate) fn insert(&mut self, id: TorrentId, mut torrent: Torrent) {
         torrent.timer_dirty = true;
         self.dirty.push(id);
+        torrent.work_dirty = true;
+        self.changed.push(id);
         self.map.insert(id, torrent);
     }
 
@@ -56,6 +64,7 @@ impl Torrents {
     pub(crate) fn remove(&mut self, id: &TorrentId) -> Option<Torrent> {
         let torrent = self.map.remove(id)?;
         self.dirty.push(*id);
+        self.changed.push(*id);
         Some(torrent)
     }
 
@@ -65,14 +74,42 @@ impl Torrents {
     }
 
     /// A torrent, to change: its deadline is filed again at the next
-    /// [`Torrents::refresh_deadlines`].
+    /// [`Torrents::refresh_deadlines`], and the work sets look at it again.
     pub(crate) fn get_mut(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
         let torrent = self.map.get_mut(id)?;
         if !torrent.timer_dirty {
             torrent.timer_dirty = true;
             self.dirty.push(*id);
         }
+        if !torrent.work_dirty {
+            torrent.work_dirty = true;
+            self.changed.push(*id);
+        }
         Some(torrent)
+    }
+
+    /// A torrent, for dialling its next candidate: its deadline is filed again, but the dial
+    /// set does not look at it again for this (the dial decides its place itself, see
+    /// [`Work`]).
+    pub(crate) fn get_mut_dialling(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
+        let torrent = self.map.get_mut(id)?;
+        if !torrent.timer_dirty {
+            torrent.timer_dirty = true;
+            self.dirty.push(*id);
+        }
+        Some(torrent)
+    }
+
+    /// Torrent `id` as the work sets look at it (no longer changed for them), if still there.
+    pub(super) fn settled(&mut self, id: TorrentId) -> Option<&Torrent> {
+        let torrent = self.map.get_mut(&id)?;
+        torrent.work_dirty = false;
+        Some(torrent)
+    }
+
+    /// How many torrents there are.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
     }
 
     /// The torrents' ids, in order.
@@ -92,15 +129,30 @@ impl Torrents {
                 torrent.timer_dirty = true;
                 self.dirty.push(*id);
             }
+            if !torrent.work_dirty {
+                torrent.work_dirty = true;
+                self.changed.push(*id);
+            }
         }
         self.map.values_mut()
     }
 
     /// Files the deadlines of the torrents changed since the last call and of those due at
-    /// `now` (`now`: the session's latest instant; `dht`: whether it runs a DHT node).
+    /// `now` (`now`: the session's latest instant; `dht`: whether it runs a DHT node). A
+    /// torrent due is listed as changed for the work sets too: what its deadline waited for
+    /// (a candidate's backoff ending, say) may let it dial.
     pub(crate) fn refresh_deadlines(&mut self, now: Instant, dht: bool) {
         let mut ids = std::mem::take(&mut self.dirty);
-        ids.extend(self.timers.due(now));
+        let due = self.timers.due(now);
+        for id in &due {
+            if let Some(t) = self.map.get_mut(id)
+                && !t.work_dirty
+            {
+                t.work_dirty = true;
+                self.changed.push(*id);
+            }
+        }
+        ids.extend(due);
         for id in ids {
             self.file(id, now, dht);
         }

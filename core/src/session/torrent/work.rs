@@ -1,0 +1,177 @@
+//! The work sets: which torrents the work after every input (dialling, advancing stops, the
+//! shutdown's end) has to visit, so that an input costs what it touched rather than a visit
+//! of every torrent.
+//!
+//! Every change to a torrent goes through the table (see [`Torrents::get_mut`]), which lists
+//! it once as changed; the sets look at the changed torrents before they are read
+//! ([`Torrents::settle`]):
+//! - the dial set: torrents that may have something to dial. A changed torrent that is
+//!   running or fetching metadata, dials out and knows candidates enters it (candidates
+//!   added, a connection or dial of its own ended, started, its limits changed, a candidate's
+//!   backoff ran out: the torrent's deadline fires then, and the timeout changes it). A visit
+//!   ([`Torrents::next_to_dial`]) ends with what the dial found ([`Rest`]): nothing to dial
+//!   until the torrent changes (it leaves), blocked by the half-open limit (it waits), or it
+//!   may have more at the next input (it stays);
+//! - the waiting set: torrents that found the half-open limit reached and no dial to replace.
+//!   Only a dial slot freed or a dial's patience running out (both in the connection table)
+//!   changes that, for every such torrent at once: they go back to the dial set then
+//!   ([`Torrents::wake_waiting`]), and are visited in id order;
+//! - the stopping torrents, and those stopped (the shutdown ends when every torrent is).
+
+use std::collections::BTreeSet;
+
+use super::Stage;
+use super::table::Torrents;
+use crate::session::io::TorrentId;
+
+/// The sets of torrents the work after an input visits (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    /// Torrents that may have something to dial.
+    dial: BTreeSet<TorrentId>,
+    /// Torrents blocked by the half-open limit, with no dial to replace.
+    waiting: BTreeSet<TorrentId>,
+    /// Torrents in [`Stage::Stopping`].
+    stopping: BTreeSet<TorrentId>,
+    /// Torrents in [`Stage::Stopped`].
+    stopped: BTreeSet<TorrentId>,
+    /// Torrents visited so far (dial and stop visits), for tests that count the work.
+    visits: u64,
+}
+
+/// Where a torrent goes after a dial visit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rest {
+    /// Nothing to dial until it changes: it leaves the dial set.
+    Leave,
+    /// Blocked by the half-open limit: it waits for a slot or a dial's patience to run out.
+    Wait,
+    /// It may have more to dial at the next input (its peers may become evictable as time
+    /// passes, or dialling stopped before its turn): it stays.
+    Stay,
+}
+
+impl Torrents {
+    /// Brings the sets up to date with the torrents changed since they last looked.
+    pub(crate) fn settle(&mut self) {
+        for id in std::mem::take(&mut self.changed) {
+            let Some(t) = self.settled(id) else {
+                let w = &mut self.work;
+                w.dial.remove(&id);
+                w.waiting.remove(&id);
+                w.stopping.remove(&id);
+                w.stopped.remove(&id);
+                continue;
+            };
+            let may_dial = matches!(t.stage, Stage::Running | Stage::Metadata)
+                && !t.options.no_outbound
+                && t.candidates.len() > 0;
+            let stopping = matches!(t.stage, Stage::Stopping { .. });
+            let stopped = t.stage == Stage::Stopped;
+            let w = &mut self.work;
+            if may_dial {
+                w.dial.insert(id);
+            } else {
+                w.dial.remove(&id);
+                w.waiting.remove(&id);
+            }
+            set(&mut w.stopping, id, stopping);
+            set(&mut w.stopped, id, stopped);
+        }
+    }
+
+    /// The next torrent to visit for dialling after `after` (`None`: from the first), in id
+    /// order, with the sets up to date; the caller reports where it goes with
+    /// [`Torrents::dialled`].
+    pub(crate) fn next_to_dial(&mut self, after: Option<TorrentId>) -> Option<TorrentId> {
+        self.settle();
+        let next = match after {
+            None => self.work.dial.first().copied(),
+            Some(last) => self.work.dial.range(last..).find(|id| **id > last).copied(),
+        };
+        self.work.visits += u64::from(next.is_some());
+        next
+    }
+
+    /// Where torrent `id` goes after its dial visit.
+    pub(crate) fn dialled(&mut self, id: TorrentId, rest: Rest) {
+        let w = &mut self.work;
+        match rest {
+            Rest::Stay => {}
+            Rest::Leave => {
+                w.dial.remove(&id);
+            }
+            Rest::Wait => {
+                w.dial.remove(&id);
+                w.waiting.insert(id);
+            }
+        }
+    }
+
+    /// The half-open limit is reached and no dial may be replaced: torrent `id` and every
+    /// torrent after it in the dial set would find the same, so they all wait.
+    pub(crate) fn wait_from(&mut self, id: TorrentId) {
+        let mut rest = self.work.dial.split_off(&id);
+        self.work.waiting.append(&mut rest);
+    }
+
+    /// A dial slot was freed or a dial's patience ran out: the waiting torrents may dial.
+    pub(crate) fn wake_waiting(&mut self) {
+        let w = &mut self.work;
+        w.dial.append(&mut w.waiting);
+    }
+
+    /// Whether some torrents wait for a dial slot.
+    pub(crate) fn has_waiting(&self) -> bool {
+        !self.work.waiting.is_empty()
+    }
+
+    /// The next stopping torrent after `after` (`None`: from the first), in id order, with
+    /// the sets up to date.
+    pub(crate) fn next_stopping(&mut self, after: Option<TorrentId>) -> Option<TorrentId> {
+        self.settle();
+        let next = match after {
+            None => self.work.stopping.first().copied(),
+            Some(last) => self
+                .work
+                .stopping
+                .range(last..)
+                .find(|id| **id > last)
+                .copied(),
+        };
+        self.work.visits += u64::from(next.is_some());
+        next
+    }
+
+    /// Whether every torrent is stopped (with the sets up to date).
+    pub(crate) fn all_stopped(&mut self) -> bool {
+        self.settle();
+        self.work.stopped.len() == self.len()
+    }
+
+    /// Torrents visited by the work sets so far (a count for tests of the work per input).
+    #[cfg(test)]
+    pub(crate) fn visits(&self) -> u64 {
+        self.work.visits
+    }
+}
+
+#[cfg(test)]
+impl Torrents {
+    /// Whether torrent `id` is in the dial set and in the waiting set.
+    pub(crate) fn work_has(&self, id: TorrentId) -> (bool, bool) {
+        (
+            self.work.dial.contains(&id),
+            self.work.waiting.contains(&id),
+        )
+    }
+}
+
+/// Puts `id` in `set` or takes it out.
+fn set(set: &mut BTreeSet<TorrentId>, id: TorrentId, member: bool) {
+    if member {
+        set.insert(id);
+    } else {
+        set.remove(&id);
+    }
+}
