@@ -1,13 +1,15 @@
 //! A torrent's statistics for the application: bytes wanted and had, rates, peers connected
-//! and known, swarm counts, check progress.
+//! and known, swarm counts, check progress; and the session's statistics tick, which reports
+//! them for every active torrent at once.
 
 use std::time::Instant;
 
-use super::SessionConfig;
-use super::event::TorrentStats;
+use super::event::{Event, TorrentStats};
 use super::io::TorrentId;
 use super::peers::Peers;
+use super::timers::Timer;
 use super::torrent::Torrent;
+use super::{Session, SessionConfig};
 use crate::picker::Priority;
 
 impl Torrent {
@@ -85,5 +87,28 @@ impl Torrent {
         self.next_stats
             .checked_sub(config.stats_interval)
             .unwrap_or(self.next_stats)
+    }
+}
+
+impl Session {
+    /// The statistics tick: [`Event::Stats`](super::Event::Stats) for every active torrent, in id order, then the
+    /// next tick one interval later. One wake-up for all torrents, and none of them is changed
+    /// for it (their deadlines and work sets stay as they are).
+    pub(super) fn stats_tick(&mut self, now: Instant) {
+        let interval = self.config.stats_interval;
+        let due = self.timers.get(Timer::Stats).unwrap_or(now);
+        let next = Some(due + interval).filter(|at| *at > now);
+        let next = next.unwrap_or(now + interval);
+        self.timers.set(Timer::Stats, next);
+        let active = self.torrents.active();
+        if active.is_empty() {
+            self.timers.stop(Timer::Stats);
+        }
+        for id in active {
+            if let Some(t) = self.torrents.stats_taken(id, now + interval) {
+                let stats = t.stats(id, &self.peers, Some(now), &self.config);
+                self.out.event(Event::Stats { torrent: id, stats });
+            }
+        }
     }
 }

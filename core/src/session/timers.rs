@@ -2,12 +2,12 @@
 //!
 //! The deadlines come from a few places, none scanned whole:
 //! - the session's own timers, in a [`TimerTable`] ([`Timer`]: the DHT state save, the
-//!   shutdown deadline);
+//!   shutdown deadline, the statistics tick shared by every torrent);
 //! - every connection (its wire timers, its send stall, its next `ut_pex` message) and every
 //!   dial (the connect timeout), filed by connection in [`ConnTimers`] whenever one changes
 //!   (see [`Peers`](super::peers::Peers)), so the earliest is read, not recomputed;
 //! - every torrent's parts (announcer, picker, choker, candidates, metadata fetcher, scrapes,
-//!   rate limits, stats and save intervals, DHT lookups; see [`Torrent::next_deadline`]),
+//!   rate limits, save interval, DHT lookups; see [`Torrent::next_deadline`]),
 //!   filed by torrent in the same kind of table whenever the torrent changes (see
 //!   [`Torrents`](super::torrent::table::Torrents)); a timeout visits only the torrents due;
 //! - the session's shared parts (UDP trackers, DHT, rate limits), asked in turn.
@@ -28,10 +28,13 @@ pub(crate) enum Timer {
     DhtSave,
     /// Give up waiting for stops at shutdown.
     Shutdown,
+    /// The statistics tick: every active torrent's [`Event::Stats`](super::Event::Stats)
+    /// (every `stats_interval`, one wake-up for all).
+    Stats,
 }
 
 impl Timer {
-    const COUNT: usize = 2;
+    const COUNT: usize = 3;
 
     fn index(self) -> usize {
         self as usize
@@ -138,7 +141,6 @@ impl Torrent {
             _ => {
                 let running = self.data.as_ref().filter(|_| self.stage == Stage::Running);
                 [
-                    Some(self.next_stats),
                     self.next_dht.filter(|_| dht),
                     running.and_then(|d| d.picker.poll_timeout()),
                     running.map(|_| self.choker.poll_timeout().unwrap_or(now)),

@@ -64,6 +64,9 @@ impl Session {
         }
         self.expire_send_stalls(now);
         self.expire_dials(now);
+        if self.timers.is_expired(Timer::Stats, now) {
+            self.stats_tick(now);
+        }
         self.metadata_timeout(now);
         self.pex_timeout(now);
         self.scrape_timeout(now);
@@ -143,11 +146,6 @@ impl Session {
         };
         if !t.is_active() {
             return;
-        }
-        if now >= t.next_stats {
-            t.next_stats = now + self.config.stats_interval;
-            let stats = t.stats(id, &self.peers, Some(now), &self.config);
-            self.out.event(Event::Stats { torrent: id, stats });
         }
         let config = &self.config;
         let Some(fired) = self
@@ -598,6 +596,7 @@ impl Session {
         self.timers
             .set(Timer::Shutdown, now + self.config.shutdown_timeout);
         self.timers.stop(Timer::DhtSave);
+        self.timers.stop(Timer::Stats);
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
         for id in ids {
             self.begin_stop(now, id);

@@ -226,3 +226,58 @@ fn one_input_visits_the_torrents_it_touched_not_all() {
         "every torrent stopped at once (no trackers, no disk jobs)"
     );
 }
+
+#[test]
+fn one_statistics_tick_reports_every_active_torrent() {
+    const N: u32 = 200;
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        dht: false,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, t0, 7);
+    let mut ids = Vec::new();
+    // Added over 200 ms: a timer per torrent would wake the session 200 times a second.
+    for i in 0..N {
+        let mut hash = [0u8; 20];
+        hash[..4].copy_from_slice(&(i + 1).to_be_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let link = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hex}")).unwrap();
+        let at = t0 + Duration::from_millis(u64::from(i));
+        let source = TorrentSource::Magnet(link);
+        ids.push(
+            s.add_torrent(at, source, TorrentOptions::default())
+                .unwrap(),
+        );
+        dials(&mut s);
+    }
+    s.stop_torrent(t0 + secs(1) / 2, ids[0]);
+    dials(&mut s);
+
+    // Ten seconds with no input but the timer.
+    let mut wakes = 0;
+    let mut stats = std::collections::BTreeMap::<TorrentId, u32>::new();
+    let end = t0 + secs(10) + secs(1) / 2;
+    while let Some(at) = s.poll_timeout().filter(|at| *at <= end) {
+        wakes += 1;
+        s.handle_timeout(at);
+        while s.poll_action().is_some() {}
+        while let Some(e) = s.poll_event() {
+            if let Event::Stats { torrent, .. } = e {
+                *stats.entry(torrent).or_default() += 1;
+            }
+        }
+    }
+    assert!(wakes <= 12, "{wakes} wake-ups in 10 s");
+    assert!(
+        !stats.contains_key(&ids[0]),
+        "a stopped torrent is not reported"
+    );
+    for id in &ids[1..] {
+        assert_eq!(
+            stats.get(id),
+            Some(&10),
+            "torrent {id:?}: one report a second"
+        );
+    }
+}

@@ -100,6 +100,14 @@ impl Torrents {
         Some(torrent)
     }
 
+    /// Torrent `id` at the statistics tick: its statistics are next due at `next` (which
+    /// neither its deadline nor the work sets read, so it is not listed as changed).
+    pub(crate) fn stats_taken(&mut self, id: TorrentId, next: Instant) -> Option<&Torrent> {
+        let torrent = self.map.get_mut(&id)?;
+        torrent.next_stats = next;
+        Some(torrent)
+    }
+
     /// Torrent `id` as the work sets look at it (no longer changed for them), if still there.
     pub(super) fn settled(&mut self, id: TorrentId) -> Option<&Torrent> {
         let torrent = self.map.get_mut(&id)?;
@@ -222,17 +230,21 @@ mod tests {
     use crate::session::config::{SessionConfig, TorrentOptions, TorrentSource};
     use crate::session::torrent::Stage;
 
+    /// A magnet torrent whose only deadline is its next DHT lookup, one stats interval away
+    /// (the tables' tests file them with `dht` on).
     fn torrent(now: Instant, byte: u8, config: &SessionConfig) -> Torrent {
         let hash = format!("{byte:02x}").repeat(20);
         let link = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hash}")).unwrap();
         let source = TorrentSource::Magnet(link);
         let options = TorrentOptions::default();
-        Torrent::new(now, &source, options, config, &mut Rng::new(1))
+        let mut t = Torrent::new(now, &source, options, config, &mut Rng::new(1));
+        t.next_dht = Some(now + config.stats_interval);
+        t
     }
 
     /// The earliest deadline as a scan of every torrent finds it.
     fn scanned(t: &Torrents, now: Instant) -> Option<Instant> {
-        t.values().filter_map(|t| t.next_deadline(now, false)).min()
+        t.values().filter_map(|t| t.next_deadline(now, true)).min()
     }
 
     #[test]
@@ -244,16 +256,16 @@ mod tests {
         t.insert(TorrentId(1), torrent(now, 1, &config));
         t.insert(TorrentId(2), torrent(now, 2, &config));
         assert_eq!(t.next_deadline(), None);
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         let first = now + config.stats_interval;
         assert_eq!(t.next_deadline(), Some(first));
         assert_eq!(t.next_deadline(), scanned(&t, now));
 
         let soon = now + Duration::from_millis(1);
         assert!(soon < first);
-        t.get_mut(&TorrentId(2)).unwrap().next_stats = soon;
+        t.get_mut(&TorrentId(2)).unwrap().next_dht = Some(soon);
         assert_eq!(t.next_deadline(), Some(first));
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), Some(soon));
         assert_eq!(t.due(soon), vec![TorrentId(2)]);
 
@@ -263,19 +275,19 @@ mod tests {
             saved: true,
         };
         t.get_mut(&TorrentId(2)).unwrap().stage = stopping;
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), Some(first));
         t.get_mut(&TorrentId(1)).unwrap().stage = Stage::Stopped;
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), Some(first + Duration::from_secs(3)));
         t.get_mut(&TorrentId(1)).unwrap().stage = Stage::Metadata;
         t.get_mut(&TorrentId(2)).unwrap().stage = Stage::Stopped;
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), Some(first));
         assert_eq!(t.next_deadline(), scanned(&t, now));
 
         t.remove(&TorrentId(1));
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), None);
         assert!(t.due(at(1000)).is_empty());
     }
@@ -288,11 +300,11 @@ mod tests {
         for i in 1..=3 {
             t.insert(TorrentId(i), torrent(now, i as u8, &config));
         }
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         for (i, torrent) in t.values_mut().enumerate() {
-            torrent.next_stats = now + Duration::from_secs(10 - i as u64);
+            torrent.next_dht = Some(now + Duration::from_secs(10 - i as u64));
         }
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(8)));
         assert_eq!(t.next_deadline(), scanned(&t, now));
     }
@@ -305,18 +317,18 @@ mod tests {
         for i in 1..=3 {
             t.insert(TorrentId(i), torrent(now, i as u8, &config));
         }
-        t.refresh_deadlines(now, false);
-        assert!(t.refresh_changed(now, false).is_empty());
-        t.get_mut(&TorrentId(3)).unwrap().next_stats = now;
-        t.get_mut(&TorrentId(1)).unwrap().next_stats = now;
-        t.get_mut(&TorrentId(2)).unwrap().next_stats = now + Duration::from_secs(1);
+        t.refresh_deadlines(now, true);
+        assert!(t.refresh_changed(now, true).is_empty());
+        t.get_mut(&TorrentId(3)).unwrap().next_dht = Some(now);
+        t.get_mut(&TorrentId(1)).unwrap().next_dht = Some(now);
+        t.get_mut(&TorrentId(2)).unwrap().next_dht = Some(now + Duration::from_secs(1));
         assert_eq!(
-            t.refresh_changed(now, false),
+            t.refresh_changed(now, true),
             vec![TorrentId(1), TorrentId(3)]
         );
         assert_eq!(t.due(now), vec![TorrentId(1), TorrentId(3)]);
         // Nothing changed since: nothing returned, though two are due.
-        assert!(t.refresh_changed(now, false).is_empty());
+        assert!(t.refresh_changed(now, true).is_empty());
     }
 
     #[test]
@@ -328,18 +340,18 @@ mod tests {
         t.insert(TorrentId(1), torrent(now, 1, &config));
         let addr = "10.0.0.1:6881".parse().unwrap();
         let tr = t.get_mut(&TorrentId(1)).unwrap();
-        tr.next_stats = at(100);
+        tr.next_dht = Some(at(100));
         tr.candidates
             .add(addr, crate::session::torrent::candidates::Source::User);
         tr.candidates.set_busy(addr);
         tr.candidates.closed(now, addr, true, false);
         let ready = tr.candidates.next_ready().unwrap();
         assert!(ready > now && ready < at(100));
-        t.refresh_deadlines(now, false);
+        t.refresh_deadlines(now, true);
         assert_eq!(t.next_deadline(), Some(ready));
         // Past the backoff the candidate no longer counts (the dial is the session's), so the
         // torrent is filed again at its next deadline without being changed.
-        t.refresh_deadlines(ready, false);
+        t.refresh_deadlines(ready, true);
         assert_eq!(t.next_deadline(), Some(at(100)));
         assert_eq!(t.next_deadline(), scanned(&t, ready));
     }

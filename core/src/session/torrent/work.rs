@@ -16,7 +16,8 @@
 //!   Only a dial slot freed or a dial's patience running out (both in the connection table)
 //!   changes that, for every such torrent at once: they go back to the dial set then
 //!   ([`Torrents::wake_waiting`]), and are visited in id order;
-//! - the stopping torrents, and those stopped (the shutdown ends when every torrent is).
+//! - the stopping torrents, and those stopped (the shutdown ends when every torrent is);
+//! - the active torrents, whose statistics the session's tick reports.
 
 use std::collections::BTreeSet;
 
@@ -35,6 +36,8 @@ pub(crate) struct Work {
     stopping: BTreeSet<TorrentId>,
     /// Torrents in [`Stage::Stopped`].
     stopped: BTreeSet<TorrentId>,
+    /// Active torrents (neither stopping nor stopped): those the statistics tick reports.
+    active: BTreeSet<TorrentId>,
     /// Torrents visited so far (dial and stop visits), for tests that count the work.
     visits: u64,
 }
@@ -61,6 +64,7 @@ impl Torrents {
                 w.waiting.remove(&id);
                 w.stopping.remove(&id);
                 w.stopped.remove(&id);
+                w.active.remove(&id);
                 continue;
             };
             let may_dial = matches!(t.stage, Stage::Running | Stage::Metadata)
@@ -68,6 +72,7 @@ impl Torrents {
                 && t.candidates.len() > 0;
             let stopping = matches!(t.stage, Stage::Stopping { .. });
             let stopped = t.stage == Stage::Stopped;
+            let active = t.is_active();
             let w = &mut self.work;
             if may_dial {
                 w.dial.insert(id);
@@ -77,6 +82,7 @@ impl Torrents {
             }
             set(&mut w.stopping, id, stopping);
             set(&mut w.stopped, id, stopped);
+            set(&mut w.active, id, active);
         }
     }
 
@@ -147,6 +153,18 @@ impl Torrents {
     pub(crate) fn all_stopped(&mut self) -> bool {
         self.settle();
         self.work.stopped.len() == self.len()
+    }
+
+    /// Whether some torrent is active (with the sets up to date).
+    pub(crate) fn has_active(&mut self) -> bool {
+        self.settle();
+        !self.work.active.is_empty()
+    }
+
+    /// The active torrents, in id order (with the sets up to date).
+    pub(crate) fn active(&mut self) -> Vec<TorrentId> {
+        self.settle();
+        self.work.active.iter().copied().collect()
     }
 
     /// Torrents visited by the work sets so far (a count for tests of the work per input).
