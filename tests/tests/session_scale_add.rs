@@ -36,6 +36,7 @@ fn add(n: usize) -> Duration {
 #[test]
 fn adding_torrents_takes_time_linear_in_their_number() {
     let small = add(1_000);
+    add(2_000);
     let large = add(10_000);
     // Ten times the torrents: about ten times the time if linear, a hundred if quadratic.
     // The bound leaves room for a loaded machine (and a small run too quick to time well).
