@@ -3,7 +3,9 @@
 //! seeding session. A mirror alone brings a multi-file torrent; a mirror and a peer of the same
 //! speed share the pieces and finish in less virtual time than the peer alone; a mirror
 //! answering wrong bytes is dropped and the peer finishes; a very slow mirror does not hold
-//! the download back much past what the peer alone takes. A BEP 17 HTTP seed
+//! the download back much past what the peer alone takes; hostile mirrors (another range, the
+//! whole file, gzip, a redirect loop) fail with their typed error, are backed off with doubling
+//! waits and do not slow the peer's download. A BEP 17 HTTP seed
 //! ([`SimHttpSeed`]) that first answers `503` is waited for as long as it asks, then brings
 //! the torrent alone; one sending wrong bytes is dropped and the peer finishes. Virtual time is
 //! deterministic, so comparing it is not a timing test; the shares are counted per source as
@@ -12,6 +14,7 @@
 use std::time::Duration;
 
 use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_core::tracker::{HttpError, TrackerError};
 use sanstorrent_core::webseed::{WebSeedError, WebSeedProtocol};
 use sanstorrent_tests::sim::{
     LinkConfig, MirrorBehaviour, Sim, SimHttpSeed, SimMirror, TestFile, TestTorrent, sweep,
@@ -377,4 +380,105 @@ fn an_http_seed_sending_wrong_bytes_is_dropped_and_the_peer_finishes() {
         );
         sim.summary()
     });
+}
+
+#[test]
+fn hostile_mirrors_are_backed_off_and_the_peer_finishes() {
+    type Check = fn(&WebSeedError) -> bool;
+    let cases: [(MirrorBehaviour, Check); 4] = [
+        (MirrorBehaviour::WrongRange, |e| {
+            matches!(e, WebSeedError::WrongRange)
+        }),
+        (MirrorBehaviour::WholeFile, |e| {
+            matches!(
+                e,
+                WebSeedError::Transport(TrackerError::Http(HttpError::TooLarge { .. }))
+            )
+        }),
+        (MirrorBehaviour::Gzip, |e| {
+            matches!(
+                e,
+                WebSeedError::Transport(TrackerError::Http(HttpError::UnsupportedContentEncoding(
+                    _
+                )))
+            )
+        }),
+        (MirrorBehaviour::RedirectLoop, |e| {
+            matches!(e, WebSeedError::TooManyRedirects)
+        }),
+    ];
+    for (behaviour, expected) in cases {
+        let seed = 1;
+        let t = TestTorrent::single("hostile.bin", 4 << 20, 64 * 1024, seed);
+        let run = download(
+            seed,
+            &t,
+            true,
+            &[Mirror {
+                behaviour,
+                bandwidth: 4 * SPEED,
+            }],
+        );
+        assert!(
+            run.peer_bytes() >= 4 << 20,
+            "{behaviour:?}: the peer delivered only {}",
+            run.peer_bytes()
+        );
+        let failures: Vec<(std::time::Instant, Duration)> = run.sim.nodes[run.leecher]
+            .events
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::WebSeedFailed {
+                    error, retry_in, ..
+                } => {
+                    assert!(expected(error), "{behaviour:?}: {error:?}");
+                    Some((*at, *retry_in))
+                }
+                Event::WebSeedDropped { error, .. } => {
+                    assert!(expected(error), "{behaviour:?}: {error:?}");
+                    None
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(
+            failures.len() >= 2,
+            "{behaviour:?}: {} failures in {:.1} s",
+            failures.len(),
+            secs(&run)
+        );
+        // Backed off: nothing fails again before the back-off ends, and it doubles.
+        for pair in failures.windows(2) {
+            let ((a, wait), (b, next)) = (pair[0], pair[1]);
+            assert!(
+                b - a >= wait,
+                "{behaviour:?}: failed again after {:?}",
+                b - a
+            );
+            assert!(
+                next >= wait * 2,
+                "{behaviour:?}: back-off {wait:?} then {next:?}"
+            );
+        }
+        // The peer alone takes 16 s (4 MiB at 256 KiB/s): the mirror holds nothing back.
+        assert!(secs(&run) < 18.0, "{behaviour:?}: {:.1} s", secs(&run));
+        let asked = run.sim.nodes[run.mirrors[0]].agent::<SimMirror>().requests;
+        let per_failure = if behaviour == MirrorBehaviour::RedirectLoop {
+            6
+        } else {
+            1
+        };
+        eprintln!(
+            "webseed_sim hostile mirror {behaviour:?}: {} failures, {asked} requests, done in \
+             {:.1} s",
+            failures.len(),
+            secs(&run)
+        );
+        // In flight when a back-off begins: up to a few runs' requests fail together.
+        assert!(
+            asked <= (failures.len() as u64 + 1) * per_failure * 8,
+            "{behaviour:?}: {asked} requests for {} failures",
+            failures.len()
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! A simulated web seed (BEP 19 HTTP mirror): answers a session's `Action::WebSeedRequest`
 //! range requests (`GET <path>` with `Range: bytes=a-b`) from a torrent's content, honestly or
-//! with wrong bytes of the right length (a mirror holding another version of a file), and
-//! counts what it served. How fast it answers is its host's link bandwidth (see
+//! with wrong bytes of the right length (a mirror holding another version of a file), or with
+//! a hostile answer (another range, the whole file, gzip, a redirect loop), and counts what it
+//! served. How fast it answers is its host's link bandwidth (see
 //! [`Sim`](super::Sim): one response at a time per mirror).
 
 use std::any::Any;
@@ -20,6 +21,14 @@ pub enum MirrorBehaviour {
     /// The range asked for, with every byte inverted: right status, range and length, wrong
     /// data (its pieces fail their hash check).
     Corrupt,
+    /// A `206` whose `Content-Range` is one byte past the range asked (the body is the range).
+    WrongRange,
+    /// A `200` with the whole file, ignoring `Range`.
+    WholeFile,
+    /// The range asked for with `Content-Encoding: gzip`.
+    Gzip,
+    /// A `302` back to the same path, for ever.
+    RedirectLoop,
 }
 
 /// The mirror participant.
@@ -88,6 +97,27 @@ impl SimMirror {
             self.refused += 1;
             return status(416, "Range Not Satisfiable");
         };
+        match self.behaviour {
+            MirrorBehaviour::RedirectLoop => {
+                self.requests += 1;
+                return format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\n\r\n"
+                )
+                .into_bytes();
+            }
+            MirrorBehaviour::WholeFile => {
+                self.requests += 1;
+                self.bytes_served += len;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                return [head.as_bytes(), file].concat();
+            }
+            _ => {}
+        }
+        let (shown, extra) = match self.behaviour {
+            MirrorBehaviour::WrongRange => ((first + 1, last + 1), ""),
+            MirrorBehaviour::Gzip => ((first, last), "Content-Encoding: gzip\r\n"),
+            _ => ((first, last), ""),
+        };
         let mut body = file[first as usize..=last as usize].to_vec();
         if self.behaviour == MirrorBehaviour::Corrupt {
             body.iter_mut().for_each(|b| *b = !*b);
@@ -95,8 +125,10 @@ impl SimMirror {
         self.requests += 1;
         self.bytes_served += body.len() as u64;
         let mut out = format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {first}-{last}/{len}\r\n\
-             Content-Length: {}\r\n\r\n",
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{len}\r\n\
+             Content-Length: {}\r\n{extra}\r\n",
+            shown.0,
+            shown.1,
             body.len()
         )
         .into_bytes();
