@@ -2,11 +2,16 @@
 //! other (before partial pieces, rarest first and sequential order), earliest deadline first,
 //! as libtorrent's `set_piece_deadline` does. Each reader (a stream being served) names its
 //! own pieces; a piece several readers need takes the earliest of their deadlines; a reader
-//! that goes away clears its own and leaves the others'.
+//! that goes away clears its own and leaves the others'. A block of such a piece still in
+//! flight from one peer when the deadline is near or past ([`PickerConfig::deadline_slack`])
+//! is requested from a second peer too; the first copy to arrive cancels the other.
+//!
+//! [`PickerConfig::deadline_slack`]: super::PickerConfig::deadline_slack
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::blocks::block_request;
 use super::{Picker, PickerError, Priority};
 use crate::pieces::BlockRef;
 
@@ -21,8 +26,9 @@ pub const MAX_DEADLINES_PER_READER: usize = 64;
 pub(crate) struct Deadlines {
     /// Each reader's pieces and deadlines, earliest first.
     readers: BTreeMap<u64, Vec<(u32, Instant)>>,
-    /// Every reader's pieces, earliest deadline first (ties: lower index first), each once.
-    order: Vec<u32>,
+    /// Every reader's pieces with their earliest deadline, earliest first (ties: lower index
+    /// first), each once.
+    order: Vec<(u32, Instant)>,
 }
 
 impl Deadlines {
@@ -37,7 +43,7 @@ impl Deadlines {
         }
         let mut order: Vec<(Instant, u32)> = earliest.into_iter().map(|(p, at)| (at, p)).collect();
         order.sort_unstable();
-        self.order = order.into_iter().map(|(_, p)| p).collect();
+        self.order = order.into_iter().map(|(at, p)| (p, at)).collect();
     }
 }
 
@@ -89,13 +95,16 @@ impl Picker {
         self.deadlines
             .order
             .iter()
-            .copied()
+            .map(|&(p, _)| p)
             .filter(|&p| self.wants(p))
     }
 
-    /// Free blocks of the time-critical pieces `peer` has, earliest deadline first.
+    /// Free blocks of the time-critical pieces `peer` has, earliest deadline first; then, for
+    /// pieces whose deadline is within the slack of `now`, their blocks in flight from one
+    /// other peer only.
     pub(super) fn pick_deadlines(
         &mut self,
+        now: Instant,
         peer: super::PeerKey,
         want: &mut usize,
         out: &mut Vec<BlockRef>,
@@ -103,11 +112,12 @@ impl Picker {
         if self.deadlines.order.is_empty() {
             return;
         }
+        let late_at = self.config.deadline_slack.map(|slack| now + slack);
         for i in 0..self.deadlines.order.len() {
             if *want == 0 {
                 break;
             }
-            let piece = self.deadlines.order[i];
+            let (piece, at) = self.deadlines.order[i];
             if !self.wants(piece)
                 || self.priority(piece) == Priority::Skip
                 || !self.peers[&peer].has(piece)
@@ -118,6 +128,36 @@ impl Picker {
                 self.start_piece(piece);
             }
             self.take_free_blocks(piece, peer, want, out);
+            if late_at.is_some_and(|late| at <= late) {
+                self.take_late_blocks(piece, peer, want, out);
+            }
+        }
+    }
+
+    /// Blocks of `piece` in flight from exactly one other peer, not yet received: requested
+    /// from `peer` as well.
+    fn take_late_blocks(
+        &mut self,
+        piece: u32,
+        peer: super::PeerKey,
+        want: &mut usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let piece_len = self.piece_len(piece);
+        let Some(dl) = self.downloading.get_mut(&piece) else {
+            return;
+        };
+        for i in 0..dl.blocks.len() as u32 {
+            if *want == 0 {
+                break;
+            }
+            let block = &dl.blocks[i as usize];
+            if block.is_received() || block.reqs.len() != 1 || block.reqs.contains(&peer) {
+                continue;
+            }
+            dl.request(i, peer);
+            out.push(block_request(piece, piece_len, i));
+            *want -= 1;
         }
     }
 }

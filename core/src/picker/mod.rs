@@ -113,6 +113,13 @@ pub struct PickerConfig {
     /// on 1 GiB from four libtorrent seeders given directly (eight alternated pairs): 32
     /// against 1, 5 % less wall time, and the seeders spent 0.1 CPU-s less in seven of eight.
     pub refill_batch: u32,
+    /// A block of a time-critical piece (see [`Picker::set_deadlines`]) still in flight from
+    /// one peer when its piece's deadline is this close (or past) is requested from a second
+    /// peer as well; the first copy to arrive cancels the other, as in endgame. `None`: never.
+    /// 4 s: the second peer's pipeline holds [`PickerConfig::request_queue_time`] (3 s) of
+    /// data ahead of the copy; with 1 s the copy arrived 1.8 s past the deadline in the
+    /// simulation (`tests/tests/stream_deadline.rs`).
+    pub deadline_slack: Option<Duration>,
 }
 
 impl Default for PickerConfig {
@@ -128,6 +135,7 @@ impl Default for PickerConfig {
             sequential: false,
             starting_pieces: 2,
             refill_batch: 32,
+            deadline_slack: Some(Duration::from_secs(4)),
         }
     }
 }

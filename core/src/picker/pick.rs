@@ -56,7 +56,7 @@ impl Picker {
         if choked {
             self.pick_allowed_fast(peer, &mut want, &mut out);
         } else {
-            self.pick_unchoked(peer, &mut want, &mut out);
+            self.pick_unchoked(now, peer, &mut want, &mut out);
         }
         if let Some(state) = self.peers.get_mut(&peer) {
             state.inflight.extend(out.iter().map(|r| (*r, now)));
@@ -66,8 +66,14 @@ impl Picker {
 
     /// Time-critical pieces first, then partial pieces, then untouched ones (rarest first or
     /// in order), then endgame.
-    fn pick_unchoked(&mut self, peer: PeerKey, want: &mut usize, out: &mut Vec<BlockRef>) {
-        self.pick_deadlines(peer, want, out);
+    fn pick_unchoked(
+        &mut self,
+        now: Instant,
+        peer: PeerKey,
+        want: &mut usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        self.pick_deadlines(now, peer, want, out);
         self.pick_partial(peer, want, out);
         while *want > 0 {
             let next = if self.config.sequential {
