@@ -77,7 +77,8 @@ set +e
 "#;
 
 /// Runs our seeder with `flags` on 192.168.77.2:46881 for a few seconds, then Ctrl+C; the
-/// lease file and rules seen while it ran and after it stopped.
+/// lease file and rules seen while it ran and after it stopped (given the gateway up to 5 s to
+/// act on the removals our seeder sent as it exited).
 fn seed_behind_gateway(dir: &Path, torrent: &str, src: &str, flags: &str) -> String {
     let secure = if flags.contains("upnp") { "no" } else { "yes" };
     let script = format!(
@@ -92,6 +93,10 @@ cat leases 2>/dev/null
 nft list chain inet filter prerouting_miniupnpd | grep dnat
 kill -INT $OURS
 wait $OURS
+for i in $(seq 50); do
+    grep -q 46881 leases 2>/dev/null || nft list chain inet filter prerouting_miniupnpd | grep -q 46881 || break
+    sleep 0.1
+done
 echo '--- after'
 cat leases 2>/dev/null
 nft list chain inet filter prerouting_miniupnpd | grep dnat
