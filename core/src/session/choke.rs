@@ -48,11 +48,12 @@ impl Torrent {
         id: TorrentId,
         peers: &Peers,
     ) -> Option<BTreeSet<PeerKey>> {
-        let d = self.data.as_ref()?;
         if !self.is_running() {
             return None;
         }
-        let mode = if d.picker.is_finished() {
+        let finished = self.is_finished();
+        let d = self.data.as_ref()?;
+        let mode = if finished {
             ChokeMode::Seeding
         } else {
             ChokeMode::Downloading

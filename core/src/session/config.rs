@@ -394,6 +394,13 @@ pub struct TorrentOptions {
     /// without announcing, dialling or accepting a peer, until
     /// [`Session::start_torrent`](super::Session::start_torrent). A magnet stops at once.
     pub stopped: bool,
+    /// Its files wait for a choice: once the metadata is known (at once for a .torrent, when
+    /// it arrives for a magnet link), every file is skipped and nothing is downloaded until
+    /// [`Session::set_file_priorities`](super::Session::set_file_priorities) chooses (any
+    /// call, even one that skips every file). Meanwhile the torrent is never finished: no
+    /// [`Event::TorrentComplete`](super::Event::TorrentComplete), no `completed` announce,
+    /// phase `Downloading` rather than `Seeding`. `file_priorities` is then ignored.
+    pub choose_files: bool,
 }
 
 /// What [`AddTorrentError::V2OnlyNotSupported`] says.

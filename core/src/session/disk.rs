@@ -291,9 +291,10 @@ impl Jobs {
         let len = u64::from(d.meta.layout().piece_len(piece));
         d.pipeline.verified(piece, len);
         out.event(Event::PieceVerified { torrent: id, piece });
+        let finished = torrents.get(&id).is_some_and(|t| t.is_finished());
         Some(PiecePassed {
             cancels: passed.cancels,
-            finished: d.picker.is_finished(),
+            finished,
         })
     }
 }

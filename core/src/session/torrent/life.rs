@@ -89,6 +89,9 @@ impl Torrent {
     ) -> Action {
         let layout = meta.layout().clone();
         let mut picker = Picker::new(&layout, config.picker.clone(), seed);
+        if self.options.choose_files {
+            self.options.file_priorities = vec![Priority::Skip; layout.files().len()];
+        }
         if !self.options.file_priorities.is_empty() || self.options.first_last_pieces {
             picker.set_priorities(&wanted_pieces(&layout, &self.options));
         }
@@ -131,7 +134,7 @@ impl Torrent {
         self.stage = Stage::Running;
         let d = self.data.as_mut()?;
         let have = d.picker.have().count();
-        let finished = d.picker.is_finished();
+        let finished = !self.options.choose_files && d.picker.is_finished();
         let have_list: Vec<u32> = d.picker.have().iter().collect();
         out.event(Event::Checked { torrent: id, have });
         if finished && !self.complete_sent {
@@ -173,6 +176,7 @@ impl Torrent {
             });
         }
         self.options.file_priorities = priorities;
+        self.options.choose_files = false;
         let Some(d) = self.data.as_mut() else {
             return Ok(None);
         };

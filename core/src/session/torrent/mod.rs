@@ -226,7 +226,7 @@ impl Torrent {
             Stage::Metadata => TorrentPhase::FetchingMetadata,
             Stage::Stamps | Stage::Checking => TorrentPhase::Checking,
             Stage::Running => match &self.data {
-                Some(d) if d.picker.is_finished() => TorrentPhase::Seeding,
+                Some(_) if self.is_finished() => TorrentPhase::Seeding,
                 _ => TorrentPhase::Downloading,
             },
             Stage::Stopping { .. } => TorrentPhase::Stopping,
@@ -252,6 +252,12 @@ impl Torrent {
     /// Whether we have every piece.
     pub(crate) fn is_seed(&self) -> bool {
         self.data.as_ref().is_some_and(|d| d.picker.is_seed())
+    }
+
+    /// Whether every wanted piece is verified (never while its files wait for a choice:
+    /// [`TorrentOptions::choose_files`]).
+    pub(crate) fn is_finished(&self) -> bool {
+        !self.options.choose_files && self.data.as_ref().is_some_and(|d| d.picker.is_finished())
     }
 
     /// What a connection of the torrent is told of it: its info-hash and, once the metadata
