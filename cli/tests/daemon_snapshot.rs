@@ -18,7 +18,7 @@ use sanstorrent_tests::interop::{Tracker, WorkDir};
 
 /// The download, watched while it runs, then the totals once it is done.
 const DURING: &str = r#"
-import base64, json, sys, time
+import base64, json, os, sys, time
 import transmission_rpc as tr, qbittorrentapi
 port, torrent, seeder, size, tracker = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 c = tr.Client(host="127.0.0.1", port=int(port))
@@ -32,6 +32,13 @@ while time.time() < deadline:
     g = c.get_torrent(t.id)
     f = g.fields
     peers = [p for p in f.get("peers", []) if "%s:%d" % (p["address"], p["port"]) == seeder]
+    if peers and peers[0]["bytesToClient"] > 0:
+        seen["peer_bytes"] = peers[0]["bytesToClient"]
+    info = q.torrents_info(torrent_hashes=h)[0]
+    if info.num_seeds >= 1 and info.num_leechs == 0:
+        seen["qbit_seeds"] = True
+    if q.sync_maindata()["server_state"]["total_peer_connections"] >= 1:
+        seen["qbit_connections"] = True
     if peers and "peer" not in seen:
         p = peers[0]
         # lt_peer.py names itself in its extended handshake; its peer id says libtorrent.
@@ -54,6 +61,8 @@ while time.time() < deadline:
     ts = [s for s in f["trackerStats"] if s["announce"] == tracker]
     if ts and ts[0]["lastAnnounceSucceeded"] and ts[0]["seederCount"] >= 1:
         assert ts[0]["lastAnnounceTime"] > 0 and ts[0]["nextAnnounceTime"] > time.time(), ts
+        assert ts[0]["lastAnnouncePeerCount"] >= 1 and ts[0]["announceState"] == 1, ts
+        assert ts[0]["scrape"] == tracker.replace("/announce", "/scrape"), ts
         seen["tracker"] = ts[0]["seederCount"]
     if peers and "qbit_peers" not in seen:
         full = q.sync_torrent_peers(torrent_hash=h, rid=0)
@@ -82,7 +91,14 @@ assert f["fileStats"][0]["bytesCompleted"] == size, f["fileStats"]
 cum = c.session_stats().cumulative_stats
 assert cum.downloaded_bytes >= size and cum.session_count == 1, cum
 assert f["secondsDownloading"] >= 2, f
-for key in ["peer", "tracker", "partial_file", "partial_pieces", "piece_states", "qbit_peers"]:
+assert os.path.isfile(f["torrentFile"]), f["torrentFile"]
+info = q.torrents_info(torrent_hashes=h)[0]
+assert info.downloaded >= info.downloaded_session >= size, info
+props = q.torrents_properties(torrent_hash=h)
+assert props.total_downloaded >= props.total_downloaded_session >= size, props
+assert props.seeds_total >= 1, props
+for key in ["peer", "tracker", "partial_file", "partial_pieces", "piece_states", "qbit_peers",
+            "peer_bytes", "qbit_seeds", "qbit_connections"]:
     assert key in seen, (key, seen)
 print(json.dumps({"seen": seen, "added": f["addedDate"], "done": f["doneDate"],
                   "down": f["downloadedEver"], "secs": f["secondsDownloading"]}))
@@ -105,6 +121,8 @@ q = qbittorrentapi.Client(host="127.0.0.1", port=port)
 q.auth_log_in()
 state = q.sync_maindata(rid=0)["server_state"]
 assert state["alltime_dl"] >= size, state
+info = q.torrents_info()[0]
+assert info.downloaded >= size and info.downloaded_session == 0, info
 print("totals kept", f["downloadedEver"], f["secondsDownloading"], cum.session_count)
 "#;
 

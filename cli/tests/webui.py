@@ -107,7 +107,7 @@ with sync_playwright() as p:
     context.set_default_timeout(30_000)
     page = context.new_page()
     browser_dialogs = []
-    page.on("dialog", lambda d: (browser_dialogs.append(d.type), d.accept()))  # "Remove …?"
+    page.on("dialog", lambda d: (browser_dialogs.append(d.type), d.accept()))
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     # Console errors include what the Content-Security-Policy refused; the RPC's 409 (the
@@ -249,17 +249,27 @@ with sync_playwright() as p:
         assert (s.download_queue_enabled, s.download_queue_size) == (True, 3)
         page.wait_for_selector("#totals >> text=at most 5.00 MB/s")
 
-        # Stop, then remove with its data.
+        # Stop, then remove with its data, confirmed in an in-page dialog (Cancel first).
         page.click("[data-act=torrent_stop]")
         row.locator("text=Stopped").wait_for()
         assert only_torrent().status == "stopped"
         page.click("[data-act=remove-data]")
+        page.wait_for_selector("#remove[open]")
+        assert "delete its data" in page.inner_text("#remove-title")
+        page.click("#remove .cancel")
+        page.wait_for_selector("#remove:not([open])", state="attached")
+        assert len(rpc.get_torrents()) == 1, "cancelled: nothing removed"
+        page.click("[data-act=remove-data]")
+        page.wait_for_selector("#remove[open]")
+        page.screenshot(path=shots / "remove.png")
+        page.click("#remove-submit")
         page.wait_for_selector("#empty:visible")
+        assert not browser_dialogs, browser_dialogs
         assert rpc.get_torrents() == []
         wait_until("the data deleted", lambda: not (dl / FILES[REST]).exists(), 20)
 
-        # A magnet link, typed and submitted with Enter: it runs until its metadata came, then
-        # stops for the file choice.
+        # A magnet link, typed and submitted with Enter: it runs to fetch its metadata, then
+        # waits for the file choice with every file skipped, downloading nothing.
         via_magnet = dl / "via-magnet"
         page.keyboard.press("a")
         page.wait_for_selector("#add[open]")
@@ -268,7 +278,13 @@ with sync_playwright() as p:
         page.fill("#add-link", magnet)
         page.press("#add-link", "Enter")
         page.wait_for_selector("#choose-files li >> nth=5")
-        assert only_torrent().status == "stopped"
+        waiting = rpc.get_torrent(only_torrent().id, arguments=[
+            "id", "status", "chooseFiles", "haveValid", "wanted", "percentDone", "isFinished"])
+        assert waiting.status == "downloading", waiting.fields
+        assert waiting.fields["chooseFiles"] is True, waiting.fields
+        assert waiting.fields["wanted"] == [0] * len(FILES), waiting.fields
+        assert waiting.fields["haveValid"] == 0 and not waiting.fields["isFinished"], waiting.fields
+        row.locator("text=Waiting for a choice of files").wait_for()
         assert page.inner_text("#choose-submit") == "Start"
         page.locator("#choose-files label", has_text="multi/a.bin").click()
         page.screenshot(path=shots / "choose.png")
@@ -279,6 +295,9 @@ with sync_playwright() as p:
         assert pathlib.Path(only_torrent().download_dir) == via_magnet
         row.locator("input[type=checkbox]").check()
         page.click("[data-act=remove]")
+        page.wait_for_selector("#remove[open]")
+        assert "delete" not in page.inner_text("#remove-title")
+        page.click("#remove-submit")
         page.wait_for_selector("#empty:visible")
         assert (via_magnet / FILES[REST]).exists(), "a plain remove keeps the data"
 

@@ -159,6 +159,12 @@ pub(crate) struct TorrentOptions {
     pub(crate) labels: Vec<String>,
     /// Its category (qBittorrent's; empty: none).
     pub(crate) category: String,
+    /// Its files wait for a choice (core's `TorrentOptions::choose_files`): every one is
+    /// skipped, shown unwanted, and nothing is fetched until a front end sets its files.
+    pub(crate) choose_files: bool,
+    /// qBittorrent's `stopCondition=MetadataReceived`: stopped as its metadata arrives, its
+    /// files then wanted as usual (it fetches no data before: its files wait meanwhile).
+    pub(crate) stop_on_metadata: bool,
 }
 
 /// Why a torrent is in error, if it is (Transmission's `error` numbers).
@@ -226,6 +232,10 @@ pub(crate) struct TrackerView {
     pub(crate) last_result: String,
     /// When the next announce is due (Unix seconds; 0: none planned).
     pub(crate) next_announce: u64,
+    /// Peers its last successful announce gave.
+    pub(crate) last_peer_count: u32,
+    /// Completed downloads it last reported (`None`: unknown).
+    pub(crate) downloads: Option<u32>,
 }
 
 /// Where a peer's address came from (Transmission's `peersFrom` keys).
@@ -339,6 +349,18 @@ pub(crate) struct TorrentView {
     pub(crate) peers_sending_to_us: u32,
     /// Connected peers we upload to.
     pub(crate) peers_getting_from_us: u32,
+    /// Connected peers that have every piece.
+    pub(crate) seeds_connected: u32,
+    /// Bytes downloaded since the daemon started (this run; `downloaded_ever` counts all).
+    pub(crate) downloaded_session: u64,
+    /// Bytes uploaded since the daemon started.
+    pub(crate) uploaded_session: u64,
+    /// Where its .torrent is kept in the state directory (empty: none kept, a magnet still
+    /// fetching its metadata or a daemon without state).
+    pub(crate) torrent_file: String,
+    /// Running, but no data moved for the queue's stalled time (Transmission's `isStalled`;
+    /// never while `queue-stalled-enabled` is off).
+    pub(crate) is_stalled: bool,
     /// Seconds until done (`None`: unknown or not downloading).
     pub(crate) eta: Option<u64>,
     /// When it was added (Unix seconds).
@@ -445,6 +467,10 @@ pub(crate) struct AddTorrent {
     pub(crate) first_last_pieces: Option<bool>,
     /// The name to show instead of its own (qBittorrent's `rename`; see [`check_name`]).
     pub(crate) name: Option<String>,
+    /// Its files wait for a choice ([`TorrentOptions::choose_files`]).
+    pub(crate) choose_files: bool,
+    /// Stop it as its metadata arrives ([`TorrentOptions::stop_on_metadata`]).
+    pub(crate) stop_on_metadata: bool,
 }
 
 /// The answer to an add.
@@ -975,6 +1001,8 @@ pub(crate) struct Stats {
     pub(crate) download_rate: u64,
     /// Bytes per second sent, all torrents.
     pub(crate) upload_rate: u64,
+    /// Peer connections, all torrents.
+    pub(crate) peers_connected: u32,
     /// Since this daemon started.
     pub(crate) current: Totals,
     /// Since the state dir was made.

@@ -255,6 +255,8 @@ impl<R: Runtime> ClientBackend<R> {
                 sequential: Some(t.sequential),
                 first_last_pieces: Some(t.first_last_pieces),
                 name: Some(t.name.clone()).filter(|n| check_name(n).is_ok()),
+                choose_files: t.choose_files,
+                stop_on_metadata: t.stop_on_metadata,
                 ..AddTorrent::default()
             };
             match self.add_as(add, t.added_date, false, &t.live).await {
@@ -310,6 +312,8 @@ impl<R: Runtime> ClientBackend<R> {
                 first_last_pieces: t.options.first_last_pieces,
                 name: t.options.name.clone(),
                 added_date: t.added,
+                choose_files: t.options.choose_files,
+                stop_on_metadata: t.options.stop_on_metadata,
                 live: live::saved_live(
                     &t.files,
                     &t.options,
@@ -395,7 +399,10 @@ impl<R: Runtime> ClientBackend<R> {
             (None, _) => return Err(BackendError::Invalid("no torrent given".into())),
         };
         if !add.files.is_empty() && meta.is_none() {
-            return unsupported("choosing files of a magnet link before its metadata");
+            return unsupported(
+                "choosing files of a magnet link before its metadata (add it with \
+                 choose_files, then choose)",
+            );
         }
         if source.lacks_piece_layers() {
             // Refused before anything is saved, so a restart does not try it again.
@@ -430,10 +437,12 @@ impl<R: Runtime> ClientBackend<R> {
         let dir = add
             .download_dir
             .unwrap_or_else(|| self.lock().settings.download_dir.clone());
+        // A .torrent meets qBittorrent's stop condition at once.
+        let stop_now = add.stop_on_metadata && meta.is_some();
         let (paused, queued, s) = {
             let state = self.lock();
             let s = state.settings.clone();
-            let paused = add.paused.unwrap_or(!s.start_added_torrents);
+            let paused = stop_now || add.paused.unwrap_or(!s.start_added_torrents);
             // With a queue, the queue starts it (see `enforce` below).
             (paused, queueing::limits(&s).any(), s)
         };
@@ -448,12 +457,18 @@ impl<R: Runtime> ClientBackend<R> {
             name: add.name.map(|n| n.trim().to_owned()).unwrap_or_default(),
             labels: add.labels,
             category: add.category,
+            choose_files: (add.choose_files || add.stop_on_metadata) && !stop_now,
+            stop_on_metadata: add.stop_on_metadata && !stop_now,
             ..TorrentOptions::default()
         };
         let mut files = meta.as_deref().map_or_else(Vec::new, live::initial_files);
         live::restore_live(saved, &mut files, &mut options);
         live::apply_files(&mut files, &add.files)?;
+        if options.choose_files {
+            live::skip_all(&mut files);
+        }
         let core = CoreOptions {
+            choose_files: options.choose_files,
             sequential: options.sequential,
             first_last_pieces: options.first_last_pieces,
             file_priorities: meta
@@ -630,9 +645,14 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
-        let entries = self.lock().torrents.clone();
+        let (entries, stalled_after) = {
+            let state = self.lock();
+            let limits = queueing::limits(&state.settings);
+            (state.torrents.clone(), limits.stalled_after)
+        };
         let ids = entries.iter().map(|e| e.handle.id).collect();
         let now = std::time::Instant::now();
+        let unix = unix_now();
         let snaps = match self.client() {
             Ok(client) => client
                 .snapshots(ids, view::snapshot_detail(detail))
@@ -640,11 +660,20 @@ impl<R: Runtime> Backend for ClientBackend<R> {
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        self.adopt_metadata(&entries, &snaps);
+        self.adopt_metadata(&entries, &snaps).await;
         entries
             .iter()
             .enumerate()
-            .map(|(i, entry)| view::view(entry, snaps.get(i).and_then(Option::as_ref), detail, now))
+            .map(|(i, entry)| {
+                let mut v = view::view(entry, snaps.get(i).and_then(Option::as_ref), detail, now);
+                v.is_stalled = entry.running
+                    && stalled_after.is_some_and(|s| queueing::idle_secs(entry, unix) >= s);
+                if let Some(store) = self.store.as_ref().filter(|_| entry.meta.is_some()) {
+                    let path = store.metainfo_path(&entry.handle.info_hash.to_hex());
+                    v.torrent_file = path.display().to_string();
+                }
+                v
+            })
             .collect()
     }
 
@@ -770,6 +799,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             total: u32::try_from(views.len()).unwrap_or(u32::MAX),
             download_rate: views.iter().map(|v| v.rate_download).sum(),
             upload_rate: views.iter().map(|v| v.rate_upload).sum(),
+            peers_connected: views.iter().map(|v| v.peers_connected).sum(),
             current,
             cumulative,
         }

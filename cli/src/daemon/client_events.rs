@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use sanstorrent_core::bencode::Encoder;
 use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::metainfo::Metainfo;
-use sanstorrent_core::session::{Event, SnapshotDetail, TorrentId, TorrentSnapshot, TorrentStats};
+use sanstorrent_core::session::{
+    Event, Priority as CorePriority, SnapshotDetail, TorrentId, TorrentSnapshot, TorrentStats,
+};
 use sanstorrent_runtime_common::Runtime;
 
 use super::{ClientBackend, Entry, State};
@@ -52,6 +54,7 @@ impl<R: Runtime> ClientBackend<R> {
         }
         let now = Instant::now();
         let mut completed = Vec::new();
+        let mut stop = Vec::new();
         let mut urgent = false;
         {
             let mut state = self.lock();
@@ -78,7 +81,7 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                     Event::MetadataReceived { torrent, metainfo } => {
                         if let Some(&i) = index.get(&torrent) {
-                            self.metadata_received(&mut state, i, metainfo);
+                            stop.extend(self.metadata_received(&mut state, i, metainfo));
                             urgent = true;
                         }
                     }
@@ -86,6 +89,7 @@ impl<R: Runtime> ClientBackend<R> {
                 }
             }
         }
+        self.stop_fetched(stop).await;
         if !completed.is_empty()
             && let Ok(snaps) = client
                 .snapshots(completed.clone(), SnapshotDetail::default())
@@ -122,7 +126,11 @@ impl<R: Runtime> ClientBackend<R> {
 
     /// Takes the metadata a snapshot shows before its event is drained: a front end that
     /// saw a magnet's files can choose them at once.
-    pub(super) fn adopt_metadata(&self, entries: &[Entry], snaps: &[Option<TorrentSnapshot>]) {
+    pub(super) async fn adopt_metadata(
+        &self,
+        entries: &[Entry],
+        snaps: &[Option<TorrentSnapshot>],
+    ) {
         let fetched: Vec<_> = entries
             .iter()
             .zip(snaps)
@@ -132,21 +140,44 @@ impl<R: Runtime> ClientBackend<R> {
         if fetched.is_empty() {
             return;
         }
-        let mut state = self.lock();
-        for (torrent, meta) in fetched {
-            if let Some(i) = state.torrents.iter().position(|t| t.handle.id == torrent) {
-                self.metadata_received(&mut state, i, meta);
+        let mut stop = Vec::new();
+        {
+            let mut state = self.lock();
+            for (torrent, meta) in fetched {
+                if let Some(i) = state.torrents.iter().position(|t| t.handle.id == torrent) {
+                    stop.extend(self.metadata_received(&mut state, i, meta));
+                }
             }
+        }
+        self.stop_fetched(stop).await;
+    }
+
+    /// Stops the torrents a stop condition held as their metadata arrived, then sets their
+    /// files: stopped before any file is wanted, so no piece is fetched in between.
+    async fn stop_fetched(&self, stop: Vec<(TorrentId, Vec<CorePriority>)>) {
+        let Ok(client) = self.client() else {
+            return;
+        };
+        for (torrent, priorities) in stop {
+            let _ = client.stop_torrent(torrent).await;
+            let _ = client.set_file_priorities(torrent, priorities).await;
         }
     }
 
     /// Saves a magnet's metadata as `<hash>.torrent` (with the magnet's trackers and `ws=`
     /// mirrors, so both survive a restart), then lets the list name that file instead of the
-    /// magnet.
-    fn metadata_received(&self, state: &mut State, i: usize, meta: Arc<Metainfo>) {
+    /// magnet, and lists its files. For one added with qBittorrent's stop condition, it is
+    /// marked stopped with every file wanted: the client's torrent and the file priorities to
+    /// stop it with and then set ([`ClientBackend::stop_fetched`]).
+    fn metadata_received(
+        &self,
+        state: &mut State,
+        i: usize,
+        meta: Arc<Metainfo>,
+    ) -> Option<(TorrentId, Vec<CorePriority>)> {
         let entry = &mut state.torrents[i];
         if entry.meta.is_some() {
-            return;
+            return None;
         }
         let (trackers, web_seeds) = MagnetLink::parse(&entry.magnet_link)
             .map(|m| (m.trackers, m.web_seeds))
@@ -155,13 +186,27 @@ impl<R: Runtime> ClientBackend<R> {
             let bytes = torrent_file(&meta, &trackers, &web_seeds);
             if let Err(e) = store.save_metainfo(&entry.handle.info_hash.to_hex(), &bytes) {
                 tracing::error!("cannot save the fetched metadata of {}: {e}", entry.name);
-                return;
+                return None;
             }
         }
         entry.name = meta.name().to_owned();
-        // Its files become choosable: every one wanted, as the client fetches them.
+        // Its files become choosable: every one wanted, as the client fetches them, or none
+        // while they wait for a choice.
         entry.files = super::live::initial_files(&meta);
+        let stop = std::mem::take(&mut entry.options.stop_on_metadata).then(|| {
+            entry.options.choose_files = false;
+            entry.stopped = true;
+            entry.running = false;
+            (
+                entry.handle.id,
+                super::live::core_priorities(&meta, &entry.files),
+            )
+        });
+        if entry.options.choose_files {
+            super::live::skip_all(&mut entry.files);
+        }
         entry.meta = Some(meta);
+        stop
     }
 }
 

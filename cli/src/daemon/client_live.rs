@@ -38,6 +38,13 @@ pub(super) fn initial_files(meta: &Metainfo) -> Vec<FileState> {
     ]
 }
 
+/// Every file unwanted (its files wait for a choice).
+pub(super) fn skip_all(files: &mut [FileState]) {
+    for f in files {
+        f.wanted = false;
+    }
+}
+
 /// Applies `changes` to `files`; an index past the files changes nothing.
 pub(super) fn apply_files(files: &mut [FileState], changes: &FileChanges) -> Outcome<()> {
     let lists = [
@@ -306,6 +313,8 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                 };
                 let mut o = t.options.clone();
+                // A choice of files ends the wait for one.
+                o.choose_files &= files.is_none();
                 let c = &changes;
                 if let Some(v) = c.download_limit {
                     o.download_limit.bytes_per_sec = v;

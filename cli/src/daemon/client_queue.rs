@@ -51,7 +51,7 @@ pub(super) fn is_complete(s: &TorrentStats) -> bool {
 }
 
 /// Seconds since `t` last moved data or last started, whichever is later (Unix `now`).
-fn idle_secs(t: &Entry, now: u64) -> u64 {
+pub(super) fn idle_secs(t: &Entry, now: u64) -> u64 {
     now.saturating_sub(t.totals.activity_date.max(t.started_at))
 }
 
@@ -111,7 +111,7 @@ impl<R: Runtime> ClientBackend<R> {
                 let Some(s) = stats.get(&t.handle.id) else {
                     continue;
                 };
-                if t.stopped || !t.running || !is_complete(s) {
+                if t.stopped || !t.running || !is_complete(s) || t.options.choose_files {
                     continue;
                 }
                 let figures = Seeding {
@@ -144,7 +144,8 @@ impl<R: Runtime> ClientBackend<R> {
                     position: t.position,
                     stopped: t.stopped,
                     forced: t.forced,
-                    complete: stats.get(&t.handle.id).is_some_and(is_complete),
+                    complete: !t.options.choose_files
+                        && stats.get(&t.handle.id).is_some_and(is_complete),
                     running: t.running,
                     idle_secs: idle_secs(t, now),
                 })

@@ -135,6 +135,11 @@ pub(super) fn view(
         peers_connected: peers,
         peers_sending_to_us: snap.map_or(0, |s| u32_of(s.peers_sending_to_us)),
         peers_getting_from_us: snap.map_or(0, |s| u32_of(s.peers_getting_from_us)),
+        seeds_connected: stats.map_or(0, |s| u32_of(s.seeds_connected)),
+        downloaded_session: stats.map_or(0, |s| s.downloaded),
+        uploaded_session: stats.map_or(0, |s| s.uploaded),
+        torrent_file: String::new(),
+        is_stalled: false,
         eta: (status == Status::Downloading && rate_down > 0).then(|| left / rate_down),
         added_date: entry.added,
         done_date: totals.done_date,
@@ -250,6 +255,11 @@ fn tracker_view(t: &TrackerStatus, now: Instant, unix: u64) -> TrackerView {
         last_announce_ok: ok,
         last_result: result,
         next_announce: t.next_announce.map_or(0, |at| unix_of(at, now, unix)),
+        last_peer_count: match &t.last_result {
+            Some(AnnounceResult::Ok { peers, .. }) => u32::try_from(*peers).unwrap_or(u32::MAX),
+            _ => 0,
+        },
+        downloads: t.swarm.map(|s| s.downloaded),
     }
 }
 

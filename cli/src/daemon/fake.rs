@@ -56,6 +56,11 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
         peers_connected: 1,
         peers_sending_to_us: 1,
         peers_getting_from_us: 1,
+        seeds_connected: 1,
+        downloaded_session: 500,
+        uploaded_session: 100,
+        torrent_file: String::new(),
+        is_stalled: false,
         eta: Some(12),
         added_date: 1_700_000_000,
         done_date: 0,
@@ -97,6 +102,8 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
             last_announce_ok: true,
             last_result: "Success".into(),
             next_announce: 1_700_001_850,
+            last_peer_count: 7,
+            downloads: Some(12),
         }],
         peers: vec![PeerView {
             address: SocketAddr::from(([127, 0, 0, 1], 6881)),
@@ -412,6 +419,7 @@ impl Backend for Fake {
             total: u32::try_from(state.torrents.len()).unwrap_or(u32::MAX),
             download_rate: 4000,
             upload_rate: 2000,
+            peers_connected: 3,
             current: Totals {
                 uploaded: 1,
                 downloaded: 2,

@@ -51,6 +51,12 @@ pub(crate) struct Saved {
     /// When it was added (Unix seconds).
     #[serde(default)]
     pub(crate) added_date: u64,
+    /// Its files wait for a choice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) choose_files: bool,
+    /// It stops as its metadata arrives (qBittorrent's stop condition).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) stop_on_metadata: bool,
     /// Files, limits and trackers changed from their defaults.
     #[serde(flatten, default)]
     pub(crate) live: SavedLive,
@@ -320,7 +326,8 @@ impl Store {
         self.dir.join("torrents.json")
     }
 
-    fn metainfo_path(&self, hash: &str) -> PathBuf {
+    /// Where the .torrent of `hash` (lowercase hex) is kept.
+    pub(crate) fn metainfo_path(&self, hash: &str) -> PathBuf {
         self.dir.join(format!("{hash}.torrent"))
     }
 
@@ -374,6 +381,8 @@ mod tests {
             first_last_pieces: true,
             name: "renamed".into(),
             added_date: 7,
+            choose_files: true,
+            stop_on_metadata: true,
             live: SavedLive {
                 unwanted: vec![1],
                 high: vec![0, 2],

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use std::collections::HashMap;
 
-use crate::daemon::backend::{ErrorKind, Id, LimitMode, Settings, Status, TorrentView};
+use crate::daemon::backend::{
+    ErrorKind, Id, LimitMode, Settings, Status, TorrentView, TrackerView,
+};
 
 /// qBittorrent's "infinite" eta (100 days).
 pub(super) const ETA_UNKNOWN: u64 = 8_640_000;
@@ -251,18 +253,8 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         .iter()
         .find(|tr| tr.last_announce_ok)
         .map_or("", |tr| tr.announce.as_str());
-    let seeds = t
-        .trackers
-        .iter()
-        .filter_map(|tr| tr.seeders)
-        .max()
-        .unwrap_or(0);
-    let leechers = t
-        .trackers
-        .iter()
-        .filter_map(|tr| tr.leechers)
-        .max()
-        .unwrap_or(0);
+    let seeds = swarm(t, |tr| tr.seeders);
+    let leechers = swarm(t, |tr| tr.leechers);
     let content_path = match t.files.as_slice() {
         [one] if !one.name.contains('/') => t.download_dir.join(&one.name),
         _ => t.download_dir.join(&t.name),
@@ -305,7 +297,7 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "dlspeed": t.rate_download,
         "download_path": "",
         "downloaded": t.downloaded_ever,
-        "downloaded_session": t.downloaded_ever,
+        "downloaded_session": t.downloaded_session,
         "eta": eta(t, ctx.limits(t), unix_now()),
         "f_l_piece_prio": t.options.first_last_pieces,
         "force_start": t.forced,
@@ -324,8 +316,8 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "name": t.name,
         "num_complete": seeds,
         "num_incomplete": leechers,
-        "num_leechs": t.peers_getting_from_us,
-        "num_seeds": t.peers_sending_to_us,
+        "num_leechs": t.peers_connected.saturating_sub(t.seeds_connected),
+        "num_seeds": t.seeds_connected,
         "popularity": 0,
         "priority": ctx.places.get(&t.id).copied().unwrap_or(0),
         "private": t.is_private,
@@ -349,13 +341,18 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "trackers_count": t.trackers.len(),
         "up_limit": limit(t.options.upload_limit),
         "uploaded": t.uploaded_ever,
-        "uploaded_session": t.uploaded_ever,
+        "uploaded_session": t.uploaded_session,
         "upspeed": t.rate_upload,
     });
     if let (Value::Object(a), Value::Object(b)) = (&mut first, second) {
         a.extend(b);
     }
     first
+}
+
+/// The largest count the trackers gave (0 when none did): the swarm's seeders or leechers.
+fn swarm(t: &TorrentView, count: impl Fn(&TrackerView) -> Option<u32>) -> u32 {
+    t.trackers.iter().filter_map(count).max().unwrap_or(0)
 }
 
 /// `torrents/properties`.
@@ -381,8 +378,8 @@ pub(super) fn properties(t: &TorrentView, ctx: &Context) -> Value {
         "name": t.name,
         "nb_connections": t.peers_connected,
         "nb_connections_limit": t.options.peer_limit,
-        "peers": t.peers_getting_from_us,
-        "peers_total": t.peers_getting_from_us,
+        "peers": t.peers_connected.saturating_sub(t.seeds_connected),
+        "peers_total": swarm(t, |tr| tr.leechers),
         "piece_size": t.piece_size,
         "pieces_have": t.pieces.iter().map(|b| b.count_ones()).sum::<u32>(),
         "pieces_num": t.piece_count,
@@ -390,15 +387,15 @@ pub(super) fn properties(t: &TorrentView, ctx: &Context) -> Value {
         "reannounce": t.trackers.iter().map(|tr| tr.next_announce).min().unwrap_or(0).saturating_sub(now),
         "save_path": save_path(t),
         "seeding_time": t.seconds_seeding,
-        "seeds": t.peers_sending_to_us,
-        "seeds_total": t.peers_sending_to_us,
+        "seeds": t.seeds_connected,
+        "seeds_total": swarm(t, |tr| tr.seeders),
         "share_ratio": ratio(t),
         "time_elapsed": t.seconds_downloading + t.seconds_seeding,
         "total_downloaded": t.downloaded_ever,
-        "total_downloaded_session": t.downloaded_ever,
+        "total_downloaded_session": t.downloaded_session,
         "total_size": t.total_size,
         "total_uploaded": t.uploaded_ever,
-        "total_uploaded_session": t.uploaded_ever,
+        "total_uploaded_session": t.uploaded_session,
         "total_wasted": t.corrupt_ever,
         "up_limit": limit(t.options.upload_limit),
         "up_speed": t.rate_upload,

@@ -435,6 +435,13 @@ impl<B: Backend> Qbit<B> {
             (None, None) => None,
         };
         let labels = form.list("tags", ',');
+        // qBittorrent's stop conditions: a magnet runs until its metadata is here (its files
+        // checked, which for a new magnet is the same moment), then stops; a .torrent is
+        // added stopped.
+        let stop_on_metadata = matches!(
+            form.get("stopCondition"),
+            Some("MetadataReceived" | "FilesChecked")
+        );
         let rename = match form.get("rename").filter(|n| !n.trim().is_empty()) {
             Some(name) => Some(
                 check_name(name)
@@ -455,6 +462,7 @@ impl<B: Backend> Qbit<B> {
                 sequential: form.bool("sequentialDownload")?,
                 first_last_pieces: form.bool("firstLastPiecePrio")?,
                 name: rename.clone(),
+                stop_on_metadata,
                 ..AddTorrent::default()
             };
             match self.backend.add(add).await {

@@ -100,7 +100,7 @@ impl<B: Backend> Qbit<B> {
             "global_ratio": format!("{ratio:.2}"),
             "queueing": s.download_queue_enabled || s.seed_queue_enabled,
             "refresh_interval": 1500,
-            "total_peer_connections": 0,
+            "total_peer_connections": stats.peers_connected,
             "up_info_data": stats.current.uploaded,
             "up_info_speed": stats.upload_rate,
             "up_rate_limit": up_limit.unwrap_or(0),

@@ -4,6 +4,7 @@
 //! [`Rpc::handle`] takes a request's session-id header and body and gives the HTTP status,
 //! and body to answer; the HTTP server does the rest (auth, host check, limits).
 
+mod derived;
 mod envelope;
 mod error;
 mod eta;

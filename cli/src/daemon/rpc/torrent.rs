@@ -55,6 +55,8 @@ pub(crate) async fn add<B: Backend>(
         sequential: params.bool("sequential_download")?,
         first_last_pieces: None,
         name: None,
+        choose_files: params.bool("choose_files")?.unwrap_or(false),
+        stop_on_metadata: false,
     };
     let (key, id, hash, name) = match backend.add(add).await? {
         Added::New { id, hash, name } => ("torrent_added", id, hash, name),

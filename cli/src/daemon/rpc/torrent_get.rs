@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use super::derived;
 use super::error::MethodError;
 use super::eta;
 use super::names::{self, Style};
@@ -120,6 +121,7 @@ pub(crate) const KNOWN: &[&str] = &[
     "availability",
     "bandwidth_priority",
     "bytes_completed",
+    "choose_files",
     "comment",
     "corrupt_ever",
     "creator",
@@ -272,7 +274,7 @@ fn field_value(
         "id" => v.id.0.into(),
         "is_finished" => v.is_finished.into(),
         "is_private" => v.is_private.into(),
-        "is_stalled" => false.into(),
+        "is_stalled" => v.is_stalled.into(),
         "labels" => o.labels.clone().into(),
         "left_until_done" => v.left_until_done.into(),
         "magnet_link" => v.magnet_link.clone().into(),
@@ -293,6 +295,8 @@ fn field_value(
         "peers_getting_from_us" => v.peers_getting_from_us.into(),
         "peers_sending_to_us" => v.peers_sending_to_us.into(),
         "percent_complete" => ratio(v.have_valid, v.total_size, v.metadata_done >= 1.0).into(),
+        // Nothing is done while the files wait for a choice (every one is skipped).
+        "percent_done" if o.choose_files => 0.0.into(),
         "percent_done" => ratio(
             v.size_when_done.saturating_sub(v.left_until_done),
             v.size_when_done,
@@ -304,7 +308,7 @@ fn field_value(
         "pieces" => base64::engine::general_purpose::STANDARD
             .encode(&v.pieces)
             .into(),
-        "primary_mime_type" => "application/octet-stream".into(),
+        "primary_mime_type" => derived::primary_mime_type(&v.files).into(),
         "priorities" => v
             .files
             .iter()
@@ -322,11 +326,12 @@ fn field_value(
         "seed_ratio_limit" => o.seed_ratio_limit.into(),
         "seed_ratio_mode" => (o.seed_ratio_mode as i64).into(),
         "sequential_download" => o.sequential.into(),
+        "choose_files" => o.choose_files.into(),
         "sequential_download_from_piece" => 0.into(),
         "size_when_done" => v.size_when_done.into(),
         "start_date" => v.start_date.into(),
         "status" => (v.status as i64).into(),
-        "torrent_file" => "".into(),
+        "torrent_file" => v.torrent_file.clone().into(),
         "total_size" => v.total_size.into(),
         "tracker_list" => tracker_list(v).into(),
         "tracker_stats" => v
@@ -334,12 +339,15 @@ fn field_value(
             .iter()
             .map(|t| {
                 let host = host_of(&t.announce);
+                // Transmission's announce states: 0 inactive, 1 waiting (for its time).
+                let state = i64::from(t.next_announce > 0);
                 json!({
-                    "announce": t.announce, "announce_state": 0,
-                    "download_count": -1, "downloader_count": -1,
+                    "announce": t.announce, "announce_state": state,
+                    "download_count": t.downloads.map_or(-1, i64::from), "downloader_count": -1,
                     "has_announced": t.last_announce > 0, "has_scraped": false,
                     "host": host, "id": t.id, "is_backup": false,
-                    "last_announce_peer_count": 0, "last_announce_result": t.last_result,
+                    "last_announce_peer_count": t.last_peer_count,
+                    "last_announce_result": t.last_result,
                     "last_announce_start_time": t.last_announce,
                     "last_announce_succeeded": t.last_announce_ok,
                     "last_announce_time": t.last_announce, "last_announce_timed_out": false,
@@ -348,7 +356,7 @@ fn field_value(
                     "last_scrape_timed_out": false,
                     "leecher_count": t.leechers.map_or(-1, i64::from),
                     "next_announce_time": t.next_announce, "next_scrape_time": 0,
-                    "scrape": "", "scrape_state": 0,
+                    "scrape": derived::scrape_url(&t.announce), "scrape_state": 0,
                     "seeder_count": t.seeders.map_or(-1, i64::from),
                     "sitename": sitename(&host), "tier": t.tier,
                 })
@@ -360,7 +368,7 @@ fn field_value(
             .iter()
             .map(|t| {
                 json!({
-                    "announce": t.announce, "id": t.id, "scrape": "",
+                    "announce": t.announce, "id": t.id, "scrape": derived::scrape_url(&t.announce),
                     "sitename": sitename(&host_of(&t.announce)), "tier": t.tier,
                 })
             })
@@ -432,7 +440,8 @@ fn peer_value(p: &crate::daemon::backend::PeerView) -> Value {
         "is_incoming": p.incoming, "is_uploading_to": uploading, "is_utp": p.utp,
         "peer_is_choked": p.peer_choked, "peer_is_interested": p.peer_interested,
         "peer_id": "", "progress": p.progress, "rate_to_client": p.rate_to_client,
-        "rate_to_peer": p.rate_to_peer, "bytes_to_client": 0, "bytes_to_peer": 0,
+        "rate_to_peer": p.rate_to_peer, "bytes_to_client": p.downloaded,
+        "bytes_to_peer": p.uploaded,
     })
 }
 

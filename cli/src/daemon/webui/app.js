@@ -7,7 +7,7 @@ const POLL_MS = 1500;
 const STATES = ['Stopped', 'Check queued', 'Checking', 'Queued', 'Downloading', 'Seed queued', 'Seeding'];
 const LIST_FIELDS = ['id', 'name', 'status', 'error', 'error_string', 'percent_done', 'rate_download',
   'rate_upload', 'peers_connected', 'eta', 'upload_ratio', 'total_size', 'labels', 'queue_position',
-  'added_date', 'recheck_progress', 'metadata_percent_complete', 'download_dir'];
+  'added_date', 'recheck_progress', 'metadata_percent_complete', 'download_dir', 'choose_files'];
 const DETAIL_FIELDS = ['id', 'name', 'files', 'file_stats', 'peers', 'tracker_stats', 'pieces',
   'piece_count', 'piece_size', 'hash_string', 'download_dir', 'comment', 'creator', 'date_created',
   'magnet_link', 'downloaded_ever', 'uploaded_ever', 'corrupt_ever', 'have_valid', 'is_private'];
@@ -99,6 +99,7 @@ function stateText(t) {
   if (t.error) return `Error: ${t.error_string}`;
   if (t.status === 2) return `Checking ${percent(t.recheck_progress)}`;
   if (t.status === 4 && t.metadata_percent_complete < 1) return 'Fetching metadata';
+  if (t.choose_files && t.status === 4) return 'Waiting for a choice of files';
   return STATES[t.status] || '?';
 }
 
@@ -264,8 +265,12 @@ function onAction(name) {
   if (name.startsWith('torrent_')) return act(rpc(name, { ids }));
   if (name === 'remove' || name === 'remove-data') {
     const data = name === 'remove-data';
-    if (!confirm(`Remove ${names}${data ? ' and delete its data' : ''}?`)) return;
-    return act(rpc('torrent_remove', { ids, delete_local_data: data }));
+    $('#remove-title').textContent = `Remove ${names}${data ? ' and delete its data' : ''}?`;
+    $('#remove-submit').textContent = data ? 'Remove and delete' : 'Remove';
+    formDialog($('#remove'), '#remove-error',
+      () => rpc('torrent_remove', { ids, delete_local_data: data }));
+    $('#remove .cancel').focus();
+    return;
   }
   if (name === 'move') openMove(ids, names);
   else if (name === 'limits') openLimits(ids, names);
@@ -410,9 +415,12 @@ async function submitAdd() {
   } else if (link) {
     params.filename = link;
     choose = $('#add-choose').checked;
-    // A magnet's files are known only once its metadata came from peers, which a stopped
-    // torrent never asks: it runs until then, and the chooser stops it.
-    if (choose) params.paused = !/^magnet:/i.test(link);
+    // Its files wait for the choice: a magnet runs to fetch its metadata (a stopped torrent
+    // asks no peer) but downloads nothing until the files are chosen.
+    if (choose) {
+      params.choose_files = true;
+      if (/^magnet:/i.test(link)) params.paused = false;
+    }
   } else {
     $('#add-error').textContent = 'Give a magnet link, a URL, or a .torrent file.';
     return;
@@ -431,9 +439,9 @@ async function submitAdd() {
 
 const sleep = ms => new Promise(resolve => { setTimeout(resolve, ms); });
 
-/** The file chooser of a torrent just added from a link: waits for its metadata, makes sure
- * it is stopped, lists its files, then sets the unchecked ones unwanted and starts it (unless
- * it was to start paused). */
+/** The file chooser of a torrent just added from a link with its files waiting for a choice:
+ * lists its files as soon as its metadata is here, then sets the checked ones wanted (which
+ * ends the wait: it downloads them) or, if it was to start paused, stops it first. */
 async function openChooser(id, start) {
   const dialog = $('#choose');
   const list = $('#choose-files ul');
@@ -452,8 +460,8 @@ async function openChooser(id, start) {
       const changes = {};
       if (unwanted.length) changes.files_unwanted = unwanted;
       if (wanted.length) changes.files_wanted = wanted;
+      if (!start) await rpc('torrent_stop', { ids: [id] });
       await rpc('torrent_set', { ids: [id], ...changes });
-      if (start) await rpc('torrent_start', { ids: [id] });
       dialog.close();
     } catch (err) {
       $('#choose-error').textContent = err.message;
@@ -475,13 +483,8 @@ async function openChooser(id, start) {
       return;
     }
     if (t.metadata_percent_complete >= 1 && t.files.length) {
-      try {
-        if (t.status !== 0) await rpc('torrent_stop', { ids: [id] });
-      } catch (e) {
-        $('#choose-error').textContent = e.message;
-      }
       $('#choose-name').textContent = `Choose files of ${t.name}`;
-      $('#choose-status').textContent = 'It stays stopped until you start it.';
+      $('#choose-status').textContent = 'Nothing is downloaded until you choose.';
       fileChecklist(list, t.files.map(f => [f.name, f.length]));
       $('#choose-files').hidden = false;
       $('#choose-submit').disabled = false;
