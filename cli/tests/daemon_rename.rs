@@ -2,7 +2,8 @@
 //! `transmission-rpc`'s `rename_torrent_path` (a file, then the torrent's top folder, which
 //! renames the torrent) and `qbittorrent-api`'s `torrents_rename_file` and
 //! `torrents_rename_folder`. Hostile new names are refused. The download (a libtorrent seeder
-//! at 300 kB/s) continues into the renamed files and finishes with the right bytes; only the
+//! at 300 kB/s) keeps running through the renames (its peer connected, sampled every 10 ms)
+//! and continues into the renamed files and finishes with the right bytes; only the
 //! new names are on disk; after a kill -9 and a restart the torrent still shows the new names
 //! and seeds them without downloading again.
 
@@ -17,7 +18,7 @@ use interop_support::{Data, bounded, lt_addr, lt_seeder};
 use sanstorrent_tests::interop::WorkDir;
 
 const SCRIPT: &str = r#"
-import sys, time
+import sys, threading, time
 import qbittorrentapi, transmission_rpc
 
 port, magnet, step = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -39,7 +40,18 @@ if step == "rename":
     tr.add_torrent(magnet)
     wait("metadata", lambda: len(tr.get_torrent(1).get_files()) == 4)
     wait("some data", lambda: tr.get_torrent(1).percent_done > 0.05)
+    wait("a peer", lambda: tr.get_torrent(1).peers_connected > 0)
     h = tr.get_torrent(1).hash_string
+    # Renames leave the torrent running: its peer stays connected throughout.
+    seen, renaming = [], [True]
+    def watch():
+        own = transmission_rpc.Client(host="127.0.0.1", port=port)
+        while renaming[0]:
+            t = own.get_torrent(1, arguments=["peersConnected", "status"])
+            seen.append((t.peers_connected, t.status))
+            time.sleep(0.01)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     # Transmission: a file, by a new name for its last component.
     r = tr.rename_torrent_path(1, location="share/a.bin", name="A renamed.bin")
     assert r == ("share/a.bin", "A renamed.bin"), r
@@ -68,6 +80,11 @@ if step == "rename":
     # The top folder: the torrent takes its name.
     r = tr.rename_torrent_path(1, location="share", name="Show")
     assert r == ("share", "Show"), r
+    renaming[0] = False
+    watcher.join()
+    assert len(seen) > 5, seen
+    assert min(p for p, _ in seen) > 0, f"the peer left during the renames: {seen}"
+    assert all(s == "downloading" for _, s in seen), f"not downloading throughout: {seen}"
     assert tr.get_torrent(1).name == "Show", tr.get_torrent(1).name
     assert names() == NEW, names()
     qnames = sorted(f["name"] for f in qb.torrents_files(torrent_hash=h))

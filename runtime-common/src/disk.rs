@@ -228,9 +228,12 @@ impl DiskIo {
             .is_some_and(|t| t.renaming.is_some())
     }
 
-    /// Renames files of a stopped torrent (file index, new path): checked at once, then made
-    /// on the state writer ([`Done::Renamed`]; call [`DiskIo::renamed`] with it). Storage uses
-    /// the new paths from the torrent's next start.
+    /// Renames files of a torrent (file index, new path): checked at once, then made on the
+    /// state writer ([`Done::Renamed`]; call [`DiskIo::renamed`] with it). A torrent whose
+    /// storage is open keeps it: the files are renamed under it
+    /// ([`FileStorage::rename_live`]), their handles closed and opened again by their new
+    /// names, while its other jobs go on; a closed one uses the new paths from its next
+    /// start.
     pub fn rename_files(
         &mut self,
         torrent: TorrentId,
@@ -255,8 +258,24 @@ impl DiskIo {
         let (map, moves) = base.with_renames(original, padding, renames)?;
         let previous = std::mem::replace(&mut t.map, map.clone());
         t.renaming = Some(previous.clone());
-        t.close();
         t.refresh_files();
+        let new_paths = t.paths().unwrap_or_default();
+        let live = match &mut t.storage {
+            Slot::Open(storage) => {
+                let files = moves
+                    .iter()
+                    .map(|m| (m.file, t.dir.join(m.to.to_path_buf())))
+                    .collect();
+                Some((Arc::clone(storage), files))
+            }
+            Slot::Failed(_, paths) => {
+                // Opened again by the next job: under the new paths (the old ones if the
+                // renames fail, see `renamed`).
+                *paths = new_paths.into();
+                None
+            }
+            Slot::Closed => None,
+        };
         self.pending += 1;
         self.pool.rename(Rename {
             torrent,
@@ -265,6 +284,7 @@ impl DiskIo {
             map,
             previous,
             moves,
+            live,
         });
         Ok(())
     }
@@ -277,6 +297,10 @@ impl DiskIo {
         {
             t.map = previous;
             t.refresh_files();
+            let paths = t.paths().unwrap_or_default();
+            if let Slot::Failed(_, failed) = &mut t.storage {
+                *failed = paths.into();
+            }
         }
     }
 

@@ -19,7 +19,8 @@ use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute_with;
 use crate::read_pool::ReadBuffers;
 use crate::storage::{
-    FileMap, FileMove, RenameError, SharedStorage, apply_moves, delete_files, save_atomically,
+    FileMap, FileMove, FileStorage, RenameError, SharedStorage, apply_moves, delete_files,
+    save_atomically,
 };
 
 /// What the pool reports back to the loop.
@@ -96,7 +97,12 @@ pub struct Rename {
     pub previous: FileMap,
     /// The files to rename on disk.
     pub moves: Vec<FileMove>,
+    /// The torrent's open storage, if any: the files are renamed under it while it is in use.
+    pub live: Option<LiveRename>,
 }
+
+/// A running torrent's storage and each moved file's new absolute path (file index, path).
+pub type LiveRename = (Arc<FileStorage>, Vec<(usize, PathBuf)>);
 
 impl Rename {
     /// Saves the new map with the moves pending, makes them, then saves it without; if a move
@@ -107,7 +113,13 @@ impl Rename {
             None => Ok(()),
         };
         save(self.map.encode(&self.moves))?;
-        if let Err(e) = apply_moves(&self.dir, &self.moves) {
+        let applied = match &self.live {
+            Some((storage, files)) => {
+                storage.rename_live(files, || apply_moves(&self.dir, &self.moves))
+            }
+            None => apply_moves(&self.dir, &self.moves),
+        };
+        if let Err(e) = applied {
             save(self.previous.encode(&[]))?;
             return Err(e);
         }

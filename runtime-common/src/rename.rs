@@ -1,13 +1,13 @@
-//! Renaming a torrent's files while the client runs: [`Client::rename_files`] renames files of
-//! a stopped torrent on disk (crash-safe, see `storage::FileMap`) and storage uses the new
-//! paths from its next start; [`Client::file_paths`] tells the paths storage uses. An
-//! application renaming a running torrent's files stops it, waits ([`Client::stopped`]),
-//! renames, and starts it again: what it verified stays verified (a rename keeps each file's
-//! size and modification time).
+//! Renaming a torrent's files while the client runs: [`Client::rename_files`] renames files on
+//! disk (crash-safe, see `storage::FileMap`) and storage uses the new paths from then on;
+//! [`Client::file_paths`] tells the paths storage uses. A running torrent goes on running:
+//! its peers stay, the renamed files' handles close and open again by their new names, and a
+//! block written meanwhile lands in its file (see `FileStorage::rename_live`). What it
+//! verified stays verified (a rename keeps each file's size and modification time).
 
 use async_channel::Sender;
 use sanstorrent_core::metainfo::RelativePath;
-use sanstorrent_core::session::{TorrentId, TorrentPhase};
+use sanstorrent_core::session::TorrentId;
 
 use crate::client::{Client, ClientError, Command};
 use crate::driver::Core;
@@ -18,12 +18,11 @@ use crate::storage::RenameError;
 pub(crate) type RenameWaiter = Sender<Result<(), ClientError>>;
 
 impl<R: Runtime> Client<R> {
-    /// Renames files of a stopped torrent: each (file index, padding files counted, new path
-    /// relative to its download directory). Answers once the files are renamed on disk (a
-    /// file not created yet only changes name). Refused, with nothing renamed, when the
-    /// torrent is not stopped ([`ClientError::NotStopped`]), its metadata is unknown, a file
-    /// index is wrong, two files would clash or something else is at a new path
-    /// ([`ClientError::Rename`]).
+    /// Renames files of a torrent, running or stopped: each (file index, padding files
+    /// counted, new path relative to its download directory). Answers once the files are
+    /// renamed on disk (a file not created yet only changes name). Refused, with nothing
+    /// renamed, when the torrent is unknown, its metadata is unknown, a file index is wrong,
+    /// two files would clash or something else is at a new path ([`ClientError::Rename`]).
     pub async fn rename_files(
         &self,
         torrent: TorrentId,
@@ -52,23 +51,18 @@ impl<R: Runtime> Client<R> {
 }
 
 impl Core {
-    /// Starts renames of a stopped torrent; `reply` is answered when they are over.
+    /// Starts renames of a torrent; `reply` is answered when they are over.
     pub(crate) fn rename_files(
         &mut self,
         torrent: TorrentId,
         renames: &[(usize, RelativePath)],
         reply: RenameWaiter,
     ) {
-        let stopped = self
-            .session
-            .torrent_stats(torrent)
-            .map(|s| s.phase == TorrentPhase::Stopped);
-        let result = match stopped {
+        let result = match self.session.torrent_stats(torrent) {
             None => Err(ClientError::Control(
                 sanstorrent_core::session::ControlError::UnknownTorrent(torrent),
             )),
-            Some(false) => Err(ClientError::NotStopped(torrent)),
-            Some(true) => self
+            Some(_) => self
                 .disk
                 .rename_files(torrent, renames)
                 .map_err(ClientError::Rename),

@@ -94,9 +94,9 @@ impl<R: Runtime> ClientBackend<R> {
         Ok(())
     }
 
-    /// Queues renames of torrent `id`'s files; it shows as moving until they are over.
+    /// Queues renames of torrent `id`'s files (refused while it moves).
     pub(super) fn queue_rename(&self, id: Id, rename: RenameJob) -> Outcome<()> {
-        let mut state = self.lock();
+        let state = self.lock();
         if let Some(t) = state.moving_among(&[id]) {
             return Err(BackendError::Invalid(format!(
                 "{} is moving already",
@@ -106,10 +106,9 @@ impl<R: Runtime> ClientBackend<R> {
         if self.moves.tx.is_closed() {
             return Err(BackendError::System("the daemon is stopping".into()));
         }
-        let Some(t) = state.torrents.iter_mut().find(|t| t.id == id) else {
+        let Some(t) = state.torrents.iter().find(|t| t.id == id) else {
             return Err(BackendError::Invalid(format!("no torrent {}", id.0)));
         };
-        t.moving = true;
         let to = t.dir.clone();
         let job = Job {
             id,
@@ -138,20 +137,6 @@ impl<R: Runtime> ClientBackend<R> {
             };
             if let Some(rename) = &job.rename {
                 let result = self.rename_files(job.id, handle, rename).await;
-                let run = {
-                    let mut state = self.lock();
-                    state
-                        .torrents
-                        .iter_mut()
-                        .find(|t| t.id == job.id)
-                        .is_some_and(|t| {
-                            t.moving = false;
-                            t.running
-                        })
-                };
-                if run && let Ok(client) = self.client() {
-                    let _ = client.start_torrent(handle.id).await;
-                }
                 let _ = rename.reply.try_send(result);
                 continue;
             }

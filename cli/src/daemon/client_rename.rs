@@ -1,8 +1,9 @@
-//! Renaming a torrent's files and folders ([`Backend::rename_path`]) on the mover task, like a
-//! move: stop the torrent and wait until its storage is closed, rename the files (the client's
-//! file map: checked, then made on disk crash-safe, kept beside the resume data), note the new
-//! paths, start it again if it ran. What it verified stays verified: a rename keeps each
-//! file's size and modification time.
+//! Renaming a torrent's files and folders ([`Backend::rename_path`]) on the mover task, after
+//! any move queued before it: the client renames the files (its file map: checked, then made
+//! on disk crash-safe, kept beside the resume data) without stopping the torrent, whose peers
+//! stay connected while the renamed files' handles open again by their new names; then the
+//! new paths are noted. What it verified stays verified: a rename keeps each file's size and
+//! modification time.
 
 use std::sync::Arc;
 
@@ -82,8 +83,7 @@ impl<R: Runtime> ClientBackend<R> {
             .map_err(|_| BackendError::System("the daemon is stopping".into()))?
     }
 
-    /// One rename job on the mover; the torrent is left stopped (the caller starts it again
-    /// if it ran).
+    /// One rename job on the mover; the torrent runs on, or stays stopped, as it was.
     pub(super) async fn rename_files(
         &self,
         id: Id,
@@ -91,9 +91,6 @@ impl<R: Runtime> ClientBackend<R> {
         job: &RenameJob,
     ) -> Outcome<()> {
         let client = self.client()?;
-        let system = |e: ClientError| BackendError::System(e.to_string());
-        client.stop_torrent(handle.id).await.map_err(system)?;
-        client.stopped(handle.id).await.map_err(system)?;
         client
             .rename_files(handle.id, job.renames.clone())
             .await

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::UNIX_EPOCH;
 
 use sanstorrent_core::layout::Layout;
@@ -52,10 +52,15 @@ impl Default for FileStorageOptions {
 /// are positional (`pread`/`pwrite`), so worker threads share one `FileStorage` without
 /// seeking; file handles live in a bounded LRU [`HandleCache`], possibly shared with other
 /// storages, and close when the storage is dropped or [`FileStorage::close_handles`] is called.
+///
+/// Files can be renamed while the storage is in use ([`FileStorage::rename_live`]): a file is
+/// opened only under the paths lock's read side, so no handle is opened by an old name once
+/// the rename holds it; an operation that took its handle before goes on through it, and
+/// its bytes land in the renamed file (a rename keeps the file, and open descriptors with it).
 #[derive(Debug)]
 pub struct FileStorage {
     layout: Layout,
-    paths: Vec<PathBuf>,
+    paths: RwLock<Vec<PathBuf>>,
     preallocate: bool,
     handles: Arc<HandleCache>,
     owner: Owner,
@@ -104,14 +109,45 @@ impl FileStorage {
             owner: handles.owner(),
             handles,
             layout,
-            paths,
+            paths: RwLock::new(paths),
             preallocate: options.preallocate,
         })
     }
 
     /// The absolute path of file `file`.
-    pub fn path(&self, file: usize) -> Option<&Path> {
-        self.paths.get(file).map(PathBuf::as_path)
+    pub fn path(&self, file: usize) -> Option<PathBuf> {
+        self.paths().get(file).cloned()
+    }
+
+    /// Renames files while the storage may be in use: `rename` moves them on disk (it runs
+    /// while no file is being opened), then `files` (file index, new absolute path) become
+    /// their paths and their cached handles close, so the next operation on each opens it
+    /// under its new name. If `rename` fails, nothing changes.
+    pub fn rename_live<E>(
+        &self,
+        files: &[(usize, PathBuf)],
+        rename: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut paths = self.paths.write().unwrap_or_else(|e| e.into_inner());
+        rename()?;
+        for (file, path) in files {
+            if let Some(slot) = paths.get_mut(*file) {
+                slot.clone_from(path);
+                self.handles.remove(self.owner, *file);
+            }
+        }
+        Ok(())
+    }
+
+    fn paths(&self) -> RwLockReadGuard<'_, Vec<PathBuf>> {
+        // A panic while holding the lock cannot leave the list half written (each path is
+        // replaced whole): keep using it.
+        self.paths.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path_error(&self, op: IoOp, file: usize, e: io::Error) -> StorageError {
+        let path = self.path(file).unwrap_or_default();
+        StorageError::io(op, path, e)
     }
 
     /// Number of this storage's file handles currently cached.
@@ -130,9 +166,9 @@ impl FileStorage {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check_file(&self, file: usize) -> Result<(&Path, u64), StorageError> {
+    fn check_file(&self, file: usize) -> Result<u64, StorageError> {
         match self.layout.files().get(file) {
-            Some(f) if !f.padding => Ok((&self.paths[file], f.length)),
+            Some(f) if !f.padding => Ok(f.length),
             _ => Err(StorageError::NoSuchFile(file)),
         }
     }
@@ -150,13 +186,16 @@ impl FileStorage {
         write: bool,
         reserve: bool,
     ) -> Result<Arc<File>, StorageError> {
-        let (path, length) = self.check_file(file)?;
+        let length = self.check_file(file)?;
         if let Some(h) = self.handles.get(self.owner, file, write) {
             return Ok(h);
         }
-        // Opened without holding the lock: creating and reserving a file takes a while, and
-        // I/O on files already open must not wait for it. Two threads opening the same file
-        // both succeed (neither truncates it); the handle cached first is kept.
+        // Opened without holding the handles' lock: creating and reserving a file takes a
+        // while, and I/O on files already open must not wait for it. Two threads opening the
+        // same file both succeed (neither truncates it); the handle cached first is kept.
+        // The paths' read side is held until the handle is cached: a rename waits for it.
+        let paths = self.paths();
+        let path = &paths[file];
         let (handle, writable) = if write {
             (
                 open_for_write(path, length, reserve && self.preallocate)?,
@@ -188,14 +227,12 @@ impl Storage for FileStorage {
 
     fn read_file(&self, file: usize, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         let handle = self.handle(file, false)?;
-        read_exact_at(&handle, buf, offset)
-            .map_err(|e| StorageError::io(IoOp::Read, &self.paths[file], e))
+        read_exact_at(&handle, buf, offset).map_err(|e| self.path_error(IoOp::Read, file, e))
     }
 
     fn write_file(&self, file: usize, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         let handle = self.handle(file, true)?;
-        write_all_at(&handle, data, offset)
-            .map_err(|e| StorageError::io(IoOp::Write, &self.paths[file], e))?;
+        write_all_at(&handle, data, offset).map_err(|e| self.path_error(IoOp::Write, file, e))?;
         self.lock().dirty.insert(file);
         Ok(())
     }
@@ -217,7 +254,7 @@ impl Storage for FileStorage {
                 slices.clear();
                 source.take(len as usize, &mut slices);
                 write_all_vectored_at(&handle, &mut slices, at)
-                    .map_err(|e| StorageError::io(IoOp::Write, &self.paths[span.file], e))?;
+                    .map_err(|e| self.path_error(IoOp::Write, span.file, e))?;
             }
             self.lock().dirty.insert(span.file);
         }
@@ -234,7 +271,7 @@ impl Storage for FileStorage {
         while let Some(&file) = pending.next() {
             let result = self.handle(file, true).and_then(|h| {
                 h.sync_data()
-                    .map_err(|e| StorageError::io(IoOp::Flush, &self.paths[file], e))
+                    .map_err(|e| self.path_error(IoOp::Flush, file, e))
             });
             if let Err(e) = result {
                 // Still dirty: the next flush retries them.
@@ -248,10 +285,11 @@ impl Storage for FileStorage {
     }
 
     fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError> {
+        let paths = self.paths();
         self.layout
             .files()
             .iter()
-            .zip(&self.paths)
+            .zip(paths.iter())
             .map(|(f, path)| {
                 if f.padding {
                     return Ok(Some(FileStamp::padding(f.length)));

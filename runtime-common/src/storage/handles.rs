@@ -135,6 +135,15 @@ impl HandleCache {
         }
     }
 
+    /// Drops `owner`'s cached handle of `file`, if any (it closes once the operations using it
+    /// finish).
+    pub(super) fn remove(&self, owner: Owner, file: usize) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.entries.remove(&(owner, file)) {
+            inner.order.remove(&old.last_use);
+        }
+    }
+
     /// Number of open handles of `owner`.
     pub(super) fn count(&self, owner: Owner) -> usize {
         self.lock()

@@ -34,6 +34,8 @@ pub type SharedStorage = Arc<dyn Storage + Send + Sync>;
 #[cfg(test)]
 mod handles_tests;
 #[cfg(test)]
+mod live_rename_tests;
+#[cfg(test)]
 mod resume_tests;
 #[cfg(test)]
 pub(crate) mod shared_memory;
