@@ -1,14 +1,19 @@
 //! The daemon's qBittorrent Web API end to end: the Python client `qbittorrent-api` (from the
 //! Python package index; test.sh installs it beside `transmission-rpc`) logs in, adds a
 //! torrent by file and one by magnet with a category and tags, follows them through
-//! `sync/maindata` deltas, stops and deletes them, while `transmission-remote` on the same
-//! daemon sees the same torrents and the same changes.
+//! `sync/maindata` deltas (torrents, their trackers), stops and deletes them, while
+//! `transmission-remote` on the same daemon sees the same torrents and the same changes. A
+//! hybrid torrent shows both info-hashes; Transmission names it by its v1 hash. Two daemons
+//! with the DHT on, one bootstrapped from the other, report a routing table that is not empty
+//! (`server_state.dht_nodes`).
 
 mod common;
 
 use std::process::Command;
 
-use common::{Scratch, create_torrent, start_daemon, test_python};
+use common::{
+    Running, Scratch, create_torrent, free_port, s, start_daemon, test_python, wait_listening,
+};
 
 /// The client's script: each step asserts, and `transmission-remote -l` is read in between.
 const PYTHON_CLIENT: &str = r#"
@@ -30,6 +35,7 @@ assert qb.app.web_api_version.startswith("2.11"), qb.app.web_api_version
 
 full = qb.sync_maindata(rid=0)
 assert full["full_update"] and not full["torrents"], full
+assert full["trackers"] == {} and full["server_state"]["dht_nodes"] == 0, full
 rid = full["rid"]
 
 assert qb.torrents_add(torrent_files=torrent, category="tv", tags=["one", "two"]) == "Ok."
@@ -48,7 +54,14 @@ assert file_t["state"] in ("downloading", "stalledDL", "checkingDL"), file_t["st
 assert file_t["eta"] == 8640000 or file_t["eta"] >= 0
 assert 0.0 <= file_t["progress"] <= 1.0
 assert magnet_t["state"] == "metaDL", magnet_t["state"]
+# `create` makes hybrid torrents: both hashes; the magnet (v1) has none of v2.
+assert file_t["infohash_v1"] == file_hash and len(file_t["infohash_v2"]) == 64, file_t
+assert file_t["infohash_v2"] != file_hash and magnet_t["infohash_v2"] == "", magnet_t
+props = qb.torrents_properties(torrent_hash=file_hash)
+assert props.infohash_v2 == file_t["infohash_v2"], props
+assert delta["trackers"] == {"http://127.0.0.1:1/announce": [file_hash]}, delta
 rid = delta["rid"]
+assert file_hash in remote("-t", file_hash, "-i"), "Transmission knows it by its v1 hash"
 
 listed = remote("-l")
 assert "share" in listed and "from-magnet" in listed, listed
@@ -92,9 +105,13 @@ assert "renamed share" in remote("-l"), remote("-l")
 qb.torrents_delete(delete_files=False, torrent_hashes=magnet_hash)
 delta = qb.sync_maindata(rid=rid)
 assert delta["torrents_removed"] == [magnet_hash], delta
+assert "trackers_removed" not in delta, delta
+rid = delta["rid"]
 assert "from-magnet" not in remote("-l")
 qb.torrents_delete(delete_files=False, torrent_hashes="all")
 assert qb.torrents_info() == []
+delta = qb.sync_maindata(rid=rid)
+assert delta["trackers_removed"] == ["http://127.0.0.1:1/announce"], delta
 qb.auth_log_out()
 print("qbittorrent-api ok")
 "#;
@@ -117,4 +134,72 @@ fn qbittorrent_api_and_transmission_remote_share_one_daemon() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("qbittorrent-api ok"), "{stdout}\n{stderr}");
     drop(daemon);
+}
+
+/// Waits until the daemon's `server_state` counts DHT nodes; prints how many.
+const DHT_NODES: &str = r#"
+import sys, time
+import qbittorrentapi
+qb = qbittorrentapi.Client(host="127.0.0.1", port=int(sys.argv[1]))
+qb.auth_log_in()
+deadline = time.time() + 60
+while time.time() < deadline:
+    nodes = qb.sync_maindata(rid=0)["server_state"]["dht_nodes"]
+    if nodes >= 1:
+        break
+    time.sleep(0.5)
+assert nodes >= 1, nodes
+assert qb.transfer_info()["dht_nodes"] >= 1
+print(nodes)
+"#;
+
+/// A daemon with the DHT on, listening for peers (and DHT queries) on `peer_port`.
+fn dht_daemon(w: &Scratch, name: &str, peer_port: u16, extra: &[&str]) -> (Running, u16) {
+    let http = free_port();
+    let http_addr = format!("127.0.0.1:{http}");
+    let dl = w.join(&format!("{name}-dl"));
+    let state = w.join(&format!("{name}-state"));
+    let port = peer_port.to_string();
+    let mut args = vec![
+        "daemon",
+        "-o",
+        s(&dl),
+        "--state-dir",
+        s(&state),
+        "--http",
+        &http_addr,
+        "-p",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let daemon = Running::start(&args);
+    wait_listening(http);
+    (daemon, http)
+}
+
+#[test]
+fn the_dht_nodes_are_the_routing_tables_size() {
+    let Some(python) = test_python(&["qbittorrentapi"]) else {
+        return;
+    };
+    let w = Scratch::new("daemon-dht-nodes");
+    let first_port = free_port();
+    let (first, first_http) = dht_daemon(&w, "first", first_port, &[]);
+    let bootstrap = format!("127.0.0.1:{first_port}");
+    let (second, http) = dht_daemon(&w, "second", free_port(), &["--dht-bootstrap", &bootstrap]);
+    for port in [http, first_http] {
+        let out = Command::new(&python)
+            .args(["-c", DHT_NODES, &port.to_string()])
+            .output()
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        eprintln!("DHT nodes of the daemon on {port}: {}", stdout.trim());
+    }
+    drop(second);
+    drop(first);
 }

@@ -1,7 +1,8 @@
 //! What the daemon shows of a real download and keeps across restarts, seen through the
 //! Python clients `transmission-rpc` and `qbittorrent-api`: a libtorrent seeder found through
-//! opentracker appears as a peer (address, client name), the tracker's status, file progress
-//! and the pieces bitfield fill in, the piece hashes are listed; totals, dates and the
+//! opentracker appears as a peer (address, client name), the tracker's announce and scrape
+//! status, file progress, the pieces bitfield and each piece's availability fill in, the piece
+//! hashes are listed, `sync/maindata` maps the tracker to the torrent; totals, dates and the
 //! session's cumulative statistics survive a kill -9 and a graceful stop; a magnet's fetched
 //! metadata is not fetched again.
 
@@ -64,6 +65,25 @@ while time.time() < deadline:
         assert ts[0]["lastAnnouncePeerCount"] >= 1 and ts[0]["announceState"] == 1, ts
         assert ts[0]["scrape"] == tracker.replace("/announce", "/scrape"), ts
         seen["tracker"] = ts[0]["seederCount"]
+    x = c.get_torrent(t.id, arguments=["id", "availability", "pieceCount", "trackerStats"]).fields
+    av = x["availability"]
+    if len(av) == x["pieceCount"] and -1 in av and any(a >= 1 for a in av):
+        # Had pieces are -1; the others are on the seeder, our only peer.
+        assert all(a == -1 or a == 1 for a in av), av
+        seen["availability"] = True
+    qi = q.torrents_info(torrent_hashes=h)[0]
+    if 0 < qi.progress < 1 and qi.availability >= 1.0:
+        # qBittorrent's distributed copies: the seeder has every piece.
+        assert qi.availability < 2.0, qi.availability
+        seen["qbit_availability"] = qi.availability
+    xs = [s for s in x["trackerStats"] if s["announce"] == tracker]
+    if xs and xs[0]["hasScraped"] and "scrape" not in seen:
+        st = xs[0]
+        assert st["lastScrapeSucceeded"] and st["lastScrapeResult"].startswith("Success"), st
+        assert 0 < st["lastScrapeStartTime"] <= st["lastScrapeTime"] < st["nextScrapeTime"], st
+        assert st["scrapeState"] in (1, 3) and not st["isBackup"], st
+        assert st["downloaderCount"] == -1, st  # opentracker does not count downloaders
+        seen["scrape"] = st["lastScrapeResult"]
     if peers and "qbit_peers" not in seen:
         full = q.sync_torrent_peers(torrent_hash=h, rid=0)
         assert full["full_update"] and seeder in full["peers"], full
@@ -81,6 +101,7 @@ while c.get_torrent(t.id).fields["doneDate"] == 0 and time.time() < deadline:
     time.sleep(0.2)
 g = c.get_torrent(t.id)
 assert g.percent_done == 1.0, g.fields
+assert q.sync_maindata(rid=0)["trackers"] == {tracker: [h]}
 rows = [r for r in q.torrents_trackers(torrent_hash=h) if r["url"] == tracker]
 assert rows and rows[0]["status"] == 2 and rows[0]["num_seeds"] >= 1, rows
 f = g.fields
@@ -98,7 +119,8 @@ props = q.torrents_properties(torrent_hash=h)
 assert props.total_downloaded >= props.total_downloaded_session >= size, props
 assert props.seeds_total >= 1, props
 for key in ["peer", "tracker", "partial_file", "partial_pieces", "piece_states", "qbit_peers",
-            "peer_bytes", "qbit_seeds", "qbit_connections"]:
+            "peer_bytes", "qbit_seeds", "qbit_connections", "availability",
+            "qbit_availability", "scrape"]:
     assert key in seen, (key, seen)
 print(json.dumps({"seen": seen, "added": f["addedDate"], "done": f["doneDate"],
                   "down": f["downloadedEver"], "secs": f["secondsDownloading"]}))

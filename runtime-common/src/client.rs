@@ -197,6 +197,13 @@ impl<R: Runtime> Client<R> {
         answer.recv().await.map_err(|_| ClientError::Stopped)
     }
 
+    /// Nodes in the DHT's routing table (`None`: the DHT is off).
+    pub async fn dht_nodes(&self) -> Result<Option<usize>, ClientError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(Command::DhtNodes { reply }).await?;
+        answer.recv().await.map_err(|_| ClientError::Stopped)
+    }
+
     /// Stops one torrent gracefully ([`Event::TorrentStopped`] follows). It stays in the
     /// client; [`Client::start_torrent`] starts it again.
     pub async fn stop_torrent(&self, torrent: TorrentId) -> Result<(), ClientError> {
@@ -488,6 +495,11 @@ pub enum Command {
         torrent: TorrentId,
         /// The answer.
         reply: Sender<Option<Vec<TrackerInfo>>>,
+    },
+    /// Ask for the size of the DHT's routing table.
+    DhtNodes {
+        /// The answer (`None`: the DHT is off).
+        reply: Sender<Option<usize>>,
     },
     /// Ask for a torrent's web seeds.
     WebSeeds {

@@ -154,6 +154,9 @@ impl Core {
             Command::Trackers { torrent, reply } => {
                 let _ = reply.try_send(self.session.torrent_trackers(torrent));
             }
+            Command::DhtNodes { reply } => {
+                let _ = reply.try_send(self.session.dht_nodes());
+            }
             Command::WebSeeds { torrent, reply } => {
                 let _ = reply.try_send(self.session.web_seeds(torrent));
             }

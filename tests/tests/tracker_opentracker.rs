@@ -139,7 +139,8 @@ fn announce_and_scrape_over_http_and_udp() {
             info_hash: http_hash,
             complete: 1,
             downloaded: 0,
-            incomplete: 1
+            incomplete: 1,
+            downloaders: None,
         }]
     );
 

@@ -236,6 +236,30 @@ pub(crate) struct TrackerView {
     pub(crate) last_peer_count: u32,
     /// Completed downloads it last reported (`None`: unknown).
     pub(crate) downloads: Option<u32>,
+    /// Another tracker is the one in use, or it is in a tier after the first while none is
+    /// (BEP 12 announces to one tracker at a time; the others stand by).
+    pub(crate) backup: bool,
+    /// How its scrapes went (`None`: never scraped).
+    pub(crate) scrape: Option<ScrapeView>,
+}
+
+/// How a tracker's scrapes went.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct ScrapeView {
+    /// When the latest scrape started (Unix seconds; 0: never).
+    pub(crate) last_start: u64,
+    /// When the latest scrape ended (Unix seconds; 0: none ended yet).
+    pub(crate) last_time: u64,
+    /// Whether it succeeded.
+    pub(crate) last_ok: bool,
+    /// What it gave: the counts, or why it failed (empty: none ended yet).
+    pub(crate) last_result: String,
+    /// Peers downloading now, by its latest scrape (`None`: it does not say).
+    pub(crate) downloaders: Option<u32>,
+    /// A scrape is in flight.
+    pub(crate) active: bool,
+    /// When the next one is due (Unix seconds; 0: none planned).
+    pub(crate) next: u64,
 }
 
 /// Where a peer's address came from (Transmission's `peersFrom` keys).
@@ -253,6 +277,8 @@ pub(crate) enum PeerFrom {
     Given,
     /// Local service discovery (`fromLpd`).
     Lsd,
+    /// The listening port an incoming peer gave in its extension handshake (`fromLtep`).
+    Ltep,
 }
 
 /// One connected peer of a torrent.
@@ -297,6 +323,9 @@ pub(crate) struct TorrentView {
     pub(crate) id: Id,
     /// Its info-hash.
     pub(crate) hash: Hash,
+    /// Its v2 info-hash (SHA-256) for a v2 or hybrid torrent (`None`: v1 only, or the
+    /// metadata not known yet).
+    pub(crate) hash_v2: Option<[u8; 32]>,
     /// Its name (from the metadata, or the magnet's `dn` until then).
     pub(crate) name: String,
     /// What it is doing.
@@ -339,6 +368,9 @@ pub(crate) struct TorrentView {
     /// The metainfo's SHA-1 piece hashes (when [`Detail::piece_hashes`] asks; empty without
     /// metadata or for a v2-only torrent).
     pub(crate) piece_hashes: Vec<[u8; 20]>,
+    /// How many connected peers have each piece (when [`Detail::availability`] asks; empty
+    /// without metadata).
+    pub(crate) availability: Vec<u32>,
     /// Bytes per second received.
     pub(crate) rate_download: u64,
     /// Bytes per second sent.
@@ -427,6 +459,8 @@ pub(crate) struct Detail {
     pub(crate) trackers: bool,
     /// The metainfo's piece hashes (v1).
     pub(crate) piece_hashes: bool,
+    /// Each piece's count of peers having it.
+    pub(crate) availability: bool,
 }
 
 /// Where a torrent to add comes from.
@@ -1003,6 +1037,8 @@ pub(crate) struct Stats {
     pub(crate) upload_rate: u64,
     /// Peer connections, all torrents.
     pub(crate) peers_connected: u32,
+    /// Nodes in the DHT's routing table (0: the DHT is off).
+    pub(crate) dht_nodes: u32,
     /// Since this daemon started.
     pub(crate) current: Totals,
     /// Since the state dir was made.
@@ -1147,7 +1183,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome<()>> + Send;
 
     /// Renames a file or folder of torrent `id` (`from` as its `files` show it, `/` between
-    /// components) to the path `to`, on disk too; a running torrent stops meanwhile. With
+    /// components) to the path `to`, on disk too; a running torrent keeps running. With
     /// [`PathKind::Either`] (Transmission), renaming its top folder (or its only file)
     /// renames the torrent too.
     fn rename_path(

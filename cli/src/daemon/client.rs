@@ -769,6 +769,10 @@ impl<R: Runtime> Backend for ClientBackend<R> {
 
     async fn stats(&self) -> Stats {
         let views = self.torrents(Detail::default()).await;
+        let dht_nodes = match self.client() {
+            Ok(client) => client.dht_nodes().await.ok().flatten().unwrap_or(0),
+            Err(_) => 0,
+        };
         let state = self.lock();
         let run = state.this_run();
         let current = Totals {
@@ -800,6 +804,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             download_rate: views.iter().map(|v| v.rate_download).sum(),
             upload_rate: views.iter().map(|v| v.rate_upload).sum(),
             peers_connected: views.iter().map(|v| v.peers_connected).sum(),
+            dht_nodes: u32::try_from(dht_nodes).unwrap_or(u32::MAX),
             current,
             cumulative,
         }

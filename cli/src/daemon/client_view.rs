@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use sanstorrent_core::metainfo::{Metainfo, RelativePath};
 use sanstorrent_core::session::{
-    AnnounceResult, PeerInfo, PeerSource, SnapshotDetail, TorrentErrorKind, TorrentPhase,
-    TorrentSnapshot, TrackerStatus,
+    AnnounceResult, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail, TorrentErrorKind,
+    TorrentPhase, TorrentSnapshot, TrackerStatus,
 };
 
 use super::Entry;
@@ -22,6 +22,7 @@ pub(super) fn snapshot_detail(detail: Detail) -> SnapshotDetail {
         files: detail.files,
         peers: detail.peers,
         trackers: true,
+        availability: detail.availability,
     }
 }
 
@@ -78,9 +79,10 @@ pub(super) fn view(
         files(m, entry.paths.as_deref(), file_bytes, &entry.files)
     });
     let trackers = snap.map_or_else(Vec::new, |s| {
+        let in_use = s.trackers.iter().any(|t| t.in_use);
         s.trackers
             .iter()
-            .map(|t| tracker_view(t, now, unix))
+            .map(|t| tracker_view(t, in_use, now, unix))
             .collect()
     });
     // Bytes counted this run since the daemon last read the client's statistics.
@@ -90,6 +92,7 @@ pub(super) fn view(
     TorrentView {
         id: entry.id,
         hash: Hash(entry.handle.info_hash.0),
+        hash_v2: meta.and_then(|m| m.info_hashes().v2).map(|h| h.0),
         name: if entry.options.name.is_empty() {
             meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned())
         } else {
@@ -130,6 +133,7 @@ pub(super) fn view(
         piece_hashes: meta
             .filter(|_| detail.piece_hashes)
             .map_or_else(Vec::new, |m| m.piece_hashes().to_vec()),
+        availability: snap.map_or_else(Vec::new, |s| s.availability.clone()),
         rate_download: rate_down,
         rate_upload: rate_up,
         peers_connected: peers,
@@ -233,7 +237,8 @@ fn files(
         .collect()
 }
 
-fn tracker_view(t: &TrackerStatus, now: Instant, unix: u64) -> TrackerView {
+/// A tracker's view; `in_use`: some tracker of the torrent is the one in use.
+fn tracker_view(t: &TrackerStatus, in_use: bool, now: Instant, unix: u64) -> TrackerView {
     let (ok, result) = match &t.last_result {
         Some(AnnounceResult::Ok { peers, warning }) => (
             true,
@@ -260,6 +265,35 @@ fn tracker_view(t: &TrackerStatus, now: Instant, unix: u64) -> TrackerView {
             _ => 0,
         },
         downloads: t.swarm.map(|s| s.downloaded),
+        backup: if in_use {
+            !t.in_use
+        } else {
+            t.tracker.tier > 0
+        },
+        scrape: t.scrape.as_ref().map(|s| scrape_view(s, now, unix)),
+    }
+}
+
+/// How a tracker's scrapes went, in Unix seconds.
+fn scrape_view(s: &ScrapeStatus, now: Instant, unix: u64) -> ScrapeView {
+    let at = |i: Option<Instant>| i.map_or(0, |at| unix_of(at, now, unix));
+    let (last_time, last_ok, last_result) = match &s.last_result {
+        None => (0, false, String::new()),
+        Some((at, Ok(c))) => (
+            unix_of(*at, now, unix),
+            true,
+            format!("Success ({} seeders, {} leechers)", c.seeders, c.leechers),
+        ),
+        Some((at, Err(why))) => (unix_of(*at, now, unix), false, why.clone()),
+    };
+    ScrapeView {
+        last_start: at(s.last_start),
+        last_time,
+        last_ok,
+        last_result,
+        downloaders: s.downloaders,
+        active: s.active,
+        next: at(s.next),
     }
 }
 
@@ -284,6 +318,7 @@ fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
             PeerSource::Pex => PeerFrom::Pex,
             PeerSource::Incoming => PeerFrom::Incoming,
             PeerSource::Lsd => PeerFrom::Lsd,
+            PeerSource::Ltep => PeerFrom::Ltep,
             _ => PeerFrom::Given,
         },
         encrypted: p.encrypted,

@@ -31,6 +31,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
     TorrentView {
         id: Id(id),
         hash: Hash(hash),
+        hash_v2: None,
         name: name.into(),
         status: Status::Downloading,
         moving: false,
@@ -51,6 +52,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
         piece_size: 256,
         pieces: vec![0b1110_0000],
         piece_hashes: vec![[0xab; 20], [0x01; 20], [0; 20], [0xff; 20]],
+        availability: vec![1, 1, 1, 2],
         rate_download: 2000,
         rate_upload: 1000,
         peers_connected: 1,
@@ -104,6 +106,16 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
             next_announce: 1_700_001_850,
             last_peer_count: 7,
             downloads: Some(12),
+            backup: false,
+            scrape: Some(ScrapeView {
+                last_start: 1_700_000_060,
+                last_time: 1_700_000_061,
+                last_ok: true,
+                last_result: "Success (3 seeders, 4 leechers)".into(),
+                downloaders: Some(2),
+                active: false,
+                next: 1_700_001_860,
+            }),
         }],
         peers: vec![PeerView {
             address: SocketAddr::from(([127, 0, 0, 1], 6881)),
@@ -420,6 +432,7 @@ impl Backend for Fake {
             download_rate: 4000,
             upload_rate: 2000,
             peers_connected: 3,
+            dht_nodes: 42,
             current: Totals {
                 uploaded: 1,
                 downloaded: 2,

@@ -191,7 +191,7 @@ impl Trackers {
         us: Us,
         cx: &mut TrackerCx<'_>,
     ) -> Stopped {
-        let done = self.pump_udp(addr, cx.torrents, cx.out);
+        let done = self.pump_udp(now, addr, cx.torrents, cx.out);
         self.announce_results(now, done, us, cx)
     }
 
@@ -219,7 +219,7 @@ impl Trackers {
         us: Us,
         cx: &mut TrackerCx<'_>,
     ) -> Stopped {
-        let done = self.http_response(rid, result, cx);
+        let done = self.http_response(now, rid, result, cx);
         self.announce_results(now, done.into_iter().collect(), us, cx)
     }
 

@@ -90,7 +90,7 @@ impl Peers {
             && !own.is(listen)
             && let Some(t) = torrents.get_mut(&id)
         {
-            t.candidates.add(listen, Source::Incoming);
+            t.candidates.add(listen, Source::Ltep);
             t.candidates.set_busy(listen);
         }
     }

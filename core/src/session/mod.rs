@@ -96,8 +96,8 @@ pub use io::{
 };
 pub use metadata::MetadataError;
 pub use snapshot::{
-    AnnounceResult, MAX_TRACKER_MESSAGE, PeerInfo, PeerSource, SnapshotDetail, TorrentError,
-    TorrentErrorKind, TorrentSnapshot, TrackerStatus,
+    AnnounceResult, MAX_TRACKER_MESSAGE, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail,
+    TorrentError, TorrentErrorKind, TorrentSnapshot, TrackerStatus,
 };
 pub use webseeds::WebSeedInfo;
 
@@ -462,6 +462,11 @@ impl Session {
     pub fn announce_queue(&self) -> (usize, usize) {
         let b = &self.trackers.budget;
         (b.waiting(), b.in_flight())
+    }
+
+    /// Nodes in the DHT's routing table (`None`: the DHT is off).
+    pub fn dht_nodes(&self) -> Option<usize> {
+        self.dht.as_ref().map(|d| d.routing_table().len())
     }
 
     /// The TCP port the session announces (0 until known).

@@ -6,8 +6,9 @@
 //! [`UdpTracker`](crate::tracker::UdpTracker), so the runtime contract is the announce one.
 //!
 //! Each answer becomes [`Event::TrackerScraped`] and feeds [`TorrentStats::swarm`]
-//! (the largest counts any tracker reported). A failed scrape is silent (many trackers do not
-//! scrape); it is tried again at the next interval.
+//! (the largest counts any tracker reported). A failed scrape raises no event (many trackers do
+//! not scrape); it is tried again at the next interval. How each tracker's latest scrape went
+//! (started, ended, its counts or why it failed) shows in its [`ScrapeStatus`].
 //!
 //! [`TorrentStats::swarm`]: super::TorrentStats::swarm
 
@@ -18,6 +19,7 @@ use std::time::Instant;
 use super::event::{Event, SwarmCounts};
 use super::io::{Action, RequestId, TorrentId};
 use super::outputs::Outputs;
+use super::snapshot::{MAX_TRACKER_MESSAGE, ScrapeStatus};
 use super::torrent::table::Torrents;
 use super::trackers::{AnnounceDone, TrackerCx, Trackers, first_addr};
 use crate::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
@@ -37,7 +39,30 @@ pub(crate) struct TorrentScrapes {
 struct Scraped {
     url: TrackerUrl,
     next_at: Instant,
+    /// The counts of its latest answer that listed the torrent.
     last: Option<SwarmCounts>,
+    /// When the latest scrape started.
+    started: Option<Instant>,
+    /// A scrape is in flight.
+    active: bool,
+    /// When the latest scrape ended, and its counts or why it failed.
+    ended: Option<(Instant, Result<SwarmCounts, String>)>,
+    /// The downloaders its latest answer counted, if it says.
+    downloaders: Option<u32>,
+}
+
+impl Scraped {
+    /// The scrape in flight ended.
+    fn end(&mut self, now: Instant, result: Result<SwarmCounts, String>) {
+        if let Ok(counts) = result {
+            self.last = Some(counts);
+        }
+        self.active = false;
+        self.ended = Some((
+            now,
+            result.map_err(|e| e.chars().take(MAX_TRACKER_MESSAGE).collect()),
+        ));
+    }
 }
 
 impl TorrentScrapes {
@@ -49,6 +74,20 @@ impl TorrentScrapes {
     /// The latest counts the tracker with this announce URL gave, if it answered.
     pub(crate) fn counts_of(&self, url: &str) -> Option<SwarmCounts> {
         self.trackers.get(url).and_then(|s| s.last)
+    }
+
+    /// How the scrapes of the tracker with this announce URL went (`None`: never scraped,
+    /// not yet announced to or without a scrape URL); `active`: whether the torrent runs (a
+    /// stopped one plans no scrape).
+    pub(crate) fn status_of(&self, url: &str, active: bool) -> Option<ScrapeStatus> {
+        let s = self.trackers.get(url)?;
+        Some(ScrapeStatus {
+            last_start: s.started,
+            last_result: s.ended.clone(),
+            downloaders: s.downloaders,
+            active: s.active && active,
+            next: (active && !s.active).then_some(s.next_at),
+        })
     }
 
     /// The largest counts the trackers' latest answers gave.
@@ -140,6 +179,10 @@ impl Trackers {
                 url: scrape,
                 next_at: now,
                 last: None,
+                started: None,
+                active: false,
+                ended: None,
+                downloaders: None,
             },
         );
         self.launch_scrape(now, id, key, cx)
@@ -190,6 +233,8 @@ impl Trackers {
             return Vec::new();
         };
         s.next_at = now + interval;
+        s.started = Some(now);
+        s.active = true;
         let url = s.url.clone();
         self.scrapes.forget(id, &tracker);
         match url.scheme() {
@@ -259,19 +304,24 @@ impl Trackers {
         let Some(hash) = cx.torrents.get(&id).map(|t| t.info_hash) else {
             return Vec::new();
         };
-        let Ok(op) = self
+        let op = match self
             .udp_tracker(addr, cx.config, cx.rng)
             .scrape(now, vec![hash])
-        else {
-            return Vec::new();
+        {
+            Ok(op) => op,
+            Err(e) => {
+                scrape_ended(cx.torrents, now, id, &tracker, Err(e.to_string()));
+                return Vec::new();
+            }
         };
         self.scrapes.udp_ops.insert((addr, op), (id, tracker));
-        self.pump_udp(addr, cx.torrents, cx.out)
+        self.pump_udp(now, addr, cx.torrents, cx.out)
     }
 
     /// The answer to an HTTP request that is not an announce's (ignored if not a scrape's).
     pub(crate) fn scrape_http_response(
         &mut self,
+        now: Instant,
         rid: RequestId,
         result: Result<HttpResponse, TrackerError>,
         cx: &mut TrackerCx<'_>,
@@ -286,11 +336,17 @@ impl Trackers {
             return;
         };
         match result.and_then(|r| scrape_outcome(&url, &r)) {
-            Ok(HttpOutcome::Done(stats)) => scraped(cx.torrents, cx.out, torrent, &tracker, &stats),
+            Ok(HttpOutcome::Done(stats)) => {
+                scraped(cx.torrents, cx.out, now, torrent, &tracker, &stats);
+            }
             Ok(HttpOutcome::Redirect(to)) if redirects < MAX_REDIRECTS => {
                 self.http_scrape(torrent, tracker, to, redirects + 1, cx);
             }
-            Ok(HttpOutcome::Redirect(_)) | Err(_) => {}
+            Ok(HttpOutcome::Redirect(_)) => {
+                let why = format!("more than {MAX_REDIRECTS} redirects");
+                scrape_ended(cx.torrents, now, torrent, &tracker, Err(why));
+            }
+            Err(e) => scrape_ended(cx.torrents, now, torrent, &tracker, Err(e.to_string())),
         }
     }
 
@@ -308,7 +364,11 @@ impl Trackers {
         };
         match first_addr(result.ok().as_ref()) {
             Some(addr) => self.udp_scrape(now, addr, torrent, tracker, cx),
-            None => Vec::new(),
+            None => {
+                let why = "the tracker's host name did not resolve".to_owned();
+                scrape_ended(cx.torrents, now, torrent, &tracker, Err(why));
+                Vec::new()
+            }
         }
     }
 }
@@ -317,6 +377,7 @@ impl ScrapeRequests {
     /// A UDP tracker finished a scrape.
     pub(crate) fn udp_done(
         &mut self,
+        now: Instant,
         addr: SocketAddr,
         op: OpId,
         result: Result<Vec<ScrapeStats>, TrackerError>,
@@ -326,9 +387,26 @@ impl ScrapeRequests {
         let Some((torrent, tracker)) = self.udp_ops.remove(&(addr, op)) else {
             return;
         };
-        if let Ok(stats) = result {
-            scraped(torrents, out, torrent, &tracker, &stats);
+        match result {
+            Ok(stats) => scraped(torrents, out, now, torrent, &tracker, &stats),
+            Err(e) => scrape_ended(torrents, now, torrent, &tracker, Err(e.to_string())),
         }
+    }
+}
+
+/// The scrape in flight of `tracker` (its announce URL) for torrent `id` ended.
+fn scrape_ended(
+    torrents: &mut Torrents,
+    now: Instant,
+    id: TorrentId,
+    tracker: &str,
+    result: Result<SwarmCounts, String>,
+) {
+    if let Some(entry) = torrents
+        .get_mut(&id)
+        .and_then(|t| t.scrapes.trackers.get_mut(tracker))
+    {
+        entry.end(now, result);
     }
 }
 
@@ -336,6 +414,7 @@ impl ScrapeRequests {
 fn scraped(
     torrents: &mut Torrents,
     out: &mut Outputs,
+    now: Instant,
     id: TorrentId,
     tracker: &str,
     stats: &[ScrapeStats],
@@ -344,10 +423,11 @@ fn scraped(
         return;
     };
     let hash = t.info_hash;
-    let Some(s) = stats.iter().find(|s| s.info_hash == hash) else {
+    let Some(entry) = t.scrapes.trackers.get_mut(tracker) else {
         return;
     };
-    let Some(entry) = t.scrapes.trackers.get_mut(tracker) else {
+    let Some(s) = stats.iter().find(|s| s.info_hash == hash) else {
+        entry.end(now, Err("the answer does not list this torrent".to_owned()));
         return;
     };
     let counts = SwarmCounts {
@@ -355,7 +435,8 @@ fn scraped(
         leechers: s.incomplete,
         downloaded: s.downloaded,
     };
-    entry.last = Some(counts);
+    entry.downloaders = s.downloaders;
+    entry.end(now, Ok(counts));
     out.event(Event::TrackerScraped {
         torrent: id,
         url: tracker.to_string(),

@@ -36,6 +36,8 @@ pub struct SnapshotDetail {
     pub peers: bool,
     /// [`TorrentSnapshot::trackers`].
     pub trackers: bool,
+    /// [`TorrentSnapshot::availability`].
+    pub availability: bool,
 }
 
 /// One torrent as a front end shows it; see
@@ -65,6 +67,10 @@ pub struct TorrentSnapshot {
     pub peers: Vec<PeerInfo>,
     /// The trackers, tier by tier (with [`SnapshotDetail::trackers`]).
     pub trackers: Vec<TrackerStatus>,
+    /// How many connected peers (web seeds and seeds included) have each piece, by the
+    /// picker's count (with [`SnapshotDetail::availability`] and the metadata, while a piece
+    /// is missing; else empty).
+    pub availability: Vec<u32>,
     /// Its web seeds (BEP 19) with what each delivered.
     pub web_seeds: Vec<super::WebSeedInfo>,
 }
@@ -185,6 +191,9 @@ pub enum PeerSource {
     Incoming,
     /// Local service discovery (BEP 14).
     Lsd,
+    /// The port a peer that connected to us gave in its extension handshake (BEP 10): we
+    /// connected to it there later.
+    Ltep,
 }
 
 impl From<Source> for PeerSource {
@@ -194,7 +203,7 @@ impl From<Source> for PeerSource {
             Source::Tracker => Self::Tracker,
             Source::Dht => Self::Dht,
             Source::Pex => Self::Pex,
-            Source::Incoming => Self::Incoming,
+            Source::Ltep => Self::Ltep,
             Source::Lsd => Self::Lsd,
         }
     }
@@ -213,6 +222,29 @@ pub struct TrackerStatus {
     pub swarm: Option<SwarmCounts>,
     /// When the next regular announce to it is due (the tracker in use only).
     pub next_announce: Option<Instant>,
+    /// It answered the torrent's latest announce: the tracker in use (BEP 12 asks one
+    /// tracker at a time; the others are its backups).
+    pub in_use: bool,
+    /// How its scrapes went (`None`: never scraped: not yet answered an announce, or its URL
+    /// has no scrape form, or scrapes are off).
+    pub scrape: Option<ScrapeStatus>,
+}
+
+/// How a tracker's scrapes (BEP 48) went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrapeStatus {
+    /// When the latest scrape started (`None`: none yet).
+    pub last_start: Option<Instant>,
+    /// When the latest scrape that ended did, and what it gave: the counts, or why it failed
+    /// (at most [`MAX_TRACKER_MESSAGE`] characters); `None`: none ended yet.
+    pub last_result: Option<(Instant, Result<SwarmCounts, String>)>,
+    /// Peers downloading now, by its latest answer that listed the torrent (`None`: it does
+    /// not say; see [`ScrapeStats::downloaders`](crate::tracker::ScrapeStats::downloaders)).
+    pub downloaders: Option<u32>,
+    /// A scrape is in flight.
+    pub active: bool,
+    /// When the next scrape is due (`None`: one is in flight, or the torrent is stopped).
+    pub next: Option<Instant>,
 }
 
 /// How an announce ended.
@@ -420,6 +452,13 @@ impl Torrent {
             } else {
                 Vec::new()
             },
+            availability: data
+                .filter(|d| detail.availability && d.picker.have().count() < d.picker.piece_count())
+                .map_or_else(Vec::new, |d| {
+                    (0..d.picker.piece_count())
+                        .map(|p| d.picker.availability(p))
+                        .collect()
+                }),
             web_seeds: Vec::new(),
             stats,
         }
@@ -476,6 +515,7 @@ impl Torrent {
             .and_then(|a| a.working_tracker())
             .map(ToString::to_string);
         let next = self.announcer.as_ref().and_then(|a| a.next_announce());
+        let active = self.is_active();
         self.tracker_list
             .infos()
             .into_iter()
@@ -490,6 +530,8 @@ impl Torrent {
                         .and_then(|l| l.counts)
                         .or_else(|| self.scrapes.counts_of(&url)),
                     next_announce: next.filter(|_| working.as_ref() == Some(&url)),
+                    in_use: working.as_ref() == Some(&url),
+                    scrape: self.scrapes.status_of(&url, active),
                     tracker,
                 }
             })

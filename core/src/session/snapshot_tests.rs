@@ -1,27 +1,32 @@
 //! Snapshots: a seeder's view of a connected leecher (address, client, flags, counts), the
-//! pieces and per-file bytes of a partial download, and the trackers' status and the
-//! torrent's error as announces fail and succeed.
+//! pieces and per-file bytes of a partial download, the trackers' status and the torrent's
+//! error as announces fail and succeed, how scrapes went, each piece's availability, and a
+//! peer dialled at the port its extension handshake gave (`Ltep`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::create::TorrentBuilder;
+use crate::id::PeerId;
 use crate::id::sha1_digest;
 use crate::metainfo::{Metainfo, RelativePath};
+use crate::pieces::PieceSet;
 use crate::session::upload::tests::{PIECE, PIECES, pump, seeder_and_leecher};
 use crate::session::{
-    Action, AnnounceResult, DiskJob, DiskJobKind, PeerSource, RequestId, Session, SessionConfig,
-    SnapshotDetail, TorrentErrorKind, TorrentId, TorrentOptions, TorrentSource,
+    Action, AnnounceResult, ConnId, Dest, DiskJob, DiskJobKind, PeerSource, RequestId, Session,
+    SessionConfig, SnapshotDetail, TorrentErrorKind, TorrentId, TorrentOptions, TorrentSource,
 };
 use crate::storage::FileStamp;
 use crate::tracker::ResponseReader;
+use crate::wire;
 
 const ALL: SnapshotDetail = SnapshotDetail {
     pieces: true,
     files: true,
     peers: true,
     trackers: true,
+    availability: true,
 };
 
 #[test]
@@ -323,4 +328,216 @@ fn a_refusal_is_typed_and_shown_cut_at_the_limit() {
     };
     assert!(matches!(result, AnnounceResult::Failed(e) if *e == *refusal));
     assert_eq!(result.to_string(), error.to_string());
+}
+
+/// Moves bytes between the session's `conn` and `remote` until quiet; the remote takes the
+/// torrent when the session's handshake names it, having `pieces`.
+fn exchange(
+    s: &mut Session,
+    conn: ConnId,
+    remote: &mut wire::Connection,
+    now: Instant,
+    pieces: &PieceSet,
+) {
+    let meta = crate::session::upload::tests::metainfo();
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(t) = s.poll_transmit() {
+            if t.dest == Dest::Peer(conn) {
+                remote.handle_input(now, &t.payload);
+                moved = true;
+            }
+        }
+        while let Some(e) = remote.poll_event() {
+            if let wire::Event::HandshakeReceived { info_hash, .. } = e {
+                let params = wire::TorrentParams {
+                    info_hash,
+                    geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+                    our_pieces: Some(pieces),
+                    metadata_size: None,
+                };
+                remote
+                    .accept(now, params)
+                    .expect("the remote takes the torrent");
+            }
+        }
+        while let Some(bytes) = remote.poll_transmit() {
+            s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+#[test]
+fn availability_counts_peers_per_piece_and_a_peer_met_again_at_its_ltep_port_is_from_ltep() {
+    use crate::session::upload::tests::{PIECES, metainfo};
+    let now = Instant::now();
+    let meta = metainfo();
+    let mut s = Session::new(SessionConfig::default(), now, 9);
+    s.set_listen_addr(SocketAddr::from(([127, 0, 0, 1], 7003)));
+    let t = s
+        .add_torrent(
+            now,
+            TorrentSource::Metainfo(Arc::clone(&meta)),
+            TorrentOptions::default(),
+        )
+        .unwrap();
+    while let Some(a) = s.poll_action() {
+        if let Action::Disk(DiskJob {
+            kind: DiskJobKind::Stamps { reply },
+            ..
+        }) = a
+        {
+            s.handle_completion(now, reply.send(Ok(vec![None])));
+        }
+    }
+    let mut second = PieceSet::new(PIECES);
+    second.insert(1);
+
+    // A peer with piece 1 connects to us and says in its extension handshake that it
+    // listens on port 7777.
+    let mut config = wire::Config::new(PeerId(*b"-XX0001-ltep00000001"));
+    config.listen_port = Some(7777);
+    let params = wire::TorrentParams {
+        info_hash: meta.info_hash(),
+        geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
+        our_pieces: Some(&second),
+        metadata_size: None,
+    };
+    let mut remote = wire::Connection::outbound(now, Arc::new(config), None, params).unwrap();
+    let conn = s
+        .handle_accept(now, SocketAddr::from(([127, 0, 0, 2], 50_000)))
+        .expect("accepted");
+    exchange(&mut s, conn, &mut remote, now, &second);
+    let snap = s.torrent_snapshot(now, t, ALL).unwrap();
+    assert_eq!(snap.availability, vec![0, 1], "only piece 1 is out there");
+    let [peer] = snap.peers.as_slice() else {
+        panic!("one peer: {:?}", snap.peers);
+    };
+    assert_eq!(peer.source, PeerSource::Incoming);
+    let lean = s.torrent_snapshot(now, t, SnapshotDetail::default());
+    assert!(
+        lean.unwrap().availability.is_empty(),
+        "built only when asked"
+    );
+
+    // It goes; the session dials it back at the port it gave.
+    s.handle_peer_closed(now, conn);
+    let listen = SocketAddr::from(([127, 0, 0, 2], 7777));
+    let mut at = now;
+    let dial = loop {
+        let dial = std::iter::from_fn(|| s.poll_action()).find_map(|a| match a {
+            Action::Connect { conn, addr } if addr == listen => Some(conn),
+            _ => None,
+        });
+        if let Some(dial) = dial {
+            break dial;
+        }
+        at = s.poll_timeout().expect("a timer");
+        assert!(
+            at < now + Duration::from_secs(600),
+            "never dialled {listen}"
+        );
+        s.handle_timeout(at);
+    };
+    s.handle_connected(at, dial, Ok(()));
+    let config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-ltep00000001")));
+    let mut back = wire::Connection::inbound(at, config, None);
+    exchange(&mut s, dial, &mut back, at, &second);
+    let snap = s.torrent_snapshot(at, t, ALL).unwrap();
+    let [peer] = snap.peers.as_slice() else {
+        panic!("one peer: {:?}", snap.peers);
+    };
+    assert_eq!((peer.addr, peer.incoming), (listen, false));
+    assert_eq!(
+        peer.source,
+        PeerSource::Ltep,
+        "learnt from its extension handshake"
+    );
+    assert_eq!(snap.availability, vec![0, 1]);
+}
+
+/// Answers the session's HTTP request `id` with a 200 and `body`.
+fn respond(s: &mut Session, now: Instant, id: RequestId, body: &[u8]) {
+    let mut raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    raw.extend_from_slice(body);
+    let response = ResponseReader::new(1 << 16)
+        .push(&raw)
+        .unwrap()
+        .expect("a whole response");
+    s.handle_http_response(now, id, Ok(response));
+}
+
+/// The scrape request the session sends now (its id).
+fn scrape_request(s: &mut Session) -> RequestId {
+    std::iter::from_fn(|| s.poll_action())
+        .find_map(|a| match a {
+            Action::HttpRequest { id, url, .. } if url.to_string().contains("/scrape") => Some(id),
+            _ => None,
+        })
+        .expect("a scrape request")
+}
+
+#[test]
+fn scrape_status_shows_when_and_how_each_scrape_went() {
+    let now = Instant::now();
+    let (mut s, t, pending) = partial(&[], now);
+    let tracker = s.torrent_snapshot(now, t, ALL).unwrap().trackers.remove(0);
+    assert_eq!(
+        tracker.scrape, None,
+        "not scraped before an announce answered"
+    );
+    assert!(!tracker.in_use);
+
+    answer_announce(&mut s, now, pending, b"d8:intervali1800e5:peers0:e");
+    let rid = scrape_request(&mut s);
+    let tracker = s.torrent_snapshot(now, t, ALL).unwrap().trackers.remove(0);
+    assert!(tracker.in_use, "it answered the announce");
+    let scrape = tracker.scrape.expect("a scrape started");
+    assert!(scrape.active && scrape.next.is_none() && scrape.last_result.is_none());
+    assert_eq!(scrape.last_start, Some(now));
+
+    let hash = two_files().info_hash();
+    let mut body = b"d5:filesd20:".to_vec();
+    body.extend_from_slice(&hash.0);
+    body.extend_from_slice(b"d8:completei3e10:downloadedi9e11:downloadersi2e10:incompletei4eeee");
+    let answered = now + Duration::from_millis(300);
+    respond(&mut s, answered, rid, &body);
+    let scrape = s.torrent_snapshot(answered, t, ALL).unwrap().trackers[0]
+        .scrape
+        .clone()
+        .expect("scraped");
+    let counts = crate::session::SwarmCounts {
+        seeders: 3,
+        leechers: 4,
+        downloaded: 9,
+    };
+    assert_eq!(scrape.last_result, Some((answered, Ok(counts))));
+    assert_eq!(scrape.downloaders, Some(2));
+    assert!(!scrape.active);
+    let next = scrape.next.expect("the next scrape is planned");
+    assert!(next > answered, "{next:?}");
+
+    // The next scrape fails: why shows, the counts stay.
+    let mut at = answered;
+    while at < next {
+        at = s.poll_timeout().expect("a timer");
+        s.handle_timeout(at);
+    }
+    let rid = scrape_request(&mut s);
+    let error = crate::tracker::TrackerError::Transport(crate::tracker::TransportError::Connect(
+        std::io::ErrorKind::ConnectionRefused,
+    ));
+    s.handle_http_response(at, rid, Err(error));
+    let tracker = s.torrent_snapshot(at, t, ALL).unwrap().trackers.remove(0);
+    let scrape = tracker.scrape.expect("scraped");
+    assert!(
+        matches!(&scrape.last_result, Some((when, Err(why))) if *when == at && why.contains("refused")),
+        "{scrape:?}"
+    );
+    assert_eq!(scrape.downloaders, Some(2));
+    assert_eq!(tracker.swarm.map(|c| c.seeders), Some(3));
 }

@@ -196,7 +196,7 @@ impl Trackers {
             .udp_tracker(addr, cx.config, cx.rng)
             .announce(now, request);
         self.udp_ops.insert((addr, op), (id, job));
-        self.pump_udp(addr, cx.torrents, cx.out)
+        self.pump_udp(now, addr, cx.torrents, cx.out)
     }
 
     /// The UDP tracker at `addr` (made on first use).
@@ -217,6 +217,7 @@ impl Trackers {
     /// torrents; announce results are returned, for the announcers.
     pub(crate) fn pump_udp(
         &mut self,
+        now: Instant,
         addr: SocketAddr,
         torrents: &mut Torrents,
         out: &mut Outputs,
@@ -243,7 +244,7 @@ impl Trackers {
             }
         }
         for (op, result) in scrapes {
-            self.scrapes.udp_done(addr, op, result, torrents, out);
+            self.scrapes.udp_done(now, addr, op, result, torrents, out);
         }
         results
             .into_iter()
@@ -298,12 +299,13 @@ impl Trackers {
     /// The answer to an HTTP request: an announce's result, or a scrape's answer (applied).
     pub(crate) fn http_response(
         &mut self,
+        now: Instant,
         rid: RequestId,
         result: Result<http::HttpResponse, TrackerError>,
         cx: &mut TrackerCx<'_>,
     ) -> Option<AnnounceDone> {
         let Some(Pending::Http { torrent, job, url }) = self.pending.remove(&rid) else {
-            self.scrape_http_response(rid, result, cx);
+            self.scrape_http_response(now, rid, result, cx);
             return None;
         };
         let outcome = result.and_then(|r| http::announce_outcome(&url, &r));

@@ -114,6 +114,9 @@ pub struct ScrapeStats {
     pub downloaded: u32,
     /// Leechers.
     pub incomplete: u32,
+    /// Peers downloading now, if the tracker says (an HTTP scrape's optional `downloaders`,
+    /// as Transmission reads it; UDP scrapes never carry it).
+    pub downloaders: Option<u32>,
 }
 
 /// Why an announce or scrape failed, whichever transport carried it.

@@ -71,6 +71,8 @@ pub fn parse_scrape(body: &[u8]) -> Result<Vec<ScrapeStats>, ResponseError> {
             complete: http::count(stats, "complete")?.unwrap_or(0),
             downloaded: http::count(stats, "downloaded")?.unwrap_or(0),
             incomplete: http::count(stats, "incomplete")?.unwrap_or(0),
+            // An optional extension: a malformed one is left out, the counts kept.
+            downloaders: http::count(stats, "downloaders").ok().flatten(),
         });
     }
     Ok(out)
@@ -124,7 +126,11 @@ mod tests {
         e.dict().bytes(b"files").dict();
         e.bytes(&[1; 20]).dict();
         e.bytes(b"complete").int(3).bytes(b"downloaded").int(9);
-        e.bytes(b"incomplete").int(4).end();
+        e.bytes(b"downloaders")
+            .int(2)
+            .bytes(b"incomplete")
+            .int(4)
+            .end();
         e.bytes(b"short").dict().end();
         e.end().end();
         let stats = parse_scrape(&e.finish()).unwrap();
@@ -134,7 +140,8 @@ mod tests {
                 info_hash: InfoHash([1; 20]),
                 complete: 3,
                 downloaded: 9,
-                incomplete: 4
+                incomplete: 4,
+                downloaders: Some(2),
             }]
         );
         assert_eq!(

@@ -582,6 +582,7 @@ fn parse_scrape(bytes: &[u8], hashes: &[InfoHash]) -> Result<Vec<ScrapeStats>, U
             complete: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
             downloaded: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
             incomplete: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+            downloaders: None,
         })
         .collect())
 }

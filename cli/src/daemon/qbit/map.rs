@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 use crate::daemon::backend::{
-    ErrorKind, Id, LimitMode, Settings, Status, TorrentView, TrackerView,
+    Detail, ErrorKind, FileView, Id, LimitMode, Settings, Status, TorrentView, TrackerView,
 };
 
 /// qBittorrent's "infinite" eta (100 days).
@@ -240,7 +240,55 @@ fn share_limit<T: Copy>(mode: LimitMode, own: T, global: T, none: T, global_mark
     }
 }
 
-/// The `torrents/info` object of one torrent (also what `sync/maindata` lists).
+/// What [`info`] reads of a torrent: its trackers, and its pieces and their availability.
+pub(super) const INFO_DETAIL: Detail = Detail {
+    trackers: true,
+    pieces: true,
+    availability: true,
+    files: false,
+    peers: false,
+    piece_hashes: false,
+};
+
+/// Whether we have piece `i` (by the view's bitfield).
+fn has_piece(t: &TorrentView, i: usize) -> bool {
+    t.pieces
+        .get(i / 8)
+        .is_some_and(|byte| byte & (0x80 >> (i % 8)) != 0)
+}
+
+/// libtorrent's distributed copies, qBittorrent's `availability`: the fewest copies of any
+/// piece among the connected peers and us, plus the share (in thousandths) of pieces with
+/// more; -1 without the counts (no metadata yet, or every piece had: libtorrent keeps no
+/// piece picker then).
+fn distributed_copies(t: &TorrentView) -> f64 {
+    let n = t.availability.len();
+    if n == 0 {
+        return -1.0;
+    }
+    let copies = |i: usize| t.availability[i] + u32::from(has_piece(t, i));
+    let fewest = (0..n).map(copies).min().unwrap_or(0);
+    let more = (0..n).filter(|&i| copies(i) > fewest).count();
+    f64::from(fewest) + (more * 1000 / n) as f64 / 1000.0
+}
+
+/// qBittorrent's per-file `availability`: the share of the file's pieces some connected peer
+/// has (-1 without the counts, as for a seed).
+fn file_availability(t: &TorrentView, f: &FileView) -> f64 {
+    if t.availability.is_empty() {
+        return -1.0;
+    }
+    let pieces = f.begin_piece as usize..(f.end_piece as usize).min(t.availability.len());
+    if pieces.is_empty() {
+        return 1.0;
+    }
+    let len = pieces.len();
+    let available = pieces.filter(|&p| t.availability[p] > 0).count();
+    available as f64 / len as f64
+}
+
+/// The `torrents/info` object of one torrent (also what `sync/maindata` lists), from a view
+/// with at least [`INFO_DETAIL`].
 pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
     let progress = if t.size_when_done == 0 {
         if t.metadata_done >= 1.0 { 1.0 } else { 0.0 }
@@ -287,7 +335,7 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "added_on": t.added_date,
         "amount_left": t.left_until_done,
         "auto_tmm": false,
-        "availability": if t.peers_connected > 0 { 1.0 } else { 0.0 },
+        "availability": distributed_copies(t),
         "category": t.options.category,
         "comment": t.comment,
         "completed": completed,
@@ -305,7 +353,7 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "hash": hash,
         "inactive_seeding_time_limit": inactive_limit,
         "infohash_v1": hash,
-        "infohash_v2": "",
+        "infohash_v2": infohash_v2(t),
         "last_activity": t.activity_date,
         "magnet_uri": t.magnet_link,
     });
@@ -350,6 +398,17 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
     first
 }
 
+/// The v2 info-hash in hex, as qBittorrent shows it (empty for a v1-only torrent).
+fn infohash_v2(t: &TorrentView) -> String {
+    t.hash_v2.map_or_else(String::new, |h| {
+        h.iter().fold(String::with_capacity(64), |mut s, b| {
+            use std::fmt::Write;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    })
+}
+
 /// The largest count the trackers gave (0 when none did): the swarm's seeders or leechers.
 fn swarm(t: &TorrentView, count: impl Fn(&TrackerView) -> Option<u32>) -> u32 {
     t.trackers.iter().filter_map(count).max().unwrap_or(0)
@@ -372,7 +431,7 @@ pub(super) fn properties(t: &TorrentView, ctx: &Context) -> Value {
         "has_metadata": t.metadata_done >= 1.0,
         "hash": t.hash.to_hex(),
         "infohash_v1": t.hash.to_hex(),
-        "infohash_v2": "",
+        "infohash_v2": infohash_v2(t),
         "is_private": t.is_private,
         "last_seen": if t.done_date > 0 { t.done_date as i64 } else { -1 },
         "name": t.name,
@@ -404,7 +463,7 @@ pub(super) fn properties(t: &TorrentView, ctx: &Context) -> Value {
 }
 
 /// A file priority in qBittorrent's numbers: 0 skip, 1 normal, 6 high, 7 maximal.
-pub(super) fn file_priority(f: &crate::daemon::backend::FileView) -> u8 {
+pub(super) fn file_priority(f: &FileView) -> u8 {
     use crate::daemon::backend::Priority;
     match (f.wanted, f.priority) {
         (false, _) => 0,
@@ -428,7 +487,7 @@ pub(super) fn files(t: &TorrentView) -> Value {
                 "priority": file_priority(f),
                 "is_seed": f.bytes_completed == f.length,
                 "piece_range": [f.begin_piece, f.end_piece.saturating_sub(1)],
-                "availability": if t.peers_connected > 0 { 1.0 } else { 0.0 },
+                "availability": file_availability(t, f),
             })
         })
         .collect();
@@ -468,10 +527,10 @@ pub(super) fn trackers(t: &TorrentView) -> Value {
             "url": tr.announce,
             "status": status,
             "tier": tr.tier,
-            "num_peers": tr.leechers.map_or(-1, i64::from),
+            "num_peers": tr.last_peer_count,
             "num_seeds": tr.seeders.map_or(-1, i64::from),
             "num_leeches": tr.leechers.map_or(-1, i64::from),
-            "num_downloaded": -1,
+            "num_downloaded": tr.downloads.map_or(-1, i64::from),
             "msg": if tr.last_announce_ok { String::new() } else { tr.last_result.clone() },
         }));
     }

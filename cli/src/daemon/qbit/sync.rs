@@ -20,6 +20,8 @@ const KEPT: usize = 16;
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Snapshot {
     torrents: BTreeMap<String, Map<String, Value>>,
+    /// Each tracker's announce URL and the hashes of the torrents listing it.
+    trackers: BTreeMap<String, Vec<String>>,
     categories: Map<String, Value>,
     tags: BTreeSet<String>,
     server_state: Map<String, Value>,
@@ -137,7 +139,7 @@ impl<B: Backend> Qbit<B> {
             out.insert("categories".into(), Value::Object(now.categories));
             out.insert("tags".into(), json!(now.tags));
             out.insert("server_state".into(), Value::Object(now.server_state));
-            out.insert("trackers".into(), json!({}));
+            out.insert("trackers".into(), json!(now.trackers));
             return Ok(Reply::json(&Value::Object(out)));
         };
         let mut changed = Map::new();
@@ -180,6 +182,18 @@ impl<B: Backend> Qbit<B> {
             "tags_removed",
             json!(old.tags.difference(&now.tags).collect::<Vec<_>>()),
         );
+        let trackers: BTreeMap<&String, &Vec<String>> = now
+            .trackers
+            .iter()
+            .filter(|(url, hashes)| old.trackers.get(*url) != Some(hashes))
+            .collect();
+        put(&mut out, "trackers", json!(trackers));
+        let trackers_removed: Vec<&String> = old
+            .trackers
+            .keys()
+            .filter(|url| !now.trackers.contains_key(*url))
+            .collect();
+        put(&mut out, "trackers_removed", json!(trackers_removed));
         put(
             &mut out,
             "server_state",
@@ -189,19 +203,20 @@ impl<B: Backend> Qbit<B> {
     }
 
     async fn snapshot(&self) -> Snapshot {
-        let list = self
-            .backend
-            .torrents(Detail {
-                trackers: true,
-                ..Detail::default()
-            })
-            .await;
+        let list = self.backend.torrents(map::INFO_DETAIL).await;
         let groups = self.backend.groups().await;
         let ctx = map::Context::new(&list, &self.backend.settings().await);
         let mut tags = groups.tags;
         let mut torrents = BTreeMap::new();
+        let mut trackers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for t in &list {
             tags.extend(t.options.labels.iter().cloned());
+            for tr in &t.trackers {
+                trackers
+                    .entry(tr.announce.clone())
+                    .or_default()
+                    .push(t.hash.to_hex());
+            }
             let Value::Object(mut info) = map::info(t, &ctx) else {
                 continue;
             };
@@ -221,6 +236,7 @@ impl<B: Backend> Qbit<B> {
         };
         Snapshot {
             torrents,
+            trackers,
             categories,
             tags,
             server_state,

@@ -860,3 +860,102 @@ fn a_utp_peer_and_the_protocol_preference_show_utp() {
     let prefs = json(&call(&q, "app/preferences", Form::default()));
     assert_eq!(prefs["bittorrent_protocol"], 1);
 }
+
+#[test]
+fn maindata_maps_trackers_to_torrents_and_reports_the_dht_nodes() {
+    let (fake, q) = qbit(None);
+    let old = "http://tracker.example.org:6969/announce";
+    let full = json(&call(&q, "sync/maindata", Form::default().with("rid", "0")));
+    assert_eq!(
+        full["trackers"],
+        serde_json::json!({ old: [hash(1), hash(2)] })
+    );
+    assert_eq!(full["server_state"]["dht_nodes"], 42);
+    let info = json(&call(&q, "transfer/info", Form::default()));
+    assert_eq!(info["dht_nodes"], 42);
+    let rid = full["rid"].as_u64().unwrap().to_string();
+
+    let new = "udp://tracker.example.net:1337";
+    fake.lock().torrents[0].trackers[0].announce = new.into();
+    call(
+        &q,
+        "torrents/delete",
+        Form::default().with("hashes", &hash(2)),
+    );
+    let delta = json(&call(
+        &q,
+        "sync/maindata",
+        Form::default().with("rid", &rid),
+    ));
+    assert_eq!(delta["trackers"], serde_json::json!({ new: [hash(1)] }));
+    assert_eq!(delta["trackers_removed"], serde_json::json!([old]));
+    let rid = delta["rid"].as_u64().unwrap().to_string();
+    let same = json(&call(
+        &q,
+        "sync/maindata",
+        Form::default().with("rid", &rid),
+    ));
+    assert!(
+        same.get("trackers").is_none() && same.get("trackers_removed").is_none(),
+        "{same}"
+    );
+}
+
+#[test]
+fn availability_infohash_v2_and_tracker_counts_are_qbittorrents() {
+    let (fake, q) = qbit(None);
+    let info = |q: &Qbit<Fake>| {
+        let list = json(&call(
+            q,
+            "torrents/info",
+            Form::default().with("hashes", &hash(1)),
+        ));
+        list[0].clone()
+    };
+    let files = |q: &Qbit<Fake>| {
+        json(&call(
+            q,
+            "torrents/files",
+            Form::default().with("hash", &hash(1)),
+        ))
+    };
+    // Pieces 0-2 had, piece 3 with two peers: every piece has two copies at least.
+    let t = info(&q);
+    assert_eq!(t["availability"], 2.0);
+    assert_eq!(t["infohash_v1"], hash(1));
+    assert_eq!(t["infohash_v2"], "");
+    assert_eq!(files(&q)[0]["availability"], 1.0);
+
+    fake.lock().torrents[0].availability = vec![0, 1, 1, 0];
+    fake.lock().torrents[0].hash_v2 = Some([0xcd; 32]);
+    // Copies (peers and us): 1, 2, 2, 0: none of piece 3, three pieces of four above that.
+    let t = info(&q);
+    assert_eq!(t["availability"], 0.75);
+    assert_eq!(t["infohash_v2"], "cd".repeat(32));
+    assert_eq!(t["hash"], hash(1), "the id stays the v1 hash");
+    let props = json(&call(
+        &q,
+        "torrents/properties",
+        Form::default().with("hash", &hash(1)),
+    ));
+    assert_eq!(props["infohash_v2"], "cd".repeat(32));
+    // Half the file's pieces are on a connected peer.
+    assert_eq!(files(&q)[0]["availability"], 0.5);
+
+    // No counts (a seed, or no metadata): -1, as qBittorrent shows a seed.
+    fake.lock().torrents[0].availability.clear();
+    assert_eq!(info(&q)["availability"], -1.0);
+    assert_eq!(files(&q)[0]["availability"], -1.0);
+
+    let rows = json(&call(
+        &q,
+        "torrents/trackers",
+        Form::default().with("hash", &hash(1)),
+    ));
+    let row = &rows[3];
+    assert_eq!(row["url"], "http://tracker.example.org:6969/announce");
+    assert_eq!(
+        (&row["num_peers"], &row["num_downloaded"]),
+        (&serde_json::json!(7), &serde_json::json!(12))
+    );
+}

@@ -69,7 +69,9 @@ impl<B: Backend> Qbit<B> {
                 .await
             }
             "files" => Ok(Reply::json(&map::files(
-                &self.one(form, detail(|d| d.files = true)).await?,
+                &self
+                    .one(form, detail(|d| (d.files, d.availability) = (true, true)))
+                    .await?,
             ))),
             "pieceStates" => Ok(Reply::json(&map::piece_states(
                 &self.one(form, detail(|d| d.pieces = true)).await?,
@@ -340,7 +342,7 @@ impl<B: Backend> Qbit<B> {
     }
 
     async fn info(&self, form: &Form) -> Answer {
-        let mut list = self.backend.torrents(detail(|d| d.trackers = true)).await;
+        let mut list = self.backend.torrents(map::INFO_DETAIL).await;
         let ctx = map::Context::new(&list, &self.backend.settings().await);
         let filter = form.get("filter").unwrap_or("all");
         list.retain(|t| map::filter_matches(filter, t));

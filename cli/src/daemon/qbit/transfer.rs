@@ -92,7 +92,7 @@ impl<B: Backend> Qbit<B> {
             "alltime_dl": stats.cumulative.downloaded,
             "alltime_ul": stats.cumulative.uploaded,
             "connection_status": "connected",
-            "dht_nodes": 0,
+            "dht_nodes": stats.dht_nodes,
             "dl_info_data": stats.current.downloaded,
             "dl_info_speed": stats.download_rate,
             "dl_rate_limit": down_limit.unwrap_or(0),

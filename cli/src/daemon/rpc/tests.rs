@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::daemon::backend::PeerFrom;
 use crate::daemon::fake::Fake;
 
 fn rpc() -> (Rpc<Fake>, Arc<Fake>) {
@@ -845,4 +846,51 @@ fn transports_and_utp_peers_show_what_runs() {
     let utp = peer(&rpc);
     assert_eq!(utp["isUTP"], true);
     assert!(utp["flagStr"].as_str().unwrap().contains('T'));
+}
+
+#[test]
+fn availability_scrape_stats_backups_and_ltep_peers_come_from_the_backend() {
+    let (rpc, fake) = rpc();
+    let fields =
+        json!({"ids": [1], "fields": ["availability", "trackerStats", "peersFrom", "hashString"]});
+    let t = legacy(&rpc, "torrent-get", fields.clone())["torrents"][0].clone();
+    // Pieces 0-2 are had (-1); piece 3 is missing and two peers have it.
+    assert_eq!(t["availability"], json!([-1, -1, -1, 2]));
+    let s = &t["trackerStats"][0];
+    assert_eq!(s["hasScraped"], true);
+    assert_eq!(s["lastScrapeSucceeded"], true);
+    assert_eq!(s["lastScrapeTime"], 1_700_000_061);
+    assert_eq!(s["lastScrapeStartTime"], 1_700_000_060);
+    assert_eq!(s["lastScrapeResult"], "Success (3 seeders, 4 leechers)");
+    assert_eq!(s["nextScrapeTime"], 1_700_001_860);
+    assert_eq!(s["scrapeState"], 1, "waiting for its time");
+    assert_eq!(s["downloaderCount"], 2);
+    assert_eq!(s["isBackup"], false);
+    assert_eq!(t["peersFrom"]["fromLtep"], 0);
+    assert_eq!(t["hashString"].as_str().map(str::len), Some(40));
+
+    {
+        let mut state = fake.lock();
+        let v = &mut state.torrents[0];
+        v.hash_v2 = Some([0xcd; 32]);
+        v.peers[0].from = PeerFrom::Ltep;
+        v.trackers[0].backup = true;
+        let scrape = v.trackers[0].scrape.as_mut().unwrap();
+        (scrape.active, scrape.next) = (true, 0);
+        (scrape.last_ok, scrape.last_result) = (false, "connection refused".into());
+        scrape.downloaders = None;
+    }
+    let t = legacy(&rpc, "torrent-get", fields)["torrents"][0].clone();
+    let s = &t["trackerStats"][0];
+    assert_eq!(s["scrapeState"], 3, "scraping");
+    assert_eq!(
+        (&s["lastScrapeSucceeded"], &s["lastScrapeResult"]),
+        (&json!(false), &json!("connection refused"))
+    );
+    assert_eq!(s["downloaderCount"], -1);
+    assert_eq!(s["isBackup"], true);
+    assert_eq!(t["peersFrom"]["fromLtep"], 1);
+    assert_eq!(t["peersFrom"]["fromTracker"], 0);
+    // A hybrid torrent's id stays its v1 hash.
+    assert_eq!(t["hashString"], fake.lock().torrents[0].hash.to_hex());
 }

@@ -106,7 +106,11 @@ fn detail_for<'a>(fields: impl Iterator<Item = &'a str>) -> Detail {
                 detail.files = true;
             }
             "peers" | "peers_from" => detail.peers = true,
-            "pieces" | "availability" => detail.pieces = true,
+            "pieces" => detail.pieces = true,
+            "availability" => {
+                detail.pieces = true;
+                detail.availability = true;
+            }
             "trackers" | "tracker_stats" | "tracker_list" => detail.trackers = true,
             _ => {}
         }
@@ -213,8 +217,13 @@ fn field_value(
     match field {
         "activity_date" => v.activity_date.into(),
         "added_date" => v.added_date.into(),
+        // Transmission's: -1 for a piece we have, else how many connected peers have it.
         "availability" => bits(&v.pieces, v.piece_count)
-            .map(|have| if have { -1 } else { 0 })
+            .enumerate()
+            .map(|(i, have)| match (have, v.availability.get(i)) {
+                (true, _) => -1,
+                (false, n) => n.map_or(0, |&n| i64::from(n)),
+            })
             .collect::<Vec<i64>>()
             .into(),
         "bandwidth_priority" => o.bandwidth_priority.number().into(),
@@ -288,7 +297,7 @@ fn field_value(
             let count = |from| v.peers.iter().filter(|p| p.from == from).count();
             json!({
                 "from_cache": count(PeerFrom::Given), "from_dht": count(PeerFrom::Dht),
-                "from_incoming": count(PeerFrom::Incoming), "from_lpd": count(PeerFrom::Lsd), "from_ltep": 0,
+                "from_incoming": count(PeerFrom::Incoming), "from_lpd": count(PeerFrom::Lsd), "from_ltep": count(PeerFrom::Ltep),
                 "from_pex": count(PeerFrom::Pex), "from_tracker": count(PeerFrom::Tracker),
             })
         }
@@ -341,22 +350,31 @@ fn field_value(
                 let host = host_of(&t.announce);
                 // Transmission's announce states: 0 inactive, 1 waiting (for its time).
                 let state = i64::from(t.next_announce > 0);
+                let scrape = t.scrape.clone().unwrap_or_default();
+                // Its scrape states: 0 inactive, 1 waiting, 3 scraping.
+                let scrape_state = match (scrape.active, scrape.next > 0) {
+                    (true, _) => 3,
+                    (false, true) => 1,
+                    (false, false) => 0,
+                };
                 json!({
                     "announce": t.announce, "announce_state": state,
-                    "download_count": t.downloads.map_or(-1, i64::from), "downloader_count": -1,
-                    "has_announced": t.last_announce > 0, "has_scraped": false,
-                    "host": host, "id": t.id, "is_backup": false,
+                    "download_count": t.downloads.map_or(-1, i64::from),
+                    "downloader_count": scrape.downloaders.map_or(-1, i64::from),
+                    "has_announced": t.last_announce > 0, "has_scraped": scrape.last_time > 0,
+                    "host": host, "id": t.id, "is_backup": t.backup,
                     "last_announce_peer_count": t.last_peer_count,
                     "last_announce_result": t.last_result,
                     "last_announce_start_time": t.last_announce,
                     "last_announce_succeeded": t.last_announce_ok,
                     "last_announce_time": t.last_announce, "last_announce_timed_out": false,
-                    "last_scrape_result": "", "last_scrape_start_time": 0,
-                    "last_scrape_succeeded": false, "last_scrape_time": 0,
+                    "last_scrape_result": scrape.last_result,
+                    "last_scrape_start_time": scrape.last_start,
+                    "last_scrape_succeeded": scrape.last_ok, "last_scrape_time": scrape.last_time,
                     "last_scrape_timed_out": false,
                     "leecher_count": t.leechers.map_or(-1, i64::from),
-                    "next_announce_time": t.next_announce, "next_scrape_time": 0,
-                    "scrape": derived::scrape_url(&t.announce), "scrape_state": 0,
+                    "next_announce_time": t.next_announce, "next_scrape_time": scrape.next,
+                    "scrape": derived::scrape_url(&t.announce), "scrape_state": scrape_state,
                     "seeder_count": t.seeders.map_or(-1, i64::from),
                     "sitename": sitename(&host), "tier": t.tier,
                 })

@@ -26,8 +26,8 @@ pub(crate) enum Source {
     Dht,
     /// Peer exchange (BEP 11).
     Pex,
-    /// A peer that connected to us.
-    Incoming,
+    /// The listening port a peer that connected to us gave in its extension handshake.
+    Ltep,
     /// Local service discovery (BEP 14).
     Lsd,
 }

@@ -205,12 +205,14 @@ fn scrape_round_trip_and_ipv6_peers() {
             complete: 3,
             downloaded: 4,
             incomplete: 5,
+            downloaders: None,
         },
         ScrapeStats {
             info_hash: hashes[1],
             complete: 6,
             downloaded: 7,
             incomplete: 8,
+            downloaders: None,
         },
     ];
     assert_eq!(t.poll_event(), Some(UdpEvent::Scraped { op, stats: want }));
