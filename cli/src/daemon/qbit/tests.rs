@@ -959,3 +959,48 @@ fn availability_infohash_v2_and_tracker_counts_are_qbittorrents() {
         (&serde_json::json!(7), &serde_json::json!(12))
     );
 }
+
+#[test]
+fn add_takes_the_limits_and_skip_checking_the_arr_apps_send() {
+    let (fake, q) = qbit(None);
+    let form = Form::default()
+        .with(
+            "urls",
+            "magnet:?xt=urn:btih:0303030303030303030303030303030303030303",
+        )
+        .with("skip_checking", "true")
+        .with("dlLimit", "2000")
+        .with("upLimit", "1000")
+        .with("ratioLimit", "1.5")
+        .with("seedingTimeLimit", "-1")
+        .with("inactiveSeedingTimeLimit", "30")
+        .with("autoTMM", "false")
+        .with("contentLayout", "Original");
+    assert_eq!(body(&call(&q, "torrents/add", form)), "Ok.");
+    let calls = fake.calls();
+    let change = calls
+        .iter()
+        .find(|c| c.starts_with("change [Id(3)]"))
+        .expect("the limits applied to the torrent added");
+    for part in [
+        "download_limit: Some(2000), download_limited: Some(true)",
+        "upload_limit: Some(1000), upload_limited: Some(true)",
+        "seed_ratio_limit: Some(1.5), seed_ratio_mode: Some(Single)",
+        "seed_idle_limit: Some(30), seed_idle_mode: Some(Single)",
+        "seed_time_limit: None, seed_time_mode: Some(Unlimited)",
+    ] {
+        assert!(change.contains(part), "{part} in {change}");
+    }
+    // Without limits nothing but the add reaches the backend.
+    let plain = Form::default().with("urls", "0404040404040404040404040404040404040404");
+    let before = fake.calls().len();
+    assert_eq!(body(&call(&q, "torrents/add", plain)), "Ok.");
+    assert_eq!(fake.calls().len(), before + 1, "{:?}", fake.calls());
+    let bad = Form::default()
+        .with(
+            "urls",
+            "magnet:?xt=urn:btih:0505050505050505050505050505050505050505",
+        )
+        .with("dlLimit", "fast");
+    assert_eq!(call(&q, "torrents/add", bad).status, 400);
+}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Answer, Failure, Form, Qbit, Reply, map};
 use crate::daemon::backend::{
-    Action, AddTorrent, Backend, BackendError, Detail, FileChanges, Files, GroupEdit, Hash,
+    Action, AddTorrent, Added, Backend, BackendError, Detail, FileChanges, Files, GroupEdit, Hash,
     LimitMode, PathKind, QueueMove, Source, TorrentChanges, TrackerEdit, WebSeedEdit, check_name,
 };
 
@@ -215,43 +215,16 @@ impl<B: Backend> Qbit<B> {
                 let inactive = form.i64("inactiveSeedingTimeLimit")?.unwrap_or(-2);
                 let ids = self.ids(form).await?;
                 self.change(ids, |c| {
-                    // qBittorrent's -2: the session's limit; any other negative: none.
-                    (c.seed_ratio_mode, c.seed_ratio_limit) = if ratio == -2.0 {
-                        (Some(LimitMode::Global), None)
-                    } else if ratio < 0.0 {
-                        (Some(LimitMode::Unlimited), None)
-                    } else {
-                        (Some(LimitMode::Single), Some(ratio))
-                    };
-                    let minutes = |m: i64| match m {
-                        -2 => (Some(LimitMode::Global), None),
-                        m if m < 0 => (Some(LimitMode::Unlimited), None),
-                        m => (
-                            Some(LimitMode::Single),
-                            Some(u32::try_from(m).unwrap_or(u32::MAX)),
-                        ),
-                    };
-                    (c.seed_time_mode, c.seed_time_limit) = minutes(seeding);
-                    (c.seed_idle_mode, c.seed_idle_limit) = minutes(inactive);
+                    share_limits(c, Some(ratio), Some(seeding), Some(inactive));
                 })
                 .await
             }
             "filePrio" => self.file_prio(form).await,
             "setDownloadLimit" | "setUploadLimit" => {
                 let limit = form.i64("limit")?.unwrap_or(0);
-                let rate = u64::try_from(limit.max(0)).unwrap_or(0);
                 let ids = self.ids(form).await?;
                 let download = method == "setDownloadLimit";
-                self.change(ids, |c| {
-                    if download {
-                        c.download_limit = Some(rate);
-                        c.download_limited = Some(rate > 0);
-                    } else {
-                        c.upload_limit = Some(rate);
-                        c.upload_limited = Some(rate > 0);
-                    }
-                })
-                .await
+                self.change(ids, |c| rate_limit(c, download, limit)).await
             }
             "downloadLimit" | "uploadLimit" => {
                 let download = method == "downloadLimit";
@@ -452,6 +425,23 @@ impl<B: Backend> Qbit<B> {
             ),
             None => None,
         };
+        // Limits given with the add apply to each torrent added. `skip_checking` is read and
+        // not followed: data already there is always checked, as only verified pieces are
+        // trusted (the check of complete data takes a moment; nothing is downloaded again).
+        let _ = form.bool("skip_checking")?;
+        let mut limits = TorrentChanges::default();
+        if let Some(l) = form.i64("dlLimit")? {
+            rate_limit(&mut limits, true, l);
+        }
+        if let Some(l) = form.i64("upLimit")? {
+            rate_limit(&mut limits, false, l);
+        }
+        share_limits(
+            &mut limits,
+            form.f64("ratioLimit")?,
+            form.i64("seedingTimeLimit")?,
+            form.i64("inactiveSeedingTimeLimit")?,
+        );
         let mut added = 0;
         let mut last_error = None;
         for source in sources {
@@ -468,6 +458,12 @@ impl<B: Backend> Qbit<B> {
                 ..AddTorrent::default()
             };
             match self.backend.add(add).await {
+                Ok(Added::New { id, .. }) if limits != TorrentChanges::default() => {
+                    match self.backend.change(vec![id], limits.clone()).await {
+                        Ok(()) => added += 1,
+                        Err(e) => last_error = Some(e),
+                    }
+                }
                 Ok(_) => added += 1,
                 Err(e) => last_error = Some(e),
             }
@@ -622,4 +618,49 @@ fn compare(a: &Value, b: &Value) -> Ordering {
 fn web_url(url: &str) -> bool {
     let lower = url.trim().to_ascii_lowercase();
     (lower.starts_with("http://") || lower.starts_with("https://")) && !url.trim().contains(' ')
+}
+
+/// qBittorrent's rate limit in bytes per second (0 or less: none) as a change.
+fn rate_limit(c: &mut TorrentChanges, download: bool, limit: i64) {
+    let rate = u64::try_from(limit.max(0)).unwrap_or(0);
+    if download {
+        c.download_limit = Some(rate);
+        c.download_limited = Some(rate > 0);
+    } else {
+        c.upload_limit = Some(rate);
+        c.upload_limited = Some(rate > 0);
+    }
+}
+
+/// qBittorrent's share limits as changes: a ratio, minutes of seeding, minutes inactive; -2
+/// the session's limit, any other negative none (`None`: unchanged).
+fn share_limits(
+    c: &mut TorrentChanges,
+    ratio: Option<f64>,
+    seeding: Option<i64>,
+    inactive: Option<i64>,
+) {
+    if let Some(ratio) = ratio {
+        (c.seed_ratio_mode, c.seed_ratio_limit) = if ratio == -2.0 {
+            (Some(LimitMode::Global), None)
+        } else if ratio < 0.0 {
+            (Some(LimitMode::Unlimited), None)
+        } else {
+            (Some(LimitMode::Single), Some(ratio))
+        };
+    }
+    let minutes = |m: i64| match m {
+        -2 => (Some(LimitMode::Global), None),
+        m if m < 0 => (Some(LimitMode::Unlimited), None),
+        m => (
+            Some(LimitMode::Single),
+            Some(u32::try_from(m).unwrap_or(u32::MAX)),
+        ),
+    };
+    if let Some(m) = seeding {
+        (c.seed_time_mode, c.seed_time_limit) = minutes(m);
+    }
+    if let Some(m) = inactive {
+        (c.seed_idle_mode, c.seed_idle_limit) = minutes(m);
+    }
 }
