@@ -155,17 +155,31 @@ fn python_transmission_rpc_drives_the_daemon() {
 }
 
 #[test]
-fn a_torrent_dropped_in_the_watch_folder_is_added() {
+fn a_torrent_dropped_in_the_watch_folder_is_added_once_whole() {
     let w = Scratch::new("daemon-watch");
     let torrent = make_torrent(&w);
     std::fs::create_dir_all(w.join("watch")).unwrap();
     let (daemon, http) = start_daemon(&w, &w.join("dl"), &["--watch-dir", s(&w.join("watch"))]);
+    // A .torrent still being written (half of it so far) waits: it is not marked invalid.
+    let bytes = std::fs::read(&torrent).unwrap();
+    std::fs::write(w.join("watch/half.torrent"), &bytes[..bytes.len() / 2]).unwrap();
     std::fs::copy(&torrent, w.join("watch/share.torrent")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !w.join("watch/share.torrent.added").exists() {
-        assert!(std::time::Instant::now() < deadline, "not picked up");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let wait_for = |name: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !w.join(name).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: not picked up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for("watch/share.torrent.added");
     assert!(remote(http, &["-l"]).contains("share"));
+    // The scan that added share.torrent saw half.torrent too, and left it.
+    assert!(w.join("watch/half.torrent").exists());
+    assert!(!w.join("watch/half.torrent.invalid").exists());
+    std::fs::write(w.join("watch/half.torrent"), &bytes).unwrap();
+    wait_for("watch/half.torrent.added");
     drop(daemon);
 }

@@ -1,12 +1,18 @@
 //! The watch folder: each `*.torrent` in it is added, then renamed `*.torrent.added` (or
-//! `*.torrent.invalid` when it cannot be read as a torrent), so it is seen once.
+//! `*.torrent.invalid` when it cannot be read as a torrent), so it is seen once. A file that
+//! does not parse while it was modified in the last [`SETTLE`] is left for a later scan: it may
+//! still be being written (a copy or a download in progress).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::backend::{AddTorrent, Backend, BackendError, Source};
 
 /// Largest .torrent read from the folder.
 const MAX_TORRENT: u64 = 16 << 20;
+
+/// How long after its last change a file that does not parse is still waited for.
+const SETTLE: Duration = Duration::from_secs(10);
 
 /// Adds every .torrent waiting in `dir`.
 pub(crate) async fn scan<B: Backend>(backend: &B, dir: &Path) {
@@ -20,6 +26,7 @@ pub(crate) async fn scan<B: Backend>(backend: &B, dir: &Path) {
                 .await
             {
                 Ok(_) => "added",
+                Err(BackendError::Corrupt(_)) if settling(&path) => continue,
                 Err(BackendError::Corrupt(why)) => {
                     tracing::warn!("watch folder: {}: {why}", path.display());
                     "invalid"
@@ -29,6 +36,7 @@ pub(crate) async fn scan<B: Backend>(backend: &B, dir: &Path) {
                     continue;
                 }
             },
+            Err(_) if settling(&path) => continue,
             Err(why) => {
                 tracing::warn!("watch folder: {}: {why}", path.display());
                 "invalid"
@@ -61,6 +69,17 @@ fn waiting(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Whether `path` changed less than [`SETTLE`] ago (a time in the future counts as now).
+fn settling(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| {
+            SystemTime::now()
+                .duration_since(at)
+                .map_or(true, |age| age < SETTLE)
+        })
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     if len > MAX_TORRENT {
@@ -85,10 +104,20 @@ mod tests {
         let fake = Fake::new();
         futures_lite::future::block_on(scan(&fake, &dir));
         futures_lite::future::block_on(scan(&fake, &dir));
-        assert_eq!(fake.calls().len(), 2, "{:?}", fake.calls());
         assert!(dir.join("a.torrent.added").exists());
+        // Just written and not a torrent: maybe still being written, so it waits.
+        assert!(dir.join("b.torrent").exists());
+        let old = SystemTime::now() - SETTLE - Duration::from_secs(1);
+        let b = std::fs::File::options()
+            .write(true)
+            .open(dir.join("b.torrent"))
+            .unwrap();
+        b.set_modified(old).unwrap();
+        futures_lite::future::block_on(scan(&fake, &dir));
         assert!(dir.join("b.torrent.invalid").exists());
         assert!(dir.join("c.txt").exists());
+        // The fake refuses what is not bencode: a, then b three times.
+        assert_eq!(fake.calls().len(), 4, "{:?}", fake.calls());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
