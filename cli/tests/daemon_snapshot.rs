@@ -2,7 +2,8 @@
 //! Python clients `transmission-rpc` and `qbittorrent-api`: a libtorrent seeder found through
 //! opentracker appears as a peer (address, client name), the tracker's announce and scrape
 //! status, file progress, the pieces bitfield and each piece's availability fill in, the piece
-//! hashes are listed, `sync/maindata` maps the tracker to the torrent; totals, dates and the
+//! hashes are listed, `sync/maindata` maps the tracker to the torrent and its deltas alone
+//! follow the download to its completion; totals, dates and the
 //! session's cumulative statistics survive a kill -9 and a graceful stop; a magnet's fetched
 //! metadata is not fetched again.
 
@@ -28,8 +29,21 @@ q = qbittorrentapi.Client(host="127.0.0.1", port=int(port))
 q.auth_log_in()
 h = q.torrents_info()[0].hash
 seen = {}
+# qBittorrent's view kept by sync/maindata deltas, as a front end keeps it.
+md = q.sync_maindata(rid=0)
+assert md["full_update"], md
+rid, mine = md["rid"], dict(md["torrents"][h])
+def follow():
+    global rid
+    d = q.sync_maindata(rid=rid)
+    assert not d.get("full_update"), d
+    rid = d["rid"]
+    mine.update(d.get("torrents", {}).get(h, {}))
 deadline = time.time() + 90
 while time.time() < deadline:
+    follow()
+    if 0 < mine["progress"] < 1 and mine["state"] == "downloading":
+        seen["maindata_partial"] = mine["progress"]
     g = c.get_torrent(t.id)
     f = g.fields
     peers = [p for p in f.get("peers", []) if "%s:%d" % (p["address"], p["port"]) == seeder]
@@ -101,6 +115,9 @@ while c.get_torrent(t.id).fields["doneDate"] == 0 and time.time() < deadline:
     time.sleep(0.2)
 g = c.get_torrent(t.id)
 assert g.percent_done == 1.0, g.fields
+follow()
+assert mine["progress"] == 1 and mine["state"] in ("uploading", "stalledUP"), mine
+assert mine["completion_on"] > 0 and mine["amount_left"] == 0, mine
 assert q.sync_maindata(rid=0)["trackers"] == {tracker: [h]}
 rows = [r for r in q.torrents_trackers(torrent_hash=h) if r["url"] == tracker]
 assert rows and rows[0]["status"] == 2 and rows[0]["num_seeds"] >= 1, rows
@@ -120,7 +137,7 @@ assert props.total_downloaded >= props.total_downloaded_session >= size, props
 assert props.seeds_total >= 1, props
 for key in ["peer", "tracker", "partial_file", "partial_pieces", "piece_states", "qbit_peers",
             "peer_bytes", "qbit_seeds", "qbit_connections", "availability",
-            "qbit_availability", "scrape"]:
+            "qbit_availability", "scrape", "maindata_partial"]:
     assert key in seen, (key, seen)
 print(json.dumps({"seen": seen, "added": f["addedDate"], "done": f["doneDate"],
                   "down": f["downloadedEver"], "secs": f["secondsDownloading"]}))
