@@ -165,13 +165,11 @@ impl<B: Backend> Server<B> {
             ));
         }
         let sid = sid_cookie(req.headers());
-        if !self.authorized(req.headers()) && !self.qbit.session_alive(sid, Instant::now()) {
-            let mut reply = text(StatusCode::UNAUTHORIZED, "401: Unauthorized");
-            reply.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"sanstorrent\""),
-            );
-            return boxed(reply);
+        let now = Instant::now();
+        if !self.qbit.session_alive(sid, now)
+            && let Some(refused) = self.basic_auth(&req, now)
+        {
+            return boxed(refused);
         }
         let head = req.method() == hyper::Method::HEAD;
         if !head && req.method() != hyper::Method::GET {
@@ -270,13 +268,8 @@ impl<B: Backend> Server<B> {
         if req.uri().path().starts_with(QBIT_PREFIX) {
             return self.qbit(req).await;
         }
-        if !self.authorized(req.headers()) {
-            let mut reply = text(StatusCode::UNAUTHORIZED, "401: Unauthorized");
-            reply.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"sanstorrent\""),
-            );
-            return reply;
+        if let Some(refused) = self.basic_auth(&req, Instant::now()) {
+            return refused;
         }
         match req.uri().path() {
             "/transmission/rpc" | "/transmission/rpc/" => self.rpc(req).await,
@@ -440,6 +433,36 @@ impl<B: Backend> Server<B> {
             Ok(ip) => ip.is_loopback() || ip == self.access.bound.ip(),
             Err(_) => false,
         }
+    }
+
+    /// The answer refusing a request that basic auth does not let in (`None`: let in). With
+    /// `--http-auth`, an address banned after repeated failures (shared with the qBittorrent
+    /// login's record) gets 403 whatever it sends; a request without credentials 401, as a
+    /// browser's first one; wrong credentials 401 and a failure on the address's record.
+    fn basic_auth<Bd>(&self, req: &Request<Bd>, now: Instant) -> Option<Reply> {
+        self.access.credentials.as_ref()?;
+        let ip = req.extensions().get::<Remote>().map(|r| r.0);
+        if ip.is_some_and(|ip| self.qbit.banned(ip, now)) {
+            return Some(text(
+                StatusCode::FORBIDDEN,
+                "403: this address is banned for an hour after too many failed authentication \
+                 attempts",
+            ));
+        }
+        let given = req.headers().contains_key(header::AUTHORIZATION);
+        let ok = self.authorized(req.headers());
+        if given && let Some(ip) = ip {
+            self.qbit.basic_auth(ip, ok, now);
+        }
+        if ok {
+            return None;
+        }
+        let mut reply = text(StatusCode::UNAUTHORIZED, "401: Unauthorized");
+        reply.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sanstorrent\""),
+        );
+        Some(reply)
     }
 
     /// Whether the request carries the right basic-auth credentials (or none are needed).

@@ -504,3 +504,57 @@ fn the_qbittorrent_api_on_the_wire() {
     let rpc = exchange(s.addr, &post("/transmission/rpc", &[host], GET_SESSION));
     assert_eq!(status(&rpc), 401);
 }
+
+/// Basic auth bans like the qBittorrent login, on one record per address: five wrong
+/// passwords and even the right one gets 403, on the RPC, the web UI and the qBittorrent
+/// login alike; requests without credentials (a browser's first) do not count.
+#[cfg(feature = "smol")]
+#[test]
+fn wrong_basic_auth_passwords_ban_the_address_everywhere() {
+    use base64::Engine;
+    let s = start(Some("admin:secret"), Limits::default());
+    let host = "Host: 127.0.0.1:8080";
+    let basic = |pair: &str| {
+        format!(
+            "Authorization: Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let (good, bad) = (basic("admin:secret"), basic("admin:guess"));
+    for _ in 0..10 {
+        let bare = exchange(s.addr, &post("/transmission/rpc", &[host], GET_SESSION));
+        assert_eq!(status(&bare), 401, "{bare}");
+    }
+    let ok = exchange(
+        s.addr,
+        &post("/transmission/rpc", &[host, &good], GET_SESSION),
+    );
+    assert_eq!(status(&ok), 409, "let in (the session id handshake): {ok}");
+    for _ in 0..5 {
+        let wrong = exchange(
+            s.addr,
+            &post("/transmission/rpc", &[host, &bad], GET_SESSION),
+        );
+        assert_eq!(status(&wrong), 401, "{wrong}");
+    }
+    let banned = exchange(
+        s.addr,
+        &post("/transmission/rpc", &[host, &good], GET_SESSION),
+    );
+    assert_eq!(status(&banned), 403, "{banned}");
+    assert!(body(&banned).contains("banned"), "{banned}");
+    let page = exchange(
+        s.addr,
+        format!("GET / HTTP/1.1\r\n{host}\r\n{good}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status(&page), 403, "{page}");
+    let login = exchange(
+        s.addr,
+        &post(
+            "/api/v2/auth/login",
+            &[host, "Content-Type: application/x-www-form-urlencoded"],
+            "username=admin&password=secret",
+        ),
+    );
+    assert_eq!(status(&login), 403, "{login}");
+}

@@ -12,6 +12,8 @@ use super::{Reply, Request};
 const MAX_FAILURES: u32 = 5;
 /// How long a ban lasts (qBittorrent's default: one hour).
 const BAN: Duration = Duration::from_secs(3600);
+/// Most addresses with failures kept; beyond it, those whose last failure is oldest go.
+const MAX_FAILING: usize = 4096;
 /// A session unused this long is forgotten (qBittorrent's default: one hour).
 const SESSION_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Most live sessions; the least recently used goes first beyond it.
@@ -64,6 +66,49 @@ impl Auth {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `ip` is banned at `now`: [`MAX_FAILURES`] failed logins or basic-auth attempts,
+    /// the last less than [`BAN`] ago.
+    pub(super) fn banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.lock()
+            .failures
+            .get(&ip)
+            .is_some_and(|&(n, last)| n >= MAX_FAILURES && now.duration_since(last) < BAN)
+    }
+
+    /// A failed authentication from `ip` (wrong basic-auth credentials; failed logins count
+    /// in [`Auth::login`]).
+    pub(super) fn failed(&self, ip: IpAddr, now: Instant) {
+        let mut state = self.lock();
+        if state.failures.len() >= MAX_FAILING && !state.failures.contains_key(&ip) {
+            state
+                .failures
+                .retain(|_, (_, last)| now.duration_since(*last) < BAN);
+            if state.failures.len() >= MAX_FAILING
+                && let Some(oldest) = state
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, f)| f.1)
+                    .map(|(ip, _)| *ip)
+            {
+                state.failures.remove(&oldest);
+            }
+        }
+        let entry = state.failures.entry(ip).or_insert((0, now));
+        if now.duration_since(entry.1) >= BAN {
+            entry.0 = 0;
+        }
+        entry.0 += 1;
+        entry.1 = now;
+    }
+
+    /// A successful authentication from `ip`: its failures are forgotten.
+    pub(super) fn succeeded(&self, ip: IpAddr) {
+        let mut state = self.lock();
+        if !state.failures.is_empty() {
+            state.failures.remove(&ip);
+        }
     }
 
     /// `auth/login`: `Ok.` with a new `SID` cookie, `Fails.` for wrong credentials, 403 for a

@@ -143,6 +143,21 @@ impl<B: Backend> Qbit<B> {
         self.auth.session_alive(sid, now)
     }
 
+    /// Whether `ip` is banned after repeated failed logins or basic-auth attempts (one record
+    /// for this API's login and the server's basic auth, so neither is a way around the other).
+    pub(crate) fn banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.auth.banned(ip, now)
+    }
+
+    /// Records a basic-auth attempt from `ip`: failed (wrong credentials) or not.
+    pub(crate) fn basic_auth(&self, ip: IpAddr, ok: bool, now: Instant) {
+        if ok {
+            self.auth.succeeded(ip);
+        } else {
+            self.auth.failed(ip, now);
+        }
+    }
+
     /// An endpoint over `backend`; `credentials` `None` means every caller is let in (the
     /// server allows that only on loopback), as qBittorrent's "bypass authentication for
     /// clients on localhost".
