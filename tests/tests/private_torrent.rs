@@ -99,7 +99,7 @@ fn private_torrent_has_no_dht_and_no_pex() {
     assert_eq!(pex_events(&sim, x, priv_x), 0, "PEX on a private torrent");
     let dialled_x = |t: TorrentId| {
         sim.saw(l, |e| {
-            matches!(e, Event::PeerConnected { torrent, addr } if *torrent == t && *addr == x_addr)
+            matches!(e, Event::PeerConnected { torrent, addr, .. } if *torrent == t && *addr == x_addr)
         })
     };
     assert!(

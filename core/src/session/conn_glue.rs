@@ -187,16 +187,29 @@ impl Session {
             }
             Established::Keep { twin: None } => {}
         }
+        let utp = self.streams.is_utp(conn);
         if self
             .peers
-            .establish(now, conn, &mut self.torrents, &mut self.out)
+            .establish(now, conn, utp, &mut self.torrents, &mut self.out)
             .is_none()
         {
             return;
         }
         self.register_with_picker(now, conn);
         let own = self.own_addr();
-        pex::connected(&self.peers, &mut self.torrents, own, conn);
+        pex::connected(&self.peers, &mut self.torrents, own, conn, utp);
+        self.learn_listen_utp(conn);
+    }
+
+    /// A peer connected over uTP whose listen address is known speaks uTP there: a later
+    /// dial to it goes over uTP first (see [`Streams`](super::streams::Streams)).
+    fn learn_listen_utp(&mut self, conn: ConnId) {
+        if !self.streams.is_utp(conn) {
+            return;
+        }
+        if let Some(listen) = self.peers.get(conn).and_then(|p| p.listen_addr) {
+            self.streams.learn_speaks_utp(listen);
+        }
     }
 
     /// The result of a connect.
@@ -354,8 +367,11 @@ impl Session {
     /// A peer's extended handshake, for peer exchange (see [`pex::handshake`]).
     pub(super) fn pex_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
         let own = self.own_addr();
+        let utp = self.streams.is_utp(conn);
         let (peers, torrents, on) = (&mut self.peers, &mut self.torrents, self.config.pex);
-        if pex::handshake(now, conn, h, peers, torrents, own, on) {
+        let sent = pex::handshake(now, conn, h, peers, torrents, own, on, utp);
+        self.learn_listen_utp(conn);
+        if sent {
             self.drive(now, conn);
         }
     }
@@ -368,8 +384,13 @@ impl Session {
         }
         let own = self.own_addr();
         let (peers, torrents, out) = (&self.peers, &mut self.torrents, &mut self.out);
-        if let Err(reason) = pex::message(now, conn, payload, peers, torrents, own, out) {
-            self.close_conn(now, conn, reason);
+        match pex::message(now, conn, payload, peers, torrents, own, out) {
+            Ok(utp) => {
+                for addr in utp {
+                    self.streams.learn_speaks_utp(addr);
+                }
+            }
+            Err(reason) => self.close_conn(now, conn, reason),
         }
     }
 

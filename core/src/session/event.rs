@@ -84,6 +84,8 @@ pub enum Event {
         torrent: TorrentId,
         /// The peer's address.
         addr: SocketAddr,
+        /// Whether the connection runs over uTP (TCP otherwise).
+        utp: bool,
     },
     /// A peer connection ended (or a connect failed).
     PeerClosed {

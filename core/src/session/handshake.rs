@@ -177,11 +177,12 @@ impl Peers {
     }
 
     /// Marks a connection established in its torrent (an outbound one's candidate is
-    /// connected) and tells the application. Returns its torrent.
+    /// connected) and tells the application (`utp`: it runs over uTP). Returns its torrent.
     pub(crate) fn establish(
         &mut self,
         now: Instant,
         conn: ConnId,
+        utp: bool,
         torrents: &mut Torrents,
         out: &mut Outputs,
     ) -> Option<TorrentId> {
@@ -195,7 +196,11 @@ impl Peers {
         {
             t.candidates.connected(addr);
         }
-        out.event(Event::PeerConnected { torrent: id, addr });
+        out.event(Event::PeerConnected {
+            torrent: id,
+            addr,
+            utp,
+        });
         Some(id)
     }
 }

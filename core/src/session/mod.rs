@@ -62,6 +62,7 @@ mod torrent_glue;
 mod trackers;
 mod udp;
 mod upload;
+mod utp_hints;
 mod webseeds;
 
 #[cfg(test)]

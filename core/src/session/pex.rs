@@ -6,7 +6,12 @@
 //!
 //! A private torrent (BEP 27) has a disabled pool: nothing is taken from peers and nothing is
 //! sent to them.
+//!
+//! Flags: a peer connected over uTP is told to others with `0x04` (supports uTP), as is an
+//! outbound one with `0x10` and a seed with `0x02`; received addresses flagged `0x04` are
+//! handed back so that the dial policy knows they speak uTP.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::connect::OwnAddr;
@@ -20,8 +25,15 @@ use crate::extensions::{PexFlags, UT_PEX};
 use crate::wire::ExtendedHandshake;
 
 /// A connection is established, or its extended handshake told us its listen port: its
-/// listen address joins the torrent's connected peers (told to others).
-pub(crate) fn connected(peers: &Peers, torrents: &mut Torrents, own: OwnAddr, conn: ConnId) {
+/// listen address joins the torrent's connected peers (told to others; `utp`: it is connected
+/// over uTP).
+pub(crate) fn connected(
+    peers: &Peers,
+    torrents: &mut Torrents,
+    own: OwnAddr,
+    conn: ConnId,
+    utp: bool,
+) {
     let Some(p) = peers.get(conn) else {
         return;
     };
@@ -38,6 +50,9 @@ pub(crate) fn connected(peers: &Peers, torrents: &mut Torrents, own: OwnAddr, co
     if p.seed {
         flags = flags.union(PexFlags::SEED);
     }
+    if utp {
+        flags = flags.union(PexFlags::UTP);
+    }
     let Some(t) = torrents.get_mut(&id) else {
         return;
     };
@@ -48,8 +63,9 @@ pub(crate) fn connected(peers: &Peers, torrents: &mut Torrents, own: OwnAddr, co
 }
 
 /// A peer's extended handshake: if it speaks `ut_pex` (and the torrent is public), it gets a
-/// sender, due at once (`on`: the session's PEX is on). Returns whether a message was sent
-/// (drive the connection).
+/// sender, due at once (`on`: the session's PEX is on; `utp`: the connection runs over uTP).
+/// Returns whether a message was sent (drive the connection).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn handshake(
     now: Instant,
     conn: ConnId,
@@ -58,8 +74,9 @@ pub(crate) fn handshake(
     torrents: &mut Torrents,
     own: OwnAddr,
     on: bool,
+    utp: bool,
 ) -> bool {
-    connected(peers, torrents, own, conn);
+    connected(peers, torrents, own, conn, utp);
     if h.extensions.id(UT_PEX).is_none() {
         return false;
     }
@@ -76,8 +93,9 @@ pub(crate) fn handshake(
     send(now, conn, peers, torrents, on)
 }
 
-/// A `ut_pex` message: new addresses become candidates of the torrent. `Err`: the message is
-/// malformed, close the connection. (Not called while the session's PEX is off.)
+/// A `ut_pex` message: new addresses become candidates of the torrent. Returns the new
+/// addresses flagged as supporting uTP; `Err`: the message is malformed, close the
+/// connection. (Not called while the session's PEX is off.)
 pub(crate) fn message(
     now: Instant,
     conn: ConnId,
@@ -86,26 +104,30 @@ pub(crate) fn message(
     torrents: &mut Torrents,
     own: OwnAddr,
     out: &mut Outputs,
-) -> Result<(), PeerCloseReason> {
+) -> Result<Vec<SocketAddr>, PeerCloseReason> {
     let Some(p) = peers.get(conn) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let Some(id) = p.torrent else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let from = p.listen_addr.unwrap_or(p.addr);
     let Some(t) = torrents.get_mut(&id) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     if let Err(e) = t.pex.handle_payload(now, conn, from, payload) {
         return Err(PeerCloseReason::BadExtensionMessage(ExtensionError::Pex(e)));
     }
     let mut found = Vec::new();
+    let mut utp = Vec::new();
     while let Some(c) = t.pex.pop_candidate() {
         found.push(c.addr);
+        if c.flags.contains(PexFlags::UTP) {
+            utp.push(c.addr);
+        }
     }
     if found.is_empty() {
-        return Ok(());
+        return Ok(utp);
     }
     t.add_candidates(&found, Source::Pex, own);
     out.event(Event::PexPeers {
@@ -113,7 +135,7 @@ pub(crate) fn message(
         from,
         peers: found,
     });
-    Ok(())
+    Ok(utp)
 }
 
 /// Whether `conn`'s `ut_pex` message is due at `now`.

@@ -12,7 +12,10 @@
 //! Dial policy: with [`Transport::Both`] a dial goes out over uTP and falls back to TCP (the
 //! same connection id, a plain `Action::Connect` to the runtime) when the peer refuses it or
 //! has not answered within [`SessionConfig::utp_fallback`]; with [`Transport::Utp`] a failed
-//! uTP dial is a failed connect.
+//! uTP dial is a failed connect. What is known of the address ([`UtpHints`]) changes the
+//! first: an address known to speak uTP gets [`KNOWN_FALLBACK_FACTOR`] times longer to answer
+//! (a slow path is not a missing uTP), one whose uTP dial fell back before is dialled over
+//! TCP at once.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::ErrorKind;
@@ -24,12 +27,17 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::config::{SessionConfig, Transport};
 use super::io::{Action, ConnId, Dest};
 use super::outputs::Outputs;
+use super::utp_hints::UtpHints;
 use crate::utp::{
     CloseReason, ConnEvent, SocketConfig, SocketEvent, UtpConnId, UtpSocket, looks_like_utp,
 };
 
 /// The most bytes handed to the session per read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// How many times [`SessionConfig::utp_fallback`] a uTP dial to an address known to speak uTP
+/// waits before falling back to TCP.
+const KNOWN_FALLBACK_FACTOR: u32 = 4;
 
 /// What a uTP connection reports to the session: the inputs a runtime reports for TCP.
 #[derive(Debug)]
@@ -72,6 +80,7 @@ pub(crate) struct Streams {
     /// Links that may have bytes (or their end) to read.
     readable: BTreeSet<ConnId>,
     inputs: VecDeque<StreamInput>,
+    hints: UtpHints,
 }
 
 impl std::fmt::Debug for Streams {
@@ -97,6 +106,7 @@ impl Streams {
             tcp: HashSet::new(),
             readable: BTreeSet::new(),
             inputs: VecDeque::new(),
+            hints: UtpHints::default(),
         }
     }
 
@@ -182,6 +192,12 @@ impl Streams {
         self.links.contains_key(&conn)
     }
 
+    /// Records that `addr` speaks uTP (a peer's PEX flag, or the listen address a uTP peer's
+    /// extended handshake named).
+    pub(crate) fn learn_speaks_utp(&mut self, addr: SocketAddr) {
+        self.hints.learn(addr, true);
+    }
+
     /// The session accepted a connection a peer opened: it is `conn` from now on.
     pub(crate) fn bind(&mut self, conn: ConnId, utp: UtpConnId, addr: SocketAddr) {
         self.links.insert(conn, Link::new(utp, addr, None));
@@ -208,6 +224,7 @@ impl Streams {
         for conn in due {
             if let Some(link) = self.unlink(conn) {
                 self.socket.reset(now, link.utp);
+                self.hints.learn(link.addr, false);
                 self.fall_back(conn, link.addr, out);
             }
         }
@@ -242,9 +259,17 @@ impl Streams {
         config: &SessionConfig,
     ) {
         let both = config.transport == Transport::Both;
+        let known = self.hints.speaks(addr);
+        if both && known == Some(false) {
+            return self.fall_back(conn, addr, out);
+        }
         match self.socket.connect(now, addr) {
             Ok(utp) => {
-                let fallback = both.then(|| now + config.utp_fallback);
+                let wait = match known {
+                    Some(true) => config.utp_fallback * KNOWN_FALLBACK_FACTOR,
+                    _ => config.utp_fallback,
+                };
+                let fallback = both.then(|| now + wait);
                 self.links
                     .insert(conn, Link::new(utp, addr, Some(fallback)));
                 self.by_utp.insert(utp, conn);
@@ -344,6 +369,7 @@ impl Streams {
         while let Some(event) = self.socket.poll_event() {
             let (utp, event) = match event {
                 SocketEvent::Accepted { conn, remote } => {
+                    self.hints.learn(remote, true);
                     self.inputs.push_back(StreamInput::Accepted(conn, remote));
                     continue;
                 }
@@ -356,6 +382,7 @@ impl Streams {
                 ConnEvent::Connected => {
                     if let Some(link) = self.links.get_mut(&conn) {
                         link.dialing = None;
+                        self.hints.learn(link.addr, true);
                     }
                     self.inputs.push_back(StreamInput::Connected(conn, Ok(())));
                 }
@@ -380,6 +407,7 @@ impl Streams {
         let addr = link.addr;
         self.unlink(conn);
         if cfg.transport == Transport::Both {
+            self.hints.learn(addr, false);
             self.fall_back(conn, addr, out);
         } else {
             let kind = match reason {
