@@ -280,6 +280,9 @@ pub(crate) struct SeedArgs {
     /// Most files kept open at once, across all torrents (least recently used closed first).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPEN_FILES)]
     pub(crate) max_open_files: usize,
+    /// A peer to connect to directly (repeatable): for leechers that never dial us.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) peer: Vec<String>,
 }
 
 /// `sanstorrent create`

@@ -60,10 +60,7 @@ enum Outcome {
 pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
     let runtime = checked_runtime(args.runtime)?;
     let source = read_source(&args.source)?;
-    let mut peers = Vec::new();
-    for p in &args.peer {
-        peers.push(net::resolve("--peer", p).map_err(addr_exit)?);
-    }
+    let peers = resolve_peers(&args.peer)?;
     let config = client_config(Settings {
         bind: args.bind.as_deref(),
         port: args.port,
@@ -123,6 +120,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
     }
     let runtime = checked_runtime(args.runtime)?;
     let source = read_torrent(&args.torrent)?;
+    let peers = resolve_peers(&args.peer)?;
     let config = client_config(Settings {
         bind: args.bind.as_deref(),
         port: args.port,
@@ -145,6 +143,7 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         config,
         runtime,
         options: TorrentOptions {
+            peers,
             seed_only: true,
             ..TorrentOptions::default()
         },
@@ -152,6 +151,13 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         no_peers_timeout: None,
         quiet: args.quiet,
     })
+}
+
+/// The addresses of `--peer` arguments.
+fn resolve_peers(args: &[String]) -> Result<Vec<std::net::SocketAddr>, Exit> {
+    args.iter()
+        .map(|p| net::resolve("--peer", p).map_err(addr_exit))
+        .collect()
 }
 
 /// A .torrent path or a magnet link (anything starting `magnet:`).
@@ -573,7 +579,10 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                 tracing::warn!("web seed {url} dropped: {error}");
             }
             Event::PortMapping(e) => tracing::info!("port mapping: {e:?}"),
-            Event::PeerConnected { addr, .. } => tracing::debug!("peer {addr} connected"),
+            Event::PeerConnected { addr, utp, .. } => {
+                let over = if utp { "uTP" } else { "TCP" };
+                tracing::debug!("peer {addr} connected over {over}");
+            }
             Event::PeerClosed { addr, reason, .. } => {
                 tracing::debug!("peer {addr} closed: {reason}");
             }
