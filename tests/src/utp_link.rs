@@ -1,6 +1,7 @@
 //! A seeded simulated path for uTP tests: per-direction bottleneck links (rate, drop-tail
 //! queue, propagation delay, loss, reordering, duplication) between [`UtpSocket`]s, driven in
-//! virtual time.
+//! virtual time, with optional competing traffic on the a → b link: a fixed-rate flow, or a
+//! loss-driven one ([`Reno`]) that fills the queue until it drops.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -99,8 +100,76 @@ impl Link {
     }
 }
 
-/// A datagram on its way: arrival, tie-break order, receiving side, bytes (empty: competitor).
-type InFlight = (Instant, u64, usize, Vec<u8>);
+/// What travels on a link.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Payload {
+    /// A uTP datagram.
+    Utp(Vec<u8>),
+    /// A packet of the fixed-rate competitor.
+    Competitor,
+    /// A packet of the [`Reno`] flow, with the time it was sent.
+    Reno(Instant),
+}
+
+/// A datagram on its way: arrival, tie-break order, receiving side, what it is.
+type InFlight = (Instant, u64, usize, Payload);
+
+/// A loss-driven flow on link a → b, as TCP Reno behaves: it keeps `cwnd` packets in flight,
+/// opens by one packet per round trip (doubling per round trip below `ssthresh`) as packets
+/// are acknowledged, and halves at most once per round trip when one is lost (a drop-tail
+/// queue overflowing, or link loss), learned a round trip after it was sent. Acknowledgements
+/// come back after the b → a propagation delay.
+#[derive(Debug)]
+pub struct Reno {
+    /// Packets it may have in flight.
+    pub cwnd: f64,
+    ssthresh: f64,
+    in_flight: usize,
+    size: usize,
+    /// No other halving before this.
+    hold_until: Instant,
+    /// The last round trip measured.
+    rtt: Duration,
+    /// Acknowledgements and loss signals on their way back: (arrival, lost).
+    signals: BinaryHeap<Reverse<(Instant, bool)>>,
+    /// Payload bytes delivered to b.
+    pub delivered: usize,
+    /// Times the window was halved.
+    pub halvings: u32,
+}
+
+impl Reno {
+    /// A flow of `size`-byte packets starting at `now` with a window of two.
+    pub fn new(now: Instant, size: usize) -> Self {
+        Self {
+            cwnd: 2.0,
+            ssthresh: f64::MAX,
+            in_flight: 0,
+            size,
+            hold_until: now,
+            rtt: Duration::from_millis(100),
+            signals: BinaryHeap::new(),
+            delivered: 0,
+            halvings: 0,
+        }
+    }
+
+    fn on_signal(&mut self, now: Instant, lost: bool) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if lost {
+            if now >= self.hold_until {
+                self.cwnd = (self.cwnd / 2.0).max(2.0);
+                self.ssthresh = self.cwnd;
+                self.hold_until = now + self.rtt;
+                self.halvings += 1;
+            }
+        } else if self.cwnd < self.ssthresh {
+            self.cwnd += 1.0;
+        } else {
+            self.cwnd += 1.0 / self.cwnd;
+        }
+    }
+}
 
 /// Two uTP sockets joined by a link each way, in virtual time.
 pub struct UtpPair {
@@ -122,6 +191,8 @@ pub struct UtpPair {
     pub competitor_delivered: usize,
     /// Competitor bytes sent.
     pub competitor_sent: usize,
+    /// A loss-driven flow on link a → b; `None` when off.
+    pub reno: Option<Reno>,
 }
 
 impl UtpPair {
@@ -145,6 +216,7 @@ impl UtpPair {
             competitor: None,
             competitor_delivered: 0,
             competitor_sent: 0,
+            reno: None,
         }
     }
 
@@ -170,8 +242,32 @@ impl UtpPair {
         }
         for at in arrivals {
             self.order += 1;
-            self.in_flight
-                .push(Reverse((at, self.order, 1 - side, payload.to_vec())));
+            self.in_flight.push(Reverse((
+                at,
+                self.order,
+                1 - side,
+                Payload::Utp(payload.to_vec()),
+            )));
+        }
+    }
+
+    /// Sends what the [`Reno`] flow's window allows; a packet dropped now is reported lost a
+    /// round trip later.
+    fn send_reno(&mut self) {
+        let Some(reno) = self.reno.as_mut() else {
+            return;
+        };
+        while (reno.in_flight as f64) < reno.cwnd.floor() {
+            reno.in_flight += 1;
+            let (arrivals, _) = self.links[0].send(self.now, reno.size);
+            match arrivals.first() {
+                Some(&at) => {
+                    self.order += 1;
+                    self.in_flight
+                        .push(Reverse((at, self.order, 1, Payload::Reno(self.now))));
+                }
+                None => reno.signals.push(Reverse((self.now + reno.rtt, true))),
+            }
         }
     }
 
@@ -179,13 +275,18 @@ impl UtpPair {
     /// `false` when nothing is left to do.
     pub fn step(&mut self) -> bool {
         self.flush();
+        self.send_reno();
         let next_packet = self.in_flight.peek().map(|Reverse((t, ..))| *t);
         let timers = [
             self.sockets[0].poll_timeout(),
             self.sockets[1].poll_timeout(),
         ];
         let competitor = self.competitor.map(|(t, ..)| t);
-        let Some(next) = [next_packet, timers[0], timers[1], competitor]
+        let signal = self
+            .reno
+            .as_ref()
+            .and_then(|r| r.signals.peek().map(|Reverse((t, _))| *t));
+        let Some(next) = [next_packet, timers[0], timers[1], competitor, signal]
             .into_iter()
             .flatten()
             .min()
@@ -194,15 +295,30 @@ impl UtpPair {
         };
         self.now = self.now.max(next);
         if next_packet == Some(next) {
-            let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else {
+            let Some(Reverse((_, _, to, payload))) = self.in_flight.pop() else {
                 return false;
             };
-            if bytes.is_empty() {
-                self.competitor_delivered += 1200;
-            } else {
-                let from = self.addrs[1 - to];
-                let taken = self.sockets[to].handle_datagram(self.now, from, &bytes);
-                assert!(taken, "a uTP datagram was refused");
+            match payload {
+                Payload::Competitor => self.competitor_delivered += 1200,
+                Payload::Reno(sent) => {
+                    let back = self.links[1].config.delay;
+                    if let Some(reno) = self.reno.as_mut() {
+                        reno.delivered += reno.size;
+                        reno.rtt = self.now + back - sent;
+                        reno.signals.push(Reverse((self.now + back, false)));
+                    }
+                }
+                Payload::Utp(bytes) => {
+                    let from = self.addrs[1 - to];
+                    let taken = self.sockets[to].handle_datagram(self.now, from, &bytes);
+                    assert!(taken, "a uTP datagram was refused");
+                }
+            }
+        } else if signal == Some(next) {
+            if let Some(reno) = self.reno.as_mut()
+                && let Some(Reverse((_, lost))) = reno.signals.pop()
+            {
+                reno.on_signal(self.now, lost);
             }
         } else if competitor == Some(next) {
             if let Some((t, every, size)) = self.competitor.as_mut() {
@@ -213,7 +329,7 @@ impl UtpPair {
                 for at in arrivals.into_iter().take(1) {
                     self.order += 1;
                     self.in_flight
-                        .push(Reverse((at, self.order, 1, Vec::new())));
+                        .push(Reverse((at, self.order, 1, Payload::Competitor)));
                 }
             }
         } else {
@@ -222,6 +338,7 @@ impl UtpPair {
             }
         }
         self.flush();
+        self.send_reno();
         true
     }
 }

@@ -1,16 +1,30 @@
 //! One seeder and 30 leechers on mixed links (latency 5–120 ms, 256 KiB/s to 8 MiB/s, jitter,
 //! a few connection resets, some slow disks), found through a simulated HTTP tracker reached by
 //! name: every leecher finishes with the right bytes; the same seed gives the same event log.
+//! The same swarm again with every peer connection over uTP only (`Transport::Utp`): not one
+//! stream byte between peers, every leecher finishes.
 
 use std::time::Duration;
 
 use sanstorrent_core::rng::Rng;
-use sanstorrent_core::session::{SessionConfig, TorrentOptions};
+use sanstorrent_core::session::{SessionConfig, TorrentOptions, Transport};
 use sanstorrent_tests::sim::{DiskModel, LinkConfig, Sim, SimTracker, Summary, TestTorrent, sweep};
 
 const LEECHERS: usize = 30;
 
 fn scenario(seed: u64) -> Summary {
+    swarm(seed, Transport::Tcp)
+}
+
+fn utp_scenario(seed: u64) -> Summary {
+    swarm(seed, Transport::Utp)
+}
+
+fn swarm(seed: u64, transport: Transport) -> Summary {
+    let config = || SessionConfig {
+        transport,
+        ..SessionConfig::default()
+    };
     let mut sim = Sim::new(seed, LinkConfig::default());
     let mut rng = Rng::new(seed);
     let t = TestTorrent::with_trackers(
@@ -24,7 +38,7 @@ fn scenario(seed: u64) -> Summary {
     let tracker_ip = sim.nodes[tracker].addr.ip();
     sim.dns.insert("tracker.sim".into(), tracker_ip);
     let seeder = sim.add_node_with(
-        SessionConfig::default(),
+        config(),
         LinkConfig::new(Duration::from_millis(20), 4 * 1024 * 1024),
     );
     sim.add_torrent(seeder, &t, true, TorrentOptions::default());
@@ -38,7 +52,7 @@ fn scenario(seed: u64) -> Summary {
             reset: if rng.chance(0.2) { 0.001 } else { 0.0 },
             ..LinkConfig::default()
         };
-        let n = sim.add_node_with(SessionConfig::default(), link);
+        let n = sim.add_node_with(config(), link);
         if rng.chance(0.2) {
             // A slow disk: 5 ms per job, 2 MiB/s.
             sim.nodes[n].disk = DiskModel {
@@ -72,10 +86,36 @@ fn scenario(seed: u64) -> Summary {
         announces > LEECHERS as u64,
         "seed {seed}: {announces} announces"
     );
-    sim.print_summary("swarm_30")
+    if transport == Transport::Utp {
+        let peers: Vec<usize> = [seeder]
+            .into_iter()
+            .chain(leechers.iter().map(|l| l.0))
+            .collect();
+        let stream: u64 = peers
+            .iter()
+            .flat_map(|&a| peers.iter().map(move |&b| (a, b)))
+            .map(|(a, b)| sim.net.delivered_between(a, b))
+            .sum();
+        assert_eq!(stream, 0, "seed {seed}: stream bytes between peers");
+        let least = (LEECHERS * t.files[0].len() / 1500) as u64;
+        let net = sim.net.stats;
+        assert!(net.datagrams > least, "seed {seed}: {net:?}");
+        eprintln!("seed {seed}: over uTP only, {net:?}");
+    }
+    let name = if transport == Transport::Utp {
+        "swarm_30_utp"
+    } else {
+        "swarm_30"
+    };
+    sim.print_summary(name)
 }
 
 #[test]
 fn thirty_leechers_on_mixed_links_all_finish() {
     sweep("swarm_30", 1, 2, scenario);
+}
+
+#[test]
+fn thirty_leechers_over_utp_only_all_finish() {
+    sweep("swarm_30_utp", 1, 2, utp_scenario);
 }
