@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::packet::PacketType;
 use super::sack::SelectiveAck;
@@ -45,7 +45,8 @@ pub(crate) struct AckOutcome {
 /// Unsent bytes and unacknowledged packets, within a byte budget.
 #[derive(Clone, Debug)]
 pub(crate) struct SendBuffer {
-    unsent: VecDeque<u8>,
+    /// Written and not yet packetised: a packet's payload is split off without a copy.
+    unsent: BytesMut,
     outstanding: VecDeque<Outgoing>,
     outstanding_bytes: usize,
     in_flight: usize,
@@ -57,7 +58,7 @@ impl SendBuffer {
     /// An empty buffer whose next packet is `next_seq`, holding at most `capacity` bytes.
     pub(crate) fn new(next_seq: Seq, capacity: usize) -> Self {
         Self {
-            unsent: VecDeque::new(),
+            unsent: BytesMut::new(),
             outstanding: VecDeque::new(),
             outstanding_bytes: 0,
             in_flight: 0,
@@ -102,14 +103,14 @@ impl SendBuffer {
     /// Takes as much of `data` as fits; returns how much.
     pub(crate) fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.room());
-        self.unsent.extend(&data[..n]);
+        self.unsent.extend_from_slice(&data[..n]);
         n
     }
 
     /// Takes up to `max` unsent bytes for a packet.
     pub(crate) fn take(&mut self, max: usize) -> Bytes {
         let n = max.min(self.unsent.len());
-        Bytes::from(self.unsent.drain(..n).collect::<Vec<u8>>())
+        self.unsent.split_to(n).freeze()
     }
 
     /// Records a new packet sent at `now`; returns its sequence number.
