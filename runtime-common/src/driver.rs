@@ -28,6 +28,8 @@ pub trait NetIo {
     /// Performs a network action: `Connect`, `Close`, `PauseReading`, `ResumeReading`,
     /// `HttpRequest`, `Resolve` (disk actions never get here).
     fn act(&mut self, action: Action);
+    /// Sends what [`NetIo::transmit`] held back (called at the end of every drain).
+    fn flush(&mut self) {}
 }
 
 /// A session, its disk I/O, and the application's event channel.
@@ -309,6 +311,7 @@ impl Core {
                 self.events.send(e);
             }
             if !progressed {
+                net.flush();
                 return;
             }
         }

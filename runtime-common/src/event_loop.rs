@@ -14,6 +14,7 @@ use crate::change::Change;
 use crate::client::{ClientConfig, Command};
 use crate::conn::{self, ConnHandle, Read, Write};
 use crate::driver::{Core, NetIo, take_waiting};
+use crate::gso::Segments;
 use crate::http::HttpClient;
 use crate::local_discovery::LocalSockets;
 use crate::net::{self, Input};
@@ -44,6 +45,8 @@ struct Net<R: Runtime> {
     http: HttpClient<R>,
     inputs: Sender<Input<R>>,
     read_buffer: usize,
+    /// Datagrams of this loop turn, sent together when the drain ends.
+    datagrams: Segments,
 }
 
 impl<R: Runtime> NetIo for Net<R> {
@@ -54,10 +57,18 @@ impl<R: Runtime> NetIo for Net<R> {
                     let _ = c.writes.try_send(Write::Data(t.payload));
                 }
             }
-            // A full socket buffer drops the datagram, as the network may.
-            Dest::Udp(addr) => _ = R::try_send_to(&self.udp, &t.payload, addr),
+            Dest::Udp(addr) => self.datagrams.push(addr, t.payload),
             Dest::LocalDiscovery(group) => self.lsd.send(group, &t.payload),
         }
+    }
+
+    fn flush(&mut self) {
+        let udp = &self.udp;
+        self.datagrams.flush(
+            |payload, segment, to| R::try_send_segments(udp, payload, segment, to),
+            // A full socket buffer drops the datagram, as the network may.
+            |payload, to| _ = R::try_send_to(udp, payload, to),
+        );
     }
 
     fn act(&mut self, action: Action) {
@@ -164,6 +175,7 @@ pub(crate) async fn run<R: Runtime>(
         http: sockets.http,
         inputs,
         read_buffer: config.read_buffer,
+        datagrams: Segments::new(),
     };
     let mut deadline: Option<Instant> = None;
     // One timer, re-armed only when the session's deadline moves (arming one may wake the

@@ -92,6 +92,16 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// Sends one datagram without waiting (a full socket buffer refuses it).
     fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize>;
 
+    /// Sends `payload` as datagrams of `segment` bytes each (the last may be shorter) in one
+    /// call without waiting, where the platform can ([`crate::gso::send_segments`]); any
+    /// error but [`io::ErrorKind::WouldBlock`] means: send them one by one instead.
+    fn try_send_segments(
+        socket: &Self::UdpSocket,
+        payload: &[u8],
+        segment: u16,
+        to: SocketAddr,
+    ) -> io::Result<usize>;
+
     /// Resolves a host name.
     fn resolve(host: &str, port: u16) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
 

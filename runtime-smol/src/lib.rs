@@ -122,6 +122,15 @@ impl Runtime for SmolRuntime {
         socket.get_ref().send_to(payload, to)
     }
 
+    fn try_send_segments(
+        socket: &Self::UdpSocket,
+        payload: &[u8],
+        segment: u16,
+        to: SocketAddr,
+    ) -> io::Result<usize> {
+        sanstorrent_runtime_common::gso::send_segments(socket.get_ref(), payload, segment, to)
+    }
+
     async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         smol::net::resolve((host, port)).await
     }

@@ -134,6 +134,17 @@ impl Runtime for TokioRuntime {
         socket.try_send_to(payload, to)
     }
 
+    fn try_send_segments(
+        socket: &UdpSocket,
+        payload: &[u8],
+        segment: u16,
+        to: SocketAddr,
+    ) -> io::Result<usize> {
+        // The socket is non-blocking; a full buffer refuses at once (the datagrams are
+        // dropped, as `try_send_to` drops them).
+        sanstorrent_runtime_common::gso::send_segments(socket, payload, segment, to)
+    }
+
     async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         Ok(tokio::net::lookup_host((host, port)).await?.collect())
     }
