@@ -3,7 +3,7 @@
 
 Called by bench/run.sh, which builds the binaries and writes bench/RESULTS.md; run that.
 
-Scenarios (all on 127.0.0.1, TCP, one opentracker for announces):
+Scenarios (all on 127.0.0.1, TCP unless named utp-, one opentracker for announces):
   download  a torrent (single 1 GiB file, or 1 GiB in --files files in nested directories)
             seeded by 1 and then N libtorrent seeders (lt_peer.py, normal hash check, so no
             lazy hashing while timed), downloaded by every client in turn: runs are
@@ -17,6 +17,11 @@ Scenarios (all on 127.0.0.1, TCP, one opentracker for announces):
             directly (sanstorrent-smol -> sanstorrent-smol, rqbit -> rqbit, libtorrent ->
             libtorrent). The downloader is timed as in `download`; the seeder's CPU and peak
             RSS are measured over the transfer only (its peak is reset after its hash check).
+  utp-download, utp-pair
+            the same two over uTP only (BEP 29): the libtorrent seeders and leechers run with
+            --no-tcp, ours with --transport utp (rqbit has no uTP and is left out). Rows are
+            named utp-download-single-N and utp-pair-single-1, so that the same run holds the
+            TCP and uTP rows of each client side by side.
 
 Each client runs under /usr/bin/time -v: wall seconds, MB/s (10^6 bytes), CPU seconds
 (user + sys), peak RSS. TSV rows go to --out (scenario, client, run, wall, MB/s, RSS KiB,
@@ -208,40 +213,50 @@ def rqbit_cmd(args, port):
             "--ipv4-only", *bind, "--listen-port", str(port)]
 
 
-def lt_cmd(args, data, save, port, *extra):
-    """An lt_peer.py command line (TCP only, quiet) for `data` saved in `save`."""
+def lt_cmd(args, data, save, port, *extra, utp=False):
+    """An lt_peer.py command line (TCP only, or uTP only with `utp`; quiet) for `data` saved
+    in `save`."""
     return [PY, f"{args.interop}/lt_peer.py", "--torrent", data["torrent"], "--save", save,
-            "--status-interval", "0", "--no-utp", "--port", str(port), *extra]
+            "--status-interval", "0", "--no-tcp" if utp else "--no-utp", "--port", str(port),
+            *extra]
 
 
-def client_cmd(args, client, data, out, port, peer=None):
+def our_transport(utp):
+    return ["--transport", "utp" if utp else "tcp"]
+
+
+def client_cmd(args, client, data, out, port, peer=None, utp=False):
     """The command line of one download client; `peer` ("host:port"): connect to it directly
-    instead of asking the tracker."""
+    instead of asking the tracker; `utp`: over uTP only (TCP only otherwise)."""
     t = data["torrent"]
     if client.startswith("sanstorrent-"):
         rt = client.split("-", 1)[1]
         return [args.sanstorrent, "download", t, "-o", out, "-p", str(port),
                 "--bind", "127.0.0.1", "--no-dht", "--quiet", "--runtime", rt,
-                "--state-dir", out + ".state", *(["--peer", peer] if peer else [])]
-    if client == "rqbit":
+                *our_transport(utp), "--state-dir", out + ".state",
+                *(["--peer", peer] if peer else [])]
+    if client == "rqbit" and not utp:
         return [*rqbit_cmd(args, port), "download", "--disable-http-api", "--exit-on-finish",
                 *(["--initial-peers", peer] if peer else []), "-o", out, t]
     if client == "libtorrent":
         return lt_cmd(args, data, out, port, "--exit-on-done", "--timeout",
-                      str(args.client_timeout), *(["--no-tracker", "--peer", peer] if peer else []))
+                      str(args.client_timeout), *(["--no-tracker", "--peer", peer] if peer else []),
+                      utp=utp)
     raise ValueError(client)
 
 
-def seeder_cmd(args, client, data, port):
+def seeder_cmd(args, client, data, port, utp=False):
     """The command line of one seeder of `data` (already complete in data["dir"])."""
     if client.startswith("sanstorrent-"):
         return [args.sanstorrent, "seed", data["torrent"], "-o", data["dir"], "-p", str(port),
-                "--bind", "127.0.0.1", "--no-dht", "--runtime", client.split("-", 1)[1]]
-    if client == "rqbit":
+                "--bind", "127.0.0.1", "--no-dht", "--runtime", client.split("-", 1)[1],
+                *our_transport(utp)]
+    if client == "rqbit" and not utp:
         return [*rqbit_cmd(args, port), "download", "--disable-http-api", "--overwrite",
                 "-o", data["dir"], data["torrent"]]
     if client == "libtorrent":
-        return lt_cmd(args, data, data["dir"], port, "--seed", "--no-tracker", "--timeout", "7200")
+        return lt_cmd(args, data, data["dir"], port, "--seed", "--no-tracker", "--timeout", "7200",
+                      utp=utp)
     raise ValueError(client)
 
 
@@ -281,7 +296,7 @@ def verify(data, out):
 
 
 def run_download(args, work, client, data, scenario, run, peer=None, seeder=None,
-                 lt_seeders=()):
+                 lt_seeders=(), utp=False):
     """Times one download by `client` (from the tracker's peers, or from `peer` directly) and
     writes its row; with `seeder` (the process seeding to it), the row also gets the seeder's
     peak RSS and CPU over the transfer; with `lt_seeders`, their CPU together (the share of
@@ -291,7 +306,7 @@ def run_download(args, work, client, data, scenario, run, peer=None, seeder=None
     shutil.rmtree(out + ".state", ignore_errors=True)
     os.makedirs(out)
     port = free_port()
-    cmd = client_cmd(args, client, data, out, port, peer)
+    cmd = client_cmd(args, client, data, out, port, peer, utp)
     tv = os.path.join(work, "time.txt")
     logf = os.path.join(work, f"client-{client}-{scenario}-{run}.log")
     # The previous run's output was deleted: write back and discard it now, and let the
@@ -328,11 +343,12 @@ def run_download(args, work, client, data, scenario, run, peer=None, seeder=None
     shutil.rmtree(out + ".state", ignore_errors=True)
 
 
-def start_lt_seeders(args, procs, work, data, n):
+def start_lt_seeders(args, procs, work, data, n, utp=False):
     seeders = []
     for i in range(n):
-        logf = os.path.join(work, f"seeder-{data['layout']}-{i}.log")
-        p = procs.start(lt_cmd(args, data, data["dir"], 0, "--seed", "--timeout", "7200"), logf)
+        logf = os.path.join(work, f"seeder-{data['layout']}-{i}{'-utp' if utp else ''}.log")
+        p = procs.start(lt_cmd(args, data, data["dir"], 0, "--seed", "--timeout", "7200",
+                               utp=utp), logf)
         seeders.append((p, logf))
     for p, logf in seeders:
         wait_for_line(logf, "SEEDING", 600)
@@ -411,12 +427,13 @@ class SeederMeter:
         return tree_hwm_kb(self.proc.pid), tree_cpu(self.proc.pid) - self.cpu0
 
 
-def start_seeder(args, procs, work, client, data, tag):
-    """Starts one `client` seeding `data` on a free port; returns (process, "127.0.0.1:port")
-    once its start-up hash check is over (its CPU has been idle for 1 s)."""
+def start_seeder(args, procs, work, client, data, tag, utp=False):
+    """Starts one `client` seeding `data` on a free port (over uTP only with `utp`); returns
+    (process, "127.0.0.1:port") once its start-up hash check is over (its CPU has been idle
+    for 1 s)."""
     port = free_port()
     env = dict(os.environ, XDG_DATA_HOME=os.path.join(work, "xdg"))
-    seeder = procs.start(seeder_cmd(args, client, data, port),
+    seeder = procs.start(seeder_cmd(args, client, data, port, utp),
                          os.path.join(work, f"seed-{client}-{tag}.log"), env=env)
     deadline = time.time() + 300
     last, idle_since = -1.0, None
@@ -465,10 +482,12 @@ def run_seed(args, procs, work, client, data, run):
     shutil.rmtree(out, ignore_errors=True)
 
 
-def run_pair(args, procs, work, client, data, run):
-    """`client` seeding `data` to the same client downloading it, given the seeder's address."""
-    seeder, peer = start_seeder(args, procs, work, client, data, f"pair-{run}")
-    run_download(args, work, client, data, "pair-single-1", run, peer, seeder)
+def run_pair(args, procs, work, client, data, run, utp=False):
+    """`client` seeding `data` to the same client downloading it, given the seeder's address
+    (over uTP only with `utp`)."""
+    tag = "utp-pair" if utp else "pair"
+    seeder, peer = start_seeder(args, procs, work, client, data, f"{tag}-{run}", utp)
+    run_download(args, work, client, data, f"{tag}-single-1", run, peer, seeder, utp=utp)
     procs.stop(seeder, signal.SIGINT)
 
 
@@ -499,23 +518,25 @@ def main():
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scenarios", default="download,seed,pair",
-                    help="comma-separated: download, seed, pair")
+                    help="comma-separated: download, seed, pair, utp-download, utp-pair")
     ap.add_argument("--seeders", default="1,4", help="comma-separated seeder counts")
     ap.add_argument("--layouts", default="single,multi")
     ap.add_argument("--clients", default="sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent")
     ap.add_argument("--pair-clients", default="sanstorrent-smol,rqbit,libtorrent")
+    ap.add_argument("--utp-clients", default="sanstorrent-smol,libtorrent",
+                    help="the clients of the utp- scenarios (rqbit has no uTP)")
     ap.add_argument("--no-seed-bench", action="store_true", help="same as leaving seed out "
                     "of --scenarios")
     ap.add_argument("--no-pair-bench", action="store_true", help="same as leaving pair out "
                     "of --scenarios")
     ap.add_argument("--sanstorrent", required=True)
-    ap.add_argument("--rqbit", required=True)
+    ap.add_argument("--rqbit", required=True, help='its path, or "none": no rqbit rows')
     ap.add_argument("--interop", required=True)
     ap.add_argument("--client-timeout", type=int, default=300)
     ap.add_argument("--out", required=True, help="TSV file rows are appended to")
     args = ap.parse_args()
     scenarios = set(args.scenarios.split(","))
-    unknown = scenarios - {"download", "seed", "pair"}
+    unknown = scenarios - {"download", "seed", "pair", "utp-download", "utp-pair"}
     if unknown:
         ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if args.no_seed_bench:
@@ -523,10 +544,17 @@ def main():
     if args.no_pair_bench:
         scenarios.discard("pair")
     layouts = args.layouts.split(",")
-    counts = [int(x) for x in args.seeders.split(",")] if "download" in scenarios else []
+    downloads = scenarios & {"download", "utp-download"}
+    counts = [int(x) for x in args.seeders.split(",")] if downloads else []
     if not counts:  # only the seed and pair scenarios: they need only the single file
         layouts = ["single"] if "single" in layouts and scenarios else []
+    utp_clients = [c for c in args.utp_clients.split(",") if c != "rqbit"]
 
+    no_rqbit = args.rqbit == "none"
+    if no_rqbit:
+        args.clients = ",".join(c for c in args.clients.split(",") if c != "rqbit")
+        args.pair_clients = ",".join(c for c in args.pair_clients.split(",") if c != "rqbit")
+    seeders_of_seed = ["sanstorrent-smol"] + ([] if no_rqbit else ["rqbit"])
     work = tempfile.mkdtemp(prefix="sanstorrent-bench-")
     procs = Procs()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -536,24 +564,30 @@ def main():
         for layout in layouts:
             data = make_data(args, work, tracker, layout)
             for n in counts:
-                scenario = f"download-{layout}-{n}"
-                seeders = start_lt_seeders(args, procs, work, data, n)
-                log(f"{scenario}: {n} seeder(s) up")
-                for run in range(1, args.runs + 1):
-                    for client in rotated(clients, run):
-                        run_download(args, work, client, data, scenario, run,
-                                     lt_seeders=[p for p, _ in seeders])
-                for p, _ in seeders:
-                    procs.stop(p)
+                for utp in (False, True):
+                    if ("utp-download" if utp else "download") not in scenarios:
+                        continue
+                    scenario = f"{'utp-' if utp else ''}download-{layout}-{n}"
+                    seeders = start_lt_seeders(args, procs, work, data, n, utp)
+                    log(f"{scenario}: {n} seeder(s) up")
+                    for run in range(1, args.runs + 1):
+                        for client in rotated(utp_clients if utp else clients, run):
+                            run_download(args, work, client, data, scenario, run,
+                                         lt_seeders=[p for p, _ in seeders], utp=utp)
+                    for p, _ in seeders:
+                        procs.stop(p)
             if layout == "single" and "seed" in scenarios:
                 for run in range(1, args.runs + 1):
-                    for client in rotated(["sanstorrent-smol", "rqbit"], run):
+                    for client in rotated(seeders_of_seed, run):
                         run_seed(args, procs, work, client, data, run)
-            if layout == "single" and "pair" in scenarios:
+            pairs = [utp for utp in (False, True) if ("utp-pair" if utp else "pair") in scenarios]
+            if layout == "single" and pairs:
                 pair_data = trackerless(args, work, data)
                 for run in range(1, args.runs + 1):
-                    for client in rotated(args.pair_clients.split(","), run):
-                        run_pair(args, procs, work, client, pair_data, run)
+                    for utp in pairs:
+                        for client in rotated(utp_clients if utp else
+                                              args.pair_clients.split(","), run):
+                            run_pair(args, procs, work, client, pair_data, run, utp)
             shutil.rmtree(data["dir"], ignore_errors=True)
     finally:
         procs.stop_all()

@@ -26,7 +26,33 @@ ABOUT = {
     "pair-single": "Same setup: each client seeds the file and the same client downloads it "
                    "from that seeder (given its address, no tracker); the seeder columns are "
                    "its CPU and peak RSS during the transfer.",
+    "utp-download-single": "As download-single, over uTP only: the libtorrent seeders run "
+                           "with TCP off (`--no-tcp`), sanstorrent with `--transport utp`, the "
+                           "libtorrent downloader with TCP off (libtorrent <-> libtorrent over "
+                           "uTP). rqbit has no uTP.",
+    "utp-pair-single": "As pair-single, over uTP only (sanstorrent `--transport utp` on both "
+                       "sides; libtorrent `--no-tcp` on both sides).",
 }
+
+
+def utp_vs_tcp(summary):
+    """Lines comparing each utp- scenario's clients with the same client in the TCP scenario
+    of the same run (MB/s and CPU per GiB)."""
+    lines = []
+    for scenario, clients in summary.items():
+        if not scenario.startswith("utp-") or scenario[4:] not in summary:
+            continue
+        tcp = summary[scenario[4:]]
+        parts = []
+        for client, s in clients.items():
+            t = tcp.get(client)
+            if not t or not s["mbps"] or not t["mbps"]:
+                continue
+            parts.append(f"{client} {s['mbps']:.0f} MB/s over uTP against {t['mbps']:.0f} over "
+                         f"TCP ({s['mbps'] / t['mbps'] * 100:.0f} %)")
+        if parts:
+            lines.append(f"- {scenario}: " + "; ".join(parts) + ".")
+    return lines
 
 
 def busy(wall, cpu, s_cpu, cores):
@@ -120,6 +146,7 @@ def main():
              "including start-up and the final flush). CPU is user+sys seconds. "
              "Ratios are to rqbit in the same scenario: throughput ratio > 1 is faster than "
              "rqbit; RSS and CPU ratios < 1 use less than rqbit.\n")
+    per_gib = (1 << 30) / limits["size"]
     for scenario, clients in summary.items():
         L.append(f"## {scenario}\n")
         about = ABOUT.get(scenario.rsplit("-", 1)[0])
@@ -127,38 +154,49 @@ def main():
             L.append(about + "\n")
         seeder = any(s["s_cpu"] is not None for s in clients.values())
         seeder_rss = any(s["s_rss_mib"] is not None for s in clients.values())
-        head = ["client", "ok", "wall s", "wall range s", "MB/s", "CPU s", "peak RSS MiB"]
+        head = ["client", "ok", "wall s", "wall range s", "MB/s", "CPU s", "CPU s/GiB",
+                "peak RSS MiB"]
         if seeder:
             head += ["seeder CPU s"]
         if seeder_rss:
             head += ["seeder peak RSS MiB"]
-        head += ["busy", "of limit", "MB/s vs rqbit", "RSS vs rqbit", "CPU vs rqbit"]
-        if seeder:
-            head += ["seeder CPU vs rqbit"]
-        if seeder_rss:
-            head += ["seeder RSS vs rqbit"]
+        base = clients.get("rqbit") or clients.get("rqbit-seeder") or {}
+        head += ["busy", "of limit"]
+        if base:  # no rqbit in this scenario (uTP rows, or rqbit not installed): no ratios
+            head += ["MB/s vs rqbit", "RSS vs rqbit", "CPU vs rqbit"]
+            if seeder:
+                head += ["seeder CPU vs rqbit"]
+            if seeder_rss:
+                head += ["seeder RSS vs rqbit"]
         L.append("| " + " | ".join(head) + " |")
         L.append("|" + "---|" * len(head))
-        base = clients.get("rqbit") or clients.get("rqbit-seeder") or {}
         for client, s in clients.items():
             lo_hi = s["wall_range"]
             cells = [client, f"{s['ok']}/{s['runs']}", fmt(s["wall"], ".2f"),
                      "—" if lo_hi is None else f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}",
-                     fmt(s["mbps"], ".0f"), fmt(s["cpu"], ".2f"), fmt(s["rss_mib"], ".0f")]
+                     fmt(s["mbps"], ".0f"), fmt(s["cpu"], ".2f"),
+                     fmt(s["cpu"] and s["cpu"] * per_gib, ".2f"), fmt(s["rss_mib"], ".0f")]
             if seeder:
                 cells += [fmt(s["s_cpu"], ".2f")]
             if seeder_rss:
                 cells += [fmt(s["s_rss_mib"], ".0f")]
             cells += [fmt(s["busy"] and s["busy"] * 100, ".0f") + ("" if s["busy"] is None else " %"),
                       fmt(s["mbps"] and limit and s["mbps"] / limit * 100, ".0f")
-                      + ("" if s["mbps"] is None or limit is None else " %"),
-                      ratio(s["mbps"], base.get("mbps")),
-                      ratio(s["rss_mib"], base.get("rss_mib")), ratio(s["cpu"], base.get("cpu"))]
-            if seeder:
-                cells += [ratio(s["s_cpu"], base.get("s_cpu"))]
-            if seeder_rss:
-                cells += [ratio(s["s_rss_mib"], base.get("s_rss_mib"))]
+                      + ("" if s["mbps"] is None or limit is None else " %")]
+            if base:
+                cells += [ratio(s["mbps"], base.get("mbps")),
+                          ratio(s["rss_mib"], base.get("rss_mib")),
+                          ratio(s["cpu"], base.get("cpu"))]
+                if seeder:
+                    cells += [ratio(s["s_cpu"], base.get("s_cpu"))]
+                if seeder_rss:
+                    cells += [ratio(s["s_rss_mib"], base.get("s_rss_mib"))]
             L.append("| " + " | ".join(cells) + " |")
+        L.append("")
+    comparison = utp_vs_tcp(summary)
+    if comparison:
+        L.append("## uTP against TCP, same client, same run\n")
+        L.extend(comparison)
         L.append("")
     L.append("Notes: libtorrent's RSS counts the pages of its memory-mapped files. In the "
              "seeding rows, MB/s is the libtorrent leecher's download rate (its own DONE "

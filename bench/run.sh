@@ -2,16 +2,20 @@
 # The loopback throughput benchmark: sanstorrent (smol and tokio) vs rqbit vs libtorrent.
 # Regenerates bench/RESULTS.md. Prints figures; never fails because something is slow.
 #
-#   bash bench/run.sh [--runs N] [--size BYTES] [--scenarios download,seed,pair]
+#   bash bench/run.sh [--runs N] [--size BYTES]
+#                     [--scenarios download,seed,pair,utp-download,utp-pair]
 #                     [--seeders 1,4] [--layouts single,multi]
 #                     [--clients sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent]
 #                     [--pair-clients sanstorrent-smol,rqbit,libtorrent]
+#                     [--utp-clients sanstorrent-smol,libtorrent]
 #                     [--no-seed-bench] [--no-pair-bench]
 #
 # Needs: ../shared/interop/setup.sh (opentracker, python3-libtorrent), /usr/bin/time, and
 # rqbit (`cargo install rqbit --locked`; found on PATH or via $RQBIT). Not part of CI.
 # Environment: SANSTORRENT_INTEROP_DIR (default: the shared/interop found above the repo),
-# CARGO_TARGET_DIR (where the release build goes), KEEP_WORK=1 keeps the temp dir.
+# CARGO_TARGET_DIR (where the release build goes), KEEP_WORK=1 keeps the temp dir,
+# ST=/path/to/sanstorrent skips the build and benchmarks that binary, SHA1="2.1 GB/s" skips
+# measuring SHA-1.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -34,7 +38,8 @@ command -v opentracker >/dev/null || { echo "bench: no opentracker: run $INTEROP
 RQBIT="${RQBIT:-$(command -v rqbit || true)}"
 [[ -z "$RQBIT" && -x /work/tools/rqbit/bin/rqbit ]] && RQBIT=/work/tools/rqbit/bin/rqbit
 [[ -n "$RQBIT" && -x "$RQBIT" ]] || {
-  echo "bench: rqbit not found: cargo install rqbit --locked (or set RQBIT=/path/to/rqbit)" >&2; exit 1; }
+  echo "bench: rqbit not found (cargo install rqbit --locked, or set RQBIT=/path/to/rqbit):" \
+       "its rows are left out" >&2; RQBIT=none; }
 
 RUNS=5; SIZE=$((1 << 30)); PIECE=$((1 << 20)); PASS=()
 while (($#)); do
@@ -42,24 +47,28 @@ while (($#)); do
     --runs) RUNS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --piece) PIECE=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-echo "== building sanstorrent (the dist profile: release with LTO; smol + tokio)" >&2
-cargo build --profile dist -q -p sanstorrent-cli --features tokio
-ST="$TARGET/dist/sanstorrent"
+if [[ -z "${ST:-}" ]]; then
+  echo "== building sanstorrent (the dist profile: release with LTO; smol + tokio)" >&2
+  cargo build --profile dist -q -p sanstorrent-cli --features tokio
+  ST="$TARGET/dist/sanstorrent"
+fi
+[[ -x "$ST" ]] || { echo "bench: $ST is not an executable" >&2; exit 1; }
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "== machine limits" >&2
-SHA1=$(cargo bench -q -p sanstorrent-runtime-common --bench storage 2>/dev/null | grep 'SHA-1 alone' |
-       sed -E 's/.* ([0-9.]+ GB\/s).*/\1/' || true)
+[[ -n "${SHA1:-}" ]] ||
+  SHA1=$(cargo bench -q -p sanstorrent-runtime-common --bench storage 2>/dev/null |
+         grep 'SHA-1 alone' | sed -E 's/.* ([0-9.]+ GB\/s).*/\1/' || true)
 /usr/bin/python3 - "$WORK/limits.json" "$SIZE" "$PIECE" "$RUNS" "${SHA1:-unknown}" \
-  "$("$RQBIT" --version 2>/dev/null | head -1)" \
+  "$([[ $RQBIT == none ]] || "$RQBIT" --version 2>/dev/null | head -1)" \
   "libtorrent $(/usr/bin/python3 -c 'import libtorrent; print(libtorrent.__version__)')" \
   "sanstorrent $(git -C "$ROOT" rev-parse --short HEAD)" <<'EOF'
 import json, os, platform, socket, sys, threading, time
@@ -85,7 +94,7 @@ ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 limits = {"cores": os.cpu_count(), "cpu_model": model, "ram_gib": round(ram),
           "kernel": "Linux " + platform.release(), "loopback_mbps": max(loopback() for _ in range(2)),
           "sha1": sha1, "size": int(size), "piece": int(piece), "runs": int(runs),
-          "versions": ", ".join(versions)}
+          "versions": ", ".join(v for v in versions if v)}
 json.dump(limits, open(out, "w"))
 print(f"cores={limits['cores']} loopback={limits['loopback_mbps']:.0f} MB/s sha1={sha1}", file=sys.stderr)
 EOF
