@@ -57,6 +57,9 @@ fn kind(event: &Event) -> Kind {
     }
 }
 
+/// Events an emptied queue keeps room for.
+const KEPT_ROOM: usize = 256;
+
 #[derive(Debug, Default)]
 struct State {
     /// Kept and coalesced events, with their sequence numbers.
@@ -117,7 +120,24 @@ impl State {
         {
             self.coalesced.remove(&key);
         }
+        if self.len() == 0 {
+            self.release();
+        }
         Some(event)
+    }
+
+    /// Gives back the memory a burst left (a start with many torrents queues an event or
+    /// more for each): an emptied queue keeps room for [`KEPT_ROOM`] events only.
+    fn release(&mut self) {
+        if self.kept.capacity() > KEPT_ROOM {
+            self.kept.shrink_to(KEPT_ROOM);
+        }
+        if self.info.capacity() > KEPT_ROOM {
+            self.info.shrink_to(KEPT_ROOM);
+        }
+        if self.coalesced.capacity() > KEPT_ROOM {
+            self.coalesced.shrink_to(KEPT_ROOM);
+        }
     }
 
     fn len(&self) -> usize {

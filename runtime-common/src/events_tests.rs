@@ -202,3 +202,23 @@ fn a_waiting_reader_wakes_for_each_event_and_at_the_close() {
         "{n} events (every error, some peer events)"
     );
 }
+
+#[test]
+fn an_emptied_queue_gives_back_the_room_a_burst_took() {
+    let (tx, rx) = event_queue(100);
+    for t in 0..10_000u32 {
+        tx.send(Event::TorrentComplete {
+            torrent: TorrentId(t),
+        });
+        tx.send(stats(t, 1));
+    }
+    assert!(rx.shared.lock().kept.capacity() >= 20_000);
+    assert_eq!(drain(&rx).len(), 20_000);
+    let state = rx.shared.lock();
+    assert!(
+        state.kept.capacity() <= KEPT_ROOM,
+        "{}",
+        state.kept.capacity()
+    );
+    assert!(state.coalesced.capacity() <= 2 * KEPT_ROOM);
+}

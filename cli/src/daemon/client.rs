@@ -229,7 +229,11 @@ impl<R: Runtime> ClientBackend<R> {
             .load_groups()
             .map_err(|e| format!("the saved categories and tags: {e}"))?;
         let mut restored = 0;
+        let mut seen = std::collections::HashSet::new();
         for (place, t) in (0u32..).zip(saved) {
+            if !seen.insert(t.hash.to_ascii_lowercase()) {
+                continue;
+            }
             let source = match &t.magnet {
                 // A magnet whose metadata was saved before the list said so.
                 Some(uri) => store
@@ -263,7 +267,8 @@ impl<R: Runtime> ClientBackend<R> {
                 Ok(Added::New { id, .. }) => {
                     restored += 1;
                     let mut state = self.lock();
-                    if let Some(entry) = state.torrents.iter_mut().find(|e| e.id == id) {
+                    // The one just added: last in the list.
+                    if let Some(entry) = state.torrents.iter_mut().rev().find(|e| e.id == id) {
                         entry.totals = t.totals;
                         entry.position = t.queue_position.unwrap_or(place);
                         entry.forced = t.forced;
@@ -422,11 +427,14 @@ impl<R: Runtime> ClientBackend<R> {
             TorrentSource::Metainfo(_) => format!("magnet:?xt=urn:btih:{}", info_hash.to_hex()),
             TorrentSource::Magnet(link) => link.to_uri(),
         };
-        if let Some(dup) = self
-            .lock()
-            .torrents
-            .iter()
-            .find(|t| t.handle.info_hash == info_hash)
+        // A restore (`persist` off) leaves out duplicates of its own list before adding:
+        // a scan per torrent would make restoring N torrents cost N².
+        if persist
+            && let Some(dup) = self
+                .lock()
+                .torrents
+                .iter()
+                .find(|t| t.handle.info_hash == info_hash)
         {
             return Ok(Added::Duplicate {
                 id: dup.id,
@@ -510,7 +518,11 @@ impl<R: Runtime> ClientBackend<R> {
             state.next_id += 1;
             state.added_this_run += u64::from(persist);
             let running = !(paused || queued);
-            let position = state.torrents.iter().map(|t| t.position + 1).max();
+            // A restore sets the saved position afterwards.
+            let position = match persist {
+                true => state.torrents.iter().map(|t| t.position + 1).max(),
+                false => u32::try_from(state.torrents.len()).ok(),
+            };
             state.torrents.push(Entry {
                 running,
                 position: position.unwrap_or(0),

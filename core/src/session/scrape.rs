@@ -32,7 +32,7 @@ const MAX_REDIRECTS: u8 = 3;
 /// One torrent's scraped trackers, by announce URL (as listed).
 #[derive(Debug, Default)]
 pub(crate) struct TorrentScrapes {
-    trackers: BTreeMap<String, Scraped>,
+    trackers: super::torrent::by_url::ByUrl<Scraped>,
 }
 
 #[derive(Debug)]
@@ -206,7 +206,7 @@ impl Trackers {
                     .trackers
                     .iter()
                     .filter(|(_, s)| s.next_at <= now)
-                    .map(|(key, _)| (*id, key.clone()))
+                    .map(|(key, _)| (*id, key.to_owned()))
             })
             .collect();
         let mut done = Vec::new();

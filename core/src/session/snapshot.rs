@@ -280,7 +280,7 @@ impl fmt::Display for AnnounceResult {
 /// The trackers' latest announce outcomes of one torrent, by announce URL (as listed).
 #[derive(Debug, Default)]
 pub(crate) struct AnnounceLog {
-    trackers: std::collections::BTreeMap<String, Logged>,
+    trackers: super::torrent::by_url::ByUrl<Logged>,
 }
 
 #[derive(Debug)]
@@ -308,7 +308,7 @@ impl AnnounceLog {
             warning: response.warning.as_ref().map(|w| cut(w)),
         };
         self.trackers.insert(
-            url.to_owned(),
+            url,
             Logged {
                 at: now,
                 result,
@@ -322,7 +322,7 @@ impl AnnounceLog {
     pub(crate) fn failed(&mut self, now: Instant, url: &str, error: &TrackerError) {
         let counts = self.trackers.get(url).and_then(|l| l.counts);
         self.trackers.insert(
-            url.to_owned(),
+            url,
             Logged {
                 at: now,
                 refused: matches!(

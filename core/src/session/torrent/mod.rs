@@ -8,6 +8,7 @@
 //! [`Connection::set_geometry`](crate::wire::Connection::set_geometry), and the start check
 //! runs as for a .torrent.
 
+pub(crate) mod by_url;
 pub(crate) mod candidates;
 pub(crate) mod life;
 pub(crate) mod roster;

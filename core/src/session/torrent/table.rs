@@ -21,7 +21,9 @@ use crate::session::timers::Deadlines;
 /// Every torrent, by id, with each one's earliest deadline filed.
 #[derive(Debug, Default)]
 pub(crate) struct Torrents {
-    map: BTreeMap<TorrentId, Torrent>,
+    /// Boxed: a B-tree node holds eleven values and is often half full, and a torrent is
+    /// kilobytes, so inline values would cost about twice a torrent's size each.
+    map: BTreeMap<TorrentId, Box<Torrent>>,
     /// Torrents changed since the last [`Torrents::refresh_deadlines`] (each once).
     dirty: Vec<TorrentId>,
     timers: Deadlines<TorrentId>,
@@ -57,7 +59,7 @@ impl Torrents {
         self.dirty.push(id);
         torrent.work_dirty = true;
         self.changed.push(id);
-        self.map.insert(id, torrent);
+        self.map.insert(id, Box::new(torrent));
     }
 
     /// Removes a torrent.
@@ -65,18 +67,18 @@ impl Torrents {
         let torrent = self.map.remove(id)?;
         self.dirty.push(*id);
         self.changed.push(*id);
-        Some(torrent)
+        Some(*torrent)
     }
 
     /// A torrent.
     pub(crate) fn get(&self, id: &TorrentId) -> Option<&Torrent> {
-        self.map.get(id)
+        self.map.get(id).map(|t| &**t)
     }
 
     /// A torrent, to change: its deadline is filed again at the next
     /// [`Torrents::refresh_deadlines`], and the work sets look at it again.
     pub(crate) fn get_mut(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
-        let torrent = self.map.get_mut(id)?;
+        let torrent = &mut **self.map.get_mut(id)?;
         if !torrent.timer_dirty {
             torrent.timer_dirty = true;
             self.dirty.push(*id);
@@ -92,7 +94,7 @@ impl Torrents {
     /// set does not look at it again for this (the dial decides its place itself, see
     /// [`Work`]).
     pub(crate) fn get_mut_dialling(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
-        let torrent = self.map.get_mut(id)?;
+        let torrent = &mut **self.map.get_mut(id)?;
         if !torrent.timer_dirty {
             torrent.timer_dirty = true;
             self.dirty.push(*id);
@@ -103,14 +105,14 @@ impl Torrents {
     /// Torrent `id` at the statistics tick: its statistics are next due at `next` (which
     /// neither its deadline nor the work sets read, so it is not listed as changed).
     pub(crate) fn stats_taken(&mut self, id: TorrentId, next: Instant) -> Option<&Torrent> {
-        let torrent = self.map.get_mut(&id)?;
+        let torrent = &mut **self.map.get_mut(&id)?;
         torrent.next_stats = next;
         Some(torrent)
     }
 
     /// Torrent `id` as the work sets look at it (no longer changed for them), if still there.
     pub(super) fn settled(&mut self, id: TorrentId) -> Option<&Torrent> {
-        let torrent = self.map.get_mut(&id)?;
+        let torrent = &mut **self.map.get_mut(&id)?;
         torrent.work_dirty = false;
         Some(torrent)
     }
@@ -127,7 +129,7 @@ impl Torrents {
 
     /// The torrents, in id order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &Torrent> {
-        self.map.values()
+        self.map.values().map(|t| &**t)
     }
 
     /// Every torrent, to change (each one's deadline is filed again).
@@ -142,7 +144,7 @@ impl Torrents {
                 self.changed.push(*id);
             }
         }
-        self.map.values_mut()
+        self.map.values_mut().map(|t| &mut **t)
     }
 
     /// Files the deadlines of the torrents changed since the last call and of those due at
