@@ -199,7 +199,8 @@ pub struct SessionConfig {
     pub dht_lookup_interval: Duration,
     /// Time between resume-data saves of a torrent that changed.
     pub resume_save_interval: Duration,
-    /// Time between [`Event::Stats`](super::Event::Stats) of each torrent.
+    /// Time between statistics ticks ([`Event::Stats`](super::Event::Stats) of the torrents
+    /// whose statistics changed).
     pub stats_interval: Duration,
     /// The longest [`Session::shutdown`](super::Session::shutdown) waits for trackers and
     /// disk before it reports [`Event::ShutdownComplete`](super::Event::ShutdownComplete).

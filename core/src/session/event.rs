@@ -175,7 +175,8 @@ pub enum Event {
     /// Port mapping on the gateway (see [`Session::set_gateway`](super::Session::set_gateway)):
     /// a mapping made, failed or removed, or the external address learned.
     PortMapping(crate::portmap::PortMapEvent),
-    /// Periodic statistics of a torrent (every `stats_interval`).
+    /// Periodic statistics of a torrent (every `stats_interval` while they change; every
+    /// fifth interval while they stay the same).
     Stats {
         /// The torrent.
         torrent: TorrentId,
@@ -302,7 +303,7 @@ impl std::error::Error for ExtensionError {
 }
 
 /// Where a torrent is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TorrentPhase {
     /// Waiting for file stamps, or hashing existing data.
@@ -320,7 +321,7 @@ pub enum TorrentPhase {
 }
 
 /// A torrent's progress, for a progress bar.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TorrentStats {
     /// Where the torrent is.
     pub phase: TorrentPhase,
@@ -367,7 +368,7 @@ pub struct TorrentStats {
 }
 
 /// A torrent's swarm as a tracker's scrape (BEP 48) counts it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SwarmCounts {
     /// Peers with the whole torrent (`complete`).
     pub seeders: u32,

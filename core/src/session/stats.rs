@@ -2,6 +2,7 @@
 //! and known, swarm counts, check progress; and the session's statistics tick, which reports
 //! them for every active torrent at once.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
 use super::event::{Event, TorrentStats};
@@ -81,6 +82,25 @@ impl Torrent {
         }
     }
 
+    /// Whether `stats` are reported at this tick: they differ from the last report, or
+    /// that report is [`UNCHANGED_EVERY`] ticks old. An idle torrent is reported every few
+    /// seconds instead of every second, which at a hundred thousand torrents is most of an
+    /// idle client's work (for the session and the application draining the events).
+    fn report_due(&mut self, stats: &TorrentStats) -> bool {
+        let mut hasher = DefaultHasher::new();
+        stats.hash(&mut hasher);
+        let signature = hasher.finish();
+        let due = signature != self.stats_reported
+            || self.stats_unreported.saturating_add(1) >= UNCHANGED_EVERY;
+        if due {
+            self.stats_reported = signature;
+            self.stats_unreported = 0;
+        } else {
+            self.stats_unreported += 1;
+        }
+        due
+    }
+
     fn last_activity(&self, config: &SessionConfig) -> Instant {
         // Rates without a clock: measured at the torrent's next stats instant minus one
         // interval, i.e. the last time stats were due.
@@ -91,8 +111,9 @@ impl Torrent {
 }
 
 impl Session {
-    /// The statistics tick: [`Event::Stats`](super::Event::Stats) for every active torrent, in id order, then the
-    /// next tick one interval later. One wake-up for all torrents, and none of them is changed
+    /// The statistics tick: [`Event::Stats`](super::Event::Stats) for every active torrent
+    /// whose statistics changed since its last report or were last reported
+    /// [`UNCHANGED_EVERY`] ticks ago, in id order, then the next tick one interval later. One wake-up for all torrents, and none of them is changed
     /// for it (their deadlines and work sets stay as they are).
     pub(super) fn stats_tick(&mut self, now: Instant) {
         let interval = self.config.stats_interval;
@@ -107,8 +128,14 @@ impl Session {
         for id in active {
             if let Some(t) = self.torrents.stats_taken(id, now + interval) {
                 let stats = t.stats(id, &self.peers, Some(now), &self.config);
-                self.out.event(Event::Stats { torrent: id, stats });
+                if t.report_due(&stats) {
+                    self.out.event(Event::Stats { torrent: id, stats });
+                }
             }
         }
     }
 }
+
+/// An unchanged torrent's statistics are reported on one tick in this many (every 5 s by
+/// default: an application adding up seeding time from the reports sees gaps of 5 s at most).
+const UNCHANGED_EVERY: u8 = 5;

@@ -133,6 +133,10 @@ pub(crate) struct Torrent {
     /// What to do once stopped (a start, recheck or removal asked for while stopping).
     pub(crate) after_stop: AfterStop,
     pub(crate) next_stats: Instant,
+    /// What the statistics last reported were (see [`Torrent::report_due`]).
+    pub(crate) stats_reported: u64,
+    /// Statistics ticks since the last report.
+    pub(crate) stats_unreported: u8,
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
     /// Magnet: the ut_metadata download (`None` once the metadata is known).
@@ -215,6 +219,8 @@ impl Torrent {
             hold: options.stopped,
             after_stop: AfterStop::Stay,
             next_stats: now + config.stats_interval,
+            stats_reported: 0,
+            stats_unreported: 0,
             next_save: now + config.resume_save_interval,
             next_dht: None,
             options,

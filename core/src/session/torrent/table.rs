@@ -104,7 +104,7 @@ impl Torrents {
 
     /// Torrent `id` at the statistics tick: its statistics are next due at `next` (which
     /// neither its deadline nor the work sets read, so it is not listed as changed).
-    pub(crate) fn stats_taken(&mut self, id: TorrentId, next: Instant) -> Option<&Torrent> {
+    pub(crate) fn stats_taken(&mut self, id: TorrentId, next: Instant) -> Option<&mut Torrent> {
         let torrent = &mut **self.map.get_mut(&id)?;
         torrent.next_stats = next;
         Some(torrent)
