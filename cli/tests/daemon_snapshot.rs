@@ -135,6 +135,7 @@ assert info.downloaded >= info.downloaded_session >= size, info
 props = q.torrents_properties(torrent_hash=h)
 assert props.total_downloaded >= props.total_downloaded_session >= size, props
 assert props.seeds_total >= 1, props
+assert props.pieces_have == props.pieces_num == f["pieceCount"], props
 for key in ["peer", "tracker", "partial_file", "partial_pieces", "piece_states", "qbit_peers",
             "peer_bytes", "qbit_seeds", "qbit_connections", "availability",
             "qbit_availability", "scrape", "maindata_partial"]:

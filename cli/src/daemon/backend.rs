@@ -459,7 +459,8 @@ pub(crate) struct Detail {
     pub(crate) trackers: bool,
     /// The metainfo's piece hashes (v1).
     pub(crate) piece_hashes: bool,
-    /// Each piece's count of peers having it.
+    /// Each piece's count of peers having it (while a piece is missing; the pieces come
+    /// with it then).
     pub(crate) availability: bool,
 }
 

@@ -58,7 +58,8 @@ pub struct TorrentSnapshot {
     pub peers_sending_to_us: usize,
     /// Connected peers we sent payload to in the last few seconds.
     pub peers_getting_from_us: usize,
-    /// Our verified pieces (with [`SnapshotDetail::pieces`] and the metadata).
+    /// Our verified pieces (with [`SnapshotDetail::pieces`] and the metadata; also with
+    /// [`SnapshotDetail::availability`] while a piece is missing, the counts' other half).
     pub pieces: Option<PieceSet>,
     /// Verified bytes of each file, in the metainfo's file order, padding files included
     /// (with [`SnapshotDetail::files`]; empty without the metadata).
@@ -431,6 +432,9 @@ impl Torrent {
             }
         }
         let data = self.data.as_ref();
+        // Piece counts only while a piece is missing (a complete torrent's mean nothing).
+        let counted = data
+            .filter(|d| detail.availability && d.picker.have().count() < d.picker.piece_count());
         TorrentSnapshot {
             metainfo: data.map(|d| Arc::clone(&d.meta)),
             error: self.error.clone(),
@@ -439,7 +443,7 @@ impl Torrent {
             peers_sending_to_us: sending,
             peers_getting_from_us: getting,
             pieces: data
-                .filter(|_| detail.pieces)
+                .filter(|_| detail.pieces || counted.is_some())
                 .map(|d| d.picker.have().clone()),
             file_bytes: if detail.files {
                 self.file_bytes()
@@ -452,13 +456,11 @@ impl Torrent {
             } else {
                 Vec::new()
             },
-            availability: data
-                .filter(|d| detail.availability && d.picker.have().count() < d.picker.piece_count())
-                .map_or_else(Vec::new, |d| {
-                    (0..d.picker.piece_count())
-                        .map(|p| d.picker.availability(p))
-                        .collect()
-                }),
+            availability: counted.map_or_else(Vec::new, |d| {
+                (0..d.picker.piece_count())
+                    .map(|p| d.picker.availability(p))
+                    .collect()
+            }),
             web_seeds: Vec::new(),
             stats,
         }

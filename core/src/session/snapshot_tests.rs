@@ -423,6 +423,17 @@ fn availability_counts_peers_per_piece_and_a_peer_met_again_at_its_ltep_port_is_
         lean.unwrap().availability.is_empty(),
         "built only when asked"
     );
+    let counts = SnapshotDetail {
+        availability: true,
+        ..SnapshotDetail::default()
+    };
+    let counted = s.torrent_snapshot(now, t, counts).unwrap();
+    assert_eq!(counted.availability, vec![0, 1]);
+    assert_eq!(
+        counted.pieces.map(|p| p.count()),
+        Some(0),
+        "the pieces come with them"
+    );
 
     // It goes; the session dials it back at the port it gave.
     s.handle_peer_closed(now, conn);

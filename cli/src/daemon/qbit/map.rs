@@ -240,10 +240,11 @@ fn share_limit<T: Copy>(mode: LimitMode, own: T, global: T, none: T, global_mark
     }
 }
 
-/// What [`info`] reads of a torrent: its trackers, and its pieces and their availability.
+/// What [`info`] reads of a torrent: its trackers, and while a piece is missing the pieces'
+/// availability (the client then gives the pieces too).
 pub(super) const INFO_DETAIL: Detail = Detail {
     trackers: true,
-    pieces: true,
+    pieces: false,
     availability: true,
     files: false,
     peers: false,

@@ -16,7 +16,7 @@ impl<B: Backend> Qbit<B> {
         match method {
             "info" => self.info(form).await,
             "properties" => {
-                let t = self.one(form, Detail::default()).await?;
+                let t = self.one(form, detail(|d| d.pieces = true)).await?;
                 let list = self.backend.torrents(Detail::default()).await;
                 let ctx = map::Context::new(&list, &self.backend.settings().await);
                 Ok(Reply::json(&map::properties(&t, &ctx)))
