@@ -71,13 +71,19 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     }
 }
 
-/// The files under `root` (relative, sorted; `.tmp` files left out).
+/// The files under `root` (relative, sorted; `.tmp` files left out). A directory that vanishes
+/// during the walk (a removal with data deleting emptied folders) is skipped.
 pub fn files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).expect("readable dir") {
-            let p = e.expect("dir entry").path();
+        let entries = match fs::read_dir(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d != root => continue,
+            entries => entries.expect("readable dir"),
+        };
+        for e in entries {
+            let Ok(e) = e else { continue };
+            let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else if !p.to_string_lossy().ends_with(".tmp") {
