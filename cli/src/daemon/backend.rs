@@ -582,6 +582,8 @@ pub(crate) enum WebSeedEdit {
     Add(Vec<String>),
     /// Remove these URLs.
     Remove(Vec<String>),
+    /// Make the list exactly these URLs (Transmission's `torrent-set` `webseeds`).
+    Set(Vec<String>),
 }
 
 /// Changes to torrents' options (`None`: unchanged).

@@ -401,6 +401,9 @@ impl<R: Runtime> ClientBackend<R> {
                                 .map_err(refused)?;
                         }
                     }
+                    WebSeedEdit::Set(urls) => {
+                        restore_web_seeds(&client, plan.torrent, urls).await?
+                    }
                 }
             }
             if !changes.web_seeds.is_empty() {

@@ -287,6 +287,16 @@ impl Backend for Fake {
                         }
                     }
                     WebSeedEdit::Remove(urls) => t.web_seeds.retain(|w| !urls.contains(&w.url)),
+                    WebSeedEdit::Set(urls) => {
+                        t.web_seeds = urls
+                            .iter()
+                            .map(|url| WebSeedView {
+                                url: url.clone(),
+                                download_rate: 0,
+                                downloading: false,
+                            })
+                            .collect();
+                    }
                 }
             }
             if let Some(category) = &changes.category {

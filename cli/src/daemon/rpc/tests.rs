@@ -688,6 +688,41 @@ fn the_version_reads_as_transmission_4_1() {
 }
 
 #[test]
+fn torrent_set_webseeds_replaces_the_list() {
+    let (rpc, fake) = rpc();
+    fake.lock().torrents[0].web_seeds = vec![crate::daemon::backend::WebSeedView {
+        url: "http://old.example/m/".into(),
+        download_rate: 0,
+        downloading: false,
+    }];
+    let webseeds = |rpc: &Rpc<Fake>| {
+        legacy(
+            rpc,
+            "torrent-get",
+            json!({"ids": [1], "fields": ["webseeds"]}),
+        )["torrents"][0]["webseeds"]
+            .clone()
+    };
+    legacy(
+        &rpc,
+        "torrent-set",
+        json!({"ids": [1], "webseeds": ["https://a.example/m/", "http://b.example/m/"]}),
+    );
+    assert_eq!(
+        webseeds(&rpc),
+        json!(["https://a.example/m/", "http://b.example/m/"])
+    );
+    let refused = call(
+        &rpc,
+        json!({"method": "torrent-set", "arguments": {"ids": [1], "webseeds": ["ftp://c.example/"]}}),
+    );
+    assert_ne!(refused["result"], "success", "{refused}");
+    assert_eq!(webseeds(&rpc).as_array().map(Vec::len), Some(2));
+    modern(&rpc, "torrent_set", json!({"ids": [1], "webseeds": []}));
+    assert_eq!(webseeds(&rpc), json!([]));
+}
+
+#[test]
 fn torrent_get_lists_the_web_seeds() {
     let (rpc, fake) = rpc();
     fake.lock().torrents[0].web_seeds = vec![

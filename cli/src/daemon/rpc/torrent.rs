@@ -9,7 +9,7 @@ use super::params::{AllowedDirs, Params, Selector};
 use super::torrent_get::SPEED_K;
 use crate::daemon::backend::{
     Action, AddTorrent, Added, Backend, Detail, FileChanges, Id, LimitMode, PathKind, Priority,
-    QueueMove, Source, TorrentChanges, TrackerEdit,
+    QueueMove, Source, TorrentChanges, TrackerEdit, WebSeedEdit,
 };
 use crate::daemon::rename::transmission_target;
 
@@ -208,7 +208,7 @@ pub(crate) async fn set<B: Backend>(
         queue_position: params.u32("queue_position")?,
         files: file_changes(params)?,
         trackers: tracker_edits(params)?,
-        web_seeds: Vec::new(),
+        web_seeds: web_seed_edits(params)?,
         location: params
             .str("location")?
             .map(|l| allowed.check("location", l))
@@ -295,6 +295,24 @@ fn tracker_edits(params: &Params<'_>) -> Result<Vec<TrackerEdit>, MethodError> {
         }
     }
     Ok(edits)
+}
+
+/// `webseeds`: the torrent's whole list of web seeds (BEP 19), http or https URLs.
+fn web_seed_edits(params: &Params<'_>) -> Result<Vec<WebSeedEdit>, MethodError> {
+    let Some(mut urls) = params.strings("webseeds")? else {
+        return Ok(Vec::new());
+    };
+    for url in &urls {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("http" | "https")) {
+            return Err(MethodError::new(
+                error::INVALID_PARAMS,
+                format!("{url:?} is not an http or https web seed URL"),
+            ));
+        }
+    }
+    urls.dedup();
+    Ok(vec![WebSeedEdit::Set(urls)])
 }
 
 fn check_urls<'a>(urls: impl Iterator<Item = &'a String>) -> Result<(), MethodError> {
