@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use sanstorrent_core::portmap::{DEFAULT_LIFETIME, Method, PortMapConfig};
 
 /// `--max-open-files`' default (download, seed, daemon).
 pub(crate) const DEFAULT_MAX_OPEN_FILES: usize = 512;
@@ -117,6 +118,43 @@ pub(crate) enum PortMapProtocol {
     Upnp,
 }
 
+/// Port mapping on the home gateway (download, seed and daemon).
+#[derive(clap::Args, Debug)]
+pub(crate) struct PortMapArgs {
+    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
+    /// done when bound to a loopback or IPv6 address.
+    #[arg(long)]
+    pub(crate) no_port_mapping: bool,
+    /// The protocol port mapping speaks to the gateway.
+    #[arg(long, value_enum, default_value_t = PortMapProtocol::Auto)]
+    pub(crate) port_mapping_protocol: PortMapProtocol,
+    /// The lifetime asked for each port mapping, in seconds; a mapping is renewed at half of
+    /// what the gateway grants.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = DEFAULT_LIFETIME,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) port_mapping_lifetime: u32,
+}
+
+impl PortMapArgs {
+    /// The session's setting: `None` with `--no-port-mapping`.
+    pub(crate) fn config(&self) -> Option<PortMapConfig> {
+        (!self.no_port_mapping).then(|| PortMapConfig {
+            method: match self.port_mapping_protocol {
+                PortMapProtocol::Auto => Method::Auto,
+                PortMapProtocol::Pcp => Method::Pcp,
+                PortMapProtocol::Natpmp => Method::NatPmp,
+                PortMapProtocol::Upnp => Method::Upnp,
+            },
+            lifetime: self.port_mapping_lifetime,
+            ..PortMapConfig::default()
+        })
+    }
+}
+
 /// Which transports carry peer connections (`--transport`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) enum TransportArg {
@@ -166,13 +204,13 @@ pub(crate) struct DownloadArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
-    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
-    /// done when bound to a loopback or IPv6 address.
-    #[arg(long)]
-    pub(crate) no_port_mapping: bool,
-    /// The protocol port mapping speaks to the gateway.
-    #[arg(long, value_enum, default_value_t = PortMapProtocol::Auto)]
-    pub(crate) port_mapping_protocol: PortMapProtocol,
+    /// Port mapping on the home gateway.
+    #[command(flatten)]
+    pub(crate) port_mapping: PortMapArgs,
+    /// A PEM file of root certificates trusted for HTTPS trackers and web seeds, besides the
+    /// bundled Mozilla roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Vec<PathBuf>,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
@@ -249,13 +287,13 @@ pub(crate) struct SeedArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
-    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
-    /// done when bound to a loopback or IPv6 address.
-    #[arg(long)]
-    pub(crate) no_port_mapping: bool,
-    /// The protocol port mapping speaks to the gateway.
-    #[arg(long, value_enum, default_value_t = PortMapProtocol::Auto)]
-    pub(crate) port_mapping_protocol: PortMapProtocol,
+    /// Port mapping on the home gateway.
+    #[command(flatten)]
+    pub(crate) port_mapping: PortMapArgs,
+    /// A PEM file of root certificates trusted for HTTPS trackers and web seeds, besides the
+    /// bundled Mozilla roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Vec<PathBuf>,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,

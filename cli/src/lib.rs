@@ -6,6 +6,7 @@
 //! error (clap's), 130 interrupted by Ctrl+C or SIGTERM (state saved).
 
 mod args;
+mod certs;
 mod create;
 mod daemon;
 mod demo;

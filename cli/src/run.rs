@@ -6,20 +6,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sanstorrent_core::lsd::LsdConfig;
-use sanstorrent_core::portmap::{Method as PortMapMethod, PortMapConfig};
+use sanstorrent_core::portmap::PortMapConfig;
 use sanstorrent_core::session::{
     Event, OutgoingEncryption, SessionConfig, SessionError, TorrentId, TorrentOptions,
     TorrentPhase, TorrentSource, TorrentStats,
 };
+use sanstorrent_core::tracker::{TlsError, TrackerError, TransportError};
+use sanstorrent_core::webseed::WebSeedError;
 use sanstorrent_runtime_common::storage::FileStorageOptions;
 use sanstorrent_runtime_common::{
     Client, ClientConfig, ClientError, Runtime as AsyncRuntime, magnet, torrent_file,
 };
 
 use crate::Exit;
-use crate::args::{
-    DownloadArgs, Encryption, OnRuntime, PortMapProtocol, Runtime, SeedArgs, TransportArg,
-};
+use crate::args::{DownloadArgs, Encryption, OnRuntime, Runtime, SeedArgs, TransportArg};
 use crate::fmt::{emit, size};
 use crate::net::{self, AddrError};
 use crate::progress::{Mode, Progress};
@@ -66,7 +66,8 @@ pub(crate) fn download(args: &DownloadArgs) -> Result<(), Exit> {
         port: args.port,
         dht: !args.no_dht,
         lsd: !args.no_lsd,
-        port_mapping: (!args.no_port_mapping).then_some(args.port_mapping_protocol),
+        port_mapping: args.port_mapping.config(),
+        ca_certs: &args.ca_cert,
         bootstrap: &args.dht_bootstrap,
         state_dir: args.state_dir.clone(),
         max_peers: Some(args.max_peers),
@@ -126,7 +127,8 @@ pub(crate) fn seed(args: &SeedArgs) -> Result<(), Exit> {
         port: args.port,
         dht: !args.no_dht,
         lsd: !args.no_lsd,
-        port_mapping: (!args.no_port_mapping).then_some(args.port_mapping_protocol),
+        port_mapping: args.port_mapping.config(),
+        ca_certs: &args.ca_cert,
         bootstrap: &args.dht_bootstrap,
         state_dir: args.state_dir.clone(),
         max_peers: None,
@@ -207,8 +209,10 @@ struct Settings<'a> {
     dht: bool,
     /// Local service discovery (`--no-lsd` turns it off).
     lsd: bool,
-    /// Port mapping on the gateway and its protocol (`--no-port-mapping` turns it off).
-    port_mapping: Option<PortMapProtocol>,
+    /// Port mapping on the gateway (`--no-port-mapping` turns it off).
+    port_mapping: Option<PortMapConfig>,
+    /// PEM files of extra trusted roots (`--ca-cert`).
+    ca_certs: &'a [PathBuf],
     bootstrap: &'a [String],
     state_dir: Option<PathBuf>,
     max_peers: Option<usize>,
@@ -229,15 +233,7 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
     let mut session = SessionConfig {
         dht: s.dht,
         local_discovery: s.lsd.then(LsdConfig::default),
-        port_mapping: s.port_mapping.map(|protocol| PortMapConfig {
-            method: match protocol {
-                PortMapProtocol::Auto => PortMapMethod::Auto,
-                PortMapProtocol::Pcp => PortMapMethod::Pcp,
-                PortMapProtocol::Natpmp => PortMapMethod::NatPmp,
-                PortMapProtocol::Upnp => PortMapMethod::Upnp,
-            },
-            ..PortMapConfig::default()
-        }),
+        port_mapping: s.port_mapping,
         download_rate_limit: (s.download_limit > 0).then_some(s.download_limit),
         upload_rate_limit: (s.upload_limit > 0).then_some(s.upload_limit),
         outgoing_encryption: match s.encryption {
@@ -268,6 +264,7 @@ fn client_config(s: Settings<'_>) -> Result<ClientConfig, Exit> {
         state_dir,
         session,
         storage,
+        extra_roots: crate::certs::read(s.ca_certs)?,
         ..ClientConfig::default()
     })
 }
@@ -400,6 +397,17 @@ async fn run_plan<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> 
             Err(Exit::Interrupted)
         }
         Outcome::Failed(reason) => Err(Exit::Fail(reason)),
+    }
+}
+
+/// A pointer to `--ca-cert` after an error saying a server's certificate is not signed by a
+/// trusted root; nothing otherwise.
+fn ca_hint(error: &TrackerError) -> &'static str {
+    match error {
+        TrackerError::Transport(TransportError::Tls(TlsError::UntrustedCertificate)) => {
+            " (trust its CA with --ca-cert FILE)"
+        }
+        _ => "",
     }
 }
 
@@ -554,7 +562,7 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                 seen.last_error = Some(message);
             }
             Event::TrackerError { url, error, .. } => {
-                let text = format!("tracker {url}: {error}");
+                let text = format!("tracker {url}: {error}{}", ca_hint(&error));
                 // Each distinct failure once; retries repeat it every few seconds.
                 if seen.warned.insert(text.clone()) {
                     tracing::warn!("{text}");
@@ -568,7 +576,11 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                 retry_in,
                 ..
             } => {
-                let text = format!("web seed {url}: {error}");
+                let hint = match &error {
+                    WebSeedError::Transport(e) => ca_hint(e),
+                    _ => "",
+                };
+                let text = format!("web seed {url}: {error}{hint}");
                 if seen.warned.insert(text.clone()) {
                     tracing::warn!("{text} (retry in {} s)", retry_in.as_secs());
                 } else {
@@ -649,7 +661,11 @@ mod tests {
             port: 0,
             dht: false,
             lsd: true,
-            port_mapping: Some(PortMapProtocol::Auto),
+            port_mapping: Some(PortMapConfig {
+                lifetime: 30,
+                ..PortMapConfig::default()
+            }),
+            ca_certs: &[],
             bootstrap: &[],
             state_dir: Some(PathBuf::from("/nonexistent/state")),
             max_peers: Some(7),
@@ -688,10 +704,12 @@ mod tests {
         let mut none = settings(false);
         none.max_peers = Some(0);
         assert!(matches!(client_config(none), Err(Exit::Usage(_))));
-        assert!(
-            c.session.port_mapping.is_some(),
-            "port mapping is on by default"
+        assert_eq!(
+            c.session.port_mapping.as_ref().map(|p| p.lifetime),
+            Some(30),
+            "--port-mapping-lifetime"
         );
+        assert!(c.extra_roots.is_empty());
         let mut no_lsd = settings(false);
         no_lsd.lsd = false;
         assert!(

@@ -50,6 +50,7 @@ mod read_pool;
 mod rename;
 pub mod runtime;
 pub mod storage;
+pub mod trust;
 mod udp;
 #[cfg(feature = "testing")]
 mod webseed_hostile;
@@ -65,6 +66,7 @@ pub use http::{HttpClient, HttpClientConfig};
 pub use pool::{Done, Sink, WorkerPool};
 pub use read_buffer::ReadBuffer;
 pub use runtime::Runtime;
+pub use trust::{PemRootsError, roots_from_pem};
 pub use write_batch::WriteBatch;
 
 /// What each runtime crate re-exports for its users, besides its `Client` and `block_on`: the

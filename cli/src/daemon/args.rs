@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::Exit;
-use crate::args::{DEFAULT_MAX_OPEN_FILES, Runtime, TransportArg};
+use crate::args::{DEFAULT_MAX_OPEN_FILES, PortMapArgs, Runtime, TransportArg};
 use crate::net;
 
 /// The default RPC address: loopback only, Transmission's port.
@@ -42,10 +42,13 @@ pub(crate) struct DaemonArgs {
     /// used for private torrents or when bound to a loopback address).
     #[arg(long)]
     pub(crate) no_lsd: bool,
-    /// Do not map the listening ports on the home gateway (NAT-PMP, PCP, UPnP); never
-    /// done when bound to a loopback or IPv6 address.
-    #[arg(long)]
-    pub(crate) no_port_mapping: bool,
+    /// Port mapping on the home gateway.
+    #[command(flatten)]
+    pub(crate) port_mapping: PortMapArgs,
+    /// A PEM file of root certificates trusted for HTTPS trackers, web seeds and the
+    /// `filename` URLs of added torrents, besides the bundled Mozilla roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Vec<PathBuf>,
     /// A DHT node to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) dht_bootstrap: Vec<String>,
@@ -138,7 +141,27 @@ mod tests {
             "--runtime",
             "smol",
             "--quiet",
+            "--port-mapping-protocol",
+            "natpmp",
+            "--port-mapping-lifetime",
+            "60",
+            "--ca-cert",
+            "a.pem",
+            "--ca-cert",
+            "b.pem",
         ]);
+        let mapping = args.port_mapping.config().unwrap();
+        assert_eq!(mapping.lifetime, 60);
+        assert_eq!(mapping.method, sanstorrent_core::portmap::Method::NatPmp);
+        assert_eq!(
+            args.ca_cert,
+            [PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+        );
+        assert_eq!(
+            parse(&[]).port_mapping.config(),
+            Some(sanstorrent_core::portmap::PortMapConfig::default())
+        );
+        assert_eq!(parse(&["--no-port-mapping"]).port_mapping.config(), None);
         assert_eq!(args.dht_bootstrap.len(), 2);
         assert!(args.no_dht && args.quiet);
         assert_eq!(args.transport, TransportArg::Both);

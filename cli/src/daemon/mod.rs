@@ -40,7 +40,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sanstorrent_core::lsd::LsdConfig;
-use sanstorrent_core::portmap::PortMapConfig;
 use sanstorrent_core::session::{SessionConfig, Transport};
 use sanstorrent_runtime_common::{
     Client, ClientConfig, HttpClient, HttpClientConfig, Runtime as AsyncRuntime,
@@ -89,7 +88,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     let mut session = SessionConfig {
         dht: !args.no_dht,
         local_discovery: (!args.no_lsd).then(LsdConfig::default),
-        port_mapping: (!args.no_port_mapping).then(PortMapConfig::default),
+        port_mapping: args.port_mapping.config(),
         transport: args.transport.session(),
         ..SessionConfig::default()
     };
@@ -116,6 +115,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         state_dir: Some(state_dir.clone()),
         session: session.clone(),
         storage,
+        extra_roots: crate::certs::read(&args.ca_cert)?,
         ..ClientConfig::default()
     };
     let mut allowed = vec![download_dir];

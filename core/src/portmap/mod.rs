@@ -25,6 +25,10 @@ pub use wire::{
 
 use crate::rng::Rng;
 
+/// The lifetime asked for by default, in seconds (two hours, as libtorrent and Transmission
+/// ask; renewed at half of what the gateway grants).
+pub const DEFAULT_LIFETIME: u32 = 7200;
+
 /// How mappings are asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortMapConfig {
@@ -79,7 +83,7 @@ impl Method {
 impl Default for PortMapConfig {
     fn default() -> Self {
         Self {
-            lifetime: 7200,
+            lifetime: DEFAULT_LIFETIME,
             first_retry: Duration::from_millis(250),
             max_tries: 6,
             retry_after_failure: Duration::from_secs(300),

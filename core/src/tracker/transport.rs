@@ -29,7 +29,7 @@ pub enum TransportError {
 pub enum TlsError {
     /// The tracker's certificate does not chain to a trusted root (or its signature is bad).
     UntrustedCertificate,
-    /// The certificate is not valid for the tracker's host name (or the host is not a valid
+    /// The certificate is not valid for the server's host name (or the host is not a valid
     /// TLS server name).
     WrongName,
     /// The certificate has expired or is not valid yet.
@@ -58,7 +58,7 @@ impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::UntrustedCertificate => "the certificate is not signed by a trusted root",
-            Self::WrongName => "the certificate is not valid for the tracker's host name",
+            Self::WrongName => "the certificate is not valid for the server's host name",
             Self::Expired => "the certificate has expired or is not valid yet",
             Self::BadCertificate => "the certificate was refused",
             Self::Config => "the TLS configuration could not be built",

@@ -14,6 +14,7 @@ mod response;
 mod url;
 
 use std::fmt;
+use std::io;
 use std::time::Duration;
 
 pub use health::{Health, Verdict};
@@ -95,6 +96,16 @@ impl fmt::Display for WebSeedError {
             ),
             Self::MissingLocation => f.write_str("a redirect without a Location"),
             Self::TooManyRedirects => write!(f, "more than {MAX_REDIRECTS} redirects"),
+            Self::Transport(TrackerError::Transport(e)) => {
+                write!(f, "cannot reach the server: {e}")
+            }
+            Self::Transport(TrackerError::Resolve(io::ErrorKind::NotFound)) => {
+                f.write_str("cannot resolve the server's host: no address")
+            }
+            Self::Transport(TrackerError::Resolve(kind)) => {
+                write!(f, "cannot resolve the server's host: {kind}")
+            }
+            Self::Transport(TrackerError::Timeout) => f.write_str("the request timed out"),
             Self::Transport(e) => write!(f, "{e}"),
             Self::Timeout => f.write_str("the request timed out"),
             Self::HashFailed { piece } => write!(f, "piece {piece} from it failed its hash check"),
@@ -105,3 +116,27 @@ impl fmt::Display for WebSeedError {
 }
 
 impl std::error::Error for WebSeedError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::{TlsError, TransportError};
+
+    #[test]
+    fn transport_failures_name_the_server_not_a_tracker() {
+        let untrusted = WebSeedError::Transport(TrackerError::Transport(TransportError::Tls(
+            TlsError::UntrustedCertificate,
+        )));
+        assert_eq!(
+            untrusted.to_string(),
+            "cannot reach the server: TLS: the certificate is not signed by a trusted root"
+        );
+        let unknown = WebSeedError::Transport(TrackerError::Resolve(io::ErrorKind::NotFound));
+        assert_eq!(
+            unknown.to_string(),
+            "cannot resolve the server's host: no address"
+        );
+        let late = WebSeedError::Transport(TrackerError::Timeout);
+        assert_eq!(late.to_string(), "the request timed out");
+    }
+}
