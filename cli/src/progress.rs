@@ -268,6 +268,7 @@ mod tests {
         TorrentStats {
             phase,
             info_hash: InfoHash([0; 20]),
+            info_hash_v2: None,
             total_bytes: 1 << 20,
             wanted_bytes: 1 << 20,
             have_bytes: have,

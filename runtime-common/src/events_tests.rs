@@ -21,6 +21,7 @@ fn stats(torrent: u32, uploaded: u64) -> Event {
     let stats = TorrentStats {
         phase: TorrentPhase::Downloading,
         info_hash: InfoHash([0; 20]),
+        info_hash_v2: None,
         total_bytes: 0,
         wanted_bytes: 0,
         have_bytes: 0,

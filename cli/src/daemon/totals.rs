@@ -145,6 +145,7 @@ mod tests {
         TorrentStats {
             phase,
             info_hash: InfoHash([0; 20]),
+            info_hash_v2: None,
             total_bytes: 100,
             wanted_bytes: 100,
             have_bytes: 0,

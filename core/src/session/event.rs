@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::error::SessionError;
 use super::io::TorrentId;
 use crate::extensions::{MetadataFault, MetadataMessageError, PexError};
-use crate::id::InfoHash;
+use crate::id::{InfoHash, InfoHashV2};
 use crate::metainfo::Metainfo;
 use crate::tracker::TrackerError;
 use crate::webseed::WebSeedError;
@@ -325,8 +325,13 @@ pub enum TorrentPhase {
 pub struct TorrentStats {
     /// Where the torrent is.
     pub phase: TorrentPhase,
-    /// The info-hash.
+    /// The info-hash: the 20-byte id used with trackers, the DHT and in the handshake (the
+    /// v1 info-hash, or a v2-only torrent's SHA-256 info-hash truncated to 20 bytes).
     pub info_hash: InfoHash,
+    /// The full v2 info-hash (SHA-256 of the `info` dictionary) of a v2-only or hybrid
+    /// torrent, for front ends to show (qBittorrent's `infohash_v2`); `None` for a v1 torrent,
+    /// and for a magnet without `btmh` until its metadata arrives.
+    pub info_hash_v2: Option<InfoHashV2>,
     /// Total size in bytes (0 while the metadata is unknown). Here and below, bytes of
     /// padding files (BEP 47) are left out, as libtorrent leaves them out.
     pub total_bytes: u64,

@@ -71,6 +71,8 @@ mod local_tests;
 mod portmap_tests;
 #[cfg(test)]
 mod v2_add_tests;
+#[cfg(test)]
+mod v2_stats_tests;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -62,6 +62,7 @@ impl Torrent {
         TorrentStats {
             phase: t.phase(),
             info_hash: t.info_hash,
+            info_hash_v2: t.info_hash_v2(),
             total_bytes: total,
             wanted_bytes: wanted,
             have_bytes,

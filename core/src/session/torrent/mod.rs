@@ -33,7 +33,7 @@ use super::trackers::make_announcer;
 use crate::choker::Choker;
 use crate::extensions::{FetcherConfig, PexConfig};
 use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
-use crate::id::InfoHash;
+use crate::id::{InfoHash, InfoHashV2};
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
 use crate::picker::Picker;
@@ -105,7 +105,8 @@ pub(crate) struct Torrent {
     pub(crate) stage: Stage,
     /// `None` until the metadata is known (magnet).
     pub(crate) data: Option<Data>,
-    #[allow(dead_code)] // kept for the metadata fetcher (display name, select-only)
+    /// The magnet it was added from, if any (its `btmh` names a v2 torrent before the
+    /// metadata arrives).
     pub(crate) magnet: Option<MagnetLink>,
     pub(crate) choker: Choker,
     pub(crate) announcer: Option<Announcer>,
@@ -238,6 +239,16 @@ impl Torrent {
             },
             Stage::Stopping { .. } => TorrentPhase::Stopping,
             Stage::Stopped => TorrentPhase::Stopped,
+        }
+    }
+
+    /// The full v2 info-hash (SHA-256) of a v2 or hybrid torrent: from its metadata, or
+    /// before that from its magnet's `btmh`; `None` for a v1 torrent.
+    pub(crate) fn info_hash_v2(&self) -> Option<InfoHashV2> {
+        match (&self.data, &self.magnet) {
+            (Some(d), _) => d.meta.info_hashes().v2,
+            (None, Some(m)) => m.info_hashes().v2,
+            (None, None) => None,
         }
     }
 
