@@ -259,7 +259,9 @@
 //!             }
 //!             Action::PauseReading { conn } => set_paused(&mut peers, conn, true),
 //!             Action::ResumeReading { conn } => set_paused(&mut peers, conn, false),
-//!             Action::OpenStorage { torrent, layout, paths } => disk.open(torrent, layout, paths),
+//!             Action::OpenStorage { torrent, layout, paths, .. } => {
+//!                 disk.open(torrent, layout, paths)
+//!             }
 //!             Action::Disk(job) => disk.submit(job),
 //!             Action::SaveResume { torrent, data } => disk.save_resume(torrent, data),
 //!             Action::SaveDhtState { data } => disk.save("dht.state", data),

@@ -47,6 +47,8 @@ struct TorrentDisk {
     map: FileMap,
     /// The metainfo's paths and padding flags, once an `OpenStorage` gave them.
     original: Option<(Arc<[RelativePath]>, Vec<bool>)>,
+    /// Its BEP 47 symbolic links (file index, target), as the last `OpenStorage` gave them.
+    symlinks: Arc<[(usize, RelativePath)]>,
     /// While files are being renamed: the map before.
     renaming: Option<FileMap>,
 }
@@ -184,6 +186,7 @@ impl DiskIo {
                 files: Vec::new(),
                 map,
                 original: None,
+                symlinks: Arc::new([]),
                 renaming: None,
             },
         );
@@ -358,8 +361,9 @@ impl DiskIo {
                 torrent,
                 layout,
                 paths,
+                symlinks,
             } => {
-                self.open_storage(torrent, layout, paths);
+                self.open_storage(torrent, layout, paths, symlinks);
                 None
             }
             Action::Disk(job) => {
@@ -388,15 +392,23 @@ impl DiskIo {
         }
     }
 
-    fn open_storage(&mut self, torrent: TorrentId, layout: Layout, paths: Arc<[RelativePath]>) {
+    fn open_storage(
+        &mut self,
+        torrent: TorrentId,
+        layout: Layout,
+        paths: Arc<[RelativePath]>,
+        symlinks: Arc<[(usize, RelativePath)]>,
+    ) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
             t.set_original(&layout, paths);
+            t.symlinks = symlinks;
             let paths: Arc<[RelativePath]> = t.paths().unwrap_or_default().into();
             t.close();
-            t.storage = match FileStorage::open_with(
+            t.storage = match FileStorage::open_linked(
                 &t.dir,
                 layout.clone(),
                 &paths,
+                &t.symlinks,
                 self.storage.clone(),
             ) {
                 Ok(s) => Slot::Open(Arc::new(s)),
@@ -429,10 +441,11 @@ impl DiskIo {
                 torrent.0
             ))),
             Slot::Failed(layout, paths) => {
-                let s = Arc::new(FileStorage::open_with(
+                let s = Arc::new(FileStorage::open_linked(
                     &t.dir,
                     layout.clone(),
                     paths,
+                    &t.symlinks,
                     self.storage.clone(),
                 )?);
                 t.storage = Slot::Open(Arc::clone(&s));
@@ -515,6 +528,7 @@ mod tests {
             torrent: t,
             layout,
             paths,
+            symlinks: Arc::new([]),
         };
         assert!(disk.perform(open).is_none());
         let data: Vec<u8> = (0..32).collect();

@@ -115,7 +115,7 @@ fn length(dict: &Dict<'_>, i: usize) -> Result<u64, MetainfoError> {
 
 /// The sanitized components of a path list (elements that sanitize to nothing left out); an
 /// element that is not a byte string is refused, as libtorrent refuses it.
-fn elements(
+pub(super) fn elements(
     field: Field,
     raw: &[Value<'_>],
     warnings: &mut Vec<Warning>,

@@ -21,6 +21,8 @@ mod sanitize;
 mod symlinks;
 mod v2;
 
+use std::sync::Arc;
+
 use crate::id::{InfoHash, InfoHashes};
 use crate::layout::Layout;
 use crate::merkle::Hash;
@@ -177,6 +179,16 @@ impl Metainfo {
         &self.files
     }
 
+    /// The BEP 47 symbolic links to create: `(file index, target)` for each file whose
+    /// [`FileEntry::symlink`] is set, the target a path of this torrent.
+    pub fn symlinks(&self) -> Arc<[(usize, RelativePath)]> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i, f.symlink.clone()?)))
+            .collect()
+    }
+
     /// Whether this is a single-file torrent (`info.length` rather than `info.files`).
     pub fn is_single_file(&self) -> bool {
         self.single_file
@@ -241,5 +253,7 @@ impl Metainfo {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_symlink_tests;
 #[cfg(test)]
 mod v2_tests;

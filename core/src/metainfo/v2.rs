@@ -13,7 +13,7 @@ use super::error::{MetainfoError, Warning};
 use super::files;
 use super::parse::{Field, bytes_field, int_field};
 use super::path::RelativePath;
-use super::{FileEntry, MetainfoError as E, collisions};
+use super::{FileEntry, MetainfoError as E, collisions, symlinks};
 use crate::bencode::{Dict, Value};
 use crate::merkle::{self, Hash};
 
@@ -70,6 +70,7 @@ pub(super) fn file_tree(
         single_file: false,
     };
     let mut total: u64 = 0;
+    let mut links = Vec::new();
     let mut stack = vec![Frame {
         entries: top.entries(),
         next: 0,
@@ -119,7 +120,11 @@ pub(super) fn file_tree(
                 error: super::PathError::Empty,
             });
         }
-        let (length, root) = leaf_file(&node.entries()[0].1)?;
+        let leaf = leaf_file(&node.entries()[0].1, warnings)?;
+        if let Some(target) = leaf.link.filter(|t| !t.is_empty()) {
+            links.push((out.files.len(), target));
+        }
+        let (length, root) = (leaf.length, leaf.root);
         out.single_file = single;
         out.files.push(FileEntry {
             path: RelativePath::from_sanitized(path),
@@ -140,6 +145,7 @@ pub(super) fn file_tree(
     if out.files.is_empty() {
         return Err(E::NoFiles);
     }
+    symlinks::resolve(&mut out.files, links, warnings);
     // A single file has only its own tail padding beside it, named under it as libtorrent
     // names it; there is nothing to rename.
     if !out.single_file {
@@ -148,9 +154,19 @@ pub(super) fn file_tree(
     Ok(out)
 }
 
-/// A leaf's `length` and `pieces root` (BEP 47 symlinks have neither; padding files cannot be
-/// in a file tree).
-fn leaf_file(props: &Value<'_>) -> Result<(u64, Option<Hash>), MetainfoError> {
+/// What a `file tree` leaf holds.
+struct Leaf {
+    length: u64,
+    root: Option<Hash>,
+    /// A BEP 47 symbolic link's sanitized `symlink path` (elements that sanitize to nothing
+    /// left out).
+    link: Option<Vec<String>>,
+}
+
+/// A leaf's `length` and `pieces root`, or its `symlink path` (a symbolic link holds no data:
+/// its `length` is taken as 0 and it needs no root, as libtorrent takes it; padding files
+/// cannot be in a file tree).
+fn leaf_file(props: &Value<'_>, warnings: &mut Vec<Warning>) -> Result<Leaf, MetainfoError> {
     let field = Field::Info("file tree");
     let dict = props.as_dict().ok_or_else(|| E::WrongType {
         field: "info.file tree (file properties)".into(),
@@ -162,7 +178,19 @@ fn leaf_file(props: &Value<'_>) -> Result<(u64, Option<Hash>), MetainfoError> {
         return Err(E::BadFileTree("a padding file in the file tree".into()));
     }
     if attr.contains(&b'l') {
-        return Ok((0, None));
+        let link = match dict.get(b"symlink path").and_then(Value::as_list) {
+            Some(raw) => Some(files::elements(
+                Field::Info("file tree: symlink path"),
+                raw,
+                warnings,
+            )?),
+            None => None,
+        };
+        return Ok(Leaf {
+            length: 0,
+            root: None,
+            link,
+        });
     }
     let length = int_field(dict, b"length", field)?
         .ok_or_else(|| E::Missing("info.file tree: a file's length".into()))?;
@@ -171,13 +199,21 @@ fn leaf_file(props: &Value<'_>) -> Result<(u64, Option<Hash>), MetainfoError> {
         value: length,
     })?;
     if length == 0 {
-        return Ok((0, None));
+        return Ok(Leaf {
+            length,
+            root: None,
+            link: None,
+        });
     }
     let root = bytes_field(dict, b"pieces root", field)?
         .and_then(|r| <Hash>::try_from(r).ok())
         .filter(|r| *r != [0u8; 32])
         .ok_or(E::MissingPiecesRoot)?;
-    Ok((length, Some(root)))
+    Ok(Leaf {
+        length,
+        root: Some(root),
+        link: None,
+    })
 }
 
 /// An implied padding file, named as libtorrent names it: `<name>/.pad/<length>`.
@@ -192,9 +228,10 @@ fn pad_file(name: &str, length: u64) -> FileEntry {
 }
 
 /// Checks that a hybrid's v1 files are the v2 files (as libtorrent's `files_compatible`
-/// does: same count, same total, and every non-empty, non-padding file at the same index
-/// with the same path, length and offset) and returns the v2 roots by v1 file index. A v1
-/// list without the last file's tail padding (libtorrent 2.0.0–2.0.7) is accepted.
+/// does: same count, same total, and every non-empty, non-padding file and every symbolic
+/// link at the same index with the same path, length, offset and link target) and returns
+/// the v2 roots by v1 file index. A v1 list without the last file's tail padding
+/// (libtorrent 2.0.0–2.0.7) is accepted.
 pub(super) fn match_hybrid(
     v1: &[FileEntry],
     mut v2: TreeFiles,
@@ -211,11 +248,21 @@ pub(super) fn match_hybrid(
     }
     let (mut off1, mut off2) = (0u64, 0u64);
     for (i, (a, b)) in v1.iter().zip(&v2.files).enumerate() {
-        let relevant_a = !a.padding && a.length > 0;
-        let relevant_b = !b.padding && b.length > 0;
+        let relevant_a = !a.padding && (a.length > 0 || a.symlink.is_some());
+        let relevant_b = !b.padding && (b.length > 0 || b.symlink.is_some());
         if relevant_a != relevant_b {
             return Err(E::HybridMismatch(format!(
-                "file {i}: data in one half, padding or empty in the other"
+                "file {i}: data or a link in one half, padding or empty in the other"
+            )));
+        }
+        if relevant_a && a.symlink != b.symlink {
+            let target = |f: &FileEntry| f.symlink.as_ref().map(ToString::to_string);
+            return Err(E::HybridMismatch(format!(
+                "file {i}: v1 links {:?} to {:?}, v2 {:?} to {:?}",
+                a.path.to_string(),
+                target(a),
+                b.path.to_string(),
+                target(b)
             )));
         }
         if relevant_a && (a.path != b.path || a.length != b.length || off1 != off2) {

@@ -85,6 +85,10 @@ pub enum Action {
         layout: Layout,
         /// One safe relative path per file of the layout, padding files included.
         paths: Arc<[RelativePath]>,
+        /// The BEP 47 symbolic links among the files: `(file index, target)`, the target a
+        /// path of the torrent (see [`crate::metainfo::FileEntry::symlink`]). Storage on
+        /// disk creates each as a relative link when the file is created; others ignore them.
+        symlinks: Arc<[(usize, RelativePath)]>,
     },
     /// Run a disk or hash job on a worker thread; report with `handle_completion`.
     Disk(DiskJob),

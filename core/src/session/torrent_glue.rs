@@ -283,6 +283,7 @@ impl Session {
             torrent: id,
             layout: d.meta.layout().clone(),
             paths,
+            symlinks: d.meta.symlinks(),
         });
         // What was verified stays verified: the check is over at once.
         t.stage = Stage::Stamps;

@@ -16,6 +16,8 @@ pub enum IoOp {
     Metadata,
     /// Opening or creating a file.
     Open,
+    /// Creating a symbolic link (BEP 47).
+    Link,
     /// Reading.
     Read,
     /// Renaming a file into place.
@@ -52,6 +54,13 @@ pub enum StorageError {
     },
     /// A file index past the torrent's file list, or a padding file given to per-file I/O.
     NoSuchFile(usize),
+    /// A symbolic link stands where storage never follows one: at a torrent file's own path,
+    /// or at a directory above it, leading outside the download directory. No byte of the
+    /// torrent is read or written through it.
+    UnsafeLink {
+        /// The link.
+        path: PathBuf,
+    },
     /// The number of file paths does not match the layout's file count.
     FileCount {
         /// Files in the layout.
@@ -97,6 +106,7 @@ impl fmt::Display for StorageError {
                     IoOp::CreateDir => "creating directory",
                     IoOp::Flush => "flushing",
                     IoOp::Metadata => "reading metadata of",
+                    IoOp::Link => "creating the symbolic link",
                     IoOp::Open => "opening",
                     IoOp::Read => "reading",
                     IoOp::Rename => "renaming",
@@ -113,6 +123,11 @@ impl fmt::Display for StorageError {
                 )
             }
             Self::NoSuchFile(i) => write!(f, "file index {i} is not a stored file"),
+            Self::UnsafeLink { path } => write!(
+                f,
+                "{} is a symbolic link where a torrent's file or directory goes (not followed)",
+                path.display()
+            ),
             Self::FileCount { expected, actual } => {
                 write!(
                     f,

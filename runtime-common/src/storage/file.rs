@@ -13,6 +13,7 @@ use sanstorrent_core::storage::{FileStamp, IoOp, Storage, StorageError, spans};
 
 use super::gather::{BlockCursor, grid_chunks, write_all_vectored_at, write_grid};
 use super::handles::{HandleCache, Owner};
+use super::links::{self, Links};
 
 /// Options of a [`FileStorage`].
 #[derive(Clone, Debug)]
@@ -48,7 +49,10 @@ impl Default for FileStorageOptions {
 /// [`Storage::create_file`] (reserved on disk, or sparse: see
 /// [`FileStorageOptions::preallocate`]) or, sparse, when first written: a file the session
 /// skips is created only when a piece it shares with a wanted file is written, and then holds
-/// only that part. Padding files never touch the disk. Reads and writes
+/// only that part. Padding files never touch the disk. BEP 47 symbolic links are created by
+/// [`Storage::create_file`] when their target is a path of the torrent (see
+/// [`FileStorage::open_linked`]); no data file is read or written through a link at its path,
+/// or through a directory leading outside `root` ([`StorageError::UnsafeLink`]). Reads and writes
 /// are positional (`pread`/`pwrite`), so worker threads share one `FileStorage` without
 /// seeking; file handles live in a bounded LRU [`HandleCache`], possibly shared with other
 /// storages, and close when the storage is dropped or [`FileStorage::close_handles`] is called.
@@ -60,7 +64,9 @@ impl Default for FileStorageOptions {
 #[derive(Debug)]
 pub struct FileStorage {
     layout: Layout,
+    root: PathBuf,
     paths: RwLock<Vec<PathBuf>>,
+    links: Links,
     preallocate: bool,
     handles: Arc<HandleCache>,
     owner: Owner,
@@ -91,6 +97,21 @@ impl FileStorage {
         paths: &[RelativePath],
         options: FileStorageOptions,
     ) -> Result<Self, StorageError> {
+        Self::open_linked(root, layout, paths, &[], options)
+    }
+
+    /// Like [`FileStorage::open_with`], for a torrent with BEP 47 symbolic links: `symlinks`
+    /// lists `(file index, target)` as core gives them
+    /// ([`Metainfo::symlinks`](sanstorrent_core::metainfo::Metainfo::symlinks)). A link is
+    /// created (instead of an empty file) only if its file is empty and its target is another
+    /// of `paths` or a directory holding one; it is written relative to its own directory.
+    pub fn open_linked(
+        root: impl Into<PathBuf>,
+        layout: Layout,
+        paths: &[RelativePath],
+        symlinks: &[(usize, RelativePath)],
+        options: FileStorageOptions,
+    ) -> Result<Self, StorageError> {
         if paths.len() != layout.files().len() {
             return Err(StorageError::FileCount {
                 expected: layout.files().len(),
@@ -98,6 +119,7 @@ impl FileStorage {
             });
         }
         let root = root.into();
+        let links = Links::new(&layout, paths, symlinks);
         let paths: Vec<PathBuf> = paths.iter().map(|p| root.join(p.to_path_buf())).collect();
         let handles = options
             .cache
@@ -109,7 +131,9 @@ impl FileStorage {
             owner: handles.owner(),
             handles,
             layout,
+            root,
             paths: RwLock::new(paths),
+            links,
             preallocate: options.preallocate,
         })
     }
@@ -196,9 +220,12 @@ impl FileStorage {
         // The paths' read side is held until the handle is cached: a rename waits for it.
         let paths = self.paths();
         let path = &paths[file];
+        if let Some(dir) = path.parent() {
+            links::check_inside(&self.root, dir)?;
+        }
         let (handle, writable) = if write {
             (
-                open_for_write(path, length, reserve && self.preallocate)?,
+                open_for_write(&self.root, path, length, reserve && self.preallocate)?,
                 true,
             )
         } else {
@@ -262,7 +289,10 @@ impl Storage for FileStorage {
     }
 
     fn create_file(&self, file: usize) -> Result<(), StorageError> {
-        self.handle_with(file, true, true).map(drop)
+        match self.links.target(file) {
+            Some(target) => links::create(&self.root, &self.paths()[file], target),
+            None => self.handle_with(file, true, true).map(drop),
+        }
     }
 
     fn flush(&self) -> Result<(), StorageError> {
@@ -290,9 +320,21 @@ impl Storage for FileStorage {
             .files()
             .iter()
             .zip(paths.iter())
-            .map(|(f, path)| {
+            .enumerate()
+            .map(|(i, (f, path))| {
                 if f.padding {
                     return Ok(Some(FileStamp::padding(f.length)));
+                }
+                if self.links.contains(i) {
+                    // The link itself (it holds no data), never what it points to.
+                    return match fs::symlink_metadata(path) {
+                        Ok(meta) => Ok(Some(FileStamp {
+                            size: 0,
+                            ..stamp_of(&meta)
+                        })),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(StorageError::io(IoOp::Metadata, path, e)),
+                    };
                 }
                 match fs::metadata(path) {
                     Ok(meta) => Ok(Some(stamp_of(&meta))),
@@ -327,16 +369,34 @@ fn stamp_of(meta: &fs::Metadata) -> FileStamp {
     }
 }
 
-fn create_parent(path: &Path) -> Result<(), StorageError> {
+/// Creates `path`'s directories, checking that they stay inside `root`.
+fn create_parent(root: &Path, path: &Path) -> Result<(), StorageError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| StorageError::io(IoOp::CreateDir, parent, e))?;
+        links::check_inside(root, parent)?;
     }
     Ok(())
 }
 
-fn open_for_write(path: &Path, length: u64, preallocate: bool) -> Result<File, StorageError> {
+/// Options that never follow a symbolic link at the file's own path.
+fn no_follow() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    options
+}
+
+fn open_for_write(
+    root: &Path,
+    path: &Path,
+    length: u64,
+    preallocate: bool,
+) -> Result<File, StorageError> {
     let open = || {
-        OpenOptions::new()
+        no_follow()
             .read(true)
             .write(true)
             .create(true)
@@ -346,10 +406,10 @@ fn open_for_write(path: &Path, length: u64, preallocate: bool) -> Result<File, S
     let file = match open() {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            create_parent(path)?;
-            open().map_err(|e| StorageError::io(IoOp::Open, path, e))?
+            create_parent(root, path)?;
+            open().map_err(|e| links::open_error(path, e))?
         }
-        Err(e) => return Err(StorageError::io(IoOp::Open, path, e)),
+        Err(e) => return Err(links::open_error(path, e)),
     };
     let current = file
         .metadata()
@@ -394,7 +454,7 @@ fn reserve(_file: &File, _length: u64) -> io::Result<bool> {
 /// Opens read-write if allowed (so the handle serves later writes), else read-only: a file
 /// without write permission, or on a read-only file system (data seeded from read-only media).
 fn open_for_read(path: &Path) -> Result<(File, bool), StorageError> {
-    match OpenOptions::new().read(true).write(true).open(path) {
+    match no_follow().read(true).write(true).open(path) {
         Ok(f) => Ok((f, true)),
         Err(e)
             if matches!(
@@ -402,11 +462,14 @@ fn open_for_read(path: &Path) -> Result<(File, bool), StorageError> {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
             ) =>
         {
-            File::open(path)
+            no_follow()
+                .read(true)
+                .open(path)
                 .map(|f| (f, false))
-                .map_err(|e| StorageError::io(IoOp::Open, path, e))
+                .map_err(|e| links::open_error(path, e))
         }
-        Err(e) => Err(StorageError::io(IoOp::Open, path, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::io(IoOp::Open, path, e)),
+        Err(e) => Err(links::open_error(path, e)),
     }
 }
 

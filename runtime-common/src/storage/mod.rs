@@ -13,6 +13,7 @@ mod file;
 mod file_map;
 mod gather;
 mod handles;
+mod links;
 mod relocate;
 mod remove;
 mod state_file;

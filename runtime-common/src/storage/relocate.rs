@@ -215,8 +215,18 @@ fn shift(src: &Path, dst: &Path) -> Result<(), RelocateError> {
     remove_if_present(src)
 }
 
-/// Copies `src` to `part` with its modification time, and fsyncs it.
+/// Copies `src` to `part` with its modification time, and fsyncs it. A symbolic link is
+/// copied as a link saying the same (a torrent's links are relative, so it still points inside
+/// the torrent), never by reading what it points to.
 fn copy_whole(src: &Path, part: &Path) -> Result<(), RelocateError> {
+    #[cfg(unix)]
+    if src
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        let target = fs::read_link(src).map_err(io_at(src))?;
+        return std::os::unix::fs::symlink(target, part).map_err(io_at(part));
+    }
     fs::copy(src, part).map_err(io_at(part))?;
     let modified = fs::metadata(src)
         .and_then(|m| m.modified())

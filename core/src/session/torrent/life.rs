@@ -121,6 +121,7 @@ impl Torrent {
             torrent: id,
             layout,
             paths,
+            symlinks: meta.symlinks(),
         }
     }
 
