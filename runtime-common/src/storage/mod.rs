@@ -3,7 +3,9 @@
 //! cache of file handles shared by every torrent ([`HandleCache`]), preallocation, and block writes cut on each file's page-cache grid),
 //! [`save_atomically`] for the state files (resume data, DHT state), [`Relocation`] to move
 //! a torrent's files to another directory, crash-safe, [`FileMap`] for files renamed by the
-//! application (crash-safe too), and [`delete_files`] for a removed torrent's data.
+//! application (crash-safe too), and [`delete_files`] for a removed torrent's data. BEP 47
+//! symbolic links are created only inside the torrent, and no data is read or written through
+//! a link leading elsewhere (`links.rs`).
 //!
 //! This is where the file system is touched; core only maps pieces to file spans and decides
 //! what to read, write, hash and save. Storage code never reads a clock: file modification
