@@ -61,6 +61,9 @@ pub(crate) struct DaemonArgs {
     /// Most files kept open at once, across all torrents (least recently used closed first).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPEN_FILES)]
     pub(crate) max_open_files: usize,
+    /// Create files sparse instead of reserving their whole size on disk up front.
+    #[arg(long)]
+    pub(crate) sparse: bool,
     /// Print only errors.
     #[arg(long)]
     pub(crate) quiet: bool,

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use sanstorrent_core::metainfo::{Metainfo, RelativePath};
 use sanstorrent_core::session::{
-    AnnounceResult, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail, TorrentErrorKind,
-    TorrentPhase, TorrentSnapshot, TrackerStatus,
+    AnnounceResult, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail, TorrentError as CoreError,
+    TorrentErrorKind, TorrentPhase, TorrentSnapshot, TrackerStatus,
 };
 
 use super::Entry;
@@ -187,7 +187,7 @@ pub(super) fn view(
 
 /// What a front end shows of the client's error: its kind (Transmission's numbers), its
 /// text, and whether the data is missing (a disk error of that kind, not a broken disk).
-fn error_view(e: &sanstorrent_core::session::TorrentError) -> TorrentError {
+fn error_view(e: &CoreError) -> TorrentError {
     TorrentError {
         kind: match e.kind() {
             TorrentErrorKind::TrackerWarning => ErrorKind::TrackerWarning,
@@ -195,10 +195,11 @@ fn error_view(e: &sanstorrent_core::session::TorrentError) -> TorrentError {
             _ => ErrorKind::Local,
         },
         message: e.to_string(),
-        missing_files: matches!(
-            e,
-            sanstorrent_core::session::TorrentError::Disk(d) if d.is_missing_data()
-        ),
+        missing_files: match e {
+            CoreError::Disk(d) => d.is_missing_data(),
+            CoreError::DataMissing { .. } => true,
+            _ => false,
+        },
     }
 }
 

@@ -84,7 +84,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
     };
     let state_dir = absolute_dir("--state-dir", &state_dir)?;
     let listen = net::listen_addr(args.bind.as_deref(), args.port).map_err(addr_exit)?;
-    let storage = crate::run::storage_options(args.max_open_files, false)?;
+    let storage = crate::run::storage_options(args.max_open_files, args.sparse)?;
     let mut session = SessionConfig {
         dht: !args.no_dht,
         local_discovery: (!args.no_lsd).then(LsdConfig::default),

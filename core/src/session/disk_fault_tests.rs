@@ -1,17 +1,17 @@
 //! A seeding torrent whose disk fails under it: data gone from disk (file deleted or
-//! truncated) makes it check itself again and save resume data that claims only what is
-//! still there; any other read error stops it with a disk error, which the next start clears.
+//! truncated) makes it check itself again, show why, and save resume data that claims only
+//! what is still there; any other read error stops it with a disk error, which the next start clears.
 
 use std::io;
 use std::time::Instant;
 
 use crate::pieces::BlockRef;
-use crate::session::TorrentErrorKind;
 use crate::session::upload::tests::{PIECE, PIECES, pump, seeder_and_leecher};
 use crate::session::{
     Action, DiskJob, DiskJobKind, Event, Session, SessionConfig, SessionError, SnapshotDetail,
     TorrentId, TorrentPhase,
 };
+use crate::session::{TorrentError, TorrentErrorKind};
 use crate::storage::{FileStamp, IoOp, ResumeData, StorageError};
 
 /// The stamp of the torrent's one file at `size` bytes.
@@ -129,10 +129,17 @@ fn data_missing_under_a_seed_rechecks_and_the_saved_resume_claims_only_what_is_t
         TorrentPhase::Downloading,
         "runs on with what it has"
     );
+    // The front end shows why it checked again (qBittorrent's `missingFiles`).
     let snap = s
         .torrent_snapshot(now, t, SnapshotDetail::default())
         .unwrap();
-    assert_eq!(snap.error, None);
+    let error = snap.error.expect("the torrent shows what went missing");
+    assert!(
+        matches!(error, TorrentError::DataMissing { piece: 1, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), TorrentErrorKind::Disk);
+    assert!(error.to_string().contains("reading t.bin"), "{error}");
 }
 
 #[test]

@@ -24,7 +24,9 @@ pub enum SessionError {
     Disk(Arc<StorageError>),
     /// A piece we have was not on disk when read to serve a peer (its file was deleted or
     /// truncated under the torrent): the request is rejected and the torrent is checked
-    /// again, so it never claims or serves data it does not hold.
+    /// again, so it never claims or serves data it does not hold. It is the torrent's error
+    /// ([`TorrentError::DataMissing`](super::TorrentError::DataMissing)) until every wanted
+    /// piece is back.
     DataMissing {
         /// The piece.
         piece: u32,

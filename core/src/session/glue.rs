@@ -118,10 +118,16 @@ impl Session {
                 self.read_done(now, conn, &blocks, None);
                 self.out.event(Event::Error {
                     torrent: Some(id),
-                    error: SessionError::DataMissing { piece, error },
+                    error: SessionError::DataMissing {
+                        piece,
+                        error: error.clone(),
+                    },
                 });
                 // Running (checked by the pipeline), so the recheck is always accepted.
                 let _ = self.recheck_inner(now, id);
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.data_missing(piece, error);
+                }
             }
             Next::Failed { written, read } => {
                 if let Some((conn, blocks)) = read {

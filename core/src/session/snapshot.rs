@@ -91,6 +91,16 @@ pub enum TorrentError {
     TrackerRefused(TrackerError),
     /// A disk job failed (reading, writing, checking, saving).
     Disk(Arc<StorageError>),
+    /// A piece was not on disk when read for a peer (its file deleted or truncated under
+    /// the torrent, see [`SessionError::DataMissing`](super::SessionError::DataMissing)): the
+    /// torrent checked its data again and runs on, fetching what is gone; shown until every
+    /// wanted piece is back. Its kind is [`TorrentErrorKind::Disk`].
+    DataMissing {
+        /// The piece first found missing.
+        piece: u32,
+        /// What the storage said.
+        error: Arc<StorageError>,
+    },
 }
 
 impl TorrentError {
@@ -99,7 +109,7 @@ impl TorrentError {
         match self {
             Self::TrackerWarning(_) => TorrentErrorKind::TrackerWarning,
             Self::TrackerRefused(_) => TorrentErrorKind::TrackerError,
-            Self::Disk(_) => TorrentErrorKind::Disk,
+            Self::Disk(_) | Self::DataMissing { .. } => TorrentErrorKind::Disk,
         }
     }
 }
@@ -110,6 +120,10 @@ impl fmt::Display for TorrentError {
             Self::TrackerWarning(w) => f.write_str(&cut(w)),
             Self::TrackerRefused(e) => f.write_str(&cut(&e.to_string())),
             Self::Disk(e) => write!(f, "{e}"),
+            Self::DataMissing { piece, error } => write!(
+                f,
+                "data missing from disk, checked again (piece {piece}: {error})"
+            ),
         }
     }
 }
@@ -391,13 +405,22 @@ impl Torrent {
     }
 
     /// Started or checked again: a disk error is over (it comes back if the disk still
-    /// fails).
+    /// fails). Missing data stays shown until it is back ([`Torrent::data_back`]).
     pub(crate) fn clear_disk_error(&mut self) {
-        if self
-            .error
-            .as_ref()
-            .is_some_and(|e| e.kind() == TorrentErrorKind::Disk)
-        {
+        if matches!(self.error, Some(TorrentError::Disk(_))) {
+            self.error = None;
+        }
+    }
+
+    /// Piece `piece` was missing from disk (`error`) and the torrent is checked again: shown
+    /// until every wanted piece is back.
+    pub(crate) fn data_missing(&mut self, piece: u32, error: Arc<StorageError>) {
+        self.error = Some(TorrentError::DataMissing { piece, error });
+    }
+
+    /// Every wanted piece is verified: data that went missing is back.
+    pub(crate) fn data_back(&mut self) {
+        if matches!(self.error, Some(TorrentError::DataMissing { .. })) {
             self.error = None;
         }
     }

@@ -252,9 +252,20 @@ impl Storage for FileStorage {
         &self.layout
     }
 
+    /// A file deleted while its handle is cached still reads, from data no path leads to any
+    /// more: the read fails as the file's absence (`NotFound`), so that the torrent checks its
+    /// data again instead of serving what the user removed.
     fn read_file(&self, file: usize, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         let handle = self.handle(file, false)?;
-        read_exact_at(&handle, buf, offset).map_err(|e| self.path_error(IoOp::Read, file, e))
+        let read = read_exact_at(&handle, buf, offset).and_then(|()| still_linked(&handle));
+        if read
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        {
+            // The next use opens the path again (and finds the file, if it came back).
+            self.handles.remove(self.owner, file);
+        }
+        read.map_err(|e| self.path_error(IoOp::Read, file, e))
     }
 
     fn write_file(&self, file: usize, offset: u64, data: &[u8]) -> Result<(), StorageError> {
@@ -301,6 +312,7 @@ impl Storage for FileStorage {
         while let Some(&file) = pending.next() {
             let result = self.handle(file, true).and_then(|h| {
                 h.sync_data()
+                    .and_then(|()| still_linked(&h))
                     .map_err(|e| self.path_error(IoOp::Flush, file, e))
             });
             if let Err(e) = result {
@@ -471,6 +483,32 @@ fn open_for_read(path: &Path) -> Result<(File, bool), StorageError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::io(IoOp::Open, path, e)),
         Err(e) => Err(links::open_error(path, e)),
     }
+}
+
+/// `NotFound` if `file` was deleted since it was opened: it still reads and writes, but
+/// nothing will find what it holds (a flush of it keeps failing, so the torrent stops before
+/// recording pieces that are gone).
+fn still_linked(file: &File) -> io::Result<()> {
+    if unlinked(file) {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the file was deleted while open",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `file` no longer has a name.
+#[cfg(unix)]
+fn unlinked(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().is_ok_and(|m| m.nlink() == 0)
+}
+
+/// Windows does not delete a file that is open, so a handle always has a name.
+#[cfg(not(unix))]
+fn unlinked(_: &File) -> bool {
+    false
 }
 
 /// Fills `buf` from `file` at `offset` without moving its cursor (so threads can share the

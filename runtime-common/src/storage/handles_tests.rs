@@ -66,3 +66,32 @@ fn torrents_sharing_a_cache_stay_within_its_bound() {
     );
     assert_eq!(a.open_handles(), 1);
 }
+
+#[test]
+fn a_file_deleted_while_its_handle_is_cached_reads_as_missing() {
+    let tmp = TempDir::new("deleted-open");
+    let cache = HandleCache::new(4);
+    let a = storage(&tmp.0, &cache, 2);
+    a.write(0, 0, &[1; 8]).unwrap();
+    a.write(1, 0, &[2; 8]).unwrap();
+    a.flush().unwrap();
+    let mut buf = [0; 8];
+    a.read(0, 0, &mut buf).unwrap();
+    assert_eq!(a.open_handles(), 2, "both files' handles are cached");
+
+    std::fs::remove_file(tmp.0.join("f0")).unwrap();
+    let error = a.read(0, 0, &mut buf).unwrap_err();
+    assert!(error.is_missing_data(), "{error}");
+    assert!(error.to_string().contains("deleted while open"), "{error}");
+    assert_eq!(a.open_handles(), 1, "the deleted file's handle is closed");
+    let error = a.read(0, 0, &mut buf).unwrap_err();
+    assert!(error.is_missing_data(), "opened again: {error}");
+    a.read(1, 0, &mut buf).unwrap();
+    assert_eq!(buf, [2; 8], "the other file reads on");
+
+    // Bytes written to a deleted file are lost: its flush says so.
+    a.write(1, 0, &[3; 8]).unwrap();
+    std::fs::remove_file(tmp.0.join("f1")).unwrap();
+    let error = a.flush().unwrap_err();
+    assert!(error.is_missing_data(), "{error}");
+}

@@ -133,6 +133,9 @@ impl Torrent {
         }
         let swarm_started = self.swarm_started;
         self.stage = Stage::Running;
+        if !self.complete_sent && self.data.as_ref()?.picker.is_finished() {
+            self.data_back();
+        }
         let d = self.data.as_mut()?;
         let have = d.picker.have().count();
         let finished = !self.options.choose_files && d.picker.is_finished();
@@ -262,6 +265,7 @@ impl Torrent {
             return false;
         }
         self.complete_sent = true;
+        self.data_back();
         if let Some(a) = self.announcer.as_mut() {
             a.complete(now);
         }
