@@ -118,7 +118,8 @@ def one(kind, a, work, torrent, data_dir, info_hash, run, interop):
     flog = open(os.path.join(work, "%s-%d-flood.log" % (kind, run)), "w")
     flood = subprocess.Popen([PY, FLOOD, "--target", "127.0.0.1:%d" % port, "--info-hash",
                               info_hash, "--sockets", str(a.sockets), "--seconds",
-                              str(a.cap + a.warmup + 30)], stdout=flog, stderr=flog)
+                              str(a.cap + a.warmup + 30), "--kind", a.kind],
+                             stdout=flog, stderr=flog)
     time.sleep(a.warmup)
     out = os.path.join(work, "%s-%d-out" % (kind, run))
     llog = open(os.path.join(work, "%s-%d-leecher.log" % (kind, run)), "w")
@@ -148,6 +149,10 @@ def main():
     ap.add_argument("--cap", type=int, default=60)
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "sanstorrent"))
     ap.add_argument("--before", help="an older sanstorrent binary, for a before/after row")
+    ap.add_argument("--kind", default="mixed",
+                    help="the flood's behaviour (tests/interop/conn_flood.py --kind)")
+    ap.add_argument("--table-only", action="store_true",
+                    help="print only the table's rows (for bench/flood.sh)")
     a = ap.parse_args()
     interop = interop_dir()
     work = tempfile.mkdtemp(prefix="flood-bench-")
@@ -164,18 +169,22 @@ def main():
         for kind in order:
             r = one(kind, a, work, torrent, data_dir, info_hash, run, interop)
             results[kind].append(r)
-            print("run %d %s: %s" % (run + 1, kind, r), flush=True)
-    print()
-    print("| seeder under %d flood sockets | served (median of %d) | runs served | peak RSS | peak fds |"
-          % (a.sockets, a.runs))
-    print("|---|---|---|---|---|")
+            if not a.table_only:
+                print("run %d %s: %s" % (run + 1, kind, r), flush=True)
+    if not a.table_only:
+        print()
+        print("| seeder under %d flood sockets | served (median of %d) | runs served | peak RSS | peak fds |"
+              % (a.sockets, a.runs))
+        print("|---|---|---|---|---|")
     for kind, rs in results.items():
         rs = [r for r in rs if r]
         secs = [r["secs"] for r in rs if r["secs"] is not None]
         med = "%.1f s" % statistics.median(secs) if secs else ">%d s" % a.cap
         rss = "%.1f MiB" % (statistics.median([r["rss"] for r in rs]) / 1024) if rs else "-"
         fds = "%d" % statistics.median([r["fds"] for r in rs]) if rs else "-"
-        print("| %s | %s | %d/%d | %s | %s |" % (kind, med, len(secs), a.runs, rss, fds))
+        label = "%s, %s" % (kind, a.kind) if a.table_only else kind
+        print("| %s | %s | %d/%d | %s | %s |" % (label, med, len(secs), a.runs, rss, fds),
+              flush=True)
     if not os.environ.get("KEEP_WORK"):
         shutil.rmtree(work, ignore_errors=True)
     else:

@@ -8,12 +8,13 @@ of four behaviours by slot (i % 4):
   1 half handshake            the first 34 bytes of a BitTorrent handshake, then nothing
   2 trickle                   a valid handshake one byte every 3 s
   3 handshake then silence    a valid handshake (for --info-hash), then nothing
-With --interested every slot sends a valid handshake and `interested`, then nothing (it
-never requests, whatever it is sent). Whatever is received is read and dropped. A socket
+With --kind NAME every slot behaves alike: silent, half, trickle, handshake (the four above)
+or interested (a valid handshake and `interested`, then nothing: it never requests, whatever
+it is sent; --interested is the same); --kind mixed (the default) is the four by slot. Whatever is received is read and dropped. A socket
 closed or refused is reopened after --reconnect seconds, so the flood never lets go.
 
 Usage: conn_flood.py --target 127.0.0.1:PORT --info-hash HEX [--sockets 400] [--seconds 120]
-                     [--interested]
+                     [--kind mixed|silent|half|trickle|handshake|interested]
 Prints (flushed) 'FLOOD t=S open=N connects=N refused=N closed=N' every second; exits after
 --seconds.
 """
@@ -35,10 +36,13 @@ def handshake(info_hash, slot):
 INTERESTED = b"\x00\x00\x00\x01\x02"
 
 
+KINDS = {"silent": 0, "half": 1, "trickle": 2, "handshake": 3, "interested": 4}
+
+
 class Slot:
-    def __init__(self, i, hs, interested):
+    def __init__(self, i, hs, kind):
         self.i = i
-        self.kind = 4 if interested else i % 4
+        self.kind = i % 4 if kind == "mixed" else KINDS[kind]
         self.src = "127.0.%d.%d" % (1 + i // 250, 1 + i % 250)
         self.hs = hs
         self.sock = None
@@ -55,14 +59,17 @@ def main():
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--reconnect", type=float, default=0.2)
     ap.add_argument("--interested", action="store_true")
+    ap.add_argument("--kind", choices=["mixed"] + list(KINDS), default="mixed")
     a = ap.parse_args()
+    if a.interested:
+        a.kind = "interested"
     host, port = a.target.rsplit(":", 1)
     target = (host, int(port))
     info_hash = bytes.fromhex(a.info_hash)
     if len(info_hash) != 20 or a.sockets > 250 * 250:
         sys.exit("bad --info-hash or --sockets")
     sel = selectors.DefaultSelector()
-    slots = [Slot(i, handshake(info_hash, i), a.interested) for i in range(a.sockets)]
+    slots = [Slot(i, handshake(info_hash, i), a.kind) for i in range(a.sockets)]
     stats = {"connects": 0, "refused": 0, "closed": 0}
     start = time.monotonic()
     for s in slots:
