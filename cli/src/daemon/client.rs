@@ -409,12 +409,6 @@ impl<R: Runtime> ClientBackend<R> {
                  choose_files, then choose)",
             );
         }
-        if source.lacks_piece_layers() {
-            // Refused before anything is saved, so a restart does not try it again.
-            return Err(BackendError::Invalid(
-                sanstorrent_core::session::V2_ONLY_MESSAGE.into(),
-            ));
-        }
         let info_hash = source.info_hash();
         let name = match &source {
             TorrentSource::Metainfo(m) => m.name().to_owned(),

@@ -238,8 +238,8 @@ impl State {
     }
 }
 
-/// A .torrent of `meta`'s info dictionary with `trackers` (one tier) and `web_seeds` (BEP 19
-/// `url-list`), keys in order.
+/// A .torrent of `meta`'s info dictionary, its piece layers (BEP 52, learned from peers for a
+/// v2 magnet), `trackers` (one tier) and `web_seeds` (BEP 19 `url-list`), keys in order.
 fn torrent_file(meta: &Metainfo, trackers: &[String], web_seeds: &[String]) -> Vec<u8> {
     let mut e = Encoder::new();
     e.dict();
@@ -252,6 +252,15 @@ fn torrent_file(meta: &Metainfo, trackers: &[String], web_seeds: &[String]) -> V
         e.end().end();
     }
     e.bytes(b"info").raw(meta.info_bytes());
+    let mut layers = meta.piece_layers().peekable();
+    if layers.peek().is_some() {
+        // BEP 52: outside `info`, by pieces root (a BTreeMap's order is the bencode order).
+        e.bytes(b"piece layers").dict();
+        for (root, layer) in layers {
+            e.bytes(root).bytes(&layer.concat());
+        }
+        e.end();
+    }
     if !web_seeds.is_empty() {
         e.bytes(b"url-list").list();
         for url in web_seeds {
@@ -266,6 +275,18 @@ fn torrent_file(meta: &Metainfo, trackers: &[String], web_seeds: &[String]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learned_piece_layers_are_saved_beside_the_info_dictionary() {
+        let full =
+            Metainfo::from_bytes(include_bytes!("../../../core/tests/data/v2/fx_v2.torrent"))
+                .unwrap();
+        assert!(full.piece_layers().count() > 0);
+        let again = Metainfo::from_bytes(&torrent_file(&full, &[], &[])).unwrap();
+        assert!(again.has_all_piece_layers() && !again.needs_piece_layers());
+        assert_eq!(again.info_hashes(), full.info_hashes());
+        assert!(again.piece_layers().eq(full.piece_layers()));
+    }
 
     #[test]
     fn a_fetched_info_dictionary_becomes_a_torrent_with_the_magnets_trackers_and_mirrors() {

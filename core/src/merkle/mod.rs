@@ -16,6 +16,7 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod exchange;
 mod pieces;
 
 pub use pieces::V2Piece;

@@ -133,6 +133,57 @@ impl Metainfo {
         v2.piece_layers.get(root).map(Vec::as_slice)
     }
 
+    /// Every piece layer known, by `pieces root` (what a .torrent's `piece layers` holds).
+    pub fn piece_layers(&self) -> impl Iterator<Item = (&Hash, &[Hash])> {
+        self.v2
+            .iter()
+            .flat_map(|v2| v2.piece_layers.iter().map(|(k, v)| (k, v.as_slice())))
+    }
+
+    /// The files that need a piece layer the metainfo lacks: (file index, `pieces root`,
+    /// length), one per distinct root, in file order.
+    pub fn missing_piece_layers(&self) -> Vec<(usize, Hash, u64)> {
+        let mut out: Vec<(usize, Hash, u64)> = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let Some(root) = self.pieces_root(i) else {
+                continue;
+            };
+            if f.length > u64::from(self.piece_length())
+                && self.piece_layer(i).is_none()
+                && !out.iter().any(|(_, r, _)| r == root)
+            {
+                out.push((i, *root, f.length));
+            }
+        }
+        out
+    }
+
+    /// Records `layer` as the piece layer of the files whose root is `root`, if it hashes up
+    /// to that root (as [`Metainfo::from_bytes`] checks `piece layers`). Returns `false`, and
+    /// changes nothing, if no file longer than one piece has that root or the layer does not
+    /// prove.
+    pub fn add_piece_layer(&mut self, root: Hash, layer: Vec<Hash>) -> bool {
+        let length = (0..self.files.len())
+            .find(|&i| {
+                self.pieces_root(i) == Some(&root)
+                    && self.files[i].length > u64::from(self.piece_length())
+            })
+            .map(|i| self.files[i].length);
+        let Some(length) = length else {
+            return false;
+        };
+        if crate::merkle::root_from_piece_layer(&layer, self.piece_length(), length) != Some(root) {
+            return false;
+        }
+        match self.v2.as_mut() {
+            Some(v2) => {
+                v2.piece_layers.insert(root, layer);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether every file longer than one piece has its piece layer (a .torrent from
     /// libtorrent does; one from metadata exchange has none). Always true for v1 torrents.
     pub fn has_all_piece_layers(&self) -> bool {
@@ -141,6 +192,13 @@ impl Metainfo {
                 || self.files[i].length <= u64::from(self.piece_length())
                 || self.piece_layer(i).is_some()
         })
+    }
+
+    /// Whether the torrent is v2-only and lacks the piece layer of a file longer than one
+    /// piece: its pieces cannot be checked until the layers are fetched from peers (a hybrid
+    /// is checked through its v1 half).
+    pub fn needs_piece_layers(&self) -> bool {
+        self.version == MetaVersion::V2 && !self.has_all_piece_layers()
     }
 
     /// The exact bencoded `info` dictionary, as served to peers over ut_metadata.

@@ -347,12 +347,13 @@ impl TorrentSource {
         }
     }
 
-    /// Whether the torrent is v2-only and lacks piece layers that only hash requests could
+    /// Whether the torrent is v2-only and will lack piece layers that only hash requests can
     /// fetch: a magnet link with only a `urn:btmh:` hash, or a .torrent without the `piece
-    /// layers` of a file longer than one piece. Such torrents cannot be downloaded yet.
+    /// layers` of a file longer than one piece. The session fetches them from v2 peers
+    /// before the download starts.
     pub fn lacks_piece_layers(&self) -> bool {
         match self {
-            Self::Metainfo(m) => m.info_hashes().is_v2_only() && !m.has_all_piece_layers(),
+            Self::Metainfo(m) => m.needs_piece_layers(),
             Self::Magnet(m) => m.info_hashes().is_v2_only(),
         }
     }
@@ -404,10 +405,6 @@ pub struct TorrentOptions {
     pub choose_files: bool,
 }
 
-/// What [`AddTorrentError::V2OnlyNotSupported`] says.
-pub const V2_ONLY_MESSAGE: &str = "v2-only magnet links (and v2 torrents without their piece \
-     layers) cannot be downloaded yet (v2 .torrent files and hybrid v1+v2 torrents can)";
-
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -416,10 +413,6 @@ pub enum AddTorrentError {
     Duplicate(InfoHash),
     /// The session is shutting down.
     ShuttingDown,
-    /// A BitTorrent v2-only magnet link (only a `urn:btmh:` hash), or a v2-only .torrent
-    /// without its piece layers: fetching piece layers with hash requests is not supported
-    /// yet (see [`TorrentSource::lacks_piece_layers`]).
-    V2OnlyNotSupported,
     /// More file priorities were given than the torrent has files.
     FilePriorities {
         /// Files of the torrent.
@@ -434,7 +427,6 @@ impl fmt::Display for AddTorrentError {
         match self {
             Self::Duplicate(h) => write!(f, "torrent {} is already in the session", h.to_hex()),
             Self::ShuttingDown => f.write_str("the session is shutting down"),
-            Self::V2OnlyNotSupported => f.write_str(V2_ONLY_MESSAGE),
             Self::FilePriorities { files, given } => write!(
                 f,
                 "{given} file priorities given for a torrent of {files} files"

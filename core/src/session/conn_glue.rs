@@ -92,6 +92,11 @@ impl Session {
                 }
             }
             WireEvent::RequestReceived(_) => self.serve(now, conn),
+            WireEvent::HashRequestReceived(request) => self.hash_request(now, conn, request),
+            WireEvent::HashesReceived { request, hashes } => {
+                self.hashes_received(now, conn, request, &hashes);
+            }
+            WireEvent::HashesRejected(request) => self.hashes_rejected(now, conn, request),
             WireEvent::Closed(CloseReason::EncryptedHandshake(e)) => {
                 self.close_conn(now, conn, PeerCloseReason::EncryptedHandshake(e));
             }
@@ -199,6 +204,9 @@ impl Session {
         let own = self.own_addr();
         pex::connected(&self.peers, &mut self.torrents, own, conn, utp);
         self.learn_listen_utp(conn);
+        if let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) {
+            self.pump_layers(now, id);
+        }
     }
 
     /// A peer connected over uTP whose listen address is known speaks uTP there: a later
@@ -272,6 +280,7 @@ impl Session {
         };
         let id = gone.torrent;
         self.metadata_peer_gone(now, id, conn);
+        self.layers_peer_gone(now, id, conn);
         if let (Some(t), Some(addr)) = (self.torrents.get_mut(&id), gone.listen_addr) {
             t.pex.peer_disconnected(addr);
         }
@@ -497,6 +506,7 @@ impl Session {
             }
             self.pump_fetcher(now, id);
         }
+        self.layers_timeout(now, &due);
     }
 
     /// Sends a fetcher's requests and acts on its events: a peer proved wrong is banned and

@@ -241,6 +241,8 @@ pub enum PeerCloseReason {
     Stopped,
     /// The peer sent metadata (ut_metadata) proven wrong; it is banned.
     BadMetadata(MetadataFault),
+    /// The peer's BEP 52 hashes did not prove against the file's root; it is banned.
+    BadHashes,
     /// The peer sent a malformed extension message (ut_metadata, ut_pex).
     BadExtensionMessage(ExtensionError),
     /// The peer stopped reading: our send backlog stayed at `max_send_backlog` with nothing
@@ -267,6 +269,7 @@ impl fmt::Display for PeerCloseReason {
             Self::BothSeeds => f.write_str("both sides are seeds"),
             Self::Stopped => f.write_str("torrent stopped"),
             Self::BadMetadata(fault) => write!(f, "peer sent wrong metadata: {fault}"),
+            Self::BadHashes => f.write_str("peer sent merkle hashes that do not prove; banned"),
             Self::BadExtensionMessage(e) => write!(f, "bad extension message: {e}"),
             Self::SendStalled => f.write_str("peer stopped reading what we send"),
             Self::EncryptedHandshake(e) => write!(f, "{e}"),

@@ -447,9 +447,6 @@ impl Session {
         if self.shutting_down {
             return Err(AddTorrentError::ShuttingDown);
         }
-        if source.lacks_piece_layers() {
-            return Err(AddTorrentError::V2OnlyNotSupported);
-        }
         let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
         let id = self.torrents.add(now, &source, options, config, rng, out)?;
         let peers = self.torrents[&id].options.peers.clone();
@@ -465,7 +462,16 @@ impl Session {
                 .add(now, id, url, protocol, || self.peers.alloc_key());
         }
         match source {
-            TorrentSource::Metainfo(meta) => self.init_data(id, meta),
+            TorrentSource::Metainfo(meta) if !meta.needs_piece_layers() => self.init_data(id, meta),
+            TorrentSource::Metainfo(meta) => {
+                // A v2 torrent without its piece layers: they are fetched from peers first.
+                self.fetch_layers(now, id, (*meta).clone());
+                if self.torrents[&id].hold {
+                    self.torrents.stop_held(id, &mut self.out);
+                } else {
+                    self.start_swarm(now, id);
+                }
+            }
             TorrentSource::Magnet(m) => {
                 for p in &m.peers {
                     match p {
@@ -510,10 +516,23 @@ impl Session {
         id: TorrentId,
         meta: Arc<Metainfo>,
     ) -> Result<(), MetadataError> {
-        self.torrents.known(id)?.accepts_metadata(&meta)?;
-        if meta.info_hashes().is_v2_only() && !meta.has_all_piece_layers() {
-            return Err(MetadataError::V2OnlyNotSupported);
+        let t = self.torrents.known(id)?;
+        t.accepts_metadata(&meta)?;
+        if t.layers.is_some() {
+            return Err(MetadataError::AlreadyKnown);
         }
+        if meta.needs_piece_layers() {
+            self.fetch_layers(now, id, (*meta).clone());
+        } else {
+            self.adopt_metadata(now, id, meta);
+        }
+        Ok(())
+    }
+
+    /// Metadata with everything needed to download (piece layers included): the torrent's
+    /// check starts, and its connections learn the geometry (and may fetch the metadata
+    /// from us).
+    pub(super) fn adopt_metadata(&mut self, now: Instant, id: TorrentId, meta: Arc<Metainfo>) {
         self.init_data(id, meta.clone());
         self.out.event(Event::MetadataReceived {
             torrent: id,
@@ -542,7 +561,6 @@ impl Session {
             t.next_dht = None;
             local::leave(self.lsd.as_mut(), t);
         }
-        Ok(())
     }
 
     /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).

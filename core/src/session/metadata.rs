@@ -36,9 +36,6 @@ pub enum MetadataError {
     AlreadyKnown,
     /// The metadata is for another info-hash.
     WrongInfoHash,
-    /// The metadata describes a v2-only torrent with files longer than one piece, whose piece
-    /// layers (not in the `info` dictionary) cannot be fetched yet.
-    V2OnlyNotSupported,
 }
 
 impl fmt::Display for MetadataError {
@@ -47,7 +44,6 @@ impl fmt::Display for MetadataError {
             Self::UnknownTorrent(t) => write!(f, "no torrent {}", t.0),
             Self::AlreadyKnown => f.write_str("the torrent already has its metadata"),
             Self::WrongInfoHash => f.write_str("the metadata's info-hash is not the torrent's"),
-            Self::V2OnlyNotSupported => f.write_str(super::config::V2_ONLY_MESSAGE),
         }
     }
 }

@@ -39,7 +39,10 @@ mod event;
 mod evict;
 mod glue;
 mod handshake;
+mod hash_glue;
+mod hashes;
 mod io;
+mod layers;
 mod local;
 mod metadata;
 mod outputs;
@@ -86,7 +89,6 @@ pub use crate::picker::{
 };
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource, Transport,
-    V2_ONLY_MESSAGE,
 };
 pub use control::ControlError;
 pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 
 use super::SessionConfig;
 use super::handshake;
+use super::hashes::HashBudget;
 use super::io::{ConnId, Dest, TorrentId, Transmit};
 use super::outputs::Outputs;
 use super::penalty::PenaltyBox;
@@ -105,6 +106,8 @@ pub(crate) struct Peer {
     /// What we told the peer over ut_pex (`None`: it does not speak ut_pex, or the torrent
     /// is private).
     pub(crate) pex: Option<PexSender>,
+    /// What hash requests of the peer's we may still answer (BEP 52).
+    pub(crate) hash_budget: HashBudget,
     /// Changed since its deadline was last filed with [`ConnTimers`] (see [`Peers::get_mut`]).
     timer_dirty: bool,
 }
@@ -140,6 +143,7 @@ impl Peer {
             seed: false,
             client: None,
             pex: None,
+            hash_budget: HashBudget::new(now),
             timer_dirty: false,
         }
     }

@@ -152,6 +152,10 @@ impl Torrent {
                         .as_ref()
                         .filter(|_| self.is_active())
                         .and_then(|f| f.poll_timeout()),
+                    self.layers
+                        .as_ref()
+                        .filter(|_| self.is_active())
+                        .and_then(|l| l.poll_timeout()),
                     self.scrapes.deadline(),
                 ]
                 .into_iter()

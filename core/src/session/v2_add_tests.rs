@@ -1,6 +1,6 @@
-//! v2-only torrents with their piece layers and hybrids are added; `btmh`-only magnet links
-//! and v2 torrents without piece layers are refused by `add_torrent` (fetching layers with
-//! hash requests does not exist yet).
+//! Every v2 source is added: v2-only torrents with their piece layers and hybrids start their
+//! check; `btmh`-only magnet links and v2 torrents without piece layers wait for what peers
+//! send (the info dictionary, then the layers through hash requests).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,9 +8,7 @@ use std::time::Instant;
 use crate::bencode::{Encoder, decode};
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
-use crate::session::{
-    AddTorrentError, Session, SessionConfig, TorrentOptions, TorrentSource, V2_ONLY_MESSAGE,
-};
+use crate::session::{Session, SessionConfig, TorrentOptions, TorrentPhase, TorrentSource};
 
 fn session() -> (Session, Instant) {
     let now = Instant::now();
@@ -36,7 +34,7 @@ fn without_layers(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn v2_torrents_without_piece_layers_are_refused_and_the_others_added() {
+fn v2_torrents_without_piece_layers_wait_for_them_and_the_others_start() {
     let (mut s, now) = session();
     let bytes = include_bytes!("../../tests/data/v2/fx_v2.torrent");
     let v2 = fixture(bytes);
@@ -44,15 +42,14 @@ fn v2_torrents_without_piece_layers_are_refused_and_the_others_added() {
     assert!(s.add_torrent(now, v2, TorrentOptions::default()).is_ok());
     let bare = fixture(&without_layers(bytes));
     assert!(bare.lacks_piece_layers());
+    let mut s2 = session().0;
+    let id = s2
+        .add_torrent(now, bare, TorrentOptions::default())
+        .unwrap();
     assert_eq!(
-        s.add_torrent(now, bare, TorrentOptions::default()),
-        Err(AddTorrentError::V2OnlyNotSupported)
+        s2.torrent_stats(id).map(|st| st.phase),
+        Some(TorrentPhase::FetchingMetadata)
     );
-    assert_eq!(
-        AddTorrentError::V2OnlyNotSupported.to_string(),
-        V2_ONLY_MESSAGE
-    );
-    assert!(V2_ONLY_MESSAGE.contains("v2-only magnet links"));
     let hybrid = fixture(include_bytes!("../../tests/data/v2/fx_hybrid.torrent"));
     assert!(!hybrid.is_v2_only());
     assert!(
@@ -62,13 +59,13 @@ fn v2_torrents_without_piece_layers_are_refused_and_the_others_added() {
 }
 
 #[test]
-fn btmh_only_magnets_are_refused_and_btih_with_btmh_added() {
+fn btmh_magnets_are_added_alone_or_beside_btih() {
     let (mut s, now) = session();
     let v2 = "1220".to_string() + &"ab".repeat(32);
     let only = MagnetLink::parse(&format!("magnet:?xt=urn:btmh:{v2}")).unwrap();
-    assert_eq!(
-        s.add_torrent(now, TorrentSource::Magnet(only), TorrentOptions::default()),
-        Err(AddTorrentError::V2OnlyNotSupported)
+    assert!(
+        s.add_torrent(now, TorrentSource::Magnet(only), TorrentOptions::default())
+            .is_ok()
     );
     let both = MagnetLink::parse(&format!(
         "magnet:?xt=urn:btih:{}&xt=urn:btmh:{v2}",

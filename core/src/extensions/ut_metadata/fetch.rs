@@ -28,7 +28,7 @@ use super::{
     DEFAULT_MAX_METADATA_SIZE, MetadataMessage, MetadataMessageError, metadata_piece_count,
     metadata_piece_len,
 };
-use crate::id::{InfoHash, sha1_digest};
+use crate::id::{InfoHash, InfoHashV2, InfoHashes, sha1_digest};
 
 /// Most distinct versions of one piece remembered (more votes are ignored).
 const MAX_VERSIONS: usize = 16;
@@ -138,6 +138,9 @@ pub enum PeerRefusal {
 #[derive(Debug)]
 pub struct MetadataFetcher<P> {
     info_hash: InfoHash,
+    /// The hashes the assembled bytes must have: SHA-1 (if the torrent has a v1 hash) and
+    /// SHA-256 (if it has a v2 hash; BEP 52).
+    hashes: InfoHashes,
     config: FetcherConfig,
     peers: BTreeMap<P, PeerState>,
     assembly: Option<Assembly<P>>,
@@ -178,10 +181,17 @@ struct Version<P> {
 }
 
 impl<P: Copy + Ord> MetadataFetcher<P> {
-    /// A fetcher for the torrent `info_hash` with no peers yet.
+    /// A fetcher for the torrent `info_hash` (a v1 hash) with no peers yet.
     pub fn new(info_hash: InfoHash, config: FetcherConfig) -> Self {
+        Self::for_hashes(InfoHashes::v1(info_hash), config)
+    }
+
+    /// A fetcher for a torrent named by `hashes` (a magnet's `btih` and/or `btmh`): the info
+    /// dictionary must hash to every one of them.
+    pub fn for_hashes(hashes: InfoHashes, config: FetcherConfig) -> Self {
         Self {
-            info_hash,
+            info_hash: hashes.id(),
+            hashes,
             config,
             peers: BTreeMap::new(),
             assembly: None,
@@ -616,7 +626,12 @@ impl<P: Copy + Ord> MetadataFetcher<P> {
                 info.extend_from_slice(data);
             }
         }
-        if info.len() as u64 == asm.size && InfoHash::of_info(&info) == self.info_hash {
+        let v1_ok = self.hashes.v1.is_none_or(|h| InfoHash::of_info(&info) == h);
+        let v2_ok = self
+            .hashes
+            .v2
+            .is_none_or(|h| InfoHashV2::of_info(&info) == h);
+        if info.len() as u64 == asm.size && v1_ok && v2_ok {
             self.finish(Bytes::from(info));
             return true;
         }

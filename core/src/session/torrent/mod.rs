@@ -23,7 +23,9 @@ use super::SessionConfig;
 use super::config::{TorrentOptions, TorrentSource};
 use super::edit::TorrentLimits;
 use super::event::TorrentPhase;
+use super::hashes::Trees;
 use super::io::ConnId;
+use super::layers::LayerFetch;
 use super::pipeline::PiecePipeline;
 use super::rate::{RateMeter, TokenBucket};
 use super::scrape::TorrentScrapes;
@@ -142,6 +144,11 @@ pub(crate) struct Torrent {
     pub(crate) next_dht: Option<Instant>,
     /// Magnet: the ut_metadata download (`None` once the metadata is known).
     pub(crate) fetcher: Option<MetadataFetcher<ConnId>>,
+    /// A v2 torrent whose metadata lacks piece layers: their fetch from peers (`None` once
+    /// they are in, or when none is missing).
+    pub(crate) layers: Option<LayerFetch>,
+    /// The merkle trees serving peers' hash requests.
+    pub(crate) trees: Trees,
     /// Answers ut_metadata requests (rejects until the metadata is known).
     pub(crate) server: MetadataServer,
     /// Peer exchange (disabled for a private torrent).
@@ -187,9 +194,11 @@ impl Torrent {
         };
         let fetcher = magnet
             .as_ref()
-            .map(|_| MetadataFetcher::new(info_hash, FetcherConfig::default()));
+            .map(|m| MetadataFetcher::for_hashes(m.info_hashes(), FetcherConfig::default()));
         Self {
             fetcher,
+            layers: None,
+            trees: Trees::default(),
             server: MetadataServer::new(),
             pex: PexPool::new(PexConfig::new(private)),
             departed: Default::default(),
@@ -287,6 +296,20 @@ impl Torrent {
             geometry: d.map(|d| PieceGeometry::of_layout(d.meta.layout())),
             our_pieces: d.map(|d| &d.bits),
             metadata_size: d.map(|d| d.meta.info_bytes().len() as u64),
+            v2: self.has_v2(),
+        }
+    }
+
+    /// Whether the torrent has a v2 info-hash (v2-only or hybrid), as its metadata or magnet
+    /// link says.
+    pub(crate) fn has_v2(&self) -> bool {
+        match (&self.data, &self.layers) {
+            (Some(d), _) => d.meta.info_hashes().v2.is_some(),
+            (None, Some(l)) => l.meta().info_hashes().v2.is_some(),
+            (None, None) => self
+                .magnet
+                .as_ref()
+                .is_some_and(|m| m.info_hash_v2.is_some()),
         }
     }
 

@@ -188,6 +188,9 @@ pub struct TorrentParams<'a> {
     pub our_pieces: Option<&'a PieceSet>,
     /// Size of the info dictionary, advertised as `metadata_size` when we know it.
     pub metadata_size: Option<u64>,
+    /// The torrent has a v2 info-hash (v2-only or hybrid): our handshake sets the BEP 52 v2
+    /// bit. libtorrent drops a peer that sets it for a torrent without one.
+    pub v2: bool,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::pieces::BlockRef;
 use crate::wire::codec::ProtocolError;
 use crate::wire::extension_handshake::{ExtendedHandshake, ExtendedHandshakeError};
 use crate::wire::handshake::Reserved;
+use crate::wire::hashes::HashRequest;
 use crate::wire::message::MessageId;
 use crate::wire::mse::MseError;
 
@@ -77,6 +78,20 @@ pub enum Event {
     Suggested(u32),
     /// The peer's DHT port (BEP 5).
     DhtPort(u16),
+    /// The peer asks for merkle hashes (BEP 52): answer with
+    /// [`Connection::send_hashes`](super::Connection::send_hashes) or
+    /// [`Connection::reject_hashes`](super::Connection::reject_hashes).
+    HashRequestReceived(HashRequest),
+    /// The answer to one of our hash requests: the requested hashes then the proof, 32 bytes
+    /// each, as many as [`HashRequest::hashes_in_reply`] (not yet checked against the root).
+    HashesReceived {
+        /// Our request.
+        request: HashRequest,
+        /// The hashes.
+        hashes: Bytes,
+    },
+    /// The peer refused one of our hash requests.
+    HashesRejected(HashRequest),
     /// An extension message for one of our registered extensions: `id` is the id *we*
     /// advertised (see [`Config::extensions`](super::Config)).
     ExtendedMessage {
@@ -164,6 +179,8 @@ pub enum Misbehaviour {
     InvalidExtendedHandshake(ExtendedHandshakeError),
     /// An extended message under an id we never advertised.
     UnknownExtendedMessage(u8),
+    /// A `hashes` message answering no request of ours in flight.
+    UnrequestedHashes(HashRequest),
 }
 
 impl Misbehaviour {
@@ -174,6 +191,7 @@ impl Misbehaviour {
             Self::UnknownExtendedMessage(_) => 5,
             Self::RequestQueueOverflow(_)
             | Self::UnrequestedBlock(_)
+            | Self::UnrequestedHashes(_)
             | Self::RejectUnrequested(_) => 10,
             Self::RequestOutOfRange(_)
             | Self::RequestTooLarge(_)
@@ -233,6 +251,9 @@ pub enum UsageError {
     NotSupported,
     /// An extended payload over the limit.
     PayloadTooLong(usize),
+    /// A hash request whose answer would be unbounded, or hashes that do not match the
+    /// request's count.
+    InvalidHashRequest,
 }
 
 impl fmt::Display for CloseReason {
@@ -292,6 +313,11 @@ impl fmt::Display for Misbehaviour {
             Self::UnknownExtendedMessage(id) => {
                 write!(f, "extended message id {id}, which we never advertised")
             }
+            Self::UnrequestedHashes(r) => write!(
+                f,
+                "hashes we never requested (layer {}, index {}, {} hashes)",
+                r.base_layer, r.index, r.length
+            ),
         }
     }
 }
@@ -317,6 +343,7 @@ impl fmt::Display for UsageError {
             Self::ExtensionNotSupported(name) => write!(f, "peer does not support {name}"),
             Self::NotSupported => write!(f, "peer does not support this"),
             Self::PayloadTooLong(n) => write!(f, "extended payload of {n} bytes is too long"),
+            Self::InvalidHashRequest => write!(f, "malformed hash request or answer"),
         }
     }
 }

@@ -24,6 +24,7 @@
 mod actions;
 mod config;
 mod event;
+mod hashes;
 mod input;
 mod inspect;
 mod opening;
@@ -43,6 +44,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use config::{Config, PieceGeometry, TorrentParams};
 pub use event::{CloseReason, Event, Misbehaviour, UsageError};
+pub use hashes::MAX_HASH_REQUESTS_OUT;
 
 use self::state::{OutRequests, PeerPieces, SendQueue};
 use crate::id::InfoHash;
@@ -50,6 +52,7 @@ use crate::pieces::{BlockRef, PieceSet};
 use crate::wire::codec::{Decoder, PieceCount};
 use crate::wire::extension_handshake::ExtensionMap;
 use crate::wire::handshake::Handshake;
+use crate::wire::hashes::HashRequest;
 use crate::wire::limits::DEFAULT_PEER_REQQ;
 use crate::wire::message::Message;
 use crate::wire::transport::Link;
@@ -79,6 +82,10 @@ pub struct Connection {
     peer: Option<Handshake>,
     geometry: Option<PieceGeometry>,
     metadata_size: Option<u64>,
+    /// The torrent has a v2 info-hash: our handshake sets the BEP 52 bit.
+    v2: bool,
+    /// Our hash requests in flight (at most [`MAX_HASH_REQUESTS_OUT`]).
+    hash_requests: Vec<HashRequest>,
     /// Our pieces until the first message after the handshake is sent.
     our_pieces: Option<PieceSet>,
     decoder: Decoder,
@@ -170,6 +177,8 @@ impl Connection {
             peer: None,
             geometry: None,
             metadata_size: None,
+            v2: false,
+            hash_requests: Vec::new(),
             our_pieces: None,
             decoder: Decoder::new(PieceCount::Unknown),
             recv: BytesMut::new(),
@@ -239,6 +248,7 @@ impl Connection {
         self.send.clear();
         self.ours.clear();
         self.theirs = VecDeque::new();
+        self.hash_requests.clear();
         self.our_pieces = None;
         self.events.push_back(Event::Closed(reason));
     }

@@ -14,7 +14,7 @@ use super::{
 use crate::wire::codec::{Decoder, PieceCount};
 use crate::wire::extension_handshake::ExtendedHandshake;
 use crate::wire::fast::allowed_fast_set;
-use crate::wire::handshake::Handshake;
+use crate::wire::handshake::{Handshake, Reserved};
 use crate::wire::limits::MAX_PEER_REQQ;
 use crate::wire::message::Message;
 
@@ -87,6 +87,7 @@ impl Connection {
         self.info_hash = Some(torrent.info_hash);
         self.geometry = torrent.geometry;
         self.metadata_size = torrent.metadata_size.or(self.metadata_size);
+        self.v2 = torrent.v2;
         self.our_pieces = torrent.our_pieces.cloned();
         let count = torrent.geometry.map(|g| g.piece_count());
         self.decoder = Decoder::new(count.map_or(PieceCount::Unknown, PieceCount::Known));
@@ -97,8 +98,12 @@ impl Connection {
         let Some(info_hash) = self.info_hash else {
             return;
         };
+        let mut reserved = self.config.reserved();
+        if self.v2 {
+            reserved = reserved.union(Reserved::V2);
+        }
         let hs = Handshake {
-            reserved: self.config.reserved(),
+            reserved,
             info_hash,
             peer_id: self.config.peer_id,
         };

@@ -207,10 +207,9 @@ impl Connection {
                 }
             }
             Message::Extended { id, payload } => self.on_extended(id, payload),
-            // BEP 52 merkle hashes: v1 downloads have no use for them, and a peer that sends
-            // them on a hybrid torrent is not misbehaving. Ignored, neither answered nor
-            // punished.
-            Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => {}
+            Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => {
+                self.on_hash_message(message);
+            }
         }
     }
 

@@ -39,6 +39,7 @@ impl Pair {
                 geometry: Some(geometry()),
                 our_pieces: None,
                 metadata_size: None,
+                v2: false,
             },
         )
         .unwrap();
@@ -91,6 +92,7 @@ impl Pair {
                             geometry: Some(geometry()),
                             our_pieces: Some(&self.b_pieces),
                             metadata_size: Some(1234),
+                            v2: false,
                         },
                     )
                     .unwrap();
@@ -442,6 +444,7 @@ fn wrong_torrent_and_self_connections_close() {
             geometry: None,
             our_pieces: None,
             metadata_size: None,
+            v2: false,
         },
     )
     .unwrap();
@@ -467,6 +470,7 @@ fn wrong_torrent_and_self_connections_close() {
             geometry: None,
             our_pieces: None,
             metadata_size: None,
+            v2: false,
         },
     )
     .unwrap();

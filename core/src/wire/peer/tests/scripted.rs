@@ -44,6 +44,7 @@ impl Scripted {
                 geometry,
                 our_pieces: ours,
                 metadata_size: None,
+                v2: false,
             },
         )
         .unwrap();
@@ -170,6 +171,7 @@ fn scripted_peer_opening_messages() {
             geometry: Some(geometry()),
             our_pieces: Some(&ours),
             metadata_size: None,
+            v2: false,
         },
     )
     .unwrap();
@@ -508,6 +510,7 @@ fn connection_is_chunking_independent() {
                 geometry: Some(geometry()),
                 our_pieces: Some(&PieceSet::full(PIECES)),
                 metadata_size: None,
+                v2: false,
             },
         )
         .unwrap();
@@ -708,7 +711,7 @@ fn a_cancelled_block_is_taken_within_the_grace_only() {
 }
 
 #[test]
-fn v2_hash_messages_are_ignored_on_a_v1_connection() {
+fn hash_messages_reach_the_owner_and_unrequested_hashes_count_against_the_peer() {
     use crate::wire::hashes::HashRequest;
     let request = HashRequest {
         pieces_root: [7; 32],
@@ -728,11 +731,120 @@ fn v2_hash_messages_are_ignored_on_a_v1_connection() {
         // Still a fresh connection: a bitfield after them is no protocol error.
         Message::HaveNone,
     ]);
-    assert!(s.sent().is_empty(), "no reply");
-    let events = s.events();
     assert!(
-        !events.iter().any(|e| matches!(e, Event::Closed(_))),
+        s.sent().is_empty(),
+        "nothing answered on the owner's behalf"
+    );
+    let events = s.events();
+    assert_eq!(events[0], Event::HashRequestReceived(request));
+    assert_eq!(
+        events[1],
+        Event::Misbehaved(Misbehaviour::UnrequestedHashes(request))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Closed(_) | Event::HashesRejected(_))),
         "{events:?}"
     );
     assert!(!s.conn.is_closed());
+    // The owner answers, or refuses; a wrong count is its mistake.
+    let hashes = [[3u8; 32]; 3];
+    assert_eq!(
+        s.conn.send_hashes(s.now, request, &hashes[..2]),
+        Err(UsageError::InvalidHashRequest)
+    );
+    s.conn.send_hashes(s.now, request, &hashes).unwrap();
+    s.conn.reject_hashes(s.now, request).unwrap();
+    let sent = s.sent();
+    assert_eq!(
+        sent,
+        vec![
+            Message::Hashes {
+                request,
+                hashes: Bytes::from(hashes.concat()),
+            },
+            Message::HashReject(request),
+        ]
+    );
+}
+
+#[test]
+fn our_hash_requests_are_bounded_and_matched_to_their_answers() {
+    use crate::wire::hashes::HashRequest;
+    let ask = |index| HashRequest {
+        pieces_root: [9; 32],
+        base_layer: 1,
+        index,
+        length: 4,
+        proof_layers: 2,
+    };
+    let mut s = Scripted::new(true, Some(geometry()), None);
+    for i in 0..MAX_HASH_REQUESTS_OUT as u32 {
+        s.conn.request_hashes(s.now, ask(4 * i)).unwrap();
+    }
+    assert_eq!(
+        s.conn.request_hashes(s.now, ask(400)),
+        Err(UsageError::TooManyRequests)
+    );
+    let unbounded = HashRequest {
+        length: 9000,
+        ..ask(0)
+    };
+    assert_eq!(
+        s.conn.request_hashes(s.now, unbounded),
+        Err(UsageError::InvalidHashRequest)
+    );
+    assert_eq!(s.sent().len(), MAX_HASH_REQUESTS_OUT);
+    let answer = Bytes::from(vec![5u8; 32 * ask(0).hashes_in_reply().unwrap() as usize]);
+    s.feed(&[
+        Message::Hashes {
+            request: ask(0),
+            hashes: answer.clone(),
+        },
+        Message::HashReject(ask(4)),
+        // The same answer again: no longer in flight.
+        Message::Hashes {
+            request: ask(0),
+            hashes: answer.clone(),
+        },
+    ]);
+    let events = s.events();
+    assert_eq!(
+        events,
+        vec![
+            Event::HashesReceived {
+                request: ask(0),
+                hashes: answer,
+            },
+            Event::HashesRejected(ask(4)),
+            Event::Misbehaved(Misbehaviour::UnrequestedHashes(ask(0))),
+        ]
+    );
+    assert_eq!(s.conn.hash_requests_in_flight(), MAX_HASH_REQUESTS_OUT - 2);
+    s.conn.request_hashes(s.now, ask(400)).unwrap();
+}
+
+#[test]
+fn the_v2_bit_is_set_for_a_torrent_with_a_v2_hash_only() {
+    for v2 in [false, true] {
+        let now = Instant::now();
+        let conn = Connection::outbound(
+            now,
+            config(1, true),
+            None,
+            TorrentParams {
+                info_hash: hash(),
+                geometry: Some(geometry()),
+                our_pieces: None,
+                metadata_size: None,
+                v2,
+            },
+        );
+        let mut conn = conn.unwrap();
+        let hs = conn.poll_transmit().unwrap();
+        let hs = Handshake::decode(&hs).unwrap().unwrap();
+        assert_eq!(hs.reserved.v2(), v2);
+        assert!(hs.reserved.fast());
+    }
 }
