@@ -28,7 +28,7 @@ fn corrupt_hashes(chunk: Bytes) -> Bytes {
     let mut i = 0;
     while i + 5 <= out.len() {
         let len = u32::from_be_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]) as usize;
-        let whole = len > 49 && (len - 49) % 32 == 0 && out[i + 4] == 22;
+        let whole = len > 49 && (len - 49).is_multiple_of(32) && out[i + 4] == 22;
         if whole && i + 4 + 49 < out.len() {
             out[i + 4 + 49] ^= 0x5a;
             i += 4 + len;

@@ -9,6 +9,7 @@
 //! hashes), out of range or with a proof past the root is rejected.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Instant;
 
 use crate::merkle::exchange::answer;
@@ -67,11 +68,10 @@ impl Trees {
     /// The hashes answering `request` from `meta`'s piece layers, or `None` to reject it.
     pub(crate) fn answer(&mut self, meta: &Metainfo, request: &HashRequest) -> Option<Vec<Hash>> {
         let root = request.pieces_root;
-        if !self.trees.contains_key(&root) {
-            let tree = tree_of(meta, &root)?;
-            self.trees.insert(root, tree);
-        }
-        let tree = self.trees.get(&root)?;
+        let tree = match self.trees.entry(root) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(tree_of(meta, &root)?),
+        };
         answer(
             tree,
             request.base_layer,

@@ -94,10 +94,8 @@ impl Connection {
                 }
             }
             // A reject of something we never asked is harmless: ignored.
-            Message::HashReject(request) => {
-                if self.take_hash_request(&request) {
-                    self.events.push_back(Event::HashesRejected(request));
-                }
+            Message::HashReject(request) if self.take_hash_request(&request) => {
+                self.events.push_back(Event::HashesRejected(request));
             }
             _ => {}
         }
