@@ -296,20 +296,21 @@ impl Torrent {
             geometry: d.map(|d| PieceGeometry::of_layout(d.meta.layout())),
             our_pieces: d.map(|d| &d.bits),
             metadata_size: d.map(|d| d.meta.info_bytes().len() as u64),
-            v2: self.has_v2(),
+            // Hybrids keep to v1 on the wire (with the bit set, the libtorrent hybrid swap in
+            // cli/tests/v2_interop.rs fails: not understood yet).
+            v2: self.is_v2_only(),
         }
     }
 
-    /// Whether the torrent has a v2 info-hash (v2-only or hybrid), as its metadata or magnet
-    /// link says.
-    pub(crate) fn has_v2(&self) -> bool {
+    /// Whether the torrent has a v2 hash and no v1 hash.
+    pub(crate) fn is_v2_only(&self) -> bool {
         match (&self.data, &self.layers) {
-            (Some(d), _) => d.meta.info_hashes().v2.is_some(),
-            (None, Some(l)) => l.meta().info_hashes().v2.is_some(),
+            (Some(d), _) => d.meta.info_hashes().is_v2_only(),
+            (None, Some(l)) => l.meta().info_hashes().is_v2_only(),
             (None, None) => self
                 .magnet
                 .as_ref()
-                .is_some_and(|m| m.info_hash_v2.is_some()),
+                .is_some_and(|m| m.info_hashes().is_v2_only()),
         }
     }
 
