@@ -163,6 +163,53 @@ impl Choker {
         }
     }
 
+    /// Rechokes over no peer at each rechoke due before `now`, as [`Choker::rechoke`] would
+    /// have then. A torrent without connections leaves its rechokes unfiled (each would decide
+    /// over no peer) and catches up here before its choker is used again; the cost does not
+    /// grow with the time it waited.
+    pub(crate) fn idle_until(&mut self, now: Instant) {
+        let Some(first) = self.next_rechoke.filter(|at| *at < now) else {
+            return;
+        };
+        self.rechoke(first, ChokeMode::Downloading, &[]);
+        let Some(next) = self.next_rechoke.filter(|at| *at < now) else {
+            return;
+        };
+        // From here a rechoke over no peer only moves the two clocks: the next rechoke one
+        // interval on, and the optimistic rotation at each rechoke it is due.
+        let step = self.config.rechoke_interval.as_nanos();
+        let opt = self.config.optimistic_interval.as_nanos();
+        let skipped = (now - next).as_nanos().div_ceil(step.max(1));
+        let last = later(next, (skipped - 1) * step);
+        let rotated = self.optimistic_at.and_then(|at| {
+            let due = later(at, opt)?;
+            let first = if due <= next {
+                next
+            } else {
+                later(next, (due - next).as_nanos().div_ceil(step.max(1)) * step)?
+            };
+            let last = last.filter(|last| first <= *last)?;
+            let every = opt.div_ceil(step.max(1)).max(1) * step;
+            later(first, (last - first).as_nanos() / every.max(1) * every)
+        });
+        match last.and_then(|last| later(last, step)) {
+            Some(at) if step > 0 => {
+                self.next_rechoke = Some(at);
+                if rotated.is_some() {
+                    self.optimistic_at = rotated;
+                }
+            }
+            // A zero interval (every timeout rechokes) or an instant out of range: due now.
+            _ => self.next_rechoke = Some(now),
+        }
+    }
+
+    /// A rechoke due before `now` (or not yet scheduled) becomes due at `now`: when a
+    /// torrent's rechokes stop being filed, the one due would have run at `now`.
+    pub(crate) fn due_from(&mut self, now: Instant) {
+        self.next_rechoke = Some(self.next_rechoke.map_or(now, |at| at.max(now)));
+    }
+
     /// Whether `peer` is unchoked by the last decision.
     pub(crate) fn is_unchoked(&self, peer: PeerKey) -> bool {
         self.regular.contains(&peer) || self.optimistic.contains(&peer)
@@ -289,6 +336,11 @@ impl Choker {
             self.optimistic_at = Some(now);
         }
     }
+}
+
+/// `base` plus `nanos` nanoseconds (`None`: out of range).
+fn later(base: Instant, nanos: u128) -> Option<Instant> {
+    base.checked_add(Duration::from_nanos(u64::try_from(nanos).ok()?))
 }
 
 #[cfg(test)]
@@ -492,5 +544,65 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
+    }
+
+    /// What [`Choker::idle_until`] stands for: a rechoke over no peer at each instant due.
+    fn rechoke_idle_one_by_one(c: &mut Choker, now: Instant) {
+        while let Some(at) = c.next_rechoke.filter(|at| *at < now) {
+            c.rechoke(at, ChokeMode::Downloading, &[]);
+        }
+    }
+
+    #[test]
+    fn idling_until_an_instant_equals_every_rechoke_over_no_peer_before_it() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let intervals = [
+            (10_000, 30_000),
+            (10_000, 25_000),
+            (7_000, 30_000),
+            (30_000, 10_000),
+        ];
+        let ends = [
+            0, 1, 5_000, 10_000, 10_001, 29_999, 30_000, 95_000, 3_601_500, 86_400_000,
+        ];
+        for (rechoke, optimistic) in intervals {
+            for end in ends {
+                for busy_for in [0, 3_000, 12_345] {
+                    let config = ChokerConfig {
+                        rechoke_interval: ms(rechoke),
+                        optimistic_interval: ms(optimistic),
+                        ..ChokerConfig::default()
+                    };
+                    let mut lazy = Choker::new(config, 5);
+                    // Peers first (their last rechoke at `busy_for`), then none.
+                    lazy.rechoke(t0, ChokeMode::Downloading, &stats(t0, 8));
+                    let last_busy = t0 + ms(busy_for);
+                    lazy.rechoke(last_busy, ChokeMode::Seeding, &stats(t0, 8));
+                    let mut eager = lazy.clone();
+                    let now = last_busy + ms(end);
+                    rechoke_idle_one_by_one(&mut eager, now);
+                    // In two steps, as a torrent woken twice would.
+                    lazy.idle_until(last_busy + ms(end / 3));
+                    lazy.idle_until(now);
+                    let case = (rechoke, optimistic, end, busy_for);
+                    assert_eq!(format!("{lazy:?}"), format!("{eager:?}"), "{case:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rechoke_due_before_it_stopped_being_filed_is_due_then() {
+        let t0 = Instant::now();
+        let mut c = Choker::new(ChokerConfig::default(), 1);
+        c.due_from(t0);
+        assert_eq!(c.poll_timeout(), Some(t0), "never rechoked: due at once");
+        c.rechoke(t0, ChokeMode::Seeding, &[]);
+        let later = t0 + Duration::from_secs(25);
+        c.due_from(later);
+        assert_eq!(c.poll_timeout(), Some(later));
+        c.due_from(t0);
+        assert_eq!(c.poll_timeout(), Some(later), "a later one stays");
     }
 }

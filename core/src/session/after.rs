@@ -30,6 +30,10 @@ impl Session {
         self.arm_stats_tick(now);
         self.pump_streams(now);
         self.peers.refresh_deadlines(&self.torrents, &self.config);
+        for id in self.peers.take_torrents_touched() {
+            let open = self.peers.has_open(id);
+            self.torrents.set_peers_open(id, open);
+        }
         let dht = self.dht.is_some();
         self.torrents.refresh_deadlines(self.now, dht);
     }

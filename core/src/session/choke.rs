@@ -1,6 +1,12 @@
 //! The choker's part: who we upload to. A peer's interest may take a free slot at once (or
 //! free one); otherwise the torrent's [`Choker`](crate::choker::Choker) decides at each
 //! rechoke from the peers' rates, and each connection is choked or unchoked accordingly.
+//!
+//! A running torrent without connections sleeps: its rechokes (each would decide over no
+//! peer) are not filed among its deadlines, so an idle session with many torrents does not
+//! wake for them. The choker catches up on them
+//! ([`Choker::idle_until`](crate::choker::Choker::idle_until)) before it is used
+//! again and when the torrent wakes, so it decides as if it had rechoked on time all along.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -13,6 +19,33 @@ use crate::choker::{ChokeMode, PeerStats};
 use crate::picker::{PeerKey, Picker};
 
 impl Torrent {
+    /// Puts the choker to sleep or wakes it as the torrent now stands (when its deadline is
+    /// filed, at `now`): it sleeps while the torrent runs without connections.
+    pub(crate) fn settle_choker(&mut self, now: Instant) {
+        let asleep = self.is_running() && self.data.is_some() && !self.peers_open;
+        if asleep && !self.choke_asleep {
+            self.choker.due_from(now);
+        } else if self.choke_asleep && !asleep {
+            self.choker.idle_until(now);
+        }
+        self.choke_asleep = asleep;
+    }
+
+    /// Brings a sleeping choker up to `now` before it is used (a connection may have come
+    /// since the torrent was last filed).
+    pub(crate) fn wake_choker(&mut self, now: Instant) {
+        if self.choke_asleep {
+            self.choker.idle_until(now);
+        }
+    }
+
+    /// The choker's next rechoke, while the torrent runs and is awake (`now`: the session's
+    /// latest instant, when none was made yet).
+    pub(crate) fn rechoke_deadline(&self, now: Instant) -> Option<Instant> {
+        let awake = self.is_running() && self.data.is_some() && !self.choke_asleep;
+        awake.then(|| self.choker.poll_timeout().unwrap_or(now))
+    }
+
     /// Whether `peer`'s change of interest calls for a rechoke of torrent `id` at once: a new
     /// interested peer takes a free slot or one held by a peer that wasted it; a peer losing
     /// interest frees its slot.
@@ -32,8 +65,8 @@ impl Torrent {
             return false;
         }
         let (mut held, mut wasted) = (0, false);
-        for p in peers.values() {
-            if p.torrent == Some(id) && self.choker.is_unchoked(p.key) {
+        for (_, p) in peers.open_of(id) {
+            if self.choker.is_unchoked(p.key) {
                 held += 1;
                 wasted |= p.wasted;
             }
@@ -51,6 +84,7 @@ impl Torrent {
         if !self.is_running() {
             return None;
         }
+        self.wake_choker(now);
         let finished = self.is_finished();
         let d = self.data.as_ref()?;
         let mode = if finished {
@@ -58,7 +92,7 @@ impl Torrent {
         } else {
             ChokeMode::Downloading
         };
-        let of_torrent = peers.values().filter(|p| p.torrent == Some(id));
+        let of_torrent = peers.open_of(id).map(|(_, p)| p);
         let stats = peer_stats(now, of_torrent, &d.picker);
         Some(self.choker.rechoke(now, mode, &stats).unchoke)
     }
@@ -108,3 +142,7 @@ fn peer_stats<'a>(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "choke_tests.rs"]
+mod choke_tests;

@@ -123,10 +123,9 @@ impl Peers {
         id: TorrentId,
         t: &Torrent,
     ) -> Result<(), PeerCloseReason> {
-        let Some(peer) = self.get_mut(conn) else {
+        let Some(peer) = self.name_torrent(conn, id) else {
             return Ok(());
         };
-        peer.torrent = Some(id);
         peer.conn
             .accept(now, t.params())
             .map_err(|_| PeerCloseReason::UnknownTorrent)
@@ -158,11 +157,8 @@ impl Peers {
         }
         // Two connections between the same pair (both dialled at once): keep the one opened
         // by the lower peer id, so both sides keep the same one.
-        let twin = self.iter().find(|(other, p)| {
-            *other != conn
-                && p.established
-                && p.torrent == Some(id)
-                && p.conn.peer_id() == Some(peer_id)
+        let twin = self.open_of(id).find(|(other, p)| {
+            *other != conn && p.established && p.conn.peer_id() == Some(peer_id)
         });
         let Some((twin, _)) = twin else {
             return Established::Keep { twin: None };

@@ -449,9 +449,7 @@ impl Session {
     ) -> Option<TorrentSnapshot> {
         let t = self.torrents.get(&torrent)?;
         let stats = t.stats(torrent, &self.peers, Some(now), &self.config);
-        let peers = (self.peers.iter())
-            .filter(|(_, p)| p.torrent == Some(torrent))
-            .map(|(conn, p)| (p, self.streams.is_utp(conn)));
+        let peers = (self.peers.open_of(torrent)).map(|(conn, p)| (p, self.streams.is_utp(conn)));
         let mut snapshot = t.snapshot(now, stats, peers, detail);
         snapshot.web_seeds = self.web.infos(now, torrent);
         Some(snapshot)

@@ -71,7 +71,8 @@ pub(crate) struct Peer {
     /// The address the peer listens on, when known (outbound: `addr`; inbound: from its
     /// extended handshake). Its candidate entry is kept busy while connected.
     pub(crate) listen_addr: Option<SocketAddr>,
-    /// `None` for an inbound connection until its handshake names the torrent.
+    /// `None` for an inbound connection until its handshake names the torrent (set only
+    /// through [`Peers::name_torrent`]: the table indexes connections by torrent).
     pub(crate) torrent: Option<TorrentId>,
     pub(crate) key: PeerKey,
     pub(crate) outbound: bool,
@@ -149,12 +150,14 @@ impl Peer {
     }
 }
 
-/// Every connection, by id, with the index of their deadlines.
+/// Every connection, by id, with the index of their deadlines and of their torrents and IPs.
 ///
 /// A connection's deadline only moves when the connection changes, and every change goes
 /// through [`Peers::get_mut`] (or opens, dials or removes one): each marks the connection dirty
 /// once, and [`Peers::refresh_timers`] files the dirty ones' deadlines again. So the session's
-/// next deadline never needs a scan of every connection.
+/// next deadline never needs a scan of every connection. Likewise a connection's torrent and
+/// address change only as it opens, is named by its handshake or goes, so the counts the
+/// limits need and a torrent's connections are read from indexes, not counted over all.
 #[derive(Debug, Default)]
 pub(crate) struct Peers {
     next_conn: u64,
@@ -162,6 +165,17 @@ pub(crate) struct Peers {
     dialing: BTreeMap<ConnId, Dialing>,
     open: BTreeMap<ConnId, Peer>,
     by_key: BTreeMap<PeerKey, ConnId>,
+    /// Each torrent's open connections (those its handshake or dial named).
+    open_by_torrent: BTreeMap<TorrentId, BTreeSet<ConnId>>,
+    /// Each torrent's dials.
+    dialing_by_torrent: BTreeMap<TorrentId, BTreeSet<ConnId>>,
+    /// Connections (dialling or open) per IP.
+    by_ip: BTreeMap<IpAddr, usize>,
+    /// Open connections no handshake has named a torrent for yet.
+    unnamed: usize,
+    /// Torrents whose open connections went from none to some, or back, since the last
+    /// [`Peers::take_torrents_touched`].
+    touched: Vec<TorrentId>,
     /// Open connections we asked the runtime to stop reading: their torrent has too much
     /// received and not yet written (`max_unwritten_bytes`; see `receive_flow`).
     paused: BTreeSet<ConnId>,
@@ -191,6 +205,11 @@ impl Peers {
     /// Adds an open connection.
     pub(crate) fn insert(&mut self, id: ConnId, mut peer: Peer) {
         self.by_key.insert(peer.key, id);
+        count_ip(&mut self.by_ip, peer.addr.ip(), true);
+        match peer.torrent {
+            Some(torrent) => self.index_open(torrent, id, true),
+            None => self.unnamed += 1,
+        }
         peer.timer_dirty = true;
         self.dirty.push(id);
         self.open.insert(id, peer);
@@ -200,9 +219,48 @@ impl Peers {
     pub(crate) fn remove(&mut self, id: ConnId) -> Option<Peer> {
         let peer = self.open.remove(&id)?;
         self.by_key.remove(&peer.key);
+        count_ip(&mut self.by_ip, peer.addr.ip(), false);
+        match peer.torrent {
+            Some(torrent) => self.index_open(torrent, id, false),
+            None => self.unnamed = self.unnamed.saturating_sub(1),
+        }
         self.paused.remove(&id);
         self.dirty.push(id);
         Some(peer)
+    }
+
+    /// An inbound connection's handshake named torrent `torrent`: the connection, to change.
+    pub(crate) fn name_torrent(&mut self, id: ConnId, torrent: TorrentId) -> Option<&mut Peer> {
+        let before = self.open.get(&id)?.torrent;
+        if before != Some(torrent) {
+            match before {
+                Some(old) => self.index_open(old, id, false),
+                None => self.unnamed = self.unnamed.saturating_sub(1),
+            }
+            self.index_open(torrent, id, true);
+        }
+        let peer = self.get_mut(id)?;
+        peer.torrent = Some(torrent);
+        Some(peer)
+    }
+
+    /// Files (`add`) or unfiles open connection `id` under `torrent`, noting the torrent when
+    /// it gains its first connection or loses its last.
+    fn index_open(&mut self, torrent: TorrentId, id: ConnId, add: bool) {
+        if index(&mut self.open_by_torrent, torrent, id, add) {
+            self.touched.push(torrent);
+        }
+    }
+
+    /// The torrents whose open connections went from none to some, or back, since the last
+    /// call (a torrent may be listed more than once; ask [`Peers::has_open`] where it stands).
+    pub(crate) fn take_torrents_touched(&mut self) -> Vec<TorrentId> {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// Whether torrent `torrent` has an open connection.
+    pub(crate) fn has_open(&self, torrent: TorrentId) -> bool {
+        self.open_by_torrent.contains_key(&torrent)
     }
 
     /// An open connection, to change: its deadline is filed again at the next
@@ -219,11 +277,6 @@ impl Peers {
     /// Open connections, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Peer)> {
         self.open.iter().map(|(id, p)| (*id, p))
-    }
-
-    /// Open connections, in id order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &Peer> {
-        self.open.values()
     }
 
     /// Marks an open connection's reading paused; whether it was reading.
@@ -243,13 +296,20 @@ impl Peers {
 
     /// Starts tracking an outbound connect.
     pub(crate) fn start_dial(&mut self, id: ConnId, dial: Dialing) {
-        self.dialing.insert(id, dial);
+        count_ip(&mut self.by_ip, dial.addr.ip(), true);
+        index(&mut self.dialing_by_torrent, dial.torrent, id, true);
+        if let Some(old) = self.dialing.insert(id, dial) {
+            count_ip(&mut self.by_ip, old.addr.ip(), false);
+            index(&mut self.dialing_by_torrent, old.torrent, id, false);
+        }
         self.dirty.push(id);
     }
 
     /// Stops tracking an outbound connect (it finished, failed or was abandoned).
     pub(crate) fn end_dial(&mut self, id: ConnId) -> Option<Dialing> {
         let dial = self.dialing.remove(&id)?;
+        count_ip(&mut self.by_ip, dial.addr.ip(), false);
+        index(&mut self.dialing_by_torrent, dial.torrent, id, false);
         self.dirty.push(id);
         self.dial_news = true;
         Some(dial)
@@ -345,44 +405,75 @@ impl Peers {
 
     /// Inbound connections whose handshake has not named a torrent yet.
     pub(crate) fn pending_inbound(&self) -> usize {
-        self.open.values().filter(|p| p.torrent.is_none()).count()
+        self.unnamed
     }
 
     /// Connections (dialling or open) of one torrent.
     pub(crate) fn of_torrent(&self, torrent: TorrentId) -> usize {
-        self.dialing
-            .values()
-            .filter(|d| d.torrent == torrent)
-            .count()
-            + self
-                .open
-                .values()
-                .filter(|p| p.torrent == Some(torrent))
-                .count()
+        let count = |map: &BTreeMap<TorrentId, BTreeSet<ConnId>>| {
+            map.get(&torrent).map_or(0, BTreeSet::len)
+        };
+        count(&self.dialing_by_torrent) + count(&self.open_by_torrent)
     }
 
     /// Connections (dialling or open) to one IP.
     pub(crate) fn to_ip(&self, ip: IpAddr) -> usize {
-        self.dialing.values().filter(|d| d.addr.ip() == ip).count()
-            + self.open.values().filter(|p| p.addr.ip() == ip).count()
+        self.by_ip.get(&ip).copied().unwrap_or(0)
     }
 
     /// Ids of the open connections of a torrent, in order.
     pub(crate) fn ids_of(&self, torrent: TorrentId) -> Vec<ConnId> {
-        self.open
-            .iter()
-            .filter(|(_, p)| p.torrent == Some(torrent))
-            .map(|(id, _)| *id)
-            .collect()
+        self.open_ids(torrent).collect()
+    }
+
+    /// The open connections of a torrent, in id order.
+    pub(crate) fn open_of(&self, torrent: TorrentId) -> impl Iterator<Item = (ConnId, &Peer)> {
+        self.open_ids(torrent)
+            .filter_map(|id| self.open.get(&id).map(|p| (id, p)))
     }
 
     /// Ids of the dialling connections of a torrent, in order.
     pub(crate) fn dialing_of(&self, torrent: TorrentId) -> Vec<ConnId> {
-        self.dialing
-            .iter()
-            .filter(|(_, d)| d.torrent == torrent)
-            .map(|(id, _)| *id)
-            .collect()
+        let ids = self.dialing_by_torrent.get(&torrent);
+        ids.into_iter().flatten().copied().collect()
+    }
+
+    fn open_ids(&self, torrent: TorrentId) -> impl Iterator<Item = ConnId> + '_ {
+        self.open_by_torrent
+            .get(&torrent)
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+}
+
+/// Files (`add`) or unfiles `id` in `key`'s set; whether the set was empty before (`add`) or
+/// is empty after (not `add`). Empty sets are not kept.
+fn index<K: Ord>(map: &mut BTreeMap<K, BTreeSet<ConnId>>, key: K, id: ConnId, add: bool) -> bool {
+    if add {
+        let set = map.entry(key).or_default();
+        set.insert(id) && set.len() == 1
+    } else {
+        let Some(set) = map.get_mut(&key) else {
+            return false;
+        };
+        let emptied = set.remove(&id) && set.is_empty();
+        if set.is_empty() {
+            map.remove(&key);
+        }
+        emptied
+    }
+}
+
+/// Counts one more (`add`) or one fewer connection to `ip`.
+fn count_ip(by_ip: &mut BTreeMap<IpAddr, usize>, ip: IpAddr, add: bool) {
+    if add {
+        *by_ip.entry(ip).or_default() += 1;
+    } else if let Some(n) = by_ip.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            by_ip.remove(&ip);
+        }
     }
 }
 

@@ -50,7 +50,7 @@ impl Torrent {
         let mut connected = 0;
         let mut connecting = 0;
         let mut seeds = 0;
-        for p in peers.values().filter(|p| p.torrent == Some(id)) {
+        for (_, p) in peers.open_of(id) {
             if p.established {
                 connected += 1;
                 seeds += usize::from(p.seed);

@@ -143,7 +143,7 @@ impl Torrent {
                 [
                     self.next_dht.filter(|_| dht),
                     running.and_then(|d| d.picker.poll_timeout()),
-                    running.map(|_| self.choker.poll_timeout().unwrap_or(now)),
+                    self.rechoke_deadline(now),
                     running.map(|_| self.next_save),
                     running.and_then(|_| self.down_bucket.ready_at()),
                     running.and_then(|_| self.up_bucket.ready_at()),

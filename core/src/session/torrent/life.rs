@@ -212,6 +212,7 @@ impl Torrent {
         {
             cancels = d.picker.handle_timeout(now);
         }
+        self.wake_choker(now);
         let rechoke = self.choker.poll_timeout().is_none_or(|at| at <= now);
         let save = now >= self.next_save;
         if save {

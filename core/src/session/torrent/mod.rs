@@ -111,6 +111,10 @@ pub(crate) struct Torrent {
     /// metadata arrives).
     pub(crate) magnet: Option<MagnetLink>,
     pub(crate) choker: Choker,
+    /// It has an open connection (as the connection table last told; see `choke`).
+    pub(crate) peers_open: bool,
+    /// It runs without connections, so its rechokes are not filed (see `choke`).
+    pub(crate) choke_asleep: bool,
     pub(crate) announcer: Option<Announcer>,
     /// Its trackers with their ids; the announcer announces to these.
     pub(crate) tracker_list: TrackerList,
@@ -214,6 +218,8 @@ impl Torrent {
             data: None,
             magnet,
             choker: Choker::new(config.choker.clone(), rng.next_u64()),
+            peers_open: false,
+            choke_asleep: false,
             announce_stopped: announcer.is_none(),
             announcer,
             tracker_list,

@@ -102,6 +102,21 @@ impl Torrents {
         Some(torrent)
     }
 
+    /// Tells torrent `id` whether it has an open connection (see the choker's part); its
+    /// deadline is filed again when that changes (the work sets do not read it).
+    pub(crate) fn set_peers_open(&mut self, id: TorrentId, open: bool) {
+        let Some(torrent) = self.map.get_mut(&id) else {
+            return;
+        };
+        if torrent.peers_open != open {
+            torrent.peers_open = open;
+            if !torrent.timer_dirty {
+                torrent.timer_dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
     /// Torrent `id` at the statistics tick: its statistics are next due at `next` (which
     /// neither its deadline nor the work sets read, so it is not listed as changed).
     pub(crate) fn stats_taken(&mut self, id: TorrentId, next: Instant) -> Option<&mut Torrent> {
@@ -185,6 +200,7 @@ impl Torrents {
     fn file(&mut self, id: TorrentId, now: Instant, dht: bool) -> Option<Instant> {
         let at = self.map.get_mut(&id).and_then(|t| {
             t.timer_dirty = false;
+            t.settle_choker(now);
             t.next_deadline(now, dht)
         });
         self.timers.set(id, at);
