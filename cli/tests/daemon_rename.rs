@@ -52,6 +52,7 @@ if step == "rename":
             time.sleep(0.01)
     watcher = threading.Thread(target=watch)
     watcher.start()
+    wait("samples before", lambda: len(seen) >= 3)
     # Transmission: a file, by a new name for its last component.
     r = tr.rename_torrent_path(1, location="share/a.bin", name="A renamed.bin")
     assert r == ("share/a.bin", "A renamed.bin"), r
@@ -80,6 +81,8 @@ if step == "rename":
     # The top folder: the torrent takes its name.
     r = tr.rename_torrent_path(1, location="share", name="Show")
     assert r == ("share", "Show"), r
+    after = len(seen) + 3
+    wait("samples after", lambda: len(seen) >= after)
     renaming[0] = False
     watcher.join()
     assert len(seen) > 5, seen
