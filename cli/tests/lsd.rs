@@ -138,10 +138,16 @@ fn a_dual_stack_seeder_is_found_over_ipv6_local_discovery() {
     let dir = work.path();
     let torrent = s(&d.torrent);
     let src = s(&d.dir);
+    // Our leecher first (its announce finds nobody yet), then the dual-stack seeder, whose
+    // announce at start it must hear: started together, each could announce before the other
+    // joined the group, and the next announces are minutes away.
     let script = format!(
-        "$BIN seed {torrent} -o {src} -p 0 --no-dht --no-port-mapping --quiet > seed.log 2>&1 &
+        "timeout 60 $BIN download {torrent} -o ours --bind fd77::2 -p 0 --no-dht --quiet > ours.log 2>&1 &
+OURS=$!
+sleep 2
+$BIN seed {torrent} -o {src} -p 0 --no-dht --no-port-mapping --quiet > seed.log 2>&1 &
 SEED=$!
-timeout 60 $BIN download {torrent} -o ours --bind fd77::2 -p 0 --no-dht --quiet > ours.log 2>&1
+wait $OURS
 echo ours=$?
 kill $SEED
 true
