@@ -315,7 +315,11 @@ fn truncated_file(seed: u64) -> Summary {
         "seed {seed}: the pieces still whole"
     );
     assert!(disk_errors(&sim, seeder, sa).is_empty(), "seed {seed}");
-    assert_eq!(shown_error(&mut sim, seeder, sa), None);
+    let shown = shown_error(&mut sim, seeder, sa);
+    assert!(
+        matches!(&shown, Some((TorrentErrorKind::Disk, text)) if text.starts_with("data missing from disk")),
+        "seed {seed}: the missing data is shown until it is back: {shown:?}"
+    );
     other_torrent_carried_on(&sim, leecher, lb, &b);
     // The stop before the check saved no piece of the short file.
     let claimed = resume_claims(&sim, seeder, sa, &a);
@@ -339,6 +343,7 @@ fn truncated_file(seed: u64) -> Summary {
         sim.has_content(seeder, sa, &a),
         "seed {seed}: seeder's bytes"
     );
+    assert_eq!(shown_error(&mut sim, seeder, sa), None, "seed {seed}");
     assert!(
         sim.has_content(leecher, la, &a),
         "seed {seed}: leecher's bytes"
