@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::{MAX_REDIRECTS, RunPlan, WebSeedError};
+use super::response::redirect_target;
+use super::{RunPlan, WebSeedError};
 use crate::id::InfoHash;
 use crate::layout::Layout;
 use crate::tracker::http::{HttpResponse, USER_AGENT, percent_encode};
@@ -131,22 +132,7 @@ pub fn read_piece(
         }
         503 => Ok(PieceOutcome::Busy(busy_wait(response.body()))),
         301 | 302 | 303 | 307 | 308 => {
-            if redirects >= MAX_REDIRECTS {
-                return Err(WebSeedError::TooManyRedirects);
-            }
-            let location = response
-                .header("location")
-                .and_then(|l| std::str::from_utf8(l).ok())
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .ok_or(WebSeedError::MissingLocation)?;
-            let next = url
-                .join(location)
-                .map_err(|_| WebSeedError::Url(location.to_string()))?;
-            if !matches!(next.scheme(), Scheme::Http | Scheme::Https) {
-                return Err(WebSeedError::Url(location.to_string()));
-            }
-            Ok(PieceOutcome::Redirect(next))
+            redirect_target(url, redirects, response).map(PieceOutcome::Redirect)
         }
         code => Err(WebSeedError::Status(code)),
     }
@@ -169,6 +155,7 @@ mod tests {
     use super::*;
     use crate::pieces::BlockRef;
     use crate::tracker::ResponseReader;
+    use crate::webseed::MAX_REDIRECTS;
     use crate::webseed::plan;
 
     fn response(raw: &[u8]) -> HttpResponse {

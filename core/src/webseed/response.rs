@@ -77,25 +77,35 @@ pub fn read_part(
             got,
         }),
         301 | 302 | 303 | 307 | 308 => {
-            if redirects >= MAX_REDIRECTS {
-                return Err(WebSeedError::TooManyRedirects);
-            }
-            let location = response
-                .header("location")
-                .and_then(|l| std::str::from_utf8(l).ok())
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .ok_or(WebSeedError::MissingLocation)?;
-            let next = url
-                .join(location)
-                .map_err(|_| WebSeedError::Url(location.to_string()))?;
-            if !matches!(next.scheme(), Scheme::Http | Scheme::Https) {
-                return Err(WebSeedError::Url(location.to_string()));
-            }
-            Ok(PartOutcome::Redirect(next))
+            redirect_target(url, redirects, response).map(PartOutcome::Redirect)
         }
         code => Err(WebSeedError::Status(code)),
     }
+}
+
+/// Where a redirect `response` to a request sent to `url` leads, after `redirects` redirects
+/// already taken: an http(s) URL from its `Location`, or why it cannot be followed.
+pub(super) fn redirect_target(
+    url: &TrackerUrl,
+    redirects: u32,
+    response: &HttpResponse,
+) -> Result<TrackerUrl, WebSeedError> {
+    if redirects >= MAX_REDIRECTS {
+        return Err(WebSeedError::TooManyRedirects);
+    }
+    let location = response
+        .header("location")
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .ok_or(WebSeedError::MissingLocation)?;
+    let next = url
+        .join(location)
+        .map_err(|_| WebSeedError::Url(location.to_string()))?;
+    if !matches!(next.scheme(), Scheme::Http | Scheme::Https) {
+        return Err(WebSeedError::Url(location.to_string()));
+    }
+    Ok(next)
 }
 
 /// The first and last byte of a `Content-Range: bytes a-b/total` value.
