@@ -24,7 +24,7 @@ if ! command -v ffprobe >/dev/null; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq ffmpeg >/dev/null
 fi
-# nginx serves the web seed tests (cli/tests/webseed.rs).
+# nginx serves the web seed tests (cli/tests/webseed*.rs).
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq nginx-light >/dev/null
