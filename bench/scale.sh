@@ -3,6 +3,7 @@
 #
 #   bash bench/scale.sh [--n 1000] [--clients sanstorrent,transmission] [--idle SECS]
 #                       [--timeout SECS]
+#   bash bench/scale.sh --n 500 --peers 2000 [--limit 2000] [--seconds 60]
 #
 # Generates N single-file torrents of 4 KiB (bench/scale.py gen) with their data, written
 # straight into each daemon's state directory (sanstorrent: <state>/daemon/torrents.json and
@@ -17,24 +18,38 @@
 #   get_ms      torrent-get of every torrent, 8 fields incl. trackerStats: best and median of 5
 #   rss_mib / hwm_mib   VmRSS at the end and its peak (VmHWM); kib_per_torrent = (VmRSS -
 #               the same daemon's VmRSS with no torrent) / N
+# With --peers P (our daemon only): many peers on many torrents. After the N torrents are
+# seeding and the global connection limit is set to --limit (default P), bench/scale_peers.py
+# opens P leecher connections, each from its own loopback address, spread over the N torrents,
+# asking for a 4 KiB block once a second while unchoked. Two rows: "idle" (10 s before the
+# peers) and "peers" (--seconds, starting 20 s after the first connect), with
+#   held        the daemon's accepted peer connections (max / median of samples every 0.25 s)
+#   peers_seen  the most connections the peers saw handshaken; blocks/s they received
+#   session_get_ms / torrent_get_ms   RPC latency (median/p99/max): torrent-get of one
+#               torrent's peersConnected goes through the session's loop, so it stands for
+#               the loop's latency; rss_mib / hwm_mib; cpu_pct of the daemon (100 = one core)
 # Nothing here is a test: it prints figures and never fails because something is slow. The
 # machine is shared; figures are noisy. Needs opentracker (../shared/interop/setup.sh) and
 # installs Debian's transmission-daemon when missing. ST=/path/to/sanstorrent skips the build.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900
+N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900; PEERS=0; LIMIT=""; SECS=60
 while (($#)); do
   case "$1" in
     --n) N=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --idle) IDLE=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --peers) PEERS=$2; shift 2 ;;
+    --limit) LIMIT=$2; shift 2 ;;
+    --seconds) SECS=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "scale: unknown flag $1" >&2; exit 2 ;;
   esac
 done
 command -v opentracker >/dev/null || { echo "scale: no opentracker: run shared/interop/setup.sh" >&2; exit 1; }
+(( PEERS > 0 )) && CLIENTS=sanstorrent
 if [[ ,$CLIENTS, == *,transmission,* ]] && ! command -v transmission-daemon >/dev/null; then
   apt-get install -y -qq transmission-daemon >/dev/null || { echo "scale: cannot install transmission-daemon" >&2; exit 1; }
 fi
@@ -108,6 +123,38 @@ empty_rss() { # client -> VmRSS KiB of the daemon with no torrent
   rss=$($PYH proc "$CPID" | cut -d' ' -f2)
   stop_client; echo "$rss"
 }
+
+if (( PEERS > 0 )); then
+  LIMIT=${LIMIT:-$PEERS}
+  PP="python3 $HERE/scale_peers.py"
+  tracker_restart
+  start_client sanstorrent "$WORK/st"
+  RPCURL=$RPC
+  [[ $($PYH wait-rpc "$RPCURL" "$TIMEOUT") != -1 ]] || { echo "scale: no RPC: $(cat "$WORK/sanstorrent.log")" >&2; exit 1; }
+  waited=$($PP settle --rpc "$RPCURL" --n "$N" --limit "$LIMIT" --secs "$TIMEOUT") || exit 1
+  echo "   $N torrents seeding after ${waited} s more; limit $LIMIT connections" >&2
+  printf 'phase\tN\tpeers\tlimit\theld_max\theld_median\tpeers_seen\tblocks_s\tsession_get_ms\ttorrent_get_ms\trss_mib\thwm_mib\tcpu_pct\n'
+  row() { # phase peers probe_line peers_seen blocks_s
+    local kv; declare -A v; for kv in $3; do v[${kv%%=*}]=${kv#*=}; done
+    printf '%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$N" "$2" "$LIMIT" \
+      "${v[held_max]}" "${v[held_median]}" "$4" "$5" "${v[session_get_ms]}" "${v[torrent_get_ms]}" \
+      "${v[rss_mib]}" "${v[hwm_mib]}" "${v[cpu_pct]}"
+  }
+  idle=$($PP probe --rpc "$RPCURL" --pid "$CPID" --port "$PEERPORT" --seconds 10 | tail -1)
+  row idle 0 "$idle" - -
+  $PP peers --target "127.0.0.1:$PEERPORT" --hashes "$TRK/whitelist.txt" --count "$PEERS" \
+    --seconds $((SECS + 30)) --out "$WORK/peers.log" &
+  PIDS+=("$!"); sleep 20
+  b0=$(grep -o 'blocks=[0-9]*' "$WORK/peers.log" | tail -1 | cut -d= -f2); t0=$(date +%s.%N)
+  busy=$($PP probe --rpc "$RPCURL" --pid "$CPID" --port "$PEERPORT" --seconds "$SECS" | tail -1)
+  b1=$(grep -o 'blocks=[0-9]*' "$WORK/peers.log" | tail -1 | cut -d= -f2)
+  rate=$(printf '%.0f' "$(echo "(${b1:-0} - ${b0:-0}) / ($(date +%s.%N) - $t0)" | bc -l)")
+  seen=$(grep -o 'handshaken=[0-9]*' "$WORK/peers.log" | cut -d= -f2 | sort -n | tail -1)
+  row peers "$PEERS" "$busy" "${seen:-0}" "$rate"
+  echo "   peers: $(tail -1 "$WORK/peers.log")" >&2
+  stop_client
+  exit 0
+fi
 
 printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\trss_mib\thwm_mib\tkib_per_torrent\n'
 IFS=, read -ra CL <<< "$CLIENTS"
