@@ -9,6 +9,10 @@ Scenarios (all on 127.0.0.1, TCP unless named utp-, one opentracker for announce
             lazy hashing while timed), downloaded by every client in turn: runs are
             interleaved (run 1 of every client, then run 2, ...) so slow drifts of a shared
             machine hit every client alike. Each output is verified by sha256, file by file.
+            With --formats v1,v2 each layout is also made as a BitTorrent v2-only torrent
+            (libtorrent's create_torrent, SHA-256 merkle trees): scenario download-v2-LAYOUT-N,
+            the same seeders and clients except rqbit (it has no v2), so SHA-1 and SHA-256
+            verification cost compare in CPU seconds per GiB.
   seed      sanstorrent `seed` vs rqbit seeding the single-file torrent to one libtorrent
             leecher (the leecher's wall time is timed; the seeder's CPU is measured over the
             transfer only, after its start-up hash check has finished).
@@ -183,10 +187,12 @@ def sha256_tree(root):
     return out
 
 
-def make_data(args, work, tracker, layout):
-    """Generates the data and its torrent; returns a dict with torrent, dir, name, sums."""
-    d = os.path.join(work, f"src-{layout}")
-    torrent = os.path.join(work, f"{layout}.torrent")
+def make_data(args, work, tracker, layout, fmt="v1"):
+    """Generates the data and its torrent (`fmt`: v1 or v2); returns a dict with torrent,
+    dir, name, sums."""
+    tag = layout if fmt == "v1" else f"{fmt}-{layout}"
+    d = os.path.join(work, f"src-{tag}")
+    torrent = os.path.join(work, f"{tag}.torrent")
     if layout == "single":
         name = "bench.bin"
         cmd = [PY, f"{args.interop}/mktorrent.py", "both", "--layout", "single", "--dir", d,
@@ -197,12 +203,13 @@ def make_data(args, work, tracker, layout):
         gen_files(os.path.join(d, name), args.size, args.files, 42)
         cmd = [PY, f"{args.interop}/mktorrent.py", "make", "--data", os.path.join(d, name),
                "--torrent", torrent, "--piece-size", str(args.piece), "--tracker", tracker.url()]
+    cmd += ["--format", fmt]
     info = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     tracker.allow(info["infohash"])
     sums = sha256_tree(d)
     log(f"{layout}: {len(sums)} files, {info['num_pieces']} pieces, {info['infohash']}")
     return {"torrent": torrent, "dir": d, "name": name, "sums": sums,
-            "infohash": info["infohash"], "layout": layout}
+            "infohash": info["infohash"], "layout": tag}
 
 
 def rqbit_cmd(args, port):
@@ -521,6 +528,9 @@ def main():
                     help="comma-separated: download, seed, pair, utp-download, utp-pair")
     ap.add_argument("--seeders", default="1,4", help="comma-separated seeder counts")
     ap.add_argument("--layouts", default="single,multi")
+    ap.add_argument("--formats", default="v1,v2", help="comma-separated torrent formats of "
+                    "the download scenarios: v1 (SHA-1 pieces), v2 (BEP 52 v2-only, SHA-256 "
+                    "merkle trees; rqbit left out)")
     ap.add_argument("--clients", default="sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent")
     ap.add_argument("--pair-clients", default="sanstorrent-smol,rqbit,libtorrent")
     ap.add_argument("--utp-clients", default="sanstorrent-smol,libtorrent",
@@ -546,8 +556,12 @@ def main():
     layouts = args.layouts.split(",")
     downloads = scenarios & {"download", "utp-download"}
     counts = [int(x) for x in args.seeders.split(",")] if downloads else []
-    if not counts:  # only the seed and pair scenarios: they need only the single file
+    formats = args.formats.split(",")
+    if set(formats) - {"v1", "v2"}:
+        ap.error(f"unknown format(s) in {args.formats}")
+    if not counts:  # only the seed and pair scenarios: they need only the single v1 file
         layouts = ["single"] if "single" in layouts and scenarios else []
+        formats = ["v1"]
     utp_clients = [c for c in args.utp_clients.split(",") if c != "rqbit"]
 
     no_rqbit = args.rqbit == "none"
@@ -561,21 +575,28 @@ def main():
     try:
         tracker = Tracker(procs, work)
         clients = args.clients.split(",")
-        for layout in layouts:
-            data = make_data(args, work, tracker, layout)
+        for layout, fmt in [(lo, f) for lo in layouts for f in formats]:
+            data = make_data(args, work, tracker, layout, fmt)
+            # rqbit cannot download v2-only torrents.
+            fmt_clients = clients if fmt == "v1" else [c for c in clients if c != "rqbit"]
             for n in counts:
                 for utp in (False, True):
                     if ("utp-download" if utp else "download") not in scenarios:
                         continue
-                    scenario = f"{'utp-' if utp else ''}download-{layout}-{n}"
+                    if utp and fmt != "v1":  # the uTP rows compare transports, not hashes
+                        continue
+                    scenario = f"{'utp-' if utp else ''}download-{data['layout']}-{n}"
                     seeders = start_lt_seeders(args, procs, work, data, n, utp)
                     log(f"{scenario}: {n} seeder(s) up")
                     for run in range(1, args.runs + 1):
-                        for client in rotated(utp_clients if utp else clients, run):
+                        for client in rotated(utp_clients if utp else fmt_clients, run):
                             run_download(args, work, client, data, scenario, run,
                                          lt_seeders=[p for p, _ in seeders], utp=utp)
                     for p, _ in seeders:
                         procs.stop(p)
+            if fmt != "v1":
+                shutil.rmtree(data["dir"], ignore_errors=True)
+                continue
             if layout == "single" and "seed" in scenarios:
                 for run in range(1, args.runs + 1):
                     for client in rotated(seeders_of_seed, run):

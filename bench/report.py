@@ -22,6 +22,11 @@ ABOUT = {
     "download-multi": "Each client downloads 200 files in nested directories from N libtorrent "
                       "seeders found through the tracker; the seeder CPU column is the N "
                       "seeders' together during the download.",
+    "download-v2-single": "The same file as a BitTorrent v2-only torrent (SHA-256 merkle trees, "
+                          "libtorrent's create_torrent) from N libtorrent seeders; rqbit cannot "
+                          "download v2. CPU per GiB beside the v1 row: see the last section.",
+    "download-v2-multi": "The same 200 files as a BitTorrent v2-only torrent (each file on "
+                         "piece boundaries) from N libtorrent seeders; rqbit cannot download v2.",
     "seed-single": "sanstorrent or rqbit seeds the file to one libtorrent leecher.",
     "pair-single": "Same setup: each client seeds the file and the same client downloads it "
                    "from that seeder (given its address, no tracker); the seeder columns are "
@@ -72,6 +77,36 @@ def limit_mbps(limits):
         return min(limits["loopback_mbps"], float(sha1[0]) * 1000)
     except (ValueError, IndexError):
         return None
+
+
+def hash_cost(summary, limits):
+    """The section comparing each v2 download scenario with its v1 twin: CPU seconds per GiB
+    of the client (SHA-1 piece hashes in v1, SHA-256 merkle trees in v2) and of its seeders."""
+    gib = limits["size"] / 2**30
+    pairs = [(s[len("download-v2-"):], s) for s in summary if s.startswith("download-v2-")]
+    pairs = [(f"download-{rest}", v2) for rest, v2 in pairs if f"download-{rest}" in summary]
+    if not pairs or not gib:
+        return []
+
+    def per_gib(v):
+        return "—" if v is None else format(v / gib, ".2f")
+
+    L = ["## CPU per GiB: v1 (SHA-1) against v2 (SHA-256)\n",
+         "The client's CPU seconds (user + sys, median) per GiB downloaded, and its seeders' "
+         "together, in each download scenario made as a v1 and as a v2-only torrent.\n",
+         "| scenario | client | v1 CPU s/GiB | v2 CPU s/GiB | v2 / v1 | seeders v1 | seeders v2 |",
+         "|---|---|---|---|---|---|---|"]
+    for v1, v2 in pairs:
+        for client, b in summary[v2].items():
+            a = summary[v1].get(client)
+            if not a:
+                continue
+            ratio = "—" if not a["cpu"] or b["cpu"] is None else f"{b['cpu'] / a['cpu']:.2f}×"
+            L.append(f"| {v1[len('download-'):]} | {client} | {per_gib(a['cpu'])} | "
+                     f"{per_gib(b['cpu'])} | {ratio} | {per_gib(a['s_cpu'])} | "
+                     f"{per_gib(b['s_cpu'])} |")
+    L.append("")
+    return L
 
 
 def main():
@@ -198,6 +233,7 @@ def main():
         L.append("## uTP against TCP, same client, same run\n")
         L.extend(comparison)
         L.append("")
+    L.extend(hash_cost(summary, limits))
     L.append("Notes: libtorrent's RSS counts the pages of its memory-mapped files. In the "
              "seeding rows, MB/s is the libtorrent leecher's download rate (its own DONE "
              "time), CPU is the seeder's user+sys over the transfer only (after its start-up "

@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [--runs N] [--size BYTES]
 #                     [--scenarios download,seed,pair,utp-download,utp-pair]
-#                     [--seeders 1,4] [--layouts single,multi]
+#                     [--seeders 1,4] [--layouts single,multi] [--formats v1,v2]
 #                     [--clients sanstorrent-smol,sanstorrent-tokio,rqbit,libtorrent]
 #                     [--pair-clients sanstorrent-smol,rqbit,libtorrent]
 #                     [--utp-clients sanstorrent-smol,libtorrent]
