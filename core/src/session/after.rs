@@ -9,7 +9,7 @@ use super::Session;
 use super::connect::DialPlan;
 use super::io::{Action, TorrentId};
 use super::peers::DialStages;
-use super::timers::Timer;
+use super::stats;
 use super::torrent::work::Rest;
 
 impl Session {
@@ -27,7 +27,8 @@ impl Session {
         self.dial(now);
         self.pump_web_seeds(now);
         self.progress_stops(now);
-        self.arm_stats_tick(now);
+        let (torrents, config) = (&mut self.torrents, &self.config);
+        stats::arm(now, self.shutting_down, torrents, config, &mut self.timers);
         self.pump_streams(now);
         self.peers.refresh_deadlines(&self.torrents, &self.config);
         for id in self.peers.take_torrents_touched() {
@@ -36,18 +37,6 @@ impl Session {
         }
         let dht = self.dht.is_some();
         self.torrents.refresh_deadlines(self.now, dht);
-    }
-
-    /// Arms the statistics tick one interval from `now` when a torrent is active and it is
-    /// not armed (it stops when none is, and at the shutdown).
-    fn arm_stats_tick(&mut self, now: Instant) {
-        if !self.shutting_down
-            && self.timers.get(Timer::Stats).is_none()
-            && self.torrents.has_active()
-        {
-            let at = now + self.config.stats_interval;
-            self.timers.set(Timer::Stats, at);
-        }
     }
 
     /// Dials candidates while the limits allow (see

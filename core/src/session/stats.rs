@@ -5,12 +5,14 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
+use super::SessionConfig;
 use super::event::{Event, TorrentStats};
 use super::io::TorrentId;
+use super::outputs::Outputs;
 use super::peers::Peers;
-use super::timers::Timer;
+use super::timers::{Timer, TimerTable};
 use super::torrent::Torrent;
-use super::{Session, SessionConfig};
+use super::torrent::table::Torrents;
 use crate::picker::Priority;
 
 impl Torrent {
@@ -111,29 +113,57 @@ impl Torrent {
     }
 }
 
-impl Session {
-    /// The statistics tick: [`Event::Stats`](super::Event::Stats) for every active torrent
-    /// whose statistics changed since its last report or were last reported
-    /// [`UNCHANGED_EVERY`] ticks ago, in id order, then the next tick one interval later. One wake-up for all torrents, and none of them is changed
-    /// for it (their deadlines and work sets stay as they are).
-    pub(super) fn stats_tick(&mut self, now: Instant) {
-        let interval = self.config.stats_interval;
-        let due = self.timers.get(Timer::Stats).unwrap_or(now);
-        let next = Some(due + interval).filter(|at| *at > now);
-        let next = next.unwrap_or(now + interval);
-        self.timers.set(Timer::Stats, next);
-        let active = self.torrents.active();
-        if active.is_empty() {
-            self.timers.stop(Timer::Stats);
-        }
-        for id in active {
-            if let Some(t) = self.torrents.stats_taken(id, now + interval) {
-                let stats = t.stats(id, &self.peers, Some(now), &self.config);
-                if t.report_due(&stats) {
-                    self.out.event(Event::Stats { torrent: id, stats });
-                }
+/// What the statistics tick borrows from the session: the torrents it reports, the
+/// connections it counts, the settings, the timer it re-arms and the queue of events.
+pub(crate) struct StatsCx<'a> {
+    /// Every torrent (the active ones are reported).
+    pub torrents: &'a mut Torrents,
+    /// The connections (counted per torrent).
+    pub peers: &'a Peers,
+    /// The session's settings (`stats_interval`).
+    pub config: &'a SessionConfig,
+    /// The session's timers ([`Timer::Stats`]).
+    pub timers: &'a mut TimerTable,
+    /// Where the [`Event::Stats`] go.
+    pub out: &'a mut Outputs,
+}
+
+/// The statistics tick: [`Event::Stats`](super::Event::Stats) for every active torrent
+/// whose statistics changed since its last report or were last reported
+/// [`UNCHANGED_EVERY`] ticks ago, in id order, then the next tick one interval later. One
+/// wake-up for all torrents, and none of them is changed for it (their deadlines and work
+/// sets stay as they are).
+pub(crate) fn tick(now: Instant, cx: StatsCx<'_>) {
+    let interval = cx.config.stats_interval;
+    let due = cx.timers.get(Timer::Stats).unwrap_or(now);
+    let next = Some(due + interval).filter(|at| *at > now);
+    let next = next.unwrap_or(now + interval);
+    cx.timers.set(Timer::Stats, next);
+    let active = cx.torrents.active();
+    if active.is_empty() {
+        cx.timers.stop(Timer::Stats);
+    }
+    for id in active {
+        if let Some(t) = cx.torrents.stats_taken(id, now + interval) {
+            let stats = t.stats(id, cx.peers, Some(now), cx.config);
+            if t.report_due(&stats) {
+                cx.out.event(Event::Stats { torrent: id, stats });
             }
         }
+    }
+}
+
+/// Arms the statistics tick one interval from `now` when a torrent is active and it is
+/// not armed (it stops when none is, and at the shutdown: `shutting_down`).
+pub(crate) fn arm(
+    now: Instant,
+    shutting_down: bool,
+    torrents: &mut Torrents,
+    config: &SessionConfig,
+    timers: &mut TimerTable,
+) {
+    if !shutting_down && timers.get(Timer::Stats).is_none() && torrents.has_active() {
+        timers.set(Timer::Stats, now + config.stats_interval);
     }
 }
 

@@ -18,6 +18,7 @@ use super::download::{self, Limits};
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, RequestId, TorrentId};
+use super::stats::{self, StatsCx};
 use super::timers::{Timer, first_message_deadline};
 use super::torrent::candidates::Source;
 use super::torrent::{AfterStop, Stage};
@@ -65,7 +66,14 @@ impl Session {
         self.expire_send_stalls(now);
         self.expire_dials(now);
         if self.timers.is_expired(Timer::Stats, now) {
-            self.stats_tick(now);
+            let cx = StatsCx {
+                torrents: &mut self.torrents,
+                peers: &self.peers,
+                config: &self.config,
+                timers: &mut self.timers,
+                out: &mut self.out,
+            };
+            stats::tick(now, cx);
         }
         self.metadata_timeout(now);
         self.pex_timeout(now);
