@@ -61,6 +61,7 @@ mod streams;
 pub(crate) mod testing;
 mod timers;
 mod torrent;
+mod torrent_error;
 mod torrent_glue;
 mod trackers;
 mod udp;
@@ -102,8 +103,9 @@ pub use io::{
 pub use metadata::MetadataError;
 pub use snapshot::{
     AnnounceResult, MAX_TRACKER_MESSAGE, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail,
-    TorrentError, TorrentErrorKind, TorrentSnapshot, TrackerStatus,
+    TorrentSnapshot, TrackerStatus,
 };
+pub use torrent_error::{TorrentError, TorrentErrorKind};
 pub use webseeds::WebSeedInfo;
 
 use crate::dht::Dht;
