@@ -128,7 +128,7 @@ pub(crate) struct StatsCx<'a> {
     pub out: &'a mut Outputs,
 }
 
-/// The statistics tick: [`Event::Stats`](super::Event::Stats) for every active torrent
+/// The statistics tick: [`Event::Stats`] for every active torrent
 /// whose statistics changed since its last report or were last reported
 /// [`UNCHANGED_EVERY`] ticks ago, in id order, then the next tick one interval later. One
 /// wake-up for all torrents, and none of them is changed for it (their deadlines and work

@@ -11,7 +11,7 @@ use crate::storage::StorageError;
 use crate::tracker::TrackerError;
 
 /// What is wrong with a torrent. Its `Display` is the message for the user (a tracker's text
-/// cut at [`MAX_TRACKER_MESSAGE`] characters).
+/// cut at [`MAX_TRACKER_MESSAGE`](super::MAX_TRACKER_MESSAGE) characters).
 ///
 /// Storage errors are shared (`Arc`) so snapshots stay `Clone`; two errors are equal when
 /// they say the same thing.

@@ -1,0 +1,258 @@
+//! What the application changes while the session runs, each handed to the part that owns
+//! it and followed by the work after every input: a torrent's file priorities, sequential
+//! mode, piece deadlines, first-and-last pieces, limits, web seeds and trackers; the
+//! session's rate and connection limits, DHT, peer exchange, local discovery, listening
+//! address and gateway. Part of the session's public interface beside `mod.rs`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
+use super::io::TorrentId;
+use super::webseeds::{self, WebSeedInfo};
+use super::{Priority, Session, local, portmap};
+use crate::lsd::LsdConfig;
+use crate::webseed::WebSeedProtocol;
+
+impl Session {
+    /// Sets a torrent's file priorities while it runs (one per file; missing entries are
+    /// normal; [`Priority::Skip`] skips a file). The picker takes them at once: pieces only
+    /// skipped files touch are no longer requested, pieces of a file wanted again are, and the
+    /// torrent completes ([`Event::TorrentComplete`](super::Event::TorrentComplete)) when every wanted piece is verified. A
+    /// magnet torrent keeps them until its metadata arrives.
+    pub fn set_file_priorities(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        priorities: Vec<Priority>,
+    ) -> Result<(), ChangeError> {
+        self.change_file_priorities(now, torrent, priorities)?;
+        self.after(now);
+        Ok(())
+    }
+
+    /// Switches a torrent's sequential mode (pieces in index order, each priority in turn,
+    /// instead of rarest first) while it runs; pieces already started are finished first.
+    pub fn set_sequential(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        sequential: bool,
+    ) -> Result<(), ChangeError> {
+        self.torrents.known_mut(torrent)?.set_sequential(sequential);
+        self.fill_all(now, torrent);
+        self.after(now);
+        Ok(())
+    }
+
+    /// Sets a reader's time-critical pieces of a torrent (streaming), replacing those the
+    /// reader set before; an empty list clears them. They are requested before every other
+    /// piece, earliest deadline first, as libtorrent's `set_piece_deadline` does; pieces had or
+    /// skipped are passed over. `reader` is any number the caller picks per reader (a stream
+    /// being served), so that readers sharing a piece do not clear each other's. Bounds:
+    /// [`MAX_DEADLINES_PER_READER`](crate::session::MAX_DEADLINES_PER_READER) pieces per reader
+    /// (the earliest kept), [`MAX_DEADLINE_READERS`](crate::session::MAX_DEADLINE_READERS)
+    /// readers per torrent. Watch [`Event::PieceVerified`](super::Event::PieceVerified) for the pieces arriving.
+    pub fn set_piece_deadlines(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        reader: u64,
+        pieces: &[(u32, Instant)],
+    ) -> Result<(), ChangeError> {
+        let t = self.torrents.known_mut(torrent)?;
+        t.set_piece_deadlines(torrent, reader, pieces)?;
+        if !pieces.is_empty() {
+            self.fill_all(now, torrent);
+        }
+        self.after(now);
+        Ok(())
+    }
+
+    /// Switches a torrent's first-and-last-pieces option
+    /// ([`TorrentOptions::first_last_pieces`](super::TorrentOptions::first_last_pieces)) while it runs.
+    pub fn set_first_last_pieces(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        on: bool,
+    ) -> Result<(), ChangeError> {
+        let priorities = self.torrents.known_mut(torrent)?.set_first_last_pieces(on);
+        self.set_file_priorities(now, torrent, priorities)
+    }
+
+    /// Changes the session's download and upload limits (bytes per second; `None`:
+    /// unlimited), from `now` on.
+    pub fn set_rate_limits(&mut self, now: Instant, download: Option<u64>, upload: Option<u64>) {
+        self.config.download_rate_limit = download;
+        self.config.upload_rate_limit = upload;
+        self.down_limit.set_rate(now, download);
+        self.up_limit.set_rate(now, upload);
+        for id in self.torrents() {
+            self.resume_transfers(now, id);
+        }
+        self.after(now);
+    }
+
+    /// Sets a torrent's own rate limits, whether the session's apply to it too, and its
+    /// connection limit (new connections only: those open stay).
+    pub fn set_torrent_limits(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        limits: TorrentLimits,
+    ) -> Result<(), ChangeError> {
+        self.torrents.known_mut(torrent)?.set_limits(now, limits);
+        self.resume_transfers(now, torrent);
+        self.after(now);
+        Ok(())
+    }
+
+    /// A torrent's limits (`None`: no such torrent).
+    pub fn torrent_limits(&self, torrent: TorrentId) -> Option<TorrentLimits> {
+        self.torrents.get(&torrent).map(|t| t.limits)
+    }
+
+    /// A torrent's trackers with their ids, in tier order (`None`: no such torrent).
+    pub fn torrent_trackers(&self, torrent: TorrentId) -> Option<Vec<TrackerInfo>> {
+        self.torrents.get(&torrent).map(|t| t.tracker_list.infos())
+    }
+
+    /// A torrent's web seeds (BEP 19 and BEP 17) with what each delivered (`None`: no such
+    /// torrent).
+    pub fn web_seeds(&self, torrent: TorrentId) -> Option<Vec<WebSeedInfo>> {
+        self.torrents.get(&torrent)?;
+        Some(self.web.infos(self.now, torrent))
+    }
+
+    /// Adds a web seed (an `http`/`https` URL, BEP 19) to a torrent; a running torrent with
+    /// metadata uses it at once. Returns whether it was added (`false`: it had it already).
+    pub fn add_web_seed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+    ) -> Result<bool, ChangeError> {
+        self.torrents.known(torrent)?;
+        if !webseeds::usable_url(url) {
+            return Err(ChangeError::WebSeedUrl(url.to_string()));
+        }
+        let added = self
+            .web
+            .add(now, torrent, url, WebSeedProtocol::UrlList, || {
+                self.peers.alloc_key()
+            });
+        self.after(now);
+        Ok(added)
+    }
+
+    /// Adds a BEP 17 HTTP seed (an `http`/`https` URL answering `?info_hash=&piece=&ranges=`)
+    /// to a torrent, as a .torrent's `httpseeds` does. Returns whether it was added (`false`:
+    /// it had this URL already, as either kind of web seed).
+    pub fn add_http_seed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+    ) -> Result<bool, ChangeError> {
+        self.torrents.known(torrent)?;
+        if !webseeds::usable_url(url) {
+            return Err(ChangeError::WebSeedUrl(url.to_string()));
+        }
+        let added = self
+            .web
+            .add(now, torrent, url, WebSeedProtocol::HttpSeed, || {
+                self.peers.alloc_key()
+            });
+        self.after(now);
+        Ok(added)
+    }
+
+    /// Removes a web seed from a torrent; its requests in flight are abandoned. Returns
+    /// whether it had it.
+    pub fn remove_web_seed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+    ) -> Result<bool, ChangeError> {
+        self.torrents.known(torrent)?;
+        let removed = self.web.remove(torrent, url, &mut self.torrents);
+        self.after(now);
+        Ok(removed)
+    }
+
+    /// Edits a torrent's trackers; a running torrent announces to the new list at once.
+    pub fn edit_trackers(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        edit: TrackerEdit,
+    ) -> Result<(), ChangeError> {
+        self.change_trackers(now, torrent, &edit)?;
+        self.after(now);
+        Ok(())
+    }
+
+    /// Changes the connection limits: overall, and per torrent (for torrents without their
+    /// own, see [`TorrentLimits::max_connections`]). They bound new connections; those open
+    /// stay.
+    pub fn set_peer_limits(&mut self, now: Instant, max_connections: usize, per_torrent: usize) {
+        self.config.max_connections = max_connections;
+        self.config.max_connections_per_torrent = per_torrent;
+        self.after(now);
+    }
+
+    /// Starts or stops the DHT node (its state is saved when it stops). Public torrents look
+    /// peers up on it while it runs.
+    pub fn set_dht(&mut self, now: Instant, on: bool) {
+        self.step(now, |s| s.switch_dht(now, on));
+    }
+
+    /// Turns peer exchange (BEP 11) on or off for every public torrent: while off, no
+    /// `ut_pex` message is sent or read.
+    pub fn set_pex(&mut self, now: Instant, on: bool) {
+        self.config.pex = on;
+        self.after(now);
+    }
+
+    /// Turns local service discovery (BEP 14) on with `config`, or off with `None`: on, every
+    /// running public torrent is announced (the runtime opens the discovery sockets first).
+    pub fn set_local_discovery(&mut self, now: Instant, config: Option<LsdConfig>) {
+        self.config.local_discovery = config;
+        let (torrents, ip) = (&self.torrents, self.listen_ip);
+        local::switch(
+            &mut self.lsd,
+            &self.config,
+            now,
+            &mut self.rng,
+            ip,
+            torrents,
+        );
+        self.after(now);
+    }
+
+    /// The runtime bound its TCP listener to `addr`: its port is announced to trackers and
+    /// the DHT, and dialling it (our own address) is avoided.
+    pub fn set_listen_addr(&mut self, addr: SocketAddr) {
+        self.config.listen_port = addr.port();
+        self.listen_ip = Some(addr.ip());
+        let mut wire = (*self.wire).clone();
+        wire.listen_port = Some(addr.port());
+        self.wire = Arc::new(wire);
+        if let Some(lsd) = self.lsd.as_mut() {
+            lsd.set_listen(crate::lsd::groups_for(addr.ip()), addr.port());
+        }
+    }
+
+    /// The runtime found the gateway at `gateway`, reached from our address `local`: with
+    /// [`SessionConfig::port_mapping`](super::SessionConfig::port_mapping) on, the TCP listen port and the UDP socket's
+    /// `udp_port` are mapped on it (renewed, removed at shutdown; see [`crate::portmap`]).
+    /// The gateway's answers arrive on the UDP socket ([`Session::handle_datagram`]).
+    pub fn set_gateway(&mut self, now: Instant, gateway: Ipv4Addr, local: Ipv4Addr, udp_port: u16) {
+        self.portmap =
+            portmap::Gateway::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
+        self.after(now);
+    }
+}
