@@ -11,11 +11,16 @@
 
 use std::time::Duration;
 
-use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_core::session::{Event, Footprint, SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_core::wire::limits::MAX_MESSAGE_LEN;
 use sanstorrent_tests::sim::{Hostile, Hostility, LinkConfig, Sim, TestTorrent};
 
 /// The endpoints join over this time; the leecher arrives one second later.
 const JOIN: Duration = Duration::from_secs(4);
+
+/// Bytes a connection that requests nothing may make the seeder hold: the handshakes, the
+/// extension handshake and the bitfield either way.
+const HOSTILE_BYTES: usize = 1024;
 
 #[test]
 fn an_honest_leecher_is_served_through_a_flood_of_useless_connections() {
@@ -90,13 +95,14 @@ fn flood_of(
         hostile.push(sim.add_agent(Box::new(h)));
     }
     let (mut max_sockets, mut max_peers) = (0, 0);
+    let mut peak = Footprint::default();
     let mut watch = |s: &Sim| {
         max_sockets = max_sockets.max(s.net.ends_of(seeder));
-        if let Some(st) = s.nodes[seeder]
-            .session
-            .as_ref()
-            .and_then(|x| x.torrent_stats(TorrentId(1)))
-        {
+        let Some(session) = s.nodes[seeder].session.as_ref() else {
+            return;
+        };
+        peak = peak.max(session.footprint());
+        if let Some(st) = session.torrent_stats(TorrentId(1)) {
             max_peers = max_peers.max(st.peers_connected + st.peers_connecting);
         }
     };
@@ -143,6 +149,25 @@ fn flood_of(
         }
     }
     eprintln!("{label}: the seeder's closes by reason: {closes:?}");
+    eprintln!("{label}: the seeder's peak footprint: {peak:?}");
+    let served_bytes =
+        config.max_upload_queue_bytes + config.max_send_backlog + MAX_MESSAGE_LEN as usize + 4;
+    let bytes_bound = served_bytes + config.max_connections * HOSTILE_BYTES;
+    assert!(
+        peak.buffered_bytes <= bytes_bound,
+        "the seeder held {} bytes for connections (bound {bytes_bound})",
+        peak.buffered_bytes
+    );
+    assert!(peak.connections <= config.max_connections, "{peak:?}");
+    assert!(
+        peak.penalized_addresses <= config.max_penalized_addresses,
+        "{peak:?}"
+    );
+    assert!(peak.pending_disk_jobs <= config.max_disk_jobs, "{peak:?}");
+    assert!(
+        peak.candidates <= config.max_candidates_per_torrent,
+        "{peak:?}"
+    );
     if !served {
         assert!(!sim.is_complete(leecher, id), "served in {took:?}");
         return;

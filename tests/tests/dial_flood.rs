@@ -3,12 +3,15 @@
 //! honest seeder must still be reached within seconds, whether the user names it or a peer
 //! tells of it over PEX (its source has answered, the tracker's has not): it goes before the
 //! black holes, and takes the slot of one dialled at least `dial_patience_outranked` (1 s)
-//! ago rather than waiting for the connect timeout or the 3 s `dial_patience`.
+//! ago rather than waiting for the connect timeout or the 3 s `dial_patience`. The leecher's
+//! [`Footprint`], read after every step, stays bounded however many addresses the tracker
+//! hands out: candidates under `max_candidates_per_torrent`, connections under
+//! `max_connections`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions};
+use sanstorrent_core::session::{Event, Footprint, SessionConfig, TorrentId, TorrentOptions};
 use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, TestTorrent};
 
 /// Addresses the hostile tracker hands out, none of which ever answers.
@@ -95,11 +98,23 @@ fn run(seed: u64, via: Via, config: SessionConfig) -> Timings {
     });
     let relay_torrent = sim.add_torrent(relay, &t, false, quiet);
     sim.add_peers(relay, relay_torrent, &[seeder_addr]);
-    let leecher = sim.add_node(config);
+    let leecher = sim.add_node(config.clone());
     let id = sim.add_torrent(leecher, &t, false, TorrentOptions::default());
+    let mut peak = Footprint::default();
+    let mut watch = |s: &Sim| {
+        if let Some(session) = s.nodes[leecher].session.as_ref() {
+            peak = peak.max(session.footprint());
+        }
+    };
 
-    sim.run_until(|s| s.elapsed() >= ARRIVAL, 2_000_000)
-        .expect("the flood takes hold");
+    sim.run_until(
+        |s| {
+            watch(s);
+            s.elapsed() >= ARRIVAL
+        },
+        2_000_000,
+    )
+    .expect("the flood takes hold");
     let announced = sim.nodes[leecher]
         .events
         .iter()
@@ -119,10 +134,26 @@ fn run(seed: u64, via: Via, config: SessionConfig) -> Timings {
     }
     let limit = Duration::from_secs(300);
     sim.run_until(
-        |s| s.is_complete(leecher, id) || s.elapsed() > ARRIVAL + limit,
+        |s| {
+            watch(s);
+            s.is_complete(leecher, id) || s.elapsed() > ARRIVAL + limit
+        },
         20_000_000,
     )
     .expect("the simulation runs");
+    eprintln!("{via:?}: the leecher's peak footprint: {peak:?}");
+    assert!(
+        peak.candidates <= config.max_candidates_per_torrent,
+        "{via:?}: {peak:?}"
+    );
+    assert!(
+        peak.candidates * 2 > config.max_candidates_per_torrent,
+        "{via:?}: the tracker's {BLACK_HOLES} addresses did not fill the candidates: {peak:?}"
+    );
+    assert!(
+        peak.connections <= config.max_connections,
+        "{via:?}: {peak:?}"
+    );
     assert!(sim.is_complete(leecher, id), "{via:?}: not complete");
     assert!(sim.has_content(leecher, id, &t), "{via:?}: wrong bytes");
     let reached = connected_at(&sim, leecher, seeder_addr).expect("reached the seeder");

@@ -92,14 +92,14 @@ const PINGS_PER_ROUND: usize = 8;
 /// The most peers put in one `get_peers` answer (keeps it under ~1,000 bytes).
 const MAX_VALUES_PER_REPLY: usize = 50;
 /// The most datagrams queued for the runtime; answers past it are dropped.
-const MAX_QUEUED_TRANSMITS: usize = 1024;
+pub const MAX_QUEUED_TRANSMITS: usize = 1024;
 /// Queue room only our own queries may use, so a flood's answers never crowd them out.
 const RESERVED_FOR_QUERIES: usize = 256;
 /// The share of `max_in_flight` that pings verifying new queriers may take (one in this
 /// many), so a flood of new ids cannot hold every query slot our lookups need.
 const VERIFY_SHARE: usize = 4;
 /// The most events queued for the application; the oldest are dropped past it.
-const MAX_QUEUED_EVENTS: usize = 4096;
+pub const MAX_QUEUED_EVENTS: usize = 4096;
 /// The most bootstrap addresses remembered.
 const MAX_ROUTERS: usize = 64;
 /// How often an empty routing table bootstraps again from the remembered routers.
@@ -301,6 +301,17 @@ impl Dht {
     /// The routing table (read-only).
     pub fn routing_table(&self) -> &RoutingTable {
         &self.table
+    }
+
+    /// The rate limiter of incoming queries (its table of addresses is bounded).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// Our queries awaiting an answer, plus datagrams and events not yet polled (each
+    /// bounded).
+    pub fn queued(&self) -> usize {
+        self.transactions.len() + self.transmits.len() + self.events.len()
     }
 
     /// The announced-peer store (read-only).

@@ -38,6 +38,7 @@ mod edit;
 mod error;
 mod event;
 mod evict;
+mod footprint;
 mod glue;
 mod handshake;
 mod hash_glue;
@@ -96,6 +97,7 @@ pub use control::ControlError;
 pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 pub use error::SessionError;
 pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
+pub use footprint::Footprint;
 pub use io::{
     Action, Answer, CheckReply, Completion, ConnId, CreateReply, Dest, DigestsReply, DiskJob,
     DiskJobKind, FlushReply, JobId, ReadReply, RequestId, StampsReply, TorrentId, Transmit,
@@ -200,6 +202,20 @@ impl Session {
         session.dht = udp::start(&session.config, now, &mut session.rng, &mut session.timers);
         session.pump_dht();
         session
+    }
+
+    /// What the session holds now that a flood could grow (connections, buffered bytes,
+    /// penalized addresses, candidates, queued outputs, the DHT's tables), each bounded by a
+    /// limit of its configuration.
+    pub fn footprint(&self) -> Footprint {
+        Footprint::of(
+            &self.peers,
+            &self.torrents,
+            &self.out,
+            &self.jobs,
+            &self.streams,
+            self.dht.as_ref(),
+        )
     }
 
     /// Our peer id (drawn from the seed).

@@ -59,6 +59,11 @@ impl Outputs {
         take_where(&mut self.actions, take)
     }
 
+    /// Transmits, actions and events queued.
+    pub(crate) fn len(&self) -> usize {
+        self.transmits.len() + self.actions.len() + self.events.len()
+    }
+
     /// The oldest event.
     pub(crate) fn pop_event(&mut self) -> Option<Event> {
         self.events.pop_front()

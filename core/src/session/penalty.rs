@@ -194,7 +194,6 @@ impl PenaltyBox {
     }
 
     /// Addresses remembered.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.by_ip.len()
     }

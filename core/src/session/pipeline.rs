@@ -256,6 +256,11 @@ impl Jobs {
         self.jobs.remove(&id)
     }
 
+    /// Jobs in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// The torrent a job in flight belongs to.
     pub(crate) fn torrent_of(&self, id: JobId) -> Option<TorrentId> {
         self.jobs.get(&id).copied()

@@ -187,6 +187,11 @@ impl Streams {
         }
     }
 
+    /// uTP connections open or closing on the socket.
+    pub(crate) fn utp_connections(&self) -> usize {
+        self.socket.len()
+    }
+
     /// Whether `conn` runs over uTP (a dial that fell back to TCP no longer does).
     pub(crate) fn is_utp(&self, conn: ConnId) -> bool {
         self.links.contains_key(&conn)

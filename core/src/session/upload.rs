@@ -45,6 +45,12 @@ pub(crate) struct Reads {
 }
 
 impl Upload {
+    /// Bytes being read from disk for the peer plus those handed to the runtime and not yet
+    /// written.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.reading_bytes + self.unsent
+    }
+
     /// Whether serving waits: the upload queue is full or the send backlog at its cap.
     pub(crate) fn is_full(&self, config: &SessionConfig) -> bool {
         self.reading_bytes >= config.max_upload_queue_bytes || self.backlogged(config)

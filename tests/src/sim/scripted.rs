@@ -409,6 +409,12 @@ impl DhtFlood {
         }
     }
 
+    /// Sends one query every `every` (1 ms unless set).
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
     fn query(&mut self) -> Vec<u8> {
         let mut id = [0u8; 20];
         self.rng.fill(&mut id);
