@@ -9,6 +9,7 @@
 # pair: BINARY seeds to BINARY; four: four libtorrent seeders (lt_peer.py). The data (SIZE
 # bytes, default 256 MiB, 1 MiB pieces) is made once in $PROBE_DIR (default /tmp/st-probe).
 # `perf` leaves leech.data (and seed.data in the pair) there for `perf report -i`.
+# TRANSPORT=utp runs the pair over uTP only (`--transport utp` on both sides).
 set -euo pipefail
 BIN=$(realpath "$1"); MODE=$2; HOW=${3:-stat}
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -37,9 +38,11 @@ wait_idle() {
 }
 
 PEERS=()
+TR=(); [[ -n ${TRANSPORT:-} ]] && TR=(--transport "$TRANSPORT")
 if [[ $MODE == pair ]]; then
   port=$(free_port)
-  "$BIN" seed "$D/t.torrent" -o "$D/seed" -p "$port" --bind 127.0.0.1 --no-dht >"$W/seed.log" 2>&1 &
+  "$BIN" seed "$D/t.torrent" -o "$D/seed" -p "$port" --bind 127.0.0.1 --no-dht \
+    "${TR[@]}" >"$W/seed.log" 2>&1 &
   SEEDER=$!; pids+=("$SEEDER"); PEERS+=(--peer "127.0.0.1:$port")
   wait_idle "$SEEDER"
 else
@@ -66,7 +69,7 @@ if [[ $MODE == pair ]]; then
   esac
 fi
 LEECH=("$BIN" download "$D/t.torrent" -o "$W/out" -p "$(free_port)" --bind 127.0.0.1 --no-dht
-  --quiet --state-dir "$W/state" "${PEERS[@]}")
+  --quiet --state-dir "$W/state" "${TR[@]}" "${PEERS[@]}")
 t0=$(date +%s.%N)
 case $HOW in
   strace) strace -c -f -o "$W/leech.out" "${LEECH[@]}" ;;

@@ -35,6 +35,7 @@ mod event_loop;
 pub mod events;
 pub mod fetch;
 mod gateway;
+pub mod gro;
 pub mod gso;
 pub mod http;
 #[cfg(feature = "testing")]

@@ -79,15 +79,35 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// The address a UDP socket is bound to.
     fn udp_addr(socket: &Self::UdpSocket) -> io::Result<SocketAddr>;
 
-    /// Receives one datagram into `buf`.
-    fn recv_from(
-        socket: &Self::UdpSocket,
-        buf: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+    /// Waits until `socket` has something to read.
+    fn udp_readable(socket: &Self::UdpSocket) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Receives one datagram into `buf` if one is queued, without waiting
     /// ([`io::ErrorKind::WouldBlock`] otherwise).
     fn try_recv_from(socket: &Self::UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+
+    /// Asks the kernel to coalesce the datagrams queued on `socket` ([`crate::gro`]), where
+    /// the platform can and [`Runtime::try_recv_segments`] reads them apart; whether it will.
+    /// The default: no.
+    fn enable_gro(socket: &Self::UdpSocket) -> bool {
+        let _ = socket;
+        false
+    }
+
+    /// Reads what is queued on `socket` into `buf` without waiting: one datagram, or several
+    /// the kernel coalesced once [`Runtime::enable_gro`] said yes
+    /// ([`io::ErrorKind::WouldBlock`] when nothing is). The default reads one datagram.
+    fn try_recv_segments(
+        socket: &Self::UdpSocket,
+        buf: &mut crate::gro::RecvBuf,
+    ) -> io::Result<crate::gro::Received> {
+        let (len, from) = Self::try_recv_from(socket, &mut buf.data)?;
+        Ok(crate::gro::Received {
+            len,
+            from,
+            segment: None,
+        })
+    }
 
     /// Sends one datagram without waiting (a full socket buffer refuses it).
     fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize>;

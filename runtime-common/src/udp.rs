@@ -2,8 +2,9 @@
 //! buffers, and read in batches. uTP sends a burst of 1,200-byte datagrams per round trip; a
 //! default receive buffer (about 200 KiB) overflows while the loop is busy for a moment, and
 //! every datagram dropped there costs the sender a window cut. The receiver takes every
-//! datagram already queued per wake-up and hands them to the loop together, so one session
-//! step answers a whole burst.
+//! datagram already queued per wake-up (up to a batch, so that TCP sockets get their turn) and
+//! hands them to the loop together, so one session step answers a whole burst. Where the
+//! kernel coalesces datagrams ([`gro`](crate::gro)), one read takes up to 64 of them.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -11,8 +12,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use async_channel::Sender;
+use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::gro::{Received, RecvBuf};
 use crate::net::Input;
 use crate::runtime::Runtime;
 
@@ -20,8 +23,9 @@ use crate::runtime::Runtime;
 /// `wmem_max`, 4 MiB on most distributions, 208 KiB on some).
 pub(crate) const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Datagrams handed to the loop at once, at most.
-const BATCH: usize = 64;
+/// Datagrams handed to the loop at once, at most (a batch may end a read of coalesced ones
+/// past it).
+const BATCH: usize = 256;
 
 /// Bytes of payload a batch holds before it is handed over (a datagram is at most 64 KiB).
 const BATCH_BYTES: usize = 256 << 10;
@@ -43,18 +47,36 @@ pub(crate) fn enlarge(socket: &Socket) {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
 }
 
+/// Bytes of the receiver's store: batches are cut from it, and it is reused once the loop
+/// dropped them (so that a busy socket does not map and fault in new memory per batch).
+const STORE: usize = 1 << 20;
+
 /// Datagrams received together: their payloads back to back in one buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Datagrams {
-    bytes: Vec<u8>,
+    bytes: BytesMut,
     parts: Vec<(SocketAddr, Range<usize>)>,
 }
 
 impl Datagrams {
+    #[cfg(test)]
     fn push(&mut self, from: SocketAddr, payload: &[u8]) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(payload);
         self.parts.push((from, start..self.bytes.len()));
+    }
+
+    /// Adds what one read took: its datagrams, split without another copy.
+    fn push_read(&mut self, read: Received, data: &[u8]) {
+        let Some(payload) = data.get(..read.len) else {
+            return;
+        };
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(payload);
+        let parts = read
+            .datagrams()
+            .map(|r| (read.from, start + r.start..start + r.end));
+        self.parts.extend(parts);
     }
 
     fn is_full(&self) -> bool {
@@ -70,28 +92,42 @@ impl Datagrams {
 }
 
 /// Receives datagrams until the loop goes away: waits for one, takes whatever else is already
-/// queued (up to a batch), and tells them as one `input`.
+/// queued (up to a batch), and tells them as one `input`. A read never waits: the task waits
+/// for readiness, then reads until nothing is left.
 pub(crate) async fn receive<R: Runtime>(
     socket: Arc<R::UdpSocket>,
     inputs: Sender<Input<R>>,
     input: fn(Datagrams) -> Input<R>,
 ) {
-    let mut buf = vec![0; 65536];
+    R::enable_gro(&socket);
+    let mut buf = RecvBuf::new();
+    let mut batch = Datagrams {
+        bytes: BytesMut::with_capacity(STORE),
+        parts: Vec::new(),
+    };
     loop {
-        let mut batch = Datagrams::default();
-        match R::recv_from(&socket, &mut buf).await {
-            Ok((n, from)) => batch.push(from, &buf[..n]),
-            // ICMP errors surface as failed receives; they concern one datagram only.
-            Err(_) => continue,
-        }
+        // Reuses the store once the loop dropped the batches cut from it.
+        batch.bytes.reserve(STORE / 2);
         while !batch.is_full() {
-            match R::try_recv_from(&socket, &mut buf) {
-                Ok((n, from)) => batch.push(from, &buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => continue,
+            match R::try_recv_segments(&socket, &mut buf) {
+                Ok(read) => batch.push_read(read, &buf.data),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !batch.parts.is_empty() {
+                        break;
+                    }
+                    if R::udp_readable(&socket).await.is_err() {
+                        return;
+                    }
+                }
+                // ICMP errors surface as failed receives; they concern one datagram only.
+                Err(_) => {}
             }
         }
-        if inputs.send(input(batch)).await.is_err() {
+        let full = Datagrams {
+            bytes: batch.bytes.split(),
+            parts: std::mem::take(&mut batch.parts),
+        };
+        if inputs.send(input(full)).await.is_err() {
             return;
         }
     }
@@ -130,5 +166,34 @@ mod tests {
             batch.push(a, b"x");
         }
         assert!(batch.is_full());
+    }
+
+    #[test]
+    fn a_coalesced_read_joins_the_batch_as_its_datagrams() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut batch = Datagrams::default();
+        batch.push(b, b"first");
+        let read = Received {
+            len: 7,
+            from: a,
+            segment: Some(3),
+        };
+        batch.push_read(read, b"abcdefg and what the buffer held before");
+        let lone = Received {
+            len: 2,
+            from: b,
+            segment: None,
+        };
+        batch.push_read(lone, b"xyz");
+        let got: Vec<_> = batch.iter().collect();
+        let want: [(SocketAddr, &[u8]); 5] = [
+            (b, b"first"),
+            (a, b"abc"),
+            (a, b"def"),
+            (a, b"g"),
+            (b, b"xy"),
+        ];
+        assert_eq!(got, want);
     }
 }

@@ -106,11 +106,21 @@ impl Runtime for SmolRuntime {
         socket.get_ref().local_addr()
     }
 
-    async fn recv_from(
+    async fn udp_readable(socket: &Self::UdpSocket) -> io::Result<()> {
+        socket.readable().await
+    }
+
+    #[cfg(target_os = "linux")]
+    fn enable_gro(socket: &Self::UdpSocket) -> bool {
+        sanstorrent_runtime_common::gro::enable(socket.get_ref())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn try_recv_segments(
         socket: &Self::UdpSocket,
-        buf: &mut [u8],
-    ) -> io::Result<(usize, SocketAddr)> {
-        socket.recv_from(buf).await
+        buf: &mut sanstorrent_runtime_common::gro::RecvBuf,
+    ) -> io::Result<sanstorrent_runtime_common::gro::Received> {
+        sanstorrent_runtime_common::gro::recv_segments(socket.get_ref(), buf)
     }
 
     fn try_recv_from(socket: &Self::UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {

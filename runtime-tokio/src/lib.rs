@@ -119,11 +119,24 @@ impl Runtime for TokioRuntime {
         socket.local_addr()
     }
 
-    fn recv_from(
+    fn udp_readable(socket: &UdpSocket) -> impl Future<Output = io::Result<()>> + Send {
+        socket.readable()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn enable_gro(socket: &UdpSocket) -> bool {
+        sanstorrent_runtime_common::gro::enable(socket)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn try_recv_segments(
         socket: &UdpSocket,
-        buf: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
-        socket.recv_from(buf)
+        buf: &mut sanstorrent_runtime_common::gro::RecvBuf,
+    ) -> io::Result<sanstorrent_runtime_common::gro::Received> {
+        // Through try_io, so that a read finding nothing clears tokio's readiness.
+        socket.try_io(tokio::io::Interest::READABLE, || {
+            sanstorrent_runtime_common::gro::recv_segments(socket, buf)
+        })
     }
 
     fn try_recv_from(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
