@@ -7,25 +7,22 @@
 //! decisions are the parts'.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::Session;
 use super::connect::ConnCx;
 use super::download::Synced;
-use super::error::SessionError;
-use super::event::{Event, PeerCloseReason};
+use super::event::PeerCloseReason;
 use super::evict::{Graces, Worth};
 use super::handshake::{Established, Inbound};
-use super::io::{Action, ConnId, TorrentId};
-use super::metadata::Handled;
+use super::io::{Action, ConnId};
 use super::peers::Peer;
 use super::penalty::Penalties;
 use super::streams::StreamInput;
-use super::{choke, download, metadata, pex, upload};
-use crate::extensions::{FetchEvent, UT_METADATA, UT_PEX};
+use super::{choke, download, pex, upload};
+use crate::extensions::{UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
 use crate::wire::{CloseReason, Event as WireEvent, ExtendedHandshake};
 
@@ -469,79 +466,6 @@ impl Session {
         stalled.retain(|conn| upload::is_stalled(&self.peers, *conn, now, &self.config));
         for conn in stalled {
             self.close_conn(now, conn, PeerCloseReason::SendStalled);
-        }
-    }
-
-    /// A peer's extended handshake, for a magnet torrent's metadata fetch.
-    pub(super) fn metadata_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
-        if let Some(id) = metadata::handshake(now, conn, h, &self.peers, &mut self.torrents) {
-            self.pump_fetcher(now, id);
-        }
-    }
-
-    /// A ut_metadata message (see [`metadata::message`]).
-    pub(super) fn metadata_message(&mut self, now: Instant, conn: ConnId, payload: &Bytes) {
-        match metadata::message(now, conn, payload, &mut self.peers, &mut self.torrents) {
-            Handled::Nothing => {}
-            Handled::Close(reason) => self.close_conn(now, conn, reason),
-            Handled::Answered => self.drive(now, conn),
-            Handled::Fetch(id) => self.pump_fetcher(now, id),
-        }
-    }
-
-    /// A connection of a magnet torrent closed: its pending requests go elsewhere.
-    pub(super) fn metadata_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
-        if let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
-            fetcher.remove_peer(now, conn);
-            self.pump_fetcher(now, id);
-        }
-    }
-
-    /// Fires the fetchers' deadlines due at `now`.
-    pub(super) fn metadata_timeout(&mut self, now: Instant) {
-        let due = self.torrents_due(now);
-        for id in metadata::due(now, &due, &self.torrents) {
-            if let Some(f) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
-                f.handle_timeout(now);
-            }
-            self.pump_fetcher(now, id);
-        }
-        self.layers_timeout(now, &due);
-    }
-
-    /// Sends a fetcher's requests and acts on its events: a peer proved wrong is banned and
-    /// closed (see [`metadata::ban_source`]); verified info bytes make the torrent a full one.
-    fn pump_fetcher(&mut self, now: Instant, id: TorrentId) {
-        loop {
-            let Some((sends, event)) = self.torrents.get_mut(&id).and_then(metadata::poll_fetcher)
-            else {
-                return;
-            };
-            for (conn, payload) in sends {
-                if let Some(p) = self.peers.get_mut(conn) {
-                    let _ = p.conn.send_extended(now, UT_METADATA, payload);
-                }
-                self.drive(now, conn);
-            }
-            match event {
-                None => return,
-                Some(FetchEvent::DropPeer { peer, fault }) => {
-                    let (torrents, out) = (&mut self.torrents, &mut self.out);
-                    let reason = metadata::ban_source(id, peer, fault, &self.peers, torrents, out);
-                    self.close_conn(now, peer, reason);
-                }
-                Some(FetchEvent::Complete(info)) => {
-                    let (torrents, out) = (&mut self.torrents, &mut self.out);
-                    if let Some(meta) = metadata::complete(id, &info, torrents, out)
-                        && let Err(e) = self.set_metadata_inner(now, id, Arc::new(meta))
-                    {
-                        self.out.event(Event::Error {
-                            torrent: Some(id),
-                            error: SessionError::Metadata(e),
-                        });
-                    }
-                }
-            }
         }
     }
 }

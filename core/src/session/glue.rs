@@ -6,7 +6,6 @@
 //! arrival (added, its metadata, its file priorities). Each asks the parts what to do and
 //! routes the consequences; none keeps state of its own.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,18 +18,15 @@ use super::edit::ChangeError;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Completion, ConnId, TorrentId};
-use super::metadata::MetadataError;
-use super::pipeline::{DigestsFor, Job, StampsFor};
+use super::pipeline::{DigestsFor, Job};
 use super::torrent::candidates::Source;
 use super::torrent::life::{CheckOver, NewPriorities};
 use super::{choke, download, local, smart_ban, upload};
 use crate::magnet::PeerAddress;
-use crate::metainfo::Metainfo;
 use crate::picker::{PeerKey, Priority};
 use crate::pieces::BlockRef;
 use crate::storage::FileStamp;
 use crate::webseed::WebSeedProtocol;
-use crate::wire::PieceGeometry;
 
 impl Session {
     /// Decides who we upload to, and chokes or unchokes accordingly.
@@ -491,76 +487,6 @@ impl Session {
             }
         }
         Ok(id)
-    }
-
-    /// Creates the metadata-dependent state (see
-    /// [`Torrent::init_data`](super::torrent::Torrent)) and starts the check: storage, then
-    /// stamps.
-    pub(super) fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
-        let seed = self.rng.next_u64();
-        let Some(t) = self.torrents.get_mut(&id) else {
-            return;
-        };
-        let open = t.init_data(id, meta, seed, &self.config);
-        self.out.action(open);
-        let stamps = Job::Stamps(StampsFor::Start);
-        self.jobs
-            .issue(id, stamps, &mut self.torrents, &mut self.out);
-    }
-
-    /// A magnet torrent's metadata (see [`Session::set_metadata`]): its check starts, and its
-    /// connections learn the geometry (and may fetch the metadata from us).
-    pub(super) fn set_metadata_inner(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-        meta: Arc<Metainfo>,
-    ) -> Result<(), MetadataError> {
-        let t = self.torrents.known(id)?;
-        t.accepts_metadata(&meta)?;
-        if t.layers.is_some() {
-            return Err(MetadataError::AlreadyKnown);
-        }
-        if meta.needs_piece_layers() {
-            self.fetch_layers(now, id, (*meta).clone());
-        } else {
-            self.adopt_metadata(now, id, meta);
-        }
-        Ok(())
-    }
-
-    /// Metadata with everything needed to download (piece layers included): the torrent's
-    /// check starts, and its connections learn the geometry (and may fetch the metadata
-    /// from us).
-    pub(super) fn adopt_metadata(&mut self, now: Instant, id: TorrentId, meta: Arc<Metainfo>) {
-        self.init_data(id, meta.clone());
-        self.out.event(Event::MetadataReceived {
-            torrent: id,
-            metainfo: meta.clone(),
-        });
-        let geometry = PieceGeometry::of_layout(meta.layout());
-        // Peers connected while we had no metadata learn its size from a fresh extended
-        // handshake, so they can fetch it from us (our server answers from now on).
-        let size = self
-            .torrents
-            .get(&id)
-            .and_then(|t| t.server.metadata_size());
-        for conn in self.peers.ids_of(id) {
-            if let Some(p) = self.peers.get_mut(conn) {
-                let _ = p.conn.set_geometry(now, geometry);
-                if let Some(size) = size {
-                    let _ = p.conn.set_metadata_size(now, size);
-                }
-            }
-            self.register_with_picker(now, conn);
-            self.drive(now, conn);
-        }
-        if meta.is_private()
-            && let Some(t) = self.torrents.get_mut(&id)
-        {
-            t.next_dht = None;
-            local::leave(self.lsd.as_mut(), t);
-        }
     }
 
     /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).

@@ -1,8 +1,11 @@
-//! BEP 52 hash messages, dispatched: a peer's hash request is served from the torrent's trees
-//! (`hashes`) within the peer's budget; our requests for missing piece layers go to the v2
-//! peers of a torrent whose metadata lacks them (`layers`), their answers are checked there,
-//! and once every layer is in, the torrent takes its metadata as any magnet does. A peer whose
-//! hashes do not prove is banned and closed.
+//! A torrent's metadata and hashes, dispatched. BEP 52 hash messages: a peer's hash request is
+//! served from the torrent's trees (`hashes`) within the peer's budget; our requests for
+//! missing piece layers go to the v2 peers of a torrent whose metadata lacks them (`layers`),
+//! their answers are checked there, and once every layer is in, the torrent takes its
+//! metadata as any magnet does. A peer whose hashes do not prove is banned and closed. The
+//! magnet's fetch (BEP 9, `metadata`): its requests and answers, peers leaving, timeouts; and
+//! adopting metadata, from the fetch, the layers or the application: the check starts and the
+//! torrent's connections learn the geometry.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,13 +13,19 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Session;
-use super::event::PeerCloseReason;
+use super::error::SessionError;
+use super::event::{Event, PeerCloseReason};
 use super::hashes::affordable;
 use super::io::{ConnId, TorrentId};
 use super::layers::LayerFetch;
+use super::local;
+use super::metadata::{self, Handled, MetadataError};
+use super::pipeline::{Job, StampsFor};
 use super::smart_ban::{self, DepartedPeer};
+use crate::extensions::{FetchEvent, UT_METADATA};
 use crate::metainfo::Metainfo;
 use crate::wire::hashes::HashRequest;
+use crate::wire::{ExtendedHandshake, PieceGeometry};
 
 impl Session {
     /// A peer's hash request: answered from the torrent's piece layers, or rejected.
@@ -162,6 +171,149 @@ impl Session {
                     f.handle_timeout(now);
                 }
                 self.pump_layers(now, id);
+            }
+        }
+    }
+
+    /// Creates the metadata-dependent state (see
+    /// [`Torrent::init_data`](super::torrent::Torrent)) and starts the check: storage, then
+    /// stamps.
+    pub(super) fn init_data(&mut self, id: TorrentId, meta: Arc<Metainfo>) {
+        let seed = self.rng.next_u64();
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let open = t.init_data(id, meta, seed, &self.config);
+        self.out.action(open);
+        let stamps = Job::Stamps(StampsFor::Start);
+        self.jobs
+            .issue(id, stamps, &mut self.torrents, &mut self.out);
+    }
+
+    /// A magnet torrent's metadata (see [`Session::set_metadata`]): its check starts, and its
+    /// connections learn the geometry (and may fetch the metadata from us).
+    pub(super) fn set_metadata_inner(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        meta: Arc<Metainfo>,
+    ) -> Result<(), MetadataError> {
+        let t = self.torrents.known(id)?;
+        t.accepts_metadata(&meta)?;
+        if t.layers.is_some() {
+            return Err(MetadataError::AlreadyKnown);
+        }
+        if meta.needs_piece_layers() {
+            self.fetch_layers(now, id, (*meta).clone());
+        } else {
+            self.adopt_metadata(now, id, meta);
+        }
+        Ok(())
+    }
+
+    /// Metadata with everything needed to download (piece layers included): the torrent's
+    /// check starts, and its connections learn the geometry (and may fetch the metadata
+    /// from us).
+    pub(super) fn adopt_metadata(&mut self, now: Instant, id: TorrentId, meta: Arc<Metainfo>) {
+        self.init_data(id, meta.clone());
+        self.out.event(Event::MetadataReceived {
+            torrent: id,
+            metainfo: meta.clone(),
+        });
+        let geometry = PieceGeometry::of_layout(meta.layout());
+        // Peers connected while we had no metadata learn its size from a fresh extended
+        // handshake, so they can fetch it from us (our server answers from now on).
+        let size = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.server.metadata_size());
+        for conn in self.peers.ids_of(id) {
+            if let Some(p) = self.peers.get_mut(conn) {
+                let _ = p.conn.set_geometry(now, geometry);
+                if let Some(size) = size {
+                    let _ = p.conn.set_metadata_size(now, size);
+                }
+            }
+            self.register_with_picker(now, conn);
+            self.drive(now, conn);
+        }
+        if meta.is_private()
+            && let Some(t) = self.torrents.get_mut(&id)
+        {
+            t.next_dht = None;
+            local::leave(self.lsd.as_mut(), t);
+        }
+    }
+
+    /// A peer's extended handshake, for a magnet torrent's metadata fetch.
+    pub(super) fn metadata_handshake(&mut self, now: Instant, conn: ConnId, h: &ExtendedHandshake) {
+        if let Some(id) = metadata::handshake(now, conn, h, &self.peers, &mut self.torrents) {
+            self.pump_fetcher(now, id);
+        }
+    }
+
+    /// A ut_metadata message (see [`metadata::message`]).
+    pub(super) fn metadata_message(&mut self, now: Instant, conn: ConnId, payload: &Bytes) {
+        match metadata::message(now, conn, payload, &mut self.peers, &mut self.torrents) {
+            Handled::Nothing => {}
+            Handled::Close(reason) => self.close_conn(now, conn, reason),
+            Handled::Answered => self.drive(now, conn),
+            Handled::Fetch(id) => self.pump_fetcher(now, id),
+        }
+    }
+
+    /// A connection of a magnet torrent closed: its pending requests go elsewhere.
+    pub(super) fn metadata_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
+        if let Some(fetcher) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
+            fetcher.remove_peer(now, conn);
+            self.pump_fetcher(now, id);
+        }
+    }
+
+    /// Fires the fetchers' deadlines due at `now`.
+    pub(super) fn metadata_timeout(&mut self, now: Instant) {
+        let due = self.torrents_due(now);
+        for id in metadata::due(now, &due, &self.torrents) {
+            if let Some(f) = self.torrents.get_mut(&id).and_then(|t| t.fetcher.as_mut()) {
+                f.handle_timeout(now);
+            }
+            self.pump_fetcher(now, id);
+        }
+        self.layers_timeout(now, &due);
+    }
+
+    /// Sends a fetcher's requests and acts on its events: a peer proved wrong is banned and
+    /// closed (see [`metadata::ban_source`]); verified info bytes make the torrent a full one.
+    fn pump_fetcher(&mut self, now: Instant, id: TorrentId) {
+        loop {
+            let Some((sends, event)) = self.torrents.get_mut(&id).and_then(metadata::poll_fetcher)
+            else {
+                return;
+            };
+            for (conn, payload) in sends {
+                if let Some(p) = self.peers.get_mut(conn) {
+                    let _ = p.conn.send_extended(now, UT_METADATA, payload);
+                }
+                self.drive(now, conn);
+            }
+            match event {
+                None => return,
+                Some(FetchEvent::DropPeer { peer, fault }) => {
+                    let (torrents, out) = (&mut self.torrents, &mut self.out);
+                    let reason = metadata::ban_source(id, peer, fault, &self.peers, torrents, out);
+                    self.close_conn(now, peer, reason);
+                }
+                Some(FetchEvent::Complete(info)) => {
+                    let (torrents, out) = (&mut self.torrents, &mut self.out);
+                    if let Some(meta) = metadata::complete(id, &info, torrents, out)
+                        && let Err(e) = self.set_metadata_inner(now, id, Arc::new(meta))
+                    {
+                        self.out.event(Event::Error {
+                            torrent: Some(id),
+                            error: SessionError::Metadata(e),
+                        });
+                    }
+                }
             }
         }
     }
