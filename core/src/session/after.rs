@@ -1,16 +1,20 @@
-//! The work after every input (see `Session::step`): dialling what the limits allow,
-//! advancing stops and the shutdown, filing the deadlines that changed. Each visits only the
-//! torrents in its work set (see [`Work`](super::torrent::work::Work)), so an input costs
-//! what it touched, not a visit of every torrent.
+//! The work after every input (see `Session::step`): dialling what the limits allow, the web
+//! seeds' pump (runs past their bound fail, usable seeds get runs; a finished run's blocks go
+//! to the piece pipeline as a peer's would), advancing stops and the shutdown, filing the
+//! deadlines that changed. Each visits only the torrents in its work set (see
+//! [`Work`](super::torrent::work::Work)), so an input costs what it touched, not a visit of
+//! every torrent.
 
 use std::time::Instant;
 
 use super::Session;
 use super::connect::DialPlan;
+use super::download::{self, Limits};
 use super::io::{Action, TorrentId};
 use super::peers::DialStages;
 use super::stats;
 use super::torrent::work::Rest;
+use super::webseeds::{Delivery, WebCx, WebSeeds};
 
 impl Session {
     /// Runs an entry point's `step`, then the work common to every entry point.
@@ -37,6 +41,63 @@ impl Session {
         }
         let dht = self.dht.is_some();
         self.torrents.refresh_deadlines(self.now, dht);
+    }
+
+    /// The web-seed part with what it borrows from the session for one step.
+    pub(super) fn web_cx(&mut self) -> (&mut WebSeeds, WebCx<'_>) {
+        let limits = Limits {
+            limit: &mut self.down_limit,
+            config: &self.config,
+            wire: &self.wire,
+        };
+        let cx = WebCx {
+            torrents: &mut self.torrents,
+            limits,
+            ids: &mut self.trackers,
+            out: &mut self.out,
+        };
+        (&mut self.web, cx)
+    }
+
+    /// Web seeds after every input: runs past their time bound fail, and the usable seeds of
+    /// running torrents get runs to fetch.
+    pub(super) fn pump_web_seeds(&mut self, now: Instant) {
+        if self.web.is_empty() {
+            return;
+        }
+        let (web, mut cx) = self.web_cx();
+        let ids = web.expire(now, &mut cx);
+        if self.shutting_down {
+            return;
+        }
+        for id in ids {
+            let (web, mut cx) = self.web_cx();
+            for run in web.fill(now, id, &mut cx) {
+                self.web_delivered(now, run);
+            }
+        }
+    }
+
+    /// A web seed's finished run: each block goes to the piece pipeline as a peer's would.
+    pub(super) fn web_delivered(&mut self, now: Instant, run: Delivery) {
+        let mut taken = 0;
+        for (block, data) in run.blocks {
+            let limits = Limits {
+                limit: &mut self.down_limit,
+                config: &self.config,
+                wire: &self.wire,
+            };
+            let torrents = &mut self.torrents;
+            let Some(got) =
+                download::web_block_in(now, run.torrent, run.key, block, torrents, limits)
+            else {
+                continue;
+            };
+            self.write_block(run.torrent, block, data, got.verify_now);
+            self.send_cancels(now, &got.cancels);
+            taken += u64::from(block.length);
+        }
+        self.web.credit(run.torrent, run.key, taken);
     }
 
     /// Dials candidates while the limits allow (see

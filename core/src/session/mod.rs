@@ -18,7 +18,7 @@
 //! # Parts
 //! Each input is handed to the part that owns it (the connection table, the download and
 //! upload sides, the piece pipeline, the torrent table, the trackers, the DHT, web seeds,
-//! ...); the parts, and the three glue files that route what crosses them, are described in
+//! ...); the parts, and the glue files that route what crosses them, are described in
 //! `README.md` beside this file.
 
 mod after;

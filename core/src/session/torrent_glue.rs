@@ -14,7 +14,6 @@ use super::Session;
 use super::announce::{Stopped, Us};
 use super::connect::OwnAddr;
 use super::control::{ControlError, Recheck, Remove, Start};
-use super::download::{self, Limits};
 use super::edit::{ChangeError, TrackerEdit};
 use super::event::{Event, PeerCloseReason};
 use super::io::{Action, ConnId, RequestId, TorrentId};
@@ -24,7 +23,6 @@ use super::torrent::candidates::Source;
 use super::torrent::{AfterStop, Stage};
 use super::trackers::{TrackerCx, Trackers};
 use super::udp;
-use super::webseeds::{Delivery, WebCx, WebSeeds};
 use super::{local, portmap};
 use crate::tracker::{HttpResponse, TrackerError};
 
@@ -444,63 +442,6 @@ impl Session {
         let (trackers, us, mut cx) = self.tracker_cx();
         let stopped = trackers.http_answer(now, rid, result, us, &mut cx);
         self.after_announces(now, stopped);
-    }
-
-    /// The web-seed part with what it borrows from the session for one step.
-    pub(super) fn web_cx(&mut self) -> (&mut WebSeeds, WebCx<'_>) {
-        let limits = Limits {
-            limit: &mut self.down_limit,
-            config: &self.config,
-            wire: &self.wire,
-        };
-        let cx = WebCx {
-            torrents: &mut self.torrents,
-            limits,
-            ids: &mut self.trackers,
-            out: &mut self.out,
-        };
-        (&mut self.web, cx)
-    }
-
-    /// Web seeds after every input: runs past their time bound fail, and the usable seeds of
-    /// running torrents get runs to fetch.
-    pub(super) fn pump_web_seeds(&mut self, now: Instant) {
-        if self.web.is_empty() {
-            return;
-        }
-        let (web, mut cx) = self.web_cx();
-        let ids = web.expire(now, &mut cx);
-        if self.shutting_down {
-            return;
-        }
-        for id in ids {
-            let (web, mut cx) = self.web_cx();
-            for run in web.fill(now, id, &mut cx) {
-                self.web_delivered(now, run);
-            }
-        }
-    }
-
-    /// A web seed's finished run: each block goes to the piece pipeline as a peer's would.
-    fn web_delivered(&mut self, now: Instant, run: Delivery) {
-        let mut taken = 0;
-        for (block, data) in run.blocks {
-            let limits = Limits {
-                limit: &mut self.down_limit,
-                config: &self.config,
-                wire: &self.wire,
-            };
-            let torrents = &mut self.torrents;
-            let Some(got) =
-                download::web_block_in(now, run.torrent, run.key, block, torrents, limits)
-            else {
-                continue;
-            };
-            self.write_block(run.torrent, block, data, got.verify_now);
-            self.send_cancels(now, &got.cancels);
-            taken += u64::from(block.length);
-        }
-        self.web.credit(run.torrent, run.key, taken);
     }
 
     /// A DNS answer (a tracker's, a scrape's or a magnet's peer's).
