@@ -130,6 +130,9 @@ impl Metainfo {
     pub fn piece_layer(&self, file: usize) -> Option<&[Hash]> {
         let v2 = self.v2.as_ref()?;
         let root = v2.roots.get(file)?.as_ref()?;
+        if self.files().get(file)?.length <= u64::from(self.piece_length()) {
+            return None;
+        }
         v2.piece_layers.get(root).map(Vec::as_slice)
     }
 

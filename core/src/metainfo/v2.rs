@@ -7,7 +7,7 @@
 //! the last file included. A hybrid's v1 `files` list must spell those out as BEP 47 padding
 //! files, at the same places.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::{MetainfoError, Warning};
 use super::files;
@@ -321,27 +321,31 @@ pub(super) fn piece_layers(
             .ok_or_else(|| {
                 E::BadPieceLayer(format!("{}: not a string of 32-byte hashes", hex()))
             })?;
-        let length = files
+        let lengths: BTreeSet<u64> = files
             .iter()
             .zip(roots)
-            .find(|(f, r)| **r == Some(key) && f.length > u64::from(piece_length))
+            .filter(|(f, r)| **r == Some(key) && f.length > u64::from(piece_length))
             .map(|(f, _)| f.length)
-            .ok_or_else(|| {
-                E::BadPieceLayer(format!(
-                    "{}: no file longer than one piece has this root",
-                    hex()
-                ))
-            })?;
+            .collect();
+        if lengths.is_empty() {
+            return Err(E::BadPieceLayer(format!(
+                "{}: no file longer than one piece has this root",
+                hex()
+            )));
+        }
         let hashes: Vec<Hash> = layer
             .chunks_exact(32)
             .map(|c| <Hash>::try_from(c).unwrap_or_default())
             .collect();
-        if merkle::root_from_piece_layer(&hashes, piece_length, length) != Some(key) {
-            return Err(E::BadPieceLayer(format!(
-                "{}: {} hashes that do not hash up to the root of a file of {length} bytes",
-                hex(),
-                hashes.len()
-            )));
+        // Files that share a root share its layer: it must hash up for each of them.
+        for &length in &lengths {
+            if merkle::root_from_piece_layer(&hashes, piece_length, length) != Some(key) {
+                return Err(E::BadPieceLayer(format!(
+                    "{}: {} hashes that do not hash up to the root of a file of {length} bytes",
+                    hex(),
+                    hashes.len()
+                )));
+            }
         }
         out.insert(key, hashes);
     }
