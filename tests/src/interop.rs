@@ -297,11 +297,18 @@ impl Tracker {
 
     /// Whitelists an info-hash (hex) and makes opentracker reload its list.
     pub fn allow(&self, info_hash_hex: &str) {
+        self.allow_all(&[info_hash_hex]);
+    }
+
+    /// Adds every info-hash (40 hex digits) to the whitelist, with one reload.
+    pub fn allow_all(&self, info_hash_hexes: &[&str]) {
         let mut f = fs::OpenOptions::new()
             .append(true)
             .open(self.dir.join("whitelist.txt"))
             .expect("open whitelist");
-        writeln!(f, "{}", info_hash_hex.to_ascii_lowercase()).expect("write whitelist");
+        for hex in info_hash_hexes {
+            writeln!(f, "{}", hex.to_ascii_lowercase()).expect("write whitelist");
+        }
         drop(f);
         let _ = Command::new("kill")
             .arg("-HUP")

@@ -2,7 +2,8 @@
 //!
 //! Two "peers" (two peer ids and ports) announce one after the other; the second must get the
 //! first back as a peer. Then a scrape over each transport must count one seeder and one
-//! leecher. The sockets here are plain blocking std sockets carrying core's bytes.
+//! leecher. Then batched scrapes: one HTTP scrape of 64 info-hashes and one UDP scrape of 74,
+//! each answer matched back hash by hash. The sockets here are plain blocking std sockets carrying core's bytes.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -10,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use sanstorrent_core::Dest;
 use sanstorrent_core::tracker::http::{DEFAULT_MAX_RESPONSE, announce_outcome, announce_request};
-use sanstorrent_core::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
+use sanstorrent_core::tracker::scrape::{
+    MAX_HTTP_SCRAPE_HASHES, scrape_outcome, scrape_request, scrape_url,
+};
+use sanstorrent_core::tracker::udp::MAX_SCRAPE_HASHES;
 use sanstorrent_core::tracker::{
     AnnounceEvent, AnnounceRequest, AnnounceResponse, HttpOutcome, HttpResponse, ResponseReader,
     ScrapeStats, TrackerUrl, UdpConfig, UdpEvent, UdpTracker,
@@ -181,4 +185,72 @@ fn announce_and_scrape_over_http_and_udp() {
     };
     let counts: Vec<(u32, u32)> = stats.iter().map(|s| (s.complete, s.incomplete)).collect();
     assert_eq!(counts, [(1, 1), (1, 1)], "{stats:?}");
+}
+
+#[test]
+fn batched_scrapes_over_http_and_udp() {
+    let work = WorkDir::new("tracker-opentracker-batch");
+    let tracker = Tracker::start(&work, "trk");
+    let hashes: Vec<InfoHash> = (0..MAX_SCRAPE_HASHES)
+        .map(|i| InfoHash::of_info(format!("sanstorrent batched scrape {i}").as_bytes()))
+        .collect();
+    let hexes: Vec<String> = hashes.iter().map(InfoHash::to_hex).collect();
+    tracker.allow_all(&hexes.iter().map(String::as_str).collect::<Vec<_>>());
+    // One seeder on a few of them (the first and last of each batch among them).
+    let seeded = [0, 40, MAX_HTTP_SCRAPE_HASHES - 1, MAX_SCRAPE_HASHES - 1];
+    let url = TrackerUrl::parse(&tracker.http_url()).unwrap();
+    for (n, i) in seeded.iter().enumerate() {
+        http_announce(&url, &request(hashes[*i], n as u8, free_port(), 0));
+    }
+    let counts = |hash: &InfoHash| {
+        let i = hashes.iter().position(|h| h == hash).expect("a hash asked");
+        if seeded.contains(&i) { (1, 0) } else { (0, 0) }
+    };
+
+    let scrape = scrape_url(&url).expect("a scrape URL");
+    let batch = &hashes[..MAX_HTTP_SCRAPE_HASHES];
+    let response = http_exchange(&scrape, &scrape_request(&scrape, batch));
+    let stats = match scrape_outcome(&scrape, &response) {
+        Ok(HttpOutcome::Done(s)) => s,
+        other => panic!("HTTP scrape failed: {other:?}"),
+    };
+    for s in &stats {
+        assert!(batch.contains(&s.info_hash), "not asked: {s:?}");
+        assert_eq!((s.complete, s.incomplete), counts(&s.info_hash), "{s:?}");
+    }
+    for i in seeded.iter().filter(|i| **i < MAX_HTTP_SCRAPE_HASHES) {
+        assert!(
+            stats.iter().any(|s| s.info_hash == hashes[*i]),
+            "HTTP: seeded torrent {i} not in the answer of {} entries",
+            stats.len()
+        );
+    }
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let udp_url = TrackerUrl::parse(&tracker.udp_url()).unwrap();
+    let config = UdpConfig {
+        retransmit_base: Duration::from_secs(1),
+        ..UdpConfig::default()
+    };
+    let mut t = UdpTracker::new(udp_url.socket_addr().unwrap(), config, Rng::new(7));
+    let now = Instant::now();
+    let scraped = udp_drive(&mut t, &socket, |t| {
+        t.scrape(now, hashes.clone()).unwrap();
+    });
+    let UdpEvent::Scraped { stats, .. } = scraped else {
+        panic!("UDP scrape failed: {scraped:?}")
+    };
+    assert_eq!(stats.len(), MAX_SCRAPE_HASHES, "one entry per hash asked");
+    for (s, h) in stats.iter().zip(&hashes) {
+        assert_eq!(s.info_hash, *h);
+        assert_eq!((s.complete, s.incomplete), counts(h), "{s:?}");
+    }
+    eprintln!(
+        "opentracker: one HTTP scrape of {MAX_HTTP_SCRAPE_HASHES} hashes, one UDP scrape of \
+         {MAX_SCRAPE_HASHES}; {} seeded torrents matched in both",
+        seeded.len()
+    );
 }

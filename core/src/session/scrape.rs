@@ -5,6 +5,13 @@
 //! tracker). HTTP scrapes go out as [`Action::HttpRequest`], UDP ones through the tracker's
 //! [`UdpTracker`](crate::tracker::UdpTracker), so the runtime contract is the announce one.
 //!
+//! Scrapes are batched per scrape URL: one request carries every torrent due there (up to
+//! [`MAX_SCRAPE_HASHES`] over UDP, [`http_scrape_capacity`] over HTTP, more requests beyond),
+//! and its last batch is filled with torrents due within half an interval, so a tracker's
+//! torrents fall into step and a round costs one request per batch, not one per torrent. Two
+//! rounds to one URL are at least [`SCRAPE_GATHER`] apart. Each answer is matched back to
+//! every torrent it carried; one the tracker left out fails alone.
+//!
 //! Each answer becomes [`Event::TrackerScraped`] and feeds [`TorrentStats::swarm`]
 //! (the largest counts any tracker reported). A failed scrape raises no event (many trackers do
 //! not scrape); it is tried again at the next interval. How each tracker's latest scrape went
@@ -12,9 +19,9 @@
 //!
 //! [`TorrentStats::swarm`]: super::TorrentStats::swarm
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::event::{Event, SwarmCounts};
 use super::io::{Action, RequestId, TorrentId};
@@ -22,12 +29,17 @@ use super::outputs::Outputs;
 use super::snapshot::{MAX_TRACKER_MESSAGE, ScrapeStatus};
 use super::torrent::table::Torrents;
 use super::trackers::{AnnounceDone, TrackerCx, Trackers, first_addr};
-use crate::tracker::scrape::{scrape_outcome, scrape_request, scrape_url};
-use crate::tracker::udp::OpId;
+use crate::id::InfoHash;
+use crate::tracker::scrape::{http_scrape_capacity, scrape_outcome, scrape_request, scrape_url};
+use crate::tracker::udp::{MAX_SCRAPE_HASHES, OpId};
 use crate::tracker::{HttpOutcome, HttpResponse, Scheme, ScrapeStats, TrackerError, TrackerUrl};
 
 /// Redirects followed for one scrape.
 const MAX_REDIRECTS: u8 = 3;
+
+/// The shortest time between two rounds of scrapes to one scrape URL: torrents that become due
+/// meanwhile (first scrapes after a burst of announces) wait and leave together.
+pub(crate) const SCRAPE_GATHER: Duration = Duration::from_secs(5);
 
 /// One torrent's scraped trackers, by announce URL (as listed).
 #[derive(Debug, Default)]
@@ -103,26 +115,45 @@ impl TorrentScrapes {
     }
 }
 
+/// One torrent's record of one tracker (its announce URL, as listed): a scrape's member.
+type Member = (TorrentId, String);
+
 /// A scrape waiting for the runtime.
 #[derive(Debug)]
 enum Pending {
     Http {
-        torrent: TorrentId,
-        tracker: String,
+        members: Vec<Member>,
         url: TrackerUrl,
         redirects: u8,
     },
     Host {
-        torrent: TorrentId,
-        tracker: String,
+        members: Vec<Member>,
     },
 }
 
-/// The session's scrapes in flight.
+impl Pending {
+    fn members_mut(&mut self) -> &mut Vec<Member> {
+        match self {
+            Self::Http { members, .. } | Self::Host { members } => members,
+        }
+    }
+}
+
+/// The torrents scraped at one scrape URL, and when its latest scrape left.
+#[derive(Debug, Default)]
+struct Round {
+    members: BTreeSet<Member>,
+    last: Option<Instant>,
+}
+
+/// The session's scrapes in flight, and which torrents each scrape URL serves (one scrape
+/// carries many of them: BEP 48 takes many `info_hash` parameters, BEP 15 up to
+/// [`MAX_SCRAPE_HASHES`]).
 #[derive(Debug, Default)]
 pub(crate) struct ScrapeRequests {
     pending: BTreeMap<RequestId, Pending>,
-    udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, String)>,
+    udp_ops: BTreeMap<(SocketAddr, OpId), Vec<Member>>,
+    rounds: BTreeMap<String, Round>,
 }
 
 impl ScrapeRequests {
@@ -132,27 +163,25 @@ impl ScrapeRequests {
     }
 
     /// Forgets what is still in flight for one tracker of one torrent (a new scrape replaces
-    /// one that never got an answer).
-    fn forget(&mut self, id: TorrentId, tracker: &str) {
-        self.pending.retain(|_, p| match p {
-            Pending::Http {
-                torrent,
-                tracker: t,
-                ..
-            }
-            | Pending::Host {
-                torrent,
-                tracker: t,
-            } => !(*torrent == id && t == tracker),
+    /// one that never got an answer); a request left without members is dropped.
+    fn forget(&mut self, member: &Member) {
+        self.pending.retain(|_, p| {
+            let members = p.members_mut();
+            members.retain(|m| m != member);
+            !members.is_empty()
         });
-        self.udp_ops
-            .retain(|_, (torrent, t)| !(*torrent == id && t == tracker));
+        self.udp_ops.retain(|_, members| {
+            members.retain(|m| m != member);
+            !members.is_empty()
+        });
     }
 }
 
 impl Trackers {
-    /// A tracker answered an announce: the first time, it is scraped at once (if it can be).
-    /// Returns the announce results the UDP tracker gave meanwhile.
+    /// A tracker answered an announce: the first time, it is scraped at once (if it can be),
+    /// with the other torrents its scrape URL serves that are due, or at the end of
+    /// [`SCRAPE_GATHER`] after that URL's latest scrape. Returns the announce results the UDP
+    /// tracker gave meanwhile.
     pub(crate) fn scrape_after_announce(
         &mut self,
         now: Instant,
@@ -176,7 +205,7 @@ impl Trackers {
         t.scrapes.trackers.insert(
             key.clone(),
             Scraped {
-                url: scrape,
+                url: scrape.clone(),
                 next_at: now,
                 last: None,
                 started: None,
@@ -185,11 +214,13 @@ impl Trackers {
                 downloaders: None,
             },
         );
-        self.launch_scrape(now, id, key, cx)
+        let round = self.scrapes.rounds.entry(scrape.to_string()).or_default();
+        round.members.insert((id, key));
+        self.launch_round(now, &scrape, cx)
     }
 
     /// Starts the scrapes due at `now` (of the torrents in `due`, those whose deadline is
-    /// due). Returns the announce results the UDP trackers gave
+    /// due): one round per scrape URL. Returns the announce results the UDP trackers gave
     /// meanwhile.
     pub(crate) fn scrape_timeout(
         &mut self,
@@ -197,62 +228,151 @@ impl Trackers {
         due: &[TorrentId],
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
-        let due: Vec<(TorrentId, String)> = due
+        let urls: BTreeMap<String, TrackerUrl> = due
             .iter()
-            .filter_map(|id| cx.torrents.get(id).map(|t| (id, t)))
-            .filter(|(_, t)| t.is_active())
-            .flat_map(|(id, t)| {
+            .filter_map(|id| cx.torrents.get(id))
+            .filter(|t| t.is_active())
+            .flat_map(|t| {
                 t.scrapes
                     .trackers
-                    .iter()
-                    .filter(|(_, s)| s.next_at <= now)
-                    .map(|(key, _)| (*id, key.to_owned()))
+                    .values()
+                    .filter(|s| s.next_at <= now && !s.active)
+                    .map(|s| (s.url.to_string(), s.url.clone()))
             })
             .collect();
         let mut done = Vec::new();
-        for (id, key) in due {
-            done.extend(self.launch_scrape(now, id, key, cx));
+        for url in urls.values() {
+            done.extend(self.launch_round(now, url, cx));
         }
         done
     }
 
-    fn launch_scrape(
+    /// Scrapes the torrents due at scrape URL `url`, as few requests as its batch size allows;
+    /// the last one is filled with torrents due within half an interval (so the torrents of a
+    /// tracker fall into step and each round costs about one request per batch). Within
+    /// [`SCRAPE_GATHER`] of the URL's latest scrape, the torrents due wait for its end.
+    fn launch_round(
         &mut self,
         now: Instant,
-        id: TorrentId,
-        tracker: String,
+        url: &TrackerUrl,
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
         let Some(interval) = cx.config.scrape_interval else {
             return Vec::new();
         };
-        let Some(t) = cx.torrents.get_mut(&id).filter(|t| t.is_active()) else {
+        let key = url.to_string();
+        let Some(round) = self.scrapes.rounds.get_mut(&key) else {
             return Vec::new();
         };
-        let Some(s) = t.scrapes.trackers.get_mut(&tracker) else {
+        let horizon = now + interval / 2;
+        let mut due = Vec::new();
+        let mut early = Vec::new();
+        round.members.retain(|(id, tracker)| {
+            let Some(t) = cx.torrents.get(id) else {
+                return false;
+            };
+            let Some(s) = t.scrapes.trackers.get(tracker) else {
+                return false;
+            };
+            if t.is_active() && !s.active {
+                let entry = (s.next_at, *id, tracker.clone());
+                if s.next_at <= now {
+                    due.push(entry);
+                } else if s.next_at <= horizon {
+                    early.push(entry);
+                }
+            }
+            true
+        });
+        if round.members.is_empty() {
+            self.scrapes.rounds.remove(&key);
             return Vec::new();
+        }
+        if due.is_empty() {
+            return Vec::new();
+        }
+        if let Some(at) = round.last.map(|last| last + SCRAPE_GATHER)
+            && at > now
+        {
+            for (_, id, tracker) in due {
+                if let Some(s) = cx
+                    .torrents
+                    .get_mut(&id)
+                    .and_then(|t| t.scrapes.trackers.get_mut(&tracker))
+                {
+                    s.next_at = at;
+                }
+            }
+            return Vec::new();
+        }
+        round.last = Some(now);
+        due.sort();
+        early.sort();
+        let capacity = match url.scheme() {
+            Scheme::Udp => MAX_SCRAPE_HASHES,
+            Scheme::Http | Scheme::Https => http_scrape_capacity(url),
         };
-        s.next_at = now + interval;
-        s.started = Some(now);
-        s.active = true;
-        let url = s.url.clone();
-        self.scrapes.forget(id, &tracker);
+        let room = due.len().next_multiple_of(capacity) - due.len();
+        let members: Vec<Member> = due
+            .into_iter()
+            .chain(early.into_iter().take(room))
+            .map(|(_, id, tracker)| (id, tracker))
+            .collect();
+        let mut done = Vec::new();
+        for batch in members.chunks(capacity) {
+            let batch = self.start_scrapes(now, interval, batch, cx);
+            if !batch.is_empty() {
+                done.extend(self.send_scrape(now, url, batch, cx));
+            }
+        }
+        done
+    }
+
+    /// Marks each member's scrape as started (the next one an interval away); returns the
+    /// members still there.
+    fn start_scrapes(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        batch: &[Member],
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<Member> {
+        let mut started = Vec::with_capacity(batch.len());
+        for member in batch {
+            let Some(s) = cx
+                .torrents
+                .get_mut(&member.0)
+                .and_then(|t| t.scrapes.trackers.get_mut(&member.1))
+            else {
+                continue;
+            };
+            s.next_at = now + interval;
+            s.started = Some(now);
+            s.active = true;
+            self.scrapes.forget(member);
+            started.push(member.clone());
+        }
+        started
+    }
+
+    /// Sends one scrape of `members` to `url`.
+    fn send_scrape(
+        &mut self,
+        now: Instant,
+        url: &TrackerUrl,
+        members: Vec<Member>,
+        cx: &mut TrackerCx<'_>,
+    ) -> Vec<AnnounceDone> {
         match url.scheme() {
             Scheme::Http | Scheme::Https => {
-                self.http_scrape(id, tracker, url, 0, cx);
+                self.http_scrape(members, url.clone(), 0, cx);
                 Vec::new()
             }
             Scheme::Udp => match url.socket_addr() {
-                Some(addr) => self.udp_scrape(now, addr, id, tracker, cx),
+                Some(addr) => self.udp_scrape(now, addr, members, cx),
                 None => {
                     let rid = self.next_id();
-                    self.scrapes.pending.insert(
-                        rid,
-                        Pending::Host {
-                            torrent: id,
-                            tracker,
-                        },
-                    );
+                    self.scrapes.pending.insert(rid, Pending::Host { members });
                     cx.out.action(Action::Resolve {
                         id: rid,
                         host: url.host_str(),
@@ -266,22 +386,21 @@ impl Trackers {
 
     fn http_scrape(
         &mut self,
-        id: TorrentId,
-        tracker: String,
+        members: Vec<Member>,
         url: TrackerUrl,
         redirects: u8,
         cx: &mut TrackerCx<'_>,
     ) {
-        let Some(t) = cx.torrents.get(&id) else {
+        let hashes = info_hashes(cx.torrents, &members);
+        if hashes.is_empty() {
             return;
-        };
-        let request = scrape_request(&url, &[t.info_hash]);
+        }
+        let request = scrape_request(&url, &hashes);
         let rid = self.next_id();
         self.scrapes.pending.insert(
             rid,
             Pending::Http {
-                torrent: id,
-                tracker,
+                members,
                 url: url.clone(),
                 redirects,
             },
@@ -297,24 +416,26 @@ impl Trackers {
         &mut self,
         now: Instant,
         addr: SocketAddr,
-        id: TorrentId,
-        tracker: String,
+        members: Vec<Member>,
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
-        let Some(hash) = cx.torrents.get(&id).map(|t| t.info_hash) else {
+        let hashes = info_hashes(cx.torrents, &members);
+        if hashes.is_empty() {
             return Vec::new();
-        };
+        }
         let op = match self
             .udp_tracker(addr, cx.config, cx.rng)
-            .scrape(now, vec![hash])
+            .scrape(now, hashes)
         {
             Ok(op) => op,
             Err(e) => {
-                scrape_ended(cx.torrents, now, id, &tracker, Err(e.to_string()));
+                for (id, tracker) in &members {
+                    scrape_ended(cx.torrents, now, *id, tracker, Err(e.to_string()));
+                }
                 return Vec::new();
             }
         };
-        self.scrapes.udp_ops.insert((addr, op), (id, tracker));
+        self.scrapes.udp_ops.insert((addr, op), members);
         self.pump_udp(now, addr, cx.torrents, cx.out)
     }
 
@@ -327,8 +448,7 @@ impl Trackers {
         cx: &mut TrackerCx<'_>,
     ) {
         let Some(Pending::Http {
-            torrent,
-            tracker,
+            members,
             url,
             redirects,
         }) = self.scrapes.pending.remove(&rid)
@@ -336,17 +456,15 @@ impl Trackers {
             return;
         };
         match result.and_then(|r| scrape_outcome(&url, &r)) {
-            Ok(HttpOutcome::Done(stats)) => {
-                scraped(cx.torrents, cx.out, now, torrent, &tracker, &stats);
-            }
+            Ok(HttpOutcome::Done(stats)) => scraped(cx.torrents, cx.out, now, &members, &stats),
             Ok(HttpOutcome::Redirect(to)) if redirects < MAX_REDIRECTS => {
-                self.http_scrape(torrent, tracker, to, redirects + 1, cx);
+                self.http_scrape(members, to, redirects + 1, cx);
             }
             Ok(HttpOutcome::Redirect(_)) => {
                 let why = format!("more than {MAX_REDIRECTS} redirects");
-                scrape_ended(cx.torrents, now, torrent, &tracker, Err(why));
+                all_failed(cx.torrents, now, &members, &why);
             }
-            Err(e) => scrape_ended(cx.torrents, now, torrent, &tracker, Err(e.to_string())),
+            Err(e) => all_failed(cx.torrents, now, &members, &e.to_string()),
         }
     }
 
@@ -359,14 +477,14 @@ impl Trackers {
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
-        let Some(Pending::Host { torrent, tracker }) = self.scrapes.pending.remove(&rid) else {
+        let Some(Pending::Host { members }) = self.scrapes.pending.remove(&rid) else {
             return Vec::new();
         };
         match first_addr(result.ok().as_ref()) {
-            Some(addr) => self.udp_scrape(now, addr, torrent, tracker, cx),
+            Some(addr) => self.udp_scrape(now, addr, members, cx),
             None => {
-                let why = "the tracker's host name did not resolve".to_owned();
-                scrape_ended(cx.torrents, now, torrent, &tracker, Err(why));
+                let why = "the tracker's host name did not resolve";
+                all_failed(cx.torrents, now, &members, why);
                 Vec::new()
             }
         }
@@ -384,13 +502,31 @@ impl ScrapeRequests {
         torrents: &mut Torrents,
         out: &mut Outputs,
     ) {
-        let Some((torrent, tracker)) = self.udp_ops.remove(&(addr, op)) else {
+        let Some(members) = self.udp_ops.remove(&(addr, op)) else {
             return;
         };
         match result {
-            Ok(stats) => scraped(torrents, out, now, torrent, &tracker, &stats),
-            Err(e) => scrape_ended(torrents, now, torrent, &tracker, Err(e.to_string())),
+            Ok(stats) => scraped(torrents, out, now, &members, &stats),
+            Err(e) => all_failed(torrents, now, &members, &e.to_string()),
         }
+    }
+}
+
+/// The info-hashes of the members' torrents (those still there).
+fn info_hashes(torrents: &Torrents, members: &[Member]) -> Vec<InfoHash> {
+    let mut hashes: Vec<InfoHash> = members
+        .iter()
+        .filter_map(|(id, _)| torrents.get(id).map(|t| t.info_hash))
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
+/// A scrape of every member failed with `why`.
+fn all_failed(torrents: &mut Torrents, now: Instant, members: &[Member], why: &str) {
+    for (id, tracker) in members {
+        scrape_ended(torrents, now, *id, tracker, Err(why.to_owned()));
     }
 }
 
@@ -410,36 +546,40 @@ fn scrape_ended(
     }
 }
 
-/// A tracker's scrape answer: our torrent's counts, if it has them.
+/// A tracker's scrape answer: each member's counts, if it lists the member's torrent (an
+/// answer may leave some out).
 fn scraped(
     torrents: &mut Torrents,
     out: &mut Outputs,
     now: Instant,
-    id: TorrentId,
-    tracker: &str,
+    members: &[Member],
     stats: &[ScrapeStats],
 ) {
-    let Some(t) = torrents.get_mut(&id) else {
-        return;
-    };
-    let hash = t.info_hash;
-    let Some(entry) = t.scrapes.trackers.get_mut(tracker) else {
-        return;
-    };
-    let Some(s) = stats.iter().find(|s| s.info_hash == hash) else {
-        entry.end(now, Err("the answer does not list this torrent".to_owned()));
-        return;
-    };
-    let counts = SwarmCounts {
-        seeders: s.complete,
-        leechers: s.incomplete,
-        downloaded: s.downloaded,
-    };
-    entry.downloaders = s.downloaders;
-    entry.end(now, Ok(counts));
-    out.event(Event::TrackerScraped {
-        torrent: id,
-        url: tracker.to_string(),
-        counts,
-    });
+    let by_hash: BTreeMap<InfoHash, &ScrapeStats> =
+        stats.iter().map(|s| (s.info_hash, s)).collect();
+    for (id, tracker) in members {
+        let Some(t) = torrents.get_mut(id) else {
+            continue;
+        };
+        let found = by_hash.get(&t.info_hash).copied();
+        let Some(entry) = t.scrapes.trackers.get_mut(tracker) else {
+            continue;
+        };
+        let Some(s) = found else {
+            entry.end(now, Err("the answer does not list this torrent".to_owned()));
+            continue;
+        };
+        let counts = SwarmCounts {
+            seeders: s.complete,
+            leechers: s.incomplete,
+            downloaded: s.downloaded,
+        };
+        entry.downloaders = s.downloaders;
+        entry.end(now, Ok(counts));
+        out.event(Event::TrackerScraped {
+            torrent: *id,
+            url: tracker.clone(),
+            counts,
+        });
+    }
 }

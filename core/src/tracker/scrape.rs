@@ -21,6 +21,26 @@ pub fn scrape_url(announce: &TrackerUrl) -> Option<TrackerUrl> {
     Some(announce.with_path(format!("{dir}scrape{rest}")))
 }
 
+/// The most info-hashes one HTTP scrape carries: opentracker answers no more
+/// (`OT_MAXMULTISCRAPE_COUNT`), and 64 of them take at most 4.6 KiB of query.
+pub const MAX_HTTP_SCRAPE_HASHES: usize = 64;
+
+/// The longest request target (path and query) an HTTP scrape sends: servers commonly take
+/// request lines of 8 KiB (opentracker reads requests into 8 KiB), and headers need room too.
+pub const MAX_SCRAPE_TARGET: usize = 6 * 1024;
+
+/// The bytes one `info_hash` parameter takes at most (`&info_hash=` and 20 bytes escaped).
+const HASH_PARAM_MAX: usize = "&info_hash=".len() + 3 * 20;
+
+/// How many info-hashes one HTTP scrape at `scrape_url` may carry: at most
+/// [`MAX_HTTP_SCRAPE_HASHES`], and as many as keep its request target within
+/// [`MAX_SCRAPE_TARGET`] (at least one).
+pub fn http_scrape_capacity(scrape_url: &TrackerUrl) -> usize {
+    let base = scrape_url.path().len() + scrape_url.query().map_or(0, str::len) + "?&".len();
+    let room = MAX_SCRAPE_TARGET.saturating_sub(base) / HASH_PARAM_MAX;
+    room.clamp(1, MAX_HTTP_SCRAPE_HASHES)
+}
+
 /// The bytes of an HTTP GET scrape of `info_hashes` at `scrape_url` (from [`scrape_url`]).
 pub fn scrape_request(scrape_url: &TrackerUrl, info_hashes: &[InfoHash]) -> Vec<u8> {
     let mut q = String::new();
@@ -105,6 +125,34 @@ mod tests {
             let got = scrape_url(&TrackerUrl::parse(announce).unwrap()).map(|u| u.to_string());
             assert_eq!(got.as_deref(), want, "{announce}");
         }
+    }
+
+    #[test]
+    fn http_scrapes_are_bounded_in_hashes_and_url_length() {
+        let url = TrackerUrl::parse("http://e.com/scrape").unwrap();
+        assert_eq!(http_scrape_capacity(&url), MAX_HTTP_SCRAPE_HASHES);
+        let hashes: Vec<InfoHash> = (0..MAX_HTTP_SCRAPE_HASHES)
+            .map(|i| InfoHash([0x80 | i as u8; 20]))
+            .collect();
+        let req = String::from_utf8(scrape_request(&url, &hashes)).unwrap();
+        let line = req.lines().next().unwrap();
+        let target = line
+            .strip_prefix("GET ")
+            .and_then(|l| l.strip_suffix(" HTTP/1.1"))
+            .unwrap();
+        assert!(target.len() <= MAX_SCRAPE_TARGET, "{}", target.len());
+        assert_eq!(target.matches("info_hash=").count(), MAX_HTTP_SCRAPE_HASHES);
+
+        let passkey = "k".repeat(2000);
+        let long = TrackerUrl::parse(&format!("http://e.com/scrape?pk={passkey}")).unwrap();
+        let n = http_scrape_capacity(&long);
+        assert!(n > 1 && n < MAX_HTTP_SCRAPE_HASHES, "{n}");
+        let req = String::from_utf8(scrape_request(&long, &hashes[..n])).unwrap();
+        let target = req.lines().next().unwrap().split(' ').nth(1).unwrap();
+        assert!(target.len() <= MAX_SCRAPE_TARGET, "{}", target.len());
+        let more = String::from_utf8(scrape_request(&long, &hashes[..=n])).unwrap();
+        let target = more.lines().next().unwrap().split(' ').nth(1).unwrap();
+        assert!(target.len() > MAX_SCRAPE_TARGET, "{n} is as many as fit");
     }
 
     #[test]

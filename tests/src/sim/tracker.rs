@@ -36,6 +36,10 @@ pub struct SimTracker {
     pub completed: BTreeMap<InfoHash, u32>,
     /// Scrapes answered (HTTP and UDP).
     pub scrapes: u64,
+    /// Info-hashes asked for in those scrapes.
+    pub scraped_hashes: u64,
+    /// The most info-hashes one scrape answer lists (the first ones asked; `None`: all).
+    pub scrape_answer_limit: Option<usize>,
     /// The `min interval` it gives (HTTP only; `None`: none).
     pub min_interval: Option<Duration>,
     /// UDP connect requests answered.
@@ -60,6 +64,8 @@ impl SimTracker {
             swarms: BTreeMap::new(),
             completed: BTreeMap::new(),
             scrapes: 0,
+            scraped_hashes: 0,
+            scrape_answer_limit: None,
             min_interval: None,
             connects: 0,
             log: None,
@@ -112,6 +118,8 @@ impl SimTracker {
                 hashes.push(InfoHash(h));
             }
         }
+        self.scraped_hashes += hashes.len() as u64;
+        hashes.truncate(self.scrape_answer_limit.unwrap_or(usize::MAX));
         hashes.sort();
         hashes.dedup();
         let mut e = Encoder::new();
@@ -237,7 +245,10 @@ impl SimTracker {
                 self.scrapes += 1;
                 out.extend_from_slice(&2u32.to_be_bytes());
                 out.extend_from_slice(&tid.to_be_bytes());
-                for chunk in b[16..].chunks_exact(20) {
+                let asked = (b.len() - 16) / 20;
+                self.scraped_hashes += asked as u64;
+                let listed = asked.min(self.scrape_answer_limit.unwrap_or(usize::MAX));
+                for chunk in b[16..].chunks_exact(20).take(listed) {
                     let mut h = [0u8; 20];
                     h.copy_from_slice(chunk);
                     let (seeders, completed, leechers) = self.counts(&InfoHash(h));

@@ -52,11 +52,6 @@ impl<V> ByUrl<V> {
         }
     }
 
-    /// The URLs with their values, in insertion order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.entries.iter().map(|(u, v)| (&**u, v))
-    }
-
     /// The values, in insertion order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.entries.iter().map(|(_, v)| v)
