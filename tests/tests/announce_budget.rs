@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use sanstorrent_core::InfoHash;
 use sanstorrent_core::magnet::MagnetLink;
-use sanstorrent_core::session::{SessionConfig, TorrentOptions, TorrentSource};
+use sanstorrent_core::session::{
+    DhtAnnounceStats, Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
+};
 use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker};
 
 const RATE: u32 = 100;
@@ -168,4 +170,79 @@ fn two_thousand_torrents_announce_within_the_budget_over_udp() {
 fn ten_thousand_torrents_announce_within_the_budget() {
     run(false, 10_000);
     run(true, 10_000);
+}
+
+/// The DHT's 30-minute window (issue 25): `torrents` public torrents on a session whose DHT
+/// starts `dht_rate` lookups per second, run for an hour. Returns the session's DHT announce
+/// statistics and the torrents it reported late (`DhtAnnounceLate`, once per missed window).
+fn dht_window(dht_rate: u32, torrents: usize) -> (DhtAnnounceStats, BTreeMap<TorrentId, usize>) {
+    let mut sim = Sim::new(11, LinkConfig::default());
+    let config = SessionConfig {
+        dht: true,
+        dht_lookup_rate: dht_rate,
+        stats_interval: Duration::from_secs(24 * 3600),
+        ..SessionConfig::default()
+    };
+    let node = sim.add_node(config);
+    for i in 0..torrents {
+        let link = format!("magnet:?xt=urn:btih:{}", hex(&sha1_of(i)));
+        let link = MagnetLink::parse(&link).expect("magnet");
+        sim.add_source(
+            node,
+            TorrentSource::Magnet(link),
+            None,
+            TorrentOptions::default(),
+        );
+    }
+    sim.run_for(2 * DHT_WINDOW, 50_000_000).expect("an hour");
+    let mut late = BTreeMap::new();
+    for (_, e) in &sim.nodes[node].events {
+        if let Event::DhtAnnounceLate {
+            torrent,
+            at,
+            window_end,
+        } = e
+        {
+            assert!(at > window_end, "{torrent:?}: late means after the window");
+            *late.entry(*torrent).or_insert(0) += 1;
+        }
+    }
+    let stats = sim.nodes[node].session().dht_announce_stats();
+    eprintln!(
+        "announce_budget (dht, {dht_rate}/s): {torrents} torrents, {} lookups started in an \
+         hour, {} put off beyond their window ({} torrents told)",
+        stats.started,
+        stats.late,
+        late.len()
+    );
+    (stats, late)
+}
+
+/// Peers announced to the DHT are kept for 30 minutes.
+const DHT_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+#[test]
+fn ten_thousand_torrents_reach_the_dht_within_its_window_or_say_they_cannot() {
+    let torrents = 10_000;
+    // 2 lookups a second reach 3,600 torrents in 30 minutes: the others are told late.
+    let (stats, late) = dht_window(2, torrents);
+    assert!(stats.late > 0, "{stats:?}");
+    assert_eq!(
+        stats.late,
+        late.values().sum::<usize>() as u64,
+        "one event per miss"
+    );
+    assert!(
+        late.len() >= torrents - 2 * 1800,
+        "{} torrents told",
+        late.len()
+    );
+    // 20 a second reach them all every 500 s: none late, each window met.
+    let (stats, late) = dht_window(20, torrents);
+    assert_eq!(stats.late, 0, "{stats:?}");
+    assert!(late.is_empty());
+    assert!(
+        stats.started >= 2 * torrents as u64,
+        "every torrent announced in each window: {stats:?}"
+    );
 }

@@ -85,6 +85,16 @@ impl<R: Runtime> ClientBackend<R> {
                             urgent = true;
                         }
                     }
+                    Event::DhtAnnounceLate { torrent, .. } => {
+                        let name = index
+                            .get(&torrent)
+                            .map(|&i| state.torrents[i].name.as_str());
+                        tracing::warn!(
+                            "DHT: {} cannot be announced within its 30-minute window at the \
+                             current lookup rate (dht_lookup_rate)",
+                            name.unwrap_or_default()
+                        );
+                    }
                     other => tracing::debug!("client event: {other:?}"),
                 }
             }

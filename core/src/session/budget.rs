@@ -175,14 +175,51 @@ impl AnnounceBudget {
     }
 }
 
+/// The window each public torrent's DHT announces must fall in: DHT nodes keep an announced
+/// peer for 30 minutes (libtorrent, mainline), so a torrent not announced again within it
+/// drops out of the DHT's peer lists.
+pub(crate) const DHT_ANNOUNCE_WINDOW: Duration = Duration::from_secs(30 * 60);
+
 /// The DHT lookup budget: at most `rate` slots in any second, each taken by one torrent's
-/// lookup.
+/// lookup; it also watches each torrent's [`DHT_ANNOUNCE_WINDOW`] (from its previous lookup,
+/// or from when its first one became due) and says when a slot falls beyond it.
 #[derive(Debug)]
 pub(crate) struct DhtBudget {
     /// The slots given last.
     rate: Window,
     /// The torrents put off, with their slot.
     held: BTreeMap<TorrentId, Instant>,
+    /// By when each torrent looking peers up must start its next lookup.
+    window_end: BTreeMap<TorrentId, Instant>,
+    /// The session's figures.
+    stats: DhtAnnounceStats,
+}
+
+/// Where a lookup due now stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DhtSlot {
+    /// It may start now.
+    Now,
+    /// It is put off to this instant, within its window.
+    Later(Instant),
+    /// It is put off to `at`, beyond its window, which ends at `window_end`.
+    Late {
+        /// Its slot.
+        at: Instant,
+        /// The end of its window.
+        window_end: Instant,
+    },
+}
+
+/// How the DHT's lookups went against the budget since the session started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DhtAnnounceStats {
+    /// Lookups (announce or `get_peers`) started.
+    pub started: u64,
+    /// Lookups the budget put off beyond their torrent's 30-minute window (each also raised
+    /// [`Event::DhtAnnounceLate`](super::Event::DhtAnnounceLate)).
+    pub late: u64,
 }
 
 impl DhtBudget {
@@ -191,32 +228,56 @@ impl DhtBudget {
         Self {
             rate: Window::new(rate),
             held: BTreeMap::new(),
+            window_end: BTreeMap::new(),
+            stats: DhtAnnounceStats::default(),
         }
     }
 
-    /// The slot of torrent `id`'s lookup, due at `now`: `now` when it may start at once, else
-    /// the later instant it is put off to (its slot, kept for it until then).
-    pub(crate) fn slot(&mut self, id: TorrentId, now: Instant) -> Instant {
+    /// The slot of torrent `id`'s lookup, due at `now`: [`DhtSlot::Now`] when it starts at
+    /// once (counted started, its window renewed), else the later instant it is put off to
+    /// (its slot, kept for it until then), and whether that misses its window (counted late).
+    pub(crate) fn slot(&mut self, id: TorrentId, now: Instant) -> DhtSlot {
         if let Some(at) = self.held.get(&id).copied() {
             if at > now {
-                return at;
+                return DhtSlot::Later(at);
             }
             self.held.remove(&id);
-            return now;
+            return self.start(id, now);
         }
         let free = self.rate.next_free(now);
         let at = self.rate.last().map_or(free, |last| last.max(free));
         self.rate.give(at);
-        if at > now {
-            self.held.insert(id, at);
+        if at <= now {
+            return self.start(id, now);
         }
-        at
+        self.held.insert(id, at);
+        let window_end = *self
+            .window_end
+            .entry(id)
+            .or_insert(now + DHT_ANNOUNCE_WINDOW);
+        if at > window_end {
+            self.stats.late += 1;
+            return DhtSlot::Late { at, window_end };
+        }
+        DhtSlot::Later(at)
+    }
+
+    fn start(&mut self, id: TorrentId, now: Instant) -> DhtSlot {
+        self.stats.started += 1;
+        self.window_end.insert(id, now + DHT_ANNOUNCE_WINDOW);
+        DhtSlot::Now
     }
 
     /// Torrent `id` no longer looks peers up (stopped, removed, or the DHT is off): its slot,
-    /// if it held one, is dropped.
+    /// if it held one, and its window are dropped.
     pub(crate) fn forget(&mut self, id: TorrentId) {
         self.held.remove(&id);
+        self.window_end.remove(&id);
+    }
+
+    /// The figures since the session started.
+    pub(crate) fn stats(&self) -> DhtAnnounceStats {
+        self.stats
     }
 }
 
@@ -279,35 +340,77 @@ mod tests {
 
     #[test]
     fn dht_slots_are_spaced_and_never_earlier_than_due() {
+        fn at(d: &mut DhtBudget, id: u32, now: Instant) -> Instant {
+            match d.slot(TorrentId(id), now) {
+                DhtSlot::Now => now,
+                DhtSlot::Later(at) | DhtSlot::Late { at, .. } => at,
+            }
+        }
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        let id = TorrentId;
         let mut d = DhtBudget::new(2);
-        assert_eq!(d.slot(id(1), t0), t0);
-        assert_eq!(d.slot(id(2), ms(100)), ms(100));
-        assert_eq!(d.slot(id(3), ms(100)), ms(1000), "two in any second");
-        assert_eq!(d.slot(id(4), ms(200)), ms(1100));
+        assert_eq!(at(&mut d, 1, t0), t0);
+        assert_eq!(at(&mut d, 2, ms(100)), ms(100));
+        assert_eq!(at(&mut d, 3, ms(100)), ms(1000), "two in any second");
+        assert_eq!(at(&mut d, 4, ms(200)), ms(1100));
         // Asked again before its slot, a torrent keeps it; at its slot it goes.
-        assert_eq!(d.slot(id(3), ms(500)), ms(1000));
-        assert_eq!(d.slot(id(3), ms(1000)), ms(1000));
+        assert_eq!(at(&mut d, 3, ms(500)), ms(1000));
+        assert_eq!(at(&mut d, 3, ms(1000)), ms(1000));
         assert_eq!(
-            d.slot(id(5), ms(1000)),
+            at(&mut d, 5, ms(1000)),
             ms(2000),
             "slots taken are not given again"
         );
-        d.forget(id(4));
+        d.forget(TorrentId(4));
         assert_eq!(
-            d.slot(id(4), ms(1500)),
+            at(&mut d, 4, ms(1500)),
             ms(2100),
             "a forgotten slot is not kept"
         );
         assert_eq!(
-            d.slot(id(6), ms(9000)),
+            at(&mut d, 6, ms(9000)),
             ms(9000),
             "an idle budget starts at once"
         );
         let mut free = DhtBudget::new(0);
-        assert_eq!(free.slot(id(1), t0), t0);
-        assert_eq!(free.slot(id(2), t0), t0);
+        assert_eq!(at(&mut free, 1, t0), t0);
+        assert_eq!(at(&mut free, 2, t0), t0);
+    }
+
+    #[test]
+    fn dht_slots_beyond_the_window_are_late_once_and_counted() {
+        let t0 = Instant::now();
+        let secs = |n: u32| t0 + Duration::from_secs(u64::from(n));
+        let mut d = DhtBudget::new(1);
+        let window = u32::try_from(DHT_ANNOUNCE_WINDOW.as_secs()).unwrap();
+        assert_eq!(d.slot(TorrentId(0), t0), DhtSlot::Now);
+        for i in 1..window {
+            assert_eq!(d.slot(TorrentId(i), t0), DhtSlot::Later(secs(i)));
+        }
+        assert_eq!(
+            d.slot(TorrentId(window), t0),
+            DhtSlot::Later(secs(window)),
+            "the window's last instant is within it"
+        );
+        let late = DhtSlot::Late {
+            at: secs(window + 1),
+            window_end: secs(window),
+        };
+        assert_eq!(d.slot(TorrentId(window + 1), t0), late);
+        assert_eq!(
+            d.slot(TorrentId(window + 1), secs(10)),
+            DhtSlot::Later(secs(window + 1)),
+            "told once; the slot is kept"
+        );
+        assert_eq!(
+            d.slot(TorrentId(window + 1), secs(window + 1)),
+            DhtSlot::Now
+        );
+        assert_eq!(d.stats().late, 1);
+        assert_eq!(d.stats().started, 2);
+        // Its window runs from that lookup: the next one due half an hour later is in time.
+        let next = secs(2 * window + 1);
+        assert_eq!(d.slot(TorrentId(window + 1), next), DhtSlot::Now);
+        assert_eq!(d.stats().late, 1);
     }
 }

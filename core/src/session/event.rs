@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::error::SessionError;
 use super::io::TorrentId;
@@ -166,6 +167,20 @@ pub enum Event {
         url: String,
         /// What went wrong.
         error: TrackerError,
+    },
+    /// The DHT lookup budget (`dht_lookup_rate`) cannot announce this public torrent within
+    /// its 30-minute window (DHT nodes forget an announced peer after 30 minutes): its next
+    /// lookup starts at `at`, after `window_end`. Raised once per missed window and counted in
+    /// [`DhtAnnounceStats::late`](super::DhtAnnounceStats::late); a higher `dht_lookup_rate`
+    /// or a longer `dht_lookup_interval` never misses.
+    DhtAnnounceLate {
+        /// The torrent.
+        torrent: TorrentId,
+        /// When its window ends (30 minutes after its previous lookup, or after its first one
+        /// became due).
+        window_end: Instant,
+        /// When its lookup will start.
+        at: Instant,
     },
     /// The DHT's state changed (bootstrapped, or a lookup ended).
     DhtStatus {

@@ -90,6 +90,7 @@ pub use crate::extensions::MetadataFault;
 pub use crate::picker::{
     MAX_DEADLINE_READERS, MAX_DEADLINES_PER_READER, PickerConfig, PickerError, Priority,
 };
+pub use budget::DhtAnnounceStats;
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource, Transport,
 };
@@ -483,6 +484,12 @@ impl Session {
     pub fn announce_queue(&self) -> (usize, usize) {
         let b = &self.trackers.budget;
         (b.waiting(), b.in_flight())
+    }
+
+    /// How the DHT's lookups went against `dht_lookup_rate` since the session started:
+    /// started, and put off beyond their torrent's 30-minute window.
+    pub fn dht_announce_stats(&self) -> DhtAnnounceStats {
+        self.trackers.dht_slots.stats()
     }
 
     /// Nodes in the DHT's routing table (`None`: the DHT is off).

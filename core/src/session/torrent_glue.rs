@@ -115,7 +115,15 @@ impl Session {
             let due = self.torrents_due(now);
             if let Some(dht) = self.dht.as_mut() {
                 let slots = &mut self.trackers.dht_slots;
-                udp::lookups(dht, now, &due, &mut self.torrents, slots, &self.config);
+                udp::lookups(
+                    dht,
+                    now,
+                    &due,
+                    &mut self.torrents,
+                    slots,
+                    &self.config,
+                    &mut self.out,
+                );
             }
             self.pump_dht();
         }

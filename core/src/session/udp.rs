@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::SessionConfig;
-use super::budget::DhtBudget;
+use super::budget::{DhtBudget, DhtSlot};
 use super::connect::OwnAddr;
 use super::event::Event;
 use super::io::{Action, TorrentId};
@@ -83,8 +83,9 @@ pub(crate) fn pump(dht: &mut Dht, out: &mut Outputs, torrents: &mut Torrents, ow
 }
 
 /// Starts the DHT lookups that are due (of the torrents in `due`, those whose deadline is
-/// due) as the budget allows (one beyond it is put off to its slot): `announce` (which also
-/// finds peers) when our port is known, else `get_peers`.
+/// due) as the budget allows (one beyond it is put off to its slot, and
+/// [`Event::DhtAnnounceLate`] raised if that misses its 30-minute window): `announce` (which
+/// also finds peers) when our port is known, else `get_peers`.
 pub(crate) fn lookups(
     dht: &mut Dht,
     now: Instant,
@@ -92,6 +93,7 @@ pub(crate) fn lookups(
     torrents: &mut Torrents,
     budget: &mut DhtBudget,
     config: &SessionConfig,
+    out: &mut Outputs,
 ) {
     let port = config.listen_port;
     for id in due {
@@ -99,14 +101,28 @@ pub(crate) fn lookups(
             budget.forget(*id);
             continue;
         };
-        if t.private || !t.is_active() || t.next_dht.is_none_or(|at| at > now) {
+        if t.private || !t.is_active() || t.next_dht.is_none() {
             budget.forget(*id);
             continue;
         }
-        let slot = budget.slot(*id, now);
-        if slot > now {
-            t.next_dht = Some(slot);
+        if t.next_dht.is_some_and(|at| at > now) {
             continue;
+        }
+        match budget.slot(*id, now) {
+            DhtSlot::Now => {}
+            DhtSlot::Later(at) => {
+                t.next_dht = Some(at);
+                continue;
+            }
+            DhtSlot::Late { at, window_end } => {
+                t.next_dht = Some(at);
+                out.event(Event::DhtAnnounceLate {
+                    torrent: *id,
+                    window_end,
+                    at,
+                });
+                continue;
+            }
         }
         t.next_dht = Some(now + config.dht_lookup_interval);
         if port != 0 {
