@@ -168,7 +168,7 @@ fn established(now: Instant, geometry: PieceGeometry) -> Connection {
             geometry: Some(geometry),
             our_pieces: None,
             metadata_size: None,
-            v2: false,
+            v2: None,
         },
     )
     .expect("outbound");

@@ -115,6 +115,21 @@ impl InfoHashes {
     pub fn is_v2_only(&self) -> bool {
         self.v1.is_none() && self.v2.is_some()
     }
+
+    /// The 20-byte hashes a peer may name the torrent by in its handshake: the v1 hash and
+    /// the truncated v2 hash (both for a hybrid, BEP 52).
+    pub fn handshake_ids(self) -> impl Iterator<Item = InfoHash> {
+        let v2 = self.v2.map(|h| h.truncated());
+        self.v1.into_iter().chain(v2)
+    }
+
+    /// Whether `other` names the same torrent: every hash both know is equal, and they share
+    /// at least one (a `btmh`-only magnet's hashes agree with its hybrid's metadata).
+    pub fn agree(&self, other: &Self) -> bool {
+        let v1 = self.v1.zip(other.v1).map(|(a, b)| a == b);
+        let v2 = self.v2.zip(other.v2).map(|(a, b)| a == b);
+        v1 != Some(false) && v2 != Some(false) && (v1.is_some() || v2.is_some())
+    }
 }
 
 impl PeerId {
@@ -304,6 +319,13 @@ mod tests {
         };
         assert_eq!(both.id(), v1);
         assert!(InfoHashes::v2(v2).is_v2_only() && !both.is_v2_only());
+        let ids: Vec<_> = both.handshake_ids().collect();
+        assert_eq!(ids, [both.v1.unwrap(), v2.truncated()]);
+        assert!(both.agree(&InfoHashes::v2(v2)) && InfoHashes::v2(v2).agree(&both));
+        assert!(both.agree(&InfoHashes::v1(both.v1.unwrap())) && both.agree(&both));
+        let other = InfoHashV2([9; 32]);
+        assert!(!both.agree(&InfoHashes::v2(other)));
+        assert!(!InfoHashes::v2(v2).agree(&InfoHashes::v1(both.v1.unwrap())));
         assert_eq!(InfoHashV2::from_hex(&v2.to_hex()), Some(v2));
         assert_eq!(
             InfoHashV2::of_info(b"abc").to_hex(),

@@ -102,7 +102,7 @@ fn fetch_metadata_from_libtorrent() {
             geometry: None,
             our_pieces: None,
             metadata_size: None,
-            v2: false,
+            v2: None,
         },
     )
     .expect("outbound connection");
@@ -246,7 +246,7 @@ fn libtorrent_fetches_metadata_from_us() {
                             geometry: Some(geometry),
                             our_pieces: None,
                             metadata_size: server.metadata_size(),
-                            v2: false,
+                            v2: None,
                         },
                     )
                     .expect("accept");

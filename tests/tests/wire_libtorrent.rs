@@ -106,7 +106,7 @@ fn download_verified_pieces_from_libtorrent() {
             geometry: Some(geometry),
             our_pieces: None,
             metadata_size: None,
-            v2: false,
+            v2: None,
         },
     )
     .expect("outbound connection");

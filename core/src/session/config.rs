@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::edit::TorrentLimits;
 use crate::choker::ChokerConfig;
 use crate::dht;
-use crate::id::{InfoHash, PeerId};
+use crate::id::{InfoHash, InfoHashes, PeerId};
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
 use crate::picker::{PickerConfig, Priority};
@@ -355,6 +355,14 @@ impl TorrentSource {
         match self {
             Self::Metainfo(m) => m.needs_piece_layers(),
             Self::Magnet(m) => m.info_hashes().is_v2_only(),
+        }
+    }
+
+    /// The torrent's v1 and v2 info-hashes, as far as the source names them.
+    pub fn info_hashes(&self) -> InfoHashes {
+        match self {
+            Self::Metainfo(m) => m.info_hashes(),
+            Self::Magnet(m) => m.info_hashes(),
         }
     }
 

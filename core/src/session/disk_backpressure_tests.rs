@@ -101,7 +101,7 @@ fn remote_events(remote: &mut wire::Connection, now: Instant, serve: bool) -> us
                     geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
                     our_pieces: Some(&full),
                     metadata_size: None,
-                    v2: false,
+                    v2: None,
                 };
                 remote.accept(now, params).unwrap();
             }

@@ -27,7 +27,7 @@ pub(crate) fn torrents_named(peers: &Peers, torrents: &Torrents, conn: ConnId) -
     torrents
         .values()
         .filter(|t| t.accepts_peers())
-        .map(|t| t.info_hash)
+        .flat_map(|t| t.handshake_ids())
         .collect()
 }
 

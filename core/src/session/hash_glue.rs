@@ -111,7 +111,11 @@ impl Session {
             .peers
             .ids_of(id)
             .into_iter()
-            .filter(|c| self.peers.get(*c).is_some_and(|p| p.established))
+            .filter(|c| {
+                self.peers
+                    .get(*c)
+                    .is_some_and(|p| p.established && p.conn.speaks_v2())
+            })
             .collect();
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
@@ -203,6 +207,7 @@ impl Session {
         if t.layers.is_some() {
             return Err(MetadataError::AlreadyKnown);
         }
+        self.torrents.learn_hashes(id, meta.info_hashes());
         if meta.needs_piece_layers() {
             self.fetch_layers(now, id, (*meta).clone());
         } else {

@@ -262,11 +262,6 @@ impl LayerFetch {
         self.runs.iter().all(|r| matches!(r.state, State::Got(_)))
     }
 
-    /// The metainfo, with every layer learned so far.
-    pub(crate) fn meta(&self) -> &Metainfo {
-        &self.meta
-    }
-
     /// Ends the fetch: the metainfo with the layers learned.
     pub(crate) fn into_meta(self) -> Metainfo {
         self.meta

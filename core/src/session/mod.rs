@@ -79,6 +79,8 @@ mod portmap_tests;
 mod v2_add_tests;
 #[cfg(test)]
 mod v2_stats_tests;
+#[cfg(test)]
+mod v2_wire_tests;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

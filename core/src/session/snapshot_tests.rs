@@ -355,7 +355,7 @@ fn exchange(
                     geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
                     our_pieces: Some(pieces),
                     metadata_size: None,
-                    v2: false,
+                    v2: None,
                 };
                 remote
                     .accept(now, params)
@@ -407,7 +407,7 @@ fn availability_counts_peers_per_piece_and_a_peer_met_again_at_its_ltep_port_is_
         geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
         our_pieces: Some(&second),
         metadata_size: None,
-        v2: false,
+        v2: None,
     };
     let mut remote = wire::Connection::outbound(now, Arc::new(config), None, params).unwrap();
     let conn = s

@@ -91,7 +91,7 @@ pub(crate) fn leecher(meta: &Metainfo, peer_id: [u8; 20], now: Instant) -> wire:
         geometry: Some(wire::PieceGeometry::of_layout(meta.layout())),
         our_pieces: Some(&empty),
         metadata_size: None,
-        v2: false,
+        v2: None,
     };
     wire::Connection::outbound(now, config, None, params).unwrap()
 }

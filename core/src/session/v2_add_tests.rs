@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::bencode::{Encoder, decode};
+use crate::id::InfoHash;
 use crate::magnet::MagnetLink;
 use crate::metainfo::Metainfo;
-use crate::session::{Session, SessionConfig, TorrentOptions, TorrentPhase, TorrentSource};
+use crate::session::{
+    AddTorrentError, Session, SessionConfig, TorrentOptions, TorrentPhase, TorrentSource,
+};
 
 fn session() -> (Session, Instant) {
     let now = Instant::now();
@@ -67,8 +70,9 @@ fn btmh_magnets_are_added_alone_or_beside_btih() {
         s.add_torrent(now, TorrentSource::Magnet(only), TorrentOptions::default())
             .is_ok()
     );
+    let other = "1220".to_string() + &"ef".repeat(32);
     let both = MagnetLink::parse(&format!(
-        "magnet:?xt=urn:btih:{}&xt=urn:btmh:{v2}",
+        "magnet:?xt=urn:btih:{}&xt=urn:btmh:{other}",
         "cd".repeat(20)
     ))
     .unwrap();
@@ -76,4 +80,15 @@ fn btmh_magnets_are_added_alone_or_beside_btih() {
         s.add_torrent(now, TorrentSource::Magnet(both), TorrentOptions::default())
             .is_ok()
     );
+    // A hybrid's magnet naming a v2 hash the session has is the same torrent.
+    let same = MagnetLink::parse(&format!(
+        "magnet:?xt=urn:btih:{}&xt=urn:btmh:{v2}",
+        "01".repeat(20)
+    ))
+    .unwrap();
+    let truncated = InfoHash([0xab; 20]);
+    assert!(matches!(
+        s.add_torrent(now, TorrentSource::Magnet(same), TorrentOptions::default()),
+        Err(AddTorrentError::Duplicate(h)) if h == truncated
+    ));
 }

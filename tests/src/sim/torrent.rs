@@ -112,6 +112,22 @@ impl TestTorrent {
     /// content, made by [`TorrentBuilder`]: every file starts on a piece boundary (the
     /// metainfo lists the implied padding), and pieces are checked by merkle trees.
     pub fn v2(name: &str, files: &[(&str, u64)], piece_length: u32, seed: u64) -> Self {
+        Self::merkle(name, files, piece_length, seed, TorrentFormat::V2)
+    }
+
+    /// A hybrid multi-file torrent (BEP 52: v1 and v2 halves over the same files, padded to
+    /// piece boundaries), made as [`TestTorrent::v2`] is.
+    pub fn hybrid(name: &str, files: &[(&str, u64)], piece_length: u32, seed: u64) -> Self {
+        Self::merkle(name, files, piece_length, seed, TorrentFormat::Hybrid)
+    }
+
+    fn merkle(
+        name: &str,
+        files: &[(&str, u64)],
+        piece_length: u32,
+        seed: u64,
+        format: TorrentFormat,
+    ) -> Self {
         let mut rng = Rng::new(seed);
         let list = files
             .iter()
@@ -123,7 +139,7 @@ impl TestTorrent {
         let b = TorrentBuilder::multi_file(name, list)
             .expect("test torrent")
             .piece_length(piece_length)
-            .format(TorrentFormat::V2);
+            .format(format);
         let data: Vec<Vec<u8>> = b
             .files()
             .iter()
@@ -154,7 +170,13 @@ impl TestTorrent {
                     .expect("v2 piece")
             })
             .collect();
-        let bytes = b.build_with(&[], &digests).expect("v2 torrent");
+        let sha1: Vec<[u8; 20]> = (0..layout.piece_count())
+            .map(|p| {
+                let start = p as usize * pl;
+                sha1_digest(&stream[start..start + layout.piece_len(p) as usize])
+            })
+            .collect();
+        let bytes = b.build_with(&sha1, &digests).expect("v2 torrent");
         let meta = Metainfo::from_bytes(&bytes).expect("test torrent parses");
         assert_eq!(
             meta.layout(),

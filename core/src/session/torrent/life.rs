@@ -72,7 +72,8 @@ impl Torrent {
         if self.data.is_some() {
             return Err(MetadataError::AlreadyKnown);
         }
-        if meta.info_hash() != self.info_hash {
+        // A `btmh`-only magnet knows a hybrid's v2 hash only: the metadata's v1 hash is new.
+        if !self.hashes.agree(&meta.info_hashes()) {
             return Err(MetadataError::WrongInfoHash);
         }
         Ok(())

@@ -36,8 +36,7 @@ use super::trackers::make_announcer;
 use crate::choker::Choker;
 use crate::extensions::{FetcherConfig, PexConfig};
 use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
-use crate::id::{InfoHash, InfoHashV2};
-use crate::magnet::MagnetLink;
+use crate::id::{InfoHash, InfoHashV2, InfoHashes};
 use crate::metainfo::Metainfo;
 use crate::picker::Picker;
 use crate::pieces::PieceSet;
@@ -102,15 +101,16 @@ pub(crate) struct Data {
 /// One torrent.
 #[derive(Debug)]
 pub(crate) struct Torrent {
+    /// Its id among torrents: the info-hash it was added by (see [`TorrentSource::info_hash`]).
     pub(crate) info_hash: InfoHash,
+    /// Its info-hashes as known now: the .torrent's, or the magnet's until the metadata brings
+    /// the other half of a hybrid.
+    pub(crate) hashes: InfoHashes,
     pub(crate) private: bool,
     pub(crate) options: TorrentOptions,
     pub(crate) stage: Stage,
     /// `None` until the metadata is known (magnet).
     pub(crate) data: Option<Data>,
-    /// The magnet it was added from, if any (its `btmh` names a v2 torrent before the
-    /// metadata arrives).
-    pub(crate) magnet: Option<MagnetLink>,
     pub(crate) choker: Choker,
     /// It has an open connection (as the connection table last told; see `choke`).
     pub(crate) peers_open: bool,
@@ -186,8 +186,8 @@ impl Torrent {
     ) -> Self {
         let info_hash = source.info_hash();
         let (tiers, private, magnet) = match &source {
-            TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), None),
-            TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, Some(m.clone())),
+            TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), false),
+            TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, true),
         };
         let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
         let announcer = make_announcer(&tracker_list.tiers(), config, rng);
@@ -198,8 +198,7 @@ impl Torrent {
             capacity: config.max_candidates_per_torrent,
         };
         let fetcher = magnet
-            .as_ref()
-            .map(|m| MetadataFetcher::for_hashes(m.info_hashes(), FetcherConfig::default()));
+            .then(|| MetadataFetcher::for_hashes(source.info_hashes(), FetcherConfig::default()));
         Self {
             fetcher,
             layers: None,
@@ -214,10 +213,10 @@ impl Torrent {
             timer_dirty: false,
             work_dirty: false,
             info_hash,
+            hashes: source.info_hashes(),
             private,
             stage: Stage::Metadata,
             data: None,
-            magnet,
             choker: Choker::new(config.choker.clone(), rng.next_u64()),
             peers_open: false,
             choke_asleep: false,
@@ -261,11 +260,14 @@ impl Torrent {
     /// The full v2 info-hash (SHA-256) of a v2 or hybrid torrent: from its metadata, or
     /// before that from its magnet's `btmh`; `None` for a v1 torrent.
     pub(crate) fn info_hash_v2(&self) -> Option<InfoHashV2> {
-        match (&self.data, &self.magnet) {
-            (Some(d), _) => d.meta.info_hashes().v2,
-            (None, Some(m)) => m.info_hashes().v2,
-            (None, None) => None,
-        }
+        self.hashes.v2
+    }
+
+    /// The 20-byte hashes peers may name it by in a handshake (its id first; a hybrid's v1
+    /// and truncated v2 hashes once known).
+    pub(crate) fn handshake_ids(&self) -> impl Iterator<Item = InfoHash> {
+        let id = self.info_hash;
+        std::iter::once(id).chain(self.hashes.handshake_ids().filter(move |h| *h != id))
     }
 
     /// Whether the torrent takes part in the swarm (connections allowed).
@@ -299,25 +301,13 @@ impl Torrent {
     pub(crate) fn params(&self) -> TorrentParams<'_> {
         let d = self.data.as_ref();
         TorrentParams {
-            info_hash: self.info_hash,
+            // A hybrid is dialled by its v1 hash with the v2 bit set: a v2 peer answers with
+            // the v2 hash (BEP 52's upgrade), a v1 peer with the v1 hash.
+            info_hash: self.hashes.v1.unwrap_or(self.info_hash),
             geometry: d.map(|d| PieceGeometry::of_layout(d.meta.layout())),
             our_pieces: d.map(|d| &d.bits),
             metadata_size: d.map(|d| d.meta.info_bytes().len() as u64),
-            // Hybrids keep to v1 on the wire (with the bit set, the libtorrent hybrid swap in
-            // cli/tests/v2_interop.rs fails: not understood yet).
-            v2: self.is_v2_only(),
-        }
-    }
-
-    /// Whether the torrent has a v2 hash and no v1 hash.
-    pub(crate) fn is_v2_only(&self) -> bool {
-        match (&self.data, &self.layers) {
-            (Some(d), _) => d.meta.info_hashes().is_v2_only(),
-            (None, Some(l)) => l.meta().info_hashes().is_v2_only(),
-            (None, None) => self
-                .magnet
-                .as_ref()
-                .is_some_and(|m| m.info_hashes().is_v2_only()),
+            v2: self.hashes.v2.map(|h| h.truncated()),
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::table::Torrents;
 use super::{AfterStop, Stage, Torrent};
-use crate::id::InfoHash;
+use crate::id::{InfoHash, InfoHashes};
 use crate::rng::Rng;
 use crate::session::SessionConfig;
 use crate::session::config::{AddTorrentError, TorrentOptions, TorrentSource};
@@ -34,8 +34,9 @@ impl Torrents {
         out: &mut Outputs,
     ) -> Result<TorrentId, AddTorrentError> {
         let info_hash = source.info_hash();
-        if self.by_hash.contains_key(&info_hash) {
-            return Err(AddTorrentError::Duplicate(info_hash));
+        let ids = std::iter::once(info_hash).chain(source.info_hashes().handshake_ids());
+        if let Some(taken) = ids.into_iter().find(|h| self.by_hash.contains_key(h)) {
+            return Err(AddTorrentError::Duplicate(taken));
         }
         if let TorrentSource::Metainfo(meta) = source
             && options.file_priorities.len() > meta.files().len()
@@ -49,7 +50,7 @@ impl Torrents {
         let id = TorrentId(self.last_id);
         let torrent = Torrent::new(now, source, options, config, rng);
         self.insert(id, torrent);
-        self.by_hash.insert(info_hash, id);
+        self.list(id);
         out.event(Event::TorrentAdded {
             torrent: id,
             info_hash,
@@ -64,12 +65,14 @@ impl Torrents {
         id: TorrentId,
         config: &SessionConfig,
     ) -> Result<(), ControlError> {
-        let info_hash = self.known(id)?.info_hash;
-        match self.by_hash.get(&info_hash) {
-            Some(&other) if other != id => return Err(ControlError::Duplicate(info_hash)),
-            _ => {}
+        let t = self.known(id)?;
+        let taken = t
+            .handshake_ids()
+            .find(|h| self.by_hash.get(h).is_some_and(|other| *other != id));
+        if let Some(info_hash) = taken {
+            return Err(ControlError::Duplicate(info_hash));
         }
-        self.by_hash.insert(info_hash, id);
+        self.list(id);
         if let Some(t) = self.get_mut(&id) {
             t.rejoin(now, config);
         }
@@ -81,15 +84,58 @@ impl Torrents {
         let Some(t) = self.remove(&id) else {
             return;
         };
-        self.unlist(id, t.info_hash);
+        for h in t.handshake_ids() {
+            self.unlist_hash(id, h);
+        }
         out.event(Event::TorrentRemoved {
             torrent: id,
             info_hash: t.info_hash,
         });
     }
 
+    /// A torrent's metadata arrived with `hashes` (a `btmh`-only magnet of a hybrid learns its
+    /// v1 hash): peers may name it by the new one too, if it is listed.
+    pub(crate) fn learn_hashes(&mut self, id: TorrentId, hashes: InfoHashes) {
+        let Some(t) = self.get_mut(&id) else {
+            return;
+        };
+        let new = hashes.v1.is_some() && t.hashes.v1.is_none()
+            || hashes.v2.is_some() && t.hashes.v2.is_none();
+        if !new {
+            return;
+        }
+        t.hashes = hashes;
+        let info_hash = t.info_hash;
+        if self.by_hash.get(&info_hash) == Some(&id) {
+            self.list(id);
+        }
+    }
+
+    /// Lists torrent `id` in the index under each hash peers may name it by (a hash another
+    /// torrent holds stays that torrent's).
+    fn list(&mut self, id: TorrentId) {
+        let Some(t) = self.get(&id) else {
+            return;
+        };
+        let ids: Vec<InfoHash> = t.handshake_ids().collect();
+        for h in ids {
+            self.by_hash.entry(h).or_insert(id);
+        }
+    }
+
+    /// Removes torrent `id`'s hashes from the index.
+    fn unlist(&mut self, id: TorrentId) {
+        let Some(t) = self.get(&id) else {
+            return;
+        };
+        let ids: Vec<InfoHash> = t.handshake_ids().collect();
+        for h in ids {
+            self.unlist_hash(id, h);
+        }
+    }
+
     /// Removes `info_hash` from the index if it names `id`.
-    fn unlist(&mut self, id: TorrentId, info_hash: InfoHash) {
+    fn unlist_hash(&mut self, id: TorrentId, info_hash: InfoHash) {
         if self.by_hash.get(&info_hash) == Some(&id) {
             self.by_hash.remove(&info_hash);
         }
@@ -101,8 +147,7 @@ impl Torrents {
             return;
         };
         t.stop_held();
-        let info_hash = t.info_hash;
-        self.unlist(id, info_hash);
+        self.unlist(id);
         out.event(Event::TorrentStopped { torrent: id });
     }
 
@@ -115,8 +160,7 @@ impl Torrents {
         if !t.begin_stop(now, deadline) {
             return false;
         }
-        let info_hash = t.info_hash;
-        self.by_hash.remove(&info_hash);
+        self.unlist(id);
         true
     }
 

@@ -375,7 +375,7 @@ fn params(magnet: bool, geometry: PieceGeometry, ours: &PieceSet) -> TorrentPara
         geometry: (!magnet).then_some(geometry),
         our_pieces: (!magnet).then_some(ours),
         metadata_size: None,
-        v2: false,
+        v2: None,
     }
 }
 

@@ -179,7 +179,9 @@ impl PieceGeometry {
 /// or [`Connection::accept`](super::Connection::accept).
 #[derive(Clone, Copy, Debug)]
 pub struct TorrentParams<'a> {
-    /// The torrent's info-hash.
+    /// The info-hash our handshake names: the v1 hash of a v1 or hybrid torrent, the v2 hash
+    /// truncated to 20 bytes for a v2-only one (or for a `btmh`-only magnet whose metadata is
+    /// still unknown).
     pub info_hash: InfoHash,
     /// The piece geometry, `None` while the metadata is unknown (magnet link).
     pub geometry: Option<PieceGeometry>,
@@ -188,9 +190,11 @@ pub struct TorrentParams<'a> {
     pub our_pieces: Option<&'a PieceSet>,
     /// Size of the info dictionary, advertised as `metadata_size` when we know it.
     pub metadata_size: Option<u64>,
-    /// The torrent has a v2 info-hash (v2-only or hybrid): our handshake sets the BEP 52 v2
-    /// bit. libtorrent drops a peer that sets it for a torrent without one.
-    pub v2: bool,
+    /// The torrent's v2 info-hash truncated to 20 bytes (v2-only and hybrid torrents), `None`
+    /// for a v1 torrent. Our handshake then sets the BEP 52 v2 bit (libtorrent drops a peer
+    /// that sets it for a torrent without one), and a connection whose handshake names this
+    /// hash speaks v2 (see [`Connection::speaks_v2`](super::Connection::speaks_v2)).
+    pub v2: Option<InfoHash>,
 }
 
 #[cfg(test)]

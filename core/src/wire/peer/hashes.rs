@@ -18,9 +18,11 @@ use crate::wire::message::Message;
 pub const MAX_HASH_REQUESTS_OUT: usize = 4;
 
 impl Connection {
-    /// Whether the peer set the BEP 52 v2 bit in its handshake.
-    pub fn peer_supports_v2(&self) -> bool {
-        self.peer.is_some_and(|p| p.reserved.v2())
+    /// Whether the connection speaks v2: both handshakes named the torrent's truncated v2
+    /// hash (a v2-only torrent, or a hybrid upgraded as BEP 52 says). Only such a peer may be
+    /// sent hash requests (libtorrent drops any other that sends one).
+    pub fn speaks_v2(&self) -> bool {
+        self.speaks_v2
     }
 
     /// Our hash requests in flight.

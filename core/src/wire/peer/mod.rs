@@ -82,8 +82,10 @@ pub struct Connection {
     peer: Option<Handshake>,
     geometry: Option<PieceGeometry>,
     metadata_size: Option<u64>,
-    /// The torrent has a v2 info-hash: our handshake sets the BEP 52 bit.
-    v2: bool,
+    /// The torrent's truncated v2 info-hash, if it has one: our handshake sets the BEP 52 bit.
+    v2: Option<InfoHash>,
+    /// Both handshakes named the torrent's v2 hash (BEP 52: the hash messages may flow).
+    speaks_v2: bool,
     /// Our hash requests in flight (at most [`MAX_HASH_REQUESTS_OUT`]).
     hash_requests: Vec<HashRequest>,
     /// Our pieces until the first message after the handshake is sent.
@@ -177,7 +179,8 @@ impl Connection {
             peer: None,
             geometry: None,
             metadata_size: None,
-            v2: false,
+            v2: None,
+            speaks_v2: false,
             hash_requests: Vec::new(),
             our_pieces: None,
             decoder: Decoder::new(PieceCount::Unknown),

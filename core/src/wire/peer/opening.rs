@@ -11,6 +11,7 @@ use super::state::PeerPieces;
 use super::{
     CloseReason, Connection, Event, Phase, PieceGeometry, TorrentParams, UsageError, check_pieces,
 };
+use crate::id::InfoHash;
 use crate::wire::codec::{Decoder, PieceCount};
 use crate::wire::extension_handshake::ExtendedHandshake;
 use crate::wire::fast::allowed_fast_set;
@@ -19,9 +20,13 @@ use crate::wire::limits::MAX_PEER_REQQ;
 use crate::wire::message::Message;
 
 impl Connection {
-    /// Inbound: continue with `torrent` after [`Event::HandshakeReceived`]. Its info-hash
-    /// must be the one the peer sent (else the connection closes with
+    /// Inbound: continue with `torrent` after [`Event::HandshakeReceived`]. The peer must
+    /// have sent its info-hash or its truncated v2 hash (else the connection closes with
     /// [`CloseReason::InfoHashMismatch`]).
+    ///
+    /// A peer naming the v2 hash, or the v1 hash of a hybrid with the BEP 52 bit set, is
+    /// answered with the v2 hash: the connection speaks v2 (BEP 52's upgrade, as libtorrent
+    /// answers). Any other peer gets the v1 hash back.
     pub fn accept(&mut self, now: Instant, torrent: TorrentParams<'_>) -> Result<(), UsageError> {
         if self.phase != Phase::AwaitingAccept {
             return Err(self.state_error(UsageError::NotAwaitingAccept));
@@ -30,7 +35,8 @@ impl Connection {
         let Some(peer) = self.peer else {
             return Err(UsageError::NotAwaitingAccept);
         };
-        if peer.info_hash != torrent.info_hash {
+        let names_v2 = torrent.v2 == Some(peer.info_hash);
+        if peer.info_hash != torrent.info_hash && !names_v2 {
             self.close_with(CloseReason::InfoHashMismatch {
                 expected: torrent.info_hash,
                 received: peer.info_hash,
@@ -38,6 +44,11 @@ impl Connection {
             return Ok(());
         }
         self.set_torrent(&torrent);
+        if let Some(v2) = torrent.v2
+            && (names_v2 || peer.reserved.v2())
+        {
+            self.upgrade(v2);
+        }
         self.send_handshake(now);
         self.establish(now);
         self.process(now);
@@ -99,7 +110,7 @@ impl Connection {
             return;
         };
         let mut reserved = self.config.reserved();
-        if self.v2 {
+        if self.v2.is_some() {
             reserved = reserved.union(Reserved::V2);
         }
         let hs = Handshake {
@@ -109,6 +120,13 @@ impl Connection {
         };
         self.send.raw(&hs.to_bytes());
         self.last_sent = now;
+    }
+
+    /// The handshakes name the torrent's truncated v2 hash `v2`: the connection speaks v2 (its
+    /// allowed-fast set is drawn from that hash, as libtorrent draws it from the handshake's).
+    pub(super) fn upgrade(&mut self, v2: InfoHash) {
+        self.info_hash = Some(v2);
+        self.speaks_v2 = true;
     }
 
     /// Both handshakes are done: negotiate and queue our opening messages.

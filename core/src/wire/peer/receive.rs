@@ -99,6 +99,12 @@ impl Connection {
         }
         self.peer = Some(hs);
         match self.info_hash {
+            // The peer answers with the v2 hash (a v2-only torrent, or BEP 52's upgrade of a
+            // hybrid we named by its v1 hash).
+            Some(_) if self.v2 == Some(hs.info_hash) => {
+                self.upgrade(hs.info_hash);
+                self.establish(now);
+            }
             Some(expected) if expected != hs.info_hash => {
                 self.close_with(CloseReason::InfoHashMismatch {
                     expected,

@@ -4,6 +4,7 @@
 mod pair;
 mod scripted;
 mod transport;
+mod upgrade;
 
 use std::sync::Arc;
 

@@ -39,7 +39,7 @@ impl Pair {
                 geometry: Some(geometry()),
                 our_pieces: None,
                 metadata_size: None,
-                v2: false,
+                v2: None,
             },
         )
         .unwrap();
@@ -92,7 +92,7 @@ impl Pair {
                             geometry: Some(geometry()),
                             our_pieces: Some(&self.b_pieces),
                             metadata_size: Some(1234),
-                            v2: false,
+                            v2: None,
                         },
                     )
                     .unwrap();
@@ -444,7 +444,7 @@ fn wrong_torrent_and_self_connections_close() {
             geometry: None,
             our_pieces: None,
             metadata_size: None,
-            v2: false,
+            v2: None,
         },
     )
     .unwrap();
@@ -470,7 +470,7 @@ fn wrong_torrent_and_self_connections_close() {
             geometry: None,
             our_pieces: None,
             metadata_size: None,
-            v2: false,
+            v2: None,
         },
     )
     .unwrap();

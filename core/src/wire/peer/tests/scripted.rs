@@ -44,7 +44,7 @@ impl Scripted {
                 geometry,
                 our_pieces: ours,
                 metadata_size: None,
-                v2: false,
+                v2: None,
             },
         )
         .unwrap();
@@ -171,7 +171,7 @@ fn scripted_peer_opening_messages() {
             geometry: Some(geometry()),
             our_pieces: Some(&ours),
             metadata_size: None,
-            v2: false,
+            v2: None,
         },
     )
     .unwrap();
@@ -510,7 +510,7 @@ fn connection_is_chunking_independent() {
                 geometry: Some(geometry()),
                 our_pieces: Some(&PieceSet::full(PIECES)),
                 metadata_size: None,
-                v2: false,
+                v2: None,
             },
         )
         .unwrap();
@@ -823,28 +823,4 @@ fn our_hash_requests_are_bounded_and_matched_to_their_answers() {
     );
     assert_eq!(s.conn.hash_requests_in_flight(), MAX_HASH_REQUESTS_OUT - 2);
     s.conn.request_hashes(s.now, ask(400)).unwrap();
-}
-
-#[test]
-fn the_v2_bit_is_set_for_a_torrent_with_a_v2_hash_only() {
-    for v2 in [false, true] {
-        let now = Instant::now();
-        let conn = Connection::outbound(
-            now,
-            config(1, true),
-            None,
-            TorrentParams {
-                info_hash: hash(),
-                geometry: Some(geometry()),
-                our_pieces: None,
-                metadata_size: None,
-                v2,
-            },
-        );
-        let mut conn = conn.unwrap();
-        let hs = conn.poll_transmit().unwrap();
-        let hs = Handshake::decode(&hs).unwrap().unwrap();
-        assert_eq!(hs.reserved.v2(), v2);
-        assert!(hs.reserved.fast());
-    }
 }

@@ -13,7 +13,7 @@ fn params() -> TorrentParams<'static> {
         geometry: Some(geometry()),
         our_pieces: None,
         metadata_size: None,
-        v2: false,
+        v2: None,
     }
 }
 
