@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 
 use common::{
-    Running, Scratch, create_torrent, free_port, s, start_daemon, test_python, wait_listening,
+    Running, Scratch, create_torrent, free_port, run, s, start_daemon, test_python, wait_listening,
 };
 
 /// The client's script: each step asserts, and `transmission-remote -l` is read in between.
@@ -20,7 +20,7 @@ const PYTHON_CLIENT: &str = r#"
 import subprocess, sys
 import qbittorrentapi
 
-port, torrent = int(sys.argv[1]), sys.argv[2]
+port, torrent, v2_torrent = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 magnet = "magnet:?xt=urn:btih:" + "5a" * 20 + "&dn=from-magnet"
 
 def remote(*args):
@@ -59,6 +59,11 @@ assert file_t["infohash_v1"] == file_hash and len(file_t["infohash_v2"]) == 64, 
 assert file_t["infohash_v2"] != file_hash and magnet_t["infohash_v2"] == "", magnet_t
 props = qb.torrents_properties(torrent_hash=file_hash)
 assert props.infohash_v2 == file_t["infohash_v2"], props
+# The display magnet names both halves of a hybrid, as libtorrent's make_magnet_uri does.
+hybrid_magnet = f"magnet:?xt=urn:btih:{file_hash}&xt=urn:btmh:1220{file_t['infohash_v2']}"
+assert file_t["magnet_uri"] == hybrid_magnet, file_t["magnet_uri"]
+assert magnet_t["magnet_uri"].startswith("magnet:?xt=urn:btih:" + "5a" * 20), magnet_t
+assert "Magnet: " + hybrid_magnet in remote("-t", file_hash, "-i"), remote("-t", file_hash, "-i")
 assert delta["trackers"] == {"http://127.0.0.1:1/announce": [file_hash]}, delta
 rid = delta["rid"]
 assert file_hash in remote("-t", file_hash, "-i"), "Transmission knows it by its v1 hash"
@@ -112,6 +117,15 @@ qb.torrents_delete(delete_files=False, torrent_hashes="all")
 assert qb.torrents_info() == []
 delta = qb.sync_maindata(rid=rid)
 assert delta["trackers_removed"] == ["http://127.0.0.1:1/announce"], delta
+
+# A v2-only torrent's display magnet is its full v2 hash (urn:btmh), not a truncated btih.
+assert qb.torrents_add(torrent_files=v2_torrent) == "Ok."
+[v2_t] = qb.torrents_info()
+assert len(v2_t.infohash_v2) == 64, v2_t
+v2_magnet = "magnet:?xt=urn:btmh:1220" + v2_t.infohash_v2
+assert v2_t.magnet_uri == v2_magnet, v2_t.magnet_uri
+assert "Magnet: " + v2_magnet in remote("-t", "all", "-i"), remote("-t", "all", "-i")
+qb.torrents_delete(delete_files=False, torrent_hashes="all")
 qb.auth_log_out()
 print("qbittorrent-api ok")
 "#;
@@ -124,9 +138,28 @@ fn qbittorrent_api_and_transmission_remote_share_one_daemon() {
     let w = Scratch::new("daemon-qbit");
     w.file("share/a.bin", 300_000, 7);
     let torrent = create_torrent(&w, "share");
+    w.file("v2share/b.bin", 100_000, 8);
+    let v2_torrent = w.join("v2share.torrent");
+    let (code, _, err) = run(&[
+        "create",
+        s(&w.join("v2share")),
+        "-t",
+        "http://127.0.0.1:1/announce",
+        "--format",
+        "v2",
+        "-o",
+        s(&v2_torrent),
+    ]);
+    assert_eq!(code, 0, "{err}");
     let (daemon, http) = start_daemon(&w, &w.join("dl"), &[]);
     let out = Command::new(&python)
-        .args(["-c", PYTHON_CLIENT, &http.to_string(), &torrent])
+        .args([
+            "-c",
+            PYTHON_CLIENT,
+            &http.to_string(),
+            &torrent,
+            s(&v2_torrent),
+        ])
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -86,6 +86,16 @@ impl MagnetLink {
         }
     }
 
+    /// A link naming a torrent by its info-hashes only: `urn:btih:` for a v1 hash,
+    /// `urn:btmh:` for a v2 hash, both for a hybrid (as libtorrent's `make_magnet_uri`).
+    pub fn of_hashes(hashes: InfoHashes) -> Self {
+        Self {
+            info_hash_v2: hashes.v2.map(|h| h.0),
+            has_v1: hashes.v1.is_some(),
+            ..Self::new(hashes.id())
+        }
+    }
+
     /// Parses a magnet URI.
     pub fn parse(uri: &str) -> Result<Self, MagnetError> {
         let query = uri
@@ -490,6 +500,33 @@ mod tests {
             ..MagnetLink::new(InfoHash([1; 20]))
         };
         assert_eq!(MagnetLink::parse(&m.to_uri()).unwrap(), m);
+    }
+
+    #[test]
+    fn links_of_hashes_name_each_half_as_libtorrent_does() {
+        let v1 = InfoHash([0x11; 20]);
+        let v2 = InfoHashV2([0xab; 32]);
+        let (btih, btmh) = ("11".repeat(20), "ab".repeat(32));
+        let of = |h| MagnetLink::of_hashes(h).to_uri();
+        assert_eq!(
+            of(InfoHashes::v1(v1)),
+            format!("magnet:?xt=urn:btih:{btih}")
+        );
+        assert_eq!(
+            of(InfoHashes::v2(v2)),
+            format!("magnet:?xt=urn:btmh:1220{btmh}")
+        );
+        let both = InfoHashes {
+            v1: Some(v1),
+            v2: Some(v2),
+        };
+        assert_eq!(
+            of(both),
+            format!("magnet:?xt=urn:btih:{btih}&xt=urn:btmh:1220{btmh}")
+        );
+        for h in [InfoHashes::v1(v1), InfoHashes::v2(v2), both] {
+            assert_eq!(MagnetLink::parse(&of(h)).unwrap().info_hashes(), h);
+        }
     }
 
     #[test]

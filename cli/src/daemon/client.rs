@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sanstorrent_core::fetch::Fetched;
+use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{TorrentOptions as CoreOptions, TorrentSource};
 use sanstorrent_runtime_common::{Client, ClientError, HttpClient, Runtime, TorrentHandle};
@@ -397,7 +398,7 @@ impl<R: Runtime> ClientBackend<R> {
                 )
             }
             (None, Some(Source::Magnet(uri))) => {
-                let link = sanstorrent_core::magnet::MagnetLink::parse(&uri)
+                let link = MagnetLink::parse(&uri)
                     .map_err(|e| BackendError::Invalid(format!("bad magnet link: {e}")))?;
                 (TorrentSource::Magnet(link), None, None)
             }
@@ -418,7 +419,7 @@ impl<R: Runtime> ClientBackend<R> {
                 .unwrap_or_else(|| info_hash.to_hex()),
         };
         let magnet_link = match &source {
-            TorrentSource::Metainfo(_) => format!("magnet:?xt=urn:btih:{}", info_hash.to_hex()),
+            TorrentSource::Metainfo(m) => MagnetLink::of_hashes(m.info_hashes()).to_uri(),
             TorrentSource::Magnet(link) => link.to_uri(),
         };
         // A restore (`persist` off) leaves out duplicates of its own list before adding:
