@@ -1,0 +1,194 @@
+//! `urn:btmh:` magnet links against libtorrent 2.0, both ways. We fetch a v2-only and a hybrid
+//! torrent from a libtorrent seeder given only `magnet:?xt=urn:btmh:1220...`: through an HTTP
+//! tracker (opentracker; the 20-byte id announced is the truncated v2 hash, which libtorrent
+//! announces too), and through a DHT of libtorrent nodes with no tracker. The info dictionary
+//! is checked against the SHA-256 hash; a v2-only torrent's piece layers come over BEP 52 hash
+//! requests, a hybrid's pieces are checked by SHA-1. And a libtorrent leecher given a btmh
+//! magnet fetches the metadata, the piece layers (v2) and the data from our seeder.
+
+mod interop_support;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use interop_support::{Data, assert_same_tree, bounded, data, expect_success, lt_seeder, s};
+use interop_support::{sanstorrent, seed};
+use sanstorrent_tests::interop::{Proc, Tracker, WorkDir, free_port, lt_peer};
+
+/// The full v2 hash (64 hex digits) of `d`, from its libtorrent magnet link.
+fn v2_hex(d: &Data) -> String {
+    let at = d
+        .magnet
+        .find("urn:btmh:1220")
+        .expect("a btmh in the magnet")
+        + 13;
+    d.magnet[at..at + 64].to_string()
+}
+
+/// `magnet:?xt=urn:btmh:1220<v2>` with these trackers and nothing else.
+fn btmh(d: &Data, trackers: &[&str]) -> String {
+    let mut m = format!("magnet:?xt=urn:btmh:1220{}", v2_hex(d));
+    for t in trackers {
+        m.push_str("&tr=");
+        m.push_str(t);
+    }
+    m
+}
+
+/// `sanstorrent download MAGNET -o OUT` with `extra` discovery flags, to completion.
+fn download(work: &WorkDir, magnet: &str, extra: &[&str]) -> std::path::PathBuf {
+    let out = work.join("ours-out");
+    let state = work.join("ours-state");
+    let port = free_port().to_string();
+    let mut args = vec![
+        "download",
+        magnet,
+        "-o",
+        s(&out),
+        "-p",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--no-lsd",
+        "--state-dir",
+        s(&state),
+    ];
+    args.extend(extra);
+    let mut ours = sanstorrent(work, "ours", 140, &args);
+    expect_success(
+        &mut ours,
+        "sanstorrent download BTMH-MAGNET",
+        Duration::from_secs(145),
+    );
+    out
+}
+
+fn via_tracker(label: &str, format: &str) {
+    let work = WorkDir::new(label);
+    let tracker = Tracker::start(&work, "tracker");
+    let url = tracker.http_url();
+    let d = data(
+        &work,
+        "multi",
+        1_500_001,
+        32768,
+        &[&url],
+        &["--format", format],
+    );
+    tracker.allow(&d.info_hash);
+    tracker.allow(&v2_hex(&d)[..40]);
+    let _seeder = lt_seeder(&work, "lt-seeder", &d, &[]);
+    let out = download(&work, &btmh(&d, &[&url]), &["--no-dht"]);
+    assert_same_tree(&d.dir, &out);
+}
+
+/// Two libtorrent DHT nodes on 127.0.0.1 bootstrapping from each other; their addresses.
+fn lt_dht_nodes(work: &WorkDir) -> (Vec<Proc>, Vec<String>) {
+    let ports = [free_port(), free_port()];
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let nodes: Vec<Proc> = (0..2)
+        .map(|i| {
+            let port = ports[i].to_string();
+            let args = [
+                "--dht-node",
+                "--print-dht-port",
+                "--port",
+                &port,
+                "--dht-bootstrap",
+                &addrs[1 - i],
+            ];
+            lt_peer(work, &format!("dht-{i}"), 170, &args)
+        })
+        .collect();
+    for n in &nodes {
+        n.wait_for_line("DHT_PORT ", Duration::from_secs(20));
+    }
+    (nodes, addrs)
+}
+
+fn via_dht(label: &str, format: &str) {
+    let work = WorkDir::new(label);
+    let d = data(&work, "multi", 1_500_001, 32768, &[], &["--format", format]);
+    let (_nodes, addrs) = lt_dht_nodes(&work);
+    let boot = addrs.join(",");
+    let _seeder = lt_seeder(
+        &work,
+        "lt-seeder",
+        &d,
+        &["--dht", "--dht-bootstrap", &boot, "--no-tracker"],
+    );
+    let mut extra = Vec::new();
+    for a in &addrs {
+        extra.extend(["--dht-bootstrap", a.as_str()]);
+    }
+    let out = download(&work, &btmh(&d, &[]), &extra);
+    assert_same_tree(&d.dir, &out);
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A libtorrent leecher given only a btmh magnet and our seeder's address.
+fn lt_from_us(label: &str, format: &str) {
+    let work = WorkDir::new(label);
+    let d = data(&work, "multi", 1_500_001, 32768, &[], &["--format", format]);
+    let port = free_port();
+    let _ours = seed(&work, "ours-seed", &d, port, 160, &["--no-dht", "--no-lsd"]);
+    wait_listening(port);
+    let lt_out = work.join("lt-out");
+    let peer = format!("127.0.0.1:{port}");
+    let magnet = btmh(&d, &[]);
+    let mut lt = lt_peer(
+        &work,
+        "lt-leecher",
+        120,
+        &[
+            "--magnet",
+            &magnet,
+            "--save",
+            s(&lt_out),
+            "--peer",
+            &peer,
+            "--exit-on-done",
+            "--no-utp",
+        ],
+    );
+    let status = lt.wait(Duration::from_secs(125));
+    assert!(status.success(), "libtorrent leecher: {}", lt.output());
+    assert_same_tree(&d.dir, &lt_out);
+}
+
+#[test]
+fn a_v2_torrent_from_a_btmh_magnet_via_the_tracker() {
+    bounded(170, || via_tracker("btmh-trk-v2", "v2"));
+}
+
+#[test]
+fn a_hybrid_from_a_btmh_magnet_via_the_tracker() {
+    bounded(170, || via_tracker("btmh-trk-hybrid", "hybrid"));
+}
+
+#[test]
+fn a_v2_torrent_from_a_btmh_magnet_via_the_dht() {
+    bounded(170, || via_dht("btmh-dht-v2", "v2"));
+}
+
+#[test]
+fn a_hybrid_from_a_btmh_magnet_via_the_dht() {
+    bounded(170, || via_dht("btmh-dht-hybrid", "hybrid"));
+}
+
+#[test]
+fn libtorrent_fetches_a_v2_torrent_from_our_seeder_by_btmh_magnet() {
+    bounded(170, || lt_from_us("btmh-lt-v2", "v2"));
+}
+
+#[test]
+fn libtorrent_fetches_a_hybrid_from_our_seeder_by_btmh_magnet() {
+    bounded(170, || lt_from_us("btmh-lt-hybrid", "hybrid"));
+}
