@@ -18,6 +18,7 @@ use sanstorrent_core::session::{
     TorrentOptions, TorrentSnapshot, TorrentSource, TorrentStats, TrackerInfo,
 };
 
+use crate::add_batch::{BatchAdded, NewTorrent};
 use crate::change::Change;
 use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
@@ -467,6 +468,13 @@ pub enum Command {
         options: TorrentOptions,
         /// The answer.
         reply: Sender<Result<TorrentHandle, ClientError>>,
+    },
+    /// Add several torrents at once (see [`Client::add_torrents`]).
+    AddTorrents {
+        /// What to add, in order.
+        torrents: Vec<NewTorrent>,
+        /// One answer per torrent, in the same order.
+        reply: Sender<Vec<Result<BatchAdded, ClientError>>>,
     },
     /// Add peer addresses to a torrent.
     AddPeers {

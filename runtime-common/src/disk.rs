@@ -217,6 +217,14 @@ impl DiskIo {
         self.torrents.get(&torrent)?.paths()
     }
 
+    /// Whether `torrent`'s saved file map renames any file (without one, storage uses the
+    /// metainfo's paths).
+    pub fn has_renames(&self, torrent: TorrentId) -> bool {
+        self.torrents
+            .get(&torrent)
+            .is_some_and(|t| !t.map.is_empty())
+    }
+
     /// Learns a torrent's metainfo paths before its storage opens (to tell its file paths).
     pub fn learn_paths(&mut self, torrent: TorrentId, layout: &Layout, paths: Arc<[RelativePath]>) {
         if let Some(t) = self.torrents.get_mut(&torrent) {

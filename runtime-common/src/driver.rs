@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 
 use sanstorrent_core::session::{
-    Action, ControlError, Event, Session, SessionError, SnapshotDetail, TorrentId, Transmit,
+    Action, ControlError, Event, Session, SessionError, TorrentId, Transmit,
 };
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
@@ -146,6 +146,9 @@ impl Core {
                 };
                 let _ = reply.try_send(result);
             }
+            Command::AddTorrents { torrents, reply } => {
+                let _ = reply.try_send(self.add_batch(now, torrents));
+            }
             Command::AddPeers { torrent, peers } => self.session.add_peers(now, torrent, &peers),
             Command::Stats { torrent, reply } => {
                 let _ = reply.try_send(self.session.torrent_stats(torrent));
@@ -219,16 +222,7 @@ impl Core {
                 reply,
             } => self.rename_files(torrent, &renames, reply),
             Command::FilePaths { torrent, reply } => {
-                if self.disk.file_paths(torrent).is_none()
-                    && let Some(meta) = self
-                        .session
-                        .torrent_snapshot(now, torrent, SnapshotDetail::default())
-                        .and_then(|s| s.metainfo)
-                {
-                    let paths = meta.files().iter().map(|f| f.path.clone()).collect();
-                    self.disk.learn_paths(torrent, meta.layout(), paths);
-                }
-                let _ = reply.try_send(self.disk.file_paths(torrent));
+                let _ = reply.try_send(self.file_paths(now, torrent));
             }
             Command::Shutdown { reply } => {
                 self.stop_waiters.push(reply);

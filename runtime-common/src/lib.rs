@@ -24,6 +24,7 @@
 //! inputs already waiting, then drains `poll_transmit`, `poll_action` and `poll_event` until
 //! each returns `None`, and re-arms its timer from `poll_timeout`.
 
+mod add_batch;
 mod bind;
 mod block_writer;
 mod change;
@@ -57,6 +58,7 @@ mod udp;
 mod webseed_hostile;
 pub mod write_batch;
 
+pub use add_batch::{BatchAdded, NewTorrent};
 pub use change::Change;
 pub use client::{Client, ClientConfig, ClientError, Command, TorrentHandle, magnet, torrent_file};
 pub use disk::{DiskConfig, DiskIo};

@@ -5,9 +5,11 @@
 //! block written meanwhile lands in its file (see `FileStorage::rename_live`). What it
 //! verified stays verified (a rename keeps each file's size and modification time).
 
+use std::time::Instant;
+
 use async_channel::Sender;
 use sanstorrent_core::metainfo::RelativePath;
-use sanstorrent_core::session::TorrentId;
+use sanstorrent_core::session::{SnapshotDetail, TorrentId};
 
 use crate::client::{Client, ClientError, Command};
 use crate::driver::Core;
@@ -51,6 +53,24 @@ impl<R: Runtime> Client<R> {
 }
 
 impl Core {
+    /// The paths of `torrent`'s files as storage uses them (see [`Client::file_paths`]).
+    pub(crate) fn file_paths(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+    ) -> Option<Vec<RelativePath>> {
+        if self.disk.file_paths(torrent).is_none()
+            && let Some(meta) = self
+                .session
+                .torrent_snapshot(now, torrent, SnapshotDetail::default())
+                .and_then(|s| s.metainfo)
+        {
+            let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+            self.disk.learn_paths(torrent, meta.layout(), paths);
+        }
+        self.disk.file_paths(torrent)
+    }
+
     /// Starts renames of a torrent; `reply` is answered when they are over.
     pub(crate) fn rename_files(
         &mut self,

@@ -6,11 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use sanstorrent_core::fetch::Fetched;
-use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::metainfo::Metainfo;
-use sanstorrent_core::session::{TorrentOptions as CoreOptions, TorrentSource};
-use sanstorrent_runtime_common::{Client, ClientError, HttpClient, Runtime, TorrentHandle};
+
+use sanstorrent_runtime_common::{Client, HttpClient, Runtime, TorrentHandle};
 
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
@@ -18,6 +16,8 @@ use super::seed_limits::Reached;
 use super::store::{Saved, SavedLive, Store};
 use super::totals::{Seen, SessionTotals, TorrentTotals};
 
+#[path = "client_add.rs"]
+mod add;
 #[path = "client_events.rs"]
 mod events;
 #[path = "client_live.rs"]
@@ -28,6 +28,8 @@ mod queueing;
 mod relocate;
 #[path = "client_rename.rs"]
 mod renaming;
+#[path = "client_restore.rs"]
+mod restore;
 #[path = "client_stream.rs"]
 mod stream;
 #[path = "client_view.rs"]
@@ -217,80 +219,6 @@ impl<R: Runtime> ClientBackend<R> {
             .ok_or_else(|| BackendError::System("the daemon is stopping".into()))
     }
 
-    /// Adds the torrents of the saved list again (resume data spares a recheck), in their
-    /// saved order, stopping those saved as stopped.
-    pub(crate) async fn restore(&self) -> Result<usize, String> {
-        let Some(store) = &self.store else {
-            return Ok(0);
-        };
-        let saved = store
-            .load()
-            .map_err(|e| format!("the saved torrent list: {e}"))?;
-        self.lock().groups = store
-            .load_groups()
-            .map_err(|e| format!("the saved categories and tags: {e}"))?;
-        let mut restored = 0;
-        let mut seen = std::collections::HashSet::new();
-        for (place, t) in (0u32..).zip(saved) {
-            if !seen.insert(t.hash.to_ascii_lowercase()) {
-                continue;
-            }
-            let source = match &t.magnet {
-                // A magnet whose metadata was saved before the list said so.
-                Some(uri) => store
-                    .metainfo(&t.hash)
-                    .map_or_else(|_| Source::Magnet(uri.clone()), Source::Metainfo),
-                None => match store.metainfo(&t.hash) {
-                    Ok(bytes) => Source::Metainfo(bytes),
-                    Err(e) => {
-                        tracing::error!(
-                            "saved torrent {}: its .torrent is unreadable: {e}",
-                            t.hash
-                        );
-                        continue;
-                    }
-                },
-            };
-            let add = AddTorrent {
-                source: Some(source),
-                download_dir: Some(t.download_dir.clone()),
-                paused: Some(t.paused),
-                labels: t.labels.clone(),
-                category: t.category.clone(),
-                sequential: Some(t.sequential),
-                first_last_pieces: Some(t.first_last_pieces),
-                name: Some(t.name.clone()).filter(|n| check_name(n).is_ok()),
-                choose_files: t.choose_files,
-                stop_on_metadata: t.stop_on_metadata,
-                ..AddTorrent::default()
-            };
-            match self.add_as(add, t.added_date, false, &t.live).await {
-                Ok(Added::New { id, .. }) => {
-                    restored += 1;
-                    let mut state = self.lock();
-                    // The one just added: last in the list.
-                    if let Some(entry) = state.torrents.iter_mut().rev().find(|e| e.id == id) {
-                        entry.totals = t.totals;
-                        entry.position = t.queue_position.unwrap_or(place);
-                        entry.forced = t.forced;
-                        entry.finished = t.finished;
-                    }
-                }
-                Ok(Added::Duplicate { .. }) => {}
-                Err(e) => tracing::error!("saved torrent {}: {e}", t.hash),
-            }
-        }
-        {
-            let mut state = self.lock();
-            queueing::renumber(&mut state.torrents, &[], crate::daemon::queue::Move::Top);
-            self.persist(&state);
-        }
-        if let Err(e) = self.enforce().await {
-            tracing::warn!("applying the queue: {e}");
-        }
-        Ok(restored)
-    }
-
     /// Rewrites the saved list from the current one (under the state lock, so saves keep
     /// their order).
     fn persist(&self, state: &State) {
@@ -344,218 +272,6 @@ fn unsupported<T>(what: &str) -> Outcome<T> {
     Err(BackendError::Unsupported(format!(
         "{what} (the client does not offer it yet)"
     )))
-}
-
-impl<R: Runtime> ClientBackend<R> {
-    /// Fetches a `filename` URL: the .torrent's bytes, or the magnet link it leads to.
-    async fn fetch(&self, url: &str) -> Outcome<Source> {
-        let Some(http) = &self.http else {
-            return Err(BackendError::Http(format!(
-                "{url}: this daemon has no HTTP client"
-            )));
-        };
-        match http.fetch_torrent(url).await {
-            Ok(Fetched::Metainfo(bytes)) => Ok(Source::Metainfo(bytes)),
-            Ok(Fetched::Magnet(link)) => Ok(Source::Magnet(link)),
-            Err(e) => Err(BackendError::Http(format!("{url}: {e}"))),
-        }
-    }
-
-    /// Adds a torrent with its added date; `persist`: save the list after (a restore saves
-    /// once at the end).
-    async fn add_as(
-        &self,
-        add: AddTorrent,
-        added: u64,
-        persist: bool,
-        saved: &SavedLive,
-    ) -> Outcome<Added> {
-        let source = match add.source {
-            Some(Source::Url(url)) => Some(self.fetch(&url).await?),
-            other => other,
-        };
-        // A .torrent file or its content: both become the content.
-        let (metainfo, other) = match source {
-            Some(Source::File(path)) => (
-                Some(
-                    std::fs::read(&path)
-                        .map_err(|e| BackendError::System(format!("{}: {e}", path.display())))?,
-                ),
-                None,
-            ),
-            Some(Source::Metainfo(bytes)) => (Some(bytes), None),
-            other => (None, other),
-        };
-        let (source, meta, raw) = match (metainfo, other) {
-            (Some(bytes), _) => {
-                let meta = Metainfo::from_bytes(&bytes)
-                    .map_err(|e| BackendError::Corrupt(e.to_string()))?;
-                let meta = Arc::new(meta);
-                (
-                    TorrentSource::Metainfo(Arc::clone(&meta)),
-                    Some(meta),
-                    Some(bytes),
-                )
-            }
-            (None, Some(Source::Magnet(uri))) => {
-                let link = MagnetLink::parse(&uri)
-                    .map_err(|e| BackendError::Invalid(format!("bad magnet link: {e}")))?;
-                (TorrentSource::Magnet(link), None, None)
-            }
-            (None, _) => return Err(BackendError::Invalid("no torrent given".into())),
-        };
-        if !add.files.is_empty() && meta.is_none() {
-            return unsupported(
-                "choosing files of a magnet link before its metadata (add it with \
-                 choose_files, then choose)",
-            );
-        }
-        let info_hash = source.info_hash();
-        let name = match &source {
-            TorrentSource::Metainfo(m) => m.name().to_owned(),
-            TorrentSource::Magnet(link) => link
-                .display_name
-                .clone()
-                .unwrap_or_else(|| info_hash.to_hex()),
-        };
-        let magnet_link = match &source {
-            TorrentSource::Metainfo(m) => MagnetLink::of_hashes(m.info_hashes()).to_uri(),
-            TorrentSource::Magnet(link) => link.to_uri(),
-        };
-        // A restore (`persist` off) leaves out duplicates of its own list before adding:
-        // a scan per torrent would make restoring N torrents cost N².
-        if persist
-            && let Some(dup) = self
-                .lock()
-                .torrents
-                .iter()
-                .find(|t| t.handle.info_hash == info_hash)
-        {
-            return Ok(Added::Duplicate {
-                id: dup.id,
-                hash: Hash(info_hash.0),
-                name,
-            });
-        }
-        let dir = add
-            .download_dir
-            .unwrap_or_else(|| self.lock().settings.download_dir.clone());
-        // A .torrent meets qBittorrent's stop condition at once.
-        let stop_now = add.stop_on_metadata && meta.is_some();
-        let (paused, queued, s) = {
-            let state = self.lock();
-            let s = state.settings.clone();
-            let paused = stop_now || add.paused.unwrap_or(!s.start_added_torrents);
-            // With a queue, the queue starts it (see `enforce` below).
-            (paused, queueing::limits(&s).any(), s)
-        };
-        let mut options = TorrentOptions {
-            peer_limit: add.peer_limit.unwrap_or(s.peer_limit_per_torrent),
-            seed_ratio_limit: s.seed_ratio_limit,
-            seed_idle_limit: s.idle_seeding_limit,
-            seed_time_limit: s.seeding_time_limit,
-            honors_session_limits: true,
-            sequential: add.sequential.unwrap_or(false),
-            first_last_pieces: add.first_last_pieces.unwrap_or(false),
-            name: add.name.map(|n| n.trim().to_owned()).unwrap_or_default(),
-            labels: add.labels,
-            category: add.category,
-            choose_files: (add.choose_files || add.stop_on_metadata) && !stop_now,
-            stop_on_metadata: add.stop_on_metadata && !stop_now,
-            ..TorrentOptions::default()
-        };
-        let mut files = meta.as_deref().map_or_else(Vec::new, live::initial_files);
-        live::restore_live(saved, &mut files, &mut options);
-        live::apply_files(&mut files, &add.files)?;
-        if options.choose_files {
-            live::skip_all(&mut files);
-        }
-        let core = CoreOptions {
-            choose_files: options.choose_files,
-            sequential: options.sequential,
-            first_last_pieces: options.first_last_pieces,
-            file_priorities: meta
-                .as_deref()
-                .map_or_else(Vec::new, |m| live::core_priorities(m, &files)),
-            limits: live::core_limits(&options),
-            trackers: saved.trackers.clone(),
-            stopped: paused || queued,
-            ..CoreOptions::default()
-        };
-        if let (Some(store), Some(raw), true) = (&self.store, &raw, persist) {
-            store
-                .save_metainfo(&info_hash.to_hex(), raw)
-                .map_err(|e| BackendError::System(format!("cannot save the .torrent: {e}")))?;
-        }
-        let client = self.client()?;
-        let handle = client
-            .add_torrent(source, dir.clone(), core)
-            .await
-            .map_err(|e| match e {
-                ClientError::Add(e) => BackendError::Invalid(e.to_string()),
-                other => BackendError::System(other.to_string()),
-            })?;
-        if let Some(urls) = &saved.web_seeds {
-            live::restore_web_seeds(&client, handle.id, urls).await?;
-        }
-        // Files renamed before (the client's saved file map), if any.
-        let paths = match (client.file_paths(handle.id).await, meta.as_deref()) {
-            (Ok(Some(paths)), Some(m))
-                if paths.iter().zip(m.files()).any(|(p, f)| *p != f.path) =>
-            {
-                Some(Arc::from(paths))
-            }
-            _ => None,
-        };
-        let id = {
-            let mut state = self.lock();
-            let id = Id(state.next_id);
-            state.next_id += 1;
-            state.added_this_run += u64::from(persist);
-            let running = !(paused || queued);
-            // A restore sets the saved position afterwards.
-            let position = match persist {
-                true => state.torrents.iter().map(|t| t.position + 1).max(),
-                false => u32::try_from(state.torrents.len()).ok(),
-            };
-            state.torrents.push(Entry {
-                running,
-                position: position.unwrap_or(0),
-                forced: false,
-                finished: None,
-                started_at: if running { unix_now() } else { 0 },
-                id,
-                handle,
-                name: name.clone(),
-                dir,
-                meta,
-                magnet_link,
-                added,
-                totals: TorrentTotals::default(),
-                seen: Seen::default(),
-                stopped: paused,
-                options,
-                files,
-                trackers: saved.trackers.clone(),
-                web_seeds: saved.web_seeds.clone(),
-                moving: false,
-                move_error: None,
-                paths,
-            });
-            if persist {
-                self.persist(&state);
-            }
-            id
-        };
-        if persist && let Err(e) = self.enforce().await {
-            tracing::warn!("applying the queue: {e}");
-        }
-        Ok(Added::New {
-            id,
-            hash: Hash(info_hash.0),
-            name,
-        })
-    }
 }
 
 impl<R: Runtime> ClientBackend<R> {

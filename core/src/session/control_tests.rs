@@ -380,3 +380,42 @@ fn a_stopped_torrent_cannot_start_while_another_has_its_info_hash() {
     assert_eq!(r.phase(other), TorrentPhase::Downloading);
     assert_eq!(r.phase(t), TorrentPhase::Stopped);
 }
+
+#[test]
+fn a_batch_adds_each_torrent_as_one_add_would_in_order() {
+    let mut r = Rig::new();
+    r.files_exist = true;
+    r.good = (0..PIECES).collect();
+    let link = crate::magnet::MagnetLink::parse(
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&tr=http%3A%2F%2Ft.test%2Fannounce",
+    )
+    .unwrap();
+    let stopped = TorrentOptions {
+        stopped: true,
+        ..TorrentOptions::default()
+    };
+    let batch = vec![
+        (
+            TorrentSource::Metainfo(metainfo()),
+            TorrentOptions::default(),
+        ),
+        (TorrentSource::Magnet(link), stopped),
+        // The first one again: refused in its place, the others still added.
+        (
+            TorrentSource::Metainfo(metainfo()),
+            TorrentOptions::default(),
+        ),
+    ];
+    let added = r.s.add_torrents(r.now, batch);
+    assert_eq!(added.len(), 3);
+    let (seed, magnet) = (*added[0].as_ref().unwrap(), *added[1].as_ref().unwrap());
+    assert!(seed < magnet, "ids in the batch's order");
+    assert!(added[2].is_err(), "a duplicate is refused: {:?}", added[2]);
+    let seen = r.drive();
+    assert_eq!(seen.opens, 1, "the .torrent's storage opens");
+    assert_eq!(seen.announces, 1, "only the running one announces");
+    assert_eq!(stopped_events(&seen), 1, "the magnet added stopped stops");
+    assert_eq!(r.phase(seed), TorrentPhase::Seeding);
+    assert_eq!(r.have(seed), PIECES);
+    assert_eq!(r.phase(magnet), TorrentPhase::Stopped);
+}

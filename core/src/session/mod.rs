@@ -241,6 +241,22 @@ impl Session {
         Ok(id)
     }
 
+    /// Adds several torrents as [`Session::add_torrent`] does, one answer each in order, with
+    /// the work that follows an input done once for all of them (a daemon restoring thousands
+    /// of torrents adds them in batches).
+    pub fn add_torrents(
+        &mut self,
+        now: Instant,
+        torrents: impl IntoIterator<Item = (TorrentSource, TorrentOptions)>,
+    ) -> Vec<Result<TorrentId, AddTorrentError>> {
+        self.step(now, |s| {
+            torrents
+                .into_iter()
+                .map(|(source, options)| s.add_torrent_inner(now, source, options))
+                .collect()
+        })
+    }
+
     /// Gives a metadata-less (magnet) torrent its metadata, fetched by the application or by
     /// the `ut_metadata` extension: it becomes a full torrent with the same connections.
     pub fn set_metadata(
