@@ -18,17 +18,18 @@ use super::torrent::candidates::Source;
 use super::torrent::table::Torrents;
 use crate::id::{InfoHash, PeerId};
 use crate::wire::ExtendedHandshake;
+use crate::wire::mse::{MseTorrents, req2_of};
 
-/// The active torrents an inbound encrypted handshake may name, when `conn` waits for one.
-pub(crate) fn torrents_named(peers: &Peers, torrents: &Torrents, conn: ConnId) -> Vec<InfoHash> {
-    if !peers.get(conn).is_some_and(|p| p.conn.needs_torrents()) {
-        return Vec::new();
+/// The active torrents an inbound encrypted handshake may name, found through the table's
+/// index (one lookup per handshake, whatever the number of torrents).
+pub(crate) struct Named<'a>(pub(crate) &'a Torrents);
+
+impl MseTorrents for Named<'_> {
+    fn named(&self, req2: &[u8; 20]) -> Option<InfoHash> {
+        let id = self.0.by_req2(req2)?;
+        let t = self.0.get(&id).filter(|t| t.accepts_peers())?;
+        t.handshake_ids().find(|h| req2_of(h) == *req2)
     }
-    torrents
-        .values()
-        .filter(|t| t.accepts_peers())
-        .flat_map(|t| t.handshake_ids())
-        .collect()
 }
 
 /// What an inbound connection's handshake leads to.

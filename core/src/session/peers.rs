@@ -516,14 +516,14 @@ impl Peers {
         data: BytesMut,
         torrents: &Torrents,
     ) {
-        let named = handshake::torrents_named(self, torrents, conn);
         let Some(peer) = self.get_mut(conn) else {
             return;
         };
         if !data.is_empty() {
             peer.heard_at = Some(now);
         }
-        peer.conn.handle_raw_input(now, data, &named);
+        peer.conn
+            .handle_raw_input(now, data, &handshake::Named(torrents));
     }
 }
 

@@ -189,10 +189,14 @@ impl MseResponder {
         self.buf.len()
     }
 
-    /// Feeds bytes received from the peer. `torrents` lists the info hashes the peer may ask
+    /// Feeds bytes received from the peer. `torrents` finds the torrents the peer may ask
     /// for. After [`MseStep::Plaintext`], [`MseStep::Established`] or an error, the responder
     /// is spent.
-    pub fn receive(&mut self, data: &[u8], torrents: &[InfoHash]) -> Result<MseStep, MseError> {
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        torrents: &(impl MseTorrents + ?Sized),
+    ) -> Result<MseStep, MseError> {
         self.buf.extend_from_slice(data);
         let mut send = Vec::new();
         loop {
@@ -293,13 +297,44 @@ struct Negotiated {
     stream: Option<Box<MseStream>>,
 }
 
+/// The torrents an inbound encrypted handshake may name. The handshake names one by
+/// `HASH("req2", info_hash)` ([`req2_of`]): a session with many torrents keeps them indexed
+/// so, rather than hashing every info-hash at each handshake.
+pub trait MseTorrents {
+    /// The torrent whose `HASH("req2", info_hash)` is `req2`, if the peer may ask for it.
+    fn named(&self, req2: &[u8; 20]) -> Option<InfoHash>;
+}
+
+/// `HASH("req2", info_hash)`: how an encrypted handshake names a torrent.
+pub fn req2_of(info_hash: &InfoHash) -> [u8; 20] {
+    hash(&[b"req2", &info_hash.0])
+}
+
+impl MseTorrents for [InfoHash] {
+    fn named(&self, req2: &[u8; 20]) -> Option<InfoHash> {
+        self.iter().copied().find(|ih| req2_of(ih) == *req2)
+    }
+}
+
+impl<const N: usize> MseTorrents for [InfoHash; N] {
+    fn named(&self, req2: &[u8; 20]) -> Option<InfoHash> {
+        self.as_slice().named(req2)
+    }
+}
+
+impl MseTorrents for Vec<InfoHash> {
+    fn named(&self, req2: &[u8; 20]) -> Option<InfoHash> {
+        self.as_slice().named(req2)
+    }
+}
+
 /// Step 3 once `HASH("req1", S)` was consumed: `None` until all of it has arrived; then our
 /// encrypted reply, the torrent and the (decrypted) bytes that follow. Consumes nothing until
 /// then.
 fn negotiate(
     buf: &mut BytesMut,
     secret: &[u8; KEY_LEN],
-    torrents: &[InfoHash],
+    torrents: &(impl MseTorrents + ?Sized),
 ) -> Result<Option<Negotiated>, MseError> {
     const FIXED: usize = 20 + 8 + 4 + 2;
     if buf.len() < FIXED {
@@ -310,11 +345,7 @@ fn negotiate(
     for (i, b) in req2.iter_mut().enumerate() {
         *b = buf[i] ^ req3[i];
     }
-    let info_hash = torrents
-        .iter()
-        .copied()
-        .find(|ih| hash(&[b"req2", &ih.0]) == req2)
-        .ok_or(MseError::UnknownTorrent)?;
+    let info_hash = torrents.named(&req2).ok_or(MseError::UnknownTorrent)?;
     let mut decrypt = cipher(b"keyA", secret, &info_hash);
     // Decrypt a copy: the stream is only consumed once it is complete.
     let mut head = [0u8; FIXED - 20];

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::mse::{MseError, MseResponder, MseStep, MseStream};
+use super::mse::{MseError, MseResponder, MseStep, MseStream, MseTorrents};
 use super::mse_initiator::MseInitiator;
 use crate::id::InfoHash;
 
@@ -84,9 +84,12 @@ impl Link {
         matches!(&self.transport, Transport::Handshake(h) if matches!(**h, MseHandshake::Answering(_)))
     }
 
-    /// Raw bytes from the socket. `torrents`: the info hashes an inbound encrypted handshake
-    /// may name.
-    pub(crate) fn receive(&mut self, mut data: BytesMut, torrents: &[InfoHash]) -> Unwrapped {
+    /// Raw bytes from the socket. `torrents`: those an inbound encrypted handshake may name.
+    pub(crate) fn receive(
+        &mut self,
+        mut data: BytesMut,
+        torrents: &(impl MseTorrents + ?Sized),
+    ) -> Unwrapped {
         let step = match &mut self.transport {
             Transport::Plain => return Unwrapped::Plain(Some(data)),
             Transport::Rc4(stream) => {

@@ -15,11 +15,23 @@ use crate::session::event::Event;
 use crate::session::io::TorrentId;
 use crate::session::outputs::Outputs;
 use crate::session::pipeline::Jobs;
+use crate::wire::mse::req2_of;
 
 impl Torrents {
     /// The active torrent with `info_hash`.
     pub(crate) fn by_hash(&self, info_hash: &InfoHash) -> Option<TorrentId> {
         self.by_hash.get(info_hash).copied()
+    }
+
+    /// The active torrent an encrypted handshake names by `HASH("req2", info_hash)`.
+    pub(crate) fn by_req2(&self, req2: &[u8; 20]) -> Option<TorrentId> {
+        self.by_req2.get(req2).copied()
+    }
+
+    /// No active torrent has `info_hash` any more.
+    fn delist(&mut self, info_hash: InfoHash) {
+        self.by_hash.remove(&info_hash);
+        self.by_req2.remove(&req2_of(&info_hash));
     }
 
     /// Adds a torrent from `source` (a duplicate info-hash, or more file priorities than
@@ -119,7 +131,9 @@ impl Torrents {
         };
         let ids: Vec<InfoHash> = t.handshake_ids().collect();
         for h in ids {
-            self.by_hash.entry(h).or_insert(id);
+            if *self.by_hash.entry(h).or_insert(id) == id {
+                self.by_req2.insert(req2_of(&h), id);
+            }
         }
     }
 
@@ -137,7 +151,7 @@ impl Torrents {
     /// Removes `info_hash` from the index if it names `id`.
     fn unlist_hash(&mut self, id: TorrentId, info_hash: InfoHash) {
         if self.by_hash.get(&info_hash) == Some(&id) {
-            self.by_hash.remove(&info_hash);
+            self.delist(info_hash);
         }
     }
 

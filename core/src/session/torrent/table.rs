@@ -33,6 +33,9 @@ pub(crate) struct Torrents {
     pub(super) work: Work,
     /// The torrents the session knows by info-hash (active ones: see `roster`).
     pub(super) by_hash: BTreeMap<InfoHash, TorrentId>,
+    /// The same torrents by `HASH("req2", info_hash)`, the name an encrypted handshake
+    /// gives (see [`MseTorrents`](crate::wire::mse::MseTorrents)).
+    pub(super) by_req2: BTreeMap<[u8; 20], TorrentId>,
     /// The last torrent id given.
     pub(super) last_id: u32,
 }

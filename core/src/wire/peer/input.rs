@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::{CloseReason, Connection, Phase};
-use crate::id::InfoHash;
+use crate::wire::mse::MseTorrents;
 use crate::wire::transport::{Transport, Unwrapped};
 
 impl Connection {
@@ -36,10 +36,15 @@ impl Connection {
 
     /// Raw bytes read from the socket, through the [`Transport`] (see
     /// [`Connection::answer_encrypted`] and [`Connection::open_encrypted`]): what reaches the
-    /// plain stream goes on as with [`Connection::handle_input_buf`]. `torrents` names the
+    /// plain stream goes on as with [`Connection::handle_input_buf`]. `torrents` finds the
     /// torrents an inbound encrypted handshake may ask for: read only while
     /// [`Connection::needs_torrents`]. Then drain the polls.
-    pub fn handle_raw_input(&mut self, now: Instant, data: BytesMut, torrents: &[InfoHash]) {
+    pub fn handle_raw_input(
+        &mut self,
+        now: Instant,
+        data: BytesMut,
+        torrents: &(impl MseTorrents + ?Sized),
+    ) {
         if self.phase == Phase::Closed {
             return;
         }
