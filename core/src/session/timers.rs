@@ -144,7 +144,9 @@ impl Torrent {
                     self.next_dht.filter(|_| dht),
                     running.and_then(|d| d.picker.poll_timeout()),
                     self.rechoke_deadline(now),
-                    running.map(|_| self.next_save),
+                    running
+                        .filter(|_| self.needs_save())
+                        .map(|_| self.next_save),
                     running.and_then(|_| self.down_bucket.ready_at()),
                     running.and_then(|_| self.up_bucket.ready_at()),
                     self.candidates.next_ready().filter(|at| *at > now),

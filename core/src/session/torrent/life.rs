@@ -219,10 +219,7 @@ impl Torrent {
         if save {
             self.next_save = now + config.resume_save_interval;
         }
-        let needs_save = self
-            .data
-            .as_ref()
-            .is_some_and(|d| d.pipeline.dirty || d.pipeline.unflushed.count() > 0);
+        let needs_save = self.needs_save();
         // A limit whose wait just ended (see the session's in its timeout).
         let limited = [&self.down_bucket, &self.up_bucket]
             .iter()
@@ -235,6 +232,14 @@ impl Torrent {
             save: save && needs_save,
             limited,
         })
+    }
+
+    /// Whether its resume data is behind what it wrote or verified (its periodic save is
+    /// only filed among its deadlines then: an idle torrent does not wake for it).
+    pub(crate) fn needs_save(&self) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|d| d.pipeline.dirty || d.pipeline.unflushed.count() > 0)
     }
 
     /// A magnet added stopped: nothing to check, so it is stopped at once.
