@@ -213,7 +213,9 @@ mod tests {
                 let base = 40 * 1024;
                 let block = |i: usize| {
                     let start = base + i * 16 * 1024;
-                    sha1_digest(&data[start..(start + 16 * 1024).min(80 * 1024)])
+                    sanstorrent_core::merkle::sha256(
+                        &data[start..(start + 16 * 1024).min(80 * 1024)],
+                    )
                 };
                 assert_eq!(d, vec![block(0), block(1), block(2)]);
             }

@@ -510,14 +510,52 @@ fn smart_ban_finds_the_peer_whose_block_differed() {
     assert_eq!(f.contributors, [a, b]);
     assert!(f.banned.is_empty());
     // Block 0 (from a) was good, block 1 (from b) was bad.
-    p.record_failed_blocks(0, &[[0; 20], [66; 20]]);
+    p.record_failed_blocks(0, &[[0; 32], [66; 32]]);
     let rc = p.pick(now, c, PeerRate { reqq: 2, ..RATE });
     for block in &rc {
         accept(p.block_received(now, c, *block));
     }
     assert!(p.piece_passed(0).smart_ban_check);
-    assert_eq!(p.check_passed_blocks(0, &[[0; 20], [1; 20]]), [b]);
+    assert_eq!(p.check_passed_blocks(0, &[[0; 32], [1; 32]]), [b]);
     assert!(p.is_banned(b) && !p.is_banned(a));
+}
+
+#[test]
+fn blocks_proven_bad_alone_are_fetched_again_and_their_sender_banned() {
+    let now = Instant::now();
+    let mut p = picker(2, 4 * BLOCK_LEN);
+    let (a, b, c) = (PeerKey(0), PeerKey(1), PeerKey(2));
+    add_unchoking_seeds(&mut p, now, &[a, b, c]);
+    let one = PeerRate { reqq: 1, ..RATE };
+    // Blocks of piece 0: 0 and 2 from a, 1 and 3 from b.
+    let mut piece = None;
+    for k in [a, b, a, b] {
+        let r = p.pick(now, k, one);
+        let r = r[0];
+        assert_eq!(*piece.get_or_insert(r.piece), r.piece);
+        accept(p.block_received(now, k, r));
+    }
+    let piece = piece.unwrap();
+    assert_eq!(
+        p.block_senders(piece).unwrap(),
+        [Some(a), Some(b), Some(a), Some(b)]
+    );
+    // Block 3 was bad: b alone is banned, only block 3 is free again.
+    assert_eq!(p.blocks_failed(piece, &[3, 99]), [b]);
+    assert!(p.is_banned(b) && !p.is_banned(a));
+    p.check_invariants().unwrap();
+    let again = p.pick(now, c, PeerRate { reqq: 8, ..RATE });
+    let of_piece: Vec<BlockRef> = again.iter().copied().filter(|r| r.piece == piece).collect();
+    assert_eq!(of_piece, [BlockRef::new(piece, 3 * BLOCK_LEN, BLOCK_LEN)]);
+    assert!(
+        accept(p.block_received(now, c, of_piece[0])).0,
+        "the piece is whole again"
+    );
+    assert_eq!(
+        p.block_senders(piece).unwrap(),
+        [Some(a), Some(b), Some(a), Some(c)]
+    );
+    assert!(p.blocks_failed(7, &[0]).is_empty(), "not downloading");
 }
 
 #[test]
@@ -1058,14 +1096,14 @@ fn records_of_a_departed_peer_last_until_its_blocks_are_judged() {
     assert!(accept(p.block_received(now, a, ra[0])).0);
     let _ = p.piece_failed(0);
     assert!(p.has_records_of(b), "pending digests name b");
-    p.record_failed_blocks(0, &[[0; 20], [66; 20]]);
+    p.record_failed_blocks(0, &[[0; 32], [66; 32]]);
     assert_eq!(p.recorded_peers(), BTreeSet::from([a, b]));
     for block in p.pick(now, c, PeerRate { reqq: 2, ..RATE }) {
         accept(p.block_received(now, c, block));
     }
     assert!(p.piece_passed(0).smart_ban_check);
     // b's block differed: it is named although it left; then nothing is left of it.
-    assert_eq!(p.check_passed_blocks(0, &[[0; 20], [1; 20]]), [b]);
+    assert_eq!(p.check_passed_blocks(0, &[[0; 32], [1; 32]]), [b]);
     assert!(!p.has_records_of(b) && p.recorded_peers().is_empty());
 }
 

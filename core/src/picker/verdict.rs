@@ -41,7 +41,7 @@ pub(crate) struct PieceFailed {
 }
 
 /// The (sender, digest) pairs seen for one block of a failed piece.
-type BlockDigests = Vec<(PeerKey, [u8; 20])>;
+type BlockDigests = Vec<(PeerKey, [u8; 32])>;
 
 /// Per failed piece: who sent each block, and the digests recorded per block.
 #[derive(Clone, Debug, Default)]
@@ -108,9 +108,48 @@ impl Picker {
         }
     }
 
-    /// Records the digests (any digest of the bytes, e.g. SHA-1) of each block of a piece that
+    /// Who sent each block of `piece` while it is being downloaded (block order; `None` for a
+    /// block not received or made of padding); `None` if it is not being downloaded.
+    pub(crate) fn block_senders(&self, piece: u32) -> Option<Vec<Option<PeerKey>>> {
+        let dl = self.downloading.get(&piece)?;
+        Some(dl.blocks.iter().map(|b| b.from).collect())
+    }
+
+    /// Blocks `bad` of a complete piece that failed its hash were each proven bad (a v2
+    /// piece's blocks checked against their leaf hashes): only they are downloaded again, the
+    /// piece's other blocks are kept. Their senders are banned and returned (sorted, once
+    /// each). Nothing happens for a piece not being downloaded or an index past its blocks.
+    pub(crate) fn blocks_failed(&mut self, piece: u32, bad: &[u32]) -> Vec<PeerKey> {
+        let Some(dl) = self.downloading.get_mut(&piece) else {
+            return Vec::new();
+        };
+        let mut culprits = Vec::new();
+        for &i in bad {
+            let Some(block) = dl.blocks.get_mut(i as usize) else {
+                continue;
+            };
+            if let Some(from) = block.from.take() {
+                culprits.push(from);
+                dl.received -= 1;
+                if block.is_free() {
+                    dl.free += 1;
+                }
+            }
+        }
+        if dl.free > 0 {
+            self.partial.insert(piece);
+        }
+        culprits.sort_unstable();
+        culprits.dedup();
+        for &peer in &culprits {
+            self.ban(peer);
+        }
+        culprits
+    }
+
+    /// Records the digests (any digest of the bytes, e.g. SHA-256) of each block of a piece that
     /// just failed, in block order, for the smart ban.
-    pub(crate) fn record_failed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) {
+    pub(crate) fn record_failed_blocks(&mut self, piece: u32, digests: &[[u8; 32]]) {
         let Some(senders) = self.smart_ban.pending.remove(&piece) else {
             return;
         };
@@ -136,7 +175,7 @@ impl Picker {
 
     /// Compares the digests of a piece that passed (in block order) with those recorded when it
     /// failed. Returns the peers proven to have sent bad data; they are banned.
-    pub(crate) fn check_passed_blocks(&mut self, piece: u32, digests: &[[u8; 20]]) -> Vec<PeerKey> {
+    pub(crate) fn check_passed_blocks(&mut self, piece: u32, digests: &[[u8; 32]]) -> Vec<PeerKey> {
         let Some(blocks) = self.smart_ban.recorded.remove(&piece) else {
             return Vec::new();
         };

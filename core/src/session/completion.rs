@@ -40,8 +40,9 @@ pub enum Answer<'a> {
     Created,
     /// `Stamps` finished: one entry per file, `None` for a missing file.
     Stamps(&'a [Option<FileStamp>]),
-    /// `BlockDigests` finished: the SHA-1 of each block of the piece, in block order.
-    BlockDigests(&'a [[u8; 20]]),
+    /// `BlockDigests` finished: the SHA-256 of each block of the piece (its data, padding left
+    /// out), in block order.
+    BlockDigests(&'a [[u8; 32]]),
 }
 
 impl Completion {
@@ -238,8 +239,9 @@ pub struct DigestsReply {
 }
 
 impl DigestsReply {
-    /// The completion with the SHA-1 of each block of the piece, in block order.
-    pub fn send(self, result: Result<Vec<[u8; 20]>, StorageError>) -> Completion {
+    /// The completion with the SHA-256 of each block of the piece (its data, padding left out),
+    /// in block order.
+    pub fn send(self, result: Result<Vec<[u8; 32]>, StorageError>) -> Completion {
         let Self { ticket, piece, why } = self;
         ticket.complete(match result {
             Ok(digests) => Ok(Done::BlockDigests {

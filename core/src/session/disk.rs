@@ -46,7 +46,7 @@ pub(crate) enum Next {
         /// What they were asked for.
         why: DigestsFor,
         /// One per block, as stored.
-        digests: Option<Vec<[u8; 20]>>,
+        digests: Option<Vec<[u8; 32]>>,
     },
     /// A `Check` job found these pieces good.
     Checked(Vec<u32>),
@@ -410,7 +410,7 @@ impl Torrent {
     pub(crate) fn piece_failed(
         &mut self,
         piece: u32,
-        digests: Option<&[[u8; 20]]>,
+        digests: Option<&[[u8; 32]]>,
     ) -> Option<PieceFailed> {
         self.hash_failures += 1;
         let d = self.data.as_mut()?;

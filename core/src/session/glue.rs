@@ -175,12 +175,12 @@ impl Session {
     /// A piece failed its hash check (see
     /// [`Torrent::piece_failed`](super::torrent::Torrent::piece_failed)): strikes and bans, then
     /// download it again.
-    fn piece_failed(
+    pub(super) fn piece_failed(
         &mut self,
         now: Instant,
         id: TorrentId,
         piece: u32,
-        digests: Option<&[[u8; 20]]>,
+        digests: Option<&[[u8; 32]]>,
     ) {
         let Some(failed) = self
             .torrents
@@ -212,14 +212,20 @@ impl Session {
         id: TorrentId,
         piece: u32,
         why: DigestsFor,
-        digests: Option<&[[u8; 20]]>,
+        digests: Option<&[[u8; 32]]>,
     ) {
         match why {
             DigestsFor::Failed => {
                 // A torrent that stopped meanwhile downloads nothing again.
-                if self.torrents.get(&id).is_some_and(|t| t.is_active()) {
-                    self.piece_failed(now, id, piece, digests);
+                if !self.torrents.get(&id).is_some_and(|t| t.is_active()) {
+                    return;
                 }
+                if let Some(digests) = digests
+                    && self.check_leaves(now, id, piece, digests)
+                {
+                    return;
+                }
+                self.piece_failed(now, id, piece, digests);
             }
             DigestsFor::Passed => {
                 let Some(digests) = digests else {

@@ -62,21 +62,29 @@ impl Session {
         let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) else {
             return;
         };
+        if self.leaf_answer(now, id, conn, &request, hashes) {
+            return;
+        }
         let Some(fetch) = self.torrents.get_mut(&id).and_then(|t| t.layers.as_mut()) else {
             return;
         };
         if fetch.answered(&request, hashes).is_err() {
-            let reason = PeerCloseReason::BadHashes;
-            if let Some(p) = self.peers.get(conn) {
-                let who = DepartedPeer {
-                    addr: p.listen_addr.unwrap_or(p.addr),
-                    peer_id: p.conn.peer_id(),
-                };
-                smart_ban::ban_addr(&mut self.torrents, &mut self.out, id, who, &reason);
-            }
-            self.close_conn(now, conn, reason);
+            self.ban_bad_hashes(now, id, conn);
         }
         self.pump_layers(now, id);
+    }
+
+    /// Bans and closes a peer whose hashes did not prove.
+    pub(super) fn ban_bad_hashes(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
+        let reason = PeerCloseReason::BadHashes;
+        if let Some(p) = self.peers.get(conn) {
+            let who = DepartedPeer {
+                addr: p.listen_addr.unwrap_or(p.addr),
+                peer_id: p.conn.peer_id(),
+            };
+            smart_ban::ban_addr(&mut self.torrents, &mut self.out, id, who, &reason);
+        }
+        self.close_conn(now, conn, reason);
     }
 
     /// A peer refused one of our hash requests.
@@ -84,6 +92,10 @@ impl Session {
         let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) else {
             return;
         };
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.leaf_checks.rejected(conn, &request);
+        }
+        self.pump_leaf_checks(now, id);
         if let Some(fetch) = self.torrents.get_mut(&id).and_then(|t| t.layers.as_mut()) {
             fetch.rejected(conn, &request);
             self.pump_layers(now, id);
@@ -153,8 +165,14 @@ impl Session {
         }
     }
 
-    /// A connection closed: the layer runs it was asked for go to others.
+    /// A connection closed: the layer runs and failed pieces it was asked for go to others.
     pub(super) fn layers_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
+        if let Some(t) = self.torrents.get_mut(&id)
+            && !t.leaf_checks.is_empty()
+        {
+            t.leaf_checks.peer_gone(conn);
+            self.pump_leaf_checks(now, id);
+        }
         if let Some(fetch) = self.torrents.get_mut(&id).and_then(|t| t.layers.as_mut()) {
             fetch.peer_gone(conn);
             self.pump_layers(now, id);
@@ -175,6 +193,17 @@ impl Session {
                     f.handle_timeout(now);
                 }
                 self.pump_layers(now, id);
+            }
+            let leaves_late = self
+                .torrents
+                .get(&id)
+                .and_then(|t| t.leaf_checks.poll_timeout())
+                .is_some_and(|at| at <= now);
+            if leaves_late {
+                if let Some(t) = self.torrents.get_mut(&id) {
+                    t.leaf_checks.handle_timeout(now);
+                }
+                self.pump_leaf_checks(now, id);
             }
         }
     }

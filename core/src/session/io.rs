@@ -211,7 +211,7 @@ pub enum DiskJobKind {
         /// Answers the job.
         reply: CreateReply,
     },
-    /// Read a piece back and return the SHA-1 of each of its 16 KiB blocks, in block order
+    /// Read a piece back and return the SHA-256 of each of its 16 KiB blocks, in block order
     /// (the smart ban compares what each peer sent; see `storage::block_digests`).
     BlockDigests {
         /// Piece index.

@@ -45,6 +45,8 @@ mod hash_glue;
 mod hashes;
 mod io;
 mod layers;
+mod leaf_check;
+mod leaf_glue;
 mod local;
 mod metadata;
 mod outputs;

@@ -217,7 +217,7 @@ pub(crate) enum Done {
     BlockDigests {
         piece: u32,
         why: DigestsFor,
-        digests: Vec<[u8; 20]>,
+        digests: Vec<[u8; 32]>,
     },
 }
 

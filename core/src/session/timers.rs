@@ -158,6 +158,7 @@ impl Torrent {
                         .as_ref()
                         .filter(|_| self.is_active())
                         .and_then(|l| l.poll_timeout()),
+                    self.leaf_checks.poll_timeout().filter(|_| self.is_active()),
                     self.scrapes.deadline(),
                 ]
                 .into_iter()

@@ -204,7 +204,8 @@ impl Rig {
                             DiskJobKind::BlockDigests { piece, reply } => {
                                 let a = (piece * PIECE) as usize;
                                 let b = (a + PIECE as usize).min(self.disk.len());
-                                let d = self.disk[a..b].chunks(16 * 1024).map(sha1_digest);
+                                let d =
+                                    self.disk[a..b].chunks(16 * 1024).map(crate::merkle::sha256);
                                 reply.send(Ok(d.collect()))
                             }
                             other => panic!("unexpected job {other:?}"),

@@ -1,7 +1,8 @@
-//! Piece hashing from storage: a piece's SHA-1 or merkle root, each block's SHA-1, and
+//! Piece hashing from storage: a piece's SHA-1 or merkle root, each block's SHA-256, and
 //! whether a piece matches what the metainfo says.
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 use super::{Storage, StorageError};
 use crate::merkle::{self, Hash};
@@ -34,20 +35,29 @@ pub fn hash_piece(storage: &(impl Storage + ?Sized), piece: u32) -> Result<[u8; 
     Ok(hasher.finalize().into())
 }
 
-/// SHA-1 of each 16 KiB block of `piece`, in order (for the picker's smart ban).
+/// SHA-256 of each 16 KiB block of `piece` as stored, in order, over the block's bytes that
+/// are file data (padding left out). In a v2-aligned layout that is the block's leaf in its
+/// file's merkle tree (BEP 52: the last block of a file hashed at its real length), so a failed
+/// v2 piece's blocks can be checked one by one; the picker's smart ban compares them as digests.
 pub fn block_digests(
     storage: &(impl Storage + ?Sized),
     piece: u32,
-) -> Result<Vec<[u8; 20]>, StorageError> {
-    let len = storage.layout().piece_len(piece);
+) -> Result<Vec<Hash>, StorageError> {
+    let layout = storage.layout();
+    let len = layout.piece_len(piece);
     let mut buf = vec![0; BLOCK_LEN as usize];
     let mut out = Vec::with_capacity(len.div_ceil(BLOCK_LEN) as usize);
     let mut offset = 0;
     while offset < len {
-        let n = (len - offset).min(BLOCK_LEN) as usize;
-        storage.read(piece, offset, &mut buf[..n])?;
-        out.push(Sha1::digest(&buf[..n]).into());
-        offset += n as u32;
+        let n = (len - offset).min(BLOCK_LEN);
+        storage.read(piece, offset, &mut buf[..n as usize])?;
+        let mut hasher = Sha256::new();
+        let spans = layout.spans(piece, offset, n).into_iter().flatten();
+        for span in spans.filter(|s| !s.padding) {
+            hasher.update(&buf[span.buffer_offset..span.buffer_offset + span.len]);
+        }
+        out.push(hasher.finalize().into());
+        offset += n;
     }
     Ok(out)
 }
@@ -144,9 +154,36 @@ mod tests {
         let start = 3 * BLOCK_LEN as usize + BLOCK_LEN as usize;
         assert_eq!(
             blocks[1],
-            sha1_digest(&data[start..start + BLOCK_LEN as usize])
+            merkle::sha256(&data[start..start + BLOCK_LEN as usize])
         );
         assert!(hash_piece(&s, 99).is_err());
+    }
+
+    #[test]
+    fn block_digests_leave_padding_out_so_v2_blocks_are_their_leaves() {
+        // A v2-aligned layout: a 40,000-byte file padded to two 32 KiB pieces, then a file.
+        let pl = 2 * BLOCK_LEN;
+        let layout = Layout::new(
+            pl,
+            [
+                (40_000, false),
+                (2 * u64::from(pl) - 40_000, true),
+                (5, false),
+            ],
+        )
+        .unwrap();
+        let (s, data, _) = filled(&layout, 3);
+        let blocks = block_digests(&s, 1).unwrap();
+        let start = pl as usize;
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0], merkle::sha256(&data[start..40_000]));
+        assert_eq!(blocks[1], merkle::sha256(&[]), "padding only");
+        let root = merkle::piece_root(&data[start..40_000], 2).unwrap();
+        assert_eq!(
+            merkle::root_of(&[blocks[0], [0; 32]], 0, 2),
+            Some(root),
+            "the block digests are the piece's leaves"
+        );
     }
 
     #[test]

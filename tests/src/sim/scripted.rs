@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use sanstorrent_core::bencode::{Encoder, decode};
+use sanstorrent_core::merkle::sha256;
 use sanstorrent_core::rng::Rng;
 use sanstorrent_core::session::ConnId;
+use sanstorrent_core::wire::hashes::HashRequest;
 use sanstorrent_core::{InfoHash, PeerId};
 
 use super::agent::{Agent, Output};
@@ -39,6 +41,12 @@ pub enum Behaviour {
     CorruptFlaky(u32),
     /// Serves every request with the right bytes (the honest other side of a scenario).
     Honest,
+    /// Serves honestly but for the block it serves after this many others, which it sends
+    /// with one byte flipped (see [`ScriptedPeer::corrupted`]).
+    CorruptOne(u32),
+    /// Serves honestly, sets the BitTorrent v2 handshake bit and answers hash requests for
+    /// the leaves (layer 0, no proof) of a single-file v2 torrent; rejects any other.
+    HonestV2,
 }
 
 /// A block named by a request or cancel: piece, offset, length.
@@ -68,7 +76,13 @@ pub struct ScriptedPeer {
     pub accepted: u64,
     /// Connections the victim closed.
     pub closed: u64,
+    /// The blocks sent corrupted.
+    pub corrupted: Vec<Block>,
+    /// Hash requests received (BEP 52), with when.
+    pub hash_requests: Vec<(Instant, HashRequest)>,
     info_hash: InfoHash,
+    /// The `pieces root` of the torrent's first file (a v2 torrent).
+    root: Option<[u8; 32]>,
     peer_id: PeerId,
     piece_count: u32,
     piece_length: u64,
@@ -93,7 +107,10 @@ impl ScriptedPeer {
             blocks_sent: 0,
             accepted: 0,
             closed: 0,
+            corrupted: Vec::new(),
+            hash_requests: Vec::new(),
             info_hash: meta.info_hash(),
+            root: meta.pieces_root(0).copied(),
             peer_id: PeerId::generate(&mut rng),
             piece_count: meta.piece_count(),
             piece_length: u64::from(meta.layout().piece_len(0)),
@@ -117,7 +134,12 @@ impl ScriptedPeer {
         let mut hs = Vec::with_capacity(68);
         hs.push(19);
         hs.extend_from_slice(b"BitTorrent protocol");
-        hs.extend_from_slice(&[0; 8]);
+        let v2 = if self.behaviour == Behaviour::HonestV2 {
+            0x10
+        } else {
+            0
+        };
+        hs.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, v2]);
         hs.extend_from_slice(&self.info_hash.0);
         hs.extend_from_slice(&self.peer_id.0);
         self.send(conn, hs);
@@ -169,12 +191,14 @@ impl ScriptedPeer {
             return;
         };
         let mut block = block.to_vec();
-        if matches!(
-            self.behaviour,
-            Behaviour::Corrupt | Behaviour::CorruptFlaky(_)
-        ) && let Some(b) = block.first_mut()
-        {
+        let corrupt = match self.behaviour {
+            Behaviour::Corrupt | Behaviour::CorruptFlaky(_) => true,
+            Behaviour::CorruptOne(n) => self.blocks_sent == u64::from(n),
+            _ => false,
+        };
+        if corrupt && let Some(b) = block.first_mut() {
             *b ^= 0xff;
+            self.corrupted.push((piece, offset, len));
         }
         let mut m = BytesMut::with_capacity(13 + block.len());
         m.put_u32(9 + len);
@@ -185,6 +209,50 @@ impl ScriptedPeer {
         self.blocks_sent += 1;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.served += 1;
+        }
+        self.out.push_back(Output::Send {
+            conn,
+            bytes: m.freeze(),
+        });
+    }
+
+    /// A BEP 52 `hash request` (its 48 bytes): a [`Behaviour::HonestV2`] peer answers one for
+    /// leaves of the first file without proof; any other is rejected.
+    fn hash_request(&mut self, now: Instant, conn: ConnId, body: &[u8]) {
+        let word = |i: usize| u32::from_be_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
+        let mut pieces_root = [0; 32];
+        pieces_root.copy_from_slice(&body[..32]);
+        let request = HashRequest {
+            pieces_root,
+            base_layer: word(32),
+            index: word(36),
+            length: word(40),
+            proof_layers: word(44),
+        };
+        self.hash_requests.push((now, request));
+        let served = self.behaviour == Behaviour::HonestV2
+            && self.root == Some(pieces_root)
+            && request.base_layer == 0
+            && request.proof_layers == 0
+            && (2..=8192).contains(&request.length);
+        let mut m = BytesMut::new();
+        if served {
+            let block = 16 * 1024usize;
+            m.put_u32(1 + body.len() as u32 + 32 * request.length);
+            m.put_u8(22);
+            m.extend_from_slice(body);
+            for i in request.index..request.index + request.length {
+                let start = i as usize * block;
+                let leaf = match self.content.get(start..) {
+                    Some(rest) if !rest.is_empty() => sha256(&rest[..rest.len().min(block)]),
+                    _ => [0; 32],
+                };
+                m.extend_from_slice(&leaf);
+            }
+        } else {
+            m.put_u32(1 + body.len() as u32);
+            m.put_u8(23);
+            m.extend_from_slice(body);
         }
         self.out.push_back(Output::Send {
             conn,
@@ -217,6 +285,7 @@ impl Agent for ScriptedPeer {
         }
         let mut requests = Vec::new();
         let mut cancels = Vec::new();
+        let mut hash_requests = Vec::new();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -229,6 +298,10 @@ impl Agent for ScriptedPeer {
                 break;
             }
             let msg: Vec<u8> = c.buf.drain(..4 + len).skip(4).collect();
+            if msg.len() == 49 && msg[0] == 21 {
+                hash_requests.push(msg[1..].to_vec());
+                continue;
+            }
             if msg.len() == 13 && (msg[0] == 6 || msg[0] == 8) {
                 let word =
                     |i: usize| u32::from_be_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
@@ -240,6 +313,9 @@ impl Agent for ScriptedPeer {
             }
         }
         self.cancelled.extend(cancels.into_iter().map(|b| (now, b)));
+        for body in hash_requests {
+            self.hash_request(now, conn, &body);
+        }
         for (piece, offset, len) in requests {
             self.request(now, conn, piece, offset, len);
         }

@@ -26,6 +26,7 @@ use super::event::TorrentPhase;
 use super::hashes::Trees;
 use super::io::ConnId;
 use super::layers::LayerFetch;
+use super::leaf_check::LeafChecks;
 use super::pipeline::PiecePipeline;
 use super::rate::{RateMeter, TokenBucket};
 use super::scrape::TorrentScrapes;
@@ -154,6 +155,8 @@ pub(crate) struct Torrent {
     pub(crate) layers: Option<LayerFetch>,
     /// The merkle trees serving peers' hash requests.
     pub(crate) trees: Trees,
+    /// Failed v2 pieces waiting for their leaf hashes, to find their bad blocks.
+    pub(crate) leaf_checks: LeafChecks,
     /// Answers ut_metadata requests (rejects until the metadata is known).
     pub(crate) server: MetadataServer,
     /// Peer exchange (disabled for a private torrent).
@@ -203,6 +206,7 @@ impl Torrent {
             fetcher,
             layers: None,
             trees: Trees::default(),
+            leaf_checks: LeafChecks::default(),
             server: MetadataServer::new(),
             pex: PexPool::new(PexConfig::new(private)),
             departed: Default::default(),
