@@ -152,7 +152,8 @@ impl Session {
     }
 
     /// A failed piece's blocks were checked: the bad ones are downloaded again and their
-    /// senders banned (the good ones kept); if none was bad, the piece fails whole.
+    /// senders banned (peers closed, web seeds dropped; the good blocks kept); if none was
+    /// bad, the piece fails whole.
     fn leaf_verdict(&mut self, now: Instant, id: TorrentId, piece: u32, verdict: Verdict) {
         let bad = match verdict {
             Verdict::NoneBad => return self.piece_failed(now, id, piece, None),
@@ -173,6 +174,9 @@ impl Session {
         let culprits = d.picker.blocks_failed(piece, &bad);
         t.corrupt_bytes += bytes;
         self.out.event(Event::PieceFailed { torrent: id, piece });
+        // A web seed proven to have sent a bad block is dropped.
+        let (web, mut cx) = self.web_cx();
+        web.hash_failed(now, id, piece, &culprits, &culprits, &mut cx);
         self.ban_peers(now, id, &culprits, &PeerCloseReason::SmartBanned);
         self.fill_all(now, id);
     }
