@@ -123,8 +123,39 @@ fn other_torrent_carried_on(sim: &Sim, leecher: usize, lb: TorrentId, b: &TestTo
     );
 }
 
+/// The disk of node `i`'s stopped torrent `t` repaired (its faults gone) and the torrent
+/// started again: it completes with the right bytes, fetching no verified piece again.
+fn started_again_completes(
+    sim: &mut Sim,
+    i: usize,
+    t: TorrentId,
+    torrent: &TestTorrent,
+    seed: u64,
+) {
+    let verified = sim.nodes[i].verified(t).len();
+    sim.nodes[i].faults.remove(&t);
+    sim.with_session(i, |s, now| s.start_torrent(now, t).expect("started"));
+    sim.run_until(|s| s.is_complete(i, t), 500_000)
+        .unwrap_or_else(|e| panic!("seed {seed}: started again: {e}"));
+    assert!(
+        sim.has_content(i, t, torrent),
+        "seed {seed}: the right bytes"
+    );
+    let events = &sim.nodes[i].events;
+    let verified_twice = events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::PieceVerified { torrent, .. } if *torrent == t))
+        .count()
+        - sim.nodes[i].verified(t).len();
+    assert_eq!(
+        verified_twice, 0,
+        "seed {seed}: {verified} verified before, fetched again"
+    );
+}
+
 /// The leecher's disk for `a` fills up a third of the way: `a` stops with "no space left",
-/// `b` completes, and `a`'s resume data claims only pieces written whole.
+/// `b` completes, and `a`'s resume data claims only pieces written whole; with space again
+/// and started, `a` completes.
 fn full_disk(seed: u64) -> Summary {
     let (a, b) = torrents(seed);
     let (mut sim, seeder, leecher, seeded, [la, lb]) = swarm(seed, &a, &b);
@@ -178,11 +209,12 @@ fn full_disk(seed: u64) -> Summary {
         bytes <= space,
         "seed {seed}: more pieces claimed than fit on the disk"
     );
+    started_again_completes(&mut sim, leecher, la, &a, seed);
     sim.print_summary("disk_full")
 }
 
 /// The leecher's directory for `a` is read-only: `a` stops before downloading anything,
-/// with "read-only file system"; `b` completes.
+/// with "read-only file system"; `b` completes; writable again and started, `a` completes.
 fn read_only_directory(seed: u64) -> Summary {
     let (a, b) = torrents(seed);
     let mut sim = Sim::new(seed, LinkConfig::default());
@@ -222,6 +254,7 @@ fn read_only_directory(seed: u64) -> Summary {
     if sim.nodes[leecher].resume.contains_key(&la) {
         assert!(resume_claims(&sim, leecher, la, &a).is_empty());
     }
+    started_again_completes(&mut sim, leecher, la, &a, seed);
     sim.print_summary("disk_read_only")
 }
 
@@ -271,7 +304,7 @@ fn read_error(seed: u64) -> Summary {
 /// The seeder's first file of `a` is truncated to a third under the running torrent: the
 /// first read past the new end makes it check `a` again (no error shown, nothing wrong
 /// served), after which it has exactly the pieces still whole, saves resume data that claims
-/// no piece of the short file, and downloads the rest back from a late seeder.
+/// no piece past the cut, and downloads the rest back from a late seeder.
 fn truncated_file(seed: u64) -> Summary {
     let (a, b) = torrents(seed);
     let (mut sim, seeder, leecher, [sa, sb], [la, lb]) = swarm(seed, &a, &b);
@@ -321,10 +354,12 @@ fn truncated_file(seed: u64) -> Summary {
         "seed {seed}: the missing data is shown until it is back: {shown:?}"
     );
     other_torrent_carried_on(&sim, leecher, lb, &b);
-    // The stop before the check saved no piece of the short file.
+    // The stop before the check saved no piece with a byte past the cut.
     let claimed = resume_claims(&sim, seeder, sa, &a);
-    let short = layout.file_pieces(0);
-    assert!(!claimed.iter().any(|p| short.contains(p)), "seed {seed}");
+    assert!(
+        claimed.iter().all(|p| whole.contains(p)),
+        "seed {seed}: {claimed:?} claimed, {whole:?} whole"
+    );
 
     // A late seeder: both get every piece, and the seeder's file grows back whole.
     let late = sim.add_node(SessionConfig::default());

@@ -425,7 +425,16 @@ impl<R: Runtime> Backend for ClientBackend<R> {
                 };
                 self.set_stopped(&ids, false, forced);
                 // The queue starts them (at once when it has room).
-                return self.enforce().await;
+                self.enforce().await?;
+                // Those it runs already may have stopped on their own (a disk error, a full
+                // disk): they start again in the client.
+                for handle in self.handles_of(&ids, |t| t.running) {
+                    client
+                        .start_torrent(handle.id)
+                        .await
+                        .map_err(|e| BackendError::System(e.to_string()))?;
+                }
+                return Ok(());
             }
             Action::Verify => self.handles_of(&ids, |_| true),
             Action::Reannounce => self.handles_of(&ids, |t| t.running),

@@ -537,7 +537,12 @@ impl Session {
             self.close_conn(now, conn, PeerCloseReason::Stopped);
         }
         for conn in self.peers.dialing_of(id) {
-            self.peers.end_dial(conn);
+            // The address may be dialled again once the torrent starts (not a failure).
+            if let Some(dial) = self.peers.end_dial(conn)
+                && let Some(t) = self.torrents.get_mut(&id)
+            {
+                t.candidates.closed(now, dial.addr, false, false);
+            }
             self.out.action(Action::Close { conn });
         }
     }

@@ -96,18 +96,24 @@ pub enum ResumeError {
 
 impl ResumeData {
     /// The resume data to save: the `recorded` pieces the files as `stamped` can still hold,
-    /// with those stamps. A piece touching a file that is missing or shorter than its extent
-    /// (deleted or truncated under the torrent) is left out, so resume data never claims a
-    /// piece the disk does not hold, whatever the stamps say next time.
+    /// with those stamps. A piece with a byte past the end of a file that is missing or
+    /// shorter than its extent (deleted or truncated under the torrent) is left out, so resume
+    /// data never claims a piece the disk does not hold, whatever the stamps say next time;
+    /// the pieces wholly before a truncation are kept.
     pub fn of_disk(layout: &Layout, recorded: &PieceSet, stamped: Vec<Option<FileStamp>>) -> Self {
         let mut pieces = recorded.clone();
+        let piece_length = u64::from(layout.piece_length());
         for (i, extent) in layout.files().iter().enumerate() {
-            let size = stamped.get(i).copied().flatten().map(|s| s.size);
-            if extent.padding || size.is_some_and(|s| s >= extent.length) {
+            let size = stamped.get(i).copied().flatten().map_or(0, |s| s.size);
+            if extent.padding || size >= extent.length {
                 continue;
             }
+            // The piece holding the file's first missing byte, and every one after it.
+            let first_short = (extent.offset + size) / piece_length;
             for p in layout.file_pieces(i) {
-                pieces.remove(p);
+                if u64::from(p) >= first_short {
+                    pieces.remove(p);
+                }
             }
         }
         Self {

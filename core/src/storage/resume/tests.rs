@@ -140,7 +140,7 @@ fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
 }
 
 #[test]
-fn saved_data_never_claims_pieces_of_a_missing_or_short_file() {
+fn saved_data_never_claims_bytes_past_the_end_of_a_missing_or_short_file() {
     let l = layout();
     let stamp = |size| {
         Some(FileStamp {
@@ -153,11 +153,20 @@ fn saved_data_never_claims_pieces_of_a_missing_or_short_file() {
     let saved = ResumeData::of_disk(&l, &PieceSet::full(5), whole.to_vec());
     assert!(saved.pieces.is_full(), "every file there at full length");
     assert_eq!(saved.files, whole);
-    // File 2 (pieces 1..=3) truncated to 1999 bytes: a zero-length file is never short.
+    // File 2 (bytes 1500..3500, pieces 1..=3) truncated to 1999 bytes: only piece 3 lacks a
+    // byte; a zero-length file is never short.
     let short = vec![stamp(1500), None, stamp(1999), stamp(1500)];
     let saved = ResumeData::of_disk(&l, &PieceSet::full(5), short.clone());
-    assert_eq!(saved.pieces.iter().collect::<Vec<_>>(), [0, 4]);
+    assert_eq!(saved.pieces.iter().collect::<Vec<_>>(), [0, 1, 2, 4]);
     assert_eq!(saved.files, short, "the stamps are saved as they are");
+    // Truncated to 600 bytes (up to 2100): pieces 2 and 3 lack bytes, piece 1 holds all its
+    // bytes; truncated to nothing, none of its pieces is held.
+    let cut = vec![stamp(1500), stamp(0), stamp(600), stamp(1500)];
+    let saved = ResumeData::of_disk(&l, &PieceSet::full(5), cut);
+    assert_eq!(saved.pieces.iter().collect::<Vec<_>>(), [0, 1, 4]);
+    let empty = vec![stamp(1500), stamp(0), stamp(0), stamp(1500)];
+    let saved = ResumeData::of_disk(&l, &PieceSet::full(5), empty);
+    assert_eq!(saved.pieces.iter().collect::<Vec<_>>(), [0, 4]);
     // File 3 (pieces 3..=4) deleted; piece 0 was never recorded.
     let mut recorded = PieceSet::full(5);
     recorded.remove(0);
