@@ -347,13 +347,8 @@ impl Streams {
     /// Reads one chunk of `conn`: data, its end, or nothing (it leaves the readable set).
     fn read(&mut self, conn: ConnId) -> Option<StreamInput> {
         let link = self.links.get(&conn)?;
-        let available = self.socket.conn(link.utp).map_or(0, |c| c.readable());
-        let mut buf = BytesMut::zeroed(available.clamp(1, READ_CHUNK));
-        match self.socket.read(link.utp, &mut buf) {
-            Some(n) if n > 0 => {
-                buf.truncate(n);
-                Some(StreamInput::Data(conn, buf))
-            }
+        match self.socket.read_bytes(link.utp, READ_CHUNK) {
+            Some(buf) if !buf.is_empty() => Some(StreamInput::Data(conn, buf)),
             Some(_) => {
                 self.unlink(conn);
                 Some(StreamInput::Closed(conn))

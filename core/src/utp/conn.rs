@@ -266,9 +266,24 @@ impl Connection {
     /// Copies received bytes into `buf`: `Some(n)` bytes, `Some(0)` once the peer finished
     /// and every byte was read, `None` when nothing is there yet.
     pub fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let mss = self.mss() as u32;
         let before = self.recv.window();
         let n = self.recv.read(buf);
+        self.after_read(before);
+        n
+    }
+
+    /// Takes up to `max` received bytes without a copy: as [`Connection::read`] into a
+    /// buffer of `max` bytes (`Some` of nothing once the peer finished and every byte was
+    /// read).
+    pub fn read_bytes(&mut self, max: usize) -> Option<bytes::BytesMut> {
+        let before = self.recv.window();
+        let taken = self.recv.take(max);
+        self.after_read(before);
+        taken
+    }
+
+    fn after_read(&mut self, before: u32) {
+        let mss = self.mss() as u32;
         if self.recv.readable() == 0 {
             self.readable_signalled = false;
         }
@@ -276,7 +291,6 @@ impl Connection {
             // The window reopened: tell the peer.
             self.ack_pending = true;
         }
-        n
     }
 
     /// Sends FIN once every written byte is sent; the connection ends when both sides

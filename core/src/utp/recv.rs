@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::sack;
 use super::seq::Seq;
@@ -26,8 +26,8 @@ pub(crate) enum Received {
 pub(crate) struct RecvBuffer {
     /// The last sequence number received in order.
     ack_nr: Seq,
-    readable: VecDeque<Bytes>,
-    readable_len: usize,
+    /// In-order bytes, appended as packets arrive and taken off the front without a copy.
+    readable: BytesMut,
     /// `reorder[i]` holds packet `ack_nr + 2 + i`.
     reorder: VecDeque<Option<Bytes>>,
     reorder_bytes: usize,
@@ -45,8 +45,7 @@ impl RecvBuffer {
     pub(crate) fn new(ack_nr: Seq, capacity: usize, max_reorder: usize) -> Self {
         Self {
             ack_nr,
-            readable: VecDeque::new(),
-            readable_len: 0,
+            readable: BytesMut::new(),
             reorder: VecDeque::new(),
             reorder_bytes: 0,
             fin: None,
@@ -68,12 +67,12 @@ impl RecvBuffer {
 
     /// Bytes the application can read.
     pub(crate) fn readable(&self) -> usize {
-        self.readable_len
+        self.readable.len()
     }
 
     /// The receive window to advertise: free room in the byte budget.
     pub(crate) fn window(&self) -> u32 {
-        let used = self.readable_len + self.reorder_bytes;
+        let used = self.readable.len() + self.reorder_bytes;
         u32::try_from(self.capacity.saturating_sub(used)).unwrap_or(u32::MAX)
     }
 
@@ -90,7 +89,7 @@ impl RecvBuffer {
             if !self.has_room(payload.len()) {
                 return Received::Dropped;
             }
-            self.deliver(Bytes::copy_from_slice(payload));
+            self.deliver(payload);
             self.advance();
             return Received::InOrder;
         };
@@ -136,23 +135,23 @@ impl RecvBuffer {
     /// Copies readable bytes into `buf`: `Some(n)` bytes, `Some(0)` at the end of the stream
     /// (or for an empty `buf`), `None` when nothing is there yet.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
-        if self.readable_len == 0 {
+        if self.readable.is_empty() {
             return (self.eof || buf.is_empty()).then_some(0);
         }
-        let mut n = 0;
-        while n < buf.len() {
-            let Some(front) = self.readable.front_mut() else {
-                break;
-            };
-            let take = front.len().min(buf.len() - n);
-            buf[n..n + take].copy_from_slice(&front.split_to(take));
-            n += take;
-            if front.is_empty() {
-                self.readable.pop_front();
-            }
-        }
-        self.readable_len -= n;
+        let n = buf.len().min(self.readable.len());
+        buf[..n].copy_from_slice(&self.readable[..n]);
+        self.readable.advance(n);
         Some(n)
+    }
+
+    /// Takes up to `max` readable bytes without a copy: as [`RecvBuffer::read`] into a buffer
+    /// of `max` bytes (empty at the end of the stream or for `max` 0).
+    pub(crate) fn take(&mut self, max: usize) -> Option<BytesMut> {
+        if self.readable.is_empty() {
+            return (self.eof || max == 0).then(BytesMut::new);
+        }
+        let n = max.min(self.readable.len());
+        Some(self.readable.split_to(n))
     }
 
     /// The selective ACK bitmask for what the reorder buffer holds.
@@ -161,15 +160,17 @@ impl RecvBuffer {
     }
 
     fn has_room(&self, len: usize) -> bool {
-        self.readable_len + self.reorder_bytes + len <= self.capacity
+        self.readable.len() + self.reorder_bytes + len <= self.capacity
     }
 
-    fn deliver(&mut self, bytes: Bytes) {
+    fn deliver(&mut self, bytes: &[u8]) {
         self.ack_nr = self.ack_nr.next();
-        self.readable_len += bytes.len();
-        if !bytes.is_empty() {
-            self.readable.push_back(bytes);
+        if self.readable.capacity() - self.readable.len() < bytes.len() {
+            // A fresh block when the room is gone (the front may still be held by what was
+            // taken): a few allocations per window, not one per packet.
+            self.readable.reserve(bytes.len().max(GROW));
         }
+        self.readable.extend_from_slice(bytes);
     }
 
     /// After `ack_nr` moved by one: takes what the reorder buffer now holds in order.
@@ -180,7 +181,7 @@ impl RecvBuffer {
                 break;
             };
             self.reorder_bytes -= bytes.len();
-            self.deliver(bytes);
+            self.deliver(&bytes);
         }
         self.check_fin();
     }
@@ -194,6 +195,9 @@ impl RecvBuffer {
         }
     }
 }
+
+/// Bytes the in-order buffer grows by at least.
+const GROW: usize = 256 << 10;
 
 #[cfg(test)]
 mod tests {
@@ -223,7 +227,9 @@ mod tests {
         assert_eq!(r.on_data(Seq(65535), b"aa"), Received::InOrder);
         assert_eq!(r.ack_nr(), Seq(1));
         assert_eq!(r.sack(), None);
-        assert_eq!(read_all(&mut r), b"aabbcc");
+        assert_eq!(r.take(4).as_deref(), Some(&b"aabb"[..]));
+        assert_eq!(read_all(&mut r), b"cc");
+        assert_eq!(r.take(4), None);
         assert_eq!(r.on_data(Seq(0), b"bb"), Received::Duplicate);
         assert_eq!(r.window(), 100);
     }
@@ -258,6 +264,7 @@ mod tests {
         assert_eq!(r.ack_nr(), Seq(4));
         assert_eq!(read_all(&mut r), b"ab");
         assert_eq!(r.read(&mut [0u8; 4]), Some(0));
+        assert_eq!(r.take(4).as_deref(), Some(&b""[..]));
         assert_eq!(r.window(), 100, "bytes past the FIN were discarded");
     }
 

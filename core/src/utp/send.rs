@@ -50,6 +50,8 @@ pub(crate) struct SendBuffer {
     outstanding: VecDeque<Outgoing>,
     outstanding_bytes: usize,
     in_flight: usize,
+    /// Outstanding packets marked lost: without any, nothing is scanned for them.
+    lost: usize,
     next_seq: Seq,
     capacity: usize,
 }
@@ -62,6 +64,7 @@ impl SendBuffer {
             outstanding: VecDeque::new(),
             outstanding_bytes: 0,
             in_flight: 0,
+            lost: 0,
             next_seq,
             capacity,
         }
@@ -133,6 +136,9 @@ impl SendBuffer {
 
     /// The oldest packet waiting to be sent again.
     pub(crate) fn first_lost(&self) -> Option<&Outgoing> {
+        if self.lost == 0 {
+            return None;
+        }
         self.outstanding.iter().find(|o| o.lost)
     }
 
@@ -141,6 +147,7 @@ impl SendBuffer {
         let o = self.outstanding.iter_mut().find(|o| o.seq == seq)?;
         if o.lost {
             o.lost = false;
+            self.lost -= 1;
             self.in_flight += o.payload.len();
         }
         o.transmissions += 1;
@@ -155,8 +162,9 @@ impl SendBuffer {
 
     /// Declares every unacknowledged packet lost (the retransmission timer fired).
     pub(crate) fn all_lost(&mut self) {
-        for o in self.outstanding.iter_mut().filter(|o| !o.sacked) {
+        for o in self.outstanding.iter_mut().filter(|o| !o.sacked && !o.lost) {
             o.lost = true;
+            self.lost += 1;
         }
         self.in_flight = 0;
     }
@@ -168,6 +176,7 @@ impl SendBuffer {
             return None;
         }
         o.lost = true;
+        self.lost += 1;
         self.in_flight -= o.payload.len();
         Some(o.seq)
     }
@@ -192,7 +201,9 @@ impl SendBuffer {
             };
             out.progressed = true;
             self.outstanding_bytes -= o.payload.len();
-            if !o.lost && !o.sacked {
+            if o.lost {
+                self.lost -= 1;
+            } else if !o.sacked {
                 self.in_flight -= o.payload.len();
             }
             if !o.sacked {
@@ -207,7 +218,9 @@ impl SendBuffer {
             for o in self.outstanding.iter_mut() {
                 if !o.sacked && sack.acks(ack_nr, o.seq) {
                     o.sacked = true;
-                    if !o.lost {
+                    if o.lost {
+                        self.lost -= 1;
+                    } else {
                         self.in_flight -= o.payload.len();
                     }
                     o.lost = false;
@@ -234,6 +247,7 @@ impl SendBuffer {
                 };
                 if overtaken && !o.lost {
                     o.lost = true;
+                    self.lost += 1;
                     self.in_flight -= o.payload.len();
                     out.lost = Some(o.seq);
                 }
@@ -270,6 +284,11 @@ mod tests {
 
     fn data(n: usize) -> Bytes {
         Bytes::from(vec![7u8; n])
+    }
+
+    /// The count of lost packets agrees with their marks.
+    fn lost_counted(s: &SendBuffer) -> bool {
+        s.lost == s.outstanding.iter().filter(|o| o.lost).count()
     }
 
     #[test]
@@ -314,6 +333,7 @@ mod tests {
         assert_eq!(out.bytes, 100);
         assert_eq!(out.lost, Some(Seq(11)));
         assert_eq!(s.first_lost().map(|o| o.seq), Some(Seq(11)));
+        assert!(lost_counted(&s));
         assert_eq!(s.in_flight(), 100);
         let resent = s.resend(Seq(11), t0).unwrap();
         assert_eq!(resent.transmissions, 2);
@@ -328,6 +348,7 @@ mod tests {
         );
         assert_eq!(s.in_flight(), 0);
         assert_eq!(s.outstanding(), 0);
+        assert!(lost_counted(&s));
     }
 
     #[test]
@@ -360,6 +381,7 @@ mod tests {
         assert_eq!(out.lost, Some(Seq(11)));
         assert_eq!(s.first_lost().map(|o| o.seq), Some(Seq(11)));
         assert_eq!(s.in_flight(), 0);
+        assert!(lost_counted(&s));
     }
 
     #[test]
@@ -372,11 +394,13 @@ mod tests {
         assert_eq!(s.oldest_lost(), None);
         assert_eq!(s.in_flight(), 10);
         s.all_lost();
+        assert!(lost_counted(&s));
         assert_eq!(s.in_flight(), 0);
         assert!(s.is_outstanding(Seq(1)));
         let out = s.on_ack(Seq(1), None, t0);
         assert_eq!(out.rtt, Some(Duration::ZERO), "packet 1 was sent only once");
         assert_eq!(s.in_flight(), 0);
         assert_eq!(s.first_lost().map(|o| o.seq), None);
+        assert!(lost_counted(&s));
     }
 }

@@ -1,7 +1,7 @@
 //! The socket-level demultiplexer: routes datagrams to connections by (remote address,
 //! connection id), accepts connections on SYN within bounds, and answers strays with RESET.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,8 @@ impl std::error::Error for ConnectError {}
 struct Entry {
     remote: SocketAddr,
     conn: Connection,
+    /// The connection's deadline as filed in [`UtpSocket::timers`].
+    deadline: Option<Instant>,
 }
 
 /// Every uTP connection on one UDP socket. Feed it the datagrams that
@@ -97,6 +99,8 @@ pub struct UtpSocket {
     rng: Rng,
     next_id: u64,
     conns: BTreeMap<UtpConnId, Entry>,
+    /// Each connection's deadline, earliest first: no scan of every connection per poll.
+    timers: BTreeSet<(Instant, UtpConnId)>,
     by_key: HashMap<(SocketAddr, u16), UtpConnId>,
     ready: VecDeque<UtpConnId>,
     queued: HashSet<UtpConnId>,
@@ -114,6 +118,7 @@ impl UtpSocket {
             rng: Rng::new(seed),
             next_id: 0,
             conns: BTreeMap::new(),
+            timers: BTreeSet::new(),
             by_key: HashMap::new(),
             ready: VecDeque::new(),
             queued: HashSet::new(),
@@ -164,6 +169,12 @@ impl UtpSocket {
         self.with(id, |c| c.read(buf)).flatten()
     }
 
+    /// Takes received bytes from a connection without a copy ([`Connection::read_bytes`]);
+    /// `None` also for an unknown id.
+    pub fn read_bytes(&mut self, id: UtpConnId, max: usize) -> Option<bytes::BytesMut> {
+        self.with(id, |c| c.read_bytes(max)).flatten()
+    }
+
     /// Closes a connection gracefully ([`Connection::close`]).
     pub fn close(&mut self, now: Instant, id: UtpConnId) {
         self.with(id, |c| c.close(now));
@@ -199,17 +210,21 @@ impl UtpSocket {
 
     /// Runs the timers due at `now` and drops connections that finished.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<UtpConnId> = self
-            .conns
+        let mut due: Vec<UtpConnId> = self
+            .timers
             .iter()
-            .filter(|(_, e)| e.conn.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, id)| *id)
             .collect();
+        due.sort_unstable();
         for id in due {
             self.with(id, |c| c.handle_timeout(now));
             let done = self.conns.get(&id).is_some_and(|e| e.conn.is_done(now));
             if done && let Some(e) = self.conns.remove(&id) {
                 self.by_key.remove(&(e.remote, e.conn.recv_id()));
+                if let Some(at) = e.deadline {
+                    self.timers.remove(&(at, id));
+                }
             }
         }
     }
@@ -227,6 +242,7 @@ impl UtpSocket {
                 continue;
             };
             if let Some(datagram) = e.conn.poll_transmit(now) {
+                refile(&mut self.timers, id, e);
                 let remote = e.remote;
                 // Round robin: this connection goes to the back of the line.
                 self.ready.rotate_left(1);
@@ -244,10 +260,7 @@ impl UtpSocket {
     /// When [`UtpSocket::handle_timeout`] must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns
-            .values()
-            .filter_map(|e| e.conn.poll_timeout())
-            .min()
+        self.timers.first().map(|(at, _)| *at)
     }
 
     /// The next event for the application.
@@ -281,7 +294,18 @@ impl UtpSocket {
         let id = UtpConnId(self.next_id);
         self.next_id += 1;
         self.by_key.insert((remote, conn.recv_id()), id);
-        self.conns.insert(id, Entry { remote, conn });
+        let deadline = conn.poll_timeout();
+        if let Some(at) = deadline {
+            self.timers.insert((at, id));
+        }
+        self.conns.insert(
+            id,
+            Entry {
+                remote,
+                conn,
+                deadline,
+            },
+        );
         self.mark(id);
         id
     }
@@ -292,6 +316,7 @@ impl UtpSocket {
         while let Some(event) = e.conn.poll_event() {
             self.events.push_back(SocketEvent::Conn { conn: id, event });
         }
+        refile(&mut self.timers, id, e);
         self.mark(id);
         Some(out)
     }
@@ -325,5 +350,58 @@ impl UtpSocket {
             dest: Dest::Udp(from),
             payload: Bytes::from(reset.encode(None, &[])),
         });
+    }
+}
+
+/// Files the deadline of connection `id` anew after it changed.
+fn refile(timers: &mut BTreeSet<(Instant, UtpConnId)>, id: UtpConnId, e: &mut Entry) {
+    let deadline = e.conn.poll_timeout();
+    if deadline != e.deadline {
+        if let Some(at) = e.deadline {
+            timers.remove(&(at, id));
+        }
+        if let Some(at) = deadline {
+            timers.insert((at, id));
+        }
+        e.deadline = deadline;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The filed deadline is the earliest of the connections' own.
+    fn filed_is_earliest(s: &UtpSocket) -> bool {
+        let scan = s.conns.values().filter_map(|e| e.conn.poll_timeout()).min();
+        s.poll_timeout() == scan && s.timers.len() == s.conns.len()
+    }
+
+    #[test]
+    fn the_earliest_deadline_follows_sends_timeouts_and_removals() {
+        let t0 = Instant::now();
+        let mut s = UtpSocket::new(SocketConfig::default(), t0, 7);
+        let a = SocketAddr::from(([127, 0, 0, 1], 1));
+        let b = SocketAddr::from(([127, 0, 0, 1], 2));
+        s.connect(t0, a).unwrap();
+        assert!(filed_is_earliest(&s));
+        let t1 = t0 + Duration::from_millis(300);
+        s.connect(t1, b).unwrap();
+        while s.poll_transmit(t1).is_some() {}
+        assert!(filed_is_earliest(&s));
+        // The SYNs go unanswered: every retry moves a deadline, until both dials fail and
+        // the connections are dropped.
+        let mut now = t1;
+        for _ in 0..100 {
+            let Some(at) = s.poll_timeout() else {
+                break;
+            };
+            now = now.max(at);
+            s.handle_timeout(now);
+            while s.poll_transmit(now).is_some() {}
+            assert!(filed_is_earliest(&s));
+        }
+        assert!(s.is_empty());
+        assert_eq!(s.poll_timeout(), None);
     }
 }
