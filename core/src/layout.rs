@@ -170,8 +170,12 @@ impl Layout {
     }
 
     /// The file spans holding `len` bytes at `offset` inside `piece`, in stream order. Returns
-    /// `None` if the range does not lie inside the piece. Zero-length files produce no span.
+    /// `None` if there is no such piece or the range does not lie inside it. Zero-length files
+    /// produce no span.
     pub fn spans(&self, piece: u32, offset: u32, len: u32) -> Option<Spans<'_>> {
+        if piece >= self.piece_count {
+            return None;
+        }
         let end = offset.checked_add(len)?;
         if end > self.piece_len(piece) {
             return None;
