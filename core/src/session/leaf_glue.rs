@@ -71,8 +71,8 @@ impl Session {
         started
     }
 
-    /// Asks the torrent's v2 peers (those that set the v2 handshake bit) for the leaves of its
-    /// failed pieces; a piece no peer can be asked for fails whole.
+    /// Asks the torrent's v2 connections (those whose peer set the v2 handshake bit first) for
+    /// the leaves of its failed pieces; a piece no peer can be asked for fails whole.
     pub(super) fn pump_leaf_checks(&mut self, now: Instant, id: TorrentId) {
         loop {
             let Some(t) = self.torrents.get(&id) else {
@@ -81,17 +81,17 @@ impl Session {
             if t.leaf_checks.is_empty() || !t.is_active() {
                 return;
             }
-            // Only peers that set the v2 handshake bit know hash requests.
+            // Only connections that speak v2 may be sent hash requests; those whose peer set
+            // the v2 handshake bit are asked first.
             let conns: Vec<(ConnId, bool)> = self
                 .peers
                 .ids_of(id)
                 .into_iter()
-                .filter(|&c| {
-                    self.peers
-                        .get(c)
-                        .is_some_and(|p| p.established && p.conn.speaks_v2())
+                .filter_map(|c| {
+                    let p = self.peers.get(c)?;
+                    (p.established && p.conn.speaks_v2())
+                        .then(|| (c, p.conn.peer_reserved().is_some_and(|r| r.v2())))
                 })
-                .map(|c| (c, true))
                 .collect();
             let Some(t) = self.torrents.get_mut(&id) else {
                 return;
