@@ -371,7 +371,13 @@ impl Torrent {
         let Some(d) = self.data.as_mut() else {
             return;
         };
-        let data = ResumeData::of_disk(d.meta.layout(), &d.pipeline.recorded, stamps).encode();
+        let mut data = ResumeData::of_disk(d.meta.layout(), &d.pipeline.recorded, stamps);
+        if self.layers_learned {
+            data.piece_layers = (d.meta.piece_layers())
+                .map(|(root, layer)| (*root, layer.to_vec()))
+                .collect();
+        }
+        let data = data.encode();
         d.pipeline.saving = false;
         d.pipeline.dirty = false;
         // A torrent leaving the session keeps no resume data.

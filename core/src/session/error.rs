@@ -62,6 +62,12 @@ pub enum SessionError {
     InvalidInfo(MetainfoError),
     /// Stopping a torrent timed out waiting for its trackers or the disk.
     StopTimedOut,
+    /// Piece layers in the torrent's resume data did not hash up to their roots (or belong
+    /// to no file of the torrent): they are dropped and fetched from peers again.
+    ResumeLayers {
+        /// The layers refused.
+        refused: usize,
+    },
 }
 
 impl fmt::Display for SessionError {
@@ -82,6 +88,11 @@ impl fmt::Display for SessionError {
             Self::Metadata(e) => write!(f, "metadata from peers: {e}"),
             Self::InvalidInfo(e) => write!(f, "the torrent's info dictionary is invalid: {e}"),
             Self::StopTimedOut => f.write_str("stop timed out waiting for trackers or disk"),
+            Self::ResumeLayers { refused } => write!(
+                f,
+                "resume data: {refused} piece layer(s) do not match the torrent's roots; \
+                 fetching them from peers again"
+            ),
         }
     }
 }
@@ -96,7 +107,7 @@ impl std::error::Error for SessionError {
             | Self::SaveState { error: e, .. } => Some(&**e),
             Self::Metadata(e) => Some(e),
             Self::InvalidInfo(e) => Some(e),
-            Self::StopTimedOut => None,
+            Self::StopTimedOut | Self::ResumeLayers { .. } => None,
         }
     }
 }

@@ -24,6 +24,7 @@ use super::pipeline::{Job, StampsFor};
 use super::smart_ban::{self, DepartedPeer};
 use crate::extensions::{FetchEvent, UT_METADATA};
 use crate::metainfo::Metainfo;
+use crate::storage::ResumeData;
 use crate::wire::hashes::HashRequest;
 use crate::wire::{ExtendedHandshake, PieceGeometry};
 
@@ -104,7 +105,29 @@ impl Session {
 
     /// Starts fetching the piece layers `meta` lacks (it is the torrent's, checked), or
     /// adopts it at once if it lacks none.
-    pub(super) fn fetch_layers(&mut self, now: Instant, id: TorrentId, meta: Metainfo) {
+    /// Layers in its resume data are proved against their roots first and used; those that
+    /// do not prove are dropped (an [`SessionError::ResumeLayers`] event) and fetched.
+    pub(super) fn fetch_layers(&mut self, now: Instant, id: TorrentId, mut meta: Metainfo) {
+        let saved = self
+            .torrents
+            .get_mut(&id)
+            .map(|t| {
+                t.layers_learned = true;
+                t.options.resume.as_deref()
+            })
+            .and_then(|bytes| ResumeData::decode(bytes?, meta.layout()).ok());
+        if let Some(saved) = saved {
+            let refused = (saved.piece_layers.into_iter())
+                .map(|(root, layer)| meta.add_piece_layer(root, layer))
+                .filter(|proved| !proved)
+                .count();
+            if refused > 0 {
+                self.out.event(Event::Error {
+                    torrent: Some(id),
+                    error: SessionError::ResumeLayers { refused },
+                });
+            }
+        }
         let Some(fetch) = LayerFetch::new(meta.clone()) else {
             return self.adopt_metadata(now, id, Arc::new(meta));
         };

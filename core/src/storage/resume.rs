@@ -12,13 +12,18 @@
 //! trusted; its file's changed stamp gets it rechecked.
 //!
 //! Format (bencoded dictionary): `files`: a list with, per file, `[size, mtime seconds,
-//! mtime nanoseconds]` or `[]` for a missing file; `piece count`; `pieces`: the BEP 3 bitfield
-//! of verified pieces; `version`: 1.
+//! mtime nanoseconds]` or `[]` for a missing file; `piece count`; `piece layers` (optional):
+//! the v2 piece layers the torrent learned from peers, as a .torrent's `piece layers` (pieces
+//! root → concatenated SHA-256 hashes), so a restart neither fetches nor trusts them unchecked
+//! (the session proves each against its root before use); `pieces`: the BEP 3 bitfield of
+//! verified pieces; `version`: 1.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::bencode::{DecodeError, Decoder, Encoder};
 use crate::layout::Layout;
+use crate::merkle::Hash;
 use crate::pieces::{BitfieldError, PieceSet};
 
 /// The resume format version written and accepted.
@@ -55,6 +60,11 @@ pub struct ResumeData {
     pub pieces: PieceSet,
     /// Each file's stamp when it was saved (`None`: the file did not exist).
     pub files: Vec<Option<FileStamp>>,
+    /// v2 piece layers learned from peers, by `pieces root` (empty for a torrent whose
+    /// metainfo has them). Unchecked after [`ResumeData::decode`]: a resume file is hostile,
+    /// so each must be proved against its root before use
+    /// ([`Metainfo::add_piece_layer`](crate::metainfo::Metainfo::add_piece_layer)).
+    pub piece_layers: BTreeMap<Hash, Vec<Hash>>,
 }
 
 /// What a resume file lets a restart trust, given the files' current stamps.
@@ -119,6 +129,7 @@ impl ResumeData {
         Self {
             pieces,
             files: stamped,
+            piece_layers: BTreeMap::new(),
         }
     }
 
@@ -138,6 +149,13 @@ impl ResumeData {
         }
         e.end();
         e.bytes(b"piece count").int(i64::from(self.pieces.len()));
+        if !self.piece_layers.is_empty() {
+            e.bytes(b"piece layers").dict();
+            for (root, layer) in &self.piece_layers {
+                e.bytes(root).bytes(&layer.concat());
+            }
+            e.end();
+        }
         e.bytes(b"pieces").bytes(&self.pieces.to_bitfield());
         e.bytes(b"version").int(VERSION);
         e.end();
@@ -194,7 +212,17 @@ impl ResumeData {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { pieces, files })
+        let piece_layers = match dict.get(b"piece layers") {
+            None => BTreeMap::new(),
+            Some(v) => {
+                decode_layers(v, layout.piece_count()).ok_or(ResumeError::Field("piece layers"))?
+            }
+        };
+        Ok(Self {
+            pieces,
+            files,
+            piece_layers,
+        })
     }
 
     /// Compares the saved stamps with `current` ones (from [`super::Storage::stamps`]): every
@@ -233,6 +261,34 @@ impl ResumeData {
         }
         LoadPlan { trusted, recheck }
     }
+}
+
+/// The `piece layers` dictionary: 32-byte roots to non-empty strings of 32-byte hashes, no
+/// more hashes in all than the torrent has pieces (a layer has one per piece of its file).
+fn decode_layers(
+    value: &crate::bencode::Value<'_>,
+    piece_count: u32,
+) -> Option<BTreeMap<Hash, Vec<Hash>>> {
+    let mut out = BTreeMap::new();
+    let mut total = 0usize;
+    for (key, layer) in value.as_dict()?.entries() {
+        let root = Hash::try_from(*key).ok()?;
+        let layer = layer.as_bytes()?;
+        if layer.is_empty() || !layer.len().is_multiple_of(32) {
+            return None;
+        }
+        total += layer.len() / 32;
+        if total > piece_count as usize {
+            return None;
+        }
+        let hashes = layer
+            .chunks_exact(32)
+            .map(Hash::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        out.insert(root, hashes);
+    }
+    Some(out)
 }
 
 impl LoadPlan {

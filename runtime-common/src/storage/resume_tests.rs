@@ -39,6 +39,7 @@ fn piece_bytes<'a>(layout: &Layout, d: &'a [u8], p: u32) -> &'a [u8] {
 /// What the session saves: the pieces recorded (verified, then flushed) and the stamps.
 fn resume_data(recorded: &PieceSet, s: &impl Storage) -> ResumeData {
     ResumeData {
+        piece_layers: Default::default(),
         pieces: recorded.clone(),
         files: s.stamps().unwrap(),
     }

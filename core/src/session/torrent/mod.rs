@@ -153,6 +153,9 @@ pub(crate) struct Torrent {
     /// A v2 torrent whose metadata lacks piece layers: their fetch from peers (`None` once
     /// they are in, or when none is missing).
     pub(crate) layers: Option<LayerFetch>,
+    /// Its metainfo lacked piece layers (fetched from peers or restored from resume data):
+    /// its resume data records them.
+    pub(crate) layers_learned: bool,
     /// The merkle trees serving peers' hash requests.
     pub(crate) trees: Trees,
     /// Failed v2 pieces waiting for their leaf hashes, to find their bad blocks.
@@ -205,6 +208,7 @@ impl Torrent {
         Self {
             fetcher,
             layers: None,
+            layers_learned: false,
             trees: Trees::default(),
             leaf_checks: LeafChecks::default(),
             server: MetadataServer::new(),

@@ -33,6 +33,7 @@ fn encode_decode_round_trip() {
     pieces.insert(1);
     pieces.insert(4);
     let r = ResumeData {
+        piece_layers: Default::default(),
         pieces,
         files: vec![
             Some(FileStamp {
@@ -65,6 +66,7 @@ fn encode_decode_round_trip() {
 fn hostile_resume_files_are_rejected() {
     let l = layout();
     let ok = ResumeData {
+        piece_layers: Default::default(),
         pieces: PieceSet::new(5),
         files: vec![None; 4],
     }
@@ -113,6 +115,61 @@ fn hostile_resume_files_are_rejected() {
 }
 
 #[test]
+fn piece_layers_round_trip_and_malformed_ones_are_rejected() {
+    let l = layout();
+    let mut r = ResumeData {
+        piece_layers: Default::default(),
+        pieces: PieceSet::new(5),
+        files: vec![None; 4],
+    };
+    r.piece_layers.insert([7; 32], vec![[1; 32], [2; 32]]);
+    r.piece_layers.insert([9; 32], vec![[3; 32]]);
+    let bytes = r.encode();
+    assert!(Decoder::new(&bytes).strict(true).decode().is_ok());
+    assert_eq!(ResumeData::decode(&bytes, &l).unwrap(), r);
+    let with_layers = |layers: &[u8]| {
+        let files = b"5:filesllelelelee";
+        let rest = b"11:piece counti5e6:pieces1:\x007:versioni1ee";
+        [&b"d"[..], files, b"12:piece layers", layers, rest].concat()
+    };
+    assert_eq!(
+        ResumeData::decode(&with_layers(b"de"), &l).unwrap(),
+        ResumeData {
+            piece_layers: Default::default(),
+            ..r.clone()
+        }
+    );
+    let root = [b'r'; 32];
+    let hash = [b'h'; 32];
+    let entry = |key: &[u8], value: &[u8]| {
+        let mut d = format!("d{}:", key.len()).into_bytes();
+        d.extend_from_slice(key);
+        d.extend_from_slice(format!("{}:", value.len()).as_bytes());
+        d.extend_from_slice(value);
+        d.push(b'e');
+        d
+    };
+    let six = hash.repeat(6);
+    let bad: [Vec<u8>; 6] = [
+        b"i3e".to_vec(),
+        entry(&root[..31], &hash),
+        entry(&root, &hash[..31]),
+        entry(&root, b""),
+        entry(&root, &six),
+        b"d32:rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrri1ee".to_vec(),
+    ];
+    for layers in bad {
+        assert_eq!(
+            ResumeData::decode(&with_layers(&layers), &l),
+            Err(ResumeError::Field("piece layers")),
+            "{}",
+            String::from_utf8_lossy(&layers)
+        );
+    }
+    assert!(ResumeData::decode(&with_layers(&entry(&root, &hash.repeat(5))), &l).is_ok());
+}
+
+#[test]
 fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
     let l = layout();
     let stamp = |t| {
@@ -123,6 +180,7 @@ fn plan_trusts_unchanged_files_and_rechecks_changed_ones() {
         })
     };
     let saved = ResumeData {
+        piece_layers: Default::default(),
         pieces: PieceSet::full(5),
         files: vec![stamp(1), stamp(2), stamp(3), stamp(4)],
     };
@@ -178,6 +236,7 @@ fn saved_data_never_claims_bytes_past_the_end_of_a_missing_or_short_file() {
 /// What the session saves: the pieces recorded (verified, then flushed) and the stamps.
 fn resume_data(recorded: &PieceSet, s: &impl Storage) -> ResumeData {
     ResumeData {
+        piece_layers: Default::default(),
         pieces: recorded.clone(),
         files: s.stamps().unwrap(),
     }
