@@ -80,6 +80,21 @@ fn via_tracker(label: &str, format: &str) {
     let _seeder = lt_seeder(&work, "lt-seeder", &d, &[]);
     let out = download(&work, &btmh(&d, &[&url]), &["--no-dht"]);
     assert_same_tree(&d.dir, &out);
+    // A v2-only torrent's layers came from the seeder: its resume data keeps them (a
+    // hybrid's pieces are checked by SHA-1, it fetches none).
+    let resume: Vec<Vec<u8>> = std::fs::read_dir(work.join("ours-state"))
+        .expect("state directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "resume"))
+        .map(|p| std::fs::read(p).expect("resume data"))
+        .collect();
+    assert_eq!(resume.len(), 1, "one resume file");
+    let has_layers = resume[0].windows(15).any(|w| w == b"12:piece layers");
+    assert_eq!(
+        has_layers,
+        format == "v2",
+        "{format}: piece layers in resume data"
+    );
 }
 
 /// Two libtorrent DHT nodes on 127.0.0.1 bootstrapping from each other; their addresses.
