@@ -16,12 +16,17 @@ const PIECE: u32 = 32 * 1024;
 
 /// Two torrents: `a` (the one that suffers) and `b`.
 fn torrents(seed: u64) -> (TestTorrent, TestTorrent) {
+    torrents_of(seed, PIECE)
+}
+
+/// [`torrents`] with pieces of `piece` bytes.
+fn torrents_of(seed: u64, piece: u32) -> (TestTorrent, TestTorrent) {
     let files = [
         TestFile::new("a/one.bin", 300 * 1024 + 17),
         TestFile::new("a/two.bin", 200 * 1024),
     ];
-    let a = TestTorrent::multi("a", &files, PIECE, seed);
-    let b = TestTorrent::single("b.bin", 400 * 1024 + 5, PIECE, seed + 1);
+    let a = TestTorrent::multi("a", &files, piece, seed);
+    let b = TestTorrent::single("b.bin", 400 * 1024 + 5, piece, seed + 1);
     (a, b)
 }
 
@@ -157,7 +162,14 @@ fn started_again_completes(
 /// `b` completes, and `a`'s resume data claims only pieces written whole; with space again
 /// and started, `a` completes.
 fn full_disk(seed: u64) -> Summary {
-    let (a, b) = torrents(seed);
+    full_disk_of(seed, PIECE)
+}
+
+/// [`full_disk`] with pieces of `piece` bytes. With one block a piece, the write that fails
+/// is the last of a piece every block of which arrived: started again, that piece must be
+/// fetched again, not wait forever for a hash check of data that never reached the disk.
+fn full_disk_of(seed: u64, piece: u32) -> Summary {
+    let (a, b) = torrents_of(seed, piece);
     let (mut sim, seeder, leecher, seeded, [la, lb]) = swarm(seed, &a, &b);
     let space = a.meta.layout().total_length() / 3;
     sim.nodes[leecher].faults.insert(
@@ -404,6 +416,13 @@ fn truncated_file(seed: u64) -> Summary {
 #[test]
 fn a_full_disk_stops_that_torrent_and_the_other_completes() {
     sweep("disk_full", 1, 3, full_disk);
+}
+
+#[test]
+fn a_full_disk_with_one_block_pieces_resumes_after_the_failed_writes() {
+    sweep("disk_full_one_block", 1, 3, |seed| {
+        full_disk_of(seed, 16 * 1024)
+    });
 }
 
 #[test]

@@ -497,6 +497,27 @@ fn two_failed_pieces_ban_a_contributor() {
 }
 
 #[test]
+fn pieces_in_progress_forgotten_after_a_failed_write_are_fetched_again() {
+    let now = Instant::now();
+    let mut p = picker(2, 2 * BLOCK_LEN);
+    let (a, b) = (PeerKey(0), PeerKey(1));
+    add_unchoking_seeds(&mut p, now, &[a, b]);
+    // Piece 0 whole and piece 1 half received (their writes then fail), a request out.
+    let r = p.pick(now, a, PeerRate { reqq: 4, ..RATE });
+    assert_eq!(r.len(), 4);
+    for block in &r[..3] {
+        accept(p.block_received(now, a, *block));
+    }
+    p.forget_in_progress();
+    assert_eq!(p.inflight_count(), 0);
+    assert_eq!(p.have().count(), 0);
+    // Every block of both pieces is asked for again.
+    let again = p.pick(now, b, PeerRate { reqq: 8, ..RATE });
+    assert_eq!(again.len(), 4, "{again:?}");
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn smart_ban_finds_the_peer_whose_block_differed() {
     let now = Instant::now();
     let mut p = picker(1, 2 * BLOCK_LEN);

@@ -245,6 +245,16 @@ impl Picker {
         let _ = self.drop_requests(peer);
     }
 
+    /// Forgets every piece in progress (blocks received or requested, not verified): they are
+    /// picked and fetched again from nothing.
+    pub(crate) fn forget_in_progress(&mut self) {
+        let pieces: Vec<u32> = self.downloading.keys().copied().collect();
+        for piece in pieces {
+            let _ = self.abandon(piece);
+            self.relist(piece);
+        }
+    }
+
     /// Forgets the download state of `piece`; returns the requests that were in flight.
     fn abandon(&mut self, piece: u32) -> Vec<(PeerKey, BlockRef)> {
         let Some(dl) = self.downloading.remove(&piece) else {
