@@ -21,7 +21,7 @@ use super::io::{Action, ConnId};
 use super::peers::Peer;
 use super::penalty::Penalties;
 use super::streams::StreamInput;
-use super::{choke, download, pex, upload};
+use super::{choke, download, hashes, pex, upload};
 use crate::extensions::{UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
 use crate::wire::{CloseReason, Event as WireEvent, ExtendedHandshake};
@@ -89,7 +89,10 @@ impl Session {
                 }
             }
             WireEvent::RequestReceived(_) => self.serve(now, conn),
-            WireEvent::HashRequestReceived(request) => self.hash_request(now, conn, request),
+            WireEvent::HashRequestReceived(request) => {
+                let (peers, torrents) = (&mut self.peers, &mut self.torrents);
+                hashes::serve(now, conn, request, peers, torrents);
+            }
             WireEvent::HashesReceived { request, hashes } => {
                 self.hashes_received(now, conn, request, &hashes);
             }

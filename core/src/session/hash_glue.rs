@@ -5,7 +5,9 @@
 //! metadata as any magnet does. A peer whose hashes do not prove is banned and closed. The
 //! magnet's fetch (BEP 9, `metadata`): its requests and answers, peers leaving, timeouts; and
 //! adopting metadata, from the fetch, the layers or the application: the check starts and the
-//! torrent's connections learn the geometry.
+//! torrent's connections learn the geometry. A failed v2 piece's leaf check (`leaf_check`):
+//! begun, its leaves asked of the torrent's v2 peers, the answer routed back, and the verdict
+//! applied (the bad blocks alone fetched again, their senders alone banned).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,43 +17,21 @@ use bytes::Bytes;
 use super::Session;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
-use super::hashes::affordable;
 use super::io::{ConnId, TorrentId};
 use super::layers::LayerFetch;
+use super::leaf_check::{self, Begun, Verdict};
 use super::local;
 use super::metadata::{self, Handled, MetadataError};
 use super::pipeline::{Job, StampsFor};
 use super::smart_ban::{self, DepartedPeer};
 use crate::extensions::{FetchEvent, UT_METADATA};
+use crate::merkle::Hash;
 use crate::metainfo::Metainfo;
 use crate::storage::ResumeData;
 use crate::wire::hashes::HashRequest;
 use crate::wire::{ExtendedHandshake, PieceGeometry};
 
 impl Session {
-    /// A peer's hash request: answered from the torrent's piece layers, or rejected.
-    pub(super) fn hash_request(&mut self, now: Instant, conn: ConnId, request: HashRequest) {
-        let Some(p) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let hashes = match p.torrent {
-            Some(id) if affordable(now, &mut p.hash_budget, &request) => {
-                self.torrents.get_mut(&id).and_then(|t| {
-                    let meta = &t.data.as_ref()?.meta;
-                    t.trees.answer(meta, &request)
-                })
-            }
-            _ => None,
-        };
-        let Some(p) = self.peers.get_mut(conn) else {
-            return;
-        };
-        let _ = match hashes {
-            Some(hashes) => p.conn.send_hashes(now, request, &hashes),
-            None => p.conn.reject_hashes(now, request),
-        };
-    }
-
     /// The answer to one of our hash requests.
     pub(super) fn hashes_received(
         &mut self,
@@ -373,5 +353,116 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// A piece failed its hash and `digests` are its blocks as stored: its leaf check
+    /// begins (see [`leaf_check::begin`]). Returns `false` if the piece cannot be checked so
+    /// (it then fails whole).
+    pub(super) fn check_leaves(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        piece: u32,
+        digests: &[Hash],
+    ) -> bool {
+        match leaf_check::begin(id, piece, digests, &mut self.torrents, &self.peers) {
+            Begun::Not => false,
+            Begun::Judged(verdict) => {
+                self.leaf_verdict(now, id, piece, verdict);
+                true
+            }
+            Begun::Asking => {
+                self.pump_leaf_checks(now, id);
+                true
+            }
+        }
+    }
+
+    /// Asks the torrent's v2 connections (those whose peer set the v2 handshake bit first) for
+    /// the leaves of its failed pieces; a piece no peer can be asked for fails whole.
+    pub(super) fn pump_leaf_checks(&mut self, now: Instant, id: TorrentId) {
+        loop {
+            let Some(t) = self.torrents.get(&id) else {
+                return;
+            };
+            if t.leaf_checks.is_empty() || !t.is_active() {
+                return;
+            }
+            let conns = leaf_check::askable(id, &self.peers);
+            let Some(t) = self.torrents.get_mut(&id) else {
+                return;
+            };
+            let (asks, given_up) = t.leaf_checks.requests(now, &conns);
+            let mut unsent = Vec::new();
+            for (conn, request) in asks {
+                let sent = self
+                    .peers
+                    .get_mut(conn)
+                    .is_some_and(|p| p.conn.request_hashes(now, request).is_ok());
+                if sent {
+                    self.drive(now, conn);
+                } else {
+                    unsent.push((conn, request));
+                }
+            }
+            for (piece, digests) in given_up {
+                self.piece_failed(now, id, piece, Some(&digests));
+            }
+            if unsent.is_empty() {
+                return;
+            }
+            let Some(t) = self.torrents.get_mut(&id) else {
+                return;
+            };
+            for (conn, request) in unsent {
+                t.leaf_checks.rejected(conn, &request);
+            }
+        }
+    }
+
+    /// `hashes` from `conn` may answer a failed piece's leaf request: returns whether it did
+    /// (then handled: a run that does not prove bans its sender, one that does gives the
+    /// verdict).
+    fn leaf_answer(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        conn: ConnId,
+        request: &HashRequest,
+        hashes: &Bytes,
+    ) -> bool {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return false;
+        };
+        let Some((piece, result)) = t.leaf_checks.answered(conn, request, hashes) else {
+            return false;
+        };
+        match result {
+            Ok(verdict) => self.leaf_verdict(now, id, piece, verdict),
+            Err(_) => {
+                self.ban_bad_hashes(now, id, conn);
+                self.pump_leaf_checks(now, id);
+            }
+        }
+        true
+    }
+
+    /// A failed piece's blocks were checked: the bad ones are downloaded again and their
+    /// senders banned (peers closed, web seeds dropped; the good blocks kept); if none was
+    /// bad, the piece fails whole.
+    fn leaf_verdict(&mut self, now: Instant, id: TorrentId, piece: u32, verdict: Verdict) {
+        let bad = match verdict {
+            Verdict::NoneBad => return self.piece_failed(now, id, piece, None),
+            Verdict::Bad(bad) => bad,
+        };
+        let Some(culprits) = leaf_check::blocks_bad(id, piece, &bad, &mut self.torrents) else {
+            return;
+        };
+        self.out.event(Event::PieceFailed { torrent: id, piece });
+        // A web seed proven to have sent a bad block is dropped.
+        let (web, mut cx) = self.web_cx();
+        web.hash_failed(now, id, piece, &culprits, &culprits, &mut cx);
+        self.ban_peers(now, id, &culprits, &PeerCloseReason::SmartBanned);
+        self.fill_all(now, id);
     }
 }

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::time::Instant;
 
+use super::io::ConnId;
+use super::peers::Peers;
+use super::torrent::table::Torrents;
 use crate::merkle::exchange::answer;
 use crate::merkle::{Hash, MerkleTree};
 use crate::metainfo::Metainfo;
@@ -87,6 +90,36 @@ fn tree_of(meta: &Metainfo, root: &Hash) -> Option<MerkleTree> {
     let file = (0..meta.files().len()).find(|&i| meta.pieces_root(i) == Some(root))?;
     let layer = meta.piece_layer(file)?;
     MerkleTree::from_piece_layer(layer, meta.piece_length(), meta.files()[file].length)
+}
+
+/// A peer's hash request on `conn`: answered from its torrent's piece layers, or rejected
+/// (over the peer's budget, no torrent, or nothing to answer with).
+pub(crate) fn serve(
+    now: Instant,
+    conn: ConnId,
+    request: HashRequest,
+    peers: &mut Peers,
+    torrents: &mut Torrents,
+) {
+    let Some(p) = peers.get_mut(conn) else {
+        return;
+    };
+    let hashes = match p.torrent {
+        Some(id) if affordable(now, &mut p.hash_budget, &request) => {
+            torrents.get_mut(&id).and_then(|t| {
+                let meta = &t.data.as_ref()?.meta;
+                t.trees.answer(meta, &request)
+            })
+        }
+        _ => None,
+    };
+    let Some(p) = peers.get_mut(conn) else {
+        return;
+    };
+    let _ = match hashes {
+        Some(hashes) => p.conn.send_hashes(now, request, &hashes),
+        None => p.conn.reject_hashes(now, request),
+    };
 }
 
 /// Whether a peer's request may be served now: its answer is bounded and within `budget`.

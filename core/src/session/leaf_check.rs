@@ -16,10 +16,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::io::ConnId;
+use super::io::{ConnId, TorrentId};
 use super::layers::{ANSWER_TIMEOUT, BadHashes};
+use super::peers::Peers;
+use super::torrent::table::Torrents;
 use crate::merkle::{BLOCK_SIZE, Hash, V2Piece, root_of};
 use crate::metainfo::Metainfo;
+use crate::picker::PeerKey;
 use crate::wire::hashes::{HASH_LEN, HashRequest};
 
 /// Failed pieces waiting for their leaf hashes per torrent; more fail as v1 pieces do.
@@ -278,6 +281,103 @@ impl LeafChecks {
             .filter_map(|p| p.asked.map(|(_, since)| since + ANSWER_TIMEOUT))
             .min()
     }
+}
+
+/// How [`begin`] took a failed piece.
+#[derive(Debug)]
+pub(crate) enum Begun {
+    /// It cannot be checked block by block: it fails whole.
+    Not,
+    /// A one-block piece, judged at once.
+    Judged(Verdict),
+    /// Waiting for its leaves: ask the torrent's v2 peers.
+    Asking,
+}
+
+/// A piece of torrent `id` failed its hash and `digests` are its blocks as stored: for a
+/// torrent with a v2 half, its blocks are checked against their leaves (a one-block piece at
+/// once, a larger one once a peer sends its leaves).
+pub(crate) fn begin(
+    id: TorrentId,
+    piece: u32,
+    digests: &[Hash],
+    torrents: &mut Torrents,
+    peers: &Peers,
+) -> Begun {
+    let Some(d) = torrents.get(&id).and_then(|t| t.data.as_ref()) else {
+        return Begun::Not;
+    };
+    let Some(target) = LeafTarget::of(&d.meta, piece) else {
+        return Begun::Not;
+    };
+    let Some(senders) = d.picker.block_senders(piece) else {
+        return Begun::Not;
+    };
+    let data = target.data_blocks;
+    if data == 0 || digests.len() < data {
+        return Begun::Not;
+    }
+    let digests = digests[..data].to_vec();
+    if target.request.length == 1 {
+        let bad = if digests[0] == target.node {
+            Vec::new()
+        } else {
+            vec![0]
+        };
+        return Begun::Judged(Verdict::of(bad));
+    }
+    let senders: Vec<ConnId> = senders
+        .iter()
+        .flatten()
+        .filter_map(|&key| peers.by_key(key))
+        .collect();
+    let failed = FailedPiece {
+        piece,
+        request: target.request,
+        node: target.node,
+        digests,
+        senders,
+    };
+    let started = torrents
+        .get_mut(&id)
+        .is_some_and(|t| t.leaf_checks.start(failed));
+    if started { Begun::Asking } else { Begun::Not }
+}
+
+/// The connections of torrent `id` that may be sent hash requests (established, speaking
+/// v2), each with whether its peer set the v2 handshake bit (those are asked first).
+pub(crate) fn askable(id: TorrentId, peers: &Peers) -> Vec<(ConnId, bool)> {
+    peers
+        .ids_of(id)
+        .into_iter()
+        .filter_map(|c| {
+            let p = peers.get(c)?;
+            (p.established && p.conn.speaks_v2())
+                .then(|| (c, p.conn.peer_reserved().is_some_and(|r| r.v2())))
+        })
+        .collect()
+}
+
+/// Blocks `bad` of torrent `id`'s failed `piece` were proven bad: they are counted as a
+/// hash failure and corrupt bytes and downloaded again (the good blocks kept). Returns their
+/// senders.
+pub(crate) fn blocks_bad(
+    id: TorrentId,
+    piece: u32,
+    bad: &[u32],
+    torrents: &mut Torrents,
+) -> Option<Vec<PeerKey>> {
+    let t = torrents.get_mut(&id)?;
+    t.hash_failures += 1;
+    let d = t.data.as_mut()?;
+    let len = d.meta.layout().piece_len(piece);
+    let bytes: u64 = bad
+        .iter()
+        .map(|&i| u64::from(len.saturating_sub(i * BLOCK_SIZE).min(BLOCK_SIZE)))
+        .sum();
+    let culprits = d.picker.blocks_failed(piece, bad);
+    t.corrupt_bytes += bytes;
+    Some(culprits)
 }
 
 #[cfg(test)]

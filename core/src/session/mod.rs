@@ -46,7 +46,6 @@ mod hashes;
 mod io;
 mod layers;
 mod leaf_check;
-mod leaf_glue;
 mod local;
 mod metadata;
 mod outputs;
