@@ -2,7 +2,8 @@
 //! its next event), and each event goes to the part that owns it (handshake matching in
 //! `handshake`, availability, choking and blocks in `download`, requests from the peer in
 //! `upload`, interest in us in `choke`, extension messages in `metadata` and `pex`); connect
-//! results, accepts, dials and closes go to the connection table (`connect`). Handling an
+//! results, accepts, dials and closes go to the connection table (`connect`); dialling after
+//! each input visits the torrents of the dial set while the limits allow. Handling an
 //! event may close or drive other connections, so these steps take the whole session; the
 //! decisions are the parts'.
 
@@ -12,15 +13,16 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::Session;
-use super::connect::ConnCx;
+use super::connect::{ConnCx, DialPlan};
 use super::download::Synced;
 use super::event::PeerCloseReason;
 use super::evict::{Graces, Worth};
 use super::handshake::{Established, Inbound};
-use super::io::{Action, ConnId};
-use super::peers::Peer;
+use super::io::{Action, ConnId, TorrentId};
+use super::peers::{DialStages, Peer};
 use super::penalty::Penalties;
 use super::streams::StreamInput;
+use super::torrent::work::Rest;
 use super::{choke, download, hashes, pex, upload};
 use crate::extensions::{UT_METADATA, UT_PEX};
 use crate::id::{InfoHash, PeerId};
@@ -471,4 +473,87 @@ impl Session {
             self.close_conn(now, conn, PeerCloseReason::SendStalled);
         }
     }
+
+    /// Dials candidates while the limits allow (see
+    /// [`Peers::dial_plan`](super::peers::Peers::dial_plan)); at a limit, a candidate ready to
+    /// dial replaces the least useful connection, or at the half-open limit the oldest dial
+    /// past its patience (see `SessionConfig::dial_patience` and `dial_patience_outranked`).
+    /// Only the torrents of the dial set are visited, in id order (see
+    /// [`Work`](super::torrent::work::Work)); those waiting at the half-open limit join them
+    /// when a dial ends or a dial's patience runs out.
+    pub(super) fn dial(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        let stages = DialStages::of(&self.config);
+        if self.peers.take_dial_news()
+            || (self.torrents.has_waiting() && self.peers.dial_stage_passed(now, stages))
+        {
+            self.torrents.wake_waiting();
+        }
+        let mut last = None;
+        while let Some(id) = self.torrents.next_to_dial(last) {
+            last = Some(id);
+            match self.dial_torrent(now, id) {
+                Visit::Rest(rest) => self.torrents.dialled(id, rest),
+                Visit::AllWait => return self.torrents.wait_from(id),
+                Visit::Halt => return,
+            }
+        }
+    }
+
+    /// Dials torrent `id`'s candidates while the limits allow; where it goes next.
+    fn dial_torrent(&mut self, now: Instant, id: TorrentId) -> Visit {
+        let least_patience = self
+            .config
+            .dial_patience_outranked
+            .min(self.config.dial_patience);
+        loop {
+            let (evict_any, evict_own) =
+                match self.peers.dial_plan(now, id, &self.torrents, &self.config) {
+                    DialPlan::Next => return Visit::Rest(Rest::Leave),
+                    DialPlan::HalfOpen => {
+                        if !self.peers.dial_older_than(now, least_patience) {
+                            // No dial may give way to any torrent's candidate.
+                            return Visit::AllWait;
+                        }
+                        let (torrents, config) = (&self.torrents, &self.config);
+                        let Some(stale) = self.peers.stale_for(now, id, torrents, config) else {
+                            return Visit::Rest(Rest::Wait);
+                        };
+                        self.out.action(Action::Close { conn: stale });
+                        self.connected(now, stale, Err(std::io::ErrorKind::TimedOut));
+                        continue;
+                    }
+                    DialPlan::Dial {
+                        evict_any,
+                        evict_own,
+                    } => (evict_any, evict_own),
+                };
+            if evict_any && !self.evict(now, |_, _| true) {
+                return Visit::Halt;
+            }
+            if evict_own && !self.evict(now, |_, p| p.torrent == Some(id)) {
+                return Visit::Rest(Rest::Stay);
+            }
+            let Some(t) = self.torrents.get_mut_dialling(&id) else {
+                return Visit::Rest(Rest::Leave);
+            };
+            let (config, out) = (&self.config, &mut self.out);
+            if self.peers.dial_next(now, id, t, config, out).is_none() {
+                return Visit::Rest(Rest::Leave);
+            }
+        }
+    }
+}
+
+/// How a torrent's dial visit ended.
+enum Visit {
+    /// It goes to this set.
+    Rest(Rest),
+    /// At the half-open limit with no dial old enough to give way: it and every torrent after
+    /// it wait.
+    AllWait,
+    /// At the overall limit with no connection to close: dialling stops for this input.
+    Halt,
 }

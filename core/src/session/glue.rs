@@ -1,10 +1,10 @@
 //! The consequences between a torrent's parts, dispatched: a part's decision often has
 //! consequences in others (a piece that passes tells every peer, a finished download closes
 //! seeds, a choke refills requests), each of which drives connections again; so these steps
-//! take the whole session. Here: choking, requests and blocks in, cancels, serving, the piece
-//! pipeline's completions (write, verify, the start check, finishing), bans, and a torrent's
-//! arrival (added, its metadata, its file priorities). Each asks the parts what to do and
-//! routes the consequences; none keeps state of its own.
+//! take the whole session. Here: choking, requests and blocks in (a web seed's finished run's
+//! too), cancels, serving, the piece pipeline's completions (write, verify, the start check,
+//! finishing), bans, and a torrent's arrival (added, its metadata, its file priorities). Each
+//! asks the parts what to do and routes the consequences; none keeps state of its own.
 
 use std::time::Instant;
 
@@ -21,6 +21,7 @@ use super::io::{Completion, ConnId, TorrentId};
 use super::pipeline::{DigestsFor, Job};
 use super::torrent::candidates::Source;
 use super::torrent::life::{CheckOver, NewPriorities};
+use super::webseeds::Delivery;
 use super::{choke, download, local, smart_ban, upload};
 use crate::magnet::PeerAddress;
 use crate::picker::{PeerKey, Priority};
@@ -542,5 +543,27 @@ impl Session {
         if let Some(t) = self.torrents.get(&id) {
             local::join(self.lsd.as_mut(), now, t);
         }
+    }
+
+    /// A web seed's finished run: each block goes to the piece pipeline as a peer's would.
+    pub(super) fn web_delivered(&mut self, now: Instant, run: Delivery) {
+        let mut taken = 0;
+        for (block, data) in run.blocks {
+            let limits = Limits {
+                limit: &mut self.down_limit,
+                config: &self.config,
+                wire: &self.wire,
+            };
+            let torrents = &mut self.torrents;
+            let Some(got) =
+                download::web_block_in(now, run.torrent, run.key, block, torrents, limits)
+            else {
+                continue;
+            };
+            self.write_block(run.torrent, block, data, got.verify_now);
+            self.send_cancels(now, &got.cancels);
+            taken += u64::from(block.length);
+        }
+        self.web.credit(run.torrent, run.key, taken);
     }
 }

@@ -21,10 +21,9 @@
 //! ...); the parts, and the glue files that route what crosses them, are described in
 //! `README.md` beside this file.
 
-mod after;
 mod announce;
+mod api;
 mod budget;
-mod changes;
 mod check;
 mod choke;
 mod completion;
@@ -82,6 +81,8 @@ mod v2_add_tests;
 mod v2_stats_tests;
 #[cfg(test)]
 mod v2_wire_tests;
+#[cfg(test)]
+mod work_tests;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -122,6 +123,7 @@ use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
+use download::Limits;
 use outputs::Outputs;
 use peers::Peers;
 use pipeline::Jobs;
@@ -129,6 +131,7 @@ use rate::TokenBucket;
 use timers::TimerTable;
 use torrent::candidates::Source;
 use trackers::Trackers;
+use webseeds::{WebCx, WebSeeds};
 
 /// Mixed into the session's seed for its uTP socket (which keeps the session's own random
 /// draws as they were without uTP).
@@ -163,7 +166,7 @@ pub struct Session {
     /// Transmits, actions and events, until polled.
     out: Outputs,
     /// Every torrent's web seeds (BEP 19) and their requests in flight.
-    web: webseeds::WebSeeds,
+    web: WebSeeds,
     /// Local service discovery (BEP 14), when configured.
     lsd: Option<Lsd>,
     /// Port mapping on the gateway, once the runtime named it.
@@ -195,7 +198,7 @@ impl Session {
             timers: TimerTable::default(),
             now,
             out: Outputs::default(),
-            web: webseeds::WebSeeds::default(),
+            web: WebSeeds::default(),
             lsd: None,
             portmap: None,
             streams: streams::Streams::new(&config, now, seed ^ UTP_SEED),
@@ -206,25 +209,6 @@ impl Session {
         session.dht = udp::start(&session.config, now, &mut session.rng, &mut session.timers);
         session.pump_dht();
         session
-    }
-
-    /// What the session holds now that a flood could grow (connections, buffered bytes,
-    /// penalized addresses, candidates, queued outputs, the DHT's tables), each bounded by a
-    /// limit of its configuration.
-    pub fn footprint(&self) -> Footprint {
-        Footprint::of(
-            &self.peers,
-            &self.torrents,
-            &self.out,
-            &self.jobs,
-            &self.streams,
-            self.dht.as_ref(),
-        )
-    }
-
-    /// Our peer id (drawn from the seed).
-    pub fn peer_id(&self) -> PeerId {
-        self.peer_id
     }
 
     /// Adds a torrent from a .torrent or a magnet link. For a metainfo torrent this emits
@@ -464,60 +448,67 @@ impl Session {
         .min()
     }
 
-    /// A torrent's statistics, for a progress bar (`None`: no such torrent).
-    pub fn torrent_stats(&self, torrent: TorrentId) -> Option<TorrentStats> {
-        let t = self.torrents.get(&torrent)?;
-        Some(t.stats(torrent, &self.peers, None, &self.config))
+    /// Runs an entry point's `step`, then the work common to every entry point.
+    pub(super) fn step<T>(&mut self, now: Instant, step: impl FnOnce(&mut Self) -> T) -> T {
+        let out = step(self);
+        self.after(now);
+        out
     }
 
-    /// A torrent's statistics with rates measured at `now` (rates decay while idle).
-    pub fn torrent_stats_at(&self, now: Instant, torrent: TorrentId) -> Option<TorrentStats> {
-        let t = self.torrents.get(&torrent)?;
-        Some(t.stats(torrent, &self.peers, Some(now), &self.config))
+    /// Work common to every entry point: uTP streams, dialling what the limits allow, the web
+    /// seeds' pump, advancing stops and the shutdown, filing the deadlines that changed. Each
+    /// visits only the torrents in its work set (see [`Work`](torrent::work::Work)), so an
+    /// input costs what it touched, not a visit of every torrent.
+    pub(super) fn after(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.pump_streams(now);
+        self.dial(now);
+        self.pump_web_seeds(now);
+        self.progress_stops(now);
+        let (torrents, config) = (&mut self.torrents, &self.config);
+        stats::arm(now, self.shutting_down, torrents, config, &mut self.timers);
+        self.pump_streams(now);
+        self.peers.refresh_deadlines(&self.torrents, &self.config);
+        for id in self.peers.take_torrents_touched() {
+            let open = self.peers.has_open(id);
+            self.torrents.set_peers_open(id, open);
+        }
+        let dht = self.dht.is_some();
+        self.torrents.refresh_deadlines(self.now, dht);
     }
 
-    /// What a front end shows of a torrent at `now`: its statistics, error and counts, and
-    /// the parts `detail` asks for (pieces, per-file bytes, peers, trackers). Built from the
-    /// session's state on each call (`None`: no such torrent).
-    pub fn torrent_snapshot(
-        &self,
-        now: Instant,
-        torrent: TorrentId,
-        detail: SnapshotDetail,
-    ) -> Option<TorrentSnapshot> {
-        let t = self.torrents.get(&torrent)?;
-        let stats = t.stats(torrent, &self.peers, Some(now), &self.config);
-        let peers = (self.peers.open_of(torrent)).map(|(conn, p)| (p, self.streams.is_utp(conn)));
-        let mut snapshot = t.snapshot(now, stats, peers, detail);
-        snapshot.web_seeds = self.web.infos(now, torrent);
-        Some(snapshot)
+    /// The web-seed part with what it borrows from the session for one step.
+    pub(super) fn web_cx(&mut self) -> (&mut WebSeeds, WebCx<'_>) {
+        let limits = Limits {
+            limit: &mut self.down_limit,
+            config: &self.config,
+            wire: &self.wire,
+        };
+        let cx = WebCx {
+            torrents: &mut self.torrents,
+            limits,
+            ids: &mut self.trackers,
+            out: &mut self.out,
+        };
+        (&mut self.web, cx)
     }
 
-    /// The torrents of the session, in id order.
-    pub fn torrents(&self) -> Vec<TorrentId> {
-        self.torrents.keys().copied().collect()
-    }
-
-    /// The tracker announce budget's queue: announces due that wait for their turn, and
-    /// torrents with an announce in flight (see [`SessionConfig::announce_rate`]).
-    pub fn announce_queue(&self) -> (usize, usize) {
-        let b = &self.trackers.budget;
-        (b.waiting(), b.in_flight())
-    }
-
-    /// How the DHT's lookups went against `dht_lookup_rate` since the session started:
-    /// started, and put off beyond their torrent's 30-minute window.
-    pub fn dht_announce_stats(&self) -> DhtAnnounceStats {
-        self.trackers.dht_slots.stats()
-    }
-
-    /// Nodes in the DHT's routing table (`None`: the DHT is off).
-    pub fn dht_nodes(&self) -> Option<usize> {
-        self.dht.as_ref().map(|d| d.routing_table().len())
-    }
-
-    /// The TCP port the session announces (0 until known).
-    pub fn local_listen_port(&self) -> u16 {
-        self.config.listen_port
+    /// Web seeds after every input: runs past their time bound fail, and the usable seeds of
+    /// running torrents get runs to fetch.
+    fn pump_web_seeds(&mut self, now: Instant) {
+        if self.web.is_empty() {
+            return;
+        }
+        let (web, mut cx) = self.web_cx();
+        let ids = web.expire(now, &mut cx);
+        if self.shutting_down {
+            return;
+        }
+        for id in ids {
+            let (web, mut cx) = self.web_cx();
+            for run in web.fill(now, id, &mut cx) {
+                self.web_delivered(now, run);
+            }
+        }
     }
 }

@@ -1,21 +1,105 @@
-//! What the application changes while the session runs, each handed to the part that owns
+//! The session's public interface beside the run loop (`mod.rs`): what the application asks
+//! of it (a torrent's statistics and snapshot, the torrents, queues, the DHT's figures, the
+//! footprint) and what it changes while the session runs, each handed to the part that owns
 //! it and followed by the work after every input: a torrent's file priorities, sequential
 //! mode, piece deadlines, first-and-last pieces, limits, web seeds and trackers; the
 //! session's rate and connection limits, DHT, peer exchange, local discovery, listening
-//! address and gateway. Part of the session's public interface beside `mod.rs`.
+//! address and gateway.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::budget::DhtAnnounceStats;
 use super::edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
+use super::event::TorrentStats;
+use super::footprint::Footprint;
 use super::io::TorrentId;
+use super::snapshot::{SnapshotDetail, TorrentSnapshot};
 use super::webseeds::{self, WebSeedInfo};
 use super::{Priority, Session, local, portmap};
+use crate::id::PeerId;
 use crate::lsd::LsdConfig;
 use crate::webseed::WebSeedProtocol;
 
 impl Session {
+    /// What the session holds now that a flood could grow (connections, buffered bytes,
+    /// penalized addresses, candidates, queued outputs, the DHT's tables), each bounded by a
+    /// limit of its configuration.
+    pub fn footprint(&self) -> Footprint {
+        Footprint::of(
+            &self.peers,
+            &self.torrents,
+            &self.out,
+            &self.jobs,
+            &self.streams,
+            self.dht.as_ref(),
+        )
+    }
+
+    /// Our peer id (drawn from the seed).
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// A torrent's statistics, for a progress bar (`None`: no such torrent).
+    pub fn torrent_stats(&self, torrent: TorrentId) -> Option<TorrentStats> {
+        let t = self.torrents.get(&torrent)?;
+        Some(t.stats(torrent, &self.peers, None, &self.config))
+    }
+
+    /// A torrent's statistics with rates measured at `now` (rates decay while idle).
+    pub fn torrent_stats_at(&self, now: Instant, torrent: TorrentId) -> Option<TorrentStats> {
+        let t = self.torrents.get(&torrent)?;
+        Some(t.stats(torrent, &self.peers, Some(now), &self.config))
+    }
+
+    /// What a front end shows of a torrent at `now`: its statistics, error and counts, and
+    /// the parts `detail` asks for (pieces, per-file bytes, peers, trackers). Built from the
+    /// session's state on each call (`None`: no such torrent).
+    pub fn torrent_snapshot(
+        &self,
+        now: Instant,
+        torrent: TorrentId,
+        detail: SnapshotDetail,
+    ) -> Option<TorrentSnapshot> {
+        let t = self.torrents.get(&torrent)?;
+        let stats = t.stats(torrent, &self.peers, Some(now), &self.config);
+        let peers = (self.peers.open_of(torrent)).map(|(conn, p)| (p, self.streams.is_utp(conn)));
+        let mut snapshot = t.snapshot(now, stats, peers, detail);
+        snapshot.web_seeds = self.web.infos(now, torrent);
+        Some(snapshot)
+    }
+
+    /// The torrents of the session, in id order.
+    pub fn torrents(&self) -> Vec<TorrentId> {
+        self.torrents.keys().copied().collect()
+    }
+
+    /// The tracker announce budget's queue: announces due that wait for their turn, and
+    /// torrents with an announce in flight (see
+    /// [`SessionConfig::announce_rate`](super::SessionConfig::announce_rate)).
+    pub fn announce_queue(&self) -> (usize, usize) {
+        let b = &self.trackers.budget;
+        (b.waiting(), b.in_flight())
+    }
+
+    /// How the DHT's lookups went against `dht_lookup_rate` since the session started:
+    /// started, and put off beyond their torrent's 30-minute window.
+    pub fn dht_announce_stats(&self) -> DhtAnnounceStats {
+        self.trackers.dht_slots.stats()
+    }
+
+    /// Nodes in the DHT's routing table (`None`: the DHT is off).
+    pub fn dht_nodes(&self) -> Option<usize> {
+        self.dht.as_ref().map(|d| d.routing_table().len())
+    }
+
+    /// The TCP port the session announces (0 until known).
+    pub fn local_listen_port(&self) -> u16 {
+        self.config.listen_port
+    }
+
     /// Sets a torrent's file priorities while it runs (one per file; missing entries are
     /// normal; [`Priority::Skip`] skips a file). The picker takes them at once: pieces only
     /// skipped files touch are no longer requested, pieces of a file wanted again are, and the
