@@ -225,6 +225,73 @@ fn full_disk_of(seed: u64, piece: u32) -> Summary {
     sim.print_summary("disk_full")
 }
 
+/// The leecher's disk for `a`, with pieces of four blocks, is full for a while in the middle
+/// of the download: writes fail with ENOSPC from a third of the way on, so pieces lose blocks
+/// (first, middle or last) while their other writes succeed or are still in flight. `a` stops
+/// with the error; each piece that lost a block is fetched again at once from nothing, so
+/// with space freed and started again, `a` completes with the right bytes and no stall: no
+/// piece fails its hash check (no honest peer is struck for a block our disk dropped) and no
+/// byte more than `a` lacked is fetched (pieces in progress keep their written blocks).
+fn enospc_for_a_while(seed: u64) -> Summary {
+    let (a, b) = torrents_of(seed, 4 * 16 * 1024);
+    let (mut sim, seeder, leecher, seeded, [la, lb]) = swarm(seed, &a, &b);
+    let total = a.meta.layout().total_length();
+    sim.nodes[leecher].faults.insert(
+        la,
+        DiskFaults {
+            space_left: Some(total / 3),
+            ..DiskFaults::default()
+        },
+    );
+    connect(&mut sim, seeder, leecher, seeded);
+    let stopped = |s: &Sim| {
+        s.saw(
+            leecher,
+            |e| matches!(e, Event::TorrentStopped { torrent } if *torrent == la),
+        )
+    };
+    sim.run_until(|s| s.is_complete(leecher, lb) && stopped(s), 500_000)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let errors = disk_errors(&sim, leecher, la);
+    assert!(
+        errors[0].contains("No space left on device"),
+        "seed {seed}: {errors:?}"
+    );
+    assert_eq!(phase(&mut sim, leecher, la), TorrentPhase::Stopped);
+    other_torrent_carried_on(&sim, leecher, lb, &b);
+    let at_stop = sim.nodes[leecher]
+        .session()
+        .torrent_stats(la)
+        .expect("torrent");
+    let lacked = total - at_stop.have_bytes;
+    assert!(lacked > 0, "seed {seed}: stopped before completing");
+
+    started_again_completes(&mut sim, leecher, la, &a, seed);
+    let done = sim.nodes[leecher]
+        .session()
+        .torrent_stats(la)
+        .expect("torrent");
+    let fetched = done.downloaded - at_stop.downloaded;
+    assert_eq!(
+        done.hash_failures, 0,
+        "seed {seed}: a piece failed its hash"
+    );
+    assert!(
+        !sim.saw(leecher, |e| matches!(e, Event::PieceFailed { .. })),
+        "seed {seed}: a piece failed its hash"
+    );
+    assert!(
+        fetched <= lacked,
+        "seed {seed}: lacked {lacked} bytes, fetched {fetched}"
+    );
+    eprintln!(
+        "enospc seed {seed}: {} of {total} bytes verified at the stop, {} received; \
+         {fetched} fetched after the start ({lacked} lacked)",
+        at_stop.have_bytes, at_stop.downloaded
+    );
+    sim.print_summary("disk_enospc_for_a_while")
+}
+
 /// The leecher's directory for `a` is read-only: `a` stops before downloading anything,
 /// with "read-only file system"; `b` completes; writable again and started, `a` completes.
 fn read_only_directory(seed: u64) -> Summary {
@@ -423,6 +490,11 @@ fn a_full_disk_with_one_block_pieces_resumes_after_the_failed_writes() {
     sweep("disk_full_one_block", 1, 3, |seed| {
         full_disk_of(seed, 16 * 1024)
     });
+}
+
+#[test]
+fn a_disk_full_for_a_while_relists_the_pieces_that_lost_a_write_and_completes_once_freed() {
+    sweep("disk_enospc_for_a_while", 1, 3, enospc_for_a_while);
 }
 
 #[test]

@@ -497,23 +497,35 @@ fn two_failed_pieces_ban_a_contributor() {
 }
 
 #[test]
-fn pieces_in_progress_forgotten_after_a_failed_write_are_fetched_again() {
+fn a_lost_piece_is_fetched_again_from_nothing_and_the_others_keep_their_blocks() {
     let now = Instant::now();
     let mut p = picker(2, 2 * BLOCK_LEN);
     let (a, b) = (PeerKey(0), PeerKey(1));
     add_unchoking_seeds(&mut p, now, &[a, b]);
-    // Piece 0 whole and piece 1 half received (their writes then fail), a request out.
-    let r = p.pick(now, a, PeerRate { reqq: 4, ..RATE });
+    let mut r = p.pick(now, a, PeerRate { reqq: 4, ..RATE });
     assert_eq!(r.len(), 4);
+    r.sort_by_key(|b| (b.piece, b.offset));
+    // Piece 0 whole, piece 1 half received (the write of its block then fails), a request
+    // of piece 1 still out.
     for block in &r[..3] {
         accept(p.block_received(now, a, *block));
     }
-    p.forget_in_progress();
+    let cancels = p.piece_lost(1);
+    assert_eq!(cancels, [(a, r[3])]);
     assert_eq!(p.inflight_count(), 0);
-    assert_eq!(p.have().count(), 0);
-    // Every block of both pieces is asked for again.
-    let again = p.pick(now, b, PeerRate { reqq: 8, ..RATE });
-    assert_eq!(again.len(), 4, "{again:?}");
+    assert_eq!(p.strikes(a), 0, "a lost piece strikes nobody");
+    assert_eq!(
+        p.block_senders(0),
+        Some(vec![Some(a), Some(a)]),
+        "piece 0 kept"
+    );
+    assert_eq!(p.block_senders(1), None);
+    // A late copy of a block of the lost piece is dropped.
+    assert_eq!(p.block_received(now, a, r[3]), Received::Unwanted);
+    // Both blocks of piece 1 are asked for again, none of piece 0.
+    let mut again = p.pick(now, b, PeerRate { reqq: 8, ..RATE });
+    again.sort_by_key(|b| (b.piece, b.offset));
+    assert_eq!(again, [r[2], r[3]]);
     p.check_invariants().unwrap();
 }
 

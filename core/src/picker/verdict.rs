@@ -245,14 +245,14 @@ impl Picker {
         let _ = self.drop_requests(peer);
     }
 
-    /// Forgets every piece in progress (blocks received or requested, not verified): they are
-    /// picked and fetched again from nothing.
-    pub(crate) fn forget_in_progress(&mut self) {
-        let pieces: Vec<u32> = self.downloading.keys().copied().collect();
-        for piece in pieces {
-            let _ = self.abandon(piece);
-            self.relist(piece);
-        }
+    /// The piece's blocks never reached storage whole, or its hash check could not be done (a
+    /// write or the check's read failed, or it failed while its torrent stopped): the blocks
+    /// received are forgotten, nobody is struck, and the piece is picked again from nothing.
+    /// Returns the requests still out for it, to cancel.
+    pub(crate) fn piece_lost(&mut self, piece: u32) -> Vec<(PeerKey, BlockRef)> {
+        let cancels = self.abandon(piece);
+        self.relist(piece);
+        cancels
     }
 
     /// Forgets the download state of `piece`; returns the requests that were in flight.

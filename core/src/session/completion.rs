@@ -152,7 +152,7 @@ impl VerifyReply {
         let Self { ticket, piece } = self;
         ticket.complete(match result {
             Ok(ok) => Ok(Done::Verified { piece, ok }),
-            Err(e) => Err((FailedJob::Verify, e)),
+            Err(e) => Err((FailedJob::Verify { piece }, e)),
         })
     }
 }

@@ -53,12 +53,15 @@ pub(crate) enum Next {
     /// The files' stamps at start.
     StartStamps(Vec<Option<FileStamp>>),
     /// The disk failed: the torrent stops (`written`: a write ended, so reading may resume;
-    /// `read`: an upload read failed, its blocks are rejected first).
+    /// `read`: an upload read failed, its blocks are rejected first; `cancels`: requests for
+    /// the blocks of a piece lost with a failed write or hash check).
     Failed {
         /// A write ended with the failure.
         written: bool,
         /// The connection and blocks of a failed upload read.
         read: Option<(ConnId, Vec<BlockRef>)>,
+        /// Requests still out for a lost piece's blocks.
+        cancels: Vec<(PeerKey, BlockRef)>,
     },
     /// A piece we have was missing when read for a peer (the torrent runs): the blocks are
     /// rejected and the whole torrent checked again.
@@ -229,9 +232,13 @@ impl Jobs {
             },
             Done::Verified { piece, ok: true } => Next::Passed(piece),
             Done::Verified { piece, ok: false } => {
-                if torrents.get(&id).is_some_and(|t| t.is_active()) {
+                let t = torrents.get_mut(&id)?;
+                if t.is_active() {
                     let why = DigestsFor::Failed;
                     self.issue(id, Job::BlockDigests { piece, why }, torrents, out);
+                } else if let Some(d) = t.data.as_mut() {
+                    // Stopped meanwhile: no peer to strike or cancel; fetched again later.
+                    let _ = d.picker.piece_lost(piece);
                 }
                 Next::Nothing
             }
@@ -348,11 +355,19 @@ fn job_failed(
         read = Some((conn, blocks));
     }
     let mut written = false;
-    if let (FailedJob::Write { piece, len }, Some(d)) =
-        (&failed, torrents.get_mut(&id).and_then(|t| t.data.as_mut()))
-    {
-        d.pipeline.write_done(*piece, *len);
-        written = true;
+    let mut cancels = Vec::new();
+    if let Some(d) = torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+        // A piece whose data may not be on the disk whole, or could not be checked, is
+        // fetched again from nothing, whatever happens to the torrent next.
+        match failed {
+            FailedJob::Write { piece, len } => {
+                d.pipeline.write_failed(piece, len);
+                cancels = d.picker.piece_lost(piece);
+                written = true;
+            }
+            FailedJob::Verify { piece } => cancels = d.picker.piece_lost(piece),
+            _ => {}
+        }
     }
     if let Some(t) = torrents.get_mut(&id) {
         t.disk_failed_stop(&failed, &error);
@@ -361,7 +376,11 @@ fn job_failed(
         torrent: Some(id),
         error: SessionError::Disk(error),
     });
-    Next::Failed { written, read }
+    Next::Failed {
+        written,
+        read,
+        cancels,
+    }
 }
 
 impl Torrent {

@@ -126,10 +126,15 @@ impl Session {
                     t.data_missing(piece, error);
                 }
             }
-            Next::Failed { written, read } => {
+            Next::Failed {
+                written,
+                read,
+                cancels,
+            } => {
                 if let Some((conn, blocks)) = read {
                     self.read_done(now, conn, &blocks, None);
                 }
+                self.send_cancels(now, &cancels);
                 if written {
                     self.resume_if_drained(now, id);
                 }
@@ -217,8 +222,15 @@ impl Session {
     ) {
         match why {
             DigestsFor::Failed => {
-                // A torrent that stopped meanwhile downloads nothing again.
-                if !self.torrents.get(&id).is_some_and(|t| t.is_active()) {
+                // A torrent that stopped meanwhile strikes nobody: the piece waits, picked
+                // again from nothing, for the next start.
+                let Some(t) = self.torrents.get_mut(&id) else {
+                    return;
+                };
+                if !t.is_active() {
+                    if let Some(d) = t.data.as_mut() {
+                        let _ = d.picker.piece_lost(piece);
+                    }
                     return;
                 }
                 if let Some(digests) = digests

@@ -176,7 +176,7 @@ pub(crate) enum FailedJob {
     /// See [`Job::Read`].
     Read { conn: ConnId, blocks: Vec<BlockRef> },
     /// See [`Job::Verify`].
-    Verify,
+    Verify { piece: u32 },
     /// See [`Job::Flush`].
     Flush,
     /// See [`Job::Check`].
@@ -367,6 +367,14 @@ impl PiecePipeline {
         false
     }
 
+    /// A write of `len` bytes of `piece` failed: it ended, and the piece waits for no hash
+    /// check any more (it is fetched again). Its other writes in flight stay counted, so a new
+    /// copy of the piece is verified only once they ended too.
+    pub(crate) fn write_failed(&mut self, piece: u32, len: u64) {
+        let _ = self.write_done(piece, len);
+        self.complete.remove(&piece);
+    }
+
     /// Every block of `piece` arrived. Returns whether its writes are all done already (verify
     /// it now).
     pub(crate) fn piece_complete(&mut self, piece: u32) -> bool {
@@ -463,6 +471,30 @@ mod tests {
         assert_eq!(d.unwritten, 0);
         assert_eq!(d.outstanding, 0);
         assert!(d.piece_complete(2), "nothing pending: verify at once");
+    }
+
+    #[test]
+    fn a_failed_write_cancels_the_check_and_a_new_copy_waits_for_the_old_writes() {
+        let mut d = PiecePipeline::new(4);
+        d.write_issued(1, 100);
+        d.write_issued(1, 100);
+        assert!(!d.piece_complete(1), "writes pending");
+        d.write_failed(1, 100);
+        assert!(!d.write_done(1, 100), "the failed piece is not verified");
+        assert_eq!((d.unwritten, d.outstanding), (0, 0));
+        assert!(d.writes_per_piece.is_empty() && d.complete.is_empty());
+
+        // A write of the old copy still in flight when the piece arrives again.
+        d.write_issued(2, 100);
+        d.write_issued(2, 100);
+        d.write_failed(2, 100);
+        d.write_issued(2, 100);
+        assert!(!d.piece_complete(2), "the old write is still in flight");
+        assert!(!d.write_done(2, 100));
+        assert!(
+            d.write_done(2, 100),
+            "every write ended: verify the new copy"
+        );
     }
 
     #[test]

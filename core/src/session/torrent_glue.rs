@@ -287,14 +287,11 @@ impl Session {
         let Some(t) = self.torrents.get_mut(&id) else {
             return Ok(());
         };
-        let Some(d) = &mut t.data else {
+        let Some(d) = &t.data else {
             t.stage = Stage::Metadata;
             self.start_swarm(now, id);
             return Ok(());
         };
-        // No peer holds a request any more, and blocks received before the stop (a disk
-        // error's, say) may never have reached the disk: unverified pieces start from nothing.
-        d.picker.forget_in_progress();
         let paths = d.meta.files().iter().map(|f| f.path.clone()).collect();
         self.out.action(Action::OpenStorage {
             torrent: id,
