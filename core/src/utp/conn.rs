@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::ledbat::Ledbat;
 use super::packet::{HEADER_LEN, Header, Packet, PacketType};
+use super::pool::BlockPool;
 use super::recv::{Received, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::MAX_SACK_BYTES;
@@ -391,8 +392,14 @@ impl Connection {
         }
     }
 
-    /// Takes one packet routed to this connection (the socket checked address and id).
-    pub fn handle_packet(&mut self, now: Instant, packet: &Packet<'_>) {
+    /// Takes one packet routed to this connection (the socket checked address and id); its
+    /// in-order bytes go to blocks of the socket's `pool`.
+    pub(crate) fn handle_packet(
+        &mut self,
+        now: Instant,
+        packet: &Packet<'_>,
+        pool: &mut BlockPool,
+    ) {
         let h = &packet.header;
         if self.state == State::Closed {
             if matches!(h.kind, PacketType::Fin | PacketType::Data) && !self.reset_pending {
@@ -442,7 +449,7 @@ impl Connection {
         self.on_ack(now, packet);
         match h.kind {
             PacketType::Data => {
-                let received = self.recv.on_data(h.seq_nr, packet.payload);
+                let received = self.recv.on_data(h.seq_nr, packet.payload, pool);
                 self.ack_pending = true;
                 if received == Received::InOrder {
                     self.signal_readable();

@@ -17,6 +17,7 @@
 mod conn;
 mod ledbat;
 pub mod packet;
+mod pool;
 mod recv;
 mod rtt;
 pub mod sack;

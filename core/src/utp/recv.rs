@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::pool::BlockPool;
 use super::sack;
 use super::seq::Seq;
 
@@ -28,6 +29,8 @@ pub(crate) struct RecvBuffer {
     ack_nr: Seq,
     /// In-order bytes, appended as packets arrive and taken off the front without a copy.
     readable: BytesMut,
+    /// Whether `readable` is a block of the socket's [`BlockPool`] (to give back when full).
+    pooled: bool,
     /// `reorder[i]` holds packet `ack_nr + 2 + i`.
     reorder: VecDeque<Option<Bytes>>,
     reorder_bytes: usize,
@@ -46,6 +49,7 @@ impl RecvBuffer {
         Self {
             ack_nr,
             readable: BytesMut::new(),
+            pooled: false,
             reorder: VecDeque::new(),
             reorder_bytes: 0,
             fin: None,
@@ -76,8 +80,8 @@ impl RecvBuffer {
         u32::try_from(self.capacity.saturating_sub(used)).unwrap_or(u32::MAX)
     }
 
-    /// Takes a data packet.
-    pub(crate) fn on_data(&mut self, seq: Seq, payload: &[u8]) -> Received {
+    /// Takes a data packet; in-order bytes go to blocks of `pool`.
+    pub(crate) fn on_data(&mut self, seq: Seq, payload: &[u8], pool: &mut BlockPool) -> Received {
         let ahead = seq.since(self.ack_nr);
         if ahead <= 0 {
             return Received::Duplicate;
@@ -89,8 +93,8 @@ impl RecvBuffer {
             if !self.has_room(payload.len()) {
                 return Received::Dropped;
             }
-            self.deliver(payload);
-            self.advance();
+            self.deliver(payload, pool);
+            self.advance(pool);
             return Received::InOrder;
         };
         if slot >= self.max_reorder {
@@ -163,25 +167,31 @@ impl RecvBuffer {
         self.readable.len() + self.reorder_bytes + len <= self.capacity
     }
 
-    fn deliver(&mut self, bytes: &[u8]) {
+    fn deliver(&mut self, bytes: &[u8], pool: &mut BlockPool) {
         self.ack_nr = self.ack_nr.next();
         if self.readable.capacity() - self.readable.len() < bytes.len() {
-            // A fresh block when the room is gone (the front may still be held by what was
-            // taken): a few allocations per window, not one per packet.
-            self.readable.reserve(bytes.len().max(GROW));
+            // Another block when the room is gone (the front may still be held by what was
+            // taken): the unread bytes move over, the full block goes back to the pool.
+            let mut next = pool.take(self.readable.len() + bytes.len());
+            next.extend_from_slice(&self.readable);
+            let full = std::mem::replace(&mut self.readable, next);
+            if self.pooled {
+                pool.retire(full);
+            }
+            self.pooled = true;
         }
         self.readable.extend_from_slice(bytes);
     }
 
     /// After `ack_nr` moved by one: takes what the reorder buffer now holds in order.
-    fn advance(&mut self) {
+    fn advance(&mut self, pool: &mut BlockPool) {
         // reorder[0] was ack_nr + 1 before the move: it is now the next one in order.
         while let Some(next) = self.reorder.pop_front() {
             let Some(bytes) = next else {
                 break;
             };
             self.reorder_bytes -= bytes.len();
-            self.deliver(&bytes);
+            self.deliver(&bytes, pool);
         }
         self.check_fin();
     }
@@ -195,9 +205,6 @@ impl RecvBuffer {
         }
     }
 }
-
-/// Bytes the in-order buffer grows by at least.
-const GROW: usize = 256 << 10;
 
 #[cfg(test)]
 mod tests {
@@ -217,49 +224,60 @@ mod tests {
 
     #[test]
     fn reorders_across_the_wrap() {
+        let mut pool = BlockPool::default();
         let mut r = RecvBuffer::new(Seq(65534), 100, 8);
-        assert_eq!(r.on_data(Seq(1), b"cc"), Received::Buffered);
+        assert_eq!(r.on_data(Seq(1), b"cc", &mut pool), Received::Buffered);
         assert_eq!(r.sack(), Some(vec![0b10, 0, 0, 0]));
-        assert_eq!(r.on_data(Seq(1), b"cc"), Received::Duplicate);
-        assert_eq!(r.on_data(Seq(0), b"bb"), Received::Buffered);
+        assert_eq!(r.on_data(Seq(1), b"cc", &mut pool), Received::Duplicate);
+        assert_eq!(r.on_data(Seq(0), b"bb", &mut pool), Received::Buffered);
         assert_eq!(r.window(), 96);
         assert_eq!(r.read(&mut [0u8; 4]), None);
-        assert_eq!(r.on_data(Seq(65535), b"aa"), Received::InOrder);
+        assert_eq!(r.on_data(Seq(65535), b"aa", &mut pool), Received::InOrder);
         assert_eq!(r.ack_nr(), Seq(1));
         assert_eq!(r.sack(), None);
         assert_eq!(r.take(4).as_deref(), Some(&b"aabb"[..]));
         assert_eq!(read_all(&mut r), b"cc");
         assert_eq!(r.take(4), None);
-        assert_eq!(r.on_data(Seq(0), b"bb"), Received::Duplicate);
+        assert_eq!(r.on_data(Seq(0), b"bb", &mut pool), Received::Duplicate);
         assert_eq!(r.window(), 100);
     }
 
     #[test]
     fn bounded_by_bytes_and_packets() {
+        let mut pool = BlockPool::default();
         let mut r = RecvBuffer::new(Seq(10), 10, 4);
         assert_eq!(
-            r.on_data(Seq(16), b"x"),
+            r.on_data(Seq(16), b"x", &mut pool),
             Received::Dropped,
             "past the reorder limit"
         );
-        assert_eq!(r.on_data(Seq(15), b"x"), Received::Buffered);
-        assert_eq!(r.on_data(Seq(12), &[0; 9]), Received::Buffered);
+        assert_eq!(r.on_data(Seq(15), b"x", &mut pool), Received::Buffered);
+        assert_eq!(r.on_data(Seq(12), &[0; 9], &mut pool), Received::Buffered);
         assert_eq!(r.window(), 0);
-        assert_eq!(r.on_data(Seq(11), b"y"), Received::Dropped, "no room");
-        assert_eq!(r.on_data(Seq(13), b""), Received::Buffered);
+        assert_eq!(
+            r.on_data(Seq(11), b"y", &mut pool),
+            Received::Dropped,
+            "no room"
+        );
+        assert_eq!(r.on_data(Seq(13), b"", &mut pool), Received::Buffered);
     }
 
     #[test]
     fn fin_after_gap_ends_the_stream_once_filled() {
+        let mut pool = BlockPool::default();
         let mut r = RecvBuffer::new(Seq(1), 100, 8);
-        assert_eq!(r.on_data(Seq(3), b"b"), Received::Buffered);
-        assert_eq!(r.on_data(Seq(5), b"late"), Received::Buffered);
+        assert_eq!(r.on_data(Seq(3), b"b", &mut pool), Received::Buffered);
+        assert_eq!(r.on_data(Seq(5), b"late", &mut pool), Received::Buffered);
         assert!(r.on_fin(Seq(4)));
         assert!(!r.on_fin(Seq(6)), "a second FIN elsewhere");
         assert!(r.on_fin(Seq(4)), "the same FIN again");
-        assert_eq!(r.on_data(Seq(5), b"x"), Received::Dropped, "past the FIN");
+        assert_eq!(
+            r.on_data(Seq(5), b"x", &mut pool),
+            Received::Dropped,
+            "past the FIN"
+        );
         assert!(!r.eof());
-        assert_eq!(r.on_data(Seq(2), b"a"), Received::InOrder);
+        assert_eq!(r.on_data(Seq(2), b"a", &mut pool), Received::InOrder);
         assert!(r.eof());
         assert_eq!(r.ack_nr(), Seq(4));
         assert_eq!(read_all(&mut r), b"ab");

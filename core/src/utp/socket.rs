@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::conn::{Config, ConnEvent, Connection};
 use super::packet::{Header, Packet, PacketType};
+use super::pool::BlockPool;
 use super::seq::Seq;
 use crate::io::{Dest, Transmit};
 use crate::rng::Rng;
@@ -107,6 +108,8 @@ pub struct UtpSocket {
     strays: VecDeque<Transmit>,
     resets_window: (Instant, u32),
     events: VecDeque<SocketEvent>,
+    /// Blocks of received bytes, reused across connections.
+    pool: BlockPool,
 }
 
 impl UtpSocket {
@@ -125,6 +128,7 @@ impl UtpSocket {
             strays: VecDeque::new(),
             resets_window: (now, 0),
             events: VecDeque::new(),
+            pool: BlockPool::default(),
         }
     }
 
@@ -194,14 +198,14 @@ impl UtpSocket {
         let h = packet.header;
         if h.kind == PacketType::Syn {
             if let Some(&id) = self.by_key.get(&(from, h.connection_id.wrapping_add(1))) {
-                self.with(id, |c| c.handle_packet(now, &packet));
+                self.deliver(now, id, &packet);
                 return true;
             }
             self.accept(now, from, &packet);
             return true;
         }
         if let Some(&id) = self.by_key.get(&(from, h.connection_id)) {
-            self.with(id, |c| c.handle_packet(now, &packet));
+            self.deliver(now, id, &packet);
         } else if h.kind != PacketType::Reset {
             self.stray(now, from, &h);
         }
@@ -267,6 +271,12 @@ impl UtpSocket {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SocketEvent> {
         self.events.pop_front()
+    }
+
+    fn deliver(&mut self, now: Instant, id: UtpConnId, packet: &Packet<'_>) {
+        let mut pool = std::mem::take(&mut self.pool);
+        self.with(id, |c| c.handle_packet(now, packet, &mut pool));
+        self.pool = pool;
     }
 
     fn accept(&mut self, now: Instant, from: SocketAddr, syn: &Packet<'_>) {
