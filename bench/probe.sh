@@ -2,21 +2,30 @@
 # Load-independent figures of one short download (not a benchmark: one run, no rqbit, no table):
 # CPU, context switches, page faults and syscalls of our leecher (and of our seeder in the
 # pair), from `perf stat`; or their syscalls by kind (`strace -c`), a profile (`perf record`),
-# or where each thread waits (sampled /proc wchan). See bench/README.md, session 14.
+# or where each thread waits (sampled /proc wchan), or each thread's time on a core, waiting for
+# one and asleep (`perf sched`, the whole machine recorded, our processes summed by
+# bench/sched.py). See bench/README.md, session 14 and issue 28.
 #
-#   bash bench/probe.sh BINARY pair|four [stat|strace|perf|wchan]
+#   bash bench/probe.sh BINARY pair|four [stat|strace|perf|wchan|sched]
 #
 # pair: BINARY seeds to BINARY; four: four libtorrent seeders (lt_peer.py). The data (SIZE
 # bytes, default 256 MiB, 1 MiB pieces) is made once in $PROBE_DIR (default /tmp/st-probe).
 # `perf` leaves leech.data (and seed.data in the pair) there for `perf report -i`.
-# TRANSPORT=utp runs the pair over uTP only (`--transport utp` on both sides).
+# TRANSPORT=utp runs the pair over uTP only (`--transport utp` on both sides; default tcp).
+# LAYOUT=multi: the data in 200 files under nested directories (bench.py's multi layout).
 set -euo pipefail
 BIN=$(realpath "$1"); MODE=$2; HOW=${3:-stat}
 HERE="$(cd "$(dirname "$0")" && pwd)"
 INTEROP="${SANSTORRENT_INTEROP_DIR:-$HERE/../../shared/interop}"
 PY=/usr/bin/python3
-DIR=${PROBE_DIR:-/tmp/st-probe}; D=$DIR/data; SIZE=${SIZE:-$((256 << 20))}
-if [[ ! -f $D/t.torrent ]]; then
+DIR=${PROBE_DIR:-/tmp/st-probe}; LAYOUT=${LAYOUT:-single}; SIZE=${SIZE:-$((256 << 20))}
+D=$DIR/data; [[ $LAYOUT == multi ]] && D=$DIR/data-multi
+if [[ ! -f $D/t.torrent && $LAYOUT == multi ]]; then
+  mkdir -p "$D/seed"
+  (cd "$HERE" && $PY -c "import bench; bench.gen_files('$D/seed/bench200', $SIZE, 200, 42)")
+  $PY "$INTEROP/mktorrent.py" make --data "$D/seed/bench200" --torrent "$D/t.torrent" \
+    --piece-size $((1 << 20)) >/dev/null
+elif [[ ! -f $D/t.torrent ]]; then
   mkdir -p "$D"
   $PY "$INTEROP/mktorrent.py" both --layout single --dir "$D/seed" --size "$SIZE" --seed 42 \
     --piece-size $((1 << 20)) --torrent "$D/t.torrent" >/dev/null
@@ -38,7 +47,9 @@ wait_idle() {
 }
 
 PEERS=()
-TR=(); [[ -n ${TRANSPORT:-} ]] && TR=(--transport "$TRANSPORT")
+# TCP unless asked (the four libtorrent seeders run --no-utp: a uTP dial waits out its
+# timeout before falling back, over a second), as bench.py does.
+TR=(--transport "${TRANSPORT:-tcp}")
 if [[ $MODE == pair ]]; then
   port=$(free_port)
   "$BIN" seed "$D/t.torrent" -o "$D/seed" -p "$port" --bind 127.0.0.1 --no-dht \
@@ -61,7 +72,10 @@ fi
 EVENTS=task-clock,context-switches,page-faults,raw_syscalls:sys_enter
 before=0; for p in "${pids[@]}"; do before=$((before + $(ticks "$p"))); done
 WATCH=
-if [[ $MODE == pair ]]; then
+if [[ $HOW == sched ]]; then
+  perf sched record -a -o "$DIR/sched-$MODE.data" >/dev/null 2>&1 & WATCH=$!
+  sleep 0.5
+elif [[ $MODE == pair ]]; then
   case $HOW in
     strace) strace -c -f -p "$SEEDER" -o "$W/seed.out" 2>/dev/null & WATCH=$! ;;
     perf) perf record -q -F 997 -p "$SEEDER" -o "$DIR/seed.data" 2>/dev/null & WATCH=$! ;;
@@ -75,17 +89,24 @@ case $HOW in
   strace) strace -c -f -o "$W/leech.out" "${LEECH[@]}" ;;
   perf) perf record -q -F 997 -o "$DIR/leech.data" "${LEECH[@]}"; : >"$W/leech.out" ;;
   wchan) "${LEECH[@]}" & L=$!; $PY "$HERE/wchan.py" "$L" >"$W/leech.out"; wait "$L" ;;
+  sched) "${LEECH[@]}" & L=$!; wait "$L"; : >"$W/leech.out" ;;
   *) perf stat -e "$EVENTS" -o "$W/leech.out" "${LEECH[@]}" ;;
 esac
 t1=$(date +%s.%N)
 after=0; for p in "${pids[@]}"; do after=$((after + $(ticks "$p"))); done
 if [[ -n $WATCH ]]; then sleep 0.3; kill -INT "$WATCH"; wait "$WATCH" || true; fi
-cmp -s "$W/out/$(ls "$W/out")" "$D/seed/$(ls "$D/seed")" && ok=verified || ok=CORRUPT
+if [[ $HOW == sched ]]; then
+  perf sched timehist --state -i "$DIR/sched-$MODE.data" >"$DIR/sched-$MODE.txt" 2>/dev/null || true
+  seeders=$(IFS=,; echo "${pids[*]}")
+  echo "leecher=$L seeders=$seeders" >"$DIR/sched-$MODE.pids"
+  $PY "$HERE/sched.py" "$DIR/sched-$MODE.txt" "leecher=$L" "seeders=$seeders" -v >"$W/leech.out"
+fi
+diff -rq "$W/out" "$D/seed" >/dev/null && ok=verified || ok=CORRUPT
 echo "== $MODE $(basename "$BIN") wall $(echo "$t1 - $t0" | bc) s, $ok, seeders $(echo "($after - $before) / 100" | bc -l | cut -c1-5) CPU-s"
 grep_stat() { grep -E 'task-clock|context|faults|sys_enter|seconds user|seconds sys' "$1" || true; }
 echo "-- leecher"
-if [[ $HOW == stat ]]; then grep_stat "$W/leech.out"; else head -30 "$W/leech.out"; fi
-if [[ $MODE == pair && $HOW != perf && $HOW != wchan ]]; then
+if [[ $HOW == stat ]]; then grep_stat "$W/leech.out"; else head -60 "$W/leech.out"; fi
+if [[ $MODE == pair && $HOW != perf && $HOW != wchan && $HOW != sched ]]; then
   echo "-- seeder"
   if [[ $HOW == stat ]]; then grep_stat "$W/seed.out"; else head -30 "$W/seed.out"; fi
 fi
