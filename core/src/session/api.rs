@@ -291,7 +291,10 @@ impl Session {
     /// Starts or stops the DHT node (its state is saved when it stops). Public torrents look
     /// peers up on it while it runs.
     pub fn set_dht(&mut self, now: Instant, on: bool) {
-        self.step(now, |s| s.switch_dht(now, on));
+        self.step(now, |s| {
+            s.config.dht = on;
+            s.dht_cx().switch(now, on);
+        });
     }
 
     /// Turns peer exchange (BEP 11) on or off for every public torrent: while off, no

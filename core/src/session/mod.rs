@@ -123,6 +123,7 @@ use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
+use connect::OwnAddr;
 use download::Limits;
 use outputs::Outputs;
 use peers::Peers;
@@ -131,6 +132,7 @@ use rate::TokenBucket;
 use timers::TimerTable;
 use torrent::candidates::Source;
 use trackers::Trackers;
+use udp::DhtCx;
 use webseeds::{WebCx, WebSeeds};
 
 /// Mixed into the session's seed for its uTP socket (which keeps the session's own random
@@ -207,7 +209,7 @@ impl Session {
         };
         session.lsd = local::start(&session.config, now, &mut session.rng);
         session.dht = udp::start(&session.config, now, &mut session.rng, &mut session.timers);
-        session.pump_dht();
+        session.dht_cx().pump();
         session
     }
 
@@ -491,6 +493,21 @@ impl Session {
             out: &mut self.out,
         };
         (&mut self.web, cx)
+    }
+
+    /// The DHT node with what it borrows from the session for one step.
+    fn dht_cx(&mut self) -> DhtCx<'_> {
+        DhtCx {
+            own: OwnAddr::new(&self.config, self.listen_ip),
+            dht: &mut self.dht,
+            torrents: &mut self.torrents,
+            budget: &mut self.trackers.dht_slots,
+            config: &self.config,
+            timers: &mut self.timers,
+            rng: &mut self.rng,
+            out: &mut self.out,
+            shutting_down: self.shutting_down,
+        }
     }
 
     /// Web seeds after every input: runs past their time bound fail, and the usable seeds of

@@ -1,10 +1,10 @@
 //! The torrent-level steps that cross parts, dispatched: firing what is due at a timeout,
 //! the trackers' and the DHT's inputs (the trackers part routes answers to the announcers,
-//! see `announce`; a finished `stopped` announce lets stopping torrents advance), what the
-//! application asks of a torrent (stop, start, recheck, reannounce, remove: the torrent
-//! decides, see `control`, and these carry it out), tracker edits, the DHT node's switching
-//! and saving, stopping and the shutdown. Like `glue`, these take the whole session and route
-//! the parts' decisions; the state and the decisions are the parts'.
+//! see `announce`; a finished `stopped` announce lets stopping torrents advance; the DHT's
+//! go to its part through [`DhtCx`](super::udp::DhtCx)), what the application asks of a
+//! torrent (stop, start, recheck, reannounce, remove: the torrent decides, see `control`, and
+//! these carry it out), tracker edits, stopping and the shutdown. Like `glue`, these take the
+//! whole session and route the parts' decisions; the state and the decisions are the parts'.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -22,7 +22,6 @@ use super::timers::{Timer, first_message_deadline};
 use super::torrent::candidates::Source;
 use super::torrent::{AfterStop, Stage};
 use super::trackers::{TrackerCx, Trackers};
-use super::udp;
 use super::{local, portmap};
 use crate::tracker::{HttpResponse, TrackerError};
 
@@ -105,35 +104,14 @@ impl Session {
         let stopped = trackers.udp_timeout(now, us, &mut cx).0;
         let granted = trackers.grant_announces(now, us, &mut cx).0;
         self.after_announces(now, Stopped(stopped | granted));
-        if let Some(dht) = self.dht.as_mut()
-            && dht.poll_timeout().is_some_and(|t| t <= now)
-        {
-            dht.handle_timeout(now);
-            self.pump_dht();
-        }
-        if self.dht.is_some() {
-            let due = self.torrents_due(now);
-            if let Some(dht) = self.dht.as_mut() {
-                let slots = &mut self.trackers.dht_slots;
-                udp::lookups(
-                    dht,
-                    now,
-                    &due,
-                    &mut self.torrents,
-                    slots,
-                    &self.config,
-                    &mut self.out,
-                );
-            }
-            self.pump_dht();
-        }
+        self.dht_cx().timeout(now);
         local::timeout(self.lsd.as_mut(), now, &mut self.out);
         if let Some(gateway) = self.portmap.as_mut() {
             gateway.timeout(now, &mut self.trackers, &mut self.out);
             self.learned_external_ip(now);
         }
         if self.timers.is_expired(Timer::DhtSave, now) {
-            self.save_dht_state(now);
+            self.dht_cx().save(now);
         }
     }
 
@@ -340,24 +318,6 @@ impl Session {
         Ok(())
     }
 
-    /// Starts or stops the DHT node at run time (see [`Session::set_dht`]).
-    pub(super) fn switch_dht(&mut self, now: Instant, on: bool) {
-        self.config.dht = on;
-        if on == self.dht.is_some() || self.shutting_down {
-            return;
-        }
-        if on {
-            self.dht = udp::start(&self.config, now, &mut self.rng, &mut self.timers);
-            self.pump_dht();
-        } else {
-            // Saved, so that turning it on again (or the next start) knows the nodes.
-            self.save_dht_state(now);
-            self.timers.stop(Timer::DhtSave);
-            self.dht = None;
-        }
-        udp::reschedule(now, on, &mut self.torrents);
-    }
-
     /// Carries out a torrent's announce jobs (see
     /// [`Trackers::pump_announcer`](super::trackers::Trackers)).
     pub(super) fn pump_announcer(&mut self, now: Instant, id: TorrentId) {
@@ -380,10 +340,7 @@ impl Session {
         if crate::dht::node_id::is_exempt(ip) {
             return;
         }
-        if let Some(dht) = self.dht.as_mut() {
-            dht.set_external_ip(now, ip);
-            self.pump_dht();
-        }
+        self.dht_cx().external_ip(now, ip);
         if self.config.announce_ip.is_none() || self.announce_ip_learned {
             self.config.announce_ip = Some(ip);
             self.announce_ip_learned = true;
@@ -413,10 +370,7 @@ impl Session {
         } else if self.streams.handle_datagram(now, from, data, &self.config) {
             // A uTP connection's (its answers go out with the session's transmits).
         } else if crate::dht::looks_like_krpc(data) {
-            if let Some(dht) = self.dht.as_mut() {
-                dht.handle_datagram(now, from, data);
-                self.pump_dht();
-            }
+            self.dht_cx().datagram(now, from, data);
         } else if self.trackers.udp_datagram(now, from, data) {
             let (trackers, us, mut cx) = self.tracker_cx();
             let stopped = trackers.udp_pumped(now, from, us, &mut cx);
@@ -506,22 +460,6 @@ impl Session {
         (&mut self.trackers, us, cx)
     }
 
-    /// Sends the DHT's datagrams and hands the peers it found to their torrents.
-    pub(super) fn pump_dht(&mut self) {
-        let own = self.own_addr();
-        if let Some(dht) = self.dht.as_mut() {
-            udp::pump(dht, &mut self.out, &mut self.torrents, own);
-        }
-    }
-
-    /// Asks the runtime to persist the DHT state.
-    pub(super) fn save_dht_state(&mut self, now: Instant) {
-        if let Some(dht) = &self.dht {
-            let shutting_down = self.shutting_down;
-            udp::save_state(dht, now, shutting_down, &mut self.timers, &mut self.out);
-        }
-    }
-
     /// Starts stopping a torrent (see [`Torrents::begin_stop`](super::torrent::table::Torrents)):
     /// its trackers are told, its connections and dials closed.
     pub(super) fn begin_stop(&mut self, now: Instant, id: TorrentId) {
@@ -586,7 +524,7 @@ impl Session {
             if all_stopped || now >= deadline {
                 self.shutdown_done = true;
                 self.timers.stop(Timer::Shutdown);
-                self.save_dht_state(now);
+                self.dht_cx().save(now);
                 self.out.event(Event::ShutdownComplete);
             }
         }

@@ -2,8 +2,10 @@
 //! its datagrams and events (peers found become candidates of the public torrent they are
 //! for), its `get_peers`/`announce` lookups per public torrent, and saving its state. The one
 //! UDP socket is shared with the UDP trackers: the session routes each datagram to one or the
-//! other.
+//! other. The node stays the session's field; [`DhtCx`] lends it, with what its routing
+//! touches, for one step.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::SessionConfig;
@@ -17,6 +19,105 @@ use super::torrent::candidates::Source;
 use super::torrent::table::Torrents;
 use crate::dht::{Dht, DhtEvent, SavedState};
 use crate::rng::Rng;
+
+/// The DHT node (if on) with what its routing borrows from the session for one step.
+pub(crate) struct DhtCx<'a> {
+    /// The node, `None` while the DHT is off.
+    pub(crate) dht: &'a mut Option<Dht>,
+    /// The torrents (peers found become their candidates; lookups per torrent).
+    pub(crate) torrents: &'a mut Torrents,
+    /// The lookups' rate budget.
+    pub(crate) budget: &'a mut DhtBudget,
+    /// The session's configuration.
+    pub(crate) config: &'a SessionConfig,
+    /// The session's timers (the state's save).
+    pub(crate) timers: &'a mut TimerTable,
+    /// The session's randomness (a node started at run time).
+    pub(crate) rng: &'a mut Rng,
+    /// Where datagrams, events and the saved state go.
+    pub(crate) out: &'a mut Outputs,
+    /// Our own addresses (never candidates).
+    pub(crate) own: OwnAddr,
+    /// The session is shutting down (no more saves scheduled, no switching).
+    pub(crate) shutting_down: bool,
+}
+
+impl DhtCx<'_> {
+    /// Sends the node's datagrams and hands the peers it found to their torrents.
+    pub(crate) fn pump(&mut self) {
+        if let Some(dht) = self.dht.as_mut() {
+            pump(dht, self.out, self.torrents, self.own);
+        }
+    }
+
+    /// A KRPC datagram (dropped while the DHT is off).
+    pub(crate) fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if let Some(dht) = self.dht.as_mut() {
+            dht.handle_datagram(now, from, data);
+            self.pump();
+        }
+    }
+
+    /// The node's timers due at `now`, then the lookups of the torrents due (see
+    /// [`lookups`]).
+    pub(crate) fn timeout(&mut self, now: Instant) {
+        if let Some(dht) = self.dht.as_mut()
+            && dht.poll_timeout().is_some_and(|t| t <= now)
+        {
+            dht.handle_timeout(now);
+            self.pump();
+        }
+        if self.dht.is_some() {
+            self.torrents.refresh_deadlines(now, true);
+            let due = self.torrents.due(now);
+            if let Some(dht) = self.dht.as_mut() {
+                lookups(
+                    dht,
+                    now,
+                    &due,
+                    self.torrents,
+                    self.budget,
+                    self.config,
+                    self.out,
+                );
+            }
+            self.pump();
+        }
+    }
+
+    /// Asks the runtime to persist the node's state (see [`save_state`]).
+    pub(crate) fn save(&mut self, now: Instant) {
+        if let Some(dht) = self.dht.as_ref() {
+            save_state(dht, now, self.shutting_down, self.timers, self.out);
+        }
+    }
+
+    /// Starts or stops the node at run time (not while shutting down); a node stopped is
+    /// saved first, so that turning it on again (or the next start) knows the nodes.
+    pub(crate) fn switch(&mut self, now: Instant, on: bool) {
+        if on == self.dht.is_some() || self.shutting_down {
+            return;
+        }
+        if on {
+            *self.dht = start(self.config, now, self.rng, self.timers);
+            self.pump();
+        } else {
+            self.save(now);
+            self.timers.stop(Timer::DhtSave);
+            *self.dht = None;
+        }
+        reschedule(now, on, self.torrents);
+    }
+
+    /// The gateway told our external address: the node believes it (and takes a BEP 42 id
+    /// for it).
+    pub(crate) fn external_ip(&mut self, now: Instant, ip: IpAddr) {
+        if let Some(dht) = self.dht.as_mut() {
+            dht.set_external_ip(now, ip);
+            self.pump();
+        }
+    }
+}
 
 /// Time between saves of the DHT state while running.
 const DHT_SAVE_EVERY: Duration = Duration::from_secs(600);
