@@ -11,9 +11,9 @@ use super::connect::OwnAddr;
 use super::event::Event;
 use super::io::{RequestId, TorrentId};
 use super::torrent::candidates::Source;
-use super::trackers::{AnnounceDone, Resolved, TrackerCx, Trackers};
+use super::trackers::{AnnounceDone, Resolved, Routed, TrackerCx, Trackers};
 use crate::id::PeerId;
-use crate::tracker::{AnnouncerEvent, HttpResponse, TrackerError};
+use crate::tracker::{AnnouncerEvent, HttpOutcome, HttpResponse, TrackerError};
 
 /// Whether an announcer's `stopped` announce finished during a step (a stopping torrent may
 /// be done: the session advances stops).
@@ -121,8 +121,17 @@ impl Trackers {
     ) -> Stopped {
         let mut stopped = false;
         for done in done {
-            let Some((id, job, result)) = self.job_of(done) else {
-                continue;
+            let (id, job, result) = match self.job_of(done) {
+                Some(Routed::Job(id, job, result)) => (id, job, result),
+                Some(Routed::Companion(id, result)) => {
+                    if let (Ok(HttpOutcome::Done(response)), Some(t)) =
+                        (result, cx.torrents.get_mut(&id))
+                    {
+                        t.add_candidates(&response.peers, Source::Tracker, us.own);
+                    }
+                    continue;
+                }
+                None => continue,
             };
             if let Some(a) = cx.torrents.get_mut(&id).and_then(|t| t.announcer.as_mut()) {
                 a.handle_result(now, job, result);

@@ -1,6 +1,12 @@
 //! Trackers: carrying each torrent's [`Announcer`](crate::tracker::Announcer) jobs over HTTP
 //! ([`Action::HttpRequest`]) or UDP (one [`UdpTracker`] per tracker address, host names
 //! resolved with [`Action::Resolve`]), and feeding the answers back.
+//!
+//! A hybrid torrent is announced under both of its hashes, as libtorrent does (v1 and the
+//! truncated v2: two announces per tracker), so that peers that know only one of them find
+//! us: the announcer's job goes out under the torrent's id, and a companion request with the
+//! same parameters under each other hash. A companion's answer adds its peers as candidates;
+//! the announcer's schedule, failures and `stopped` follow the main announce alone.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,6 +39,14 @@ enum Pending {
         torrent: TorrentId,
         job: AnnounceJobId,
         request: Box<AnnounceRequest>,
+        /// The same announce under the torrent's other hashes (see the module docs).
+        companions: Vec<AnnounceRequest>,
+    },
+    /// An HTTP announce under a hybrid's other hash, beside job `job` (see the module docs).
+    Companion {
+        torrent: TorrentId,
+        job: AnnounceJobId,
+        url: TrackerUrl,
     },
     PeerHost {
         torrent: TorrentId,
@@ -46,6 +60,8 @@ pub(crate) struct Trackers {
     pending: BTreeMap<RequestId, Pending>,
     pub(crate) udp: BTreeMap<SocketAddr, UdpTracker>,
     udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
+    /// UDP announces under a hybrid's other hash, with the job they go beside.
+    udp_companions: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
     /// Scrapes in flight (their request ids come from [`Self::next_id`] too).
     pub(crate) scrapes: ScrapeRequests,
     /// The tracker announces' budget.
@@ -62,6 +78,7 @@ impl Trackers {
             pending: BTreeMap::new(),
             udp: BTreeMap::new(),
             udp_ops: BTreeMap::new(),
+            udp_companions: BTreeMap::new(),
             scrapes: ScrapeRequests::default(),
             budget: AnnounceBudget::new(config.announce_rate, config.announces_in_flight),
             dht_slots: DhtBudget::new(config.dht_lookup_rate),
@@ -124,6 +141,20 @@ pub(crate) enum AnnounceDone {
         AnnounceJobId,
         Result<AnnounceOutcome, TrackerError>,
     ),
+    /// A torrent's announce under its other hash finished (see the module docs).
+    Companion(TorrentId, Result<AnnounceOutcome, TrackerError>),
+}
+
+/// Where an announce result goes.
+pub(crate) enum Routed {
+    /// To the torrent's announcer, for its announce job.
+    Job(
+        TorrentId,
+        AnnounceJobId,
+        Result<AnnounceOutcome, TrackerError>,
+    ),
+    /// A companion's: only its peers are taken (the announcer follows the main announce).
+    Companion(TorrentId, Result<AnnounceOutcome, TrackerError>),
 }
 
 /// What a tracker answered to an announce.
@@ -148,7 +179,13 @@ impl Trackers {
             downloaded: t.down.total(),
             left: t.left(),
         };
-        let request = job.request(t.info_hash, peer_id, cx.config.listen_port, transfer);
+        let port = cx.config.listen_port;
+        let request = job.request(t.info_hash, peer_id, port, transfer);
+        let companions: Vec<AnnounceRequest> = t
+            .handshake_ids()
+            .skip(1)
+            .map(|h| job.request(h, peer_id, port, transfer))
+            .collect();
         match job.url.scheme() {
             Scheme::Http | Scheme::Https => {
                 let bytes = http::announce_request(&job.url, &request);
@@ -157,6 +194,19 @@ impl Trackers {
                     job: job.id,
                     url: job.url.clone(),
                 });
+                for companion in &companions {
+                    let bytes = http::announce_request(&job.url, companion);
+                    let rid = self.alloc(Pending::Companion {
+                        torrent: id,
+                        job: job.id,
+                        url: job.url.clone(),
+                    });
+                    cx.out.action(Action::HttpRequest {
+                        id: rid,
+                        url: job.url.clone(),
+                        request: bytes,
+                    });
+                }
                 cx.out.action(Action::HttpRequest {
                     id: rid,
                     url: job.url,
@@ -165,12 +215,13 @@ impl Trackers {
                 Vec::new()
             }
             Scheme::Udp => match job.url.socket_addr() {
-                Some(addr) => self.udp_announce(now, addr, id, job.id, request, cx),
+                Some(addr) => self.udp_announce(now, addr, id, job.id, request, companions, cx),
                 None => {
                     let rid = self.alloc(Pending::TrackerHost {
                         torrent: id,
                         job: job.id,
                         request: Box::new(request),
+                        companions,
                     });
                     cx.out.action(Action::Resolve {
                         id: rid,
@@ -183,6 +234,7 @@ impl Trackers {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn udp_announce(
         &mut self,
         now: Instant,
@@ -190,12 +242,19 @@ impl Trackers {
         id: TorrentId,
         job: AnnounceJobId,
         request: AnnounceRequest,
+        companions: Vec<AnnounceRequest>,
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
-        let op = self
-            .udp_tracker(addr, cx.config, cx.rng)
-            .announce(now, request);
+        let tracker = self.udp_tracker(addr, cx.config, cx.rng);
+        let op = tracker.announce(now, request);
+        let ops: Vec<OpId> = companions
+            .into_iter()
+            .map(|c| tracker.announce(now, c))
+            .collect();
         self.udp_ops.insert((addr, op), (id, job));
+        for op in ops {
+            self.udp_companions.insert((addr, op), (id, job));
+        }
         self.pump_udp(now, addr, cx.torrents, cx.out)
     }
 
@@ -254,35 +313,33 @@ impl Trackers {
 
     /// The torrent and announce job a result is for (`None`: a UDP operation no longer
     /// wanted).
-    pub(crate) fn job_of(
-        &mut self,
-        done: AnnounceDone,
-    ) -> Option<(
-        TorrentId,
-        AnnounceJobId,
-        Result<AnnounceOutcome, TrackerError>,
-    )> {
+    pub(crate) fn job_of(&mut self, done: AnnounceDone) -> Option<Routed> {
         match done {
             AnnounceDone::Udp(addr, op, result) => {
+                if let Some((id, _)) = self.udp_companions.remove(&(addr, op)) {
+                    return Some(Routed::Companion(id, result));
+                }
                 let (id, job) = self.udp_ops.remove(&(addr, op))?;
-                Some((id, job, result))
+                Some(Routed::Job(id, job, result))
             }
-            AnnounceDone::Job(id, job, result) => Some((id, job, result)),
+            AnnounceDone::Job(id, job, result) => Some(Routed::Job(id, job, result)),
+            AnnounceDone::Companion(id, result) => Some(Routed::Companion(id, result)),
         }
     }
 
     /// An announce job of torrent `id` timed out: what is still in flight for it is dropped.
     pub(crate) fn forget_job(&mut self, id: TorrentId, job: AnnounceJobId) {
-        let ops: Vec<(SocketAddr, OpId)> = self
-            .udp_ops
-            .iter()
-            .filter(|(_, v)| **v == (id, job))
-            .map(|(k, _)| *k)
-            .collect();
-        for (addr, op) in ops {
-            self.udp_ops.remove(&(addr, op));
-            if let Some(t) = self.udp.get_mut(&addr) {
-                t.cancel(op);
+        for ops in [&mut self.udp_ops, &mut self.udp_companions] {
+            let gone: Vec<(SocketAddr, OpId)> = ops
+                .iter()
+                .filter(|(_, v)| **v == (id, job))
+                .map(|(k, _)| *k)
+                .collect();
+            for (addr, op) in gone {
+                ops.remove(&(addr, op));
+                if let Some(t) = self.udp.get_mut(&addr) {
+                    t.cancel(op);
+                }
             }
         }
         self.pending.retain(|_, p| match p {
@@ -290,6 +347,9 @@ impl Trackers {
                 torrent, job: j, ..
             }
             | Pending::TrackerHost {
+                torrent, job: j, ..
+            }
+            | Pending::Companion {
                 torrent, job: j, ..
             } => !(*torrent == id && *j == job),
             Pending::PeerHost { .. } => true,
@@ -304,12 +364,20 @@ impl Trackers {
         result: Result<http::HttpResponse, TrackerError>,
         cx: &mut TrackerCx<'_>,
     ) -> Option<AnnounceDone> {
-        let Some(Pending::Http { torrent, job, url }) = self.pending.remove(&rid) else {
-            self.scrape_http_response(now, rid, result, cx);
-            return None;
-        };
-        let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
-        Some(AnnounceDone::Job(torrent, job, outcome))
+        match self.pending.remove(&rid) {
+            Some(Pending::Http { torrent, job, url }) => {
+                let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
+                Some(AnnounceDone::Job(torrent, job, outcome))
+            }
+            Some(Pending::Companion { torrent, url, .. }) => {
+                let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
+                Some(AnnounceDone::Companion(torrent, outcome))
+            }
+            _ => {
+                self.scrape_http_response(now, rid, result, cx);
+                None
+            }
+        }
     }
 
     /// Resolves a peer host name from a magnet link.
@@ -342,10 +410,11 @@ impl Trackers {
                 torrent,
                 job,
                 request,
+                companions,
             }) => match first_addr(result.as_ref().ok()) {
-                Some(addr) => {
-                    Resolved::Announced(self.udp_announce(now, addr, torrent, job, *request, cx))
-                }
+                Some(addr) => Resolved::Announced(
+                    self.udp_announce(now, addr, torrent, job, *request, companions, cx),
+                ),
                 None => {
                     // An empty answer is a name with no address.
                     let kind = result.err().unwrap_or(std::io::ErrorKind::NotFound);
@@ -358,7 +427,9 @@ impl Trackers {
                 Err(_) => Resolved::Announced(Vec::new()),
             },
             None => Resolved::Announced(self.scrape_resolved(now, rid, result, cx)),
-            Some(Pending::Http { .. }) => Resolved::Announced(Vec::new()),
+            Some(Pending::Http { .. } | Pending::Companion { .. }) => {
+                Resolved::Announced(Vec::new())
+            }
         }
     }
 }

@@ -186,7 +186,8 @@ pub(crate) fn pump(dht: &mut Dht, out: &mut Outputs, torrents: &mut Torrents, ow
 /// Starts the DHT lookups that are due (of the torrents in `due`, those whose deadline is
 /// due) as the budget allows (one beyond it is put off to its slot, and
 /// [`Event::DhtAnnounceLate`] raised if that misses its 30-minute window): `announce` (which
-/// also finds peers) when our port is known, else `get_peers`.
+/// also finds peers) when our port is known, else `get_peers`, under each of its hashes (a
+/// hybrid's v1 and truncated v2).
 pub(crate) fn lookups(
     dht: &mut Dht,
     now: Instant,
@@ -226,10 +227,13 @@ pub(crate) fn lookups(
             }
         }
         t.next_dht = Some(now + config.dht_lookup_interval);
-        if port != 0 {
-            dht.announce(now, t.info_hash, port);
-        } else {
-            dht.get_peers(now, t.info_hash);
+        // A hybrid is looked up under both of its hashes, as libtorrent does.
+        for hash in t.handshake_ids() {
+            if port != 0 {
+                dht.announce(now, hash, port);
+            } else {
+                dht.get_peers(now, hash);
+            }
         }
     }
 }
