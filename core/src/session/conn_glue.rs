@@ -93,7 +93,9 @@ impl Session {
             WireEvent::RequestReceived(_) => self.serve(now, conn),
             WireEvent::HashRequestReceived(request) => {
                 let (peers, torrents) = (&mut self.peers, &mut self.torrents);
-                hashes::serve(now, conn, request, peers, torrents);
+                if let Some((id, piece)) = hashes::serve(now, conn, request, peers, torrents) {
+                    self.read_block_hashes(id, piece, conn, request);
+                }
             }
             WireEvent::HashesReceived { request, hashes } => {
                 self.hashes_received(now, conn, request, &hashes);

@@ -318,10 +318,12 @@ fn job_failed(
     // The smart ban is an extra: without the digests, a failed piece is still downloaded
     // again (and strikes still apply); a passed one just bans nobody.
     if let FailedJob::BlockDigests { piece, why } = failed {
-        out.event(Event::Error {
-            torrent: Some(id),
-            error: SessionError::SmartBanRead { piece, error },
-        });
+        if !matches!(why, DigestsFor::HashRequest(_)) {
+            out.event(Event::Error {
+                torrent: Some(id),
+                error: SessionError::SmartBanRead { piece, error },
+            });
+        }
         return Next::Digests {
             piece,
             why,

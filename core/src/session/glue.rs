@@ -211,7 +211,8 @@ impl Session {
     }
 
     /// A `BlockDigests` job finished (`digests` is `None` when it failed): a failed piece is
-    /// downloaded again, a passed one bans the peers whose blocks differed.
+    /// downloaded again, a passed one bans the peers whose blocks differed, a peer's
+    /// block-layer hash request is answered.
     pub(super) fn block_digests_done(
         &mut self,
         now: Instant,
@@ -239,6 +240,10 @@ impl Session {
                     return;
                 }
                 self.piece_failed(now, id, piece, digests);
+            }
+            DigestsFor::HashRequest(asked) => {
+                let (conn, request) = *asked;
+                self.block_hashes_read(now, id, conn, request, digests);
             }
             DigestsFor::Passed => {
                 let Some(digests) = digests else {

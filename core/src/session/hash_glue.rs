@@ -15,6 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Session;
+use super::block_hashes::BlockRun;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{ConnId, TorrentId};
@@ -22,7 +23,7 @@ use super::layers::LayerFetch;
 use super::leaf_check::{self, Begun, Verdict};
 use super::local;
 use super::metadata::{self, Handled, MetadataError};
-use super::pipeline::{Job, StampsFor};
+use super::pipeline::{DigestsFor, Job, StampsFor};
 use super::smart_ban::{self, DepartedPeer};
 use crate::extensions::{FetchEvent, UT_METADATA};
 use crate::merkle::Hash;
@@ -32,6 +33,52 @@ use crate::wire::hashes::HashRequest;
 use crate::wire::{ExtendedHandshake, PieceGeometry};
 
 impl Session {
+    /// Reads `piece` for a peer's block-layer hash request on `conn` (see
+    /// [`hashes::serve`](super::hashes::serve)): a `BlockDigests` job.
+    pub(super) fn read_block_hashes(
+        &mut self,
+        id: TorrentId,
+        piece: u32,
+        conn: ConnId,
+        request: HashRequest,
+    ) {
+        let why = DigestsFor::HashRequest(Box::new((conn, request)));
+        let job = Job::BlockDigests { piece, why };
+        self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+    }
+
+    /// A piece read for a peer's block-layer hash request (`digests`: the SHA-256 of each
+    /// block, `None` if the read failed): the hashes are sent, or the request rejected.
+    pub(super) fn block_hashes_read(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        conn: ConnId,
+        request: HashRequest,
+        digests: Option<&[Hash]>,
+    ) {
+        let Some(p) = self.peers.get_mut(conn) else {
+            return;
+        };
+        p.hash_budget.block_read_done();
+        if p.torrent != Some(id) {
+            return;
+        }
+        let hashes = digests.and_then(|digests| {
+            let t = self.torrents.get_mut(&id)?;
+            let meta = &t.data.as_ref()?.meta;
+            BlockRun::of(meta, &request)?.answer(meta, &mut t.trees, &request, digests)
+        });
+        let Some(p) = self.peers.get_mut(conn) else {
+            return;
+        };
+        let _ = match hashes {
+            Some(hashes) => p.conn.send_hashes(now, request, &hashes),
+            None => p.conn.reject_hashes(now, request),
+        };
+        self.drive(now, conn);
+    }
+
     /// The answer to one of our hash requests.
     pub(super) fn hashes_received(
         &mut self,

@@ -5,14 +5,16 @@
 //! Trees are built on first use and kept per torrent (two hashes per piece at most). Each
 //! peer has a budget of hashes ([`HashBudget`]: [`BUDGET_HASHES`] at once, refilled at
 //! [`BUDGET_REFILL`] a second), so a flood of requests costs bounded work and memory; a
-//! request over budget, for an unknown root, a layer below the piece layer (we keep no block
-//! hashes), out of range or with a proof past the root is rejected.
+//! request over budget, for an unknown root, out of range or with a proof past the root is
+//! rejected. Requests for the block layer, below the piece layer, are read from disk
+//! (`block_hashes`).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::time::Instant;
 
-use super::io::ConnId;
+use super::block_hashes::{BlockRun, MAX_BLOCK_READS};
+use super::io::{ConnId, TorrentId};
 use super::peers::Peers;
 use super::torrent::table::Torrents;
 use crate::merkle::exchange::answer;
@@ -30,6 +32,8 @@ pub(crate) const BUDGET_REFILL: u32 = 16_384;
 pub(crate) struct HashBudget {
     tokens: u32,
     at: Instant,
+    /// Block-layer requests being read from disk for the peer (see `block_hashes`).
+    block_reads: u8,
 }
 
 impl HashBudget {
@@ -38,7 +42,22 @@ impl HashBudget {
         Self {
             tokens: BUDGET_HASHES,
             at: now,
+            block_reads: 0,
         }
+    }
+
+    /// Starts a block-layer read for the peer if fewer than [`MAX_BLOCK_READS`] are in flight.
+    pub(crate) fn start_block_read(&mut self) -> bool {
+        if self.block_reads >= MAX_BLOCK_READS {
+            return false;
+        }
+        self.block_reads += 1;
+        true
+    }
+
+    /// A block-layer read for the peer finished.
+    pub(crate) fn block_read_done(&mut self) {
+        self.block_reads = self.block_reads.saturating_sub(1);
     }
 
     /// Takes `cost` hashes if the budget (refilled up to `now`) has them.
@@ -70,11 +89,7 @@ pub(crate) struct Trees {
 impl Trees {
     /// The hashes answering `request` from `meta`'s piece layers, or `None` to reject it.
     pub(crate) fn answer(&mut self, meta: &Metainfo, request: &HashRequest) -> Option<Vec<Hash>> {
-        let root = request.pieces_root;
-        let tree = match self.trees.entry(root) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(tree_of(meta, &root)?),
-        };
+        let tree = self.tree(meta, &request.pieces_root)?;
         answer(
             tree,
             request.base_layer,
@@ -82,6 +97,17 @@ impl Trees {
             request.length,
             request.proof_layers,
         )
+    }
+}
+
+impl Trees {
+    /// The tree over the piece layer of `meta`'s file whose root is `root` (`None` for an
+    /// unknown root or a file without a piece layer).
+    pub(crate) fn tree(&mut self, meta: &Metainfo, root: &Hash) -> Option<&MerkleTree> {
+        Some(match self.trees.entry(*root) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(tree_of(meta, root)?),
+        })
     }
 }
 
@@ -93,33 +119,47 @@ fn tree_of(meta: &Metainfo, root: &Hash) -> Option<MerkleTree> {
 }
 
 /// A peer's hash request on `conn`: answered from its torrent's piece layers, or rejected
-/// (over the peer's budget, no torrent, or nothing to answer with).
+/// (over the peer's budget, no torrent, or nothing to answer with). A block-layer request
+/// that can be served from disk is neither: the torrent and piece to read are returned (the
+/// caller issues the read; see `block_hashes`).
 pub(crate) fn serve(
     now: Instant,
     conn: ConnId,
     request: HashRequest,
     peers: &mut Peers,
     torrents: &mut Torrents,
-) {
-    let Some(p) = peers.get_mut(conn) else {
-        return;
-    };
+) -> Option<(TorrentId, u32)> {
+    let p = peers.get_mut(conn)?;
+    let mut read = None;
     let hashes = match p.torrent {
         Some(id) if affordable(now, &mut p.hash_budget, &request) => {
+            let budget = &mut p.hash_budget;
             torrents.get_mut(&id).and_then(|t| {
-                let meta = &t.data.as_ref()?.meta;
-                t.trees.answer(meta, &request)
+                let running = t.is_running();
+                let d = t.data.as_ref()?;
+                let answer = t.trees.answer(&d.meta, &request);
+                if answer.is_none()
+                    && running
+                    && let Some(run) = BlockRun::of(&d.meta, &request)
+                    && d.picker.have().contains(run.piece)
+                    && budget.start_block_read()
+                {
+                    read = Some((id, run.piece));
+                }
+                answer
             })
         }
         _ => None,
     };
-    let Some(p) = peers.get_mut(conn) else {
-        return;
-    };
+    if read.is_some() {
+        return read;
+    }
+    let p = peers.get_mut(conn)?;
     let _ = match hashes {
         Some(hashes) => p.conn.send_hashes(now, request, &hashes),
         None => p.conn.reject_hashes(now, request),
     };
+    None
 }
 
 /// Whether a peer's request may be served now: its answer is bounded and within `budget`.

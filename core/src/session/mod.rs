@@ -23,6 +23,7 @@
 
 mod announce;
 mod api;
+mod block_hashes;
 mod budget;
 mod check;
 mod choke;
@@ -71,6 +72,8 @@ mod upload;
 mod utp_hints;
 mod webseeds;
 
+#[cfg(test)]
+mod block_hashes_tests;
 #[cfg(test)]
 mod local_tests;
 #[cfg(test)]

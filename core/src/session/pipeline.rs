@@ -26,6 +26,7 @@ use super::io::{ConnId, DiskJobKind, JobId, TorrentId};
 use crate::pieces::BlockRef;
 use crate::pieces::PieceSet;
 use crate::storage::FileStamp;
+use crate::wire::hashes::HashRequest;
 
 /// Why a `Stamps` job was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub(crate) enum StampsFor {
 }
 
 /// Why a `BlockDigests` job was asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum DigestsFor {
     /// The piece failed its hash: record who sent what, then download it again. The picker is
     /// told of the failure only when the digests are in, so no block of the re-download can be
@@ -45,6 +46,9 @@ pub(crate) enum DigestsFor {
     Failed,
     /// The piece passed after failing before: find the peers whose blocks differed.
     Passed,
+    /// A peer's hash request for the piece's block hashes (see `block_hashes`): the peer
+    /// asking and its request (boxed: a completion stays small).
+    HashRequest(Box<(ConnId, HashRequest)>),
 }
 
 /// A disk job the session issues, with everything both the runtime and the completion need.
