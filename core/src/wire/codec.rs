@@ -95,6 +95,10 @@ pub enum ProtocolError {
         /// Hashes its request implies (`None`: the request itself is out of bounds).
         expected: Option<u32>,
     },
+    /// A BEP 52 hash message (`hash request`, `hashes` or `hash reject`) on a connection that
+    /// does not speak v2: a v1 torrent, or a hybrid's peer that did not upgrade (libtorrent
+    /// closes such a connection as an invalid message).
+    HashMessageWithoutV2(MessageId),
 }
 
 impl Decoder {
@@ -333,6 +337,9 @@ impl fmt::Display for ProtocolError {
                 "hashes message ({found} hashes) answers a request of 0 or more than 8192 hashes \
                  or with more than 64 proof hashes"
             ),
+            Self::HashMessageWithoutV2(id) => {
+                write!(f, "{id:?} message on a connection that does not speak v2")
+            }
         }
     }
 }

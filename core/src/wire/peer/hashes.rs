@@ -1,7 +1,9 @@
 //! BEP 52 merkle-hash messages on a connection: our `hash request`s (bounded, matched to
 //! their answers), the peer's requests handed to the owner, and our answers.
 //!
-//! The connection checks only what it can see alone: an answer must match a request of ours
+//! Any of the three messages on a connection that does not speak v2 closes it
+//! ([`ProtocolError::HashMessageWithoutV2`]), as libtorrent does. Otherwise the connection
+//! checks only what it can see alone: an answer must match a request of ours
 //! still in flight (else [`Misbehaviour::UnrequestedHashes`]), and the codec already checked
 //! that it carries as many hashes as the request implies. Whether the hashes prove against the
 //! file's root is the owner's to check.
@@ -10,7 +12,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Connection, Event, Misbehaviour, UsageError};
+use super::{CloseReason, Connection, Event, Misbehaviour, UsageError};
+use crate::wire::codec::ProtocolError;
 use crate::wire::hashes::{HASH_LEN, HashRequest};
 use crate::wire::message::Message;
 
@@ -81,8 +84,17 @@ impl Connection {
         Ok(())
     }
 
-    /// A hash message from the peer.
+    /// A hash message from the peer; on a connection that does not speak v2 it closes the
+    /// connection, as libtorrent does.
     pub(super) fn on_hash_message(&mut self, message: Message) {
+        if !self.speaks_v2 {
+            if let Some(id) = message.id() {
+                self.close_with(CloseReason::Protocol(ProtocolError::HashMessageWithoutV2(
+                    id,
+                )));
+            }
+            return;
+        }
         match message {
             Message::HashRequest(request) => {
                 self.events.push_back(Event::HashRequestReceived(request));

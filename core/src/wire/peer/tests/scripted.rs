@@ -21,6 +21,17 @@ struct Scripted {
 
 impl Scripted {
     fn new(fast: bool, geometry: Option<PieceGeometry>, ours: Option<&PieceSet>) -> Self {
+        Self::with_v2(fast, geometry, ours, false)
+    }
+
+    /// A connection of a torrent whose truncated v2 hash is the handshake's when `v2` (it
+    /// speaks v2), else of a v1 torrent.
+    fn with_v2(
+        fast: bool,
+        geometry: Option<PieceGeometry>,
+        ours: Option<&PieceSet>,
+        v2: bool,
+    ) -> Self {
         let now = Instant::now();
         let mut conn = Connection::inbound(
             now,
@@ -44,10 +55,11 @@ impl Scripted {
                 geometry,
                 our_pieces: ours,
                 metadata_size: None,
-                v2: None,
+                v2: v2.then(hash),
             },
         )
         .unwrap();
+        assert_eq!(conn.speaks_v2(), v2);
         let mut s = Self {
             conn,
             now,
@@ -720,7 +732,7 @@ fn hash_messages_reach_the_owner_and_unrequested_hashes_count_against_the_peer()
         length: 2,
         proof_layers: 1,
     };
-    let mut s = Scripted::new(true, Some(geometry()), None);
+    let mut s = Scripted::with_v2(true, Some(geometry()), None, true);
     s.feed(&[
         Message::HashRequest(request),
         Message::Hashes {
@@ -770,6 +782,35 @@ fn hash_messages_reach_the_owner_and_unrequested_hashes_count_against_the_peer()
 }
 
 #[test]
+fn a_hash_message_on_a_connection_that_does_not_speak_v2_closes_it() {
+    use crate::wire::hashes::HashRequest;
+    let request = HashRequest {
+        pieces_root: [7; 32],
+        base_layer: 0,
+        index: 0,
+        length: 2,
+        proof_layers: 1,
+    };
+    let hashes = Message::Hashes {
+        request,
+        hashes: Bytes::from(vec![1u8; 3 * 32]),
+    };
+    for (message, id) in [
+        (Message::HashRequest(request), MessageId::HashRequest),
+        (hashes, MessageId::Hashes),
+        (Message::HashReject(request), MessageId::HashReject),
+    ] {
+        let mut s = Scripted::new(true, Some(geometry()), None);
+        s.feed(&[message, Message::HaveNone]);
+        assert!(s.sent().is_empty(), "nothing answered");
+        let events = s.events();
+        let reason = CloseReason::Protocol(ProtocolError::HashMessageWithoutV2(id));
+        assert_eq!(events, vec![Event::Closed(reason)], "{id:?}");
+        assert!(s.conn.is_closed());
+    }
+}
+
+#[test]
 fn our_hash_requests_are_bounded_and_matched_to_their_answers() {
     use crate::wire::hashes::HashRequest;
     let ask = |index| HashRequest {
@@ -779,7 +820,7 @@ fn our_hash_requests_are_bounded_and_matched_to_their_answers() {
         length: 4,
         proof_layers: 2,
     };
-    let mut s = Scripted::new(true, Some(geometry()), None);
+    let mut s = Scripted::with_v2(true, Some(geometry()), None, true);
     for i in 0..MAX_HASH_REQUESTS_OUT as u32 {
         s.conn.request_hashes(s.now, ask(4 * i)).unwrap();
     }
