@@ -59,8 +59,11 @@ assert file_t["infohash_v1"] == file_hash and len(file_t["infohash_v2"]) == 64, 
 assert file_t["infohash_v2"] != file_hash and magnet_t["infohash_v2"] == "", magnet_t
 props = qb.torrents_properties(torrent_hash=file_hash)
 assert props.infohash_v2 == file_t["infohash_v2"], props
-# The display magnet names both halves of a hybrid, as libtorrent's make_magnet_uri does.
-hybrid_magnet = f"magnet:?xt=urn:btih:{file_hash}&xt=urn:btmh:1220{file_t['infohash_v2']}"
+# The display magnet names both halves of a hybrid, its name and its tracker, as
+# libtorrent's make_magnet_uri does (escape_string: lower-case hex, `:` and `/` escaped).
+tr = "&tr=http%3a%2f%2f127.0.0.1%3a1%2fannounce"
+hybrid_magnet = (f"magnet:?xt=urn:btih:{file_hash}&xt=urn:btmh:1220{file_t['infohash_v2']}"
+                 + "&dn=share" + tr)
 assert file_t["magnet_uri"] == hybrid_magnet, file_t["magnet_uri"]
 assert magnet_t["magnet_uri"].startswith("magnet:?xt=urn:btih:" + "5a" * 20), magnet_t
 assert "Magnet: " + hybrid_magnet in remote("-t", file_hash, "-i"), remote("-t", file_hash, "-i")
@@ -118,11 +121,14 @@ assert qb.torrents_info() == []
 delta = qb.sync_maindata(rid=rid)
 assert delta["trackers_removed"] == ["http://127.0.0.1:1/announce"], delta
 
-# A v2-only torrent's display magnet is its full v2 hash (urn:btmh), not a truncated btih.
+# A v2-only torrent's display magnet is its full v2 hash (urn:btmh), not a truncated btih;
+# it has no v1 hash (qBittorrent shows "", its `hash` is the truncated v2 hash).
 assert qb.torrents_add(torrent_files=v2_torrent) == "Ok."
 [v2_t] = qb.torrents_info()
 assert len(v2_t.infohash_v2) == 64, v2_t
-v2_magnet = "magnet:?xt=urn:btmh:1220" + v2_t.infohash_v2
+assert v2_t.infohash_v1 == "" and v2_t.hash == v2_t.infohash_v2[:40], v2_t
+assert qb.torrents_properties(torrent_hash=v2_t.hash).infohash_v1 == ""
+v2_magnet = "magnet:?xt=urn:btmh:1220" + v2_t.infohash_v2 + "&dn=v2share" + tr
 assert v2_t.magnet_uri == v2_magnet, v2_t.magnet_uri
 assert "Magnet: " + v2_magnet in remote("-t", "all", "-i"), remote("-t", "all", "-i")
 qb.torrents_delete(delete_files=False, torrent_hashes="all")

@@ -326,6 +326,9 @@ pub(crate) struct TorrentView {
     /// Its v2 info-hash (SHA-256) for a v2 or hybrid torrent (`None`: v1 only, or the
     /// metadata not known yet).
     pub(crate) hash_v2: Option<[u8; 32]>,
+    /// Whether it has a v1 info-hash (false for a v2-only torrent: its [`Self::hash`] is the
+    /// truncated v2 hash).
+    pub(crate) has_v1: bool,
     /// Its name (from the metadata, or the magnet's `dn` until then).
     pub(crate) name: String,
     /// What it is doing.

@@ -22,6 +22,8 @@ mod add;
 mod events;
 #[path = "client_live.rs"]
 pub(crate) mod live;
+#[path = "client_magnet.rs"]
+mod magnet;
 #[path = "client_queue.rs"]
 mod queueing;
 #[path = "client_move.rs"]

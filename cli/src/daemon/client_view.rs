@@ -4,14 +4,17 @@
 
 use std::time::Instant;
 
+use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::metainfo::{Metainfo, RelativePath};
 use sanstorrent_core::session::{
     AnnounceResult, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail, TorrentError as CoreError,
     TorrentErrorKind, TorrentPhase, TorrentSnapshot, TrackerStatus,
 };
+use sanstorrent_core::webseed::WebSeedProtocol;
 
 use super::Entry;
 use super::live::FileState;
+use super::magnet::{Shown, display_magnet};
 use crate::daemon::backend::*;
 use crate::daemon::rpc::unix_now;
 
@@ -85,6 +88,31 @@ pub(super) fn view(
             .map(|t| tracker_view(t, in_use, now, unix))
             .collect()
     });
+    let magnet_link = match meta {
+        Some(m) => {
+            let (announce, seeds): (Vec<&str>, Vec<&str>) = match snap {
+                Some(s) => (
+                    trackers.iter().map(|t| t.announce.as_str()).collect(),
+                    (s.web_seeds.iter())
+                        .filter(|w| w.protocol == WebSeedProtocol::UrlList)
+                        .map(|w| w.url.as_str())
+                        .collect(),
+                ),
+                None => (
+                    m.trackers().iter().flatten().map(String::as_str).collect(),
+                    m.url_list().iter().map(String::as_str).collect(),
+                ),
+            };
+            display_magnet(&Shown {
+                hashes: m.info_hashes(),
+                name: m.name(),
+                trackers: &announce,
+                web_seeds: &seeds,
+            })
+        }
+        // No metadata yet: the link the torrent was added by.
+        None => entry.magnet_link.clone(),
+    };
     // Bytes counted this run since the daemon last read the client's statistics.
     let (up_unseen, down_unseen) = stats.map_or((0, 0), |s| entry.seen.unseen(s));
     let totals = entry.totals;
@@ -93,6 +121,10 @@ pub(super) fn view(
         id: entry.id,
         hash: Hash(entry.handle.info_hash.0),
         hash_v2: meta.and_then(|m| m.info_hashes().v2).map(|h| h.0),
+        has_v1: match meta {
+            Some(m) => m.info_hashes().v1.is_some(),
+            None => MagnetLink::parse(&entry.magnet_link).map_or(true, |l| l.has_v1),
+        },
         name: if entry.options.name.is_empty() {
             meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned())
         } else {
@@ -160,7 +192,7 @@ pub(super) fn view(
         comment: meta.and_then(Metainfo::comment).unwrap_or("").to_owned(),
         creator: meta.and_then(Metainfo::created_by).unwrap_or("").to_owned(),
         is_private: meta.is_some_and(Metainfo::is_private),
-        magnet_link: entry.magnet_link.clone(),
+        magnet_link,
         queue_position: entry.position,
         forced: entry.forced,
         is_finished: entry.stopped && entry.finished.is_some(),

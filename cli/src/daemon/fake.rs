@@ -32,6 +32,7 @@ pub(crate) fn view(id: u32, name: &str) -> TorrentView {
         id: Id(id),
         hash: Hash(hash),
         hash_v2: None,
+        has_v1: true,
         name: name.into(),
         status: Status::Downloading,
         moving: false,

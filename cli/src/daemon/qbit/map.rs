@@ -353,7 +353,7 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
         "has_metadata": t.metadata_done >= 1.0,
         "hash": hash,
         "inactive_seeding_time_limit": inactive_limit,
-        "infohash_v1": hash,
+        "infohash_v1": infohash_v1(t),
         "infohash_v2": infohash_v2(t),
         "last_activity": t.activity_date,
         "magnet_uri": t.magnet_link,
@@ -400,6 +400,16 @@ pub(super) fn info(t: &TorrentView, ctx: &Context) -> Value {
 }
 
 /// The v2 info-hash in hex, as qBittorrent shows it (empty for a v1-only torrent).
+/// The v1 info-hash, or "" for a v2-only torrent (as qBittorrent shows it; its `hash` is then
+/// the truncated v2 hash).
+fn infohash_v1(t: &TorrentView) -> String {
+    if t.has_v1 {
+        t.hash.to_hex()
+    } else {
+        String::new()
+    }
+}
+
 fn infohash_v2(t: &TorrentView) -> String {
     t.hash_v2.map_or_else(String::new, |h| {
         h.iter().fold(String::with_capacity(64), |mut s, b| {
@@ -431,7 +441,7 @@ pub(super) fn properties(t: &TorrentView, ctx: &Context) -> Value {
         "eta": eta(t, ctx.limits(t), now),
         "has_metadata": t.metadata_done >= 1.0,
         "hash": t.hash.to_hex(),
-        "infohash_v1": t.hash.to_hex(),
+        "infohash_v1": infohash_v1(t),
         "infohash_v2": infohash_v2(t),
         "is_private": t.is_private,
         "last_seen": if t.done_date > 0 { t.done_date as i64 } else { -1 },
