@@ -99,6 +99,12 @@ fn files_deleted_or_truncated_under_seeds_are_rechecked_and_the_other_torrents_c
             && named(ts, "b")["status"] == 4
             && seeding(named(ts, "c"))
     });
+    // What went missing is still shown after the restart, until the data is back.
+    for (name, file) in [("a", "a/one.bin"), ("b", "b/one.bin")] {
+        let t = named(&ts, name);
+        let why = t["errorString"].as_str().unwrap();
+        assert!(t["error"] == 3 && why.contains(file), "{name}: {t:#?}");
+    }
     let before: Vec<u64> = ["a", "b"].map(|n| downloaded_ever(named(&ts, n))).into();
     let kept = [half, kept_b];
 

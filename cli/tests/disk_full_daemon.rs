@@ -69,13 +69,13 @@ fn a_full_disk_stops_a_download_that_resumes_from_its_verified_pieces_once_space
         std::fs::read(w.join("seed/e/one.bin")).unwrap()
     );
 
-    // A restart keeps every verified piece (the disk is still full: it stops again).
+    // A restart keeps every verified piece, and the torrent stays stopped with its error
+    // (the daemon does not start it by itself, as Transmission does not).
     let peer = d.peer;
     d.stop();
     let d = Daemon::start(&prefix, &dl, &state, peer, &["--sparse"]);
     let ts = d.wait_until("the verified pieces after the restart", 60, |ts| {
-        let t = named(ts, "d");
-        ts.len() == 2 && have(t) >= verified && t["status"] != 1 && t["status"] != 2
+        ts.len() == 2 && have(named(ts, "d")) >= verified
     });
     let kept = have(named(&ts, "d"));
     assert!(
@@ -83,6 +83,16 @@ fn a_full_disk_stops_a_download_that_resumes_from_its_verified_pieces_once_space
         "{verified} bytes verified, {kept} after the restart"
     );
     let before = downloaded_ever(named(&ts, "d"));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let ts = d.torrents();
+    let t = named(&ts, "d");
+    assert_eq!(t["status"], 0, "stopped after the restart: {t:#?}");
+    assert_eq!(t["error"], 3, "{t:#?}");
+    let why = t["errorString"].as_str().unwrap();
+    assert!(why.contains("No space left on device"), "{why}");
+    assert_eq!(downloaded_ever(t), before, "nothing fetched while stopped");
+    let states = d.qbit_states(&w.join("jar"));
+    assert_eq!(states[0], ("d".into(), "error".into()), "{states:?}");
 
     // Space freed and the torrent started: it fetches only what it lacked.
     ns.sh(&format!("rm '{}/filler'", s(&dl)));

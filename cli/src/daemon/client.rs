@@ -13,13 +13,15 @@ use sanstorrent_runtime_common::{Client, HttpClient, Runtime, TorrentHandle};
 use super::backend::*;
 use super::rpc::{RECENT_SECS, unix_now};
 use super::seed_limits::Reached;
-use super::store::{Saved, SavedLive, Store};
+use super::store::{Saved, SavedError, SavedLive, Store};
 use super::totals::{Seen, SessionTotals, TorrentTotals};
 
 #[path = "client_add.rs"]
 mod add;
 #[path = "client_events.rs"]
 mod events;
+#[path = "client_faults.rs"]
+mod faults;
 #[path = "client_live.rs"]
 pub(crate) mod live;
 #[path = "client_magnet.rs"]
@@ -124,6 +126,9 @@ struct Entry {
     moving: bool,
     /// Why its last move failed (cleared by a start, a check or a move).
     move_error: Option<String>,
+    /// The disk error the client last reported for it, kept across restarts (cleared by a
+    /// start, a check, or once it completes).
+    disk_error: Option<SavedError>,
     /// Its files' paths in the client, padding included, when some were renamed (`None`:
     /// the metainfo's).
     paths: Option<Arc<[sanstorrent_core::metainfo::RelativePath]>>,
@@ -260,6 +265,7 @@ impl<R: Runtime> ClientBackend<R> {
                 queue_position: Some(t.position),
                 forced: t.forced,
                 finished: t.finished,
+                error: t.disk_error.clone(),
             })
             .collect();
         store.save(&saved)
@@ -416,6 +422,11 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         let client = self.client()?;
         if matches!(action, Action::Start | Action::StartNow | Action::Verify) {
             self.clear_move_errors(&ids);
+        }
+        if action != Action::Stop && action != Action::Reannounce {
+            let mut state = self.lock();
+            state.clear_disk_errors(&ids);
+            self.persist(&state);
         }
         let handles = match action {
             Action::Stop => self.set_stopped(&ids, true, None),

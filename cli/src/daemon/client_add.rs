@@ -296,6 +296,7 @@ impl<R: Runtime> ClientBackend<R> {
             web_seeds,
             moving: false,
             move_error: None,
+            disk_error: None,
             paths,
         });
         if persist {

@@ -76,8 +76,53 @@ impl<R: Runtime> ClientBackend<R> {
                     | Event::TorrentRemoved { torrent, .. }
                     | Event::Checked { torrent, .. } => self.streams.notify(torrent),
                     Event::TorrentComplete { torrent } => {
+                        if let Some(&i) = index.get(&torrent) {
+                            state.data_back(i);
+                        }
                         completed.push(torrent);
                         urgent = true;
+                    }
+                    Event::Error {
+                        torrent: Some(torrent),
+                        error,
+                    } => match index.get(&torrent) {
+                        Some(&i) => urgent |= state.client_error(i, &error),
+                        None => tracing::debug!("client error: {error}"),
+                    },
+                    Event::TrackerError {
+                        torrent,
+                        url,
+                        error,
+                    } => {
+                        let name = index.get(&torrent).map(|&i| &state.torrents[i].name);
+                        tracing::warn!(
+                            "{}: tracker {url}: {error}",
+                            name.map_or("", String::as_str)
+                        );
+                    }
+                    Event::WebSeedFailed {
+                        torrent,
+                        url,
+                        error,
+                        retry_in,
+                    } => {
+                        let name = index.get(&torrent).map(|&i| &state.torrents[i].name);
+                        tracing::warn!(
+                            "{}: web seed {url}: {error} (asked again in {} s)",
+                            name.map_or("", String::as_str),
+                            retry_in.as_secs()
+                        );
+                    }
+                    Event::WebSeedDropped {
+                        torrent,
+                        url,
+                        error,
+                    } => {
+                        let name = index.get(&torrent).map(|&i| &state.torrents[i].name);
+                        tracing::warn!(
+                            "{}: web seed {url} dropped: {error}",
+                            name.map_or("", String::as_str)
+                        );
                     }
                     Event::MetadataReceived { torrent, metainfo } => {
                         if let Some(&i) = index.get(&torrent) {

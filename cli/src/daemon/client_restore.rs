@@ -110,6 +110,7 @@ impl<R: Runtime> ClientBackend<R> {
                 entry.position = t.queue_position.unwrap_or(place);
                 entry.forced = t.forced;
                 entry.finished = t.finished;
+                entry.disk_error = t.error.clone();
             }
         }
         Ok(restored)

@@ -140,7 +140,15 @@ pub(super) fn view(
                 message: message.clone(),
                 missing_files: false,
             })
-            .or_else(|| snap.and_then(|s| s.error.as_ref()).map(error_view)),
+            .or_else(|| {
+                // The client's disk error, else the one kept (from before a restart), else
+                // the client's tracker error.
+                let client = snap.and_then(|s| s.error.as_ref()).map(error_view);
+                match client {
+                    Some(e) if e.kind == ErrorKind::Local => Some(e),
+                    client => super::faults::kept_error(entry).or(client),
+                }
+            }),
         download_dir: entry.dir.clone(),
         total_size: total,
         size_when_done: wanted,

@@ -72,6 +72,21 @@ pub(crate) struct Saved {
     /// The seeding limit that stopped it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) finished: Option<Reached>,
+    /// The disk error it showed, if any (see [`SavedError`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<SavedError>,
+}
+
+/// A disk error a torrent showed, kept across restarts as Transmission keeps a torrent's
+/// local error: one that stopped it (it stays stopped until started) or data gone missing
+/// (it runs on, fetching what is gone, and shows it until it is complete).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SavedError {
+    /// The message shown.
+    pub(crate) message: String,
+    /// The data went missing (qBittorrent's `missingFiles`), rather than the disk failing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) missing_files: bool,
 }
 
 /// What of a torrent changes while it runs: files wanted and their priorities (indices
@@ -414,6 +429,10 @@ mod tests {
             queue_position: Some(3),
             forced: true,
             finished: Some(Reached::Ratio),
+            error: Some(SavedError {
+                message: "writing /dl/a: No space left on device".into(),
+                missing_files: false,
+            }),
         }];
         store.save_metainfo(&saved[0].hash, b"d4:infode").unwrap();
         store.save(&saved).unwrap();
