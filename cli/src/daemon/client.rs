@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sanstorrent_core::metainfo::Metainfo;
+use sanstorrent_core::session::TorrentId;
 
 use sanstorrent_runtime_common::{Client, HttpClient, Runtime, TorrentHandle};
 
@@ -22,6 +23,8 @@ mod add;
 mod events;
 #[path = "client_faults.rs"]
 mod faults;
+#[path = "client_index.rs"]
+mod index;
 #[path = "client_live.rs"]
 pub(crate) mod live;
 #[path = "client_magnet.rs"]
@@ -75,11 +78,24 @@ struct State {
     /// Totals changed since the last save.
     totals_dirty: bool,
     last_save: std::time::Instant,
+    /// A save asked for soon waits for `save_gap` to pass.
+    save_pending: bool,
+    /// The least time between two saves of the list, from what the last one took.
+    save_gap: std::time::Duration,
     /// The alternative-speed schedule's last decision.
     schedule: super::schedule::Schedule,
+    /// Where each of the client's torrents is in `torrents`.
+    positions: index::Positions,
 }
 
 impl State {
+    /// Where the client's torrent `torrent` is in the list, if listed.
+    fn position(&mut self, torrent: TorrentId) -> Option<usize> {
+        let torrents = &self.torrents;
+        self.positions
+            .find(torrent, torrents.len(), |i| torrents[i].handle.id)
+    }
+
     /// The first of `ids` whose data is being moved (such a torrent refuses removal and a
     /// second move).
     fn moving_among(&self, ids: &[Id]) -> Option<&Entry> {
@@ -170,7 +186,10 @@ impl<R: Runtime> ClientBackend<R> {
                 run: SessionTotals::default(),
                 totals_dirty: false,
                 last_save: std::time::Instant::now(),
+                save_pending: false,
+                save_gap: std::time::Duration::ZERO,
                 schedule: super::schedule::Schedule::default(),
+                positions: index::Positions::default(),
             }),
         }
     }
@@ -186,7 +205,7 @@ impl<R: Runtime> ClientBackend<R> {
     pub(crate) async fn shutdown(&self) {
         // The latest totals, saved before the client's counters go.
         self.drain_events().await;
-        self.save_totals(std::time::Instant::now(), true);
+        self.save_totals(std::time::Instant::now(), events::Save::Now);
         self.moves.close();
         let taken = self
             .client
@@ -376,36 +395,40 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
-        let (entries, stalled_after) = {
-            let state = self.lock();
-            let limits = queueing::limits(&state.settings);
-            (state.torrents.clone(), limits.stalled_after)
-        };
-        let ids = entries.iter().map(|e| e.handle.id).collect();
-        let now = std::time::Instant::now();
-        let unix = unix_now();
+        let ids: Vec<TorrentId> = self.lock().torrents.iter().map(|e| e.handle.id).collect();
         let snaps = match self.client() {
             Ok(client) => client
-                .snapshots(ids, view::snapshot_detail(detail))
+                .snapshots(ids.clone(), view::snapshot_detail(detail))
                 .await
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        self.adopt_metadata(&entries, &snaps).await;
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let mut v = view::view(entry, snaps.get(i).and_then(Option::as_ref), detail, now);
-                v.is_stalled = entry.running
-                    && stalled_after.is_some_and(|s| queueing::idle_secs(entry, unix) >= s);
-                if let Some(store) = self.store.as_ref().filter(|_| entry.meta.is_some()) {
-                    let path = store.metainfo_path(&entry.handle.info_hash.to_hex());
-                    v.torrent_file = path.display().to_string();
-                }
-                v
-            })
-            .collect()
+        self.adopt_metadata(&ids, &snaps).await;
+        let now = std::time::Instant::now();
+        let unix = unix_now();
+        // Each torrent still listed (the list may have changed while the client answered)
+        // is viewed in place: nothing of the list is copied, each snapshot is dropped once
+        // viewed.
+        let mut state = self.lock();
+        let stalled_after = queueing::limits(&state.settings).stalled_after;
+        let mut snaps = snaps.into_iter();
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            let snap = snaps.next().flatten();
+            let Some(i) = state.position(id) else {
+                continue;
+            };
+            let entry = &state.torrents[i];
+            let mut v = view::view(entry, snap.as_ref(), detail, now);
+            v.is_stalled = entry.running
+                && stalled_after.is_some_and(|s| queueing::idle_secs(entry, unix) >= s);
+            if let Some(store) = self.store.as_ref().filter(|_| entry.meta.is_some()) {
+                let path = store.metainfo_path(&entry.handle.info_hash.to_hex());
+                v.torrent_file = path.display().to_string();
+            }
+            views.push(v);
+        }
+        views
     }
 
     async fn recently_removed(&self) -> Vec<Id> {

@@ -2,10 +2,11 @@
 //! (bytes, time by phase, done and activity dates) and the run's; a completed torrent's
 //! totals are settled from a fresh snapshot; a magnet's fetched metadata is saved as its
 //! `.torrent` so that a restart adds it from that. The list and the session's statistics
-//! are saved at once after a completion or a metadata fetch, otherwise at most every
-//! [`SAVE_EVERY`] while totals change, and at shutdown.
+//! are saved soon after a torrent's first completion or a metadata fetch, otherwise at most
+//! every [`SAVE_EVERY`] while totals change, and at shutdown; with a long list, no more often
+//! than its saves' cost allows (see [`ClientBackend::save_totals`]). Events find their torrent
+//! through the list's position index (`client_index.rs`), not a scan of the list.
 
-use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -17,12 +18,28 @@ use sanstorrent_core::session::{
 };
 use sanstorrent_runtime_common::Runtime;
 
-use super::{ClientBackend, Entry, State};
+use super::{ClientBackend, State};
 use crate::daemon::rpc::unix_now;
 use crate::daemon::totals::SessionTotals;
 
-/// How often changed totals are saved (a kill -9 loses at most this much of them).
+/// How often changed totals are saved (a kill -9 loses at most this much of them, or the
+/// gap a long list earns, see [`ClientBackend::save_totals`]).
 pub(super) const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// The time between two saves of the list is at least this many times what the last one
+/// took (saves take at most 2 % of the daemon's time).
+const SAVE_SHARE: u32 = 50;
+
+/// When [`ClientBackend::save_totals`] saves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Save {
+    /// If totals changed and a save is due.
+    Due,
+    /// As soon as the last save's gap allows (a torrent newly done, a magnet's metadata).
+    Soon,
+    /// Now (shutdown).
+    Now,
+}
 
 impl<R: Runtime> ClientBackend<R> {
     /// Waits until the client has an event (kept for [`ClientBackend::drain_events`]), so that
@@ -58,17 +75,11 @@ impl<R: Runtime> ClientBackend<R> {
         let mut urgent = false;
         {
             let mut state = self.lock();
-            let index: HashMap<TorrentId, usize> = state
-                .torrents
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.handle.id, i))
-                .collect();
             for event in events {
                 match event {
                     Event::Stats { torrent, stats } => {
-                        if let Some(&i) = index.get(&torrent) {
-                            state.account(i, &stats, now);
+                        if let Some(i) = state.position(torrent) {
+                            urgent |= state.account(i, &stats, now);
                         }
                     }
                     Event::PieceVerified { torrent, .. }
@@ -76,17 +87,16 @@ impl<R: Runtime> ClientBackend<R> {
                     | Event::TorrentRemoved { torrent, .. }
                     | Event::Checked { torrent, .. } => self.streams.notify(torrent),
                     Event::TorrentComplete { torrent } => {
-                        if let Some(&i) = index.get(&torrent) {
-                            state.data_back(i);
+                        if let Some(i) = state.position(torrent) {
+                            urgent |= state.data_back(i);
                         }
                         completed.push(torrent);
-                        urgent = true;
                     }
                     Event::Error {
                         torrent: Some(torrent),
                         error,
-                    } => match index.get(&torrent) {
-                        Some(&i) => urgent |= state.client_error(i, &error),
+                    } => match state.position(torrent) {
+                        Some(i) => urgent |= state.client_error(i, &error),
                         None => tracing::debug!("client error: {error}"),
                     },
                     Event::TrackerError {
@@ -94,7 +104,7 @@ impl<R: Runtime> ClientBackend<R> {
                         url,
                         error,
                     } => {
-                        let name = index.get(&torrent).map(|&i| &state.torrents[i].name);
+                        let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::warn!(
                             "{}: tracker {url}: {error}",
                             name.map_or("", String::as_str)
@@ -106,7 +116,7 @@ impl<R: Runtime> ClientBackend<R> {
                         error,
                         retry_in,
                     } => {
-                        let name = index.get(&torrent).map(|&i| &state.torrents[i].name);
+                        let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::warn!(
                             "{}: web seed {url}: {error} (asked again in {} s)",
                             name.map_or("", String::as_str),
@@ -118,22 +128,22 @@ impl<R: Runtime> ClientBackend<R> {
                         url,
                         error,
                     } => {
-                        let name = index.get(&torrent).map(|&i| &state.torrents[i].name);
+                        let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::warn!(
                             "{}: web seed {url} dropped: {error}",
                             name.map_or("", String::as_str)
                         );
                     }
                     Event::MetadataReceived { torrent, metainfo } => {
-                        if let Some(&i) = index.get(&torrent) {
+                        if let Some(i) = state.position(torrent) {
                             stop.extend(self.metadata_received(&mut state, i, metainfo));
                             urgent = true;
                         }
                     }
                     Event::DhtAnnounceLate { torrent, .. } => {
-                        let name = index
-                            .get(&torrent)
-                            .map(|&i| state.torrents[i].name.as_str());
+                        let name = state
+                            .position(torrent)
+                            .map(|i| state.torrents[i].name.as_str());
                         tracing::warn!(
                             "DHT: {} cannot be announced within its 30-minute window at the \
                              current lookup rate (dht_lookup_rate)",
@@ -152,59 +162,70 @@ impl<R: Runtime> ClientBackend<R> {
         {
             let mut state = self.lock();
             for (torrent, snap) in completed.iter().zip(snaps) {
-                let i = state.torrents.iter().position(|t| t.handle.id == *torrent);
-                if let (Some(i), Some(snap)) = (i, snap) {
-                    state.account(i, &snap.stats, now);
+                if let (Some(i), Some(snap)) = (state.position(*torrent), snap) {
+                    urgent |= state.account(i, &snap.stats, now);
                 }
             }
         }
-        self.save_totals(now, urgent);
+        self.save_totals(now, if urgent { Save::Soon } else { Save::Due });
     }
 
-    /// Saves the list and the session's statistics if `urgent`, or if totals changed and
-    /// the last save is [`SAVE_EVERY`] old.
-    pub(super) fn save_totals(&self, now: Instant, urgent: bool) {
+    /// Saves the list and the session's statistics: at once for [`Save::Now`], for
+    /// [`Save::Soon`] once the gap the last save earned has passed (kept pending until a later
+    /// call finds it passed), for [`Save::Due`] if totals changed and the last save is
+    /// [`SAVE_EVERY`] old (or the gap, if longer). The gap is [`SAVE_SHARE`] times what the
+    /// last save took, so rewriting a list of 100,000 torrents never takes more than a small
+    /// share of the daemon's time, however many torrents complete at once.
+    pub(super) fn save_totals(&self, now: Instant, when: Save) {
         let mut state = self.lock();
-        let due = state.totals_dirty && now.duration_since(state.last_save) >= SAVE_EVERY;
-        if !(urgent || due) {
+        state.save_pending |= when == Save::Soon;
+        let since = now.saturating_duration_since(state.last_save);
+        let due = match when {
+            Save::Now => true,
+            _ if state.save_pending => since >= state.save_gap,
+            _ => state.totals_dirty && since >= SAVE_EVERY.max(state.save_gap),
+        };
+        if !due {
             return;
         }
         state.totals_dirty = false;
+        state.save_pending = false;
         state.last_save = now;
+        let began = Instant::now();
         self.persist(&state);
         if let Some(store) = &self.store
             && let Err(e) = store.save_stats(&state.cumulative())
         {
             tracing::error!("cannot save the session statistics: {e}");
         }
+        state.save_gap = began.elapsed().saturating_mul(SAVE_SHARE);
     }
 
     /// Takes the metadata a snapshot shows before its event is drained: a front end that
     /// saw a magnet's files can choose them at once.
     pub(super) async fn adopt_metadata(
         &self,
-        entries: &[Entry],
+        ids: &[TorrentId],
         snaps: &[Option<TorrentSnapshot>],
     ) {
-        let fetched: Vec<_> = entries
-            .iter()
-            .zip(snaps)
-            .filter(|(entry, _)| entry.meta.is_none())
-            .filter_map(|(entry, snap)| Some((entry.handle.id, snap.as_ref()?.metainfo.clone()?)))
-            .collect();
-        if fetched.is_empty() {
-            return;
-        }
         let mut stop = Vec::new();
         {
             let mut state = self.lock();
-            for (torrent, meta) in fetched {
-                if let Some(i) = state.torrents.iter().position(|t| t.handle.id == torrent) {
-                    stop.extend(self.metadata_received(&mut state, i, meta));
+            for (torrent, snap) in ids.iter().zip(snaps) {
+                let Some(meta) = snap.as_ref().and_then(|s| s.metainfo.as_ref()) else {
+                    continue;
+                };
+                let Some(i) = state.position(*torrent) else {
+                    continue;
+                };
+                if state.torrents[i].meta.is_none() {
+                    stop.extend(self.metadata_received(&mut state, i, Arc::clone(meta)));
                 }
             }
         }
-        self.stop_fetched(stop).await;
+        if !stop.is_empty() {
+            self.stop_fetched(stop).await;
+        }
     }
 
     /// Stops the torrents a stop condition held as their metadata arrived, then sets their
@@ -266,9 +287,11 @@ impl<R: Runtime> ClientBackend<R> {
 }
 
 impl State {
-    /// Adds torrent `i`'s statistics to its totals and the run's.
-    fn account(&mut self, i: usize, stats: &TorrentStats, now: Instant) {
+    /// Adds torrent `i`'s statistics to its totals and the run's. Returns whether this gave
+    /// it its done date (saved soon; a seeder of a restart had its date already).
+    fn account(&mut self, i: usize, stats: &TorrentStats, now: Instant) -> bool {
         let entry = &mut self.torrents[i];
+        let done_before = entry.totals.done_date;
         let (up, down) =
             entry
                 .totals
@@ -276,6 +299,7 @@ impl State {
         self.run.uploaded = self.run.uploaded.saturating_add(up);
         self.run.downloaded = self.run.downloaded.saturating_add(down);
         self.totals_dirty = true;
+        done_before == 0 && self.torrents[i].totals.done_date != 0
     }
 
     /// This run's statistics (its session counted in the saved ones).

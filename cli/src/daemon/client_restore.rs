@@ -28,9 +28,14 @@ impl<R: Runtime> ClientBackend<R> {
         let saved = store
             .load()
             .map_err(|e| format!("the saved torrent list: {e}"))?;
-        self.lock().groups = store
-            .load_groups()
-            .map_err(|e| format!("the saved categories and tags: {e}"))?;
+        {
+            let mut state = self.lock();
+            state.groups = store
+                .load_groups()
+                .map_err(|e| format!("the saved categories and tags: {e}"))?;
+            // The list's room once (a list grown by doubling keeps up to twice its entries).
+            state.torrents.reserve_exact(saved.len());
+        }
         let mut restored = 0;
         let mut seen = HashSet::new();
         let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);

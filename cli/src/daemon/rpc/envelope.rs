@@ -96,7 +96,7 @@ pub(crate) fn read_call(request: Value) -> Result<Call, Rejected> {
     let Some(Value::String(method)) = obj.remove("method") else {
         return Err(Rejected(legacy_answer(
             tag,
-            Err(&MethodError::invalid_request("`method` must be a string")),
+            Err(MethodError::invalid_request("`method` must be a string")),
         )));
     };
     let params = match obj.remove("arguments") {
@@ -105,9 +105,7 @@ pub(crate) fn read_call(request: Value) -> Result<Call, Rejected> {
         Some(_) => {
             return Err(Rejected(legacy_answer(
                 tag,
-                Err(&MethodError::invalid_params(
-                    "`arguments` must be an object",
-                )),
+                Err(MethodError::invalid_params("`arguments` must be an object")),
             )));
         }
     };
@@ -128,7 +126,7 @@ pub(crate) fn answer(
     match form {
         Form::Legacy { tag } => {
             let outcome = outcome.map(|args| names::legacy_keys(Value::Object(args), style));
-            Some(legacy_answer(tag, outcome.as_ref()))
+            Some(legacy_answer(tag, outcome))
         }
         Form::JsonRpc { id: None } => None,
         Form::JsonRpc { id: Some(id) } => Some(match outcome {
@@ -143,12 +141,12 @@ pub(crate) fn parse_error(why: &str) -> Value {
     json_rpc_error(None, &MethodError::parse(why))
 }
 
-fn legacy_answer(tag: Option<Value>, outcome: Result<&Value, &MethodError>) -> Value {
+fn legacy_answer(tag: Option<Value>, outcome: Result<Value, MethodError>) -> Value {
     let mut out = Map::new();
     match outcome {
         Ok(args) => {
             out.insert("result".into(), "success".into());
-            out.insert("arguments".into(), args.clone());
+            out.insert("arguments".into(), args);
         }
         Err(error) => {
             out.insert("result".into(), error.legacy_text().into());

@@ -84,17 +84,40 @@ pub(crate) fn legacy(key: &str, style: Style) -> String {
 }
 
 /// Rewrites every object key in `value` (recursively) to its legacy spelling.
-pub(crate) fn legacy_keys(value: Value, style: Style) -> Value {
+pub(crate) fn legacy_keys(mut value: Value, style: Style) -> Value {
+    rekey(&mut value, style);
+    value
+}
+
+/// [`legacy_keys`] in place: a map is rebuilt only when one of its keys changes (only a key
+/// with `_` does), so an answer already spelled the legacy way (a `torrent-get` of 100,000
+/// torrents) is walked, not copied.
+fn rekey(value: &mut Value, style: Style) {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (legacy(&k, style), legacy_keys(v, style)))
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| legacy_keys(v, style)).collect())
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('_')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let k = if k.contains('_') {
+                            legacy(&k, style)
+                        } else {
+                            k
+                        };
+                        (k, v)
+                    })
+                    .collect();
+            }
+            for v in map.values_mut() {
+                rekey(v, style);
+            }
         }
-        other => other,
+        Value::Array(items) => {
+            for v in items {
+                rekey(v, style);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) async fn run<B: Backend>(
             v
         }
     };
+    // Each view is dropped once its values are taken (100,000 torrents: the views and their
+    // JSON are never all held at once).
     let torrents: Vec<Value> =
         if table {
             let header = fields
@@ -71,18 +73,18 @@ pub(crate) async fn run<B: Backend>(
                 .map(|(_, asked)| Value::from(asked.as_str()))
                 .collect();
             std::iter::once(Value::Array(header))
-                .chain(views.iter().map(|view| {
-                    Value::Array(fields.iter().map(|(f, _)| value_of(view, f)).collect())
+                .chain(views.into_iter().map(|view| {
+                    Value::Array(fields.iter().map(|(f, _)| value_of(&view, f)).collect())
                 }))
                 .collect()
         } else {
             views
-                .iter()
+                .into_iter()
                 .map(|view| {
                     Value::Object(
                         fields
                             .iter()
-                            .map(|(f, asked)| (asked.clone(), value_of(view, f)))
+                            .map(|(f, asked)| (asked.clone(), value_of(&view, f)))
                             .collect(),
                     )
                 })
