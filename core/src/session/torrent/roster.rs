@@ -179,7 +179,9 @@ impl Torrents {
     }
 
     /// Advances a stopping torrent (see [`Torrent::progress_stop`]), saving first when it
-    /// asks. Returns what to do now that it stopped (`None`: not stopped).
+    /// asks. Returns what to do now that it stopped (`None`: not stopped). The torrent is
+    /// listed as changed only when the visit changed it, so that a visit that finds it still
+    /// waiting (for its trackers, its save, its deadline) does not make it due again.
     pub(crate) fn progress_stop(
         &mut self,
         now: Instant,
@@ -187,19 +189,20 @@ impl Torrents {
         jobs: &mut Jobs,
         out: &mut Outputs,
     ) -> Option<AfterStop> {
-        let stopping = self
-            .get(&id)
-            .is_some_and(|t| matches!(t.stage, Stage::Stopping { .. }));
-        if !stopping {
+        self.stop_visited(id);
+        let t = self.unlisted_mut(&id)?;
+        if !matches!(t.stage, Stage::Stopping { .. }) {
             return None;
         }
-        if self
-            .get_mut(&id)
-            .is_some_and(|t| t.progress_stop(now, id, out))
-        {
+        let save = t.progress_stop(now, id, out);
+        let stopped = t.stage == Stage::Stopped;
+        if save || stopped {
+            self.get_mut(&id)?;
+        }
+        if save {
             jobs.start_save(id, self, out);
         }
-        match self.get_mut(&id) {
+        match self.unlisted_mut(&id) {
             Some(t) if t.stage == Stage::Stopped => Some(std::mem::take(&mut t.after_stop)),
             _ => None,
         }

@@ -128,6 +128,12 @@ impl Torrents {
         Some(torrent)
     }
 
+    /// A torrent, to look at mutably without listing it as changed: the caller lists it
+    /// with [`Torrents::get_mut`] if it changed anything a deadline or the work sets read.
+    pub(super) fn unlisted_mut(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
+        self.map.get_mut(id).map(|t| &mut **t)
+    }
+
     /// Torrent `id` as the work sets look at it (no longer changed for them), if still there.
     pub(super) fn settled(&mut self, id: TorrentId) -> Option<&Torrent> {
         let torrent = &mut **self.map.get_mut(&id)?;
