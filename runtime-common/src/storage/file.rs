@@ -14,6 +14,7 @@ use sanstorrent_core::storage::{FileStamp, IoOp, Storage, StorageError, spans};
 use super::gather::{BlockCursor, grid_chunks, write_all_vectored_at, write_grid};
 use super::handles::{HandleCache, Owner};
 use super::links::{self, Links};
+use super::sync_files::sync_each;
 
 /// Options of a [`FileStorage`].
 #[derive(Clone, Debug)]
@@ -306,24 +307,27 @@ impl Storage for FileStorage {
         }
     }
 
+    /// Syncs every file written since the last flush, several at once (see `sync_files`).
+    /// Files that fail stay dirty, so the next flush retries them; the first failure (in file
+    /// order) is returned.
     fn flush(&self) -> Result<(), StorageError> {
-        let dirty = std::mem::take(&mut self.lock().dirty);
-        let mut pending = dirty.iter();
-        while let Some(&file) = pending.next() {
-            let result = self.handle(file, true).and_then(|h| {
+        let dirty: Vec<usize> = std::mem::take(&mut self.lock().dirty).into_iter().collect();
+        let failed = sync_each(&dirty, |file| {
+            self.handle(file, true).and_then(|h| {
                 h.sync_data()
                     .and_then(|()| still_linked(&h))
                     .map_err(|e| self.path_error(IoOp::Flush, file, e))
-            });
-            if let Err(e) = result {
-                // Still dirty: the next flush retries them.
-                let mut state = self.lock();
+            })
+        });
+        let mut first = None;
+        if !failed.is_empty() {
+            let mut state = self.lock();
+            for (file, e) in failed {
                 state.dirty.insert(file);
-                state.dirty.extend(pending.copied());
-                return Err(e);
+                first.get_or_insert(e);
             }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 
     fn stamps(&self) -> Result<Vec<Option<FileStamp>>, StorageError> {

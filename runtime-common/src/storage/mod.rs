@@ -19,6 +19,7 @@ mod links;
 mod relocate;
 mod remove;
 mod state_file;
+mod sync_files;
 
 use std::sync::Arc;
 
