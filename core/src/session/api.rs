@@ -1,28 +1,136 @@
-//! The session's public interface beside the run loop (`mod.rs`): what the application asks
-//! of it (a torrent's statistics and snapshot, the torrents, queues, the DHT's figures, the
-//! footprint) and what it changes while the session runs, each handed to the part that owns
-//! it and followed by the work after every input: a torrent's file priorities, sequential
-//! mode, piece deadlines, first-and-last pieces, limits, web seeds and trackers; the
-//! session's rate and connection limits, DHT, peer exchange, local discovery, listening
-//! address and gateway.
+//! The session's public interface beside the run loop (`mod.rs`): the application's commands
+//! (adding torrents, their metadata and peers; stopping, starting, checking, announcing and
+//! removing a torrent; the shutdown), what it asks of the session (a torrent's statistics and
+//! snapshot, the torrents, queues, the DHT's figures, the footprint) and what it changes
+//! while the session runs, each handed to the part that owns it and followed by the work
+//! after every input: a torrent's file priorities, sequential mode, piece deadlines,
+//! first-and-last pieces, limits, web seeds and trackers; the session's rate and connection
+//! limits, DHT, peer exchange, local discovery, listening address and gateway.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::budget::DhtAnnounceStats;
+use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
+use super::control::ControlError;
 use super::edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 use super::event::TorrentStats;
 use super::footprint::Footprint;
 use super::io::TorrentId;
+use super::metadata::MetadataError;
 use super::snapshot::{SnapshotDetail, TorrentSnapshot};
+use super::torrent::candidates::Source;
 use super::webseeds::{self, WebSeedInfo};
 use super::{Priority, Session, local, portmap};
 use crate::id::PeerId;
 use crate::lsd::LsdConfig;
+use crate::metainfo::Metainfo;
 use crate::webseed::WebSeedProtocol;
 
 impl Session {
+    /// Adds a torrent from a .torrent or a magnet link. For a metainfo torrent this emits
+    /// [`Action::OpenStorage`](super::Action::OpenStorage) and a `Stamps` disk job; the stamps
+    /// decide what the resume data (in `options`) lets us trust and which pieces to check with
+    /// `Check` jobs. Once checked, the torrent announces and dials.
+    pub fn add_torrent(
+        &mut self,
+        now: Instant,
+        source: TorrentSource,
+        options: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        let id = self.add_torrent_inner(now, source, options)?;
+        self.after(now);
+        Ok(id)
+    }
+
+    /// Adds several torrents as [`Session::add_torrent`] does, one answer each in order, with
+    /// the work that follows an input done once for all of them (a daemon restoring thousands
+    /// of torrents adds them in batches).
+    pub fn add_torrents(
+        &mut self,
+        now: Instant,
+        torrents: impl IntoIterator<Item = (TorrentSource, TorrentOptions)>,
+    ) -> Vec<Result<TorrentId, AddTorrentError>> {
+        self.step(now, |s| {
+            torrents
+                .into_iter()
+                .map(|(source, options)| s.add_torrent_inner(now, source, options))
+                .collect()
+        })
+    }
+
+    /// Gives a metadata-less (magnet) torrent its metadata, fetched by the application or by
+    /// the `ut_metadata` extension: it becomes a full torrent with the same connections.
+    pub fn set_metadata(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        meta: Arc<Metainfo>,
+    ) -> Result<(), MetadataError> {
+        self.set_metadata_inner(now, torrent, meta)?;
+        self.after(now);
+        Ok(())
+    }
+
+    /// Adds addresses to a torrent's candidates (dialled as limits allow).
+    pub fn add_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+        self.step(now, |s| s.add_candidates(torrent, peers, Source::User));
+    }
+
+    /// Stops a torrent gracefully: `stopped` to its trackers (bounded wait), flush, save resume
+    /// data, close its connections; then [`Event::TorrentStopped`](super::Event::TorrentStopped).
+    /// The torrent stays in the session, its verified pieces known; [`Session::start_torrent`]
+    /// starts it again.
+    pub fn stop_torrent(&mut self, now: Instant, torrent: TorrentId) {
+        self.step(now, |s| s.stop_inner(now, torrent));
+    }
+
+    /// Starts a stopped torrent again from the pieces it verified (no check): it reopens its
+    /// storage ([`Action::OpenStorage`](super::Action::OpenStorage); its handles were closed at
+    /// [`Event::TorrentStopped`](super::Event::TorrentStopped)), announces and dials. Asked while
+    /// it stops, it starts once stopped (no `TorrentStopped`); asked while a held check runs (added
+    /// [`stopped`](TorrentOptions::stopped)), it runs after the check. A running torrent is left as
+    /// it is.
+    pub fn start_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
+        self.step(now, |s| s.start_inner(now, torrent))
+    }
+
+    /// Checks a torrent's data again: every piece of the files that exist is hashed
+    /// ([`TorrentPhase::Checking`](super::TorrentPhase::Checking), `pieces_checked` in its stats),
+    /// from an empty piece set, so a piece that fails is downloaded again. A running torrent stops,
+    /// checks and runs on; a stopped one checks and stays stopped.
+    pub fn recheck_torrent(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+    ) -> Result<(), ControlError> {
+        self.step(now, |s| s.recheck_inner(now, torrent))
+    }
+
+    /// Announces a running torrent to its trackers now, outside the schedule, but never
+    /// before the last answer's minimum interval (floored by
+    /// [`AnnouncerConfig`](crate::tracker::AnnouncerConfig)), so it cannot flood a tracker.
+    pub fn reannounce(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
+        self.step(now, |s| s.reannounce_inner(now, torrent))
+    }
+
+    /// Removes a torrent from the session: it stops (`stopped` announced, connections closed)
+    /// without saving resume data, waits for its disk jobs, then
+    /// [`Event::TorrentStopped`](super::Event::TorrentStopped) and
+    /// [`Event::TorrentRemoved`](super::Event::TorrentRemoved) follow and its id is gone. Its files
+    /// are untouched: a runtime deletes them (and the resume data) if asked.
+    pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
+        self.step(now, |s| s.remove_inner(now, torrent))
+    }
+
+    /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits
+    /// [`Event::ShutdownComplete`](super::Event::ShutdownComplete) (at the latest after
+    /// `shutdown_timeout`).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.step(now, |s| s.begin_shutdown(now));
+    }
+
     /// What the session holds now that a flood could grow (connections, buffered bytes,
     /// penalized addresses, candidates, queued outputs, the DHT's tables), each bounded by a
     /// limit of its configuration.
