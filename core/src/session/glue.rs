@@ -582,5 +582,10 @@ impl Session {
             taken += u64::from(block.length);
         }
         self.web.credit(run.torrent, run.key, taken);
+        if taken > 0
+            && let Some(t) = self.torrents.get_mut(&run.torrent)
+        {
+            t.source_back();
+        }
     }
 }

@@ -9,6 +9,7 @@ use super::snapshot::cut;
 use super::torrent::Torrent;
 use crate::storage::StorageError;
 use crate::tracker::TrackerError;
+use crate::webseed::WebSeedError;
 
 /// What is wrong with a torrent. Its `Display` is the message for the user (a tracker's text
 /// cut at [`MAX_TRACKER_MESSAGE`](super::MAX_TRACKER_MESSAGE) characters).
@@ -35,6 +36,16 @@ pub enum TorrentError {
         /// What the storage said.
         error: Arc<StorageError>,
     },
+    /// A web seed failed while it was the torrent's only source (no peer connected): the
+    /// mirror and why; shown until a web seed delivers, a peer connects or a tracker
+    /// answers. Its kind is [`TorrentErrorKind::TrackerError`] (a remote source
+    /// failed, as when trackers refuse).
+    WebSeed {
+        /// The web seed's URL.
+        url: String,
+        /// Its failure.
+        error: WebSeedError,
+    },
 }
 
 impl TorrentError {
@@ -42,7 +53,7 @@ impl TorrentError {
     pub fn kind(&self) -> TorrentErrorKind {
         match self {
             Self::TrackerWarning(_) => TorrentErrorKind::TrackerWarning,
-            Self::TrackerRefused(_) => TorrentErrorKind::TrackerError,
+            Self::TrackerRefused(_) | Self::WebSeed { .. } => TorrentErrorKind::TrackerError,
             Self::Disk(_) | Self::DataMissing { .. } => TorrentErrorKind::Disk,
         }
     }
@@ -58,6 +69,7 @@ impl fmt::Display for TorrentError {
                 f,
                 "data missing from disk, checked again (piece {piece}: {error})"
             ),
+            Self::WebSeed { url, error } => f.write_str(&cut(&format!("web seed {url}: {error}"))),
         }
     }
 }
@@ -114,6 +126,26 @@ impl Torrent {
             return;
         };
         self.error = Some(TorrentError::TrackerRefused(refusal.clone()));
+    }
+
+    /// Web seed `url` failed with `error`: while it is the torrent's only source (no
+    /// connection open), that is the torrent's error (unless a disk error is shown).
+    pub(crate) fn web_seed_failed(&mut self, url: &str, error: &WebSeedError) {
+        let disk = (self.error.as_ref()).is_some_and(|e| e.kind() == TorrentErrorKind::Disk);
+        if disk || self.peers_open {
+            return;
+        }
+        self.error = Some(TorrentError::WebSeed {
+            url: url.to_owned(),
+            error: error.clone(),
+        });
+    }
+
+    /// A web seed delivered blocks, or a peer connected: a web seed's failure is over.
+    pub(crate) fn source_back(&mut self) {
+        if matches!(self.error, Some(TorrentError::WebSeed { .. })) {
+            self.error = None;
+        }
     }
 
     /// A disk job failed: that is the torrent's error from now on.

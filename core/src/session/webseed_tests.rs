@@ -323,6 +323,39 @@ fn errors_back_the_server_off_exponentially_then_drop_it() {
     );
     assert!(r.s.web_seeds(id).unwrap()[0].dropped.is_some());
     assert!(!r.complete());
+    // The torrent's only source failed: its error names the mirror.
+    let snap = (r.s)
+        .torrent_snapshot(r.now, id, crate::session::SnapshotDetail::default())
+        .unwrap();
+    let error = snap.error.expect("the mirror's failure shown");
+    assert_eq!(error.kind(), crate::session::TorrentErrorKind::TrackerError);
+    assert_eq!(
+        error.to_string(),
+        format!("web seed {MIRROR}: the server answered 404")
+    );
+}
+
+#[test]
+fn a_failing_mirror_is_the_torrents_error_until_it_delivers() {
+    let mut r = Rig::new(Server::NotFound);
+    let id = r.add();
+    r.drive();
+    let shown = |r: &mut Rig| {
+        (r.s)
+            .torrent_snapshot(r.now, id, crate::session::SnapshotDetail::default())
+            .unwrap()
+            .error
+            .map(|e| e.to_string())
+    };
+    assert_eq!(r.failures().len(), 1);
+    let error = shown(&mut r).expect("the mirror's failure shown");
+    assert!(error.starts_with(&format!("web seed {MIRROR}")), "{error}");
+    // The mirror answers again after its back-off: the error is over.
+    r.server = Server::Good;
+    r.later(Duration::from_secs(300));
+    r.drive();
+    assert!(r.complete(), "{:?}", r.events);
+    assert_eq!(shown(&mut r), None);
 }
 
 #[test]

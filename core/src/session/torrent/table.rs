@@ -113,6 +113,9 @@ impl Torrents {
         };
         if torrent.peers_open != open {
             torrent.peers_open = open;
+            if open {
+                torrent.source_back();
+            }
             if !torrent.timer_dirty {
                 torrent.timer_dirty = true;
                 self.dirty.push(id);

@@ -234,6 +234,9 @@ impl WebSeeds {
         match seed.health.failed(now) {
             Verdict::RetryAt(at) => {
                 let url = seed.url.clone();
+                if let Some(t) = cx.torrents.get_mut(&id) {
+                    t.web_seed_failed(&url, &error);
+                }
                 cx.out.event(Event::WebSeedFailed {
                     torrent: id,
                     url,
@@ -281,6 +284,9 @@ impl WebSeeds {
         seed.dropped = Some(error.clone());
         let url = seed.url.clone();
         self.forget_seed(id, key, cx.torrents);
+        if let Some(t) = cx.torrents.get_mut(&id) {
+            t.web_seed_failed(&url, &error);
+        }
         cx.out.event(Event::WebSeedDropped {
             torrent: id,
             url,
