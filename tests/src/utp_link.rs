@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sanstorrent_core::Dest;
 use sanstorrent_core::rng::Rng;
-use sanstorrent_core::utp::UtpSocket;
+use sanstorrent_core::utp::{SocketConfig, UtpSocket};
 
 /// One direction of a path.
 #[derive(Clone, Debug)]
@@ -30,6 +30,9 @@ pub struct LinkConfig {
     pub reorder_by: Duration,
     /// Probability a packet arrives twice.
     pub duplicate: f64,
+    /// The largest IP packet that passes (datagram plus 28 bytes of headers); larger ones are
+    /// dropped, as a router drops a don't-fragment packet too large for its next hop.
+    pub mtu: usize,
 }
 
 impl LinkConfig {
@@ -43,6 +46,7 @@ impl LinkConfig {
             reorder: 0.0,
             reorder_by: Duration::ZERO,
             duplicate: 0.0,
+            mtu: usize::MAX,
         }
     }
 }
@@ -71,6 +75,9 @@ impl Link {
     /// Sends `size` bytes at `now`: the arrival times (none if dropped, two if duplicated)
     /// and the time the packet waited in the queue.
     pub fn send(&mut self, now: Instant, size: usize) -> (Vec<Instant>, Option<Duration>) {
+        if size > self.config.mtu {
+            return (Vec::new(), None);
+        }
         while self.queue.front().is_some_and(|(t, _)| *t <= now) {
             if let Some((_, s)) = self.queue.pop_front() {
                 self.queued_bytes -= s;
@@ -198,7 +205,17 @@ pub struct UtpPair {
 impl UtpPair {
     /// A pair at `now` with the given links and seeds.
     pub fn new(now: Instant, ab: LinkConfig, ba: LinkConfig, seed: u64) -> Self {
-        let config = sanstorrent_core::utp::SocketConfig::default();
+        Self::with_config(now, ab, ba, seed, SocketConfig::default())
+    }
+
+    /// A pair whose sockets have `config`.
+    pub fn with_config(
+        now: Instant,
+        ab: LinkConfig,
+        ba: LinkConfig,
+        seed: u64,
+        config: SocketConfig,
+    ) -> Self {
         Self {
             now,
             sockets: [

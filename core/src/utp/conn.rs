@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::ledbat::Ledbat;
+use super::mtu::PathMtu;
 use super::packet::{HEADER_LEN, Header, Packet, PacketType};
 use super::pool::BlockPool;
 use super::recv::{Received, RecvBuffer};
@@ -17,8 +18,13 @@ use super::seq::Seq;
 /// Settings of a connection.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The largest datagram sent, headers included: 1,200 fits any IPv6 path (1,280 minus the
-    /// IPv6 and UDP headers) and needs no fragmentation.
+    /// The datagram size a connection starts at, headers included: 1,200 fits any IPv6 path
+    /// (1,280 minus the IPv6 and UDP headers) and needs no fragmentation.
+    pub packet_size: usize,
+    /// The largest datagram path MTU discovery tries, headers included: the interface's MTU
+    /// minus the IP and UDP headers ([`UtpSocket`](super::UtpSocket) sets it per peer from
+    /// [`SocketConfig::link_mtu`](super::SocketConfig::link_mtu)). Not above `packet_size`:
+    /// no discovery.
     pub max_packet_size: usize,
     /// Bytes written and not yet acknowledged, at most.
     pub send_buffer: usize,
@@ -41,6 +47,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            packet_size: 1200,
             max_packet_size: 1200,
             send_buffer: 1 << 20,
             recv_buffer: 1 << 20,
@@ -103,6 +110,7 @@ pub struct Connection {
     recv: RecvBuffer,
     rtt: RttEstimator,
     ledbat: Ledbat,
+    mtu: PathMtu,
     peer_wnd: usize,
     reply_micro: u32,
     ack_pending: bool,
@@ -185,8 +193,10 @@ impl Connection {
         seq: Seq,
         ack_nr: Seq,
     ) -> Self {
-        let mss = config.max_packet_size.saturating_sub(HEADER_LEN).max(1);
+        let mtu = PathMtu::new(config.packet_size, config.max_packet_size);
+        let mss = mtu.packet_size().saturating_sub(HEADER_LEN).max(1);
         Self {
+            mtu,
             send: SendBuffer::new(seq, config.send_buffer),
             recv: RecvBuffer::new(ack_nr, config.recv_buffer, config.max_reorder),
             ledbat: Ledbat::new(mss),
@@ -234,6 +244,11 @@ impl Connection {
     /// The congestion window in bytes.
     pub fn congestion_window(&self) -> usize {
         self.ledbat.window()
+    }
+
+    /// The size of the datagrams sent (headers included), as path MTU discovery found it.
+    pub fn packet_size(&self) -> usize {
+        self.mtu.packet_size()
     }
 
     /// The smoothed round-trip time, once measured.
@@ -380,6 +395,10 @@ impl Connection {
                 if self.send.in_flight() > 0 || self.state != State::SynSent {
                     self.ledbat.on_timeout();
                 }
+                if self.send.outstanding() > 1 {
+                    // Everything timed out: the probe's loss says nothing of its size.
+                    self.mtu.forget();
+                }
                 self.send.all_lost();
                 self.recovery_until = Some(self.send.next_seq().prev());
                 self.rto_at = Some(now + self.rtt.rto());
@@ -496,6 +515,8 @@ impl Connection {
             let len = lost.payload.len();
             if self.send.in_flight() + len <= window || self.send.in_flight() == 0 {
                 let (seq, kind, payload) = (lost.seq, lost.kind, lost.payload.clone());
+                // A lost probe lowers the ceiling; it goes again without its padding.
+                self.mtu.lost(seq);
                 self.send.resend(seq, now);
                 return Some(self.sent(now, kind, seq, &payload));
             }
@@ -513,6 +534,15 @@ impl Connection {
                 self.probe = false;
                 let payload = self.send.take(len);
                 let seq = self.send.push(PacketType::Data, payload.clone(), now);
+                let mtu_probe = (len == mss)
+                    .then(|| self.mtu.probe_size(self.ledbat.window()))
+                    .flatten();
+                if let Some(size) = mtu_probe {
+                    self.mtu.sent_probe(seq, size);
+                    self.mark_sent(now);
+                    let h = self.header(now, PacketType::Data, seq);
+                    return Some(h.encode_padded(&payload, size - HEADER_LEN - len));
+                }
                 return Some(self.sent(now, PacketType::Data, seq, &payload));
             }
         }
@@ -530,10 +560,14 @@ impl Connection {
     }
 
     fn sent(&mut self, now: Instant, kind: PacketType, seq: Seq, payload: &[u8]) -> Vec<u8> {
+        self.mark_sent(now);
+        self.header(now, kind, seq).encode(None, payload)
+    }
+
+    fn mark_sent(&mut self, now: Instant) {
         self.ack_pending = false;
         self.last_sent = now;
         self.arm_rto(now);
-        self.header(now, kind, seq).encode(None, payload)
     }
 
     fn arm_rto(&mut self, now: Instant) {
@@ -566,10 +600,7 @@ impl Connection {
     }
 
     fn mss(&self) -> usize {
-        self.config
-            .max_packet_size
-            .saturating_sub(HEADER_LEN)
-            .max(1)
+        self.mtu.packet_size().saturating_sub(HEADER_LEN).max(1)
     }
 
     fn recv_syn_seq(&self) -> Seq {
@@ -595,6 +626,9 @@ impl Connection {
         }
         let mut lost = outcome.lost;
         if outcome.progressed {
+            if self.mtu.acked_through(self.send.acked()) {
+                self.ledbat.set_mss(self.mss());
+            }
             self.rtt.acked();
             self.timeouts = 0;
             self.dup_acks = 0;
@@ -610,6 +644,7 @@ impl Connection {
             }
         }
         if let Some(seq) = lost
+            && self.mtu.probe() != Some(seq)
             && self.recovery_until.is_none_or(|r| seq.after(r))
         {
             self.ledbat.on_loss();

@@ -66,6 +66,12 @@ impl Ledbat {
         }
     }
 
+    /// Packets now carry at most `mss` payload bytes (path MTU discovery raised it).
+    pub(crate) fn set_mss(&mut self, mss: usize) {
+        self.mss = mss;
+        self.cwnd = self.cwnd.max(self.min_cwnd());
+    }
+
     /// The congestion window in bytes.
     pub(crate) fn window(&self) -> usize {
         self.cwnd as usize

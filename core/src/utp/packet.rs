@@ -26,6 +26,9 @@ pub const HEADER_LEN: usize = 20;
 pub const VERSION: u8 = 1;
 /// Extension type of the selective ACK.
 pub const EXT_SELECTIVE_ACK: u8 = 1;
+/// Extension type of padding (ours, for path MTU probes): receivers skip unknown types, as
+/// libtorrent and libutp do.
+pub const EXT_PADDING: u8 = 0x50;
 /// The most extensions read from one packet; more is a malformed packet.
 pub const MAX_EXTENSIONS: usize = 8;
 
@@ -217,6 +220,28 @@ impl Header {
         out.extend_from_slice(payload);
         out
     }
+
+    /// Writes this header, `padding` bytes of padding extensions (at least 2, each extension
+    /// at most 257 bytes with its own 2) and the payload: a datagram `padding` bytes longer
+    /// than [`Header::encode`] without a selective ACK.
+    pub fn encode_padded(&self, payload: &[u8], padding: usize) -> Vec<u8> {
+        let mut out = self.encode(None, &[]);
+        out.reserve(padding + payload.len());
+        let mut left = padding;
+        out[1] = if left >= 2 { EXT_PADDING } else { 0 };
+        while left >= 2 {
+            let mut take = left.min(257);
+            if left - take == 1 {
+                take -= 1;
+            }
+            left -= take;
+            out.push(if left >= 2 { EXT_PADDING } else { 0 });
+            out.push((take - 2) as u8);
+            out.resize(out.len() + take - 2, 0);
+        }
+        out.extend_from_slice(payload);
+        out
+    }
 }
 
 /// Whether a datagram looks like uTP (version nibble 1, a known type, at least a header), so
@@ -230,6 +255,17 @@ pub fn looks_like_utp(datagram: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_is_skipped() {
+        let h = header(PacketType::Data);
+        for padding in [2, 3, 257, 258, 259, 600] {
+            let datagram = h.encode_padded(b"data", padding);
+            assert_eq!(datagram.len(), HEADER_LEN + padding + 4);
+            let p = Packet::parse(&datagram).unwrap();
+            assert_eq!((p.header, p.sack, p.payload), (h, None, &b"data"[..]));
+        }
+    }
 
     fn header(kind: PacketType) -> Header {
         Header {

@@ -32,7 +32,16 @@ pub struct SocketConfig {
     pub accept: bool,
     /// ST_RESET answers to packets of unknown connections, at most per second.
     pub resets_per_second: u32,
+    /// The MTU of the interface toward peers, once the runtime sent every datagram with
+    /// don't-fragment: path MTU discovery then grows packets from
+    /// [`Config::packet_size`] up to it (minus the IP and UDP headers, and never past
+    /// [`MAX_LINK_MTU`]). `None`: packets stay at [`Config::packet_size`].
+    pub link_mtu: Option<usize>,
 }
+
+/// The largest link MTU discovery uses: libtorrent reads datagrams into 1,500 bytes and
+/// truncates longer ones, so larger probes are never sent.
+pub const MAX_LINK_MTU: usize = 1500;
 
 impl Default for SocketConfig {
     fn default() -> Self {
@@ -42,6 +51,7 @@ impl Default for SocketConfig {
             max_half_open: 64,
             accept: true,
             resets_per_second: 20,
+            link_mtu: None,
         }
     }
 }
@@ -144,7 +154,7 @@ impl UtpSocket {
             }
         };
         let seq = Seq(self.rng.next_u32() as u16);
-        let conn = Connection::connect(self.config.conn.clone(), self.epoch, now, recv_id, seq);
+        let conn = Connection::connect(self.conn_config(remote), self.epoch, now, recv_id, seq);
         Ok(self.insert(remote, conn))
     }
 
@@ -292,12 +302,23 @@ impl UtpSocket {
             return;
         }
         let seq = Seq(self.rng.next_u32() as u16);
-        let conn = Connection::accept(self.config.conn.clone(), self.epoch, now, syn, seq);
+        let conn = Connection::accept(self.conn_config(from), self.epoch, now, syn, seq);
         let id = self.insert(from, conn);
         self.events.push_back(SocketEvent::Accepted {
             conn: id,
             remote: from,
         });
+    }
+
+    /// The settings of a connection to `remote`: the packet size ceiling from the link MTU.
+    fn conn_config(&self, remote: SocketAddr) -> Config {
+        let mut config = self.config.conn.clone();
+        if let Some(mtu) = self.config.link_mtu {
+            let ip_udp = if remote.is_ipv4() { 20 + 8 } else { 40 + 8 };
+            let ceiling = mtu.min(MAX_LINK_MTU).saturating_sub(ip_udp);
+            config.max_packet_size = ceiling.max(config.packet_size);
+        }
+        config
     }
 
     fn insert(&mut self, remote: SocketAddr, conn: Connection) -> UtpConnId {
