@@ -326,17 +326,7 @@ impl Session {
         torrent: TorrentId,
         url: &str,
     ) -> Result<bool, ChangeError> {
-        self.torrents.known(torrent)?;
-        if !webseeds::usable_url(url) {
-            return Err(ChangeError::WebSeedUrl(url.to_string()));
-        }
-        let added = self
-            .web
-            .add(now, torrent, url, WebSeedProtocol::UrlList, || {
-                self.peers.alloc_key()
-            });
-        self.after(now);
-        Ok(added)
+        self.add_web_source(now, torrent, url, WebSeedProtocol::UrlList)
     }
 
     /// Adds a BEP 17 HTTP seed (an `http`/`https` URL answering `?info_hash=&piece=&ranges=`)
@@ -348,15 +338,24 @@ impl Session {
         torrent: TorrentId,
         url: &str,
     ) -> Result<bool, ChangeError> {
+        self.add_web_source(now, torrent, url, WebSeedProtocol::HttpSeed)
+    }
+
+    /// A web seed of either kind added to a torrent (checked URL); the work after an input.
+    fn add_web_source(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        url: &str,
+        protocol: WebSeedProtocol,
+    ) -> Result<bool, ChangeError> {
         self.torrents.known(torrent)?;
         if !webseeds::usable_url(url) {
             return Err(ChangeError::WebSeedUrl(url.to_string()));
         }
         let added = self
             .web
-            .add(now, torrent, url, WebSeedProtocol::HttpSeed, || {
-                self.peers.alloc_key()
-            });
+            .add(now, torrent, url, protocol, || self.peers.alloc_key());
         self.after(now);
         Ok(added)
     }
