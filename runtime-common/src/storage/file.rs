@@ -307,12 +307,14 @@ impl Storage for FileStorage {
         }
     }
 
-    /// Syncs every file written since the last flush, several at once (see `sync_files`).
-    /// Files that fail stay dirty, so the next flush retries them; the first failure (in file
-    /// order) is returned.
+    /// Syncs every file written since the last flush, several at once (see `sync_files`; as
+    /// many as half the handle cache holds, so that files held open by syncs beyond the cache
+    /// stay within the open-files bound). Files that fail stay dirty, so the next flush retries
+    /// them; the first failure (in file order) is returned.
     fn flush(&self) -> Result<(), StorageError> {
         let dirty: Vec<usize> = std::mem::take(&mut self.lock().dirty).into_iter().collect();
-        let failed = sync_each(&dirty, |file| {
+        let threads = (self.handles.capacity() / 2).max(1);
+        let failed = sync_each(&dirty, threads, |file| {
             self.handle(file, true).and_then(|h| {
                 h.sync_data()
                     .and_then(|()| still_linked(&h))

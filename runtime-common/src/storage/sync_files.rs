@@ -16,12 +16,14 @@ pub(crate) const SYNC_THREADS: usize = 16;
 /// Stack of a syncing thread: it opens a file at most, then waits in `fdatasync`.
 const SYNC_STACK: usize = 256 * 1024;
 
-/// Runs `sync` on each of `files`, on up to [`SYNC_THREADS`] threads at once, and returns the
-/// files whose sync failed with their errors, in the order of `files`. One file (or none) is
-/// synced on the calling thread alone; if no thread can be started, the calling thread syncs
-/// them all.
+/// Runs `sync` on each of `files`, on up to `threads` threads at once (at most
+/// [`SYNC_THREADS`]; each may hold one file open beyond the storage's handle cache), and
+/// returns the files whose sync failed with their errors, in the order of `files`. One file (or
+/// none) is synced on the calling thread alone; if no thread can be started, the calling thread
+/// syncs them all.
 pub(crate) fn sync_each<E: Send>(
     files: &[usize],
+    threads: usize,
     sync: impl Fn(usize) -> Result<(), E> + Sync,
 ) -> Vec<(usize, E)> {
     let next = AtomicUsize::new(0);
@@ -40,7 +42,7 @@ pub(crate) fn sync_each<E: Send>(
             }
         }
     };
-    let helpers = files.len().min(SYNC_THREADS).saturating_sub(1);
+    let helpers = files.len().min(threads).min(SYNC_THREADS).saturating_sub(1);
     thread::scope(|s| {
         for _ in 0..helpers {
             // A thread that cannot be started leaves its share to the others.
@@ -65,7 +67,7 @@ mod tests {
     fn every_file_is_synced_once_and_failures_come_back_in_order() {
         let files: Vec<usize> = (0..100).rev().collect();
         let seen = Mutex::new(Vec::new());
-        let failed = sync_each(&files, |f| {
+        let failed = sync_each(&files, SYNC_THREADS, |f| {
             seen.lock().expect("not poisoned").push(f);
             if f % 7 == 0 { Err(f * 10) } else { Ok(()) }
         });
@@ -82,9 +84,9 @@ mod tests {
 
     #[test]
     fn no_files_and_one_file_need_no_thread() {
-        assert!(sync_each(&[], |_| Err(())).is_empty());
+        assert!(sync_each(&[], SYNC_THREADS, |_| Err(())).is_empty());
         let caller = thread::current().id();
-        let failed = sync_each(&[3], |_| {
+        let failed = sync_each(&[3], SYNC_THREADS, |_| {
             assert_eq!(thread::current().id(), caller);
             Err("bad")
         });
