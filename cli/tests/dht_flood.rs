@@ -10,40 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use interop_support::{Bounded, bounded, data, lt_seeder, s, sanstorrent, wait_same_tree};
+use interop_support::{
+    Bounded, bounded, data, lt_dht_nodes, lt_seeder, s, sanstorrent, wait_same_tree,
+};
 use sanstorrent_core::InfoHash;
 use sanstorrent_core::dht::{Body, Message, Method, NodeId, Query, RateLimit, Want};
-use sanstorrent_tests::interop::{Proc, WorkDir, free_port, lt_peer};
+use sanstorrent_tests::interop::{WorkDir, free_port};
 
 /// Flooding source addresses: 127.0.1.1 to 127.0.4.64 (never 127.0.0.1, where the honest
 /// libtorrent nodes are).
 const SOURCES: u32 = 256;
 /// Flood datagrams per second, over all sources (about 16 times the global limit).
 const FLOOD_PER_SEC: u64 = 8_000;
-
-/// Two libtorrent DHT nodes bootstrapping from each other; returns them and their addresses.
-fn lt_dht_nodes(work: &WorkDir) -> (Vec<Proc>, Vec<String>) {
-    let ports = [free_port(), free_port()];
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let nodes: Vec<Proc> = (0..2)
-        .map(|i| {
-            let port = ports[i].to_string();
-            let args = [
-                "--dht-node",
-                "--print-dht-port",
-                "--port",
-                &port,
-                "--dht-bootstrap",
-                &addrs[1 - i],
-            ];
-            lt_peer(work, &format!("dht{i}"), 170, &args)
-        })
-        .collect();
-    for n in &nodes {
-        n.wait_for_line("DHT_PORT ", Duration::from_secs(20));
-    }
-    (nodes, addrs)
-}
 
 /// A xorshift generator: the flood needs variety, not quality.
 struct Xorshift(u64);

@@ -11,7 +11,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use interop_support::{Data, assert_same_tree, bounded, data, lt_peers_from, s, seed};
+use interop_support::{
+    Data, assert_same_tree, bounded, data, lt_dht_nodes, lt_peers_from, s, seed,
+};
 use sanstorrent_tests::interop::{Proc, Tracker, WorkDir, free_port, interop_dir, lt_peer, python};
 
 /// The full v2 hash (64 hex digits) of `d`, from its libtorrent magnet link.
@@ -116,30 +118,6 @@ fn via_tracker(label: &str, udp: bool) {
         found.iter().any(|l| l.starts_with(&ours)),
         "the leecher's tracker peers {found:?} lack our seeder on {port}"
     );
-}
-
-/// Two libtorrent DHT nodes on 127.0.0.1 bootstrapping from each other; their addresses.
-fn lt_dht_nodes(work: &WorkDir) -> (Vec<Proc>, Vec<String>) {
-    let ports = [free_port(), free_port()];
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let nodes: Vec<Proc> = (0..2)
-        .map(|i| {
-            let port = ports[i].to_string();
-            let args = [
-                "--dht-node",
-                "--print-dht-port",
-                "--port",
-                &port,
-                "--dht-bootstrap",
-                &addrs[1 - i],
-            ];
-            lt_peer(work, &format!("dht-{i}"), 170, &args)
-        })
-        .collect();
-    for n in &nodes {
-        n.wait_for_line("DHT_PORT ", Duration::from_secs(20));
-    }
-    (nodes, addrs)
 }
 
 fn via_dht(label: &str) {

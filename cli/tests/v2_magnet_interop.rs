@@ -11,9 +11,11 @@ mod interop_support;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use interop_support::{Data, assert_same_tree, bounded, data, expect_success, lt_seeder, s};
+use interop_support::{
+    Data, assert_same_tree, bounded, data, expect_success, lt_dht_nodes, lt_seeder, s,
+};
 use interop_support::{sanstorrent, seed};
-use sanstorrent_tests::interop::{Proc, Tracker, WorkDir, free_port, lt_peer};
+use sanstorrent_tests::interop::{Tracker, WorkDir, free_port, lt_peer};
 
 /// The full v2 hash (64 hex digits) of `d`, from its libtorrent magnet link.
 fn v2_hex(d: &Data) -> String {
@@ -95,30 +97,6 @@ fn via_tracker(label: &str, format: &str) {
         format == "v2",
         "{format}: piece layers in resume data"
     );
-}
-
-/// Two libtorrent DHT nodes on 127.0.0.1 bootstrapping from each other; their addresses.
-fn lt_dht_nodes(work: &WorkDir) -> (Vec<Proc>, Vec<String>) {
-    let ports = [free_port(), free_port()];
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let nodes: Vec<Proc> = (0..2)
-        .map(|i| {
-            let port = ports[i].to_string();
-            let args = [
-                "--dht-node",
-                "--print-dht-port",
-                "--port",
-                &port,
-                "--dht-bootstrap",
-                &addrs[1 - i],
-            ];
-            lt_peer(work, &format!("dht-{i}"), 170, &args)
-        })
-        .collect();
-    for n in &nodes {
-        n.wait_for_line("DHT_PORT ", Duration::from_secs(20));
-    }
-    (nodes, addrs)
 }
 
 fn via_dht(label: &str, format: &str) {

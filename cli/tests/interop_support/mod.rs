@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sanstorrent_tests::interop::{Proc, WorkDir, lt_peer, mktorrent};
+use sanstorrent_tests::interop::{Proc, WorkDir, free_port, lt_peer, mktorrent};
 
 /// The `sanstorrent` binary under test.
 pub fn bin() -> &'static str {
@@ -273,6 +273,31 @@ pub fn lt_seeder(work: &WorkDir, name: &str, d: &Data, extra: &[&str]) -> Proc {
     let p = lt_peer(work, name, 170, &args);
     p.wait_for_line("SEEDING", Duration::from_secs(30));
     p
+}
+
+/// Two libtorrent DHT nodes on 127.0.0.1 bootstrapping from each other; they and their
+/// addresses.
+pub fn lt_dht_nodes(work: &WorkDir) -> (Vec<Proc>, Vec<String>) {
+    let ports = [free_port(), free_port()];
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let nodes: Vec<Proc> = (0..2)
+        .map(|i| {
+            let port = ports[i].to_string();
+            let args = [
+                "--dht-node",
+                "--print-dht-port",
+                "--port",
+                &port,
+                "--dht-bootstrap",
+                &addrs[1 - i],
+            ];
+            lt_peer(work, &format!("dht-{i}"), 170, &args)
+        })
+        .collect();
+    for n in &nodes {
+        n.wait_for_line("DHT_PORT ", Duration::from_secs(20));
+    }
+    (nodes, addrs)
 }
 
 /// The `--peer` value of a libtorrent peer: `127.0.0.1:PORT` from its `LISTEN` line.
