@@ -12,29 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use interop_support::{
-    Data, assert_same_tree, bounded, data, lt_dht_nodes, lt_peers_from, s, seed,
+    Data, assert_same_tree, bounded, btmh, data, lt_dht_nodes, lt_peers_from, s, seed, v2_hex,
 };
 use sanstorrent_tests::interop::{Proc, Tracker, WorkDir, free_port, interop_dir, lt_peer, python};
-
-/// The full v2 hash (64 hex digits) of `d`, from its libtorrent magnet link.
-fn v2_hex(d: &Data) -> String {
-    let at = d
-        .magnet
-        .find("urn:btmh:1220")
-        .expect("a btmh in the magnet")
-        + 13;
-    d.magnet[at..at + 64].to_string()
-}
-
-/// `magnet:?xt=urn:btmh:1220<v2>` with these trackers and nothing else.
-fn btmh(d: &Data, trackers: &[&str]) -> String {
-    let mut m = format!("magnet:?xt=urn:btmh:1220{}", v2_hex(d));
-    for t in trackers {
-        m.push_str("&tr=");
-        m.push_str(t);
-    }
-    m
-}
 
 fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -12,30 +12,10 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use interop_support::{
-    Data, assert_same_tree, bounded, data, expect_success, lt_dht_nodes, lt_seeder, s,
+    assert_same_tree, bounded, btmh, data, expect_success, lt_dht_nodes, lt_seeder, s, v2_hex,
 };
 use interop_support::{sanstorrent, seed};
 use sanstorrent_tests::interop::{Tracker, WorkDir, free_port, lt_peer};
-
-/// The full v2 hash (64 hex digits) of `d`, from its libtorrent magnet link.
-fn v2_hex(d: &Data) -> String {
-    let at = d
-        .magnet
-        .find("urn:btmh:1220")
-        .expect("a btmh in the magnet")
-        + 13;
-    d.magnet[at..at + 64].to_string()
-}
-
-/// `magnet:?xt=urn:btmh:1220<v2>` with these trackers and nothing else.
-fn btmh(d: &Data, trackers: &[&str]) -> String {
-    let mut m = format!("magnet:?xt=urn:btmh:1220{}", v2_hex(d));
-    for t in trackers {
-        m.push_str("&tr=");
-        m.push_str(t);
-    }
-    m
-}
 
 /// `sanstorrent download MAGNET -o OUT` with `extra` discovery flags, to completion.
 fn download(work: &WorkDir, magnet: &str, extra: &[&str]) -> std::path::PathBuf {

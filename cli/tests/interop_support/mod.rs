@@ -275,6 +275,26 @@ pub fn lt_seeder(work: &WorkDir, name: &str, d: &Data, extra: &[&str]) -> Proc {
     p
 }
 
+/// The full v2 hash (64 hex digits) of `d`, from its libtorrent magnet link.
+pub fn v2_hex(d: &Data) -> String {
+    let at = d
+        .magnet
+        .find("urn:btmh:1220")
+        .expect("a btmh in the magnet")
+        + 13;
+    d.magnet[at..at + 64].to_string()
+}
+
+/// `magnet:?xt=urn:btmh:1220<v2>` with these trackers and nothing else.
+pub fn btmh(d: &Data, trackers: &[&str]) -> String {
+    let mut m = format!("magnet:?xt=urn:btmh:1220{}", v2_hex(d));
+    for t in trackers {
+        m.push_str("&tr=");
+        m.push_str(t);
+    }
+    m
+}
+
 /// Two libtorrent DHT nodes on 127.0.0.1 bootstrapping from each other; they and their
 /// addresses.
 pub fn lt_dht_nodes(work: &WorkDir) -> (Vec<Proc>, Vec<String>) {
