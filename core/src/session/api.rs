@@ -68,7 +68,7 @@ impl Session {
         torrent: TorrentId,
         meta: Arc<Metainfo>,
     ) -> Result<(), MetadataError> {
-        self.set_metadata_inner(now, torrent, meta)?;
+        self.meta(now, |cx| cx.set_metadata(now, torrent, meta))?;
         self.after(now);
         Ok(())
     }

@@ -49,11 +49,11 @@ impl Session {
                 let own = self.own_addr();
                 self.peers
                     .extended_handshake(conn, &h, &mut self.torrents, own);
-                self.metadata_handshake(now, conn, &h);
+                self.meta(now, |cx| cx.metadata_handshake(now, conn, &h));
                 self.pex_handshake(now, conn, &h);
             }
             WireEvent::ExtendedMessage { id, payload } => match self.wire.extensions.name(id) {
-                Some(UT_METADATA) => self.metadata_message(now, conn, &payload),
+                Some(UT_METADATA) => self.meta(now, |cx| cx.metadata_message(now, conn, &payload)),
                 Some(UT_PEX) => self.pex_message(now, conn, &payload),
                 _ => {}
             },
@@ -94,13 +94,15 @@ impl Session {
             WireEvent::HashRequestReceived(request) => {
                 let (peers, torrents) = (&mut self.peers, &mut self.torrents);
                 if let Some((id, piece)) = hashes::serve(now, conn, request, peers, torrents) {
-                    self.read_block_hashes(id, piece, conn, request);
+                    self.meta(now, |cx| cx.read_block_hashes(id, piece, conn, request));
                 }
             }
             WireEvent::HashesReceived { request, hashes } => {
-                self.hashes_received(now, conn, request, &hashes);
+                self.meta(now, |cx| cx.hashes_received(now, conn, request, &hashes));
             }
-            WireEvent::HashesRejected(request) => self.hashes_rejected(now, conn, request),
+            WireEvent::HashesRejected(request) => {
+                self.meta(now, |cx| cx.hashes_rejected(now, conn, request));
+            }
             WireEvent::Closed(CloseReason::EncryptedHandshake(e)) => {
                 self.close_conn(now, conn, PeerCloseReason::EncryptedHandshake(e));
             }
@@ -209,7 +211,7 @@ impl Session {
         pex::connected(&self.peers, &mut self.torrents, own, conn, utp);
         self.learn_listen_utp(conn);
         if let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) {
-            self.pump_layers(now, id);
+            self.meta(now, |cx| cx.pump_layers(now, id));
         }
     }
 
@@ -283,8 +285,8 @@ impl Session {
             return;
         };
         let id = gone.torrent;
-        self.metadata_peer_gone(now, id, conn);
-        self.layers_peer_gone(now, id, conn);
+        self.meta(now, |cx| cx.metadata_peer_gone(now, id, conn));
+        self.meta(now, |cx| cx.layers_peer_gone(now, id, conn));
         if let (Some(t), Some(addr)) = (self.torrents.get_mut(&id), gone.listen_addr) {
             t.pex.peer_disconnected(addr);
         }

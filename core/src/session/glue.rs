@@ -235,7 +235,7 @@ impl Session {
                     return;
                 }
                 if let Some(digests) = digests
-                    && self.check_leaves(now, id, piece, digests)
+                    && self.meta(now, |cx| cx.check_leaves(now, id, piece, digests))
                 {
                     return;
                 }
@@ -243,7 +243,9 @@ impl Session {
             }
             DigestsFor::HashRequest(asked) => {
                 let (conn, request) = *asked;
-                self.block_hashes_read(now, id, conn, request, digests);
+                self.meta(now, |cx| {
+                    cx.block_hashes_read(now, id, conn, request, digests);
+                });
             }
             DigestsFor::Passed => {
                 let Some(digests) = digests else {
@@ -482,10 +484,12 @@ impl Session {
                 .add(now, id, url, protocol, || self.peers.alloc_key());
         }
         match source {
-            TorrentSource::Metainfo(meta) if !meta.needs_piece_layers() => self.init_data(id, meta),
+            TorrentSource::Metainfo(meta) if !meta.needs_piece_layers() => {
+                self.meta(now, |cx| cx.init_data(id, meta));
+            }
             TorrentSource::Metainfo(meta) => {
                 // A v2 torrent without its piece layers: they are fetched from peers first.
-                self.fetch_layers(now, id, (*meta).clone());
+                self.meta(now, |cx| cx.fetch_layers(now, id, (*meta).clone()));
                 if self.torrents[&id].hold {
                     self.torrents.stop_held(id, &mut self.out);
                 } else {

@@ -38,15 +38,17 @@ mod edit;
 mod error;
 mod event;
 mod evict;
+mod followups;
 mod footprint;
 mod glue;
 mod handshake;
-mod hash_glue;
 mod hashes;
 mod io;
 mod layers;
 mod leaf_check;
 mod local;
+mod meta;
+mod meta_hashes;
 mod metadata;
 mod outputs;
 mod peers;
@@ -127,6 +129,8 @@ use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
 use connect::OwnAddr;
 use download::Limits;
+use followups::{FollowUp, FollowUps};
+use meta::MetaCx;
 use outputs::Outputs;
 use peers::Peers;
 use pipeline::Jobs;
@@ -409,6 +413,44 @@ impl Session {
             rng: &mut self.rng,
             out: &mut self.out,
             shutting_down: self.shutting_down,
+        }
+    }
+
+    /// Runs a step of the metadata part, then what it queued for the rest of the session.
+    pub(super) fn meta<T>(&mut self, now: Instant, step: impl FnOnce(&mut MetaCx<'_>) -> T) -> T {
+        let mut then = FollowUps::default();
+        let out = step(&mut MetaCx {
+            peers: &mut self.peers,
+            torrents: &mut self.torrents,
+            jobs: &mut self.jobs,
+            config: &self.config,
+            rng: &mut self.rng,
+            out: &mut self.out,
+            lsd: self.lsd.as_mut(),
+            then: &mut then,
+        });
+        self.follow(now, then);
+        out
+    }
+
+    /// Takes the steps a part queued for the rest of the session, in order.
+    fn follow(&mut self, now: Instant, then: FollowUps) {
+        for step in then {
+            match step {
+                FollowUp::Drive(conn) => self.drive(now, conn),
+                FollowUp::Close(conn, reason) => self.close_conn(now, conn, reason),
+                FollowUp::Register(conn) => self.register_with_picker(now, conn),
+                FollowUp::FillAll(id) => self.fill_all(now, id),
+                FollowUp::PieceFailed(id, piece, digests) => {
+                    self.piece_failed(now, id, piece, digests.as_deref());
+                }
+                FollowUp::WebSeedsFailed(id, piece, culprits) => {
+                    let (web, mut cx) = self.web_cx();
+                    web.hash_failed(now, id, piece, &culprits, &culprits, &mut cx);
+                }
+                FollowUp::Ban(id, keys, reason) => self.ban_peers(now, id, &keys, &reason),
+                FollowUp::Meta(step) => self.meta(now, |cx| cx.resume(now, step)),
+            }
         }
     }
 

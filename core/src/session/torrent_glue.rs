@@ -72,7 +72,8 @@ impl Session {
             };
             stats::tick(now, cx);
         }
-        self.metadata_timeout(now);
+        let due = self.torrents_due(now);
+        self.meta(now, |cx| cx.metadata_timeout(now, &due));
         self.pex_timeout(now);
         self.scrape_timeout(now);
         // A rate limit whose wait just ended: requesting and serving, stopped by it, resume.
@@ -300,7 +301,7 @@ impl Session {
             t.complete_sent = false;
             t.options.resume = None;
         }
-        self.init_data(id, meta);
+        self.meta(now, |cx| cx.init_data(id, meta));
         Ok(())
     }
 
