@@ -19,12 +19,15 @@ use super::event::TorrentStats;
 use super::footprint::Footprint;
 use super::io::TorrentId;
 use super::metadata::MetadataError;
+use super::pipeline::Job;
 use super::snapshot::{SnapshotDetail, TorrentSnapshot};
 use super::torrent::candidates::Source;
+use super::torrent::life::NewPriorities;
 use super::webseeds::{self, WebSeedInfo};
 use super::{Priority, Session, local, portmap};
 use crate::id::PeerId;
 use crate::lsd::LsdConfig;
+use crate::magnet::PeerAddress;
 use crate::metainfo::Metainfo;
 use crate::webseed::WebSeedProtocol;
 
@@ -83,7 +86,7 @@ impl Session {
     /// The torrent stays in the session, its verified pieces known; [`Session::start_torrent`]
     /// starts it again.
     pub fn stop_torrent(&mut self, now: Instant, torrent: TorrentId) {
-        self.step(now, |s| s.stop_inner(now, torrent));
+        self.step(now, |s| s.life(now, |cx| cx.stop(now, torrent)));
     }
 
     /// Starts a stopped torrent again from the pieces it verified (no check): it reopens its
@@ -93,7 +96,7 @@ impl Session {
     /// [`stopped`](TorrentOptions::stopped)), it runs after the check. A running torrent is left as
     /// it is.
     pub fn start_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
-        self.step(now, |s| s.start_inner(now, torrent))
+        self.step(now, |s| s.life(now, |cx| cx.start(now, torrent)))
     }
 
     /// Checks a torrent's data again: every piece of the files that exist is hashed
@@ -105,14 +108,14 @@ impl Session {
         now: Instant,
         torrent: TorrentId,
     ) -> Result<(), ControlError> {
-        self.step(now, |s| s.recheck_inner(now, torrent))
+        self.step(now, |s| s.life(now, |cx| cx.recheck(now, torrent)))
     }
 
     /// Announces a running torrent to its trackers now, outside the schedule, but never
     /// before the last answer's minimum interval (floored by
     /// [`AnnouncerConfig`](crate::tracker::AnnouncerConfig)), so it cannot flood a tracker.
     pub fn reannounce(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
-        self.step(now, |s| s.reannounce_inner(now, torrent))
+        self.step(now, |s| s.life(now, |cx| cx.reannounce(now, torrent)))
     }
 
     /// Removes a torrent from the session: it stops (`stopped` announced, connections closed)
@@ -121,14 +124,14 @@ impl Session {
     /// [`Event::TorrentRemoved`](super::Event::TorrentRemoved) follow and its id is gone. Its files
     /// are untouched: a runtime deletes them (and the resume data) if asked.
     pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> Result<(), ControlError> {
-        self.step(now, |s| s.remove_inner(now, torrent))
+        self.step(now, |s| s.life(now, |cx| cx.remove(now, torrent)))
     }
 
     /// Stops every torrent as [`Session::stop_torrent`] does, saves the DHT state, then emits
     /// [`Event::ShutdownComplete`](super::Event::ShutdownComplete) (at the latest after
     /// `shutdown_timeout`).
     pub fn shutdown(&mut self, now: Instant) {
-        self.step(now, |s| s.begin_shutdown(now));
+        self.step(now, |s| s.life(now, |cx| cx.begin_shutdown(now)));
     }
 
     /// What the session holds now that a flood could grow (connections, buffered bytes,
@@ -381,7 +384,7 @@ impl Session {
         torrent: TorrentId,
         edit: TrackerEdit,
     ) -> Result<(), ChangeError> {
-        self.change_trackers(now, torrent, &edit)?;
+        self.life(now, |cx| cx.edit_trackers(now, torrent, &edit))?;
         self.after(now);
         Ok(())
     }
@@ -448,5 +451,98 @@ impl Session {
         self.portmap =
             portmap::Gateway::start(&self.config, now, gateway, local, udp_port, &mut self.rng);
         self.after(now);
+    }
+
+    /// Adds a torrent (see [`Session::add_torrent`]): its metadata's check starts, or a
+    /// magnet joins its swarm (or stops at once, if added stopped).
+    fn add_torrent_inner(
+        &mut self,
+        now: Instant,
+        source: TorrentSource,
+        options: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        if self.shutting_down {
+            return Err(AddTorrentError::ShuttingDown);
+        }
+        let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
+        let id = self.torrents.add(now, &source, options, config, rng, out)?;
+        let peers = self.torrents[&id].options.peers.clone();
+        self.add_candidates(id, &peers, Source::User);
+        let (url_list, http_seeds) = match &source {
+            TorrentSource::Metainfo(meta) => (meta.url_list().to_vec(), meta.http_seeds().to_vec()),
+            TorrentSource::Magnet(m) => (m.web_seeds.clone(), Vec::new()),
+        };
+        let seeds = (url_list.iter().map(|u| (u, WebSeedProtocol::UrlList)))
+            .chain(http_seeds.iter().map(|u| (u, WebSeedProtocol::HttpSeed)));
+        for (url, protocol) in seeds {
+            self.web
+                .add(now, id, url, protocol, || self.peers.alloc_key());
+        }
+        match source {
+            TorrentSource::Metainfo(meta) if !meta.needs_piece_layers() => {
+                self.meta(now, |cx| cx.init_data(id, meta));
+            }
+            TorrentSource::Metainfo(meta) => {
+                // A v2 torrent without its piece layers: they are fetched from peers first.
+                self.meta(now, |cx| cx.fetch_layers(now, id, (*meta).clone()));
+                if self.torrents[&id].hold {
+                    self.torrents.stop_held(id, &mut self.out);
+                } else {
+                    self.life(now, |cx| cx.start_swarm(now, id));
+                }
+            }
+            TorrentSource::Magnet(m) => {
+                for p in &m.peers {
+                    match p {
+                        PeerAddress::Ip(addr) => self.add_candidates(id, &[*addr], Source::User),
+                        PeerAddress::Host(host, port) => {
+                            let (host, port) = (host.clone(), *port);
+                            self.trackers
+                                .resolve_peer_host(id, host, port, &mut self.out);
+                        }
+                    }
+                }
+                if self.torrents[&id].hold {
+                    self.torrents.stop_held(id, &mut self.out);
+                } else {
+                    self.life(now, |cx| cx.start_swarm(now, id));
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).
+    fn change_file_priorities(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        priorities: Vec<Priority>,
+    ) -> Result<(), ChangeError> {
+        match self
+            .torrents
+            .known_mut(id)?
+            .set_file_priorities(priorities)?
+        {
+            None => return Ok(()),
+            Some(NewPriorities::Finished { create }) => {
+                if !create.is_empty() {
+                    let job = Job::Create { files: create };
+                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+                }
+                self.torrent_finished(now, id);
+            }
+            Some(NewPriorities::Wanted { create }) => {
+                if !create.is_empty() {
+                    let job = Job::Create { files: create };
+                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
+                }
+            }
+        }
+        for conn in self.peers.ids_of(id) {
+            self.update_interest(now, conn);
+        }
+        self.fill_all(now, id);
+        Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! A connection's life, dispatched: the peers part drains a connection (its transmits out,
 //! its next event), and each event goes to the part that owns it (handshake matching in
 //! `handshake`, availability, choking and blocks in `download`, requests from the peer in
-//! `upload`, interest in us in `choke`, extension messages in `metadata` and `pex`); connect
-//! results, accepts, dials and closes go to the connection table (`connect`); dialling after
+//! `upload`, interest in us in `choke`, extension messages in `metadata` and `pex`); its
+//! timers fire in id order; connect results, accepts, dials and closes go to the connection
+//! table (`connect`); dialling after
 //! each input visits the torrents of the dial set while the limits allow. Handling an
 //! event may close or drive other connections, so these steps take the whole session; the
 //! decisions are the parts'.
@@ -22,6 +23,7 @@ use super::io::{Action, ConnId, TorrentId};
 use super::peers::{DialStages, Peer};
 use super::penalty::Penalties;
 use super::streams::StreamInput;
+use super::timers::first_message_deadline;
 use super::torrent::work::Rest;
 use super::{choke, download, hashes, pex, upload};
 use crate::extensions::{UT_METADATA, UT_PEX};
@@ -241,6 +243,39 @@ impl Session {
         let (torrents, out) = (&mut self.torrents, &mut self.out);
         if self.peers.connected(now, conn, result, torrents, out, cx) {
             self.drive(now, conn);
+        }
+    }
+
+    /// The connections' timers due at `now`, in id order, each checked when its turn comes:
+    /// wire timeouts, a silent peer's first-message deadline, an unused unchoke.
+    pub(super) fn conn_timeouts(&mut self, now: Instant) {
+        let mut last: Option<ConnId> = None;
+        loop {
+            self.peers.refresh_deadlines(&self.torrents, &self.config);
+            let Some(conn) = self
+                .peers
+                .due(now)
+                .into_iter()
+                .find(|c| last.is_none_or(|l| *c > l))
+            else {
+                break;
+            };
+            last = Some(conn);
+            if let Some(p) = self.peers.get_mut(conn)
+                && p.conn.poll_timeout().is_some_and(|t| t <= now)
+            {
+                p.conn.handle_timeout(now);
+                self.drive(now, conn);
+            }
+            if self
+                .peers
+                .get(conn)
+                .and_then(|p| first_message_deadline(p, &self.config))
+                .is_some_and(|at| at <= now)
+            {
+                self.close_conn(now, conn, PeerCloseReason::Silent);
+            }
+            self.unchoke_wasted(now, conn);
         }
     }
 

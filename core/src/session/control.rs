@@ -10,7 +10,7 @@
 //! runtime's business.
 //!
 //! The torrent decides (these are its state's transitions); the session carries out what
-//! follows (`torrent_glue`).
+//! follows (`lifecycle`).
 
 use std::fmt;
 use std::time::Instant;

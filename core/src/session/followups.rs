@@ -1,5 +1,6 @@
 //! What a part asks of the rest of the session. A part lent only the fields it needs (such as
-//! [`MetaCx`](super::meta::MetaCx)) cannot drive a connection, close one or refill a
+//! [`MetaCx`](super::meta::MetaCx) or
+//! [`LifeCx`](super::lifecycle::LifeCx)) cannot drive a connection, close one or refill a
 //! torrent's requests itself: those steps reach every other part. It queues them here instead,
 //! in the order it would have taken them, followed by its own steps that must come after them
 //! (continuations); the session runs the queue in order as soon as the part's step returns
@@ -8,6 +9,7 @@
 
 use super::event::PeerCloseReason;
 use super::io::{ConnId, TorrentId};
+use super::lifecycle::LifeStep;
 use super::meta::MetaStep;
 use crate::merkle::Hash;
 use crate::picker::PeerKey;
@@ -31,8 +33,12 @@ pub(crate) enum FollowUp {
     WebSeedsFailed(TorrentId, u32, Vec<PeerKey>),
     /// Refuse these peers from now on and close their connections.
     Ban(TorrentId, Vec<PeerKey>, PeerCloseReason),
+    /// The start check is over: the torrent runs (or stops, if held).
+    FinishCheck(TorrentId),
     /// The metadata part's own step, after the ones queued before it.
     Meta(MetaStep),
+    /// The life part's own step, after the ones queued before it.
+    Life(LifeStep),
 }
 
 /// The steps a part queued during one of its own, in order.

@@ -3,31 +3,28 @@
 //! seeds, a choke refills requests), each of which drives connections again; so these steps
 //! take the whole session. Here: choking, requests and blocks in (a web seed's finished run's
 //! too), cancels, serving, the piece pipeline's completions (write, verify, the start check,
-//! finishing), bans, and a torrent's arrival (added, its metadata, its file priorities). Each
-//! asks the parts what to do and routes the consequences; none keeps state of its own.
+//! finishing), bans, a torrent's timers (announcer, choker, saves; all of them when a rate
+//! limit's wait ends) and the web seeds' pump. Each asks the parts what to do and routes the
+//! consequences; none keeps state of its own.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::Session;
-use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::disk::Next;
 use super::download::{BlockIn, Limits};
-use super::edit::ChangeError;
 use super::error::SessionError;
 use super::event::{Event, PeerCloseReason};
 use super::io::{Completion, ConnId, TorrentId};
 use super::pipeline::{DigestsFor, Job};
-use super::torrent::candidates::Source;
-use super::torrent::life::{CheckOver, NewPriorities};
+use super::torrent::life::CheckOver;
 use super::webseeds::Delivery;
-use super::{choke, download, local, smart_ban, upload};
-use crate::magnet::PeerAddress;
-use crate::picker::{PeerKey, Priority};
+use super::{choke, download, smart_ban, upload};
+use crate::picker::PeerKey;
 use crate::pieces::BlockRef;
 use crate::storage::FileStamp;
-use crate::webseed::WebSeedProtocol;
 
 impl Session {
     /// Decides who we upload to, and chokes or unchokes accordingly.
@@ -121,7 +118,7 @@ impl Session {
                     },
                 });
                 // Running (checked by the pipeline), so the recheck is always accepted.
-                let _ = self.recheck_inner(now, id);
+                let _ = self.life(now, |cx| cx.recheck(now, id));
                 if let Some(t) = self.torrents.get_mut(&id) {
                     t.data_missing(piece, error);
                 }
@@ -138,7 +135,7 @@ impl Session {
                 if written {
                     self.resume_if_drained(now, id);
                 }
-                self.begin_stop(now, id);
+                self.life(now, |cx| cx.begin_stop(now, id));
             }
         }
     }
@@ -408,7 +405,7 @@ impl Session {
             swarm_started,
         } = over
         else {
-            self.begin_stop(now, id);
+            self.life(now, |cx| cx.begin_stop(now, id));
             return;
         };
         if !create.is_empty() {
@@ -428,7 +425,7 @@ impl Session {
             self.drive(now, conn);
         }
         if !swarm_started {
-            self.start_swarm(now, id);
+            self.life(now, |cx| cx.start_swarm(now, id));
         }
         self.rechoke(now, id);
         self.fill_all(now, id);
@@ -445,7 +442,7 @@ impl Session {
         {
             return;
         }
-        self.pump_announcer(now, id);
+        self.life(now, |cx| cx.pump_announcer(now, id));
         // Flush and save at once: a finished download should survive a crash.
         self.jobs.start_save(id, &mut self.torrents, &mut self.out);
         if self.torrents[&id].is_seed() {
@@ -456,114 +453,6 @@ impl Session {
             }
         }
         self.rechoke(now, id);
-    }
-
-    /// Adds a torrent (see [`Session::add_torrent`]): its metadata's check starts, or a
-    /// magnet joins its swarm (or stops at once, if added stopped).
-    pub(super) fn add_torrent_inner(
-        &mut self,
-        now: Instant,
-        source: TorrentSource,
-        options: TorrentOptions,
-    ) -> Result<TorrentId, AddTorrentError> {
-        if self.shutting_down {
-            return Err(AddTorrentError::ShuttingDown);
-        }
-        let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
-        let id = self.torrents.add(now, &source, options, config, rng, out)?;
-        let peers = self.torrents[&id].options.peers.clone();
-        self.add_candidates(id, &peers, Source::User);
-        let (url_list, http_seeds) = match &source {
-            TorrentSource::Metainfo(meta) => (meta.url_list().to_vec(), meta.http_seeds().to_vec()),
-            TorrentSource::Magnet(m) => (m.web_seeds.clone(), Vec::new()),
-        };
-        let seeds = (url_list.iter().map(|u| (u, WebSeedProtocol::UrlList)))
-            .chain(http_seeds.iter().map(|u| (u, WebSeedProtocol::HttpSeed)));
-        for (url, protocol) in seeds {
-            self.web
-                .add(now, id, url, protocol, || self.peers.alloc_key());
-        }
-        match source {
-            TorrentSource::Metainfo(meta) if !meta.needs_piece_layers() => {
-                self.meta(now, |cx| cx.init_data(id, meta));
-            }
-            TorrentSource::Metainfo(meta) => {
-                // A v2 torrent without its piece layers: they are fetched from peers first.
-                self.meta(now, |cx| cx.fetch_layers(now, id, (*meta).clone()));
-                if self.torrents[&id].hold {
-                    self.torrents.stop_held(id, &mut self.out);
-                } else {
-                    self.start_swarm(now, id);
-                }
-            }
-            TorrentSource::Magnet(m) => {
-                for p in &m.peers {
-                    match p {
-                        PeerAddress::Ip(addr) => self.add_candidates(id, &[*addr], Source::User),
-                        PeerAddress::Host(host, port) => {
-                            let (host, port) = (host.clone(), *port);
-                            self.trackers
-                                .resolve_peer_host(id, host, port, &mut self.out);
-                        }
-                    }
-                }
-                if self.torrents[&id].hold {
-                    self.torrents.stop_held(id, &mut self.out);
-                } else {
-                    self.start_swarm(now, id);
-                }
-            }
-        }
-        Ok(id)
-    }
-
-    /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).
-    pub(super) fn change_file_priorities(
-        &mut self,
-        now: Instant,
-        id: TorrentId,
-        priorities: Vec<Priority>,
-    ) -> Result<(), ChangeError> {
-        match self
-            .torrents
-            .known_mut(id)?
-            .set_file_priorities(priorities)?
-        {
-            None => return Ok(()),
-            Some(NewPriorities::Finished { create }) => {
-                if !create.is_empty() {
-                    let job = Job::Create { files: create };
-                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
-                }
-                self.torrent_finished(now, id);
-            }
-            Some(NewPriorities::Wanted { create }) => {
-                if !create.is_empty() {
-                    let job = Job::Create { files: create };
-                    self.jobs.issue(id, job, &mut self.torrents, &mut self.out);
-                }
-            }
-        }
-        for conn in self.peers.ids_of(id) {
-            self.update_interest(now, conn);
-        }
-        self.fill_all(now, id);
-        Ok(())
-    }
-
-    /// Announces and schedules DHT lookups.
-    pub(super) fn start_swarm(&mut self, now: Instant, id: TorrentId) {
-        let dht = self.dht.is_some();
-        if self
-            .torrents
-            .get_mut(&id)
-            .is_some_and(|t| t.start_swarm(now, dht))
-        {
-            self.pump_announcer(now, id);
-        }
-        if let Some(t) = self.torrents.get(&id) {
-            local::join(self.lsd.as_mut(), now, t);
-        }
     }
 
     /// A web seed's finished run: each block goes to the piece pipeline as a peer's would.
@@ -590,6 +479,112 @@ impl Session {
             && let Some(t) = self.torrents.get_mut(&run.torrent)
         {
             t.source_back();
+        }
+    }
+
+    /// The torrents' deadlines due at `now`, in id order; every torrent's if a rate limit's
+    /// wait just ended (requesting and serving, stopped by it, resume).
+    pub(super) fn torrent_timeouts(&mut self, now: Instant) {
+        // (Testing `!allows(now)` here was backwards: at the instant the bucket refills it
+        // allows again, so nothing resumed until some unrelated event.) The refill also makes
+        // sure a due bucket timer does not stay due.
+        let limited = [&self.down_limit, &self.up_limit]
+            .iter()
+            .any(|b| b.ready_at().is_some_and(|at| at <= now));
+        let _ = self.down_limit.allows(now);
+        let _ = self.up_limit.allows(now);
+        if limited {
+            let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
+            for id in ids {
+                self.torrent_timeout(now, id, true);
+            }
+            return;
+        }
+        // Only the torrents due; one may make another due, handled in its turn (in id order,
+        // as a full pass would).
+        let mut due: BTreeSet<TorrentId> = self.torrents_due(now).into_iter().collect();
+        while let Some(id) = due.pop_first() {
+            self.torrent_timeout(now, id, false);
+            let dht = self.dht.is_some();
+            let more = self.torrents.refresh_changed(now, dht);
+            due.extend(more.into_iter().filter(|other| *other > id));
+        }
+    }
+
+    /// The torrents whose deadline is due at `now` (deadlines filed afresh first), in id
+    /// order.
+    pub(super) fn torrents_due(&mut self, now: Instant) -> Vec<TorrentId> {
+        let dht = self.dht.is_some();
+        self.torrents.refresh_deadlines(now, dht);
+        self.torrents.due(now)
+    }
+
+    /// A torrent's announcer and own timers due at `now`.
+    fn torrent_timeout(&mut self, now: Instant, id: TorrentId, limited: bool) {
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        if let Some(a) = t.announcer.as_mut()
+            && a.poll_timeout().is_some_and(|at| at <= now)
+        {
+            a.handle_timeout(now);
+            self.life(now, |cx| cx.pump_announcer(now, id));
+        }
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        if !t.is_active() {
+            return;
+        }
+        let config = &self.config;
+        let Some(fired) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.fire_timers(now, config))
+        else {
+            return;
+        };
+        let cancels = fired.cancels;
+        self.send_cancels(now, &cancels);
+        if fired.rechoke {
+            self.rechoke(now, id);
+        }
+        if fired.save {
+            self.jobs.start_save(id, &mut self.torrents, &mut self.out);
+        }
+        if limited || fired.limited {
+            self.resume_transfers(now, id);
+        } else if !cancels.is_empty() {
+            self.fill_all(now, id);
+        }
+    }
+
+    /// Requests and serves again on every connection of a torrent: a rate limit it waited
+    /// for was repaid, raised or lifted.
+    pub(super) fn resume_transfers(&mut self, now: Instant, id: TorrentId) {
+        self.fill_all(now, id);
+        for conn in self.peers.ids_of(id) {
+            self.serve(now, conn);
+            self.drive(now, conn);
+        }
+    }
+
+    /// Web seeds after every input: runs past their time bound fail, and the usable seeds of
+    /// running torrents get runs to fetch.
+    pub(super) fn pump_web_seeds(&mut self, now: Instant) {
+        if self.web.is_empty() {
+            return;
+        }
+        let (web, mut cx) = self.web_cx();
+        let ids = web.expire(now, &mut cx);
+        if self.shutting_down {
+            return;
+        }
+        for id in ids {
+            let (web, mut cx) = self.web_cx();
+            for run in web.fill(now, id, &mut cx) {
+                self.web_delivered(now, run);
+            }
         }
     }
 }

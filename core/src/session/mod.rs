@@ -46,6 +46,7 @@ mod hashes;
 mod io;
 mod layers;
 mod leaf_check;
+mod lifecycle;
 mod local;
 mod meta;
 mod meta_hashes;
@@ -67,7 +68,6 @@ pub(crate) mod testing;
 mod timers;
 mod torrent;
 mod torrent_error;
-mod torrent_glue;
 mod trackers;
 mod udp;
 mod upload;
@@ -127,15 +127,19 @@ use crate::lsd::Lsd;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
+use announce::Us;
 use connect::OwnAddr;
 use download::Limits;
 use followups::{FollowUp, FollowUps};
+use lifecycle::LifeCx;
 use meta::MetaCx;
 use outputs::Outputs;
 use peers::Peers;
 use pipeline::Jobs;
 use rate::TokenBucket;
-use timers::TimerTable;
+use stats::StatsCx;
+use timers::{Timer, TimerTable};
+use torrent::candidates::Source;
 use trackers::Trackers;
 use udp::DhtCx;
 use webseeds::{WebCx, WebSeeds};
@@ -276,7 +280,10 @@ impl Session {
 
     /// A datagram on the runtime's local discovery socket (see [`crate::lsd`]).
     pub fn handle_local_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.step(now, |s| s.local_datagram(now, from, data));
+        self.step(now, |s| {
+            let own = s.own_addr();
+            local::datagram(s.lsd.as_mut(), now, from, data, &mut s.torrents, own);
+        });
     }
 
     /// The response to an [`Action::HttpRequest`].
@@ -296,7 +303,7 @@ impl Session {
         id: RequestId,
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
     ) {
-        self.step(now, |s| s.resolved(now, id, result));
+        self.step(now, |s| s.life(now, |cx| cx.resolved(now, id, result)));
     }
 
     /// The result of an [`Action::Disk`] job.
@@ -356,6 +363,109 @@ impl Session {
         .min()
     }
 
+    /// Fires everything due at `now`, handing each timer to the part that owns it.
+    fn timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.streams.handle_timeout(now, &mut self.out);
+        self.peers.hold_paused_clocks(now, &mut self.torrents);
+        self.conn_timeouts(now);
+        self.expire_send_stalls(now);
+        self.expire_dials(now);
+        if self.timers.is_expired(Timer::Stats, now) {
+            let cx = StatsCx {
+                torrents: &mut self.torrents,
+                peers: &self.peers,
+                config: &self.config,
+                timers: &mut self.timers,
+                out: &mut self.out,
+            };
+            stats::tick(now, cx);
+        }
+        let due = self.torrents_due(now);
+        self.meta(now, |cx| cx.metadata_timeout(now, &due));
+        self.pex_timeout(now);
+        let due = self.torrents_due(now);
+        self.life(now, |cx| cx.scrape_timeout(now, &due));
+        self.torrent_timeouts(now);
+        self.life(now, |cx| cx.trackers_timeout(now));
+        self.dht_cx().timeout(now);
+        local::timeout(self.lsd.as_mut(), now, &mut self.out);
+        if let Some(gateway) = self.portmap.as_mut() {
+            gateway.timeout(now, &mut self.trackers, &mut self.out);
+            self.gateway_ip(now);
+        }
+        if self.timers.is_expired(Timer::DhtSave, now) {
+            self.dht_cx().save(now);
+        }
+    }
+
+    /// A datagram on the session's UDP socket: the gateway's (port mapping, SSDP), a uTP
+    /// connection's, the DHT's or a UDP tracker's (uTP's first byte is a type and version 1,
+    /// KRPC's `d`, a tracker's 0).
+    fn datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if let Some(gateway) = self.portmap.as_mut()
+            && gateway.datagram(now, from, data, &mut self.trackers, &mut self.out)
+        {
+            self.gateway_ip(now);
+        } else if self.streams.handle_datagram(now, from, data, &self.config) {
+            // A uTP connection's (its answers go out with the session's transmits).
+        } else if crate::dht::looks_like_krpc(data) {
+            self.dht_cx().datagram(now, from, data);
+        } else if self.trackers.udp_datagram(now, from, data) {
+            self.life(now, |cx| cx.udp_answer(now, from));
+        }
+    }
+
+    /// The answer to an HTTP request: the gateway's, a web seed's, or a tracker's.
+    fn http_response(
+        &mut self,
+        now: Instant,
+        rid: RequestId,
+        result: Result<HttpResponse, TrackerError>,
+    ) {
+        if let Some(gateway) = self.portmap.as_mut()
+            && gateway.http_response(now, rid, &result, &mut self.trackers, &mut self.out)
+        {
+            self.gateway_ip(now);
+            if self.shutting_down {
+                self.life(now, |cx| cx.progress_stops(now));
+            }
+            return;
+        }
+        if self.web.owns(rid) {
+            let (web, mut cx) = self.web_cx();
+            if let Some(run) = web.response(now, rid, result, &mut cx) {
+                self.web_delivered(now, run);
+            }
+            return;
+        }
+        self.life(now, |cx| cx.http_answer(now, rid, result));
+    }
+
+    /// The gateway told our external address (port mapping): the DHT believes it (and takes
+    /// a BEP 42 id for it), and trackers are told it (see [`portmap::announce_learned`]).
+    fn gateway_ip(&mut self, now: Instant) {
+        let Some(ip) = portmap::learned_ip(self.portmap.as_mut()) else {
+            return;
+        };
+        self.dht_cx().external_ip(now, ip);
+        let (config, learned) = (&mut self.config, &mut self.announce_ip_learned);
+        portmap::announce_learned(ip, &mut config.announce_ip, learned, &mut self.torrents);
+    }
+
+    /// Our own addresses (never dialled).
+    pub(super) fn own_addr(&self) -> OwnAddr {
+        OwnAddr::new(&self.config, self.listen_ip)
+    }
+
+    /// Adds addresses to a torrent's candidates (our own address excluded).
+    pub(super) fn add_candidates(&mut self, id: TorrentId, peers: &[SocketAddr], source: Source) {
+        let own = self.own_addr();
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.add_candidates(peers, source, own);
+        }
+    }
+
     /// Runs an entry point's `step`, then the work common to every entry point.
     pub(super) fn step<T>(&mut self, now: Instant, step: impl FnOnce(&mut Self) -> T) -> T {
         let out = step(self);
@@ -372,7 +482,7 @@ impl Session {
         self.pump_streams(now);
         self.dial(now);
         self.pump_web_seeds(now);
-        self.progress_stops(now);
+        self.life(now, |cx| cx.progress_stops(now));
         let (torrents, config) = (&mut self.torrents, &self.config);
         stats::arm(now, self.shutting_down, torrents, config, &mut self.timers);
         self.pump_streams(now);
@@ -433,6 +543,34 @@ impl Session {
         out
     }
 
+    /// Runs a step of the life part, then what it queued for the rest of the session.
+    pub(super) fn life<T>(&mut self, now: Instant, step: impl FnOnce(&mut LifeCx<'_>) -> T) -> T {
+        let mut then = FollowUps::default();
+        let us = Us {
+            peer_id: self.peer_id,
+            own: self.own_addr(),
+        };
+        let out = step(&mut LifeCx {
+            torrents: &mut self.torrents,
+            peers: &mut self.peers,
+            jobs: &mut self.jobs,
+            trackers: &mut self.trackers,
+            dht: &mut self.dht,
+            lsd: &mut self.lsd,
+            portmap: &mut self.portmap,
+            timers: &mut self.timers,
+            config: &self.config,
+            rng: &mut self.rng,
+            out: &mut self.out,
+            us,
+            shutting_down: &mut self.shutting_down,
+            shutdown_done: &mut self.shutdown_done,
+            then: &mut then,
+        });
+        self.follow(now, then);
+        out
+    }
+
     /// Takes the steps a part queued for the rest of the session, in order.
     fn follow(&mut self, now: Instant, then: FollowUps) {
         for step in then {
@@ -449,26 +587,9 @@ impl Session {
                     web.hash_failed(now, id, piece, &culprits, &culprits, &mut cx);
                 }
                 FollowUp::Ban(id, keys, reason) => self.ban_peers(now, id, &keys, &reason),
+                FollowUp::FinishCheck(id) => self.finish_check(now, id),
                 FollowUp::Meta(step) => self.meta(now, |cx| cx.resume(now, step)),
-            }
-        }
-    }
-
-    /// Web seeds after every input: runs past their time bound fail, and the usable seeds of
-    /// running torrents get runs to fetch.
-    fn pump_web_seeds(&mut self, now: Instant) {
-        if self.web.is_empty() {
-            return;
-        }
-        let (web, mut cx) = self.web_cx();
-        let ids = web.expire(now, &mut cx);
-        if self.shutting_down {
-            return;
-        }
-        for id in ids {
-            let (web, mut cx) = self.web_cx();
-            for run in web.fill(now, id, &mut cx) {
-                self.web_delivered(now, run);
+                FollowUp::Life(step) => self.life(now, |cx| cx.resume(now, step)),
             }
         }
     }

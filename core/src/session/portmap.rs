@@ -11,6 +11,7 @@ use super::config::SessionConfig;
 use super::event::Event;
 use super::io::{Action, Dest, RequestId, Transmit};
 use super::outputs::Outputs;
+use super::torrent::table::Torrents;
 use super::trackers::Trackers;
 use crate::portmap::upnp::{Upnp, ssdp};
 use crate::portmap::{PortMapEvent, PortMapper, Protocol};
@@ -222,6 +223,33 @@ impl Gateway {
         }
         if again {
             self.flush(now, ids, out);
+        }
+    }
+}
+
+/// The external address the gateway reported, once, if it may be believed (not one BEP 42
+/// exempts: private, loopback, ...).
+pub(super) fn learned_ip(gateway: Option<&mut Gateway>) -> Option<IpAddr> {
+    let ip = gateway?.take_learned_ip()?;
+    (!crate::dht::node_id::is_exempt(ip)).then_some(ip)
+}
+
+/// A public address learned from the gateway is announced to trackers as `ip`, unless the
+/// user configured one (`announce_ip` set and not `learned` from a gateway before).
+pub(super) fn announce_learned(
+    ip: IpAddr,
+    announce_ip: &mut Option<IpAddr>,
+    learned: &mut bool,
+    torrents: &mut Torrents,
+) {
+    if announce_ip.is_some() && !*learned {
+        return;
+    }
+    *announce_ip = Some(ip);
+    *learned = true;
+    for t in torrents.values_mut() {
+        if let Some(a) = t.announcer.as_mut() {
+            a.set_announce_ip(Some(ip));
         }
     }
 }
