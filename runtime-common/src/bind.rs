@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::path_mtu;
 use crate::runtime::Runtime;
 use crate::udp;
 
@@ -30,17 +31,24 @@ pub(crate) async fn tcp<R: Runtime>(addr: SocketAddr) -> io::Result<R::TcpListen
 }
 
 /// Binds the UDP socket on `addr` (dual-stack for `[::]`), with large kernel buffers (see
-/// [`udp::enlarge`]).
-pub(crate) fn udp<R: Runtime>(addr: SocketAddr) -> io::Result<R::UdpSocket> {
+/// [`udp::enlarge`]) and don't-fragment where the links allow it; the link MTU for uTP's path
+/// MTU discovery once don't-fragment is on (see [`path_mtu`]).
+pub(crate) fn udp<R: Runtime>(addr: SocketAddr) -> io::Result<(R::UdpSocket, Option<usize>)> {
+    let single = |addr: SocketAddr| {
+        let socket = udp::bind(addr)?;
+        let mtu = path_mtu::enable(&socket, addr.ip(), false);
+        Ok::<_, io::Error>((R::adopt_udp(socket)?, mtu))
+    };
     if !dual_stack(addr) {
-        return R::adopt_udp(udp::bind(addr)?);
+        return single(addr);
     }
     match dual_stack_socket(addr, Type::DGRAM).and_then(|socket| {
         udp::enlarge(&socket);
-        R::adopt_udp(socket.into())
+        let mtu = path_mtu::enable(&socket, addr.ip(), true);
+        Ok((R::adopt_udp(socket.into())?, mtu))
     }) {
-        Ok(socket) => Ok(socket),
-        Err(_) => R::adopt_udp(udp::bind(ipv4_fallback(addr))?),
+        Ok(bound) => Ok(bound),
+        Err(_) => single(ipv4_fallback(addr)),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
 use crate::storage::{FileStorageOptions, RenameError};
-use crate::{bind, gateway, local_discovery};
+use crate::{bind, gateway, local_discovery, path_mtu};
 
 /// A BitTorrent client on runtime `R`: a session on its own loop task, with its sockets and
 /// disk workers. Cheap calls send commands to the loop; [`Client::next_event`] watches
@@ -48,7 +48,16 @@ impl<R: Runtime> Client<R> {
     pub async fn new(mut config: ClientConfig) -> Result<Self, ClientError> {
         let listener = bind::tcp::<R>(config.listen).await?;
         let listen = R::listener_addr(&listener)?;
-        let udp = Arc::new(bind::udp::<R>(config.udp.unwrap_or(listen))?);
+        let (udp, link_mtu) = bind::udp::<R>(config.udp.unwrap_or(listen))?;
+        let udp = Arc::new(udp);
+        // Packets grow only where every datagram leaves with don't-fragment.
+        config.session.utp_link_mtu = link_mtu.and_then(|mtu| {
+            let mtu = config
+                .session
+                .utp_link_mtu
+                .map_or(mtu, |given| given.min(mtu));
+            (mtu >= path_mtu::SMALLEST_MTU).then_some(mtu.min(path_mtu::MAX_LINK_MTU))
+        });
         // Without a socket (loopback, or the port refused) discovery stays off.
         let lsd = match config.session.local_discovery {
             Some(_) => local_discovery::open(listen.ip()),

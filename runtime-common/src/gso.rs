@@ -3,8 +3,12 @@
 //! a uTP connection's burst of full-size packets costs one system call instead of one each.
 //!
 //! [`Segments`] groups the datagrams a loop turn sends: consecutive ones to the same address
-//! whose sizes equal the first's (the last may be shorter) go out together; the rest, and all
-//! of them once the kernel refuses a segmented send, one by one.
+//! whose sizes equal the first's (the last may be shorter, but not the second: a uTP path MTU
+//! probe, larger than the packets after it, goes alone) go out together; the rest, and all
+//! of them once the kernel refuses a segmented send, one by one. Once segmented sends worked,
+//! a refusal for the size (`EMSGSIZE`, or `EINVAL` for a segment over the interface's MTU with
+//! don't-fragment set, see [`path_mtu`](crate::path_mtu)) only sends that run one by one
+//! (and the datagrams too large are dropped, as the network would drop them).
 
 use std::io;
 use std::net::SocketAddr;
@@ -59,8 +63,11 @@ pub fn send_segments<S>(_: S, _: &[u8], _: u16, _: SocketAddr) -> io::Result<usi
 pub(crate) struct Segments {
     pending: Vec<(SocketAddr, Bytes)>,
     buf: Vec<u8>,
-    /// Cleared for good once a segmented send fails for another reason than a full buffer.
+    /// Cleared for good once a segmented send fails for another reason than a full buffer
+    /// or, after one worked, a size the interface refuses.
     enabled: bool,
+    /// Whether a segmented send worked (the platform has them).
+    worked: bool,
 }
 
 impl Segments {
@@ -70,12 +77,19 @@ impl Segments {
             pending: Vec::new(),
             buf: Vec::new(),
             enabled: true,
+            worked: false,
         }
     }
 
     /// Queues a datagram.
     pub(crate) fn push(&mut self, to: SocketAddr, payload: Bytes) {
         self.pending.push((to, payload));
+    }
+
+    /// Whether runs are still tried as segmented sends.
+    #[cfg(test)]
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Sends what is queued: runs with `segmented(payload, segment, to)`, single datagrams and
@@ -98,10 +112,13 @@ impl Segments {
                 // The run's datagrams all fit in a u16 (checked by run_end).
                 let segment = u16::try_from(first.len()).unwrap_or(u16::MAX);
                 match segmented(&self.buf, segment, *to) {
-                    Ok(_) => true,
+                    Ok(_) => {
+                        self.worked = true;
+                        true
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-                    Err(_) => {
-                        self.enabled = false;
+                    Err(e) => {
+                        self.enabled &= self.worked && too_large(&e);
                         false
                     }
                 }
@@ -129,6 +146,7 @@ impl Segments {
             if next_to != to
                 || p.is_empty()
                 || p.len() > size
+                || (end == i + 1 && p.len() < size)
                 || end - i >= MAX_SEGMENTS
                 || total + p.len() > MAX_BYTES
             {
@@ -141,6 +159,22 @@ impl Segments {
             }
         }
         end
+    }
+}
+
+/// Whether `e` refuses a datagram for its size (over the interface's MTU with don't-fragment).
+fn too_large(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::errno::Errno;
+        [Errno::EMSGSIZE, Errno::EINVAL]
+            .iter()
+            .any(|&errno| e.raw_os_error() == Some(errno as i32))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
     }
 }
 
@@ -211,6 +245,61 @@ mod tests {
             s.push(addr(1), Bytes::from(vec![1; 500]));
         }
         assert_eq!(flush(&mut s, true), [("one", 500, 0), ("one", 500, 0)]);
+    }
+
+    #[test]
+    fn a_larger_first_datagram_a_path_mtu_probe_goes_alone() {
+        let mut s = Segments::new();
+        s.push(addr(1), Bytes::from(vec![1; 1336]));
+        for _ in 0..3 {
+            s.push(addr(1), Bytes::from(vec![1; 1200]));
+        }
+        assert_eq!(
+            flush(&mut s, false),
+            [("gso", 1200, 3600), ("one", 1336, 0)]
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_size_refused_after_segmented_sends_worked_only_sends_that_run_alone() {
+        let refuse = |size: u16| {
+            move |payload: &[u8], segment: u16, _| {
+                if segment > size {
+                    Err(io::Error::from_raw_os_error(
+                        nix::errno::Errno::EINVAL as i32,
+                    ))
+                } else {
+                    Ok(payload.len())
+                }
+            }
+        };
+        let mut s = Segments::new();
+        let push = |s: &mut Segments, to: u16, size: usize| {
+            for _ in 0..2 {
+                s.push(addr(to), Bytes::from(vec![1; size]));
+            }
+        };
+        // Before any worked, a refusal turns them off: the platform may lack them.
+        push(&mut s, 1, 1400);
+        let mut one = 0;
+        s.flush(refuse(1300), |_, _| one += 1);
+        assert_eq!((one, s.enabled), (2, false));
+        let mut s = Segments::new();
+        push(&mut s, 1, 1200);
+        push(&mut s, 1, 1400);
+        push(&mut s, 2, 1200);
+        let (mut segmented, mut one) = (Vec::new(), Vec::new());
+        s.flush(
+            |payload, segment, to| {
+                segmented.push(segment);
+                refuse(1300)(payload, segment, to)
+            },
+            |payload, _| one.push(payload.len()),
+        );
+        assert_eq!(segmented, [1200, 1400, 1200]);
+        assert_eq!(one, [1400, 1400]);
+        assert!(s.enabled);
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod keepalive;
 mod local_discovery;
 mod location;
 mod net;
+pub mod path_mtu;
 pub mod pool;
 pub mod read_buffer;
 mod read_pool;

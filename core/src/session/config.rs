@@ -210,6 +210,12 @@ pub struct SessionConfig {
     pub transport: Transport,
     /// With [`Transport::Both`], a uTP dial still unanswered after this falls back to TCP.
     pub utp_fallback: Duration,
+    /// The link MTU uTP packets grow toward by path MTU discovery, once the runtime sends
+    /// every datagram with don't-fragment
+    /// ([`SocketConfig::link_mtu`](crate::utp::SocketConfig::link_mtu)); `None`: packets keep
+    /// their first size (1,200 bytes). The runtimes set it from the interface when they set
+    /// don't-fragment (a value given here caps it), and clear it when they cannot.
+    pub utp_link_mtu: Option<usize>,
 }
 
 impl SessionConfig {
@@ -285,6 +291,7 @@ impl Default for SessionConfig {
             shutdown_timeout: Duration::from_secs(10),
             transport: Transport::Tcp,
             utp_fallback: Duration::from_secs(1),
+            utp_link_mtu: None,
         }
     }
 }

@@ -97,6 +97,7 @@ impl Streams {
     pub(crate) fn new(config: &SessionConfig, now: Instant, seed: u64) -> Self {
         let socket = SocketConfig {
             accept: config.transport.utp(),
+            link_mtu: config.utp_link_mtu,
             ..SocketConfig::default()
         };
         Self {
