@@ -165,7 +165,12 @@ pub(crate) async fn run<R: Runtime>(
         stopped.clone(),
     );
     let udp = net::spawn_until::<R>(
-        udp::receive::<R>(Arc::clone(&sockets.udp), inputs.clone(), Input::Datagrams),
+        udp::receive::<R>(
+            Arc::clone(&sockets.udp),
+            inputs.clone(),
+            Input::Datagrams,
+            udp::Reads::Coalesced,
+        ),
         stopped.clone(),
     );
     let mut net = Net {

@@ -45,6 +45,7 @@ pub mod jobs;
 mod keepalive;
 mod local_discovery;
 mod location;
+pub mod mmsg;
 mod net;
 pub mod path_mtu;
 pub mod pool;
@@ -97,6 +98,7 @@ pub mod testing {
         a_slow_trickle_is_cut_off_by_the_request_timeout,
         hostile_bodies_and_heads_are_cut_off_at_a_bound, redirect_loops_stop_with_a_typed_error,
     };
+    pub use crate::udp::runtime_tests::without_gro_datagrams_arrive_intact_in_batches;
     pub use crate::webseed_hostile::{
         a_body_longer_than_announced_is_not_read_as_the_next_answer,
         hostile_mirrors_end_a_part_with_a_typed_error,
@@ -111,6 +113,7 @@ pub mod testing {
 macro_rules! runtime_tests {
     ($rt:ty) => {
         $crate::runtime_tests!($rt, a_pause_stops_the_reader_of_a_busy_socket);
+        $crate::runtime_tests!($rt, without_gro_datagrams_arrive_intact_in_batches);
         $crate::runtime_tests!($rt, https_with_a_root_trusted_by_configuration);
         $crate::runtime_tests!($rt, plain_http_cap_timeout_and_errors);
         $crate::runtime_tests!($rt, hostile_bodies_and_heads_are_cut_off_at_a_bound);

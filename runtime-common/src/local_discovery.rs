@@ -49,7 +49,12 @@ impl<R: Runtime> LocalSockets<R> {
                 continue;
             };
             let socket = Arc::new(socket);
-            let receive = udp::receive::<R>(Arc::clone(&socket), inputs.clone(), Input::Local);
+            let receive = udp::receive::<R>(
+                Arc::clone(&socket),
+                inputs.clone(),
+                Input::Local,
+                udp::Reads::Coalesced,
+            );
             self.ended
                 .push(net::spawn_until::<R>(receive, stopped.clone()));
             self.sockets.push((group, socket));

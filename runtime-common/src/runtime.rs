@@ -109,6 +109,19 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
         })
     }
 
+    /// Reads the datagrams queued on `socket` into `batch` without waiting, several in one
+    /// call where the platform can ([`crate::mmsg::recv_batch`]): how many
+    /// ([`io::ErrorKind::WouldBlock`] when none is). For a socket whose GRO
+    /// [`Runtime::enable_gro`] could not turn on. The default reads one datagram.
+    fn try_recv_batch(
+        socket: &Self::UdpSocket,
+        batch: &mut crate::mmsg::RecvBatch,
+    ) -> io::Result<usize> {
+        let (len, from) = Self::try_recv_from(socket, batch.first_slot())?;
+        batch.record(from, len);
+        Ok(1)
+    }
+
     /// Sends one datagram without waiting (a full socket buffer refuses it).
     fn try_send_to(socket: &Self::UdpSocket, payload: &[u8], to: SocketAddr) -> io::Result<usize>;
 

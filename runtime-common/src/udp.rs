@@ -4,7 +4,8 @@
 //! every datagram dropped there costs the sender a window cut. The receiver takes every
 //! datagram already queued per wake-up (up to a batch, so that TCP sockets get their turn) and
 //! hands them to the loop together, so one session step answers a whole burst. Where the
-//! kernel coalesces datagrams ([`gro`](crate::gro)), one read takes up to 64 of them.
+//! kernel coalesces datagrams ([`gro`](crate::gro)), one read takes up to 64 of them; where it
+//! refuses to, one `recvmmsg` takes up to 32 ([`mmsg`](crate::mmsg)).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -16,6 +17,7 @@ use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::gro::{Received, RecvBuf};
+use crate::mmsg::RecvBatch;
 use crate::net::Input;
 use crate::runtime::Runtime;
 
@@ -79,6 +81,15 @@ impl Datagrams {
         self.parts.extend(parts);
     }
 
+    /// Adds the datagrams of one batched read.
+    fn push_batch(&mut self, read: &RecvBatch) {
+        for (from, payload) in read.datagrams() {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(payload);
+            self.parts.push((from, start..self.bytes.len()));
+        }
+    }
+
     fn is_full(&self) -> bool {
         self.parts.len() >= BATCH || self.bytes.len() >= BATCH_BYTES
     }
@@ -91,6 +102,16 @@ impl Datagrams {
     }
 }
 
+/// How the receiver reads its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// Datagrams coalesced by the kernel where it does GRO, batches of datagrams otherwise.
+    Coalesced,
+    /// Batches of datagrams (`recvmmsg`), as where the kernel refuses GRO: for tests.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    Batched,
+}
+
 /// Receives datagrams until the loop goes away: waits for one, takes whatever else is already
 /// queued (up to a batch), and tells them as one `input`. A read never waits: the task waits
 /// for readiness, then reads until nothing is left.
@@ -98,9 +119,11 @@ pub(crate) async fn receive<R: Runtime>(
     socket: Arc<R::UdpSocket>,
     inputs: Sender<Input<R>>,
     input: fn(Datagrams) -> Input<R>,
+    reads: Reads,
 ) {
-    R::enable_gro(&socket);
+    let coalesced = reads == Reads::Coalesced && R::enable_gro(&socket);
     let mut buf = RecvBuf::new();
+    let mut many = (!coalesced).then(RecvBatch::new);
     let mut batch = Datagrams {
         bytes: BytesMut::with_capacity(STORE),
         parts: Vec::new(),
@@ -109,8 +132,13 @@ pub(crate) async fn receive<R: Runtime>(
         // Reuses the store once the loop dropped the batches cut from it.
         batch.bytes.reserve(STORE / 2);
         while !batch.is_full() {
-            match R::try_recv_segments(&socket, &mut buf) {
-                Ok(read) => batch.push_read(read, &buf.data),
+            let read = match &mut many {
+                None => R::try_recv_segments(&socket, &mut buf)
+                    .map(|read| batch.push_read(read, &buf.data)),
+                Some(many) => R::try_recv_batch(&socket, many).map(|_| batch.push_batch(many)),
+            };
+            match read {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !batch.parts.is_empty() {
                         break;
@@ -130,6 +158,69 @@ pub(crate) async fn receive<R: Runtime>(
         if inputs.send(input(full)).await.is_err() {
             return;
         }
+    }
+}
+
+/// Tests of the receiver, run on each runtime by [`crate::runtime_tests`].
+#[cfg(feature = "testing")]
+pub(crate) mod runtime_tests {
+    use futures_lite::FutureExt;
+
+    use super::*;
+
+    /// Where GRO is refused (forced here) the receiver reads batches (`recvmmsg`): the
+    /// runtime's batched read takes many datagrams in one call, and every datagram queued,
+    /// from two senders, reaches the loop intact and in order, many to an input.
+    pub async fn without_gro_datagrams_arrive_intact_in_batches<R: Runtime>() {
+        let socket = Arc::new(R::adopt_udp(bind("127.0.0.1:0".parse().unwrap()).unwrap()).unwrap());
+        let to = R::udp_addr(&socket).unwrap();
+        let senders = [
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        ];
+        let mut sent = Vec::new();
+        for i in 0..100u16 {
+            let sender = &senders[usize::from(i % 2)];
+            let size = [2, 1200, 1472, 300][usize::from(i % 4)];
+            let mut payload = vec![u8::try_from(i).unwrap(); size];
+            payload[..2].copy_from_slice(&i.to_be_bytes());
+            sender.send_to(&payload, to).unwrap();
+            sent.push((sender.local_addr().unwrap(), payload));
+        }
+        R::udp_readable(&socket)
+            .or(timeout::<R, _>())
+            .await
+            .unwrap();
+        let mut first = RecvBatch::new();
+        let n = R::try_recv_batch(&socket, &mut first).unwrap();
+        #[cfg(target_os = "linux")]
+        assert_eq!(n, crate::mmsg::SLOTS, "one call reads a batch");
+        let mut got: Vec<_> = first.datagrams().map(|(f, d)| (f, d.to_vec())).collect();
+        assert_eq!(got.len(), n);
+        let (inputs, input_rx) = async_channel::unbounded();
+        R::spawn(receive::<R>(
+            Arc::clone(&socket),
+            inputs,
+            Input::Datagrams,
+            Reads::Batched,
+        ));
+        let mut count = 0;
+        while got.len() < sent.len() {
+            let Input::Datagrams(batch) = input_rx.recv().or(timeout::<R, _>()).await.unwrap()
+            else {
+                panic!("not datagrams");
+            };
+            count += 1;
+            got.extend(batch.iter().map(|(f, d)| (f, d.to_vec())));
+        }
+        assert!(got == sent, "datagrams lost, changed or reordered");
+        // All were queued before the receiver started: one input takes the rest.
+        assert_eq!(count, 1);
+    }
+
+    async fn timeout<R: Runtime, T>() -> T {
+        R::sleep(std::time::Duration::from_secs(20)).await;
+        panic!("the datagrams did not all arrive");
     }
 }
 

@@ -123,6 +123,14 @@ impl Runtime for SmolRuntime {
         sanstorrent_runtime_common::gro::recv_segments(socket.get_ref(), buf)
     }
 
+    #[cfg(target_os = "linux")]
+    fn try_recv_batch(
+        socket: &Self::UdpSocket,
+        batch: &mut sanstorrent_runtime_common::mmsg::RecvBatch,
+    ) -> io::Result<usize> {
+        sanstorrent_runtime_common::mmsg::recv_batch(socket.get_ref(), batch)
+    }
+
     fn try_recv_from(socket: &Self::UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         socket.get_ref().recv_from(buf)
     }

@@ -139,6 +139,17 @@ impl Runtime for TokioRuntime {
         })
     }
 
+    #[cfg(target_os = "linux")]
+    fn try_recv_batch(
+        socket: &UdpSocket,
+        batch: &mut sanstorrent_runtime_common::mmsg::RecvBatch,
+    ) -> io::Result<usize> {
+        // Through try_io, so that a read finding nothing clears tokio's readiness.
+        socket.try_io(tokio::io::Interest::READABLE, || {
+            sanstorrent_runtime_common::mmsg::recv_batch(socket, batch)
+        })
+    }
+
     fn try_recv_from(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         socket.try_recv_from(buf)
     }
