@@ -17,6 +17,7 @@
 //! and also when an unchoked peer disconnects or loses interest, so its slot is not wasted.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::picker::PeerKey;
@@ -24,7 +25,7 @@ use crate::rng::Rng;
 
 /// Tunables of the choker: who each torrent uploads to (tit-for-tat while downloading, turns
 /// while seeding, plus optimistic unchokes).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChokerConfig {
     /// Regular upload slots (tit-for-tat or seeding turns).
@@ -109,7 +110,8 @@ struct Turn {
 /// Decides who we upload to; see the module docs.
 #[derive(Clone, Debug)]
 pub(crate) struct Choker {
-    config: ChokerConfig,
+    /// Shared by the chokers of a session's torrents.
+    config: Arc<ChokerConfig>,
     rng: Rng,
     next_rechoke: Option<Instant>,
     optimistic: Vec<PeerKey>,
@@ -120,7 +122,13 @@ pub(crate) struct Choker {
 
 impl Choker {
     /// A choker with the given tunables; `seed` drives its random choices.
+    #[cfg(test)]
     pub(crate) fn new(config: ChokerConfig, seed: u64) -> Self {
+        Self::with_shared_config(Arc::new(config), seed)
+    }
+
+    /// A choker with tunables shared with other chokers; `seed` drives its random choices.
+    pub(crate) fn with_shared_config(config: Arc<ChokerConfig>, seed: u64) -> Self {
         Self {
             config,
             rng: Rng::new(seed),

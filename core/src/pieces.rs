@@ -12,6 +12,10 @@ pub use crate::picker::BLOCK_LEN;
 /// The wire form ([`PieceSet::from_bitfield`], [`PieceSet::to_bitfield`]) is BEP 3's: piece
 /// `i` is bit `7 - i % 8` of byte `i / 8`. The words hold the wire bytes big-endian, so piece
 /// `i` is bit `63 - i % 64` of word `i / 64`. Bits past `len` are always zero.
+///
+/// An empty or a full set holds no words (a seed's sets, and a peer's before its bitfield,
+/// cost nothing on the heap): `words` is empty exactly when the count is 0 or `len`, so equal
+/// sets have equal fields.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PieceSet {
     words: Vec<u64>,
@@ -51,7 +55,7 @@ impl PieceSet {
     /// The empty set for a torrent of `len` pieces.
     pub fn new(len: u32) -> Self {
         Self {
-            words: vec![0; words_for(len)],
+            words: Vec::new(),
             len,
             count: 0,
         }
@@ -59,13 +63,11 @@ impl PieceSet {
 
     /// The set of all `len` pieces.
     pub fn full(len: u32) -> Self {
-        let mut set = Self {
-            words: vec![u64::MAX; words_for(len)],
+        Self {
+            words: Vec::new(),
             len,
             count: len,
-        };
-        set.clear_spare();
-        set
+        }
     }
 
     /// Parses a BEP 3 bitfield of a torrent with `len` pieces: exactly `ceil(len / 8)` bytes
@@ -93,14 +95,16 @@ impl PieceSet {
             return Err(BitfieldError::SpareBitSet);
         }
         set.count = set.words.iter().map(|w| w.count_ones()).sum();
+        set.compact();
         Ok(set)
     }
 
     /// The BEP 3 bitfield of this set: `ceil(len / 8)` bytes.
     pub fn to_bitfield(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.words.len() * 8);
-        for w in &self.words {
-            out.extend_from_slice(&w.to_be_bytes());
+        let words = words_for(self.len);
+        let mut out = Vec::with_capacity(words * 8);
+        for i in 0..words {
+            out.extend_from_slice(&self.word(i).to_be_bytes());
         }
         out.truncate(self.bitfield_len());
         out
@@ -137,102 +141,135 @@ impl PieceSet {
             return false;
         }
         let (w, mask) = locate(piece);
-        self.words[w] & mask != 0
+        self.word(w) & mask != 0
     }
 
     /// Adds `piece`; returns whether it was newly added (false if present or past the end).
     pub fn insert(&mut self, piece: u32) -> bool {
-        if piece >= self.len {
+        if piece >= self.len || self.is_full() {
             return false;
         }
+        self.expand();
         let (w, mask) = locate(piece);
         let was = self.words[w] & mask != 0;
         self.words[w] |= mask;
         if !was {
             self.count += 1;
         }
+        self.compact();
         !was
     }
 
     /// Removes `piece`; returns whether it was present.
     pub fn remove(&mut self, piece: u32) -> bool {
-        if piece >= self.len {
+        if piece >= self.len || self.count == 0 {
             return false;
         }
+        self.expand();
         let (w, mask) = locate(piece);
         let was = self.words[w] & mask != 0;
         self.words[w] &= !mask;
         if was {
             self.count -= 1;
         }
+        self.compact();
         was
     }
 
     /// Adds every piece.
     pub fn insert_all(&mut self) {
-        self.words.fill(u64::MAX);
-        self.clear_spare();
+        self.words = Vec::new();
         self.count = self.len;
     }
 
     /// Removes every piece.
     pub fn clear(&mut self) {
-        self.words.fill(0);
+        self.words = Vec::new();
         self.count = 0;
     }
 
     /// Whether `self` has a piece that `other` lacks (for example: the peer has something we
     /// want). Pieces past the shorter length count as absent.
     pub fn has_any_not_in(&self, other: &Self) -> bool {
-        let common = self.words.len().min(other.words.len());
-        let (ours, rest) = self.words.split_at(common);
-        ours.iter().zip(&other.words).any(|(a, b)| a & !b != 0) || rest.iter().any(|w| *w != 0)
+        (0..words_for(self.len)).any(|i| self.word(i) & !other.word(i) != 0)
     }
 
     /// The members in increasing order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            words: &self.words,
-            word: 0,
-            current: self.words.first().copied().unwrap_or(0),
-        }
+        self.iter_from(0)
     }
 
     /// The members at or after `start`, in increasing order.
     pub fn iter_from(&self, start: u32) -> Iter<'_> {
         let word = (start / 64) as usize;
-        match self.words.get(word) {
-            Some(w) => Iter {
-                words: &self.words,
-                word,
-                current: w & (u64::MAX >> (start % 64)),
-            },
-            None => Iter {
-                words: &[],
+        if word >= words_for(self.len) {
+            return Iter {
+                set: self,
                 word: 0,
                 current: 0,
-            },
+                end: 0,
+            };
+        }
+        Iter {
+            set: self,
+            word,
+            current: self.word(word) & (u64::MAX >> (start % 64)),
+            end: words_for(self.len),
         }
     }
 
     /// The highest member, if any.
     pub fn last(&self) -> Option<u32> {
-        let (i, w) = self
-            .words
-            .iter()
-            .enumerate()
+        if self.count == 0 {
+            return None;
+        }
+        let (i, w) = (0..words_for(self.len))
+            .map(|i| (i, self.word(i)))
             .rev()
-            .find(|(_, w)| **w != 0)?;
+            .find(|(_, w)| *w != 0)?;
         Some(i as u32 * 64 + 63 - w.trailing_zeros())
     }
 
     /// Changes the number of pieces: new pieces are absent, members past the new length are
     /// dropped.
     pub fn resize(&mut self, len: u32) {
+        self.expand();
         self.words.resize(words_for(len), 0);
         self.len = len;
         self.clear_spare();
         self.count = self.words.iter().map(|w| w.count_ones()).sum();
+        self.compact();
+    }
+
+    /// Word `i` of the wire form (zero past the end).
+    fn word(&self, i: usize) -> u64 {
+        if let Some(w) = self.words.get(i) {
+            return *w;
+        }
+        let words = words_for(self.len);
+        if self.count == 0 || self.count != self.len || i >= words {
+            return 0;
+        }
+        let tail = self.len % 64;
+        if i + 1 == words && tail != 0 {
+            !(u64::MAX >> tail)
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// Gives the set its words (an empty or full set holds none).
+    fn expand(&mut self) {
+        if self.words.is_empty() {
+            self.words = (0..words_for(self.len)).map(|i| self.word(i)).collect();
+        }
+    }
+
+    /// Drops the words of an empty or full set.
+    fn compact(&mut self) {
+        if self.count == 0 || self.count == self.len {
+            self.words = Vec::new();
+        }
     }
 
     fn spare_mask_hit(&self) -> bool {
@@ -297,9 +334,11 @@ impl std::error::Error for BitfieldError {}
 /// [`PieceSet::iter_from`].
 #[derive(Clone, Debug)]
 pub struct Iter<'a> {
-    words: &'a [u64],
+    set: &'a PieceSet,
     word: usize,
     current: u64,
+    /// Words in the set's wire form.
+    end: usize,
 }
 
 impl Iterator for Iter<'_> {
@@ -313,7 +352,10 @@ impl Iterator for Iter<'_> {
                 return Some(self.word as u32 * 64 + bit);
             }
             self.word += 1;
-            self.current = *self.words.get(self.word)?;
+            if self.word >= self.end {
+                return None;
+            }
+            self.current = self.set.word(self.word);
         }
     }
 }

@@ -21,7 +21,10 @@ mod sanitize;
 mod symlinks;
 mod v2;
 
+use std::ops::Range;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::id::{InfoHash, InfoHashes};
 use crate::layout::Layout;
@@ -45,9 +48,12 @@ pub const MAX_HTTP_SEEDS: usize = 16;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metainfo {
     info_hashes: InfoHashes,
-    info_bytes: Vec<u8>,
+    /// Shared with every ut_metadata server of the torrent (see [`Metainfo::info`]).
+    info_bytes: Bytes,
     name: String,
-    piece_hashes: Vec<[u8; 20]>,
+    /// Where the SHA-1 piece hashes are in `info_bytes` (empty for a v2-only torrent): they
+    /// are read there, not copied.
+    pieces: Range<usize>,
     files: Vec<FileEntry>,
     layout: Layout,
     private: bool,
@@ -209,6 +215,11 @@ impl Metainfo {
         &self.info_bytes
     }
 
+    /// The same bytes as [`Metainfo::info_bytes`], as a handle sharing them (no copy).
+    pub fn info(&self) -> Bytes {
+        self.info_bytes.clone()
+    }
+
     /// The torrent's name (sanitized): the file name of a single-file torrent, the top
     /// directory of a multi-file one.
     pub fn name(&self) -> &str {
@@ -227,12 +238,14 @@ impl Metainfo {
 
     /// The SHA-1 of every piece, in order (empty for a v2-only torrent).
     pub fn piece_hashes(&self) -> &[[u8; 20]] {
-        &self.piece_hashes
+        self.info_bytes
+            .get(self.pieces.clone())
+            .map_or(&[], |p| p.as_chunks::<20>().0)
     }
 
     /// The SHA-1 `piece` must have, or `None` past the end.
     pub fn piece_hash(&self, piece: u32) -> Option<&[u8; 20]> {
-        self.piece_hashes.get(piece as usize)
+        self.piece_hashes().get(piece as usize)
     }
 
     /// The files, in torrent order (padding files included; see [`FileEntry::padding`]).

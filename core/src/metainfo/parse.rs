@@ -1,6 +1,10 @@
 //! From bencode to [`Metainfo`]: the `info` dictionary, then the outer fields (trackers,
 //! web seeds, comment, dates).
 
+use std::ops::Range;
+
+use bytes::Bytes;
+
 use super::error::{MetainfoError, Warning};
 use super::v2::{self, V2Data};
 use super::{
@@ -108,10 +112,11 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     let (files, single_file, piece_hashes, roots) = match tree {
         Some(tree) if version == MetaVersion::V2 => {
             let single = tree.single_file;
-            (tree.files, single, Vec::new(), Some(tree.roots))
+            (tree.files, single, 0..0, Some(tree.roots))
         }
         tree => {
-            let (files, single, hashes) = v1_files(dict, &name, &mut warnings)?;
+            let (files, single, pieces) = v1_files(dict, &name, &mut warnings)?;
+            let hashes = within(info.raw(), pieces);
             let roots = match tree {
                 Some(tree) => Some(v2::match_hybrid(&files, tree)?),
                 None => None,
@@ -128,18 +133,19 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     if layout.total_length() == 0 {
         return Err(MetainfoError::EmptyTorrent);
     }
-    if version != MetaVersion::V2 && piece_hashes.len() != layout.piece_count() as usize {
+    let hash_count = piece_hashes.len() / 20;
+    if version != MetaVersion::V2 && hash_count != layout.piece_count() as usize {
         return Err(MetainfoError::PieceCountMismatch {
             expected: u64::from(layout.piece_count()),
-            found: piece_hashes.len(),
+            found: hash_count,
         });
     }
     let private = int_field(dict, b"private", Field::Info("private"))? == Some(1);
     Ok(Metainfo {
         info_hashes,
-        info_bytes: info.raw().to_vec(),
+        info_bytes: Bytes::copy_from_slice(info.raw()),
         name,
-        piece_hashes,
+        pieces: piece_hashes,
         files,
         layout,
         private,
@@ -159,15 +165,16 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
     })
 }
 
-/// The files, whether it is a single-file torrent, and the SHA-1 piece hashes.
-type V1Files = (Vec<FileEntry>, bool, Vec<[u8; 20]>);
+/// The files, whether it is a single-file torrent, and the SHA-1 piece hashes (a slice of the
+/// `info` dictionary's bytes).
+type V1Files<'a> = (Vec<FileEntry>, bool, &'a [u8]);
 
 /// The v1 half: `length` or `files`, and the `pieces` hashes.
-fn v1_files(
-    dict: &Dict<'_>,
+fn v1_files<'a>(
+    dict: &Dict<'a>,
     name: &str,
     warnings: &mut Vec<Warning>,
-) -> Result<V1Files, MetainfoError> {
+) -> Result<V1Files<'a>, MetainfoError> {
     let pieces = bytes_field(dict, b"pieces", Field::Info("pieces"))?
         .ok_or_else(|| MetainfoError::Missing("info.pieces".into()))?;
     if pieces.len() % 20 != 0 {
@@ -202,15 +209,21 @@ fn v1_files(
         }
         (None, Some(list)) => (files::multi(name, list, warnings)?, false),
     };
-    let piece_hashes = pieces
-        .chunks_exact(20)
-        .map(|c| {
-            let mut h = [0u8; 20];
-            h.copy_from_slice(c);
-            h
-        })
-        .collect();
-    Ok((files, single_file, piece_hashes))
+    Ok((files, single_file, pieces))
+}
+
+/// Where `part` (a slice of `whole`, as the bencode decoder hands out) lies in `whole`.
+fn within(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    let range = start..start.saturating_add(part.len());
+    // The decoder borrows every value from its input, so this always holds.
+    assert!(
+        whole
+            .get(range.clone())
+            .is_some_and(|p| std::ptr::eq(p, part)),
+        "a bencode value lies within the bytes it was decoded from"
+    );
+    range
 }
 
 fn piece_length(info: &Dict<'_>) -> Result<u32, MetainfoError> {

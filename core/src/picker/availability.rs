@@ -8,6 +8,9 @@
 //! random tie-break. Inserting or removing a piece of availability `k` walks the `k` rarer
 //! buckets between it and the end of the vector: O(k), and rare pieces (the ones picked, and so
 //! removed) are near the end; never O(piece count).
+//!
+//! An empty [`Buckets`] holds no memory (a seed's lists are all empty): its vectors are
+//! allocated by the first insert and given back when the last piece leaves.
 
 use crate::rng::Rng;
 
@@ -19,18 +22,22 @@ pub(crate) struct Buckets {
     /// Most common first, rarest last.
     order: Vec<u32>,
     /// `top[k]`: index in `order` of bucket `k`'s first piece. Bucket `k` ends where bucket
-    /// `k - 1` starts (bucket 0 at `order.len()`); the highest bucket starts at 0.
+    /// `k - 1` starts (bucket 0 at `order.len()`); the highest bucket starts at 0. Empty
+    /// (as `[0]`) while `order` is.
     top: Vec<u32>,
-    /// Each piece's index in `order`, or `ABSENT`.
+    /// Each piece's index in `order`, or `ABSENT`; empty (every piece absent) while `order`
+    /// is.
     pos: Vec<u32>,
+    piece_count: u32,
 }
 
 impl Buckets {
     pub(crate) fn new(piece_count: u32) -> Self {
         Self {
             order: Vec::new(),
-            top: vec![0],
-            pos: vec![ABSENT; piece_count as usize],
+            top: Vec::new(),
+            pos: Vec::new(),
+            piece_count,
         }
     }
 
@@ -39,7 +46,7 @@ impl Buckets {
     }
 
     pub(crate) fn contains(&self, piece: u32) -> bool {
-        self.pos[piece as usize] != ABSENT
+        self.pos.get(piece as usize).is_some_and(|p| *p != ABSENT)
     }
 
     /// The pieces, rarest first (random order among equals).
@@ -54,12 +61,15 @@ impl Buckets {
 
     /// Whether some piece here has availability above zero (excluding seeds).
     pub(crate) fn any_above_zero(&self) -> bool {
-        self.top[0] > 0
+        self.top.first().is_some_and(|t| *t > 0)
     }
 
     /// Adds `piece` (not present) with availability `avail`.
     pub(crate) fn insert(&mut self, piece: u32, avail: u32, rng: &mut Rng) {
         debug_assert!(!self.contains(piece));
+        if self.pos.is_empty() {
+            self.pos = vec![ABSENT; self.piece_count as usize];
+        }
         let k = avail as usize;
         self.ensure(k);
         self.order.push(piece);
@@ -93,6 +103,9 @@ impl Buckets {
         self.swap(i, last);
         self.order.pop();
         self.pos[piece as usize] = ABSENT;
+        if self.order.is_empty() {
+            *self = Self::new(self.piece_count);
+        }
     }
 
     /// Moves `piece` from bucket `avail` to bucket `avail + 1`.
@@ -137,7 +150,7 @@ impl Buckets {
         if present != self.order.len() {
             return Err("pos and order disagree on membership".into());
         }
-        if self.top.windows(2).any(|w| w[0] < w[1]) || self.top.last() != Some(&0) {
+        if self.top.windows(2).any(|w| w[0] < w[1]) || self.top.last().is_some_and(|t| *t != 0) {
             return Err("bucket boundaries out of order".into());
         }
         Ok(())
@@ -216,6 +229,7 @@ mod tests {
             }
         }
         b.check(|p| avail[p as usize]).unwrap();
+        assert!(!b.contains(n), "a piece past the end is never contained");
         let keys: Vec<u32> = b.rarest_first().map(|p| avail[p as usize]).collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]), "rarest first");
     }

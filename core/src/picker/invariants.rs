@@ -16,7 +16,8 @@ impl Picker {
                 Has::Some(set) => set.iter().for_each(|p| avail[p as usize] += 1),
             }
         }
-        if avail != self.avail || seeds != self.seeds {
+        let stored = (0..self.piece_count).map(|p| self.avail_of(p));
+        if !avail.iter().copied().eq(stored) || seeds != self.seeds {
             return Err("availability counts disagree with peers".into());
         }
         for buckets in &self.tiers {

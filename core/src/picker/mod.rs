@@ -236,7 +236,8 @@ pub struct Picker {
     rng: Rng,
     have: PieceSet,
     priority: Vec<Priority>,
-    /// Non-seed peers having each piece; seeds are counted once in `seeds`.
+    /// Non-seed peers having each piece; seeds are counted once in `seeds`. Empty (all zero)
+    /// while no peer is registered: an idle torrent holds no counts.
     avail: Vec<u32>,
     seeds: u32,
     /// Untouched wanted pieces (not had, not downloading, priority above skip), one list per
@@ -277,7 +278,7 @@ impl Picker {
             rng,
             have: PieceSet::new(n),
             priority: vec![Priority::Normal; n as usize],
-            avail: vec![0; n as usize],
+            avail: Vec::new(),
             seeds: 0,
             tiers: [Buckets::new(n), normal, Buckets::new(n)],
             downloading: BTreeMap::new(),
@@ -373,7 +374,11 @@ impl Picker {
 
     /// How many peers have `piece` (seeds included).
     pub(crate) fn availability(&self, piece: u32) -> u32 {
-        self.avail.get(piece as usize).map_or(0, |a| a + self.seeds)
+        if piece < self.piece_count {
+            self.avail_of(piece) + self.seeds
+        } else {
+            0
+        }
     }
 
     // ----- peers -----------------------------------------------------------------------------
@@ -411,6 +416,10 @@ impl Picker {
                     self.dec_avail(p);
                 }
             }
+        }
+        if self.peers.is_empty() {
+            // Every count is zero again.
+            self.avail = Vec::new();
         }
     }
 
@@ -702,7 +711,7 @@ impl Picker {
 
     /// Removes `piece` from the untouched lists if it is there.
     fn unlist(&mut self, piece: u32) {
-        let avail = self.avail[piece as usize];
+        let avail = self.avail_of(piece);
         let prio = self.priority[piece as usize];
         if let Some(b) = self.buckets_mut(prio)
             && b.contains(piece)
@@ -716,7 +725,7 @@ impl Picker {
         if self.have.contains(piece) || self.downloading.contains_key(&piece) {
             return;
         }
-        let avail = self.avail[piece as usize];
+        let avail = self.avail_of(piece);
         let prio = self.priority[piece as usize];
         let mut rng = self.rng.clone();
         if let Some(b) = self.buckets_mut(prio)
@@ -727,8 +736,16 @@ impl Picker {
         self.rng = rng;
     }
 
+    /// How many non-seed peers have `piece`.
+    fn avail_of(&self, piece: u32) -> u32 {
+        self.avail.get(piece as usize).copied().unwrap_or(0)
+    }
+
     fn inc_avail(&mut self, piece: u32) {
-        let avail = self.avail[piece as usize];
+        if self.avail.is_empty() {
+            self.avail = vec![0; self.piece_count as usize];
+        }
+        let avail = self.avail_of(piece);
         let prio = self.priority[piece as usize];
         let mut rng = self.rng.clone();
         if let Some(b) = self.buckets_mut(prio)
@@ -741,7 +758,7 @@ impl Picker {
     }
 
     fn dec_avail(&mut self, piece: u32) {
-        let avail = self.avail[piece as usize];
+        let avail = self.avail_of(piece);
         let prio = self.priority[piece as usize];
         let mut rng = self.rng.clone();
         if let Some(b) = self.buckets_mut(prio)

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::SessionConfig;
 use super::io::TorrentId;
 use super::torrent::Torrent;
+use super::torrent::shared::Shared;
 use super::torrent::table::Unknown;
 use super::trackers::make_announcer;
 use crate::picker::{PickerError, Priority};
@@ -182,7 +183,7 @@ impl Torrent {
                 })
                 .collect();
             a.replace_tiers(urls, rng, now);
-        } else if let Some(mut a) = make_announcer(&tiers, config, rng) {
+        } else if let Some(mut a) = make_announcer(&tiers, config, rng, &mut Shared::default()) {
             // A torrent that had no tracker: it announces from now on, as it would have.
             if self.swarm_started && self.is_active() && !self.options.no_outbound {
                 a.start(now);

@@ -124,7 +124,7 @@ impl MetaCx<'_> {
                 let late = self
                     .torrents
                     .get(&id)
-                    .and_then(|t| t.layers.as_ref())
+                    .and_then(|t| t.layers.as_deref())
                     .and_then(LayerFetch::poll_timeout)
                     .is_some_and(|at| at <= now);
                 if late {
@@ -214,7 +214,7 @@ impl MetaCx<'_> {
             return;
         };
         t.fetcher = None;
-        t.layers = Some(fetch);
+        t.layers = Some(Box::new(fetch));
         self.pump_layers(now, id);
     }
 

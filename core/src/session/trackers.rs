@@ -17,6 +17,7 @@ use super::budget::{AnnounceBudget, DhtBudget};
 use super::io::{Action, RequestId, TorrentId};
 use super::outputs::Outputs;
 use super::scrape::ScrapeRequests;
+use super::torrent::shared::Shared;
 use super::torrent::table::Torrents;
 use crate::id::PeerId;
 use crate::rng::Rng;
@@ -458,10 +459,11 @@ pub(crate) fn make_announcer(
     tiers: &[Vec<String>],
     config: &SessionConfig,
     rng: &mut Rng,
+    shared: &mut Shared,
 ) -> Option<Announcer> {
     let tiers: Vec<Vec<TrackerUrl>> = tiers
         .iter()
-        .map(|t| t.iter().filter_map(|u| TrackerUrl::parse(u).ok()).collect())
+        .map(|t| t.iter().filter_map(|u| shared.urls.parse(u)).collect())
         .filter(|t: &Vec<TrackerUrl>| !t.is_empty())
         .collect();
     if tiers.is_empty() {
@@ -472,5 +474,6 @@ pub(crate) fn make_announcer(
         gated: true,
         ..config.announcer.clone()
     };
-    Some(Announcer::new(tiers, config, rng))
+    let config = shared.announcer_config(config);
+    Some(Announcer::with_shared_config(tiers, config, rng))
 }

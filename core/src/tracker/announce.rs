@@ -21,6 +21,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::http::HttpOutcome;
@@ -189,7 +190,9 @@ struct InFlight {
 /// The announce scheduler of one torrent.
 #[derive(Clone, Debug)]
 pub struct Announcer {
-    config: AnnouncerConfig,
+    /// Shared by every announcer of a session with the same settings (see
+    /// [`Announcer::with_shared_config`]).
+    config: Arc<AnnouncerConfig>,
     tiers: Tiers,
     key: u32,
     phase: Phase,
@@ -212,12 +215,24 @@ pub struct Announcer {
 impl Announcer {
     /// The address announced as `ip` from the next announce on (`None`: the one trackers see).
     pub fn set_announce_ip(&mut self, ip: Option<IpAddr>) {
-        self.config.announce_ip = ip;
+        if self.config.announce_ip != ip {
+            Arc::make_mut(&mut self.config).announce_ip = ip;
+        }
     }
 
     /// A scheduler over the announce-list `tiers` (shuffled within each tier by `rng`, which
     /// also draws the announce key). Nothing happens before [`Self::start`].
     pub fn new(tiers: Vec<Vec<TrackerUrl>>, config: AnnouncerConfig, rng: &mut Rng) -> Self {
+        Self::with_shared_config(tiers, Arc::new(config), rng)
+    }
+
+    /// [`Announcer::new`] with settings shared with other announcers (a session of many
+    /// torrents holds one copy).
+    pub fn with_shared_config(
+        tiers: Vec<Vec<TrackerUrl>>,
+        config: Arc<AnnouncerConfig>,
+        rng: &mut Rng,
+    ) -> Self {
         let tiers = Tiers::new(tiers, rng);
         Self {
             config,
@@ -399,13 +414,13 @@ impl Announcer {
     /// The next job to carry out.
     #[must_use]
     pub fn poll_job(&mut self) -> Option<AnnounceJob> {
-        self.jobs.pop_front()
+        take_front(&mut self.jobs)
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<AnnouncerEvent> {
-        self.events.pop_front()
+        take_front(&mut self.events)
     }
 
     /// When to call [`Self::handle_timeout`] next.
@@ -580,6 +595,16 @@ impl Announcer {
         self.phase = Phase::Stopped;
         self.events.push_back(AnnouncerEvent::Stopped);
     }
+}
+
+/// The front of `queue`; the queue's room is given back once it is empty (an announcer
+/// queues a job or two every half hour, and a session holds one per torrent).
+fn take_front<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+    front
 }
 
 #[cfg(test)]

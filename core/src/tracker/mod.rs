@@ -17,6 +17,7 @@ pub mod tiers;
 mod transport;
 pub mod udp;
 pub mod url;
+mod url_table;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -29,6 +30,7 @@ pub use http::{HttpError, HttpOutcome, HttpResponse, ResponseError, ResponseRead
 pub use transport::{TlsError, TransportError};
 pub use udp::{UdpConfig, UdpError, UdpEvent, UdpTracker};
 pub use url::{Host, Scheme, TrackerUrl, UrlError};
+pub use url_table::UrlTable;
 
 /// The `event` of an announce; the numbers are BEP 15's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

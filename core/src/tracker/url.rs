@@ -6,22 +6,32 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 /// The longest tracker URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
 /// A parsed tracker URL.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TrackerUrl {
+    /// The parts, shared by every clone: a torrent's announcer, announce log and scrape table
+    /// name the same URL, and a session hands one URL to every torrent announcing to it (see
+    /// [`UrlTable`](crate::tracker::UrlTable)).
+    parts: Arc<Parts>,
+}
+
+/// The parts of a [`TrackerUrl`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Parts {
     scheme: Scheme,
     host: Host,
     port: u16,
-    path: String,
-    query: Option<String>,
+    path: Box<str>,
+    query: Option<Box<str>>,
 }
 
 /// The transport a tracker URL names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Scheme {
     /// HTTP over TCP (BEP 3).
@@ -33,7 +43,7 @@ pub enum Scheme {
 }
 
 /// The host part of a tracker URL.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Host {
     /// A DNS name (lower-cased), resolved by the runtime.
@@ -112,11 +122,13 @@ impl TrackerUrl {
         };
         let path = if path.is_empty() { "/" } else { path };
         Ok(Self {
-            scheme,
-            host,
-            port,
-            path: path.to_string(),
-            query,
+            parts: Arc::new(Parts {
+                scheme,
+                host,
+                port,
+                path: path.into(),
+                query: query.map(String::into_boxed_str),
+            }),
         })
     }
 
@@ -128,7 +140,7 @@ impl TrackerUrl {
             return Self::parse(location);
         }
         if let Some(rest) = location.strip_prefix("//") {
-            let scheme = match self.scheme {
+            let scheme = match self.parts.scheme {
                 Scheme::Http => "http",
                 Scheme::Https => "https",
                 Scheme::Udp => "udp",
@@ -136,52 +148,55 @@ impl TrackerUrl {
             return Self::parse(&format!("{scheme}://{rest}"));
         }
         if location.starts_with('/') {
-            let mut url = self.clone();
             let parsed = Self::parse(&format!("http://h{location}"))?;
-            url.path = parsed.path;
-            url.query = parsed.query;
-            return Ok(url);
+            return Ok(Self {
+                parts: Arc::new(Parts {
+                    path: parsed.parts.path.clone(),
+                    query: parsed.parts.query.clone(),
+                    ..(*self.parts).clone()
+                }),
+            });
         }
         Err(UrlError::BadLocation(location.to_string()))
     }
 
     /// The scheme.
     pub fn scheme(&self) -> Scheme {
-        self.scheme
+        self.parts.scheme
     }
 
     /// The host.
     pub fn host(&self) -> &Host {
-        &self.host
+        &self.parts.host
     }
 
     /// The port (the scheme's default if the URL had none).
     pub fn port(&self) -> u16 {
-        self.port
+        self.parts.port
     }
 
     /// The path, starting with `/`.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.parts.path
     }
 
     /// The query string without its `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.parts.query.as_deref()
     }
 
     /// The socket address, if the host is an IP literal (a name must be resolved first).
     pub fn socket_addr(&self) -> Option<SocketAddr> {
-        match self.host {
-            Host::V4(ip) => Some(SocketAddr::new(IpAddr::V4(ip), self.port)),
-            Host::V6(ip) => Some(SocketAddr::new(IpAddr::V6(ip), self.port)),
+        match self.parts.host {
+            Host::V4(ip) => Some(SocketAddr::new(IpAddr::V4(ip), self.parts.port)),
+            Host::V6(ip) => Some(SocketAddr::new(IpAddr::V6(ip), self.parts.port)),
             Host::Name(_) => None,
         }
     }
 
     /// The host as a name to resolve or to give as TLS server name (IPv6 without brackets).
     pub fn host_str(&self) -> String {
-        match &self.host {
+        match &self.parts.host {
             Host::Name(n) => n.clone(),
             Host::V4(ip) => ip.to_string(),
             Host::V6(ip) => ip.to_string(),
@@ -190,26 +205,33 @@ impl TrackerUrl {
 
     /// The value of an HTTP `Host` header: the host, with the port unless it is the default.
     pub fn host_header(&self) -> String {
-        let host = match &self.host {
+        let host = match &self.parts.host {
             Host::V6(ip) => format!("[{ip}]"),
             _ => self.host_str(),
         };
-        let default = match self.scheme {
+        let default = match self.parts.scheme {
             Scheme::Http => 80,
             Scheme::Https => 443,
             Scheme::Udp => 0,
         };
-        if self.port == default {
+        if self.parts.port == default {
             host
         } else {
-            format!("{host}:{}", self.port)
+            format!("{host}:{}", self.parts.port)
         }
+    }
+
+    /// Whether this is the only handle to its parts (no clone of it lives elsewhere).
+    pub(crate) fn is_unique(&self) -> bool {
+        Arc::strong_count(&self.parts) == 1
     }
 
     pub(crate) fn with_path(&self, path: String) -> Self {
         Self {
-            path,
-            ..self.clone()
+            parts: Arc::new(Parts {
+                path: path.into(),
+                ..(*self.parts).clone()
+            }),
         }
     }
 }
@@ -262,20 +284,37 @@ fn parse_authority(authority: &str) -> Result<(Host, Option<u16>), UrlError> {
 
 impl fmt::Display for TrackerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match self.scheme {
+        let scheme = match self.parts.scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
             Scheme::Udp => "udp",
         };
-        let host = match &self.host {
+        let host = match &self.parts.host {
             Host::V6(ip) => format!("[{ip}]"),
             _ => self.host_str(),
         };
-        write!(f, "{scheme}://{host}:{}{}", self.port, self.path)?;
-        if let Some(q) = &self.query {
+        write!(
+            f,
+            "{scheme}://{host}:{}{}",
+            self.parts.port, self.parts.path
+        )?;
+        if let Some(q) = &self.parts.query {
             write!(f, "?{q}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for TrackerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.parts;
+        f.debug_struct("TrackerUrl")
+            .field("scheme", &p.scheme)
+            .field("host", &p.host)
+            .field("port", &p.port)
+            .field("path", &p.path)
+            .field("query", &p.query)
+            .finish()
     }
 }
 

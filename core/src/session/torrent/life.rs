@@ -105,9 +105,7 @@ impl Torrent {
         self.private = meta.is_private();
         self.fetcher = None;
         // Info bytes beyond what ut_metadata can carry are simply not served.
-        let _ = self
-            .server
-            .set_info(bytes::Bytes::copy_from_slice(meta.info_bytes()));
+        let _ = self.server.set_info(meta.info());
         self.data = Some(Data {
             // Pieces made only of padding are had from the start (see `Picker::new`).
             bits: picker.have().clone(),

@@ -12,6 +12,7 @@ pub(crate) mod by_url;
 pub(crate) mod candidates;
 pub(crate) mod life;
 pub(crate) mod roster;
+pub(crate) mod shared;
 pub(crate) mod table;
 pub(crate) mod tracker_list;
 pub(crate) mod work;
@@ -46,6 +47,7 @@ use crate::tracker::Announcer;
 use crate::wire::{PieceGeometry, TorrentParams};
 use candidates::Backoff;
 use candidates::Candidates;
+use shared::Shared;
 use tracker_list::TrackerList;
 
 /// Where a torrent is in its life.
@@ -149,10 +151,10 @@ pub(crate) struct Torrent {
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
     /// Magnet: the ut_metadata download (`None` once the metadata is known).
-    pub(crate) fetcher: Option<MetadataFetcher<ConnId>>,
+    pub(crate) fetcher: Option<Box<MetadataFetcher<ConnId>>>,
     /// A v2 torrent whose metadata lacks piece layers: their fetch from peers (`None` once
     /// they are in, or when none is missing).
-    pub(crate) layers: Option<LayerFetch>,
+    pub(crate) layers: Option<Box<LayerFetch>>,
     /// Its metainfo lacked piece layers (fetched from peers or restored from resume data):
     /// its resume data records them.
     pub(crate) layers_learned: bool,
@@ -189,6 +191,7 @@ impl Torrent {
         options: TorrentOptions,
         config: &SessionConfig,
         rng: &mut Rng,
+        shared: &mut Shared,
     ) -> Self {
         let info_hash = source.info_hash();
         let (tiers, private, magnet) = match &source {
@@ -196,15 +199,19 @@ impl Torrent {
             TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, true),
         };
         let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
-        let announcer = make_announcer(&tracker_list.tiers(), config, rng);
+        let announcer = make_announcer(&tracker_list.tiers(), config, rng, shared);
         let backoff = Backoff {
             base: config.reconnect_backoff,
             max: config.reconnect_backoff_max,
             max_failures: config.max_connect_failures,
             capacity: config.max_candidates_per_torrent,
         };
-        let fetcher = magnet
-            .then(|| MetadataFetcher::for_hashes(source.info_hashes(), FetcherConfig::default()));
+        let fetcher = magnet.then(|| {
+            Box::new(MetadataFetcher::for_hashes(
+                source.info_hashes(),
+                FetcherConfig::default(),
+            ))
+        });
         Self {
             fetcher,
             layers: None,
@@ -225,7 +232,10 @@ impl Torrent {
             private,
             stage: Stage::Metadata,
             data: None,
-            choker: Choker::new(config.choker.clone(), rng.next_u64()),
+            choker: Choker::with_shared_config(
+                shared.choker_config(&config.choker),
+                rng.next_u64(),
+            ),
             peers_open: false,
             choke_asleep: false,
             announce_stopped: announcer.is_none(),
@@ -249,6 +259,12 @@ impl Torrent {
             next_dht: None,
             options,
         }
+    }
+
+    /// Drops what only its connections use and is built again on demand (the merkle trees
+    /// answering hash requests), once it has no open connection.
+    pub(crate) fn release_idle(&mut self) {
+        self.trees = Trees::default();
     }
 
     /// The phase shown to the application.

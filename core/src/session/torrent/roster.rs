@@ -60,7 +60,7 @@ impl Torrents {
         }
         self.last_id += 1;
         let id = TorrentId(self.last_id);
-        let torrent = Torrent::new(now, source, options, config, rng);
+        let torrent = Torrent::new(now, source, options, config, rng, &mut self.shared);
         self.insert(id, torrent);
         self.list(id);
         out.event(Event::TorrentAdded {

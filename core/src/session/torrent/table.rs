@@ -13,6 +13,7 @@ use std::ops::Index;
 use std::time::Instant;
 
 use super::Torrent;
+use super::shared::Shared;
 use super::work::Work;
 use crate::id::InfoHash;
 use crate::session::io::TorrentId;
@@ -38,6 +39,8 @@ pub(crate) struct Torrents {
     pub(super) by_req2: BTreeMap<[u8; 20], TorrentId>,
     /// The last torrent id given.
     pub(super) last_id: u32,
+    /// What the torrents share (tracker URLs, announcer settings).
+    pub(super) shared: Shared,
 }
 
 /// No torrent has this id: what every command naming a torrent answers then (each command's
@@ -115,6 +118,8 @@ impl Torrents {
             torrent.peers_open = open;
             if open {
                 torrent.source_back();
+            } else {
+                torrent.release_idle();
             }
             if !torrent.timer_dirty {
                 torrent.timer_dirty = true;
@@ -267,7 +272,14 @@ mod tests {
         let link = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hash}")).unwrap();
         let source = TorrentSource::Magnet(link);
         let options = TorrentOptions::default();
-        let mut t = Torrent::new(now, &source, options, config, &mut Rng::new(1));
+        let mut t = Torrent::new(
+            now,
+            &source,
+            options,
+            config,
+            &mut Rng::new(1),
+            &mut Shared::default(),
+        );
         t.next_dht = Some(now + config.stats_interval);
         t
     }

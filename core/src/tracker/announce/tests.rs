@@ -401,7 +401,7 @@ fn replaced_tiers_are_announced_to_at_once() {
 
 fn gated(tiers: &[&[&str]]) -> Announcer {
     let mut a = announcer(tiers);
-    a.config.gated = true;
+    Arc::make_mut(&mut a.config).gated = true;
     a
 }
 
