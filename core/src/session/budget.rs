@@ -12,7 +12,8 @@
 //! out, and a grant is late by at most the queue ahead of it.
 //!
 //! The DHT's lookups use the same rate without a queue ([`DhtBudget`]): a torrent whose
-//! lookup is due takes the next free slot, and its lookup is put off until then.
+//! lookup is due takes the next free slot, and its lookup is put off until then. A hybrid
+//! torrent looks up each of its two hashes in a slot of its own.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -180,20 +181,25 @@ impl AnnounceBudget {
 /// drops out of the DHT's peer lists.
 pub(crate) const DHT_ANNOUNCE_WINDOW: Duration = Duration::from_secs(30 * 60);
 
-/// The DHT lookup budget: at most `rate` slots in any second, each taken by one torrent's
-/// lookup; it also watches each torrent's [`DHT_ANNOUNCE_WINDOW`] (from its previous lookup,
-/// or from when its first one became due) and says when a slot falls beyond it.
+/// The DHT lookup budget: at most `rate` slots in any second, each taken by one lookup (a
+/// torrent's under one of its hashes: a hybrid takes two); it also watches each lookup's
+/// [`DHT_ANNOUNCE_WINDOW`] (from its previous start, or from when its first one became due)
+/// and says when a slot falls beyond it.
 #[derive(Debug)]
 pub(crate) struct DhtBudget {
     /// The slots given last.
     rate: Window,
-    /// The torrents put off, with their slot.
-    held: BTreeMap<TorrentId, Instant>,
-    /// By when each torrent looking peers up must start its next lookup.
-    window_end: BTreeMap<TorrentId, Instant>,
+    /// The lookups put off, with their slot.
+    held: BTreeMap<DhtLookup, Instant>,
+    /// By when each lookup must start again.
+    window_end: BTreeMap<DhtLookup, Instant>,
     /// The session's figures.
     stats: DhtAnnounceStats,
 }
+
+/// One lookup of the budget: a torrent and the index of the hash it is looked up under (in
+/// [`Torrent::handshake_ids`](super::torrent::Torrent::handshake_ids) order).
+pub(crate) type DhtLookup = (TorrentId, usize);
 
 /// Where a lookup due now stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,10 +239,10 @@ impl DhtBudget {
         }
     }
 
-    /// The slot of torrent `id`'s lookup, due at `now`: [`DhtSlot::Now`] when it starts at
-    /// once (counted started, its window renewed), else the later instant it is put off to
-    /// (its slot, kept for it until then), and whether that misses its window (counted late).
-    pub(crate) fn slot(&mut self, id: TorrentId, now: Instant) -> DhtSlot {
+    /// The slot of lookup `id`, due at `now`: [`DhtSlot::Now`] when it starts at once
+    /// (counted started, its window renewed), else the later instant it is put off to (its
+    /// slot, kept for it until then), and whether that misses its window (counted late).
+    pub(crate) fn slot(&mut self, id: DhtLookup, now: Instant) -> DhtSlot {
         if let Some(at) = self.held.get(&id).copied() {
             if at > now {
                 return DhtSlot::Later(at);
@@ -262,17 +268,24 @@ impl DhtBudget {
         DhtSlot::Later(at)
     }
 
-    fn start(&mut self, id: TorrentId, now: Instant) -> DhtSlot {
+    fn start(&mut self, id: DhtLookup, now: Instant) -> DhtSlot {
         self.stats.started += 1;
         self.window_end.insert(id, now + DHT_ANNOUNCE_WINDOW);
         DhtSlot::Now
     }
 
-    /// Torrent `id` no longer looks peers up (stopped, removed, or the DHT is off): its slot,
-    /// if it held one, and its window are dropped.
+    /// Torrent `id` no longer looks peers up (stopped, removed, or the DHT is off): the slots
+    /// its lookups held and their windows are dropped.
     pub(crate) fn forget(&mut self, id: TorrentId) {
-        self.held.remove(&id);
-        self.window_end.remove(&id);
+        let all = (id, 0)..=(id, usize::MAX);
+        let held: Vec<DhtLookup> = self.held.range(all.clone()).map(|(k, _)| *k).collect();
+        for k in held {
+            self.held.remove(&k);
+        }
+        let windows: Vec<DhtLookup> = self.window_end.range(all).map(|(k, _)| *k).collect();
+        for k in windows {
+            self.window_end.remove(&k);
+        }
     }
 
     /// The figures since the session started.
@@ -341,7 +354,7 @@ mod tests {
     #[test]
     fn dht_slots_are_spaced_and_never_earlier_than_due() {
         fn at(d: &mut DhtBudget, id: u32, now: Instant) -> Instant {
-            match d.slot(TorrentId(id), now) {
+            match d.slot((TorrentId(id), 0), now) {
                 DhtSlot::Now => now,
                 DhtSlot::Later(at) | DhtSlot::Late { at, .. } => at,
             }
@@ -383,12 +396,12 @@ mod tests {
         let secs = |n: u32| t0 + Duration::from_secs(u64::from(n));
         let mut d = DhtBudget::new(1);
         let window = u32::try_from(DHT_ANNOUNCE_WINDOW.as_secs()).unwrap();
-        assert_eq!(d.slot(TorrentId(0), t0), DhtSlot::Now);
+        assert_eq!(d.slot((TorrentId(0), 0), t0), DhtSlot::Now);
         for i in 1..window {
-            assert_eq!(d.slot(TorrentId(i), t0), DhtSlot::Later(secs(i)));
+            assert_eq!(d.slot((TorrentId(i), 0), t0), DhtSlot::Later(secs(i)));
         }
         assert_eq!(
-            d.slot(TorrentId(window), t0),
+            d.slot((TorrentId(window), 0), t0),
             DhtSlot::Later(secs(window)),
             "the window's last instant is within it"
         );
@@ -396,21 +409,21 @@ mod tests {
             at: secs(window + 1),
             window_end: secs(window),
         };
-        assert_eq!(d.slot(TorrentId(window + 1), t0), late);
+        assert_eq!(d.slot((TorrentId(window + 1), 0), t0), late);
         assert_eq!(
-            d.slot(TorrentId(window + 1), secs(10)),
+            d.slot((TorrentId(window + 1), 0), secs(10)),
             DhtSlot::Later(secs(window + 1)),
             "told once; the slot is kept"
         );
         assert_eq!(
-            d.slot(TorrentId(window + 1), secs(window + 1)),
+            d.slot((TorrentId(window + 1), 0), secs(window + 1)),
             DhtSlot::Now
         );
         assert_eq!(d.stats().late, 1);
         assert_eq!(d.stats().started, 2);
         // Its window runs from that lookup: the next one due half an hour later is in time.
         let next = secs(2 * window + 1);
-        assert_eq!(d.slot(TorrentId(window + 1), next), DhtSlot::Now);
+        assert_eq!(d.slot((TorrentId(window + 1), 0), next), DhtSlot::Now);
         assert_eq!(d.stats().late, 1);
     }
 }

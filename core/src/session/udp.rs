@@ -18,6 +18,7 @@ use super::timers::{Timer, TimerTable};
 use super::torrent::candidates::Source;
 use super::torrent::table::Torrents;
 use crate::dht::{Dht, DhtEvent, SavedState};
+use crate::id::InfoHash;
 use crate::rng::Rng;
 
 /// The DHT node (if on) with what its routing borrows from the session for one step.
@@ -184,10 +185,11 @@ pub(crate) fn pump(dht: &mut Dht, out: &mut Outputs, torrents: &mut Torrents, ow
 }
 
 /// Starts the DHT lookups that are due (of the torrents in `due`, those whose deadline is
-/// due) as the budget allows (one beyond it is put off to its slot, and
-/// [`Event::DhtAnnounceLate`] raised if that misses its 30-minute window): `announce` (which
-/// also finds peers) when our port is known, else `get_peers`, under each of its hashes (a
-/// hybrid's v1 and truncated v2).
+/// due) as the budget allows: `announce` (which also finds peers) when our port is known,
+/// else `get_peers`, under each of its hashes (a hybrid's v1 and truncated v2), each in a slot
+/// of its own. One beyond the budget is put off to its slot (the torrent's deadline), and
+/// [`Event::DhtAnnounceLate`] raised if that misses its 30-minute window; the round's next
+/// hash is looked up then.
 pub(crate) fn lookups(
     dht: &mut Dht,
     now: Instant,
@@ -198,7 +200,7 @@ pub(crate) fn lookups(
     out: &mut Outputs,
 ) {
     let port = config.listen_port;
-    for id in due {
+    'torrents: for id in due {
         let Some(t) = torrents.get_mut(id) else {
             budget.forget(*id);
             continue;
@@ -210,31 +212,34 @@ pub(crate) fn lookups(
         if t.next_dht.is_some_and(|at| at > now) {
             continue;
         }
-        match budget.slot(*id, now) {
-            DhtSlot::Now => {}
-            DhtSlot::Later(at) => {
-                t.next_dht = Some(at);
-                continue;
-            }
-            DhtSlot::Late { at, window_end } => {
-                t.next_dht = Some(at);
-                out.event(Event::DhtAnnounceLate {
-                    torrent: *id,
-                    window_end,
-                    at,
-                });
-                continue;
-            }
-        }
-        t.next_dht = Some(now + config.dht_lookup_interval);
         // A hybrid is looked up under both of its hashes, as libtorrent does.
-        for hash in t.handshake_ids() {
+        let hashes: Vec<InfoHash> = t.handshake_ids().collect();
+        for (i, hash) in hashes.into_iter().enumerate().skip(t.dht_hashes_done) {
+            match budget.slot((*id, i), now) {
+                DhtSlot::Now => {}
+                DhtSlot::Later(at) => {
+                    t.next_dht = Some(at);
+                    continue 'torrents;
+                }
+                DhtSlot::Late { at, window_end } => {
+                    t.next_dht = Some(at);
+                    out.event(Event::DhtAnnounceLate {
+                        torrent: *id,
+                        window_end,
+                        at,
+                    });
+                    continue 'torrents;
+                }
+            }
+            t.dht_hashes_done = i + 1;
             if port != 0 {
                 dht.announce(now, hash, port);
             } else {
                 dht.get_peers(now, hash);
             }
         }
+        t.dht_hashes_done = 0;
+        t.next_dht = Some(now + config.dht_lookup_interval);
     }
 }
 
@@ -246,6 +251,7 @@ pub(crate) fn reschedule(now: Instant, on: bool, torrents: &mut Torrents) {
             t.next_dht = None;
         } else if t.swarm_started && t.is_active() && !t.private && !t.options.no_outbound {
             t.next_dht = Some(now);
+            t.dht_hashes_done = 0;
         }
     }
 }
@@ -265,3 +271,7 @@ pub(crate) fn save_state(
         timers.set(Timer::DhtSave, now + DHT_SAVE_EVERY);
     }
 }
+
+#[cfg(test)]
+#[path = "dht_lookup_tests.rs"]
+mod dht_lookup_tests;

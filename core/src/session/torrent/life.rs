@@ -259,6 +259,7 @@ impl Torrent {
         }
         if dht && !self.private {
             self.next_dht = Some(now);
+            self.dht_hashes_done = 0;
         }
         true
     }

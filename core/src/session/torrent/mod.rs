@@ -150,6 +150,9 @@ pub(crate) struct Torrent {
     pub(crate) stats_unreported: u8,
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
+    /// How many of its hashes (in [`Torrent::handshake_ids`] order) the current round of DHT
+    /// lookups has looked up: a hybrid's second lookup waits for a budget slot of its own.
+    pub(crate) dht_hashes_done: usize,
     /// Magnet: the ut_metadata download (`None` once the metadata is known).
     pub(crate) fetcher: Option<Box<MetadataFetcher<ConnId>>>,
     /// A v2 torrent whose metadata lacks piece layers: their fetch from peers (`None` once
@@ -257,6 +260,7 @@ impl Torrent {
             stats_unreported: 0,
             next_save: now + config.resume_save_interval,
             next_dht: None,
+            dht_hashes_done: 0,
             options,
         }
     }
