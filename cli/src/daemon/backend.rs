@@ -168,7 +168,6 @@ pub(crate) struct TorrentOptions {
 }
 
 /// Why a torrent is in error, if it is (Transmission's `error` numbers).
-#[allow(dead_code)] // Today's client reports no torrent errors; the model has them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ErrorKind {
     /// A tracker answered with a warning.
