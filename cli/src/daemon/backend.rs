@@ -1149,6 +1149,11 @@ impl From<NameError> for BackendError {
     }
 }
 
+/// How many torrents a front end views at once when it walks a long list
+/// ([`Backend::torrents_of`]): one round trip with the client's loop, and for a `torrent-get`
+/// one chunk of the response body.
+pub(crate) const PAGE: usize = 256;
+
 /// What a backend call gives back.
 pub(crate) type Outcome<T> = Result<T, BackendError>;
 
@@ -1162,6 +1167,18 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// The torrents, in id order, with at least the `detail` asked for.
     fn torrents(&self, detail: Detail) -> impl Future<Output = Vec<TorrentView>> + Send;
+
+    /// The ids of every torrent, in id order: cheap, so that a front end can view a long list
+    /// a page at a time ([`Backend::torrents_of`]) instead of holding every view at once.
+    fn torrent_ids(&self) -> impl Future<Output = Vec<Id>> + Send;
+
+    /// The torrents among `ids` (in id order) still listed, in id order, with at least the
+    /// `detail` asked for.
+    fn torrents_of(
+        &self,
+        ids: &[Id],
+        detail: Detail,
+    ) -> impl Future<Output = Vec<TorrentView>> + Send;
 
     /// Ids of torrents removed in the last minute (for `recently-active` queries).
     fn recently_removed(&self) -> impl Future<Output = Vec<Id>> + Send;

@@ -96,6 +96,12 @@ impl State {
             .find(torrent, torrents.len(), |i| torrents[i].handle.id)
     }
 
+    /// Where torrent `id` is in the list, if listed (the list is in id order: torrents are
+    /// appended as ids grow, removals keep the order).
+    fn index_of(&self, id: Id) -> Option<usize> {
+        self.torrents.binary_search_by_key(&id, |t| t.id).ok()
+    }
+
     /// The first of `ids` whose data is being moved (such a torrent refuses removal and a
     /// second move).
     fn moving_among(&self, ids: &[Id]) -> Option<&Entry> {
@@ -385,17 +391,10 @@ impl<R: Runtime> ClientBackend<R> {
     }
 }
 
-impl<R: Runtime> Backend for ClientBackend<R> {
-    async fn add(&self, mut add: AddTorrent) -> Outcome<Added> {
-        if let Some(name) = &add.name {
-            add.name = Some(check_name(name)?.to_owned());
-        }
-        self.add_as(add, unix_now(), true, &SavedLive::default())
-            .await
-    }
-
-    async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
-        let ids: Vec<TorrentId> = self.lock().torrents.iter().map(|e| e.handle.id).collect();
+impl<R: Runtime> ClientBackend<R> {
+    /// The views of the client's torrents `ids` still listed, in that order: one snapshot
+    /// round trip with the client, each torrent viewed in place.
+    async fn views(&self, ids: Vec<TorrentId>, detail: Detail) -> Vec<TorrentView> {
         let snaps = match self.client() {
             Ok(client) => client
                 .snapshots(ids.clone(), view::snapshot_detail(detail))
@@ -429,6 +428,36 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             views.push(v);
         }
         views
+    }
+}
+
+impl<R: Runtime> Backend for ClientBackend<R> {
+    async fn add(&self, mut add: AddTorrent) -> Outcome<Added> {
+        if let Some(name) = &add.name {
+            add.name = Some(check_name(name)?.to_owned());
+        }
+        self.add_as(add, unix_now(), true, &SavedLive::default())
+            .await
+    }
+
+    async fn torrents(&self, detail: Detail) -> Vec<TorrentView> {
+        let ids: Vec<TorrentId> = self.lock().torrents.iter().map(|e| e.handle.id).collect();
+        self.views(ids, detail).await
+    }
+
+    async fn torrent_ids(&self) -> Vec<Id> {
+        self.lock().torrents.iter().map(|e| e.id).collect()
+    }
+
+    async fn torrents_of(&self, ids: &[Id], detail: Detail) -> Vec<TorrentView> {
+        let handles: Vec<TorrentId> = {
+            let state = self.lock();
+            (ids.iter())
+                .filter_map(|&id| state.index_of(id))
+                .map(|i| state.torrents[i].handle.id)
+                .collect()
+        };
+        self.views(handles, detail).await
     }
 
     async fn recently_removed(&self) -> Vec<Id> {
@@ -536,7 +565,19 @@ impl<R: Runtime> Backend for ClientBackend<R> {
     }
 
     async fn stats(&self) -> Stats {
-        let views = self.torrents(Detail::default()).await;
+        // Counted a page of views at a time: 100,000 torrents are never viewed all at once.
+        let (mut active, mut paused, mut total) = (0u32, 0u32, 0u32);
+        let (mut download_rate, mut upload_rate, mut peers_connected) = (0, 0, 0);
+        for page in self.torrent_ids().await.chunks(PAGE) {
+            for v in self.torrents_of(page, Detail::default()).await {
+                active += u32::from(v.rate_download + v.rate_upload > 0);
+                paused += u32::from(v.status == Status::Stopped);
+                total += 1;
+                download_rate = v.rate_download.saturating_add(download_rate);
+                upload_rate = v.rate_upload.saturating_add(upload_rate);
+                peers_connected = v.peers_connected.saturating_add(peers_connected);
+            }
+        }
         let dht_nodes = match self.client() {
             Ok(client) => client.dht_nodes().await.ok().flatten().unwrap_or(0),
             Err(_) => 0,
@@ -559,19 +600,12 @@ impl<R: Runtime> Backend for ClientBackend<R> {
             seconds_active: all.seconds_active,
         };
         Stats {
-            active: u32::try_from(
-                views
-                    .iter()
-                    .filter(|v| v.rate_download + v.rate_upload > 0)
-                    .count(),
-            )
-            .unwrap_or(u32::MAX),
-            paused: u32::try_from(views.iter().filter(|v| v.status == Status::Stopped).count())
-                .unwrap_or(u32::MAX),
-            total: u32::try_from(views.len()).unwrap_or(u32::MAX),
-            download_rate: views.iter().map(|v| v.rate_download).sum(),
-            upload_rate: views.iter().map(|v| v.rate_upload).sum(),
-            peers_connected: views.iter().map(|v| v.peers_connected).sum(),
+            active,
+            paused,
+            total,
+            download_rate,
+            upload_rate,
+            peers_connected,
             dht_nodes: u32::try_from(dht_nodes).unwrap_or(u32::MAX),
             current,
             cumulative,

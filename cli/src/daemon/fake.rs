@@ -228,6 +228,18 @@ impl Backend for Fake {
         self.lock().torrents.clone()
     }
 
+    async fn torrent_ids(&self) -> Vec<Id> {
+        self.lock().torrents.iter().map(|t| t.id).collect()
+    }
+
+    async fn torrents_of(&self, ids: &[Id], _detail: Detail) -> Vec<TorrentView> {
+        let state = self.lock();
+        (state.torrents.iter())
+            .filter(|t| ids.contains(&t.id))
+            .cloned()
+            .collect()
+    }
+
     async fn recently_removed(&self) -> Vec<Id> {
         self.lock().removed.clone()
     }

@@ -14,10 +14,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
+use hyper::Request;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::rt::{Sleep, Timer};
-use hyper::{Request, Response};
 
 use super::fake::Fake;
 use super::http::{Access, Limits, Server, SharedTimer};
@@ -116,15 +116,17 @@ fn server() -> (Server<Fake>, String) {
 
 /// Runs `request` through the server: the status, whether the answer is JSON, the body.
 fn respond(server: &Server<Fake>, request: Request<Full<Bytes>>) -> (u16, bool, Vec<u8>) {
-    let response: Response<Full<Bytes>> = futures_lite::future::block_on(server.respond(request));
+    let response = futures_lite::future::block_on(server.respond(request));
     let status = response.status().as_u16();
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let body = futures_lite::future::block_on(response.into_body().collect());
-    let Ok(body) = body;
-    (status, json, body.to_bytes().to_vec())
+    match body {
+        Ok(body) => (status, json, body.to_bytes().to_vec()),
+        Err(e) => panic!("the answer's body failed: {e}"),
+    }
 }
 
 /// Where `needle` first occurs in `haystack`.

@@ -27,14 +27,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Body, Bytes};
+use hyper::body::{Body, Bytes, Frame};
 use hyper::header::{self, HeaderValue};
 use hyper::rt::{Sleep, Timer};
 use hyper::{Request, Response, StatusCode};
 
 use super::backend::Backend;
 use super::qbit::{self, Credentials, Qbit};
-use super::rpc::{Rpc, SESSION_ID_HEADER};
+use super::rpc::{self, Rpc, SESSION_ID_HEADER};
 use super::stream::{self, OpenError, StreamBody, range::Ranged};
 
 /// The bounds every connection and request is held to.
@@ -150,7 +150,7 @@ impl<B: Backend> Server<B> {
         if req.uri().path().starts_with(stream::PREFIX) {
             return self.stream(req).await;
         }
-        boxed(self.respond(req).await)
+        self.respond(req).await
     }
 
     /// `GET`/`HEAD /stream/<info-hash>/<file index>`: the file's bytes, or the range asked
@@ -251,36 +251,38 @@ impl<B: Backend> Server<B> {
         reply
     }
 
-    /// Answers one request.
-    pub(crate) async fn respond<Bd>(&self, req: Request<Bd>) -> Reply
+    /// Answers one request that is not a stream.
+    pub(crate) async fn respond<Bd>(&self, req: Request<Bd>) -> Response<StreamBody>
     where
         Bd: Body<Data = Bytes>,
         Bd::Error: Into<BoxError>,
     {
         if self.access.credentials.is_none() && !self.host_allowed(req.headers()) {
-            return text(
+            return boxed(text(
                 StatusCode::MISDIRECTED_REQUEST,
                 "421: this daemon answers only requests addressed to localhost or its own \
                  address (a Host header check against DNS rebinding); use --http-auth to \
                  serve other names",
-            );
+            ));
         }
         if req.uri().path().starts_with(QBIT_PREFIX) {
-            return self.qbit(req).await;
+            return boxed(self.qbit(req).await);
         }
         if let Some(refused) = self.basic_auth(&req, Instant::now()) {
-            return refused;
+            return boxed(refused);
         }
         match req.uri().path() {
             "/transmission/rpc" | "/transmission/rpc/" => self.rpc(req).await,
-            path => match super::webui::asset(path) {
+            path => boxed(match super::webui::asset(path) {
                 Some(asset) => ui_file(asset),
                 None => text(StatusCode::NOT_FOUND, "404: Not Found"),
-            },
+            }),
         }
     }
 
-    async fn rpc<Bd>(&self, req: Request<Bd>) -> Reply
+    /// An RPC call; a `torrent-get` answer is sent a page of torrents per chunk, as hyper
+    /// takes them (a chunked body), the others whole.
+    async fn rpc<Bd>(&self, req: Request<Bd>) -> Response<StreamBody>
     where
         Bd: Body<Data = Bytes>,
         Bd::Error: Into<BoxError>,
@@ -294,20 +296,30 @@ impl<B: Backend> Server<B> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limits.rpc_body as u64) {
-            return too_large(self.limits.rpc_body);
+            return boxed(too_large(self.limits.rpc_body));
         }
         let body = match self.read_body(req.into_body()).await {
             Ok(body) => body,
-            Err(reply) => return reply,
+            Err(reply) => return boxed(reply),
         };
-        let reply = self.rpc.handle(session_id.as_deref(), &body).await;
-        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+        let answer = self.rpc.answer(session_id.as_deref(), &body).await;
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
         let content_type = if status == StatusCode::CONFLICT {
             "text/html; charset=UTF-8"
         } else {
             "application/json; charset=UTF-8"
         };
-        let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+        let body = match answer.body {
+            rpc::Body::Whole(bytes) => Full::new(Bytes::from(bytes))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            rpc::Body::Parts(parts) => {
+                use futures_lite::StreamExt as _;
+                let frames = parts.map(|chunk| Ok::<_, BoxError>(Frame::data(Bytes::from(chunk))));
+                http_body_util::StreamBody::new(frames).boxed_unsync()
+            }
+        };
+        let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -136,6 +136,34 @@ pub(crate) fn answer(
     }
 }
 
+/// The bytes the answer to a call in `form` puts before and after its outcome's object (the
+/// legacy `arguments`, JSON-RPC's `result`) when that object is written in parts; `None` for
+/// a notification (no answer). The same bytes [`answer`] writes around a success.
+pub(crate) fn around(form: &Form) -> Option<(Vec<u8>, Vec<u8>)> {
+    // Writing into a Vec cannot fail, nor can serializing a `Value`.
+    let put = |out: &mut Vec<u8>, v: &Value| {
+        let _ = serde_json::to_writer(out, v);
+    };
+    match form {
+        Form::Legacy { tag } => {
+            let mut tail = br#","result":"success""#.to_vec();
+            if let Some(tag) = tag {
+                tail.extend_from_slice(br#","tag":"#);
+                put(&mut tail, tag);
+            }
+            tail.push(b'}');
+            Some((br#"{"arguments":"#.to_vec(), tail))
+        }
+        Form::JsonRpc { id: None } => None,
+        Form::JsonRpc { id: Some(id) } => {
+            let mut head = br#"{"id":"#.to_vec();
+            put(&mut head, id);
+            head.extend_from_slice(br#","jsonrpc":"2.0","result":"#);
+            Some((head, b"}".to_vec()))
+        }
+    }
+}
+
 /// The JSON-RPC answer to a body that is not JSON.
 pub(crate) fn parse_error(why: &str) -> Value {
     json_rpc_error(None, &MethodError::parse(why))
@@ -197,6 +225,33 @@ mod tests {
         assert_eq!(out["error"]["code"], -32602);
         assert_eq!(out["error"]["data"]["error_string"], "x");
         assert_eq!(out["id"], "a");
+    }
+
+    #[test]
+    fn answers_in_parts_wrap_their_object_as_whole_answers_do() {
+        let object = json!({"torrents": [{"id": 1}], "removed": []});
+        for form in [
+            Form::Legacy { tag: None },
+            Form::Legacy {
+                tag: Some(json!("x\"}")),
+            },
+            Form::JsonRpc { id: Some(json!(7)) },
+            Form::JsonRpc {
+                id: Some(json!("\"result\":{")),
+            },
+        ] {
+            let Value::Object(map) = object.clone() else {
+                unreachable!()
+            };
+            let whole = answer(form.clone(), Ok(map), names::Style::Camel).unwrap();
+            let (head, tail) = around(&form).unwrap();
+            let parts = [head, serde_json::to_vec(&object).unwrap(), tail].concat();
+            assert_eq!(
+                String::from_utf8(parts).unwrap(),
+                serde_json::to_string(&whole).unwrap()
+            );
+        }
+        assert_eq!(around(&Form::JsonRpc { id: None }), None);
     }
 
     #[test]

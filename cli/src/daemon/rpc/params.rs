@@ -1,6 +1,7 @@
 //! Reading request parameters: typed getters that name the bad parameter, the `ids` forms,
 //! and the rule for paths (absolute, no `..`, inside an allowed directory).
 
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -208,6 +209,20 @@ pub(crate) enum Selector {
 pub(crate) const RECENT_SECS: u64 = 60;
 
 impl Selector {
+    /// The ids named, when only ids are (no info-hash, not `recently-active`): the torrents
+    /// to view are then known without viewing every one.
+    pub(crate) fn only_ids(&self) -> Option<HashSet<Id>> {
+        let Self::List(keys) = self else {
+            return None;
+        };
+        keys.iter()
+            .map(|k| match k {
+                Key::Id(id) => Some(*id),
+                Key::Hash(_) => None,
+            })
+            .collect()
+    }
+
     /// Whether `view` is named, at Unix time `now`.
     pub(crate) fn matches(&self, view: &TorrentView, now: u64) -> bool {
         match self {

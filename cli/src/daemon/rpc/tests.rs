@@ -233,6 +233,84 @@ fn torrent_get_ids_forms_and_table_format() {
 }
 
 #[test]
+fn long_torrent_gets_are_written_a_page_at_a_time() {
+    use crate::daemon::backend::PAGE;
+    use futures_lite::StreamExt as _;
+    let (rpc, fake) = rpc();
+    let n = 2 * PAGE as u32 + 5;
+    {
+        let mut state = fake.lock();
+        for id in 3..=n {
+            state
+                .torrents
+                .push(crate::daemon::fake::view(id, &format!("t{id}")));
+        }
+    }
+    let chunks = |body: &[u8]| -> Vec<Vec<u8>> {
+        let answer = block_on(rpc.answer(Some(rpc.session_id().as_bytes()), body));
+        assert_eq!(answer.status, 200);
+        match answer.body {
+            Body::Parts(parts) => block_on(parts.collect()),
+            Body::Whole(_) => panic!("a torrent-get answered whole"),
+        }
+    };
+    let all: Vec<u64> = (1..=u64::from(n)).collect();
+    let ids_of = |torrents: &Value| -> Vec<u64> {
+        (torrents.as_array().unwrap().iter())
+            .map(|t| t["id"].as_u64().or_else(|| t[0].as_u64()).unwrap())
+            .collect()
+    };
+
+    // A head, a chunk per page, a tail: valid JSON, every torrent once, in id order.
+    let parts =
+        chunks(br#"{"method":"torrent-get","arguments":{"fields":["id","hash_string"]},"tag":3}"#);
+    assert!(parts.len() >= 3 + 2, "{} chunks", parts.len());
+    assert!(parts.iter().all(|c| !c.is_empty()));
+    let out: Value = serde_json::from_slice(&parts.concat()).unwrap();
+    assert_eq!(
+        (out["result"].clone(), out["tag"].clone()),
+        (json!("success"), json!(3))
+    );
+    assert_eq!(ids_of(&out["arguments"]["torrents"]), all);
+    assert_eq!(
+        out["arguments"]["torrents"][n as usize - 1]["hashString"]
+            .as_str()
+            .unwrap()
+            .len(),
+        40
+    );
+
+    // The table, recently-active's `removed`, and a batch holding two listings and a
+    // notification.
+    fake.lock().removed = vec![crate::daemon::backend::Id(99)];
+    let parts = chunks(
+        br#"[{"jsonrpc":"2.0","method":"torrent_get","params":{"fields":["id","name"],"format":"table"},"id":1},
+            {"jsonrpc":"2.0","method":"session_stats","id":2},
+            {"jsonrpc":"2.0","method":"torrent_get","params":{"fields":["id"]}},
+            {"jsonrpc":"2.0","method":"torrent_get","params":{"fields":["id"],"ids":"recently-active"},"id":"r"}]"#,
+    );
+    let out: Value = serde_json::from_slice(&parts.concat()).unwrap();
+    let answers = out.as_array().unwrap();
+    assert_eq!(answers.len(), 3, "{out}");
+    let table = answers[0]["result"]["torrents"].as_array().unwrap();
+    assert_eq!(table[0], json!(["id", "name"]));
+    assert_eq!(ids_of(&Value::Array(table[1..].to_vec())), all);
+    assert_eq!(table[n as usize], json!([n, format!("t{n}")]));
+    assert!(answers[1]["result"].is_object());
+    assert_eq!(answers[2]["id"], "r");
+    assert_eq!(answers[2]["result"]["removed"], json!([99]));
+    assert_eq!(answers[2]["result"]["torrents"], json!([]));
+
+    // Named by id: only those are viewed.
+    let out = modern(
+        &rpc,
+        "torrent_get",
+        json!({"ids": [n, 1, 4000], "fields": ["id"]}),
+    );
+    assert_eq!(ids_of(&out["torrents"]), [1, u64::from(n)]);
+}
+
+#[test]
 fn torrent_add_by_metainfo_magnet_path_and_url() {
     let (rpc, fake) = rpc();
     let args = legacy(

@@ -8,20 +8,33 @@ use super::error::{self, MethodError};
 use super::params::{AllowedDirs, Params, Selector};
 use super::torrent_get::SPEED_K;
 use crate::daemon::backend::{
-    Action, AddTorrent, Added, Backend, Detail, FileChanges, Id, LimitMode, PathKind, Priority,
-    QueueMove, Source, TorrentChanges, TrackerEdit, WebSeedEdit,
+    Action, AddTorrent, Added, Backend, Detail, FileChanges, Id, LimitMode, PAGE, PathKind,
+    Priority, QueueMove, Source, TorrentChanges, TrackerEdit, WebSeedEdit,
 };
 use crate::daemon::rename::transmission_target;
 
-/// The ids `selector` names, in id order.
+/// The ids `selector` names, in id order (torrents viewed a page at a time, and only when
+/// the selector needs their views).
 pub(crate) async fn resolve<B: Backend>(backend: &B, selector: &Selector, now: u64) -> Vec<Id> {
-    backend
-        .torrents(Detail::default())
-        .await
-        .iter()
-        .filter(|v| selector.matches(v, now))
-        .map(|v| v.id)
-        .collect()
+    let mut ids = backend.torrent_ids().await;
+    if let Some(named) = selector.only_ids() {
+        ids.retain(|id| named.contains(id));
+        return ids;
+    }
+    if *selector == Selector::All {
+        return ids;
+    }
+    let mut named = Vec::new();
+    for page in ids.chunks(PAGE) {
+        let views = backend.torrents_of(page, Detail::default()).await;
+        named.extend(
+            views
+                .iter()
+                .filter(|v| selector.matches(v, now))
+                .map(|v| v.id),
+        );
+    }
+    named
 }
 
 /// Answers `torrent-add`.

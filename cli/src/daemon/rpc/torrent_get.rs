@@ -2,26 +2,52 @@
 //! `objects` or the `table` format.
 
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::derived;
 use super::error::MethodError;
 use super::eta;
 use super::names::{self, Style};
 use super::params::{Params, Selector};
-use crate::daemon::backend::{Backend, Detail, PeerFrom, Settings, TorrentView};
+use crate::daemon::backend::{Backend, Detail, Id, PAGE, PeerFrom, Settings, TorrentView};
 use crate::daemon::seed_limits::SeedLimits;
 
 /// Transmission's speed unit: kB/s are 1000 bytes per second.
 pub(crate) const SPEED_K: u64 = 1000;
 
-/// Answers `torrent-get`.
+/// A `torrent-get` answer to write: which torrents, which fields, in which format. Its
+/// `arguments` object is written a page at a time ([`Listing::page`] between
+/// [`Listing::head`] and [`Listing::TAIL`]), so a list of 100,000 torrents never has its views
+/// or its JSON held all at once.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    /// The torrents to view, in id order (before the selector's filter).
+    ids: Vec<Id>,
+    /// How many of `ids` were viewed.
+    next: usize,
+    selector: Selector,
+    detail: Detail,
+    /// Each field (snake_case) and its name in the answer: for `objects`, in the order of
+    /// the names (as a JSON map writes them), each name once.
+    columns: Vec<(String, String)>,
+    table: bool,
+    legacy: bool,
+    /// The seeding limits that apply, for `eta` and `eta_idle`.
+    settings: Option<Settings>,
+    now: u64,
+    /// The ids removed lately (for `recently-active`).
+    removed: Option<Vec<Id>>,
+    /// Whether an item (a torrent, or the table's header) was written: the next needs a comma.
+    written: bool,
+}
+
+/// Answers `torrent-get`: the listing to write, once the request is read.
 pub(crate) async fn run<B: Backend>(
     backend: &B,
     params: &Params<'_>,
     legacy: bool,
     now: u64,
-) -> Result<Map<String, Value>, MethodError> {
+) -> Result<Listing, MethodError> {
     let selector = params.ids()?;
     let Some(requested) = params.strings("fields")? else {
         return Err(MethodError::invalid_params(
@@ -37,66 +63,132 @@ pub(crate) async fn run<B: Backend>(
             )));
         }
     };
-    // Unknown fields are left out, as Transmission does; the answer names fields as asked.
-    let fields: Vec<(String, String)> = requested
+    // Unknown fields are left out, as Transmission does; the answer names fields as asked
+    // (a legacy object's keys in the legacy spelling).
+    let mut columns: Vec<(String, String)> = requested
         .into_iter()
         .map(|asked| (names::snake(&asked), asked))
         .filter(|(field, _)| KNOWN.contains(&field.as_str()))
+        .map(|(field, asked)| {
+            let name = if legacy && !table && asked.contains('_') {
+                names::legacy(&asked, Style::Camel)
+            } else {
+                asked
+            };
+            (field, name)
+        })
         .collect();
-    let detail = detail_for(fields.iter().map(|(f, _)| f.as_str()));
-    let views: Vec<TorrentView> = backend
-        .torrents(detail)
-        .await
-        .into_iter()
-        .filter(|v| selector.matches(v, now))
-        .collect();
-    // The seeding limits that apply, for `eta` and `eta_idle`.
-    let settings = if fields.iter().any(|(f, _)| f.starts_with("eta")) {
+    if !table {
+        columns.sort_by(|a, b| a.1.cmp(&b.1));
+        columns.dedup_by(|a, b| a.1 == b.1);
+    }
+    let detail = detail_for(columns.iter().map(|(f, _)| f.as_str()));
+    let settings = if columns.iter().any(|(f, _)| f.starts_with("eta")) {
         Some(backend.settings().await)
     } else {
         None
     };
-    let value_of = |view: &TorrentView, field: &str| {
-        let v = field_value(view, field, legacy, settings.as_ref(), now);
-        if legacy {
-            names::legacy_keys(v, Style::Camel)
-        } else {
-            v
-        }
+    let removed = if selector == Selector::Recent {
+        Some(backend.recently_removed().await)
+    } else {
+        None
     };
-    // Each view is dropped once its values are taken (100,000 torrents: the views and their
-    // JSON are never all held at once).
-    let torrents: Vec<Value> =
-        if table {
-            let header = fields
-                .iter()
-                .map(|(_, asked)| Value::from(asked.as_str()))
-                .collect();
-            std::iter::once(Value::Array(header))
-                .chain(views.into_iter().map(|view| {
-                    Value::Array(fields.iter().map(|(f, _)| value_of(&view, f)).collect())
-                }))
-                .collect()
-        } else {
-            views
-                .into_iter()
-                .map(|view| {
-                    Value::Object(
-                        fields
-                            .iter()
-                            .map(|(f, asked)| (asked.clone(), value_of(&view, f)))
-                            .collect(),
-                    )
-                })
-                .collect()
-        };
-    let mut out = Map::new();
-    out.insert("torrents".into(), Value::Array(torrents));
-    if selector == Selector::Recent {
-        let removed = backend.recently_removed().await;
-        out.insert("removed".into(), removed.iter().map(|id| id.0).collect());
+    let mut ids = backend.torrent_ids().await;
+    // Torrents named by id alone are the only ones viewed.
+    if let Some(named) = selector.only_ids() {
+        ids.retain(|id| named.contains(id));
     }
-    Ok(out)
+    Ok(Listing {
+        ids,
+        next: 0,
+        selector,
+        detail,
+        columns,
+        table,
+        legacy,
+        settings,
+        now,
+        removed,
+        written: false,
+    })
+}
+
+impl Listing {
+    /// What ends the `arguments` object after the last page.
+    pub(crate) const TAIL: &'static [u8] = b"]}";
+
+    /// The start of the `arguments` object: `removed` (for `recently-active`), then the
+    /// `torrents` array opened (with the table's header).
+    pub(crate) fn head(&mut self) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        if let Some(removed) = &self.removed {
+            out.extend_from_slice(b"\"removed\":");
+            put(
+                &mut out,
+                &removed.iter().map(|id| id.0).collect::<Vec<u32>>(),
+            );
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"torrents\":[");
+        if self.table {
+            let header: Vec<&str> = self.columns.iter().map(|(_, n)| n.as_str()).collect();
+            put(&mut out, &header);
+            self.written = true;
+        }
+        out
+    }
+
+    /// The next page of torrents (the bytes between `[` and `]`, commas included; empty when
+    /// the selector named none of this page), or `None` once every torrent is written.
+    pub(crate) async fn page<B: Backend>(&mut self, backend: &B) -> Option<Vec<u8>> {
+        if self.next >= self.ids.len() {
+            return None;
+        }
+        let end = self.ids.len().min(self.next + PAGE);
+        let views = backend
+            .torrents_of(&self.ids[self.next..end], self.detail)
+            .await;
+        self.next = end;
+        let mut out = Vec::new();
+        for view in views.iter().filter(|v| self.selector.matches(v, self.now)) {
+            if self.written {
+                out.push(b',');
+            }
+            self.written = true;
+            self.write(&mut out, view);
+        }
+        Some(out)
+    }
+
+    /// One torrent: an array of values (`table`) or an object of named values.
+    fn write(&self, out: &mut Vec<u8>, view: &TorrentView) {
+        let value = |field: &str| {
+            let v = field_value(view, field, self.legacy, self.settings.as_ref(), self.now);
+            if self.legacy {
+                names::legacy_keys(v, Style::Camel)
+            } else {
+                v
+            }
+        };
+        out.push(if self.table { b'[' } else { b'{' });
+        for (i, (field, name)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if !self.table {
+                put(out, name);
+                out.push(b':');
+            }
+            put(out, &value(field));
+        }
+        out.push(if self.table { b']' } else { b'}' });
+    }
+}
+
+/// Appends `value`'s JSON to `out`.
+fn put(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    // Writing into a Vec cannot fail, nor can serializing a `Value`, a string or numbers.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// The views' costly parts the fields need.
