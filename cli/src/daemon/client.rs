@@ -86,6 +86,12 @@ struct State {
     schedule: super::schedule::Schedule,
     /// Where each of the client's torrents is in `torrents`.
     positions: index::Positions,
+    /// Something the queue or the seeding limits depend on changed since they were last
+    /// applied (a torrent completed, stopped on its own, moved data under a limit, ...).
+    queue_dirty: bool,
+    /// When (Unix seconds) a rule of time (a running torrent stalled, a seeding or idle
+    /// time limit reached) may next change who runs, if nothing else changes.
+    queue_due: Option<u64>,
 }
 
 impl State {
@@ -127,6 +133,8 @@ struct Entry {
     running: bool,
     /// Its place in the queue.
     position: u32,
+    /// Its last statistics showed every wanted byte here.
+    complete: bool,
     /// Started ahead of the queue.
     forced: bool,
     /// The seeding limit that stopped it, if one did.
@@ -196,6 +204,8 @@ impl<R: Runtime> ClientBackend<R> {
                 save_gap: std::time::Duration::ZERO,
                 schedule: super::schedule::Schedule::default(),
                 positions: index::Positions::default(),
+                queue_dirty: true,
+                queue_due: None,
             }),
         }
     }

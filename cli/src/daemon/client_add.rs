@@ -277,6 +277,7 @@ impl<R: Runtime> ClientBackend<R> {
         state.torrents.push(Entry {
             running,
             position: position.unwrap_or(0),
+            complete: false,
             forced: false,
             finished: None,
             started_at: if running { unix_now() } else { 0 },

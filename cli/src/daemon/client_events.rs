@@ -20,6 +20,7 @@ use sanstorrent_runtime_common::Runtime;
 
 use super::{ClientBackend, State};
 use crate::daemon::rpc::unix_now;
+use crate::daemon::seed_limits::SeedLimits;
 use crate::daemon::totals::SessionTotals;
 
 /// How often changed totals are saved (a kill -9 loses at most this much of them, or the
@@ -82,11 +83,15 @@ impl<R: Runtime> ClientBackend<R> {
                             urgent |= state.account(i, &stats, now);
                         }
                     }
-                    Event::PieceVerified { torrent, .. }
-                    | Event::TorrentStopped { torrent, .. }
+                    Event::PieceVerified { torrent, .. } => self.streams.notify(torrent),
+                    Event::TorrentStopped { torrent, .. }
                     | Event::TorrentRemoved { torrent, .. }
-                    | Event::Checked { torrent, .. } => self.streams.notify(torrent),
+                    | Event::Checked { torrent, .. } => {
+                        state.queue_dirty = true;
+                        self.streams.notify(torrent);
+                    }
                     Event::TorrentComplete { torrent } => {
+                        state.queue_dirty = true;
                         if let Some(i) = state.position(torrent) {
                             urgent |= state.data_back(i);
                         }
@@ -96,7 +101,10 @@ impl<R: Runtime> ClientBackend<R> {
                         torrent: Some(torrent),
                         error,
                     } => match state.position(torrent) {
-                        Some(i) => urgent |= state.client_error(i, &error),
+                        Some(i) => {
+                            state.queue_dirty = true;
+                            urgent |= state.client_error(i, &error);
+                        }
                         None => tracing::debug!("client error: {error}"),
                     },
                     Event::TrackerError {
@@ -136,6 +144,7 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                     Event::MetadataReceived { torrent, metainfo } => {
                         if let Some(i) = state.position(torrent) {
+                            state.queue_dirty = true;
                             stop.extend(self.metadata_received(&mut state, i, metainfo));
                             urgent = true;
                         }
@@ -288,7 +297,9 @@ impl<R: Runtime> ClientBackend<R> {
 
 impl State {
     /// Adds torrent `i`'s statistics to its totals and the run's. Returns whether this gave
-    /// it its done date (saved soon; a seeder of a restart had its date already).
+    /// it its done date (saved soon; a seeder of a restart had its date already). The queue
+    /// gets a look at the next tick if the torrent completed or stopped being complete, or
+    /// moved data while a queue or a seeding limit could care.
     fn account(&mut self, i: usize, stats: &TorrentStats, now: Instant) -> bool {
         let entry = &mut self.torrents[i];
         let done_before = entry.totals.done_date;
@@ -296,6 +307,15 @@ impl State {
             entry
                 .totals
                 .account(&mut entry.seen, stats, entry.running, now, unix_now());
+        let complete = super::queueing::is_complete(stats);
+        let flipped = std::mem::replace(&mut entry.complete, complete) != complete;
+        let watched = || {
+            super::queueing::limits(&self.settings).any()
+                || !SeedLimits::of(&self.torrents[i].options, &self.settings).is_none()
+        };
+        if flipped || (up + down > 0 && watched()) {
+            self.queue_dirty = true;
+        }
         self.run.uploaded = self.run.uploaded.saturating_add(up);
         self.run.downloaded = self.run.downloaded.saturating_add(down);
         self.totals_dirty = true;

@@ -146,14 +146,16 @@ impl<R: Runtime> ClientBackend<R> {
             }
             let run = {
                 let mut state = self.lock();
-                match state.torrents.iter_mut().find(|t| t.id == job.id) {
+                let run = match state.torrents.iter_mut().find(|t| t.id == job.id) {
                     Some(t) => {
                         t.moving = false;
                         t.move_error = result.err();
                         t.running
                     }
                     None => false,
-                }
+                };
+                state.queue_dirty = true;
+                run
             };
             if run && let Ok(client) = self.client() {
                 let _ = client.start_torrent(handle.id).await;

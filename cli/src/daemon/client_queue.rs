@@ -63,6 +63,36 @@ fn needed(state: &State) -> bool {
         })
 }
 
+/// When (Unix seconds, after `now`) a running torrent may stall (while a queue applies) or
+/// reach a seeding or idle time limit if no data moves; `stats` as the queue last read them.
+fn next_due(state: &State, stats: &HashMap<TorrentId, TorrentStats>, now: u64) -> Option<u64> {
+    let queue = limits(&state.settings);
+    let stalled_after = queue.stalled_after.filter(|_| queue.any());
+    let mut due: Option<u64> = None;
+    for t in state.torrents.iter().filter(|t| t.running && !t.stopped) {
+        let idle = idle_secs(t, now);
+        let stall = stalled_after
+            .filter(|s| !t.forced && idle < *s)
+            .map(|s| s - idle);
+        let limit = stats
+            .get(&t.handle.id)
+            .filter(|s| is_complete(s) && !t.options.choose_files)
+            .and_then(|s| {
+                SeedLimits::of(&t.options, &state.settings).secs_left(&Seeding {
+                    uploaded: t.totals.uploaded.saturating_add(t.seen.unseen(s).0),
+                    size_when_done: s.wanted_bytes,
+                    seconds_seeding: t.totals.seconds_seeding,
+                    idle_secs: idle,
+                })
+            });
+        for left in stall.into_iter().chain(limit) {
+            let at = now.saturating_add(left.max(1));
+            due = Some(due.map_or(at, |d| d.min(at)));
+        }
+    }
+    due
+}
+
 /// The token of [`ClientBackend::enforce`], given back when dropped.
 struct Turn<'a>(&'a async_channel::Sender<()>);
 
@@ -83,9 +113,25 @@ impl<R: Runtime> ClientBackend<R> {
         self.enforce_turn().await
     }
 
+    /// Applies the seeding limits and the queue at a tick if they may have something new to
+    /// do: something they depend on changed since they were last applied, or a rule of time
+    /// comes due. A tick of a daemon whose torrents sit idle costs nothing per torrent.
+    pub(crate) async fn enforce_due(&self) -> Outcome<()> {
+        {
+            let state = self.lock();
+            if !state.queue_dirty && state.queue_due.is_none_or(|at| unix_now() < at) {
+                return Ok(());
+            }
+        }
+        self.enforce().await
+    }
+
     async fn enforce_turn(&self) -> Outcome<()> {
         let ids: Vec<TorrentId> = {
-            let state = self.lock();
+            let mut state = self.lock();
+            // Changes from here on are seen by the next tick.
+            state.queue_dirty = false;
+            state.queue_due = None;
             if !needed(&state) {
                 return Ok(());
             }
@@ -164,6 +210,7 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                 }
             }
+            state.queue_due = next_due(&state, &stats, now);
             if finished {
                 self.persist(&state);
             }

@@ -247,7 +247,7 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
         if !ticked {
             continue;
         }
-        if let Err(e) = backend.enforce().await {
+        if let Err(e) = backend.enforce_due().await {
             tracing::warn!("applying the queue: {e}");
         }
         if let Err(e) = backend.apply_schedule().await {

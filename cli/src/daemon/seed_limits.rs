@@ -69,6 +69,16 @@ impl SeedLimits {
         }
         None
     }
+
+    /// Seconds until a limit of time (seeding time, idle time) is reached by a torrent with
+    /// figures `t` if no data moves (`None`: it has neither; 0: reached).
+    pub(crate) fn secs_left(&self, t: &Seeding) -> Option<u64> {
+        let seeding = self
+            .seeding_secs
+            .map(|s| s.saturating_sub(t.seconds_seeding));
+        let idle = self.idle_secs.map(|s| s.saturating_sub(t.idle_secs));
+        seeding.into_iter().chain(idle).min()
+    }
 }
 
 /// Whether `uploaded` bytes reach `ratio` times `size` (Transmission's seed ratio goal).
@@ -185,5 +195,13 @@ mod tests {
         };
         assert_eq!(limits.reached(&idle), Some(Reached::Idle));
         assert_eq!(SeedLimits::default().reached(&idle), None);
+        assert_eq!(limits.secs_left(&fresh), Some(1));
+        assert_eq!(limits.secs_left(&long), Some(0));
+        let ratio = SeedLimits {
+            ratio: Some(1.0),
+            ..SeedLimits::default()
+        };
+        assert_eq!(ratio.secs_left(&fresh), None);
+        assert_eq!(SeedLimits::default().secs_left(&fresh), None);
     }
 }
