@@ -75,8 +75,10 @@ struct State {
     saved_stats: SessionTotals,
     /// Bytes moved this run (by every torrent, removed ones too).
     run: SessionTotals,
-    /// Totals changed since the last save.
+    /// Totals changed since the last save (bytes moved, a torrent done).
     totals_dirty: bool,
+    /// Seconds were counted since the last save, and nothing else changed.
+    time_dirty: bool,
     last_save: std::time::Instant,
     /// A save asked for soon waits for `save_gap` to pass.
     save_pending: bool,
@@ -199,6 +201,7 @@ impl<R: Runtime> ClientBackend<R> {
                 saved_stats,
                 run: SessionTotals::default(),
                 totals_dirty: false,
+                time_dirty: false,
                 last_save: std::time::Instant::now(),
                 save_pending: false,
                 save_gap: std::time::Duration::ZERO,

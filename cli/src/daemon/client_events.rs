@@ -3,9 +3,10 @@
 //! totals are settled from a fresh snapshot; a magnet's fetched metadata is saved as its
 //! `.torrent` so that a restart adds it from that. The list and the session's statistics
 //! are saved soon after a torrent's first completion or a metadata fetch, otherwise at most
-//! every [`SAVE_EVERY`] while totals change, and at shutdown; with a long list, no more often
-//! than its saves' cost allows (see [`ClientBackend::save_totals`]). Events find their torrent
-//! through the list's position index (`client_index.rs`), not a scan of the list.
+//! every [`SAVE_EVERY`] while bytes move (every [`SAVE_TIME_EVERY`] while only seconds are
+//! counted), and at shutdown; with a long list, no more often than its saves' cost allows
+//! (see [`ClientBackend::save_totals`]). Events find their torrent through the list's
+//! position index (`client_index.rs`), not a scan of the list.
 
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -26,6 +27,11 @@ use crate::daemon::totals::SessionTotals;
 /// How often changed totals are saved (a kill -9 loses at most this much of them, or the
 /// gap a long list earns, see [`ClientBackend::save_totals`]).
 pub(super) const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// How often totals that only counted time (seconds seeding or downloading of torrents that
+/// moved no data) are saved: 100,000 idle seeds would otherwise rewrite the whole list every
+/// [`SAVE_EVERY`] for their seeding seconds alone.
+pub(super) const SAVE_TIME_EVERY: Duration = Duration::from_secs(300);
 
 /// The time between two saves of the list is at least this many times what the last one
 /// took (saves take at most 2 % of the daemon's time).
@@ -182,9 +188,10 @@ impl<R: Runtime> ClientBackend<R> {
     /// Saves the list and the session's statistics: at once for [`Save::Now`], for
     /// [`Save::Soon`] once the gap the last save earned has passed (kept pending until a later
     /// call finds it passed), for [`Save::Due`] if totals changed and the last save is
-    /// [`SAVE_EVERY`] old (or the gap, if longer). The gap is [`SAVE_SHARE`] times what the
-    /// last save took, so rewriting a list of 100,000 torrents never takes more than a small
-    /// share of the daemon's time, however many torrents complete at once.
+    /// [`SAVE_EVERY`] old ([`SAVE_TIME_EVERY`] if only seconds were counted; or the gap, if
+    /// longer). The gap is [`SAVE_SHARE`] times what the last save took, so rewriting a list
+    /// of 100,000 torrents never takes more than a small share of the daemon's time, however
+    /// many torrents complete at once.
     pub(super) fn save_totals(&self, now: Instant, when: Save) {
         let mut state = self.lock();
         state.save_pending |= when == Save::Soon;
@@ -192,12 +199,14 @@ impl<R: Runtime> ClientBackend<R> {
         let due = match when {
             Save::Now => true,
             _ if state.save_pending => since >= state.save_gap,
-            _ => state.totals_dirty && since >= SAVE_EVERY.max(state.save_gap),
+            _ if state.totals_dirty => since >= SAVE_EVERY.max(state.save_gap),
+            _ => state.time_dirty && since >= SAVE_TIME_EVERY.max(state.save_gap),
         };
         if !due {
             return;
         }
         state.totals_dirty = false;
+        state.time_dirty = false;
         state.save_pending = false;
         state.last_save = now;
         let began = Instant::now();
@@ -318,8 +327,13 @@ impl State {
         }
         self.run.uploaded = self.run.uploaded.saturating_add(up);
         self.run.downloaded = self.run.downloaded.saturating_add(down);
-        self.totals_dirty = true;
-        done_before == 0 && self.torrents[i].totals.done_date != 0
+        let done = done_before == 0 && self.torrents[i].totals.done_date != 0;
+        if up + down > 0 || done {
+            self.totals_dirty = true;
+        } else {
+            self.time_dirty = true;
+        }
+        done
     }
 
     /// This run's statistics (its session counted in the saved ones).
