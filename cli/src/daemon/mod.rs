@@ -32,6 +32,7 @@ mod space;
 mod store;
 mod stream;
 mod totals;
+mod trim;
 mod watch;
 mod webui;
 
@@ -200,6 +201,8 @@ async fn serve<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> {
             return Err(Exit::Fail(e));
         }
     }
+    // What the restore parsed and dropped goes back to the system, not kept as the peak.
+    trim::release_freed();
     R::spawn(Arc::clone(&backend).run_moves());
     let (close_tx, close_rx) = async_channel::bounded(1);
     let rpc = Rpc::new(
