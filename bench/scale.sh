@@ -16,8 +16,11 @@
 #   cpu_min     CPU seconds per minute while idle (measured over --idle seconds, 10 s after
 #               everything was announced)
 #   get_ms      torrent-get of every torrent, 8 fields incl. trackerStats: best and median of 5
-#   rss_mib / hwm_mib   VmRSS at the end and its peak (VmHWM); kib_per_torrent = (VmRSS -
-#               the same daemon's VmRSS with no torrent) / N
+#   rest_mib    VmRSS at rest, before the torrent-gets
+#   hwm_mib     the peak (VmHWM) before the torrent-gets (the start's)
+#   get_peak_mib the peak during the torrent-gets (VmHWM reset through clear_refs first)
+#   rss_mib     VmRSS at the end; kib_per_torrent = (VmRSS at rest - the same daemon's VmRSS
+#               with no torrent) / N
 # With --peers P (our daemon only): many peers on many torrents. After the N torrents are
 # seeding and the global connection limit is set to --limit (default P), bench/scale_peers.py
 # opens P leecher connections, each from its own loopback address, spread over the N torrents,
@@ -44,7 +47,7 @@ while (($#)); do
     --peers) PEERS=$2; shift 2 ;;
     --limit) LIMIT=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "scale: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -156,7 +159,7 @@ if (( PEERS > 0 )); then
   exit 0
 fi
 
-printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\trss_mib\thwm_mib\tkib_per_torrent\n'
+printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\trest_mib\thwm_mib\tget_peak_mib\trss_mib\tkib_per_torrent\n'
 IFS=, read -ra CL <<< "$CLIENTS"
 for c in "${CL[@]}"; do
   base=$(empty_rss "$c")
@@ -178,11 +181,13 @@ for c in "${CL[@]}"; do
     sleep 10
     c0=$($PYH proc "$CPID" | cut -d' ' -f1); sleep "$IDLE"; c1=$($PYH proc "$CPID" | cut -d' ' -f1)
     cpu=$(printf '%.2f' "$(echo "scale=3; ($c1 - $c0) * 60 / $IDLE" | bc)")
+    read -r _ rest hwm <<< "$($PYH proc "$CPID")"
+    echo 5 > "/proc/$CPID/clear_refs" 2>/dev/null  # VmHWM := VmRSS: the next peak is the gets'
     read -r count best median <<< "$($PYH rpc "$RPC" 5)"
-    read -r _ rss hwm <<< "$($PYH proc "$CPID")"
-    per=$(printf '%.1f' "$(echo "scale=3; ($rss - $base) / $N" | bc)")
-    printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n' "$c" "$N" "$run" "$rpc_s" "$announced" "$cpu" \
-      "$best" "$median" $((rss / 1024)) $((hwm / 1024)) "$per"
+    read -r _ rss get_hwm <<< "$($PYH proc "$CPID")"
+    per=$(printf '%.1f' "$(echo "scale=3; ($rest - $base) / $N" | bc)")
+    printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n' "$c" "$N" "$run" "$rpc_s" "$announced" "$cpu" \
+      "$best" "$median" $((rest / 1024)) $((hwm / 1024)) $((get_hwm / 1024)) $((rss / 1024)) "$per"
     [[ "$count" == "$N" ]] || echo "   ($c listed $count torrents over RPC)" >&2
     stop_client
   done
