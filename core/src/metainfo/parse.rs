@@ -116,7 +116,9 @@ fn info_value(info: &Value<'_>) -> Result<Metainfo, MetainfoError> {
         }
         tree => {
             let (files, single, pieces) = v1_files(dict, &name, &mut warnings)?;
-            let hashes = within(info.raw(), pieces);
+            // The decoder borrows every value from its input, so the hashes lie within it.
+            let hashes = within(info.raw(), pieces)
+                .ok_or_else(|| MetainfoError::Missing("info.pieces".into()))?;
             let roots = match tree {
                 Some(tree) => Some(v2::match_hybrid(&files, tree)?),
                 None => None,
@@ -212,18 +214,15 @@ fn v1_files<'a>(
     Ok((files, single_file, pieces))
 }
 
-/// Where `part` (a slice of `whole`, as the bencode decoder hands out) lies in `whole`.
-fn within(whole: &[u8], part: &[u8]) -> Range<usize> {
-    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-    let range = start..start.saturating_add(part.len());
-    // The decoder borrows every value from its input, so this always holds.
-    assert!(
-        whole
-            .get(range.clone())
-            .is_some_and(|p| std::ptr::eq(p, part)),
-        "a bencode value lies within the bytes it was decoded from"
-    );
-    range
+/// Where `part` (a slice of `whole`, as the bencode decoder hands out) lies in `whole`;
+/// `None` for bytes from elsewhere.
+fn within(whole: &[u8], part: &[u8]) -> Option<Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let range = start..start.checked_add(part.len())?;
+    whole
+        .get(range.clone())
+        .is_some_and(|p| std::ptr::eq(p, part))
+        .then_some(range)
 }
 
 fn piece_length(info: &Dict<'_>) -> Result<u32, MetainfoError> {
@@ -398,5 +397,18 @@ impl std::fmt::Display for Field {
             Self::Info(key) => write!(f, "info.{key}"),
             Self::File(i, key) => write!(f, "info.files[{i}].{key}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn within_finds_a_borrowed_slice_and_refuses_other_bytes() {
+        let whole = b"6:pieces20:abcdefghijklmnopqrst".to_vec();
+        assert_eq!(within(&whole, &whole[11..31]), Some(11..31));
+        let elsewhere = whole.clone();
+        assert_eq!(within(&whole, &elsewhere[11..31]), None);
     }
 }
