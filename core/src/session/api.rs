@@ -18,6 +18,7 @@ use super::edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
 use super::event::TorrentStats;
 use super::footprint::Footprint;
 use super::io::TorrentId;
+use super::loop_work::LoopWork;
 use super::metadata::MetadataError;
 use super::pipeline::Job;
 use super::snapshot::{SnapshotDetail, TorrentSnapshot};
@@ -193,6 +194,12 @@ impl Session {
     pub fn announce_queue(&self) -> (usize, usize) {
         let b = &self.trackers.budget;
         (b.waiting(), b.in_flight())
+    }
+
+    /// How much the session has looked at since it started (see [`LoopWork`]): the
+    /// difference over an input is what that input cost.
+    pub fn loop_work(&self) -> LoopWork {
+        LoopWork::of(&self.torrents, &self.trackers.scrapes)
     }
 
     /// How the DHT's lookups went against `dht_lookup_rate` since the session started:

@@ -48,6 +48,7 @@ mod layers;
 mod leaf_check;
 mod lifecycle;
 mod local;
+mod loop_work;
 mod meta;
 mod meta_hashes;
 mod metadata;
@@ -113,6 +114,7 @@ pub use io::{
     DiskJobKind, FlushReply, JobId, ReadReply, RequestId, StampsReply, TorrentId, Transmit,
     VerifyReply, WriteReply,
 };
+pub use loop_work::LoopWork;
 pub use metadata::MetadataError;
 pub use snapshot::{
     AnnounceResult, MAX_TRACKER_MESSAGE, PeerInfo, PeerSource, ScrapeStatus, SnapshotDetail,

@@ -139,11 +139,36 @@ impl Pending {
     }
 }
 
-/// The torrents scraped at one scrape URL, and when its latest scrape left.
+/// The torrents scraped at one scrape URL, by when each is next due, and when its latest
+/// scrape left.
 #[derive(Debug, Default)]
 struct Round {
-    members: BTreeSet<Member>,
+    /// Each member at its next scrape (its `Scraped::next_at`, filed again whenever that
+    /// moves), so a round looks at the members due and the few that fill its last batch, not
+    /// at every member of the URL (which made each announce answer of a first round cost
+    /// every torrent of its tracker). A member whose torrent is gone or not running is dropped
+    /// when met; a torrent that runs again is filed anew when its scrape comes due (see
+    /// [`Trackers::scrape_timeout`]).
+    queue: BTreeSet<(Instant, Member)>,
     last: Option<Instant>,
+}
+
+impl Round {
+    /// Files `member`'s next scrape at `to` (`from`: where it was filed, if it was).
+    fn refile(&mut self, member: Member, from: Option<Instant>, to: Instant) {
+        match from {
+            Some(from) if from == to => {}
+            Some(from) => {
+                let mut entry = (from, member);
+                self.queue.remove(&entry);
+                entry.0 = to;
+                self.queue.insert(entry);
+            }
+            None => {
+                self.queue.insert((to, member));
+            }
+        }
+    }
 }
 
 /// The session's scrapes in flight, and which torrents each scrape URL serves (one scrape
@@ -154,6 +179,10 @@ pub(crate) struct ScrapeRequests {
     pending: BTreeMap<RequestId, Pending>,
     udp_ops: BTreeMap<(SocketAddr, OpId), Vec<Member>>,
     rounds: BTreeMap<String, Round>,
+    /// Members the rounds looked at so far (a count of the work, see [`LoopWork`]).
+    ///
+    /// [`LoopWork`]: super::LoopWork
+    pub(crate) looked: u64,
 }
 
 impl ScrapeRequests {
@@ -215,7 +244,7 @@ impl Trackers {
             },
         );
         let round = self.scrapes.rounds.entry(scrape.to_string()).or_default();
-        round.members.insert((id, key));
+        round.refile((id, key), None, now);
         self.launch_round(now, &scrape, cx)
     }
 
@@ -228,18 +257,20 @@ impl Trackers {
         due: &[TorrentId],
         cx: &mut TrackerCx<'_>,
     ) -> Vec<AnnounceDone> {
-        let urls: BTreeMap<String, TrackerUrl> = due
-            .iter()
-            .filter_map(|id| cx.torrents.get(id))
-            .filter(|t| t.is_active())
-            .flat_map(|t| {
-                t.scrapes
-                    .trackers
-                    .values()
-                    .filter(|s| s.next_at <= now && !s.active)
-                    .map(|s| (s.url.to_string(), s.url.clone()))
-            })
-            .collect();
+        let mut urls: BTreeMap<String, TrackerUrl> = BTreeMap::new();
+        for id in due {
+            let Some(t) = cx.torrents.get(id).filter(|t| t.is_active()) else {
+                continue;
+            };
+            let ready = t.scrapes.trackers.iter();
+            for (tracker, s) in ready.filter(|(_, s)| s.next_at <= now && !s.active) {
+                let key = s.url.to_string();
+                // Filed again: a round drops the members of a torrent that stopped.
+                let round = self.scrapes.rounds.entry(key.clone()).or_default();
+                round.refile((*id, tracker.to_owned()), None, s.next_at);
+                urls.entry(key).or_insert_with(|| s.url.clone());
+            }
+        }
         let mut done = Vec::new();
         for url in urls.values() {
             done.extend(self.launch_round(now, url, cx));
@@ -265,62 +296,82 @@ impl Trackers {
             return Vec::new();
         };
         let horizon = now + interval / 2;
-        let mut due = Vec::new();
-        let mut early = Vec::new();
-        round.members.retain(|(id, tracker)| {
-            let Some(t) = cx.torrents.get(id) else {
-                return false;
+        let capacity = match url.scheme() {
+            Scheme::Udp => MAX_SCRAPE_HASHES,
+            Scheme::Http | Scheme::Https => http_scrape_capacity(url),
+        };
+        let gather_end = round
+            .last
+            .map(|last| last + SCRAPE_GATHER)
+            .filter(|at| *at > now);
+        // The queue in order: the members due first (each at or before `now`), then, to fill
+        // the last batch, those due within half an interval (none while gathering).
+        let mut due: Vec<(Instant, Member)> = Vec::new();
+        let mut room = None;
+        let mut dropped = Vec::new();
+        for (at, member) in &round.queue {
+            if *at > horizon {
+                break;
+            }
+            self.scrapes.looked += 1;
+            let (id, tracker) = member;
+            let ours = cx.torrents.get(id).filter(|t| t.is_active());
+            let Some(s) = ours.and_then(|t| t.scrapes.trackers.get(tracker)) else {
+                dropped.push((*at, member.clone()));
+                continue;
             };
-            let Some(s) = t.scrapes.trackers.get(tracker) else {
-                return false;
-            };
-            if t.is_active() && !s.active {
-                let entry = (s.next_at, *id, tracker.clone());
-                if s.next_at <= now {
-                    due.push(entry);
-                } else if s.next_at <= horizon {
-                    early.push(entry);
+            if s.next_at != *at {
+                // Filed at an older instant (never left so): its right place is refiled below.
+                dropped.push((*at, member.clone()));
+                continue;
+            }
+            if s.active {
+                continue;
+            }
+            if *at > now {
+                if gather_end.is_some() || due.is_empty() {
+                    break;
+                }
+                let room = *room.get_or_insert(due.len().next_multiple_of(capacity));
+                if due.len() >= room {
+                    break;
                 }
             }
-            true
-        });
-        if round.members.is_empty() {
+            due.push((*at, member.clone()));
+        }
+        for entry in dropped {
+            round.queue.remove(&entry);
+            let (id, tracker) = &entry.1;
+            let current = cx.torrents.get(id).filter(|t| t.is_active());
+            if let Some(s) = current.and_then(|t| t.scrapes.trackers.get(tracker)) {
+                round.refile(entry.1, None, s.next_at);
+            }
+        }
+        if round.queue.is_empty() && gather_end.is_none() {
             self.scrapes.rounds.remove(&key);
             return Vec::new();
         }
         if due.is_empty() {
             return Vec::new();
         }
-        if let Some(at) = round.last.map(|last| last + SCRAPE_GATHER)
-            && at > now
-        {
-            for (_, id, tracker) in due {
+        if let Some(at) = gather_end {
+            for (from, member) in due {
                 if let Some(s) = cx
                     .torrents
-                    .get_mut(&id)
-                    .and_then(|t| t.scrapes.trackers.get_mut(&tracker))
+                    .get_mut(&member.0)
+                    .and_then(|t| t.scrapes.trackers.get_mut(&member.1))
                 {
                     s.next_at = at;
+                    round.refile(member, Some(from), at);
                 }
             }
             return Vec::new();
         }
         round.last = Some(now);
-        due.sort();
-        early.sort();
-        let capacity = match url.scheme() {
-            Scheme::Udp => MAX_SCRAPE_HASHES,
-            Scheme::Http | Scheme::Https => http_scrape_capacity(url),
-        };
-        let room = due.len().next_multiple_of(capacity) - due.len();
-        let members: Vec<Member> = due
-            .into_iter()
-            .chain(early.into_iter().take(room))
-            .map(|(_, id, tracker)| (id, tracker))
-            .collect();
+        let members: Vec<Member> = due.into_iter().map(|(_, member)| member).collect();
         let mut done = Vec::new();
         for batch in members.chunks(capacity) {
-            let batch = self.start_scrapes(now, interval, batch, cx);
+            let batch = self.start_scrapes(now, interval, &key, batch, cx);
             if !batch.is_empty() {
                 done.extend(self.send_scrape(now, url, batch, cx));
             }
@@ -328,12 +379,13 @@ impl Trackers {
         done
     }
 
-    /// Marks each member's scrape as started (the next one an interval away); returns the
-    /// members still there.
+    /// Marks each member's scrape as started (the next one an interval away, filed so in the
+    /// round of scrape URL `key`); returns the members still there.
     fn start_scrapes(
         &mut self,
         now: Instant,
         interval: Duration,
+        key: &str,
         batch: &[Member],
         cx: &mut TrackerCx<'_>,
     ) -> Vec<Member> {
@@ -346,10 +398,18 @@ impl Trackers {
             else {
                 continue;
             };
+            let (from, replaced) = (s.next_at, s.active);
             s.next_at = now + interval;
             s.started = Some(now);
             s.active = true;
-            self.scrapes.forget(member);
+            if let Some(round) = self.scrapes.rounds.get_mut(key) {
+                round.refile(member.clone(), Some(from), now + interval);
+            }
+            // Only a scrape still in flight is in a request (a member's requests end with
+            // its scrape): the look through every request is for that case alone.
+            if replaced {
+                self.scrapes.forget(member);
+            }
             started.push(member.clone());
         }
         started

@@ -56,6 +56,11 @@ impl<V> ByUrl<V> {
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.entries.iter().map(|(_, v)| v)
     }
+
+    /// The URLs with their values, in insertion order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.entries.iter().map(|(u, v)| (&**u, v))
+    }
 }
 
 #[cfg(test)]
@@ -75,5 +80,7 @@ mod tests {
             *v += 10;
         }
         assert_eq!(m.values().copied().collect::<Vec<_>>(), vec![3, 12]);
+        let urls: Vec<&str> = m.iter().map(|(u, _)| u).collect();
+        assert_eq!(urls, ["http://a/announce", "udp://b:80"]);
     }
 }

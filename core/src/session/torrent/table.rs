@@ -17,6 +17,7 @@ use super::shared::Shared;
 use super::work::Work;
 use crate::id::InfoHash;
 use crate::session::io::TorrentId;
+use crate::session::loop_work::TableCount;
 use crate::session::timers::Deadlines;
 
 /// Every torrent, by id, with each one's earliest deadline filed.
@@ -41,6 +42,8 @@ pub(crate) struct Torrents {
     pub(super) last_id: u32,
     /// What the torrents share (tracker URLs, announcer settings).
     pub(super) shared: Shared,
+    /// The work counted (see [`LoopWork`](crate::session::LoopWork)).
+    pub(crate) count: TableCount,
 }
 
 /// No torrent has this id: what every command naming a torrent answers then (each command's
@@ -133,6 +136,7 @@ impl Torrents {
     pub(crate) fn stats_taken(&mut self, id: TorrentId, next: Instant) -> Option<&mut Torrent> {
         let torrent = &mut **self.map.get_mut(&id)?;
         torrent.next_stats = next;
+        self.count.stats += 1;
         Some(torrent)
     }
 
@@ -215,6 +219,7 @@ impl Torrents {
 
     /// Files `id`'s deadline afresh and returns it.
     fn file(&mut self, id: TorrentId, now: Instant, dht: bool) -> Option<Instant> {
+        self.count.filed += 1;
         let at = self.map.get_mut(&id).and_then(|t| {
             t.timer_dirty = false;
             t.settle_choker(now);

@@ -62,6 +62,7 @@ impl Torrents {
     /// Brings the sets up to date with the torrents changed since they last looked.
     pub(crate) fn settle(&mut self) {
         for id in std::mem::take(&mut self.changed) {
+            self.count.settled += 1;
             let Some(t) = self.settled(id) else {
                 let w = &mut self.work;
                 w.dial.remove(&id);
