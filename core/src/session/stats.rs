@@ -85,21 +85,18 @@ impl Torrent {
         }
     }
 
-    /// Whether `stats` are reported at this tick: they differ from the last report, or
-    /// that report is [`UNCHANGED_EVERY`] ticks old. An idle torrent is reported every few
-    /// seconds instead of every second, which at a hundred thousand torrents is most of an
-    /// idle client's work (for the session and the application draining the events).
-    fn report_due(&mut self, stats: &TorrentStats) -> bool {
+    /// Whether `stats` are reported at this tick: they differ from the last report, or it
+    /// is the torrent's `turn` (one tick in [`UNCHANGED_EVERY`]). An idle torrent is
+    /// reported every few seconds instead of every second, which at a hundred thousand
+    /// torrents is most of an idle client's work (for the session and the application
+    /// draining the events).
+    fn report_due(&mut self, stats: &TorrentStats, turn: bool) -> bool {
         let mut hasher = DefaultHasher::new();
         stats.hash(&mut hasher);
         let signature = hasher.finish();
-        let due = signature != self.stats_reported
-            || self.stats_unreported.saturating_add(1) >= UNCHANGED_EVERY;
+        let due = signature != self.stats_reported || turn;
         if due {
             self.stats_reported = signature;
-            self.stats_unreported = 0;
-        } else {
-            self.stats_unreported += 1;
         }
         due
     }
@@ -128,25 +125,27 @@ pub(crate) struct StatsCx<'a> {
     pub out: &'a mut Outputs,
 }
 
-/// The statistics tick: [`Event::Stats`] for every active torrent
-/// whose statistics changed since its last report or were last reported
-/// [`UNCHANGED_EVERY`] ticks ago, in id order, then the next tick one interval later. One
-/// wake-up for all torrents, and none of them is changed for it (their deadlines and work
-/// sets stay as they are).
+/// The statistics tick: [`Event::Stats`] for the active torrents whose statistics changed
+/// since their last report, and for those whose turn it is (each active torrent's comes every
+/// [`UNCHANGED_EVERY`] ticks, a share of them at each tick), in id order, then the next tick
+/// one interval later. It looks only at the torrents changed since the last tick, those with
+/// an open connection (rates and peers move with time) and those whose turn it is (see
+/// [`Torrents::stats_due`]): at 100,000 idle seeds a fifth of them, not all of them, and their
+/// reports spread over the ticks instead of coming all at once. One wake-up for all torrents,
+/// and none of them is changed for it (their deadlines and work sets stay as they are).
 pub(crate) fn tick(now: Instant, cx: StatsCx<'_>) {
     let interval = cx.config.stats_interval;
     let due = cx.timers.get(Timer::Stats).unwrap_or(now);
     let next = Some(due + interval).filter(|at| *at > now);
     let next = next.unwrap_or(now + interval);
     cx.timers.set(Timer::Stats, next);
-    let active = cx.torrents.active();
-    if active.is_empty() {
+    if !cx.torrents.has_active() {
         cx.timers.stop(Timer::Stats);
     }
-    for id in active {
+    for (id, turn) in cx.torrents.stats_due(usize::from(UNCHANGED_EVERY)) {
         if let Some(t) = cx.torrents.stats_taken(id, now + interval) {
             let stats = t.stats(id, cx.peers, Some(now), cx.config);
-            if t.report_due(&stats) {
+            if t.report_due(&stats, turn) {
                 cx.out.event(Event::Stats { torrent: id, stats });
             }
         }

@@ -256,15 +256,20 @@ fn one_statistics_tick_reports_every_active_torrent() {
 
     // Ten seconds with no input but the timer.
     let mut wakes = 0;
-    let mut stats = std::collections::BTreeMap::<TorrentId, u32>::new();
+    let mut looked = 0;
+    let mut stats = std::collections::BTreeMap::<TorrentId, Vec<Instant>>::new();
     let end = t0 + secs(10) + secs(1) / 2;
     while let Some(at) = s.poll_timeout().filter(|at| *at <= end) {
         wakes += 1;
+        let before = s.loop_work().stats_looked;
         s.handle_timeout(at);
+        if at > t0 + secs(1) {
+            looked = looked.max(s.loop_work().stats_looked - before);
+        }
         while s.poll_action().is_some() {}
         while let Some(e) = s.poll_event() {
             if let Event::Stats { torrent, .. } = e {
-                *stats.entry(torrent).or_default() += 1;
+                stats.entry(torrent).or_default().push(at);
             }
         }
     }
@@ -273,12 +278,37 @@ fn one_statistics_tick_reports_every_active_torrent() {
         !stats.contains_key(&ids[0]),
         "a stopped torrent is not reported"
     );
-    // Nothing changes for these magnets: reported at the first tick, then on every fifth.
+    // Nothing changes for these magnets: reported at the first tick (they are new), then at
+    // their turn, every fifth tick, a fifth of them at each tick.
+    let first = t0 + secs(1);
     for id in &ids[1..] {
+        let times = &stats[id];
         assert_eq!(
-            stats.get(id),
-            Some(&2),
-            "torrent {id:?}: a report at the first tick and five ticks later"
+            times[0], first,
+            "torrent {id:?}: reported at the first tick"
         );
+        assert!(
+            (2..=3).contains(&times.len()),
+            "torrent {id:?}: reported at {times:?}"
+        );
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] <= secs(5), "torrent {id:?}: {times:?}");
+        }
     }
+    // After the first tick (every torrent new), each tick looks at a fifth of them.
+    let share = (ids.len() - 1).div_ceil(5) as u64;
+    assert!(
+        looked <= share,
+        "{looked} looked at in one tick (a share is {share})"
+    );
+    let per_tick: Vec<usize> = (2..=10)
+        .map(|k| {
+            let at = t0 + secs(k);
+            stats.values().filter(|times| times.contains(&at)).count()
+        })
+        .collect();
+    assert!(
+        per_tick.iter().all(|n| *n as u64 <= share),
+        "reports per tick after the first: {per_tick:?} (a share is {share})"
+    );
 }

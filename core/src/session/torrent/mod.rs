@@ -146,8 +146,8 @@ pub(crate) struct Torrent {
     pub(crate) next_stats: Instant,
     /// What the statistics last reported were (see [`Torrent::report_due`]).
     pub(crate) stats_reported: u64,
-    /// Statistics ticks since the last report.
-    pub(crate) stats_unreported: u8,
+    /// Changed since the statistics tick last looked at it (see [`work::Work`]).
+    pub(crate) stats_dirty: bool,
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
     /// How many of its hashes (in [`Torrent::handshake_ids`] order) the current round of DHT
@@ -257,7 +257,7 @@ impl Torrent {
             after_stop: AfterStop::Stay,
             next_stats: now + config.stats_interval,
             stats_reported: 0,
-            stats_unreported: 0,
+            stats_dirty: false,
             next_save: now + config.resume_save_interval,
             next_dht: None,
             dht_hashes_done: 0,

@@ -31,6 +31,8 @@ pub(crate) struct Torrents {
     timers: Deadlines<TorrentId>,
     /// Torrents changed since the work sets last looked (each once).
     pub(super) changed: Vec<TorrentId>,
+    /// Torrents changed since the statistics tick last looked (each once).
+    pub(super) stats_changed: Vec<TorrentId>,
     /// Which torrents the work after an input visits (see [`Work`]).
     pub(super) work: Work,
     /// The torrents the session knows by info-hash (active ones: see `roster`).
@@ -68,6 +70,8 @@ impl Torrents {
         self.dirty.push(id);
         torrent.work_dirty = true;
         self.changed.push(id);
+        torrent.stats_dirty = true;
+        self.stats_changed.push(id);
         self.map.insert(id, Box::new(torrent));
     }
 
@@ -96,6 +100,10 @@ impl Torrents {
             torrent.work_dirty = true;
             self.changed.push(*id);
         }
+        if !torrent.stats_dirty {
+            torrent.stats_dirty = true;
+            self.stats_changed.push(*id);
+        }
         Some(torrent)
     }
 
@@ -108,6 +116,10 @@ impl Torrents {
             torrent.timer_dirty = true;
             self.dirty.push(*id);
         }
+        if !torrent.stats_dirty {
+            torrent.stats_dirty = true;
+            self.stats_changed.push(*id);
+        }
         Some(torrent)
     }
 
@@ -119,6 +131,11 @@ impl Torrents {
         };
         if torrent.peers_open != open {
             torrent.peers_open = open;
+            self.work.peers_open(id, open);
+            if !torrent.stats_dirty {
+                torrent.stats_dirty = true;
+                self.stats_changed.push(id);
+            }
             if open {
                 torrent.source_back();
             } else {
@@ -144,6 +161,14 @@ impl Torrents {
     /// with [`Torrents::get_mut`] if it changed anything a deadline or the work sets read.
     pub(super) fn unlisted_mut(&mut self, id: &TorrentId) -> Option<&mut Torrent> {
         self.map.get_mut(id).map(|t| &mut **t)
+    }
+
+    /// Whether torrent `id` changed since the statistics tick last looked (it no longer has,
+    /// for the next tick).
+    pub(super) fn stats_seen(&mut self, id: TorrentId) -> bool {
+        self.map
+            .get_mut(&id)
+            .is_some_and(|t| std::mem::take(&mut t.stats_dirty))
     }
 
     /// Torrent `id` as the work sets look at it (no longer changed for them), if still there.
@@ -178,6 +203,10 @@ impl Torrents {
             if !torrent.work_dirty {
                 torrent.work_dirty = true;
                 self.changed.push(*id);
+            }
+            if !torrent.stats_dirty {
+                torrent.stats_dirty = true;
+                self.stats_changed.push(*id);
             }
         }
         self.map.values_mut().map(|t| &mut **t)

@@ -18,9 +18,14 @@
 //!   ([`Torrents::wake_waiting`]), and are visited in id order;
 //! - the stopping torrents, those of them changed since their stop was last advanced (only
 //!   these are visited), and those stopped (the shutdown ends when every torrent is);
-//! - the active torrents, whose statistics the session's tick reports.
+//! - the active torrents, whose statistics the session's tick reports, and those of them with
+//!   an open connection: the tick looks at those, at the torrents changed since it last
+//!   looked, and at a fifth of the rest in turn ([`Torrents::stats_due`]), so each is
+//!   looked at (and reported, changed or not) at least every fifth tick without every tick
+//!   looking at every torrent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use super::Stage;
 use super::table::Torrents;
@@ -42,6 +47,10 @@ pub(crate) struct Work {
     stopped: BTreeSet<TorrentId>,
     /// Active torrents (neither stopping nor stopped): those the statistics tick reports.
     active: BTreeSet<TorrentId>,
+    /// Torrents with an open connection (their rates and peers move as time passes).
+    open: BTreeSet<TorrentId>,
+    /// The last active torrent the statistics tick took in turn.
+    stats_turn: Option<TorrentId>,
     /// Torrents visited so far (dial and stop visits), for tests that count the work.
     visits: u64,
 }
@@ -58,6 +67,13 @@ pub(crate) enum Rest {
     Stay,
 }
 
+impl Work {
+    /// Notes whether torrent `id` has an open connection.
+    pub(super) fn peers_open(&mut self, id: TorrentId, open: bool) {
+        set(&mut self.open, id, open);
+    }
+}
+
 impl Torrents {
     /// Brings the sets up to date with the torrents changed since they last looked.
     pub(crate) fn settle(&mut self) {
@@ -71,6 +87,7 @@ impl Torrents {
                 w.stop_due.remove(&id);
                 w.stopped.remove(&id);
                 w.active.remove(&id);
+                w.open.remove(&id);
                 continue;
             };
             let may_dial = matches!(t.stage, Stage::Running | Stage::Metadata)
@@ -176,10 +193,37 @@ impl Torrents {
         !self.work.active.is_empty()
     }
 
-    /// The active torrents, in id order (with the sets up to date).
-    pub(crate) fn active(&mut self) -> Vec<TorrentId> {
+    /// The active torrents the statistics tick looks at, in id order, each with whether this
+    /// is its turn (then it is reported even if unchanged): those changed since the last tick,
+    /// those with an open connection, and the next `1 / turns` of the active torrents after
+    /// the last tick's (wrapping), so each has a turn every `turns` ticks.
+    pub(crate) fn stats_due(&mut self, turns: usize) -> Vec<(TorrentId, bool)> {
         self.settle();
-        self.work.active.iter().copied().collect()
+        let mut due: BTreeMap<TorrentId, bool> = BTreeMap::new();
+        for id in std::mem::take(&mut self.stats_changed) {
+            if self.stats_seen(id) && self.work.active.contains(&id) {
+                due.insert(id, false);
+            }
+        }
+        let w = &mut self.work;
+        for id in w.open.intersection(&w.active) {
+            due.insert(*id, false);
+        }
+        let share = w.active.len().div_ceil(turns.max(1));
+        let after = w.stats_turn.map_or(Bound::Unbounded, Bound::Excluded);
+        let wrapped = w.stats_turn.map(|last| w.active.range(..=last));
+        let turn: Vec<TorrentId> = w
+            .active
+            .range((after, Bound::Unbounded))
+            .chain(wrapped.into_iter().flatten())
+            .take(share)
+            .copied()
+            .collect();
+        w.stats_turn = turn.last().copied().or(w.stats_turn);
+        for id in turn {
+            due.insert(id, true);
+        }
+        due.into_iter().collect()
     }
 
     /// Torrents visited by the work sets so far (a count for tests of the work per input).
