@@ -13,10 +13,11 @@
 //! - the session's shared parts (UDP trackers, DHT, rate limits), asked in turn.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::time::Instant;
 
 use super::SessionConfig;
-use super::io::ConnId;
+use super::io::{ConnId, TorrentId};
 use super::peers::{DialStages, Peer, Peers};
 use super::torrent::table::Torrents;
 use super::torrent::{Stage, Torrent};
@@ -125,6 +126,21 @@ impl<K: Copy + Ord> Deadlines<K> {
             .take_while(|(at, _)| *at <= now)
             .map(|(_, key)| *key)
             .collect();
+        due.sort_unstable();
+        due
+    }
+}
+
+impl Deadlines<TorrentId> {
+    /// The torrents come due after `since` (`None`: ever) and by `now`, in id order (without
+    /// a look at those due before).
+    pub(crate) fn due_since(&self, since: Option<Instant>, now: Instant) -> Vec<TorrentId> {
+        let Some(since) = since else {
+            return self.due(now);
+        };
+        let last = TorrentId(u32::MAX);
+        let range = (Bound::Excluded((since, last)), Bound::Included((now, last)));
+        let mut due: Vec<TorrentId> = self.order.range(range).map(|(_, id)| *id).collect();
         due.sort_unstable();
         due
     }

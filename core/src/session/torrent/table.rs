@@ -28,6 +28,9 @@ pub(crate) struct Torrents {
     map: BTreeMap<TorrentId, Box<Torrent>>,
     /// Torrents changed since the last [`Torrents::refresh_deadlines`] (each once).
     dirty: Vec<TorrentId>,
+    /// The instant of the last [`Torrents::refresh_deadlines`]: the torrents due by then were
+    /// filed again then.
+    refreshed: Option<Instant>,
     timers: Deadlines<TorrentId>,
     /// Torrents changed since the work sets last looked (each once).
     pub(super) changed: Vec<TorrentId>,
@@ -212,13 +215,17 @@ impl Torrents {
         self.map.values_mut().map(|t| &mut **t)
     }
 
-    /// Files the deadlines of the torrents changed since the last call and of those due at
-    /// `now` (`now`: the session's latest instant; `dht`: whether it runs a DHT node). A
-    /// torrent due is listed as changed for the work sets too: what its deadline waited for
-    /// (a candidate's backoff ending, say) may let it dial.
+    /// Files the deadlines of the torrents changed since the last call and of those that
+    /// came due since (`now`: the session's latest instant; `dht`: whether it runs a DHT
+    /// node). A torrent come due is listed as changed for the work sets too: what its
+    /// deadline waited for (a candidate's backoff ending, say) may let it dial. One still due
+    /// after that (a save or an announce whose instant passed, waiting for the timeout) is
+    /// not filed again at every input: the timeout visits it ([`Torrents::due`]).
     pub(crate) fn refresh_deadlines(&mut self, now: Instant, dht: bool) {
         let mut ids = std::mem::take(&mut self.dirty);
-        let due = self.timers.due(now);
+        let since = self.refreshed.filter(|at| *at <= now);
+        self.refreshed = Some(since.map_or(now, |at| at.max(now)));
+        let due = self.timers.due_since(since, now);
         for id in &due {
             if let Some(t) = self.map.get_mut(id)
                 && !t.work_dirty
