@@ -29,6 +29,8 @@ mod index;
 pub(crate) mod live;
 #[path = "client_magnet.rs"]
 mod magnet;
+#[path = "client_meta.rs"]
+mod metas;
 #[path = "client_queue.rs"]
 mod queueing;
 #[path = "client_move.rs"]
@@ -60,6 +62,8 @@ pub(crate) struct ClientBackend<R: Runtime> {
     turn: (async_channel::Sender<()>, async_channel::Receiver<()>),
     /// Moves waiting for [`ClientBackend::run_moves`].
     moves: relocate::Queue,
+    /// The whole metainfos read last ([`ClientBackend::metainfo_of`]).
+    metas: metas::Cache,
 }
 
 #[derive(Debug)]
@@ -119,15 +123,19 @@ impl State {
     }
 }
 
-/// A torrent as the daemon knows it besides the client's statistics.
+/// A torrent as the daemon knows it besides the client's statistics (100,000 of them fit in
+/// a daemon: what few torrents set is boxed in [`Rare`], the download directory is shared
+/// with the entry before when the same, the metainfo is only summed up).
 #[derive(Clone, Debug)]
 struct Entry {
     id: Id,
     handle: TorrentHandle,
-    name: String,
-    dir: PathBuf,
-    meta: Option<Arc<Metainfo>>,
-    magnet_link: String,
+    name: Box<str>,
+    dir: Arc<Path>,
+    /// What its lists show of its metainfo (`None`: a magnet's, not fetched yet).
+    meta: Option<metas::Summary>,
+    /// The magnet link it was added by (empty once its metainfo is known).
+    magnet_link: Box<str>,
     added: u64,
     /// Stopped by the user or by a seeding limit (the queue never starts it).
     stopped: bool,
@@ -146,16 +154,23 @@ struct Entry {
     options: TorrentOptions,
     /// Its files' wanted flags and priorities (empty until the metadata is known).
     files: Vec<live::FileState>,
-    /// Its announce-list once edited (`None`: the metainfo's or magnet's).
-    trackers: Option<Vec<Vec<String>>>,
-    /// Its web seeds once edited (`None`: the metainfo's or magnet's).
-    web_seeds: Option<Vec<String>>,
     /// Its totals over every run (this one up to the last statistics read).
     totals: TorrentTotals,
     /// What of this run's counters the totals include.
     seen: Seen,
     /// Its data is moving (or waits to): the mover owns its stops and starts.
     moving: bool,
+    /// What few torrents have (`None`: none of it).
+    rare: Option<Box<Rare>>,
+}
+
+/// What a listed torrent rarely has, boxed together.
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    /// Its announce-list once edited (`None`: the metainfo's or magnet's).
+    trackers: Option<Vec<Vec<String>>>,
+    /// Its web seeds once edited (`None`: the metainfo's or magnet's).
+    web_seeds: Option<Vec<String>>,
     /// Why its last move failed (cleared by a start, a check or a move).
     move_error: Option<String>,
     /// The disk error the client last reported for it, kept across restarts (cleared by a
@@ -164,6 +179,40 @@ struct Entry {
     /// Its files' paths in the client, padding included, when some were renamed (`None`:
     /// the metainfo's).
     paths: Option<Arc<[sanstorrent_core::metainfo::RelativePath]>>,
+}
+
+/// Nothing rare.
+static NONE_RARE: Rare = Rare {
+    trackers: None,
+    web_seeds: None,
+    move_error: None,
+    disk_error: None,
+    paths: None,
+};
+
+impl Entry {
+    /// What it rarely has.
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NONE_RARE)
+    }
+
+    /// Changes what it rarely has (boxed only while something is set).
+    fn set_rare<T>(&mut self, change: impl FnOnce(&mut Rare) -> T) -> T {
+        let mut rare = self.rare.take().unwrap_or_default();
+        let out = change(&mut rare);
+        let empty = rare.trackers.is_none()
+            && rare.web_seeds.is_none()
+            && rare.move_error.is_none()
+            && rare.disk_error.is_none()
+            && rare.paths.is_none();
+        self.rare = (!empty).then_some(rare);
+        out
+    }
+
+    /// Its files' paths in the client when some were renamed.
+    fn paths(&self) -> Option<&[sanstorrent_core::metainfo::RelativePath]> {
+        self.rare().paths.as_deref()
+    }
 }
 
 impl<R: Runtime> ClientBackend<R> {
@@ -187,6 +236,7 @@ impl<R: Runtime> ClientBackend<R> {
             turn,
             http: None,
             moves: relocate::Queue::default(),
+            metas: metas::Cache::default(),
             client: Arc::new(Mutex::new(Some(Arc::new(client)))),
             streams: Arc::default(),
             early: Mutex::default(),
@@ -282,8 +332,8 @@ impl<R: Runtime> ClientBackend<R> {
             .iter()
             .map(|t| Saved {
                 hash: t.handle.info_hash.to_hex(),
-                magnet: t.meta.is_none().then(|| t.magnet_link.clone()),
-                download_dir: t.dir.clone(),
+                magnet: t.meta.is_none().then(|| t.magnet_link.to_string()),
+                download_dir: t.dir.to_path_buf(),
                 paused: t.stopped,
                 labels: t.options.labels.clone(),
                 category: t.options.category.clone(),
@@ -296,14 +346,14 @@ impl<R: Runtime> ClientBackend<R> {
                 live: live::saved_live(
                     &t.files,
                     &t.options,
-                    t.trackers.as_ref(),
-                    t.web_seeds.as_ref(),
+                    t.rare().trackers.as_ref(),
+                    t.rare().web_seeds.as_ref(),
                 ),
                 totals: t.totals,
                 queue_position: Some(t.position),
                 forced: t.forced,
                 finished: t.finished,
-                error: t.disk_error.clone(),
+                error: t.rare().disk_error.clone(),
             })
             .collect();
         store.save(&saved)
@@ -393,6 +443,9 @@ impl<R: Runtime> ClientBackend<R> {
                 store.remove_metainfo(&entry.handle.info_hash.to_hex());
             }
         }
+        for entry in &removed {
+            self.metas.forget(entry.handle.info_hash);
+        }
         let client = self.client()?;
         for entry in removed {
             client
@@ -416,6 +469,7 @@ impl<R: Runtime> ClientBackend<R> {
             Err(_) => Vec::new(),
         };
         self.adopt_metadata(&ids, &snaps).await;
+        let full = self.full_metainfos(&ids, &snaps, detail).await;
         let now = std::time::Instant::now();
         let unix = unix_now();
         // Each torrent still listed (the list may have changed while the client answered)
@@ -424,14 +478,16 @@ impl<R: Runtime> ClientBackend<R> {
         let mut state = self.lock();
         let stalled_after = queueing::limits(&state.settings).stalled_after;
         let mut snaps = snaps.into_iter();
+        let mut full = full.into_iter();
         let mut views = Vec::with_capacity(ids.len());
         for id in ids {
             let snap = snaps.next().flatten();
+            let meta = full.next().flatten();
             let Some(i) = state.position(id) else {
                 continue;
             };
             let entry = &state.torrents[i];
-            let mut v = view::view(entry, snap.as_ref(), detail, now);
+            let mut v = view::view(entry, snap.as_ref(), meta.as_deref(), detail, now);
             v.is_stalled = entry.running
                 && stalled_after.is_some_and(|s| queueing::idle_secs(entry, unix) >= s);
             if let Some(store) = self.store.as_ref().filter(|_| entry.meta.is_some()) {
@@ -441,6 +497,35 @@ impl<R: Runtime> ClientBackend<R> {
             views.push(v);
         }
         views
+    }
+
+    /// The whole metainfos the views of `ids` need (`snaps`: the client's snapshots of them),
+    /// in that order (see [`view::needs_metainfo`]).
+    async fn full_metainfos(
+        &self,
+        ids: &[TorrentId],
+        snaps: &[Option<sanstorrent_core::session::TorrentSnapshot>],
+        detail: Detail,
+    ) -> Vec<Option<Arc<Metainfo>>> {
+        let wanted: Vec<(usize, TorrentHandle)> = {
+            let mut state = self.lock();
+            (ids.iter().zip(snaps).enumerate())
+                .filter_map(|(k, (&id, snap))| {
+                    let i = state.position(id)?;
+                    let entry = &state.torrents[i];
+                    view::needs_metainfo(entry, snap.as_ref(), detail).then_some((k, entry.handle))
+                })
+                .collect()
+        };
+        let mut full = vec![None; ids.len()];
+        if wanted.is_empty() {
+            return full;
+        }
+        let handles: Vec<TorrentHandle> = wanted.iter().map(|w| w.1).collect();
+        for ((k, _), meta) in wanted.iter().zip(self.metainfos_of(&handles).await) {
+            full[*k] = meta;
+        }
+        full
     }
 }
 

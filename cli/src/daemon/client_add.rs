@@ -265,6 +265,11 @@ impl<R: Runtime> ClientBackend<R> {
             ..
         } = prepared;
         let mut state = self.lock();
+        // Torrents mostly share a few directories: one allocation for a run of them.
+        let dir: Arc<std::path::Path> = match state.torrents.last() {
+            Some(t) if *t.dir == *dir => Arc::clone(&t.dir),
+            _ => Arc::from(dir.as_path()),
+        };
         let id = Id(state.next_id);
         state.next_id += 1;
         state.added_this_run += u64::from(persist);
@@ -283,22 +288,29 @@ impl<R: Runtime> ClientBackend<R> {
             started_at: if running { unix_now() } else { 0 },
             id,
             handle,
-            name,
+            name: name.into(),
             dir,
-            meta,
-            magnet_link,
+            // What the lists show; the whole metainfo is the client's (and the store's).
+            meta: meta.as_deref().map(super::metas::Summary::of),
+            magnet_link: match meta {
+                Some(_) => Box::default(),
+                None => magnet_link.into(),
+            },
             added,
             totals: TorrentTotals::default(),
             seen: Seen::default(),
             stopped: paused,
             options,
             files,
-            trackers,
-            web_seeds,
             moving: false,
-            move_error: None,
-            disk_error: None,
-            paths,
+            rare: (trackers.is_some() || web_seeds.is_some() || paths.is_some()).then(|| {
+                Box::new(super::Rare {
+                    trackers,
+                    web_seeds,
+                    paths,
+                    ..super::Rare::default()
+                })
+            }),
         });
         if persist {
             self.persist(&state);

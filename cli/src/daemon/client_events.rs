@@ -119,10 +119,7 @@ impl<R: Runtime> ClientBackend<R> {
                         error,
                     } => {
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
-                        tracing::warn!(
-                            "{}: tracker {url}: {error}",
-                            name.map_or("", String::as_str)
-                        );
+                        tracing::warn!("{}: tracker {url}: {error}", name.map_or("", |n| &**n));
                     }
                     Event::WebSeedFailed {
                         torrent,
@@ -133,7 +130,7 @@ impl<R: Runtime> ClientBackend<R> {
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::warn!(
                             "{}: web seed {url}: {error} (asked again in {} s)",
-                            name.map_or("", String::as_str),
+                            name.map_or("", |n| &**n),
                             retry_in.as_secs()
                         );
                     }
@@ -145,7 +142,7 @@ impl<R: Runtime> ClientBackend<R> {
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::warn!(
                             "{}: web seed {url} dropped: {error}",
-                            name.map_or("", String::as_str)
+                            name.map_or("", |n| &**n)
                         );
                     }
                     Event::MetadataReceived { torrent, metainfo } => {
@@ -156,9 +153,7 @@ impl<R: Runtime> ClientBackend<R> {
                         }
                     }
                     Event::DhtAnnounceLate { torrent, .. } => {
-                        let name = state
-                            .position(torrent)
-                            .map(|i| state.torrents[i].name.as_str());
+                        let name = state.position(torrent).map(|i| &*state.torrents[i].name);
                         tracing::warn!(
                             "DHT: {} cannot be announced within its 30-minute window at the \
                              current lookup rate (dht_lookup_rate)",
@@ -283,7 +278,7 @@ impl<R: Runtime> ClientBackend<R> {
                 return None;
             }
         }
-        entry.name = meta.name().to_owned();
+        entry.name = meta.name().into();
         // Its files become choosable: every one wanted, as the client fetches them, or none
         // while they wait for a choice.
         entry.files = super::live::initial_files(&meta);
@@ -299,7 +294,8 @@ impl<R: Runtime> ClientBackend<R> {
         if entry.options.choose_files {
             super::live::skip_all(&mut entry.files);
         }
-        entry.meta = Some(meta);
+        entry.meta = Some(super::metas::Summary::of(&meta));
+        entry.magnet_link = Box::default();
         stop
     }
 }

@@ -50,9 +50,11 @@ impl State {
         } else {
             tracing::warn!("{}: {message}", entry.name);
         }
-        entry.disk_error = Some(SavedError {
-            message,
-            missing_files,
+        entry.set_rare(|r| {
+            r.disk_error = Some(SavedError {
+                message,
+                missing_files,
+            });
         });
         true
     }
@@ -62,20 +64,22 @@ impl State {
     pub(super) fn data_back(&mut self, i: usize) -> bool {
         self.torrents
             .get_mut(i)
-            .is_some_and(|t| t.disk_error.take().is_some())
+            .is_some_and(|t| t.set_rare(|r| r.disk_error.take()).is_some())
     }
 
     /// The listed torrents start or are checked: their kept disk errors are over.
     pub(super) fn clear_disk_errors(&mut self, ids: &[Id]) {
         for t in self.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
-            t.disk_error = None;
+            if t.rare().disk_error.is_some() {
+                t.set_rare(|r| r.disk_error = None);
+            }
         }
     }
 }
 
 /// The disk error kept for `entry`, as a front end shows it.
 pub(super) fn kept_error(entry: &Entry) -> Option<TorrentError> {
-    entry.disk_error.as_ref().map(|e| TorrentError {
+    entry.rare().disk_error.as_ref().map(|e| TorrentError {
         kind: ErrorKind::Local,
         message: e.message.clone(),
         missing_files: e.missing_files,

@@ -10,7 +10,7 @@ use sanstorrent_core::session::TorrentId;
 use sanstorrent_core::session::{
     ChangeError, Priority as CorePriority, TorrentLimits, TrackerEdit as CoreEdit, TrackerInfo,
 };
-use sanstorrent_runtime_common::{Change, Client, ClientError, Runtime};
+use sanstorrent_runtime_common::{Change, Client, ClientError, Runtime, TorrentHandle};
 
 use super::{ClientBackend, unsupported};
 use crate::daemon::backend::*;
@@ -296,11 +296,33 @@ impl<R: Runtime> ClientBackend<R> {
             // files already, so front ends may name them.
             self.drain_events().await;
         }
+        // The whole metainfos of the torrents whose files change (read off the list's lock).
+        let metas = if changes.files.is_empty() {
+            Vec::new()
+        } else {
+            let handles: Vec<TorrentHandle> = (self.lock().torrents.iter())
+                .filter(|t| ids.contains(&t.id) && t.meta.is_some())
+                .map(|t| t.handle)
+                .collect();
+            let metas = self.metainfos_of(&handles).await;
+            handles.into_iter().zip(metas).collect()
+        };
         let plans = {
             let state = self.lock();
             let mut plans = Vec::new();
             for t in state.torrents.iter().filter(|t| ids.contains(&t.id)) {
-                let files = match (&t.meta, changes.files.is_empty()) {
+                let meta = (t.meta.as_ref())
+                    .and_then(|_| metas.iter().find(|(h, _)| *h == t.handle))
+                    .map(|(_, m)| {
+                        m.as_deref().ok_or_else(|| {
+                            BackendError::System(format!(
+                                "the metainfo of {} cannot be read",
+                                t.name
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                let files = match (meta, changes.files.is_empty()) {
                     (_, true) => None,
                     (None, false) => {
                         return unsupported("choosing files before the metadata arrived");
@@ -437,10 +459,10 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                     t.options = plan.options;
                     if trackers.is_some() {
-                        t.trackers = trackers;
+                        t.set_rare(|r| r.trackers = trackers);
                     }
                     if web_seeds.is_some() {
-                        t.web_seeds = web_seeds;
+                        t.set_rare(|r| r.web_seeds = web_seeds);
                     }
                 }
             }

@@ -56,7 +56,9 @@ impl Queue {
 }
 
 /// Runs `work` on a thread of its own; `None` if no thread could start.
-async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(super) async fn unblock<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let (tx, rx) = async_channel::bounded(1);
     std::thread::Builder::new()
         .name("sanstorrent-move".into())
@@ -109,7 +111,7 @@ impl<R: Runtime> ClientBackend<R> {
         let Some(t) = state.torrents.iter().find(|t| t.id == id) else {
             return Err(BackendError::Invalid(format!("no torrent {}", id.0)));
         };
-        let to = t.dir.clone();
+        let to = t.dir.to_path_buf();
         let job = Job {
             id,
             to,
@@ -124,7 +126,9 @@ impl<R: Runtime> ClientBackend<R> {
     pub(super) fn clear_move_errors(&self, ids: &[Id]) {
         let mut state = self.lock();
         for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
-            t.move_error = None;
+            if t.rare().move_error.is_some() {
+                t.set_rare(|r| r.move_error = None);
+            }
         }
     }
 
@@ -149,7 +153,8 @@ impl<R: Runtime> ClientBackend<R> {
                 let run = match state.torrents.iter_mut().find(|t| t.id == job.id) {
                     Some(t) => {
                         t.moving = false;
-                        t.move_error = result.err();
+                        let error = result.err();
+                        t.set_rare(|r| r.move_error = error);
                         t.running
                     }
                     None => false,
@@ -170,9 +175,13 @@ impl<R: Runtime> ClientBackend<R> {
 
     /// One move; the torrent is left stopped (the caller starts it again if it ran).
     async fn relocate(&self, job: &Job, handle: TorrentHandle) -> Result<(), String> {
-        let Some((from, known, paths)) =
-            self.with_entry(job.id, |t| (t.dir.clone(), t.meta.clone(), t.paths.clone()))
-        else {
+        let Some((from, known, paths)) = self.with_entry(job.id, |t| {
+            (
+                t.dir.to_path_buf(),
+                t.meta.is_some(),
+                t.rare().paths.clone(),
+            )
+        }) else {
             return Ok(());
         };
         if job.move_data && from == job.to {
@@ -189,8 +198,11 @@ impl<R: Runtime> ClientBackend<R> {
                 .await
                 .ok()
                 .and_then(|mut s| s.pop().flatten())
-                .and_then(|s| s.metainfo)
-                .or(known);
+                .and_then(|s| s.metainfo);
+            let meta = match (meta, known) {
+                (None, true) => Some(self.metainfo_of(handle).await.map_err(|e| e.to_string())?),
+                (meta, _) => meta,
+            };
             let files = meta.map_or_else(Vec::new, |m| {
                 super::renaming::shown_files(&m, paths.as_deref())
                     .map(|(_, p)| p.to_path_buf())
@@ -204,7 +216,7 @@ impl<R: Runtime> ClientBackend<R> {
             };
             self.move_files(job.id, handle, relocation).await?;
         } else {
-            self.with_entry(job.id, |t| t.dir.clone_from(&job.to));
+            self.with_entry(job.id, |t| t.dir = Arc::from(job.to.as_path()));
             self.persist(&self.lock());
         }
         let client = self.client().map_err(|e| e.to_string())?;
@@ -245,7 +257,7 @@ impl<R: Runtime> ClientBackend<R> {
                 return Err(e);
             }
         };
-        self.with_entry(id, |t| t.dir.clone_from(&to));
+        self.with_entry(id, |t| t.dir = Arc::from(to.as_path()));
         let saved = self.save_list(&self.lock());
         match saved {
             Ok(()) => {

@@ -42,6 +42,21 @@ pub(super) fn shown_files<'a>(
 impl<R: Runtime> ClientBackend<R> {
     /// Plans the rename, hands it to the mover and waits for it.
     pub(super) async fn rename(&self, id: Id, from: &str, to: &str, kind: PathKind) -> Outcome<()> {
+        let (handle, known) = {
+            let state = self.lock();
+            let t = state
+                .torrents
+                .iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| BackendError::Invalid(format!("no torrent {}", id.0)))?;
+            (t.handle, t.meta.is_some())
+        };
+        if !known {
+            return Err(BackendError::Invalid(
+                "the torrent's files are not known yet".into(),
+            ));
+        }
+        let meta = self.metainfo_of(handle).await?;
         let (renames, new_name) = {
             let state = self.lock();
             let t = state
@@ -49,11 +64,7 @@ impl<R: Runtime> ClientBackend<R> {
                 .iter()
                 .find(|t| t.id == id)
                 .ok_or_else(|| BackendError::Invalid(format!("no torrent {}", id.0)))?;
-            let meta = t.meta.as_deref().ok_or_else(|| {
-                BackendError::Invalid("the torrent's files are not known yet".into())
-            })?;
-            let files: Vec<(usize, &RelativePath)> =
-                shown_files(meta, t.paths.as_deref()).collect();
+            let files: Vec<(usize, &RelativePath)> = shown_files(&meta, t.paths()).collect();
             let names: Vec<String> = files.iter().map(|(_, p)| p.to_string()).collect();
             let plan = rename::plan(&names, from, to, kind)?;
             // Transmission renames the torrent with its top folder (or its only file).
@@ -101,7 +112,7 @@ impl<R: Runtime> ClientBackend<R> {
         let paths = client.file_paths(handle.id).await.ok().flatten();
         let mut state = self.lock();
         if let Some(t) = state.torrents.iter_mut().find(|t| t.id == id) {
-            t.paths = paths.map(Arc::from);
+            t.set_rare(|r| r.paths = paths.map(Arc::from));
             if let Some(name) = &job.new_name {
                 t.options.name.clone_from(name);
             }

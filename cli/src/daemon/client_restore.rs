@@ -115,7 +115,9 @@ impl<R: Runtime> ClientBackend<R> {
                 entry.position = t.queue_position.unwrap_or(place);
                 entry.forced = t.forced;
                 entry.finished = t.finished;
-                entry.disk_error = t.error.clone();
+                if let Some(error) = &t.error {
+                    entry.set_rare(|r| r.disk_error = Some(error.clone()));
+                }
             }
         }
         Ok(restored)

@@ -89,7 +89,7 @@ impl<R: Runtime> ClientBackend<R> {
         index: usize,
         fetch: bool,
     ) -> Result<StreamFile, OpenError> {
-        let (id, torrent, meta, dir, wanted, paths) = {
+        let (id, handle, dir, wanted, paths) = {
             let state = self.lock();
             let entry = state
                 .torrents
@@ -98,23 +98,27 @@ impl<R: Runtime> ClientBackend<R> {
                 .ok_or_else(|| {
                     OpenError::NotFound(format!("no torrent {} in this daemon", hash.to_hex()))
                 })?;
-            let meta = entry.meta.clone().ok_or_else(|| {
-                OpenError::Unavailable(format!(
+            if entry.meta.is_none() {
+                return Err(OpenError::Unavailable(format!(
                     "torrent {}: its metadata is still being fetched",
                     hash.to_hex()
-                ))
-            })?;
+                )));
+            }
             let wanted = entry.files.get(index).is_none_or(|f| f.wanted);
-            let paths = entry.paths.clone();
+            let paths = entry.rare().paths.clone();
             (
                 entry.id,
-                entry.handle.id,
-                meta,
-                entry.dir.clone(),
+                entry.handle,
+                entry.dir.to_path_buf(),
                 wanted,
                 paths,
             )
         };
+        let meta = self
+            .metainfo_of(handle)
+            .await
+            .map_err(|e| OpenError::Unavailable(e.to_string()))?;
+        let torrent = handle.id;
         let (file, path) = super::renaming::shown_files(&meta, paths.as_deref())
             .nth(index)
             .map(|(i, p)| (i, p.clone()))

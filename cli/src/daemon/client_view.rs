@@ -15,6 +15,7 @@ use sanstorrent_core::webseed::WebSeedProtocol;
 use super::Entry;
 use super::live::FileState;
 use super::magnet::{Shown, display_magnet};
+use super::metas::Summary;
 use crate::daemon::backend::*;
 use crate::daemon::rpc::unix_now;
 
@@ -38,10 +39,12 @@ fn unix_of(at: Instant, now: Instant, unix: u64) -> u64 {
 }
 
 /// The view of `entry`; `snap`: the client's snapshot taken at `now` (`None`: the client
-/// no longer has the torrent, or is stopping).
+/// no longer has the torrent, or is stopping); `full`: its whole metainfo if read for this
+/// view (see [`needs_metainfo`]).
 pub(super) fn view(
     entry: &Entry,
     snap: Option<&TorrentSnapshot>,
+    full: Option<&Metainfo>,
     detail: Detail,
     now: Instant,
 ) -> TorrentView {
@@ -74,13 +77,25 @@ pub(super) fn view(
         (false, false) => Status::DownloadWait,
         (false, true) => status,
     };
-    let meta = snap
-        .and_then(|s| s.metainfo.as_deref())
-        .or(entry.meta.as_deref());
+    // The whole metainfo: the client's, else one read for this view (files, piece hashes);
+    // what the lists show comes from the entry's summary.
+    let meta = snap.and_then(|s| s.metainfo.as_deref()).or(full);
+    let made;
+    let summary = match (entry.meta.as_ref(), meta) {
+        (Some(s), _) => Some(s),
+        (None, Some(m)) => {
+            made = Summary::of(m);
+            Some(&made)
+        }
+        (None, None) => None,
+    };
+    let name = meta.map_or(&*entry.name, Metainfo::name);
     let file_bytes = snap.map_or(&[][..], |s| s.file_bytes.as_slice());
-    let files = meta.map_or_else(Vec::new, |m| {
-        files(m, entry.paths.as_deref(), file_bytes, &entry.files)
-    });
+    let files = match (meta, summary) {
+        (Some(m), _) => files(m, entry.paths(), file_bytes, &entry.files),
+        (None, Some(s)) if s.single => vec![one_file(entry, s, file_bytes)],
+        _ => Vec::new(),
+    };
     let trackers = snap.map_or_else(Vec::new, |s| {
         let in_use = s.trackers.iter().any(|t| t.in_use);
         s.trackers
@@ -88,30 +103,31 @@ pub(super) fn view(
             .map(|t| tracker_view(t, in_use, now, unix))
             .collect()
     });
-    let magnet_link = match meta {
-        Some(m) => {
-            let (announce, seeds): (Vec<&str>, Vec<&str>) = match snap {
-                Some(s) => (
+    let magnet_link = match summary {
+        Some(sum) => {
+            let (announce, seeds): (Vec<&str>, Vec<&str>) = match (snap, meta) {
+                (Some(s), _) => (
                     trackers.iter().map(|t| t.announce.as_str()).collect(),
                     (s.web_seeds.iter())
                         .filter(|w| w.protocol == WebSeedProtocol::UrlList)
                         .map(|w| w.url.as_str())
                         .collect(),
                 ),
-                None => (
+                (None, Some(m)) => (
                     m.trackers().iter().flatten().map(String::as_str).collect(),
                     m.url_list().iter().map(String::as_str).collect(),
                 ),
+                (None, None) => (Vec::new(), Vec::new()),
             };
             display_magnet(&Shown {
-                hashes: m.info_hashes(),
-                name: m.name(),
+                hashes: sum.hashes,
+                name,
                 trackers: &announce,
                 web_seeds: &seeds,
             })
         }
         // No metadata yet: the link the torrent was added by.
-        None => entry.magnet_link.clone(),
+        None => entry.magnet_link.to_string(),
     };
     // Bytes counted this run since the daemon last read the client's statistics.
     let (up_unseen, down_unseen) = stats.map_or((0, 0), |s| entry.seen.unseen(s));
@@ -120,20 +136,19 @@ pub(super) fn view(
     TorrentView {
         id: entry.id,
         hash: Hash(entry.handle.info_hash.0),
-        hash_v2: meta.and_then(|m| m.info_hashes().v2).map(|h| h.0),
-        has_v1: match meta {
-            Some(m) => m.info_hashes().v1.is_some(),
+        hash_v2: summary.and_then(|s| s.hashes.v2).map(|h| h.0),
+        has_v1: match summary {
+            Some(s) => s.hashes.v1.is_some(),
             None => MagnetLink::parse(&entry.magnet_link).map_or(true, |l| l.has_v1),
         },
         name: if entry.options.name.is_empty() {
-            meta.map_or_else(|| entry.name.clone(), |m| m.name().to_owned())
+            name.to_owned()
         } else {
             entry.options.name.clone()
         },
         status,
         moving: entry.moving,
-        error: entry
-            .move_error
+        error: (entry.rare().move_error)
             .as_ref()
             .map(|message| TorrentError {
                 kind: ErrorKind::Local,
@@ -149,7 +164,7 @@ pub(super) fn view(
                     client => super::faults::kept_error(entry).or(client),
                 }
             }),
-        download_dir: entry.dir.clone(),
+        download_dir: entry.dir.to_path_buf(),
         total_size: total,
         size_when_done: wanted,
         left_until_done: left,
@@ -166,7 +181,7 @@ pub(super) fn view(
             0.0
         },
         piece_count: pieces,
-        piece_size: meta.map_or(0, |m| u64::from(m.piece_length())),
+        piece_size: summary.map_or(0, |s| u64::from(s.piece_length)),
         pieces: snap
             .and_then(|s| s.pieces.as_ref())
             .map_or_else(Vec::new, |p| p.to_bitfield()),
@@ -193,13 +208,13 @@ pub(super) fn view(
             totals.activity_date
         },
         start_date: entry.started_at,
-        date_created: meta
-            .and_then(Metainfo::creation_date)
+        date_created: summary
+            .and_then(Summary::created)
             .and_then(|d| u64::try_from(d).ok())
             .unwrap_or(0),
-        comment: meta.and_then(Metainfo::comment).unwrap_or("").to_owned(),
-        creator: meta.and_then(Metainfo::created_by).unwrap_or("").to_owned(),
-        is_private: meta.is_some_and(Metainfo::is_private),
+        comment: summary.and_then(Summary::comment).unwrap_or("").to_owned(),
+        creator: summary.and_then(Summary::creator).unwrap_or("").to_owned(),
+        is_private: summary.is_some_and(|s| s.private),
         magnet_link,
         queue_position: entry.position,
         forced: entry.forced,
@@ -222,6 +237,45 @@ pub(super) fn view(
                 })
                 .collect()
         }),
+    }
+}
+
+/// Whether viewing `entry` with `detail` needs its whole metainfo read (the client's snapshot
+/// `snap` has none): its files asked for (a single file named as the torrent is known
+/// without), renamed files (qBittorrent's `content_path` may follow them), its piece hashes,
+/// or no snapshot (the magnet link then names the metainfo's trackers).
+pub(super) fn needs_metainfo(
+    entry: &Entry,
+    snap: Option<&TorrentSnapshot>,
+    detail: Detail,
+) -> bool {
+    let Some(summary) = entry.meta.as_ref() else {
+        return false;
+    };
+    match snap {
+        Some(s) if s.metainfo.is_some() => false,
+        Some(_) => {
+            detail.piece_hashes || entry.paths().is_some() || (detail.files && !summary.single)
+        }
+        None => true,
+    }
+}
+
+/// The one file of a single-file torrent named as the torrent (`summary.single`), as
+/// [`files`] would list it.
+fn one_file(entry: &Entry, summary: &Summary, file_bytes: &[u64]) -> FileView {
+    let state = entry.files.first();
+    FileView {
+        name: match entry.paths().and_then(|p| p.first()) {
+            Some(path) => path.components().join("/"),
+            None => entry.name.to_string(),
+        },
+        length: summary.total_length,
+        bytes_completed: file_bytes.first().copied().unwrap_or(0),
+        wanted: state.is_none_or(|s| s.wanted),
+        priority: state.map_or(Priority::Normal, |s| s.priority),
+        begin_piece: 0,
+        end_piece: summary.piece_count(),
     }
 }
 
@@ -374,6 +428,77 @@ fn peer_view(p: &PeerInfo, piece_count: u32) -> PeerView {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A listed torrent with metainfo `meta` known by its summary only.
+    fn entry(meta: &Metainfo) -> Entry {
+        use sanstorrent_core::session::TorrentId;
+        use sanstorrent_runtime_common::TorrentHandle;
+        Entry {
+            id: Id(1),
+            handle: TorrentHandle {
+                id: TorrentId(1),
+                info_hash: meta.info_hash(),
+            },
+            name: meta.name().into(),
+            dir: std::path::Path::new("/dl").into(),
+            meta: Some(Summary::of(meta)),
+            magnet_link: Box::default(),
+            added: 7,
+            stopped: true,
+            running: false,
+            position: 0,
+            complete: false,
+            forced: false,
+            finished: None,
+            started_at: 0,
+            options: TorrentOptions::default(),
+            files: super::super::live::initial_files(meta),
+            totals: Default::default(),
+            seen: Default::default(),
+            moving: false,
+            rare: None,
+        }
+    }
+
+    fn torrent(info: &str, extra: &str) -> Metainfo {
+        let bytes = format!(
+            "d{extra}4:infod{info}12:piece lengthi16384e6:pieces60:{}ee",
+            "x".repeat(60)
+        );
+        Metainfo::from_bytes(bytes.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_summary_views_as_the_whole_metainfo_does() {
+        let all = Detail {
+            files: true,
+            piece_hashes: false,
+            ..Detail::default()
+        };
+        let now = Instant::now();
+        let about = "7:comment2:hi10:created by3:me!13:creation datei1700000000e";
+        // One file named as the torrent: everything, its file too, comes from the summary.
+        let one = torrent("6:lengthi40000e4:name5:b.iso", about);
+        let e = entry(&one);
+        // Without a snapshot the magnet link names the metainfo's trackers: it is read.
+        assert!(needs_metainfo(&e, None, all));
+        let whole = view(&e, None, Some(&one), all, now);
+        assert_eq!(whole.files.len(), 1);
+        assert_eq!(whole.comment, "hi");
+        assert_eq!(whole.piece_size, 16384);
+        assert_eq!(view(&e, None, None, all, now), whole);
+        // Several files: the summary lists none (the view reads the metainfo when they are
+        // asked for), the rest is the same.
+        let two = torrent(
+            "5:filesld6:lengthi20000e4:pathl1:xeed6:lengthi20000e4:pathl1:yeee4:name1:a",
+            "",
+        );
+        let e = entry(&two);
+        let mut whole = view(&e, None, Some(&two), all, now);
+        assert_eq!(whole.files.len(), 2);
+        whole.files.clear();
+        assert_eq!(view(&e, None, None, all, now), whole);
+    }
 
     #[test]
     fn instants_become_unix_seconds_both_ways() {
