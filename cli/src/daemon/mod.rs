@@ -292,12 +292,12 @@ async fn start_http<R: AsyncRuntime>(
                 Limits::default(),
                 http::smol::timer(),
             ));
-            smol::spawn(http::smol::run(server, listener)).detach();
+            http::smol::start(server, listener)?;
             Ok(bound)
         }
         #[cfg(feature = "tokio")]
         Runtime::Tokio => {
-            let listener = http::tokio::bind(http.addr).await?;
+            let listener = http::tokio::bind(http.addr)?;
             let bound = listener.local_addr()?;
             let server = Arc::new(Server::new(
                 rpc,
@@ -305,7 +305,7 @@ async fn start_http<R: AsyncRuntime>(
                 Limits::default(),
                 http::tokio::timer(),
             ));
-            tokio::spawn(http::tokio::run(server, listener));
+            http::tokio::start(server, listener)?;
             Ok(bound)
         }
         #[allow(unreachable_patterns)] // Reached only when a feature is off.

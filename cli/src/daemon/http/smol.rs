@@ -1,5 +1,8 @@
 //! The HTTP server's accept loop on smol: hyper reads and writes through `smol-hyper`'s
-//! `FuturesIo`, and times out through its `SmolTimer`.
+//! `FuturesIo`, and times out through its `SmolTimer`. It runs on an executor and a thread
+//! of its own ([`start`]): the session's loop runs on smol's global executor (one thread
+//! unless `SMOL_THREADS` says otherwise), and an answer that needs nothing of the session
+//! (the session id, `session-get`, the web UI's files, a refused login) must not wait for it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,8 +24,28 @@ pub(crate) async fn bind(addr: SocketAddr) -> io::Result<smol::net::TcpListener>
     smol::net::TcpListener::bind(addr).await
 }
 
-/// Accepts connections forever, each served on its own task.
-pub(crate) async fn run<B: Backend>(server: Arc<Server<B>>, listener: smol::net::TcpListener) {
+/// Serves `listener` on a thread of its own (`sanstorrent-http`) with its own executor,
+/// until the process ends.
+pub(crate) fn start<B: Backend>(
+    server: Arc<Server<B>>,
+    listener: smol::net::TcpListener,
+) -> io::Result<()> {
+    let executor = Arc::new(smol::Executor::new());
+    std::thread::Builder::new()
+        .name("sanstorrent-http".into())
+        .spawn(move || {
+            let accept = run(server, listener, Arc::clone(&executor));
+            smol::block_on(executor.run(accept));
+        })?;
+    Ok(())
+}
+
+/// Accepts connections forever, each served on its own task of `executor`.
+async fn run<B: Backend>(
+    server: Arc<Server<B>>,
+    listener: smol::net::TcpListener,
+    executor: Arc<smol::Executor<'static>>,
+) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok((stream, remote)) => (stream, remote),
@@ -38,6 +61,8 @@ pub(crate) async fn run<B: Backend>(server: Arc<Server<B>>, listener: smol::net:
             continue;
         };
         let server = Arc::clone(&server);
-        smol::spawn(server.serve(FuturesIo::new(stream), slot, remote)).detach();
+        executor
+            .spawn(server.serve(FuturesIo::new(stream), slot, remote))
+            .detach();
     }
 }

@@ -40,56 +40,31 @@ fn server_parts(
     )
 }
 
-/// Starts a server on smol in a thread of its own (it lives until the test process ends).
+/// Starts a server on smol as the daemon does: its own executor on a thread of its own (it
+/// lives until the test process ends).
 #[cfg(feature = "smol")]
 pub(super) fn start(credentials: Option<&str>, limits: Limits) -> Running {
-    let credentials = credentials.map(str::to_owned);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        ::smol::block_on(async move {
-            let listener = smol::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .unwrap();
-            let bound = listener.local_addr().unwrap();
-            let (server, session_id) =
-                server_parts(credentials.as_deref(), bound, limits, smol::timer());
-            tx.send(Running {
-                addr: bound,
-                session_id,
-            })
-            .unwrap();
-            smol::run(server, listener).await;
-        });
-    });
-    rx.recv().unwrap()
+    let listener = ::smol::block_on(smol::bind(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+    let bound = listener.local_addr().unwrap();
+    let (server, session_id) = server_parts(credentials, bound, limits, smol::timer());
+    smol::start(server, listener).unwrap();
+    Running {
+        addr: bound,
+        session_id,
+    }
 }
 
-/// Starts a server on tokio in a thread of its own.
+/// Starts a server on tokio as the daemon does: its own runtime on a thread of its own.
 #[cfg(feature = "tokio")]
 fn start_tokio(credentials: Option<&str>, limits: Limits) -> Running {
-    let credentials = credentials.map(str::to_owned);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .unwrap();
-            let bound = listener.local_addr().unwrap();
-            let (server, session_id) =
-                server_parts(credentials.as_deref(), bound, limits, tokio::timer());
-            tx.send(Running {
-                addr: bound,
-                session_id,
-            })
-            .unwrap();
-            tokio::run(server, listener).await;
-        });
-    });
-    rx.recv().unwrap()
+    let listener = tokio::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let bound = listener.local_addr().unwrap();
+    let (server, session_id) = server_parts(credentials, bound, limits, tokio::timer());
+    tokio::start(server, listener).unwrap();
+    Running {
+        addr: bound,
+        session_id,
+    }
 }
 
 /// Sends `raw`, reads until the server closes (or 10 s pass: a failure).
@@ -193,6 +168,26 @@ fn handshake(s: &Running) {
 #[test]
 fn the_409_handshake_on_smol() {
     handshake(&start(None, Limits::default()));
+}
+
+/// The session's loop runs on smol's global executor: with that executor's thread held busy
+/// (one thread unless `SMOL_THREADS` says more), the server still answers, on its own
+/// executor and thread. Before, its connections were tasks of the global executor and this
+/// exchange got no answer until the executor was freed.
+#[cfg(feature = "smol")]
+#[test]
+fn answers_while_the_loops_executor_is_held() {
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (free, free_rx) = std::sync::mpsc::channel::<()>();
+    ::smol::spawn(async move {
+        let _ = held_tx.send(());
+        // Blocks the executor's thread until the exchange is over (or the test failed).
+        let _ = free_rx.recv();
+    })
+    .detach();
+    held.recv().unwrap();
+    handshake(&start(None, Limits::default()));
+    drop(free);
 }
 
 #[cfg(feature = "tokio")]
