@@ -25,6 +25,7 @@ impl Torrent {
         let asleep = self.is_running() && self.data.is_some() && !self.peers_open;
         if asleep && !self.choke_asleep {
             self.choker.due_from(now);
+            self.quiet_since = now;
         } else if self.choke_asleep && !asleep {
             self.choker.idle_until(now);
         }

@@ -418,6 +418,12 @@ pub struct TorrentOptions {
     /// [`Event::TorrentComplete`](super::Event::TorrentComplete), no `completed` announce,
     /// phase `Downloading` rather than `Seeding`. `file_priorities` is then ignored.
     pub choose_files: bool,
+    /// Release the torrent's metainfo and per-peer state once it has been complete, running
+    /// and without a connection this long: it keeps a compact record (hashes, sizes, have-set,
+    /// trackers, totals), goes on announcing, and asks for its metainfo back
+    /// ([`Action::LoadMetainfo`](super::Action::LoadMetainfo)) when a peer comes or a check
+    /// needs it. `None` (the default): never.
+    pub release_idle_after: Option<Duration>,
 }
 
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.

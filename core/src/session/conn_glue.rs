@@ -178,9 +178,21 @@ impl Session {
                 id
             }
         };
+        if self.hold_inbound(now, conn, id) {
+            return;
+        }
+        self.join_inbound(now, conn, id);
+    }
+
+    /// An inbound connection joins torrent `id`: our side of the handshake goes out (or it
+    /// closes: the torrent is gone, or full since it was held for a load).
+    pub(super) fn join_inbound(&mut self, now: Instant, conn: ConnId, id: TorrentId) {
         let Some(t) = self.torrents.get(&id) else {
             return self.close_conn(now, conn, PeerCloseReason::UnknownTorrent);
         };
+        if self.peers.of_torrent(id) >= t.peer_limit(&self.config) {
+            return self.close_conn(now, conn, PeerCloseReason::Limit);
+        }
         if let Err(reason) = self.peers.join(now, conn, id, t) {
             self.close_conn(now, conn, reason);
         }

@@ -88,7 +88,7 @@ impl Torrent {
 
     /// Adds addresses to the torrent's candidates, if active (our own address excluded).
     pub(crate) fn add_candidates(&mut self, peers: &[SocketAddr], source: Source, own: OwnAddr) {
-        if !self.is_active() {
+        if !self.is_active() || self.is_released() {
             return;
         }
         for addr in peers {
@@ -129,7 +129,7 @@ impl Peers {
             return DialPlan::Next;
         };
         let dialable = matches!(t.stage, Stage::Running | Stage::Metadata);
-        if !dialable || t.options.no_outbound {
+        if !dialable || t.options.no_outbound || t.is_released() {
             return DialPlan::Next;
         }
         if self.half_open() >= config.max_half_open {

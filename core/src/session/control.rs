@@ -178,7 +178,7 @@ impl Torrent {
         match then {
             AfterStop::Remove => AfterStop::Remove,
             _ if shutting_down => AfterStop::Stay,
-            AfterStop::Recheck { run } if self.data.is_none() => {
+            AfterStop::Recheck { run } if self.data.is_none() && self.released.is_none() => {
                 if run {
                     AfterStop::Start
                 } else {

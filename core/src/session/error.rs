@@ -68,7 +68,37 @@ pub enum SessionError {
         /// The layers refused.
         refused: usize,
     },
+    /// A released torrent's metainfo could not be loaded back: the peers waiting for it are
+    /// closed, and it is the torrent's error until a later load works.
+    LoadMetainfo(LoadError),
 }
+
+/// Why a released torrent's metainfo could not be loaded back (see
+/// [`Action::LoadMetainfo`](super::Action::LoadMetainfo)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The runtime's source could not give it (its message).
+    Source(String),
+    /// The metainfo given is another torrent's (its info-hashes differ).
+    WrongInfoHash,
+    /// The metainfo given has another piece count than the torrent released.
+    WrongPieces,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Source(e) => write!(f, "loading the torrent's metainfo: {e}"),
+            Self::WrongInfoHash => f.write_str("the metainfo loaded is another torrent's"),
+            Self::WrongPieces => {
+                f.write_str("the metainfo loaded has another piece count than the torrent")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
 
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,6 +123,7 @@ impl fmt::Display for SessionError {
                 "resume data: {refused} piece layer(s) do not match the torrent's roots; \
                  fetching them from peers again"
             ),
+            Self::LoadMetainfo(e) => write!(f, "{e}"),
         }
     }
 }
@@ -107,6 +138,7 @@ impl std::error::Error for SessionError {
             | Self::SaveState { error: e, .. } => Some(&**e),
             Self::Metadata(e) => Some(e),
             Self::InvalidInfo(e) => Some(e),
+            Self::LoadMetainfo(e) => Some(e),
             Self::StopTimedOut | Self::ResumeLayers { .. } => None,
         }
     }

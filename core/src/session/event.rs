@@ -204,6 +204,18 @@ pub enum Event {
         /// The torrent.
         torrent: TorrentId,
     },
+    /// A complete torrent idle for its
+    /// [`TorrentOptions::release_idle_after`](super::TorrentOptions::release_idle_after)
+    /// released its metainfo and per-peer state (it keeps seeding and announcing).
+    TorrentReleased {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// A released torrent's metainfo is back (a peer came, or a start or check needs it).
+    TorrentReloaded {
+        /// The torrent.
+        torrent: TorrentId,
+    },
     /// Every torrent stopped after [`Session::shutdown`](super::Session::shutdown): the
     /// runtime may exit.
     ShutdownComplete,
@@ -265,6 +277,9 @@ pub enum PeerCloseReason {
     SendStalled,
     /// The peer's encrypted handshake (MSE) failed or asked for what we do not do.
     EncryptedHandshake(MseError),
+    /// Its torrent was released and loading the metainfo back failed (see
+    /// [`SessionError::LoadMetainfo`](super::SessionError::LoadMetainfo)).
+    MetainfoUnavailable,
 }
 
 impl fmt::Display for PeerCloseReason {
@@ -288,6 +303,7 @@ impl fmt::Display for PeerCloseReason {
             Self::BadExtensionMessage(e) => write!(f, "bad extension message: {e}"),
             Self::SendStalled => f.write_str("peer stopped reading what we send"),
             Self::EncryptedHandshake(e) => write!(f, "{e}"),
+            Self::MetainfoUnavailable => f.write_str("the torrent's metainfo could not be loaded"),
         }
     }
 }

@@ -530,6 +530,7 @@ impl Session {
             a.handle_timeout(now);
             self.life(now, |cx| cx.pump_announcer(now, id));
         }
+        self.release_if_due(now, id);
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };

@@ -19,6 +19,7 @@ use bytes::Bytes;
 
 use crate::metainfo::PieceHash;
 
+use crate::id::InfoHash;
 pub use crate::io::{ConnId, Dest, Transmit};
 use crate::layout::Layout;
 use crate::metainfo::RelativePath;
@@ -131,6 +132,16 @@ pub enum Action {
         torrent: TorrentId,
         /// Bencoded resume data.
         data: Vec<u8>,
+    },
+    /// Load a released torrent's metainfo back (see
+    /// [`TorrentOptions::release_idle_after`](super::TorrentOptions::release_idle_after)),
+    /// off the loop, and report with
+    /// [`Session::handle_metainfo`](super::Session::handle_metainfo).
+    LoadMetainfo {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its info-hash (its id among torrents).
+        info_hash: InfoHash,
     },
     /// Persist the DHT node state (node id and good nodes).
     SaveDhtState {

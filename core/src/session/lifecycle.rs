@@ -27,7 +27,7 @@ use super::pipeline::Jobs;
 use super::portmap::Gateway;
 use super::timers::{Timer, TimerTable};
 use super::torrent::table::Torrents;
-use super::torrent::{AfterStop, Stage};
+use super::torrent::{AfterStop, Stage, Torrent};
 use super::trackers::{TrackerCx, Trackers};
 use super::udp::DhtCx;
 use crate::dht::Dht;
@@ -219,12 +219,18 @@ impl LifeCx<'_> {
         }
     }
 
-    /// Starts a stopped torrent from what it has verified: storage reopened, swarm joined.
-    fn restart(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
+    /// Starts a stopped torrent from what it has verified: storage reopened, swarm joined (a
+    /// released torrent's metainfo is loaded first: it starts once it is back).
+    pub(crate) fn restart(&mut self, now: Instant, id: TorrentId) -> Result<(), ControlError> {
         self.torrents.rejoin(now, id, self.config)?;
         let Some(t) = self.torrents.get_mut(&id) else {
             return Ok(());
         };
+        if let Some(r) = t.released.as_mut() {
+            r.then.start = true;
+            load(now, id, t, self.out);
+            return Ok(());
+        }
         let Some(d) = &t.data else {
             t.stage = Stage::Metadata;
             self.start_swarm(now, id);
@@ -244,8 +250,20 @@ impl LifeCx<'_> {
     }
 
     /// Checks a stopped torrent's data again from nothing; it runs afterwards if `run`, else
-    /// stops again.
-    fn check_again(&mut self, now: Instant, id: TorrentId, run: bool) -> Result<(), ControlError> {
+    /// stops again (a released torrent's metainfo is loaded first: it checks once it is back).
+    pub(crate) fn check_again(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        run: bool,
+    ) -> Result<(), ControlError> {
+        if let Some(t) = self.torrents.get_mut(&id)
+            && let Some(r) = t.released.as_mut()
+        {
+            r.then.recheck = Some(run);
+            load(now, id, t, self.out);
+            return Ok(());
+        }
         let Some(meta) = self
             .torrents
             .get(&id)
@@ -426,5 +444,15 @@ impl LifeCx<'_> {
             out: self.out,
             shutting_down: *self.shutting_down,
         }
+    }
+}
+
+/// Asks the runtime for released torrent `id`'s metainfo, unless a load is under way.
+pub(crate) fn load(now: Instant, id: TorrentId, t: &mut Torrent, out: &mut Outputs) {
+    if t.ask_load(now) {
+        out.action(Action::LoadMetainfo {
+            torrent: id,
+            info_hash: t.info_hash,
+        });
     }
 }

@@ -60,6 +60,7 @@ mod pipeline;
 mod portmap;
 mod rate;
 mod receive_flow;
+mod reload;
 mod scrape;
 mod smart_ban;
 mod snapshot;
@@ -106,7 +107,7 @@ pub use config::{
 };
 pub use control::ControlError;
 pub use edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
-pub use error::SessionError;
+pub use error::{LoadError, SessionError};
 pub use event::{Event, ExtensionError, PeerCloseReason, SwarmCounts, TorrentPhase, TorrentStats};
 pub use footprint::Footprint;
 pub use io::{
@@ -126,6 +127,7 @@ pub use webseeds::WebSeedInfo;
 use crate::dht::Dht;
 use crate::id::PeerId;
 use crate::lsd::Lsd;
+use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::tracker::{TrackerError, http::HttpResponse};
 use crate::wire;
@@ -311,6 +313,18 @@ impl Session {
     /// The result of an [`Action::Disk`] job.
     pub fn handle_completion(&mut self, now: Instant, done: Completion) {
         self.step(now, |s| s.completion(now, done));
+    }
+
+    /// The answer to an [`Action::LoadMetainfo`]: the released torrent's metainfo, or why the
+    /// runtime could not load it. Its held peers get their handshake (or are closed), and a
+    /// start or check waiting for it goes on. An answer nobody asked for is ignored.
+    pub fn handle_metainfo(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        result: Result<Arc<Metainfo>, LoadError>,
+    ) {
+        self.step(now, |s| s.metainfo_loaded(now, torrent, result));
     }
 
     /// The instant from [`Session::poll_timeout`] passed (or any time: extra calls do

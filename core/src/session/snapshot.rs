@@ -334,9 +334,12 @@ impl Torrent {
             desired_available: self.desired_available(),
             peers_sending_to_us: sending,
             peers_getting_from_us: getting,
-            pieces: data
-                .filter(|_| detail.pieces || counted.is_some())
-                .map(|d| d.picker.have().clone()),
+            pieces: match &self.released {
+                Some(r) => detail.pieces.then(|| r.have.clone()),
+                None => data
+                    .filter(|_| detail.pieces || counted.is_some())
+                    .map(|d| d.picker.have().clone()),
+            },
             file_bytes: if detail.files {
                 self.file_bytes()
             } else {
@@ -374,8 +377,12 @@ impl Torrent {
             .sum()
     }
 
-    /// Verified bytes of each file (its share of each verified piece it overlaps).
-    fn file_bytes(&self) -> Vec<u64> {
+    /// Verified bytes of each file (its share of each verified piece it overlaps; a released
+    /// torrent's record).
+    pub(crate) fn file_bytes(&self) -> Vec<u64> {
+        if let Some(r) = &self.released {
+            return r.file_bytes.to_vec();
+        }
         let Some(d) = &self.data else {
             return Vec::new();
         };

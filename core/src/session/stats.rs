@@ -13,7 +13,6 @@ use super::peers::Peers;
 use super::timers::{Timer, TimerTable};
 use super::torrent::Torrent;
 use super::torrent::table::Torrents;
-use crate::picker::Priority;
 
 impl Torrent {
     /// The torrent's statistics (`id`: its id among `peers`); rates at `now` if given,
@@ -27,28 +26,7 @@ impl Torrent {
     ) -> TorrentStats {
         let t = self;
         let at = now.unwrap_or(t.last_activity(config));
-        let (total, (wanted, have_bytes, wanted_have), have, count, checked) = match &t.data {
-            Some(d) => {
-                let layout = d.meta.layout();
-                let mut bytes = (0, 0, 0);
-                for p in 0..d.picker.piece_count() {
-                    let len = u64::from(layout.piece_data_len(p));
-                    let is_wanted = d.picker.priority(p) != Priority::Skip;
-                    let is_had = d.picker.have().contains(p);
-                    bytes.0 += if is_wanted { len } else { 0 };
-                    bytes.1 += if is_had { len } else { 0 };
-                    bytes.2 += if is_wanted && is_had { len } else { 0 };
-                }
-                (
-                    layout.data_length(),
-                    bytes,
-                    d.picker.have().count(),
-                    d.picker.piece_count(),
-                    d.pipeline.checked,
-                )
-            }
-            None => (0, (0, 0, 0), 0, 0, 0),
-        };
+        let f = t.figures();
         let mut connected = 0;
         let mut connecting = 0;
         let mut seeds = 0;
@@ -65,10 +43,10 @@ impl Torrent {
             phase: t.phase(),
             info_hash: t.info_hash,
             info_hash_v2: t.info_hash_v2(),
-            total_bytes: total,
-            wanted_bytes: wanted,
-            have_bytes,
-            wanted_have_bytes: wanted_have,
+            total_bytes: f.total,
+            wanted_bytes: f.wanted,
+            have_bytes: f.have_bytes,
+            wanted_have_bytes: f.wanted_have,
             downloaded: t.down.total(),
             uploaded: t.up.total(),
             download_rate: t.down.rate(at),
@@ -77,9 +55,9 @@ impl Torrent {
             peers_connecting: connecting,
             peers_known: t.candidates.len(),
             seeds_connected: seeds,
-            pieces_have: have,
-            piece_count: count,
-            pieces_checked: checked,
+            pieces_have: f.have,
+            piece_count: f.count,
+            pieces_checked: f.checked,
             hash_failures: t.hash_failures,
             swarm: t.scrapes.counts(),
         }

@@ -176,6 +176,7 @@ impl Torrent {
                         .and_then(|l| l.poll_timeout()),
                     self.leaf_checks.poll_timeout().filter(|_| self.is_active()),
                     self.scrapes.deadline(),
+                    self.release_due(),
                 ]
                 .into_iter()
                 .flatten()

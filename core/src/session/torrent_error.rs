@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::error::LoadError;
 use super::snapshot::cut;
 use super::torrent::Torrent;
 use crate::storage::StorageError;
@@ -46,6 +47,10 @@ pub enum TorrentError {
         /// Its failure.
         error: WebSeedError,
     },
+    /// Its metainfo was released while it idled and could not be loaded back (see
+    /// [`SessionError::LoadMetainfo`](super::SessionError::LoadMetainfo)); shown until a
+    /// load works. Its kind is [`TorrentErrorKind::Disk`].
+    Metainfo(LoadError),
 }
 
 impl TorrentError {
@@ -54,7 +59,7 @@ impl TorrentError {
         match self {
             Self::TrackerWarning(_) => TorrentErrorKind::TrackerWarning,
             Self::TrackerRefused(_) | Self::WebSeed { .. } => TorrentErrorKind::TrackerError,
-            Self::Disk(_) | Self::DataMissing { .. } => TorrentErrorKind::Disk,
+            Self::Disk(_) | Self::DataMissing { .. } | Self::Metainfo(_) => TorrentErrorKind::Disk,
         }
     }
 }
@@ -70,6 +75,7 @@ impl fmt::Display for TorrentError {
                 "data missing from disk, checked again (piece {piece}: {error})"
             ),
             Self::WebSeed { url, error } => f.write_str(&cut(&format!("web seed {url}: {error}"))),
+            Self::Metainfo(e) => write!(f, "{e}"),
         }
     }
 }

@@ -277,6 +277,11 @@ impl Candidates {
         }
     }
 
+    /// Forgets every address (bans and dial records kept): a released torrent dials nobody.
+    pub(crate) fn forget_all(&mut self) {
+        self.list = BTreeMap::new();
+    }
+
     /// Forgets an address (it is us, or useless).
     pub(crate) fn remove(&mut self, addr: SocketAddr) {
         self.list.remove(&addr);

@@ -69,7 +69,7 @@ pub(crate) enum NewPriorities {
 impl Torrent {
     /// Whether `meta` may become this torrent's metadata.
     pub(crate) fn accepts_metadata(&self, meta: &Metainfo) -> Result<(), MetadataError> {
-        if self.data.is_some() {
+        if self.data.is_some() || self.released.is_some() {
             return Err(MetadataError::AlreadyKnown);
         }
         // A `btmh`-only magnet knows a hybrid's v2 hash only: the metadata's v1 hash is new.
@@ -336,7 +336,7 @@ impl Torrent {
 
 /// Each piece's priority from the torrent's file priorities and its first-and-last-pieces
 /// option.
-fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
+pub(crate) fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
     if options.first_last_pieces {
         piece_priorities_first_last(layout, &options.file_priorities)
     } else {

@@ -11,6 +11,7 @@
 pub(crate) mod by_url;
 pub(crate) mod candidates;
 pub(crate) mod life;
+pub(crate) mod released;
 pub(crate) mod roster;
 pub(crate) mod shared;
 pub(crate) mod table;
@@ -112,8 +113,13 @@ pub(crate) struct Torrent {
     pub(crate) private: bool,
     pub(crate) options: TorrentOptions,
     pub(crate) stage: Stage,
-    /// `None` until the metadata is known (magnet).
+    /// `None` until the metadata is known (magnet), and while released.
     pub(crate) data: Option<Data>,
+    /// Its compact record while its metainfo is released (see [`released`]).
+    pub(crate) released: Option<Box<released::Released>>,
+    /// Since when it has run without a connection (its choker went to sleep): its release
+    /// is due `release_idle_after` later.
+    pub(crate) quiet_since: Instant,
     pub(crate) choker: Choker,
     /// It has an open connection (as the connection table last told; see `choke`).
     pub(crate) peers_open: bool,
@@ -235,6 +241,8 @@ impl Torrent {
             private,
             stage: Stage::Metadata,
             data: None,
+            released: None,
+            quiet_since: now,
             choker: Choker::with_shared_config(
                 shared.choker_config(&config.choker),
                 rng.next_u64(),
@@ -276,10 +284,8 @@ impl Torrent {
         match self.stage {
             Stage::Metadata => TorrentPhase::FetchingMetadata,
             Stage::Stamps | Stage::Checking => TorrentPhase::Checking,
-            Stage::Running => match &self.data {
-                Some(_) if self.is_finished() => TorrentPhase::Seeding,
-                _ => TorrentPhase::Downloading,
-            },
+            Stage::Running if self.is_finished() => TorrentPhase::Seeding,
+            Stage::Running => TorrentPhase::Downloading,
             Stage::Stopping { .. } => TorrentPhase::Stopping,
             Stage::Stopped => TorrentPhase::Stopped,
         }
@@ -315,13 +321,15 @@ impl Torrent {
 
     /// Whether we have every piece.
     pub(crate) fn is_seed(&self) -> bool {
-        self.data.as_ref().is_some_and(|d| d.picker.is_seed())
+        self.released.is_some() || self.data.as_ref().is_some_and(|d| d.picker.is_seed())
     }
 
     /// Whether every wanted piece is verified (never while its files wait for a choice:
     /// [`TorrentOptions::choose_files`]).
     pub(crate) fn is_finished(&self) -> bool {
-        !self.options.choose_files && self.data.as_ref().is_some_and(|d| d.picker.is_finished())
+        !self.options.choose_files
+            && (self.released.is_some()
+                || self.data.as_ref().is_some_and(|d| d.picker.is_finished()))
     }
 
     /// What a connection of the torrent is told of it: its info-hash and, once the metadata

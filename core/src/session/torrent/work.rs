@@ -92,6 +92,7 @@ impl Torrents {
             };
             let may_dial = matches!(t.stage, Stage::Running | Stage::Metadata)
                 && !t.options.no_outbound
+                && !t.is_released()
                 && t.candidates.len() > 0;
             let stopping = matches!(t.stage, Stage::Stopping { .. });
             let stopped = t.stage == Stage::Stopped;

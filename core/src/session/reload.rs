@@ -1,0 +1,125 @@
+//! Releasing an idle complete torrent's metainfo and loading it back (see
+//! [`torrent::released`](super::torrent::released)): the release at its deadline, an inbound
+//! connection held while the load runs, and the runtime's answer (the held connections get
+//! their handshake or are closed; a start or check that waited goes on).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Session;
+use super::error::{LoadError, SessionError};
+use super::event::{Event, PeerCloseReason};
+use super::io::TorrentId;
+use super::lifecycle;
+use super::torrent::released::{MAX_WAITING, Mismatch};
+use super::torrent_error::TorrentError;
+use crate::metainfo::Metainfo;
+
+impl Session {
+    /// Releases torrent `id` if its release is due at `now` and no connection of it is
+    /// open or being dialled.
+    pub(super) fn release_if_due(&mut self, now: Instant, id: TorrentId) {
+        let due = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.release_due())
+            .is_some_and(|at| at <= now);
+        if !due || self.peers.of_torrent(id) > 0 {
+            return;
+        }
+        if self.torrents.get_mut(&id).is_some_and(|t| t.release()) {
+            self.out.event(Event::TorrentReleased { torrent: id });
+        }
+    }
+
+    /// An inbound connection's handshake named released torrent `id`: it waits (unanswered)
+    /// for the metainfo, which is asked for unless a load is under way; past
+    /// [`MAX_WAITING`] waiting connections it is refused. Returns whether `id` is released
+    /// (else the connection joins as usual).
+    pub(super) fn hold_inbound(
+        &mut self,
+        now: Instant,
+        conn: super::ConnId,
+        id: TorrentId,
+    ) -> bool {
+        let peers = &self.peers;
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return false;
+        };
+        let Some(r) = t.released.as_mut() else {
+            return false;
+        };
+        // Those closed meanwhile (their handshake timed out, the peer left) leave the list.
+        r.waiting
+            .retain(|c| peers.get(*c).is_some_and(|p| p.torrent.is_none()));
+        if r.waiting.len() >= MAX_WAITING {
+            self.close_conn(now, conn, PeerCloseReason::Limit);
+            return true;
+        }
+        r.waiting.push(conn);
+        lifecycle::load(now, id, t, &mut self.out);
+        true
+    }
+
+    /// The runtime's answer to a load of torrent `id`'s metainfo (see
+    /// [`Session::handle_metainfo`]).
+    pub(super) fn metainfo_loaded(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        result: Result<Arc<Metainfo>, LoadError>,
+    ) {
+        let asked = self
+            .torrents
+            .get(&id)
+            .and_then(|t| t.released.as_ref())
+            .is_some_and(|r| r.loading.is_some());
+        if !asked {
+            return;
+        }
+        let seed = self.rng.next_u64();
+        let config = &self.config;
+        let Some(t) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let reloaded = result.and_then(|meta| {
+            t.reload(meta, seed, config).map_err(|m| match m {
+                Mismatch::InfoHash => LoadError::WrongInfoHash,
+                Mismatch::Pieces => LoadError::WrongPieces,
+            })
+        });
+        let back = match reloaded {
+            Ok(back) => back,
+            Err(error) => {
+                let waiting = t.load_failed();
+                t.error = Some(TorrentError::Metainfo(error.clone()));
+                self.out.event(Event::Error {
+                    torrent: Some(id),
+                    error: SessionError::LoadMetainfo(error),
+                });
+                for conn in waiting {
+                    if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
+                        self.close_conn(now, conn, PeerCloseReason::MetainfoUnavailable);
+                    }
+                }
+                return;
+            }
+        };
+        if matches!(t.error, Some(TorrentError::Metainfo(_))) {
+            t.error = None;
+        }
+        self.out.event(Event::TorrentReloaded { torrent: id });
+        for conn in back.waiting {
+            if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
+                self.join_inbound(now, conn, id);
+                self.drive(now, conn);
+            }
+        }
+        if back.then.start {
+            let _ = self.life(now, |cx| cx.restart(now, id));
+        }
+        if let Some(run) = back.then.recheck {
+            let _ = self.life(now, |cx| cx.check_again(now, id, run));
+        }
+    }
+}
