@@ -67,6 +67,7 @@ impl Core {
             if options.resume.is_none() {
                 options.resume = self.disk.load_resume(info_hash);
             }
+            options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
             places.push((info_hash, dir));
             adds.push((source, options));
         }

@@ -24,6 +24,7 @@ use crate::driver::Core;
 use crate::event_loop::{self, Sockets};
 use crate::events::{EVENT_CAPACITY, EventReceiver, event_queue};
 use crate::http::{HttpClient, HttpClientConfig, HttpClientError};
+use crate::metainfo_source::SharedSource;
 use crate::pool::{Done, Sink};
 use crate::runtime::Runtime;
 use crate::storage::{FileStorageOptions, RenameError};
@@ -330,6 +331,13 @@ pub struct ClientConfig {
     pub read_buffer: usize,
     /// How torrents' files are kept (open handles, preallocation).
     pub storage: FileStorageOptions,
+    /// Where released torrents' metainfo is loaded back from (see
+    /// [`MetainfoSource`](crate::MetainfoSource)); needed only when torrents are added with
+    /// `release_idle_after`. `None`: such loads fail and their peers are closed.
+    pub metainfo: Option<SharedSource>,
+    /// The [`TorrentOptions::release_idle_after`] of every torrent added whose options leave
+    /// it `None`; `None` (the default): torrents are released only if their options say.
+    pub release_idle_after: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -345,6 +353,8 @@ impl Default for ClientConfig {
             seed: None,
             read_buffer: 64 * 1024,
             storage: FileStorageOptions::default(),
+            metainfo: None,
+            release_idle_after: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use sanstorrent_core::metainfo::RelativePath;
 use sanstorrent_core::session::{Action, DiskJob, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
+use crate::metainfo_source::SharedSource;
 use crate::pool::{Done, Rename, Sink, WorkerPool};
 use crate::storage::{
     FileMap, FileStorage, FileStorageOptions, HandleCache, RenameError, SharedStorage,
@@ -35,6 +36,8 @@ pub struct DiskConfig {
     /// How torrents' files are opened and created. Every torrent's files share one cache of
     /// [`FileStorageOptions::max_open_files`] handles (or the options' own cache).
     pub storage: FileStorageOptions,
+    /// Where released torrents' metainfo is loaded back from; `None`: such loads fail.
+    pub metainfo: Option<SharedSource>,
 }
 
 struct TorrentDisk {
@@ -108,6 +111,7 @@ pub struct DiskIo {
     storage: FileStorageOptions,
     torrents: HashMap<TorrentId, TorrentDisk>,
     pending: usize,
+    metainfo: Option<SharedSource>,
 }
 
 impl std::fmt::Debug for DiskIo {
@@ -138,6 +142,7 @@ impl DiskIo {
             storage,
             torrents: HashMap::new(),
             pending: 0,
+            metainfo: config.metainfo,
         })
     }
 
@@ -386,6 +391,16 @@ impl DiskIo {
                 if let Some(path) = path {
                     self.pending += 1;
                     self.pool.save(path, data);
+                }
+                None
+            }
+            Action::LoadMetainfo { torrent, info_hash } => {
+                match &self.metainfo {
+                    Some(source) => self.pool.load(torrent, info_hash, source.clone()),
+                    None => (self.sink)(Done::Metainfo {
+                        torrent,
+                        result: Err("no metainfo source is set".into()),
+                    }),
                 }
                 None
             }

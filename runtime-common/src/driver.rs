@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 
 use sanstorrent_core::session::{
-    Action, ControlError, Event, Session, SessionError, TorrentId, Transmit,
+    Action, ControlError, Event, LoadError, Session, SessionError, TorrentId, Transmit,
 };
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
@@ -49,6 +49,9 @@ pub struct Core {
     stopping: Option<Instant>,
     shutdown_complete: bool,
     give_up_after: Duration,
+    /// Applied to added torrents whose options leave it unset (see
+    /// [`ClientConfig::release_idle_after`]).
+    pub(crate) release_idle_after: Option<Duration>,
 }
 
 /// Most inputs (or completions) already waiting that one turn of a loop takes after its
@@ -97,6 +100,7 @@ impl Core {
                 threads: config.disk_threads,
                 state_dir: config.state_dir.clone(),
                 storage: config.storage.clone(),
+                metainfo: config.metainfo.clone(),
             },
             sink,
         )?;
@@ -121,6 +125,7 @@ impl Core {
             stopping: None,
             shutdown_complete: false,
             give_up_after: config.session.shutdown_timeout + SHUTDOWN_GRACE,
+            release_idle_after: config.release_idle_after,
         })
     }
 
@@ -137,6 +142,7 @@ impl Core {
                 if options.resume.is_none() {
                     options.resume = self.disk.load_resume(info_hash);
                 }
+                options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
                 let result = match self.session.add_torrent(now, source, options) {
                     Ok(id) => {
                         self.disk.add_torrent(id, info_hash, dir);
@@ -245,6 +251,10 @@ impl Core {
         self.disk.finished(&done);
         match done {
             Done::Disk(completion) => self.session.handle_completion(now, completion),
+            Done::Metainfo { torrent, result } => {
+                let result = result.map_err(LoadError::Source);
+                self.session.handle_metainfo(now, torrent, result);
+            }
             Done::Saved {
                 result: Err(e),
                 path,

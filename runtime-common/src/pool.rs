@@ -12,11 +12,14 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
+use sanstorrent_core::id::InfoHash;
+use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{Completion, DiskJob, DiskJobKind, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::block_writer::{self, BlockWrite};
 use crate::jobs::execute_with;
+use crate::metainfo_source::SharedSource;
 use crate::read_pool::ReadBuffers;
 use crate::storage::{
     FileMap, FileMove, FileStorage, RenameError, SharedStorage, apply_moves, delete_files,
@@ -44,6 +47,14 @@ pub enum Done {
         /// Whether the renames were made.
         result: Result<(), RenameError>,
     },
+    /// A released torrent's metainfo was loaded (or not): pass it to
+    /// `Session::handle_metainfo`.
+    Metainfo {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its metainfo, or the source's reason.
+        result: Result<Arc<Metainfo>, String>,
+    },
     /// A state file was written (or not).
     Saved {
         /// The file.
@@ -61,6 +72,11 @@ enum Work {
     Disk {
         storage: SharedStorage,
         job: DiskJob,
+    },
+    Load {
+        torrent: TorrentId,
+        info_hash: InfoHash,
+        source: SharedSource,
     },
 }
 
@@ -229,6 +245,18 @@ impl WorkerPool {
         }
     }
 
+    /// Queues a load of released torrent `torrent`'s metainfo from `source` on the first free
+    /// worker; the answer goes to the sink as [`Done::Metainfo`].
+    pub fn load(&self, torrent: TorrentId, info_hash: InfoHash, source: SharedSource) {
+        if let Some(tx) = &self.work {
+            let _ = tx.send_blocking(Work::Load {
+                torrent,
+                info_hash,
+                source,
+            });
+        }
+    }
+
     /// Queues `bytes` to be written atomically to `path`. Saves run one at a time in the order
     /// queued, so a later save of the same file always wins.
     pub fn save(&self, path: PathBuf, bytes: Vec<u8>) {
@@ -281,6 +309,14 @@ fn run(work: Work, buffers: &Arc<ReadBuffers>, sink: &(dyn Fn(Done) + Send + Syn
     match work {
         Work::Disk { storage, job } => {
             sink(Done::Disk(execute_with(&*storage, job.kind, Some(buffers))));
+        }
+        Work::Load {
+            torrent,
+            info_hash,
+            source,
+        } => {
+            let result = source.0.load(torrent, info_hash);
+            sink(Done::Metainfo { torrent, result });
         }
     }
 }

@@ -64,6 +64,11 @@ pub(crate) struct DaemonArgs {
     /// Create files sparse instead of reserving their whole size on disk up front.
     #[arg(long)]
     pub(crate) sparse: bool,
+    /// Release a complete torrent's metainfo and per-peer state after this many seconds
+    /// without a peer (it keeps seeding and announcing; its .torrent is read back from the
+    /// state directory when a peer comes); 0: never.
+    #[arg(long, value_name = "SECS", default_value_t = super::released::DEFAULT_RELEASE_IDLE_SECS)]
+    pub(crate) release_idle_after: u64,
     /// Print only errors.
     #[arg(long)]
     pub(crate) quiet: bool,

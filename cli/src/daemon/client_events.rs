@@ -113,6 +113,17 @@ impl<R: Runtime> ClientBackend<R> {
                         }
                         None => tracing::debug!("client error: {error}"),
                     },
+                    Event::TorrentReleased { torrent } => {
+                        let name = state.position(torrent).map(|i| &state.torrents[i].name);
+                        tracing::info!(
+                            "{}: idle, metainfo released",
+                            name.map_or("", String::as_str)
+                        );
+                    }
+                    Event::TorrentReloaded { torrent } => {
+                        let name = state.position(torrent).map(|i| &state.torrents[i].name);
+                        tracing::info!("{}: metainfo loaded back", name.map_or("", String::as_str));
+                    }
                     Event::TrackerError {
                         torrent,
                         url,

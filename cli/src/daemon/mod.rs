@@ -24,6 +24,7 @@ mod http;
 mod moves;
 mod qbit;
 mod queue;
+mod released;
 mod rename;
 mod rpc;
 mod schedule;
@@ -111,12 +112,22 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<(), Exit> {
         Err(e) => tracing::error!("the saved session settings are lost: {e}"),
     }
     client::live::apply_saved_settings(&mut session, &mut settings);
+    let release_idle_after = released::idle_time(args.release_idle_after);
+    let metainfo = match release_idle_after {
+        Some(_) => Some(released::source(
+            store::Store::open(state_dir.join("daemon"))
+                .map_err(|e| Exit::Fail(format!("state directory {}: {e}", state_dir.display())))?,
+        )),
+        None => None,
+    };
     let config = ClientConfig {
         listen,
         state_dir: Some(state_dir.clone()),
         session: session.clone(),
         storage,
         extra_roots: crate::certs::read(&args.ca_cert)?,
+        metainfo,
+        release_idle_after,
         ..ClientConfig::default()
     };
     let mut allowed = vec![download_dir];

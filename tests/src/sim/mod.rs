@@ -31,6 +31,7 @@ mod tracker;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,9 +43,10 @@ pub use httpseed::SimHttpSeed;
 pub use mirror::{MirrorBehaviour, SimMirror};
 pub use net::{Delivery, End, LinkConfig, Net, NetStats};
 pub use node::{DiskModel, Node};
+use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{
-    Action, Completion, Dest, DiskJobKind, Event, RequestId, Session, SessionConfig, TorrentId,
-    TorrentOptions, TorrentSource,
+    Action, Completion, Dest, DiskJobKind, Event, LoadError, RequestId, Session, SessionConfig,
+    TorrentId, TorrentOptions, TorrentSource,
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage};
 use sanstorrent_core::tracker::{ResponseReader, TrackerError, TransportError};
@@ -52,6 +54,12 @@ pub use scripted::{Behaviour, Block, ConnFlood, DhtFlood, ScriptedPeer};
 use std::io::ErrorKind;
 pub use torrent::{TestFile, TestTorrent};
 pub use tracker::SimTracker;
+
+/// How long an `Action::LoadMetainfo` takes (reading and parsing a small .torrent).
+const LOAD_DELAY: Duration = Duration::from_millis(2);
+
+/// The answer to an `Action::LoadMetainfo`.
+type MetainfoAnswer = Result<Arc<Metainfo>, LoadError>;
 
 /// How long an HTTP request to an unreachable (partitioned) host waits before failing.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +81,8 @@ pub struct Sim {
     pub dns: BTreeMap<String, IpAddr>,
     /// Job completions due: (node, completion, bytes written by the job).
     jobs: BTreeMap<(Instant, u64), (usize, Completion, u64)>,
+    /// Metainfo loads due: (node, torrent, answer).
+    loads: BTreeMap<(Instant, u64), (usize, TorrentId, MetainfoAnswer)>,
     timers: BTreeSet<(Instant, usize)>,
     seq: u64,
     log: Vec<String>,
@@ -128,6 +138,7 @@ impl Sim {
             seed,
             dns: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            loads: BTreeMap::new(),
             timers: BTreeSet::new(),
             seq: 0,
             log: Vec::new(),
@@ -228,10 +239,17 @@ impl Sim {
         options: TorrentOptions,
     ) -> TorrentId {
         let now = self.now;
+        let meta = match &source {
+            TorrentSource::Metainfo(meta) => Some(Arc::clone(meta)),
+            _ => None,
+        };
         let id = self.nodes[i]
             .session()
             .add_torrent(now, source, options)
             .expect("add torrent");
+        if let Some(meta) = meta {
+            self.nodes[i].metainfo.insert(id, meta);
+        }
         if let Some(s) = storage {
             self.nodes[i].preset.insert(id, s);
         }
@@ -271,10 +289,12 @@ impl Sim {
     pub fn next_at(&self) -> Option<Instant> {
         let timer = self.timers.iter().next().map(|(t, _)| *t);
         let jobs = self.jobs.keys().next().map(|(t, _)| *t);
+        let loads = self.loads.keys().next().map(|(t, _)| *t);
         timer
             .into_iter()
             .chain(self.net.next_at())
             .chain(jobs)
+            .chain(loads)
             .min()
     }
 
@@ -302,6 +322,16 @@ impl Sim {
             self.nodes[i].unwritten -= written;
             if let Some(s) = self.nodes[i].session.as_mut() {
                 s.handle_completion(now, done);
+                self.drain(i);
+            }
+            return true;
+        }
+        if let Some((&key, _)) = self.loads.iter().next()
+            && key.0 <= now
+        {
+            let (i, torrent, answer) = self.loads.remove(&key).expect("load present");
+            if let Some(s) = self.nodes[i].session.as_mut() {
+                s.handle_metainfo(now, torrent, answer);
                 self.drain(i);
             }
             return true;
@@ -743,6 +773,18 @@ impl Sim {
             }
             Action::SaveResume { torrent, data } => {
                 self.nodes[i].resume.insert(torrent, data);
+            }
+            Action::LoadMetainfo { torrent, .. } => {
+                let node = &mut self.nodes[i];
+                node.loads += 1;
+                let answer = match node.metainfo.get(&torrent) {
+                    _ if node.fail_loads => Err(LoadError::Source("failing on purpose".into())),
+                    Some(meta) => Ok(Arc::clone(meta)),
+                    None => Err(LoadError::Source("no such .torrent".into())),
+                };
+                self.seq += 1;
+                self.loads
+                    .insert((now + LOAD_DELAY, self.seq), (i, torrent, answer));
             }
             Action::HttpRequest { id, url, request } => {
                 self.http_request(i, id, &url, &request, None);

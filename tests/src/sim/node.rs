@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{
     Completion, DiskJob, DiskJobKind, Event, Session, SessionConfig, TorrentId, TorrentStats,
 };
@@ -66,6 +68,13 @@ pub struct Node {
     pub stats: BTreeMap<TorrentId, TorrentStats>,
     /// Disk jobs run, by kind name.
     pub jobs_run: BTreeMap<&'static str, u64>,
+    /// The metainfo of each torrent added from a .torrent, kept as an application keeps its
+    /// .torrent files: what an `Action::LoadMetainfo` is answered with.
+    pub metainfo: BTreeMap<TorrentId, Arc<Metainfo>>,
+    /// While set, every `Action::LoadMetainfo` is answered with an error.
+    pub fail_loads: bool,
+    /// `Action::LoadMetainfo`s performed.
+    pub loads: u64,
     /// The cached `poll_timeout` of the session or agent (refreshed after every input).
     pub(super) timer: Option<Instant>,
 }
@@ -88,6 +97,9 @@ impl Node {
             events: Vec::new(),
             stats: BTreeMap::new(),
             jobs_run: BTreeMap::new(),
+            metainfo: BTreeMap::new(),
+            fail_loads: false,
+            loads: 0,
             timer: None,
         }
     }

@@ -106,14 +106,14 @@ impl Torrent {
         self.fetcher = None;
         // Info bytes beyond what ut_metadata can carry are simply not served.
         let _ = self.server.set_info(meta.info());
-        self.data = Some(Data {
+        self.data = Some(Box::new(Data {
             // Pieces made only of padding are had from the start (see `Picker::new`).
             bits: picker.have().clone(),
             pipeline: PiecePipeline::new(n),
             resume: self.options.resume.take(),
             picker,
             meta: meta.clone(),
-        });
+        }));
         self.stage = Stage::Stamps;
         let paths = meta.files().iter().map(|f| f.path.clone()).collect();
         Action::OpenStorage {

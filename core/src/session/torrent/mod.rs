@@ -114,7 +114,7 @@ pub(crate) struct Torrent {
     pub(crate) options: TorrentOptions,
     pub(crate) stage: Stage,
     /// `None` until the metadata is known (magnet), and while released.
-    pub(crate) data: Option<Data>,
+    pub(crate) data: Option<Box<Data>>,
     /// Its compact record while its metainfo is released (see [`released`]).
     pub(crate) released: Option<Box<released::Released>>,
     /// Since when it has run without a connection (its choker went to sleep): its release

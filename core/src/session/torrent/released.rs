@@ -203,13 +203,13 @@ impl Torrent {
         let Some(r) = self.released.take() else {
             return Ok(Reloaded::default());
         };
-        self.data = Some(Data {
+        self.data = Some(Box::new(Data {
             bits: picker.have().clone(),
             pipeline,
             resume: None,
             picker,
             meta,
-        });
+        }));
         Ok(Reloaded {
             waiting: r.waiting,
             then: r.then,
