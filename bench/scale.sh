@@ -2,7 +2,7 @@
 # Scale benchmark (issue 25): N small seeding torrents in one daemon, ours and Transmission's.
 #
 #   bash bench/scale.sh [--n 1000] [--clients sanstorrent,transmission] [--idle SECS]
-#                       [--timeout SECS]
+#                       [--timeout SECS] [--st-args "DAEMON FLAGS"]
 #   bash bench/scale.sh --n 500 --peers 2000 [--limit 2000] [--seconds 60]
 #
 # Generates N single-file torrents of 4 KiB (bench/scale.py gen) with their data, written
@@ -34,10 +34,12 @@
 # Nothing here is a test: it prints figures and never fails because something is slow. The
 # machine is shared; figures are noisy. Needs opentracker (../shared/interop/setup.sh) and
 # installs Debian's transmission-daemon when missing. ST=/path/to/sanstorrent skips the build.
+# --st-args adds flags to our daemon's command line (e.g. "--release-idle-after 30").
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900; PEERS=0; LIMIT=""; SECS=60
+ST_ARGS=""
 while (($#)); do
   case "$1" in
     --n) N=$2; shift 2 ;;
@@ -47,7 +49,8 @@ while (($#)); do
     --peers) PEERS=$2; shift 2 ;;
     --limit) LIMIT=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    --st-args) ST_ARGS=$2; shift 2 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "scale: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -97,7 +100,7 @@ start_client() { # client state_dir -> sets CPID, RPC
   case "$c" in
     sanstorrent)
       "$ST" daemon -o "$WORK/data" --state-dir "$dir" --http "127.0.0.1:$RPCPORT" -p "$PEERPORT" \
-        --no-dht --no-lsd --no-port-mapping --quiet > "$WORK/$c.log" 2>&1 &
+        --no-dht --no-lsd --no-port-mapping --quiet $ST_ARGS > "$WORK/$c.log" 2>&1 &
       CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
     transmission)
       mkdir -p "$dir"
