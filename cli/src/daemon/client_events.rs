@@ -115,14 +115,11 @@ impl<R: Runtime> ClientBackend<R> {
                     },
                     Event::TorrentReleased { torrent } => {
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
-                        tracing::info!(
-                            "{}: idle, metainfo released",
-                            name.map_or("", String::as_str)
-                        );
+                        tracing::info!("{}: idle, metainfo released", name.map_or("", |n| &**n));
                     }
                     Event::TorrentReloaded { torrent } => {
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
-                        tracing::info!("{}: metainfo loaded back", name.map_or("", String::as_str));
+                        tracing::info!("{}: metainfo loaded back", name.map_or("", |n| &**n));
                     }
                     Event::TrackerError {
                         torrent,
