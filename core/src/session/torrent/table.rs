@@ -415,6 +415,38 @@ mod tests {
     }
 
     #[test]
+    fn a_torrent_still_due_is_not_filed_again_at_every_refresh() {
+        let config = SessionConfig::default();
+        let now = Instant::now();
+        let at = |s| now + Duration::from_secs(s);
+        let mut t = Torrents::default();
+        for i in 1..=100 {
+            t.insert(TorrentId(i), torrent(now, i as u8, &config));
+        }
+        t.refresh_deadlines(now, true);
+        // Every torrent comes due at 10 s and stays due (nothing fires its timer here).
+        for i in 1..=100 {
+            t.get_mut(&TorrentId(i)).unwrap().next_dht = Some(at(10));
+        }
+        t.refresh_deadlines(at(1), true);
+        let filed = t.count.filed;
+        t.refresh_deadlines(at(11), true);
+        assert_eq!(t.count.filed - filed, 100, "each filed once as it came due");
+        assert_eq!(t.due(at(11)).len(), 100, "still due for the timeout");
+        for s in 12..20 {
+            let filed = t.count.filed;
+            t.get_mut(&TorrentId(7)).unwrap().next_dht = Some(at(10));
+            t.refresh_deadlines(at(s), true);
+            assert_eq!(
+                t.count.filed - filed,
+                1,
+                "only the changed torrent at {s} s"
+            );
+        }
+        assert_eq!(t.due(at(20)).len(), 100);
+    }
+
+    #[test]
     fn a_deadline_that_moves_with_time_is_filed_again_once_due() {
         let config = SessionConfig::default();
         let now = Instant::now();
