@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
-# Scale benchmark (issue 25): N small seeding torrents in one daemon, ours and Transmission's.
+# Scale benchmark (issue 25): N small seeding torrents in one daemon: ours, Transmission's and
+# a libtorrent session (bench/scale_lt.py).
 #
-#   bash bench/scale.sh [--n 1000] [--clients sanstorrent,transmission] [--idle SECS]
-#                       [--timeout SECS] [--st-args "DAEMON FLAGS"]
+#   bash bench/scale.sh [--n 1000] [--clients sanstorrent,transmission,libtorrent]
+#                       [--idle SECS] [--timeout SECS] [--gets RUNS] [--st-args "DAEMON FLAGS"]
 #   bash bench/scale.sh --n 500 --peers 2000 [--limit 2000] [--seconds 60]
 #
 # Generates N single-file torrents of 4 KiB (bench/scale.py gen) with their data, written
 # straight into each daemon's state directory (sanstorrent: <state>/daemon/torrents.json and
-# the .torrent files; transmission-daemon: <config>/torrents/), all announcing to opentracker
+# the .torrent files; transmission-daemon: <config>/torrents/; libtorrent: <state>/torrents/,
+# read by bench/scale_lt.py, which saves libtorrent's resume data into <state>/resume/ when
+# stopped and adds the torrents from it on the restart), all announcing to opentracker
 # on loopback (whitelisted, stats open to 127.0.0.1). For each client, twice (the first start,
 # which checks the data, then a restart over the state the first run left), it prints:
-#   rpc_s       seconds from exec to the first RPC answer (session-get)
+#   rpc_s       seconds from exec to the first RPC answer (session-get); scale_lt.py answers
+#               it once every torrent was added and get_torrents() lists them all
 #   announced_s seconds from exec until opentracker holds all N torrents (its
 #               /stats?mode=torr; the tracker is restarted empty before each run)
 #   cpu_min     CPU seconds per minute while idle (measured over --idle seconds, 10 s after
 #               everything was announced)
-#   get_ms      torrent-get of every torrent, 8 fields incl. trackerStats: best and median of 5
+#   get_ms      torrent-get of every torrent, 8 fields incl. trackerStats: best and median of
+#               --gets (default 5), each given --timeout seconds (at least 120) to answer;
+#               scale_lt.py's is get_torrent_status of all, trackers() of each, then JSON
 #   rest_mib    VmRSS at rest, before the torrent-gets
 #   hwm_mib     the peak (VmHWM) before the torrent-gets (the start's)
 #   get_peak_mib the peak during the torrent-gets (VmHWM reset through clear_refs first)
 #   rss_mib     VmRSS at the end; kib_per_torrent = (VmRSS at rest - the same daemon's VmRSS
-#               with no torrent) / N
+#               with no torrent) / N (libtorrent's: the Python process, interpreter included,
+#               less the same process with an empty session)
+#   stop_s      seconds from SIGTERM to the process's exit (killed after --timeout, at least
+#               60 s: then "killed"); libtorrent's includes saving every torrent's resume data
 # With --peers P (our daemon only): many peers on many torrents. After the N torrents are
 # seeding and the global connection limit is set to --limit (default P), bench/scale_peers.py
 # opens P leecher connections, each from its own loopback address, spread over the N torrents,
@@ -33,12 +42,14 @@
 #               the loop's latency; rss_mib / hwm_mib; cpu_pct of the daemon (100 = one core)
 # Nothing here is a test: it prints figures and never fails because something is slow. The
 # machine is shared; figures are noisy. Needs opentracker (../shared/interop/setup.sh) and
-# installs Debian's transmission-daemon when missing. ST=/path/to/sanstorrent skips the build.
-# --st-args adds flags to our daemon's command line (e.g. "--release-idle-after 30").
+# installs Debian's transmission-daemon when missing; libtorrent needs a Python that imports
+# it (python3-libtorrent: Debian's /usr/bin/python3, or INTEROP_PYTHON).
+# ST=/path/to/sanstorrent skips the build. --st-args adds flags to our daemon's command line
+# (e.g. "--release-idle-after 30").
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900; PEERS=0; LIMIT=""; SECS=60
+N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900; PEERS=0; LIMIT=""; SECS=60; GETS=5
 ST_ARGS=""
 while (($#)); do
   case "$1" in
@@ -49,8 +60,9 @@ while (($#)); do
     --peers) PEERS=$2; shift 2 ;;
     --limit) LIMIT=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
+    --gets) GETS=$2; shift 2 ;;
     --st-args) ST_ARGS=$2; shift 2 ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
     *) echo "scale: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +71,14 @@ command -v opentracker >/dev/null || { echo "scale: no opentracker: run shared/i
 if [[ ,$CLIENTS, == *,transmission,* ]] && ! command -v transmission-daemon >/dev/null; then
   apt-get install -y -qq transmission-daemon >/dev/null || { echo "scale: cannot install transmission-daemon" >&2; exit 1; }
 fi
-if [[ -z "${ST:-}" ]]; then
+LTPY=""
+if [[ ,$CLIENTS, == *,libtorrent,* ]]; then
+  for p in "${INTEROP_PYTHON:-}" /usr/bin/python3 python3; do
+    [[ -n "$p" ]] && "$p" -c 'import libtorrent' >/dev/null 2>&1 && { LTPY=$p; break; }
+  done
+  [[ -n "$LTPY" ]] || { echo "scale: no Python imports libtorrent: run shared/interop/setup.sh" >&2; exit 1; }
+fi
+if [[ -z "${ST:-}" && ,$CLIENTS, == *,sanstorrent,* ]]; then
   (cd "$ROOT" && cargo build --release -q -p sanstorrent-cli) || exit 1
   ST="${CARGO_TARGET_DIR:-$ROOT/target}/release/sanstorrent"
 fi
@@ -91,7 +110,8 @@ tracker_restart() {
 
 echo "== generating $N torrents" >&2
 t0=$(date +%s.%N)
-$PYH gen "$N" "$WORK/data" "http://127.0.0.1:$TPORT/announce" "$WORK/st" "$WORK/tr" "$TRK/whitelist.txt"
+$PYH gen "$N" "$WORK/data" "http://127.0.0.1:$TPORT/announce" "$WORK/st" "$WORK/tr" "$TRK/whitelist.txt" \
+  "$WORK/lt"
 printf '   %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)" >&2
 
 RPCPORT=$(free_port); PEERPORT=$(free_port)
@@ -114,12 +134,21 @@ start_client() { # client state_dir -> sets CPID, RPC
 EOF
       transmission-daemon -f -g "$dir" > "$WORK/$c.log" 2>&1 &
       CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
+    libtorrent)
+      "$LTPY" "$HERE/scale_lt.py" --state "$dir" --data "$WORK/data" --port "$PEERPORT" \
+        --rpc "$RPCPORT" > "$WORK/$c.log" 2>&1 &
+      CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
   esac
   PIDS+=("$CPID")
 }
-stop_client() {
+STOPWAIT=$(( TIMEOUT > 60 ? TIMEOUT : 60 ))
+stop_client() { # sets STOP_S: seconds from SIGTERM to exit, or "killed"
+  local s; s=$(date +%s.%N); STOP_S=killed
   kill -TERM "$CPID" 2>/dev/null
-  for _ in $(seq 1 600); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
+  while (( $(echo "$(date +%s.%N) - $s < $STOPWAIT" | bc) )); do
+    kill -0 "$CPID" 2>/dev/null || { STOP_S=$(printf '%.1f' "$(echo "$(date +%s.%N) - $s" | bc)"); break; }
+    sleep 0.1
+  done
   kill -KILL "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null
 }
 empty_rss() { # client -> VmRSS KiB of the daemon with no torrent
@@ -162,16 +191,19 @@ if (( PEERS > 0 )); then
   exit 0
 fi
 
-printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\trest_mib\thwm_mib\tget_peak_mib\trss_mib\tkib_per_torrent\n'
+printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\trest_mib\thwm_mib\tget_peak_mib\trss_mib\tkib_per_torrent\tstop_s\n'
 IFS=, read -ra CL <<< "$CLIENTS"
 for c in "${CL[@]}"; do
   base=$(empty_rss "$c")
-  case "$c" in sanstorrent) dir="$WORK/st" ;; transmission) dir="$WORK/tr" ;; *) echo "scale: unknown client $c" >&2; continue ;; esac
+  case "$c" in
+    sanstorrent) dir="$WORK/st" ;; transmission) dir="$WORK/tr" ;; libtorrent) dir="$WORK/lt" ;;
+    *) echo "scale: unknown client $c" >&2; continue ;;
+  esac
   for run in first restart; do
     tracker_restart
-    start_client "$c" "$dir"
     s=$(date +%s.%N)
-    rpc_s=$($PYH wait-rpc "$RPC" "$TIMEOUT")
+    start_client "$c" "$dir"
+    rpc_s=$($PYH wait-rpc "$RPC" "$TIMEOUT" "$s")
     announced="-"
     while :; do
       el=$(echo "$(date +%s.%N) - $s" | bc)
@@ -186,12 +218,15 @@ for c in "${CL[@]}"; do
     cpu=$(printf '%.2f' "$(echo "scale=3; ($c1 - $c0) * 60 / $IDLE" | bc)")
     read -r _ rest hwm <<< "$($PYH proc "$CPID")"
     echo 5 > "/proc/$CPID/clear_refs" 2>/dev/null  # VmHWM := VmRSS: the next peak is the gets'
-    read -r count best median <<< "$($PYH rpc "$RPC" 5)"
+    read -r count best median <<< "$($PYH rpc "$RPC" "$GETS" "$STOPWAIT")"
     read -r _ rss get_hwm <<< "$($PYH proc "$CPID")"
     per=$(printf '%.1f' "$(echo "scale=3; ($rest - $base) / $N" | bc)")
-    printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n' "$c" "$N" "$run" "$rpc_s" "$announced" "$cpu" \
-      "$best" "$median" $((rest / 1024)) $((hwm / 1024)) $((get_hwm / 1024)) $((rss / 1024)) "$per"
     [[ "$count" == "$N" ]] || echo "   ($c listed $count torrents over RPC)" >&2
     stop_client
+    printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n' "$c" "$N" "$run" "$rpc_s" "$announced" "$cpu" \
+      "$best" "$median" $((rest / 1024)) $((hwm / 1024)) $((get_hwm / 1024)) $((rss / 1024)) "$per" "$STOP_S"
+    if [[ $c == libtorrent ]]; then # the torrent-get's parts, medians (scale_lt.py's GET lines)
+      echo "   libtorrent $run: $(grep '^GET ' "$WORK/$c.log" | $PYH medians), $(grep -E '^(READY|SAVED)' "$WORK/$c.log" | tr '\n' ' ')" >&2
+    fi
   done
 done
