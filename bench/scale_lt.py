@@ -16,14 +16,16 @@ Once every torrent was added (async_add_torrent of all, then every add_torrent_a
 get_torrents() answers with all of them, it answers the part of Transmission's RPC that
 bench/scale.py uses, over HTTP on 127.0.0.1:RPC_PORT at /transmission/rpc, so that scale.sh
 measures all three clients the same way:
-  session-get   {"result": "success", "arguments": {"torrents": N}}
+  session-get   {"result": "success", "arguments": {"torrents": N}}, N as get_torrents()
+                counted it at the start (no work per torrent, as Transmission's)
   torrent-get   the 8 fields of scale.py for every torrent: one get_torrent_status of all,
                 then each torrent's trackers() (its trackerStats), then JSON
 Each torrent-get prints "GET status_ms=.. trackers_ms=.. json_ms=.. count=.." on stdout, so
 the share of libtorrent's own query can be told from the Python around it.
 On SIGTERM or SIGINT: the session is paused, resume data of every torrent that needs it
 saved (one save_resume_data each, the answers written to DIR/resume), then it exits; it prints
-"SAVED n secs=.." first.
+"SAVED n secs=.." first. It prints "READY torrents=.. errors=.. from=torrents|resume secs=.." when
+it starts answering (secs: since the interpreter ran this file, after its imports).
 """
 import argparse
 import http.server
@@ -127,9 +129,10 @@ def tracker_stats(entries):
 class Driver:
     """The session and what the RPC thread asks of it."""
 
-    def __init__(self, ses, ids):
+    def __init__(self, ses, ids, count):
         self.ses = ses
         self.ids = ids
+        self.count = count
 
     def torrent_get(self):
         t0 = time.monotonic()
@@ -156,8 +159,7 @@ class Driver:
         return body
 
     def session_get(self):
-        n = len(self.ses.get_torrents())
-        return json.dumps({"result": "success", "arguments": {"torrents": n}}).encode()
+        return json.dumps({"result": "success", "arguments": {"torrents": self.count}}).encode()
 
 
 def serve(driver, port):
@@ -222,6 +224,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--rpc", type=int, required=True)
     a = ap.parse_args()
+    started = time.monotonic()
     state, data = os.path.abspath(a.state), os.path.abspath(a.data)
     os.makedirs(state, exist_ok=True)
 
@@ -250,8 +253,9 @@ def main():
                 else:
                     added += 1
     have = len(ses.get_torrents())
-    out("READY torrents=%d errors=%d from=%s" % (have, errors, source))
-    srv = serve(Driver(ses, ids), a.rpc)
+    out("READY torrents=%d errors=%d from=%s secs=%.1f"
+        % (have, errors, source, time.monotonic() - started))
+    srv = serve(Driver(ses, ids, have), a.rpc)
 
     while not stop.is_set():
         ses.wait_for_alert(1000)
