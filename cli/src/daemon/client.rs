@@ -98,6 +98,8 @@ struct State {
     /// When (Unix seconds) a rule of time (a running torrent stalled, a seeding or idle
     /// time limit reached) may next change who runs, if nothing else changes.
     queue_due: Option<u64>,
+    /// When to give the memory of released torrents back to the system.
+    trim: super::trim::AfterReleases,
 }
 
 impl State {
@@ -259,6 +261,7 @@ impl<R: Runtime> ClientBackend<R> {
                 positions: index::Positions::default(),
                 queue_dirty: true,
                 queue_due: None,
+                trim: super::trim::AfterReleases::default(),
             }),
         }
     }

@@ -114,6 +114,7 @@ impl<R: Runtime> ClientBackend<R> {
                         None => tracing::debug!("client error: {error}"),
                     },
                     Event::TorrentReleased { torrent } => {
+                        state.trim.released();
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::info!("{}: idle, metainfo released", name.map_or("", |n| &**n));
                     }
@@ -184,6 +185,10 @@ impl<R: Runtime> ClientBackend<R> {
                     urgent |= state.account(i, &snap.stats, now);
                 }
             }
+        }
+        let trim = self.lock().trim.due(now);
+        if trim {
+            crate::daemon::trim::release_freed();
         }
         self.save_totals(now, if urgent { Save::Soon } else { Save::Due });
     }
