@@ -116,6 +116,13 @@ impl State {
         self.torrents.binary_search_by_key(&id, |t| t.id).ok()
     }
 
+    /// Torrent `id`'s entry, or the error that names it unknown.
+    fn listed(&self, id: Id) -> Result<&Entry, BackendError> {
+        self.index_of(id)
+            .map(|i| &self.torrents[i])
+            .ok_or_else(|| BackendError::Invalid(format!("no torrent {}", id.0)))
+    }
+
     /// The first of `ids` whose data is being moved (such a torrent refuses removal and a
     /// second move).
     fn moving_among(&self, ids: &[Id]) -> Option<&Entry> {

@@ -44,11 +44,7 @@ impl<R: Runtime> ClientBackend<R> {
     pub(super) async fn rename(&self, id: Id, from: &str, to: &str, kind: PathKind) -> Outcome<()> {
         let (handle, known) = {
             let state = self.lock();
-            let t = state
-                .torrents
-                .iter()
-                .find(|t| t.id == id)
-                .ok_or_else(|| BackendError::Invalid(format!("no torrent {}", id.0)))?;
+            let t = state.listed(id)?;
             (t.handle, t.meta.is_some())
         };
         if !known {
@@ -59,11 +55,7 @@ impl<R: Runtime> ClientBackend<R> {
         let meta = self.metainfo_of(handle).await?;
         let (renames, new_name) = {
             let state = self.lock();
-            let t = state
-                .torrents
-                .iter()
-                .find(|t| t.id == id)
-                .ok_or_else(|| BackendError::Invalid(format!("no torrent {}", id.0)))?;
+            let t = state.listed(id)?;
             let files: Vec<(usize, &RelativePath)> = shown_files(&meta, t.paths()).collect();
             let names: Vec<String> = files.iter().map(|(_, p)| p.to_string()).collect();
             let plan = rename::plan(&names, from, to, kind)?;
