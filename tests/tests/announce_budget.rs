@@ -19,7 +19,7 @@ use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::session::{
     DhtAnnounceStats, Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
 };
-use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, TestTorrent};
+use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, TestTorrent, numbered_info_hash};
 
 const RATE: u32 = 100;
 const IN_FLIGHT: usize = 50;
@@ -49,7 +49,7 @@ fn run(udp: bool, torrents: usize) {
     let node = sim.add_node(config);
     let start = sim.elapsed();
     for i in 0..torrents {
-        let hash = InfoHash(sha1_of(i));
+        let hash = InfoHash(numbered_info_hash(i));
         let link = format!("magnet:?xt=urn:btih:{}&tr={}", hex(&hash.0), url);
         let link = MagnetLink::parse(&link).expect("magnet");
         let source = TorrentSource::Magnet(link);
@@ -145,13 +145,6 @@ fn check(log: &[(Instant, InfoHash)], start: Instant, end: Instant, torrents: us
             last - start
         );
     }
-}
-
-fn sha1_of(i: usize) -> [u8; 20] {
-    let mut h = [0u8; 20];
-    h[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-    h[8..16].copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
-    h
 }
 
 fn hex(b: &[u8]) -> String {
@@ -288,7 +281,7 @@ fn dht_window(dht_rate: u32, torrents: usize) -> (DhtAnnounceStats, BTreeMap<Tor
     };
     let node = sim.add_node(config);
     for i in 0..torrents {
-        let link = format!("magnet:?xt=urn:btih:{}", hex(&sha1_of(i)));
+        let link = format!("magnet:?xt=urn:btih:{}", hex(&numbered_info_hash(i)));
         let link = MagnetLink::parse(&link).expect("magnet");
         sim.add_source(
             node,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sanstorrent_core::InfoHash;
 use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::session::{LoopWork, SessionConfig, TorrentOptions, TorrentSource};
-use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker};
+use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, numbered_magnet};
 
 const TORRENTS: usize = 10_000;
 const RATE: u32 = 100;
@@ -52,12 +52,7 @@ fn the_first_round_of_ten_thousand_torrents_costs_what_each_input_touched() {
     let node = sim.add_node(config);
     let start = sim.now;
     for i in 0..TORRENTS {
-        let mut h = [0u8; 20];
-        h[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-        h[8..16].copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
-        let hex: String = h.iter().map(|x| format!("{x:02x}")).collect();
-        let link =
-            MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hex}&tr={url}")).expect("magnet");
+        let link = MagnetLink::parse(&numbered_magnet(i, Some(&url))).expect("magnet");
         let source = TorrentSource::Magnet(link);
         sim.add_source(node, source, None, TorrentOptions::default());
     }

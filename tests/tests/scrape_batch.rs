@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sanstorrent_core::InfoHash;
 use sanstorrent_core::magnet::MagnetLink;
 use sanstorrent_core::session::{Event, SessionConfig, TorrentId, TorrentOptions, TorrentSource};
-use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker};
+use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, numbered_magnet};
 
 const INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// Two rounds of scrapes to one URL are at least this far apart (the session's gather time).
@@ -44,13 +43,7 @@ fn setup(seed: u64, udp: bool, torrents: usize, answer_limit: Option<usize>) -> 
     let node = sim.add_node(config);
     let mut ids = Vec::new();
     for i in 0..torrents {
-        let mut h = [0u8; 20];
-        h[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-        h[8..16].copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
-        let hex: String = h.iter().map(|x| format!("{x:02x}")).collect();
-        let link =
-            MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hex}&tr={url}")).expect("magnet");
-        let _ = InfoHash(h);
+        let link = MagnetLink::parse(&numbered_magnet(i, Some(&url))).expect("magnet");
         ids.push(sim.add_source(
             node,
             TorrentSource::Magnet(link),

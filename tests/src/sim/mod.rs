@@ -52,7 +52,7 @@ use sanstorrent_core::storage::{MemoryStorage, Storage};
 use sanstorrent_core::tracker::{ResponseReader, TrackerError, TransportError};
 pub use scripted::{Behaviour, Block, ConnFlood, DhtFlood, ScriptedPeer};
 use std::io::ErrorKind;
-pub use torrent::{TestFile, TestTorrent};
+pub use torrent::{TestFile, TestTorrent, numbered_info_hash, numbered_magnet};
 pub use tracker::SimTracker;
 
 /// How long an `Action::LoadMetainfo` takes (reading and parsing a small .torrent).

@@ -286,3 +286,25 @@ impl TestTorrent {
         }
     }
 }
+
+/// Torrent number `i`'s made-up info-hash: distinct for every `i`, spread over the hash space
+/// (for tests that add thousands of torrents by magnet link).
+pub fn numbered_info_hash(i: usize) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    h[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    h[8..16].copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+    h
+}
+
+/// The magnet link of torrent number `i` (see [`numbered_info_hash`]), with tracker `tracker`
+/// if given.
+pub fn numbered_magnet(i: usize, tracker: Option<&str>) -> String {
+    let hex: String = numbered_info_hash(i)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    match tracker {
+        Some(url) => format!("magnet:?xt=urn:btih:{hex}&tr={url}"),
+        None => format!("magnet:?xt=urn:btih:{hex}"),
+    }
+}
