@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
@@ -32,18 +32,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 #[derive(Clone, Debug)]
 pub struct HttpClient<R: Runtime> {
     config: Arc<HttpClientConfig>,
-    tls: Arc<ClientConfig>,
+    /// Built at the first `https` exchange, so that a client of `http` trackers and web seeds
+    /// never runs rustls, ring or webpki, nor reads the Mozilla roots (their pages stay out of
+    /// the process's memory).
+    tls: Arc<OnceLock<Arc<ClientConfig>>>,
     idle: IdleConnections,
     runtime: PhantomData<R>,
 }
 
 impl<R: Runtime> HttpClient<R> {
-    /// A client with `config`'s trust roots and limits.
+    /// A client with `config`'s trust roots and limits. Extra roots are checked here (a bad one
+    /// fails now, not at the first `https` request); the TLS configuration is otherwise built
+    /// when first needed.
     pub fn new(config: HttpClientConfig) -> Result<Self, HttpClientError> {
-        let tls = tls_client_config(&config)?;
+        let tls = OnceLock::new();
+        if !config.extra_roots.is_empty() {
+            let _ = tls.set(tls_client_config(&config)?);
+        }
         Ok(Self {
             config: Arc::new(config),
-            tls,
+            tls: Arc::new(tls),
             idle: IdleConnections::default(),
             runtime: PhantomData,
         })
@@ -105,16 +113,20 @@ impl<R: Runtime> HttpClient<R> {
         }
         let name = ServerName::try_from(url.host_str())
             .map_err(|e| HttpClientError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        let stream = TlsConnector::from(self.tls())
+        let stream = TlsConnector::from(self.tls()?)
             .connect(name, tcp)
             .await
             .map_err(HttpClientError::Tls)?;
         Ok(Box::new(stream))
     }
 
-    /// The TLS client configuration.
-    pub(crate) fn tls(&self) -> Arc<ClientConfig> {
-        Arc::clone(&self.tls)
+    /// The TLS client configuration, built on the first call.
+    pub(crate) fn tls(&self) -> Result<Arc<ClientConfig>, HttpClientError> {
+        if let Some(tls) = self.tls.get() {
+            return Ok(Arc::clone(tls));
+        }
+        let built = tls_client_config(&self.config)?;
+        Ok(Arc::clone(self.tls.get_or_init(|| built)))
     }
 
     /// Idle kept-alive connections (web seeds).
@@ -402,7 +414,13 @@ pub(crate) mod tests {
     }
 
     /// HTTPS against a self-signed server: trusted through `extra_roots`, refused without.
+    /// An extra root that is no certificate fails when the client is made.
     pub async fn https_with_a_root_trusted_by_configuration<R: Runtime>() {
+        let bad = HttpClient::<R>::new(HttpClientConfig {
+            extra_roots: vec![b"not a certificate".to_vec()],
+            ..HttpClientConfig::default()
+        });
+        assert!(matches!(bad, Err(HttpClientError::BadRoot(_))), "{bad:?}");
         let (cert, acceptor) = tls_server();
         let client = HttpClient::<R>::new(HttpClientConfig {
             webpki_roots: false,
@@ -417,10 +435,19 @@ pub(crate) mod tests {
         };
         assert_eq!(announce.peers, vec!["127.0.0.1:6881".parse().unwrap()]);
 
-        // The same server is refused without the configured root.
+        // The same server is refused without the configured root. Without extra roots the
+        // TLS configuration waits for the first `https` exchange.
         let (_, acceptor) = tls_server();
         let strict = HttpClient::<R>::new(HttpClientConfig::default()).unwrap();
+        assert!(
+            strict.tls.get().is_none(),
+            "TLS configured before any https"
+        );
         let (_, result) = fetch_from(&strict, "https", Some(acceptor), ok_reply()).await;
+        assert!(
+            strict.tls.get().is_some(),
+            "TLS not configured by an https exchange"
+        );
         let Err(HttpClientError::Tls(e)) = result else {
             panic!("untrusted certificate accepted: {result:?}")
         };
@@ -442,6 +469,7 @@ pub(crate) mod tests {
         .unwrap();
         let (_, result) = fetch_from(&client, "http", None, ok_reply()).await;
         assert_eq!(result.unwrap().body(), BODY);
+        assert!(client.tls.get().is_none(), "plain HTTP configured TLS");
 
         let huge = [b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), vec![b'x'; 10_000]].concat();
         let (_, result) = fetch_from(&client, "http", None, huge).await;
