@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use std::collections::HashMap;
 
+use super::pages;
 use crate::daemon::backend::{
-    Detail, ErrorKind, FileView, Id, LimitMode, Settings, Status, TorrentView, TrackerView,
+    Backend, Detail, ErrorKind, FileView, Id, LimitMode, Settings, Status, TorrentView, TrackerView,
 };
 
 /// qBittorrent's "infinite" eta (100 days).
@@ -174,11 +175,39 @@ pub(super) struct Context {
     places: HashMap<Id, u32>,
 }
 
+/// The unfinished torrents' queue positions, gathered a view at a time for a [`Context`].
+#[derive(Debug, Default)]
+pub(super) struct Places(Vec<(u32, Id)>);
+
+impl Places {
+    /// Notes `t`'s queue position if it is unfinished.
+    pub(super) fn see(&mut self, t: &TorrentView) {
+        if !complete(t) {
+            self.0.push((t.queue_position, t.id));
+        }
+    }
+}
+
 impl Context {
     /// The context of `list` (every torrent) under settings `s`.
+    #[cfg(test)]
     pub(super) fn new(list: &[TorrentView], s: &Settings) -> Self {
-        let mut unfinished: Vec<&TorrentView> = list.iter().filter(|t| !complete(t)).collect();
-        unfinished.sort_by_key(|t| (t.queue_position, t.id));
+        let mut places = Places::default();
+        list.iter().for_each(|t| places.see(t));
+        Self::with_places(places, s)
+    }
+
+    /// The context of every torrent, viewed a page at a time.
+    pub(super) async fn of_all<B: Backend>(backend: &B) -> Self {
+        let ids = backend.torrent_ids().await;
+        let mut places = Places::default();
+        pages::each_view(backend, &ids, Detail::default(), |t| places.see(&t)).await;
+        Self::with_places(places, &backend.settings().await)
+    }
+
+    /// The context of the torrents whose `places` were gathered, under settings `s`.
+    pub(super) fn with_places(mut places: Places, s: &Settings) -> Self {
+        places.0.sort_unstable();
         Self {
             max_ratio: if s.seed_ratio_limited {
                 s.seed_ratio_limit
@@ -187,7 +216,7 @@ impl Context {
             },
             max_seeding_time: minutes(s.seeding_time_limit_enabled, s.seeding_time_limit),
             max_inactive_seeding_time: minutes(s.idle_seeding_limit_enabled, s.idle_seeding_limit),
-            places: (1u32..).zip(unfinished).map(|(n, t)| (t.id, n)).collect(),
+            places: (1u32..).zip(places.0).map(|(n, (_, id))| (id, n)).collect(),
         }
     }
 }

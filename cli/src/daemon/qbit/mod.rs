@@ -11,6 +11,7 @@ mod app;
 mod auth;
 mod form;
 mod map;
+mod pages;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -75,10 +76,15 @@ impl Reply {
     }
 
     fn json(value: &serde_json::Value) -> Self {
+        Self::json_bytes(value.to_string().into_bytes())
+    }
+
+    /// A JSON answer already written.
+    fn json_bytes(body: Vec<u8>) -> Self {
         Self {
             status: 200,
             json: true,
-            body: value.to_string().into_bytes(),
+            body,
             set_cookie: None,
         }
     }

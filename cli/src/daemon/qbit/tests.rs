@@ -1004,3 +1004,86 @@ fn add_takes_the_limits_and_skip_checking_the_arr_apps_send() {
         .with("dlLimit", "fast");
     assert_eq!(call(&q, "torrents/add", bad).status, 400);
 }
+
+/// A fake holding `n` torrents with distinct info-hashes and names `t0001`, `t0002`, ...
+fn qbit_with(n: u32) -> (Arc<Fake>, Qbit<Fake>) {
+    let (fake, q) = qbit(None);
+    let mut s = fake.lock();
+    s.torrents = (1..=n)
+        .map(|id| {
+            let mut t = crate::daemon::fake::view(id, &format!("t{id:04}"));
+            t.hash.0[1..5].copy_from_slice(&id.to_be_bytes());
+            t
+        })
+        .collect();
+    drop(s);
+    (fake, q)
+}
+
+#[test]
+fn a_list_longer_than_a_page_is_filtered_sorted_and_synced_whole() {
+    let n = 2 * crate::daemon::backend::PAGE as u32 + 88;
+    let (fake, q) = qbit_with(n);
+    fake.lock().torrents[7].status = Status::Stopped;
+    let all = json(&call(&q, "torrents/info", Form::default()));
+    assert_eq!(all.as_array().unwrap().len(), n as usize);
+    let window = json(&call(
+        &q,
+        "torrents/info",
+        Form::default()
+            .with("sort", "name")
+            .with("reverse", "true")
+            .with("offset", "10")
+            .with("limit", "300"),
+    ));
+    let names: Vec<&str> = (window.as_array().unwrap().iter())
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=n - 10)
+        .rev()
+        .take(300)
+        .map(|id| format!("t{id:04}"))
+        .collect();
+    assert_eq!(names, expected);
+    let stopped = json(&call(
+        &q,
+        "torrents/info",
+        Form::default().with("filter", "stopped"),
+    ));
+    assert_eq!(stopped[0]["name"], "t0008");
+    assert_eq!(stopped.as_array().unwrap().len(), 1);
+
+    let full = json(&call(&q, "sync/maindata", Form::default()));
+    assert_eq!(full["torrents"].as_object().unwrap().len(), n as usize);
+    assert_eq!(
+        full["trackers"]["http://tracker.example.org:6969/announce"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n as usize
+    );
+    let rid = full["rid"].as_u64().unwrap().to_string();
+    let hash_of = |i: usize| fake.lock().torrents[i].hash.to_hex();
+    fake.lock().torrents[400].rate_download = 0;
+    // The last one: removing another would move the queue places after it.
+    let removed = hash_of(n as usize - 1);
+    fake.lock().torrents.pop();
+    let delta = json(&call(
+        &q,
+        "sync/maindata",
+        Form::default().with("rid", &rid),
+    ));
+    let changed = delta["torrents"].as_object().unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let one = changed[&hash_of(400)].as_object().unwrap();
+    assert_eq!(one["state"], "stalledDL");
+    assert!(!one.contains_key("name"));
+    assert_eq!(delta["torrents_removed"], serde_json::json!([removed]));
+    assert_eq!(
+        delta["trackers"]["http://tracker.example.org:6969/announce"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n as usize - 1
+    );
+}

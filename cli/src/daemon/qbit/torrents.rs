@@ -5,10 +5,11 @@ use std::cmp::Ordering;
 
 use serde_json::{Value, json};
 
-use super::{Answer, Failure, Form, Qbit, Reply, map};
+use super::{Answer, Failure, Form, Qbit, Reply, map, pages};
 use crate::daemon::backend::{
     Action, AddTorrent, Added, Backend, BackendError, Detail, FileChanges, Files, GroupEdit, Hash,
-    LimitMode, PathKind, QueueMove, Source, TorrentChanges, TrackerEdit, WebSeedEdit, check_name,
+    LimitMode, PathKind, QueueMove, Source, TorrentChanges, TorrentView, TrackerEdit, WebSeedEdit,
+    check_name,
 };
 
 impl<B: Backend> Qbit<B> {
@@ -17,8 +18,7 @@ impl<B: Backend> Qbit<B> {
             "info" => self.info(form).await,
             "properties" => {
                 let t = self.one(form, detail(|d| d.pieces = true)).await?;
-                let list = self.backend.torrents(Detail::default()).await;
-                let ctx = map::Context::new(&list, &self.backend.settings().await);
+                let ctx = map::Context::of_all(&*self.backend).await;
                 Ok(Reply::json(&map::properties(&t, &ctx)))
             }
             "trackers" => Ok(Reply::json(&map::trackers(
@@ -314,50 +314,82 @@ impl<B: Backend> Qbit<B> {
         }
     }
 
+    /// `torrents/info`: the torrents are viewed a page at a time, once to filter them and
+    /// find the queue places, once more for the sort key if there is one, and once to write
+    /// the rows of the window asked for.
     async fn info(&self, form: &Form) -> Answer {
-        let mut list = self.backend.torrents(map::INFO_DETAIL).await;
-        let ctx = map::Context::new(&list, &self.backend.settings().await);
         let filter = form.get("filter").unwrap_or("all");
-        list.retain(|t| map::filter_matches(filter, t));
-        if let Some(category) = form.get("category") {
-            list.retain(|t| t.options.category == category);
-        }
-        if let Some(tag) = form.get("tag") {
-            list.retain(|t| {
-                if tag.is_empty() {
-                    t.options.labels.is_empty()
-                } else {
-                    t.options.labels.iter().any(|l| l == tag)
-                }
-            });
-        }
-        if let Some(hashes) = form.get("hashes") {
-            let wanted: Vec<&str> = hashes.split('|').collect();
-            list.retain(|t| {
-                wanted
-                    .iter()
-                    .any(|h| h.eq_ignore_ascii_case(&t.hash.to_hex()))
-            });
-        }
-        let mut rows: Vec<Value> = list.iter().map(|t| map::info(t, &ctx)).collect();
-        if let Some(key) = form.get("sort") {
-            rows.sort_by(|a, b| compare(&a[key], &b[key]));
-            if form.bool("reverse")?.unwrap_or(false) {
-                rows.reverse();
-            }
-        }
+        let category = form.get("category");
+        let tag = form.get("tag");
+        let hashes: Option<Vec<&str>> = form.get("hashes").map(|h| h.split('|').collect());
+        let sort = form.get("sort");
+        let reverse = match sort {
+            Some(_) => form.bool("reverse")?.unwrap_or(false),
+            None => false,
+        };
         let offset = form.i64("offset")?.unwrap_or(0);
-        let len = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let limit = form.i64("limit")?.filter(|l| *l > 0);
+        let wanted = |t: &TorrentView| {
+            map::filter_matches(filter, t)
+                && category.is_none_or(|c| t.options.category == c)
+                && tag.is_none_or(|tag| {
+                    if tag.is_empty() {
+                        t.options.labels.is_empty()
+                    } else {
+                        t.options.labels.iter().any(|l| l == tag)
+                    }
+                })
+                && hashes.as_ref().is_none_or(|wanted| {
+                    let hex = t.hash.to_hex();
+                    wanted.iter().any(|h| h.eq_ignore_ascii_case(&hex))
+                })
+        };
+        let backend = &*self.backend;
+        let ids = backend.torrent_ids().await;
+        let mut places = map::Places::default();
+        let mut chosen = Vec::new();
+        pages::each_view(backend, &ids, Detail::default(), |t| {
+            places.see(&t);
+            if wanted(&t) {
+                chosen.push(t.id);
+            }
+        })
+        .await;
+        let ctx = map::Context::with_places(places, &backend.settings().await);
+        if let Some(key) = sort {
+            let mut keyed = Vec::with_capacity(chosen.len());
+            pages::each_view(backend, &chosen, map::INFO_DETAIL, |t| {
+                keyed.push((map::info(&t, &ctx)[key].clone(), t.id));
+            })
+            .await;
+            keyed.sort_by(|a, b| compare(&a.0, &b.0));
+            if reverse {
+                keyed.reverse();
+            }
+            chosen = keyed.into_iter().map(|(_, id)| id).collect();
+        }
+        let len = i64::try_from(chosen.len()).unwrap_or(i64::MAX);
         let start = if offset < 0 {
             (len + offset).max(0)
         } else {
             offset.min(len)
         };
-        let mut rows = rows.split_off(usize::try_from(start).unwrap_or(0));
-        if let Some(limit) = form.i64("limit")?.filter(|l| *l > 0) {
-            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut window = &chosen[usize::try_from(start).unwrap_or(0)..];
+        if let Some(limit) = limit {
+            window =
+                &window[..usize::try_from(limit).map_or(window.len(), |l| l.min(window.len()))];
         }
-        Ok(Reply::json(&Value::Array(rows)))
+        let mut body = b"[".to_vec();
+        pages::each_view(backend, window, map::INFO_DETAIL, |t| {
+            if body.len() > 1 {
+                body.push(b',');
+            }
+            // Writing a `Value` into a `Vec` cannot fail (its keys are strings).
+            let _ = serde_json::to_writer(&mut body, &map::info(&t, &ctx));
+        })
+        .await;
+        body.push(b']');
+        Ok(Reply::json_bytes(body))
     }
 
     async fn add(&self, form: &Form) -> Answer {
