@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use sanstorrent_core::id::InfoHash;
 use sanstorrent_core::layout::Layout;
-use sanstorrent_core::metainfo::RelativePath;
+use sanstorrent_core::metainfo::{Metainfo, RelativePath};
+#[cfg(doc)]
+use sanstorrent_core::session::Event;
 use sanstorrent_core::session::{Action, DiskJob, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
@@ -40,20 +42,25 @@ pub struct DiskConfig {
     pub metainfo: Option<SharedSource>,
 }
 
+/// One torrent's disk state. Kept small (10,000 idle seeds hold 10,000 of these): the
+/// directory is shared with the torrent added before when the same, what only a rename, a
+/// failed open or BEP 47 links need is boxed or absent, and the files a removal deletes are
+/// worked out when it happens.
 struct TorrentDisk {
-    dir: PathBuf,
+    dir: Arc<Path>,
     info_hash: InfoHash,
     storage: Slot,
-    /// Its files' paths (padding left out) once known: what a removal may delete.
-    files: Vec<PathBuf>,
     /// Its files renamed by the application.
     map: FileMap,
-    /// The metainfo's paths and padding flags, once an `OpenStorage` gave them.
-    original: Option<(Arc<[RelativePath]>, Vec<bool>)>,
-    /// Its BEP 47 symbolic links (file index, target), as the last `OpenStorage` gave them.
-    symlinks: Arc<[(usize, RelativePath)]>,
+    /// The metainfo's paths (padding included), once an `OpenStorage` gave them.
+    original: Option<Arc<[RelativePath]>>,
+    /// Which of `original` are padding files (empty: none is).
+    padding: Box<[bool]>,
+    /// Its BEP 47 symbolic links (file index, target), as the last `OpenStorage` gave them
+    /// (`None`: none).
+    symlinks: Option<Arc<[(usize, RelativePath)]>>,
     /// While files are being renamed: the map before.
-    renaming: Option<FileMap>,
+    renaming: Option<Box<FileMap>>,
 }
 
 impl TorrentDisk {
@@ -64,43 +71,65 @@ impl TorrentDisk {
         }
     }
 
+    /// Which files are padding, one flag per file of `original`.
+    fn padding(&self, files: usize) -> Vec<bool> {
+        match self.padding.is_empty() {
+            true => vec![false; files],
+            false => self.padding.to_vec(),
+        }
+    }
+
     /// The paths storage uses: the map's over the metainfo's (the metainfo's alone if the map
     /// does not fit them: a state file from elsewhere).
     fn paths(&self) -> Option<Vec<RelativePath>> {
-        let (original, padding) = self.original.as_ref()?;
-        Some(if self.map.fits(original, padding) {
+        let original = self.original.as_ref()?;
+        Some(if self.map.fits(original, &self.padding(original.len())) {
             self.map.paths(original)
         } else {
             original.to_vec()
         })
     }
 
-    /// Remembers the metainfo's paths and computes what a removal may delete.
+    /// Remembers the metainfo's paths (and which are padding).
     fn set_original(&mut self, layout: &Layout, paths: Arc<[RelativePath]>) {
-        let padding: Vec<bool> = layout.files().iter().map(|f| f.padding).collect();
-        self.original = Some((paths, padding));
-        self.refresh_files();
+        let files = layout.files();
+        self.padding = match files.iter().any(|f| f.padding) {
+            true => files.iter().map(|f| f.padding).collect(),
+            false => Box::default(),
+        };
+        self.original = Some(paths);
     }
 
-    fn refresh_files(&mut self) {
-        let (Some(paths), Some((_, padding))) = (self.paths(), self.original.as_ref()) else {
-            return;
+    /// Its files' paths (padding left out), once known: what a removal may delete.
+    fn data_files(&self) -> Vec<PathBuf> {
+        let Some(paths) = self.paths() else {
+            return Vec::new();
         };
-        self.files = paths
+        let padding = self.padding(paths.len());
+        paths
             .iter()
             .zip(padding)
-            .filter(|(_, pad)| !**pad)
+            .filter(|(_, pad)| !*pad)
             .map(|(p, _)| p.to_path_buf())
-            .collect();
+            .collect()
+    }
+
+    /// Its links, as storage takes them.
+    fn symlinks(&self) -> &[(usize, RelativePath)] {
+        self.symlinks.as_deref().unwrap_or_default()
     }
 }
 
 enum Slot {
-    /// No `OpenStorage` yet (a magnet link still fetching metadata).
+    /// No `OpenStorage` yet (a magnet link still fetching metadata), or stopped.
     Closed,
     Open(Arc<FileStorage>),
     /// Opening failed; retried by each job so the job reports the real error.
-    Failed(Layout, Arc<[RelativePath]>),
+    Failed(Box<(Layout, Arc<[RelativePath]>)>),
+    /// The session released the torrent ([`Event::TorrentReleased`]): its storage (layout,
+    /// file paths, handles) is dropped, and opened again from the metainfo the session's
+    /// load brings back ([`DiskIo::reopen_released`]).
+    Released,
 }
 
 /// Storage, disk jobs and state files for every torrent of one session.
@@ -110,6 +139,9 @@ pub struct DiskIo {
     state_dir: Option<PathBuf>,
     storage: FileStorageOptions,
     torrents: HashMap<TorrentId, TorrentDisk>,
+    /// The download directory of the torrent added last, shared with the next one when the
+    /// same.
+    last_dir: Option<Arc<Path>>,
     pending: usize,
     metainfo: Option<SharedSource>,
 }
@@ -141,6 +173,7 @@ impl DiskIo {
             state_dir: config.state_dir,
             storage,
             torrents: HashMap::new(),
+            last_dir: None,
             pending: 0,
             metainfo: config.metainfo,
         })
@@ -182,16 +215,21 @@ impl DiskIo {
     /// its saved file map says (renames a crash interrupted are finished first).
     pub fn add_torrent(&mut self, torrent: TorrentId, info_hash: InfoHash, download_dir: PathBuf) {
         let map = self.load_map(info_hash, &download_dir);
+        let dir = match &self.last_dir {
+            Some(last) if **last == *download_dir => Arc::clone(last),
+            _ => Arc::from(download_dir),
+        };
+        self.last_dir = Some(Arc::clone(&dir));
         self.torrents.insert(
             torrent,
             TorrentDisk {
-                dir: download_dir,
+                dir,
                 info_hash,
                 storage: Slot::Closed,
-                files: Vec::new(),
                 map,
                 original: None,
-                symlinks: Arc::new([]),
+                padding: Box::default(),
+                symlinks: None,
                 renaming: None,
             },
         );
@@ -265,16 +303,16 @@ impl DiskIo {
         if t.renaming.is_some() {
             return Err(RenameError::Busy);
         }
-        let (original, padding) = t.original.as_ref().ok_or(RenameError::NoMetadata)?;
-        let base = if t.map.fits(original, padding) {
+        let original = t.original.as_ref().ok_or(RenameError::NoMetadata)?;
+        let padding = t.padding(original.len());
+        let base = if t.map.fits(original, &padding) {
             t.map.clone()
         } else {
             FileMap::default()
         };
-        let (map, moves) = base.with_renames(original, padding, renames)?;
+        let (map, moves) = base.with_renames(original, &padding, renames)?;
         let previous = std::mem::replace(&mut t.map, map.clone());
-        t.renaming = Some(previous.clone());
-        t.refresh_files();
+        t.renaming = Some(Box::new(previous.clone()));
         let new_paths = t.paths().unwrap_or_default();
         let live = match &mut t.storage {
             Slot::Open(storage) => {
@@ -284,18 +322,18 @@ impl DiskIo {
                     .collect();
                 Some((Arc::clone(storage), files))
             }
-            Slot::Failed(_, paths) => {
+            Slot::Failed(failed) => {
                 // Opened again by the next job: under the new paths (the old ones if the
                 // renames fail, see `renamed`).
-                *paths = new_paths.into();
+                failed.1 = new_paths.into();
                 None
             }
-            Slot::Closed => None,
+            Slot::Closed | Slot::Released => None,
         };
         self.pending += 1;
         self.pool.rename(Rename {
             torrent,
-            dir: t.dir.clone(),
+            dir: t.dir.to_path_buf(),
             state: map_path,
             map,
             previous,
@@ -311,11 +349,10 @@ impl DiskIo {
             && let Some(previous) = t.renaming.take()
             && !made
         {
-            t.map = previous;
-            t.refresh_files();
+            t.map = *previous;
             let paths = t.paths().unwrap_or_default();
-            if let Slot::Failed(_, failed) = &mut t.storage {
-                *failed = paths.into();
+            if let Slot::Failed(failed) = &mut t.storage {
+                failed.1 = paths.into();
             }
         }
     }
@@ -335,6 +372,39 @@ impl DiskIo {
         }
     }
 
+    /// Drops the storage of a torrent the session released ([`Event::TorrentReleased`]): its
+    /// file handles close once queued jobs finish with them, its layout and file paths go;
+    /// what it was told of its files (to rename or remove them) stays. Its next load of the
+    /// metainfo opens it again ([`DiskIo::reopen_released`]).
+    pub fn release_storage(&mut self, torrent: TorrentId) {
+        if let Some(t) = self.torrents.get_mut(&torrent)
+            && matches!(t.storage, Slot::Open(_) | Slot::Failed(_))
+        {
+            t.close();
+            t.storage = Slot::Released;
+        }
+    }
+
+    /// Whether `torrent`'s storage is dropped since the session released it.
+    pub fn is_released(&self, torrent: TorrentId) -> bool {
+        self.torrents
+            .get(&torrent)
+            .is_some_and(|t| matches!(t.storage, Slot::Released))
+    }
+
+    /// Opens a released torrent's storage again from the metainfo its load brought back
+    /// (before the session takes it, so the jobs it then asks for find the storage open).
+    /// Nothing happens unless the torrent is released and `meta` has its info-hash.
+    pub fn reopen_released(&mut self, torrent: TorrentId, meta: &Metainfo) {
+        let matches = self.torrents.get(&torrent).is_some_and(|t| {
+            matches!(t.storage, Slot::Released) && t.info_hash == meta.info_hash()
+        });
+        if matches {
+            let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+            self.open_storage(torrent, meta.layout().clone(), paths, meta.symlinks());
+        }
+    }
+
     /// Forgets a torrent removed from the session and deletes its resume data and, if
     /// `delete_data`, its files under its directory (then the directories they leave empty),
     /// on the state writer, after every save queued before ([`Done::Removed`] reports it).
@@ -347,7 +417,7 @@ impl DiskIo {
             .into_iter()
             .flatten()
             .collect();
-        let data = delete_data.then_some((t.dir, t.files));
+        let data = delete_data.then(|| (t.dir.to_path_buf(), t.data_files()));
         self.pending += 1;
         self.pool.remove(torrent, state, data);
     }
@@ -356,14 +426,14 @@ impl DiskIo {
     /// `OpenStorage`, or a removal with its data, uses that.
     pub fn set_download_dir(&mut self, torrent: TorrentId, download_dir: PathBuf) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
-            t.dir = download_dir;
+            t.dir = Arc::from(download_dir);
             t.close();
         }
     }
 
     /// The download directory of a torrent.
     pub fn download_dir(&self, torrent: TorrentId) -> Option<&Path> {
-        self.torrents.get(&torrent).map(|t| t.dir.as_path())
+        self.torrents.get(&torrent).map(|t| &*t.dir)
     }
 
     /// Performs `action` if it is disk work and returns `None`; any other action (network
@@ -424,18 +494,18 @@ impl DiskIo {
     ) {
         if let Some(t) = self.torrents.get_mut(&torrent) {
             t.set_original(&layout, paths);
-            t.symlinks = symlinks;
+            t.symlinks = (!symlinks.is_empty()).then_some(symlinks);
             let paths: Arc<[RelativePath]> = t.paths().unwrap_or_default().into();
             t.close();
             t.storage = match FileStorage::open_linked(
-                &t.dir,
+                &*t.dir,
                 layout.clone(),
                 &paths,
-                &t.symlinks,
+                t.symlinks(),
                 self.storage.clone(),
             ) {
                 Ok(s) => Slot::Open(Arc::new(s)),
-                Err(_) => Slot::Failed(layout, paths),
+                Err(_) => Slot::Failed(Box::new((layout, paths))),
             };
         }
     }
@@ -459,16 +529,17 @@ impl DiskIo {
         };
         match &t.storage {
             Slot::Open(s) => Ok(Arc::clone(s) as SharedStorage),
-            Slot::Closed => Err(no_storage(format!(
-                "torrent {} has no storage open yet",
+            Slot::Closed | Slot::Released => Err(no_storage(format!(
+                "torrent {} has no storage open",
                 torrent.0
             ))),
-            Slot::Failed(layout, paths) => {
+            Slot::Failed(failed) => {
+                let (layout, paths) = &**failed;
                 let s = Arc::new(FileStorage::open_linked(
-                    &t.dir,
+                    &*t.dir,
                     layout.clone(),
                     paths,
-                    &t.symlinks,
+                    t.symlinks(),
                     self.storage.clone(),
                 )?);
                 t.storage = Slot::Open(Arc::clone(&s));
@@ -597,5 +668,114 @@ mod tests {
             disk.perform(connect),
             Some(Action::Connect { .. })
         ));
+    }
+
+    /// The piece length of the test torrents.
+    const PIECE: usize = 16_384;
+
+    /// A single-file .torrent of `data` in pieces of [`PIECE`] bytes.
+    fn metainfo(name: &str, data: &[u8]) -> Metainfo {
+        let mut pieces = Vec::new();
+        for piece in data.chunks(PIECE) {
+            pieces.extend_from_slice(&sanstorrent_core::id::sha1_digest(piece));
+        }
+        let mut bytes = format!(
+            "d4:infod6:lengthi{}e4:name{}:{name}12:piece lengthi{PIECE}e6:pieces{}:",
+            data.len(),
+            name.len(),
+            pieces.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&pieces);
+        bytes.extend_from_slice(b"ee");
+        Metainfo::from_bytes(&bytes).expect("a valid .torrent")
+    }
+
+    #[test]
+    fn released_storage_is_dropped_reopened_by_the_load_and_still_removable() {
+        let tmp = Tmp(std::env::temp_dir().join(format!("st-diskrel-{}", std::process::id())));
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let sink: Sink = Arc::new(move |d| {
+            let _ = tx.lock().expect("not poisoned").send(d);
+        });
+        let config = DiskConfig {
+            threads: 1,
+            state_dir: Some(tmp.0.join("state")),
+            ..Default::default()
+        };
+        let mut disk = DiskIo::new(config, sink).expect("pool starts");
+        let data: Vec<u8> = (0..PIECE + 3_000).map(|i| (i % 251) as u8).collect();
+        let meta = metainfo("a.bin", &data);
+        let t = TorrentId(7);
+        disk.add_torrent(t, meta.info_hash(), tmp.0.join("dl"));
+        let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+        let open = Action::OpenStorage {
+            torrent: t,
+            layout: meta.layout().clone(),
+            paths,
+            symlinks: meta.symlinks(),
+        };
+        assert!(disk.perform(open).is_none());
+        let next = || match rx.recv_timeout(Duration::from_secs(10)).expect("done") {
+            Done::Disk(c) => Some(c),
+            Done::Removed { result, .. } => {
+                result.expect("removed");
+                None
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        for (id, piece) in [(1, 0u32), (2, 1)] {
+            let block = Bytes::copy_from_slice(
+                data[piece as usize * PIECE..]
+                    .chunks(PIECE)
+                    .next()
+                    .expect("a piece"),
+            );
+            disk.submit(write_job(JobId(id), t, piece, 0, block));
+        }
+        for _ in 0..2 {
+            let c = next().expect("a write");
+            assert!(matches!(c.result(), Ok(Answer::Written)), "{c:?}");
+        }
+        assert!(!disk.is_released(t));
+
+        disk.release_storage(t);
+        assert!(disk.is_released(t));
+        let piece = |i: usize| {
+            sanstorrent_core::id::sha1_digest(
+                data[i * PIECE..].chunks(PIECE).next().expect("a piece"),
+            )
+        };
+        disk.submit(verify_job(JobId(3), t, 1, piece(1)));
+        assert!(
+            next().expect("a verify").result().is_err(),
+            "no storage held"
+        );
+        assert_eq!(
+            disk.file_paths(t).map(|p| p.len()),
+            Some(1),
+            "its paths are still known"
+        );
+
+        // Another torrent's metainfo opens nothing; its own opens the same files again.
+        disk.reopen_released(t, &metainfo("b.bin", &data[..PIECE]));
+        assert!(disk.is_released(t));
+        disk.reopen_released(t, &meta);
+        assert!(!disk.is_released(t));
+        disk.submit(verify_job(JobId(4), t, 1, piece(1)));
+        disk.submit(verify_job(JobId(5), t, 0, piece(0)));
+        for _ in 0..2 {
+            let c = next().expect("a verify");
+            assert!(matches!(c.result(), Ok(Answer::Verified(true))), "{c:?}");
+        }
+
+        // Released again and removed with its data: the file still goes.
+        disk.release_storage(t);
+        let file = tmp.0.join("dl/a.bin");
+        assert_eq!(std::fs::read(&file).expect("the data"), data);
+        disk.forget_torrent(t, true);
+        assert!(next().is_none(), "a removal");
+        assert!(!file.exists(), "the released torrent's file was deleted");
     }
 }

@@ -245,13 +245,17 @@ impl Core {
         }
     }
 
-    /// A worker's result: a disk completion goes to the session; a failed save becomes an
+    /// A worker's result: a disk completion goes to the session; a released torrent's
+    /// metainfo reopens its storage, then goes to the session; a failed save becomes an
     /// [`Event::Error`].
     pub fn done(&mut self, now: Instant, done: Done) {
         self.disk.finished(&done);
         match done {
             Done::Disk(completion) => self.session.handle_completion(now, completion),
             Done::Metainfo { torrent, result } => {
+                if let Ok(meta) = &result {
+                    self.disk.reopen_released(torrent, meta);
+                }
                 let result = result.map_err(LoadError::Source);
                 self.session.handle_metainfo(now, torrent, result);
             }
@@ -308,6 +312,7 @@ impl Core {
                         let gone = ControlError::UnknownTorrent(*torrent);
                         self.answer_stopped(*torrent, Err(gone));
                     }
+                    Event::TorrentReleased { torrent } => self.disk.release_storage(*torrent),
                     Event::ShutdownComplete => self.shutdown_complete = true,
                     _ => {}
                 }
