@@ -315,6 +315,16 @@ impl<R: Runtime> ClientBackend<R> {
         }
     }
 
+    /// Starts torrent `torrent` in the client (each start logged at `debug`, so a test sees
+    /// one per torrent started).
+    async fn start_in_client(&self, client: &Client<R>, torrent: TorrentId) -> Outcome<()> {
+        tracing::debug!("client torrent {}: start", torrent.0);
+        client
+            .start_torrent(torrent)
+            .await
+            .map_err(|e| BackendError::System(e.to_string()))
+    }
+
     /// The client, unless it is stopping.
     fn client(&self) -> Outcome<Arc<Client<R>>> {
         self.client
@@ -596,16 +606,17 @@ impl<R: Runtime> Backend for ClientBackend<R> {
                     Action::StartQueued => Some(false),
                     _ => None,
                 };
+                // Those running already may have stopped on their own in the client (a disk
+                // error, a full disk): they start again there. The others are the queue's to
+                // start, once: the queue starts those it now runs itself.
+                let ran: Vec<TorrentHandle> = self.handles_of(&ids, |t| t.running);
                 self.set_stopped(&ids, false, forced);
                 // The queue starts them (at once when it has room).
                 self.enforce().await?;
-                // Those it runs already may have stopped on their own (a disk error, a full
-                // disk): they start again in the client.
-                for handle in self.handles_of(&ids, |t| t.running) {
-                    client
-                        .start_torrent(handle.id)
-                        .await
-                        .map_err(|e| BackendError::System(e.to_string()))?;
+                let still: std::collections::HashSet<TorrentHandle> =
+                    self.handles_of(&ids, |t| t.running).into_iter().collect();
+                for handle in ran.into_iter().filter(|h| still.contains(h)) {
+                    self.start_in_client(&client, handle.id).await?;
                 }
                 return Ok(());
             }

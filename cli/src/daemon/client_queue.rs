@@ -219,11 +219,13 @@ impl<R: Runtime> ClientBackend<R> {
         let (changes, removals) = changes;
         for (id, run) in changes {
             if run {
-                client.start_torrent(id).await
+                self.start_in_client(&client, id).await?;
             } else {
-                client.stop_torrent(id).await
+                client
+                    .stop_torrent(id)
+                    .await
+                    .map_err(|e| BackendError::System(e.to_string()))?;
             }
-            .map_err(|e| BackendError::System(e.to_string()))?;
         }
         for (id, delete_data) in removals {
             self.remove_torrents(&[id], delete_data).await?;
