@@ -23,7 +23,7 @@ use crate::metainfo_source::SharedSource;
 use crate::read_pool::ReadBuffers;
 use crate::storage::{
     FileMap, FileMove, FileStorage, RenameError, SharedStorage, apply_moves, delete_files,
-    save_atomically,
+    save_atomically, save_many,
 };
 
 /// What the pool reports back to the loop.
@@ -321,12 +321,33 @@ fn run(work: Work, buffers: &Arc<ReadBuffers>, sink: &(dyn Fn(Done) + Send + Syn
     }
 }
 
+/// Most state files the state writer saves as one batch ([`save_many`]).
+const MAX_SAVE_BATCH: usize = 1024;
+
+/// Saves, removals and renames one at a time in the order queued; the writes queued back to
+/// back are saved as one batch (at most [`MAX_SAVE_BATCH`]): the first resume save of
+/// 100,000 checked torrents paid two fsyncs each, one of them of their directory of 200,000
+/// files, one after the other.
 fn state_writer(rx: &Receiver<Save>, sink: &(dyn Fn(Done) + Send + Sync)) {
-    while let Ok(save) = rx.recv() {
+    let mut next: Option<Save> = None;
+    while let Some(save) = next.take().or_else(|| rx.recv().ok()) {
         match save {
             Save::Write { path, bytes } => {
-                let result = save_atomically(&path, &bytes);
-                sink(Done::Saved { path, result });
+                let mut batch = vec![(path, bytes)];
+                while batch.len() < MAX_SAVE_BATCH {
+                    match rx.try_recv() {
+                        Ok(Save::Write { path, bytes }) => batch.push((path, bytes)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let results = save_many(&batch);
+                for ((path, _), result) in batch.into_iter().zip(results) {
+                    sink(Done::Saved { path, result });
+                }
             }
             Save::Remove {
                 torrent,

@@ -30,7 +30,7 @@ pub use file_map::{FileMap, FileMove, RenameError, apply_moves, finish_pending};
 pub use handles::HandleCache;
 pub use relocate::{RelocateError, Relocation};
 pub use remove::delete_files;
-pub use state_file::save_atomically;
+pub use state_file::{save_atomically, save_many};
 
 /// A torrent's storage as the worker threads share it.
 pub type SharedStorage = Arc<dyn Storage + Send + Sync>;
