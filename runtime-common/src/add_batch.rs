@@ -64,20 +64,25 @@ impl Core {
         } in torrents
         {
             let info_hash = source.info_hash();
+            let mut on_disk = None;
             if options.resume.is_none() {
                 options.resume = self.disk.load_resume(info_hash);
+                on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
             }
             options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
-            places.push((info_hash, dir));
+            places.push((info_hash, dir, on_disk));
             adds.push((source, options));
         }
         let added = self.session.add_torrents(now, adds);
         places
             .into_iter()
             .zip(added)
-            .map(|((info_hash, dir), result)| {
+            .map(|((info_hash, dir, on_disk), result)| {
                 let id = result.map_err(ClientError::Add)?;
                 self.disk.add_torrent(id, info_hash, dir);
+                if let Some(print) = on_disk {
+                    self.disk.resume_on_disk(id, print);
+                }
                 let renamed = self
                     .disk
                     .has_renames(id)

@@ -61,6 +61,9 @@ struct TorrentDisk {
     symlinks: Option<Arc<[(usize, RelativePath)]>>,
     /// While files are being renamed: the map before.
     renaming: Option<Box<FileMap>>,
+    /// The [`fingerprint`] of the resume data its state file holds as far as this process
+    /// knows (0: not known): a save of the same bytes is skipped.
+    saved: u64,
 }
 
 impl TorrentDisk {
@@ -231,8 +234,17 @@ impl DiskIo {
                 padding: Box::default(),
                 symlinks: None,
                 renaming: None,
+                saved: 0,
             },
         );
+    }
+
+    /// Tells that `torrent`'s state file holds resume data of [`fingerprint`] `print` (as
+    /// [`DiskIo::load_resume`] read them): a save of the same bytes is skipped.
+    pub(crate) fn resume_on_disk(&mut self, torrent: TorrentId, print: u64) {
+        if let Some(t) = self.torrents.get_mut(&torrent) {
+            t.saved = print;
+        }
     }
 
     /// The saved file map of `info_hash`; a damaged one is dropped (the metainfo's names are
@@ -454,11 +466,14 @@ impl DiskIo {
                 None
             }
             Action::SaveResume { torrent, data } => {
-                let path = self
-                    .torrents
-                    .get(&torrent)
+                // The file holds these bytes already (a stop's save after the periodic one,
+                // or of what was loaded): nothing to write.
+                let print = fingerprint(&data);
+                let path = (self.torrents.get(&torrent))
+                    .filter(|t| t.saved != print)
                     .and_then(|t| self.resume_path(t.info_hash));
-                if let Some(path) = path {
+                if let (Some(path), Some(t)) = (path, self.torrents.get_mut(&torrent)) {
+                    t.saved = print;
                     self.pending += 1;
                     self.pool.save(path, data);
                 }
@@ -549,14 +564,28 @@ impl DiskIo {
     }
 
     /// Bookkeeping for a [`Done`] the loop received: call it for each one.
-    pub fn finished(&mut self, _done: &Done) {
+    pub fn finished(&mut self, done: &Done) {
         self.pending = self.pending.saturating_sub(1);
+        if let Done::Saved { result: Err(_), .. } = done {
+            // Which torrent's file holds what is not known any more: the next saves write.
+            for t in self.torrents.values_mut() {
+                t.saved = 0;
+            }
+        }
     }
 
     /// Jobs and saves queued whose [`Done`] has not come back yet (a graceful stop waits for 0).
     pub fn pending(&self) -> usize {
         self.pending
     }
+}
+
+/// A 64-bit digest of resume data with its length (never 0, which means "not known").
+pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish().max(1)
 }
 
 fn no_storage(message: String) -> StorageError {
@@ -695,7 +724,7 @@ mod tests {
     fn a_torrent_s_disk_state_stays_small() {
         // 10,000 idle seeds hold 10,000 of these, in a table with room to spare.
         let size = size_of::<TorrentDisk>();
-        assert!(size <= 136, "TorrentDisk is {size} bytes (256 before)");
+        assert!(size <= 144, "TorrentDisk is {size} bytes (256 before)");
     }
 
     #[test]
@@ -784,5 +813,86 @@ mod tests {
         disk.forget_torrent(t, true);
         assert!(next().is_none(), "a removal");
         assert!(!file.exists(), "the released torrent's file was deleted");
+    }
+
+    /// A save of the bytes the state file holds already is skipped (a stop's save after the
+    /// periodic one, or of the resume data loaded at the add); other bytes are written; after
+    /// a failed save every torrent's next save writes again.
+    #[test]
+    fn a_save_of_the_bytes_on_disk_is_skipped() {
+        let tmp = Tmp(std::env::temp_dir().join(format!("st-diskio-same-{}", std::process::id())));
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let sink: Sink = Arc::new(move |d| {
+            let _ = tx.lock().expect("not poisoned").send(d);
+        });
+        let config = DiskConfig {
+            threads: 1,
+            state_dir: Some(tmp.0.join("state")),
+            ..Default::default()
+        };
+        let mut disk = DiskIo::new(config, sink).expect("pool starts");
+        let (a, b) = (TorrentId(1), TorrentId(2));
+        disk.add_torrent(a, InfoHash([1; 20]), tmp.0.join("dl"));
+        disk.add_torrent(b, InfoHash([2; 20]), tmp.0.join("dl"));
+        disk.resume_on_disk(b, fingerprint(b"d1:bi1ee"));
+        let save = |disk: &mut DiskIo, torrent, data: &[u8]| {
+            let action = Action::SaveResume {
+                torrent,
+                data: data.to_vec(),
+            };
+            assert!(disk.perform(action).is_none());
+            disk.pending()
+        };
+        let wait = |disk: &mut DiskIo| {
+            while disk.pending() > 0 {
+                let done = rx.recv_timeout(Duration::from_secs(10)).expect("saved");
+                assert!(
+                    matches!(done, Done::Saved { result: Ok(()), .. }),
+                    "{done:?}"
+                );
+                disk.finished(&done);
+            }
+        };
+        assert_eq!(
+            save(&mut disk, a, b"d1:ai1ee"),
+            1,
+            "a's first save is written"
+        );
+        wait(&mut disk);
+        assert_eq!(
+            save(&mut disk, a, b"d1:ai1ee"),
+            0,
+            "the same bytes again: skipped"
+        );
+        assert_eq!(
+            save(&mut disk, b, b"d1:bi1ee"),
+            0,
+            "b's loaded bytes: skipped"
+        );
+        assert_eq!(save(&mut disk, a, b"d1:ai2ee"), 1, "new bytes are written");
+        wait(&mut disk);
+        assert_eq!(
+            disk.load_resume(InfoHash([1; 20])).as_deref(),
+            Some(&b"d1:ai2ee"[..])
+        );
+        let failed = Done::Saved {
+            path: tmp.0.join("x"),
+            result: Err(StorageError::io(IoOp::Write, "x", io::Error::other("full"))),
+        };
+        disk.pending += 1;
+        disk.finished(&failed);
+        assert_eq!(
+            save(&mut disk, a, b"d1:ai2ee"),
+            1,
+            "after a failure: written"
+        );
+        wait(&mut disk);
+        assert_eq!(
+            save(&mut disk, b, b"d1:bi1ee"),
+            1,
+            "after a failure: written"
+        );
+        wait(&mut disk);
     }
 }

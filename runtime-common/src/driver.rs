@@ -139,13 +139,18 @@ impl Core {
                 reply,
             } => {
                 let info_hash = source.info_hash();
+                let mut on_disk = None;
                 if options.resume.is_none() {
                     options.resume = self.disk.load_resume(info_hash);
+                    on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
                 }
                 options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
                 let result = match self.session.add_torrent(now, source, options) {
                     Ok(id) => {
                         self.disk.add_torrent(id, info_hash, dir);
+                        if let Some(print) = on_disk {
+                            self.disk.resume_on_disk(id, print);
+                        }
                         Ok(TorrentHandle { id, info_hash })
                     }
                     Err(e) => Err(ClientError::Add(e)),
