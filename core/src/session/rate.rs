@@ -9,12 +9,17 @@ const SLOT: Duration = Duration::from_millis(500);
 const SLOTS: usize = 10;
 
 /// Bytes per second over the last few seconds, from samples added with `now`.
+///
+/// The window's slots are boxed and only while they may hold a byte: an idle meter (nothing
+/// counted yet, or nothing within the window) holds none, so an idle torrent or connection
+/// keeps 40 B instead of 112 B.
 #[derive(Clone, Debug)]
 pub(crate) struct RateMeter {
     epoch: Instant,
     /// Index of the slot `buckets[last % SLOTS]` holds.
     last: u64,
-    buckets: [u64; SLOTS],
+    /// `None`: every slot is zero.
+    buckets: Option<Box<[u64; SLOTS]>>,
     total: u64,
 }
 
@@ -24,7 +29,7 @@ impl RateMeter {
         Self {
             epoch: now,
             last: 0,
-            buckets: [0; SLOTS],
+            buckets: None,
             total: 0,
         }
     }
@@ -41,8 +46,13 @@ impl RateMeter {
             return;
         }
         let gap = (slot - self.last).min(SLOTS as u64);
-        for i in 1..=gap {
-            self.buckets[((self.last + i) % SLOTS as u64) as usize] = 0;
+        if let Some(buckets) = self.buckets.as_mut() {
+            for i in 1..=gap {
+                buckets[((self.last + i) % SLOTS as u64) as usize] = 0;
+            }
+            if buckets.iter().all(|b| *b == 0) {
+                self.buckets = None;
+            }
         }
         self.last = slot;
     }
@@ -51,17 +61,26 @@ impl RateMeter {
     pub(crate) fn add(&mut self, now: Instant, bytes: u64) {
         self.advance(now);
         let i = (self.last % SLOTS as u64) as usize;
-        self.buckets[i] = self.buckets[i].saturating_add(bytes);
+        let buckets = self.buckets.get_or_insert_with(|| Box::new([0; SLOTS]));
+        buckets[i] = buckets[i].saturating_add(bytes);
         self.total = self.total.saturating_add(bytes);
+    }
+
+    /// Moves the window to `now`: a window with nothing left in it gives its slots back.
+    pub(crate) fn settle(&mut self, now: Instant) {
+        self.advance(now);
     }
 
     /// Bytes per second over the window ending at `now` (shorter at the start).
     pub(crate) fn rate(&self, now: Instant) -> u64 {
+        let Some(buckets) = self.buckets.as_deref() else {
+            return 0;
+        };
         let slot = self.slot(now);
         let oldest = slot.saturating_sub(SLOTS as u64 - 1);
         let sum: u64 = (oldest..=self.last.min(slot))
             .filter(|s| slot - s < SLOTS as u64)
-            .map(|s| self.buckets[(s % SLOTS as u64) as usize])
+            .map(|s| buckets[(s % SLOTS as u64) as usize])
             .sum();
         let since = now.saturating_duration_since(self.epoch);
         let window = since.min(SLOT * SLOTS as u32).max(SLOT);
@@ -203,6 +222,24 @@ mod tests {
         assert!((90_000..=110_000).contains(&r), "rate {r}");
         assert_eq!(m.total(), 1_000_000);
         assert_eq!(m.rate(t0 + Duration::from_secs(30)), 0);
+    }
+
+    #[test]
+    fn an_idle_meter_gives_its_window_back_and_counts_again() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(t0);
+        assert!(m.buckets.is_none());
+        m.add(t0, 5_000);
+        m.settle(t0 + Duration::from_secs(2));
+        assert!(m.buckets.is_some(), "a byte is still in the window");
+        assert_eq!(m.rate(t0 + Duration::from_secs(2)), 2_500);
+        m.settle(t0 + Duration::from_secs(6));
+        assert!(m.buckets.is_none());
+        assert_eq!(m.rate(t0 + Duration::from_secs(6)), 0);
+        let t1 = t0 + Duration::from_secs(20);
+        m.add(t1, 10_000);
+        assert_eq!(m.rate(t1 + Duration::from_secs(1)), 2_000);
+        assert_eq!(m.total(), 15_000);
     }
 
     #[test]

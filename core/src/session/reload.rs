@@ -27,7 +27,7 @@ impl Session {
         if !due || self.peers.of_torrent(id) > 0 {
             return;
         }
-        if self.torrents.get_mut(&id).is_some_and(|t| t.release()) {
+        if self.torrents.get_mut(&id).is_some_and(|t| t.release(now)) {
             self.out.event(Event::TorrentReleased { torrent: id });
         }
     }

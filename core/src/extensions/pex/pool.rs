@@ -61,15 +61,36 @@ pub struct PexCandidate<P> {
 ///
 /// A private torrent's pool ([`PexConfig::private`]) ignores every message, holds no
 /// candidate and gives no sender, so nothing can be sent for it.
+///
+/// A pool with no connected peer and no candidate holds no state but its settings and our
+/// addresses (72 B), so an idle torrent keeps no empty maps.
 #[derive(Debug)]
 pub struct PexPool<P> {
     config: PexConfig,
     own: BTreeSet<SocketAddr>,
+    /// `None` while no peer is connected and no candidate held.
+    state: Option<Box<State<P>>>,
+}
+
+/// The peers of a [`PexPool`] that has some.
+#[derive(Debug)]
+struct State<P> {
     connected: BTreeMap<SocketAddr, PexFlags>,
     candidates: BTreeMap<SocketAddr, PexCandidate<P>>,
     /// Arrival order of candidates (may hold addresses since removed; compacted).
     order: VecDeque<SocketAddr>,
     per_source: BTreeMap<P, usize>,
+}
+
+impl<P> Default for State<P> {
+    fn default() -> Self {
+        Self {
+            connected: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            order: VecDeque::new(),
+            per_source: BTreeMap::new(),
+        }
+    }
 }
 
 /// What we told one peer so far, and when to tell it more. Made by [`PexPool::sender`] only,
@@ -87,10 +108,23 @@ impl<P: Copy + Ord> PexPool<P> {
         Self {
             config,
             own: BTreeSet::new(),
-            connected: BTreeMap::new(),
-            candidates: BTreeMap::new(),
-            order: VecDeque::new(),
-            per_source: BTreeMap::new(),
+            state: None,
+        }
+    }
+
+    /// Its state, made on first use.
+    fn state_mut(&mut self) -> &mut State<P> {
+        self.state.get_or_insert_with(Box::default)
+    }
+
+    /// Gives the state back once no peer is connected and no candidate is held.
+    fn compact(&mut self) {
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.connected.is_empty() && s.candidates.is_empty())
+        {
+            self.state = None;
         }
     }
 
@@ -112,12 +146,15 @@ impl<P: Copy + Ord> PexPool<P> {
             return;
         }
         self.remove_candidate(addr);
-        self.connected.insert(addr, flags);
+        self.state_mut().connected.insert(addr, flags);
     }
 
     /// The connection to `addr` closed: it will appear in `dropped` to those told of it.
     pub fn peer_disconnected(&mut self, addr: SocketAddr) {
-        self.connected.remove(&addr);
+        if let Some(s) = self.state.as_mut() {
+            s.connected.remove(&addr);
+        }
+        self.compact();
     }
 
     /// Parses and takes a `ut_pex` payload from `from`, connected at `from_addr`; returns how
@@ -150,28 +187,37 @@ impl<P: Copy + Ord> PexPool<P> {
             return 0;
         }
         for addr in &message.dropped {
-            if self.candidates.get(addr).is_some_and(|c| c.source == from) {
+            let from_sender = self
+                .state
+                .as_ref()
+                .and_then(|s| s.candidates.get(addr))
+                .is_some_and(|c| c.source == from);
+            if from_sender {
                 self.remove_candidate(*addr);
             }
         }
+        let (max_candidates, max_per_source) =
+            (self.config.max_candidates, self.config.max_per_source);
         let mut new = 0;
         for PexPeer { addr, flags } in &message.added {
             let addr = *addr;
-            if self.candidates.len() >= self.config.max_candidates {
+            let own = &self.own;
+            let s = self.state.get_or_insert_with(Box::default);
+            if s.candidates.len() >= max_candidates {
                 break;
             }
-            if self.per_source.get(&from).copied().unwrap_or(0) >= self.config.max_per_source {
+            if s.per_source.get(&from).copied().unwrap_or(0) >= max_per_source {
                 break;
             }
             if !dialable(addr)
                 || addr == from_addr
-                || self.own.contains(&addr)
-                || self.connected.contains_key(&addr)
-                || self.candidates.contains_key(&addr)
+                || own.contains(&addr)
+                || s.connected.contains_key(&addr)
+                || s.candidates.contains_key(&addr)
             {
                 continue;
             }
-            self.candidates.insert(
+            s.candidates.insert(
                 addr,
                 PexCandidate {
                     addr,
@@ -180,50 +226,57 @@ impl<P: Copy + Ord> PexPool<P> {
                     seen: now,
                 },
             );
-            self.order.push_back(addr);
-            *self.per_source.entry(from).or_default() += 1;
+            s.order.push_back(addr);
+            *s.per_source.entry(from).or_default() += 1;
             new += 1;
         }
+        self.compact();
         new
     }
 
     /// The oldest candidate, removed from the pool (to dial it).
     pub fn pop_candidate(&mut self) -> Option<PexCandidate<P>> {
-        while let Some(addr) = self.order.pop_front() {
-            if let Some(c) = self.candidates.get(&addr).copied() {
+        let mut found = None;
+        while let Some(s) = self.state.as_mut() {
+            let Some(addr) = s.order.pop_front() else {
+                break;
+            };
+            if let Some(c) = s.candidates.get(&addr).copied() {
                 self.remove_candidate(addr);
-                return Some(c);
+                found = Some(c);
+                break;
             }
         }
-        None
+        self.compact();
+        found
     }
 
     /// Forgets the candidates `source` gave (e.g. it was banned).
     pub fn forget_source(&mut self, source: P) {
         let addrs: Vec<SocketAddr> = self
-            .candidates
-            .values()
+            .candidates()
             .filter(|c| c.source == source)
             .map(|c| c.addr)
             .collect();
         for addr in addrs {
             self.remove_candidate(addr);
         }
+        self.compact();
     }
 
     /// The candidates held, by address.
     pub fn candidates(&self) -> impl Iterator<Item = &PexCandidate<P>> + '_ {
-        self.candidates.values()
+        self.state.iter().flat_map(|s| s.candidates.values())
     }
 
     /// How many candidates are held.
     pub fn candidate_count(&self) -> usize {
-        self.candidates.len()
+        self.state.as_ref().map_or(0, |s| s.candidates.len())
     }
 
     /// The connected peers' listen addresses.
     pub fn connected(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.connected.keys().copied()
+        self.state.iter().flat_map(|s| s.connected.keys().copied())
     }
 
     /// A sender for the connection to the peer listening at `peer`, due at once; `None` for a
@@ -249,8 +302,16 @@ impl<P: Copy + Ord> PexPool<P> {
             return None;
         }
         sender.next = now + self.config.interval;
+        let empty;
+        let s = match self.state.as_deref() {
+            Some(s) => s,
+            None => {
+                empty = State::default();
+                &empty
+            }
+        };
         let mut message = PexMessage::default();
-        for (addr, flags) in &self.connected {
+        for (addr, flags) in &s.connected {
             if message.added.len() >= MAX_ADDED_PER_MESSAGE {
                 break;
             }
@@ -266,7 +327,7 @@ impl<P: Copy + Ord> PexPool<P> {
             if message.dropped.len() >= MAX_ADDED_PER_MESSAGE {
                 break;
             }
-            if !self.connected.contains_key(addr) {
+            if !s.connected.contains_key(addr) {
                 message.dropped.push(*addr);
             }
         }
@@ -280,18 +341,21 @@ impl<P: Copy + Ord> PexPool<P> {
     }
 
     fn remove_candidate(&mut self, addr: SocketAddr) {
-        let Some(c) = self.candidates.remove(&addr) else {
+        let Some(s) = self.state.as_mut() else {
             return;
         };
-        if let Some(n) = self.per_source.get_mut(&c.source) {
+        let Some(c) = s.candidates.remove(&addr) else {
+            return;
+        };
+        if let Some(n) = s.per_source.get_mut(&c.source) {
             *n -= 1;
             if *n == 0 {
-                self.per_source.remove(&c.source);
+                s.per_source.remove(&c.source);
             }
         }
-        if self.order.len() > 2 * self.candidates.len() + 16 {
-            let candidates = &self.candidates;
-            self.order.retain(|a| candidates.contains_key(a));
+        if s.order.len() > 2 * s.candidates.len() + 16 {
+            let candidates = &s.candidates;
+            s.order.retain(|a| candidates.contains_key(a));
         }
     }
 }

@@ -128,9 +128,9 @@ impl Torrent {
     }
 
     /// Releases its metainfo and per-peer parts, keeping the compact record (call when
-    /// [`Torrent::release_due`] has passed and it has no connection at all). Returns whether
-    /// it was released.
-    pub(crate) fn release(&mut self) -> bool {
+    /// [`Torrent::release_due`] has passed and it has no connection at all; its rate meters'
+    /// windows, empty by `now`, go too). Returns whether it was released.
+    pub(crate) fn release(&mut self, now: Instant) -> bool {
         if self.released.is_some() || self.data.is_none() {
             return false;
         }
@@ -151,6 +151,8 @@ impl Torrent {
         self.pex = PexPool::new(PexConfig::new(self.private));
         self.departed = Default::default();
         self.candidates.forget_all();
+        self.down.settle(now);
+        self.up.settle(now);
         self.release_idle();
         true
     }
