@@ -25,6 +25,9 @@ impl TrackerList {
     pub(crate) fn new(tiers: &[Vec<String>]) -> Self {
         let mut list = Self::default();
         list.set(tiers, &[]);
+        // A torrent keeps its list for its whole life, mostly one tracker: no room to grow
+        // (a vector's first growth makes room for four entries).
+        list.entries.shrink_to_fit();
         list
     }
 
