@@ -101,36 +101,54 @@ const MAX_DEBT: i64 = 1 << 40;
 
 /// A token bucket: `rate` bytes per second with a burst of one second. Spending may go into
 /// debt (a block is never split); nothing more is allowed until the debt is repaid.
+///
+/// An unlimited bucket (most torrents') holds nothing but an empty pointer (8 B); the state
+/// of a limited one is boxed.
 #[derive(Clone, Debug)]
 pub(crate) struct TokenBucket {
-    rate: Option<u64>,
+    /// `None`: unlimited.
+    limit: Option<Box<Limit>>,
+}
+
+/// The state of a limited [`TokenBucket`].
+#[derive(Clone, Debug)]
+struct Limit {
+    rate: u64,
     tokens: i64,
     last: Instant,
+}
+
+impl Limit {
+    /// A full bucket of `rate` at `now`.
+    fn full(now: Instant, rate: u64) -> Self {
+        Self {
+            rate,
+            tokens: i64::try_from(rate).unwrap_or(i64::MAX),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        // Integer arithmetic, so that refilling at `ready_at()` always yields what it promised
+        // (with floats, `rate × dt` could land a hair below one token and never progress).
+        let dt = now.saturating_duration_since(self.last).as_nanos();
+        let add = dt.saturating_mul(u128::from(self.rate)) / NANOS_PER_SEC;
+        if add > 0 {
+            self.last = now;
+            let cap = i64::try_from(self.rate).unwrap_or(i64::MAX);
+            let add = i64::try_from(add).unwrap_or(i64::MAX);
+            self.tokens = self.tokens.saturating_add(add).min(cap);
+        }
+    }
 }
 
 impl TokenBucket {
     /// A bucket for `rate` bytes per second (`None`: unlimited).
     pub(crate) fn new(now: Instant, rate: Option<u64>) -> Self {
         Self {
-            rate: rate.filter(|r| *r > 0),
-            tokens: rate.map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
-            last: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let Some(rate) = self.rate else {
-            return;
-        };
-        // Integer arithmetic, so that refilling at `ready_at()` always yields what it promised
-        // (with floats, `rate × dt` could land a hair below one token and never progress).
-        let dt = now.saturating_duration_since(self.last).as_nanos();
-        let add = dt.saturating_mul(u128::from(rate)) / NANOS_PER_SEC;
-        if add > 0 {
-            self.last = now;
-            let cap = i64::try_from(rate).unwrap_or(i64::MAX);
-            let add = i64::try_from(add).unwrap_or(i64::MAX);
-            self.tokens = self.tokens.saturating_add(add).min(cap);
+            limit: rate
+                .filter(|r| *r > 0)
+                .map(|r| Box::new(Limit::full(now, r))),
         }
     }
 
@@ -138,32 +156,37 @@ impl TokenBucket {
     /// full; otherwise what it holds carries over, capped at the new burst.
     pub(crate) fn set_rate(&mut self, now: Instant, rate: Option<u64>) {
         let rate = rate.filter(|r| *r > 0);
-        if rate == self.rate {
-            return;
+        match (self.limit.as_mut(), rate) {
+            (_, None) => self.limit = None,
+            (None, Some(r)) => self.limit = Some(Box::new(Limit::full(now, r))),
+            (Some(l), Some(r)) => {
+                if l.rate == r {
+                    return;
+                }
+                l.refill(now);
+                l.tokens = l.tokens.min(i64::try_from(r).unwrap_or(i64::MAX));
+                l.rate = r;
+                l.last = now;
+            }
         }
-        self.refill(now);
-        let cap = rate.map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX));
-        self.tokens = match self.rate {
-            None => cap,
-            Some(_) => self.tokens.min(cap),
-        };
-        self.rate = rate;
-        self.last = now;
     }
 
     /// Whether spending is allowed at `now` (no debt).
     pub(crate) fn allows(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.rate.is_none() || self.tokens > 0
+        let Some(l) = self.limit.as_mut() else {
+            return true;
+        };
+        l.refill(now);
+        l.tokens > 0
     }
 
     /// Spends `bytes` at `now`.
     pub(crate) fn spend(&mut self, now: Instant, bytes: u64) {
-        if self.rate.is_none() {
+        let Some(l) = self.limit.as_mut() else {
             return;
-        }
-        self.refill(now);
-        self.tokens = self
+        };
+        l.refill(now);
+        l.tokens = l
             .tokens
             .saturating_sub(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
@@ -171,14 +194,14 @@ impl TokenBucket {
     /// When spending will be allowed again, if it is not now: the first instant at which
     /// [`TokenBucket::allows`] returns `true`.
     pub(crate) fn ready_at(&self) -> Option<Instant> {
-        let rate = self.rate?;
-        if self.tokens > 0 {
+        let l = self.limit.as_deref()?;
+        if l.tokens > 0 {
             return None;
         }
-        let need = u128::try_from(1 - self.tokens.max(-MAX_DEBT)).unwrap_or(1);
-        let nanos = (need * NANOS_PER_SEC).div_ceil(u128::from(rate));
+        let need = u128::try_from(1 - l.tokens.max(-MAX_DEBT)).unwrap_or(1);
+        let nanos = (need * NANOS_PER_SEC).div_ceil(u128::from(l.rate));
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).min(MAX_WAIT_NANOS);
-        Some(self.last + Duration::from_nanos(nanos))
+        Some(l.last + Duration::from_nanos(nanos))
     }
 }
 
