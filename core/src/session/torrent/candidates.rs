@@ -90,8 +90,9 @@ pub(crate) struct Candidates {
     list: BTreeMap<SocketAddr, Candidate>,
     banned_addrs: BTreeSet<SocketAddr>,
     banned_ids: BTreeSet<PeerId>,
-    /// Per [`Source`], how its dials went.
-    records: [Record; Source::COUNT],
+    /// Per [`Source`], how its dials went (boxed once a dial ended: a torrent that never
+    /// dialled, such as an idle seed, keeps 8 B instead of 48 B).
+    records: Option<Box<[Record; Source::COUNT]>>,
 }
 
 impl Candidates {
@@ -101,7 +102,7 @@ impl Candidates {
             list: BTreeMap::new(),
             banned_addrs: BTreeSet::new(),
             banned_ids: BTreeSet::new(),
-            records: [Record::default(); Source::COUNT],
+            records: None,
         }
     }
 
@@ -153,7 +154,10 @@ impl Candidates {
     fn standing(&self, source: Source) -> Standing {
         (
             source != Source::User,
-            self.records[source as usize].distrust(),
+            self.records
+                .as_ref()
+                .map_or(Record::default(), |r| r[source as usize])
+                .distrust(),
         )
     }
 
@@ -216,7 +220,7 @@ impl Candidates {
         let Some(c) = self.list.get(&addr) else {
             return;
         };
-        let r = &mut self.records[c.source as usize];
+        let r = &mut self.records.get_or_insert_with(Box::default)[c.source as usize];
         if answered {
             r.answered = r.answered.saturating_add(1);
         } else {
