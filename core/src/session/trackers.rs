@@ -8,7 +8,7 @@
 //! same parameters under each other hash. A companion's answer adds its peers as candidates;
 //! the announcer's schedule, failures and `stopped` follow the main announce alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -54,11 +54,26 @@ enum Pending {
     },
 }
 
+impl Pending {
+    /// The torrent and announce job the request belongs to (a magnet's peer host: none).
+    fn job(&self) -> Option<(TorrentId, AnnounceJobId)> {
+        match self {
+            Self::Http { torrent, job, .. }
+            | Self::TrackerHost { torrent, job, .. }
+            | Self::Companion { torrent, job, .. } => Some((*torrent, *job)),
+            Self::PeerHost { .. } => None,
+        }
+    }
+}
+
 /// The session's tracker transports, and the budgets every torrent's announces share.
 #[derive(Debug)]
 pub(crate) struct Trackers {
     next_request: u64,
     pending: BTreeMap<RequestId, Pending>,
+    /// The requests of `pending` that belong to an announce job, by job: a job that timed
+    /// out drops its own (a stop of 100,000 torrents times out thousands of jobs at once).
+    by_job: BTreeSet<(TorrentId, AnnounceJobId, RequestId)>,
     pub(crate) udp: BTreeMap<SocketAddr, UdpTracker>,
     udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
     /// UDP announces under a hybrid's other hash, with the job they go beside.
@@ -77,6 +92,7 @@ impl Trackers {
         Self {
             next_request: 0,
             pending: BTreeMap::new(),
+            by_job: BTreeSet::new(),
             udp: BTreeMap::new(),
             udp_ops: BTreeMap::new(),
             udp_companions: BTreeMap::new(),
@@ -88,8 +104,20 @@ impl Trackers {
 
     fn alloc(&mut self, pending: Pending) -> RequestId {
         let id = self.next_id();
+        if let Some((torrent, job)) = pending.job() {
+            self.by_job.insert((torrent, job, id));
+        }
         self.pending.insert(id, pending);
         id
+    }
+
+    /// Takes request `rid` off the pending ones.
+    fn take(&mut self, rid: RequestId) -> Option<Pending> {
+        let pending = self.pending.remove(&rid)?;
+        if let Some((torrent, job)) = pending.job() {
+            self.by_job.remove(&(torrent, job, rid));
+        }
+        Some(pending)
     }
 
     /// The earliest deadline of the UDP trackers and of the announce budget.
@@ -343,18 +371,14 @@ impl Trackers {
                 }
             }
         }
-        self.pending.retain(|_, p| match p {
-            Pending::Http {
-                torrent, job: j, ..
-            }
-            | Pending::TrackerHost {
-                torrent, job: j, ..
-            }
-            | Pending::Companion {
-                torrent, job: j, ..
-            } => !(*torrent == id && *j == job),
-            Pending::PeerHost { .. } => true,
-        });
+        let first = (id, job, RequestId(0));
+        let last = (id, job, RequestId(u64::MAX));
+        let gone: Vec<RequestId> = (self.by_job.range(first..=last))
+            .map(|(_, _, rid)| *rid)
+            .collect();
+        for rid in gone {
+            self.take(rid);
+        }
     }
 
     /// The answer to an HTTP request: an announce's result, or a scrape's answer (applied).
@@ -365,7 +389,7 @@ impl Trackers {
         result: Result<http::HttpResponse, TrackerError>,
         cx: &mut TrackerCx<'_>,
     ) -> Option<AnnounceDone> {
-        match self.pending.remove(&rid) {
+        match self.take(rid) {
             Some(Pending::Http { torrent, job, url }) => {
                 let outcome = result.and_then(|r| http::announce_outcome(&url, &r));
                 Some(AnnounceDone::Job(torrent, job, outcome))
@@ -406,7 +430,7 @@ impl Trackers {
         result: Result<Vec<SocketAddr>, std::io::ErrorKind>,
         cx: &mut TrackerCx<'_>,
     ) -> Resolved {
-        match self.pending.remove(&rid) {
+        match self.take(rid) {
             Some(Pending::TrackerHost {
                 torrent,
                 job,
@@ -476,4 +500,46 @@ pub(crate) fn make_announcer(
     };
     let config = shared.announcer_config(config);
     Some(Announcer::with_shared_config(tiers, config, rng))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_out_job_drops_its_own_requests_and_no_other() {
+        let mut trackers = Trackers::new(&SessionConfig::default());
+        let url = TrackerUrl::parse("http://127.0.0.1:6969/announce").expect("a URL");
+        let (a, b) = (TorrentId(1), TorrentId(2));
+        let http = |torrent, job| Pending::Http {
+            torrent,
+            job: AnnounceJobId(job),
+            url: url.clone(),
+        };
+        let companion = |torrent, job| Pending::Companion {
+            torrent,
+            job: AnnounceJobId(job),
+            url: url.clone(),
+        };
+        let gone = [trackers.alloc(http(a, 7)), trackers.alloc(companion(a, 7))];
+        let kept = [
+            trackers.alloc(http(a, 8)),
+            trackers.alloc(http(b, 7)),
+            trackers.alloc(Pending::PeerHost { torrent: a }),
+        ];
+        trackers.forget_job(a, AnnounceJobId(7));
+        for rid in gone {
+            assert!(!trackers.pending.contains_key(&rid), "{rid:?} dropped");
+        }
+        for rid in kept {
+            assert!(trackers.pending.contains_key(&rid), "{rid:?} kept");
+        }
+        assert_eq!(trackers.by_job.len(), 2);
+        assert!(matches!(trackers.take(kept[0]), Some(Pending::Http { .. })));
+        assert_eq!(
+            trackers.by_job.len(),
+            1,
+            "an answered request leaves the index"
+        );
+    }
 }
