@@ -452,20 +452,28 @@ mod tests {
     use crate::daemon::qbit::Credentials;
     use crate::daemon::rpc::AllowedDirs;
 
-    #[test]
-    fn an_unchanged_torrent_shares_its_fingerprints_with_the_snapshot_before() {
+    /// The API over a fake backend holding torrents 1 and 2, without credentials.
+    fn qbit() -> (Arc<Fake>, Qbit<Fake>) {
         let fake = Arc::new(Fake::new());
-        fake.lock().torrents.push(view(3, "three"));
         let q = Qbit::new(
             Arc::clone(&fake),
             None::<Credentials>,
             AllowedDirs::new(vec!["/dl".into()]),
         );
-        let form = |rid: u64| {
-            let mut form = Form::default();
-            form.add_urlencoded(format!("rid={rid}").as_bytes());
-            form
-        };
+        (fake, q)
+    }
+
+    /// A `sync/maindata` form asking from `rid`.
+    fn form(rid: u64) -> Form {
+        let mut form = Form::default();
+        form.add_urlencoded(format!("rid={rid}").as_bytes());
+        form
+    }
+
+    #[test]
+    fn an_unchanged_torrent_shares_its_fingerprints_with_the_snapshot_before() {
+        let (fake, q) = qbit();
+        fake.lock().torrents.push(view(3, "three"));
         block_on(q.maindata(&form(0))).unwrap();
         fake.lock().torrents[1].rate_upload = 7;
         block_on(q.maindata(&form(1))).unwrap();
@@ -490,17 +498,7 @@ mod tests {
 
     #[test]
     fn past_the_budget_the_oldest_snapshots_go_and_their_clients_get_a_full_update() {
-        let fake = Arc::new(Fake::new());
-        let mut q = Qbit::new(
-            Arc::clone(&fake),
-            None::<Credentials>,
-            AllowedDirs::new(vec!["/dl".into()]),
-        );
-        let form = |rid: u64| {
-            let mut form = Form::default();
-            form.add_urlencoded(format!("rid={rid}").as_bytes());
-            form
-        };
+        let (fake, mut q) = qbit();
         block_on(q.maindata(&form(0))).unwrap();
         let one = q.snapshots.lock().by_rid[0].1.bytes;
         assert!(one > 2 * 8 * 30, "{one} B for two torrents");
