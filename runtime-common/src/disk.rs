@@ -603,7 +603,7 @@ mod tests {
     use sanstorrent_core::session::{Answer, JobId};
     use sanstorrent_core::testing::{flush_job, verify_job, write_job};
     use std::sync::Mutex;
-    use std::sync::mpsc::channel;
+    use std::sync::mpsc::{Receiver, channel};
     use std::time::Duration;
 
     struct Tmp(PathBuf);
@@ -617,20 +617,27 @@ mod tests {
         RelativePath::from_components(s.split('/')).expect("safe path")
     }
 
-    #[test]
-    fn open_write_verify_and_save_on_disk() {
-        let tmp = Tmp(std::env::temp_dir().join(format!("st-diskio-{}", std::process::id())));
+    /// A disk I/O of `threads` workers under a fresh directory named after `name`, with
+    /// the channel its answers come on.
+    fn disk_io(name: &str, threads: usize) -> (Tmp, DiskIo, Receiver<Done>) {
+        let tmp = Tmp(std::env::temp_dir().join(format!("{name}-{}", std::process::id())));
         let (tx, rx) = channel();
         let tx = Mutex::new(tx);
         let sink: Sink = Arc::new(move |d| {
             let _ = tx.lock().expect("not poisoned").send(d);
         });
         let config = DiskConfig {
-            threads: 2,
+            threads,
             state_dir: Some(tmp.0.join("state")),
             ..Default::default()
         };
-        let mut disk = DiskIo::new(config, sink).expect("pool starts");
+        let disk = DiskIo::new(config, sink).expect("pool starts");
+        (tmp, disk, rx)
+    }
+
+    #[test]
+    fn open_write_verify_and_save_on_disk() {
+        let (tmp, mut disk, rx) = disk_io("st-diskio", 2);
         let t = TorrentId(1);
         let hash = InfoHash([0xab; 20]);
         disk.add_torrent(t, hash, tmp.0.join("dl"));
@@ -729,18 +736,7 @@ mod tests {
 
     #[test]
     fn released_storage_is_dropped_reopened_by_the_load_and_still_removable() {
-        let tmp = Tmp(std::env::temp_dir().join(format!("st-diskrel-{}", std::process::id())));
-        let (tx, rx) = channel();
-        let tx = Mutex::new(tx);
-        let sink: Sink = Arc::new(move |d| {
-            let _ = tx.lock().expect("not poisoned").send(d);
-        });
-        let config = DiskConfig {
-            threads: 1,
-            state_dir: Some(tmp.0.join("state")),
-            ..Default::default()
-        };
-        let mut disk = DiskIo::new(config, sink).expect("pool starts");
+        let (tmp, mut disk, rx) = disk_io("st-diskrel", 1);
         let data: Vec<u8> = (0..PIECE + 3_000).map(|i| (i % 251) as u8).collect();
         let meta = metainfo("a.bin", &data);
         let t = TorrentId(7);
@@ -820,18 +816,7 @@ mod tests {
     /// a failed save every torrent's next save writes again.
     #[test]
     fn a_save_of_the_bytes_on_disk_is_skipped() {
-        let tmp = Tmp(std::env::temp_dir().join(format!("st-diskio-same-{}", std::process::id())));
-        let (tx, rx) = channel();
-        let tx = Mutex::new(tx);
-        let sink: Sink = Arc::new(move |d| {
-            let _ = tx.lock().expect("not poisoned").send(d);
-        });
-        let config = DiskConfig {
-            threads: 1,
-            state_dir: Some(tmp.0.join("state")),
-            ..Default::default()
-        };
-        let mut disk = DiskIo::new(config, sink).expect("pool starts");
+        let (tmp, mut disk, rx) = disk_io("st-diskio-same", 1);
         let (a, b) = (TorrentId(1), TorrentId(2));
         disk.add_torrent(a, InfoHash([1; 20]), tmp.0.join("dl"));
         disk.add_torrent(b, InfoHash([2; 20]), tmp.0.join("dl"));
