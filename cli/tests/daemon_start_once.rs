@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{Running, Scratch, bin, create_torrent, free_port, rpc_text, s, wait_listening};
+use common::{Scratch, create_torrent, rpc_text, start_daemon_logged};
 
 /// How many starts of client torrent `n` the daemon's log shows.
 fn starts(log: &std::path::Path, n: u32) -> usize {
@@ -25,31 +23,8 @@ fn a_start_reaches_the_client_once() {
     let w = Scratch::new("daemon_start_once");
     w.file("share/a.bin", 100_000, 3);
     let torrent = create_torrent(&w, "share");
-    let http = free_port();
     let log = w.join("daemon.log");
-    let child = Command::new(bin())
-        .args([
-            "daemon",
-            "-o",
-            s(w.path()),
-            "--state-dir",
-            s(&w.join("state")),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "-p",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--no-dht",
-        ])
-        .env("RUST_LOG", "sanstorrent_cli=debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start the daemon");
-    let daemon = Running(child);
-    wait_listening(http);
+    let (daemon, http) = start_daemon_logged(&w, w.path(), &[], "sanstorrent_cli=debug", &log);
     let added = rpc_text(
         http,
         &format!(
@@ -60,30 +35,18 @@ fn a_start_reaches_the_client_once() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(starts(&log, 1), 0, "added paused: not started\n{text}");
 
+    let start_then_count = |why: &str, expected: usize| {
+        let started = rpc_text(
+            http,
+            r#"{"method":"torrent-start","arguments":{"ids":[1]}}"#,
+        );
+        assert!(started.contains("success"), "{started}");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(starts(&log, 1), expected, "{why}\n{text}");
+    };
     // The queue starts it (it has room): that start is the only one.
-    let started = rpc_text(
-        http,
-        r#"{"method":"torrent-start","arguments":{"ids":[1]}}"#,
-    );
-    assert!(started.contains("success"), "{started}");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert_eq!(
-        starts(&log, 1),
-        1,
-        "one start for one torrent-start\n{text}"
-    );
-
+    start_then_count("one start for one torrent-start", 1);
     // Running already: started once more in the client, not twice.
-    let again = rpc_text(
-        http,
-        r#"{"method":"torrent-start","arguments":{"ids":[1]}}"#,
-    );
-    assert!(again.contains("success"), "{again}");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert_eq!(
-        starts(&log, 1),
-        2,
-        "a running torrent started once more\n{text}"
-    );
+    start_then_count("a running torrent started once more", 2);
     drop(daemon);
 }

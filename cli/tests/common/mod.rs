@@ -209,6 +209,33 @@ pub fn create_torrent(w: &Scratch, dir: &str) -> String {
 /// `download_dir`, its state in `<scratch>/state`, no DHT, plus `extra` arguments; returns it
 /// once its HTTP port listens, with that port.
 pub fn start_daemon(w: &Scratch, download_dir: &Path, extra: &[&str]) -> (Running, u16) {
+    let (daemon, http) = spawn_daemon(w, download_dir, &[&["--quiet"], extra].concat(), None);
+    wait_listening(http);
+    (daemon, http)
+}
+
+/// Starts the daemon as [`start_daemon`] does, not quiet: its log, filtered by `RUST_LOG`
+/// `filter`, goes to the file `log`.
+pub fn start_daemon_logged(
+    w: &Scratch,
+    download_dir: &Path,
+    extra: &[&str],
+    filter: &str,
+    log: &Path,
+) -> (Running, u16) {
+    let (daemon, http) = spawn_daemon(w, download_dir, extra, Some((filter, log)));
+    wait_listening(http);
+    (daemon, http)
+}
+
+/// `sanstorrent daemon` with the arguments [`start_daemon`] gives, its stderr piped or into
+/// the log file of `log` (`RUST_LOG` filter, path).
+fn spawn_daemon(
+    w: &Scratch,
+    download_dir: &Path,
+    extra: &[&str],
+    log: Option<(&str, &Path)>,
+) -> (Running, u16) {
     let http = free_port();
     let http_addr = format!("127.0.0.1:{http}");
     let state = w.join("state");
@@ -225,12 +252,20 @@ pub fn start_daemon(w: &Scratch, download_dir: &Path, extra: &[&str]) -> (Runnin
         "--bind",
         "127.0.0.1",
         "--no-dht",
-        "--quiet",
     ];
     args.extend_from_slice(extra);
-    let daemon = Running::start(&args);
-    wait_listening(http);
-    (daemon, http)
+    let Some((filter, log)) = log else {
+        return (Running::start(&args), http);
+    };
+    let child = Command::new(bin())
+        .args(&args)
+        .env("RUST_LOG", filter)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("start the daemon");
+    (Running(child), http)
 }
 
 /// Whether a test must fail rather than skip when a real peer or tool it drives is missing:
