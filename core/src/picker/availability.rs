@@ -131,6 +131,7 @@ impl Buckets {
     }
 
     /// Checks the structure against the availability of each piece (for tests and fuzzing).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn check(&self, avail: impl Fn(u32) -> u32) -> Result<(), String> {
         for (i, &p) in self.order.iter().enumerate() {
             if self.pos[p as usize] != i as u32 {

@@ -45,6 +45,7 @@ mod blocks;
 mod contiguous;
 mod deadline;
 mod endgame;
+#[cfg(any(test, feature = "fuzzing"))]
 mod invariants;
 mod padding;
 mod pick;
@@ -64,6 +65,7 @@ use blocks::{Downloading, block_request};
 pub use deadline::{MAX_DEADLINE_READERS, MAX_DEADLINES_PER_READER};
 pub use priority::Priority;
 pub(crate) use priority::{piece_priorities, piece_priorities_first_last};
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use verdict::PieceFailed;
 pub use verdict::PiecePassed;
 
@@ -438,6 +440,7 @@ impl Picker {
     }
 
     /// The peer's `have none` message (BEP 6).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn peer_have_none(&mut self, peer: PeerKey) -> Result<(), PickerError> {
         self.replace_has(peer, Has::Some(PieceSet::new(self.piece_count)))
     }
@@ -536,6 +539,7 @@ impl Picker {
     }
 
     /// The requests in flight to `peer`, oldest first.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn requests(&self, peer: PeerKey) -> impl Iterator<Item = BlockRef> + '_ {
         self.peers
             .get(&peer)
