@@ -6,11 +6,13 @@
 # one and asleep (`perf sched`, the whole machine recorded, our processes summed by
 # bench/sched.py). See bench/README.md, session 14 and issue 28.
 #
-#   bash bench/probe.sh BINARY pair|four [stat|strace|perf|wchan|sched]
+#   bash bench/probe.sh BINARY pair|four [stat|strace|perf|wchan|sched|timeline]
 #
 # pair: BINARY seeds to BINARY; four: four libtorrent seeders (lt_peer.py). The data (SIZE
 # bytes, default 256 MiB, 1 MiB pieces) is made once in $PROBE_DIR (default /tmp/st-probe).
-# `perf` leaves leech.data (and seed.data in the pair) there for `perf report -i`.
+# `perf` leaves leech.data (and seed.data in the pair) there for `perf report -i`; `timeline`
+# leaves timeline-MODE.txt (`strace -tt` of the leecher's connects, receives, syncs and exit;
+# TRACE= other syscalls) and prints when the first and last bytes came and when it exited.
 # TRANSPORT=utp runs the pair over uTP only (`--transport utp` on both sides; default tcp).
 # LAYOUT=multi: the data in 200 files under nested directories (bench.py's multi layout).
 set -euo pipefail
@@ -87,6 +89,14 @@ LEECH=("$BIN" download "$D/t.torrent" -o "$W/out" -p "$(free_port)" --bind 127.0
 t0=$(date +%s.%N)
 case $HOW in
   strace) strace -c -f -o "$W/leech.out" "${LEECH[@]}" ;;
+  timeline) strace -f -tt --seccomp-bpf -o "$DIR/timeline-$MODE.txt" \
+      -e "trace=${TRACE:-connect,recvfrom,fdatasync,fsync,rename,exit_group}" "${LEECH[@]}"
+    # Seconds from the first connect: first and last bytes received, each flush, the exit.
+    awk '{ split($2, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3] }
+      /connect\(/ && !c { c = s } /recvfrom\(.*= [1-9]/ { if (!f) f = s; l = s }
+      /fdatasync\(/ { printf "fdatasync at %.3f\n", s - c } /exit_group/ { e = s }
+      END { printf "first byte %.3f, last byte %.3f, exit %.3f (s after the first connect)\n",
+            f - c, l - c, e - c }' "$DIR/timeline-$MODE.txt" >"$W/leech.out" ;;
   perf) perf record -q -F 997 -o "$DIR/leech.data" "${LEECH[@]}"; : >"$W/leech.out" ;;
   wchan) "${LEECH[@]}" & L=$!; $PY "$HERE/wchan.py" "$L" >"$W/leech.out"; wait "$L" ;;
   sched) "${LEECH[@]}" & L=$!; wait "$L"; : >"$W/leech.out" ;;
