@@ -114,11 +114,32 @@ pub(crate) struct Choker {
     config: Arc<ChokerConfig>,
     rng: Rng,
     next_rechoke: Option<Instant>,
-    optimistic: Vec<PeerKey>,
     optimistic_at: Option<Instant>,
+    /// Who is unchoked and the seeding turns, boxed while any is held (`None`: all empty;
+    /// a torrent without peers, such as an idle seed, keeps 8 B instead of 72 B).
+    peers: Option<Box<Peers>>,
+}
+
+/// A choker's decisions about peers.
+#[derive(Clone, Debug, Default)]
+struct Peers {
+    optimistic: Vec<PeerKey>,
     regular: BTreeSet<PeerKey>,
     turns: BTreeMap<PeerKey, Turn>,
 }
+
+impl Peers {
+    fn is_empty(&self) -> bool {
+        self.optimistic.is_empty() && self.regular.is_empty() && self.turns.is_empty()
+    }
+}
+
+/// No decision about any peer.
+static NO_PEERS: Peers = Peers {
+    optimistic: Vec::new(),
+    regular: BTreeSet::new(),
+    turns: BTreeMap::new(),
+};
 
 impl Choker {
     /// A choker with the given tunables; `seed` drives its random choices.
@@ -133,10 +154,8 @@ impl Choker {
             config,
             rng: Rng::new(seed),
             next_rechoke: None,
-            optimistic: Vec::new(),
             optimistic_at: None,
-            regular: BTreeSet::new(),
-            turns: BTreeMap::new(),
+            peers: None,
         }
     }
 
@@ -155,20 +174,28 @@ impl Choker {
         peers: &[PeerStats],
     ) -> ChokeDecision {
         self.next_rechoke = Some(now + self.config.rechoke_interval);
-        self.turns.retain(|k, _| peers.iter().any(|p| p.peer == *k));
+        let mut held = self.peers.take().unwrap_or_default();
+        held.turns.retain(|k, _| peers.iter().any(|p| p.peer == *k));
         let regular = match mode {
-            ChokeMode::Downloading => self.tit_for_tat(peers),
-            ChokeMode::Seeding => self.seed_turns(now, peers),
+            ChokeMode::Downloading => self.tit_for_tat(&held, peers),
+            ChokeMode::Seeding => self.seed_turns(&held, now, peers),
         };
-        self.update_turns(now, peers, &regular);
-        self.regular = regular;
-        self.rotate_optimistic(now, peers);
-        let mut unchoke = self.regular.clone();
-        unchoke.extend(self.optimistic.iter().copied());
-        ChokeDecision {
+        update_turns(&mut held.turns, now, peers, &regular);
+        held.regular = regular;
+        self.rotate_optimistic(&mut held, now, peers);
+        let mut unchoke = held.regular.clone();
+        unchoke.extend(held.optimistic.iter().copied());
+        let decision = ChokeDecision {
             unchoke,
-            optimistic: self.optimistic.clone(),
-        }
+            optimistic: held.optimistic.clone(),
+        };
+        self.peers = (!held.is_empty()).then_some(held);
+        decision
+    }
+
+    /// What it decided about peers.
+    fn held(&self) -> &Peers {
+        self.peers.as_deref().unwrap_or(&NO_PEERS)
     }
 
     /// Rechokes over no peer at each rechoke due before `now`, as [`Choker::rechoke`] would
@@ -220,11 +247,12 @@ impl Choker {
 
     /// Whether `peer` is unchoked by the last decision.
     pub(crate) fn is_unchoked(&self, peer: PeerKey) -> bool {
-        self.regular.contains(&peer) || self.optimistic.contains(&peer)
+        let held = self.held();
+        held.regular.contains(&peer) || held.optimistic.contains(&peer)
     }
 
     /// The fastest senders among interested peers that do not snub us.
-    fn tit_for_tat(&self, peers: &[PeerStats]) -> BTreeSet<PeerKey> {
+    fn tit_for_tat(&self, held: &Peers, peers: &[PeerStats]) -> BTreeSet<PeerKey> {
         let mut ranked: Vec<&PeerStats> = peers
             .iter()
             .filter(|p| p.interested && !p.snubbed)
@@ -235,7 +263,7 @@ impl Choker {
             (
                 std::cmp::Reverse(p.download_rate),
                 p.wasted,
-                !self.regular.contains(&p.peer),
+                !held.regular.contains(&p.peer),
                 p.peer,
             )
         });
@@ -249,12 +277,12 @@ impl Choker {
     /// Seeding: holders of an unexpired turn first (fastest upload first), then the peers that
     /// waited longest, then holders whose turn expired, then the peers that wasted their last
     /// unchoke.
-    fn seed_turns(&self, now: Instant, peers: &[PeerStats]) -> BTreeSet<PeerKey> {
+    fn seed_turns(&self, held: &Peers, now: Instant, peers: &[PeerStats]) -> BTreeSet<PeerKey> {
         let mut ranked: Vec<(u8, Option<Instant>, std::cmp::Reverse<u64>, PeerKey)> = peers
             .iter()
             .filter(|p| p.interested)
             .map(|p| {
-                let turn = self.turns.get(&p.peer).copied().unwrap_or_default();
+                let turn = held.turns.get(&p.peer).copied().unwrap_or_default();
                 let group = match turn.since {
                     _ if p.wasted => 3,
                     Some(since) if now < since + self.config.seed_turn => 0,
@@ -273,23 +301,9 @@ impl Choker {
             .collect()
     }
 
-    fn update_turns(&mut self, now: Instant, peers: &[PeerStats], regular: &BTreeSet<PeerKey>) {
-        for p in peers {
-            let turn = self.turns.entry(p.peer).or_default();
-            match (turn.since.is_some(), regular.contains(&p.peer)) {
-                (false, true) => turn.since = Some(now),
-                (true, false) => {
-                    turn.since = None;
-                    turn.ended = Some(now);
-                }
-                _ => {}
-            }
-        }
-    }
-
     /// Keeps the optimistic unchokes until their interval ends (or they stop being eligible),
     /// then draws new ones, new peers weighted up.
-    fn rotate_optimistic(&mut self, now: Instant, peers: &[PeerStats]) {
+    fn rotate_optimistic(&mut self, held: &mut Peers, now: Instant, peers: &[PeerStats]) {
         let eligible = |k: &PeerKey, regular: &BTreeSet<PeerKey>| {
             peers.iter().any(|p| p.peer == *k && p.interested) && !regular.contains(k)
         };
@@ -297,17 +311,17 @@ impl Choker {
         let due = self
             .optimistic_at
             .is_none_or(|at| now >= at + self.config.optimistic_interval);
-        let previous = std::mem::take(&mut self.optimistic);
+        let previous = std::mem::take(&mut held.optimistic);
         if !due {
-            self.optimistic = previous
+            held.optimistic = previous
                 .iter()
                 .copied()
-                .filter(|k| eligible(k, &self.regular) && !wasted(k))
+                .filter(|k| eligible(k, &held.regular) && !wasted(k))
                 .collect();
         }
         let mut pool: Vec<&PeerStats> = peers
             .iter()
-            .filter(|p| eligible(&p.peer, &self.regular) && !self.optimistic.contains(&p.peer))
+            .filter(|p| eligible(&p.peer, &held.regular) && !held.optimistic.contains(&p.peer))
             .collect();
         // Prefer peers that did not waste their last unchoke; on rotation, someone other than
         // the last optimistic peers.
@@ -318,7 +332,7 @@ impl Choker {
             pool.retain(|p| !previous.contains(&p.peer));
         }
         let mut drew = false;
-        while self.optimistic.len() < self.config.optimistic_slots && !pool.is_empty() {
+        while held.optimistic.len() < self.config.optimistic_slots && !pool.is_empty() {
             let weight = |p: &PeerStats| {
                 if now.saturating_duration_since(p.connected_at) < self.config.new_peer_age {
                     u64::from(self.config.new_peer_weight.max(1))
@@ -337,11 +351,31 @@ impl Choker {
                 }
                 ticket -= w;
             }
-            self.optimistic.push(pool.swap_remove(chosen).peer);
+            held.optimistic.push(pool.swap_remove(chosen).peer);
             drew = true;
         }
         if due || drew {
             self.optimistic_at = Some(now);
+        }
+    }
+}
+
+/// Starts the turns of the peers `regular` now unchokes and ends those of the others.
+fn update_turns(
+    turns: &mut BTreeMap<PeerKey, Turn>,
+    now: Instant,
+    peers: &[PeerStats],
+    regular: &BTreeSet<PeerKey>,
+) {
+    for p in peers {
+        let turn = turns.entry(p.peer).or_default();
+        match (turn.since.is_some(), regular.contains(&p.peer)) {
+            (false, true) => turn.since = Some(now),
+            (true, false) => {
+                turn.since = None;
+                turn.ended = Some(now);
+            }
+            _ => {}
         }
     }
 }
@@ -371,6 +405,22 @@ mod tests {
 
     fn keys(ks: &[u32]) -> BTreeSet<PeerKey> {
         ks.iter().map(|k| PeerKey(*k)).collect()
+    }
+
+    #[test]
+    fn a_choker_without_peers_holds_no_peer_sets() {
+        let now = Instant::now();
+        let mut c = Choker::new(ChokerConfig::default(), 1);
+        assert!(c.peers.is_none());
+        let d = c.rechoke(now, ChokeMode::Seeding, &stats(now, 3));
+        assert_eq!(d.unchoke, keys(&[0, 1, 2]));
+        assert!(c.peers.is_some(), "unchoked peers and their turns are held");
+        assert!(c.is_unchoked(PeerKey(1)));
+        let d = c.rechoke(now + Duration::from_secs(10), ChokeMode::Seeding, &[]);
+        assert!(d.unchoke.is_empty());
+        assert!(c.peers.is_none(), "every peer gone: nothing held");
+        assert!(!c.is_unchoked(PeerKey(1)));
+        assert!(size_of::<Choker>() <= 80, "{}", size_of::<Choker>());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::id::PeerId;
@@ -74,8 +75,15 @@ struct Candidate {
     switched: bool,
 }
 
-/// Backoff settings of a [`Candidates`] list.
-#[derive(Clone, Copy, Debug)]
+/// Peers banned by address and by id.
+#[derive(Clone, Debug, Default)]
+struct Bans {
+    addrs: BTreeSet<SocketAddr>,
+    ids: BTreeSet<PeerId>,
+}
+
+/// Backoff settings of a [`Candidates`] list (one copy shared by a session's torrents).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Backoff {
     pub(crate) base: Duration,
     pub(crate) max: Duration,
@@ -86,31 +94,35 @@ pub(crate) struct Backoff {
 /// Addresses to dial, and banned peers.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidates {
-    backoff: Backoff,
+    backoff: Arc<Backoff>,
     list: BTreeMap<SocketAddr, Candidate>,
-    banned_addrs: BTreeSet<SocketAddr>,
-    banned_ids: BTreeSet<PeerId>,
+    /// Banned peers, boxed once one is (a torrent that never banned keeps 8 B, not 48 B).
+    bans: Option<Box<Bans>>,
     /// Per [`Source`], how its dials went (boxed once a dial ended: a torrent that never
     /// dialled, such as an idle seed, keeps 8 B instead of 48 B).
     records: Option<Box<[Record; Source::COUNT]>>,
 }
 
 impl Candidates {
-    pub(crate) fn new(backoff: Backoff) -> Self {
+    pub(crate) fn new(backoff: Arc<Backoff>) -> Self {
         Self {
             backoff,
             list: BTreeMap::new(),
-            banned_addrs: BTreeSet::new(),
-            banned_ids: BTreeSet::new(),
+            bans: None,
             records: None,
         }
+    }
+
+    /// Whether `addr` is banned.
+    fn is_banned_addr(&self, addr: SocketAddr) -> bool {
+        self.bans.as_ref().is_some_and(|b| b.addrs.contains(&addr))
     }
 
     /// Adds an address (ignored when banned or known). When the list is full it takes the
     /// place of the idle candidate least worth dialling, if that one ranks below a newcomer
     /// from `source` (see [`Self::rank`]); else it is ignored. Returns whether it was added.
     pub(crate) fn add(&mut self, addr: SocketAddr, source: Source) -> bool {
-        if self.banned_addrs.contains(&addr) || self.list.contains_key(&addr) || addr.port() == 0 {
+        if self.is_banned_addr(addr) || self.list.contains_key(&addr) || addr.port() == 0 {
             return false;
         }
         if self.list.len() >= self.backoff.capacity {
@@ -294,15 +306,16 @@ impl Candidates {
     /// Bans a peer by address and id: never dialled or accepted again.
     pub(crate) fn ban(&mut self, addr: SocketAddr, id: Option<PeerId>) {
         self.list.remove(&addr);
-        self.banned_addrs.insert(addr);
+        let bans = self.bans.get_or_insert_default();
+        bans.addrs.insert(addr);
         if let Some(id) = id {
-            self.banned_ids.insert(id);
+            bans.ids.insert(id);
         }
     }
 
     /// Whether a peer id is banned.
     pub(crate) fn is_banned_id(&self, id: PeerId) -> bool {
-        self.banned_ids.contains(&id)
+        self.bans.as_ref().is_some_and(|b| b.ids.contains(&id))
     }
 
     /// Addresses known.
@@ -334,9 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn bans_are_held_only_once_a_peer_is_banned() {
+        let mut c = Candidates::new(Arc::new(backoff()));
+        let a = SocketAddr::from(([10, 0, 0, 1], 6881));
+        let id = PeerId([7; 20]);
+        assert!(c.bans.is_none());
+        assert!(!c.is_banned_id(id));
+        assert!(c.add(a, Source::Tracker));
+        c.ban(a, Some(id));
+        assert!(c.bans.is_some());
+        assert!(c.is_banned_id(id));
+        assert!(
+            !c.add(a, Source::Pex),
+            "a banned address is not taken again"
+        );
+        c.forget_all();
+        assert!(c.is_banned_id(id), "bans outlive the list");
+        assert!(size_of::<Candidates>() <= 48);
+    }
+
+    #[test]
     fn backoff_grows_then_forgets() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(backoff());
+        let mut c = Candidates::new(Arc::new(backoff()));
         let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
         assert!(c.add(a, Source::Tracker));
         assert!(!c.add(a, Source::Tracker));
@@ -355,7 +388,7 @@ mod tests {
     #[test]
     fn capacity_bans_and_preference() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(backoff());
+        let mut c = Candidates::new(Arc::new(backoff()));
         let addrs: Vec<SocketAddr> = (1..=5)
             .map(|p| SocketAddr::from(([127, 0, 0, 1], 2000 + p)))
             .collect();
@@ -373,7 +406,7 @@ mod tests {
     #[test]
     fn a_failed_handshake_switches_at_once_then_alternates_with_backoff() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(backoff());
+        let mut c = Candidates::new(Arc::new(backoff()));
         let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
         c.add(a, Source::Tracker);
         assert!(!c.other_handshake(a));
@@ -396,7 +429,7 @@ mod tests {
     #[test]
     fn seeds_do_not_redial_seeds() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(backoff());
+        let mut c = Candidates::new(Arc::new(backoff()));
         let a: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         c.add(a, Source::Tracker);
         assert_eq!(c.next(t0, true), Some(a));
@@ -409,10 +442,10 @@ mod tests {
     #[test]
     fn candidates_of_sources_that_go_unanswered_are_dialled_last() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(Backoff {
+        let mut c = Candidates::new(Arc::new(Backoff {
             capacity: 16,
             ..backoff()
-        });
+        }));
         let addr = |n: u8| SocketAddr::from(([10, 0, 0, n], 6881));
         for n in 1..=4 {
             c.add(addr(n), Source::Tracker);
@@ -447,7 +480,7 @@ mod tests {
     #[test]
     fn a_full_list_makes_room_only_for_a_better_newcomer() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(backoff());
+        let mut c = Candidates::new(Arc::new(backoff()));
         let addr = |n: u8| SocketAddr::from(([10, 0, 0, n], 6881));
         for n in 1..=4 {
             assert!(c.add(addr(n), Source::Dht));
@@ -479,7 +512,7 @@ mod tests {
     #[test]
     fn standing_is_by_source_user_given_first_then_trust() {
         let t0 = Instant::now();
-        let mut c = Candidates::new(backoff());
+        let mut c = Candidates::new(Arc::new(backoff()));
         let addr = |n: u8| SocketAddr::from(([10, 0, 0, n], 6881));
         assert_eq!(c.next_standing(t0, false), None);
         c.add(addr(1), Source::Tracker);

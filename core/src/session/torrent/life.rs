@@ -178,7 +178,7 @@ impl Torrent {
                 given: priorities.len(),
             });
         }
-        self.options.file_priorities = priorities;
+        self.options.file_priorities = compact_priorities(priorities);
         self.options.choose_files = false;
         let Some(d) = self.data.as_mut() else {
             return Ok(None);
@@ -334,6 +334,20 @@ impl Torrent {
     }
 }
 
+/// `priorities` without the trailing files at the default priority (a file past the end of
+/// the list is at [`Priority::Normal`]): a torrent whose files all are keeps no list, so
+/// 10,000 idle seeds added with every priority given hold none.
+pub(crate) fn compact_priorities(mut priorities: Vec<Priority>) -> Vec<Priority> {
+    while priorities.last() == Some(&Priority::Normal) {
+        priorities.pop();
+    }
+    if priorities.is_empty() {
+        return Vec::new();
+    }
+    priorities.shrink_to_fit();
+    priorities
+}
+
 /// Each piece's priority from the torrent's file priorities and its first-and-last-pieces
 /// option.
 pub(crate) fn wanted_pieces(layout: &Layout, options: &TorrentOptions) -> Vec<Priority> {
@@ -359,4 +373,22 @@ fn files_to_create(layout: &Layout, priorities: &[Priority], have: &PieceSet) ->
         })
         .map(|(i, _)| i)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_priorities_at_the_end_are_not_kept() {
+        use Priority::{High, Normal, Skip};
+        let all_normal = compact_priorities(vec![Normal; 3]);
+        assert!(all_normal.is_empty());
+        assert_eq!(all_normal.capacity(), 0, "no allocation kept");
+        assert_eq!(
+            compact_priorities(vec![Skip, Normal, High, Normal]),
+            [Skip, Normal, High]
+        );
+        assert_eq!(compact_priorities(Vec::new()), []);
+    }
 }

@@ -197,11 +197,13 @@ impl Torrent {
     pub(crate) fn new(
         now: Instant,
         source: &TorrentSource,
-        options: TorrentOptions,
+        mut options: TorrentOptions,
         config: &SessionConfig,
         rng: &mut Rng,
         shared: &mut Shared,
     ) -> Self {
+        options.file_priorities =
+            life::compact_priorities(std::mem::take(&mut options.file_priorities));
         let info_hash = source.info_hash();
         let (tiers, private, magnet) = match &source {
             TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), false),
@@ -255,7 +257,7 @@ impl Torrent {
             limits: options.limits,
             down_bucket: TokenBucket::new(now, options.limits.download_rate),
             up_bucket: TokenBucket::new(now, options.limits.upload_rate),
-            candidates: Candidates::new(backoff),
+            candidates: Candidates::new(shared.backoff(backoff)),
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             hash_failures: 0,

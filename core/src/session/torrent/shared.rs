@@ -1,8 +1,10 @@
 //! What a session's torrents share instead of each holding a copy: tracker URLs (one per
-//! tracker, however many torrents announce to it) and the announcers' settings.
+//! tracker, however many torrents announce to it) and the announcers', chokers' and candidate
+//! lists' settings.
 
 use std::sync::Arc;
 
+use super::candidates::Backoff;
 use crate::choker::ChokerConfig;
 use crate::tracker::{AnnouncerConfig, UrlTable};
 
@@ -15,6 +17,8 @@ pub(crate) struct Shared {
     announcer: Option<Arc<AnnouncerConfig>>,
     /// The settings the last choker was made with.
     choker: Option<Arc<ChokerConfig>>,
+    /// The backoff the last candidate list was made with.
+    backoff: Option<Arc<Backoff>>,
 }
 
 impl Shared {
@@ -26,6 +30,12 @@ impl Shared {
     /// Settings equal to `wanted`, shared with the chokers made before if they match.
     pub(crate) fn choker_config(&mut self, wanted: &ChokerConfig) -> Arc<ChokerConfig> {
         share(&mut self.choker, wanted.clone())
+    }
+
+    /// Backoff settings equal to `wanted`, shared with the candidate lists made before if
+    /// they match.
+    pub(crate) fn backoff(&mut self, wanted: Backoff) -> Arc<Backoff> {
+        share(&mut self.backoff, wanted)
     }
 }
 
