@@ -19,6 +19,9 @@ use super::super::store::SavedLive;
 use super::super::totals::{Seen, TorrentTotals};
 use super::{ClientBackend, Entry, live, queueing, unsupported};
 
+/// A .torrent's bytes parsed already (or why they do not parse).
+pub(super) type Parsed = Result<Arc<Metainfo>, String>;
+
 /// A torrent worked out and ready for the client (see [`ClientBackend::prepare`]).
 pub(super) struct Prepared {
     dir: PathBuf,
@@ -111,6 +114,18 @@ impl<R: Runtime> ClientBackend<R> {
         saved: &SavedLive,
         check_duplicate: bool,
     ) -> Outcome<Result<(NewTorrent, Prepared), Added>> {
+        self.prepare_parsed(add, None, saved, check_duplicate)
+    }
+
+    /// [`ClientBackend::prepare`] with the metainfo of `add`'s .torrent bytes parsed already
+    /// (`parsed`: `Some` for a restore, which parses apart; the error as its text).
+    pub(super) fn prepare_parsed(
+        &self,
+        add: AddTorrent,
+        parsed: Option<Parsed>,
+        saved: &SavedLive,
+        check_duplicate: bool,
+    ) -> Outcome<Result<(NewTorrent, Prepared), Added>> {
         // A .torrent file or its content: both become the content.
         let (metainfo, other) = match add.source {
             Some(Source::File(path)) => (
@@ -125,9 +140,13 @@ impl<R: Runtime> ClientBackend<R> {
         };
         let (source, meta, raw) = match (metainfo, other) {
             (Some(bytes), _) => {
-                let meta = Metainfo::from_bytes(&bytes)
-                    .map_err(|e| BackendError::Corrupt(e.to_string()))?;
-                let meta = Arc::new(meta);
+                let meta = match parsed {
+                    Some(meta) => meta,
+                    None => Metainfo::from_bytes(&bytes)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                }
+                .map_err(BackendError::Corrupt)?;
                 (
                     TorrentSource::Metainfo(Arc::clone(&meta)),
                     Some(meta),
