@@ -464,6 +464,9 @@ pub(crate) struct Detail {
     /// Each piece's count of peers having it (while a piece is missing; the pieces come
     /// with it then).
     pub(crate) availability: bool,
+    /// The magnet link (a string built per torrent from its trackers and web seeds; without
+    /// it [`TorrentView::magnet_link`] is left empty).
+    pub(crate) magnet: bool,
 }
 
 /// Where a torrent to add comes from.

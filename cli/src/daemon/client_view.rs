@@ -104,6 +104,7 @@ pub(super) fn view(
             .collect()
     });
     let magnet_link = match summary {
+        _ if !detail.magnet => String::new(),
         Some(sum) => {
             let (announce, seeds): (Vec<&str>, Vec<&str>) = match (snap, meta) {
                 (Some(s), _) => (
@@ -243,7 +244,7 @@ pub(super) fn view(
 /// Whether viewing `entry` with `detail` needs its whole metainfo read (the client's snapshot
 /// `snap` has none): its files asked for (a single file named as the torrent is known
 /// without), renamed files (qBittorrent's `content_path` may follow them), its piece hashes,
-/// or no snapshot (the magnet link then names the metainfo's trackers).
+/// or, with no snapshot, its magnet link (which then names the metainfo's trackers).
 pub(super) fn needs_metainfo(
     entry: &Entry,
     snap: Option<&TorrentSnapshot>,
@@ -252,12 +253,11 @@ pub(super) fn needs_metainfo(
     let Some(summary) = entry.meta.as_ref() else {
         return false;
     };
+    let parts = detail.piece_hashes || entry.paths().is_some() || (detail.files && !summary.single);
     match snap {
         Some(s) if s.metainfo.is_some() => false,
-        Some(_) => {
-            detail.piece_hashes || entry.paths().is_some() || (detail.files && !summary.single)
-        }
-        None => true,
+        Some(_) => parts,
+        None => parts || detail.magnet,
     }
 }
 
@@ -472,6 +472,7 @@ mod tests {
     fn a_summary_views_as_the_whole_metainfo_does() {
         let all = Detail {
             files: true,
+            magnet: true,
             piece_hashes: false,
             ..Detail::default()
         };
@@ -482,6 +483,14 @@ mod tests {
         let e = entry(&one);
         // Without a snapshot the magnet link names the metainfo's trackers: it is read.
         assert!(needs_metainfo(&e, None, all));
+        // Unless the link is not asked for: it is not built, and the summary is enough.
+        let lean = Detail {
+            magnet: false,
+            ..all
+        };
+        assert!(!needs_metainfo(&e, None, lean));
+        assert!(view(&e, None, None, lean, now).magnet_link.is_empty());
+        assert!(!view(&e, None, None, all, now).magnet_link.is_empty());
         let whole = view(&e, None, Some(&one), all, now);
         assert_eq!(whole.files.len(), 1);
         assert_eq!(whole.comment, "hi");

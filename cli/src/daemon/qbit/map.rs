@@ -278,6 +278,7 @@ pub(super) const INFO_DETAIL: Detail = Detail {
     files: false,
     peers: false,
     piece_hashes: false,
+    magnet: true,
 };
 
 /// Whether we have piece `i` (by the view's bitfield).

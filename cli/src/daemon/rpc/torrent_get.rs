@@ -1,8 +1,11 @@
 //! `torrent-get`: each field Transmission defines, read off a [`TorrentView`], in the
 //! `objects` or the `table` format.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::derived;
 use super::error::MethodError;
@@ -39,6 +42,8 @@ pub(crate) struct Listing {
     removed: Option<Vec<Id>>,
     /// Whether an item (a torrent, or the table's header) was written: the next needs a comma.
     written: bool,
+    /// The answer's spelling of the keys inside object-valued fields, worked out once.
+    keys: RefCell<KeyNames>,
 }
 
 /// Answers `torrent-get`: the listing to write, once the request is read.
@@ -110,6 +115,7 @@ pub(crate) async fn run<B: Backend>(
         now,
         removed,
         written: false,
+        keys: RefCell::new(KeyNames::new(legacy)),
     })
 }
 
@@ -160,16 +166,11 @@ impl Listing {
         Some(out)
     }
 
-    /// One torrent: an array of values (`table`) or an object of named values.
+    /// One torrent: an array of values (`table`) or an object of named values. Each value is
+    /// written straight into `out`: the objects inside fields (`trackerStats`, `peers`, ...)
+    /// never become `Value` maps, so nothing is built twice to spell their keys.
     fn write(&self, out: &mut Vec<u8>, view: &TorrentView) {
-        let value = |field: &str| {
-            let v = field_value(view, field, self.legacy, self.settings.as_ref(), self.now);
-            if self.legacy {
-                names::legacy_keys(v, Style::Camel)
-            } else {
-                v
-            }
-        };
+        let mut keys = self.keys.borrow_mut();
         out.push(if self.table { b'[' } else { b'{' });
         for (i, (field, name)) in self.columns.iter().enumerate() {
             if i > 0 {
@@ -179,7 +180,14 @@ impl Listing {
                 put(out, name);
                 out.push(b':');
             }
-            put(out, &value(field));
+            match objects(view, field) {
+                Some(objects) => objects.write(out, &mut keys),
+                None => {
+                    let value =
+                        field_value(view, field, self.legacy, self.settings.as_ref(), self.now);
+                    put(out, &value);
+                }
+            }
         }
         out.push(if self.table { b']' } else { b'}' });
     }
@@ -206,6 +214,7 @@ fn detail_for<'a>(fields: impl Iterator<Item = &'a str>) -> Detail {
                 detail.availability = true;
             }
             "trackers" | "tracker_stats" | "tracker_list" => detail.trackers = true,
+            "magnet_link" => detail.magnet = true,
             _ => {}
         }
     }
@@ -307,6 +316,9 @@ fn field_value(
     now: u64,
 ) -> Value {
     let o = &v.options;
+    if let Some(objects) = objects(v, field) {
+        return objects.into_value();
+    }
     let limits = || settings.map(|s| SeedLimits::of(o, s)).unwrap_or_default();
     match field {
         "activity_date" => v.activity_date.into(),
@@ -343,32 +355,6 @@ fn field_value(
         "eta" => eta::eta(v, &limits()).into(),
         "eta_idle" => eta::eta_idle(v, &limits(), now).into(),
         "file_count" => v.files.len().into(),
-        "file_stats" => v
-            .files
-            .iter()
-            .map(|f| {
-                json!({
-                    "bytes_completed": f.bytes_completed,
-                    "wanted": f.wanted,
-                    "priority": f.priority.number(),
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
-        "files" => v
-            .files
-            .iter()
-            .map(|f| {
-                json!({
-                    "bytes_completed": f.bytes_completed,
-                    "length": f.length,
-                    "name": f.name,
-                    "begin_piece": f.begin_piece,
-                    "end_piece": f.end_piece,
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
         "group" => "".into(),
         "hash_string" => v.hash.to_hex().into(),
         "have_unchecked" => v.have_unchecked.into(),
@@ -385,16 +371,7 @@ fn field_value(
         "max_connected_peers" | "peer_limit" => o.peer_limit.into(),
         "metadata_percent_complete" => v.metadata_done.into(),
         "name" => v.name.clone().into(),
-        "peers" => v.peers.iter().map(peer_value).collect::<Vec<_>>().into(),
         "peers_connected" => v.peers_connected.into(),
-        "peers_from" => {
-            let count = |from| v.peers.iter().filter(|p| p.from == from).count();
-            json!({
-                "from_cache": count(PeerFrom::Given), "from_dht": count(PeerFrom::Dht),
-                "from_incoming": count(PeerFrom::Incoming), "from_lpd": count(PeerFrom::Lsd), "from_ltep": count(PeerFrom::Ltep),
-                "from_pex": count(PeerFrom::Pex), "from_tracker": count(PeerFrom::Tracker),
-            })
-        }
         "peers_getting_from_us" => v.peers_getting_from_us.into(),
         "peers_sending_to_us" => v.peers_sending_to_us.into(),
         "percent_complete" => ratio(v.have_valid, v.total_size, v.metadata_done >= 1.0).into(),
@@ -437,55 +414,6 @@ fn field_value(
         "torrent_file" => v.torrent_file.clone().into(),
         "total_size" => v.total_size.into(),
         "tracker_list" => tracker_list(v).into(),
-        "tracker_stats" => v
-            .trackers
-            .iter()
-            .map(|t| {
-                let host = host_of(&t.announce);
-                // Transmission's announce states: 0 inactive, 1 waiting (for its time).
-                let state = i64::from(t.next_announce > 0);
-                let scrape = t.scrape.clone().unwrap_or_default();
-                // Its scrape states: 0 inactive, 1 waiting, 3 scraping.
-                let scrape_state = match (scrape.active, scrape.next > 0) {
-                    (true, _) => 3,
-                    (false, true) => 1,
-                    (false, false) => 0,
-                };
-                json!({
-                    "announce": t.announce, "announce_state": state,
-                    "download_count": t.downloads.map_or(-1, i64::from),
-                    "downloader_count": scrape.downloaders.map_or(-1, i64::from),
-                    "has_announced": t.last_announce > 0, "has_scraped": scrape.last_time > 0,
-                    "host": host, "id": t.id, "is_backup": t.backup,
-                    "last_announce_peer_count": t.last_peer_count,
-                    "last_announce_result": t.last_result,
-                    "last_announce_start_time": t.last_announce,
-                    "last_announce_succeeded": t.last_announce_ok,
-                    "last_announce_time": t.last_announce, "last_announce_timed_out": false,
-                    "last_scrape_result": scrape.last_result,
-                    "last_scrape_start_time": scrape.last_start,
-                    "last_scrape_succeeded": scrape.last_ok, "last_scrape_time": scrape.last_time,
-                    "last_scrape_timed_out": false,
-                    "leecher_count": t.leechers.map_or(-1, i64::from),
-                    "next_announce_time": t.next_announce, "next_scrape_time": scrape.next,
-                    "scrape": derived::scrape_url(&t.announce), "scrape_state": scrape_state,
-                    "seeder_count": t.seeders.map_or(-1, i64::from),
-                    "sitename": sitename(&host), "tier": t.tier,
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
-        "trackers" => v
-            .trackers
-            .iter()
-            .map(|t| {
-                json!({
-                    "announce": t.announce, "id": t.id, "scrape": derived::scrape_url(&t.announce),
-                    "sitename": sitename(&host_of(&t.announce)), "tier": t.tier,
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
         "upload_limit" => (o.upload_limit.bytes_per_sec / SPEED_K).into(),
         "upload_limited" => o.upload_limit.enabled.into(),
         "upload_ratio" => upload_ratio(v).into(),
@@ -504,17 +432,6 @@ fn field_value(
             .map(|w| Value::from(w.url.clone()))
             .collect::<Vec<_>>()
             .into(),
-        "webseeds_ex" => v
-            .web_seeds
-            .iter()
-            .map(|w| {
-                json!({
-                    "url": w.url, "is_downloading": w.downloading,
-                    "download_bytes_per_second": w.download_rate,
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
         "webseeds_sending_to_us" => v
             .web_seeds
             .iter()
@@ -525,7 +442,225 @@ fn field_value(
     }
 }
 
-fn peer_value(p: &crate::daemon::backend::PeerView) -> Value {
+/// One object of an object-valued field: its entries, keys in snake_case.
+type Entries = Vec<(&'static str, Value)>;
+
+/// What an object-valued field holds: an array of objects, or one object (`peers_from`).
+enum Objects {
+    Array(Vec<Entries>),
+    One(Entries),
+}
+
+impl Objects {
+    /// As a JSON value, keys in snake_case (their map sorts them).
+    fn into_value(self) -> Value {
+        let object = |entries: Entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect::<Map<String, Value>>(),
+            )
+        };
+        match self {
+            Self::Array(items) => Value::Array(items.into_iter().map(object).collect()),
+            Self::One(entries) => object(entries),
+        }
+    }
+
+    /// Appends the JSON [`Objects::into_value`] would give, with keys spelled by `keys`,
+    /// byte for byte as serde_json writes a map (keys sorted, no spaces).
+    fn write(&self, out: &mut Vec<u8>, keys: &mut KeyNames) {
+        match self {
+            Self::Array(items) => {
+                out.push(b'[');
+                for (i, entries) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    put_object(out, entries, keys);
+                }
+                out.push(b']');
+            }
+            Self::One(entries) => put_object(out, entries, keys),
+        }
+    }
+}
+
+/// The answer's spelling of object keys (snake_case, or the legacy camelCase), each worked
+/// out once per answer.
+#[derive(Debug)]
+struct KeyNames {
+    legacy: bool,
+    names: HashMap<&'static str, String>,
+}
+
+impl KeyNames {
+    fn new(legacy: bool) -> Self {
+        Self {
+            legacy,
+            names: HashMap::new(),
+        }
+    }
+
+    /// How `key` is spelled in the answer (as [`names::legacy_keys`] would rewrite it).
+    fn name(&mut self, key: &'static str) -> &str {
+        if !self.legacy || !key.contains('_') {
+            return key;
+        }
+        self.names
+            .entry(key)
+            .or_insert_with(|| names::legacy(key, Style::Camel))
+    }
+}
+
+/// Appends one object, its keys spelled by `keys` and sorted as a JSON map sorts them.
+fn put_object(out: &mut Vec<u8>, entries: &Entries, keys: &mut KeyNames) {
+    let mut named: Vec<(String, &Value)> = entries
+        .iter()
+        .map(|(k, v)| (keys.name(k).to_owned(), v))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    out.push(b'{');
+    for (i, (name, value)) in named.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put(out, name);
+        out.push(b':');
+        put(out, value);
+    }
+    out.push(b'}');
+}
+
+/// The object-valued fields of a torrent (`None`: `field` holds no object).
+fn objects(v: &TorrentView, field: &str) -> Option<Objects> {
+    let items = |entries: Vec<Entries>| Some(Objects::Array(entries));
+    match field {
+        "file_stats" => items(
+            v.files
+                .iter()
+                .map(|f| {
+                    vec![
+                        ("bytes_completed", json(f.bytes_completed)),
+                        ("wanted", json(f.wanted)),
+                        ("priority", json(f.priority.number())),
+                    ]
+                })
+                .collect(),
+        ),
+        "files" => items(
+            v.files
+                .iter()
+                .map(|f| {
+                    vec![
+                        ("bytes_completed", json(f.bytes_completed)),
+                        ("length", json(f.length)),
+                        ("name", json(&f.name)),
+                        ("begin_piece", json(f.begin_piece)),
+                        ("end_piece", json(f.end_piece)),
+                    ]
+                })
+                .collect(),
+        ),
+        "peers" => items(v.peers.iter().map(peer_entries).collect()),
+        "peers_from" => {
+            let count = |from| json(v.peers.iter().filter(|p| p.from == from).count());
+            Some(Objects::One(vec![
+                ("from_cache", count(PeerFrom::Given)),
+                ("from_dht", count(PeerFrom::Dht)),
+                ("from_incoming", count(PeerFrom::Incoming)),
+                ("from_lpd", count(PeerFrom::Lsd)),
+                ("from_ltep", count(PeerFrom::Ltep)),
+                ("from_pex", count(PeerFrom::Pex)),
+                ("from_tracker", count(PeerFrom::Tracker)),
+            ]))
+        }
+        "tracker_stats" => items(v.trackers.iter().map(tracker_stat).collect()),
+        "trackers" => items(
+            v.trackers
+                .iter()
+                .map(|t| {
+                    vec![
+                        ("announce", json(&t.announce)),
+                        ("id", json(t.id)),
+                        ("scrape", json(derived::scrape_url(&t.announce))),
+                        ("sitename", json(sitename(&host_of(&t.announce)))),
+                        ("tier", json(t.tier)),
+                    ]
+                })
+                .collect(),
+        ),
+        "webseeds_ex" => items(
+            v.web_seeds
+                .iter()
+                .map(|w| {
+                    vec![
+                        ("url", json(&w.url)),
+                        ("is_downloading", json(w.downloading)),
+                        ("download_bytes_per_second", json(w.download_rate)),
+                    ]
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Any value as JSON (what `json!` does with each of an object's values).
+fn json(value: impl serde::Serialize) -> Value {
+    // Numbers, strings and booleans always serialize.
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// One tracker's `trackerStats` object.
+fn tracker_stat(t: &crate::daemon::backend::TrackerView) -> Entries {
+    let host = host_of(&t.announce);
+    // Transmission's announce states: 0 inactive, 1 waiting (for its time).
+    let state = i64::from(t.next_announce > 0);
+    let scrape = t.scrape.clone().unwrap_or_default();
+    // Its scrape states: 0 inactive, 1 waiting, 3 scraping.
+    let scrape_state = match (scrape.active, scrape.next > 0) {
+        (true, _) => 3,
+        (false, true) => 1,
+        (false, false) => 0,
+    };
+    vec![
+        ("announce", json(&t.announce)),
+        ("announce_state", json(state)),
+        ("download_count", json(t.downloads.map_or(-1, i64::from))),
+        (
+            "downloader_count",
+            json(scrape.downloaders.map_or(-1, i64::from)),
+        ),
+        ("has_announced", json(t.last_announce > 0)),
+        ("has_scraped", json(scrape.last_time > 0)),
+        ("id", json(t.id)),
+        ("is_backup", json(t.backup)),
+        ("last_announce_peer_count", json(t.last_peer_count)),
+        ("last_announce_result", json(&t.last_result)),
+        ("last_announce_start_time", json(t.last_announce)),
+        ("last_announce_succeeded", json(t.last_announce_ok)),
+        ("last_announce_time", json(t.last_announce)),
+        ("last_announce_timed_out", json(false)),
+        ("last_scrape_result", json(&scrape.last_result)),
+        ("last_scrape_start_time", json(scrape.last_start)),
+        ("last_scrape_succeeded", json(scrape.last_ok)),
+        ("last_scrape_time", json(scrape.last_time)),
+        ("last_scrape_timed_out", json(false)),
+        ("leecher_count", json(t.leechers.map_or(-1, i64::from))),
+        ("next_announce_time", json(t.next_announce)),
+        ("next_scrape_time", json(scrape.next)),
+        ("scrape", json(derived::scrape_url(&t.announce))),
+        ("scrape_state", json(scrape_state)),
+        ("seeder_count", json(t.seeders.map_or(-1, i64::from))),
+        ("sitename", json(sitename(&host))),
+        ("host", json(host)),
+        ("tier", json(t.tier)),
+    ]
+}
+
+fn peer_entries(p: &crate::daemon::backend::PeerView) -> Entries {
     let downloading = p.rate_to_client > 0;
     let uploading = p.rate_to_peer > 0;
     let mut flags = String::new();
@@ -544,17 +679,27 @@ fn peer_value(p: &crate::daemon::backend::PeerView) -> Value {
             flags.push(c);
         }
     }
-    json!({
-        "address": p.address.ip().to_string(), "port": p.address.port(),
-        "client_name": p.client, "client_is_choked": p.client_choked,
-        "client_is_interested": p.client_interested, "flag_str": flags,
-        "is_downloading_from": downloading, "is_encrypted": p.encrypted,
-        "is_incoming": p.incoming, "is_uploading_to": uploading, "is_utp": p.utp,
-        "peer_is_choked": p.peer_choked, "peer_is_interested": p.peer_interested,
-        "peer_id": "", "progress": p.progress, "rate_to_client": p.rate_to_client,
-        "rate_to_peer": p.rate_to_peer, "bytes_to_client": p.downloaded,
-        "bytes_to_peer": p.uploaded,
-    })
+    vec![
+        ("address", json(p.address.ip().to_string())),
+        ("port", json(p.address.port())),
+        ("client_name", json(&p.client)),
+        ("client_is_choked", json(p.client_choked)),
+        ("client_is_interested", json(p.client_interested)),
+        ("flag_str", json(flags)),
+        ("is_downloading_from", json(downloading)),
+        ("is_encrypted", json(p.encrypted)),
+        ("is_incoming", json(p.incoming)),
+        ("is_uploading_to", json(uploading)),
+        ("is_utp", json(p.utp)),
+        ("peer_is_choked", json(p.peer_choked)),
+        ("peer_is_interested", json(p.peer_interested)),
+        ("peer_id", json("")),
+        ("progress", json(p.progress)),
+        ("rate_to_client", json(p.rate_to_client)),
+        ("rate_to_peer", json(p.rate_to_peer)),
+        ("bytes_to_client", json(p.downloaded)),
+        ("bytes_to_peer", json(p.uploaded)),
+    ]
 }
 
 /// The have-flags of `count` pieces in an MSB-first bitfield.
@@ -647,6 +792,43 @@ mod tests {
             have,
             [true, false, true, false, false, false, false, false, true]
         );
+    }
+
+    #[test]
+    fn objects_are_written_as_their_values_would_be() {
+        let mut view = crate::daemon::fake::view(1, "x");
+        view.web_seeds = vec![crate::daemon::backend::WebSeedView {
+            url: "http://seed.example.org/x".into(),
+            downloading: true,
+            download_rate: 5,
+        }];
+        view.trackers.push(view.trackers[0].clone());
+        view.trackers[1].scrape = None;
+        let mut written = 0;
+        for legacy in [false, true] {
+            let mut keys = KeyNames::new(legacy);
+            for field in KNOWN {
+                let Some(objects) = objects(&view, field) else {
+                    continue;
+                };
+                let mut out = Vec::new();
+                objects.write(&mut out, &mut keys);
+                let value = field_value(&view, field, legacy, None, 0);
+                let value = if legacy {
+                    names::legacy_keys(value, Style::Camel)
+                } else {
+                    value
+                };
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    serde_json::to_string(&value).unwrap(),
+                    "{field}, legacy {legacy}"
+                );
+                written += 1;
+            }
+        }
+        // file_stats, files, peers, peers_from, tracker_stats, trackers, webseeds_ex.
+        assert_eq!(written, 14);
     }
 
     #[test]
