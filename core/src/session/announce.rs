@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::budget::Slot;
+use super::budget::{Rank, Slot};
 use super::connect::OwnAddr;
 use super::event::Event;
 use super::io::{RequestId, TorrentId};
@@ -51,13 +51,16 @@ impl Trackers {
         cx: &mut TrackerCx<'_>,
     ) -> Stopped {
         let mut stopped = false;
-        while let Some(id) = self.budget.take(now) {
+        while let Some((id, stop)) = self.budget.take(now) {
             let granted = cx
                 .torrents
                 .get_mut(&id)
                 .and_then(|t| t.announcer.as_mut())
                 .is_some_and(|a| a.grant(now));
             if granted {
+                if stop {
+                    self.budget.sent_stop();
+                }
                 stopped |= self.pump_one(now, id, us, cx).0;
             } else {
                 self.budget.forget(id);
@@ -75,7 +78,7 @@ impl Trackers {
                 self.budget.forget(id);
                 return Stopped(stopped);
             };
-            let seeding = t.left() == 0;
+            let (seeding, active) = (t.left() == 0, t.peers_open);
             let Some(a) = t.announcer.as_mut() else {
                 self.budget.forget(id);
                 return Stopped(stopped);
@@ -87,7 +90,10 @@ impl Trackers {
             }
             let Some(event) = a.poll_event() else {
                 let slot = match a.waiting() {
-                    Some(since) => Slot::Waiting { since, seeding },
+                    Some(since) => Slot::Waiting {
+                        since,
+                        rank: Rank::of(a.stopping(), active, seeding),
+                    },
                     None if a.announcing() => Slot::Announcing,
                     None => Slot::Idle,
                 };

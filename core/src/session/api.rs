@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::budget::DhtAnnounceStats;
+use super::budget::{DhtAnnounceStats, StopAnnounceStats};
 use super::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use super::control::ControlError;
 use super::edit::{ChangeError, TorrentLimits, TrackerEdit, TrackerInfo};
@@ -194,6 +194,12 @@ impl Session {
     pub fn announce_queue(&self) -> (usize, usize) {
         let b = &self.trackers.budget;
         (b.waiting(), b.in_flight())
+    }
+
+    /// How the `stopped` announces went against the announce budget since the session
+    /// started: sent, and dropped unsent at their stop deadline or the end of the shutdown.
+    pub fn stop_announce_stats(&self) -> StopAnnounceStats {
+        self.trackers.budget.stop_stats()
     }
 
     /// How much the session has looked at since it started (see [`LoopWork`]): the

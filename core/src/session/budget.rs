@@ -3,13 +3,22 @@
 //!
 //! The session's announcers are gated (see
 //! [`AnnouncerConfig::gated`](crate::tracker::AnnouncerConfig::gated)): an announce that is
-//! due waits, and the budget grants the waiting ones in order (torrents still downloading
-//! first, then the longest waiting, then by id), at most `announce_rate` in any second and
-//! while fewer than `announces_in_flight` torrents have an announce in flight. A `stopped`
-//! announce is never held (shutdown is bounded by the stop timeout) and a redirect or a
-//! tracker's answer holds the place its announce took. Since an announce waits only when the
-//! budget is spent, each tracker's `interval` and `min interval` stay the earliest it goes
-//! out, and a grant is late by at most the queue ahead of it.
+//! due waits, and the budget grants the waiting ones in [`Rank`] order (`stopped` announces
+//! first, those of torrents that had peers before idle ones; then torrents still
+//! downloading; then seeding ones), then the longest waiting, then by id, at most
+//! `announce_rate` in any second and while fewer than `announces_in_flight` torrents have an
+//! announce in flight. A redirect or a tracker's answer holds the place its announce took.
+//! Since an announce waits only when the budget is spent, each tracker's `interval` and `min
+//! interval` stay the earliest it goes out, and a grant is late by at most the queue ahead of
+//! it.
+//!
+//! `stopped` announces go through the budget too: a shutdown (or a stop of every torrent) of
+//! 100,000 torrents used to open 100,000 tracker connections at once (the kernel's search for
+//! a free ephemeral port then took most of the stop). They go ahead of every other announce,
+//! so one torrent stopped alone announces at the next free place; what is still waiting at
+//! the torrent's stop deadline (`shutdown_timeout` after its stop) or when the shutdown ends
+//! is dropped unsent and counted ([`StopAnnounceStats`]), as libtorrent gives up its
+//! `stopped` announces after `stop_tracker_timeout`.
 //!
 //! The DHT's lookups use the same rate without a queue ([`DhtBudget`]): a torrent whose
 //! lookup is due takes the next free slot, and its lookup is put off until then. A hybrid
@@ -23,18 +32,60 @@ use super::io::TorrentId;
 /// Where a torrent's announcer stands, for the budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
-    /// An announce is due (since this instant) and waits for its grant; `seeding`: the
-    /// torrent has everything it wants (it goes after those still downloading).
+    /// An announce is due (since this instant) and waits for its grant.
     Waiting {
         /// When it became due.
         since: Instant,
-        /// The torrent has nothing left to download.
-        seeding: bool,
+        /// Which waiting ones go first.
+        rank: Rank,
     },
-    /// An announce (not `stopped`) is in flight.
+    /// An announce (`stopped` too) is in flight.
     Announcing,
     /// Neither.
     Idle,
+}
+
+/// Which waiting announces the budget grants first, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Rank {
+    /// A `stopped` announce of a torrent that had a peer connection when it stopped: the
+    /// tracker still hands its address to peers that would dial it in vain.
+    StopActive,
+    /// A `stopped` announce of a torrent without peers (released ones among them).
+    StopIdle,
+    /// An announce of a torrent still downloading (it wants peers).
+    Download,
+    /// An announce of a torrent with nothing left to download.
+    Seed,
+}
+
+impl Rank {
+    /// The rank of an announce: `stopped` or not, the torrent had peers, or has everything.
+    pub(crate) fn of(stop: bool, active: bool, seeding: bool) -> Self {
+        match (stop, active, seeding) {
+            (true, true, _) => Self::StopActive,
+            (true, false, _) => Self::StopIdle,
+            (false, _, false) => Self::Download,
+            (false, _, true) => Self::Seed,
+        }
+    }
+
+    /// Whether it is a `stopped` announce's.
+    fn is_stop(self) -> bool {
+        self <= Self::StopIdle
+    }
+}
+
+/// How the `stopped` announces went against the budget since the session started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StopAnnounceStats {
+    /// `stopped` announces sent (granted by the budget).
+    pub sent: u64,
+    /// `stopped` announces dropped unsent: still waiting for the budget at their torrent's
+    /// stop deadline or when the shutdown ended (each step that drops some raises
+    /// [`Event::StopAnnouncesDropped`](super::Event::StopAnnouncesDropped)).
+    pub dropped: u64,
 }
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -90,11 +141,13 @@ pub(crate) struct AnnounceBudget {
     /// The most torrents with an announce in flight.
     max_in_flight: usize,
     /// The waiting torrents, in grant order.
-    queue: BTreeSet<(bool, Instant, TorrentId)>,
+    queue: BTreeSet<(Rank, Instant, TorrentId)>,
     /// Each waiting torrent's key in `queue`.
-    queued: BTreeMap<TorrentId, (bool, Instant)>,
+    queued: BTreeMap<TorrentId, (Rank, Instant)>,
     /// The torrents with an announce in flight.
     in_flight: BTreeSet<TorrentId>,
+    /// The `stopped` announces' figures.
+    stops: StopAnnounceStats,
 }
 
 impl AnnounceBudget {
@@ -107,20 +160,25 @@ impl AnnounceBudget {
             queue: BTreeSet::new(),
             queued: BTreeMap::new(),
             in_flight: BTreeSet::new(),
+            stops: StopAnnounceStats::default(),
         }
     }
 
-    /// Files where torrent `id`'s announcer stands now.
+    /// Files where torrent `id`'s announcer stands now. A waiting `stopped` announce keeps
+    /// the rank it was first filed with (its torrent's connections close after the stop).
     pub(crate) fn note(&mut self, id: TorrentId, slot: Slot) {
         match slot {
-            Slot::Waiting { since, seeding } => {
+            Slot::Waiting { since, rank } => {
                 self.in_flight.remove(&id);
-                if self.queued.get(&id) == Some(&(seeding, since)) {
-                    return;
+                match self.queued.get(&id) {
+                    Some(&(r, s)) if s == since && (r == rank || r.is_stop() && rank.is_stop()) => {
+                        return;
+                    }
+                    _ => {}
                 }
                 self.unqueue(id);
-                self.queued.insert(id, (seeding, since));
-                self.queue.insert((seeding, since, id));
+                self.queued.insert(id, (rank, since));
+                self.queue.insert((rank, since, id));
             }
             Slot::Announcing => {
                 self.unqueue(id);
@@ -136,23 +194,59 @@ impl AnnounceBudget {
         self.in_flight.remove(&id);
     }
 
-    fn unqueue(&mut self, id: TorrentId) {
-        if let Some((seeding, since)) = self.queued.remove(&id) {
-            self.queue.remove(&(seeding, since, id));
-        }
+    /// Takes torrent `id` off the queue; the rank it waited with.
+    fn unqueue(&mut self, id: TorrentId) -> Option<Rank> {
+        let (rank, since) = self.queued.remove(&id)?;
+        self.queue.remove(&(rank, since, id));
+        Some(rank)
     }
 
     /// The next waiting torrent the budget lets announce at `now`, taken from the queue and
-    /// counted in flight (the caller grants its announcer).
-    pub(crate) fn take(&mut self, now: Instant) -> Option<TorrentId> {
+    /// counted in flight (the caller grants its announcer, then calls [`Self::sent_stop`] if
+    /// `stop`: it was a `stopped` announce).
+    pub(crate) fn take(&mut self, now: Instant) -> Option<(TorrentId, bool)> {
         if self.in_flight.len() >= self.max_in_flight || self.rate.next_free(now) > now {
             return None;
         }
-        let (_, _, id) = self.queue.pop_first()?;
+        let (rank, _, id) = self.queue.pop_first()?;
         self.queued.remove(&id);
         self.in_flight.insert(id);
         self.rate.give(now);
-        Some(id)
+        Some((id, rank.is_stop()))
+    }
+
+    /// A `stopped` announce taken from the queue went out.
+    pub(crate) fn sent_stop(&mut self) {
+        self.stops.sent += 1;
+    }
+
+    /// Torrent `id` gave its `stopped` announce up (see
+    /// [`Announcer::give_up_stop`](crate::tracker::Announcer::give_up_stop)): it leaves the
+    /// budget, and one still waiting is counted dropped. Returns whether it was.
+    pub(crate) fn give_up_stop(&mut self, id: TorrentId) -> bool {
+        self.in_flight.remove(&id);
+        let dropped = self.unqueue(id).is_some_and(Rank::is_stop);
+        self.stops.dropped += u64::from(dropped);
+        dropped
+    }
+
+    /// The shutdown is over: every `stopped` announce still waiting is dropped (counted).
+    /// Returns how many.
+    pub(crate) fn drop_stops(&mut self) -> u64 {
+        let mut dropped = 0;
+        while let Some(&(rank, _, id)) = self.queue.first()
+            && rank.is_stop()
+        {
+            self.unqueue(id);
+            dropped += 1;
+        }
+        self.stops.dropped += dropped;
+        dropped
+    }
+
+    /// The `stopped` announces' figures since the session started.
+    pub(crate) fn stop_stats(&self) -> StopAnnounceStats {
+        self.stops
     }
 
     /// When the next grant can be made, if a torrent waits and a place in flight is free
@@ -299,7 +393,22 @@ mod tests {
     use super::*;
 
     fn waiting(since: Instant, seeding: bool) -> Slot {
-        Slot::Waiting { since, seeding }
+        let rank = Rank::of(false, false, seeding);
+        Slot::Waiting { since, rank }
+    }
+
+    fn stop(since: Instant, active: bool) -> Slot {
+        let rank = Rank::of(true, active, true);
+        Slot::Waiting { since, rank }
+    }
+
+    /// The torrent granted, if any (a `stopped` one counted sent, as the session does).
+    fn take(b: &mut AnnounceBudget, now: Instant) -> Option<TorrentId> {
+        let (id, stop) = b.take(now)?;
+        if stop {
+            b.sent_stop();
+        }
+        Some(id)
     }
 
     #[test]
@@ -311,23 +420,23 @@ mod tests {
             b.note(TorrentId(i), waiting(t0, true));
         }
         assert_eq!(b.next_deadline(), Some(t0));
-        assert_eq!(b.take(t0), Some(TorrentId(1)));
-        assert_eq!(b.take(ms(300)), Some(TorrentId(2)));
-        assert_eq!(b.take(ms(300)), None, "two grants in any second");
+        assert_eq!(take(&mut b, t0), Some(TorrentId(1)));
+        assert_eq!(take(&mut b, ms(300)), Some(TorrentId(2)));
+        assert_eq!(take(&mut b, ms(300)), None, "two grants in any second");
         assert_eq!(b.next_deadline(), Some(ms(1000)));
-        assert_eq!(b.take(ms(999)), None);
-        assert_eq!(b.take(ms(1000)), Some(TorrentId(3)));
+        assert_eq!(take(&mut b, ms(999)), None);
+        assert_eq!(take(&mut b, ms(1000)), Some(TorrentId(3)));
         assert_eq!(b.in_flight(), 3);
-        assert_eq!(b.take(ms(5000)), None, "three in flight at most");
+        assert_eq!(take(&mut b, ms(5000)), None, "three in flight at most");
         assert_eq!(b.next_deadline(), None, "a result frees a place, not time");
         b.note(TorrentId(1), Slot::Idle);
         assert_eq!(b.next_deadline(), Some(ms(1300)));
-        assert_eq!(b.take(ms(5000)), Some(TorrentId(4)));
+        assert_eq!(take(&mut b, ms(5000)), Some(TorrentId(4)));
         assert_eq!(b.waiting(), 2);
         // A torrent gone while in flight gives its place back.
         b.forget(TorrentId(2));
-        assert_eq!(b.take(ms(5000)), Some(TorrentId(5)));
-        assert_eq!(b.take(ms(5000)), None);
+        assert_eq!(take(&mut b, ms(5000)), Some(TorrentId(5)));
+        assert_eq!(take(&mut b, ms(5000)), None);
         assert_eq!(b.next_deadline(), None);
     }
 
@@ -343,12 +452,57 @@ mod tests {
         // Noting the same state again keeps its place; a new state moves it.
         b.note(TorrentId(2), waiting(s(1), true));
         b.note(TorrentId(4), waiting(s(0), true));
-        let order: Vec<_> = std::iter::from_fn(|| b.take(s(5))).collect();
+        let order: Vec<_> = std::iter::from_fn(|| take(&mut b, s(5))).collect();
         let ids = [3, 4, 2, 1].map(TorrentId);
         assert_eq!(order, ids.to_vec());
         assert_eq!(b.in_flight(), 4);
         b.note(TorrentId(3), Slot::Announcing);
         assert_eq!(b.in_flight(), 4, "counted once");
+    }
+
+    #[test]
+    fn stops_go_first_within_the_cap_and_those_left_are_dropped_and_counted() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut b = AnnounceBudget::new(0, 3);
+        b.note(TorrentId(1), waiting(s(0), false));
+        b.note(TorrentId(2), waiting(s(0), true));
+        for (id, active) in [(3, false), (4, true), (5, false), (6, true), (7, false)] {
+            b.note(TorrentId(id), stop(s(1), active));
+        }
+        // Its connections closed after the stop: the rank it was filed with stays.
+        b.note(TorrentId(4), stop(s(1), false));
+        let order: Vec<_> = std::iter::from_fn(|| take(&mut b, s(2))).collect();
+        assert_eq!(
+            order,
+            [4, 6, 3].map(TorrentId),
+            "had peers first; three in flight"
+        );
+        assert_eq!(b.stop_stats().sent, 3);
+        // A stop answered frees its place for the next stop, not for a regular announce.
+        b.note(TorrentId(4), Slot::Idle);
+        assert_eq!(take(&mut b, s(3)), Some(TorrentId(5)));
+        // Torrent 7's stop deadline: dropped unsent; torrent 6's in flight: not dropped.
+        assert!(b.give_up_stop(TorrentId(7)));
+        assert!(!b.give_up_stop(TorrentId(6)));
+        assert!(!b.give_up_stop(TorrentId(7)), "counted once");
+        assert_eq!(b.in_flight(), 2, "a stop given up leaves the budget");
+        assert_eq!(take(&mut b, s(3)), Some(TorrentId(1)), "then downloads");
+        let stats = b.stop_stats();
+        assert_eq!((stats.sent, stats.dropped), (4, 1));
+        // The shutdown ends: the stops still waiting are dropped; regular announces stay.
+        for id in 10..15 {
+            b.note(TorrentId(id), stop(s(4), id % 2 == 0));
+        }
+        assert!(
+            !b.give_up_stop(TorrentId(2)),
+            "a regular wait is not a dropped stop"
+        );
+        b.note(TorrentId(2), waiting(s(0), true));
+        assert_eq!(b.drop_stops(), 5);
+        assert_eq!(b.waiting(), 1);
+        assert_eq!(b.stop_stats().dropped, 6);
+        assert_eq!(b.drop_stops(), 0);
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub enum SessionError {
     /// The info dictionary fetched from peers hashes to the info-hash but is not valid: the
     /// torrent itself is unusable.
     InvalidInfo(MetainfoError),
-    /// Stopping a torrent timed out waiting for its trackers or the disk.
+    /// Stopping a torrent timed out waiting for the disk (a `stopped` announce not answered by
+    /// then is given up without this error: see
+    /// [`StopAnnounceStats`](super::StopAnnounceStats)).
     StopTimedOut,
     /// Piece layers in the torrent's resume data did not hash up to their roots (or belong
     /// to no file of the torrent): they are dropped and fetched from peers again.
@@ -117,7 +119,7 @@ impl fmt::Display for SessionError {
             Self::SaveState { path, error } => write!(f, "saving {}: {error}", path.display()),
             Self::Metadata(e) => write!(f, "metadata from peers: {e}"),
             Self::InvalidInfo(e) => write!(f, "the torrent's info dictionary is invalid: {e}"),
-            Self::StopTimedOut => f.write_str("stop timed out waiting for trackers or disk"),
+            Self::StopTimedOut => f.write_str("stop timed out waiting for the disk"),
             Self::ResumeLayers { refused } => write!(
                 f,
                 "resume data: {refused} piece layer(s) do not match the torrent's roots; \

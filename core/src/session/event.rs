@@ -182,6 +182,16 @@ pub enum Event {
         /// When its lookup will start.
         at: Instant,
     },
+    /// `stopped` announces were dropped unsent: the announce budget (`announce_rate`,
+    /// `announces_in_flight`) had not sent them by their torrent's stop deadline
+    /// (`shutdown_timeout` after its stop) or the end of the shutdown; raised once for the
+    /// shutdown's and once per step for other stops, counted in
+    /// [`StopAnnounceStats::dropped`](super::StopAnnounceStats::dropped). Their trackers
+    /// forget the torrent at their own timeout.
+    StopAnnouncesDropped {
+        /// How many.
+        count: u64,
+    },
     /// The DHT's state changed (bootstrapped, or a lookup ended).
     DhtStatus {
         /// Nodes in the routing table.

@@ -408,11 +408,17 @@ impl LifeCx<'_> {
 
     /// [`Self::progress_stops`] from the stopping torrent after `last`.
     fn progress_stops_after(&mut self, now: Instant, mut last: Option<TorrentId>) {
+        let dropped = self.trackers.budget.stop_stats().dropped;
         while let Some(id) = self.torrents.next_stopping(last) {
             last = Some(id);
-            if let Some(then) = self.torrents.progress_stop(now, id, self.jobs, self.out) {
+            let budget = &mut self.trackers.budget;
+            if let Some(then) = self
+                .torrents
+                .progress_stop(now, id, self.jobs, budget, self.out)
+            {
                 self.stopped(now, id, then);
                 if !self.then.is_empty() {
+                    self.dropped_since(dropped);
                     return self
                         .then
                         .push(FollowUp::Life(LifeStep::ProgressStops(last)));
@@ -425,9 +431,21 @@ impl LifeCx<'_> {
             if all_stopped || now >= deadline {
                 *self.shutdown_done = true;
                 self.timers.stop(Timer::Shutdown);
+                self.trackers.budget.drop_stops();
+                self.dropped_since(dropped);
                 self.dht_cx().save(now);
                 self.out.event(Event::ShutdownComplete);
+                return;
             }
+        }
+        self.dropped_since(dropped);
+    }
+
+    /// Reports the `stopped` announces dropped since the budget's count was `before`.
+    fn dropped_since(&mut self, before: u64) {
+        let count = self.trackers.budget.stop_stats().dropped - before;
+        if count > 0 {
+            self.out.event(Event::StopAnnouncesDropped { count });
         }
     }
 

@@ -101,7 +101,7 @@ pub use crate::extensions::MetadataFault;
 pub use crate::picker::{
     MAX_DEADLINE_READERS, MAX_DEADLINES_PER_READER, PickerConfig, PickerError, Priority,
 };
-pub use budget::DhtAnnounceStats;
+pub use budget::{DhtAnnounceStats, StopAnnounceStats};
 pub use config::{
     AddTorrentError, OutgoingEncryption, SessionConfig, TorrentOptions, TorrentSource, Transport,
 };

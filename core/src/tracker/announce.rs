@@ -5,7 +5,8 @@
 //! ([`Announcer::handle_result`]). Rules:
 //! - `started` on [`Announcer::start`], `completed` once on [`Announcer::complete`], `stopped` on
 //!   [`Announcer::stop`] to the tracker that last answered, waiting at most
-//!   [`AnnouncerConfig::stop_timeout`].
+//!   [`AnnouncerConfig::stop_timeout`] for its answer (a gated announcer's from its grant;
+//!   [`Announcer::give_up_stop`] ends a stop sooner).
 //! - One announce at a time: the first tracker of the first tier, then down the tiers on
 //!   failure; the tracker that answered moves to the front of its tier.
 //! - The next regular announce after `max(interval, min interval, floor)`; after every tracker
@@ -54,8 +55,8 @@ pub struct AnnouncerConfig {
     pub announce_ip: Option<IpAddr>,
     /// A port to announce instead of the session's listen port.
     pub announce_port: Option<u16>,
-    /// Announces (other than `stopped`) wait for [`Announcer::grant`] instead of going out
-    /// when due: a session spreads every torrent's announces within one budget.
+    /// Announces (`stopped` too) wait for [`Announcer::grant`] instead of going out when due:
+    /// a session spreads every torrent's announces within one budget.
     pub gated: bool,
 }
 
@@ -174,7 +175,11 @@ pub enum AnnouncerEvent {
 enum Phase {
     Idle,
     Running,
-    Stopping { deadline: Instant },
+    /// The `stopped` announce is waiting for its grant (`deadline` `None`) or in flight
+    /// until `deadline`.
+    Stopping {
+        deadline: Option<Instant>,
+    },
     Stopped,
 }
 
@@ -305,13 +310,17 @@ impl Announcer {
 
     /// Replaces the announce-list (shuffled within each tier by `rng`, as in [`Self::new`]).
     /// An announce in flight is abandoned (its result will be ignored); a running announcer
-    /// announces to the new list at once, with the event it still owes.
+    /// announces to the new list at once, with the event it still owes; a stopping one's stop
+    /// is over (its `stopped` announce abandoned: the tracker it was owed may be gone).
     pub fn replace_tiers(&mut self, tiers: Vec<Vec<TrackerUrl>>, rng: &mut Rng, now: Instant) {
         self.tiers = Tiers::new(tiers, rng);
         self.working = None;
         self.failures = 0;
         self.in_flight = None;
         self.waiting = None;
+        if let Phase::Stopping { .. } = self.phase {
+            self.finish_stop();
+        }
         if self.phase == Phase::Running {
             self.earliest = None;
             self.next_announce = Some(now);
@@ -320,7 +329,8 @@ impl Announcer {
     }
 
     /// Shuts down: abandons any announce in flight and sends `stopped` to the tracker that last
-    /// answered; [`AnnouncerEvent::Stopped`] follows its answer or the stop timeout.
+    /// answered (gated: once granted); [`AnnouncerEvent::Stopped`] follows its answer or the
+    /// stop timeout.
     pub fn stop(&mut self, now: Instant) {
         match self.phase {
             Phase::Stopping { .. } | Phase::Stopped => return,
@@ -334,9 +344,35 @@ impl Announcer {
             self.events.push_back(AnnouncerEvent::Stopped);
             return;
         };
+        if self.config.gated {
+            self.phase = Phase::Stopping { deadline: None };
+            self.waiting = Some((pos, now));
+            return;
+        }
         let deadline = now + self.config.stop_timeout;
-        self.phase = Phase::Stopping { deadline };
+        self.phase = Phase::Stopping {
+            deadline: Some(deadline),
+        };
         self.launch(now, pos, AnnounceEvent::Stopped, deadline);
+    }
+
+    /// Gives the `stopped` announce up (its stop took too long for the session): one still
+    /// waiting for its grant is never sent, one in flight is abandoned (its result will be
+    /// ignored), and the announcer is stopped without an [`AnnouncerEvent::Stopped`] (the
+    /// caller knows). Returns whether one was waiting: a `stopped` announce dropped unsent.
+    pub fn give_up_stop(&mut self) -> bool {
+        if !matches!(self.phase, Phase::Stopping { .. }) {
+            return false;
+        }
+        let unsent = self.waiting.take().is_some();
+        self.in_flight = None;
+        self.phase = Phase::Stopped;
+        unsent
+    }
+
+    /// Whether it is stopping: its `stopped` announce waits for its grant or is in flight.
+    pub fn stopping(&self) -> bool {
+        matches!(self.phase, Phase::Stopping { .. })
     }
 
     /// Feeds the result of a job: [`super::http::announce_outcome`]'s value for HTTP, or
@@ -366,7 +402,9 @@ impl Announcer {
                 .push_back(AnnouncerEvent::JobTimedOut(flight.id));
             self.on_failure(now, flight, TrackerError::Timeout);
         }
-        if let Phase::Stopping { deadline } = self.phase
+        if let Phase::Stopping {
+            deadline: Some(deadline),
+        } = self.phase
             && deadline <= now
         {
             self.finish_stop();
@@ -389,16 +427,14 @@ impl Announcer {
         self.waiting.map(|(_, since)| since)
     }
 
-    /// Whether an announce other than `stopped` is in flight (it holds a place in the
-    /// session's budget until its result or timeout).
+    /// Whether an announce is in flight (it holds a place in the session's budget until its
+    /// result or timeout).
     pub fn announcing(&self) -> bool {
-        self.in_flight
-            .as_ref()
-            .is_some_and(|f| f.event != AnnounceEvent::Stopped)
+        self.in_flight.is_some()
     }
 
-    /// Lets the waiting gated announce go out (with the event owed now); returns whether one
-    /// was waiting.
+    /// Lets the waiting gated announce go out (with the event owed now: `stopped` when
+    /// stopping, whose stop timeout runs from now); returns whether one was waiting.
     pub fn grant(&mut self, now: Instant) -> bool {
         let Some((pos, _)) = self.waiting.take() else {
             return false;
@@ -406,8 +442,16 @@ impl Announcer {
         let Some(url) = self.tiers.url(pos).cloned() else {
             return false;
         };
-        let deadline = now + self.config.request_timeout;
-        self.push_job(url.clone(), pos, self.pending, vec![url], deadline);
+        let (event, deadline) = if let Phase::Stopping { .. } = self.phase {
+            let deadline = now + self.config.stop_timeout;
+            self.phase = Phase::Stopping {
+                deadline: Some(deadline),
+            };
+            (AnnounceEvent::Stopped, deadline)
+        } else {
+            (self.pending, now + self.config.request_timeout)
+        };
+        self.push_job(url.clone(), pos, event, vec![url], deadline);
         true
     }
 
@@ -428,7 +472,7 @@ impl Announcer {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let flight = self.in_flight.as_ref().map(|f| f.deadline);
         let stop = match self.phase {
-            Phase::Stopping { deadline } => Some(deadline),
+            Phase::Stopping { deadline } => deadline,
             _ => None,
         };
         let next = if self.phase == Phase::Running && self.in_flight.is_none() {
@@ -460,7 +504,7 @@ impl Announcer {
     }
 
     fn launch(&mut self, now: Instant, pos: TierPos, event: AnnounceEvent, deadline: Instant) {
-        if self.config.gated && event != AnnounceEvent::Stopped {
+        if self.config.gated {
             self.waiting = Some((pos, now));
             return;
         }

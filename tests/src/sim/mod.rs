@@ -596,7 +596,9 @@ impl Sim {
                         Err(e) => Err(TrackerError::Http(e)),
                     }
                 });
-                if let Some(s) = self.nodes[to].session.as_mut() {
+                let node = &mut self.nodes[to];
+                node.announces_in_flight.remove(&RequestId(id));
+                if let Some(s) = node.session.as_mut() {
                     s.handle_http_response(now, RequestId(id), result);
                     self.drain(to);
                 }
@@ -830,6 +832,14 @@ impl Sim {
         limit: Option<usize>,
     ) {
         let now = self.now;
+        let line = request.split(|&c| c == b'\r').next().unwrap_or_default();
+        if limit.is_none() && !line.windows(8).any(|w| w == b"/scrape?") {
+            let node = &mut self.nodes[i];
+            node.announces_in_flight.insert(id);
+            node.max_announces_in_flight = node
+                .max_announces_in_flight
+                .max(node.announces_in_flight.len());
+        }
         let addr = url.socket_addr().or_else(|| {
             let ip = self.dns.get(&url.host_str())?;
             Some(SocketAddr::new(*ip, url.port()))

@@ -1,7 +1,7 @@
 //! A simulated host: a [`Session`] with in-memory storage per torrent, its saved resume data
 //! and its event log; or an [`Agent`] (tracker, DHT node, scripted peer).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{
-    Completion, DiskJob, DiskJobKind, Event, Session, SessionConfig, TorrentId, TorrentStats,
+    Completion, DiskJob, DiskJobKind, Event, RequestId, Session, SessionConfig, TorrentId,
+    TorrentStats,
 };
 use sanstorrent_core::storage::{MemoryStorage, Storage, StorageError};
 
@@ -75,6 +76,10 @@ pub struct Node {
     pub fail_loads: bool,
     /// `Action::LoadMetainfo`s performed.
     pub loads: u64,
+    /// The HTTP tracker announces (not scrapes, not web seeds) sent and not answered yet.
+    pub announces_in_flight: BTreeSet<RequestId>,
+    /// The most `announces_in_flight` ever held.
+    pub max_announces_in_flight: usize,
     /// The cached `poll_timeout` of the session or agent (refreshed after every input).
     pub(super) timer: Option<Instant>,
 }
@@ -100,6 +105,8 @@ impl Node {
             metainfo: BTreeMap::new(),
             fail_loads: false,
             loads: 0,
+            announces_in_flight: BTreeSet::new(),
+            max_announces_in_flight: 0,
             timer: None,
         }
     }
@@ -126,7 +133,7 @@ impl Node {
     }
 
     /// Verified pieces of torrent `t` according to the events (this node's whole life).
-    pub fn verified(&self, t: TorrentId) -> std::collections::BTreeSet<u32> {
+    pub fn verified(&self, t: TorrentId) -> BTreeSet<u32> {
         self.events
             .iter()
             .filter_map(|(_, e)| match e {

@@ -26,6 +26,8 @@ pub struct SimTracker {
     pub interval: Duration,
     /// Announces answered (HTTP and UDP).
     pub announces: u64,
+    /// `stopped` announces among them.
+    pub stopped: u64,
     /// The UDP port it answers from (`udp://<ip>:<port>` URLs must name it).
     pub udp_port: u16,
     /// Requests refused or ignored while down.
@@ -59,6 +61,7 @@ impl SimTracker {
             max_peers: 50,
             interval: Duration::from_secs(60),
             announces: 0,
+            stopped: 0,
             udp_port: 6969,
             refused: 0,
             swarms: BTreeMap::new(),
@@ -90,6 +93,7 @@ impl SimTracker {
         }
         let swarm = self.swarms.entry(hash).or_default();
         if stopped {
+            self.stopped += 1;
             swarm.remove(&peer);
             return Vec::new();
         }

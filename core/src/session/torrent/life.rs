@@ -297,6 +297,24 @@ impl Torrent {
         true
     }
 
+    /// At its stop deadline, a stopping torrent gives its `stopped` announce up (waiting for
+    /// the session's budget or unanswered: see
+    /// [`Announcer::give_up_stop`](crate::tracker::Announcer::give_up_stop)). Returns whether
+    /// it did (tell the budget).
+    pub(crate) fn give_up_announce(&mut self, now: Instant) -> bool {
+        let Stage::Stopping { deadline, .. } = self.stage else {
+            return false;
+        };
+        if now < deadline || self.announce_stopped {
+            return false;
+        }
+        if let Some(a) = self.announcer.as_mut() {
+            a.give_up_stop();
+        }
+        self.announce_stopped = true;
+        true
+    }
+
     /// Advances a stopping torrent (`id`): stopped once saved and its trackers told (or at
     /// its deadline). Returns whether to save first: everything is written and verified.
     pub(crate) fn progress_stop(&mut self, now: Instant, id: TorrentId, out: &mut Outputs) -> bool {

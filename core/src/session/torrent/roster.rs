@@ -9,6 +9,7 @@ use super::{AfterStop, Stage, Torrent};
 use crate::id::{InfoHash, InfoHashes};
 use crate::rng::Rng;
 use crate::session::SessionConfig;
+use crate::session::budget::AnnounceBudget;
 use crate::session::config::{AddTorrentError, TorrentOptions, TorrentSource};
 use crate::session::control::ControlError;
 use crate::session::event::Event;
@@ -179,20 +180,26 @@ impl Torrents {
     }
 
     /// Advances a stopping torrent (see [`Torrent::progress_stop`]), saving first when it
-    /// asks. Returns what to do now that it stopped (`None`: not stopped). The torrent is
-    /// listed as changed only when the visit changed it, so that a visit that finds it still
-    /// waiting (for its trackers, its save, its deadline) does not make it due again.
+    /// asks; at its deadline, its `stopped` announce is given up (`budget` told: one never
+    /// sent is counted dropped). Returns what to do now that it stopped (`None`: not
+    /// stopped). The torrent is listed as changed only when the visit changed it, so that a
+    /// visit that finds it still waiting (for its trackers, its save, its deadline) does not
+    /// make it due again.
     pub(crate) fn progress_stop(
         &mut self,
         now: Instant,
         id: TorrentId,
         jobs: &mut Jobs,
+        budget: &mut AnnounceBudget,
         out: &mut Outputs,
     ) -> Option<AfterStop> {
         self.stop_visited(id);
         let t = self.unlisted_mut(&id)?;
         if !matches!(t.stage, Stage::Stopping { .. }) {
             return None;
+        }
+        if t.give_up_announce(now) {
+            budget.give_up_stop(id);
         }
         let save = t.progress_stop(now, id, out);
         let stopped = t.stage == Stage::Stopped;

@@ -447,7 +447,7 @@ fn a_gated_announce_waits_for_its_grant() {
 }
 
 #[test]
-fn a_gated_announce_takes_the_event_owed_at_its_grant_and_stopped_never_waits() {
+fn a_gated_announce_takes_the_event_owed_at_its_grant_and_stopped_waits_too() {
     let t0 = Instant::now();
     let s = |n| t0 + Duration::from_secs(n);
     let mut a = gated(&[&["a"]]);
@@ -462,14 +462,83 @@ fn a_gated_announce_takes_the_event_owed_at_its_grant_and_stopped_never_waits() 
     let j = job(&mut a);
     assert_eq!(j.event, AnnounceEvent::Completed);
     assert!(a.handle_result(s(4), j.id, ok(1800)));
-    // A wait abandoned by the stop: `stopped` goes at once, ungated, and holds no place.
+    // A wait abandoned by the stop: `stopped` waits for a grant of its own, without a
+    // deadline (the session's stop deadline bounds it), then holds a place like any other.
     a.handle_timeout(s(1804));
     assert!(a.waiting().is_some());
     a.stop(s(1805));
-    assert_eq!(a.waiting(), None);
+    assert!(a.stopping());
+    assert_eq!(a.waiting(), Some(s(1805)));
+    assert!(a.poll_job().is_none(), "the stop waits for its grant");
+    assert_eq!(a.poll_timeout(), None, "no stop timeout before the grant");
+    a.handle_timeout(s(1900));
+    assert!(!a.is_stopped());
+    assert!(a.grant(s(1900)));
     let j = job(&mut a);
-    assert_eq!(j.event, AnnounceEvent::Stopped);
-    assert!(!a.announcing(), "a stop is outside the budget");
+    assert_eq!((j.event, j.numwant), (AnnounceEvent::Stopped, Some(0)));
+    assert!(
+        a.announcing(),
+        "a stop in flight holds a place in the budget"
+    );
+    assert_eq!(
+        secs(t0, a.poll_timeout()),
+        Some(1905),
+        "the stop timeout runs from the grant"
+    );
+    while a.poll_event().is_some() {}
+    a.handle_timeout(s(1905));
+    assert!(a.is_stopped());
+    assert!(!a.announcing());
+    let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(matches!(events.last(), Some(AnnouncerEvent::Stopped)));
+}
+
+#[test]
+fn a_stop_given_up_says_whether_its_announce_was_never_sent() {
+    let t0 = Instant::now();
+    let s = |n| t0 + Duration::from_secs(n);
+    let running = |n| {
+        let mut a = gated(&[&["a"]]);
+        a.start(s(0));
+        let _ = a.grant(s(0));
+        let j = job(&mut a);
+        assert!(a.handle_result(s(n), j.id, ok(1800)));
+        while a.poll_event().is_some() {}
+        a
+    };
+    // Waiting for its grant: dropped unsent, and a late grant finds nothing to send.
+    let mut a = running(1);
+    a.stop(s(2));
+    assert!(a.give_up_stop());
+    assert!(a.is_stopped() && !a.stopping());
+    assert!(!a.grant(s(3)));
+    assert!(a.poll_job().is_none());
+    assert!(a.poll_event().is_none(), "the caller knows: no event");
+    assert!(!a.give_up_stop(), "given up once");
+    // In flight: abandoned (not unsent), its answer ignored.
+    let mut a = running(1);
+    a.stop(s(2));
+    assert!(a.grant(s(2)));
+    let j = job(&mut a);
+    assert!(!a.give_up_stop());
+    assert!(a.is_stopped() && !a.announcing());
+    assert!(!a.handle_result(s(3), j.id, ok(1800)));
+    assert_eq!(a.poll_timeout(), None);
+    // Running: nothing to give up.
+    let mut a = running(1);
+    assert!(!a.give_up_stop());
+    assert!(!a.is_stopped());
+    // A new tracker list ends a stop waiting for its grant.
+    let mut a = running(1);
+    a.stop(s(2));
+    a.replace_tiers(vec![vec![url("c")]], &mut Rng::new(1), s(3));
+    assert!(a.is_stopped());
+    assert_eq!(a.waiting(), None);
+    // Restarted after a stop given up, it announces `started` again.
+    a.reset();
+    a.start(s(4));
+    assert!(a.grant(s(4)));
+    assert_eq!(job(&mut a).event, AnnounceEvent::Started);
 }
 
 #[test]
