@@ -78,6 +78,9 @@ pub(crate) struct Trackers {
     udp_ops: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
     /// UDP announces under a hybrid's other hash, with the job they go beside.
     udp_companions: BTreeMap<(SocketAddr, OpId), (TorrentId, AnnounceJobId)>,
+    /// The operations of `udp_ops` and `udp_companions`, by job: a job that timed out
+    /// cancels its own without a pass over every UDP announce in flight.
+    udp_by_job: BTreeMap<(TorrentId, AnnounceJobId), Vec<(SocketAddr, OpId)>>,
     /// Scrapes in flight (their request ids come from [`Self::next_id`] too).
     pub(crate) scrapes: ScrapeRequests,
     /// The tracker announces' budget.
@@ -96,6 +99,7 @@ impl Trackers {
             udp: BTreeMap::new(),
             udp_ops: BTreeMap::new(),
             udp_companions: BTreeMap::new(),
+            udp_by_job: BTreeMap::new(),
             scrapes: ScrapeRequests::default(),
             budget: AnnounceBudget::new(config.announce_rate, config.announces_in_flight),
             dht_slots: DhtBudget::new(config.dht_lookup_rate),
@@ -280,11 +284,27 @@ impl Trackers {
             .into_iter()
             .map(|c| tracker.announce(now, c))
             .collect();
-        self.udp_ops.insert((addr, op), (id, job));
-        for op in ops {
-            self.udp_companions.insert((addr, op), (id, job));
-        }
+        self.file_udp(addr, id, job, op, &ops);
         self.pump_udp(now, addr, cx.torrents, cx.out)
+    }
+
+    /// Files the UDP operations of torrent `id`'s job `job` at `addr`: its announce `op` and
+    /// the `companions` beside it.
+    fn file_udp(
+        &mut self,
+        addr: SocketAddr,
+        id: TorrentId,
+        job: AnnounceJobId,
+        op: OpId,
+        companions: &[OpId],
+    ) {
+        self.udp_ops.insert((addr, op), (id, job));
+        let by_job = self.udp_by_job.entry((id, job)).or_default();
+        by_job.push((addr, op));
+        for op in companions {
+            self.udp_companions.insert((addr, *op), (id, job));
+            by_job.push((addr, *op));
+        }
     }
 
     /// The UDP tracker at `addr` (made on first use).
@@ -345,10 +365,12 @@ impl Trackers {
     pub(crate) fn job_of(&mut self, done: AnnounceDone) -> Option<Routed> {
         match done {
             AnnounceDone::Udp(addr, op, result) => {
-                if let Some((id, _)) = self.udp_companions.remove(&(addr, op)) {
+                if let Some((id, job)) = self.udp_companions.remove(&(addr, op)) {
+                    self.udp_done(id, job, addr, op);
                     return Some(Routed::Companion(id, result));
                 }
                 let (id, job) = self.udp_ops.remove(&(addr, op))?;
+                self.udp_done(id, job, addr, op);
                 Some(Routed::Job(id, job, result))
             }
             AnnounceDone::Job(id, job, result) => Some(Routed::Job(id, job, result)),
@@ -356,19 +378,23 @@ impl Trackers {
         }
     }
 
+    /// UDP operation `op` at `addr` of torrent `id`'s job `job` finished: it leaves the index.
+    fn udp_done(&mut self, id: TorrentId, job: AnnounceJobId, addr: SocketAddr, op: OpId) {
+        if let Some(ops) = self.udp_by_job.get_mut(&(id, job)) {
+            ops.retain(|o| *o != (addr, op));
+            if ops.is_empty() {
+                self.udp_by_job.remove(&(id, job));
+            }
+        }
+    }
+
     /// An announce job of torrent `id` timed out: what is still in flight for it is dropped.
     pub(crate) fn forget_job(&mut self, id: TorrentId, job: AnnounceJobId) {
-        for ops in [&mut self.udp_ops, &mut self.udp_companions] {
-            let gone: Vec<(SocketAddr, OpId)> = ops
-                .iter()
-                .filter(|(_, v)| **v == (id, job))
-                .map(|(k, _)| *k)
-                .collect();
-            for (addr, op) in gone {
-                ops.remove(&(addr, op));
-                if let Some(t) = self.udp.get_mut(&addr) {
-                    t.cancel(op);
-                }
+        for (addr, op) in self.udp_by_job.remove(&(id, job)).unwrap_or_default() {
+            self.udp_ops.remove(&(addr, op));
+            self.udp_companions.remove(&(addr, op));
+            if let Some(t) = self.udp.get_mut(&addr) {
+                t.cancel(op);
             }
         }
         let first = (id, job, RequestId(0));
@@ -541,5 +567,53 @@ mod tests {
             1,
             "an answered request leaves the index"
         );
+    }
+
+    #[test]
+    fn a_timed_out_job_cancels_its_own_udp_announces_and_no_other() {
+        use crate::tracker::AnnounceEvent;
+        let config = SessionConfig::default();
+        let mut trackers = Trackers::new(&config);
+        let mut rng = Rng::new(1);
+        let addr = SocketAddr::from(([127, 0, 0, 1], 6969));
+        let request = AnnounceRequest {
+            info_hash: crate::id::InfoHash([1; 20]),
+            peer_id: PeerId([2; 20]),
+            port: 6881,
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+            event: AnnounceEvent::Started,
+            numwant: None,
+            key: 3,
+            ip: None,
+            tracker_id: None,
+        };
+        let t0 = Instant::now();
+        let mut ops = Vec::new();
+        for _ in 0..4 {
+            let tracker = trackers.udp_tracker(addr, &config, &mut rng);
+            ops.push(tracker.announce(t0, request.clone()));
+        }
+        let (a, b) = (TorrentId(1), TorrentId(2));
+        let (seven, eight) = (AnnounceJobId(7), AnnounceJobId(8));
+        trackers.file_udp(addr, a, seven, ops[0], &[ops[1]]);
+        trackers.file_udp(addr, a, eight, ops[2], &[]);
+        trackers.file_udp(addr, b, seven, ops[3], &[]);
+        trackers.forget_job(a, seven);
+        assert_eq!(trackers.udp_ops.len(), 2);
+        assert!(trackers.udp_companions.is_empty());
+        let tracker = trackers.udp.get_mut(&addr).expect("the tracker");
+        assert!(!tracker.cancel(ops[0]), "cancelled already");
+        assert!(!tracker.cancel(ops[1]), "its companion too");
+        assert!(tracker.cancel(ops[3]), "another torrent's is kept");
+        // A result leaves the index; forgetting its job afterwards finds nothing.
+        let done = AnnounceDone::Udp(addr, ops[2], Err(TrackerError::Timeout));
+        assert!(
+            matches!(trackers.job_of(done), Some(Routed::Job(id, job, _)) if id == a && job == eight)
+        );
+        assert_eq!(trackers.udp_by_job.len(), 1);
+        trackers.forget_job(a, eight);
+        assert_eq!(trackers.udp_ops.len(), 1);
     }
 }
