@@ -170,11 +170,11 @@ impl Torrent {
         &mut self,
         priorities: Vec<Priority>,
     ) -> Result<Option<NewPriorities>, ChangeError> {
-        if let Some(d) = &self.data
-            && priorities.len() > d.meta.files().len()
+        if let Some(files) = self.file_count()
+            && priorities.len() > files
         {
             return Err(ChangeError::FilePriorities {
-                files: d.meta.files().len(),
+                files,
                 given: priorities.len(),
             });
         }
@@ -197,6 +197,16 @@ impl Torrent {
         // A file wanted again: downloading until it too is verified.
         self.complete_sent = false;
         Ok(Some(NewPriorities::Wanted { create }))
+    }
+
+    /// How many files it has, if known: its metainfo's, or a released torrent's record's
+    /// (`None`: a magnet without metadata yet).
+    pub(crate) fn file_count(&self) -> Option<usize> {
+        match (&self.data, &self.released) {
+            (Some(d), _) => Some(d.meta.files().len()),
+            (None, Some(r)) => Some(r.file_bytes.len()),
+            (None, None) => None,
+        }
     }
 
     /// Fires a running torrent's own timers due at `now` (the picker's request timeouts, the

@@ -318,3 +318,28 @@ fn a_recheck_of_a_released_torrent_loads_it_then_checks() {
     assert_eq!(stats.phase, TorrentPhase::Seeding);
     assert_eq!(stats.pieces_have, PIECES);
 }
+
+#[test]
+fn a_released_torrent_refuses_more_file_priorities_than_it_has_files() {
+    use crate::session::{ChangeError, Priority};
+    let t0 = Instant::now();
+    let (mut s, t) = seeder(t0);
+    assert!(released(
+        &idle(&mut s, t0 + IDLE + Duration::from_secs(1)).1
+    ));
+    let files = metainfo().files().len();
+    let now = t0 + IDLE + Duration::from_secs(2);
+    let result = s.set_file_priorities(now, t, vec![Priority::Normal; files + 1]);
+    assert!(
+        matches!(result, Err(ChangeError::FilePriorities { files: f, given }) if f == files && given == files + 1),
+        "{result:?}"
+    );
+    assert!(
+        s.set_file_priorities(now, t, vec![Priority::Normal; files])
+            .is_ok()
+    );
+    let snap = s
+        .torrent_snapshot(now, t, SnapshotDetail::default())
+        .unwrap();
+    assert!(snap.metainfo.is_none(), "still released");
+}
