@@ -12,6 +12,7 @@ use sanstorrent_core::session::TorrentId;
 use sanstorrent_runtime_common::{Client, HttpClient, Runtime, TorrentHandle};
 
 use super::backend::*;
+use super::id_set::IdSet;
 use super::rpc::{RECENT_SECS, unix_now};
 use super::seed_limits::Reached;
 use super::store::{Saved, SavedError, SavedLive, Store};
@@ -126,9 +127,10 @@ impl State {
     /// The first of `ids` whose data is being moved (such a torrent refuses removal and a
     /// second move).
     fn moving_among(&self, ids: &[Id]) -> Option<&Entry> {
+        let ids = IdSet::new(ids);
         self.torrents
             .iter()
-            .find(|t| ids.contains(&t.id) && t.moving)
+            .find(|t| t.moving && ids.contains(t.id))
     }
 }
 
@@ -393,11 +395,12 @@ fn unsupported<T>(what: &str) -> Outcome<T> {
 impl<R: Runtime> ClientBackend<R> {
     /// The client handles of the listed torrents that `pick` keeps.
     fn handles_of(&self, ids: &[Id], pick: impl Fn(&Entry) -> bool) -> Vec<TorrentHandle> {
+        let ids = IdSet::new(ids);
         let state = self.lock();
         state
             .torrents
             .iter()
-            .filter(|t| ids.contains(&t.id) && !t.moving && pick(t))
+            .filter(|t| ids.contains(t.id) && !t.moving && pick(t))
             .map(|t| t.handle)
             .collect()
     }
@@ -406,9 +409,10 @@ impl<R: Runtime> ClientBackend<R> {
     /// they run; `forced`: ahead of the queue or not, `None`: as they were) and saves the
     /// list; the handles of those to stop in the client.
     fn set_stopped(&self, ids: &[Id], stopped: bool, forced: Option<bool>) -> Vec<TorrentHandle> {
+        let ids = IdSet::new(ids);
         let mut state = self.lock();
         let mut handles = Vec::new();
-        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(t.id)) {
             t.stopped = stopped;
             t.forced = !stopped && forced.unwrap_or(t.forced);
             if stopped && t.running {
@@ -446,9 +450,10 @@ impl<R: Runtime> ClientBackend<R> {
                     t.name
                 )));
             }
+            let ids = IdSet::new(ids);
             let (gone, kept) = std::mem::take(&mut state.torrents)
                 .into_iter()
-                .partition(|t| ids.contains(&t.id));
+                .partition(|t| ids.contains(t.id));
             state.torrents = kept;
             let now = unix_now();
             state

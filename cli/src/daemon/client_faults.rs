@@ -10,6 +10,7 @@ use sanstorrent_core::session::{SessionError, TorrentError as CoreError};
 
 use super::{Entry, State};
 use crate::daemon::backend::{ErrorKind, Id, TorrentError};
+use crate::daemon::id_set::IdSet;
 use crate::daemon::store::SavedError;
 
 impl State {
@@ -69,7 +70,8 @@ impl State {
 
     /// The listed torrents start or are checked: their kept disk errors are over.
     pub(super) fn clear_disk_errors(&mut self, ids: &[Id]) {
-        for t in self.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+        let ids = IdSet::new(ids);
+        for t in self.torrents.iter_mut().filter(|t| ids.contains(t.id)) {
             if t.rare().disk_error.is_some() {
                 t.set_rare(|r| r.disk_error = None);
             }

@@ -14,6 +14,7 @@ use sanstorrent_runtime_common::{Change, Client, ClientError, Runtime, TorrentHa
 
 use super::{ClientBackend, unsupported};
 use crate::daemon::backend::*;
+use crate::daemon::id_set::IdSet;
 use crate::daemon::schedule;
 use crate::daemon::store::{SavedLimits, SavedLive};
 
@@ -285,11 +286,12 @@ impl<R: Runtime> ClientBackend<R> {
                  first-and-last-pieces",
             );
         }
+        let set = IdSet::new(&ids);
         let waiting = |state: &super::State| {
             state
                 .torrents
                 .iter()
-                .any(|t| ids.contains(&t.id) && t.meta.is_none())
+                .any(|t| set.contains(t.id) && t.meta.is_none())
         };
         if !changes.files.is_empty() && waiting(&self.lock()) {
             // A magnet's metadata may have arrived since the last tick: the client lists its
@@ -301,7 +303,7 @@ impl<R: Runtime> ClientBackend<R> {
             Vec::new()
         } else {
             let handles: Vec<TorrentHandle> = (self.lock().torrents.iter())
-                .filter(|t| ids.contains(&t.id) && t.meta.is_some())
+                .filter(|t| set.contains(t.id) && t.meta.is_some())
                 .map(|t| t.handle)
                 .collect();
             let metas = self.metainfos_of(&handles).await;
@@ -310,7 +312,7 @@ impl<R: Runtime> ClientBackend<R> {
         let plans = {
             let state = self.lock();
             let mut plans = Vec::new();
-            for t in state.torrents.iter().filter(|t| ids.contains(&t.id)) {
+            for t in state.torrents.iter().filter(|t| set.contains(t.id)) {
                 let meta = (t.meta.as_ref())
                     .and_then(|_| metas.iter().find(|(h, _)| *h == t.handle))
                     .map(|(_, m)| {

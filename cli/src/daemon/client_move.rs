@@ -23,6 +23,7 @@ use sanstorrent_runtime_common::{Runtime, TorrentHandle};
 use super::ClientBackend;
 use super::renaming::RenameJob;
 use crate::daemon::backend::{BackendError, Id, Outcome};
+use crate::daemon::id_set::IdSet;
 use crate::daemon::moves;
 
 /// A move (or renames) waiting for the mover.
@@ -83,7 +84,8 @@ impl<R: Runtime> ClientBackend<R> {
         if self.moves.tx.is_closed() {
             return Err(BackendError::System("the daemon is stopping".into()));
         }
-        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+        let ids = IdSet::new(ids);
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(t.id)) {
             t.moving = true;
             let job = Job {
                 id: t.id,
@@ -125,7 +127,8 @@ impl<R: Runtime> ClientBackend<R> {
     /// Forgets the move errors of the listed torrents (a start or a check clears them).
     pub(super) fn clear_move_errors(&self, ids: &[Id]) {
         let mut state = self.lock();
-        for t in state.torrents.iter_mut().filter(|t| ids.contains(&t.id)) {
+        let ids = IdSet::new(ids);
+        for t in state.torrents.iter_mut().filter(|t| ids.contains(t.id)) {
             if t.rare().move_error.is_some() {
                 t.set_rare(|r| r.move_error = None);
             }

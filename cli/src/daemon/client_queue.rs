@@ -15,6 +15,7 @@ use crate::daemon::backend::{
     BackendError, Id, LimitMode, Outcome, SeedLimitAction, Settings, SettingsChanges,
     TorrentChanges, TorrentOptions,
 };
+use crate::daemon::id_set::IdSet;
 use crate::daemon::queue::{self, Move, Slot};
 use crate::daemon::rpc::unix_now;
 use crate::daemon::seed_limits::{SeedLimits, Seeding};
@@ -36,7 +37,8 @@ pub(super) fn limits(s: &Settings) -> queue::Limits {
 /// Moves the torrents named by `ids` in the queue and numbers every place again from 0.
 pub(super) fn renumber(torrents: &mut [Entry], ids: &[Id], to: Move) {
     let positions: Vec<u32> = torrents.iter().map(|t| t.position).collect();
-    let selected: Vec<bool> = torrents.iter().map(|t| ids.contains(&t.id)).collect();
+    let ids = IdSet::new(ids);
+    let selected: Vec<bool> = torrents.iter().map(|t| ids.contains(t.id)).collect();
     for (t, p) in torrents
         .iter_mut()
         .zip(queue::reorder(&positions, &selected, to))

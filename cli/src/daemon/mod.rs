@@ -21,6 +21,7 @@ mod fake;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod http;
+mod id_set;
 mod moves;
 mod qbit;
 mod queue;
