@@ -169,6 +169,10 @@ impl<R: Runtime> ClientBackend<R> {
                             name.unwrap_or_default()
                         );
                     }
+                    Event::StopAnnouncesDropped { count } => tracing::warn!(
+                        "{count} `stopped` announces not sent: the stop deadline came before \
+                         the announce budget (announce_rate, announces_in_flight) reached them"
+                    ),
                     other => tracing::debug!("client event: {other:?}"),
                 }
             }
