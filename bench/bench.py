@@ -232,13 +232,18 @@ def our_transport(utp):
     return ["--transport", "utp" if utp else "tcp"]
 
 
+def our_binary(args, runtime):
+    """Our binary for `runtime`: the tokio rows need one built with the tokio feature."""
+    return args.sanstorrent_tokio if runtime == "tokio" else args.sanstorrent
+
+
 def client_cmd(args, client, data, out, port, peer=None, utp=False):
     """The command line of one download client; `peer` ("host:port"): connect to it directly
     instead of asking the tracker; `utp`: over uTP only (TCP only otherwise)."""
     t = data["torrent"]
     if client.startswith("sanstorrent-"):
         rt = client.split("-", 1)[1]
-        return [args.sanstorrent, "download", t, "-o", out, "-p", str(port),
+        return [our_binary(args, rt), "download", t, "-o", out, "-p", str(port),
                 "--bind", "127.0.0.1", "--no-dht", "--quiet", "--runtime", rt,
                 *our_transport(utp), "--state-dir", out + ".state",
                 *(["--peer", peer] if peer else [])]
@@ -255,8 +260,9 @@ def client_cmd(args, client, data, out, port, peer=None, utp=False):
 def seeder_cmd(args, client, data, port, utp=False):
     """The command line of one seeder of `data` (already complete in data["dir"])."""
     if client.startswith("sanstorrent-"):
-        return [args.sanstorrent, "seed", data["torrent"], "-o", data["dir"], "-p", str(port),
-                "--bind", "127.0.0.1", "--no-dht", "--runtime", client.split("-", 1)[1],
+        rt = client.split("-", 1)[1]
+        return [our_binary(args, rt), "seed", data["torrent"], "-o", data["dir"], "-p", str(port),
+                "--bind", "127.0.0.1", "--no-dht", "--runtime", rt,
                 *our_transport(utp)]
     if client == "rqbit" and not utp:
         return [*rqbit_cmd(args, port), "download", "--disable-http-api", "--overwrite",
@@ -539,12 +545,16 @@ def main():
                     "of --scenarios")
     ap.add_argument("--no-pair-bench", action="store_true", help="same as leaving pair out "
                     "of --scenarios")
-    ap.add_argument("--sanstorrent", required=True)
+    ap.add_argument("--sanstorrent", required=True, help="the binary of the sanstorrent-smol "
+                    "rows")
+    ap.add_argument("--sanstorrent-tokio", help="the binary of the sanstorrent-tokio rows "
+                    "(built with the tokio feature; default: --sanstorrent)")
     ap.add_argument("--rqbit", required=True, help='its path, or "none": no rqbit rows')
     ap.add_argument("--interop", required=True)
     ap.add_argument("--client-timeout", type=int, default=300)
     ap.add_argument("--out", required=True, help="TSV file rows are appended to")
     args = ap.parse_args()
+    args.sanstorrent_tokio = args.sanstorrent_tokio or args.sanstorrent
     scenarios = set(args.scenarios.split(","))
     unknown = scenarios - {"download", "seed", "pair", "utp-download", "utp-pair"}
     if unknown:

@@ -14,8 +14,10 @@
 # rqbit (`cargo install rqbit --locked`; found on PATH or via $RQBIT). Not part of CI.
 # Environment: SANSTORRENT_INTEROP_DIR (default: the shared/interop found above the repo),
 # CARGO_TARGET_DIR (where the release build goes), KEEP_WORK=1 keeps the temp dir,
-# ST=/path/to/sanstorrent skips the build and benchmarks that binary, SHA1="2.1 GB/s" skips
-# measuring SHA-1.
+# SHA1="2.1 GB/s" skips measuring SHA-1. The sanstorrent-smol rows run the default `dist`
+# build (smol only, what users get), the sanstorrent-tokio rows a `dist` build with the tokio
+# feature; ST=/path/to/sanstorrent skips the first build and benchmarks that binary,
+# ST_TOKIO=/path/to/sanstorrent the second (without ST_TOKIO, ST runs the tokio rows too).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -42,26 +44,40 @@ RQBIT="${RQBIT:-$(command -v rqbit || true)}"
        "its rows are left out" >&2; RQBIT=none; }
 
 RUNS=5; SIZE=$((1 << 30)); PIECE=$((1 << 20)); PASS=()
+CLIENTS=sanstorrent-smol,sanstorrent-tokio
 while (($#)); do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --piece) PIECE=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --clients) CLIENTS=$2; PASS+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
 
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-if [[ -z "${ST:-}" ]]; then
-  echo "== building sanstorrent (the dist profile: release with LTO; smol + tokio)" >&2
-  cargo build --profile dist -q -p sanstorrent-cli --features tokio
-  ST="$TARGET/dist/sanstorrent"
-fi
-[[ -x "$ST" ]] || { echo "bench: $ST is not an executable" >&2; exit 1; }
-
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+
+# Both builds write target/dist/sanstorrent: the smol-only one is copied away first.
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [[ -z "${ST:-}" ]]; then
+  echo "== building sanstorrent (the dist profile: release with LTO; smol only, the default)" >&2
+  cargo build --profile dist -q -p sanstorrent-cli
+  cp "$TARGET/dist/sanstorrent" "$WORK/sanstorrent-smol"
+  ST="$WORK/sanstorrent-smol"
+elif [[ -z "${ST_TOKIO:-}" ]]; then
+  ST_TOKIO=$ST
+fi
+if [[ -z "${ST_TOKIO:-}" && ,$CLIENTS, == *,sanstorrent-tokio,* ]]; then
+  echo "== building sanstorrent (the dist profile; smol + tokio, for the tokio rows)" >&2
+  cargo build --profile dist -q -p sanstorrent-cli --features tokio
+  ST_TOKIO="$TARGET/dist/sanstorrent"
+fi
+ST_TOKIO=${ST_TOKIO:-$ST}
+for b in "$ST" "$ST_TOKIO"; do
+  [[ -x "$b" ]] || { echo "bench: $b is not an executable" >&2; exit 1; }
+done
 
 echo "== machine limits" >&2
 [[ -n "${SHA1:-}" ]] ||
@@ -101,7 +117,7 @@ EOF
 
 echo "== benchmark (rows: scenario client run wall_s MB/s peak_rss_kb cpu_s ok [seeder_rss_kb seeder_cpu_s])" >&2
 : > "$WORK/rows.tsv"
-/usr/bin/python3 "$HERE/bench.py" --sanstorrent "$ST" --rqbit "$RQBIT" --interop "$INTEROP" \
+/usr/bin/python3 "$HERE/bench.py" --sanstorrent "$ST" --sanstorrent-tokio "$ST_TOKIO" --rqbit "$RQBIT" --interop "$INTEROP" \
   --runs "$RUNS" --size "$SIZE" --piece "$PIECE" --out "$WORK/rows.tsv" ${PASS[@]+"${PASS[@]}"} || true
 
 /usr/bin/python3 "$HERE/report.py" "$WORK/rows.tsv" "$WORK/limits.json" "$HERE/RESULTS.md"
