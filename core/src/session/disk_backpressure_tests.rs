@@ -347,6 +347,110 @@ fn reading_pauses_at_the_unwritten_cap_and_resumes_at_half() {
     assert_eq!(jobs.pauses, 2);
 }
 
+/// Two remote seeds, `a` serving its blocks and `b` holding them: once `a`'s blocks fill the
+/// unwritten cap, `b` is paused with `a` (we await blocks from it, and what it would send
+/// past the cap is best left in the kernel), and both resume at half the cap.
+#[test]
+fn the_cap_pauses_every_connection_we_await_blocks_from() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        max_unwritten_bytes: 4 * 16 * 1024,
+        ..SessionConfig::default()
+    };
+    let (mut s, t, a, mut remote_a) = downloading(config, now);
+    s.add_peers(now, t, &[addr(8002)]);
+    let (transmits, actions) = drain(&mut s);
+    for x in transmits.iter().filter(|x| x.dest == Dest::Peer(a)) {
+        remote_a.handle_input(now, &x.payload);
+    }
+    let b = actions
+        .iter()
+        .find_map(|x| match x {
+            Action::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("dials the second peer");
+    s.handle_connected(now, b, Ok(()));
+    let remote_config = Arc::new(wire::Config::new(PeerId(*b"-XX0001-remotepeer02")));
+    let mut remote_b = wire::Connection::inbound(now, remote_config, None);
+
+    let mut flow = Flow::default();
+    let (mut held_a, mut requests_b) = (Vec::new(), 0);
+    for _ in 0..200 {
+        let (transmits, actions) = drain(&mut s);
+        flow.collect(actions);
+        let mut moved = false;
+        for x in transmits {
+            match x.dest {
+                Dest::Peer(c) if c == a => remote_a.handle_input(now, &x.payload),
+                Dest::Peer(c) if c == b => remote_b.handle_input(now, &x.payload),
+                _ => continue,
+            }
+            moved = true;
+        }
+        remote_events(&mut remote_a, now, true);
+        requests_b += remote_events(&mut remote_b, now, false);
+        held_a.extend(std::iter::from_fn(|| remote_a.poll_transmit()));
+        // `b` sends everything but blocks: its handshake, bitfield and unchoke.
+        while let Some(bytes) = remote_b.poll_transmit() {
+            s.handle_peer_data(now, b, bytes::BytesMut::from(&bytes[..]));
+            moved = true;
+        }
+        // `a`'s bytes one chunk at a time, as a runtime reads: a pause takes effect at once.
+        while !flow.paused.contains(&a) && !held_a.is_empty() {
+            let bytes = held_a.remove(0);
+            s.handle_peer_data(now, a, bytes::BytesMut::from(&bytes[..]));
+            flow.collect(std::iter::from_fn(|| s.poll_action()).collect());
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(requests_b > 0, "blocks were requested from b");
+    assert_eq!(flow.writes.len(), 4, "a's blocks filled the cap");
+    assert_eq!(
+        flow.paused,
+        [a, b].into_iter().collect(),
+        "both paused at the cap"
+    );
+    // Two writes done: half the cap, both resume.
+    for job in std::mem::take(&mut flow.writes).into_iter().take(2) {
+        complete(&mut s, job, TestAnswer::Written, now);
+        flow.collect(drain(&mut s).1);
+    }
+    assert!(flow.paused.is_empty());
+    flow.resumed.sort();
+    assert_eq!(flow.resumed, vec![a.min(b), a.max(b)]);
+}
+
+/// Which connections are paused and resumed, and the write jobs, over several connections.
+#[derive(Default)]
+struct Flow {
+    paused: std::collections::BTreeSet<ConnId>,
+    resumed: Vec<ConnId>,
+    writes: Vec<DiskJobKind>,
+}
+
+impl Flow {
+    fn collect(&mut self, actions: Vec<Action>) {
+        for x in actions {
+            match x {
+                Action::Disk(DiskJob {
+                    kind: kind @ DiskJobKind::Write { .. },
+                    ..
+                }) => self.writes.push(kind),
+                Action::PauseReading { conn } => assert!(self.paused.insert(conn), "paused twice"),
+                Action::ResumeReading { conn } => {
+                    assert!(self.paused.remove(&conn), "resumed while reading");
+                    self.resumed.push(conn);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 #[test]
 fn requested_bytes_stay_under_their_cap() {
     let now = Instant::now();

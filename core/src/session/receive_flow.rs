@@ -1,8 +1,9 @@
 //! Download flow control: what peers sent us waits in memory only until it is written. When a
-//! torrent has `max_unwritten_bytes` received and not yet written, each connection that
-//! delivers another block is paused ([`Action::PauseReading`]): the runtime stops reading its
-//! socket, the bytes wait in the kernel and TCP flow control slows the peer. When writes bring
-//! the torrent down to half the cap, every paused connection of it resumes
+//! torrent has `max_unwritten_bytes` received and not yet written, the connection that
+//! delivers another block is paused ([`Action::PauseReading`]), and with it every connection
+//! of the torrent with requests of ours in flight: the runtime stops reading their sockets,
+//! the bytes wait in the kernel and TCP flow control slows the peers. When writes bring the
+//! torrent down to half the cap, every paused connection of it resumes
 //! ([`Action::ResumeReading`]). Requests keep flowing meanwhile (up to `max_requested_bytes`),
 //! so the pipeline is full again the moment reading resumes. While paused, a peer's silence is
 //! ours: its idle and request timers are held, so a disk that stalls for minutes does not
@@ -19,8 +20,10 @@ use super::peers::Peers;
 use super::torrent::table::Torrents;
 
 impl Peers {
-    /// A block of `conn` for torrent `id` was handed to the disk: pause the connection if the
-    /// torrent's unwritten bytes reached the cap.
+    /// A block of `conn` for torrent `id` was handed to the disk: once the torrent's unwritten
+    /// bytes reached the cap, pause `conn` and every other connection of the torrent we await
+    /// blocks from. Pausing only the one that crossed the cap let the others go on reading
+    /// until each delivered a block of its own, every such read past the cap held in memory.
     pub(crate) fn pause_if_unwritten_full(
         &mut self,
         conn: ConnId,
@@ -33,8 +36,21 @@ impl Peers {
             .get(&id)
             .and_then(|t| t.data.as_ref())
             .is_some_and(|d| d.pipeline.unwritten >= config.max_unwritten_bytes);
-        if full && self.pause_reading(conn) {
+        if !full {
+            return;
+        }
+        if self.pause_reading(conn) {
             out.action(Action::PauseReading { conn });
+        }
+        let senders: Vec<ConnId> = self
+            .open_of(id)
+            .filter(|(c, p)| *c != conn && p.conn.requests_out().next().is_some())
+            .map(|(c, _)| c)
+            .collect();
+        for other in senders {
+            if self.pause_reading(other) {
+                out.action(Action::PauseReading { conn: other });
+            }
         }
     }
 
