@@ -1015,6 +1015,18 @@ pub(crate) enum GroupEdit {
     RemoveTags(Vec<String>),
 }
 
+impl GroupEdit {
+    /// Whether applying it changes a torrent with these options (what [`Groups::apply`]
+    /// needs to be given).
+    pub(crate) fn touches(&self, options: &TorrentOptions) -> bool {
+        match self {
+            Self::SetCategory(..) | Self::AddTags(_) => false,
+            Self::RemoveCategories(names) => names.contains(&options.category),
+            Self::RemoveTags(tags) => options.labels.iter().any(|l| tags.contains(l)),
+        }
+    }
+}
+
 /// Transfer totals over some span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Totals {

@@ -135,18 +135,18 @@ impl State {
 }
 
 /// A torrent as the daemon knows it besides the client's statistics (100,000 of them fit in
-/// a daemon: what few torrents set is boxed in [`Rare`], the download directory is shared
-/// with the entry before when the same, the metainfo is only summed up).
+/// a daemon: what few torrents set is boxed in [`Rare`], the download directory and the
+/// options are shared with the entry before when the same, the metainfo is only summed up;
+/// `size_tests` holds its size).
 #[derive(Clone, Debug)]
 struct Entry {
     id: Id,
     handle: TorrentHandle,
     name: Box<str>,
     dir: Arc<Path>,
-    /// What its lists show of its metainfo (`None`: a magnet's, not fetched yet).
+    /// What its lists show of its metainfo (`None`: a magnet's, not fetched yet; its link
+    /// is then in [`Rare::magnet_link`]).
     meta: Option<metas::Summary>,
-    /// The magnet link it was added by (empty once its metainfo is known).
-    magnet_link: Box<str>,
     added: u64,
     /// Stopped by the user or by a seeding limit (the queue never starts it).
     stopped: bool,
@@ -162,7 +162,8 @@ struct Entry {
     finished: Option<Reached>,
     /// When it last started running (Unix seconds; 0: not this run).
     started_at: u64,
-    options: TorrentOptions,
+    /// Shared with other entries while equal (changed through `Arc::make_mut`).
+    options: Arc<TorrentOptions>,
     /// Its files' wanted flags and priorities (empty until the metadata is known).
     files: Vec<live::FileState>,
     /// Its totals over every run (this one up to the last statistics read).
@@ -178,6 +179,8 @@ struct Entry {
 /// What a listed torrent rarely has, boxed together.
 #[derive(Clone, Debug, Default)]
 struct Rare {
+    /// The magnet link it was added by, until its metainfo is known.
+    magnet_link: Option<Box<str>>,
     /// Its announce-list once edited (`None`: the metainfo's or magnet's).
     trackers: Option<Vec<Vec<String>>>,
     /// Its web seeds once edited (`None`: the metainfo's or magnet's).
@@ -194,6 +197,7 @@ struct Rare {
 
 /// Nothing rare.
 static NONE_RARE: Rare = Rare {
+    magnet_link: None,
     trackers: None,
     web_seeds: None,
     move_error: None,
@@ -211,7 +215,8 @@ impl Entry {
     fn set_rare<T>(&mut self, change: impl FnOnce(&mut Rare) -> T) -> T {
         let mut rare = self.rare.take().unwrap_or_default();
         let out = change(&mut rare);
-        let empty = rare.trackers.is_none()
+        let empty = rare.magnet_link.is_none()
+            && rare.trackers.is_none()
             && rare.web_seeds.is_none()
             && rare.move_error.is_none()
             && rare.disk_error.is_none()
@@ -220,9 +225,23 @@ impl Entry {
         out
     }
 
+    /// The magnet link it was added by (empty once its metainfo is known).
+    fn magnet_link(&self) -> &str {
+        self.rare().magnet_link.as_deref().unwrap_or_default()
+    }
+
     /// Its files' paths in the client when some were renamed.
     fn paths(&self) -> Option<&[sanstorrent_core::metainfo::RelativePath]> {
         self.rare().paths.as_deref()
+    }
+}
+
+/// `options` for a new entry listed after `last`: `last`'s own when equal (one allocation
+/// for a run of torrents added alike, as a restore adds them).
+fn shared_options(last: Option<&Entry>, options: TorrentOptions) -> Arc<TorrentOptions> {
+    match last {
+        Some(t) if *t.options == options => Arc::clone(&t.options),
+        _ => Arc::new(options),
     }
 }
 
@@ -354,7 +373,7 @@ impl<R: Runtime> ClientBackend<R> {
             .iter()
             .map(|t| Saved {
                 hash: t.handle.info_hash.to_hex(),
-                magnet: t.meta.is_none().then(|| t.magnet_link.to_string()),
+                magnet: t.meta.is_none().then(|| t.magnet_link().to_owned()),
                 download_dir: t.dir.to_path_buf(),
                 paused: t.stopped,
                 labels: t.options.labels.clone(),
@@ -426,9 +445,11 @@ impl<R: Runtime> ClientBackend<R> {
                 // A manual start lifts the limit that stopped it (as Transmission does
                 // for a reached ratio); an idle limit counts from this start.
                 match t.finished.take() {
-                    Some(Reached::Ratio) => t.options.seed_ratio_mode = LimitMode::Unlimited,
+                    Some(Reached::Ratio) => {
+                        Arc::make_mut(&mut t.options).seed_ratio_mode = LimitMode::Unlimited;
+                    }
                     Some(Reached::SeedingTime) => {
-                        t.options.seed_time_mode = LimitMode::Unlimited;
+                        Arc::make_mut(&mut t.options).seed_time_mode = LimitMode::Unlimited;
                     }
                     Some(Reached::Idle) | None => {}
                 }
@@ -753,7 +774,9 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         let State {
             groups, torrents, ..
         } = &mut *state;
-        groups.apply(&edit, torrents.iter_mut().map(|t| &mut t.options));
+        // Only the options it changes are copied out of those the entries share.
+        let touched = torrents.iter_mut().filter(|t| edit.touches(&t.options));
+        groups.apply(&edit, touched.map(|t| Arc::make_mut(&mut t.options)));
         if let Some(store) = &self.store {
             store
                 .save_groups(groups)
@@ -772,3 +795,7 @@ impl<R: Runtime> Backend for ClientBackend<R> {
         self.open_stream_file(hash, index, fetch).await
     }
 }
+
+#[cfg(test)]
+#[path = "client_size_tests.rs"]
+mod size_tests;

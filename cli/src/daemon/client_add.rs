@@ -289,6 +289,8 @@ impl<R: Runtime> ClientBackend<R> {
             Some(t) if *t.dir == *dir => Arc::clone(&t.dir),
             _ => Arc::from(dir.as_path()),
         };
+        // Their options too, mostly the settings' defaults.
+        let options = super::shared_options(state.torrents.last(), options);
         let id = Id(state.next_id);
         state.next_id += 1;
         state.added_this_run += u64::from(persist);
@@ -298,6 +300,9 @@ impl<R: Runtime> ClientBackend<R> {
             true => state.torrents.iter().map(|t| t.position + 1).max(),
             false => u32::try_from(state.torrents.len()).ok(),
         };
+        // What the lists show; the whole metainfo is the client's (and the store's).
+        let summary = meta.as_deref().map(super::metas::Summary::of);
+        let magnet = summary.is_none().then(|| magnet_link.into_boxed_str());
         state.torrents.push(Entry {
             running,
             position: position.unwrap_or(0),
@@ -309,12 +314,7 @@ impl<R: Runtime> ClientBackend<R> {
             handle,
             name: name.into(),
             dir,
-            // What the lists show; the whole metainfo is the client's (and the store's).
-            meta: meta.as_deref().map(super::metas::Summary::of),
-            magnet_link: match meta {
-                Some(_) => Box::default(),
-                None => magnet_link.into(),
-            },
+            meta: summary,
             added,
             totals: TorrentTotals::default(),
             seen: Seen::default(),
@@ -322,8 +322,13 @@ impl<R: Runtime> ClientBackend<R> {
             options,
             files,
             moving: false,
-            rare: (trackers.is_some() || web_seeds.is_some() || paths.is_some()).then(|| {
+            rare: (magnet.is_some()
+                || trackers.is_some()
+                || web_seeds.is_some()
+                || paths.is_some())
+            .then(|| {
                 Box::new(super::Rare {
+                    magnet_link: magnet,
                     trackers,
                     web_seeds,
                     paths,

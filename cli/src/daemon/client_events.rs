@@ -285,7 +285,7 @@ impl<R: Runtime> ClientBackend<R> {
         if entry.meta.is_some() {
             return None;
         }
-        let (trackers, web_seeds) = MagnetLink::parse(&entry.magnet_link)
+        let (trackers, web_seeds) = MagnetLink::parse(entry.magnet_link())
             .map(|m| (m.trackers, m.web_seeds))
             .unwrap_or_default();
         if let Some(store) = &self.store {
@@ -299,8 +299,10 @@ impl<R: Runtime> ClientBackend<R> {
         // Its files become choosable: every one wanted, as the client fetches them, or none
         // while they wait for a choice.
         entry.files = super::live::initial_files(&meta);
-        let stop = std::mem::take(&mut entry.options.stop_on_metadata).then(|| {
-            entry.options.choose_files = false;
+        let stop = entry.options.stop_on_metadata.then(|| {
+            let options = Arc::make_mut(&mut entry.options);
+            options.stop_on_metadata = false;
+            options.choose_files = false;
             entry.stopped = true;
             entry.running = false;
             (
@@ -312,7 +314,7 @@ impl<R: Runtime> ClientBackend<R> {
             super::live::skip_all(&mut entry.files);
         }
         entry.meta = Some(super::metas::Summary::of(&meta));
-        entry.magnet_link = Box::default();
+        entry.set_rare(|r| r.magnet_link = None);
         stop
     }
 }

@@ -336,7 +336,7 @@ impl<R: Runtime> ClientBackend<R> {
                         Some((files, core))
                     }
                 };
-                let mut o = t.options.clone();
+                let mut o = TorrentOptions::clone(&t.options);
                 // A choice of files ends the wait for one.
                 o.choose_files &= files.is_none();
                 let c = &changes;
@@ -459,7 +459,9 @@ impl<R: Runtime> ClientBackend<R> {
                     if let Some((files, _)) = plan.files {
                         t.files = files;
                     }
-                    t.options = plan.options;
+                    if *t.options != plan.options {
+                        t.options = std::sync::Arc::new(plan.options);
+                    }
                     if trackers.is_some() {
                         t.set_rare(|r| r.trackers = trackers);
                     }

@@ -106,7 +106,7 @@ impl<R: Runtime> ClientBackend<R> {
         if let Some(t) = state.torrents.iter_mut().find(|t| t.id == id) {
             t.set_rare(|r| r.paths = paths.map(Arc::from));
             if let Some(name) = &job.new_name {
-                t.options.name.clone_from(name);
+                Arc::make_mut(&mut t.options).name.clone_from(name);
             }
         }
         self.persist(&state);

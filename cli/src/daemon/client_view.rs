@@ -121,14 +121,14 @@ pub(super) fn view(
                 (None, None) => (Vec::new(), Vec::new()),
             };
             display_magnet(&Shown {
-                hashes: sum.hashes,
+                hashes: sum.hashes(),
                 name,
                 trackers: &announce,
                 web_seeds: &seeds,
             })
         }
         // No metadata yet: the link the torrent was added by.
-        None => entry.magnet_link.to_string(),
+        None => entry.magnet_link().to_owned(),
     };
     // Bytes counted this run since the daemon last read the client's statistics.
     let (up_unseen, down_unseen) = stats.map_or((0, 0), |s| entry.seen.unseen(s));
@@ -137,10 +137,10 @@ pub(super) fn view(
     TorrentView {
         id: entry.id,
         hash: Hash(entry.handle.info_hash.0),
-        hash_v2: summary.and_then(|s| s.hashes.v2).map(|h| h.0),
+        hash_v2: summary.and_then(|s| s.hashes().v2).map(|h| h.0),
         has_v1: match summary {
-            Some(s) => s.hashes.v1.is_some(),
-            None => MagnetLink::parse(&entry.magnet_link).map_or(true, |l| l.has_v1),
+            Some(s) => s.hashes().v1.is_some(),
+            None => MagnetLink::parse(entry.magnet_link()).map_or(true, |l| l.has_v1),
         },
         name: if entry.options.name.is_empty() {
             name.to_owned()
@@ -222,7 +222,7 @@ pub(super) fn view(
         is_finished: entry.stopped && entry.finished.is_some(),
         seconds_downloading: totals.seconds_downloading,
         seconds_seeding: totals.seconds_seeding,
-        options: entry.options.clone(),
+        options: TorrentOptions::clone(&entry.options),
         files,
         trackers,
         peers: snap.map_or_else(Vec::new, |s| {
@@ -442,7 +442,6 @@ mod tests {
             name: meta.name().into(),
             dir: std::path::Path::new("/dl").into(),
             meta: Some(Summary::of(meta)),
-            magnet_link: Box::default(),
             added: 7,
             stopped: true,
             running: false,
@@ -451,7 +450,7 @@ mod tests {
             forced: false,
             finished: None,
             started_at: 0,
-            options: TorrentOptions::default(),
+            options: std::sync::Arc::default(),
             files: super::super::live::initial_files(meta),
             totals: Default::default(),
             seen: Default::default(),
