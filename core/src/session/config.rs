@@ -383,7 +383,7 @@ impl TorrentSource {
 }
 
 /// How to run a torrent.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TorrentOptions {
     /// The data is expected to be complete already: check it all and seed.
     pub seed_only: bool,

@@ -124,7 +124,9 @@ impl Default for TorrentLimits {
 impl Torrent {
     /// Switches sequential mode (the picker takes it at once).
     pub(crate) fn set_sequential(&mut self, sequential: bool) {
-        self.options.sequential = sequential;
+        if self.options.sequential != sequential {
+            std::sync::Arc::make_mut(&mut self.options).sequential = sequential;
+        }
         if let Some(d) = self.data.as_mut() {
             d.picker.set_sequential(sequential);
         }
@@ -151,7 +153,9 @@ impl Torrent {
     /// Switches the first-and-last-pieces option; returns the file priorities to set again
     /// (the pieces' priorities follow from both).
     pub(crate) fn set_first_last_pieces(&mut self, on: bool) -> Vec<Priority> {
-        self.options.first_last_pieces = on;
+        if self.options.first_last_pieces != on {
+            std::sync::Arc::make_mut(&mut self.options).first_last_pieces = on;
+        }
         self.options.file_priorities.clone()
     }
 

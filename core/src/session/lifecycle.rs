@@ -276,7 +276,7 @@ impl LifeCx<'_> {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.hold = !run;
             t.complete_sent = false;
-            t.options.resume = None;
+            t.resume = None;
         }
         let (rng, config) = (&mut *self.rng, self.config);
         meta::init_data(id, meta, rng, self.torrents, self.jobs, config, self.out);

@@ -192,7 +192,7 @@ impl MetaCx<'_> {
             .get_mut(&id)
             .map(|t| {
                 t.layers_learned = true;
-                t.options.resume.as_deref()
+                t.resume.as_deref()
             })
             .and_then(|bytes| ResumeData::decode(bytes?, meta.layout()).ok());
         if let Some(saved) = saved {

@@ -91,7 +91,8 @@ impl Torrent {
         let layout = meta.layout().clone();
         let mut picker = Picker::new(&layout, config.picker.clone(), seed);
         if self.options.choose_files {
-            self.options.file_priorities = vec![Priority::Skip; layout.files().len()];
+            Arc::make_mut(&mut self.options).file_priorities =
+                vec![Priority::Skip; layout.files().len()];
         }
         if !self.options.file_priorities.is_empty() || self.options.first_last_pieces {
             picker.set_priorities(&wanted_pieces(&layout, &self.options));
@@ -110,7 +111,7 @@ impl Torrent {
             // Pieces made only of padding are had from the start (see `Picker::new`).
             bits: picker.have().clone(),
             pipeline: PiecePipeline::new(n),
-            resume: self.options.resume.take(),
+            resume: self.resume.take().map(Vec::from),
             picker,
             meta: meta.clone(),
         }));
@@ -178,8 +179,9 @@ impl Torrent {
                 given: priorities.len(),
             });
         }
-        self.options.file_priorities = compact_priorities(priorities);
-        self.options.choose_files = false;
+        let options = Arc::make_mut(&mut self.options);
+        options.file_priorities = compact_priorities(priorities);
+        options.choose_files = false;
         let Some(d) = self.data.as_mut() else {
             return Ok(None);
         };

@@ -111,7 +111,11 @@ pub(crate) struct Torrent {
     /// the other half of a hybrid.
     pub(crate) hashes: InfoHashes,
     pub(crate) private: bool,
-    pub(crate) options: TorrentOptions,
+    /// What it was added with, shared with other torrents while equal: what it only reads
+    /// at the add (`resume`, `trackers`, `limits`, `stopped`) is taken out or reset first.
+    pub(crate) options: Arc<TorrentOptions>,
+    /// The resume data it was added with, until its start check reads it.
+    pub(crate) resume: Option<Box<[u8]>>,
     pub(crate) stage: Stage,
     /// `None` until the metadata is known (magnet), and while released.
     pub(crate) data: Option<Box<Data>>,
@@ -209,7 +213,7 @@ impl Torrent {
             TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), false),
             TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, true),
         };
-        let tracker_list = TrackerList::new(options.trackers.as_deref().unwrap_or(&tiers));
+        let tracker_list = TrackerList::new(options.trackers.take().as_deref().unwrap_or(&tiers));
         let announcer = make_announcer(&tracker_list.tiers(), config, rng, shared);
         let backoff = Backoff {
             base: config.reconnect_backoff,
@@ -217,6 +221,11 @@ impl Torrent {
             max_failures: config.max_connect_failures,
             capacity: config.max_candidates_per_torrent,
         };
+        // What it reads only here, out of the options it keeps (so that they are shared).
+        let limits = std::mem::take(&mut options.limits);
+        let hold = std::mem::take(&mut options.stopped);
+        let resume = options.resume.take().map(Vec::into_boxed_slice);
+        let options = shared.options(options);
         let fetcher = magnet.then(|| {
             Box::new(MetadataFetcher::for_hashes(
                 source.info_hashes(),
@@ -254,16 +263,16 @@ impl Torrent {
             announce_stopped: announcer.is_none(),
             announcer,
             tracker_list,
-            limits: options.limits,
-            down_bucket: TokenBucket::new(now, options.limits.download_rate),
-            up_bucket: TokenBucket::new(now, options.limits.upload_rate),
+            limits,
+            down_bucket: TokenBucket::new(now, limits.download_rate),
+            up_bucket: TokenBucket::new(now, limits.upload_rate),
             candidates: Candidates::new(shared.backoff(backoff)),
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             hash_failures: 0,
             complete_sent: false,
             swarm_started: false,
-            hold: options.stopped,
+            hold,
             after_stop: AfterStop::Stay,
             next_stats: now + config.stats_interval,
             stats_reported: 0,
@@ -271,6 +280,7 @@ impl Torrent {
             next_save: now + config.resume_save_interval,
             next_dht: None,
             dht_hashes_done: 0,
+            resume,
             options,
         }
     }

@@ -1,11 +1,12 @@
 //! What a session's torrents share instead of each holding a copy: tracker URLs (one per
 //! tracker, however many torrents announce to it) and the announcers', chokers' and candidate
-//! lists' settings.
+//! lists' settings, and torrents' options (most torrents are added alike).
 
 use std::sync::Arc;
 
 use super::candidates::Backoff;
 use crate::choker::ChokerConfig;
+use crate::session::TorrentOptions;
 use crate::tracker::{AnnouncerConfig, UrlTable};
 
 /// The parts torrents share; the torrent table holds one.
@@ -19,6 +20,8 @@ pub(crate) struct Shared {
     choker: Option<Arc<ChokerConfig>>,
     /// The backoff the last candidate list was made with.
     backoff: Option<Arc<Backoff>>,
+    /// The options the last torrent was added with, as it keeps them.
+    options: Option<Arc<TorrentOptions>>,
 }
 
 impl Shared {
@@ -37,6 +40,12 @@ impl Shared {
     pub(crate) fn backoff(&mut self, wanted: Backoff) -> Arc<Backoff> {
         share(&mut self.backoff, wanted)
     }
+
+    /// Torrent options equal to `wanted`, shared with the torrent added before if they
+    /// match (a torrent changing its own copies them first, `Arc::make_mut`).
+    pub(crate) fn options(&mut self, wanted: TorrentOptions) -> Arc<TorrentOptions> {
+        share(&mut self.options, wanted)
+    }
 }
 
 /// `last` if it equals `wanted`; else `wanted`, remembered as `last`.
@@ -54,6 +63,53 @@ fn share<T: PartialEq>(last: &mut Option<Arc<T>>, wanted: T) -> Arc<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A magnet torrent added with `options`.
+    fn torrent(byte: u8, options: TorrentOptions, shared: &mut Shared) -> super::super::Torrent {
+        use crate::magnet::MagnetLink;
+        use crate::session::{SessionConfig, TorrentSource};
+        let hash = format!("{byte:02x}").repeat(20);
+        let link = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{hash}")).unwrap();
+        let now = std::time::Instant::now();
+        let config = SessionConfig::default();
+        let source = TorrentSource::Magnet(link);
+        let rng = &mut crate::rng::Rng::new(1);
+        super::super::Torrent::new(now, &source, options, &config, rng, shared)
+    }
+
+    #[test]
+    fn torrents_added_alike_share_their_options_and_a_change_copies_them() {
+        let mut shared = Shared::default();
+        let a = torrent(1, TorrentOptions::default(), &mut shared);
+        // What a torrent reads only at the add does not keep it from sharing.
+        let own = TorrentOptions {
+            resume: Some(vec![1, 2, 3]),
+            stopped: true,
+            trackers: Some(vec![vec!["http://t/announce".into()]]),
+            limits: crate::session::TorrentLimits {
+                download_rate: Some(1000),
+                ..Default::default()
+            },
+            ..TorrentOptions::default()
+        };
+        let mut b = torrent(2, own, &mut shared);
+        assert!(Arc::ptr_eq(&a.options, &b.options));
+        assert_eq!(b.resume.as_deref(), Some(&[1, 2, 3][..]));
+        assert!(b.hold);
+        assert_eq!(b.limits.download_rate, Some(1000));
+        assert_eq!(b.tracker_list.tiers().len(), 1);
+        let sequential = TorrentOptions {
+            sequential: true,
+            ..TorrentOptions::default()
+        };
+        let c = torrent(3, sequential, &mut shared);
+        assert!(c.options.sequential);
+        assert!(!Arc::ptr_eq(&a.options, &c.options));
+
+        b.set_sequential(true);
+        assert!(b.options.sequential && !a.options.sequential);
+        assert!(!Arc::ptr_eq(&a.options, &b.options));
+    }
 
     #[test]
     fn equal_settings_are_shared_and_others_replace_them() {
