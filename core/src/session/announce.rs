@@ -76,11 +76,13 @@ impl Trackers {
         loop {
             let Some(t) = cx.torrents.get_mut(&id) else {
                 self.budget.forget(id);
+                self.forget_abandoned(id, None);
                 return Stopped(stopped);
             };
             let (seeding, active) = (t.left() == 0, t.peers_open);
             let Some(a) = t.announcer.as_mut() else {
                 self.budget.forget(id);
+                self.forget_abandoned(id, None);
                 return Stopped(stopped);
             };
             if let Some(job) = a.poll_job() {
@@ -97,7 +99,9 @@ impl Trackers {
                     None if a.announcing() => Slot::Announcing,
                     None => Slot::Idle,
                 };
+                let current = a.job_in_flight();
                 self.budget.note(id, slot);
+                self.forget_abandoned(id, current);
                 return Stopped(stopped);
             };
             stopped |= self.on_announcer_event(now, id, event, us, cx).0;
@@ -270,3 +274,7 @@ impl Trackers {
         self.announce_results(now, done, us, cx)
     }
 }
+
+#[cfg(test)]
+#[path = "abandoned_announce_tests.rs"]
+mod abandoned_tests;

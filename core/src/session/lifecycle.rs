@@ -196,6 +196,11 @@ impl LifeCx<'_> {
     /// A stopping torrent has stopped: carry out what was asked meanwhile (see
     /// [`Torrent::after_stopped`](super::torrent::Torrent::after_stopped)).
     fn stopped(&mut self, now: Instant, id: TorrentId, then: AfterStop) {
+        // A `stopped` announce given up at the deadline may still be in flight.
+        let current = (self.torrents.get(&id))
+            .and_then(|t| t.announcer.as_ref())
+            .and_then(|a| a.job_in_flight());
+        self.trackers.forget_abandoned(id, current);
         let shutting_down = *self.shutting_down;
         let Some(then) = self
             .torrents

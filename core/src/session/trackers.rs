@@ -407,6 +407,37 @@ impl Trackers {
         }
     }
 
+    /// Drops what is still in flight of the announce jobs of torrent `id` that its announcer
+    /// abandoned without a timeout (`current`: the one job it still waits for; `None` for a
+    /// stopped or removed torrent): their UDP operations are cancelled and their requests'
+    /// answers will be ignored. Kept, a UDP announce would be retransmitted for up to two
+    /// hours: a `started` after the torrent's `stopped`, or a `stopped` given up at the stop
+    /// deadline after the restart's `started`. A job whose own request was answered keeps
+    /// its companions (their peers still count).
+    pub(crate) fn forget_abandoned(&mut self, id: TorrentId, current: Option<AnnounceJobId>) {
+        let (first, last) = (AnnounceJobId(0), AnnounceJobId(u64::MAX));
+        let http = (self.by_job)
+            .range((id, first, RequestId(0))..=(id, last, RequestId(u64::MAX)))
+            .filter(|(_, _, rid)| {
+                matches!(
+                    self.pending.get(rid),
+                    Some(Pending::Http { .. } | Pending::TrackerHost { .. })
+                )
+            })
+            .map(|&(_, job, _)| job);
+        let udp = (self.udp_by_job)
+            .range((id, first)..=(id, last))
+            .filter(|(_, ops)| ops.iter().any(|op| self.udp_ops.contains_key(op)))
+            .map(|(&(_, job), _)| job);
+        let abandoned: BTreeSet<AnnounceJobId> = http
+            .chain(udp)
+            .filter(|&job| Some(job) != current)
+            .collect();
+        for job in abandoned {
+            self.forget_job(id, job);
+        }
+    }
+
     /// The answer to an HTTP request: an announce's result, or a scrape's answer (applied).
     pub(crate) fn http_response(
         &mut self,

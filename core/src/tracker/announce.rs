@@ -433,6 +433,13 @@ impl Announcer {
         self.in_flight.is_some()
     }
 
+    /// The job whose result it waits for (`None`: none). A job it no longer waits for without
+    /// a [`AnnouncerEvent::JobTimedOut`] (abandoned by [`Self::stop`], [`Self::reset`],
+    /// [`Self::replace_tiers`] or [`Self::give_up_stop`]) is the caller's to drop.
+    pub fn job_in_flight(&self) -> Option<JobId> {
+        self.in_flight.as_ref().map(|f| f.id)
+    }
+
     /// Lets the waiting gated announce go out (with the event owed now: `stopped` when
     /// stopping, whose stop timeout runs from now); returns whether one was waiting.
     pub fn grant(&mut self, now: Instant) -> bool {
