@@ -20,12 +20,8 @@ PY=/usr/bin/python3
 DATA=${DATA:-/tmp/st-probe/data}; N=${NSEED:-4}
 [[ -f $DATA/t.torrent ]] || { echo "ab: no $DATA/t.torrent (run bench/probe.sh once)" >&2; exit 1; }
 W=$(mktemp -d "$DATA/ab.XXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
-free_port() { $PY -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-seeders_ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(ticks "$p"))); done; echo $t; }
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 PEERS=()
 for i in $(seq 1 "$N"); do
@@ -44,12 +40,12 @@ for r in $(seq 1 "$ROUNDS"); do
     IFS=: read -r label bin vars <<<"$variant"
     env=(); [[ -n ${vars:-} ]] && IFS=, read -ra env <<<"$vars"
     rm -rf "$W/out" "$W/state"
-    before=$(seeders_ticks)
+    before=$(pids_ticks)
     # shellcheck disable=SC2086
     env "${env[@]}" /usr/bin/time -o "$W/time" -f "%e %U %S %M" ${PREFIX:-} "$bin" download \
       "$DATA/t.torrent" -o "$W/out" -p "$(free_port)" --bind 127.0.0.1 --no-dht --quiet \
       --state-dir "$W/state" --transport tcp "${PEERS[@]}" >"$DATA/ab-$label-$r.out" 2>&1 || true
-    after=$(seeders_ticks)
+    after=$(pids_ticks)
     diff -rq "$W/out" "$DATA/seed" >/dev/null && ok=ok || ok=CORRUPT
     read -r wall user sys rss <"$W/time"
     echo "$label r$r wall=$wall cpu=$(echo "$user + $sys" | bc) rss_kb=$rss" \

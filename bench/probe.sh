@@ -33,11 +33,8 @@ elif [[ ! -f $D/t.torrent ]]; then
     --piece-size $((1 << 20)) --torrent "$D/t.torrent" >/dev/null
 fi
 W=$(mktemp -d "$DIR/run.XXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
-free_port() { $PY -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 # Waits until the process used no CPU for 1 s (its start-up hash check is over).
 wait_idle() {
   local last=-1 idle=0 c
@@ -72,7 +69,7 @@ else
 fi
 
 EVENTS=task-clock,context-switches,page-faults,raw_syscalls:sys_enter
-before=0; for p in "${pids[@]}"; do before=$((before + $(ticks "$p"))); done
+before=$(pids_ticks)
 WATCH=
 if [[ $HOW == sched ]]; then
   perf sched record -a -o "$DIR/sched-$MODE.data" >/dev/null 2>&1 & WATCH=$!
@@ -103,7 +100,7 @@ case $HOW in
   *) perf stat -e "$EVENTS" -o "$W/leech.out" "${LEECH[@]}" ;;
 esac
 t1=$(date +%s.%N)
-after=0; for p in "${pids[@]}"; do after=$((after + $(ticks "$p"))); done
+after=$(pids_ticks)
 if [[ -n $WATCH ]]; then sleep 0.3; kill -INT "$WATCH"; wait "$WATCH" || true; fi
 if [[ $HOW == sched ]]; then
   perf sched timehist --state -i "$DIR/sched-$MODE.data" >"$DIR/sched-$MODE.txt" 2>/dev/null || true
