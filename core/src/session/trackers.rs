@@ -601,6 +601,37 @@ mod tests {
     }
 
     #[test]
+    fn abandoned_jobs_are_dropped_and_answered_ones_keep_their_companions() {
+        let mut trackers = Trackers::new(&SessionConfig::default());
+        let url = TrackerUrl::parse("http://127.0.0.1:6969/announce").expect("a URL");
+        let a = TorrentId(1);
+        let http = |job| Pending::Http {
+            torrent: a,
+            job: AnnounceJobId(job),
+            url: url.clone(),
+        };
+        let companion = |job| Pending::Companion {
+            torrent: a,
+            job: AnnounceJobId(job),
+            url: url.clone(),
+        };
+        let answered = [trackers.alloc(http(6)), trackers.alloc(companion(6))];
+        let abandoned = [trackers.alloc(http(7)), trackers.alloc(companion(7))];
+        let current = [trackers.alloc(http(8)), trackers.alloc(companion(8))];
+        assert!(trackers.take(answered[0]).is_some(), "job 6 answered");
+        trackers.forget_abandoned(a, Some(AnnounceJobId(8)));
+        for rid in abandoned {
+            assert!(!trackers.pending.contains_key(&rid), "{rid:?} dropped");
+        }
+        for rid in [answered[1], current[0], current[1]] {
+            assert!(trackers.pending.contains_key(&rid), "{rid:?} kept");
+        }
+        // Stopped: the job in flight is abandoned too.
+        trackers.forget_abandoned(a, None);
+        assert_eq!(trackers.pending.len(), 1, "the answered job's companion");
+    }
+
+    #[test]
     fn a_timed_out_job_cancels_its_own_udp_announces_and_no_other() {
         use crate::tracker::AnnounceEvent;
         let config = SessionConfig::default();
@@ -646,5 +677,21 @@ mod tests {
         assert_eq!(trackers.udp_by_job.len(), 1);
         trackers.forget_job(a, eight);
         assert_eq!(trackers.udp_ops.len(), 1);
+        // Torrent b's job answered keeps its companion; an abandoned one's goes with it.
+        let tracker = trackers.udp_tracker(addr, &config, &mut rng);
+        let more: Vec<OpId> = (0..4)
+            .map(|_| tracker.announce(t0, request.clone()))
+            .collect();
+        let nine = AnnounceJobId(9);
+        trackers.file_udp(addr, b, eight, more[0], &[more[1]]);
+        trackers.file_udp(addr, b, nine, more[2], &[more[3]]);
+        let done = AnnounceDone::Udp(addr, more[0], Err(TrackerError::Timeout));
+        assert!(trackers.job_of(done).is_some());
+        trackers.forget_abandoned(b, None);
+        assert!(trackers.udp_ops.is_empty(), "b's jobs 7 and 9 abandoned");
+        assert!(trackers.udp_companions.contains_key(&(addr, more[1])));
+        assert!(!trackers.udp_companions.contains_key(&(addr, more[3])));
+        let tracker = trackers.udp.get_mut(&addr).expect("the tracker");
+        assert!(!tracker.cancel(more[2]), "job 9 cancelled");
     }
 }
