@@ -160,7 +160,7 @@ impl Session {
         let (torrents, config) = (&self.torrents, &self.config);
         let id = match self
             .peers
-            .inbound(info_hash, peer_id, self.peer_id, torrents, config)
+            .inbound(conn, info_hash, peer_id, self.peer_id, torrents, config)
         {
             Inbound::Refuse(reason) => return self.close_conn(now, conn, reason),
             Inbound::Join(id) => id,

@@ -4,7 +4,7 @@
 //! second of two connections between the same pair). At the torrent's connection limit a
 //! newcomer replaces the least useful connection of the torrent, if one is (see `evict`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::SessionConfig;
@@ -47,6 +47,7 @@ impl Peers {
     /// our own id): which torrent it joins, or why it closes.
     pub(crate) fn inbound(
         &self,
+        conn: ConnId,
         info_hash: InfoHash,
         peer_id: PeerId,
         ours: PeerId,
@@ -59,7 +60,8 @@ impl Peers {
         let Some(id) = torrents.by_hash(&info_hash) else {
             return Inbound::Refuse(PeerCloseReason::UnknownTorrent);
         };
-        match self.inbound_check(id, torrents.get(&id), peer_id, config) {
+        let ip = self.get(conn).map(|p| p.addr.ip());
+        match self.inbound_check(id, torrents.get(&id), ip, peer_id, config) {
             Err(reason) => Inbound::Refuse(reason),
             Ok(true) => Inbound::Join(id),
             Ok(false) => Inbound::Full(id),
@@ -96,20 +98,22 @@ impl Peers {
         }
     }
 
-    /// An inbound connection's handshake named torrent `id` (`t`) for the peer `peer_id`:
-    /// whether the torrent takes it (`Ok(true)`: yes; `Ok(false)`: at its connection limit) or
+    /// An inbound connection's handshake named torrent `id` (`t`) for the peer `peer_id` at
+    /// `ip`: whether the torrent takes it (`Ok(true)`: yes; `Ok(false)`: at its connection limit) or
     /// refuses it (`Err`: close it for that reason).
     pub(crate) fn inbound_check(
         &self,
         id: TorrentId,
         t: Option<&Torrent>,
+        ip: Option<IpAddr>,
         peer_id: PeerId,
         config: &SessionConfig,
     ) -> Result<bool, PeerCloseReason> {
         let t = t
             .filter(|t| t.accepts_peers())
             .ok_or(PeerCloseReason::UnknownTorrent)?;
-        if t.candidates.is_banned_id(peer_id) {
+        if t.candidates.is_banned_id(peer_id) || ip.is_some_and(|ip| t.candidates.is_banned_ip(ip))
+        {
             return Err(PeerCloseReason::Banned);
         }
         Ok(self.of_torrent(id) < t.peer_limit(config))

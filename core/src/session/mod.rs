@@ -77,6 +77,8 @@ mod utp_hints;
 mod webseeds;
 
 #[cfg(test)]
+mod ban_tests;
+#[cfg(test)]
 mod block_hashes_tests;
 #[cfg(test)]
 mod local_tests;

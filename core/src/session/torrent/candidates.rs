@@ -8,8 +8,8 @@
 //! candidates make room for newcomers from better sources when the list is full. Unknown
 //! sources start trusted.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,11 +75,48 @@ struct Candidate {
     switched: bool,
 }
 
-/// Peers banned by address and by id.
+/// How many IP addresses, and how many peer ids, a torrent's ban list holds: past it the
+/// oldest ban goes, so a peer that changes address and id after each ban costs a bounded list.
+const MAX_BANS: usize = 1024;
+
+/// Peers banned by IP address (any port: an inbound peer reconnects from a new one) and by id.
 #[derive(Clone, Debug, Default)]
 struct Bans {
-    addrs: BTreeSet<SocketAddr>,
-    ids: BTreeSet<PeerId>,
+    ips: BoundedSet<IpAddr>,
+    ids: BoundedSet<PeerId>,
+}
+
+/// A set that forgets its oldest member past [`MAX_BANS`].
+#[derive(Clone, Debug)]
+struct BoundedSet<T> {
+    members: BTreeSet<T>,
+    order: VecDeque<T>,
+}
+
+impl<T> Default for BoundedSet<T> {
+    fn default() -> Self {
+        Self {
+            members: BTreeSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Ord + Copy> BoundedSet<T> {
+    fn insert(&mut self, value: T) {
+        if self.members.insert(value) {
+            self.order.push_back(value);
+            if self.order.len() > MAX_BANS
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.members.remove(&oldest);
+            }
+        }
+    }
+
+    fn contains(&self, value: &T) -> bool {
+        self.members.contains(value)
+    }
 }
 
 /// Backoff settings of a [`Candidates`] list (one copy shared by a session's torrents).
@@ -113,16 +150,16 @@ impl Candidates {
         }
     }
 
-    /// Whether `addr` is banned.
-    fn is_banned_addr(&self, addr: SocketAddr) -> bool {
-        self.bans.as_ref().is_some_and(|b| b.addrs.contains(&addr))
+    /// Whether peers at `ip` are banned.
+    pub(crate) fn is_banned_ip(&self, ip: IpAddr) -> bool {
+        self.bans.as_ref().is_some_and(|b| b.ips.contains(&ip))
     }
 
     /// Adds an address (ignored when banned or known). When the list is full it takes the
     /// place of the idle candidate least worth dialling, if that one ranks below a newcomer
     /// from `source` (see [`Self::rank`]); else it is ignored. Returns whether it was added.
     pub(crate) fn add(&mut self, addr: SocketAddr, source: Source) -> bool {
-        if self.is_banned_addr(addr) || self.list.contains_key(&addr) || addr.port() == 0 {
+        if self.is_banned_ip(addr.ip()) || self.list.contains_key(&addr) || addr.port() == 0 {
             return false;
         }
         if self.list.len() >= self.backoff.capacity {
@@ -303,11 +340,13 @@ impl Candidates {
         self.list.remove(&addr);
     }
 
-    /// Bans a peer by address and id: never dialled or accepted again.
+    /// Bans a peer by IP address and id: no address at that IP is dialled or accepted again,
+    /// nor that id.
     pub(crate) fn ban(&mut self, addr: SocketAddr, id: Option<PeerId>) {
-        self.list.remove(&addr);
+        let ip = addr.ip();
+        self.list.retain(|a, _| a.ip() != ip);
         let bans = self.bans.get_or_insert_default();
-        bans.addrs.insert(addr);
+        bans.ips.insert(ip);
         if let Some(id) = id {
             bans.ids.insert(id);
         }
@@ -361,9 +400,43 @@ mod tests {
             !c.add(a, Source::Pex),
             "a banned address is not taken again"
         );
+        assert!(
+            !c.add(SocketAddr::from(([10, 0, 0, 1], 7000)), Source::Pex),
+            "nor another port of its IP"
+        );
+        assert!(c.add(SocketAddr::from(([10, 0, 0, 2], 6881)), Source::Pex));
         c.forget_all();
         assert!(c.is_banned_id(id), "bans outlive the list");
         assert!(size_of::<Candidates>() <= 48);
+    }
+
+    #[test]
+    fn the_ban_list_forgets_its_oldest_past_its_bound() {
+        let mut c = Candidates::new(Arc::new(backoff()));
+        let peer = |n: u32| {
+            let mut id = [0; 20];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            (SocketAddr::from((n.to_be_bytes(), 6881)), PeerId(id))
+        };
+        let total = u32::try_from(MAX_BANS).unwrap() + 10;
+        for n in 0..total {
+            let (addr, id) = peer(n);
+            c.ban(addr, Some(id));
+            c.ban(addr, Some(id));
+        }
+        let bans = c.bans.as_ref().unwrap();
+        assert_eq!(
+            (bans.ips.members.len(), bans.ids.members.len()),
+            (MAX_BANS, MAX_BANS)
+        );
+        assert_eq!(bans.ips.order.len(), MAX_BANS);
+        let (first, first_id) = peer(0);
+        let (last, last_id) = peer(total - 1);
+        assert!(
+            !c.is_banned_ip(first.ip()) && !c.is_banned_id(first_id),
+            "oldest forgotten"
+        );
+        assert!(c.is_banned_ip(last.ip()) && c.is_banned_id(last_id));
     }
 
     #[test]
@@ -390,7 +463,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Candidates::new(Arc::new(backoff()));
         let addrs: Vec<SocketAddr> = (1..=5)
-            .map(|p| SocketAddr::from(([127, 0, 0, 1], 2000 + p)))
+            .map(|n| SocketAddr::from(([127, 0, 0, n], 2000)))
             .collect();
         for a in &addrs[..3] {
             c.add(*a, Source::Tracker);
