@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncWriteExt, FutureExt};
 use sanstorrent_core::session::ConnId;
 
 use crate::net::Input;
@@ -110,7 +110,7 @@ async fn reader<R: Runtime>(
             control.recv().await.map(Err)
         } else {
             // Control first: a socket that is always readable must not starve a pause.
-            let read = async { Ok(Ok(stream.read(buf.space()).await)) };
+            let read = async { Ok(Ok(R::read_into(&mut stream, buf.space()).await)) };
             async { control.recv().await.map(Err) }.or(read).await
         };
         match event {
@@ -119,7 +119,7 @@ async fn reader<R: Runtime>(
             Ok(Err(Read::Pause)) => paused = true,
             Ok(Err(Read::Resume)) => paused = false,
             Ok(Ok(Ok(n))) if n > 0 => {
-                if inputs.send(Input::Data(conn, buf.take(n))).await.is_err() {
+                if inputs.send(Input::Data(conn, buf.take())).await.is_err() {
                     return;
                 }
             }

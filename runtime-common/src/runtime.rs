@@ -69,6 +69,25 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// Nagle's delay off (the session batches its own writes).
     fn split(stream: Self::TcpStream) -> (Self::ReadHalf, Self::WriteHalf);
 
+    /// Reads what the peer sent into the spare capacity of `buf` (which must have some),
+    /// appending to it: how many bytes, 0 at the end of the stream. Waits only when nothing
+    /// is queued; cancel-safe (dropped before it returns, it read nothing, though the default
+    /// may leave zeroes past `buf`'s old length). The spare capacity need not be zeroed
+    /// first where the runtime can read into it as it is (smol on Linux, see
+    /// [`crate::read_buffer`]); the default zeroes it and reads through [`AsyncRead`].
+    fn read_into(
+        half: &mut Self::ReadHalf,
+        buf: &mut Vec<u8>,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        async move {
+            let start = buf.len();
+            buf.resize(buf.capacity(), 0);
+            let read = futures_lite::AsyncReadExt::read(half, &mut buf[start..]).await;
+            buf.truncate(start + read.as_ref().map_or(0, |n| *n));
+            read
+        }
+    }
+
     /// Binds a UDP socket.
     fn bind_udp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::UdpSocket>> + Send;
 

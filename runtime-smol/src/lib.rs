@@ -20,9 +20,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
+use smol::io::AsyncRead;
 use smol::net::{TcpListener, TcpStream};
 
 pub use sanstorrent_core as core;
@@ -36,15 +40,30 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
 /// A client running on smol.
 pub type Client = sanstorrent_runtime_common::Client<SmolRuntime>;
 
+/// The reading half of a peer connection on smol: the stream's reactor registration itself,
+/// so that [`Runtime::read_into`] can read into uninitialised memory.
+#[derive(Debug)]
+pub struct ReadHalf(Arc<Async<std::net::TcpStream>>);
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_read(cx, buf)
+    }
+}
+
 /// The smol runtime: its global executor, async-io's reactor and timers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SmolRuntime;
 
 impl Runtime for SmolRuntime {
     type TcpListener = TcpListener;
-    // A clone of the stream is each half: they share one registration with the reactor.
+    // Each half shares the stream's one registration with the reactor.
     type TcpStream = TcpStream;
-    type ReadHalf = TcpStream;
+    type ReadHalf = ReadHalf;
     type WriteHalf = TcpStream;
     type UdpSocket = Async<std::net::UdpSocket>;
     type Timer = Timer;
@@ -89,9 +108,18 @@ impl Runtime for SmolRuntime {
         TcpStream::connect(addr).await
     }
 
-    fn split(stream: TcpStream) -> (TcpStream, TcpStream) {
+    fn split(stream: TcpStream) -> (ReadHalf, TcpStream) {
         let _ = stream.set_nodelay(true);
-        (stream.clone(), stream)
+        (ReadHalf(stream.clone().into()), stream)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn read_into(
+        half: &mut ReadHalf,
+        buf: &mut Vec<u8>,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        half.0
+            .read_with(|socket| sanstorrent_runtime_common::read_buffer::recv_into(socket, buf))
     }
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<Self::UdpSocket> {
