@@ -1,7 +1,9 @@
-//! The buffer a connection's reader task reads its socket into. Each read lands in an
-//! allocation of its own, handed whole to `Session::handle_peer_data` as an owned
-//! [`BytesMut`], so the session keeps blocks as slices of it and nothing is copied on the way
-//! to the disk; it is freed once every block in it is written.
+//! The buffer a connection's reader task reads its socket into. A read of at least a quarter
+//! of the allocation (the data of a download) is handed whole to `Session::handle_peer_data`
+//! as an owned [`BytesMut`], so the session keeps blocks as slices of it and nothing is copied
+//! on the way to the disk; the allocation is freed once every block in it is written, and the
+//! next read gets a new one. A shorter read (requests, haves) is copied out at its size and
+//! the allocation kept, so that small reads pin no 64 KiB each.
 //!
 //! The allocation is never zeroed: the runtime reads into its spare capacity
 //! ([`Runtime::read_into`](crate::Runtime::read_into); on Linux `recv` straight into it), which
@@ -39,9 +41,16 @@ impl ReadBuffer {
         &mut self.buf
     }
 
-    /// Takes what the read put into [`ReadBuffer::space`] (the next read gets a new
-    /// allocation).
+    /// Takes what the read put into [`ReadBuffer::space`]. A read of at least a quarter of the
+    /// allocation takes the allocation with it (the next read gets a new one); a shorter one
+    /// (requests, haves) is copied out at its size and the allocation kept, so that it pins no
+    /// more than itself.
     pub fn take(&mut self) -> BytesMut {
+        if self.buf.len() < self.size / 4 {
+            let short = BytesMut::from(&self.buf[..]);
+            self.buf.clear();
+            return short;
+        }
         // Through `Bytes`, which takes the vector's allocation as it is: no copy.
         BytesMut::from(Bytes::from(std::mem::take(&mut self.buf)))
     }
@@ -67,29 +76,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_read_gets_an_allocation_of_its_own() {
+    fn a_long_read_takes_its_allocation_along() {
         let mut reads = ReadBuffer::new(4096);
         let space = reads.space();
         assert!(space.is_empty() && space.capacity() >= 4096);
-        space.extend_from_slice(&[1; 1000]);
+        space.extend_from_slice(&[1; 1024]);
         let read_at = space.as_ptr();
         let first = reads.take();
-        assert_eq!(&first[..], &[1; 1000][..]);
-        assert_eq!(first.as_ptr(), read_at, "taken without a copy");
+        assert_eq!(
+            (&first[..], first.as_ptr()),
+            (&[1; 1024][..], read_at),
+            "no copy"
+        );
         let space = reads.space();
         space.resize(space.capacity(), 2);
-        let (read_at, len) = (space.as_ptr(), space.len());
+        let (next_at, len) = (space.as_ptr(), space.len());
+        assert_ne!(next_at, read_at, "a new allocation");
         let full = reads.take();
+        assert_eq!((full.as_ptr(), full.len()), (next_at, len));
+        assert_eq!(&first[..], &[1; 1024][..], "the first read is untouched");
+    }
+
+    #[test]
+    fn a_short_read_is_copied_out_and_the_allocation_kept() {
+        let mut reads = ReadBuffer::new(4096);
+        let space = reads.space();
+        space.extend_from_slice(&[1; 1023]);
+        let read_at = space.as_ptr();
+        let short = reads.take();
+        assert_eq!(&short[..], &[1; 1023][..]);
+        assert_ne!(short.as_ptr(), read_at, "copied");
+        assert!(short.capacity() < 4096, "at its size");
+        let space = reads.space();
         assert_eq!(
-            (full.as_ptr(), full.len()),
-            (read_at, len),
-            "a full one too"
+            (space.as_ptr(), space.len()),
+            (read_at, 0),
+            "the same allocation, emptied"
         );
-        reads.space().extend_from_slice(&[2; 10]);
-        let second = reads.take();
-        assert_eq!(&second[..], &[2; 10][..]);
-        assert_ne!(first.as_ptr_range().end, second.as_ptr());
-        assert_eq!(&first[..], &[1; 1000][..], "the first read is untouched");
     }
 
     #[test]
@@ -102,12 +125,16 @@ mod tests {
     }
 
     #[test]
-    fn the_allocation_is_made_only_once_until_taken() {
+    fn the_allocation_is_made_once_and_kept_while_reads_are_short() {
         let mut reads = ReadBuffer::new(2048);
         let ptr = reads.space().as_ptr();
         assert_eq!(reads.space().as_ptr(), ptr, "kept while nothing was read");
         assert!(reads.take().is_empty());
-        assert!(reads.space().capacity() >= 2048);
+        assert_eq!(
+            reads.space().as_ptr(),
+            ptr,
+            "an empty read takes nothing with it"
+        );
     }
 
     #[cfg(target_os = "linux")]
