@@ -134,3 +134,65 @@ fn a_stopped_given_up_at_the_deadline_is_not_retransmitted_after_the_restart() {
         "a `stopped` after the restart's `started`: {later:?}"
     );
 }
+
+#[test]
+fn an_abandoned_http_announce_is_cancelled_and_its_late_answer_ignored() {
+    use crate::session::{Action, SnapshotDetail};
+    use crate::tracker::ResponseReader;
+
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        dht: false,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, t0, 5);
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&tr=http://{TRACKER}/announce",
+        "ab".repeat(20)
+    );
+    let source = TorrentSource::Magnet(MagnetLink::parse(&link).expect("a magnet"));
+    let id = (s.add_torrent(t0, source, TorrentOptions::default())).expect("added");
+    s.handle_timeout(t0);
+    let mut requests = Vec::new();
+    while let Some(action) = s.poll_action() {
+        if let Action::HttpRequest { id, .. } = action {
+            requests.push(id);
+        }
+    }
+    let [started] = requests[..] else {
+        panic!("one HTTP announce, not {requests:?}");
+    };
+    while s.poll_event().is_some() {}
+    // Unanswered at the stop: no `stopped` is owed, and the `started` is called back.
+    s.stop_torrent(t0, id);
+    let mut actions = Vec::new();
+    while let Some(action) = s.poll_action() {
+        actions.push(format!("{action:?}"));
+    }
+    assert_eq!(actions, [format!("CancelHttp {{ id: {started:?} }}")]);
+    while s.poll_event().is_some() {}
+    // Its answer arrives all the same (the runtime could not drop it in time): ignored.
+    let trackers = |s: &Session| {
+        let detail = SnapshotDetail::default();
+        (s.torrent_snapshot(t0, id, detail)).map(|snapshot| snapshot.trackers)
+    };
+    let before = trackers(&s);
+    let body = b"d8:intervali1800e5:peers6:\x7f\x00\x00\x02\x1a\xe1e";
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    let mut reader = ResponseReader::new(1 << 16);
+    let _ = reader.push(head.as_bytes());
+    let response = (reader.push(body)).expect("a response").expect("whole");
+    s.handle_http_response(t0, started, Ok(response));
+    let action = s.poll_action();
+    assert!(action.is_none(), "an action for a late answer: {action:?}");
+    let event = s.poll_event();
+    assert!(event.is_none(), "an event for a late answer: {event:?}");
+    assert_eq!(trackers(&s), before, "the tracker's status");
+    s.start_torrent(t0, id).expect("started again");
+    s.handle_timeout(t0);
+    let mut announces = 0;
+    while let Some(action) = s.poll_action() {
+        announces += usize::from(matches!(action, Action::HttpRequest { .. }));
+    }
+    assert_eq!(announces, 1, "the restart announces afresh");
+}

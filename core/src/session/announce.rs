@@ -76,13 +76,13 @@ impl Trackers {
         loop {
             let Some(t) = cx.torrents.get_mut(&id) else {
                 self.budget.forget(id);
-                self.forget_abandoned(id, None);
+                self.forget_abandoned(id, None, cx.out);
                 return Stopped(stopped);
             };
             let (seeding, active) = (t.left() == 0, t.peers_open);
             let Some(a) = t.announcer.as_mut() else {
                 self.budget.forget(id);
-                self.forget_abandoned(id, None);
+                self.forget_abandoned(id, None, cx.out);
                 return Stopped(stopped);
             };
             if let Some(job) = a.poll_job() {
@@ -101,7 +101,7 @@ impl Trackers {
                 };
                 let current = a.job_in_flight();
                 self.budget.note(id, slot);
-                self.forget_abandoned(id, current);
+                self.forget_abandoned(id, current, cx.out);
                 return Stopped(stopped);
             };
             stopped |= self.on_announcer_event(now, id, event, us, cx).0;
@@ -186,7 +186,7 @@ impl Trackers {
                     error,
                 });
             }
-            AnnouncerEvent::JobTimedOut(job) => self.forget_job(id, job),
+            AnnouncerEvent::JobTimedOut(job) => self.forget_job(id, job, cx.out),
             AnnouncerEvent::AllFailed { .. } => {
                 if let Some(t) = cx.torrents.get_mut(&id) {
                     t.every_tracker_failed();

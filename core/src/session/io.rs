@@ -94,7 +94,7 @@ pub enum Action {
     /// Run a disk or hash job on a worker thread; report with `handle_completion`.
     Disk(DiskJob),
     /// Send an HTTP(S) request (request bytes built by core) and report the response with
-    /// `handle_http_response`.
+    /// `handle_http_response`, unless an [`Action::CancelHttp`] for it comes first.
     HttpRequest {
         /// Identifies the response.
         id: RequestId,
@@ -102,6 +102,14 @@ pub enum Action {
         url: TrackerUrl,
         /// The whole request, ready to write.
         request: Vec<u8>,
+    },
+    /// Drop the [`Action::HttpRequest`] `id` if it is still running (close its connection,
+    /// stop resolving or connecting) and report nothing for it: the session abandoned the
+    /// announce and ignores a late answer. A runtime that cannot cancel may let it run; a
+    /// request already ended is ignored.
+    CancelHttp {
+        /// The request's id.
+        id: RequestId,
     },
     /// Send a web seed's HTTP(S) range request (BEP 19) and report the response with
     /// `handle_http_response`. Read at most `max_response` bytes (head and body): a larger

@@ -200,7 +200,7 @@ impl LifeCx<'_> {
         let current = (self.torrents.get(&id))
             .and_then(|t| t.announcer.as_ref())
             .and_then(|a| a.job_in_flight());
-        self.trackers.forget_abandoned(id, current);
+        self.trackers.forget_abandoned(id, current, self.out);
         let shutting_down = *self.shutting_down;
         let Some(then) = self
             .torrents

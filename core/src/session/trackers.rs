@@ -388,8 +388,9 @@ impl Trackers {
         }
     }
 
-    /// An announce job of torrent `id` timed out: what is still in flight for it is dropped.
-    pub(crate) fn forget_job(&mut self, id: TorrentId, job: AnnounceJobId) {
+    /// An announce job of torrent `id` timed out: what is still in flight for it is dropped,
+    /// its HTTP requests with an [`Action::CancelHttp`] each.
+    pub(crate) fn forget_job(&mut self, id: TorrentId, job: AnnounceJobId, out: &mut Outputs) {
         for (addr, op) in self.udp_by_job.remove(&(id, job)).unwrap_or_default() {
             self.udp_ops.remove(&(addr, op));
             self.udp_companions.remove(&(addr, op));
@@ -403,18 +404,25 @@ impl Trackers {
             .map(|(_, _, rid)| *rid)
             .collect();
         for rid in gone {
-            self.take(rid);
+            if let Some(Pending::Http { .. } | Pending::Companion { .. }) = self.take(rid) {
+                out.action(Action::CancelHttp { id: rid });
+            }
         }
     }
 
     /// Drops what is still in flight of the announce jobs of torrent `id` that its announcer
     /// abandoned without a timeout (`current`: the one job it still waits for; `None` for a
-    /// stopped or removed torrent): their UDP operations are cancelled and their requests'
-    /// answers will be ignored. Kept, a UDP announce would be retransmitted for up to two
+    /// stopped or removed torrent): their UDP operations and HTTP requests are cancelled and
+    /// their requests' answers will be ignored. Kept, a UDP announce would be retransmitted for up to two
     /// hours: a `started` after the torrent's `stopped`, or a `stopped` given up at the stop
     /// deadline after the restart's `started`. A job whose own request was answered keeps
     /// its companions (their peers still count).
-    pub(crate) fn forget_abandoned(&mut self, id: TorrentId, current: Option<AnnounceJobId>) {
+    pub(crate) fn forget_abandoned(
+        &mut self,
+        id: TorrentId,
+        current: Option<AnnounceJobId>,
+        out: &mut Outputs,
+    ) {
         let (first, last) = (AnnounceJobId(0), AnnounceJobId(u64::MAX));
         let http = (self.by_job)
             .range((id, first, RequestId(0))..=(id, last, RequestId(u64::MAX)))
@@ -434,7 +442,7 @@ impl Trackers {
             .filter(|&job| Some(job) != current)
             .collect();
         for job in abandoned {
-            self.forget_job(id, job);
+            self.forget_job(id, job, out);
         }
     }
 
@@ -584,7 +592,15 @@ mod tests {
             trackers.alloc(http(b, 7)),
             trackers.alloc(Pending::PeerHost { torrent: a }),
         ];
-        trackers.forget_job(a, AnnounceJobId(7));
+        let mut out = Outputs::default();
+        trackers.forget_job(a, AnnounceJobId(7), &mut out);
+        let cancelled: Vec<RequestId> = (out.actions())
+            .filter_map(|action| match action {
+                Action::CancelHttp { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cancelled, gone, "the job's HTTP requests are cancelled");
         for rid in gone {
             assert!(!trackers.pending.contains_key(&rid), "{rid:?} dropped");
         }
@@ -619,7 +635,7 @@ mod tests {
         let abandoned = [trackers.alloc(http(7)), trackers.alloc(companion(7))];
         let current = [trackers.alloc(http(8)), trackers.alloc(companion(8))];
         assert!(trackers.take(answered[0]).is_some(), "job 6 answered");
-        trackers.forget_abandoned(a, Some(AnnounceJobId(8)));
+        trackers.forget_abandoned(a, Some(AnnounceJobId(8)), &mut Outputs::default());
         for rid in abandoned {
             assert!(!trackers.pending.contains_key(&rid), "{rid:?} dropped");
         }
@@ -627,7 +643,7 @@ mod tests {
             assert!(trackers.pending.contains_key(&rid), "{rid:?} kept");
         }
         // Stopped: the job in flight is abandoned too.
-        trackers.forget_abandoned(a, None);
+        trackers.forget_abandoned(a, None, &mut Outputs::default());
         assert_eq!(trackers.pending.len(), 1, "the answered job's companion");
     }
 
@@ -662,7 +678,7 @@ mod tests {
         trackers.file_udp(addr, a, seven, ops[0], &[ops[1]]);
         trackers.file_udp(addr, a, eight, ops[2], &[]);
         trackers.file_udp(addr, b, seven, ops[3], &[]);
-        trackers.forget_job(a, seven);
+        trackers.forget_job(a, seven, &mut Outputs::default());
         assert_eq!(trackers.udp_ops.len(), 2);
         assert!(trackers.udp_companions.is_empty());
         let tracker = trackers.udp.get_mut(&addr).expect("the tracker");
@@ -675,7 +691,7 @@ mod tests {
             matches!(trackers.job_of(done), Some(Routed::Job(id, job, _)) if id == a && job == eight)
         );
         assert_eq!(trackers.udp_by_job.len(), 1);
-        trackers.forget_job(a, eight);
+        trackers.forget_job(a, eight, &mut Outputs::default());
         assert_eq!(trackers.udp_ops.len(), 1);
         // Torrent b's job answered keeps its companion; an abandoned one's goes with it.
         let tracker = trackers.udp_tracker(addr, &config, &mut rng);
@@ -687,7 +703,7 @@ mod tests {
         trackers.file_udp(addr, b, nine, more[2], &[more[3]]);
         let done = AnnounceDone::Udp(addr, more[0], Err(TrackerError::Timeout));
         assert!(trackers.job_of(done).is_some());
-        trackers.forget_abandoned(b, None);
+        trackers.forget_abandoned(b, None, &mut Outputs::default());
         assert!(trackers.udp_ops.is_empty(), "b's jobs 7 and 9 abandoned");
         assert!(trackers.udp_companions.contains_key(&(addr, more[1])));
         assert!(!trackers.udp_companions.contains_key(&(addr, more[3])));
