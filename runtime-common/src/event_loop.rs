@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::{FutureExt, future};
-use sanstorrent_core::session::{Action, ConnId, Dest, Transmit};
+use sanstorrent_core::session::{Action, ConnId, Dest, RequestId, Transmit};
 
 use crate::bind;
 use crate::change::Change;
@@ -17,7 +17,7 @@ use crate::driver::{Core, NetIo, take_waiting};
 use crate::gso::Segments;
 use crate::http::HttpClient;
 use crate::local_discovery::LocalSockets;
-use crate::net::{self, Input};
+use crate::net::{self, HttpTask, Input};
 use crate::pool::Done;
 use crate::runtime::Runtime;
 use crate::udp;
@@ -43,6 +43,9 @@ struct Net<R: Runtime> {
     udp: Arc<R::UdpSocket>,
     lsd: LocalSockets<R>,
     http: HttpClient<R>,
+    /// The tracker requests running, each until its answer reaches the loop or the session
+    /// cancels it.
+    http_tasks: HashMap<RequestId, HttpTask>,
     inputs: Sender<Input<R>>,
     read_buffer: usize,
     /// Datagrams of this loop turn, sent together when the drain ends.
@@ -82,7 +85,12 @@ impl<R: Runtime> NetIo for Net<R> {
             Action::PauseReading { conn } => self.control(conn, Read::Pause),
             Action::ResumeReading { conn } => self.control(conn, Read::Resume),
             Action::HttpRequest { id, url, request } => {
-                net::spawn_http(self.http.clone(), id, url, request, self.inputs.clone());
+                let task =
+                    net::spawn_http(self.http.clone(), id, url, request, self.inputs.clone());
+                self.http_tasks.insert(id, task);
+            }
+            Action::CancelHttp { id } => {
+                self.http_tasks.remove(&id);
             }
             Action::WebSeedRequest {
                 id,
@@ -178,6 +186,7 @@ pub(crate) async fn run<R: Runtime>(
         udp: sockets.udp,
         lsd,
         http: sockets.http,
+        http_tasks: HashMap::new(),
         inputs,
         read_buffer: config.read_buffer,
         datagrams: Segments::new(),
@@ -295,7 +304,10 @@ fn handle_input<R: Runtime>(core: &mut Core, net: &mut Net<R>, now: Instant, inp
                 session.handle_local_datagram(now, bind::canonical(from), data);
             }
         }
-        Input::Http(id, result) => session.handle_http_response(now, id, result),
+        Input::Http(id, result) => {
+            net.http_tasks.remove(&id);
+            session.handle_http_response(now, id, result);
+        }
         Input::Resolved(id, result) => session.handle_resolved(now, id, result),
     }
 }

@@ -100,6 +100,7 @@ pub mod testing {
         a_slow_trickle_is_cut_off_by_the_request_timeout,
         hostile_bodies_and_heads_are_cut_off_at_a_bound, redirect_loops_stop_with_a_typed_error,
     };
+    pub use crate::net::runtime_tests::a_cancelled_http_request_is_closed_and_not_reported;
     pub use crate::udp::runtime_tests::without_gro_datagrams_arrive_intact_in_batches;
     pub use crate::webseed_hostile::{
         a_body_longer_than_announced_is_not_read_as_the_next_answer,
@@ -118,6 +119,7 @@ macro_rules! runtime_tests {
         $crate::runtime_tests!($rt, without_gro_datagrams_arrive_intact_in_batches);
         $crate::runtime_tests!($rt, https_with_a_root_trusted_by_configuration);
         $crate::runtime_tests!($rt, plain_http_cap_timeout_and_errors);
+        $crate::runtime_tests!($rt, a_cancelled_http_request_is_closed_and_not_reported);
         $crate::runtime_tests!($rt, hostile_bodies_and_heads_are_cut_off_at_a_bound);
         $crate::runtime_tests!($rt, a_slow_trickle_is_cut_off_by_the_request_timeout);
         $crate::runtime_tests!($rt, redirect_loops_stop_with_a_typed_error);

@@ -62,18 +62,30 @@ pub(crate) async fn listen<R: Runtime>(listener: R::TcpListener, inputs: Sender<
     }
 }
 
-/// Carries one tracker HTTP(S) request.
+/// A running tracker HTTP(S) request: dropping it drops the request (its connection closes)
+/// and nothing is reported for it.
+pub(crate) type HttpTask = Sender<()>;
+
+/// Carries one tracker HTTP(S) request, until it ends or its [`HttpTask`] is dropped.
 pub(crate) fn spawn_http<R: Runtime>(
     client: HttpClient<R>,
     id: RequestId,
     url: TrackerUrl,
     request: Vec<u8>,
     inputs: Sender<Input<R>>,
-) {
+) -> HttpTask {
+    let (task, cancelled) = async_channel::bounded(1);
     R::spawn(async move {
-        let result = client.fetch(&url, &request).await.map_err(Into::into);
-        let _ = inputs.send(Input::Http(id, result)).await;
+        let fetch = async { Some(client.fetch(&url, &request).await.map_err(Into::into)) };
+        let dropped = async {
+            let _ = cancelled.recv().await;
+            None
+        };
+        if let Some(result) = fetch.or(dropped).await {
+            let _ = inputs.send(Input::Http(id, result)).await;
+        }
     });
+    task
 }
 
 /// Carries a web seed's range request on a kept-alive connection.
@@ -105,4 +117,69 @@ pub(crate) fn spawn_resolve<R: Runtime>(
         let result = R::resolve(&host, port).await.map_err(|e| e.kind());
         let _ = inputs.send(Input::Resolved(id, result)).await;
     });
+}
+
+/// Tests of the tracker request tasks, run on each runtime by [`crate::runtime_tests`].
+#[cfg(feature = "testing")]
+pub(crate) mod runtime_tests {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::http::HttpClientConfig;
+
+    const REQUEST: &[u8] = b"GET /announce HTTP/1.1\r\nHost: tracker\r\n\r\n";
+
+    /// A tracker that accepts and never answers: once the request has arrived, dropping its
+    /// [`HttpTask`] closes the connection from our side (long before the request timeout),
+    /// and the task ends without reporting anything. A request not cancelled is reported.
+    pub async fn a_cancelled_http_request_is_closed_and_not_reported<R: Runtime>() {
+        let client = HttpClient::<R>::new(HttpClientConfig {
+            request_timeout: Duration::from_secs(60),
+            ..HttpClientConfig::default()
+        })
+        .unwrap();
+        let listener = R::bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let port = R::listener_addr(&listener).unwrap().port();
+        let url = TrackerUrl::parse(&format!("http://127.0.0.1:{port}/announce")).unwrap();
+
+        let (inputs, reports) = async_channel::bounded::<Input<R>>(1);
+        let task = spawn_http(
+            client.clone(),
+            RequestId(7),
+            url.clone(),
+            REQUEST.to_vec(),
+            inputs,
+        );
+        let (mut tracker, _) = R::accept(&listener).await.unwrap();
+        let mut request = vec![0; REQUEST.len()];
+        tracker.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, REQUEST);
+        drop(task);
+        let mut rest = Vec::new();
+        let read = tracker.read_to_end(&mut rest).await;
+        assert!(
+            matches!(read, Ok(0)),
+            "the connection closed by us: {read:?}"
+        );
+        // Our sender was moved into the task: the channel closes when the task has ended.
+        let report = reports.recv().await;
+        assert!(report.is_err(), "a cancelled request reported {report:?}");
+
+        let (inputs, reports) = async_channel::bounded::<Input<R>>(1);
+        let task = spawn_http(client, RequestId(8), url, REQUEST.to_vec(), inputs);
+        let (mut tracker, _) = R::accept(&listener).await.unwrap();
+        tracker.read_exact(&mut request).await.unwrap();
+        let body = b"d8:intervali60ee";
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        tracker
+            .write_all(&[head.as_bytes(), body].concat())
+            .await
+            .unwrap();
+        let report = reports.recv().await;
+        assert!(
+            matches!(&report, Ok(Input::Http(RequestId(8), Ok(r))) if r.body() == body),
+            "{report:?}"
+        );
+        drop(task);
+    }
 }
