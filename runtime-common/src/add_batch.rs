@@ -65,7 +65,8 @@ impl Core {
         {
             let info_hash = source.info_hash();
             let mut on_disk = None;
-            if options.resume.is_none() {
+            // One added complete from its saved state reads its resume data at its load.
+            if options.resume.is_none() && !options.saved_complete {
                 options.resume = self.disk.load_resume(info_hash);
                 on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
             }

@@ -495,12 +495,20 @@ impl DiskIo {
                 }
                 None
             }
-            Action::LoadMetainfo { torrent, info_hash } => {
+            Action::LoadMetainfo {
+                torrent,
+                info_hash,
+                resume,
+            } => {
+                // Its resume data comes with it when asked for (none without a state
+                // directory).
+                let path = resume.then(|| self.resume_path(info_hash).unwrap_or_default());
                 match &self.metainfo {
-                    Some(source) => self.pool.load(torrent, info_hash, source.clone()),
+                    Some(source) => self.pool.load(torrent, info_hash, source.clone(), path),
                     None => (self.sink)(Done::Metainfo {
                         torrent,
                         result: Err("no metainfo source is set".into()),
+                        resume: resume.then_some(None),
                     }),
                 }
                 None

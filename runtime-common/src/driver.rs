@@ -140,7 +140,8 @@ impl Core {
             } => {
                 let info_hash = source.info_hash();
                 let mut on_disk = None;
-                if options.resume.is_none() {
+                // One added complete from its saved state reads its resume data at its load.
+                if options.resume.is_none() && !options.saved_complete {
                     options.resume = self.disk.load_resume(info_hash);
                     on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
                 }
@@ -257,12 +258,24 @@ impl Core {
         self.disk.finished(&done);
         match done {
             Done::Disk(completion) => self.session.handle_completion(now, completion),
-            Done::Metainfo { torrent, result } => {
+            Done::Metainfo {
+                torrent,
+                result,
+                resume,
+            } => {
                 if let Ok(meta) = &result {
                     self.disk.reopen_released(torrent, meta);
                 }
                 let result = result.map_err(LoadError::Source);
-                self.session.handle_metainfo(now, torrent, result);
+                match resume {
+                    Some(resume) => {
+                        if let Some(print) = resume.as_deref().map(crate::disk::fingerprint) {
+                            self.disk.resume_on_disk(torrent, print);
+                        }
+                        self.session.handle_loaded(now, torrent, result, resume);
+                    }
+                    None => self.session.handle_metainfo(now, torrent, result),
+                }
             }
             Done::Saved {
                 result: Err(e),

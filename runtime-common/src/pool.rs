@@ -48,12 +48,15 @@ pub enum Done {
         result: Result<(), RenameError>,
     },
     /// A released torrent's metainfo was loaded (or not): pass it to
-    /// `Session::handle_metainfo`.
+    /// `Session::handle_metainfo` (`Session::handle_loaded` with its resume data).
     Metainfo {
         /// The torrent.
         torrent: TorrentId,
         /// Its metainfo, or the source's reason.
         result: Result<Arc<Metainfo>, String>,
+        /// Its resume data, when asked for: `Some(None)` if there is none (or it cannot be
+        /// read).
+        resume: Option<Option<Vec<u8>>>,
     },
     /// A state file was written (or not).
     Saved {
@@ -77,6 +80,7 @@ enum Work {
         torrent: TorrentId,
         info_hash: InfoHash,
         source: SharedSource,
+        resume: Option<PathBuf>,
     },
 }
 
@@ -246,13 +250,21 @@ impl WorkerPool {
     }
 
     /// Queues a load of released torrent `torrent`'s metainfo from `source` on the first free
-    /// worker; the answer goes to the sink as [`Done::Metainfo`].
-    pub fn load(&self, torrent: TorrentId, info_hash: InfoHash, source: SharedSource) {
+    /// worker, with the bytes of the file at `resume` when given (its resume data); the
+    /// answer goes to the sink as [`Done::Metainfo`].
+    pub fn load(
+        &self,
+        torrent: TorrentId,
+        info_hash: InfoHash,
+        source: SharedSource,
+        resume: Option<PathBuf>,
+    ) {
         if let Some(tx) = &self.work {
             let _ = tx.send_blocking(Work::Load {
                 torrent,
                 info_hash,
                 source,
+                resume,
             });
         }
     }
@@ -314,9 +326,15 @@ fn run(work: Work, buffers: &Arc<ReadBuffers>, sink: &(dyn Fn(Done) + Send + Syn
             torrent,
             info_hash,
             source,
+            resume,
         } => {
             let result = source.0.load(torrent, info_hash);
-            sink(Done::Metainfo { torrent, result });
+            let resume = resume.map(|path| std::fs::read(path).ok());
+            sink(Done::Metainfo {
+                torrent,
+                result,
+                resume,
+            });
         }
     }
 }

@@ -477,8 +477,16 @@ impl Session {
         if self.shutting_down {
             return Err(AddTorrentError::ShuttingDown);
         }
+        let saved_complete = options.saved_complete;
         let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
         let id = self.torrents.add(now, &source, options, config, rng, out)?;
+        let t = &self.torrents[&id];
+        let o = &t.options;
+        let saved_complete = saved_complete
+            && !t.hold
+            && !o.seed_only
+            && !o.choose_files
+            && o.file_priorities.is_empty();
         let peers = self.torrents[&id].options.peers.clone();
         self.add_candidates(id, &peers, Source::User);
         let (url_list, http_seeds) = match &source {
@@ -492,6 +500,9 @@ impl Session {
                 .add(now, id, url, protocol, || self.peers.alloc_key());
         }
         match source {
+            TorrentSource::Metainfo(meta) if saved_complete && !meta.needs_piece_layers() => {
+                self.add_saved(now, id, &meta);
+            }
             TorrentSource::Metainfo(meta) if !meta.needs_piece_layers() => {
                 self.meta(now, |cx| cx.init_data(id, meta));
             }

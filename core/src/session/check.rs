@@ -66,6 +66,23 @@ impl Torrent {
         Some(pieces)
     }
 
+    /// Added complete from its saved state and loaded (see [`lazy`](super::lazy)): if its
+    /// resume data and `stamps` do not vouch for every piece, it is told why
+    /// ([`Event::Unverified`]) and is no longer taken as complete (the check decides).
+    fn verify_saved(&mut self, id: TorrentId, stamps: &[Option<FileStamp>], out: &mut Outputs) {
+        let Some(d) = self.data.as_mut().filter(|d| d.verify) else {
+            return;
+        };
+        d.verify = false;
+        if let Err(reason) = super::lazy::verdict(d.resume.as_deref(), d.meta.layout(), stamps) {
+            self.complete_sent = false;
+            out.event(Event::Unverified {
+                torrent: id,
+                reason,
+            });
+        }
+    }
+
     /// A `Check` job finished with the pieces found good (of `hashed`). Returns whether it
     /// was the last one (the check is over).
     pub(crate) fn check_done(&mut self, good: &[u32], hashed: u32) -> bool {
@@ -100,6 +117,9 @@ impl Jobs {
         torrents: &mut Torrents,
         out: &mut Outputs,
     ) -> bool {
+        if let Some(t) = torrents.get_mut(&id) {
+            t.verify_saved(id, stamps, out);
+        }
         let Some(pieces) = torrents.get_mut(&id).and_then(|t| t.plan_check(stamps)) else {
             return false;
         };

@@ -424,6 +424,18 @@ pub struct TorrentOptions {
     /// ([`Action::LoadMetainfo`](super::Action::LoadMetainfo)) when a peer comes or a check
     /// needs it. `None` (the default): never.
     pub release_idle_after: Option<Duration>,
+    /// The torrent was complete (every piece verified) when its state was last saved: a
+    /// .torrent added with this is added released (see
+    /// [`release_idle_after`](Self::release_idle_after)) without its resume data being read
+    /// and without a check: no storage opened, announcing with `left` 0 at once. Its resume
+    /// data is asked for with its metainfo when it loads
+    /// ([`Action::LoadMetainfo`](super::Action::LoadMetainfo) with `resume` set) and its
+    /// files' stamps are compared then: all equal, it seeds as saved; otherwise the pieces
+    /// not vouched for are hashed ([`Event::Unverified`](super::Event::Unverified) says
+    /// why). Ignored (the torrent is added as usual) for a magnet link, a v2 torrent without
+    /// its piece layers, or with [`stopped`](Self::stopped), [`seed_only`](Self::seed_only),
+    /// [`choose_files`](Self::choose_files) or a file priority other than normal.
+    pub saved_complete: bool,
 }
 
 /// Why [`Session::add_torrent`](super::Session::add_torrent) refused a torrent.

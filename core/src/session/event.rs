@@ -226,6 +226,16 @@ pub enum Event {
         /// The torrent.
         torrent: TorrentId,
     },
+    /// A torrent added complete from its saved state
+    /// ([`TorrentOptions::saved_complete`](super::TorrentOptions::saved_complete)) loaded,
+    /// and its resume data or files' stamps do not vouch for every piece: what they do not
+    /// vouch for is hashed ([`Event::Checking`] follows if anything is).
+    Unverified {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Why.
+        reason: super::lazy::Untrusted,
+    },
     /// Every torrent stopped after [`Session::shutdown`](super::Session::shutdown): the
     /// runtime may exit.
     ShutdownComplete,

@@ -144,12 +144,17 @@ pub enum Action {
     /// Load a released torrent's metainfo back (see
     /// [`TorrentOptions::release_idle_after`](super::TorrentOptions::release_idle_after)),
     /// off the loop, and report with
-    /// [`Session::handle_metainfo`](super::Session::handle_metainfo).
+    /// [`Session::handle_metainfo`](super::Session::handle_metainfo) (or, with `resume`,
+    /// [`Session::handle_loaded`](super::Session::handle_loaded)).
     LoadMetainfo {
         /// The torrent.
         torrent: TorrentId,
         /// Its info-hash (its id among torrents).
         info_hash: InfoHash,
+        /// Read its saved resume data too (from
+        /// [`Action::SaveResume`](Action::SaveResume)): it was added
+        /// [`saved_complete`](super::TorrentOptions::saved_complete) and is verified now.
+        resume: bool,
     },
     /// Persist the DHT node state (node id and good nodes).
     SaveDhtState {

@@ -476,6 +476,7 @@ pub(crate) fn load(now: Instant, id: TorrentId, t: &mut Torrent, out: &mut Outpu
         out.action(Action::LoadMetainfo {
             torrent: id,
             info_hash: t.info_hash,
+            resume: t.must_verify(),
         });
     }
 }

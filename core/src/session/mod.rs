@@ -45,6 +45,7 @@ mod handshake;
 mod hashes;
 mod io;
 mod layers;
+mod lazy;
 mod leaf_check;
 mod lifecycle;
 mod local;
@@ -117,6 +118,7 @@ pub use io::{
     DiskJobKind, FlushReply, JobId, ReadReply, RequestId, StampsReply, TorrentId, Transmit,
     VerifyReply, WriteReply,
 };
+pub use lazy::Untrusted;
 pub use loop_work::LoopWork;
 pub use metadata::MetadataError;
 pub use snapshot::{
@@ -326,7 +328,22 @@ impl Session {
         torrent: TorrentId,
         result: Result<Arc<Metainfo>, LoadError>,
     ) {
-        self.step(now, |s| s.metainfo_loaded(now, torrent, result));
+        self.step(now, |s| s.metainfo_loaded(now, torrent, result, None));
+    }
+
+    /// The answer to an [`Action::LoadMetainfo`] that asked for the resume data too
+    /// (`resume`: the bytes read, `None` if there were none or they could not be read): as
+    /// [`Session::handle_metainfo`], and the torrent's files' stamps are then compared with
+    /// the resume data before it serves a byte (see
+    /// [`TorrentOptions::saved_complete`]).
+    pub fn handle_loaded(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        result: Result<Arc<Metainfo>, LoadError>,
+        resume: Option<Vec<u8>>,
+    ) {
+        self.step(now, |s| s.metainfo_loaded(now, torrent, result, resume));
     }
 
     /// The instant from [`Session::poll_timeout`] passed (or any time: extra calls do

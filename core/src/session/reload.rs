@@ -11,6 +11,7 @@ use super::error::{LoadError, SessionError};
 use super::event::{Event, PeerCloseReason};
 use super::io::TorrentId;
 use super::lifecycle;
+use super::meta;
 use super::torrent::released::{MAX_WAITING, Mismatch};
 use super::torrent_error::TorrentError;
 use crate::metainfo::Metainfo;
@@ -62,12 +63,14 @@ impl Session {
     }
 
     /// The runtime's answer to a load of torrent `id`'s metainfo (see
-    /// [`Session::handle_metainfo`]).
+    /// [`Session::handle_metainfo`]), with its resume data when asked for (see
+    /// [`Session::handle_loaded`]).
     pub(super) fn metainfo_loaded(
         &mut self,
         now: Instant,
         id: TorrentId,
         result: Result<Arc<Metainfo>, LoadError>,
+        resume: Option<Vec<u8>>,
     ) {
         let asked = self
             .torrents
@@ -82,8 +85,22 @@ impl Session {
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
         };
+        // Added from its saved state and never verified: unless a check from nothing was
+        // asked for meanwhile, its stamps decide (the start check, with its resume data).
+        let verify = t.must_verify()
+            && t.released
+                .as_ref()
+                .is_some_and(|r| r.then.recheck.is_none());
+        let mut unverified = None;
         let reloaded = result.and_then(|meta| {
-            t.reload(meta, seed, config).map_err(|m| match m {
+            let back = if verify {
+                let back = t.reload_unverified(&meta, resume);
+                unverified = Some(meta);
+                back
+            } else {
+                t.reload(meta, seed, config)
+            };
+            back.map_err(|m| match m {
                 Mismatch::InfoHash => LoadError::WrongInfoHash,
                 Mismatch::Pieces => LoadError::WrongPieces,
             })
@@ -109,6 +126,29 @@ impl Session {
             t.error = None;
         }
         self.out.event(Event::TorrentReloaded { torrent: id });
+        if let Some(meta) = unverified {
+            // Its check: storage, then stamps; a start asked meanwhile runs once it is over.
+            let (rng, config) = (&mut self.rng, &self.config);
+            meta::init_data(
+                id,
+                meta,
+                rng,
+                &mut self.torrents,
+                &mut self.jobs,
+                config,
+                &mut self.out,
+            );
+            if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
+                d.verify = true;
+            }
+            for conn in back.waiting {
+                if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
+                    self.join_inbound(now, conn, id);
+                    self.drive(now, conn);
+                }
+            }
+            return;
+        }
         for conn in back.waiting {
             if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
                 self.join_inbound(now, conn, id);

@@ -112,6 +112,7 @@ impl Torrent {
             bits: picker.have().clone(),
             pipeline: PiecePipeline::new(n),
             resume: self.resume.take().map(Vec::from),
+            verify: false,
             picker,
             meta: meta.clone(),
         }));

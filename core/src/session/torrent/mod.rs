@@ -100,6 +100,9 @@ pub(crate) struct Data {
     pub(crate) pipeline: PiecePipeline,
     /// Resume bytes to apply once the stamps arrive.
     pub(crate) resume: Option<Vec<u8>>,
+    /// Added complete per its saved state and loaded since (see
+    /// [`TorrentOptions::saved_complete`]): the stamps decide whether it is still trusted.
+    pub(crate) verify: bool,
 }
 
 /// One torrent.
@@ -225,6 +228,7 @@ impl Torrent {
         let limits = std::mem::take(&mut options.limits);
         let hold = std::mem::take(&mut options.stopped);
         let resume = options.resume.take().map(Vec::into_boxed_slice);
+        options.saved_complete = false;
         let options = shared.options(options);
         let fetcher = magnet.then(|| {
             Box::new(MetadataFetcher::for_hashes(

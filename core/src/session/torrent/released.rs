@@ -76,6 +76,10 @@ pub(crate) struct Released {
     pub(crate) waiting: Vec<ConnId>,
     /// What to do once loaded.
     pub(crate) then: AfterLoad,
+    /// Added so from its saved state, never verified by this process: its load brings its
+    /// resume data, and its files' stamps decide whether it is still trusted (see
+    /// [`TorrentOptions::saved_complete`](crate::session::TorrentOptions::saved_complete)).
+    pub(crate) verify: bool,
 }
 
 /// Why loaded metainfo cannot be a released torrent's.
@@ -146,6 +150,7 @@ impl Torrent {
             loading: None,
             waiting: Vec::new(),
             then: AfterLoad::default(),
+            verify: false,
         }));
         self.server = MetadataServer::new();
         self.pex = PexPool::new(PexConfig::new(self.private));
@@ -172,6 +177,74 @@ impl Torrent {
         ask
     }
 
+    /// A torrent just added from its saved state as complete (see
+    /// [`TorrentOptions::saved_complete`](crate::session::TorrentOptions::saved_complete)):
+    /// released from the start with every piece, its figures and file sizes from `meta`,
+    /// running and seeding without a check. Its resume data is not read until it loads.
+    pub(crate) fn adopt_saved(&mut self, meta: &Metainfo) {
+        let layout = meta.layout();
+        let n = layout.piece_count();
+        let total = layout.data_length();
+        self.released = Some(Box::new(Released {
+            have: PieceSet::full(n),
+            figures: Figures {
+                total,
+                wanted: total,
+                have_bytes: total,
+                wanted_have: total,
+                have: n,
+                count: n,
+                checked: 0,
+            },
+            file_bytes: layout.files().iter().map(|f| f.length).collect(),
+            loading: None,
+            waiting: Vec::new(),
+            then: AfterLoad::default(),
+            verify: true,
+        }));
+        self.resume = None;
+        self.stage = Stage::Running;
+        self.complete_sent = true;
+    }
+
+    /// Whether its record was added from saved state and must be verified at its load.
+    pub(crate) fn must_verify(&self) -> bool {
+        self.released.as_ref().is_some_and(|r| r.verify)
+    }
+
+    /// Whether `meta` can be its metainfo (its hashes and piece count).
+    fn fits(&self, meta: &Metainfo) -> Result<(), Mismatch> {
+        let Some(r) = self.released.as_ref() else {
+            return Ok(());
+        };
+        if !self.hashes.agree(&meta.info_hashes()) {
+            return Err(Mismatch::InfoHash);
+        }
+        if meta.layout().piece_count() != r.have.len() {
+            return Err(Mismatch::Pieces);
+        }
+        Ok(())
+    }
+
+    /// Takes `meta` back for a torrent released from its saved state (see
+    /// [`Released::verify`]): the record goes and `resume` waits for the files' stamps (the
+    /// caller starts the check: storage, then stamps); what waited for it is returned.
+    pub(crate) fn reload_unverified(
+        &mut self,
+        meta: &Metainfo,
+        resume: Option<Vec<u8>>,
+    ) -> Result<Reloaded, Mismatch> {
+        self.fits(meta)?;
+        let Some(r) = self.released.take() else {
+            return Ok(Reloaded::default());
+        };
+        self.resume = resume.map(Vec::into_boxed_slice);
+        Ok(Reloaded {
+            waiting: r.waiting,
+            then: r.then,
+        })
+    }
+
     /// Takes `meta` back as its metainfo: complete, as released, without a check (picker
     /// drawn from `seed`). The record goes; what waited for it is returned.
     pub(crate) fn reload(
@@ -180,16 +253,11 @@ impl Torrent {
         seed: u64,
         config: &SessionConfig,
     ) -> Result<Reloaded, Mismatch> {
+        self.fits(&meta)?;
         let Some(r) = self.released.as_ref() else {
             return Ok(Reloaded::default());
         };
-        if !self.hashes.agree(&meta.info_hashes()) {
-            return Err(Mismatch::InfoHash);
-        }
         let layout = meta.layout();
-        if layout.piece_count() != r.have.len() {
-            return Err(Mismatch::Pieces);
-        }
         let mut picker = Picker::new(layout, config.picker.clone(), seed);
         if !self.options.file_priorities.is_empty() || self.options.first_last_pieces {
             picker.set_priorities(&super::life::wanted_pieces(layout, &self.options));
@@ -209,6 +277,7 @@ impl Torrent {
             bits: picker.have().clone(),
             pipeline,
             resume: None,
+            verify: false,
             picker,
             meta,
         }));
