@@ -395,6 +395,7 @@ impl<R: Runtime> ClientBackend<R> {
                 forced: t.forced,
                 finished: t.finished,
                 error: t.rare().disk_error.clone(),
+                complete: t.complete,
             })
             .collect();
         store.save(&saved)

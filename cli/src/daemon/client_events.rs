@@ -122,6 +122,11 @@ impl<R: Runtime> ClientBackend<R> {
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::info!("{}: metainfo loaded back", name.map_or("", |n| &**n));
                     }
+                    Event::Unverified { torrent, reason } => {
+                        state.queue_dirty = true;
+                        let name = state.position(torrent).map(|i| &state.torrents[i].name);
+                        tracing::warn!("{}: not as saved: {reason}", name.map_or("", |n| &**n));
+                    }
                     Event::TrackerError {
                         torrent,
                         url,

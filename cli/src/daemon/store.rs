@@ -75,6 +75,11 @@ pub(crate) struct Saved {
     /// The disk error it showed, if any (see [`SavedError`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<SavedError>,
+    /// Its last statistics showed every wanted byte here: a restart adds it released,
+    /// reading its resume data only when it loads (see `client_restore`). Missing (a list
+    /// saved before this field): restored as any other.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) complete: bool,
 }
 
 /// A disk error a torrent showed, kept across restarts as Transmission keeps a torrent's
@@ -433,6 +438,7 @@ mod tests {
                 message: "writing /dl/a: No space left on device".into(),
                 missing_files: false,
             }),
+            complete: true,
         }];
         store.save_metainfo(&saved[0].hash, b"d4:infode").unwrap();
         store.save(&saved).unwrap();

@@ -1,0 +1,241 @@
+//! A daemon restarted over seeding torrents (issue 25) adds those its list saved as complete
+//! in the released form: they seed and announce (`left=0`) at once, without a check and
+//! without their resume data read. When a peer asks for one, its resume data is read and
+//! its files' stamps compared: the unchanged torrent serves as saved, the one whose file was
+//! touched while the daemon was down (and only it) is hashed again first, and the daemon
+//! logs why. A list without the `complete` field restores the eager way
+//! (`daemon_restart_check.rs`).
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Running, Scratch, bin, free_port, rpc_text, run, s, wait_listening};
+
+/// Transmission's status while seeding.
+const SEEDING: u64 = 6;
+
+/// An HTTP tracker on loopback recording each announce's query; answers with no peers.
+fn tracker() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the tracker");
+    let port = listener.local_addr().expect("its address").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            if let Some(query) = line.split(' ').nth(1) {
+                record.lock().unwrap().push(query.to_owned());
+            }
+            let body = b"d8:intervali1800e5:peers0:e";
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(body);
+        }
+    });
+    (port, seen)
+}
+
+/// Starts the daemon over `w` with its peer port `peer`, its log (`info`) in `log`; returns
+/// it and its RPC port.
+fn daemon(w: &Scratch, peer: u16, log: &Path) -> (Running, u16) {
+    let http = free_port();
+    let child = Command::new(bin())
+        .args([
+            "daemon",
+            "-o",
+            s(w.path()),
+            "--state-dir",
+            s(&w.join("state")),
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "-p",
+            &peer.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--no-dht",
+            "--no-lsd",
+        ])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(log).expect("log file"))
+        .spawn()
+        .expect("start the daemon");
+    wait_listening(http);
+    (Running(child), http)
+}
+
+/// The torrents' (name, status, percentDone), sorted by name.
+fn states(port: u16) -> Vec<(String, u64, f64)> {
+    let body = r#"{"method":"torrent-get","arguments":{"fields":["name","status","percentDone"]}}"#;
+    let text = rpc_text(port, body);
+    let json = text
+        .split_once("\r\n\r\n")
+        .map_or(text.as_str(), |(_, b)| b);
+    let value: serde_json::Value = serde_json::from_str(json).expect("torrent-get answer");
+    let mut list: Vec<(String, u64, f64)> = value["arguments"]["torrents"]
+        .as_array()
+        .expect("a torrent list")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or_default().to_owned(),
+                t["status"].as_u64().unwrap_or(99),
+                t["percentDone"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
+}
+
+/// Waits (at most 120 s, however slow the machine) until `ready` holds.
+fn wait(what: &str, ready: impl Fn() -> Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let Some(why) = ready() else {
+            return;
+        };
+        assert!(Instant::now() < deadline, "never {what}: {why}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn all_seeding(port: u16) -> Option<String> {
+    let now = states(port);
+    let ok = now.len() == 3 && now.iter().all(|t| t.1 == SEEDING && t.2 == 1.0);
+    (!ok).then(|| format!("{now:?}"))
+}
+
+/// Downloads torrent `name` from the daemon at `peer` and compares the bytes.
+fn leech(w: &Scratch, name: &str, peer: u16) {
+    let out = w.join(&format!("leech-{name}"));
+    let (code, stdout, stderr) = run(&[
+        "download",
+        s(&w.join(&format!("{name}.torrent"))),
+        "-o",
+        s(&out),
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--peer",
+        &format!("127.0.0.1:{peer}"),
+        "--state-dir",
+        s(&w.join(&format!("state-{name}"))),
+        "--no-peers-timeout",
+        "60",
+    ]);
+    assert_eq!(code, 0, "{name}: {stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read(out.join(name).join("f.bin")).expect("downloaded"),
+        std::fs::read(w.join(name).join("f.bin")).expect("source"),
+        "{name}: the right bytes"
+    );
+}
+
+#[test]
+fn complete_torrents_restore_released_and_only_a_changed_one_is_checked_when_asked() {
+    let w = Scratch::new("lazy-restore");
+    let (trk, announces) = tracker();
+    let names = ["a_idle", "b_kept", "c_touched"];
+    for (i, name) in names.iter().enumerate() {
+        w.file(&format!("{name}/f.bin"), 300_000, i as u64 + 1);
+        let (code, _, err) = run(&[
+            "create",
+            s(&w.join(name)),
+            "-t",
+            &format!("http://127.0.0.1:{trk}/announce"),
+            "-o",
+            s(&w.join(&format!("{name}.torrent"))),
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let peer = free_port();
+    let log = w.join("first.log");
+    let (first, port) = daemon(&w, peer, &log);
+    for name in names {
+        let t = w.join(&format!("{name}.torrent"));
+        let add = format!(
+            r#"{{"method":"torrent-add","arguments":{{"filename":"{}"}}}}"#,
+            s(&t)
+        );
+        assert!(rpc_text(port, &add).contains("success"));
+    }
+    wait("all three seeding after the first check", || {
+        all_seeding(port)
+    });
+    // The daemon has counted each completion (its done date), so its list says complete.
+    wait("three done dates", || {
+        let body = r#"{"method":"torrent-get","arguments":{"fields":["doneDate"]}}"#;
+        let text = rpc_text(port, body);
+        let done = text.matches(r#""doneDate":0"#).count() == 0 && text.contains("doneDate");
+        (!done).then_some(text)
+    });
+    first.interrupt();
+    let (code, _, err) = first.wait(60);
+    assert_eq!(code, 130, "{err}");
+    let list = std::fs::read_to_string(w.join("state/daemon/torrents.json")).expect("the list");
+    assert_eq!(list.matches(r#""complete": true"#).count(), 3, "{list}");
+
+    // The touched file keeps its bytes: only its stamp says it may have changed.
+    let touched = w.join("c_touched/f.bin");
+    let mtime = std::fs::metadata(&touched)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    File::options()
+        .write(true)
+        .open(&touched)
+        .and_then(|f| f.set_modified(mtime + Duration::from_secs(5)))
+        .expect("touch");
+
+    announces.lock().unwrap().clear();
+    let log = w.join("second.log");
+    let (second, port) = daemon(&w, peer, &log);
+    // Seeding at once: no check ran, none is running.
+    assert_eq!(all_seeding(port), None, "seeding at once");
+    wait("three announces with left=0", || {
+        let seen = announces.lock().unwrap();
+        let done = (seen.iter())
+            .filter(|q| q.starts_with("/announce") && q.contains("left=0"))
+            .count();
+        (done < 3).then(|| format!("{seen:?}"))
+    });
+    let seen = announces.lock().unwrap().clone();
+    assert!(
+        !(seen.iter()).any(|q| q.starts_with("/announce") && !q.contains("left=0")),
+        "every announce says complete: {seen:?}"
+    );
+
+    leech(&w, "b_kept", peer);
+    leech(&w, "c_touched", peer);
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait("c_touched checked", || {
+        let t = text();
+        (!t.contains("c_touched: not as saved")).then_some(t)
+    });
+    let t = text();
+    assert_eq!(t.matches("metainfo loaded back").count(), 2, "{t}");
+    assert!(!t.contains("b_kept: not as saved"), "b_kept trusted: {t}");
+    assert!(
+        !t.contains("a_idle: metainfo loaded back"),
+        "a_idle never loaded: {t}"
+    );
+    wait("all three seeding again", || all_seeding(port));
+    second.interrupt();
+    let (code, _, err) = second.wait(60);
+    assert_eq!(code, 130, "{err}");
+}
