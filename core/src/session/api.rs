@@ -486,7 +486,8 @@ impl Session {
             && !t.hold
             && !o.seed_only
             && !o.choose_files
-            && o.file_priorities.is_empty();
+            && o.file_priorities.is_empty()
+            && o.release_idle_after.is_some();
         let peers = self.torrents[&id].options.peers.clone();
         self.add_candidates(id, &peers, Source::User);
         let (url_list, http_seeds) = match &source {

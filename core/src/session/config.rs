@@ -434,7 +434,9 @@ pub struct TorrentOptions {
     /// not vouched for are hashed ([`Event::Unverified`](super::Event::Unverified) says
     /// why). Ignored (the torrent is added as usual) for a magnet link, a v2 torrent without
     /// its piece layers, or with [`stopped`](Self::stopped), [`seed_only`](Self::seed_only),
-    /// [`choose_files`](Self::choose_files) or a file priority other than normal.
+    /// [`choose_files`](Self::choose_files) or a file priority other than normal, and without
+    /// [`release_idle_after`](Self::release_idle_after) (the application loads no metainfo
+    /// back then).
     pub saved_complete: bool,
 }
 

@@ -4,7 +4,7 @@
 //! missing or corrupt resume data, it is told why and its pieces are hashed.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Untrusted, verdict};
 use crate::layout::Layout;
@@ -83,11 +83,15 @@ fn drain(s: &mut Session, now: Instant, disk: FileStamp) -> Seen {
 }
 
 /// A session with the test torrent added complete from its saved state.
+/// The release option the restored torrents have (the daemon's default).
+const RELEASE: Duration = Duration::from_secs(600);
+
 fn restored(now: Instant, options: TorrentOptions) -> (Session, TorrentId, Seen) {
     let mut s = Session::new(SessionConfig::default(), now, 7);
     s.set_listen_addr(SocketAddr::from(([127, 0, 0, 1], 7000)));
     let options = TorrentOptions {
         saved_complete: true,
+        release_idle_after: options.release_idle_after.or(Some(RELEASE)),
         ..options
     };
     let t = s
@@ -266,6 +270,23 @@ fn options_it_cannot_honour_add_it_as_usual() {
         assert_eq!(seen.opened, 1, "opened as usual");
         assert!(seen.stamps >= 1, "checked as usual");
     }
+}
+
+#[test]
+fn a_torrent_never_released_is_added_as_usual() {
+    // Without `release_idle_after` the application loads no metainfo back: a torrent added
+    // released could never serve.
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::default(), t0, 7);
+    let options = TorrentOptions {
+        saved_complete: true,
+        ..TorrentOptions::default()
+    };
+    s.add_torrent(t0, TorrentSource::Metainfo(metainfo()), options)
+        .unwrap();
+    let seen = drain(&mut s, t0, SAVED);
+    assert_eq!(seen.opened, 1, "opened as usual");
+    assert!(seen.stamps >= 1, "checked as usual");
 }
 
 #[test]
