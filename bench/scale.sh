@@ -27,7 +27,8 @@
 #   get_peak_mib the peak during the torrent-gets (VmHWM reset through clear_refs first)
 #   rss_mib     VmRSS at the end; kib_per_torrent = (VmRSS at rest - the same daemon's VmRSS
 #               with no torrent) / N (libtorrent's: the Python process, interpreter included,
-#               less the same process with an empty session)
+#               less the same process with an empty session; printed on stderr as "with no
+#               torrent")
 #   stop_s      seconds from SIGTERM to the process's exit (killed after --timeout, at least
 #               60 s: then "killed"); libtorrent's includes saving every torrent's resume data
 # With --peers P (our daemon only): many peers on many torrents. After the N torrents are
@@ -195,6 +196,7 @@ printf 'client\tN\trun\trpc_s\tannounced_s\tcpu_min\tget_best_ms\tget_median_ms\
 IFS=, read -ra CL <<< "$CLIENTS"
 for c in "${CL[@]}"; do
   base=$(empty_rss "$c")
+  echo "   $c with no torrent: VmRSS $base KiB" >&2
   case "$c" in
     sanstorrent) dir="$WORK/st" ;; transmission) dir="$WORK/tr" ;; libtorrent) dir="$WORK/lt" ;;
     *) echo "scale: unknown client $c" >&2; continue ;;
