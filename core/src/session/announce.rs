@@ -162,7 +162,7 @@ impl Trackers {
         match event {
             AnnouncerEvent::Announced { url, response } => {
                 if let Some(t) = cx.torrents.get_mut(&id) {
-                    t.announces.answered(now, &url.to_string(), &response);
+                    t.announces.answered(now, &url, &response);
                     t.tracker_answered(response.warning.as_deref());
                 }
                 cx.out.event(Event::TrackerAnnounced {
@@ -178,7 +178,7 @@ impl Trackers {
             }
             AnnouncerEvent::TrackerFailed { url, error } => {
                 if let Some(t) = cx.torrents.get_mut(&id) {
-                    t.announces.failed(now, &url.to_string(), &error);
+                    t.announces.failed(now, &url, &error);
                 }
                 cx.out.event(Event::TrackerError {
                     torrent: id,

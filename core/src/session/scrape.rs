@@ -84,14 +84,14 @@ impl TorrentScrapes {
     }
 
     /// The latest counts the tracker with this announce URL gave, if it answered.
-    pub(crate) fn counts_of(&self, url: &str) -> Option<SwarmCounts> {
+    pub(crate) fn counts_of(&self, url: &TrackerUrl) -> Option<SwarmCounts> {
         self.trackers.get(url).and_then(|s| s.last)
     }
 
     /// How the scrapes of the tracker with this announce URL went (`None`: never scraped,
     /// not yet announced to or without a scrape URL); `active`: whether the torrent runs (a
     /// stopped one plans no scrape).
-    pub(crate) fn status_of(&self, url: &str, active: bool) -> Option<ScrapeStatus> {
+    pub(crate) fn status_of(&self, url: &TrackerUrl, active: bool) -> Option<ScrapeStatus> {
         let s = self.trackers.get(url)?;
         Some(ScrapeStatus {
             last_start: s.started,
@@ -115,8 +115,9 @@ impl TorrentScrapes {
     }
 }
 
-/// One torrent's record of one tracker (its announce URL, as listed): a scrape's member.
-type Member = (TorrentId, String);
+/// One torrent's record of one tracker (its announce URL, the announcer's shared handle): a
+/// scrape's member.
+type Member = (TorrentId, TrackerUrl);
 
 /// A scrape waiting for the runtime.
 #[derive(Debug)]
@@ -224,15 +225,20 @@ impl Trackers {
         let Some(scrape) = scrape_url(url) else {
             return Vec::new();
         };
-        let Some(t) = cx.torrents.get_mut(&id).filter(|t| t.is_active()) else {
-            return Vec::new();
-        };
-        let key = url.to_string();
-        if t.scrapes.trackers.contains_key(&key) {
+        if cx
+            .torrents
+            .get(&id)
+            .is_none_or(|t| !t.is_active() || t.scrapes.trackers.contains_key(url))
+        {
             return Vec::new();
         }
+        // One copy of the scrape URL for every torrent of the tracker.
+        let scrape = cx.torrents.urls().share(scrape);
+        let Some(t) = cx.torrents.get_mut(&id) else {
+            return Vec::new();
+        };
         t.scrapes.trackers.insert(
-            key.clone(),
+            url,
             Scraped {
                 url: scrape.clone(),
                 next_at: now,
@@ -244,7 +250,7 @@ impl Trackers {
             },
         );
         let round = self.scrapes.rounds.entry(scrape.to_string()).or_default();
-        round.refile((id, key), None, now);
+        round.refile((id, url.clone()), None, now);
         self.launch_round(now, &scrape, cx)
     }
 
@@ -267,7 +273,7 @@ impl Trackers {
                 let key = s.url.to_string();
                 // Filed again: a round drops the members of a torrent that stopped.
                 let round = self.scrapes.rounds.entry(key.clone()).or_default();
-                round.refile((*id, tracker.to_owned()), None, s.next_at);
+                round.refile((*id, tracker.clone()), None, s.next_at);
                 urls.entry(key).or_insert_with(|| s.url.clone());
             }
         }
@@ -595,7 +601,7 @@ fn scrape_ended(
     torrents: &mut Torrents,
     now: Instant,
     id: TorrentId,
-    tracker: &str,
+    tracker: &TrackerUrl,
     result: Result<SwarmCounts, String>,
 ) {
     if let Some(entry) = torrents
@@ -638,7 +644,7 @@ fn scraped(
         entry.end(now, Ok(counts));
         out.event(Event::TrackerScraped {
             torrent: *id,
-            url: tracker.clone(),
+            url: tracker.to_string(),
             counts,
         });
     }

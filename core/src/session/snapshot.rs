@@ -235,7 +235,7 @@ struct Logged {
 
 impl AnnounceLog {
     /// A tracker answered.
-    pub(crate) fn answered(&mut self, now: Instant, url: &str, response: &AnnounceResponse) {
+    pub(crate) fn answered(&mut self, now: Instant, url: &TrackerUrl, response: &AnnounceResponse) {
         let counts = match (response.complete, response.incomplete) {
             (None, None) => None,
             (seeders, leechers) => Some(SwarmCounts {
@@ -260,7 +260,7 @@ impl AnnounceLog {
     }
 
     /// A tracker failed.
-    pub(crate) fn failed(&mut self, now: Instant, url: &str, error: &TrackerError) {
+    pub(crate) fn failed(&mut self, now: Instant, url: &TrackerUrl, error: &TrackerError) {
         let counts = self.trackers.get(url).and_then(|l| l.counts);
         self.trackers.insert(
             url,
@@ -414,25 +414,27 @@ impl Torrent {
             .announcer
             .as_ref()
             .and_then(|a| a.working_tracker())
-            .map(ToString::to_string);
+            .cloned();
         let next = self.announcer.as_ref().and_then(|a| a.next_announce());
         let active = self.is_active();
         self.tracker_list
             .infos()
             .into_iter()
             .map(|tracker| {
-                let url = TrackerUrl::parse(&tracker.url)
-                    .map_or_else(|_| tracker.url.clone(), |u| u.to_string());
-                let logged = self.announces.trackers.get(&url);
+                // A listed URL that does not parse is never announced to: no record of it.
+                let url = TrackerUrl::parse(&tracker.url).ok();
+                let url = url.as_ref();
+                let logged = url.and_then(|u| self.announces.trackers.get(u));
+                let in_use = url.is_some() && working.as_ref() == url;
                 TrackerStatus {
                     last_announce: logged.map(|l| l.at),
                     last_result: logged.map(|l| l.result.clone()),
                     swarm: logged
                         .and_then(|l| l.counts)
-                        .or_else(|| self.scrapes.counts_of(&url)),
-                    next_announce: next.filter(|_| working.as_ref() == Some(&url)),
-                    in_use: working.as_ref() == Some(&url),
-                    scrape: self.scrapes.status_of(&url, active),
+                        .or_else(|| url.and_then(|u| self.scrapes.counts_of(u))),
+                    next_announce: next.filter(|_| in_use),
+                    in_use,
+                    scrape: url.and_then(|u| self.scrapes.status_of(u, active)),
                     tracker,
                 }
             })

@@ -1,8 +1,10 @@
 //! [`UrlTable`]: one [`TrackerUrl`] per distinct tracker. A session parses its torrents'
 //! announce URLs through one table, so 100,000 torrents announcing to one tracker hold one
-//! copy of its URL instead of 100,000.
+//! copy of its URL instead of 100,000; their tracker lists share the URLs' text as listed the
+//! same way ([`UrlTable::text`]).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::TrackerUrl;
 
@@ -14,6 +16,10 @@ pub struct UrlTable {
     urls: BTreeSet<TrackerUrl>,
     /// How many URLs were left by the last sweep.
     swept: usize,
+    /// The texts handed out by [`UrlTable::text`].
+    texts: BTreeSet<Arc<str>>,
+    /// How many texts were left by the last sweep of `texts`.
+    texts_swept: usize,
 }
 
 /// The table is not swept while it holds fewer URLs than this.
@@ -46,6 +52,22 @@ impl UrlTable {
         url
     }
 
+    /// `input` as one shared text: the same allocation for every equal text (a torrent's
+    /// tracker list keeps its URLs as listed, which may differ from the parsed URL's form).
+    /// Swept as the URLs are.
+    pub fn text(&mut self, input: &str) -> Arc<str> {
+        if let Some(known) = self.texts.get(input) {
+            return Arc::clone(known);
+        }
+        if self.texts.len() >= MIN_SWEEP.max(2 * self.texts_swept) {
+            self.texts.retain(|t| Arc::strong_count(t) > 1);
+            self.texts_swept = self.texts.len();
+        }
+        let text: Arc<str> = Arc::from(input);
+        self.texts.insert(Arc::clone(&text));
+        text
+    }
+
     /// URLs remembered (some perhaps no longer in use).
     pub fn len(&self) -> usize {
         self.urls.len()
@@ -70,6 +92,26 @@ mod tests {
         assert!(!a.is_unique(), "one allocation for both (and the table's)");
         assert_eq!(table.len(), 1);
         assert!(table.parse("not a url").is_none());
+    }
+
+    #[test]
+    fn equal_texts_share_one_allocation_and_unheld_ones_go() {
+        let mut table = UrlTable::new();
+        let a = table.text("http://T.org:80/announce");
+        let b = table.text("http://T.org:80/announce");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "http://T.org:80/announce");
+        assert!(!Arc::ptr_eq(&a, &table.text("http://t.org/announce")));
+        for i in 0..10 * MIN_SWEEP {
+            let _ = table.text(&format!("http://t{i}.org/announce"));
+        }
+        assert!(
+            table.texts.len() <= MIN_SWEEP + 2,
+            "{} kept",
+            table.texts.len()
+        );
+        assert!(table.texts.contains(&a), "a text in use is kept");
+        assert!(Arc::ptr_eq(&a, &table.text("http://T.org:80/announce")));
     }
 
     #[test]

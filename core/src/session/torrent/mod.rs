@@ -216,7 +216,10 @@ impl Torrent {
             TorrentSource::Metainfo(meta) => (meta.trackers().to_vec(), meta.is_private(), false),
             TorrentSource::Magnet(m) => (vec![m.trackers.clone()], false, true),
         };
-        let tracker_list = TrackerList::new(options.trackers.take().as_deref().unwrap_or(&tiers));
+        let tracker_list = TrackerList::new(
+            options.trackers.take().as_deref().unwrap_or(&tiers),
+            &mut shared.urls,
+        );
         let announcer = make_announcer(&tracker_list.tiers(), config, rng, shared);
         let backoff = Backoff {
             base: config.reconnect_backoff,

@@ -19,6 +19,7 @@ use crate::id::InfoHash;
 use crate::session::io::TorrentId;
 use crate::session::loop_work::TableCount;
 use crate::session::timers::Deadlines;
+use crate::tracker::UrlTable;
 
 /// Every torrent, by id, with each one's earliest deadline filed.
 #[derive(Debug, Default)]
@@ -89,6 +90,11 @@ impl Torrents {
     /// A torrent.
     pub(crate) fn get(&self, id: &TorrentId) -> Option<&Torrent> {
         self.map.get(id).map(|t| &**t)
+    }
+
+    /// The tracker URLs the torrents share (one handle per distinct URL).
+    pub(crate) fn urls(&mut self) -> &mut UrlTable {
+        &mut self.shared.urls
     }
 
     /// A torrent, to change: its deadline is filed again at the next

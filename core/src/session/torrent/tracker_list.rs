@@ -2,14 +2,18 @@
 //! that stays the same while other trackers are added, removed or replaced. The announcer is
 //! rebuilt from [`TrackerList::tiers`] after every edit.
 
+use std::sync::Arc;
+
 use crate::session::edit::{ChangeError, TrackerEdit, TrackerInfo};
-use crate::tracker::TrackerUrl;
+use crate::tracker::{TrackerUrl, UrlTable};
 
 /// One tracker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     id: u32,
-    url: String,
+    /// As listed; a new torrent's texts are shared with the other torrents listing them
+    /// ([`UrlTable::text`]), an edit's are its own.
+    url: Arc<str>,
     tier: u32,
 }
 
@@ -21,10 +25,11 @@ pub(crate) struct TrackerList {
 }
 
 impl TrackerList {
-    /// The list of a new torrent: its announce-list, URLs that are not tracker URLs left out.
-    pub(crate) fn new(tiers: &[Vec<String>]) -> Self {
+    /// The list of a new torrent: its announce-list, URLs that are not tracker URLs left out,
+    /// their texts shared through `urls`.
+    pub(crate) fn new(tiers: &[Vec<String>], urls: &mut UrlTable) -> Self {
         let mut list = Self::default();
-        list.set(tiers, &[]);
+        list.set(tiers, &[], &mut |url| urls.text(url));
         // A torrent keeps its list for its whole life, mostly one tracker: no room to grow
         // (a vector's first growth makes room for four entries).
         list.entries.shrink_to_fit();
@@ -37,11 +42,11 @@ impl TrackerList {
             TrackerEdit::Add(urls) => {
                 check_urls(urls.iter())?;
                 for url in urls {
-                    if self.entries.iter().any(|e| e.url == *url) {
+                    if self.entries.iter().any(|e| *e.url == **url) {
                         continue;
                     }
                     let tier = self.entries.iter().map(|e| e.tier + 1).max().unwrap_or(0);
-                    self.push(url.clone(), tier);
+                    self.push(Arc::from(url.as_str()), tier);
                 }
             }
             TrackerEdit::Remove(ids) => {
@@ -57,12 +62,12 @@ impl TrackerList {
                     .iter_mut()
                     .find(|e| e.id == *id)
                     .ok_or(ChangeError::UnknownTracker(*id))?;
-                entry.url.clone_from(url);
+                entry.url = Arc::from(url.as_str());
             }
             TrackerEdit::Set(tiers) => {
                 check_urls(tiers.iter().flatten())?;
                 let old = std::mem::take(&mut self.entries);
-                self.set(tiers, &old);
+                self.set(tiers, &old, &mut |url: &str| Arc::from(url));
             }
         }
         Ok(())
@@ -73,8 +78,8 @@ impl TrackerList {
         let mut tiers: Vec<(u32, Vec<String>)> = Vec::new();
         for e in &self.entries {
             match tiers.iter_mut().find(|(t, _)| *t == e.tier) {
-                Some((_, urls)) => urls.push(e.url.clone()),
-                None => tiers.push((e.tier, vec![e.url.clone()])),
+                Some((_, urls)) => urls.push(e.url.to_string()),
+                None => tiers.push((e.tier, vec![e.url.to_string()])),
             }
         }
         tiers.sort_by_key(|(t, _)| *t);
@@ -88,7 +93,7 @@ impl TrackerList {
             .iter()
             .map(|e| TrackerInfo {
                 id: e.id,
-                url: e.url.clone(),
+                url: e.url.to_string(),
                 tier: e.tier,
             })
             .collect();
@@ -100,7 +105,7 @@ impl TrackerList {
         self.entries.iter().any(|e| e.id == id)
     }
 
-    fn push(&mut self, url: String, tier: u32) {
+    fn push(&mut self, url: Arc<str>, tier: u32) {
         self.entries.push(Entry {
             id: self.next_id,
             url,
@@ -110,22 +115,27 @@ impl TrackerList {
     }
 
     /// Replaces the entries with `tiers` (empty tiers dropped, duplicates and non-tracker URLs
-    /// skipped); a URL that was in `old` keeps its id.
-    fn set(&mut self, tiers: &[Vec<String>], old: &[Entry]) {
+    /// skipped; `text` makes an entry's text); a URL that was in `old` keeps its id.
+    fn set(
+        &mut self,
+        tiers: &[Vec<String>],
+        old: &[Entry],
+        text: &mut dyn FnMut(&str) -> Arc<str>,
+    ) {
         let mut tier = 0;
         for urls in tiers {
             let before = self.entries.len();
             for url in urls {
-                if TrackerUrl::parse(url).is_err() || self.entries.iter().any(|e| e.url == *url) {
+                if TrackerUrl::parse(url).is_err() || self.entries.iter().any(|e| *e.url == **url) {
                     continue;
                 }
-                match old.iter().find(|e| e.url == *url) {
+                match old.iter().find(|e| *e.url == **url) {
                     Some(e) => self.entries.push(Entry {
                         id: e.id,
-                        url: url.clone(),
+                        url: Arc::clone(&e.url),
                         tier,
                     }),
-                    None => self.push(url.clone(), tier),
+                    None => self.push(text(url), tier),
                 }
             }
             if self.entries.len() > before {
@@ -153,13 +163,16 @@ mod tests {
     fn urls(list: &TrackerList) -> Vec<(u32, &str, u32)> {
         list.entries
             .iter()
-            .map(|e| (e.id, e.url.as_str(), e.tier))
+            .map(|e| (e.id, &*e.url, e.tier))
             .collect()
     }
 
     #[test]
     fn ids_stay_while_others_change() {
-        let mut list = TrackerList::new(&[vec![A.into(), "ftp://x".into()], vec![B.into()]]);
+        let mut list = TrackerList::new(
+            &[vec![A.into(), "ftp://x".into()], vec![B.into()]],
+            &mut UrlTable::new(),
+        );
         assert_eq!(urls(&list), [(0, A, 0), (1, B, 1)]);
         list.apply(&TrackerEdit::Add(vec![C.into(), A.into()]))
             .unwrap();
@@ -174,8 +187,17 @@ mod tests {
     }
 
     #[test]
+    fn torrents_listing_a_url_share_its_text() {
+        let mut table = UrlTable::new();
+        let one = TrackerList::new(&[vec![A.into()]], &mut table);
+        let two = TrackerList::new(&[vec![A.into(), B.into()]], &mut table);
+        assert!(Arc::ptr_eq(&one.entries[0].url, &two.entries[0].url));
+        assert_eq!(two.tiers(), [vec![A.to_owned(), B.to_owned()]]);
+    }
+
+    #[test]
     fn set_keeps_the_ids_of_urls_that_stay() {
-        let mut list = TrackerList::new(&[vec![A.into()], vec![B.into()]]);
+        let mut list = TrackerList::new(&[vec![A.into()], vec![B.into()]], &mut UrlTable::new());
         list.apply(&TrackerEdit::Set(vec![vec![B.into(), C.into()], vec![]]))
             .unwrap();
         assert_eq!(urls(&list), [(1, B, 0), (2, C, 0)]);
@@ -184,7 +206,7 @@ mod tests {
 
     #[test]
     fn bad_edits_change_nothing() {
-        let mut list = TrackerList::new(&[vec![A.into()]]);
+        let mut list = TrackerList::new(&[vec![A.into()]], &mut UrlTable::new());
         let before = list.clone();
         assert_eq!(
             list.apply(&TrackerEdit::Add(vec![
