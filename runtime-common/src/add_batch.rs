@@ -5,6 +5,7 @@
 //! tell), so a restore needs no second round trip per torrent.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use sanstorrent_core::metainfo::RelativePath;
@@ -71,18 +72,28 @@ impl Core {
                 on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
             }
             options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
-            places.push((info_hash, dir, on_disk));
+            // One added released has no metainfo in the session to tell its paths from.
+            let meta = match &source {
+                TorrentSource::Metainfo(meta) if options.saved_complete => Some(Arc::clone(meta)),
+                _ => None,
+            };
+            places.push((info_hash, dir, on_disk, meta));
             adds.push((source, options));
         }
         let added = self.session.add_torrents(now, adds);
         places
             .into_iter()
             .zip(added)
-            .map(|((info_hash, dir, on_disk), result)| {
+            .map(|((info_hash, dir, on_disk, meta), result)| {
                 let id = result.map_err(ClientError::Add)?;
                 self.disk.add_torrent(id, info_hash, dir);
                 if let Some(print) = on_disk {
                     self.disk.resume_on_disk(id, print);
+                }
+                if let Some(meta) = meta
+                    && self.disk.has_renames(id)
+                {
+                    self.disk.learn_metainfo_paths(id, &meta);
                 }
                 let renamed = self
                     .disk

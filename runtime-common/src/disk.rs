@@ -300,6 +300,15 @@ impl DiskIo {
         }
     }
 
+    /// Learns a torrent's paths from its metainfo before its storage opens, if not known yet
+    /// (see [`Self::learn_paths`]).
+    pub fn learn_metainfo_paths(&mut self, torrent: TorrentId, meta: &Metainfo) {
+        if self.file_paths(torrent).is_none() {
+            let paths = meta.files().iter().map(|f| f.path.clone()).collect();
+            self.learn_paths(torrent, meta.layout(), paths);
+        }
+    }
+
     /// Whether `torrent` is renaming files.
     pub fn is_renaming(&self, torrent: TorrentId) -> bool {
         self.torrents

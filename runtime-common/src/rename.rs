@@ -65,8 +65,7 @@ impl Core {
                 .torrent_snapshot(now, torrent, SnapshotDetail::default())
                 .and_then(|s| s.metainfo)
         {
-            let paths = meta.files().iter().map(|f| f.path.clone()).collect();
-            self.disk.learn_paths(torrent, meta.layout(), paths);
+            self.disk.learn_metainfo_paths(torrent, &meta);
         }
         self.disk.file_paths(torrent)
     }
