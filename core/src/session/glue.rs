@@ -405,6 +405,7 @@ impl Session {
             swarm_started,
         } = over
         else {
+            self.release_held(now, id, false);
             self.life(now, |cx| cx.begin_stop(now, id));
             return;
         };
@@ -424,6 +425,7 @@ impl Session {
             self.update_interest(now, conn);
             self.drive(now, conn);
         }
+        self.release_held(now, id, true);
         if !swarm_started {
             self.life(now, |cx| cx.start_swarm(now, id));
         }

@@ -41,11 +41,12 @@ struct Seen {
     opened: usize,
     stamps: usize,
     checks: usize,
+    closed: Vec<ConnId>,
     events: Vec<Event>,
 }
 
 /// Everything queued at `now`, its disk jobs answered as a disk whose file has stamp
-/// `disk` and good data.
+/// `disk` and good data (the bytes for peers are left for `deliver` or `told`).
 fn drain(s: &mut Session, now: Instant, disk: FileStamp) -> Seen {
     let mut seen = Seen::default();
     loop {
@@ -56,6 +57,7 @@ fn drain(s: &mut Session, now: Instant, disk: FileStamp) -> Seen {
                     torrent, resume, ..
                 } => seen.loads.push((torrent, resume)),
                 Action::OpenStorage { .. } => seen.opened += 1,
+                Action::Close { conn } => seen.closed.push(conn),
                 Action::Disk(job) => match job.kind {
                     DiskJobKind::Stamps { reply } => {
                         seen.stamps += 1;
@@ -71,7 +73,6 @@ fn drain(s: &mut Session, now: Instant, disk: FileStamp) -> Seen {
                 _ => {}
             }
         }
-        while s.poll_transmit().is_some() {}
         seen.events.extend(std::iter::from_fn(|| s.poll_event()));
         if done.is_empty() {
             return seen;
@@ -250,6 +251,174 @@ fn missing_or_corrupt_resume_data_gets_everything_hashed() {
         "{reasons:?}"
     );
     assert!(checked_all(&events), "{events:?}");
+}
+
+/// A peer's side of a connection to the session, and what it was told of the session's
+/// pieces.
+struct Remote {
+    conn: ConnId,
+    wire: wire::Connection,
+    seen: Vec<wire::Event>,
+}
+
+impl Remote {
+    fn arrive(s: &mut Session, port: u16, now: Instant) -> Self {
+        let (conn, wire) = arrive(s, port, now);
+        Self {
+            conn,
+            wire,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Whether it was told every piece at once: a have-all or a full bitfield, and no
+    /// have-none or haves.
+    fn told_all_at_once(&self) -> bool {
+        !(self.seen.iter()).any(|e| matches!(e, wire::Event::HaveNone | wire::Event::Have(_)))
+            && self.wire.peer_pieces().is_some_and(|p| p.count() == PIECES)
+    }
+}
+
+/// The session's bytes go to `remotes` and theirs to the session until quiet.
+fn told(s: &mut Session, remotes: &mut [&mut Remote], now: Instant) {
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(t) = s.poll_transmit() {
+            if let Some(r) = remotes
+                .iter_mut()
+                .find(|r| t.dest == crate::session::Dest::Peer(r.conn))
+            {
+                r.wire.handle_input(now, &t.payload);
+                moved = true;
+            }
+        }
+        for r in remotes.iter_mut() {
+            let told = std::iter::from_fn(|| r.wire.poll_event()).filter(|e| {
+                matches!(
+                    e,
+                    wire::Event::Bitfield
+                        | wire::Event::HaveAll
+                        | wire::Event::HaveNone
+                        | wire::Event::Have(_)
+                )
+            });
+            r.seen.extend(told);
+            while let Some(bytes) = r.wire.poll_transmit() {
+                s.handle_peer_data(now, r.conn, bytes::BytesMut::from(&bytes[..]));
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+/// Every disk job queued, answered but for the `Check` jobs (returned, unanswered): the
+/// files' stamps are `disk`.
+fn answer_but_checks(s: &mut Session, now: Instant, disk: FileStamp) -> Vec<DiskJobKind> {
+    let mut checks = Vec::new();
+    loop {
+        let mut done = Vec::new();
+        while let Some(a) = s.poll_action() {
+            if let Action::Disk(job) = a {
+                match job.kind {
+                    DiskJobKind::Stamps { reply } => done.push(reply.send(Ok(vec![Some(disk)]))),
+                    DiskJobKind::Flush { reply, .. } => done.push(reply.send(Ok(()))),
+                    k @ DiskJobKind::Check { .. } => checks.push(k),
+                    _ => {}
+                }
+            }
+        }
+        while s.poll_event().is_some() {}
+        if done.is_empty() {
+            return checks;
+        }
+        for d in done {
+            s.handle_completion(now, d);
+        }
+    }
+}
+
+#[test]
+fn a_peer_waiting_for_a_trusted_load_is_held_until_the_stamps_then_told_every_piece() {
+    let t0 = Instant::now();
+    let (mut s, t, _) = restored(t0, TorrentOptions::default());
+    let mut peer = Remote::arrive(&mut s, 9003, t0);
+    assert_eq!(drain(&mut s, t0, SAVED).loads, vec![(t, true)]);
+    s.handle_loaded(t0, t, Ok(metainfo()), Some(resume()));
+    // The stamps are not answered yet: the peer hears nothing (not a have-none).
+    told(&mut s, &mut [&mut peer], t0);
+    assert_eq!(
+        peer.wire.phase(),
+        wire::Phase::Handshaking,
+        "{:?}",
+        peer.seen
+    );
+    assert!(answer_but_checks(&mut s, t0, SAVED).is_empty(), "trusted");
+    told(&mut s, &mut [&mut peer], t0);
+    assert_eq!(peer.wire.phase(), wire::Phase::Established);
+    assert!(peer.told_all_at_once(), "{:?}", peer.seen);
+}
+
+#[test]
+fn peers_of_an_untrusted_load_are_held_until_the_check_is_over_then_told_what_it_found() {
+    let t0 = Instant::now();
+    let (mut s, t, _) = restored(t0, TorrentOptions::default());
+    let mut first = Remote::arrive(&mut s, 9004, t0);
+    assert_eq!(drain(&mut s, t0, SAVED).loads, vec![(t, true)]);
+    s.handle_loaded(t0, t, Ok(metainfo()), Some(resume()));
+    let changed = FileStamp {
+        mtime_secs: SAVED.mtime_secs + 1,
+        ..SAVED
+    };
+    let checks = answer_but_checks(&mut s, t0, changed);
+    assert!(!checks.is_empty(), "its pieces are hashed");
+    // A peer arriving during the check waits as well (it would see a have-none).
+    let mut late = Remote::arrive(&mut s, 9005, t0);
+    told(&mut s, &mut [&mut first, &mut late], t0);
+    for r in [&first, &late] {
+        assert_eq!(r.wire.phase(), wire::Phase::Handshaking, "{:?}", r.seen);
+    }
+    for kind in checks {
+        if let DiskJobKind::Check { pieces, reply } = kind {
+            let good = pieces.iter().map(|(p, _)| *p).collect();
+            s.handle_completion(t0, reply.send(Ok(good)));
+        }
+    }
+    let _ = drain(&mut s, t0, changed);
+    told(&mut s, &mut [&mut first, &mut late], t0);
+    for r in [&first, &late] {
+        assert_eq!(r.wire.phase(), wire::Phase::Established);
+        assert!(r.told_all_at_once(), "{:?}", r.seen);
+    }
+    assert_eq!(s.torrent_stats(t).unwrap().peers_connected, 2);
+}
+
+#[test]
+fn peers_held_for_a_check_are_closed_if_it_is_stopped_meanwhile() {
+    let t0 = Instant::now();
+    let (mut s, t, _) = restored(t0, TorrentOptions::default());
+    let mut peer = Remote::arrive(&mut s, 9006, t0);
+    assert_eq!(drain(&mut s, t0, SAVED).loads, vec![(t, true)]);
+    s.handle_loaded(t0, t, Ok(metainfo()), None);
+    let checks = answer_but_checks(&mut s, t0, SAVED);
+    assert!(!checks.is_empty(), "no resume data: hashed");
+    s.stop_torrent(t0, t);
+    for kind in checks {
+        if let DiskJobKind::Check { pieces, reply } = kind {
+            let good = pieces.iter().map(|(p, _)| *p).collect();
+            s.handle_completion(t0, reply.send(Ok(good)));
+        }
+    }
+    let closed = drain(&mut s, t0, SAVED).closed;
+    told(&mut s, &mut [&mut peer], t0);
+    assert_ne!(peer.wire.phase(), wire::Phase::Established);
+    assert_eq!(
+        closed,
+        vec![peer.conn],
+        "closed, not left to its handshake timeout"
+    );
 }
 
 #[test]

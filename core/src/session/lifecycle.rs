@@ -93,6 +93,15 @@ impl LifeCx<'_> {
                 for conn in self.peers.ids_of(id) {
                     self.then.close(conn, PeerCloseReason::Stopped);
                 }
+                // Those held for its start check, which will not end (see `Data::held`).
+                let held = (self.torrents.get_mut(&id))
+                    .and_then(|t| t.data.as_mut())
+                    .and_then(|d| d.held.take());
+                for conn in held.into_iter().flatten() {
+                    if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
+                        self.then.close(conn, PeerCloseReason::Stopped);
+                    }
+                }
                 self.next(now, LifeStep::EndDials(id));
             }
             LifeStep::EndDials(id) => {

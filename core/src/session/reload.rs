@@ -1,7 +1,8 @@
 //! Releasing an idle complete torrent's metainfo and loading it back (see
 //! [`torrent::released`](super::torrent::released)): the release at its deadline, an inbound
-//! connection held while the load runs, and the runtime's answer (the held connections get
-//! their handshake or are closed; a start or check that waited goes on).
+//! connection held while the load runs (and, for a torrent restored from its saved state,
+//! until its start check is over), and the runtime's answer (the held connections get their
+//! handshake or are closed; a start or check that waited goes on).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use super::event::{Event, PeerCloseReason};
 use super::io::TorrentId;
 use super::lifecycle;
 use super::meta;
+use super::torrent::Stage;
 use super::torrent::released::{MAX_WAITING, Mismatch};
 use super::torrent_error::TorrentError;
 use crate::metainfo::Metainfo;
@@ -35,8 +37,10 @@ impl Session {
 
     /// An inbound connection's handshake named released torrent `id`: it waits (unanswered)
     /// for the metainfo, which is asked for unless a load is under way; past
-    /// [`MAX_WAITING`] waiting connections it is refused. Returns whether `id` is released
-    /// (else the connection joins as usual).
+    /// [`MAX_WAITING`] waiting connections it is refused. A torrent restored complete from
+    /// its saved state holds it the same way from its load to the end of its start check
+    /// (see [`Data::held`](super::torrent::Data::held)). Returns whether it is held or
+    /// refused (else the connection joins as usual).
     pub(super) fn hold_inbound(
         &mut self,
         now: Instant,
@@ -47,19 +51,50 @@ impl Session {
         let Some(t) = self.torrents.get_mut(&id) else {
             return false;
         };
-        let Some(r) = t.released.as_mut() else {
-            return false;
+        let checking = matches!(t.stage, Stage::Stamps | Stage::Checking);
+        let (waiting, load) = match (t.released.as_mut(), t.data.as_mut()) {
+            (Some(r), _) => (&mut r.waiting, true),
+            (None, Some(d)) if checking => match d.held.as_mut() {
+                Some(held) => (held, false),
+                None => return false,
+            },
+            _ => return false,
         };
         // Those closed meanwhile (their handshake timed out, the peer left) leave the list.
-        r.waiting
-            .retain(|c| peers.get(*c).is_some_and(|p| p.torrent.is_none()));
-        if r.waiting.len() >= MAX_WAITING {
+        waiting.retain(|c| peers.get(*c).is_some_and(|p| p.torrent.is_none()));
+        if waiting.len() >= MAX_WAITING {
             self.close_conn(now, conn, PeerCloseReason::Limit);
             return true;
         }
-        r.waiting.push(conn);
-        lifecycle::load(now, id, t, &mut self.out);
+        waiting.push(conn);
+        if load {
+            lifecycle::load(now, id, t, &mut self.out);
+        }
         true
+    }
+
+    /// The start check of a torrent restored from its saved state is over (see
+    /// [`Data::held`](super::torrent::Data::held)): the connections held for it join it if
+    /// it runs (our handshake, then its bitfield as checked), or close if it stops.
+    pub(super) fn release_held(&mut self, now: Instant, id: TorrentId, runs: bool) {
+        let Some(held) = self
+            .torrents
+            .get_mut(&id)
+            .and_then(|t| t.data.as_mut())
+            .and_then(|d| d.held.take())
+        else {
+            return;
+        };
+        for conn in held {
+            if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
+                if runs {
+                    self.join_inbound(now, conn, id);
+                    self.drive(now, conn);
+                } else {
+                    self.close_conn(now, conn, PeerCloseReason::Stopped);
+                }
+            }
+        }
     }
 
     /// The runtime's answer to a load of torrent `id`'s metainfo (see
@@ -138,14 +173,11 @@ impl Session {
                 config,
                 &mut self.out,
             );
+            // The held connections wait for the check's end: told have-none now and then
+            // trickled haves, a peer would take a seed for a leecher.
             if let Some(d) = self.torrents.get_mut(&id).and_then(|t| t.data.as_mut()) {
                 d.verify = true;
-            }
-            for conn in back.waiting {
-                if self.peers.get(conn).is_some_and(|p| p.torrent.is_none()) {
-                    self.join_inbound(now, conn, id);
-                    self.drive(now, conn);
-                }
+                d.held = Some(back.waiting);
             }
             return;
         }

@@ -113,6 +113,7 @@ impl Torrent {
             pipeline: PiecePipeline::new(n),
             resume: self.resume.take().map(Vec::from),
             verify: false,
+            held: None,
             picker,
             meta: meta.clone(),
         }));

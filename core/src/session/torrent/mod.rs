@@ -103,6 +103,10 @@ pub(crate) struct Data {
     /// Added complete per its saved state and loaded since (see
     /// [`TorrentOptions::saved_complete`]): the stamps decide whether it is still trusted.
     pub(crate) verify: bool,
+    /// Added so and loaded, until its start check is over (`Some` meanwhile): the inbound
+    /// connections held for it (at most [`released::MAX_WAITING`]), which get their
+    /// handshake once the check has decided what it has, not a have-none and then haves.
+    pub(crate) held: Option<Vec<ConnId>>,
 }
 
 /// One torrent.

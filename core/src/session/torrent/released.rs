@@ -278,6 +278,7 @@ impl Torrent {
             pipeline,
             resume: None,
             verify: false,
+            held: None,
             picker,
             meta,
         }));
