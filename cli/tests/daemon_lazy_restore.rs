@@ -239,3 +239,60 @@ fn complete_torrents_restore_released_and_only_a_changed_one_is_checked_when_ask
     let (code, _, err) = second.wait(60);
     assert_eq!(code, 130, "{err}");
 }
+
+/// The (first and only) torrent's `percentDone` and status.
+fn done_and_status(port: u16) -> (f64, u64) {
+    let now = states(port);
+    now.first().map_or((-1.0, 99), |t| (t.2, t.1))
+}
+
+#[test]
+fn a_seed_whose_recheck_finds_data_missing_is_saved_incomplete_by_a_stop_right_after() {
+    // The daemon's `complete` must follow the check's result, not wait for the statistics'
+    // next report: a stop at once saves what the check found, so the restart checks it
+    // rather than adding it released with every piece.
+    let w = Scratch::new("lazy-restore-lost");
+    let (trk, _) = tracker();
+    w.file("d_lost/f.bin", 300_000, 9);
+    let (code, _, err) = run(&[
+        "create",
+        s(&w.join("d_lost")),
+        "-t",
+        &format!("http://127.0.0.1:{trk}/announce"),
+        "-o",
+        s(&w.join("d_lost.torrent")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let log = w.join("first.log");
+    let (first, port) = daemon(&w, free_port(), &log);
+    let add = format!(
+        r#"{{"method":"torrent-add","arguments":{{"filename":"{}"}}}}"#,
+        s(&w.join("d_lost.torrent"))
+    );
+    assert!(rpc_text(port, &add).contains("success"));
+    wait("seeding", || {
+        let (done, status) = done_and_status(port);
+        (done != 1.0 || status != SEEDING).then(|| format!("{done} {status}"))
+    });
+    File::options()
+        .write(true)
+        .open(w.join("d_lost/f.bin"))
+        .and_then(|f| f.set_len(100_000))
+        .expect("truncate");
+    let verify = r#"{"method":"torrent-verify","arguments":{}}"#;
+    assert!(rpc_text(port, verify).contains("success"));
+    // Checked (1: waiting for the check, 2: checking), keeping what is before the cut.
+    wait("checked again", || {
+        let (done, status) = done_and_status(port);
+        let checked = done > 0.0 && done < 1.0 && status != 1 && status != 2;
+        (!checked).then(|| format!("{done} {status}"))
+    });
+    first.interrupt();
+    let (code, _, err) = first.wait(60);
+    assert_eq!(code, 130, "{err}");
+    let list = std::fs::read_to_string(w.join("state/daemon/torrents.json")).expect("the list");
+    assert!(
+        list.contains(r#""hash""#) && !list.contains(r#""complete": true"#),
+        "{list}"
+    );
+}

@@ -283,11 +283,21 @@ impl<R: Runtime> Client<R> {
     /// Stops gracefully: `stopped` announces, flushes, resume data and DHT state saved,
     /// connections closed. Returns when the loop has ended.
     pub async fn stop(self) -> Result<(), ClientError> {
+        self.stop_with_events().await.map(drop)
+    }
+
+    /// Stops as [`Client::stop`] does, then returns the events not read yet, up to the
+    /// loop's last (those of the shutdown itself: a piece verified by the final flush
+    /// completing a torrent, the torrents stopped, an error), so that an application saving
+    /// its own state after the stop records what the session knew at its end. Bounded as
+    /// the queue is (see [`Client::next_event`]).
+    pub async fn stop_with_events(self) -> Result<Vec<Event>, ClientError> {
         let (reply, answer) = async_channel::bounded(1);
         self.send(Command::Shutdown { reply }).await?;
         // Closed without a message if the loop gave up waiting: stopped all the same.
         let _ = answer.recv().await;
-        Ok(())
+        // The loop queued its events before it answered.
+        Ok(std::iter::from_fn(|| self.events.try_recv().flatten()).collect())
     }
 
     /// Sends a command with a reply channel and waits for its answer.

@@ -301,7 +301,8 @@ impl<R: Runtime> ClientBackend<R> {
     }
 
     /// Stops the client gracefully (`stopped` announces, flush, resume data saved). Calls
-    /// after this fail; calls in flight finish first.
+    /// after this fail; calls in flight finish first. The list is saved before the stop (a
+    /// stop that hangs loses nothing) and again after it if the events of its end changed it.
     pub(crate) async fn shutdown(&self) {
         // The latest totals, saved before the client's counters go.
         self.drain_events().await;
@@ -319,8 +320,9 @@ impl<R: Runtime> ClientBackend<R> {
         loop {
             match Arc::try_unwrap(client) {
                 Ok(client) => {
-                    if let Err(e) = client.stop().await {
-                        tracing::warn!("stopping the client: {e}");
+                    match client.stop_with_events().await {
+                        Ok(events) => self.take_last_events(events).await,
+                        Err(e) => tracing::warn!("stopping the client: {e}"),
                     }
                     return;
                 }

@@ -7,6 +7,14 @@
 //! counted), and at shutdown; with a long list, no more often than its saves' cost allows
 //! (see [`ClientBackend::save_totals`]). Events find their torrent through the list's
 //! position index (`client_index.rs`), not a scan of the list.
+//!
+//! A torrent's `complete` (a restart adds it released when set) follows the session's kept
+//! events, not only the coalesced `Stats` (reported at a tick, so a stop right after a change
+//! saved the list without it): `TorrentComplete` sets it, `Unverified` clears it, and a
+//! `Checked` of a torrent listed complete reads its figures from a snapshot (a recheck that
+//! found data missing has no event of its own). At shutdown the events the client left when
+//! it stopped (a piece verified by the final flush completing a torrent) are taken too, and
+//! the list saved again if they changed it.
 
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,7 +25,7 @@ use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::{
     Event, Priority as CorePriority, SnapshotDetail, TorrentId, TorrentSnapshot, TorrentStats,
 };
-use sanstorrent_runtime_common::Runtime;
+use sanstorrent_runtime_common::{Client, Runtime};
 
 use super::{ClientBackend, State};
 use crate::daemon::rpc::unix_now;
@@ -77,6 +85,35 @@ impl<R: Runtime> ClientBackend<R> {
             events.push(event);
         }
         let now = Instant::now();
+        let urgent = self.take_events(events, Some(&*client), now).await;
+        let trim = self.lock().trim.due(now);
+        if trim {
+            crate::daemon::trim::release_freed();
+        }
+        self.save_totals(now, if urgent { Save::Soon } else { Save::Due });
+    }
+
+    /// Takes the events the client left when it stopped (see
+    /// [`Client::stop_with_events`](sanstorrent_runtime_common::Client::stop_with_events)),
+    /// then saves the list again if they changed it: what the session knew at its end is
+    /// what the list records (a torrent completed by the final flush is saved `complete`).
+    pub(super) async fn take_last_events(&self, events: Vec<Event>) {
+        let now = Instant::now();
+        let urgent = self.take_events(events, None, now).await;
+        if urgent || self.lock().totals_dirty {
+            self.save_totals(now, Save::Now);
+        }
+    }
+
+    /// Applies `events` to the list; the torrents that completed or whose check ended while
+    /// listed complete get their statistics from a fresh snapshot, if `client` is still there.
+    /// Returns whether the list should be saved soon.
+    async fn take_events(
+        &self,
+        events: Vec<Event>,
+        client: Option<&Client<R>>,
+        now: Instant,
+    ) -> bool {
         let mut completed = Vec::new();
         let mut stop = Vec::new();
         let mut urgent = false;
@@ -91,15 +128,34 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                     Event::PieceVerified { torrent, .. } => self.streams.notify(torrent),
                     Event::TorrentStopped { torrent, .. }
-                    | Event::TorrentRemoved { torrent, .. }
-                    | Event::Checked { torrent, .. } => {
+                    | Event::TorrentRemoved { torrent, .. } => {
                         state.queue_dirty = true;
                         self.streams.notify(torrent);
+                    }
+                    Event::Checked { torrent, .. } => {
+                        state.queue_dirty = true;
+                        self.streams.notify(torrent);
+                        // A check of a torrent listed complete (data found missing, a
+                        // recheck) may have found less: no event says so but its figures,
+                        // read from a snapshot; once the client is gone, it is taken as
+                        // incomplete (restored the eager way) unless a `TorrentComplete`
+                        // follows.
+                        if let Some(i) = state.position(torrent)
+                            && state.torrents[i].complete
+                        {
+                            if client.is_some() {
+                                completed.push(torrent);
+                            } else {
+                                state.torrents[i].complete = false;
+                                urgent = true;
+                            }
+                        }
                     }
                     Event::TorrentComplete { torrent } => {
                         state.queue_dirty = true;
                         if let Some(i) = state.position(torrent) {
                             urgent |= state.data_back(i);
+                            urgent |= !std::mem::replace(&mut state.torrents[i].complete, true);
                         }
                         completed.push(torrent);
                     }
@@ -124,6 +180,10 @@ impl<R: Runtime> ClientBackend<R> {
                     }
                     Event::Unverified { torrent, reason } => {
                         state.queue_dirty = true;
+                        // Not complete until its check says so (a `TorrentComplete`).
+                        if let Some(i) = state.position(torrent) {
+                            urgent |= std::mem::replace(&mut state.torrents[i].complete, false);
+                        }
                         let name = state.position(torrent).map(|i| &state.torrents[i].name);
                         tracing::warn!("{}: not as saved: {reason}", name.map_or("", |n| &**n));
                     }
@@ -184,6 +244,7 @@ impl<R: Runtime> ClientBackend<R> {
         }
         self.stop_fetched(stop).await;
         if !completed.is_empty()
+            && let Some(client) = client
             && let Ok(snaps) = client
                 .snapshots(completed.clone(), SnapshotDetail::default())
                 .await
@@ -195,11 +256,7 @@ impl<R: Runtime> ClientBackend<R> {
                 }
             }
         }
-        let trim = self.lock().trim.due(now);
-        if trim {
-            crate::daemon::trim::release_freed();
-        }
-        self.save_totals(now, if urgent { Save::Soon } else { Save::Due });
+        urgent
     }
 
     /// Saves the list and the session's statistics: at once for [`Save::Now`], for
@@ -326,9 +383,10 @@ impl<R: Runtime> ClientBackend<R> {
 
 impl State {
     /// Adds torrent `i`'s statistics to its totals and the run's. Returns whether this gave
-    /// it its done date (saved soon; a seeder of a restart had its date already). The queue
-    /// gets a look at the next tick if the torrent completed or stopped being complete, or
-    /// moved data while a queue or a seeding limit could care.
+    /// it its done date (a seeder of a restart had its date already) or made it complete or
+    /// not (saved soon: a restart trusts `complete`). The queue gets a look at the next tick
+    /// if the torrent completed or stopped being complete, or moved data while a queue or a
+    /// seeding limit could care.
     fn account(&mut self, i: usize, stats: &TorrentStats, now: Instant) -> bool {
         let entry = &mut self.torrents[i];
         let done_before = entry.totals.done_date;
@@ -353,7 +411,7 @@ impl State {
         } else {
             self.time_dirty = true;
         }
-        done
+        done || flipped
     }
 
     /// This run's statistics (its session counted in the saved ones).

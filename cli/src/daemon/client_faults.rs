@@ -42,10 +42,6 @@ impl State {
             CoreError::Disk(e) => e.is_missing_data(),
             _ => true,
         };
-        // Not complete as saved: a restart checks it rather than trusting the list.
-        if missing_files {
-            entry.complete = false;
-        }
         let message = shown.to_string();
         if stops {
             tracing::warn!("{}: {message}: stopped", entry.name);

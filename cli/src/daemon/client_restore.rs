@@ -69,10 +69,9 @@ impl<R: Runtime> ClientBackend<R> {
                 };
                 match self.prepare_parsed(add, parsed, &t.live, false) {
                     Ok(Ok((mut new, prepared))) => {
-                        // Complete when saved, and no data found missing since: added
-                        // released, its resume data read when it loads (the session adds
-                        // it as usual if it cannot).
-                        new.options.saved_complete = t.complete && t.error.is_none();
+                        // Complete when saved: added released, its resume data read when
+                        // it loads (the session adds it as usual if it cannot).
+                        new.options.saved_complete = t.complete;
                         batch.push((new, prepared, place, t));
                     }
                     Ok(Err(_)) => {}
