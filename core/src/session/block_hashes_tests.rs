@@ -12,10 +12,8 @@ use crate::id::{PeerId, sha1_digest};
 use crate::merkle::exchange::{check_answer, full_proof_layers};
 use crate::merkle::{BLOCK_SIZE, Hash, V2Piece, leaf_count, sha256};
 use crate::metainfo::Metainfo;
-use crate::session::{
-    Action, ConnId, DiskJob, DiskJobKind, Session, SessionConfig, TorrentOptions, TorrentSource,
-};
-use crate::storage::FileStamp;
+use crate::session::test_support::{disk_jobs, start_seeding};
+use crate::session::{ConnId, DiskJobKind, Session, SessionConfig, TorrentOptions, TorrentSource};
 use crate::wire::hashes::HashRequest;
 use crate::wire::{self, peer::MAX_HASH_REQUESTS_OUT};
 
@@ -66,22 +64,7 @@ fn seeder(meta: &Arc<Metainfo>, now: Instant) -> (Session, ConnId, wire::Connect
     let t = s
         .add_torrent(now, TorrentSource::Metainfo(Arc::clone(meta)), options)
         .unwrap();
-    for _ in 0..4 {
-        for kind in jobs(&mut s) {
-            let done = match kind {
-                DiskJobKind::Stamps { reply } => reply.send(Ok(vec![Some(FileStamp {
-                    size: LENGTH as u64,
-                    mtime_secs: 1,
-                    mtime_nanos: 0,
-                })])),
-                DiskJobKind::Check { pieces, reply } => {
-                    reply.send(Ok(pieces.iter().map(|(p, _)| *p).collect()))
-                }
-                other => panic!("unexpected start-up job {other:?}"),
-            };
-            s.handle_completion(now, done);
-        }
-    }
+    start_seeding(&mut s, now, LENGTH as u64);
     assert_eq!(s.torrent_stats(t).map(|st| st.pieces_have), Some(4));
     let conn = s
         .handle_accept(now, SocketAddr::from(([127, 0, 0, 1], 9000)))
@@ -121,17 +104,6 @@ fn pump(s: &mut Session, conn: ConnId, remote: &mut wire::Connection, now: Insta
             break;
         }
     }
-}
-
-fn jobs(s: &mut Session) -> Vec<DiskJobKind> {
-    let mut jobs = Vec::new();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob { kind, .. }) = a {
-            jobs.push(kind);
-        }
-    }
-    while s.poll_event().is_some() {}
-    jobs
 }
 
 /// The answers (`Ok`) and rejects (`Err`) the remote received.
@@ -180,7 +152,7 @@ fn block_hashes_are_read_from_disk_and_prove_against_the_root() {
         remote.request_hashes(now, ask).unwrap();
         pump(&mut s, conn, &mut remote, now);
         let piece = ask.index / 4;
-        let jobs = jobs(&mut s);
+        let jobs = disk_jobs(&mut s);
         let [DiskJobKind::BlockDigests { piece: read, reply }] = <[_; 1]>::try_from(jobs).unwrap()
         else {
             panic!("one BlockDigests job");
@@ -226,7 +198,7 @@ fn a_peer_has_two_block_reads_in_flight_and_stale_disk_data_is_refused() {
         remote.request_hashes(now, ask(p)).unwrap();
     }
     pump(&mut s, conn, &mut remote, now);
-    let reads = jobs(&mut s);
+    let reads = disk_jobs(&mut s);
     assert_eq!(reads.len(), usize::from(MAX_BLOCK_READS));
     let rejected: Vec<_> = answers(&mut remote);
     assert_eq!(rejected, vec![Err(ask(2)), Err(ask(3))]);
@@ -249,5 +221,5 @@ fn a_peer_has_two_block_reads_in_flight_and_stale_disk_data_is_refused() {
     // Both reads are done: the next request is read again.
     remote.request_hashes(now, ask(3)).unwrap();
     pump(&mut s, conn, &mut remote, now);
-    assert_eq!(jobs(&mut s).len(), 1);
+    assert_eq!(disk_jobs(&mut s).len(), 1);
 }

@@ -9,11 +9,9 @@ use std::time::{Duration, Instant};
 use crate::create::TorrentBuilder;
 use crate::id::sha1_digest;
 use crate::metainfo::Metainfo;
-use crate::session::upload::tests::{PIECE, PIECES, disk_jobs, leecher, pump};
-use crate::session::{
-    DiskJobKind, Session, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
-};
-use crate::storage::FileStamp;
+use crate::session::test_support::start_seeding;
+use crate::session::upload::tests::{PIECE, PIECES, leecher, pump};
+use crate::session::{Session, SessionConfig, TorrentId, TorrentOptions, TorrentSource};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -52,22 +50,7 @@ fn add_seeding(s: &mut Session, meta: Arc<Metainfo>, now: Instant) -> TorrentId 
         ..TorrentOptions::default()
     };
     let t = (s.add_torrent(now, TorrentSource::Metainfo(meta), options)).unwrap();
-    for _ in 0..4 {
-        for kind in disk_jobs(s) {
-            let done = match kind {
-                DiskJobKind::Stamps { reply } => reply.send(Ok(vec![Some(FileStamp {
-                    size: u64::from(PIECES * PIECE),
-                    mtime_secs: 1,
-                    mtime_nanos: 0,
-                })])),
-                DiskJobKind::Check { pieces, reply } => {
-                    reply.send(Ok(pieces.iter().map(|(p, _)| *p).collect()))
-                }
-                other => panic!("unexpected start-up job {other:?}"),
-            };
-            s.handle_completion(now, done);
-        }
-    }
+    start_seeding(s, now, u64::from(PIECES * PIECE));
     assert_eq!(s.torrent_stats(t).map(|st| st.pieces_have), Some(PIECES));
     t
 }

@@ -3,29 +3,16 @@
 //! stays plain.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
 
-use crate::create::TorrentBuilder;
-use crate::id::{InfoHash, sha1_digest};
-use crate::metainfo::Metainfo;
-use crate::session::{
-    Action, ConnId, Dest, DiskJob, DiskJobKind, OutgoingEncryption, Session, SessionConfig,
-    TorrentId, TorrentOptions, TorrentSource,
-};
+use crate::id::InfoHash;
+use crate::session::test_support::{self, add_leecher, two_zero_pieces};
+use crate::session::{Action, ConnId, Dest, OutgoingEncryption, Session, SessionConfig, TorrentId};
 use crate::wire::mse::{MseResponder, MseStep};
 
 const PLAIN: &[u8] = b"\x13BitTorrent protocol";
-
-fn metainfo() -> Arc<Metainfo> {
-    let b = TorrentBuilder::single_file("t.bin", 32 * 1024)
-        .unwrap()
-        .piece_length(16 * 1024);
-    let hashes = vec![sha1_digest(&[0u8; 16 * 1024]); 2];
-    Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
-}
 
 const PEER: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
@@ -51,31 +38,15 @@ fn drain(s: &mut Session, conn: Option<ConnId>) -> (Vec<u8>, Vec<ConnId>) {
     (sent, dials)
 }
 
-/// A session downloading [`metainfo`] with `PEER` as its only candidate.
+/// A session downloading [`two_zero_pieces`] with `PEER` as its only candidate.
 fn leecher(encryption: OutgoingEncryption, now: Instant) -> (Session, TorrentId, InfoHash) {
     let config = SessionConfig {
         outgoing_encryption: encryption,
         ..SessionConfig::default()
     };
-    let mut s = Session::new(config, now, 3);
-    s.set_listen_addr(SocketAddr::from(([10, 0, 0, 1], 7000)));
-    let meta = metainfo();
-    let t = s
-        .add_torrent(
-            now,
-            TorrentSource::Metainfo(Arc::clone(&meta)),
-            TorrentOptions::default(),
-        )
-        .unwrap();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob {
-            kind: DiskJobKind::Stamps { reply },
-            ..
-        }) = a
-        {
-            s.handle_completion(now, reply.send(Ok(vec![None])));
-        }
-    }
+    let mut s = test_support::session(config, now, 3);
+    let meta = two_zero_pieces();
+    let t = add_leecher(&mut s, now, &meta);
     s.add_peers(now, t, &[PEER]);
     (s, t, meta.info_hash())
 }

@@ -3,17 +3,11 @@
 //! timeout; the session wakes at the patience deadline and does not spin after it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::create::TorrentBuilder;
-use crate::id::sha1_digest;
-use crate::metainfo::Metainfo;
 use crate::session::peers::{DialStages, Dialing, Peers};
-use crate::session::{
-    Action, ConnId, DiskJob, DiskJobKind, Event, PeerCloseReason, Session, SessionConfig,
-    TorrentId, TorrentOptions, TorrentSource,
-};
+use crate::session::test_support::{self, add_leecher, two_zero_pieces};
+use crate::session::{Action, ConnId, Event, PeerCloseReason, Session, SessionConfig, TorrentId};
 
 fn addr(n: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, n)), 40000)
@@ -35,29 +29,8 @@ fn session(now: Instant) -> (Session, TorrentId) {
         connect_timeout: secs(10),
         ..SessionConfig::default()
     };
-    let mut s = Session::new(config, now, 7);
-    s.set_listen_addr(SocketAddr::from(([10, 0, 0, 1], 7000)));
-    let b = TorrentBuilder::single_file("t.bin", 32 * 1024)
-        .unwrap()
-        .piece_length(16 * 1024);
-    let hashes = vec![sha1_digest(&[0u8; 16 * 1024]); 2];
-    let meta = Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap());
-    let id = s
-        .add_torrent(
-            now,
-            TorrentSource::Metainfo(meta),
-            TorrentOptions::default(),
-        )
-        .unwrap();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob {
-            kind: DiskJobKind::Stamps { reply },
-            ..
-        }) = a
-        {
-            s.handle_completion(now, reply.send(Ok(vec![None])));
-        }
-    }
+    let mut s = test_support::session(config, now, 7);
+    let id = add_leecher(&mut s, now, &two_zero_pieces());
     drain(&mut s);
     (s, id)
 }

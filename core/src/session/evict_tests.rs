@@ -4,73 +4,28 @@
 //! is refused for a while.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::create::TorrentBuilder;
-use crate::id::{InfoHash, sha1_digest};
-use crate::metainfo::Metainfo;
-use crate::session::{
-    Action, DiskJob, DiskJobKind, Event, PeerCloseReason, Session, SessionConfig, TorrentOptions,
-    TorrentSource,
+use crate::id::InfoHash;
+use crate::session::test_support::{
+    self, add_leecher, closed as drain, handshake, two_zero_pieces,
 };
+use crate::session::{PeerCloseReason, Session, SessionConfig};
 use crate::wire::CloseReason;
-
-fn metainfo() -> Arc<Metainfo> {
-    let b = TorrentBuilder::single_file("t.bin", 32 * 1024)
-        .unwrap()
-        .piece_length(16 * 1024);
-    let hashes = vec![sha1_digest(&[0u8; 16 * 1024]); 2];
-    Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
-}
 
 fn addr(n: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, n)), 40000)
 }
 
-/// A running leecher with no piece and no candidate, under `config`.
+/// A running leecher with no piece and no candidate, under `config`, its closes drained.
 fn session(config: SessionConfig, now: Instant) -> (Session, InfoHash) {
-    let mut s = Session::new(config, now, 7);
-    s.set_listen_addr(SocketAddr::from(([10, 0, 0, 1], 7000)));
-    let meta = metainfo();
-    let source = TorrentSource::Metainfo(Arc::clone(&meta));
-    s.add_torrent(now, source, TorrentOptions::default())
-        .unwrap();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob {
-            kind: DiskJobKind::Stamps { reply },
-            ..
-        }) = a
-        {
-            s.handle_completion(now, reply.send(Ok(vec![None])));
-        }
-    }
+    let meta = two_zero_pieces();
+    let mut s = test_support::session(config, now, 7);
+    add_leecher(&mut s, now, &meta);
     drain(&mut s);
     (s, meta.info_hash())
-}
-
-/// The connections the session closed since the last call, with why.
-fn drain(s: &mut Session) -> Vec<(SocketAddr, PeerCloseReason)> {
-    while s.poll_transmit().is_some() {}
-    while s.poll_action().is_some() {}
-    let mut closed = Vec::new();
-    while let Some(e) = s.poll_event() {
-        if let Event::PeerClosed { addr, reason, .. } = e {
-            closed.push((addr, reason));
-        }
-    }
-    closed
-}
-
-fn handshake(info_hash: InfoHash, n: u8) -> BytesMut {
-    let mut hs = BytesMut::new();
-    hs.extend_from_slice(b"\x13BitTorrent protocol");
-    hs.extend_from_slice(&[0; 8]);
-    hs.extend_from_slice(&info_hash.0);
-    hs.extend_from_slice(&[n; 20]);
-    hs
 }
 
 /// A bitfield with both pieces: we become interested.

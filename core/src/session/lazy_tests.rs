@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::{Untrusted, verdict};
 use crate::layout::Layout;
-use crate::session::upload::tests::{PIECE, PIECES, leecher, metainfo, pump};
+use crate::session::test_support::arrive;
+use crate::session::upload::tests::{PIECE, PIECES, metainfo, pump};
 use crate::session::{
     Action, ConnId, DiskJobKind, Event, Session, SessionConfig, TorrentId, TorrentOptions,
     TorrentPhase, TorrentSource,
@@ -100,20 +101,6 @@ fn restored(now: Instant, options: TorrentOptions) -> (Session, TorrentId, Seen)
         .unwrap();
     let seen = drain(&mut s, now, SAVED);
     (s, t, seen)
-}
-
-/// A leecher's connection accepted from `port`, its handshake sent.
-fn arrive(s: &mut Session, port: u16, now: Instant) -> (ConnId, wire::Connection) {
-    let conn = s
-        .handle_accept(now, SocketAddr::from(([127, 0, 0, 1], port)))
-        .expect("accepted");
-    let mut id = *b"-XX0001-leecher00000";
-    id[19] = port as u8;
-    let mut remote = leecher(&metainfo(), id, now);
-    while let Some(bytes) = remote.poll_transmit() {
-        s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
-    }
-    (conn, remote)
 }
 
 /// The session's bytes for `conn` go to `remote`.

@@ -9,9 +9,9 @@ use crate::create::TorrentBuilder;
 use crate::id::InfoHash;
 use crate::lsd::{Announce, GROUP_V4, LsdConfig};
 use crate::metainfo::Metainfo;
+use crate::session::test_support::{add_leecher, answer_no_stamps};
 use crate::session::{
-    Action, Dest, DiskJob, DiskJobKind, Session, SessionConfig, TorrentId, TorrentOptions,
-    TorrentSource,
+    Action, Dest, Session, SessionConfig, TorrentId, TorrentOptions, TorrentSource,
 };
 
 fn meta(private: bool) -> Arc<Metainfo> {
@@ -30,20 +30,9 @@ fn running(meta: &Arc<Metainfo>, now: Instant) -> (Session, TorrentId) {
     };
     let mut s = Session::new(config, now, 3);
     s.set_listen_addr("10.0.0.1:7000".parse().unwrap());
-    let source = TorrentSource::Metainfo(Arc::clone(meta));
-    let t = s
-        .add_torrent(now, source, TorrentOptions::default())
-        .unwrap();
-    for _ in 0..4 {
-        while let Some(a) = s.poll_action() {
-            if let Action::Disk(DiskJob {
-                kind: DiskJobKind::Stamps { reply },
-                ..
-            }) = a
-            {
-                s.handle_completion(now, reply.send(Ok(vec![None])));
-            }
-        }
+    let t = add_leecher(&mut s, now, meta);
+    for _ in 1..4 {
+        answer_no_stamps(&mut s, now, 1);
     }
     (s, t)
 }

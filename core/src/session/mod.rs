@@ -86,6 +86,8 @@ mod local_tests;
 #[cfg(test)]
 mod portmap_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod v2_add_tests;
 #[cfg(test)]
 mod v2_stats_tests;

@@ -12,6 +12,7 @@ use crate::id::PeerId;
 use crate::id::sha1_digest;
 use crate::metainfo::{Metainfo, RelativePath};
 use crate::pieces::PieceSet;
+use crate::session::test_support::add_leecher;
 use crate::session::upload::tests::{PIECE, PIECES, pump, seeder_and_leecher};
 use crate::session::{
     Action, AnnounceResult, ConnId, Dest, DiskJob, DiskJobKind, PeerSource, RequestId, Session,
@@ -379,22 +380,7 @@ fn availability_counts_peers_per_piece_and_a_peer_met_again_at_its_ltep_port_is_
     let meta = metainfo();
     let mut s = Session::new(SessionConfig::default(), now, 9);
     s.set_listen_addr(SocketAddr::from(([127, 0, 0, 1], 7003)));
-    let t = s
-        .add_torrent(
-            now,
-            TorrentSource::Metainfo(Arc::clone(&meta)),
-            TorrentOptions::default(),
-        )
-        .unwrap();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob {
-            kind: DiskJobKind::Stamps { reply },
-            ..
-        }) = a
-        {
-            s.handle_completion(now, reply.send(Ok(vec![None])));
-        }
-    }
+    let t = add_leecher(&mut s, now, &meta);
     let mut second = PieceSet::new(PIECES);
     second.insert(1);
 

@@ -13,11 +13,11 @@ use crate::id::{PeerId, sha1_digest};
 use crate::metainfo::Metainfo;
 use crate::pieces::BlockRef;
 use crate::session::io::ReadReply;
+use crate::session::test_support::{disk_jobs, start_seeding};
 use crate::session::{
     Action, ConnId, Dest, DiskJob, DiskJobKind, Session, SessionConfig, TorrentId, TorrentOptions,
     TorrentSource,
 };
-use crate::storage::FileStamp;
 use crate::wire;
 
 pub(crate) const PIECE: u32 = 512 * 1024;
@@ -36,17 +36,6 @@ pub(crate) fn metainfo() -> Arc<Metainfo> {
         .piece_length(PIECE);
     let hashes: Vec<_> = data.chunks(PIECE as usize).map(sha1_digest).collect();
     Arc::new(Metainfo::from_bytes(&b.build(&hashes).unwrap()).unwrap())
-}
-
-pub(crate) fn disk_jobs(s: &mut Session) -> Vec<DiskJobKind> {
-    let mut jobs = Vec::new();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob { kind, .. }) = a {
-            jobs.push(kind);
-        }
-    }
-    while s.poll_event().is_some() {}
-    jobs
 }
 
 /// Bytes both ways between the session's `conn` and `remote` until quiet; returns the blocks
@@ -113,22 +102,7 @@ pub(crate) fn seeder_and_leecher(
         .add_torrent(now, TorrentSource::Metainfo(Arc::clone(&meta)), options)
         .unwrap();
     // Start-up: the file exists and every piece checks out.
-    for _ in 0..4 {
-        for kind in disk_jobs(&mut s) {
-            let done = match kind {
-                DiskJobKind::Stamps { reply } => reply.send(Ok(vec![Some(FileStamp {
-                    size: u64::from(PIECES * PIECE),
-                    mtime_secs: 1,
-                    mtime_nanos: 0,
-                })])),
-                DiskJobKind::Check { pieces, reply } => {
-                    reply.send(Ok(pieces.iter().map(|(p, _)| *p).collect()))
-                }
-                other => panic!("unexpected start-up job {other:?}"),
-            };
-            s.handle_completion(now, done);
-        }
-    }
+    start_seeding(&mut s, now, u64::from(PIECES * PIECE));
     assert!(
         s.torrent_stats(t)
             .is_some_and(|st| st.pieces_have == PIECES)

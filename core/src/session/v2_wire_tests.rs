@@ -10,35 +10,17 @@ use bytes::BytesMut;
 
 use crate::id::InfoHash;
 use crate::metainfo::Metainfo;
-use crate::session::{
-    Action, DiskJob, DiskJobKind, Event, PeerCloseReason, Session, SessionConfig, TorrentOptions,
-    TorrentSource,
-};
+use crate::session::test_support::{self, add_leecher};
+use crate::session::{Event, PeerCloseReason, Session, SessionConfig};
 use crate::wire::{Handshake, Reserved};
 use crate::{Dest, Transmit};
 
 /// A running hybrid torrent (the fixture of `tests/data/v2`), with nothing checked yet.
 fn session(now: Instant) -> (Session, Arc<Metainfo>) {
-    let mut s = Session::new(SessionConfig::default(), now, 5);
-    s.set_listen_addr(SocketAddr::from(([10, 0, 0, 1], 7000)));
+    let mut s = test_support::session(SessionConfig::default(), now, 5);
     let bytes = include_bytes!("../../tests/data/v2/fx_hybrid.torrent");
     let meta = Arc::new(Metainfo::from_bytes(bytes).unwrap());
-    let files = meta.files().len();
-    s.add_torrent(
-        now,
-        TorrentSource::Metainfo(meta.clone()),
-        TorrentOptions::default(),
-    )
-    .unwrap();
-    while let Some(a) = s.poll_action() {
-        if let Action::Disk(DiskJob {
-            kind: DiskJobKind::Stamps { reply },
-            ..
-        }) = a
-        {
-            s.handle_completion(now, reply.send(Ok(vec![None; files])));
-        }
-    }
+    add_leecher(&mut s, now, &meta);
     while s.poll_transmit().is_some() {}
     while s.poll_event().is_some() {}
     (s, meta)

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::session::upload::tests::{PIECE, PIECES, leecher, metainfo, pump};
+use crate::session::test_support::{answer_start_up, arrive};
+use crate::session::upload::tests::{PIECE, PIECES, metainfo, pump};
 use crate::session::{
-    Action, ConnId, Dest, DiskJobKind, Event, LoadError, PeerCloseReason, Session, SessionConfig,
+    Action, Dest, DiskJobKind, Event, LoadError, PeerCloseReason, Session, SessionConfig,
     SessionError, SnapshotDetail, TorrentError, TorrentId, TorrentOptions, TorrentPhase,
     TorrentSource,
 };
-use crate::storage::FileStamp;
 use crate::wire;
 
 const IDLE: Duration = Duration::from_secs(60);
@@ -37,18 +37,11 @@ fn seeder(now: Instant) -> (Session, TorrentId) {
 /// Answers a start-up or save job as a disk holding the whole torrent would (`None`: not
 /// one of those).
 fn answer(kind: DiskJobKind) -> Option<crate::session::Completion> {
-    Some(match kind {
-        DiskJobKind::Stamps { reply } => reply.send(Ok(vec![Some(FileStamp {
-            size: u64::from(PIECES * PIECE),
-            mtime_secs: 1,
-            mtime_nanos: 0,
-        })])),
-        DiskJobKind::Check { pieces, reply } => {
-            reply.send(Ok(pieces.iter().map(|(p, _)| *p).collect()))
-        }
-        DiskJobKind::Flush { reply, .. } => reply.send(Ok(())),
-        _ => return None,
-    })
+    match answer_start_up(kind, u64::from(PIECES * PIECE)) {
+        Ok(done) => Some(done),
+        Err(DiskJobKind::Flush { reply, .. }) => Some(reply.send(Ok(()))),
+        Err(_) => None,
+    }
 }
 
 /// Everything the session queued at `now`, its disk jobs answered: (loads asked for, events).
@@ -96,20 +89,6 @@ fn released(events: &[Event]) -> bool {
     events
         .iter()
         .any(|e| matches!(e, Event::TorrentReleased { .. }))
-}
-
-/// A leecher's connection accepted from `port`, its handshake sent.
-fn arrive(s: &mut Session, port: u16, now: Instant) -> (ConnId, wire::Connection) {
-    let conn = s
-        .handle_accept(now, SocketAddr::from(([127, 0, 0, 1], port)))
-        .expect("accepted");
-    let mut id = *b"-XX0001-leecher00000";
-    id[19] = port as u8;
-    let mut remote = leecher(&metainfo(), id, now);
-    while let Some(bytes) = remote.poll_transmit() {
-        s.handle_peer_data(now, conn, bytes::BytesMut::from(&bytes[..]));
-    }
-    (conn, remote)
 }
 
 #[test]
