@@ -104,6 +104,9 @@ pub struct Sim {
     pub black_holes: BTreeSet<IpAddr>,
     /// Per host answering web seed requests, when its uplink is free again.
     http_busy: BTreeMap<usize, Instant>,
+    /// The HTTP requests of each host sent and neither answered nor cancelled: an answer
+    /// not in here (its request cancelled) is dropped, as a runtime drops the connection.
+    http_in_flight: BTreeSet<(usize, RequestId)>,
     /// Session dials to a black hole.
     pub black_hole_dials: u64,
 }
@@ -150,6 +153,7 @@ impl Sim {
             black_holes: BTreeSet::new(),
             black_hole_dials: 0,
             http_busy: BTreeMap::new(),
+            http_in_flight: BTreeSet::new(),
         }
     }
 
@@ -588,6 +592,9 @@ impl Sim {
                 response,
                 limit,
             } => {
+                if !self.http_in_flight.remove(&(to, RequestId(id))) {
+                    return; // cancelled by the session: never answered
+                }
                 let result = response.map_err(TrackerError::Transport).and_then(|bytes| {
                     let mut r = ResponseReader::new(limit);
                     match r.push(&bytes) {
@@ -599,6 +606,7 @@ impl Sim {
                 let node = &mut self.nodes[to];
                 node.announces_in_flight.remove(&RequestId(id));
                 if let Some(s) = node.session.as_mut() {
+                    node.http_answered.push(RequestId(id));
                     s.handle_http_response(now, RequestId(id), result);
                     self.drain(to);
                 }
@@ -799,6 +807,11 @@ impl Sim {
             } => {
                 self.http_request(i, id, &url, &request, Some(max_response));
             }
+            Action::CancelHttp { id } if self.http_in_flight.remove(&(i, id)) => {
+                let node = &mut self.nodes[i];
+                node.announces_in_flight.remove(&id);
+                node.http_cancelled.push(id);
+            }
             Action::Resolve { id, host, port } => {
                 let answer = self
                     .dns
@@ -832,6 +845,7 @@ impl Sim {
         limit: Option<usize>,
     ) {
         let now = self.now;
+        self.http_in_flight.insert((i, id));
         let line = request.split(|&c| c == b'\r').next().unwrap_or_default();
         if limit.is_none() && !line.windows(8).any(|w| w == b"/scrape?") {
             let node = &mut self.nodes[i];

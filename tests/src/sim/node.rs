@@ -80,6 +80,11 @@ pub struct Node {
     pub announces_in_flight: BTreeSet<RequestId>,
     /// The most `announces_in_flight` ever held.
     pub max_announces_in_flight: usize,
+    /// The HTTP requests (announces, scrapes, web seed requests) the session cancelled
+    /// (`Action::CancelHttp`) while they were in flight: their answers were dropped.
+    pub http_cancelled: Vec<RequestId>,
+    /// The HTTP requests whose answer (or failure) was handed to the session, in order.
+    pub http_answered: Vec<RequestId>,
     /// The cached `poll_timeout` of the session or agent (refreshed after every input).
     pub(super) timer: Option<Instant>,
 }
@@ -107,6 +112,8 @@ impl Node {
             loads: 0,
             announces_in_flight: BTreeSet::new(),
             max_announces_in_flight: 0,
+            http_cancelled: Vec::new(),
+            http_answered: Vec::new(),
             timer: None,
         }
     }
