@@ -12,11 +12,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, bin, free_port, rpc_text, run, s, wait_listening};
+use common::{
+    Running, Scratch, free_port, loopback_download, rpc_text, run, s, start_daemon_on,
+    torrent_states,
+};
 
 /// Transmission's status while seeding.
 const SEEDING: u64 = 6;
@@ -50,55 +52,7 @@ fn tracker() -> (u16, Arc<Mutex<Vec<String>>>) {
 /// Starts the daemon over `w` with its peer port `peer`, its log (`info`) in `log`; returns
 /// it and its RPC port.
 fn daemon(w: &Scratch, peer: u16, log: &Path) -> (Running, u16) {
-    let http = free_port();
-    let child = Command::new(bin())
-        .args([
-            "daemon",
-            "-o",
-            s(w.path()),
-            "--state-dir",
-            s(&w.join("state")),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "-p",
-            &peer.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--no-dht",
-            "--no-lsd",
-        ])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(log).expect("log file"))
-        .spawn()
-        .expect("start the daemon");
-    wait_listening(http);
-    (Running(child), http)
-}
-
-/// The torrents' (name, status, percentDone), sorted by name.
-fn states(port: u16) -> Vec<(String, u64, f64)> {
-    let body = r#"{"method":"torrent-get","arguments":{"fields":["name","status","percentDone"]}}"#;
-    let text = rpc_text(port, body);
-    let json = text
-        .split_once("\r\n\r\n")
-        .map_or(text.as_str(), |(_, b)| b);
-    let value: serde_json::Value = serde_json::from_str(json).expect("torrent-get answer");
-    let mut list: Vec<(String, u64, f64)> = value["arguments"]["torrents"]
-        .as_array()
-        .expect("a torrent list")
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap_or_default().to_owned(),
-                t["status"].as_u64().unwrap_or(99),
-                t["percentDone"].as_f64().unwrap_or(-1.0),
-            )
-        })
-        .collect();
-    list.sort_by(|a, b| a.0.cmp(&b.0));
-    list
+    start_daemon_on(w, w.path(), peer, &["--no-lsd"], "info", log)
 }
 
 /// Waits (at most 120 s, however slow the machine) until `ready` holds.
@@ -114,7 +68,7 @@ fn wait(what: &str, ready: impl Fn() -> Option<String>) {
 }
 
 fn all_seeding(port: u16) -> Option<String> {
-    let now = states(port);
+    let now = torrent_states(port);
     let ok = now.len() == 3 && now.iter().all(|t| t.1 == SEEDING && t.2 == 1.0);
     (!ok).then(|| format!("{now:?}"))
 }
@@ -122,23 +76,12 @@ fn all_seeding(port: u16) -> Option<String> {
 /// Downloads torrent `name` from the daemon at `peer` and compares the bytes.
 fn leech(w: &Scratch, name: &str, peer: u16) {
     let out = w.join(&format!("leech-{name}"));
-    let (code, stdout, stderr) = run(&[
-        "download",
-        s(&w.join(&format!("{name}.torrent"))),
-        "-o",
-        s(&out),
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--peer",
-        &format!("127.0.0.1:{peer}"),
-        "--state-dir",
-        s(&w.join(&format!("state-{name}"))),
-        "--no-peers-timeout",
-        "60",
-    ]);
+    let torrent = w.join(&format!("{name}.torrent"));
+    let state = w.join(&format!("state-{name}"));
+    let peer = format!("127.0.0.1:{peer}");
+    let mut args = loopback_download(s(&torrent), &out, &state);
+    args.extend(["--peer", &peer, "--no-peers-timeout", "60"]);
+    let (code, stdout, stderr) = run(&args);
     assert_eq!(code, 0, "{name}: {stdout}\n{stderr}");
     assert_eq!(
         std::fs::read(out.join(name).join("f.bin")).expect("downloaded"),

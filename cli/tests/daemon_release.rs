@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, bin, create_torrent, free_port, rpc_text, run, s, wait_listening};
+use common::{
+    Scratch, create_torrent, free_port, loopback_download, rpc_text, run, start_daemon_on,
+};
 
 /// The runtimes this build has (test.sh enables the cli's `tokio` feature).
 const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
@@ -36,35 +37,10 @@ fn a_leecher_after_the_release_gets_the_right_bytes() {
         let w = Scratch::new("daemon_release");
         let data = w.file("share/a.bin", 300_000, 7);
         let torrent = create_torrent(&w, "share");
-        let (http, port) = (free_port(), free_port());
+        let port = free_port();
         let log = w.join("daemon.log");
-        let child = Command::new(bin())
-            .args([
-                "daemon",
-                "-o",
-                s(w.path()),
-                "--state-dir",
-                s(&w.join("state")),
-                "--http",
-                &format!("127.0.0.1:{http}"),
-                "-p",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--no-dht",
-                "--runtime",
-                runtime,
-                "--release-idle-after",
-                "1",
-            ])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the daemon");
-        let daemon = Running(child);
-        wait_listening(http);
+        let extra = ["--runtime", runtime, "--release-idle-after", "1"];
+        let (daemon, http) = start_daemon_on(&w, w.path(), port, &extra, "info", &log);
         let added = rpc_text(
             http,
             &format!(r#"{{"method":"torrent-add","arguments":{{"filename":"{torrent}"}}}}"#),
@@ -75,23 +51,11 @@ fn a_leecher_after_the_release_gets_the_right_bytes() {
         eprintln!("{runtime}: released after {:?}", t0.elapsed());
 
         let out = w.join("out");
-        let (code, stdout, stderr) = run(&[
-            "download",
-            &torrent,
-            "-o",
-            s(&out),
-            "-p",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--no-dht",
-            "--peer",
-            &format!("127.0.0.1:{port}"),
-            "--state-dir",
-            s(&w.join("leecher-state")),
-            "--no-peers-timeout",
-            "60",
-        ]);
+        let state = w.join("leecher-state");
+        let peer = format!("127.0.0.1:{port}");
+        let mut args = loopback_download(&torrent, &out, &state);
+        args.extend(["--peer", &peer, "--no-peers-timeout", "60"]);
+        let (code, stdout, stderr) = run(&args);
         assert_eq!(code, 0, "{runtime}: {stdout}\n{stderr}");
         assert_eq!(
             std::fs::read(out.join("share/a.bin")).expect("downloaded"),

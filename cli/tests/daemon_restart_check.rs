@@ -9,31 +9,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Scratch, create_torrent, rpc_text, start_daemon};
-
-/// The torrents' (name, status, percentDone) from `torrent-get`, sorted by name.
-fn states(port: u16) -> Vec<(String, u64, f64)> {
-    let body = r#"{"method":"torrent-get","arguments":{"fields":["name","status","percentDone"]}}"#;
-    let text = rpc_text(port, body);
-    let json = text
-        .split_once("\r\n\r\n")
-        .map_or(text.as_str(), |(_, b)| b);
-    let value: serde_json::Value = serde_json::from_str(json).expect("torrent-get answer");
-    let mut list: Vec<(String, u64, f64)> = value["arguments"]["torrents"]
-        .as_array()
-        .expect("a torrent list")
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap_or_default().to_owned(),
-                t["status"].as_u64().unwrap_or(99),
-                t["percentDone"].as_f64().unwrap_or(-1.0),
-            )
-        })
-        .collect();
-    list.sort_by(|a, b| a.0.cmp(&b.0));
-    list
-}
+use common::{Scratch, create_torrent, rpc_text, start_daemon, torrent_states};
 
 /// Waits (at most `secs`) until `ready` holds for the torrents' states; returns them.
 fn wait_states(
@@ -44,7 +20,7 @@ fn wait_states(
 ) -> Vec<(String, u64, f64)> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let now = states(port);
+        let now = torrent_states(port);
         if ready(&now) {
             return now;
         }

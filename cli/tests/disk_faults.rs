@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    Running, Scratch, create_torrent, downloaded, free_port, remote, run, s, start_daemon,
-    wait_listening,
+    Running, Scratch, create_torrent, downloaded, free_port, loopback_download, remote, run, s,
+    start_daemon, wait_listening,
 };
 
 const PIECE: &str = "32768";
@@ -132,23 +132,8 @@ fn download_args<'a>(
     state: &'a Path,
     extra: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "download",
-        torrent,
-        "-o",
-        s(out),
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--peer",
-        peer,
-        "--state-dir",
-        s(state),
-        "--no-peers-timeout",
-        "20",
-    ];
+    let mut args = loopback_download(torrent, out, state);
+    args.extend(["--peer", peer, "--no-peers-timeout", "20"]);
     args.extend_from_slice(extra);
     args
 }

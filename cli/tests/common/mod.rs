@@ -209,7 +209,8 @@ pub fn create_torrent(w: &Scratch, dir: &str) -> String {
 /// `download_dir`, its state in `<scratch>/state`, no DHT, plus `extra` arguments; returns it
 /// once its HTTP port listens, with that port.
 pub fn start_daemon(w: &Scratch, download_dir: &Path, extra: &[&str]) -> (Running, u16) {
-    let (daemon, http) = spawn_daemon(w, download_dir, &[&["--quiet"], extra].concat(), None);
+    let extra = [&["--quiet"], extra].concat();
+    let (daemon, http) = spawn_daemon(w, download_dir, 0, &extra, None);
     wait_listening(http);
     (daemon, http)
 }
@@ -223,22 +224,37 @@ pub fn start_daemon_logged(
     filter: &str,
     log: &Path,
 ) -> (Running, u16) {
-    let (daemon, http) = spawn_daemon(w, download_dir, extra, Some((filter, log)));
+    start_daemon_on(w, download_dir, 0, extra, filter, log)
+}
+
+/// Starts the daemon as [`start_daemon_logged`] does, its peers listening on `peer`
+/// (0: any free port).
+pub fn start_daemon_on(
+    w: &Scratch,
+    download_dir: &Path,
+    peer: u16,
+    extra: &[&str],
+    filter: &str,
+    log: &Path,
+) -> (Running, u16) {
+    let (daemon, http) = spawn_daemon(w, download_dir, peer, extra, Some((filter, log)));
     wait_listening(http);
     (daemon, http)
 }
 
-/// `sanstorrent daemon` with the arguments [`start_daemon`] gives, its stderr piped or into
-/// the log file of `log` (`RUST_LOG` filter, path).
+/// `sanstorrent daemon` with the arguments [`start_daemon`] gives, peers on port `peer`, its
+/// stderr piped or into the log file of `log` (`RUST_LOG` filter, path).
 fn spawn_daemon(
     w: &Scratch,
     download_dir: &Path,
+    peer: u16,
     extra: &[&str],
     log: Option<(&str, &Path)>,
 ) -> (Running, u16) {
     let http = free_port();
     let http_addr = format!("127.0.0.1:{http}");
     let state = w.join("state");
+    let peer = peer.to_string();
     let mut args = vec![
         "daemon",
         "-o",
@@ -248,7 +264,7 @@ fn spawn_daemon(
         "--http",
         &http_addr,
         "-p",
-        "0",
+        &peer,
         "--bind",
         "127.0.0.1",
         "--no-dht",
@@ -351,4 +367,47 @@ pub fn rpc_text(port: u16, body: &str) -> String {
     let (status, text) = curl_text(&["-X", "POST", "-H", &session, "-d", body, &url]);
     assert_eq!(status, 200, "{text}");
     text
+}
+
+/// The daemon's torrents as (name, Transmission status, percentDone) from `torrent-get`,
+/// sorted by name.
+pub fn torrent_states(port: u16) -> Vec<(String, u64, f64)> {
+    let body = r#"{"method":"torrent-get","arguments":{"fields":["name","status","percentDone"]}}"#;
+    let text = rpc_text(port, body);
+    let json = text
+        .split_once("\r\n\r\n")
+        .map_or(text.as_str(), |(_, b)| b);
+    let value: serde_json::Value = serde_json::from_str(json).expect("torrent-get answer");
+    let mut list: Vec<(String, u64, f64)> = value["arguments"]["torrents"]
+        .as_array()
+        .expect("a torrent list")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or_default().to_owned(),
+                t["status"].as_u64().unwrap_or(99),
+                t["percentDone"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
+}
+
+/// The arguments of a loopback `download` of `torrent` into `out`, its state in `state`
+/// (port 0, bound to 127.0.0.1, no DHT); callers add the peers and limits they need.
+pub fn loopback_download<'a>(torrent: &'a str, out: &'a Path, state: &'a Path) -> Vec<&'a str> {
+    vec![
+        "download",
+        torrent,
+        "-o",
+        s(out),
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--no-dht",
+        "--state-dir",
+        s(state),
+    ]
 }
