@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Running, Scratch, free_port, loopback_download, rpc_text, run, s, start_daemon_on,
-    torrent_states,
+    torrent_states, touch_later,
 };
 
 /// Transmission's status while seeding.
@@ -136,14 +135,7 @@ fn complete_torrents_restore_released_and_only_a_changed_one_is_checked_when_ask
 
     // The touched file keeps its bytes: only its stamp says it may have changed.
     let touched = w.join("c_touched/f.bin");
-    let mtime = std::fs::metadata(&touched)
-        .and_then(|m| m.modified())
-        .expect("mtime");
-    File::options()
-        .write(true)
-        .open(&touched)
-        .and_then(|f| f.set_modified(mtime + Duration::from_secs(5)))
-        .expect("touch");
+    touch_later(&touched, Duration::from_secs(5));
 
     announces.lock().unwrap().clear();
     let log = w.join("second.log");

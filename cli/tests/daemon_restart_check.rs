@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Scratch, create_torrent, rpc_text, start_daemon, torrent_states};
+use common::{Scratch, create_torrent, rpc_text, start_daemon, torrent_states, touch_later};
 
 /// Waits (at most `secs`) until `ready` holds for the torrents' states; returns them.
 fn wait_states(
@@ -93,14 +93,7 @@ fn restart_trusts_unchanged_files_and_rechecks_changed_ones() {
     let mut bytes = std::fs::read(&touched).expect("read");
     bytes[1000] ^= 0xff;
     std::fs::write(&touched, &bytes).expect("damage");
-    let mtime = std::fs::metadata(&touched)
-        .and_then(|m| m.modified())
-        .expect("mtime");
-    File::options()
-        .write(true)
-        .open(&touched)
-        .and_then(|f| f.set_modified(mtime + Duration::from_secs(5)))
-        .expect("touch");
+    touch_later(&touched, Duration::from_secs(5));
     File::options()
         .write(true)
         .open(data.join("d_truncated/f.bin"))

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scratch, field, run, s};
+use common::{Scratch, field, loopback_download, run, s};
 use sanstorrent_core::bencode::{Encoder, decode};
 
 const FX_V2: &[u8] = include_bytes!("../../core/tests/data/v2/fx_v2.torrent");
@@ -52,22 +52,9 @@ fn download_takes_v2_without_piece_layers_and_looks_for_peers() {
     let state = w.join("state");
     let magnet = format!("magnet:?xt=urn:btmh:1220{V2_HEX}");
     for source in [s(&path), magnet.as_str()] {
-        let (code, stdout, stderr) = run(&[
-            "download",
-            source,
-            "-o",
-            s(w.path()),
-            "-p",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--no-dht",
-            "--state-dir",
-            s(&state),
-            "--no-peers-timeout",
-            "2",
-            "--quiet",
-        ]);
+        let mut args = loopback_download(source, w.path(), &state);
+        args.extend(["--no-peers-timeout", "2", "--quiet"]);
+        let (code, stdout, stderr) = run(&args);
         assert_eq!(code, 1, "{source}: {stdout} {stderr}");
         assert!(
             stderr.contains("no peer connected for 2 s"),

@@ -268,25 +268,16 @@ pub fn leech_args<'a>(
     peer: &'a str,
     state: &'a Path,
 ) -> Vec<&'a str> {
-    vec![
-        "download",
-        torrent,
-        "-o",
-        s(out),
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
+    let mut args = common::loopback_download(torrent, out, state);
+    args.extend([
         "--no-lsd",
         "--peer",
         peer,
         "--no-peers-timeout",
         "30",
-        "--state-dir",
-        s(state),
         "--quiet",
-    ]
+    ]);
+    args
 }
 
 /// Every piece of `got` (as long as `want` or shorter) is zeros or `want`'s: nothing wrong was
