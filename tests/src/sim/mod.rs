@@ -12,7 +12,8 @@
 //!
 //! Everything is ordered by (instant, sequence number) and every random choice comes from the
 //! seed: the same seed gives the same run, which [`Sim::log_hash`] checks. HTTP requests go to
-//! the agent at the URL's address (host names through [`Sim::dns`]); datagrams to the host
+//! the agent at the URL's address (host names through [`Sim::dns`]); one the session cancels
+//! (`Action::CancelHttp`) before its answer comes is never answered; datagrams go to the host
 //! with the destination address. A web seed's answer (`Action::WebSeedRequest`) takes its
 //! length over the answering host's bandwidth, one answer at a time per host (the mirror's
 //! uplink; the asking host's downlink is not shared with its peers' traffic).
