@@ -16,14 +16,7 @@ const LATENCY: Duration = Duration::from_millis(200);
 #[test]
 fn a_started_announce_abandoned_by_a_stop_is_never_answered_to_the_session() {
     let mut sim = Sim::new(7, LinkConfig::default());
-    let tracker = sim.add_agent(Box::new(SimTracker::new(7)));
-    sim.net.set_link(
-        tracker,
-        LinkConfig {
-            latency: LATENCY,
-            ..LinkConfig::default()
-        },
-    );
+    let tracker = sim.add_agent_with_latency(Box::new(SimTracker::new(7)), LATENCY);
     let url = format!("http://{}/announce", sim.nodes[tracker].addr.ip());
     let config = SessionConfig {
         dht: false,

@@ -31,14 +31,7 @@ fn ten_thousand_stopped_announces_stay_within_the_budget_and_the_shutdown_timeou
     let mut sim = Sim::new(21, LinkConfig::default());
     let mut tracker = SimTracker::new(21);
     tracker.interval = Duration::from_secs(3600);
-    let tracker = sim.add_agent(Box::new(tracker));
-    sim.net.set_link(
-        tracker,
-        LinkConfig {
-            latency: LATENCY,
-            ..LinkConfig::default()
-        },
-    );
+    let tracker = sim.add_agent_with_latency(Box::new(tracker), LATENCY);
     let url = format!("http://{}/announce", sim.nodes[tracker].addr.ip());
     let config = SessionConfig {
         announce_rate: RATE,

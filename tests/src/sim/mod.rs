@@ -189,6 +189,18 @@ impl Sim {
         i
     }
 
+    /// Adds a participant host whose link has the one-way `latency` (a slow tracker answers
+    /// an HTTP request after four of them).
+    pub fn add_agent_with_latency(&mut self, agent: Box<dyn Agent>, latency: Duration) -> usize {
+        let i = self.add_agent(agent);
+        let link = LinkConfig {
+            latency,
+            ..LinkConfig::default()
+        };
+        self.net.set_link(i, link);
+        i
+    }
+
     /// (Re)starts host `i`'s session with `config` (after [`Sim::crash`] or a stop).
     pub fn start_session(&mut self, i: usize, config: SessionConfig) {
         let addr = self.nodes[i].addr;
