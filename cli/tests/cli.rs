@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Scratch, field, run, s};
+use common::{Scratch, field, loopback, run, s};
 use sanstorrent_core::id::sha1_digest;
 use sanstorrent_core::metainfo::Metainfo;
 
@@ -328,21 +328,8 @@ fn download_and_seed_refuse_hostile_input_with_one_line() {
     let state = w.join("state");
     for (path, needle) in &files {
         let p = s(path);
-        let common = [
-            "-p",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--no-dht",
-            "--state-dir",
-            s(&state),
-        ];
-        let mut args = vec!["download", p, "-o", s(w.path())];
-        args.extend(common);
-        assert_fails(&args, needle);
-        let mut args = vec!["seed", p, "-o", s(w.path())];
-        args.extend(common);
-        assert_fails(&args, needle);
+        assert_fails(&loopback("download", p, w.path(), &state), needle);
+        assert_fails(&loopback("seed", p, w.path(), &state), needle);
     }
     let long = format!("magnet:?xt=urn:btih:{}", "f".repeat(100_000));
     for (magnet, needle) in [

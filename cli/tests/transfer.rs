@@ -6,7 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Running, Scratch, downloaded, free_port, run, s, wait_listening};
+use common::{
+    Running, Scratch, downloaded, free_port, loopback, loopback_download, run, s, wait_listening,
+};
 
 /// The runtimes this build has (test.sh enables the cli's `tokio` feature).
 const RUNTIMES: &[&str] = if cfg!(feature = "tokio") {
@@ -90,28 +92,12 @@ impl Swarm {
 
     /// `download` arguments into `out` from our seeder, plus `extra`.
     fn download_args(&self, out: &str, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "download",
-            s(&self.torrent),
-            "-o",
-            s(&self.w.join(out)),
-            "-p",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--no-dht",
-            "--peer",
-            &format!("127.0.0.1:{}", self.port),
-            "--state-dir",
-            s(&self.w.join("state")),
-            "--no-peers-timeout",
-            "30",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        args.extend(extra.iter().map(ToString::to_string));
-        args
+        let (out, state) = (self.w.join(out), self.w.join("state"));
+        let peer = format!("127.0.0.1:{}", self.port);
+        let mut args = loopback_download(s(&self.torrent), &out, &state);
+        args.extend(["--peer", &peer, "--no-peers-timeout", "30"]);
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect()
     }
 
     fn download(&self, out: &str, extra: &[&str]) -> (i32, String, String) {
@@ -270,24 +256,11 @@ fn quiet_prints_nothing_on_success() {
 fn no_peers_times_out_with_one_line() {
     let swarm = Swarm::new("nopeers", 1, 50_000);
     let dead = free_port().to_string();
-    let (code, out, err) = run(&[
-        "download",
-        s(&swarm.torrent),
-        "-o",
-        s(&swarm.w.join("out")),
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--peer",
-        &format!("127.0.0.1:{dead}"),
-        "--state-dir",
-        s(&swarm.w.join("state")),
-        "--no-peers-timeout",
-        "1",
-        "--quiet",
-    ]);
+    let (out, state) = (swarm.w.join("out"), swarm.w.join("state"));
+    let peer = format!("127.0.0.1:{dead}");
+    let mut args = loopback_download(s(&swarm.torrent), &out, &state);
+    args.extend(["--peer", &peer, "--no-peers-timeout", "1", "--quiet"]);
+    let (code, out, err) = run(&args);
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: no peer connected for 1 s"), "{err}");
@@ -309,20 +282,10 @@ fn a_download_that_cannot_write_fails_with_one_line() {
 #[test]
 fn seed_without_data_fails() {
     let swarm = Swarm::new("nodata", 1, 50_000);
-    let (code, _, err) = run(&[
-        "seed",
-        s(&swarm.torrent),
-        "-o",
-        s(&swarm.w.join("empty")),
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--state-dir",
-        s(&swarm.w.join("state")),
-        "--quiet",
-    ]);
+    let (empty, state) = (swarm.w.join("empty"), swarm.w.join("state"));
+    let mut args = loopback("seed", s(&swarm.torrent), &empty, &state);
+    args.push("--quiet");
+    let (code, _, err) = run(&args);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no data of one.bin found in"), "{err}");
 }

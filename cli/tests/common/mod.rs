@@ -397,8 +397,19 @@ pub fn torrent_states(port: u16) -> Vec<(String, u64, f64)> {
 /// The arguments of a loopback `download` of `torrent` into `out`, its state in `state`
 /// (port 0, bound to 127.0.0.1, no DHT); callers add the peers and limits they need.
 pub fn loopback_download<'a>(torrent: &'a str, out: &'a Path, state: &'a Path) -> Vec<&'a str> {
+    loopback("download", torrent, out, state)
+}
+
+/// The arguments of `verb` (`download`, `seed`) of `torrent` with its data in `out`, its
+/// state in `state`, on loopback (port 0, bound to 127.0.0.1, no DHT).
+pub fn loopback<'a>(
+    verb: &'a str,
+    torrent: &'a str,
+    out: &'a Path,
+    state: &'a Path,
+) -> Vec<&'a str> {
     vec![
-        "download",
+        verb,
         torrent,
         "-o",
         s(out),
