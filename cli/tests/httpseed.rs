@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use interop_support::mirror::download;
 use interop_support::{Data, assert_same_tree, data, expect_success, lt_seeder, s, sanstorrent};
 use sanstorrent_tests::interop::{Proc, WorkDir, python};
 
@@ -60,29 +61,6 @@ fn requests(p: &Proc) -> Vec<(f64, u16)> {
             Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
         })
         .collect()
-}
-
-/// Downloads `torrent` into `work/NAME-out` with `extra` flags; returns the log.
-fn download(work: &WorkDir, name: &str, torrent: &Path, extra: &[&str]) -> String {
-    let out = work.join(&format!("{name}-out"));
-    let state = work.join(&format!("{name}-state"));
-    let mut args = vec![
-        "download",
-        s(torrent),
-        "-o",
-        s(&out),
-        "-p",
-        "0",
-        "--bind",
-        "127.0.0.1",
-        "--no-dht",
-        "--state-dir",
-        s(&state),
-    ];
-    args.extend(extra);
-    let mut p = sanstorrent(work, name, 170, &args);
-    expect_success(&mut p, "sanstorrent download", Duration::from_secs(175));
-    p.output()
 }
 
 /// A generated single-file torrent (3 MB) re-made with HTTP seed `url`.
