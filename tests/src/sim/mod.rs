@@ -221,8 +221,8 @@ impl Sim {
         self.drain(i);
     }
 
-    /// Drops host `i`'s session without any goodbye (a crash): its connections die, its
-    /// jobs in progress are lost, its storage and saved resume data stay.
+    /// Drops host `i`'s session without any goodbye (a crash): its connections and HTTP
+    /// requests die, its jobs in progress are lost, its storage and saved resume data stay.
     pub fn crash(&mut self, i: usize) {
         self.nodes[i].session = None;
         self.set_timer(i, None);
@@ -231,6 +231,8 @@ impl Sim {
         self.jobs.retain(|_, (n, _, _)| *n != i);
         self.nodes[i].unwritten = 0;
         self.paused.retain(|&(n, _), _| n != i);
+        self.http_in_flight.retain(|&(n, _)| n != i);
+        self.nodes[i].announces_in_flight.clear();
         self.log(i, "crash".into());
     }
 
