@@ -177,7 +177,7 @@ fn complete_torrents_restore_released_and_only_a_changed_one_is_checked_when_ask
 
 /// The (first and only) torrent's `percentDone` and status.
 fn done_and_status(port: u16) -> (f64, u64) {
-    let now = states(port);
+    let now = torrent_states(port);
     now.first().map_or((-1.0, 99), |t| (t.2, t.1))
 }
 
@@ -209,7 +209,7 @@ fn a_seed_whose_recheck_finds_data_missing_is_saved_incomplete_by_a_stop_right_a
         let (done, status) = done_and_status(port);
         (done != 1.0 || status != SEEDING).then(|| format!("{done} {status}"))
     });
-    File::options()
+    std::fs::File::options()
         .write(true)
         .open(w.join("d_lost/f.bin"))
         .and_then(|f| f.set_len(100_000))
