@@ -57,9 +57,20 @@ impl Session {
         torrents: impl IntoIterator<Item = (TorrentSource, TorrentOptions)>,
     ) -> Vec<Result<TorrentId, AddTorrentError>> {
         self.step(now, |s| {
-            torrents
+            // Every torrent of the batch is listed before any builds its `Data`, so what each
+            // keeps for good is allocated together, apart from what its release gives back
+            // (see the session README, "The released torrent").
+            let listed: Vec<_> = torrents
                 .into_iter()
-                .map(|(source, options)| s.add_torrent_inner(now, source, options))
+                .map(|(source, options)| (s.list_torrent(now, &source, options), source))
+                .collect();
+            listed
+                .into_iter()
+                .map(|(listed, source)| {
+                    let (id, saved_complete) = listed?;
+                    s.begin_torrent(now, id, source, saved_complete);
+                    Ok(id)
+                })
                 .collect()
         })
     }
@@ -474,12 +485,25 @@ impl Session {
         source: TorrentSource,
         options: TorrentOptions,
     ) -> Result<TorrentId, AddTorrentError> {
+        let (id, saved_complete) = self.list_torrent(now, &source, options)?;
+        self.begin_torrent(now, id, source, saved_complete);
+        Ok(id)
+    }
+
+    /// The first half of an add: the torrent listed, with its candidates and web seeds.
+    /// Returns its id and whether it starts released (see [`TorrentOptions::saved_complete`]).
+    fn list_torrent(
+        &mut self,
+        now: Instant,
+        source: &TorrentSource,
+        options: TorrentOptions,
+    ) -> Result<(TorrentId, bool), AddTorrentError> {
         if self.shutting_down {
             return Err(AddTorrentError::ShuttingDown);
         }
         let saved_complete = options.saved_complete;
         let (config, rng, out) = (&self.config, &mut self.rng, &mut self.out);
-        let id = self.torrents.add(now, &source, options, config, rng, out)?;
+        let id = self.torrents.add(now, source, options, config, rng, out)?;
         let t = &self.torrents[&id];
         let o = &t.options;
         let saved_complete = saved_complete
@@ -490,7 +514,7 @@ impl Session {
             && o.release_idle_after.is_some();
         let peers = self.torrents[&id].options.peers.clone();
         self.add_candidates(id, &peers, Source::User);
-        let (url_list, http_seeds) = match &source {
+        let (url_list, http_seeds) = match source {
             TorrentSource::Metainfo(meta) => (meta.url_list().to_vec(), meta.http_seeds().to_vec()),
             TorrentSource::Magnet(m) => (m.web_seeds.clone(), Vec::new()),
         };
@@ -500,6 +524,18 @@ impl Session {
             self.web
                 .add(now, id, url, protocol, || self.peers.alloc_key());
         }
+        Ok((id, saved_complete))
+    }
+
+    /// The second half of an add (see [`Session::list_torrent`]): a metainfo torrent builds
+    /// its `Data` and starts its check (or starts released), a magnet joins its swarm.
+    fn begin_torrent(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        source: TorrentSource,
+        saved_complete: bool,
+    ) {
         match source {
             TorrentSource::Metainfo(meta) if saved_complete && !meta.needs_piece_layers() => {
                 self.add_saved(now, id, &meta);
@@ -534,7 +570,6 @@ impl Session {
                 }
             }
         }
-        Ok(id)
     }
 
     /// Sets a torrent's file priorities (see [`Session::set_file_priorities`]).
