@@ -45,8 +45,10 @@
 # machine is shared; figures are noisy. Needs opentracker (../shared/interop/setup.sh) and
 # installs Debian's transmission-daemon when missing; libtorrent needs a Python that imports
 # it (python3-libtorrent: Debian's /usr/bin/python3, or INTEROP_PYTHON).
-# ST=/path/to/sanstorrent skips the build. --st-args adds flags to our daemon's command line
-# (e.g. "--release-idle-after 30").
+# Our daemon is the `dist` build (release with fat LTO and panic=abort, smol only: the default
+# features, the binary users get); a `release` build has 3.5-4.5 MiB more of its code resident
+# (bench/README.md, session 24). ST=/path/to/sanstorrent skips the build. --st-args adds flags
+# to our daemon's command line (e.g. "--release-idle-after 30").
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -63,7 +65,7 @@ while (($#)); do
     --seconds) SECS=$2; shift 2 ;;
     --gets) GETS=$2; shift 2 ;;
     --st-args) ST_ARGS=$2; shift 2 ;;
-    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) echo "scale: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -80,8 +82,8 @@ if [[ ,$CLIENTS, == *,libtorrent,* ]]; then
   [[ -n "$LTPY" ]] || { echo "scale: no Python imports libtorrent: run shared/interop/setup.sh" >&2; exit 1; }
 fi
 if [[ -z "${ST:-}" && ,$CLIENTS, == *,sanstorrent,* ]]; then
-  (cd "$ROOT" && cargo build --release -q -p sanstorrent-cli) || exit 1
-  ST="${CARGO_TARGET_DIR:-$ROOT/target}/release/sanstorrent"
+  (cd "$ROOT" && cargo build --profile dist -q -p sanstorrent-cli) || exit 1
+  ST="${CARGO_TARGET_DIR:-$ROOT/target}/dist/sanstorrent"
 fi
 PYH="python3 $HERE/scale.py"
 WORK="$(mktemp -d)"
