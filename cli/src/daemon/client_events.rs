@@ -84,7 +84,7 @@ impl<R: Runtime> ClientBackend<R> {
         let Ok(client) = self.client() else {
             return;
         };
-        let mut events =
+        let events =
             std::mem::take(&mut *self.early.lock().unwrap_or_else(PoisonError::into_inner));
         let now = Instant::now();
         let urgent = self.take_events(events, Some(&*client), now).await;
@@ -112,7 +112,7 @@ impl<R: Runtime> ClientBackend<R> {
     /// Returns whether the list should be saved soon.
     async fn take_events(
         &self,
-        events: Vec<Event>,
+        mut events: Vec<Event>,
         client: Option<&Client<R>>,
         now: Instant,
     ) -> bool {
@@ -121,7 +121,7 @@ impl<R: Runtime> ClientBackend<R> {
         let mut urgent = false;
         loop {
             while events.len() < EVENT_BATCH
-                && let Some(Some(event)) = client.try_event()
+                && let Some(event) = client.and_then(|c| c.try_event().flatten())
             {
                 events.push(event);
             }
