@@ -537,7 +537,7 @@ impl<R: AsyncRuntime> Watch<'_, R> {
                 seen.complete = true;
                 return Ok(true);
             }
-            Event::Checked { torrent, have } if torrent == self.id => {
+            Event::Checked { torrent, have, .. } if torrent == self.id => {
                 seen.rechecking = false;
                 if let Some(reason) = self.check_result(have) {
                     return Err(Outcome::Failed(reason));

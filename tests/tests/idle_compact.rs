@@ -108,7 +108,7 @@ fn idle_seeds_serve_check_and_save_the_same_as_busy_ones() {
     let checked = sim.nodes[seeder].events[before..]
         .iter()
         .find_map(|(_, e)| match e {
-            Event::Checked { torrent, have } if *torrent == ids[k] => Some(*have),
+            Event::Checked { torrent, have, .. } if *torrent == ids[k] => Some(*have),
             _ => None,
         });
     assert_eq!(checked, Some(PIECES as u32), "every piece found again");

@@ -169,7 +169,7 @@ fn released_seeds_announce_reload_once_and_serve_the_right_bytes() {
         count(
             s,
             seeder,
-            |e| matches!(e, Event::Checked { torrent, have } if *torrent == ids[3] && *have as u64 == PIECES),
+            |e| matches!(e, Event::Checked { torrent, have, .. } if *torrent == ids[3] && *have as u64 == PIECES),
         )
     };
     let before = checked(&sim);

@@ -46,7 +46,7 @@ fn padding_is_never_requested_stored_or_counted() {
     assert!(
         sim.saw(
             leecher,
-            |e| matches!(e, Event::Checked { torrent, have: 1 } if *torrent == id)
+            |e| matches!(e, Event::Checked { torrent, have: 1, .. } if *torrent == id)
         ),
         "the piece of padding only is had before any peer"
     );

@@ -123,7 +123,7 @@ macro_rules! conformance {
                         .await;
                         assert_eq!(hashing, s.piece_count, "every piece is hashed");
                         let have = wait_for(&leech, |e| match e {
-                            Event::Checked { torrent, have } if *torrent == lt.id => Some(*have),
+                            Event::Checked { torrent, have, .. } if *torrent == lt.id => Some(*have),
                             _ => None,
                         })
                         .await;

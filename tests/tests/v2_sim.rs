@@ -68,7 +68,7 @@ fn the_start_check_keeps_exactly_the_good_v2_pieces() {
     sim.run_for(Duration::from_secs(5), 100_000).expect("runs");
     let want = (0..count).filter(|p| p % 2 == 0 && *p != 2).count() as u32;
     assert!(
-        sim.saw(node, |e| matches!(e, Event::Checked { torrent, have }
+        sim.saw(node, |e| matches!(e, Event::Checked { torrent, have, .. }
             if *torrent == id && *have == want)),
         "the check did not find exactly the {want} good pieces of {count}"
     );

@@ -10,9 +10,8 @@
 //!
 //! A torrent's `complete` (a restart adds it released when set) follows the session's kept
 //! events, not only the coalesced `Stats` (reported at a tick, so a stop right after a change
-//! saved the list without it): `TorrentComplete` sets it, `Unverified` clears it, and a
-//! `Checked` of a torrent listed complete reads its figures from a snapshot (a recheck that
-//! found data missing has no event of its own). At shutdown the events the client left when
+//! saved the list without it): `TorrentComplete` sets it, `Unverified` and a `Checked` that
+//! found a piece missing clear it. At shutdown the events the client left when
 //! it stopped (a piece verified by the final flush completing a torrent) are taken too, and
 //! the list saved again if they changed it.
 
@@ -107,8 +106,8 @@ impl<R: Runtime> ClientBackend<R> {
         }
     }
 
-    /// Applies `events` to the list; the torrents that completed or whose check ended while
-    /// listed complete get their statistics from a fresh snapshot, if `client` is still there.
+    /// Applies `events` to the list; the torrents that completed get their statistics from a
+    /// fresh snapshot, if `client` is still there.
     /// Returns whether the list should be saved soon.
     async fn take_events(
         &self,
@@ -142,23 +141,15 @@ impl<R: Runtime> ClientBackend<R> {
                         state.queue_dirty = true;
                         self.streams.notify(torrent);
                     }
-                    Event::Checked { torrent, .. } => {
+                    Event::Checked { torrent, all, .. } => {
                         state.queue_dirty = true;
                         self.streams.notify(torrent);
-                        // A check of a torrent listed complete (data found missing, a
-                        // recheck) may have found less: no event says so but its figures,
-                        // read from a snapshot; once the client is gone, it is taken as
-                        // incomplete (restored the eager way) unless a `TorrentComplete`
-                        // follows.
+                        // A check (a recheck, data found missing) says what it found: a
+                        // torrent short of a piece is no longer saved complete.
                         if let Some(i) = state.position(torrent)
-                            && state.torrents[i].complete
+                            && !all
                         {
-                            if client.is_some() {
-                                completed.push(torrent);
-                            } else {
-                                state.torrents[i].complete = false;
-                                urgent = true;
-                            }
+                            urgent |= std::mem::replace(&mut state.torrents[i].complete, false);
                         }
                     }
                     Event::TorrentComplete { torrent } => {

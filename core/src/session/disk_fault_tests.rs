@@ -115,7 +115,7 @@ fn data_missing_under_a_seed_rechecks_and_the_saved_resume_claims_only_what_is_t
     assert!(
         seen.events
             .iter()
-            .any(|e| matches!(e, Event::Checked { torrent, have: 1 } if *torrent == t)),
+            .any(|e| matches!(e, Event::Checked { torrent, have: 1, all: false } if *torrent == t)),
         "{:?}",
         seen.events
     );

@@ -50,6 +50,9 @@ pub enum Event {
         torrent: TorrentId,
         /// Pieces we have now (trusted plus found good).
         have: u32,
+        /// Whether that is every piece of the torrent (what an application saving a
+        /// torrent as complete needs: a check that found data missing says so here).
+        all: bool,
     },
     /// A downloaded piece matched its hash and is written.
     PieceVerified {

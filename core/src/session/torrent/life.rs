@@ -140,9 +140,14 @@ impl Torrent {
         }
         let d = self.data.as_mut()?;
         let have = d.picker.have().count();
+        let all = have == d.picker.have().len();
         let finished = !self.options.choose_files && d.picker.is_finished();
         let have_list: Vec<u32> = d.picker.have().iter().collect();
-        out.event(Event::Checked { torrent: id, have });
+        out.event(Event::Checked {
+            torrent: id,
+            have,
+            all,
+        });
         if finished && !self.complete_sent {
             out.event(Event::TorrentComplete { torrent: id });
         }

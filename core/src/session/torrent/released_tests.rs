@@ -291,7 +291,7 @@ fn a_recheck_of_a_released_torrent_loads_it_then_checks() {
         "every piece hashed again: {events:?}"
     );
     assert!(events.iter().any(
-        |e| matches!(e, Event::Checked { torrent, have } if *torrent == t && *have == PIECES)
+        |e| matches!(e, Event::Checked { torrent, have, all: true } if *torrent == t && *have == PIECES)
     ));
     let stats = s.torrent_stats(t).unwrap();
     assert_eq!(stats.phase, TorrentPhase::Seeding);
