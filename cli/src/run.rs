@@ -354,7 +354,12 @@ async fn run_plan<R: AsyncRuntime>(plan: Plan, wake: &Wake) -> Result<(), Exit> 
         last: None,
     };
     let outcome = watch.run(wake).await;
-    let last = watch.last.take();
+    // The summary's figures as of now, not of the last statistics event (an interrupt can
+    // come before the first).
+    let last = match client.stats(handle.id).await {
+        Ok(Some(now)) => Some(now),
+        _ => watch.last.take(),
+    };
     progress.finish();
     // What each web seed delivered, for the summary (asked before the client stops).
     let web_seeds = client

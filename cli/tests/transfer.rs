@@ -191,16 +191,42 @@ fn sparse_download_completes() {
     swarm.stop_seeder();
 }
 
+/// Waits until a file under `dir` holds a byte that is not zero (the generated data has
+/// them in every block), at most two minutes.
+fn wait_for_data(dir: &Path) {
+    fn any_data(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                any_data(&path)
+            } else {
+                std::fs::read(&path).is_ok_and(|b| b.iter().any(|&x| x != 0))
+            }
+        })
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !any_data(dir) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no data under {dir:?} after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn interrupted_download_resumes_with_fewer_bytes() {
     let mut swarm = Swarm::new("resume", 4, 4_000_000);
     swarm.seed("smol");
-    // 2 MB/s: the 16 MB download is still running when Ctrl+C arrives. 5 s, not 3: a CI run
-    // on a loaded machine once had no byte after 3 s (the seeder's start check, the dial).
+    // 2 MB/s: the 16 MB download is still running when Ctrl+C arrives, which it does once
+    // the first data is on disk (a fixed wait had no byte yet on a loaded CI machine).
     let args = swarm.download_args("out", &["--download-limit", "2000000"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let first = Running::start(&args);
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    wait_for_data(&swarm.w.join("out"));
     first.interrupt();
     let (code, out, err) = first.wait(30);
     assert_eq!(code, 130, "interrupted run: {out}{err}");
