@@ -24,6 +24,8 @@ mod add;
 mod events;
 #[path = "client_faults.rs"]
 mod faults;
+#[path = "client_files.rs"]
+mod files;
 #[path = "client_index.rs"]
 mod index;
 #[path = "client_live.rs"]
@@ -165,7 +167,7 @@ struct Entry {
     /// Shared with other entries while equal (changed through `Arc::make_mut`).
     options: Arc<TorrentOptions>,
     /// Its files' wanted flags and priorities (empty until the metadata is known).
-    files: Vec<live::FileState>,
+    files: files::FileStates,
     /// Its totals over every run (this one up to the last statistics read).
     totals: TorrentTotals,
     /// What of this run's counters the totals include.
@@ -370,37 +372,32 @@ impl<R: Runtime> ClientBackend<R> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let saved: Vec<Saved> = state
-            .torrents
-            .iter()
-            .map(|t| Saved {
-                hash: t.handle.info_hash.to_hex(),
-                magnet: t.meta.is_none().then(|| t.magnet_link().to_owned()),
-                download_dir: t.dir.to_path_buf(),
-                paused: t.stopped,
-                labels: t.options.labels.clone(),
-                category: t.options.category.clone(),
-                sequential: t.options.sequential,
-                first_last_pieces: t.options.first_last_pieces,
-                name: t.options.name.clone(),
-                added_date: t.added,
-                choose_files: t.options.choose_files,
-                stop_on_metadata: t.options.stop_on_metadata,
-                live: live::saved_live(
-                    &t.files,
-                    &t.options,
-                    t.rare().trackers.as_ref(),
-                    t.rare().web_seeds.as_ref(),
-                ),
-                totals: t.totals,
-                queue_position: Some(t.position),
-                forced: t.forced,
-                finished: t.finished,
-                error: t.rare().disk_error.clone(),
-                complete: t.complete,
-            })
-            .collect();
-        store.save(&saved)
+        store.save_each(&state.torrents, |t| Saved {
+            hash: t.handle.info_hash.to_hex(),
+            magnet: t.meta.is_none().then(|| t.magnet_link().to_owned()),
+            download_dir: t.dir.to_path_buf(),
+            paused: t.stopped,
+            labels: t.options.labels.clone(),
+            category: t.options.category.clone(),
+            sequential: t.options.sequential,
+            first_last_pieces: t.options.first_last_pieces,
+            name: t.options.name.clone(),
+            added_date: t.added,
+            choose_files: t.options.choose_files,
+            stop_on_metadata: t.options.stop_on_metadata,
+            live: live::saved_live(
+                &t.files,
+                &t.options,
+                t.rare().trackers.as_ref(),
+                t.rare().web_seeds.as_ref(),
+            ),
+            totals: t.totals,
+            queue_position: Some(t.position),
+            forced: t.forced,
+            finished: t.finished,
+            error: t.rare().disk_error.clone(),
+            complete: t.complete,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

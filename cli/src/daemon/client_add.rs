@@ -320,7 +320,7 @@ impl<R: Runtime> ClientBackend<R> {
             seen: Seen::default(),
             stopped: paused,
             options,
-            files,
+            files: files.into(),
             moving: false,
             rare: (magnet.is_some()
                 || trackers.is_some()

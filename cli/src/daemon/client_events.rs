@@ -361,7 +361,7 @@ impl<R: Runtime> ClientBackend<R> {
         entry.name = meta.name().into();
         // Its files become choosable: every one wanted, as the client fetches them, or none
         // while they wait for a choice.
-        entry.files = super::live::initial_files(&meta);
+        entry.files = super::live::initial_files(&meta).into();
         let stop = entry.options.stop_on_metadata.then(|| {
             let options = Arc::make_mut(&mut entry.options);
             options.stop_on_metadata = false;

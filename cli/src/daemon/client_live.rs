@@ -330,7 +330,7 @@ impl<R: Runtime> ClientBackend<R> {
                         return unsupported("choosing files before the metadata arrived");
                     }
                     (Some(meta), false) => {
-                        let mut files = t.files.clone();
+                        let mut files = t.files.to_vec();
                         apply_files(&mut files, &changes.files)?;
                         let core = core_priorities(meta, &files);
                         Some((files, core))
@@ -457,7 +457,7 @@ impl<R: Runtime> ClientBackend<R> {
             for (plan, trackers, web_seeds) in done {
                 if let Some(t) = state.torrents.iter_mut().find(|t| t.id == plan.id) {
                     if let Some((files, _)) = plan.files {
-                        t.files = files;
+                        t.files = files.into();
                     }
                     if *t.options != plan.options {
                         t.options = std::sync::Arc::new(plan.options);

@@ -3,8 +3,10 @@
 //! batch (`Client::add_torrents`), so 100,000 torrents cost hundreds of round trips, not
 //! hundreds of thousands.
 //!
-//! Each batch's `.torrent` files are read and parsed on a short-lived thread of their own
-//! ([`read_apart`]): the metainfos live in the session until their torrent is released, and
+//! The list is read, and each batch's `.torrent` files read and parsed, on a thread of its
+//! own ([`read_list`]) that hands the batches over as the restore takes them (the list a
+//! torrent at a time: as one `Vec` of 10,000 it was a 7.2 MB block, whose free raised glibc's
+//! trim threshold for good, `bench/README.md` session 25). The metainfos live in the session until their torrent is released, and
 //! allocated on the daemon's thread they sat among what the daemon keeps of every torrent
 //! (names, file states), so that the pages they freed stayed in use (about 12 MiB of the main
 //! arena at 10,000 torrents). Everything the daemon or the client keeps is still made on
@@ -36,34 +38,37 @@ impl<R: Runtime> ClientBackend<R> {
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        let saved = store
-            .load()
-            .map_err(|e| format!("the saved torrent list: {e}"))?;
+        let batches = read_list(store);
+        let listed = match batches.recv().await {
+            Ok(Batch::Listed(n)) => n,
+            Ok(Batch::Failed(e)) => return Err(format!("the saved torrent list: {e}")),
+            Ok(Batch::Read(_)) | Err(_) => {
+                return Err("the saved torrent list: its reader stopped".into());
+            }
+        };
         {
             let mut state = self.lock();
             state.groups = store
                 .load_groups()
                 .map_err(|e| format!("the saved categories and tags: {e}"))?;
             // The list's room once (a list grown by doubling keeps up to twice its entries).
-            state.torrents.reserve_exact(saved.len());
+            state.torrents.reserve_exact(listed);
         }
         let mut restored = 0;
-        let listed = saved.len();
         // The list as restored differs from the file: a magnet's metadata may have come.
-        let mut changed = saved.iter().any(|t| t.magnet.is_some());
-        let mut seen = HashSet::new();
-        let mut chunk: Vec<(u32, Saved)> = Vec::with_capacity(BATCH);
-        let mut saved = (0u32..).zip(saved).peekable();
-        while let Some((place, t)) = saved.next() {
-            if seen.insert(t.hash.to_ascii_lowercase()) {
-                chunk.push((place, t));
-            }
-            if chunk.len() < BATCH && saved.peek().is_some() || chunk.is_empty() {
-                continue;
-            }
-            let reads = read_apart(store, &chunk);
+        let mut changed = false;
+        while let Ok(read) = batches.recv().await {
+            let chunk = match read {
+                Batch::Read(chunk) => chunk,
+                Batch::Failed(e) => {
+                    tracing::error!("restoring the saved torrents: {e}");
+                    return Ok(restored);
+                }
+                Batch::Listed(_) => continue,
+            };
             let mut batch: Vec<Pending> = Vec::with_capacity(chunk.len());
-            for ((place, t), read) in chunk.drain(..).zip(reads) {
+            for (place, t, read) in chunk {
+                changed |= t.magnet.is_some();
                 let Some((add, parsed)) = saved_add(&t, read) else {
                     continue;
                 };
@@ -80,11 +85,12 @@ impl<R: Runtime> ClientBackend<R> {
             }
             match self.add_saved(batch).await {
                 Ok(n) => restored += n,
-                Err(e) if saved.peek().is_some() => {
+                Err(e) => {
+                    // The client is stopping: the list is left as saved (the reader stops
+                    // as this receiver goes).
                     tracing::error!("restoring the saved torrents: {e}");
                     return Ok(restored);
                 }
-                Err(e) => tracing::error!("restoring the saved torrents: {e}"),
             }
         }
         {
@@ -156,33 +162,87 @@ impl<R: Runtime> ClientBackend<R> {
     }
 }
 
-/// A saved torrent's `.torrent` as [`read_apart`] read it: its bytes and their parse.
+/// A saved torrent's `.torrent` as [`read_list`] read it: its bytes and their parse.
 type Read = io::Result<(Vec<u8>, Result<Arc<Metainfo>, String>)>;
 
-/// Reads and parses the saved `.torrent` of each of `chunk` on a thread of its own (see the
-/// module docs), in order.
-fn read_apart(store: &Store, chunk: &[(u32, Saved)]) -> Vec<Read> {
-    let read = || {
-        chunk
-            .iter()
-            .map(|(_, t)| {
-                let bytes = store.metainfo(&t.hash)?;
-                let meta = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string());
-                // Shared from here, so that its `Arc` is allocated with it.
-                let meta = meta.map(Arc::new);
-                Ok((bytes, meta))
-            })
-            .collect::<Vec<Read>>()
+/// What the list's reader sends.
+enum Batch {
+    /// The list holds this many torrents (sent first, after a whole first read checked it).
+    Listed(usize),
+    /// The next torrents (duplicates left out), each with its place in the list and its
+    /// `.torrent` as read.
+    Read(Vec<(u32, Saved, Read)>),
+    /// The list cannot be read (nothing else is sent after it).
+    Failed(String),
+}
+
+/// Reads the saved list on a thread of its own (see the module docs), sending it in batches
+/// of [`BATCH`] as the restore takes them: first read whole only to be checked and counted
+/// (a damaged list fails before any torrent is added), then again a torrent at a time, each
+/// batch's `.torrent`s read and parsed there too. No thread to be had: read here, every
+/// batch queued at once.
+fn read_list(store: &Store) -> async_channel::Receiver<Batch> {
+    let (tx, rx) = async_channel::bounded(1);
+    let reader = store.clone();
+    let spawned = std::thread::Builder::new()
+        .name("restore".into())
+        .spawn(move || send_list(&reader, &tx));
+    if spawned.is_ok() {
+        return rx;
+    }
+    let (tx, rx) = async_channel::unbounded();
+    send_list(store, &tx);
+    rx
+}
+
+/// [`read_list`]'s work, sending into `tx` until done or no one receives.
+fn send_list(store: &Store, tx: &async_channel::Sender<Batch>) {
+    let mut listed = 0;
+    if let Err(e) = store.load_each(|_| listed += 1) {
+        let _ = tx.send_blocking(Batch::Failed(e.to_string()));
+        return;
+    }
+    if tx.send_blocking(Batch::Listed(listed)).is_err() {
+        return;
+    }
+    let mut seen = HashSet::new();
+    let mut chunk: Vec<(u32, Saved)> = Vec::with_capacity(BATCH);
+    let mut place = 0u32;
+    let mut gone = false;
+    let send = |chunk: &mut Vec<(u32, Saved)>, gone: &mut bool| {
+        let read = chunk.drain(..).map(|(place, t)| {
+            let read = read_metainfo(store, &t.hash);
+            (place, t, read)
+        });
+        *gone = tx.send_blocking(Batch::Read(read.collect())).is_err();
     };
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("restore".into())
-            .spawn_scoped(s, read)
-            .ok()
-            .and_then(|reader| reader.join().ok())
-    })
-    // No thread to be had (or it panicked): read here.
-    .unwrap_or_else(read)
+    let done = store.load_each(|t| {
+        let at = place;
+        place += 1;
+        if gone || !seen.insert(t.hash.to_ascii_lowercase()) {
+            return;
+        }
+        chunk.push((at, t));
+        if chunk.len() == BATCH {
+            send(&mut chunk, &mut gone);
+        }
+    });
+    match done {
+        Ok(()) if !chunk.is_empty() && !gone => send(&mut chunk, &mut gone),
+        Ok(()) => {}
+        Err(e) => {
+            let _ = tx.send_blocking(Batch::Failed(e.to_string()));
+        }
+    }
+}
+
+/// Saved torrent `hash`'s `.torrent`: its bytes and their parse.
+fn read_metainfo(store: &Store, hash: &str) -> Read {
+    let bytes = store.metainfo(hash)?;
+    let meta = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string());
+    // Shared from here, so that its `Arc` is allocated with it.
+    let meta = meta.map(Arc::new);
+    Ok((bytes, meta))
 }
 
 /// What adds saved torrent `t` again, from its `.torrent` as read (`None`: unreadable,

@@ -23,7 +23,7 @@ fn seed(id: u32, options: Arc<TorrentOptions>) -> Entry {
         finished: None,
         started_at: 0,
         options,
-        files: Vec::new(),
+        files: Default::default(),
         totals: TorrentTotals::default(),
         seen: Seen::default(),
         moving: false,

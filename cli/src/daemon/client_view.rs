@@ -451,7 +451,7 @@ mod tests {
             finished: None,
             started_at: 0,
             options: std::sync::Arc::default(),
-            files: super::super::live::initial_files(meta),
+            files: super::super::live::initial_files(meta).into(),
             totals: Default::default(),
             seen: Default::default(),
             moving: false,
