@@ -154,7 +154,9 @@ mod tests {
     fn saved(n: u8) -> Saved {
         Saved {
             hash: format!("{n:02x}").repeat(20),
-            magnet: n.is_multiple_of(2).then(|| format!("magnet:?xt=urn:btih:{n}")),
+            magnet: n
+                .is_multiple_of(2)
+                .then(|| format!("magnet:?xt=urn:btih:{n}")),
             download_dir: format!("/dl/{n}").into(),
             paused: n.is_multiple_of(3),
             labels: vec![format!("l{n}")],
