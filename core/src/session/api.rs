@@ -330,7 +330,7 @@ impl Session {
 
     /// A torrent's limits (`None`: no such torrent).
     pub fn torrent_limits(&self, torrent: TorrentId) -> Option<TorrentLimits> {
-        self.torrents.get(&torrent).map(|t| t.limits)
+        self.torrents.get(&torrent).map(|t| t.limits())
     }
 
     /// A torrent's trackers with their ids, in tier order (`None`: no such torrent).

@@ -334,8 +334,10 @@ impl Session {
         let id = gone.torrent;
         self.meta(now, |cx| cx.metadata_peer_gone(now, id, conn));
         self.meta(now, |cx| cx.layers_peer_gone(now, id, conn));
-        if let (Some(t), Some(addr)) = (self.torrents.get_mut(&id), gone.listen_addr) {
-            t.pex.peer_disconnected(addr);
+        if let (Some(t), Some(addr)) = (self.torrents.get_mut(&id), gone.listen_addr)
+            && let Some(parts) = t.peering.get_mut()
+        {
+            parts.pex.peer_disconnected(addr);
         }
         if gone.rechoke {
             self.rechoke(now, id);

@@ -81,7 +81,7 @@ impl OwnAddr {
 impl Torrent {
     /// The most connections of the torrent: its own limit, else the session's.
     pub(crate) fn peer_limit(&self, config: &SessionConfig) -> usize {
-        self.limits
+        self.limits()
             .max_connections
             .unwrap_or(config.max_connections_per_torrent)
     }
@@ -385,7 +385,10 @@ impl Peers {
                     addr: peer.listen_addr.unwrap_or(peer.addr),
                     peer_id: peer.conn.peer_id(),
                 };
-                t.departed.peer_closed(&d.picker, peer.key, who);
+                t.peering
+                    .make(t.private)
+                    .departed
+                    .peer_closed(&d.picker, peer.key, who);
             }
             rechoke = t.choker.is_unchoked(peer.key);
             if let Some(listen) = peer.listen_addr {

@@ -309,7 +309,7 @@ impl<'a> Download<'a> {
     /// bucket and by the session's if it honours the session's limits.
     pub(crate) fn of_torrent(t: &'a mut Torrent, limits: Limits<'a>) -> Option<Self> {
         let limit = Buckets {
-            session: t.limits.honors_session_limits.then_some(limits.limit),
+            session: t.limits().honors_session_limits.then_some(limits.limit),
             torrent: &mut t.down_bucket,
         };
         let d = t.data.as_mut()?;

@@ -121,7 +121,19 @@ impl Default for TorrentLimits {
     }
 }
 
+impl TorrentLimits {
+    /// `limits` as a torrent keeps them: nothing for the defaults.
+    pub(crate) fn boxed(limits: Self) -> Option<Box<Self>> {
+        (limits != Self::default()).then(|| Box::new(limits))
+    }
+}
+
 impl Torrent {
+    /// Its own limits, as the application set them.
+    pub(crate) fn limits(&self) -> TorrentLimits {
+        self.limits.as_deref().copied().unwrap_or_default()
+    }
+
     /// Switches sequential mode (the picker takes it at once).
     pub(crate) fn set_sequential(&mut self, sequential: bool) {
         if self.options.sequential != sequential {
@@ -161,7 +173,7 @@ impl Torrent {
 
     /// Sets its own limits, from `now` on.
     pub(crate) fn set_limits(&mut self, now: Instant, limits: TorrentLimits) {
-        self.limits = limits;
+        self.limits = TorrentLimits::boxed(limits);
         self.down_bucket.set_rate(now, limits.download_rate);
         self.up_bucket.set_rate(now, limits.upload_rate);
     }

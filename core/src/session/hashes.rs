@@ -137,7 +137,7 @@ pub(crate) fn serve(
             torrents.get_mut(&id).and_then(|t| {
                 let running = t.is_running();
                 let d = t.data.as_ref()?;
-                let answer = t.trees.answer(&d.meta, &request);
+                let answer = t.peering.make(t.private).trees.answer(&d.meta, &request);
                 if answer.is_none()
                     && running
                     && let Some(run) = BlockRun::of(&d.meta, &request)

@@ -340,7 +340,7 @@ pub(crate) fn begin(
     };
     let started = torrents
         .get_mut(&id)
-        .is_some_and(|t| t.leaf_checks.start(failed));
+        .is_some_and(|t| t.peering.make(t.private).leaf_checks.start(failed));
     if started { Begun::Asking } else { Begun::Not }
 }
 

@@ -115,8 +115,10 @@ impl MetaCx<'_> {
                 let Some(t) = self.torrents.get_mut(&id) else {
                     return;
                 };
-                for (conn, request) in unsent {
-                    t.leaf_checks.rejected(conn, &request);
+                if let Some(parts) = t.peering.get_mut() {
+                    for (conn, request) in unsent {
+                        parts.leaf_checks.rejected(conn, &request);
+                    }
                 }
                 self.pump_leaf_checks(now, id);
             }
@@ -139,11 +141,13 @@ impl MetaCx<'_> {
                 let late = self
                     .torrents
                     .get(&id)
-                    .and_then(|t| t.leaf_checks.poll_timeout())
+                    .and_then(|t| t.peering.get()?.leaf_checks.poll_timeout())
                     .is_some_and(|at| at <= now);
                 if late {
-                    if let Some(t) = self.torrents.get_mut(&id) {
-                        t.leaf_checks.handle_timeout(now);
+                    if let Some(parts) =
+                        self.torrents.get_mut(&id).and_then(|t| t.peering.get_mut())
+                    {
+                        parts.leaf_checks.handle_timeout(now);
                     }
                     self.pump_leaf_checks(now, id);
                 }
@@ -269,10 +273,10 @@ impl MetaCx<'_> {
 
     /// A connection closed: the layer runs and failed pieces it was asked for go to others.
     pub(crate) fn layers_peer_gone(&mut self, now: Instant, id: TorrentId, conn: ConnId) {
-        if let Some(t) = self.torrents.get_mut(&id)
-            && !t.leaf_checks.is_empty()
+        if let Some(parts) = self.torrents.get_mut(&id).and_then(|t| t.peering.get_mut())
+            && !parts.leaf_checks.is_empty()
         {
-            t.leaf_checks.peer_gone(conn);
+            parts.leaf_checks.peer_gone(conn);
             self.pump_leaf_checks(now, id);
         }
         self.next(now, MetaStep::LayersGone(id, conn));
@@ -324,7 +328,7 @@ impl MetaCx<'_> {
         let size = self
             .torrents
             .get(&id)
-            .and_then(|t| t.server.metadata_size());
+            .and_then(|t| t.metadata_server().metadata_size());
         for conn in self.peers.ids_of(id) {
             self.next(now, MetaStep::Geometry(conn, geometry, size));
         }

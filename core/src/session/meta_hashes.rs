@@ -54,7 +54,8 @@ impl MetaCx<'_> {
         let hashes = digests.and_then(|digests| {
             let t = self.torrents.get_mut(&id)?;
             let meta = &t.data.as_ref()?.meta;
-            BlockRun::of(meta, &request)?.answer(meta, &mut t.trees, &request, digests)
+            let trees = &mut t.peering.make(t.private).trees;
+            BlockRun::of(meta, &request)?.answer(meta, trees, &request, digests)
         });
         let Some(p) = self.peers.get_mut(conn) else {
             return;
@@ -107,8 +108,8 @@ impl MetaCx<'_> {
         let Some(id) = self.peers.get(conn).and_then(|p| p.torrent) else {
             return;
         };
-        if let Some(t) = self.torrents.get_mut(&id) {
-            t.leaf_checks.rejected(conn, &request);
+        if let Some(parts) = self.torrents.get_mut(&id).and_then(|t| t.peering.get_mut()) {
+            parts.leaf_checks.rejected(conn, &request);
         }
         self.pump_leaf_checks(now, id);
         self.next(now, MetaStep::LayersRejected(id, conn, request));
@@ -144,14 +145,14 @@ impl MetaCx<'_> {
             let Some(t) = self.torrents.get(&id) else {
                 return;
             };
-            if t.leaf_checks.is_empty() || !t.is_active() {
+            if t.peering.no_leaf_checks() || !t.is_active() {
                 return;
             }
             let conns = leaf_check::askable(id, self.peers);
-            let Some(t) = self.torrents.get_mut(&id) else {
+            let Some(parts) = self.torrents.get_mut(&id).and_then(|t| t.peering.get_mut()) else {
                 return;
             };
-            let (asks, given_up) = t.leaf_checks.requests(now, &conns);
+            let (asks, given_up) = parts.leaf_checks.requests(now, &conns);
             let mut unsent = Vec::new();
             for (conn, request) in asks {
                 let sent = self
@@ -174,11 +175,11 @@ impl MetaCx<'_> {
             if !self.then.is_empty() {
                 return self.then.meta(MetaStep::LeavesUnsent(id, unsent));
             }
-            let Some(t) = self.torrents.get_mut(&id) else {
+            let Some(parts) = self.torrents.get_mut(&id).and_then(|t| t.peering.get_mut()) else {
                 return;
             };
             for (conn, request) in unsent {
-                t.leaf_checks.rejected(conn, &request);
+                parts.leaf_checks.rejected(conn, &request);
             }
         }
     }
@@ -194,10 +195,10 @@ impl MetaCx<'_> {
         request: &HashRequest,
         hashes: &Bytes,
     ) -> bool {
-        let Some(t) = self.torrents.get_mut(&id) else {
+        let Some(parts) = self.torrents.get_mut(&id).and_then(|t| t.peering.get_mut()) else {
             return false;
         };
-        let Some((piece, result)) = t.leaf_checks.answered(conn, request, hashes) else {
+        let Some((piece, result)) = parts.leaf_checks.answered(conn, request, hashes) else {
             return false;
         };
         match result {

@@ -107,7 +107,7 @@ pub(crate) fn message(
     let Some(t) = torrents.get_mut(&id) else {
         return Handled::Nothing;
     };
-    if let Some(answer) = t.server.handle_message(&message) {
+    if let Some(answer) = t.metadata_server().handle_message(&message) {
         if let Some(p) = peers.get_mut(conn) {
             let _ = p.conn.send_extended(now, UT_METADATA, answer);
         }
@@ -168,8 +168,8 @@ pub(crate) fn ban_source(
             addr: p.listen_addr.unwrap_or(p.addr),
             peer_id: p.conn.peer_id(),
         };
-        if let Some(t) = torrents.get_mut(&id) {
-            t.pex.forget_source(peer);
+        if let Some(parts) = torrents.get_mut(&id).and_then(|t| t.peering.get_mut()) {
+            parts.pex.forget_source(peer);
         }
         smart_ban::ban_addr(torrents, out, id, who, &reason);
     }

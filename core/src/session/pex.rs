@@ -57,9 +57,9 @@ pub(crate) fn connected(
         return;
     };
     if let Some(own) = own.listen_addr() {
-        t.pex.add_own_addr(own);
+        t.peering.make(t.private).pex.add_own_addr(own);
     }
-    t.pex.peer_connected(listen, flags);
+    t.peering.make(t.private).pex.peer_connected(listen, flags);
 }
 
 /// A peer's extended handshake: if it speaks `ut_pex` (and the torrent is public), it gets a
@@ -89,7 +89,9 @@ pub(crate) fn handshake(
     let Some(t) = p.torrent.and_then(|id| torrents.get(&id)) else {
         return false;
     };
-    p.pex = t.pex.sender(now, p.listen_addr.unwrap_or(p.addr));
+    // `connected` made the torrent's pool.
+    let listen = p.listen_addr.unwrap_or(p.addr);
+    p.pex = (t.peering.get()).and_then(|parts| parts.pex.sender(now, listen));
     send(now, conn, peers, torrents, on)
 }
 
@@ -115,12 +117,17 @@ pub(crate) fn message(
     let Some(t) = torrents.get_mut(&id) else {
         return Ok(Vec::new());
     };
-    if let Err(e) = t.pex.handle_payload(now, conn, from, payload) {
+    if let Err(e) = t
+        .peering
+        .make(t.private)
+        .pex
+        .handle_payload(now, conn, from, payload)
+    {
         return Err(PeerCloseReason::BadExtensionMessage(ExtensionError::Pex(e)));
     }
     let mut found = Vec::new();
     let mut utp = Vec::new();
-    while let Some(c) = t.pex.pop_candidate() {
+    while let Some(c) = t.peering.get_mut().and_then(|p| p.pex.pop_candidate()) {
         found.push(c.addr);
         if c.flags.contains(PexFlags::UTP) {
             utp.push(c.addr);
@@ -163,7 +170,7 @@ pub(crate) fn send(
         .get(conn)
         .and_then(|p| p.torrent)
         .and_then(|id| torrents.get(&id))
-        .is_some_and(|t| t.is_active() && t.pex.is_enabled());
+        .is_some_and(|t| t.is_active() && t.peering.pex_enabled(t.private));
     let Some(p) = peers.get_mut(conn) else {
         return false;
     };
@@ -175,7 +182,8 @@ pub(crate) fn send(
     else {
         return false;
     };
-    let Some(message) = t.pex.poll_message(now, sender) else {
+    let message = (t.peering.get()).and_then(|parts| parts.pex.poll_message(now, sender));
+    let Some(message) = message else {
         return false;
     };
     let _ = p.conn.send_extended(now, UT_PEX, message.encode());

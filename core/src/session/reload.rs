@@ -144,7 +144,7 @@ impl Session {
             Ok(back) => back,
             Err(error) => {
                 let waiting = t.load_failed();
-                t.error = Some(TorrentError::Metainfo(error.clone()));
+                t.error = Some(Box::new(TorrentError::Metainfo(error.clone())));
                 self.out.event(Event::Error {
                     torrent: Some(id),
                     error: SessionError::LoadMetainfo(error),
@@ -157,7 +157,7 @@ impl Session {
                 return;
             }
         };
-        if matches!(t.error, Some(TorrentError::Metainfo(_))) {
+        if matches!(t.error.as_deref(), Some(TorrentError::Metainfo(_))) {
             t.error = None;
         }
         self.out.event(Event::TorrentReloaded { torrent: id });

@@ -104,7 +104,9 @@ pub(crate) fn ban_target(
     if open.is_some() {
         return open;
     }
-    let gone = torrents.get_mut(&id).and_then(|t| t.departed.take(key))?;
+    let gone = torrents
+        .get_mut(&id)
+        .and_then(|t| t.peering.get_mut()?.departed.take(key))?;
     Some((gone, peers.conns_of_peer(id, gone)))
 }
 

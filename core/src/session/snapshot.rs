@@ -329,7 +329,7 @@ impl Torrent {
             .filter(|d| detail.availability && d.picker.have().count() < d.picker.piece_count());
         TorrentSnapshot {
             metainfo: data.map(|d| Arc::clone(&d.meta)),
-            error: self.error.clone(),
+            error: self.error.as_deref().cloned(),
             corrupt_bytes: self.corrupt_bytes,
             desired_available: self.desired_available(),
             peers_sending_to_us: sending,

@@ -174,7 +174,9 @@ impl Torrent {
                         .as_ref()
                         .filter(|_| self.is_active())
                         .and_then(|l| l.poll_timeout()),
-                    self.leaf_checks.poll_timeout().filter(|_| self.is_active()),
+                    (self.peering.get())
+                        .and_then(|p| p.leaf_checks.poll_timeout())
+                        .filter(|_| self.is_active()),
                     self.scrapes.deadline(),
                     self.release_due(),
                 ]
@@ -217,7 +219,7 @@ fn peer_deadline(peer: &Peer, torrents: &Torrents, config: &SessionConfig) -> Op
         && peer
             .torrent
             .and_then(|id| torrents.get(&id))
-            .is_some_and(|t| t.is_active() && t.pex.is_enabled());
+            .is_some_and(|t| t.is_active() && t.peering.pex_enabled(t.private));
     let pex = peer
         .pex
         .as_ref()

@@ -113,7 +113,7 @@ impl Torrent {
             )
         });
         if tracker_kind {
-            self.error = warning.map(|w| TorrentError::TrackerWarning(cut(w)));
+            self.error = warning.map(|w| Box::new(TorrentError::TrackerWarning(cut(w))));
         }
     }
 
@@ -131,7 +131,7 @@ impl Torrent {
         let Some(refusal) = self.announces.last_refusal() else {
             return;
         };
-        self.error = Some(TorrentError::TrackerRefused(refusal.clone()));
+        self.error = Some(Box::new(TorrentError::TrackerRefused(refusal.clone())));
     }
 
     /// Web seed `url` failed with `error`: while it is the torrent's only source (no
@@ -141,28 +141,28 @@ impl Torrent {
         if disk || self.peers_open {
             return;
         }
-        self.error = Some(TorrentError::WebSeed {
+        self.error = Some(Box::new(TorrentError::WebSeed {
             url: url.to_owned(),
             error: error.clone(),
-        });
+        }));
     }
 
     /// A web seed delivered blocks, or a peer connected: a web seed's failure is over.
     pub(crate) fn source_back(&mut self) {
-        if matches!(self.error, Some(TorrentError::WebSeed { .. })) {
+        if matches!(self.error.as_deref(), Some(TorrentError::WebSeed { .. })) {
             self.error = None;
         }
     }
 
     /// A disk job failed: that is the torrent's error from now on.
     pub(crate) fn disk_failed(&mut self, error: Arc<StorageError>) {
-        self.error = Some(TorrentError::Disk(error));
+        self.error = Some(Box::new(TorrentError::Disk(error)));
     }
 
     /// Started or checked again: a disk error is over (it comes back if the disk still
     /// fails). Missing data stays shown until it is back ([`Torrent::data_back`]).
     pub(crate) fn clear_disk_error(&mut self) {
-        if matches!(self.error, Some(TorrentError::Disk(_))) {
+        if matches!(self.error.as_deref(), Some(TorrentError::Disk(_))) {
             self.error = None;
         }
     }
@@ -170,12 +170,15 @@ impl Torrent {
     /// Piece `piece` was missing from disk (`error`) and the torrent is checked again: shown
     /// until every wanted piece is back.
     pub(crate) fn data_missing(&mut self, piece: u32, error: Arc<StorageError>) {
-        self.error = Some(TorrentError::DataMissing { piece, error });
+        self.error = Some(Box::new(TorrentError::DataMissing { piece, error }));
     }
 
     /// Every wanted piece is verified: data that went missing is back.
     pub(crate) fn data_back(&mut self) {
-        if matches!(self.error, Some(TorrentError::DataMissing { .. })) {
+        if matches!(
+            self.error.as_deref(),
+            Some(TorrentError::DataMissing { .. })
+        ) {
             self.error = None;
         }
     }

@@ -164,7 +164,7 @@ pub(crate) fn plan_reads(
         return None;
     }
     let limit = Buckets {
-        session: t.limits.honors_session_limits.then_some(limit),
+        session: t.limits().honors_session_limits.then_some(limit),
         torrent: &mut t.up_bucket,
     };
     let reads = peer

@@ -201,7 +201,9 @@ pub struct Announcer {
     tiers: Tiers,
     key: u32,
     phase: Phase,
-    in_flight: Option<InFlight>,
+    /// Boxed: an announce is in flight for moments of a torrent's life, and the announcer
+    /// of every idle torrent would carry its room.
+    in_flight: Option<Box<InFlight>>,
     /// A gated announce due since this instant, to this tracker, waiting for its grant.
     waiting: Option<(TierPos, Instant)>,
     next_announce: Option<Instant>,
@@ -388,9 +390,9 @@ impl Announcer {
             return false;
         };
         match result {
-            Ok(HttpOutcome::Done(response)) => self.on_success(now, flight, response),
-            Ok(HttpOutcome::Redirect(url)) => self.on_redirect(now, flight, url),
-            Err(error) => self.on_failure(now, flight, error),
+            Ok(HttpOutcome::Done(response)) => self.on_success(now, *flight, response),
+            Ok(HttpOutcome::Redirect(url)) => self.on_redirect(now, *flight, url),
+            Err(error) => self.on_failure(now, *flight, error),
         }
         true
     }
@@ -400,7 +402,7 @@ impl Announcer {
         if let Some(flight) = self.in_flight.take_if(|f| f.deadline <= now) {
             self.events
                 .push_back(AnnouncerEvent::JobTimedOut(flight.id));
-            self.on_failure(now, flight, TrackerError::Timeout);
+            self.on_failure(now, *flight, TrackerError::Timeout);
         }
         if let Phase::Stopping {
             deadline: Some(deadline),
@@ -551,13 +553,13 @@ impl Announcer {
             ip: self.config.announce_ip,
             port: self.config.announce_port,
         });
-        self.in_flight = Some(InFlight {
+        self.in_flight = Some(Box::new(InFlight {
             id,
             pos,
             event,
             visited,
             deadline,
-        });
+        }));
     }
 
     fn on_success(&mut self, now: Instant, flight: InFlight, response: AnnounceResponse) {

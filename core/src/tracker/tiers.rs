@@ -25,7 +25,11 @@ impl Tiers {
         let mut tiers: Vec<Vec<TrackerUrl>> = tiers.into_iter().filter(|t| !t.is_empty()).collect();
         for tier in &mut tiers {
             rng.shuffle(tier);
+            tier.shrink_to_fit();
         }
+        // Collected in place, the list keeps the room of the one it came from: a torrent
+        // keeps its tiers for its whole life.
+        tiers.shrink_to_fit();
         Self { tiers }
     }
 

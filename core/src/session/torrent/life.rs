@@ -101,12 +101,12 @@ impl Torrent {
         let n = layout.piece_count();
         if meta.is_private() && !self.private {
             // BEP 27 learnt late (a magnet): PEX stops in both directions.
-            self.pex = PexPool::new(PexConfig::new(true));
+            if let Some(parts) = self.peering.get_mut() {
+                parts.pex = PexPool::new(PexConfig::new(true));
+            }
         }
         self.private = meta.is_private();
         self.fetcher = None;
-        // Info bytes beyond what ut_metadata can carry are simply not served.
-        let _ = self.server.set_info(meta.info());
         self.data = Some(Box::new(Data {
             // Pieces made only of padding are had from the start (see `Picker::new`).
             bits: picker.have().clone(),

@@ -11,6 +11,7 @@
 pub(crate) mod by_url;
 pub(crate) mod candidates;
 pub(crate) mod life;
+pub(crate) mod peering;
 pub(crate) mod released;
 pub(crate) mod roster;
 pub(crate) mod shared;
@@ -28,17 +29,15 @@ use super::event::TorrentPhase;
 use super::hashes::Trees;
 use super::io::ConnId;
 use super::layers::LayerFetch;
-use super::leaf_check::LeafChecks;
 use super::pipeline::PiecePipeline;
 use super::rate::{RateMeter, TokenBucket};
 use super::scrape::TorrentScrapes;
-use super::smart_ban::Departed;
 use super::snapshot::AnnounceLog;
 use super::torrent_error::TorrentError;
 use super::trackers::make_announcer;
 use crate::choker::Choker;
-use crate::extensions::{FetcherConfig, PexConfig};
-use crate::extensions::{MetadataFetcher, MetadataServer, PexPool};
+use crate::extensions::FetcherConfig;
+use crate::extensions::{MetadataFetcher, MetadataServer};
 use crate::id::{InfoHash, InfoHashV2, InfoHashes};
 use crate::metainfo::Metainfo;
 use crate::picker::Picker;
@@ -48,6 +47,7 @@ use crate::tracker::Announcer;
 use crate::wire::{PieceGeometry, TorrentParams};
 use candidates::Backoff;
 use candidates::Candidates;
+use peering::Peering;
 use shared::Shared;
 use tracker_list::TrackerList;
 
@@ -139,8 +139,9 @@ pub(crate) struct Torrent {
     pub(crate) announcer: Option<Announcer>,
     /// Its trackers with their ids; the announcer announces to these.
     pub(crate) tracker_list: TrackerList,
-    /// Its own limits, as the application set them.
-    pub(crate) limits: TorrentLimits,
+    /// Its own limits, as the application set them (`None`: the defaults; boxed, as few
+    /// torrents have others: see [`Torrent::limits`]).
+    pub(crate) limits: Option<Box<TorrentLimits>>,
     /// Its own download limit (unlimited unless `limits` says).
     pub(crate) down_bucket: TokenBucket,
     /// Its own upload limit (unlimited unless `limits` says).
@@ -178,22 +179,16 @@ pub(crate) struct Torrent {
     /// Its metainfo lacked piece layers (fetched from peers or restored from resume data):
     /// its resume data records them.
     pub(crate) layers_learned: bool,
-    /// The merkle trees serving peers' hash requests.
-    pub(crate) trees: Trees,
-    /// Failed v2 pieces waiting for their leaf hashes, to find their bad blocks.
-    pub(crate) leaf_checks: LeafChecks,
-    /// Answers ut_metadata requests (rejects until the metadata is known).
-    pub(crate) server: MetadataServer,
-    /// Peer exchange (disabled for a private torrent).
-    pub(crate) pex: PexPool<ConnId>,
-    /// Closed peers a smart-ban proof may still name.
-    pub(crate) departed: Departed,
+    /// What only its connections use (peer exchange, departed peers, merkle trees, leaf
+    /// checks), made at the first use and dropped at the release.
+    pub(crate) peering: Peering,
     /// Trackers scraped, with their latest counts.
     pub(crate) scrapes: TorrentScrapes,
     /// Each tracker's latest announce outcome.
     pub(crate) announces: AnnounceLog,
-    /// What keeps the torrent from working well (tracker or disk trouble), if anything.
-    pub(crate) error: Option<TorrentError>,
+    /// What keeps the torrent from working well (tracker or disk trouble), if anything
+    /// (boxed: most torrents have none, and an error is 64 bytes).
+    pub(crate) error: Option<Box<TorrentError>>,
     /// Bytes of pieces that failed their hash this session.
     pub(crate) corrupt_bytes: u64,
     /// Changed since its deadline was last filed (see [`table::Torrents::get_mut`]).
@@ -247,11 +242,7 @@ impl Torrent {
             fetcher,
             layers: None,
             layers_learned: false,
-            trees: Trees::default(),
-            leaf_checks: LeafChecks::default(),
-            server: MetadataServer::new(),
-            pex: PexPool::new(PexConfig::new(private)),
-            departed: Default::default(),
+            peering: Peering::default(),
             scrapes: Default::default(),
             announces: Default::default(),
             error: None,
@@ -274,7 +265,7 @@ impl Torrent {
             announce_stopped: announcer.is_none(),
             announcer,
             tracker_list,
-            limits,
+            limits: TorrentLimits::boxed(limits),
             down_bucket: TokenBucket::new(now, limits.download_rate),
             up_bucket: TokenBucket::new(now, limits.upload_rate),
             candidates: Candidates::new(shared.backoff(backoff)),
@@ -299,7 +290,19 @@ impl Torrent {
     /// Drops what only its connections use and is built again on demand (the merkle trees
     /// answering hash requests), once it has no open connection.
     pub(crate) fn release_idle(&mut self) {
-        self.trees = Trees::default();
+        if let Some(parts) = self.peering.get_mut() {
+            parts.trees = Trees::default();
+        }
+    }
+
+    /// What answers peers' ut_metadata requests: the info bytes of its metainfo once known
+    /// (a server that rejects every request before that, while released, and when they are
+    /// too large for ut_metadata). Made per request from the shared bytes, so that no torrent
+    /// keeps one.
+    pub(crate) fn metadata_server(&self) -> MetadataServer {
+        (self.data.as_ref())
+            .and_then(|d| MetadataServer::with_info(d.meta.info()).ok())
+            .unwrap_or_default()
     }
 
     /// The phase shown to the application.

@@ -1,7 +1,7 @@
 //! The released torrent (issue 25): a complete torrent that has run without a connection for
 //! its [`TorrentOptions::release_idle_after`](crate::session::TorrentOptions) drops its
 //! metainfo (piece hashes, file layout), picker, piece pipeline and per-peer parts (candidates,
-//! peer exchange pool, departed peers, the metadata server's info bytes) and keeps a compact
+//! [`peering`](super::peering): peer exchange pool, departed peers, merkle trees) and keeps a compact
 //! record of what its statistics, snapshots and announces read. It goes on announcing
 //! (`left` 0) and accepting peers: an inbound handshake naming it is held (not answered)
 //! while the runtime loads its metainfo back
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Data, Stage, Torrent};
-use crate::extensions::{MetadataServer, PexConfig, PexPool};
 use crate::metainfo::Metainfo;
 use crate::picker::{Picker, Priority};
 use crate::pieces::PieceSet;
@@ -120,7 +119,7 @@ impl Torrent {
             && !self.hold
             && self.layers.is_none()
             && self.fetcher.is_none()
-            && self.leaf_checks.is_empty();
+            && self.peering.no_leaf_checks();
         (quiet && idle && self.is_seed() && self.is_finished())
             .then(|| self.quiet_since.checked_add(after))
             .flatten()
@@ -152,9 +151,7 @@ impl Torrent {
             then: AfterLoad::default(),
             verify: false,
         }));
-        self.server = MetadataServer::new();
-        self.pex = PexPool::new(PexConfig::new(self.private));
-        self.departed = Default::default();
+        self.peering.clear();
         self.candidates.forget_all();
         self.down.settle(now);
         self.up.settle(now);
@@ -269,7 +266,6 @@ impl Torrent {
             pipeline.recorded.insert(p);
         }
         pipeline.checked = r.figures.checked;
-        let _ = self.server.set_info(meta.info());
         let Some(r) = self.released.take() else {
             return Ok(Reloaded::default());
         };

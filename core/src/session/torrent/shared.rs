@@ -96,7 +96,7 @@ mod tests {
         assert!(Arc::ptr_eq(&a.options, &b.options));
         assert_eq!(b.resume.as_deref(), Some(&[1, 2, 3][..]));
         assert!(b.hold);
-        assert_eq!(b.limits.download_rate, Some(1000));
+        assert_eq!(b.limits().download_rate, Some(1000));
         assert_eq!(b.tracker_list.tiers().len(), 1);
         let sequential = TorrentOptions {
             sequential: true,
