@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use smallvec::SmallVec;
+
 use sanstorrent_core::metainfo::Metainfo;
 use sanstorrent_core::session::TorrentId;
 
@@ -24,8 +26,6 @@ mod add;
 mod events;
 #[path = "client_faults.rs"]
 mod faults;
-#[path = "client_files.rs"]
-mod files;
 #[path = "client_index.rs"]
 mod index;
 #[path = "client_live.rs"]
@@ -166,8 +166,9 @@ struct Entry {
     started_at: u64,
     /// Shared with other entries while equal (changed through `Arc::make_mut`).
     options: Arc<TorrentOptions>,
-    /// Its files' wanted flags and priorities (empty until the metadata is known).
-    files: files::FileStates,
+    /// Its files' wanted flags and priorities (empty until the metadata is known): up to six
+    /// in place, no allocation per torrent for most (`bench/README.md`, session 25).
+    files: SmallVec<[live::FileState; 6]>,
     /// Its totals over every run (this one up to the last statistics read).
     totals: TorrentTotals,
     /// What of this run's counters the totals include.
