@@ -4,6 +4,7 @@
 #
 #   bash bench/scale.sh [--n 1000] [--clients sanstorrent,transmission,libtorrent]
 #                       [--idle SECS] [--timeout SECS] [--gets RUNS] [--st-args "DAEMON FLAGS"]
+#                       [--st-env "VAR=VALUE ..."]
 #   bash bench/scale.sh --n 500 --peers 2000 [--limit 2000] [--seconds 60]
 #
 # Generates N single-file torrents of 4 KiB (bench/scale.py gen) with their data, written
@@ -48,12 +49,14 @@
 # Our daemon is the `dist` build (release with fat LTO and panic=abort, smol only: the default
 # features, the binary users get); a `release` build has 3.5-4.5 MiB more of its code resident
 # (bench/README.md, session 24). ST=/path/to/sanstorrent skips the build. --st-args adds flags
-# to our daemon's command line (e.g. "--release-idle-after 30").
+# to our daemon's command line (e.g. "--release-idle-after 30"); --st-env sets variables in
+# our daemon's environment only, the empty one's included (e.g. "MALLOC_ARENA_MAX=2" or
+# "_RJEM_MALLOC_CONF=background_thread:true": bench/README.md, session 25).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 N=1000; CLIENTS=sanstorrent,transmission; IDLE=60; TIMEOUT=900; PEERS=0; LIMIT=""; SECS=60; GETS=5
-ST_ARGS=""
+ST_ARGS=""; ST_ENV=""
 while (($#)); do
   case "$1" in
     --n) N=$2; shift 2 ;;
@@ -65,7 +68,8 @@ while (($#)); do
     --seconds) SECS=$2; shift 2 ;;
     --gets) GETS=$2; shift 2 ;;
     --st-args) ST_ARGS=$2; shift 2 ;;
-    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
+    --st-env) ST_ENV=$2; shift 2 ;;
+    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
     *) echo "scale: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -122,7 +126,7 @@ start_client() { # client state_dir -> sets CPID, RPC
   local c=$1 dir=$2
   case "$c" in
     sanstorrent)
-      "$ST" daemon -o "$WORK/data" --state-dir "$dir" --http "127.0.0.1:$RPCPORT" -p "$PEERPORT" \
+      env $ST_ENV "$ST" daemon -o "$WORK/data" --state-dir "$dir" --http "127.0.0.1:$RPCPORT" -p "$PEERPORT" \
         --no-dht --no-lsd --no-port-mapping --quiet $ST_ARGS > "$WORK/$c.log" 2>&1 &
       CPID=$!; RPC="http://127.0.0.1:$RPCPORT/transmission/rpc" ;;
     transmission)
