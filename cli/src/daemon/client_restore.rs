@@ -42,7 +42,7 @@ impl<R: Runtime> ClientBackend<R> {
         let listed = match batches.recv().await {
             Ok(Batch::Listed(n)) => n,
             Ok(Batch::Failed(e)) => return Err(format!("the saved torrent list: {e}")),
-            Ok(Batch::Read(_)) | Err(_) => {
+            Ok(Batch::Read(_) | Batch::Done) | Err(_) => {
                 return Err("the saved torrent list: its reader stopped".into());
             }
         };
@@ -57,14 +57,20 @@ impl<R: Runtime> ClientBackend<R> {
         let mut restored = 0;
         // The list as restored differs from the file: a magnet's metadata may have come.
         let mut changed = false;
-        while let Ok(read) = batches.recv().await {
-            let chunk = match read {
-                Batch::Read(chunk) => chunk,
-                Batch::Failed(e) => {
+        loop {
+            let chunk = match batches.recv().await {
+                Ok(Batch::Read(chunk)) => chunk,
+                Ok(Batch::Done) => break,
+                Ok(Batch::Listed(_)) => continue,
+                // Not read to its end: the list is left as saved, not saved without the rest.
+                Ok(Batch::Failed(e)) => {
                     tracing::error!("restoring the saved torrents: {e}");
                     return Ok(restored);
                 }
-                Batch::Listed(_) => continue,
+                Err(_) => {
+                    tracing::error!("restoring the saved torrents: the list's reader stopped");
+                    return Ok(restored);
+                }
             };
             let mut batch: Vec<Pending> = Vec::with_capacity(chunk.len());
             for (place, t, read) in chunk {
@@ -174,6 +180,8 @@ enum Batch {
     Read(Vec<(u32, Saved, Read)>),
     /// The list cannot be read (nothing else is sent after it).
     Failed(String),
+    /// Every torrent of the list was sent.
+    Done,
 }
 
 /// Reads the saved list on a thread of its own (see the module docs), sending it in batches
@@ -228,8 +236,14 @@ fn send_list(store: &Store, tx: &async_channel::Sender<Batch>) {
         }
     });
     match done {
-        Ok(()) if !chunk.is_empty() && !gone => send(&mut chunk, &mut gone),
-        Ok(()) => {}
+        Ok(()) => {
+            if !chunk.is_empty() && !gone {
+                send(&mut chunk, &mut gone);
+            }
+            if !gone {
+                let _ = tx.send_blocking(Batch::Done);
+            }
+        }
         Err(e) => {
             let _ = tx.send_blocking(Batch::Failed(e.to_string()));
         }
