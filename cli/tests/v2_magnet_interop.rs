@@ -106,34 +106,53 @@ fn wait_listening(port: u16) {
     }
 }
 
-/// A libtorrent leecher given only a btmh magnet and our seeder's address.
+/// libtorrent 2.0's error when a hybrid's piece layer arrives while a piece it covers has
+/// passed its SHA-1 check but is not yet written: `torrent::add_hashes` takes the piece as
+/// not had and so as the two hashes disagreeing. A race inside libtorrent (its
+/// `piece_picker::piece_passed` marks a piece had only once every block is on disk), met
+/// when our answer to its hash request for a file follows the data it asked for earlier.
+const LT_LAYER_RACE: &str = "v1 and v2 hashes do not describe the same data";
+
+/// Leechers started before giving up on [`LT_LAYER_RACE`].
+const LT_ATTEMPTS: usize = 3;
+
+/// A libtorrent leecher given only a btmh magnet and our seeder's address. A leecher stopped
+/// by [`LT_LAYER_RACE`] is replaced by a new one (any other failure fails the test).
 fn lt_from_us(label: &str, format: &str) {
     let work = WorkDir::new(label);
     let d = data(&work, "multi", 1_500_001, 32768, &[], &["--format", format]);
     let port = free_port();
     let _ours = seed(&work, "ours-seed", &d, port, 160, &["--no-dht", "--no-lsd"]);
     wait_listening(port);
-    let lt_out = work.join("lt-out");
     let peer = format!("127.0.0.1:{port}");
     let magnet = btmh(&d, &[]);
-    let mut lt = lt_peer(
-        &work,
-        "lt-leecher",
-        120,
-        &[
-            "--magnet",
-            &magnet,
-            "--save",
-            s(&lt_out),
-            "--peer",
-            &peer,
-            "--exit-on-done",
-            "--no-utp",
-        ],
-    );
-    let status = lt.wait(Duration::from_secs(125));
-    assert!(status.success(), "libtorrent leecher: {}", lt.output());
-    assert_same_tree(&d.dir, &lt_out);
+    for attempt in 1..=LT_ATTEMPTS {
+        let lt_out = work.join(&format!("lt-out-{attempt}"));
+        let mut lt = lt_peer(
+            &work,
+            &format!("lt-leecher-{attempt}"),
+            120,
+            &[
+                "--magnet",
+                &magnet,
+                "--save",
+                s(&lt_out),
+                "--peer",
+                &peer,
+                "--exit-on-done",
+                "--no-utp",
+            ],
+        );
+        let status = lt.wait(Duration::from_secs(125));
+        let output = lt.output();
+        if !status.success() && output.contains(LT_LAYER_RACE) && attempt < LT_ATTEMPTS {
+            eprintln!("attempt {attempt}: libtorrent's layer race, a new leecher:\n{output}");
+            continue;
+        }
+        assert!(status.success(), "libtorrent leecher: {output}");
+        assert_same_tree(&d.dir, &lt_out);
+        return;
+    }
 }
 
 #[test]
