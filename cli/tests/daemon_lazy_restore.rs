@@ -170,6 +170,33 @@ fn complete_torrents_restore_released_and_only_a_changed_one_is_checked_when_ask
         "a_idle never loaded: {t}"
     );
     wait("all three seeding again", || all_seeding(port));
+
+    // Removed with its data while still released (its metainfo never loaded back): its file
+    // goes all the same, and the directory it leaves empty.
+    let ids = r#"{"method":"torrent-get","arguments":{"fields":["id","name"]}}"#;
+    let text = rpc_text(port, ids);
+    let json = text
+        .split_once("\r\n\r\n")
+        .map_or(text.as_str(), |(_, b)| b);
+    let value: serde_json::Value = serde_json::from_str(json).expect("torrent-get answer");
+    let idle = value["arguments"]["torrents"]
+        .as_array()
+        .expect("a torrent list")
+        .iter()
+        .find(|t| t["name"] == "a_idle")
+        .and_then(|t| t["id"].as_u64())
+        .expect("a_idle's id");
+    let remove = format!(
+        r#"{{"method":"torrent-remove","arguments":{{"ids":[{idle}],"delete-local-data":true}}}}"#
+    );
+    assert!(rpc_text(port, &remove).contains("success"));
+    let file = w.join("a_idle/f.bin");
+    wait("a_idle's file deleted", || {
+        file.exists()
+            .then(|| format!("{} is still there", file.display()))
+    });
+    assert!(!w.join("a_idle").exists(), "its emptied directory went too");
+    assert!(w.join("b_kept/f.bin").exists(), "the others' files stay");
     second.interrupt();
     let (code, _, err) = second.wait(60);
     assert_eq!(code, 130, "{err}");

@@ -72,10 +72,9 @@ impl Core {
                 on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
             }
             options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
-            // One added released has no metainfo in the session to tell its paths from.
             let meta = match &source {
-                TorrentSource::Metainfo(meta) if options.saved_complete => Some(Arc::clone(meta)),
-                _ => None,
+                TorrentSource::Metainfo(meta) => Some(Arc::clone(meta)),
+                TorrentSource::Magnet(_) => None,
             };
             places.push((info_hash, dir, on_disk, meta));
             adds.push((source, options));
@@ -90,9 +89,7 @@ impl Core {
                 if let Some(print) = on_disk {
                     self.disk.resume_on_disk(id, print);
                 }
-                if let Some(meta) = meta
-                    && self.disk.has_renames(id)
-                {
+                if let Some(meta) = meta {
                     self.disk.learn_metainfo_paths(id, &meta);
                 }
                 let renamed = self

@@ -93,14 +93,29 @@ impl TorrentDisk {
         })
     }
 
-    /// Remembers the metainfo's paths (and which are padding).
+    /// Remembers the metainfo's paths (and which are padding). Paths equal to those known
+    /// keep their allocation: learned at the add, beside the other torrents' records, they do
+    /// not move among the blocks of the metainfo being opened, which a release frees.
     fn set_original(&mut self, layout: &Layout, paths: Arc<[RelativePath]>) {
         let files = layout.files();
-        self.padding = match files.iter().any(|f| f.padding) {
-            true => files.iter().map(|f| f.padding).collect(),
-            false => Box::default(),
+        let padded = files.iter().any(|f| f.padding);
+        let same_padding = match padded {
+            true => self
+                .padding
+                .iter()
+                .copied()
+                .eq(files.iter().map(|f| f.padding)),
+            false => self.padding.is_empty(),
         };
-        self.original = Some(paths);
+        if !same_padding {
+            self.padding = match padded {
+                true => files.iter().map(|f| f.padding).collect(),
+                false => Box::default(),
+            };
+        }
+        if self.original.as_deref() != Some(&*paths) {
+            self.original = Some(paths);
+        }
     }
 
     /// Its files' paths (padding left out), once known: what a removal may delete.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 
 use sanstorrent_core::session::{
-    Action, ControlError, Event, LoadError, Session, SessionError, TorrentId, Transmit,
+    Action, ControlError, Event, LoadError, Session, SessionError, TorrentId, TorrentSource,
+    Transmit,
 };
 
 use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
@@ -146,9 +147,16 @@ impl Core {
                     on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
                 }
                 options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
+                let meta = match &source {
+                    TorrentSource::Metainfo(meta) => Some(Arc::clone(meta)),
+                    TorrentSource::Magnet(_) => None,
+                };
                 let result = match self.session.add_torrent(now, source, options) {
                     Ok(id) => {
                         self.disk.add_torrent(id, info_hash, dir);
+                        if let Some(meta) = meta {
+                            self.disk.learn_metainfo_paths(id, &meta);
+                        }
                         if let Some(print) = on_disk {
                             self.disk.resume_on_disk(id, print);
                         }
