@@ -213,10 +213,27 @@ pub struct Announcer {
     completed_sent: bool,
     working: Option<TierPos>,
     failures: u32,
-    tracker_ids: Vec<(TrackerUrl, Vec<u8>)>,
     next_job: u64,
+    /// What it holds only at times, boxed (`None`: all empty; see [`Rare`]).
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of an [`Announcer`] that are empty most of its life: the jobs and events
+/// queued until polled (after each input, an announce every half hour or so) and the
+/// tracker ids trackers gave (most give none). Boxed apart, made at the first job, event or
+/// id and dropped once all three are empty again, so that an idle announcer (one per
+/// torrent) does not carry their 88 bytes inline.
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    tracker_ids: Vec<(TrackerUrl, Vec<u8>)>,
     jobs: VecDeque<AnnounceJob>,
     events: VecDeque<AnnouncerEvent>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.tracker_ids.is_empty() && self.jobs.is_empty() && self.events.is_empty()
+    }
 }
 
 impl Announcer {
@@ -254,10 +271,8 @@ impl Announcer {
             completed_sent: false,
             working: None,
             failures: 0,
-            tracker_ids: Vec::new(),
             next_job: 0,
-            jobs: VecDeque::new(),
-            events: VecDeque::new(),
+            rare: None,
         }
     }
 
@@ -284,8 +299,11 @@ impl Announcer {
         self.next_announce = None;
         self.pending = AnnounceEvent::None;
         self.failures = 0;
-        self.jobs.clear();
-        self.events.clear();
+        if let Some(rare) = self.rare.as_mut() {
+            rare.jobs.clear();
+            rare.events.clear();
+        }
+        self.settle();
     }
 
     /// The download finished: announce `completed` now (only once per announcer).
@@ -343,7 +361,7 @@ impl Announcer {
         self.next_announce = None;
         let Some(pos) = self.working.filter(|_| self.phase == Phase::Running) else {
             self.phase = Phase::Stopped;
-            self.events.push_back(AnnouncerEvent::Stopped);
+            self.event(AnnouncerEvent::Stopped);
             return;
         };
         if self.config.gated {
@@ -400,8 +418,7 @@ impl Announcer {
     /// Fires expired timers: request timeout, stop timeout, the next scheduled announce.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(flight) = self.in_flight.take_if(|f| f.deadline <= now) {
-            self.events
-                .push_back(AnnouncerEvent::JobTimedOut(flight.id));
+            self.event(AnnouncerEvent::JobTimedOut(flight.id));
             self.on_failure(now, *flight, TrackerError::Timeout);
         }
         if let Phase::Stopping {
@@ -467,13 +484,17 @@ impl Announcer {
     /// The next job to carry out.
     #[must_use]
     pub fn poll_job(&mut self) -> Option<AnnounceJob> {
-        take_front(&mut self.jobs)
+        let job = take_front(&mut self.rare.as_mut()?.jobs);
+        self.settle();
+        job
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<AnnouncerEvent> {
-        take_front(&mut self.events)
+        let event = take_front(&mut self.rare.as_mut()?.events);
+        self.settle();
+        event
     }
 
     /// When to call [`Self::handle_timeout`] next.
@@ -534,12 +555,10 @@ impl Announcer {
         let id = JobId(self.next_job);
         self.next_job += 1;
         let listed = self.tiers.url(pos);
-        let tracker_id = self
-            .tracker_ids
-            .iter()
-            .find(|(u, _)| Some(u) == listed)
+        let tracker_id = (self.rare.as_ref())
+            .and_then(|r| r.tracker_ids.iter().find(|(u, _)| Some(u) == listed))
             .map(|(_, id)| id.clone());
-        self.jobs.push_back(AnnounceJob {
+        let job = AnnounceJob {
             id,
             url,
             event,
@@ -552,7 +571,8 @@ impl Announcer {
             },
             ip: self.config.announce_ip,
             port: self.config.announce_port,
-        });
+        };
+        self.rare().jobs.push_back(job);
         self.in_flight = Some(Box::new(InFlight {
             id,
             pos,
@@ -571,8 +591,9 @@ impl Announcer {
             return;
         };
         if let Some(id) = &response.tracker_id {
-            self.tracker_ids.retain(|(u, _)| *u != url);
-            self.tracker_ids.push((url.clone(), id.clone()));
+            let ids = &mut self.rare().tracker_ids;
+            ids.retain(|(u, _)| *u != url);
+            ids.push((url.clone(), id.clone()));
         }
         self.working = Some(self.tiers.promote(flight.pos));
         self.failures = 0;
@@ -595,8 +616,7 @@ impl Announcer {
         } else {
             now + interval
         });
-        self.events
-            .push_back(AnnouncerEvent::Announced { url, response });
+        self.event(AnnouncerEvent::Announced { url, response });
         self.handle_timeout(now);
     }
 
@@ -616,8 +636,7 @@ impl Announcer {
 
     fn on_failure(&mut self, now: Instant, flight: InFlight, error: TrackerError) {
         if let Some(url) = self.tiers.url(flight.pos).cloned() {
-            self.events
-                .push_back(AnnouncerEvent::TrackerFailed { url, error });
+            self.event(AnnouncerEvent::TrackerFailed { url, error });
         }
         if matches!(self.phase, Phase::Stopping { .. }) {
             self.finish_stop();
@@ -639,14 +658,30 @@ impl Announcer {
             .min(self.config.retry_max);
         let retry_at = now + backoff;
         self.next_announce = Some(retry_at);
-        self.events
-            .push_back(AnnouncerEvent::AllFailed { retry_at });
+        self.event(AnnouncerEvent::AllFailed { retry_at });
+    }
+
+    /// Its [`Rare`] parts, made now if need be.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// Queues `event` for [`Self::poll_event`].
+    fn event(&mut self, event: AnnouncerEvent) {
+        self.rare().events.push_back(event);
+    }
+
+    /// Drops its [`Rare`] parts once they are all empty.
+    fn settle(&mut self) {
+        if self.rare.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rare = None;
+        }
     }
 
     fn finish_stop(&mut self) {
         self.in_flight = None;
         self.phase = Phase::Stopped;
-        self.events.push_back(AnnouncerEvent::Stopped);
+        self.event(AnnouncerEvent::Stopped);
     }
 }
 

@@ -4,14 +4,24 @@
 use super::url::TrackerUrl;
 use crate::rng::Rng;
 
-/// The position of a tracker in [`Tiers`]: tier, then index within the tier.
+/// The position of a tracker in [`Tiers`]: tier, then index within the tier. Both are
+/// `u32`s (an announcer keeps two positions, and every torrent has an announcer):
+/// [`Tiers::new`] keeps at most [`MAX_TIERS`] tiers of at most [`MAX_TIER_LEN`] trackers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TierPos {
     /// The tier (0 is tried first).
-    pub tier: usize,
+    pub tier: u32,
     /// The index within the tier.
-    pub index: usize,
+    pub index: u32,
 }
+
+/// The most tiers [`Tiers`] keeps (the rest are dropped). Nothing bounds a list's length at
+/// parse (a metainfo's `announce-list`, a magnet's `tr`, an application's list): this bound
+/// is what makes a [`TierPos`] fit in `u32`s. A list that long would take over 100 GiB.
+pub const MAX_TIERS: usize = u32::MAX as usize;
+
+/// The most trackers a tier of [`Tiers`] keeps (the rest are dropped), for the same reason.
+pub const MAX_TIER_LEN: usize = u32::MAX as usize;
 
 /// The announce-list: tiers of tracker URLs in the order to try them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +32,11 @@ pub struct Tiers {
 impl Tiers {
     /// Shuffles each tier with `rng` (BEP 12); empty tiers are dropped.
     pub fn new(tiers: Vec<Vec<TrackerUrl>>, rng: &mut Rng) -> Self {
-        let mut tiers: Vec<Vec<TrackerUrl>> = tiers.into_iter().filter(|t| !t.is_empty()).collect();
+        let mut tiers: Vec<Vec<TrackerUrl>> = (tiers.into_iter().filter(|t| !t.is_empty()))
+            .take(MAX_TIERS)
+            .collect();
         for tier in &mut tiers {
+            tier.truncate(MAX_TIER_LEN);
             rng.shuffle(tier);
             tier.shrink_to_fit();
         }
@@ -40,14 +53,15 @@ impl Tiers {
 
     /// The tracker after `pos`: the next in its tier, else the first of the next tier.
     pub fn next(&self, pos: TierPos) -> Option<TierPos> {
-        let tier = self.tiers.get(pos.tier)?;
-        if pos.index + 1 < tier.len() {
+        let tier = self.tiers.get(pos.tier as usize)?;
+        // Below a length of at most `MAX_TIER_LEN` (`MAX_TIERS`): the sums fit.
+        if (pos.index as usize) + 1 < tier.len() {
             return Some(TierPos {
                 tier: pos.tier,
                 index: pos.index + 1,
             });
         }
-        (pos.tier + 1 < self.tiers.len()).then_some(TierPos {
+        ((pos.tier as usize) + 1 < self.tiers.len()).then_some(TierPos {
             tier: pos.tier + 1,
             index: 0,
         })
@@ -55,16 +69,16 @@ impl Tiers {
 
     /// The URL at `pos`.
     pub fn url(&self, pos: TierPos) -> Option<&TrackerUrl> {
-        self.tiers.get(pos.tier)?.get(pos.index)
+        self.tiers.get(pos.tier as usize)?.get(pos.index as usize)
     }
 
     /// Moves the tracker at `pos` to the front of its tier (it answered); returns its new
     /// position.
     pub fn promote(&mut self, pos: TierPos) -> TierPos {
-        if let Some(tier) = self.tiers.get_mut(pos.tier)
-            && pos.index < tier.len()
+        if let Some(tier) = self.tiers.get_mut(pos.tier as usize)
+            && (pos.index as usize) < tier.len()
         {
-            let url = tier.remove(pos.index);
+            let url = tier.remove(pos.index as usize);
             tier.insert(0, url);
         }
         TierPos {

@@ -561,3 +561,39 @@ fn a_gated_fallback_to_the_next_tracker_waits_for_a_grant_of_its_own() {
     assert!(a.grant(s(3)));
     assert_eq!(host(&job(&mut a)), "c");
 }
+
+#[test]
+fn rare_parts_are_boxed_while_held_and_dropped_once_empty() {
+    let t0 = Instant::now();
+    let mut a = announcer(&[&["a"]]);
+    assert!(a.rare.is_none(), "nothing queued before start");
+    a.start(t0);
+    assert!(a.rare.is_some(), "the `started` job queued");
+    let j = job(&mut a);
+    assert!(a.rare.is_none(), "the queues drained, no tracker id");
+    a.handle_result(t0, j.id, ok(60));
+    assert!(matches!(
+        a.poll_event(),
+        Some(AnnouncerEvent::Announced { .. })
+    ));
+    assert!(a.rare.is_none(), "the event polled");
+    // A tracker id keeps the box, across drained queues and a reset.
+    a.handle_timeout(t0 + Duration::from_secs(60));
+    let j = job(&mut a);
+    let response = AnnounceResponse {
+        interval: Some(Duration::from_secs(60)),
+        tracker_id: Some(b"T1".to_vec()),
+        ..AnnounceResponse::default()
+    };
+    a.handle_result(t0, j.id, Ok(HttpOutcome::Done(response)));
+    while a.poll_event().is_some() {}
+    assert!(a.rare.as_ref().is_some_and(|r| r.tracker_ids.len() == 1));
+    a.stop(t0);
+    a.reset();
+    assert!(a.rare.as_ref().is_some_and(|r| r.jobs.is_empty()));
+    a.start(t0 + Duration::from_secs(120));
+    assert_eq!(job(&mut a).tracker_id.as_deref(), Some(&b"T1"[..]));
+    // An idle announcer of one torrent among many: its rare parts and the announce in
+    // flight are boxed, its tier positions `u32`s.
+    assert!(size_of::<Announcer>() <= 152);
+}
