@@ -241,7 +241,7 @@ impl LifeCx<'_> {
             return Ok(());
         };
         if let Some(r) = t.released.as_mut() {
-            r.then.start = true;
+            r.load().then.start = true;
             load(now, id, t, self.out);
             return Ok(());
         }
@@ -274,7 +274,7 @@ impl LifeCx<'_> {
         if let Some(t) = self.torrents.get_mut(&id)
             && let Some(r) = t.released.as_mut()
         {
-            r.then.recheck = Some(run);
+            r.load().then.recheck = Some(run);
             load(now, id, t, self.out);
             return Ok(());
         }

@@ -53,7 +53,7 @@ impl Session {
         };
         let checking = matches!(t.stage, Stage::Stamps | Stage::Checking);
         let (waiting, load) = match (t.released.as_mut(), t.data.as_mut()) {
-            (Some(r), _) => (&mut r.waiting, true),
+            (Some(r), _) => (&mut r.load().waiting, true),
             (None, Some(d)) if checking => match d.held.as_mut() {
                 Some(held) => (held, false),
                 None => return false,
@@ -111,7 +111,7 @@ impl Session {
             .torrents
             .get(&id)
             .and_then(|t| t.released.as_ref())
-            .is_some_and(|r| r.loading.is_some());
+            .is_some_and(|r| r.loading());
         if !asked {
             return;
         }
@@ -125,7 +125,7 @@ impl Session {
         let verify = t.must_verify()
             && t.released
                 .as_ref()
-                .is_some_and(|r| r.then.recheck.is_none());
+                .is_some_and(|r| r.then().recheck.is_none());
         let mut unverified = None;
         let reloaded = result.and_then(|meta| {
             let back = if verify {

@@ -68,17 +68,43 @@ pub(crate) struct Released {
     pub(crate) figures: Figures,
     /// Verified bytes of each file, for snapshots.
     pub(crate) file_bytes: Box<[u64]>,
-    /// A load was asked for at this instant and is not answered yet.
-    pub(crate) loading: Option<Instant>,
+    /// Its load, while one is under way or asked of it (`None`: none; see [`Load`]).
+    pub(crate) load: Option<Box<Load>>,
+    /// Added so from its saved state, never verified by this process: its load brings its
+    /// resume data, and its files' stamps decide whether it is still trusted (see
+    /// [`TorrentOptions::saved_complete`](crate::session::TorrentOptions::saved_complete)).
+    pub(crate) verify: bool,
+}
+
+/// A released torrent's load: boxed, as it exists only from the first peer, start or
+/// recheck that needs the metainfo to the answer (a released torrent at rest would carry
+/// its 48 bytes inline otherwise).
+#[derive(Debug, Default)]
+pub(crate) struct Load {
+    /// The load was asked for at this instant and is not answered yet.
+    pub(crate) asked: Option<Instant>,
     /// Inbound connections whose handshake named it, waiting for the load (at most
     /// [`MAX_WAITING`]).
     pub(crate) waiting: Vec<ConnId>,
     /// What to do once loaded.
     pub(crate) then: AfterLoad,
-    /// Added so from its saved state, never verified by this process: its load brings its
-    /// resume data, and its files' stamps decide whether it is still trusted (see
-    /// [`TorrentOptions::saved_complete`](crate::session::TorrentOptions::saved_complete)).
-    pub(crate) verify: bool,
+}
+
+impl Released {
+    /// Its load, made now if none is under way (a peer, start or recheck needs it).
+    pub(crate) fn load(&mut self) -> &mut Load {
+        self.load.get_or_insert_default()
+    }
+
+    /// Whether a load was asked for and is not answered yet.
+    pub(crate) fn loading(&self) -> bool {
+        self.load.as_ref().is_some_and(|l| l.asked.is_some())
+    }
+
+    /// What the application asked for once loaded.
+    pub(crate) fn then(&self) -> AfterLoad {
+        self.load.as_ref().map(|l| l.then).unwrap_or_default()
+    }
 }
 
 /// Why loaded metainfo cannot be a released torrent's.
@@ -97,6 +123,16 @@ pub(crate) struct Reloaded {
     pub(crate) waiting: Vec<ConnId>,
     /// What the application asked meanwhile.
     pub(crate) then: AfterLoad,
+}
+
+impl From<Option<Box<Load>>> for Reloaded {
+    fn from(load: Option<Box<Load>>) -> Self {
+        load.map(|l| Self {
+            waiting: l.waiting,
+            then: l.then,
+        })
+        .unwrap_or_default()
+    }
 }
 
 impl Torrent {
@@ -146,9 +182,7 @@ impl Torrent {
             have: d.picker.have().clone(),
             figures,
             file_bytes,
-            loading: None,
-            waiting: Vec::new(),
-            then: AfterLoad::default(),
+            load: None,
             verify: false,
         }));
         self.peering.clear();
@@ -165,11 +199,11 @@ impl Torrent {
         let Some(r) = self.released.as_mut() else {
             return false;
         };
-        let ask = r
-            .loading
+        let load = r.load();
+        let ask = (load.asked)
             .is_none_or(|at| at.checked_add(LOAD_PATIENCE).is_none_or(|due| due <= now));
         if ask {
-            r.loading = Some(now);
+            load.asked = Some(now);
         }
         ask
     }
@@ -194,9 +228,7 @@ impl Torrent {
                 checked: 0,
             },
             file_bytes: layout.files().iter().map(|f| f.length).collect(),
-            loading: None,
-            waiting: Vec::new(),
-            then: AfterLoad::default(),
+            load: None,
             verify: true,
         }));
         self.resume = None;
@@ -236,10 +268,7 @@ impl Torrent {
             return Ok(Reloaded::default());
         };
         self.resume = resume.map(Vec::into_boxed_slice);
-        Ok(Reloaded {
-            waiting: r.waiting,
-            then: r.then,
-        })
+        Ok(Reloaded::from(r.load))
     }
 
     /// Takes `meta` back as its metainfo: complete, as released, without a check (picker
@@ -278,10 +307,7 @@ impl Torrent {
             picker,
             meta,
         }));
-        Ok(Reloaded {
-            waiting: r.waiting,
-            then: r.then,
-        })
+        Ok(Reloaded::from(r.load))
     }
 
     /// A load failed: the waiting connections are returned (to close); the torrent stays
@@ -290,9 +316,7 @@ impl Torrent {
         let Some(r) = self.released.as_mut() else {
             return Vec::new();
         };
-        r.loading = None;
-        r.then = AfterLoad::default();
-        std::mem::take(&mut r.waiting)
+        r.load.take().map(|l| l.waiting).unwrap_or_default()
     }
 
     /// Its piece figures (see [`Figures`]): from its picker, or its record when released.

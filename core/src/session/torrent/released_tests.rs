@@ -203,11 +203,18 @@ fn a_failed_load_closes_the_waiting_peer_with_a_typed_reason() {
     let (mut s, t) = seeder(t0);
     let now = t0 + IDLE * 2;
     assert!(released(&idle(&mut s, now).1));
+    let load = |s: &Session| {
+        let r = s.torrents.get(&t).and_then(|t| t.released.as_ref());
+        r.expect("released").load.as_ref().map(|l| l.waiting.len())
+    };
+    assert_eq!(load(&s), None, "no load state at rest");
     let (_conn, _remote) = arrive(&mut s, 9003, now);
     assert_eq!(drain(&mut s, now).0, vec![t]);
+    assert_eq!(load(&s), Some(1), "the load holds the peer");
     let error = LoadError::Source("gone".into());
     s.handle_metainfo(now, t, Err(error.clone()));
     let (_, events) = drain(&mut s, now);
+    assert_eq!(load(&s), None, "the failed load's state goes");
     assert!(events.iter().any(|e| matches!(
         e,
         Event::PeerClosed {
