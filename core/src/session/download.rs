@@ -310,7 +310,7 @@ impl<'a> Download<'a> {
     pub(crate) fn of_torrent(t: &'a mut Torrent, limits: Limits<'a>) -> Option<Self> {
         let limit = Buckets {
             session: t.limits().honors_session_limits.then_some(limits.limit),
-            torrent: &mut t.down_bucket,
+            torrent: t.limits.as_mut().map(|l| &mut l.down),
         };
         let d = t.data.as_mut()?;
         Some(Self::of(d, limit, limits.config, limits.wire))

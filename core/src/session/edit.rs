@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::SessionConfig;
 use super::io::TorrentId;
+use super::rate::TokenBucket;
 use super::torrent::Torrent;
 use super::torrent::shared::Shared;
 use super::torrent::table::Unknown;
@@ -121,17 +122,37 @@ impl Default for TorrentLimits {
     }
 }
 
-impl TorrentLimits {
-    /// `limits` as a torrent keeps them: nothing for the defaults.
-    pub(crate) fn boxed(limits: Self) -> Option<Box<Self>> {
-        (limits != Self::default()).then(|| Box::new(limits))
+/// A torrent's own limits and the token buckets enforcing its rates, as a torrent with
+/// limits other than the defaults keeps them (boxed; a torrent at the defaults keeps
+/// nothing: its buckets would be unlimited, and only its connections' transfers spend them).
+#[derive(Debug)]
+pub(crate) struct OwnLimits {
+    /// The limits, as the application set them.
+    pub(crate) limits: TorrentLimits,
+    /// Its own download limit.
+    pub(crate) down: TokenBucket,
+    /// Its own upload limit.
+    pub(crate) up: TokenBucket,
+}
+
+impl OwnLimits {
+    /// `limits` as a torrent keeps them from `now`: nothing for the defaults, else full
+    /// buckets at their rates.
+    pub(crate) fn boxed(now: Instant, limits: TorrentLimits) -> Option<Box<Self>> {
+        (limits != TorrentLimits::default()).then(|| {
+            Box::new(Self {
+                limits,
+                down: TokenBucket::new(now, limits.download_rate),
+                up: TokenBucket::new(now, limits.upload_rate),
+            })
+        })
     }
 }
 
 impl Torrent {
     /// Its own limits, as the application set them.
     pub(crate) fn limits(&self) -> TorrentLimits {
-        self.limits.as_deref().copied().unwrap_or_default()
+        self.limits.as_ref().map(|l| l.limits).unwrap_or_default()
     }
 
     /// Switches sequential mode (the picker takes it at once).
@@ -173,9 +194,17 @@ impl Torrent {
 
     /// Sets its own limits, from `now` on.
     pub(crate) fn set_limits(&mut self, now: Instant, limits: TorrentLimits) {
-        self.limits = TorrentLimits::boxed(limits);
-        self.down_bucket.set_rate(now, limits.download_rate);
-        self.up_bucket.set_rate(now, limits.upload_rate);
+        // The defaults drop the box: an unlimited bucket keeps no state. Limits that stay
+        // others change the buckets in place (a bucket keeps its tokens across a change of
+        // rate).
+        match self.limits.as_mut() {
+            Some(own) if limits != TorrentLimits::default() => {
+                own.limits = limits;
+                own.down.set_rate(now, limits.download_rate);
+                own.up.set_rate(now, limits.upload_rate);
+            }
+            _ => self.limits = OwnLimits::boxed(now, limits),
+        }
     }
 
     /// Edits the torrent's trackers and gives its announcer the new list (a torrent that had

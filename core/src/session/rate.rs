@@ -210,15 +210,15 @@ impl TokenBucket {
 pub(crate) struct Buckets<'a> {
     /// The session's bucket (`None`: not honoured).
     pub(crate) session: Option<&'a mut TokenBucket>,
-    /// The torrent's own bucket.
-    pub(crate) torrent: &'a mut TokenBucket,
+    /// The torrent's own bucket (`None`: unlimited).
+    pub(crate) torrent: Option<&'a mut TokenBucket>,
 }
 
 impl Buckets<'_> {
     /// Whether every bucket allows spending at `now`.
     pub(crate) fn allows(&mut self, now: Instant) -> bool {
         let session = self.session.as_mut().is_none_or(|b| b.allows(now));
-        self.torrent.allows(now) && session
+        self.torrent.as_mut().is_none_or(|b| b.allows(now)) && session
     }
 
     /// Spends `bytes` from every bucket at `now`.
@@ -226,7 +226,9 @@ impl Buckets<'_> {
         if let Some(b) = self.session.as_mut() {
             b.spend(now, bytes);
         }
-        self.torrent.spend(now, bytes);
+        if let Some(b) = self.torrent.as_mut() {
+            b.spend(now, bytes);
+        }
     }
 }
 
@@ -309,19 +311,27 @@ mod tests {
         let mut torrent = TokenBucket::new(t0, None);
         let mut both = Buckets {
             session: Some(&mut session),
-            torrent: &mut torrent,
+            torrent: Some(&mut torrent),
         };
         both.spend(t0, 2000);
         assert!(!both.allows(t0));
         let mut own = Buckets {
             session: None,
-            torrent: &mut torrent,
+            torrent: Some(&mut torrent),
         };
         assert!(own.allows(t0), "a torrent that ignores the session's limit");
+        let mut none = Buckets {
+            session: Some(&mut session),
+            torrent: None,
+        };
+        assert!(
+            !none.allows(t0),
+            "no bucket of its own: the session's decides"
+        );
         torrent.set_rate(t0, Some(100));
         let mut own = Buckets {
             session: None,
-            torrent: &mut torrent,
+            torrent: Some(&mut torrent),
         };
         own.spend(t0, 200);
         assert!(!own.allows(t0));

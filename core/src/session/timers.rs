@@ -163,8 +163,12 @@ impl Torrent {
                     running
                         .filter(|_| self.needs_save())
                         .map(|_| self.next_save),
-                    running.and_then(|_| self.down_bucket.ready_at()),
-                    running.and_then(|_| self.up_bucket.ready_at()),
+                    running
+                        .and(self.limits.as_ref())
+                        .and_then(|l| l.down.ready_at()),
+                    running
+                        .and(self.limits.as_ref())
+                        .and_then(|l| l.up.ready_at()),
                     self.candidates.next_ready().filter(|at| *at > now),
                     self.fetcher
                         .as_ref()

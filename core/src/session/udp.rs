@@ -214,7 +214,11 @@ pub(crate) fn lookups(
         }
         // A hybrid is looked up under both of its hashes, as libtorrent does.
         let hashes: Vec<InfoHash> = t.handshake_ids().collect();
-        for (i, hash) in hashes.into_iter().enumerate().skip(t.dht_hashes_done) {
+        for (i, hash) in hashes
+            .into_iter()
+            .enumerate()
+            .skip(usize::from(t.dht_hashes_done))
+        {
             match budget.slot((*id, i), now) {
                 DhtSlot::Now => {}
                 DhtSlot::Later(at) => {
@@ -231,7 +235,8 @@ pub(crate) fn lookups(
                     continue 'torrents;
                 }
             }
-            t.dht_hashes_done = i + 1;
+            // At most two hashes (a hybrid's): the count fits.
+            t.dht_hashes_done = u8::try_from(i + 1).unwrap_or(u8::MAX);
             if port != 0 {
                 dht.announce(now, hash, port);
             } else {

@@ -165,7 +165,7 @@ pub(crate) fn plan_reads(
     }
     let limit = Buckets {
         session: t.limits().honors_session_limits.then_some(limit),
-        torrent: &mut t.up_bucket,
+        torrent: t.limits.as_mut().map(|l| &mut l.up),
     };
     let reads = peer
         .upload

@@ -238,11 +238,14 @@ impl Torrent {
         }
         let needs_save = self.needs_save();
         // A limit whose wait just ended (see the session's in its timeout).
-        let limited = [&self.down_bucket, &self.up_bucket]
-            .iter()
-            .any(|b| b.ready_at().is_some_and(|at| at <= now));
-        let _ = self.down_bucket.allows(now);
-        let _ = self.up_bucket.allows(now);
+        let mut limited = false;
+        if let Some(own) = self.limits.as_mut() {
+            limited = [&own.down, &own.up]
+                .iter()
+                .any(|b| b.ready_at().is_some_and(|at| at <= now));
+            let _ = own.down.allows(now);
+            let _ = own.up.allows(now);
+        }
         Some(Fired {
             cancels,
             rechoke,

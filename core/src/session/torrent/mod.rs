@@ -24,13 +24,13 @@ use std::time::Instant;
 
 use super::SessionConfig;
 use super::config::{TorrentOptions, TorrentSource};
-use super::edit::TorrentLimits;
+use super::edit::OwnLimits;
 use super::event::TorrentPhase;
 use super::hashes::Trees;
 use super::io::ConnId;
 use super::layers::LayerFetch;
 use super::pipeline::PiecePipeline;
-use super::rate::{RateMeter, TokenBucket};
+use super::rate::RateMeter;
 use super::scrape::TorrentScrapes;
 use super::snapshot::AnnounceLog;
 use super::torrent_error::TorrentError;
@@ -139,13 +139,9 @@ pub(crate) struct Torrent {
     pub(crate) announcer: Option<Announcer>,
     /// Its trackers with their ids; the announcer announces to these.
     pub(crate) tracker_list: TrackerList,
-    /// Its own limits, as the application set them (`None`: the defaults; boxed, as few
-    /// torrents have others: see [`Torrent::limits`]).
-    pub(crate) limits: Option<Box<TorrentLimits>>,
-    /// Its own download limit (unlimited unless `limits` says).
-    pub(crate) down_bucket: TokenBucket,
-    /// Its own upload limit (unlimited unless `limits` says).
-    pub(crate) up_bucket: TokenBucket,
+    /// Its own limits, as the application set them, with their token buckets (`None`: the
+    /// defaults, unlimited; boxed, as few torrents have others: see [`Torrent::limits`]).
+    pub(crate) limits: Option<Box<OwnLimits>>,
     /// The announcer reported `Stopped` (or there is none).
     pub(crate) announce_stopped: bool,
     pub(crate) candidates: Candidates,
@@ -169,8 +165,9 @@ pub(crate) struct Torrent {
     pub(crate) next_save: Instant,
     pub(crate) next_dht: Option<Instant>,
     /// How many of its hashes (in [`Torrent::handshake_ids`] order) the current round of DHT
-    /// lookups has looked up: a hybrid's second lookup waits for a budget slot of its own.
-    pub(crate) dht_hashes_done: usize,
+    /// lookups has looked up: a hybrid's second lookup waits for a budget slot of its own
+    /// (at most two).
+    pub(crate) dht_hashes_done: u8,
     /// Magnet: the ut_metadata download (`None` once the metadata is known).
     pub(crate) fetcher: Option<Box<MetadataFetcher<ConnId>>>,
     /// A v2 torrent whose metadata lacks piece layers: their fetch from peers (`None` once
@@ -265,9 +262,7 @@ impl Torrent {
             announce_stopped: announcer.is_none(),
             announcer,
             tracker_list,
-            limits: TorrentLimits::boxed(limits),
-            down_bucket: TokenBucket::new(now, limits.download_rate),
-            up_bucket: TokenBucket::new(now, limits.upload_rate),
+            limits: OwnLimits::boxed(now, limits),
             candidates: Candidates::new(shared.backoff(backoff)),
             down: RateMeter::new(now),
             up: RateMeter::new(now),

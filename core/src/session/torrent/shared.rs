@@ -112,6 +112,36 @@ mod tests {
     }
 
     #[test]
+    fn own_limits_are_boxed_only_while_other_than_the_defaults() {
+        use crate::session::TorrentLimits;
+        let mut shared = Shared::default();
+        let mut t = torrent(4, TorrentOptions::default(), &mut shared);
+        assert!(t.limits.is_none(), "the defaults: no box, unlimited");
+        let now = std::time::Instant::now();
+        let limited = TorrentLimits {
+            upload_rate: Some(1000),
+            ..TorrentLimits::default()
+        };
+        t.set_limits(now, limited);
+        let own = t.limits.as_mut().expect("boxed");
+        assert_eq!(own.limits, limited);
+        own.up.spend(now, 5000);
+        assert!(!own.up.allows(now), "in debt");
+        // Another rate changes the bucket in place: its debt stays.
+        let faster = TorrentLimits {
+            upload_rate: Some(2000),
+            ..limited
+        };
+        t.set_limits(now, faster);
+        let own = t.limits.as_mut().expect("boxed");
+        assert!(!own.up.allows(now), "the debt kept");
+        assert!(own.down.allows(now), "no download limit");
+        t.set_limits(now, TorrentLimits::default());
+        assert!(t.limits.is_none(), "back to the defaults");
+        assert_eq!(t.limits(), TorrentLimits::default());
+    }
+
+    #[test]
     fn equal_settings_are_shared_and_others_replace_them() {
         let mut shared = Shared::default();
         let a = shared.announcer_config(AnnouncerConfig::default());
