@@ -112,12 +112,34 @@ struct Turn {
 pub(crate) struct Choker {
     /// Shared by the chokers of a session's torrents.
     config: Arc<ChokerConfig>,
+    /// What its random generator starts from.
+    seed: u64,
+    /// Its generator, clocks and decisions, boxed from its first use (`None`: as made, or
+    /// forgotten: see [`Choker::forget`]), so that a released torrent keeps 24 B, not 80 B.
+    state: Option<Box<State>>,
+}
+
+/// What a [`Choker`] holds once used.
+#[derive(Clone, Debug)]
+struct State {
     rng: Rng,
     next_rechoke: Option<Instant>,
     optimistic_at: Option<Instant>,
     /// Who is unchoked and the seeding turns, boxed while any is held (`None`: all empty;
     /// a torrent without peers, such as an idle seed, keeps 8 B instead of 72 B).
     peers: Option<Box<Peers>>,
+}
+
+impl State {
+    /// The state of a choker made from `seed` and not used yet.
+    fn boxed(seed: u64) -> Box<Self> {
+        Box::new(Self {
+            rng: Rng::new(seed),
+            next_rechoke: None,
+            optimistic_at: None,
+            peers: None,
+        })
+    }
 }
 
 /// A choker's decisions about peers.
@@ -152,17 +174,28 @@ impl Choker {
     pub(crate) fn with_shared_config(config: Arc<ChokerConfig>, seed: u64) -> Self {
         Self {
             config,
-            rng: Rng::new(seed),
-            next_rechoke: None,
-            optimistic_at: None,
-            peers: None,
+            seed,
+            state: None,
         }
+    }
+
+    /// Forgets its state (a released torrent's: no peer, no rechoke filed): it is as made
+    /// again, its random sequence starting anew from its seed and its first rechoke due at
+    /// once, as a new choker's.
+    pub(crate) fn forget(&mut self) {
+        self.state = None;
+    }
+
+    /// Its state, made now if need be.
+    fn state(&mut self) -> &mut State {
+        let seed = self.seed;
+        self.state.get_or_insert_with(|| State::boxed(seed))
     }
 
     /// When the next rechoke is due (`None` before the first one: rechoke at once).
     #[must_use]
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.next_rechoke
+        self.state.as_ref().and_then(|s| s.next_rechoke)
     }
 
     /// Decides who to unchoke at `now` from a snapshot of all connected peers. Peers absent from
@@ -173,8 +206,9 @@ impl Choker {
         mode: ChokeMode,
         peers: &[PeerStats],
     ) -> ChokeDecision {
-        self.next_rechoke = Some(now + self.config.rechoke_interval);
-        let mut held = self.peers.take().unwrap_or_default();
+        let mut state = (self.state.take()).unwrap_or_else(|| State::boxed(self.seed));
+        state.next_rechoke = Some(now + self.config.rechoke_interval);
+        let mut held = state.peers.take().unwrap_or_default();
         held.turns.retain(|k, _| peers.iter().any(|p| p.peer == *k));
         let regular = match mode {
             ChokeMode::Downloading => self.tit_for_tat(&held, peers),
@@ -182,20 +216,23 @@ impl Choker {
         };
         update_turns(&mut held.turns, now, peers, &regular);
         held.regular = regular;
-        self.rotate_optimistic(&mut held, now, peers);
+        self.rotate_optimistic(&mut state, &mut held, now, peers);
         let mut unchoke = held.regular.clone();
         unchoke.extend(held.optimistic.iter().copied());
         let decision = ChokeDecision {
             unchoke,
             optimistic: held.optimistic.clone(),
         };
-        self.peers = (!held.is_empty()).then_some(held);
+        state.peers = (!held.is_empty()).then_some(held);
+        self.state = Some(state);
         decision
     }
 
     /// What it decided about peers.
     fn held(&self) -> &Peers {
-        self.peers.as_deref().unwrap_or(&NO_PEERS)
+        (self.state.as_ref())
+            .and_then(|s| s.peers.as_deref())
+            .unwrap_or(&NO_PEERS)
     }
 
     /// Rechokes over no peer at each rechoke due before `now`, as [`Choker::rechoke`] would
@@ -203,20 +240,21 @@ impl Choker {
     /// over no peer) and catches up here before its choker is used again; the cost does not
     /// grow with the time it waited.
     pub(crate) fn idle_until(&mut self, now: Instant) {
-        let Some(first) = self.next_rechoke.filter(|at| *at < now) else {
+        let Some(first) = self.poll_timeout().filter(|at| *at < now) else {
             return;
         };
         self.rechoke(first, ChokeMode::Downloading, &[]);
-        let Some(next) = self.next_rechoke.filter(|at| *at < now) else {
+        let Some(next) = self.poll_timeout().filter(|at| *at < now) else {
             return;
         };
         // From here a rechoke over no peer only moves the two clocks: the next rechoke one
         // interval on, and the optimistic rotation at each rechoke it is due.
         let step = self.config.rechoke_interval.as_nanos();
         let opt = self.config.optimistic_interval.as_nanos();
+        let state = self.state();
         let skipped = (now - next).as_nanos().div_ceil(step.max(1));
         let last = later(next, (skipped - 1) * step);
-        let rotated = self.optimistic_at.and_then(|at| {
+        let rotated = state.optimistic_at.and_then(|at| {
             let due = later(at, opt)?;
             let first = if due <= next {
                 next
@@ -229,20 +267,21 @@ impl Choker {
         });
         match last.and_then(|last| later(last, step)) {
             Some(at) if step > 0 => {
-                self.next_rechoke = Some(at);
+                state.next_rechoke = Some(at);
                 if rotated.is_some() {
-                    self.optimistic_at = rotated;
+                    state.optimistic_at = rotated;
                 }
             }
             // A zero interval (every timeout rechokes) or an instant out of range: due now.
-            _ => self.next_rechoke = Some(now),
+            _ => state.next_rechoke = Some(now),
         }
     }
 
     /// A rechoke due before `now` (or not yet scheduled) becomes due at `now`: when a
     /// torrent's rechokes stop being filed, the one due would have run at `now`.
     pub(crate) fn due_from(&mut self, now: Instant) {
-        self.next_rechoke = Some(self.next_rechoke.map_or(now, |at| at.max(now)));
+        let state = self.state();
+        state.next_rechoke = Some(state.next_rechoke.map_or(now, |at| at.max(now)));
     }
 
     /// Whether `peer` is unchoked by the last decision.
@@ -303,12 +342,18 @@ impl Choker {
 
     /// Keeps the optimistic unchokes until their interval ends (or they stop being eligible),
     /// then draws new ones, new peers weighted up.
-    fn rotate_optimistic(&mut self, held: &mut Peers, now: Instant, peers: &[PeerStats]) {
+    fn rotate_optimistic(
+        &self,
+        state: &mut State,
+        held: &mut Peers,
+        now: Instant,
+        peers: &[PeerStats],
+    ) {
         let eligible = |k: &PeerKey, regular: &BTreeSet<PeerKey>| {
             peers.iter().any(|p| p.peer == *k && p.interested) && !regular.contains(k)
         };
         let wasted = |k: &PeerKey| peers.iter().any(|p| p.peer == *k && p.wasted);
-        let due = self
+        let due = state
             .optimistic_at
             .is_none_or(|at| now >= at + self.config.optimistic_interval);
         let previous = std::mem::take(&mut held.optimistic);
@@ -341,7 +386,7 @@ impl Choker {
                 }
             };
             let total: u64 = pool.iter().map(|p| weight(p)).sum();
-            let mut ticket = self.rng.below(total);
+            let mut ticket = state.rng.below(total);
             let mut chosen = pool.len() - 1;
             for (i, p) in pool.iter().enumerate() {
                 let w = weight(p);
@@ -355,7 +400,7 @@ impl Choker {
             drew = true;
         }
         if due || drew {
-            self.optimistic_at = Some(now);
+            state.optimistic_at = Some(now);
         }
     }
 }
@@ -411,16 +456,17 @@ mod tests {
     fn a_choker_without_peers_holds_no_peer_sets() {
         let now = Instant::now();
         let mut c = Choker::new(ChokerConfig::default(), 1);
-        assert!(c.peers.is_none());
+        let peers = |c: &Choker| c.state.as_ref().and_then(|s| s.peers.as_ref()).is_some();
+        assert!(c.state.is_none(), "nothing made before its first use");
         let d = c.rechoke(now, ChokeMode::Seeding, &stats(now, 3));
         assert_eq!(d.unchoke, keys(&[0, 1, 2]));
-        assert!(c.peers.is_some(), "unchoked peers and their turns are held");
+        assert!(peers(&c), "unchoked peers and their turns are held");
         assert!(c.is_unchoked(PeerKey(1)));
         let d = c.rechoke(now + Duration::from_secs(10), ChokeMode::Seeding, &[]);
         assert!(d.unchoke.is_empty());
-        assert!(c.peers.is_none(), "every peer gone: nothing held");
+        assert!(!peers(&c), "every peer gone: nothing held");
         assert!(!c.is_unchoked(PeerKey(1)));
-        assert!(size_of::<Choker>() <= 80, "{}", size_of::<Choker>());
+        assert!(size_of::<Choker>() <= 24, "{}", size_of::<Choker>());
     }
 
     #[test]
@@ -606,7 +652,7 @@ mod tests {
 
     /// What [`Choker::idle_until`] stands for: a rechoke over no peer at each instant due.
     fn rechoke_idle_one_by_one(c: &mut Choker, now: Instant) {
-        while let Some(at) = c.next_rechoke.filter(|at| *at < now) {
+        while let Some(at) = c.poll_timeout().filter(|at| *at < now) {
             c.rechoke(at, ChokeMode::Downloading, &[]);
         }
     }
@@ -662,5 +708,27 @@ mod tests {
         assert_eq!(c.poll_timeout(), Some(later));
         c.due_from(t0);
         assert_eq!(c.poll_timeout(), Some(later), "a later one stays");
+    }
+
+    #[test]
+    fn a_forgotten_choker_starts_anew_from_its_seed() {
+        let t0 = Instant::now();
+        let peers = stats(t0, 20);
+        let decide = |c: &mut Choker, from: Instant| {
+            (0..10)
+                .map(|i| {
+                    let at = from + Duration::from_secs(i * 30);
+                    c.rechoke(at, ChokeMode::Seeding, &peers).optimistic
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut c = Choker::new(ChokerConfig::default(), 7);
+        let first = decide(&mut c, t0);
+        c.forget();
+        assert!(c.state.is_none(), "nothing held");
+        assert_eq!(c.poll_timeout(), None, "its next rechoke due at once");
+        assert!(!c.is_unchoked(first[9][0]), "its decisions gone");
+        // The same draws as at first: its sequence starts again from the seed.
+        assert_eq!(decide(&mut c, t0), first);
     }
 }

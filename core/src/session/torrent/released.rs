@@ -1,7 +1,8 @@
 //! The released torrent (issue 25): a complete torrent that has run without a connection for
 //! its [`TorrentOptions::release_idle_after`](crate::session::TorrentOptions) drops its
 //! metainfo (piece hashes, file layout), picker, piece pipeline and per-peer parts (candidates,
-//! [`peering`](super::peering): peer exchange pool, departed peers, merkle trees) and keeps a compact
+//! [`peering`](super::peering): peer exchange pool, departed peers, merkle trees), its
+//! choker's state (made again from its seed at its first use after the load) and keeps a compact
 //! record of what its statistics, snapshots and announces read. It goes on announcing
 //! (`left` 0) and accepting peers: an inbound handshake naming it is held (not answered)
 //! while the runtime loads its metainfo back
@@ -166,7 +167,7 @@ impl Torrent {
         self.released.is_some()
     }
 
-    /// Releases its metainfo and per-peer parts, keeping the compact record (call when
+    /// Releases its metainfo, per-peer parts and choker state, keeping the compact record (call when
     /// [`Torrent::release_due`] has passed and it has no connection at all; its rate meters'
     /// windows, empty by `now`, go too). Returns whether it was released.
     pub(crate) fn release(&mut self, now: Instant) -> bool {
@@ -186,6 +187,8 @@ impl Torrent {
             verify: false,
         }));
         self.peering.clear();
+        // A change of behaviour: its next choker starts anew (see `Choker::forget`).
+        self.choker.forget();
         self.candidates.forget_all();
         self.down.settle(now);
         self.up.settle(now);
