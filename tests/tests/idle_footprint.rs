@@ -18,16 +18,16 @@ use sanstorrent_core::session::{Event, Session, SessionConfig, TorrentOptions, T
 use sanstorrent_tests::sim::{LinkConfig, Sim, SimTracker, TestTorrent};
 
 /// Heap bytes an idle seeding torrent of one piece may hold in the session.
-const MAX_BYTES_PER_TORRENT: isize = 2_600;
+const MAX_BYTES_PER_TORRENT: isize = 2_550;
 /// Heap allocations an idle seeding torrent may hold in the session.
-const MAX_ALLOCS_PER_TORRENT: isize = 12;
+const MAX_ALLOCS_PER_TORRENT: isize = 11;
 /// Heap bytes per piece an idle seeding torrent of many pieces may hold in the session, its
 /// fixed cost (`MAX_BYTES_PER_TORRENT`) aside.
 const MAX_BYTES_PER_PIECE: isize = 64;
 /// Heap bytes a released idle seeding torrent may hold in the session, whatever its size.
-const MAX_RELEASED_BYTES: isize = 1_800;
+const MAX_RELEASED_BYTES: isize = 1_580;
 /// Heap allocations a released idle seeding torrent may hold in the session.
-const MAX_RELEASED_ALLOCS: isize = 12;
+const MAX_RELEASED_ALLOCS: isize = 10;
 /// Pieces of the large torrents (16 KiB each).
 const PIECES: u64 = 256;
 
