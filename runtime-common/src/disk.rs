@@ -156,7 +156,9 @@ pub struct DiskIo {
     sink: Sink,
     state_dir: Option<PathBuf>,
     storage: FileStorageOptions,
-    torrents: HashMap<TorrentId, TorrentDisk>,
+    /// Boxed: a table of 10,000 records inline is 16,384 slots of 152 B (2.5 MB), boxed
+    /// 16,384 of 16 B and the records themselves (1.9 MB), 100,000 alike (19.9 / 18.1 MB).
+    torrents: HashMap<TorrentId, Box<TorrentDisk>>,
     /// The download directory of the torrent added last, shared with the next one when the
     /// same.
     last_dir: Option<Arc<Path>>,
@@ -250,7 +252,7 @@ impl DiskIo {
         self.last_dir = Some(Arc::clone(&dir));
         self.torrents.insert(
             torrent,
-            TorrentDisk {
+            Box::new(TorrentDisk {
                 dir,
                 info_hash,
                 storage: Slot::Closed,
@@ -260,7 +262,7 @@ impl DiskIo {
                 symlinks: None,
                 renaming: None,
                 saved: 0,
-            },
+            }),
         );
     }
 
