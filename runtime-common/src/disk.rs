@@ -16,6 +16,7 @@ use sanstorrent_core::session::{Action, DiskJob, TorrentId};
 use sanstorrent_core::storage::{IoOp, StorageError};
 
 use crate::metainfo_source::SharedSource;
+use crate::packed_paths::PackedPaths;
 use crate::pool::{Done, Rename, Sink, WorkerPool};
 use crate::storage::{
     FileMap, FileStorage, FileStorageOptions, HandleCache, RenameError, SharedStorage,
@@ -52,8 +53,8 @@ struct TorrentDisk {
     storage: Slot,
     /// Its files renamed by the application.
     map: FileMap,
-    /// The metainfo's paths (padding included), once an `OpenStorage` gave them.
-    original: Option<Arc<[RelativePath]>>,
+    /// The metainfo's paths (padding included), once the add or an `OpenStorage` gave them.
+    original: Option<PackedPaths>,
     /// Which of `original` are padding files (empty: none is).
     padding: Box<[bool]>,
     /// Its BEP 47 symbolic links (file index, target), as the last `OpenStorage` gave them
@@ -85,11 +86,11 @@ impl TorrentDisk {
     /// The paths storage uses: the map's over the metainfo's (the metainfo's alone if the map
     /// does not fit them: a state file from elsewhere).
     fn paths(&self) -> Option<Vec<RelativePath>> {
-        let original = self.original.as_ref()?;
-        Some(if self.map.fits(original, &self.padding(original.len())) {
-            self.map.paths(original)
+        let original = self.original.as_ref()?.to_vec();
+        Some(if self.map.fits(&original, &self.padding(original.len())) {
+            self.map.paths(&original)
         } else {
-            original.to_vec()
+            original
         })
     }
 
@@ -113,8 +114,9 @@ impl TorrentDisk {
                 false => Box::default(),
             };
         }
-        if self.original.as_deref() != Some(&*paths) {
-            self.original = Some(paths);
+        let packed = PackedPaths::pack(&paths);
+        if self.original.as_ref() != Some(&packed) {
+            self.original = Some(packed);
         }
     }
 
@@ -357,14 +359,14 @@ impl DiskIo {
         if t.renaming.is_some() {
             return Err(RenameError::Busy);
         }
-        let original = t.original.as_ref().ok_or(RenameError::NoMetadata)?;
+        let original = t.original.as_ref().ok_or(RenameError::NoMetadata)?.to_vec();
         let padding = t.padding(original.len());
-        let base = if t.map.fits(original, &padding) {
+        let base = if t.map.fits(&original, &padding) {
             t.map.clone()
         } else {
             FileMap::default()
         };
-        let (map, moves) = base.with_renames(original, &padding, renames)?;
+        let (map, moves) = base.with_renames(&original, &padding, renames)?;
         let previous = std::mem::replace(&mut t.map, map.clone());
         t.renaming = Some(Box::new(previous.clone()));
         let new_paths = t.paths().unwrap_or_default();

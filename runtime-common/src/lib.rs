@@ -48,6 +48,7 @@ mod location;
 pub mod metainfo_source;
 pub mod mmsg;
 mod net;
+mod packed_paths;
 pub mod path_mtu;
 pub mod pool;
 pub mod read_buffer;
