@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 
 use sanstorrent_core::session::{
-    Action, ControlError, Event, LoadError, Session, SessionError, TorrentId, TorrentSource,
-    Transmit,
+    Action, ControlError, Event, LoadError, Session, SessionError, TorrentId, Transmit,
 };
 
-use crate::client::{ClientConfig, ClientError, Command, TorrentHandle};
+use crate::client::{ClientConfig, ClientError, Command};
 use crate::disk::{DiskConfig, DiskIo};
 use crate::events::EventSender;
 use crate::location::StopWaiter;
@@ -136,34 +135,17 @@ impl Core {
             Command::AddTorrent {
                 source,
                 dir,
-                mut options,
+                options,
                 reply,
             } => {
-                let info_hash = source.info_hash();
-                let mut on_disk = None;
-                // One added complete from its saved state reads its resume data at its load.
-                if options.resume.is_none() && !options.saved_complete {
-                    options.resume = self.disk.load_resume(info_hash);
-                    on_disk = options.resume.as_deref().map(crate::disk::fingerprint);
-                }
-                options.release_idle_after = options.release_idle_after.or(self.release_idle_after);
-                let meta = match &source {
-                    TorrentSource::Metainfo(meta) => Some(Arc::clone(meta)),
-                    TorrentSource::Magnet(_) => None,
+                let one = crate::add_batch::NewTorrent {
+                    source,
+                    dir,
+                    options,
                 };
-                let result = match self.session.add_torrent(now, source, options) {
-                    Ok(id) => {
-                        self.disk.add_torrent(id, info_hash, dir);
-                        if let Some(meta) = meta {
-                            self.disk.learn_metainfo_paths(id, &meta);
-                        }
-                        if let Some(print) = on_disk {
-                            self.disk.resume_on_disk(id, print);
-                        }
-                        Ok(TorrentHandle { id, info_hash })
-                    }
-                    Err(e) => Err(ClientError::Add(e)),
-                };
+                let result = (self.add_batch(now, vec![one]).pop())
+                    .unwrap_or(Err(ClientError::Stopped))
+                    .map(|added| added.handle);
                 let _ = reply.try_send(result);
             }
             Command::AddTorrents { torrents, reply } => {
